@@ -1,0 +1,1 @@
+"""Hot kernels, one module per family and backend. They import nothing from the package."""

@@ -1,0 +1,1 @@
+"""CuPy kernel sources (GPU); imported only when the cupy backend is used."""

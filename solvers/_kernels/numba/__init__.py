@@ -1,0 +1,1 @@
+"""Numba ``@njit(cache=True)`` kernels (CPU)."""

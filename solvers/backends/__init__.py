@@ -1,0 +1,154 @@
+"""Array backends: ``"numpy"`` (reference), ``"numba"`` (CPU default), ``"cupy"`` (GPU).
+
+A :class:`Backend` bundles the array module (``xp``) with conversion helpers.
+Algorithm code is written once against ``backend.xp``; hot kernels are looked
+up per backend in ``solvers._kernels``. CuPy is imported lazily, only when the
+``"cupy"`` backend is requested or a CuPy array is passed in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+NAMES = ("numpy", "numba", "cupy")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run on this machine (says why)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array backend.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"``, ``"numba"`` or ``"cupy"``.
+    xp : module
+        ``numpy`` or ``cupy``.
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "cupy"
+
+    def asarray(self, a, dtype=None):
+        """Convert ``a`` to this backend's array type (no copy when already there)."""
+        if self.name == "cupy":
+            return self.xp.asarray(a, dtype=dtype)
+        if _is_cupy_array(a):
+            a = a.get()
+        return np.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a):
+        """Return ``a`` as a NumPy array (copies from the device for CuPy)."""
+        if _is_cupy_array(a):
+            return a.get()
+        return np.asarray(a)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""
+        if self.name == "cupy":
+            self.xp.cuda.get_current_stream().synchronize()
+
+    def device_name(self) -> str:
+        """A human-readable description of the device this backend runs on."""
+        if self.name == "cupy":
+            dev = self.xp.cuda.Device()
+            props = self.xp.cuda.runtime.getDeviceProperties(dev.id)
+            name = props["name"]
+            return name.decode() if isinstance(name, bytes) else str(name)
+        import platform
+
+        return platform.processor() or platform.machine() or "cpu"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.name
+
+
+_CACHE: dict[str, Backend] = {}
+
+
+def _is_cupy_array(a) -> bool:
+    mod = type(a).__module__
+    return mod.startswith("cupy") and hasattr(a, "get") and hasattr(a, "__cuda_array_interface__")
+
+
+def _load_cupy():
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:  # ImportError, or CUDA library load errors
+        raise BackendUnavailableError(
+            "backend='cupy' needs CuPy, which could not be imported "
+            f"({type(exc).__name__}: {exc}). Install it with `pip install newtonkit[gpu]` "
+            "(or the cupy-cudaXXx wheel matching your CUDA), or use backend='numba'."
+        ) from exc
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise BackendUnavailableError(
+            f"backend='cupy': CuPy is installed but no CUDA device is usable ({type(exc).__name__}: {exc}). "
+            "Use backend='numba' on this machine."
+        ) from exc
+    if n < 1:
+        raise BackendUnavailableError("backend='cupy': CuPy is installed but no CUDA device was found; use backend='numba'.")
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and a CUDA device is usable."""
+    try:
+        _load_cupy()
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def get_backend(name=None, *arrays) -> Backend:
+    """Return the backend called ``name``.
+
+    Parameters
+    ----------
+    name : {"numpy", "numba", "cupy"}, Backend or None
+        ``None`` picks ``"cupy"`` when any of ``arrays`` is a CuPy array, else
+        ``"numba"``. A :class:`Backend` is returned unchanged.
+    *arrays
+        Inputs used to pick the default.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailableError
+        When ``"cupy"`` is requested but CuPy or a device is missing.
+    """
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        name = "cupy" if any(_is_cupy_array(a) for a in arrays) else "numba"
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a name {NAMES} or a Backend, got {type(name).__name__}")
+    key = name.lower()
+    if key not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    if key in _CACHE:
+        return _CACHE[key]
+    if key == "cupy":
+        be = Backend("cupy", _load_cupy())
+    else:
+        if key == "numba":
+            from .. import _config
+
+            _config._apply()
+        be = Backend(key, np)
+    _CACHE[key] = be
+    return be
+
+
+__all__ = ["Backend", "BackendUnavailableError", "get_backend", "cupy_available", "NAMES"]

@@ -1,0 +1,395 @@
+"""The linear-operator protocol and the basic and composed operators.
+
+A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
+``rmatvec``, ``matmat`` and ``diagonal()`` are optional. :class:`LinearOperator`
+is the convenience base class: it adds ``@``, ``+``, ``-``, scalar ``*`` and
+``.T``, and declared structure (``symmetric``, ``positive_definite``) that
+solvers may rely on (declared, never guessed).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backends as _backends
+
+
+class LinearOperator:
+    """Base class for operators ``y = A x`` on backend arrays.
+
+    Subclasses implement :meth:`_matvec` (and :meth:`_rmatvec` when the
+    transpose is available). Inputs are 1-D arrays of length ``shape[1]`` in the
+    operator's backend (``self.backend``).
+    """
+
+    symmetric: bool = False
+    positive_definite: bool = False
+
+    def __init__(self, shape, dtype=np.float64, backend=None, *, symmetric=False, positive_definite=False):
+        if len(shape) != 2 or any((not isinstance(s, numbers.Integral)) or s < 0 for s in shape):
+            raise ValueError(f"shape must be a pair of non-negative integers, got {shape!r}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.backend = _backends.get_backend(backend)
+        self.symmetric = bool(symmetric)
+        self.positive_definite = bool(positive_definite)
+
+    # -- protocol -------------------------------------------------------
+    def matvec(self, x):
+        if x.shape != (self.shape[1],):
+            raise ValueError(f"{type(self).__name__}.matvec: x has shape {x.shape}, expected ({self.shape[1]},)")
+        return self._matvec(x)
+
+    def rmatvec(self, x):
+        if x.shape != (self.shape[0],):
+            raise ValueError(f"{type(self).__name__}.rmatvec: x has shape {x.shape}, expected ({self.shape[0]},)")
+        return self._rmatvec(x)
+
+    def matmat(self, X):
+        xp = self.backend.xp
+        if X.ndim != 2 or X.shape[0] != self.shape[1]:
+            raise ValueError(f"{type(self).__name__}.matmat: X has shape {X.shape}, expected ({self.shape[1]}, k)")
+        return xp.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
+
+    def diagonal(self):
+        raise NotImplementedError(f"{type(self).__name__} does not provide its diagonal")
+
+    def _matvec(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _rmatvec(self, x):
+        if self.symmetric:
+            return self._matvec(x)
+        raise NotImplementedError(f"{type(self).__name__} does not provide rmatvec")
+
+    # -- algebra ---------------------------------------------------------
+    def __matmul__(self, other):
+        if isinstance(other, LinearOperator) or _is_operator_like(other):
+            return ProductOperator(self, aslinearoperator(other, backend=self.backend))
+        x = other
+        if getattr(x, "ndim", 1) == 1:
+            return self.matvec(x)
+        return self.matmat(x)
+
+    def __add__(self, other):
+        return SumOperator(self, aslinearoperator(other, backend=self.backend))
+
+    def __sub__(self, other):
+        return SumOperator(self, ScaledOperator(aslinearoperator(other, backend=self.backend), -1.0))
+
+    def __mul__(self, alpha):
+        if not isinstance(alpha, numbers.Number):
+            return NotImplemented
+        return ScaledOperator(self, alpha)
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return ScaledOperator(self, -1.0)
+
+    @property
+    def T(self):
+        return TransposedOperator(self)
+
+    def __repr__(self) -> str:
+        return f"<{self.shape[0]}x{self.shape[1]} {type(self).__name__} dtype={self.dtype} backend={self.backend.name}>"
+
+
+def _is_operator_like(A) -> bool:
+    return hasattr(A, "shape") and hasattr(A, "matvec") and hasattr(A, "dtype")
+
+
+class DenseOperator(LinearOperator):
+    """A dense matrix as an operator."""
+
+    def __init__(self, A, backend=None, **structure):
+        be = _backends.get_backend(backend, A)
+        A = be.asarray(A)
+        if A.ndim != 2:
+            raise ValueError(f"a dense operator needs a 2-D array, got ndim={A.ndim}")
+        super().__init__(A.shape, A.dtype, be, **structure)
+        self.A = A
+
+    def _matvec(self, x):
+        return self.A @ x
+
+    def _rmatvec(self, x):
+        return self.A.T.conj() @ x
+
+    def matmat(self, X):
+        return self.A @ X
+
+    def diagonal(self):
+        return self.backend.xp.diagonal(self.A).copy()
+
+    def todense(self):
+        return self.A
+
+
+class SparseOperator(LinearOperator):
+    """A SciPy (CPU) or cupyx (GPU) sparse matrix as an operator, stored as CSR.
+
+    On the ``numba`` backend the product runs in a parallel Numba CSR kernel.
+    """
+
+    def __init__(self, A, backend=None, **structure):
+        if _is_cupyx_sparse(A):
+            be = _backends.get_backend(backend if backend is not None else "cupy")
+        else:
+            be = _backends.get_backend(backend)
+        if be.name == "cupy":
+            import cupyx.scipy.sparse as csp
+
+            A = A if _is_cupyx_sparse(A) else csp.csr_matrix(A)
+            A = A.tocsr()
+        else:
+            import scipy.sparse as sp
+
+            if _is_cupyx_sparse(A):
+                A = A.get()
+            A = sp.csr_matrix(A)
+            A.sum_duplicates()
+            if A.indices.dtype != np.int64 and A.nnz > 2**31 - 1:  # pragma: no cover - huge
+                A.indices = A.indices.astype(np.int64)
+        super().__init__(A.shape, A.dtype, be, **structure)
+        self.A = A
+
+    def _matvec(self, x):
+        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
+            from .._kernels.numba import sparse as _k
+
+            out = np.empty(self.shape[0])
+            return _k.csr_matvec(self.A.indptr, self.A.indices, self.A.data, np.ascontiguousarray(x), out)
+        return self.A @ x
+
+    def _rmatvec(self, x):
+        return self.A.T.conj() @ x
+
+    def matmat(self, X):
+        return self.A @ X
+
+    def diagonal(self):
+        return self.A.diagonal()
+
+    def todense(self):
+        return self.A.toarray()
+
+
+class DiagonalOperator(LinearOperator):
+    """``diag(d)``."""
+
+    def __init__(self, d, backend=None):
+        be = _backends.get_backend(backend, d)
+        d = be.asarray(d)
+        if d.ndim != 1:
+            raise ValueError(f"diagonal must be 1-D, got shape {d.shape}")
+        pos = bool(be.to_numpy(be.xp.all(d.real > 0))) if d.size else True
+        super().__init__((d.size, d.size), d.dtype, be, symmetric=not np.iscomplexobj(d), positive_definite=pos)
+        self.d = d
+
+    def _matvec(self, x):
+        return self.d * x
+
+    def _rmatvec(self, x):
+        return self.d.conj() * x
+
+    def matmat(self, X):
+        return self.d[:, None] * X
+
+    def diagonal(self):
+        return self.d.copy()
+
+
+class IdentityOperator(LinearOperator):
+    def __init__(self, n, dtype=np.float64, backend=None):
+        super().__init__((n, n), dtype, backend, symmetric=True, positive_definite=True)
+
+    def _matvec(self, x):
+        return x.copy()
+
+    def matmat(self, X):
+        return X.copy()
+
+    def diagonal(self):
+        return self.backend.xp.ones(self.shape[0], dtype=self.dtype)
+
+
+class FunctionOperator(LinearOperator):
+    """An operator from callables ``matvec`` (and optionally ``rmatvec`` / ``diagonal``)."""
+
+    def __init__(self, shape, matvec, rmatvec=None, dtype=np.float64, backend=None, diagonal=None, **structure):
+        super().__init__(shape, dtype, backend, **structure)
+        self._mv = matvec
+        self._rmv = rmatvec
+        self._diag = diagonal
+
+    def _matvec(self, x):
+        return self._mv(x)
+
+    def _rmatvec(self, x):
+        if self._rmv is None:
+            return super()._rmatvec(x)
+        return self._rmv(x)
+
+    def diagonal(self):
+        if self._diag is None:
+            return super().diagonal()
+        return self._diag() if callable(self._diag) else self._diag
+
+
+class _WrappedOperator(LinearOperator):
+    """Any object with shape/dtype/matvec (the bare protocol), or a SciPy LinearOperator."""
+
+    def __init__(self, A, backend=None):
+        super().__init__(A.shape, getattr(A, "dtype", None) or np.float64, backend,
+                         symmetric=getattr(A, "symmetric", False),
+                         positive_definite=getattr(A, "positive_definite", False))
+        self.A = A
+
+    def _matvec(self, x):
+        y = self.A.matvec(x)
+        return y.reshape(-1) if y.ndim != 1 else y
+
+    def _rmatvec(self, x):
+        if hasattr(self.A, "rmatvec"):
+            y = self.A.rmatvec(x)
+            return y.reshape(-1) if y.ndim != 1 else y
+        return super()._rmatvec(x)
+
+    def diagonal(self):
+        if hasattr(self.A, "diagonal"):
+            return self.A.diagonal()
+        return super().diagonal()
+
+
+class SumOperator(LinearOperator):
+    def __init__(self, A, B):
+        if A.shape != B.shape:
+            raise ValueError(f"cannot add operators of shapes {A.shape} and {B.shape}")
+        super().__init__(A.shape, np.result_type(A.dtype, B.dtype), A.backend,
+                         symmetric=A.symmetric and B.symmetric,
+                         positive_definite=A.positive_definite and B.positive_definite)
+        self.A, self.B = A, B
+
+    def _matvec(self, x):
+        return self.A.matvec(x) + self.B.matvec(x)
+
+    def _rmatvec(self, x):
+        return self.A.rmatvec(x) + self.B.rmatvec(x)
+
+    def diagonal(self):
+        return self.A.diagonal() + self.B.diagonal()
+
+
+class ProductOperator(LinearOperator):
+    def __init__(self, A, B):
+        if A.shape[1] != B.shape[0]:
+            raise ValueError(f"cannot multiply operators of shapes {A.shape} and {B.shape}")
+        super().__init__((A.shape[0], B.shape[1]), np.result_type(A.dtype, B.dtype), A.backend)
+        self.A, self.B = A, B
+
+    def _matvec(self, x):
+        return self.A.matvec(self.B.matvec(x))
+
+    def _rmatvec(self, x):
+        return self.B.rmatvec(self.A.rmatvec(x))
+
+
+class ScaledOperator(LinearOperator):
+    def __init__(self, A, alpha):
+        if not isinstance(alpha, numbers.Number):
+            raise TypeError(f"alpha must be a scalar, got {type(alpha).__name__}")
+        real = isinstance(alpha, numbers.Real)
+        super().__init__(A.shape, np.result_type(A.dtype, np.asarray(alpha).dtype), A.backend,
+                         symmetric=A.symmetric and real,
+                         positive_definite=A.positive_definite and real and alpha > 0)
+        self.A, self.alpha = A, alpha
+
+    def _matvec(self, x):
+        return self.alpha * self.A.matvec(x)
+
+    def _rmatvec(self, x):
+        return np.conj(self.alpha) * self.A.rmatvec(x)
+
+    def diagonal(self):
+        return self.alpha * self.A.diagonal()
+
+
+class TransposedOperator(LinearOperator):
+    """The (conjugate) transpose ``A^H``."""
+
+    def __init__(self, A):
+        super().__init__((A.shape[1], A.shape[0]), A.dtype, A.backend,
+                         symmetric=A.symmetric, positive_definite=A.positive_definite)
+        self.A = A
+
+    def _matvec(self, x):
+        return self.A.rmatvec(x)
+
+    def _rmatvec(self, x):
+        return self.A.matvec(x)
+
+    def diagonal(self):
+        return self.A.diagonal().conj()
+
+
+def _is_cupyx_sparse(A) -> bool:
+    return type(A).__module__.startswith("cupyx.scipy.sparse")
+
+
+def aslinearoperator(A, backend=None) -> LinearOperator:
+    """Return ``A`` as a :class:`LinearOperator` on ``backend``.
+
+    Accepts a :class:`LinearOperator` (returned as is), a dense NumPy/CuPy
+    array, a SciPy or cupyx sparse matrix, a ``scipy.sparse.linalg.LinearOperator``
+    or any object with ``shape``, ``dtype`` and ``matvec``.
+    """
+    if isinstance(A, LinearOperator):
+        if backend is not None and _backends.get_backend(backend).name != A.backend.name:
+            # numpy and numba share the array type, so this is only a relabelling there
+            be = _backends.get_backend(backend)
+            if be.is_gpu or A.backend.is_gpu:
+                raise ValueError(f"operator lives on backend {A.backend.name!r}; rebuild it for {be.name!r}")
+        return A
+    import scipy.sparse as sp
+
+    if sp.issparse(A) or _is_cupyx_sparse(A):
+        return SparseOperator(A, backend=backend)
+    if isinstance(A, np.ndarray) or _backends._is_cupy_array(A):
+        return DenseOperator(A, backend=backend)
+    if _is_operator_like(A):
+        return _WrappedOperator(A, backend=backend)
+    if isinstance(A, (list, tuple)):
+        return DenseOperator(np.asarray(A), backend=backend)
+    raise TypeError(
+        f"cannot use an object of type {type(A).__name__} as a linear operator: pass a dense array, a sparse "
+        "matrix, a scipy LinearOperator or an object with shape, dtype and matvec(x)")
+
+
+def dot_test(op, rng=None, rtol=1e-10, nvec: int = 3) -> float:
+    """Check ``<A x, y> = <x, A^H y>`` on random vectors; return the worst relative mismatch.
+
+    Raises ``AssertionError`` when the mismatch exceeds ``rtol``.
+    """
+    rng = np.random.default_rng(rng)
+    be = getattr(op, "backend", None) or _backends.get_backend("numpy")
+    worst = 0.0
+    m, n = op.shape
+    for _ in range(nvec):
+        x = rng.standard_normal(n)
+        y = rng.standard_normal(m)
+        if np.iscomplexobj(np.empty(0, op.dtype)):
+            x = x + 1j * rng.standard_normal(n)
+            y = y + 1j * rng.standard_normal(m)
+        xb, yb = be.asarray(x), be.asarray(y)
+        ax = be.to_numpy(op.matvec(xb))
+        aty = be.to_numpy(op.rmatvec(yb))
+        lhs = np.vdot(y, ax)
+        rhs = np.vdot(aty, x)
+        scale = max(abs(lhs), abs(rhs), np.linalg.norm(ax) * np.linalg.norm(y), 1e-300)
+        err = abs(lhs - rhs) / scale
+        worst = max(worst, err)
+    if worst > rtol:
+        raise AssertionError(f"dot test failed for {op!r}: relative mismatch {worst:.3e} > {rtol:.1e}")
+    return worst
