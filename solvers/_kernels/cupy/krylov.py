@@ -1,0 +1,73 @@
+"""CuPy twins of :mod:`solvers._kernels.numba.krylov` (fused element-wise updates).
+
+The updates are single ``ElementwiseKernel`` launches; the dot products that
+the solver needs on the host go through cuBLAS (``cupy.dot``) and are read back
+as Python floats by the caller. CuPy is imported on first use only.
+"""
+_CACHE = {}
+
+_SRC = {
+    # name: (in_params, out_params, operation)
+    "update_xr": ("float64 alpha, float64 p, float64 q", "float64 x, float64 r",
+                  "x += alpha * p; r -= alpha * q;"),
+    "update_xrz": ("float64 alpha, float64 p, float64 q, float64 dinv", "float64 x, float64 r, float64 z",
+                   "x += alpha * p; r -= alpha * q; z = dinv * r;"),
+    "xpby": ("float64 z, float64 beta", "float64 p", "p = z + beta * p;"),
+    "cheb_step": ("float64 ad, float64 c1, float64 c2", "float64 z, float64 res, float64 d",
+                  "res -= ad; d = c1 * d + c2 * res; z += d;"),
+}
+
+
+def _kernel(name):
+    k = _CACHE.get(name)
+    if k is None:
+        import cupy
+
+        inp, outp, op = _SRC[name]
+        k = cupy.ElementwiseKernel(inp, outp, op, f"newtonkit_krylov_{name}")
+        _CACHE[name] = k
+    return k
+
+
+def dot(a, b):
+    import cupy
+
+    return float(cupy.dot(a, b))
+
+
+def cg_update_xr(x, r, p, q, alpha):
+    """``x += alpha p; r -= alpha q``; return ``r.r``."""
+    _kernel("update_xr")(alpha, p, q, x, r)
+    return dot(r, r)
+
+
+def cg_update_xrz(x, r, z, p, q, dinv, alpha):
+    """``x += alpha p; r -= alpha q; z = dinv r``; return ``(r.z, r.r)``."""
+    _kernel("update_xrz")(alpha, p, q, dinv, x, r, z)
+    return dot(r, z), dot(r, r)
+
+
+def xpby(z, beta, p):
+    """``p = z + beta p`` in place."""
+    _kernel("xpby")(z, beta, p)
+
+
+def diag_apply(d, r, z):
+    """``z = d r``; return ``r.z``."""
+    import cupy
+
+    cupy.multiply(d, r, out=z)
+    return dot(r, z)
+
+
+def residual(b, q, r):
+    """``r = b - q``; return ``r.r``."""
+    import cupy
+
+    cupy.subtract(b, q, out=r)
+    return dot(r, r)
+
+
+def cheb_step(z, res, d, ad, c1, c2):
+    """``res -= ad; d = c1 d + c2 res; z += d``."""
+    _kernel("cheb_step")(ad, c1, c2, z, res, d)

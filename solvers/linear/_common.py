@@ -1,0 +1,313 @@
+"""Shared plumbing of the Krylov solvers: input checks, per-backend vector kernels,
+the residual history buffer and result building.
+
+The numerical loops live in :mod:`cg`, :mod:`minres`, :mod:`gmres` and
+:mod:`cdm`; they are written once and call the small kernel set returned by
+:func:`kernels` (plain NumPy for the ``numpy`` reference backend, fused Numba
+kernels for ``numba``, element-wise CuPy kernels for ``cupy``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import backends as _backends
+from ..operators import base as _ops
+from ..results import SolveResult, Status
+
+_COMPLEX_MSG = ("complex systems are not supported by the newtonkit Krylov solvers; solve the real "
+                "equivalent [[Re A, -Im A], [Im A, Re A]] [Re x; Im x] = [Re b; Im b] instead")
+
+
+# ------------------------------------------------------------------ kernels
+class _NumpyKernels:
+    """Readable NumPy reference of the fused kernels (same semantics, in place)."""
+
+    name = "numpy"
+
+    @staticmethod
+    def dot(a, b):
+        return float(np.dot(a, b))
+
+    @staticmethod
+    def cg_update_xr(x, r, p, q, alpha):
+        x += alpha * p
+        r -= alpha * q
+        return float(np.dot(r, r))
+
+    @staticmethod
+    def cg_update_xrz(x, r, z, p, q, dinv, alpha):
+        x += alpha * p
+        r -= alpha * q
+        np.multiply(dinv, r, out=z)
+        return float(np.dot(r, z)), float(np.dot(r, r))
+
+    @staticmethod
+    def xpby(z, beta, p):
+        p *= beta
+        p += z
+
+    @staticmethod
+    def diag_apply(d, r, z):
+        np.multiply(d, r, out=z)
+        return float(np.dot(r, z))
+
+    @staticmethod
+    def residual(b, q, r):
+        np.subtract(b, q, out=r)
+        return float(np.dot(r, r))
+
+    @staticmethod
+    def cheb_step(z, res, d, ad, c1, c2):
+        res -= ad
+        d *= c1
+        d += c2 * res
+        z += d
+
+
+class _NumbaKernels:
+    """The fused Numba kernels, serial or parallel by vector length."""
+
+    name = "numba"
+
+    def __init__(self, n: int):
+        from .._kernels.numba import krylov as k
+
+        sfx = "_p" if n >= k.PARALLEL_MIN else "_s"
+        for nm in ("dot", "cg_update_xr", "cg_update_xrz", "xpby", "diag_apply", "residual", "cheb_step"):
+            setattr(self, nm, getattr(k, nm + sfx))
+
+
+_KCACHE: dict = {}
+
+
+def kernels(be, n: int):
+    """The kernel set for backend ``be`` and vector length ``n``."""
+    if be.name == "numpy":
+        return _NumpyKernels
+    if be.name == "cupy":
+        from .._kernels.cupy import krylov as ck
+
+        return ck
+    from .._kernels.numba import krylov as k
+
+    key = n >= k.PARALLEL_MIN
+    if key not in _KCACHE:
+        _KCACHE[key] = _NumbaKernels(n)
+    return _KCACHE[key]
+
+
+# ------------------------------------------------------------------ operators
+def _raw_or_wrapped(obj, op):
+    """Return the object whose optional fast methods should be used."""
+    return obj if (hasattr(obj, "matvec_into") or hasattr(obj, "matvec_dot")) else op
+
+
+class Applier:
+    """Apply an operator into preallocated storage, using its optional fast methods.
+
+    ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``)
+    and ``A.matvec_into(x, out)`` are used when present and the backend is not the
+    NumPy reference (which always calls the plain ``matvec``).
+    """
+
+    def __init__(self, op, raw, be, K):
+        self.op = op
+        self.K = K
+        fast = be.name != "numpy"
+        src = _raw_or_wrapped(raw, op)
+        self._dot = getattr(src, "matvec_dot", None) if fast else None
+        self._into = getattr(src, "matvec_into", None) if fast else None
+        self._asarr = np.ascontiguousarray if be.name == "numba" else None
+
+    def into(self, x, out):
+        """Return ``A x``, written into ``out`` when the operator allows it."""
+        if self._into is not None:
+            self._into(x, out)
+            return out
+        y = self.op.matvec(x)
+        if self._asarr is not None and (y.dtype != np.float64 or not y.flags.c_contiguous):
+            y = np.ascontiguousarray(y, dtype=np.float64)
+        return y
+
+    def with_dot(self, x, out):
+        """Return ``(A x, x . A x)``."""
+        if self._dot is not None:
+            return out, float(self._dot(x, out))
+        y = self.into(x, out)
+        return y, self.K.dot(x, y)
+
+
+def diagonal_of_preconditioner(M):
+    """The vector ``d`` when ``M`` acts as ``diag(d)`` (Jacobi / diagonal operator), else None."""
+    d = getattr(M, "inv_diagonal", None)
+    if d is not None:
+        return d
+    if isinstance(M, _ops.DiagonalOperator):
+        return M.d
+    return None
+
+
+# ------------------------------------------------------------------ validation
+@dataclass
+class System:
+    A: Any            # LinearOperator
+    A_raw: Any        # what the user passed (for optional fast methods)
+    b: Any
+    x: Any            # initial guess (float64 copy, writable) or None when x0 is None
+    M: Any            # LinearOperator or None
+    M_raw: Any
+    be: Any
+    n: int
+    maxiter: int
+    rtol: float
+    atol: float
+
+
+def _check_finite_array(xp, a, name):
+    if a.size and not bool(xp.all(xp.isfinite(a))):
+        raise ValueError(f"{name} contains NaN or inf; pass finite values")
+
+
+def _check_operator_finite(op, be, name):
+    """Check the stored entries of dense / sparse / diagonal operators (others cannot be checked)."""
+    xp = be.xp
+    data = None
+    if isinstance(op, _ops.DenseOperator):
+        data = op.A
+    elif isinstance(op, _ops.SparseOperator):
+        data = op.A.data
+    elif isinstance(op, _ops.DiagonalOperator):
+        data = op.d
+    if data is not None:
+        _check_finite_array(xp, data, name)
+
+
+def _is_complex_dtype(dt) -> bool:
+    return dt is not None and np.issubdtype(np.dtype(dt), np.complexfloating)
+
+
+def _as_vector(be, v, n, name, shape_of_A):
+    xp = be.xp
+    if not hasattr(v, "shape"):
+        v = np.asarray(v)
+    if _is_complex_dtype(v.dtype):
+        raise TypeError(f"{name} is complex: {_COMPLEX_MSG}")
+    if not (np.issubdtype(np.dtype(v.dtype), np.number) or np.dtype(v.dtype) == np.bool_):
+        raise TypeError(f"{name} must be a numeric array, got dtype {v.dtype}")
+    v = be.asarray(v)
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v.reshape(-1)
+    if v.shape != (n,):
+        raise ValueError(f"{name} has shape {tuple(v.shape)}, expected ({n},) to match A with shape {shape_of_A}")
+    v = xp.array(v, dtype=xp.float64, order="C", copy=True)
+    _check_finite_array(xp, v, name)
+    return v
+
+
+def _as_operator(obj, be, name):
+    if isinstance(obj, _ops.LinearOperator):
+        return _ops.aslinearoperator(obj, backend=be)
+    try:
+        return _ops.aslinearoperator(obj, backend=be)
+    except TypeError:
+        if callable(obj):
+            raise TypeError(f"{name} is a plain callable; wrap it as an operator with "
+                            f"solvers.operators.FunctionOperator(shape, matvec), or use solvers.cdm, which "
+                            "accepts any callable approximate inverse") from None
+        raise TypeError(f"{name} of type {type(obj).__name__} is not an operator: pass a dense array, a sparse "
+                        "matrix, a LinearOperator or an object with shape, dtype and matvec(x)") from None
+
+
+def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False) -> System:
+    """Validate and convert the inputs of a Krylov solve (once, on entry)."""
+    if backend is None and isinstance(A, _ops.LinearOperator) and A.backend.is_gpu:
+        backend = A.backend
+    be = _backends.get_backend(backend, A, b, x0)
+    op = _as_operator(A, be, "A")
+    if _is_complex_dtype(op.dtype):
+        raise TypeError(f"A is complex: {_COMPLEX_MSG}")
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"A must be square, got shape {op.shape}; for least squares use a normal-equations "
+                         "operator or a dedicated solver")
+    n = op.shape[0]
+    _check_operator_finite(op, be, "A")
+    b = _as_vector(be, b, n, "b", op.shape)
+    x = None if x0 is None else _as_vector(be, x0, n, "x0", op.shape)
+
+    Mop = None
+    if M is not None:
+        if allow_callable_M and callable(M) and not hasattr(M, "matvec"):
+            Mop = M
+        else:
+            Mop = _as_operator(M, be, "M")
+            if Mop.shape != (n, n):
+                raise ValueError(f"M has shape {Mop.shape}, expected ({n}, {n}) to match A")
+            if _is_complex_dtype(Mop.dtype):
+                raise TypeError(f"M is complex: {_COMPLEX_MSG}")
+            _check_operator_finite(Mop, be, "M")
+
+    for nm, v in (("rtol", rtol), ("atol", atol)):
+        if not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
+    if maxiter is None:
+        maxiter = 10 * n
+    elif not isinstance(maxiter, numbers.Integral) or isinstance(maxiter, bool) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer or None, got {maxiter!r}")
+    return System(op, A, b, x, Mop, M, be, n, int(maxiter), float(rtol), float(atol))
+
+
+# ------------------------------------------------------------------ history
+class History:
+    """Preallocated float64 buffer (grows by doubling, rarely) for per-iteration values."""
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self, maxiter: int):
+        self.buf = np.empty(min(maxiter + 1, 4096))
+        self.n = 0
+
+    def append(self, v: float) -> None:
+        if self.n == self.buf.shape[0]:
+            self.buf = np.concatenate([self.buf, np.empty(self.buf.shape[0])])
+        self.buf[self.n] = v
+        self.n += 1
+
+    def array(self):
+        return self.buf[: self.n].copy()
+
+
+# ------------------------------------------------------------------ results
+def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
+           options=None, **stats):
+    """Build the :class:`SolveResult` with a message that says what to try on failure."""
+    converged = status == Status.CONVERGED
+    if converged:
+        msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
+    elif status == Status.MAXITER:
+        msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
+               f"{tol:.3e}. Try a preconditioner (M=solvers.linear.jacobi(A) / chebyshev(A) / multigrid), a "
+               "larger maxiter or a looser rtol")
+    else:
+        msg = f"{method}: {reason}"
+    st = {"time_s": timer.elapsed()}
+    st.update(stats)
+    opts = {"rtol": sysm.rtol, "atol": sysm.atol, "maxiter": sysm.maxiter,
+            "M": None if sysm.M is None else type(sysm.M_raw).__name__, "x0": sysm.x is not None}
+    opts.update(options or {})
+    return SolveResult(x, converged, status, msg, nit, history={"residual": hist.array()}, stats=st,
+                       method=method, backend=sysm.be.name, options=opts)
+
+
+def nonfinite_reason(what: str) -> str:
+    return (f"a non-finite value (NaN/inf) appeared in {what}; the operator or preconditioner produced "
+            "NaN/inf for a finite input, or the iteration overflowed. Check A and M (e.g. with "
+            "solvers.dot_test) and rescale the system")
+
+
+__all__ = ["prepare", "kernels", "Applier", "History", "finish", "System", "diagonal_of_preconditioner",
+           "nonfinite_reason"]

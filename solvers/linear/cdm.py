@@ -1,0 +1,2 @@
+def cdm(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,2 @@
+def gmres(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,2 @@
+def minres(*a, **k):
+    raise NotImplementedError

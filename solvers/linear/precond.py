@@ -1,0 +1,237 @@
+"""Simple preconditioners as operators: Jacobi and Chebyshev polynomial.
+
+Both are :class:`~solvers.operators.base.LinearOperator` subclasses that
+approximate ``A^{-1}``, declare ``symmetric`` / ``positive_definite`` and offer
+``matvec_into(r, out)``, so any Krylov method takes them as ``M=``.
+:func:`lanczos_bounds` estimates the extreme eigenvalues of a symmetric
+operator from a few Lanczos steps (used for the Chebyshev bounds).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backends as _backends
+from ..operators import base as _ops
+from . import _common as C
+
+
+class JacobiPreconditioner(_ops.LinearOperator):
+    """``M = diag(A)^{-1}``.
+
+    Attributes
+    ----------
+    inv_diagonal : array
+        ``1 / diag(A)``; CG fuses ``z = inv_diagonal * r`` into its update pass.
+    """
+
+    def __init__(self, inv_diagonal, backend):
+        be = _backends.get_backend(backend)
+        pos = bool(be.to_numpy(be.xp.all(inv_diagonal > 0))) if inv_diagonal.size else True
+        n = inv_diagonal.shape[0]
+        super().__init__((n, n), np.float64, be, symmetric=True, positive_definite=pos)
+        self.inv_diagonal = inv_diagonal
+
+    def _matvec(self, x):
+        return self.inv_diagonal * x
+
+    def matvec_into(self, x, out):
+        self.backend.xp.multiply(self.inv_diagonal, x, out=out)
+        return out
+
+    def diagonal(self):
+        return self.inv_diagonal.copy()
+
+
+def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPreconditioner:
+    """Jacobi (diagonal) preconditioner ``M = diag(A)^{-1}``.
+
+    Parameters
+    ----------
+    A : array, sparse matrix or operator providing ``diagonal()``
+    require_positive : bool
+        When True (default, what CG needs) a non-positive diagonal entry raises.
+        When False only zero entries raise and ``M`` is declared indefinite if
+        some entries are negative (usable with GMRES / MINRES is not: MINRES
+        needs SPD ``M`` too).
+    backend : str or Backend, optional
+
+    Raises
+    ------
+    ValueError
+        Zero (or, with ``require_positive``, negative) or non-finite diagonal
+        entries; the message gives the first offending index.
+    """
+    if backend is None and isinstance(A, _ops.LinearOperator):
+        backend = A.backend
+    be = _backends.get_backend(backend, A)
+    op = _ops.aslinearoperator(A, backend=be)
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"jacobi: A must be square, got shape {op.shape}")
+    try:
+        d = op.diagonal()
+    except NotImplementedError:
+        raise TypeError(f"jacobi: {type(A).__name__} does not provide diagonal(); pass a matrix or an operator "
+                        "with a diagonal() method") from None
+    if np.iscomplexobj(be.to_numpy(d[:1]) if d.size else np.empty(0)):
+        raise TypeError("jacobi: complex diagonals are not supported")
+    d = be.xp.asarray(be.asarray(d), dtype=be.xp.float64).reshape(-1)
+    dn = be.to_numpy(d)
+    bad = ~np.isfinite(dn) | (dn <= 0 if require_positive else dn == 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        need = "positive" if require_positive else "non-zero"
+        raise ValueError(f"jacobi: diag(A) must be finite and {need}; entry {i} is {dn[i]!r}. A matrix with a "
+                         "non-positive diagonal is not SPD: use minres/gmres without Jacobi, or "
+                         "require_positive=False for GMRES")
+    return JacobiPreconditioner(1.0 / d, be)
+
+
+def lanczos_bounds(A, k: int = 20, *, v0=None, rng=None, backend=None) -> tuple[float, float]:
+    """Extreme Ritz values of symmetric ``A`` from ``k`` Lanczos steps.
+
+    Uses full reorthogonalisation (``k`` is small). The Ritz values lie inside
+    the spectrum: the returned ``lmin`` over-estimates ``lambda_min`` and
+    ``lmax`` under-estimates ``lambda_max`` (by little after ~20 steps).
+
+    Parameters
+    ----------
+    A : symmetric operator, ``n x n``
+    k : int
+        Number of Lanczos steps (capped at ``n``).
+    v0 : array, optional
+        Start vector (default: random with ``rng``).
+
+    Returns
+    -------
+    (lmin, lmax) : tuple of float
+
+    References
+    ----------
+    C. Lanczos (1950); G. H. Golub and C. F. Van Loan, *Matrix Computations*,
+    4th ed., Section 10.1.
+    """
+    if backend is None and isinstance(A, _ops.LinearOperator):
+        backend = A.backend
+    be = _backends.get_backend(backend, A)
+    op = _ops.aslinearoperator(A, backend=be)
+    n = op.shape[0]
+    if op.shape[0] != op.shape[1] or n == 0:
+        raise ValueError(f"lanczos_bounds: A must be square and non-empty, got shape {op.shape}")
+    k = int(max(1, min(k, n)))
+    xp = be.xp
+    if v0 is None:
+        v0 = np.random.default_rng(rng).standard_normal(n)
+    v = xp.asarray(be.asarray(v0), dtype=xp.float64).reshape(-1).copy()
+    V = xp.zeros((k, n))
+    alpha = np.zeros(k)
+    beta = np.zeros(k)
+    v /= float(xp.linalg.norm(v))
+    m = k
+    for j in range(k):
+        V[j] = v
+        w = xp.asarray(op.matvec(v), dtype=xp.float64)
+        alpha[j] = float(xp.dot(v, w))
+        # full reorthogonalisation (twice is enough)
+        for _ in range(2):
+            w = w - V[: j + 1].T @ (V[: j + 1] @ w)
+        bj = float(xp.linalg.norm(w))
+        if j + 1 == k:
+            break
+        if bj <= 1e-14 * max(abs(alpha[j]), 1e-300):   # invariant subspace found: Ritz values are exact
+            m = j + 1
+            break
+        beta[j] = bj
+        v = w / bj
+    T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
+    ev = np.linalg.eigvalsh(T)
+    return float(ev[0]), float(ev[-1])
+
+
+class ChebyshevPreconditioner(_ops.LinearOperator):
+    """``M = p(A)``, the Chebyshev polynomial approximation of ``A^{-1}`` on ``[lmin, lmax]``.
+
+    Applying ``M`` runs ``degree`` steps of the Chebyshev semi-iteration on
+    ``A z = r`` from ``z = 0`` (``degree - 1`` matvecs). ``p(lambda) > 0`` for
+    ``0 < lambda <= lmax``, so ``M`` is SPD whenever ``A`` is SPD with its
+    spectrum below ``lmax``.
+    """
+
+    def __init__(self, op, lmin, lmax, degree, be):
+        n = op.shape[0]
+        super().__init__((n, n), np.float64, be, symmetric=True, positive_definite=True)
+        self.op = op
+        self.lmin, self.lmax, self.degree = float(lmin), float(lmax), int(degree)
+        self._K = C.kernels(be, n)
+        self._A = C.Applier(op, op, be, self._K)
+        xp = be.xp
+        self._res, self._d, self._ad = xp.empty(n), xp.empty(n), xp.empty(n)
+
+    def _matvec(self, x):
+        out = self.backend.xp.empty(self.shape[0])
+        return self.matvec_into(x, out)
+
+    def matvec_into(self, r, out):
+        """``out = p(A) r`` (Saad, Algorithm 12.1, from a zero start)."""
+        theta = 0.5 * (self.lmax + self.lmin)
+        delta = 0.5 * (self.lmax - self.lmin)
+        xp = self.backend.xp
+        xp.multiply(r, 1.0 / theta, out=out)
+        if self.degree == 1:
+            return out
+        res, d = self._res, self._d
+        res[...] = r
+        d[...] = out
+        sigma = theta / delta
+        rho = 1.0 / sigma
+        for _ in range(self.degree - 1):
+            ad = self._A.into(d, self._ad)
+            rho_new = 1.0 / (2.0 * sigma - rho)
+            self._K.cheb_step(out, res, d, ad, rho_new * rho, 2.0 * rho_new / delta)
+            rho = rho_new
+        return out
+
+
+def chebyshev(A, degree: int = 8, bounds: tuple[float, float] | None = None, *, lanczos_steps: int = 20,
+              safety: float = 1.05, lower_ratio: float | None = None, rng=0, backend=None) -> ChebyshevPreconditioner:
+    """Chebyshev polynomial preconditioner for SPD ``A``.
+
+    Parameters
+    ----------
+    A : SPD operator
+    degree : int
+        Polynomial degree (``degree - 1`` matvecs per application).
+    bounds : (lmin, lmax), optional
+        Spectral interval. Default: from :func:`lanczos_bounds` with
+        ``lanczos_steps`` steps; ``lmax`` is enlarged by ``safety`` (the Ritz
+        value under-estimates ``lambda_max`` and ``M`` must stay SPD), ``lmin``
+        is the smallest Ritz value, or ``lmax / lower_ratio`` when given.
+
+    References
+    ----------
+    Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
+    Sections 12.3 (Chebyshev acceleration, Algorithm 12.1).
+    """
+    if backend is None and isinstance(A, _ops.LinearOperator):
+        backend = A.backend
+    be = _backends.get_backend(backend, A)
+    op = _ops.aslinearoperator(A, backend=be)
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"chebyshev: A must be square, got shape {op.shape}")
+    if int(degree) < 1:
+        raise ValueError(f"chebyshev: degree must be >= 1, got {degree!r}")
+    if bounds is None:
+        lmin, lmax = lanczos_bounds(op, lanczos_steps, rng=rng, backend=be)
+        lmax *= safety
+        if lower_ratio is not None:
+            lmin = lmax / lower_ratio
+    else:
+        lmin, lmax = map(float, bounds)
+    if not (math.isfinite(lmin) and math.isfinite(lmax) and 0 < lmin < lmax):
+        raise ValueError(f"chebyshev: need finite bounds 0 < lmin < lmax, got ({lmin!r}, {lmax!r}); A must be "
+                         "SPD (for indefinite A use minres/gmres)")
+    return ChebyshevPreconditioner(op, lmin, lmax, degree, be)
+
+
+__all__ = ["jacobi", "chebyshev", "lanczos_bounds", "JacobiPreconditioner", "ChebyshevPreconditioner"]
