@@ -1,1 +1,9 @@
-"""See the package docs."""
+"""Stored runs: :class:`RunStore` (HDF5, crash-safe) and provenance.
+
+Importing this package loads h5py; ``import solvers`` does not (``solvers.RunStore``
+is resolved lazily).
+"""
+from .provenance import collect as collect_provenance
+from .store import RunStore, StoredRun, describe_problem
+
+__all__ = ["RunStore", "StoredRun", "describe_problem", "collect_provenance"]

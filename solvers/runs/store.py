@@ -1,0 +1,626 @@
+"""``RunStore``: solve results, problem parameters and provenance in one HDF5 file.
+
+Layout of the file (``h5py``)::
+
+    /                        attrs: format="newtonkit-runs", format_version
+    /runs/<run_id>/          attrs: complete (written last), run_id, created, method, backend,
+                                    converged, status, message, nit, time_s
+        x                    the solution (NumPy array)
+        history/<name>       per-iteration records (1-D datasets)
+        stats/, options/     attrs (scalars, strings, JSON) and datasets (arrays)
+        extras/              routine-specific extras (e.g. OT potentials ``f``, ``g``)
+        problem/             the problem description (``problem.describe()`` or type + repr)
+        provenance/          versions, backend, device, host, git commit, UTC start/end ...
+        tags/                user tags
+
+Crash safety
+------------
+HDF5 updates its metadata (superblock, B-trees, heaps) in place; a process
+killed in the middle of an ``h5py`` write can leave a file that no longer
+opens at all. ``RunStore`` therefore never writes into the store file. Every
+change (``save``, ``merge``, creating the store) is made on a copy:
+
+1. take an advisory lock on the sibling ``<file>.lock`` (``fcntl.flock``), so
+   concurrent writers on one machine queue instead of racing;
+2. copy the store to a temporary sibling ``.<file>.tmp-<pid>-<random>``, add
+   the run there, set its ``complete`` attribute last, flush and close;
+3. ``fsync`` the temporary file and ``os.replace`` it over the store (atomic on
+   POSIX), then ``fsync`` the directory.
+
+A writer killed at any point (even with ``SIGKILL``) leaves the previous store
+untouched: it loses the run in flight, never earlier runs, and the file keeps
+opening. Leftover temporary files of killed writers are removed by the next
+writer (under the lock, any temporary file belongs to a dead writer). Readers
+need no lock: they always see a complete earlier or later version of the
+file. Readers also skip run groups that lack the ``complete`` flag (files
+written by other tools, or by hand).
+
+Trade-off: each save copies the store, so a save costs O(file size) of
+sequential I/O (the copy uses the kernel's ``copy_file_range``/``sendfile``;
+about 0.1 s per 100 MB from the page cache, more with ``fsync`` to a slow
+disk). That is negligible for the sizes newtonkit stores (solutions up to a
+few tens of MB per run); for very large sweeps, let each worker write its own
+store and combine them with :meth:`RunStore.merge` (one copy for many runs), or
+pass ``durable=False`` to skip the ``fsync`` calls (still safe against killed
+processes, not against power loss).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import json
+import numbers
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import numpy as np
+
+from ..results import SolveResult
+from . import provenance as _provenance
+
+try:  # POSIX advisory locks; on other platforms saves are not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+FORMAT = "newtonkit-runs"
+FORMAT_VERSION = 1
+_MODES = ("r", "a", "w-", "x")
+_ATTR_TEXT_LIMIT = 16_000  # longer strings go to a dataset (attributes live in the 64 KiB object header)
+_REPR_LIMIT = 2_000
+
+
+class StoredRun(SolveResult):
+    """A :class:`~solvers.SolveResult` loaded from a :class:`RunStore`.
+
+    Besides the result fields (``x`` as a NumPy array, ``history``, ``stats``,
+    ``options``, ``extras``) it carries ``run_id``, ``created`` (ISO UTC),
+    ``tags``, ``problem`` (the stored problem description) and ``provenance``.
+    """
+
+    def __init__(self, x, converged, status, message, nit, *, run_id: str, created: str, tags: dict,
+                 problem: dict, provenance: dict, **kwargs):
+        super().__init__(x, converged, status, message, nit, **kwargs)
+        self.run_id = run_id
+        self.created = created
+        self.tags = tags
+        self.problem = problem
+        self.provenance = provenance
+
+    def __repr__(self) -> str:
+        return f"StoredRun(run_id={self.run_id!r}, " + super().__repr__()[len("SolveResult("):]
+
+
+# ---------------------------------------------------------------------------------------------
+# value encoding: dicts of scalars / strings / arrays / JSON-able values <-> an HDF5 group
+# ---------------------------------------------------------------------------------------------
+
+def _to_host(v):
+    """CuPy arrays -> NumPy; everything else unchanged."""
+    if type(v).__module__.startswith("cupy") and hasattr(v, "get"):
+        return v.get()
+    return v
+
+
+def _json_default(o):
+    o = _to_host(o)
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _short_repr(v) -> str:
+    try:
+        r = repr(v)
+    except Exception:  # a broken __repr__ must not break a save
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= _REPR_LIMIT else r[:_REPR_LIMIT] + "..."
+
+
+def _put_text(group, key: str, text: str) -> None:
+    if len(text) <= _ATTR_TEXT_LIMIT:
+        group.attrs[key] = text
+    else:
+        group.create_dataset(key, data=text, dtype=h5py.string_dtype())
+
+
+def _put_mapping(group, mapping: dict, *, compression=None, skip_callables=False) -> None:
+    """Write ``mapping`` into ``group``: arrays as datasets, scalars and strings as
+    attributes, ``None``/lists/tuples/dicts as JSON, anything else as its repr.
+    The encoding of non-native values is recorded in the ``_encoding`` attribute."""
+    encoding: dict[str, str] = {}
+    skipped: list[str] = []
+    for key, value in mapping.items():
+        key = str(key).replace("/", "|")
+        if key.startswith("_"):
+            key = "u" + key  # keep our own bookkeeping names free
+        v = _to_host(value)
+        if skip_callables and callable(v) and not isinstance(v, np.ndarray):
+            skipped.append(key)
+            continue
+        if isinstance(v, np.ndarray) and v.dtype != object:
+            kw = {"compression": compression} if (compression and v.ndim > 0 and v.size > 1) else {}
+            group.create_dataset(key, data=v, **kw)
+            continue
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v.item()
+        if isinstance(v, (bool, np.bool_)):
+            group.attrs[key] = np.bool_(v)
+            encoding[key] = "bool"
+            continue
+        if isinstance(v, str):
+            _put_text(group, key, v)
+            continue
+        if isinstance(v, (numbers.Number, np.number)) and not isinstance(v, (np.datetime64, np.timedelta64)):
+            try:
+                group.attrs[key] = v
+                continue
+            except (TypeError, ValueError, OverflowError):
+                pass
+        elif v is None or isinstance(v, (list, tuple, dict)):
+            try:
+                text = json.dumps(v, default=_json_default, allow_nan=True)
+            except (TypeError, ValueError):
+                text = None
+            if text is not None:
+                _put_text(group, key, text)
+                encoding[key] = "tuple" if isinstance(v, tuple) else "json"
+                continue
+        _put_text(group, key, _short_repr(v))
+        encoding[key] = "repr"
+    if encoding:
+        group.attrs["_encoding"] = json.dumps(encoding)
+    if skipped:
+        group.attrs["_skipped"] = json.dumps(skipped)
+
+
+def _decode(value, enc: str | None):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if enc in ("json", "tuple"):
+        out = json.loads(value)
+        return tuple(out) if enc == "tuple" else out
+    if enc == "bool":
+        return bool(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _get_mapping(group) -> dict:
+    encoding = json.loads(group.attrs.get("_encoding", "{}"))
+    out: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        if key.startswith("_"):
+            continue
+        out[key] = _decode(value, encoding.get(key))
+    for key, ds in group.items():
+        if not isinstance(ds, h5py.Dataset):
+            continue
+        if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
+            out[key] = _decode(ds[()], encoding.get(key))
+        else:
+            out[key] = ds[...]
+    return out
+
+
+def describe_problem(problem) -> dict:
+    """Description stored for ``problem``: ``problem.describe()`` when it offers one
+    (a dict of scalars / small arrays), plus its type; otherwise type and repr."""
+    if problem is None:
+        return {}
+    cls = type(problem)
+    out = {"type": f"{cls.__module__}.{cls.__qualname__}"}
+    describe = getattr(problem, "describe", None)
+    if callable(describe):
+        d = describe()
+        if not isinstance(d, dict):
+            raise TypeError(f"{cls.__name__}.describe() must return a dict, got {type(d).__name__}")
+        out.update(d)
+    else:
+        out["repr"] = _short_repr(problem)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the store
+# ---------------------------------------------------------------------------------------------
+
+def _new_run_id() -> str:
+    t = time.time()
+    stamp = _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}{int((t % 1) * 1e6):06d}Z-{secrets.token_hex(3)}"
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+class _Lock:
+    """Exclusive advisory lock on ``<store>.lock`` (a no-op where fcntl is missing)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        if fcntl is not None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+class RunStore:
+    """An HDF5 file of solver runs that survives killed writers.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store file, e.g. ``"runs.h5"``. Its directory must exist.
+    mode : {"a", "r", "w-", "x"}
+        ``"a"`` (default): read and add runs, create the file if missing;
+        ``"r"``: read only, the file must exist; ``"w-"`` / ``"x"``: create a
+        new store, fail if the file exists.
+    durable : bool
+        ``fsync`` the new file and the directory on every save (default). With
+        ``False`` a save is still atomic against killed processes, but not
+        against power loss or an OS crash.
+    compression : str, optional
+        h5py compression filter for array datasets (e.g. ``"gzip"``); none by default.
+
+    Examples
+    --------
+    >>> with RunStore("runs.h5") as store:                      # doctest: +SKIP
+    ...     run_id = store.save(res, problem=prob, tags={"note": "baseline"})
+    ...     table = store.list()
+    ...     again = store.load(run_id)
+
+    Notes
+    -----
+    See the module docstring for the crash-safety design (copy, write, flag,
+    fsync, atomic rename) and its cost. Run ids are a UTC time stamp plus a
+    random suffix and are never reused: a save never overwrites a run.
+    """
+
+    def __init__(self, path, mode: str = "a", *, durable: bool = True, compression: str | None = None):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES} ('a' read/append, 'r' read only, "
+                             f"'w-'/'x' create new), got {mode!r}")
+        self.path = Path(os.fspath(path)).absolute()
+        self.mode = mode
+        self.durable = bool(durable)
+        self.compression = compression
+        self._closed = False
+        if self.path.is_dir():
+            raise IsADirectoryError(f"RunStore path {str(self.path)!r} is a directory; give a file name such as "
+                                    f"{str(self.path / 'runs.h5')!r}")
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"RunStore: directory {str(self.path.parent)!r} does not exist; create it first")
+        exists = self.path.exists()
+        if mode == "r" and not exists:
+            raise FileNotFoundError(f"RunStore: {str(self.path)!r} does not exist (mode 'r' reads an existing store)")
+        if mode in ("w-", "x") and exists:
+            raise FileExistsError(f"RunStore: {str(self.path)!r} exists; mode {mode!r} creates a new store "
+                                  "(use mode='a' to add runs to it)")
+        if exists:
+            self._check_format()
+        elif mode != "r":
+            self._modify(lambda f: None, create=True)
+
+    # -- context manager ------------------------------------------------------------------------
+    def __enter__(self) -> "RunStore":
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Mark the store closed (no file handle is held between calls)."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r}, mode={self.mode!r})"
+
+    # -- internals ------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self!r} is closed")
+
+    def _check_format(self) -> None:
+        if not h5py.is_hdf5(self.path):
+            raise ValueError(f"RunStore: {str(self.path)!r} is not an HDF5 file")
+        with h5py.File(self.path, "r") as f:
+            fmt = f.attrs.get("format")
+            if fmt is not None and _decode(fmt, None) != FORMAT:
+                raise ValueError(f"RunStore: {str(self.path)!r} is an HDF5 file of format {fmt!r}, not a run store")
+            if fmt is None and len(f.keys()) and "runs" not in f:
+                raise ValueError(f"RunStore: {str(self.path)!r} is an HDF5 file but not a newtonkit run store "
+                                 f"(no /runs group; it holds {sorted(f.keys())[:5]})")
+
+    def _open_read(self):
+        self._check_open()
+        return h5py.File(self.path, "r")
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def _tmp_prefix(self) -> str:
+        return f".{self.path.name}.tmp-"
+
+    def _modify(self, write, *, create: bool = False):
+        """Apply ``write(h5file)`` to a temporary copy of the store, then atomically replace it."""
+        self._check_open()
+        if self.mode == "r":
+            raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
+        with _Lock(self._lock_path):
+            for stale in self.path.parent.glob(self._tmp_prefix() + "*"):
+                # under the lock, any temporary file belongs to a writer that died
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
+            exists = self.path.exists()
+            if create and exists:
+                self._check_format()
+                return None
+            tmp = self.path.with_name(f"{self._tmp_prefix()}{os.getpid()}-{secrets.token_hex(4)}")
+            try:
+                if exists:
+                    shutil.copyfile(self.path, tmp)
+                    f = h5py.File(tmp, "r+")
+                else:
+                    f = h5py.File(tmp, "w-")
+                    f.attrs["format"] = FORMAT
+                    f.attrs["format_version"] = FORMAT_VERSION
+                    f.create_group("runs", track_order=True)
+                try:
+                    out = write(f)
+                    f.flush()
+                finally:
+                    f.close()
+                if self.durable:
+                    _fsync_path(tmp)
+                os.replace(tmp, self.path)
+                if self.durable:
+                    _fsync_path(self.path.parent, directory=True)
+                return out
+            except BaseException:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+                raise
+
+    @staticmethod
+    def _complete_ids(f) -> list[str]:
+        runs = f.get("runs")
+        if runs is None:
+            return []
+        return sorted(rid for rid, g in runs.items() if isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False)))
+
+    # -- public API -----------------------------------------------------------------------------
+    def save(self, result: SolveResult, problem=None, tags: dict | None = None, *, seed=None) -> str:
+        """Store ``result`` (with the problem description, tags and provenance).
+
+        Parameters
+        ----------
+        result : SolveResult
+        problem : optional
+            The problem solved; stored as ``problem.describe()`` when it has one,
+            else its type and repr.
+        tags : dict, optional
+            User tags (str -> str / number / bool).
+        seed : int, optional
+            Random seed, recorded in the provenance (default: ``result.options['seed']`` if any).
+
+        Returns
+        -------
+        str
+            The new, unique run id.
+        """
+        if not isinstance(result, SolveResult):
+            raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
+        if tags is not None and not isinstance(tags, dict):
+            raise TypeError(f"tags must be a dict of str -> scalar, got {type(tags).__name__}")
+        # Everything is converted before the store is touched, so a bad value fails early.
+        time_s = result.stats.get("time_s")
+        time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
+        if seed is None:
+            seed = result.options.get("seed")
+        prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
+        prob = describe_problem(problem)
+        x = _to_host(result.x)
+        x = None if x is None else np.asarray(x)
+        if x is not None and x.dtype == object:
+            raise TypeError("RunStore.save: result.x is an object array; it cannot be stored")
+        history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
+        created = prov["utc_saved"]
+
+        def write(f):
+            runs = f.require_group("runs")
+            run_id = _new_run_id()
+            while run_id in runs:  # pragma: no cover - 24 random bits per microsecond
+                run_id = _new_run_id()
+            g = runs.create_group(run_id, track_order=True)  # fails if the name exists: never overwrites
+            if x is not None:
+                kw = {"compression": self.compression} if (self.compression and x.size > 1) else {}
+                g.create_dataset("x", data=x, **kw)
+            _put_mapping(g.create_group("history", track_order=True), history, compression=self.compression)
+            _put_mapping(g.create_group("stats", track_order=True), result.stats)
+            _put_mapping(g.create_group("options", track_order=True), result.options, compression=self.compression)
+            _put_mapping(g.create_group("extras", track_order=True), result.extras, compression=self.compression,
+                         skip_callables=True)
+            _put_mapping(g.create_group("problem", track_order=True), prob, compression=self.compression)
+            _put_mapping(g.create_group("provenance", track_order=True), prov)
+            _put_mapping(g.create_group("tags", track_order=True), dict(tags or {}))
+            a = g.attrs
+            a["run_id"] = run_id
+            a["created"] = created
+            a["method"] = str(result.method)
+            a["backend"] = str(result.backend)
+            a["converged"] = np.bool_(result.converged)
+            a["status"] = str(result.status)
+            _put_text(g, "message", str(result.message))
+            a["nit"] = int(result.nit)
+            a["time_s"] = np.nan if time_s is None else time_s
+            f.flush()
+            a["complete"] = np.bool_(True)  # last: marks the run complete
+            return run_id
+
+        return self._modify(write)
+
+    def list(self) -> list[dict]:
+        """One dict per completed run, oldest first: ``run_id, method, backend, converged,
+        status, nit, time_s, created, tags``."""
+        rows = []
+        with self._open_read() as f:
+            for rid in self._complete_ids(f):
+                g = f["runs"][rid]
+                a = g.attrs
+                t = float(a.get("time_s", np.nan))
+                rows.append({
+                    "run_id": rid,
+                    "method": _decode(a.get("method", ""), None),
+                    "backend": _decode(a.get("backend", ""), None),
+                    "converged": bool(a.get("converged", False)),
+                    "status": _decode(a.get("status", ""), None),
+                    "nit": int(a.get("nit", 0)),
+                    "time_s": None if np.isnan(t) else t,
+                    "created": _decode(a.get("created", ""), None),
+                    "tags": _get_mapping(g["tags"]) if "tags" in g else {},
+                })
+        rows.sort(key=lambda r: (r["created"], r["run_id"]))
+        return rows
+
+    def run_ids(self) -> list[str]:
+        """Ids of the completed runs, oldest first."""
+        return [r["run_id"] for r in self.list()]
+
+    def __len__(self) -> int:
+        with self._open_read() as f:
+            return len(self._complete_ids(f))
+
+    def __contains__(self, run_id) -> bool:
+        with self._open_read() as f:
+            g = f.get(f"runs/{run_id}") if isinstance(run_id, str) and "/" not in run_id else None
+            return isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False))
+
+    def _missing(self, run_id, known: list[str]) -> KeyError:
+        if not known:
+            return KeyError(f"run {run_id!r} not found: {str(self.path)!r} holds no completed runs")
+        near = difflib.get_close_matches(str(run_id), known, n=3, cutoff=0.4)
+        shown = near or known[-5:]
+        return KeyError(f"run {run_id!r} not found in {str(self.path)!r} ({len(known)} completed runs); "
+                        f"{'closest' if near else 'latest'}: {', '.join(shown)}")
+
+    def resolve(self, key: str) -> str:
+        """Run id for ``key``: an exact id, a unique prefix, or a negative index such as ``"-1"`` (latest)."""
+        ids = self.run_ids()
+        if key in ids:
+            return key
+        if isinstance(key, str) and key.startswith("-") and key[1:].isdigit():
+            i = int(key)
+            if -len(ids) <= i:
+                return ids[i]
+            raise self._missing(key, ids)
+        matches = [r for r in ids if r.startswith(str(key))]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise KeyError(f"run id prefix {key!r} is ambiguous: {', '.join(matches[:5])}")
+        raise self._missing(key, ids)
+
+    def load(self, run_id: str) -> StoredRun:
+        """Load a completed run as a :class:`StoredRun` (a ``SolveResult`` with ``run_id``,
+        ``created``, ``tags``, ``problem`` and ``provenance``).
+
+        Raises
+        ------
+        KeyError
+            When no completed run has this id (the message lists the closest known ids).
+        """
+        with self._open_read() as f:
+            known = self._complete_ids(f)
+            if run_id not in known:
+                raise self._missing(run_id, known)
+            g = f["runs"][run_id]
+            a = g.attrs
+            x = g["x"][...] if "x" in g else None
+            message = _decode(g["message"][()], None) if "message" in g else _decode(a.get("message", ""), None)
+            sections = {name: (_get_mapping(g[name]) if name in g else {})
+                        for name in ("history", "stats", "options", "extras", "problem", "provenance", "tags")}
+            return StoredRun(
+                x, bool(a["converged"]), _decode(a["status"], None), message, int(a["nit"]),
+                history=sections["history"], stats=sections["stats"], options=sections["options"],
+                method=_decode(a.get("method", ""), None), backend=_decode(a.get("backend", ""), None),
+                run_id=run_id, created=_decode(a.get("created", ""), None), tags=sections["tags"],
+                problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
+
+    def merge(self, sources: Iterable) -> list[str]:
+        """Copy the completed runs of other store files into this one (one atomic update).
+
+        This is how results of many workers come together: each worker writes its
+        own store, a single process merges them. Runs whose id is already present
+        are skipped (ids are unique, so they are the same run), never overwritten.
+
+        Parameters
+        ----------
+        sources : iterable of paths (or RunStore objects)
+
+        Returns
+        -------
+        list of str
+            The ids of the runs added.
+        """
+        if isinstance(sources, (str, os.PathLike, RunStore)):
+            sources = [sources]
+        paths = [s.path if isinstance(s, RunStore) else Path(os.fspath(s)).absolute() for s in sources]
+        for p in paths:
+            if not p.is_file():
+                raise FileNotFoundError(f"RunStore.merge: {str(p)!r} does not exist")
+            if p.resolve() == self.path.resolve():
+                raise ValueError("RunStore.merge: a store cannot be merged into itself")
+
+        def write(f):
+            runs = f.require_group("runs")
+            added = []
+            for p in paths:
+                with h5py.File(p, "r") as src:
+                    for rid in self._complete_ids(src):
+                        if rid in runs:
+                            continue
+                        src.copy(src["runs"][rid], runs, name=rid)
+                        added.append(rid)
+            return added
+
+        return self._modify(write)
+
+
+__all__ = ["RunStore", "StoredRun", "describe_problem"]
