@@ -1,2 +1,192 @@
-def minres(*a, **k):
-    raise NotImplementedError
+"""MINRES for symmetric (possibly indefinite) systems, with an SPD preconditioner."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from ..results import Status, Timer
+from . import _common as C
+
+_EPS = 2.220446049250313e-16
+
+
+def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
+           callback: Callable | None = None, backend=None):
+    """Solve ``A x = b`` for symmetric, possibly indefinite ``A`` by MINRES.
+
+    Parameters
+    ----------
+    A : array, sparse matrix or operator
+        Symmetric ``n x n`` (indefinite and singular-but-consistent allowed,
+        e.g. KKT / saddle-point matrices). Symmetry is assumed, not checked;
+        for non-symmetric ``A`` use :func:`solvers.gmres`.
+    b : array, shape (n,)
+    x0 : array, optional
+    rtol, atol : float
+        Stop when ``||b - A x||_2 <= max(rtol * ||b||_2, atol)``. Without ``M``
+        the residual 2-norm is MINRES's recurrence ``phibar``; with ``M`` a
+        recursively updated residual vector is carried (MINRES itself only
+        knows the ``M``-norm). A claimed convergence is confirmed with an
+        explicit residual ``b - A x``; if that fails the iteration restarts
+        from the current ``x``.
+    maxiter : int, optional
+        Default ``10 n``.
+    M : operator, optional
+        **SPD** preconditioner approximating ``A^{-1}``. An indefinite ``M`` is
+        detected (``r^T M r < 0``) and reported as a breakdown.
+    callback : callable, optional
+        ``callback(xk)`` after every iteration (``xk`` is the live iterate).
+    backend : str or Backend, optional
+
+    Returns
+    -------
+    SolveResult
+        ``history["residual"]`` as described under ``rtol``; ``stats``:
+        ``time_s``, ``matvecs``, ``precond_applications``, ``restarts``.
+
+    References
+    ----------
+    C. C. Paige and M. A. Saunders, "Solution of sparse indefinite systems of
+    linear equations", SIAM J. Numer. Anal. 12(4), 617-629 (1975).
+    """
+    S = C.prepare(A, b, x0, M, backend, rtol, atol, maxiter)
+    be, n, xp = S.be, S.n, S.be.xp
+    timer = Timer(be)
+    K = C.kernels(be, n)
+    Aap = C.Applier(S.A, S.A_raw, be, K)
+    Map = None if S.M is None else C.Applier(S.M, S.M_raw, be, K)
+    hist = C.History(S.maxiter)
+    b = S.b
+    cnt = {"matvecs": 0, "precond_applications": 0, "restarts": 0}
+
+    bnorm = math.sqrt(K.dot(b, b))
+    tol = max(S.rtol * bnorm, S.atol)
+
+    def done(x, status, nit, rnorm, reason=""):
+        return C.finish("minres", S, x, status, nit, hist, timer, tol, rnorm, reason=reason, **cnt)
+
+    if bnorm == 0.0:
+        hist.append(0.0)
+        return done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
+    x = xp.zeros(n) if S.x is None else S.x
+
+    def true_residual():
+        if S.x is None and cnt["matvecs"] == 0:
+            return b.copy()
+        cnt["matvecs"] += 1
+        return b - Aap.into(x, xp.empty(n))
+
+    r = true_residual()
+    rnorm = float(xp.linalg.norm(r))
+    hist.append(rnorm)
+    if not math.isfinite(rnorm):
+        return done(x, Status.NONFINITE, 0, rnorm, C.nonfinite_reason("A @ x0"))
+    if rnorm <= tol:
+        return done(x, Status.CONVERGED, 0, rnorm)
+
+    def apply_M(v):
+        if Map is None:
+            return v
+        cnt["precond_applications"] += 1
+        return Map.into(v, xp.empty(n))
+
+    itn = 0
+    failed_checks = 0
+    while True:
+        # ---- start (or restart) the Lanczos process from the residual r
+        r1 = r.copy()
+        y = apply_M(r1)
+        beta1 = K.dot(r1, y)
+        if not math.isfinite(beta1):
+            return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("M r"))
+        if beta1 <= 0.0:
+            return done(x, Status.BREAKDOWN, itn, rnorm,
+                        f"breakdown at iteration {itn}: r^T M r = {beta1:.3e} <= 0, so the preconditioner M is not "
+                        "symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner or gmres")
+        beta1 = math.sqrt(beta1)
+        oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
+        cs, sn = -1.0, 0.0
+        r2 = r1
+        w = xp.zeros(n)
+        w2 = xp.zeros(n)
+        track = Map is not None          # carry the true residual vector
+        if track:
+            aw = xp.zeros(n)
+            aw2 = xp.zeros(n)
+        status = None
+        while itn < S.maxiter:
+            itn += 1
+            v = y * (1.0 / beta)
+            av = Aap.into(v, xp.empty(n))
+            cnt["matvecs"] += 1
+            y = av.copy() if track else av
+            if oldb != 0.0:
+                y -= (beta / oldb) * r1
+            alfa = K.dot(v, y)
+            y -= (alfa / beta) * r2
+            r1, r2 = r2, y
+            y = apply_M(r2)
+            oldb = beta
+            beta2 = K.dot(r2, y)
+            if not math.isfinite(beta2) or not math.isfinite(alfa):
+                status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Lanczos recurrence at iteration {itn}")
+                itn -= 1
+                break
+            if beta2 < 0.0:
+                status = Status.BREAKDOWN
+                reason = (f"breakdown at iteration {itn}: r^T M r = {beta2:.3e} < 0, so the preconditioner M is "
+                          "not symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner "
+                          "or gmres")
+                itn -= 1
+                break
+            beta = math.sqrt(beta2)
+            # apply the previous rotation, then a new one to annihilate beta
+            oldeps = epsln
+            delta = cs * dbar + sn * alfa
+            gbar = sn * dbar - cs * alfa
+            epsln = sn * beta
+            dbar = -cs * beta
+            gamma = max(math.hypot(gbar, beta), _EPS)
+            cs, sn = gbar / gamma, beta / gamma
+            phi = cs * phibar
+            phibar = sn * phibar
+            w1, w2 = w2, w
+            w = (v - oldeps * w1 - delta * w2) * (1.0 / gamma)
+            x += phi * w
+            if track:
+                aw1, aw2 = aw2, aw
+                aw = (av - oldeps * aw1 - delta * aw2) * (1.0 / gamma)
+                r -= phi * aw
+                rnorm = float(xp.linalg.norm(r))
+            else:
+                rnorm = abs(phibar)
+            hist.append(rnorm)
+            if callback is not None:
+                callback(x)
+            if not math.isfinite(rnorm):
+                status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {itn}")
+                break
+            if rnorm <= tol or beta == 0.0:
+                status = "check"
+                break
+        if status is None:
+            return done(x, Status.MAXITER, itn, rnorm)
+        if status != "check":
+            return done(x, status, itn, rnorm, reason)
+        # ---- confirm with the explicit residual
+        r = true_residual()
+        rnorm = float(xp.linalg.norm(r))
+        hist.buf[hist.n - 1] = rnorm
+        if rnorm <= tol:
+            return done(x, Status.CONVERGED, itn, rnorm)
+        failed_checks += 1
+        if failed_checks >= 3 or itn >= S.maxiter:
+            st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER
+            return done(x, st, itn, rnorm,
+                        f"the MINRES recurrence claimed convergence but the explicit residual {rnorm:.3e} exceeds "
+                        f"the tolerance {tol:.3e} (A may not be symmetric, or the tolerance is near machine "
+                        "precision for this conditioning). Try gmres or a looser rtol")
+        cnt["restarts"] += 1
+
+
+__all__ = ["minres"]

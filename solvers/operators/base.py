@@ -157,11 +157,33 @@ class SparseOperator(LinearOperator):
 
     def _matvec(self, x):
         if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
-            from .._kernels.numba import sparse as _k
-
-            out = np.empty(self.shape[0])
-            return _k.csr_matvec(self.A.indptr, self.A.indices, self.A.data, np.ascontiguousarray(x), out)
+            return self.matvec_into(x, np.empty(self.shape[0]))
         return self.A @ x
+
+    # optional fast methods (used by the Krylov solvers): no allocation, fused dot
+    def _numba_kernel(self, dot: bool):
+        from .._kernels.numba import sparse as _k
+
+        small = self.shape[0] < _k.PARALLEL_MIN_ROWS
+        if dot:
+            return _k.csr_matvec_dot_s if small else _k.csr_matvec_dot
+        return _k.csr_matvec_s if small else _k.csr_matvec
+
+    def matvec_into(self, x, out):
+        """Write ``A x`` into ``out`` (float64 on the numba backend: no allocation)."""
+        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
+            A = self.A
+            return self._numba_kernel(False)(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out)
+        out[...] = self.A @ x
+        return out
+
+    def matvec_dot(self, x, out):
+        """Write ``A x`` into ``out`` and return ``x . A x`` (one pass on the numba backend)."""
+        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
+            A = self.A
+            return float(self._numba_kernel(True)(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))
+        out[...] = self.A @ x
+        return float(self.backend.xp.dot(x, out))
 
     def _rmatvec(self, x):
         return self.A.T.conj() @ x
