@@ -1,0 +1,151 @@
+"""Encoding of Python values in HDF5 groups for :mod:`solvers.runs.store`.
+
+A mapping is written into a group as: NumPy arrays -> datasets; bools, numbers
+and strings -> attributes (long strings -> string datasets); ``None``, lists,
+tuples and dicts -> JSON text; anything else -> its (truncated) repr. The
+encoding of every non-native value is recorded in the group's ``_encoding``
+attribute so that :func:`get_mapping` returns the same Python types.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+from typing import Any
+
+import h5py
+import numpy as np
+
+ATTR_TEXT_LIMIT = 16_000  # longer strings go to a dataset (attributes live in the 64 KiB object header)
+REPR_LIMIT = 2_000
+
+
+def to_host(v):
+    """CuPy arrays -> NumPy; everything else unchanged."""
+    if type(v).__module__.startswith("cupy") and hasattr(v, "get"):
+        return v.get()
+    return v
+
+
+def _json_default(o):
+    o = to_host(o)
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def short_repr(v) -> str:
+    try:
+        r = repr(v)
+    except Exception:  # a broken __repr__ must not break a save
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= REPR_LIMIT else r[:REPR_LIMIT] + "..."
+
+
+def put_text(group, key: str, text: str) -> None:
+    if len(text) <= ATTR_TEXT_LIMIT:
+        group.attrs[key] = text
+    else:
+        group.create_dataset(key, data=text, dtype=h5py.string_dtype())
+
+
+def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False) -> None:
+    """Write ``mapping`` into ``group``: arrays as datasets, scalars and strings as
+    attributes, ``None``/lists/tuples/dicts as JSON, anything else as its repr.
+    The encoding of non-native values is recorded in the ``_encoding`` attribute."""
+    encoding: dict[str, str] = {}
+    skipped: list[str] = []
+    for key, value in mapping.items():
+        key = str(key).replace("/", "|")
+        if key.startswith("_"):
+            key = "u" + key  # keep our own bookkeeping names free
+        v = to_host(value)
+        if skip_callables and callable(v) and not isinstance(v, np.ndarray):
+            skipped.append(key)
+            continue
+        if isinstance(v, np.ndarray) and v.dtype != object:
+            kw = {"compression": compression} if (compression and v.ndim > 0 and v.size > 1) else {}
+            group.create_dataset(key, data=v, **kw)
+            continue
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v.item()
+        if isinstance(v, (bool, np.bool_)):
+            group.attrs[key] = np.bool_(v)
+            encoding[key] = "bool"
+            continue
+        if isinstance(v, str):
+            put_text(group, key, v)
+            continue
+        if isinstance(v, (numbers.Number, np.number)) and not isinstance(v, (np.datetime64, np.timedelta64)):
+            try:
+                group.attrs[key] = v
+                continue
+            except (TypeError, ValueError, OverflowError):
+                pass
+        elif v is None or isinstance(v, (list, tuple, dict)):
+            try:
+                text = json.dumps(v, default=_json_default, allow_nan=True)
+            except (TypeError, ValueError):
+                text = None
+            if text is not None:
+                put_text(group, key, text)
+                encoding[key] = "tuple" if isinstance(v, tuple) else "json"
+                continue
+        put_text(group, key, short_repr(v))
+        encoding[key] = "repr"
+    if encoding:
+        group.attrs["_encoding"] = json.dumps(encoding)
+    if skipped:
+        group.attrs["_skipped"] = json.dumps(skipped)
+
+
+def decode(value, enc: str | None):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if enc in ("json", "tuple"):
+        out = json.loads(value)
+        return tuple(out) if enc == "tuple" else out
+    if enc == "bool":
+        return bool(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def get_mapping(group) -> dict:
+    encoding = json.loads(group.attrs.get("_encoding", "{}"))
+    out: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        if key.startswith("_"):
+            continue
+        out[key] = decode(value, encoding.get(key))
+    for key, ds in group.items():
+        if not isinstance(ds, h5py.Dataset):
+            continue
+        if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
+            out[key] = decode(ds[()], encoding.get(key))
+        else:
+            out[key] = ds[...]
+    return out
+
+
+def describe_problem(problem) -> dict:
+    """Description stored for ``problem``: ``problem.describe()`` when it offers one
+    (a dict of scalars / small arrays), plus its type; otherwise type and repr."""
+    if problem is None:
+        return {}
+    cls = type(problem)
+    out = {"type": f"{cls.__module__}.{cls.__qualname__}"}
+    describe = getattr(problem, "describe", None)
+    if callable(describe):
+        d = describe()
+        if not isinstance(d, dict):
+            raise TypeError(f"{cls.__name__}.describe() must return a dict, got {type(d).__name__}")
+        out.update(d)
+    else:
+        out["repr"] = short_repr(problem)
+    return out
+
+
+__all__ = ["to_host", "short_repr", "put_text", "put_mapping", "decode", "get_mapping", "describe_problem"]
