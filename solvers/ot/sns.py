@@ -1,0 +1,1 @@
+def sns(*a, **k): raise NotImplementedError

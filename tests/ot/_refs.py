@@ -1,0 +1,35 @@
+"""Independent dense references for the OT tests (plain NumPy / SciPy)."""
+import numpy as np
+from scipy.optimize import minimize
+
+
+def scaling_sinkhorn(C, a, b, eps, iters=20000):
+    """Classical (non-log) Sinkhorn on K = exp(-C/eps); fine for moderate eps."""
+    K = np.exp(-C / eps)
+    v = np.ones_like(b)
+    for _ in range(iters):
+        u = a / (K @ v)
+        v = b / (K.T @ u)
+    return u[:, None] * K * v[None, :]
+
+
+def dual_lbfgs(C, a, b, eps):
+    """Maximise the dual <a,f> + <b,g> - eps sum exp((f+g-C)/eps) with L-BFGS (gauge g[0] = 0)."""
+    n, m = C.shape
+
+    def fun(z):
+        f, g = z[:n], np.concatenate([[0.0], z[n:]])
+        P = np.exp((f[:, None] + g[None, :] - C) / eps)
+        val = a @ f + b @ g - eps * P.sum()
+        gf, gg = a - P.sum(1), b - P.sum(0)
+        return -val, -np.concatenate([gf, gg[1:]])
+
+    z0 = np.zeros(n + m - 1)
+    res = minimize(fun, z0, jac=True, method="L-BFGS-B", options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-13})
+    f, g = res.x[:n], np.concatenate([[0.0], res.x[n:]])
+    return f, g, np.exp((f[:, None] + g[None, :] - C) / eps)
+
+
+def gauge(f, g):
+    """Fix the (t, -t) invariance: shift so that f[0] = 0."""
+    return f - f[0], g + f[0]

@@ -1,0 +1,85 @@
+"""problems.ot: validation, constructors, exact LP helper."""
+import numpy as np
+import pytest
+
+from problems import ot
+
+
+def _pts(rng, n, m, d=2):
+    return rng.random((n, d)), rng.random((m, d))
+
+
+def test_from_points_costs(rng):
+    x, y = _pts(rng, 7, 5)
+    p = ot.EntropicOT.from_points(x, y, eps=0.1)
+    ref = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(p.C, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(p.a, np.full(7, 1 / 7))
+    np.testing.assert_allclose(p.b, np.full(5, 1 / 5))
+    pe = ot.EntropicOT.from_points(x, y, cost="euclidean", eps=0.1)
+    np.testing.assert_allclose(pe.C, np.sqrt(ref), rtol=1e-10, atol=1e-7)
+    pm = ot.EntropicOT.from_points(x, y, eps=0.1, scale="max")
+    assert pm.C.max() == pytest.approx(1.0)
+    pc = ot.EntropicOT.from_points(x, y, cost=lambda u, v: np.abs(u[:, None, 0] - v[None, :, 0]), eps=0.1)
+    np.testing.assert_allclose(pc.C, np.abs(x[:, None, 0] - y[None, :, 0]))
+    d = pm.describe()
+    assert (d["n"], d["m"], d["eps"], d["cost"]) == (7, 5, 0.1, "sqeuclidean")
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (dict(a=np.array([0.5, -0.1, 0.6])), ValueError, "negative"),
+    (dict(a=np.array([0.5, np.nan, 0.5])), ValueError, "NaN or inf"),
+    (dict(a=np.array([0.5, np.inf, 0.5])), ValueError, "NaN or inf"),
+    (dict(a=np.array([0.2, 0.2, 0.2])), ValueError, "normalize=True"),
+    (dict(a=np.array([0.5, 0.5])), ValueError, "length"),
+    (dict(eps=0.0), ValueError, "eps"),
+    (dict(eps=-1e-3), ValueError, "eps"),
+    (dict(eps=np.nan), ValueError, "eps"),
+    (dict(C=np.array([[0.0, np.nan], [1.0, 0.0], [1.0, 1.0]])), ValueError, "NaN or inf"),
+    (dict(C=np.array([[0.0, np.inf], [1.0, 0.0], [1.0, 1.0]])), ValueError, "NaN or inf"),
+    (dict(C=np.zeros(3)), ValueError, "2-D"),
+    (dict(C=np.zeros((3, 2), dtype=complex)), TypeError, "real"),
+])
+def test_validation_errors(bad, err, match):
+    kw = dict(C=np.ones((3, 2)), a=np.full(3, 1 / 3), b=np.full(2, 0.5), eps=0.1)
+    kw.update(bad)
+    with pytest.raises(err, match=match):
+        ot.EntropicOT(kw.pop("C"), kw.pop("a"), kw.pop("b"), **kw)
+
+
+def test_normalize_and_shape_mismatch(rng):
+    p = ot.EntropicOT(np.ones((3, 2)), [1.0, 1.0, 2.0], [3.0, 1.0], eps=0.1, normalize=True)
+    np.testing.assert_allclose(p.a, [0.25, 0.25, 0.5])
+    np.testing.assert_allclose(p.b, [0.75, 0.25])
+    with pytest.raises(ValueError, match="same d"):
+        ot.EntropicOT.from_points(rng.random((4, 2)), rng.random((4, 3)))
+    with pytest.raises(ValueError, match="same grid shape"):
+        ot.EntropicOT.from_grids(np.ones((3, 3)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        ot.EntropicOT.from_grids(np.ones((3, 3)), np.ones((3, 3)), p=3)
+    with pytest.raises(ValueError, match="cost must be one of"):
+        ot.EntropicOT.from_points(rng.random((4, 2)), rng.random((4, 2)), cost="manhattan")
+
+
+def test_exact_ot_1d_closed_form(rng):
+    # in 1-D with |x-y|^2 and uniform equal-size samples, the optimal plan matches sorted points
+    x, y = rng.random(6), rng.random(6)
+    C = (x[:, None] - y[None, :]) ** 2
+    w = np.full(6, 1 / 6)
+    ref = np.mean((np.sort(x) - np.sort(y)) ** 2)
+    cost, P = ot.exact_ot(C, w, w, return_plan=True)
+    assert cost == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(P.sum(1), w, atol=1e-12)
+
+
+def test_from_grids_w1_w2_1d_closed_form():
+    # 1-D grid: W1 = integral |F_a - F_b|, W2 via quantile functions (discrete: LP), compare to exact_ot
+    da = np.array([1.0, 2.0, 0.0, 1.0, 0.0, 0.0])
+    db = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    p1 = ot.EntropicOT.from_grids(da, db, p=1, eps=1e-2)
+    Fa, Fb = np.cumsum(da / da.sum()), np.cumsum(db / db.sum())
+    w1 = np.abs(Fa - Fb)[:-1].sum() * (1 / 6)
+    assert ot.exact_ot(p1.C, p1.a, p1.b) == pytest.approx(w1, rel=1e-9)
+    p2 = ot.EntropicOT.from_grids(da, db, p=2, eps=1e-2)
+    np.testing.assert_allclose(p2.C, p1.C ** 2, atol=1e-15)
+    assert p2.describe()["cost"] == "grid_W2"
