@@ -291,8 +291,11 @@ def _demo_poisson(args, show_progress: bool) -> list[DemoRun]:
     small, _ = manufactured_poisson((8,) * len(shape))
     import solvers
 
+    t0 = time.perf_counter()
     for precond in ("mg", None):
         solvers.solve(small, method="cg", precond=precond, rtol=args.rtol, backend=args.backend)
+    print(f"  warm-up on an 8^{len(shape)} grid: {time.perf_counter() - t0:.1f} s "
+          "(Numba compiles the kernels on the very first run and caches them)")
     problem, exact = manufactured_poisson(shape)
     runs = []
     for label, precond in (("MG-CG", "mg"), ("CG", None)):
@@ -313,7 +316,7 @@ def _demo_cases() -> list[DemoCase]:
 
 
 def _plot_histories(curves, path: str, title: str = "", ylabel: str = "relative residual",
-                    panels: Sequence[str] | None = None) -> bool:
+                    panels: Sequence[str] | None = None, titles: dict | None = None) -> bool:
     """Semilogy plot of history series; ``curves`` = [(panel, label, values)]. False without matplotlib."""
     if importlib.util.find_spec("matplotlib") is None:
         return False
@@ -333,7 +336,8 @@ def _plot_histories(curves, path: str, title: str = "", ylabel: str = "relative 
             ax.semilogy(np.arange(v.size), v, label=label, marker="." if v.size < 60 else None)
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
-        ax.set_title(panel if not title else f"{title}\n{panel}", fontsize=10)
+        label = (titles or {}).get(panel, panel)
+        ax.set_title(label if not title else f"{title}\n{label}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.savefig(path, dpi=110)
@@ -383,7 +387,8 @@ def cmd_demo(args) -> int:
           + "; ".join(f"{c.name} error: {c.error_label}" for c in cases) + ")")
     print(f"stored {len(rows)} runs in {args.store}; list them with `newtonkit runs list {args.store}`")
     if args.plot and curves:
-        if _plot_histories(curves, args.plot, ylabel="relative residual", panels=[c.name for c in cases]):
+        if _plot_histories(curves, args.plot, ylabel="relative residual", panels=[c.name for c in cases],
+                           titles={c.name: f"{c.name}: {c.title}" for c in cases}):
             print(f"convergence plot: {args.plot}")
         else:
             print("matplotlib is not installed: no plot (pip install 'newtonkit[plot]')")
@@ -610,6 +615,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             solvers.set_num_threads(args.threads)
         return int(args.func(args))
+    except BrokenPipeError:  # `newtonkit runs list f.h5 | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
     except (UsageError, ValueError, TypeError, KeyError, OSError, BackendUnavailableError) as exc:
         if os.environ.get("NEWTONKIT_DEBUG"):
             raise
