@@ -1,1 +1,9 @@
-"""See the package docs."""
+"""PDE problems on structured 2-D/3-D grids: Poisson / variable-coefficient diffusion, Bratu.
+
+``Poisson(shape, f=1.0, g=0.0, k=None, domain=None)`` solves ``-div(k grad u) = f``
+with ``u = g`` on the boundary; ``solvers.solve(p, method="cg", precond="mg")``.
+"""
+from .bratu import Bratu
+from .poisson import Poisson
+
+__all__ = ["Poisson", "Bratu"]

@@ -2,7 +2,8 @@
 from .base import (DenseOperator, DiagonalOperator, FunctionOperator, IdentityOperator, LinearOperator,
                    ProductOperator, ScaledOperator, SparseOperator, SumOperator, TransposedOperator,
                    aslinearoperator, dot_test)
+from .stencil import StencilOperator
 
 __all__ = ["LinearOperator", "DenseOperator", "SparseOperator", "DiagonalOperator", "IdentityOperator",
            "FunctionOperator", "SumOperator", "ProductOperator", "ScaledOperator", "TransposedOperator",
-           "aslinearoperator", "dot_test"]
+           "aslinearoperator", "dot_test", "StencilOperator"]

@@ -1,0 +1,269 @@
+"""Poisson / diffusion problems ``-div(k grad u) = f`` on 2-D and 3-D boxes with Dirichlet data.
+
+Discretisation: interior nodes ``x_i = lo + (i + 1) h`` with ``h = (hi - lo) / (n + 1)``
+per axis; the 5-/7-point flux form with ``k`` **evaluated at the face midpoints**
+``lo + (i + 1/2) h`` (no averaging of node values is needed when ``k`` is a
+function; it is second-order accurate for smooth ``k``). The Dirichlet values
+``g`` on the boundary are moved to the right-hand side:
+``b_p = f(x_p) + sum_{boundary faces of p} k_face g(x_boundary) / h_a^2``.
+The matrix (:class:`solvers.operators.stencil.StencilOperator`) is symmetric
+positive definite.
+
+References
+----------
+R. J. LeVeque, *Finite Difference Methods for Ordinary and Partial Differential
+Equations*, SIAM 2007, chapters 2-3.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+
+import solvers
+from solvers.operators import stencil as _stencil
+
+_PI = np.pi
+
+
+def _check_field(name, v, d):
+    """A constant or a callable of d coordinate arrays; returns (value, is_callable)."""
+    if v is None:
+        return None
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v!r}")
+        return float(v)
+    if callable(v):
+        try:
+            sig = inspect.signature(v)
+        except (TypeError, ValueError):  # builtins / ufuncs without a signature
+            return v
+        try:
+            sig.bind(*([0.0] * d))
+        except TypeError:
+            raise TypeError(f"{name} must be a constant or a vectorised callable of {d} coordinates "
+                            f"({', '.join('xyz'[:d])}); its signature {sig} does not accept {d} arguments") from None
+        return v
+    raise TypeError(f"{name} must be a number or a callable of the coordinates, got {type(v).__name__}")
+
+
+def _evaluate(name, v, coords):
+    shape = np.broadcast_shapes(*(c.shape for c in coords))
+    if isinstance(v, float):
+        return np.full(shape, v)
+    try:
+        out = v(*coords)
+    except TypeError as exc:
+        raise TypeError(f"{name} could not be evaluated on coordinate arrays ({exc}); it must take "
+                        f"{len(coords)} arrays and be vectorised") from exc
+    out = np.broadcast_to(np.asarray(out, dtype=np.float64), shape)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} returned non-finite values on the grid")
+    return out
+
+
+class Poisson:
+    """``-div(k grad u) = f`` in a box, ``u = g`` on its boundary.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Interior points per axis (2 or 3 axes).
+    f, g : float or callable, defaults 1.0 and 0.0
+        Source and Dirichlet data; callables take the coordinate arrays ``(x, y[, z])``.
+    k : float or callable, optional
+        Positive diffusion coefficient (default 1). A callable is sampled at
+        the face midpoints.
+    domain : sequence of (lo, hi), optional
+        The box (default the unit box).
+
+    Notes
+    -----
+    ``solvers.solve(p, method="cg", precond="mg")`` solves it; ``res.x`` has ``shape``.
+    Preconditioners: ``"mg"`` (geometric multigrid V-cycle), ``"jacobi"``, ``"chebyshev"``.
+    """
+
+    methods = ("cg", "minres", "gmres", "cdm")
+    preconditioners = ("mg", "jacobi", "chebyshev")
+
+    def __init__(self, shape, f=1.0, g=0.0, k=None, domain=None):
+        self.shape = _stencil._check_shape(shape)
+        d = self.ndim = len(self.shape)
+        if domain is None:
+            domain = [(0.0, 1.0)] * d
+        try:
+            domain = [(float(lo), float(hi)) for lo, hi in domain]
+        except (TypeError, ValueError):
+            raise TypeError(f"domain must be a sequence of {d} (lo, hi) pairs, got {domain!r}") from None
+        if len(domain) != d or not all(hi > lo and np.isfinite(hi - lo) for lo, hi in domain):
+            raise ValueError(f"domain must be {d} pairs (lo, hi) with hi > lo, got {domain!r}")
+        self.domain = domain
+        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(domain, self.shape))
+        self.f = _check_field("f", f, d)
+        self.g = _check_field("g", g, d)
+        self.k = _check_field("k", 1.0 if k is None else k, d)
+        if isinstance(self.k, float) and not self.k > 0:
+            raise ValueError(f"k must be positive, got {self.k!r}")
+        self.exact = None        # set by manufactured(): callable of the coordinates
+        self.name = "poisson"
+        self._ops = {}
+        self._faces = None
+
+    # ---------------------------------------------------------------- grid
+    def axes(self):
+        """1-D interior node coordinates per axis."""
+        return tuple(lo + h * np.arange(1, n + 1) for (lo, _), h, n in zip(self.domain, self.h, self.shape))
+
+    def coordinates(self):
+        """Tuple of ``ndim`` arrays of shape ``shape``: the interior node coordinates."""
+        return tuple(np.meshgrid(*self.axes(), indexing="ij"))
+
+    def face_coefficients(self):
+        """``k`` at the face midpoints: one array per axis, ``shape[a] + 1`` faces along axis ``a``."""
+        if self._faces is None:
+            faces = []
+            ax = self.axes()
+            for a in range(self.ndim):
+                (lo, _), h, n = self.domain[a], self.h[a], self.shape[a]
+                fa = list(ax)
+                fa[a] = lo + h * (np.arange(n + 1) + 0.5)
+                ka = _evaluate("k", self.k, np.meshgrid(*fa, indexing="ij"))
+                if not np.all(ka > 0):
+                    raise ValueError("k must be > 0 everywhere in the domain; it is <= 0 at some face midpoints")
+                faces.append(np.ascontiguousarray(ka))
+            self._faces = tuple(faces)
+        return self._faces
+
+    # ---------------------------------------------------------------- solve protocol
+    def operator(self, backend=None):
+        """The matrix-free :class:`StencilOperator` on ``backend`` (cached)."""
+        be = solvers.get_backend(backend)
+        if be.name not in self._ops:
+            k = self.k if isinstance(self.k, float) else self.face_coefficients()
+            self._ops[be.name] = _stencil.StencilOperator(self.shape, self.h, k=k, backend=be)
+        return self._ops[be.name]
+
+    def csr(self):
+        """The assembled SciPy CSR matrix."""
+        return self.operator("numpy").to_csr()
+
+    def rhs(self, backend=None):
+        """Flat right-hand side with the boundary data ``g`` moved in."""
+        be = solvers.get_backend(backend)
+        b = _evaluate("f", self.f, self.coordinates()).copy()
+        if self.g is not None and not (isinstance(self.g, float) and self.g == 0.0):
+            ax = self.axes()
+            faces = None if isinstance(self.k, float) else self.face_coefficients()
+            for a in range(self.ndim):
+                lo, hi = self.domain[a]
+                for side, pos, fidx, nidx in ((0, lo, 0, 0), (1, hi, self.shape[a], self.shape[a] - 1)):
+                    bx = list(ax)
+                    bx[a] = np.array([pos])
+                    gv = _evaluate("g", self.g, np.meshgrid(*bx, indexing="ij"))
+                    if faces is None:
+                        w = self.k / self.h[a] ** 2
+                    else:
+                        w = np.take(faces[a], [fidx], axis=a) / self.h[a] ** 2
+                    sl = [slice(None)] * self.ndim
+                    sl[a] = slice(nidx, nidx + 1)
+                    b[tuple(sl)] += w * gv
+        return be.asarray(b.reshape(-1))
+
+    def preconditioner(self, name, backend=None):
+        """``"mg"`` (geometric multigrid), ``"jacobi"`` or ``"chebyshev"`` for this problem's operator."""
+        A = self.operator(backend)
+        if name == "mg":
+            from solvers.linear import multigrid
+
+            return multigrid.multigrid(A)
+        if name == "jacobi":
+            from solvers.linear import precond
+
+            return precond.jacobi(A)
+        if name == "chebyshev":
+            from solvers.linear import precond
+
+            return precond.chebyshev(A)
+        raise ValueError(f"unknown preconditioner {name!r} for Poisson; choose one of {', '.join(self.preconditioners)}")
+
+    def finalize(self, result, backend=None):
+        """Reshape ``result.x`` to the grid shape."""
+        result.x = result.x.reshape(self.shape)
+        return result
+
+    # ---------------------------------------------------------------- checks
+    def exact_solution(self):
+        """The exact solution on the interior nodes (manufactured problems only)."""
+        if self.exact is None:
+            raise ValueError("this problem has no known exact solution; build it with Poisson.manufactured(...)")
+        return _evaluate("exact", self.exact, self.coordinates())
+
+    def error(self, u, norm="max") -> float:
+        """Error of ``u`` (grid or flat, any backend) against the exact solution: ``"max"`` or ``"l2"`` (RMS)."""
+        be = solvers.get_backend(None, u)
+        e = be.to_numpy(u).reshape(self.shape) - self.exact_solution()
+        if norm == "max":
+            return float(np.abs(e).max())
+        if norm == "l2":
+            return float(np.sqrt(np.mean(e * e)))
+        raise ValueError(f"norm must be 'max' or 'l2', got {norm!r}")
+
+    # ---------------------------------------------------------------- manufactured problems
+    @classmethod
+    def manufactured(cls, shape, kind: str = "sin", domain=None) -> "Poisson":
+        """A problem with a known exact solution (stored as ``p.exact``).
+
+        ``kind``:
+
+        * ``"sin"``: ``k = 1``, ``u = prod_a sin(pi x_a) + x_0 x_1`` (non-zero
+          boundary data from the bilinear part).
+        * ``"variable_k"``: ``k = 1 + 0.5 sin(2 pi (x_0 + ... ))``,
+          ``u = prod_a sin(pi x_a) + x_0 x_1``.
+        """
+        d = len(_stencil._check_shape(shape))
+        if kind not in ("sin", "variable_k"):
+            raise ValueError(f"kind must be 'sin' or 'variable_k', got {kind!r}")
+
+        def u(*x):
+            return np.prod([np.sin(_PI * xi) for xi in x], axis=0) + x[0] * x[1]
+
+        def grad_u(*x):
+            s = [np.sin(_PI * xi) for xi in x]
+            g = []
+            for a in range(d):
+                ga = _PI * np.cos(_PI * x[a])
+                for b in range(d):
+                    if b != a:
+                        ga = ga * s[b]
+                g.append(ga)
+            g[0] = g[0] + x[1]
+            g[1] = g[1] + x[0]
+            return g
+
+        def lap_u(*x):
+            return -d * _PI ** 2 * np.prod([np.sin(_PI * xi) for xi in x], axis=0)
+
+        if kind == "sin":
+            def f(*x):
+                return -lap_u(*x)
+            k = 1.0
+        else:
+            def k(*x):
+                return 1.0 + 0.5 * np.sin(2 * _PI * sum(x))
+
+            def f(*x):
+                dk = _PI * np.cos(2 * _PI * sum(x))     # every partial derivative of k
+                gu = grad_u(*x)
+                return -(dk * sum(gu)) - k(*x) * lap_u(*x)
+        p = cls(shape, f=f, g=u, k=k, domain=domain)
+        p.exact = u
+        p.name = f"poisson-{kind}"
+        return p
+
+    def __repr__(self) -> str:
+        return f"Poisson(shape={self.shape}, domain={self.domain})"
+
+
+__all__ = ["Poisson"]

@@ -1,0 +1,326 @@
+"""Matrix-free 5-/7-point stencil kernels (Numba, parallel over the outer grid axis).
+
+Grid conventions (shared with :mod:`solvers.operators.stencil`): ``u`` has the
+interior shape ``(n0, n1[, n2])`` in C order; Dirichlet values are eliminated,
+so neighbours outside the box count as zero.
+
+* constant coefficient ("c" kernels): ``w0, w1[, w2]`` are the scalar face
+  weights ``k / h_a**2`` and ``d`` the scalar diagonal ``2 * sum(w)``; no
+  coefficient array is read.
+* variable coefficient ("v" kernels): ``f0`` has shape ``(n0 + 1, n1[, n2])``
+  (face ``i`` sits between nodes ``i - 1`` and ``i``), likewise ``f1``/``f2``
+  along their axis; ``d`` is the diagonal array (face sums plus any shift).
+
+``(A u)[p] = d[p] u[p] - sum_faces w_face u[neighbour]``.
+
+Every apply kernel writes ``out = A u`` and returns ``dot(u, A u)`` computed in
+the same pass (used by fused CG). Residual kernels write ``r = f - A u`` and
+return ``dot(r, r)``.
+"""
+import numba as nb
+import numpy as np
+
+# ----------------------------------------------------------------------------- 2-D
+
+
+@nb.njit(parallel=True, cache=True)
+def apply2c(u, out, w0, w1, d):
+    n0, n1 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            ujm = u[i, j - 1] if j > 0 else 0.0
+            ujp = u[i, j + 1] if j < n1 - 1 else 0.0
+            v = d * u[i, j] - cim * u[im, j] - cip * u[ip, j] - w1 * (ujm + ujp)
+            out[i, j] = v
+            s += v * u[i, j]
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def residual2c(u, f, r, w0, w1, d):
+    n0, n1 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            ujm = u[i, j - 1] if j > 0 else 0.0
+            ujp = u[i, j + 1] if j < n1 - 1 else 0.0
+            v = f[i, j] - (d * u[i, j] - cim * u[im, j] - cip * u[ip, j] - w1 * (ujm + ujp))
+            r[i, j] = v
+            s += v * v
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def rbgs2c(u, f, w0, w1, d, color):
+    """One red-black Gauss-Seidel half sweep: update points with (i + j) % 2 == color."""
+    n0, n1 = u.shape
+    dinv = 1.0 / d
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        for j in range((i + color) & 1, n1, 2):
+            ujm = u[i, j - 1] if j > 0 else 0.0
+            ujp = u[i, j + 1] if j < n1 - 1 else 0.0
+            u[i, j] = (f[i, j] + cim * u[im, j] + cip * u[ip, j] + w1 * (ujm + ujp)) * dinv
+
+
+@nb.njit(parallel=True, cache=True)
+def apply2v(u, out, f0, f1, d):
+    n0, n1 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            ujm = f1[i, j] * u[i, j - 1] if j > 0 else 0.0
+            ujp = f1[i, j + 1] * u[i, j + 1] if j < n1 - 1 else 0.0
+            v = (d[i, j] * u[i, j] - mim * f0[i, j] * u[im, j] - mip * f0[i + 1, j] * u[ip, j]
+                 - ujm - ujp)
+            out[i, j] = v
+            s += v * u[i, j]
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def residual2v(u, f, r, f0, f1, d):
+    n0, n1 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            ujm = f1[i, j] * u[i, j - 1] if j > 0 else 0.0
+            ujp = f1[i, j + 1] * u[i, j + 1] if j < n1 - 1 else 0.0
+            v = f[i, j] - (d[i, j] * u[i, j] - mim * f0[i, j] * u[im, j] - mip * f0[i + 1, j] * u[ip, j]
+                           - ujm - ujp)
+            r[i, j] = v
+            s += v * v
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def rbgs2v(u, f, f0, f1, d, color):
+    n0, n1 = u.shape
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        for j in range((i + color) & 1, n1, 2):
+            ujm = f1[i, j] * u[i, j - 1] if j > 0 else 0.0
+            ujp = f1[i, j + 1] * u[i, j + 1] if j < n1 - 1 else 0.0
+            u[i, j] = (f[i, j] + mim * f0[i, j] * u[im, j] + mip * f0[i + 1, j] * u[ip, j]
+                       + ujm + ujp) / d[i, j]
+
+
+# ----------------------------------------------------------------------------- 3-D
+
+
+@nb.njit(parallel=True, cache=True)
+def apply3c(u, out, w0, w1, w2, d):
+    n0, n1, n2 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            cjm = w1 if j > 0 else 0.0
+            cjp = w1 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range(n2):
+                ukm = u[i, j, k - 1] if k > 0 else 0.0
+                ukp = u[i, j, k + 1] if k < n2 - 1 else 0.0
+                uc = u[i, j, k]
+                v = (d * uc - cim * u[im, j, k] - cip * u[ip, j, k] - cjm * u[i, jm, k]
+                     - cjp * u[i, jp, k] - w2 * (ukm + ukp))
+                out[i, j, k] = v
+                s += v * uc
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def residual3c(u, f, r, w0, w1, w2, d):
+    n0, n1, n2 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            cjm = w1 if j > 0 else 0.0
+            cjp = w1 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range(n2):
+                ukm = u[i, j, k - 1] if k > 0 else 0.0
+                ukp = u[i, j, k + 1] if k < n2 - 1 else 0.0
+                v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k] - cjm * u[i, jm, k]
+                                  - cjp * u[i, jp, k] - w2 * (ukm + ukp))
+                r[i, j, k] = v
+                s += v * v
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def rbgs3c(u, f, w0, w1, w2, d, color):
+    """Red-black Gauss-Seidel half sweep on points with (i + j + k) % 2 == color."""
+    n0, n1, n2 = u.shape
+    dinv = 1.0 / d
+    for i in nb.prange(n0):
+        cim = w0 if i > 0 else 0.0
+        cip = w0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        for j in range(n1):
+            cjm = w1 if j > 0 else 0.0
+            cjp = w1 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range((i + j + color) & 1, n2, 2):
+                ukm = u[i, j, k - 1] if k > 0 else 0.0
+                ukp = u[i, j, k + 1] if k < n2 - 1 else 0.0
+                u[i, j, k] = (f[i, j, k] + cim * u[im, j, k] + cip * u[ip, j, k] + cjm * u[i, jm, k]
+                              + cjp * u[i, jp, k] + w2 * (ukm + ukp)) * dinv
+
+
+@nb.njit(parallel=True, cache=True)
+def apply3v(u, out, f0, f1, f2, d):
+    n0, n1, n2 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            mjm = 1.0 if j > 0 else 0.0
+            mjp = 1.0 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range(n2):
+                ukm = f2[i, j, k] * u[i, j, k - 1] if k > 0 else 0.0
+                ukp = f2[i, j, k + 1] * u[i, j, k + 1] if k < n2 - 1 else 0.0
+                uc = u[i, j, k]
+                v = (d[i, j, k] * uc - mim * f0[i, j, k] * u[im, j, k] - mip * f0[i + 1, j, k] * u[ip, j, k]
+                     - mjm * f1[i, j, k] * u[i, jm, k] - mjp * f1[i, j + 1, k] * u[i, jp, k] - ukm - ukp)
+                out[i, j, k] = v
+                s += v * uc
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def residual3v(u, f, r, f0, f1, f2, d):
+    n0, n1, n2 = u.shape
+    acc = 0.0
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        s = 0.0
+        for j in range(n1):
+            mjm = 1.0 if j > 0 else 0.0
+            mjp = 1.0 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range(n2):
+                ukm = f2[i, j, k] * u[i, j, k - 1] if k > 0 else 0.0
+                ukp = f2[i, j, k + 1] * u[i, j, k + 1] if k < n2 - 1 else 0.0
+                v = f[i, j, k] - (d[i, j, k] * u[i, j, k] - mim * f0[i, j, k] * u[im, j, k]
+                                  - mip * f0[i + 1, j, k] * u[ip, j, k] - mjm * f1[i, j, k] * u[i, jm, k]
+                                  - mjp * f1[i, j + 1, k] * u[i, jp, k] - ukm - ukp)
+                r[i, j, k] = v
+                s += v * v
+        acc += s
+    return acc
+
+
+@nb.njit(parallel=True, cache=True)
+def rbgs3v(u, f, f0, f1, f2, d, color):
+    n0, n1, n2 = u.shape
+    for i in nb.prange(n0):
+        mim = 1.0 if i > 0 else 0.0
+        mip = 1.0 if i < n0 - 1 else 0.0
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        for j in range(n1):
+            mjm = 1.0 if j > 0 else 0.0
+            mjp = 1.0 if j < n1 - 1 else 0.0
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < n1 - 1 else n1 - 1
+            for k in range((i + j + color) & 1, n2, 2):
+                ukm = f2[i, j, k] * u[i, j, k - 1] if k > 0 else 0.0
+                ukp = f2[i, j, k + 1] * u[i, j, k + 1] if k < n2 - 1 else 0.0
+                u[i, j, k] = (f[i, j, k] + mim * f0[i, j, k] * u[im, j, k] + mip * f0[i + 1, j, k] * u[ip, j, k]
+                              + mjm * f1[i, j, k] * u[i, jm, k] + mjp * f1[i, j + 1, k] * u[i, jp, k]
+                              + ukm + ukp) / d[i, j, k]
+
+
+# ----------------------------------------------------------------------------- first red sweep from u = 0
+
+
+@nb.njit(parallel=True, cache=True)
+def rb_first2(u, f, dinv, color):
+    """``u = f / d`` on points of ``color``, 0 elsewhere (a red sweep from a zero guess).
+
+    ``dinv`` is a 2-D array, or a 1x1 array holding the constant ``1 / d``.
+    """
+    n0, n1 = u.shape
+    const = dinv.shape[0] == 1 and dinv.shape[1] == 1 and (n0 > 1 or n1 > 1)
+    for i in nb.prange(n0):
+        for j in range(n1):
+            if ((i + j) & 1) == color:
+                u[i, j] = f[i, j] * (dinv[0, 0] if const else dinv[i, j])
+            else:
+                u[i, j] = 0.0
+
+
+@nb.njit(parallel=True, cache=True)
+def rb_first3(u, f, dinv, color):
+    n0, n1, n2 = u.shape
+    const = dinv.shape[0] == 1 and dinv.shape[1] == 1 and dinv.shape[2] == 1 and (n0 * n1 * n2 > 1)
+    for i in nb.prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                if ((i + j + k) & 1) == color:
+                    u[i, j, k] = f[i, j, k] * (dinv[0, 0, 0] if const else dinv[i, j, k])
+                else:
+                    u[i, j, k] = 0.0
+
+
+@nb.njit(cache=True)
+def _warm():  # pragma: no cover
+    return np.zeros(1)
