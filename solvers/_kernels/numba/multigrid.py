@@ -14,17 +14,22 @@ import numpy as np
 
 @nb.njit(parallel=True, cache=True)
 def restrict2(r, out, ri0, rw0, ri1, rw1):
+    """``out = R r``: combine the fine rows of each coarse row, then restrict along the last axis."""
     m0 = ri0.shape[1]
     m1 = ri1.shape[1]
+    n1 = r.shape[1]
     for I in nb.prange(out.shape[0]):
+        buf = np.zeros(n1)
+        for a in range(m0):
+            w = rw0[I, a]
+            if w != 0.0:
+                ia = ri0[I, a]
+                for j in range(n1):
+                    buf[j] += w * r[ia, j]
         for J in range(out.shape[1]):
             s = 0.0
-            for a in range(m0):
-                ia = ri0[I, a]
-                t = 0.0
-                for b in range(m1):
-                    t += rw1[J, b] * r[ia, ri1[J, b]]
-                s += rw0[I, a] * t
+            for b in range(m1):
+                s += rw1[J, b] * buf[ri1[J, b]]
             out[I, J] = s
 
 
@@ -33,50 +38,58 @@ def restrict3(r, out, ri0, rw0, ri1, rw1, ri2, rw2):
     m0 = ri0.shape[1]
     m1 = ri1.shape[1]
     m2 = ri2.shape[1]
+    n2 = r.shape[2]
     for I in nb.prange(out.shape[0]):
+        buf = np.empty(n2)
         for J in range(out.shape[1]):
+            buf[:] = 0.0
+            for a in range(m0):
+                wa = rw0[I, a]
+                if wa == 0.0:
+                    continue
+                ia = ri0[I, a]
+                for b in range(m1):
+                    w = wa * rw1[J, b]
+                    if w == 0.0:
+                        continue
+                    ib = ri1[J, b]
+                    for k in range(n2):
+                        buf[k] += w * r[ia, ib, k]
             for K in range(out.shape[2]):
                 s = 0.0
-                for a in range(m0):
-                    ia = ri0[I, a]
-                    sa = 0.0
-                    for b in range(m1):
-                        ib = ri1[J, b]
-                        t = 0.0
-                        for c in range(m2):
-                            t += rw2[K, c] * r[ia, ib, ri2[K, c]]
-                        sa += rw1[J, b] * t
-                    s += rw0[I, a] * sa
+                for c in range(m2):
+                    s += rw2[K, c] * buf[ri2[K, c]]
                 out[I, J, K] = s
 
 
 @nb.njit(parallel=True, cache=True)
 def prolong_add2(e, u, pi0, pw0, pi1, pw1):
-    """``u += P e``."""
+    """``u += P e``: interpolate along the first axis into a row buffer, then along the last."""
+    nc1 = e.shape[1]
     for i in nb.prange(u.shape[0]):
         a0, a1 = pi0[i, 0], pi0[i, 1]
         x0, x1 = pw0[i, 0], pw0[i, 1]
+        buf = np.empty(nc1)
+        for K in range(nc1):
+            buf[K] = x0 * e[a0, K] + x1 * e[a1, K]
         for j in range(u.shape[1]):
-            b0, b1 = pi1[j, 0], pi1[j, 1]
-            y0, y1 = pw1[j, 0], pw1[j, 1]
-            u[i, j] += (x0 * (y0 * e[a0, b0] + y1 * e[a0, b1]) + x1 * (y0 * e[a1, b0] + y1 * e[a1, b1]))
+            u[i, j] += pw1[j, 0] * buf[pi1[j, 0]] + pw1[j, 1] * buf[pi1[j, 1]]
 
 
 @nb.njit(parallel=True, cache=True)
 def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2):
+    nc2 = e.shape[2]
     for i in nb.prange(u.shape[0]):
         a0, a1 = pi0[i, 0], pi0[i, 1]
         x0, x1 = pw0[i, 0], pw0[i, 1]
+        buf = np.empty(nc2)
         for j in range(u.shape[1]):
             b0, b1 = pi1[j, 0], pi1[j, 1]
-            y0, y1 = pw1[j, 0], pw1[j, 1]
+            c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
+            for K in range(nc2):
+                buf[K] = c00 * e[a0, b0, K] + c01 * e[a0, b1, K] + c10 * e[a1, b0, K] + c11 * e[a1, b1, K]
             for k in range(u.shape[2]):
-                c0, c1 = pi2[k, 0], pi2[k, 1]
-                z0, z1 = pw2[k, 0], pw2[k, 1]
-                u[i, j, k] += (x0 * (y0 * (z0 * e[a0, b0, c0] + z1 * e[a0, b0, c1])
-                                     + y1 * (z0 * e[a0, b1, c0] + z1 * e[a0, b1, c1]))
-                               + x1 * (y0 * (z0 * e[a1, b0, c0] + z1 * e[a1, b0, c1])
-                                       + y1 * (z0 * e[a1, b1, c0] + z1 * e[a1, b1, c1])))
+                u[i, j, k] += pw2[k, 0] * buf[pi2[k, 0]] + pw2[k, 1] * buf[pi2[k, 1]]
 
 
 @nb.njit(cache=True)

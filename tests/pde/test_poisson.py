@@ -1,0 +1,109 @@
+"""Poisson problems: manufactured solutions at O(h^2), solve() dispatch, backends agree, bad inputs."""
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+
+import solvers
+from problems import pde
+
+
+def _order(shapes, kind):
+    errs, hs = [], []
+    for shape in shapes:
+        p = pde.Poisson.manufactured(shape, kind=kind)
+        res = solvers.solve(p, method="cg", precond="mg", rtol=1e-11, backend="numba")
+        assert res.converged and res.x.shape == shape
+        errs.append(p.error(res.x))
+        hs.append(p.h[0])
+    return np.log(errs[0] / errs[-1]) / np.log(hs[0] / hs[-1]), errs
+
+
+@pytest.mark.parametrize("kind", ["sin", "variable_k"])
+def test_second_order_2d(kind):
+    order, errs = _order([(15, 15), (31, 31), (63, 63)], kind)
+    assert 1.8 <= order <= 2.2, (order, errs)
+    assert errs[-1] < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["sin", "variable_k"])
+def test_second_order_3d(kind):
+    order, errs = _order([(7, 7, 7), (15, 15, 15), (31, 31, 31)], kind)
+    assert 1.8 <= order <= 2.2, (order, errs)
+    assert errs[-1] < 2e-3
+
+
+def test_rhs_boundary_data_against_dense_solve_general_domain():
+    # u = 1 + x + 2y - 3z is harmonic and reproduced exactly by the stencil (k const)
+    u = lambda x, y, z: 1 + x + 2 * y - 3 * z  # noqa: E731
+    p = pde.Poisson((6, 5, 7), f=0.0, g=u, k=2.5, domain=[(-1, 2), (0, 0.5), (1, 3)])
+    x = spla.spsolve(p.csr().tocsc(), p.rhs("numpy"))
+    np.testing.assert_allclose(x.reshape(p.shape), u(*p.coordinates()), rtol=1e-12, atol=1e-12)
+    # variable k with a linear-in-x solution and k = k(y): flux is constant along x
+    p2 = pde.Poisson((9, 8), f=0.0, g=lambda x, y: 3 * x, k=lambda x, y: 1 + y ** 2)
+    x2 = spla.spsolve(p2.csr().tocsc(), p2.rhs("numpy"))
+    np.testing.assert_allclose(x2.reshape(p2.shape), 3 * p2.coordinates()[0], rtol=1e-12, atol=1e-12)
+
+
+def test_coordinates_and_spacing():
+    p = pde.Poisson((4, 3), domain=[(0, 1), (-1, 1)])
+    X, Y = p.coordinates()
+    assert X.shape == Y.shape == (4, 3)
+    np.testing.assert_allclose(X[:, 0], [0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_allclose(Y[0], [-0.5, 0.0, 0.5])
+    assert p.h == pytest.approx((0.2, 0.5))
+
+
+@pytest.mark.parametrize("precond", ["mg", None, "jacobi"])
+def test_solve_dispatch_backends_agree(precond):
+    p = pde.Poisson.manufactured((20, 17), kind="variable_k")
+    ref = spla.spsolve(p.csr().tocsc(), p.rhs("numpy")).reshape(p.shape)
+    xs = {}
+    for be in ("numpy", "numba"):
+        res = solvers.solve(p, method="cg", precond=precond, rtol=1e-10, backend=be)
+        assert res.converged and res.backend == be
+        xs[be] = res.x
+        np.testing.assert_allclose(res.x, ref, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(xs["numba"], xs["numpy"], rtol=1e-9, atol=1e-10)
+
+
+def test_mg_beats_unpreconditioned_iterations():
+    p = pde.Poisson((48, 48, 48))
+    mg = solvers.solve(p, method="cg", precond="mg", rtol=1e-8, backend="numba")
+    plain = solvers.solve(p, method="cg", rtol=1e-8, backend="numba")
+    assert mg.converged and plain.converged
+    assert mg.nit <= 14 and plain.nit > 5 * mg.nit
+    np.testing.assert_allclose(mg.x, plain.x, rtol=1e-6, atol=1e-9)
+
+
+def test_other_krylov_methods_with_mg():
+    p = pde.Poisson((30, 31))
+    ref = spla.spsolve(p.csr().tocsc(), p.rhs("numpy")).reshape(p.shape)
+    for method in ("minres", "gmres"):
+        res = solvers.solve(p, method=method, precond="mg", rtol=1e-10, backend="numba")
+        assert res.converged, res
+        np.testing.assert_allclose(res.x, ref, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, exc, word", [
+    (dict(shape=(10,)), ValueError, "shape"),
+    (dict(shape=(10, 10, 10, 10)), ValueError, "shape"),
+    (dict(shape=(10, -1)), ValueError, "shape"),
+    (dict(shape=(10, 10), k=-1.0), ValueError, "k"),
+    (dict(shape=(10, 10), f=lambda x: x), TypeError, "f"),
+    (dict(shape=(10, 10), g=lambda x, y, z: x), TypeError, "g"),
+    (dict(shape=(10, 10), f="one"), TypeError, "f"),
+    (dict(shape=(10, 10), domain=[(0, 1), (1, 0)]), ValueError, "domain"),
+])
+def test_bad_inputs(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        pde.Poisson(**kwargs)
+
+
+def test_k_nonpositive_somewhere_raises():
+    p = pde.Poisson((10, 10), k=lambda x, y: x - 0.5)
+    with pytest.raises(ValueError, match="k must be > 0"):
+        p.operator("numpy")
+    with pytest.raises(ValueError, match="precond"):
+        pde.Poisson((8, 8)).preconditioner("ilu")
+    with pytest.raises(ValueError, match="choose one of"):
+        solvers.solve(pde.Poisson((8, 8)), method="sinkhorn")
