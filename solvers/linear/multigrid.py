@@ -162,7 +162,7 @@ class MultigridPreconditioner(LinearOperator):
         Smoothing sweeps before and after the coarse correction.
     """
 
-    def __init__(self, A: StencilOperator, nu: int = 1, max_coarse: int = 500, max_levels: int = 20):
+    def __init__(self, A: StencilOperator, nu: int = 2, max_coarse: int = 500, max_levels: int = 20):
         super().__init__(A.shape, np.float64, A.backend, symmetric=True, positive_definite=True)
         be = A.backend
         xp = be.xp
@@ -322,14 +322,14 @@ def _bcast(w, axis, ndim):
     return w.reshape(shp)
 
 
-def multigrid(A, *, nu: int = 1, max_coarse: int = 500, max_levels: int = 20) -> MultigridPreconditioner:
+def multigrid(A, *, nu: int = 2, max_coarse: int = 500, max_levels: int = 20) -> MultigridPreconditioner:
     """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
 
     Parameters
     ----------
     A : StencilOperator
         The fine-grid operator (from :class:`problems.pde.Poisson` or built directly).
-    nu : int, default 1
+    nu : int, default 2
         Red-black Gauss-Seidel sweeps before (red->black) and after (black->red)
         the coarse correction.
     max_coarse : int, default 500

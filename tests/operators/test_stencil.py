@@ -113,3 +113,24 @@ def test_positive_definite_flag_follows_shift():
 def test_bad_inputs(kwargs, exc, word):
     with pytest.raises(exc, match=word.replace("[", r"\[").replace("]", r"\]")):
         StencilOperator(**kwargs)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("var", [False, True])
+def test_cupy_matches_numpy(var, rng):
+    import cupy as cp
+
+    for shape in [(9, 7), (5, 6, 4)]:
+        k = _faces(rng, shape) if var else 1.5
+        h = [0.2, 0.1, 0.3][:len(shape)]
+        A_np = StencilOperator(shape, h, k=k, backend="numpy")
+        A_cp = StencilOperator(shape, h, k=k, backend="cupy")
+        x = rng.standard_normal(A_np.shape[0])
+        np.testing.assert_allclose(cp.asnumpy(A_cp.matvec(cp.asarray(x))), A_np.matvec(x), rtol=1e-12, atol=1e-10)
+        u, f = rng.standard_normal(shape), rng.standard_normal(shape)
+        for color in (0, 1):
+            ug = cp.asarray(u)
+            A_cp.smooth_rb(ug, cp.asarray(f), color)
+            un = u.copy()
+            A_np.smooth_rb(un, f, color)
+            np.testing.assert_allclose(cp.asnumpy(ug), un, rtol=1e-12, atol=1e-12)

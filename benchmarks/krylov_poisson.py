@@ -1,0 +1,190 @@
+"""Krylov / multigrid benchmark on Poisson: 2-D 1024^2 and 3-D 128^3, rtol 1e-8.
+
+Times, in one process: scipy ``cg`` on the CSR matrix, PyAMG smoothed-aggregation
+CG (setup and solve separately), newtonkit CG and MG-CG (numba); MG-CG iteration
+counts at 64^3, 128^3, 256^3; the stencil matvec's effective bandwidth against a
+NumPy triad ``a[:] = b + s * c``. Writes ``benchmarks/results/krylov_poisson.json``.
+
+    python benchmarks/krylov_poisson.py            # full run (peers take ~30 s each at 128^3)
+    python benchmarks/krylov_poisson.py --quick    # small sizes, end-to-end check
+"""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import scipy.sparse.linalg as spla  # noqa: E402
+
+import solvers  # noqa: E402
+from problems import pde  # noqa: E402
+from solvers.linear.multigrid import multigrid  # noqa: E402
+
+
+def _median(fn, repeat):
+    ts, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)), out, ts
+
+
+def bandwidth(shape, repeat):
+    p = pde.Poisson(shape)
+    A = p.operator("numba")
+    N = A.shape[0]
+    rng = np.random.default_rng(0)
+    x, out = rng.standard_normal(N), np.empty(N)
+    a, b, c = np.empty(N), rng.standard_normal(N), rng.standard_normal(N)
+    A.matvec_dot(x, out)
+
+    def triad():
+        a[:] = b + 1.5 * c
+
+    triad()
+    t_mv = min(_median(lambda: A.matvec_dot(x, out), repeat)[2])
+    t_tr = min(_median(triad, repeat)[2])
+    # bytes: matvec reads x and writes out (constant k: no coefficient array); triad reads b, c and writes a
+    bw_mv, bw_tr = 16 * N / t_mv, 24 * N / t_tr
+    return {"shape": list(shape), "matvec_s": t_mv, "triad_s": t_tr, "matvec_GBps": bw_mv / 1e9,
+            "triad_GBps": bw_tr / 1e9, "fraction_of_triad": bw_mv / bw_tr,
+            "bytes_counted": "matvec 16 B/pt (read x, write Ax; constant k); triad 24 B/pt (read b, c; write a)"}
+
+
+def case(shape, repeat, peers=True, rtol=1e-8):
+    p = pde.Poisson(shape)
+    A = p.operator("numba")
+    b = p.rhs("numba")
+    out = {"shape": list(shape), "n": int(A.shape[0]), "rtol": rtol}
+
+    def mgcg():
+        M = multigrid(A)
+        return solvers.cg(A, b, M=M, rtol=rtol, backend="numba")
+
+    mgcg()  # JIT warm-up (cached kernels load)
+    t, res, ts = _median(mgcg, repeat)
+    assert res.converged
+    out["newtonkit_mgcg"] = {"time_s": t, "times_s": ts, "nit": res.nit, "setup_included": True,
+                             "levels": [list(lev.shape) for lev in multigrid(A).levels]}
+    print(f"{shape}: newtonkit MG-CG {t:.3f} s, {res.nit} it", flush=True)
+    xref = res.x
+    t, res, ts = _median(lambda: solvers.cg(A, b, rtol=rtol, backend="numba"), max(1, repeat // 2))
+    out["newtonkit_cg"] = {"time_s": t, "times_s": ts, "nit": res.nit}
+    print(f"{shape}: newtonkit CG {t:.3f} s, {res.nit} it", flush=True)
+    if peers:
+        C = p.csr()
+        bn = np.asarray(b)
+        its = [0]
+
+        def sp_cg():
+            its[0] = 0
+            return spla.cg(C, bn, rtol=rtol, maxiter=20000, callback=lambda xk: its.__setitem__(0, its[0] + 1))
+
+        t, (x, info), _ = _median(sp_cg, 1)
+        out["scipy_cg"] = {"time_s": t, "nit": its[0], "info": int(info)}
+        print(f"{shape}: scipy cg {t:.3f} s, {its[0]} it", flush=True)
+        try:
+            import pyamg
+
+            t0 = time.perf_counter()
+            ml = pyamg.smoothed_aggregation_solver(C)
+            t_setup = time.perf_counter() - t0
+            resid = []
+            t0 = time.perf_counter()
+            x = ml.solve(bn, tol=rtol, accel="cg", residuals=resid)
+            t_solve = time.perf_counter() - t0
+            out["pyamg_sa_cg"] = {"setup_s": t_setup, "solve_s": t_solve, "time_s": t_setup + t_solve,
+                                  "nit": len(resid) - 1, "version": pyamg.__version__}
+            print(f"{shape}: pyamg SA-CG setup {t_setup:.3f} s + solve {t_solve:.3f} s, {len(resid) - 1} it",
+                  flush=True)
+        except ImportError:
+            out["pyamg_sa_cg"] = None
+        mg = out["newtonkit_mgcg"]["time_s"]
+        out["ratios"] = {"scipy_cg_over_mgcg": out["scipy_cg"]["time_s"] / mg,
+                         "newtonkit_cg_over_mgcg": out["newtonkit_cg"]["time_s"] / mg}
+        if out["pyamg_sa_cg"]:
+            out["ratios"]["pyamg_sa_cg_over_mgcg"] = out["pyamg_sa_cg"]["time_s"] / mg
+        print(f"{shape}: ratios {out['ratios']}", flush=True)
+        out["max_abs_diff_mgcg_vs_scipy"] = float(np.abs(np.asarray(xref) - x).max())
+    return out
+
+
+def iteration_counts(sizes, d):
+    rows = []
+    for n in sizes:
+        p = pde.Poisson((n,) * d)
+        A, b = p.operator("numba"), p.rhs("numba")
+        t0 = time.perf_counter()
+        res = solvers.cg(A, b, M=multigrid(A), rtol=1e-8, backend="numba")
+        rows.append({"n": n, "nit": res.nit, "time_s": time.perf_counter() - t0, "converged": res.converged})
+        print(f"{d}-D {n}: MG-CG {res.nit} it, {rows[-1]['time_s']:.3f} s", flush=True)
+    return rows
+
+
+def machine():
+    import numba
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": solvers.get_num_threads(),
+            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "numba": numba.__version__, "newtonkit": solvers.__version__, "platform": platform.platform()}
+    try:
+        import pyamg
+
+        info["pyamg"] = pyamg.__version__
+    except ImportError:
+        pass
+    try:
+        info["loadavg"] = list(os.getloadavg())
+    except OSError:
+        pass
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (end-to-end check)")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "krylov_poisson.json"))
+    args = ap.parse_args()
+    repeat = args.repeat or (3 if args.quick else 5)
+    if args.quick:
+        shapes3, shapes2, its3, its2 = (32, 32, 32), (128, 128), [16, 32, 64], [64, 128, 256]
+    else:
+        shapes3, shapes2, its3, its2 = (128, 128, 128), (1024, 1024), [64, 128, 256], [256, 512, 1024, 2048]
+    result = {"benchmark": "krylov_poisson", "machine": machine(), "quick": args.quick, "repeat": repeat}
+    result["bandwidth"] = [bandwidth(shapes3, 10), bandwidth(shapes2, 10)]
+    for bw in result["bandwidth"]:
+        print(f"matvec {bw['shape']}: {bw['matvec_GBps']:.2f} GB/s vs triad {bw['triad_GBps']:.2f} GB/s "
+              f"({100 * bw['fraction_of_triad']:.0f} %)", flush=True)
+    result["poisson_3d"] = case(shapes3, repeat)
+    result["poisson_2d"] = case(shapes2, repeat)
+    result["mgcg_iterations_3d"] = iteration_counts(its3, 3)
+    result["mgcg_iterations_2d"] = iteration_counts(its2, 2)
+    nits = [r["nit"] for r in result["mgcg_iterations_3d"]]
+    result["mgcg_iterations_3d_spread"] = max(nits) - min(nits)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""CuPy twins of :mod:`solvers._kernels.numba.multigrid`: tensor-product restriction and prolongation.
+
+A 2-D grid runs as the 3-D grid ``(1, n0, n1)`` with identity tables on the
+dummy axis. One thread per output point. CuPy is imported on first use only.
+"""
+_CACHE = {}
+
+_SRC = r"""
+extern "C" __global__ void restrict3(const double* r, double* out, int n1, int n2, int c0, int c1, int c2,
+                                     const long long* ri0, const double* rw0, int m0,
+                                     const long long* ri1, const double* rw1, int m1,
+                                     const long long* ri2, const double* rw2, int m2) {
+    long long p = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (p >= (long long)c0 * c1 * c2) return;
+    long long K = p % c2, J = (p / c2) % c1, I = p / ((long long)c1 * c2);
+    double s = 0.0;
+    for (int a = 0; a < m0; ++a) {
+        double wa = rw0[I * m0 + a];
+        if (wa == 0.0) continue;
+        long long ia = ri0[I * m0 + a];
+        for (int b = 0; b < m1; ++b) {
+            double wab = wa * rw1[J * m1 + b];
+            if (wab == 0.0) continue;
+            long long base = (ia * n1 + ri1[J * m1 + b]) * n2;
+            double t = 0.0;
+            for (int c = 0; c < m2; ++c) t += rw2[K * m2 + c] * r[base + ri2[K * m2 + c]];
+            s += wab * t;
+        }
+    }
+    out[p] = s;
+}
+
+extern "C" __global__ void prolong_add3(const double* e, double* u, int n0, int n1, int n2, int c1, int c2,
+                                        const long long* pi0, const double* pw0,
+                                        const long long* pi1, const double* pw1,
+                                        const long long* pi2, const double* pw2) {
+    long long p = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (p >= (long long)n0 * n1 * n2) return;
+    long long k = p % n2, j = (p / n2) % n1, i = p / ((long long)n1 * n2);
+    double s = 0.0;
+    for (int a = 0; a < 2; ++a) {
+        double wa = pw0[2 * i + a];
+        if (wa == 0.0) continue;
+        for (int b = 0; b < 2; ++b) {
+            double wab = wa * pw1[2 * j + b];
+            if (wab == 0.0) continue;
+            long long base = (pi0[2 * i + a] * c1 + pi1[2 * j + b]) * c2;
+            s += wab * (pw2[2 * k] * e[base + pi2[2 * k]] + pw2[2 * k + 1] * e[base + pi2[2 * k + 1]]);
+        }
+    }
+    u[p] += s;
+}
+"""
+
+_BLOCK = 256
+
+
+def _kernel(name):
+    k = _CACHE.get(name)
+    if k is None:
+        import cupy
+
+        mod = _CACHE.get("_module")
+        if mod is None:
+            mod = _CACHE["_module"] = cupy.RawModule(code=_SRC)
+        k = _CACHE[name] = mod.get_function(name)
+    return k
+
+
+def _unit_tables():
+    t = _CACHE.get("_unit")
+    if t is None:
+        import cupy
+
+        t = _CACHE["_unit"] = (cupy.zeros((1, 2), dtype=cupy.int64), cupy.asarray([[1.0, 0.0]]))
+    return t
+
+
+def restrict(r, out, tables):
+    """``out = R r`` with per-axis tables ``(ri0, rw0, ri1, rw1[, ri2, rw2])``."""
+    import numpy as np
+
+    if r.ndim == 2:
+        ui, uw = _unit_tables()
+        tables = (ui[:, :1], uw[:, :1]) + tuple(tables)
+        r, out = r.reshape((1,) + r.shape), out.reshape((1,) + out.shape)
+    ri0, rw0, ri1, rw1, ri2, rw2 = (_c(t) for t in tables)
+    c0, c1, c2 = out.shape
+    grid = ((out.size + _BLOCK - 1) // _BLOCK,)
+    _kernel("restrict3")(grid, (_BLOCK,), (r, out, np.int32(r.shape[1]), np.int32(r.shape[2]), np.int32(c0),
+                                          np.int32(c1), np.int32(c2), ri0, rw0, np.int32(ri0.shape[1]),
+                                          ri1, rw1, np.int32(ri1.shape[1]), ri2, rw2, np.int32(ri2.shape[1])))
+
+
+def prolong_add(e, u, tables):
+    """``u += P e`` with per-axis tables ``(pi0, pw0, pi1, pw1[, pi2, pw2])``."""
+    import numpy as np
+
+    if u.ndim == 2:
+        ui, uw = _unit_tables()
+        tables = (ui, uw) + tuple(tables)
+        e, u = e.reshape((1,) + e.shape), u.reshape((1,) + u.shape)
+    pi0, pw0, pi1, pw1, pi2, pw2 = (_c(t) for t in tables)
+    n0, n1, n2 = u.shape
+    grid = ((u.size + _BLOCK - 1) // _BLOCK,)
+    _kernel("prolong_add3")(grid, (_BLOCK,), (e, u, np.int32(n0), np.int32(n1), np.int32(n2),
+                                             np.int32(e.shape[1]), np.int32(e.shape[2]),
+                                             pi0, pw0, pi1, pw1, pi2, pw2))
+
+
+def _c(a):
+    import cupy
+
+    return cupy.ascontiguousarray(a)
