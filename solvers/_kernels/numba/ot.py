@@ -279,7 +279,25 @@ def schur_matvec(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_d
     return out
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
+def schur_matvec_serial(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
+    """Serial :func:`schur_matvec` (small systems: thread start-up would dominate)."""
+    n = indptr.shape[0] - 1
+    m = t_indptr.shape[0] - 1
+    for i in range(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        tmp[i] = s * inv_drow[i]
+    for j in range(m):
+        s = 0.0
+        for k in range(t_indptr[j], t_indptr[j + 1]):
+            s += t_data[k] * tmp[t_indices[k]]
+        out[j] = dcol[j] * x[j] - s
+    return out
+
+
+@nb.njit(cache=True)
 def csr_matvec(indptr, indices, data, x, out):
     n = indptr.shape[0] - 1
     for i in nb.prange(n):
