@@ -144,6 +144,9 @@ def _coarse_operator(A: StencilOperator, cshape, hc, avg):
     return StencilOperator(cshape, hc, k=kc, shift=sc, backend=be)
 
 
+SERIAL_BELOW = 40_000   # grid points; coarser levels run their Numba kernels on one thread
+
+
 class _Level:
     __slots__ = ("A", "u", "f", "r", "P", "R", "shape")
 
@@ -243,30 +246,45 @@ class MultigridPreconditioner(LinearOperator):
             x = sum(_bcast(pw[:, m], a, e.ndim) * be.xp.take(x, pi[:, m], axis=a) for m in range(2))
         u += x
 
-    def _cycle(self, l, f, u):
+    def _cycle(self, l, f, u, nthreads=None):
         lev = self.levels[l]
+        if nthreads is not None and nthreads > 1:
+            # small grids run serially: a parallel region costs more than the work there
+            import numba
+
+            numba.set_num_threads(nthreads if lev.A.shape[0] >= SERIAL_BELOW else 1)
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
             return
         A = lev.A
-        A.smooth_rb_first(u, f, 0)
-        A.smooth_rb(u, f, 1)
+        A.smooth_rb_pair(u, f, 0, zero=True)       # red then black, from u = 0
         for _ in range(self.nu - 1):
-            A.smooth_rb(u, f, 0)
-            A.smooth_rb(u, f, 1)
+            A.smooth_rb_pair(u, f, 0)
         A.residual_into(u, f, lev.r)
         nxt = self.levels[l + 1]
         self._restrict(lev, lev.r, nxt.f)
-        self._cycle(l + 1, nxt.f, nxt.u)
+        self._cycle(l + 1, nxt.f, nxt.u, nthreads)
+        if nthreads is not None and nthreads > 1:
+            import numba
+
+            numba.set_num_threads(nthreads if lev.A.shape[0] >= SERIAL_BELOW else 1)
         self._prolong_add(lev, nxt.u, u)
         for _ in range(self.nu):
-            A.smooth_rb(u, f, 1)
-            A.smooth_rb(u, f, 0)
+            A.smooth_rb_pair(u, f, 1)              # black then red: the adjoint of the pre-smoother
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
         shp = self.levels[0].shape
-        self._cycle(0, r.reshape(shp), out.reshape(shp))
+        if self.backend.name == "numba":
+            import numba
+
+            nt = numba.get_num_threads()
+            try:
+                self._cycle(0, r.reshape(shp), out.reshape(shp), nt)
+            finally:
+                numba.set_num_threads(nt)
+        else:
+            self._cycle(0, r.reshape(shp), out.reshape(shp))
         self.stats["vcycles"] += 1
         return out
 

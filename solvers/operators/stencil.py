@@ -231,6 +231,27 @@ class StencilOperator(LinearOperator):
         xp = be.xp
         u[...] = xp.where(self._parity() == color, f * self._dinv_arr, 0.0)
 
+    def smooth_rb_pair(self, u, f, first: int, zero: bool = False) -> None:
+        """Half sweep of colour ``first`` then of ``1 - first`` (one fused pass on ``numba``).
+
+        With ``zero=True`` the first half sweep starts from ``u = 0`` (``u`` is overwritten).
+        The result equals the two half sweeps done one after the other.
+        """
+        if self.backend.name == "numba":
+            import numba
+
+            k = _numba_kernels()
+            fn = getattr(k, f"sweep{self.ndim_grid}{'c' if self.const else 'v'}")
+            n0 = self.grid_shape[0]
+            nchunks = max(1, min(numba.get_num_threads(), n0 // 4))
+            fn(u, f, *self._coef(), int(first), bool(zero), nchunks)
+            return
+        if zero:
+            self.smooth_rb_first(u, f, first)
+        else:
+            self.smooth_rb(u, f, first)
+        self.smooth_rb(u, f, 1 - first)
+
     def diagonal(self):
         xp = self.backend.xp
         if self.const:

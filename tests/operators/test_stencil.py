@@ -134,3 +134,36 @@ def test_cupy_matches_numpy(var, rng):
             un = u.copy()
             A_np.smooth_rb(un, f, color)
             np.testing.assert_allclose(cp.asnumpy(ug), un, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("var", [False, True])
+@pytest.mark.parametrize("shape", [(17, 9), (12, 5, 6), (3, 4, 5)])
+def test_fused_pair_sweep_equals_two_half_sweeps(shape, var, rng):
+    import numba
+
+    d = len(shape)
+    k = _faces(rng, shape) if var else 1.5
+    A = StencilOperator(shape, [0.2, 0.1, 0.3][:d], k=k, backend="numba")
+    R = StencilOperator(shape, [0.2, 0.1, 0.3][:d], k=k, backend="numpy")
+    u0, f = rng.standard_normal(shape), rng.standard_normal(shape)
+    for first in (0, 1):
+        for zero in (False, True):
+            ref = u0.copy()
+            (R.smooth_rb_first if zero else R.smooth_rb)(ref, f, first)
+            R.smooth_rb(ref, f, 1 - first)
+            for nthreads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+                u = u0.copy()
+                old = numba.get_num_threads()
+                numba.set_num_threads(nthreads)
+                try:
+                    A.smooth_rb_pair(u, f, first, zero=zero)
+                finally:
+                    numba.set_num_threads(old)
+                np.testing.assert_allclose(u, ref, rtol=1e-13, atol=1e-13)
+            from solvers._kernels.numba import stencil as ks
+
+            for nchunks in (1, 2, 3, max(1, shape[0] // 2)):      # chunking must not change the result
+                u = u0.copy()
+                fn = getattr(ks, f"sweep{d}{'c' if A.const else 'v'}")
+                fn(u, f, *A._coef(), first, zero, nchunks)
+                np.testing.assert_allclose(u, ref, rtol=1e-13, atol=1e-13)

@@ -321,6 +321,171 @@ def rb_first3(u, f, dinv, color):
                     u[i, j, k] = 0.0
 
 
+# ----------------------------------------------------------------------------- fused red+black sweeps
+# One pass over the grid performs the half sweep of colour c1 and then that of c2 = 1 - c1, exactly as
+# two separate sweeps would: the axis-0 planes are split into chunks; inside a chunk the c2 update of
+# plane i - 1 follows the c1 update of plane i (phase 1); the first and last planes of every chunk,
+# whose c2 update needs c1 values of a neighbouring chunk, are done after all chunks finished (phase 2).
+# With zero=True the c1 sweep starts from u = 0 (u = f / d on c1 points, 0 on c2 points).
+
+
+@nb.njit(cache=True)
+def _plane3c(u, f, i, w0, w1, w2, d, color, zero):
+    n0, n1, n2 = u.shape
+    dinv = 1.0 / d
+    if zero:
+        for j in range(n1):
+            for k in range(n2):
+                u[i, j, k] = f[i, j, k] * dinv if ((i + j + k) & 1) == color else 0.0
+        return
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    for j in range(n1):
+        cjm = w1 if j > 0 else 0.0
+        cjp = w1 if j < n1 - 1 else 0.0
+        jm = j - 1 if j > 0 else 0
+        jp = j + 1 if j < n1 - 1 else n1 - 1
+        for k in range((i + j + color) & 1, n2, 2):
+            ukm = u[i, j, k - 1] if k > 0 else 0.0
+            ukp = u[i, j, k + 1] if k < n2 - 1 else 0.0
+            u[i, j, k] = (f[i, j, k] + cim * u[im, j, k] + cip * u[ip, j, k] + cjm * u[i, jm, k]
+                          + cjp * u[i, jp, k] + w2 * (ukm + ukp)) * dinv
+
+
+@nb.njit(cache=True)
+def _plane3v(u, f, i, f0, f1, f2, d, color, zero):
+    n0, n1, n2 = u.shape
+    if zero:
+        for j in range(n1):
+            for k in range(n2):
+                u[i, j, k] = f[i, j, k] / d[i, j, k] if ((i + j + k) & 1) == color else 0.0
+        return
+    mim = 1.0 if i > 0 else 0.0
+    mip = 1.0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    for j in range(n1):
+        mjm = 1.0 if j > 0 else 0.0
+        mjp = 1.0 if j < n1 - 1 else 0.0
+        jm = j - 1 if j > 0 else 0
+        jp = j + 1 if j < n1 - 1 else n1 - 1
+        for k in range((i + j + color) & 1, n2, 2):
+            ukm = f2[i, j, k] * u[i, j, k - 1] if k > 0 else 0.0
+            ukp = f2[i, j, k + 1] * u[i, j, k + 1] if k < n2 - 1 else 0.0
+            u[i, j, k] = (f[i, j, k] + mim * f0[i, j, k] * u[im, j, k] + mip * f0[i + 1, j, k] * u[ip, j, k]
+                          + mjm * f1[i, j, k] * u[i, jm, k] + mjp * f1[i, j + 1, k] * u[i, jp, k]
+                          + ukm + ukp) / d[i, j, k]
+
+
+@nb.njit(cache=True)
+def _row2c(u, f, i, w0, w1, d, color, zero):
+    n0, n1 = u.shape
+    dinv = 1.0 / d
+    if zero:
+        for j in range(n1):
+            u[i, j] = f[i, j] * dinv if ((i + j) & 1) == color else 0.0
+        return
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    for j in range((i + color) & 1, n1, 2):
+        ujm = u[i, j - 1] if j > 0 else 0.0
+        ujp = u[i, j + 1] if j < n1 - 1 else 0.0
+        u[i, j] = (f[i, j] + cim * u[im, j] + cip * u[ip, j] + w1 * (ujm + ujp)) * dinv
+
+
+@nb.njit(cache=True)
+def _row2v(u, f, i, f0, f1, d, color, zero):
+    n0, n1 = u.shape
+    if zero:
+        for j in range(n1):
+            u[i, j] = f[i, j] / d[i, j] if ((i + j) & 1) == color else 0.0
+        return
+    mim = 1.0 if i > 0 else 0.0
+    mip = 1.0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    for j in range((i + color) & 1, n1, 2):
+        ujm = f1[i, j] * u[i, j - 1] if j > 0 else 0.0
+        ujp = f1[i, j + 1] * u[i, j + 1] if j < n1 - 1 else 0.0
+        u[i, j] = (f[i, j] + mim * f0[i, j] * u[im, j] + mip * f0[i + 1, j] * u[ip, j] + ujm + ujp) / d[i, j]
+
+
+@nb.njit(parallel=True, cache=True)
+def sweep3c(u, f, w0, w1, w2, d, c1, zero, nchunks):
+    n0 = u.shape[0]
+    c2 = 1 - c1
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        for i in range(s, e):
+            _plane3c(u, f, i, w0, w1, w2, d, c1, zero)
+            if i - 1 > s:
+                _plane3c(u, f, i - 1, w0, w1, w2, d, c2, False)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if e > s:
+            _plane3c(u, f, s, w0, w1, w2, d, c2, False)
+        if e - 1 > s:
+            _plane3c(u, f, e - 1, w0, w1, w2, d, c2, False)
+
+
+@nb.njit(parallel=True, cache=True)
+def sweep3v(u, f, f0, f1, f2, d, c1, zero, nchunks):
+    n0 = u.shape[0]
+    c2 = 1 - c1
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        for i in range(s, e):
+            _plane3v(u, f, i, f0, f1, f2, d, c1, zero)
+            if i - 1 > s:
+                _plane3v(u, f, i - 1, f0, f1, f2, d, c2, False)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if e > s:
+            _plane3v(u, f, s, f0, f1, f2, d, c2, False)
+        if e - 1 > s:
+            _plane3v(u, f, e - 1, f0, f1, f2, d, c2, False)
+
+
+@nb.njit(parallel=True, cache=True)
+def sweep2c(u, f, w0, w1, d, c1, zero, nchunks):
+    n0 = u.shape[0]
+    c2 = 1 - c1
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        for i in range(s, e):
+            _row2c(u, f, i, w0, w1, d, c1, zero)
+            if i - 1 > s:
+                _row2c(u, f, i - 1, w0, w1, d, c2, False)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if e > s:
+            _row2c(u, f, s, w0, w1, d, c2, False)
+        if e - 1 > s:
+            _row2c(u, f, e - 1, w0, w1, d, c2, False)
+
+
+@nb.njit(parallel=True, cache=True)
+def sweep2v(u, f, f0, f1, d, c1, zero, nchunks):
+    n0 = u.shape[0]
+    c2 = 1 - c1
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        for i in range(s, e):
+            _row2v(u, f, i, f0, f1, d, c1, zero)
+            if i - 1 > s:
+                _row2v(u, f, i - 1, f0, f1, d, c2, False)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if e > s:
+            _row2v(u, f, s, f0, f1, d, c2, False)
+        if e - 1 > s:
+            _row2v(u, f, e - 1, f0, f1, d, c2, False)
+
+
 @nb.njit(cache=True)
 def _warm():  # pragma: no cover
     return np.zeros(1)
