@@ -132,7 +132,9 @@ def get_mapping(group) -> dict:
 
 def describe_problem(problem) -> dict:
     """Description stored for ``problem``: ``problem.describe()`` when it offers one
-    (a dict of scalars / small arrays), plus its type; otherwise type and repr."""
+    (a dict of scalars / small arrays), plus its type; otherwise its type, repr and
+    plain-data public attributes (numbers, strings, short tuples, small arrays,
+    names of callables)."""
     if problem is None:
         return {}
     cls = type(problem)
@@ -145,6 +147,29 @@ def describe_problem(problem) -> dict:
         out.update(d)
     else:
         out["repr"] = short_repr(problem)
+        out.update(_simple_attributes(problem))
+    return out
+
+
+def _simple_attributes(obj, max_items: int = 32) -> dict:
+    """Public attributes of ``obj`` that are plain data: numbers, strings, short tuples of
+    numbers, small arrays; callables are named (their qualified name), the rest left out."""
+    out = {}
+    for key, v in list(getattr(obj, "__dict__", {}).items()):
+        if key.startswith("_") or key in ("type", "repr") or len(out) >= max_items:
+            continue
+        v = to_host(v)
+        if v is None or isinstance(v, (bool, str, numbers.Number, np.generic)):
+            out[key] = v
+        elif isinstance(v, np.ndarray) and v.size <= 64:
+            out[key] = v
+        elif isinstance(v, (tuple, list)) and len(v) <= 16 and all(
+                isinstance(e, (numbers.Number, str)) or (isinstance(e, (tuple, list)) and len(e) <= 4
+                                                         and all(isinstance(t, numbers.Number) for t in e))
+                for e in v):
+            out[key] = v
+        elif callable(v) and not isinstance(v, type):
+            out[key] = f"<function {getattr(v, '__qualname__', type(v).__name__)}>"
     return out
 
 
