@@ -35,7 +35,11 @@ the two differ by the shift ``f -> f - eps``). Gradient and Hessian:
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
-last 10 iterations > 0.9) or ``max_sinkhorn`` steps were spent.
+last 10 iterations > 0.9) or ``max_sinkhorn`` steps were spent. The defaults
+(5 steps, ``switch_tol=1``) switch early: with the safe Newton stage (shift, line
+search, Sinkhorn polish in the global phase) a long warm-up only costs time
+(measured at n = 1000: 5 warm-up steps need ~35-60 % fewer kernel passes in total
+than 20-50 at eps = 1e-2 ... 1e-4).
 
 References
 ----------
@@ -126,8 +130,8 @@ def _cg(S, rhs, rtol, maxiter, be):
     return cg(S, rhs, rtol=rtol, maxiter=maxiter, M=M, backend=be)
 
 
-def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=None, n_sinkhorn: int = 20,
-        max_sinkhorn: int = 2000, switch_tol: float = 1e-3, rho: float = 1e-8, kmax: int | None = None,
+def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=None, n_sinkhorn: int = 5,
+        max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8, kmax: int | None = None,
         mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3, polish: bool = True, polish_above: float = 1e-3, cg_rtol: float = 1e-2, cg_maxiter: int | None = None, n_fallback: int = 10,
         backend=None):
     """Sinkhorn-Newton-Sparse: Sinkhorn warm-up, then safe sparse Newton on the dual.

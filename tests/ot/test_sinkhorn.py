@@ -135,10 +135,12 @@ def test_solve_dispatch_and_bad_options(rng):
 def test_fast_exp_kernel_accuracy(rng):
     from solvers._kernels.numba import ot as K
 
-    x = np.concatenate([-rng.random(20000) * 700, -rng.random(1000) * 1e-8, [0.0, -1e-300, -708.0]])
+    x = np.concatenate([-rng.random(20000) * 700, -rng.random(1000) * 1e-8, [0.0, -1e-300, -700.0]])
     out = np.empty_like(x)
     K.exp_le0_array(x, out)
     np.testing.assert_allclose(out, np.exp(x), rtol=1e-15)
+    low = np.array([-700.5, -745.0, -1e5, -np.inf])
+    np.testing.assert_allclose(K.exp_le0_array(low, np.empty(4)), np.exp(-700.0), rtol=1e-15)
 
 
 @pytest.mark.gpu
