@@ -132,8 +132,9 @@ def _cg(S, rhs, rtol, maxiter, be):
 
 def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=None, n_sinkhorn: int = 5,
         max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8, kmax: int | None = None,
-        mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3, polish: bool = True, polish_above: float = 1e-3, cg_rtol: float = 1e-2, cg_maxiter: int | None = None, n_fallback: int = 10,
-        backend=None):
+        mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3,
+        polish: bool = True, polish_above: float = 1e-3, cg_rtol: float = 1e-2, cg_maxiter: int | None = None,
+        n_fallback: int = 10, callback=None, backend=None):
     """Sinkhorn-Newton-Sparse: Sinkhorn warm-up, then safe sparse Newton on the dual.
 
     Parameters
@@ -169,6 +170,8 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
         Inexact Newton: CG stops at ``min(cg_rtol, err)`` relative residual.
     n_fallback : int
         Sinkhorn steps taken when the line search fails.
+    callback : callable, optional
+        ``callback(f, g, err)`` at every stage-2 iteration (the live potentials).
     backend : str or Backend, optional
 
     Returns
@@ -266,6 +269,8 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
             r = xp.exp(f / eps + lse_r)
             gf, gg = a - r, b - c
             err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
+            if callback is not None:
+                callback(f, g, err)
             if last is not None:
                 _record(errs, stage, steps, nnzs, cgits, err, 2, *last)
                 # adaptive sparsity: a full step with only linear progress means the truncated Hessian
