@@ -186,3 +186,18 @@ def test_demo_via_python_m(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip().endswith("runs")
     with solvers.RunStore(store, mode="r") as s:
         assert len(s) >= 2 and all(r["converged"] for r in s.list())
+
+
+@pytest.mark.parametrize("script, args", [("poisson_3d.py", ["12", "ex.h5"]), ("runs_roundtrip.py", ["ex.h5"])])
+def test_examples_run(tmp_path, script, args):
+    env = dict(os.environ, NEWTONKIT_NUM_THREADS="1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / script), *args], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with solvers.RunStore(tmp_path / "ex.h5", mode="r") as s:
+        rows = s.list()
+    assert rows and all(r["converged"] for r in rows)
+    if script == "poisson_3d.py":
+        err = rows[0]["tags"]["max_error"]
+        assert 1e-4 < err < 1e-2  # O(h^2), h = 1/13
