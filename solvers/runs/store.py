@@ -181,7 +181,8 @@ class RunStore:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES} ('a' read/append, 'r' read only, "
                              f"'w-'/'x' create new), got {mode!r}")
-        self.path = Path(os.fspath(path)).absolute()
+        # a symlinked store is updated where it really lives (the link stays a link)
+        self.path = Path(os.path.realpath(os.fspath(path)))
         self.mode = mode
         self.durable = bool(durable)
         self.compression = compression
@@ -264,6 +265,7 @@ class RunStore:
             try:
                 if exists:
                     shutil.copyfile(self.path, tmp)
+                    shutil.copymode(self.path, tmp)  # keep the store's permission bits
                     f = h5py.File(tmp, "r+")
                 else:
                     f = h5py.File(tmp, "w-")

@@ -369,3 +369,19 @@ def test_cupy_result_is_stored_as_numpy(tmp_path):
     np.testing.assert_array_equal(back.x, np.arange(4.0))
     np.testing.assert_array_equal(back.f, np.ones(3))
     assert back.provenance["device"] not in ("", "unknown")
+
+
+def test_symlink_and_permissions_survive_saves(tmp_path):
+    real = tmp_path / "data" / "runs.h5"
+    real.parent.mkdir()
+    link = tmp_path / "link.h5"
+    with solvers.RunStore(real) as s:
+        first = s.save(make_result(0))
+    os.chmod(real, 0o640)
+    link.symlink_to(real)
+    with solvers.RunStore(link) as s:
+        second = s.save(make_result(1))
+        assert s.run_ids() == [first, second]
+    assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o640
+    with solvers.RunStore(real, mode="r") as s:
+        assert_same_result(s.load(second), make_result(1))
