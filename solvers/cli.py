@@ -5,6 +5,7 @@
     newtonkit demo [--store runs.h5] [--shape N N N] [--backend numba]
     newtonkit solve poisson --shape 256 256 [--precond mg] [--method cg] [--rtol 1e-8] [--store runs.h5]
     newtonkit runs list FILE | runs show FILE RUN_ID | runs plot FILE [RUN_ID ...] [-o out.png]
+    newtonkit runs merge OUT FILE [FILE ...]
     newtonkit info
 
 Exit codes: 0 success, 1 a solve did not converge, 2 usage error (bad
@@ -567,6 +568,14 @@ def cmd_runs_plot(args) -> int:
     return EXIT_OK
 
 
+def cmd_runs_merge(args) -> int:
+    with _store(args.output) as store:
+        added = store.merge(args.sources)
+        total = len(store)
+    print(f"merged {len(added)} new runs into {args.output} ({total} runs in all)")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------------------------
@@ -644,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
         kp.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag stored with the run (repeatable)")
         kp.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("runs", help="inspect a run store: list, show, plot")
+    p = sub.add_parser("runs", help="inspect run stores: list, show, plot, merge")
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     rp = rsub.add_parser("list", help="table of the completed runs")
     rp.add_argument("file")
@@ -663,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--last", type=int, default=10, help="without run ids: plot this many latest runs")
     rp.add_argument("--absolute", action="store_true", help="plot the values, not relative to the first")
     rp.set_defaults(func=cmd_runs_plot)
+
+    rp = rsub.add_parser("merge", help="copy the completed runs of other stores into one (skips known ids)")
+    rp.add_argument("output", help="the store to add to (created if missing)")
+    rp.add_argument("sources", nargs="+", help="store files to merge from")
+    rp.set_defaults(func=cmd_runs_merge)
 
     p = sub.add_parser("info", help="versions, backends, devices and threads")
     p.set_defaults(func=cmd_info)

@@ -201,3 +201,20 @@ def test_examples_run(tmp_path, script, args):
     if script == "poisson_3d.py":
         err = rows[0]["tags"]["max_error"]
         assert 1e-4 < err < 1e-2  # O(h^2), h = 1/13
+
+
+def test_runs_merge(store_path, tmp_path, capsys):
+    path, ids = store_path
+    other = tmp_path / "other.h5"
+    with solvers.RunStore(other) as s:
+        extra = s.save(fake_result(7))
+    out = tmp_path / "all.h5"
+    assert cli.main(["runs", "merge", str(out), str(path), str(other)]) == 0
+    assert "merged 4 new runs" in capsys.readouterr().out
+    assert cli.main(["runs", "merge", str(out), str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "merged 0 new runs" in text and "(4 runs in all)" in text
+    with solvers.RunStore(out, mode="r") as s:
+        assert sorted(s.run_ids()) == sorted(ids + [extra])
+        np.testing.assert_array_equal(s.load(extra).x, fake_result(7).x)
+    assert cli.main(["runs", "merge", str(out), str(tmp_path / "nope.h5")]) == 2

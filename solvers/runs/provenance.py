@@ -143,6 +143,8 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
     out["machine"] = platform.machine()
     out["cpu_count"] = os.cpu_count() or 0
     out["pid"] = os.getpid()
+    argv = " ".join(sys.argv)
+    out["command"] = argv if len(argv) <= 1000 else argv[:1000] + "..."
     try:
         out["num_threads"] = int(_config.get_num_threads())
     except Exception:  # numba unavailable: leave it out

@@ -316,6 +316,12 @@ class RunStore:
         -------
         str
             The new, unique run id.
+
+        Notes
+        -----
+        Saving a :class:`StoredRun` (a run loaded from a store) into another
+        store keeps its original provenance, problem description and tags
+        (``tags`` are added); use :meth:`merge` to copy whole files of runs.
         """
         if not isinstance(result, SolveResult):
             raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
@@ -326,8 +332,15 @@ class RunStore:
         time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
         if seed is None:
             seed = result.options.get("seed")
-        prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
-        prob = describe_problem(problem)
+        if isinstance(result, StoredRun):
+            # a run loaded from a store keeps the provenance of the original solve
+            prov = dict(result.provenance)
+            prov["utc_saved"] = _provenance.utc_iso(time.time())
+            prob = describe_problem(problem) if problem is not None else dict(result.problem)
+            tags = {**result.tags, **(tags or {})}
+        else:
+            prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
+            prob = describe_problem(problem)
         x = _to_host(result.x)
         x = None if x is None else np.asarray(x)
         if x is not None and x.dtype == object:

@@ -385,3 +385,18 @@ def test_symlink_and_permissions_survive_saves(tmp_path):
     assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o640
     with solvers.RunStore(real, mode="r") as s:
         assert_same_result(s.load(second), make_result(1))
+
+
+def test_resaving_a_loaded_run_keeps_its_provenance(tmp_path):
+    res = make_result(2, f=np.ones(4))
+    with solvers.RunStore(tmp_path / "a.h5") as a:
+        first = a.load(a.save(res, problem=Problem(), tags={"origin": "a"}, seed=7))
+    with solvers.RunStore(tmp_path / "b.h5") as b:
+        copy = b.load(b.save(first, tags={"copied": True}))
+    assert_same_result(copy, res)
+    np.testing.assert_array_equal(copy.f, np.ones(4))
+    assert copy.tags == {"origin": "a", "copied": True}
+    assert copy.problem["kind"] == "poisson"
+    same = {k: v for k, v in first.provenance.items() if k != "utc_saved"}
+    assert {k: v for k, v in copy.provenance.items() if k != "utc_saved"} == same
+    assert same["seed"] == 7 and "command" in same
