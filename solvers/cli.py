@@ -624,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="newtonkit", description="newtonkit: Newton, Krylov, multigrid and optimal-transport solvers "
         "on NumPy / Numba / CuPy backends, with runs stored in HDF5.",
         epilog="exit codes: 0 ok, 1 a solve did not converge, 2 usage error")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"newtonkit {__version__}")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for the Numba kernels (default: NEWTONKIT_NUM_THREADS or all cores)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

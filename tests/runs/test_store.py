@@ -1,5 +1,4 @@
 """RunStore: round trip, listing, never overwriting, errors, merge, and survival of killed writers."""
-import json
 import os
 import signal
 import subprocess
