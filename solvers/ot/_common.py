@@ -114,6 +114,27 @@ class Geometry:
         xp = self.be.xp
         return xp.exp((f[:, None] + g[None, :] - self.C) / eps)
 
+    def row_lse_sparse(self, g, f, eps, rho: float, kmax: int):
+        """``row_lse(g)`` and ``sparse_plan(f, g)`` from one pass over C (Numba: fused kernel)."""
+        if self.be.name != "numba" or kmax * self.n > max(4 * self.n * 64, self.n * self.m // 4):
+            return self.row_lse(g, eps), self.sparse_plan(f, g, eps, rho, kmax)
+        self.kernel_calls += 1
+        K = self.K
+        key = (self.n, int(kmax))
+        if getattr(self, "_sp_key", None) != key:
+            self._sp_bufs = (np.empty((self.n, kmax), dtype=np.int64), np.empty((self.n, kmax)))
+            self._sp_key = key
+        idx, val = self._sp_bufs
+        counts = np.empty(self.n, dtype=np.int64)
+        lse = K.lse_rows_sparse(self.C, g, f, 1.0 / eps, float(rho), int(kmax), np.empty(self.n), counts, idx, val)
+        indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, dtype=np.int64)
+        data = np.empty(nnz)
+        K.compact_rows(counts, idx, val, indptr, indices, data)
+        return lse, (indptr, indices, data)
+
     def sparse_plan(self, f, g, eps, rho: float, kmax: int):
         """Truncated plan in CSR arrays ``(indptr, indices, data)``: per row the entries with
         ``P_ij >= rho * max_j P_ij``, at most ``kmax`` of them (the largest)."""

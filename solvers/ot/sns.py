@@ -30,7 +30,7 @@ the two differ by the shift ``f -> f - eps``). Gradient and Hessian:
 * ``d_f`` is eliminated (Schur complement on the g-block,
   ``S = diag(c (1 + delta)) - P^T diag(1 / (r (1 + delta))) P``, SPD), ``S d_g = rhs`` is
   solved by :func:`solvers.cg` with a Jacobi preconditioner to a relative
-  tolerance ``min(cg_rtol, err)`` (inexact Newton), then
+  tolerance ``min(cg_rtol, sqrt(err))`` (inexact Newton, superlinear), then
   ``d_f = (eps grad_f - P d_g) / (r (1 + delta))``;
 * an Armijo backtracking line search on ``D``; ``mu`` is divided by 4 after a full
   step and multiplied by 4 after a damped one. When the line search fails the
@@ -171,7 +171,7 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
         While the error exceeds ``polish_above``, every Newton iteration starts with a
         free Sinkhorn g-update (it reuses the column LSE of the gradient).
     cg_rtol, cg_maxiter : float, int
-        Inexact Newton: CG stops at ``min(cg_rtol, err)`` relative residual.
+        Inexact Newton: CG stops at ``min(cg_rtol, sqrt(err))`` relative residual.
     n_fallback : int
         Sinkhorn steps taken when the line search fails.
     callback : callable, optional
@@ -221,7 +221,7 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
             e /= float(eps_scaling)
             stages.insert(0, e)
     f, g = f0, None
-    lse_r = None
+    lse_r, csr_r, csr_key = None, None, None
     status, err = Status.MAXITER, math.inf
     it = 0
     mu = mu0
@@ -269,7 +269,8 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
             else:
                 c = xp.exp(g / eps + lse_c)
             if lse_r is None:
-                lse_r = geom.row_lse(g, eps)
+                lse_r, csr_r = geom.row_lse_sparse(g, f, eps, rho, kmax)
+                csr_key = (rho, kmax)
             r = xp.exp(f / eps + lse_r)
             gf, gg = a - r, b - c
             err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
@@ -293,13 +294,16 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
             delta = min(max(mu * err, 1e-10), 1e6)
             d_r = r * (1.0 + delta) + 1e-300
             d_c = c * (1.0 + delta) + 1e-300
-            csr = geom.sparse_plan(f, g, eps, rho, kmax)
+            if csr_r is not None and csr_key == (rho, kmax):
+                csr = csr_r  # built in the same pass as the row LSE
+            else:
+                csr = geom.sparse_plan(f, g, eps, rho, kmax)
             nnz = int(csr[0][-1])
             S = _SchurOperator(be, csr, d_c, 1.0 / d_r, (n, m))
             # H d = eps * grad, eliminating d_f
             rf = eps * gf
             rhs = eps * gg - S.apply_PT(rf / d_r)
-            cres = _cg(S, rhs, min(cg_rtol, max(err, 1e-12)), cg_maxiter, be)
+            cres = _cg(S, rhs, min(cg_rtol, max(math.sqrt(err), 1e-12)), cg_maxiter, be)
             st["cg_iterations"] += cres.nit
             dg = cres.x
             df = (rf - S.apply_P(dg)) / d_r
@@ -314,7 +318,7 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
                 noise = 1e-13 * (float(xp.abs(a) @ xp.abs(f) + xp.abs(b) @ xp.abs(g)) + eps)
                 for _ in range(40):
                     fn, gn = f + alpha * df, g + alpha * dg
-                    lse_n = geom.row_lse(gn, eps)
+                    lse_n, csr_n = geom.row_lse_sparse(gn, fn, eps, rho, kmax)
                     st["line_search_evals"] += 1
                     with np.errstate(over="ignore"):
                         Dn = float(a @ fn + b @ gn) - eps * float(xp.exp(fn / eps + lse_n).sum())
@@ -337,7 +341,7 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
                     best_err, n_stall = err, 0
                 else:
                     n_stall += 1
-                f, g, lse_r = fn, gn, lse_n
+                f, g, lse_r, csr_r, csr_key = fn, gn, lse_n, csr_n, (rho, kmax)
                 st["newton_steps"] += 1
                 mu = max(mu / 4.0, 1e-6) if alpha == 1.0 else min(mu * 4.0, 1e6)
                 last = (alpha, nnz, cres.nit)

@@ -321,3 +321,45 @@ def schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
         for k in range(indptr[i], indptr[i + 1]):
             out[indices[k]] -= data[k] * data[k] * w
     return out
+
+
+@nb.njit(parallel=True, cache=True)
+def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, out, counts, idx, val):
+    """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
+    same exponentials, the truncated plan row (entries ``P_ij >= rho * max_j P_ij``, at most
+    ``kmax``, the largest) in ``idx[i, :counts[i]]``, ``val[i, :counts[i]]``."""
+    n, m = C.shape
+    for i in nb.prange(n):
+        buf = np.empty(m)
+        mx = _shift_max(C[i], g, inv_eps, buf)
+        _exp_shifted(buf, mx, m)
+        s = _sum(buf, m)
+        out[i] = mx + math.log(s)
+        scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
+        thr = rho
+        c = 0
+        for j in range(m):
+            if buf[j] >= thr:
+                c += 1
+        if c > kmax:
+            tmp = np.sort(buf)
+            thr = tmp[m - kmax]
+        k = 0
+        for j in range(m):
+            if buf[j] >= thr and k < kmax:
+                idx[i, k] = j
+                val[i, k] = scale * buf[j]
+                k += 1
+        counts[i] = k
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def compact_rows(counts, idx, val, indptr, indices, data):
+    n = counts.shape[0]
+    for i in nb.prange(n):
+        start = indptr[i]
+        for k in range(counts[i]):
+            indices[start + k] = idx[i, k]
+            data[start + k] = val[i, k]
+    return indptr
