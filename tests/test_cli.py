@@ -166,6 +166,10 @@ def test_demo_in_process(tmp_path, capsys):
     mg, plain = runs["poisson3d/cg+mg"], runs["poisson3d/cg"]
     assert mg.converged and plain.converged and mg.nit < plain.nit
     np.testing.assert_allclose(mg.x, plain.x, atol=1e-6 * np.abs(plain.x).max())
+    cases = {c.name for c in cli._demo_cases()}
+    all_rows = [ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in cases]
+    assert len(all_rows) == len(rows) and all(r["converged"] for r in rows)  # one table row per stored run
+    assert {ln[-1] for ln in all_rows} == {r["run_id"] for r in rows}
     table = [ln.split() for ln in out.splitlines() if ln.startswith("poisson3d ")]
     assert [t[1] for t in table] == ["MG-CG", "CG"] and [int(t[4]) for t in table] == [mg.nit, plain.nit]
     if cli.importlib.util.find_spec("matplotlib") is not None:
