@@ -258,7 +258,9 @@ class RunStore:
                 except OSError:
                     pass
             exists = self.path.exists()
-            if create and exists:
+            if create and exists:  # another process created it meanwhile
+                if self.mode in ("w-", "x"):
+                    raise FileExistsError(f"RunStore: {str(self.path)!r} was created by another process")
                 self._check_format()
                 return None
             tmp = self.path.with_name(f"{self._tmp_prefix()}{os.getpid()}-{secrets.token_hex(4)}")
