@@ -6,9 +6,11 @@ Stage 1 runs log-domain Sinkhorn; stage 2 runs Newton's method on the concave du
 
     D(f, g) = <a, f> + <b, g> - eps * sum_ij exp((f_i + g_j - C_ij) / eps).
 
-With this primal the constant is exactly ``-eps * sum P`` (the paper's form with
-``eta = 1/eps`` carries ``exp(eta(...) - 1)`` because its entropy is ``P log P``;
-the two differ by the shift ``f -> f - eps``). Gradient and Hessian:
+With this primal the last term is exactly ``-eps * sum P`` with no extra constant. The
+paper writes ``-(1/eta) sum exp(eta (x_i + y_j - C_ij) - 1) + <r, x> + <c, y>`` with
+``eta = 1/eps`` because its entropy is ``sum P log P``; its potentials relate to ours by
+``x = f + eps`` (any split of the shift between x and y), and the plans coincide.
+Gradient and Hessian:
 
     grad D = (a - P 1, b - P^T 1),   -eps * hess D = H = [[diag(r), P], [P^T, diag(c)]],
 
@@ -35,7 +37,14 @@ the two differ by the shift ``f -> f - eps``). Gradient and Hessian:
 * an Armijo backtracking line search on ``D``; ``mu`` is divided by 4 after a full
   step and multiplied by 4 after a damped one. When the line search fails the
   iteration falls back to ``n_fallback`` Sinkhorn steps, raises ``mu`` and lowers
-  ``rho`` (denser Hessian), so every case makes progress.
+  ``rho`` (denser Hessian), so every case makes progress;
+* global phase (error > ``polish_above``): each Newton iteration starts with a
+  Sinkhorn g-update computed from the column LSE that the gradient needs anyway;
+* eps-continuation (default): for eps below ``eps_start`` times the cost range the
+  problem is solved for eps, 10 eps, 100 eps, ... from the largest down, each warm
+  started (the Newton global phase at very small eps is otherwise long);
+* 30 Newton steps without a new best error end the run as ``stagnated`` (the
+  floating-point floor of the marginals for the given eps and cost scale).
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
@@ -59,7 +68,6 @@ import math
 
 import numpy as np
 
-from .. import operators as _ops_pkg  # noqa: F401  (ensures the operators package is importable)
 from ..operators import base as _ops
 from ..results import Status, Timer
 from . import _common as common

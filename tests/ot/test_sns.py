@@ -134,3 +134,17 @@ def test_sns_cupy_matches_numpy(rng):
     assert r2.converged and r2.backend == "cupy"
     np.testing.assert_allclose(cupy.asnumpy(r2.plan()), r1.plan(), atol=1e-10)
     assert r2.cost == pytest.approx(r1.cost, rel=1e-8)
+
+
+@pytest.mark.parametrize("p_exp", [1, 2])
+def test_from_grids_entropic_cost_tends_to_lp(rng, p_exp):
+    da, db = rng.random((5, 4)) + 0.05, rng.random((5, 4)) + 0.05
+    da[0, 0] = 0.0  # an empty cell
+    lp = ot.exact_ot(*(lambda q: (q.C, q.a, q.b))(ot.EntropicOT.from_grids(da, db, p=p_exp)))
+    for eps in (1e-2, 1e-4):
+        prob = ot.EntropicOT.from_grids(da, db, p=p_exp, eps=eps)
+        res = solvers.sns(prob, tol=1e-10, backend="numba")
+        assert res.converged, res.message
+        # feasible to tol, so cost >= LP - tol * max C; the entropic excess is at most eps log(n m)
+        assert lp - 1e-9 <= res.cost <= lp + eps * np.log(20 * 20) + 1e-9
+    assert res.cost == pytest.approx(lp, rel=2e-3)

@@ -225,8 +225,7 @@ def sparse_plan_fill(C, f, g, inv_eps, log_rho, rowmax, indptr, indices, data):
             z = np.empty(m)
             for j in range(m):
                 z[j] = (fi + g[j] - C[i, j]) * inv_eps
-            zs = np.sort(z)
-            thr = zs[m - k]
+            thr = np.partition(z, m - k)[m - k]
         p = start
         for j in range(m):
             z_ij = (fi + g[j] - C[i, j]) * inv_eps
@@ -342,8 +341,7 @@ def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, out, counts, idx, val):
             if buf[j] >= thr:
                 c += 1
         if c > kmax:
-            tmp = np.sort(buf)
-            thr = tmp[m - kmax]
+            thr = np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
         k = 0
         for j in range(m):
             if buf[j] >= thr and k < kmax:
