@@ -148,7 +148,7 @@ SERIAL_BELOW = 40_000   # grid points; coarser levels run their Numba kernels on
 
 
 class _Level:
-    __slots__ = ("A", "u", "f", "r", "P", "R", "shape")
+    __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf")
 
 
 class MultigridPreconditioner(LinearOperator):
@@ -201,6 +201,10 @@ class MultigridPreconditioner(LinearOperator):
             lev.r = xp.empty(lev.shape) if l < len(self.levels) - 1 else None
             lev.u = None if l == 0 else xp.empty(lev.shape)
             lev.f = None if l == 0 else xp.empty(lev.shape)
+            lev.pbuf = None
+            if l < len(self.levels) - 1 and be.name == "numba":
+                # prolongation work array: coarse grid on the fine last axis (see prolong_add2/3)
+                lev.pbuf = xp.empty(self.levels[l + 1].shape[:-1] + lev.shape[-1:])
         C = self.levels[-1].A.to_csr().toarray()
         try:
             Cinv = np.linalg.inv(C)
@@ -233,7 +237,7 @@ class MultigridPreconditioner(LinearOperator):
         if be.name == "numba":
             from .._kernels.numba import multigrid as k
 
-            (k.prolong_add2 if u.ndim == 2 else k.prolong_add3)(e, u, *lev.P)
+            (k.prolong_add2 if u.ndim == 2 else k.prolong_add3)(e, u, *lev.P, lev.pbuf)
             return
         if be.name == "cupy":
             from .._kernels.cupy import multigrid as kc

@@ -63,33 +63,42 @@ def restrict3(r, out, ri0, rw0, ri1, rw1, ri2, rw2):
 
 
 @nb.njit(parallel=True, cache=True)
-def prolong_add2(e, u, pi0, pw0, pi1, pw1):
-    """``u += P e``: interpolate along the first axis into a row buffer, then along the last."""
-    nc1 = e.shape[1]
+def prolong_add2(e, u, pi0, pw0, pi1, pw1, buf):
+    """``u += P e``, last axis first: ``buf = e P1^T`` (coarse rows, fine length), then a contiguous pass.
+
+    ``buf`` has shape ``(e.shape[0], u.shape[1])``. Interpolating the coarse rows along the last axis
+    first does the index-table gathers once per coarse row instead of once per fine row; the fine pass
+    ``u[i] += x0 buf[a0] + x1 buf[a1]`` is then branch-free and vectorises.
+    """
+    n1 = u.shape[1]
+    for I in nb.prange(e.shape[0]):
+        for k in range(n1):
+            buf[I, k] = pw1[k, 0] * e[I, pi1[k, 0]] + pw1[k, 1] * e[I, pi1[k, 1]]
     for i in nb.prange(u.shape[0]):
         a0, a1 = pi0[i, 0], pi0[i, 1]
         x0, x1 = pw0[i, 0], pw0[i, 1]
-        buf = np.empty(nc1)
-        for K in range(nc1):
-            buf[K] = x0 * e[a0, K] + x1 * e[a1, K]
-        for j in range(u.shape[1]):
-            u[i, j] += pw1[j, 0] * buf[pi1[j, 0]] + pw1[j, 1] * buf[pi1[j, 1]]
+        for k in range(n1):
+            u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
 
 
 @nb.njit(parallel=True, cache=True)
-def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2):
-    nc2 = e.shape[2]
+def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf):
+    """3-D twin of :func:`prolong_add2`; ``buf`` has shape ``(e.shape[0], e.shape[1], u.shape[2])``."""
+    n2 = u.shape[2]
+    nc1 = e.shape[1]
+    for I in nb.prange(e.shape[0]):
+        for J in range(nc1):
+            for k in range(n2):
+                buf[I, J, k] = pw2[k, 0] * e[I, J, pi2[k, 0]] + pw2[k, 1] * e[I, J, pi2[k, 1]]
     for i in nb.prange(u.shape[0]):
         a0, a1 = pi0[i, 0], pi0[i, 1]
         x0, x1 = pw0[i, 0], pw0[i, 1]
-        buf = np.empty(nc2)
         for j in range(u.shape[1]):
             b0, b1 = pi1[j, 0], pi1[j, 1]
             c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
-            for K in range(nc2):
-                buf[K] = c00 * e[a0, b0, K] + c01 * e[a0, b1, K] + c10 * e[a1, b0, K] + c11 * e[a1, b1, K]
-            for k in range(u.shape[2]):
-                u[i, j, k] += pw2[k, 0] * buf[pi2[k, 0]] + pw2[k, 1] * buf[pi2[k, 1]]
+            for k in range(n2):
+                u[i, j, k] += (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
+                               + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
 
 
 @nb.njit(cache=True)
