@@ -69,6 +69,7 @@ def sparse_plan(C, f, g, eps, log_rho, kmax):
         thr = -cp.partition(-Zo, kmax - 1, axis=1)[:, kmax - 1]
         keep[over] = Zo >= thr[:, None]
     rows, cols = cp.nonzero(keep)
-    indptr = cp.zeros(n + 1, dtype=cp.int64)
-    cp.cumsum(cp.bincount(rows, minlength=n), out=indptr[1:])
-    return indptr, cols.astype(cp.int64), cp.exp(Z[rows, cols])
+    # cupyx.scipy.sparse wants int32 indices
+    indptr = cp.zeros(n + 1, dtype=cp.int32)
+    indptr[1:] = cp.cumsum(cp.bincount(rows, minlength=n))
+    return indptr, cols.astype(cp.int32), cp.exp(Z[rows, cols])
