@@ -219,7 +219,7 @@ class MultigridPreconditioner(LinearOperator):
             lev.P, lev.R = tuple(P), tuple(R)
             op = _coarse_operator(op, nc, hc, avg)
         for l, lev in enumerate(self.levels):
-            lev.r = xp.empty(lev.shape) if l < len(self.levels) - 1 else None
+            lev.r = xp.empty(lev.shape) if l < len(self.levels) - 1 and not self._fused(lev) else None
             lev.u = None if l == 0 else xp.empty(lev.shape)
             lev.f = None if l == 0 else xp.empty(lev.shape)
             lev.pbuf = None
@@ -249,6 +249,22 @@ class MultigridPreconditioner(LinearOperator):
             ri, rw = lev.R[2 * a], lev.R[2 * a + 1]
             x = sum(_bcast(rw[:, m], a, r.ndim) * be.xp.take(x, ri[:, m], axis=a) for m in range(ri.shape[1]))
         out[...] = x
+
+    def _fused(self, lev) -> bool:
+        """True where ``residual + restriction`` run as one fused kernel (numba, constant coefficients)."""
+        return self.backend.name == "numba" and lev.A.const
+
+    def _residual_restrict(self, lev, u, f, out):
+        """``out = R (f - A u)`` in one pass without storing the fine residual (numba, constant k)."""
+        import numba
+
+        from .._kernels.numba import multigrid as k
+
+        nchunks = max(1, min(numba.get_num_threads(), out.shape[0]))
+        if u.ndim == 2:
+            k.residual_restrict2c(u, f, out, *lev.A._coef(), *lev.R, nchunks)
+        else:
+            k.residual_restrict3c(u, f, out, *lev.A._coef(), *lev.R, nchunks)
 
     def _prolong_add(self, lev, e, u):
         be = self.backend
@@ -282,9 +298,12 @@ class MultigridPreconditioner(LinearOperator):
         A.smooth_rb_pair(u, f, 0, zero=True)       # red then black, from u = 0
         for _ in range(self.nu - 1):
             A.smooth_rb_pair(u, f, 0)
-        A.residual_into(u, f, lev.r)
         nxt = self.levels[l + 1]
-        self._restrict(lev, lev.r, nxt.f)
+        if self._fused(lev):
+            self._residual_restrict(lev, u, f, nxt.f)
+        else:
+            A.residual_into(u, f, lev.r)
+            self._restrict(lev, lev.r, nxt.f)
         self._cycle(l + 1, nxt.f, nxt.u, nthreads)
         if nthreads is not None and nthreads > 1:
             import numba

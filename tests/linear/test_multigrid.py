@@ -149,3 +149,21 @@ def test_cupy_vcycle_matches_numpy(rng):
         ref = multigrid(_op(shape, "numpy")).matvec(r)
         got = multigrid(_op(shape, "cupy")).matvec(cp.asarray(r))
         np.testing.assert_allclose(cp.asnumpy(got), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(16, 9), (40, 33), (8, 9, 7), (10, 3, 9), (16, 16, 16)])
+def test_fused_residual_restriction_equals_residual_then_restriction(shape, rng):
+    from solvers._kernels.numba import multigrid as km
+
+    A = StencilOperator(shape, [0.2, 0.1, 0.3][:len(shape)], k=1.3, backend="numba")
+    M = multigrid(A, max_coarse=4)
+    fused = km.residual_restrict2c if len(shape) == 2 else km.residual_restrict3c
+    for l, lev in enumerate(M.levels[:-1]):
+        u, f = rng.standard_normal(lev.shape), rng.standard_normal(lev.shape)
+        r = f.ravel() - lev.A.to_csr() @ u.ravel()
+        ref = np.empty(M.levels[l + 1].shape)
+        M._restrict(lev, r.reshape(lev.shape), ref)
+        for nchunks in (1, 2, 3, 7):               # the thread partition must not change the result
+            out = np.full(ref.shape, np.nan)
+            fused(u, f, out, *lev.A._coef(), *lev.R, nchunks)
+            np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())

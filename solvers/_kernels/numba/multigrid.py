@@ -7,9 +7,22 @@ tables (built by :mod:`solvers.linear.multigrid`):
   ``pi[i, 0:2]`` and weights ``pw[i, 0:2]`` (a zero weight pads);
 * restriction, per coarse index ``I``: fine indices ``ri[I, 0:m]`` and weights
   ``rw[I, 0:m]`` (the scaling ``c`` of ``R = c P^T`` is folded into ``rw``).
+
+Fusions (each saves whole-grid memory passes; all are exact re-orderings of the same sums):
+
+* ``residual_restrict2c/3c``: ``out = R (f - A u)`` without storing the fine residual. Each
+  thread owns a range of coarse planes ``I`` and walks it in order; the residual of the fine
+  axis-0 planes (rows in 2-D) is computed once, in order, into a small ring buffer holding the
+  window of fine planes one coarse plane needs (planes shared with a neighbouring range are
+  computed by both threads), and restricted from there (axis 0, then 1, then the last axis).
+  This replaces a residual pass writing the fine grid plus a restriction pass reading it back.
+* ``prolong_add2/3``: the last-axis interpolation runs once per coarse row into ``buf``, then one
+  contiguous pass adds the tensor-product interpolation to the fine grid.
 """
 import numba as nb
 import numpy as np
+
+from .stencil import residual_plane3c, residual_row2c
 
 
 @nb.njit(parallel=True, cache=True)
@@ -60,6 +73,95 @@ def restrict3(r, out, ri0, rw0, ri1, rw1, ri2, rw2):
                 for c in range(m2):
                     s += rw2[K, c] * buf[ri2[K, c]]
                 out[I, J, K] = s
+
+
+@nb.njit(cache=True)
+def _window(ri0):
+    """Widest span of fine axis-0 indices feeding one coarse index (rows of ``ri0`` are ascending)."""
+    W = 1
+    for I in range(ri0.shape[0]):
+        hi = ri0[I, 0]
+        for a in range(ri0.shape[1]):
+            hi = max(hi, ri0[I, a])
+        W = max(W, hi - ri0[I, 0] + 1)
+    return W
+
+
+@nb.njit(parallel=True, cache=True)
+def residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
+    """``out = R (f - A u)`` for the constant-coefficient 2-D stencil, fused (see the module notes)."""
+    nc0 = out.shape[0]
+    n1 = u.shape[1]
+    m0 = ri0.shape[1]
+    m1 = ri1.shape[1]
+    W = _window(ri0)
+    for t in nb.prange(nchunks):
+        Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
+        ring = np.empty((W, n1))
+        buf = np.empty(n1)
+        nxt = ri0[Is, 0] if Ie > Is else 0
+        for I in range(Is, Ie):
+            hi = ri0[I, 0]
+            for a in range(m0):
+                hi = max(hi, ri0[I, a])
+            while nxt <= hi:                       # residual rows enter the ring in order
+                residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
+                nxt += 1
+            buf[:] = 0.0
+            for a in range(m0):
+                w = rw0[I, a]
+                if w != 0.0:
+                    s = ri0[I, a] % W
+                    for k in range(n1):
+                        buf[k] += w * ring[s, k]
+            for J in range(out.shape[1]):
+                acc = 0.0
+                for b in range(m1):
+                    acc += rw1[J, b] * buf[ri1[J, b]]
+                out[I, J] = acc
+
+
+@nb.njit(parallel=True, cache=True)
+def residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
+    """``out = R (f - A u)`` for the constant-coefficient 3-D stencil, fused (see the module notes)."""
+    nc0, nc1, nc2 = out.shape
+    n1, n2 = u.shape[1], u.shape[2]
+    m0, m1, m2 = ri0.shape[1], ri1.shape[1], ri2.shape[1]
+    W = _window(ri0)
+    for t in nb.prange(nchunks):
+        Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
+        ring = np.empty((W, n1, n2))
+        pl = np.empty((n1, n2))
+        row = np.empty(n2)
+        nxt = ri0[Is, 0] if Ie > Is else 0
+        for I in range(Is, Ie):
+            hi = ri0[I, 0]
+            for a in range(m0):
+                hi = max(hi, ri0[I, a])
+            while nxt <= hi:                       # residual planes enter the ring in order
+                residual_plane3c(u, f, ring[nxt % W], nxt, w0, w1, w2, d)
+                nxt += 1
+            pl[:] = 0.0                            # axis 0: combine the fine planes
+            for a in range(m0):
+                w = rw0[I, a]
+                if w != 0.0:
+                    s = ri0[I, a] % W
+                    for j in range(n1):
+                        for k in range(n2):
+                            pl[j, k] += w * ring[s, j, k]
+            for J in range(nc1):                   # axis 1, then the last axis
+                row[:] = 0.0
+                for b in range(m1):
+                    w = rw1[J, b]
+                    if w != 0.0:
+                        jb = ri1[J, b]
+                        for k in range(n2):
+                            row[k] += w * pl[jb, k]
+                for K in range(nc2):
+                    acc = 0.0
+                    for c in range(m2):
+                        acc += rw2[K, c] * row[ri2[K, c]]
+                    out[I, J, K] = acc
 
 
 @nb.njit(parallel=True, cache=True)

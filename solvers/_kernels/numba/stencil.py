@@ -62,6 +62,65 @@ def _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d):
 
 
 @nb.njit(cache=True)
+def _rrow3c_to(u, f, rb, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d):
+    """``rb[j] = (f - A u)[i, j]`` for the fused residual + restriction (row buffer ``rb`` of a plane)."""
+    n = u.shape[2]
+    if n == 1:
+        rb[j, 0] = f[i, j, 0] - (d * u[i, j, 0] - cim * u[im, j, 0] - cip * u[ip, j, 0]
+                                 - cjm * u[i, jm, 0] - cjp * u[i, jp, 0])
+        return
+    rb[j, 0] = f[i, j, 0] - (d * u[i, j, 0] - cim * u[im, j, 0] - cip * u[ip, j, 0]
+                             - cjm * u[i, jm, 0] - cjp * u[i, jp, 0] - w2 * u[i, j, 1])
+    for k in range(1, n - 1):
+        rb[j, k] = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
+                                 - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
+    m = n - 1
+    rb[j, m] = f[i, j, m] - (d * u[i, j, m] - cim * u[im, j, m] - cip * u[ip, j, m]
+                             - cjm * u[i, jm, m] - cjp * u[i, jp, m] - w2 * u[i, j, m - 1])
+
+
+@nb.njit(cache=True)
+def _rrow2c_to(u, f, rb, i, im, ip, cim, cip, w1, d):
+    """``rb = (f - A u)[i]`` (2-D, constant k) into a row buffer."""
+    n = u.shape[1]
+    if n == 1:
+        rb[0] = f[i, 0] - (d * u[i, 0] - cim * u[im, 0] - cip * u[ip, 0])
+        return
+    rb[0] = f[i, 0] - (d * u[i, 0] - cim * u[im, 0] - cip * u[ip, 0] - w1 * u[i, 1])
+    for k in range(1, n - 1):
+        rb[k] = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
+    m = n - 1
+    rb[m] = f[i, m] - (d * u[i, m] - cim * u[im, m] - cip * u[ip, m] - w1 * u[i, m - 1])
+
+
+@nb.njit(cache=True)
+def residual_plane3c(u, f, rb, i, w0, w1, w2, d):
+    """``rb = (f - A u)[i]``: the residual of one axis-0 plane into the buffer ``rb`` (constant k)."""
+    n0, n1, n2 = u.shape
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    for j in range(n1):
+        cjm = w1 if j > 0 else 0.0
+        cjp = w1 if j < n1 - 1 else 0.0
+        jm = j - 1 if j > 0 else 0
+        jp = j + 1 if j < n1 - 1 else n1 - 1
+        _rrow3c_to(u, f, rb, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d)
+
+
+@nb.njit(cache=True)
+def residual_row2c(u, f, rb, i, w0, w1, d):
+    """``rb = (f - A u)[i]``: the residual of one row into the buffer ``rb`` (2-D, constant k)."""
+    n0 = u.shape[0]
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    _rrow2c_to(u, f, rb, i, im, ip, cim, cip, w1, d)
+
+
+@nb.njit(cache=True)
 def _gsrow3c(u, f, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, dinv, k0, tmp):
     """Gauss-Seidel update of the points ``k0, k0 + 2, ...`` of the 3-D row ``(i, j)`` (constant k)."""
     n = u.shape[2]
