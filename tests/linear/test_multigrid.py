@@ -167,3 +167,16 @@ def test_fused_residual_restriction_equals_residual_then_restriction(shape, rng)
             out = np.full(ref.shape, np.nan)
             fused(u, f, out, *lev.A._coef(), *lev.R, nchunks)
             np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_per_level_sweep_schedule():
+    A = _op((20, 17))
+    M = multigrid(A, nu=(1, 3), max_coarse=10)
+    assert M.nus == [1] + [3] * (len(M.levels) - 1) and len(M.levels) >= 3
+    dot_test(M, rng=5, rtol=1e-12)                  # still symmetric
+    Md = _dense(M, A.shape[0])
+    assert np.linalg.eigvalsh(0.5 * (Md + Md.T)).min() > 0
+    assert multigrid(A, nu=2, max_coarse=10).nus == [2] * len(M.levels)
+    for bad in ((), (2, 0), 1.5, (True,)):
+        with pytest.raises(ValueError, match="nu"):
+            multigrid(A, nu=bad)
