@@ -210,7 +210,8 @@ def run_nk_sns(p, repeats):
         r = solvers.sns(p, tol=TARGET, backend="numba")
         times.append(r.stats["time_s"])
     P = r.plan(dense=True) if p.C.size <= 1e7 else None
-    return {"peer": "newtonkit sns (numba)", "status": r.status, "iterations": r.nit, "time_s": statistics.median(times),
+    return {"peer": "newtonkit sns (numba)", "status": r.status, "iterations": r.nit,
+            "time_s": statistics.median(times),
             "times_s": times, "estimated": False, "cost": r.cost,
             "l1_marginal_error": None if P is None else l1_marg(P, p.a, p.b),
             "sinkhorn_steps": r.stats["sinkhorn_steps"], "newton_steps": r.stats["newton_steps"],

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 _COSTS = ("sqeuclidean", "euclidean")
+_NONFINITE_C = "C contains NaN or inf; costs must be finite (replace forbidden pairs by a large finite cost)"
 
 
 def _is_cupy(a) -> bool:
@@ -89,7 +90,7 @@ class EntropicOT:
             import cupy
 
             if not bool(cupy.all(cupy.isfinite(C))):
-                raise ValueError("C contains NaN or inf; costs must be finite (replace forbidden pairs by a large finite cost)")
+                raise ValueError(_NONFINITE_C)
             self.C = C.astype(cupy.float64, copy=False)
         else:
             Ch = np.asarray(C)
@@ -99,7 +100,7 @@ class EntropicOT:
                 raise ValueError(f"C must be a 2-D cost matrix, got shape {Ch.shape}")
             Ch = np.ascontiguousarray(Ch, dtype=np.float64)
             if not np.all(np.isfinite(Ch)):
-                raise ValueError("C contains NaN or inf; costs must be finite (replace forbidden pairs by a large finite cost)")
+                raise ValueError(_NONFINITE_C)
             self.C = Ch
         n, m = self.C.shape
         if n == 0 or m == 0:
@@ -163,7 +164,8 @@ class EntropicOT:
         if y.ndim == 1:
             y = y[:, None]
         if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-            raise ValueError(f"x and y must be (n, d) and (m, d) point arrays with the same d; got {x.shape} and {y.shape}")
+            raise ValueError(f"x and y must be (n, d) and (m, d) point arrays with the same d; "
+                             f"got {x.shape} and {y.shape}")
         if callable(cost):
             C = np.asarray(cost(x, y), dtype=np.float64)
             if C.shape != (x.shape[0], y.shape[0]):

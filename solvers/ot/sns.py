@@ -213,7 +213,8 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
     ce = 10 if be.is_gpu else 1
 
     errs, stage, steps, nnzs, cgits = [], [], [], [], []
-    st = {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0, "line_search_evals": 0, "fallbacks": 0, "densify": 0}
+    st = {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0, "line_search_evals": 0, "fallbacks": 0,
+          "densify": 0}
 
     eps_t, tol_t = eps, tol
     stages = [eps_t]
@@ -316,7 +317,8 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
             dg = cres.x
             df = (rf - S.apply_P(dg)) / d_r
             slope = float(gf @ df + gg @ dg)
-            ok = cres.status in ("converged", "maxiter") and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))) and slope > 0
+            ok = (cres.status in ("converged", "maxiter") and slope > 0
+                  and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
             alpha, accepted = 1.0, False
             if ok:
                 dmax = float(xp.abs(df).max() + xp.abs(dg).max())
