@@ -262,6 +262,16 @@ class Poisson:
         p.name = f"poisson-{kind}"
         return p
 
+    def describe(self) -> dict:
+        """Plain-data description stored with runs (see :class:`solvers.RunStore`)."""
+        def kind(v):
+            return repr(v) if isinstance(v, float) else f"callable {getattr(v, '__name__', type(v).__name__)}"
+
+        return {"problem": "Poisson", "name": self.name, "shape": list(self.shape), "ndim": self.ndim,
+                "h": list(self.h), "domain": [list(d) for d in self.domain],
+                "f": kind(self.f), "g": kind(self.g), "k": kind(self.k),
+                "manufactured": self.exact is not None, "unknowns": int(np.prod(self.shape))}
+
     def __repr__(self) -> str:
         return f"Poisson(shape={self.shape}, domain={self.domain})"
 

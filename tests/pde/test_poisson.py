@@ -107,3 +107,18 @@ def test_k_nonpositive_somewhere_raises():
         pde.Poisson((8, 8)).preconditioner("ilu")
     with pytest.raises(ValueError, match="choose one of"):
         solvers.solve(pde.Poisson((8, 8)), method="sinkhorn")
+
+
+def test_describe_is_plain_data_and_stored(tmp_path):
+    import solvers
+    from problems import pde
+
+    p = pde.Poisson.manufactured((9, 9), kind="variable_k")
+    d = p.describe()
+    assert d["shape"] == [9, 9] and d["manufactured"] is True and d["unknowns"] == 81
+    res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10, backend="numpy")
+    with solvers.RunStore(tmp_path / "r.h5") as store:
+        rid = store.save(res, problem=p)
+        back = store.load(rid)
+    assert back.problem["shape"] == [9, 9] or list(back.problem["shape"]) == [9, 9]
+    np.testing.assert_allclose(back.x, res.x, rtol=0, atol=0)
