@@ -58,7 +58,12 @@ def _evaluate(name, v, coords):
     except TypeError as exc:
         raise TypeError(f"{name} could not be evaluated on coordinate arrays ({exc}); it must take "
                         f"{len(coords)} arrays and be vectorised") from exc
-    out = np.broadcast_to(np.asarray(out, dtype=np.float64), shape)
+    try:
+        out = np.broadcast_to(np.asarray(out, dtype=np.float64), shape)
+    except (TypeError, ValueError) as exc:
+        got = getattr(out, "shape", type(out).__name__)
+        raise ValueError(f"{name} returned values of shape {got} that do not fit the grid {shape}: it must "
+                         "return one number per point (an array of the coordinates' shape, or a scalar)") from exc
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} returned non-finite values on the grid")
     return out

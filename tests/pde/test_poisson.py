@@ -122,3 +122,9 @@ def test_describe_is_plain_data_and_stored(tmp_path):
         back = store.load(rid)
     assert back.problem["shape"] == [9, 9] or list(back.problem["shape"]) == [9, 9]
     np.testing.assert_allclose(back.x, res.x, rtol=0, atol=0)
+
+
+def test_callable_with_wrong_output_shape_names_the_argument():
+    p = pde.Poisson((8, 8), f=lambda x, y: np.ones(3))
+    with pytest.raises(ValueError, match=r"f returned values of shape \(3,\)"):
+        solvers.solve(p, method="cg", backend="numpy")
