@@ -33,6 +33,17 @@ def test_cupy_missing_is_clear():
         solvers.get_backend("cupy")
 
 
+@pytest.mark.skipif(backends.cupy_available(), reason="a GPU is present")
+def test_default_backend_follows_device_inputs():
+    """backend=None picks "cupy" for CuPy arrays and cupyx sparse matrices (recognised by type only)."""
+    FakeSparse = type("csr_matrix", (), {"__module__": "cupyx.scipy.sparse._csr"})
+    FakeArray = type("ndarray", (), {"__module__": "cupy", "get": None, "__cuda_array_interface__": {}})
+    for dev in (FakeSparse(), FakeArray()):
+        with pytest.raises(backends.BackendUnavailableError):
+            solvers.get_backend(None, np.zeros(2), dev)
+    assert solvers.get_backend(None, np.zeros(2), None).name == "numba"
+
+
 @pytest.mark.gpu
 def test_cupy_backend_roundtrip():
     be = solvers.get_backend("cupy")

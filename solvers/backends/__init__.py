@@ -80,6 +80,11 @@ def _is_cupy_array(a) -> bool:
     return mod.startswith("cupy") and hasattr(a, "get") and hasattr(a, "__cuda_array_interface__")
 
 
+def _is_cupy_input(a) -> bool:
+    """A CuPy array or a cupyx.scipy.sparse matrix (both live on the device)."""
+    return _is_cupy_array(a) or type(a).__module__.startswith("cupyx.scipy.sparse")
+
+
 def _load_cupy():
     try:
         import cupy  # noqa: F401
@@ -116,7 +121,8 @@ def get_backend(name=None, *arrays) -> Backend:
     Parameters
     ----------
     name : {"numpy", "numba", "cupy"}, Backend or None
-        ``None`` picks ``"cupy"`` when any of ``arrays`` is a CuPy array, else
+        ``None`` picks ``"cupy"`` when any of ``arrays`` is a CuPy array or a
+        cupyx sparse matrix, else
         ``"numba"``. A :class:`Backend` is returned unchanged.
     *arrays
         Inputs used to pick the default.
@@ -131,7 +137,7 @@ def get_backend(name=None, *arrays) -> Backend:
     if isinstance(name, Backend):
         return name
     if name is None:
-        name = "cupy" if any(_is_cupy_array(a) for a in arrays) else "numba"
+        name = "cupy" if any(_is_cupy_input(a) for a in arrays) else "numba"
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name {NAMES} or a Backend, got {type(name).__name__}")
     key = name.lower()
