@@ -141,6 +141,8 @@ class SparseOperator(LinearOperator):
         if be.name == "cupy":
             import cupyx.scipy.sparse as csp
 
+            if np.dtype(A.dtype).char not in "?fdFD":   # cupyx sparse holds bool/float/complex only
+                A = A.astype(np.float64)
             A = A if _is_cupyx_sparse(A) else csp.csr_matrix(A)
             A = A.tocsr()
         else:

@@ -249,7 +249,7 @@ class PlanFactory:
             ia, ib = self.support
             P = P.tocoo()
             rows, cols = be.asarray(ia)[P.row], be.asarray(ib)[P.col]
-            P = sps.csr_matrix((P.data, (rows, cols)), shape=(n, m))
+            P = sps.coo_matrix((P.data, (rows, cols)), shape=(n, m)).tocsr()   # (data, ij) form: any cupyx
         return P
 
 

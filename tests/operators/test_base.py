@@ -75,3 +75,17 @@ def test_cupy_operators(mats):
     for op in (aslinearoperator(cp.asarray(A)), aslinearoperator(csp.csr_matrix(cp.asarray(A)))):
         assert op.backend.name == "cupy"
         dot_test(op)
+
+
+@pytest.mark.gpu
+def test_cupy_sparse_from_scipy_integer_matrix():
+    import cupy as cp
+
+    S = sp.random(30, 30, density=0.2, random_state=0, format="csr")
+    Si = (S * 10).astype(np.int64) + sp.identity(30, dtype=np.int64, format="csr")
+    op = aslinearoperator(Si, backend="cupy")          # cupyx holds float/complex only: cast on entry
+    assert op.backend.name == "cupy" and op.dtype == np.float64
+    x = np.random.default_rng(0).standard_normal(30)
+    np.testing.assert_allclose(cp.asnumpy(op.matvec(cp.asarray(x))), Si @ x, rtol=1e-13)
+    res = solvers.cg(Si.T @ Si, cp.asarray(x), backend="cupy")
+    assert res.backend == "cupy" and res.converged

@@ -108,6 +108,9 @@ def test_zero_weights(rng, cpu_backend):
     ref = scaling_sinkhorn(p.C[np.ix_(a > 0, b > 0)], a[a > 0], b[b > 0], 0.05)
     np.testing.assert_allclose(P[np.ix_(a > 0, b > 0)], ref, atol=1e-12)
     assert np.isneginf(res.f[2]) and np.isneginf(res.g[3])
+    Ps = res.plan(dense=False)          # CSR path scatters the support back to full size
+    assert Ps.shape == (10, 8)
+    np.testing.assert_allclose(Ps.toarray(), P, atol=1e-12 * P.max())
 
 
 def test_maxiter_failure_message(rng):
@@ -155,3 +158,19 @@ def test_cupy_matches_numpy(rng):
     np.testing.assert_allclose(cupy.asnumpy(r2.f), r1.f, atol=1e-10)
     np.testing.assert_allclose(cupy.asnumpy(r2.plan()), r1.plan(), atol=1e-12)
     assert r2.cost == pytest.approx(r1.cost, rel=1e-10)
+
+
+@pytest.mark.gpu
+def test_cupy_sparse_plan_with_zero_weights(rng):
+    import cupy
+
+    p = _prob(rng, 30, 20, 5e-2, weights=True)
+    a, b = p.a.copy(), p.b.copy()
+    a[[1, 4]] = 0.0
+    b[2] = 0.0
+    pg = ot.EntropicOT(cupy.asarray(p.C), a / a.sum(), b / b.sum(), eps=p.eps)
+    r = solvers.sinkhorn(pg, tol=1e-10, backend="cupy")
+    P = cupy.asnumpy(r.plan(dense=True))
+    Ps = r.plan(dense=False)
+    assert Ps.shape == (30, 20)
+    np.testing.assert_allclose(cupy.asnumpy(Ps.toarray()), P, atol=1e-12 * P.max())
