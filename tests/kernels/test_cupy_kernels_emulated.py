@@ -1,0 +1,350 @@
+"""The CuPy kernel modules run on the CPU against a NumPy stand-in for ``cupy``.
+
+No GPU is needed: ``cupy`` is replaced by a small fake module whose
+``ElementwiseKernel`` / ``ReductionKernel`` evaluate the kernel expressions with
+NumPy, and whose ``RawModule`` checks every launch against the ``extern "C"``
+signature parsed from the real CUDA source (argument count, pointer dtypes,
+C-contiguity -- a raw pointer ignores strides --, ``int`` as ``np.int32``,
+``double`` as a float, grid x block covering every point) and then runs a
+line-by-line NumPy transcription of that kernel on flat buffers. What this
+checks: the Python glue (argument order, 2-D -> 3-D padding, tables, dtypes)
+and the index arithmetic, against the NumPy reference backend. What it cannot
+check: that the CUDA C compiles (the ``@pytest.mark.gpu`` tests do that).
+"""
+from __future__ import annotations
+
+import re
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from solvers._kernels.cupy import krylov as ck
+from solvers._kernels.cupy import multigrid as cm
+from solvers._kernels.cupy import ot as cot
+from solvers._kernels.cupy import stencil as cs
+
+
+# ----------------------------------------------------------------------------- fake cupy
+def _names(params):
+    return [p.split()[-1] for p in params.split(",") if p.strip()]
+
+
+class _Elementwise:
+    def __init__(self, in_params, out_params, operation, name):
+        self.ins, self.outs, self.op = _names(in_params), _names(out_params), operation
+        assert all(p.split()[0] == "float64" for p in (in_params + "," + out_params).split(",") if p.strip())
+
+    def __call__(self, *args):
+        assert len(args) == len(self.ins) + len(self.outs), "wrong number of kernel arguments"
+        ns = {"__builtins__": {}}
+        for nm, v in zip(self.ins, args):
+            assert isinstance(v, (float, np.floating)) or (isinstance(v, np.ndarray) and v.dtype == np.float64), nm
+            ns[nm] = v
+        outs = args[len(self.ins):]
+        for nm, v in zip(self.outs, outs):
+            assert isinstance(v, np.ndarray) and v.dtype == np.float64, nm
+            ns[nm] = v
+        for stmt in filter(None, (s.strip() for s in self.op.split(";"))):
+            exec(stmt, ns)
+        for nm, v in zip(self.outs, outs):
+            if ns[nm] is not v:
+                v[...] = ns[nm]
+
+
+class _Reduction:
+    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name):
+        self.ins = _names(in_params)
+        self.map, self.red, self.post, self.identity = map_expr, reduce_expr, post_map_expr, float(identity)
+        assert post_map_expr.replace(" ", "") == "y=a"
+
+    def __call__(self, *args, axis=None):
+        arrs = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args])
+        ns = {"__builtins__": {}, "exp": np.exp, "max": np.maximum, **dict(zip(self.ins, arrs))}
+        mapped = eval(self.map, ns)
+        if self.red.replace(" ", "") == "max(a,b)":
+            return np.max(mapped, axis=axis, initial=self.identity)
+        assert self.red.replace(" ", "") == "a+b"
+        return np.sum(mapped, axis=axis, initial=self.identity)
+
+
+_CTYPES = {"const double*": "f8*", "double*": "f8*", "const long long*": "i8*", "int": "i4", "double": "f8"}
+
+
+def _signatures(code):
+    sigs = {}
+    for name, params in re.findall(r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', code, flags=re.S):
+        kinds = []
+        for p in params.split(","):
+            p = " ".join(p.split())
+            ctype = p.rsplit(" ", 1)[0].replace(" *", "*")
+            kinds.append(_CTYPES[ctype])
+        sigs[name] = kinds
+    return sigs
+
+
+def _check_args(name, kinds, args):
+    assert len(args) == len(kinds), f"{name}: {len(args)} arguments for {len(kinds)} parameters"
+    for i, (kind, a) in enumerate(zip(kinds, args)):
+        if kind.endswith("*"):
+            assert isinstance(a, np.ndarray), f"{name} arg {i}: pointer parameter got {type(a).__name__}"
+            assert a.dtype == np.dtype(kind[:-1]), f"{name} arg {i}: {a.dtype} for a {kind} parameter"
+            assert a.flags.c_contiguous, f"{name} arg {i}: non-contiguous array passed as a raw pointer"
+        elif kind == "i4":
+            assert isinstance(a, np.int32), f"{name} arg {i}: int parameter needs np.int32, got {type(a).__name__}"
+        else:
+            assert isinstance(a, (float, np.float64)), f"{name} arg {i}: double parameter got {type(a).__name__}"
+
+
+class _RawModule:
+    def __init__(self, code):
+        self.sigs = _signatures(code)
+
+    def get_function(self, name):
+        kinds = self.sigs[name]
+        impl = _IMPL[name]
+
+        def launch(grid, block, args):
+            _check_args(name, kinds, args)
+            flat = [a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args]
+            impl(int(grid[0]) * int(block[0]), *flat)
+
+        return launch
+
+
+# --- NumPy transcriptions of the CUDA kernels (one "thread" per entry of p) ---------------
+def _idx(i, j, k, n1, n2):
+    return (i * n1 + j) * n2 + k
+
+
+def _nb_const(u, i, j, k, n0, n1, n2, w0, w1, w2):
+    s = np.zeros(i.shape)
+    for m, w, nb in ((i > 0, w0, (i - 1, j, k)), (i < n0 - 1, w0, (i + 1, j, k)),
+                     (j > 0, w1, (i, j - 1, k)), (j < n1 - 1, w1, (i, j + 1, k)),
+                     (k > 0, w2, (i, j, k - 1)), (k < n2 - 1, w2, (i, j, k + 1))):
+        s[m] += w * u[_idx(*(c[m] for c in nb), n1, n2)]
+    return s
+
+
+def _nb_var(u, i, j, k, n0, n1, n2, f0, f1, f2):
+    s = np.zeros(i.shape)
+    b1 = (i * (n1 + 1) + j) * n2 + k
+    b2 = (i * n1 + j) * (n2 + 1) + k
+    terms = ((i > 0, f0, _idx(i, j, k, n1, n2), (i - 1, j, k)),
+             (i < n0 - 1, f0, _idx(i + 1, j, k, n1, n2), (i + 1, j, k)),
+             (j > 0, f1, b1, (i, j - 1, k)), (j < n1 - 1, f1, b1 + n2, (i, j + 1, k)),
+             (k > 0, f2, b2, (i, j, k - 1)), (k < n2 - 1, f2, b2 + 1, (i, j, k + 1)))
+    for m, fa, fidx, nb in terms:
+        s[m] += fa[fidx[m]] * u[_idx(*(c[m] for c in nb), n1, n2)]
+    return s
+
+
+def _threads(nthreads, N):
+    assert nthreads >= N, "grid x block does not cover every point"
+    p = np.arange(N, dtype=np.int64)
+    return p
+
+
+def _ijk(p, n1, n2):
+    return p // (n1 * n2), (p // n2) % n1, p % n2
+
+
+def _apply_c(T, u, f, out, n0, n1, n2, w0, w1, w2, d, mode):
+    p = _threads(T, int(n0) * n1 * n2)
+    i, j, k = _ijk(p, n1, n2)
+    v = d * u[p] - _nb_const(u, i, j, k, n0, n1, n2, w0, w1, w2)
+    out[p] = f[p] - v if mode else v
+
+
+def _apply_v(T, u, f, out, n0, n1, n2, f0, f1, f2, dg, mode):
+    p = _threads(T, int(n0) * n1 * n2)
+    i, j, k = _ijk(p, n1, n2)
+    v = dg[p] * u[p] - _nb_var(u, i, j, k, n0, n1, n2, f0, f1, f2)
+    out[p] = f[p] - v if mode else v
+
+
+def _rbgs_c(T, u, f, n0, n1, n2, w0, w1, w2, d, color):
+    p = _threads(T, int(n0) * n1 * n2)
+    i, j, k = _ijk(p, n1, n2)
+    m = ((i + j + k) & 1) == color          # these points read only the other colour
+    new = (f[p] + _nb_const(u, i, j, k, n0, n1, n2, w0, w1, w2)) / d
+    u[p[m]] = new[m]
+
+
+def _rbgs_v(T, u, f, n0, n1, n2, f0, f1, f2, dg, color):
+    p = _threads(T, int(n0) * n1 * n2)
+    i, j, k = _ijk(p, n1, n2)
+    m = ((i + j + k) & 1) == color
+    new = (f[p] + _nb_var(u, i, j, k, n0, n1, n2, f0, f1, f2)) / dg[p]
+    u[p[m]] = new[m]
+
+
+def _restrict3(T, r, out, n1, n2, c0, c1, c2, ri0, rw0, m0, ri1, rw1, m1, ri2, rw2, m2):
+    p = _threads(T, int(c0) * c1 * c2)
+    K, J, I = p % c2, (p // c2) % c1, p // (int(c1) * c2)
+    s = np.zeros(p.shape)
+    for a in range(m0):
+        wa = rw0[I * m0 + a]
+        ia = ri0[I * m0 + a]
+        for b in range(m1):
+            wab = wa * rw1[J * m1 + b]
+            base = (ia * n1 + ri1[J * m1 + b]) * n2
+            t = np.zeros(p.shape)
+            for c in range(m2):
+                t += rw2[K * m2 + c] * r[base + ri2[K * m2 + c]]
+            s += wab * t
+    out[p] = s
+
+
+def _prolong_add3(T, e, u, n0, n1, n2, c1, c2, pi0, pw0, pi1, pw1, pi2, pw2):
+    p = _threads(T, int(n0) * n1 * n2)
+    i, j, k = _ijk(p, n1, n2)
+    s = np.zeros(p.shape)
+    for a in range(2):
+        wa = pw0[2 * i + a]
+        for b in range(2):
+            wab = wa * pw1[2 * j + b]
+            base = (pi0[2 * i + a] * c1 + pi1[2 * j + b]) * c2
+            s += wab * (pw2[2 * k] * e[base + pi2[2 * k]] + pw2[2 * k + 1] * e[base + pi2[2 * k + 1]])
+    u[p] += s
+
+
+_IMPL = {"apply_c": _apply_c, "apply_v": _apply_v, "rbgs_c": _rbgs_c, "rbgs_v": _rbgs_v,
+         "restrict3": _restrict3, "prolong_add3": _prolong_add3}
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    mod = types.ModuleType("cupy")
+    mod.__getattr__ = lambda name: getattr(np, name)
+    mod.ElementwiseKernel = _Elementwise
+    mod.ReductionKernel = _Reduction
+    mod.RawModule = lambda code: _RawModule(code)
+    monkeypatch.setitem(sys.modules, "cupy", mod)
+    for kmod, attr in ((ck, "_CACHE"), (cs, "_CACHE"), (cm, "_CACHE"), (cot, "_K")):
+        monkeypatch.setattr(kmod, attr, {})        # kernels built by the fake never leak out
+    return mod
+
+
+# ----------------------------------------------------------------------------- tests
+def _stencil(shape, variable, rng, shift=None):
+    from solvers.operators.stencil import StencilOperator
+
+    h = tuple(1.0 / (n + 1) for n in shape)
+    k = 1.0
+    if variable:
+        k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate(shape)))
+             for a in range(len(shape))]
+    return StencilOperator(shape, h, k=k, shift=shift, backend="numpy")
+
+
+CASES = [((7, 5), False, None), ((6, 9), True, None), ((4, 5, 6), False, 3.0), ((5, 3, 4), True, None),
+         ((1, 6), True, None), ((5, 4, 1), False, None)]
+
+
+@pytest.mark.parametrize("shape, variable, shift", CASES)
+def test_stencil_kernels_match_reference(fake_cupy, rng, shape, variable, shift):
+    op = _stencil(shape, variable, rng, shift)
+    u = rng.standard_normal(shape)
+    f = rng.standard_normal(shape)
+    out = np.empty(shape)
+    cs.apply(op, u, out)
+    np.testing.assert_allclose(out, op._apply_reference(u), rtol=1e-13, atol=1e-12)
+    r = np.empty(shape)
+    cs.residual(op, u, f, r)
+    np.testing.assert_allclose(r, f - op._apply_reference(u), rtol=1e-13, atol=1e-12)
+    for color in (0, 1):
+        ug, ur = u.copy(), u.copy()
+        cs.rbgs(op, ug, f, color)
+        op.smooth_rb(ur, f, color)          # numpy reference half sweep
+        np.testing.assert_allclose(ug, ur, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, variable", [((15, 9), False), ((12, 13), True), ((9, 7, 11), False),
+                                             ((7, 2, 9), True)])
+def test_multigrid_transfer_kernels_match_reference(fake_cupy, rng, shape, variable):
+    from solvers.linear.multigrid import MultigridPreconditioner
+
+    mg = MultigridPreconditioner(_stencil(shape, variable, rng), max_coarse=1)
+    assert len(mg.levels) >= 2
+    for lev, nxt in zip(mg.levels[:-1], mg.levels[1:]):
+        r = rng.standard_normal(lev.shape)
+        got, ref = np.empty(nxt.shape), np.empty(nxt.shape)
+        cm.restrict(r, got, lev.R)
+        mg._restrict(lev, r, ref)                    # numpy backend: the reference
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
+        e = rng.standard_normal(nxt.shape)
+        u0 = rng.standard_normal(lev.shape)
+        got, ref = u0.copy(), u0.copy()
+        cm.prolong_add(e, got, lev.P)
+        mg._prolong_add(lev, e, ref)
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
+
+
+def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
+    from solvers.linear._common import _NumpyKernels as R
+
+    assert ck.dot(np.ones(3), np.arange(3.0)) == 3.0
+    n = 17
+    vec = lambda: rng.standard_normal(n)  # noqa: E731
+    p, q, dinv, z0 = vec(), vec(), rng.uniform(0.5, 2, n), vec()
+    x1, r1 = vec(), vec()
+    x2, r2 = x1.copy(), r1.copy()
+    assert ck.cg_update_xr(x1, r1, p, q, 0.3) == pytest.approx(R.cg_update_xr(x2, r2, p, q, 0.3), rel=1e-14)
+    np.testing.assert_allclose(x1, x2, rtol=1e-15)
+    np.testing.assert_allclose(r1, r2, rtol=1e-15)
+    z1, z2 = z0.copy(), z0.copy()
+    got = ck.cg_update_xrz(x1, r1, z1, p, q, dinv, -0.7)
+    ref = R.cg_update_xrz(x2, r2, z2, p, q, dinv, -0.7)
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
+    for a, b in ((x1, x2), (r1, r2), (z1, z2)):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
+    p1, p2 = p.copy(), p.copy()
+    ck.xpby(z1, 0.9, p1)
+    R.xpby(z2, 0.9, p2)
+    np.testing.assert_allclose(p1, p2, rtol=1e-15)
+    assert ck.diag_apply(dinv, r1, z1) == pytest.approx(R.diag_apply(dinv, r2, z2), rel=1e-14)
+    assert ck.residual(p, q, r1) == pytest.approx(R.residual(p, q, r2), rel=1e-14)
+    d1, res1, ad = vec(), vec(), vec()
+    d2, res2 = d1.copy(), res1.copy()
+    ck.cheb_step(z1, res1, d1, ad, 0.4, 1.3)
+    R.cheb_step(z2, res2, d2, ad, 0.4, 1.3)
+    for a, b in ((z1, z2), (res1, res2), (d1, d2)):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+@pytest.mark.parametrize("eps", [1.0, 1e-2])
+def test_ot_kernels_match_numpy_geometry(fake_cupy, rng, eps):
+    from solvers import get_backend
+    from solvers.ot._common import Geometry
+
+    n, m = 9, 13
+    C = rng.random((n, m))
+    f, g = rng.standard_normal(n) * 0.1, rng.standard_normal(m) * 0.1
+    geo = Geometry(C, get_backend("numpy"))
+    np.testing.assert_allclose(cot.lse_rows(C, g, eps), geo.row_lse(g, eps), rtol=1e-13)
+    np.testing.assert_allclose(cot.lse_cols(C, f, eps), geo.col_lse(f, eps), rtol=1e-13)
+    assert float(cot.plan_cost(C, f, g, eps)) == pytest.approx(geo.cost(f, g, eps), rel=1e-13)
+    for rho, kmax in ((1e-3, m), (1e-8, 4), (0.5, 2)):
+        ip, ix, dv = cot.sparse_plan(C, f, g, eps, np.log(rho), kmax)
+        rp, rx, rv = geo.sparse_plan(f, g, eps, rho, kmax)
+        assert ip.dtype == np.int32 and ix.dtype == np.int32      # what cupyx.scipy.sparse wants
+        np.testing.assert_array_equal(ip, rp)                      # continuous data: no ties at the cut
+        np.testing.assert_array_equal(ix, rx)
+        np.testing.assert_allclose(dv, rv, rtol=1e-14)
+
+
+def test_fake_launch_checks_catch_glue_errors(fake_cupy, rng):
+    """The signature check is not vacuous: a wrong int type or a strided array is refused."""
+    mod = _RawModule(cs._SRC)
+    launch = mod.get_function("apply_c")
+    u = np.zeros((1, 3, 4))
+    good = (u, u, u, np.int32(1), np.int32(3), np.int32(4), 1.0, 1.0, 1.0, 4.0, np.int32(0))
+    launch((1,), (256,), good)
+    with pytest.raises(AssertionError, match="np.int32"):
+        launch((1,), (256,), good[:3] + (3,) + good[4:])
+    with pytest.raises(AssertionError, match="non-contiguous"):
+        launch((1,), (256,), (np.zeros((1, 3, 8))[..., ::2],) + good[1:])
+    with pytest.raises(AssertionError, match="cover"):
+        launch((0,), (256,), good)
