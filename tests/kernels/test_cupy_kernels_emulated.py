@@ -348,3 +348,57 @@ def test_fake_launch_checks_catch_glue_errors(fake_cupy, rng):
         launch((1,), (256,), (np.zeros((1, 3, 8))[..., ::2],) + good[1:])
     with pytest.raises(AssertionError, match="cover"):
         launch((0,), (256,), good)
+
+
+# ----------------------------------------------------------------------------- whole solvers on the fake
+@pytest.fixture
+def fake_cupy_backend(fake_cupy, monkeypatch):
+    """A ``Backend("cupy", fake)``: every ``be.name == "cupy"`` branch runs, with SciPy standing in for cupyx."""
+    import scipy.sparse
+
+    from solvers.backends import Backend
+
+    class _Stream:
+        def synchronize(self):
+            pass
+
+    fake_cupy.cuda = types.SimpleNamespace(
+        get_current_stream=lambda: _Stream(), Device=lambda: types.SimpleNamespace(id=0),
+        runtime=types.SimpleNamespace(getDeviceProperties=lambda i: {"name": b"emulated"}))
+    cx, cxs = types.ModuleType("cupyx"), types.ModuleType("cupyx.scipy")
+    cx.scipy, cxs.sparse = cxs, scipy.sparse
+    for name, mod in (("cupyx", cx), ("cupyx.scipy", cxs), ("cupyx.scipy.sparse", scipy.sparse)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    return Backend("cupy", fake_cupy)
+
+
+@pytest.mark.parametrize("shape, k", [((31, 17), None), ((9, 10, 11), lambda x, y, z: 1 + x * y)])
+def test_poisson_krylov_on_emulated_cupy_backend(fake_cupy_backend, shape, k):
+    import solvers
+    from problems import pde
+
+    p = pde.Poisson(shape=shape, f=1.0, k=k)
+    for method, prec in (("cg", "mg"), ("cg", "jacobi"), ("cg", "chebyshev"), ("cg", None), ("minres", "mg"),
+                         ("gmres", "mg")):
+        r = solvers.solve(p, method=method, precond=prec, rtol=1e-10, backend=fake_cupy_backend)
+        ref = solvers.solve(p, method=method, precond=prec, rtol=1e-10, backend="numpy")
+        assert r.backend == "cupy" and r.converged, (method, prec, r.message)
+        assert r.nit == ref.nit
+        np.testing.assert_allclose(r.x, ref.x, rtol=0, atol=1e-12 * np.abs(ref.x).max())
+
+
+def test_ot_on_emulated_cupy_backend(fake_cupy_backend, rng):
+    import solvers
+    from problems import ot
+
+    x, y = rng.random((30, 2)), rng.random((25, 2))
+    a = np.r_[0.0, np.full(29, 1 / 29)]                      # a zero weight: support handling
+    for prob in (ot.EntropicOT.from_points(x, y, eps=1e-2), ot.EntropicOT.from_points(x, y, a=a, eps=1e-2)):
+        for method in (solvers.sinkhorn, solvers.sns):
+            r = method(prob, tol=1e-9, backend=fake_cupy_backend)
+            ref = method(prob, tol=1e-9, backend="numpy")
+            assert r.backend == "cupy" and r.converged, r.message
+            assert r.cost == pytest.approx(ref.cost, rel=1e-8)
+            P = r.plan(dense=True)
+            np.testing.assert_allclose(r.plan(dense=False).toarray(), P, atol=1e-12 * P.max())
+            assert np.abs(P.sum(1) - prob.a).sum() + np.abs(P.sum(0) - prob.b).sum() <= 1.01e-9
