@@ -69,7 +69,8 @@ def sparse_plan(C, f, g, eps, log_rho, kmax):
         thr = -cp.partition(-Zo, kmax - 1, axis=1)[:, kmax - 1]
         keep[over] = Zo >= thr[:, None]
     rows, cols = cp.nonzero(keep)
-    # cupyx.scipy.sparse wants int32 indices
-    indptr = cp.zeros(n + 1, dtype=cp.int32)
+    # cupyx.scipy.sparse wants int32 indices; int64 only when nnz would overflow them
+    itype = cp.int32 if rows.size <= 2**31 - 1 else cp.int64
+    indptr = cp.zeros(n + 1, dtype=itype)
     indptr[1:] = cp.cumsum(cp.bincount(rows, minlength=n))
-    return indptr, cols.astype(cp.int32), cp.exp(Z[rows, cols])
+    return indptr, cols.astype(itype), cp.exp(Z[rows, cols])
