@@ -402,3 +402,55 @@ def test_ot_on_emulated_cupy_backend(fake_cupy_backend, rng):
             P = r.plan(dense=True)
             np.testing.assert_allclose(r.plan(dense=False).toarray(), P, atol=1e-12 * P.max())
             assert np.abs(P.sum(1) - prob.a).sum() + np.abs(P.sum(0) - prob.b).sum() <= 1.01e-9
+
+
+@pytest.mark.parametrize("variable", [False, True])
+def test_stencil_strided_vectors_on_emulated_cupy_backend(fake_cupy_backend, rng, variable):
+    """A raw-pointer kernel must never see a strided view (e.g. the columns that ``matmat`` passes)."""
+    from solvers.operators.stencil import StencilOperator
+
+    shape = (6, 5, 4)
+    k = 1.0
+    if variable:
+        k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate(shape))) for a in range(3)]
+    ref = StencilOperator(shape, 0.1, k=k, backend="numpy")
+    op = StencilOperator(shape, 0.1, k=k, backend=fake_cupy_backend)
+    X = rng.standard_normal((op.shape[0], 3))
+    np.testing.assert_allclose(op.matmat(X), np.stack([ref.matvec(X[:, j]) for j in range(3)], axis=1),
+                               rtol=1e-13, atol=1e-12)
+    out = np.zeros((op.shape[0], 2))
+    op.matvec_into(X[:, 1], out[:, 0])               # strided output too
+    np.testing.assert_allclose(out[:, 0], ref.matvec(X[:, 1]), rtol=1e-13, atol=1e-12)
+    U, F = rng.standard_normal(shape + (2,)), rng.standard_normal(shape + (2,))
+    u, f = U[..., 0], F[..., 1]                      # strided grids
+    assert not (u.flags.c_contiguous or f.flags.c_contiguous)
+    R = np.zeros(shape + (2,))
+    assert op.residual_into(u, f, R[..., 0]) == pytest.approx(np.sum((f - ref._apply_reference(u)) ** 2), rel=1e-13)
+    np.testing.assert_allclose(R[..., 0], f - ref._apply_reference(u), rtol=1e-13, atol=1e-12)
+    ur = u.copy()
+    op.smooth_rb(u, f, 1)                            # in place on a strided grid
+    ref.smooth_rb(ur, f, 1)
+    np.testing.assert_allclose(u, ur, rtol=1e-13, atol=1e-12)
+
+
+def test_multigrid_strided_vectors_on_emulated_cupy_backend(fake_cupy_backend, rng):
+    from solvers.linear.multigrid import MultigridPreconditioner
+    from solvers.operators.stencil import StencilOperator
+
+    shape = (13, 11)
+    ref = MultigridPreconditioner(StencilOperator(shape, 0.1, backend="numpy"), max_coarse=4)
+    mg = MultigridPreconditioner(StencilOperator(shape, 0.1, backend=fake_cupy_backend), max_coarse=4)
+    X = rng.standard_normal((mg.shape[0], 3))
+    np.testing.assert_allclose(mg.matmat(X), np.stack([ref.matvec(X[:, j]) for j in range(3)], axis=1),
+                               rtol=1e-12, atol=1e-13)
+    lev, nxt = mg.levels[0], mg.levels[1]
+    R = rng.standard_normal(lev.shape + (2,))
+    out, want = np.zeros(nxt.shape + (2,)), np.empty(nxt.shape)
+    cm.restrict(R[..., 1], out[..., 0], lev.R)
+    ref._restrict(ref.levels[0], R[..., 1], want)
+    np.testing.assert_allclose(out[..., 0], want, rtol=1e-13, atol=1e-13)
+    E, U = rng.standard_normal(nxt.shape + (2,)), rng.standard_normal(lev.shape + (2,))
+    want = U[..., 0].copy()
+    cm.prolong_add(E[..., 1], U[..., 0], lev.P)
+    ref._prolong_add(ref.levels[0], E[..., 1], want)
+    np.testing.assert_allclose(U[..., 0], want, rtol=1e-13, atol=1e-13)

@@ -85,11 +85,14 @@ def restrict(r, out, tables):
         tables = (ui[:, :1], uw[:, :1]) + tuple(tables)
         r, out = r.reshape((1,) + r.shape), out.reshape((1,) + out.shape)
     ri0, rw0, ri1, rw1, ri2, rw2 = (_c(t) for t in tables)
+    r, dst = _c(r), _c(out)                     # raw pointers ignore strides
     c0, c1, c2 = out.shape
     grid = ((out.size + _BLOCK - 1) // _BLOCK,)
-    _kernel("restrict3")(grid, (_BLOCK,), (r, out, np.int32(r.shape[1]), np.int32(r.shape[2]), np.int32(c0),
+    _kernel("restrict3")(grid, (_BLOCK,), (r, dst, np.int32(r.shape[1]), np.int32(r.shape[2]), np.int32(c0),
                                           np.int32(c1), np.int32(c2), ri0, rw0, np.int32(ri0.shape[1]),
                                           ri1, rw1, np.int32(ri1.shape[1]), ri2, rw2, np.int32(ri2.shape[1])))
+    if dst is not out:
+        out[...] = dst
 
 
 def prolong_add(e, u, tables):
@@ -101,14 +104,18 @@ def prolong_add(e, u, tables):
         tables = (ui, uw) + tuple(tables)
         e, u = e.reshape((1,) + e.shape), u.reshape((1,) + u.shape)
     pi0, pw0, pi1, pw1, pi2, pw2 = (_c(t) for t in tables)
+    e, dst = _c(e), _c(u)                       # raw pointers ignore strides
     n0, n1, n2 = u.shape
     grid = ((u.size + _BLOCK - 1) // _BLOCK,)
-    _kernel("prolong_add3")(grid, (_BLOCK,), (e, u, np.int32(n0), np.int32(n1), np.int32(n2),
+    _kernel("prolong_add3")(grid, (_BLOCK,), (e, dst, np.int32(n0), np.int32(n1), np.int32(n2),
                                              np.int32(e.shape[1]), np.int32(e.shape[2]),
                                              pi0, pw0, pi1, pw1, pi2, pw2))
+    if dst is not u:
+        u[...] = dst
 
 
 def _c(a):
+    """``a`` itself when C-contiguous, else a contiguous copy."""
     import cupy
 
     return cupy.ascontiguousarray(a)

@@ -115,13 +115,33 @@ def _coef_args(op):
     return "v", tuple(faces) + (op._dg,)
 
 
+def _inp(a):
+    """A C-contiguous float64 array for a read-only pointer argument (raw pointers ignore strides)."""
+    import cupy
+
+    return a if (a.flags.c_contiguous and a.dtype == cupy.float64) else cupy.ascontiguousarray(a, dtype=cupy.float64)
+
+
+def _outp(a):
+    """``(buffer, write_back)`` for an output argument: a contiguous temporary when ``a`` is strided."""
+    import cupy
+
+    if a.flags.c_contiguous and a.dtype == cupy.float64:
+        return a, False
+    return cupy.ascontiguousarray(a, dtype=cupy.float64), True
+
+
 def apply(op, u, out):
-    """``out = A u`` (grid arrays, C-contiguous float64)."""
+    """``out = A u`` (grid arrays; strided ones go through contiguous copies)."""
     import numpy as np
 
     n0, n1, n2 = _dims(op.grid_shape)
     kind, coef = _coef_args(op)
-    _launch(f"apply_{kind}", u.size, (u, u, out, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(0)))
+    u = _inp(u)
+    o, back = _outp(out)
+    _launch(f"apply_{kind}", u.size, (u, u, o, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(0)))
+    if back:
+        out[...] = o
 
 
 def residual(op, u, f, r):
@@ -130,7 +150,11 @@ def residual(op, u, f, r):
 
     n0, n1, n2 = _dims(op.grid_shape)
     kind, coef = _coef_args(op)
-    _launch(f"apply_{kind}", u.size, (u, f, r, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(1)))
+    u, f = _inp(u), _inp(f)
+    o, back = _outp(r)
+    _launch(f"apply_{kind}", u.size, (u, f, o, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(1)))
+    if back:
+        r[...] = o
 
 
 def rbgs(op, u, f, color):
@@ -139,4 +163,8 @@ def rbgs(op, u, f, color):
 
     n0, n1, n2 = _dims(op.grid_shape)
     kind, coef = _coef_args(op)
-    _launch(f"rbgs_{kind}", u.size, (u, f, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(color)))
+    f = _inp(f)
+    w, back = _outp(u)
+    _launch(f"rbgs_{kind}", w.size, (w, f, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(color)))
+    if back:
+        u[...] = w
