@@ -27,9 +27,6 @@ _LAZY = {
     "linear": ("solvers.linear", None),
     "sinkhorn": ("solvers.ot.sinkhorn", "sinkhorn"),
     "sns": ("solvers.ot.sns", "sns"),
-    "newton": ("solvers.nonlinear.newton", "newton"),
-    "sketched_newton": ("solvers.nonlinear.sketched_newton", "sketched_newton"),
-    "chebtucker": ("solvers.approx.chebtucker", "chebtucker"),
     "RunStore": ("solvers.runs.store", "RunStore"),
     "solve": ("solvers._solve", "solve"),
 }

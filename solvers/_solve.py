@@ -6,7 +6,7 @@ A problem declares the methods it accepts in ``problem.methods`` (first = defaul
   ``operator(backend)``, ``rhs(backend)``, optionally
   ``preconditioner(name, backend)`` and ``finalize(result, backend)`` (e.g. to
   reshape the solution to the grid).
-* Problem-level routines (``sinkhorn``, ``sns``, ``newton``, ``sketched_newton``...)
+* Problem-level routines (``sinkhorn``, ``sns``)
   take the problem object itself as their first argument.
 """
 from __future__ import annotations
@@ -17,8 +17,7 @@ from . import backends as _backends
 
 LINEAR = {"cg": "solvers.linear.cg", "minres": "solvers.linear.minres",
           "gmres": "solvers.linear.gmres", "cdm": "solvers.linear.cdm"}
-PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns",
-                 "newton": "solvers.nonlinear.newton", "sketched_newton": "solvers.nonlinear.sketched_newton"}
+PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns"}
 
 
 def solve(problem, method: str | None = None, *, backend=None, precond=None, **options):

@@ -73,3 +73,9 @@ def test_thread_setting(monkeypatch):
         _config._apply()
     with pytest.raises(ValueError):
         solvers.set_num_threads(0)
+
+
+def test_every_lazy_export_resolves():
+    for name in solvers._LAZY:
+        assert getattr(solvers, name) is not None
+    assert not hasattr(solvers, "no_such_routine")
