@@ -642,8 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "preconditioned CG and plain CG, store both runs, print a comparison table and write a "
                        "convergence plot (with matplotlib).")
     p.add_argument("--store", default="runs.h5", help="run store file (default: runs.h5; runs are appended)")
-    p.add_argument("--shape", type=int, nargs="+", default=[64, 64, 64], metavar="N",
-                   help="interior grid points per axis of the Poisson case (default: 64 64 64)")
+    p.add_argument("--shape", type=int, nargs="+", default=[128, 128, 128], metavar="N",
+                   help="interior grid points per axis of the Poisson case (default: 128 128 128)")
     p.add_argument("--rtol", type=float, default=1e-8, help="relative residual tolerance (default: 1e-8)")
     p.add_argument("--plot", default="newtonkit_demo.png", help="convergence plot file (default: newtonkit_demo.png)")
     p.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not write a plot")
