@@ -161,7 +161,7 @@ def test_errors(tmp_path):
     with pytest.raises(TypeError, match="tags"):
         store.save(make_result(0), tags=["a"])
     with pytest.raises(KeyError, match=rid):  # the known ids are hinted
-        store.load(rid[:-1] + "0")
+        store.load(rid[:-1] + ("1" if rid[-1] == "0" else "0"))  # a different, unknown id
     with pytest.raises(KeyError, match="ambiguous"):
         store.save(make_result(1))
         store.resolve("20")
