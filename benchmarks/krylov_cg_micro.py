@@ -15,14 +15,13 @@ os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 
+from _machine import machine_info  # noqa: E402
 import solvers  # noqa: E402
 from solvers.linear import jacobi  # noqa: E402
 
@@ -81,11 +80,7 @@ def main():
     out = {
         "benchmark": "krylov_cg_micro", "matrix": f"2-D Laplacian CSR {a.m}^2 (n={n}, nnz={A.nnz})",
         "fixed_iterations": rows, "to_rtol_1e-8": tol_run,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "numba_threads": solvers.get_num_threads(),
-                    "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
-                    "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-                    "numba": __import__("numba").__version__},
+        "machine": machine_info(),
     }
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     path = os.path.join(os.path.dirname(__file__), "results", "krylov_cg_micro.json")

@@ -20,13 +20,12 @@ os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-import scipy  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 
+from _machine import machine_info  # noqa: E402
 import solvers  # noqa: E402
 from problems import pde  # noqa: E402
 from solvers.linear.multigrid import multigrid  # noqa: E402
@@ -135,31 +134,7 @@ def iteration_counts(sizes, d):
 
 
 def machine():
-    import numba
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": solvers.get_num_threads(),
-            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "numba": numba.__version__, "newtonkit": solvers.__version__, "platform": platform.platform()}
-    try:
-        import pyamg
-
-        info["pyamg"] = pyamg.__version__
-    except ImportError:
-        pass
-    try:
-        info["loadavg"] = list(os.getloadavg())
-    except OSError:
-        pass
-    return info
+    return machine_info("pyamg")
 
 
 def main():

@@ -16,20 +16,14 @@ os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import ot as pot  # noqa: E402
 
+from _machine import machine_info  # noqa: E402
 import solvers  # noqa: E402
-from problems import ot as kot  # noqa: E402
-
-
-def problem(n, eps, seed=0):
-    rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((n, 2))
-    return kot.EntropicOT.from_points(x, y, eps=eps, scale="max")
+from ot_sns import problem  # noqa: E402  (the same instances as ot_sns.py)
 
 
 def main():
@@ -60,9 +54,7 @@ def main():
             rows.append(row)
             print(f"n={n} eps={eps:g} {r.status} it={r.nit} t={t:.2f}s (cost-emd)/emd={row['cost_excess_over_emd']:.4%} "
                   f"gap={row['primal_dual_gap_rel']:.1e}", flush=True)
-    out = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                       "threads": solvers.get_num_threads(), "python": platform.python_version(),
-                       "numpy": np.__version__, "pot": pot.__version__}, "rows": rows}
+    out = {"machine": machine_info("ot"), "rows": rows}
     pathlib.Path(args.out).write_text(json.dumps(out, indent=1))
     print("wrote", args.out)
 

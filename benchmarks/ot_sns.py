@@ -31,13 +31,13 @@ os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _machine import machine_info  # noqa: E402
 import solvers  # noqa: E402
 from problems import ot as kot  # noqa: E402
 
@@ -68,28 +68,7 @@ def extrapolate(errs, target=TARGET, done=None):
 
 
 def machine():
-    import numba
-    import ot
-    import scipy
-
-    try:
-        import regot
-        regv = getattr(regot, "__version__", "installed")
-    except Exception:  # pragma: no cover
-        regv = None
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__, "pot": ot.__version__, "regot": regv,
-            "newtonkit_threads": solvers.get_num_threads(),
-            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "NEWTONKIT_NUM_THREADS")}}
+    return machine_info("ot", "regot")
 
 
 def problem(n, eps, seed=0):

@@ -209,7 +209,6 @@ def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=N
     kmax = max(16, m // 10) if kmax is None else int(kmax)
     cg_maxiter = 10 * m if cg_maxiter is None else int(cg_maxiter)
     log_a, log_b = xp.log(a), xp.log(b)
-    abar = float(a.sum()) / n
     ce = 10 if be.is_gpu else 1
 
     errs, stage, steps, nnzs, cgits = [], [], [], [], []
