@@ -114,6 +114,7 @@ class Poisson:
         self.exact = None        # set by manufactured(): callable of the coordinates
         self.name = "poisson"
         self._ops = {}
+        self._rhs = None
         self._faces = None
 
     # ---------------------------------------------------------------- grid
@@ -155,8 +156,15 @@ class Poisson:
         return self.operator("numpy").to_csr()
 
     def rhs(self, backend=None):
-        """Flat right-hand side with the boundary data ``g`` moved in."""
+        """Flat right-hand side with the boundary data ``g`` moved in (evaluated once, a fresh copy per call)."""
         be = solvers.get_backend(backend)
+        key = (id(self.f), id(self.g), id(self.k), self.shape, tuple(map(tuple, self.domain)))
+        if self._rhs is None or self._rhs[0] != key:   # re-evaluated if f, g, k or the grid were replaced
+            self._rhs = (key, self._assemble_rhs())
+        b = self._rhs[1]
+        return be.asarray(b.copy()) if not be.is_gpu else be.asarray(b)
+
+    def _assemble_rhs(self):
         b = _evaluate("f", self.f, self.coordinates()).copy()
         if self.g is not None and not (isinstance(self.g, float) and self.g == 0.0):
             ax = self.axes()
@@ -174,7 +182,7 @@ class Poisson:
                     sl = [slice(None)] * self.ndim
                     sl[a] = slice(nidx, nidx + 1)
                     b[tuple(sl)] += w * gv
-        return be.asarray(b.reshape(-1))
+        return b.reshape(-1)
 
     def preconditioner(self, name, backend=None):
         """``"mg"`` (geometric multigrid), ``"jacobi"`` or ``"chebyshev"`` for this problem's operator."""

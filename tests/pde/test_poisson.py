@@ -128,3 +128,12 @@ def test_callable_with_wrong_output_shape_names_the_argument():
     p = pde.Poisson((8, 8), f=lambda x, y: np.ones(3))
     with pytest.raises(ValueError, match=r"f returned values of shape \(3,\)"):
         solvers.solve(p, method="cg", backend="numpy")
+
+
+def test_rhs_cached_but_fresh_and_follows_f():
+    p = pde.Poisson((6, 5), f=1.0)
+    b1 = p.rhs("numpy")
+    b1[:] = 7.0                                  # callers may scribble on their copy
+    np.testing.assert_array_equal(p.rhs("numpy"), np.ones(30))
+    p.f = 2.0                                    # replacing the data re-evaluates
+    np.testing.assert_array_equal(p.rhs("numba"), 2 * np.ones(30))
