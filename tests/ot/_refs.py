@@ -33,3 +33,18 @@ def dual_lbfgs(C, a, b, eps):
 def gauge(f, g):
     """Fix the (t, -t) invariance: shift so that f[0] = 0."""
     return f - f[0], g + f[0]
+
+
+def random_problem(rng, n, m, eps, weights=False):
+    """Random points in the unit square, cost scaled to max 1; random (normalised) weights if ``weights``."""
+    from problems import ot
+
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    a = rng.random(n) + 0.1 if weights else None
+    b = rng.random(m) + 0.1 if weights else None
+    return ot.EntropicOT.from_points(x, y, a, b, eps=eps, scale="max", normalize=weights)
+
+
+def l1_marginal_error(P, p):
+    """L1 error of the dense plan ``P``'s marginals against the problem's weights."""
+    return np.abs(P.sum(1) - p.a).sum() + np.abs(P.sum(0) - p.b).sum()

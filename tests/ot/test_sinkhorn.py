@@ -5,18 +5,7 @@ import pytest
 import solvers
 from problems import ot
 
-from ._refs import dual_lbfgs, gauge, scaling_sinkhorn
-
-
-def _prob(rng, n, m, eps, weights=False):
-    x, y = rng.random((n, 2)), rng.random((m, 2))
-    a = rng.random(n) + 0.1 if weights else None
-    b = rng.random(m) + 0.1 if weights else None
-    return ot.EntropicOT.from_points(x, y, a, b, eps=eps, scale="max", normalize=weights)
-
-
-def _l1_marg(P, p):
-    return np.abs(P.sum(1) - p.a).sum() + np.abs(P.sum(0) - p.b).sum()
+from ._refs import dual_lbfgs, gauge, l1_marginal_error as _l1_marg, random_problem as _prob, scaling_sinkhorn
 
 
 @pytest.mark.parametrize("eps", [0.3, 0.05])
