@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backends as _backends
 from ..operators import base as _ops
-from ..results import SolveResult, Status
+from ..results import SolveResult, Status, Timer
 
 _COMPLEX_MSG = ("complex systems are not supported by the newtonkit Krylov solvers; solve the real "
                 "equivalent [[Re A, -Im A], [Im A, Re A]] [Re x; Im x] = [Re b; Im b] instead")
@@ -303,11 +303,87 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
                        method=method, backend=sysm.be.name, options=opts)
 
 
+class KrylovRun:
+    """The set-up every Krylov solver shares: validated inputs, kernels, appliers, history,
+    counters, tolerance and result building. Create it with :func:`start`."""
+
+    def __init__(self, method, S: System, counters, options, timer):
+        self.method, self.S, self.timer = method, S, timer
+        self.be, self.n, self.xp = S.be, S.n, S.be.xp
+        self.K = K = kernels(S.be, S.n)
+        self.A = Applier(S.A, S.A_raw, S.be, K)
+        self.M = Applier(S.M, S.M_raw, S.be, K) if hasattr(S.M, "matvec") else None
+        self.hist = History(S.maxiter)
+        self.cnt = dict.fromkeys(counters, 0)
+        self.options = options
+        self.bnorm = math.sqrt(K.dot(S.b, S.b))
+        self.tol = max(S.rtol * self.bnorm, S.atol)
+
+    def done(self, x, status, nit, rnorm, reason="", **counters):
+        """The result; ``counters`` override the values in :attr:`cnt` (for solvers counting in locals)."""
+        return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
+                      options=self.options, **{**self.cnt, **counters})
+
+    def apply_M(self, v):
+        """``M v`` into fresh storage (``v`` itself without a preconditioner), counted."""
+        if self.M is None:
+            return v
+        self.cnt["precond_applications"] += 1
+        return self.M.into(v, self.xp.empty(self.n))
+
+    def residual(self, x):
+        """``b - A x`` as a fresh array; the matvec is skipped while ``x`` is still the zero initial guess."""
+        if self.S.x is None and self.cnt["matvecs"] == 0:
+            return self.S.b.copy()
+        self.cnt["matvecs"] += 1
+        return self.S.b - self.A.into(x, self.xp.empty(self.n))
+
+    def dot_norm(self, v) -> float:
+        """``||v||_2`` from the backend's dot kernel."""
+        return math.sqrt(self.K.dot(v, v))
+
+    def norm(self, v) -> float:
+        """``||v||_2`` from ``xp.linalg.norm``."""
+        return float(self.xp.linalg.norm(v))
+
+    def begin(self, norm=None, first=None):
+        """The zero right-hand side and initial-residual checks.
+
+        Returns an early :class:`SolveResult` (``b = 0``, non-finite or already
+        converged initial residual) or ``(x, r, rnorm)`` with ``x`` the zero
+        vector or the ``x0`` copy. ``norm(r)`` defaults to :meth:`dot_norm`;
+        ``first(x) -> (r, rnorm)`` replaces :meth:`residual` plus ``norm``.
+        """
+        xp, n = self.xp, self.n
+        if self.bnorm == 0.0:
+            self.hist.append(0.0)
+            return self.done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
+        x = xp.zeros(n) if self.S.x is None else self.S.x
+        if first is not None:
+            r, rnorm = first(x)
+        else:
+            r = self.residual(x)
+            rnorm = (norm or self.dot_norm)(r)
+        self.hist.append(rnorm)
+        if not math.isfinite(rnorm):
+            return self.done(x, Status.NONFINITE, 0, rnorm, nonfinite_reason("A @ x0"))
+        if rnorm <= self.tol:
+            return self.done(x, Status.CONVERGED, 0, rnorm)
+        return x, r, rnorm
+
+
+def start(method, A, b, x0, M, backend, rtol, atol, maxiter, *, counters=("matvecs", "precond_applications"),
+          options=None, allow_callable_M=False) -> KrylovRun:
+    """Validate the inputs (:func:`prepare`), start the timer and build the shared :class:`KrylovRun`."""
+    S = prepare(A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=allow_callable_M)
+    return KrylovRun(method, S, counters, options, Timer(S.be))
+
+
 def nonfinite_reason(what: str) -> str:
     return (f"a non-finite value (NaN/inf) appeared in {what}; the operator or preconditioner produced "
             "NaN/inf for a finite input, or the iteration overflowed. Check A and M (e.g. with "
             "solvers.dot_test) and rescale the system")
 
 
-__all__ = ["prepare", "kernels", "Applier", "History", "finish", "System", "diagonal_of_preconditioner",
-           "nonfinite_reason"]
+__all__ = ["prepare", "start", "KrylovRun", "kernels", "Applier", "History", "finish", "System",
+           "diagonal_of_preconditioner", "nonfinite_reason"]

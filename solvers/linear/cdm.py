@@ -15,7 +15,7 @@ import math
 import numbers
 from typing import Callable
 
-from ..results import Status, Timer
+from ..results import Status
 from . import _common as C
 
 
@@ -72,18 +72,12 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     Proceedings of ICML 2023, PMLR 202.
     Y. Notay, "Flexible conjugate gradients", SIAM J. Sci. Comput. 22(4) (2000).
     """
-    S = C.prepare(A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True)
+    R = C.start("cdm", A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True)
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
         raise ValueError(f"k (number of stored directions) must be an integer >= 0, got {k!r}")
-    be, n, xp = S.be, S.n, S.be.xp
-    timer = Timer(be)
-    K = C.kernels(be, n)
-    Aap = C.Applier(S.A, S.A_raw, be, K)
-    hist = C.History(S.maxiter)
-    b = S.b
+    S, n, xp, K, Aap, hist, cnt, tol, done = R.S, R.n, R.xp, R.K, R.A, R.hist, R.cnt, R.tol, R.done
     k = int(k)
-    cnt = {"matvecs": 0, "precond_applications": 0}
-    opts = {"k": k}
+    R.options = {"k": k}
 
     if S.M is None:
         def P(r):
@@ -95,28 +89,10 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         def P(r):
             return S.M(r.copy())
 
-    bnorm = math.sqrt(K.dot(b, b))
-    tol = max(S.rtol * bnorm, S.atol)
-
-    def done(x, status, nit, rnorm, reason=""):
-        return C.finish("cdm", S, x, status, nit, hist, timer, tol, rnorm, reason=reason, options=opts, **cnt)
-
-    if bnorm == 0.0:
-        hist.append(0.0)
-        return done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-    if S.x is None:
-        x = xp.zeros(n)
-        r = b.copy()
-    else:
-        x = S.x
-        r = b - Aap.into(x, xp.empty(n))
-        cnt["matvecs"] += 1
-    rnorm = math.sqrt(K.dot(r, r))
-    hist.append(rnorm)
-    if not math.isfinite(rnorm):
-        return done(x, Status.NONFINITE, 0, rnorm, C.nonfinite_reason("A @ x0"))
-    if rnorm <= tol:
-        return done(x, Status.CONVERGED, 0, rnorm)
+    init = R.begin()
+    if not isinstance(init, tuple):
+        return init
+    x, r, rnorm = init
 
     D = xp.empty((max(k, 1), n))       # ring buffers of directions, their images, and d^T A d
     AD = xp.empty((max(k, 1), n))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..results import Status, Timer
+from ..results import Status
 from . import _common as C
 
 
@@ -73,48 +73,29 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
     Algorithm 9.1.
     """
-    timer = None
-    S = C.prepare(A, b, x0, M, backend, rtol, atol, maxiter)
-    be, n = S.be, S.n
-    timer = Timer(be)
-    xp = be.xp
-    K = C.kernels(be, n)
-    Aap = C.Applier(S.A, S.A_raw, be, K)
-    hist = C.History(S.maxiter)
-    b = S.b
-    opts = {}
+    R = C.start("cg", A, b, x0, M, backend, rtol, atol, maxiter, options={})
+    S, be, n, xp, K, Aap, hist, b, tol = R.S, R.be, R.n, R.xp, R.K, R.A, R.hist, R.S.b, R.tol
+    r, q = xp.empty(n), xp.empty(n)
+    rr = 0.0
 
-    bnorm = math.sqrt(K.dot(b, b))
-    tol = max(S.rtol * bnorm, S.atol)
-    matvecs = 0
-    papps = 0
+    def first(x):                  # r = b - A x into r, and r.r from the same pass
+        nonlocal rr
+        if S.x is None:
+            r[...] = b
+            rr = R.bnorm * R.bnorm
+        else:
+            R.cnt["matvecs"] += 1
+            rr = K.residual(b, Aap.into(x, q), r)
+        return r, math.sqrt(rr)
+
+    init = R.begin(first=first)
+    if not isinstance(init, tuple):
+        return init
+    x, r, rnorm = init
+    matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
 
     def done(x, status, nit, rnorm, reason=""):
-        return C.finish("cg", S, x, status, nit, hist, timer, tol, rnorm, reason=reason, options=opts,
-                        matvecs=matvecs, precond_applications=papps)
-
-    if bnorm == 0.0:
-        x = xp.zeros(n)
-        hist.append(0.0)
-        return done(x, Status.CONVERGED, 0, 0.0)
-
-    r = xp.empty(n)
-    q = xp.empty(n)
-    if S.x is None:
-        x = xp.zeros(n)
-        r[...] = b
-        rr = bnorm * bnorm
-    else:
-        x = S.x
-        y = Aap.into(x, q)
-        matvecs += 1
-        rr = K.residual(b, y, r)
-    rnorm = math.sqrt(rr)
-    hist.append(rnorm)
-    if not math.isfinite(rnorm):
-        return done(x, Status.NONFINITE, 0, rnorm, C.nonfinite_reason("A @ x0"))
-    if rnorm <= tol:
-        return done(x, Status.CONVERGED, 0, rnorm)
+        return R.done(x, status, nit, rnorm, reason, matvecs=matvecs, precond_applications=papps)
 
     # preconditioner setup
     dinv = C.diagonal_of_preconditioner(S.M) if S.M is not None else None
@@ -122,7 +103,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         import numpy as np
 
         dinv = np.ascontiguousarray(dinv, dtype=np.float64)
-    Map = None if (S.M is None or dinv is not None) else C.Applier(S.M, S.M_raw, be, K)
+    Map = None if dinv is not None else R.M
 
     if S.M is None:
         z = r                      # unpreconditioned: z aliases r

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..results import Status, Timer
+from ..results import Status
 from . import _common as C
 
 
@@ -57,50 +57,18 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     856-869 (1986). Y. Saad, *Iterative Methods for Sparse Linear Systems*,
     2nd ed., Algorithm 9.5 (right preconditioning).
     """
-    S = C.prepare(A, b, x0, M, backend, rtol, atol, maxiter)
+    R = C.start("gmres", A, b, x0, M, backend, rtol, atol, maxiter,
+                counters=("matvecs", "precond_applications", "restarts"))
     if not isinstance(restart, numbers.Integral) or isinstance(restart, bool) or restart < 1:
         raise ValueError(f"restart must be a positive integer, got {restart!r}")
-    be, n, xp = S.be, S.n, S.be.xp
-    timer = Timer(be)
-    K = C.kernels(be, n)
-    Aap = C.Applier(S.A, S.A_raw, be, K)
-    Map = None if S.M is None else C.Applier(S.M, S.M_raw, be, K)
-    hist = C.History(S.maxiter)
-    b = S.b
+    S, be, n, xp, Aap, hist, cnt, tol = R.S, R.be, R.n, R.xp, R.A, R.hist, R.cnt, R.tol
+    done, apply_M = R.done, R.apply_M
     m = int(min(restart, max(n, 1)))
-    cnt = {"matvecs": 0, "precond_applications": 0, "restarts": 0}
-    opts = {"restart": m, "preconditioning": "right"}
-
-    bnorm = math.sqrt(K.dot(b, b))
-    tol = max(S.rtol * bnorm, S.atol)
-
-    def done(x, status, nit, rnorm, reason=""):
-        return C.finish("gmres", S, x, status, nit, hist, timer, tol, rnorm, reason=reason, options=opts, **cnt)
-
-    if bnorm == 0.0:
-        hist.append(0.0)
-        return done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-    x = xp.zeros(n) if S.x is None else S.x
-
-    def apply_M(v):
-        if Map is None:
-            return v
-        cnt["precond_applications"] += 1
-        return Map.into(v, xp.empty(n))
-
-    def residual():
-        if S.x is None and cnt["matvecs"] == 0:
-            return b.copy()
-        cnt["matvecs"] += 1
-        return b - Aap.into(x, xp.empty(n))
-
-    r = residual()
-    rnorm = float(xp.linalg.norm(r))
-    hist.append(rnorm)
-    if not math.isfinite(rnorm):
-        return done(x, Status.NONFINITE, 0, rnorm, C.nonfinite_reason("A @ x0"))
-    if rnorm <= tol:
-        return done(x, Status.CONVERGED, 0, rnorm)
+    R.options = {"restart": m, "preconditioning": "right"}
+    init = R.begin(norm=R.norm)
+    if not isinstance(init, tuple):
+        return init
+    x, r, rnorm = init
 
     V = xp.empty((m + 1, n))
     H = np.zeros((m + 1, m))
@@ -164,7 +132,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         if status is not None:
             return done(x, status, itn, rnorm, reason)
         prev = rnorm
-        r = residual()
+        r = R.residual(x)
         rnorm = float(xp.linalg.norm(r))
         hist.buf[hist.n - 1] = rnorm
         if not math.isfinite(rnorm):

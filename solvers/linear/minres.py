@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..results import Status, Timer
+from ..results import Status
 from . import _common as C
 
 _EPS = 2.220446049250313e-16
@@ -49,46 +49,14 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     C. C. Paige and M. A. Saunders, "Solution of sparse indefinite systems of
     linear equations", SIAM J. Numer. Anal. 12(4), 617-629 (1975).
     """
-    S = C.prepare(A, b, x0, M, backend, rtol, atol, maxiter)
-    be, n, xp = S.be, S.n, S.be.xp
-    timer = Timer(be)
-    K = C.kernels(be, n)
-    Aap = C.Applier(S.A, S.A_raw, be, K)
-    Map = None if S.M is None else C.Applier(S.M, S.M_raw, be, K)
-    hist = C.History(S.maxiter)
-    b = S.b
-    cnt = {"matvecs": 0, "precond_applications": 0, "restarts": 0}
-
-    bnorm = math.sqrt(K.dot(b, b))
-    tol = max(S.rtol * bnorm, S.atol)
-
-    def done(x, status, nit, rnorm, reason=""):
-        return C.finish("minres", S, x, status, nit, hist, timer, tol, rnorm, reason=reason, **cnt)
-
-    if bnorm == 0.0:
-        hist.append(0.0)
-        return done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-    x = xp.zeros(n) if S.x is None else S.x
-
-    def true_residual():
-        if S.x is None and cnt["matvecs"] == 0:
-            return b.copy()
-        cnt["matvecs"] += 1
-        return b - Aap.into(x, xp.empty(n))
-
-    r = true_residual()
-    rnorm = float(xp.linalg.norm(r))
-    hist.append(rnorm)
-    if not math.isfinite(rnorm):
-        return done(x, Status.NONFINITE, 0, rnorm, C.nonfinite_reason("A @ x0"))
-    if rnorm <= tol:
-        return done(x, Status.CONVERGED, 0, rnorm)
-
-    def apply_M(v):
-        if Map is None:
-            return v
-        cnt["precond_applications"] += 1
-        return Map.into(v, xp.empty(n))
+    R = C.start("minres", A, b, x0, M, backend, rtol, atol, maxiter,
+                counters=("matvecs", "precond_applications", "restarts"))
+    S, n, xp, K, Aap, Map, hist, cnt, tol = R.S, R.n, R.xp, R.K, R.A, R.M, R.hist, R.cnt, R.tol
+    done, apply_M = R.done, R.apply_M
+    init = R.begin(norm=R.norm)
+    if not isinstance(init, tuple):
+        return init
+    x, r, rnorm = init
 
     itn = 0
     failed_checks = 0
@@ -174,7 +142,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         if status != "check":
             return done(x, status, itn, rnorm, reason)
         # ---- confirm with the explicit residual
-        r = true_residual()
+        r = R.residual(x)
         rnorm = float(xp.linalg.norm(r))
         hist.buf[hist.n - 1] = rnorm
         if rnorm <= tol:
