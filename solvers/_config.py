@@ -1,12 +1,25 @@
 """Thread configuration for the CPU kernels, in one place.
 
-The number of threads used by the Numba kernels is taken, in order, from
-:func:`set_num_threads`, the environment variable ``NEWTONKIT_NUM_THREADS``, or
-Numba's own default (``NUMBA_NUM_THREADS``, normally the number of cores).
-Benchmarks pin it together with ``OPENBLAS_NUM_THREADS=1``.
+The number of threads the Numba kernels use is, in order of precedence:
+
+1. :func:`set_num_threads` (process-wide; also exported to the environment as
+   ``NEWTONKIT_NUM_THREADS`` so worker processes started later inherit it);
+2. the environment variable ``NEWTONKIT_NUM_THREADS``;
+3. Numba's own default (``NUMBA_NUM_THREADS``, normally the number of cores).
+
+Numba keeps its thread count per Python thread, so a count set in one thread
+does not reach another. Every routine therefore calls :func:`apply` on entry
+(the solvers' :class:`~solvers.results.Timer` does it), which pushes the
+configured count into Numba for the calling thread: the setting holds in
+every Python thread and in every worker process. Nothing else in newtonkit
+changes Numba's thread count, except :func:`limit`, a scoped, thread-local
+cap that is always restored (multigrid runs its small coarse grids serially
+with it). Getters have no side effects. Benchmarks pin the count together with
+``OPENBLAS_NUM_THREADS=1``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 _ENV = "NEWTONKIT_NUM_THREADS"
@@ -26,26 +39,35 @@ def _parse_env() -> int | None:
     return n
 
 
+def configured_threads() -> int | None:
+    """The configured thread count (``set_num_threads`` or the environment), or None for Numba's default."""
+    return _requested if _requested is not None else _parse_env()
+
+
 def set_num_threads(n: int) -> None:
-    """Set the number of threads the Numba kernels use (>= 1)."""
+    """Set the number of threads the Numba kernels use (>= 1), for every Python thread of this
+    process and for worker processes started afterwards."""
     global _requested
-    if not isinstance(n, (int,)) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"num_threads must be a positive integer, got {n!r}")
     _requested = int(n)
-    _apply()
+    os.environ[_ENV] = str(_requested)
+    apply()
 
 
 def get_num_threads() -> int:
-    """The number of threads the Numba kernels will use."""
+    """The number of threads the Numba kernels will use (no side effects)."""
+    n = configured_threads()
     import numba
 
-    _apply()
-    return numba.get_num_threads()
+    cap = numba.config.NUMBA_NUM_THREADS
+    return cap if n is None else min(n, cap)
 
 
-def _apply() -> None:
-    """Push the configured thread count into Numba (called before kernels run)."""
-    n = _requested if _requested is not None else _parse_env()
+def apply() -> None:
+    """Push the configured thread count into Numba for the calling thread (cheap; nothing
+    happens when no count is configured)."""
+    n = configured_threads()
     if n is None:
         return
     import numba
@@ -53,3 +75,19 @@ def _apply() -> None:
     n = min(n, numba.config.NUMBA_NUM_THREADS)
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def limit(n: int):
+    """Cap the Numba thread count of the calling thread at ``n`` inside the block (restored after)."""
+    import numba
+
+    old = numba.get_num_threads()
+    new = max(1, min(int(n), old))
+    if new != old:
+        numba.set_num_threads(new)
+    try:
+        yield new
+    finally:
+        if new != old:
+            numba.set_num_threads(old)

@@ -1,6 +1,19 @@
-"""The one result type returned by every newtonkit routine."""
+"""The one result type returned by every newtonkit routine, and the run clock.
+
+Conventions every routine follows (written down in ``docs/conventions.md``):
+
+* ``history`` arrays have ``nit + 1`` entries; entry 0 is the starting point;
+* ``options`` holds what the caller asked for; values adapted during the run go to ``stats``;
+* ``stats["time_s"]`` is the wall time of the solve *without* JIT compilation and
+  kernel-cache loading, which is ``stats["compile_s"]``;
+* ``success`` is an alias of ``converged`` (as in SciPy's ``OptimizeResult``);
+* ``provenance`` (UTC start and end, host, device, threads, versions, seed) is
+  captured by the :class:`Timer` while the solve runs and travels with the result;
+* a result holds host-side data and plain values, and pickles with the standard library.
+"""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -47,7 +60,13 @@ class SolveResult:
     method : str
     backend : str
     options : dict
-        The settings used.
+        The settings the caller asked for (defaults filled in); values adapted
+        during the run are in ``stats``.
+    provenance : dict
+        UTC start/end, host, device, threads, versions, seed: captured when
+        the solve ran (empty for results built by hand).
+    success : bool
+        Alias of ``converged``.
 
     Routine-specific extras (dual potentials, multipliers, costs) are passed as
     keyword arguments, are reachable as attributes and are listed in
@@ -56,7 +75,8 @@ class SolveResult:
 
     def __init__(self, x, converged: bool, status: str, message: str, nit: int, *,
                  history: dict | None = None, stats: dict | None = None, method: str = "",
-                 backend: str = "", options: dict | None = None, **extras: Any):
+                 backend: str = "", options: dict | None = None, provenance: dict | None = None,
+                 **extras: Any):
         if status not in Status.ALL:
             raise ValueError(f"unknown status {status!r}; use one of {Status.ALL}")
         self.x = x
@@ -69,7 +89,13 @@ class SolveResult:
         self.method = method
         self.backend = backend
         self.options = dict(options or {})
+        self.provenance = dict(provenance or {})
         self.extras = dict(extras)
+
+    @property
+    def success(self) -> bool:
+        """Alias of :attr:`converged` (SciPy's name)."""
+        return self.converged
 
     def __getattr__(self, name):
         # Only called when normal lookup fails: expose extras as attributes.
@@ -94,17 +120,89 @@ class SolveResult:
         return out
 
 
-class Timer:
-    """Wall-clock timer used by solvers to fill ``stats['time_s']``."""
+# ---------------------------------------------------------------------------------------------
+# compile-time accounting: Numba triggers "numba:compiler_lock" around every compilation and
+# every load from its on-disk cache; the outermost event of each thread is timed here.
+_compile = threading.local()
+_listener_installed = False
 
-    def __init__(self, backend=None):
+
+def _install_compile_listener() -> None:
+    global _listener_installed
+    if _listener_installed:
+        return
+    try:
+        from numba.core import event
+    except Exception:  # pragma: no cover - numba missing: nothing is compiled
+        _listener_installed = True
+        return
+
+    class _CompileClock(event.Listener):
+        def on_start(self, ev):
+            depth = getattr(_compile, "depth", 0)
+            if depth == 0:
+                _compile.t0 = time.perf_counter()
+            _compile.depth = depth + 1
+
+        def on_end(self, ev):
+            depth = getattr(_compile, "depth", 1) - 1
+            _compile.depth = depth
+            if depth == 0:
+                _compile.total = getattr(_compile, "total", 0.0) + time.perf_counter() - _compile.t0
+
+    event.register("numba:compiler_lock", _CompileClock())
+    _listener_installed = True
+
+
+def compile_seconds() -> float:
+    """Seconds the calling thread has spent compiling (or cache-loading) Numba kernels so far."""
+    return getattr(_compile, "total", 0.0)
+
+
+class Timer:
+    """The run clock every routine starts on entry (after validating its input).
+
+    Starting it pushes the configured thread count into Numba for the calling
+    thread (see :mod:`solvers._config`). ``stats()`` gives ``time_s`` (wall time
+    minus compilation) and ``compile_s``; ``provenance()`` the record of the run.
+    Nested solves (CG inside SNS) start their own timers; the outer one counts
+    the inner time as its own.
+    """
+
+    def __init__(self, backend=None, *, seed=None):
+        from . import _config
+
+        _config.apply()
+        _install_compile_listener()
         self.backend = backend
+        self.seed = seed
+        self.utc_start = time.time()
+        self.c0 = compile_seconds()
         self.t0 = time.perf_counter()
+        self._end = None
+
+    def compile_s(self) -> float:
+        return compile_seconds() - self.c0
 
     def elapsed(self) -> float:
+        """Wall time so far without compilation (synchronises the device first)."""
         if self.backend is not None:
             self.backend.synchronize()
-        return time.perf_counter() - self.t0
+        return max(time.perf_counter() - self.t0 - self.compile_s(), 0.0)
+
+    def stats(self) -> dict:
+        """``{"time_s": ..., "compile_s": ...}``; also fixes the end time used by :meth:`provenance`."""
+        t = self.elapsed()
+        self._end = time.time()
+        return {"time_s": t, "compile_s": self.compile_s()}
+
+    def provenance(self) -> dict:
+        """Provenance of this run (see :func:`solvers.runs.provenance.collect`)."""
+        from .runs import provenance as _prov
+
+        end = self._end if self._end is not None else time.time()
+        name = getattr(self.backend, "name", "") or ""
+        return _prov.collect(backend=name, start=self.utc_start, finished=end, seed=self.seed)
 
 
-__all__ = ["SolveResult", "Status", "Timer"]
+__all__ = ["SolveResult", "Status", "Timer", "compile_seconds"]

@@ -70,7 +70,7 @@ def test_thread_setting(monkeypatch):
     assert solvers.get_num_threads() == 1
     monkeypatch.setenv("NEWTONKIT_NUM_THREADS", "x")
     with pytest.raises(ValueError, match="NEWTONKIT_NUM_THREADS"):
-        _config._apply()
+        _config.apply()
     with pytest.raises(ValueError):
         solvers.set_num_threads(0)
 

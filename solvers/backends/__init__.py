@@ -1,14 +1,24 @@
 """Array backends: ``"numpy"`` (reference), ``"numba"`` (CPU default), ``"cupy"`` (GPU).
 
-A :class:`Backend` bundles the array module (``xp``) with conversion helpers.
-Algorithm code is written once against ``backend.xp``; hot kernels are looked
-up per backend in ``solvers._kernels``. CuPy is imported lazily, only when the
-``"cupy"`` backend is requested or a CuPy array is passed in.
+A :class:`Backend` bundles the array module (``xp``) with conversion helpers
+and hands out its **kernel sets**: ``backend.kernels("ot")`` is the module
+``solvers._kernels.<name>.ot``. Every backend has a module of the same name
+for every family, with the same function names and signatures; the NumPy set
+(``solvers._kernels.numpy``) is the readable reference. Algorithm code is
+written once against ``backend.xp`` and ``backend.kernels(family)`` and never
+branches on ``backend.name`` (which is for reporting). CuPy is imported
+lazily, only when the ``"cupy"`` backend is requested or a CuPy array is
+passed in.
+
+Backends pickle by name: unpickling calls :func:`get_backend` again in the
+receiving process (so a ``"cupy"`` backend needs a GPU there too).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import importlib
 
 import numpy as np
 
@@ -68,11 +78,33 @@ class Backend:
 
         return platform.processor() or platform.machine() or "cpu"
 
+    def kernels(self, family: str):
+        """The kernel set of this backend for ``family`` (a module with the family's functions).
+
+        ``family`` is one of :data:`FAMILIES`; the module is
+        ``solvers._kernels.<backend name>.<family>``, imported once.
+        """
+        key = (self.name, family)
+        mod = _KERNELS.get(key)
+        if mod is None:
+            if family not in FAMILIES:
+                raise ValueError(f"unknown kernel family {family!r}; known: {', '.join(FAMILIES)}")
+            mod = importlib.import_module(f"solvers._kernels.{self.name}.{family}")
+            _KERNELS[key] = mod
+        return mod
+
+    def __reduce__(self):
+        # pickled by name; the receiving process builds (or reuses) its own backend
+        return (get_backend, (self.name,))
+
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.name
 
 
 _CACHE: dict[str, Backend] = {}
+_KERNELS: dict = {}
+#: kernel families: each backend has ``solvers._kernels.<backend>.<family>`` for each
+FAMILIES = ("krylov", "sparse", "stencil", "multigrid", "ot")
 
 
 def _is_cupy_array(a) -> bool:
@@ -121,11 +153,12 @@ def get_backend(name=None, *arrays) -> Backend:
     Parameters
     ----------
     name : {"numpy", "numba", "cupy"}, Backend or None
-        ``None`` picks ``"cupy"`` when any of ``arrays`` is a CuPy array or a
-        cupyx sparse matrix, else
-        ``"numba"``. A :class:`Backend` is returned unchanged.
+        ``None`` picks the backend of the first input that carries one (an
+        operator's ``backend`` attribute), else ``"cupy"`` when any of ``arrays``
+        is a CuPy array or a cupyx sparse matrix, else ``"numba"``. A
+        :class:`Backend` is returned unchanged.
     *arrays
-        Inputs used to pick the default.
+        Inputs used to pick the default (arrays, sparse matrices, operators; ``None`` is skipped).
 
     Raises
     ------
@@ -137,6 +170,10 @@ def get_backend(name=None, *arrays) -> Backend:
     if isinstance(name, Backend):
         return name
     if name is None:
+        for a in arrays:
+            own = getattr(a, "backend", None)
+            if isinstance(own, Backend):
+                return own
         name = "cupy" if any(_is_cupy_input(a) for a in arrays) else "numba"
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name {NAMES} or a Backend, got {type(name).__name__}")
@@ -151,10 +188,10 @@ def get_backend(name=None, *arrays) -> Backend:
         if key == "numba":
             from .. import _config
 
-            _config._apply()
+            _config.apply()
         be = Backend(key, np)
     _CACHE[key] = be
     return be
 
 
-__all__ = ["Backend", "BackendUnavailableError", "get_backend", "cupy_available", "NAMES"]
+__all__ = ["Backend", "BackendUnavailableError", "get_backend", "cupy_available", "NAMES", "FAMILIES"]

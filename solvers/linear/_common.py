@@ -294,13 +294,13 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
                "larger maxiter or a looser rtol")
     else:
         msg = f"{method}: {reason}"
-    st = {"time_s": timer.elapsed()}
+    st = timer.stats()
     st.update(stats)
     opts = {"rtol": sysm.rtol, "atol": sysm.atol, "maxiter": sysm.maxiter,
             "M": None if sysm.M is None else type(sysm.M_raw).__name__, "x0": sysm.x is not None}
     opts.update(options or {})
     return SolveResult(x, converged, status, msg, nit, history={"residual": hist.array()}, stats=st,
-                       method=method, backend=sysm.be.name, options=opts)
+                       method=method, backend=sysm.be.name, options=opts, provenance=timer.provenance())
 
 
 class KrylovRun:

@@ -390,9 +390,10 @@ class MultigridPreconditioner(LinearOperator):
                Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
                }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
         return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
-                           stats={"time_s": timer.elapsed(), "vcycles": it}, method="multigrid",
+                           stats={**timer.stats(), "vcycles": it}, method="multigrid",
                            backend=be.name,
-                           options={"rtol": rtol, "atol": atol, "maxiter": maxiter, "nu": list(self.nus)})
+                           options={"rtol": rtol, "atol": atol, "maxiter": maxiter, "nu": list(self.nus)},
+                           provenance=timer.provenance())
 
     def __repr__(self) -> str:
         grids = " -> ".join("x".join(map(str, lev.shape)) for lev in self.levels)

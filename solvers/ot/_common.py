@@ -265,11 +265,11 @@ def build_result(method, be, geom, f, g, eps, support, full_shape, *, converged,
     gg = expand(be, g, None if support is None else support[1], m)
     stats = dict(stats)
     stats["kernel_calls"] = geom.kernel_calls
-    stats["time_s"] = timer.elapsed()
+    stats.update(timer.stats())
     del a_dot_f
     return SolveResult(
         xp.concatenate([ff, gg]), converged, status, message, nit, history=history, stats=stats,
-        method=method, backend=be.name, options=options, f=ff, g=gg, cost=cost,
+        method=method, backend=be.name, options=options, provenance=timer.provenance(), f=ff, g=gg, cost=cost,
         plan=PlanFactory(geom, f, g, eps, support, full_shape), eps=eps,
     )
 

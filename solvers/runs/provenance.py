@@ -108,7 +108,7 @@ def device_of(backend_name: str) -> str:
 
 
 def collect(*, backend: str = "", time_s: float | None = None, finished: float | None = None,
-            seed=None) -> dict:
+            seed=None, start: float | None = None) -> dict:
     """Provenance for a run.
 
     Parameters
@@ -119,6 +119,8 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
         Wall time of the solve; with ``finished`` it gives the UTC start.
     finished : float, optional
         POSIX time at which the solve finished (default: now).
+    start : float, optional
+        POSIX time at which the solve started (else derived from ``time_s``).
     seed : int, optional
         Random seed of the run, recorded when given.
 
@@ -156,11 +158,13 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
             out["git_dirty"] = dirty
     if seed is not None:
         out["seed"] = int(seed) if isinstance(seed, (int,)) or hasattr(seed, "__index__") else str(seed)
-    if time_s is not None:
+    if start is not None:
+        out["wall_time_s"] = float(end - start)
+        out["utc_start"] = utc_iso(float(start))
+    elif time_s is not None:
         out["wall_time_s"] = float(time_s)
         out["utc_start"] = utc_iso(end - float(time_s))
     out["utc_end"] = utc_iso(end)
-    out["utc_saved"] = utc_iso(now)
     return out
 
 

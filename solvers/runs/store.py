@@ -337,12 +337,20 @@ class RunStore:
         if isinstance(result, StoredRun):
             # a run loaded from a store keeps the provenance of the original solve
             prov = dict(result.provenance)
-            prov["utc_saved"] = _provenance.utc_iso(time.time())
             prob = describe_problem(problem) if problem is not None else dict(result.problem)
             tags = {**result.tags, **(tags or {})}
-        else:
-            prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
+        elif result.provenance:
+            # captured by the routine while it ran: stored as it is
+            prov = dict(result.provenance)
+            if seed is not None and "seed" not in prov:
+                prov["seed"] = int(seed) if hasattr(seed, "__index__") else str(seed)
             prob = describe_problem(problem)
+        else:
+            # a result built by hand: the best we can do is now, and we say so
+            prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
+            prov["captured_at_save"] = True
+            prob = describe_problem(problem)
+        prov["utc_saved"] = _provenance.utc_iso(time.time())
         x = _to_host(result.x)
         x = None if x is None else np.asarray(x)
         if x is not None and x.dtype == object:
