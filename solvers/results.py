@@ -29,9 +29,10 @@ class Status:
     STAGNATED = "stagnated"      # no progress (line search failed, residual not decreasing)
     DIVERGED = "diverged"        # residual grew beyond a safe bound
     NONFINITE = "nonfinite"      # NaN or inf appeared
+    STOPPED = "stopped"          # the callback raised StopIteration
     FAILED = "failed"            # any other failure; see message
 
-    ALL = (CONVERGED, MAXITER, BREAKDOWN, STAGNATED, DIVERGED, NONFINITE, FAILED)
+    ALL = (CONVERGED, MAXITER, BREAKDOWN, STAGNATED, DIVERGED, NONFINITE, STOPPED, FAILED)
 
 
 _CORE = ("x", "converged", "status", "message", "nit", "history", "stats", "method", "backend", "options")
@@ -121,6 +122,71 @@ class SolveResult:
 
 
 # ---------------------------------------------------------------------------------------------
+# callbacks: one convention for every routine
+class IntermediateResult:
+    """What a callback with a parameter named ``intermediate_result`` receives at every iteration.
+
+    Always has ``x`` (the live iterate: copy it to keep it) and ``nit``; routines add their
+    current measures (``residual``, ``marginal_error``, ``f``, ``g``, ...) as attributes.
+    """
+
+    def __init__(self, x, nit: int, **fields: Any):
+        self.x = x
+        self.nit = int(nit)
+        self.__dict__.update(fields)
+
+    def __repr__(self) -> str:
+        return "IntermediateResult(" + ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "x") + ")"
+
+
+class Callback:
+    """Wraps a user callback in SciPy's convention.
+
+    ``callback(intermediate_result)`` (a single parameter of that name) receives an
+    :class:`IntermediateResult`; any other callable receives the iterate ``xk``
+    (SciPy's older form). A callback that raises :class:`StopIteration` ends the
+    solve cleanly: :meth:`__call__` returns True and the routine returns with
+    status ``"stopped"``.
+    """
+
+    def __init__(self, fn):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"callback must be callable or None, got {type(fn).__name__}")
+        self.fn = fn
+        self.wants_result = fn is not None and _takes_intermediate_result(fn)
+
+    def __bool__(self) -> bool:
+        return self.fn is not None
+
+    def __call__(self, x, nit: int, **fields) -> bool:
+        """Call the user function; True means: stop now."""
+        if self.fn is None:
+            return False
+        try:
+            if self.wants_result:
+                self.fn(IntermediateResult(x, nit, **fields))
+            else:
+                self.fn(x)
+        except StopIteration:
+            return True
+        return False
+
+
+def _takes_intermediate_result(fn) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 1 and params[0].name == "intermediate_result"
+
+
+def stopped_message(method: str, nit: int) -> str:
+    return f"{method}: stopped by the callback (StopIteration) after {nit} iterations; x is the last iterate"
+
+
+# ---------------------------------------------------------------------------------------------
 # compile-time accounting: Numba triggers "numba:compiler_lock" around every compilation and
 # every load from its on-disk cache; the outermost event of each thread is timed here.
 _compile = threading.local()
@@ -205,4 +271,5 @@ class Timer:
         return _prov.collect(backend=name, start=self.utc_start, finished=end, seed=self.seed)
 
 
-__all__ = ["SolveResult", "Status", "Timer", "compile_seconds"]
+__all__ = ["SolveResult", "Status", "Timer", "compile_seconds", "Callback", "IntermediateResult",
+           "stopped_message"]
