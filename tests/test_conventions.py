@@ -1,0 +1,150 @@
+"""One result convention, checked across every routine (docs/conventions.md).
+
+For each routine on each CPU backend: ``history`` arrays have ``nit + 1`` entries,
+``success`` is ``converged``, ``stats`` has ``time_s`` and ``compile_s``, ``provenance``
+was captured during the solve, ``options`` holds only what was asked for, the result
+pickles, and a callback raising StopIteration stops the run with status "stopped".
+Answers are checked against independent references (SciPy direct solves, POT-free
+marginal checks computed here from the returned potentials).
+"""
+import ast
+import pathlib
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.special import logsumexp
+
+import solvers
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _spd(n=60):
+    return sp.diags([-1.0, 2.05, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+
+
+def _ot_problem(n=40, m=30, eps=0.05, seed=0):
+    from problems import ot
+
+    rng = np.random.default_rng(seed)
+    return ot.EntropicOT.from_points(rng.random((n, 2)), rng.random((m, 2)), eps=eps)
+
+
+def _krylov(name):
+    fn = getattr(solvers, name)
+    A = _spd()
+    b = np.linspace(1.0, 2.0, A.shape[0])
+    extra = {"M": (lambda r: r / 2.05), "k": 2} if name == "cdm" else {}
+
+    def run(backend, callback=None, **kw):
+        return fn(A, b, rtol=1e-10, backend=backend, callback=callback, **extra, **kw)
+
+    def check(res):
+        np.testing.assert_allclose(res.x, spla.spsolve(A.tocsc(), b), rtol=1e-7)
+        r = np.linalg.norm(b - A @ res.x)
+        np.testing.assert_allclose(res.history["residual"][-1], r, rtol=1e-6, atol=1e-12)
+
+    return run, check
+
+
+def _ot(name):
+    fn = getattr(solvers, name)
+    prob = _ot_problem()
+
+    def run(backend, callback=None, **kw):
+        return fn(prob, tol=1e-9, backend=backend, callback=callback, **kw)
+
+    def check(res):
+        C, a, b, eps = prob.C, prob.a, prob.b, prob.eps
+        logP = (res.f[:, None] + res.g[None, :] - C) / eps
+        err = (np.abs(np.exp(logsumexp(logP, axis=1)) - a).sum() + np.abs(np.exp(logsumexp(logP, axis=0)) - b).sum())
+        assert err <= 1e-8
+        np.testing.assert_allclose(res.history["marginal_error"][-1], err, rtol=1e-3, atol=1e-12)
+
+    return run, check
+
+
+def _multigrid(_name):
+    from solvers.linear import multigrid
+    from solvers.operators.stencil import StencilOperator
+
+    shape, h = (15, 15), 1.0 / 16
+
+    def run(backend, callback=None, **kw):
+        M = multigrid(StencilOperator(shape, h, backend=backend))
+        return M.solve(np.ones(225), rtol=1e-10)
+
+    def check(res):
+        A = StencilOperator(shape, h, backend="numpy").to_csr()
+        np.testing.assert_allclose(res.x, spla.spsolve(A.tocsc(), np.ones(225)), rtol=1e-8)
+
+    return run, check
+
+
+ROUTINES = {"cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
+            "multigrid.solve": _multigrid}
+CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("name", list(ROUTINES))
+def test_result_convention(name, backend):
+    run, check = ROUTINES[name](name)
+    res = run(backend)
+    assert res.converged and res.success is res.converged
+    check(res)
+    assert res.history, "every routine records a history"
+    for key, h in res.history.items():
+        assert isinstance(h, np.ndarray) and h.ndim == 1, key
+        assert h.shape[0] == res.nit + 1, f"{name}: history[{key!r}] has {h.shape[0]} entries for nit={res.nit}"
+    assert res.stats["time_s"] >= 0 and res.stats["compile_s"] >= 0
+    for key in ("utc_start", "utc_end", "host", "device", "backend"):
+        assert key in res.provenance, f"{name}: provenance lacks {key}"
+    assert res.provenance["backend"] == backend
+    again = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(np.asarray(again.x), np.asarray(res.x))
+    assert again.nit == res.nit and again.options == res.options
+
+
+def test_sns_options_are_what_was_asked():
+    prob = _ot_problem(eps=0.01)
+    res = solvers.sns(prob, tol=1e-9, rho=1e-6, kmax=8, backend="numpy")
+    assert res.options["rho"] == 1e-6 and res.options["kmax"] == 8
+
+
+@pytest.mark.parametrize("name", CALLBACK_ROUTINES)
+def test_callback_stop_iteration(name):
+    run, _ = ROUTINES[name](name)
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append(intermediate_result.nit)
+        if len(seen) == 2:
+            raise StopIteration
+
+    res = run("numba", callback=cb)
+    assert res.status == "stopped" and not res.converged, res
+    assert "callback" in res.message
+    for key, h in res.history.items():
+        assert h.shape[0] == res.nit + 1, key
+
+
+# ------------------------------------------------------------------ algorithms never branch on a backend's name
+def test_no_backend_name_branches_outside_backends_and_kernels():
+    bad = []
+    for path in sorted((ROOT / "solvers").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(("solvers/backends/", "solvers/_kernels/")):
+            continue
+        tree = ast.parse(path.read_text(), filename=rel)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                parts = [node.left, *node.comparators]
+                if any(isinstance(p, ast.Attribute) and p.attr == "name" for p in parts):
+                    src = ast.get_source_segment(path.read_text(), node) or ""
+                    if "backend" in src or "be." in src or "be " in src or src.startswith("be"):
+                        bad.append(f"{rel}:{node.lineno}: {src}")
+    assert not bad, "backend-name branches (ask the backend for its kernel set instead):\n" + "\n".join(bad)
