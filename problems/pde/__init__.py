@@ -2,8 +2,11 @@
 
 ``Poisson(shape, f=1.0, g=0.0, k=None, domain=None)`` solves ``-div(k grad u) = f``
 with ``u = g`` on the boundary; ``solvers.solve(p, method="cg", precond="mg")``.
+``Poisson.manufactured(shape, kind="sin" | "variable_k" | "bubble")`` builds one with a
+known exact solution (picklable fields from :mod:`problems.pde.manufactured`).
 """
+from . import manufactured
 from .bratu import Bratu
 from .poisson import Poisson
 
-__all__ = ["Poisson", "Bratu"]
+__all__ = ["Poisson", "Bratu", "manufactured"]

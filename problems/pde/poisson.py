@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import pickle
 
 import numpy as np
 
 import solvers
 from solvers.operators import stencil as _stencil
 
-_PI = np.pi
+from . import manufactured as _manufactured
 
 
 def _check_field(name, v, d):
@@ -228,52 +229,58 @@ class Poisson:
     def manufactured(cls, shape, kind: str = "sin", domain=None) -> "Poisson":
         """A problem with a known exact solution (stored as ``p.exact``).
 
-        ``kind``:
+        ``kind`` (the fields are picklable objects from :mod:`problems.pde.manufactured`):
 
         * ``"sin"``: ``k = 1``, ``u = prod_a sin(pi x_a) + x_0 x_1`` (non-zero
           boundary data from the bilinear part).
         * ``"variable_k"``: ``k = 1 + 0.5 sin(2 pi (x_0 + ... ))``,
           ``u = prod_a sin(pi x_a) + x_0 x_1``.
+        * ``"bubble"``: ``k = 1``, ``u = prod_a x_a (1 - x_a) e^{x_a}``, zero on
+          the boundary of the unit box (``g = 0`` there). Unlike a product of
+          sines it is not an eigenvector of the discrete Laplacian, so Krylov
+          methods need many iterations: the case ``newtonkit demo`` compares.
+
+        ``f = -div(k grad u)`` is computed analytically; ``u`` also supplies ``g``.
+
+        Examples
+        --------
+        >>> p = Poisson.manufactured((31, 31), kind="bubble")
+        >>> res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10)   # doctest: +SKIP
+        >>> p.error(res.x)                                                   # doctest: +SKIP
         """
-        d = len(_stencil._check_shape(shape))
-        if kind not in ("sin", "variable_k"):
-            raise ValueError(f"kind must be 'sin' or 'variable_k', got {kind!r}")
-
-        def u(*x):
-            return np.prod([np.sin(_PI * xi) for xi in x], axis=0) + x[0] * x[1]
-
-        def grad_u(*x):
-            s = [np.sin(_PI * xi) for xi in x]
-            g = []
-            for a in range(d):
-                ga = _PI * np.cos(_PI * x[a])
-                for b in range(d):
-                    if b != a:
-                        ga = ga * s[b]
-                g.append(ga)
-            g[0] = g[0] + x[1]
-            g[1] = g[1] + x[0]
-            return g
-
-        def lap_u(*x):
-            return -d * _PI ** 2 * np.prod([np.sin(_PI * xi) for xi in x], axis=0)
-
-        if kind == "sin":
-            def f(*x):
-                return -lap_u(*x)
-            k = 1.0
-        else:
-            def k(*x):
-                return 1.0 + 0.5 * np.sin(2 * _PI * sum(x))
-
-            def f(*x):
-                dk = _PI * np.cos(2 * _PI * sum(x))     # every partial derivative of k
-                gu = grad_u(*x)
-                return -(dk * sum(gu)) - k(*x) * lap_u(*x)
-        p = cls(shape, f=f, g=u, k=k, domain=domain)
+        _stencil._check_shape(shape)
+        if kind not in _manufactured.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, _manufactured.KINDS))}, got {kind!r}")
+        solution_cls, k_cls = _manufactured.KINDS[kind]
+        u = solution_cls()
+        k = 1.0 if k_cls is None else k_cls()
+        unit_box = domain is None or all(tuple(map(float, d)) == (0.0, 1.0) for d in domain)
+        g = 0.0 if kind == "bubble" and unit_box else u
+        f = _manufactured.Source(u, None if k_cls is None else k)
+        p = cls(shape, f=f, g=g, k=k, domain=domain)
         p.exact = u
         p.name = f"poisson-{kind}"
         return p
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self):
+        """Plain data only: the per-backend operator and rhs caches are rebuilt on demand.
+
+        The data ``f``, ``g``, ``k`` (and ``exact``) must pickle: constants, module-level
+        functions or callable objects. A lambda or a function defined inside another
+        cannot be pickled by the standard library; that is reported by name here.
+        """
+        for name in ("f", "g", "k", "exact"):
+            v = getattr(self, name)
+            qual = getattr(v, "__qualname__", "")
+            if callable(v) and ("<lambda>" in qual or "<locals>" in qual):
+                raise pickle.PicklingError(
+                    f"Poisson.{name} is {qual!r}, a lambda or nested function, which the standard pickle cannot "
+                    f"ship to another process; define {name} as a module-level function or a callable object "
+                    "(e.g. functools.partial of a module-level function), or pass a constant")
+        state = self.__dict__.copy()
+        state["_ops"], state["_rhs"] = {}, None
+        return state
 
     def describe(self) -> dict:
         """Plain-data description stored with runs (see :class:`solvers.RunStore`)."""
