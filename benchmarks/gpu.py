@@ -1,0 +1,252 @@
+"""Everything newtonkit measures on a GPU, in one call (GPU time is lent in minutes).
+
+    python benchmarks/gpu.py                 # full run, ~5-8 min on an H100/H200-class device
+    python benchmarks/gpu.py --quick         # small sizes, ~1 min: checks the script end to end
+    python benchmarks/gpu.py --skip-tests    # benchmarks only
+
+Steps, each guarded so one failure does not lose the others:
+
+1. ``pytest -m gpu`` (the GPU-marked tests) in a subprocess; summary and exit code;
+2. device-to-device copy bandwidth (``dst[...] = src``, 2 x bytes moved), the yardstick;
+3. achieved bandwidth of each hot kernel against it: the 3-D stencil matvec (16 B/point),
+   the OT log-sum-exp row and column reductions (two passes over C: 16 B/entry), the
+   sparse Hessian (Schur complement) matvec of SNS;
+4. 3-D Poisson 256^3, rtol 1e-8: newtonkit MG-CG (cupy) vs ``cupyx.scipy.sparse.linalg.cg``
+   on the CSR matrix (setup excluded for both: MG hierarchy and CSR assembly are timed apart);
+5. Sinkhorn and SNS at n = 10 000 and 20 000 (uniform random points in the unit square,
+   squared Euclidean cost), eps = 1e-3 and 1e-4, to L1 marginal error 1e-8.
+
+Timing: CUDA events around each measured call, after one warm-up call (kernels compiled
+and cached). Writes ``benchmarks/results/gpu-<device>.json`` (``gpu-<device>-quick.json``
+with --quick) with the device name, CUDA/CuPy versions and every figure; targets from
+issue 11 are recorded beside the figures with a pass/fail flag.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import solvers  # noqa: E402
+from _machine import machine_info  # noqa: E402
+
+TARGETS = {"kernel_fraction_of_copy_bw": 0.70, "mgcg_speedup_vs_cupyx_cg": 5.0, "sns_20000_eps1e-4_s": 2.0}
+
+
+def _cuda_time(cp, fn, repeat=3):
+    """Median seconds of ``fn()`` over ``repeat`` calls, CUDA events, after one warm-up call."""
+    out = fn()
+    cp.cuda.Device().synchronize()
+    ts = []
+    for _ in range(repeat):
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        out = fn()
+        end.record()
+        end.synchronize()
+        ts.append(cp.cuda.get_elapsed_time(start, end) / 1e3)
+    return float(np.median(ts)), out
+
+
+def _guard(report, key, fn):
+    t = time.time()
+    try:
+        report[key] = fn()
+    except Exception as exc:  # record and go on: GPU minutes are scarce
+        report[key] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
+    report.setdefault("_step_seconds", {})[key] = round(time.time() - t, 1)
+    print(f"[gpu.py] {key}: {json.dumps(report[key], default=str)[:400]}", flush=True)
+
+
+def run_gpu_tests():
+    t = time.time()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
+                          cwd=HERE.parent, capture_output=True, text=True, timeout=900)
+    tail = proc.stdout.strip().splitlines()[-40:]
+    summary = next((ln for ln in reversed(tail) if re.search(r"\d+ (passed|failed|error)", ln)), "")
+    return {"returncode": proc.returncode, "summary": summary, "tail": tail, "stderr_tail": proc.stderr[-2000:],
+            "seconds": round(time.time() - t, 1)}
+
+
+def copy_bandwidth(cp, nbytes):
+    n = nbytes // 8
+    src, dst = cp.random.random(n), cp.empty(n)
+
+    def copy():
+        dst[...] = src
+
+    t, _ = _cuda_time(cp, copy, repeat=10)
+    return {"bytes_moved": 2 * n * 8, "seconds": t, "GBps": 2 * n * 8 / t / 1e9}
+
+
+def stencil_bandwidth(cp, n, copy_gbps):
+    from solvers.operators.stencil import StencilOperator
+
+    A = StencilOperator((n, n, n), 1.0 / (n + 1), backend="cupy")
+    x, out = cp.random.random(n ** 3), cp.empty(n ** 3)
+    t, _ = _cuda_time(cp, lambda: A.matvec_into(x, out), repeat=10)
+    gbps = 16 * n ** 3 / t / 1e9
+    return {"grid": [n] * 3, "seconds": t, "GBps": gbps, "fraction_of_copy": gbps / copy_gbps}
+
+
+def ot_kernel_bandwidth(cp, n, copy_gbps):
+    """Row/column LSE passes of the OT geometry (each reads C twice: max, then shifted exp-sum)."""
+    be = solvers.get_backend("cupy")
+    from solvers.ot import _common as common
+
+    C = cp.random.random((n, n))
+    geom = common.Geometry(C, be)
+    f, g = cp.zeros(n), cp.zeros(n)
+    out = {}
+    for name, fn in (("row_lse", lambda: geom.row_lse(g, 1e-2)), ("col_lse", lambda: geom.col_lse(f, 1e-2))):
+        t, _ = _cuda_time(cp, fn, repeat=10)
+        gbps = 16 * n * n / t / 1e9
+        out[name] = {"n": n, "seconds": t, "GBps": gbps, "fraction_of_copy": gbps / copy_gbps}
+    return out
+
+
+def schur_bandwidth(cp, n, copy_gbps):
+    """The SNS Schur-complement matvec on a truncated plan with ~``n/10`` entries per row."""
+    be = solvers.get_backend("cupy")
+    from solvers.ot import _common as common
+    from solvers.ot import sns as sns_mod
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((n, 2)), rng.random((n, 2))
+    C = cp.asarray(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    geom = common.Geometry(C, be)
+    f, g = cp.zeros(n), cp.zeros(n)
+    eps = 1e-2
+    csr = geom.sparse_plan(f, g, eps, 1e-8, max(16, n // 10))
+    nnz = int(csr[0][-1])
+    make = getattr(sns_mod, "schur_operator", None) or getattr(sns_mod, "_SchurOperator")
+    S = make(be, csr, cp.ones(n), cp.ones(n), (n, n))
+    v, o = cp.random.random(n), cp.empty(n)
+    t, _ = _cuda_time(cp, lambda: S.matvec_into(v, o), repeat=10)
+    # P x and P^T y: CSR data + indices (8 + 4..8 B/entry) each, vectors are small next to that
+    bytes_moved = 2 * nnz * (8 + csr[1].dtype.itemsize)
+    gbps = bytes_moved / t / 1e9
+    return {"n": n, "nnz": nnz, "seconds": t, "GBps": gbps, "fraction_of_copy": gbps / copy_gbps}
+
+
+def poisson(cp, n):
+    import cupyx.scipy.sparse as csp
+    import cupyx.scipy.sparse.linalg as cspla
+
+    from problems import pde
+
+    p = pde.Poisson((n, n, n))
+    A = p.operator("cupy")
+    b = p.rhs("cupy").reshape(-1)
+    from solvers.linear.multigrid import multigrid
+
+    t0 = time.perf_counter()
+    M = multigrid(A)
+    cp.cuda.Device().synchronize()
+    setup = time.perf_counter() - t0
+    t_mg, res = _cuda_time(cp, lambda: solvers.cg(A, b, rtol=1e-8, M=M, backend="cupy"), repeat=3)
+    Acsr = csp.csr_matrix(A.to_csr())
+    bnorm = float(cp.linalg.norm(b))
+    it = {"n": 0}
+
+    def count(_):
+        it["n"] += 1
+
+    def ref():
+        it["n"] = 0
+        return cspla.cg(Acsr, b, tol=1e-8, maxiter=20 * n, callback=count)
+
+    try:
+        t_ref, (xr, _info) = _cuda_time(cp, ref, repeat=1)
+    except TypeError:  # newer cupyx: rtol instead of tol
+        def ref():  # noqa: F811
+            it["n"] = 0
+            return cspla.cg(Acsr, b, rtol=1e-8, maxiter=20 * n, callback=count)
+        t_ref, (xr, _info) = _cuda_time(cp, ref, repeat=1)
+    rel_mg = float(cp.linalg.norm(b - Acsr @ res.x) / bnorm)
+    rel_ref = float(cp.linalg.norm(b - Acsr @ xr) / bnorm)
+    return {"grid": [n] * 3, "mgcg_s": t_mg, "mgcg_setup_s": setup, "mgcg_it": res.nit, "mgcg_relres": rel_mg,
+            "cupyx_cg_s": t_ref, "cupyx_cg_it": it["n"], "cupyx_cg_relres": rel_ref,
+            "speedup": t_ref / t_mg}
+
+
+def ot(cp, n, eps, method):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((n, 2)), rng.random((n, 2))
+    C = cp.asarray(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    a = cp.full(n, 1.0 / n)
+    fn = getattr(solvers, method)
+    kw = {"maxiter": 200_000} if method == "sinkhorn" else {}
+    t, res = _cuda_time(cp, lambda: fn(C, a, a, eps=eps, tol=1e-8, backend="cupy", **kw), repeat=1)
+    return {"n": n, "eps": eps, "seconds": t, "nit": res.nit, "converged": res.converged,
+            "marginal_error": float(res.history["marginal_error"][-1]), "status": res.status}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-tests", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    be = solvers.get_backend("cupy")   # raises a clear error without a GPU
+    cp = be.xp
+    device = be.device_name()
+    report = {"device": device, "cupy": cp.__version__, "cuda_runtime": cp.cuda.runtime.runtimeGetVersion(),
+              "machine": machine_info("cupy"), "quick": args.quick, "targets": TARGETS}
+    if not args.skip_tests:
+        _guard(report, "pytest_gpu", run_gpu_tests)
+    _guard(report, "copy_bandwidth", lambda: copy_bandwidth(cp, (1 << 26) if args.quick else (1 << 30)))
+    copy_gbps = report["copy_bandwidth"].get("GBps", float("nan"))
+    _guard(report, "stencil_matvec", lambda: stencil_bandwidth(cp, 64 if args.quick else 256, copy_gbps))
+    _guard(report, "ot_lse", lambda: ot_kernel_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
+    _guard(report, "sns_schur_matvec", lambda: schur_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
+    _guard(report, "poisson_mgcg", lambda: poisson(cp, 64 if args.quick else 256))
+    sizes = (1000, 2000) if args.quick else (10_000, 20_000)
+    report["ot"] = {}
+    for n in sizes:
+        for eps in (1e-3, 1e-4):
+            for method in ("sns", "sinkhorn"):
+                key = f"{method}_n{n}_eps{eps:g}"
+                _guard(report["ot"], key, lambda: ot(cp, n, eps, method))
+    # targets
+    checks = {}
+    fr = [v.get("fraction_of_copy") for v in (report.get("stencil_matvec", {}), report.get("sns_schur_matvec", {}),
+                                             *report.get("ot_lse", {}).values()) if isinstance(v, dict)]
+    fr = [f for f in fr if f is not None]
+    if fr:
+        checks["kernels_min_fraction_of_copy"] = {"value": min(fr), "target": TARGETS["kernel_fraction_of_copy_bw"],
+                                                  "met": min(fr) >= TARGETS["kernel_fraction_of_copy_bw"]}
+    sp = report.get("poisson_mgcg", {}).get("speedup")
+    if sp is not None:
+        checks["mgcg_speedup"] = {"value": sp, "target": TARGETS["mgcg_speedup_vs_cupyx_cg"],
+                                  "met": sp >= TARGETS["mgcg_speedup_vs_cupyx_cg"]}
+    sns20 = report["ot"].get("sns_n20000_eps0.0001", {})
+    if "seconds" in sns20:
+        checks["sns_20000_eps1e-4"] = {"value": sns20["seconds"], "target": TARGETS["sns_20000_eps1e-4_s"],
+                                       "met": sns20["seconds"] < TARGETS["sns_20000_eps1e-4_s"] and sns20["converged"]}
+    report["checks"] = checks
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()
+    out = Path(args.out) if args.out else HERE / "results" / f"gpu-{safe}{'-quick' if args.quick else ''}.json"
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"]).mkdir(parents=True, exist_ok=True)
+        (Path(os.environ["OUT"]) / out.name).write_text(json.dumps(report, indent=2, default=str))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"[gpu.py] wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
