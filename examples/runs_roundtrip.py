@@ -20,7 +20,7 @@ def main(path: str = "runs_example.h5") -> None:
     with solvers.RunStore(path) as store:
         for precond in (None, "jacobi"):
             b = rng.standard_normal(n)
-            M = solvers.linear.jacobi(A) if precond else None
+            M = solvers.linear.jacobi(A, backend="numpy") if precond else None
             res = solvers.cg(A, b, rtol=1e-10, M=M, backend="numpy")
             run_id = store.save(res, tags={"precond": precond or "none"}, seed=0)
             saved[run_id] = res

@@ -1,4 +1,5 @@
 """The `newtonkit` command: demo, solve, runs list/show/plot, info, exit codes."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -11,7 +12,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import solvers
+from problems import pde
 from solvers import cli
+from solvers.cli import _format, demo
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -96,7 +99,7 @@ def test_runs_plot(store_path, tmp_path, capsys, monkeypatch):
     assert cli.main(["runs", "plot", str(path), ids[0], ids[2][:20], "-o", str(out2), "--absolute"]) == 0
     assert "(2 runs)" in capsys.readouterr().out and out2.stat().st_size > 1000
     assert cli.main(["runs", "plot", str(path), "--key", "nothing", "-o", str(out2)]) == 2
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert cli.main(["runs", "plot", str(path), "-o", str(tmp_path / "x.png")]) == 2
     assert "matplotlib" in capsys.readouterr().err
 
@@ -110,15 +113,23 @@ def test_format_table():
 def test_progress_only_on_terminal(monkeypatch):
     pytest.importorskip("tqdm")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert cli._progress("x", True) is None
+    assert _format.progress("x", True) is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert cli._progress("x", False) is None
-    bar = cli._progress("x", True)
+    assert _format.progress("x", False) is None
+    bar = _format.progress("x", True)
     bar.delay = 0.0
-    for _ in range(5):
-        bar(np.zeros(2))
+    for k in range(1, 6):
+        bar(solvers.results.IntermediateResult(np.zeros(2), k, residual=1.0 / k))
     assert bar.n == 5 and bar.bar is not None and bar.bar.n == 5
     bar.close()
+
+
+def test_progress_is_a_library_callback():
+    """The bar follows the routine's ``intermediate_result.nit`` (SciPy callback convention)."""
+    bar = _format.Progress("cg", delay=1e9)          # never draws: no tqdm needed
+    assert solvers.results.Callback(bar).wants_result
+    res = solvers.solve(pde.Poisson((20, 20)), method="cg", rtol=1e-8, backend="numpy", callback=bar)
+    assert res.converged and bar.n == res.nit and bar.bar is None
 
 
 # -- solves (need problems.pde.Poisson and the multigrid preconditioner) ----------------------------
@@ -137,7 +148,8 @@ def test_solve_poisson_matches_direct_solve(tmp_path, capsys, monkeypatch):
         run = s.load(row["run_id"])
     assert run.method == "cg+mg" and run.converged and run.tags == {"command": "solve poisson", "who": "test"}
     assert run.x.shape == (24, 20)
-    prob, exact = cli.manufactured_poisson((24, 20))
+    prob = pde.Poisson.manufactured((24, 20), kind="bubble")
+    exact = prob.exact_solution()
     b = prob.rhs(solvers.get_backend("numpy"))
     ref = spla.spsolve(laplacian((24, 20)), np.asarray(b).ravel()).reshape(24, 20)
     np.testing.assert_allclose(run.x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
@@ -166,13 +178,13 @@ def test_demo_in_process(tmp_path, capsys):
     mg, plain = runs["poisson3d/cg+mg"], runs["poisson3d/cg"]
     assert mg.converged and plain.converged and mg.nit < plain.nit
     np.testing.assert_allclose(mg.x, plain.x, atol=1e-6 * np.abs(plain.x).max())
-    cases = {c.name for c in cli._demo_cases()}
+    cases = {c.name for c in demo.demo_cases()}
     all_rows = [ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in cases]
     assert len(all_rows) == len(rows) and all(r["converged"] for r in rows)  # one table row per stored run
     assert {ln[-1] for ln in all_rows} == {r["run_id"] for r in rows}
     table = [ln.split() for ln in out.splitlines() if ln.startswith("poisson3d ")]
     assert [t[1] for t in table] == ["MG-CG", "CG"] and [int(t[4]) for t in table] == [mg.nit, plain.nit]
-    if cli.importlib.util.find_spec("matplotlib") is not None:
+    if importlib.util.find_spec("matplotlib") is not None:
         assert png.read_bytes()[:8] == PNG_MAGIC
 
 

@@ -1,0 +1,104 @@
+"""The ``newtonkit`` command (also ``python -m solvers``): the application layer.
+
+::
+
+    newtonkit demo [--store runs.h5] [--shape N N N] [--backend numba] [--case NAME]
+    newtonkit solve poisson --shape 256 256 [--precond mg] [--method cg] [--rtol 1e-8] [--store runs.h5]
+    newtonkit solve ot --n 1000 --eps 1e-3 [--method sns]
+    newtonkit runs list FILE | runs show FILE RUN_ID | runs plot FILE [RUN_ID ...] [-o out.png]
+    newtonkit runs merge OUT FILE [FILE ...]
+    newtonkit info
+
+Exit codes: 0 success, 1 a solve did not converge, 2 usage error (bad
+arguments, missing file or run id, unavailable backend or optional package).
+
+Layout: one module per command (:mod:`.demo`, :mod:`.solve`, :mod:`.runs`,
+:mod:`.info`), each with ``add_parser(subparsers)``; shared tables, numbers,
+plots and progress callbacks in :mod:`._format`. This subpackage is the only
+part of :mod:`solvers` that may import :mod:`problems` (``tests/test_layering.py``
+checks it); the command line only parses, builds problems with the
+``problems`` constructors, calls :func:`solvers.solve` and prints.
+
+Extending: a new command is a module with ``add_parser`` listed in
+:data:`COMMANDS`; a new ``newtonkit solve <kind>`` is one entry of
+:data:`solvers.cli.solve.SOLVE_KINDS`; a new demo case one entry of
+:func:`solvers.cli.demo.demo_cases`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from ._format import format_table
+
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
+
+#: command modules, in the order ``newtonkit --help`` lists them
+COMMANDS = ("demo", "solve", "runs", "info")
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs (exit code 2)."""
+
+
+def add_common_solve(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--no-progress``, shared by the commands that solve."""
+    p.add_argument("--backend", default="numba", choices=["numba", "numpy", "cupy"],
+                   help="array backend (default: numba)")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``newtonkit`` (every command registers its own subparser)."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="newtonkit", description="newtonkit: Newton, Krylov, multigrid and optimal-transport solvers "
+        "on NumPy / Numba / CuPy backends, with runs stored in HDF5.",
+        epilog="exit codes: 0 ok, 1 a solve did not converge, 2 usage error")
+    parser.add_argument("--version", action="version", version=f"newtonkit {__version__}")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for the Numba kernels (default: NEWTONKIT_NUM_THREADS or all cores)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``newtonkit`` command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    from ..backends import BackendUnavailableError
+
+    try:
+        if args.threads is not None:
+            from .. import _config
+
+            _config.set_num_threads(args.threads)
+        return int(args.func(args))
+    except BrokenPipeError:  # `newtonkit runs list f.h5 | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
+    except (UsageError, ValueError, TypeError, KeyError, OSError, BackendUnavailableError) as exc:
+        if os.environ.get("NEWTONKIT_DEBUG"):
+            raise
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"newtonkit: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("newtonkit: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "build_parser", "UsageError", "EXIT_OK", "EXIT_NOT_CONVERGED", "EXIT_USAGE", "COMMANDS",
+           "add_common_solve", "format_table"]

@@ -1,0 +1,157 @@
+"""Shared output of the ``newtonkit`` commands: numbers, tables, progress callbacks, plots.
+
+Nothing here knows a problem kind; it formats results and runs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import textwrap
+import time
+from typing import Sequence
+
+import numpy as np
+
+import solvers
+
+
+# ------------------------------------------------------------------------------ numbers and tables
+def fmt(v) -> str:
+    """A value for a table cell: ``-`` for None/NaN, yes/no, integers, 3 significant digits."""
+    if v is None:
+        return "-"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return "-"
+        return f"{v:.3g}" if (v == 0 or 1e-3 <= abs(v) < 1e4) else f"{v:.2e}"
+    return str(v)
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
+    """Plain-text table: ``columns`` is a list of (key, header)."""
+    cells = [[h for _, h in columns]] + [[fmt(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def rel_residual(res) -> float | None:
+    """Last residual relative to the first (the absolute one when the first is zero)."""
+    h = res.history.get("residual")
+    if h is None or h.size == 0:
+        return None
+    return float(h[-1] / h[0]) if h[0] > 0 else float(h[-1])
+
+
+def normalised(h):
+    """A history relative to its first value (unchanged when that is not positive)."""
+    if h is None or len(h) == 0:
+        return np.zeros(0)
+    h = np.asarray(h, dtype=float)
+    return h / h[0] if h[0] > 0 else h
+
+
+def print_result(res, extra_lines=()) -> None:
+    """The summary of one solve: method, backend, convergence, iterations, time, residual."""
+    rows = [("method", res.method), ("backend", res.backend), ("converged", res.converged),
+            ("status", res.status), ("iterations", res.nit), ("time [s]", res.stats.get("time_s")),
+            ("rel. residual", rel_residual(res))]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k.ljust(w)}  {fmt(v)}")
+    for line in extra_lines:
+        print(line)
+    if not res.converged:
+        print(f"message: {res.message}")
+
+
+# ------------------------------------------------------------------------------ progress
+class Progress:
+    """A solver callback (``callback(intermediate_result)``) that shows a tqdm bar.
+
+    The bar appears once a solve has run for ``delay`` seconds; tqdm is imported
+    on the first update after the delay, so short solves never import it. The bar
+    follows ``intermediate_result.nit`` (or counts calls when a routine passes no
+    ``nit``). Pass it as ``callback=`` to any routine; it never stops a solve.
+    """
+
+    def __init__(self, desc: str, delay: float = 0.5):
+        self.desc, self.delay = desc, delay
+        self.n = 0
+        self.t0 = time.perf_counter()
+        self.bar = None
+
+    def __call__(self, intermediate_result) -> None:
+        nit = getattr(intermediate_result, "nit", None)
+        self.n = self.n + 1 if nit is None else int(nit)
+        if self.bar is not None:
+            self.bar.update(self.n - self.bar.n)
+        elif time.perf_counter() - self.t0 >= self.delay:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=self.desc, initial=self.n, unit="it", leave=False, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def progress(desc: str, enabled: bool) -> Progress | None:
+    """A :class:`Progress` when enabled, stderr is a terminal and tqdm is installed; else None."""
+    if not enabled or not sys.stderr.isatty() or importlib.util.find_spec("tqdm") is None:
+        return None
+    return Progress(desc)
+
+
+def solve_with_progress(problem, desc: str, show: bool, **kwargs):
+    """``solvers.solve(problem, **kwargs)`` with a progress bar when :func:`progress` gives one."""
+    bar = progress(desc, show)
+    if bar is None:
+        return solvers.solve(problem, **kwargs)
+    try:
+        return solvers.solve(problem, callback=bar, **kwargs)
+    finally:
+        bar.close()
+
+
+# ------------------------------------------------------------------------------ plots
+def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative residual",
+                   panels: Sequence[str] | None = None, titles: dict | None = None,
+                   ylabels: dict | None = None) -> bool:
+    """Semilogy plot of history series; ``curves`` = [(panel, label, values)]. False without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = list(panels or dict.fromkeys(c[0] for c in curves))
+    fig = Figure(figsize=(6.4 * len(panels), 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        for pnl, label, values in curves:
+            if pnl != panel:
+                continue
+            v = np.asarray(values, dtype=float)
+            v = np.where(v > 0, v, np.nan)
+            ax.semilogy(np.arange(v.size), v, label=label, marker="." if v.size < 60 else None)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(textwrap.fill((ylabels or {}).get(panel, ylabel), 45))
+        label = textwrap.fill((titles or {}).get(panel, panel), 70)
+        ax.set_title(label if not title else f"{title}\n{label}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+__all__ = ["fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
+           "solve_with_progress", "plot_histories"]

@@ -1,0 +1,156 @@
+"""``newtonkit solve <kind>``: build one problem, solve it, print the summary, optionally store the run.
+
+Each kind is a :class:`SolveKind` in :data:`SOLVE_KINDS`: its arguments and a
+``run(args) -> (result, problem, extra summary lines)`` that builds the problem
+with the :mod:`problems` constructors and calls :func:`solvers.solve`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+import solvers
+
+from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
+
+
+def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """``--shape``: 2 or 3 positive integers."""
+    if len(shape) not in (2, 3) or any(n < 1 for n in shape):
+        raise UsageError(f"--shape takes 2 or 3 positive integers (interior points per axis), got {list(shape)}")
+    return tuple(shape)
+
+
+def parse_tags(items: Sequence[str] | None) -> dict:
+    """``--tag KEY=VALUE`` (repeatable) as a dict."""
+    tags = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag expects KEY=VALUE, got {item!r}")
+        tags[key] = value
+    return tags
+
+
+# ------------------------------------------------------------------------------ poisson
+def _add_poisson_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shape", type=int, nargs="+", default=[256, 256], metavar="N",
+                   help="interior grid points per axis, 2 or 3 numbers (default: 256 256)")
+    p.add_argument("--method", default="cg", choices=["cg", "minres", "gmres"], help="Krylov method (default: cg)")
+    p.add_argument("--precond", default="mg", choices=["mg", "jacobi", "chebyshev", "none"],
+                   help="preconditioner (default: mg, geometric multigrid V-cycle)")
+    p.add_argument("--f", type=float, default=1.0, help="constant right-hand side f (default: 1.0)")
+    p.add_argument("--manufactured", action="store_true",
+                   help="use f from the exact solution u = prod x_i (1 - x_i) exp(x_i) and report the error against it")
+    p.add_argument("--rtol", type=float, default=1e-8, help="relative residual tolerance (default: 1e-8)")
+    p.add_argument("--maxiter", type=int, default=None, help="iteration limit")
+
+
+def _run_poisson(args):
+    from problems import pde
+
+    shape = check_shape(args.shape)
+    if args.manufactured:
+        problem = pde.Poisson.manufactured(shape, kind="bubble")
+    else:
+        problem = pde.Poisson(shape=shape, f=args.f, g=0.0)
+    precond = None if args.precond == "none" else args.precond
+    opts = {"rtol": args.rtol}
+    if args.maxiter is not None:
+        opts["maxiter"] = args.maxiter
+    res = _format.solve_with_progress(problem, f"{args.method}+{args.precond}", not args.no_progress,
+                                      method=args.method, precond=precond, backend=args.backend, **opts)
+    lines = [f"grid: {'x'.join(map(str, shape))} interior points ({int(np.prod(shape))} unknowns)"]
+    if problem.exact is not None:
+        err = problem.error(res.x, norm="max")
+        res.stats.setdefault("error_max", err)
+        lines.append(f"max error vs exact solution: {err:.3e}")
+    return res, problem, lines
+
+
+# ------------------------------------------------------------------------------ ot
+def ot_problem(n: int, eps: float, seed: int | None):
+    """``--n``/``--eps``/``--seed`` checked as flags, then :func:`problems.ot.random_point_clouds`."""
+    from problems import ot
+
+    if n < 2:
+        raise UsageError(f"--n must be >= 2, got {n}")
+    if not eps > 0:
+        raise UsageError(f"--eps must be > 0, got {eps}")
+    return ot.random_point_clouds(n, eps, seed)
+
+
+def _add_ot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=1000, help="points per side (default: 1000)")
+    p.add_argument("--eps", type=float, default=1e-3, help="entropic regularisation, cost scaled to max 1 (default: 1e-3)")
+    p.add_argument("--method", default="sns", choices=["sns", "sinkhorn"], help="solver (default: sns)")
+    p.add_argument("--tol", type=float, default=1e-8, help="L1 marginal error tolerance (default: 1e-8)")
+    p.add_argument("--maxiter", type=int, default=None, help="iteration limit")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the point clouds (default: 0)")
+
+
+def _run_ot(args):
+    problem = ot_problem(args.n, args.eps, args.seed)
+    opts = {"tol": args.tol}
+    if args.maxiter is not None:
+        opts["maxiter"] = args.maxiter
+    res = _format.solve_with_progress(problem, args.method, not args.no_progress, method=args.method,
+                                      backend=args.backend, **opts)
+    h = res.history.get("marginal_error")
+    lines = [f"problem: {args.n} x {args.n} random points in [0,1]^2, eps = {args.eps:g}",
+             f"transport cost <P, C>: {res.cost:.10g}",
+             f"L1 marginal error: {_format.fmt(float(h[-1]) if h is not None and h.size else None)}"]
+    if res.method == "sns":
+        lines.append(f"Sinkhorn steps: {res.stats['sinkhorn_steps']}, Newton steps: {res.stats['newton_steps']}, "
+                     f"CG iterations: {res.stats['cg_iterations']}")
+    return res, problem, lines
+
+
+# ------------------------------------------------------------------------------ the command
+@dataclass
+class SolveKind:
+    """One ``newtonkit solve <name>`` subcommand."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable  # args -> (SolveResult, problem, list of extra summary lines)
+
+
+SOLVE_KINDS: list[SolveKind] = [
+    SolveKind("poisson", "-div(grad u) = f on the unit square / cube, u = 0 on the boundary",
+              _add_poisson_args, _run_poisson),
+    SolveKind("ot", "entropic optimal transport between random point clouds (Sinkhorn / Sinkhorn-Newton-Sparse)",
+              _add_ot_args, _run_ot),
+]
+
+
+def cmd_solve(args) -> int:
+    kind = next(k for k in SOLVE_KINDS if k.name == args.kind)
+    tags = parse_tags(args.tag)
+    res, problem, lines = kind.run(args)
+    _format.print_result(res, lines)
+    if args.store:
+        with solvers.RunStore(args.store) as store:
+            rid = store.save(res, problem=problem, tags={"command": f"solve {kind.name}", **tags},
+                             seed=getattr(args, "seed", None))
+        print(f"stored run {rid} in {args.store}")
+    return EXIT_OK if res.converged else EXIT_NOT_CONVERGED
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("solve", help="solve one problem and print the result summary")
+    ksub = p.add_subparsers(dest="kind", metavar="PROBLEM", required=True)
+    for kind in SOLVE_KINDS:
+        kp = ksub.add_parser(kind.name, help=kind.help, description=kind.help)
+        kind.add_arguments(kp)
+        add_common_solve(kp)
+        kp.add_argument("--store", default=None, metavar="FILE", help="store the run in this HDF5 file")
+        kp.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag stored with the run (repeatable)")
+        kp.set_defaults(func=cmd_solve)
+
+
+__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "parse_tags", "ot_problem"]
