@@ -4,6 +4,7 @@ Importing this package loads h5py; ``import solvers`` does not (``solvers.RunSto
 is resolved lazily).
 """
 from .provenance import collect as collect_provenance
-from .store import RunStore, StoredRun, describe_problem
+from .store import DamagedRunError, DamagedStoreError, RunStore, StoredRun, describe_problem
 
-__all__ = ["RunStore", "StoredRun", "describe_problem", "collect_provenance"]
+__all__ = ["RunStore", "StoredRun", "describe_problem", "collect_provenance", "DamagedStoreError",
+           "DamagedRunError"]

@@ -56,10 +56,14 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
     The encoding of non-native values is recorded in the ``_encoding`` attribute."""
     encoding: dict[str, str] = {}
     skipped: list[str] = []
-    for key, value in mapping.items():
-        key = str(key).replace("/", "|")
-        if key.startswith("_"):
-            key = "u" + key  # keep our own bookkeeping names free
+    renamed: dict[str, Any] = {}
+    for orig, value in mapping.items():
+        key = stored_key(orig)
+        if key != orig:
+            if key in renamed or key in mapping:
+                raise ValueError(f"keys {orig!r} and {renamed.get(key, key)!r} would be stored under the same name "
+                                 f"{key!r}; rename one of them")
+            renamed[key] = orig if not isinstance(orig, int) else {"int": orig}
         v = to_host(value)
         if skip_callables and callable(v) and not isinstance(v, np.ndarray):
             skipped.append(key)
@@ -76,6 +80,10 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
             continue
         if isinstance(v, str):
             put_text(group, key, v)
+            continue
+        if isinstance(v, numbers.Integral) and not isinstance(v, np.integer) and not -2**63 <= v < 2**63:
+            put_text(group, key, str(int(v)))          # beyond int64: exact, as decimal text
+            encoding[key] = "bigint"
             continue
         if isinstance(v, (numbers.Number, np.number)) and not isinstance(v, (np.datetime64, np.timedelta64)):
             try:
@@ -98,6 +106,23 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
         group.attrs["_encoding"] = json.dumps(encoding)
     if skipped:
         group.attrs["_skipped"] = json.dumps(skipped)
+    if renamed:
+        group.attrs["_keys"] = json.dumps(renamed)
+
+
+def stored_key(key) -> str:
+    """The HDF5 name under which mapping key ``key`` is stored (``_keys`` maps it back).
+
+    HDF5 names cannot hold ``/`` or NUL, and names starting with ``_`` are this module's
+    bookkeeping; such keys, and non-string keys, are stored under an escaped name and
+    restored exactly by :func:`get_mapping`.
+    """
+    if isinstance(key, str) and key and "/" not in key and "\0" not in key and not key.startswith(("_", ".")):
+        return key
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError(f"mapping keys must be str or int, got {type(key).__name__} ({key!r})")
+    text = str(key)
+    return "_k" + text.encode("utf-8").hex()
 
 
 def decode(value, enc: str | None):
@@ -108,6 +133,8 @@ def decode(value, enc: str | None):
         return tuple(out) if enc == "tuple" else out
     if enc == "bool":
         return bool(value)
+    if enc == "bigint":
+        return int(value)
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -115,18 +142,24 @@ def decode(value, enc: str | None):
 
 def get_mapping(group) -> dict:
     encoding = json.loads(group.attrs.get("_encoding", "{}"))
-    out: dict[str, Any] = {}
+    names = json.loads(group.attrs.get("_keys", "{}"))
+
+    def original(key):
+        k = names.get(key, key)
+        return k["int"] if isinstance(k, dict) else k
+
+    out: dict[Any, Any] = {}
     for key, value in group.attrs.items():
-        if key.startswith("_"):
+        if key.startswith("_") and key not in names:
             continue
-        out[key] = decode(value, encoding.get(key))
+        out[original(key)] = decode(value, encoding.get(key))
     for key, ds in group.items():
         if not isinstance(ds, h5py.Dataset):
             continue
         if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
-            out[key] = decode(ds[()], encoding.get(key))
+            out[original(key)] = decode(ds[()], encoding.get(key))
         else:
-            out[key] = ds[...]
+            out[original(key)] = ds[...]
     return out
 
 
@@ -173,4 +206,5 @@ def _simple_attributes(obj, max_items: int = 32) -> dict:
     return out
 
 
-__all__ = ["to_host", "short_repr", "put_text", "put_mapping", "decode", "get_mapping", "describe_problem"]
+__all__ = ["to_host", "short_repr", "put_text", "put_mapping", "decode", "get_mapping", "describe_problem",
+           "stored_key"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import importlib.metadata
 import os
 import platform
@@ -161,7 +162,7 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
     if start is not None:
         out["wall_time_s"] = float(end - start)
         out["utc_start"] = utc_iso(float(start))
-    elif time_s is not None:
+    elif time_s is not None and math.isfinite(float(time_s)):
         out["wall_time_s"] = float(time_s)
         out["utc_start"] = utc_iso(end - float(time_s))
     out["utc_end"] = utc_iso(end)
