@@ -154,3 +154,28 @@ def test_gram_errors():
         GramOperator(np.eye(3), shift="1")
     with pytest.raises(TypeError, match="shift must be a real number"):
         GramOperator(np.eye(3), shift=True)
+
+
+@pytest.mark.gpu
+def test_block_kkt_gram_gpu(rng):
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    n, m = 7, 3
+    M = rng.standard_normal((n, n))
+    H = M + M.T
+    J = rng.standard_normal((m, n))
+    K = kkt_operator(cp.asarray(H), csp.csr_matrix(cp.asarray(J)))
+    assert K.backend.name == "cupy"
+    ref = np.block([[H, J.T], [J, np.zeros((m, m))]])
+    dot_test(K)
+    np.testing.assert_allclose(_dense(K), ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(cp.asnumpy(K.diagonal()), np.diag(ref))
+    X = rng.standard_normal((n + m, 2))
+    np.testing.assert_allclose(cp.asnumpy(K.matmat(cp.asarray(X))), ref @ X, rtol=1e-12, atol=1e-13)
+    for Ain in (cp.asarray(J), csp.csr_matrix(cp.asarray(J))):
+        G = GramOperator(Ain, shift=0.3)
+        gref = J.T @ J + 0.3 * np.eye(n)
+        dot_test(G)
+        np.testing.assert_allclose(_dense(G), gref, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(cp.asnumpy(G.diagonal()), np.diag(gref), rtol=1e-12)
