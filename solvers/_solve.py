@@ -1,23 +1,70 @@
 """``solvers.solve(problem, method=..., backend=...)``: dispatch a problem to a routine.
 
-A problem declares the methods it accepts in ``problem.methods`` (first = default).
+A problem declares the methods it accepts in ``problem.methods`` (first = default),
+and only methods listed in :data:`LINEAR` or :data:`PROBLEM_LEVEL` (a test checks
+that every method a problem in :mod:`problems` declares dispatches).
 
 * Linear methods (``cg``, ``minres``, ``gmres``, ``cdm``): the problem provides
   ``operator(backend)``, ``rhs(backend)``, optionally
-  ``preconditioner(name, backend)`` and ``finalize(result, backend)`` (e.g. to
-  reshape the solution to the grid).
-* Problem-level routines (``sinkhorn``, ``sns``)
-  take the problem object itself as their first argument.
+  ``preconditioner(name, backend)`` (named in ``problem.preconditioners``) and
+  ``finalize(result, backend)`` (e.g. to reshape the solution to the grid).
+* Problem-level routines (``sinkhorn``, ``sns``) take the problem object itself
+  as their first argument.
+
+Options are passed on by keyword; an option the routine does not take raises a
+:class:`TypeError` that lists the ones it does.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from . import backends as _backends
 
 LINEAR = {"cg": "solvers.linear.cg", "minres": "solvers.linear.minres",
           "gmres": "solvers.linear.gmres", "cdm": "solvers.linear.cdm"}
 PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns"}
+
+# arguments solve() supplies itself (problem-level routines: also their first parameter, the problem,
+# and the marginals a routine may take beside a cost matrix; the problem carries those)
+_SUPPLIED_LINEAR = ("A", "b", "M", "backend")
+_SUPPLIED_PROBLEM = ("a", "b", "backend")
+
+
+def _routine(method: str):
+    table = LINEAR if method in LINEAR else PROBLEM_LEVEL
+    return getattr(importlib.import_module(table[method]), method)
+
+
+def accepted_options(method: str) -> tuple[str, ...]:
+    """The keyword options ``solve(problem, method=method, ...)`` passes on to the routine."""
+    if method not in LINEAR and method not in PROBLEM_LEVEL:
+        raise ValueError(f"newtonkit has no routine {method!r}; known: {', '.join([*LINEAR, *PROBLEM_LEVEL])}")
+    params = list(inspect.signature(_routine(method)).parameters.values())
+    if method in LINEAR:
+        supplied = _SUPPLIED_LINEAR
+    else:
+        supplied, params = _SUPPLIED_PROBLEM, params[1:]
+    return tuple(p.name for p in params
+                 if p.name not in supplied and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def _check_options(method: str, problem, options: dict) -> None:
+    if "M" in options:
+        if method in LINEAR:
+            offers = ", ".join(map(repr, getattr(problem, "preconditioners", ()))) or "none"
+            raise TypeError(
+                f"solve() builds the preconditioner from the problem: pass precond=<name> (this problem offers: "
+                f"{offers}; or None). For your own M, call the routine on the problem's operator: "
+                f"solvers.{method}(problem.operator(be), problem.rhs(be), M=M, backend=be)")
+        raise TypeError(f"M= is a preconditioner for linear methods; {method!r} does not take one")
+    accepted = accepted_options(method)
+    unknown = sorted(set(options) - set(accepted))
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(_routine(method)).parameters.values())
+    if unknown and not takes_any:
+        raise TypeError(f"solve(method={method!r}) got unknown option(s) {', '.join(unknown)}; "
+                        f"solvers.{method} accepts: {', '.join(accepted)}"
+                        + (" (and precond= for the problem's preconditioner)" if method in LINEAR else ""))
 
 
 def solve(problem, method: str | None = None, *, backend=None, precond=None, **options):
@@ -33,41 +80,59 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
     backend : str or Backend, optional
     precond : str, optional
         Preconditioner name for linear methods (e.g. ``"mg"``, ``"jacobi"``,
-        ``"chebyshev"``, ``None``); must be one the problem offers.
+        ``"chebyshev"``, ``None``); must be one the problem offers. A
+        preconditioner object cannot be passed here (``M=`` raises): call
+        ``solvers.cg(problem.operator(be), problem.rhs(be), M=M)`` instead.
     **options
-        Passed on to the routine (``rtol``, ``tol``, ``maxiter``...).
+        Passed on to the routine by keyword (``rtol``, ``tol``, ``maxiter``,
+        ``callback`` ...); see :func:`accepted_options`.
 
     Returns
     -------
     SolveResult
+
+    Raises
+    ------
+    TypeError
+        ``problem`` declares no methods, ``M=`` was given, or an option the
+        routine does not take.
+    ValueError
+        ``method`` is not one the problem declares, or ``precond`` does not apply.
     """
-    methods = tuple(getattr(problem, "methods", ()))
-    if not methods:
+    if not hasattr(problem, "methods"):
         raise TypeError(f"{type(problem).__name__} does not declare `methods`; it is not a newtonkit problem")
+    methods = tuple(problem.methods)
+    if not methods:
+        raise TypeError(f"{type(problem).__name__} declares no methods that solvers.solve can run "
+                        f"(problem.methods is empty); use its own interface with a routine directly")
     if method is None:
         method = methods[0]
     if method not in methods:
         raise ValueError(f"method {method!r} does not fit {type(problem).__name__}; choose one of: {', '.join(methods)}")
-    be = _backends.get_backend(backend)
-    if method in LINEAR:
-        routine = getattr(importlib.import_module(LINEAR[method]), method)
-        A = problem.operator(be)
-        b = problem.rhs(be)
-        M = None
-        if precond is not None:
-            if not hasattr(problem, "preconditioner"):
-                raise ValueError(f"{type(problem).__name__} offers no preconditioners; pass precond=None")
-            M = problem.preconditioner(precond, be)
-        res = routine(A, b, M=M, backend=be, **options)
-        res.options["precond"] = precond
-        if precond is not None:
-            res.method = f"{method}+{precond}"
-        if hasattr(problem, "finalize"):
-            res = problem.finalize(res, be)
-        return res
-    if precond is not None:
+    if method not in LINEAR and method not in PROBLEM_LEVEL:
+        raise ValueError(f"method {method!r} is declared by {type(problem).__name__} but newtonkit has no such "
+                         f"routine; known: {', '.join([*LINEAR, *PROBLEM_LEVEL])}")
+    _check_options(method, problem, options)
+    if precond is not None and method not in LINEAR:
         raise ValueError(f"precond= applies to linear methods only, not {method!r}")
+    be = _backends.get_backend(backend)
+    routine = _routine(method)
     if method in PROBLEM_LEVEL:
-        routine = getattr(importlib.import_module(PROBLEM_LEVEL[method]), method)
         return routine(problem, backend=be, **options)
-    raise ValueError(f"method {method!r} is declared by {type(problem).__name__} but newtonkit has no such routine")
+    A = problem.operator(be)
+    b = problem.rhs(be)
+    M = None
+    if precond is not None:
+        if not hasattr(problem, "preconditioner"):
+            raise ValueError(f"{type(problem).__name__} offers no preconditioners; pass precond=None")
+        M = problem.preconditioner(precond, be)
+    res = routine(A, b, M=M, backend=be, **options)
+    res.options["precond"] = precond
+    if precond is not None:
+        res.method = f"{method}+{precond}"
+    if hasattr(problem, "finalize"):
+        res = problem.finalize(res, be)
+    return res
+
+
+__all__ = ["solve", "accepted_options", "LINEAR", "PROBLEM_LEVEL"]
