@@ -193,7 +193,21 @@ class BlockOperator(LinearOperator):
 
 
 def _check_symmetric_array(H, be):
-    """When ``H`` is a dense array, check that it is symmetric (Hermitian); operators are trusted."""
+    """When ``H`` is a dense array or a SciPy sparse matrix, check that it is symmetric (Hermitian).
+
+    Operators (and cupyx matrices) are trusted: checking them would cost products.
+    """
+    import scipy.sparse as sp
+
+    if sp.issparse(H):
+        if H.shape[0] != H.shape[1]:
+            raise ValueError(f"H must be a square (n, n) matrix, got shape {H.shape}")
+        scale = float(abs(H).max()) if H.nnz else 0.0
+        asym = float(abs(H - H.T.conj()).max()) if H.nnz else 0.0
+        if asym > 1e-12 * max(scale, 1.0):
+            raise ValueError(f"H must be symmetric for the KKT operator: max |H - H^T| = {asym:.3e} "
+                             f"(max |H| = {scale:.3e}); pass (H + H.T) / 2")
+        return
     if isinstance(H, LinearOperator) or not (isinstance(H, np.ndarray) or _backends._is_cupy_array(H)):
         return
     Hb = be.asarray(H)
@@ -213,8 +227,8 @@ def kkt_operator(H, J, backend=None) -> BlockOperator:
     Parameters
     ----------
     H : operator or array, shape (n, n)
-        Symmetric, e.g. the Hessian of the Lagrangian. A dense array is checked
-        for symmetry; an operator is trusted.
+        Symmetric, e.g. the Hessian of the Lagrangian. A dense array or SciPy
+        sparse matrix is checked for symmetry (once, here); an operator is trusted.
     J : operator or array, shape (m, n)
         The constraint Jacobian; it must provide ``rmatvec`` (for ``J^T``).
     backend : str or Backend, optional

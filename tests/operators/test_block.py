@@ -106,6 +106,8 @@ def test_block_errors(rng):
         BlockOperator([[None]])
     with pytest.raises(ValueError, match="H must be symmetric"):
         kkt_operator(A[:, :3], A[:2, :3])
+    with pytest.raises(ValueError, match="H must be symmetric"):
+        kkt_operator(sp.csr_matrix(A[:, :3]), A[:2, :3])
     with pytest.raises(ValueError, match="J must have shape"):
         kkt_operator(np.eye(3), np.ones((2, 4)))
     with pytest.raises(ValueError, match="H must be square"):
