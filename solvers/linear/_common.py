@@ -2,9 +2,9 @@
 the residual history buffer and result building.
 
 The numerical loops live in :mod:`cg`, :mod:`minres`, :mod:`gmres` and
-:mod:`cdm`; they are written once and call the small kernel set returned by
-:func:`kernels` (plain NumPy for the ``numpy`` reference backend, fused Numba
-kernels for ``numba``, element-wise CuPy kernels for ``cupy``).
+:mod:`cdm`; they are written once and call the backend's ``krylov`` kernel set
+(:func:`kernels`: the readable NumPy reference :mod:`solvers._kernels.numpy.krylov`,
+fused Numba kernels, element-wise CuPy kernels), never branching on the backend.
 """
 from __future__ import annotations
 
@@ -17,88 +17,17 @@ import numpy as np
 
 from .. import backends as _backends
 from ..operators import base as _ops
-from ..results import SolveResult, Status, Timer
+from ..results import Callback, SolveResult, Status, Timer, stopped_message
 
 _COMPLEX_MSG = ("complex systems are not supported by the newtonkit Krylov solvers; solve the real "
                 "equivalent [[Re A, -Im A], [Im A, Re A]] [Re x; Im x] = [Re b; Im b] instead")
 
 
 # ------------------------------------------------------------------ kernels
-class _NumpyKernels:
-    """Readable NumPy reference of the fused kernels (same semantics, in place)."""
-
-    name = "numpy"
-
-    @staticmethod
-    def dot(a, b):
-        return float(np.dot(a, b))
-
-    @staticmethod
-    def cg_update_xr(x, r, p, q, alpha):
-        x += alpha * p
-        r -= alpha * q
-        return float(np.dot(r, r))
-
-    @staticmethod
-    def cg_update_xrz(x, r, z, p, q, dinv, alpha):
-        x += alpha * p
-        r -= alpha * q
-        np.multiply(dinv, r, out=z)
-        return float(np.dot(r, z)), float(np.dot(r, r))
-
-    @staticmethod
-    def xpby(z, beta, p):
-        p *= beta
-        p += z
-
-    @staticmethod
-    def diag_apply(d, r, z):
-        np.multiply(d, r, out=z)
-        return float(np.dot(r, z))
-
-    @staticmethod
-    def residual(b, q, r):
-        np.subtract(b, q, out=r)
-        return float(np.dot(r, r))
-
-    @staticmethod
-    def cheb_step(z, res, d, ad, c1, c2):
-        res -= ad
-        d *= c1
-        d += c2 * res
-        z += d
-
-
-class _NumbaKernels:
-    """The fused Numba kernels, serial or parallel by vector length."""
-
-    name = "numba"
-
-    def __init__(self, n: int):
-        from .._kernels.numba import krylov as k
-
-        sfx = "_p" if n >= k.PARALLEL_MIN else "_s"
-        for nm in ("dot", "cg_update_xr", "cg_update_xrz", "xpby", "diag_apply", "residual", "cheb_step"):
-            setattr(self, nm, getattr(k, nm + sfx))
-
-
-_KCACHE: dict = {}
-
-
 def kernels(be, n: int):
-    """The kernel set for backend ``be`` and vector length ``n``."""
-    if be.name == "numpy":
-        return _NumpyKernels
-    if be.name == "cupy":
-        from .._kernels.cupy import krylov as ck
-
-        return ck
-    from .._kernels.numba import krylov as k
-
-    key = n >= k.PARALLEL_MIN
-    if key not in _KCACHE:
-        _KCACHE[key] = _NumbaKernels(n)
-    return _KCACHE[key]
+    """The Krylov kernel set of backend ``be`` for vectors of length ``n``
+    (``be.kernels("krylov").select(n)``: the kernel module picks serial or parallel kernels)."""
+    return be.kernels("krylov").select(n)
 
 
 # ------------------------------------------------------------------ operators
@@ -111,28 +40,27 @@ class Applier:
     """Apply an operator into preallocated storage, using its optional fast methods.
 
     ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``)
-    and ``A.matvec_into(x, out)`` are used when present and the backend is not the
-    NumPy reference (which always calls the plain ``matvec``).
+    and ``A.matvec_into(x, out)`` are used when present and the kernel set says so
+    (``K.FAST_OPERATOR_METHODS``; the NumPy reference always calls the plain
+    ``matvec``). Products from ``matvec`` pass through ``K.as_vector`` (the layout
+    the kernels compile for).
     """
 
     def __init__(self, op, raw, be, K):
         self.op = op
         self.K = K
-        fast = be.name != "numpy"
+        fast = K.FAST_OPERATOR_METHODS
         src = _raw_or_wrapped(raw, op)
         self._dot = getattr(src, "matvec_dot", None) if fast else None
         self._into = getattr(src, "matvec_into", None) if fast else None
-        self._asarr = np.ascontiguousarray if be.name == "numba" else None
+        self._asvec = K.as_vector
 
     def into(self, x, out):
         """Return ``A x``, written into ``out`` when the operator allows it."""
         if self._into is not None:
             self._into(x, out)
             return out
-        y = self.op.matvec(x)
-        if self._asarr is not None and (y.dtype != np.float64 or not y.flags.c_contiguous):
-            y = np.ascontiguousarray(y, dtype=np.float64)
-        return y
+        return self._asvec(self.op.matvec(x))
 
     def with_dot(self, x, out):
         """Return ``(A x, x . A x)``."""
@@ -174,7 +102,15 @@ def _check_finite_array(xp, a, name):
 
 
 def _check_operator_finite(op, be, name):
-    """Check the stored entries of dense / sparse / diagonal operators (others cannot be checked)."""
+    """Check the stored entries of dense / sparse / diagonal operators (others cannot be checked).
+
+    The scan runs once per operator: a passed check is remembered on the operator
+    (``op._finite_checked``; operators are immutable in practice, see
+    :mod:`solvers.operators.base`), so a Newton loop that calls a solver with the
+    same operator many times scans its matrix once.
+    """
+    if getattr(op, "_finite_checked", False):
+        return
     xp = be.xp
     data = None
     if isinstance(op, _ops.DenseOperator):
@@ -185,6 +121,7 @@ def _check_operator_finite(op, be, name):
         data = op.d
     if data is not None:
         _check_finite_array(xp, data, name)
+        op._finite_checked = True
 
 
 def _is_complex_dtype(dt) -> bool:
@@ -225,8 +162,6 @@ def _as_operator(obj, be, name):
 
 def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False) -> System:
     """Validate and convert the inputs of a Krylov solve (once, on entry)."""
-    if backend is None and isinstance(A, _ops.LinearOperator) and A.backend.is_gpu:
-        backend = A.backend
     be = _backends.get_backend(backend, A, b, x0)
     op = _as_operator(A, be, "A")
     if _is_complex_dtype(op.dtype):
@@ -283,15 +218,17 @@ class History:
 
 # ------------------------------------------------------------------ results
 def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
-           options=None, **stats):
+           options=None, extras=None, **stats):
     """Build the :class:`SolveResult` with a message that says what to try on failure."""
     converged = status == Status.CONVERGED
     if converged:
         msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
-    elif status == Status.MAXITER:
+    elif status == Status.MAXITER and not reason:
         msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
                f"{tol:.3e}. Try a preconditioner (M=solvers.linear.jacobi(A) / chebyshev(A) / multigrid), a "
                "larger maxiter or a looser rtol")
+    elif status == Status.STOPPED:
+        msg = reason or stopped_message(method, nit)
     else:
         msg = f"{method}: {reason}"
     st = timer.stats()
@@ -300,7 +237,8 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
             "M": None if sysm.M is None else type(sysm.M_raw).__name__, "x0": sysm.x is not None}
     opts.update(options or {})
     return SolveResult(x, converged, status, msg, nit, history={"residual": hist.array()}, stats=st,
-                       method=method, backend=sysm.be.name, options=opts, provenance=timer.provenance())
+                       method=method, backend=sysm.be.name, options=opts, provenance=timer.provenance(),
+                       **(extras or {}))
 
 
 class KrylovRun:
@@ -316,13 +254,25 @@ class KrylovRun:
         self.hist = History(S.maxiter)
         self.cnt = dict.fromkeys(counters, 0)
         self.options = options
+        self.extras = {}              # routine-specific result extras (defaults for every exit)
+        self.cb = Callback(None)
         self.bnorm = math.sqrt(K.dot(S.b, S.b))
         self.tol = max(S.rtol * self.bnorm, S.atol)
 
-    def done(self, x, status, nit, rnorm, reason="", **counters):
-        """The result; ``counters`` override the values in :attr:`cnt` (for solvers counting in locals)."""
+    def done(self, x, status, nit, rnorm, reason="", extras=None, **counters):
+        """The result; ``counters`` override the values in :attr:`cnt` (for solvers counting in locals),
+        ``extras`` update :attr:`extras`."""
         return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
-                      options=self.options, **{**self.cnt, **counters})
+                      options=self.options, extras={**self.extras, **(extras or {})}, **{**self.cnt, **counters})
+
+    def stop(self, x, nit, rnorm, **fields) -> bool:
+        """Call the user callback (when there is one) after iteration ``nit``; True means: stop
+        (the callback raised ``StopIteration``)."""
+        return bool(self.cb) and self.cb(x, nit, residual=rnorm, **fields)
+
+    def stopped(self, x, nit, rnorm):
+        """The result of a solve stopped by its callback."""
+        return self.done(x, Status.STOPPED, nit, rnorm, stopped_message(self.method, nit))
 
     def apply_M(self, v):
         """``M v`` into fresh storage (``v`` itself without a preconditioner), counted."""
@@ -373,10 +323,14 @@ class KrylovRun:
 
 
 def start(method, A, b, x0, M, backend, rtol, atol, maxiter, *, counters=("matvecs", "precond_applications"),
-          options=None, allow_callable_M=False) -> KrylovRun:
-    """Validate the inputs (:func:`prepare`), start the timer and build the shared :class:`KrylovRun`."""
+          options=None, allow_callable_M=False, callback=None) -> KrylovRun:
+    """Validate the inputs (:func:`prepare`), start the timer and build the shared :class:`KrylovRun`
+    (``callback`` is wrapped in :class:`~solvers.results.Callback`, see :meth:`KrylovRun.stop`)."""
+    cb = Callback(callback)
     S = prepare(A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=allow_callable_M)
-    return KrylovRun(method, S, counters, options, Timer(S.be))
+    R = KrylovRun(method, S, counters, options, Timer(S.be))
+    R.cb = cb
+    return R
 
 
 def nonfinite_reason(what: str) -> str:

@@ -54,13 +54,17 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         Number of previous directions to A-orthogonalise against (default 2,
         ``0`` gives preconditioned steepest descent).
     callback : callable, optional
-        ``callback(xk)`` after every iteration.
+        Called after every iteration: ``callback(intermediate_result)`` when its
+        single parameter has that name (an :class:`~solvers.results.IntermediateResult`
+        with ``x``, ``nit`` and ``residual``), else ``callback(xk)`` (``xk`` is the
+        live iterate: copy it to keep it). Raising ``StopIteration`` ends the solve
+        with status ``"stopped"``.
     backend : str or Backend, optional
 
     Returns
     -------
     SolveResult
-        ``history["residual"]`` (2-norms, initial first); ``stats``: ``time_s``,
+        ``history["residual"]`` (2-norms, initial first: ``nit + 1`` entries); ``stats``: ``time_s``,
         ``matvecs``, ``precond_applications``. ``"breakdown"`` when
         ``d^T A d <= 0`` (A not SPD); ``"stagnated"`` when ``M(r)`` gives no
         new direction (``d^T r = 0``).
@@ -72,7 +76,7 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     Proceedings of ICML 2023, PMLR 202.
     Y. Notay, "Flexible conjugate gradients", SIAM J. Sci. Comput. 22(4) (2000).
     """
-    R = C.start("cdm", A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True)
+    R = C.start("cdm", A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True, callback=callback)
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
         raise ValueError(f"k (number of stored directions) must be an integer >= 0, got {k!r}")
     S, n, xp, K, Aap, hist, cnt, tol, done = R.S, R.n, R.xp, R.K, R.A, R.hist, R.cnt, R.tol, R.done
@@ -137,12 +141,13 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         r -= alpha * ad
         rnorm = math.sqrt(K.dot(r, r))
         hist.append(rnorm)
-        if callback is not None:
-            callback(x)
+        stop = R.stop(x, it, rnorm)
         if not math.isfinite(rnorm):
             return done(x, Status.NONFINITE, it, rnorm, C.nonfinite_reason(f"the residual at iteration {it}"))
         if rnorm <= tol:
             return done(x, Status.CONVERGED, it, rnorm)
+        if stop:
+            return R.stopped(x, it, rnorm)
         if k > 0:
             D[head] = d
             AD[head] = ad

@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..results import Status
+from ..results import Status, stopped_message
 from . import _common as C
+
+NEGATIVE_CURVATURE = ("breakdown", "return")
 
 
 def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
-       callback: Callable | None = None, backend=None):
+       callback: Callable | None = None, negative_curvature: str = "breakdown", backend=None):
     """Solve ``A x = b`` for symmetric positive definite ``A`` by (preconditioned) conjugate gradients.
 
     Parameters
@@ -47,8 +49,22 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         (:func:`solvers.linear.jacobi`) or a :class:`DiagonalOperator` is fused
         into the update pass.
     callback : callable, optional
-        ``callback(xk)`` after every iteration. ``xk`` is the live iterate: copy
-        it to keep it.
+        Called after every iteration: ``callback(intermediate_result)`` when its
+        single parameter has that name (an :class:`~solvers.results.IntermediateResult`
+        with ``x``, ``nit`` and ``residual``), else ``callback(xk)``. ``xk`` is
+        the live iterate: copy it to keep it. Raising ``StopIteration`` ends the
+        solve with status ``"stopped"``.
+    negative_curvature : {"breakdown", "return"}, default "breakdown"
+        What a direction ``p`` with ``p^T A p <= 0`` means. ``"breakdown"``
+        (an SPD solve): ``A`` is not SPD, the message says which solver to use
+        instead. ``"return"`` (Newton-CG, Steihaug-Toint): the exit is expected;
+        the message reports the curvature found. In both cases the result has
+        status ``"breakdown"``, ``x`` is the iterate before that step, and the
+        extras ``res.direction`` (``p``, the conjugate direction of negative or
+        zero curvature; for an indefinite Hessian a descent-compatible direction
+        along which the quadratic model is unbounded below) and
+        ``res.curvature`` (``p^T A p``) are set. Results of other exits have
+        ``res.direction = None`` and ``res.curvature = None``.
     backend : str or Backend, optional
 
     Returns
@@ -59,7 +75,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         ``precond_applications``. ``status`` is ``"breakdown"`` when
         ``p^T A p <= 0`` (A is not SPD) or ``r^T M r <= 0`` (M is not SPD),
         ``"nonfinite"`` when NaN/inf appears, ``"maxiter"`` when the budget ran
-        out. ``x`` is always the last finite iterate.
+        out, ``"stopped"`` when the callback raised ``StopIteration``. ``x`` is
+        always the last finite iterate.
 
     Notes
     -----
@@ -72,9 +89,18 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     linear systems", J. Res. Nat. Bur. Standards 49 (1952).
     Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
     Algorithm 9.1.
+    T. Steihaug, "The conjugate gradient method and trust regions in large scale
+    optimization", SIAM J. Numer. Anal. 20(3), 626-637 (1983); J. Nocedal and
+    S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Algorithm 7.1
+    (negative-curvature exit of Newton-CG).
     """
-    R = C.start("cg", A, b, x0, M, backend, rtol, atol, maxiter, options={})
-    S, be, n, xp, K, Aap, hist, b, tol = R.S, R.be, R.n, R.xp, R.K, R.A, R.hist, R.S.b, R.tol
+    if negative_curvature not in NEGATIVE_CURVATURE:
+        raise ValueError(f"negative_curvature must be one of {NEGATIVE_CURVATURE}, got {negative_curvature!r}")
+    R = C.start("cg", A, b, x0, M, backend, rtol, atol, maxiter,
+                options={"negative_curvature": negative_curvature}, callback=callback)
+    R.extras = {"direction": None, "curvature": None}
+    cb = R.cb
+    S, n, xp, K, Aap, hist, b, tol = R.S, R.n, R.xp, R.K, R.A, R.hist, R.S.b, R.tol
     r, q = xp.empty(n), xp.empty(n)
     rr = 0.0
 
@@ -94,16 +120,16 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     x, r, rnorm = init
     matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
 
-    def done(x, status, nit, rnorm, reason=""):
-        return R.done(x, status, nit, rnorm, reason, matvecs=matvecs, precond_applications=papps)
+    def done(x, status, nit, rnorm, reason="", direction=None, curvature=None):
+        return R.done(x, status, nit, rnorm, reason, matvecs=matvecs, precond_applications=papps,
+                      extras={"direction": direction, "curvature": curvature})
 
     # preconditioner setup
     dinv = C.diagonal_of_preconditioner(S.M) if S.M is not None else None
-    if dinv is not None and be.name == "numba":
-        import numpy as np
-
-        dinv = np.ascontiguousarray(dinv, dtype=np.float64)
+    if dinv is not None:
+        dinv = K.as_vector(dinv)
     Map = None if dinv is not None else R.M
+    cb_on = bool(cb)
 
     if S.M is None:
         z = r                      # unpreconditioned: z aliases r
@@ -133,12 +159,14 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             k -= 1
             break
         if pap <= 0.0:
-            status = Status.BREAKDOWN
-            reason = (f"breakdown at iteration {k}: p^T A p = {pap:.3e} <= 0, so the operator is not symmetric "
-                      "positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres "
-                      "(non-symmetric)")
-            k -= 1
-            break
+            if negative_curvature == "return":
+                reason = (f"negative curvature at iteration {k}: p^T A p = {pap:.3e} <= 0 (Steihaug-Toint exit); "
+                          "res.direction is that direction p, res.x the iterate before this step")
+            else:
+                reason = (f"breakdown at iteration {k}: p^T A p = {pap:.3e} <= 0, so the operator is not symmetric "
+                          "positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres "
+                          "(non-symmetric); res.direction holds p")
+            return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
         alpha = rz / pap
         if S.M is None:
             rr = K.cg_update_xr(x, r, p, qv, alpha)
@@ -155,13 +183,15 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             papps += 1
         rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
         hist.append(rnorm)
-        if callback is not None:
-            callback(x)
+        stop = cb_on and cb(x, k, residual=rnorm)
         if not math.isfinite(rnorm):
             status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {k}")
             break
         if rnorm <= tol:
             status = Status.CONVERGED
+            break
+        if stop:
+            status, reason = Status.STOPPED, stopped_message("cg", k)
             break
         if not (rz_new > 0.0) or not math.isfinite(rz_new):
             return _precond_fail(done, x, k, rnorm, rz_new)

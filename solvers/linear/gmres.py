@@ -29,15 +29,22 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         explicitly as ``b - A x`` (that value is the last history entry of the
         cycle and the one the convergence decision rests on).
     maxiter : int, optional
-        Maximum number of inner iterations (matvecs with ``A`` not counting the
-        residual recomputations), default ``10 n``.
+        Maximum number of **restart cycles** (SciPy's meaning), each of at most
+        ``restart`` inner iterations. Default: ``ceil(10 n / restart)`` cycles
+        (about ``10 n`` inner iterations, the budget of the other solvers).
+        ``maxiter=0`` performs no iteration. ``res.nit`` counts inner
+        iterations (matvecs with ``A`` in the Arnoldi process).
     M : operator, optional
         Any (fixed, linear) preconditioner approximating ``A^{-1}``; need not
         be symmetric or definite.
     callback : callable, optional
-        ``callback(xk)`` after every inner iteration. Forming ``xk`` costs an
-        extra ``O(n j)`` (and one ``M`` application), only paid when a callback
-        is given.
+        Called after every inner iteration: ``callback(intermediate_result)``
+        when its single parameter has that name (an
+        :class:`~solvers.results.IntermediateResult` with ``x``, ``nit`` and
+        ``residual``, the Givens estimate), else ``callback(xk)``. Forming
+        ``xk`` costs an extra ``O(n j)`` (and one ``M`` application), only paid
+        when a callback is given. Raising ``StopIteration`` ends the solve with
+        status ``"stopped"``.
     restart : int
         Krylov subspace dimension per cycle (default 30).
     backend : str or Backend, optional
@@ -45,7 +52,8 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     Returns
     -------
     SolveResult
-        ``history["residual"]`` (2-norms, initial one first); ``stats``:
+        ``history["residual"]`` (2-norms, initial one first: ``nit + 1``
+        entries); ``stats``:
         ``time_s``, ``matvecs``, ``precond_applications``, ``restarts``.
         ``status="stagnated"`` when a whole cycle does not reduce the residual
         (increase ``restart`` or use a better preconditioner).
@@ -57,18 +65,30 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     856-869 (1986). Y. Saad, *Iterative Methods for Sparse Linear Systems*,
     2nd ed., Algorithm 9.5 (right preconditioning).
     """
-    R = C.start("gmres", A, b, x0, M, backend, rtol, atol, maxiter,
-                counters=("matvecs", "precond_applications", "restarts"))
     if not isinstance(restart, numbers.Integral) or isinstance(restart, bool) or restart < 1:
         raise ValueError(f"restart must be a positive integer, got {restart!r}")
+    R = C.start("gmres", A, b, x0, M, backend, rtol, atol, maxiter,
+                counters=("matvecs", "precond_applications", "restarts"), callback=callback)
     S, be, n, xp, Aap, hist, cnt, tol = R.S, R.be, R.n, R.xp, R.A, R.hist, R.cnt, R.tol
     done, apply_M = R.done, R.apply_M
     m = int(min(restart, max(n, 1)))
-    R.options = {"restart": m, "preconditioning": "right"}
+    if maxiter is None:                  # prepare filled in 10 n inner iterations: as restart cycles
+        S.maxiter = -(-10 * n // m)
+    cycles = S.maxiter
+    R.options = {"restart": int(restart), "preconditioning": "right"}
     init = R.begin(norm=R.norm)
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init
+
+    def out_of_cycles(x, itn, rnorm):
+        return done(x, Status.MAXITER, itn, rnorm,
+                    f"not converged after maxiter={cycles} restart cycles ({itn} iterations), residual "
+                    f"{rnorm:.3e} > tolerance {tol:.3e}. Try a preconditioner, a larger restart or maxiter, "
+                    "or a looser rtol")
+
+    if cycles == 0:
+        return out_of_cycles(x, 0, rnorm)
 
     V = xp.empty((m + 1, n))
     H = np.zeros((m + 1, m))
@@ -76,7 +96,10 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     sn = np.zeros(m)
     g = np.zeros(m + 1)
     itn = 0
+    cycle = 0
+    stop = False
     while True:
+        cycle += 1
         V[0] = r * (1.0 / rnorm)
         H[:] = 0.0
         g[:] = 0.0
@@ -118,9 +141,9 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             g[j] = cs[j] * g[j]
             est = abs(g[j + 1])
             hist.append(est)
-            if callback is not None:
-                callback(x + apply_M(V[: j + 1].T @ xp.asarray(_solve_upper(H, g, j + 1))))
-            if est <= tol or hnext == 0.0 or itn >= S.maxiter:
+            if R.cb:
+                stop = R.stop(x + apply_M(V[: j + 1].T @ xp.asarray(_solve_upper(H, g, j + 1))), itn, est)
+            if est <= tol or hnext == 0.0 or stop:
                 j += 1
                 break
             V[j + 1] = w * (1.0 / hnext)
@@ -139,8 +162,10 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("the residual"))
         if rnorm <= tol:
             return done(x, Status.CONVERGED, itn, rnorm)
-        if itn >= S.maxiter:
-            return done(x, Status.MAXITER, itn, rnorm)
+        if stop:
+            return R.stopped(x, itn, rnorm)
+        if cycle >= cycles:
+            return out_of_cycles(x, itn, rnorm)
         if rnorm >= prev:
             return done(x, Status.STAGNATED, itn, rnorm,
                         f"stagnated: a full cycle of {m} iterations did not reduce the residual ({rnorm:.3e}). "

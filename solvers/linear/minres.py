@@ -35,13 +35,18 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         **SPD** preconditioner approximating ``A^{-1}``. An indefinite ``M`` is
         detected (``r^T M r < 0``) and reported as a breakdown.
     callback : callable, optional
-        ``callback(xk)`` after every iteration (``xk`` is the live iterate).
+        Called after every iteration: ``callback(intermediate_result)`` when its
+        single parameter has that name (an :class:`~solvers.results.IntermediateResult`
+        with ``x``, ``nit`` and ``residual``), else ``callback(xk)`` (``xk`` is the
+        live iterate: copy it to keep it). Raising ``StopIteration`` ends the solve
+        with status ``"stopped"``.
     backend : str or Backend, optional
 
     Returns
     -------
     SolveResult
-        ``history["residual"]`` as described under ``rtol``; ``stats``:
+        ``history["residual"]`` as described under ``rtol`` (``nit + 1``
+        entries, the initial residual first); ``stats``:
         ``time_s``, ``matvecs``, ``precond_applications``, ``restarts``.
 
     References
@@ -50,7 +55,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     linear equations", SIAM J. Numer. Anal. 12(4), 617-629 (1975).
     """
     R = C.start("minres", A, b, x0, M, backend, rtol, atol, maxiter,
-                counters=("matvecs", "precond_applications", "restarts"))
+                counters=("matvecs", "precond_applications", "restarts"), callback=callback)
     S, n, xp, K, Aap, Map, hist, cnt, tol = R.S, R.n, R.xp, R.K, R.A, R.M, R.hist, R.cnt, R.tol
     done, apply_M = R.done, R.apply_M
     init = R.begin(norm=R.norm)
@@ -60,6 +65,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
 
     itn = 0
     failed_checks = 0
+    stop = False
     while True:
         # ---- start (or restart) the Lanczos process from the residual r
         r1 = r.copy()
@@ -129,14 +135,15 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             else:
                 rnorm = abs(phibar)
             hist.append(rnorm)
-            if callback is not None:
-                callback(x)
+            stop = R.stop(x, itn, rnorm)
             if not math.isfinite(rnorm):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {itn}")
                 break
             if rnorm <= tol or beta == 0.0:
                 status = "check"
                 break
+            if stop:
+                return R.stopped(x, itn, rnorm)
         if status is None:
             return done(x, Status.MAXITER, itn, rnorm)
         if status != "check":
@@ -147,6 +154,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         hist.buf[hist.n - 1] = rnorm
         if rnorm <= tol:
             return done(x, Status.CONVERGED, itn, rnorm)
+        if stop:
+            return R.stopped(x, itn, rnorm)
         failed_checks += 1
         if failed_checks >= 3 or itn >= S.maxiter:
             st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER

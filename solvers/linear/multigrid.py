@@ -38,8 +38,15 @@ Cost-saving structure (numba backend; the module docs of
   residual is never stored;
 * prolongation interpolates along the last axis on the coarse rows, then adds
   to the fine grid in one contiguous pass;
-* coarse levels below ``SERIAL_BELOW`` points run single-threaded; the coarsest
+* coarse levels below the kernel set's ``SERIAL_BELOW`` points run
+  single-threaded, inside a scoped :func:`solvers._config.limit` (thread-local,
+  restored afterwards: the caller's thread count never changes); the coarsest
   grid is a dense SPD inverse (Cholesky) applied as a matrix-vector product.
+
+Every step (smoothing, residual + restriction, prolongation) comes from the
+backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy reference
+(:mod:`solvers._kernels.numpy.multigrid`) does the fused residual + restriction
+as a residual followed by a restriction.
 
 No memory is allocated per cycle: every level holds preallocated ``u``, ``f``
 (and, where the residual is not fused, ``r``) buffers and a transfer work array,
@@ -59,6 +66,8 @@ import numbers
 
 import numpy as np
 
+from .. import _config
+from .. import backends as _backends
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
 from ..results import SolveResult, Status, Timer
@@ -182,9 +191,6 @@ def _spd_inverse(C):
         return np.linalg.pinv(C)
 
 
-SERIAL_BELOW = 40_000   # grid points; coarser levels run their Numba kernels on one thread
-
-
 class _Level:
     __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf")
 
@@ -210,7 +216,9 @@ class MultigridPreconditioner(LinearOperator):
         super().__init__(A.shape, np.float64, A.backend, symmetric=True, positive_definite=True)
         be = A.backend
         xp = be.xp
+        K = be.kernels("multigrid")
         self.nu = nu
+        self.max_coarse, self.max_levels = max_coarse, max_levels
         self.levels = []
         op = A
         while True:
@@ -239,13 +247,11 @@ class MultigridPreconditioner(LinearOperator):
             lev.P, lev.R = tuple(P), tuple(R)
             op = _coarse_operator(op, nc, hc, avg)
         for l, lev in enumerate(self.levels):
-            lev.r = xp.empty(lev.shape) if l < len(self.levels) - 1 and not self._fused(lev) else None
+            inner = l < len(self.levels) - 1
+            lev.r = xp.empty(lev.shape) if inner and K.needs_residual_buffer(lev.A) else None
             lev.u = None if l == 0 else xp.empty(lev.shape)
             lev.f = None if l == 0 else xp.empty(lev.shape)
-            lev.pbuf = None
-            if l < len(self.levels) - 1 and be.name == "numba":
-                # prolongation work array: coarse grid on the fine last axis (see prolong_add2/3)
-                lev.pbuf = xp.empty(self.levels[l + 1].shape[:-1] + lev.shape[-1:])
+            lev.pbuf = K.prolong_work(lev.shape, self.levels[l + 1].shape) if inner else None
         sched = (nu,) if isinstance(nu, numbers.Integral) else tuple(nu)
         self.nus = [int(sched[min(l, len(sched) - 1)]) for l in range(len(self.levels))]
         C = self.levels[-1].A.to_csr().toarray()
@@ -255,64 +261,15 @@ class MultigridPreconditioner(LinearOperator):
 
     # ------------------------------------------------------------------ cycle
     def _restrict(self, lev, r, out):
-        be = self.backend
-        if be.name == "numba":
-            from .._kernels.numba import multigrid as k
-
-            (k.restrict2 if r.ndim == 2 else k.restrict3)(r, out, *lev.R)
-            return
-        if be.name == "cupy":
-            from .._kernels.cupy import multigrid as kc
-
-            kc.restrict(r, out, lev.R)
-            return
-        x = r
-        for a in range(r.ndim):
-            ri, rw = lev.R[2 * a], lev.R[2 * a + 1]
-            x = sum(_bcast(rw[:, m], a, r.ndim) * be.xp.take(x, ri[:, m], axis=a) for m in range(ri.shape[1]))
-        out[...] = x
-
-    def _fused(self, lev) -> bool:
-        """True where ``residual + restriction`` run as one fused kernel (numba, constant coefficients)."""
-        return self.backend.name == "numba" and lev.A.const
-
-    def _residual_restrict(self, lev, u, f, out):
-        """``out = R (f - A u)`` in one pass without storing the fine residual (numba, constant k)."""
-        import numba
-
-        from .._kernels.numba import multigrid as k
-
-        nchunks = max(1, min(numba.get_num_threads(), out.shape[0]))
-        if u.ndim == 2:
-            k.residual_restrict2c(u, f, out, *lev.A._coef(), *lev.R, nchunks)
-        else:
-            k.residual_restrict3c(u, f, out, *lev.A._coef(), *lev.R, nchunks)
+        """``out = R r`` (the backend's restriction kernel)."""
+        self.backend.kernels("multigrid").restrict(r, out, lev.R)
 
     def _prolong_add(self, lev, e, u):
-        be = self.backend
-        if be.name == "numba":
-            from .._kernels.numba import multigrid as k
+        """``u += P e``."""
+        self.backend.kernels("multigrid").prolong_add(e, u, lev.P, lev.pbuf)
 
-            (k.prolong_add2 if u.ndim == 2 else k.prolong_add3)(e, u, *lev.P, lev.pbuf)
-            return
-        if be.name == "cupy":
-            from .._kernels.cupy import multigrid as kc
-
-            kc.prolong_add(e, u, lev.P)
-            return
-        x = e
-        for a in range(e.ndim):
-            pi, pw = lev.P[2 * a], lev.P[2 * a + 1]
-            x = sum(_bcast(pw[:, m], a, e.ndim) * be.xp.take(x, pi[:, m], axis=a) for m in range(2))
-        u += x
-
-    def _cycle(self, l, f, u, nthreads=None):
+    def _cycle(self, l, f, u, K):
         lev = self.levels[l]
-        if nthreads is not None and nthreads > 1:
-            # small grids run serially: a parallel region costs more than the work there
-            import numba
-
-            numba.set_num_threads(nthreads if lev.A.shape[0] >= SERIAL_BELOW else 1)
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
             return
@@ -322,35 +279,36 @@ class MultigridPreconditioner(LinearOperator):
         for _ in range(nu - 1):
             A.smooth_rb_pair(u, f, 0)
         nxt = self.levels[l + 1]
-        if self._fused(lev):
-            self._residual_restrict(lev, u, f, nxt.f)
+        K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
+        if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
+            # the coarser levels are small: a parallel region costs more than the work there
+            with _config.limit(1):
+                self._cycle(l + 1, nxt.f, nxt.u, K)
         else:
-            A.residual_into(u, f, lev.r)
-            self._restrict(lev, lev.r, nxt.f)
-        self._cycle(l + 1, nxt.f, nxt.u, nthreads)
-        if nthreads is not None and nthreads > 1:
-            import numba
-
-            numba.set_num_threads(nthreads if lev.A.shape[0] >= SERIAL_BELOW else 1)
-        self._prolong_add(lev, nxt.u, u)
+            self._cycle(l + 1, nxt.f, nxt.u, K)
+        K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
         for _ in range(nu):
             A.smooth_rb_pair(u, f, 1)              # black then red: the adjoint of the pre-smoother
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
         shp = self.levels[0].shape
-        if self.backend.name == "numba":
-            import numba
-
-            nt = numba.get_num_threads()
-            try:
-                self._cycle(0, r.reshape(shp), out.reshape(shp), nt)
-            finally:
-                numba.set_num_threads(nt)
+        K = self.backend.kernels("multigrid")
+        if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
+            with _config.limit(1):
+                self._cycle(0, r.reshape(shp), out.reshape(shp), K)
         else:
-            self._cycle(0, r.reshape(shp), out.reshape(shp))
+            self._cycle(0, r.reshape(shp), out.reshape(shp), K)
         self.stats["vcycles"] += 1
         return out
+
+    def with_backend(self, backend) -> "MultigridPreconditioner":
+        """The same V-cycle built on ``backend`` (from the fine operator converted there)."""
+        be = _backends.get_backend(backend)
+        if be == self.backend:
+            return self
+        return MultigridPreconditioner(self.levels[0].A.with_backend(be), nu=self.nu, max_coarse=self.max_coarse,
+                                       max_levels=self.max_levels)
 
     def _matvec(self, r):
         out = self.backend.xp.empty(self.shape[0])
@@ -398,12 +356,6 @@ class MultigridPreconditioner(LinearOperator):
     def __repr__(self) -> str:
         grids = " -> ".join("x".join(map(str, lev.shape)) for lev in self.levels)
         return f"<MultigridPreconditioner V-cycle nu={self.nus} {grids} backend={self.backend.name}>"
-
-
-def _bcast(w, axis, ndim):
-    shp = [1] * ndim
-    shp[axis] = -1
-    return w.reshape(shp)
 
 
 def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20) -> MultigridPreconditioner:

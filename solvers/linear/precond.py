@@ -43,6 +43,10 @@ class JacobiPreconditioner(_ops.LinearOperator):
     def diagonal(self):
         return self.inv_diagonal.copy()
 
+    def with_backend(self, backend) -> "JacobiPreconditioner":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else JacobiPreconditioner(be.asarray(self.inv_diagonal), be)
+
 
 def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPreconditioner:
     """Jacobi (diagonal) preconditioner ``M = diag(A)^{-1}``.
@@ -63,8 +67,6 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
         Zero (or, with ``require_positive``, negative) or non-finite diagonal
         entries; the message gives the first offending index.
     """
-    if backend is None and isinstance(A, _ops.LinearOperator):
-        backend = A.backend
     be = _backends.get_backend(backend, A)
     op = _ops.aslinearoperator(A, backend=be)
     if op.shape[0] != op.shape[1]:
@@ -112,8 +114,6 @@ def lanczos_bounds(A, k: int = 20, *, v0=None, rng=None, backend=None) -> tuple[
     C. Lanczos (1950); G. H. Golub and C. F. Van Loan, *Matrix Computations*,
     4th ed., Section 10.1.
     """
-    if backend is None and isinstance(A, _ops.LinearOperator):
-        backend = A.backend
     be = _backends.get_backend(backend, A)
     op = _ops.aslinearoperator(A, backend=be)
     n = op.shape[0]
@@ -163,10 +163,28 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
         super().__init__((n, n), np.float64, be, symmetric=True, positive_definite=True)
         self.op = op
         self.lmin, self.lmax, self.degree = float(lmin), float(lmax), int(degree)
+        self._setup()
+
+    def _setup(self):
+        n, be = self.shape[0], self.backend
         self._K = C.kernels(be, n)
-        self._A = C.Applier(op, op, be, self._K)
+        self._A = C.Applier(self.op, self.op, be, self._K)
         xp = be.xp
         self._res, self._d, self._ad = xp.empty(n), xp.empty(n), xp.empty(n)
+
+    def __getstate__(self):
+        # the kernel set and work arrays are rebuilt on unpickling (modules do not pickle)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_K", "_A", "_res", "_d", "_ad")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._setup()
+
+    def with_backend(self, backend) -> "ChebyshevPreconditioner":
+        be = _backends.get_backend(backend)
+        if be == self.backend:
+            return self
+        return ChebyshevPreconditioner(self.op.with_backend(be), self.lmin, self.lmax, self.degree, be)
 
     def _matvec(self, x):
         out = self.backend.xp.empty(self.shape[0])
@@ -213,8 +231,6 @@ def chebyshev(A, degree: int = 8, bounds: tuple[float, float] | None = None, *, 
     Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
     Sections 12.3 (Chebyshev acceleration, Algorithm 12.1).
     """
-    if backend is None and isinstance(A, _ops.LinearOperator):
-        backend = A.backend
     be = _backends.get_backend(backend, A)
     op = _ops.aslinearoperator(A, backend=be)
     if op.shape[0] != op.shape[1]:

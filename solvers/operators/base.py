@@ -5,6 +5,17 @@ A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
 is the convenience base class: it adds ``@``, ``+``, ``-``, scalar ``*`` and
 ``.T``, and declared structure (``symmetric``, ``positive_definite``) that
 solvers may rely on (declared, never guessed).
+
+Every operator lives on one backend (``op.backend``); solvers run on it unless
+told otherwise. ``aslinearoperator(op, backend=other)`` converts explicitly
+with ``op.with_backend(other)`` (the same operator built again on ``other``),
+or raises a ``TypeError`` that says how to build it there; an operator is never
+relabelled.
+
+Operators are immutable in practice: solvers cache validation on them (the
+scan of a dense or sparse matrix for NaN/inf runs once per operator, not on
+every solve of a Newton loop). After changing an operator's arrays in place,
+build a new operator.
 """
 from __future__ import annotations
 
@@ -19,7 +30,8 @@ class LinearOperator:
     """Base class for operators ``y = A x`` on backend arrays.
 
     Subclasses implement :meth:`_matvec` (and :meth:`_rmatvec` when the
-    transpose is available). Inputs are 1-D arrays of length ``shape[1]`` in the
+    transpose is available), and :meth:`with_backend` when they can be built
+    on another backend. Inputs are 1-D arrays of length ``shape[1]`` in the
     operator's backend (``self.backend``).
     """
 
@@ -54,6 +66,22 @@ class LinearOperator:
 
     def diagonal(self):
         raise NotImplementedError(f"{type(self).__name__} does not provide its diagonal")
+
+    def with_backend(self, backend) -> "LinearOperator":
+        """The same operator on ``backend`` (``self`` when it already lives there).
+
+        Subclasses that hold arrays rebuild themselves on the target backend;
+        this default raises a ``TypeError`` naming the fix.
+        """
+        be = _backends.get_backend(backend)
+        if be == self.backend:
+            return self
+        raise TypeError(f"{type(self).__name__} lives on backend {self.backend.name!r} and has no conversion to "
+                        f"{be.name!r}; build it again with backend={be.name!r}, or leave backend=None to use the "
+                        "operator's own backend")
+
+    def _structure(self) -> dict:
+        return {"symmetric": self.symmetric, "positive_definite": self.positive_definite}
 
     def _matvec(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,66 +154,39 @@ class DenseOperator(LinearOperator):
     def todense(self):
         return self.A
 
+    def with_backend(self, backend) -> "DenseOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else DenseOperator(self.A, backend=be, **self._structure())
+
 
 class SparseOperator(LinearOperator):
     """A SciPy (CPU) or cupyx (GPU) sparse matrix as an operator, stored as CSR.
 
-    On the ``numba`` backend the product runs in a parallel Numba CSR kernel.
+    Storage and products come from the backend's ``sparse`` kernel set
+    (``backend.kernels("sparse")``): on ``numba`` a parallel CSR kernel.
     """
 
     def __init__(self, A, backend=None, **structure):
-        if _is_cupyx_sparse(A):
-            be = _backends.get_backend(backend if backend is not None else "cupy")
-        else:
-            be = _backends.get_backend(backend)
-        if be.name == "cupy":
-            import cupyx.scipy.sparse as csp
-
-            if np.dtype(A.dtype).char not in "?fdFD":   # cupyx sparse holds bool/float/complex only
-                A = A.astype(np.float64)
-            A = A if _is_cupyx_sparse(A) else csp.csr_matrix(A)
-            A = A.tocsr()
-        else:
-            import scipy.sparse as sp
-
-            if _is_cupyx_sparse(A):
-                A = A.get()
-            A = sp.csr_matrix(A)
-            A.sum_duplicates()
-            if A.indices.dtype != np.int64 and A.nnz > 2**31 - 1:  # pragma: no cover - huge
-                A.indices = A.indices.astype(np.int64)
+        be = _backends.get_backend(backend, A)
+        A = be.kernels("sparse").csr(A)
         super().__init__(A.shape, A.dtype, be, **structure)
         self.A = A
 
     def _matvec(self, x):
-        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
-            return self.matvec_into(x, np.empty(self.shape[0]))
-        return self.A @ x
+        return self.backend.kernels("sparse").matvec(self.A, x)
 
     # optional fast methods (used by the Krylov solvers): no allocation, fused dot
-    def _numba_kernel(self, dot: bool):
-        from .._kernels.numba import sparse as _k
-
-        small = self.shape[0] < _k.PARALLEL_MIN_ROWS
-        if dot:
-            return _k.csr_matvec_dot_s if small else _k.csr_matvec_dot
-        return _k.csr_matvec_s if small else _k.csr_matvec
-
     def matvec_into(self, x, out):
         """Write ``A x`` into ``out`` (float64 on the numba backend: no allocation)."""
-        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
-            A = self.A
-            return self._numba_kernel(False)(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out)
-        out[...] = self.A @ x
-        return out
+        return self.backend.kernels("sparse").matvec_into(self.A, x, out)
 
     def matvec_dot(self, x, out):
         """Write ``A x`` into ``out`` and return ``x . A x`` (one pass on the numba backend)."""
-        if self.backend.name == "numba" and self.A.dtype == np.float64 and x.dtype == np.float64:
-            A = self.A
-            return float(self._numba_kernel(True)(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))
-        out[...] = self.A @ x
-        return float(self.backend.xp.dot(x, out))
+        return self.backend.kernels("sparse").matvec_dot(self.A, x, out)
+
+    def with_backend(self, backend) -> "SparseOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else SparseOperator(self.A, backend=be, **self._structure())
 
     def _rmatvec(self, x):
         return self.A.T.conj() @ x
@@ -224,6 +225,10 @@ class DiagonalOperator(LinearOperator):
     def diagonal(self):
         return self.d.copy()
 
+    def with_backend(self, backend) -> "DiagonalOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else DiagonalOperator(self.d, backend=be)
+
 
 class IdentityOperator(LinearOperator):
     def __init__(self, n, dtype=np.float64, backend=None):
@@ -237,6 +242,21 @@ class IdentityOperator(LinearOperator):
 
     def diagonal(self):
         return self.backend.xp.ones(self.shape[0], dtype=self.dtype)
+
+    def with_backend(self, backend) -> "IdentityOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else IdentityOperator(self.shape[0], self.dtype, be)
+
+
+def _same_arrays(src, dst) -> bool:
+    """Whether two backends share the array type (a callable written for one works on the other)."""
+    return src.xp is dst.xp
+
+
+def _callable_error(op, be):
+    return TypeError(f"{type(op).__name__} on backend {op.backend.name!r} wraps Python callables that work on its "
+                     f"arrays, so it cannot move to backend {be.name!r} (another array type); build a new operator "
+                     f"with callables for {be.name!r} arrays and backend={be.name!r}")
 
 
 class FunctionOperator(LinearOperator):
@@ -260,6 +280,16 @@ class FunctionOperator(LinearOperator):
         if self._diag is None:
             return super().diagonal()
         return self._diag() if callable(self._diag) else self._diag
+
+    def with_backend(self, backend) -> "FunctionOperator":
+        """The same callables on ``backend``: allowed between backends that share the array type
+        (numpy and numba), else a ``TypeError``."""
+        be = _backends.get_backend(backend)
+        if be == self.backend:
+            return self
+        if not _same_arrays(self.backend, be):
+            raise _callable_error(self, be)
+        return FunctionOperator(self.shape, self._mv, self._rmv, self.dtype, be, self._diag, **self._structure())
 
 
 class _WrappedOperator(LinearOperator):
@@ -286,6 +316,14 @@ class _WrappedOperator(LinearOperator):
             return self.A.diagonal()
         return super().diagonal()
 
+    def with_backend(self, backend) -> "_WrappedOperator":
+        be = _backends.get_backend(backend)
+        if be == self.backend:
+            return self
+        if not _same_arrays(self.backend, be):
+            raise _callable_error(self, be)
+        return _WrappedOperator(self.A, backend=be)
+
 
 class SumOperator(LinearOperator):
     def __init__(self, A, B):
@@ -305,6 +343,10 @@ class SumOperator(LinearOperator):
     def diagonal(self):
         return self.A.diagonal() + self.B.diagonal()
 
+    def with_backend(self, backend) -> "SumOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else SumOperator(self.A.with_backend(be), self.B.with_backend(be))
+
 
 class ProductOperator(LinearOperator):
     def __init__(self, A, B):
@@ -318,6 +360,10 @@ class ProductOperator(LinearOperator):
 
     def _rmatvec(self, x):
         return self.B.rmatvec(self.A.rmatvec(x))
+
+    def with_backend(self, backend) -> "ProductOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else ProductOperator(self.A.with_backend(be), self.B.with_backend(be))
 
 
 class ScaledOperator(LinearOperator):
@@ -339,6 +385,10 @@ class ScaledOperator(LinearOperator):
     def diagonal(self):
         return self.alpha * self.A.diagonal()
 
+    def with_backend(self, backend) -> "ScaledOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else ScaledOperator(self.A.with_backend(be), self.alpha)
+
 
 class TransposedOperator(LinearOperator):
     """The (conjugate) transpose ``A^H``."""
@@ -357,6 +407,10 @@ class TransposedOperator(LinearOperator):
     def diagonal(self):
         return self.A.diagonal().conj()
 
+    def with_backend(self, backend) -> "TransposedOperator":
+        be = _backends.get_backend(backend)
+        return self if be == self.backend else TransposedOperator(self.A.with_backend(be))
+
 
 def _is_cupyx_sparse(A) -> bool:
     return type(A).__module__.startswith("cupyx.scipy.sparse")
@@ -365,17 +419,21 @@ def _is_cupyx_sparse(A) -> bool:
 def aslinearoperator(A, backend=None) -> LinearOperator:
     """Return ``A`` as a :class:`LinearOperator` on ``backend``.
 
-    Accepts a :class:`LinearOperator` (returned as is), a dense NumPy/CuPy
-    array, a SciPy or cupyx sparse matrix, a ``scipy.sparse.linalg.LinearOperator``
-    or any object with ``shape``, ``dtype`` and ``matvec``.
+    Accepts a :class:`LinearOperator`, a dense NumPy/CuPy array, a SciPy or
+    cupyx sparse matrix, a ``scipy.sparse.linalg.LinearOperator`` or any object
+    with ``shape``, ``dtype`` and ``matvec``.
+
+    A :class:`LinearOperator` is returned as is when ``backend`` is None or its
+    own backend; for another backend it is converted explicitly with
+    ``A.with_backend(backend)`` (built again there, its arrays copied when the
+    array type differs), which raises a ``TypeError`` naming the fix when the
+    operator cannot be converted. It is never relabelled.
     """
     if isinstance(A, LinearOperator):
-        if backend is not None and _backends.get_backend(backend).name != A.backend.name:
-            # numpy and numba share the array type, so this is only a relabelling there
-            be = _backends.get_backend(backend)
-            if be.is_gpu or A.backend.is_gpu:
-                raise ValueError(f"operator lives on backend {A.backend.name!r}; rebuild it for {be.name!r}")
-        return A
+        if backend is None:
+            return A
+        be = _backends.get_backend(backend)
+        return A if be == A.backend else A.with_backend(be)
     import scipy.sparse as sp
 
     if sp.issparse(A) or _is_cupyx_sparse(A):

@@ -11,10 +11,11 @@ with ``k`` given at the face midpoints between neighbouring nodes. ``A`` is
 symmetric, and positive definite when ``k > 0`` and ``c > -lambda_min`` (checked
 with the exact smallest eigenvalue of the constant-coefficient Laplacian).
 
-Vectors are flat (C order over the interior grid ``grid_shape``). On the
-``numba`` backend the products run in parallel Numba kernels
-(:mod:`solvers._kernels.numba.stencil`); on ``cupy`` in CUDA kernels; the
-``numpy`` backend is the readable slicing reference.
+Vectors are flat (C order over the interior grid ``grid_shape``). The products
+and smoothers run in the backend's ``stencil`` kernel set
+(``backend.kernels("stencil")``): parallel Numba kernels
+(:mod:`solvers._kernels.numba.stencil`), CUDA kernels, or the readable NumPy
+slicing reference (:mod:`solvers._kernels.numpy.stencil`).
 
 References
 ----------
@@ -172,64 +173,20 @@ class StencilOperator(LinearOperator):
 
     def matvec_dot(self, x, out) -> float:
         """Write ``A x`` into ``out`` and return ``dot(x, A x)`` from the same pass."""
-        be = self.backend
-        u, o = x.reshape(self.grid_shape), out.reshape(self.grid_shape)
-        if be.name == "numba":
-            k = _numba_kernels()
-            fn = getattr(k, f"apply{self.ndim_grid}{'c' if self.const else 'v'}")
-            return float(fn(u, o, *self._coef()))
-        if be.name == "cupy":
-            from .._kernels.cupy import stencil as kc
-
-            kc.apply(self, u, o)
-            return float(be.xp.vdot(x, out))
-        o[...] = self._apply_reference(u)
-        return float(np.vdot(x, out))
+        return self.backend.kernels("stencil").apply_dot(self, x.reshape(self.grid_shape),
+                                                         out.reshape(self.grid_shape))
 
     def residual_into(self, u, f, r) -> float:
         """``r = f - A u`` on grid arrays; returns ``||r||^2``."""
-        be = self.backend
-        if be.name == "numba":
-            k = _numba_kernels()
-            fn = getattr(k, f"residual{self.ndim_grid}{'c' if self.const else 'v'}")
-            return float(fn(u, f, r, *self._coef()))
-        if be.name == "cupy":
-            from .._kernels.cupy import stencil as kc
-
-            kc.residual(self, u, f, r)
-            return float(be.xp.vdot(r, r))
-        r[...] = f - self._apply_reference(u)
-        return float(np.vdot(r, r))
+        return self.backend.kernels("stencil").residual(self, u, f, r)
 
     def smooth_rb(self, u, f, color: int) -> None:
         """One red-black Gauss-Seidel half sweep on the points with coordinate-sum parity ``color``."""
-        be = self.backend
-        if be.name == "numba":
-            k = _numba_kernels()
-            fn = getattr(k, f"rbgs{self.ndim_grid}{'c' if self.const else 'v'}")
-            fn(u, f, *self._coef(), int(color))
-            return
-        if be.name == "cupy":
-            from .._kernels.cupy import stencil as kc
-
-            kc.rbgs(self, u, f, int(color))
-            return
-        xp = be.xp
-        mask = self._parity() == color
-        d = self._d if self.const else self._dg
-        nb = d * u - self._apply_reference(u)
-        u[...] = xp.where(mask, (f + nb) / d, u)
+        self.backend.kernels("stencil").rbgs(self, u, f, int(color))
 
     def smooth_rb_first(self, u, f, color: int) -> None:
         """Half sweep from a zero guess: ``u = f / d`` on ``color`` points, 0 on the others."""
-        be = self.backend
-        if be.name == "numba":
-            k = _numba_kernels()
-            fn = getattr(k, f"rb_first{self.ndim_grid}")
-            fn(u, f, self._dinv_arr, int(color))
-            return
-        xp = be.xp
-        u[...] = xp.where(self._parity() == color, f * self._dinv_arr, 0.0)
+        self.backend.kernels("stencil").rb_first(self, u, f, int(color))
 
     def smooth_rb_pair(self, u, f, first: int, zero: bool = False) -> None:
         """Half sweep of colour ``first`` then of ``1 - first`` (one fused pass on ``numba``).
@@ -237,20 +194,7 @@ class StencilOperator(LinearOperator):
         With ``zero=True`` the first half sweep starts from ``u = 0`` (``u`` is overwritten).
         The result equals the two half sweeps done one after the other.
         """
-        if self.backend.name == "numba":
-            import numba
-
-            k = _numba_kernels()
-            fn = getattr(k, f"sweep{self.ndim_grid}{'c' if self.const else 'v'}")
-            n0 = self.grid_shape[0]
-            nchunks = max(1, min(numba.get_num_threads(), n0 // 4))
-            fn(u, f, *self._coef(), int(first), bool(zero), nchunks)
-            return
-        if zero:
-            self.smooth_rb_first(u, f, first)
-        else:
-            self.smooth_rb(u, f, first)
-        self.smooth_rb(u, f, 1 - first)
+        self.backend.kernels("stencil").sweep_pair(self, u, f, int(first), bool(zero))
 
     def diagonal(self):
         xp = self.backend.xp
@@ -273,21 +217,20 @@ class StencilOperator(LinearOperator):
         return p
 
     def _apply_reference(self, u):
-        """Readable NumPy/CuPy slicing form of ``A u`` on a grid array."""
-        if self.const:
-            out = self._d * u
-        else:
-            out = self._dg * u
-        for a in range(self.ndim_grid):
-            n = self.grid_shape[a]
-            if n < 2:
-                continue
-            w = self._w[a] if self.const else _take(self.backend.xp, self._faces[a], 1, n, a)  # interior faces
-            lo = _take(self.backend.xp, u, 0, n - 1, a)
-            hi = _take(self.backend.xp, u, 1, n, a)
-            _take(None, out, 0, n - 1, a)[...] -= w * hi
-            _take(None, out, 1, n, a)[...] -= w * lo
-        return out
+        """The readable NumPy slicing form of ``A u`` on a grid array (the reference kernel)."""
+        from .._kernels.numpy import stencil as ref
+
+        return ref.apply(self, u)
+
+    def with_backend(self, backend) -> "StencilOperator":
+        """The same operator on ``backend`` (coefficient arrays copied there); ``self`` when it already is."""
+        be = _backends.get_backend(backend)
+        if be is self.backend:
+            return self
+        src = self.backend
+        k = self.k if isinstance(self.k, float) else [src.to_numpy(ka) for ka in self.k]
+        shift = self.shift if (self.shift is None or isinstance(self.shift, float)) else src.to_numpy(self.shift)
+        return StencilOperator(self.grid_shape, self.h, k=k, shift=shift, backend=be)
 
     def to_csr(self):
         """The assembled matrix as a SciPy CSR matrix (on the host)."""
@@ -325,12 +268,6 @@ def _take(xp, a, start, stop, axis):
     sl = [slice(None)] * a.ndim
     sl[axis] = slice(start, stop)
     return a[tuple(sl)]
-
-
-def _numba_kernels():
-    from .._kernels.numba import stencil
-
-    return stencil
 
 
 __all__ = ["StencilOperator", "laplacian_lambda_min"]

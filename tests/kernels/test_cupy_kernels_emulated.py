@@ -282,8 +282,36 @@ def test_multigrid_transfer_kernels_match_reference(fake_cupy, rng, shape, varia
         np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("shape, variable, shift", CASES[:4])
+def test_stencil_and_multigrid_steps_match_numpy_reference(fake_cupy, rng, shape, variable, shift):
+    """The shared kernel-set steps (apply_dot, residual, rb_first, sweep_pair, residual_restrict)."""
+    from solvers._kernels.numpy import multigrid as rm
+    from solvers._kernels.numpy import stencil as rs
+    from solvers.linear.multigrid import MultigridPreconditioner
+
+    op = _stencil(shape, variable, rng, shift)
+    u, f = rng.standard_normal(shape), rng.standard_normal(shape)
+    o1, o2 = np.empty(shape), np.empty(shape)
+    assert cs.apply_dot(op, u, o1) == pytest.approx(rs.apply_dot(op, u, o2), rel=1e-12)
+    np.testing.assert_allclose(o1, o2, rtol=1e-13, atol=1e-12)
+    assert cs.residual(op, u, f, o1) == pytest.approx(rs.residual(op, u, f, o2), rel=1e-12)
+    for first in (0, 1):
+        for zero in (False, True):
+            u1, u2 = u.copy(), u.copy()
+            cs.sweep_pair(op, u1, f, first, zero)
+            rs.sweep_pair(op, u2, f, first, zero)
+            np.testing.assert_allclose(u1, u2, rtol=1e-13, atol=1e-12)
+    mg = MultigridPreconditioner(op, max_coarse=1)
+    if len(mg.levels) >= 2:
+        lev, nxt = mg.levels[0], mg.levels[1]
+        got, ref = np.empty(nxt.shape), np.empty(nxt.shape)
+        cm.residual_restrict(op, u, f, got, lev.R, np.empty(shape))
+        rm.residual_restrict(op, u, f, ref, lev.R, np.empty(shape))
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
 def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
-    from solvers.linear._common import _NumpyKernels as R
+    from solvers._kernels.numpy import krylov as R
 
     assert ck.dot(np.ones(3), np.arange(3.0)) == 3.0
     n = 17

@@ -60,7 +60,15 @@ def test_gmres_x0_zero_rhs_maxiter_callback(cpu_backend, rng):
     z = solvers.gmres(A, np.zeros(60), x0=x0, backend=cpu_backend)
     assert z.converged and np.all(z.x == 0)
     m = solvers.gmres(A, b, maxiter=5, restart=3, backend=cpu_backend)
-    assert m.status == "maxiter" and m.nit == 5 and not m.converged
+    # maxiter counts restart cycles, as in SciPy: 5 cycles of 3 inner iterations
+    assert m.status == "maxiter" and m.nit == 15 and not m.converged
+    assert m.history["residual"].shape == (16,) and m.stats["restarts"] == 4 and m.options["maxiter"] == 5
+    xs5, info = spla.gmres(A, b, restart=3, maxiter=5, rtol=1e-15, atol=0.0)
+    assert info > 0
+    np.testing.assert_allclose(m.x, xs5, rtol=1e-8, atol=1e-10)
+    z0 = solvers.gmres(A, b, maxiter=0, backend=cpu_backend)
+    assert z0.status == "maxiter" and z0.nit == 0 and z0.stats["matvecs"] == 0 and np.all(z0.x == 0)
+    assert z0.history["residual"].shape == (1,)
     seen = []
     r = solvers.gmres(A, b, restart=7, callback=lambda xk: seen.append(np.linalg.norm(b - A @ xk)),
                       backend=cpu_backend)

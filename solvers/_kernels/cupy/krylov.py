@@ -4,7 +4,22 @@ The updates are single ``ElementwiseKernel`` launches; the dot products that
 the solver needs on the host go through cuBLAS (``cupy.dot``) and are read back
 as Python floats by the caller. CuPy is imported on first use only.
 """
+import sys
+
 _CACHE = {}
+
+#: the solvers use an operator's optional ``matvec_into`` / ``matvec_dot``
+FAST_OPERATOR_METHODS = True
+
+
+def select(n):
+    """The kernel set for vectors of length ``n``: this module (one launch size fits all)."""
+    return sys.modules[__name__]
+
+
+def as_vector(y):
+    """``y`` as a vector the kernels accept (any CuPy array: returned unchanged)."""
+    return y
 
 _SRC = {
     # name: (in_params, out_params, operation)

@@ -2,8 +2,14 @@
 
 A 2-D grid runs as the 3-D grid ``(1, n0, n1)`` with identity tables on the
 dummy axis. One thread per output point. CuPy is imported on first use only.
+Same names and signatures as :mod:`solvers._kernels.numpy.multigrid`.
 """
+from . import stencil as _stencil
+
 _CACHE = {}
+
+#: no serial levels on the GPU
+SERIAL_BELOW = 0
 
 _SRC = r"""
 extern "C" __global__ void restrict3(const double* r, double* out, int n1, int n2, int c0, int c1, int c2,
@@ -95,8 +101,24 @@ def restrict(r, out, tables):
         out[...] = dst
 
 
-def prolong_add(e, u, tables):
-    """``u += P e`` with per-axis tables ``(pi0, pw0, pi1, pw1[, pi2, pw2])``."""
+def prolong_work(fine_shape, coarse_shape):
+    """No work array is needed on the GPU."""
+    return None
+
+
+def needs_residual_buffer(op):
+    """The residual is stored on the fine grid, then restricted."""
+    return True
+
+
+def residual_restrict(op, u, f, out, R, work):
+    """``out = R (f - A u)``: residual into ``work``, then restriction."""
+    _stencil.residual(op, u, f, work)
+    restrict(work, out, R)
+
+
+def prolong_add(e, u, tables, work=None):
+    """``u += P e`` with per-axis tables ``(pi0, pw0, pi1, pw1[, pi2, pw2])`` (``work`` unused)."""
     import numpy as np
 
     if u.ndim == 2:

@@ -132,7 +132,7 @@ def _outp(a):
 
 
 def apply(op, u, out):
-    """``out = A u`` (grid arrays; strided ones go through contiguous copies)."""
+    """``out = A u`` (grid arrays; strided ones go through contiguous copies); returns ``out``."""
     import numpy as np
 
     n0, n1, n2 = _dims(op.grid_shape)
@@ -142,10 +142,19 @@ def apply(op, u, out):
     _launch(f"apply_{kind}", u.size, (u, u, o, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(0)))
     if back:
         out[...] = o
+    return out
+
+
+def apply_dot(op, u, out):
+    """``out = A u``; return ``u . A u``."""
+    import cupy
+
+    apply(op, u, out)
+    return float(cupy.vdot(u, out))
 
 
 def residual(op, u, f, r):
-    """``r = f - A u``."""
+    """``r = f - A u``; return ``r . r``."""
     import numpy as np
 
     n0, n1, n2 = _dims(op.grid_shape)
@@ -155,6 +164,9 @@ def residual(op, u, f, r):
     _launch(f"apply_{kind}", u.size, (u, f, o, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(1)))
     if back:
         r[...] = o
+    import cupy
+
+    return float(cupy.vdot(o, o))
 
 
 def rbgs(op, u, f, color):
@@ -168,3 +180,19 @@ def rbgs(op, u, f, color):
     _launch(f"rbgs_{kind}", w.size, (w, f, np.int32(n0), np.int32(n1), np.int32(n2), *coef, np.int32(color)))
     if back:
         u[...] = w
+
+
+def rb_first(op, u, f, color):
+    """Half sweep from a zero guess: ``u = f / d`` on ``color`` points, 0 on the others."""
+    import cupy
+
+    u[...] = cupy.where(op._parity() == color, f * op._dinv_arr, 0.0)
+
+
+def sweep_pair(op, u, f, first, zero):
+    """Half sweep of colour ``first`` (from ``u = 0`` when ``zero``), then of ``1 - first``."""
+    if zero:
+        rb_first(op, u, f, first)
+    else:
+        rbgs(op, u, f, first)
+    rbgs(op, u, f, 1 - first)

@@ -4,11 +4,15 @@ Each kernel makes one pass over its vectors and, where the algorithm needs
 them, returns the dot products computed in that same pass. Every kernel
 exists twice: a ``parallel=True`` version (suffix ``_p``) for long vectors and
 a serial one (suffix ``_s``) for short vectors, where the cost of waking the
-thread pool exceeds the work (the solvers pick by length, see
-``PARALLEL_MIN``). Kernels work in place on preallocated arrays and allocate
-nothing.
+thread pool exceeds the work. The choice is made here: :func:`select` returns
+the set for a vector length (``PARALLEL_MIN``), and the unsuffixed module-level
+functions (the names every backend's ``krylov`` module shares) pick per call.
+Kernels work in place on preallocated arrays and allocate nothing.
 """
+import types
+
 import numba as nb
+import numpy as np
 
 # vectors shorter than this use the serial kernels
 PARALLEL_MIN = 50_000
@@ -170,3 +174,69 @@ def cheb_step_s(z, res, d, ad, c1, c2):
         di = c1 * d[i] + c2 * ri
         d[i] = di
         z[i] += di
+
+
+# ------------------------------------------------------------------ the shared kernel-set interface
+#: the solvers use an operator's optional ``matvec_into`` / ``matvec_dot`` (no allocation, fused dot)
+FAST_OPERATOR_METHODS = True
+
+NAMES = ("dot", "cg_update_xr", "cg_update_xrz", "xpby", "diag_apply", "residual", "cheb_step")
+
+
+def as_vector(y):
+    """``y`` as a C-contiguous float64 vector (what the kernels compile for); no copy when it is one."""
+    if y.dtype != np.float64 or not y.flags.c_contiguous:
+        return np.ascontiguousarray(y, dtype=np.float64)
+    return y
+
+
+_SETS = {}
+
+
+def select(n):
+    """The kernel set for vectors of length ``n``: the parallel kernels from ``PARALLEL_MIN`` on,
+    else the serial ones (a namespace with the unsuffixed names)."""
+    par = n >= PARALLEL_MIN
+    ks = _SETS.get(par)
+    if ks is None:
+        sfx = "_p" if par else "_s"
+        g = globals()
+        ks = types.SimpleNamespace(**{nm: g[nm + sfx] for nm in NAMES}, as_vector=as_vector,
+                                   FAST_OPERATOR_METHODS=FAST_OPERATOR_METHODS, select=select)
+        _SETS[par] = ks
+    return ks
+
+
+def dot(a, b):
+    """``a . b`` (serial or parallel by length)."""
+    return select(a.shape[0]).dot(a, b)
+
+
+def cg_update_xr(x, r, p, q, alpha):
+    """``x += alpha p; r -= alpha q``; return ``r.r``."""
+    return select(x.shape[0]).cg_update_xr(x, r, p, q, alpha)
+
+
+def cg_update_xrz(x, r, z, p, q, dinv, alpha):
+    """``x += alpha p; r -= alpha q; z = dinv * r``; return ``(r.z, r.r)``."""
+    return select(x.shape[0]).cg_update_xrz(x, r, z, p, q, dinv, alpha)
+
+
+def xpby(z, beta, p):
+    """``p = z + beta p`` in place."""
+    select(p.shape[0]).xpby(z, beta, p)
+
+
+def diag_apply(d, r, z):
+    """``z = d * r``; return ``r.z``."""
+    return select(r.shape[0]).diag_apply(d, r, z)
+
+
+def residual(b, q, r):
+    """``r = b - q``; return ``r.r``."""
+    return select(b.shape[0]).residual(b, q, r)
+
+
+def cheb_step(z, res, d, ad, c1, c2):
+    """``res -= ad; d = c1 d + c2 res; z += d``."""
+    select(z.shape[0]).cheb_step(z, res, d, ad, c1, c2)

@@ -206,3 +206,43 @@ def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf):
 @nb.njit(cache=True)
 def _warm():  # pragma: no cover
     return np.zeros(1)
+
+
+# ----------------------------------------------------------------------------- the shared kernel-set interface
+# The names every backend's ``multigrid`` module shares (see :mod:`solvers._kernels.numpy.multigrid`).
+from . import stencil as _stencil  # noqa: E402
+
+#: grid points; coarser levels run on one thread (waking the thread pool costs more than the work there)
+SERIAL_BELOW = 40_000
+
+
+def restrict(r, out, R):
+    """``out = R r``."""
+    (restrict2 if r.ndim == 2 else restrict3)(r, out, *R)
+
+
+def prolong_work(fine_shape, coarse_shape):
+    """The work array of :func:`prolong_add`: the coarse grid with the fine last axis."""
+    return np.empty(tuple(coarse_shape[:-1]) + tuple(fine_shape[-1:]))
+
+
+def prolong_add(e, u, P, work):
+    """``u += P e`` (``work`` from :func:`prolong_work`)."""
+    (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work)
+
+
+def needs_residual_buffer(op):
+    """Constant coefficients use the fused kernel (no fine residual is stored); variable ones do not."""
+    return not op.const
+
+
+def residual_restrict(op, u, f, out, R, work):
+    """``out = R (f - A u)``: one fused pass for constant coefficients, else residual into ``work``
+    then restriction."""
+    if op.const:
+        nchunks = max(1, min(nb.get_num_threads(), out.shape[0]))
+        fn = residual_restrict2c if u.ndim == 2 else residual_restrict3c
+        fn(u, f, out, *op._coef(), *R, nchunks)
+        return
+    _stencil.residual(op, u, f, work)
+    restrict(work, out, R)

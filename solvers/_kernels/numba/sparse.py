@@ -1,6 +1,13 @@
-"""CSR sparse matrix-vector product (parallel over rows)."""
+"""CSR sparse matrix-vector products (Numba; parallel over rows, serial below ``PARALLEL_MIN_ROWS``).
+
+The module-level ``csr`` / ``matvec`` / ``matvec_into`` / ``matvec_dot`` are the
+names every backend's ``sparse`` module shares; float64 products run in the
+kernels below, other dtypes fall back to SciPy.
+"""
 import numba as nb
 import numpy as np
+
+from ..numpy.sparse import csr  # noqa: F401  (same host storage as the reference: SciPy CSR)
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
@@ -64,3 +71,33 @@ def csr_matvec_dot_s(indptr, indices, data, x, out):
         out[i] = s
         acc += x[i] * s
     return acc
+
+
+# ------------------------------------------------------------------ the shared kernel-set interface
+def _fast(A, x):
+    return A.dtype == np.float64 and x.dtype == np.float64
+
+
+def matvec(A, x):
+    """``A x`` as a new array."""
+    if _fast(A, x):
+        return matvec_into(A, x, np.empty(A.shape[0]))
+    return A @ x
+
+
+def matvec_into(A, x, out):
+    """Write ``A x`` into ``out``; return ``out`` (no allocation for float64)."""
+    if _fast(A, x):
+        fn = csr_matvec_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec
+        return fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out)
+    out[...] = A @ x
+    return out
+
+
+def matvec_dot(A, x, out):
+    """Write ``A x`` into ``out``; return ``x . A x`` (one pass for float64)."""
+    if _fast(A, x):
+        fn = csr_matvec_dot_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec_dot
+        return float(fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))
+    out[...] = A @ x
+    return float(np.dot(x, out))

@@ -741,3 +741,47 @@ def sweep2v(u, f, f0, f1, d, c1, zero, nchunks):
 @nb.njit(cache=True)
 def _warm():  # pragma: no cover
     return np.zeros(1)
+
+
+# ----------------------------------------------------------------------------- the shared kernel-set interface
+# The names every backend's ``stencil`` module shares (see :mod:`solvers._kernels.numpy.stencil` for the
+# meaning of ``op``): each picks the 2-D/3-D, constant/variable kernel above.
+_TABLE = {(pre, d, c): globals()[f"{pre}{d}{'c' if c else 'v'}"]
+          for pre in ("apply", "residual", "rbgs", "sweep") for d in (2, 3) for c in (True, False)}
+
+
+def _pick(prefix, op):
+    return _TABLE[prefix, op.ndim_grid, op.const]
+
+
+def apply(op, u, out):
+    """``out = A u``; returns ``out``."""
+    _pick("apply", op)(u, out, *op._coef())
+    return out
+
+
+def apply_dot(op, u, out):
+    """``out = A u``; return ``u . A u`` (same pass)."""
+    return float(_pick("apply", op)(u, out, *op._coef()))
+
+
+def residual(op, u, f, r):
+    """``r = f - A u``; return ``r . r`` (same pass)."""
+    return float(_pick("residual", op)(u, f, r, *op._coef()))
+
+
+def rbgs(op, u, f, color):
+    """One red-black Gauss-Seidel half sweep on the points of parity ``color``."""
+    _pick("rbgs", op)(u, f, *op._coef(), int(color))
+
+
+def rb_first(op, u, f, color):
+    """Half sweep from a zero guess: ``u = f / d`` on ``color`` points, 0 on the others."""
+    (rb_first2 if op.ndim_grid == 2 else rb_first3)(u, f, op._dinv_arr, int(color))
+
+
+def sweep_pair(op, u, f, first, zero):
+    """Half sweeps of colours ``first`` and ``1 - first`` in one fused pass (from ``u = 0`` when ``zero``);
+    the chunk count follows the calling thread's Numba thread count."""
+    nchunks = max(1, min(nb.get_num_threads(), op.grid_shape[0] // 4))
+    _pick("sweep", op)(u, f, *op._coef(), int(first), bool(zero), nchunks)

@@ -1,0 +1,72 @@
+"""Krylov vector kernels, NumPy reference (the readable semantics of the fused kernels).
+
+Every backend's ``krylov`` module has these functions with the same names and
+signatures; the Numba and CuPy sets fuse the same updates into single passes.
+All updates work in place on preallocated float64 vectors.
+
+``select(n)`` returns the kernel set to use for vectors of length ``n`` (here
+this module itself; the Numba set picks serial or parallel kernels by length).
+"""
+import sys
+
+import numpy as np
+
+#: the NumPy reference calls an operator's plain ``matvec`` only, never its optional fast
+#: methods (``matvec_into`` / ``matvec_dot``), so the fast paths can be tested against it
+FAST_OPERATOR_METHODS = False
+
+
+def select(n):
+    """The kernel set for vectors of length ``n``: this module."""
+    return sys.modules[__name__]
+
+
+def as_vector(y):
+    """``y`` as a vector the kernels accept (any NumPy array here: returned unchanged)."""
+    return y
+
+
+def dot(a, b):
+    """``a . b`` as a Python float."""
+    return float(np.dot(a, b))
+
+
+def cg_update_xr(x, r, p, q, alpha):
+    """``x += alpha p; r -= alpha q``; return ``r.r``."""
+    x += alpha * p
+    r -= alpha * q
+    return float(np.dot(r, r))
+
+
+def cg_update_xrz(x, r, z, p, q, dinv, alpha):
+    """``x += alpha p; r -= alpha q; z = dinv * r``; return ``(r.z, r.r)``."""
+    x += alpha * p
+    r -= alpha * q
+    np.multiply(dinv, r, out=z)
+    return float(np.dot(r, z)), float(np.dot(r, r))
+
+
+def xpby(z, beta, p):
+    """``p = z + beta p`` in place."""
+    p *= beta
+    p += z
+
+
+def diag_apply(d, r, z):
+    """``z = d * r``; return ``r.z``."""
+    np.multiply(d, r, out=z)
+    return float(np.dot(r, z))
+
+
+def residual(b, q, r):
+    """``r = b - q``; return ``r.r``."""
+    np.subtract(b, q, out=r)
+    return float(np.dot(r, r))
+
+
+def cheb_step(z, res, d, ad, c1, c2):
+    """``res -= ad; d = c1 d + c2 res; z += d`` (one Chebyshev semi-iteration step)."""
+    res -= ad
+    d *= c1
+    d += c2 * res
+    z += d
