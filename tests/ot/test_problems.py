@@ -83,3 +83,45 @@ def test_from_grids_w1_w2_1d_closed_form():
     p2 = ot.EntropicOT.from_grids(da, db, p=2, eps=1e-2)
     np.testing.assert_allclose(p2.C, p1.C ** 2, atol=1e-15)
     assert p2.describe()["cost"] == "grid_W2"
+
+
+# -- random_point_clouds: the generator behind `newtonkit solve ot` / the demo --------------------
+
+def test_random_point_clouds_reproducible_and_documented_draw():
+    from scipy.spatial.distance import cdist
+
+    p1, x, y = ot.random_point_clouds(40, 2e-3, seed=5, m=30, dim=3, return_points=True)
+    p2 = ot.random_point_clouds(40, 2e-3, seed=5, m=30, dim=3)
+    np.testing.assert_array_equal(p1.C, p2.C)                       # same seed, same problem
+    assert not np.array_equal(ot.random_point_clouds(40, 2e-3, seed=6, m=30, dim=3).C, p1.C)
+    rng = np.random.default_rng(5)                                  # the draw the docstring states
+    np.testing.assert_array_equal(x, rng.random((40, 3)))
+    np.testing.assert_array_equal(y, rng.random((30, 3)))
+    assert x.shape == (40, 3) and y.shape == (30, 3) and p1.shape == (40, 30)
+    assert 0.0 <= x.min() and x.max() < 1.0
+    ref = cdist(x, y, "sqeuclidean")
+    np.testing.assert_allclose(p1.C, ref / ref.max(), rtol=1e-12, atol=1e-14)
+    assert p1.C.max() == pytest.approx(1.0, rel=1e-12)
+    assert p1.a.sum() == pytest.approx(1.0, rel=1e-14) and p1.b.sum() == pytest.approx(1.0, rel=1e-14)
+    np.testing.assert_array_equal(p1.a, np.full(40, 1 / 40))
+    assert p1.eps == 2e-3 and p1.cost_kind == "sqeuclidean"
+
+
+def test_random_point_clouds_defaults_match_the_command_line():
+    # `newtonkit solve ot --n 60 --eps 1e-2 --seed 3`: square problem in 2-D
+    p, x, y = ot.random_point_clouds(60, 1e-2, 3, return_points=True)
+    assert p.shape == (60, 60) and x.shape == y.shape == (60, 2)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(n=0), ValueError, "n must be a positive integer"),
+    (dict(n=2.5), ValueError, "n must be"),
+    (dict(n=5, m=0), ValueError, "m must be"),
+    (dict(n=5, dim=0), ValueError, "dim must be"),
+    (dict(n=5, eps=0.0), ValueError, "eps"),
+    (dict(n=5, eps=np.inf), ValueError, "eps"),
+    (dict(n=5, eps="x"), TypeError, "eps"),
+])
+def test_random_point_clouds_bad_input(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        ot.random_point_clouds(**kwargs)

@@ -18,14 +18,14 @@ def _order(shapes, kind):
     return np.log(errs[0] / errs[-1]) / np.log(hs[0] / hs[-1]), errs
 
 
-@pytest.mark.parametrize("kind", ["sin", "variable_k"])
+@pytest.mark.parametrize("kind", ["sin", "variable_k", "bubble"])
 def test_second_order_2d(kind):
     order, errs = _order([(15, 15), (31, 31), (63, 63)], kind)
     assert 1.8 <= order <= 2.2, (order, errs)
     assert errs[-1] < 1e-3
 
 
-@pytest.mark.parametrize("kind", ["sin", "variable_k"])
+@pytest.mark.parametrize("kind", ["sin", "variable_k", "bubble"])
 def test_second_order_3d(kind):
     order, errs = _order([(7, 7, 7), (15, 15, 15), (31, 31, 31)], kind)
     assert 1.8 <= order <= 2.2, (order, errs)
