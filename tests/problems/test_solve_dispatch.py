@@ -1,0 +1,117 @@
+"""solvers.solve(): every method a problem in `problems` declares dispatches and solves (checked against
+independent references), and misuse (M=, unknown options, undeclared methods) raises clear errors."""
+import importlib
+import inspect
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+
+import solvers
+from problems import ot, pde
+from solvers import _solve
+
+# a small instance of every problem class that declares `methods`
+FACTORIES = {
+    "Poisson": lambda: pde.Poisson.manufactured((12, 11), kind="variable_k"),
+    "Bratu": lambda: pde.Bratu((8, 8), lam=1.0),
+    "EntropicOT": lambda: ot.random_point_clouds(40, 5e-2, seed=1, m=30),
+}
+
+
+def _problem_classes():
+    found = {}
+    for sub in ("ot", "pde", "nlp", "potentials"):
+        mod = importlib.import_module(f"problems.{sub}")
+        for name, obj in vars(mod).items():
+            if inspect.isclass(obj) and hasattr(obj, "methods") and obj.__module__.startswith("problems."):
+                found[name] = obj
+    return found
+
+
+CASES = [(name, m) for name, cls in sorted(_problem_classes().items()) for m in cls.methods]
+
+
+def test_every_problem_class_has_a_factory_here():
+    missing = set(_problem_classes()) - set(FACTORIES)
+    assert not missing, f"add a small instance of {missing} to FACTORIES so its methods are dispatched"
+
+
+def test_declared_methods_exist():
+    known = set(_solve.LINEAR) | set(_solve.PROBLEM_LEVEL)
+    for name, cls in _problem_classes().items():
+        assert set(cls.methods) <= known, f"{name} declares {set(cls.methods) - known}, which solve() cannot run"
+
+
+def _check_linear(p, res):
+    ref = spla.spsolve(p.csr().tocsc(), p.rhs("numpy")).reshape(p.shape)
+    np.testing.assert_allclose(res.x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+def _check_ot(p, res):
+    # independent of the solver: the plan exp((f + g - C) / eps) has the marginals a, b and cost <P, C>
+    P = np.exp((np.asarray(res.f)[:, None] + np.asarray(res.g)[None, :] - p.C) / p.eps)
+    np.testing.assert_allclose(P.sum(1), p.a, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(P.sum(0), p.b, rtol=0, atol=1e-8)
+    assert res.cost == pytest.approx(float((P * p.C).sum()), rel=1e-7)
+
+
+@pytest.mark.parametrize("name, method", CASES)
+def test_every_declared_method_dispatches(name, method):
+    p = FACTORIES[name]()
+    if method in _solve.LINEAR:
+        for precond in (None, *getattr(p, "preconditioners", ())):
+            res = solvers.solve(p, method=method, precond=precond, rtol=1e-10, maxiter=2000, backend="numpy")
+            assert res.converged, (method, precond, res.message)
+            assert res.method == (method if precond is None else f"{method}+{precond}")
+            assert res.options["precond"] == precond and res.x.shape == p.shape
+            _check_linear(p, res)
+    else:
+        res = solvers.solve(p, method=method, tol=1e-10, backend="numpy")
+        assert res.converged and res.method == method, res.message
+        _check_ot(p, res)
+
+
+def test_default_method_is_the_first_declared():
+    assert solvers.solve(FACTORIES["Poisson"](), backend="numpy").method == "cg"
+    assert solvers.solve(FACTORIES["EntropicOT"](), backend="numpy").method == "sinkhorn"
+
+
+def test_M_is_refused_with_the_way_out():
+    p = FACTORIES["Poisson"]()
+    M = solvers.linear.jacobi(p.operator("numpy"))
+    with pytest.raises(TypeError, match=r"precond=.*'mg', 'jacobi', 'chebyshev'.*solvers\.cg\(problem\.operator"):
+        solvers.solve(p, method="cg", M=M, backend="numpy")
+    # the way out works and matches precond="jacobi"
+    be = solvers.get_backend("numpy")
+    direct = solvers.cg(p.operator(be), p.rhs(be), M=M, rtol=1e-10, backend=be)
+    via = solvers.solve(p, method="cg", precond="jacobi", rtol=1e-10, backend=be)
+    np.testing.assert_allclose(direct.x.reshape(p.shape), via.x, rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="linear methods"):
+        solvers.solve(FACTORIES["EntropicOT"](), method="sns", M=M)
+
+
+def test_unknown_options_list_the_accepted_ones():
+    with pytest.raises(TypeError, match=r"unknown option\(s\) tol; solvers\.cg accepts: x0, rtol, atol, maxiter"):
+        solvers.solve(FACTORIES["Poisson"](), method="cg", tol=1e-8)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) bogus, rtol; solvers\.sinkhorn accepts: .*tol"):
+        solvers.solve(FACTORIES["EntropicOT"](), method="sinkhorn", rtol=1e-8, bogus=1)
+    assert "restart" in _solve.accepted_options("gmres") and "M" not in _solve.accepted_options("gmres")
+    assert "problem" not in _solve.accepted_options("sns") and "backend" not in _solve.accepted_options("sns")
+
+
+def test_wrong_pairings():
+    with pytest.raises(ValueError, match="choose one of: sinkhorn, sns"):
+        solvers.solve(FACTORIES["EntropicOT"](), method="cg")
+    with pytest.raises(ValueError, match="precond= applies to linear methods only"):
+        solvers.solve(FACTORIES["EntropicOT"](), method="sns", precond="mg")
+    with pytest.raises(TypeError, match="declares no methods"):
+        solvers.solve(FACTORIES["Bratu"]())
+    with pytest.raises(TypeError, match="not a newtonkit problem"):
+        solvers.solve(object())
+
+    class Odd:
+        methods = ("simplex",)
+
+    with pytest.raises(ValueError, match="no such routine"):
+        solvers.solve(Odd())
