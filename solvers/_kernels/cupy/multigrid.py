@@ -82,8 +82,9 @@ def _unit_tables():
     return t
 
 
-def restrict(r, out, tables):
-    """``out = R r`` with per-axis tables ``(ri0, rw0, ri1, rw1[, ri2, rw2])``."""
+def restrict(r, out, R):
+    """``out = R r`` with per-axis tables ``R = (ri0, rw0, ri1, rw1[, ri2, rw2])``."""
+    tables = R
     import numpy as np
 
     if r.ndim == 2:
@@ -117,8 +118,9 @@ def residual_restrict(op, u, f, out, R, work):
     restrict(work, out, R)
 
 
-def prolong_add(e, u, tables, work=None):
-    """``u += P e`` with per-axis tables ``(pi0, pw0, pi1, pw1[, pi2, pw2])`` (``work`` unused)."""
+def prolong_add(e, u, P, work=None):
+    """``u += P e`` with per-axis tables ``P = (pi0, pw0, pi1, pw1[, pi2, pw2])`` (``work`` unused)."""
+    tables = P
     import numpy as np
 
     if u.ndim == 2:
