@@ -1,0 +1,129 @@
+"""The Numba kernel sets against the NumPy reference, step by step, through the shared names.
+
+Each family (``krylov``, ``sparse``, ``stencil``, ``multigrid``) is called the
+way the algorithms call it (``backend.kernels(family).<name>``), on the same
+inputs, for both backends; the results must agree to rounding.
+"""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from solvers.backends import get_backend
+
+NP, NB = get_backend("numpy"), get_backend("numba")
+
+
+@pytest.mark.parametrize("n", [17, 60_000])            # serial and parallel Numba kernels
+def test_krylov_steps(rng, n):
+    R, K = NP.kernels("krylov").select(n), NB.kernels("krylov").select(n)
+    v = lambda: rng.standard_normal(n)  # noqa: E731
+    p, q, d, z0, b = v(), v(), rng.uniform(0.5, 2.0, n), v(), v()
+    assert K.dot(p, q) == pytest.approx(R.dot(p, q), rel=1e-12)
+    x1, r1, z1 = v(), v(), z0
+    x2, r2, z2 = x1.copy(), r1.copy(), z1.copy()
+    close = lambda a, c: np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-14)  # noqa: E731  (FMA contraction)
+    assert K.cg_update_xr(x1, r1, p, q, 0.3) == pytest.approx(R.cg_update_xr(x2, r2, p, q, 0.3), rel=1e-12)
+    close(x1, x2)
+    got = K.cg_update_xrz(x1, r1, z1, p, q, d, -0.2)
+    ref = R.cg_update_xrz(x2, r2, z2, p, q, d, -0.2)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    close(z1, z2)
+    p1, p2 = p.copy(), p.copy()
+    K.xpby(z1, 0.7, p1)
+    R.xpby(z2, 0.7, p2)
+    close(p1, p2)
+    assert K.diag_apply(d, r1, z1) == pytest.approx(R.diag_apply(d, r2, z2), rel=1e-12)
+    assert K.residual(b, q, r1) == pytest.approx(R.residual(b, q, r2), rel=1e-12)
+    e1, s1, ad = v(), v(), v()
+    e2, s2 = e1.copy(), s1.copy()
+    K.cheb_step(z1, s1, e1, ad, 0.4, 1.1)
+    R.cheb_step(z2, s2, e2, ad, 0.4, 1.1)
+    for a, c in ((z1, z2), (s1, s2), (e1, e2)):
+        close(a, c)
+    assert K.as_vector(np.arange(4)).dtype == np.float64
+    assert K.as_vector(np.ones((3, 2))[:, 0]).flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_sparse_steps(rng, dtype):
+    A = sp.random(300, 300, density=0.05, random_state=3, format="coo") * 10
+    A = A.astype(dtype)
+    Rk, Kk = NP.kernels("sparse"), NB.kernels("sparse")
+    Ar, Ak = Rk.csr(A), Kk.csr(A)
+    x = rng.standard_normal(300)
+    ref = A.tocsr() @ x
+    np.testing.assert_allclose(Rk.matvec(Ar, x), ref, rtol=1e-12)
+    np.testing.assert_allclose(Kk.matvec(Ak, x), ref, rtol=1e-12)
+    o1, o2 = np.empty(300), np.empty(300)
+    assert Kk.matvec_dot(Ak, x, o1) == pytest.approx(Rk.matvec_dot(Ar, x, o2), rel=1e-12)
+    np.testing.assert_allclose(o1, o2, rtol=1e-12)
+    np.testing.assert_allclose(Kk.matvec_into(Ak, x, o1), ref, rtol=1e-12)
+
+
+def _stencil(shape, variable, rng, backend, shift=None):
+    from solvers.operators.stencil import StencilOperator
+
+    k = 1.0
+    if variable:
+        k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate(shape)))
+             for a in range(len(shape))]
+    return StencilOperator(shape, tuple(1.0 / (n + 1) for n in shape), k=k, shift=shift, backend=backend)
+
+
+CASES = [((9, 7), False, None), ((8, 11), True, None), ((6, 5, 7), False, 2.0), ((7, 6, 5), True, None),
+         ((15, 13, 9), False, None)]
+
+
+@pytest.mark.parametrize("shape, variable, shift", CASES)
+def test_stencil_and_multigrid_steps(rng, shape, variable, shift):
+    from solvers.linear.multigrid import MultigridPreconditioner
+
+    seed = int(rng.integers(1 << 30))
+    ops = {be: _stencil(shape, variable, np.random.default_rng(seed), be, shift) for be in ("numpy", "numba")}
+    S = {be: get_backend(be).kernels("stencil") for be in ops}
+    u, f = rng.standard_normal(shape), rng.standard_normal(shape)
+    outs = {}
+    for be, op in ops.items():
+        o, r = np.empty(shape), np.empty(shape)
+        outs[be] = (S[be].apply_dot(op, u, o), o, S[be].residual(op, u, f, r), r)
+    assert outs["numba"][0] == pytest.approx(outs["numpy"][0], rel=1e-11)
+    assert outs["numba"][2] == pytest.approx(outs["numpy"][2], rel=1e-11)
+    np.testing.assert_allclose(outs["numba"][1], outs["numpy"][1], rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(outs["numba"][3], outs["numpy"][3], rtol=1e-12, atol=1e-10)
+    for color in (0, 1):
+        got = {}
+        for be, op in ops.items():
+            a, c = u.copy(), u.copy()
+            S[be].rbgs(op, a, f, color)
+            S[be].rb_first(op, c, f, color)
+            got[be] = (a, c)
+        for i in range(2):
+            np.testing.assert_allclose(got["numba"][i], got["numpy"][i], rtol=1e-12, atol=1e-12)
+        for zero in (False, True):
+            pair = {}
+            for be, op in ops.items():
+                a = u.copy()
+                S[be].sweep_pair(op, a, f, color, zero)
+                pair[be] = a
+            np.testing.assert_allclose(pair["numba"], pair["numpy"], rtol=1e-12, atol=1e-12)
+    # multigrid transfers and the fused residual + restriction
+    mgs = {be: MultigridPreconditioner(op, max_coarse=1) for be, op in ops.items()}
+    M = {be: get_backend(be).kernels("multigrid") for be in ops}
+    for l in range(len(mgs["numpy"].levels) - 1):
+        levs = {be: mg.levels[l] for be, mg in mgs.items()}
+        fine, coarse = levs["numpy"].shape, mgs["numpy"].levels[l + 1].shape
+        uf, ff, e = rng.standard_normal(fine), rng.standard_normal(fine), rng.standard_normal(coarse)
+        res = {}
+        for be, lev in levs.items():
+            K = M[be]
+            work = np.empty(fine) if K.needs_residual_buffer(lev.A) else None
+            rr, ro = np.empty(coarse), np.empty(coarse)
+            K.residual_restrict(lev.A, uf, ff, rr, lev.R, work)
+            K.restrict(uf, ro, lev.R)
+            up = uf.copy()
+            K.prolong_add(e, up, lev.P, K.prolong_work(fine, coarse))
+            res[be] = (rr, ro, up)
+        for i in range(3):
+            np.testing.assert_allclose(res["numba"][i], res["numpy"][i], rtol=1e-11, atol=1e-10)
+    x = rng.standard_normal(ops["numpy"].shape[0])
+    np.testing.assert_allclose(mgs["numba"].matvec(x), mgs["numpy"].matvec(x), rtol=1e-10, atol=1e-12)
