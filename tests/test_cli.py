@@ -130,6 +130,20 @@ def test_progress_is_a_library_callback():
     assert solvers.results.Callback(bar).wants_result
     res = solvers.solve(pde.Poisson((20, 20)), method="cg", rtol=1e-8, backend="numpy", callback=bar)
     assert res.converged and bar.n == res.nit and bar.bar is None
+    legacy = _format.Progress("ot", delay=1e9)      # routines not yet on the convention: callback(f, g, err)
+    for _ in range(3):
+        legacy(np.zeros(2), np.zeros(2), 0.1)
+    assert legacy.n == 3
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_progress_with_ot_routines(method):
+    from problems import ot
+
+    bar = _format.Progress(method, delay=1e9)
+    res = solvers.solve(ot.random_point_clouds(60, 1e-2, 3), method=method, tol=1e-8, backend="numpy",
+                        callback=bar)
+    assert res.converged and 1 <= bar.n <= res.nit
 
 
 # -- solves (need problems.pde.Poisson and the multigrid preconditioner) ----------------------------
