@@ -89,6 +89,9 @@ class Poisson:
     -----
     ``solvers.solve(p, method="cg", precond="mg")`` solves it; ``res.x`` has ``shape``.
     Preconditioners: ``"mg"`` (geometric multigrid V-cycle), ``"jacobi"``, ``"chebyshev"``.
+    The problem pickles (for process pools and Dask) when ``f``, ``g``, ``k`` are
+    constants, module-level functions or callable objects, as in
+    :meth:`manufactured`; operators cached per backend are not shipped.
     """
 
     methods = ("cg", "minres", "gmres", "cdm")
