@@ -482,3 +482,24 @@ def test_multigrid_strided_vectors_on_emulated_cupy_backend(fake_cupy_backend, r
     cm.prolong_add(E[..., 1], U[..., 0], lev.P)
     ref._prolong_add(ref.levels[0], E[..., 1], want)
     np.testing.assert_allclose(U[..., 0], want, rtol=1e-13, atol=1e-13)
+
+
+def test_sparse_and_krylov_on_emulated_cupy_backend(fake_cupy_backend, rng):
+    """The cupy ``sparse`` kernel set (cupyx stands in as SciPy) under every Krylov solver and conversion."""
+    import scipy.sparse as sp
+
+    import solvers
+    from solvers.operators import SparseOperator, aslinearoperator
+
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(12, 12))
+    A = (sp.kron(T, sp.identity(12)) + sp.kron(sp.identity(12), T)).tocsr()
+    b = rng.standard_normal(A.shape[0])
+    op = SparseOperator(A, backend=fake_cupy_backend)
+    ref = SparseOperator(A, backend="numpy")
+    assert aslinearoperator(ref, backend=fake_cupy_backend).backend is fake_cupy_backend
+    out = np.empty(A.shape[0])
+    assert op.matvec_dot(b, out) == pytest.approx(b @ (A @ b), rel=1e-13)
+    for solve in (solvers.cg, solvers.minres, solvers.gmres, solvers.cdm):
+        r, q = solve(op, b, rtol=1e-10), solve(ref, b, rtol=1e-10)
+        assert r.backend == "cupy" and r.converged and r.nit == q.nit
+        np.testing.assert_allclose(r.x, q.x, rtol=1e-9, atol=1e-12)
