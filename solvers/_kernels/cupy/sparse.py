@@ -5,6 +5,8 @@ imported on first use only.
 """
 import numpy as np
 
+from ..numpy.sparse import matvec, matvec_into  # noqa: F401  (``A @ x``: cupyx runs it on the device)
+
 
 def csr(A):
     """``A`` (a SciPy or cupyx sparse matrix) as a cupyx CSR matrix on the device
@@ -16,17 +18,6 @@ def csr(A):
     if not type(A).__module__.startswith("cupyx"):
         A = csp.csr_matrix(A)
     return A.tocsr()
-
-
-def matvec(A, x):
-    """``A x`` as a new array."""
-    return A @ x
-
-
-def matvec_into(A, x, out):
-    """Write ``A x`` into ``out``; return ``out``."""
-    out[...] = A @ x
-    return out
 
 
 def matvec_dot(A, x, out):

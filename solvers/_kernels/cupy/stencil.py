@@ -3,7 +3,10 @@
 One CUDA source handles 2-D and 3-D: a 2-D grid ``(n0, n1)`` runs as the 3-D
 grid ``(1, n0, n1)`` (the axis-0 neighbours are masked out, so its face array is
 never read). One thread per grid point. CuPy is imported on first use only.
+Same names and signatures as :mod:`solvers._kernels.numpy.stencil`.
 """
+from ..numpy.stencil import _sweep_pair_from
+
 _CACHE = {}
 
 _SRC = r"""
@@ -190,9 +193,5 @@ def rb_first(op, u, f, color):
 
 
 def sweep_pair(op, u, f, first, zero):
-    """Half sweep of colour ``first`` (from ``u = 0`` when ``zero``), then of ``1 - first``."""
-    if zero:
-        rb_first(op, u, f, first)
-    else:
-        rbgs(op, u, f, first)
-    rbgs(op, u, f, 1 - first)
+    """Half sweep of colour ``first`` (from ``u = 0`` when ``zero``), then of ``1 - first`` (two launches)."""
+    _sweep_pair_from(rb_first, rbgs, op, u, f, first, zero)

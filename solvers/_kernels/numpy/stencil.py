@@ -67,8 +67,13 @@ def rb_first(op, u, f, color):
 
 def sweep_pair(op, u, f, first, zero):
     """Half sweep of colour ``first`` (from ``u = 0`` when ``zero``), then of ``1 - first``."""
+    _sweep_pair_from(rb_first, rbgs, op, u, f, first, zero)
+
+
+def _sweep_pair_from(rb_first_fn, rbgs_fn, op, u, f, first, zero):
+    """:func:`sweep_pair` built from a backend's half sweeps (for sets without a fused pair kernel)."""
     if zero:
-        rb_first(op, u, f, first)
+        rb_first_fn(op, u, f, first)
     else:
-        rbgs(op, u, f, first)
-    rbgs(op, u, f, 1 - first)
+        rbgs_fn(op, u, f, first)
+    rbgs_fn(op, u, f, 1 - first)
