@@ -7,6 +7,8 @@ NumPy triad ``a[:] = b + s * c``. Writes ``benchmarks/results/krylov_poisson.jso
 
     python benchmarks/krylov_poisson.py            # full run (peers take ~30 s each at 128^3)
     python benchmarks/krylov_poisson.py --quick    # small sizes, end-to-end check (krylov_poisson_quick.json)
+    python benchmarks/krylov_poisson.py --core     # newtonkit MG-CG and CG only, for before/after checks
+                                                   # (krylov_poisson_core.json; ~1 min on 2 threads)
 
 MG-CG uses the default V-cycle of :func:`solvers.linear.multigrid.multigrid` and its timing
 includes building the hierarchy (setup), as PyAMG's does.
@@ -154,9 +156,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (end-to-end check)")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--out", default=None, help="JSON path (default results/krylov_poisson[_quick].json)")
+    ap.add_argument("--core", action="store_true",
+                    help="only newtonkit MG-CG and CG on the 3-D and 2-D problems (no peers, bandwidth or "
+                         "iteration sweeps): the quick before/after check of a change")
     args = ap.parse_args()
     if args.out is None:
         name = "krylov_poisson_quick.json" if args.quick else "krylov_poisson.json"
+        if args.core:
+            name = name.replace(".json", "_core.json")
         args.out = os.path.join(os.path.dirname(__file__), "results", name)
     repeat = args.repeat or (3 if args.quick else 5)
     if args.quick:
@@ -164,6 +171,15 @@ def main():
     else:
         shapes3, shapes2, its3, its2 = (128, 128, 128), (1024, 1024), [64, 128, 256], [256, 512, 1024, 2048]
     result = {"benchmark": "krylov_poisson", "machine": machine(), "quick": args.quick, "repeat": repeat}
+    if args.core:
+        result["core"] = True
+        result["poisson_3d"] = case(shapes3, repeat, peers=False)
+        result["poisson_2d"] = case(shapes2, repeat, peers=False)
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
+        print(f"wrote {args.out}")
+        return
     result["bandwidth"] = [bandwidth(shapes3, 10), bandwidth(shapes2, 10)]
     for bw in result["bandwidth"]:
         print(f"matvec {bw['shape']}: {bw['matvec_GBps']:.2f} GB/s vs triad {bw['triad_GBps']:.2f} GB/s "
