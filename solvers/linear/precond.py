@@ -90,7 +90,7 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
     return JacobiPreconditioner(1.0 / d, be)
 
 
-def lanczos_bounds(A, k: int = 20, *, v0=None, rng=None, backend=None) -> tuple[float, float]:
+def lanczos_bounds(A, *, k: int = 20, v0=None, rng=None, backend=None) -> tuple[float, float]:
     """Extreme Ritz values of symmetric ``A`` from ``k`` Lanczos steps.
 
     Uses full reorthogonalisation (``k`` is small). The Ritz values lie inside
@@ -211,7 +211,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
         return out
 
 
-def chebyshev(A, degree: int = 8, bounds: tuple[float, float] | None = None, *, lanczos_steps: int = 20,
+def chebyshev(A, *, degree: int = 8, bounds: tuple[float, float] | None = None, lanczos_steps: int = 20,
               safety: float = 1.05, lower_ratio: float | None = None, rng=0, backend=None) -> ChebyshevPreconditioner:
     """Chebyshev polynomial preconditioner for SPD ``A``.
 
@@ -238,7 +238,7 @@ def chebyshev(A, degree: int = 8, bounds: tuple[float, float] | None = None, *, 
     if int(degree) < 1:
         raise ValueError(f"chebyshev: degree must be >= 1, got {degree!r}")
     if bounds is None:
-        lmin, lmax = lanczos_bounds(op, lanczos_steps, rng=rng, backend=be)
+        lmin, lmax = lanczos_bounds(op, k=lanczos_steps, rng=rng, backend=be)
         lmax *= safety
         if lower_ratio is not None:
             lmin = lmax / lower_ratio
