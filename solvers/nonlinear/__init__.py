@@ -1,1 +1,17 @@
-"""See the package docs."""
+"""Shared machinery of Newton-type methods, one idea per module.
+
+* :mod:`.linesearch` -- Armijo backtracking on ``phi(alpha)`` with an optional noise-level hook;
+* :mod:`.damping` -- Levenberg-Marquardt shift ``delta = mu * ||F||`` and its ``mu`` schedule;
+* :mod:`.forcing` -- forcing terms of inexact Newton (constant, sqrt(residual), Eisenstat-Walker);
+* :mod:`.fallback` -- what to do when a step fails (safe steps, denser model) and when to stop.
+
+Sinkhorn-Newton-Sparse (:func:`solvers.sns`) is built from these parts; later Newton
+methods (Newton-CG, Newton-Krylov, sketched Newton) use the same ones.
+"""
+from .damping import MarquardtDamping
+from .fallback import FallbackPolicy, StallMonitor
+from .forcing import ConstantForcing, EisenstatWalker, SqrtResidualForcing
+from .linesearch import LineSearchResult, armijo_backtracking
+
+__all__ = ["MarquardtDamping", "FallbackPolicy", "StallMonitor", "ConstantForcing", "EisenstatWalker",
+           "SqrtResidualForcing", "LineSearchResult", "armijo_backtracking"]

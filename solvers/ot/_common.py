@@ -1,212 +1,207 @@
-"""Shared machinery of the OT solvers: the log-domain geometry, input handling, results.
+"""Shared machinery of the OT solvers: the log-domain geometry and the input boundary.
 
-The solvers touch the problem only through :class:`Geometry` (in the spirit of
-OTT-JAX's ``apply_lse_kernel``): the log-sum-exp row/column kernels, the
-transport cost and the (truncated) plan. Each backend supplies the kernels:
-NumPy (readable reference, O(nm) temporaries), Numba (fused parallel kernels,
-``solvers._kernels.numba.ot``) and CuPy (``solvers._kernels.cupy.ot``).
-This module never imports :mod:`problems`; a problem is anything with ``C``,
-``a``, ``b`` and ``eps`` attributes.
+The solvers touch the cost only through :class:`Geometry` (in the spirit of OTT-JAX's
+``apply_lse_kernel``): the log-sum-exp row/column passes, the Sinkhorn updates, the
+transport cost and the (truncated) plan. The work is done by the backend's OT kernel set,
+``backend.kernels("ot")`` -- ``solvers._kernels.numpy.ot`` is the readable reference,
+``numba.ot`` the fused parallel CPU kernels, ``cupy.ot`` the GPU kernels -- so nothing here
+depends on which backend runs. :func:`read_inputs` is the one boundary where a problem
+object (anything with ``C``, ``a``, ``b``, ``eps``) or POT-style arrays ``(C, a, b, eps=...)``
+are validated. This module never imports :mod:`problems`.
 """
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import backends as _backends
-from ..results import SolveResult
 
 
 class Geometry:
     """Cost matrix on a backend plus the kernels the OT solvers need.
 
     All potentials are in the units of the cost: the plan is
-    ``P_ij = exp((f_i + g_j - C_ij) / eps)``.
+    ``P_ij = exp((f_i + g_j - C_ij) / eps)``. ``kernel_calls`` counts the passes over C.
+
+    Parameters
+    ----------
+    C : (n, m) array
+        Cost matrix (converted to a C-ordered float64 array of the backend).
+    be : Backend
     """
 
-    def __init__(self, C, be, *, keep_transpose: bool = True):
+    def __init__(self, C, be):
         self.be = be
-        xp = be.xp
-        self.C = xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
+        self.K = be.kernels("ot")
+        self.C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
         self.n, self.m = self.C.shape
-        self.CT = None
-        if be.name == "numba" and keep_transpose:
-            self.CT = np.ascontiguousarray(self.C.T)
-        if be.name == "numba":
-            from .._kernels.numba import ot as K
-        elif be.name == "cupy":
-            from .._kernels.cupy import ot as K
-        else:
-            K = None
-        self.K = K
+        self.cost_data = self.K.prepare_cost(self.C)
         self.kernel_calls = 0
 
-    # -- log-sum-exp kernels ------------------------------------------------------------------
+    # -- log-sum-exp passes ---------------------------------------------------------------------
     def row_lse(self, g, eps):
         """``LSE_j (g_j - C_ij) / eps`` for every row i."""
         self.kernel_calls += 1
-        if self.be.name == "numba":
-            return self.K.lse_rows(self.C, g, 1.0 / eps, np.empty(self.n))
-        if self.be.name == "cupy":
-            return self.K.lse_rows(self.C, g, eps)
-        from scipy.special import logsumexp
-
-        return logsumexp((g[None, :] - self.C) / eps, axis=1)
+        return self.K.row_lse(self.cost_data, g, eps)
 
     def col_lse(self, f, eps):
         """``LSE_i (f_i - C_ij) / eps`` for every column j."""
         self.kernel_calls += 1
-        if self.be.name == "numba":
-            if self.CT is not None:
-                return self.K.lse_rows(self.CT, f, 1.0 / eps, np.empty(self.m))
-            return self.K.lse_rows(np.ascontiguousarray(self.C.T), f, 1.0 / eps, np.empty(self.m))
-        if self.be.name == "cupy":
-            return self.K.lse_cols(self.C, f, eps)
-        from scipy.special import logsumexp
-
-        return logsumexp((f[:, None] - self.C) / eps, axis=0)
+        return self.K.col_lse(self.cost_data, f, eps)
 
     def f_update(self, g, log_a, eps, out=None):
-        """Sinkhorn update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps``."""
-        if self.be.name == "numba":
-            self.kernel_calls += 1
-            out = np.empty(self.n) if out is None else out
-            return self.K.sinkhorn_update(self.C, g, 1.0 / eps, eps, log_a, out)
-        return eps * (log_a - self.row_lse(g, eps))
+        """Sinkhorn update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps`` (into ``out``)."""
+        self.kernel_calls += 1
+        return self.K.f_update(self.cost_data, g, log_a, eps, self.be.xp.empty(self.n) if out is None else out)
 
     def g_update(self, f, log_b, eps, out=None):
-        """Sinkhorn update ``g_j = eps log b_j - eps LSE_i (f_i - C_ij)/eps``."""
-        if self.be.name == "numba":
-            self.kernel_calls += 1
-            out = np.empty(self.m) if out is None else out
-            CT = self.CT if self.CT is not None else np.ascontiguousarray(self.C.T)
-            return self.K.sinkhorn_update(CT, f, 1.0 / eps, eps, log_b, out)
-        return eps * (log_b - self.col_lse(f, eps))
+        """Sinkhorn update ``g_j = eps log b_j - eps LSE_i (f_i - C_ij)/eps`` (into ``out``)."""
+        self.kernel_calls += 1
+        return self.K.g_update(self.cost_data, f, log_b, eps, self.be.xp.empty(self.m) if out is None else out)
 
     def row_gap(self, a, f_old, f_new, eps):
         """L1 row-marginal error of ``(f_old, g)`` given the update ``f_new`` of ``f_old`` for g:
-        the row sums are ``a_i exp((f_old_i - f_new_i)/eps)``. Device scalar on CuPy."""
-        if self.be.name == "numba":
-            return self.K.l1_marginal_gap(a, f_old, f_new, 1.0 / eps)
-        xp = self.be.xp
-        return xp.abs(a - a * xp.exp((f_old - f_new) / eps)).sum()
-
-    def marginals(self, f, g, eps):
-        """Row and column sums of the plan of ``(f, g)``."""
-        r = self.be.xp.exp(f / eps + self.row_lse(g, eps))
-        c = self.be.xp.exp(g / eps + self.col_lse(f, eps))
-        return r, c
+        the row sums are ``a_i exp((f_old_i - f_new_i)/eps)``. A device scalar on the GPU."""
+        return self.K.row_gap(a, f_old, f_new, eps)
 
     # -- cost and plans -------------------------------------------------------------------------
     def cost(self, f, g, eps) -> float:
         """``<P, C>`` of the plan of ``(f, g)``."""
         self.kernel_calls += 1
-        if self.be.name == "numba":
-            return float(self.K.plan_cost(self.C, f, g, 1.0 / eps, np.empty(self.n)))
-        if self.be.name == "cupy":
-            return float(self.K.plan_cost(self.C, f, g, eps))
-        return float((np.exp((f[:, None] + g[None, :] - self.C) / eps) * self.C).sum())
+        return float(self.K.plan_cost(self.cost_data, f, g, eps))
 
     def plan_dense(self, f, g, eps):
-        if self.be.name == "numba":
-            return self.K.plan_dense(self.C, f, g, 1.0 / eps, np.empty((self.n, self.m)))
-        xp = self.be.xp
-        return xp.exp((f[:, None] + g[None, :] - self.C) / eps)
-
-    def row_lse_sparse(self, g, f, eps, rho: float, kmax: int):
-        """``row_lse(g)`` and ``sparse_plan(f, g)`` from one pass over C (Numba: fused kernel)."""
-        if self.be.name != "numba" or kmax * self.n > max(4 * self.n * 64, self.n * self.m // 4):
-            return self.row_lse(g, eps), self.sparse_plan(f, g, eps, rho, kmax)
-        self.kernel_calls += 1
-        K = self.K
-        key = (self.n, int(kmax))
-        if getattr(self, "_sp_key", None) != key:
-            self._sp_bufs = (np.empty((self.n, kmax), dtype=np.int64), np.empty((self.n, kmax)))
-            self._sp_key = key
-        idx, val = self._sp_bufs
-        counts = np.empty(self.n, dtype=np.int64)
-        lse = K.lse_rows_sparse(self.C, g, f, 1.0 / eps, float(rho), int(kmax), np.empty(self.n), counts, idx, val)
-        indptr = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        nnz = int(indptr[-1])
-        indices = np.empty(nnz, dtype=np.int64)
-        data = np.empty(nnz)
-        K.compact_rows(counts, idx, val, indptr, indices, data)
-        return lse, (indptr, indices, data)
+        """The plan as an (n, m) backend array."""
+        return self.K.plan_dense(self.cost_data, f, g, eps)
 
     def sparse_plan(self, f, g, eps, rho: float, kmax: int):
         """Truncated plan in CSR arrays ``(indptr, indices, data)``: per row the entries with
         ``P_ij >= rho * max_j P_ij``, at most ``kmax`` of them (the largest)."""
         self.kernel_calls += 2
-        log_rho = math.log(rho)
-        if self.be.name == "numba":
-            K = self.K
-            rowmax = np.empty(self.n)
-            counts = np.empty(self.n, dtype=np.int64)
-            K.sparse_plan_count(self.C, f, g, 1.0 / eps, log_rho, int(kmax), rowmax, counts)
-            indptr = np.zeros(self.n + 1, dtype=np.int64)
-            np.cumsum(counts, out=indptr[1:])
-            nnz = int(indptr[-1])
-            indices = np.empty(nnz, dtype=np.int64)
-            data = np.empty(nnz)
-            K.sparse_plan_fill(self.C, f, g, 1.0 / eps, log_rho, rowmax, indptr, indices, data)
-            return indptr, indices, data
-        if self.be.name == "cupy":
-            return self.K.sparse_plan(self.C, f, g, eps, log_rho, int(kmax))
-        Z = (f[:, None] + g[None, :] - self.C) / eps
-        rowmax = Z.max(axis=1)
-        keep = Z >= (rowmax + log_rho)[:, None]
-        counts = keep.sum(axis=1)
-        over = np.nonzero(counts > kmax)[0]
-        for i in over:  # keep the kmax largest (ties broken by position)
-            order = np.argsort(-Z[i], kind="stable")[:kmax]
-            keep[i] = False
-            keep[i, order] = True
-        rows, cols = np.nonzero(keep)
-        indptr = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=self.n), out=indptr[1:])
-        return indptr, cols.astype(np.int64), np.exp(Z[rows, cols])
+        return self.K.sparse_plan(self.cost_data, f, g, eps, rho, int(kmax))
+
+    def row_lse_sparse(self, g, f, eps, rho: float, kmax: int):
+        """``row_lse(g)`` and ``sparse_plan(f, g)`` (one fused pass where the kernel set has one)."""
+        self.kernel_calls += 1
+        return self.K.row_lse_sparse(self.cost_data, g, f, eps, rho, int(kmax))
 
 
 # ----------------------------------------------------------------------------------------------
-def prepare(problem, backend, f0=None, g0=None):
-    """Validate the problem object, pick the backend, drop zero-weight rows/columns.
+# the input boundary
+@dataclass
+class Inputs:
+    """Validated inputs of an OT solve (potentials and weights restricted to the support).
 
-    Returns ``(be, geom, a, b, eps, support, f0, g0)`` where ``support = (ia, ib)`` are
-    the kept index arrays (NumPy) or None when every weight is positive.
+    ``C`` is the full cost as a backend array (kept by the result to rebuild the plan),
+    ``support = (ia, ib)`` the kept index arrays (NumPy) or None when every weight is positive,
+    ``shape`` the full ``(n, m)``.
     """
-    for attr in ("C", "a", "b", "eps"):
-        if not hasattr(problem, attr):
-            raise TypeError(f"problem must be an EntropicOT (or have C, a, b, eps); missing {attr!r}")
-    be = _backends.get_backend(backend, problem.C)
-    a = np.asarray(be.to_numpy(problem.a), dtype=np.float64)
-    b = np.asarray(be.to_numpy(problem.b), dtype=np.float64)
-    eps = float(problem.eps)
-    C = problem.C
+
+    be: object
+    C: object
+    a: object
+    b: object
+    eps: float
+    support: tuple | None
+    shape: tuple
+    f0: object
+    g0: object
+
+    def geometry(self) -> Geometry:
+        """The geometry of the supported rows/columns (copies C when a weight is zero)."""
+        C = self.C
+        if self.support is not None:
+            ia, ib = (self.be.asarray(i) for i in self.support)
+            C = C[ia][:, ib]
+        return Geometry(C, self.be)
+
+
+def positive_eps(eps, where: str) -> float:
+    """``eps`` as a float, or a ValueError/TypeError that names it."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps{where} must be a positive real number, got {eps!r}")
+    eps = float(eps)
+    if not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps{where} must be positive and finite, got {eps!r}")
+    return eps
+
+
+def _weights(be, w, name: str, size: int):
+    w = np.full(size, 1.0 / size) if w is None else np.asarray(be.to_numpy(w))
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real 1-D array of weights, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (size,):
+        raise ValueError(f"{name} has shape {w.shape}; the cost matrix needs ({size},)")
+    if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(f"{name} must be finite and non-negative with a positive sum")
+    return w
+
+
+def _cost_matrix(C, be, check_finite: bool):
+    if not hasattr(C, "shape") or not hasattr(C, "dtype"):
+        C = np.asarray(C)
+    if C.dtype.kind not in "biuf" or len(C.shape) != 2 or 0 in C.shape:
+        raise ValueError(f"C must be a non-empty 2-D real cost matrix, got shape {tuple(C.shape)} dtype {C.dtype}")
+    C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
+    if check_finite and not bool(be.xp.isfinite(C).all()):
+        raise ValueError("C contains NaN or inf; costs must be finite (give forbidden pairs a large finite cost)")
+    return C
+
+
+def read_inputs(method: str, data, a, b, eps, backend, f0, g0) -> Inputs:
+    """Validate ``data`` (a problem with ``C, a, b, eps``, or the cost matrix of POT-style arrays
+    ``(C, a, b, eps=...)``), pick the backend, find zero weights, check warm starts.
+
+    A problem object is trusted for the finiteness of ``C`` (``EntropicOT`` checks it); arrays
+    are checked here. Weights must have equal totals (to 1e-9 relative).
+    """
+    if hasattr(data, "C"):
+        for attr in ("a", "b", "eps"):
+            if not hasattr(data, attr):
+                raise TypeError(f"{method}: problem must be an EntropicOT (or have C, a, b, eps); missing {attr!r}")
+        if a is not None or b is not None:
+            raise TypeError(f"{method}(problem, ...): the options are keyword-only, e.g. {method}(problem, tol=1e-9); "
+                            "pass a and b only with a cost matrix: {method}(C, a, b, eps=...)")
+        if eps is not None:
+            raise TypeError(f"{method}: eps comes from the problem (problem.eps={data.eps!r}); pass eps= only with "
+                            "arrays, or build the problem with the eps you want")
+        C, a, b, eps, where, check = data.C, data.a, data.b, data.eps, " (problem.eps)", False
+    elif hasattr(data, "shape") or isinstance(data, (list, tuple)):
+        if eps is None:
+            raise TypeError(f"{method}(C, a, b, eps=...): eps is required with arrays (a positive number)")
+        C, where, check = data, "", True
+    else:
+        raise TypeError(f"{method}: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, "
+                        f"got {type(data).__name__}")
+    eps = positive_eps(eps, where)
+    be = _backends.get_backend(backend, C)
+    C = _cost_matrix(C, be, check)
     n, m = C.shape
+    a, b = _weights(be, a, "a", n), _weights(be, b, "b", m)
+    if abs(a.sum() - b.sum()) > 1e-9 * max(a.sum(), b.sum()):
+        raise ValueError(f"a and b must have equal total mass: sum(a)={a.sum():.12g}, sum(b)={b.sum():.12g}")
     support = None
     if (a <= 0).any() or (b <= 0).any():
         ia, ib = np.nonzero(a > 0)[0], np.nonzero(b > 0)[0]
         support = (ia, ib)
-        C = be.asarray(C)[be.asarray(ia)][:, be.asarray(ib)]
         a, b = a[ia], b[ib]
-        f0 = None if f0 is None else np.asarray(be.to_numpy(f0))[ia]
-        g0 = None if g0 is None else np.asarray(be.to_numpy(g0))[ib]
-    geom = Geometry(C, be)
-    xp = be.xp
     out = []
-    for v, name, size in ((f0, "f0", geom.n), (g0, "g0", geom.m)):
-        if v is None:
-            out.append(None)
-            continue
-        v = be.asarray(v, dtype=np.float64).reshape(-1)
-        if v.shape != (size,):
-            raise ValueError(f"{name} has shape {tuple(v.shape)}, expected ({size},)")
-        if not bool(xp.all(xp.isfinite(v))):
-            raise ValueError(f"{name} contains NaN or inf; pass finite potentials")
-        out.append(xp.array(v))
-    return be, geom, be.asarray(a), be.asarray(b), eps, support, (n, m), out[0], out[1]
+    for v, name, size, idx in ((f0, "f0", n, 0), (g0, "g0", m, 1)):
+        if v is not None:
+            v = np.asarray(be.to_numpy(v), dtype=np.float64).reshape(-1)
+            if v.shape != (size,):
+                raise ValueError(f"{name} has shape {v.shape}, expected ({size},)")
+            if support is not None:
+                v = v[support[idx]]
+            if not np.isfinite(v).all():
+                raise ValueError(f"{name} contains NaN or inf on the support; pass finite potentials")
+            v = be.xp.array(be.asarray(v))
+        out.append(v)
+    return Inputs(be, C, be.asarray(a), be.asarray(b), eps, support, (n, m), out[0], out[1])
 
 
 def expand(be, v, idx, size):
@@ -217,67 +212,3 @@ def expand(be, v, idx, size):
     full = xp.full(size, -xp.inf)
     full[be.asarray(idx)] = v
     return full
-
-
-class PlanFactory:
-    """``res.plan()``: the transport plan, dense up to ``dense_max`` entries, else scipy/cupyx CSR
-    of the entries above ``threshold`` times the row maximum."""
-
-    def __init__(self, geom, f, g, eps, support, full_shape):
-        self.geom, self.f, self.g, self.eps, self.support, self.full_shape = geom, f, g, eps, support, full_shape
-
-    def __call__(self, dense: bool | None = None, threshold: float = 1e-12, dense_max: int = 25_000_000):
-        n, m = self.full_shape
-        be = self.geom.be
-        if dense is None:
-            dense = n * m <= dense_max
-        if dense:
-            P = self.geom.plan_dense(self.f, self.g, self.eps)
-            if self.support is not None:
-                full = be.xp.zeros((n, m))
-                ia, ib = (be.asarray(i) for i in self.support)
-                full[ia[:, None], ib[None, :]] = P
-                P = full
-            return P
-        indptr, indices, data = self.geom.sparse_plan(self.f, self.g, self.eps, threshold, self.geom.m)
-        if be.name == "cupy":
-            import cupyx.scipy.sparse as sps
-        else:
-            import scipy.sparse as sps
-        P = sps.csr_matrix((data, indices, indptr), shape=(self.geom.n, self.geom.m))
-        if self.support is not None:
-            ia, ib = self.support
-            P = P.tocoo()
-            rows, cols = be.asarray(ia)[P.row], be.asarray(ib)[P.col]
-            P = sps.coo_matrix((P.data, (rows, cols)), shape=(n, m)).tocsr()   # (data, ij) form: any cupyx
-        return P
-
-
-def build_result(method, be, geom, f, g, eps, support, full_shape, *, converged, status, message, nit,
-                 history, stats, options, timer):
-    """Assemble the SolveResult with potentials, cost, plan and objective."""
-    xp = be.xp
-    finite = bool(xp.all(xp.isfinite(f))) and bool(xp.all(xp.isfinite(g)))
-    cost = geom.cost(f, g, eps) if finite else float("nan")
-    a_dot_f = None
-    n, m = full_shape
-    ff = expand(be, f, None if support is None else support[0], n)
-    gg = expand(be, g, None if support is None else support[1], m)
-    stats = dict(stats)
-    stats["kernel_calls"] = geom.kernel_calls
-    stats.update(timer.stats())
-    del a_dot_f
-    return SolveResult(
-        xp.concatenate([ff, gg]), converged, status, message, nit, history=history, stats=stats,
-        method=method, backend=be.name, options=options, provenance=timer.provenance(), f=ff, g=gg, cost=cost,
-        plan=PlanFactory(geom, f, g, eps, support, full_shape), eps=eps,
-    )
-
-
-def dual_value(geom, a, b, f, g, eps, lse_rows=None):
-    """``D(f, g) = <a,f> + <b,g> - eps sum_ij exp((f_i+g_j-C_ij)/eps)`` and the row sums."""
-    xp = geom.be.xp
-    if lse_rows is None:
-        lse_rows = geom.row_lse(g, eps)
-    r = xp.exp(f / eps + lse_rows)
-    return float(a @ f + b @ g - eps * r.sum()), r

@@ -9,6 +9,15 @@ the iteration alternates the exact block maximisations of the dual
 
 with max-shifted log-sum-exp, so nothing overflows for any ``eps``.
 
+Iterates and history. The k-th iterate is the pair ``(f_k, g_k)`` with ``g_k`` the exact
+column update of ``f_k``; its column marginals are exact, so its L1 marginal error is the row
+error, ``sum_i |a_i - a_i exp((f_k - f_{k+1})_i / eps)|``, read off the next f-update
+``f_{k+1}`` at no extra cost. ``history["marginal_error"][0]`` is the error of the starting
+point ``(f_0, g_0)`` (``f_0`` = ``f0``, the f-update of ``g0``, or zeros); entry k that of the
+k-th iterate; ``nit`` iterations give ``nit + 1`` entries, and the returned potentials are the
+last entry's pair. A new eps stage (``eps_scaling``) restarts from the last iterate with its
+column update at the new eps, which is one more entry.
+
 References
 ----------
 M. Cuturi, "Sinkhorn distances", NeurIPS 2013.
@@ -19,149 +28,178 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ..results import Status, Timer
-from . import _common as common
+from ..results import Callback, Status, Timer, stopped_message
+from . import _common, _options, _result
 
 
-def _check_opts(tol, maxiter, check_every, eps_scaling):
-    if not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol <= 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if maxiter is not None and (not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 1):
-        raise ValueError(f"maxiter must be a positive integer or None, got {maxiter!r}")
-    if check_every is not None and (not isinstance(check_every, (int, np.integer)) or check_every < 1):
-        raise ValueError(f"check_every must be a positive integer or None, got {check_every!r}")
-    if eps_scaling is not None and not (0.0 < float(eps_scaling) < 1.0):
-        raise ValueError(f"eps_scaling must be a factor in (0, 1) or None, got {eps_scaling!r}")
+class SinkhornRun:
+    """The state of a log-domain Sinkhorn run at one eps: the iterate ``(f, g)`` (``g`` the
+    column update of ``f``), two spare buffers and the device record of measured errors.
 
-
-def sinkhorn_loop(geom, a, b, log_a, log_b, eps, f, tol, maxiter, check_every, err_buf, start, callback=None):
-    """Run Sinkhorn iterations from ``f`` (g is computed from f first).
-
-    Every iteration is ``g <- update(f)`` (columns exact), ``f_new <- update(g)``; the L1
-    marginal error of the consistent pair ``(f, g)`` is then
-    ``sum_i |a_i - a_i exp((f_i - f_new_i)/eps)|`` and is written to ``err_buf[start + k]``
-    (a device write on CuPy; the host reads it only every ``check_every`` iterations).
-
-    Returns ``(f, g, nit, err, status)``: the pair whose error ``err`` was last checked.
+    Parameters
+    ----------
+    geom : Geometry
+    a, b, log_a, log_b : backend arrays
+        Weights (on the support) and their logarithms.
+    eps : float
+    f : backend array
+        Starting row potentials; becomes one of the run's buffers (it is overwritten later).
+    errors : backend array
+        Where the marginal error of every measured iterate is written (device writes on the
+        GPU; the host reads only every ``check_every`` entries).
     """
-    be = geom.be
-    xp = be.xp
-    numba = be.name == "numba"
-    g = geom.g_update(f, log_b, eps)
-    f_new = xp.empty_like(f) if numba else None
-    g_new = xp.empty_like(g) if numba else None
-    err = math.inf
-    for k in range(maxiter):
-        f_new = geom.f_update(g, log_a, eps, out=f_new)
-        e = geom.row_gap(a, f, f_new, eps)
-        err_buf[start + k] = e
-        last = k == maxiter - 1
-        if (k + 1) % check_every == 0 or last:
-            err = float(e)
-            if callback is not None:
-                callback(f, g, err)
-            if not math.isfinite(err):
-                return f, g, k + 1, err, Status.NONFINITE
-            if err <= tol:
-                return f, g, k + 1, err, Status.CONVERGED
-            if last:
-                f, f_new = f_new, f
-                g = geom.g_update(f, log_b, eps, out=g_new)
-                return f, g, k + 1, err, Status.MAXITER
-        f, f_new = f_new, f
-        g, g_new = geom.g_update(f, log_b, eps, out=g_new), g
-    return f, g, maxiter, err, Status.MAXITER
+
+    def __init__(self, geom, a, b, log_a, log_b, eps: float, f, errors):
+        xp = geom.be.xp
+        self.geom, self.a, self.b, self.log_a, self.log_b = geom, a, b, log_a, log_b
+        self.eps = eps
+        self.f, self.f_new = f, xp.empty_like(f)
+        self.g, self.g_new = geom.g_update(f, log_b, eps), xp.empty(geom.m)
+        self.errors, self.count = errors, 0
+        self.err = math.inf
+
+    def restart(self, eps: float) -> None:
+        """Continue from the current ``f`` at another eps (recomputes ``g``)."""
+        self.eps = eps
+        self.g = self.geom.g_update(self.f, self.log_b, eps, out=self.g)
+
+    def run(self, tol: float, steps: int, check_every: int, *, measure_last: bool, cb=None, nit0: int = 0) -> str:
+        """Measure the current iterate, then alternate update and measurement, ``steps`` updates.
+
+        The host reads the error every ``check_every`` measurements and at the last one; the
+        run stops when a read error is ``<= tol`` (the measured iterate is kept), non-finite,
+        or when the callback asks. Otherwise, after ``steps`` updates, the new iterate is
+        measured too (``measure_last=True``; then ``steps + 1`` measurements) or left
+        unmeasured (``steps`` measurements; a later pass will measure it, as SNS's first
+        Newton iteration does). ``cb`` gets ``nit = nit0 + index of the measurement``.
+
+        Returns the status: converged, nonfinite, stopped or maxiter.
+        """
+        geom, a, log_a, log_b, eps = self.geom, self.a, self.log_a, self.log_b, self.eps
+        f, g, f_new, g_new = self.f, self.g, self.f_new, self.g_new
+        errors, pos = self.errors, self.count
+        total = steps + 1 if measure_last else steps
+        status = Status.MAXITER
+        for k in range(total):
+            f_new = geom.f_update(g, log_a, eps, out=f_new)
+            e = geom.row_gap(a, f, f_new, eps)
+            errors[pos] = e
+            pos += 1
+            last = k == total - 1
+            if (k + 1) % check_every == 0 or last:
+                self.err = float(e)
+                if cb and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g, marginal_error=self.err):
+                    status = Status.STOPPED
+                    break
+                if not math.isfinite(self.err):
+                    status = Status.NONFINITE
+                    break
+                if self.err <= tol:
+                    status = Status.CONVERGED
+                    break
+            if last and measure_last:
+                break
+            f, f_new = f_new, f
+            g, g_new = geom.g_update(f, log_b, eps, out=g_new), g
+        self.f, self.g, self.f_new, self.g_new, self.count = f, g, f_new, g_new, pos
+        return status
 
 
-def sinkhorn(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=None,
-             eps_scaling: float | None = None, check_every: int | None = None, callback=None,
+def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None,
+             f0=None, g0=None, eps_scaling: float | None = None, check_every: int | None = None, callback=None,
              backend=None):
     """Log-domain Sinkhorn.
 
     Parameters
     ----------
-    problem : problems.ot.EntropicOT
-        Anything with ``C`` (n, m), ``a``, ``b`` (equal sums) and ``eps``.
+    data : problems.ot.EntropicOT or (n, m) array
+        A problem (anything with ``C`` (n, m), ``a``, ``b`` with equal sums and ``eps``), or the
+        cost matrix ``C`` itself, POT style: ``sinkhorn(C, a, b, eps=1e-2)``.
+    a, b : arrays, optional
+        Only with a cost matrix: the weights (uniform when None).
+    eps : float
+        Only with a cost matrix (a problem carries its own): the regularisation, > 0.
     tol : float
-        Stop when the L1 marginal error ``|P 1 - a|_1 + |P^T 1 - b|_1 <= tol``
-        (after each g-update the column error is zero, so this is the row error).
+        Stop when the L1 marginal error ``|P 1 - a|_1 + |P^T 1 - b|_1 <= tol`` (the column
+        error is zero after each g-update, so this is the row error).
     maxiter : int, optional
         Iteration budget, summed over the eps-scaling stages (default 100 000).
     f0, g0 : arrays, optional
-        Warm start potentials (``g0`` is only used when ``f0`` is None: then
-        ``f0`` is its Sinkhorn update).
+        Warm start potentials (``g0`` is only used when ``f0`` is None: then ``f0`` is its
+        Sinkhorn update).
     eps_scaling : float in (0, 1), optional
-        Solve a sequence ``eps_k = max(eps, C.max() * eps_scaling**k)``, each
-        intermediate stage to marginal error 1e-2 (warm-starting the next).
+        Solve a sequence ``eps_k = max(eps, (C.max() - C.min()) * eps_scaling**k)``, each
+        intermediate stage to marginal error ``max(tol, 1e-2)`` (warm-starting the next).
     check_every : int, optional
-        How often the host reads the error (default 1 on the CPU, 10 on the GPU);
-        every iteration's error is recorded on the device regardless.
+        How often the host reads the error (default: the kernel set's ``CHECK_EVERY``, 1 on the
+        CPU, 10 on the GPU); every iteration's error is recorded on the device regardless.
     callback : callable, optional
-        ``callback(f, g, err)`` at every check.
+        ``callback(intermediate_result)`` at every check, with ``f``, ``g``,
+        ``marginal_error``, ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep
+        them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
     backend : str or Backend, optional
 
     Returns
     -------
     SolveResult
-        ``f``, ``g`` (potentials, ``-inf`` where a weight is zero), ``x`` = concatenation
-        of f and g, ``cost`` = <P, C>, ``plan()`` (dense below 2.5e7 entries, else
-        CSR of the entries above 1e-12 times the row maximum), ``history["marginal_error"]``
-        and ``history["eps"]`` per iteration.
+        ``f``, ``g`` (potentials, ``-inf`` where a weight is zero), ``x`` = concatenation of f
+        and g, ``cost`` = <P, C>, ``plan()`` (a :class:`~solvers.ot._result.TransportPlan`:
+        dense below 2.5e7 entries, else CSR of the entries above 1e-12 times the row maximum),
+        ``history["marginal_error"]`` and ``history["eps"]`` (``nit + 1`` entries, see the
+        module notes).
     """
-    _check_opts(tol, maxiter, check_every, eps_scaling)
-    be, geom, a, b, eps, support, full_shape, f0, g0 = common.prepare(problem, backend, f0, g0)
-    timer = Timer(be)
+    opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every)
+    cb = Callback(callback)
+    inputs = _common.read_inputs("sinkhorn", data, a, b, eps, backend, f0, g0)
+    timer = Timer(inputs.be)
+    be, eps = inputs.be, inputs.eps
     xp = be.xp
-    maxiter = 100_000 if maxiter is None else int(maxiter)
-    check_every = (10 if be.is_gpu else 1) if check_every is None else int(check_every)
-    log_a, log_b = xp.log(a), xp.log(b)
-    err_buf = xp.zeros(maxiter)
-    if f0 is None:
-        f = geom.f_update(g0, log_a, eps) if g0 is not None else xp.zeros(geom.n)
-    else:
-        f = f0
+    geom = inputs.geometry()
+    maxiter = 100_000 if opts.maxiter is None else opts.maxiter
+    check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]
-    if eps_scaling is not None:
-        cmax = float(xp.max(geom.C) - xp.min(geom.C))
-        e = max(cmax, eps)
-        stages = []
-        while e > eps:
-            stages.append(e)
-            e *= float(eps_scaling)
-        stages.append(eps)
-    eps_hist = []
-    nit = 0
-    status, err = Status.MAXITER, math.inf
+    if opts.eps_scaling is not None:
+        stages = _options.eps_stages(eps, float(xp.max(geom.C) - xp.min(geom.C)), opts.eps_scaling)
+    a, b = inputs.a, inputs.b
+    log_a, log_b = xp.log(a), xp.log(b)
+    if inputs.f0 is not None:
+        f = inputs.f0
+    elif inputs.g0 is not None:
+        f = geom.f_update(inputs.g0, log_a, stages[0])
+    else:
+        f = xp.zeros(geom.n)
+    errors = xp.zeros(maxiter + 1)
+    run = SinkhornRun(geom, a, b, log_a, log_b, stages[0], f, errors)
+    history = _result.History(marginal_error=float, eps=float)
+    status = Status.MAXITER
     for s, e in enumerate(stages):
         final = s == len(stages) - 1
-        stage_tol = tol if final else max(tol, 1e-2)
-        budget = maxiter - nit
-        if budget <= 0:
+        if s > 0:
+            if run.count > maxiter:       # no entry left for the restarted iterate
+                break
+            run.restart(e)
+        start = run.count
+        status = run.run(tol if final else max(opts.tol, 1e-2), maxiter + 1 - run.count - 1, check,
+                         measure_last=True, cb=cb, nit0=start)
+        history.extend(be.to_numpy(errors[start:run.count]), eps=e)
+        if status != Status.CONVERGED:
             break
-        f, g, k, err, status = sinkhorn_loop(geom, a, b, log_a, log_b, e, f, stage_tol, budget, check_every,
-                                             err_buf, nit, callback)
-        eps_hist.extend([e] * k)
-        nit += k
-        if status == Status.NONFINITE:
-            break
-        if status == Status.MAXITER and not final:
-            continue
+    f, g, err = run.f, run.g, run.err
+    nit = run.count - 1
     if status != Status.NONFINITE and not bool(xp.all(xp.isfinite(f)) and xp.all(xp.isfinite(g))):
         status = Status.NONFINITE
-    converged = status == Status.CONVERGED
-    if converged:
-        msg = f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {tol:.3e}"
+    if status == Status.CONVERGED:
+        msg = f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {opts.tol:.3e}"
     elif status == Status.MAXITER:
-        msg = (f"sinkhorn: not converged after {nit} iterations (L1 marginal error {err:.3e} > tol {tol:.3e}). "
+        msg = (f"sinkhorn: not converged after {nit} iterations (L1 marginal error {err:.3e} > tol {opts.tol:.3e}). "
                "Small eps makes Sinkhorn slow: try solvers.sns (Newton stage), a larger maxiter, a warm start "
                "(f0) or eps_scaling=0.5")
+    elif status == Status.STOPPED:
+        msg = stopped_message("sinkhorn", nit)
     else:
         msg = "sinkhorn: NaN/inf appeared in the potentials; check that C, a, b are finite and eps is not tiny"
-    history = {"marginal_error": be.to_numpy(err_buf[:nit]), "eps": np.asarray(eps_hist[:nit], dtype=float)}
-    options = {"tol": tol, "maxiter": maxiter, "eps": eps, "eps_scaling": eps_scaling,
-               "check_every": check_every, "warm_start": f0 is not None or g0 is not None}
-    return common.build_result("sinkhorn", be, geom, f, g, eps, support, full_shape, converged=converged,
-                               status=status, message=msg, nit=nit, history=history,
-                               stats={"iterations": nit}, options=options, timer=timer)
+    options = {**opts.as_dict(), "maxiter": maxiter, "check_every": check, "eps": eps,
+               "warm_start": f0 is not None or g0 is not None}
+    return _result.build_result("sinkhorn", inputs, geom, f, g, eps, status=status, message=msg, nit=nit,
+                                history=history, stats={"iterations": nit, "eps_stages": len(stages)},
+                                options=options, timer=timer)

@@ -37,7 +37,10 @@ Gradient and Hessian:
 * an Armijo backtracking line search on ``D``; ``mu`` is divided by 4 after a full
   step and multiplied by 4 after a damped one. When the line search fails the
   iteration falls back to ``n_fallback`` Sinkhorn steps, raises ``mu`` and lowers
-  ``rho`` (denser Hessian), so every case makes progress;
+  ``rho`` (denser Hessian), so every case makes progress. These parts are the shared
+  Newton machinery of :mod:`solvers.nonlinear` (``armijo_backtracking`` with a
+  noise-level hook, ``MarquardtDamping``, ``SqrtResidualForcing``, ``FallbackPolicy``,
+  ``StallMonitor``);
 * global phase (error > ``polish_above``): each Newton iteration starts with a
   Sinkhorn g-update computed from the column LSE that the gradient needs anyway;
 * eps-continuation (default): for eps below ``eps_start`` times the cost range the
@@ -45,6 +48,13 @@ Gradient and Hessian:
   started (the Newton global phase at very small eps is otherwise long);
 * 30 Newton steps without a new best error end the run as ``stagnated`` (the
   floating-point floor of the marginals for the given eps and cost scale).
+
+History: one row per measured iterate (entry 0 = the starting point), ``nit + 1`` rows.
+Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every Newton
+iteration measures the current iterate (after the global-phase polish) before stepping, and
+the row says what produced that iterate (``stage`` 1 Sinkhorn, 2 Newton, 3 fallback
+Sinkhorn; ``step``, ``nnz``, ``cg_iterations`` of the Newton step, 0 otherwise) and at which
+``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row).
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
@@ -65,332 +75,344 @@ transport", NeurIPS 2024.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..operators import base as _ops
-from ..results import Status, Timer
-from . import _common as common
-from .sinkhorn import _check_opts, sinkhorn_loop
+from .. import nonlinear
+from ..results import Callback, Status, Timer, stopped_message
+from . import _common, _newton, _options, _result
+from .sinkhorn import SinkhornRun
+
+#: Newton steps without a new best marginal error before the run ends as stagnated
+PATIENCE = 30
 
 
-class _SchurOperator(_ops.LinearOperator):
-    """``S x = dcol * x - P^T (inv_drow * (P x))`` for the truncated plan ``P`` (CSR)."""
+@dataclass
+class _Run:
+    """What stays fixed during a solve: data, geometry, options and the shared records."""
 
-    def __init__(self, be, csr, dcol, inv_drow, shape):
-        m = shape[1]
-        super().__init__((m, m), np.float64, be, symmetric=True, positive_definite=True)
-        self.dcol, self.inv_drow = dcol, inv_drow
-        indptr, indices, data = csr
-        if be.name == "numba":
-            from .._kernels.numba import ot as K
+    inputs: _common.Inputs
+    geom: _common.Geometry
+    opts: _options.SNSOptions
+    a: object
+    b: object
+    log_a: object
+    log_b: object
+    kmax: int
+    cg_maxiter: int
+    maxiter: int
+    check_every: int
+    cb: Callback
+    history: _result.History
+    forcing: nonlinear.SqrtResidualForcing
+    fallback: nonlinear.FallbackPolicy
+    counts: dict = field(default_factory=lambda: {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0,
+                                                   "line_search_evals": 0})
 
-            self.K = K
-            t_indptr = np.empty(m + 1, dtype=np.int64)
-            t_indices = np.empty_like(indices)
-            t_data = np.empty_like(data)
-            K.csr_transpose(shape[0], m, indptr, indices, data, t_indptr, t_indices, t_data)
-            self.arrays = (indptr, indices, data, t_indptr, t_indices, t_data)
-            self.tmp = np.empty(shape[0])
-            self.diag = K.schur_diagonal(indptr, indices, data, dcol, inv_drow, np.empty(m))
-        else:
-            if be.name == "cupy":
-                import cupyx.scipy.sparse as sps
-            else:
-                import scipy.sparse as sps
-            self.P = sps.csr_matrix((data, indices, indptr), shape=shape)
-            self.PT = self.P.T.tocsr()
-            sq = sps.csr_matrix((data * data, indices, indptr), shape=shape)
-            self.diag = dcol - sq.T @ inv_drow
-
-    def _matvec(self, x):
-        return self.matvec_into(x, self.backend.xp.empty(self.shape[0]))
-
-    def matvec_into(self, x, out):
-        if self.backend.name == "numba":
-            kern = self.K.schur_matvec if self.arrays[2].shape[0] > 200_000 else self.K.schur_matvec_serial
-            return kern(*self.arrays, self.dcol, self.inv_drow, x, self.tmp, out)
-        out[...] = self.dcol * x - self.PT @ (self.inv_drow * (self.P @ x))
-        return out
-
-    def apply_P(self, x):
-        if self.backend.name == "numba":
-            indptr, indices, data = self.arrays[:3]
-            return self.K.csr_matvec(indptr, indices, data, x, np.empty(indptr.shape[0] - 1))
-        return self.P @ x
-
-    def apply_PT(self, x):
-        if self.backend.name == "numba":
-            t_indptr, t_indices, t_data = self.arrays[3:]
-            return self.K.csr_matvec(t_indptr, t_indices, t_data, x, np.empty(t_indptr.shape[0] - 1))
-        return self.PT @ x
+    def record(self, err: float, producer: tuple, eps: float) -> None:
+        stage, step, nnz, ncg = producer
+        self.history.append(marginal_error=err, stage=stage, step=step, nnz=nnz, cg_iterations=ncg, eps=eps)
 
 
-def _record(errs, stage, steps, nnzs, cgits, err, stg, alpha, nnz, ncg):
-    errs.append(err)
-    stage.append(stg)
-    steps.append(alpha)
-    nnzs.append(nnz)
-    cgits.append(ncg)
+@dataclass
+class _State:
+    """What adapts: the iterate, the current eps stage, the Hessian sparsity and damping."""
+
+    f: object
+    g: object
+    eps: float
+    tol: float
+    rho: float
+    kmax: int
+    damping: nonlinear.MarquardtDamping
+    lse_r: object = None           # row LSE of the current iterate (None: recompute)
+    csr: object = None             # truncated plan built in the same pass, for sparsity csr_key
+    csr_key: tuple = None
+    producer: tuple = (1, 0.0, 0, 0)   # (stage, step, nnz, cg iterations) of what made (f, g)
+    prev_err: float = math.inf     # error before the last accepted Newton step
+    err: float = math.inf
+    status: str = Status.MAXITER
+    it: int = 0                    # stage-2 budget spent
+    stall: nonlinear.StallMonitor = field(default_factory=lambda: nonlinear.StallMonitor(PATIENCE))
 
 
-def _cg(S, rhs, rtol, maxiter, be):
-    from ..linear.cg import cg
+# ---------------------------------------------------------------------------------------------- steps
+def _sinkhorn_stage(run: _Run, st: _State) -> None:
+    """Stage 1: at least ``n_sinkhorn`` Sinkhorn steps, then chunks of 10 until the error is below
+    ``switch_tol``, decays slowly or ``max_sinkhorn`` steps are spent. Leaves the next iterate
+    unmeasured (the first Newton iteration measures it)."""
+    o, xp, be = run.opts, run.geom.be.xp, run.geom.be
+    buf = xp.zeros(o.max_sinkhorn)
+    sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
+    status = Status.MAXITER
+    while sk.count < o.max_sinkhorn:
+        chunk = min(o.n_sinkhorn if sk.count == 0 else 10, o.max_sinkhorn - sk.count)
+        status = sk.run(st.tol, chunk, run.check_every, measure_last=False, cb=run.cb, nit0=0)
+        if status != Status.MAXITER or sk.err <= o.switch_tol:
+            break
+        h = be.to_numpy(buf[:sk.count])
+        if sk.count >= 20 and h[-1] > 0.9 * h[-11]:
+            break
+    run.history.extend(be.to_numpy(buf[:sk.count]), stage=1, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
+    run.counts["sinkhorn_steps"] += sk.count
+    st.f, st.g, st.err, st.status, st.producer = sk.f, sk.g, sk.err, status, (1, 0.0, 0, 0)
 
-    d = S.diag
-    M = _ops.DiagonalOperator(1.0 / be.xp.maximum(d, 1e-300), backend=be)
-    return cg(S, rhs, rtol=rtol, maxiter=maxiter, M=M, backend=be)
+
+def _measure(run: _Run, st: _State):
+    """Gradient and L1 marginal error of the current iterate (global phase: after a free Sinkhorn
+    g-update from the column LSE the gradient needs anyway); records the history row and
+    refreshes the row LSE and truncated plan when the iterate changed."""
+    geom, xp, eps, o = run.geom, run.geom.be.xp, st.eps, run.opts
+    lse_c = geom.col_lse(st.f, eps)
+    if o.polish and st.prev_err > o.polish_above:
+        st.g = eps * (run.log_b - lse_c)      # exact column marginals; never decreases D
+        st.lse_r = None
+        c = run.b
+    else:
+        c = xp.exp(st.g / eps + lse_c)
+    if st.lse_r is None:
+        st.lse_r, st.csr = geom.row_lse_sparse(st.g, st.f, eps, st.rho, st.kmax)
+        st.csr_key = (st.rho, st.kmax)
+    r = xp.exp(st.f / eps + st.lse_r)
+    gf, gg = run.a - r, run.b - c
+    st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
+    nit = len(run.history)
+    run.record(err, st.producer, eps)
+    if run.cb and run.cb(xp.concatenate([st.f, st.g]), nit, f=st.f, g=st.g, marginal_error=err):
+        st.status = Status.STOPPED
+    stage, step, nnz = st.producer[:3]
+    # adaptive sparsity: a full Newton step with only linear progress means the truncated Hessian
+    # is too crude -> keep more entries per row
+    if stage == 2 and step == 1.0 and err < 1e-3 and err > 0.25 * st.prev_err and nnz < geom.n * geom.m:
+        st.rho, st.kmax = run.fallback.denser(st.rho, st.kmax, geom.m)
+    return r, c, gf, gg
 
 
-def sns(problem, tol: float = 1e-9, maxiter: int | None = None, *, f0=None, g0=None, n_sinkhorn: int = 5,
-        max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8, kmax: int | None = None,
-        mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3,
+class _Trial:
+    """``phi(alpha) = -D(f + alpha df, g + alpha dg)`` for the line search; keeps the last trial
+    point with its row LSE and truncated plan (reused when the step is accepted)."""
+
+    def __init__(self, run: _Run, st: _State, d: _newton.Direction):
+        self.run, self.st, self.d = run, st, d
+        self.point = None
+
+    def __call__(self, alpha: float) -> float:
+        run, st, d, xp = self.run, self.st, self.d, self.run.geom.be.xp
+        fn, gn = st.f + alpha * d.df, st.g + alpha * d.dg
+        lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax)
+        with np.errstate(over="ignore"):
+            Dn = float(run.a @ fn + run.b @ gn) - st.eps * float(xp.exp(fn / st.eps + lse_n).sum())
+        self.point = (fn, gn, lse_n, csr_n)
+        return -Dn
+
+    def marginals_improve(self, alpha: float) -> bool:
+        """Noise hook: near the solution D changes below its rounding level; accept the step when
+        the marginal error of the trial point is below the current one."""
+        run, st, xp = self.run, self.st, self.run.geom.be.xp
+        fn, gn, lse_n, _ = self.point
+        rn = xp.exp(fn / st.eps + lse_n)
+        cn = xp.exp(gn / st.eps + run.geom.col_lse(fn, st.eps))
+        return float(xp.abs(run.a - rn).sum() + xp.abs(run.b - cn).sum()) < st.err
+
+
+def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
+    """One safe Newton step: shifted sparse direction, Armijo line search on D. True if accepted."""
+    xp, eps, f, g = run.geom.be.xp, st.eps, st.f, st.g
+    D = float(run.a @ f + run.b @ g) - eps * float(r.sum())
+    if st.csr is not None and st.csr_key == (st.rho, st.kmax):
+        csr = st.csr  # built in the same pass as the row LSE
+    else:
+        csr = run.geom.sparse_plan(f, g, eps, st.rho, st.kmax)
+    d = _newton.newton_direction(run.geom.be, csr, r, c, gf, gg, eps, st.damping.shift(st.err),
+                                 run.forcing(st.err), run.cg_maxiter)
+    run.counts["cg_iterations"] += d.cg_iterations
+    st.it += 1
+    if not d.usable:
+        return False
+    dmax = float(xp.abs(d.df).max() + xp.abs(d.dg).max())
+    fmax = max(1.0, float(xp.abs(f).max()))
+    # round-off level of D: near the solution the Armijo gain drops below it, and then the step is
+    # judged by the marginal error instead
+    noise = 1e-13 * (float(xp.abs(run.a) @ xp.abs(f) + xp.abs(run.b) @ xp.abs(g)) + eps)
+    trial = _Trial(run, st, d)
+    ls = nonlinear.armijo_backtracking(trial, -D, -d.slope, step_norm=dmax, xtol=1e-15 * fmax, noise=noise,
+                                       noise_test=trial.marginals_improve)
+    run.counts["line_search_evals"] += ls.evals
+    if not ls.accepted:
+        return False
+    st.stall.update(st.err)
+    st.f, st.g, st.lse_r, st.csr = trial.point
+    st.csr_key = (st.rho, st.kmax)
+    run.counts["newton_steps"] += 1
+    st.damping.step_taken(ls.alpha)
+    st.producer = (2, ls.alpha, d.nnz, d.cg_iterations)
+    st.prev_err = st.err
+    return True
+
+
+def _fallback(run: _Run, st: _State, buf) -> None:
+    """The line search failed: larger shift, denser Hessian, then ``n_fallback`` Sinkhorn steps."""
+    st.damping.step_failed()
+    st.rho, st.kmax = run.fallback.step_failed(st.rho, st.kmax, run.geom.m)
+    n = run.fallback.n_steps
+    sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
+    status = sk.run(st.tol, n, n, measure_last=False, cb=run.cb, nit0=len(run.history))
+    run.history.extend(run.geom.be.to_numpy(buf[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
+    run.counts["sinkhorn_steps"] += sk.count
+    st.it += sk.count - 1
+    st.f, st.g, st.lse_r, st.producer = sk.f, sk.g, None, (3, 0.0, 0, 0)
+    if status != Status.MAXITER:
+        st.status, st.err = status, sk.err
+
+
+def _newton_stage(run: _Run, st: _State) -> None:
+    """Stage 2 at the current eps: measure, stop or step, until converged (or out of budget)."""
+    buf = run.geom.be.xp.zeros(run.fallback.n_steps)
+    while True:
+        r, c, gf, gg = _measure(run, st)
+        if st.status == Status.STOPPED:
+            return
+        if not math.isfinite(st.err):
+            st.status = Status.NONFINITE
+        elif st.err <= st.tol:
+            st.status = Status.CONVERGED
+        elif st.stall.stalled:
+            st.status = Status.STAGNATED
+        elif st.it >= run.maxiter:
+            st.status = Status.MAXITER
+        if st.status != Status.MAXITER or st.it >= run.maxiter:
+            return
+        if not _newton_step(run, st, r, c, gf, gg):
+            _fallback(run, st, buf)
+            if st.status != Status.MAXITER:
+                return
+
+
+def _message(st: _State, run: _Run, tol: float) -> str:
+    c, err = run.counts, st.err
+    if st.status == Status.CONVERGED:
+        return (f"sns: converged, L1 marginal error {err:.3e} <= tol {tol:.3e} after {c['sinkhorn_steps']} Sinkhorn "
+                f"and {c['newton_steps']} Newton steps")
+    if st.status == Status.STAGNATED:
+        return (f"sns: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} ({PATIENCE} Newton steps "
+                "without progress): this is the floating-point floor for this eps and cost scale; loosen tol, or "
+                "rescale C")
+    if st.status == Status.NONFINITE:
+        return "sns: NaN/inf appeared in the potentials or marginals; check C, a, b and eps"
+    if st.status == Status.STOPPED:
+        return stopped_message("sns", len(run.history) - 1)
+    return (f"sns: not converged within maxiter={run.maxiter} stage-2 iterations (L1 marginal error {err:.3e} > "
+            f"tol {tol:.3e}); try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn")
+
+
+# ---------------------------------------------------------------------------------------------- driver
+def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
+        g0=None, n_sinkhorn: int = 5, max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8,
+        kmax: int | None = None, mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3,
         polish: bool = True, polish_above: float = 1e-3, cg_rtol: float = 1e-2, cg_maxiter: int | None = None,
         n_fallback: int = 10, callback=None, backend=None):
     """Sinkhorn-Newton-Sparse: Sinkhorn warm-up, then safe sparse Newton on the dual.
 
     Parameters
     ----------
-    problem : problems.ot.EntropicOT
+    data : problems.ot.EntropicOT or (n, m) array
+        A problem (anything with ``C``, ``a``, ``b``, ``eps``), or the cost matrix itself, POT
+        style: ``sns(C, a, b, eps=1e-3)``.
+    a, b : arrays, optional
+        Only with a cost matrix: the weights (uniform when None).
+    eps : float
+        Only with a cost matrix (a problem carries its own): the regularisation, > 0.
     tol : float
         Stop when the L1 marginal error ``|P 1 - a|_1 + |P^T 1 - b|_1 <= tol``.
     maxiter : int, optional
-        Budget of stage-2 iterations (Newton steps plus fallback Sinkhorn steps;
-        default 1000).
+        Budget of stage-2 iterations (Newton steps plus fallback Sinkhorn steps; default 1000).
     f0, g0 : arrays, optional
         Warm start (as in :func:`solvers.sinkhorn`).
     n_sinkhorn, max_sinkhorn, switch_tol : int, int, float
-        Stage-1 length: at least ``n_sinkhorn`` steps, at most ``max_sinkhorn``,
-        stopping early once the error is below ``switch_tol`` or decays slowly.
-    rho : float
+        Stage-1 length: at least ``n_sinkhorn`` steps, at most ``max_sinkhorn``, stopping early
+        once the error is below ``switch_tol`` or decays slowly.
+    rho : float in (0, 1)
         Relative truncation: keep ``P_ij >= rho * max_j P_ij`` per row.
     kmax : int, optional
         Cap on kept entries per row (default ``max(16, m // 10)``).
     mu0 : float
         Initial Levenberg-Marquardt factor (relative shift ``delta = mu * err``).
     eps_scaling : float in (0, 1), "auto" or None
-        (default "auto" = 0.1: continuation from ``eps_start`` times the cost range, which
-        only has an effect for smaller ``eps``; measured at n = 1000 it cuts the kernel
-        passes at eps = 1e-4 by 40 % and makes grid problems with tiny weights converge.)
-        Continuation: solve for ``eps_k = eps / eps_scaling**k`` from the first value
-        above ``eps_start * (C.max() - C.min())`` down to ``eps`` (each stage warm-started,
+        (default "auto" = 0.1: continuation from ``eps_start`` times the cost range, which only
+        has an effect for smaller ``eps``; measured at n = 1000 it cuts the kernel passes at
+        eps = 1e-4 by 40 % and makes grid problems with tiny weights converge.) Continuation:
+        solve for ``eps_k = eps / eps_scaling**k`` from the first value above
+        ``eps_start * (C.max() - C.min())`` down to ``eps`` (each stage warm-started,
         intermediate stages to tolerance 1e-6). Stage 1 (Sinkhorn) runs at the first eps.
     polish, polish_above : bool, float
-        While the error exceeds ``polish_above``, every Newton iteration starts with a
-        free Sinkhorn g-update (it reuses the column LSE of the gradient).
+        While the error exceeds ``polish_above``, every Newton iteration starts with a free
+        Sinkhorn g-update (it reuses the column LSE of the gradient).
     cg_rtol, cg_maxiter : float, int
-        Inexact Newton: CG stops at ``min(cg_rtol, sqrt(err))`` relative residual.
+        Inexact Newton: CG stops at ``min(cg_rtol, sqrt(err))`` relative residual
+        (default ``cg_maxiter`` 10 m).
     n_fallback : int
         Sinkhorn steps taken when the line search fails.
     callback : callable, optional
-        ``callback(f, g, err)`` at every stage-2 iteration (the live potentials).
+        ``callback(intermediate_result)`` at every measured iterate (Sinkhorn and Newton), with
+        ``f``, ``g``, ``marginal_error``, ``nit`` and ``x = [f, g]`` (live arrays);
+        ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
     backend : str or Backend, optional
 
     Returns
     -------
     SolveResult
-        As :func:`solvers.sinkhorn`, plus ``history["stage"]`` (1 = Sinkhorn,
-        2 = Newton, 3 = fallback Sinkhorn inside stage 2), ``history["step"]``
-        (line-search step, 0 for Sinkhorn entries), ``history["nnz"]`` and
-        ``history["cg_iterations"]`` per entry; ``stats`` counts Newton steps,
-        CG iterations, line-search evaluations and fallbacks.
+        As :func:`solvers.sinkhorn`, with ``history`` rows ``marginal_error``, ``stage``
+        (1 = Sinkhorn, 2 = Newton, 3 = fallback Sinkhorn inside stage 2), ``step`` (line-search
+        step, 0 for Sinkhorn rows), ``nnz``, ``cg_iterations`` and ``eps`` (``nit + 1`` rows,
+        see the module notes); ``stats`` counts Sinkhorn and Newton steps, CG iterations,
+        line-search evaluations, fallbacks and densifications, and reports the adapted
+        ``final_rho``, ``final_kmax``, ``final_mu``. ``options`` is what was asked for.
     """
-    _check_opts(tol, maxiter, None, None)
-    for nm, v in (("rho", rho), ("switch_tol", switch_tol), ("mu0", mu0), ("cg_rtol", cg_rtol)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"{nm} must be a positive number, got {v!r}")
-    if not (rho < 1):
-        raise ValueError(f"rho must be in (0, 1), got {rho!r}")
-    be, geom, a, b, eps, support, full_shape, f0, g0 = common.prepare(problem, backend, f0, g0)
-    timer = Timer(be)
-    xp = be.xp
-    n, m = geom.n, geom.m
-    maxiter = 1000 if maxiter is None else int(maxiter)
-    kmax = max(16, m // 10) if kmax is None else int(kmax)
-    cg_maxiter = 10 * m if cg_maxiter is None else int(cg_maxiter)
-    log_a, log_b = xp.log(a), xp.log(b)
-    ce = 10 if be.is_gpu else 1
-
-    errs, stage, steps, nnzs, cgits = [], [], [], [], []
-    st = {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0, "line_search_evals": 0, "fallbacks": 0,
-          "densify": 0}
-
-    eps_t, tol_t = eps, tol
-    stages = [eps_t]
-    crange = float(xp.max(geom.C) - xp.min(geom.C))
-    if eps_scaling == "auto":
-        eps_scaling = 0.1
-    if eps_scaling is not None:
-        if not 0 < float(eps_scaling) < 1:
-            raise ValueError(f"eps_scaling must be a factor in (0, 1), 'auto' or None, got {eps_scaling!r}")
-        e = eps_t
-        stages = [e]
-        while e < eps_start * crange:
-            e /= float(eps_scaling)
-            stages.insert(0, e)
-    f, g = f0, None
-    lse_r, csr_r, csr_key = None, None, None
-    status, err = Status.MAXITER, math.inf
-    it = 0
-    mu = mu0
-    for s_idx, eps in enumerate(stages):
-        final = s_idx == len(stages) - 1
-        tol = tol_t if final else max(tol_t, 1e-6)
-        if s_idx > 0:
-            status, lse_r = Status.MAXITER, None
-        # ---------------- stage 1: Sinkhorn
-        if f is None:
-            f = geom.f_update(g0, log_a, eps) if g0 is not None else xp.zeros(n)
-        buf = xp.zeros(max_sinkhorn)
-        done = 0
-        while done < max_sinkhorn and s_idx == 0:
-            chunk = n_sinkhorn if done == 0 else 10
-            chunk = min(chunk, max_sinkhorn - done)
-            f, g, k, err, status = sinkhorn_loop(geom, a, b, log_a, log_b, eps, f, tol, chunk, ce, buf, done)
-            done += k
-            if status != Status.MAXITER or err <= switch_tol:
-                break
-            h = be.to_numpy(buf[:done])
-            if done >= 20 and h[-1] > 0.9 * h[-11]:
-                break
-        h = be.to_numpy(buf[:done])
-        for e in h.tolist():
-            _record(errs, stage, steps, nnzs, cgits, e, 1, 0.0, 0, 0)
-        st["sinkhorn_steps"] += done
-
-        # ---------------- stage 2: safe sparse Newton
-        fb_buf = xp.zeros(max(n_fallback, 1))
-        prev_err = math.inf
-        last = None  # (alpha, nnz, cg iterations) of the Newton step that produced the current iterate
-        best_err, n_stall = math.inf, 0
-        while status not in (Status.CONVERGED, Status.NONFINITE) and it < maxiter:
-            if n_stall >= 30:
-                status = Status.STAGNATED
-                break
-            lse_c = geom.col_lse(f, eps)
-            if polish and prev_err > polish_above:
-                # global phase: a Sinkhorn g-update (exact column marginals, never decreases D)
-                # from the column LSE that the gradient needs anyway
-                g = eps * (log_b - lse_c)
-                lse_r = None
-                c = b
-            else:
-                c = xp.exp(g / eps + lse_c)
-            if lse_r is None:
-                lse_r, csr_r = geom.row_lse_sparse(g, f, eps, rho, kmax)
-                csr_key = (rho, kmax)
-            r = xp.exp(f / eps + lse_r)
-            gf, gg = a - r, b - c
-            err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
-            if callback is not None:
-                callback(f, g, err)
-            if last is not None:
-                _record(errs, stage, steps, nnzs, cgits, err, 2, *last)
-                # adaptive sparsity: a full step with only linear progress means the truncated Hessian
-                # is too crude -> keep more entries per row
-                if last[0] == 1.0 and err < 1e-3 and err > 0.25 * prev_err and last[1] < n * m:
-                    kmax = min(2 * kmax, m)
-                    rho = max(rho * 1e-2, 1e-300)
-                    st["densify"] += 1
-            if not math.isfinite(err):
-                status = Status.NONFINITE
-                break
-            if err <= tol:
-                status = Status.CONVERGED
-                break
-            D = float(a @ f + b @ g) - eps * float(r.sum())
-            delta = min(max(mu * err, 1e-10), 1e6)
-            d_r = r * (1.0 + delta) + 1e-300
-            d_c = c * (1.0 + delta) + 1e-300
-            if csr_r is not None and csr_key == (rho, kmax):
-                csr = csr_r  # built in the same pass as the row LSE
-            else:
-                csr = geom.sparse_plan(f, g, eps, rho, kmax)
-            nnz = int(csr[0][-1])
-            S = _SchurOperator(be, csr, d_c, 1.0 / d_r, (n, m))
-            # H d = eps * grad, eliminating d_f
-            rf = eps * gf
-            rhs = eps * gg - S.apply_PT(rf / d_r)
-            cres = _cg(S, rhs, min(cg_rtol, max(math.sqrt(err), 1e-12)), cg_maxiter, be)
-            st["cg_iterations"] += cres.nit
-            dg = cres.x
-            df = (rf - S.apply_P(dg)) / d_r
-            slope = float(gf @ df + gg @ dg)
-            ok = (cres.status in ("converged", "maxiter") and slope > 0
-                  and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
-            alpha, accepted = 1.0, False
-            if ok:
-                dmax = float(xp.abs(df).max() + xp.abs(dg).max())
-                fmax = max(1.0, float(xp.abs(f).max()))
-                # round-off level of D: near the solution the Armijo gain drops below it, and then the
-                # step is judged by the marginal error instead
-                noise = 1e-13 * (float(xp.abs(a) @ xp.abs(f) + xp.abs(b) @ xp.abs(g)) + eps)
-                for _ in range(40):
-                    fn, gn = f + alpha * df, g + alpha * dg
-                    lse_n, csr_n = geom.row_lse_sparse(gn, fn, eps, rho, kmax)
-                    st["line_search_evals"] += 1
-                    with np.errstate(over="ignore"):
-                        Dn = float(a @ fn + b @ gn) - eps * float(xp.exp(fn / eps + lse_n).sum())
-                    if math.isfinite(Dn) and Dn >= D + 1e-4 * alpha * slope:
-                        accepted = True
-                        break
-                    if math.isfinite(Dn) and abs(Dn - D) <= noise + 1e-4 * alpha * slope:
-                        rn = xp.exp(fn / eps + lse_n)
-                        lse_c = geom.col_lse(fn, eps)
-                        cn = xp.exp(gn / eps + lse_c)
-                        if float(xp.abs(a - rn).sum() + xp.abs(b - cn).sum()) < err:
-                            accepted = True
-                            break
-                    alpha *= 0.5
-                    if alpha * dmax < 1e-15 * fmax:
-                        break
-            it += 1
-            if accepted:
-                if err < best_err:
-                    best_err, n_stall = err, 0
-                else:
-                    n_stall += 1
-                f, g, lse_r, csr_r, csr_key = fn, gn, lse_n, csr_n, (rho, kmax)
-                st["newton_steps"] += 1
-                mu = max(mu / 4.0, 1e-6) if alpha == 1.0 else min(mu * 4.0, 1e6)
-                last = (alpha, nnz, cres.nit)
-                prev_err = err
-            else:
-                # fallback: Sinkhorn steps, then a larger shift and a denser Hessian
-                st["fallbacks"] += 1
-                mu = min(mu * 10.0, 1e6)
-                rho = max(rho * 1e-2, 1e-300)
-                kmax = min(2 * kmax, m)
-                f, g, k, err, status = sinkhorn_loop(geom, a, b, log_a, log_b, eps, f, tol, n_fallback, n_fallback,
-                                                     fb_buf, 0)
-                lse_r, last = None, None
-                for e in be.to_numpy(fb_buf[:k]).tolist():
-                    _record(errs, stage, steps, nnzs, cgits, e, 3, 0.0, 0, 0)
-                st["sinkhorn_steps"] += k
-                it += k - 1
-        if status == Status.NONFINITE:
-            break
-    eps, tol = eps_t, tol_t
-    nit = len(errs)
-    if status == Status.CONVERGED:
-        msg = (f"sns: converged, L1 marginal error {err:.3e} <= tol {tol:.3e} after {st['sinkhorn_steps']} Sinkhorn "
-               f"and {st['newton_steps']} Newton steps")
-    elif status == Status.STAGNATED:
-        msg = (f"sns: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} (30 Newton steps without "
-               "progress): this is the floating-point floor for this eps and cost scale; loosen tol, or rescale C")
-    elif status == Status.NONFINITE:
-        msg = "sns: NaN/inf appeared in the potentials or marginals; check C, a, b and eps"
+    opts = _options.SNSOptions(tol=tol, maxiter=maxiter, n_sinkhorn=n_sinkhorn, max_sinkhorn=max_sinkhorn,
+                               switch_tol=switch_tol, rho=rho, kmax=kmax, mu0=mu0, eps_scaling=eps_scaling,
+                               eps_start=eps_start, polish=polish, polish_above=polish_above, cg_rtol=cg_rtol,
+                               cg_maxiter=cg_maxiter, n_fallback=n_fallback)
+    cb = Callback(callback)
+    inputs = _common.read_inputs("sns", data, a, b, eps, backend, f0, g0)
+    timer = Timer(inputs.be)
+    xp, eps = inputs.be.xp, inputs.eps
+    geom = inputs.geometry()
+    stages = [eps]
+    if opts.factor is not None:
+        crange = float(xp.max(geom.C) - xp.min(geom.C))
+        stages = _options.eps_stages_up(eps, opts.eps_start * crange, opts.factor)
+    m = geom.m
+    run = _Run(inputs, geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
+               kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
+               cg_maxiter=10 * m if opts.cg_maxiter is None else opts.cg_maxiter,
+               maxiter=1000 if opts.maxiter is None else opts.maxiter, check_every=geom.K.CHECK_EVERY, cb=cb,
+               history=_result.History(marginal_error=float, stage=np.int8, step=float, nnz=np.int64,
+                                       cg_iterations=np.int64, eps=float),
+               forcing=nonlinear.SqrtResidualForcing(eta_max=opts.cg_rtol, eta_min=min(1e-12, opts.cg_rtol)),
+               fallback=nonlinear.FallbackPolicy(opts.n_fallback))
+    if inputs.f0 is not None:
+        f = inputs.f0
+    elif inputs.g0 is not None:
+        f = geom.f_update(inputs.g0, run.log_a, stages[0])
     else:
-        status = Status.MAXITER
-        msg = (f"sns: not converged within maxiter={maxiter} stage-2 iterations (L1 marginal error {err:.3e} > "
-               f"tol {tol:.3e}); try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn")
-    history = {"marginal_error": np.asarray(errs, dtype=float), "stage": np.asarray(stage, dtype=np.int8),
-               "step": np.asarray(steps, dtype=float), "nnz": np.asarray(nnzs, dtype=np.int64),
-               "cg_iterations": np.asarray(cgits, dtype=np.int64)}
-    options = {"tol": tol, "maxiter": maxiter, "eps": eps, "n_sinkhorn": n_sinkhorn, "max_sinkhorn": max_sinkhorn,
-               "switch_tol": switch_tol, "rho": rho, "kmax": kmax, "mu0": mu0, "cg_rtol": cg_rtol,
-               "n_fallback": n_fallback, "eps_scaling": eps_scaling, "warm_start": f0 is not None or g0 is not None}
-    st["iterations"] = nit
-    return common.build_result("sns", be, geom, f, g, eps, support, full_shape, converged=status == Status.CONVERGED,
-                               status=status, message=msg, nit=nit, history=history, stats=st, options=options,
-                               timer=timer)
+        f = xp.zeros(geom.n)
+    st = _State(f, None, stages[0], opts.tol, opts.rho, run.kmax, nonlinear.MarquardtDamping(opts.mu0))
+    for s, eps_s in enumerate(stages):
+        st.eps, st.tol = eps_s, opts.tol if s == len(stages) - 1 else max(opts.tol, 1e-6)
+        st.prev_err, st.stall = math.inf, nonlinear.StallMonitor(PATIENCE)
+        if s == 0:
+            _sinkhorn_stage(run, st)
+        else:
+            st.status, st.lse_r = Status.MAXITER, None
+        if st.status == Status.MAXITER:
+            _newton_stage(run, st)
+        if st.status in (Status.NONFINITE, Status.STOPPED, Status.MAXITER):
+            break
+    nit = len(run.history) - 1
+    stats = {**run.counts, "fallbacks": run.fallback.failures, "densify": run.fallback.densified, "iterations": nit,
+             "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages)}
+    options = {**opts.as_dict(), "maxiter": run.maxiter, "kmax": run.kmax, "cg_maxiter": run.cg_maxiter, "eps": eps,
+               "warm_start": f0 is not None or g0 is not None}
+    return _result.build_result("sns", inputs, geom, st.f, st.g, eps, status=st.status, message=_message(st, run, opts.tol),
+                                nit=nit, history=run.history, stats=stats, options=options, timer=timer)

@@ -343,24 +343,47 @@ def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
 
 
 @pytest.mark.parametrize("eps", [1.0, 1e-2])
-def test_ot_kernels_match_numpy_geometry(fake_cupy, rng, eps):
-    from solvers import get_backend
-    from solvers.ot._common import Geometry
+def test_ot_kernels_match_numpy_reference(fake_cupy_backend, rng, eps):
+    """Every function of the CuPy OT kernel set against the NumPy reference set (same signatures)."""
+    from solvers._kernels.numpy import ot as ref
 
     n, m = 9, 13
     C = rng.random((n, m))
     f, g = rng.standard_normal(n) * 0.1, rng.standard_normal(m) * 0.1
-    geo = Geometry(C, get_backend("numpy"))
-    np.testing.assert_allclose(cot.lse_rows(C, g, eps), geo.row_lse(g, eps), rtol=1e-13)
-    np.testing.assert_allclose(cot.lse_cols(C, f, eps), geo.col_lse(f, eps), rtol=1e-13)
-    assert float(cot.plan_cost(C, f, g, eps)) == pytest.approx(geo.cost(f, g, eps), rel=1e-13)
+    la, lb = np.log(rng.uniform(0.5, 1.5, n)), np.log(rng.uniform(0.5, 1.5, m))
+    gc, rc = cot.prepare_cost(C), ref.prepare_cost(C)
+    assert cot.CHECK_EVERY == 10
+    np.testing.assert_allclose(cot.row_lse(gc, g, eps), ref.row_lse(rc, g, eps), rtol=1e-13)
+    np.testing.assert_allclose(cot.col_lse(gc, f, eps), ref.col_lse(rc, f, eps), rtol=1e-13)
+    np.testing.assert_allclose(cot.f_update(gc, g, la, eps, np.empty(n)), ref.f_update(rc, g, la, eps, np.empty(n)),
+                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(cot.g_update(gc, f, lb, eps, np.empty(m)), ref.g_update(rc, f, lb, eps, np.empty(m)),
+                               rtol=1e-13, atol=1e-15)
+    w, f1 = np.exp(la), f + 0.01 * rng.standard_normal(n)
+    assert float(cot.row_gap(w, f, f1, eps)) == pytest.approx(ref.row_gap(w, f, f1, eps), rel=1e-13)
+    assert cot.plan_cost(gc, f, g, eps) == pytest.approx(ref.plan_cost(rc, f, g, eps), rel=1e-13)
+    np.testing.assert_allclose(cot.plan_dense(gc, f, g, eps), ref.plan_dense(rc, f, g, eps), rtol=1e-14)
     for rho, kmax in ((1e-3, m), (1e-8, 4), (0.5, 2)):
-        ip, ix, dv = cot.sparse_plan(C, f, g, eps, np.log(rho), kmax)
-        rp, rx, rv = geo.sparse_plan(f, g, eps, rho, kmax)
+        ip, ix, dv = cot.sparse_plan(gc, f, g, eps, rho, kmax)
+        rp, rx, rv = ref.sparse_plan(rc, f, g, eps, rho, kmax)
         assert ip.dtype == np.int32 and ix.dtype == np.int32      # what cupyx.scipy.sparse wants
         np.testing.assert_array_equal(ip, rp)                      # continuous data: no ties at the cut
         np.testing.assert_array_equal(ix, rx)
         np.testing.assert_allclose(dv, rv, rtol=1e-14)
+        lse, (jp, jx, jv) = cot.row_lse_sparse(gc, g, f, eps, rho, kmax)
+        np.testing.assert_allclose(lse, ref.row_lse(rc, g, eps), rtol=1e-13)
+        np.testing.assert_array_equal(jx, rx)
+        # the Schur complement S = diag(dcol) - P^T diag(inv_drow) P of the Newton stage
+        dcol, inv_drow, x = rng.uniform(1, 2, m), rng.uniform(1, 2, n), rng.standard_normal(m)
+        sc, sr = cot.schur_prepare((ip, ix, dv), (n, m)), ref.schur_prepare((rp, rx, rv), (n, m))
+        np.testing.assert_allclose(cot.schur_diagonal(sc, dcol, inv_drow), ref.schur_diagonal(sr, dcol, inv_drow),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(cot.schur_matvec(sc, dcol, inv_drow, x, np.empty(m)),
+                                   ref.schur_matvec(sr, dcol, inv_drow, x, np.empty(m)), rtol=1e-13)
+        np.testing.assert_allclose(cot.plan_matvec(sc, x), ref.plan_matvec(sr, x), rtol=1e-13)
+        np.testing.assert_allclose(cot.plan_rmatvec(sc, f), ref.plan_rmatvec(sr, f), rtol=1e-13)
+        P = cot.csr_scatter(cot.csr_matrix((ip, ix, dv), (n, m)), np.arange(n) + 1, np.arange(m) * 2, (n + 1, 2 * m))
+        np.testing.assert_allclose(P.toarray()[1:, ::2], ref.csr_matrix((rp, rx, rv), (n, m)).toarray(), rtol=1e-14)
 
 
 def test_fake_launch_checks_catch_glue_errors(fake_cupy, rng):

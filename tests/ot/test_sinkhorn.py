@@ -4,6 +4,7 @@ import pytest
 
 import solvers
 from problems import ot
+from scipy.special import logsumexp
 
 from ._refs import dual_lbfgs, gauge, l1_marginal_error as _l1_marg, random_problem as _prob, scaling_sinkhorn
 
@@ -39,7 +40,12 @@ def test_marginals_within_tol(rng, cpu_backend, eps):
     assert res.converged and res.status == "converged"
     assert _l1_marg(res.plan(), p) <= 1.01 * tol
     h = res.history["marginal_error"]
-    assert h.shape == (res.nit,) and h[-1] <= tol and h[0] > tol
+    assert h.shape == (res.nit + 1,) and h[-1] <= tol and h[0] > tol
+    # entry 0 is the starting point (f = 0 with its column update): its plan's row error
+    f0 = np.zeros(p.C.shape[0])
+    g0 = p.eps * (np.log(p.b) - logsumexp((f0[:, None] - p.C) / p.eps, axis=0))
+    P0 = np.exp((f0[:, None] + g0[None, :] - p.C) / p.eps)
+    assert h[0] == pytest.approx(_l1_marg(P0, p), rel=1e-10)
     assert np.isfinite(res.f).all() and np.isfinite(res.g).all()
 
 
@@ -74,7 +80,8 @@ def test_warm_start_and_eps_scaling(rng):
     p = _prob(rng, 40, 30, 1e-3)
     r = solvers.sinkhorn(p, tol=1e-9, backend="numba")
     r_warm = solvers.sinkhorn(p, tol=1e-9, f0=r.f, backend="numba")
-    assert r_warm.nit == 1 and r_warm.converged
+    assert r_warm.nit == 0 and r_warm.converged          # the starting point already meets tol
+    assert r_warm.history["marginal_error"].shape == (1,)
     r_scaled = solvers.sinkhorn(p, tol=1e-10, eps_scaling=0.3, backend="numba")
     assert r_scaled.converged
     assert set(np.unique(r_scaled.history["eps"])) > {1e-3}
@@ -117,7 +124,7 @@ def test_solve_dispatch_and_bad_options(rng):
     with pytest.raises(ValueError, match="tol"):
         solvers.sinkhorn(p, tol=-1)
     with pytest.raises(ValueError, match="maxiter"):
-        solvers.sinkhorn(p, maxiter=0)
+        solvers.sinkhorn(p, maxiter=-1)
     with pytest.raises(ValueError, match="f0"):
         solvers.sinkhorn(p, f0=np.zeros(5))
     with pytest.raises(ValueError, match="method"):

@@ -42,7 +42,7 @@ def test_sns_small_eps_newton_stage_and_history(rng):
     assert res.converged, res.message
     h = res.history
     assert set(np.unique(h["stage"])) >= {1, 2}
-    assert len(h["marginal_error"]) == len(h["stage"]) == res.nit
+    assert len(h["marginal_error"]) == len(h["stage"]) == len(h["eps"]) == res.nit + 1
     assert h["marginal_error"][-1] <= 1e-9
     assert res.stats["newton_steps"] >= 1
     # the Newton stage uses a sparse Hessian: far fewer than n*m entries

@@ -1,10 +1,19 @@
 """CuPy kernels for entropic optimal transport (GPU twins of ``_kernels/numba/ot.py``).
 
-Row and column log-sum-exp are two fused reductions each (max, then sum of shifted
-exponentials) with broadcasting, so no n x m temporary is formed. The truncated plan
+The OT kernel set: the functions, signatures and meaning of the NumPy reference
+``solvers._kernels.numpy.ot`` (read its notes first), on device arrays. Row and column
+log-sum-exp are two fused reductions each (max, then sum of shifted exponentials) with
+broadcasting, so no n x m temporary is formed. The truncated plan
 for the sparse Newton stage is built with plain CuPy ops (one n x m temporary).
-CuPy is imported inside the functions; nothing here imports from the package.
+Scalars that a loop tests (the marginal error) stay on the device; ``CHECK_EVERY = 10``
+reads them back every tenth iteration. Sparse matrices are ``cupyx.scipy.sparse`` with int32
+indices. CuPy is imported inside the functions; nothing here imports from the package.
 """
+import math
+from types import SimpleNamespace
+
+#: read the (device) marginal error back every tenth iteration: each read synchronises
+CHECK_EVERY = 10
 
 _K = {}
 _NEG_HUGE = "-1.7976931348623157e308"
@@ -26,10 +35,17 @@ def _kernels():
     return _K
 
 
-def lse_rows(C, g, eps):
+def prepare_cost(C):
+    """The device cost matrix (``.C``); columns are reduced in place (adjacent threads read
+    adjacent columns), so no transposed copy is kept."""
+    return SimpleNamespace(C=C)
+
+
+def row_lse(cost, g, eps):
     """``LSE_j (g_j - C_ij) / eps`` per row (shape n)."""
     import cupy as cp
 
+    C = cost.C
     K = _kernels()
     inv = 1.0 / eps
     mx = K["max"](C, g[None, :], inv, axis=1)
@@ -37,10 +53,11 @@ def lse_rows(C, g, eps):
     return mx + cp.log(s)
 
 
-def lse_cols(C, f, eps):
+def col_lse(cost, f, eps):
     """``LSE_i (f_i - C_ij) / eps`` per column (shape m); adjacent threads read adjacent columns."""
     import cupy as cp
 
+    C = cost.C
     K = _kernels()
     inv = 1.0 / eps
     mx = K["max"](C, f[:, None], inv, axis=0)
@@ -48,16 +65,41 @@ def lse_cols(C, f, eps):
     return mx + cp.log(s)
 
 
-def plan_cost(C, f, g, eps):
-    """``sum_ij exp((f_i + g_j - C_ij)/eps) C_ij`` (0-d device array)."""
-    return _kernels()["cost"](C, f[:, None], g[None, :], 1.0 / eps)
+def f_update(cost, g, log_a, eps, out):
+    out[...] = eps * (log_a - row_lse(cost, g, eps))
+    return out
 
 
-def sparse_plan(C, f, g, eps, log_rho, kmax):
+def g_update(cost, f, log_b, eps, out):
+    out[...] = eps * (log_b - col_lse(cost, f, eps))
+    return out
+
+
+def row_gap(a, f_old, f_new, eps):
+    """The L1 row gap as a 0-d device array (no synchronisation)."""
+    import cupy as cp
+
+    return cp.abs(a - a * cp.exp((f_old - f_new) / eps)).sum()
+
+
+def plan_cost(cost, f, g, eps):
+    """``sum_ij exp((f_i + g_j - C_ij)/eps) C_ij``."""
+    return float(_kernels()["cost"](cost.C, f[:, None], g[None, :], 1.0 / eps))
+
+
+def plan_dense(cost, f, g, eps):
+    import cupy as cp
+
+    return cp.exp((f[:, None] + g[None, :] - cost.C) / eps)
+
+
+def sparse_plan(cost, f, g, eps, rho, kmax):
     """CSR arrays of the plan truncated per row to ``P_ij >= rho max_j P_ij`` (at most ``kmax``
     largest; ties at the cut may keep a few more)."""
     import cupy as cp
 
+    C = cost.C
+    log_rho = math.log(rho)
     n, m = C.shape
     Z = (f[:, None] + g[None, :] - C) * (1.0 / eps)
     rowmax = Z.max(axis=1)
@@ -74,3 +116,52 @@ def sparse_plan(C, f, g, eps, log_rho, kmax):
     indptr = cp.zeros(n + 1, dtype=itype)
     indptr[1:] = cp.cumsum(cp.bincount(rows, minlength=n))
     return indptr, cols.astype(itype), cp.exp(Z[rows, cols])
+
+
+def row_lse_sparse(cost, g, f, eps, rho, kmax):
+    """Two device passes (row LSE, truncated plan)."""
+    return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax)
+
+
+def schur_prepare(csr, shape):
+    """``P`` and ``P^T`` as ``cupyx.scipy.sparse`` CSR matrices."""
+    import cupyx.scipy.sparse as sps
+
+    indptr, indices, data = csr
+    P = sps.csr_matrix((data, indices, indptr), shape=shape)
+    return SimpleNamespace(P=P, PT=P.T.tocsr(), csr=csr, shape=shape)
+
+
+def schur_diagonal(schur, dcol, inv_drow):
+    import cupyx.scipy.sparse as sps
+
+    indptr, indices, data = schur.csr
+    return dcol - sps.csr_matrix((data * data, indices, indptr), shape=schur.shape).T @ inv_drow
+
+
+def schur_matvec(schur, dcol, inv_drow, x, out):
+    out[...] = dcol * x - schur.PT @ (inv_drow * (schur.P @ x))
+    return out
+
+
+def plan_matvec(schur, x):
+    return schur.P @ x
+
+
+def plan_rmatvec(schur, y):
+    return schur.PT @ y
+
+
+def csr_matrix(csr, shape):
+    import cupyx.scipy.sparse as sps
+
+    indptr, indices, data = csr
+    return sps.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def csr_scatter(P, rows, cols, shape):
+    """(data, ij) COO form, which every cupyx version accepts."""
+    import cupyx.scipy.sparse as sps
+
+    coo = P.tocoo()
+    return sps.coo_matrix((coo.data, (rows[coo.row], cols[coo.col])), shape=shape).tocsr()

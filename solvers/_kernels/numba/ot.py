@@ -1,8 +1,11 @@
 """Numba kernels for entropic optimal transport (log-domain Sinkhorn, sparse Newton).
 
-All kernels work on a C-ordered cost matrix ``C`` (n x m) and take the
-*transposed* copy ``CT`` (m x n, C-ordered) for column reductions, so every
-inner loop runs over contiguous memory.
+The public functions at the end of this module are the OT kernel set, with the
+names, signatures and meaning of the NumPy reference ``solvers._kernels.numpy.ot``
+(read its notes first). Underneath, the ``@njit`` kernels work on a C-ordered cost
+matrix ``C`` (n x m) and on the *transposed* copy ``CT`` (m x n, C-ordered) for
+column reductions, so every inner loop runs over contiguous memory:
+:func:`prepare_cost` makes that copy once per solve.
 
 The exponential in the hot loops is a vectorisable exp for non-positive
 arguments (:func:`_exp_le0`): Cody-Waite range reduction ``x = k ln2 + r``,
@@ -14,6 +17,7 @@ underflow would produce subnormals, which slow the loop down ~100x).
 Nothing here imports from the package.
 """
 import math
+from types import SimpleNamespace
 
 import numba as nb
 import numpy as np
@@ -161,7 +165,7 @@ def l1_marginal_gap(w, f_old, f_new, inv_eps):
 
 
 @nb.njit(parallel=True, cache=True)
-def plan_cost(C, f, g, inv_eps, out):
+def _plan_cost(C, f, g, inv_eps, out):
     """out[i] = sum_j P_ij C_ij with P_ij = exp((f_i + g_j - C_ij) / eps); returns sum(out)."""
     n, m = C.shape
     for i in nb.prange(n):
@@ -174,7 +178,7 @@ def plan_cost(C, f, g, inv_eps, out):
 
 
 @nb.njit(parallel=True, cache=True)
-def plan_dense(C, f, g, inv_eps, out):
+def _plan_dense(C, f, g, inv_eps, out):
     n, m = C.shape
     for i in nb.prange(n):
         fi = f[i]
@@ -263,7 +267,7 @@ def csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data):
 
 
 @nb.njit(parallel=True, cache=True)
-def schur_matvec(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
+def _schur_matvec_parallel(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
     """out = dcol * x - P^T (inv_drow * (P x)) for the CSR P (n x m) and its transpose."""
     n = indptr.shape[0] - 1
     m = t_indptr.shape[0] - 1
@@ -281,8 +285,8 @@ def schur_matvec(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_d
 
 
 @nb.njit(cache=True)
-def schur_matvec_serial(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
-    """Serial :func:`schur_matvec` (small systems: thread start-up would dominate)."""
+def _schur_matvec_serial(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
+    """Serial :func:`_schur_matvec_parallel` (small systems: thread start-up would dominate)."""
     n = indptr.shape[0] - 1
     m = t_indptr.shape[0] - 1
     for i in range(n):
@@ -310,7 +314,7 @@ def csr_matvec(indptr, indices, data, x, out):
 
 
 @nb.njit(cache=True)
-def schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
+def _schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
     """diag(dcol - P^T diag(inv_drow) P)."""
     n = indptr.shape[0] - 1
     for j in range(out.shape[0]):
@@ -361,3 +365,140 @@ def compact_rows(counts, idx, val, indptr, indices, data):
             indices[start + k] = idx[i, k]
             data[start + k] = val[i, k]
     return indptr
+
+
+# ============================================================================================
+# the kernel set (same functions and signatures as solvers._kernels.numpy.ot)
+# ============================================================================================
+#: read the marginal error every iteration (host arrays: reading is free)
+CHECK_EVERY = 1
+#: a Schur product with more stored entries than this runs in parallel (below, thread start-up
+#: costs more than it saves)
+SCHUR_PARALLEL_NNZ = 200_000
+
+
+def prepare_cost(C):
+    """``C``; its C-ordered transpose ``CT`` (column passes then read contiguous rows) is made
+    by the first column pass and kept; the per-row buffers of :func:`row_lse_sparse` are
+    kept while their size fits."""
+    return SimpleNamespace(C=C, CT=None, rows=None)
+
+
+def _transposed(cost):
+    if cost.CT is None:
+        cost.CT = np.ascontiguousarray(cost.C.T)
+    return cost.CT
+
+
+def row_lse(cost, g, eps):
+    return lse_rows(cost.C, g, 1.0 / eps, np.empty(cost.C.shape[0]))
+
+
+def col_lse(cost, f, eps):
+    CT = _transposed(cost)
+    return lse_rows(CT, f, 1.0 / eps, np.empty(CT.shape[0]))
+
+
+def f_update(cost, g, log_a, eps, out):
+    return sinkhorn_update(cost.C, g, 1.0 / eps, eps, log_a, out)
+
+
+def g_update(cost, f, log_b, eps, out):
+    return sinkhorn_update(_transposed(cost), f, 1.0 / eps, eps, log_b, out)
+
+
+def row_gap(a, f_old, f_new, eps):
+    return l1_marginal_gap(a, f_old, f_new, 1.0 / eps)
+
+
+def plan_cost(cost, f, g, eps):
+    return float(_plan_cost(cost.C, f, g, 1.0 / eps, np.empty(cost.C.shape[0])))
+
+
+def plan_dense(cost, f, g, eps):
+    return _plan_dense(cost.C, f, g, 1.0 / eps, np.empty(cost.C.shape))
+
+
+def _csr_from_counts(counts):
+    indptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    return indptr, np.empty(nnz, dtype=np.int64), np.empty(nnz)
+
+
+def sparse_plan(cost, f, g, eps, rho, kmax):
+    """Two passes: count the kept entries per row, then fill the CSR rows."""
+    C = cost.C
+    n = C.shape[0]
+    log_rho = math.log(rho)
+    rowmax = np.empty(n)
+    counts = np.empty(n, dtype=np.int64)
+    sparse_plan_count(C, f, g, 1.0 / eps, log_rho, int(kmax), rowmax, counts)
+    indptr, indices, data = _csr_from_counts(counts)
+    sparse_plan_fill(C, f, g, 1.0 / eps, log_rho, rowmax, indptr, indices, data)
+    return indptr, indices, data
+
+
+def row_lse_sparse(cost, g, f, eps, rho, kmax):
+    """One fused pass (:func:`lse_rows_sparse`) into per-row buffers of ``kmax`` slots, then a
+    compaction; when ``kmax`` slots per row would cost more memory than a quarter of C (or
+    256 per row), the two separate passes instead."""
+    C = cost.C
+    n, m = C.shape
+    kmax = int(kmax)
+    if kmax * n > max(4 * n * 64, n * m // 4):
+        return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax)
+    if cost.rows is None or cost.rows[0].shape != (n, kmax):
+        cost.rows = (np.empty((n, kmax), dtype=np.int64), np.empty((n, kmax)))
+    idx, val = cost.rows
+    counts = np.empty(n, dtype=np.int64)
+    lse = lse_rows_sparse(C, g, f, 1.0 / eps, float(rho), kmax, np.empty(n), counts, idx, val)
+    indptr, indices, data = _csr_from_counts(counts)
+    compact_rows(counts, idx, val, indptr, indices, data)
+    return lse, (indptr, indices, data)
+
+
+def schur_prepare(csr, shape):
+    """``P`` and its transpose (counting sort) as CSR arrays, and a length-n scratch vector."""
+    indptr, indices, data = csr
+    n, m = shape
+    t_indptr = np.empty(m + 1, dtype=np.int64)
+    t_indices = np.empty_like(indices)
+    t_data = np.empty_like(data)
+    csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data)
+    kernel = _schur_matvec_parallel if data.shape[0] > SCHUR_PARALLEL_NNZ else _schur_matvec_serial
+    return SimpleNamespace(arrays=(indptr, indices, data, t_indptr, t_indices, t_data), tmp=np.empty(n),
+                           kernel=kernel, shape=shape)
+
+
+def schur_diagonal(schur, dcol, inv_drow):
+    indptr, indices, data = schur.arrays[:3]
+    return _schur_diagonal(indptr, indices, data, dcol, inv_drow, np.empty(schur.shape[1]))
+
+
+def schur_matvec(schur, dcol, inv_drow, x, out):
+    return schur.kernel(*schur.arrays, dcol, inv_drow, x, schur.tmp, out)
+
+
+def plan_matvec(schur, x):
+    indptr, indices, data = schur.arrays[:3]
+    return csr_matvec(indptr, indices, data, x, np.empty(schur.shape[0]))
+
+
+def plan_rmatvec(schur, y):
+    t_indptr, t_indices, t_data = schur.arrays[3:]
+    return csr_matvec(t_indptr, t_indices, t_data, y, np.empty(schur.shape[1]))
+
+
+def csr_matrix(csr, shape):
+    import scipy.sparse as sps
+
+    indptr, indices, data = csr
+    return sps.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def csr_scatter(P, rows, cols, shape):
+    import scipy.sparse as sps
+
+    coo = P.tocoo()
+    return sps.coo_matrix((coo.data, (rows[coo.row], cols[coo.col])), shape=shape).tocsr()

@@ -1,0 +1,95 @@
+"""The sparse, shifted Newton direction of Sinkhorn-Newton-Sparse.
+
+With ``r = P 1``, ``c = P^T 1`` and the gradient ``(a - r, b - c)`` of the dual ``D``, the
+Newton system ``H d = eps * grad D`` has ``H = [[diag(r), P], [P^T, diag(c)]]``. Here ``P``
+is truncated per row (the kernel set's ``row_lse_sparse`` / ``sparse_plan``), the diagonal
+blocks are shifted by ``delta`` (Marquardt scaling, ``diag(r (1 + delta))``), ``d_f`` is
+eliminated and the Schur complement
+
+    S = diag(c (1 + delta)) - P^T diag(1 / (r (1 + delta))) P        (SPD)
+
+is solved by preconditioned CG (Jacobi) to the forcing tolerance; then
+``d_f = (eps grad_f - P d_g) / (r (1 + delta))``. See :mod:`solvers.ot.sns` for the method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..operators import base as _ops
+
+
+class SchurOperator(_ops.LinearOperator):
+    """``S x = dcol * x - P^T (inv_drow * (P x))`` for a truncated plan ``P`` (CSR triple).
+
+    The products run in the backend's OT kernel set (``schur_matvec``, ``plan_matvec``,
+    ``plan_rmatvec``, ``schur_diagonal``); ``matvec_into`` lets CG write in place.
+    """
+
+    def __init__(self, be, csr, dcol, inv_drow, shape):
+        m = shape[1]
+        super().__init__((m, m), np.float64, be, symmetric=True, positive_definite=True)
+        self.K = be.kernels("ot")
+        self.dcol, self.inv_drow = dcol, inv_drow
+        self.plan = self.K.schur_prepare(csr, shape)
+        self.diag = self.K.schur_diagonal(self.plan, dcol, inv_drow)
+
+    def _matvec(self, x):
+        return self.matvec_into(x, self.backend.xp.empty(self.shape[0]))
+
+    def _rmatvec(self, x):
+        return self._matvec(x)
+
+    def matvec_into(self, x, out):
+        return self.K.schur_matvec(self.plan, self.dcol, self.inv_drow, x, out)
+
+    def diagonal(self):
+        return self.diag
+
+    def apply_P(self, x):
+        """``P x`` (length n)."""
+        return self.K.plan_matvec(self.plan, x)
+
+    def apply_PT(self, y):
+        """``P^T y`` (length m)."""
+        return self.K.plan_rmatvec(self.plan, y)
+
+
+@dataclass
+class Direction:
+    """A Newton direction ``(df, dg)`` with its slope ``<grad D, d>`` and what it cost."""
+
+    df: object
+    dg: object
+    slope: float
+    nnz: int
+    cg_iterations: int
+    usable: bool
+
+
+def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: float, cg_maxiter: int) -> Direction:
+    """Solve the shifted, sparsified Newton system for the ascent direction of ``D``.
+
+    ``csr`` is the truncated plan, ``r``/``c`` the row/column sums of the full plan, ``gf``,
+    ``gg`` the gradient blocks, ``delta`` the Marquardt shift and ``cg_rtol`` the forcing term.
+    The direction is usable when CG converged or used its budget, the slope is positive and
+    everything is finite.
+    """
+    from ..linear.cg import cg
+
+    xp = be.xp
+    n, m = r.shape[0], c.shape[0]
+    d_r = r * (1.0 + delta) + 1e-300
+    d_c = c * (1.0 + delta) + 1e-300
+    S = SchurOperator(be, csr, d_c, 1.0 / d_r, (n, m))
+    rf = eps * gf
+    rhs = eps * gg - S.apply_PT(rf / d_r)
+    M = _ops.DiagonalOperator(1.0 / xp.maximum(S.diag, 1e-300), backend=be)
+    res = cg(S, rhs, rtol=cg_rtol, maxiter=cg_maxiter, M=M, backend=be)
+    dg = res.x
+    df = (rf - S.apply_P(dg)) / d_r
+    slope = float(gf @ df + gg @ dg)
+    usable = (res.status in ("converged", "maxiter") and slope > 0
+              and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
+    return Direction(df, dg, slope, int(csr[0][-1]), res.nit, usable)

@@ -1,0 +1,133 @@
+"""What an OT solve returns: the per-iterate history, the transport plan as data, the result.
+
+A result must travel (Dask ships results between processes), so it holds arrays and plain
+values only: :class:`TransportPlan` keeps the cost matrix (once), the potentials and ``eps``
+and rebuilds a :class:`~solvers.ot._common.Geometry` each time the plan is asked for; no
+kernel module, geometry or closure is stored.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backends as _backends
+from ..results import SolveResult
+from ._common import Geometry, expand
+
+
+class History:
+    """Per-iterate records, one row per iterate (row 0 is the starting point).
+
+    Parameters
+    ----------
+    **columns : dtype
+        The column names and their dtypes, e.g. ``History(marginal_error=float, eps=float)``.
+    """
+
+    def __init__(self, **columns):
+        self.dtypes = dict(columns)
+        self._cols = {k: [] for k in columns}
+
+    def __len__(self) -> int:
+        return len(next(iter(self._cols.values()))) if self._cols else 0
+
+    def append(self, **row) -> None:
+        """One row: every column by name."""
+        if row.keys() != self._cols.keys():
+            raise ValueError(f"a history row needs the columns {sorted(self._cols)}, got {sorted(row)}")
+        for k, v in row.items():
+            self._cols[k].append(v)
+
+    def extend(self, values, **fixed) -> None:
+        """Rows whose first column takes ``values`` (a host array) and whose other columns take
+        the scalars in ``fixed`` (e.g. Sinkhorn iterates read back from a device buffer)."""
+        first = next(iter(self._cols))
+        values = np.asarray(values).tolist()
+        if set(fixed) != set(self._cols) - {first}:
+            raise ValueError(f"History.extend needs fixed values for {sorted(set(self._cols) - {first})}")
+        self._cols[first].extend(values)
+        for k, v in fixed.items():
+            self._cols[k].extend([v] * len(values))
+
+    def last(self, column: str):
+        return self._cols[column][-1]
+
+    def arrays(self) -> dict:
+        """The columns as 1-D NumPy arrays."""
+        return {k: np.asarray(v, dtype=self.dtypes[k]) for k, v in self._cols.items()}
+
+
+class TransportPlan:
+    """``res.plan(dense=None, threshold=1e-12, dense_max=25_000_000)``: the transport plan.
+
+    Data, not a closure: the cost matrix ``C`` (full size, a backend array: the one the solve
+    used, not a copy), the full-size potentials ``f``, ``g`` (``-inf`` on zero weights), ``eps``
+    and ``support = (ia, ib)`` (the rows/columns with positive weight, or None). Calling it
+    rebuilds the geometry from ``C``; it pickles with the standard library (the backend travels
+    by name).
+    """
+
+    def __init__(self, C, f, g, eps: float, support, backend):
+        self.C, self.f, self.g, self.eps, self.support = C, f, g, float(eps), support
+        self.backend = _backends.get_backend(backend)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.C.shape)
+
+    def __call__(self, dense: bool | None = None, threshold: float = 1e-12, dense_max: int = 25_000_000):
+        """The plan ``P_ij = exp((f_i + g_j - C_ij) / eps)``.
+
+        Parameters
+        ----------
+        dense : bool, optional
+            Dense (n, m) array, or CSR (``scipy.sparse`` / ``cupyx.scipy.sparse``) of the entries
+            ``>= threshold`` times their row maximum. Default: dense up to ``dense_max`` entries.
+        """
+        be = self.backend
+        n, m = self.shape
+        if dense is None:
+            dense = n * m <= dense_max
+        C, f, g = self.C, self.f, self.g
+        if self.support is not None:
+            ia, ib = (be.asarray(i) for i in self.support)
+            C, f, g = C[ia][:, ib], f[ia], g[ib]
+        geom = Geometry(C, be)
+        if dense:
+            P = geom.plan_dense(f, g, self.eps)
+            if self.support is not None:
+                full = be.xp.zeros((n, m))
+                full[ia[:, None], ib[None, :]] = P
+                P = full
+            return P
+        K = geom.K
+        P = K.csr_matrix(geom.sparse_plan(f, g, self.eps, threshold, geom.m), (geom.n, geom.m))
+        if self.support is not None:
+            P = K.csr_scatter(P, ia, ib, (n, m))
+        return P
+
+    def __repr__(self) -> str:
+        return f"TransportPlan(shape={self.shape}, eps={self.eps:g}, backend={self.backend.name!r})"
+
+
+def build_result(method: str, inputs, geom, f, g, eps, *, status, message, nit, history, stats, options, timer,
+                 **extras) -> SolveResult:
+    """The SolveResult: full-size potentials, ``x = [f, g]``, ``cost = <P, C>``, ``plan``, history."""
+    from ..results import Status
+
+    be = inputs.be
+    xp = be.xp
+    finite = bool(xp.all(xp.isfinite(f))) and bool(xp.all(xp.isfinite(g)))
+    cost = geom.cost(f, g, eps) if finite else float("nan")
+    n, m = inputs.shape
+    support = inputs.support
+    ff = expand(be, f, None if support is None else support[0], n)
+    gg = expand(be, g, None if support is None else support[1], m)
+    hist = history.arrays()
+    if len(next(iter(hist.values()))) != nit + 1:   # the convention every routine follows
+        raise AssertionError(f"{method}: history has {len(next(iter(hist.values())))} rows for nit={nit}")
+    stats = {**timer.stats(), **stats, "kernel_calls": geom.kernel_calls}
+    return SolveResult(
+        xp.concatenate([ff, gg]), status == Status.CONVERGED, status, message, nit, history=hist, stats=stats,
+        method=method, backend=be.name, options=options, provenance=timer.provenance(), f=ff, g=gg, cost=cost,
+        plan=TransportPlan(inputs.C, ff, gg, eps, support, be), eps=eps, **extras,
+    )
