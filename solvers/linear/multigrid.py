@@ -315,8 +315,12 @@ class MultigridPreconditioner(LinearOperator):
         return self.matvec_into(r, out)
 
     # ------------------------------------------------------------------ stationary iteration
-    def solve(self, b, x0=None, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int = 100) -> SolveResult:
-        """Multigrid as a stationary iteration ``x += M (b - A x)`` (for checking the cycle)."""
+    def solve(self, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int = 100) -> SolveResult:
+        """Multigrid as a stationary iteration ``x += M (b - A x)`` (for checking the cycle).
+
+        ``history["residual"]`` has ``nit + 1`` entries (the initial residual first);
+        ``maxiter`` counts V-cycles.
+        """
         be = self.backend
         xp = be.xp
         timer = Timer(be)
