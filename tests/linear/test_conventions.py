@@ -171,13 +171,19 @@ needs_two_threads = pytest.mark.skipif(
 
 @pytest.fixture
 def thread_config(monkeypatch):
-    """Restore the process-wide thread setting after the test."""
-    monkeypatch.setattr(_config, "_requested", None)
-    monkeypatch.delenv("NEWTONKIT_NUM_THREADS", raising=False)
+    """Start with no configured thread count; restore the process-wide setting after the test
+    (``set_num_threads`` also writes the environment)."""
     import numba
 
+    old_env = os.environ.get("NEWTONKIT_NUM_THREADS")
+    monkeypatch.setattr(_config, "_requested", None)
+    monkeypatch.delenv("NEWTONKIT_NUM_THREADS", raising=False)
     old = numba.get_num_threads()
     yield
+    if old_env is None:
+        os.environ.pop("NEWTONKIT_NUM_THREADS", None)
+    else:
+        os.environ["NEWTONKIT_NUM_THREADS"] = old_env
     numba.set_num_threads(old)
 
 
@@ -206,17 +212,22 @@ def test_cg_in_a_second_python_thread_honours_the_setting(thread_config, monkeyp
 
 
 @needs_two_threads
-def test_cg_in_a_subprocess_inherits_the_setting():
+def test_cg_in_a_subprocess_inherits_the_setting(thread_config):
     code = ("import numba, numpy as np, solvers\n"
             "seen = []\n"
             "solvers.cg(np.diag(np.arange(1.0, 30.0)), np.ones(29), maxiter=3, backend='numba',\n"
             "           callback=lambda xk: seen.append(numba.get_num_threads()))\n"
             "print(sorted(set(seen)))\n")
-    env = {**os.environ, "NEWTONKIT_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=str(ROOT))
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[1]"
+
+    def child(env=None):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                             cwd=str(ROOT))
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    assert child({**os.environ, "NEWTONKIT_NUM_THREADS": "1"}) == "[1]"     # the environment variable
+    solvers.set_num_threads(1)                                              # set in the parent process:
+    assert child() == "[1]"                                                 # a worker started later inherits it
 
 
 @needs_two_threads
