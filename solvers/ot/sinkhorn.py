@@ -16,7 +16,9 @@ error, ``sum_i |a_i - a_i exp((f_k - f_{k+1})_i / eps)|``, read off the next f-u
 point ``(f_0, g_0)`` (``f_0`` = ``f0``, the f-update of ``g0``, or zeros); entry k that of the
 k-th iterate; ``nit`` iterations give ``nit + 1`` entries, and the returned potentials are the
 last entry's pair. A new eps stage (``eps_scaling``) restarts from the last iterate with its
-column update at the new eps, which is one more entry.
+column update at the new eps, which is one more entry; when the budget runs out during an
+intermediate stage the run jumps to the final eps for that last entry, so the returned
+potentials and the last error always belong to the problem's eps.
 
 References
 ----------
@@ -174,15 +176,16 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     status = Status.MAXITER
     for s, e in enumerate(stages):
         final = s == len(stages) - 1
-        if s > 0:
-            if run.count > maxiter:       # no entry left for the restarted iterate
-                break
+        steps = maxiter - run.count - (0 if final else 1)   # an intermediate stage leaves the last row
+        if steps < 0:                                       # to the final eps (see the notes)
+            continue
+        if e != run.eps:
             run.restart(e)
         start = run.count
-        status = run.run(tol if final else max(opts.tol, 1e-2), maxiter + 1 - run.count - 1, check,
-                         measure_last=True, cb=cb, nit0=start)
+        status = run.run(opts.tol if final else max(opts.tol, 1e-2), steps, check, measure_last=True, cb=cb,
+                         nit0=start)
         history.extend(be.to_numpy(errors[start:run.count]), eps=e)
-        if status != Status.CONVERGED:
+        if status in (Status.NONFINITE, Status.STOPPED):
             break
     f, g, err = run.f, run.g, run.err
     nit = run.count - 1

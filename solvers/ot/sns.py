@@ -54,7 +54,9 @@ Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every N
 iteration measures the current iterate (after the global-phase polish) before stepping, and
 the row says what produced that iterate (``stage`` 1 Sinkhorn, 2 Newton, 3 fallback
 Sinkhorn; ``step``, ``nnz``, ``cg_iterations`` of the Newton step, 0 otherwise) and at which
-``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row).
+``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row). A run stopped
+during an intermediate eps stage (budget or callback) ends with one more row: its last
+potentials measured at the problem's eps, which are the potentials returned.
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
@@ -266,6 +268,15 @@ def _fallback(run: _Run, st: _State, buf) -> None:
         st.status, st.err = status, sk.err
 
 
+def _measure_at_target(run: _Run, st: _State, eps: float, tol: float) -> None:
+    """A run stopped (budget, callback) during an intermediate eps stage: one more row, the current
+    potentials at the problem's eps (after the polish g-update), so the result is consistent."""
+    status = st.status
+    st.eps, st.tol, st.lse_r, st.prev_err = eps, tol, None, math.inf
+    _measure(run, st)
+    st.status = Status.NONFINITE if not math.isfinite(st.err) else Status.CONVERGED if st.err <= tol else status
+
+
 def _newton_stage(run: _Run, st: _State) -> None:
     """Stage 2 at the current eps: measure, stop or step, until converged (or out of budget)."""
     buf = run.geom.be.xp.zeros(run.fallback.n_steps)
@@ -409,6 +420,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
             _newton_stage(run, st)
         if st.status in (Status.NONFINITE, Status.STOPPED, Status.MAXITER):
             break
+    if st.status in (Status.STOPPED, Status.MAXITER) and st.eps != eps:
+        _measure_at_target(run, st, eps, opts.tol)
     nit = len(run.history) - 1
     stats = {**run.counts, "fallbacks": run.fallback.failures, "densify": run.fallback.densified, "iterations": nit,
              "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages)}

@@ -1,0 +1,109 @@
+"""The OT kernel sets: one interface on every backend, Numba against the NumPy reference, no
+backend branches in the algorithm modules."""
+import inspect
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from solvers._kernels.cupy import ot as cupy_ot
+from solvers._kernels.numba import ot as numba_ot
+from solvers._kernels.numpy import ot as ref
+
+API = ("CHECK_EVERY", "prepare_cost", "row_lse", "col_lse", "f_update", "g_update", "row_gap", "plan_cost",
+       "plan_dense", "sparse_plan", "row_lse_sparse", "schur_prepare", "schur_diagonal", "schur_matvec",
+       "plan_matvec", "plan_rmatvec", "csr_matrix", "csr_scatter")
+
+
+@pytest.mark.parametrize("mod", [numba_ot, cupy_ot], ids=["numba", "cupy"])
+def test_every_set_has_the_reference_functions_and_signatures(mod):
+    for name in API:
+        assert hasattr(mod, name), f"{mod.__name__} lacks {name}"
+        if callable(getattr(ref, name)):
+            assert inspect.signature(getattr(mod, name)) == inspect.signature(getattr(ref, name)), name
+    assert isinstance(mod.CHECK_EVERY, int) and mod.CHECK_EVERY >= 1
+
+
+def test_no_backend_branches_in_the_ot_algorithms():
+    root = pathlib.Path(__file__).resolve().parents[2] / "solvers" / "ot"
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"\.name\s*(==|!=|\bin\b)", text), path.name
+        assert "is_gpu" not in text, path.name
+
+
+@pytest.fixture
+def data(rng):
+    n, m = 37, 29
+    C = rng.random((n, m))
+    f, g = rng.standard_normal(n) * 0.05, rng.standard_normal(m) * 0.05
+    return C, f, g, np.log(rng.uniform(0.5, 1.5, n)), np.log(rng.uniform(0.5, 1.5, m))
+
+
+@pytest.mark.parametrize("eps", [1.0, 1e-2, 1e-4])
+def test_numba_dense_kernels_match_reference(data, eps):
+    C, f, g, la, lb = data
+    n, m = C.shape
+    fast, slow = numba_ot.prepare_cost(C), ref.prepare_cost(C)
+    np.testing.assert_allclose(numba_ot.row_lse(fast, g, eps), ref.row_lse(slow, g, eps), rtol=1e-13)
+    np.testing.assert_allclose(numba_ot.col_lse(fast, f, eps), ref.col_lse(slow, f, eps), rtol=1e-13)
+    np.testing.assert_allclose(numba_ot.f_update(fast, g, la, eps, np.empty(n)), ref.f_update(slow, g, la, eps,
+                               np.empty(n)), rtol=1e-13, atol=1e-14 * eps)
+    np.testing.assert_allclose(numba_ot.g_update(fast, f, lb, eps, np.empty(m)), ref.g_update(slow, f, lb, eps,
+                               np.empty(m)), rtol=1e-13, atol=1e-14 * eps)
+    a, f1 = np.exp(la), f + 1e-3 * eps
+    assert numba_ot.row_gap(a, f, f1, eps) == pytest.approx(ref.row_gap(a, f, f1, eps), rel=1e-12)
+    if eps >= 1e-2:       # exp((f + g - C) / eps) underflows at 1e-4 (both give ~0)
+        assert numba_ot.plan_cost(fast, f, g, eps) == pytest.approx(ref.plan_cost(slow, f, g, eps), rel=1e-12)
+        np.testing.assert_allclose(numba_ot.plan_dense(fast, f, g, eps), ref.plan_dense(slow, f, g, eps), rtol=1e-13)
+
+
+@pytest.mark.parametrize("rho, kmax", [(1e-3, 29), (1e-8, 5), (0.5, 2), (1e-300, 29)])
+def test_numba_sparse_kernels_match_reference(data, rho, kmax):
+    C, f, g, _, _ = data
+    n, m = C.shape
+    eps = 1e-2
+    fast, slow = numba_ot.prepare_cost(C), ref.prepare_cost(C)
+    want = ref.sparse_plan(slow, f, g, eps, rho, kmax)
+    for got in (numba_ot.sparse_plan(fast, f, g, eps, rho, kmax), numba_ot.row_lse_sparse(fast, g, f, eps, rho, kmax)[1]):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-13)
+    lse, _ = numba_ot.row_lse_sparse(fast, g, f, eps, rho, kmax)
+    np.testing.assert_allclose(lse, ref.row_lse(slow, g, eps), rtol=1e-13)
+    # the plan entries really are exp((f_i + g_j - C_ij)/eps) in each kept (row, column)
+    P = np.exp((f[:, None] + g[None, :] - C) / eps)
+    rows = np.repeat(np.arange(n), np.diff(want[0]))
+    np.testing.assert_allclose(want[2], P[rows, want[1]], rtol=1e-13)
+    assert (np.diff(want[0]) <= kmax).all()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_numba_schur_kernels_match_reference(data, rng, monkeypatch, parallel):
+    C, f, g, _, _ = data
+    n, m = C.shape
+    if parallel:
+        monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 0)
+    csr = ref.sparse_plan(ref.prepare_cost(C), f, g, 0.05, 1e-3, 8)
+    dcol, inv_drow, x, y = rng.uniform(1, 2, m), rng.uniform(1, 2, n), rng.standard_normal(m), rng.standard_normal(n)
+    fast, slow = numba_ot.schur_prepare(csr, (n, m)), ref.schur_prepare(csr, (n, m))
+    P = ref.csr_matrix(csr, (n, m)).toarray()
+    S = np.diag(dcol) - P.T @ np.diag(inv_drow) @ P                       # dense, obviously right
+    np.testing.assert_allclose(numba_ot.schur_diagonal(fast, dcol, inv_drow), np.diag(S), rtol=1e-13)
+    np.testing.assert_allclose(ref.schur_diagonal(slow, dcol, inv_drow), np.diag(S), rtol=1e-13)
+    for mod, sch in ((numba_ot, fast), (ref, slow)):
+        np.testing.assert_allclose(mod.schur_matvec(sch, dcol, inv_drow, x, np.empty(m)), S @ x, rtol=1e-12)
+        np.testing.assert_allclose(mod.plan_matvec(sch, x), P @ x, rtol=1e-13)
+        np.testing.assert_allclose(mod.plan_rmatvec(sch, y), P.T @ y, rtol=1e-13)
+
+
+def test_csr_scatter_places_the_block(data):
+    C, f, g, _, _ = data
+    n, m = C.shape
+    csr = ref.sparse_plan(ref.prepare_cost(C), f, g, 0.05, 1e-2, 6)
+    rows, cols = np.arange(n) * 2, np.arange(m) + 3
+    for mod in (ref, numba_ot):
+        full = mod.csr_scatter(mod.csr_matrix(csr, (n, m)), rows, cols, (2 * n, m + 3)).toarray()
+        np.testing.assert_array_equal(full[np.ix_(rows, cols)], ref.csr_matrix(csr, (n, m)).toarray())
+        assert full.sum() == pytest.approx(csr[2].sum(), rel=1e-14)
