@@ -172,12 +172,12 @@ def run_nk_sinkhorn(p, budget):
     cap = max(100, int(budget / max(t_it, 1e-9)))
     r = solvers.sinkhorn(p, tol=TARGET, maxiter=cap, backend="numba")
     dt = r.stats["time_s"]
-    out.update(iterations_run=r.nit, time_run_s=dt, time_per_iteration_s=dt / r.nit,
+    out.update(iterations_run=r.nit, time_run_s=dt, time_per_iteration_s=dt / max(r.nit, 1),
                l1_marginal_error=l1_marg(r.plan(dense=True), p.a, p.b) if p.C.size <= 1e7 else None)
     if r.converged:
         out.update(status="converged", iterations=r.nit, time_s=dt, estimated=False, cost=r.cost)
         return out, r.nit
-    est = extrapolate(r.history["marginal_error"])
+    est = extrapolate(r.history["marginal_error"], done=r.nit)   # history: nit + 1 rows (row 0 = start)
     out.update(status="time_limited", estimated=True, estimate_source="extrapolated from own linear rate",
                iterations=est, time_s=None if est is None else est * out["time_per_iteration_s"], cost=r.cost)
     return out, est

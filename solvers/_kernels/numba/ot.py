@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import numba as nb
 import numpy as np
+import scipy.sparse as sps
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -367,9 +368,7 @@ def compact_rows(counts, idx, val, indptr, indices, data):
     return indptr
 
 
-# ============================================================================================
-# the kernel set (same functions and signatures as solvers._kernels.numpy.ot)
-# ============================================================================================
+# ====================== the kernel set (the interface of solvers._kernels.numpy.ot) ==========
 #: read the marginal error every iteration (host arrays: reading is free)
 CHECK_EVERY = 1
 #: a Schur product with more stored entries than this runs in parallel (below, thread start-up
@@ -395,8 +394,7 @@ def row_lse(cost, g, eps):
 
 
 def col_lse(cost, f, eps):
-    CT = _transposed(cost)
-    return lse_rows(CT, f, 1.0 / eps, np.empty(CT.shape[0]))
+    return lse_rows(_transposed(cost), f, 1.0 / eps, np.empty(cost.C.shape[1]))
 
 
 def f_update(cost, g, log_a, eps, out):
@@ -491,14 +489,10 @@ def plan_rmatvec(schur, y):
 
 
 def csr_matrix(csr, shape):
-    import scipy.sparse as sps
-
     indptr, indices, data = csr
     return sps.csr_matrix((data, indices, indptr), shape=shape)
 
 
 def csr_scatter(P, rows, cols, shape):
-    import scipy.sparse as sps
-
     coo = P.tocoo()
     return sps.coo_matrix((coo.data, (rows[coo.row], cols[coo.col])), shape=shape).tocsr()
