@@ -26,9 +26,9 @@ LINEAR = {"cg": "solvers.linear.cg", "minres": "solvers.linear.minres",
 PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns"}
 
 # arguments solve() supplies itself (problem-level routines: also their first parameter, the problem,
-# and the marginals a routine may take beside a cost matrix; the problem carries those)
+# and the marginals and eps a routine takes beside a cost matrix; the problem carries those)
 _SUPPLIED_LINEAR = ("A", "b", "M", "backend")
-_SUPPLIED_PROBLEM = ("a", "b", "backend")
+_SUPPLIED_PROBLEM = ("a", "b", "eps", "backend")
 
 
 def _routine(method: str):

@@ -97,7 +97,10 @@ def test_unknown_options_list_the_accepted_ones():
     with pytest.raises(TypeError, match=r"unknown option\(s\) bogus, rtol; solvers\.sinkhorn accepts: .*tol"):
         solvers.solve(FACTORIES["EntropicOT"](), method="sinkhorn", rtol=1e-8, bogus=1)
     assert "restart" in _solve.accepted_options("gmres") and "M" not in _solve.accepted_options("gmres")
-    assert "problem" not in _solve.accepted_options("sns") and "backend" not in _solve.accepted_options("sns")
+    for method in _solve.PROBLEM_LEVEL:  # the problem carries its data, marginals and eps
+        assert not {"problem", "data", "C", "a", "b", "eps", "backend"} & set(_solve.accepted_options(method))
+    with pytest.raises(TypeError, match=r"unknown option\(s\) eps; solvers\.sns accepts: tol"):
+        solvers.solve(FACTORIES["EntropicOT"](), method="sns", eps=0.1)
 
 
 def test_wrong_pairings():
