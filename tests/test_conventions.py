@@ -68,7 +68,7 @@ def _ot(name):
 
 
 def _multigrid(_name):
-    from solvers.linear import multigrid
+    from solvers.linear.multigrid import multigrid
     from solvers.operators.stencil import StencilOperator
 
     shape, h = (15, 15), 1.0 / 16
