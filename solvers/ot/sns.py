@@ -53,10 +53,12 @@ History: one row per measured iterate (entry 0 = the starting point), ``nit + 1`
 Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every Newton
 iteration measures the current iterate (after the global-phase polish) before stepping, and
 the row says what produced that iterate (``stage`` 1 Sinkhorn, 2 Newton, 3 fallback
-Sinkhorn; ``step``, ``nnz``, ``cg_iterations`` of the Newton step, 0 otherwise) and at which
-``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row). A run stopped
+Sinkhorn, 0 the potentials re-evaluated at a new eps; ``step``, ``nnz``, ``cg_iterations`` of
+the Newton step, 0 otherwise) and at which ``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row). A run stopped
 during an intermediate eps stage (budget or callback) ends with one more row: its last
-potentials measured at the problem's eps, which are the potentials returned.
+potentials measured at the problem's eps, which are the potentials returned. ``nit`` (rows
+minus one) is thus the number of Sinkhorn and Newton steps plus one per restart (each new
+eps stage, each fallback); the work itself is counted in ``stats``.
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
@@ -88,6 +90,8 @@ from .sinkhorn import SinkhornRun
 
 #: Newton steps without a new best marginal error before the run ends as stagnated
 PATIENCE = 30
+#: history row of the current potentials re-evaluated at a new eps (stage 0)
+RESTART = (0, 0.0, 0, 0)
 
 
 @dataclass
@@ -272,7 +276,7 @@ def _measure_at_target(run: _Run, st: _State, eps: float, tol: float) -> None:
     """A run stopped (budget, callback) during an intermediate eps stage: one more row, the current
     potentials at the problem's eps (after the polish g-update), so the result is consistent."""
     status = st.status
-    st.eps, st.tol, st.lse_r, st.prev_err = eps, tol, None, math.inf
+    st.eps, st.tol, st.lse_r, st.prev_err, st.producer = eps, tol, None, math.inf, RESTART
     _measure(run, st)
     st.status = Status.NONFINITE if not math.isfinite(st.err) else Status.CONVERGED if st.err <= tol else status
 
@@ -374,7 +378,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     -------
     SolveResult
         As :func:`solvers.sinkhorn`, with ``history`` rows ``marginal_error``, ``stage``
-        (1 = Sinkhorn, 2 = Newton, 3 = fallback Sinkhorn inside stage 2), ``step`` (line-search
+        (1 = Sinkhorn, 2 = Newton, 3 = fallback Sinkhorn inside stage 2, 0 = re-evaluated at a
+        new eps), ``step`` (line-search
         step, 0 for Sinkhorn rows), ``nnz``, ``cg_iterations`` and ``eps`` (``nit + 1`` rows,
         see the module notes); ``stats`` counts Sinkhorn and Newton steps, CG iterations,
         line-search evaluations, fallbacks and densifications, and reports the adapted
@@ -415,7 +420,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         if s == 0:
             _sinkhorn_stage(run, st)
         else:
-            st.status, st.lse_r = Status.MAXITER, None
+            st.status, st.lse_r, st.producer = Status.MAXITER, None, RESTART
         if st.status == Status.MAXITER:
             _newton_stage(run, st)
         if st.status in (Status.NONFINITE, Status.STOPPED, Status.MAXITER):

@@ -115,7 +115,9 @@ def test_sns_history_rows_options_as_asked_adapted_in_stats(rng, kwargs):
     h = res.history
     assert h["marginal_error"][-1] == pytest.approx(l1_marginal_error(res.plan(), p), rel=1e-6, abs=2e-14)
     assert h["eps"][-1] == p.eps
-    assert h["stage"][0] == 1 and set(np.unique(h["stage"])) <= {1, 2, 3}
+    assert h["stage"][0] == 1 and set(np.unique(h["stage"])) <= {0, 1, 2, 3}
+    switches = np.nonzero(np.diff(h["eps"]))[0] + 1            # first row at each new eps: a re-evaluation
+    assert (h["stage"][switches] == 0).all() and len(switches) <= res.stats["eps_stages"] - 1
     assert (h["step"][h["stage"] != 2] == 0).all() and (h["step"][h["stage"] == 2] > 0).all()
     asked = {"rho": 1e-8, "kmax": max(16, 60 // 10), **kwargs}
     for k in ("rho", "kmax"):
