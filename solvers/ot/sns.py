@@ -54,11 +54,12 @@ Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every N
 iteration measures the current iterate (after the global-phase polish) before stepping, and
 the row says what produced that iterate (``stage`` 1 Sinkhorn, 2 Newton, 3 fallback
 Sinkhorn, 0 the potentials re-evaluated at a new eps; ``step``, ``nnz``, ``cg_iterations`` of
-the Newton step, 0 otherwise) and at which ``eps``. A fallback restarts Sinkhorn from the current ``f`` (one more row). A run stopped
-during an intermediate eps stage (budget or callback) ends with one more row: its last
-potentials measured at the problem's eps, which are the potentials returned. ``nit`` (rows
-minus one) is thus the number of Sinkhorn and Newton steps plus one per restart (each new
-eps stage, each fallback); the work itself is counted in ``stats``.
+the Newton step, 0 otherwise) and at which ``eps``. A fallback restarts Sinkhorn from the
+current ``f`` (one more row). A run stopped during an intermediate eps stage (budget or
+callback) ends with one more row: its last potentials measured at the problem's eps, which
+are the potentials returned. ``nit`` (rows minus one) is thus the number of Sinkhorn and
+Newton steps plus one per restart (each new eps stage, each fallback); the work itself is
+counted in ``stats``.
 
 Stage 1 -> 2 switch: after at least ``n_sinkhorn`` Sinkhorn steps, as soon as the
 marginal error is below ``switch_tol`` or has stopped falling fast (ratio over the
@@ -98,7 +99,6 @@ RESTART = (0, 0.0, 0, 0)
 class _Run:
     """What stays fixed during a solve: data, geometry, options and the shared records."""
 
-    inputs: _common.Inputs
     geom: _common.Geometry
     opts: _options.SNSOptions
     a: object
@@ -133,7 +133,7 @@ class _State:
     kmax: int
     damping: nonlinear.MarquardtDamping
     lse_r: object = None           # row LSE of the current iterate (None: recompute)
-    csr: object = None             # truncated plan built in the same pass, for sparsity csr_key
+    csr: object = None             # truncated plan from the same pass, built for the sparsity csr_key
     csr_key: tuple = None
     producer: tuple = (1, 0.0, 0, 0)   # (stage, step, nnz, cg iterations) of what made (f, g)
     prev_err: float = math.inf     # error before the last accepted Newton step
@@ -399,7 +399,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         crange = float(xp.max(geom.C) - xp.min(geom.C))
         stages = _options.eps_stages_up(eps, opts.eps_start * crange, opts.factor)
     m = geom.m
-    run = _Run(inputs, geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
+    run = _Run(geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
                kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
                cg_maxiter=10 * m if opts.cg_maxiter is None else opts.cg_maxiter,
                maxiter=1000 if opts.maxiter is None else opts.maxiter, check_every=geom.K.CHECK_EVERY, cb=cb,
@@ -432,5 +432,6 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
              "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages)}
     options = {**opts.as_dict(), "maxiter": run.maxiter, "kmax": run.kmax, "cg_maxiter": run.cg_maxiter, "eps": eps,
                "warm_start": f0 is not None or g0 is not None}
-    return _result.build_result("sns", inputs, geom, st.f, st.g, eps, status=st.status, message=_message(st, run, opts.tol),
-                                nit=nit, history=run.history, stats=stats, options=options, timer=timer)
+    return _result.build_result("sns", inputs, geom, st.f, st.g, eps, status=st.status,
+                                message=_message(st, run, opts.tol), nit=nit, history=run.history, stats=stats,
+                                options=options, timer=timer)

@@ -94,8 +94,8 @@ def _check_convention(res):
     assert res.provenance.get("backend") == res.backend
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"maxiter": 3}, {"eps_scaling": 0.3}, {"maxiter": 0}, {"maxiter": 4, "eps_scaling": 0.3},
-                                    {"maxiter": 0, "eps_scaling": 0.3}])
+@pytest.mark.parametrize("kwargs", [{}, {"maxiter": 3}, {"eps_scaling": 0.3}, {"maxiter": 0},
+                                    {"maxiter": 4, "eps_scaling": 0.3}, {"maxiter": 0, "eps_scaling": 0.3}])
 def test_sinkhorn_history_rows_and_last_entry_is_the_returned_pair(rng, kwargs):
     p = random_problem(rng, 30, 20, 1e-2, weights=True)
     res = solvers.sinkhorn(p, tol=1e-10, backend="numba", **kwargs)
