@@ -147,29 +147,29 @@ def _typedefs(placeholders) -> str:
     return "".join(f"typedef double {t};\n" for t in sorted(placeholders))
 
 
+def _bind(params: str, ph: set, *, const: bool, index: str):
+    """Kernel parameters and per-element bindings of CuPy parameters: ``raw T a`` is a pointer
+    ``a``; ``T x`` is ``_raw_x`` bound as ``x = _raw_x[index]`` (a reference for outputs)."""
+    sig, bind = [], []
+    q = "const " if const else ""
+    for raw, t, n in _params(params):
+        ct = _ctype(t, ph)
+        if raw:
+            sig.append(f"{q}{ct}* {n}")
+        else:
+            sig.append(f"{q}{ct}* _raw_{n}")
+            bind.append(f"const {ct} {n} = _raw_{n}[{index}];" if const else f"{ct} &{n} = _raw_{n}[{index}];")
+    return sig, bind
+
+
 def elementwise_source(in_params: str, out_params: str, operation: str, name: str, preamble: str = "") -> str:
     """A full kernel equivalent to ``cupy.ElementwiseKernel(in_params, out_params, operation, name)``."""
     ph: set = set()
-    ins, outs = _params(in_params), _params(out_params)
-    sig, body = [], []
-    for raw, t, n in ins:
-        ct = _ctype(t, ph)
-        if raw:
-            sig.append(f"const {ct}* {n}")
-        else:
-            sig.append(f"const {ct}* _raw_{n}")
-            body.append(f"const {ct} {n} = _raw_{n}[i];")
-    for raw, t, n in outs:
-        ct = _ctype(t, ph)
-        if raw:
-            sig.append(f"{ct}* {n}")
-        else:
-            sig.append(f"{ct}* _raw_{n}")
-            body.append(f"{ct} &{n} = _raw_{n}[i];")
-    sig.append("long long _n")
-    decl = "\n        ".join(body)
+    sig_in, body_in = _bind(in_params, ph, const=True, index="i")
+    sig_out, body_out = _bind(out_params, ph, const=False, index="i")
+    decl = "\n        ".join(body_in + body_out)
     return (f"{_typedefs(ph)}{preamble}\n"
-            f'extern "C" __global__ void {name}({", ".join(sig)}) {{\n'
+            f'extern "C" __global__ void {name}({", ".join(sig_in + sig_out + ["long long _n"])}) {{\n'
             f"    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < _n;\n"
             f"         i += (long long)blockDim.x * gridDim.x) {{\n"
             f"        {decl}\n        {operation};\n    }}\n}}\n")
@@ -179,21 +179,11 @@ def reduction_source(in_params: str, out_params: str, map_expr: str, reduce_expr
                      identity, name: str, reduce_type: str | None = None, preamble: str = "") -> str:
     """A full kernel equivalent (single thread) to ``cupy.ReductionKernel(...)`` with these fragments."""
     ph: set = set()
-    ins, outs = _params(in_params), _params(out_params)
-    sig, load_in, bind_out = [], [], []
-    for raw, t, n in ins:
-        ct = _ctype(t, ph)
-        if raw:
-            sig.append(f"const {ct}* {n}")
-        else:
-            sig.append(f"const {ct}* _raw_{n}")
-            load_in.append(f"const {ct} {n} = _raw_{n}[_j];")
-    for raw, t, n in outs:
-        ct = _ctype(t, ph)
-        sig.append(f"{ct}* _raw_{n}")
-        bind_out.append(f"{ct} &{n} = _raw_{n}[0];")
+    sig_in, load_in = _bind(in_params, ph, const=True, index="_j")
+    sig_out, bind_out = _bind(out_params, ph, const=False, index="0")
+    outs = _params(out_params)
+    sig = sig_in + sig_out + ["long long _n"]
     rtype = _ctype(reduce_type, ph) if reduce_type else _ctype(outs[0][1], ph)
-    sig.append("long long _n")
     init = f"_type_reduce _s = _type_reduce({identity});" if identity is not None else "_type_reduce _s;"
     return (f"{_typedefs(ph)}{preamble}\n"
             f"typedef {rtype} _type_reduce;\n"
