@@ -36,31 +36,101 @@ def _raw_or_wrapped(obj, op):
     return obj if (hasattr(obj, "matvec_into") or hasattr(obj, "matvec_dot")) else op
 
 
+_F64 = np.dtype(np.float64)
+
+
+def describe(raw) -> str:
+    """``'a FunctionOperator of shape (n, n)'``: how messages name an operator."""
+    shape = getattr(raw, "shape", None)
+    return f"a {type(raw).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def check_vector(y, n, name, raw, be, x=None, what="matvec"):
+    """The output ``y`` of operator ``name`` (``"A"`` or ``"M"``; ``raw`` is what the user passed)
+    as a float64 vector of length ``n`` for the kernels, or a clear error.
+
+    Accepted: a backend array of shape ``(n,)`` (or a ``(n, 1)`` / ``(1, n)`` column / row) of a
+    real floating dtype (float32 and other floats are cast to float64). Rejected with an error
+    naming the operator: another shape (``ValueError``), a complex, integer, boolean or object
+    dtype, or something that is not an array of the backend (``TypeError``). An output that is
+    the input array itself is copied (the solvers update outputs in place). O(1) unless a cast
+    or copy is needed: the values are not scanned.
+    """
+    xp = be.xp
+    who = f"{name}.{what}"
+    if not isinstance(y, xp.ndarray):
+        if hasattr(y, "shape") and hasattr(y, "dtype"):
+            hint = f"an array of type {type(y).__module__}.{type(y).__name__}, not a {be.name} backend array"
+        else:
+            hint = f"{type(y).__name__}"
+        raise TypeError(f"{who} returned {hint}; {name} is {describe(raw)} and must return a {be.name}-backend "
+                        f"array of shape ({n},) (use backend= to pick the backend its arrays live on)")
+    if y.shape != (n,):
+        if y.ndim == 2 and 1 in y.shape and y.size == n:
+            y = y.reshape(-1)
+        else:
+            raise ValueError(f"{who} returned an array of shape {tuple(y.shape)}, expected ({n},): {name} is "
+                             f"{describe(raw)}; fix its {what} (or its shape)")
+    dt = np.dtype(y.dtype)
+    if dt != _F64:
+        if dt.kind == "f":
+            y = y.astype(xp.float64)
+        elif dt.kind == "c":
+            raise TypeError(f"{who} returned complex values (dtype {dt}): {_COMPLEX_MSG}")
+        else:
+            raise TypeError(f"{who} returned dtype {dt}; {name} ({describe(raw)}) must return real floating-point "
+                            "values: return float64 (e.g. y.astype(float))")
+    if y is x:
+        y = y.copy()
+    return y
+
+
 class Applier:
     """Apply an operator into preallocated storage, using its optional fast methods.
 
     ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``)
     and ``A.matvec_into(x, out)`` are used when present and the kernel set says so
     (``K.FAST_OPERATOR_METHODS``; the NumPy reference always calls the plain
-    ``matvec``). Products from ``matvec`` pass through ``K.as_vector`` (the layout
-    the kernels compile for).
+    ``matvec``). Products from ``matvec`` are checked before they reach a kernel
+    (:func:`check_vector`: shape ``(n,)``, real floating dtype; an O(1) test on the
+    fast path) and pass through ``K.as_vector`` (the layout the kernels compile for).
+    ``name`` (``"A"`` / ``"M"``) is how errors name the operator.
     """
 
-    def __init__(self, op, raw, be, K):
+    def __init__(self, op, raw, be, K, name="A"):
         self.op = op
         self.K = K
+        self.be = be
+        self.raw = raw
+        self.name = name
+        self.n = op.shape[0]
+        self._shape = (self.n,)
         fast = K.FAST_OPERATOR_METHODS
         src = _raw_or_wrapped(raw, op)
         self._dot = getattr(src, "matvec_dot", None) if fast else None
         self._into = getattr(src, "matvec_into", None) if fast else None
         self._asvec = K.as_vector
 
+    def product(self, x):
+        """``A x`` from the plain ``matvec``, validated (a fresh or borrowed array, never ``x`` itself)."""
+        try:
+            y = self.op.matvec(x)
+        except _ops.OperatorOutputError as e:
+            raise ValueError(f"{self.name} ({describe(self.raw)}): {e}") from None
+        try:
+            ok = y.shape == self._shape and y.dtype is _F64 and y is not x
+        except AttributeError:
+            ok = False
+        if not ok:
+            y = check_vector(y, self.n, self.name, self.raw, self.be, x)
+        return self._asvec(y)
+
     def into(self, x, out):
         """Return ``A x``, written into ``out`` when the operator allows it."""
         if self._into is not None:
             self._into(x, out)
             return out
-        return self._asvec(self.op.matvec(x))
+        return self.product(x)
 
     def with_dot(self, x, out):
         """Return ``(A x, x . A x)``."""
@@ -147,11 +217,28 @@ def _as_vector(be, v, n, name, shape_of_A):
 
 
 def _as_operator(obj, be, name):
-    if isinstance(obj, _ops.LinearOperator):
-        return _ops.aslinearoperator(obj, backend=be)
+    """``obj`` (argument ``name``: ``"A"`` or ``"M"``) as a LinearOperator on ``be``, or an error naming it."""
+    if not isinstance(obj, _ops.LinearOperator) and not hasattr(obj, "matvec"):
+        arr = obj
+        if isinstance(obj, (list, tuple)):
+            try:
+                arr = np.asarray(obj)
+            except ValueError:
+                raise ValueError(f"{name} is a ragged nested list; pass a 2-D array or an operator") from None
+        nd = getattr(arr, "ndim", None)
+        if nd is not None and nd != 2:
+            raise ValueError(f"{name} must be a 2-D array or operator, got a {nd}-D array of shape "
+                             f"{tuple(arr.shape)}")
+        dt = getattr(arr, "dtype", None)
+        if dt is not None and np.dtype(dt).kind not in "biufc":
+            raise TypeError(f"{name} must hold numbers, got dtype {dt}; pass a float64 array or an operator")
     try:
         return _ops.aslinearoperator(obj, backend=be)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
     except TypeError:
+        if isinstance(obj, _ops.LinearOperator):
+            raise
         if callable(obj):
             raise TypeError(f"{name} is a plain callable; wrap it as an operator with "
                             f"solvers.operators.FunctionOperator(shape, matvec), or use solvers.cdm, which "
@@ -160,12 +247,46 @@ def _as_operator(obj, be, name):
                         "matrix, a LinearOperator or an object with shape, dtype and matvec(x)") from None
 
 
+def _check_operator_dtype(op, name):
+    dt = np.dtype(op.dtype) if op.dtype is not None else _F64
+    if dt.kind == "c":
+        raise TypeError(f"{name} is complex: {_COMPLEX_MSG}")
+    if dt.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {dt}; it must be a real numeric operator (float64)")
+
+
+def check_nonnegative(name, v, example):
+    """``v`` as a float: a finite real number >= 0 (``TypeError`` / ``ValueError`` naming ``name``)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0 (e.g. {name}={example}), got {type(v).__name__} {v!r}")
+    v = float(v)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (e.g. {name}={example}), got {v!r}")
+    return v
+
+
+def check_count(name, v, *, minimum=0, allow_none=False, what="an integer"):
+    """``v`` as an int >= ``minimum`` (None passes through when ``allow_none``); errors name ``name``."""
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        extra = " or None" if allow_none else ""
+        raise TypeError(f"{name} must be {what} >= {minimum}{extra}, got {type(v).__name__} {v!r}"
+                        + (f"; pass {name}={int(v)}" if isinstance(v, float) and math.isfinite(v)
+                           and v == int(v) and v >= minimum else ""))
+    if v < minimum:
+        raise ValueError(f"{name} must be {what} >= {minimum}, got {v!r}")
+    return int(v)
+
+
 def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False) -> System:
     """Validate and convert the inputs of a Krylov solve (once, on entry)."""
+    rtol = check_nonnegative("rtol", rtol, "1e-8")
+    atol = check_nonnegative("atol", atol, "0.0")
+    maxiter = check_count("maxiter", maxiter, allow_none=True)
     be = _backends.get_backend(backend, A, b, x0)
     op = _as_operator(A, be, "A")
-    if _is_complex_dtype(op.dtype):
-        raise TypeError(f"A is complex: {_COMPLEX_MSG}")
+    _check_operator_dtype(op, "A")
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"A must be square, got shape {op.shape}; for least squares use a normal-equations "
                          "operator or a dedicated solver")
@@ -181,19 +302,13 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
         else:
             Mop = _as_operator(M, be, "M")
             if Mop.shape != (n, n):
-                raise ValueError(f"M has shape {Mop.shape}, expected ({n}, {n}) to match A")
-            if _is_complex_dtype(Mop.dtype):
-                raise TypeError(f"M is complex: {_COMPLEX_MSG}")
+                raise ValueError(f"M has shape {Mop.shape}, expected ({n}, {n}) to match A; M approximates "
+                                 "A^-1 and must be square of A's size")
+            _check_operator_dtype(Mop, "M")
             _check_operator_finite(Mop, be, "M")
-
-    for nm, v in (("rtol", rtol), ("atol", atol)):
-        if not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
     if maxiter is None:
         maxiter = 10 * n
-    elif not isinstance(maxiter, numbers.Integral) or isinstance(maxiter, bool) or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer or None, got {maxiter!r}")
-    return System(op, A, b, x, Mop, M, be, n, int(maxiter), float(rtol), float(atol))
+    return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol)
 
 
 # ------------------------------------------------------------------ history
@@ -216,10 +331,57 @@ class History:
         return self.buf[: self.n].copy()
 
 
+# ------------------------------------------------------------------ scaling
+#: right-hand sides with ``max|b|`` inside ``[2^-SCALE_BAND, 2^SCALE_BAND]`` are solved as given; others
+#: are first multiplied by a power of two (exact) so that ``max|b|`` lies in ``[1/2, 1)``
+SCALE_BAND = 100
+
+
+def ldexp(v: float, e: int) -> float:
+    """``v * 2**e`` for a Python float, ``inf`` on overflow (``math.ldexp`` raises instead)."""
+    if e == 0:
+        return v
+    try:
+        return math.ldexp(v, e)
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def scale_exponent(xp, b) -> int:
+    """The exponent ``e`` of the power-of-two scaling ``b -> b * 2^-e`` (0 when ``b`` needs none).
+
+    Norms and dot products of vectors whose largest entry is near 1 neither overflow nor
+    underflow in double precision (``||b||^2 <= n``), whatever the scale of ``b``; a
+    power of two changes no digit (short of the subnormal range), so the scaled solve
+    does the same arithmetic as the unscaled one would without over/underflow.
+    """
+    if b.size == 0:
+        return 0
+    m = float(xp.max(xp.abs(b)))
+    if m == 0.0 or 2.0 ** -SCALE_BAND <= m <= 2.0 ** SCALE_BAND:
+        return 0
+    return math.frexp(m)[1]
+
+
 # ------------------------------------------------------------------ results
 def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
-           options=None, extras=None, **stats):
-    """Build the :class:`SolveResult` with a message that says what to try on failure."""
+           options=None, extras=None, scale=0, **stats):
+    """Build the :class:`SolveResult` with a message that says what to try on failure.
+
+    ``x``, ``tol``, ``rnorm`` and the history are in the units of the solve; ``scale`` is the
+    exponent ``e`` of the right-hand side scaling (:func:`scale_exponent`): ``x`` and the
+    residuals are multiplied by ``2^e`` here.
+    """
+    xp = sysm.be.xp
+    residuals = hist.array()
+    if scale:
+        x = xp.ldexp(x, scale)
+        residuals = np.ldexp(residuals, scale)
+        tol, rnorm = ldexp(tol, scale), ldexp(rnorm, scale)
+        if status == Status.CONVERGED and x.size and not bool(xp.all(xp.isfinite(x))):
+            status = Status.NONFINITE
+            reason = (f"the solution overflows double precision (entries beyond 1.8e308) although the scaled "
+                      f"system converged; b has max |b| = 2^{scale - 1} .. 2^{scale}: rescale the problem")
     converged = status == Status.CONVERGED
     if converged:
         msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
@@ -236,39 +398,63 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
     opts = {"rtol": sysm.rtol, "atol": sysm.atol, "maxiter": sysm.maxiter,
             "M": None if sysm.M is None else type(sysm.M_raw).__name__, "x0": sysm.x is not None}
     opts.update(options or {})
-    return SolveResult(x, converged, status, msg, nit, history={"residual": hist.array()}, stats=st,
+    return SolveResult(x, converged, status, msg, nit, history={"residual": residuals}, stats=st,
                        method=method, backend=sysm.be.name, options=opts, provenance=timer.provenance(),
                        **(extras or {}))
 
 
 class KrylovRun:
     """The set-up every Krylov solver shares: validated inputs, kernels, appliers, history,
-    counters, tolerance and result building. Create it with :func:`start`."""
+    counters, tolerance and result building. Create it with :func:`start`.
+
+    The right-hand side (and ``x0``) are scaled by ``2^-scale`` (:func:`scale_exponent`, 0 for
+    ordinary scales) so that no norm under- or overflows; the solvers work in those units
+    and :meth:`done`, :meth:`stop` and :meth:`unscale` convert back.
+    """
 
     def __init__(self, method, S: System, counters, options, timer):
         self.method, self.S, self.timer = method, S, timer
         self.be, self.n, self.xp = S.be, S.n, S.be.xp
         self.K = K = kernels(S.be, S.n)
-        self.A = Applier(S.A, S.A_raw, S.be, K)
-        self.M = Applier(S.M, S.M_raw, S.be, K) if hasattr(S.M, "matvec") else None
+        self.A = Applier(S.A, S.A_raw, S.be, K, "A")
+        self.M = Applier(S.M, S.M_raw, S.be, K, "M") if hasattr(S.M, "matvec") else None
         self.hist = History(S.maxiter)
         self.cnt = dict.fromkeys(counters, 0)
         self.options = options
         self.extras = {}              # routine-specific result extras (defaults for every exit)
         self.cb = Callback(None)
+        xp = self.xp
+        self.scale = e = scale_exponent(xp, S.b)
+        if e:                         # exact power-of-two scaling (S.b and S.x are private copies)
+            S.b = xp.ldexp(S.b, -e)
+            if S.x is not None:
+                S.x = xp.ldexp(S.x, -e)
         self.bnorm = math.sqrt(K.dot(S.b, S.b))
-        self.tol = max(S.rtol * self.bnorm, S.atol)
+        self.tol = max(S.rtol * self.bnorm, ldexp(S.atol, -e))
+
+    def unscale(self, v: float, power: int = 1) -> float:
+        """A value of the solve (a residual norm: ``power=1``; a curvature ``p^T A p``: 2) in the user's units."""
+        return ldexp(v, power * self.scale)
+
+    def unscale_vector(self, v):
+        """A vector of the solve (``x``, a direction) in the user's units (a new array when scaled)."""
+        return self.xp.ldexp(v, self.scale) if self.scale else v
 
     def done(self, x, status, nit, rnorm, reason="", extras=None, **counters):
         """The result; ``counters`` override the values in :attr:`cnt` (for solvers counting in locals),
         ``extras`` update :attr:`extras`."""
         return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
-                      options=self.options, extras={**self.extras, **(extras or {})}, **{**self.cnt, **counters})
+                      options=self.options, extras={**self.extras, **(extras or {})}, scale=self.scale,
+                      **{**self.cnt, **counters})
 
     def stop(self, x, nit, rnorm, **fields) -> bool:
         """Call the user callback (when there is one) after iteration ``nit``; True means: stop
-        (the callback raised ``StopIteration``)."""
-        return bool(self.cb) and self.cb(x, nit, residual=rnorm, **fields)
+        (the callback raised ``StopIteration``). The callback sees ``x`` and the residual in its units."""
+        if not self.cb:
+            return False
+        if self.scale:
+            return self.cb(self.xp.ldexp(x, self.scale), nit, residual=self.unscale(rnorm), **fields)
+        return self.cb(x, nit, residual=rnorm, **fields)
 
     def stopped(self, x, nit, rnorm):
         """The result of a solve stopped by its callback."""
@@ -296,6 +482,16 @@ class KrylovRun:
         """``||v||_2`` from ``xp.linalg.norm``."""
         return float(self.xp.linalg.norm(v))
 
+    def x0_reason(self) -> str:
+        """What a non-finite initial residual means."""
+        if self.S.x is None:
+            return nonfinite_reason("the right-hand side b")
+        if self.scale:
+            return nonfinite_reason(f"A @ x0 (b and x0 were scaled by 2^{-self.scale} to keep norms finite; x0 is "
+                                    "far outside the scale of the solution for this b: pass x0=None or a "
+                                    "rescaled x0)")
+        return nonfinite_reason("A @ x0")
+
     def begin(self, norm=None, first=None):
         """The zero right-hand side and initial-residual checks.
 
@@ -316,7 +512,7 @@ class KrylovRun:
             rnorm = (norm or self.dot_norm)(r)
         self.hist.append(rnorm)
         if not math.isfinite(rnorm):
-            return self.done(x, Status.NONFINITE, 0, rnorm, nonfinite_reason("A @ x0"))
+            return self.done(x, Status.NONFINITE, 0, rnorm, self.x0_reason())
         if rnorm <= self.tol:
             return self.done(x, Status.CONVERGED, 0, rnorm)
         return x, r, rnorm
@@ -340,4 +536,5 @@ def nonfinite_reason(what: str) -> str:
 
 
 __all__ = ["prepare", "start", "KrylovRun", "kernels", "Applier", "History", "finish", "System",
-           "diagonal_of_preconditioner", "nonfinite_reason"]
+           "diagonal_of_preconditioner", "nonfinite_reason", "check_vector", "check_nonnegative", "check_count",
+           "describe", "scale_exponent", "ldexp"]

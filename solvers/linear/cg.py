@@ -94,12 +94,11 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Algorithm 7.1
     (negative-curvature exit of Newton-CG).
     """
-    if negative_curvature not in NEGATIVE_CURVATURE:
+    if not isinstance(negative_curvature, str) or negative_curvature not in NEGATIVE_CURVATURE:
         raise ValueError(f"negative_curvature must be one of {NEGATIVE_CURVATURE}, got {negative_curvature!r}")
     R = C.start("cg", A, b, x0, M, backend, rtol, atol, maxiter,
                 options={"negative_curvature": negative_curvature}, callback=callback)
     R.extras = {"direction": None, "curvature": None}
-    cb = R.cb
     S, n, xp, K, Aap, hist, b, tol = R.S, R.n, R.xp, R.K, R.A, R.hist, R.S.b, R.tol
     r, q = xp.empty(n), xp.empty(n)
     rr = 0.0
@@ -121,89 +120,155 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
 
     def done(x, status, nit, rnorm, reason="", direction=None, curvature=None):
+        if direction is not None:          # back to the user's units
+            direction, curvature = R.unscale_vector(direction), R.unscale(curvature, 2)
         return R.done(x, status, nit, rnorm, reason, matvecs=matvecs, precond_applications=papps,
                       extras={"direction": direction, "curvature": curvature})
 
     # preconditioner setup
     dinv = C.diagonal_of_preconditioner(S.M) if S.M is not None else None
     if dinv is not None:
-        dinv = K.as_vector(dinv)
+        dinv = K.as_vector(C.check_vector(dinv, n, "M", S.M_raw, R.be, what="diagonal"))
     Map = None if dinv is not None else R.M
-    cb_on = bool(cb)
+    cb_on = bool(R.cb)
+    z = r if S.M is None else xp.empty(n)   # unpreconditioned: z aliases r
 
-    if S.M is None:
-        z = r                      # unpreconditioned: z aliases r
-        rz = rr
-    else:
-        z = xp.empty(n)
-        if dinv is not None:
-            rz = K.diag_apply(dinv, r, z)
-        else:
-            zz = Map.into(r, z)
-            if zz is not z:
-                z[...] = zz
-            rz = K.dot(r, z)
+    def precondition():
+        """``z = M r``; return ``r.z`` (``r.r`` without M)."""
+        nonlocal papps
+        if S.M is None:
+            return rr
         papps += 1
-        if not (rz > 0.0) or not math.isfinite(rz):
-            return _precond_fail(done, x, 0, rnorm, rz)
+        if dinv is not None:
+            return K.diag_apply(dinv, r, z)
+        zz = Map.into(r, z)
+        if zz is not z:
+            z[...] = zz
+        return K.dot(r, z)
+
+    rz = precondition()
+    if not (rz > 0.0) or not math.isfinite(rz):
+        return _precond_fail(done, R, x, 0, rnorm, rz)
     p = z.copy()
+
+    # convergence is claimed on the true residual b - A x of the returned x (one matvec per claim); a
+    # recursive residual below the tolerance whose true residual is not restarts CG from x (residual
+    # replacement) -- until the true residual stops improving: then the attainable accuracy is reached
+    checks = []                    # true residuals of the failed claims
+    best_x, best = None, math.inf
+
+    def true_residual():
+        nonlocal matvecs, rr
+        matvecs += 1
+        rr = K.residual(b, Aap.into(x, q), r)
+        return math.sqrt(rr) if rr >= 0.0 else float("nan")
 
     k = 0
     status = Status.MAXITER
     reason = ""
-    for k in range(1, S.maxiter + 1):
-        qv, pap = Aap.with_dot(p, q)
-        matvecs += 1
-        if not math.isfinite(pap):
-            status, reason = Status.NONFINITE, C.nonfinite_reason(f"p^T A p at iteration {k}")
-            k -= 1
-            break
-        if pap <= 0.0:
-            if negative_curvature == "return":
-                reason = (f"negative curvature at iteration {k}: p^T A p = {pap:.3e} <= 0 (Steihaug-Toint exit); "
-                          "res.direction is that direction p, res.x the iterate before this step")
+    stop = False
+    while True:
+        for k in range(k + 1, S.maxiter + 1):
+            qv, pap = Aap.with_dot(p, q)
+            matvecs += 1
+            if not math.isfinite(pap):
+                status, reason = Status.NONFINITE, C.nonfinite_reason(f"p^T A p at iteration {k}")
+                k -= 1
+                break
+            if pap <= 0.0:
+                pu = R.unscale(pap, 2)
+                if negative_curvature == "return":
+                    reason = (f"negative curvature at iteration {k}: p^T A p = {pu:.3e} <= 0 (Steihaug-Toint "
+                              "exit); res.direction is that direction p, res.x the iterate before this step")
+                else:
+                    reason = (f"breakdown at iteration {k}: p^T A p = {pu:.3e} <= 0, so the operator is not "
+                              "symmetric positive definite. Use solvers.minres (symmetric indefinite) or "
+                              "solvers.gmres (non-symmetric); res.direction holds p")
+                return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
+            alpha = rz / pap
+            if S.M is None:
+                rr = K.cg_update_xr(x, r, p, qv, alpha)
+                rz_new = rr
+            elif dinv is not None:
+                rz_new, rr = K.cg_update_xrz(x, r, z, p, qv, dinv, alpha)
+                papps += 1
             else:
-                reason = (f"breakdown at iteration {k}: p^T A p = {pap:.3e} <= 0, so the operator is not symmetric "
-                          "positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres "
-                          "(non-symmetric); res.direction holds p")
-            return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
-        alpha = rz / pap
-        if S.M is None:
-            rr = K.cg_update_xr(x, r, p, qv, alpha)
-            rz_new = rr
-        elif dinv is not None:
-            rz_new, rr = K.cg_update_xrz(x, r, z, p, qv, dinv, alpha)
-            papps += 1
+                rr = K.cg_update_xr(x, r, p, qv, alpha)
+                zz = Map.into(r, z)
+                if zz is not z:
+                    z[...] = zz
+                rz_new = K.dot(r, z)
+                papps += 1
+            rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
+            hist.append(rnorm)
+            stop = cb_on and R.stop(x, k, rnorm)
+            if not math.isfinite(rnorm):
+                status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {k}")
+                break
+            if rnorm <= tol:
+                status = Status.CONVERGED
+                break
+            if stop:
+                status, reason = Status.STOPPED, stopped_message("cg", k)
+                break
+            if not (rz_new > 0.0) or not math.isfinite(rz_new):
+                return _precond_fail(done, R, x, k, rnorm, rz_new)
+            beta = rz_new / rz
+            rz = rz_new
+            K.xpby(z, beta, p)
         else:
-            rr = K.cg_update_xr(x, r, p, qv, alpha)
-            zz = Map.into(r, z)
-            if zz is not z:
-                z[...] = zz
-            rz_new = K.dot(r, z)
-            papps += 1
-        rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
-        hist.append(rnorm)
-        stop = cb_on and cb(x, k, residual=rnorm)
-        if not math.isfinite(rnorm):
-            status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {k}")
-            break
+            k = S.maxiter
+            status = Status.MAXITER
+        if status not in (Status.CONVERGED, Status.MAXITER) or k == 0:
+            return done(x, status, k, rnorm, reason)
+        # ---- measure the claim (or the maxiter exit) on the true residual of x
+        rnorm = true_residual()
+        hist.buf[hist.n - 1] = rnorm
         if rnorm <= tol:
-            status = Status.CONVERGED
-            break
+            return done(x, Status.CONVERGED, k, rnorm)
+        if not math.isfinite(rnorm):
+            return done(x, Status.NONFINITE, k, rnorm, C.nonfinite_reason(f"the true residual b - A x at "
+                                                                           f"iteration {k}"))
+        if status == Status.MAXITER:
+            return _best(done, R, x, best_x, best, k, rnorm, Status.MAXITER, "")
+        if best_x is None or rnorm <= best:
+            best_x, best = x.copy(), rnorm
+        checks.append(rnorm)
         if stop:
-            status, reason = Status.STOPPED, stopped_message("cg", k)
-            break
-        if not (rz_new > 0.0) or not math.isfinite(rz_new):
-            return _precond_fail(done, x, k, rnorm, rz_new)
-        beta = rz_new / rz
-        rz = rz_new
-        K.xpby(z, beta, p)
-    else:
-        k = S.maxiter
+            return _best(done, R, x, best_x, best, k, rnorm, Status.STOPPED, stopped_message("cg", k))
+        if len(checks) >= MAX_REPLACEMENTS or (len(checks) >= 2 and checks[-1] > 0.5 * checks[-2]):
+            return _best(done, R, x, best_x, best, k, rnorm, Status.STAGNATED, _stagnated_reason(R, checks, best))
+        # residual replacement: r is b - A x now; restart the recurrences from it
+        rz = precondition()
+        if not (rz > 0.0) or not math.isfinite(rz):
+            return _precond_fail(done, R, x, k, rnorm, rz)
+        p[...] = z
+
+
+#: how many times CG restarts from the true residual after a false claim of convergence
+MAX_REPLACEMENTS = 5
+
+
+def _stagnated_reason(R, checks, best):
+    tol = R.unscale(R.tol)
+    return (f"stagnated: the recursively updated residual reached the tolerance {tol:.3e} {len(checks)} time(s), "
+            f"but the true residual ||b - A x|| of x did not (after residual replacement: "
+            + ", ".join(f"{R.unscale(c):.3e}" for c in checks)
+            + f"). The attainable accuracy in double precision for this system is about {R.unscale(best):.3e}; "
+            "res.x is the iterate with that true residual. Loosen rtol/atol to at least that, or improve the "
+            "conditioning (preconditioner M, rescaling A)")
+
+
+def _best(done, R, x, best_x, best, k, rnorm, status, reason):
+    """Return the iterate with the smallest true residual among ``x`` (true residual ``rnorm``) and ``best_x``."""
+    if best_x is not None and best < rnorm:
+        R.hist.buf[R.hist.n - 1] = best
+        return done(best_x, status, k, best, reason)
     return done(x, status, k, rnorm, reason)
 
 
-def _precond_fail(done, x, k, rnorm, rz):
+def _precond_fail(done, R, x, k, rnorm, rz):
+    rz = R.unscale(rz, 2)
     if not math.isfinite(rz):
         return done(x, Status.NONFINITE, k, rnorm,
                     C.nonfinite_reason(f"the preconditioned residual r^T M r at iteration {k}"))

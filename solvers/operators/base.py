@@ -26,6 +26,30 @@ import numpy as np
 from .. import backends as _backends
 
 
+class OperatorOutputError(ValueError):
+    """A user-supplied ``matvec`` / ``rmatvec`` returned something that is not a vector of the
+    operator's output length (raised before the value can reach a kernel)."""
+
+
+def _checked_output(op, y, n, what):
+    """``y`` (the output of the callable behind ``op.<what>``) as a vector of length ``n``.
+
+    O(1): looks at the type and shape only. ``(n, 1)`` / ``(1, n)`` outputs are flattened (a
+    column or row vector); anything else raises :class:`OperatorOutputError` naming the operator.
+    """
+    shape = getattr(y, "shape", None)
+    if shape is None or not hasattr(y, "dtype") or not hasattr(y, "reshape"):
+        raise OperatorOutputError(f"{type(op).__name__}.{what} returned {type(y).__name__}, expected an array of "
+                                  f"shape ({n},) (the operator has shape {op.shape}); return an array")
+    if shape == (n,):
+        return y
+    if len(shape) == 2 and 1 in shape and shape[0] * shape[1] == n:
+        return y.reshape(-1)
+    raise OperatorOutputError(f"{type(op).__name__}.{what} returned an array of shape {tuple(shape)}, expected "
+                              f"({n},) (the operator has shape {op.shape}); fix the {what} callable or the "
+                              "operator's shape")
+
+
 class LinearOperator:
     """Base class for operators ``y = A x`` on backend arrays.
 
@@ -135,7 +159,7 @@ class DenseOperator(LinearOperator):
         be = _backends.get_backend(backend, A)
         A = be.asarray(A)
         if A.ndim != 2:
-            raise ValueError(f"a dense operator needs a 2-D array, got ndim={A.ndim}")
+            raise ValueError(f"A must be a 2-D array or operator, got a {A.ndim}-D array of shape {tuple(A.shape)}")
         super().__init__(A.shape, A.dtype, be, **structure)
         self.A = A
 
@@ -176,12 +200,20 @@ class SparseOperator(LinearOperator):
         return self.backend.kernels("sparse").matvec(self.A, x)
 
     # optional fast methods (used by the Krylov solvers): no allocation, fused dot
+    def _check_into(self, x, out):
+        m, n = self.shape
+        if getattr(x, "shape", None) != (n,) or getattr(out, "shape", None) != (m,):
+            raise ValueError(f"SparseOperator.matvec_into: x has shape {getattr(x, 'shape', None)} and out "
+                             f"{getattr(out, 'shape', None)}, expected ({n},) and ({m},)")
+
     def matvec_into(self, x, out):
         """Write ``A x`` into ``out`` (float64 on the numba backend: no allocation)."""
+        self._check_into(x, out)
         return self.backend.kernels("sparse").matvec_into(self.A, x, out)
 
     def matvec_dot(self, x, out):
         """Write ``A x`` into ``out`` and return ``x . A x`` (one pass on the numba backend)."""
+        self._check_into(x, out)
         return self.backend.kernels("sparse").matvec_dot(self.A, x, out)
 
     def with_backend(self, backend) -> "SparseOperator":
@@ -269,12 +301,12 @@ class FunctionOperator(LinearOperator):
         self._diag = diagonal
 
     def _matvec(self, x):
-        return self._mv(x)
+        return _checked_output(self, self._mv(x), self.shape[0], "matvec")
 
     def _rmatvec(self, x):
         if self._rmv is None:
             return super()._rmatvec(x)
-        return self._rmv(x)
+        return _checked_output(self, self._rmv(x), self.shape[1], "rmatvec")
 
     def diagonal(self):
         if self._diag is None:
@@ -302,13 +334,11 @@ class _WrappedOperator(LinearOperator):
         self.A = A
 
     def _matvec(self, x):
-        y = self.A.matvec(x)
-        return y.reshape(-1) if y.ndim != 1 else y
+        return _checked_output(self, self.A.matvec(x), self.shape[0], "matvec")
 
     def _rmatvec(self, x):
         if hasattr(self.A, "rmatvec"):
-            y = self.A.rmatvec(x)
-            return y.reshape(-1) if y.ndim != 1 else y
+            return _checked_output(self, self.A.rmatvec(x), self.shape[1], "rmatvec")
         return super()._rmatvec(x)
 
     def diagonal(self):

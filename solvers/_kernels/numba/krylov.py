@@ -7,7 +7,9 @@ a serial one (suffix ``_s``) for short vectors, where the cost of waking the
 thread pool exceeds the work. The choice is made here: :func:`select` returns
 the set for a vector length (``PARALLEL_MIN``), and the unsuffixed module-level
 functions (the names every backend's ``krylov`` module shares) pick per call.
-Kernels work in place on preallocated arrays and allocate nothing.
+Kernels work in place on preallocated arrays and allocate nothing. Every kernel
+first checks that its vectors have one length (O(1); a mismatch raises
+``ValueError`` instead of reading or writing out of bounds).
 """
 import types
 
@@ -26,6 +28,8 @@ _FM = {"reassoc", "contract", "nsz"}
 # ---------------------------------------------------------------- dot products
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def dot_p(a, b):
+    if b.shape[0] != a.shape[0]:
+        raise ValueError("dot: vectors of different lengths")
     s = 0.0
     for i in nb.prange(a.shape[0]):
         s += a[i] * b[i]
@@ -34,6 +38,8 @@ def dot_p(a, b):
 
 @nb.njit(cache=True, fastmath=_FM)
 def dot_s(a, b):
+    if b.shape[0] != a.shape[0]:
+        raise ValueError("dot: vectors of different lengths")
     s = 0.0
     for i in range(a.shape[0]):
         s += a[i] * b[i]
@@ -44,6 +50,8 @@ def dot_s(a, b):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def cg_update_xr_p(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r`` (one pass)."""
+    if r.shape[0] != x.shape[0] or p.shape[0] != x.shape[0] or q.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xr: vectors of different lengths")
     rr = 0.0
     for i in nb.prange(x.shape[0]):
         x[i] += alpha * p[i]
@@ -55,6 +63,8 @@ def cg_update_xr_p(x, r, p, q, alpha):
 
 @nb.njit(cache=True, fastmath=_FM)
 def cg_update_xr_s(x, r, p, q, alpha):
+    if r.shape[0] != x.shape[0] or p.shape[0] != x.shape[0] or q.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xr: vectors of different lengths")
     rr = 0.0
     for i in range(x.shape[0]):
         x[i] += alpha * p[i]
@@ -68,6 +78,8 @@ def cg_update_xr_s(x, r, p, q, alpha):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def cg_update_xrz_p(x, r, z, p, q, dinv, alpha):
     """``x += alpha p; r -= alpha q; z = dinv * r``; return ``(r.z, r.r)`` (one pass)."""
+    if r.shape[0] != x.shape[0] or z.shape[0] != x.shape[0] or p.shape[0] != x.shape[0] or q.shape[0] != x.shape[0] or dinv.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xrz: vectors of different lengths")
     rz = 0.0
     rr = 0.0
     for i in nb.prange(x.shape[0]):
@@ -83,6 +95,8 @@ def cg_update_xrz_p(x, r, z, p, q, dinv, alpha):
 
 @nb.njit(cache=True, fastmath=_FM)
 def cg_update_xrz_s(x, r, z, p, q, dinv, alpha):
+    if r.shape[0] != x.shape[0] or z.shape[0] != x.shape[0] or p.shape[0] != x.shape[0] or q.shape[0] != x.shape[0] or dinv.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xrz: vectors of different lengths")
     rz = 0.0
     rr = 0.0
     for i in range(x.shape[0]):
@@ -100,12 +114,16 @@ def cg_update_xrz_s(x, r, z, p, q, dinv, alpha):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def xpby_p(z, beta, p):
     """``p = z + beta p`` in place."""
+    if z.shape[0] != p.shape[0]:
+        raise ValueError("xpby: vectors of different lengths")
     for i in nb.prange(p.shape[0]):
         p[i] = z[i] + beta * p[i]
 
 
 @nb.njit(cache=True, fastmath=_FM)
 def xpby_s(z, beta, p):
+    if z.shape[0] != p.shape[0]:
+        raise ValueError("xpby: vectors of different lengths")
     for i in range(p.shape[0]):
         p[i] = z[i] + beta * p[i]
 
@@ -114,6 +132,8 @@ def xpby_s(z, beta, p):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def diag_apply_p(d, r, z):
     """``z = d * r``; return ``r.z``."""
+    if d.shape[0] != r.shape[0] or z.shape[0] != r.shape[0]:
+        raise ValueError("diag_apply: vectors of different lengths")
     s = 0.0
     for i in nb.prange(r.shape[0]):
         zi = d[i] * r[i]
@@ -124,6 +144,8 @@ def diag_apply_p(d, r, z):
 
 @nb.njit(cache=True, fastmath=_FM)
 def diag_apply_s(d, r, z):
+    if d.shape[0] != r.shape[0] or z.shape[0] != r.shape[0]:
+        raise ValueError("diag_apply: vectors of different lengths")
     s = 0.0
     for i in range(r.shape[0]):
         zi = d[i] * r[i]
@@ -136,6 +158,8 @@ def diag_apply_s(d, r, z):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def residual_p(b, q, r):
     """``r = b - q``; return ``r.r``."""
+    if q.shape[0] != b.shape[0] or r.shape[0] != b.shape[0]:
+        raise ValueError("residual: vectors of different lengths")
     s = 0.0
     for i in nb.prange(b.shape[0]):
         ri = b[i] - q[i]
@@ -146,6 +170,8 @@ def residual_p(b, q, r):
 
 @nb.njit(cache=True, fastmath=_FM)
 def residual_s(b, q, r):
+    if q.shape[0] != b.shape[0] or r.shape[0] != b.shape[0]:
+        raise ValueError("residual: vectors of different lengths")
     s = 0.0
     for i in range(b.shape[0]):
         ri = b[i] - q[i]
@@ -158,6 +184,8 @@ def residual_s(b, q, r):
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def cheb_step_p(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d`` in one pass."""
+    if res.shape[0] != z.shape[0] or d.shape[0] != z.shape[0] or ad.shape[0] != z.shape[0]:
+        raise ValueError("cheb_step: vectors of different lengths")
     for i in nb.prange(z.shape[0]):
         ri = res[i] - ad[i]
         res[i] = ri
@@ -168,6 +196,8 @@ def cheb_step_p(z, res, d, ad, c1, c2):
 
 @nb.njit(cache=True, fastmath=_FM)
 def cheb_step_s(z, res, d, ad, c1, c2):
+    if res.shape[0] != z.shape[0] or d.shape[0] != z.shape[0] or ad.shape[0] != z.shape[0]:
+        raise ValueError("cheb_step: vectors of different lengths")
     for i in range(z.shape[0]):
         ri = res[i] - ad[i]
         res[i] = ri

@@ -78,8 +78,18 @@ def _fast(A, x):
     return A.dtype == np.float64 and x.dtype == np.float64
 
 
+def _check(A, x, out):
+    """O(1) shape check before a kernel runs (the kernels index ``x`` and ``out`` without bounds checks)."""
+    m, n = A.shape
+    if x.shape != (n,) or (out is not None and (out.shape != (m,) or out.dtype != np.float64)):
+        raise ValueError(f"sparse matvec: x has shape {x.shape}, out {None if out is None else out.shape} "
+                         f"(dtype {None if out is None else out.dtype}); expected ({n},) and float64 ({m},) for "
+                         f"a matrix of shape {A.shape}")
+
+
 def matvec(A, x):
     """``A x`` as a new array."""
+    _check(A, x, None)
     if _fast(A, x):
         return matvec_into(A, x, np.empty(A.shape[0]))
     return A @ x
@@ -87,6 +97,7 @@ def matvec(A, x):
 
 def matvec_into(A, x, out):
     """Write ``A x`` into ``out``; return ``out`` (no allocation for float64)."""
+    _check(A, x, out)
     if _fast(A, x):
         fn = csr_matvec_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec
         return fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out)
@@ -96,6 +107,7 @@ def matvec_into(A, x, out):
 
 def matvec_dot(A, x, out):
     """Write ``A x`` into ``out``; return ``x . A x`` (one pass for float64)."""
+    _check(A, x, out)
     if _fast(A, x):
         fn = csr_matvec_dot_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec_dot
         return float(fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))

@@ -21,6 +21,14 @@ def select(n):
     return sys.modules[__name__]
 
 
+def _same_length(*vs):
+    """Raise when the vectors differ in length (NumPy would broadcast a length-1 vector silently)."""
+    n = vs[0].shape[0]
+    for v in vs[1:]:
+        if v.shape[0] != n:
+            raise ValueError(f"krylov kernel: vectors of different lengths ({n} and {v.shape[0]})")
+
+
 def as_vector(y):
     """``y`` as a vector the kernels accept (any NumPy array here: returned unchanged)."""
     return y
@@ -28,11 +36,13 @@ def as_vector(y):
 
 def dot(a, b):
     """``a . b`` as a Python float."""
+    _same_length(a, b)
     return float(np.dot(a, b))
 
 
 def cg_update_xr(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r``."""
+    _same_length(x, r, p, q)
     x += alpha * p
     r -= alpha * q
     return float(np.dot(r, r))
@@ -40,6 +50,7 @@ def cg_update_xr(x, r, p, q, alpha):
 
 def cg_update_xrz(x, r, z, p, q, dinv, alpha):
     """``x += alpha p; r -= alpha q; z = dinv * r``; return ``(r.z, r.r)``."""
+    _same_length(x, r, z, p, q, dinv)
     x += alpha * p
     r -= alpha * q
     np.multiply(dinv, r, out=z)
@@ -48,24 +59,28 @@ def cg_update_xrz(x, r, z, p, q, dinv, alpha):
 
 def xpby(z, beta, p):
     """``p = z + beta p`` in place."""
+    _same_length(z, p)
     p *= beta
     p += z
 
 
 def diag_apply(d, r, z):
     """``z = d * r``; return ``r.z``."""
+    _same_length(d, r, z)
     np.multiply(d, r, out=z)
     return float(np.dot(r, z))
 
 
 def residual(b, q, r):
     """``r = b - q``; return ``r.r``."""
+    _same_length(b, q, r)
     np.subtract(b, q, out=r)
     return float(np.dot(r, r))
 
 
 def cheb_step(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d`` (one Chebyshev semi-iteration step)."""
+    _same_length(z, res, d, ad)
     res -= ad
     d *= c1
     d += c2 * res

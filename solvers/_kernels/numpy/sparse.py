@@ -15,6 +15,11 @@ def csr(A):
     if type(A).__module__.startswith("cupyx") and hasattr(A, "get"):
         A = A.get()
     A = sp.csr_matrix(A)
+    try:  # O(nnz), once per operator: indices in range and indptr monotone, so no kernel reads out of bounds
+        A.check_format(full_check=True)
+    except ValueError as e:
+        raise ValueError(f"A is not a valid sparse matrix ({e}); rebuild it, e.g. with "
+                         "scipy.sparse.csr_matrix((data, indices, indptr), shape=...) from valid arrays") from None
     A.sum_duplicates()
     if A.indices.dtype != np.int64 and A.nnz > 2**31 - 1:  # pragma: no cover - huge
         A.indices = A.indices.astype(np.int64)
