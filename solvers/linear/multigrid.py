@@ -71,132 +71,32 @@ from .. import backends as _backends
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
 from ..results import SolveResult, Status, Timer
+from . import multigrid_setup as _setup
 
 
-# ----------------------------------------------------------------------------- 1-D transfer tables
-def _interp_1d(n: int, nc: int):
-    """Linear interpolation from the uniform grid with ``nc`` interior points to the one with ``n``.
-
-    Returns ``(pi, pw)`` of shape ``(n, 2)``: coarse indices and weights (zero
-    weight where the neighbour is the Dirichlet boundary). Exact rational arithmetic.
-    """
-    pi = np.zeros((n, 2), dtype=np.int64)
-    pw = np.zeros((n, 2))
-    if nc == n:
-        pi[:, 0] = pi[:, 1] = np.arange(n)
-        pw[:, 0] = 1.0
-        return pi, pw
-    i = np.arange(n)
-    num = (i + 1) * (nc + 1)            # fine position / hc, times (n + 1)
-    jr = num // (n + 1)                 # coarse index (1-based incl. boundary 0) left of x
-    frac = (num % (n + 1)) / (n + 1)
-    left, right = jr - 1, jr            # 0-based interior coarse indices
-    wl, wr = 1.0 - frac, frac
-    wl = np.where(left >= 0, wl, 0.0)
-    wr = np.where((right <= nc - 1) & (frac > 0), wr, 0.0)
-    pi[:, 0] = np.clip(left, 0, nc - 1)
-    pi[:, 1] = np.clip(right, 0, nc - 1)
-    pw[:, 0], pw[:, 1] = wl, wr
-    return pi, pw
-
-
-def _restrict_1d(pi, pw, nc: int, scale: float):
-    """Padded tables of ``scale * P^T``: for each coarse index, fine indices and weights.
-
-    Entries of a coarse row are in increasing fine index; padding repeats the row's first fine
-    index with weight 0 (vectorised: a stable sort of the nonzeros of ``P`` by coarse index).
-    """
-    ii, mm = np.nonzero(pw != 0.0)                  # row-major: increasing fine index i, then m
-    J = pi[ii, mm]
-    order = np.argsort(J, kind="stable")
-    ii, J, w = ii[order], J[order], scale * pw[ii, mm][order]
-    counts = np.bincount(J, minlength=nc)
-    width = max(1, int(counts.max()) if counts.size else 1)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(J.size) - start[J]
-    ri = np.zeros((nc, width), dtype=np.int64)
-    rw = np.zeros((nc, width))
-    has = counts > 0
-    ri[has] = ii[start[has]][:, None]               # pad with the row's first fine index
-    ri[J, slot] = ii
-    rw[J, slot] = w
-    return ri, rw
-
-
-def _face_average_1d(n: int, nc: int):
-    """Overlap weights (rows sum to 1) of fine face cells in each coarse face cell, as a CSR matrix."""
-    import scipy.sparse as sp
-
-    if nc == n:
-        return sp.identity(n + 1, format="csr")
-    # fine face i owns [i, i+1] in units of h; coarse face J owns [J, J+1] in units of hc.
-    # use the common unit 1 / ((n+1)(nc+1)): h = (nc+1) units, hc = (n+1) units.
-    rows, cols, vals = [], [], []
-    hf, hcu = nc + 1, n + 1
-    for J in range(nc + 1):
-        a, b = J * hcu, (J + 1) * hcu
-        i0, i1 = a // hf, min(n, (b - 1) // hf)
-        for i in range(i0, i1 + 1):
-            ov = min(b, (i + 1) * hf) - max(a, i * hf)
-            if ov > 0:
-                rows.append(J), cols.append(i), vals.append(ov / hcu)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(nc + 1, n + 1))
-
-
-def _apply_axis(M, a, axis):
-    """Apply the sparse matrix ``M`` along ``axis`` of the NumPy array ``a``."""
-    b = np.moveaxis(a, axis, 0)
-    shp = b.shape
-    out = M @ b.reshape(shp[0], -1)
-    return np.moveaxis(np.asarray(out).reshape((M.shape[0],) + shp[1:]), 0, axis)
-
-
-def _coarse_operator(A: StencilOperator, cshape, hc, avg):
-    """Rediscretise ``A`` on the coarse grid (coefficients averaged as described in the module docs)."""
-    be = A.backend
-    if isinstance(A.k, float):
-        kc = A.k
-    else:
-        kc = []
-        for a, ka in enumerate(A.k):
-            x = be.to_numpy(ka)
-            for b in range(A.ndim_grid):
-                if b == a:
-                    x = 1.0 / _apply_axis(avg[b][1], 1.0 / x, b)   # harmonic along the flux
-                else:
-                    x = _apply_axis(avg[b][0], x, b)               # arithmetic across
-            kc.append(x)
-    if A.shift is None or isinstance(A.shift, float):
-        sc = A.shift
-    else:
-        sc = be.to_numpy(A.shift)
-        for b in range(A.ndim_grid):
-            sc = _apply_axis(avg[b][0], sc, b)
-    return StencilOperator(cshape, hc, k=kc, shift=sc, backend=be)
-
-
-def _spd_inverse(C):
-    """Dense inverse of the coarsest matrix: Cholesky (LAPACK potrf + potri, half the flops of a general
-    inverse) when ``C`` is SPD, else a general or pseudo inverse."""
-    from scipy.linalg import lapack
-
-    c, info = lapack.dpotrf(C, lower=False)
-    if info == 0:
-        ci, info = lapack.dpotri(c, lower=False)
-        if info == 0:
-            return np.triu(ci) + np.triu(ci, 1).T
-    try:
-        return np.linalg.inv(C)
-    except np.linalg.LinAlgError:  # pragma: no cover - singular coarse grid
-        return np.linalg.pinv(C)
+# the setup helpers live in multigrid_setup; the old private names stay importable from here
+_interp_1d, _restrict_1d, _spd_inverse = _setup.interp_1d, _setup.restrict_1d, _setup.spd_inverse
 
 
 class _Level:
-    __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf")
+    __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf", "csr")
+
+
+_COARSENINGS = ("auto", "geometric", "galerkin")
+
+
+def _varying(A: StencilOperator) -> bool:
+    """Whether ``A``'s face coefficients vary (a tuple of face arrays that are not all one constant)."""
+    if isinstance(A.k, float):
+        return False
+    xp = A.backend.xp
+    lo = [float(xp.min(ka)) for ka in A.k]
+    hi = [float(xp.max(ka)) for ka in A.k]
+    return max(hi) > min(lo)
 
 
 class MultigridPreconditioner(LinearOperator):
-    """A symmetric V-cycle with red-black Gauss-Seidel (``nu_l`` sweeps each side on level ``l``), SPD.
+    """A symmetric V-cycle (``nu_l`` smoothing sweeps each side on level ``l``), SPD.
 
     Build it with :func:`multigrid`. ``matvec(r)`` returns one V-cycle applied to
     ``r`` from a zero initial guess, i.e. ``M r ~= A^{-1} r``.
@@ -204,58 +104,67 @@ class MultigridPreconditioner(LinearOperator):
     Attributes
     ----------
     levels : list
-        The hierarchy, finest first (``levels[l].A`` is the level operator).
+        The hierarchy, finest first (``levels[l].A`` is the level operator: a
+        :class:`~solvers.operators.stencil.StencilOperator` on geometric levels, a
+        :class:`~solvers.linear.multigrid_setup.CSRLevel` on Galerkin ones).
     nu : int or tuple of int
         Smoothing sweeps before and after the coarse correction, as given
         (a tuple is per level, finest first, its last entry repeating).
     nus : list of int
         The sweeps used on each level.
+    coarsening : str
+        As asked (``"auto"``, ``"geometric"`` or ``"galerkin"``); ``kind`` is the one used.
+    kind : str
+        ``"geometric"`` or ``"galerkin"``.
     """
 
-    def __init__(self, A: StencilOperator, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20):
+    def __init__(self, A: StencilOperator, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20,
+                 coarsening: str = "auto"):
         super().__init__(A.shape, np.float64, A.backend, symmetric=True, positive_definite=True)
         be = A.backend
         xp = be.xp
         K = be.kernels("multigrid")
         self.nu = nu
-        self.max_coarse, self.max_levels = max_coarse, max_levels
+        self.max_coarse, self.max_levels, self.coarsening = max_coarse, max_levels, coarsening
+        galerkin = coarsening == "galerkin" or (coarsening == "auto" and _varying(A))
+        self.kind = "galerkin" if galerkin else "geometric"
         self.levels = []
-        op = A
+        op, host = A, None
         while True:
             lev = _Level()
-            lev.A, lev.shape = op, op.grid_shape
+            lev.A, lev.shape, lev.csr = op, op.grid_shape, isinstance(op, _setup.CSRLevel)
             self.levels.append(lev)
             n = op.grid_shape
-            nc = tuple((m - 1) // 2 if m >= 3 else m for m in n)
-            if (int(np.prod(n)) <= max_coarse or nc == n or len(self.levels) >= max_levels):
+            if int(np.prod(n)) <= max_coarse or len(self.levels) >= max_levels:
                 break
-            L = [ha * (m + 1) for ha, m in zip(op.h, n)]
-            hc = tuple(La / (m + 1) for La, m in zip(L, nc))
-            P, R, avg = [], [], []
-            for a in range(op.ndim_grid):
-                pi, pw = _interp_1d(n[a], nc[a])
-                ri, rw = _restrict_1d(pi, pw, nc[a], op.h[a] / hc[a])
-                P += [be.asarray(pi), be.asarray(pw)]
-                R += [be.asarray(ri), be.asarray(rw)]
-                if not op.const:
-                    import scipy.sparse as sp
-
-                    T = sp.csr_matrix((rw.ravel(), (np.repeat(np.arange(nc[a]), rw.shape[1]), ri.ravel())),
-                                      shape=(nc[a], n[a]))
-                    T = sp.diags(1.0 / np.asarray(T.sum(axis=1)).ravel()) @ T
-                    avg.append((T.tocsr(), _face_average_1d(n[a], nc[a])))
-            lev.P, lev.R = tuple(P), tuple(R)
-            op = _coarse_operator(op, nc, hc, avg)
+            if galerkin:
+                host = op.to_csr() if host is None else host
+                axes = _setup.strong_axes(_setup.axis_strength(_setup.stencil_array(host, n), len(n)), n, 2)
+                if not any(axes):
+                    break
+                Pm, cshape = _setup.dendy_prolongation(host, n, axes)
+                host = _setup.galerkin(host, Pm)
+                lev.P, lev.R = K.csr_transfer(Pm), K.csr_transfer(Pm.T.tocsr())
+                op = _setup.CSRLevel(host, cshape, be)
+            else:
+                w = [1.0 / ha ** 2 for ha in op.h]           # constant k: coupling k / h_a^2 per axis
+                axes = _setup.strong_axes(w, n, 3)
+                nc = tuple((m - 1) // 2 if c else m for m, c in zip(n, axes))
+                if nc == n:
+                    break
+                lev.P, lev.R, hc, avg = _setup.geometric_transfer(op, nc, be)
+                op = _setup.coarse_operator(op, nc, hc, avg)
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
             lev.r = xp.empty(lev.shape) if inner and K.needs_residual_buffer(lev.A) else None
             lev.u = None if l == 0 else xp.empty(lev.shape)
             lev.f = None if l == 0 else xp.empty(lev.shape)
-            lev.pbuf = K.prolong_work(lev.shape, self.levels[l + 1].shape) if inner else None
+            lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)
+                        if inner and isinstance(lev.P, tuple) else None)
         sched = (nu,) if isinstance(nu, numbers.Integral) else tuple(nu)
         self.nus = [int(sched[min(l, len(sched) - 1)]) for l in range(len(self.levels))]
         C = self.levels[-1].A.to_csr().toarray()
-        Cinv = _spd_inverse(C)
+        Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
         self.stats = {"vcycles": 0}
 
@@ -274,10 +183,15 @@ class MultigridPreconditioner(LinearOperator):
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
             return
         A = lev.A
-        A.smooth_rb_pair(u, f, 0, zero=True)       # red then black, from u = 0
         nu = self.nus[l]
-        for _ in range(nu - 1):
-            A.smooth_rb_pair(u, f, 0)
+        if lev.csr:                                # multicolour Gauss-Seidel, colours in order
+            u[...] = 0.0
+            for _ in range(nu):
+                K.csr_smooth(A.mg_csr, u, f, False)
+        else:
+            A.smooth_rb_pair(u, f, 0, zero=True)   # red then black, from u = 0
+            for _ in range(nu - 1):
+                A.smooth_rb_pair(u, f, 0)
         nxt = self.levels[l + 1]
         K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
         if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
@@ -287,8 +201,12 @@ class MultigridPreconditioner(LinearOperator):
         else:
             self._cycle(l + 1, nxt.f, nxt.u, K)
         K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
-        for _ in range(nu):
-            A.smooth_rb_pair(u, f, 1)              # black then red: the adjoint of the pre-smoother
+        if lev.csr:
+            for _ in range(nu):
+                K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
+        else:
+            for _ in range(nu):
+                A.smooth_rb_pair(u, f, 1)          # black then red: the adjoint of the pre-smoother
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
@@ -308,7 +226,7 @@ class MultigridPreconditioner(LinearOperator):
         if be == self.backend:
             return self
         return MultigridPreconditioner(self.levels[0].A.with_backend(be), nu=self.nu, max_coarse=self.max_coarse,
-                                       max_levels=self.max_levels)
+                                       max_levels=self.max_levels, coarsening=self.coarsening)
 
     def _matvec(self, r):
         out = self.backend.xp.empty(self.shape[0])
@@ -362,7 +280,8 @@ class MultigridPreconditioner(LinearOperator):
         return f"<MultigridPreconditioner V-cycle nu={self.nus} {grids} backend={self.backend.name}>"
 
 
-def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20) -> MultigridPreconditioner:
+def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20,
+              coarsening: str = "auto") -> MultigridPreconditioner:
     """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
 
     Parameters
@@ -378,6 +297,12 @@ def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20) -> M
         Coarsening stops once a grid has at most this many points; that grid is
         solved exactly.
     max_levels : int, default 20
+    coarsening : {"auto", "geometric", "galerkin"}, default "auto"
+        ``"geometric"``: rediscretised coarse operators and linear interpolation
+        (the fast path); ``"galerkin"``: operator-dependent interpolation and
+        Galerkin coarse operators ``P^T A P`` (robust for jumping coefficients);
+        ``"auto"``: Galerkin when the coefficient ``k`` varies, else geometric.
+        Both coarsen only strongly coupled axes (semi-coarsening).
 
     Returns
     -------
@@ -394,8 +319,11 @@ def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20) -> M
     for name, v, lo in (("max_coarse", max_coarse, 1), ("max_levels", max_levels, 1)):
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not isinstance(coarsening, str) or coarsening not in _COARSENINGS:
+        raise ValueError(f"coarsening must be one of {_COARSENINGS}, got {coarsening!r}")
     nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
-    return MultigridPreconditioner(A, nu=nu, max_coarse=int(max_coarse), max_levels=int(max_levels))
+    return MultigridPreconditioner(A, nu=nu, max_coarse=int(max_coarse), max_levels=int(max_levels),
+                                   coarsening=coarsening)
 
 
 __all__ = ["multigrid", "MultigridPreconditioner"]

@@ -83,7 +83,10 @@ def _unit_tables():
 
 
 def restrict(r, out, R):
-    """``out = R r`` with per-axis tables ``R = (ri0, rw0, ri1, rw1[, ri2, rw2])``."""
+    """``out = R r`` with per-axis tables ``R = (ri0, rw0, ri1, rw1[, ri2, rw2])``, or a cupyx CSR matrix."""
+    if not isinstance(R, tuple):
+        out[...] = (R @ _c(r).reshape(-1)).reshape(out.shape)
+        return
     tables = R
     import numpy as np
 
@@ -114,12 +117,19 @@ def needs_residual_buffer(op):
 
 def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: residual into ``work``, then restriction."""
-    _stencil.residual(op, u, f, work)
+    if getattr(op, "mg_csr", None) is not None:
+        csr_residual(op.mg_csr, u, f, work)
+    else:
+        _stencil.residual(op, u, f, work)
     restrict(work, out, R)
 
 
 def prolong_add(e, u, P, work=None):
-    """``u += P e`` with per-axis tables ``P = (pi0, pw0, pi1, pw1[, pi2, pw2])`` (``work`` unused)."""
+    """``u += P e`` with per-axis tables ``P = (pi0, pw0, pi1, pw1[, pi2, pw2])`` or a cupyx CSR matrix
+    (``work`` unused)."""
+    if not isinstance(P, tuple):
+        u += (P @ _c(e).reshape(-1)).reshape(u.shape)
+        return
     tables = P
     import numpy as np
 
@@ -143,3 +153,58 @@ def _c(a):
     import cupy
 
     return cupy.ascontiguousarray(a)
+
+
+# ----------------------------------------------------------------------------- Galerkin (CSR) levels
+# cupyx sparse products; the multicolour Gauss-Seidel mirrors the NumPy reference (one exact parallel
+# update per colour).
+def _sparse():
+    import cupyx.scipy.sparse as cs
+
+    return cs
+
+
+def csr_transfer(M):
+    """The SciPy CSR matrix ``M`` as a cupyx CSR matrix on the device."""
+    return _sparse().csr_matrix(M.tocsr())
+
+
+def csr_level(C, order, cptr):
+    """Storage of a coarse CSR level: the device matrix and, per colour, its rows, their sub-matrix and
+    inverse diagonal."""
+    import cupy
+
+    cs = _sparse()
+    C = C.tocsr()
+    dinv = 1.0 / C.diagonal()
+    blocks = []
+    for c in range(len(cptr) - 1):
+        rows = order[cptr[c]:cptr[c + 1]]
+        blocks.append((cupy.asarray(rows), cs.csr_matrix(C[rows].tocsr()), cupy.asarray(dinv[rows])))
+    return {"A": cs.csr_matrix(C), "blocks": blocks}
+
+
+def csr_matvec(L, x, out):
+    """``out = A x`` on a CSR level."""
+    out[...] = (L["A"] @ _c(x).reshape(-1)).reshape(out.shape)
+
+
+def csr_residual(L, u, f, r):
+    """``r = f - A u`` on a CSR level; returns ``r . r``."""
+    import cupy
+
+    rv = _c(f).reshape(-1) - L["A"] @ _c(u).reshape(-1)
+    r[...] = rv.reshape(r.shape)
+    return float(cupy.dot(rv, rv))
+
+
+def csr_smooth(L, u, f, reverse):
+    """One multicolour Gauss-Seidel sweep in place (colours reversed when ``reverse``: the adjoint)."""
+    uc = _c(u)
+    uf = uc.reshape(-1)
+    ff = _c(f).reshape(-1)
+    blocks = L["blocks"][::-1] if reverse else L["blocks"]
+    for rows, Ab, dinv in blocks:
+        uf[rows] += dinv * (ff[rows] - Ab @ uf)
+    if uc is not u:                                  # a strided u was copied: write back
+        u[...] = uc

@@ -217,7 +217,10 @@ SERIAL_BELOW = 40_000
 
 
 def restrict(r, out, R):
-    """``out = R r``."""
+    """``out = R r`` (tensor tables, or a CSR matrix on Galerkin levels)."""
+    if not isinstance(R, tuple):
+        _csr_mv(R.indptr, R.indices, R.data, r.reshape(-1), _flat(out), False)
+        return
     (restrict2 if r.ndim == 2 else restrict3)(r, out, *R)
 
 
@@ -227,22 +230,109 @@ def prolong_work(fine_shape, coarse_shape):
 
 
 def prolong_add(e, u, P, work):
-    """``u += P e`` (``work`` from :func:`prolong_work`)."""
+    """``u += P e`` (``work`` from :func:`prolong_work`; unused for a CSR ``P``)."""
+    if not isinstance(P, tuple):
+        _csr_mv(P.indptr, P.indices, P.data, e.reshape(-1), _flat(u), True)
+        return
     (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work)
 
 
 def needs_residual_buffer(op):
     """Constant coefficients use the fused kernel (no fine residual is stored); variable ones do not."""
-    return not op.const
+    return not getattr(op, "const", False)
 
 
 def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: one fused pass for constant coefficients, else residual into ``work``
     then restriction."""
-    if op.const:
+    if getattr(op, "const", False):
         nchunks = max(1, min(nb.get_num_threads(), out.shape[0]))
         fn = residual_restrict2c if u.ndim == 2 else residual_restrict3c
         fn(u, f, out, *op._coef(), *R, nchunks)
         return
-    _stencil.residual(op, u, f, work)
+    if getattr(op, "mg_csr", None) is not None:
+        csr_residual(op.mg_csr, u, f, work)
+    else:
+        _stencil.residual(op, u, f, work)
     restrict(work, out, R)
+
+
+# ----------------------------------------------------------------------------- Galerkin (CSR) levels
+@nb.njit(parallel=True, cache=True)
+def _csr_mv(indptr, indices, data, x, out, add):
+    """``out = A x`` (``out += A x`` when ``add``); rows in parallel, each summed in index order."""
+    for i in nb.prange(out.shape[0]):
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            s += data[p] * x[indices[p]]
+        out[i] = out[i] + s if add else s
+
+
+@nb.njit(parallel=True, cache=True)
+def _csr_res(indptr, indices, data, u, f, r):
+    """``r = f - A u``; returns ``r . r``."""
+    tot = 0.0
+    for i in nb.prange(r.shape[0]):
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            s += data[p] * u[indices[p]]
+        v = f[i] - s
+        r[i] = v
+        tot += v * v
+    return tot
+
+
+@nb.njit(parallel=True, cache=True)
+def _mcgs(indptr, indices, data, dinv, order, cptr, u, f, reverse):
+    """One multicolour Gauss-Seidel sweep (colours in order, or reversed); a colour's points in parallel."""
+    ncol = cptr.shape[0] - 1
+    for cc in range(ncol):
+        c = ncol - 1 - cc if reverse else cc
+        s0 = cptr[c]
+        for t in nb.prange(cptr[c + 1] - s0):
+            i = order[s0 + t]
+            s = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                s += data[p] * u[indices[p]]
+            u[i] += dinv[i] * (f[i] - s)
+
+
+def _flat(a):
+    """A flat view of the grid array ``a`` (never a copy: writes must reach ``a``)."""
+    v = a.view()
+    v.shape = (-1,)
+    return v
+
+
+def csr_transfer(M):
+    """The SciPy CSR matrix ``M`` (sorted, 64-bit indices) as a transfer."""
+    M = M.tocsr()
+    M.sort_indices()
+    M.indptr, M.indices = M.indptr.astype(np.int64), M.indices.astype(np.int64)
+    return M
+
+
+def csr_level(C, order, cptr):
+    """Storage of a coarse CSR level: the matrix, its inverse diagonal and the colour-sorted rows."""
+    C = csr_transfer(C)
+    return {"A": C, "dinv": 1.0 / C.diagonal(), "order": np.ascontiguousarray(order, dtype=np.int64),
+            "cptr": np.ascontiguousarray(cptr, dtype=np.int64)}
+
+
+def csr_matvec(L, x, out):
+    """``out = A x`` on a CSR level."""
+    A = L["A"]
+    _csr_mv(A.indptr, A.indices, A.data, x.reshape(-1), _flat(out), False)
+
+
+def csr_residual(L, u, f, r):
+    """``r = f - A u`` on a CSR level; returns ``r . r``."""
+    A = L["A"]
+    return float(_csr_res(A.indptr, A.indices, A.data, u.reshape(-1), f.reshape(-1), _flat(r)))
+
+
+def csr_smooth(L, u, f, reverse):
+    """One multicolour Gauss-Seidel sweep in place (colours reversed when ``reverse``: the adjoint)."""
+    A = L["A"]
+    _mcgs(A.indptr, A.indices, A.data, L["dinv"], L["order"], L["cptr"], _flat(u), f.reshape(-1),
+          bool(reverse))

@@ -7,7 +7,17 @@ given as padded per-axis tables (built by :mod:`solvers.linear.multigrid`):
 ``a``, coarse indices ``pi_a[i, 0:2]`` and weights ``pw_a[i, 0:2]``;
 ``R = (ri0, rw0, ...)`` with, per coarse index ``I``, fine indices
 ``ri_a[I, 0:m]`` and weights ``rw_a[I, 0:m]`` (zero weights pad).
+
+Galerkin levels (variable coefficients, see :mod:`solvers.linear.multigrid`) use
+general sparse transfers instead: ``P`` and ``R`` are then the backend's CSR
+matrices (from :func:`csr_transfer`; SciPy here and on ``numba``, cupyx on
+``cupy``), and every transfer function accepts either form (a ``tuple`` is a
+tensor-product table). A coarse Galerkin level operator carries ``mg_csr``, the
+storage from :func:`csr_level`: the matrix plus its rows grouped by parity
+colour (``order``, ``cptr``), for multicolour Gauss-Seidel (:func:`csr_smooth`).
 """
+import numpy as np
+
 from . import stencil as _stencil
 
 #: levels with fewer grid points than this run their kernels on one thread (0: never)
@@ -20,8 +30,18 @@ def _bcast(w, axis, ndim):
     return w.reshape(shp)
 
 
+def _flat(a):
+    """A flat view of the grid array ``a`` (never a copy: writes must reach ``a``)."""
+    v = a.view()
+    v.shape = (-1,)
+    return v
+
+
 def restrict(r, out, R):
     """``out = R r``."""
+    if not isinstance(R, tuple):
+        _flat(out)[...] = R @ r.reshape(-1)
+        return
     x = r
     for a in range(r.ndim):
         ri, rw = R[2 * a], R[2 * a + 1]
@@ -36,6 +56,9 @@ def prolong_work(fine_shape, coarse_shape):
 
 def prolong_add(e, u, P, work):
     """``u += P e``."""
+    if not isinstance(P, tuple):
+        _flat(u)[...] += P @ e.reshape(-1)
+        return
     x = e
     for a in range(e.ndim):
         pi, pw = P[2 * a], P[2 * a + 1]
@@ -50,5 +73,47 @@ def needs_residual_buffer(op):
 
 def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: the residual into ``work``, then the restriction."""
-    _stencil.residual(op, u, f, work)
+    if getattr(op, "mg_csr", None) is not None:
+        csr_residual(op.mg_csr, u, f, work)
+    else:
+        _stencil.residual(op, u, f, work)
     restrict(work, out, R)
+
+
+# ----------------------------------------------------------------------------- Galerkin (CSR) levels
+def csr_transfer(M):
+    """The SciPy CSR matrix ``M`` in this backend's transfer storage."""
+    return M.tocsr()
+
+
+def csr_level(C, order, cptr):
+    """Storage of a coarse CSR level: the matrix and, per colour ``c``, its rows
+    ``order[cptr[c]:cptr[c+1]]``, their sub-matrix and inverse diagonal."""
+    dinv = 1.0 / C.diagonal()
+    blocks = []
+    for c in range(len(cptr) - 1):
+        rows = order[cptr[c]:cptr[c + 1]]
+        blocks.append((rows, C[rows].tocsr(), dinv[rows]))
+    return {"A": C, "blocks": blocks}
+
+
+def csr_matvec(L, x, out):
+    """``out = A x`` on a CSR level (flat or grid arrays)."""
+    _flat(out)[...] = L["A"] @ x.reshape(-1)
+
+
+def csr_residual(L, u, f, r):
+    """``r = f - A u`` on a CSR level; returns ``r . r``."""
+    rf = _flat(r)
+    rf[...] = f.reshape(-1) - L["A"] @ u.reshape(-1)
+    return float(np.dot(rf, rf))
+
+
+def csr_smooth(L, u, f, reverse):
+    """One multicolour Gauss-Seidel sweep in place: colours in order, or in reverse (the adjoint sweep).
+    Points of one colour are not coupled, so each colour is one exact parallel update
+    ``u_c += D_c^{-1} (f_c - A_c u)``."""
+    uf, ff = _flat(u), f.reshape(-1)
+    blocks = L["blocks"][::-1] if reverse else L["blocks"]
+    for rows, Ab, dinv in blocks:
+        uf[rows] += dinv * (ff[rows] - Ab @ uf)

@@ -1,0 +1,331 @@
+"""Multigrid hierarchy construction (host side, NumPy/SciPy): geometric and Galerkin coarse levels.
+
+Two kinds of coarsening, chosen by :class:`solvers.linear.multigrid.MultigridPreconditioner`
+(the design is described in that module's docstring):
+
+* **geometric** (constant ``k``): 1-D linear-interpolation tables between uniform vertex grids
+  (:func:`interp_1d`, :func:`restrict_1d`) and rediscretised coarse operators
+  (:func:`coarse_operator`);
+* **Galerkin / black box** (variable ``k``): operator-dependent prolongation
+  (:func:`dendy_prolongation`, Dendy's collapsed-stencil interpolation), coarse operators
+  ``P^T A P`` (:func:`galerkin`) stored as CSR (:class:`CSRLevel`), smoothed by multicolour
+  Gauss-Seidel over the ``2^d`` parity colours (:func:`parity_colours`).
+
+Both coarsen only the axes with strong coupling (:func:`strong_axes`): semi-coarsening for
+anisotropic spacing.
+
+References
+----------
+J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366-386.
+R. E. Alcouffe, A. Brandt, J. E. Dendy, J. W. Painter, SIAM J. Sci. Stat. Comput. 2 (1981) 430-454.
+S. Schaffer, "A semicoarsening multigrid method for elliptic partial differential equations with
+highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (1998) 228-242.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..operators.base import LinearOperator
+from ..operators.stencil import StencilOperator
+
+#: an axis is coarsened when its coupling is at least this fraction of the strongest axis' coupling
+STRONG = 0.25
+
+
+# ----------------------------------------------------------------------------- axis selection
+def strong_axes(strength, sizes, min_size):
+    """Which axes to coarsen: those with ``sizes[a] >= min_size`` whose coupling ``strength[a]`` is at
+    least :data:`STRONG` times the strongest coarsenable axis' (semi-coarsening, Schaffer 1998)."""
+    ok = [n >= min_size for n in sizes]
+    if not any(ok):
+        return tuple(False for _ in sizes)
+    smax = max(s for s, o in zip(strength, ok) if o)
+    return tuple(bool(o and s >= STRONG * smax) for s, o in zip(strength, ok))
+
+
+# ----------------------------------------------------------------------------- geometric tables
+def interp_1d(n: int, nc: int):
+    """Linear interpolation from the uniform grid with ``nc`` interior points to the one with ``n``.
+
+    Returns ``(pi, pw)`` of shape ``(n, 2)``: coarse indices and weights (zero
+    weight where the neighbour is the Dirichlet boundary). Exact rational arithmetic.
+    """
+    pi = np.zeros((n, 2), dtype=np.int64)
+    pw = np.zeros((n, 2))
+    if nc == n:
+        pi[:, 0] = pi[:, 1] = np.arange(n)
+        pw[:, 0] = 1.0
+        return pi, pw
+    i = np.arange(n)
+    num = (i + 1) * (nc + 1)            # fine position / hc, times (n + 1)
+    jr = num // (n + 1)                 # coarse index (1-based incl. boundary 0) left of x
+    frac = (num % (n + 1)) / (n + 1)
+    left, right = jr - 1, jr            # 0-based interior coarse indices
+    wl, wr = 1.0 - frac, frac
+    wl = np.where(left >= 0, wl, 0.0)
+    wr = np.where((right <= nc - 1) & (frac > 0), wr, 0.0)
+    pi[:, 0] = np.clip(left, 0, nc - 1)
+    pi[:, 1] = np.clip(right, 0, nc - 1)
+    pw[:, 0], pw[:, 1] = wl, wr
+    return pi, pw
+
+
+def restrict_1d(pi, pw, nc: int, scale: float):
+    """Padded tables of ``scale * P^T``: for each coarse index, fine indices and weights.
+
+    Entries of a coarse row are in increasing fine index; padding repeats the row's first fine
+    index with weight 0 (vectorised: a stable sort of the nonzeros of ``P`` by coarse index).
+    """
+    ii, mm = np.nonzero(pw != 0.0)                  # row-major: increasing fine index i, then m
+    J = pi[ii, mm]
+    order = np.argsort(J, kind="stable")
+    ii, J, w = ii[order], J[order], scale * pw[ii, mm][order]
+    counts = np.bincount(J, minlength=nc)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(J.size) - start[J]
+    ri = np.zeros((nc, width), dtype=np.int64)
+    rw = np.zeros((nc, width))
+    has = counts > 0
+    ri[has] = ii[start[has]][:, None]               # pad with the row's first fine index
+    ri[J, slot] = ii
+    rw[J, slot] = w
+    return ri, rw
+
+
+def face_average_1d(n: int, nc: int):
+    """Overlap weights (rows sum to 1) of fine face cells in each coarse face cell, as a CSR matrix."""
+    if nc == n:
+        return sp.identity(n + 1, format="csr")
+    # fine face i owns [i, i+1] in units of h; coarse face J owns [J, J+1] in units of hc.
+    # use the common unit 1 / ((n+1)(nc+1)): h = (nc+1) units, hc = (n+1) units.
+    rows, cols, vals = [], [], []
+    hf, hcu = nc + 1, n + 1
+    for J in range(nc + 1):
+        a, b = J * hcu, (J + 1) * hcu
+        i0, i1 = a // hf, min(n, (b - 1) // hf)
+        for i in range(i0, i1 + 1):
+            ov = min(b, (i + 1) * hf) - max(a, i * hf)
+            if ov > 0:
+                rows.append(J), cols.append(i), vals.append(ov / hcu)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nc + 1, n + 1))
+
+
+def _apply_axis(M, a, axis):
+    """Apply the sparse matrix ``M`` along ``axis`` of the NumPy array ``a``."""
+    b = np.moveaxis(a, axis, 0)
+    shp = b.shape
+    out = M @ b.reshape(shp[0], -1)
+    return np.moveaxis(np.asarray(out).reshape((M.shape[0],) + shp[1:]), 0, axis)
+
+
+def coarse_operator(A: StencilOperator, cshape, hc, avg):
+    """Rediscretise ``A`` on the coarse grid: constant ``k`` stays constant; face coefficients are
+    averaged harmonically along the flux and arithmetically across it; a shift is averaged."""
+    be = A.backend
+    if isinstance(A.k, float):
+        kc = A.k
+    else:
+        kc = []
+        for a, ka in enumerate(A.k):
+            x = be.to_numpy(ka)
+            for b in range(A.ndim_grid):
+                if b == a:
+                    x = 1.0 / _apply_axis(avg[b][1], 1.0 / x, b)   # harmonic along the flux
+                else:
+                    x = _apply_axis(avg[b][0], x, b)               # arithmetic across
+            kc.append(x)
+    if A.shift is None or isinstance(A.shift, float):
+        sc = A.shift
+    else:
+        sc = be.to_numpy(A.shift)
+        for b in range(A.ndim_grid):
+            sc = _apply_axis(avg[b][0], sc, b)
+    return StencilOperator(cshape, hc, k=kc, shift=sc, backend=be)
+
+
+def geometric_transfer(op: StencilOperator, nc, be):
+    """Tensor tables ``(P, R)`` and the face-averaging matrices from ``op``'s grid to ``nc`` points."""
+    n = op.grid_shape
+    L = [ha * (m + 1) for ha, m in zip(op.h, n)]
+    hc = tuple(La / (m + 1) for La, m in zip(L, nc))
+    P, R, avg = [], [], []
+    for a in range(op.ndim_grid):
+        pi, pw = interp_1d(n[a], nc[a])
+        ri, rw = restrict_1d(pi, pw, nc[a], op.h[a] / hc[a])
+        P += [be.asarray(pi), be.asarray(pw)]
+        R += [be.asarray(ri), be.asarray(rw)]
+        if not op.const:
+            T = sp.csr_matrix((rw.ravel(), (np.repeat(np.arange(nc[a]), rw.shape[1]), ri.ravel())),
+                              shape=(nc[a], n[a]))
+            T = sp.diags(1.0 / np.asarray(T.sum(axis=1)).ravel()) @ T
+            avg.append((T.tocsr(), face_average_1d(n[a], nc[a])))
+    return tuple(P), tuple(R), hc, avg
+
+
+def spd_inverse(C):
+    """Dense inverse of the coarsest matrix: Cholesky (LAPACK potrf + potri, half the flops of a general
+    inverse) when ``C`` is SPD, else a general or pseudo inverse."""
+    from scipy.linalg import lapack
+
+    c, info = lapack.dpotrf(C, lower=False)
+    if info == 0:
+        ci, info = lapack.dpotri(c, lower=False)
+        if info == 0:
+            return np.triu(ci) + np.triu(ci, 1).T
+    try:
+        return np.linalg.inv(C)
+    except np.linalg.LinAlgError:  # pragma: no cover - singular coarse grid
+        return np.linalg.pinv(C)
+
+
+# ----------------------------------------------------------------------------- Galerkin / black box
+def _offsets(d):
+    """The ``3^d`` stencil offsets in {-1, 0, 1}^d; offset code ``sum_a (delta_a + 1) 3^a``."""
+    return np.array(list(itertools.product((-1, 0, 1), repeat=d)))[:, ::-1]
+
+
+def stencil_array(C, shape):
+    """The CSR matrix ``C`` of a compact stencil on the grid ``shape`` as an array ``st[code, p]``
+    (offset codes as in :func:`_offsets`); raises if ``C`` couples points more than one step apart."""
+    d = len(shape)
+    C = C.tocoo()
+    rc = np.array(np.unravel_index(C.row, shape))
+    cc = np.array(np.unravel_index(C.col, shape))
+    delta = cc - rc
+    if delta.size and np.abs(delta).max() > 1:  # pragma: no cover - internal invariant
+        raise RuntimeError("multigrid: a coarse operator is not a compact (3^d-point) stencil")
+    code = ((delta + 1) * (3 ** np.arange(d))[:, None]).sum(axis=0)
+    st = np.zeros((3 ** d, int(np.prod(shape))))
+    np.add.at(st, (code, C.row), C.data)
+    return st
+
+
+def axis_strength(st, d):
+    """Coupling strength per axis: the summed magnitude of the off-diagonal entries whose offset moves
+    along that axis (``st`` from :func:`stencil_array`)."""
+    offs = _offsets(d)
+    mag = np.abs(st).sum(axis=1)
+    return [float(mag[offs[:, a] != 0].sum()) for a in range(d)]
+
+
+def dendy_prolongation(C, shape, axes):
+    """Operator-dependent prolongation (Dendy 1982) for coarsening ``axes`` by two.
+
+    Coarse points are the fine points with odd indices on every coarsened axis (``n -> n // 2``;
+    non-coarsened axes keep all points). A fine point whose index is even on the coarsened axes
+    ``S`` takes the value that solves its own equation with the stencil *collapsed* (summed) onto
+    the directions ``S``: ``e_i = -(1 / a0) sum_{delta != 0} a_delta e_{i + delta}`` with
+    ``a_delta`` the sum of the stencil entries whose offset restricted to ``S`` is ``delta``. The
+    neighbours ``i + delta`` have fewer even coordinates, so rows are built by increasing ``|S|``.
+    Across a coefficient jump the collapsed stencil weighs each side by its conductance: the
+    interpolant keeps the flux continuous instead of the gradient.
+
+    Returns ``(P, coarse_shape)`` with ``P`` a SciPy CSR matrix of shape ``(N, Nc)``.
+    """
+    d = len(shape)
+    N = int(np.prod(shape))
+    cshape = tuple(n // 2 if c else n for n, c in zip(shape, axes))
+    Nc = int(np.prod(cshape))
+    st = stencil_array(C, shape)
+    offs = _offsets(d)
+    coords = np.indices(shape).reshape(d, -1)
+    fmask = np.array([(coords[a] % 2 == 0) if axes[a] else np.zeros(N, bool) for a in range(d)])
+    is_c = ~fmask.any(axis=0)
+    cidx = np.ravel_multi_index(tuple((coords[a][is_c] - 1) // 2 if axes[a] else coords[a][is_c]
+                                      for a in range(d)), cshape)
+    P = sp.csr_matrix((np.ones(cidx.size), (np.nonzero(is_c)[0], cidx)), shape=(N, Nc))
+    diag = np.abs(st[(3 ** d - 1) // 2])
+    cax = [a for a in range(d) if axes[a]]
+    strides = np.array([int(np.prod(shape[a + 1:])) for a in range(d)])
+    for m in range(1, len(cax) + 1):
+        rows, cols, vals = [], [], []
+        for S in itertools.combinations(cax, m):
+            sel = np.all([fmask[a] == (a in S) for a in cax], axis=0)
+            pts = np.nonzero(sel)[0]
+            if pts.size == 0:
+                continue
+            sub = st[:, pts]
+            keys = [tuple(o[a] for a in S) for o in offs]
+            coll = {}
+            for code, key in enumerate(keys):
+                coll[key] = coll.get(key, 0.0) + sub[code]
+            zero = (0,) * m
+            a0 = coll.pop(zero)
+            offsum = sum(coll.values())
+            bad = ~(a0 > 1e-12 * diag[pts])
+            a0 = np.where(bad, np.abs(offsum) + (offsum == 0), a0)
+            for key, ad in coll.items():
+                nb = coords[:, pts].copy()
+                for a, da in zip(S, key):
+                    nb[a] += da
+                inside = np.all([(nb[a] >= 0) & (nb[a] < shape[a]) for a in S], axis=0) & (ad != 0)
+                rows.append(pts[inside])
+                cols.append((strides[:, None] * nb[:, inside]).sum(axis=0))
+                vals.append(-ad[inside] / a0[inside])
+        if rows:
+            T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N))
+            P = (P + T @ P).tocsr()
+    P.eliminate_zeros()
+    return P, cshape
+
+
+def galerkin(C, P):
+    """``P^T C P`` as a symmetric CSR matrix."""
+    Ac = (P.T @ (C @ P)).tocsr()
+    Ac = (0.5 * (Ac + Ac.T)).tocsr()
+    Ac.eliminate_zeros()
+    Ac.sort_indices()
+    return Ac
+
+
+def parity_colours(shape):
+    """Colour ``sum_a (i_a mod 2) 2^a`` of every grid point (flat): no two points of a colour are
+    coupled by a compact (3^d-point) stencil, so a Gauss-Seidel sweep over one colour is exact in
+    parallel. Returns ``(order, cptr)``: point indices sorted by colour and the colour offsets
+    (empty colours dropped)."""
+    d = len(shape)
+    coords = np.indices(shape).reshape(d, -1)
+    col = sum((coords[a] & 1) << a for a in range(d))
+    order = np.argsort(col, kind="stable").astype(np.int64)
+    counts = np.bincount(col, minlength=2 ** d)
+    cptr = np.concatenate([[0], np.cumsum(counts[counts > 0])]).astype(np.int64)
+    return order, cptr
+
+
+class CSRLevel(LinearOperator):
+    """A Galerkin coarse level: the assembled operator on a structured grid, smoothed by multicolour
+    Gauss-Seidel in the backend's ``multigrid`` kernel set.
+
+    Attributes
+    ----------
+    grid_shape : tuple of int
+    host : scipy.sparse.csr_matrix
+        The matrix on the host.
+    mg_csr : object
+        The backend's storage for the kernels (from ``kernels("multigrid").csr_level``).
+    """
+
+    def __init__(self, C, shape, backend):
+        super().__init__(C.shape, np.float64, backend, symmetric=True, positive_definite=True)
+        self.grid_shape = tuple(shape)
+        self.ndim_grid = len(shape)
+        self.host = C
+        order, cptr = parity_colours(shape)
+        self.mg_csr = backend.kernels("multigrid").csr_level(C, order, cptr)
+
+    def _matvec(self, x):
+        K = self.backend.kernels("multigrid")
+        out = self.backend.xp.empty(self.shape[0])
+        K.csr_matvec(self.mg_csr, x, out)
+        return out
+
+    def to_csr(self):
+        """The matrix as a SciPy CSR matrix (on the host)."""
+        return self.host
+
+    def __repr__(self) -> str:
+        return f"<CSRLevel grid={self.grid_shape} nnz={self.host.nnz}, backend={self.backend.name}>"
