@@ -18,9 +18,12 @@ G. Peyre and M. Cuturi, "Computational optimal transport", Found. Trends ML 11 (
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
+
+from .. import _checks
 
 _COSTS = ("sqeuclidean", "euclidean")
 _NONFINITE_C = "C contains NaN or inf; costs must be finite (replace forbidden pairs by a large finite cost)"
@@ -34,26 +37,24 @@ def _host(a):
     return a.get() if _is_cupy(a) else a
 
 
-def _check_weights(w, name: str, size: int | None):
+def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"):
     if w is None:
         if size is None:
             raise ValueError(f"{name} is None and its size is unknown")
         return np.full(size, 1.0 / size)
-    w = np.asarray(_host(w))
-    if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
-        raise TypeError(f"{name} must be a real numeric 1-D array, got dtype {w.dtype}")
-    w = w.astype(np.float64)
-    if w.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {w.shape}")
+    w = _checks.real_array(name, w, ndims=(1,), nonneg=True, what="1-D weight vector")
     if size is not None and w.shape[0] != size:
-        raise ValueError(f"{name} has length {w.shape[0]} but the cost matrix needs {size}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{name} contains NaN or inf; weights must be finite and non-negative")
-    if np.any(w < 0):
-        raise ValueError(f"{name} has negative entries (min {w.min():.3g}); weights must be non-negative")
-    if w.sum() <= 0:
+        raise ValueError(f"{name} has length {w.shape[0]} but {of} needs {size}; give one weight per point")
+    total = w.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to inf (its entries overflow when added); rescale {name}")
+    if total <= 0:
         raise ValueError(f"{name} sums to zero; give at least one positive weight")
     return w
+
+
+def _check_eps(eps) -> float:
+    return _checks.real_scalar("eps", eps, positive=True)
 
 
 class EntropicOT:
@@ -84,29 +85,29 @@ class EntropicOT:
     def __init__(self, C, a=None, b=None, eps: float = 1e-3, *, normalize: bool = False,
                  cost_kind: str = "matrix"):
         if _is_cupy(C):
-            Ch = None
             if C.ndim != 2:
                 raise ValueError(f"C must be a 2-D cost matrix, got shape {C.shape}")
             import cupy
 
+            if cupy.iscomplexobj(C) or not (C.dtype.kind in "fiub"):
+                raise TypeError(f"C must be a real numeric matrix, got dtype {C.dtype}")
             if not bool(cupy.all(cupy.isfinite(C))):
                 raise ValueError(_NONFINITE_C)
             self.C = C.astype(cupy.float64, copy=False)
         else:
-            Ch = np.asarray(C)
-            if not np.issubdtype(Ch.dtype, np.number) or np.iscomplexobj(Ch):
-                raise TypeError(f"C must be a real numeric matrix, got dtype {Ch.dtype}")
-            if Ch.ndim != 2:
-                raise ValueError(f"C must be a 2-D cost matrix, got shape {Ch.shape}")
-            Ch = np.ascontiguousarray(Ch, dtype=np.float64)
+            Ch = _checks.real_array("C", C, ndims=(2,), finite=False, what="(n, m) cost matrix")
             if not np.all(np.isfinite(Ch)):
                 raise ValueError(_NONFINITE_C)
-            self.C = Ch
+            self.C = np.ascontiguousarray(Ch)
         n, m = self.C.shape
         if n == 0 or m == 0:
-            raise ValueError(f"C has an empty dimension: shape {self.C.shape}")
-        a = _check_weights(a, "a", n)
-        b = _check_weights(b, "b", m)
+            raise ValueError(f"C has an empty dimension: shape {self.C.shape}; give at least one row and column")
+        a = _check_weights(a, "a", n, "the rows of C")
+        b = _check_weights(b, "b", m, "the columns of C")
+        normalize = _checks.boolean("normalize", normalize)
+        eps = _check_eps(eps)
+        if not isinstance(cost_kind, str):
+            raise TypeError(f"cost_kind must be a string label, got {type(cost_kind).__name__}")
         sa, sb = a.sum(), b.sum()
         if normalize:
             a, b = a / sa, b / sb
@@ -114,12 +115,6 @@ class EntropicOT:
             raise ValueError(f"a and b must have equal total mass: sum(a)={sa:.12g}, sum(b)={sb:.12g}; "
                              "pass normalize=True to rescale both to 1")
         self.a, self.b = a, b
-        try:
-            eps = float(eps)
-        except (TypeError, ValueError):
-            raise TypeError(f"eps must be a positive number, got {eps!r}") from None
-        if not np.isfinite(eps) or eps <= 0:
-            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
         self.eps = eps
         self.cost_kind = cost_kind
 
@@ -157,31 +152,57 @@ class EntropicOT:
             Divide the cost by its maximum (``"max"``) or by a number; ``eps``
             is relative to the scaled cost.
         """
-        x = np.asarray(_host(x), dtype=np.float64)
-        y = np.asarray(_host(y), dtype=np.float64)
+        x = _checks.real_array("x", x, ndims=(1, 2), what="(n, d) point array")
+        y = _checks.real_array("y", y, ndims=(1, 2), what="(m, d) point array")
         if x.ndim == 1:
             x = x[:, None]
         if y.ndim == 1:
             y = y[:, None]
-        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-            raise ValueError(f"x and y must be (n, d) and (m, d) point arrays with the same d; "
-                             f"got {x.shape} and {y.shape}")
+        for name, pts in (("x", x), ("y", y)):
+            if pts.shape[0] == 0 or pts.shape[1] == 0:
+                raise ValueError(f"{name} has shape {pts.shape}: give at least one point with at least one coordinate")
+        if x.shape[1] != y.shape[1]:
+            raise ValueError(f"x and y must have the same d (coordinates per point): x is {x.shape} "
+                             f"(d={x.shape[1]}), y is {y.shape} (d={y.shape[1]})")
+        n, m = x.shape[0], y.shape[0]
+        a = _check_weights(a, "a", n, "x (one weight per point)")
+        b = _check_weights(b, "b", m, "y (one weight per point)")
+        eps = _check_eps(eps)
+        normalize = _checks.boolean("normalize", normalize)
+        if scale is not None and not (isinstance(scale, str) and scale == "max"):
+            if isinstance(scale, str):
+                raise ValueError(f"scale must be None, 'max' or a positive number, got {scale!r}")
+            scale = _checks.real_scalar("scale", scale, positive=True)
+        _check_cost_memory(n, m, "from_points")
         if callable(cost):
-            C = np.asarray(cost(x, y), dtype=np.float64)
-            if C.shape != (x.shape[0], y.shape[0]):
-                raise ValueError(f"cost(x, y) returned shape {C.shape}, expected {(x.shape[0], y.shape[0])}")
+            try:
+                C = cost(x, y)
+            except Exception as exc:
+                raise ValueError(f"cost(x, y) raised {type(exc).__name__}: {exc}; the cost callable must take the "
+                                 f"(n, d) and (m, d) point arrays and return an (n, m) array") from exc
+            C = _checks.real_array("cost(x, y)", C, finite=False, what="(n, m) cost matrix")
+            if C.shape != (n, m):
+                raise ValueError(f"cost(x, y) returned shape {C.shape}, expected {(n, m)}: one cost per pair of "
+                                 "points (x in rows, y in columns)")
+            if not np.all(np.isfinite(C)):
+                raise ValueError("cost(x, y) returned NaN or inf; the cost callable must return finite values")
             kind = getattr(cost, "__name__", "callable")
-        elif cost in _COSTS:
+        elif isinstance(cost, str) and cost in _COSTS:
             C = pairwise_cost(x, y, cost)
+            if not np.all(np.isfinite(C)):
+                raise ValueError(f"the {cost} distances between x and y overflow (coordinates up to "
+                                 f"{max(np.abs(x).max(), np.abs(y).max()):.3g}); rescale the points x and y")
             kind = cost
         else:
-            raise ValueError(f"cost must be one of {_COSTS} or a callable, got {cost!r}")
-        if scale == "max":
+            raise ValueError(f"cost must be one of {_COSTS} or a callable cost(x, y), got {cost!r:.60}")
+        if isinstance(scale, str):
             cmax = C.max()
             if cmax > 0:
                 C = C / cmax
         elif scale is not None:
-            C = C / float(scale)
+            C = C / scale
+            if not np.all(np.isfinite(C)):
+                raise ValueError(f"the cost divided by scale={scale!r} overflows; use a larger scale")
         return cls(C, a, b, eps=eps, normalize=normalize, cost_kind=kind)
 
     @classmethod
@@ -202,21 +223,52 @@ class EntropicOT:
         normalize : bool
             Rescale both densities to unit mass (default True).
         """
-        da = np.asarray(_host(density_a), dtype=np.float64)
-        db = np.asarray(_host(density_b), dtype=np.float64)
+        da = _checks.real_array("density_a", density_a, ndims=(1, 2, 3), nonneg=True, what="grid of densities")
+        db = _checks.real_array("density_b", density_b, ndims=(1, 2, 3), nonneg=True, what="grid of densities")
         if da.shape != db.shape:
             raise ValueError(f"density_a and density_b must have the same grid shape, got {da.shape} and {db.shape}")
-        if da.ndim not in (1, 2, 3):
-            raise ValueError(f"densities must be 1-, 2- or 3-D grids, got ndim={da.ndim}")
-        if p not in (1, 2):
-            raise ValueError(f"p must be 1 or 2, got {p!r}")
-        extent = (1.0,) * da.ndim if extent is None else tuple(float(e) for e in extent)
-        if len(extent) != da.ndim:
-            raise ValueError(f"extent needs {da.ndim} entries, got {len(extent)}")
+        if da.size == 0:
+            raise ValueError(f"density_a and density_b are empty (shape {da.shape}); give at least one cell")
+        for name, d in (("density_a", da), ("density_b", db)):
+            total = d.sum()
+            if not np.isfinite(total):
+                raise ValueError(f"{name} sums to inf (its entries overflow when added); rescale {name}")
+            if total <= 0:
+                raise ValueError(f"{name} sums to zero; give at least one positive cell")
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or p not in (1, 2):
+            raise ValueError(f"p must be 1 or 2 (the exponent of the cost |x - y|^p), got {p!r:.60}")
+        p = int(p)
+        eps = _check_eps(eps)
+        normalize = _checks.boolean("normalize", normalize)
+        if extent is None:
+            extent = (1.0,) * da.ndim
+        else:
+            if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__"):
+                raise TypeError(f"extent must be a sequence of {da.ndim} side lengths (one per grid axis), "
+                                f"got {extent!r:.60}")
+            if len(extent) != da.ndim:
+                raise ValueError(f"extent needs {da.ndim} entries (one side length per grid axis), "
+                                 f"got {len(extent)}")
+            extent = tuple(_checks.real_scalar(f"extent[{i}]", e, positive=True) for i, e in enumerate(extent))
+        if not normalize:
+            sa, sb = da.sum(), db.sum()
+            if abs(sa - sb) > 1e-9 * max(sa, sb):
+                raise ValueError(f"density_a and density_b must have equal total mass when normalize=False: "
+                                 f"{sa:.12g} vs {sb:.12g}; pass normalize=True to rescale both to 1")
+        N = da.size
+        _check_cost_memory(N, N, f"from_grids on a {'x'.join(map(str, da.shape))} grid")
         axes = [(np.arange(s) + 0.5) * (e / s) for s, e in zip(da.shape, extent)]
         pts = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
         C = pairwise_cost(pts, pts, "sqeuclidean" if p == 2 else "euclidean")
+        if not np.all(np.isfinite(C)):
+            raise ValueError("the distances between grid cells overflow; use a smaller extent")
         return cls(C, da.ravel(), db.ravel(), eps=eps, normalize=normalize, cost_kind=f"grid_W{p}")
+
+
+def _check_cost_memory(n: int, m: int, what: str) -> None:
+    """The dense (n, m) cost matrix, and about two more of its size while it is built."""
+    _checks.check_memory(f"EntropicOT.{what}: the dense {n} x {m} cost matrix", 3 * 8.0 * n * m,
+                         "use fewer points or a coarser grid")
 
 
 def pairwise_cost(x, y, kind: str = "sqeuclidean"):

@@ -5,13 +5,27 @@ import numbers
 
 import numpy as np
 
+from .. import _checks
 from .entropic import EntropicOT
 
 
 def _count(name: str, v) -> int:
-    if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+    if not isinstance(v, numbers.Integral) or isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive integer, got {type(v).__name__} {v!r:.60}")
+    if v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def _rng(seed):
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
+                        f"got {type(seed).__name__} {seed!r:.60}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(int(seed))
 
 
 def random_point_clouds(n: int, eps: float = 1e-3, seed=None, *, m: int | None = None, dim: int = 2,
@@ -54,13 +68,11 @@ def random_point_clouds(n: int, eps: float = 1e-3, seed=None, *, m: int | None =
     n = _count("n", n)
     m = n if m is None else _count("m", m)
     dim = _count("dim", dim)
-    try:
-        eps_f = float(eps)
-    except (TypeError, ValueError):
-        raise TypeError(f"eps must be a positive number, got {eps!r}") from None
-    if not np.isfinite(eps_f) or eps_f <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    rng = np.random.default_rng(seed)
+    eps_f = _checks.real_scalar("eps", eps, positive=True)
+    return_points = _checks.boolean("return_points", return_points)
+    _checks.check_memory(f"random_point_clouds(n={n}, m={m}): the dense {n} x {m} cost matrix",
+                         3 * 8.0 * n * m + 8.0 * (n + m) * dim, "use fewer points")
+    rng = _rng(seed)
     x = rng.random((n, dim))
     y = rng.random((m, dim))
     problem = EntropicOT.from_points(x, y, eps=eps_f, scale="max")

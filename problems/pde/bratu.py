@@ -20,12 +20,12 @@ Phys. 193 (2004) 357-397 (Bratu as the standard Newton-Krylov test problem).
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 import solvers
 from solvers.operators import stencil as _stencil
+
+from .. import _checks
 
 
 class Bratu:
@@ -48,16 +48,12 @@ class Bratu:
     def __init__(self, shape, lam: float = 1.0, domain=None):
         self.shape = _stencil._check_shape(shape)
         d = self.ndim = len(self.shape)
-        if not isinstance(lam, numbers.Real) or isinstance(lam, bool) or not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-        self.lam = float(lam)
-        if domain is None:
-            domain = [(0.0, 1.0)] * d
-        domain = [(float(lo), float(hi)) for lo, hi in domain]
-        if len(domain) != d or not all(hi > lo for lo, hi in domain):
-            raise ValueError(f"domain must be {d} pairs (lo, hi) with hi > lo, got {domain!r}")
-        self.domain = domain
-        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(domain, self.shape))
+        self.lam = _checks.real_scalar("lam", lam, nonneg=True)
+        self.domain = _checks.domain("domain", domain, d)
+        from .poisson import check_grid_memory
+
+        check_grid_memory(self.shape, what="Bratu")
+        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(self.domain, self.shape))
         self.n = int(np.prod(self.shape))
         self._lap = {}
 
@@ -73,6 +69,8 @@ class Bratu:
         return tuple(np.meshgrid(*axes, indexing="ij"))
 
     def _as_flat(self, u, be):
+        if np.iscomplexobj(u) or getattr(u, "dtype", np.float64) == object:
+            raise TypeError(f"u must be a real array, got dtype {u.dtype}")
         u = be.asarray(u, dtype=np.float64)
         if u.shape != (self.n,) and u.shape != self.shape:
             raise ValueError(f"u must have shape {self.shape} or ({self.n},), got {u.shape}")

@@ -25,18 +25,15 @@ import numpy as np
 import solvers
 from solvers.operators import stencil as _stencil
 
+from .. import _checks
 from . import manufactured as _manufactured
 
 
 def _check_field(name, v, d):
-    """A constant or a callable of d coordinate arrays; returns (value, is_callable)."""
+    """A constant or a callable of d coordinate arrays; returns a float or the callable."""
     if v is None:
         return None
-    if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        if not np.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v!r}")
-        return float(v)
-    if callable(v):
+    if callable(v) and not isinstance(v, np.ndarray):
         try:
             sig = inspect.signature(v)
         except (TypeError, ValueError):  # builtins / ufuncs without a signature
@@ -47,7 +44,14 @@ def _check_field(name, v, d):
             raise TypeError(f"{name} must be a constant or a vectorised callable of {d} coordinates "
                             f"({', '.join('xyz'[:d])}); its signature {sig} does not accept {d} arguments") from None
         return v
-    raise TypeError(f"{name} must be a number or a callable of the coordinates, got {type(v).__name__}")
+    if isinstance(v, np.ndarray) and v.ndim > 0:
+        raise TypeError(f"{name} must be a number or a callable of the coordinates ({', '.join('xyz'[:d])}), "
+                        f"got an array of shape {v.shape}; wrap grid values in a callable or pass a constant")
+    try:
+        return _checks.real_scalar(name, v)
+    except TypeError:
+        raise TypeError(f"{name} must be a real number or a callable of the coordinates "
+                        f"({', '.join('xyz'[:d])}), got {type(v).__name__} {v!r:.60}") from None
 
 
 def _evaluate(name, v, coords):
@@ -60,14 +64,37 @@ def _evaluate(name, v, coords):
         raise TypeError(f"{name} could not be evaluated on coordinate arrays ({exc}); it must take "
                         f"{len(coords)} arrays and be vectorised") from exc
     try:
-        out = np.broadcast_to(np.asarray(out, dtype=np.float64), shape)
+        arr = np.asarray(out)
     except (TypeError, ValueError) as exc:
-        got = getattr(out, "shape", type(out).__name__)
-        raise ValueError(f"{name} returned values of shape {got} that do not fit the grid {shape}: it must "
-                         "return one number per point (an array of the coordinates' shape, or a scalar)") from exc
+        raise TypeError(f"{name} returned {type(out).__name__}, not an array of numbers") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} returned values of dtype {arr.dtype}; it must return real numbers")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} returned complex values (dtype {arr.dtype}); it must return real numbers "
+                        f"(take .real inside {name} if that is what you mean)")
+    if arr.shape != shape and arr.ndim != 0:
+        raise ValueError(f"{name} returned an array of shape {arr.shape} for coordinate arrays of shape {shape}: "
+                         f"it must return one value per grid point (an array of the coordinates' shape {shape}, "
+                         "or a scalar); it is never broadcast, so a 1-D profile is not silently laid along an axis")
+    out = np.broadcast_to(arr.astype(np.float64), shape)
     if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} returned non-finite values on the grid")
+        raise ValueError(f"{name} returned NaN or inf on the grid; it must be finite at every point")
     return out
+
+
+def memory_estimate(shape, variable_k: bool = False) -> float:
+    """Bytes a multigrid-preconditioned Krylov solve on this grid needs, roughly: about a dozen
+    vectors of the grid's size (solution, right-hand side, Krylov work vectors, the multigrid
+    hierarchy) plus the face coefficients of a variable ``k``."""
+    n = float(np.prod([float(s) for s in shape]))
+    return 8.0 * n * (12 + (len(shape) + 1 if variable_k else 0))
+
+
+def check_grid_memory(shape, variable_k: bool = False, what: str = "Poisson") -> None:
+    """Refuse (``ProblemTooLargeError``) a grid whose solve cannot fit in memory, before allocating."""
+    n = float(np.prod([float(s) for s in shape]))
+    _checks.check_memory(f"{what} on a {'x'.join(map(str, shape))} grid ({n:.3g} unknowns)",
+                         memory_estimate(shape, variable_k), "use a smaller shape")
 
 
 class Poisson:
@@ -100,26 +127,25 @@ class Poisson:
     def __init__(self, shape, f=1.0, g=0.0, k=None, domain=None):
         self.shape = _stencil._check_shape(shape)
         d = self.ndim = len(self.shape)
-        if domain is None:
-            domain = [(0.0, 1.0)] * d
-        try:
-            domain = [(float(lo), float(hi)) for lo, hi in domain]
-        except (TypeError, ValueError):
-            raise TypeError(f"domain must be a sequence of {d} (lo, hi) pairs, got {domain!r}") from None
-        if len(domain) != d or not all(hi > lo and np.isfinite(hi - lo) for lo, hi in domain):
-            raise ValueError(f"domain must be {d} pairs (lo, hi) with hi > lo, got {domain!r}")
-        self.domain = domain
-        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(domain, self.shape))
+        self.domain = _checks.domain("domain", domain, d)
+        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(self.domain, self.shape))
         self.f = _check_field("f", f, d)
         self.g = _check_field("g", g, d)
         self.k = _check_field("k", 1.0 if k is None else k, d)
         if isinstance(self.k, float) and not self.k > 0:
             raise ValueError(f"k must be positive, got {self.k!r}")
+        check_grid_memory(self.shape, not isinstance(self.k, float))
         self.exact = None        # set by manufactured(): callable of the coordinates
         self.name = "poisson"
         self._ops = {}
         self._rhs = None
         self._faces = None
+        # evaluate the data now, so a callable that returns the wrong shape, complex or non-finite
+        # values is reported here, naming it (the values are cached for the solve)
+        if not isinstance(self.k, float):
+            self.face_coefficients()
+        if not (isinstance(self.f, float) and (self.g is None or isinstance(self.g, float))):
+            self.rhs("numpy")
 
     # ---------------------------------------------------------------- grid
     def axes(self):
@@ -141,7 +167,8 @@ class Poisson:
                 fa[a] = lo + h * (np.arange(n + 1) + 0.5)
                 ka = _evaluate("k", self.k, np.meshgrid(*fa, indexing="ij"))
                 if not np.all(ka > 0):
-                    raise ValueError("k must be > 0 everywhere in the domain; it is <= 0 at some face midpoints")
+                    raise ValueError(f"k must be > 0 everywhere in the domain; it is {ka.min():.3g} at some face "
+                                     "midpoints (k is sampled there)")
                 faces.append(np.ascontiguousarray(ka))
             self._faces = tuple(faces)
         return self._faces
@@ -220,7 +247,13 @@ class Poisson:
     def error(self, u, norm="max") -> float:
         """Error of ``u`` (grid or flat, any backend) against the exact solution: ``"max"`` or ``"l2"`` (RMS)."""
         be = solvers.get_backend(None, u)
-        e = be.to_numpy(u).reshape(self.shape) - self.exact_solution()
+        un = np.asarray(be.to_numpy(u))
+        if np.iscomplexobj(un) or not np.issubdtype(un.dtype, np.number):
+            raise TypeError(f"u must be a real array of the grid's values, got dtype {un.dtype}")
+        if un.size != int(np.prod(self.shape)):
+            raise ValueError(f"u has shape {un.shape}; it must hold one value per grid point: shape {self.shape} "
+                             f"or ({int(np.prod(self.shape))},)")
+        e = un.reshape(self.shape) - self.exact_solution()
         if norm == "max":
             return float(np.abs(e).max())
         if norm == "l2":
@@ -251,13 +284,14 @@ class Poisson:
         >>> res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10)   # doctest: +SKIP
         >>> p.error(res.x)                                                   # doctest: +SKIP
         """
-        _stencil._check_shape(shape)
-        if kind not in _manufactured.KINDS:
-            raise ValueError(f"kind must be one of {', '.join(map(repr, _manufactured.KINDS))}, got {kind!r}")
+        shape = _stencil._check_shape(shape)
+        if not isinstance(kind, str) or kind not in _manufactured.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, _manufactured.KINDS))}, got {kind!r:.60}")
+        domain = _checks.domain("domain", domain, len(shape))
         solution_cls, k_cls = _manufactured.KINDS[kind]
         u = solution_cls()
         k = 1.0 if k_cls is None else k_cls()
-        unit_box = domain is None or all(tuple(map(float, d)) == (0.0, 1.0) for d in domain)
+        unit_box = all(d == (0.0, 1.0) for d in domain)
         g = 0.0 if kind == "bubble" and unit_box else u
         f = _manufactured.Source(u, None if k_cls is None else k)
         p = cls(shape, f=f, g=g, k=k, domain=domain)

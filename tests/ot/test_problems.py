@@ -115,7 +115,7 @@ def test_random_point_clouds_defaults_match_the_command_line():
 
 @pytest.mark.parametrize("kwargs, err, match", [
     (dict(n=0), ValueError, "n must be a positive integer"),
-    (dict(n=2.5), ValueError, "n must be"),
+    (dict(n=2.5), TypeError, "n must be"),
     (dict(n=5, m=0), ValueError, "m must be"),
     (dict(n=5, dim=0), ValueError, "dim must be"),
     (dict(n=5, eps=0.0), ValueError, "eps"),

@@ -100,9 +100,8 @@ def test_bad_inputs(kwargs, exc, word):
 
 
 def test_k_nonpositive_somewhere_raises():
-    p = pde.Poisson((10, 10), k=lambda x, y: x - 0.5)
     with pytest.raises(ValueError, match="k must be > 0"):
-        p.operator("numpy")
+        pde.Poisson((10, 10), k=lambda x, y: x - 0.5)
     with pytest.raises(ValueError, match="precond"):
         pde.Poisson((8, 8)).preconditioner("ilu")
     with pytest.raises(ValueError, match="choose one of"):
@@ -125,9 +124,8 @@ def test_describe_is_plain_data_and_stored(tmp_path):
 
 
 def test_callable_with_wrong_output_shape_names_the_argument():
-    p = pde.Poisson((8, 8), f=lambda x, y: np.ones(3))
-    with pytest.raises(ValueError, match=r"f returned values of shape \(3,\)"):
-        solvers.solve(p, method="cg", backend="numpy")
+    with pytest.raises(ValueError, match=r"f returned an array of shape \(3,\)"):
+        pde.Poisson((8, 8), f=lambda x, y: np.ones(3))
 
 
 def test_rhs_cached_but_fresh_and_follows_f():
