@@ -57,7 +57,7 @@ def check_vector(y, n, name, raw, be, x=None, what="matvec"):
     or copy is needed: the values are not scanned.
     """
     xp = be.xp
-    who = f"{name}.{what}"
+    who = f"{name}(r)" if what == "call" else f"{name}.{what}"
     if not isinstance(y, xp.ndarray):
         if hasattr(y, "shape") and hasattr(y, "dtype"):
             hint = f"an array of type {type(y).__module__}.{type(y).__name__}, not a {be.name} backend array"
@@ -70,7 +70,7 @@ def check_vector(y, n, name, raw, be, x=None, what="matvec"):
             y = y.reshape(-1)
         else:
             raise ValueError(f"{who} returned an array of shape {tuple(y.shape)}, expected ({n},): {name} is "
-                             f"{describe(raw)}; fix its {what} (or its shape)")
+                             f"{describe(raw)}; fix {'it' if what == 'call' else 'its ' + what} (or its shape)")
     dt = np.dtype(y.dtype)
     if dt != _F64:
         if dt.kind == "f":

@@ -12,7 +12,6 @@ A-orthogonal to the current error.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Callable
 
 from ..results import Status
@@ -41,8 +40,11 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     b : array, shape (n,)
     x0 : array, optional
     rtol, atol : float
-        Stop when the recursively updated residual satisfies
-        ``||r||_2 <= max(rtol * ||b||_2, atol)``.
+        Stop when ``||b - A x||_2 <= max(rtol * ||b||_2, atol)``: the recursively
+        updated residual is tested, and a claim is confirmed on the true
+        residual of ``x`` (otherwise CDM restarts from ``x``, up to
+        ``MAX_REPLACEMENTS`` times, then reports ``"stagnated"`` with the
+        attainable accuracy).
     maxiter : int, optional
         Default ``10 n``.
     M : callable or operator, optional
@@ -50,6 +52,9 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         of the residual and may be nonlinear, e.g. a learned model or a
         residual-dependent number of smoothing sweeps; its output scale is
         irrelevant) or an operator with ``matvec``. ``None`` uses ``z = r``.
+        Its output must be a real vector of length ``n`` (else a ``ValueError``
+        / ``TypeError`` naming ``M``). For a right-hand side outside
+        ``2^-100 <= max|b| <= 2^100`` it sees the residual scaled by a power of two.
     k : int
         Number of previous directions to A-orthogonalise against (default 2,
         ``0`` gives preconditioned steepest descent).
@@ -64,8 +69,9 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     Returns
     -------
     SolveResult
-        ``history["residual"]`` (2-norms, initial first: ``nit + 1`` entries); ``stats``: ``time_s``,
-        ``matvecs``, ``precond_applications``. ``"breakdown"`` when
+        ``history["residual"]`` (2-norms, initial first: ``nit + 1`` entries; the last one of a
+        converged / stagnated / maxiter result is the true residual of ``x``); ``stats``: ``time_s``,
+        ``matvecs``, ``precond_applications``, ``restarts``. ``"breakdown"`` when
         ``d^T A d <= 0`` (A not SPD); ``"stagnated"`` when ``M(r)`` gives no
         new direction (``d^T r = 0``).
 
@@ -76,46 +82,45 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     Proceedings of ICML 2023, PMLR 202.
     Y. Notay, "Flexible conjugate gradients", SIAM J. Sci. Comput. 22(4) (2000).
     """
-    R = C.start("cdm", A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True, callback=callback)
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k (number of stored directions) must be an integer >= 0, got {k!r}")
+    k = C.check_count("k (number of stored directions)", k)
+    R = C.start("cdm", A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=True, callback=callback,
+                counters=("matvecs", "precond_applications", "restarts"))
     S, n, xp, K, Aap, hist, cnt, tol, done = R.S, R.n, R.xp, R.K, R.A, R.hist, R.cnt, R.tol, R.done
-    k = int(k)
     R.options = {"k": k}
+    kk = min(k, n)                       # more than n stored directions cannot be A-independent
 
     if S.M is None:
         def P(r):
             return r.copy()
-    elif hasattr(S.M, "matvec"):
+    elif R.M is not None:
         def P(r):
-            return S.M.matvec(r)
+            cnt["precond_applications"] += 1
+            return R.M.into(r, xp.empty(n))
     else:
         def P(r):
-            return S.M(r.copy())
+            cnt["precond_applications"] += 1
+            return C.check_vector(S.M(r.copy()), n, "M", S.M_raw, R.be, what="call")
 
     init = R.begin()
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init
 
-    D = xp.empty((max(k, 1), n))       # ring buffers of directions, their images, and d^T A d
-    AD = xp.empty((max(k, 1), n))
-    dAd_hist = [0.0] * max(k, 1)
+    D = xp.empty((max(kk, 1), n))      # ring buffers of directions, their images, and d^T A d
+    AD = xp.empty((max(kk, 1), n))
+    dAd_hist = [0.0] * max(kk, 1)
     stored = 0
     head = 0
     it = 0
+    checks = []                        # true residuals of recursive residuals that claimed convergence
+    best_x, best = None, math.inf
     for it in range(1, S.maxiter + 1):
-        z = P(r)
-        cnt["precond_applications"] += 0 if S.M is None else 1
-        z = xp.asarray(z, dtype=xp.float64).reshape(-1)
-        if z.shape != (n,):
-            raise ValueError(f"M returned an array of shape {tuple(z.shape)}, expected ({n},)")
-        d = xp.array(z, copy=True)
+        d = K.as_vector(xp.array(P(r), copy=True))
         ad = Aap.into(d, xp.empty(n))
         cnt["matvecs"] += 1
         # A-orthogonalise against the last `stored` directions, newest first (modified Gram-Schmidt)
         for s in range(stored):
-            i = (head - 1 - s) % k
+            i = (head - 1 - s) % kk
             c = K.dot(ad, D[i]) / dAd_hist[i]
             d -= c * D[i]
             ad -= c * AD[i]
@@ -130,8 +135,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
                             f"stagnated at iteration {it}: M(r) gave no new direction (it lies in the span of the "
                             "stored directions or is zero). Use a better approximate inverse or a larger k")
             return done(x, Status.BREAKDOWN, it - 1, rnorm,
-                        f"breakdown at iteration {it}: d^T A d = {dAd:.3e} <= 0, so the operator is not symmetric "
-                        "positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres")
+                        f"breakdown at iteration {it}: d^T A d = {R.unscale(dAd, 2):.3e} <= 0, so the operator is "
+                        "not symmetric positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres")
         if dr == 0.0:
             return done(x, Status.STAGNATED, it - 1, rnorm,
                         f"stagnated at iteration {it}: the direction from M(r) is A-conjugate to the error "
@@ -145,16 +150,54 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         if not math.isfinite(rnorm):
             return done(x, Status.NONFINITE, it, rnorm, C.nonfinite_reason(f"the residual at iteration {it}"))
         if rnorm <= tol:
-            return done(x, Status.CONVERGED, it, rnorm)
+            # claim convergence only on the true residual of x; otherwise restart from it (residual
+            # replacement, stored directions dropped) until the true residual stops improving
+            r = R.residual(x)
+            rnorm = math.sqrt(K.dot(r, r))
+            hist.buf[hist.n - 1] = rnorm
+            if rnorm <= tol:
+                return done(x, Status.CONVERGED, it, rnorm)
+            if not math.isfinite(rnorm):
+                return done(x, Status.NONFINITE, it, rnorm, C.nonfinite_reason("the true residual b - A x"))
+            if rnorm <= best:
+                best_x, best = x.copy(), rnorm
+            checks.append(rnorm)
+            if stop or len(checks) >= MAX_REPLACEMENTS or (len(checks) >= 2 and checks[-1] > 0.5 * checks[-2]):
+                xr, rr_ = (best_x, best) if best < rnorm else (x, rnorm)
+                hist.buf[hist.n - 1] = rr_
+                if stop:
+                    return R.stopped(xr, it, rr_)
+                return done(xr, Status.STAGNATED, it, rr_,
+                            f"stagnated: the updated residual reached the tolerance {R.unscale(tol):.3e} "
+                            f"{len(checks)} time(s) but the true residual ||b - A x|| did not ("
+                            + ", ".join(f"{R.unscale(c):.3e}" for c in checks)
+                            + f"); about {R.unscale(rr_):.3e} is the attainable accuracy for this system and "
+                            "approximate inverse. Loosen rtol/atol, or use a linear preconditioner")
+            stored = head = 0
+            cnt["restarts"] += 1
+            continue
         if stop:
             return R.stopped(x, it, rnorm)
-        if k > 0:
+        if kk > 0:
             D[head] = d
             AD[head] = ad
             dAd_hist[head] = dAd
-            head = (head + 1) % k
-            stored = min(stored + 1, k)
+            head = (head + 1) % kk
+            stored = min(stored + 1, kk)
+    if S.maxiter > 0:                  # report the true residual of the returned x
+        r = R.residual(x)
+        rnorm = math.sqrt(K.dot(r, r))
+        hist.buf[hist.n - 1] = rnorm
+        if rnorm <= tol:
+            return done(x, Status.CONVERGED, S.maxiter, rnorm)
+        if best < rnorm:
+            hist.buf[hist.n - 1] = best
+            return done(best_x, Status.MAXITER, S.maxiter, best)
     return done(x, Status.MAXITER, S.maxiter, rnorm)
+
+
+#: how many times CDM restarts from the true residual after a false claim of convergence
+MAX_REPLACEMENTS = 5
 
 
 __all__ = ["cdm"]

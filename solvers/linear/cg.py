@@ -38,9 +38,17 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     x0 : array, shape (n,), optional
         Initial guess (default zero).
     rtol, atol : float
-        Stop when ``||b - A x||_2 <= max(rtol * ||b||_2, atol)``. The residual is
-        the *recursively updated* residual ``r`` of CG in the Euclidean 2-norm
-        (not the preconditioned ``M``-norm), also when ``M`` is given.
+        Stop when ``||b - A x||_2 <= max(rtol * ||b||_2, atol)`` (Euclidean
+        2-norm, also when ``M`` is given). The iteration tests CG's recursively
+        updated residual; when that reaches the tolerance, the true residual
+        ``b - A x`` is computed (one more matvec) and convergence is claimed only
+        if it is below the tolerance too. Otherwise CG restarts from ``x`` with
+        the true residual (residual replacement; van der Vorst and Ye 2000), at
+        most ``MAX_REPLACEMENTS`` times and while the true residual keeps
+        improving; then the status is ``"stagnated"`` and the message gives the
+        attainable accuracy (the smallest true residual reached, whose iterate
+        is returned). ``rtol = atol = 0`` therefore never claims convergence
+        unless ``b - A x`` is exactly zero.
     maxiter : int, optional
         Iteration limit (default ``10 n``).
     M : operator, optional
@@ -71,7 +79,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     -------
     SolveResult
         ``history["residual"]``: residual 2-norms, starting with the initial
-        one (length ``nit + 1``). ``stats``: ``time_s``, ``matvecs``,
+        one (length ``nit + 1``); the last entry of a ``"converged"``,
+        ``"stagnated"`` or ``"maxiter"`` result is the true residual
+        ``||b - A x||`` of the returned ``x``. ``stats``: ``time_s``, ``matvecs``,
         ``precond_applications``. ``status`` is ``"breakdown"`` when
         ``p^T A p <= 0`` (A is not SPD) or ``r^T M r <= 0`` (M is not SPD),
         ``"nonfinite"`` when NaN/inf appears, ``"maxiter"`` when the budget ran
@@ -81,7 +91,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     Notes
     -----
     Complex inputs are rejected with a ``TypeError`` (solve the real 2n x 2n
-    form instead).
+    form instead). An operator whose ``matvec`` returns something other than a
+    real vector of length ``n`` raises a ``ValueError`` / ``TypeError`` naming it
+    (``A`` or ``M``) before the value reaches a kernel. A right-hand side outside
+    ``2^-100 <= max|b| <= 2^100`` is solved scaled by a power of two (exact) so
+    that no norm under- or overflows: the result is scale-invariant over the
+    whole double range.
 
     References
     ----------
@@ -93,6 +108,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     optimization", SIAM J. Numer. Anal. 20(3), 626-637 (1983); J. Nocedal and
     S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Algorithm 7.1
     (negative-curvature exit of Newton-CG).
+    H. A. van der Vorst and Q. Ye, "Residual replacement strategies for Krylov
+    subspace iterative methods for the convergence of true residuals", SIAM J.
+    Sci. Comput. 22(3), 835-852 (2000).
     """
     if not isinstance(negative_curvature, str) or negative_curvature not in NEGATIVE_CURVATURE:
         raise ValueError(f"negative_curvature must be one of {NEGATIVE_CURVATURE}, got {negative_curvature!r}")

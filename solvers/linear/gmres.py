@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Callable
 
 import numpy as np
@@ -56,7 +55,13 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         entries); ``stats``:
         ``time_s``, ``matvecs``, ``precond_applications``, ``restarts``.
         ``status="stagnated"`` when a whole cycle does not reduce the residual
-        (increase ``restart`` or use a better preconditioner).
+        (increase ``restart`` or use a better preconditioner). ``x`` is always
+        the best iterate seen: an update whose true residual is larger than the
+        current one (a near-singular least-squares problem) is not taken; the
+        solve then retries with the well-conditioned leading Krylov columns and
+        otherwise stops as ``"stagnated"``. Breakdown (a Krylov column that is
+        numerically dependent on the previous ones) is detected relative to the
+        scale ``||A M||``, not by an exact zero.
 
     References
     ----------
@@ -65,8 +70,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     856-869 (1986). Y. Saad, *Iterative Methods for Sparse Linear Systems*,
     2nd ed., Algorithm 9.5 (right preconditioning).
     """
-    if not isinstance(restart, numbers.Integral) or isinstance(restart, bool) or restart < 1:
-        raise ValueError(f"restart must be a positive integer, got {restart!r}")
+    restart = C.check_count("restart", restart, minimum=1, what="a positive integer")
     R = C.start("gmres", A, b, x0, M, backend, rtol, atol, maxiter,
                 counters=("matvecs", "precond_applications", "restarts"), callback=callback)
     S, be, n, xp, Aap, hist, cnt, tol = R.S, R.be, R.n, R.xp, R.A, R.hist, R.cnt, R.tol
@@ -84,8 +88,8 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     def out_of_cycles(x, itn, rnorm):
         return done(x, Status.MAXITER, itn, rnorm,
                     f"not converged after maxiter={cycles} restart cycles ({itn} iterations), residual "
-                    f"{rnorm:.3e} > tolerance {tol:.3e}. Try a preconditioner, a larger restart or maxiter, "
-                    "or a looser rtol")
+                    f"{R.unscale(rnorm):.3e} > tolerance {R.unscale(tol):.3e}. Try a preconditioner, a larger "
+                    "restart or maxiter, or a looser rtol")
 
     if cycles == 0:
         return out_of_cycles(x, 0, rnorm)
@@ -98,6 +102,15 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     itn = 0
     cycle = 0
     stop = False
+    scale_AM = 0.0                       # largest ||A M v|| seen: the scale breakdowns are measured against
+
+    def candidate(j):
+        """``x + M V_j y_j`` (the least-squares update from the first ``j`` columns), its residual and norm."""
+        y = _solve_upper(H, g, j)
+        xn = x + apply_M(V[:j].T @ xp.asarray(y))
+        rn = R.residual(xn)
+        return xn, rn, float(xp.linalg.norm(rn))
+
     while True:
         cycle += 1
         V[0] = r * (1.0 / rnorm)
@@ -107,10 +120,13 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         j = 0
         reason = ""
         status = None
+        dependent = False
         for j in range(m):
             w = Aap.into(apply_M(V[j]), xp.empty(n))
             cnt["matvecs"] += 1
             itn += 1
+            wnorm = float(xp.linalg.norm(w))
+            scale_AM = max(scale_AM, wnorm)
             # Arnoldi step: classical Gram-Schmidt, repeated once (CGS2), as BLAS-2 products
             Vj = V[: j + 1]
             h = Vj @ w
@@ -119,7 +135,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             w = w - Vj.T @ h2
             hcol = be.to_numpy(h + h2)
             hnext = float(xp.linalg.norm(w))
-            if not (np.all(np.isfinite(hcol)) and math.isfinite(hnext)):
+            if not (np.all(np.isfinite(hcol)) and math.isfinite(hnext) and math.isfinite(wnorm)):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Arnoldi step at iteration {itn}")
                 itn -= 1
                 break
@@ -130,9 +146,10 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
                 H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
                 H[i, j] = t
             den = math.hypot(H[j, j], H[j + 1, j])
-            if den == 0.0:
-                status, reason = Status.BREAKDOWN, (f"breakdown at iteration {itn}: A M v = 0 for a Krylov vector, "
-                                                    "so A M is singular. Check A and the preconditioner")
+            if den <= DEPENDENT * scale_AM:
+                # A M v_j lies (numerically) in the span of the previous images: the triangular factor
+                # would be singular, so the cycle ends with the j columns before it
+                dependent = True
                 itn -= 1
                 break
             cs[j], sn[j] = H[j, j] / den, H[j + 1, j] / den
@@ -143,34 +160,65 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             hist.append(est)
             if R.cb:
                 stop = R.stop(x + apply_M(V[: j + 1].T @ xp.asarray(_solve_upper(H, g, j + 1))), itn, est)
-            if est <= tol or hnext == 0.0 or stop:
+            # happy breakdown (relative): w has no component outside the Krylov space, which is invariant
+            if est <= tol or hnext <= DEPENDENT * wnorm or stop:
                 j += 1
                 break
             V[j + 1] = w * (1.0 / hnext)
         else:
             j = m
-        if j > 0:
-            y = _solve_upper(H, g, j)
-            x += apply_M(V[:j].T @ xp.asarray(y))
-        if status is not None:
+        if j == 0:                       # no usable column (dependent or non-finite at the first step)
+            if status is None:
+                status, reason = Status.BREAKDOWN, (
+                    f"breakdown at iteration {itn + 1}: A M r is zero or negligible (||A M r|| <= "
+                    f"{DEPENDENT:.1e} * ||A M||) for the residual r, so A M is (numerically) singular on it and "
+                    "GMRES cannot reduce the residual. Check A and the preconditioner; res.x is the best iterate")
             return done(x, status, itn, rnorm, reason)
         prev = rnorm
-        r = R.residual(x)
-        rnorm = float(xp.linalg.norm(r))
+        xn, rn, rnn = candidate(j)
+        if not rnn < rnorm:
+            # the update is worse than the current iterate: the least-squares problem is too ill-conditioned
+            # for all j columns; retry with the well-conditioned leading columns of the triangular factor
+            jc = _well_conditioned_prefix(H, j)
+            if 0 < jc < j:
+                xc, rc, rcn = candidate(jc)
+                if rcn < rnn or not math.isfinite(rnn):
+                    xn, rn, rnn = xc, rc, rcn
+        improved = rnn < rnorm
+        if improved:                     # x is always the best iterate seen
+            x, r, rnorm = xn, rn, rnn
         hist.buf[hist.n - 1] = rnorm
-        if not math.isfinite(rnorm):
-            return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("the residual"))
+        if status is not None:
+            return done(x, status, itn, rnorm, reason)
         if rnorm <= tol:
             return done(x, Status.CONVERGED, itn, rnorm)
         if stop:
             return R.stopped(x, itn, rnorm)
+        if not improved:
+            why = ("the Krylov least-squares problem is numerically singular (A M is near-singular on the Krylov "
+                   "space)" if dependent or not math.isfinite(rnn) or rnn > prev else
+                   f"a full cycle of {j} iterations did not reduce the residual")
+            return done(x, Status.STAGNATED, itn, rnorm,
+                        f"stagnated: {why}; res.x is the best iterate seen (residual {R.unscale(rnorm):.3e}, "
+                        f"tolerance {R.unscale(tol):.3e}). Increase restart, use a preconditioner, or check that "
+                        "A is not (nearly) singular")
         if cycle >= cycles:
             return out_of_cycles(x, itn, rnorm)
-        if rnorm >= prev:
-            return done(x, Status.STAGNATED, itn, rnorm,
-                        f"stagnated: a full cycle of {m} iterations did not reduce the residual ({rnorm:.3e}). "
-                        "Increase restart, or use a preconditioner")
         cnt["restarts"] += 1
+
+
+#: a Krylov column whose new direction has norm <= DEPENDENT * ||A M|| is treated as linearly dependent
+#: (breakdown, measured relative to the scale of the operator instead of ``== 0``)
+DEPENDENT = 64 * 2.220446049250313e-16
+
+
+def _well_conditioned_prefix(H, j):
+    """The number of leading columns of the triangular factor ``H[:j, :j]`` before the first diagonal entry
+    that is tiny (``<= sqrt(eps)``) relative to the largest one before it."""
+    d = np.abs(np.diag(H[:j, :j]))
+    big = np.maximum.accumulate(d)
+    small = np.flatnonzero(d <= 1.5e-8 * big)
+    return int(small[0]) if small.size else j
 
 
 def _solve_upper(H, g, j):

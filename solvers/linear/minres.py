@@ -93,9 +93,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             v = y * (1.0 / beta)
             av = Aap.into(v, xp.empty(n))
             cnt["matvecs"] += 1
-            y = av.copy() if track else av
-            if oldb != 0.0:
-                y -= (beta / oldb) * r1
+            # never update av in place: it may be the operator's own storage
+            y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
             alfa = K.dot(v, y)
             y -= (alfa / beta) * r2
             r1, r2 = r2, y

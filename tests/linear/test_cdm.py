@@ -102,7 +102,7 @@ def test_cdm_breakdown_and_edges(cpu_backend, rng):
     assert m.status == "maxiter" and m.nit == 3
     with pytest.raises(ValueError, match="k"):
         solvers.cdm(A, b, k=-1)
-    with pytest.raises(ValueError, match="M returned"):
+    with pytest.raises(ValueError, match=r"M\(r\) returned an array of shape \(3,\), expected \(25,\)"):
         solvers.cdm(A, b, M=lambda r: r[:3])
     nanM = solvers.cdm(A, b, M=lambda r: r * np.nan, backend=cpu_backend)
     assert nanM.status == "nonfinite" and np.all(np.isfinite(nanM.x))
