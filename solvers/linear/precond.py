@@ -9,6 +9,7 @@ operator from a few Lanczos steps (used for the Chebyshev bounds).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -28,6 +29,12 @@ class JacobiPreconditioner(_ops.LinearOperator):
 
     def __init__(self, inv_diagonal, backend):
         be = _backends.get_backend(backend)
+        if not isinstance(inv_diagonal, be.xp.ndarray) or inv_diagonal.ndim != 1:
+            raise ValueError(f"inv_diagonal must be a 1-D {be.name}-backend array, got "
+                             f"{type(inv_diagonal).__name__} of shape {getattr(inv_diagonal, 'shape', None)}")
+        if np.dtype(inv_diagonal.dtype).kind not in "biuf":
+            raise TypeError(f"inv_diagonal must be real, got dtype {inv_diagonal.dtype}")
+        inv_diagonal = be.xp.ascontiguousarray(inv_diagonal, dtype=be.xp.float64)
         pos = bool(be.to_numpy(be.xp.all(inv_diagonal > 0))) if inv_diagonal.size else True
         n = inv_diagonal.shape[0]
         super().__init__((n, n), np.float64, be, symmetric=True, positive_definite=pos)
@@ -37,6 +44,7 @@ class JacobiPreconditioner(_ops.LinearOperator):
         return self.inv_diagonal * x
 
     def matvec_into(self, x, out):
+        _check_into(self, x, out)
         self.backend.xp.multiply(self.inv_diagonal, x, out=out)
         return out
 
@@ -46,6 +54,16 @@ class JacobiPreconditioner(_ops.LinearOperator):
     def with_backend(self, backend) -> "JacobiPreconditioner":
         be = _backends.get_backend(backend)
         return self if be == self.backend else JacobiPreconditioner(be.asarray(self.inv_diagonal), be)
+
+
+def _check_into(op, x, out):
+    """O(1) check of ``matvec_into(x, out)`` arguments (NumPy would broadcast a length-1 ``x``)."""
+    n = op.shape[0]
+    if getattr(x, "shape", None) != (n,) or getattr(out, "shape", None) != (n,):
+        raise ValueError(f"{type(op).__name__}.matvec_into: x has shape {getattr(x, 'shape', None)} and out "
+                         f"{getattr(out, 'shape', None)}, expected ({n},) for both")
+    if out.dtype != np.float64:
+        raise TypeError(f"{type(op).__name__}.matvec_into: out must be float64, got {out.dtype}")
 
 
 def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPreconditioner:
@@ -67,8 +85,10 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
         Zero (or, with ``require_positive``, negative) or non-finite diagonal
         entries; the message gives the first offending index.
     """
+    if not isinstance(require_positive, (bool, np.bool_)):
+        raise TypeError(f"jacobi: require_positive must be True or False, got {require_positive!r}")
     be = _backends.get_backend(backend, A)
-    op = _ops.aslinearoperator(A, backend=be)
+    op = C._as_operator(A, be, "A")
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"jacobi: A must be square, got shape {op.shape}")
     try:
@@ -76,9 +96,17 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
     except NotImplementedError:
         raise TypeError(f"jacobi: {type(A).__name__} does not provide diagonal(); pass a matrix or an operator "
                         "with a diagonal() method") from None
-    if np.iscomplexobj(be.to_numpy(d[:1]) if d.size else np.empty(0)):
+    n = op.shape[0]
+    if not hasattr(d, "shape"):
+        d = np.asarray(d)
+    if np.dtype(d.dtype).kind == "c":
         raise TypeError("jacobi: complex diagonals are not supported")
-    d = be.xp.asarray(be.asarray(d), dtype=be.xp.float64).reshape(-1)
+    if np.dtype(d.dtype).kind not in "biuf":
+        raise TypeError(f"jacobi: A.diagonal() returned dtype {d.dtype}, expected real numbers")
+    if tuple(d.shape) != (n,):
+        raise ValueError(f"jacobi: A.diagonal() returned an array of shape {tuple(d.shape)}, expected ({n},) "
+                         f"for A of shape {op.shape}; fix the operator's diagonal")
+    d = be.xp.asarray(be.asarray(d), dtype=be.xp.float64)
     dn = be.to_numpy(d)
     bad = ~np.isfinite(dn) | (dn <= 0 if require_positive else dn == 0)
     if bad.any():
@@ -114,24 +142,30 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=None, backend=None) -> tuple[
     C. Lanczos (1950); G. H. Golub and C. F. Van Loan, *Matrix Computations*,
     4th ed., Section 10.1.
     """
+    k = C.check_count("lanczos_bounds: k", k, minimum=1)
     be = _backends.get_backend(backend, A)
-    op = _ops.aslinearoperator(A, backend=be)
+    op = C._as_operator(A, be, "A")
     n = op.shape[0]
     if op.shape[0] != op.shape[1] or n == 0:
         raise ValueError(f"lanczos_bounds: A must be square and non-empty, got shape {op.shape}")
-    k = int(max(1, min(k, n)))
+    k = min(k, n)
     xp = be.xp
     if v0 is None:
         v0 = np.random.default_rng(rng).standard_normal(n)
-    v = xp.asarray(be.asarray(v0), dtype=xp.float64).reshape(-1).copy()
+    v = C._as_vector(be, v0, n, "v0", op.shape)
+    vnorm = float(xp.linalg.norm(v))
+    if not vnorm > 0.0:
+        raise ValueError("lanczos_bounds: v0 must be a non-zero vector")
     V = xp.zeros((k, n))
     alpha = np.zeros(k)
     beta = np.zeros(k)
-    v /= float(xp.linalg.norm(v))
+    v /= vnorm
+    K = C.kernels(be, n)
+    Aap = C.Applier(op, A, be, K, "A")
     m = k
     for j in range(k):
         V[j] = v
-        w = xp.asarray(op.matvec(v), dtype=xp.float64)
+        w = Aap.product(v)
         alpha[j] = float(xp.dot(v, w))
         # full reorthogonalisation (twice is enough)
         for _ in range(2):
@@ -160,6 +194,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
 
     def __init__(self, op, lmin, lmax, degree, be):
         n = op.shape[0]
+        _check_chebyshev(lmin, lmax, degree)
         super().__init__((n, n), np.float64, be, symmetric=True, positive_definite=True)
         self.op = op
         self.lmin, self.lmax, self.degree = float(lmin), float(lmax), int(degree)
@@ -168,7 +203,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
     def _setup(self):
         n, be = self.shape[0], self.backend
         self._K = C.kernels(be, n)
-        self._A = C.Applier(self.op, self.op, be, self._K)
+        self._A = C.Applier(self.op, self.op, be, self._K, "A (of the Chebyshev preconditioner)")
         xp = be.xp
         self._res, self._d, self._ad = xp.empty(n), xp.empty(n), xp.empty(n)
 
@@ -192,6 +227,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
 
     def matvec_into(self, r, out):
         """``out = p(A) r`` (Saad, Algorithm 12.1, from a zero start)."""
+        _check_into(self, r, out)
         theta = 0.5 * (self.lmax + self.lmin)
         delta = 0.5 * (self.lmax - self.lmin)
         xp = self.backend.xp
@@ -231,23 +267,48 @@ def chebyshev(A, *, degree: int = 8, bounds: tuple[float, float] | None = None, 
     Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
     Sections 12.3 (Chebyshev acceleration, Algorithm 12.1).
     """
+    degree = C.check_count("chebyshev: degree", degree, minimum=1)
+    if degree > MAX_DEGREE:
+        raise ValueError(f"chebyshev: degree must be <= {MAX_DEGREE} (each application costs degree - 1 matvecs), "
+                         f"got {degree}; use a multigrid preconditioner for harder problems")
+    lanczos_steps = C.check_count("chebyshev: lanczos_steps", lanczos_steps, minimum=1)
+    if lanczos_steps > MAX_DEGREE:
+        raise ValueError(f"chebyshev: lanczos_steps must be <= {MAX_DEGREE} (it stores that many vectors), got "
+                         f"{lanczos_steps}")
+    if isinstance(safety, bool) or not isinstance(safety, numbers.Real) or not (1.0 <= safety < math.inf):
+        raise ValueError(f"chebyshev: safety must be a finite number >= 1 (e.g. 1.05), got {safety!r}")
+    if lower_ratio is not None and (isinstance(lower_ratio, bool) or not isinstance(lower_ratio, numbers.Real)
+                                    or not (1.0 < lower_ratio < math.inf)):
+        raise ValueError(f"chebyshev: lower_ratio must be None or a finite number > 1 (e.g. 30), got {lower_ratio!r}")
+    if bounds is not None:
+        try:
+            lmin, lmax = bounds
+            lmin, lmax = C.check_nonnegative("chebyshev: bounds[0]", lmin, "0.1"), \
+                C.check_nonnegative("chebyshev: bounds[1]", lmax, "4.0")
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"chebyshev: bounds must be a pair (lmin, lmax) of finite numbers with "
+                             f"0 < lmin < lmax, got {bounds!r} ({e})") from None
     be = _backends.get_backend(backend, A)
-    op = _ops.aslinearoperator(A, backend=be)
+    op = C._as_operator(A, be, "A")
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"chebyshev: A must be square, got shape {op.shape}")
-    if int(degree) < 1:
-        raise ValueError(f"chebyshev: degree must be >= 1, got {degree!r}")
     if bounds is None:
         lmin, lmax = lanczos_bounds(op, k=lanczos_steps, rng=rng, backend=be)
         lmax *= safety
         if lower_ratio is not None:
             lmin = lmax / lower_ratio
-    else:
-        lmin, lmax = map(float, bounds)
+    return ChebyshevPreconditioner(op, lmin, lmax, degree, be)
+
+
+#: the largest Chebyshev degree / Lanczos step count accepted (a larger one is a runaway cost, not a setting)
+MAX_DEGREE = 1000
+
+
+def _check_chebyshev(lmin, lmax, degree):
     if not (math.isfinite(lmin) and math.isfinite(lmax) and 0 < lmin < lmax):
         raise ValueError(f"chebyshev: need finite bounds 0 < lmin < lmax, got ({lmin!r}, {lmax!r}); A must be "
                          "SPD (for indefinite A use minres/gmres)")
-    return ChebyshevPreconditioner(op, lmin, lmax, degree, be)
+    C.check_count("chebyshev: degree", degree, minimum=1)
 
 
 __all__ = ["jacobi", "chebyshev", "lanczos_bounds", "JacobiPreconditioner", "ChebyshevPreconditioner"]
