@@ -95,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"newtonkit: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError as exc:   # an allocation the estimates did not foresee
+        if os.environ.get("NEWTONKIT_DEBUG"):
+            raise
+        print(f"newtonkit: error: out of memory ({exc or 'allocation failed'}); use a smaller problem",
+              file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("newtonkit: interrupted", file=sys.stderr)
         return 130

@@ -15,7 +15,7 @@ import numpy as np
 import solvers
 
 from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
-from .solve import check_shape, ot_problem
+from .solve import check_number, check_shape, ot_problem
 
 
 @dataclass
@@ -41,6 +41,7 @@ class DemoCase:
     error_label: str = "max error vs exact"
     residual_label: str = "residual norm relative to the initial one"
     normalise: bool = True  # plot the history relative to its first value
+    check: Callable | None = None  # (args) -> None: validate the arguments (and memory) before anything runs
 
 
 def _demo_poisson(args, show_progress: bool) -> list[DemoRun]:
@@ -87,11 +88,15 @@ def _demo_ot(args, show_progress: bool) -> list[DemoRun]:
     return runs
 
 
+def _check_poisson(args) -> None:
+    check_shape(args.shape)
+
+
 def demo_cases() -> list[DemoCase]:
     """The cases ``newtonkit demo`` runs, in order (append new ones here)."""
     return [
         DemoCase("poisson3d", "3-D Poisson -div(grad u) = f, manufactured u = prod x_i (1 - x_i) exp(x_i)",
-                 _demo_poisson),
+                 _demo_poisson, check=_check_poisson),
         DemoCase("ot", "entropic OT, 500 x 500 random points, eps = 2e-3: Sinkhorn-Newton-Sparse vs Sinkhorn",
                  _demo_ot, error_label="relative gap between the two costs", residual_label="L1 marginal error",
                  normalise=False),
@@ -128,6 +133,10 @@ def _print_summary(cases, rows) -> None:
 
 def cmd_demo(args) -> int:
     cases = _select(args.case)
+    check_number("--rtol", args.rtol)
+    for case in cases:   # every argument and memory estimate is checked before the store is opened
+        if case.check is not None:
+            case.check(args)
     print(f"newtonkit {solvers.__version__} demo: backend {args.backend}, "
           f"{solvers.get_num_threads()} threads; results go to {args.store}")
     rows, curves, all_converged = [], [], True

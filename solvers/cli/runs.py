@@ -27,6 +27,33 @@ def _jsonable(v):
     return v
 
 
+def json_safe(v):
+    """``v`` with NaN and +-inf replaced by None (JSON has no such numbers), arrays and NumPy scalars as
+    plain values, recursively; the result dumps with ``allow_nan=False``."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return json_safe(v.tolist()) if v.size <= 16 else f"<array shape={v.shape} dtype={v.dtype}>"
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, complex):
+        return [json_safe(v.real), json_safe(v.imag)]
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def dumps(v) -> str:
+    """Strict JSON (no bare NaN / Infinity) of ``v``."""
+    return json.dumps(json_safe(v), indent=1, allow_nan=False)
+
+
 def _resolve(store, key: str) -> str:
     try:
         return store.resolve(key)
@@ -38,7 +65,7 @@ def cmd_runs_list(args) -> int:
     with solvers.RunStore(args.file, mode="r") as store:
         rows = store.list()
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(dumps(rows))
         return EXIT_OK
     if not rows:
         print(f"{args.file}: no completed runs")
@@ -68,7 +95,7 @@ def cmd_runs_show(args) -> int:
         "provenance": r.provenance,
     }
     if args.json:
-        print(json.dumps(info, indent=1, default=_jsonable))
+        print(dumps(info))
         return EXIT_OK
     for key, value in info.items():
         if isinstance(value, dict) and value:
@@ -81,6 +108,8 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_runs_plot(args) -> int:
+    if args.last < 1:
+        raise UsageError(f"--last must be a positive number of runs, got {args.last}")
     with solvers.RunStore(args.file, mode="r") as store:
         ids = [_resolve(store, k) for k in args.run_id] if args.run_id else store.run_ids()[-args.last:]
         if not ids:
@@ -140,4 +169,4 @@ def add_parser(sub) -> None:
     rp.set_defaults(func=cmd_runs_merge)
 
 
-__all__ = ["cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_merge", "add_parser", "PLOT_KEYS"]
+__all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_merge", "add_parser", "PLOT_KEYS"]

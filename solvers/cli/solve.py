@@ -17,11 +17,34 @@ import solvers
 from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
 
 
-def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
-    """``--shape``: 2 or 3 positive integers."""
+def check_shape(shape: Sequence[int], variable_k: bool = False) -> tuple[int, ...]:
+    """``--shape``: 2 or 3 positive integers whose Poisson solve fits in memory (estimated first)."""
     if len(shape) not in (2, 3) or any(n < 1 for n in shape):
         raise UsageError(f"--shape takes 2 or 3 positive integers (interior points per axis), got {list(shape)}")
+    from problems import _checks
+    from problems.pde import poisson
+
+    need, limit = poisson.memory_estimate(shape, variable_k), _checks.memory_limit()
+    if need > limit:
+        raise UsageError(f"--shape {' '.join(map(str, shape))}: {float(np.prod([float(n) for n in shape])):.3g} "
+                         f"unknowns need about {_checks.fmt_bytes(need)} of memory, more than the "
+                         f"{_checks.fmt_bytes(limit)} available (NEWTONKIT_MEMORY_LIMIT changes the limit); "
+                         "use a smaller --shape")
     return tuple(shape)
+
+
+def check_number(flag: str, value: float, *, positive: bool = False) -> float:
+    """A finite number >= 0 (> 0 with ``positive``) given as ``flag``."""
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise UsageError(f"{flag} must be a finite number {'>' if positive else '>='} 0, got {value}")
+    return value
+
+
+def check_maxiter(value):
+    """``--maxiter``: None or an integer >= 0."""
+    if value is not None and value < 0:
+        raise UsageError(f"--maxiter must be >= 0, got {value}")
+    return value
 
 
 def parse_tags(items: Sequence[str] | None) -> dict:
@@ -53,6 +76,10 @@ def _run_poisson(args):
     from problems import pde
 
     shape = check_shape(args.shape)
+    check_number("--rtol", args.rtol)
+    check_maxiter(args.maxiter)
+    if not np.isfinite(args.f):
+        raise UsageError(f"--f must be a finite number, got {args.f}")
     if args.manufactured:
         problem = pde.Poisson.manufactured(shape, kind="bubble")
     else:
@@ -76,10 +103,20 @@ def ot_problem(n: int, eps: float, seed: int | None):
     """``--n``/``--eps``/``--seed`` checked as flags, then :func:`problems.ot.random_point_clouds`."""
     from problems import ot
 
+    from problems import _checks
+
     if n < 2:
         raise UsageError(f"--n must be >= 2, got {n}")
-    if not eps > 0:
-        raise UsageError(f"--eps must be > 0, got {eps}")
+    if not (eps > 0 and np.isfinite(eps)):
+        raise UsageError(f"--eps must be a finite number > 0, got {eps}")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
+    # the dense n x n cost, about two more while it is built, and the solver's n x n work arrays
+    need, limit = 5 * 8.0 * n * n, _checks.memory_limit()
+    if need > limit:
+        raise UsageError(f"--n {n}: the dense {n} x {n} cost matrix and the solver's work arrays need about "
+                         f"{_checks.fmt_bytes(need)} of memory, more than the {_checks.fmt_bytes(limit)} available "
+                         "(NEWTONKIT_MEMORY_LIMIT changes the limit); use a smaller --n")
     return ot.random_point_clouds(n, eps, seed)
 
 
@@ -93,6 +130,8 @@ def _add_ot_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_ot(args):
+    check_number("--tol", args.tol)
+    check_maxiter(args.maxiter)
     problem = ot_problem(args.n, args.eps, args.seed)
     opts = {"tol": args.tol}
     if args.maxiter is not None:
@@ -153,4 +192,5 @@ def add_parser(sub) -> None:
         kp.set_defaults(func=cmd_solve)
 
 
-__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "parse_tags", "ot_problem"]
+__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "check_number", "check_maxiter",
+           "parse_tags", "ot_problem"]
