@@ -77,16 +77,79 @@ class Geometry:
         """The plan as an (n, m) backend array."""
         return self.K.plan_dense(self.cost_data, f, g, eps)
 
-    def sparse_plan(self, f, g, eps, rho: float, kmax: int):
+    def sparse_plan(self, f, g, eps, rho: float, kmax: int, share: float = 0.0):
         """Truncated plan in CSR arrays ``(indptr, indices, data)``: per row the entries with
-        ``P_ij >= rho * max_j P_ij``, at most ``kmax`` of them (the largest)."""
+        ``P_ij >= rho * max_j P_ij``, the ``kmax`` largest of them unless those hold less than
+        ``share`` of the row's mass (then the fewest largest that do)."""
         self.kernel_calls += 2
-        return self.K.sparse_plan(self.cost_data, f, g, eps, rho, int(kmax))
+        return self.K.sparse_plan(self.cost_data, f, g, eps, rho, int(kmax), float(share))
 
-    def row_lse_sparse(self, g, f, eps, rho: float, kmax: int):
+    def row_lse_sparse(self, g, f, eps, rho: float, kmax: int, share: float = 0.0):
         """``row_lse(g)`` and ``sparse_plan(f, g)`` (one fused pass where the kernel set has one)."""
         self.kernel_calls += 1
-        return self.K.row_lse_sparse(self.cost_data, g, f, eps, rho, int(kmax))
+        return self.K.row_lse_sparse(self.cost_data, g, f, eps, rho, int(kmax), float(share))
+
+    # -- the measurement of returned potentials -------------------------------------------------
+    def marginal_error(self, f, g, eps, a, b) -> float:
+        """L1 marginal error ``|P 1 - a|_1 + |P^T 1 - b|_1`` of the plan of ``(f, g)``, measured the
+        way the plan is evaluated: ``(f_i + g_j - C_ij) / eps`` summed first, max-shifted
+        log-sum-exp, and each term relative to its weight, ``a_i |expm1(log r_i - log a_i)|``
+        (no cancellation between ``r_i`` and ``a_i``, nothing under/overflows on the way). NaN
+        when the potentials are not finite."""
+        xp = self.be.xp
+        self.kernel_calls += 2
+        lr, lc = self.K.log_marginals(self.cost_data, f, g, eps)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = float((a * xp.abs(xp.expm1(lr - xp.log(a)))).sum() + (b * xp.abs(xp.expm1(lc - xp.log(b)))).sum())
+        return err if math.isfinite(err) else (math.inf if err == math.inf else math.nan)
+
+    def rounding_floor(self, f, g, eps, a, b) -> tuple:
+        """The L1 marginal error that rounding alone causes in the plan of ``(f, g)``: every
+        exponent ``(f_i + g_j - C_ij) / eps`` carries an absolute error of about
+        ``u (|f_i| + |g_j| + |C_ij|) / eps`` (``u`` the unit roundoff), which is the relative
+        error of ``P_ij``; summed over both marginals,
+        ``2 u (max|f| + max|g| + max|C|) / eps * (sum a + sum b) / 2``. Below this no solver can
+        certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
+        xp = self.be.xp
+        u = float(np.finfo(np.float64).eps) / 2
+        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + float(xp.abs(self.C).max())
+        return 2.0 * u * (scale / eps) * 0.5 * (float(a.sum()) + float(b.sum())), scale
+
+
+def verify(geom, f, g, eps, a, b, tol, status):
+    """Measure the potentials a solver is about to return and make its claim match them.
+
+    The error is recomputed from ``(f, g)`` by :meth:`Geometry.marginal_error` (the plan the
+    user gets, without cancellation). Returns ``(status, err, note)``: ``converged`` exactly
+    when ``err <= tol`` (a run that hit its budget with an iterate inside the tolerance is
+    converged; a stopped run stays stopped), else the solver's status -- and when the solver's
+    own estimate had claimed convergence, ``stagnated`` with a ``note`` (the message) that gives
+    the measured error and the rounding floor computed for these potentials.
+    """
+    from ..results import Status
+
+    xp = geom.be.xp
+    if not (bool(xp.all(xp.isfinite(f))) and bool(xp.all(xp.isfinite(g)))):
+        return (Status.STOPPED if status == Status.STOPPED else Status.NONFINITE), math.nan, None
+    err = geom.marginal_error(f, g, eps, a, b)
+    if status == Status.STOPPED:
+        return status, err, None
+    if err <= tol:
+        return Status.CONVERGED, err, None
+    floor, scale = geom.rounding_floor(f, g, eps, a, b)
+    limit = (f"rounding alone limits these potentials to an L1 marginal error of about {floor:.1e} "
+             f"(|f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g})")
+    if not math.isfinite(err):
+        return Status.NONFINITE, err, (f"the plan exp((f_i + g_j - C_ij) / eps) of the potentials is not finite "
+                                       f"(L1 marginal error {err}); {limit}: rescale C or raise eps")
+    if status != Status.CONVERGED:
+        return status, err, None
+    advice = ("this accuracy is out of reach in double precision: loosen tol, rescale C (C - C.min(), or "
+              "divide C and eps by a common factor) or raise eps" if floor >= 0.1 * tol else
+              "try a smaller tol or a larger maxiter")
+    return Status.STAGNATED, err, (f"the iteration's own error estimate reached tol, but the plan of the returned "
+                                   f"potentials, recomputed from f and g, has L1 marginal error {err:.3e} > tol "
+                                   f"{tol:.3e}; {limit}; {advice}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,18 +182,39 @@ class Inputs:
         return Geometry(C, self.be)
 
 
+#: the smallest eps whose inverse is finite (the kernels scale by 1 / eps)
+EPS_MIN = 1.0 / float(np.finfo(np.float64).max)
+
+
 def positive_eps(eps, where: str) -> float:
     """``eps`` as a float, or a ValueError/TypeError that names it."""
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps{where} must be a positive real number, got {eps!r}")
+        raise TypeError(f"eps{where} must be a positive real number, got {eps!r:.80}")
     eps = float(eps)
     if not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps{where} must be positive and finite, got {eps!r}")
+    if eps < EPS_MIN:
+        raise ValueError(f"eps{where}={eps!r} is below {EPS_MIN:.3g}: 1/eps overflows double precision; "
+                         "rescale the cost so that eps is a normal number")
     return eps
 
 
+def center(v):
+    """``v`` shifted by the midpoint of its range (a gauge change of a potential: ``(f - t, g + t)``
+    is the same plan). A warm start with a huge constant offset (``f0 = 1e16 + ...``) would
+    otherwise carry that offset into every ``f_i + g_j - C_ij`` and lose the answer to
+    cancellation."""
+    t = 0.5 * float(v.max()) + 0.5 * float(v.min())
+    return v - t if t != 0.0 else v
+
+
 def _weights(be, w, name: str, size: int):
-    w = np.full(size, 1.0 / size) if w is None else np.asarray(be.to_numpy(w))
+    if w is None:
+        return np.full(size, 1.0 / size)
+    try:
+        w = np.asarray(be.to_numpy(w))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real 1-D array of {size} weights, got {type(w).__name__}: {exc}") from None
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real 1-D array of weights, got dtype {w.dtype}")
     w = w.astype(np.float64)
@@ -138,26 +222,60 @@ def _weights(be, w, name: str, size: int):
         raise ValueError(f"{name} has shape {w.shape}; the cost matrix needs ({size},)")
     if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
         raise ValueError(f"{name} must be finite and non-negative with a positive sum")
+    if not math.isfinite(float(w.sum())):
+        raise ValueError(f"{name} sums to inf; rescale the weights")
     return w
 
 
-def _cost_matrix(C, be, check_finite: bool):
-    if not hasattr(C, "shape") or not hasattr(C, "dtype"):
-        C = np.asarray(C)
-    if C.dtype.kind not in "biuf" or len(C.shape) != 2 or 0 in C.shape:
-        raise ValueError(f"C must be a non-empty 2-D real cost matrix, got shape {tuple(C.shape)} dtype {C.dtype}")
-    C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
-    if check_finite and not bool(be.xp.isfinite(C).all()):
-        raise ValueError("C contains NaN or inf; costs must be finite (give forbidden pairs a large finite cost)")
+def _cost_matrix(C, be, name: str):
+    shape = getattr(C, "shape", None)
+    if not hasattr(C, "dtype") or not isinstance(shape, tuple):
+        try:
+            C = np.asarray(C)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a 2-D real cost matrix (an array), got {type(C).__name__}: {exc}") from None
+    if getattr(C.dtype, "kind", "O") not in "biuf" or len(C.shape) != 2 or 0 in C.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D real cost matrix, got shape {tuple(C.shape)} dtype {C.dtype} "
+                         f"({type(C).__name__}); pass a dense NumPy/CuPy array")
+    shape = tuple(int(k) for k in C.shape)
+    try:
+        C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} ({type(C).__name__}) cannot be read as a dense float64 array: {exc}") from None
+    if tuple(C.shape) != shape:
+        raise ValueError(f"{name} ({type(C).__name__}) converts to shape {tuple(C.shape)}, not its declared {shape}; "
+                         "pass a dense array")
+    if not bool(be.xp.isfinite(C).all()):
+        raise ValueError(f"{name} contains NaN or inf; costs must be finite (give forbidden pairs a large finite cost)")
     return C
+
+
+def _potential(be, v, name: str, size: int, idx):
+    try:
+        v = np.asarray(be.to_numpy(v))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real array of {size} potentials, got {type(v).__name__}: {exc}") from None
+    if v.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real array of potentials, got dtype {v.dtype}")
+    v = v.astype(np.float64).reshape(-1)
+    if v.shape != (size,):
+        raise ValueError(f"{name} has shape {v.shape}, expected ({size},)")
+    if idx is not None:
+        v = v[idx]
+    if not np.isfinite(v).all():
+        raise ValueError(f"{name} contains NaN or inf on the support; pass finite potentials")
+    return v
 
 
 def read_inputs(method: str, data, a, b, eps, backend, f0, g0) -> Inputs:
     """Validate ``data`` (a problem with ``C, a, b, eps``, or the cost matrix of POT-style arrays
     ``(C, a, b, eps=...)``), pick the backend, find zero weights, check warm starts.
 
-    A problem object is trusted for the finiteness of ``C`` (``EntropicOT`` checks it); arrays
-    are checked here. Weights must have equal totals (to 1e-9 relative).
+    Everything is checked, also for a problem object (it may be any object with these
+    attributes, or an ``EntropicOT`` whose arrays were changed after it was built): shapes,
+    dtypes, finiteness of ``C``, the weights. Weights must have equal totals (to 1e-9
+    relative). A warm start ``f0`` is re-centred (:func:`center`), or ``g0`` when ``f0`` is
+    absent; arrays are named ``problem.C`` etc. in messages when they come from a problem.
     """
     if hasattr(data, "C"):
         for attr in ("a", "b", "eps"):
@@ -165,43 +283,40 @@ def read_inputs(method: str, data, a, b, eps, backend, f0, g0) -> Inputs:
                 raise TypeError(f"{method}: problem must be an EntropicOT (or have C, a, b, eps); missing {attr!r}")
         if a is not None or b is not None:
             raise TypeError(f"{method}(problem, ...): the options are keyword-only, e.g. {method}(problem, tol=1e-9); "
-                            "pass a and b only with a cost matrix: {method}(C, a, b, eps=...)")
+                            f"pass a and b only with a cost matrix: {method}(C, a, b, eps=...)")
         if eps is not None:
-            raise TypeError(f"{method}: eps comes from the problem (problem.eps={data.eps!r}); pass eps= only with "
+            raise TypeError(f"{method}: eps comes from the problem (problem.eps={data.eps!r:.40}); pass eps= only with "
                             "arrays, or build the problem with the eps you want")
-        C, a, b, eps, where, check = data.C, data.a, data.b, data.eps, " (problem.eps)", False
+        C, a, b, eps, pre = data.C, data.a, data.b, data.eps, "problem."
+        if a is None or b is None:
+            raise TypeError(f"{method}: problem.a and problem.b must be weight arrays, got None")
     elif hasattr(data, "shape") or isinstance(data, (list, tuple)):
         if eps is None:
             raise TypeError(f"{method}(C, a, b, eps=...): eps is required with arrays (a positive number)")
-        C, where, check = data, "", True
+        C, pre = data, ""
     else:
         raise TypeError(f"{method}: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, "
                         f"got {type(data).__name__}")
-    eps = positive_eps(eps, where)
+    eps = positive_eps(eps, " (problem.eps)" if pre else "")
     be = _backends.get_backend(backend, C)
-    C = _cost_matrix(C, be, check)
+    C = _cost_matrix(C, be, pre + "C")
     n, m = C.shape
-    a, b = _weights(be, a, "a", n), _weights(be, b, "b", m)
+    a, b = _weights(be, a, pre + "a", n), _weights(be, b, pre + "b", m)
     if abs(a.sum() - b.sum()) > 1e-9 * max(a.sum(), b.sum()):
-        raise ValueError(f"a and b must have equal total mass: sum(a)={a.sum():.12g}, sum(b)={b.sum():.12g}")
+        raise ValueError(f"{pre}a and {pre}b must have equal total mass: sum(a)={a.sum():.12g}, sum(b)={b.sum():.12g}")
     support = None
     if (a <= 0).any() or (b <= 0).any():
         ia, ib = np.nonzero(a > 0)[0], np.nonzero(b > 0)[0]
         support = (ia, ib)
         a, b = a[ia], b[ib]
-    out = []
-    for v, name, size, idx in ((f0, "f0", n, 0), (g0, "g0", m, 1)):
-        if v is not None:
-            v = np.asarray(be.to_numpy(v), dtype=np.float64).reshape(-1)
-            if v.shape != (size,):
-                raise ValueError(f"{name} has shape {v.shape}, expected ({size},)")
-            if support is not None:
-                v = v[support[idx]]
-            if not np.isfinite(v).all():
-                raise ValueError(f"{name} contains NaN or inf on the support; pass finite potentials")
-            v = be.xp.array(be.asarray(v))
-        out.append(v)
-    return Inputs(be, C, be.asarray(a), be.asarray(b), eps, support, (n, m), out[0], out[1])
+    f0 = None if f0 is None else _potential(be, f0, "f0", n, None if support is None else support[0])
+    g0 = None if g0 is None else _potential(be, g0, "g0", m, None if support is None else support[1])
+    if f0 is not None:
+        f0 = center(f0)
+    elif g0 is not None:
+        g0 = center(g0)
+    f0, g0 = (None if v is None else be.xp.array(be.asarray(v)) for v in (f0, g0))
+    return Inputs(be, C, be.asarray(a), be.asarray(b), eps, support, (n, m), f0, g0)
 
 
 def expand(be, v, idx, size):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import asdict, dataclass
 
 #: most eps stages a continuation may have (a factor near 1 would otherwise run forever)
@@ -49,11 +50,17 @@ def scaling_factor(name: str, v, allow_auto: bool = False):
     return real(name, v, low=0.0, high=1.0)
 
 
+def cost_range(geom) -> float:
+    """``C.max() - C.min()`` of a geometry, without overflow (at most the largest double)."""
+    xp = geom.be.xp
+    return min(float(xp.max(geom.C)) - float(xp.min(geom.C)), sys.float_info.max)
+
+
 def eps_stages(eps: float, top: float, factor: float, *, name: str = "eps_scaling") -> list:
     """``[top, top * factor, ...]`` down to (excluding) ``eps``, then ``eps``: the Sinkhorn schedule
     (``top`` is the first value). Raises when more than :data:`MAX_STAGES` would be needed."""
     _count(eps, top, factor, name)
-    stages, e = [], max(top, eps)
+    stages, e = [], max(min(top, sys.float_info.max), eps)
     while e > eps:
         stages.append(e)
         e *= factor
@@ -64,16 +71,18 @@ def eps_stages(eps: float, top: float, factor: float, *, name: str = "eps_scalin
 def eps_stages_up(eps: float, above: float, factor: float, *, name: str = "eps_scaling") -> list:
     """``[eps / factor**k, ..., eps / factor, eps]``, the first value the first above ``above``:
     the SNS continuation, which starts at eps times a power of ``1 / factor``."""
+    above = min(above, sys.float_info.max)
     _count(eps, above, factor, name)
     stages, e = [eps], eps
-    while e < above:
+    while e < above and e / factor <= sys.float_info.max:
         e /= factor
         stages.insert(0, e)
     return stages
 
 
 def _count(eps, top, factor, name):
-    if top > eps and math.ceil(math.log(top / eps) / -math.log(factor)) + 1 > MAX_STAGES:
+    top = min(top, sys.float_info.max)
+    if top > eps and math.ceil((math.log(top) - math.log(eps)) / -math.log(factor)) + 1 > MAX_STAGES:
         raise ValueError(f"{name}={factor!r} needs more than {MAX_STAGES} eps stages to go from {top:.3g} down to "
                          f"eps={eps:.3g}; use a smaller factor (e.g. 0.1 or 0.5) or {name}=None")
 

@@ -48,7 +48,9 @@ class SinkhornRun:
         Starting row potentials; becomes one of the run's buffers (it is overwritten later).
     errors : backend array
         Where the marginal error of every measured iterate is written (device writes on the
-        GPU; the host reads only every ``check_every`` entries).
+        GPU; the host reads only every ``check_every`` entries). It grows (doubling) when a run
+        needs more entries, so a large iteration budget costs no memory up front; read the
+        entries from :attr:`errors` (it may be a new array).
     """
 
     def __init__(self, geom, a, b, log_a, log_b, eps: float, f, errors):
@@ -85,6 +87,8 @@ class SinkhornRun:
         for k in range(total):
             f_new = geom.f_update(g, log_a, eps, out=f_new)
             e = geom.row_gap(a, f, f_new, eps)
+            if pos == errors.shape[0]:
+                errors = self.errors = self._grow(errors, total - k)
             errors[pos] = e
             pos += 1
             last = k == total - 1
@@ -105,6 +109,13 @@ class SinkhornRun:
             g, g_new = geom.g_update(f, log_b, eps, out=g_new), g
         self.f, self.g, self.f_new, self.g_new, self.count = f, g, f_new, g_new, pos
         return status
+
+    def _grow(self, errors, need: int):
+        """A longer copy of the error buffer: ``min(need, its length)`` more entries (at least 16),
+        so a budget of 10**12 iterations allocates only what the run uses."""
+        xp = self.geom.be.xp
+        extra = max(16, min(int(need), errors.shape[0]))
+        return xp.concatenate([errors, xp.zeros(extra)])
 
 
 def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None,
@@ -161,7 +172,7 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]
     if opts.eps_scaling is not None:
-        stages = _options.eps_stages(eps, float(xp.max(geom.C) - xp.min(geom.C)), opts.eps_scaling)
+        stages = _options.eps_stages(eps, _options.cost_range(geom), opts.eps_scaling)
     a, b = inputs.a, inputs.b
     log_a, log_b = xp.log(a), xp.log(b)
     if inputs.f0 is not None:
@@ -170,7 +181,7 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         f = geom.f_update(inputs.g0, log_a, stages[0])
     else:
         f = xp.zeros(geom.n)
-    errors = xp.zeros(maxiter + 1)
+    errors = xp.zeros(min(maxiter + 1, 1024))
     run = SinkhornRun(geom, a, b, log_a, log_b, stages[0], f, errors)
     history = _result.History(marginal_error=float, eps=float)
     status = Status.MAXITER
@@ -184,15 +195,16 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         start = run.count
         status = run.run(opts.tol if final else max(opts.tol, 1e-2), steps, check, measure_last=True, cb=cb,
                          nit0=start)
-        history.extend(be.to_numpy(errors[start:run.count]), eps=e)
+        history.extend(be.to_numpy(run.errors[start:run.count]), eps=e)
         if status in (Status.NONFINITE, Status.STOPPED):
             break
-    f, g, err = run.f, run.g, run.err
+    f, g = run.f, run.g
     nit = run.count - 1
-    if status != Status.NONFINITE and not bool(xp.all(xp.isfinite(f)) and xp.all(xp.isfinite(g))):
-        status = Status.NONFINITE
+    status, err, note = _common.verify(geom, f, g, eps, a, b, opts.tol, status)
     if status == Status.CONVERGED:
         msg = f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {opts.tol:.3e}"
+    elif note:
+        msg = f"sinkhorn: {note}"
     elif status == Status.MAXITER:
         msg = (f"sinkhorn: not converged after {nit} iterations (L1 marginal error {err:.3e} > tol {opts.tol:.3e}). "
                "Small eps makes Sinkhorn slow: try solvers.sns (Newton stage), a larger maxiter, a warm start "
@@ -205,4 +217,4 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
                "warm_start": f0 is not None or g0 is not None}
     return _result.build_result("sinkhorn", inputs, geom, f, g, eps, status=status, message=msg, nit=nit,
                                 history=history, stats={"iterations": nit, "eps_stages": len(stages)},
-                                options=options, timer=timer)
+                                options=options, timer=timer, marginal_error=err)

@@ -18,9 +18,12 @@ Gradient and Hessian:
 ``f + t, g - t``). The Newton system ``H d = eps * grad D`` is sparsified and made safe:
 
 * the diagonal blocks ``diag(r)``, ``diag(c)`` are exact; the off-diagonal block is
-  ``P`` truncated per row to the entries ``>= rho * max_j P_ij`` (at most ``kmax``,
-  the largest), built as CSR by a Numba kernel. Truncation only removes positive
-  entries, so the sparsified H stays PSD;
+  ``P`` truncated per row to the entries ``>= rho * max_j P_ij``, the ``kmax`` largest --
+  unless those hold less than :data:`SHARE` of the row's mass: then the fewest largest
+  entries that do, so the sparsity follows the plan (a point cloud whose clusters are
+  larger than ``kmax`` keeps whole clusters; a fixed cap drops half of each row there and
+  the Newton steps stall). Built as CSR by the kernel set. Truncation only removes
+  positive entries, so the sparsified H stays PSD;
 * a Levenberg-Marquardt shift, Marquardt-scaled: ``H + delta diag(H)`` =
   ``[[diag(r (1 + delta)), P], [P^T, diag(c (1 + delta))]]`` with ``delta = mu * err``
   (``err`` the L1 marginal error; Tang & Qiu's safe and sparse Newton uses the
@@ -46,8 +49,15 @@ Gradient and Hessian:
 * eps-continuation (default): for eps below ``eps_start`` times the cost range the
   problem is solved for eps, 10 eps, 100 eps, ... from the largest down, each warm
   started (the Newton global phase at very small eps is otherwise long);
-* 30 Newton steps without a new best error end the run as ``stagnated`` (the
-  floating-point floor of the marginals for the given eps and cost scale).
+* 30 Newton steps without a new best error end the run as ``stagnated``; the best iterate
+  seen is returned (one more history row, ``stage`` 4, when it is not the current one) and
+  the message compares its error with the rounding floor computed for it.
+
+Every returned pair is measured once more from ``f`` and ``g`` themselves
+(:func:`solvers.ot._common.verify`: ``(f_i + g_j - C_ij) / eps`` summed first, errors relative
+to the weights), and ``converged``, the message and ``res.marginal_error`` follow that
+measurement. A warm start ``f0`` is re-centred first, so a constant offset (1e8, 1e16) does
+not reach the exponents.
 
 History: one row per measured iterate (entry 0 = the starting point), ``nit + 1`` rows.
 Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every Newton
@@ -91,6 +101,11 @@ from .sinkhorn import SinkhornRun
 
 #: Newton steps without a new best marginal error before the run ends as stagnated
 PATIENCE = 30
+#: the truncated Hessian keeps, per row, at least the largest entries holding this share of the
+#: row's mass (beyond the cap ``kmax``; see the module notes)
+SHARE = 0.99
+#: history row of the best iterate, restored at a stagnation or budget exit
+BEST = (4, 0.0, 0, 0)
 #: history row of the current potentials re-evaluated at a new eps (stage 0)
 RESTART = (0, 0.0, 0, 0)
 
@@ -113,6 +128,7 @@ class _Run:
     history: _result.History
     forcing: nonlinear.SqrtResidualForcing
     fallback: nonlinear.FallbackPolicy
+    eps: float = math.nan          # the problem's eps (set at the end, for the message)
     counts: dict = field(default_factory=lambda: {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0,
                                                    "line_search_evals": 0})
 
@@ -140,6 +156,7 @@ class _State:
     err: float = math.inf
     status: str = Status.MAXITER
     it: int = 0                    # stage-2 budget spent
+    best: tuple = None             # (err, f, g, eps) of the best measured iterate at the current eps
     stall: nonlinear.StallMonitor = field(default_factory=lambda: nonlinear.StallMonitor(PATIENCE))
 
 
@@ -149,7 +166,7 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
     ``switch_tol``, decays slowly or ``max_sinkhorn`` steps are spent. Leaves the next iterate
     unmeasured (the first Newton iteration measures it)."""
     o, xp, be = run.opts, run.geom.be.xp, run.geom.be
-    buf = xp.zeros(o.max_sinkhorn)
+    buf = xp.zeros(min(o.max_sinkhorn, 1024))
     sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
     status = Status.MAXITER
     while sk.count < o.max_sinkhorn:
@@ -157,10 +174,10 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
         status = sk.run(st.tol, chunk, run.check_every, measure_last=False, cb=run.cb, nit0=0)
         if status != Status.MAXITER or sk.err <= o.switch_tol:
             break
-        h = be.to_numpy(buf[:sk.count])
+        h = be.to_numpy(sk.errors[:sk.count])
         if sk.count >= 20 and h[-1] > 0.9 * h[-11]:
             break
-    run.history.extend(be.to_numpy(buf[:sk.count]), stage=1, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
+    run.history.extend(be.to_numpy(sk.errors[:sk.count]), stage=1, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
     run.counts["sinkhorn_steps"] += sk.count
     st.f, st.g, st.err, st.status, st.producer = sk.f, sk.g, sk.err, status, (1, 0.0, 0, 0)
 
@@ -178,13 +195,15 @@ def _measure(run: _Run, st: _State):
     else:
         c = xp.exp(st.g / eps + lse_c)
     if st.lse_r is None:
-        st.lse_r, st.csr = geom.row_lse_sparse(st.g, st.f, eps, st.rho, st.kmax)
+        st.lse_r, st.csr = geom.row_lse_sparse(st.g, st.f, eps, st.rho, st.kmax, SHARE)
         st.csr_key = (st.rho, st.kmax)
     r = xp.exp(st.f / eps + st.lse_r)
     gf, gg = run.a - r, run.b - c
     st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
     nit = len(run.history)
     run.record(err, st.producer, eps)
+    if math.isfinite(err) and (st.best is None or err < st.best[0] or st.best[3] != eps):
+        st.best = (err, st.f.copy(), st.g.copy(), eps)
     if run.cb and run.cb(xp.concatenate([st.f, st.g]), nit, f=st.f, g=st.g, marginal_error=err):
         st.status = Status.STOPPED
     stage, step, nnz = st.producer[:3]
@@ -206,7 +225,7 @@ class _Trial:
     def __call__(self, alpha: float) -> float:
         run, st, d, xp = self.run, self.st, self.d, self.run.geom.be.xp
         fn, gn = st.f + alpha * d.df, st.g + alpha * d.dg
-        lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax)
+        lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax, SHARE)
         with np.errstate(over="ignore"):
             Dn = float(run.a @ fn + run.b @ gn) - st.eps * float(xp.exp(fn / st.eps + lse_n).sum())
         self.point = (fn, gn, lse_n, csr_n)
@@ -229,7 +248,7 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
     if st.csr is not None and st.csr_key == (st.rho, st.kmax):
         csr = st.csr  # built in the same pass as the row LSE
     else:
-        csr = run.geom.sparse_plan(f, g, eps, st.rho, st.kmax)
+        csr = run.geom.sparse_plan(f, g, eps, st.rho, st.kmax, SHARE)
     d = _newton.newton_direction(run.geom.be, csr, r, c, gf, gg, eps, st.damping.shift(st.err),
                                  run.forcing(st.err), run.cg_maxiter)
     run.counts["cg_iterations"] += d.cg_iterations
@@ -264,7 +283,7 @@ def _fallback(run: _Run, st: _State, buf) -> None:
     n = run.fallback.n_steps
     sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
     status = sk.run(st.tol, n, n, measure_last=False, cb=run.cb, nit0=len(run.history))
-    run.history.extend(run.geom.be.to_numpy(buf[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
+    run.history.extend(run.geom.be.to_numpy(sk.errors[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
     run.counts["sinkhorn_steps"] += sk.count
     st.it += sk.count - 1
     st.f, st.g, st.lse_r, st.producer = sk.f, sk.g, None, (3, 0.0, 0, 0)
@@ -283,7 +302,7 @@ def _measure_at_target(run: _Run, st: _State, eps: float, tol: float) -> None:
 
 def _newton_stage(run: _Run, st: _State) -> None:
     """Stage 2 at the current eps: measure, stop or step, until converged (or out of budget)."""
-    buf = run.geom.be.xp.zeros(run.fallback.n_steps)
+    buf = run.geom.be.xp.zeros(min(run.fallback.n_steps, 1024))
     while True:
         r, c, gf, gg = _measure(run, st)
         if st.status == Status.STOPPED:
@@ -304,15 +323,31 @@ def _newton_stage(run: _Run, st: _State) -> None:
                 return
 
 
-def _message(st: _State, run: _Run, tol: float) -> str:
+def _restore_best(run: _Run, st: _State) -> None:
+    """Stagnation or budget exit at the problem's eps: return the best measured iterate when the
+    current one is worse (one more history row, stage 4, with its measured error)."""
+    if st.best is None or st.best[3] != st.eps or not st.best[0] < st.err:
+        return
+    st.err, st.f, st.g = st.best[0], st.best[1], st.best[2]
+    run.record(st.err, BEST, st.eps)
+
+
+def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
     c, err = run.counts, st.err
+    if note:
+        return f"sns: {note}"
     if st.status == Status.CONVERGED:
         return (f"sns: converged, L1 marginal error {err:.3e} <= tol {tol:.3e} after {c['sinkhorn_steps']} Sinkhorn "
                 f"and {c['newton_steps']} Newton steps")
     if st.status == Status.STAGNATED:
-        return (f"sns: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} ({PATIENCE} Newton steps "
-                "without progress): this is the floating-point floor for this eps and cost scale; loosen tol, or "
-                "rescale C")
+        head = (f"sns: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} ({PATIENCE} Newton steps "
+                "without a new best)")
+        fl, scale = floor
+        if err <= 10 * fl:
+            return (f"{head}: this is the rounding floor of the potentials (about {fl:.1e}, computed from |f| + |g| + "
+                    f"|C| up to {scale:.3g} at eps={run.eps:.3g}); loosen tol, or rescale C")
+        return (f"{head}; the rounding floor of these potentials is about {fl:.1e}, far below: the Newton model is "
+                "too crude here; try a smaller rho, a larger kmax, a larger n_sinkhorn, or solvers.sinkhorn")
     if st.status == Status.NONFINITE:
         return "sns: NaN/inf appeared in the potentials or marginals; check C, a, b and eps"
     if st.status == Status.STOPPED:
@@ -396,8 +431,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     geom = inputs.geometry()
     stages = [eps]
     if opts.factor is not None:
-        crange = float(xp.max(geom.C) - xp.min(geom.C))
-        stages = _options.eps_stages_up(eps, opts.eps_start * crange, opts.factor)
+        stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor)
     m = geom.m
     run = _Run(geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
                kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
@@ -425,13 +459,19 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
             _newton_stage(run, st)
         if st.status in (Status.NONFINITE, Status.STOPPED, Status.MAXITER):
             break
+    if st.status in (Status.STAGNATED, Status.MAXITER) and st.eps == eps:
+        _restore_best(run, st)
     if st.status in (Status.STOPPED, Status.MAXITER) and st.eps != eps:
         _measure_at_target(run, st, eps, opts.tol)
+    st.status, st.err, note = _common.verify(geom, st.f, st.g, eps, inputs.a, inputs.b, opts.tol, st.status)
+    floor = (geom.rounding_floor(st.f, st.g, eps, inputs.a, inputs.b) if st.status == Status.STAGNATED and not note
+             else None)
+    run.eps = eps
     nit = len(run.history) - 1
     stats = {**run.counts, "fallbacks": run.fallback.failures, "densify": run.fallback.densified, "iterations": nit,
              "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages)}
     options = {**opts.as_dict(), "maxiter": run.maxiter, "kmax": run.kmax, "cg_maxiter": run.cg_maxiter, "eps": eps,
                "warm_start": f0 is not None or g0 is not None}
     return _result.build_result("sns", inputs, geom, st.f, st.g, eps, status=st.status,
-                                message=_message(st, run, opts.tol), nit=nit, history=run.history, stats=stats,
-                                options=options, timer=timer)
+                                message=_message(st, run, opts.tol, note, floor), nit=nit, history=run.history,
+                                stats=stats, options=options, timer=timer, marginal_error=st.err)

@@ -35,6 +35,24 @@ def _kernels():
     return _K
 
 
+def check_vector(name, v, size):
+    """``v`` must be a float64 vector of length ``size``: else a ValueError/TypeError naming it."""
+    shape = getattr(v, "shape", None)
+    if shape != (size,):
+        raise ValueError(f"OT kernel: {name} has shape {shape}, expected ({size},)")
+    if str(getattr(v, "dtype", "")) != "float64":
+        raise TypeError(f"OT kernel: {name} must be float64, got dtype {getattr(v, 'dtype', type(v).__name__)}")
+    return v
+
+
+def _check(cost, rows=(), cols=()):
+    n, m = cost.C.shape
+    for name, v in rows:
+        check_vector(name, v, n)
+    for name, v in cols:
+        check_vector(name, v, m)
+
+
 def prepare_cost(C):
     """The device cost matrix (``.C``); columns are reduced in place (adjacent threads read
     adjacent columns), so no transposed copy is kept."""
@@ -45,6 +63,7 @@ def row_lse(cost, g, eps):
     """``LSE_j (g_j - C_ij) / eps`` per row (shape n)."""
     import cupy as cp
 
+    _check(cost, cols=[("g", g)])
     C = cost.C
     K = _kernels()
     inv = 1.0 / eps
@@ -57,6 +76,7 @@ def col_lse(cost, f, eps):
     """``LSE_i (f_i - C_ij) / eps`` per column (shape m); adjacent threads read adjacent columns."""
     import cupy as cp
 
+    _check(cost, rows=[("f", f)])
     C = cost.C
     K = _kernels()
     inv = 1.0 / eps
@@ -66,11 +86,13 @@ def col_lse(cost, f, eps):
 
 
 def f_update(cost, g, log_a, eps, out):
+    _check(cost, rows=[("log_a", log_a), ("out", out)])
     out[...] = eps * (log_a - row_lse(cost, g, eps))
     return out
 
 
 def g_update(cost, f, log_b, eps, out):
+    _check(cost, cols=[("log_b", log_b), ("out", out)])
     out[...] = eps * (log_b - col_lse(cost, f, eps))
     return out
 
@@ -79,25 +101,45 @@ def row_gap(a, f_old, f_new, eps):
     """The L1 row gap as a 0-d device array (no synchronisation)."""
     import cupy as cp
 
+    check_vector("f_old", f_old, a.shape[0])
+    check_vector("f_new", f_new, a.shape[0])
     return cp.abs(a - a * cp.exp((f_old - f_new) / eps)).sum()
 
 
 def plan_cost(cost, f, g, eps):
     """``sum_ij exp((f_i + g_j - C_ij)/eps) C_ij``."""
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     return float(_kernels()["cost"](cost.C, f[:, None], g[None, :], 1.0 / eps))
 
 
 def plan_dense(cost, f, g, eps):
     import cupy as cp
 
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     return cp.exp((f[:, None] + g[None, :] - cost.C) / eps)
 
 
-def sparse_plan(cost, f, g, eps, rho, kmax):
-    """CSR arrays of the plan truncated per row to ``P_ij >= rho max_j P_ij`` (at most ``kmax``
-    largest; ties at the cut may keep a few more)."""
+def log_marginals(cost, f, g, eps):
+    """``(log P 1, log P^T 1)`` with ``(f_i + g_j - C_ij) / eps`` summed before the division (one
+    n x m temporary), max-shifted."""
     import cupy as cp
 
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    Z = (f[:, None] + g[None, :] - cost.C) / eps
+    out = []
+    for axis in (1, 0):
+        mx = Z.max(axis=axis, keepdims=True)
+        safe = cp.where(cp.isfinite(mx), mx, 0.0)
+        out.append((cp.log(cp.exp(Z - safe).sum(axis=axis, keepdims=True)) + safe).reshape(-1))
+    return out[0], out[1]
+
+
+def sparse_plan(cost, f, g, eps, rho, kmax, share=0.0):
+    """CSR arrays of the plan truncated per row to ``P_ij >= rho max_j P_ij`` (at most
+    ``max(kmax, k_share)`` largest, see the reference; ties at the cut may keep a few more)."""
+    import cupy as cp
+
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     C = cost.C
     log_rho = math.log(rho)
     n, m = C.shape
@@ -108,8 +150,15 @@ def sparse_plan(cost, f, g, eps, rho, kmax):
     over = cp.nonzero(counts > kmax)[0]
     if over.size and kmax < m:
         Zo = Z[over]
-        thr = -cp.partition(-Zo, kmax - 1, axis=1)[:, kmax - 1]
-        keep[over] = Zo >= thr[:, None]
+        Zs = -cp.sort(-Zo, axis=1)                      # each row descending
+        k = cp.full(over.size, kmax)
+        if share > 0:
+            E = cp.exp(Zs - rowmax[over][:, None])
+            E = cp.where(Zs >= (rowmax[over] + log_rho)[:, None], E, 0.0)
+            need = (cp.cumsum(E, axis=1) < share * cp.exp(Zo - rowmax[over][:, None]).sum(axis=1)[:, None]).sum(1) + 1
+            k = cp.minimum(counts[over], cp.maximum(k, need))
+        thr = cp.take_along_axis(Zs, (k - 1)[:, None], axis=1)
+        keep[over] = Zo >= thr
     rows, cols = cp.nonzero(keep)
     # cupyx.scipy.sparse wants int32 indices; int64 only when nnz would overflow them
     itype = cp.int32 if rows.size <= 2**31 - 1 else cp.int64
@@ -118,9 +167,9 @@ def sparse_plan(cost, f, g, eps, rho, kmax):
     return indptr, cols.astype(itype), cp.exp(Z[rows, cols])
 
 
-def row_lse_sparse(cost, g, f, eps, rho, kmax):
+def row_lse_sparse(cost, g, f, eps, rho, kmax, share=0.0):
     """Two device passes (row LSE, truncated plan)."""
-    return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax)
+    return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax, share)
 
 
 def schur_prepare(csr, shape):

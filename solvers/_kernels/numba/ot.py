@@ -191,59 +191,134 @@ def _plan_dense(C, f, g, inv_eps, out):
 # --------------------------------------------------------------------------------------------
 # sparse Newton: truncated plan in CSR form
 # --------------------------------------------------------------------------------------------
+@nb.njit(cache=True)
+def _row_keep(buf, m, s, rho, kmax, share):
+    """Kept entries of one row, given ``buf`` = the row's entries divided by its maximum and ``s``
+    their sum: ``(k, thr)``, keep the first ``k`` entries ``buf[j] >= thr``. Entries ``>= rho``
+    are candidates; the ``kmax`` largest of them unless those hold less than ``share`` of the
+    row's mass, then the fewest largest that do."""
+    c = 0
+    for j in range(m):
+        if buf[j] >= rho:
+            c += 1
+    if c <= kmax:
+        return c, rho
+    thr = np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
+    if share > 0.0:
+        held = 0.0
+        for j in range(m):
+            if buf[j] >= thr:
+                held += buf[j]
+        target = share * s
+        if held < target:
+            cand = np.empty(c)
+            q = 0
+            for j in range(m):
+                if buf[j] >= rho:
+                    cand[q] = buf[j]
+                    q += 1
+            cand.sort()
+            acc = 0.0
+            k = 0
+            while k < c:
+                acc += cand[c - 1 - k]
+                k += 1
+                if acc >= target:
+                    break
+            if k > kmax:
+                return k, cand[c - k]
+    return kmax, thr
+
+
 @nb.njit(parallel=True, cache=True)
-def sparse_plan_count(C, f, g, inv_eps, log_rho, kmax, rowmax, counts):
-    """Per row: rowmax[i] = max_j (f_i + g_j - C_ij)/eps and the number of entries with
-    log P_ij >= rowmax[i] + log_rho, capped at kmax."""
+def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, idx, val):
+    """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
+    same exponentials, the kept entries of the truncated plan row (:func:`_row_keep`):
+    ``counts[i]`` of them, threshold ``thrs[i]`` (relative to the row maximum ``exp(mxs[i])``).
+    Rows with at most ``idx.shape[1]`` kept entries are written to ``idx[i, :counts[i]]``,
+    ``val[i, :counts[i]]``; :func:`fill_rows` recomputes the others."""
     n, m = C.shape
+    width = idx.shape[1]
     for i in nb.prange(n):
-        mx = -np.inf
-        fi = f[i]
+        buf = np.empty(m)
+        mx = _shift_max(C[i], g, inv_eps, buf)
+        _exp_shifted(buf, mx, m)
+        s = _sum(buf, m)
+        out[i] = mx + math.log(s)
+        mxs[i] = mx
+        k, thr = _row_keep(buf, m, s, rho, kmax, share)
+        counts[i] = k
+        thrs[i] = thr
+        if k > width:
+            continue
+        scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
+        q = 0
         for j in range(m):
-            mx = max(mx, (fi + g[j] - C[i, j]) * inv_eps)
-        thr = mx + log_rho
-        c = 0
-        for j in range(m):
-            if (fi + g[j] - C[i, j]) * inv_eps >= thr:
-                c += 1
-        rowmax[i] = mx
-        counts[i] = min(c, kmax)
-    return counts
+            if buf[j] >= thr and q < k:
+                idx[i, q] = j
+                val[i, q] = scale * buf[j]
+                q += 1
+        while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
+            idx[i, q] = 0
+            val[i, q] = 0.0
+            q += 1
+    return out
 
 
 @nb.njit(parallel=True, cache=True)
-def sparse_plan_fill(C, f, g, inv_eps, log_rho, rowmax, indptr, indices, data):
-    """Fill the CSR rows counted by :func:`sparse_plan_count` (largest entries when capped)."""
+def fill_rows(C, g, f, inv_eps, counts, thrs, mxs, idx, val, indptr, indices, data):
+    """The CSR rows of :func:`lse_rows_sparse`: copied from its buffers, or recomputed (same
+    arithmetic) for the rows that did not fit them."""
     n, m = C.shape
+    width = idx.shape[1]
     for i in nb.prange(n):
         start = indptr[i]
-        k = indptr[i + 1] - start
-        if k == 0:
+        k = counts[i]
+        if k <= width:
+            for q in range(k):
+                indices[start + q] = idx[i, q]
+                data[start + q] = val[i, q]
             continue
-        fi = f[i]
-        thr = rowmax[i] + log_rho
-        c = 0
+        buf = np.empty(m)
+        mx = _shift_max(C[i], g, inv_eps, buf)
+        _exp_shifted(buf, mx, m)
+        scale = math.exp(f[i] * inv_eps + mxs[i])
+        thr = thrs[i]
+        q = 0
         for j in range(m):
-            if (fi + g[j] - C[i, j]) * inv_eps >= thr:
-                c += 1
-        if c > k:  # capped: raise the threshold to the k-th largest value in the row
-            z = np.empty(m)
-            for j in range(m):
-                z[j] = (fi + g[j] - C[i, j]) * inv_eps
-            thr = np.partition(z, m - k)[m - k]
-        p = start
-        for j in range(m):
-            z_ij = (fi + g[j] - C[i, j]) * inv_eps
-            if z_ij >= thr and p < start + k:
-                indices[p] = j
-                data[p] = math.exp(z_ij)
-                p += 1
-        # ties at the threshold may leave slots: pad with explicit zeros (harmless)
-        while p < start + k:
-            indices[p] = 0
-            data[p] = 0.0
-            p += 1
+            if buf[j] >= thr and q < k:
+                indices[start + q] = j
+                data[start + q] = scale * buf[j]
+                q += 1
+        while q < k:
+            indices[start + q] = 0
+            data[start + q] = 0.0
+            q += 1
     return indptr
+
+
+@nb.njit(parallel=True, cache=True)
+def _lse_pair_rows(C, f, g, inv_eps, out):
+    """out[i] = LSE_j (f_i + g_j - C_ij) * inv_eps, the sum formed before the scaling (in that
+    order, as a user evaluates the plan); for the columns pass ``C^T`` with f and g swapped."""
+    n, m = C.shape
+    for i in nb.prange(n):
+        buf = np.empty(m)
+        fi = f[i]
+        mx = -np.inf
+        for j in range(m):
+            z = ((fi + g[j]) - C[i, j]) * inv_eps
+            buf[j] = z
+            if z > mx:
+                mx = z
+        if not np.isfinite(mx):
+            out[i] = mx
+            continue
+        s = 0.0
+        for j in range(m):
+            s += math.exp(buf[j] - mx)
+        out[i] = mx + math.log(s)
+    return out
 
 
 @nb.njit(cache=True)
@@ -327,47 +402,6 @@ def _schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
     return out
 
 
-@nb.njit(parallel=True, cache=True)
-def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, out, counts, idx, val):
-    """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
-    same exponentials, the truncated plan row (entries ``P_ij >= rho * max_j P_ij``, at most
-    ``kmax``, the largest) in ``idx[i, :counts[i]]``, ``val[i, :counts[i]]``."""
-    n, m = C.shape
-    for i in nb.prange(n):
-        buf = np.empty(m)
-        mx = _shift_max(C[i], g, inv_eps, buf)
-        _exp_shifted(buf, mx, m)
-        s = _sum(buf, m)
-        out[i] = mx + math.log(s)
-        scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
-        thr = rho
-        c = 0
-        for j in range(m):
-            if buf[j] >= thr:
-                c += 1
-        if c > kmax:
-            thr = np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
-        k = 0
-        for j in range(m):
-            if buf[j] >= thr and k < kmax:
-                idx[i, k] = j
-                val[i, k] = scale * buf[j]
-                k += 1
-        counts[i] = k
-    return out
-
-
-@nb.njit(parallel=True, cache=True)
-def compact_rows(counts, idx, val, indptr, indices, data):
-    n = counts.shape[0]
-    for i in nb.prange(n):
-        start = indptr[i]
-        for k in range(counts[i]):
-            indices[start + k] = idx[i, k]
-            data[start + k] = val[i, k]
-    return indptr
-
-
 # ====================== the kernel set (the interface of solvers._kernels.numpy.ot) ==========
 #: read the marginal error every iteration (host arrays: reading is free)
 CHECK_EVERY = 1
@@ -380,7 +414,28 @@ def prepare_cost(C):
     """``C``; its C-ordered transpose ``CT`` (column passes then read contiguous rows) is made
     by the first column pass and kept; the per-row buffers of :func:`row_lse_sparse` are
     kept while their size fits."""
+    if not isinstance(C, np.ndarray) or C.ndim != 2 or C.dtype != np.float64 or not C.flags.c_contiguous:
+        raise TypeError(f"OT kernel: C must be a C-contiguous 2-D float64 array, got "
+                        f"{type(C).__name__} {getattr(C, 'dtype', '')} {getattr(C, 'shape', '')}")
     return SimpleNamespace(C=C, CT=None, rows=None)
+
+
+def check_vector(name, v, size):
+    """``v`` must be a float64 NumPy vector of length ``size`` (the Numba kernels index it
+    without bounds checks): else a ValueError/TypeError naming it."""
+    if not isinstance(v, np.ndarray) or v.shape != (size,):
+        raise ValueError(f"OT kernel: {name} has shape {getattr(v, 'shape', None)}, expected ({size},)")
+    if v.dtype != np.float64:
+        raise TypeError(f"OT kernel: {name} must be float64, got dtype {v.dtype}")
+    return v
+
+
+def _check(cost, rows=(), cols=()):
+    n, m = cost.C.shape
+    for name, v in rows:
+        check_vector(name, v, n)
+    for name, v in cols:
+        check_vector(name, v, m)
 
 
 def _transposed(cost):
@@ -390,31 +445,46 @@ def _transposed(cost):
 
 
 def row_lse(cost, g, eps):
+    _check(cost, cols=[("g", g)])
     return lse_rows(cost.C, g, 1.0 / eps, np.empty(cost.C.shape[0]))
 
 
 def col_lse(cost, f, eps):
+    _check(cost, rows=[("f", f)])
     return lse_rows(_transposed(cost), f, 1.0 / eps, np.empty(cost.C.shape[1]))
 
 
 def f_update(cost, g, log_a, eps, out):
+    _check(cost, rows=[("log_a", log_a), ("out", out)], cols=[("g", g)])
     return sinkhorn_update(cost.C, g, 1.0 / eps, eps, log_a, out)
 
 
 def g_update(cost, f, log_b, eps, out):
+    _check(cost, rows=[("f", f)], cols=[("log_b", log_b), ("out", out)])
     return sinkhorn_update(_transposed(cost), f, 1.0 / eps, eps, log_b, out)
 
 
 def row_gap(a, f_old, f_new, eps):
+    check_vector("f_old", f_old, a.shape[0])
+    check_vector("f_new", f_new, a.shape[0])
     return l1_marginal_gap(a, f_old, f_new, 1.0 / eps)
 
 
 def plan_cost(cost, f, g, eps):
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     return float(_plan_cost(cost.C, f, g, 1.0 / eps, np.empty(cost.C.shape[0])))
 
 
 def plan_dense(cost, f, g, eps):
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     return _plan_dense(cost.C, f, g, 1.0 / eps, np.empty(cost.C.shape))
+
+
+def log_marginals(cost, f, g, eps):
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    inv = 1.0 / eps
+    return (_lse_pair_rows(cost.C, f, g, inv, np.empty(cost.C.shape[0])),
+            _lse_pair_rows(_transposed(cost), g, f, inv, np.empty(cost.C.shape[1])))
 
 
 def _csr_from_counts(counts):
@@ -424,42 +494,51 @@ def _csr_from_counts(counts):
     return indptr, np.empty(nnz, dtype=np.int64), np.empty(nnz)
 
 
-def sparse_plan(cost, f, g, eps, rho, kmax):
-    """Two passes: count the kept entries per row, then fill the CSR rows."""
-    C = cost.C
-    n = C.shape[0]
-    log_rho = math.log(rho)
-    rowmax = np.empty(n)
-    counts = np.empty(n, dtype=np.int64)
-    sparse_plan_count(C, f, g, 1.0 / eps, log_rho, int(kmax), rowmax, counts)
-    indptr, indices, data = _csr_from_counts(counts)
-    sparse_plan_fill(C, f, g, 1.0 / eps, log_rho, rowmax, indptr, indices, data)
-    return indptr, indices, data
-
-
-def row_lse_sparse(cost, g, f, eps, rho, kmax):
-    """One fused pass (:func:`lse_rows_sparse`) into per-row buffers of ``kmax`` slots, then a
-    compaction; when ``kmax`` slots per row would cost more memory than a quarter of C (or
-    256 per row), the two separate passes instead."""
+def _sparse(cost, g, f, eps, rho, kmax, share, width):
     C = cost.C
     n, m = C.shape
-    kmax = int(kmax)
-    if kmax * n > max(4 * n * 64, n * m // 4):
-        return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax)
-    if cost.rows is None or cost.rows[0].shape != (n, kmax):
-        cost.rows = (np.empty((n, kmax), dtype=np.int64), np.empty((n, kmax)))
-    idx, val = cost.rows
-    counts = np.empty(n, dtype=np.int64)
-    lse = lse_rows_sparse(C, g, f, 1.0 / eps, float(rho), kmax, np.empty(n), counts, idx, val)
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    if width == 0:
+        idx, val = np.empty((n, 0), dtype=np.int64), np.empty((n, 0))
+    else:
+        if cost.rows is None or cost.rows[0].shape != (n, width):
+            cost.rows = (np.empty((n, width), dtype=np.int64), np.empty((n, width)))
+        idx, val = cost.rows
+    counts, thrs, mxs = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
+    inv = 1.0 / eps
+    lse = lse_rows_sparse(C, g, f, inv, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs, idx, val)
     indptr, indices, data = _csr_from_counts(counts)
-    compact_rows(counts, idx, val, indptr, indices, data)
+    fill_rows(C, g, f, inv, counts, thrs, mxs, idx, val, indptr, indices, data)
     return lse, (indptr, indices, data)
+
+
+def _width(n, m, kmax):
+    """Slots per row of the fused pass's buffers: ``kmax`` unless that would cost more memory
+    than a quarter of C (or 256 per row); then 0 (every row recomputed by the fill pass)."""
+    return 0 if kmax * n > max(4 * n * 64, n * m // 4) else int(kmax)
+
+
+def sparse_plan(cost, f, g, eps, rho, kmax, share=0.0):
+    """The row pass of :func:`row_lse_sparse` (its LSE discarded), then the fill pass."""
+    n, m = cost.C.shape
+    return _sparse(cost, g, f, eps, rho, kmax, share, _width(n, m, kmax))[1]
+
+
+def row_lse_sparse(cost, g, f, eps, rho, kmax, share=0.0):
+    """One fused pass (:func:`lse_rows_sparse`) into per-row buffers of ``kmax`` slots, then a
+    compaction (:func:`fill_rows`, which recomputes only rows that keep more than ``kmax``)."""
+    n, m = cost.C.shape
+    return _sparse(cost, g, f, eps, rho, kmax, share, _width(n, m, kmax))
 
 
 def schur_prepare(csr, shape):
     """``P`` and its transpose (counting sort) as CSR arrays, and a length-n scratch vector."""
     indptr, indices, data = csr
     n, m = shape
+    if indptr.shape != (n + 1,) or indices.shape != data.shape or indices.shape != (int(indptr[-1]),):
+        raise ValueError(f"OT kernel: the CSR arrays do not describe a {n} x {m} matrix")
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= m):
+        raise ValueError(f"OT kernel: CSR column indices outside [0, {m})")
     t_indptr = np.empty(m + 1, dtype=np.int64)
     t_indices = np.empty_like(indices)
     t_data = np.empty_like(data)
@@ -470,20 +549,30 @@ def schur_prepare(csr, shape):
 
 
 def schur_diagonal(schur, dcol, inv_drow):
+    n, m = schur.shape
+    check_vector("dcol", dcol, m)
+    check_vector("inv_drow", inv_drow, n)
     indptr, indices, data = schur.arrays[:3]
-    return _schur_diagonal(indptr, indices, data, dcol, inv_drow, np.empty(schur.shape[1]))
+    return _schur_diagonal(indptr, indices, data, dcol, inv_drow, np.empty(m))
 
 
 def schur_matvec(schur, dcol, inv_drow, x, out):
+    n, m = schur.shape
+    check_vector("x", x, m)
+    check_vector("out", out, m)
+    check_vector("dcol", dcol, m)
+    check_vector("inv_drow", inv_drow, n)
     return schur.kernel(*schur.arrays, dcol, inv_drow, x, schur.tmp, out)
 
 
 def plan_matvec(schur, x):
+    check_vector("x", x, schur.shape[1])
     indptr, indices, data = schur.arrays[:3]
     return csr_matvec(indptr, indices, data, x, np.empty(schur.shape[0]))
 
 
 def plan_rmatvec(schur, y):
+    check_vector("y", y, schur.shape[0])
     t_indptr, t_indices, t_data = schur.arrays[3:]
     return csr_matvec(t_indptr, t_indices, t_data, y, np.empty(schur.shape[1]))
 

@@ -9,8 +9,13 @@ signatures and are tested against this module. Conventions shared by the three s
   needs (here only ``C``; the Numba set adds the transposed copy for contiguous column passes
   and work buffers); every dense kernel takes that object;
 * a truncated plan is a CSR triple ``(indptr, indices, data)`` of shape (n, m) that keeps, per
-  row, the entries ``P_ij >= rho * max_j P_ij``, at most ``kmax`` of them (the largest; ties at
-  the cut broken by position);
+  row, the entries ``P_ij >= rho * max_j P_ij``, at most ``max(kmax, k_share)`` of them (the
+  largest; ties at the cut broken by position), where ``k_share`` is the fewest largest entries
+  that carry ``share`` of the row's mass ``sum_j P_ij``: the cap ``kmax`` only binds on rows
+  whose ``kmax`` largest entries already hold that share (``share=0``: a hard cap);
+* every kernel entry checks the shapes and dtypes of the vectors it is given
+  (:func:`check_vector`) before touching memory: a wrong length is a ValueError naming the
+  argument, never an out-of-bounds read or a silent broadcast;
 * ``schur = schur_prepare(csr, shape)`` holds a truncated plan ``P`` ready for the Schur
   complement ``S = diag(dcol) - P^T diag(inv_drow) P`` of the sparse Newton stage;
 * ``CHECK_EVERY``: how often a loop reads the marginal error back on the host by default.
@@ -29,6 +34,25 @@ from scipy.special import logsumexp
 CHECK_EVERY = 1
 
 
+def check_vector(name, v, size):
+    """``v`` must be a float64 vector of length ``size`` (else a ValueError/TypeError naming it)."""
+    shape = getattr(v, "shape", None)
+    if shape != (size,):
+        raise ValueError(f"OT kernel: {name} has shape {shape}, expected ({size},)")
+    if getattr(v, "dtype", None) != np.float64:
+        raise TypeError(f"OT kernel: {name} must be float64, got dtype {getattr(v, 'dtype', type(v).__name__)}")
+    return v
+
+
+def _check(cost, rows=(), cols=()):
+    """Check ``(name, vector)`` pairs against the rows (n) and columns (m) of the cost."""
+    n, m = cost.C.shape
+    for name, v in rows:
+        check_vector(name, v, n)
+    for name, v in cols:
+        check_vector(name, v, m)
+
+
 def prepare_cost(C):
     """The cost matrix as the kernels of this set use it (``.C``, shape n x m)."""
     return SimpleNamespace(C=C)
@@ -38,22 +62,26 @@ def prepare_cost(C):
 # log-sum-exp passes and Sinkhorn updates
 def row_lse(cost, g, eps):
     """``LSE_j (g_j - C_ij) / eps`` for every row i (max-shifted, never overflows)."""
+    _check(cost, cols=[("g", g)])
     return logsumexp((g[None, :] - cost.C) / eps, axis=1)
 
 
 def col_lse(cost, f, eps):
     """``LSE_i (f_i - C_ij) / eps`` for every column j."""
+    _check(cost, rows=[("f", f)])
     return logsumexp((f[:, None] - cost.C) / eps, axis=0)
 
 
 def f_update(cost, g, log_a, eps, out):
     """Sinkhorn row update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps``, written to ``out``."""
+    _check(cost, rows=[("log_a", log_a), ("out", out)])
     out[...] = eps * (log_a - row_lse(cost, g, eps))
     return out
 
 
 def g_update(cost, f, log_b, eps, out):
     """Sinkhorn column update ``g_j = eps log b_j - eps LSE_i (f_i - C_ij)/eps``, written to ``out``."""
+    _check(cost, cols=[("log_b", log_b), ("out", out)])
     out[...] = eps * (log_b - col_lse(cost, f, eps))
     return out
 
@@ -61,12 +89,15 @@ def g_update(cost, f, log_b, eps, out):
 def row_gap(a, f_old, f_new, eps):
     """L1 row-marginal error of ``(f_old, g)`` when ``f_new`` is the Sinkhorn update of ``f_old``
     for that ``g``: the row sums of the plan are ``a_i exp((f_old_i - f_new_i) / eps)``."""
+    check_vector("f_old", f_old, a.shape[0])
+    check_vector("f_new", f_new, a.shape[0])
     return float(np.abs(a - a * np.exp((f_old - f_new) / eps)).sum())
 
 
 # ---------------------------------------------------------------------------------------------
 # the plan: cost, dense, truncated
 def _log_plan(cost, f, g, eps):
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
     return (f[:, None] + g[None, :] - cost.C) / eps
 
 
@@ -80,14 +111,41 @@ def plan_dense(cost, f, g, eps):
     return np.exp(_log_plan(cost, f, g, eps))
 
 
-def sparse_plan(cost, f, g, eps, rho, kmax):
+def log_marginals(cost, f, g, eps):
+    """``(log P 1, log P^T 1)`` of the plan of ``(f, g)``, with the exponent summed *before* the
+    division, ``(f_i + g_j - C_ij) / eps`` in this order (as a user evaluates the plan), and a
+    max-shifted log-sum-exp: no cancellation between ``f_i / eps`` and a row LSE, no overflow.
+    This is how a solver measures the potentials it returns."""
+    Z = _log_plan(cost, f, g, eps)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return logsumexp(Z, axis=1), logsumexp(Z, axis=0)
+
+
+def _keep_counts(E, keep, kmax, share):
+    """Entries kept per row: the ``keep`` ones (``>= rho`` max), at most ``max(kmax, k_share)``.
+    ``E`` holds the row's entries divided by the row maximum."""
+    count = keep.sum(axis=1)
+    k = np.minimum(count, kmax)
+    for i in np.nonzero(count > kmax)[0]:
+        if share > 0:
+            top = np.cumsum(np.sort(E[i][keep[i]])[::-1])
+            need = int(np.searchsorted(top, share * E[i].sum())) + 1   # fewest entries holding the share
+            k[i] = min(count[i], max(kmax, need))
+    return count, k
+
+
+def sparse_plan(cost, f, g, eps, rho, kmax, share=0.0):
     """The plan truncated per row (see the module notes) as CSR arrays ``(indptr, indices, data)``."""
     Z = _log_plan(cost, f, g, eps)
     n = Z.shape[0]
-    keep = Z >= (Z.max(axis=1) + math.log(rho))[:, None]
-    for i in np.nonzero(keep.sum(axis=1) > kmax)[0]:   # keep the kmax largest (stable: ties by position)
+    zmax = Z.max(axis=1)
+    keep = Z >= (zmax + math.log(rho))[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        E = np.exp(Z - zmax[:, None])
+    count, k = _keep_counts(E, keep, kmax, share)
+    for i in np.nonzero(count > k)[0]:   # keep the k largest (stable: ties by position)
         keep[i] = False
-        keep[i, np.argsort(-Z[i], kind="stable")[:kmax]] = True
+        keep[i, np.argsort(-Z[i], kind="stable")[:k[i]]] = True
     rows, cols = np.nonzero(keep)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
@@ -96,10 +154,10 @@ def sparse_plan(cost, f, g, eps, rho, kmax):
     return indptr, cols.astype(np.int64), data
 
 
-def row_lse_sparse(cost, g, f, eps, rho, kmax):
-    """``row_lse(cost, g, eps)`` and ``sparse_plan(cost, f, g, eps, rho, kmax)`` together (the Newton
-    stage needs both at every trial point; the Numba set fuses them into one pass over C)."""
-    return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax)
+def row_lse_sparse(cost, g, f, eps, rho, kmax, share=0.0):
+    """``row_lse(cost, g, eps)`` and ``sparse_plan(cost, f, g, eps, rho, kmax, share)`` together (the
+    Newton stage needs both at every trial point; the Numba set fuses them into one pass over C)."""
+    return row_lse(cost, g, eps), sparse_plan(cost, f, g, eps, rho, kmax, share)
 
 
 # ---------------------------------------------------------------------------------------------
