@@ -45,7 +45,8 @@ def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"
     w = _checks.real_array(name, w, ndims=(1,), nonneg=True, what="1-D weight vector")
     if size is not None and w.shape[0] != size:
         raise ValueError(f"{name} has length {w.shape[0]} but {of} needs {size}; give one weight per point")
-    total = w.sum()
+    with np.errstate(over="ignore"):
+        total = w.sum()
     if not np.isfinite(total):
         raise ValueError(f"{name} sums to inf (its entries overflow when added); rescale {name}")
     if total <= 0:
@@ -188,7 +189,8 @@ class EntropicOT:
                 raise ValueError("cost(x, y) returned NaN or inf; the cost callable must return finite values")
             kind = getattr(cost, "__name__", "callable")
         elif isinstance(cost, str) and cost in _COSTS:
-            C = pairwise_cost(x, y, cost)
+            with np.errstate(over="ignore", invalid="ignore"):
+                C = pairwise_cost(x, y, cost)
             if not np.all(np.isfinite(C)):
                 raise ValueError(f"the {cost} distances between x and y overflow (coordinates up to "
                                  f"{max(np.abs(x).max(), np.abs(y).max()):.3g}); rescale the points x and y")
@@ -230,12 +232,15 @@ class EntropicOT:
         if da.size == 0:
             raise ValueError(f"density_a and density_b are empty (shape {da.shape}); give at least one cell")
         for name, d in (("density_a", da), ("density_b", db)):
-            total = d.sum()
+            with np.errstate(over="ignore"):
+                total = d.sum()
             if not np.isfinite(total):
                 raise ValueError(f"{name} sums to inf (its entries overflow when added); rescale {name}")
             if total <= 0:
                 raise ValueError(f"{name} sums to zero; give at least one positive cell")
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or p not in (1, 2):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+            raise TypeError(f"p must be the integer 1 or 2 (the exponent of the cost |x - y|^p), got {p!r:.60}")
+        if p not in (1, 2):
             raise ValueError(f"p must be 1 or 2 (the exponent of the cost |x - y|^p), got {p!r:.60}")
         p = int(p)
         eps = _check_eps(eps)
