@@ -248,3 +248,64 @@ def test_runs_merge(store_path, tmp_path, capsys):
         assert sorted(s.run_ids()) == sorted(ids + [extra])
         np.testing.assert_array_equal(s.load(extra).x, fake_result(7).x)
     assert cli.main(["runs", "merge", str(out), str(tmp_path / "nope.h5")]) == 2
+
+
+# ------------------------------------------------------------------------------ issue 7: hostile command lines
+def _hostile_cli_cases():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hostile_cases_cli", REPO / "tests" / "hostile" / "cases_cli.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_HOSTILE = _hostile_cli_cases()
+
+
+@pytest.mark.parametrize("name,run", _HOSTILE.CASES, ids=[c[0] for c in _HOSTILE.CASES])
+def test_hostile_command_lines(name, run):
+    assert run() in ("clear_error", "verified")
+
+
+def test_sizes_refused_with_the_figure(tmp_path, capsys):
+    store = tmp_path / "demo.h5"
+    assert cli.main(["solve", "poisson", "--shape", "100000", "100000", "100000", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--shape 100000 100000 100000" in err and "96 PB" in err and "Traceback" not in err
+    assert cli.main(["demo", "--shape", "100000", "100000", "100000", "--store", str(store), "--no-plot"]) == 2
+    assert "96 PB" in capsys.readouterr().err and not store.exists()
+    assert cli.main(["solve", "ot", "--n", "200000", "--no-progress"]) == 2
+    assert "1.6 TB" in capsys.readouterr().err
+
+
+def test_memory_limit_env(monkeypatch, capsys):
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "1000000")   # 1 MB: 20x20 needs 8*400*12 = 38 kB, 200x200 3.8 MB
+    assert cli.main(["solve", "poisson", "--shape", "200", "200", "--no-progress"]) == 2
+    assert "3.84 MB" in capsys.readouterr().err
+    assert cli.main(["solve", "ot", "--n", "200", "--no-progress"]) == 2
+    assert "--n 200" in capsys.readouterr().err
+
+
+def test_json_is_strict_with_nan(tmp_path, capsys):
+    path = tmp_path / "nan.h5"
+    res = fake_result(0)
+    res.stats["time_s"] = float("nan")
+    res.stats["inf"] = float("inf")
+    with solvers.RunStore(path) as store:
+        rid = store.save(res)
+    assert cli.main(["runs", "list", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert rows[0]["time_s"] is None and rows[0]["run_id"] == rid
+    assert cli.main(["runs", "show", str(path), rid, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert info["stats"]["time_s"] is None and info["stats"]["inf"] is None
+
+
+@pytest.mark.parametrize("argv", [["runs", "show", "{p}", "-0"], ["runs", "plot", "{p}", "--last", "0"],
+                                  ["runs", "plot", "{p}", "--last", "-1"]])
+def test_bad_run_selection_refused(store_path, capsys, argv):
+    p, _ = store_path
+    assert cli.main([a.format(p=p) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "-0" in err or "--last" in err
