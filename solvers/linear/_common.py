@@ -76,7 +76,8 @@ def check_vector(y, n, name, raw, be, x=None, what="matvec"):
         if dt.kind == "f":
             y = y.astype(xp.float64)
         elif dt.kind == "c":
-            raise TypeError(f"{who} returned complex values (dtype {dt}): {_COMPLEX_MSG}")
+            raise TypeError(f"{who} returned complex values (dtype {dt}); {name} is {describe(raw)}: "
+                            f"{_COMPLEX_MSG}")
         else:
             raise TypeError(f"{who} returned dtype {dt}; {name} ({describe(raw)}) must return real floating-point "
                             "values: return float64 (e.g. y.astype(float))")
@@ -117,6 +118,8 @@ class Applier:
             y = self.op.matvec(x)
         except _ops.OperatorOutputError as e:
             raise ValueError(f"{self.name} ({describe(self.raw)}): {e}") from None
+        except _ops.OperatorOutputTypeError as e:
+            raise TypeError(f"{self.name} ({describe(self.raw)}): {e}") from None
         try:
             ok = y.shape == self._shape and y.dtype is _F64 and y is not x
         except AttributeError:
@@ -332,6 +335,43 @@ class History:
 
 
 # ------------------------------------------------------------------ scaling
+def sqrt_dot(xp, a, b) -> tuple[float, float]:
+    """``(d, sqrt|d|)`` for ``d = a . b``, with ``sqrt|d|`` free of under- and overflow.
+
+    ``d`` is exact when it is comfortably inside the double range; otherwise it is
+    ``a/max|a| . b/max|b|``: only its sign (and finiteness) are meaningful then.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # out of range: handled below
+        d = float(xp.dot(a, b))
+    if 1e-280 < abs(d) < 1e280 or math.isnan(d) or a.size == 0:
+        return d, math.sqrt(abs(d))
+    ma, mb = float(xp.max(xp.abs(a))), float(xp.max(xp.abs(b)))
+    if ma == 0.0 or mb == 0.0:
+        return 0.0, 0.0
+    if not (math.isfinite(ma) and math.isfinite(mb)):
+        return math.nan, math.nan
+    ds = float(xp.dot(a / ma, b / mb))
+    return ds, math.sqrt(abs(ds)) * math.sqrt(ma) * math.sqrt(mb)
+
+
+def norm2(xp, v) -> float:
+    """``||v||_2`` without under- or overflow (``numpy.linalg.norm`` of a vector is ``sqrt(v.v)``, which
+    returns 0 for entries near 1e-160 and inf near 1e160): one dot product when ``v.v`` is comfortably
+    inside the double range, else the norm of ``v / max|v|`` times ``max|v|`` (as BLAS ``nrm2`` does)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # out of range: handled below
+        s = float(xp.dot(v, v))
+    if 1e-280 < s < 1e280:
+        return math.sqrt(s)
+    if math.isnan(s) or v.size == 0:
+        return s if v.size else 0.0
+    m = float(xp.max(xp.abs(v)))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    w = v * (1.0 / m) if m >= 1e-300 else v / m
+    return m * math.sqrt(float(xp.dot(w, w)))
+
+
+
 #: right-hand sides with ``max|b|`` inside ``[2^-SCALE_BAND, 2^SCALE_BAND]`` are solved as given; others
 #: are first multiplied by a power of two (exact) so that ``max|b|`` lies in ``[1/2, 1)``
 SCALE_BAND = 100
@@ -479,8 +519,8 @@ class KrylovRun:
         return math.sqrt(self.K.dot(v, v))
 
     def norm(self, v) -> float:
-        """``||v||_2`` from ``xp.linalg.norm``."""
-        return float(self.xp.linalg.norm(v))
+        """``||v||_2`` without under- or overflow (:func:`norm2`)."""
+        return norm2(self.xp, v)
 
     def x0_reason(self) -> str:
         """What a non-finite initial residual means."""
@@ -537,4 +577,4 @@ def nonfinite_reason(what: str) -> str:
 
 __all__ = ["prepare", "start", "KrylovRun", "kernels", "Applier", "History", "finish", "System",
            "diagonal_of_preconditioner", "nonfinite_reason", "check_vector", "check_nonnegative", "check_count",
-           "describe", "scale_exponent", "ldexp"]
+           "describe", "scale_exponent", "ldexp", "norm2", "sqrt_dot"]

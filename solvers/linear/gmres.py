@@ -109,7 +109,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         y = _solve_upper(H, g, j)
         xn = x + apply_M(V[:j].T @ xp.asarray(y))
         rn = R.residual(xn)
-        return xn, rn, float(xp.linalg.norm(rn))
+        return xn, rn, R.norm(rn)
 
     while True:
         cycle += 1
@@ -125,7 +125,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             w = Aap.into(apply_M(V[j]), xp.empty(n))
             cnt["matvecs"] += 1
             itn += 1
-            wnorm = float(xp.linalg.norm(w))
+            wnorm = R.norm(w)
             scale_AM = max(scale_AM, wnorm)
             # Arnoldi step: classical Gram-Schmidt, repeated once (CGS2), as BLAS-2 products
             Vj = V[: j + 1]
@@ -134,7 +134,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             h2 = Vj @ w
             w = w - Vj.T @ h2
             hcol = be.to_numpy(h + h2)
-            hnext = float(xp.linalg.norm(w))
+            hnext = R.norm(w)
             if not (np.all(np.isfinite(hcol)) and math.isfinite(hnext) and math.isfinite(wnorm)):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Arnoldi step at iteration {itn}")
                 itn -= 1

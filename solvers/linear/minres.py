@@ -70,15 +70,16 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         # ---- start (or restart) the Lanczos process from the residual r
         r1 = r.copy()
         y = apply_M(r1)
-        beta1 = K.dot(r1, y)
+        beta1, beta1_root = C.sqrt_dot(xp, r1, y)      # r^T M r and its root, free of under/overflow
         if not math.isfinite(beta1):
             return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("M r"))
         if beta1 <= 0.0:
             return done(x, Status.BREAKDOWN, itn, rnorm,
                         f"breakdown at iteration {itn}: r^T M r = {beta1:.3e} <= 0, so the preconditioner M is not "
                         "symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner or gmres")
-        beta1 = math.sqrt(beta1)
+        beta1 = beta1_root
         oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
+        anorm = 0.0
         cs, sn = -1.0, 0.0
         r2 = r1
         w = xp.zeros(n)
@@ -100,7 +101,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             r1, r2 = r2, y
             y = apply_M(r2)
             oldb = beta
-            beta2 = K.dot(r2, y)
+            beta2, beta_root = C.sqrt_dot(xp, r2, y)
             if not math.isfinite(beta2) or not math.isfinite(alfa):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Lanczos recurrence at iteration {itn}")
                 itn -= 1
@@ -112,14 +113,15 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                           "or gmres")
                 itn -= 1
                 break
-            beta = math.sqrt(beta2)
+            beta = beta_root
+            anorm = max(anorm, abs(alfa), beta)
             # apply the previous rotation, then a new one to annihilate beta
             oldeps = epsln
             delta = cs * dbar + sn * alfa
             gbar = sn * dbar - cs * alfa
             epsln = sn * beta
             dbar = -cs * beta
-            gamma = max(math.hypot(gbar, beta), _EPS)
+            gamma = max(math.hypot(gbar, beta), _EPS * anorm)     # floor relative to the scale of A
             cs, sn = gbar / gamma, beta / gamma
             phi = cs * phibar
             phibar = sn * phibar
@@ -130,7 +132,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 aw1, aw2 = aw2, aw
                 aw = (av - oldeps * aw1 - delta * aw2) * (1.0 / gamma)
                 r -= phi * aw
-                rnorm = float(xp.linalg.norm(r))
+                rnorm = R.norm(r)
             else:
                 rnorm = abs(phibar)
             hist.append(rnorm)
@@ -149,7 +151,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             return done(x, status, itn, rnorm, reason)
         # ---- confirm with the explicit residual
         r = R.residual(x)
-        rnorm = float(xp.linalg.norm(r))
+        rnorm = R.norm(r)
         hist.buf[hist.n - 1] = rnorm
         if rnorm <= tol:
             return done(x, Status.CONVERGED, itn, rnorm)

@@ -170,7 +170,7 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=None, backend=None) -> tuple[
         # full reorthogonalisation (twice is enough)
         for _ in range(2):
             w = w - V[: j + 1].T @ (V[: j + 1] @ w)
-        bj = float(xp.linalg.norm(w))
+        bj = C.norm2(xp, w)
         if j + 1 == k:
             break
         if bj <= 1e-14 * max(abs(alpha[j]), 1e-300):   # invariant subspace found: Ritz values are exact

@@ -27,8 +27,12 @@ from .. import backends as _backends
 
 
 class OperatorOutputError(ValueError):
-    """A user-supplied ``matvec`` / ``rmatvec`` returned something that is not a vector of the
+    """A user-supplied ``matvec`` / ``rmatvec`` returned an array that is not a vector of the
     operator's output length (raised before the value can reach a kernel)."""
+
+
+class OperatorOutputTypeError(TypeError):
+    """A user-supplied ``matvec`` / ``rmatvec`` returned something that is not an array."""
 
 
 def _checked_output(op, y, n, what):
@@ -39,7 +43,7 @@ def _checked_output(op, y, n, what):
     """
     shape = getattr(y, "shape", None)
     if shape is None or not hasattr(y, "dtype") or not hasattr(y, "reshape"):
-        raise OperatorOutputError(f"{type(op).__name__}.{what} returned {type(y).__name__}, expected an array of "
+        raise OperatorOutputTypeError(f"{type(op).__name__}.{what} returned {type(y).__name__}, expected an array of "
                                   f"shape ({n},) (the operator has shape {op.shape}); return an array")
     if shape == (n,):
         return y
