@@ -100,13 +100,17 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
         ``method`` is not one the problem declares, or ``precond`` does not apply.
     """
     if not hasattr(problem, "methods"):
-        raise TypeError(f"{type(problem).__name__} does not declare `methods`; it is not a newtonkit problem")
+        raise TypeError(f"problem: {type(problem).__name__} does not declare `methods`; it is not a newtonkit problem "
+                        "(pass an object from the problems package, e.g. problems.pde.Poisson)")
     methods = tuple(problem.methods)
     if not methods:
         raise TypeError(f"{type(problem).__name__} declares no methods that solvers.solve can run "
                         f"(problem.methods is empty); use its own interface with a routine directly")
     if method is None:
         method = methods[0]
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string naming a routine (one of: {', '.join(methods)}), "
+                        f"got {type(method).__name__} {method!r:.60}")
     if method not in methods:
         raise ValueError(f"method {method!r} does not fit {type(problem).__name__}; choose one of: {', '.join(methods)}")
     if method not in LINEAR and method not in PROBLEM_LEVEL:
@@ -115,6 +119,16 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
     _check_options(method, problem, options)
     if precond is not None and method not in LINEAR:
         raise ValueError(f"precond= applies to linear methods only, not {method!r}")
+    if precond is not None:
+        offers = tuple(getattr(problem, "preconditioners", ()))
+        if not isinstance(precond, str):
+            raise TypeError(f"precond must be the name of one of the problem's preconditioners "
+                            f"({', '.join(map(repr, offers)) or 'none'}) or None, got {type(precond).__name__}; "
+                            f"for your own preconditioner M call solvers.{method}(problem.operator(be), "
+                            "problem.rhs(be), M=M, backend=be)")
+        if offers and precond not in offers:
+            raise ValueError(f"precond={precond!r} is not offered by {type(problem).__name__}; choose one of "
+                             f"{', '.join(map(repr, offers))} or None")
     be = _backends.get_backend(backend)
     routine = _routine(method)
     if method in PROBLEM_LEVEL:

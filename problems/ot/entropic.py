@@ -132,7 +132,12 @@ class EntropicOT:
     def dual(self, f, g) -> float:
         """The dual objective D(f, g) (NumPy reference, O(nm) memory)."""
         C = np.asarray(_host(self.C))
-        f, g = np.asarray(_host(f)), np.asarray(_host(g))
+        n, m = C.shape
+        f = _checks.real_array("f", f, ndims=(1,), finite=False, what="potential vector")
+        g = _checks.real_array("g", g, ndims=(1,), finite=False, what="potential vector")
+        if f.shape != (n,) or g.shape != (m,):
+            raise ValueError(f"f and g must have shapes ({n},) and ({m},) (one potential per row / column of C), "
+                             f"got {f.shape} and {g.shape}")
         return float(self.a @ f + self.b @ g - self.eps * np.exp((f[:, None] + g[None, :] - C) / self.eps).sum())
 
     def __repr__(self) -> str:
@@ -278,6 +283,12 @@ def _check_cost_memory(n: int, m: int, what: str) -> None:
 
 def pairwise_cost(x, y, kind: str = "sqeuclidean"):
     """Pairwise ``|x_i - y_j|^2`` or ``|x_i - y_j|`` (clipped at zero against round-off)."""
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2):
+        x = _checks.real_array("x", x, ndims=(2,), what="(n, d) point array")
+    if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 2):
+        y = _checks.real_array("y", y, ndims=(2,), what="(m, d) point array")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same d (coordinates per point), got {x.shape} and {y.shape}")
     d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
     np.maximum(d2, 0.0, out=d2)
     if kind == "sqeuclidean":

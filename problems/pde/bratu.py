@@ -53,7 +53,9 @@ class Bratu:
         from .poisson import check_grid_memory
 
         check_grid_memory(self.shape, what="Bratu")
-        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(self.domain, self.shape))
+        from .poisson import _spacing
+
+        self.h = _spacing(self.domain, self.shape)
         self.n = int(np.prod(self.shape))
         self._lap = {}
 

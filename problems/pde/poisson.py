@@ -82,6 +82,19 @@ def _evaluate(name, v, coords):
     return out
 
 
+def _spacing(domain, shape):
+    """Grid spacings; refuses a box so small or so large that 1/h^2 under- or overflows."""
+    h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(domain, shape))
+    for a, ha in enumerate(h):
+        with np.errstate(over="ignore", divide="ignore"):
+            h2 = np.float64(ha) ** 2
+            inv = 1.0 / h2 if h2 > 0 else np.inf
+        if not (np.isfinite(inv) and inv > 0 and np.isfinite(h2)):
+            raise ValueError(f"domain[{a}] = {domain[a]} gives a spacing h = {ha:.3g} whose 1/h^2 is not a finite "
+                             "positive double; rescale the box (domain) to a moderate size")
+    return h
+
+
 def memory_estimate(shape, variable_k: bool = False) -> float:
     """Bytes a multigrid-preconditioned Krylov solve on this grid needs, roughly: about a dozen
     vectors of the grid's size (solution, right-hand side, Krylov work vectors, the multigrid
@@ -128,7 +141,9 @@ class Poisson:
         self.shape = _stencil._check_shape(shape)
         d = self.ndim = len(self.shape)
         self.domain = _checks.domain("domain", domain, d)
-        self.h = tuple((hi - lo) / (n + 1) for (lo, hi), n in zip(self.domain, self.shape))
+        self.h = _spacing(self.domain, self.shape)
+        if f is None:
+            raise TypeError("f must be a real number or a callable of the coordinates, got None (pass 0.0 for none)")
         self.f = _check_field("f", f, d)
         self.g = _check_field("g", g, d)
         self.k = _check_field("k", 1.0 if k is None else k, d)

@@ -184,6 +184,33 @@ _bad("Poisson-error-norm", lambda: pde.Poisson.manufactured((6, 6)).error(np.one
 _bad("Bratu-residual-u-shape", lambda: pde.Bratu((6, 6)).residual(np.ones(7)), "u")
 _bad("Bratu-residual-u-complex", lambda: pde.Bratu((6, 6)).residual(np.ones(36) * 1j), "u")
 
+for tag, dom in [("tiny", [(0.0, 1e-300), (0.0, 1.0)]), ("huge", [(0.0, 1e300), (0.0, 1.0)])]:
+    _bad(f"Poisson-domain-{tag}", lambda dom=dom: pde.Poisson((6, 6), domain=dom), "domain")
+    _bad(f"Bratu-domain-{tag}", lambda dom=dom: pde.Bratu((6, 6), domain=dom), "domain")
+_bad("Poisson-f-none", lambda: pde.Poisson((6, 6), f=None), "f")
+_bad("Poisson-3d-domain-2-pairs", lambda: pde.Poisson((4, 4, 4), domain=[(0, 1), (0, 1)]), "domain")
+_bad("EntropicOT-dual-f-shape", lambda: ot.EntropicOT(_C, eps=0.1).dual(np.zeros(3), np.zeros(3)), "f")
+_bad("EntropicOT-dual-g-complex", lambda: ot.EntropicOT(_C, eps=0.1).dual(np.zeros(4), np.zeros(3) * 1j), "g")
+_bad("pairwise_cost-x-str", lambda: ot.pairwise_cost("ab", _Y), "x")
+_bad("pairwise_cost-y-dims", lambda: ot.pairwise_cost(_X, np.ones((3, 4))), "y")
+_bad("pairwise_cost-kind", lambda: ot.pairwise_cost(_X, _Y, "cityblock"), "kind")
+
+
+def _solve(*args, **kw):
+    import solvers
+
+    return solvers.solve(*args, **kw)
+
+
+_bad("solve-problem-none", lambda: _solve(None), "problem")
+_bad("solve-method-int", lambda: _solve(pde.Poisson((6, 6)), method=3), "method")
+_bad("solve-method-unknown", lambda: _solve(pde.Poisson((6, 6)), method="lu"), "method")
+_bad("solve-precond-unknown", lambda: _solve(pde.Poisson((6, 6)), precond="ilu", backend="numpy"), "precond")
+_bad("solve-precond-object", lambda: _solve(pde.Poisson((6, 6)), precond=object(), backend="numpy"), "precond")
+_bad("solve-precond-ot", lambda: _solve(ot.EntropicOT(_C, eps=0.1), method="sns", precond="mg"), "precond")
+_bad("solve-option-unknown", lambda: _solve(pde.Poisson((6, 6)), method="cg", tolerance=1e-3), "tolerance")
+_bad("Poisson-preconditioner-name", lambda: pde.Poisson((6, 6)).preconditioner("ilu"), "preconditioner")
+
 # exact_ot(C, a, b)
 _bad("exact_ot-mass", lambda: exact_ot(_C, _A, 2 * _B), "a")
 _bad("exact_ot-a-neg", lambda: exact_ot(_C, _neg_at(_A), _B), "a")
@@ -276,7 +303,7 @@ def _verified_cases():
         import solvers
 
         p = pde.Poisson.manufactured((15, 15), kind="sin")
-        res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10, backend="numpy")
+        res = solvers.solve(p, method="cg", rtol=1e-10, backend="numpy")
         # second-order discretisation: error ~ C h^2 with h = 1/16
         return "verified" if res.converged and p.error(res.x) < 2e-2 else "wrong"
 
