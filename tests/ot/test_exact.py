@@ -170,3 +170,27 @@ def test_from_grids_problem():
     p = pot_problems.EntropicOT.from_grids(da, db, p=2)
     pot = _pot()
     assert exact_ot(p.C, p.a, p.b) == pytest.approx(pot.emd2(p.a, p.b, p.C), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["assignment_uniform", "tiny_weight_1e-300", "zeros_rect"])
+def test_bland_fallback_and_north_west_start(monkeypatch, name):
+    """The anti-cycling fallback (Bland's rule) and the start without HiGHS give the same optimum."""
+    from problems.ot import exact as E
+
+    _, C, a, b = next(c for c in CASES if c[0] == name)
+    ref = exact_ot(C, a, b)
+    monkeypatch.setattr(E, "_DANTZIG_PIVOTS", lambda n, m: 0)
+    monkeypatch.setattr(E, "_highs_start", lambda *args: None)
+    cost, P = exact_ot(C, a, b, return_plan=True)
+    _check_plan(C, a, b, cost, P)
+    assert cost == pytest.approx(ref, rel=1e-12, abs=1e-300)
+
+
+def test_extreme_cost_scales():
+    rng = np.random.default_rng(0)
+    C = rng.standard_normal((20, 30))
+    a, b = rng.random(20), rng.random(30)
+    b *= a.sum() / b.sum()
+    ref = exact_ot(C, a, b)
+    assert exact_ot(1e307 * C, a, b) == pytest.approx(1e307 * ref, rel=1e-12)
+    assert exact_ot(1e-307 * C, a, b) == pytest.approx(1e-307 * ref, rel=1e-12)
