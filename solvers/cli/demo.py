@@ -15,7 +15,7 @@ import numpy as np
 import solvers
 
 from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
-from .solve import check_number, check_shape, ot_problem
+from .solve import check_number, check_shape, check_store, ot_problem
 
 
 @dataclass
@@ -134,6 +134,13 @@ def _print_summary(cases, rows) -> None:
 def cmd_demo(args) -> int:
     cases = _select(args.case)
     check_number("--rtol", args.rtol)
+    check_store(args.store)
+    if args.plot:
+        import os
+
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--plot {args.plot}: the directory {folder} does not exist")
     for case in cases:   # every argument and memory estimate is checked before the store is opened
         if case.check is not None:
             case.check(args)

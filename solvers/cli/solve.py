@@ -167,9 +167,27 @@ SOLVE_KINDS: list[SolveKind] = [
 ]
 
 
+def check_store(path) -> None:
+    """``--store``: an existing run store must be readable (a damaged one is reported before solving);
+    a new one needs an existing, writable directory."""
+    import os
+
+    if os.path.exists(path):
+        with solvers.RunStore(path, mode="r") as store:
+            len(store)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--store {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--store {path}: the directory {folder} is not writable")
+
+
 def cmd_solve(args) -> int:
     kind = next(k for k in SOLVE_KINDS if k.name == args.kind)
     tags = parse_tags(args.tag)
+    if args.store:
+        check_store(args.store)
     res, problem, lines = kind.run(args)
     _format.print_result(res, lines)
     if args.store:
@@ -192,5 +210,5 @@ def add_parser(sub) -> None:
         kp.set_defaults(func=cmd_solve)
 
 
-__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "check_number", "check_maxiter",
+__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "check_number", "check_maxiter", "check_store",
            "parse_tags", "ot_problem"]

@@ -296,6 +296,10 @@ def _verified_cases():
         X, Y = rng.random((20, 2)), rng.random((20, 2))
         out.append((f"exact_ot-tiny-weight-{tiny:g}",
                     _exact_case(((X[:, None] - Y[None]) ** 2).sum(-1), a, np.full(20, 0.05))))
+    for k, power in enumerate((6, 8, 12)):    # weights spread over many orders of magnitude (HiGHS: "infeasible")
+        w, v = rng.random(40) ** power, rng.random(35) ** power
+        out.append((f"exact_ot-spread-weights-{k}", _exact_case(rng.random((40, 35)), w / w.sum(), v / v.sum())))
+    out.append(("exact_ot-cost-1e100", _exact_case(1e100 * rng.random((9, 7)), np.full(9, 1 / 9), np.full(7, 1 / 7))))
     out.append(("exact_ot-assignment", _exact_case(rng.random((30, 30)), np.full(30, 1 / 30), np.full(30, 1 / 30))))
     out.append(("exact_ot-cost-1e-150", _exact_case(1e-150 * rng.random((9, 7)), np.full(9, 1 / 9), np.full(7, 1 / 7))))
 
