@@ -25,14 +25,23 @@ import numpy as np
 _PI = np.pi
 
 
+def _coords(name, x, minimum=1):
+    if not minimum <= len(x) <= 3:
+        raise TypeError(f"{name} takes {'2 or 3' if minimum == 2 else '1 to 3'} coordinate arrays (x, y[, z]), "
+                        f"got {len(x)}")
+    return x
+
+
 class SinSolution:
     """``u = prod_a sin(pi x_a) + x_0 x_1`` in 2 or 3 dimensions."""
 
     def __call__(self, *x):
+        _coords("SinSolution", x, 2)
         return np.prod([np.sin(_PI * xi) for xi in x], axis=0) + x[0] * x[1]
 
     def gradient(self, *x):
         """List of the ``d`` partial derivatives."""
+        _coords("SinSolution.gradient", x, 2)
         s = [np.sin(_PI * xi) for xi in x]
         g = []
         for a in range(len(x)):
@@ -47,6 +56,7 @@ class SinSolution:
 
     def laplacian(self, *x):
         """``Δu = -d pi^2 prod_a sin(pi x_a)`` (the bilinear part is harmonic)."""
+        _coords("SinSolution.laplacian", x, 2)
         return -len(x) * _PI ** 2 * np.prod([np.sin(_PI * xi) for xi in x], axis=0)
 
     def __repr__(self) -> str:
@@ -61,6 +71,7 @@ class BubbleSolution:
     """``u = prod_a p(x_a)`` with ``p(t) = t (1 - t) e^t``; ``-p''(t) = t (3 + t) e^t``."""
 
     def __call__(self, *x):
+        _coords("BubbleSolution", x)
         out = _bubble_1d(x[0])
         for xi in x[1:]:
             out = out * _bubble_1d(xi)
@@ -115,6 +126,14 @@ class Source:
     """
 
     def __init__(self, solution, k=None):
+        if not callable(getattr(solution, "laplacian", None)):
+            raise TypeError(f"solution must provide laplacian(*x) (e.g. SinSolution()), got {type(solution).__name__}")
+        if k is not None:
+            if not callable(k) or not callable(getattr(k, "gradient", None)):
+                raise TypeError(f"k must be None or a callable with gradient(*x) (e.g. WavyCoefficient()), "
+                                f"got {type(k).__name__}")
+            if not callable(getattr(solution, "gradient", None)):
+                raise TypeError("solution must provide gradient(*x) when k is given")
         self.solution, self.k = solution, k
 
     def __call__(self, *x):

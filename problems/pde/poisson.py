@@ -63,6 +63,10 @@ def _evaluate(name, v, coords):
     except TypeError as exc:
         raise TypeError(f"{name} could not be evaluated on coordinate arrays ({exc}); it must take "
                         f"{len(coords)} arrays and be vectorised") from exc
+    except (ArithmeticError, ValueError, IndexError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{name} raised {type(exc).__name__} when evaluated on the grid's coordinate arrays "
+                         f"({exc}); it must take {len(coords)} arrays of the grid's shape and return values of "
+                         "that shape") from exc
     try:
         arr = np.asarray(out)
     except (TypeError, ValueError) as exc:

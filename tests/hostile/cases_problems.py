@@ -211,6 +211,17 @@ _bad("solve-precond-ot", lambda: _solve(ot.EntropicOT(_C, eps=0.1), method="sns"
 _bad("solve-option-unknown", lambda: _solve(pde.Poisson((6, 6)), method="cg", tolerance=1e-3), "tolerance")
 _bad("Poisson-preconditioner-name", lambda: pde.Poisson((6, 6)).preconditioner("ilu"), "preconditioner")
 
+from problems.pde import manufactured as _mf  # noqa: E402
+
+_bad("manufactured-SinSolution-1-coord", lambda: _mf.SinSolution()(np.ones(3)), "SinSolution")
+_bad("manufactured-Bubble-4-coords", lambda: _mf.BubbleSolution()(*[np.ones(3)] * 4), "BubbleSolution")
+_bad("manufactured-Source-solution-none", lambda: _mf.Source(None), "solution")
+_bad("manufactured-Source-k-plain", lambda: _mf.Source(_mf.SinSolution(), k=2.0), "k")
+_bad("Poisson-f-callable-raises", lambda: pde.Poisson((6, 6), f=lambda x, y: x[100, 100]), "f")
+_bad("Poisson-k-callable-zero-division", lambda: pde.Poisson((6, 6), k=lambda x, y: 1 // 0), "k")
+_bad("Poisson-operator-backend", lambda: pde.Poisson((6, 6)).operator("bogus"), "backend")
+_bad("Poisson-rhs-backend-int", lambda: pde.Poisson((6, 6)).rhs(3), "backend")
+
 # exact_ot(C, a, b)
 _bad("exact_ot-mass", lambda: exact_ot(_C, _A, 2 * _B), "a")
 _bad("exact_ot-a-neg", lambda: exact_ot(_C, _neg_at(_A), _B), "a")
