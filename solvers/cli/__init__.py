@@ -10,7 +10,12 @@
     newtonkit info
 
 Exit codes: 0 success, 1 a solve did not converge, 2 usage error (bad
-arguments, missing file or run id, unavailable backend or optional package).
+arguments, missing file or run id, a damaged run store, unavailable backend or
+optional package, or a problem too large for this machine's memory: the need is
+estimated from the sizes before anything is allocated and compared with
+:func:`problems._checks.memory_limit`, ``NEWTONKIT_MEMORY_LIMIT`` bytes or 3/4
+of the physical memory; the message gives both figures). ``--json`` output is
+strict JSON: NaN and infinities are written as ``null``.
 
 Layout: one module per command (:mod:`.demo`, :mod:`.solve`, :mod:`.runs`,
 :mod:`.info`), each with ``add_parser(subparsers)``; shared tables, numbers,
