@@ -116,7 +116,7 @@ def real_array(name: str, v, *, ndims=None, finite: bool = True, nonneg: bool = 
     if ndims is not None and arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name} must be a {want} {what}, got shape {arr.shape}")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)
     if finite and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains NaN or inf ({bad} of {arr.size} entries); give finite values")

@@ -42,7 +42,7 @@ def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"
         if size is None:
             raise ValueError(f"{name} is None and its size is unknown")
         return np.full(size, 1.0 / size)
-    w = _checks.real_array(name, w, ndims=(1,), nonneg=True, what="1-D weight vector")
+    w = _checks.real_array(name, w, ndims=(1,), nonneg=True, what="1-D weight vector").copy()
     if size is not None and w.shape[0] != size:
         raise ValueError(f"{name} has length {w.shape[0]} but {of} needs {size}; give one weight per point")
     with np.errstate(over="ignore"):
