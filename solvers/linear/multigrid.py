@@ -156,7 +156,8 @@ class MultigridPreconditioner(LinearOperator):
                 op = _setup.coarse_operator(op, nc, hc, avg)
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
-            lev.r = xp.empty(lev.shape) if inner and K.needs_residual_buffer(lev.A) else None
+            lev.r = (xp.empty(lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))
+                     else None)
             lev.u = None if l == 0 else xp.empty(lev.shape)
             lev.f = None if l == 0 else xp.empty(lev.shape)
             lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)

@@ -238,14 +238,15 @@ def prolong_add(e, u, P, work):
 
 
 def needs_residual_buffer(op):
-    """Constant coefficients use the fused kernel (no fine residual is stored); variable ones do not."""
+    """Constant coefficients use the fused kernel (no fine residual is stored) with tensor transfers;
+    variable ones and CSR transfers do not."""
     return not getattr(op, "const", False)
 
 
 def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: one fused pass for constant coefficients, else residual into ``work``
     then restriction."""
-    if getattr(op, "const", False):
+    if getattr(op, "const", False) and isinstance(R, tuple):
         nchunks = max(1, min(nb.get_num_threads(), out.shape[0]))
         fn = residual_restrict2c if u.ndim == 2 else residual_restrict3c
         fn(u, f, out, *op._coef(), *R, nchunks)
