@@ -55,6 +55,8 @@ def dumps(v) -> str:
 
 
 def _resolve(store, key: str) -> str:
+    if not key.strip():
+        raise UsageError("run id is empty; give a run id, a unique prefix of it, or -1 for the latest run")
     try:
         return store.resolve(key)
     except KeyError as exc:
