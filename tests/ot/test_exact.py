@@ -161,6 +161,17 @@ def test_masses_equal_within_tolerance_are_feasible():
     a = np.array([0.5, 0.5])
     cost = exact_ot(np.array([[0.0, 1.0], [1.0, 0.0]]), a, a * (1 + 5e-10))
     assert cost == pytest.approx(0.0, abs=1e-15)
+    # histograms normalised in float32 (sums 1 +- 1e-7) are feasible, as for POT
+    rng = np.random.default_rng(2)
+    a32, b32 = rng.random(50).astype(np.float32), rng.random(50).astype(np.float32)
+    a32, b32 = a32 / a32.sum(), b32 / b32.sum()
+    C = rng.random((50, 50))
+    cost, P = exact_ot(C, a32, b32, return_plan=True)
+    assert abs(P.sum() - float(np.sum(a32, dtype=np.float64))) <= 1e-13
+    pot = import_pot()
+    if pot is not None:
+        a64, b64 = a32.astype(float), b32.astype(float)
+        assert cost == pytest.approx(pot.emd2(a64, b64 * a64.sum() / b64.sum(), C), rel=1e-9)
 
 
 def test_from_grids_problem():
