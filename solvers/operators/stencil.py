@@ -51,7 +51,7 @@ def _check_shape(shape):
 
 def laplacian_lambda_min(shape, h) -> float:
     """Smallest eigenvalue of the Dirichlet 5-/7-point Laplacian (k = 1) on the grid."""
-    return float(sum(4.0 / ha ** 2 * np.sin(np.pi * ha / (2 * ha * (n + 1))) ** 2 for n, ha in zip(shape, h)))
+    return float(sum(4.0 / (ha * ha) * np.sin(np.pi * ha / (2 * ha * (n + 1))) ** 2 for n, ha in zip(shape, h)))
 
 
 class StencilOperator(LinearOperator):
@@ -127,8 +127,8 @@ class StencilOperator(LinearOperator):
             smin = float(xp.min(s))
         if not np.isfinite(smin):
             raise ValueError("shift must be finite")
+        self._build()                  # refuses weights k / h^2 that over- or underflow
         self.positive_definite = smin > -kmin * laplacian_lambda_min(shape, h) * (1 - 1e-12)
-        self._build()
 
     # ------------------------------------------------------------------ internal representation
     def _build(self):
@@ -138,6 +138,8 @@ class StencilOperator(LinearOperator):
         if self.const:
             self._w = tuple(self.k / x for x in h2)
             self._d = 2.0 * sum(self._w) + (self.shift or 0.0)
+            if not all(np.isfinite(w) and w >= _TINY for w in self._w) or not np.isfinite(self._d):
+                raise ValueError(_SCALE_MSG.format(k=self.k, h=self.h))
             self._dinv_arr = xp.full((1,) * self.ndim_grid, 1.0 / self._d)
             return
         shape = self.grid_shape
@@ -145,7 +147,12 @@ class StencilOperator(LinearOperator):
             faces = tuple(xp.full(tuple(n + 1 if b == a else n for b, n in enumerate(shape)), self.k / h2[a])
                           for a in range(self.ndim_grid))
         else:
-            faces = tuple(xp.ascontiguousarray(ka / h2[a]) for a, ka in enumerate(self.k))
+            with np.errstate(over="ignore", under="ignore"):
+                faces = tuple(xp.ascontiguousarray(ka / h2[a]) for a, ka in enumerate(self.k))
+        for fa in faces:
+            if not (bool(xp.all(xp.isfinite(fa))) and float(xp.min(fa)) >= _TINY):
+                kr = "the face coefficients" if not isinstance(self.k, float) else self.k
+                raise ValueError(_SCALE_MSG.format(k=kr, h=self.h))
         dg = xp.zeros(shape)
         for a, fa in enumerate(faces):
             n = shape[a]
@@ -261,6 +268,12 @@ class StencilOperator(LinearOperator):
     def __repr__(self) -> str:
         kind = "constant" if self.const else "variable"
         return f"<StencilOperator grid={self.grid_shape} {kind} k, backend={self.backend.name}>"
+
+
+_TINY = float(np.finfo(np.float64).tiny)    # smallest normal double: weights below it lose their precision
+_SCALE_MSG = ("k / h^2 over- or underflows in double precision (k = {k}, h = {h}): the stencil weights "
+              "must be finite and positive; rescale the problem (multiply k and f by one factor, or change the "
+              "length unit of the domain)")
 
 
 def _take(xp, a, start, stop, axis):

@@ -167,3 +167,21 @@ def test_fused_pair_sweep_equals_two_half_sweeps(shape, var, rng):
                 fn = getattr(ks, f"sweep{d}{'c' if A.const else 'v'}")
                 fn(u, f, *A._coef(), first, zero, nchunks)
                 np.testing.assert_allclose(u, ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("h, k", [(1e-5, 1e300), (1e10, 1e-300), (1e-160, 1.0), (1e200, 1.0)])
+def test_weights_that_over_or_underflow_are_refused(h, k, rng):
+    """``k / h^2`` must be a finite, normal double: an infinite or subnormal weight would silently change the
+    operator (inf - inf = NaN in the products, or a singular matrix)."""
+    with pytest.raises(ValueError, match=r"k / h\^2 over- or underflows.*rescale"):
+        StencilOperator((4, 5), h, k=k, backend="numpy")
+    faces = tuple(k * f for f in _faces(rng, (4, 5)))
+    with pytest.raises(ValueError, match=r"k / h\^2 over- or underflows"):
+        StencilOperator((4, 5), h, k=faces, backend="numpy")
+
+
+def test_extreme_but_representable_scales_are_accepted(rng):
+    for h, k in ((0.1, 1e-300), (1e-140, 1e-20), (1e100, 1e250)):
+        A = StencilOperator((4, 5), h, k=k, backend="numpy")
+        x = rng.standard_normal(20)
+        np.testing.assert_allclose(A.matvec(x), A.to_csr() @ x, rtol=1e-13)
