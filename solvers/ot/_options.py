@@ -68,10 +68,14 @@ def eps_stages(eps: float, top: float, factor: float, *, name: str = "eps_scalin
     return stages
 
 
-def eps_stages_up(eps: float, above: float, factor: float, *, name: str = "eps_scaling") -> list:
+def eps_stages_up(eps: float, above: float, factor: float, *, name: str = "eps_scaling", clip: bool = False) -> list:
     """``[eps / factor**k, ..., eps / factor, eps]``, the first value the first above ``above``:
-    the SNS continuation, which starts at eps times a power of ``1 / factor``."""
+    the SNS continuation, which starts at eps times a power of ``1 / factor``. With ``clip``
+    (the automatic schedule) a schedule longer than :data:`MAX_STAGES` starts lower instead
+    of raising."""
     above = min(above, sys.float_info.max)
+    if clip:
+        above = min(above, eps * (1.0 / factor) ** (MAX_STAGES - 2)) if factor ** (MAX_STAGES - 2) > 0 else above
     _count(eps, above, factor, name)
     stages, e = [eps], eps
     while e < above and e / factor <= sys.float_info.max:
@@ -84,7 +88,8 @@ def _count(eps, top, factor, name):
     top = min(top, sys.float_info.max)
     if top > eps and math.ceil((math.log(top) - math.log(eps)) / -math.log(factor)) + 1 > MAX_STAGES:
         raise ValueError(f"{name}={factor!r} needs more than {MAX_STAGES} eps stages to go from {top:.3g} down to "
-                         f"eps={eps:.3g}; use a smaller factor (e.g. 0.1 or 0.5) or {name}=None")
+                         f"eps={eps:.3g}; use a smaller factor (e.g. 0.1 or 0.5), {name}=None, or a smaller "
+                         "starting value (eps_start for sns; the cost range C.max() - C.min() sets it)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Gradient and Hessian:
 
 * the diagonal blocks ``diag(r)``, ``diag(c)`` are exact; the off-diagonal block is
   ``P`` truncated per row to the entries ``>= rho * max_j P_ij``, the ``kmax`` largest --
-  unless those hold less than :data:`SHARE` of the row's mass: then the fewest largest
+  unless those hold less than :data:`SHARE` (1 - 1e-6) of the row's mass: then the fewest largest
   entries that do, so the sparsity follows the plan (a point cloud whose clusters are
   larger than ``kmax`` keeps whole clusters; a fixed cap drops half of each row there and
   the Newton steps stall). Built as CSR by the kernel set. Truncation only removes
@@ -103,7 +103,7 @@ from .sinkhorn import SinkhornRun
 PATIENCE = 30
 #: the truncated Hessian keeps, per row, at least the largest entries holding this share of the
 #: row's mass (beyond the cap ``kmax``; see the module notes)
-SHARE = 0.99
+SHARE = 1.0 - 1e-6
 #: history row of the best iterate, restored at a stagnation or budget exit
 BEST = (4, 0.0, 0, 0)
 #: history row of the current potentials re-evaluated at a new eps (stage 0)
@@ -280,7 +280,7 @@ def _fallback(run: _Run, st: _State, buf) -> None:
     """The line search failed: larger shift, denser Hessian, then ``n_fallback`` Sinkhorn steps."""
     st.damping.step_failed()
     st.rho, st.kmax = run.fallback.step_failed(st.rho, st.kmax, run.geom.m)
-    n = run.fallback.n_steps
+    n = min(run.fallback.n_steps, max(1, run.maxiter - st.it))   # never beyond the budget
     sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
     status = sk.run(st.tol, n, n, measure_last=False, cb=run.cb, nit0=len(run.history))
     run.history.extend(run.geom.be.to_numpy(sk.errors[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
@@ -431,7 +431,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     geom = inputs.geometry()
     stages = [eps]
     if opts.factor is not None:
-        stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor)
+        stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor,
+                                        clip=opts.eps_scaling == "auto")
     m = geom.m
     run = _Run(geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
                kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
