@@ -1,33 +1,54 @@
-"""Geometric multigrid V-cycle for :class:`~solvers.operators.stencil.StencilOperator`, as an SPD preconditioner.
+"""Multigrid V-cycle for :class:`~solvers.operators.stencil.StencilOperator`, as an SPD preconditioner.
 
-Design (PyAMG-style: the hierarchy is built once, the cycle is a linear operator):
+Design (PyAMG-style: the hierarchy is built once, the cycle is a linear operator). Two
+hierarchies, chosen automatically (``coarsening="auto"``):
 
-* **Coarsening**, per axis, ``n -> nc = (n - 1) // 2`` for ``n >= 3`` (axes with
-  fewer points are not coarsened). The coarse grid is the uniform vertex grid
-  with ``hc = L / (nc + 1)`` on the same box. For odd ``n`` it is nested
-  (``hc = 2 h``, standard vertex-centred coarsening); for even ``n`` (128,
-  1024, ...) it is not, and the transfer is linear interpolation between the two
-  uniform grids. ``n = 2^k`` goes to ``2^(k-1) - 1``, after which every level is
-  nested again.
-* **Transfers**: prolongation ``P`` = tensor product of 1-D linear
-  interpolation (zero Dirichlet correction on the boundary); restriction
-  ``R = c P^T`` with ``c = prod_a h_a / hc_a`` (full weighting on nested levels).
-* **Coarse operators** by rediscretisation: constant ``k`` stays constant; face
-  coefficients are coarsened by a harmonic mean along the flux direction
-  (series conductances, weighted by overlap) and an arithmetic mean (the
-  normalised restriction weights) across it; a shift (reaction term) is
-  averaged. The coarsest grid (at most ``max_coarse`` points) is solved exactly
-  with a dense inverse of its assembled matrix.
-* **Smoother**: red-black Gauss-Seidel, ``nu_l`` sweeps red->black before the
-  coarse correction on level ``l`` and ``nu_l`` sweeps black->red after it (the
-  adjoint), so the V-cycle is a symmetric operator; it is positive definite
-  because the symmetric Gauss-Seidel smoother is convergent in the energy norm
-  and each coarse correction ``P B_c R`` is positive semi-definite (SPD
-  ``B_c``). CG may therefore use it. The default schedule ``nu = (2, 3)`` is two
-  sweeps on the finest level and three on every coarser one: coarse sweeps are
-  cheap and improve the coarse correction, so MG-CG (Poisson, rtol 1e-8) needs 6
-  iterations instead of V(2,2)'s 7 from 1024^2 and 17^3 up (6 at 31^2 ... 2048^2
-  and 17^3 ... 128^3), ~10 % less time. (One finest sweep, ``(1, 2)``, took 8-10.)
+**Geometric** (constant ``k``; the fast path, unchanged from the tuned version):
+
+* **Coarsening**, per axis, ``n -> nc = (n - 1) // 2`` for ``n >= 3``. The coarse grid is the
+  uniform vertex grid with ``hc = L / (nc + 1)`` on the same box. For odd ``n`` it is nested
+  (``hc = 2 h``); for even ``n`` (128, 1024, ...) it is not, and the transfer is linear
+  interpolation between the two uniform grids (``2^k`` goes to ``2^(k-1) - 1``, nested from then on).
+* **Transfers**: prolongation ``P`` = tensor product of 1-D linear interpolation (zero Dirichlet
+  correction on the boundary); restriction ``R = c P^T`` with ``c = prod_a h_a / hc_a``.
+* **Coarse operators** by rediscretisation: constant ``k`` stays constant; a variable shift is
+  averaged. (With ``coarsening="geometric"`` variable face coefficients are averaged too:
+  harmonically along the flux, arithmetically across it.)
+
+**Galerkin / black box** (``k`` varies: jumps, inclusions, layers), after Dendy's black-box
+multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
+
+* **Coarsening** by two on the coarsened axes: the coarse points are the fine points with odd
+  indices (``n -> n // 2``, nested for every ``n``).
+* **Operator-dependent prolongation** (:func:`~solvers.linear.multigrid_setup.dendy_prolongation`):
+  a fine point between coarse points takes the value that satisfies its own equation with the
+  stencil collapsed onto the interpolation direction(s), so across a coefficient jump the
+  interpolant keeps the flux ``k du/dx`` continuous instead of ``du/dx``. This is what linear
+  interpolation gets wrong when a jump does not lie on a node plane of every coarse grid (a jump
+  at ``x = 1/3``, or any jump on even grids): MG-CG needed 20-300+ iterations there.
+* **Coarse operators** ``A_c = P^T A P`` (9-/27-point stencils), assembled as CSR on the host
+  (coarse levels are small) and held in the backend's ``multigrid`` kernel set; ``R = P^T``.
+* **Smoother** on the CSR levels: multicolour Gauss-Seidel over the ``2^d`` parity colours (no two
+  points of one colour are coupled by a 3^d-point stencil, so each colour is one exact parallel
+  update), colours in order before the coarse correction and reversed after it. The finest level
+  keeps the matrix-free red-black kernels.
+
+**Semi-coarsening** (both hierarchies; Schaffer 1998): only the axes whose coupling is at least
+a quarter of the strongest axis' (``k / h_a^2`` on geometric levels; the summed stencil entries
+along the axis on Galerkin ones) are coarsened. Thin boxes and short axes beside long ones
+(spacing ratios 10:1 ... 250:1, which took 35-550 iterations with full coarsening) then coarsen
+only the strongly coupled directions, where point Gauss-Seidel smooths well, until the coupling
+is balanced; isotropic grids coarsen every axis (the tuned fast path is unchanged).
+
+Common to both:
+
+* The cycle is symmetric: ``nu_l`` pre-smoothing sweeps (red->black, or colours in order) and
+  ``nu_l`` post-smoothing sweeps in the reverse order (the adjoint), coarse corrections
+  ``P B_c R`` with ``R`` a positive multiple of ``P^T``, and an exact coarsest solve (a dense
+  Cholesky inverse of at most ``max_coarse`` points). It is positive definite because the
+  symmetric Gauss-Seidel smoother is convergent in the energy norm, so CG may use it. The default
+  schedule ``nu = (2, 3)`` is two sweeps on the finest level and three on every coarser one
+  (MG-CG, Poisson, rtol 1e-8: 6 iterations from 31^2 to 2048^2 and 17^3 to 128^3).
 
 Cost-saving structure (numba backend; the module docs of
 :mod:`solvers._kernels.numba.multigrid` and :mod:`solvers._kernels.numba.stencil` give details):
@@ -43,22 +64,25 @@ Cost-saving structure (numba backend; the module docs of
   restored afterwards: the caller's thread count never changes); the coarsest
   grid is a dense SPD inverse (Cholesky) applied as a matrix-vector product.
 
-Every step (smoothing, residual + restriction, prolongation) comes from the
-backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy reference
-(:mod:`solvers._kernels.numpy.multigrid`) does the fused residual + restriction
-as a residual followed by a restriction.
+Every step (smoothing, residual + restriction, prolongation, the CSR products and multicolour
+sweeps) comes from the backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy reference
+(:mod:`solvers._kernels.numpy.multigrid`) does the fused residual + restriction as a residual
+followed by a restriction.
 
-No memory is allocated per cycle: every level holds preallocated ``u``, ``f``
-(and, where the residual is not fused, ``r``) buffers and a transfer work array,
-and the finest level writes straight into the output.
+No memory is allocated per cycle on the geometric path: every level holds preallocated ``u``,
+``f`` (and, where the residual is not fused, ``r``) buffers and a transfer work array, and the
+finest level writes straight into the output.
 
 References
 ----------
 U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001
-(chapters 2-4: red-black smoothing, full weighting, V-cycles as preconditioners).
-R. E. Alcouffe, A. Brandt, J. E. Dendy, J. W. Painter, "The multi-grid method for
-the diffusion equation with strongly discontinuous coefficients", SIAM J. Sci.
-Stat. Comput. 2 (1981) 430-454 (harmonic averaging of coefficients).
+(chapters 2-5: red-black smoothing, full weighting, anisotropy and semi-coarsening, V-cycles as
+preconditioners).
+R. E. Alcouffe, A. Brandt, J. E. Dendy, J. W. Painter, "The multi-grid method for the diffusion
+equation with strongly discontinuous coefficients", SIAM J. Sci. Stat. Comput. 2 (1981) 430-454.
+J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366-386.
+S. Schaffer, "A semicoarsening multigrid method for elliptic partial differential equations with
+highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (1998) 228-242.
 """
 from __future__ import annotations
 
@@ -120,7 +144,9 @@ class MultigridPreconditioner(LinearOperator):
 
     def __init__(self, A: StencilOperator, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20,
                  coarsening: str = "auto"):
-        super().__init__(A.shape, np.float64, A.backend, symmetric=True, positive_definite=True)
+        # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle)
+        super().__init__(A.shape, np.float64, A.backend, symmetric=True,
+                         positive_definite=bool(getattr(A, "positive_definite", True)))
         be = A.backend
         xp = be.xp
         K = be.kernels("multigrid")
