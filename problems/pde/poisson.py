@@ -249,7 +249,8 @@ class Poisson:
             from solvers.linear import precond
 
             return precond.chebyshev(A)
-        raise ValueError(f"unknown preconditioner {name!r} for Poisson; choose one of {', '.join(self.preconditioners)}")
+        raise ValueError(f"unknown preconditioner {name!r} for Poisson; choose one of "
+                         f"{', '.join(self.preconditioners)}")
 
     def finalize(self, result, backend=None):
         """Reshape ``result.x`` to the grid shape."""

@@ -171,4 +171,5 @@ def add_parser(sub) -> None:
     rp.set_defaults(func=cmd_runs_merge)
 
 
-__all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_merge", "add_parser", "PLOT_KEYS"]
+__all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_merge", "add_parser",
+           "PLOT_KEYS"]

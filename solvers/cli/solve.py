@@ -210,5 +210,5 @@ def add_parser(sub) -> None:
         kp.set_defaults(func=cmd_solve)
 
 
-__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "check_number", "check_maxiter", "check_store",
-           "parse_tags", "ot_problem"]
+__all__ = ["SolveKind", "SOLVE_KINDS", "cmd_solve", "add_parser", "check_shape", "check_number", "check_maxiter",
+           "check_store", "parse_tags", "ot_problem"]

@@ -299,7 +299,8 @@ def _verified_cases():
         a, b = a / a.sum(), b / b.sum()
         out.append((f"exact_ot-gauss-tails-mu{mu}", _exact_case((x[:, None] - x[None]) ** 2, a, b)))
         out.append((f"exact_ot-gauss-tails-W1-mu{mu}",
-                    _exact_case(np.abs(x[:, None] - x[None]), a, b, lambda a=a, b=b: _w1_closed_form(a, b, x[1] - x[0]))))
+                    _exact_case(np.abs(x[:, None] - x[None]), a, b,
+                                lambda a=a, b=b: _w1_closed_form(a, b, x[1] - x[0]))))
     for tiny in (1e-7, 1e-20, 1e-200, 0.0):
         a = np.ones(20)
         a[7] = tiny
