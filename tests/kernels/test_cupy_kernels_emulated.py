@@ -507,6 +507,28 @@ def test_multigrid_strided_vectors_on_emulated_cupy_backend(fake_cupy_backend, r
     np.testing.assert_allclose(U[..., 0], want, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("shape, h", [((21, 16), (0.05, 0.05)), ((9, 8, 12), (0.1, 0.1, 0.01))])
+def test_galerkin_multigrid_on_emulated_cupy_backend(fake_cupy_backend, rng, shape, h):
+    """The black-box (Galerkin, CSR levels, multicolour Gauss-Seidel) V-cycle equals the NumPy one."""
+    from solvers.linear.multigrid import multigrid
+    from solvers.operators.stencil import StencilOperator
+
+    k = [np.where(rng.random(tuple(n + 1 if b == a else n for b, n in enumerate(shape))) < 0.4, 1e4, 1.0)
+         for a in range(len(shape))]
+    ref = multigrid(StencilOperator(shape, h, k=k, backend="numpy"), max_coarse=4)
+    mg = multigrid(StencilOperator(shape, h, k=k, backend=fake_cupy_backend), max_coarse=4)
+    assert mg.kind == ref.kind == "galerkin" and len(mg.levels) == len(ref.levels) >= 3
+    X = rng.standard_normal((mg.shape[0], 2))
+    np.testing.assert_allclose(mg.matmat(X), np.stack([ref.matvec(X[:, j]) for j in range(2)], axis=1),
+                               rtol=1e-10, atol=1e-12 * np.abs(ref.matvec(X[:, 0])).max())
+    lev = mg.levels[1]
+    u, f = rng.standard_normal(lev.shape), rng.standard_normal(lev.shape)
+    r1, r2 = np.empty(lev.shape), np.empty(lev.shape)
+    assert cm.csr_residual(lev.A.mg_csr, u, f, r1) == pytest.approx(
+        ref.levels[1].A.backend.kernels("multigrid").csr_residual(ref.levels[1].A.mg_csr, u, f, r2), rel=1e-12)
+    np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-12 * np.abs(r2).max())
+
+
 def test_sparse_and_krylov_on_emulated_cupy_backend(fake_cupy_backend, rng):
     """The cupy ``sparse`` kernel set (cupyx stands in as SciPy) under every Krylov solver and conversion."""
     import scipy.sparse as sp
