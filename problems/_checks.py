@@ -68,7 +68,10 @@ def real_scalar(name: str, v, *, positive: bool = False, nonneg: bool = False, f
         raise TypeError(f"{name} must be a real number, got the complex value {v!r}")
     if not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__} {v!r:.60}")
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got an integer too large for a double ({str(v)[:20]}...)") from None
     if finite and not np.isfinite(f):
         raise ValueError(f"{name} must be finite, got {v!r}")
     if positive and not f > 0:
@@ -125,6 +128,16 @@ def real_array(name: str, v, *, ndims=None, finite: bool = True, nonneg: bool = 
     return arr
 
 
+def grid_shape(name: str, v):
+    """Interior points per axis: a sequence of 2 or 3 positive integers (not a string or bytes)."""
+    if isinstance(v, (str, bytes, dict, set)):
+        raise TypeError(f"{name} must be a tuple of 2 or 3 positive integers (interior points per axis), "
+                        f"got {type(v).__name__} {v!r:.60}")
+    from solvers.operators import stencil
+
+    return stencil._check_shape(v)
+
+
 def domain(name: str, v, d: int):
     """``d`` pairs (lo, hi) of finite numbers with hi > lo."""
     if v is None:
@@ -149,4 +162,4 @@ def domain(name: str, v, d: int):
 
 
 __all__ = ["ProblemTooLargeError", "MEMORY_FRACTION", "memory_limit", "fmt_bytes", "check_memory",
-           "real_scalar", "boolean", "count", "real_array", "domain"]
+           "real_scalar", "boolean", "count", "real_array", "grid_shape", "domain"]

@@ -207,7 +207,8 @@ class EntropicOT:
             if cmax > 0:
                 C = C / cmax
         elif scale is not None:
-            C = C / scale
+            with np.errstate(over="ignore"):
+                C = C / scale
             if not np.all(np.isfinite(C)):
                 raise ValueError(f"the cost divided by scale={scale!r} overflows; use a larger scale")
         return cls(C, a, b, eps=eps, normalize=normalize, cost_kind=kind)

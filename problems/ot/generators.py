@@ -14,6 +14,9 @@ def _count(name: str, v) -> int:
         raise TypeError(f"{name} must be a positive integer, got {type(v).__name__} {v!r:.60}")
     if v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if v > 2 ** 40:
+        raise ValueError(f"{name} = {str(v)[:20]}{'...' if len(str(v)) > 20 else ''} is far beyond any memory; "
+                         "give a practical size")
     return int(v)
 
 

@@ -46,7 +46,7 @@ class Bratu:
     methods = ()
 
     def __init__(self, shape, lam: float = 1.0, domain=None):
-        self.shape = _stencil._check_shape(shape)
+        self.shape = _checks.grid_shape("shape", shape)
         d = self.ndim = len(self.shape)
         self.lam = _checks.real_scalar("lam", lam, nonneg=True)
         self.domain = _checks.domain("domain", domain, d)

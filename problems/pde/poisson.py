@@ -142,7 +142,7 @@ class Poisson:
     preconditioners = ("mg", "jacobi", "chebyshev")
 
     def __init__(self, shape, f=1.0, g=0.0, k=None, domain=None):
-        self.shape = _stencil._check_shape(shape)
+        self.shape = _checks.grid_shape("shape", shape)
         d = self.ndim = len(self.shape)
         self.domain = _checks.domain("domain", domain, d)
         self.h = _spacing(self.domain, self.shape)
@@ -153,6 +153,8 @@ class Poisson:
         self.k = _check_field("k", 1.0 if k is None else k, d)
         if isinstance(self.k, float) and not self.k > 0:
             raise ValueError(f"k must be positive, got {self.k!r}")
+        if isinstance(self.k, float) and not np.isfinite(self.k / min(self.h) ** 2):
+            raise ValueError(f"k = {self.k!r} overflows the matrix entries k/h^2 (h = {min(self.h):.3g}); rescale k")
         check_grid_memory(self.shape, not isinstance(self.k, float))
         self.exact = None        # set by manufactured(): callable of the coordinates
         self.name = "poisson"
@@ -160,11 +162,10 @@ class Poisson:
         self._rhs = None
         self._faces = None
         # evaluate the data now, so a callable that returns the wrong shape, complex or non-finite
-        # values is reported here, naming it (the values are cached for the solve)
+        # values, or data that overflow, are reported here, naming them (the values are cached for the solve)
         if not isinstance(self.k, float):
             self.face_coefficients()
-        if not (isinstance(self.f, float) and (self.g is None or isinstance(self.g, float))):
-            self.rhs("numpy")
+        self.rhs("numpy")
 
     # ---------------------------------------------------------------- grid
     def axes(self):
@@ -188,6 +189,11 @@ class Poisson:
                 if not np.all(ka > 0):
                     raise ValueError(f"k must be > 0 everywhere in the domain; it is {ka.min():.3g} at some face "
                                      "midpoints (k is sampled there)")
+                with np.errstate(over="ignore"):
+                    too_big = not np.isfinite(ka.max() / h ** 2)
+                if too_big:
+                    raise ValueError(f"k reaches {ka.max():.3g}, which overflows the matrix entries k/h^2 "
+                                     f"(h = {h:.3g}); rescale k")
                 faces.append(np.ascontiguousarray(ka))
             self._faces = tuple(faces)
         return self._faces
@@ -231,7 +237,11 @@ class Poisson:
                         w = np.take(faces[a], [fidx], axis=a) / self.h[a] ** 2
                     sl = [slice(None)] * self.ndim
                     sl[a] = slice(nidx, nidx + 1)
-                    b[tuple(sl)] += w * gv
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        b[tuple(sl)] += w * gv
+        if not np.all(np.isfinite(b)):
+            raise ValueError("the right-hand side overflows: f plus the boundary terms k g / h^2 exceed the double "
+                             "range; rescale f and g")
         return b.reshape(-1)
 
     def preconditioner(self, name, backend=None):
@@ -304,7 +314,7 @@ class Poisson:
         >>> res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10)   # doctest: +SKIP
         >>> p.error(res.x)                                                   # doctest: +SKIP
         """
-        shape = _stencil._check_shape(shape)
+        shape = _checks.grid_shape("shape", shape)
         if not isinstance(kind, str) or kind not in _manufactured.KINDS:
             raise ValueError(f"kind must be one of {', '.join(map(repr, _manufactured.KINDS))}, got {kind!r:.60}")
         domain = _checks.domain("domain", domain, len(shape))

@@ -222,6 +222,19 @@ _bad("Poisson-k-callable-zero-division", lambda: pde.Poisson((6, 6), k=lambda x,
 _bad("Poisson-operator-backend", lambda: pde.Poisson((6, 6)).operator("bogus"), "backend")
 _bad("Poisson-rhs-backend-int", lambda: pde.Poisson((6, 6)).rhs(3), "backend")
 
+# values at the edge of the double range
+_bad("EntropicOT-eps-bigint", lambda: ot.EntropicOT(_C, eps=10 ** 400), "eps")
+_bad("random_point_clouds-n-bigint", lambda: ot.random_point_clouds(10 ** 400), "n")
+_bad("random_point_clouds-dim-bigint", lambda: ot.random_point_clouds(5, dim=10 ** 30), "dim")
+_bad("from_points-scale-tiny", lambda: ot.EntropicOT.from_points(1e150 * _X, _Y, eps=0.1, scale=1e-300), "scale")
+_bad("Poisson-f-bigint", lambda: pde.Poisson((6, 6), f=10 ** 400), "f")
+_bad("Bratu-lam-bigint", lambda: pde.Bratu((6, 6), lam=10 ** 400), "lam")
+_bad("Poisson-shape-bytes", lambda: pde.Poisson(b"ab"), "shape")
+_bad("Bratu-shape-str", lambda: pde.Bratu("ab"), "shape")
+_bad("Poisson-k-huge", lambda: pde.Poisson((6, 6), k=1e308), "k")
+_bad("Poisson-k-callable-huge", lambda: pde.Poisson((6, 6), k=lambda x, y: 1e308 + 0 * x), "k")
+_bad("Poisson-g-huge", lambda: pde.Poisson((6, 6), g=1e308), "g")
+
 # exact_ot(C, a, b)
 _bad("exact_ot-mass", lambda: exact_ot(_C, _A, 2 * _B), "a")
 _bad("exact_ot-a-neg", lambda: exact_ot(_C, _neg_at(_A), _B), "a")
