@@ -71,8 +71,11 @@ class Bratu:
         return tuple(np.meshgrid(*axes, indexing="ij"))
 
     def _as_flat(self, u, be):
-        if np.iscomplexobj(u) or getattr(u, "dtype", np.float64) == object:
-            raise TypeError(f"u must be a real array, got dtype {u.dtype}")
+        if type(u).__module__.startswith("cupy"):
+            if u.dtype.kind not in "fiub":
+                raise TypeError(f"u must be a real array, got dtype {u.dtype}")
+        else:
+            u = _checks.real_array("u", u, finite=False, what=f"array of grid values (shape {self.shape})")
         u = be.asarray(u, dtype=np.float64)
         if u.shape != (self.n,) and u.shape != self.shape:
             raise ValueError(f"u must have shape {self.shape} or ({self.n},), got {u.shape}")
@@ -94,6 +97,9 @@ class Bratu:
         be = solvers.get_backend(backend, u)
         uf = self._as_flat(u, be)
         shift = (-self.lam * be.xp.exp(uf)).reshape(self.shape)
+        if not bool(be.xp.all(be.xp.isfinite(shift))):
+            raise ValueError("u contains NaN or values so large that lam * exp(u) overflows; J(u) needs finite "
+                             "lam * exp(u) at every point")
         return _stencil.StencilOperator(self.shape, self.h, k=1.0, shift=shift, backend=be)
 
     def jacobian_preconditioner(self, u, backend=None):

@@ -246,6 +246,9 @@ class Poisson:
 
     def preconditioner(self, name, backend=None):
         """``"mg"`` (geometric multigrid), ``"jacobi"`` or ``"chebyshev"`` for this problem's operator."""
+        if not isinstance(name, str) or name not in self.preconditioners:
+            raise ValueError(f"preconditioner name must be one of {', '.join(map(repr, self.preconditioners))} "
+                             f"(or precond=None in solvers.solve), got {name!r:.60}")
         A = self.operator(backend)
         if name == "mg":
             from solvers.linear import multigrid
@@ -283,6 +286,8 @@ class Poisson:
         if un.size != int(np.prod(self.shape)):
             raise ValueError(f"u has shape {un.shape}; it must hold one value per grid point: shape {self.shape} "
                              f"or ({int(np.prod(self.shape))},)")
+        if not isinstance(norm, str) or norm not in ("max", "l2"):
+            raise ValueError(f"norm must be 'max' or 'l2', got {norm!r:.60}")
         e = un.reshape(self.shape) - self.exact_solution()
         if norm == "max":
             return float(np.abs(e).max())

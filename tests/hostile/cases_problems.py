@@ -222,6 +222,13 @@ _bad("Poisson-k-callable-zero-division", lambda: pde.Poisson((6, 6), k=lambda x,
 _bad("Poisson-operator-backend", lambda: pde.Poisson((6, 6)).operator("bogus"), "backend")
 _bad("Poisson-rhs-backend-int", lambda: pde.Poisson((6, 6)).rhs(3), "backend")
 
+_bad("Poisson-error-norm-array", lambda: pde.Poisson.manufactured((6, 6)).error(np.ones(36), norm=np.ones(3)), "norm")
+_bad("Poisson-preconditioner-none", lambda: pde.Poisson((6, 6)).preconditioner(None), "name")
+_bad("Bratu-residual-u-str", lambda: pde.Bratu((6, 6)).residual("abc"), "u")
+_bad("Bratu-residual-u-complex-scalar", lambda: pde.Bratu((6, 6)).residual(1j), "u")
+_bad("Bratu-jacobian-u-nan", lambda: pde.Bratu((6, 6)).jacobian(np.full(36, np.nan)), "u")
+_bad("Bratu-objective-u-object", lambda: pde.Bratu((6, 6)).objective(np.array([object()] * 36)), "u")
+
 # values at the edge of the double range
 _bad("EntropicOT-eps-bigint", lambda: ot.EntropicOT(_C, eps=10 ** 400), "eps")
 _bad("random_point_clouds-n-bigint", lambda: ot.random_point_clouds(10 ** 400), "n")
