@@ -1,0 +1,179 @@
+"""Issue 7 defect classes for the OT solvers: every hostile case ends in a clear error or an
+answer whose claim holds when recomputed independently (SciPy logsumexp on ``res.f``/``res.g``);
+the truncated Hessian follows the plan (clustered clouds); options are refused at the boundary."""
+import importlib.util
+import math
+import pathlib
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import solvers
+from solvers._kernels.numba import ot as numba_ot
+from solvers._kernels.numpy import ot as ref
+
+_spec = importlib.util.spec_from_file_location(
+    "cases_ot", pathlib.Path(__file__).resolve().parents[1] / "hostile" / "cases_ot.py")
+cases_ot = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases_ot)
+
+
+@pytest.mark.parametrize("name, fn", cases_ot.CASES, ids=[c[0] for c in cases_ot.CASES])
+def test_hostile_case(name, fn):
+    out = fn()
+    outcome, detail = out if isinstance(out, tuple) else (out, "")
+    assert outcome in ("clear_error", "verified"), f"{name}: {outcome}: {detail}"
+
+
+def test_there_are_enough_hostile_cases():
+    assert len(cases_ot.CASES) >= 40
+
+
+# ---------------------------------------------------------------- class 2
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+@pytest.mark.parametrize("offset", [1e8, 1e12, 1e16])
+def test_warm_start_offset_is_harmless(method, offset, rng):
+    """A constant offset in f0 is a gauge change: same answer, verified on the returned plan."""
+    C, a, b = rng.random((9, 7)), np.full(9, 1 / 9), np.full(7, 1 / 7)
+    res = getattr(solvers, method)(C, a, b, eps=1e-2, tol=1e-9, f0=np.full(9, offset), backend="numba")
+    assert res.converged, res.message
+    err = cases_ot.true_error(C, a, b, res.f, res.g, 1e-2)
+    assert err <= 1e-9 * (1 + 1e-6), (err, res.message)
+    assert res.marginal_error == pytest.approx(err, rel=1e-6, abs=1e-15)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_unreachable_accuracy_is_said_with_the_floor(method, rng):
+    """C = 1e8 + U(0, 1) at eps = 1e-4: |f| + |g| ~ 1e8 limit the plan to ~1e-4 relative error per
+    entry; no false claim, and the message gives the computed rounding floor."""
+    C = 1e8 + rng.random((5, 5))
+    a = b = np.full(5, 0.2)
+    res = getattr(solvers, method)(C, a, b, eps=1e-4, tol=1e-8, maxiter=300, backend="numba")
+    err = cases_ot.true_error(C, a, b, res.f, res.g, 1e-4)
+    if res.converged:
+        assert err <= 1e-8
+    else:
+        assert res.marginal_error == pytest.approx(err, rel=1e-6)
+        if res.status == "stagnated":
+            assert "rounding" in res.message and "about" in res.message
+
+
+def test_eps_1e_300_claim_matches_plan():
+    """The property-test example: eps = 1e-300, C ~ 1e-300, f0 = 1e8 used to claim 0 error (true 0.94)."""
+    C = np.full((1, 1), 0.6e-300)
+    res = solvers.sinkhorn(C, np.ones(1), np.ones(1), eps=1e-300, tol=1e-8, f0=np.full(1, 1e8))
+    err = cases_ot.true_error(C, np.ones(1), np.ones(1), res.f, res.g, 1e-300)
+    assert res.converged and err <= 1e-8, (err, res.message)
+
+
+def test_eps_whose_inverse_overflows_is_refused():
+    with pytest.raises(ValueError, match="eps"):
+        solvers.sinkhorn(np.ones((2, 2)), eps=1e-310)
+
+
+def test_log_marginals_kernels_agree_and_sum_first(rng):
+    """log P1 / log P^T 1 with (f + g - C) summed before dividing: exact where f/eps would overflow."""
+    C = rng.random((7, 5)) * 1e-300
+    f, g = np.full(7, 1e-300), -C.min(axis=0)
+    for K in (ref, numba_ot):
+        lr, lc = K.log_marginals(K.prepare_cost(C), f, g, 1e-300)
+        Z = (f[:, None] + g[None, :] - C) / 1e-300
+        np.testing.assert_allclose(lr, logsumexp(Z, axis=1), rtol=1e-13)
+        np.testing.assert_allclose(lc, logsumexp(Z, axis=0), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- class 3
+def _true(C, a, b, res, eps):
+    return cases_ot.true_error(C, a, b, res.f, res.g, eps)
+
+
+@pytest.mark.parametrize("seed, weighted", [(3, True), (0, True), (0, False), (1, False)])
+def test_clustered_clouds_converge_like_a_dense_hessian(seed, weighted):
+    """5 clusters of 40 points (sigma 1e-3) at eps 1e-3, default cap max(16, n // 10) = 20 < 40:
+    a fixed cap stagnated; the mass-share rule converges within 2x the Newton steps of a dense
+    Hessian (kmax = n), both checked on the returned plan."""
+    C, a, b = cases_ot.clusters(seed=seed, weighted=weighted)
+    res = solvers.sns(C, a, b, eps=1e-3, tol=1e-8, backend="numba")
+    dense = solvers.sns(C, a, b, eps=1e-3, tol=1e-8, kmax=C.shape[1], backend="numba")
+    assert res.converged and _true(C, a, b, res, 1e-3) <= 1e-8, res.message
+    assert dense.converged and _true(C, a, b, dense, 1e-3) <= 1e-8
+    assert res.stats["newton_steps"] <= 2 * dense.stats["newton_steps"] + 5
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.99, 1 - 1e-9])
+@pytest.mark.parametrize("kmax", [3, 10])
+def test_share_rule_numba_matches_reference(rng, share, kmax):
+    C = rng.random((23, 31))
+    C[:, :12] *= 1e-3                                      # a flat block wider than the cap
+    f, g = rng.standard_normal(23) * 1e-3, rng.standard_normal(31) * 1e-3
+    eps = 1e-2
+    want = ref.sparse_plan(ref.prepare_cost(C), f, g, eps, 1e-8, kmax, share)
+    fast = numba_ot.prepare_cost(C)
+    for got in (numba_ot.sparse_plan(fast, f, g, eps, 1e-8, kmax, share),
+                numba_ot.row_lse_sparse(fast, g, f, eps, 1e-8, kmax, share)[1]):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-13)
+    P = np.exp((f[:, None] + g[None, :] - C) / eps)
+    kept = np.add.reduceat(want[2], want[0][:-1]) if want[2].size else np.zeros(23)
+    counts = np.diff(want[0])
+    for i in range(23):
+        if counts[i] > kmax:                                # beyond the cap only to reach the share
+            top = np.sort(P[i])[::-1]
+            assert kept[i] >= share * P[i].sum() * (1 - 1e-12)
+            assert top[:counts[i] - 1].sum() < share * P[i].sum()
+        else:
+            assert counts[i] == min(kmax, (P[i] >= 1e-8 * P[i].max()).sum())
+
+
+def test_stagnation_message_states_a_floor_only_when_it_is_one(rng):
+    """Any non-converged SNS result reports the error of the potentials it returns, and calls the
+    error a rounding floor only when it is within 10x of the floor computed for them."""
+    C, a, b = cases_ot.clusters(per=20)
+    for kw in ({"maxiter": 2}, {"maxiter": 1, "kmax": 1, "rho": 0.5}):
+        res = solvers.sns(C, a, b, eps=1e-4, tol=1e-12, backend="numba", **kw)
+        err = _true(C, a, b, res, 1e-4)
+        assert res.marginal_error == pytest.approx(err, rel=1e-6)
+        if "floor of the potentials" in res.message:
+            assert res.status == "stagnated"
+        assert res.history["marginal_error"][-1] == pytest.approx(err, rel=1e-4)
+
+
+# ---------------------------------------------------------------- classes 1, 5, 6
+def test_mutated_problem_is_checked_again():
+    from problems import ot
+
+    p = ot.EntropicOT(np.random.default_rng(0).random((4, 3)), eps=0.1)
+    p.C[0, 0] = np.nan
+    with pytest.raises(ValueError, match="problem.C"):
+        solvers.sinkhorn(p)
+
+
+def test_large_budgets_allocate_lazily():
+    C = np.random.default_rng(0).random((5, 5))
+    res = solvers.sinkhorn(C, eps=0.1, maxiter=10**15)
+    assert res.converged and res.history["marginal_error"].size == res.nit + 1
+    assert solvers.sns(C, eps=0.1, max_sinkhorn=10**15, n_fallback=10**15).converged
+
+
+@pytest.mark.parametrize("fn, name", [
+    (lambda K, c: K.row_lse(c, np.zeros(3), 0.1), "g"),
+    (lambda K, c: K.g_update(c, np.zeros(4), np.zeros(5), 0.1, np.empty(5)), "f"),
+    (lambda K, c: K.plan_cost(c, np.zeros(4), np.zeros(5), 0.1), "f"),
+    (lambda K, c: K.sparse_plan(c, np.zeros(4), np.zeros(5), 0.1, 1e-3, 2), "f"),
+    (lambda K, c: K.log_marginals(c, np.zeros(6), np.zeros(4), 0.1), "g"),
+])
+@pytest.mark.parametrize("K", [ref, numba_ot], ids=["numpy", "numba"])
+def test_kernel_entries_check_lengths(K, fn, name):
+    c = K.prepare_cost(np.random.default_rng(1).random((6, 5)))
+    with pytest.raises(ValueError, match=f"{name} has shape"):
+        fn(K, c)
+
+
+def test_history_and_result_agree_on_the_returned_pair(rng):
+    C = rng.random((30, 20))
+    for method in ("sinkhorn", "sns"):
+        res = getattr(solvers, method)(C, eps=1e-2, tol=1e-10, backend="numba")
+        err = _true(C, np.full(30, 1 / 30), np.full(20, 1 / 20), res, 1e-2)
+        assert math.isclose(res.marginal_error, err, rel_tol=1e-6, abs_tol=1e-15)
