@@ -7,6 +7,10 @@ The number of threads the Numba kernels use is, in order of precedence:
 2. the environment variable ``NEWTONKIT_NUM_THREADS``;
 3. Numba's own default (``NUMBA_NUM_THREADS``, normally the number of cores).
 
+A count above ``NUMBA_NUM_THREADS`` is refused by :func:`set_num_threads`; from the
+environment variable it is capped there (an environment shared by machines of
+different sizes stays usable).
+
 Numba keeps its thread count per Python thread, so a count set in one thread
 does not reach another. Every routine therefore calls :func:`apply` on entry
 (the solvers' :class:`~solvers.results.Timer` does it), which pushes the
@@ -50,6 +54,12 @@ def set_num_threads(n: int) -> None:
     global _requested
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"num_threads must be a positive integer, got {n!r}")
+    import numba
+
+    cap = numba.config.NUMBA_NUM_THREADS
+    if n > cap:
+        raise ValueError(f"num_threads={n} exceeds the {cap} threads Numba was started with (NUMBA_NUM_THREADS, "
+                         f"normally the number of cores); use at most {cap}")
     _requested = int(n)
     os.environ[_ENV] = str(_requested)
     apply()
