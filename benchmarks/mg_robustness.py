@@ -168,13 +168,19 @@ def main():
     ap.add_argument("--no-table", action="store_true")
     args = ap.parse_args()
     before = load_before(args.before) if args.before else None
-    out = {"machine": machine_info(), "before_rev": args.before, "rtol": 1e-8}
-    if not args.no_table:
-        out["table"] = run_table(args.quick, before)
-    if not args.no_speed:
-        out["speed"] = speed(before, args.repeat, args.quick)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", "mg_robustness_quick.json" if args.quick else "mg_robustness.json")
+    out = {}
+    if os.path.exists(path):                     # a partial run (--no-table / --no-speed) keeps the other part
+        with open(path) as fh:
+            out = json.load(fh)
+    out.update({"before_rev": args.before, "rtol": 1e-8})
+    if not args.no_table:
+        out["table"] = run_table(args.quick, before)
+        out["machine_table"] = machine_info()
+    if not args.no_speed:
+        out["speed"] = speed(before, args.repeat, args.quick)
+        out["machine_speed"] = {**machine_info(), "loadavg": os.getloadavg()}
     with open(path, "w") as fh:
         json.dump(out, fh, indent=1)
     print("wrote", path)
