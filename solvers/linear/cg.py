@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
+
 from ..results import Status, stopped_message
 from . import _common as C
 
@@ -146,6 +148,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     # preconditioner setup
     dinv = C.diagonal_of_preconditioner(S.M) if S.M is not None else None
     if dinv is not None:
+        if hasattr(dinv, "dtype") and np.dtype(dinv.dtype).kind in "biu":   # an integer diagonal is exact
+            dinv = xp.asarray(dinv, dtype=xp.float64)
         dinv = K.as_vector(C.check_vector(dinv, n, "M", S.M_raw, R.be, what="diagonal"))
     Map = None if dinv is not None else R.M
     cb_on = bool(R.cb)
