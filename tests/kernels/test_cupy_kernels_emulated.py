@@ -22,6 +22,7 @@ import pytest
 
 from solvers._kernels.cupy import krylov as ck
 from solvers._kernels.cupy import multigrid as cm
+from solvers._kernels.cupy import _build as _cupy_build
 from solvers._kernels.cupy import ot as cot
 from solvers._kernels.cupy import stencil as cs
 
@@ -32,7 +33,7 @@ def _names(params):
 
 
 class _Elementwise:
-    def __init__(self, in_params, out_params, operation, name):
+    def __init__(self, in_params, out_params, operation, name, preamble="", options=()):
         self.ins, self.outs, self.op = _names(in_params), _names(out_params), operation
         assert all(p.split()[0] == "float64" for p in (in_params + "," + out_params).split(",") if p.strip())
 
@@ -54,7 +55,8 @@ class _Elementwise:
 
 
 class _Reduction:
-    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name):
+    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name,
+                 reduce_type=None, preamble="", options=()):
         self.ins = _names(in_params)
         self.map, self.red, self.post, self.identity = map_expr, reduce_expr, post_map_expr, float(identity)
         assert post_map_expr.replace(" ", "") == "y=a"
@@ -220,9 +222,10 @@ def fake_cupy(monkeypatch):
     mod.__getattr__ = lambda name: getattr(np, name)
     mod.ElementwiseKernel = _Elementwise
     mod.ReductionKernel = _Reduction
-    mod.RawModule = lambda code: _RawModule(code)
+    mod.RawModule = lambda code, options=(): _RawModule(code)
     monkeypatch.setitem(sys.modules, "cupy", mod)
-    for kmod, attr in ((ck, "_CACHE"), (cs, "_CACHE"), (cm, "_CACHE"), (cot, "_K")):
+    monkeypatch.setattr(_cupy_build, "_BUILT", {})   # kernels built by the fake never leak out
+    for kmod, attr in ((cs, "_CACHE"), (cm, "_CACHE"), (cot, "_K")):
         monkeypatch.setattr(kmod, attr, {})        # kernels built by the fake never leak out
     return mod
 

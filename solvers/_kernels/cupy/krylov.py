@@ -6,7 +6,7 @@ as Python floats by the caller. CuPy is imported on first use only.
 """
 import sys
 
-_CACHE = {}
+from . import _build
 
 #: the solvers use an operator's optional ``matvec_into`` / ``matvec_dot``
 FAST_OPERATOR_METHODS = True
@@ -21,27 +21,19 @@ def as_vector(y):
     """``y`` as a vector the kernels accept (any CuPy array: returned unchanged)."""
     return y
 
-_SRC = {
-    # name: (in_params, out_params, operation)
-    "update_xr": ("float64 alpha, float64 p, float64 q", "float64 x, float64 r",
-                  "x += alpha * p; r -= alpha * q;"),
-    "update_xrz": ("float64 alpha, float64 p, float64 q, float64 dinv", "float64 x, float64 r, float64 z",
-                   "x += alpha * p; r -= alpha * q; z = dinv * r;"),
-    "xpby": ("float64 z, float64 beta", "float64 p", "p = z + beta * p;"),
-    "cheb_step": ("float64 ad, float64 c1, float64 c2", "float64 z, float64 res, float64 d",
-                  "res -= ad; d = c1 * d + c2 * res; z += d;"),
-}
+def _ew(name, in_params, out_params, operation):
+    return _build.Elementwise(f"newtonkit_krylov_{name}", in_params, out_params, operation)
 
 
-def _kernel(name):
-    k = _CACHE.get(name)
-    if k is None:
-        import cupy
-
-        inp, outp, op = _SRC[name]
-        k = cupy.ElementwiseKernel(inp, outp, op, f"newtonkit_krylov_{name}")
-        _CACHE[name] = k
-    return k
+#: every CUDA source of this module (compiled by tests/kernels/test_cuda_compile.py without a GPU)
+_UPDATE_XR = _ew("update_xr", "float64 alpha, float64 p, float64 q", "float64 x, float64 r",
+                 "x += alpha * p; r -= alpha * q;")
+_UPDATE_XRZ = _ew("update_xrz", "float64 alpha, float64 p, float64 q, float64 dinv",
+                  "float64 x, float64 r, float64 z", "x += alpha * p; r -= alpha * q; z = dinv * r;")
+_XPBY = _ew("xpby", "float64 z, float64 beta", "float64 p", "p = z + beta * p;")
+_CHEB_STEP = _ew("cheb_step", "float64 ad, float64 c1, float64 c2", "float64 z, float64 res, float64 d",
+                 "res -= ad; d = c1 * d + c2 * res; z += d;")
+SOURCES = (_UPDATE_XR, _UPDATE_XRZ, _XPBY, _CHEB_STEP)
 
 
 def dot(a, b):
@@ -52,19 +44,19 @@ def dot(a, b):
 
 def cg_update_xr(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r``."""
-    _kernel("update_xr")(alpha, p, q, x, r)
+    _build.build(_UPDATE_XR)(alpha, p, q, x, r)
     return dot(r, r)
 
 
 def cg_update_xrz(x, r, z, p, q, dinv, alpha):
     """``x += alpha p; r -= alpha q; z = dinv r``; return ``(r.z, r.r)``."""
-    _kernel("update_xrz")(alpha, p, q, dinv, x, r, z)
+    _build.build(_UPDATE_XRZ)(alpha, p, q, dinv, x, r, z)
     return dot(r, z), dot(r, r)
 
 
 def xpby(z, beta, p):
     """``p = z + beta p`` in place."""
-    _kernel("xpby")(z, beta, p)
+    _build.build(_XPBY)(z, beta, p)
 
 
 def diag_apply(d, r, z):
@@ -85,4 +77,4 @@ def residual(b, q, r):
 
 def cheb_step(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d``."""
-    _kernel("cheb_step")(ad, c1, c2, z, res, d)
+    _build.build(_CHEB_STEP)(ad, c1, c2, z, res, d)
