@@ -165,10 +165,12 @@ class MultigridPreconditioner(LinearOperator):
                 break
             if galerkin:
                 host = op.to_csr() if host is None else host
-                axes = _setup.strong_axes(_setup.axis_strength(_setup.stencil_array(host, n), len(n)), n, 2)
+                st = _setup.stencil_array(host, n)
+                axes = _setup.strong_axes(_setup.axis_strength(st, len(n)), n, 2)
                 if not any(axes):
                     break
-                Pm, cshape = _setup.dendy_prolongation(host, n, axes)
+                Pm, cshape = _setup.dendy_prolongation(host, n, axes, st)
+                del st
                 host = _setup.galerkin(host, Pm)
                 lev.P, lev.R = K.csr_transfer(Pm), K.csr_transfer(Pm.T.tocsr())
                 op = _setup.CSRLevel(host, cshape, be)

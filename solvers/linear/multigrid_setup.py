@@ -189,30 +189,44 @@ def _offsets(d):
 
 
 def stencil_array(C, shape):
-    """The CSR matrix ``C`` of a compact stencil on the grid ``shape`` as an array ``st[code, p]``
-    (offset codes as in :func:`_offsets`); raises if ``C`` couples points more than one step apart."""
+    """The CSR matrix ``C`` of a compact stencil on the grid ``shape`` as ``{code: st}``: for every offset
+    code present (see :func:`_offsets`), the array of the entries at that offset from each point (zero
+    where the neighbour is outside the box). Raises if ``C`` couples points more than one step apart."""
     d = len(shape)
-    C = C.tocoo()
-    rc = np.array(np.unravel_index(C.row, shape))
-    cc = np.array(np.unravel_index(C.col, shape))
-    delta = cc - rc
-    if delta.size and np.abs(delta).max() > 1:  # pragma: no cover - internal invariant
-        raise RuntimeError("multigrid: a coarse operator is not a compact (3^d-point) stencil")
-    code = ((delta + 1) * (3 ** np.arange(d))[:, None]).sum(axis=0)
-    st = np.zeros((3 ** d, int(np.prod(shape))))
-    np.add.at(st, (code, C.row), C.data)
-    return st
+    C = C.tocsr()
+    C.sum_duplicates()
+    N = int(np.prod(shape))
+    row = np.repeat(np.arange(N, dtype=np.int64), np.diff(C.indptr))
+    col = C.indices.astype(np.int64)
+    code = np.zeros(row.size, dtype=np.int64)
+    for a in range(d):
+        s_a = int(np.prod(shape[a + 1:]))
+        delta = (col // s_a) % shape[a] - (row // s_a) % shape[a]
+        if delta.size and np.abs(delta).max() > 1:  # pragma: no cover - internal invariant
+            raise RuntimeError("multigrid: a coarse operator is not a compact (3^d-point) stencil")
+        code += (delta + 1) * 3 ** a
+    present = np.nonzero(np.bincount(code, minlength=3 ** d))[0]
+    slot = np.full(3 ** d, -1, dtype=np.int64)
+    slot[present] = np.arange(present.size)
+    st = np.zeros((present.size, N))
+    st[slot[code], row] = C.data
+    return {int(c): st[i] for i, c in enumerate(present)}
 
 
 def axis_strength(st, d):
     """Coupling strength per axis: the summed magnitude of the off-diagonal entries whose offset moves
     along that axis (``st`` from :func:`stencil_array`)."""
     offs = _offsets(d)
-    mag = np.abs(st).sum(axis=1)
-    return [float(mag[offs[:, a] != 0].sum()) for a in range(d)]
+    out = [0.0] * d
+    for code, v in st.items():
+        mag = float(np.abs(v).sum())
+        for a in range(d):
+            if offs[code][a] != 0:
+                out[a] += mag
+    return out
 
 
-def dendy_prolongation(C, shape, axes):
+def dendy_prolongation(C, shape, axes, st=None):
     """Operator-dependent prolongation (Dendy 1982) for coarsening ``axes`` by two.
 
     Coarse points are the fine points with odd indices on every coarsened axis (``n -> n // 2``;
@@ -224,13 +238,14 @@ def dendy_prolongation(C, shape, axes):
     Across a coefficient jump the collapsed stencil weighs each side by its conductance: the
     interpolant keeps the flux continuous instead of the gradient.
 
+    ``st`` is :func:`stencil_array` of ``C`` when already computed.
     Returns ``(P, coarse_shape)`` with ``P`` a SciPy CSR matrix of shape ``(N, Nc)``.
     """
     d = len(shape)
     N = int(np.prod(shape))
     cshape = tuple(n // 2 if c else n for n, c in zip(shape, axes))
     Nc = int(np.prod(cshape))
-    st = stencil_array(C, shape)
+    st = stencil_array(C, shape) if st is None else st
     offs = _offsets(d)
     coords = np.indices(shape).reshape(d, -1)
     fmask = np.array([(coords[a] % 2 == 0) if axes[a] else np.zeros(N, bool) for a in range(d)])
@@ -238,7 +253,7 @@ def dendy_prolongation(C, shape, axes):
     cidx = np.ravel_multi_index(tuple((coords[a][is_c] - 1) // 2 if axes[a] else coords[a][is_c]
                                       for a in range(d)), cshape)
     P = sp.csr_matrix((np.ones(cidx.size), (np.nonzero(is_c)[0], cidx)), shape=(N, Nc))
-    diag = np.abs(st[(3 ** d - 1) // 2])
+    diag = np.abs(st[(3 ** d - 1) // 2])          # every row has its diagonal
     cax = [a for a in range(d) if axes[a]]
     strides = np.array([int(np.prod(shape[a + 1:])) for a in range(d)])
     for m in range(1, len(cax) + 1):
@@ -248,13 +263,11 @@ def dendy_prolongation(C, shape, axes):
             pts = np.nonzero(sel)[0]
             if pts.size == 0:
                 continue
-            sub = st[:, pts]
-            keys = [tuple(o[a] for a in S) for o in offs]
             coll = {}
-            for code, key in enumerate(keys):
-                coll[key] = coll.get(key, 0.0) + sub[code]
-            zero = (0,) * m
-            a0 = coll.pop(zero)
+            for code, v in st.items():
+                key = tuple(offs[code][a] for a in S)
+                coll[key] = coll.get(key, 0.0) + v[pts]
+            a0 = coll.pop((0,) * m)
             offsum = sum(coll.values())
             bad = ~(a0 > 1e-12 * diag[pts])
             a0 = np.where(bad, np.abs(offsum) + (offsum == 0), a0)
