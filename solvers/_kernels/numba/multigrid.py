@@ -285,15 +285,19 @@ def _csr_res(indptr, indices, data, u, f, r):
 
 @nb.njit(parallel=True, cache=True)
 def _mcgs(indptr, indices, data, dinv, order, cptr, u, f, reverse):
-    """One multicolour Gauss-Seidel sweep (colours in order, or reversed); a colour's points in parallel."""
+    """One multicolour Gauss-Seidel sweep (colours in order, or reversed); a colour's points in parallel.
+
+    The matrix rows are stored in colour order (row ``t`` of ``indptr/indices/data`` is grid point
+    ``order[t]``), so each colour streams through a contiguous block of the matrix."""
     ncol = cptr.shape[0] - 1
     for cc in range(ncol):
         c = ncol - 1 - cc if reverse else cc
         s0 = cptr[c]
         for t in nb.prange(cptr[c + 1] - s0):
-            i = order[s0 + t]
+            q = s0 + t
+            i = order[q]
             s = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in range(indptr[q], indptr[q + 1]):
                 s += data[p] * u[indices[p]]
             u[i] += dinv[i] * (f[i] - s)
 
@@ -314,9 +318,11 @@ def csr_transfer(M):
 
 
 def csr_level(C, order, cptr):
-    """Storage of a coarse CSR level: the matrix, its inverse diagonal and the colour-sorted rows."""
+    """Storage of a coarse CSR level: the matrix, its rows in colour order (``G``, for the smoother), its
+    inverse diagonal and the colour-sorted point indices."""
     C = csr_transfer(C)
-    return {"A": C, "dinv": 1.0 / C.diagonal(), "order": np.ascontiguousarray(order, dtype=np.int64),
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    return {"A": C, "G": csr_transfer(C[order]), "dinv": 1.0 / C.diagonal(), "order": order,
             "cptr": np.ascontiguousarray(cptr, dtype=np.int64)}
 
 
@@ -334,6 +340,6 @@ def csr_residual(L, u, f, r):
 
 def csr_smooth(L, u, f, reverse):
     """One multicolour Gauss-Seidel sweep in place (colours reversed when ``reverse``: the adjoint)."""
-    A = L["A"]
+    A = L["G"]
     _mcgs(A.indptr, A.indices, A.data, L["dinv"], L["order"], L["cptr"], _flat(u), f.reshape(-1),
           bool(reverse))
