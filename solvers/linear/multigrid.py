@@ -107,6 +107,7 @@ class _Level:
 
 
 _COARSENINGS = ("auto", "geometric", "galerkin")
+_DENSE_MAX = 8000          # points of the coarsest grid, solved with a dense inverse (8000^2 doubles = 0.5 GiB)
 
 
 def _varying(A: StencilOperator) -> bool:
@@ -192,6 +193,12 @@ class MultigridPreconditioner(LinearOperator):
                         if inner and isinstance(lev.P, tuple) else None)
         sched = (nu,) if isinstance(nu, numbers.Integral) else tuple(nu)
         self.nus = [int(sched[min(l, len(sched) - 1)]) for l in range(len(self.levels))]
+        nlast = int(np.prod(self.levels[-1].shape))
+        if nlast > _DENSE_MAX:
+            raise ValueError(f"max_levels={max_levels} stops the coarsening at {self.levels[-1].shape} = {nlast} "
+                             f"points, too many for the exact coarsest solve (a dense {nlast}^2 inverse, "
+                             f"{8 * nlast ** 2 / 2 ** 30:.1f} GiB; the limit is {_DENSE_MAX} points): raise max_levels "
+                             f"(or keep max_coarse <= {_DENSE_MAX})")
         C = self.levels[-1].A.to_csr().toarray()
         Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))

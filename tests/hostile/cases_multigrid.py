@@ -121,6 +121,10 @@ CASES = [
     ("mg nu empty", lambda: _expect_error(lambda: _mg(_op(), nu=()), "nu")),
     ("mg max_coarse 0", lambda: _expect_error(lambda: _mg(_op(), max_coarse=0), "max_coarse")),
     ("mg max_levels bool", lambda: _expect_error(lambda: _mg(_op(), max_levels=True), "max_levels")),
+    ("mg max_levels=1 on 200^2 (dense coarsest)", lambda: _expect_error(
+        lambda: _mg(_stencil((200, 200), 0.01), max_levels=1), "max_levels")),
+    ("mg max_coarse 1e6 on 120^2", lambda: _expect_error(
+        lambda: _mg(_stencil((120, 120), 0.01), max_coarse=10 ** 6), "max_coarse")),
     ("mg A dense", lambda: _expect_error(lambda: _mg(np.eye(4)), "A", "StencilOperator")),
     ("stencil k/h^2 overflows", lambda: _expect_error(lambda: _stencil((4, 4), 1e-5, k=1e300), "k / h^2")),
     ("stencil h^2 underflows", lambda: _expect_error(lambda: _stencil((4, 4), 1e-160), "k / h^2")),

@@ -356,6 +356,24 @@ def test_numba_matches_numpy_galerkin_vcycle(rng):
         np.testing.assert_allclose(outs[1], outs[0], rtol=1e-10, atol=1e-12 * np.abs(outs[0]).max())
 
 
+def test_galerkin_preconditioner_pickles_and_iterates(rng):
+    import pickle
+
+    A = _poisson((30, 29), k=_jump(1e5, 0.37)).operator("numba")
+    M = multigrid(A, max_coarse=10)
+    x = rng.standard_normal(A.shape[0])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(M)).matvec(x), M.matvec(x))
+    res = M.solve(np.ones(A.shape[0]), rtol=1e-10, maxiter=40)
+    assert res.converged and res.nit <= 20
+
+
+def test_a_dense_coarsest_grid_that_is_too_large_is_refused():
+    with pytest.raises(ValueError, match="max_levels=1 stops the coarsening.*raise max_levels"):
+        multigrid(_op((200, 200)), max_levels=1)
+    with pytest.raises(ValueError, match="max_coarse"):
+        multigrid(_op((120, 120)), max_coarse=10 ** 6)
+
+
 def test_coarsening_argument_is_validated():
     for bad in ("amg", "", None, 3):
         with pytest.raises(ValueError, match="coarsening"):
