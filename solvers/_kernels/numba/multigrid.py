@@ -18,6 +18,11 @@ Fusions (each saves whole-grid memory passes; all are exact re-orderings of the 
   This replaces a residual pass writing the fine grid plus a restriction pass reading it back.
 * ``prolong_add2/3``: the last-axis interpolation runs once per coarse row into ``buf``, then one
   contiguous pass adds the tensor-product interpolation to the fine grid.
+
+Galerkin (black-box) levels use CSR kernels: ``_csr_mv`` (transfers ``P``, ``P^T`` and level
+products), ``_csr_res`` (residual and its norm in one pass) and ``_mcgs``, multicolour Gauss-Seidel
+over the parity colours with the level's rows stored in colour order, so every colour is one
+parallel loop over a contiguous block of the matrix.
 """
 import numba as nb
 import numpy as np
