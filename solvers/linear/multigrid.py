@@ -33,6 +33,12 @@ multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
   update), colours in order before the coarse correction and reversed after it. The finest level
   keeps the matrix-free red-black kernels.
 
+Known limit: checkerboards, where high-contrast cells touch only at corners (cross points), take
+12-17 MG-CG iterations (not 6): a fine point beside a cross point can be tied strongly to a
+*perpendicular* fine neighbour, which the collapsed stencil ignores, so piecewise-constant modes
+on the touching cells are interpolated poorly (the classical weakness of point-smoothed black-box
+multigrid there). Plane jumps, inclusions and layers take 5-7.
+
 **Semi-coarsening** (both hierarchies; Schaffer 1998): only the axes whose coupling is at least
 a quarter of the strongest axis' (``k / h_a^2`` on geometric levels; the summed stencil entries
 along the axis on Galerkin ones) are coarsened. Thin boxes and short axes beside long ones
