@@ -218,7 +218,7 @@ class Poisson:
         if self._rhs is None or self._rhs[0] != key:   # re-evaluated if f, g, k or the grid were replaced
             self._rhs = (key, self._assemble_rhs())
         b = self._rhs[1]
-        return be.asarray(b.copy()) if not be.is_gpu else be.asarray(b)
+        return be.xp.array(b)   # a fresh array on the backend (a copy on the host, a transfer to the device)
 
     def _assemble_rhs(self):
         b = _evaluate("f", self.f, self.coordinates()).copy()

@@ -44,10 +44,6 @@ class Backend:
     name: str
     xp: Any = field(repr=False)
 
-    @property
-    def is_gpu(self) -> bool:
-        return self.name == "cupy"
-
     def asarray(self, a, dtype=None):
         """Convert ``a`` to this backend's array type (no copy when already there)."""
         if self.name == "cupy":

@@ -32,7 +32,11 @@ def kernels(be, n: int):
 
 # ------------------------------------------------------------------ operators
 def _raw_or_wrapped(obj, op):
-    """Return the object whose optional fast methods should be used."""
+    """The object whose optional fast methods are used: the caller's own object when it offers them
+    and is the operator that runs (not a LinearOperator that was converted to another backend),
+    else the converted operator ``op``."""
+    if isinstance(obj, _ops.LinearOperator) and obj is not op:
+        return op
     return obj if (hasattr(obj, "matvec_into") or hasattr(obj, "matvec_dot")) else op
 
 
@@ -90,9 +94,8 @@ class Applier:
     """Apply an operator into preallocated storage, using its optional fast methods.
 
     ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``)
-    and ``A.matvec_into(x, out)`` are used when present and the kernel set says so
-    (``K.FAST_OPERATOR_METHODS``; the NumPy reference always calls the plain
-    ``matvec``). Products from ``matvec`` are checked before they reach a kernel
+    and ``A.matvec_into(x, out)`` are used when present, on every backend (the
+    operator tests check them against ``matvec``). Products from ``matvec`` are checked before they reach a kernel
     (:func:`check_vector`: shape ``(n,)``, real floating dtype; an O(1) test on the
     fast path) and pass through ``K.as_vector`` (the layout the kernels compile for).
     ``name`` (``"A"`` / ``"M"``) is how errors name the operator.
@@ -106,10 +109,9 @@ class Applier:
         self.name = name
         self.n = op.shape[0]
         self._shape = (self.n,)
-        fast = K.FAST_OPERATOR_METHODS
         src = _raw_or_wrapped(raw, op)
-        self._dot = getattr(src, "matvec_dot", None) if fast else None
-        self._into = getattr(src, "matvec_into", None) if fast else None
+        self._dot = getattr(src, "matvec_dot", None)
+        self._into = getattr(src, "matvec_into", None)
         self._asvec = K.as_vector
 
     def product(self, x):

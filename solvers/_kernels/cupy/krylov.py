@@ -8,8 +8,6 @@ import sys
 
 from . import _build
 
-#: the solvers use an operator's optional ``matvec_into`` / ``matvec_dot``
-FAST_OPERATOR_METHODS = True
 
 
 def select(n):

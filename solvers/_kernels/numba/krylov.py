@@ -207,8 +207,6 @@ def cheb_step_s(z, res, d, ad, c1, c2):
 
 
 # ------------------------------------------------------------------ the shared kernel-set interface
-#: the solvers use an operator's optional ``matvec_into`` / ``matvec_dot`` (no allocation, fused dot)
-FAST_OPERATOR_METHODS = True
 
 NAMES = ("dot", "cg_update_xr", "cg_update_xrz", "xpby", "diag_apply", "residual", "cheb_step")
 
@@ -232,7 +230,7 @@ def select(n):
         sfx = "_p" if par else "_s"
         g = globals()
         ks = types.SimpleNamespace(**{nm: g[nm + sfx] for nm in NAMES}, as_vector=as_vector,
-                                   FAST_OPERATOR_METHODS=FAST_OPERATOR_METHODS, select=select)
+                                   select=select)
         _SETS[par] = ks
     return ks
 

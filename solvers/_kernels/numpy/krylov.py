@@ -11,9 +11,6 @@ import sys
 
 import numpy as np
 
-#: the NumPy reference calls an operator's plain ``matvec`` only, never its optional fast
-#: methods (``matvec_into`` / ``matvec_dot``), so the fast paths can be tested against it
-FAST_OPERATOR_METHODS = False
 
 
 def select(n):
