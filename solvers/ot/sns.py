@@ -19,7 +19,7 @@ Gradient and Hessian:
 
 * the diagonal blocks ``diag(r)``, ``diag(c)`` are exact; the off-diagonal block is
   ``P`` truncated per row to the entries ``>= rho * max_j P_ij``, the ``kmax`` largest --
-  unless those hold less than :data:`SHARE` (1 - 1e-6) of the row's mass: then the fewest largest
+  unless those hold less than :data:`SHARE` (1 - 1e-4) of the row's mass: then the fewest largest
   entries that do, so the sparsity follows the plan (a point cloud whose clusters are
   larger than ``kmax`` keeps whole clusters; a fixed cap drops half of each row there and
   the Newton steps stall). Built as CSR by the kernel set. Truncation only removes
@@ -103,7 +103,7 @@ from .sinkhorn import SinkhornRun
 PATIENCE = 30
 #: the truncated Hessian keeps, per row, at least the largest entries holding this share of the
 #: row's mass (beyond the cap ``kmax``; see the module notes)
-SHARE = 1.0 - 1e-6
+SHARE = 1.0 - 1e-4
 #: history row of the best iterate, restored at a stagnation or budget exit
 BEST = (4, 0.0, 0, 0)
 #: history row of the current potentials re-evaluated at a new eps (stage 0)

@@ -366,14 +366,16 @@ def test_ot_kernels_match_numpy_reference(fake_cupy_backend, rng, eps):
     assert float(cot.row_gap(w, f, f1, eps)) == pytest.approx(ref.row_gap(w, f, f1, eps), rel=1e-13)
     assert cot.plan_cost(gc, f, g, eps) == pytest.approx(ref.plan_cost(rc, f, g, eps), rel=1e-13)
     np.testing.assert_allclose(cot.plan_dense(gc, f, g, eps), ref.plan_dense(rc, f, g, eps), rtol=1e-14)
-    for rho, kmax in ((1e-3, m), (1e-8, 4), (0.5, 2)):
-        ip, ix, dv = cot.sparse_plan(gc, f, g, eps, rho, kmax)
-        rp, rx, rv = ref.sparse_plan(rc, f, g, eps, rho, kmax)
+    for lc, lr in zip(cot.log_marginals(gc, f, g, eps), ref.log_marginals(rc, f, g, eps)):
+        np.testing.assert_allclose(lc, lr, rtol=1e-13)
+    for rho, kmax, share in ((1e-3, m, 0.0), (1e-8, 4, 0.0), (0.5, 2, 0.0), (1e-8, 3, 0.9), (1e-8, 2, 1 - 1e-9)):
+        ip, ix, dv = cot.sparse_plan(gc, f, g, eps, rho, kmax, share)
+        rp, rx, rv = ref.sparse_plan(rc, f, g, eps, rho, kmax, share)
         assert ip.dtype == np.int32 and ix.dtype == np.int32      # what cupyx.scipy.sparse wants
         np.testing.assert_array_equal(ip, rp)                      # continuous data: no ties at the cut
         np.testing.assert_array_equal(ix, rx)
         np.testing.assert_allclose(dv, rv, rtol=1e-14)
-        lse, (jp, jx, jv) = cot.row_lse_sparse(gc, g, f, eps, rho, kmax)
+        lse, (jp, jx, jv) = cot.row_lse_sparse(gc, g, f, eps, rho, kmax, share)
         np.testing.assert_allclose(lse, ref.row_lse(rc, g, eps), rtol=1e-13)
         np.testing.assert_array_equal(jx, rx)
         # the Schur complement S = diag(dcol) - P^T diag(inv_drow) P of the Newton stage

@@ -192,51 +192,57 @@ def _plan_dense(C, f, g, inv_eps, out):
 # sparse Newton: truncated plan in CSR form
 # --------------------------------------------------------------------------------------------
 @nb.njit(cache=True)
-def _row_keep(buf, m, s, rho, kmax, share):
-    """Kept entries of one row, given ``buf`` = the row's entries divided by its maximum and ``s``
-    their sum: ``(k, thr)``, keep the first ``k`` entries ``buf[j] >= thr``. Entries ``>= rho``
-    are candidates; the ``kmax`` largest of them unless those hold less than ``share`` of the
-    row's mass, then the fewest largest that do."""
+def _row_cap(buf, m, rho, kmax):
+    """Candidates of one row (``buf`` = the row's entries divided by its maximum): their count
+    ``c`` (entries ``>= rho``) and the threshold of the ``min(c, kmax)`` largest."""
     c = 0
     for j in range(m):
         if buf[j] >= rho:
             c += 1
     if c <= kmax:
         return c, rho
-    thr = np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
-    if share > 0.0:
-        held = 0.0
-        for j in range(m):
-            if buf[j] >= thr:
-                held += buf[j]
-        target = share * s
-        if held < target:
-            cand = np.empty(c)
-            q = 0
-            for j in range(m):
-                if buf[j] >= rho:
-                    cand[q] = buf[j]
-                    q += 1
-            cand.sort()
-            acc = 0.0
-            k = 0
-            while k < c:
-                acc += cand[c - 1 - k]
-                k += 1
-                if acc >= target:
-                    break
-            if k > kmax:
-                return k, cand[c - k]
-    return kmax, thr
+    return c, np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
+
+
+@nb.njit(cache=True)
+def _row_held(buf, m, thr):
+    held = 0.0
+    for j in range(m):
+        if buf[j] >= thr:
+            held += buf[j]
+    return held
+
+
+@nb.njit(cache=True)
+def _row_share(buf, m, c, rho, target):
+    """The fewest largest candidates (``>= rho``) whose sum reaches ``target``: ``(k, thr)``."""
+    cand = np.empty(c)
+    q = 0
+    for j in range(m):
+        if buf[j] >= rho:
+            cand[q] = buf[j]
+            q += 1
+    cand.sort()
+    acc = 0.0
+    k = 0
+    while k < c:
+        acc += cand[c - 1 - k]
+        k += 1
+        if acc >= target:
+            break
+    return k, cand[c - k]
 
 
 @nb.njit(parallel=True, cache=True)
 def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, idx, val):
     """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
-    same exponentials, the kept entries of the truncated plan row (:func:`_row_keep`):
-    ``counts[i]`` of them, threshold ``thrs[i]`` (relative to the row maximum ``exp(mxs[i])``).
-    Rows with at most ``idx.shape[1]`` kept entries are written to ``idx[i, :counts[i]]``,
-    ``val[i, :counts[i]]``; :func:`fill_rows` recomputes the others."""
+    same exponentials, the kept entries of the truncated plan row: the candidates
+    ``P_ij >= rho max_j P_ij``, the ``kmax`` largest of them unless those hold less than
+    ``share`` of the row's mass, then the fewest largest that do (``counts[i]`` entries from
+    threshold ``thrs[i]``, relative to the row maximum ``exp(mxs[i])``). Rows with at most
+    ``idx.shape[1]`` kept entries are written to ``idx[i, :counts[i]]``, ``val[i, :counts[i]]``
+    (the mass they hold is summed while writing, so the share test is free there);
+    :func:`fill_rows` recomputes the others."""
     n, m = C.shape
     width = idx.shape[1]
     for i in nb.prange(n):
@@ -246,22 +252,32 @@ def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, 
         s = _sum(buf, m)
         out[i] = mx + math.log(s)
         mxs[i] = mx
-        k, thr = _row_keep(buf, m, s, rho, kmax, share)
+        c, thr = _row_cap(buf, m, rho, kmax)
+        k = min(c, kmax)
+        held = -1.0
+        if k <= width:
+            scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
+            held = 0.0
+            q = 0
+            for j in range(m):
+                if buf[j] >= thr and q < k:
+                    idx[i, q] = j
+                    val[i, q] = scale * buf[j]
+                    held += buf[j]
+                    q += 1
+            while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
+                idx[i, q] = 0
+                val[i, q] = 0.0
+                q += 1
+        if c > kmax and share > 0.0:
+            if held < 0.0:
+                held = _row_held(buf, m, thr)
+            if held < share * s:
+                k2, thr2 = _row_share(buf, m, c, rho, share * s)
+                if k2 > kmax:  # (k2 > kmax >= width: fill_rows recomputes the row)
+                    k, thr = k2, thr2
         counts[i] = k
         thrs[i] = thr
-        if k > width:
-            continue
-        scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
-        q = 0
-        for j in range(m):
-            if buf[j] >= thr and q < k:
-                idx[i, q] = j
-                val[i, q] = scale * buf[j]
-                q += 1
-        while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
-            idx[i, q] = 0
-            val[i, q] = 0.0
-            q += 1
     return out
 
 
@@ -297,6 +313,18 @@ def fill_rows(C, g, f, inv_eps, counts, thrs, mxs, idx, val, indptr, indices, da
     return indptr
 
 
+@nb.njit(cache=True)
+def _pair_shift_max(Crow, fi, g, inv_eps, buf):
+    """buf[j] = ((fi + g[j]) - Crow[j]) * inv_eps in this order (no fast-math: no reassociation,
+    infinities kept), clamped below at -1e300 so that a later shift stays finite; the max."""
+    mx = -np.inf
+    for j in range(Crow.shape[0]):
+        z = ((fi + g[j]) - Crow[j]) * inv_eps
+        mx = max(mx, z)
+        buf[j] = max(z, -1e300)
+    return mx
+
+
 @nb.njit(parallel=True, cache=True)
 def _lse_pair_rows(C, f, g, inv_eps, out):
     """out[i] = LSE_j (f_i + g_j - C_ij) * inv_eps, the sum formed before the scaling (in that
@@ -304,20 +332,12 @@ def _lse_pair_rows(C, f, g, inv_eps, out):
     n, m = C.shape
     for i in nb.prange(n):
         buf = np.empty(m)
-        fi = f[i]
-        mx = -np.inf
-        for j in range(m):
-            z = ((fi + g[j]) - C[i, j]) * inv_eps
-            buf[j] = z
-            if z > mx:
-                mx = z
+        mx = _pair_shift_max(C[i], f[i], g, inv_eps, buf)
         if not np.isfinite(mx):
             out[i] = mx
             continue
-        s = 0.0
-        for j in range(m):
-            s += math.exp(buf[j] - mx)
-        out[i] = mx + math.log(s)
+        _exp_shifted(buf, mx, m)
+        out[i] = mx + math.log(_sum(buf, m))
     return out
 
 
