@@ -13,6 +13,7 @@ Conventions every routine follows (written down in ``docs/conventions.md``):
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -240,6 +241,10 @@ class Timer:
 
         _config.apply()
         _install_compile_listener()
+        self.threads = None
+        numba = sys.modules.get("numba")
+        if numba is not None:   # the count this thread will actually run with
+            self.threads = int(numba.get_num_threads())
         self.backend = backend
         self.seed = seed
         self.utc_start = time.time()
@@ -268,7 +273,7 @@ class Timer:
 
         end = self._end if self._end is not None else time.time()
         name = getattr(self.backend, "name", "") or ""
-        return _prov.collect(backend=name, start=self.utc_start, finished=end, seed=self.seed)
+        return _prov.collect(backend=name, start=self.utc_start, finished=end, seed=self.seed, threads=self.threads)
 
 
 __all__ = ["SolveResult", "Status", "Timer", "compile_seconds", "Callback", "IntermediateResult",

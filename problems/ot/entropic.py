@@ -126,8 +126,11 @@ class EntropicOT:
     def describe(self) -> dict:
         """Scalars that identify the problem (stored with runs)."""
         n, m = self.C.shape
-        return {"problem": "EntropicOT", "n": int(n), "m": int(m), "eps": self.eps, "cost": self.cost_kind,
-                "cost_max": float(_host(self.C.max()))}
+        out = {"problem": "EntropicOT", "n": int(n), "m": int(m), "eps": self.eps, "cost": self.cost_kind,
+               "cost_max": float(_host(self.C.max()))}
+        for k, v in (getattr(self, "origin", None) or {}).items():   # e.g. generator and seed
+            out[f"origin_{k}"] = v
+        return out
 
     def dual(self, f, g) -> float:
         """The dual objective D(f, g) (NumPy reference, O(nm) memory)."""

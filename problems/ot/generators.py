@@ -47,7 +47,9 @@ def random_point_clouds(n: int, eps: float = 1e-3, seed=None, *, m: int | None =
     eps : float, default 1e-3
         Entropic regularisation (> 0), relative to the scaled cost.
     seed : int, numpy.random.Generator or None
-        Seed of the draw; the same seed gives the same problem.
+        Seed of the draw; the same seed gives the same problem. ``None`` draws a seed; an
+        integer seed (given or drawn) is recorded in ``problem.origin`` and in
+        ``problem.describe()`` (so stored runs say how to rebuild the problem).
     m : int, optional
         Points in the target cloud (default ``n``).
     dim : int, default 2
@@ -75,10 +77,14 @@ def random_point_clouds(n: int, eps: float = 1e-3, seed=None, *, m: int | None =
     return_points = _checks.boolean("return_points", return_points)
     _checks.check_memory(f"random_point_clouds(n={n}, m={m}): the dense {n} x {m} cost matrix",
                          3 * 8.0 * n * m + 8.0 * (n + m) * dim, "use fewer points")
+    if seed is None:   # draw a seed and record it, so the problem can be rebuilt
+        seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
     rng = _rng(seed)
     x = rng.random((n, dim))
     y = rng.random((m, dim))
     problem = EntropicOT.from_points(x, y, eps=eps_f, scale="max")
+    if isinstance(seed, numbers.Integral):
+        problem.origin = {"generator": "random_point_clouds", "seed": int(seed), "dim": dim}
     return (problem, x, y) if return_points else problem
 
 

@@ -181,11 +181,7 @@ def get_backend(name=None, *arrays) -> Backend:
     if key == "cupy":
         be = Backend("cupy", _load_cupy())
     else:
-        if key == "numba":
-            from .. import _config
-
-            _config.apply()
-        be = Backend(key, np)
+        be = Backend(key, np)   # threads are applied by each routine's Timer (solvers._config)
     _CACHE[key] = be
     return be
 

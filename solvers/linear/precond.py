@@ -118,7 +118,7 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
     return JacobiPreconditioner(1.0 / d, be)
 
 
-def lanczos_bounds(A, *, k: int = 20, v0=None, rng=None, backend=None) -> tuple[float, float]:
+def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[float, float]:
     """Extreme Ritz values of symmetric ``A`` from ``k`` Lanczos steps.
 
     Uses full reorthogonalisation (``k`` is small). The Ritz values lie inside
@@ -131,7 +131,10 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=None, backend=None) -> tuple[
     k : int
         Number of Lanczos steps (capped at ``n``).
     v0 : array, optional
-        Start vector (default: random with ``rng``).
+        Start vector (default: standard normal draws from ``numpy.random.default_rng(rng)``).
+    rng : int, numpy.random.Generator or None, default 0
+        Seed of the start vector: the default makes the bounds (and a Chebyshev
+        preconditioner built from them) reproducible; ``None`` draws a fresh one.
 
     Returns
     -------

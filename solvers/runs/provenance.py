@@ -109,7 +109,7 @@ def device_of(backend_name: str) -> str:
 
 
 def collect(*, backend: str = "", time_s: float | None = None, finished: float | None = None,
-            seed=None, start: float | None = None) -> dict:
+            seed=None, start: float | None = None, threads: int | None = None) -> dict:
     """Provenance for a run.
 
     Parameters
@@ -122,6 +122,8 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
         POSIX time at which the solve finished (default: now).
     start : float, optional
         POSIX time at which the solve started (else derived from ``time_s``).
+    threads : int, optional
+        The Numba thread count the solve ran with (else the configured count).
     seed : int, optional
         Random seed of the run, recorded when given.
 
@@ -148,10 +150,13 @@ def collect(*, backend: str = "", time_s: float | None = None, finished: float |
     out["pid"] = os.getpid()
     argv = " ".join(sys.argv)
     out["command"] = argv if len(argv) <= 1000 else argv[:1000] + "..."
-    try:
-        out["num_threads"] = int(_config.get_num_threads())
-    except Exception:  # numba unavailable: leave it out
-        pass
+    if threads is not None:
+        out["num_threads"] = int(threads)
+    else:
+        try:
+            out["num_threads"] = int(_config.get_num_threads())
+        except Exception:  # numba unavailable: leave it out
+            pass
     commit, dirty = git_info()
     if commit is not None:
         out["git_commit"] = commit
