@@ -13,9 +13,14 @@ DOCS = os.path.join(ROOT, "docs")
 # the curated public API: every name must get an entry (an HTML anchor) in the reference
 EXPECTED = {
     "api/top.html": ["solvers.solve", "solvers.get_backend", "solvers.Backend", "solvers.BackendUnavailableError",
-                     "solvers.set_num_threads", "solvers.get_num_threads", "solvers.SolveResult", "solvers.Status"],
-    "api/linear.html": ["solvers.cg", "solvers.minres", "solvers.gmres", "solvers.cdm"],
-    "api/ot.html": ["solvers.sinkhorn", "solvers.sns"],
+                     "solvers.set_num_threads", "solvers.get_num_threads", "solvers.SolveResult", "solvers.Status",
+                     "solvers.results.IntermediateResult", "solvers.results.Callback"],
+    "api/linear.html": ["solvers.cg", "solvers.minres", "solvers.gmres", "solvers.cdm", "solvers.linear.jacobi",
+                        "solvers.linear.chebyshev", "solvers.linear.multigrid.multigrid",
+                        "solvers.linear.MultigridPreconditioner"],
+    "api/ot.html": ["solvers.sinkhorn", "solvers.sns", "solvers.ot._result.TransportPlan"],
+    "api/nonlinear.html": ["solvers.nonlinear.armijo_backtracking", "solvers.nonlinear.MarquardtDamping",
+                           "solvers.nonlinear.EisenstatWalker", "solvers.nonlinear.FallbackPolicy"],
     "api/operators.html": ["module-solvers.operators", "solvers.operators.aslinearoperator",
                            "solvers.operators.LinearOperator", "solvers.operators.dot_test",
                            "solvers.operators.StencilOperator", "solvers.operators.BlockOperator",
@@ -23,7 +28,8 @@ EXPECTED = {
                            "solvers.operators.gaussian_sketch", "solvers.operators.count_sketch",
                            "solvers.operators.row_sampling"],
     "api/runs.html": ["solvers.RunStore"],
-    "api/problems.html": ["problems.pde.Poisson", "problems.pde.Bratu", "problems.ot.EntropicOT"],
+    "api/problems.html": ["problems.pde.Poisson", "problems.pde.Bratu", "problems.ot.EntropicOT",
+                             "problems.ot.random_point_clouds"],
 }
 
 
