@@ -79,7 +79,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     if maxiter is None:                  # prepare filled in 10 n inner iterations: as restart cycles
         S.maxiter = -(-10 * n // m)
     cycles = S.maxiter
-    R.options = {"restart": int(restart), "preconditioning": "right"}
+    R.options = {"restart": int(restart)}
     init = R.begin(norm=R.norm)
     if not isinstance(init, tuple):
         return init
