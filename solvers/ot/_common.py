@@ -233,7 +233,8 @@ def _cost_matrix(C, be, name: str):
         try:
             C = np.asarray(C)
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be a 2-D real cost matrix (an array), got {type(C).__name__}: {exc}") from None
+            raise TypeError(f"{name} must be a 2-D real cost matrix (an array), got {type(C).__name__}: "
+                            f"{exc}") from None
     if getattr(C.dtype, "kind", "O") not in "biuf" or len(C.shape) != 2 or 0 in C.shape:
         raise ValueError(f"{name} must be a non-empty 2-D real cost matrix, got shape {tuple(C.shape)} dtype {C.dtype} "
                          f"({type(C).__name__}); pass a dense NumPy/CuPy array")

@@ -283,7 +283,8 @@ def _fallback(run: _Run, st: _State, buf) -> None:
     n = min(run.fallback.n_steps, max(1, run.maxiter - st.it))   # never beyond the budget
     sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
     status = sk.run(st.tol, n, n, measure_last=False, cb=run.cb, nit0=len(run.history))
-    run.history.extend(run.geom.be.to_numpy(sk.errors[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
+    run.history.extend(run.geom.be.to_numpy(sk.errors[:sk.count]), stage=3, step=0.0, nnz=0, cg_iterations=0,
+                       eps=st.eps)
     run.counts["sinkhorn_steps"] += sk.count
     st.it += sk.count - 1
     st.f, st.g, st.lse_r, st.producer = sk.f, sk.g, None, (3, 0.0, 0, 0)

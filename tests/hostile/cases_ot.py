@@ -99,13 +99,6 @@ def clusters(k=5, per=40, sigma=1e-3, seed=3, weighted=True):
 CASES = []
 
 
-def case(name):
-    def deco(fn):
-        CASES.append((name, fn))
-        return fn
-    return deco
-
-
 C0, A0, B0 = _data()
 
 # ---------------------------------------------------------------- class 1: shapes/dtypes never reach a kernel
@@ -188,6 +181,9 @@ def _tiny_eps(method, cscale, eps, offset=0.0, n=3, m=4, backend="numpy", maxite
     return solve_or_error(method, C, a, b, eps, backend=backend, maxiter=maxiter, names=("eps",), **kw)
 
 
+C_BIG = 1e8 + _data(5, 5, 3)[0]     # C = 1e8 + U(0, 1)
+C_PM = np.where(C0 > 0.5, 1e308, -1e308) * C0   # costs spanning +-1e308
+
 CASES += [
     ("sinkhorn: eps=1e-300, C~1e-300, f0 offset 1e8 (1x1)",
      lambda: solve_or_error("sinkhorn", np.full((1, 1), 0.6e-300), np.ones(1), np.ones(1), 1e-300,
@@ -201,9 +197,9 @@ CASES += [
     ("sinkhorn: costs 1e300, eps 1e298 (relative eps 1e-2)", lambda: _tiny_eps("sinkhorn", 1e300, 1e298)),
     ("sns: costs 1e-300, eps 1e-302", lambda: _tiny_eps("sns", 1e-300, 1e-302, backend="numba")),
     ("sinkhorn: C = 1e8 + U(0,1), eps=1e-4",
-     lambda: (lambda C: solve_or_error("sinkhorn", C, np.full(5, .2), np.full(5, .2), 1e-4, maxiter=2000))(1e8 + _data(5, 5, 3)[0])),
+     lambda: solve_or_error("sinkhorn", C_BIG, np.full(5, .2), np.full(5, .2), 1e-4, maxiter=2000)),
     ("sns: C = 1e8 + U(0,1), eps=1e-3",
-     lambda: (lambda C: solve_or_error("sns", C, np.full(5, .2), np.full(5, .2), 1e-3, backend="numba"))(1e8 + _data(5, 5, 3)[0])),
+     lambda: solve_or_error("sns", C_BIG, np.full(5, .2), np.full(5, .2), 1e-3, backend="numba")),
     ("sinkhorn: eps=1e-320 (1/eps overflows)", lambda: _tiny_eps("sinkhorn", 1.0, 1e-320)),
     ("sns: maxiter=3 reports the returned iterate's error",
      lambda: (lambda C, a, b: solve_or_error("sns", C, a, b, 1e-4, maxiter=3, backend="numba"))(
@@ -223,7 +219,8 @@ for _seed, _weighted in ((3, True), (0, True), (0, False), (1, False)):
 _S = ("sinkhorn", "sns")
 _OPTS = [
     ("sns", {"n_sinkhorn": 0}, "n_sinkhorn"), ("sns", {"kmax": 0}, "kmax"), ("sns", {"kmax": 2.5}, "kmax"),
-    ("sinkhorn", {"eps_scaling": 1 - 1e-9}, "eps_scaling"), ("sns", {"eps_scaling": 1 - 1e-9, "eps": 1e-6}, "eps_scaling"),
+    ("sinkhorn", {"eps_scaling": 1 - 1e-9}, "eps_scaling"),
+    ("sns", {"eps_scaling": 1 - 1e-9, "eps": 1e-6}, "eps_scaling"),
     ("sinkhorn", {"tol": -1.0}, "tol"), ("sns", {"tol": float("nan")}, "tol"), ("sinkhorn", {"tol": "1e-8"}, "tol"),
     ("sinkhorn", {"maxiter": -5}, "maxiter"), ("sns", {"maxiter": 1.5}, "maxiter"),
     ("sns", {"rho": 0.0}, "rho"), ("sns", {"rho": 1.5}, "rho"), ("sns", {"mu0": -1.0}, "mu0"),
@@ -235,8 +232,8 @@ _OPTS = [
 ]
 for _m, _kw, _name in _OPTS:
     CASES.append((f"{_m}({', '.join(f'{k}={v!r}' for k, v in _kw.items())})",
-                  lambda m=_m, kw=_kw, nm=_name: expect_error(lambda: getattr(solvers, m)(C0, A0, B0, **{"eps": 1e-2, **kw}),
-                                                              nm)))
+                  lambda m=_m, kw=_kw, nm=_name: expect_error(
+                      lambda: getattr(solvers, m)(C0, A0, B0, **{"eps": 1e-2, **kw}), nm)))
 for _m in _S:
     for _eps in (0.0, -1.0, float("nan"), "0.1", None):
         CASES.append((f"{_m}: duck problem with eps={_eps!r}",
@@ -249,7 +246,7 @@ CASES += [
     ("sns(eps_start=1e300): automatic schedule clipped",
      lambda: solve_or_error("sns", C0, A0, B0, 1e-3, eps_start=1e300, names=("eps_start",))),
     ("sinkhorn(eps_scaling=0.5) on costs spanning +-1e308",
-     lambda: (lambda C: solve_or_error("sinkhorn", C, A0, B0, 1.0, eps_scaling=0.5, names=("eps_scaling",)))(np.where(C0 > 0.5, 1e308, -1e308) * C0)),
+     lambda: solve_or_error("sinkhorn", C_PM, A0, B0, 1.0, eps_scaling=0.5, names=("eps_scaling",))),
     ("sns(maxiter=0)", lambda: solve_or_error("sns", C0, A0, B0, 0.05, maxiter=0)),
     ("sinkhorn(maxiter=0)", lambda: solve_or_error("sinkhorn", C0, A0, B0, 0.05, maxiter=0)),
 ]
