@@ -20,6 +20,15 @@ column update at the new eps, which is one more entry; when the budget runs out 
 intermediate stage the run jumps to the final eps for that last entry, so the returned
 potentials and the last error always belong to the problem's eps.
 
+What is claimed. The returned pair is measured once more from ``f`` and ``g`` themselves
+(:func:`solvers.ot._common.verify`): ``(f_i + g_j - C_ij) / eps`` summed before dividing,
+max-shifted log-sum-exp, each term relative to its weight. ``converged``, the message and
+``res.marginal_error`` follow that measurement, not the iteration's running estimate (which
+``f_k - f_{k+1}`` can fool when ``|f| / eps`` is huge). When the tolerance is out of reach in
+double precision the result is ``stagnated`` and the message gives the rounding floor computed
+for the returned potentials. A warm start ``f0`` (or ``g0``) is re-centred first: a constant
+offset is a gauge change, and carried along it would swamp every exponent.
+
 References
 ----------
 M. Cuturi, "Sinkhorn distances", NeurIPS 2013.
@@ -159,7 +168,8 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         and g, ``cost`` = <P, C>, ``plan()`` (a :class:`~solvers.ot._result.TransportPlan`:
         dense below 2.5e7 entries, else CSR of the entries above 1e-12 times the row maximum),
         ``history["marginal_error"]`` and ``history["eps"]`` (``nit + 1`` entries, see the
-        module notes).
+        module notes), ``marginal_error`` (of the returned potentials, measured as in the
+        module notes: what ``converged`` is based on).
     """
     opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every)
     cb = Callback(callback)

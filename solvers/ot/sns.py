@@ -63,8 +63,8 @@ History: one row per measured iterate (entry 0 = the starting point), ``nit + 1`
 Stage 1 measures its Sinkhorn iterates as in :mod:`solvers.ot.sinkhorn`; every Newton
 iteration measures the current iterate (after the global-phase polish) before stepping, and
 the row says what produced that iterate (``stage`` 1 Sinkhorn, 2 Newton, 3 fallback
-Sinkhorn, 0 the potentials re-evaluated at a new eps; ``step``, ``nnz``, ``cg_iterations`` of
-the Newton step, 0 otherwise) and at which ``eps``. A fallback restarts Sinkhorn from the
+Sinkhorn, 0 the potentials re-evaluated at a new eps, 4 the best iterate restored; ``step``,
+``nnz``, ``cg_iterations`` of the Newton step, 0 otherwise) and at which ``eps``. A fallback restarts Sinkhorn from the
 current ``f`` (one more row). A run stopped during an intermediate eps stage (budget or
 callback) ends with one more row: its last potentials measured at the problem's eps, which
 are the potentials returned. ``nit`` (rows minus one) is thus the number of Sinkhorn and
@@ -386,7 +386,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     rho : float in (0, 1)
         Relative truncation: keep ``P_ij >= rho * max_j P_ij`` per row.
     kmax : int, optional
-        Cap on kept entries per row (default ``max(16, m // 10)``).
+        Cap on kept entries per row (default ``max(16, m // 10)``); a row whose ``kmax``
+        largest entries hold less than ``SHARE`` (1 - 1e-4) of its mass keeps more.
     mu0 : float
         Initial Levenberg-Marquardt factor (relative shift ``delta = mu * err``).
     eps_scaling : float in (0, 1), "auto" or None
@@ -415,11 +416,12 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     SolveResult
         As :func:`solvers.sinkhorn`, with ``history`` rows ``marginal_error``, ``stage``
         (1 = Sinkhorn, 2 = Newton, 3 = fallback Sinkhorn inside stage 2, 0 = re-evaluated at a
-        new eps), ``step`` (line-search
+        new eps, 4 = best iterate restored), ``step`` (line-search
         step, 0 for Sinkhorn rows), ``nnz``, ``cg_iterations`` and ``eps`` (``nit + 1`` rows,
         see the module notes); ``stats`` counts Sinkhorn and Newton steps, CG iterations,
         line-search evaluations, fallbacks and densifications, and reports the adapted
         ``final_rho``, ``final_kmax``, ``final_mu``. ``options`` is what was asked for.
+        ``marginal_error`` is the error of the returned potentials, re-measured (module notes).
     """
     opts = _options.SNSOptions(tol=tol, maxiter=maxiter, n_sinkhorn=n_sinkhorn, max_sinkhorn=max_sinkhorn,
                                switch_tol=switch_tol, rho=rho, kmax=kmax, mu0=mu0, eps_scaling=eps_scaling,
