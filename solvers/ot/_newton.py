@@ -90,6 +90,7 @@ def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: f
     dg = res.x
     df = (rf - S.apply_P(dg)) / d_r
     slope = float(gf @ df + gg @ dg)
-    usable = (res.status in ("converged", "maxiter") and slope > 0
+    # "stagnated": CG's best iterate at the attainable accuracy (cg_rtol below it) is still a direction
+    usable = (res.status in ("converged", "maxiter", "stagnated") and slope > 0
               and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
     return Direction(df, dg, slope, int(csr[0][-1]), res.nit, usable)

@@ -225,7 +225,7 @@ def fake_cupy(monkeypatch):
     mod.RawModule = lambda code, options=(): _RawModule(code)
     monkeypatch.setitem(sys.modules, "cupy", mod)
     monkeypatch.setattr(_cupy_build, "_BUILT", {})   # kernels built by the fake never leak out
-    for kmod, attr in ((cs, "_CACHE"), (cm, "_CACHE"), (cot, "_K")):
+    for kmod, attr in ((cs, "_CACHE"), (cm, "_CACHE")):
         monkeypatch.setattr(kmod, attr, {})        # kernels built by the fake never leak out
     return mod
 

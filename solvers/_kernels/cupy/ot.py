@@ -12,27 +12,25 @@ indices. CuPy is imported inside the functions; nothing here imports from the pa
 import math
 from types import SimpleNamespace
 
+from . import _build
+
 #: read the (device) marginal error back every tenth iteration: each read synchronises
 CHECK_EVERY = 10
 
-_K = {}
 _NEG_HUGE = "-1.7976931348623157e308"
+
+#: every CUDA source of this module (compiled by tests/kernels/test_cuda_compile.py without a GPU)
+_MAX = _build.Reduction("nk_ot_shifted_max", "float64 c, float64 p, float64 inv_eps", "float64 y",
+                        "(p - c) * inv_eps", "max(a, b)", "y = a", _NEG_HUGE)
+_SUMEXP = _build.Reduction("nk_ot_sum_shifted_exp", "float64 c, float64 p, float64 mx, float64 inv_eps",
+                           "float64 y", "exp((p - c) * inv_eps - mx)", "a + b", "y = a", "0")
+_COST = _build.Reduction("nk_ot_plan_cost", "float64 c, float64 f, float64 g, float64 inv_eps", "float64 y",
+                         "exp((f + g - c) * inv_eps) * c", "a + b", "y = a", "0")
+SOURCES = (_MAX, _SUMEXP, _COST)
 
 
 def _kernels():
-    if not _K:
-        import cupy as cp
-
-        _K["max"] = cp.ReductionKernel(
-            "float64 c, float64 p, float64 inv_eps", "float64 y",
-            "(p - c) * inv_eps", "max(a, b)", "y = a", _NEG_HUGE, "nk_ot_shifted_max")
-        _K["sumexp"] = cp.ReductionKernel(
-            "float64 c, float64 p, float64 mx, float64 inv_eps", "float64 y",
-            "exp((p - c) * inv_eps - mx)", "a + b", "y = a", "0", "nk_ot_sum_shifted_exp")
-        _K["cost"] = cp.ReductionKernel(
-            "float64 c, float64 f, float64 g, float64 inv_eps", "float64 y",
-            "exp((f + g - c) * inv_eps) * c", "a + b", "y = a", "0", "nk_ot_plan_cost")
-    return _K
+    return {"max": _build.build(_MAX), "sumexp": _build.build(_SUMEXP), "cost": _build.build(_COST)}
 
 
 def check_vector(name, v, size):
