@@ -103,7 +103,9 @@ class SinkhornRun:
             last = k == total - 1
             if (k + 1) % check_every == 0 or last:
                 self.err = float(e)
-                if cb and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g, marginal_error=self.err):
+                # after each iteration, as SciPy and the Krylov solvers do (not at the starting point, row 0)
+                if cb and nit0 + pos > 1 and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g,
+                                                marginal_error=self.err):
                     status = Status.STOPPED
                     break
                 if not math.isfinite(self.err):
