@@ -57,10 +57,7 @@ processes, not against power loss).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import difflib
-import hashlib
-import json
 import math
 import numbers
 import os
@@ -74,98 +71,22 @@ import h5py
 import numpy as np
 
 from ..results import SolveResult
+from . import _files
+from . import _integrity
 from . import provenance as _provenance
+from ._integrity import DamagedRunError, DamagedStoreError
 from ._encoding import decode as _decode
 from ._encoding import describe_problem
 from ._encoding import get_mapping as _get_mapping
 from ._encoding import put_mapping as _put_mapping
 from ._encoding import put_text as _put_text
-from ._encoding import stored_key as _stored_key
 from ._encoding import to_host as _to_host
-
-try:  # POSIX advisory locks; on other platforms saves are not serialised between processes
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 FORMAT = "newtonkit-runs"
 FORMAT_VERSION = 2          # 2: per-run digests, Fletcher-32 on arrays, exact key round trip
 _READABLE_VERSIONS = (1, 2)
+_new_run_id = _files.new_run_id   # module attribute: tests replace it to force id collisions
 _MODES = ("r", "a", "w-", "x")
-_UNHASHED_ATTRS = ("digest", "complete")
-
-
-class DamagedStoreError(OSError):
-    """The store file cannot be read as HDF5 (truncated, damaged superblock...); the message names it."""
-
-
-class DamagedRunError(ValueError):
-    """A stored run does not match its digest (or cannot be read); the message names the run."""
-
-
-def _digest_group(g) -> str:
-    """SHA-256 over everything stored below ``g``: names, dtypes, shapes and bytes of datasets,
-    names and values of attributes (except ``digest`` and ``complete``), in a fixed order."""
-    h = hashlib.sha256()
-
-    def feed_value(v):
-        a = np.asarray(v)
-        if a.dtype.kind in "OSU":
-            text = json.dumps(a.tolist(), default=lambda o: o.decode("utf-8", "replace")
-                              if isinstance(o, bytes) else repr(o))
-            h.update(b"T" + text.encode("utf-8"))
-        else:
-            h.update(a.dtype.str.encode() + repr(a.shape).encode() + np.ascontiguousarray(a).tobytes())
-
-    def walk(obj, path):
-        for k in sorted(obj.attrs.keys()):
-            if obj is g and k in _UNHASHED_ATTRS:
-                continue
-            h.update(f"@{path}/{k}".encode("utf-8"))
-            feed_value(obj.attrs[k])
-        if isinstance(obj, h5py.Group):
-            for k in sorted(obj.keys()):
-                child = obj[k]
-                if isinstance(child, h5py.Group):
-                    h.update(f"G{path}/{k}".encode("utf-8"))
-                    walk(child, f"{path}/{k}")
-                else:
-                    h.update(f"D{path}/{k}".encode("utf-8"))
-                    feed_value(child[()])
-                    walk(child, f"{path}/{k}")
-
-    walk(g, "")
-    return h.hexdigest()
-
-
-def _check_tags(tags) -> dict:
-    """Tags must round-trip exactly: str keys HDF5 can name, scalar values; refuse the rest."""
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict):
-        raise TypeError(f"tags must be a dict of str -> scalar, got {type(tags).__name__}")
-    for k, v in tags.items():
-        if not isinstance(k, str):
-            raise TypeError(f"tag key {k!r} is a {type(k).__name__}; tag keys must be strings")
-        if not k or "/" in k or "\0" in k or k.startswith(("_", ".")):
-            raise ValueError(f"tag key {k!r} is not allowed: use a non-empty name without '/' or NUL that does not "
-                             "start with '_' or '.'")
-        if isinstance(v, str):
-            if "\0" in v:
-                raise ValueError(f"tag {k!r}: the value contains a NUL character, which HDF5 strings cannot hold")
-        elif isinstance(v, (bool, np.bool_)):
-            pass
-        elif isinstance(v, numbers.Integral):
-            if not -2**63 <= int(v) < 2**63:
-                raise ValueError(f"tag {k!r}: integer {v} does not fit in 64 bits; store it as a string")
-        elif isinstance(v, numbers.Real):
-            pass
-        else:
-            raise TypeError(f"tag {k!r}: value of type {type(v).__name__} is not a scalar; tags take str, bool, "
-                            "int or float (put arrays and structures in the result or problem description)")
-    return dict(tags)
-
-
 class StoredRun(SolveResult):
     """A :class:`~solvers.SolveResult` loaded from a :class:`RunStore`.
 
@@ -190,46 +111,6 @@ class StoredRun(SolveResult):
 # ---------------------------------------------------------------------------------------------
 # the store
 # ---------------------------------------------------------------------------------------------
-
-def _new_run_id() -> str:
-    t = time.time()
-    stamp = _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}{int((t % 1) * 1e6):06d}Z-{secrets.token_hex(3)}"
-
-
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-class _Lock:
-    """Exclusive advisory lock on ``<store>.lock`` (a no-op where fcntl is missing)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd = None
-
-    def __enter__(self):
-        if fcntl is not None:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
 
 class RunStore:
     """An HDF5 file of solver runs that survives killed writers.
@@ -367,7 +248,7 @@ class RunStore:
         self._check_open()
         if self.mode == "r":
             raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
-        with _Lock(self._lock_path):
+        with _files.Lock(self._lock_path):
             for stale in self.path.parent.glob(self._tmp_prefix() + "*"):
                 # under the lock, any temporary file belongs to a writer that died
                 try:
@@ -397,10 +278,10 @@ class RunStore:
                 finally:
                     f.close()
                 if self.durable:
-                    _fsync_path(tmp)
+                    _files.fsync_path(tmp)
                 os.replace(tmp, self.path)
                 if self.durable:
-                    _fsync_path(self.path.parent, directory=True)
+                    _files.fsync_path(self.path.parent, directory=True)
                 return out
             except BaseException:
                 try:
@@ -444,7 +325,7 @@ class RunStore:
         """
         if not isinstance(result, SolveResult):
             raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
-        tags = _check_tags(tags)
+        tags = _integrity.check_tags(tags)
         # Everything is converted before the store is touched, so a bad value fails early.
         time_s = result.stats.get("time_s")
         time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
@@ -506,7 +387,7 @@ class RunStore:
             a["nit"] = int(result.nit)
             a["time_s"] = np.nan if time_s is None else time_s
             f.flush()
-            a["digest"] = _digest_group(g)   # read back from the file: what a later load must find
+            a["digest"] = _integrity.digest_group(g)   # read back from the file: what a later load must find
             a["complete"] = np.bool_(True)  # last: marks the run complete
             return run_id
 
@@ -611,17 +492,7 @@ class RunStore:
                 problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
 
     def _verify_run(self, g, run_id: str) -> None:
-        stored = g.attrs.get("digest")
-        if stored is None:
-            return   # written by format version 1: nothing to compare with
-        try:
-            actual = _digest_group(g)
-        except OSError as exc:  # Fletcher-32 mismatch or unreadable chunk
-            raise DamagedRunError(f"RunStore: run {run_id!r} in {str(self.path)!r} is damaged: its data cannot be "
-                                  f"read ({exc})") from exc
-        if actual != _decode(stored, None):
-            raise DamagedRunError(f"RunStore: run {run_id!r} in {str(self.path)!r} is damaged: its content does not "
-                                  "match the digest written when it was saved (a changed byte)")
+        _integrity.verify_group(g, run_id, self.path)
 
     def verify(self) -> dict:
         """Check every completed run against its digest: ``{run_id: "ok" | "damaged: <reason>" |
@@ -647,40 +518,8 @@ class RunStore:
 
         Works on stores whose index is partly damaged: each run is tried on its own.
         """
-        source = Path(os.fspath(source))
         dest = RunStore(destination, mode="w-")
-        copied, damaged = [], {}
-        try:
-            src = h5py.File(source, "r")
-        except OSError as exc:
-            raise DamagedStoreError(f"RunStore.salvage: {str(source)!r} cannot be opened by HDF5 at all ({exc}); "
-                                    "no run can be recovered from it") from exc
-        with src:
-            try:
-                ids = list(src["runs"].keys())
-            except (OSError, KeyError) as exc:
-                raise DamagedStoreError(f"RunStore.salvage: the run index of {str(source)!r} is unreadable ({exc})"
-                                        ) from exc
-
-            def write(f):
-                runs = f.require_group("runs")
-                for rid in ids:
-                    try:
-                        g = src["runs"][rid]
-                        if not bool(g.attrs.get("complete", False)):
-                            continue
-                        if g.attrs.get("digest") is not None and _digest_group(g) != _decode(g.attrs["digest"], None):
-                            damaged[rid] = "content does not match its digest"
-                            continue
-                        src.copy(g, runs, name=rid)
-                        copied.append(rid)
-                    except (OSError, KeyError, ValueError) as exc:
-                        damaged[rid] = f"{type(exc).__name__}: {exc}"
-                        if rid in runs:
-                            del runs[rid]
-
-            dest._modify(write)
-        return {"copied": copied, "damaged": damaged}
+        return dest._modify(lambda f: _integrity.copy_intact_runs(Path(os.fspath(source)), f))
 
     def merge(self, sources: Iterable) -> list[str]:
         """Copy the completed runs of other store files into this one (one atomic update).

@@ -1,0 +1,144 @@
+"""Integrity of stored runs: per-run digests, tag checks, and the errors that name damage.
+
+Every run carries a SHA-256 ``digest`` of everything stored for it (datasets' names,
+dtypes, shapes and bytes; attributes' names and values, except ``digest`` and
+``complete``), computed by reading the run back from the file before it is marked
+complete; :func:`verify_group` recomputes it on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+
+import h5py
+import numpy as np
+
+from ._encoding import decode as _decode
+
+_UNHASHED_ATTRS = ("digest", "complete")
+
+
+class DamagedStoreError(OSError):
+    """The store file cannot be read as HDF5 (truncated, damaged superblock...); the message names it."""
+
+
+class DamagedRunError(ValueError):
+    """A stored run does not match its digest (or cannot be read); the message names the run."""
+
+
+def digest_group(g) -> str:
+    """SHA-256 over everything stored below ``g``: names, dtypes, shapes and bytes of datasets,
+    names and values of attributes (except ``digest`` and ``complete``), in a fixed order."""
+    h = hashlib.sha256()
+
+    def feed_value(v):
+        a = np.asarray(v)
+        if a.dtype.kind in "OSU":
+            text = json.dumps(a.tolist(), default=lambda o: o.decode("utf-8", "replace")
+                              if isinstance(o, bytes) else repr(o))
+            h.update(b"T" + text.encode("utf-8"))
+        else:
+            h.update(a.dtype.str.encode() + repr(a.shape).encode() + np.ascontiguousarray(a).tobytes())
+
+    def walk(obj, path):
+        for k in sorted(obj.attrs.keys()):
+            if obj is g and k in _UNHASHED_ATTRS:
+                continue
+            h.update(f"@{path}/{k}".encode("utf-8"))
+            feed_value(obj.attrs[k])
+        if isinstance(obj, h5py.Group):
+            for k in sorted(obj.keys()):
+                child = obj[k]
+                if isinstance(child, h5py.Group):
+                    h.update(f"G{path}/{k}".encode("utf-8"))
+                    walk(child, f"{path}/{k}")
+                else:
+                    h.update(f"D{path}/{k}".encode("utf-8"))
+                    feed_value(child[()])
+                    walk(child, f"{path}/{k}")
+
+    walk(g, "")
+    return h.hexdigest()
+
+
+def check_tags(tags) -> dict:
+    """Tags must round-trip exactly: str keys HDF5 can name, scalar values; refuse the rest."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise TypeError(f"tags must be a dict of str -> scalar, got {type(tags).__name__}")
+    for k, v in tags.items():
+        if not isinstance(k, str):
+            raise TypeError(f"tag key {k!r} is a {type(k).__name__}; tag keys must be strings")
+        if not k or "/" in k or "\0" in k or k.startswith(("_", ".")):
+            raise ValueError(f"tag key {k!r} is not allowed: use a non-empty name without '/' or NUL that does not "
+                             "start with '_' or '.'")
+        if isinstance(v, str):
+            if "\0" in v:
+                raise ValueError(f"tag {k!r}: the value contains a NUL character, which HDF5 strings cannot hold")
+        elif isinstance(v, (bool, np.bool_)):
+            pass
+        elif isinstance(v, numbers.Integral):
+            if not -2**63 <= int(v) < 2**63:
+                raise ValueError(f"tag {k!r}: integer {v} does not fit in 64 bits; store it as a string")
+        elif isinstance(v, numbers.Real):
+            pass
+        else:
+            raise TypeError(f"tag {k!r}: value of type {type(v).__name__} is not a scalar; tags take str, bool, "
+                            "int or float (put arrays and structures in the result or problem description)")
+    return dict(tags)
+
+
+
+def verify_group(g, run_id: str, path) -> None:
+    """Raise :class:`DamagedRunError` naming ``run_id`` when the run does not match its digest
+    (nothing to compare for runs written by format version 1)."""
+    stored = g.attrs.get("digest")
+    if stored is None:
+        return
+    try:
+        actual = digest_group(g)
+    except OSError as exc:  # Fletcher-32 mismatch or unreadable chunk
+        raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its data cannot be "
+                              f"read ({exc})") from exc
+    if actual != _decode(stored, None):
+        raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its content does not "
+                              "match the digest written when it was saved (a changed byte)")
+
+
+def copy_intact_runs(source, dest_file) -> dict:
+    """Copy the complete runs of the store file ``source`` that read back and match their digest
+    into the open h5py file ``dest_file``; ``{"copied": [...], "damaged": {run_id: reason}}``."""
+    copied, damaged = [], {}
+    try:
+        src = h5py.File(source, "r")
+    except OSError as exc:
+        raise DamagedStoreError(f"RunStore.salvage: {str(source)!r} cannot be opened by HDF5 at all ({exc}); "
+                                "no run can be recovered from it") from exc
+    with src:
+        try:
+            ids = list(src["runs"].keys())
+        except (OSError, KeyError) as exc:
+            raise DamagedStoreError(f"RunStore.salvage: the run index of {str(source)!r} is unreadable ({exc})"
+                                    ) from exc
+        runs = dest_file.require_group("runs")
+        for rid in ids:
+            try:
+                g = src["runs"][rid]
+                if not bool(g.attrs.get("complete", False)):
+                    continue
+                if g.attrs.get("digest") is not None and digest_group(g) != _decode(g.attrs["digest"], None):
+                    damaged[rid] = "content does not match its digest"
+                    continue
+                src.copy(g, runs, name=rid)
+                copied.append(rid)
+            except (OSError, KeyError, ValueError) as exc:
+                damaged[rid] = f"{type(exc).__name__}: {exc}"
+                if rid in runs:
+                    del runs[rid]
+    return {"copied": copied, "damaged": damaged}
+
+
+__all__ = ["DamagedStoreError", "DamagedRunError", "digest_group", "check_tags", "verify_group",
+           "copy_intact_runs"]
