@@ -4,6 +4,7 @@ A 2-D grid runs as the 3-D grid ``(1, n0, n1)`` with identity tables on the
 dummy axis. One thread per output point. CuPy is imported on first use only.
 Same names and signatures as :mod:`solvers._kernels.numpy.multigrid`.
 """
+from . import _build
 from . import stencil as _stencil
 
 _CACHE = {}
@@ -61,16 +62,14 @@ extern "C" __global__ void prolong_add3(const double* e, double* u, int n0, int 
 _BLOCK = 256
 
 
-def _kernel(name):
-    k = _CACHE.get(name)
-    if k is None:
-        import cupy
+_MODULE = _build.RawSource("newtonkit_multigrid", _SRC)
+#: every CUDA source of this module (compiled by NVRTC in tests/kernels/test_cuda_compile.py)
+SOURCES = (_MODULE,)
 
-        mod = _CACHE.get("_module")
-        if mod is None:
-            mod = _CACHE["_module"] = cupy.RawModule(code=_SRC)
-        k = _CACHE[name] = mod.get_function(name)
-    return k
+
+def _kernel(name):
+    """The kernel ``name`` of this module's CUDA source (built once, through :mod:`._build`)."""
+    return _build.function(_MODULE, name)
 
 
 def _unit_tables():

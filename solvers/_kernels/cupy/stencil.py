@@ -6,6 +6,7 @@ never read). One thread per grid point. CuPy is imported on first use only.
 Same names and signatures as :mod:`solvers._kernels.numpy.stencil`.
 """
 from ..numpy.stencil import _sweep_pair_from
+from . import _build
 
 _CACHE = {}
 
@@ -87,16 +88,14 @@ extern "C" __global__ void rbgs_v(double* u, const double* f, int n0, int n1, in
 _BLOCK = 256
 
 
-def _kernel(name):
-    k = _CACHE.get(name)
-    if k is None:
-        import cupy
+_MODULE = _build.RawSource("newtonkit_stencil", _SRC)
+#: every CUDA source of this module (compiled by NVRTC in tests/kernels/test_cuda_compile.py)
+SOURCES = (_MODULE,)
 
-        mod = _CACHE.get("_module")
-        if mod is None:
-            mod = _CACHE["_module"] = cupy.RawModule(code=_SRC)
-        k = _CACHE[name] = mod.get_function(name)
-    return k
+
+def _kernel(name):
+    """The kernel ``name`` of this module's CUDA source (built once, through :mod:`._build`)."""
+    return _build.function(_MODULE, name)
 
 
 def _dims(shape):
