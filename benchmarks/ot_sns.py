@@ -139,6 +139,12 @@ def run_regot(name, p, budget):
     import multiprocessing as mp
 
     out = {"peer": f"RegOT {name}"}
+    try:
+        import regot  # noqa: F401  (imported in the child; checked here so a missing peer is skipped)
+    except ImportError:
+        out.update(status="skipped", time_s=None, iterations=None, estimated=False,
+                   note="RegOT is not installed (pip install regot)")
+        return out
     # RegOT stops on the 2-norm of the marginal error; |x|_1 <= sqrt(2n) |x|_2 makes this an L1 target
     tol = TARGET / math.sqrt(p.C.shape[0] + p.C.shape[1])
     ctx = mp.get_context("fork")

@@ -1,8 +1,14 @@
 """Shared test configuration: GPU marker handling and fixtures."""
-import numpy as np
-import pytest
+import os
 
-from solvers import backends
+# one BLAS thread: the suite's matrices are small, and on a loaded 2-core machine OpenBLAS's thread
+# start-up dominated some tests (set before NumPy loads OpenBLAS; an explicit setting wins)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from solvers import backends  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
