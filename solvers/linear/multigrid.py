@@ -3,7 +3,8 @@
 Design (PyAMG-style: the hierarchy is built once, the cycle is a linear operator). Two
 hierarchies, chosen automatically (``coarsening="auto"``):
 
-**Geometric** (constant ``k``; the fast path, unchanged from the tuned version):
+**Geometric** (constant ``k``, or ``k`` within a factor ``GALERKIN_CONTRAST`` = 10; the fast path,
+unchanged from the tuned version):
 
 * **Coarsening**, per axis, ``n -> nc = (n - 1) // 2`` for ``n >= 3``. The coarse grid is the
   uniform vertex grid with ``hc = L / (nc + 1)`` on the same box. For odd ``n`` it is nested
@@ -15,7 +16,7 @@ hierarchies, chosen automatically (``coarsening="auto"``):
   averaged. (With ``coarsening="geometric"`` variable face coefficients are averaged too:
   harmonically along the flux, arithmetically across it.)
 
-**Galerkin / black box** (``k`` varies: jumps, inclusions, layers), after Dendy's black-box
+**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers), after Dendy's black-box
 multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
 
 * **Coarsening** by two on the coarsened axes: the coarse points are the fine points with odd
@@ -116,14 +117,20 @@ _COARSENINGS = ("auto", "geometric", "galerkin")
 _DENSE_MAX = 8000          # points of the coarsest grid, solved with a dense inverse (8000^2 doubles = 0.5 GiB)
 
 
+#: ``coarsening="auto"`` builds the Galerkin hierarchy when max k / min k exceeds this: below it the
+#: geometric V-cycle with averaged coefficients keeps 6-8 iterations at a fraction of the set-up
+#: cost (smooth k in [0.5, 1.5] on 64^3: 6 iterations, 0.08 s, against 8 and 0.5 s Galerkin)
+GALERKIN_CONTRAST = 10.0
+
+
 def _varying(A: StencilOperator) -> bool:
-    """Whether ``A``'s face coefficients vary (a tuple of face arrays that are not all one constant)."""
+    """Whether ``A``'s face coefficients vary by more than :data:`GALERKIN_CONTRAST` (jumps, inclusions)."""
     if isinstance(A.k, float):
         return False
     xp = A.backend.xp
-    lo = [float(xp.min(ka)) for ka in A.k]
-    hi = [float(xp.max(ka)) for ka in A.k]
-    return max(hi) > min(lo)
+    lo = min(float(xp.min(ka)) for ka in A.k)
+    hi = max(float(xp.max(ka)) for ka in A.k)
+    return hi > GALERKIN_CONTRAST * lo
 
 
 class MultigridPreconditioner(LinearOperator):
@@ -343,7 +350,8 @@ def multigrid(A, *, nu=(2, 3), max_coarse: int = 500, max_levels: int = 20,
         ``"geometric"``: rediscretised coarse operators and linear interpolation
         (the fast path); ``"galerkin"``: operator-dependent interpolation and
         Galerkin coarse operators ``P^T A P`` (robust for jumping coefficients);
-        ``"auto"``: Galerkin when the coefficient ``k`` varies, else geometric.
+        ``"auto"``: Galerkin when the coefficient ``k`` varies by more than a factor
+        ``GALERKIN_CONTRAST`` (10), else geometric.
         Both coarsen only strongly coupled axes (semi-coarsening).
 
     Returns

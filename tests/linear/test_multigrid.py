@@ -282,7 +282,11 @@ def test_constant_coefficient_path_is_the_geometric_one():
     shape = (20, 21)
     faces = tuple(np.full(tuple(n + 1 if b == a else n for b, n in enumerate(shape)), 2.5) for a in range(2))
     assert multigrid(_op(shape, k=faces)).kind == "geometric"
+    # mild variation (contrast 2 <= GALERKIN_CONTRAST) stays geometric; a contrast of 100 goes Galerkin
     A = _op(shape, k=tuple(f * np.linspace(1, 2, f.shape[0])[:, None] for f in faces))
+    assert multigrid(A).kind == "geometric"
+    assert multigrid(A, coarsening="galerkin").kind == "galerkin"
+    A = _op(shape, k=tuple(f * np.linspace(1, 100, f.shape[0])[:, None] for f in faces))
     assert multigrid(A).kind == "galerkin"
     assert multigrid(A, coarsening="geometric").kind == "geometric"
     assert multigrid(_op(shape), coarsening="galerkin").kind == "galerkin"
@@ -293,7 +297,7 @@ def test_semicoarsening_coarsens_only_strong_axes():
     M = multigrid(A)
     assert [lev.shape for lev in M.levels[:3]] == [(63, 63), (63, 31), (63, 15)]
     shape = (20, 20, 20)                           # Galerkin levels: strength read from the assembled stencil
-    A = StencilOperator(shape, (1.0, 1.0, 0.1), k=_face_arrays(shape, lambda x, y, z: 1 + x), backend="numba")
+    A = StencilOperator(shape, (1.0, 1.0, 0.1), k=_face_arrays(shape, lambda x, y, z: 1 + 99 * x), backend="numba")
     M = multigrid(A, max_coarse=10)
     assert M.kind == "galerkin" and M.levels[1].shape == (20, 20, 10)
 
