@@ -5,7 +5,6 @@ Nothing here knows a problem kind; it formats results and runs.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import math
 import sys
 import textwrap
@@ -83,19 +82,13 @@ class Progress:
     ``nit``). Pass it as ``callback=`` to any routine; it never stops a solve.
     """
 
-    # What solvers.results.Callback inspects: one parameter named intermediate_result, so routines on
-    # the Callback convention pass an IntermediateResult. The real __call__ also takes the positional
-    # arguments of routines still calling ``callback(f, g, err)`` directly, so a bar never breaks a solve.
-    __signature__ = inspect.Signature([inspect.Parameter("intermediate_result",
-                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)])
-
     def __init__(self, desc: str, delay: float = 0.5):
         self.desc, self.delay = desc, delay
         self.n = 0
         self.t0 = time.perf_counter()
         self.bar = None
 
-    def __call__(self, intermediate_result, *legacy_args) -> None:
+    def __call__(self, intermediate_result) -> None:
         nit = getattr(intermediate_result, "nit", None)
         self.n = self.n + 1 if nit is None else int(nit)
         if self.bar is not None:
