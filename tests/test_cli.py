@@ -141,7 +141,7 @@ def test_progress_with_ot_routines(method):
     from problems import ot
 
     bar = _format.Progress(method, delay=1e9)
-    res = solvers.solve(ot.random_point_clouds(60, 1e-2, 3), method=method, tol=1e-8, backend="numpy",
+    res = solvers.solve(ot.random_point_clouds(60, 1e-2, seed=3), method=method, tol=1e-8, backend="numpy",
                         callback=bar)
     assert res.converged and 1 <= bar.n <= res.nit
 

@@ -31,7 +31,7 @@ def _rng(seed):
     return np.random.default_rng(int(seed))
 
 
-def random_point_clouds(n: int, eps: float = 1e-3, seed=None, *, m: int | None = None, dim: int = 2,
+def random_point_clouds(n: int, eps: float = 1e-3, *, seed=None, m: int | None = None, dim: int = 2,
                         return_points: bool = False):
     """Entropic OT between two uniform random point clouds in the unit cube ``[0, 1]^dim``.
 

@@ -117,7 +117,7 @@ def ot_problem(n: int, eps: float, seed: int | None):
         raise UsageError(f"--n {n}: the dense {n} x {n} cost matrix and the solver's work arrays need about "
                          f"{_checks.fmt_bytes(need)} of memory, more than the {_checks.fmt_bytes(limit)} available "
                          "(NEWTONKIT_MEMORY_LIMIT changes the limit); use a smaller --n")
-    return ot.random_point_clouds(n, eps, seed)
+    return ot.random_point_clouds(n, eps, seed=seed)
 
 
 def _add_ot_args(p: argparse.ArgumentParser) -> None:

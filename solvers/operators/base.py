@@ -159,7 +159,7 @@ def _is_operator_like(A) -> bool:
 class DenseOperator(LinearOperator):
     """A dense matrix as an operator."""
 
-    def __init__(self, A, backend=None, **structure):
+    def __init__(self, A, *, backend=None, **structure):
         be = _backends.get_backend(backend, A)
         A = be.asarray(A)
         if A.ndim != 2:
@@ -194,7 +194,7 @@ class SparseOperator(LinearOperator):
     (``backend.kernels("sparse")``): on ``numba`` a parallel CSR kernel.
     """
 
-    def __init__(self, A, backend=None, **structure):
+    def __init__(self, A, *, backend=None, **structure):
         be = _backends.get_backend(backend, A)
         A = be.kernels("sparse").csr(A)
         super().__init__(A.shape, A.dtype, be, **structure)
@@ -240,7 +240,7 @@ class SparseOperator(LinearOperator):
 class DiagonalOperator(LinearOperator):
     """``diag(d)``."""
 
-    def __init__(self, d, backend=None):
+    def __init__(self, d, *, backend=None):
         be = _backends.get_backend(backend, d)
         d = be.asarray(d)
         if d.ndim != 1:
@@ -298,7 +298,7 @@ def _callable_error(op, be):
 class FunctionOperator(LinearOperator):
     """An operator from callables ``matvec`` (and optionally ``rmatvec`` / ``diagonal``)."""
 
-    def __init__(self, shape, matvec, rmatvec=None, dtype=np.float64, backend=None, diagonal=None, **structure):
+    def __init__(self, shape, matvec, rmatvec=None, *, dtype=np.float64, backend=None, diagonal=None, **structure):
         super().__init__(shape, dtype, backend, **structure)
         self._mv = matvec
         self._rmv = rmatvec
@@ -325,7 +325,8 @@ class FunctionOperator(LinearOperator):
             return self
         if not _same_arrays(self.backend, be):
             raise _callable_error(self, be)
-        return FunctionOperator(self.shape, self._mv, self._rmv, self.dtype, be, self._diag, **self._structure())
+        return FunctionOperator(self.shape, self._mv, self._rmv, dtype=self.dtype, backend=be, diagonal=self._diag,
+                                **self._structure())
 
 
 class _WrappedOperator(LinearOperator):
@@ -483,7 +484,7 @@ def aslinearoperator(A, backend=None) -> LinearOperator:
         "matrix, a scipy LinearOperator or an object with shape, dtype and matvec(x)")
 
 
-def dot_test(op, rng=None, rtol=1e-10, nvec: int = 3) -> float:
+def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
     """Check ``<A x, y> = <x, A^H y>`` on random vectors; return the worst relative mismatch.
 
     Raises ``AssertionError`` when the mismatch exceeds ``rtol``.

@@ -69,7 +69,7 @@ class GramOperator(LinearOperator):
     True
     """
 
-    def __init__(self, A, shift=0.0, backend=None):
+    def __init__(self, A, *, shift=0.0, backend=None):
         if isinstance(shift, bool) or not isinstance(shift, numbers.Real):
             raise TypeError(f"shift must be a real number >= 0, got {type(shift).__name__}")
         shift = float(shift)

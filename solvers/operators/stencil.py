@@ -80,7 +80,7 @@ class StencilOperator(LinearOperator):
         True when ``k > 0`` and ``shift > -lambda_min(k_min * Laplacian)``.
     """
 
-    def __init__(self, shape, h, k=1.0, shift=None, backend=None):
+    def __init__(self, shape, h, *, k=1.0, shift=None, backend=None):
         shape = _check_shape(shape)
         be = _backends.get_backend(backend)
         d = len(shape)

@@ -14,7 +14,7 @@ def test_cli_solve_ot_stores_run(tmp_path, capsys, method):
     assert rc == 0
     out = capsys.readouterr().out
     assert "transport cost" in out and "stored run" in out
-    ref = solvers.sinkhorn(ot.random_point_clouds(60, 1e-2, 3), tol=1e-10)
+    ref = solvers.sinkhorn(ot.random_point_clouds(60, 1e-2, seed=3), tol=1e-10)
     cost = float(out.split("transport cost <P, C>:")[1].split()[0])
     assert cost == pytest.approx(ref.cost, rel=1e-6)
     with solvers.RunStore(path) as store:

@@ -109,7 +109,7 @@ def test_random_point_clouds_reproducible_and_documented_draw():
 
 def test_random_point_clouds_defaults_match_the_command_line():
     # `newtonkit solve ot --n 60 --eps 1e-2 --seed 3`: square problem in 2-D
-    p, x, y = ot.random_point_clouds(60, 1e-2, 3, return_points=True)
+    p, x, y = ot.random_point_clouds(60, 1e-2, seed=3, return_points=True)
     assert p.shape == (60, 60) and x.shape == y.shape == (60, 2)
 
 
