@@ -12,6 +12,7 @@ indices. CuPy is imported inside the functions; nothing here imports from the pa
 import math
 from types import SimpleNamespace
 
+from ..numpy.ot import plan_matvec, plan_rmatvec, schur_matvec  # noqa: F401  (array-module agnostic)
 from . import _build
 
 #: read the (device) marginal error back every tenth iteration: each read synchronises
@@ -184,19 +185,6 @@ def schur_diagonal(schur, dcol, inv_drow):
 
     indptr, indices, data = schur.csr
     return dcol - sps.csr_matrix((data * data, indices, indptr), shape=schur.shape).T @ inv_drow
-
-
-def schur_matvec(schur, dcol, inv_drow, x, out):
-    out[...] = dcol * x - schur.PT @ (inv_drow * (schur.P @ x))
-    return out
-
-
-def plan_matvec(schur, x):
-    return schur.P @ x
-
-
-def plan_rmatvec(schur, y):
-    return schur.PT @ y
 
 
 def csr_matrix(csr, shape):
