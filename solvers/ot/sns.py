@@ -197,7 +197,8 @@ def _measure(run: _Run, st: _State):
     if st.lse_r is None:
         st.lse_r, st.csr = geom.row_lse_sparse(st.g, st.f, eps, st.rho, st.kmax, SHARE)
         st.csr_key = (st.rho, st.kmax)
-    r = xp.exp(st.f / eps + st.lse_r)
+    with np.errstate(over="ignore"):   # an overflowing row sum makes err infinite: handled as non-finite below
+        r = xp.exp(st.f / eps + st.lse_r)
     gf, gg = run.a - r, run.b - c
     st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
     nit = len(run.history)

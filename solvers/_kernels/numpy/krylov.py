@@ -32,9 +32,11 @@ def as_vector(y):
 
 
 def dot(a, b):
-    """``a . b`` as a Python float."""
+    """``a . b`` as a Python float (inf/NaN on overflow, silently, as the compiled kernels: the solvers
+    report non-finite values themselves)."""
     _same_length(a, b)
-    return float(np.dot(a, b))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.dot(a, b))
 
 
 def cg_update_xr(x, r, p, q, alpha):

@@ -91,7 +91,8 @@ def row_gap(a, f_old, f_new, eps):
     for that ``g``: the row sums of the plan are ``a_i exp((f_old_i - f_new_i) / eps)``."""
     check_vector("f_old", f_old, a.shape[0])
     check_vector("f_new", f_new, a.shape[0])
-    return float(np.abs(a - a * np.exp((f_old - f_new) / eps)).sum())
+    with np.errstate(over="ignore"):   # an overflowing row sum is an infinite error: the caller reports it
+        return float(np.abs(a - a * np.exp((f_old - f_new) / eps)).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +104,8 @@ def _log_plan(cost, f, g, eps):
 
 def plan_cost(cost, f, g, eps):
     """``<P, C> = sum_ij P_ij C_ij``."""
-    return float((np.exp(_log_plan(cost, f, g, eps)) * cost.C).sum())
+    with np.errstate(over="ignore"):   # inf for plans that overflow (the caller checks finiteness)
+        return float((np.exp(_log_plan(cost, f, g, eps)) * cost.C).sum())
 
 
 def plan_dense(cost, f, g, eps):
