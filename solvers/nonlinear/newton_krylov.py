@@ -1,0 +1,359 @@
+"""Inexact Newton-Krylov for square nonlinear systems ``F(x) = 0``.
+
+Each Newton step solves ``J(x_k) d = -F(x_k)`` only to the relative accuracy
+``||F_k + J_k d||_2 <= eta_k ||F_k||_2`` (Dembo-Eisenstat-Steihaug), with ``eta_k`` from
+a forcing rule (Eisenstat-Walker Choice 2 by default, :mod:`.forcing`), by
+:func:`solvers.gmres` or :func:`solvers.minres`; the step length comes from a
+backtracking line search (:func:`.linesearch.armijo_backtracking`) on the merit
+``phi(alpha) = ||F(x_k + alpha d)||_2^2 / 2``.
+
+References
+----------
+R. S. Dembo, S. C. Eisenstat and T. Steihaug, "Inexact Newton methods", SIAM J. Numer.
+Anal. 19 (1982) 400-408.
+S. C. Eisenstat and H. F. Walker, "Globally convergent inexact Newton methods", SIAM J.
+Optim. 4 (1994) 393-422 (the sufficient-decrease test used here).
+S. C. Eisenstat and H. F. Walker, "Choosing the forcing terms in an inexact Newton method",
+SIAM J. Sci. Comput. 17 (1996) 16-32.
+D. A. Knoll and D. E. Keyes, "Jacobian-free Newton-Krylov methods: a survey of approaches
+and applications", J. Comput. Phys. 193 (2004) 357-397 (directional differences, Bratu).
+C. T. Kelley, *Solving Nonlinear Equations with Newton's Method*, SIAM 2003 (``nsoli``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import backends as _backends
+from ..results import Callback, SolveResult, Status, Timer, stopped_message
+from .forcing import ConstantForcing, EisenstatWalker
+from .linesearch import armijo_backtracking
+
+_METHOD = "newton-krylov"
+#: sufficient-decrease constant of the line search (Eisenstat & Walker's t)
+C1 = 1e-4
+_EPS = float(np.finfo(np.float64).eps)
+_SQRT_EPS = math.sqrt(_EPS)
+
+
+def _check_tol(name, v, example, *, positive=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, e.g. {name}={example}; got {type(v).__name__}")
+    v = float(v)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, e.g. {name}={example}; "
+                         f"got {v!r}")
+    return v
+
+
+def _check_count(name, v, *, minimum=0, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
+                        f"got {type(v).__name__} {v!r}")
+    if v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _make_forcing(forcing):
+    if isinstance(forcing, str):
+        key = forcing.lower()
+        if key in ("eisenstat-walker", "ew", "eisenstat-walker-2"):
+            return EisenstatWalker(2)
+        if key == "eisenstat-walker-1":
+            return EisenstatWalker(1)
+        raise ValueError(f"forcing must be 'eisenstat-walker', 'eisenstat-walker-1', a constant in (0, 1) or a "
+                         f"forcing object (solvers.nonlinear.forcing), got {forcing!r}")
+    if isinstance(forcing, numbers.Real) and not isinstance(forcing, bool):
+        if not 0 < float(forcing) < 1:
+            raise ValueError(f"a constant forcing term must lie in (0, 1), got forcing={forcing!r}")
+        return ConstantForcing(float(forcing))
+    if callable(forcing) and hasattr(forcing, "observe"):
+        return forcing
+    raise TypeError(f"forcing must be 'eisenstat-walker', a float in (0, 1) or an object with __call__(fnorm) and "
+                    f"observe(linear_residual), got {type(forcing).__name__}")
+
+
+def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", tol: float = 1e-8,
+                  rtol: float = 0.0, maxiter: int = 50, forcing="eisenstat-walker", inner_maxiter: int | None = None,
+                  callback=None, backend=None):
+    """Solve ``F(x) = 0`` by an inexact Newton-Krylov method with a line search.
+
+    Parameters
+    ----------
+    F : callable
+        ``F(x) -> array`` of the same shape as ``x`` (any shape; the method works on the
+        flattened vector). Its output is checked on every call (an array of ``x0``'s size).
+    x0 : array
+        Starting point (finite, real).
+    jac : callable, optional
+        ``jac(x)`` returns the Jacobian at ``x``: a dense or sparse ``n x n`` matrix or any
+        operator (e.g. :meth:`problems.pde.Bratu.jacobian`). Called once per Newton step.
+    jvp : callable, optional
+        ``jvp(x, v)`` returns the Jacobian-vector product ``J(x) v`` (same shape as ``x``).
+        Give at most one of ``jac`` and ``jvp``. Without either, the method is
+        *Jacobian-free*: ``J v ~ (F(x + h v) - F(x)) / h`` with
+        ``h = sqrt(eps) * (1 + ||x||_2) / ||v||_2`` (``eps`` the float64 machine epsilon;
+        Knoll & Keyes 2004, eq. (12) in spirit), one ``F`` evaluation per product.
+    M : operator or callable, optional
+        Preconditioner approximating ``J^{-1}`` for the inner solver: a fixed operator /
+        matrix, or a callable ``M(x)`` (anything callable without a ``matvec``) returning
+        one at the current iterate, rebuilt every Newton step -- e.g.
+        ``M=lambda u: solvers.multigrid(bratu.jacobian(u))``. With ``inner="minres"`` it
+        must be symmetric positive definite.
+    inner : {"gmres", "minres"}
+        The Krylov solver of the Newton systems. ``"minres"`` needs a symmetric Jacobian.
+    tol : float
+        Absolute tolerance: stop when ``||F(x)||_inf <= max(tol, rtol * ||F(x0)||_inf)``.
+    rtol : float
+        Relative tolerance of that test (default 0: the test is absolute).
+    maxiter : int
+        Most Newton steps.
+    forcing : "eisenstat-walker", "eisenstat-walker-1", float or forcing object
+        Forcing terms ``eta_k``: Eisenstat-Walker Choice 2 (default; ``gamma = 0.9``,
+        ``alpha = 2``, ``eta_0 = 0.5``, ``eta_max = 0.9``) or Choice 1, a constant, or an
+        object of :mod:`solvers.nonlinear.forcing`. The inner solve also stops at the
+        absolute linear residual ``0.5 * max(tol, rtol ||F(x0)||_inf)`` (solving more
+        accurately cannot help the outer test; Kelley's safeguard against over-solving).
+    inner_maxiter : int, optional
+        Most inner iterations (matvecs) per Newton step. Default: the inner routine's
+        default (``10 n``). GMRES restarts every ``min(30, inner_maxiter)`` iterations.
+    callback : callable, optional
+        Called after every Newton step: ``callback(intermediate_result)`` (an
+        :class:`~solvers.results.IntermediateResult` with ``x``, ``nit``, ``residual``
+        (``||F||_inf``), ``fnorm`` (``||F||_2``), ``eta``, ``step``, ``inner_iterations``),
+        or ``callback(xk)``. Raising ``StopIteration`` ends the solve (status ``"stopped"``).
+    backend : str or Backend, optional
+        Backend of the inner solves (default: that of ``x0``; see ``solvers.get_backend``).
+
+    Returns
+    -------
+    SolveResult
+        ``method="newton-krylov"``; ``history`` (``nit + 1`` entries, entry 0 the start):
+        ``residual`` (``||F(x_k)||_inf``, the tested measure), ``fnorm`` (``||F(x_k)||_2``),
+        ``eta`` (forcing term used for the step into ``x_k``; NaN at entry 0), ``step``
+        (accepted line-search step ``alpha``; 0 at entry 0), ``inner_iterations``
+        (Krylov iterations of that step; 0 at entry 0). ``stats``: ``time_s``, ``compile_s``,
+        ``f_evals`` (all evaluations of ``F``, including those inside directional
+        differences and the line search), ``jvps`` (Jacobian-vector products: calls of
+        ``jvp`` or directional differences), ``jac_evals``, ``matvecs`` and
+        ``inner_iterations`` (totals over the inner solves), ``precond_applications``,
+        ``precond_builds`` (calls of a callable ``M``), ``linesearch_evals``, ``backtracks``.
+
+    Notes
+    -----
+    **Line search.** With the achieved linear residual ``eta = ||F + J d||_2 / ||F||_2 < 1``
+    the slope of ``phi`` at 0 satisfies ``phi'(0) = F^T J d <= -(1 - eta) ||F||^2``. The
+    Armijo test is applied with that bound as the slope:
+    ``phi(alpha) <= (1 - 2 c1 alpha (1 - eta)) phi(0)``, ``c1 = 1e-4`` -- the squared form
+    (to first order) of Eisenstat & Walker's inexact-Newton condition
+    ``||F(x + alpha d)|| <= (1 - c1 alpha (1 - eta)) ||F(x)||``. Steps are halved from
+    ``alpha = 1`` (at most 30 trials). A failed line search ends the solve as
+    ``"stagnated"``; an inner solve that does not reduce the linear residual at all
+    (``eta >= 1``) ends it as ``"breakdown"``. With directional differences ``eta`` is
+    measured on the difference approximation of ``J``.
+    """
+    # ---------------------------------------------------------------- validation
+    if not callable(F):
+        raise TypeError(f"F must be a callable F(x) -> array, got {type(F).__name__}")
+    if jac is not None and jvp is not None:
+        raise ValueError("give at most one of jac= (the Jacobian at x) and jvp= (Jacobian-vector products)")
+    if jac is not None and not callable(jac):
+        raise TypeError(f"jac must be a callable jac(x) returning the Jacobian, got {type(jac).__name__}")
+    if jvp is not None and not callable(jvp):
+        raise TypeError(f"jvp must be a callable jvp(x, v) returning J(x) v, got {type(jvp).__name__}")
+    if not isinstance(inner, str) or inner.lower() not in ("gmres", "minres"):
+        raise ValueError(f"inner must be 'gmres' or 'minres', got {inner!r}")
+    inner = inner.lower()
+    tol = _check_tol("tol", tol, "1e-8")
+    rtol = _check_tol("rtol", rtol, "1e-6")
+    if tol == 0 and rtol == 0:
+        raise ValueError("tol and rtol are both 0: the stopping test ||F(x)||_inf <= max(tol, rtol ||F(x0)||_inf) "
+                         "could never hold; pass tol > 0 (e.g. 1e-8)")
+    maxiter = _check_count("maxiter", maxiter)
+    inner_maxiter = _check_count("inner_maxiter", inner_maxiter, minimum=1, allow_none=True)
+    forcing_rule = _make_forcing(forcing)
+    cb = Callback(callback)
+    M_callable = M is not None and callable(M) and not hasattr(M, "matvec")
+
+    if x0 is None:
+        raise TypeError("x0 must be an array (the starting point), got None")
+    be = _backends.get_backend(backend, x0)
+    xp = be.xp
+    if not hasattr(x0, "shape"):
+        x0 = np.asarray(x0)
+    if x0.dtype.kind == "c":
+        raise TypeError("x0 is complex; newton_krylov solves real systems (split real and imaginary parts)")
+    if x0.dtype.kind not in "biuf":
+        raise TypeError(f"x0 must be a real numeric array, got dtype {x0.dtype}")
+    shape = tuple(x0.shape)
+    n = int(np.prod(shape)) if shape else 1
+    if n == 0:
+        raise ValueError("x0 is empty; newton_krylov needs at least one unknown")
+    x = xp.array(be.asarray(x0), dtype=xp.float64, copy=True).reshape(-1)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError("x0 contains NaN or inf; pass a finite starting point")
+
+    cnt = {"f_evals": 0, "jvps": 0, "jac_evals": 0, "matvecs": 0, "inner_iterations": 0,
+           "precond_applications": 0, "precond_builds": 0, "linesearch_evals": 0, "backtracks": 0}
+
+    def shaped(v):
+        return v.reshape(shape)
+
+    def checked(y, who):
+        if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+            try:
+                y = np.asarray(y, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"{who} returned {type(y).__name__}, expected an array of shape {shape}") from None
+        if tuple(y.shape) != shape and tuple(y.shape) != (n,):
+            raise ValueError(f"{who} returned an array of shape {tuple(y.shape)}, expected {shape} (the shape of x0); "
+                             f"F must map R^{n} to R^{n} (a square system)")
+        if y.dtype.kind == "c":
+            raise TypeError(f"{who} returned a complex array; newton_krylov solves real systems")
+        return xp.asarray(be.asarray(y), dtype=xp.float64).reshape(-1)
+
+    def fun(v):
+        cnt["f_evals"] += 1
+        return checked(F(shaped(v)), "F")
+
+    def norms(f):
+        return float(xp.max(xp.abs(f))), float(xp.linalg.norm(f))
+
+    # F(x0): checked as part of the input
+    f = fun(x)
+    finf, f2 = norms(f)
+    if not (math.isfinite(finf) and math.isfinite(f2)):
+        raise ValueError("F(x0) contains NaN or inf; pass a starting point where F is finite")
+    target = max(tol, rtol * finf)
+    options = {"jac": jac is not None, "jvp": jvp is not None, "M": ("callable" if M_callable else M is not None),
+               "inner": inner, "tol": tol, "rtol": rtol, "maxiter": maxiter,
+               "forcing": forcing if isinstance(forcing, (str, float, int)) else type(forcing).__name__,
+               "inner_maxiter": inner_maxiter}
+
+    from ..linear.gmres import gmres as _gmres
+    from ..linear.minres import minres as _minres
+
+    timer = Timer(be)
+    hist = {"residual": [finf], "fnorm": [f2], "eta": [math.nan], "step": [0.0], "inner_iterations": [0]}
+
+    def result(status, nit, message):
+        stats = {**timer.stats(), **cnt}
+        return SolveResult(shaped(x), status == Status.CONVERGED, status, message, nit,
+                           history={k: np.asarray(v, dtype=float) if k != "inner_iterations" else np.asarray(v)
+                                    for k, v in hist.items()},
+                           stats=stats, method=_METHOD, backend=be.name, options=options,
+                           provenance=timer.provenance())
+
+    if finf <= target:
+        return result(Status.CONVERGED, 0, f"{_METHOD}: x0 already satisfies ||F||_inf = {finf:.3e} <= {target:.3e}")
+
+    inner_kw = {}
+    if inner == "gmres":
+        if inner_maxiter is not None:
+            m = min(30, inner_maxiter)
+            inner_kw = {"restart": m, "maxiter": -(-inner_maxiter // m)}
+    elif inner_maxiter is not None:
+        inner_kw = {"maxiter": inner_maxiter}
+    solve_inner = _gmres if inner == "gmres" else _minres
+
+    nit = 0
+    while True:
+        if nit >= maxiter:
+            return result(Status.MAXITER, nit,
+                          f"{_METHOD}: not converged after maxiter={maxiter} Newton steps: ||F||_inf = {finf:.3e} > "
+                          f"{target:.3e}. Try a larger maxiter, a better x0, or a preconditioner M")
+        # ---- Jacobian (or its action) at x
+        xs = shaped(x)
+        if jac is not None:
+            cnt["jac_evals"] += 1
+            J = jac(xs)
+        else:
+            from ..operators.base import FunctionOperator
+
+            if jvp is not None:
+                def mv(v, _xs=xs):
+                    cnt["jvps"] += 1
+                    return checked(jvp(_xs, shaped(v)), "jvp")
+            else:
+                xnorm = float(xp.linalg.norm(x))
+
+                def mv(v, _x=x, _f=f, _xn=xnorm):
+                    cnt["jvps"] += 1
+                    vn = float(xp.linalg.norm(v))
+                    if vn == 0.0:
+                        return xp.zeros(n)
+                    h = _SQRT_EPS * (1.0 + _xn) / vn
+                    return (fun(_x + h * v) - _f) * (1.0 / h)
+            J = FunctionOperator((n, n), mv, backend=be, symmetric=(inner == "minres"))
+        if M_callable:
+            cnt["precond_builds"] += 1
+            Mk = M(xs)
+        else:
+            Mk = M
+        # ---- inner solve: ||F + J d|| <= max(eta ||F||, target / 2)
+        eta = float(forcing_rule(f2))
+        try:
+            r = solve_inner(J, -f, rtol=eta, atol=0.5 * target, M=Mk, backend=be, **inner_kw)
+        except (ValueError, TypeError) as e:
+            who = "jac(x)" if jac is not None else ("M(x)" if M_callable else "the Jacobian operator")
+            raise type(e)(f"{_METHOD}: the inner {inner} solve rejected {who} or M: {e}") from e
+        cnt["matvecs"] += int(r.stats.get("matvecs", 0))
+        cnt["inner_iterations"] += int(r.nit)
+        cnt["precond_applications"] += int(r.stats.get("precond_applications", 0))
+        d = xp.asarray(r.x).reshape(-1)
+        linres = float(r.history["residual"][-1]) if len(r.history.get("residual", ())) else math.nan
+        forcing_rule.observe(linres)
+        eta_act = linres / f2
+        if not (math.isfinite(eta_act) and eta_act < 1.0) or not bool(xp.all(xp.isfinite(d))):
+            hint = "not symmetric (use inner='gmres')" if inner == "minres" else "badly conditioned"
+            return result(Status.BREAKDOWN, nit,
+                          f"{_METHOD}: the inner {inner} solve ({r.status}) did not reduce the linear residual at step "
+                          f"{nit + 1} (||F + J d|| / ||F|| = {eta_act:.3g}); the Jacobian may be singular or "
+                          f"{hint}, "
+                          "or the preconditioner unsuitable. x is the last iterate")
+        # ---- line search on phi(alpha) = ||F(x + alpha d)||^2 / 2
+        phi0 = 0.5 * f2 * f2
+        dphi0 = -(1.0 - eta_act) * f2 * f2
+        trial = {}
+
+        def phi(alpha):
+            xn = x + alpha * d
+            fn = fun(xn)
+            cnt["linesearch_evals"] += 1
+            v = float(xp.vdot(fn, fn)) * 0.5
+            trial[alpha] = (xn, fn)
+            return v if math.isfinite(v) else math.inf
+
+        dmax = float(xp.max(xp.abs(d)))
+        ls = armijo_backtracking(phi, phi0, dphi0, alpha0=1.0, c1=C1, shrink=0.5, max_evals=30, step_norm=dmax,
+                                 xtol=1e-15 * max(1.0, float(xp.max(xp.abs(x)))))
+        cnt["backtracks"] += ls.evals - 1 if ls.accepted else ls.evals
+        if not ls.accepted:
+            return result(Status.STAGNATED, nit,
+                          f"{_METHOD}: the line search failed at step {nit + 1}: no step along the Newton direction "
+                          f"reduced ||F|| enough ({ls.evals} trials, ||F||_inf = {finf:.3e}). The Jacobian (or its "
+                          "approximation) may be inaccurate or singular near x, or ||F|| is at rounding level; try "
+                          "jac=/jvp=, a smaller forcing term, a looser tol or another x0. x is the last iterate")
+        x, f = trial[ls.alpha]
+        trial.clear()
+        nit += 1
+        finf, f2 = norms(f)
+        hist["residual"].append(finf)
+        hist["fnorm"].append(f2)
+        hist["eta"].append(eta)
+        hist["step"].append(ls.alpha)
+        hist["inner_iterations"].append(int(r.nit))
+        stop = bool(cb) and cb(shaped(x), nit, residual=finf, fnorm=f2, eta=eta, step=ls.alpha,
+                               inner_iterations=int(r.nit))
+        if finf <= target:
+            return result(Status.CONVERGED, nit, f"{_METHOD}: converged in {nit} Newton steps, ||F||_inf = {finf:.3e} "
+                                                 f"<= {target:.3e}")
+        if stop:
+            return result(Status.STOPPED, nit, stopped_message(_METHOD, nit))
+
+__all__ = ["newton_krylov"]
