@@ -1,0 +1,452 @@
+"""Newton methods for unconstrained minimisation with SciPy-style callables.
+
+:func:`newton` minimises ``f(x)`` given ``fun``, its gradient ``jac`` and either the Hessian
+``hess(x)`` or Hessian-vector products ``hessp(x, p)``. Three methods share one loop, one
+result convention and the machinery of :mod:`solvers.nonlinear`:
+
+* ``"newton"`` -- damped Newton: the Hessian is made positive definite by adding a multiple
+  of the identity until a Cholesky factorisation succeeds (Nocedal & Wright, Algorithm 3.3),
+  then Armijo backtracking (:func:`~solvers.nonlinear.armijo_backtracking`) on ``f``;
+* ``"newton-cg"`` -- inexact (truncated) Newton: :func:`solvers.cg` on the Hessian operator to
+  the Eisenstat-Walker forcing tolerance (:class:`~solvers.nonlinear.EisenstatWalker`), with
+  Steihaug's negative-curvature exit, then Armijo backtracking on ``f``;
+* ``"grad-reg"`` -- gradient-regularised Newton with an approximate Hessian (Semenov, Jaggi &
+  Doikov): ``x+ = x - (H + lam B)^{-1} g`` with ``lam = ||g|| / gamma``, accepted when
+  ``f(x) - f(x+) >= ||g(x+)||^2 / (8 lam)`` (then ``gamma`` doubles), else ``gamma`` halves.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..results import Callback, SolveResult, Status, Timer, stopped_message
+from .forcing import EisenstatWalker
+from .linesearch import armijo_backtracking
+
+METHODS = ("newton", "newton-cg", "grad-reg")
+
+
+class _Problem:
+    """The user's callables with evaluation counters and output checks."""
+
+    def __init__(self, fun, jac, hess, hessp, args, n):
+        self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
+        self.nfev = self.njev = self.nhev = self.nhpev = 0
+
+    def f(self, x) -> float:
+        self.nfev += 1
+        v = self.fun(x, *self.args)
+        try:
+            v = float(np.asarray(v).reshape(()))
+        except (TypeError, ValueError):
+            raise ValueError(f"fun must return a real scalar, got {type(v).__name__} "
+                             f"with shape {np.shape(v)}") from None
+        return v
+
+    def g(self, x):
+        self.njev += 1
+        g = np.asarray(self.jac(x, *self.args))
+        if g.shape != (self.n,):
+            raise ValueError(f"jac must return an array of shape ({self.n},) (the gradient), got shape {g.shape}")
+        if np.iscomplexobj(g):
+            raise TypeError("jac returned a complex gradient; newton minimises real functions of real x")
+        return np.array(g, dtype=np.float64)
+
+    def H(self, x):
+        self.nhev += 1
+        H = self.hess(x, *self.args)
+        shape = getattr(H, "shape", None)
+        if shape != (self.n, self.n):
+            raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "
+                             f"got {type(H).__name__} with shape {shape}")
+        return H
+
+    def Hp(self, x, p):
+        self.nhpev += 1
+        v = np.asarray(self.hessp(x, p, *self.args))
+        if v.shape != (self.n,):
+            raise ValueError(f"hessp must return an array of shape ({self.n},), got shape {v.shape}")
+        return v
+
+
+def _as_dense(H, n):
+    import scipy.sparse as sp
+
+    if isinstance(H, np.ndarray):
+        return np.array(H, dtype=np.float64)
+    if sp.issparse(H):
+        return H.toarray().astype(np.float64)
+    from ..operators import aslinearoperator
+
+    op = aslinearoperator(H, backend="numpy")
+    return np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+
+
+def _modified_cholesky_direction(H, g, beta=1e-3):
+    """Solve ``(H + tau I) d = -g`` with the smallest ``tau`` in ``{0, beta, 2 beta, ...}`` (scaled
+    to H) for which Cholesky succeeds (Nocedal & Wright, Algorithm 3.3). Returns ``(d, tau)``."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    H = 0.5 * (H + H.T)
+    n = H.shape[0]
+    scale = max(np.max(np.abs(H)) if H.size else 0.0, 1e-300)
+    mind = float(np.min(np.diag(H))) if n else 1.0
+    tau = 0.0 if mind > 0 else -mind + beta * scale
+    for _ in range(200):
+        try:
+            c = cho_factor(H + tau * np.eye(n), lower=True, check_finite=True)
+            d = -cho_solve(c, g)
+            if np.all(np.isfinite(d)):
+                return d, tau
+        except (LinAlgError, ValueError):
+            pass
+        tau = max(2.0 * tau, beta * scale)
+    return None, tau
+
+
+def _check_positive(name, v, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
+    return float(v)
+
+
+def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", tol: float = 1e-8,
+           maxiter: int | None = None, callback=None, backend=None, args=(), B=None, gamma0: float = 1.0,
+           c1: float = 1e-4, cg_maxiter: int | None = None):
+    """Minimise ``f(x)`` by a Newton method: damped Newton, Newton-CG or gradient-regularised Newton.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``, the objective.
+    x0 : array_like, shape (n,)
+        Starting point (real, finite, 1-D).
+    jac : callable
+        ``jac(x, *args) -> array (n,)``, the gradient of ``fun`` (required; keyword-only).
+    hess : callable, optional
+        ``hess(x, *args)`` -> the Hessian (or any approximation for ``"grad-reg"``): a dense
+        ``(n, n)`` array, a SciPy sparse matrix or a linear operator (anything
+        :func:`solvers.aslinearoperator` accepts). ``"newton"`` densifies it.
+    hessp : callable, optional
+        ``hessp(x, p, *args) -> array (n,)``, the Hessian times ``p``; used by ``"newton-cg"``
+        and ``"grad-reg"`` when ``hess`` is not given. ``"newton"`` needs ``hess``.
+    method : {"newton-cg", "newton", "grad-reg"}
+        ``"newton"``: damped Newton with Armijo backtracking; a Hessian that is not positive
+        definite is shifted by ``tau I``, ``tau`` doubled until Cholesky succeeds.
+        ``"newton-cg"``: inexact Newton; the Newton system is solved by :func:`solvers.cg` to the
+        relative tolerance ``eta_k`` of Eisenstat & Walker's Choice 2 (``eta_0 = 0.5``,
+        ``eta_max = 0.5``). When CG meets negative curvature (``p^T H p <= 0``) at its first
+        iteration the step is the steepest-descent direction ``-g``; later, the CG iterate so far
+        (Steihaug). Then Armijo backtracking on ``f``.
+        ``"grad-reg"``: gradient-regularised Newton, ``x+ = x - (H + lam B)^{-1} g`` with
+        ``lam = ||g||_2 / gamma``; the trial is accepted when
+        ``f(x) - f(x+) >= ||g(x+)||_2^2 / (8 lam)`` and ``gamma`` doubles, else ``gamma`` halves
+        and the step is recomputed. ``H`` may be exact, Gauss-Newton, Fisher or any symmetric
+        approximation; the shifted system is solved by a dense solve when ``hess`` returns an
+        array, else by :func:`solvers.cg`.
+    tol : float
+        Stop when ``||grad f(x)||_inf <= tol``, measured on the returned ``x`` (default 1e-8).
+    maxiter : int, optional
+        Most outer iterations (default 200 for "newton" and "newton-cg", 1000 for "grad-reg").
+    callback : callable, optional
+        ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``fun``, ``grad_norm``) or
+        ``callback(xk)``, after every iteration; ``StopIteration`` ends the solve with status
+        ``"stopped"``.
+    backend : {"numpy", "numba"} or Backend, optional
+        Backend of the inner CG solves (default ``"numpy"``). The outer loop works on the NumPy
+        arrays the callables return.
+    args : tuple
+        Extra arguments passed to ``fun``, ``jac``, ``hess`` and ``hessp``.
+    B : array or operator, shape (n, n), optional
+        The regularisation metric of ``"grad-reg"`` (symmetric positive definite; default identity).
+    gamma0 : float
+        Initial ``gamma`` of ``"grad-reg"`` (default 1).
+    c1 : float
+        Armijo constant of the line search (default 1e-4).
+    cg_maxiter : int, optional
+        Most CG iterations per Newton step (default ``max(2 n, 20)``).
+
+    Returns
+    -------
+    SolveResult
+        ``x``, ``converged``, ``status`` (``converged``, ``maxiter``, ``stagnated`` when the line
+        search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``),
+        ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
+        ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
+        ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
+        ``gradient_evaluations``, ``hessian_evaluations``, ``hessp_evaluations``,
+        ``cg_iterations``, ``negative_curvature_exits`` (newton-cg), ``max_shift`` (newton: largest
+        ``tau`` used), ``final_gamma``, ``rejected_steps`` (grad-reg); extras ``fun`` and ``jac``
+        (value and gradient at ``x``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid input, naming the argument (checked before any evaluation), and when a
+        callable returns something of the wrong shape.
+
+    References
+    ----------
+    J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Chapter 3
+    (Algorithms 3.1, 3.3) and Chapter 7 (Algorithm 7.1, line-search Newton-CG).
+    S. C. Eisenstat and H. F. Walker, "Choosing the forcing terms in an inexact Newton method",
+    SIAM J. Sci. Comput. 17 (1996) 16-32.
+    T. Steihaug, "The conjugate gradient method and trust regions in large scale optimization",
+    SIAM J. Numer. Anal. 20 (1983) 626-637.
+    A. Semenov, M. Jaggi and N. Doikov, "Gradient-normalized smoothness for optimization with
+    approximate Hessians", ICLR 2026.
+    """
+    # ------------------------------------------------------------------ validation
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    if not callable(jac):
+        raise TypeError(f"jac must be a callable returning the gradient, got {type(jac).__name__}")
+    if hess is not None and not callable(hess):
+        raise TypeError(f"hess must be callable or None, got {type(hess).__name__}")
+    if hessp is not None and not callable(hessp):
+        raise TypeError(f"hessp must be callable or None, got {type(hessp).__name__}")
+    if method == "newton" and hess is None:
+        raise ValueError("method='newton' needs hess (a callable returning the Hessian); with only hessp use "
+                         "method='newton-cg'")
+    if hess is None and hessp is None:
+        raise ValueError(f"method={method!r} needs hess or hessp")
+    if not isinstance(args, tuple):
+        args = (args,)
+    x = np.asarray(x0)
+    if np.iscomplexobj(x):
+        raise TypeError("x0 must be real; newton minimises real functions of real x")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x0 must be a real numeric array, got dtype {x.dtype}")
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
+    x = np.array(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x0 must be finite (it contains NaN or inf)")
+    n = x.size
+    tol = _check_positive("tol", tol)
+    if maxiter is None:
+        maxiter = 1000 if method == "grad-reg" else 200
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer or None, got {maxiter!r}")
+    maxiter = int(maxiter)
+    if cg_maxiter is None:
+        cg_maxiter = max(2 * n, 20)
+    if isinstance(cg_maxiter, bool) or not isinstance(cg_maxiter, numbers.Integral) or cg_maxiter < 1:
+        raise ValueError(f"cg_maxiter must be a positive integer or None, got {cg_maxiter!r}")
+    gamma0 = _check_positive("gamma0", gamma0)
+    c1 = float(c1) if isinstance(c1, numbers.Real) and not isinstance(c1, bool) else c1
+    if not isinstance(c1, float) or not 0 < c1 < 0.5:
+        raise ValueError(f"c1 must be in (0, 0.5), got {c1!r}")
+    Bop, Bdense = None, None
+    if B is not None:
+        if method != "grad-reg":
+            raise ValueError("B (the regularisation metric) is an option of method='grad-reg' only")
+        if getattr(B, "shape", None) != (n, n):
+            raise ValueError(f"B must be an ({n}, {n}) array or operator, got shape {getattr(B, 'shape', None)}")
+        import scipy.sparse as sp
+
+        if isinstance(B, np.ndarray) or sp.issparse(B):
+            Bdense = _as_dense(B, n)
+            if not np.all(np.isfinite(Bdense)):
+                raise ValueError("B must be finite")
+    from ..backends import get_backend
+
+    be = get_backend("numpy" if backend is None else backend)
+    if be.xp is not np:
+        raise TypeError(f"newton runs on NumPy arrays; use backend='numpy' or 'numba', got {be.name!r}")
+    cb = Callback(callback)
+    if B is not None and Bdense is None:
+        from ..operators import aslinearoperator
+
+        Bop = aslinearoperator(B, backend=be)
+
+    options = {"method": method, "tol": tol, "maxiter": maxiter, "c1": c1, "cg_maxiter": int(cg_maxiter),
+               "backend": be.name, "hessian": "hess" if hess is not None else "hessp"}
+    if method == "grad-reg":
+        options.update(gamma0=gamma0, B="identity" if B is None else type(B).__name__)
+
+    P = _Problem(fun, jac, hess, hessp, args, n)
+    timer = Timer(None)
+    extra_stats = {"cg_iterations": 0}
+
+    # ------------------------------------------------------------------ common loop state
+    fx = P.f(x)
+    g = P.g(x) if math.isfinite(fx) else np.full(n, np.nan)
+    hist_f, hist_g, hist_s = [fx], [float(np.max(np.abs(g)))], [0.0]
+
+    def finish(x, status, nit, msg, fx, g):
+        stats = {**timer.stats(), "function_evaluations": P.nfev, "gradient_evaluations": P.njev,
+                 "hessian_evaluations": P.nhev, "hessp_evaluations": P.nhpev, **extra_stats}
+        return SolveResult(x, status == Status.CONVERGED, status, msg, nit,
+                           history={"objective": np.array(hist_f), "grad_norm": np.array(hist_g),
+                                    "step": np.array(hist_s)},
+                           stats=stats, method=method, backend=be.name, options=options,
+                           provenance=timer.provenance(), fun=fx, jac=g)
+
+    if not (math.isfinite(fx) and np.all(np.isfinite(g))):
+        return finish(x, Status.NONFINITE, 0, f"{method}: f or its gradient is not finite at x0; start from a "
+                      "point where fun and jac are finite", fx, g)
+
+    def converged_msg(k):
+        return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
+
+    if hist_g[0] <= tol:
+        return finish(x, Status.CONVERGED, 0, converged_msg(0), fx, g)
+
+    forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
+    gamma = gamma0
+    if method == "newton":
+        extra_stats["max_shift"] = 0.0
+    if method == "newton-cg":
+        extra_stats["negative_curvature_exits"] = 0
+    if method == "grad-reg":
+        extra_stats.update(final_gamma=gamma, rejected_steps=0)
+
+    from ..linear.cg import cg
+    from ..operators import FunctionOperator, aslinearoperator
+
+    def hessian_operator(x, shift=0.0):
+        if hessp is not None and hess is None:
+            xc = x.copy()
+            op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
+        else:
+            op = aslinearoperator(P.H(x), backend=be)
+        if shift:
+            op = op + shift * (Bop if Bop is not None else
+                               aslinearoperator(Bdense if Bdense is not None else np.eye(n), backend=be))
+        return op
+
+    def line_search(x, fx, g, d):
+        """Armijo on f along d; returns (x_new, f_new) or None."""
+        slope = float(g @ d)
+        trial = {}
+
+        def phi(a):
+            xt = x + a * d
+            v = P.f(xt)
+            trial[a] = xt
+            return v
+
+        dmax = float(np.max(np.abs(d)))
+        ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, xtol=1e-15 * max(1.0, float(np.max(np.abs(x)))),
+                                 max_evals=60)
+        if not ls.accepted:
+            return None
+        return trial[ls.alpha], ls.value
+
+    status, msg = Status.MAXITER, ""
+    k = 0
+    for k in range(1, maxiter + 1):
+        gnorm2 = float(np.linalg.norm(g))
+        if method == "grad-reg":
+            Hk = P.H(x) if hess is not None else None
+            dense = Hk is not None and (isinstance(Hk, np.ndarray) or __import__("scipy.sparse").sparse.issparse(Hk))
+            if dense:
+                Hk = _as_dense(Hk, n)
+            accepted = None
+            for _ in range(100):
+                lam = gnorm2 / gamma
+                s = None
+                if dense:
+                    try:
+                        s = np.linalg.solve(Hk + lam * (Bdense if Bdense is not None else np.eye(n)), g)
+                    except np.linalg.LinAlgError:
+                        s = None
+                else:
+                    op = (aslinearoperator(Hk, backend=be) if Hk is not None else hessian_operator(x))
+                    op = op + lam * (Bop if Bop is not None else aslinearoperator(
+                        Bdense if Bdense is not None else np.eye(n), backend=be))
+                    r = cg(op, g, rtol=min(0.5, math.sqrt(gnorm2)) * 0.1, maxiter=int(cg_maxiter), backend=be)
+                    extra_stats["cg_iterations"] += r.nit
+                    s = r.x if r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED) else None
+                if s is not None and np.all(np.isfinite(s)):
+                    xt = x - s
+                    ft = P.f(xt)
+                    if math.isfinite(ft) and fx - ft >= 0:
+                        gt = P.g(xt)
+                        gtn = float(np.linalg.norm(gt))
+                        if np.all(np.isfinite(gt)) and fx - ft >= gtn * gtn / (8.0 * lam):
+                            accepted = (xt, ft, gt)
+                            gamma *= 2.0
+                            break
+                gamma /= 2.0
+                extra_stats["rejected_steps"] += 1
+                if gamma < 1e-300:
+                    break
+            extra_stats["final_gamma"] = gamma
+            if accepted is None:
+                status = Status.STAGNATED
+                msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); check that jac "
+                       "is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
+                       "approximation")
+                k -= 1
+                break
+            xn, fn, gn = accepted
+        else:
+            if method == "newton":
+                Hd = _as_dense(P.H(x), n)
+                if not np.all(np.isfinite(Hd)):
+                    d, tau = None, math.nan
+                else:
+                    d, tau = _modified_cholesky_direction(Hd, g)
+                    extra_stats["max_shift"] = max(extra_stats["max_shift"], tau)
+                if d is None:
+                    d = -g
+            else:
+                eta = forcing(gnorm2)
+                r = cg(hessian_operator(x), -g, rtol=eta, maxiter=int(cg_maxiter),
+                       negative_curvature="return", backend=be)
+                extra_stats["cg_iterations"] += r.nit
+                if r.status == Status.BREAKDOWN and r.direction is not None:
+                    extra_stats["negative_curvature_exits"] += 1
+                    d = -g if r.nit == 0 else np.asarray(r.x)
+                elif r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED, Status.STOPPED):
+                    d = np.asarray(r.x)
+                else:
+                    d = -g
+                if r.history.get("residual") is not None and len(r.history["residual"]):
+                    forcing.observe(float(r.history["residual"][-1]))
+            if not (np.all(np.isfinite(d)) and float(g @ d) < 0):
+                d = -g
+            out = line_search(x, fx, g, d)
+            if out is None and not np.array_equal(d, -g):
+                out = line_search(x, fx, g, -g)      # fall back to steepest descent
+            if out is None:
+                status = Status.STAGNATED
+                msg = (f"{method}: the line search found no decrease of f at iteration {k} "
+                       f"(||grad||_inf = {hist_g[-1]:.3e}); tol may be below the attainable accuracy of f -- "
+                       "loosen tol, or check that jac is the gradient of fun (scipy.optimize.check_grad)")
+                k -= 1
+                break
+            xn, fn = out
+            gn = P.g(xn)
+        if not np.all(np.isfinite(gn)):
+            status, msg = Status.NONFINITE, (f"{method}: the gradient is not finite at the new iterate of "
+                                             f"iteration {k}; x is the last finite iterate. Rescale the problem")
+            k -= 1
+            break
+        step = float(np.linalg.norm(xn - x))
+        x, fx, g = xn, fn, gn
+        hist_f.append(fx)
+        hist_g.append(float(np.max(np.abs(g))))
+        hist_s.append(step)
+        stop = cb(x, k, fun=fx, grad_norm=hist_g[-1])
+        if hist_g[-1] <= tol:
+            status, msg = Status.CONVERGED, converged_msg(k)
+            break
+        if stop:
+            status, msg = Status.STOPPED, stopped_message(method, k)
+            break
+    else:
+        k = maxiter
+        status = Status.MAXITER
+        msg = (f"{method}: maxiter = {maxiter} reached with ||grad f(x)||_inf = {hist_g[-1]:.3e} > tol = {tol:.1e}; "
+               "raise maxiter" + ("" if method == "newton-cg" else ", or try method='newton-cg'"))
+    return finish(x, status, k, msg, fx, g)
+
+
+__all__ = ["newton"]

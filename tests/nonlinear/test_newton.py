@@ -1,0 +1,271 @@
+"""solvers.nonlinear.newton: damped Newton, Newton-CG and gradient-regularised Newton against
+independent references (SciPy's Rosenbrock, numpy.linalg.solve, scipy.optimize.minimize
+trust-ncg, scipy.optimize.least_squares)."""
+import pickle
+
+import numpy as np
+import pytest
+from scipy.optimize import least_squares, minimize, rosen, rosen_der, rosen_hess, rosen_hess_prod
+
+from solvers.nonlinear.newton import newton
+from solvers.operators import FunctionOperator
+from solvers.results import SolveResult
+
+METHODS = ("newton", "newton-cg", "grad-reg")
+
+
+def _check_convention(r):
+    assert isinstance(r, SolveResult)
+    for key in ("objective", "grad_norm", "step"):
+        assert r.history[key].shape == (r.nit + 1,), key
+    for key in ("function_evaluations", "gradient_evaluations", "hessian_evaluations", "hessp_evaluations",
+                "cg_iterations", "time_s", "compile_s"):
+        assert key in r.stats, key
+    assert r.converged == (r.status == "converged")
+    if r.converged:
+        assert np.max(np.abs(r.jac)) <= r.options["tol"]
+
+
+# ------------------------------------------------------------------ Rosenbrock
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [2, 10])
+def test_rosenbrock_hess(method, n):
+    x0 = np.array([-1.2, 1.0]) if n == 2 else np.full(n, -1.2)
+    r = newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method=method)
+    _check_convention(r)
+    assert r.converged, r.message
+    assert r.method == method and r.backend == "numpy"
+    np.testing.assert_allclose(r.x, np.ones(n), atol=1e-7)
+    assert np.max(np.abs(rosen_der(r.x))) <= 1e-8
+    assert r.history["objective"][-1] <= r.history["objective"][0]
+    if method != "grad-reg":   # line-search methods decrease f monotonically
+        assert np.all(np.diff(r.history["objective"]) <= 0)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "grad-reg"])
+@pytest.mark.parametrize("n", [2, 10])
+def test_rosenbrock_hessp(method, n):
+    x0 = np.array([-1.2, 1.0]) if n == 2 else np.full(n, -1.2)
+    r = newton(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod, method=method)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, np.ones(n), atol=1e-7)
+    assert r.stats["hessp_evaluations"] > 0 and r.stats["hessian_evaluations"] == 0
+    assert r.stats["cg_iterations"] > 0
+
+
+# ------------------------------------------------------------------ strictly convex quadratic
+def test_quadratic_one_newton_step_is_exact():
+    rng = np.random.default_rng(0)
+    n = 8
+    Q = rng.standard_normal((n, n))
+    A = Q @ Q.T + n * np.eye(n)
+    b = rng.standard_normal(n)
+    r = newton(lambda x: 0.5 * x @ A @ x - b @ x, np.zeros(n), jac=lambda x: A @ x - b, hess=lambda x: A,
+               method="newton", tol=1e-9)
+    assert r.converged and r.nit == 1
+    np.testing.assert_allclose(r.x, np.linalg.solve(A, b), rtol=1e-12, atol=1e-12)
+    assert r.stats["max_shift"] == 0.0
+
+
+# ------------------------------------------------------------------ logistic regression vs trust-ncg
+def _logistic(seed=1, m=200, d=6, reg=1e-2):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, d))
+    w_true = rng.standard_normal(d)
+    y = np.where(rng.random(m) < 1 / (1 + np.exp(-X @ w_true)), 1.0, -1.0)
+
+    def f(w):
+        z = -y * (X @ w)
+        return np.mean(np.logaddexp(0.0, z)) + 0.5 * reg * w @ w
+
+    def g(w):
+        s = 1 / (1 + np.exp(y * (X @ w)))       # sigma(-y x.w)
+        return -(X.T @ (y * s)) / m + reg * w
+
+    def hp(w, p):
+        s = 1 / (1 + np.exp(-(X @ w)))
+        return X.T @ (s * (1 - s) * (X @ p)) / m + reg * p
+
+    def h(w):
+        s = 1 / (1 + np.exp(-(X @ w)))
+        return (X.T * (s * (1 - s))) @ X / m + reg * np.eye(d)
+
+    return f, g, h, hp, d
+
+
+def test_logistic_regression_matches_trust_ncg():
+    f, g, h, hp, d = _logistic()
+    ref = minimize(f, np.zeros(d), jac=g, hessp=hp, method="trust-ncg", options={"gtol": 1e-10})
+    assert np.max(np.abs(g(ref.x))) < 1e-8
+    for kw in ({"hessp": hp}, {"hess": h}):
+        r = newton(f, np.zeros(d), jac=g, method="newton-cg", tol=1e-10, **kw)
+        assert r.converged, r.message
+        np.testing.assert_allclose(r.x, ref.x, atol=1e-6)
+        assert r.nit <= 15
+    for method in ("newton", "grad-reg"):
+        r = newton(f, np.zeros(d), jac=g, hess=h, method=method, tol=1e-10)
+        assert r.converged, r.message
+        np.testing.assert_allclose(r.x, ref.x, atol=1e-6)
+
+
+# ------------------------------------------------------------------ negative curvature
+def _double_well():
+    f = lambda x: 0.25 * x[0] ** 4 - 0.5 * x[0] ** 2 + 0.5 * x[1] ** 2
+    g = lambda x: np.array([x[0] ** 3 - x[0], x[1]])
+    h = lambda x: np.array([[3 * x[0] ** 2 - 1, 0.0], [0.0, 1.0]])
+    hp = lambda x, p: h(x) @ p
+    return f, g, h, hp
+
+
+def test_indefinite_start_newton_cg_and_newton():
+    f, g, h, hp = _double_well()
+    x0 = np.array([0.1, 0.01])                    # Hessian diag(-0.97, 1): indefinite, p^T H p < 0 for p = -g
+    assert np.linalg.eigvalsh(h(x0))[0] < 0
+    r = newton(f, x0, jac=g, hessp=hp, method="newton-cg")
+    assert r.converged, r.message
+    assert r.stats["negative_curvature_exits"] >= 1
+    np.testing.assert_allclose(np.abs(r.x), [1.0, 0.0], atol=1e-8)
+    assert np.all(np.diff(r.history["objective"]) <= 0)
+    r = newton(f, x0, jac=g, hess=h, method="newton")
+    assert r.converged, r.message
+    assert r.stats["max_shift"] > 0          # the Hessian was modified
+    np.testing.assert_allclose(np.abs(r.x), [1.0, 0.0], atol=1e-8)
+    # the pure Newton step would go to the saddle (0, 0); the minimum is a true minimiser
+    assert np.linalg.eigvalsh(h(r.x))[0] > 0
+
+
+def test_steihaug_exit_after_some_cg_iterations():
+    """Rosenbrock at a point where CG meets negative curvature only after its first step."""
+    x0 = np.array([-1.2, 1.0])
+    r = newton(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod, method="newton-cg", maxiter=500)
+    assert r.converged
+    assert r.stats["negative_curvature_exits"] >= 1
+
+
+# ------------------------------------------------------------------ grad-reg with Gauss-Newton
+def _exp_fit():
+    t = np.linspace(0.0, 3.0, 25)
+    rng = np.random.default_rng(3)
+    y = 2.0 * np.exp(-1.3 * t) + 0.5 + 0.05 * rng.standard_normal(t.size)
+
+    def res(x):
+        return x[0] * np.exp(-x[1] * t) + x[2] - y
+
+    def J(x):
+        e = np.exp(-x[1] * t)
+        return np.column_stack([e, -x[0] * t * e, np.ones_like(t)])
+
+    f = lambda x: 0.5 * res(x) @ res(x)
+    g = lambda x: J(x).T @ res(x)
+    return res, J, f, g
+
+
+def test_grad_reg_gauss_newton_matches_least_squares():
+    res, J, f, g = _exp_fit()
+    x0 = np.array([1.0, 0.1, 0.0])
+    ref = least_squares(res, x0, jac=J, xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    r = newton(f, x0, jac=g, hess=lambda x: J(x).T @ J(x), method="grad-reg", tol=1e-10)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, ref.x, atol=1e-7)
+    assert r.method == "grad-reg" and "final_gamma" in r.stats
+    # the same Gauss-Newton approximation as a matrix-free operator (inner solve by CG)
+    op = lambda x: FunctionOperator((3, 3), lambda p, Jx=J(x): Jx.T @ (Jx @ p), symmetric=True)
+    r2 = newton(f, x0, jac=g, hess=op, method="grad-reg", tol=1e-10)
+    assert r2.converged, r2.message
+    np.testing.assert_allclose(r2.x, ref.x, atol=1e-7)
+    assert r2.stats["cg_iterations"] > 0
+    # a custom metric B (diagonal scaling) also converges to the same point
+    r3 = newton(f, x0, jac=g, hess=lambda x: J(x).T @ J(x), method="grad-reg", tol=1e-10, B=np.diag([1.0, 2.0, 1.0]))
+    assert r3.converged
+    np.testing.assert_allclose(r3.x, ref.x, atol=1e-7)
+
+
+# ------------------------------------------------------------------ result convention
+@pytest.mark.parametrize("method", METHODS)
+def test_result_convention_and_pickle(method):
+    r = newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method=method)
+    _check_convention(r)
+    assert r.history["step"][0] == 0.0
+    assert r.history["objective"][0] == rosen(np.array([-1.2, 1.0]))
+    assert r.options["method"] == method and r.options["tol"] == 1e-8
+    assert r.provenance.get("utc_start") is not None
+    r2 = pickle.loads(pickle.dumps(r))
+    np.testing.assert_array_equal(r2.x, r.x)
+    assert r2.status == r.status and r2.nit == r.nit
+    assert r2.history["grad_norm"].shape == (r.nit + 1,)
+
+
+def test_maxiter_status_and_message():
+    r = newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method="newton", maxiter=3)
+    assert r.status == "maxiter" and not r.converged and r.nit == 3
+    assert "maxiter" in r.message
+    assert r.history["objective"].shape == (4,)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_callback_stopiteration(method):
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append((intermediate_result.nit, intermediate_result.fun))
+        if intermediate_result.nit == 3:
+            raise StopIteration
+
+    r = newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method=method, callback=cb)
+    assert r.status == "stopped" and not r.converged and r.nit == 3
+    assert [s[0] for s in seen] == [1, 2, 3]
+    assert r.history["objective"].shape == (4,)
+    assert r.history["objective"][-1] == seen[-1][1]
+    xs = []
+    r = newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method=method,
+               callback=lambda xk: xs.append(xk.copy()))
+    assert len(xs) == r.nit
+
+
+def test_already_converged_start():
+    r = newton(rosen, np.ones(3), jac=rosen_der, hess=rosen_hess)
+    assert r.converged and r.nit == 0 and r.history["objective"].shape == (1,)
+
+
+def test_nonfinite_start_value_is_reported():
+    r = newton(lambda x: np.inf, np.zeros(2), jac=lambda x: np.zeros(2), hess=lambda x: np.eye(2))
+    assert r.status == "nonfinite" and not r.converged
+
+
+# ------------------------------------------------------------------ bad inputs
+@pytest.mark.parametrize("kwargs, exc, word", [
+    ({"x0": np.zeros((2, 2))}, ValueError, "x0"),
+    ({"x0": np.array([np.nan, 1.0])}, ValueError, "x0"),
+    ({"x0": np.array([])}, ValueError, "x0"),
+    ({"x0": np.array([1j, 1.0])}, TypeError, "x0"),
+    ({"jac": "not callable"}, TypeError, "jac"),
+    ({"fun": 3.0}, TypeError, "fun"),
+    ({"hess": np.eye(2)}, TypeError, "hess"),
+    ({"tol": 0.0}, ValueError, "tol"),
+    ({"tol": -1e-8}, ValueError, "tol"),
+    ({"tol": float("nan")}, ValueError, "tol"),
+    ({"maxiter": -1}, ValueError, "maxiter"),
+    ({"method": "bfgs"}, ValueError, "method"),
+    ({"c1": 0.9}, ValueError, "c1"),
+    ({"method": "grad-reg", "gamma0": 0.0}, ValueError, "gamma0"),
+    ({"method": "grad-reg", "B": np.eye(3)}, ValueError, "B"),
+    ({"B": np.eye(2)}, ValueError, "B"),
+    ({"hess": None}, ValueError, "hess"),
+    ({"backend": "nope"}, ValueError, "backend"),
+])
+def test_bad_inputs_raise_naming_the_argument(kwargs, exc, word):
+    call = {"fun": rosen, "x0": np.array([-1.2, 1.0]), "jac": rosen_der, "hess": rosen_hess}
+    call.update(kwargs)
+    fun, x0 = call.pop("fun"), call.pop("x0")
+    with pytest.raises(exc, match=word):
+        newton(fun, x0, **call)
+
+
+def test_newton_method_needs_hess():
+    with pytest.raises(ValueError, match="hess"):
+        newton(rosen, np.zeros(2), jac=rosen_der, hessp=rosen_hess_prod, method="newton")
+
+
+def test_wrong_gradient_shape_names_jac():
+    with pytest.raises(ValueError, match="jac"):
+        newton(rosen, np.zeros(2), jac=lambda x: np.zeros(3), hess=rosen_hess)
