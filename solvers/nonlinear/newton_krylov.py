@@ -206,6 +206,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
 
     def checked(y, who):
         if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+            if not isinstance(y, (list, tuple)):
+                raise TypeError(f"{who} returned {type(y).__name__}, expected an array of shape {shape}")
             try:
                 y = np.asarray(y, dtype=np.float64)
             except (TypeError, ValueError):

@@ -1,0 +1,262 @@
+"""Newton-Krylov against independent references: per-component roots of a cubic (np.roots),
+SciPy's newton_krylov, and Bratu 2-D against a dense Newton / scipy.optimize.root on the same
+discretisation; preconditioning with multigrid, jvp and Jacobian-free modes, conventions, bad inputs."""
+import math
+import pickle
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+from problems.pde.bratu import Bratu
+from solvers.linear.multigrid import multigrid
+from solvers.nonlinear.newton_krylov import newton_krylov
+from solvers.results import SolveResult, Status
+
+B = np.linspace(-3.0, 5.0, 24)
+
+
+def cubic(x):
+    return x ** 3 + x - B
+
+
+def cubic_jac(x):
+    return np.diag(3 * x ** 2 + 1)
+
+
+def cubic_root():
+    out = []
+    for bi in B:                                  # x^3 + x - b: one real root (increasing function)
+        r = np.roots([1.0, 0.0, 1.0, -bi])
+        out.append(r[np.argmin(abs(r.imag))].real)
+    return np.array(out)
+
+
+# ------------------------------------------------------------------ small system with known root
+@pytest.mark.parametrize("mode", ["jac", "jvp", "free", "minres"])
+def test_cubic_known_root(mode):
+    kw = {"jac": {"jac": cubic_jac}, "jvp": {"jvp": lambda x, v: (3 * x ** 2 + 1) * v}, "free": {},
+          "minres": {"jac": cubic_jac, "inner": "minres"}}[mode]
+    res = newton_krylov(cubic, np.zeros_like(B), tol=1e-12, backend="numpy", **kw)
+    assert res.converged and res.status == Status.CONVERGED
+    np.testing.assert_allclose(res.x, cubic_root(), rtol=0, atol=1e-10)
+    assert np.max(np.abs(cubic(res.x))) <= 1e-12
+    assert res.method == "newton-krylov"
+    # root by brentq on each component too
+    for i in (0, 7, 23):
+        ri = so.brentq(lambda t: t ** 3 + t - B[i], -10, 10, xtol=1e-14)
+        assert abs(res.x[i] - ri) <= 1e-10
+
+
+def test_cubic_matches_scipy_newton_krylov():
+    ref = so.newton_krylov(cubic, np.zeros_like(B), f_tol=1e-12)
+    res = newton_krylov(cubic, np.zeros_like(B), tol=1e-12)
+    assert res.converged
+    np.testing.assert_allclose(res.x, ref, rtol=0, atol=1e-8)
+    # quadratic-ish convergence: few steps, residual history decreasing
+    assert res.nit <= 12
+    assert np.all(np.diff(res.history["fnorm"]) < 0)
+
+
+def test_shapes_preserved_2d_x0():
+    b = B.reshape(4, 6)
+    res = newton_krylov(lambda x: x ** 3 + x - b, np.zeros((4, 6)), tol=1e-11)
+    assert res.converged and res.x.shape == (4, 6)
+    np.testing.assert_allclose(res.x.ravel(), cubic_root(), atol=1e-9)
+
+
+# ------------------------------------------------------------------ Bratu 2-D, 31 x 31, lam = 6
+N = 31
+LAM = 6.0
+
+
+def _dense_bratu():
+    h = 1.0 / (N + 1)
+    T = (2 * np.eye(N) - np.eye(N, k=1) - np.eye(N, k=-1)) / h ** 2
+    A = np.kron(T, np.eye(N)) + np.kron(np.eye(N), T)
+    return A
+
+
+@pytest.fixture(scope="module")
+def bratu_ref():
+    """Dense Newton with np.linalg.solve on the same 5-point discretisation (own Laplacian)."""
+    A = _dense_bratu()
+    u = np.zeros(N * N)
+    for _ in range(30):
+        F = A @ u - LAM * np.exp(u)
+        if np.max(np.abs(F)) < 1e-12:
+            break
+        u = u - np.linalg.solve(A - LAM * np.diag(np.exp(u)), F)
+    assert np.max(np.abs(A @ u - LAM * np.exp(u))) < 1e-10
+    return A, u
+
+
+def test_bratu_dense_reference_agrees_with_scipy_root(bratu_ref):
+    A, u = bratu_ref
+    sol = so.root(lambda v: A @ v - LAM * np.exp(v), np.zeros(N * N), jac=lambda v: A - LAM * np.diag(np.exp(v)),
+                  method="hybr", tol=1e-13)
+    assert sol.success
+    np.testing.assert_allclose(sol.x, u, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["jac", "jac+mg", "jvp", "free", "free+mg", "minres+mg"])
+def test_bratu(bratu_ref, mode):
+    A, uref = bratu_ref
+    P = Bratu((N, N), lam=LAM)
+    kw = {"jac": {"jac": P.jacobian},
+          "jac+mg": {"jac": P.jacobian, "M": lambda u: multigrid(P.jacobian(u))},
+          "jvp": {"jvp": lambda u, v: P.jacobian(u).matvec(v)},
+          "free": {},
+          "free+mg": {"M": P.jacobian_preconditioner},
+          "minres+mg": {"jac": P.jacobian, "inner": "minres", "M": P.jacobian_preconditioner}}[mode]
+    res = newton_krylov(P.residual, P.initial_guess("numpy"), tol=1e-10, backend="numpy", **kw)
+    assert res.converged, res.message
+    assert np.max(np.abs(P.residual(res.x))) <= 1e-8
+    np.testing.assert_allclose(res.x, uref, atol=1e-8)
+    assert res.nit <= 10
+    if "mg" in mode:
+        assert res.stats["precond_builds"] == res.nit
+        assert res.stats["precond_applications"] > 0
+    if mode in ("jvp", "free", "free+mg"):
+        assert res.stats["jvps"] > 0 and res.stats["jac_evals"] == 0
+    if mode.startswith("free"):   # every directional difference costs one F evaluation
+        assert res.stats["f_evals"] >= res.stats["jvps"] + res.stats["linesearch_evals"] + 1
+
+
+def test_bratu_multigrid_needs_fewer_inner_iterations():
+    P = Bratu((N, N), lam=LAM)
+    plain = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numpy", tol=1e-10)
+    mg = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, M=P.jacobian_preconditioner,
+                       backend="numpy", tol=1e-10)
+    assert plain.converged and mg.converged
+    assert mg.stats["inner_iterations"] * 4 < plain.stats["inner_iterations"]
+    np.testing.assert_allclose(mg.x, plain.x, atol=1e-9)
+
+
+def test_bratu_numba_matches_numpy():
+    P = Bratu((N, N), lam=LAM)
+    a = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numpy", tol=1e-10)
+    b = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numba", tol=1e-10)
+    assert a.converged and b.converged and b.backend == "numba"
+    np.testing.assert_allclose(a.x, b.x, atol=1e-9)
+
+
+# ------------------------------------------------------------------ line search and failure modes
+def test_line_search_globalises():
+    """arctan(x) = 0 from x0 = 3: the full Newton step overshoots (diverges), backtracking fixes it."""
+    res = newton_krylov(np.arctan, np.array([3.0]), jac=lambda x: np.array([[1.0 / (1 + x[0] ** 2)]]), tol=1e-12)
+    assert res.converged and abs(res.x[0]) <= 1e-12
+    assert res.stats["backtracks"] > 0 and np.any(res.history["step"][1:] < 1)
+    # the Armijo test with the achieved linear residual: each accepted step decreases phi enough
+    f = res.history["fnorm"]
+    a = res.history["step"][1:]
+    assert np.all(f[1:] ** 2 <= (1 - 2e-4 * a * (1 - 0.0)) * f[:-1] ** 2 + 1e-30)
+
+
+def test_no_root_stagnates_or_maxiter():
+    res = newton_krylov(lambda x: x ** 2 + 1.0, np.array([0.5]), jac=lambda x: np.array([[2 * x[0]]]), maxiter=30)
+    assert not res.converged
+    assert res.status in (Status.STAGNATED, Status.MAXITER, Status.BREAKDOWN)
+    assert len(res.history["residual"]) == res.nit + 1
+
+
+def test_maxiter_zero_and_rtol():
+    res = newton_krylov(cubic, np.zeros_like(B), maxiter=0)
+    assert res.status == Status.MAXITER and res.nit == 0 and len(res.history["residual"]) == 1
+    f0 = np.max(np.abs(cubic(np.zeros_like(B))))
+    res = newton_krylov(cubic, np.zeros_like(B), tol=0.0, rtol=1e-3)
+    assert res.converged and res.history["residual"][-1] <= 1e-3 * f0
+    assert res.options["rtol"] == 1e-3 and res.options["tol"] == 0.0
+
+
+def test_already_converged():
+    res = newton_krylov(cubic, cubic_root())
+    assert res.converged and res.nit == 0 and res.stats["f_evals"] == 1
+
+
+# ------------------------------------------------------------------ conventions
+def test_result_conventions():
+    res = newton_krylov(cubic, np.zeros_like(B), jac=cubic_jac, forcing=0.1, inner_maxiter=50)
+    assert isinstance(res, SolveResult)
+    for k in ("residual", "fnorm", "eta", "step", "inner_iterations"):
+        assert res.history[k].shape == (res.nit + 1,), k
+    assert math.isnan(res.history["eta"][0]) and res.history["step"][0] == 0 and res.history["inner_iterations"][0] == 0
+    assert np.all(res.history["eta"][1:] == 0.1)
+    assert res.stats["inner_iterations"] == res.history["inner_iterations"].sum()
+    for k in ("time_s", "compile_s", "f_evals", "jvps", "jac_evals", "matvecs", "inner_iterations",
+              "precond_applications", "precond_builds", "linesearch_evals", "backtracks"):
+        assert k in res.stats, k
+    assert res.stats["jac_evals"] == res.nit
+    assert res.options == {"jac": True, "jvp": False, "M": False, "inner": "gmres", "tol": 1e-8, "rtol": 0.0,
+                           "maxiter": 50, "forcing": 0.1, "inner_maxiter": 50}
+    assert "utc_start" in res.provenance
+    back = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(back.x, res.x)
+    assert back.status == res.status and back.history.keys() == res.history.keys()
+
+
+def test_callback_forms_and_stop():
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append((intermediate_result.nit, intermediate_result.residual, intermediate_result.eta))
+
+    res = newton_krylov(cubic, np.zeros_like(B), callback=cb)
+    assert [s[0] for s in seen] == list(range(1, res.nit + 1))
+    np.testing.assert_allclose([s[1] for s in seen], res.history["residual"][1:])
+
+    xs = []
+    newton_krylov(cubic, np.zeros_like(B), callback=lambda xk: xs.append(xk.copy()))
+    assert len(xs) >= 2 and xs[0].shape == B.shape
+
+    def stop(intermediate_result):
+        if intermediate_result.nit == 2:
+            raise StopIteration
+
+    res = newton_krylov(cubic, np.zeros_like(B), callback=stop)
+    assert res.status == Status.STOPPED and not res.converged and res.nit == 2
+    assert len(res.history["residual"]) == 3
+
+
+# ------------------------------------------------------------------ bad inputs
+def test_bad_inputs():
+    x0 = np.zeros(3)
+    f = lambda x: x ** 3 + x - 1  # noqa: E731
+    with pytest.raises(TypeError, match="F must be"):
+        newton_krylov(None, x0)
+    with pytest.raises(ValueError, match="F returned an array of shape"):
+        newton_krylov(lambda x: np.zeros(4), x0)
+    with pytest.raises(TypeError, match="F returned"):
+        newton_krylov(lambda x: None, x0)
+    with pytest.raises(ValueError, match="F\\(x0\\)"):
+        newton_krylov(lambda x: x + np.nan, x0)
+    with pytest.raises(ValueError, match="x0"):
+        newton_krylov(f, np.array([0.0, np.inf, 1.0]))
+    with pytest.raises(ValueError, match="x0 is empty"):
+        newton_krylov(f, np.zeros(0))
+    with pytest.raises(TypeError, match="x0"):
+        newton_krylov(f, np.zeros(3, dtype=complex))
+    with pytest.raises(ValueError, match="at most one"):
+        newton_krylov(f, x0, jac=lambda x: np.eye(3), jvp=lambda x, v: v)
+    with pytest.raises(TypeError, match="jac"):
+        newton_krylov(f, x0, jac=np.eye(3))
+    with pytest.raises(ValueError, match="inner"):
+        newton_krylov(f, x0, inner="cg")
+    with pytest.raises(ValueError, match="tol"):
+        newton_krylov(f, x0, tol=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        newton_krylov(f, x0, tol=0.0)
+    with pytest.raises(TypeError, match="maxiter"):
+        newton_krylov(f, x0, maxiter=2.5)
+    with pytest.raises(ValueError, match="inner_maxiter"):
+        newton_krylov(f, x0, inner_maxiter=0)
+    with pytest.raises(ValueError, match="forcing"):
+        newton_krylov(f, x0, forcing=1.5)
+    with pytest.raises(ValueError, match="forcing"):
+        newton_krylov(f, x0, forcing="nope")
+    with pytest.raises(TypeError, match="callback"):
+        newton_krylov(f, x0, callback=3)
+    with pytest.raises(ValueError, match="jvp returned"):
+        newton_krylov(f, x0, jvp=lambda x, v: np.zeros(5))
+    with pytest.raises(ValueError, match="newton-krylov"):
+        newton_krylov(f, x0, jac=lambda x: np.eye(4))
