@@ -20,6 +20,7 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
@@ -72,8 +73,6 @@ class _Problem:
 
 
 def _as_dense(H, n):
-    import scipy.sparse as sp
-
     if isinstance(H, np.ndarray):
         return np.array(H, dtype=np.float64)
     if sp.issparse(H):
@@ -177,7 +176,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
         ``gradient_evaluations``, ``hessian_evaluations``, ``hessp_evaluations``,
-        ``cg_iterations``, ``negative_curvature_exits`` (newton-cg), ``max_shift`` (newton: largest
+        ``cg_iterations``, ``negative_curvature_exits`` and ``steepest_descent_steps`` (newton-cg;
+        exits at CG's first iteration, where ``-g`` is used), ``max_shift`` (newton: largest
         ``tau`` used), ``final_gamma``, ``rejected_steps`` (grad-reg); extras ``fun`` and ``jac``
         (value and gradient at ``x``).
 
@@ -247,8 +247,6 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             raise ValueError("B (the regularisation metric) is an option of method='grad-reg' only")
         if getattr(B, "shape", None) != (n, n):
             raise ValueError(f"B must be an ({n}, {n}) array or operator, got shape {getattr(B, 'shape', None)}")
-        import scipy.sparse as sp
-
         if isinstance(B, np.ndarray) or sp.issparse(B):
             Bdense = _as_dense(B, n)
             if not np.all(np.isfinite(Bdense)):
@@ -302,23 +300,25 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     if method == "newton":
         extra_stats["max_shift"] = 0.0
     if method == "newton-cg":
-        extra_stats["negative_curvature_exits"] = 0
+        extra_stats.update(negative_curvature_exits=0, steepest_descent_steps=0)
     if method == "grad-reg":
         extra_stats.update(final_gamma=gamma, rejected_steps=0)
 
     from ..linear.cg import cg
-    from ..operators import FunctionOperator, aslinearoperator
+    from ..operators import FunctionOperator, IdentityOperator, aslinearoperator
 
-    def hessian_operator(x, shift=0.0):
-        if hessp is not None and hess is None:
+    def hessian_operator(x):
+        if hess is None:
             xc = x.copy()
-            op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
-        else:
-            op = aslinearoperator(P.H(x), backend=be)
-        if shift:
-            op = op + shift * (Bop if Bop is not None else
-                               aslinearoperator(Bdense if Bdense is not None else np.eye(n), backend=be))
-        return op
+            return FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
+        return aslinearoperator(P.H(x), backend=be)
+
+    def metric_operator():
+        if Bop is not None:
+            return Bop
+        if Bdense is not None:
+            return aslinearoperator(Bdense, backend=be)
+        return IdentityOperator(n, backend=be)
 
     def line_search(x, fx, g, d):
         """Armijo on f along d; returns (x_new, f_new) or None."""
@@ -344,7 +344,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         gnorm2 = float(np.linalg.norm(g))
         if method == "grad-reg":
             Hk = P.H(x) if hess is not None else None
-            dense = Hk is not None and (isinstance(Hk, np.ndarray) or __import__("scipy.sparse").sparse.issparse(Hk))
+            dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
             if dense:
                 Hk = _as_dense(Hk, n)
             accepted = None
@@ -357,9 +357,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     except np.linalg.LinAlgError:
                         s = None
                 else:
-                    op = (aslinearoperator(Hk, backend=be) if Hk is not None else hessian_operator(x))
-                    op = op + lam * (Bop if Bop is not None else aslinearoperator(
-                        Bdense if Bdense is not None else np.eye(n), backend=be))
+                    op = aslinearoperator(Hk, backend=be) if Hk is not None else hessian_operator(x)
+                    op = op + lam * metric_operator()
                     r = cg(op, g, rtol=min(0.5, math.sqrt(gnorm2)) * 0.1, maxiter=int(cg_maxiter), backend=be)
                     extra_stats["cg_iterations"] += r.nit
                     s = r.x if r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED) else None
@@ -403,7 +402,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                 extra_stats["cg_iterations"] += r.nit
                 if r.status == Status.BREAKDOWN and r.direction is not None:
                     extra_stats["negative_curvature_exits"] += 1
-                    d = -g if r.nit == 0 else np.asarray(r.x)
+                    if r.nit == 0:        # first CG direction already has p^T H p <= 0: steepest descent
+                        extra_stats["steepest_descent_steps"] += 1
+                        d = -g
+                    else:                 # Steihaug: the CG iterate before the negative-curvature direction
+                        d = np.asarray(r.x)
                 elif r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED, Status.STOPPED):
                     d = np.asarray(r.x)
                 else:

@@ -123,7 +123,7 @@ def test_indefinite_start_newton_cg_and_newton():
     assert np.linalg.eigvalsh(h(x0))[0] < 0
     r = newton(f, x0, jac=g, hessp=hp, method="newton-cg")
     assert r.converged, r.message
-    assert r.stats["negative_curvature_exits"] >= 1
+    assert r.stats["negative_curvature_exits"] >= 1 and r.stats["steepest_descent_steps"] >= 1
     np.testing.assert_allclose(np.abs(r.x), [1.0, 0.0], atol=1e-8)
     assert np.all(np.diff(r.history["objective"]) <= 0)
     r = newton(f, x0, jac=g, hess=h, method="newton")
@@ -135,11 +135,18 @@ def test_indefinite_start_newton_cg_and_newton():
 
 
 def test_steihaug_exit_after_some_cg_iterations():
-    """Rosenbrock at a point where CG meets negative curvature only after its first step."""
-    x0 = np.array([-1.2, 1.0])
-    r = newton(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod, method="newton-cg", maxiter=500)
-    assert r.converged
-    assert r.stats["negative_curvature_exits"] >= 1
+    """An indefinite quadratic-plus-quartic where CG meets negative curvature only after its first step:
+    the step is then the CG iterate so far (Steihaug), and the iteration still reaches a minimiser."""
+    D = np.array([1.0, 1.0, 1.0, -0.5])
+    f = lambda x: 0.5 * np.sum(D * x ** 2) + 0.25 * np.sum(x ** 4)
+    g = lambda x: D * x + x ** 3
+    hp = lambda x, p: (D + 3 * x ** 2) * p
+    x0 = np.array([1.0, 1.0, 1.0, 0.01])          # -g is mostly along positive curvature
+    r = newton(f, x0, jac=g, hessp=hp, method="newton-cg")
+    assert r.converged, r.message
+    assert r.stats["negative_curvature_exits"] > r.stats["steepest_descent_steps"]
+    np.testing.assert_allclose(r.x[:3], 0.0, atol=1e-8)
+    np.testing.assert_allclose(abs(r.x[3]), np.sqrt(0.5), atol=1e-8)
 
 
 # ------------------------------------------------------------------ grad-reg with Gauss-Newton
