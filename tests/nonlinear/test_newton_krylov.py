@@ -114,6 +114,10 @@ def test_bratu(bratu_ref, mode):
     assert np.max(np.abs(P.residual(res.x))) <= 1e-8
     np.testing.assert_allclose(res.x, uref, atol=1e-8)
     assert res.nit <= 10
+    # every accepted step passed the documented Armijo test with the requested forcing term
+    # (the achieved linear residual is below it, so the test with eta_k is implied)
+    f, a, eta = res.history["fnorm"], res.history["step"][1:], res.history["eta"][1:]
+    assert np.all(f[1:] ** 2 <= (1 - 2e-4 * a * (1 - eta)) * f[:-1] ** 2 * (1 + 1e-12))
     if "mg" in mode:
         assert res.stats["precond_builds"] == res.nit
         assert res.stats["precond_applications"] > 0
@@ -131,6 +135,18 @@ def test_bratu_multigrid_needs_fewer_inner_iterations():
     assert plain.converged and mg.converged
     assert mg.stats["inner_iterations"] * 4 < plain.stats["inner_iterations"]
     np.testing.assert_allclose(mg.x, plain.x, atol=1e-9)
+
+
+def test_fixed_preconditioner_and_forcing_choices():
+    P = Bratu((N, N), lam=LAM)
+    M0 = P.jacobian_preconditioner(P.initial_guess("numpy"))     # one fixed operator, built at x0
+    ref = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, M=M0, backend="numpy", tol=1e-10)
+    assert ref.converged and ref.stats["precond_builds"] == 0 and ref.options["M"] is True
+    for forcing in ("eisenstat-walker-1", 1e-3):
+        res = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, M=M0, backend="numpy", tol=1e-10,
+                            forcing=forcing)
+        assert res.converged, forcing
+        np.testing.assert_allclose(res.x, ref.x, atol=1e-9)
 
 
 def test_bratu_numba_matches_numpy():
