@@ -268,7 +268,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         options.update(gamma0=gamma0, B="identity" if B is None else type(B).__name__)
 
     P = _Problem(fun, jac, hess, hessp, args, n)
-    timer = Timer(None)
+    timer = Timer(be)
     extra_stats = {"cg_iterations": 0}
 
     # ------------------------------------------------------------------ common loop state

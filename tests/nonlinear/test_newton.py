@@ -276,3 +276,15 @@ def test_newton_method_needs_hess():
 def test_wrong_gradient_shape_names_jac():
     with pytest.raises(ValueError, match="jac"):
         newton(rosen, np.zeros(2), jac=lambda x: np.zeros(3), hess=rosen_hess)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_numpy_and_numba_backends_agree(method):
+    kw = {"hess": rosen_hess} if method == "newton" else {"hessp": rosen_hess_prod}
+    x0 = np.full(10, -1.2)
+    a = newton(rosen, x0, jac=rosen_der, method=method, backend="numpy", **kw)
+    b = newton(rosen, x0, jac=rosen_der, method=method, backend="numba", **kw)
+    assert a.converged and b.converged
+    assert a.backend == a.provenance["backend"] == "numpy"
+    assert b.backend == b.provenance["backend"] == "numba"
+    np.testing.assert_allclose(a.x, b.x, atol=1e-9)
