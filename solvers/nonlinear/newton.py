@@ -142,7 +142,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``"grad-reg"``: gradient-regularised Newton, ``x+ = x - (H + lam B)^{-1} g`` with
         ``lam = ||g||_2 / gamma``; the trial is accepted when
         ``f(x) - f(x+) >= ||g(x+)||_2^2 / (8 lam)`` and ``gamma`` doubles, else ``gamma`` halves
-        and the step is recomputed. ``H`` may be exact, Gauss-Newton, Fisher or any symmetric
+        and the step is recomputed. Near the solution, where ``f(x) - f(x+)`` is below the
+        rounding level of ``f`` (``16 eps |f|``), a trial that reduces ``||g||_2`` by 10% is
+        accepted instead (the Armijo searches of the other methods use the same noise hook). ``H`` may be exact, Gauss-Newton, Fisher or any symmetric
         approximation; the shifted system is solved by a dense solve when ``hess`` returns an
         array, else by :func:`solvers.cg`.
     tol : float
@@ -320,23 +322,36 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             return aslinearoperator(Bdense, backend=be)
         return IdentityOperator(n, backend=be)
 
+    def f_noise(fx):
+        """Rounding level of f near fx: changes below it are not measurable."""
+        return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
+
     def line_search(x, fx, g, d):
-        """Armijo on f along d; returns (x_new, f_new) or None."""
+        """Armijo on f along d; returns (x_new, f_new, g_new or None) or None.
+
+        When the decrease of f is below its rounding level, the trial is accepted if it
+        reduces ||grad f||_2 (the noise hook of :func:`armijo_backtracking`)."""
         slope = float(g @ d)
-        trial = {}
+        gn0 = float(np.linalg.norm(g))
+        trial, grads = {}, {}
 
         def phi(a):
             xt = x + a * d
-            v = P.f(xt)
             trial[a] = xt
-            return v
+            return P.f(xt)
+
+        def noise_test(a):
+            gt = P.g(trial[a])
+            grads[a] = gt
+            return bool(np.all(np.isfinite(gt))) and float(np.linalg.norm(gt)) < 0.9 * gn0
 
         dmax = float(np.max(np.abs(d)))
-        ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, xtol=1e-15 * max(1.0, float(np.max(np.abs(x)))),
-                                 max_evals=60)
+        ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
+                                 xtol=1e-15 * max(1.0, float(np.max(np.abs(x)))),
+                                 noise=f_noise(fx), noise_test=noise_test)
         if not ls.accepted:
             return None
-        return trial[ls.alpha], ls.value
+        return trial[ls.alpha], ls.value, grads.get(ls.alpha)
 
     status, msg = Status.MAXITER, ""
     k = 0
@@ -365,10 +380,14 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                 if s is not None and np.all(np.isfinite(s)):
                     xt = x - s
                     ft = P.f(xt)
-                    if math.isfinite(ft) and fx - ft >= 0:
+                    # the decrease test; when f changes by less than its rounding level the
+                    # test cannot be evaluated, and a clear decrease of ||g|| accepts instead
+                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx)
+                    if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
                         gtn = float(np.linalg.norm(gt))
-                        if np.all(np.isfinite(gt)) and fx - ft >= gtn * gtn / (8.0 * lam):
+                        if np.all(np.isfinite(gt)) and (fx - ft >= gtn * gtn / (8.0 * lam)
+                                                        or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
                             gamma *= 2.0
                             break
@@ -425,8 +444,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                        "loosen tol, or check that jac is the gradient of fun (scipy.optimize.check_grad)")
                 k -= 1
                 break
-            xn, fn = out
-            gn = P.g(xn)
+            xn, fn, gn = out
+            if gn is None:
+                gn = P.g(xn)
         if not np.all(np.isfinite(gn)):
             status, msg = Status.NONFINITE, (f"{method}: the gradient is not finite at the new iterate of "
                                              f"iteration {k}; x is the last finite iterate. Rescale the problem")

@@ -288,3 +288,14 @@ def test_numpy_and_numba_backends_agree(method):
     assert a.backend == a.provenance["backend"] == "numpy"
     assert b.backend == b.provenance["backend"] == "numba"
     np.testing.assert_allclose(a.x, b.x, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tight_tol_below_rounding_of_f(method):
+    """At tol = 1e-13 the decrease of f (f* ~ 0.03) is below its rounding level; the noise hook
+    (decrease of ||g||) still lets every method reach the tolerance instead of stagnating."""
+    res, J, f, g = _exp_fit()
+    x0 = np.array([1.0, 0.1, 0.0])
+    r = newton(f, x0, jac=g, hess=lambda x: J(x).T @ J(x), method=method, tol=1e-13)
+    assert r.converged, r.message
+    assert np.max(np.abs(g(r.x))) <= 1e-13
