@@ -152,7 +152,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     maxiter : int, optional
         Most outer iterations (default 200 for "newton" and "newton-cg", 1000 for "grad-reg").
     callback : callable, optional
-        ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``fun``, ``grad_norm``) or
+        ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``fun``, ``jac``, ``grad_norm``) or
         ``callback(xk)``, after every iteration; ``StopIteration`` ends the solve with status
         ``"stopped"``.
     backend : {"numpy", "numba"} or Backend, optional
@@ -389,7 +389,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                         if np.all(np.isfinite(gt)) and (fx - ft >= gtn * gtn / (8.0 * lam)
                                                         or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
-                            gamma *= 2.0
+                            gamma = min(2.0 * gamma, 1e300)
                             break
                 gamma /= 2.0
                 extra_stats["rejected_steps"] += 1
@@ -457,7 +457,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))
         hist_s.append(step)
-        stop = cb(x, k, fun=fx, grad_norm=hist_g[-1])
+        stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
         if hist_g[-1] <= tol:
             status, msg = Status.CONVERGED, converged_msg(k)
             break

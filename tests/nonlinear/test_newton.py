@@ -299,3 +299,24 @@ def test_tight_tol_below_rounding_of_f(method):
     r = newton(f, x0, jac=g, hess=lambda x: J(x).T @ J(x), method=method, tol=1e-13)
     assert r.converged, r.message
     assert np.max(np.abs(g(r.x))) <= 1e-13
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sparse_hessian(method):
+    import scipy.sparse as sp
+
+    x0 = np.full(10, -1.2)
+    r = newton(rosen, x0, jac=rosen_der, hess=lambda x: sp.csr_matrix(rosen_hess(x)), method=method)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, np.ones(10), atol=1e-7)
+
+
+def test_args_are_passed_to_every_callable():
+    A = np.diag([1.0, 4.0, 9.0])
+    b = np.array([1.0, 2.0, 3.0])
+    f = lambda x, A, b: 0.5 * x @ A @ x - b @ x
+    g = lambda x, A, b: A @ x - b
+    hp = lambda x, p, A, b: A @ p
+    r = newton(f, np.zeros(3), jac=g, hessp=hp, args=(A, b), tol=1e-12)
+    assert r.converged
+    np.testing.assert_allclose(r.x, b / np.diag(A), rtol=1e-10)
