@@ -27,6 +27,8 @@ _LAZY = {
     "linear": ("solvers.linear", None),
     "sinkhorn": ("solvers.ot.sinkhorn", "sinkhorn"),
     "sns": ("solvers.ot.sns", "sns"),
+    "newton": ("solvers.nonlinear.newton", "newton"),
+    "nonlinear": ("solvers.nonlinear", None),
     "RunStore": ("solvers.runs.store", "RunStore"),
     "solve": ("solvers._solve", "solve"),
 }

@@ -84,9 +84,23 @@ def _multigrid(_name):
     return run, check
 
 
-ROUTINES = {"cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
+def _newton(_name):
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    def run(backend, callback=None, **kw):
+        return solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method="newton-cg",
+                              tol=1e-10, backend=backend, callback=callback, **kw)
+
+    def check(res):
+        np.testing.assert_allclose(res.x, np.ones(2), rtol=1e-7)    # the Rosenbrock minimiser
+        assert np.max(np.abs(rosen_der(res.x))) <= 1e-10
+
+    return run, check
+
+
+ROUTINES = {"newton": _newton, "cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
             "multigrid.solve": _multigrid}
-CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns")
+CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns", "newton")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

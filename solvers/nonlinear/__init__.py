@@ -5,13 +5,15 @@
 * :mod:`.forcing` -- forcing terms of inexact Newton (constant, sqrt(residual), Eisenstat-Walker);
 * :mod:`.fallback` -- what to do when a step fails (safe steps, denser model) and when to stop.
 
-Sinkhorn-Newton-Sparse (:func:`solvers.sns`) is built from these parts; later Newton
-methods (Newton-CG, Newton-Krylov, sketched Newton) use the same ones.
+Sinkhorn-Newton-Sparse (:func:`solvers.sns`) and :func:`solvers.newton` (damped Newton,
+Newton-CG, gradient-regularised Newton) are built from these parts; Newton-Krylov and sketched
+Newton will use the same ones.
 """
 from .damping import MarquardtDamping
 from .fallback import FallbackPolicy, StallMonitor
 from .forcing import ConstantForcing, EisenstatWalker, SqrtResidualForcing
 from .linesearch import LineSearchResult, armijo_backtracking
+from .newton import newton
 
 __all__ = ["MarquardtDamping", "FallbackPolicy", "StallMonitor", "ConstantForcing", "EisenstatWalker",
-           "SqrtResidualForcing", "LineSearchResult", "armijo_backtracking"]
+           "SqrtResidualForcing", "LineSearchResult", "armijo_backtracking", "newton"]
