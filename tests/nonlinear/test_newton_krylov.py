@@ -276,3 +276,14 @@ def test_bad_inputs():
         newton_krylov(f, x0, jvp=lambda x, v: np.zeros(5))
     with pytest.raises(ValueError, match="newton-krylov"):
         newton_krylov(f, x0, jac=lambda x: np.eye(4))
+
+
+def test_bratu_fold():
+    """Below the fold (lam* ~ 6.81 in 2-D) Newton-Krylov converges; beyond it there is no solution and the
+    solve ends unconverged with the last iterate, without raising."""
+    P = Bratu((N, N), lam=6.7)
+    assert newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numpy").converged
+    P = Bratu((N, N), lam=7.0)
+    res = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numpy", maxiter=20)
+    assert not res.converged and res.status in (Status.MAXITER, Status.STAGNATED, Status.BREAKDOWN)
+    assert np.all(np.isfinite(res.x)) and len(res.history["residual"]) == res.nit + 1
