@@ -28,6 +28,7 @@ _LAZY = {
     "sinkhorn": ("solvers.ot.sinkhorn", "sinkhorn"),
     "sns": ("solvers.ot.sns", "sns"),
     "newton": ("solvers.nonlinear.newton", "newton"),
+    "newton_krylov": ("solvers.nonlinear.newton_krylov", "newton_krylov"),
     "nonlinear": ("solvers.nonlinear", None),
     "RunStore": ("solvers.runs.store", "RunStore"),
     "solve": ("solvers._solve", "solve"),

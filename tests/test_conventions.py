@@ -98,9 +98,27 @@ def _newton(_name):
     return run, check
 
 
-ROUTINES = {"newton": _newton, "cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
+def _newton_krylov(_name):
+    from scipy.optimize import brentq
+
+    bvec = np.linspace(-2.0, 3.0, 12)
+
+    def F(x):
+        return x ** 3 + x - bvec
+
+    def run(backend, callback=None, **kw):
+        return solvers.newton_krylov(F, np.zeros(12), tol=1e-10, backend=backend, callback=callback, **kw)
+
+    def check(res):   # each component's root by bracketing (an independent reference)
+        ref = np.array([brentq(lambda t, bi=bi: t ** 3 + t - bi, -3, 3, xtol=1e-14) for bi in bvec])
+        np.testing.assert_allclose(res.x, ref, rtol=1e-9, atol=1e-12)
+
+    return run, check
+
+
+ROUTINES = {"newton_krylov": _newton_krylov, "newton": _newton, "cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
             "multigrid.solve": _multigrid}
-CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns", "newton")
+CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns", "newton", "newton_krylov")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

@@ -19,7 +19,7 @@ EXPECTED = {
                         "solvers.linear.chebyshev", "solvers.linear.multigrid.multigrid",
                         "solvers.linear.MultigridPreconditioner"],
     "api/ot.html": ["solvers.sinkhorn", "solvers.sns", "solvers.ot._result.TransportPlan"],
-    "api/nonlinear.html": ["solvers.newton", "solvers.nonlinear.armijo_backtracking", "solvers.nonlinear.MarquardtDamping",
+    "api/nonlinear.html": ["solvers.newton", "solvers.newton_krylov", "solvers.nonlinear.armijo_backtracking", "solvers.nonlinear.MarquardtDamping",
                            "solvers.nonlinear.EisenstatWalker", "solvers.nonlinear.FallbackPolicy"],
     "api/operators.html": ["module-solvers.operators", "solvers.operators.aslinearoperator",
                            "solvers.operators.LinearOperator", "solvers.operators.dot_test",

@@ -6,14 +6,16 @@
 * :mod:`.fallback` -- what to do when a step fails (safe steps, denser model) and when to stop.
 
 Sinkhorn-Newton-Sparse (:func:`solvers.sns`) and :func:`solvers.newton` (damped Newton,
-Newton-CG, gradient-regularised Newton) are built from these parts; Newton-Krylov and sketched
-Newton will use the same ones.
+Newton-CG, gradient-regularised Newton) and :func:`solvers.newton_krylov` are built from these
+parts; sketched Newton will use the same ones.
 """
 from .damping import MarquardtDamping
 from .fallback import FallbackPolicy, StallMonitor
 from .forcing import ConstantForcing, EisenstatWalker, SqrtResidualForcing
 from .linesearch import LineSearchResult, armijo_backtracking
 from .newton import newton
+from .newton_krylov import newton_krylov
 
 __all__ = ["MarquardtDamping", "FallbackPolicy", "StallMonitor", "ConstantForcing", "EisenstatWalker",
-           "SqrtResidualForcing", "LineSearchResult", "armijo_backtracking", "newton"]
+           "SqrtResidualForcing", "LineSearchResult", "armijo_backtracking", "newton",
+           "newton_krylov"]
