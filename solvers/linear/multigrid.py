@@ -35,10 +35,17 @@ multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
   keeps the matrix-free red-black kernels.
 
 Known limit: checkerboards, where high-contrast cells touch only at corners (cross points), take
-12-17 MG-CG iterations (not 6): a fine point beside a cross point can be tied strongly to a
-*perpendicular* fine neighbour, which the collapsed stencil ignores, so piecewise-constant modes
-on the touching cells are interpolated poorly (the classical weakness of point-smoothed black-box
-multigrid there). Plane jumps, inclusions and layers take 5-7.
+11-14 MG-CG iterations (not 6; 12-17 with the plain collapse). A fine point beside a cross point can
+be tied weakly to both coarse ends but strongly to a *perpendicular* fine neighbour, which the plain
+collapse lumps onto the point, so piecewise-constant modes on the touching cells were interpolated
+poorly (two-grid, 31^2, contrast 1e4: smallest eigenvalue of ``M A`` 0.26). Where the coefficient varies across the
+interpolation direction the collapsed weights are re-split by the conductance of the paths through
+the perpendicular neighbours (see :func:`~solvers.linear.multigrid_setup.dendy_prolongation`;
+two-grid then 0.79). The centre points already solve their full (9-/27-point) equation, as in
+Dendy's method, so they were not the cause; nor does energy minimisation within the compact pattern
+help (on the 5-point level the plain collapse is already a stationary point of ``trace(P^T A P)`` at
+fixed row sums). What remains comes from the coarser Galerkin levels (63^2, 3 levels: smallest
+eigenvalue 0.21). Plane jumps, inclusions and layers take 5-7 (unchanged).
 
 **Semi-coarsening** (both hierarchies; Schaffer 1998): only the axes whose coupling is at least
 a quarter of the strongest axis' (``k / h_a^2`` on geometric levels; the summed stencil entries

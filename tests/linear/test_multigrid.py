@@ -382,3 +382,51 @@ def test_coarsening_argument_is_validated():
     for bad in ("amg", "", None, 3):
         with pytest.raises(ValueError, match="coarsening"):
             multigrid(_op((8, 8)), coarsening=bad)
+
+
+def _checkerboard(J, cells=4):
+    return lambda *x: np.where(sum(np.floor(cells * c) for c in x) % 2 == 1, J, 1.0)
+
+
+def test_cross_point_interpolation_follows_the_strong_perpendicular_path():
+    """Beside a cross point a fine point tied weakly (k = 1) to both coarse ends but strongly (k = J) to a
+    perpendicular neighbour in a J cell takes (almost) all its weight from the end in that J cell, not 1/2-1/2
+    (the plain collapse); row sums (constants) are those of the plain collapse."""
+    from solvers.linear import multigrid_setup as S
+
+    n, J = 31, 1e4
+    A = _poisson((n, n), k=_checkerboard(J)).operator("numpy")
+    C = A.to_csr()
+    P, cshape = S.dendy_prolongation(C, (n, n), (True, True))
+    i = 14 * n + 23                         # (14, 23): between coarse (13, 23) and the cross point (15, 23)
+    row = P[i].toarray().ravel()
+    left, right = row[6 * cshape[1] + 11], row[7 * cshape[1] + 11]
+    assert left > 0.99 and right < 0.01
+    np.testing.assert_allclose(left + right, 1.0, rtol=1e-12)
+    Pc = P.toarray()
+    split = S._path_split
+    try:
+        S._path_split = lambda *a, **k: None
+        P0 = S.dendy_prolongation(C, (n, n), (True, True))[0].toarray()
+    finally:
+        S._path_split = split
+    np.testing.assert_allclose(Pc.sum(axis=1), P0.sum(axis=1), atol=1e-12)
+    kc = _poisson((n, n), k=_jump(J, 0.37)).operator("numpy").to_csr()   # no variation across: unchanged
+    Pj = S.dendy_prolongation(kc, (n, n), (True, True))[0].toarray()
+    try:
+        S._path_split = lambda *a, **k: None
+        Pj0 = S.dendy_prolongation(kc, (n, n), (True, True))[0].toarray()
+    finally:
+        S._path_split = split
+    np.testing.assert_allclose(Pj, Pj0, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape, bound", [((63, 63), 10), ((31, 31, 31), 11)])
+def test_checkerboard_mgcg_iterations(shape, bound):
+    A = _poisson(shape, k=_checkerboard(1e6)).operator("numba")
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    M = multigrid(A)
+    assert M.kind == "galerkin"
+    res = solvers.cg(A, b, M=M, rtol=1e-8, maxiter=100, backend=A.backend)
+    assert res.converged and res.nit <= bound                    # 12 and 14 with the plain collapse
+    assert np.linalg.norm(b - A.to_csr() @ res.x) <= 1.5e-8 * np.linalg.norm(b)
