@@ -343,7 +343,8 @@ def _path_split(coll, st, coords, pts, S, shape, strides):
     total, gs = sum(neg), sum(G)
     ok = gs > 0
     for k, g, n in zip(keys, G, neg):
-        coll[k] = np.where(ok, np.where(g > 0, total * g / np.where(ok, gs, 1.0), 0.0) + (coll[k] - n), coll[k])
+        # total * (g / gs): the share first, so coefficients near the top of the double range do not overflow
+        coll[k] = np.where(ok, np.where(g > 0, total * (g / np.where(ok, gs, 1.0)), 0.0) + (coll[k] - n), coll[k])
 
 
 def galerkin(C, P):
