@@ -295,12 +295,16 @@ class MultigridPreconditioner(LinearOperator):
         ``history["residual"]`` has ``nit + 1`` entries (the initial residual first);
         ``maxiter`` counts V-cycles.
         """
+        from . import _common
+
         be = self.backend
         xp = be.xp
-        timer = Timer(be)
         A = self.levels[0].A
-        b = be.asarray(b, dtype=np.float64).reshape(-1)
-        x = xp.zeros_like(b) if x0 is None else be.asarray(x0, dtype=np.float64).reshape(-1).copy()
+        # the Krylov solvers' boundary checks: shapes, dtypes, finiteness, rtol/atol/maxiter (named errors)
+        S = _common.prepare(A, b, x0, None, be, rtol, atol, maxiter)
+        b, rtol, atol, maxiter = S.b, S.rtol, S.atol, S.maxiter
+        timer = Timer(be)
+        x = xp.zeros_like(b) if S.x is None else S.x
         r = xp.empty_like(b)
         z = xp.empty_like(b)
         shp = A.grid_shape

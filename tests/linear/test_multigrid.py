@@ -430,3 +430,14 @@ def test_checkerboard_mgcg_iterations(shape, bound):
     res = solvers.cg(A, b, M=M, rtol=1e-8, maxiter=100, backend=A.backend)
     assert res.converged and res.nit <= bound                    # 12 and 14 with the plain collapse
     assert np.linalg.norm(b - A.to_csr() @ res.x) <= 1.5e-8 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("kw, exc, name", [({"rtol": -1.0}, ValueError, "rtol"), ({"maxiter": -3}, ValueError, "maxiter"),
+                                           ({"rtol": "a"}, TypeError, "rtol"), ({"b": np.ones(10)}, ValueError, "b"),
+                                           ({"b": np.full(225, np.nan)}, ValueError, "b"),
+                                           ({"x0": np.ones(3)}, ValueError, "x0")])
+def test_stationary_solve_validates_like_the_krylov_solvers(kw, exc, name):
+    M = multigrid(StencilOperator((15, 15), 1.0 / 16))
+    b = kw.pop("b", np.ones(225))
+    with pytest.raises(exc, match=name):
+        M.solve(b, **kw)
