@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from ..numpy.ot import plan_matvec, plan_rmatvec, schur_matvec  # noqa: F401  (array-module agnostic)
 from . import _build
+from ..numpy import ot as _reference
 
 #: read the (device) marginal error back every tenth iteration: each read synchronises
 CHECK_EVERY = 10
@@ -45,11 +46,7 @@ def check_vector(name, v, size):
 
 
 def _check(cost, rows=(), cols=()):
-    n, m = cost.C.shape
-    for name, v in rows:
-        check_vector(name, v, n)
-    for name, v in cols:
-        check_vector(name, v, m)
+    _reference.check_pairs(check_vector, cost, rows, cols)
 
 
 def prepare_cost(C):

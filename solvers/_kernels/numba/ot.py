@@ -26,6 +26,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from ..numpy import ot as _reference
+
 # fast-math flags without reassociation: keeps the magic-number rounding exact
 _FM_SAFE = {"nnan", "ninf", "nsz", "contract"}
 
@@ -451,11 +453,7 @@ def check_vector(name, v, size):
 
 
 def _check(cost, rows=(), cols=()):
-    n, m = cost.C.shape
-    for name, v in rows:
-        check_vector(name, v, n)
-    for name, v in cols:
-        check_vector(name, v, m)
+    _reference.check_pairs(check_vector, cost, rows, cols)
 
 
 def _transposed(cost):

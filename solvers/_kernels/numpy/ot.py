@@ -44,13 +44,18 @@ def check_vector(name, v, size):
     return v
 
 
-def _check(cost, rows=(), cols=()):
-    """Check ``(name, vector)`` pairs against the rows (n) and columns (m) of the cost."""
+def check_pairs(check, cost, rows=(), cols=()):
+    """Check ``(name, vector)`` pairs with ``check(name, v, size)`` against the rows (n) and
+    columns (m) of the cost (shared by every backend's set, each with its own ``check``)."""
     n, m = cost.C.shape
     for name, v in rows:
-        check_vector(name, v, n)
+        check(name, v, n)
     for name, v in cols:
-        check_vector(name, v, m)
+        check(name, v, m)
+
+
+def _check(cost, rows=(), cols=()):
+    check_pairs(check_vector, cost, rows, cols)
 
 
 def prepare_cost(C):
