@@ -351,13 +351,15 @@ def test_cg_spd_results_have_no_direction(rng):
 # ----------------------------------------------------------------------------- validation once per operator
 def test_finite_scan_runs_once_per_operator(monkeypatch, rng):
     calls = []
-    real = _common._check_finite_array
+    from solvers.linear import _validate
+
+    real = _validate._check_finite_array
 
     def counting(xp, a, name):
         calls.append(name)
         return real(xp, a, name)
 
-    monkeypatch.setattr(_common, "_check_finite_array", counting)
+    monkeypatch.setattr(_validate, "_check_finite_array", counting)
     A = rng.standard_normal((20, 20))
     A = A @ A.T + 20 * np.eye(20)
     op = DenseOperator(A, backend="numba")

@@ -46,7 +46,7 @@ def check_vector(name, v, size):
 
 
 def _check(cost, rows=(), cols=()):
-    _reference.check_pairs(check_vector, cost, rows, cols)
+    _reference._check_pairs(check_vector, cost, rows, cols)
 
 
 def prepare_cost(C):

@@ -44,7 +44,7 @@ def check_vector(name, v, size):
     return v
 
 
-def check_pairs(check, cost, rows=(), cols=()):
+def _check_pairs(check, cost, rows=(), cols=()):
     """Check ``(name, vector)`` pairs with ``check(name, v, size)`` against the rows (n) and
     columns (m) of the cost (shared by every backend's set, each with its own ``check``)."""
     n, m = cost.C.shape
@@ -55,7 +55,7 @@ def check_pairs(check, cost, rows=(), cols=()):
 
 
 def _check(cost, rows=(), cols=()):
-    check_pairs(check_vector, cost, rows, cols)
+    _check_pairs(check_vector, cost, rows, cols)
 
 
 def prepare_cost(C):
