@@ -1,1 +1,15 @@
-"""See the package docs."""
+"""Equality-constrained nonlinear programs ``min f(x) s.t. c(x) = 0``.
+
+* :class:`EqualityConstrainedProblem` — the problem as five callables
+  (``f``, ``grad``, ``c``, ``jac``, ``hess_lagrangian``) and a start ``x0``;
+  ``solvers.sketched_newton`` consumes it.
+* :func:`hs` / :data:`HS_NAMES` — Hock-Schittkowski, Boggs-Tolle and other
+  CUTEst equality-constrained test problems with published optima.
+
+Reference for the solver these problems were collected for: I. Hong, S. Na,
+M. W. Mahoney, M. Kolar, ICML 2023 (arXiv:2305.18379).
+"""
+from .catalogue import HS_NAMES, hs
+from .problem import EqualityConstrainedProblem
+
+__all__ = ["EqualityConstrainedProblem", "hs", "HS_NAMES"]
