@@ -14,7 +14,8 @@ from . import hock_schittkowski as _hs_mod
 from .problem import EqualityConstrainedProblem
 
 _REGISTRY = {cls.name: cls for cls in (
-    _hs_mod.HS6, _hs_mod.HS7, _hs_mod.HS26, _hs_mod.HS27, _hs_mod.HS28,
+    _hs_mod.HS6, _hs_mod.HS7, _hs_mod.HS26, _hs_mod.HS27, _hs_mod.HS28, _hs_mod.HS40, _hs_mod.HS42,
+    _hs_mod.HS47, _hs_mod.HS48, _hs_mod.HS51, _hs_mod.HS52, _hs_mod.HS56, _hs_mod.HS77, _hs_mod.HS78,
 )}
 
 #: the names :func:`hs` knows, in catalogue order

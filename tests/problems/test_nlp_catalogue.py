@@ -80,14 +80,19 @@ def test_scipy_reaches_the_published_optimum(name):
     np.testing.assert_allclose(r.fun, p.f_star, rtol=1e-6, atol=1e-7)
 
 
+# x_star published to 7 significant digits only (Hock & Schittkowski 1981): c(x_star) and the KKT
+# residual are then of order 1e-6, not rounding level; every other x_star is exact (closed form)
+ROUNDED_X_STAR = {"HS77": 2e-5, "HS78": 2e-5}
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if nlp.hs(n).x_star is not None])
 def test_published_point_is_feasible_stationary_and_attains_f_star(name):
     p = nlp.hs(name)
-    xs = p.x_star
-    assert np.linalg.norm(p.c(xs)) < 1e-6
-    np.testing.assert_allclose(p.f(xs), p.f_star, rtol=1e-6, atol=1e-7)
+    xs, tol = p.x_star, ROUNDED_X_STAR.get(name, 1e-9)
+    assert np.linalg.norm(p.c(xs)) < tol * max(1.0, np.linalg.norm(xs))
+    np.testing.assert_allclose(p.f(xs), p.f_star, rtol=max(tol, 1e-12), atol=1e-12)
     lam = p.least_squares_multipliers(xs)
-    assert np.linalg.norm(p.lagrangian_gradient(xs, lam)) < 1e-5 * max(1.0, np.linalg.norm(p.grad(xs)))
+    assert np.linalg.norm(p.lagrangian_gradient(xs, lam)) < tol * max(1.0, np.linalg.norm(p.grad(xs)))
 
 
 @pytest.mark.parametrize("name", NAMES)
