@@ -1,0 +1,162 @@
+"""Where the tasks run: a Dask client on a LocalCluster, a LocalCUDACluster, or a running scheduler.
+
+* No address: a :class:`distributed.LocalCluster` sized to this machine, one
+  single-threaded worker *process* per core (``processes=True,
+  threads_per_worker=1``); each worker gets ``NEWTONKIT_NUM_THREADS`` =
+  cores // workers Numba threads and one BLAS/OpenMP thread, so workers do not
+  oversubscribe the cores.
+* ``cluster="cuda"``: :class:`dask_cuda.LocalCUDACluster`, one worker per GPU
+  (needs the ``dask-cuda`` package).
+* An address (``scheduler=``, else the environment variable
+  ``DASK_SCHEDULER_ADDRESS``, else Dask's ``scheduler-address`` config): attach
+  to that scheduler; its workers keep their own settings.
+
+Security: a cluster shared with others is not reached in clear text.
+``tls://`` addresses use the certificates named in Dask's own configuration
+(:class:`distributed.security.Security` built from ``distributed.comm.tls.ca-file``,
+``distributed.comm.tls.client.cert`` and ``.key``; e.g. in
+``~/.config/dask/distributed.yaml`` or ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``);
+a ``tls://`` address without a CA file configured is refused. A clear-text
+address (``tcp://``, ``ws://``, ``ucx://``) is accepted only when its host is
+this machine's loopback interface (``127.0.0.0/8``, ``::1``, ``localhost``);
+anything else needs ``insecure=True`` (``--insecure``), an explicit statement
+that the network is trusted.
+"""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+
+#: environment of LocalCluster workers besides NEWTONKIT_NUM_THREADS
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class ClusterError(RuntimeError):
+    """The cluster asked for cannot be used (missing package, refused address, no certificates)."""
+
+
+def machine_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The scheduler to attach to: ``scheduler``, else ``DASK_SCHEDULER_ADDRESS``, else Dask's config."""
+    if scheduler:
+        return scheduler
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if env:
+        return env
+    try:
+        import dask
+
+        return dask.config.get("scheduler-address", None) or None
+    except ImportError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+
+
+def security_for(address: str, insecure: bool = False):
+    """The :class:`distributed.security.Security` to reach ``address`` with (None for clear text), after
+    the checks described in the module docstring."""
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.security import Security
+
+    scheme, loc = parse_address(address)
+    if scheme == "tls":
+        sec = Security()   # from dask config: distributed.comm.tls.*
+        if not sec.tls_ca_file:
+            raise ClusterError(
+                f"{address}: a tls:// scheduler needs certificates from the Dask config; set "
+                "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key "
+                "(e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE=ca.pem DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=... "
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=...)")
+        return sec
+    if scheme == "inproc":
+        return None
+    try:
+        host = parse_host_port(loc)[0]
+    except ValueError as exc:
+        raise ClusterError(f"scheduler address {address!r} is not host:port ({exc})") from None
+    if not insecure and not _is_loopback(host):
+        raise ClusterError(
+            f"refusing to reach {address} in clear text: a cluster shared with others is not reached unencrypted. "
+            f"Use tls://{loc} with certificates in the Dask config (distributed.comm.tls.*), or pass "
+            "insecure=True (--insecure) if this network is yours alone")
+    return None
+
+
+def local_cluster(n_workers: int | None = None, threads: int | None = None, *, env: dict | None = None,
+                  cuda: bool = False):
+    """Start a LocalCluster (or LocalCUDACluster) sized to this machine; see the module docstring."""
+    cores = machine_cores()
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
+        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads (Numba threads per worker) must be a positive integer, got {threads!r}")
+    if n_workers is None:
+        n_workers = max(1, cores // (threads or 1))
+    threads = threads or max(1, cores // n_workers)
+    wenv = {"NEWTONKIT_NUM_THREADS": str(threads), **{k: "1" for k in _ONE_THREAD}, **(env or {})}
+    if cuda:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise ClusterError("cluster='cuda' needs dask-cuda: pip install dask-cuda (one worker per GPU)") from None
+        return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv)
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        silence_logs=logging.WARNING, env=wenv)
+
+
+@contextlib.contextmanager
+def connect(client=None, scheduler: str | None = None, *, cluster: str | None = None, n_workers: int | None = None,
+            threads: int | None = None, insecure: bool = False, env: dict | None = None):
+    """Yield a :class:`distributed.Client`: ``client`` as given, one attached to a scheduler, or one on a
+    cluster started here (closed on exit)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError("sweeps run on Dask: pip install 'dask[distributed]' (or 'newtonkit[dist]')") from None
+    if cluster not in (None, "local", "cuda"):
+        raise ValueError(f"cluster must be 'local', 'cuda' or None, got {cluster!r}")
+    if client is not None:
+        yield client
+        return
+    address = None if cluster is not None else scheduler_address(scheduler)
+    if address is not None:
+        if not isinstance(address, str):
+            raise TypeError(f"scheduler must be an address string such as 'tcp://127.0.0.1:8786', got {address!r}")
+        sec = security_for(address, insecure)
+        with Client(address, security=sec, timeout="20s") as c:
+            yield c
+        return
+    lc = local_cluster(n_workers, threads, env=env, cuda=cluster == "cuda")
+    try:
+        with Client(lc) as c:
+            yield c
+    finally:
+        lc.close()
+
+
+__all__ = ["connect", "local_cluster", "security_for", "scheduler_address", "machine_cores", "ClusterError"]

@@ -1,0 +1,212 @@
+"""``sweep()``: submit the tasks a store does not hold yet, index what comes back, return the table."""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+
+from . import _cluster, _store, _tasks, _worker
+
+
+class SweepTable(list):
+    """The result of :func:`sweep`: one summary dict per task, in task order.
+
+    Each row has ``key, status, converged, nit, time_s, wall_s, method, backend,
+    factory, params, seed, options, name, file, run_id, error`` and ``source``
+    (``"ran"`` this time or ``"stored"`` before). ``status`` is the run's
+    :class:`~solvers.Status` string, or ``"error"`` for a task that raised.
+    """
+
+    def __init__(self, rows=(), *, store=None):
+        super().__init__(rows)
+        self.store = store
+
+    @property
+    def ran(self) -> int:
+        """Tasks run by this call."""
+        return sum(r["source"] == "ran" for r in self)
+
+    @property
+    def skipped(self) -> int:
+        """Tasks found in the store and not run again."""
+        return sum(r["source"] == "stored" for r in self)
+
+    @property
+    def errors(self) -> int:
+        """Tasks whose run is stored as an error."""
+        return sum(r["status"] == "error" for r in self)
+
+    def to_frame(self):
+        """A pandas DataFrame, the params flattened into columns (``param_<name>`` on a name clash)."""
+        import pandas as pd
+
+        flat = []
+        for r in self:
+            row = {k: v for k, v in r.items() if k not in ("params", "options")}
+            for k, v in r["params"].items():
+                row[k if k not in row else f"param_{k}"] = v
+            for k, v in r["options"].items():
+                row[f"opt_{k}"] = v
+            flat.append(row)
+        return pd.DataFrame(flat)
+
+
+class _Progress:
+    """tqdm over completed runs if installed, else a line every ~10 % (stderr)."""
+
+    def __init__(self, total: int, enabled):
+        stream = sys.stderr
+        on = enabled if isinstance(enabled, bool) else bool(getattr(stream, "isatty", lambda: False)())
+        self.total, self.done, self.failed, self.bar, self.on = total, 0, 0, None, on and total > 0
+        self._next = 0
+        if self.on:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, unit="run", desc="sweep", file=stream)
+            except ImportError:
+                self.bar = None
+
+    def update(self, row: dict) -> None:
+        self.done += 1
+        self.failed += row["status"] == "error"
+        if not self.on:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.failed:
+                self.bar.set_postfix(errors=self.failed)
+        elif self.done >= self._next or self.done == self.total:
+            print(f"sweep: {self.done}/{self.total} runs ({self.failed} errors)", file=sys.stderr, flush=True)
+            self._next = self.done + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _dask_key(task, store) -> str:
+    # unique per (task, store): a scheduler shared by sweeps into different stores never hands one
+    # sweep the result (a file name in another store) of another
+    import hashlib
+
+    return f"newtonkit-sweep-{task.key}-{hashlib.sha256(str(store.path).encode()).hexdigest()[:8]}"
+
+
+def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: str | None = None,
+          n_workers: int | None = None, threads: int | None = None, retries: int = 1, retry_failed: bool = False,
+          progress: bool | None = None, insecure: bool = False, file_locking: bool | None = None,
+          durable: bool = True) -> SweepTable:
+    """Run many independent solves on Dask distributed; every run is stored, a rerun resumes.
+
+    Parameters
+    ----------
+    tasks : str, os.PathLike, dict or iterable of Task
+        A TOML spec file, a spec dict (see :func:`solvers.sweep.load_spec`) or
+        :class:`solvers.sweep.Task` objects.
+    store : str or os.PathLike
+        The run directory (created if missing): ``files/<key>.h5`` (one run per
+        task) and ``index.jsonl``; see :class:`solvers.sweep.SweepStore`.
+    client : distributed.Client, optional
+        Use this client (not closed here).
+    scheduler : str, optional
+        Address of a running scheduler (default: ``DASK_SCHEDULER_ADDRESS``, then
+        Dask's ``scheduler-address`` config). ``tls://`` uses the certificates of
+        the Dask config; clear text only to loopback unless ``insecure``.
+    cluster : {"local", "cuda"}, optional
+        Start a cluster here even when an address is configured: ``"local"``
+        (LocalCluster, the default without an address) or ``"cuda"``
+        (dask_cuda.LocalCUDACluster, one worker per GPU).
+    n_workers, threads : int, optional
+        LocalCluster size: worker processes (default cores // threads) and Numba
+        threads per worker (``NEWTONKIT_NUM_THREADS``; default cores // workers).
+    retries : int
+        Dask retries of a task whose worker raised outside the solve (e.g. a file
+        system error). Exceptions of the solve itself are stored at once; a
+        worker that dies is rescheduled by Dask (``distributed.scheduler.allowed-failures``)
+        and a task that outlives it is stored as an error.
+    retry_failed : bool
+        Also rerun tasks whose stored run is an error.
+    progress : bool, optional
+        Progress bar over completed runs (tqdm if installed, else lines on
+        stderr). Default: only when stderr is a terminal.
+    insecure : bool
+        Allow a clear-text address to a host other than this one.
+    file_locking : bool, optional
+        Set ``HDF5_USE_FILE_LOCKING`` on the workers (LocalCluster: in their
+        environment at start; a running cluster: before their first HDF5 write).
+        ``False`` for shared file systems without POSIX locks.
+    durable : bool
+        ``fsync`` each run file and its directory (default).
+
+    Returns
+    -------
+    SweepTable
+        A list of summary dicts, one per task in task order, with ``ran``,
+        ``skipped``, ``errors`` and ``to_frame()`` (pandas).
+
+    Notes
+    -----
+    Each task is submitted with an explicit key (from a hash of its
+    description, :attr:`Task.key`) and ``pure=False``. A run is complete once its
+    file has its final name; the client is the only writer of the index and
+    adopts run files it did not index (a killed client), so a rerun runs only
+    the tasks whose run is missing. Dask: M. Rocklin, "Dask: Parallel
+    Computation with Blocked algorithms and Task Scheduling", Proc. SciPy 2015.
+    """
+    task_list = _tasks.as_tasks(tasks)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (only on a terminal), got {progress!r}")
+    st = _store.SweepStore(store)
+    rows: dict[str, dict] = {}
+    with st:
+        for key, row in st.stored().items():
+            rows[key] = {**row, "source": "stored"}
+        todo = [t for t in task_list
+                if t.key not in rows or (retry_failed and rows[t.key]["status"] == _worker.ERROR)]
+        if todo:
+            env = {} if file_locking is None else {"HDF5_USE_FILE_LOCKING": "TRUE" if file_locking else "FALSE"}
+            with _cluster.connect(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads,
+                                  insecure=insecure, env=env) as c:
+                for row in _run(c, todo, st, retries=retries, progress=progress, durable=durable,
+                                file_locking=file_locking):
+                    rows[row["key"]] = {**row, "source": "ran"}
+    return SweepTable([rows[t.key] for t in task_list if t.key in rows], store=st.path)
+
+
+def _run(client, todo, st, *, retries, progress, durable, file_locking):
+    """Submit ``todo``; yield each summary as it is indexed."""
+    from distributed import as_completed
+
+    by_future = {}
+    for t in todo:
+        fut = client.submit(_worker.run_task, t, str(st.files), durable=durable, file_locking=file_locking,
+                            key=_dask_key(t, st), pure=False, retries=retries)
+        by_future[fut] = t
+    bar = _Progress(len(todo), progress)
+    pending, last_flush = [], time.monotonic()
+    try:
+        for fut in as_completed(list(by_future)):
+            task = by_future.pop(fut)
+            try:
+                row = fut.result()
+            except Exception as exc:  # noqa: BLE001 - worker died too often, retries exhausted: store it
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                row = _worker.record_lost_task(task, str(st.files), exc, tb, durable=durable)
+            fut.release()
+            pending.append(row)
+            if len(pending) >= 64 or time.monotonic() - last_flush > 1.0:
+                st.append(pending)
+                pending, last_flush = [], time.monotonic()
+            bar.update(row)
+            yield row
+    finally:
+        st.append(pending, durable=durable)
+        bar.close()
+        for fut in by_future:   # interrupted: do not leave work behind on a shared scheduler
+            fut.cancel()
+
+
+__all__ = ["sweep", "SweepTable"]

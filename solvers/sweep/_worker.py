@@ -1,0 +1,168 @@
+"""What a worker does with one task: build the problem, solve, write the run to its own file.
+
+Storage rule: many processes never write one HDF5 file. Each task writes its run
+into a file of its own, first under a temporary name in the same directory and
+then ``os.replace``-d onto ``<key>.h5`` (atomic on POSIX), so a file with the
+final name is always a complete run and a worker killed at any moment leaves
+at most a temporary file (removed by the next sweep on that store). The worker
+returns only the file name and a small summary; the client, the single writer
+of the store's index, records it.
+
+A task that raises (a bad parameter, a factory that fails, a routine that
+raises) is stored too, as a failed run: status ``"failed"`` (the
+:class:`~solvers.Status` convention), ``converged=False``, the exception in the
+message and the full traceback in ``extras["traceback"]``, tag
+``sweep_status="error"``. The sweep goes on with the other tasks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+import traceback
+from pathlib import Path
+
+from ..results import SolveResult, Status
+from ._tasks import Task, canonical, resolve_factory
+
+#: ``sweep_status`` tag values
+OK, ERROR = "ok", "error"
+
+
+def task_tags(task: Task, status: str) -> dict:
+    """Tags stored with a task's run: the key (what resume compares), the description, scalar params."""
+    tags = {"sweep_key": task.key, "sweep_status": status, "sweep_factory": task.factory,
+            "sweep_params": canonical(task.params), "sweep_options": canonical(task.options),
+            "sweep_method": task.method or "", "sweep_backend": task.backend or ""}
+    if task.name:
+        tags["sweep_name"] = task.name
+    if task.seed is not None:
+        tags["sweep_seed"] = task.seed
+    for k, v in task.params.items():
+        if isinstance(v, (str, int, float, bool)) and "/" not in k and not k.startswith(("_", ".")):
+            tags[f"param_{k}"] = v
+    return tags
+
+
+def error_result(task: Task, exc: BaseException, tb: str) -> SolveResult:
+    """A failed :class:`SolveResult` that records an exception and its traceback."""
+    last = tb.strip().splitlines()[-1] if tb.strip() else f"{type(exc).__name__}: {exc}"
+    msg = (f"sweep task raised {type(exc).__name__}: {exc}. The traceback is stored in extras['traceback']; "
+           f"fix the parameters or the factory and rerun the sweep with retry_failed=True (--retry-failed)")
+    return SolveResult(None, False, Status.FAILED, msg, 0, method=task.method or "", backend=task.backend or "",
+                       options=dict(task.options), error_type=type(exc).__name__, error=last, traceback=tb)
+
+
+def write_run_file(result: SolveResult, path, *, problem=None, tags=None, seed=None, durable: bool = True) -> str:
+    """Write ``result`` as the only run of a new run-store file ``path``, atomically; return its run id.
+
+    The file is made under a temporary name in the same directory and renamed onto
+    ``path`` (``os.replace``) when complete; an existing ``path`` is replaced.
+    """
+    from ..runs import _files
+    from ..runs.store import RunStore
+
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.stem}-{os.getpid()}-{secrets.token_hex(4)}.h5")
+    try:
+        run_id = RunStore(tmp, mode="x", durable=durable).save(result, problem=problem, tags=tags, seed=seed)
+        os.replace(tmp, path)
+        if durable:
+            _files.fsync_path(path.parent, directory=True)
+        return run_id
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".lock")):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: str, wall_s: float) -> dict:
+    """The small record a worker sends back (and the store's index keeps)."""
+    t = result.stats.get("time_s")
+    return {"key": task.key, "status": ERROR if status == ERROR else result.status, "converged": bool(result.converged),
+            "nit": int(result.nit), "time_s": float(t) if isinstance(t, (int, float)) else None,
+            "wall_s": float(wall_s), "method": result.method or (task.method or ""), "backend": result.backend or "",
+            "factory": task.factory, "params": task.params, "seed": task.seed, "options": task.options,
+            "name": task.name, "file": file, "run_id": run_id,
+            "error": result.extras.get("error") if status == ERROR else None,
+            "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def run_task(task: Task, files_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> dict:
+    """Run one task on a worker and store it in ``files_dir/<key>.h5``; return its summary.
+
+    Parameters
+    ----------
+    task : Task
+    files_dir : str
+        Directory of the run files (must be reachable from the worker: a local disk
+        for a LocalCluster, a shared file system for a multi-host cluster).
+    durable : bool
+        ``fsync`` the file and the directory (see :class:`solvers.RunStore`).
+    file_locking : bool, optional
+        Sets ``HDF5_USE_FILE_LOCKING`` in the worker (``False`` for shared file
+        systems without POSIX locks, e.g. some NFS / Lustre mounts). Only effective
+        before the worker's first HDF5 file is opened; None leaves it alone.
+    """
+    if file_locking is not None:
+        os.environ["HDF5_USE_FILE_LOCKING"] = "TRUE" if file_locking else "FALSE"
+    from .. import _solve
+
+    t0 = time.perf_counter()
+    problem = None
+    status = OK
+    try:
+        problem = resolve_factory(task.factory)(**task.factory_kwargs())
+        result = _solve.solve(problem, method=task.method, backend=task.backend, **task.options)
+    except Exception as exc:  # noqa: BLE001 - every failure of a task is recorded, the sweep goes on
+        status = ERROR
+        result = error_result(task, exc, traceback.format_exc())
+    path = Path(files_dir) / f"{task.key}.h5"
+    tags = task_tags(task, status)
+    try:
+        run_id = write_run_file(result, path, problem=problem, tags=tags, seed=task.seed, durable=durable)
+    except (TypeError, ValueError) as exc:
+        if status == ERROR:
+            raise
+        # the result or problem description could not be stored: store the failure instead
+        status = ERROR
+        result = error_result(task, exc, traceback.format_exc())
+        run_id = write_run_file(result, path, tags=task_tags(task, status), seed=task.seed, durable=durable)
+    return summary(task, result, status=status, file=path.name, run_id=run_id, wall_s=time.perf_counter() - t0)
+
+
+def record_lost_task(task: Task, files_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:
+    """Store a task that never returned (its worker died too often, retries exhausted) as a failed run.
+
+    Runs in the client; the file is the task's own, so the single-writer rule holds.
+    """
+    result = error_result(task, exc, tb)
+    path = Path(files_dir) / f"{task.key}.h5"
+    run_id = write_run_file(result, path, tags=task_tags(task, ERROR), seed=task.seed, durable=durable)
+    return summary(task, result, status=ERROR, file=path.name, run_id=run_id, wall_s=0.0)
+
+
+def read_run_file(path) -> dict | None:
+    """The summary of a run file written by :func:`run_task`, from its stored tags (None if it is not one)."""
+    from ..runs.store import RunStore
+
+    rows = RunStore(path, mode="r").list()
+    if len(rows) != 1 or "sweep_key" not in rows[0]["tags"]:
+        return None
+    r, tags = rows[0], rows[0]["tags"]
+    status = tags.get("sweep_status", OK)
+    seed = tags.get("sweep_seed")
+    return {"key": tags["sweep_key"], "status": ERROR if status == ERROR else r["status"],
+            "converged": r["converged"], "nit": r["nit"], "time_s": r["time_s"], "wall_s": None,
+            "method": r["method"], "backend": r["backend"], "factory": tags.get("sweep_factory", ""),
+            "params": json.loads(tags.get("sweep_params", "{}")), "seed": None if seed is None else int(seed),
+            "options": json.loads(tags.get("sweep_options", "{}")), "name": tags.get("sweep_name", ""),
+            "file": Path(path).name, "run_id": r["run_id"], "error": None, "host": None, "pid": None}
+
+
+__all__ = ["run_task", "write_run_file", "record_lost_task", "read_run_file", "error_result", "task_tags",
+           "summary", "OK", "ERROR"]
