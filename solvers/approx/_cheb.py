@@ -1,0 +1,79 @@
+"""One-dimensional Chebyshev tools of the Chebyshev–Tucker format.
+
+Points of the second kind (extrema of :math:`T_n`, endpoints included), in
+**ascending** order on :math:`[-1, 1]`: :math:`t_j = -\\cos(\\pi j / n)`, ``j = 0..n``,
+``n = degree``. Values at these points map to coefficients of
+:math:`p(t) = \\sum_k c_k T_k(t)` by a type-I discrete cosine transform
+(:func:`scipy.fft.dct` with ``type=1``): with :math:`y = \\mathrm{DCT\\text{-}I}(v)` of the
+values in the descending order :math:`\\cos(\\pi j/n)`, :math:`c_k = y_k / n` and the first and
+last coefficients halved (Trefethen, *Approximation Theory and Approximation Practice*,
+SIAM 2013, ch. 3). Reversing the point order multiplies :math:`c_k` by :math:`(-1)^k`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+
+def points(degree: int) -> np.ndarray:
+    """The ``degree + 1`` Chebyshev points of the second kind on [-1, 1], ascending."""
+    n = int(degree)
+    t = -np.cos(np.pi * np.arange(n + 1) / n)
+    t[0], t[-1] = -1.0, 1.0
+    if n % 2 == 0:
+        t[n // 2] = 0.0
+    return t
+
+
+def to_box(t: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map ``t`` in [-1, 1] to [lo, hi]."""
+    return 0.5 * (hi + lo) + 0.5 * (hi - lo) * t
+
+
+def from_box(x, lo: float, hi: float):
+    """Map ``x`` in [lo, hi] to [-1, 1] (works on NumPy and CuPy arrays)."""
+    return (2.0 * x - (hi + lo)) / (hi - lo)
+
+
+def coefficients(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Chebyshev coefficients from values at the ascending points, along ``axis`` (DCT-I)."""
+    v = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
+    n = v.shape[0] - 1
+    c = scipy.fft.dct(v[::-1], type=1, axis=0) / n
+    c[0] *= 0.5
+    c[n] *= 0.5
+    return np.moveaxis(c, 0, axis)
+
+
+def vander(t: np.ndarray, m: int) -> np.ndarray:
+    """``T_k(t_j)`` for ``k < m`` by the three-term recurrence, shape ``(len(t), m)``."""
+    t = np.asarray(t, dtype=np.float64)
+    V = np.empty((t.size, m))
+    V[:, 0] = 1.0
+    if m > 1:
+        V[:, 1] = t
+    for k in range(2, m):
+        V[:, k] = 2.0 * t * V[:, k - 1] - V[:, k - 2]
+    return V
+
+
+def derivative(A: np.ndarray) -> np.ndarray:
+    """Coefficients (columns of ``A``, shape ``(m, r)``) of the derivatives d/dt, same shape.
+
+    Backward recurrence :math:`c'_{k-1} = c'_{k+1} + 2k c_k` with :math:`c'_0` halved.
+    """
+    m = A.shape[0]
+    D = np.zeros_like(A, dtype=np.float64)
+    for k in range(m - 1, 0, -1):
+        D[k - 1] = (D[k + 1] if k + 1 < m else 0.0) + 2.0 * k * A[k]
+    D[0] *= 0.5
+    return D
+
+
+def moments(m: int) -> np.ndarray:
+    """``\\int_{-1}^{1} T_k(t) dt`` for ``k < m``: ``2 / (1 - k^2)`` for even ``k``, 0 for odd."""
+    k = np.arange(m)
+    w = np.zeros(m)
+    even = k % 2 == 0
+    w[even] = 2.0 / (1.0 - k[even].astype(np.float64) ** 2)
+    return w

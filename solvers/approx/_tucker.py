@@ -1,0 +1,185 @@
+"""Tucker compression of Chebyshev coefficient tensors: HOSVD, HOOI and reduced HOSVD.
+
+* HOSVD (De Lathauwer, De Moor, Vandewalle, SIAM J. Matrix Anal. Appl. 21, 2000): the
+  factor of mode ``i`` holds the leading left singular vectors of the mode-``i`` unfolding;
+  with per-mode discarded tails :math:`\\delta_i` the error obeys
+  :math:`\\|C - \\hat C\\|_F \\le (\\sum_i \\delta_i^2)^{1/2}`.
+* HOOI / ALS (De Lathauwer, De Moor, Vandewalle, SIAM J. Matrix Anal. Appl. 21, 2000b):
+  alternating sweeps from the HOSVD factors at fixed ranks; never worse than HOSVD in the
+  Frobenius norm of the error (it maximises the core norm).
+* Reduced HOSVD (Khoromskij & Khoromskaia, Centr. Eur. J. Math. 7, 2009; Benner,
+  Khoromskaia & Khoromskij, SIAM J. Sci. Comput. 40, 2018): for a canonical tensor
+  :math:`\\sum_r \\xi_r \\otimes_i u^{(i)}_r` with unit columns, the factor of mode ``i`` comes
+  from the SVD of the weighted side matrix :math:`U^{(i)} \\mathrm{diag}(\\xi)` only, and the
+  core is the projection of the canonical terms; the full tensor is never formed.
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+
+def mode_dot(T: np.ndarray, M: np.ndarray, mode: int) -> np.ndarray:
+    """``T x_mode M``: contract mode ``mode`` of ``T`` (length ``n``) with ``M`` (``k x n``)."""
+    return np.moveaxis(np.tensordot(M, T, axes=(1, mode)), 0, mode)
+
+
+def unfold(T: np.ndarray, mode: int) -> np.ndarray:
+    """The mode-``mode`` unfolding, shape ``(T.shape[mode], -1)``."""
+    return np.moveaxis(T, mode, 0).reshape(T.shape[mode], -1)
+
+
+def reconstruct(core: np.ndarray, factors) -> np.ndarray:
+    """The full tensor ``core x_1 A_1 ... x_d A_d``."""
+    T = core
+    for i, A in enumerate(factors):
+        T = mode_dot(T, A, i)
+    return T
+
+
+def _tails(s: np.ndarray) -> np.ndarray:
+    """``tails[r] = sqrt(sum_{k >= r} s_k^2)`` for ``r = 0..len(s)``, without cancellation."""
+    out = np.zeros(s.size + 1)
+    out[:-1] = np.sqrt(np.cumsum((s[::-1] ** 2))[::-1])
+    return out
+
+
+def choose_rank(s: np.ndarray, budget: float, cap: int | None) -> int:
+    """The smallest rank ``r >= 1`` whose discarded tail of ``s`` is at most ``budget``
+    (or ``cap`` when fixed ranks are asked for)."""
+    if cap is not None:
+        return max(1, min(int(cap), s.size))
+    t = _tails(s)
+    ok = np.nonzero(t <= budget)[0]
+    return max(1, int(ok[0]) if ok.size else s.size)
+
+
+def hosvd(C: np.ndarray, tol: float, ranks=None):
+    """Truncated HOSVD of ``C``.
+
+    Ranks come from ``ranks`` (fixed) or from the tolerance: per-mode tail
+    ``<= tol * ||C||_F / sqrt(d)``, so that ``||C - C_hat||_F <= tol * ||C||_F``.
+
+    Returns
+    -------
+    core, factors, bound, svals
+        ``bound`` is :math:`(\\sum_i \\delta_i^2)^{1/2}`, a guaranteed bound of the
+        Frobenius error; ``svals[i]`` the mode-``i`` singular values.
+    """
+    d = C.ndim
+    norm = float(np.linalg.norm(C))
+    budget = tol * norm / np.sqrt(d)
+    factors, svals, tails = [], [], []
+    for i in range(d):
+        U, s, _ = np.linalg.svd(unfold(C, i), full_matrices=False)
+        r = choose_rank(s, budget, None if ranks is None else ranks[i])
+        factors.append(np.ascontiguousarray(U[:, :r]))
+        svals.append(s)
+        tails.append(_tails(s)[r])
+    core = C
+    for i, A in enumerate(factors):
+        core = mode_dot(core, A.T, i)
+    return core, factors, float(np.sqrt(np.sum(np.square(tails)))), svals
+
+
+def hooi(C: np.ndarray, factors, *, sweeps: int = 10, rtol: float = 1e-13):
+    """HOOI sweeps on ``C`` from ``factors`` (orthonormal columns), ranks kept.
+
+    Stops after ``sweeps`` sweeps or when a sweep lowers the measured Frobenius error by
+    less than ``rtol * ||C||_F``. Returns ``(core, factors, errors)``, ``errors[k]`` the
+    error ``||C - core x A||_F`` after sweep ``k`` (entry 0: the start).
+    """
+    d = C.ndim
+    factors = [A.copy() for A in factors]
+    norm = float(np.linalg.norm(C))
+    core = reconstruct_core(C, factors)
+    errors = [float(np.linalg.norm(C - reconstruct(core, factors)))]
+    for _ in range(sweeps):
+        for i in range(d):
+            Y = C
+            for j in range(d):
+                if j != i:
+                    Y = mode_dot(Y, factors[j].T, j)
+            U, _, _ = np.linalg.svd(unfold(Y, i), full_matrices=False)
+            factors[i] = np.ascontiguousarray(U[:, :factors[i].shape[1]])
+        core = reconstruct_core(C, factors)
+        errors.append(float(np.linalg.norm(C - reconstruct(core, factors))))
+        if errors[-2] - errors[-1] <= rtol * norm:
+            break
+    return core, factors, errors
+
+
+def reconstruct_core(C: np.ndarray, factors) -> np.ndarray:
+    """The projected core ``C x_1 A_1^T ... x_d A_d^T``."""
+    core = C
+    for i, A in enumerate(factors):
+        core = mode_dot(core, A.T, i)
+    return core
+
+
+def orthonormalize(core: np.ndarray, factors):
+    """QR of every factor, the triangular parts moved into the core (same tensor)."""
+    out = []
+    for i, A in enumerate(factors):
+        Q, R = np.linalg.qr(A)
+        out.append(Q)
+        core = mode_dot(core, R, i)
+    return core, out
+
+
+def truncate(core: np.ndarray, factors, tol: float, ranks=None):
+    """Re-truncate a Tucker tensor (any factors): orthonormalise, then HOSVD of the core.
+
+    Returns ``(core, factors, bound)`` with ``bound`` as in :func:`hosvd`.
+    """
+    core, Q = orthonormalize(core, factors)
+    G, V, bound, _ = hosvd(core, tol, ranks)
+    return G, [np.ascontiguousarray(q @ v) for q, v in zip(Q, V)], bound
+
+
+def cp_core(xi: np.ndarray, B) -> np.ndarray:
+    """``sum_r xi_r  B_1[:, r] o ... o B_d[:, r]`` (a canonical tensor made full; small sizes)."""
+    d = len(B)
+    letters = string.ascii_letters[:d]
+    spec = ",".join(f"{c}z" for c in letters) + ",z->" + letters
+    return np.einsum(spec, *B, xi, optimize=True)
+
+
+def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
+    """Reduced HOSVD of the canonical tensor ``sum_r w_r o_i U_i[:, r]``.
+
+    Columns are normalised into the weights :math:`\\xi`; the factor of mode ``i`` holds the
+    leading left singular vectors of :math:`\\hat U_i \\mathrm{diag}(\\xi)`. Projecting mode
+    ``i`` costs at most :math:`\\|K_i\\|_2 \\delta_i` in the Frobenius norm, :math:`K_i` the
+    Khatri–Rao product of the other (unit-column) factors and :math:`\\delta_i` the discarded
+    tail; :math:`\\|K_i\\|_2^2` is the largest eigenvalue of the Hadamard product of their
+    Gram matrices (R x R). Ranks are chosen so the summed bound is at most
+    ``tol * ||A||_F``. Returns ``(core, factors, bound)``; the core is
+    ``r_1 x ... x r_d``.
+    """
+    d = len(factors)
+    norms = [np.linalg.norm(U, axis=0) for U in factors]
+    xi = np.asarray(weights, dtype=np.float64) * np.prod(norms, axis=0)
+    keep = xi != 0.0
+    xi = xi[keep]
+    Uh = [U[:, keep] / n[keep] for U, n in zip(factors, norms)]
+    grams = [U.T @ U for U in Uh]
+    full = np.ones((xi.size, xi.size))
+    for Gm in grams:
+        full *= Gm
+    norm = float(np.sqrt(max(xi @ full @ xi, 0.0)))
+    Z, tails = [], []
+    for i in range(d):
+        H = np.ones_like(full)
+        for j in range(d):
+            if j != i:
+                H *= grams[j]
+        kappa = float(np.sqrt(max(np.linalg.eigvalsh(H)[-1], 0.0))) if xi.size else 0.0
+        W, s, _ = np.linalg.svd(Uh[i] * xi, full_matrices=False)
+        budget = tol * norm / (d * kappa) if kappa > 0 else np.inf
+        r = choose_rank(s, budget, None if ranks is None else ranks[i])
+        Z.append(np.ascontiguousarray(W[:, :r]))
+        tails.append(kappa * _tails(s)[r])
+    core = cp_core(xi, [z.T @ u for z, u in zip(Z, Uh)])
+    return core, Z, float(np.sum(tails))

@@ -1,0 +1,150 @@
+"""Boundary checks of the Chebyshev–Tucker routines: every argument is checked here,
+before any function value is sampled or any kernel runs."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+METHODS = ("hosvd", "hooi")
+
+
+def domain(dom) -> np.ndarray:
+    """``[(lo, hi)] * d`` -> float64 array ``(d, 2)`` with finite ``lo < hi``."""
+    try:
+        a = np.array(dom, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"domain must be a sequence of (lo, hi) pairs, got {type(dom).__name__}") from None
+    if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
+        raise ValueError(f"domain must have shape (d, 2): one (lo, hi) pair per variable, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("domain must be finite (every lo and hi a finite number)")
+    if np.any(a[:, 0] >= a[:, 1]):
+        bad = int(np.nonzero(a[:, 0] >= a[:, 1])[0][0])
+        raise ValueError(f"domain[{bad}] = {tuple(a[bad])}: need lo < hi in every pair")
+    span = a[:, 1] - a[:, 0]
+    scale = np.maximum(np.abs(a[:, 0]), np.abs(a[:, 1]))
+    if np.any(span < 1e-12 * scale) or np.any(span > 1e300) or np.any(span < 1e-300):
+        raise ValueError("domain: every hi - lo must be within 1e-300..1e300 and at least 1e-12 times |lo|, |hi| "
+                         "(rescale the variables)")
+    return a
+
+
+def _int(name, v, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if not lo <= int(v) <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {v}")
+    return int(v)
+
+
+def per_mode(name, v, d, lo, hi) -> tuple:
+    """An int or a sequence of ``d`` ints in ``[lo, hi]`` -> tuple of ``d`` ints."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        if len(v) != d:
+            raise ValueError(f"{name} must be an int or {d} ints (one per variable), got {len(v)} values")
+        return tuple(_int(f"{name}[{i}]", x, lo, hi) for i, x in enumerate(v))
+    return (_int(name, v, lo, hi),) * d
+
+
+def degree(deg, d) -> tuple:
+    return per_mode("degree", deg, d, 1, 4096)
+
+
+def ranks(r, d):
+    return None if r is None else per_mode("ranks", r, d, 1, 1 << 20)
+
+
+def tol(t) -> float:
+    if isinstance(t, bool) or not isinstance(t, numbers.Real):
+        raise TypeError(f"tol must be a real number, got {type(t).__name__}")
+    t = float(t)
+    if not (1e-16 <= t < 1.0):
+        raise ValueError(f"tol must be in [1e-16, 1) (relative Frobenius accuracy of the Tucker compression), got {t}")
+    return t
+
+
+def method(m) -> str:
+    if m not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {m!r}")
+    return m
+
+
+def grid_size(dims, d) -> None:
+    total = int(np.prod(np.array(dims, dtype=np.float64)))
+    if total > 2e8:
+        raise ValueError(f"degree: the full Chebyshev grid would have {total:.3g} points (> 2e8); lower the degree, "
+                         "or pass a canonical (cp_factors) function, which is compressed without the grid")
+
+
+def sampled(name, vals, n) -> np.ndarray:
+    """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``."""
+    try:
+        v = np.asarray(vals, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must return a float array of N values, got {type(vals).__name__}") from None
+    if v.shape != (n,):
+        raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); it must return shape ({n},)")
+    bad = ~np.isfinite(v)
+    if bad.any():
+        raise ValueError(f"{name} returned {int(bad.sum())} non-finite values (NaN or inf) at the Chebyshev points; "
+                         "the function must be finite on the closed domain")
+    return v
+
+
+def cp(obj, nodes):
+    """``obj.cp_factors(nodes)`` -> ``(weights (R,), [U_i (m_i, R)])``, checked."""
+    name = f"{type(obj).__name__}.cp_factors"
+    out = obj.cp_factors(nodes)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{name} must return (weights, [U_1, ..., U_d])")
+    w = np.asarray(out[0], dtype=np.float64)
+    if w.ndim != 1 or w.size < 1:
+        raise ValueError(f"{name}: weights must be a 1-D array of R >= 1 values, got shape {w.shape}")
+    Us = list(out[1])
+    if len(Us) != len(nodes):
+        raise ValueError(f"{name} returned {len(Us)} factor matrices for {len(nodes)} variables")
+    mats = []
+    for i, (U, x) in enumerate(zip(Us, nodes)):
+        U = np.asarray(U, dtype=np.float64)
+        if U.shape != (x.size, w.size):
+            raise ValueError(f"{name}: factor {i} has shape {U.shape}, expected ({x.size}, {w.size}) = "
+                             "(points of that variable, terms R)")
+        mats.append(U)
+    for a in [w] + mats:
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} returned non-finite weights or factor entries (NaN or inf)")
+    return w, mats
+
+
+def points(pts, dom) -> np.ndarray:
+    """``(N, d)`` (or one point of shape ``(d,)``) finite points inside the box, as float64 host array."""
+    d = dom.shape[0]
+    try:
+        x = np.asarray(pts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"points must be a float array of shape (N, {d}), got {type(pts).__name__}") from None
+    if x.ndim == 1 and x.shape[0] == d:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != d:
+        raise ValueError(f"points must have shape (N, {d}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("points contain NaN or inf")
+    slack = 1e-12 * (dom[:, 1] - dom[:, 0])
+    out = (x < dom[:, 0] - slack) | (x > dom[:, 1] + slack)
+    if out.any():
+        n = int(np.nonzero(out.any(axis=1))[0][0])
+        raise ValueError(f"points[{n}] = {x[n].tolist()} lies outside the domain {dom.tolist()}; the Chebyshev "
+                         "interpolant is only valid on its box (extrapolation is unstable)")
+    return x
+
+
+def axis(name, a, lo, hi) -> np.ndarray:
+    """A 1-D finite coordinate array inside ``[lo, hi]``."""
+    x = np.asarray(a, dtype=np.float64)
+    if x.ndim != 1 or x.size < 1:
+        raise ValueError(f"{name} must be a non-empty 1-D coordinate array, got shape {x.shape}")
+    slack = 1e-12 * (hi - lo)
+    if not np.all(np.isfinite(x)) or x.min() < lo - slack or x.max() > hi + slack:
+        raise ValueError(f"{name} must be finite and inside [{lo}, {hi}]")
+    return x
