@@ -100,7 +100,7 @@ class Backend:
 _CACHE: dict[str, Backend] = {}
 _KERNELS: dict = {}
 #: kernel families: each backend has ``solvers._kernels.<backend>.<family>`` for each
-FAMILIES = ("krylov", "sparse", "stencil", "multigrid", "ot")
+FAMILIES = ("krylov", "sparse", "stencil", "multigrid", "ot", "approx")
 
 
 def _is_cupy_array(a) -> bool:
