@@ -1,0 +1,241 @@
+"""The Newton-KKT system of equality-constrained optimisation and its inexact solvers.
+
+At an iterate ``(x, lam)`` the Lagrangian Newton system is
+
+    K z = b,   K = [[B, J^T], [J, 0]],   b = -(g_L, c),
+
+with ``B = H + t I`` the Hessian of the Lagrangian ``H``, shifted by ``t >= 0`` when ``H`` is
+not positive definite on the null space of ``J``. :class:`NewtonSystem` holds ``K`` (a dense
+array for small dense problems, else a :func:`~solvers.operators.kkt_operator`), chooses the
+shift (:meth:`NewtonSystem.reduced_hessian_shift`, exact for the dense form) and solves the
+system inexactly:
+
+* :func:`sketch_and_project` -- randomized iterative sketching (Gower and Richtarik, 2015):
+  ``z <- z - K S^T (S K K S^T)^+ S (K z - b)`` with a fresh sketch ``S`` every iteration,
+  drawn by :class:`SketchSampler` from :mod:`solvers.operators.sketch`;
+* :func:`krylov_solve` -- preconditioned MINRES (Paige and Saunders, 1975) on ``K``.
+
+Both stop at the adaptive accuracy condition ``||K z - b|| <= tol`` that the caller sets
+(Hong, Na, Mahoney and Kolar, ICML 2023).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..operators import IdentityOperator, aslinearoperator, count_sketch, gaussian_sketch, kkt_operator, row_sampling
+from ._nlp import _is_matrix, matvec
+
+SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
+
+#: largest n + m for which the KKT matrix is formed densely (exact reduced-Hessian test)
+DENSE_LIMIT = 2000
+
+
+class NewtonSystem:
+    """``K = [[H + t I, J^T], [J, 0]]`` at one iterate.
+
+    Parameters
+    ----------
+    H, J : array, sparse matrix or operator
+        Hessian of the Lagrangian ``(n, n)`` and constraint Jacobian ``(m, n)``.
+    backend : Backend
+    """
+
+    def __init__(self, H, J, backend):
+        self.n = H.shape[0]
+        self.m = J.shape[0]
+        self.N = self.n + self.m
+        self.be = backend
+        self.shift = 0.0
+        self.is_dense = _is_matrix(H) and _is_matrix(J) and self.N <= DENSE_LIMIT
+        if self.is_dense:
+            Hd = H.toarray() if sp.issparse(H) else np.asarray(H, dtype=np.float64)
+            self.H = 0.5 * (Hd + Hd.T)
+            self.J = J.toarray() if sp.issparse(J) else np.asarray(J, dtype=np.float64)
+        else:
+            self.H, self.J = H, J
+        self._build()
+
+    def _build(self):
+        n, m = self.n, self.m
+        if self.is_dense:
+            K = np.zeros((self.N, self.N))
+            K[:n, :n] = self.H + self.shift * np.eye(n)
+            K[:n, n:] = self.J.T
+            K[n:, :n] = self.J
+            self.K = K
+            self.op = None
+        else:
+            B = aslinearoperator(self.H, backend=self.be)
+            if self.shift:
+                B = B + self.shift * IdentityOperator(n, backend=self.be)
+            self.K = None
+            self.op = kkt_operator(B, self.J, backend=self.be)
+
+    def set_shift(self, t: float) -> None:
+        """Use ``B = H + t I``."""
+        self.shift = float(t)
+        self._build()
+
+    # ------------------------------------------------------------------ products
+    def matvec(self, v):
+        if self.K is not None:
+            return self.K @ v
+        return np.asarray(self.op.matvec(v))
+
+    def rows(self, S):
+        """``S K`` for a dense ``(s, N)`` array ``S`` (``K`` is symmetric: ``(K S^T)^T``)."""
+        if self.K is not None:
+            return S @ self.K
+        op = self.op
+        if hasattr(op, "matmat"):
+            return np.asarray(op.matmat(np.ascontiguousarray(S.T))).T
+        return np.column_stack([np.asarray(op.matvec(s)) for s in S]).T
+
+    def curvature(self, dx) -> float:
+        """``dx^T B dx``."""
+        return float(dx @ matvec(self.H, dx)) + self.shift * float(dx @ dx)
+
+    def row_probabilities(self):
+        """Squared row norms of ``K`` over ``||K||_F^2`` (dense form; ``None`` = uniform)."""
+        if self.K is None:
+            return None
+        w = np.einsum("ij,ij->i", self.K, self.K)
+        total = float(w.sum())
+        if not (total > 0 and math.isfinite(total)):
+            return None
+        return w / total
+
+    # ------------------------------------------------------------------ Hessian modification
+    def reduced_hessian_shift(self, xi_B: float):
+        """The shift ``t`` that makes ``Z^T (H + t I) Z`` positive definite (dense form only).
+
+        ``Z`` is an orthonormal basis of the null space of ``J`` (from the SVD of ``J``). When
+        ``lambda_min(Z^T H Z) > 1e-8 max(1, ||H||_2)`` no shift is needed (``t = 0``, so the
+        step is the exact Newton step and local quadratic convergence is kept); otherwise
+        ``t = xi_B max(1, ||H||_2) - lambda_min`` so that the smallest reduced eigenvalue becomes
+        ``xi_B max(1, ||H||_2)``. Returns ``(t, lambda_min, sigma_min(J))``.
+        """
+        n, m = self.n, self.m
+        U, s, Vt = np.linalg.svd(self.J, full_matrices=True)
+        smax = float(s[0]) if s.size else 0.0
+        rank = int(np.sum(s > max(n, m) * np.finfo(float).eps * max(smax, 1e-300)))
+        sigma_min = float(s[min(m, n) - 1]) if m <= n and s.size else 0.0
+        Z = Vt[rank:].T
+        hnorm = float(np.linalg.norm(self.H, 2)) if n else 0.0
+        if Z.shape[1] == 0:
+            return 0.0, math.inf, sigma_min
+        lam_min = float(sla.eigvalsh(Z.T @ self.H @ Z, subset_by_index=[0, 0])[0])
+        scale = max(1.0, hnorm)
+        if lam_min > 1e-8 * scale:
+            return 0.0, lam_min, sigma_min
+        return xi_B * scale - lam_min, lam_min, sigma_min
+
+
+class SketchSampler:
+    """Draws the sketches of :func:`sketch_and_project`, in batches, from seeded sketch operators.
+
+    ``"gaussian"``: ``s`` rows of a :func:`~solvers.operators.gaussian_sketch`;
+    ``"kaczmarz"``: one row of the identity sampled by :func:`~solvers.operators.row_sampling`
+    with probabilities proportional to the squared row norms of ``K`` (Strohmer and Vershynin,
+    2009; uniform for an operator ``K``); ``"block"``: ``s`` such rows (block Kaczmarz);
+    ``"countsketch"``: an ``(s, N)`` :func:`~solvers.operators.count_sketch`. Only the row space
+    of ``S`` matters to the projection, so the operators' scalings do not change the method.
+    """
+
+    def __init__(self, kind: str, N: int, s: int, rng, probabilities=None):
+        self.kind, self.N, self.s, self.rng, self.p = kind, N, s, rng, probabilities
+        self.batch = max(1, min(256, 4_000_000 // max(1, s * N)))
+        self.S = None
+        self.SK = None
+        self.pos = 0
+
+    def _seed(self) -> int:
+        return int(self.rng.integers(0, 2**63 - 1))
+
+    def _draw(self, system: NewtonSystem):
+        s, N, B = self.s, self.N, self.batch
+        if self.kind == "gaussian":
+            S = np.asarray(gaussian_sketch(s * B, N, seed=self._seed(), backend="numpy").todense())
+        elif self.kind in ("kaczmarz", "block"):
+            S = np.asarray(row_sampling(s * B, N, seed=self._seed(), probabilities=self.p,
+                                        backend="numpy").todense())
+        else:
+            # the columns of a CountSketch are independent: one (s, B N) sketch is B independent (s, N) ones
+            C = np.asarray(count_sketch(s, B * N, seed=self._seed(), backend="numpy").todense())
+            S = C.reshape(s, B, N).transpose(1, 0, 2).reshape(B * s, N)
+        self.S = S
+        self.SK = system.rows(S)
+        self.pos = 0
+
+    def next(self, system: NewtonSystem):
+        """``(S, S K)`` for the next iteration."""
+        if self.S is None or self.pos >= self.batch:
+            self._draw(system)
+        i = self.pos * self.s
+        self.pos += 1
+        return self.S[i:i + self.s], self.SK[i:i + self.s]
+
+    def reset(self):
+        """Forget the current batch (``K`` changed)."""
+        self.S = self.SK = None
+
+
+def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, sampler: SketchSampler):
+    """Iterate ``z <- z - W (W^T W)^+ S r`` with ``W = (S K)^T``, ``r = K z - b``, until ``||r|| <= tol``.
+
+    ``z`` and ``r`` are updated in place and returned with the iteration count and whether the
+    accuracy condition holds for the recomputed residual ``K z - b``.
+    """
+    its = 0
+    rn = float(np.linalg.norm(r))
+    while its < maxiter:
+        if rn <= tol:
+            r[:] = system.matvec(z) - b           # confirm on the true residual
+            rn = float(np.linalg.norm(r))
+            if rn <= tol:
+                return z, r, its, True
+        S, SK = sampler.next(system)
+        Sr = S @ r
+        if SK.shape[0] == 1:
+            ww = float(SK[0] @ SK[0])
+            if not ww > 0:
+                its += 1
+                continue
+            d = SK[0] * (Sr[0] / ww)
+        else:
+            y, *_ = np.linalg.lstsq(SK @ SK.T, Sr, rcond=None)
+            d = SK.T @ y
+        z -= d
+        r -= system.matvec(d)
+        rn = float(np.linalg.norm(r))
+        its += 1
+        if not math.isfinite(rn):
+            return z, r, its, False
+    r[:] = system.matvec(z) - b
+    rn = float(np.linalg.norm(r))
+    return z, r, its, rn <= tol
+
+
+def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backend):
+    """Preconditioned MINRES on ``K z = b`` from ``z`` to ``||K z - b|| <= tol``.
+
+    Returns ``(z, r, iterations, matvecs, ok)``.
+    """
+    from ..linear.minres import minres
+
+    bn = float(np.linalg.norm(b))
+    A = system.K if system.K is not None else system.op
+    res = minres(A, b, x0=z, rtol=min(0.5, tol / bn) if bn > 0 else 0.5, atol=tol, maxiter=maxiter, M=M,
+                 backend=backend)
+    z = np.asarray(backend.to_numpy(res.x), dtype=np.float64)
+    r = system.matvec(z) - b
+    ok = bool(np.all(np.isfinite(r))) and float(np.linalg.norm(r)) <= tol * (1 + 1e-8)
+    return z, r, res.nit, int(res.stats.get("matvecs", res.nit)), ok
+
+
+__all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "SKETCHES", "DENSE_LIMIT"]

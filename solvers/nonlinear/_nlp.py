@@ -1,0 +1,232 @@
+"""Evaluation of an equality-constrained problem ``min f(x) s.t. c(x) = 0`` for Newton-type solvers.
+
+:class:`NLPEvaluator` wraps a duck-typed problem (``f``, ``grad``, ``c``, ``jac``,
+``hess_lagrangian``) with evaluation counters and output checks that name the callable
+at fault. :class:`Point` holds everything evaluated at one primal-dual pair ``(x, lam)``:
+the objective, the constraints, the gradient of the Lagrangian ``g_L = grad f + J^T lam``
+and the KKT residual ``(g_L, c)``. The exact augmented Lagrangian
+
+    L_{mu,nu}(x, lam) = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2
+
+and its exact gradient (which needs the Hessian of the Lagrangian ``H`` times ``g_L``),
+
+    d/dx   = g_L + mu J^T c + nu H g_L,
+    d/dlam = c + nu J g_L,
+
+are :func:`merit_value` and :func:`merit_gradient` (Hong, Na, Mahoney and Kolar, ICML 2023,
+section 2; the exact augmented Lagrangian goes back to Di Pillo and Grippo, 1979).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..operators import LinearOperator, aslinearoperator
+
+
+def _is_matrix(A) -> bool:
+    """A dense ndarray or a SciPy sparse matrix (something that can be densified cheaply)."""
+    return isinstance(A, np.ndarray) or sp.issparse(A)
+
+
+class NLPEvaluator:
+    """The problem's callables with counters and output checks.
+
+    Every wrong shape, wrong type or non-finite output raises a ``ValueError``/``TypeError``
+    that names the callable (``problem.f``, ``problem.jac``, ...), except where the caller asks
+    to tolerate non-finite values (trial points of a line search).
+    """
+
+    def __init__(self, problem, n: int, backend):
+        self.problem = problem
+        self.n = n
+        self.m = None
+        self.be = backend
+        self.counts = {"function_evaluations": 0, "gradient_evaluations": 0, "constraint_evaluations": 0,
+                       "jacobian_evaluations": 0, "hessian_evaluations": 0}
+
+    # ------------------------------------------------------------------ scalar and vectors
+    def f(self, x) -> float:
+        self.counts["function_evaluations"] += 1
+        v = self.problem.f(x)
+        try:
+            v = float(np.asarray(v).reshape(()))
+        except (TypeError, ValueError):
+            raise ValueError(f"problem.f must return a real scalar, got {type(v).__name__} with shape "
+                             f"{np.shape(v)}") from None
+        return v
+
+    def _vector(self, name, v, size):
+        v = np.asarray(v)
+        if np.iscomplexobj(v):
+            raise TypeError(f"problem.{name} returned a complex array; the problem must be real")
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"problem.{name} must return a real numeric array, got dtype {v.dtype}")
+        if v.shape != (size,):
+            raise ValueError(f"problem.{name} must return an array of shape ({size},), got shape {v.shape}")
+        return np.array(v, dtype=np.float64)
+
+    def grad(self, x):
+        self.counts["gradient_evaluations"] += 1
+        return self._vector("grad", self.problem.grad(x), self.n)
+
+    def c(self, x):
+        self.counts["constraint_evaluations"] += 1
+        v = np.asarray(self.problem.c(x))
+        if self.m is None:                       # the first call fixes m
+            if v.ndim != 1:
+                raise ValueError(f"problem.c must return a 1-D array of shape (m,), got shape {v.shape}")
+            if v.size == 0:
+                raise ValueError("problem.c returned no constraints (m = 0); use solvers.newton for "
+                                 "unconstrained problems")
+            self.m = int(v.size)
+        return self._vector("c", v, self.m)
+
+    # ------------------------------------------------------------------ matrices / operators
+    def _matrix(self, name, A, shape):
+        got = getattr(A, "shape", None)
+        if got is None or tuple(got) != shape:
+            raise ValueError(f"problem.{name} must return a {shape} array, sparse matrix or operator, got "
+                             f"{type(A).__name__} with shape {got}")
+        if isinstance(A, np.ndarray):
+            if A.dtype.kind not in "biuf":
+                raise TypeError(f"problem.{name} must return a real array, got dtype {A.dtype}")
+            return np.array(A, dtype=np.float64)
+        if sp.issparse(A):
+            return sp.csr_matrix(A, dtype=np.float64)
+        if not (isinstance(A, LinearOperator) or hasattr(A, "matvec")):
+            raise TypeError(f"problem.{name} must return an array, a sparse matrix or an operator with "
+                            f"matvec, got {type(A).__name__}")
+        return A
+
+    def jac(self, x):
+        self.counts["jacobian_evaluations"] += 1
+        J = self._matrix("jac", self.problem.jac(x), (self.m, self.n))
+        if not _is_matrix(J) and not hasattr(J, "rmatvec"):
+            raise TypeError("problem.jac returned an operator without rmatvec; J^T products are needed")
+        return J
+
+    def hess(self, x, lam):
+        self.counts["hessian_evaluations"] += 1
+        return self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam), (self.n, self.n))
+
+
+def matvec(A, v):
+    """``A v`` for an array, a sparse matrix or an operator (NumPy result)."""
+    if _is_matrix(A):
+        return np.asarray(A @ v).ravel()
+    return np.asarray(A.matvec(v)).ravel()
+
+
+def rmatvec(A, v):
+    """``A^T v`` for an array, a sparse matrix or an operator (NumPy result)."""
+    if _is_matrix(A):
+        return np.asarray(A.T @ v).ravel()
+    return np.asarray(A.rmatvec(v)).ravel()
+
+
+def dense(A, shape):
+    """``A`` as a dense float64 array (operators column by column)."""
+    if isinstance(A, np.ndarray):
+        return A
+    if sp.issparse(A):
+        return A.toarray()
+    op = aslinearoperator(A, backend="numpy")
+    return np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(shape[1])]).reshape(shape)
+
+
+class Point:
+    """``(x, lam)`` with ``f``, ``grad f``, ``c``, ``J``, ``g_L`` and the KKT residual norm.
+
+    Built by :meth:`evaluate`; ``finite`` tells whether every value is finite. The Hessian of
+    the Lagrangian is added later (only accepted iterates need it).
+    """
+
+    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H")
+
+    @classmethod
+    def evaluate(cls, ev: NLPEvaluator, x, lam, *, strict: bool):
+        """Evaluate at ``(x, lam)``. ``strict=True`` raises on non-finite values (naming the callable);
+        otherwise a non-finite value gives ``finite=False`` (and skips the remaining calls)."""
+        p = cls()
+        p.x, p.lam, p.H = x, lam, None
+        p.f = ev.f(x)
+        p.finite = math.isfinite(p.f)
+        p.g = p.c = p.J = p.gL = None
+        p.kkt = math.inf
+        if not p.finite:
+            if strict:
+                raise ValueError(f"problem.f is not finite at the starting point (f = {p.f!r}); start from a "
+                                 "point where f, grad, c and jac are finite")
+            return p
+        for name in ("g", "c"):
+            v = ev.grad(x) if name == "g" else ev.c(x)
+            if not np.all(np.isfinite(v)):
+                if strict:
+                    call = "grad" if name == "g" else "c"
+                    raise ValueError(f"problem.{call} returned non-finite values at the starting point")
+                p.finite = False
+                return p
+            setattr(p, name, v)
+        p.J = ev.jac(x)
+        if _is_matrix(p.J):
+            ok = np.all(np.isfinite(p.J.data if sp.issparse(p.J) else p.J))
+            if not ok:
+                if strict:
+                    raise ValueError("problem.jac returned non-finite values at the starting point")
+                p.finite = False
+                return p
+        p.gL = p.g + rmatvec(p.J, lam)
+        if not np.all(np.isfinite(p.gL)):
+            if strict:
+                raise ValueError("the gradient of the Lagrangian grad + jac^T lam is not finite at the starting "
+                                 "point (check problem.jac and lam0)")
+            p.finite = False
+            return p
+        p.kkt = float(math.hypot(np.linalg.norm(p.gL), np.linalg.norm(p.c)))
+        return p
+
+    def kkt_vector(self):
+        """The KKT residual ``(g_L, c)`` (the negative right-hand side of the Newton system)."""
+        return np.concatenate([self.gL, self.c])
+
+
+def merit_value(p: Point, mu: float, nu: float) -> float:
+    """``L_{mu,nu}(x, lam) = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` (``nan`` when not finite)."""
+    if not p.finite:
+        return math.nan
+    return float(p.f + p.lam @ p.c + 0.5 * mu * (p.c @ p.c) + 0.5 * nu * (p.gL @ p.gL))
+
+
+def merit_gradient(p: Point, mu: float, nu: float, HgL=None):
+    """The exact gradient of the merit at ``p`` as one ``(n + m)`` vector.
+
+    ``HgL`` (the Hessian of the Lagrangian times ``g_L``) may be passed when already computed;
+    it does not depend on ``mu`` or ``nu``.
+    """
+    if HgL is None:
+        HgL = matvec(p.H, p.gL)
+    gx = p.gL + mu * rmatvec(p.J, p.c) + nu * HgL
+    gl = p.c + nu * matvec(p.J, p.gL)
+    return np.concatenate([gx, gl])
+
+
+def merit_noise(p: Point, mu: float, nu: float) -> float:
+    """Rounding level of the merit value at ``p`` (changes below it cannot be measured)."""
+    terms = abs(p.f) + abs(float(p.lam @ p.c)) + 0.5 * mu * float(p.c @ p.c) + 0.5 * nu * float(p.gL @ p.gL)
+    return 16.0 * np.finfo(float).eps * max(terms, 1e-300)
+
+
+def least_squares_multipliers(g, J):
+    """``argmin_lam ||g + J^T lam||_2`` for a dense or sparse ``J`` (``None`` for an operator)."""
+    if not _is_matrix(J):
+        return None
+    Jd = J.toarray() if sp.issparse(J) else J
+    lam, *_ = np.linalg.lstsq(Jd.T, -g, rcond=None)
+    return lam if np.all(np.isfinite(lam)) else None
+
+
+__all__ = ["NLPEvaluator", "Point", "merit_value", "merit_gradient", "merit_noise", "least_squares_multipliers",
+           "matvec", "rmatvec", "dense"]

@@ -1,0 +1,394 @@
+"""Adaptive inexact Newton for ``min f(x) s.t. c(x) = 0`` with randomized iterative sketching.
+
+:func:`sketched_newton` is AdaSketch-Newton of Hong, Na, Mahoney and Kolar (ICML 2023): the
+Lagrangian Newton system is solved inexactly by a randomized sketch-and-project solver (or by
+preconditioned MINRES), the accuracy and the penalty parameters of the exact augmented
+Lagrangian merit are adapted until the inexact direction is a descent direction of the merit,
+and Armijo backtracking (:func:`~solvers.nonlinear.armijo_backtracking`) on the merit picks
+the step. The pieces live in :mod:`._nlp` (evaluation, merit) and :mod:`._kkt` (KKT system,
+Hessian modification, inner solvers).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..results import Callback, SolveResult, Status, Timer, stopped_message
+from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
+from ._nlp import (NLPEvaluator, Point, least_squares_multipliers, matvec, merit_gradient, merit_noise, merit_value,
+                   rmatvec)
+from .linesearch import armijo_backtracking
+
+METHOD = "sketched_newton"
+_MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
+
+
+def _positive(name, v, *, upper=None, open_upper=True):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+    if upper is not None and (v >= upper if open_upper else v > upper):
+        raise ValueError(f"{name} must be below {upper}, got {v!r}")
+    return float(v)
+
+
+def _int(name, v, low):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _check_problem(problem):
+    for name in ("f", "grad", "c", "jac", "hess_lagrangian"):
+        if not callable(getattr(problem, name, None)):
+            raise TypeError(f"problem must provide a callable {name}(...) (f, grad, c, jac, hess_lagrangian and "
+                            f"x0 are needed); {type(problem).__name__} has no callable {name!r}")
+    pre = getattr(problem, "kkt_preconditioner", None)
+    if pre is not None and not callable(pre):
+        raise TypeError("problem.kkt_preconditioner must be callable (x, lam) -> SPD operator, or absent")
+
+
+def _vector_arg(name, v, size=None):
+    a = np.asarray(v)
+    if np.iscomplexobj(a) or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric 1-D array, got dtype {a.dtype}")
+    if a.ndim != 1 or a.size == 0 or (size is not None and a.size != size):
+        want = f"({size},)" if size is not None else "a non-empty 1-D array"
+        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+    a = np.array(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite (it contains NaN or inf)")
+    return a
+
+
+def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
+                    lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
+                    beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, sketch_size: int | None = None,
+                    inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
+    """Solve ``min f(x) s.t. c(x) = 0`` by adaptive inexact Newton on the exact augmented Lagrangian.
+
+    Iteration ``k`` at ``(x_k, lam_k)``:
+
+    1. **Newton-KKT system.** ``K_k z = -(g_L, c)`` with ``K_k = [[B_k, J^T], [J, 0]]``,
+       ``g_L = grad f + J^T lam`` and ``B_k = H_k + t_k I``, ``H_k`` the Hessian of the
+       Lagrangian. For dense problems (``n + m <= 2000``, arrays or sparse matrices) ``t_k`` is
+       exact: ``t_k = 0`` when the reduced Hessian ``Z^T H_k Z`` on the null space of ``J`` is
+       positive definite, else ``t_k = xi_B max(1, ||H_k||) - lambda_min(Z^T H_k Z)``. For
+       operator problems the curvature test ``dx^T B_k dx > 0`` on the computed step doubles
+       ``t_k`` (from ``xi_B``) until it holds.
+    2. **Inexact solve with adaptive accuracy.** From ``z = 0``, randomized sketch-and-project
+       (``sketch`` given) or preconditioned MINRES (``sketch=None``) runs until
+       ``||K_k z + (g_L, c)|| <= theta_k delta_k ||(g_L, c)||`` (the adaptive accuracy
+       condition), with ``delta_k <= (1/2 - beta) nu / (1 + mu + nu)`` (the paper's bound
+       ``delta_trial`` without its conservative problem constants) and ``theta_k = 1``.
+    3. **Penalty update.** The exact augmented Lagrangian
+       ``L_{mu,nu} = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` has the exact gradient
+       ``(g_L + mu J^T c + nu H_k g_L, c + nu J g_L)``. While
+       ``grad L_{mu,nu}^T z > -(nu/2) ||(g_L, c)||^2`` (not a sufficient descent direction):
+       ``mu <- rho^2 mu``, ``nu <- nu / rho``, ``delta <- min(delta / rho^4, delta_trial)``, and
+       the inner solver continues from ``z`` to the sharper accuracy.
+    4. **Line search.** Armijo backtracking on ``L_{mu,nu}`` along ``z`` from the unit step
+       (constant ``beta``, halving); ``(x, lam) <- (x, lam) + alpha z``.
+
+    With ``superlinear=True`` the accuracy condition is sharpened over the iterations:
+    ``theta_k = min(1, ||(g_L, c)_k|| / ||(g_L, c)_0||)``, so the relative residual of the inner
+    solve goes to zero with the KKT residual and the local linear rate of the inexact method
+    becomes superlinear (the paper's second variant; the authors' published code keeps
+    ``theta_k = 1``).
+
+    Parameters
+    ----------
+    problem : object
+        Duck-typed: ``f(x) -> float``, ``grad(x) -> (n,)``, ``c(x) -> (m,)`` (``m >= 1``),
+        ``jac(x)`` -> ``(m, n)`` dense array, SciPy sparse matrix or operator with ``matvec``
+        and ``rmatvec``, ``hess_lagrangian(x, lam)`` -> ``(n, n)`` Hessian of ``f + lam^T c``
+        (dense, sparse or operator), ``x0``; optional ``lam0`` and
+        ``kkt_preconditioner(x, lam)`` (an SPD operator of size ``n + m``, used by MINRES).
+    sketch : {"gaussian", "kaczmarz", "countsketch", "block"} or None
+        Inner solver: sketch-and-project with a Gaussian sketch, randomized Kaczmarz (one row,
+        sampled by squared row norm), a CountSketch, or block Kaczmarz (``sketch_size`` rows);
+        ``None``: MINRES preconditioned by ``problem.kkt_preconditioner`` when it exists.
+    tol : float
+        Stop when ``||(g_L, c)||_2 <= tol`` at the returned ``(x, lam)``.
+    maxiter : int
+        Most Newton iterations.
+    lam0 : array_like, shape (m,), or "least-squares", optional
+        Starting multipliers; default ``problem.lam0`` if present, else zeros (as the authors'
+        code). ``"least-squares"``: ``argmin ||grad f(x0) + J^T lam||`` (dense or sparse ``J``;
+        zeros for an operator Jacobian).
+    mu0, nu0 : float
+        Initial penalty parameters of the merit (``mu`` grows, ``nu`` shrinks).
+    delta0 : float
+        Initial accuracy ``delta`` (in (0, 1)).
+    xi_B : float
+        Curvature level of the Hessian modification (step 1).
+    beta : float
+        Armijo constant, in (0, 1/2).
+    rho : float
+        Penalty update factor, > 1.
+    superlinear : bool
+        Sharpen the accuracy condition (``theta_k -> 0``), see above.
+    sketch_size : int, optional
+        Rows ``s`` per sketch (default 1 for "gaussian" and "kaczmarz", ``ceil(sqrt(n + m))``
+        for "countsketch" and "block"; "kaczmarz" uses 1 always).
+    inner_maxiter : int, optional
+        Most inner iterations per penalty round (default ``max(2000, 50 (n + m))`` for
+        sketches, ``10 (n + m)`` for MINRES). When it runs out the current ``z`` is used if it
+        passes the descent test.
+    seed : int, optional
+        Seed of the sketches (``None`` draws one; it is in ``stats["seed"]``).
+    callback : callable, optional
+        ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``lam``, ``kkt``,
+        ``objective``, ``constraint``) or ``callback(xk)``; ``StopIteration`` stops.
+    backend : str or Backend, optional
+        Backend of MINRES (default ``"numpy"``); recorded in the result. The outer algebra is
+        NumPy.
+
+    Returns
+    -------
+    SolveResult
+        ``x``; extras ``lam`` (multipliers), ``mu``, ``nu`` (final penalties); ``history``:
+        ``kkt`` (``||(g_L, c)||_2``), ``objective``, ``constraint`` (``||c||_inf``),
+        ``inner_iterations``, ``step_size`` (entry 0 is 0), ``mu``, ``nu``, each ``nit + 1``
+        long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
+        ``gradient_evaluations``, ``constraint_evaluations``, ``jacobian_evaluations``,
+        ``hessian_evaluations``, ``inner_iterations``, ``penalty_updates``,
+        ``hessian_modifications``, ``max_shift``, ``inexact_directions`` (inner budget ran out),
+        ``line_search_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``kkt_form``
+        (``"dense"`` or ``"operator"``), ``lam0`` (its source).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid options or problem (named), a callable returning the wrong shape, type or a
+        non-finite value at the starting point.
+
+    References
+    ----------
+    I. Hong, S. Na, M. W. Mahoney and M. Kolar, "Constrained optimization via exact augmented
+    Lagrangian and randomized iterative sketching", ICML 2023 (arXiv:2305.18379).
+    R. M. Gower and P. Richtarik, "Randomized iterative methods for linear systems", SIAM J.
+    Matrix Anal. Appl. 36 (2015) 1660-1690.
+    T. Strohmer and R. Vershynin, "A randomized Kaczmarz algorithm with exponential
+    convergence", J. Fourier Anal. Appl. 15 (2009) 262-278.
+    G. Di Pillo and L. Grippo, "A new class of augmented Lagrangians in nonlinear
+    programming", SIAM J. Control Optim. 17 (1979) 618-628.
+    J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, sections 3.4
+    and 18.1 (Hessian modification, Newton-KKT).
+    """
+    # ------------------------------------------------------------------ validation (no evaluation yet)
+    if sketch is not None and (not isinstance(sketch, str) or sketch not in SKETCHES):
+        raise ValueError(f"sketch must be one of {SKETCHES} or None (MINRES), got {sketch!r}")
+    _check_problem(problem)
+    tol = _positive("tol", tol)
+    maxiter = _int("maxiter", maxiter, 0)
+    mu0, nu0 = _positive("mu0", mu0), _positive("nu0", nu0)
+    delta0 = _positive("delta0", delta0, upper=1.0)
+    xi_B = _positive("xi_B", xi_B)
+    beta = _positive("beta", beta, upper=0.5)
+    rho = _positive("rho", rho)
+    if rho <= 1:
+        raise ValueError(f"rho must be > 1 (the penalty update factor), got {rho!r}")
+    if not isinstance(superlinear, (bool, np.bool_)):
+        raise TypeError(f"superlinear must be True or False, got {superlinear!r}")
+    if sketch_size is not None:
+        sketch_size = _int("sketch_size", sketch_size, 1)
+    if inner_maxiter is not None:
+        inner_maxiter = _int("inner_maxiter", inner_maxiter, 1)
+    if isinstance(lam0, str) and lam0 != "least-squares":
+        raise ValueError(f"lam0 must be an array of shape (m,), 'least-squares' or None, got {lam0!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    x = _vector_arg("problem.x0", getattr(problem, "x0", None))
+    n = x.size
+    from ..backends import get_backend
+
+    be = get_backend("numpy" if backend is None else backend)
+    if be.xp is not np:
+        raise TypeError(f"sketched_newton runs on NumPy arrays; use backend='numpy' or 'numba', got {be.name!r}")
+    cb = Callback(callback)
+    seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+    options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
+               "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "sketch_size": sketch_size,
+               "inner_maxiter": inner_maxiter, "seed": seed, "backend": be.name,
+               "lam0": lam0 if (lam0 is None or isinstance(lam0, str)) else "given"}
+
+    ev = NLPEvaluator(problem, n, be)
+    timer = Timer(be, seed=seed_used)
+    # ------------------------------------------------------------------ starting point
+    ev.c(x)                                  # fixes m (counted as a constraint evaluation)
+    m = ev.m
+    want_ls = isinstance(lam0, str)
+    if lam0 is None and getattr(problem, "lam0", None) is not None:
+        lam, lam_src = _vector_arg("problem.lam0", problem.lam0, m), "problem"
+    elif lam0 is not None and not want_ls:
+        lam, lam_src = _vector_arg("lam0", lam0, m), "given"
+    else:
+        lam, lam_src = np.zeros(m), "zeros"
+    p = Point.evaluate(ev, x, lam, strict=True)
+    if want_ls:
+        ls = least_squares_multipliers(p.g, p.J)
+        if ls is not None:
+            lam, lam_src = ls, "least-squares"
+            p.lam = lam
+            p.gL = p.g + rmatvec(p.J, lam)
+            p.kkt = float(math.hypot(np.linalg.norm(p.gL), np.linalg.norm(p.c)))
+    N = n + m
+    if sketch == "kaczmarz":
+        s = 1
+    elif sketch_size is not None:
+        s = min(sketch_size, N)
+    else:
+        s = 1 if sketch in ("gaussian", None) else int(math.ceil(math.sqrt(N)))
+    if inner_maxiter is None:
+        inner_maxiter = max(2000, 50 * N) if sketch is not None else 10 * N
+    rng = np.random.default_rng(seed_used)
+
+    mu, nu, delta = mu0, nu0, delta0
+    stats = {"inner_iterations": 0, "penalty_updates": 0, "hessian_modifications": 0, "max_shift": 0.0,
+             "inexact_directions": 0, "line_search_evaluations": 0, "minres_matvecs": 0,
+             "preconditioner_evaluations": 0}
+    hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
+            "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
+    kkt0 = p.kkt
+    kkt_form = ""
+
+    def finish(status, k, msg):
+        out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
+                     "sketch_size": s if sketch is not None else None, "kkt_form": kkt_form, "lam0": lam_src}
+        return SolveResult(p.x, status == Status.CONVERGED, status, msg, k,
+                           history={key: np.asarray(v, dtype=float) for key, v in hist.items()},
+                           stats=out_stats, method=METHOD, backend=be.name, options=options,
+                           provenance=timer.provenance(), lam=p.lam, mu=mu, nu=nu)
+
+    def converged_msg(k):
+        return (f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}")
+
+    if p.kkt <= tol:
+        return finish(Status.CONVERGED, 0, converged_msg(0))
+
+    status, msg, k = Status.MAXITER, "", 0
+    for k in range(1, maxiter + 1):
+        # -------------------------------------------------------------- Newton system with modified Hessian
+        H = ev.hess(p.x, p.lam)
+        system = NewtonSystem(H, p.J, be)
+        if system.is_dense and not np.all(np.isfinite(system.H)):
+            status, msg = Status.NONFINITE, (f"{METHOD}: problem.hess_lagrangian is not finite at iteration {k}; "
+                                             "x is the last iterate. Rescale the problem or start elsewhere")
+            k -= 1
+            break
+        p.H = system.H
+        kkt_form = "dense" if system.is_dense else "operator"
+        if system.is_dense:
+            t, _, _ = system.reduced_hessian_shift(xi_B)
+            if t > 0:
+                system.set_shift(t)
+                stats["hessian_modifications"] += 1
+                stats["max_shift"] = max(stats["max_shift"], t)
+        b = -p.kkt_vector()
+        bnorm = float(np.linalg.norm(b))
+        theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
+        HgL = matvec(system.H, p.gL)          # exact Hessian of the Lagrangian (no shift) times g_L
+        M = None
+        if sketch is None and getattr(problem, "kkt_preconditioner", None) is not None:
+            M = problem.kkt_preconditioner(p.x, p.lam)
+            stats["preconditioner_evaluations"] += 1
+        sampler = SketchSampler(sketch, N, s, rng, system.row_probabilities() if sketch in ("kaczmarz", "block")
+                                else None) if sketch is not None else None
+        # -------------------------------------------------------------- inner solve + penalty updates
+        z, r = np.zeros(N), -b.copy()
+        inner = 0
+        delta = max(min(delta, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
+        descent = None
+        for _ in range(200):
+            acc = theta * delta * bnorm
+            if sketch is None:
+                z, r, its, mv, ok = krylov_solve(system, b, z, acc, inner_maxiter, M, be)
+                stats["minres_matvecs"] += mv
+            else:
+                z, r, its, ok = sketch_and_project(system, b, z, r, acc, inner_maxiter, sampler)
+            inner += its
+            if not np.all(np.isfinite(z)):
+                break
+            if not system.is_dense:          # curvature test on the step (operator problems)
+                dx = z[:n]
+                if float(dx @ dx) > 0 and system.curvature(dx) <= 0 and stats["hessian_modifications"] < 60:
+                    t = max(2.0 * system.shift, xi_B)
+                    system.set_shift(t)
+                    stats["hessian_modifications"] += 1
+                    stats["max_shift"] = max(stats["max_shift"], t)
+                    z, r = np.zeros(N), -b.copy()
+                    continue
+            grad_merit = merit_gradient(p, mu, nu, HgL)
+            slope = float(grad_merit @ z)
+            if slope <= -0.5 * nu * bnorm * bnorm:
+                descent = (z, slope, ok)
+                break
+            if mu >= _MU_MAX or nu <= _NU_MIN:
+                if slope < 0:
+                    descent = (z, slope, ok)
+                break
+            mu, nu = mu * rho * rho, nu / rho
+            delta = max(min(delta / rho ** 4, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
+            stats["penalty_updates"] += 1
+        stats["inner_iterations"] += inner
+        if descent is None:
+            status = Status.STAGNATED
+            msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
+                   f"{inner} inner iterations); the KKT matrix may be singular (dependent constraints) or the inner "
+                   "solver too slow: try sketch=None (MINRES), a larger inner_maxiter, or another starting point")
+            k -= 1
+            break
+        z, slope, ok = descent
+        if not ok:
+            stats["inexact_directions"] += 1
+        # -------------------------------------------------------------- Armijo on the merit
+        dx, dl = z[:n], z[n:]
+        phi0 = merit_value(p, mu, nu)
+        trials = {}
+
+        def phi(a, p=p, dx=dx, dl=dl, mu=mu, nu=nu):
+            q = Point.evaluate(ev, p.x + a * dx, p.lam + a * dl, strict=False)
+            trials[a] = q
+            return merit_value(q, mu, nu)
+
+        def noise_test(a, p=p):
+            q = trials[a]
+            return q.finite and q.kkt < 0.9 * p.kkt
+
+        zmax = float(np.max(np.abs(z)))
+        lsr = armijo_backtracking(phi, phi0, slope, c1=beta, shrink=0.5, max_evals=60, step_norm=zmax,
+                                  xtol=1e-15 * max(1.0, float(np.max(np.abs(p.x)))),
+                                  noise=merit_noise(p, mu, nu), noise_test=noise_test)
+        stats["line_search_evaluations"] += lsr.evals
+        if not lsr.accepted:
+            status = Status.STAGNATED
+            msg = (f"{METHOD}: the line search on the merit found no decrease at iteration {k} "
+                   f"(||(grad L, c)|| = {p.kkt:.3e}); tol may be below the attainable accuracy, or grad/jac/"
+                   "hess_lagrangian may be inconsistent with f and c (check them with finite differences)")
+            k -= 1
+            break
+        p = trials[lsr.alpha]
+        hist["kkt"].append(p.kkt)
+        hist["objective"].append(p.f)
+        hist["constraint"].append(float(np.max(np.abs(p.c))))
+        hist["inner_iterations"].append(inner)
+        hist["step_size"].append(lsr.alpha)
+        hist["mu"].append(mu)
+        hist["nu"].append(nu)
+        stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
+        if p.kkt <= tol:
+            status, msg = Status.CONVERGED, converged_msg(k)
+            break
+        if stop:
+            status, msg = Status.STOPPED, stopped_message(METHOD, k)
+            break
+    else:
+        k = maxiter
+        msg = (f"{METHOD}: maxiter = {maxiter} reached with ||(grad L, c)||_2 = {p.kkt:.3e} > tol = {tol:.1e}; "
+               "raise maxiter" + ("" if sketch is None else ", or try sketch=None (MINRES) or superlinear=True"))
+    return finish(status, k, msg)
+
+
+__all__ = ["sketched_newton"]
