@@ -10,7 +10,15 @@ sufficient condition ``λ max(e^u) < λ_min(A)``.
 
 Exposed for Newton / Newton-Krylov: ``residual(u)``, ``jacobian(u)`` (an
 operator), ``jacobian_preconditioner(u)`` (a multigrid V-cycle of ``J``),
-``initial_guess()``.
+``initial_guess()``, and :meth:`Bratu.nonlinear_system` (the keyword arguments of
+:func:`solvers.newton_krylov` for one backend: ``solvers.solve(p, method="newton_krylov")``).
+
+The fold (turning point) of the solution branch of the continuous problem on the unit
+square lies at ``λ* ≈ 6.80812`` (J. Karkowski, "Numerical experiments with the Bratu
+equation in one, two and three dimensions", Comp. Appl. Math. 32 (2013) 231-244; T. F. Chan
+and H. B. Keller, "Arc-length continuation and multigrid techniques for nonlinear elliptic
+eigenvalue problems", SIAM J. Sci. Stat. Comput. 3 (1982) 173-194); the discrete fold of the
+5-point scheme approaches it at ``O(h^2)``.
 
 References
 ----------
@@ -41,9 +49,8 @@ class Bratu:
         Default the unit box.
     """
 
-    # No routine of solvers.solve fits yet: drive residual()/jacobian() with a Newton loop
-    # (the Newton routines add "newton" here when they exist).
-    methods = ()
+    #: solvers.solve(p, method="newton_krylov") runs solvers.newton_krylov(**p.nonlinear_system(be))
+    methods = ("newton_krylov",)
 
     def __init__(self, shape, lam: float = 1.0, domain=None):
         self.shape = _checks.grid_shape("shape", shape)
@@ -89,7 +96,8 @@ class Bratu:
         """``F(u) = A u - λ e^u``, same shape as ``u``."""
         be = solvers.get_backend(backend, u)
         uf = self._as_flat(u, be)
-        out = self.laplacian(be).matvec(uf) - self.lam * be.xp.exp(uf)
+        with np.errstate(over="ignore"):   # e^u overflows to inf on wild trial points: F is then inf, not a warning
+            out = self.laplacian(be).matvec(uf) - self.lam * be.xp.exp(uf)
         return out.reshape(np.shape(u))
 
     def jacobian(self, u, backend=None):
@@ -107,6 +115,35 @@ class Bratu:
         from solvers.linear import multigrid
 
         return multigrid.multigrid(self.jacobian(u, backend))
+
+    def nonlinear_system(self, backend=None) -> dict:
+        """Keyword arguments of :func:`solvers.newton_krylov` for this problem on ``backend``.
+
+        ``{"F": residual, "x0": initial_guess() (shaped as the grid, so ``res.x`` is too), "jac": jacobian,
+        "M": jacobian_preconditioner, "backend": name}``
+        with the backend bound (``functools.partial`` of bound methods: picklable). The
+        Jacobian is applied matrix-free and every Newton step is preconditioned by a
+        multigrid V-cycle of ``J(u)`` rebuilt at the current iterate (the inner solver is
+        GMRES, which also survives an indefinite ``J`` beyond the fold).
+
+        Examples
+        --------
+        >>> p = Bratu((255, 255), lam=6.0)
+        >>> res = solvers.newton_krylov(**p.nonlinear_system("numba"), tol=1e-8)   # doctest: +SKIP
+        >>> res.x.shape                                                           # doctest: +SKIP
+        (255, 255)
+        """
+        import functools
+
+        be = solvers.get_backend(backend)
+        return {"F": functools.partial(self.residual, backend=be.name), "x0": self.initial_guess(be).reshape(self.shape),
+                "jac": functools.partial(self.jacobian, backend=be.name),
+                "M": functools.partial(self.jacobian_preconditioner, backend=be.name), "backend": be.name}
+
+    def describe(self) -> dict:
+        """Plain-data description stored with runs."""
+        return {"problem": "Bratu", "shape": list(self.shape), "ndim": self.ndim, "lam": self.lam,
+                "domain": [list(d) for d in self.domain], "h": list(self.h), "unknowns": self.n}
 
     def objective(self, u, backend=None) -> float:
         """``E(u) = u^T A u / 2 - λ sum e^u`` (the energy whose gradient is ``F``)."""
