@@ -4,12 +4,16 @@
   (``f``, ``grad``, ``c``, ``jac``, ``hess_lagrangian``) and a start ``x0``;
   ``solvers.sketched_newton`` consumes it.
 * :func:`hs` / :data:`HS_NAMES` — Hock-Schittkowski, Boggs-Tolle and other
-  CUTEst equality-constrained test problems with published optima.
+  CUTEst equality-constrained test problems with published optima
+  (``hs("GENHS28", n=...)`` takes its size).
+* :func:`equality_qp`, :func:`sphere_projection` — random problems of any
+  size with exactly known solutions.
 
 Reference for the solver these problems were collected for: I. Hong, S. Na,
 M. W. Mahoney, M. Kolar, ICML 2023 (arXiv:2305.18379).
 """
 from .catalogue import HS_NAMES, hs
 from .problem import EqualityConstrainedProblem
+from .scalable import equality_qp, sphere_projection
 
-__all__ = ["EqualityConstrainedProblem", "hs", "HS_NAMES"]
+__all__ = ["EqualityConstrainedProblem", "hs", "HS_NAMES", "equality_qp", "sphere_projection"]
