@@ -1,10 +1,14 @@
-"""``RunStore``: solve results, problem parameters and provenance in one HDF5 file.
+"""``RunStore``: solve results, problem parameters and provenance in HDF5, safe against killed
+writers, with saves that cost O(the run saved), not O(the store).
 
-Layout of the file (``h5py``)::
+Two forms
+---------
+*Single file* (``RunStore("runs.h5")``, any name with a suffix such as ``.h5``): the form you
+share. Its layout (``h5py``, format version 2)::
 
     /                        attrs: format="newtonkit-runs", format_version
-    /runs/<run_id>/          attrs: complete (written last), run_id, created, method, backend,
-                                    converged, status, message, nit, time_s
+    /runs/<run_id>/          attrs: complete (written last), digest, run_id, created, method,
+                                    backend, converged, status, message, nit, time_s
         x                    the solution (NumPy array)
         history/<name>       per-iteration records (1-D datasets)
         stats/, options/     attrs (scalars, strings, JSON) and datasets (arrays)
@@ -12,123 +16,123 @@ Layout of the file (``h5py``)::
         problem/             the problem description (``problem.describe()`` or type + repr)
         provenance/          versions, backend, device, host, git commit, UTC start/end ...
         tags/                user tags
+    /index                   JSON lines: one summary per run (a cache for fast listing)
 
-Crash safety
-------------
-HDF5 updates its metadata (superblock, B-trees, heaps) in place; a process
-killed in the middle of an ``h5py`` write can leave a file that no longer
-opens at all. ``RunStore`` therefore never writes into the store file. Every
-change (``save``, ``merge``, creating the store) is made on a copy:
+*Directory* (``RunStore("runs/")``, an existing directory, or a new path without suffix): one
+HDF5 file per run, ``<dir>/<run_id>.h5`` (each a format-2 store file holding one run), a marker
+``newtonkit-runs.json`` (``layout_version`` 1) and an index ``index.jsonl``
+(:mod:`solvers.runs._dirstore`). This is what many workers write into.
 
-1. take an advisory lock on the sibling ``<file>.lock`` (``fcntl.flock``), so
-   concurrent writers on one machine queue instead of racing;
-2. copy the store to a temporary sibling ``.<file>.tmp-<pid>-<random>``, add
-   the run there, set its ``complete`` attribute last, flush and close;
-3. ``fsync`` the temporary file and ``os.replace`` it over the store (atomic on
-   POSIX), then ``fsync`` the directory.
+How a save works (both forms)
+-----------------------------
+HDF5 updates its metadata in place, and a process killed inside an ``h5py`` write can leave a
+file that no longer opens. So no save ever writes into an existing file. A save writes the run
+into a NEW file under a temporary name, computes the run's digest from what reads back, sets
+``complete`` last, ``fsync``\\ s it (``durable=True``), links it to ``<run_id>.h5`` (``os.link``:
+atomic, never replaces a file) and ``fsync``\\ s the directory; then appends one line to the
+index under the advisory lock ``fcntl.flock``. The cost is O(the run): measured with
+``benchmarks/store_scaling.py`` (3,000 saves of 1 MB, last-100 / first-100 median ratio).
 
-A writer killed at any point (even with ``SIGKILL``) leaves the previous store
-untouched: it loses the run in flight, never earlier runs, and the file keeps
-opening. Leftover temporary files of killed writers are removed by the next
-writer (under the lock, any temporary file belongs to a dead writer). Readers
-need no lock: they always see a complete earlier or later version of the
-file. Readers also skip run groups that lack the ``complete`` flag (files
-written by other tools, or by hand).
+For a single-file store the run files go to a *sidecar* directory ``runs.h5.d/`` beside the
+file. Readers see the file and its sidecar as one store (the sidecar is read first, then the
+file, so a concurrent compaction never hides a run). *Compaction* moves the sidecar's runs into
+the file: copy the file to a temporary name, copy the run groups in (``h5py`` group copies:
+bytes, attributes and digests unchanged), ``fsync``, ``os.replace`` over the file, then delete
+the sidecar files now held by the file. It happens when a writable store is closed (the end of
+``with RunStore(...)``; pass ``compact_on_close=False`` to defer), in :meth:`RunStore.compact`,
+and inside :meth:`RunStore.merge` / :meth:`RunStore.export`. After a clean close the file alone
+holds every run and can be copied and shared. Compaction costs one copy of the file, once per
+session instead of once per save; a writer killed during it leaves the old file and the
+sidecar (runs present in both are the same run and are shown once), and the next compaction
+finishes the job.
+
+Crash safety: a writer killed at any moment (even ``SIGKILL``) loses at most the run in
+flight: earlier runs live in files that are never written again, the final name of a run
+file appears only when the file is complete, and the store keeps opening. Temporary files of
+dead writers (``.<name>.tmp-<host>-<pid>-<random>``) are removed by later writers. Readers take
+no lock and skip incomplete runs.
+
+Many workers: each worker writes only its own run files (:func:`write_run_file`, into
+:attr:`RunStore.run_dir`, or anywhere); a single writer then indexes them
+(:meth:`RunStore.index_files`, or simply lists the directory: run files the index lacks are
+summarised on the fly) or merges stores. Two processes never write one HDF5 file. On a
+shared file system whose locking HDF5 cannot use (some NFS/Lustre mounts), set
+``HDF5_USE_FILE_LOCKING=FALSE`` in the worker's environment before ``h5py`` is imported;
+nothing here sets it.
 
 Integrity
 ---------
-Every run carries a SHA-256 ``digest`` of everything stored for it (all datasets'
-bytes, dtypes and shapes, all attributes), computed by reading the run back from
-the temporary file before it is marked complete. :meth:`RunStore.load` recomputes it
-and raises :class:`DamagedRunError` naming the run when a single byte differs;
-array datasets also carry HDF5's Fletcher-32 checksum. A file that HDF5 cannot open
-(damaged superblock, truncated) raises :class:`DamagedStoreError` naming the file;
-it is never reported as an empty store. :meth:`RunStore.verify` checks every run and
-:meth:`RunStore.salvage` copies the intact runs of a damaged file into a new store.
+Every run carries a SHA-256 ``digest`` of everything stored for it (all datasets' bytes,
+dtypes and shapes, all attributes), computed by reading the run back before it is marked
+complete. :meth:`RunStore.load` recomputes it and raises :class:`DamagedRunError` naming the
+run when a single byte differs; array datasets also carry HDF5's Fletcher-32 checksum. A file
+that HDF5 cannot open raises :class:`DamagedStoreError` naming the file; it is never reported
+as an empty store. :meth:`RunStore.verify` checks every run and :meth:`RunStore.salvage`
+copies the intact runs of a damaged file into a new store.
 
-Trade-off: each save copies the store, so a save costs O(file size) of
-sequential I/O (the copy uses the kernel's ``copy_file_range``/``sendfile``;
-about 0.1 s per 100 MB from the page cache, more with ``fsync`` to a slow
-disk). That is negligible for the sizes newtonkit stores (solutions up to a
-few tens of MB per run); for very large sweeps, let each worker write its own
-store and combine them with :meth:`RunStore.merge` (one copy for many runs), or
-pass ``durable=False`` to skip the ``fsync`` calls (still safe against killed
-processes, not against power loss).
+Versions: HDF5 files keep format version 2 (versions 1 and 2 are read; a file written by
+this version is read by the previous one, which ignores ``/index`` and the sidecar). The
+directory layout has its own ``layout_version`` (1) in its marker.
 """
 from __future__ import annotations
 
 import difflib
-import math
-import numbers
 import os
-import secrets
-import shutil
-import time
 from pathlib import Path
 from typing import Iterable
 
 import h5py
-import numpy as np
 
 from ..results import SolveResult
 from . import _files
 from . import _integrity
-from . import provenance as _provenance
-from ._integrity import DamagedRunError, DamagedStoreError
+from . import _runfile
+from . import _single
+from . import _table
+from ._dirstore import RunDir
 from ._encoding import decode as _decode
 from ._encoding import describe_problem
 from ._encoding import get_mapping as _get_mapping
-from ._encoding import put_mapping as _put_mapping
-from ._encoding import put_text as _put_text
-from ._encoding import to_host as _to_host
+from ._integrity import DamagedRunError, DamagedStoreError
+from ._runfile import StoredRun, write_run_file
 
-FORMAT = "newtonkit-runs"
-FORMAT_VERSION = 2          # 2: per-run digests, Fletcher-32 on arrays, exact key round trip
-_READABLE_VERSIONS = (1, 2)
+FORMAT = _runfile.FORMAT
+FORMAT_VERSION = _runfile.FORMAT_VERSION
+_READABLE_VERSIONS = _single.READABLE_VERSIONS
 _new_run_id = _files.new_run_id   # module attribute: tests replace it to force id collisions
 _MODES = ("r", "a", "w-", "x")
-class StoredRun(SolveResult):
-    """A :class:`~solvers.SolveResult` loaded from a :class:`RunStore`.
-
-    Besides the result fields (``x`` as a NumPy array, ``history``, ``stats``,
-    ``options``, ``extras``) it carries ``run_id``, ``created`` (ISO UTC),
-    ``tags``, ``problem`` (the stored problem description) and ``provenance``.
-    """
-
-    def __init__(self, x, converged, status, message, nit, *, run_id: str, created: str, tags: dict,
-                 problem: dict, provenance: dict, **kwargs):
-        super().__init__(x, converged, status, message, nit, **kwargs)
-        self.run_id = run_id
-        self.created = created
-        self.tags = tags
-        self.problem = problem
-        self.provenance = provenance
-
-    def __repr__(self) -> str:
-        return f"StoredRun(run_id={self.run_id!r}, " + super().__repr__()[len("SolveResult("):]
+_SUMMARY_KEYS = ("run_id", "created", "problem", "method", "backend", "converged", "status", "nit", "time_s",
+                 "tags", "final")
 
 
-# ---------------------------------------------------------------------------------------------
-# the store
-# ---------------------------------------------------------------------------------------------
+def _is_directory_path(given: str, path: Path) -> bool:
+    if path.is_dir():
+        return True
+    if path.exists():
+        return False
+    return given.endswith(("/", os.sep)) or path.suffix == ""
+
 
 class RunStore:
-    """An HDF5 file of solver runs that survives killed writers.
+    """A store of solver runs (one HDF5 file, or a directory of run files) that survives killed
+    writers and saves in O(the run saved).
 
     Parameters
     ----------
     path : str or os.PathLike
-        The store file, e.g. ``"runs.h5"``. Its directory must exist.
+        ``"runs.h5"`` (a single file, the form to share) or a directory ``"runs/"`` (an existing
+        directory, or a new path without suffix: one file per run). Its parent must exist.
     mode : {"a", "r", "w-", "x"}
-        ``"a"`` (default): read and add runs, create the file if missing;
-        ``"r"``: read only, the file must exist; ``"w-"`` / ``"x"``: create a
-        new store, fail if the file exists.
+        ``"a"`` (default): read and add runs, create the store if missing; ``"r"``: read only,
+        the store must exist; ``"w-"`` / ``"x"``: create a new store, fail if it exists.
     durable : bool
-        ``fsync`` the new file and the directory on every save (default). With
-        ``False`` a save is still atomic against killed processes, but not
-        against power loss or an OS crash.
+        ``fsync`` new files and their directory (default). With ``False`` a save is still
+        atomic against killed processes, but not against power loss or an OS crash.
     compression : str, optional
         h5py compression filter for array datasets (e.g. ``"gzip"``); none by default.
+    compact_on_close : bool
+        Single-file stores: move the runs saved in the sidecar ``<file>.d/`` into the file when
+        the store is closed (default). Directory stores ignore it.
 
     Examples
     --------
@@ -139,38 +143,80 @@ class RunStore:
 
     Notes
     -----
-    See the module docstring for the crash-safety design (copy, write, flag,
-    fsync, atomic rename) and its cost. Run ids are a UTC time stamp plus a
+    See the module docstring for the design (a new file per run, atomic link, rebuildable
+    index, compaction into the single file) and its costs. Run ids are a UTC time stamp plus a
     random suffix and are never reused: a save never overwrites a run.
     """
 
-    def __init__(self, path, mode: str = "a", *, durable: bool = True, compression: str | None = None):
+    def __init__(self, path, mode: str = "a", *, durable: bool = True, compression: str | None = None,
+                 compact_on_close: bool = True):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES} ('a' read/append, 'r' read only, "
                              f"'w-'/'x' create new), got {mode!r}")
+        given = os.fspath(path)
         # a symlinked store is updated where it really lives (the link stays a link)
-        self.path = Path(os.path.realpath(os.fspath(path)))
+        self.path = Path(os.path.realpath(given))
         self.mode = mode
         self.durable = bool(durable)
         self.compression = compression
+        self.compact_on_close = bool(compact_on_close)
         self._closed = False
-        if self.path.is_dir():
-            raise IsADirectoryError(f"RunStore path {str(self.path)!r} is a directory; give a file name such as "
-                                    f"{str(self.path / 'runs.h5')!r}")
+        self._cleaned = False
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"RunStore: directory {str(self.path.parent)!r} does not exist; create it first")
+        self.is_directory = _is_directory_path(given, self.path)
+        if self.is_directory:
+            self._dir = RunDir(self.path, self.path / ".lock", self.durable)
+            self._open_directory()
+        else:
+            self._dir = RunDir(self.path.with_name(self.path.name + ".d"), self._lock_path, self.durable)
+            self._open_file()
+
+    def _open_directory(self) -> None:
+        exists = self._dir.exists()
+        where = str(self.path)
+        if self.mode == "r" and not exists:
+            raise FileNotFoundError(f"RunStore: {where!r} does not exist (mode 'r' reads an existing store)"
+                                    if not self.path.exists() else
+                                    f"RunStore: {where!r} is a directory but not a run store (no {self._dir.marker.name})")
+        if self.mode in ("w-", "x") and (exists or (self.path.exists() and any(self.path.iterdir()))):
+            raise FileExistsError(f"RunStore: {where!r} exists and is not empty; mode {self.mode!r} creates a new "
+                                  "store (use mode='a' to add runs to it)")
+        if exists:
+            self._dir.check()
+            return
+        if self.mode == "r":
+            return
+        if self.path.exists():
+            foreign = [p.name for p in self.path.iterdir()
+                       if not (p.name.endswith(".h5") or p.name.startswith("."))]
+            if foreign:
+                raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
+                                 f"{sorted(foreign)[:5]}); give an empty or new directory, or a file name such as "
+                                 f"{str(self.path / 'runs.h5')!r}")
+        self._dir.create()
+
+    def _open_file(self) -> None:
         exists = self.path.exists()
-        if mode == "r" and not exists:
+        if self.mode == "r" and not exists:
             raise FileNotFoundError(f"RunStore: {str(self.path)!r} does not exist (mode 'r' reads an existing store)")
-        if mode in ("w-", "x") and exists:
-            raise FileExistsError(f"RunStore: {str(self.path)!r} exists; mode {mode!r} creates a new store "
+        if self.mode in ("w-", "x") and exists:
+            raise FileExistsError(f"RunStore: {str(self.path)!r} exists; mode {self.mode!r} creates a new store "
                                   "(use mode='a' to add runs to it)")
         if exists:
-            self._check_format()
-        elif mode != "r":
-            self._modify(lambda f: None, create=True)
+            _single.check_format(self.path)
+        else:
+            with _files.Lock(self._lock_path):
+                if self.path.exists():   # another process created it meanwhile
+                    if self.mode in ("w-", "x"):
+                        raise FileExistsError(f"RunStore: {str(self.path)!r} was created by another process")
+                    _single.check_format(self.path)
+                else:
+                    _single.rewrite(self.path, lambda f: None, self.durable)
+        if self._dir.exists():
+            self._dir.check()
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> "RunStore":
@@ -181,125 +227,77 @@ class RunStore:
         self.close()
 
     def close(self) -> None:
-        """Mark the store closed (no file handle is held between calls)."""
-        self._closed = True
+        """Close the store; a writable single-file store first compacts its sidecar into the file
+        (unless ``compact_on_close=False``). No file handle is held between calls."""
+        if self._closed:
+            return
+        try:
+            if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.run_files():
+                self.compact()
+        finally:
+            self._closed = True
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, mode={self.mode!r})"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where run files of this store live: the directory itself, or the sidecar ``<file>.d/``
+        of a single-file store (created on first use). Workers may :func:`write_run_file` here."""
+        if self.mode != "r" and not self._dir.exists():
+            self._dir.create(sidecar_of=self.path.name)
+        return self._dir.path
 
     # -- internals ------------------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"{self!r} is closed")
 
-    def _damaged(self, exc) -> DamagedStoreError:
-        return DamagedStoreError(
-            f"RunStore: {str(self.path)!r} is damaged and cannot be read as HDF5 ({type(exc).__name__}: {exc}). "
-            f"It is not empty: try RunStore.salvage({str(self.path)!r}, 'recovered.h5') to copy the runs that are "
-            "still intact into a new store")
-
-    def _check_format(self) -> None:
-        size = self.path.stat().st_size
-        if not h5py.is_hdf5(self.path):
-            if size == 0:
-                raise ValueError(f"RunStore: {str(self.path)!r} is an empty file, not a run store")
-            with open(self.path, "rb") as fh:
-                head = fh.read(1024)
-            if b"\x89HDF\r\n\x1a\n" in head or b"newtonkit-runs" in head:
-                raise self._damaged(OSError("HDF5 signature found but the superblock is unreadable"))
-            raise ValueError(f"RunStore: {str(self.path)!r} is not an HDF5 file")
-        try:
-            with h5py.File(self.path, "r") as f:
-                fmt = f.attrs.get("format")
-                if fmt is not None and _decode(fmt, None) != FORMAT:
-                    raise ValueError(f"RunStore: {str(self.path)!r} is an HDF5 file of format {fmt!r}, "
-                                     "not a run store")
-                if fmt is None and len(f.keys()) and "runs" not in f:
-                    raise ValueError(f"RunStore: {str(self.path)!r} is an HDF5 file but not a newtonkit run store "
-                                     f"(no /runs group; it holds {sorted(f.keys())[:5]})")
-                ver = f.attrs.get("format_version")
-                if ver is not None:
-                    try:
-                        ver = int(ver)
-                    except (TypeError, ValueError):
-                        ver = repr(ver)
-                    if ver not in _READABLE_VERSIONS:
-                        raise ValueError(f"RunStore: {str(self.path)!r} has format_version {ver}; this newtonkit "
-                                         f"reads versions {_READABLE_VERSIONS}. Upgrade newtonkit to read it")
-        except OSError as exc:
-            raise self._damaged(exc) from exc
-
-    def _open_read(self):
+    def _check_writable(self) -> None:
         self._check_open()
-        try:
-            return h5py.File(self.path, "r")
-        except OSError as exc:
-            raise self._damaged(exc) from exc
+        if self.mode == "r":
+            raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
 
     @property
     def _lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
 
-    def _tmp_prefix(self) -> str:
-        return f".{self.path.name}.tmp-"
+    def _lock(self) -> _files.Lock:
+        return _files.Lock(self._dir.lock_path)
 
-    def _modify(self, write, *, create: bool = False):
-        """Apply ``write(h5file)`` to a temporary copy of the store, then atomically replace it."""
+    def _open_main(self):
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as exc:
+            raise _single.damaged(self.path, exc) from exc
+
+    def _summaries(self, adopt: bool = True) -> list[dict]:
+        """Every complete run once, oldest first, each with ``_path`` (the HDF5 file holding it).
+
+        The sidecar is read before the file: a compaction that runs meanwhile moves runs from
+        the sidecar into the file, never the other way, so no run is missed."""
         self._check_open()
-        if self.mode == "r":
-            raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
-        with _files.Lock(self._lock_path):
-            for stale in self.path.parent.glob(self._tmp_prefix() + "*"):
-                # under the lock, any temporary file belongs to a writer that died
-                try:
-                    stale.unlink()
-                except OSError:
-                    pass
-            exists = self.path.exists()
-            if create and exists:  # another process created it meanwhile
-                if self.mode in ("w-", "x"):
-                    raise FileExistsError(f"RunStore: {str(self.path)!r} was created by another process")
-                self._check_format()
-                return None
-            tmp = self.path.with_name(f"{self._tmp_prefix()}{os.getpid()}-{secrets.token_hex(4)}")
-            try:
-                if exists:
-                    shutil.copyfile(self.path, tmp)
-                    shutil.copymode(self.path, tmp)  # keep the store's permission bits
-                    f = h5py.File(tmp, "r+")
-                else:
-                    f = h5py.File(tmp, "w-")
-                    f.attrs["format"] = FORMAT
-                    f.attrs["format_version"] = FORMAT_VERSION
-                    f.create_group("runs", track_order=True)
-                try:
-                    out = write(f)
-                    f.flush()
-                finally:
-                    f.close()
-                if self.durable:
-                    _files.fsync_path(tmp)
-                os.replace(tmp, self.path)
-                if self.durable:
-                    _files.fsync_path(self.path.parent, directory=True)
-                return out
-            except BaseException:
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
-                raise
+        seen: dict[str, dict] = {}
+        for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.exists() else []:
+            for s in e.get("runs", ()):
+                seen.setdefault(s["run_id"], {**s, "_path": self._dir.path / e["file"]})
+        if not self.is_directory:
+            with self._open_main() as f:
+                for s in _single.summaries(f):
+                    seen[s["run_id"]] = {**s, "_path": self.path}
+        return sorted(seen.values(), key=lambda s: (s["created"] or "", s["run_id"]))
 
-    @staticmethod
-    def _complete_ids(f) -> list[str]:
-        runs = f.get("runs")
-        if runs is None:
-            return []
-        return sorted(rid for rid, g in runs.items() if isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False)))
+    def _taken(self, run_id: str) -> bool:
+        return not self.is_directory and _single.has_run(self.path, run_id)
+
+    def _cleanup_once(self) -> None:
+        if not self._cleaned:
+            _runfile.remove_stale_tmps(self._dir.path)
+            self._cleaned = True
 
     # -- public API -----------------------------------------------------------------------------
     def save(self, result: SolveResult, problem=None, tags: dict | None = None, *, seed=None) -> str:
-        """Store ``result`` (with the problem description, tags and provenance).
+        """Store ``result`` (with the problem description, tags and provenance) in a new run file.
 
         Parameters
         ----------
@@ -319,115 +317,109 @@ class RunStore:
 
         Notes
         -----
-        Saving a :class:`StoredRun` (a run loaded from a store) into another
-        store keeps its original provenance, problem description and tags
-        (``tags`` are added); use :meth:`merge` to copy whole files of runs.
+        Costs O(the run): nothing already stored is copied. Saving a :class:`StoredRun` (a run
+        loaded from a store) keeps its original provenance, problem description and tags
+        (``tags`` are added); use :meth:`merge` to copy whole stores.
         """
-        if not isinstance(result, SolveResult):
-            raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
-        tags = _integrity.check_tags(tags)
-        # Everything is converted before the store is touched, so a bad value fails early.
-        time_s = result.stats.get("time_s")
-        time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
-        if time_s is not None and not math.isfinite(time_s):
-            time_s = None
-        if seed is None:
-            seed = result.options.get("seed")
-        if isinstance(result, StoredRun):
-            # a run loaded from a store keeps the provenance of the original solve
-            prov = dict(result.provenance)
-            prob = describe_problem(problem) if problem is not None else dict(result.problem)
-            tags = {**result.tags, **(tags or {})}
-        elif result.provenance:
-            # captured by the routine while it ran: stored as it is
-            prov = dict(result.provenance)
-            if seed is not None and "seed" not in prov:
-                prov["seed"] = int(seed) if hasattr(seed, "__index__") else str(seed)
-            prob = describe_problem(problem)
-        else:
-            # a result built by hand: the best we can do is now, and we say so
-            prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
-            prov["captured_at_save"] = True
-            prob = describe_problem(problem)
-        prov["utc_saved"] = _provenance.utc_iso(time.time())
-        x = _to_host(result.x)
-        x = None if x is None else np.asarray(x)
-        if x is not None and x.dtype == object:
-            raise TypeError("RunStore.save: result.x is an object array; it cannot be stored")
-        history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
-        created = prov["utc_saved"]
+        self._check_writable()
+        payload = _runfile.Payload(result, problem, tags, seed)   # bad input is refused before any file
+        run_dir = self.run_dir
+        self._cleanup_once()
+        s = _runfile.write_payload(payload, run_dir, durable=self.durable, compression=self.compression,
+                                   taken=self._taken)
+        name = Path(s.pop("file")).name
+        self._dir.append([{"file": name, "runs": [s]}])
+        return s["run_id"]
 
-        def write(f):
-            runs = f.require_group("runs")
-            run_id = _new_run_id()
-            while run_id in runs:  # pragma: no cover - 24 random bits per microsecond
-                run_id = _new_run_id()
-            g = runs.create_group(run_id, track_order=True)  # fails if the name exists: never overwrites
-            if x is not None:
-                kw = {"compression": self.compression} if (self.compression and x.size > 1) else {}
-                if x.ndim > 0 and x.size > 0:
-                    kw["fletcher32"] = True
-                g.create_dataset("x", data=x, **kw)
-            _put_mapping(g.create_group("history", track_order=True), history, compression=self.compression)
-            _put_mapping(g.create_group("stats", track_order=True), result.stats)
-            _put_mapping(g.create_group("options", track_order=True), result.options, compression=self.compression)
-            _put_mapping(g.create_group("extras", track_order=True), result.extras, compression=self.compression,
-                         skip_callables=True)
-            _put_mapping(g.create_group("problem", track_order=True), prob, compression=self.compression)
-            _put_mapping(g.create_group("provenance", track_order=True), prov)
-            _put_mapping(g.create_group("tags", track_order=True), dict(tags or {}))
-            a = g.attrs
-            a["run_id"] = run_id
-            a["created"] = created
-            a["method"] = str(result.method)
-            a["backend"] = str(result.backend)
-            a["converged"] = np.bool_(result.converged)
-            a["status"] = str(result.status)
-            _put_text(g, "message", str(result.message))
-            a["nit"] = int(result.nit)
-            a["time_s"] = np.nan if time_s is None else time_s
-            f.flush()
-            a["digest"] = _integrity.digest_group(g)   # read back from the file: what a later load must find
-            a["complete"] = np.bool_(True)  # last: marks the run complete
-            return run_id
+    def index_files(self, paths: Iterable, *, move: bool = False) -> list[str]:
+        """Add run files written by workers (:func:`write_run_file`) or other store files.
 
-        return self._modify(write)
+        Files already in :attr:`run_dir` are indexed where they are; others are copied there
+        (renamed with ``move=True``, which falls back to a copy across file systems). Files whose
+        runs the store already holds are skipped; a single-file store takes them in at its next
+        compaction.
+
+        Returns
+        -------
+        list of str
+            The ids of the runs added.
+        """
+        self._check_writable()
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        paths = [Path(os.path.abspath(os.fspath(p))) for p in paths]
+        for p in paths:
+            if not p.is_file():
+                raise FileNotFoundError(f"RunStore.index_files: {str(p)!r} does not exist")
+            _single.check_format(p)
+        run_dir = self.run_dir
+        indexed = self._dir.read_index()
+        known = {s["run_id"] for e in indexed.values() for s in e.get("runs", ())}
+        if not self.is_directory:
+            with self._open_main() as f:
+                known.update(s["run_id"] for s in _single.summaries(f))
+        lines, added = [], []
+        for p in paths:
+            if p.parent == run_dir:
+                if p.name in indexed:
+                    continue
+                e = self._dir.describe_file(p.name)
+            else:
+                ids = [s["run_id"] for s in _runfile.summaries_in_file(p)]
+                if ids and all(rid in known for rid in ids):
+                    continue
+                e = self._dir.adopt(p, move=move)
+            lines.append(e)
+            new = [s["run_id"] for s in e.get("runs", ()) if s["run_id"] not in known]
+            known.update(new)
+            added += new
+        if lines:
+            self._dir.append(lines)
+        return added
+
+    def reindex(self) -> int:
+        """Rebuild the index of the run files from the files alone (after it was lost or damaged;
+        listing repairs it too). Returns the number of runs indexed."""
+        self._check_writable()
+        if not self._dir.exists():
+            return 0
+        return sum(len(e.get("runs", ())) for e in self._dir.reindex())
 
     def list(self) -> list[dict]:
-        """One dict per completed run, oldest first: ``run_id, method, backend, converged,
-        status, nit, time_s, created, tags``."""
-        rows = []
-        with self._open_read() as f:
-            for rid in self._complete_ids(f):
-                g = f["runs"][rid]
-                a = g.attrs
-                t = float(a.get("time_s", np.nan))
-                rows.append({
-                    "run_id": rid,
-                    "method": _decode(a.get("method", ""), None),
-                    "backend": _decode(a.get("backend", ""), None),
-                    "converged": bool(a.get("converged", False)),
-                    "status": _decode(a.get("status", ""), None),
-                    "nit": int(a.get("nit", 0)),
-                    "time_s": None if np.isnan(t) else t,
-                    "created": _decode(a.get("created", ""), None),
-                    "tags": _get_mapping(g["tags"]) if "tags" in g else {},
-                })
-        rows.sort(key=lambda r: (r["created"], r["run_id"]))
-        return rows
+        """One dict per completed run, oldest first: ``run_id, created, problem, method, backend,
+        converged, status, nit, time_s, tags, final`` (``final``: last value of each history)."""
+        return [{k: s.get(k) for k in _SUMMARY_KEYS} for s in self._summaries()]
+
+    def table(self, *, sort: str | None = None, reverse: bool = False, **filters):
+        """The runs as a table: a pandas ``DataFrame`` when pandas is installed, else a list of dicts.
+
+        Filters (all optional, combined with AND): ``problem``, ``method``, ``backend``,
+        ``status`` (exact values, or lists of values), ``converged`` (bool), ``tags``
+        (``{"key": value}``; ``"key=value"`` strings also work). Columns: the summary fields,
+        ``final_<history>`` and ``tag_<key>``. ``sort`` names a column (``reverse`` descending).
+        """
+        rows = _table.select(self.list(), **filters)
+        return _table.frame(_table.sort(_table.flatten(rows), sort, reverse))
 
     def run_ids(self) -> list[str]:
         """Ids of the completed runs, oldest first."""
-        return [r["run_id"] for r in self.list()]
+        return [s["run_id"] for s in self._summaries()]
 
     def __len__(self) -> int:
-        with self._open_read() as f:
-            return len(self._complete_ids(f))
+        return len(self._summaries())
 
     def __contains__(self, run_id) -> bool:
-        with self._open_read() as f:
-            g = f.get(f"runs/{run_id}") if isinstance(run_id, str) and "/" not in run_id else None
-            return isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False))
+        if not isinstance(run_id, str):
+            return False
+        for path in self._candidates(run_id):
+            try:
+                with h5py.File(path, "r") as f:
+                    g = f.get(f"runs/{run_id}") if "/" not in run_id else None
+                    if isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False)):
+                        return True
+            except OSError:
+                continue
+        return any(s["run_id"] == run_id for s in self._summaries())
 
     def _missing(self, run_id, known: list[str]) -> KeyError:
         if not known:
@@ -457,22 +449,54 @@ class RunStore:
             raise KeyError(f"run id prefix {key!r} is ambiguous: {', '.join(matches[:5])}")
         raise self._missing(key, ids)
 
+    def _candidates(self, run_id: str) -> list[Path]:
+        """Files that may hold ``run_id``, most likely first (no index read on the fast path)."""
+        out = []
+        if isinstance(run_id, str) and "/" not in run_id and self._dir.exists():
+            out.append(self._dir.path / f"{run_id}{_runfile.RUN_SUFFIX}")
+        if not self.is_directory:
+            out.append(self.path)
+        return out
+
     def load(self, run_id: str) -> StoredRun:
         """Load a completed run as a :class:`StoredRun` (a ``SolveResult`` with ``run_id``,
-        ``created``, ``tags``, ``problem`` and ``provenance``).
+        ``created``, ``tags``, ``problem`` and ``provenance``); its digest is checked.
 
         Raises
         ------
         KeyError
             When no completed run has this id (the message lists the closest known ids).
+        DamagedRunError
+            When the run does not match its digest or cannot be read.
         """
-        with self._open_read() as f:
-            known = self._complete_ids(f)
-            if run_id not in known:
-                raise self._missing(run_id, known)
-            g = f["runs"][run_id]
+        self._check_open()
+        for path in self._candidates(run_id):
+            out = self._load_from(path, run_id)
+            if out is not None:
+                return out
+        summaries = self._summaries()
+        for s in summaries:   # a run in a file not named after it (an adopted store file)
+            if s["run_id"] == run_id:
+                out = self._load_from(s["_path"], run_id)
+                if out is not None:
+                    return out
+        raise self._missing(run_id, [s["run_id"] for s in summaries])
+
+    def _load_from(self, path: Path, run_id: str) -> StoredRun | None:
+        try:
+            f = h5py.File(path, "r")
+        except FileNotFoundError:
+            return None                      # compacted meanwhile: the caller tries the next place
+        except OSError as exc:
+            if not path.exists():
+                return None
+            raise _single.damaged(path, exc) from exc
+        with f:
+            g = f.get(f"runs/{run_id}") if "/" not in run_id else None
+            if not isinstance(g, h5py.Group) or not bool(g.attrs.get("complete", False)):
+                return None
             try:
-                self._verify_run(g, run_id)
+                _integrity.verify_group(g, run_id, path)
                 a = g.attrs
                 x = g["x"][...] if "x" in g else None
                 message = _decode(g["message"][()], None) if "message" in g else _decode(a.get("message", ""), None)
@@ -481,7 +505,7 @@ class RunStore:
             except (OSError, KeyError, ValueError) as exc:
                 if isinstance(exc, DamagedRunError):
                     raise
-                raise DamagedRunError(f"RunStore: run {run_id!r} in {str(self.path)!r} is damaged and cannot be "
+                raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged and cannot be "
                                       f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
                                       "runs into a new store") from exc
             return StoredRun(
@@ -491,42 +515,43 @@ class RunStore:
                 run_id=run_id, created=_decode(a.get("created", ""), None), tags=sections["tags"],
                 problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
 
-    def _verify_run(self, g, run_id: str) -> None:
-        _integrity.verify_group(g, run_id, self.path)
-
     def verify(self) -> dict:
         """Check every completed run against its digest: ``{run_id: "ok" | "damaged: <reason>" |
-        "unverified (format 1)"}``. Raises :class:`DamagedStoreError` when the file itself is unreadable."""
+        "unverified (format 1)"}``; run files that HDF5 cannot open appear as ``file:<name>``.
+        Raises :class:`DamagedStoreError` when a single store file itself is unreadable."""
         out = {}
-        with self._open_read() as f:
-            for rid in self._complete_ids(f):
-                g = f["runs"][rid]
+        for s in self._summaries():
+            with h5py.File(s["_path"], "r") as f:
+                g = f["runs"][s["run_id"]]
                 if g.attrs.get("digest") is None:
-                    out[rid] = "unverified (format 1)"
+                    out[s["run_id"]] = "unverified (format 1)"
                     continue
                 try:
-                    self._verify_run(g, rid)
-                    out[rid] = "ok"
+                    _integrity.verify_group(g, s["run_id"], s["_path"])
+                    out[s["run_id"]] = "ok"
                 except DamagedRunError as exc:
-                    out[rid] = f"damaged: {exc}"
+                    out[s["run_id"]] = f"damaged: {exc}"
+        if self._dir.exists():
+            for e in self._dir.entries():
+                if "error" in e:
+                    out[f"file:{e['file']}"] = f"damaged: {e['error']}"
         return out
 
-    @staticmethod
-    def salvage(source, destination) -> dict:
-        """Copy every run of ``source`` that can still be read and matches its digest into a new
-        store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
-
-        Works on stores whose index is partly damaged: each run is tried on its own.
-        """
-        dest = RunStore(destination, mode="w-")
-        return dest._modify(lambda f: _integrity.copy_intact_runs(Path(os.fspath(source)), f))
+    # -- compaction, merge, export, salvage -----------------------------------------------------
+    def compact(self) -> list[str]:
+        """Single file: move the runs of the sidecar ``<file>.d/`` into the file (one atomic
+        rewrite), then delete the sidecar files it now holds; directory: rewrite the index.
+        Returns the ids moved. Stored runs are copied as they are (digests unchanged)."""
+        return self._combine([])
 
     def merge(self, sources: Iterable) -> list[str]:
-        """Copy the completed runs of other store files into this one (one atomic update).
+        """Copy the completed runs of other stores (files or directories) into this one.
 
-        This is how results of many workers come together: each worker writes its
-        own store, a single process merges them. Runs whose id is already present
-        are skipped (ids are unique, so they are the same run), never overwritten.
+        This is how results of many workers come together: each worker writes its own store
+        (or run files), a single process merges them. Runs whose id is already present are
+        skipped (ids are unique, so they are the same run), never overwritten. A single-file
+        store is compacted in the same atomic rewrite; a directory store gets one new run file
+        per run added.
 
         Parameters
         ----------
@@ -539,27 +564,117 @@ class RunStore:
         """
         if isinstance(sources, (str, os.PathLike, RunStore)):
             sources = [sources]
-        paths = [s.path if isinstance(s, RunStore) else Path(os.fspath(s)).absolute() for s in sources]
-        for p in paths:
-            if not p.is_file():
+        stores = []
+        for s in sources:
+            p = s.path if isinstance(s, RunStore) else Path(os.path.realpath(os.fspath(s)))
+            if not p.exists():
                 raise FileNotFoundError(f"RunStore.merge: {str(p)!r} does not exist")
-            if p.resolve() == self.path.resolve():
+            if p == self.path:
                 raise ValueError("RunStore.merge: a store cannot be merged into itself")
-            RunStore(p, mode="r")   # format, version and readability checked before anything is written
+            stores.append(RunStore(p, mode="r"))   # format, version and readability checked first
+        return self._combine(stores)
+
+    def export(self, destination) -> list[str]:
+        """Write every run of this store into a NEW single-file store ``destination`` (the form to
+        share); returns the ids written. This store is not changed."""
+        with RunStore(destination, mode="w-", durable=self.durable) as out:
+            return out.merge([self])
+
+    def _combine(self, stores: list) -> list[str]:
+        self._check_writable()
+        with self._lock():
+            if self.is_directory:
+                return self._combine_into_directory(stores)
+            return self._combine_into_file(stores)
+
+    def _combine_into_directory(self, stores: list) -> list[str]:
+        known = {s["run_id"] for s in self._summaries(adopt=False)}
+        lines, added = [], []
+        for store in stores:
+            for s in store._summaries(adopt=False):
+                if s["run_id"] in known:
+                    continue
+                final = self._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
+                tmp = _runfile.tmp_name(final)
+                try:
+                    with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
+                        src.copy(src["runs"][s["run_id"]], dst["runs"], name=s["run_id"])
+                        _single.refresh_index(dst)
+                    _runfile.place(tmp, final, self.durable)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                lines.append(self._dir.describe_file(final.name))
+                known.add(s["run_id"])
+                added.append(s["run_id"])
+        if lines:
+            self._dir.append(lines, locked=True)
+        if not stores:
+            self._dir.rewrite_index(self._dir.entries())
+            _runfile.remove_stale_tmps(self._dir.path)
+        return added
+
+    def _combine_into_file(self, stores: list) -> list[str]:
+        side = self._dir.entries() if self._dir.exists() else []
+        side_runs = [(self._dir.path / e["file"], s) for e in side for s in e.get("runs", ())]
+        external = [(s["_path"], s) for store in stores for s in store._summaries(adopt=False)]
+        if not side_runs and not external:
+            return []
+        moved, added = [], []
 
         def write(f):
             runs = f.require_group("runs")
-            added = []
-            for p in paths:
-                with h5py.File(p, "r") as src:
-                    for rid in self._complete_ids(src):
-                        if rid in runs:
-                            continue
-                        src.copy(src["runs"][rid], runs, name=rid)
-                        added.append(rid)
-            return added
+            for path, s in side_runs + external:
+                rid = s["run_id"]
+                if rid in runs:
+                    continue
+                with h5py.File(path, "r") as src:
+                    src.copy(src["runs"][rid], runs, name=rid)
+                (moved if path.parent == self._dir.path else added).append(rid)
 
-        return self._modify(write)
+        _single.rewrite(self.path, write, self.durable)
+        # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
+        done = {e["file"] for e in side if "runs" in e}
+        for name in done:
+            (self._dir.path / name).unlink(missing_ok=True)
+        if side:
+            self._dir.rewrite_index([e for e in self._dir.entries() if e["file"] not in done])
+        _runfile.remove_stale_tmps(self._dir.path)
+        return added if stores else moved
+
+    @staticmethod
+    def salvage(source, destination) -> dict:
+        """Copy every run of ``source`` that can still be read and matches its digest into a new
+        store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
+
+        Works on stores whose index is partly damaged: each run is tried on its own. ``source``
+        may be a store file or a directory of run files.
+        """
+        source = Path(os.fspath(source))
+        dest = RunStore(destination, mode="w-")
+        files = sorted(p for p in source.glob("*.h5")) if source.is_dir() else [source]
+        side = source.with_name(source.name + ".d")
+        if not source.is_dir() and side.is_dir():
+            files += sorted(side.glob("*.h5"))
+
+        def copy(f):
+            out = {"copied": [], "damaged": {}}
+            for p in files:
+                try:
+                    r = _integrity.copy_intact_runs(p, f)
+                except DamagedStoreError as exc:
+                    if len(files) == 1:
+                        raise
+                    out["damaged"][f"file:{p.name}"] = str(exc)
+                    continue
+                out["copied"] += [c for c in r["copied"] if c not in out["copied"]]
+                out["damaged"].update(r["damaged"])
+            return out
+
+        with _files.Lock(dest._dir.lock_path):
+            if dest.is_directory:
+                raise ValueError("RunStore.salvage: give a file name such as 'recovered.h5' as destination")
+            return _single.rewrite(dest.path, copy, dest.durable)
 
 
-__all__ = ["RunStore", "StoredRun", "describe_problem", "DamagedStoreError", "DamagedRunError"]
+__all__ = ["RunStore", "StoredRun", "describe_problem", "write_run_file", "DamagedStoreError", "DamagedRunError"]

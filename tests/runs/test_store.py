@@ -140,8 +140,13 @@ def test_errors(tmp_path):
         solvers.RunStore(p, mode="r")
     with pytest.raises(FileNotFoundError, match="directory"):
         solvers.RunStore(tmp_path / "nodir" / "runs.h5")
-    with pytest.raises(IsADirectoryError):
-        solvers.RunStore(tmp_path)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("not runs")
+    with pytest.raises(ValueError, match="not a run store"):
+        solvers.RunStore(other)          # a directory holding other things is not taken over
+    with pytest.raises(FileNotFoundError, match="not a run store"):
+        solvers.RunStore(other, mode="r")
     with pytest.raises(TypeError, match="path"):
         solvers.RunStore(3)
     solvers.RunStore(p, mode="x").close()
@@ -223,7 +228,7 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     import solvers
-    from solvers.runs import store as st
+    from solvers.runs import _runfile
 
     path, marker, log = sys.argv[1:4]
     def result(i, n):
@@ -236,12 +241,12 @@ CHILD = textwrap.dedent("""
         rid = store.save(result(i, 1000 + i))
         with open(log, "a") as f:
             f.write(rid + "\\n")
-    orig = st._put_mapping
+    orig = _runfile._put_mapping
     def slow(group, mapping, **kw):   # stall in the middle of the big run, after its 32 MB solution
         orig(group, mapping, **kw)
         open(marker, "w").close()
         time.sleep(120)
-    st._put_mapping = slow
+    _runfile._put_mapping = slow
     store.save(result(99, 4_000_000))
 """)
 
@@ -280,22 +285,33 @@ def _wait_for(pred, proc, timeout=60.0):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX only")
-def test_sigkill_mid_write_keeps_earlier_runs(tmp_path):
-    path, marker, log = tmp_path / "runs.h5", tmp_path / "marker", tmp_path / "ids.txt"
+@pytest.mark.parametrize("name", ["runs.h5", "runs"])
+def test_sigkill_mid_write_keeps_earlier_runs(tmp_path, name):
+    """Both forms: the single file (runs in its sidecar until compaction) and the directory."""
+    path, marker, log = tmp_path / name, tmp_path / "marker", tmp_path / "ids.txt"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(marker), str(log)],
                             env=_child_env(), stderr=subprocess.PIPE)
     _wait_for(marker.exists, proc)
-    size_before = path.stat().st_size
+    run_dir = path if name == "runs" else tmp_path / "runs.h5.d"
+    before = {p.name: p.read_bytes() for p in run_dir.glob("*.h5")}
+    size_before = path.stat().st_size if path.is_file() else None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     ids = log.read_text().split()
     assert len(ids) == 3
-    with h5py.File(path, "r") as f:  # the file opens with plain h5py
-        assert sorted(f["runs"]) == sorted(ids)
-    assert path.stat().st_size == size_before  # the store itself was never touched by the killed save
-    leftovers = list(tmp_path.glob(".runs.h5.tmp-*"))
-    assert len(leftovers) == 1  # the half-written copy of the killed writer
+    # the files of the earlier runs were never touched again; no file of the killed run has a final name
+    assert {p.name: p.read_bytes() for p in run_dir.glob("*.h5")} == before
+    assert sorted(before) == sorted(f"{i}.h5" for i in ids)
+    for rid in ids:
+        with h5py.File(run_dir / f"{rid}.h5", "r") as f:  # every run file opens with plain h5py
+            assert list(f["runs"]) == [rid]
+    if size_before is not None:
+        assert path.stat().st_size == size_before  # the store file itself was never written by a save
+        with h5py.File(path, "r") as f:
+            assert list(f["runs"]) == []
+    leftovers = list(run_dir.glob(".*.tmp-*"))
+    assert len(leftovers) == 1  # the half-written file of the killed writer
     with solvers.RunStore(path) as store:
         assert store.run_ids() == ids  # the partial run is absent
         for i, rid in enumerate(ids):
@@ -303,9 +319,14 @@ def test_sigkill_mid_write_keeps_earlier_runs(tmp_path):
             np.testing.assert_array_equal(r.x, np.random.default_rng(i).standard_normal(1000 + i))
             np.testing.assert_array_equal(r.history["residual"], np.geomspace(1, 1e-8, 10 + i))
             assert r.nit == i and r.options == {"i": i} and r.stats == {"time_s": 0.1 * i}
-        store.save(make_result(0))  # the next writer removes the stale temporary file
+        store.save(make_result(0))  # the next writer removes the stale temporary file (its writer is dead)
         assert len(store) == 4
-    assert not list(tmp_path.glob(".runs.h5.tmp-*"))
+    assert not list(run_dir.glob(".*.tmp-*"))
+    if size_before is not None:   # closing compacted the four runs into the file
+        with h5py.File(path, "r") as f:
+            in_file = sorted(f["runs"])
+        assert len(in_file) == 4 and set(ids) <= set(in_file)
+        assert not list(run_dir.glob("*.h5"))
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX only")

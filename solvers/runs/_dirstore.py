@@ -1,0 +1,221 @@
+"""A directory of run files with a rebuildable index (the layout behind directory stores and
+the sidecar of single-file stores).
+
+Layout::
+
+    <dir>/newtonkit-runs.json      marker: {"layout": "newtonkit-runs-directory", "layout_version": 1}
+    <dir>/<run_id>.h5              one complete run per file (format version 2 store files)
+    <dir>/index.jsonl              the index: one JSON line per run file (a cache, never the data)
+    <dir>/.<name>.tmp-<host>-<pid>-<random>   files being written
+
+Run files are the truth. The index is an append-only JSON-lines journal of
+``{"file": name, "runs": [summary, ...]}`` lines (``summary`` as
+:func:`~solvers.runs._runfile.summary_of`); a reader takes the directory listing,
+keeps the index lines of the files that exist, and summarises any run file the
+index does not know (written by a worker, or an index lost or damaged). So a
+missing, truncated or corrupt index costs time, never runs. A line cut short by a
+killed writer is skipped (and the next append starts on a fresh line). Appends
+hold the store's advisory lock; the run files themselves are written without it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+
+from . import _files
+from . import _runfile
+
+MARKER = "newtonkit-runs.json"
+INDEX = "index.jsonl"
+LAYOUT = "newtonkit-runs-directory"
+LAYOUT_VERSION = 1
+_READABLE_LAYOUTS = (1,)
+
+
+class RunDir:
+    """The run files of one directory and their index (see the module docstring)."""
+
+    def __init__(self, path: Path, lock_path: Path, durable: bool = True):
+        self.path = path
+        self.lock_path = lock_path
+        self.durable = durable
+
+    # -- the marker ------------------------------------------------------------------------------
+    @property
+    def marker(self) -> Path:
+        return self.path / MARKER
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX
+
+    def exists(self) -> bool:
+        return self.marker.is_file()
+
+    def check(self) -> None:
+        """Refuse a marker of another layout or of a newer layout version."""
+        try:
+            meta = json.loads(self.marker.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"RunStore: {str(self.marker)!r} is not a readable run-store marker ({exc}); "
+                             "the run files are intact: delete the marker and open the directory with mode='a' "
+                             "to rewrite it") from exc
+        if not isinstance(meta, dict) or meta.get("layout") != LAYOUT:
+            raise ValueError(f"RunStore: {str(self.path)!r} is not a newtonkit run-store directory "
+                             f"({MARKER} says {meta!r})")
+        ver = meta.get("layout_version")
+        if ver not in _READABLE_LAYOUTS:
+            raise ValueError(f"RunStore: {str(self.path)!r} has layout_version {ver!r}; this newtonkit reads "
+                             f"versions {_READABLE_LAYOUTS}. Upgrade newtonkit to read it")
+
+    def create(self, **meta) -> None:
+        """Create the directory and its marker (no-op when the marker exists)."""
+        self.path.mkdir(exist_ok=True)
+        if self.exists():
+            return
+        tmp = _runfile.tmp_name(self.marker)
+        tmp.write_text(json.dumps({"layout": LAYOUT, "layout_version": LAYOUT_VERSION, **meta}) + "\n")
+        if self.durable:
+            _files.fsync_path(tmp)
+        os.replace(tmp, self.marker)
+        if self.durable:
+            _files.fsync_path(self.path, directory=True)
+
+    # -- run files and the index -----------------------------------------------------------------
+    def run_files(self) -> list[str]:
+        """Names of the run files present (``*.h5`` not starting with a dot)."""
+        try:
+            with os.scandir(self.path) as it:
+                return [e.name for e in it if e.name.endswith(_runfile.RUN_SUFFIX) and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+    def read_index(self) -> dict[str, dict]:
+        """The latest index line per file name (lines that do not parse are skipped)."""
+        out: dict[str, dict] = {}
+        try:
+            data = self.index_path.read_bytes()
+        except FileNotFoundError:
+            return out
+        for line in data.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue   # cut short by a killed writer, or damaged: the run file is summarised again
+            if isinstance(e, dict) and isinstance(e.get("file"), str) and (
+                    isinstance(e.get("runs"), list) or "error" in e):
+                out[e["file"]] = e
+        return out
+
+    def describe_file(self, name: str) -> dict:
+        """A fresh index line for the run file ``name`` (``error`` when HDF5 cannot read it)."""
+        p = self.path / name
+        try:
+            return {"file": name, "runs": _runfile.summaries_in_file(p)}
+        except (OSError, KeyError, ValueError) as exc:
+            try:
+                st = p.stat()
+                stamp = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                stamp = None
+            return {"file": name, "error": f"{type(exc).__name__}: {exc}", "stamp": stamp}
+
+    def _stale_error(self, e: dict) -> bool:
+        try:
+            st = (self.path / e["file"]).stat()
+        except OSError:
+            return False
+        return e.get("stamp") != [st.st_size, st.st_mtime_ns]
+
+    def entries(self, adopt: bool = False) -> list[dict]:
+        """Index lines of every run file present; files the index lacks are summarised now (and
+        appended to the index when ``adopt``)."""
+        names = self.run_files()
+        if not names:
+            return []
+        idx = self.read_index()
+        fresh = []
+        out = []
+        for n in names:
+            e = idx.get(n)
+            if e is None or ("error" in e and self._stale_error(e)):
+                e = self.describe_file(n)
+                fresh.append(e)
+            out.append(e)
+        if adopt and fresh:
+            self.append(fresh)
+        return out
+
+    def append(self, lines: list[dict], locked: bool = False) -> None:
+        """Append index lines (under the lock unless the caller holds it)."""
+        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines)
+        if locked:
+            self._append(text)
+        else:
+            with _files.Lock(self.lock_path):
+                self._append(text)
+
+    def _append(self, text: str) -> None:
+        fd = os.open(self.index_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                with open(self.index_path, "rb") as fh:   # a line cut short by a killed writer stays apart
+                    fh.seek(size - 1)
+                    if fh.read(1) != b"\n":
+                        text = "\n" + text
+            os.write(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def rewrite_index(self, lines: list[dict]) -> None:
+        """Replace the index atomically by ``lines`` (the caller holds the lock)."""
+        tmp = _runfile.tmp_name(self.index_path)
+        tmp.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines))
+        os.replace(tmp, self.index_path)
+
+    def reindex(self) -> list[dict]:
+        """Rebuild the index from the run files alone (under the lock); returns its lines."""
+        with _files.Lock(self.lock_path):
+            lines = [self.describe_file(n) for n in sorted(self.run_files())]
+            self.rewrite_index(lines)
+        return lines
+
+    # -- adding files ------------------------------------------------------------------------------
+    def adopt(self, path: Path, move: bool = False) -> dict:
+        """Bring the run file ``path`` into this directory (copy, or rename with ``move`` on one file
+        system) unless it is already here; returns its index line (not appended)."""
+        path = Path(os.path.abspath(os.fspath(path)))
+        if path.parent == self.path:
+            return self.describe_file(path.name)
+        with h5py.File(path, "r"):     # an unreadable file is refused before anything is copied
+            pass
+        final = self.path / path.name
+        if final.exists():
+            raise FileExistsError(f"RunStore.index_files: {str(final)!r} exists already; a run file is never "
+                                  "overwritten")
+        tmp = _runfile.tmp_name(final)
+        try:
+            if move:
+                try:
+                    os.link(path, tmp)
+                except OSError:
+                    shutil.copyfile(path, tmp)
+            else:
+                shutil.copyfile(path, tmp)
+            _runfile.place(tmp, final, self.durable)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if move:
+            path.unlink()
+        return self.describe_file(final.name)
+
+
+__all__ = ["RunDir", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION"]

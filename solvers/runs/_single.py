@@ -1,0 +1,155 @@
+"""The single store file (``runs.h5``): format checks, its in-file index, and the copy-and-rename
+rewrite that every change of the file goes through (compaction, merge, creation, salvage).
+
+The file carries ``/index``: a resizable ``uint8`` dataset holding JSON lines, one run summary
+per line (:func:`~solvers.runs._runfile.summary_of`), rewritten inside every rewrite of the
+file, so listing a file of 10,000 runs reads one dataset instead of 10,000 groups. It is a
+cache: a reader compares it with the names under ``/runs`` and summarises any run it does not
+cover (files of format version 1/2 written before it existed, runs added by other tools).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import _files
+from . import _runfile
+from ._encoding import decode as _decode
+from ._integrity import DamagedStoreError
+
+READABLE_VERSIONS = (1, 2)
+INDEX = "index"
+
+
+def damaged(path: Path, exc) -> DamagedStoreError:
+    return DamagedStoreError(
+        f"RunStore: {str(path)!r} is damaged and cannot be read as HDF5 ({type(exc).__name__}: {exc}). "
+        f"It is not empty: try RunStore.salvage({str(path)!r}, 'recovered.h5') to copy the runs that are "
+        "still intact into a new store")
+
+
+def check_format(path: Path) -> None:
+    """Refuse what is not a readable run-store file, naming the file and the reason."""
+    size = path.stat().st_size
+    if not h5py.is_hdf5(path):
+        if size == 0:
+            raise ValueError(f"RunStore: {str(path)!r} is an empty file, not a run store")
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+        if b"\x89HDF\r\n\x1a\n" in head or b"newtonkit-runs" in head:
+            raise damaged(path, OSError("HDF5 signature found but the superblock is unreadable"))
+        raise ValueError(f"RunStore: {str(path)!r} is not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+            if fmt is not None and _decode(fmt, None) != _runfile.FORMAT:
+                raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file of format {fmt!r}, not a run store")
+            if fmt is None and len(f.keys()) and "runs" not in f:
+                raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file but not a newtonkit run store "
+                                 f"(no /runs group; it holds {sorted(f.keys())[:5]})")
+            ver = f.attrs.get("format_version")
+            if ver is not None:
+                try:
+                    ver = int(ver)
+                except (TypeError, ValueError):
+                    ver = repr(ver)
+                if ver not in READABLE_VERSIONS:
+                    raise ValueError(f"RunStore: {str(path)!r} has format_version {ver}; this newtonkit "
+                                     f"reads versions {READABLE_VERSIONS}. Upgrade newtonkit to read it")
+    except OSError as exc:
+        raise damaged(path, exc) from exc
+
+
+def _read_index(f) -> dict[str, dict]:
+    ds = f.get(INDEX)
+    if not isinstance(ds, h5py.Dataset):
+        return {}
+    out = {}
+    for line in ds[...].tobytes().split(b"\n"):
+        try:
+            s = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(s, dict) and isinstance(s.get("run_id"), str):
+            out[s["run_id"]] = s
+    return out
+
+
+def summaries(f) -> list[dict]:
+    """Summaries of the complete runs of the open store file ``f`` (in-file index + any run it lacks)."""
+    runs = f.get("runs")
+    if not isinstance(runs, h5py.Group):
+        return []
+    idx = _read_index(f)
+    out = []
+    for rid in runs.keys():
+        s = idx.get(rid)
+        if s is None:
+            g = runs[rid]
+            s = _runfile.summary_of(g, rid) if isinstance(g, h5py.Group) else None
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def refresh_index(f) -> None:
+    """Rewrite ``/index`` of the open (writable) file ``f`` to cover exactly its complete runs."""
+    text = "".join(json.dumps(s, separators=(",", ":")) + "\n" for s in summaries(f)).encode("utf-8")
+    data = np.frombuffer(text, dtype=np.uint8)
+    ds = f.get(INDEX)
+    if isinstance(ds, h5py.Dataset) and ds.maxshape == (None,):
+        ds.resize((data.size,))       # in place: the chunks are reused, the file does not grow each time
+    else:
+        if ds is not None:
+            del f[INDEX]
+        ds = f.create_dataset(INDEX, shape=(data.size,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 16,))
+    if data.size:
+        ds[:] = data
+
+
+def rewrite(path: Path, write, durable: bool):
+    """Apply ``write(h5file)`` to a copy of the store file (a new one when missing), refresh its
+    index, ``fsync`` and rename it over ``path``. The caller holds the store's lock."""
+    prefix = f".{path.name}.tmp-"
+    for stale in path.parent.glob(prefix + "*"):
+        # under the lock, any temporary copy of the store file belongs to a writer that died
+        stale.unlink(missing_ok=True)
+    tmp = _runfile.tmp_name(path)
+    try:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+            shutil.copymode(path, tmp)  # keep the store's permission bits
+            f = h5py.File(tmp, "r+")
+        else:
+            f = _runfile.new_store_file(tmp)
+        try:
+            out = write(f)
+            refresh_index(f)
+            f.flush()
+        finally:
+            f.close()
+        if durable:
+            _files.fsync_path(tmp)
+        os.replace(tmp, path)
+        if durable:
+            _files.fsync_path(path.parent, directory=True)
+        return out
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def has_run(path: Path, run_id: str) -> bool:
+    """Whether the store file holds a group ``runs/<run_id>`` (complete or not)."""
+    if "/" in run_id or not path.exists():
+        return False
+    with h5py.File(path, "r") as f:
+        return f.get(f"runs/{run_id}") is not None
+
+
+__all__ = ["check_format", "damaged", "summaries", "refresh_index", "rewrite", "has_run", "READABLE_VERSIONS"]

@@ -1,0 +1,137 @@
+"""Run tables: filter, flatten, sort the summaries of a :class:`~solvers.runs.RunStore` (the run
+browser behind ``store.table()`` and ``newtonkit runs list/export``)."""
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+
+#: columns every table starts with, in this order (then ``final_<history>``, then ``tag_<key>``)
+COLUMNS = ("run_id", "created", "problem", "method", "backend", "status", "converged", "nit", "time_s")
+_TEXT_FILTERS = ("problem", "method", "backend", "status")
+
+
+def parse_tag(text: str) -> tuple[str, object]:
+    """``"key=value"`` -> ``(key, value)``; the value is compared with stored tags as text."""
+    if not isinstance(text, str) or "=" not in text or text.startswith("="):
+        raise ValueError(f"tag filter {text!r}: write it as key=value (e.g. --tag precond=mg)")
+    key, value = text.split("=", 1)
+    return key, value
+
+
+def _tag_matches(stored, wanted) -> bool:
+    if isinstance(wanted, str) and not isinstance(stored, str):
+        if isinstance(stored, bool):
+            return wanted.lower() in (str(stored).lower(), str(int(stored)))
+        if isinstance(stored, numbers.Number):
+            try:
+                return float(wanted) == float(stored)
+            except ValueError:
+                return False
+        return str(stored) == wanted
+    return stored == wanted
+
+
+def select(rows: list[dict], *, problem=None, method=None, backend=None, status=None, converged=None,
+           tags=None) -> list[dict]:
+    """Rows that pass every filter given: text fields equal to the value (or one of a list of
+    values), ``converged`` equal, every tag in ``tags`` (a dict, or ``"key=value"`` strings) equal."""
+    wanted = {"problem": problem, "method": method, "backend": backend, "status": status}
+    for name, v in wanted.items():
+        if v is not None and not isinstance(v, (str, list, tuple, set)):
+            raise TypeError(f"filter {name}= takes a string or a list of strings, got {type(v).__name__}")
+    if isinstance(tags, (str, list, tuple)):
+        tags = dict(parse_tag(t) for t in ([tags] if isinstance(tags, str) else tags))
+    elif tags is not None and not isinstance(tags, dict):
+        raise TypeError(f"filter tags= takes a dict or key=value strings, got {type(tags).__name__}")
+    out = []
+    for r in rows:
+        ok = True
+        for name, v in wanted.items():
+            if v is None:
+                continue
+            values = {v} if isinstance(v, str) else set(v)
+            if r.get(name) not in values:
+                ok = False
+                break
+        if ok and converged is not None and bool(r.get("converged")) != bool(converged):
+            ok = False
+        if ok and tags:
+            rt = r.get("tags") or {}
+            ok = all(k in rt and _tag_matches(rt[k], v) for k, v in tags.items())
+        if ok:
+            out.append(r)
+    return out
+
+
+def flatten(rows: list[dict]) -> list[dict]:
+    """One flat dict per run: :data:`COLUMNS`, ``final_<history>`` and ``tag_<key>`` columns."""
+    finals = sorted({k for r in rows for k in (r.get("final") or {})})
+    tag_keys = sorted({k for r in rows for k in (r.get("tags") or {})})
+    out = []
+    for r in rows:
+        d = {c: r.get(c) for c in COLUMNS}
+        for k in finals:
+            d[f"final_{k}"] = (r.get("final") or {}).get(k)
+        for k in tag_keys:
+            d[f"tag_{k}"] = (r.get("tags") or {}).get(k)
+        out.append(d)
+    return out
+
+
+def sort(rows: list[dict], key: str | None, reverse: bool = False) -> list[dict]:
+    """Rows ordered by column ``key`` (missing values last, whatever the direction)."""
+    if key is None:
+        return list(reversed(rows)) if reverse else rows
+    if rows and key not in rows[0]:
+        known = sorted({k for r in rows for k in r})
+        alias = f"final_{key}" if f"final_{key}" in known else (f"tag_{key}" if f"tag_{key}" in known else None)
+        if alias is None:
+            raise KeyError(f"cannot sort by {key!r}: the columns are {', '.join(known)}")
+        key = alias
+
+    def missing(v):
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    present = [r for r in rows if not missing(r.get(key))]
+    absent = [r for r in rows if missing(r.get(key))]
+    try:
+        present.sort(key=lambda r: r[key], reverse=reverse)
+    except TypeError:   # mixed types in a tag column: compare as text
+        present.sort(key=lambda r: str(r[key]), reverse=reverse)
+    return present + absent
+
+
+def frame(rows: list[dict]):
+    """A pandas DataFrame of ``rows`` when pandas is installed, else the list itself."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(COLUMNS))
+
+
+def write_csv(rows: list[dict], path) -> None:
+    """``rows`` (flat dicts with the same keys) as CSV; missing values are empty cells."""
+    columns = list(rows[0]) if rows else list(COLUMNS)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+
+
+def write_parquet(rows: list[dict], path) -> None:
+    """``rows`` as Parquet (needs pyarrow)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("Parquet export needs pyarrow, which is not installed: pip install pyarrow "
+                          "(or export CSV with --csv)") from None
+    columns = list(rows[0]) if rows else list(COLUMNS)
+    table = pa.table({c: [r.get(c) for r in rows] for c in columns})
+    pq.write_table(table, path)
+
+
+__all__ = ["COLUMNS", "parse_tag", "select", "flatten", "sort", "frame", "write_csv", "write_parquet"]
