@@ -1,0 +1,138 @@
+"""Canonical input by reduced HOSVD (against the HOSVD of the full tensor and direct
+summation), the algebra, backend agreement, pickling and storage of ``ChebTucker``."""
+import pickle
+
+import numpy as np
+import pytest
+
+from solvers.approx import ChebTucker, _cheb, _tucker, chebtucker
+from solvers.results import SolveResult
+
+from ._funcs import box_points, gaussians
+
+BOX3 = [(-1.0, 1.5), (0.0, 2.0), (-2.0, -0.5)]
+
+
+def _full_coefficients(cp, dom, degree):
+    """The full coefficient tensor of a canonical function (the reference route: m^d values)."""
+    nodes = ChebTucker.nodes(dom, degree)
+    w, U = cp.cp_factors(nodes)
+    V = _tucker.cp_core(w, U)
+    for i in range(len(nodes)):
+        V = _cheb.coefficients(V, axis=i)
+    return V
+
+
+def _projector(A):
+    return A @ A.T
+
+
+def test_rhosvd_spans_the_hosvd_subspaces_when_exact(rng):
+    """With R = 4 terms < m and a tolerance at rounding, the reduced HOSVD keeps every
+    direction: its factor subspaces equal those of the HOSVD of the full coefficient tensor
+    and the coefficients agree to 1e-10."""
+    cp = gaussians(rng, 4, 3, lo=-1.0, hi=1.5)
+    ct = chebtucker(cp, BOX3, degree=14, tol=1e-14)
+    C = _full_coefficients(cp, BOX3, 14)
+    _, A, _, _ = _tucker.hosvd(C, 1e-14)
+    assert ct.ranks == tuple(a.shape[1] for a in A) == (4, 4, 4)
+    for a, b in zip(ct.factors, A):
+        np.testing.assert_allclose(_projector(a), _projector(b), atol=1e-10)
+    np.testing.assert_allclose(_tucker.reconstruct(ct.core, ct.factors), C, atol=1e-10 * np.abs(C).max())
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-10])
+def test_rhosvd_with_many_terms_meets_the_tolerance(rng, tol):
+    """R = 60 terms > m = 19: the compressed coefficients are within tol * ||C||_F of the full
+    tensor (the guaranteed part of the bound), values match direct summation of the Gaussians."""
+    cp = gaussians(rng, 60, 3, lo=-1.0, hi=1.5)
+    ct = chebtucker(cp, BOX3, degree=18, tol=tol)
+    C = _full_coefficients(cp, BOX3, 18)
+    err = np.linalg.norm(_tucker.reconstruct(ct.core, ct.factors) - C)
+    assert err <= tol * np.linalg.norm(C) * 1.0001
+    assert ct.truncation_bound >= err * 0.999
+    assert max(ct.ranks) < 19
+    hos = chebtucker(lambda x: cp(x), BOX3, degree=18, tol=tol)      # the full-grid route
+    assert max(ct.ranks) <= max(hos.ranks) + 2
+    X = box_points(rng, BOX3, 2000)
+    fine = chebtucker(cp, BOX3, degree=40, tol=1e-13)
+    np.testing.assert_allclose(fine(X), cp(X), atol=1e-10 * np.abs(cp(X)).max())
+
+
+def test_cp_object_through_from_cp_and_on_a_2d_box(rng):
+    dom = [(2.0, 5.0), (-1.0, 0.0)]
+    cp = gaussians(rng, 7, 2, lo=2.0, hi=5.0)
+    cp.c[:, 1] = rng.uniform(-1, 0, 7)
+    a = ChebTucker.from_cp(cp, dom, degree=30, tol=1e-12)
+    X = box_points(rng, dom, 1000)
+    np.testing.assert_allclose(a(X), cp(X), atol=1e-9 * np.abs(cp(X)).max())
+    assert a.options["input"] == "cp" and a.stats["nevals"] == 31 * 7 * 2
+
+
+def test_algebra_against_the_exact_functions(rng):
+    f = lambda x: np.sin(x[:, 0] + x[:, 1]) * np.exp(x[:, 2])  # noqa: E731
+    g = lambda x: np.cos(x[:, 0] * x[:, 1]) + x[:, 2]  # noqa: E731
+    F, G = chebtucker(f, BOX3, degree=24, tol=1e-12), chebtucker(g, BOX3, degree=(20, 24, 16), tol=1e-12)
+    X = box_points(rng, BOX3, 3000)
+    np.testing.assert_allclose((F + G)(X), f(X) + g(X), atol=1e-9)
+    np.testing.assert_allclose((2.5 * F - G)(X), 2.5 * f(X) - g(X), atol=1e-9)
+    np.testing.assert_allclose((F + 1.5)(X), f(X) + 1.5, atol=1e-9)
+    np.testing.assert_allclose((3.0 - F)(X), 3.0 - f(X), atol=1e-9)
+    assert (F + F).ranks == F.ranks                       # re-truncation removes the duplicate
+    Z = (F - F)
+    assert np.abs(Z(X)).max() < 1e-12
+    T = (F + G).truncate(1e-4)
+    assert sum(T.ranks) < sum((F + G).ranks)
+    assert np.abs(T(X) - f(X) - g(X)).max() < 1e-2
+    assert (F * 2).integral() == pytest.approx(2 * F.integral(), rel=1e-13)
+    with pytest.raises(ValueError, match="same domain"):
+        F + chebtucker(f, [(0, 1)] * 3, degree=4)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_numpy_and_numba_kernels_agree(rng, d):
+    dom = [(-1.0 - i, 0.5 * i + 0.5) for i in range(d)]
+    cp = gaussians(rng, 9, d, lo=-1.0, hi=0.5)
+    ref = chebtucker(cp, dom, degree=(12, 9, 7, 5)[:d], tol=1e-12, backend="numpy")
+    fast = chebtucker(cp, dom, degree=(12, 9, 7, 5)[:d], tol=1e-12, backend="numba")
+    X = box_points(rng, dom, 1500)
+    np.testing.assert_allclose(fast(X), ref(X), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fast.gradient(X[:300]), ref.gradient(X[:300]), rtol=1e-11, atol=1e-12)
+    assert ref(X[0]).shape == (1,) and fast(np.empty((0, d))).shape == (0,)
+
+
+def test_pickle_and_result_round_trip(rng, tmp_path):
+    ct = chebtucker(lambda x: np.exp(x[:, 0] * x[:, 1]), [(0, 1), (1, 3)], degree=16, tol=1e-10, method="hooi")
+    X = box_points(rng, [(0, 1), (1, 3)], 50)
+    ct(X)                                             # build the packed cache: it must not be pickled
+    again = pickle.loads(pickle.dumps(ct))
+    assert again._packed == {} and again.ranks == ct.ranks
+    np.testing.assert_allclose(again(X), ct(X), rtol=0, atol=0)
+    res = ct.to_result()
+    assert isinstance(res, SolveResult) and res.converged and res.x.shape == ct.ranks
+    assert len(res.history["error"]) == res.nit + 1
+    assert res.provenance["backend"] == "numba" and res.stats["time_s"] >= 0 and "compile_s" in res.stats
+    assert res.options["method"] == "hooi" and res.options["degree"] == (16, 16)
+    back = ChebTucker.from_result(res)
+    np.testing.assert_allclose(back(X), ct(X), rtol=0, atol=0)
+    from solvers.runs import RunStore
+
+    with RunStore(tmp_path / "runs.h5") as store:
+        run_id = store.save(res, tags={"what": "chebtucker"})
+        stored = store.load(run_id)
+    loaded = ChebTucker.from_result(stored)
+    np.testing.assert_allclose(loaded(X), ct(X), rtol=0, atol=0)
+    assert loaded.provenance["utc_start"] == ct.provenance["utc_start"]
+
+
+def test_error_estimate_sees_an_unresolved_function(rng):
+    """Degree 10 cannot resolve 1/(1 + 25 x^2): the interpolation estimate is large and
+    within a factor 10 of the true error; at degree 60 both are small."""
+    f = lambda x: 1.0 / (1.0 + 25.0 * x[:, 0] ** 2) * np.cos(x[:, 1])  # noqa: E731
+    dom = [(-1.0, 1.0), (0.0, 2.0)]
+    X = box_points(rng, dom, 20_000)
+    for deg in (10, 60):
+        ct = chebtucker(f, dom, degree=deg, tol=1e-13)
+        err = np.abs(ct(X) - f(X)).max()
+        est = ct.error_estimate()["total"]
+        assert err / 10 <= est <= err * 10

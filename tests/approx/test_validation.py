@@ -1,0 +1,117 @@
+"""Hostile inputs: every bad argument raises a clear error naming it, before f is sampled."""
+import numpy as np
+import pytest
+
+from solvers.approx import ChebTucker, chebtucker
+
+from ._funcs import gaussians
+
+DOM = [(0.0, 1.0), (-1.0, 2.0)]
+
+
+def f2(x):
+    return np.exp(x[:, 0] - x[:, 1])
+
+
+class Spy:
+    """Counts calls: validation must fail before any function value is sampled."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return f2(x)
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    ({"domain": [(1.0, 0.0), (0, 1)]}, ValueError, r"domain\[0\].*lo < hi"),
+    ({"domain": [(0.0, np.nan), (0, 1)]}, ValueError, "domain must be finite"),
+    ({"domain": [(0.0, np.inf), (0, 1)]}, ValueError, "domain must be finite"),
+    ({"domain": [0.0, 1.0]}, ValueError, r"shape \(d, 2\)"),
+    ({"domain": [(0, 1, 2)]}, ValueError, r"shape \(d, 2\)"),
+    ({"domain": "box"}, TypeError, "domain"),
+    ({"domain": [(1e9, 1e9 + 1e-6), (0, 1)]}, ValueError, "rescale"),
+    ({"degree": 0}, ValueError, "degree"),
+    ({"degree": -3}, ValueError, "degree"),
+    ({"degree": 2.5}, TypeError, "degree"),
+    ({"degree": True}, TypeError, "degree"),
+    ({"degree": (4, 5, 6)}, ValueError, "degree"),
+    ({"degree": 5000}, ValueError, "degree"),
+    ({"tol": 0.0}, ValueError, "tol"),
+    ({"tol": -1e-6}, ValueError, "tol"),
+    ({"tol": np.nan}, ValueError, "tol"),
+    ({"tol": 1.5}, ValueError, "tol"),
+    ({"tol": 1e-300}, ValueError, "tol"),
+    ({"tol": "1e-6"}, TypeError, "tol"),
+    ({"ranks": 0}, ValueError, "ranks"),
+    ({"ranks": (2, 2, 2)}, ValueError, "ranks"),
+    ({"ranks": (2, 1.5)}, TypeError, "ranks"),
+    ({"method": "svd"}, ValueError, "method"),
+    ({"hooi_sweeps": 0}, ValueError, "hooi_sweeps"),
+    ({"backend": "fortran"}, ValueError, "backend"),
+    ({"degree": 600, "domain": [(0, 1)] * 3}, ValueError, "grid would have"),
+])
+def test_bad_options_raise_before_sampling(kw, exc, match):
+    spy = Spy()
+    args = {"domain": DOM, "degree": 6, **kw}
+    dom = args.pop("domain")
+    with pytest.raises(exc, match=match):
+        chebtucker(spy, dom, **args)
+    assert spy.calls == 0
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda x: np.ones((x.shape[0], 1)), r"f \(<lambda>\) returned shape"),
+    (lambda x: np.ones(x.shape[0] + 1), "returned shape"),
+    (lambda x: np.where(x[:, 0] > 0.5, np.nan, 1.0), "non-finite"),
+    (lambda x: 1.0 / (x[:, 0] - x[:, 0]), "non-finite"),
+])
+def test_bad_function_values_name_f(bad, match):
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(ValueError, match=match):
+        chebtucker(bad, DOM, degree=4)
+
+
+def test_bad_f_and_cp_objects(rng):
+    with pytest.raises(TypeError, match="f must be callable"):
+        chebtucker(3.0, DOM)
+
+    class BadCP:
+        def __init__(self, out):
+            self.out = out
+
+        def cp_factors(self, nodes):
+            return self.out
+
+    w, U = gaussians(rng, 3, 2).cp_factors(ChebTucker.nodes(DOM, 5))
+    for out, exc, match in [([w, U], TypeError, "must return"), ((w[:, None], U), ValueError, "weights"),
+                            ((w, U[:1]), ValueError, "1 factor matrices for 2"),
+                            ((w, [U[0][:-1], U[1]]), ValueError, "factor 0 has shape"),
+                            ((np.array([np.nan, 1, 1]), U), ValueError, "non-finite")]:
+        with pytest.raises(exc, match=match):
+            chebtucker(BadCP(out), DOM, degree=5)
+
+
+def test_bad_points_and_grids():
+    ct = chebtucker(f2, DOM, degree=6)
+    for pts, exc, match in [(np.zeros((3, 3)), ValueError, r"shape \(N, 2\)"), (np.array([[0.5, np.nan]]), ValueError, "NaN"),
+                            (np.array([[1.5, 0.0]]), ValueError, "outside the domain"),
+                            (np.array([["a", "b"]]), TypeError, "points")]:
+        with pytest.raises(exc, match=match):
+            ct(pts)
+        with pytest.raises(exc, match=match):
+            ct.gradient(pts)
+    with pytest.raises(ValueError, match="grid"):
+        ct.on_grid(0)
+    with pytest.raises(ValueError, match=r"grid\[1\]"):
+        ct.on_grid([np.array([0.0, 0.5]), np.array([3.0])])
+    with pytest.raises(ValueError, match="values"):
+        ChebTucker.from_values(np.ones((4, 4, 4)), DOM)
+    with pytest.raises(ValueError, match="values contain"):
+        ChebTucker.from_values(np.full((4, 4), np.nan), DOM)
+    with pytest.raises(ValueError, match="tol"):
+        ct.truncate(0.0)
+    with pytest.raises(TypeError):
+        ct * np.nan
+    with pytest.raises(TypeError):
+        ct + "1"
