@@ -1,9 +1,18 @@
-"""``newtonkit runs list | show | plot | merge``: inspect and combine run stores (HDF5)."""
+"""``newtonkit runs list | show | plot | export | merge | compact``: browse and combine run stores.
+
+A store is a single HDF5 file (``runs.h5``) or a directory of run files (``runs/``); see
+:class:`solvers.RunStore`. ``list``, ``plot`` and ``export`` take the same filters
+(``--problem --method --backend --status --tag key=value``, ``--converged/--failed``) and
+``--sort FIELD [--reverse]``; they read the store's index, not the runs, so listing 10,000 runs
+is fast.
+"""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
+from argparse import Namespace
 
 import numpy as np
 
@@ -63,21 +72,54 @@ def _resolve(store, key: str) -> str:
         raise UsageError(exc.args[0]) from None
 
 
+def _filters(args: Namespace) -> dict:
+    from solvers.runs import _table
+
+    tags = {}
+    for t in getattr(args, "tag", None) or []:
+        try:
+            k, v = _table.parse_tag(t)
+        except ValueError as exc:
+            raise UsageError(f"--tag: {exc}") from None
+        tags[k] = v
+    out = {k: getattr(args, k, None) for k in ("problem", "method", "backend", "status")}
+    out["converged"] = getattr(args, "converged", None)
+    out["tags"] = tags or None
+    return out
+
+
+def _selected(store, args: Namespace) -> list[dict]:
+    """Summaries of the runs passing the filters, in ``--sort`` order (oldest first by default)."""
+    from solvers.runs import _table
+
+    rows = _table.select(store.list(), **_filters(args))
+    key = getattr(args, "sort", None)
+    if key is None:
+        return list(reversed(rows)) if getattr(args, "reverse", False) else rows
+    flat = _table.flatten(rows)
+    try:
+        order = _table.sort(flat, key, getattr(args, "reverse", False))
+    except KeyError as exc:
+        raise UsageError(f"--sort: {exc.args[0]}") from None
+    by_id = {r["run_id"]: r for r in rows}
+    return [by_id[r["run_id"]] for r in order]
+
+
 def cmd_runs_list(args) -> int:
     with solvers.RunStore(args.file, mode="r") as store:
-        rows = store.list()
+        rows = _selected(store, args)
     if args.json:
         print(dumps(rows))
         return EXIT_OK
     if not rows:
-        print(f"{args.file}: no completed runs")
+        print(f"{args.file}: no completed runs" + (" match the filters" if any(_filters(args).values()) else ""))
         return EXIT_OK
     for r in rows:
         r["tags_s"] = _tags_str(r["tags"])
         r["created_s"] = r["created"][:19].replace("T", " ")
-    print(_format.format_table(rows, [("run_id", "run id"), ("created_s", "created (UTC)"), ("method", "method"),
-                                      ("backend", "backend"), ("converged", "conv"), ("nit", "iters"),
-                                      ("time_s", "time [s]"), ("tags_s", "tags")]))
+    print(_format.format_table(rows, [("run_id", "run id"), ("created_s", "created (UTC)"), ("problem", "problem"),
+                                      ("method", "method"), ("backend", "backend"), ("converged", "conv"),
+                                      ("nit", "iters"), ("time_s", "time [s]"), ("tags_s", "tags")]))
     print(f"{len(rows)} runs")
     return EXIT_OK
 
@@ -109,28 +151,112 @@ def cmd_runs_show(args) -> int:
     return EXIT_OK
 
 
+def _group_of(row: dict, by: str) -> str:
+    if by.startswith("tag:"):
+        return str(row["tags"].get(by[4:], "-"))
+    if by not in row:
+        raise UsageError(f"--by {by}: group by one of problem, method, backend, status, converged, tag:KEY")
+    return str(row[by])
+
+
+def plot_groups(curves, path: str, title: str, ylabel: str) -> bool:
+    """Semilogy plot of ``curves`` = [(group, values)]: one colour and one legend entry per group."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    groups = list(dict.fromkeys(g for g, _ in curves))
+    colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    counts = {g: sum(1 for h, _ in curves if h == g) for g in groups}
+    seen = set()
+    for g, values in curves:
+        v = np.asarray(values, dtype=float)
+        v = np.where(v > 0, v, np.nan)
+        ax.semilogy(np.arange(v.size), v, color=colours[g], alpha=0.8 if counts[g] < 10 else 0.35, lw=1.2,
+                    label=None if g in seen else f"{g} ({counts[g]} runs)")
+        seen.add(g)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def cmd_runs_plot(args) -> int:
     if args.last < 1:
         raise UsageError(f"--last must be a positive number of runs, got {args.last}")
+    key_arg = args.metric or args.key
     with solvers.RunStore(args.file, mode="r") as store:
-        ids = [_resolve(store, k) for k in args.run_id] if args.run_id else store.run_ids()[-args.last:]
-        if not ids:
-            raise UsageError(f"{args.file} holds no completed runs to plot")
-        runs = [store.load(rid) for rid in ids]
+        if args.run_id:
+            ids = [_resolve(store, k) for k in args.run_id]
+            rows = {r["run_id"]: r for r in store.list()}
+            rows = [rows[i] for i in ids]
+        else:
+            rows = _selected(store, args)
+            if not args.by:
+                rows = rows[-args.last:]
+        if not rows:
+            raise UsageError(f"{args.file} holds no completed runs to plot" +
+                             (" that match the filters" if any(_filters(args).values()) else ""))
+        runs = [(r, store.load(r["run_id"])) for r in rows]
     curves = []
-    for r in runs:
-        key = args.key or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
+    for row, r in runs:
+        key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if key is None or key not in r.history:
-            print(f"run {r.run_id} has no history {args.key or ''}; skipped", file=sys.stderr)
+            print(f"run {r.run_id} has no history {key_arg or ''}; skipped", file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
-        curves.append(("runs", f"{r.run_id[-6:]} {r.method} ({r.backend}, {r.nit} it) [{key}]", values))
+        if args.by:
+            curves.append((f"{_group_of(row, args.by)}", values))
+        else:
+            curves.append(("runs", f"{r.run_id[-6:]} {r.method} ({r.backend}, {r.nit} it) [{key}]", values))
     if not curves:
         raise UsageError("nothing to plot: none of the runs has that history")
-    if not _format.plot_histories(curves, args.output, title=os.path.basename(args.file),
-                                  ylabel="value" if args.absolute else "relative to the first value"):
+    ylabel = "value" if args.absolute else "relative to the first value"
+    if args.by:
+        ok = plot_groups(curves, args.output, f"{os.path.basename(os.path.normpath(args.file))}: "
+                         f"{key_arg or 'history'} by {args.by}", ylabel)
+    else:
+        ok = _format.plot_histories(curves, args.output, title=os.path.basename(os.path.normpath(args.file)),
+                                    ylabel=ylabel)
+    if not ok:
         raise UsageError("`runs plot` needs matplotlib: pip install 'newtonkit[plot]'")
     print(f"wrote {args.output} ({len(curves)} runs)")
+    return EXIT_OK
+
+
+def cmd_runs_export(args) -> int:
+    from solvers.runs import _table
+
+    if not args.csv and not args.parquet:
+        raise UsageError("runs export: give --csv OUT.csv or --parquet OUT.parquet")
+    with solvers.RunStore(args.file, mode="r") as store:
+        rows = _table.flatten(_selected(store, args))
+    if args.parquet:
+        try:
+            _table.write_parquet(rows, args.parquet)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wrote {args.parquet} ({len(rows)} runs)")
+    if args.csv:
+        _table.write_csv(rows, args.csv)
+        print(f"wrote {args.csv} ({len(rows)} runs)")
+    return EXIT_OK
+
+
+def cmd_runs_compact(args) -> int:
+    with solvers.RunStore(args.file) as store:
+        moved = store.compact()
+        total = len(store)
+    print(f"compacted {len(moved)} runs into {args.file} ({total} runs in all)")
     return EXIT_OK
 
 
@@ -142,12 +268,29 @@ def cmd_runs_merge(args) -> int:
     return EXIT_OK
 
 
+def _add_filters(rp, sort: bool = True) -> None:
+    g = rp.add_argument_group("filters")
+    g.add_argument("--problem", action="append", help="only runs of this problem (repeatable)")
+    g.add_argument("--method", action="append", help="only runs of this method (repeatable)")
+    g.add_argument("--backend", action="append", help="only runs on this backend (repeatable)")
+    g.add_argument("--status", action="append", help="only runs with this status, e.g. converged, maxiter")
+    g.add_argument("--tag", action="append", metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
+    c = g.add_mutually_exclusive_group()
+    c.add_argument("--converged", action="store_const", const=True, dest="converged", help="only converged runs")
+    c.add_argument("--failed", action="store_const", const=False, dest="converged", help="only runs that did not")
+    if sort:
+        rp.add_argument("--sort", metavar="FIELD", help="order by a column: created, nit, time_s, method, "
+                        "residual (its final value), a tag key, ...")
+        rp.add_argument("--reverse", action="store_true", help="descending order")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("runs", help="inspect run stores: list, show, plot, merge")
+    p = sub.add_parser("runs", help="browse run stores: list, show, plot, export, merge, compact")
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
-    rp = rsub.add_parser("list", help="table of the completed runs")
-    rp.add_argument("file")
+    rp = rsub.add_parser("list", help="table of the completed runs (filters, --sort)")
+    rp.add_argument("file", help="a store: runs.h5 or a directory of run files")
     rp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_filters(rp)
     rp.set_defaults(func=cmd_runs_list)
 
     rp = rsub.add_parser("show", help="everything stored for one run")
@@ -158,18 +301,34 @@ def add_parser(sub) -> None:
 
     rp = rsub.add_parser("plot", help="convergence histories of runs (semilogy PNG)")
     rp.add_argument("file")
-    rp.add_argument("run_id", nargs="*", help="runs to plot (default: the latest --last runs)")
+    rp.add_argument("run_id", nargs="*", help="runs to plot (default: the latest --last runs passing the filters)")
     rp.add_argument("-o", "--output", default="runs.png", help="output image (default: runs.png)")
-    rp.add_argument("--key", default=None, help="history series (default: residual / marginal_error / ...)")
-    rp.add_argument("--last", type=int, default=10, help="without run ids: plot this many latest runs")
+    rp.add_argument("--metric", default=None, help="history series, e.g. residual (default: residual / "
+                    "marginal_error / ...)")
+    rp.add_argument("--key", default=None, help=argparse.SUPPRESS)   # the older name of --metric
+    rp.add_argument("--by", default=None, metavar="FIELD", help="one colour per value of FIELD (method, backend, "
+                    "problem, status, tag:KEY); plots every run passing the filters")
+    rp.add_argument("--last", type=int, default=10, help="without run ids or --by: plot this many latest runs")
     rp.add_argument("--absolute", action="store_true", help="plot the values, not relative to the first")
+    _add_filters(rp)
     rp.set_defaults(func=cmd_runs_plot)
 
+    rp = rsub.add_parser("export", help="the table of runs as CSV or Parquet (filters, --sort)")
+    rp.add_argument("file")
+    rp.add_argument("--csv", metavar="OUT.csv", help="write CSV")
+    rp.add_argument("--parquet", metavar="OUT.parquet", help="write Parquet (needs pyarrow)")
+    _add_filters(rp)
+    rp.set_defaults(func=cmd_runs_export)
+
     rp = rsub.add_parser("merge", help="copy the completed runs of other stores into one (skips known ids)")
-    rp.add_argument("output", help="the store to add to (created if missing)")
-    rp.add_argument("sources", nargs="+", help="store files to merge from")
+    rp.add_argument("output", help="the store to add to (created if missing): runs.h5 or a directory")
+    rp.add_argument("sources", nargs="+", help="stores to merge from (files or directories)")
     rp.set_defaults(func=cmd_runs_merge)
 
+    rp = rsub.add_parser("compact", help="move the runs of runs.h5.d/ into runs.h5 (after a killed writer)")
+    rp.add_argument("file")
+    rp.set_defaults(func=cmd_runs_compact)
 
-__all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_merge", "add_parser",
-           "PLOT_KEYS"]
+
+__all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_export",
+           "cmd_runs_merge", "cmd_runs_compact", "plot_groups", "add_parser", "PLOT_KEYS"]

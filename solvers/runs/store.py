@@ -162,7 +162,7 @@ class RunStore:
         self.durable = bool(durable)
         self.compression = compression
         self.compact_on_close = bool(compact_on_close)
-        self._closed = False
+        self._closed = True            # until the store is open (a failed open has nothing to close)
         self._cleaned = False
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"RunStore: directory {str(self.path.parent)!r} does not exist; create it first")
@@ -173,14 +173,17 @@ class RunStore:
         else:
             self._dir = RunDir(self.path.with_name(self.path.name + ".d"), self._lock_path, self.durable)
             self._open_file()
+        self._closed = False
 
     def _open_directory(self) -> None:
         exists = self._dir.exists()
         where = str(self.path)
         if self.mode == "r" and not exists:
-            raise FileNotFoundError(f"RunStore: {where!r} does not exist (mode 'r' reads an existing store)"
-                                    if not self.path.exists() else
-                                    f"RunStore: {where!r} is a directory but not a run store (no {self._dir.marker.name})")
+            if not self.path.exists():
+                raise FileNotFoundError(f"RunStore: {where!r} does not exist (mode 'r' reads an existing store)")
+            if self._foreign():   # a directory of run files without marker (e.g. worker output) reads fine
+                raise FileNotFoundError(f"RunStore: {where!r} is a directory but not a run store (no "
+                                        f"{self._dir.marker.name}; it holds {self._foreign()[:5]})")
         if self.mode in ("w-", "x") and (exists or (self.path.exists() and any(self.path.iterdir()))):
             raise FileExistsError(f"RunStore: {where!r} exists and is not empty; mode {self.mode!r} creates a new "
                                   "store (use mode='a' to add runs to it)")
@@ -189,14 +192,15 @@ class RunStore:
             return
         if self.mode == "r":
             return
-        if self.path.exists():
-            foreign = [p.name for p in self.path.iterdir()
-                       if not (p.name.endswith(".h5") or p.name.startswith("."))]
-            if foreign:
-                raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
-                                 f"{sorted(foreign)[:5]}); give an empty or new directory, or a file name such as "
-                                 f"{str(self.path / 'runs.h5')!r}")
+        if self.path.exists() and self._foreign():
+            raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
+                             f"{self._foreign()[:5]}); give an empty or new directory, a directory of run files, "
+                             f"or a file name such as {str(self.path / 'runs.h5')!r}")
         self._dir.create()
+
+    def _foreign(self) -> list[str]:
+        """Entries of the directory that are neither run files nor hidden bookkeeping."""
+        return sorted(p.name for p in self.path.iterdir() if not (p.name.endswith(".h5") or p.name.startswith(".")))
 
     def _open_file(self) -> None:
         exists = self.path.exists()
@@ -232,10 +236,36 @@ class RunStore:
         if self._closed:
             return
         try:
-            if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.run_files():
+            if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.path.exists():
                 self.compact()
+                self._drop_empty_sidecar()
         finally:
             self._closed = True
+
+    def __del__(self):
+        # a safety net for ``RunStore(p).save(res)`` without close(): the runs are safe in the
+        # sidecar either way, this only makes the file self-contained sooner
+        try:
+            if not getattr(self, "_closed", True):
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser (e.g. at interpreter exit)
+            pass
+
+    def _drop_empty_sidecar(self) -> None:
+        """Remove the sidecar once it holds nothing (under the lock; a writer's file keeps it)."""
+        with self._lock():
+            try:
+                names = os.listdir(self._dir.path)
+            except FileNotFoundError:
+                return
+            if any(n.endswith(_runfile.RUN_SUFFIX) or _runfile.is_tmp(n) for n in names):
+                return
+            for n in names:
+                (self._dir.path / n).unlink(missing_ok=True)
+            try:
+                self._dir.path.rmdir()
+            except OSError:
+                pass
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, mode={self.mode!r})"
@@ -278,7 +308,7 @@ class RunStore:
         the sidecar into the file, never the other way, so no run is missed."""
         self._check_open()
         seen: dict[str, dict] = {}
-        for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.exists() else []:
+        for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.path.is_dir() else []:
             for s in e.get("runs", ()):
                 seen.setdefault(s["run_id"], {**s, "_path": self._dir.path / e["file"]})
         if not self.is_directory:
@@ -323,10 +353,17 @@ class RunStore:
         """
         self._check_writable()
         payload = _runfile.Payload(result, problem, tags, seed)   # bad input is refused before any file
-        run_dir = self.run_dir
-        self._cleanup_once()
-        s = _runfile.write_payload(payload, run_dir, durable=self.durable, compression=self.compression,
-                                   taken=self._taken)
+        for attempt in range(2):
+            run_dir = self.run_dir
+            self._cleanup_once()
+            try:
+                s = _runfile.write_payload(payload, run_dir, durable=self.durable, compression=self.compression,
+                                           taken=self._taken)
+                break
+            except (FileNotFoundError, OSError):
+                if attempt or run_dir.is_dir():
+                    raise
+                # another process removed the empty sidecar meanwhile (a compaction): make it again
         name = Path(s.pop("file")).name
         self._dir.append([{"file": name, "runs": [s]}])
         return s["run_id"]
