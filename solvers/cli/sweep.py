@@ -32,14 +32,14 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"sweep spec {args.spec!r} does not exist") from None
     store = args.store or spec.pop("store", None)
     spec.pop("store", None)
-    if not store:
-        raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
     tasks = tasks_from_spec(spec)
     if args.dry_run:
         for t in tasks:
             print(f"{t.key}  {t.label()}")
         print(f"{len(tasks)} tasks")
         return EXIT_OK
+    if not store:
+        raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
     progress = False if args.no_progress else (True if args.progress else None)
     try:
         table = sweep(tasks, store=store, scheduler=args.scheduler, cluster=args.cluster, n_workers=args.workers,

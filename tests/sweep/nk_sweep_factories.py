@@ -1,0 +1,17 @@
+"""Problem factories for the sweep tests, imported by dotted path on the Dask workers
+(``nk_sweep_factories:slow_ot``; this directory is on the workers' ``sys.path``)."""
+import time
+
+from problems import ot, pde
+
+
+def slow_ot(n, eps, seed, delay=0.0):
+    """``random_point_clouds`` after ``delay`` seconds (gives a test time to kill a process mid-sweep)."""
+    time.sleep(delay)
+    return ot.random_point_clouds(n, eps, seed=seed)
+
+
+def poisson(n):
+    """Unit-square Poisson ``-lap u = 1``, ``u = 0`` on the boundary, ``n x n`` interior points."""
+    return pde.Poisson((n, n))
+
