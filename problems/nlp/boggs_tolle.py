@@ -133,7 +133,8 @@ class BT6(ProblemSpec):
 
 
 class BT9(ProblemSpec):
-    """``min -x1`` s.t. ``x2 - x1^3 - x3^2 = 0``, ``x1^2 - x2 - x4^2 = 0`` (also HS39); ``f* = -1`` at ``(1, 1, 0, 0)``."""
+    """``min -x1`` s.t. ``x2 - x1^3 - x3^2 = 0``, ``x1^2 - x2 - x4^2 = 0`` (also HS39);
+    ``f* = -1`` at ``(1, 1, 0, 0)``."""
 
     name, source, f_star = "BT9", _bt(9, "; = Hock & Schittkowski problem 39"), -1.0
 

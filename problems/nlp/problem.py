@@ -152,11 +152,9 @@ class EqualityConstrainedProblem:
     def _check_at_x0(self) -> int:
         x, n = self.x0.copy(), self.n
         fx = self.f(x)
-        try:
-            fx = _checks.real_scalar("f(x0)", np.asarray(fx)[()] if np.ndim(fx) == 0 else fx)
-        except TypeError:
-            raise TypeError(f"f(x0) must return a real number, got {type(fx).__name__} of shape "
-                            f"{np.shape(fx)}") from None
+        if np.ndim(fx) != 0 or isinstance(fx, (bool, np.bool_, str, bytes)):
+            raise TypeError(f"f(x0) must return a real number, got {type(fx).__name__} of shape {np.shape(fx)}")
+        _checks.real_scalar("f(x0)", np.asarray(fx)[()])
         g = np.asarray(self.grad(x))
         if g.shape != (n,):
             raise ValueError(f"grad(x0) must return an array of shape (n,) = ({n},), got shape {g.shape}")
@@ -201,12 +199,10 @@ class EqualityConstrainedProblem:
         return float(np.sqrt(gl @ gl + cx @ cx))
 
     def least_squares_multipliers(self, x) -> np.ndarray:
-        """The ``lam`` minimising ``||grad(x) + jac(x)^T lam||`` (dense least squares; small problems)."""
+        """The ``lam`` minimising ``||grad(x) + jac(x)^T lam||`` (a dense least-squares solve; small problems)."""
         x = np.asarray(x, dtype=np.float64)
-        J = self.jac(x)
-        J = J.toarray() if hasattr(J, "toarray") else np.asarray(J) if isinstance(J, np.ndarray) else \
-            np.column_stack([np.asarray(J.rmatvec(e)) for e in np.eye(self.m)]).T
-        return np.linalg.lstsq(J.T, -np.asarray(self.grad(x), dtype=np.float64), rcond=None)[0]
+        Jt = np.column_stack([jac_t_dot(self.jac(x), e) for e in np.eye(self.m)])  # n x m, any Jacobian form
+        return np.linalg.lstsq(Jt, -np.asarray(self.grad(x), dtype=np.float64), rcond=None)[0]
 
     def describe(self) -> dict:
         """Plain-data description stored with runs (see :class:`solvers.RunStore`)."""

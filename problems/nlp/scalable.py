@@ -51,6 +51,9 @@ class GENHS28(ProblemSpec):
         self.n = _checks.count("n", n, minimum=3)
         self.sparse = _checks.boolean("sparse", sparse)
         _checks.check_memory("GENHS28", 200.0 * self.n, "use a smaller n")
+        if not self.sparse:
+            _checks.check_memory(f"GENHS28(n={self.n}) with dense derivatives", 16.0 * self.n * self.n,
+                                 "pass sparse=True (CSR Jacobian, operator Hessian)")
         self._xs = None
 
     def _structure(self):

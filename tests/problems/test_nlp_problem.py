@@ -166,3 +166,28 @@ def test_lambda_refuses_to_pickle_with_a_clear_message():
     p = make(f=lambda x: float(x @ x))
     with pytest.raises(pickle.PicklingError, match=r"EqualityConstrainedProblem\.f is '.*<lambda>'.*module-level"):
         pickle.dumps(p)
+
+
+def _f_nan(x):
+    return float("nan")
+
+
+def _f_complex(x):
+    return 1.0 + 2.0j
+
+
+def _hess_operator(x, lam):
+    return aslinearoperator(2.0 * np.eye(3))
+
+
+@pytest.mark.parametrize("fn, err, msg", [(_f_nan, ValueError, r"f\(x0\) must be finite"),
+                                          (_f_complex, TypeError, r"f\(x0\) must be a real number")])
+def test_bad_objective_values(fn, err, msg):
+    with pytest.raises(err, match=msg):
+        make(f=fn)
+
+
+def test_operator_hessian_and_jacobian_are_accepted():
+    p = make(jac=jac_operator, hess_lagrangian=_hess_operator)
+    assert p.m == 2
+    np.testing.assert_allclose(p.hess_lagrangian(X0, p.lam0).matvec(X0), 2.0 * X0)

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize
 
 from problems import nlp
@@ -131,3 +133,43 @@ def test_random_problems_bad_arguments(fn, kw, err):
 def test_equality_qp_bad_cond():
     with pytest.raises(ValueError, match="cond must be >= 1"):
         nlp.equality_qp(5, 2, cond=0.5)
+
+
+def test_genhs28_dense_refuses_absurd_sizes_and_names_the_fix(monkeypatch):
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", str(10**8))
+    with pytest.raises(MemoryError, match="sparse=True"):
+        nlp.hs("GENHS28", n=10**5)
+    assert nlp.hs("GENHS28", n=10**5, sparse=True).m == 10**5 - 2
+
+
+# ------------------------------------------------------------------ properties (no solver involved)
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(3, 12), m=st.integers(1, 11), seed=st.integers(0, 10**6), t=st.integers(0, 2**31))
+def test_sphere_projection_x_star_beats_every_feasible_point(n, m, seed, t):
+    m = min(m, n - 1)
+    p = nlp.sphere_projection(n, m, seed=seed)
+    assert np.linalg.norm(p.c(p.x_star)) < 1e-10
+    B = p.jac(p.x_star)[:-1]
+    rng = np.random.default_rng([t, 99])  # a stream unrelated to the problem's own default_rng(seed)
+    for _ in range(20):  # random feasible points: normalised projections on null(B)
+        v = rng.standard_normal(n)
+        if m > 1:
+            v -= B.T @ np.linalg.lstsq(B.T, v, rcond=None)[0]
+        v /= np.linalg.norm(v)
+        assert np.linalg.norm(p.c(v)) < 1e-10
+        assert p.f(v) >= p.f_star - 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 12), m=st.integers(1, 11), seed=st.integers(0, 10**6), t=st.integers(0, 2**31))
+def test_equality_qp_x_star_beats_every_feasible_point(n, m, seed, t):
+    m = min(m, n - 1)
+    p = nlp.equality_qp(n, m, seed=seed, cond=10.0)
+    A = p.jac(p.x0)
+    assert np.linalg.norm(p.c(p.x_star)) < 1e-9 * max(1.0, np.linalg.norm(p.x_star))
+    rng = np.random.default_rng([t, 99])
+    for _ in range(20):  # x_star + (a null-space direction of A) stays feasible and is no better
+        v = rng.standard_normal(n)
+        v -= A.T @ np.linalg.lstsq(A.T, v, rcond=None)[0]
+        x = p.x_star + v
+        assert p.f(x) >= p.f_star - 1e-9 * max(1.0, abs(p.f_star))
