@@ -36,6 +36,7 @@ from ._encoding import get_mapping as _get_mapping
 from ._encoding import put_mapping as _put_mapping
 from ._encoding import put_text as _put_text
 from ._encoding import to_host as _to_host
+from ._integrity import DamagedRunError
 
 FORMAT = "newtonkit-runs"
 FORMAT_VERSION = 2          # 2: per-run digests, Fletcher-32 on arrays, exact key round trip
@@ -283,6 +284,30 @@ def _new_id() -> str:
     from . import store   # tests replace store._new_run_id to force collisions
 
     return store._new_run_id()
+
+
+def read_group(g, run_id: str, path) -> StoredRun:
+    """The complete run group ``g`` as a :class:`StoredRun`, after checking its digest
+    (:class:`DamagedRunError` naming the run and file otherwise)."""
+    try:
+        _integrity.verify_group(g, run_id, path)
+        a = g.attrs
+        x = g["x"][...] if "x" in g else None
+        message = _decode(g["message"][()], None) if "message" in g else _decode(a.get("message", ""), None)
+        sections = {name: (_get_mapping(g[name]) if name in g else {})
+                    for name in ("history", "stats", "options", "extras", "problem", "provenance", "tags")}
+    except (OSError, KeyError, ValueError) as exc:
+        if isinstance(exc, DamagedRunError):
+            raise
+        raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged and cannot be "
+                              f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
+                              "runs into a new store") from exc
+    return StoredRun(
+        x, bool(a["converged"]), _decode(a["status"], None), message, int(a["nit"]),
+        history=sections["history"], stats=sections["stats"], options=sections["options"],
+        method=_decode(a.get("method", ""), None), backend=_decode(a.get("backend", ""), None),
+        run_id=run_id, created=_decode(a.get("created", ""), None), tags=sections["tags"],
+        problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
 
 
 # ---------------------------------------------------------------------------------------------

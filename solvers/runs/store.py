@@ -85,14 +85,12 @@ import h5py
 
 from ..results import SolveResult
 from . import _files
-from . import _integrity
 from . import _runfile
+from . import _combine
 from . import _single
 from . import _table
 from ._dirstore import RunDir
-from ._encoding import decode as _decode
 from ._encoding import describe_problem
-from ._encoding import get_mapping as _get_mapping
 from ._integrity import DamagedRunError, DamagedStoreError
 from ._runfile import StoredRun, write_run_file
 
@@ -389,30 +387,7 @@ class RunStore:
             if not p.is_file():
                 raise FileNotFoundError(f"RunStore.index_files: {str(p)!r} does not exist")
             _single.check_format(p)
-        run_dir = self.run_dir
-        indexed = self._dir.read_index()
-        known = {s["run_id"] for e in indexed.values() for s in e.get("runs", ())}
-        if not self.is_directory:
-            with self._open_main() as f:
-                known.update(s["run_id"] for s in _single.summaries(f))
-        lines, added = [], []
-        for p in paths:
-            if p.parent == run_dir:
-                if p.name in indexed:
-                    continue
-                e = self._dir.describe_file(p.name)
-            else:
-                ids = [s["run_id"] for s in _runfile.summaries_in_file(p)]
-                if ids and all(rid in known for rid in ids):
-                    continue
-                e = self._dir.adopt(p, move=move)
-            lines.append(e)
-            new = [s["run_id"] for s in e.get("runs", ()) if s["run_id"] not in known]
-            known.update(new)
-            added += new
-        if lines:
-            self._dir.append(lines)
-        return added
+        return _combine.adopt_files(self, paths, move)
 
     def reindex(self) -> int:
         """Rebuild the index of the run files from the files alone (after it was lost or damaged;
@@ -532,47 +507,13 @@ class RunStore:
             g = f.get(f"runs/{run_id}") if "/" not in run_id else None
             if not isinstance(g, h5py.Group) or not bool(g.attrs.get("complete", False)):
                 return None
-            try:
-                _integrity.verify_group(g, run_id, path)
-                a = g.attrs
-                x = g["x"][...] if "x" in g else None
-                message = _decode(g["message"][()], None) if "message" in g else _decode(a.get("message", ""), None)
-                sections = {name: (_get_mapping(g[name]) if name in g else {})
-                            for name in ("history", "stats", "options", "extras", "problem", "provenance", "tags")}
-            except (OSError, KeyError, ValueError) as exc:
-                if isinstance(exc, DamagedRunError):
-                    raise
-                raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged and cannot be "
-                                      f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
-                                      "runs into a new store") from exc
-            return StoredRun(
-                x, bool(a["converged"]), _decode(a["status"], None), message, int(a["nit"]),
-                history=sections["history"], stats=sections["stats"], options=sections["options"],
-                method=_decode(a.get("method", ""), None), backend=_decode(a.get("backend", ""), None),
-                run_id=run_id, created=_decode(a.get("created", ""), None), tags=sections["tags"],
-                problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
+            return _runfile.read_group(g, run_id, path)
 
     def verify(self) -> dict:
         """Check every completed run against its digest: ``{run_id: "ok" | "damaged: <reason>" |
         "unverified (format 1)"}``; run files that HDF5 cannot open appear as ``file:<name>``.
         Raises :class:`DamagedStoreError` when a single store file itself is unreadable."""
-        out = {}
-        for s in self._summaries():
-            with h5py.File(s["_path"], "r") as f:
-                g = f["runs"][s["run_id"]]
-                if g.attrs.get("digest") is None:
-                    out[s["run_id"]] = "unverified (format 1)"
-                    continue
-                try:
-                    _integrity.verify_group(g, s["run_id"], s["_path"])
-                    out[s["run_id"]] = "ok"
-                except DamagedRunError as exc:
-                    out[s["run_id"]] = f"damaged: {exc}"
-        if self._dir.exists():
-            for e in self._dir.entries():
-                if "error" in e:
-                    out[f"file:{e['file']}"] = f"damaged: {e['error']}"
-        return out
+        return _combine.verify(self)
 
     # -- compaction, merge, export, salvage -----------------------------------------------------
     def compact(self) -> list[str]:
@@ -625,59 +566,10 @@ class RunStore:
             return self._combine_into_file(stores)
 
     def _combine_into_directory(self, stores: list) -> list[str]:
-        known = {s["run_id"] for s in self._summaries(adopt=False)}
-        lines, added = [], []
-        for store in stores:
-            for s in store._summaries(adopt=False):
-                if s["run_id"] in known:
-                    continue
-                final = self._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
-                tmp = _runfile.tmp_name(final)
-                try:
-                    with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
-                        src.copy(src["runs"][s["run_id"]], dst["runs"], name=s["run_id"])
-                        _single.refresh_index(dst)
-                    _runfile.place(tmp, final, self.durable)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
-                lines.append(self._dir.describe_file(final.name))
-                known.add(s["run_id"])
-                added.append(s["run_id"])
-        if lines:
-            self._dir.append(lines, locked=True)
-        if not stores:
-            self._dir.rewrite_index(self._dir.entries())
-            _runfile.remove_stale_tmps(self._dir.path)
-        return added
+        return _combine.into_directory(self, stores)
 
     def _combine_into_file(self, stores: list) -> list[str]:
-        side = self._dir.entries() if self._dir.exists() else []
-        side_runs = [(self._dir.path / e["file"], s) for e in side for s in e.get("runs", ())]
-        external = [(s["_path"], s) for store in stores for s in store._summaries(adopt=False)]
-        if not side_runs and not external:
-            return []
-        moved, added = [], []
-
-        def write(f):
-            runs = f.require_group("runs")
-            for path, s in side_runs + external:
-                rid = s["run_id"]
-                if rid in runs:
-                    continue
-                with h5py.File(path, "r") as src:
-                    src.copy(src["runs"][rid], runs, name=rid)
-                (moved if path.parent == self._dir.path else added).append(rid)
-
-        _single.rewrite(self.path, write, self.durable)
-        # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
-        done = {e["file"] for e in side if "runs" in e}
-        for name in done:
-            (self._dir.path / name).unlink(missing_ok=True)
-        if side:
-            self._dir.rewrite_index([e for e in self._dir.entries() if e["file"] not in done])
-        _runfile.remove_stale_tmps(self._dir.path)
-        return added if stores else moved
+        return _combine.into_file(self, stores)
 
     @staticmethod
     def salvage(source, destination) -> dict:
@@ -685,33 +577,8 @@ class RunStore:
         store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
 
         Works on stores whose index is partly damaged: each run is tried on its own. ``source``
-        may be a store file or a directory of run files.
+        may be a store file (with its sidecar) or a directory of run files.
         """
-        source = Path(os.fspath(source))
-        dest = RunStore(destination, mode="w-")
-        files = sorted(p for p in source.glob("*.h5")) if source.is_dir() else [source]
-        side = source.with_name(source.name + ".d")
-        if not source.is_dir() and side.is_dir():
-            files += sorted(side.glob("*.h5"))
-
-        def copy(f):
-            out = {"copied": [], "damaged": {}}
-            for p in files:
-                try:
-                    r = _integrity.copy_intact_runs(p, f)
-                except DamagedStoreError as exc:
-                    if len(files) == 1:
-                        raise
-                    out["damaged"][f"file:{p.name}"] = str(exc)
-                    continue
-                out["copied"] += [c for c in r["copied"] if c not in out["copied"]]
-                out["damaged"].update(r["damaged"])
-            return out
-
-        with _files.Lock(dest._dir.lock_path):
-            if dest.is_directory:
-                raise ValueError("RunStore.salvage: give a file name such as 'recovered.h5' as destination")
-            return _single.rewrite(dest.path, copy, dest.durable)
-
+        return _combine.salvage(RunStore, source, destination)
 
 __all__ = ["RunStore", "StoredRun", "describe_problem", "write_run_file", "DamagedStoreError", "DamagedRunError"]

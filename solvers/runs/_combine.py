@@ -1,0 +1,167 @@
+"""Compaction, merge and salvage of run stores: the operations that copy stored runs (as HDF5
+group copies: bytes, attributes and digests unchanged) into a directory store or a store file.
+
+The caller (:class:`~solvers.runs.RunStore`) holds the store's lock.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+
+from . import _files
+from . import _integrity
+from . import _runfile
+from . import _single
+from ._integrity import DamagedRunError, DamagedStoreError
+
+
+def into_directory(target, stores: list) -> list[str]:
+    """Copy the runs of ``stores`` that ``target`` (a directory store) lacks into new run files
+    (one each); with no ``stores``, rewrite the index without dead lines. Returns the ids added."""
+    known = {s["run_id"] for s in target._summaries(adopt=False)}
+    lines, added = [], []
+    for other in stores:
+        for s in other._summaries(adopt=False):
+            if s["run_id"] in known:
+                continue
+            final = target._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
+            tmp = _runfile.tmp_name(final)
+            try:
+                with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
+                    src.copy(src["runs"][s["run_id"]], dst["runs"], name=s["run_id"])
+                    _single.refresh_index(dst)
+                _runfile.place(tmp, final, target.durable)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            lines.append(target._dir.describe_file(final.name))
+            known.add(s["run_id"])
+            added.append(s["run_id"])
+    if lines:
+        target._dir.append(lines, locked=True)
+    if not stores:
+        target._dir.rewrite_index(target._dir.entries())
+        _runfile.remove_stale_tmps(target._dir.path)
+    return added
+
+
+def into_file(target, stores: list) -> list[str]:
+    """One atomic rewrite of ``target``'s file (a single-file store) taking in its sidecar's runs
+    and the runs of ``stores`` it lacks; then delete the sidecar files it now holds. Returns the
+    ids added from ``stores`` (or, with no ``stores``, the sidecar runs moved)."""
+    side = target._dir.entries() if target._dir.exists() else []
+    side_runs = [(target._dir.path / e["file"], s) for e in side for s in e.get("runs", ())]
+    external = [(s["_path"], s) for other in stores for s in other._summaries(adopt=False)]
+    if not side_runs and not external:
+        return []
+    side_runs.sort(key=lambda t: (t[1]["created"] or "", t[1]["run_id"]))   # the file keeps runs oldest first
+    moved, added = [], []
+
+    def write(f):
+        runs = f.require_group("runs")
+        for path, s in side_runs + external:
+            rid = s["run_id"]
+            if rid in runs:
+                continue
+            with h5py.File(path, "r") as src:
+                src.copy(src["runs"][rid], runs, name=rid)
+            (moved if path.parent == target._dir.path else added).append(rid)
+
+    _single.rewrite(target.path, write, target.durable)
+    # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
+    done = {e["file"] for e in side if "runs" in e}
+    for name in done:
+        (target._dir.path / name).unlink(missing_ok=True)
+    if side:
+        target._dir.rewrite_index([e for e in target._dir.entries() if e["file"] not in done])
+    _runfile.remove_stale_tmps(target._dir.path)
+    return added if stores else moved
+
+
+def salvage(store_class, source, destination) -> dict:
+    """Copy every run of ``source`` that can still be read and matches its digest into a new
+    store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
+
+    Works on stores whose index is partly damaged: each run is tried on its own. ``source``
+    may be a store file or a directory of run files.
+    """
+    source = Path(os.fspath(source))
+    if Path(os.fspath(destination)).suffix == "" or Path(os.fspath(destination)).is_dir():
+        raise ValueError("RunStore.salvage: give a file name such as 'recovered.h5' as destination")
+    dest = store_class(destination, mode="w-")
+    files = sorted(p for p in source.glob("*.h5")) if source.is_dir() else [source]
+    side = source.with_name(source.name + ".d")
+    if not source.is_dir() and side.is_dir():
+        files += sorted(side.glob("*.h5"))
+
+    def copy(f):
+        out = {"copied": [], "damaged": {}}
+        for p in files:
+            try:
+                r = _integrity.copy_intact_runs(p, f)
+            except DamagedStoreError as exc:
+                if len(files) == 1:
+                    raise
+                out["damaged"][f"file:{p.name}"] = str(exc)
+                continue
+            out["copied"] += [c for c in r["copied"] if c not in out["copied"]]
+            out["damaged"].update(r["damaged"])
+        return out
+
+    with _files.Lock(dest._dir.lock_path):
+        return _single.rewrite(dest.path, copy, dest.durable)
+
+
+def adopt_files(target, paths: list, move: bool) -> list[str]:
+    """:meth:`RunStore.index_files`: index run files of ``target.run_dir`` the index lacks, copy
+    (or move) other files in; skip files whose runs ``target`` holds. Returns the ids added."""
+    run_dir = target.run_dir
+    indexed = target._dir.read_index()
+    known = {s["run_id"] for e in indexed.values() for s in e.get("runs", ())}
+    if not target.is_directory:
+        with target._open_main() as f:
+            known.update(s["run_id"] for s in _single.summaries(f))
+    lines, added = [], []
+    for p in paths:
+        if p.parent == run_dir:
+            if p.name in indexed:
+                continue
+            e = target._dir.describe_file(p.name)
+        else:
+            ids = [s["run_id"] for s in _runfile.summaries_in_file(p)]
+            if ids and all(rid in known for rid in ids):
+                continue
+            e = target._dir.adopt(p, move=move)
+        lines.append(e)
+        new = [s["run_id"] for s in e.get("runs", ()) if s["run_id"] not in known]
+        known.update(new)
+        added += new
+    if lines:
+        target._dir.append(lines)
+    return added
+
+
+def verify(target) -> dict:
+    """:meth:`RunStore.verify`: every complete run checked against its digest."""
+    out = {}
+    for s in target._summaries():
+        with h5py.File(s["_path"], "r") as f:
+            g = f["runs"][s["run_id"]]
+            if g.attrs.get("digest") is None:
+                out[s["run_id"]] = "unverified (format 1)"
+                continue
+            try:
+                _integrity.verify_group(g, s["run_id"], s["_path"])
+                out[s["run_id"]] = "ok"
+            except DamagedRunError as exc:
+                out[s["run_id"]] = f"damaged: {exc}"
+    if target._dir.exists():
+        for e in target._dir.entries():
+            if "error" in e:
+                out[f"file:{e['file']}"] = f"damaged: {e['error']}"
+    return out
+
+
+__all__ = ["into_directory", "into_file", "salvage", "adopt_files", "verify"]
