@@ -57,7 +57,7 @@ def cmd_sweep(args) -> int:
                                           ("seed_s", "seed"), ("status", "status"), ("nit", "iters"),
                                           ("time_s", "time [s]"), ("source", "source")]))
         print(f"{len(table)} tasks: {table.ran} ran, {table.skipped} already stored, {table.errors} errors; "
-              f"runs in {table.store}/files")
+              f"runs in {table.store}")
     for r in table:
         if r["status"] == "error" and r["source"] == "ran" and r.get("error"):
             print(f"task {r['key']} raised: {r['error']}", file=sys.stderr)

@@ -17,8 +17,9 @@ Pieces (this package writes no scheduler; Dask does the scheduling):
 * :mod:`._tasks` -- :class:`Task` (a description: factory path, params, seed, method,
   options, backend) with a deterministic key; spec files (TOML) expanded into tasks;
 * :mod:`._worker` -- what a worker does with a task: import the factory, build the
-  problem, :func:`solvers.solve`, write the run to its own file atomically;
-* :mod:`._store` -- the run directory, its index (single writer: the client) and resume;
+  problem, :func:`solvers.solve`, write the run to its own file atomically
+  (:func:`solvers.runs.write_run_file`);
+* :mod:`._store` -- the :class:`solvers.RunStore` the client indexes (single writer) and resume;
 * :mod:`._cluster` -- LocalCluster / LocalCUDACluster / a running scheduler, and the
   rule that a shared cluster is not reached in clear text;
 * :mod:`._driver` -- :func:`sweep`.
@@ -36,7 +37,7 @@ from ._cluster import ClusterError, connect, local_cluster, scheduler_address, s
 from ._driver import SweepTable, sweep
 from ._store import StoreBusyError, SweepStore
 from ._tasks import Task, load_spec, resolve_factory, tasks_from_spec
-from ._worker import read_run_file, run_task, write_run_file
+from ._worker import run_task
 
 
 class _CallableModule(types.ModuleType):
@@ -49,5 +50,5 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["sweep", "Task", "SweepTable", "SweepStore", "load_spec", "tasks_from_spec", "resolve_factory",
-           "run_task", "write_run_file", "read_run_file", "connect", "local_cluster", "security_for",
+           "run_task", "connect", "local_cluster", "security_for",
            "scheduler_address", "ClusterError", "StoreBusyError"]

@@ -105,8 +105,10 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         A TOML spec file, a spec dict (see :func:`solvers.sweep.load_spec`) or
         :class:`solvers.sweep.Task` objects.
     store : str or os.PathLike
-        The run directory (created if missing): ``files/<key>.h5`` (one run per
-        task) and ``index.jsonl``; see :class:`solvers.sweep.SweepStore`.
+        A :class:`solvers.RunStore`: a directory ``"runs/"`` (created if missing;
+        one HDF5 file per run) or a single file ``"runs.h5"`` (runs gathered in
+        its sidecar while the sweep runs, compacted into the file at the end);
+        see :class:`solvers.sweep.SweepStore`.
     client : distributed.Client, optional
         Use this client (not closed here).
     scheduler : str, optional
@@ -149,9 +151,9 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
     -----
     Each task is submitted with an explicit key (from a hash of its
     description, :attr:`Task.key`) and ``pure=False``. A run is complete once its
-    file has its final name; the client is the only writer of the index and
-    adopts run files it did not index (a killed client), so a rerun runs only
-    the tasks whose run is missing. Dask: M. Rocklin, "Dask: Parallel
+    file has its final name; the client is the only writer of the index, and
+    a rerun finds stored runs by the task key in their tags (also runs a killed
+    client never indexed), so it runs only the tasks whose run is missing. Dask: M. Rocklin, "Dask: Parallel
     Computation with Blocked algorithms and Task Scheduling", Proc. SciPy 2015.
     """
     task_list = _tasks.as_tasks(tasks)
@@ -159,7 +161,7 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (only on a terminal), got {progress!r}")
-    st = _store.SweepStore(store)
+    st = _store.SweepStore(store, durable=durable)
     rows: dict[str, dict] = {}
     with st:
         for key, row in st.stored().items():
@@ -173,7 +175,7 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
                 for row in _run(c, todo, st, retries=retries, progress=progress, durable=durable,
                                 file_locking=file_locking):
                     rows[row["key"]] = {**row, "source": "ran"}
-    return SweepTable([rows[t.key] for t in task_list if t.key in rows], store=st.path)
+    return SweepTable([rows[t.key] for t in task_list if t.key in rows], store=st.given)
 
 
 def _run(client, todo, st, *, retries, progress, durable, file_locking):
@@ -182,7 +184,7 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking):
 
     by_future = {}
     for t in todo:
-        fut = client.submit(_worker.run_task, t, str(st.files), durable=durable, file_locking=file_locking,
+        fut = client.submit(_worker.run_task, t, str(st.run_dir), durable=durable, file_locking=file_locking,
                             key=_dask_key(t, st), pure=False, retries=retries)
         by_future[fut] = t
     bar = _Progress(len(todo), progress)
@@ -194,16 +196,16 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking):
                 row = fut.result()
             except Exception as exc:  # noqa: BLE001 - worker died too often, retries exhausted: store it
                 tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                row = _worker.record_lost_task(task, str(st.files), exc, tb, durable=durable)
+                row = _worker.record_lost_task(task, str(st.run_dir), exc, tb, durable=durable)
             fut.release()
             pending.append(row)
             if len(pending) >= 64 or time.monotonic() - last_flush > 1.0:
-                st.append(pending)
+                st.index(pending)
                 pending, last_flush = [], time.monotonic()
             bar.update(row)
             yield row
     finally:
-        st.append(pending, durable=durable)
+        st.index(pending)
         bar.close()
         for fut in by_future:   # interrupted: do not leave work behind on a shared scheduler
             fut.cancel()

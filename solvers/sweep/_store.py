@@ -1,26 +1,25 @@
-"""The store of a sweep: a directory of one-run HDF5 files and an index the client appends to.
+"""The store a sweep writes: a :class:`solvers.RunStore` (a directory ``runs/``, or a single file
+``runs.h5`` with its sidecar ``runs.h5.d/``) that one client indexes while workers add run files.
 
-Layout::
+* Workers write each run into a new file of its own in :attr:`RunStore.run_dir`
+  (:func:`solvers.runs.write_run_file`: temporary name, atomic link, never overwrites).
+* The client is the only writer of the index: it indexes the files the workers report
+  (:meth:`RunStore.index_files`, in batches).
+* Resume: the runs already stored are found by the task key in their tags
+  (``sweep_key``), from :meth:`RunStore.list`, which also discovers run files that no
+  index line lists yet (a client killed between a worker's write and its own index
+  append loses nothing). When a key has several runs (a rerun of a failed task, or
+  a worker killed between writing its file and reporting it, which makes Dask run
+  the task again), the latest one stands for the task.
+* One sweep writes a store at a time: the client holds an advisory lock
+  (``<dir>/.sweep.lock`` or ``<file>.sweep.lock``), released by the kernel when it dies.
 
-    <store>/
-        files/<key>.h5     one run per task (a RunStore file holding one run), written by the worker
-                           that ran it: temporary name, then atomic rename
-        index.jsonl        one JSON summary per stored run, appended by the client only
-        sweep.lock         advisory lock held by the client while a sweep writes this store
-
-The run files are the truth; the index is a fast catalogue of them. A client
-killed between a worker's rename and its own index line loses nothing: the
-next sweep on the store *adopts* run files the index does not list (it reads
-the task key from the run's ``sweep_key`` tag). A torn last index line (a
-client killed mid-append) is ignored. Only one sweep writes a store at a time
-(``sweep.lock``, released by the kernel when its holder dies).
-
-To get one HDF5 file with every run: ``newtonkit runs merge all.h5 <store>/files/*.h5``
-(:meth:`solvers.RunStore.merge`).
+To get one shareable HDF5 file from a directory store: ``newtonkit runs merge all.h5 runs/``
+(:meth:`solvers.RunStore.merge`); a single-file store compacts its sidecar into the file when
+the sweep closes it.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -35,50 +34,70 @@ class StoreBusyError(RuntimeError):
 
 
 class SweepStore:
-    """A sweep's run directory (see the module docstring); opened by the client that sweeps.
+    """The client's side of a sweep's :class:`~solvers.RunStore` (see the module docstring).
 
     Parameters
     ----------
     path : str or os.PathLike
-        The directory; created (with its parent directories) when missing.
+        A directory (``"runs/"``; created with its parents when missing) or a file name with a
+        suffix (``"runs.h5"``), as :class:`solvers.RunStore` takes them.
+    durable : bool
+        ``fsync`` the index appends (the run files are ``fsync``-ed by their writers).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, durable: bool = True):
         if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"store must be a directory path (str or os.PathLike), got {type(path).__name__}")
-        self.path = Path(os.path.abspath(os.fspath(path)))
-        if self.path.exists() and not self.path.is_dir():
-            raise NotADirectoryError(f"sweep store {str(self.path)!r} is a file; a sweep stores its runs in a "
-                                     "directory (one HDF5 file per run), give a directory such as 'runs/'")
-        self.files = self.path / "files"
-        self.index_path = self.path / "index.jsonl"
+            raise TypeError(f"store must be a path (a directory 'runs/' or a file 'runs.h5'), got "
+                            f"{type(path).__name__}")
+        self.given = os.fspath(path)
+        self.path = Path(os.path.abspath(self.given))
+        self.durable = bool(durable)
+        self.runs = None
         self._lock_fd = None
 
-    # -- the client's lock -----------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        if self.path.is_dir():
+            return self.path / ".sweep.lock"
+        return self.path.with_name(self.path.name + ".sweep.lock")
+
+    # -- open / close ----------------------------------------------------------------------------
     def acquire(self) -> "SweepStore":
-        """Create the directories, take ``sweep.lock`` and remove temporary files of dead writers."""
-        self.files.mkdir(parents=True, exist_ok=True)
+        """Open (create) the run store and take the sweep lock."""
+        from ..runs.store import RunStore
+
+        suffix = Path(self.given.rstrip("/" + os.sep)).suffix
+        if not suffix or self.given.endswith(("/", os.sep)):
+            self.path.mkdir(parents=True, exist_ok=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is not None:
-            fd = os.open(self.path / "sweep.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise StoreBusyError(f"another sweep is writing to {str(self.path)!r} (it holds sweep.lock); wait for "
-                                     "it to finish or use another --store") from None
+                raise StoreBusyError(f"another sweep is writing to {str(self.path)!r} (it holds "
+                                     f"{self.lock_path.name}); wait for it to finish or use another store") from None
             self._lock_fd = fd
-        for stale in self.files.glob(".tmp-*"):
-            try:   # under the lock: a temporary file belongs to a writer of an earlier, dead sweep
-                stale.unlink()
-            except OSError:
-                pass
+        try:
+            self.runs = RunStore(self.path if self.path.is_dir() else self.given, durable=self.durable)
+        except BaseException:
+            self.release()
+            raise
         return self
 
     def release(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        """Close the run store (a single-file store compacts its sidecar) and drop the lock."""
+        try:
+            if self.runs is not None:
+                self.runs.close()
+                self.runs = None
+        finally:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self):
         return self.acquire()
@@ -86,60 +105,28 @@ class SweepStore:
     def __exit__(self, *exc):
         self.release()
 
-    # -- index -----------------------------------------------------------------------------------
-    def read_index(self) -> dict[str, dict]:
-        """``{key: summary}`` from ``index.jsonl`` (the last line of a key wins; torn lines are skipped)."""
-        rows: dict[str, dict] = {}
-        try:
-            with open(self.index_path, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(row, dict) and isinstance(row.get("key"), str):
-                        rows[row["key"]] = row
-        except FileNotFoundError:
-            pass
-        return rows
-
-    def append(self, rows, *, durable: bool = False) -> None:
-        """Append summaries to the index (client only)."""
-        rows = list(rows)
-        if not rows:
-            return
-        text = "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in rows)
-        with open(self.index_path, "a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
+    # -- what the client does --------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """Where the workers write their run files."""
+        return self.runs.run_dir
 
     def stored(self) -> dict[str, dict]:
-        """``{key: summary}`` of every run in the store: the index, checked against the files, plus run files
-        the index does not list yet (adopted: read from their tags and appended to the index)."""
-        from . import _worker
+        """``{task key: summary}`` of the runs in the store that sweeps wrote (latest run per key)."""
+        from ._worker import from_stored
 
-        indexed = self.read_index()
-        out, adopted = {}, []
-        present = {p.stem: p for p in self.files.glob("*.h5")} if self.files.is_dir() else {}
-        for key, path in present.items():
-            row = indexed.get(key)
-            if row is None or row.get("file") != path.name:
-                try:
-                    row = _worker.read_run_file(path)
-                except Exception:  # noqa: BLE001 - a damaged or foreign file: not a stored run; rerun the task
-                    row = None
-                if row is None or row["key"] != key:
-                    continue
-                adopted.append(row)
-            out[key] = row
-        if adopted and self._lock_fd is not None:
-            self.append(adopted)
+        out = {}
+        for row in self.runs.list():        # oldest first: a later run of a key replaces an earlier one
+            s = from_stored(row)
+            if s is not None:
+                out[s["key"]] = s
         return out
 
-    def file(self, key: str) -> Path:
-        return self.files / f"{key}.h5"
+    def index(self, rows) -> None:
+        """Index the run files of ``rows`` (summaries returned by the workers)."""
+        files = [r["file"] for r in rows if r.get("file")]
+        if files:
+            self.runs.index_files(files)
 
 
 __all__ = ["SweepStore", "StoreBusyError"]

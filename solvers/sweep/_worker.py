@@ -1,12 +1,14 @@
 """What a worker does with one task: build the problem, solve, write the run to its own file.
 
 Storage rule: many processes never write one HDF5 file. Each task writes its run
-into a file of its own, first under a temporary name in the same directory and
-then ``os.replace``-d onto ``<key>.h5`` (atomic on POSIX), so a file with the
-final name is always a complete run and a worker killed at any moment leaves
-at most a temporary file (removed by the next sweep on that store). The worker
-returns only the file name and a small summary; the client, the single writer
-of the store's index, records it.
+into a file of its own with :func:`solvers.runs.write_run_file` (temporary name,
+digest, complete flag, atomic link to ``<run_id>.h5`` in the store's
+:attr:`~solvers.RunStore.run_dir`), so a file with a final name is always a
+complete run and a worker killed at any moment leaves at most a temporary file
+(removed by later writers). The worker returns only the file's path and a small
+summary; the client, the single writer of the store's index, indexes it
+(:meth:`solvers.RunStore.index_files`). The task key travels in the run's tags
+(``sweep_key``): that is what a resumed sweep compares.
 
 A task that raises (a bad parameter, a factory that fails, a routine that
 raises) is stored too, as a failed run: status ``"failed"`` (the
@@ -18,11 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import time
 import traceback
-from pathlib import Path
 
 from ..results import SolveResult, Status
 from ._tasks import Task, canonical, resolve_factory
@@ -55,29 +55,10 @@ def error_result(task: Task, exc: BaseException, tb: str) -> SolveResult:
                        options=dict(task.options), error_type=type(exc).__name__, error=last, traceback=tb)
 
 
-def write_run_file(result: SolveResult, path, *, problem=None, tags=None, seed=None, durable: bool = True) -> str:
-    """Write ``result`` as the only run of a new run-store file ``path``, atomically; return its run id.
+def _write(result, run_dir, *, problem=None, tags=None, seed=None, durable=True) -> dict:
+    from ..runs import write_run_file
 
-    The file is made under a temporary name in the same directory and renamed onto
-    ``path`` (``os.replace``) when complete; an existing ``path`` is replaced.
-    """
-    from ..runs import _files
-    from ..runs.store import RunStore
-
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.stem}-{os.getpid()}-{secrets.token_hex(4)}.h5")
-    try:
-        run_id = RunStore(tmp, mode="x", durable=durable).save(result, problem=problem, tags=tags, seed=seed)
-        os.replace(tmp, path)
-        if durable:
-            _files.fsync_path(path.parent, directory=True)
-        return run_id
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".lock")):
-            try:
-                leftover.unlink()
-            except FileNotFoundError:
-                pass
+    return write_run_file(result, run_dir, problem=problem, tags=tags, seed=seed, durable=durable)
 
 
 def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: str, wall_s: float) -> dict:
@@ -92,15 +73,16 @@ def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: 
             "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def run_task(task: Task, files_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> dict:
-    """Run one task on a worker and store it in ``files_dir/<key>.h5``; return its summary.
+def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> dict:
+    """Run one task on a worker and write its run to a new file in ``run_dir``; return its summary.
 
     Parameters
     ----------
     task : Task
-    files_dir : str
-        Directory of the run files (must be reachable from the worker: a local disk
-        for a LocalCluster, a shared file system for a multi-host cluster).
+    run_dir : str
+        Directory of the run files (:attr:`solvers.RunStore.run_dir`; must be reachable
+        from the worker: a local disk for a LocalCluster, a shared file system for a
+        multi-host cluster).
     durable : bool
         ``fsync`` the file and the directory (see :class:`solvers.RunStore`).
     file_locking : bool, optional
@@ -121,48 +103,47 @@ def run_task(task: Task, files_dir: str, *, durable: bool = True, file_locking: 
     except Exception as exc:  # noqa: BLE001 - every failure of a task is recorded, the sweep goes on
         status = ERROR
         result = error_result(task, exc, traceback.format_exc())
-    path = Path(files_dir) / f"{task.key}.h5"
     tags = task_tags(task, status)
     try:
-        run_id = write_run_file(result, path, problem=problem, tags=tags, seed=task.seed, durable=durable)
+        written = _write(result, run_dir, problem=problem, tags=tags, seed=task.seed, durable=durable)
     except (TypeError, ValueError) as exc:
         if status == ERROR:
             raise
         # the result or problem description could not be stored: store the failure instead
         status = ERROR
         result = error_result(task, exc, traceback.format_exc())
-        run_id = write_run_file(result, path, tags=task_tags(task, status), seed=task.seed, durable=durable)
-    return summary(task, result, status=status, file=path.name, run_id=run_id, wall_s=time.perf_counter() - t0)
+        written = _write(result, run_dir, tags=task_tags(task, status), seed=task.seed, durable=durable)
+    return summary(task, result, status=status, file=written["file"], run_id=written["run_id"],
+                   wall_s=time.perf_counter() - t0)
 
 
-def record_lost_task(task: Task, files_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:
+def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:
     """Store a task that never returned (its worker died too often, retries exhausted) as a failed run.
 
-    Runs in the client; the file is the task's own, so the single-writer rule holds.
+    Runs in the client; the file is a new one of its own, so the single-writer rule holds.
     """
     result = error_result(task, exc, tb)
-    path = Path(files_dir) / f"{task.key}.h5"
-    run_id = write_run_file(result, path, tags=task_tags(task, ERROR), seed=task.seed, durable=durable)
-    return summary(task, result, status=ERROR, file=path.name, run_id=run_id, wall_s=0.0)
+    written = _write(result, run_dir, tags=task_tags(task, ERROR), seed=task.seed, durable=durable)
+    return summary(task, result, status=ERROR, file=written["file"], run_id=written["run_id"], wall_s=0.0)
 
 
-def read_run_file(path) -> dict | None:
-    """The summary of a run file written by :func:`run_task`, from its stored tags (None if it is not one)."""
-    from ..runs.store import RunStore
-
-    rows = RunStore(path, mode="r").list()
-    if len(rows) != 1 or "sweep_key" not in rows[0]["tags"]:
+def from_stored(row: dict) -> dict | None:
+    """A task summary from a stored run's listing (:meth:`solvers.RunStore.list`), from its tags;
+    None for runs that no sweep wrote."""
+    tags = row.get("tags") or {}
+    if not isinstance(tags.get("sweep_key"), str):
         return None
-    r, tags = rows[0], rows[0]["tags"]
-    status = tags.get("sweep_status", OK)
     seed = tags.get("sweep_seed")
-    return {"key": tags["sweep_key"], "status": ERROR if status == ERROR else r["status"],
-            "converged": r["converged"], "nit": r["nit"], "time_s": r["time_s"], "wall_s": None,
-            "method": r["method"], "backend": r["backend"], "factory": tags.get("sweep_factory", ""),
-            "params": json.loads(tags.get("sweep_params", "{}")), "seed": None if seed is None else int(seed),
-            "options": json.loads(tags.get("sweep_options", "{}")), "name": tags.get("sweep_name", ""),
-            "file": Path(path).name, "run_id": r["run_id"], "error": None, "host": None, "pid": None}
+    try:
+        params, options = json.loads(tags.get("sweep_params", "{}")), json.loads(tags.get("sweep_options", "{}"))
+    except ValueError:
+        return None
+    return {"key": tags["sweep_key"], "status": ERROR if tags.get("sweep_status") == ERROR else row["status"],
+            "converged": bool(row["converged"]), "nit": row["nit"], "time_s": row["time_s"], "wall_s": None,
+            "method": row["method"], "backend": row["backend"], "factory": tags.get("sweep_factory", ""),
+            "params": params, "seed": None if seed is None else int(seed), "options": options,
+            "name": tags.get("sweep_name", ""), "file": None, "run_id": row["run_id"], "error": None,
+            "host": None, "pid": None}
 
 
-__all__ = ["run_task", "write_run_file", "record_lost_task", "read_run_file", "error_result", "task_tags",
-           "summary", "OK", "ERROR"]
+__all__ = ["run_task", "record_lost_task", "from_stored", "error_result", "task_tags", "summary", "OK", "ERROR"]

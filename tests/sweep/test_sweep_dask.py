@@ -18,7 +18,7 @@ distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
 import solvers  # noqa: E402
-from solvers.sweep import Task, load_spec, read_run_file, sweep, tasks_from_spec  # noqa: E402
+from solvers.sweep import Task, load_spec, sweep, tasks_from_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,15 @@ def client():
 
 
 def _run_files(store):
-    return sorted(p for p in (Path(store) / "files").glob("t*.h5"))
+    return sorted(Path(store).glob("*.h5"))
+
+
+def _stored_keys(store) -> dict:
+    """{sweep key: [run ids]} of the runs in a store, read from their tags."""
+    out = {}
+    for r in solvers.RunStore(store, mode="r").list():
+        out.setdefault(r["tags"]["sweep_key"], []).append(r["run_id"])
+    return out
 
 
 def _slow_tasks(count, delay):
@@ -63,13 +71,13 @@ def test_sweep_stores_every_task_failures_included_and_resumes(client, tmp_path)
     for seed in (0, 1):
         bad = by_seed[(-1.0, seed)]
         assert bad["status"] == "error" and not bad["converged"] and bad["error"].startswith("ValueError")
-        run = solvers.RunStore(tmp_path / "files" / bad["file"], mode="r")
+        run = solvers.RunStore(bad["file"], mode="r")
         stored = run.load(run.run_ids()[0])
         assert "Traceback" in stored.extras["traceback"] and "eps" in stored.extras["traceback"]
     # equal parameters, different seeds: both ran, different problems, different solutions
     a, b = by_seed[(0.05, 0)], by_seed[(0.05, 1)]
     assert a["status"] == b["status"] == "converged" and a["key"] != b["key"] and a["file"] != b["file"]
-    xa, xb = (solvers.RunStore(tmp_path / "files" / r["file"], mode="r") for r in (a, b))
+    xa, xb = (solvers.RunStore(r["file"], mode="r") for r in (a, b))
     ca, cb = xa.load(xa.run_ids()[0]).extras["cost"], xb.load(xb.run_ids()[0]).extras["cost"]
     assert ca != cb
     from problems.ot import random_point_clouds   # the stored cost is that of the seeded problem
@@ -78,7 +86,8 @@ def test_sweep_stores_every_task_failures_included_and_resumes(client, tmp_path)
     np.testing.assert_allclose(cb, ref.extras["cost"], rtol=1e-12)
     for r in table[4:]:
         assert r["status"] == "converged" and r["method"] == f"cg+{r['options']['precond']}"
-    assert len(_run_files(tmp_path)) == 6
+    assert len(_run_files(tmp_path)) == 6 and {k: len(v) for k, v in _stored_keys(tmp_path).items()} == {
+        t.key: 1 for t in tasks}
     # resume: nothing runs again; the same run ids come back
     again = sweep(tasks, store=tmp_path, client=client)
     assert (again.ran, again.skipped) == (0, 6)
@@ -90,7 +99,7 @@ def test_sweep_stores_every_task_failures_included_and_resumes(client, tmp_path)
     extra = Task("problems.ot:random_point_clouds", {"n": 20, "eps": 0.05}, seed=2, method="sns", backend="numpy")
     more = sweep(tasks + [extra], store=tmp_path, client=client)
     assert (more.ran, more.skipped) == (1, 6) and more[-1]["key"] == extra.key
-    assert len(_run_files(tmp_path)) == 7
+    assert len(_run_files(tmp_path)) == 9           # 6 + the 2 failed ones again + 1 new
     frame = more.to_frame()
     assert list(frame["key"]) == [t.key for t in tasks + [extra]] and "eps" in frame and "opt_precond" in frame
 
@@ -109,7 +118,7 @@ def test_worker_killed_mid_sweep_loses_no_run(client, tmp_path):
     th.join(120)
     table = out["table"]
     assert (table.ran, table.errors) == (12, 0) and all(r["status"] == "converged" for r in table)
-    assert {p.stem for p in _run_files(tmp_path)} == {t.key for t in tasks}
+    assert set(_stored_keys(tmp_path)) == {t.key for t in tasks}
     assert pids[0] not in {r["pid"] for r in table[-4:]}
     client.wait_for_workers(2, timeout=60)   # the nanny restarted it; the fixture stays usable
 
@@ -212,15 +221,16 @@ def test_client_killed_mid_sweep_then_resume_runs_only_the_missing_tasks(client,
     for p in alive:   # pragma: no cover - never seen; do not leave processes behind
         p.kill()
     assert not alive
-    before = {p.stem: read_run_file(p)["run_id"] for p in _run_files(store)}
-    assert 3 <= len(before) < 10
+    before = _stored_keys(store)
+    assert 3 <= len(before) < 10 and all(len(v) == 1 for v in before.values())
     table = sweep(spec, store=store, client=client)
     assert table.skipped == len(before) and table.ran == 10 - len(before) and table.errors == 0
     assert {r["key"] for r in table if r["source"] == "stored"} == set(before)
-    after = {p.stem: read_run_file(p)["run_id"] for p in _run_files(store)}
-    assert len(after) == 10 and all(after[k] == rid for k, rid in before.items())   # no completed run lost
+    after = _stored_keys(store)
+    assert len(after) == 10 and all(after[k] == ids for k, ids in before.items())   # no completed run lost
+    assert len(_run_files(store)) == 10        # and none ran twice
     index = [json.loads(line) for line in (store / "index.jsonl").read_text().splitlines() if line.strip()]
-    assert {r["key"] for r in index} == set(after)
+    assert {s["tags"]["sweep_key"] for e in index for s in e["runs"]} == set(after)   # all indexed now
 
 
 def test_cli_dry_run_and_table(client, tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import solvers
-from solvers.sweep import SweepStore, Task, read_run_file, run_task, write_run_file
+from solvers.sweep import SweepStore, Task, run_task
 from solvers.sweep._store import StoreBusyError
 
 OT = "problems.ot:random_point_clouds"
@@ -26,9 +26,9 @@ def test_poisson_task_stores_the_solution_of_the_linear_system(tmp_path):
     t = Task("problems.pde:Poisson", {"shape": [16, 16]}, method="cg", options={"precond": "mg", "rtol": 1e-10},
              backend="numpy")
     row = run_task(t, str(tmp_path))
-    assert row["key"] == t.key and row["file"] == f"{t.key}.h5" and row["status"] == "converged"
-    assert sorted(os.listdir(tmp_path)) == [f"{t.key}.h5"]          # no temporary or lock files left
-    run = _only_run(tmp_path / row["file"])
+    assert row["key"] == t.key and row["status"] == "converged"
+    assert os.listdir(tmp_path) == [f"{row['run_id']}.h5"] and row["file"] == str(tmp_path / os.listdir(tmp_path)[0])
+    run = _only_run(row["file"])
     # reference: a direct sparse solve of the same system
     p = pde.Poisson((16, 16))
     u = spla.spsolve(p.csr().tocsc(), np.asarray(p.rhs("numpy")))
@@ -36,25 +36,38 @@ def test_poisson_task_stores_the_solution_of_the_linear_system(tmp_path):
     assert run.run_id == row["run_id"] and run.tags["sweep_key"] == t.key and run.tags["sweep_status"] == "ok"
     assert json.loads(run.tags["sweep_params"]) == {"shape": [16, 16]}
     assert run.problem["problem"] == "Poisson"
-    assert read_run_file(tmp_path / row["file"]) == {**row, "wall_s": None, "error": None, "host": None, "pid": None}
+    from solvers.sweep._worker import from_stored
+
+    listed = from_stored(solvers.RunStore(row["file"], mode="r").list()[0])
+    assert listed == {**row, "file": None, "wall_s": None, "error": None, "host": None, "pid": None}
 
 
-def test_ot_task_uses_the_seed_and_matches_pot(tmp_path):
-    pot = pytest.importorskip("ot")
+def _dense_sinkhorn_cost(C, a, b, eps, iters=20000):
+    """Reference: plain log-domain Sinkhorn (scipy logsumexp), run far past convergence."""
+    from scipy.special import logsumexp
+
+    f, g = np.zeros(len(a)), np.zeros(len(b))
+    for _ in range(iters):
+        f = -eps * logsumexp((g[None, :] - C) / eps + np.log(b)[None, :], axis=1)
+        g = -eps * logsumexp((f[:, None] - C) / eps + np.log(a)[:, None], axis=0)
+    P = a[:, None] * b[None, :] * np.exp((f[:, None] + g[None, :] - C) / eps)
+    return float(np.sum(P * C))
+
+
+def test_ot_task_uses_the_seed_and_matches_a_dense_reference(tmp_path):
     from problems.ot import random_point_clouds
 
     rows = [run_task(Task(OT, {"n": 20, "eps": 0.05}, seed=s, method="sinkhorn", options={"tol": 1e-11},
                           backend="numpy"), str(tmp_path)) for s in (1, 2)]
     assert rows[0]["key"] != rows[1]["key"]
     for row, seed in zip(rows, (1, 2)):
-        run = _only_run(tmp_path / row["file"])
+        run = _only_run(row["file"])
         p = random_point_clouds(20, 0.05, seed=seed)
         C = np.asarray(p.C)
-        plan = pot.sinkhorn(np.asarray(p.a), np.asarray(p.b), C, 0.05, method="sinkhorn_log", stopThr=1e-13,
-                            numItermax=100000)
-        np.testing.assert_allclose(run.extras["cost"], float(np.sum(plan * C)), rtol=1e-7)
+        ref = _dense_sinkhorn_cost(C, np.asarray(p.a, float), np.asarray(p.b, float), 0.05, iters=3000)
+        np.testing.assert_allclose(run.extras["cost"], ref, rtol=1e-7)
         assert run.tags["sweep_seed"] == seed and run.problem.get("seed", seed) == seed
-    assert _only_run(tmp_path / rows[0]["file"]).extras["cost"] != _only_run(tmp_path / rows[1]["file"]).extras["cost"]
+    assert _only_run(rows[0]["file"]).extras["cost"] != _only_run(rows[1]["file"]).extras["cost"]
 
 
 @pytest.mark.parametrize("params, exc", [({"n": 20, "eps": -1.0}, "ValueError"), ({"n": 20, "nonsense": 1}, "TypeError")])
@@ -62,7 +75,7 @@ def test_a_failing_task_is_stored_as_a_failed_run_with_its_traceback(tmp_path, p
     t = Task(OT, params, seed=0, method="sns", backend="numpy")
     row = run_task(t, str(tmp_path))
     assert row["status"] == "error" and row["converged"] is False and row["error"].startswith(exc)
-    run = _only_run(tmp_path / row["file"])
+    run = _only_run(row["file"])
     assert run.status == solvers.Status.FAILED and not run.converged
     assert run.tags["sweep_status"] == "error" and run.tags["sweep_key"] == t.key
     tb = run.extras["traceback"]
@@ -70,45 +83,40 @@ def test_a_failing_task_is_stored_as_a_failed_run_with_its_traceback(tmp_path, p
     assert exc in run.message and "retry_failed" in run.message
 
 
-def test_write_run_file_replaces_atomically_and_cleans_up(tmp_path):
-    res = solvers.SolveResult(np.arange(3.0), True, "converged", "ok", 2, history={"residual": [1.0, 0.1, 0.01]})
-    path = tmp_path / "r.h5"
-    first = write_run_file(res, path, tags={"a": 1})
-    second = write_run_file(res, path, tags={"a": 2})
-    assert first != second and os.listdir(tmp_path) == ["r.h5"]
-    assert _only_run(path).tags == {"a": 2}
-    with pytest.raises(TypeError):      # a bad tag fails before the final name is touched
-        write_run_file(res, path, tags={"a": [1, 2]})
-    assert os.listdir(tmp_path) == ["r.h5"] and _only_run(path).tags == {"a": 2}
-
-
-def test_store_index_adoption_and_torn_lines(tmp_path):
+def test_store_finds_runs_by_key_also_unindexed_ones(tmp_path):
     st = SweepStore(tmp_path / "runs")
     with st:
-        rows = [run_task(Task(OT, {"n": 10, "eps": 0.1}, seed=s, method="sns", backend="numpy"), str(st.files))
+        rows = [run_task(Task(OT, {"n": 10, "eps": 0.1}, seed=s, method="sns", backend="numpy"), str(st.run_dir))
                 for s in range(3)]
-        st.append(rows[:1])                       # the client indexed one run, then was killed
-        with open(st.index_path, "a") as fh:
-            fh.write('{"key": "t123", "trunc')     # a torn last line
-        (st.files / ".tmp-tdead-1-ab.h5").write_bytes(b"half a file")
-        (st.files / "tdamaged.h5").write_bytes(b"not hdf5")
+        st.index(rows[:1])                        # the client indexed one run, then was killed
+        other = solvers.SolveResult(np.zeros(2), True, "converged", "by hand", 0)
+        st.runs.save(other, tags={"note": "not from a sweep"})
         stored = st.stored()
-        assert sorted(stored) == sorted(r["key"] for r in rows)          # adopted from the files' tags
-        assert stored[rows[2]["key"]]["run_id"] == rows[2]["run_id"]
-        assert set(st.read_index()) == set(stored)                       # adopted runs are now indexed
-    with st:   # a new sweep removes temporary files of dead writers
-        assert not list(st.files.glob(".tmp-*"))
+    assert sorted(stored) == sorted(r["key"] for r in rows)              # found by the key in their tags
+    assert {k: v["run_id"] for k, v in stored.items()} == {r["key"]: r["run_id"] for r in rows}
+    with st:   # a rerun of a key: the latest run stands for the task
+        again = run_task(Task(OT, {"n": 10, "eps": 0.1}, seed=0, method="sns", backend="numpy"), str(st.run_dir))
+        st.index([again])
+        assert st.stored()[again["key"]]["run_id"] == again["run_id"]
+        assert len(st.runs) == 5
+
+
+def test_single_file_store(tmp_path):
+    st = SweepStore(tmp_path / "all.h5")
+    with st:
+        row = run_task(Task(OT, {"n": 10, "eps": 0.1}, seed=1, method="sns", backend="numpy"), str(st.run_dir))
+        st.index([row])
+    store = solvers.RunStore(tmp_path / "all.h5", mode="r")
+    assert store.run_ids() == [row["run_id"]] and store.list()[0]["tags"]["sweep_key"] == row["key"]
+    assert not (tmp_path / "all.h5.d").exists() or not list((tmp_path / "all.h5.d").glob("*.h5"))  # compacted
 
 
 def test_one_sweep_per_store(tmp_path):
-    a, b = SweepStore(tmp_path), SweepStore(tmp_path)
+    a, b = SweepStore(tmp_path / "r"), SweepStore(tmp_path / "r")
     with a:
         with pytest.raises(StoreBusyError, match="another sweep"):
             b.acquire()
     with b:
         pass
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(NotADirectoryError, match="directory"):
-        SweepStore(tmp_path / "file")
-    with pytest.raises(TypeError, match="directory path"):
+    with pytest.raises(TypeError, match="a directory"):
         SweepStore(3)
