@@ -13,7 +13,6 @@ import h5py
 import numpy as np
 import pytest
 
-import solvers
 from solvers import SolveResult
 from solvers.runs import RunStore, write_run_file
 from solvers.runs import _integrity
@@ -51,7 +50,7 @@ def test_round_trip_and_saves_touch_only_their_own_file(tmp_path, name):
     results = [result(i) for i in range(4)]
     with RunStore(path) as store:
         assert store.is_directory == (not name.endswith(".h5"))
-        ids, states = [], []
+        ids, states, main_before = [], [], None
         for i, r in enumerate(results):
             ids.append(store.save(r, problem=Prob(), tags={"i": i}))
             states.append(file_state(store.run_dir))
