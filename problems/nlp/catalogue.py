@@ -13,12 +13,14 @@ import inspect
 from . import boggs_tolle as _bt
 from . import equations as _eq
 from . import hock_schittkowski as _hs_mod
+from . import hock_schittkowski_extra as _hsx
 from . import scalable as _sc
 from .problem import EqualityConstrainedProblem
 
 _REGISTRY = {cls.name: cls for cls in (
-    _hs_mod.HS6, _hs_mod.HS7, _hs_mod.HS26, _hs_mod.HS27, _hs_mod.HS28, _hs_mod.HS40, _hs_mod.HS42,
-    _hs_mod.HS47, _hs_mod.HS48, _hs_mod.HS51, _hs_mod.HS52, _hs_mod.HS56, _hs_mod.HS77, _hs_mod.HS78,
+    _hs_mod.HS6, _hs_mod.HS7, _hs_mod.HS26, _hs_mod.HS27, _hs_mod.HS28,
+    _hsx.HS39, _hs_mod.HS40, _hs_mod.HS42, _hsx.HS46, _hs_mod.HS47, _hs_mod.HS48, _hsx.HS49, _hsx.HS50,
+    _hs_mod.HS51, _hs_mod.HS52, _hs_mod.HS56, _hsx.HS61, _hs_mod.HS77, _hs_mod.HS78, _hsx.HS79,
     _bt.BT2, _bt.BT3, _bt.BT6, _bt.BT9, _bt.BT10, _bt.BT11, _bt.BT12,
     _eq.BOOTH, _eq.HIMMELBA, _sc.GENHS28,
 )}

@@ -82,7 +82,7 @@ def test_scipy_reaches_the_published_optimum(name):
 
 # x_star published to 7 significant digits only (Hock & Schittkowski 1981): c(x_star) and the KKT
 # residual are then of order 1e-6, not rounding level; every other x_star is exact (closed form)
-ROUNDED_X_STAR = {"HS77": 2e-5, "HS78": 2e-5}
+ROUNDED_X_STAR = {"HS61": 2e-5, "HS77": 2e-5, "HS78": 2e-5, "HS79": 2e-5}
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if nlp.hs(n).x_star is not None])
@@ -116,5 +116,6 @@ def test_names_are_case_insensitive_and_unknown_names_list_the_known_ones():
 
 
 def test_required_names_are_present():
-    required = {"HS6", "HS7", "HS26", "HS27", "HS28"}
-    assert required <= set(NAMES)
+    required = {"HS6", "HS7", "HS26", "HS27", "HS28", "HS40", "HS42", "HS47", "HS48", "HS51", "HS52", "HS56",
+                "HS77", "HS78", "BT2", "BT3", "BT6", "BT9", "BT10", "BT11", "BT12", "BOOTH", "HIMMELBA", "GENHS28"}
+    assert required <= set(NAMES) and len(NAMES) == len(set(NAMES))
