@@ -191,3 +191,14 @@ def test_operator_hessian_and_jacobian_are_accepted():
     p = make(jac=jac_operator, hess_lagrangian=_hess_operator)
     assert p.m == 2
     np.testing.assert_allclose(p.hess_lagrangian(X0, p.lam0).matvec(X0), 2.0 * X0)
+
+
+def test_description_round_trips_through_a_run_store(tmp_path):
+    import solvers
+    from problems import nlp
+
+    res = solvers.SolveResult(np.zeros(3), True, "converged", "", 1, method="m", backend="numpy")
+    with solvers.RunStore(str(tmp_path / "runs.h5")) as store:
+        for p in (make(name="toy", source=None), nlp.hs("BT2")):
+            stored = store.load(store.save(res, problem=p)).problem
+            assert {k: stored[k] for k in p.describe()} == p.describe()
