@@ -1,1 +1,24 @@
-"""See the package docs."""
+"""Multi-particle potentials as canonical (CP) tensors: input of the Chebyshev-Tucker format.
+
+* :func:`newton_kernel`, :func:`slater_kernel`, :func:`yukawa_kernel`: radial kernels
+  as sums of Gaussians (sinc quadrature), :class:`GaussianSum` with range separation
+  (:meth:`~GaussianSum.long_range`, :meth:`~GaussianSum.short_range`);
+* :class:`ParticlePotential`: ``sum_nu z_nu P(x - x_nu)`` with ``cp_factors(nodes)`` for
+  :func:`solvers.chebtucker` and direct summation (the reference);
+  :func:`long_range_potential`, :func:`coulomb_sum`;
+* :func:`cubic_lattice`, :func:`random_cloud`: particle systems (:class:`Particles`).
+
+Example
+-------
+>>> from problems import potentials
+>>> lat = potentials.cubic_lattice((4, 4, 2))
+>>> V = potentials.long_range_potential(lat.positions, lat.charges, box=lat.box, cutoff=1.0)
+>>> V.rank == V.kernel.rank * 32
+True
+"""
+from .generators import Particles, cubic_lattice, random_cloud
+from .kernels import GaussianSum, newton_kernel, slater_kernel, yukawa_kernel
+from .particles import ParticlePotential, coulomb_sum, long_range_potential
+
+__all__ = ["GaussianSum", "newton_kernel", "slater_kernel", "yukawa_kernel", "ParticlePotential", "coulomb_sum",
+           "long_range_potential", "Particles", "cubic_lattice", "random_cloud"]

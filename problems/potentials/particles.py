@@ -1,0 +1,198 @@
+"""Multi-particle potentials ``sum_nu z_nu P(x - x_nu)`` of a Gaussian-sum kernel, as CP tensors.
+
+``P(x - y) = sum_k c_k prod_i exp(-t_k^2 (x_i - y_i)^2)``, so the potential of
+``N`` particles is a canonical tensor of rank ``R N`` whose factors are shifted
+1-D Gaussians ([BKK18]_). :class:`ParticlePotential` hands these factors to
+:func:`solvers.chebtucker` (``cp_factors(nodes)``) and evaluates the sum
+directly at points (the reference, :mod:`._direct`).
+
+References
+----------
+.. [BKK18] P. Benner, V. Khoromskaia, B. N. Khoromskij, "Range-separated tensor format for
+   many-particle modeling", SIAM J. Sci. Comput. 40 (2018) A1034-A1062 (arXiv:1606.09218).
+.. [BKKS25] P. Benner, B. N. Khoromskij, V. Khoromskaia, B. Sun, "A mesh-free hybrid
+   Chebyshev-Tucker tensor format with applications to multi-particle modelling",
+   arXiv:2503.01696 (2025).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _checks
+from . import _direct
+from .kernels import GaussianSum, _check_nodes, newton_kernel
+
+
+def _check_particles(positions, charges) -> tuple[np.ndarray, np.ndarray]:
+    x = _checks.real_array("positions", positions, ndims=(2,), what="(N, 3) array of positions")
+    if x.shape[1] != 3 or x.shape[0] < 1:
+        raise ValueError(f"positions must have shape (N, 3) with N >= 1, got {x.shape}")
+    z = _checks.real_array("charges", charges, ndims=(1,), what="1-D array of charges")
+    if z.shape[0] != x.shape[0]:
+        raise ValueError(f"charges must have one entry per particle ({x.shape[0]}), got {z.shape[0]}")
+    return np.ascontiguousarray(x), np.ascontiguousarray(z)
+
+
+def _check_box(box, positions=None):
+    if box is None:
+        if positions is None:
+            raise ValueError("box is required")
+        lo, hi = positions.min(0), positions.max(0)
+        pad = np.maximum(0.1 * (hi - lo), 1.0)
+        return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad))
+    box = tuple(_checks.domain("box", box, 3))
+    if positions is not None:
+        out = [(positions[:, i] < lo) | (positions[:, i] > hi) for i, (lo, hi) in enumerate(box)]
+        if np.any(out):
+            raise ValueError(f"{int(np.any(out, axis=0).sum())} particles lie outside box={box}; enlarge the box")
+    return box
+
+
+class ParticlePotential:
+    """The potential ``V(x) = sum_nu z_nu P(x - x_nu)`` of charges ``z_nu`` at ``x_nu`` for a :class:`GaussianSum` ``P``.
+
+    A canonical tensor of rank ``P.rank * N`` ([BKK18]_); with the long-range part of the
+    Newton kernel it is the smooth input of the Chebyshev-Tucker format [BKKS25]_.
+
+    Parameters
+    ----------
+    kernel : GaussianSum
+        The single-particle kernel (e.g. ``newton_kernel(...).long_range(cutoff=...)``).
+    positions : array_like, shape (N, 3)
+    charges : array_like, shape (N,)
+    box : sequence of 3 (lo, hi) pairs, optional
+        The computational box (default: the particles' bounding box padded by 10 %, at
+        least 1). Every particle must lie in it.
+
+    Attributes
+    ----------
+    rank : int
+        ``kernel.rank * N``.
+    domain : list of (lo, hi)
+        The box, in the form :func:`solvers.chebtucker` takes.
+    """
+
+    def __init__(self, kernel: GaussianSum, positions, charges, box=None):
+        if not isinstance(kernel, GaussianSum):
+            raise TypeError(f"kernel must be a GaussianSum (newton_kernel(...) or a part of it), "
+                            f"got {type(kernel).__name__}")
+        self.kernel = kernel
+        self.positions, self.charges = _check_particles(positions, charges)
+        self.box = _check_box(box, self.positions)
+
+    @property
+    def n_particles(self) -> int:
+        return int(self.charges.size)
+
+    @property
+    def rank(self) -> int:
+        return self.kernel.rank * self.n_particles
+
+    @property
+    def domain(self) -> list:
+        return [tuple(p) for p in self.box]
+
+    def __repr__(self) -> str:
+        return f"ParticlePotential(kernel={self.kernel!r}, n_particles={self.n_particles}, box={self.box})"
+
+    def cp_factors(self, nodes):
+        """Canonical factors on a tensor grid: ``(weights (R N,), [U_1, U_2, U_3])``.
+
+        ``V(x) = sum_{nu, k} w_{nu k} prod_i U_i[x_i, (nu, k)]`` with
+        ``w_{nu k} = z_nu c_k`` and ``U_i[j, (nu, k)] = exp(-t_k^2 (nodes_i[j] - x_{nu, i})^2)``
+        (column index ``nu * R + k``).
+
+        Parameters
+        ----------
+        nodes : list of 3 1-D arrays
+            Points per coordinate (e.g. Chebyshev points mapped to the box).
+        """
+        nodes = _check_nodes(nodes)
+        if len(nodes) != 3:
+            raise ValueError(f"nodes must hold 3 arrays (one per coordinate), got {len(nodes)}")
+        R, N = self.kernel.rank, self.n_particles
+        _checks.check_memory(f"cp_factors: {len(nodes)} factor matrices with {R * N} columns",
+                             8.0 * R * N * sum(z.size for z in nodes) * 2, "use fewer particles or nodes")
+        a = self.kernel.t ** 2
+        w = np.outer(self.charges, self.kernel.c).ravel()
+        mats = []
+        for i, z in enumerate(nodes):
+            d2 = (z[:, None] - self.positions[None, :, i]) ** 2              # (m, N)
+            mats.append(np.exp(-d2[:, :, None] * a[None, None, :]).reshape(z.size, N * R))
+        return w, mats
+
+    def direct(self, points, backend: str = "numba") -> np.ndarray:
+        """The potential at ``(n, 3)`` points by direct summation over particles and terms (the reference).
+
+        ``backend="numba"`` runs a parallel loop over the points (threads from
+        ``NEWTONKIT_NUM_THREADS``); ``"numpy"`` a chunked NumPy sum. Cost
+        ``O(n N R)``.
+        """
+        x = _checks.real_array("points", points, ndims=(2,), what="(n, 3) array of points")
+        if x.shape[1] != 3:
+            raise ValueError(f"points must have shape (n, 3), got {x.shape}")
+        x = np.ascontiguousarray(x)
+        a = self.kernel.t ** 2
+        if backend == "numba":
+            from solvers import _config
+
+            _config.apply()
+            return _direct.gaussian_sum_direct(x, self.positions, self.charges, self.kernel.c, a)
+        if backend == "numpy":
+            return _direct.gaussian_sum_numpy(x, self.positions, self.charges, self.kernel.c, a)
+        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+
+    __call__ = direct
+
+
+def coulomb_sum(points, positions, charges, backend: str = "numba") -> np.ndarray:
+    """The exact Coulomb potential ``sum_nu z_nu / |x - x_nu|`` at ``(n, 3)`` points by direct summation."""
+    x = _checks.real_array("points", points, ndims=(2,), what="(n, 3) array of points")
+    if x.shape[1] != 3:
+        raise ValueError(f"points must have shape (n, 3), got {x.shape}")
+    pos, z = _check_particles(positions, charges)
+    x = np.ascontiguousarray(x)
+    if backend == "numba":
+        from solvers import _config
+
+        _config.apply()
+        return _direct.coulomb_direct(x, pos, z)
+    if backend == "numpy":
+        return _direct.coulomb_numpy(x, pos, z)
+    raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+
+
+def long_range_potential(positions, charges, *, box=None, tol: float = 1e-7, cutoff: float | None = None,
+                         rank: int | None = None, r_min: float | None = None) -> ParticlePotential:
+    """The long-range part of the Coulomb potential of point charges, as a :class:`ParticlePotential`.
+
+    The Newton kernel is approximated by :func:`newton_kernel` with relative accuracy
+    ``tol`` on ``[r_min, diameter of the box]`` and split by
+    :meth:`GaussianSum.long_range` ([BKK18]_; used as the input of [BKKS25]_).
+
+    Parameters
+    ----------
+    positions, charges, box
+        As in :class:`ParticlePotential`.
+    tol : float, default 1e-7
+    cutoff : float, optional
+        Range-separation radius (default: ``1.0`` when ``rank`` is not given, in the units
+        of the positions; for a lattice take about its spacing).
+    rank : int, optional
+        Number of long-range terms instead of a cutoff.
+    r_min : float, optional
+        Smallest distance the full kernel resolves (default: diameter / 4096).
+    """
+    pos, z = _check_particles(positions, charges)
+    box = _check_box(box, pos)
+    diam = math.sqrt(sum((hi - lo) ** 2 for lo, hi in box))
+    r_min = diam / 4096.0 if r_min is None else _checks.real_scalar("r_min", r_min, positive=True)
+    if cutoff is None and rank is None:
+        cutoff = 1.0
+    kernel = newton_kernel(tol, r_min=r_min, r_max=diam).long_range(cutoff=cutoff, rank=rank)
+    return ParticlePotential(kernel, pos, z, box)
+
+
+__all__ = ["ParticlePotential", "coulomb_sum", "long_range_potential"]
