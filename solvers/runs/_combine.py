@@ -52,8 +52,8 @@ def into_file(target, stores: list) -> list[str]:
     and the runs of ``stores`` it lacks; then delete the sidecar files it now holds. Returns the
     ids added from ``stores`` (or, with no ``stores``, the sidecar runs moved)."""
     side = target._dir.entries() if target._dir.exists() else []
-    side_runs = [(target._dir.path / e["file"], s) for e in side for s in e.get("runs", ())]
-    external = [(s["_path"], s) for other in stores for s in other._summaries(adopt=False)]
+    side_runs = [(target._dir.path / e["file"], s, True) for e in side for s in e.get("runs", ())]
+    external = [(s["_path"], s, False) for other in stores for s in other._summaries(adopt=False)]
     if not side_runs and not external:
         return []
     side_runs.sort(key=lambda t: (t[1]["created"] or "", t[1]["run_id"]))   # the file keeps runs oldest first
@@ -61,17 +61,20 @@ def into_file(target, stores: list) -> list[str]:
 
     def write(f):
         runs = f.require_group("runs")
-        for path, s in side_runs + external:
+        for path, s, own in side_runs + external:
             rid = s["run_id"]
-            if rid in runs:
-                continue
+            g = runs.get(rid)
+            if g is not None:
+                if bool(g.attrs.get("complete", False)):
+                    continue          # the same run (ids are unique), e.g. after a killed compaction
+                del runs[rid]         # an incomplete group of that name is not a stored run
             with h5py.File(path, "r") as src:
                 src.copy(src["runs"][rid], runs, name=rid)
-            (moved if path.parent == target._dir.path else added).append(rid)
+            (moved if own else added).append(rid)
 
     _single.rewrite(target.path, write, target.durable)
     # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
-    done = {e["file"] for e in side if "runs" in e}
+    done = {e["file"] for e in side if e.get("runs")}
     for name in done:
         (target._dir.path / name).unlink(missing_ok=True)
     if side:

@@ -101,13 +101,17 @@ class RunDir:
             data = self.index_path.read_bytes()
         except FileNotFoundError:
             return out
-        for line in data.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue   # cut short by a killed writer, or damaged: the run file is summarised again
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        try:   # fast path: every line parses
+            parsed = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            parsed = []
+            for line in lines:
+                try:
+                    parsed.append(json.loads(line))
+                except ValueError:
+                    continue   # cut short by a killed writer, or damaged: the run file is summarised again
+        for e in parsed:
             if isinstance(e, dict) and isinstance(e.get("file"), str) and (
                     isinstance(e.get("runs"), list) or "error" in e):
                 out[e["file"]] = e

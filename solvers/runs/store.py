@@ -300,19 +300,21 @@ class RunStore:
             raise _single.damaged(self.path, exc) from exc
 
     def _summaries(self, adopt: bool = True) -> list[dict]:
-        """Every complete run once, oldest first, each with ``_path`` (the HDF5 file holding it).
+        """Every complete run once, oldest first, each with ``_path`` (str: the HDF5 file holding it).
 
         The sidecar is read before the file: a compaction that runs meanwhile moves runs from
         the sidecar into the file, never the other way, so no run is missed."""
         self._check_open()
         seen: dict[str, dict] = {}
+        folder = os.fspath(self._dir.path)
         for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.path.is_dir() else []:
             for s in e.get("runs", ()):
-                seen.setdefault(s["run_id"], {**s, "_path": self._dir.path / e["file"]})
+                seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"])})
         if not self.is_directory:
             with self._open_main() as f:
+                main = os.fspath(self.path)
                 for s in _single.summaries(f):
-                    seen[s["run_id"]] = {**s, "_path": self.path}
+                    seen[s["run_id"]] = {**s, "_path": main}
         return sorted(seen.values(), key=lambda s: (s["created"] or "", s["run_id"]))
 
     def _taken(self, run_id: str) -> bool:
@@ -489,7 +491,7 @@ class RunStore:
         summaries = self._summaries()
         for s in summaries:   # a run in a file not named after it (an adopted store file)
             if s["run_id"] == run_id:
-                out = self._load_from(s["_path"], run_id)
+                out = self._load_from(Path(s["_path"]), run_id)
                 if out is not None:
                     return out
         raise self._missing(run_id, [s["run_id"] for s in summaries])
