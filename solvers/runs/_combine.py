@@ -55,7 +55,9 @@ def into_file(target, stores: list) -> list[str]:
     side_runs = [(target._dir.path / e["file"], s, True) for e in side for s in e.get("runs", ())]
     external = [(s["_path"], s, False) for other in stores for s in other._summaries(adopt=False)]
     if not side_runs and not external:
-        return []
+        if not stores and not _single.index_is_current(target.path):
+            _single.rewrite(target.path, lambda f: None, target.durable)   # a file of an older version:
+        return []                                                         # give it the listing index
     side_runs.sort(key=lambda t: (t[1]["created"] or "", t[1]["run_id"]))   # the file keeps runs oldest first
     moved, added = [], []
 

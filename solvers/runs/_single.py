@@ -97,6 +97,14 @@ def summaries(f) -> list[dict]:
     return out
 
 
+def index_is_current(path: Path) -> bool:
+    """Whether the file's ``/index`` covers exactly the run groups it holds (else a rewrite adds it)."""
+    with h5py.File(path, "r") as f:
+        runs = f.get("runs")
+        names = set(runs.keys()) if isinstance(runs, h5py.Group) else set()
+        return INDEX in f and set(_read_index(f)) == names
+
+
 def refresh_index(f) -> None:
     """Rewrite ``/index`` of the open (writable) file ``f`` to cover exactly its complete runs."""
     text = "".join(json.dumps(s, separators=(",", ":")) + "\n" for s in summaries(f)).encode("utf-8")
@@ -152,4 +160,4 @@ def has_run(path: Path, run_id: str) -> bool:
         return f.get(f"runs/{run_id}") is not None
 
 
-__all__ = ["check_format", "damaged", "summaries", "refresh_index", "rewrite", "has_run", "READABLE_VERSIONS"]
+__all__ = ["check_format", "damaged", "summaries", "refresh_index", "index_is_current", "rewrite", "has_run", "READABLE_VERSIONS"]

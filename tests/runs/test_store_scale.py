@@ -149,6 +149,12 @@ def test_single_file_in_file_index_and_old_files(tmp_path):
     with RunStore(old, "r") as s:
         assert s.list() == rows
         np.testing.assert_array_equal(s.load(ids[0]).x, result(0).x)
+    with h5py.File(old, "r") as f:
+        assert "index" not in f
+    with RunStore(old) as s:       # compact() gives a file of an older version its listing index
+        assert s.compact() == [] and s.list() == rows
+    with h5py.File(old, "r") as f:
+        assert sorted(json.loads(x)["run_id"] for x in f["index"][...].tobytes().decode().splitlines()) == sorted(ids)
     v1 = tmp_path / "v1.h5"
     with h5py.File(old, "r") as src, h5py.File(v1, "w") as dst:
         dst.attrs["format"] = "newtonkit-runs"
