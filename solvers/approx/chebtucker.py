@@ -96,18 +96,22 @@ class ChebTucker:
     # --- shape and size -------------------------------------------------------------------
     @property
     def d(self) -> int:
+        """The number of variables."""
         return len(self.factors)
 
     @property
     def ranks(self) -> tuple:
+        """The Tucker ranks ``(r_1, ..., r_d)``."""
         return tuple(int(A.shape[1]) for A in self.factors)
 
     @property
     def degree(self) -> tuple:
+        """The polynomial degree per variable (``m_i - 1``)."""
         return tuple(int(A.shape[0]) - 1 for A in self.factors)
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the core and the factors (the whole representation)."""
         return int(self.core.nbytes + sum(A.nbytes for A in self.factors))
 
     def __repr__(self) -> str:
