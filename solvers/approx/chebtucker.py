@@ -365,8 +365,8 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
         w, U = _v.cp(f, nodes)
         nevals = int(sum(u.size for u in U))
         B = [_cheb.coefficients(u, axis=0) for u in U]
-        G0, Z, bound0 = _tucker.rhosvd(w, B, 0.5 * tol, ranks)
-        G, V, bound1, _ = _tucker.hosvd(G0, 0.5 * tol if ranks is None else tol, ranks)
+        G0, Z, bound0 = _tucker.rhosvd(w, B, 0.5 * tol)       # ranks of the tolerance, then the asked ones
+        G, V, bound1, _ = _tucker.hosvd(G0, 0.5 * tol, ranks)
         factors = [z @ v for z, v in zip(Z, V)]
         bound = bound0 + bound1
         if method == "hooi":

@@ -136,3 +136,20 @@ def test_error_estimate_sees_an_unresolved_function(rng):
         err = np.abs(ct(X) - f(X)).max()
         est = ct.error_estimate()["total"]
         assert err / 10 <= est <= err * 10
+
+
+def test_cp_with_fixed_ranks_equals_hosvd_of_the_full_tensor(rng):
+    """Fixed ranks on canonical input: reduced HOSVD at the tolerance, then HOSVD of its core at
+    the ranks; the error against the full coefficient tensor equals that of the HOSVD of the full
+    tensor at the same ranks, and the bound holds."""
+    cp = gaussians(rng, 30, 3)
+    dom = [(-1.0, 1.0)] * 3
+    C = _full_coefficients(cp, dom, 16)
+    for r in (2, 5):
+        ct = chebtucker(cp, dom, degree=16, ranks=r)
+        G, A, _, _ = _tucker.hosvd(C, 1e-12, (r, r, r))
+        ref = np.linalg.norm(_tucker.reconstruct(G, A) - C)
+        err = np.linalg.norm(_tucker.reconstruct(ct.core, ct.factors) - C)
+        assert ct.ranks == (r, r, r)
+        assert err == pytest.approx(ref, rel=1e-6)
+        assert ct.truncation_bound >= err
