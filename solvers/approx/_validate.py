@@ -47,7 +47,11 @@ def per_mode(name, v, d, lo, hi) -> tuple:
     return (_int(name, v, lo, hi),) * d
 
 
-def degree(deg, d) -> tuple:
+def degree(deg, d):
+    if isinstance(deg, str):
+        if deg != "auto":
+            raise ValueError(f"degree must be an int >= 1, {d} ints or 'auto', got {deg!r}")
+        return deg
     return per_mode("degree", deg, d, 1, 4096)
 
 

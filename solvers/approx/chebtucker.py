@@ -13,14 +13,15 @@ Comput. 40, 2018).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..backends import get_backend
 from ..results import SolveResult, Status, Timer
-from . import _cheb, _tucker
+from . import _cheb, _sample, _tucker
 from . import _validate as _v
 
-DEFAULT_DEGREE = 32
 
 
 class ChebTucker:
@@ -46,7 +47,8 @@ class ChebTucker:
         (see :meth:`error_estimate`).
     stats, options, provenance, method, backend
         As in :class:`~solvers.SolveResult`: ``stats`` has ``time_s``, ``compile_s``,
-        ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``.
+        ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``, ``degree``,
+        ``resolved`` (the trailing coefficients of every mode below ``tol * ||C||_F`` or rounding).
     """
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
@@ -70,7 +72,7 @@ class ChebTucker:
     def nodes(domain, degree) -> list:
         """The Chebyshev points (second kind, ascending) of every variable, mapped to ``domain``."""
         dom = _v.domain(domain)
-        deg = _v.degree(degree, dom.shape[0])
+        deg = _v.per_mode("degree", degree, dom.shape[0], 1, 4096)
         return [_cheb.to_box(_cheb.points(n), lo, hi) for n, (lo, hi) in zip(deg, dom)]
 
     @classmethod
@@ -87,7 +89,7 @@ class ChebTucker:
         return _build(("values", V), dom, tuple(n - 1 for n in V.shape), tol, ranks, method, hooi_sweeps, backend)
 
     @classmethod
-    def from_cp(cls, cp, domain, *, degree=DEFAULT_DEGREE, tol: float = 1e-12, ranks=None, method: str = "hosvd",
+    def from_cp(cls, cp, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
                 hooi_sweeps: int = 10, backend=None) -> "ChebTucker":
         """Build from a canonical function (an object with ``cp_factors(nodes)``) by the reduced HOSVD."""
         dom = _v.domain(domain)
@@ -297,7 +299,7 @@ class ChebTucker:
 
 
 # ---------------------------------------------------------------------------------------------
-def chebtucker(f, domain, *, degree=DEFAULT_DEGREE, tol: float = 1e-12, ranks=None, method: str = "hosvd",
+def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
                hooi_sweeps: int = 10, backend=None) -> ChebTucker:
     """Chebyshev–Tucker approximation of ``f`` on the box ``domain``.
 
@@ -311,8 +313,13 @@ def chebtucker(f, domain, *, degree=DEFAULT_DEGREE, tol: float = 1e-12, ranks=No
         without forming the ``m^d`` grid.
     domain : sequence of (lo, hi)
         The box, one finite pair ``lo < hi`` per variable (``d = len(domain)``).
-    degree : int or sequence of int
+    degree : int, sequence of int or "auto"
         Polynomial degree per variable (``degree + 1`` Chebyshev points of the second kind).
+        ``"auto"``: start at 8 and double the degree of every variable whose last two
+        coefficient slices exceed ``tol * ||C||_F`` (or the rounding level), up to 512 per
+        variable and 2e7 grid points; ``stats["degree"]`` is the degree reached and
+        ``stats["resolved"]`` says whether the tails fell below the level (a
+        ``RuntimeWarning`` when not).
     tol : float
         Relative Frobenius tolerance of the Tucker compression of the coefficient tensor:
         each mode discards a singular-value tail ``<= tol * ||C||_F / sqrt(d)``, so the
@@ -354,45 +361,44 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
     hooi_sweeps = _v.per_mode("hooi_sweeps", hooi_sweeps, 1, 1, 1000)[0]
     be = get_backend(backend)
     kind, f = source
-    if kind != "cp":
+    if kind != "cp" and deg != "auto":
         _v.grid_size([n + 1 for n in deg], d)
     options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
                "backend": be.name, "input": kind}
     timer = Timer(be)
-    nodes = [_cheb.to_box(_cheb.points(n), lo, hi) for n, (lo, hi) in zip(deg, dom)]
+    if deg == "auto":
+        data, deg, nevals, ok = _sample.adapt(kind, f, dom, tol)
+    elif kind == "cp":
+        w, B, nevals = _sample.cp_coefficients(f, dom, deg)
+        data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
+    else:
+        C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
+        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C, vmax), tol))
     history, sweeps = {}, 0
     if kind == "cp":
-        w, U = _v.cp(f, nodes)
-        nevals = int(sum(u.size for u in U))
-        B = [_cheb.coefficients(u, axis=0) for u in U]
+        w, B = data
         G0, Z, bound0 = _tucker.rhosvd(w, B, 0.5 * tol)       # ranks of the tolerance, then the asked ones
         G, V, bound1, _ = _tucker.hosvd(G0, 0.5 * tol, ranks)
-        factors = [z @ v for z, v in zip(Z, V)]
         bound = bound0 + bound1
         if method == "hooi":
             G, V, sweeps, history = _hooi(G0, V, hooi_sweeps)
-            factors = [z @ v for z, v in zip(Z, V)]
             bound = bound0 + float(history["error"][-1])
+        factors = [z @ v for z, v in zip(Z, V)]
     else:
-        if kind == "callable":
-            grids = np.meshgrid(*nodes, indexing="ij")
-            pts = np.stack([g.reshape(-1) for g in grids], axis=1)
-            vals = _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", f(pts), pts.shape[0])
-            V = vals.reshape(tuple(n + 1 for n in deg))
-        else:
-            V = f
-        nevals = int(V.size)
-        C = V
-        for i in range(d):
-            C = _cheb.coefficients(C, axis=i)
+        C = data[0]
         G, factors, bound, _ = _tucker.hosvd(C, tol, ranks)
         if method == "hooi":
             G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
             bound = float(history["error"][-1])
     stats = timer.stats()
-    stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps})
+    stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
+                  "resolved": bool(ok)})
     if history:
         stats["_history"] = history
+    if options["degree"] == "auto" and not ok:
+        warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
+                      "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
+                      "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
     return ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
                       provenance=timer.provenance(), method=method, backend=be.name)
 

@@ -152,3 +152,27 @@ def test_hooi_matches_eckart_young_in_2d_and_never_loses_to_hosvd():
     err = h.to_result().history["error"]
     assert h.stats["hooi_sweeps"] == len(err) - 1 >= 1
     assert np.all(np.diff(err) <= 1e-14) and err[-1] <= err[0]
+
+
+def test_auto_degree_resolves_smooth_functions_and_warns_on_a_kink(rng):
+    """degree='auto' doubles per variable until the trailing coefficients are below tol:
+    exp(sin) reaches ~tol at random points with a low degree in the nearly linear variable;
+    1/(1 + 25 x^2) needs a high degree in x only; |x| (a kink) stops unresolved with a warning."""
+    ct = chebtucker(expsin3, BOX3, tol=1e-10)
+    X = box_points(rng, BOX3, 20_000)
+    assert ct.stats["resolved"] and np.abs(ct(X) - expsin3(X)).max() < 1e-8
+    assert ct.degree == ct.stats["degree"] and ct.degree[2] <= ct.degree[0] and ct.options["degree"] == "auto"
+    f = lambda x: np.cos(x[:, 1]) / (1.0 + 25.0 * x[:, 0] ** 2)  # noqa: E731
+    dom = [(-1.0, 1.0), (0.0, 1.0)]
+    r = chebtucker(f, dom, tol=1e-9)
+    assert r.degree[0] >= 64 and r.degree[1] <= 16 and r.stats["resolved"]
+    Y = box_points(rng, dom, 20_000)
+    assert np.abs(r(Y) - f(Y)).max() < 1e-7
+    with pytest.warns(RuntimeWarning, match="auto"):
+        k = chebtucker(lambda x: np.abs(x[:, 0] - 0.1) + x[:, 1], dom, tol=1e-10)
+    assert not k.stats["resolved"] and k.degree[0] == 512
+
+
+def test_fixed_degree_reports_whether_it_resolves():
+    assert chebtucker(expsin3, BOX3, degree=30, tol=1e-10).stats["resolved"]
+    assert not chebtucker(expsin3, BOX3, degree=6, tol=1e-10).stats["resolved"]

@@ -153,3 +153,11 @@ def test_cp_with_fixed_ranks_equals_hosvd_of_the_full_tensor(rng):
         assert ct.ranks == (r, r, r)
         assert err == pytest.approx(ref, rel=1e-6)
         assert ct.truncation_bound >= err
+
+
+def test_cp_auto_degree(rng):
+    cp = gaussians(rng, 12, 3, lo=-1.0, hi=1.5)
+    ct = chebtucker(cp, BOX3, tol=1e-10)
+    X = box_points(rng, BOX3, 5000)
+    assert ct.stats["resolved"] and ct.options["degree"] == "auto"
+    assert np.abs(ct(X) - cp(X)).max() < 1e-8 * np.abs(cp(X)).max()

@@ -1,0 +1,100 @@
+"""Sampling a function at the Chebyshev grid, its coefficients, and the degree choice.
+
+``degree="auto"`` doubles the degree of every mode whose trailing coefficients are not yet
+negligible (the last two coefficient slices of that mode, in the Frobenius norm, at most
+``tol * ||C||_F`` or the rounding plateau), starting from :data:`START` and stopping at
+:data:`MAX_DEGREE` or :data:`MAX_AUTO_GRID` grid points; the same chopping idea as Chebfun's
+(Aurentz & Trefethen, "Chopping a Chebyshev series", ACM TOMS 43, 2017), in a simpler form.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _cheb
+from . import _validate as _v
+
+START = 8
+MAX_DEGREE = 512
+MAX_AUTO_GRID = 2e7
+_EPS = np.finfo(np.float64).eps
+
+
+def nodes(dom, deg) -> list:
+    return [_cheb.to_box(_cheb.points(n), lo, hi) for n, (lo, hi) in zip(deg, dom)]
+
+
+def grid_coefficients(kind, f, dom, deg):
+    """The full coefficient tensor from a callable or a value grid; returns ``(C, nevals, vmax)``."""
+    if kind == "callable":
+        grids = np.meshgrid(*nodes(dom, deg), indexing="ij")
+        pts = np.stack([g.reshape(-1) for g in grids], axis=1)
+        vals = _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", f(pts), pts.shape[0])
+        V = vals.reshape(tuple(n + 1 for n in deg))
+    else:
+        V = f
+    C = V
+    for i in range(V.ndim):
+        C = _cheb.coefficients(C, axis=i)
+    return C, int(V.size), float(np.abs(V).max())
+
+
+def grid_tails(C, vmax):
+    """Per mode: (Frobenius norm of the last two coefficient slices, the level it must reach)."""
+    norm = float(np.linalg.norm(C))
+    out = []
+    for i in range(C.ndim):
+        tail = np.moveaxis(C, i, 0)[-2:]
+        out.append((float(np.linalg.norm(tail)), 10.0 * _EPS * max(vmax, norm) * np.sqrt(tail.size), norm))
+    return out
+
+
+def cp_coefficients(f, dom, deg):
+    """``(weights, [coefficient factors])`` of a canonical function; returns ``(w, B, nevals)``."""
+    w, U = _v.cp(f, nodes(dom, deg))
+    return w, [_cheb.coefficients(u, axis=0) for u in U], int(sum(u.size for u in U))
+
+
+def cp_tails(w, B):
+    """Per mode, a bound of the last two slices' norm: sum_r |xi_r| ||B_i[-2:, r]|| / ||B_i[:, r]||."""
+    norms = [np.linalg.norm(b, axis=0) for b in B]
+    xi = w * np.prod(norms, axis=0)
+    G = np.ones((w.size, w.size))
+    for b, n in zip(B, norms):
+        bh = b / np.where(n > 0, n, 1.0)
+        G *= bh.T @ bh
+    norm = float(np.sqrt(max(xi @ G @ xi, 0.0)))
+    out = []
+    for b, n in zip(B, norms):
+        rel = np.linalg.norm(b[-2:], axis=0) / np.where(n > 0, n, 1.0)
+        out.append((float(np.abs(xi) @ rel), 10.0 * _EPS * float(np.abs(xi).sum()), norm))
+    return out
+
+
+def resolved(tails, tol) -> list:
+    """Per mode: whether the trailing coefficients are negligible."""
+    return [t <= max(tol * norm, plateau) for t, plateau, norm in tails]
+
+
+def adapt(kind, f, dom, tol):
+    """Sample at doubling degrees until every mode is resolved or a limit is reached.
+
+    Returns ``(data, deg, nevals, ok)`` with ``data`` = ``(C, vmax)`` or ``(w, B)``.
+    """
+    d = dom.shape[0]
+    deg = [START] * d
+    total = 0
+    while True:
+        if kind == "cp":
+            w, B, n = cp_coefficients(f, dom, deg)
+            data, tails = (w, B), cp_tails(w, B)
+        else:
+            C, n, vmax = grid_coefficients(kind, f, dom, deg)
+            data, tails = (C, vmax), grid_tails(C, vmax)
+        total += n
+        ok = resolved(tails, tol)
+        grow = [i for i in range(d) if not ok[i] and deg[i] < MAX_DEGREE]
+        size = np.prod([deg[i] * (2 if i in grow else 1) + 1 for i in range(d)], dtype=np.float64)
+        if all(ok) or not grow or (kind != "cp" and size > MAX_AUTO_GRID):
+            return data, tuple(deg), total, all(ok)
+        for i in grow:
+            deg[i] *= 2
