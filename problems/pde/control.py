@@ -78,6 +78,10 @@ class ControlJacobian(_base.LinearOperator):
     def _rmatvec(self, w):
         return self.backend.xp.concatenate([self.h2 * self.K.matvec(w), -self.h2 * w])
 
+    def with_backend(self, backend) -> "ControlJacobian":
+        be = solvers.get_backend(backend)
+        return self if be == self.backend else ControlJacobian(self.K.with_backend(be), self.h2)
+
 
 class ControlKKTPreconditioner(_base.LinearOperator):
     """``blkdiag(H_yy^-1, H_uu^-1, S_hat^-1)`` (size ``3N``), SPD; see the module notes."""
@@ -92,6 +96,13 @@ class ControlKKTPreconditioner(_base.LinearOperator):
         ry, ru, rl = r[:n], r[n:2 * n], r[2 * n:]
         s = self.V.matvec(self.d * self.V.matvec(rl)) / self.h2
         return self.backend.xp.concatenate([ry / (self.h2 * self.d), ru / (self.alpha * self.h2), s])
+
+    def with_backend(self, backend) -> "ControlKKTPreconditioner":
+        be = solvers.get_backend(backend)
+        if be == self.backend:
+            return self
+        return ControlKKTPreconditioner(be.asarray(self.backend.to_numpy(self.d)), self.alpha, self.h2,
+                                        self.V.with_backend(be), be)
 
 
 class PoissonControl:
