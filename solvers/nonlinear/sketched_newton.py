@@ -133,7 +133,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         Rows ``s`` per sketch (default 1 for "gaussian" and "kaczmarz", ``ceil(sqrt(n + m))``
         for "countsketch" and "block"; "kaczmarz" uses 1 always).
     inner_maxiter : int, optional
-        Most inner iterations per penalty round (default ``max(2000, 50 (n + m))`` for
+        Most inner iterations per penalty round (default ``max(20000, 200 (n + m))`` for
         sketches, ``10 (n + m)`` for MINRES). When it runs out the current ``z`` is used if it
         passes the descent test.
     seed : int, optional
@@ -242,7 +242,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     else:
         s = 1 if sketch in ("gaussian", None) else int(math.ceil(math.sqrt(N)))
     if inner_maxiter is None:
-        inner_maxiter = max(2000, 50 * N) if sketch is not None else 10 * N
+        inner_maxiter = max(20000, 200 * N) if sketch is not None else 10 * N
     rng = np.random.default_rng(seed_used)
 
     mu, nu, delta = mu0, nu0, delta0
