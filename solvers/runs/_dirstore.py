@@ -8,9 +8,10 @@ Layout::
     <dir>/index.jsonl              the index: one JSON line per run file (a cache, never the data)
     <dir>/.<name>.tmp-<host>-<pid>-<random>   files being written
 
-Run files are the truth. The index is an append-only JSON-lines journal of
-``{"file": name, "runs": [summary, ...]}`` lines (``summary`` as
-:func:`~solvers.runs._runfile.summary_of`); a reader takes the directory listing,
+Run files are the truth. The index is an append-only journal of lines ``JSON TAB CRC``:
+the JSON is ``{"file": name, "runs": [summary, ...]}`` (``summary`` as
+:func:`~solvers.runs._runfile.summary_of`), the CRC-32 (8 hex digits) covers its bytes, so
+a line changed in any byte is dropped like a missing one. A reader takes the directory listing,
 keeps the index lines of the files that exist, and summarises any run file the
 index does not know (written by a worker, or an index lost or damaged). So a
 missing, truncated or corrupt index costs time, never runs. A line cut short by a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import h5py
@@ -34,6 +36,12 @@ INDEX = "index.jsonl"
 LAYOUT = "newtonkit-runs-directory"
 LAYOUT_VERSION = 1
 _READABLE_LAYOUTS = (1,)
+
+
+def index_line(entry: dict) -> str:
+    """One index line: compact JSON, a tab, the CRC-32 of the JSON (8 hex digits), a newline."""
+    body = json.dumps(entry, separators=(",", ":"))
+    return f"{body}\t{zlib.crc32(body.encode('utf-8')):08x}\n"
 
 
 class RunDir:
@@ -101,16 +109,22 @@ class RunDir:
             data = self.index_path.read_bytes()
         except FileNotFoundError:
             return out
-        lines = [line for line in data.split(b"\n") if line.strip()]
-        try:   # fast path: every line parses
-            parsed = json.loads(b"[" + b",".join(lines) + b"]")
+        good = []
+        for line in data.split(b"\n"):
+            body, _, crc = line.rpartition(b"\t")
+            # a line cut short by a killed writer, or changed in any byte, fails its CRC: the run
+            # file it described is summarised again from the file
+            if body and crc == b"%08x" % zlib.crc32(body):
+                good.append(body)
+        try:   # fast path: one parse for all lines
+            parsed = json.loads(b"[" + b",".join(good) + b"]")
         except ValueError:
             parsed = []
-            for line in lines:
+            for body in good:
                 try:
-                    parsed.append(json.loads(line))
+                    parsed.append(json.loads(body))
                 except ValueError:
-                    continue   # cut short by a killed writer, or damaged: the run file is summarised again
+                    continue
         for e in parsed:
             if isinstance(e, dict) and isinstance(e.get("file"), str) and (
                     isinstance(e.get("runs"), list) or "error" in e):
@@ -158,7 +172,7 @@ class RunDir:
 
     def append(self, lines: list[dict], locked: bool = False) -> None:
         """Append index lines (under the lock unless the caller holds it)."""
-        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines)
+        text = "".join(index_line(e) for e in lines)
         if locked:
             self._append(text)
         else:
@@ -181,7 +195,7 @@ class RunDir:
     def rewrite_index(self, lines: list[dict]) -> None:
         """Replace the index atomically by ``lines`` (the caller holds the lock)."""
         tmp = _runfile.tmp_name(self.index_path)
-        tmp.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines))
+        tmp.write_text("".join(index_line(e) for e in lines))
         os.replace(tmp, self.index_path)
 
     def reindex(self) -> list[dict]:
@@ -222,4 +236,4 @@ class RunDir:
         return self.describe_file(final.name)
 
 
-__all__ = ["RunDir", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION"]
+__all__ = ["RunDir", "index_line", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION"]

@@ -1,8 +1,8 @@
 """The single store file (``runs.h5``): format checks, its in-file index, and the copy-and-rename
 rewrite that every change of the file goes through (compaction, merge, creation, salvage).
 
-The file carries ``/index``: a resizable ``uint8`` dataset holding JSON lines, one run summary
-per line (:func:`~solvers.runs._runfile.summary_of`), rewritten inside every rewrite of the
+The file carries ``/index``: a resizable ``uint8`` dataset (Fletcher-32 checked; a damaged
+one is ignored) holding JSON lines, one run summary per line (:func:`~solvers.runs._runfile.summary_of`), rewritten inside every rewrite of the
 file, so listing a file of 10,000 runs reads one dataset instead of 10,000 groups. It is a
 cache: a reader compares it with the names under ``/runs`` and summarises any run it does not
 cover (files of format version 1/2 written before it existed, runs added by other tools).
@@ -69,8 +69,12 @@ def _read_index(f) -> dict[str, dict]:
     ds = f.get(INDEX)
     if not isinstance(ds, h5py.Dataset):
         return {}
+    try:
+        data = ds[...].tobytes()
+    except OSError:      # Fletcher-32 mismatch: the cache is damaged, the runs are read instead
+        return {}
     out = {}
-    for line in ds[...].tobytes().split(b"\n"):
+    for line in data.split(b"\n"):
         try:
             s = json.loads(line)
         except ValueError:
@@ -115,7 +119,8 @@ def refresh_index(f) -> None:
     else:
         if ds is not None:
             del f[INDEX]
-        ds = f.create_dataset(INDEX, shape=(data.size,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 16,))
+        ds = f.create_dataset(INDEX, shape=(data.size,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 16,),
+                              fletcher32=True)
     if data.size:
         ds[:] = data
 

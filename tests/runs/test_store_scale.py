@@ -16,6 +16,12 @@ import pytest
 from solvers import SolveResult
 from solvers.runs import RunStore, write_run_file
 from solvers.runs import _integrity
+from solvers.runs._dirstore import index_line
+
+
+def index_entries(path):
+    """The JSON entries of an index file (each line: JSON, a tab, its CRC-32)."""
+    return [json.loads(line.rsplit("\t", 1)[0]) for line in Path(path).read_text().splitlines()]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,15 +113,17 @@ def test_lost_or_corrupt_index_is_rebuilt_without_loss(tmp_path):
         rows = s.list()
     idx = d / "index.jsonl"
     lines = idx.read_text().splitlines()
+    entries = index_entries(idx)
     assert len(lines) == 5
     # 1. index lost
     idx.unlink()
     with RunStore(d, "r") as s:
         assert s.list() == rows
     # 2. damaged: garbage, a line cut short, a line for a file that is gone, a duplicate
-    idx.write_text("garbage\n" + lines[0] + "\n" + lines[1][:40] + "\n" + json.dumps(
-        {"file": "20000101T000000000000Z-gone00.h5", "runs": [dict(json.loads(lines[2])["runs"][0],
-                                                                   run_id="gone")]}) + "\n" + lines[0] + "\n")
+    changed = index_line({"file": entries[3]["file"], "runs": [dict(entries[3]["runs"][0], nit=999)]})
+    idx.write_text("garbage\n" + lines[0] + "\n" + lines[1][:40] + "\n" + index_line(
+        {"file": "20000101T000000000000Z-gone00.h5", "runs": [dict(entries[2]["runs"][0], run_id="gone")]})
+        + lines[0] + "\n" + changed.replace('"nit":999', '"nit":998'))
     with RunStore(d, "r") as s:
         assert s.list() == rows
     # 3. a writer repairs it (adopts what the index lacks) and reindex() rebuilds it from the files
@@ -123,13 +131,14 @@ def test_lost_or_corrupt_index_is_rebuilt_without_loss(tmp_path):
         assert s.list() == rows
         assert s.reindex() == 5
         assert s.list() == rows
-    assert sorted(json.loads(x)["file"] for x in idx.read_text().splitlines()) == sorted(f"{i}.h5" for i in ids)
+    assert sorted(e["file"] for e in index_entries(idx)) == sorted(f"{i}.h5" for i in ids)
     # 4. a torn last line (no newline) does not swallow the next append
     with open(idx, "a") as fh:
         fh.write('{"file": "x.h5", "ru')
     with RunStore(d) as s:
         new = s.save(result(9))
-    assert json.loads(idx.read_text().splitlines()[-1])["runs"][0]["run_id"] == new
+    last = idx.read_text().splitlines()[-1]
+    assert json.loads(last.rsplit("\t", 1)[0])["runs"][0]["run_id"] == new
 
 
 def test_single_file_in_file_index_and_old_files(tmp_path):
@@ -140,6 +149,16 @@ def test_single_file_in_file_index_and_old_files(tmp_path):
     with h5py.File(p, "r") as f:
         idx = [json.loads(line) for line in f["index"][...].tobytes().decode().splitlines()]
     assert [r["run_id"] for r in idx] == ids
+    # a damaged in-file index (Fletcher-32) is ignored: the runs themselves are listed
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(p.read_bytes())
+    with h5py.File(damaged, "r") as f:
+        off = f["index"].id.get_chunk_info(0).byte_offset
+    raw = bytearray(damaged.read_bytes())
+    raw[off + 60] ^= 0x04
+    damaged.write_bytes(bytes(raw))
+    with RunStore(damaged, "r") as s:
+        assert s.list() == rows
     # a format-2 file written before the in-file index existed, and a format-1 file (no digests)
     old = tmp_path / "old.h5"
     with h5py.File(p, "r") as src, h5py.File(old, "w") as dst:
@@ -317,16 +336,16 @@ def test_listing_ten_thousand_runs_from_the_index(tmp_path):
     d = tmp_path / "big"
     with RunStore(d) as s:
         rid0 = s.save(result(0, n=10), tags={"k": 0})
-    template = json.loads((d / "index.jsonl").read_text())["runs"][0]
+    template = index_entries(d / "index.jsonl")[0]["runs"][0]
     lines = []
     for k in range(1, 10_000):
         rid = f"20300101T{k // 3600:02d}{k // 60 % 60:02d}{k % 60:02d}000000Z-{k:06x}"
         os.link(d / f"{rid0}.h5", d / f"{rid}.h5")
         row = dict(template, run_id=rid, created=f"2030-01-01T{rid[9:11]}:{rid[11:13]}:{rid[13:15]}+00:00",
                    tags={"k": k}, method="cg" if k % 2 else "gmres", nit=k % 17)
-        lines.append(json.dumps({"file": f"{rid}.h5", "runs": [row]}))
+        lines.append(index_line({"file": f"{rid}.h5", "runs": [row]}))
     with open(d / "index.jsonl", "a") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write("".join(lines))
     with RunStore(d, "r") as s:
         rows = s.list()
         assert len(rows) == 10_000 and rows[0]["run_id"] == rid0
@@ -378,3 +397,56 @@ def test_sigkill_during_compaction_loses_nothing(tmp_path):
     with h5py.File(p, "r") as f:          # the next writer's close finished the compaction
         assert len(f["runs"]) == 3
     assert not (tmp_path / "r.h5.d").exists() and not list(tmp_path.glob(".r.h5.tmp-*"))
+
+
+# ---------------------------------------------------------------------------------------------- property
+_GARBLE_BASE = {}
+
+
+def _garble_store():
+    """One small directory store shared by the examples (built once; each example copies it)."""
+    if not _GARBLE_BASE:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp()) / "base"
+        with RunStore(d, durable=False) as s:
+            for i in range(4):
+                s.save(result(i, n=20), tags={"i": i})
+            _GARBLE_BASE["rows"] = s.list()
+        _GARBLE_BASE["dir"] = d
+        _GARBLE_BASE["index"] = (d / "index.jsonl").read_bytes()
+    return _GARBLE_BASE
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_any_damage_to_the_index_loses_no_run(tmp_path, seed):
+    """Property (hypothesis): truncating the index anywhere, flipping bytes in it or appending junk
+    never changes what a reader lists, nor what a writer lists after repairing it (every index line
+    carries a CRC-32, so a changed digit is not taken for a different nit or time)."""
+    from hypothesis import given, settings, HealthCheck
+    from hypothesis import strategies as st
+    import shutil
+
+    base = _garble_store()
+    n = len(base["index"])
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+              database=None)
+    @given(cut=st.integers(0, n), flips=st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 255)),
+                                                  max_size=6), junk=st.binary(max_size=80))
+    def check(cut, flips, junk):
+        d = tmp_path / f"s{seed}"
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(base["dir"], d)
+        data = bytearray(base["index"][:cut])
+        for pos, x in flips:
+            if pos < len(data):
+                data[pos] ^= x
+        (d / "index.jsonl").write_bytes(bytes(data) + junk)
+        with RunStore(d, "r") as s:
+            assert s.list() == base["rows"]
+        with RunStore(d) as s:
+            assert s.list() == base["rows"]
+            assert s.list() == base["rows"]
+
+    check()
