@@ -49,6 +49,8 @@ class ChebTucker:
         As in :class:`~solvers.SolveResult`: ``stats`` has ``time_s``, ``compile_s``,
         ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``, ``degree``,
         ``resolved`` (the trailing coefficients of every mode below ``tol * ||C||_F`` or rounding).
+        Objects made by arithmetic or :meth:`truncate` carry the options of the left operand,
+        zero times and no provenance (they were not built by a solve).
     """
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
@@ -257,7 +259,8 @@ class ChebTucker:
             seen). ``"truncation"``: :attr:`truncation_bound`, a guaranteed bound of the
             Frobenius norm of the discarded Chebyshev coefficients; the maximum error it
             causes on the box is at most :math:`\\sqrt{\\prod_i m_i}` times it (usually about
-            equal). ``"total"``: their sum.
+            equal). ``"total"``: their sum. The slice norms assume orthonormal factors, which
+            every object built here has (sums are re-truncated, scaling keeps them).
         """
         interp = 0.0
         for i, A in enumerate(self.factors):
@@ -286,8 +289,9 @@ class ChebTucker:
                            truncation_bound=self.truncation_bound, **extras)
 
     @classmethod
-    def from_result(cls, res) -> "ChebTucker":
-        """Rebuild from :meth:`to_result` output or a :class:`~solvers.runs.StoredRun` of it."""
+    def from_result(cls, res, *, backend=None) -> "ChebTucker":
+        """Rebuild from :meth:`to_result` output or a :class:`~solvers.runs.StoredRun` of it;
+        ``backend`` overrides the stored one (e.g. a GPU run read back on a CPU machine)."""
         ex = res.extras
         d = np.asarray(ex["domain"]).shape[0]
         stats = dict(res.stats)
@@ -295,7 +299,8 @@ class ChebTucker:
             stats["_history"] = dict(res.history)
         return cls(res.x, [ex[f"factor_{i}"] for i in range(d)], ex["domain"], tol=ex["tol"],
                    truncation_bound=ex["truncation_bound"], stats=stats, options=res.options,
-                   provenance=res.provenance, method=res.method, backend=res.backend)
+                   provenance=res.provenance, method=res.method,
+                   backend=res.backend if backend is None else backend)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -165,10 +165,11 @@ def evaluate(packed, t, out):
 
 
 def chunk_for(packed) -> int:
-    """Points per block: at most ``CHUNK``, and the core GEMM (``r^d`` x chunk multiply-adds) kept
-    under OpenBLAS's single-thread size limit (65536 * 4), so BLAS never starts threads of its
-    own inside a Numba worker."""
-    return int(max(8, min(CHUNK, (4 * 65536) // max(int(packed.core.size), 1))))
+    """Points per block: at most ``CHUNK``, and both GEMMs (``r^d x chunk`` and
+    ``r_i m_i x chunk`` multiply-adds) kept under OpenBLAS's single-thread size limit
+    (65536 * 4), so BLAS never starts threads of its own inside a Numba worker."""
+    work = max(int(packed.core.size), int(packed.F.shape[1]) * int(packed.F.shape[2]), 1)
+    return int(max(8, min(CHUNK, (4 * 65536) // work)))
 
 
 def gradient(packed, t, val, grad):
