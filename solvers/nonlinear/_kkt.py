@@ -150,8 +150,7 @@ class SketchSampler:
     def __init__(self, kind: str, N: int, s: int, rng, probabilities=None):
         self.kind, self.N, self.s, self.rng, self.p = kind, N, s, rng, probabilities
         self.batch = max(1, min(256, 4_000_000 // max(1, s * N)))
-        self.S = None
-        self.SK = None
+        self.S = self.SK = self.SKK = self.P = None
         self.pos = 0
 
     def _seed(self) -> int:
@@ -168,54 +167,56 @@ class SketchSampler:
             # the columns of a CountSketch are independent: one (s, B N) sketch is B independent (s, N) ones
             C = np.asarray(count_sketch(s, B * N, seed=self._seed(), backend="numpy").todense())
             S = C.reshape(s, B, N).transpose(1, 0, 2).reshape(B * s, N)
-        self.S = S
-        self.SK = system.rows(S)
+        SK = system.rows(S)                   # rows of S K
+        SKK = system.rows(SK)                 # rows of S K K: the residual changes along them
+        G = np.einsum("bij,bkj->bik", SK.reshape(B, s, N), SK.reshape(B, s, N))
+        if s == 1:
+            g = G.reshape(B)
+            P = np.divide(1.0, g, out=np.zeros(B), where=g > 0).reshape(B, 1, 1)
+        else:
+            P = np.linalg.pinv(G, hermitian=True)     # (S K K S^T)^+ for each sketch of the batch
+        self.S, self.SK, self.SKK, self.P = S.reshape(B, s, N), SK.reshape(B, s, N), SKK.reshape(B, s, N), P
         self.pos = 0
 
     def next(self, system: NewtonSystem):
-        """``(S, S K)`` for the next iteration."""
+        """``(S, S K, S K K, (S K K S^T)^+)`` for the next iteration."""
         if self.S is None or self.pos >= self.batch:
             self._draw(system)
-        i = self.pos * self.s
+        i = self.pos
         self.pos += 1
-        return self.S[i:i + self.s], self.SK[i:i + self.s]
+        return self.S[i], self.SK[i], self.SKK[i], self.P[i]
 
     def reset(self):
         """Forget the current batch (``K`` changed)."""
-        self.S = self.SK = None
+        self.S = self.SK = self.SKK = self.P = None
 
 
 def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, sampler: SketchSampler):
-    """Iterate ``z <- z - W (W^T W)^+ S r`` with ``W = (S K)^T``, ``r = K z - b``, until ``||r|| <= tol``.
+    """Iterate ``z <- z - (S K)^T y``, ``y = (S K K S^T)^+ S r``, ``r = K z - b``, until ``||r|| <= tol``.
 
-    ``z`` and ``r`` are updated in place and returned with the iteration count and whether the
-    accuracy condition holds for the recomputed residual ``K z - b``.
+    The residual is updated along the precomputed rows of ``S K K`` and its norm checked every
+    few iterations (then confirmed on the recomputed ``K z - b``). ``z`` and ``r`` are updated
+    in place and returned with the iteration count and whether the accuracy condition holds.
     """
     its = 0
     rn = float(np.linalg.norm(r))
+    check = 1
     while its < maxiter:
-        if rn <= tol:
-            r[:] = system.matvec(z) - b           # confirm on the true residual
+        if its % check == 0 or its + 1 >= maxiter:
             rn = float(np.linalg.norm(r))
+            if not math.isfinite(rn):
+                return z, r, its, False
             if rn <= tol:
-                return z, r, its, True
-        S, SK = sampler.next(system)
-        Sr = S @ r
-        if SK.shape[0] == 1:
-            ww = float(SK[0] @ SK[0])
-            if not ww > 0:
-                its += 1
-                continue
-            d = SK[0] * (Sr[0] / ww)
-        else:
-            y, *_ = np.linalg.lstsq(SK @ SK.T, Sr, rcond=None)
-            d = SK.T @ y
-        z -= d
-        r -= system.matvec(d)
-        rn = float(np.linalg.norm(r))
+                r[:] = system.matvec(z) - b           # confirm on the true residual
+                rn = float(np.linalg.norm(r))
+                if rn <= tol:
+                    return z, r, its, True
+            check = min(8, check + 1)
+        S, SK, SKK, P = sampler.next(system)
+        y = P @ (S @ r)
+        z -= y @ SK
+        r -= y @ SKK
         its += 1
-        if not math.isfinite(rn):
-            return z, r, its, False
     r[:] = system.matvec(z) - b
     rn = float(np.linalg.norm(r))
     return z, r, its, rn <= tol
