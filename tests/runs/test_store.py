@@ -330,9 +330,10 @@ def test_sigkill_mid_write_keeps_earlier_runs(tmp_path, name):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX only")
-def test_sigkill_at_random_moments(tmp_path):
-    """Kill a writer that saves in a loop at arbitrary points (copy, write, rename)."""
-    path, log = tmp_path / "runs.h5", tmp_path / "ids.txt"
+@pytest.mark.parametrize("name", ["runs.h5", "runs"])
+def test_sigkill_at_random_moments(tmp_path, name):
+    """Kill a writer that saves in a loop at arbitrary points (write, link, index append)."""
+    path, log = tmp_path / name, tmp_path / "ids.txt"
     rng = np.random.default_rng(7)
     for attempt in range(3):
         proc = subprocess.Popen([sys.executable, "-c", LOOP_CHILD, str(path), str(log)],

@@ -209,7 +209,7 @@ def test_worker_processes_write_their_own_files_then_one_writer_indexes(tmp_path
     with RunStore(d) as s:
         run_dir = s.run_dir
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(run_dir), str(w)], env=env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in range(3)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in range(2)]
     written = {}
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -218,7 +218,7 @@ def test_worker_processes_write_their_own_files_then_one_writer_indexes(tmp_path
             if line:
                 rid, f = line.split()
                 written[rid] = f
-    assert len(written) == 12 and all(Path(f).parent == run_dir for f in written.values())
+    assert len(written) == 8 and all(Path(f).parent == run_dir for f in written.values())
     # a reader already sees them (run files the index lacks are summarised on the fly) ...
     with RunStore(d, "r") as r:
         assert sorted(r.run_ids()) == sorted(written)
@@ -227,7 +227,7 @@ def test_worker_processes_write_their_own_files_then_one_writer_indexes(tmp_path
         assert sorted(s.index_files(list(written.values()))) == sorted(written)
         assert s.index_files(list(written.values())) == []      # already indexed
         rows = s.list()
-        assert sorted((r["tags"]["w"], r["tags"]["i"]) for r in rows) == [(w, i) for w in range(3) for i in range(4)]
+        assert sorted((r["tags"]["w"], r["tags"]["i"]) for r in rows) == [(w, i) for w in range(2) for i in range(4)]
         for row in rows:
             np.testing.assert_array_equal(s.load(row["run_id"]).x, 10.0 * row["tags"]["w"] + row["tags"]["i"])
 
@@ -418,8 +418,7 @@ def _garble_store():
     return _GARBLE_BASE
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_any_damage_to_the_index_loses_no_run(tmp_path, seed):
+def test_any_damage_to_the_index_loses_no_run(tmp_path):
     """Property (hypothesis): truncating the index anywhere, flipping bytes in it or appending junk
     never changes what a reader lists, nor what a writer lists after repairing it (every index line
     carries a CRC-32, so a changed digit is not taken for a different nit or time)."""
@@ -430,12 +429,12 @@ def test_any_damage_to_the_index_loses_no_run(tmp_path, seed):
     base = _garble_store()
     n = len(base["index"])
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
               database=None)
     @given(cut=st.integers(0, n), flips=st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 255)),
                                                   max_size=6), junk=st.binary(max_size=80))
     def check(cut, flips, junk):
-        d = tmp_path / f"s{seed}"
+        d = tmp_path / "s"
         shutil.rmtree(d, ignore_errors=True)
         shutil.copytree(base["dir"], d)
         data = bytearray(base["index"][:cut])
