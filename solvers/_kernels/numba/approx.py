@@ -7,7 +7,8 @@ with the points innermost: the Chebyshev values ``T_k`` by the three-term recurr
 last mode ``W = G_(d) U_d`` as two small GEMMs (``np.dot``, BLAS), then one sweep over the
 ``r^(d-1)`` core fibres in C order: an odometer over the first ``d - 1`` modes keeps the running
 products of ``U`` rows and accumulates ``prod * W[fibre]`` (``O(d m r + r^d)`` per point).
-The gradient kernel works point by point (values and derivative rows, one core sweep).
+The gradient kernel does the same with the derivative rows ``dU_i`` as well and, for each of
+the first ``d - 1`` modes, running products with that mode's row replaced by its derivative.
 """
 import numba as nb
 import numpy as np
@@ -16,27 +17,19 @@ from ..numpy.approx import check_points, pack  # noqa: F401  (same packed form a
 
 #: most points per parallel work item (see :func:`chunk_for`)
 CHUNK = 256
-#: points per parallel work item of the gradient kernel
-GRAD_CHUNK = 64
 
 
 @nb.njit(cache=True, inline="always")
-def _factor_row(Fi, mi, ri, x, ur):
-    for j in range(ri):
-        ur[j] = 0.0
-    tkm1 = 1.0
-    tk = x
-    for k in range(mi):
-        if k == 0:
-            tc = 1.0
-        elif k == 1:
-            tc = x
-        else:
-            tc = 2.0 * x * tk - tkm1
-            tkm1 = tk
-            tk = tc
-        for j in range(ri):
-            ur[j] += tc * Fi[k, j]
+def _rows(FT, ft_off, i, mi, ri, t, p0, nb_, T, out):
+    """``out[:ri] = A_i^T T(t[p0:p0+nb_, i])`` (``T`` the Chebyshev values, a GEMM)."""
+    chunk = T.shape[1]
+    for q in range(chunk):
+        T[0, q] = 1.0
+        T[1, q] = t[p0 + q, i] if q < nb_ else 0.0
+    for k in range(2, mi):
+        for q in range(chunk):
+            T[k, q] = 2.0 * T[1, q] * T[k - 1, q] - T[k - 2, q]
+    out[:ri, :] = np.dot(FT[ft_off[i]:ft_off[i + 1]].reshape(ri, mi), T[:mi])
 
 
 @nb.njit(cache=True, inline="always")
@@ -75,15 +68,7 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
         idx = np.zeros(d, np.int64)
         acc = np.zeros(chunk)
         for i in range(d):
-            mi, ri = m[i], r[i]
-            for q in range(chunk):
-                T[0, q] = 1.0
-                T[1, q] = t[p0 + q, i] if q < nb_ else 0.0
-            for k in range(2, mi):
-                for q in range(chunk):
-                    T[k, q] = 2.0 * T[1, q] * T[k - 1, q] - T[k - 2, q]
-            A = FT[ft_off[i]:ft_off[i + 1]].reshape(ri, mi)
-            U[i, :ri, :] = np.dot(A, T[:mi])
+            _rows(FT, ft_off, i, m[i], r[i], t, p0, nb_, T, U[i])
         W = np.dot(G, U[d - 1, :rl])
         if d == 1:
             for q in range(nb_):
@@ -107,53 +92,76 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
             out[p0 + q] = acc[q]
 
 
+@nb.njit(cache=True, inline="always")
+def _products_d(U, dU, P, idx, start, d, nb_):
+    """``P[k, j] = prod_{l <= j} (dU if l == k else U)[l, idx[l]]``; ``k = d - 1``: no derivative."""
+    for k in range(d):
+        for j in range(start, d - 1):
+            src = dU if j == k else U
+            if j == 0:
+                for q in range(nb_):
+                    P[k, 0, q] = src[0, idx[0], q]
+            else:
+                for q in range(nb_):
+                    P[k, j, q] = src[j, idx[j], q] * P[k, j - 1, q]
+
+
 @nb.njit(cache=True, parallel=True)
-def _gradient(core, F, dF, m, r, t, val, grad, chunk):
+def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
+    """As :func:`_evaluate`, with the derivative rows ``dU_i`` and, per prefix mode ``k``, the
+    running products with ``U_k`` replaced by ``dU_k``; ``W`` and ``dW = G_(d) dU_d`` by GEMM."""
     n, d = t.shape
-    rmax = F.shape[2]
+    rmax = 0
+    mmax = 0
+    for i in range(d):
+        rmax = max(rmax, r[i])
+        mmax = max(mmax, m[i])
     rl = r[d - 1]
     nprefix = core.size // rl
+    G = core.reshape(nprefix, rl)
     nblocks = (n + chunk - 1) // chunk
     for b in nb.prange(nblocks):
-        u = np.empty((d, rmax))
-        du = np.empty((d, rmax))
+        p0 = b * chunk
+        nb_ = min(n, p0 + chunk) - p0
+        T = np.empty((mmax, chunk))
+        U = np.empty((d, rmax, chunk))
+        dU = np.empty((d, rmax, chunk))
+        for i in range(d):
+            _rows(FT, ft_off, i, m[i], r[i], t, p0, nb_, T, U[i])
+            _rows(dFT, ft_off, i, m[i], r[i], t, p0, nb_, T, dU[i])
+        W = np.dot(G, U[d - 1, :rl])
+        dW = np.dot(G, dU[d - 1, :rl])
+        if d == 1:
+            for q in range(nb_):
+                val[p0 + q] = W[0, q]
+                grad[p0 + q, 0] = dW[0, q]
+            continue
+        P = np.empty((d, d - 1, chunk))
         idx = np.zeros(d, np.int64)
-        g = np.empty(d)
-        for p in range(b * chunk, min(n, (b + 1) * chunk)):
-            for i in range(d):
-                _factor_row(F[i], m[i], r[i], t[p, i], u[i])
-                _factor_row(dF[i], m[i], r[i], t[p, i], du[i])
-                g[i] = 0.0
+        acc = np.zeros(chunk)
+        gacc = np.zeros((d, chunk))
+        _products_d(U, dU, P, idx, 0, d, chunk)
+        for s in range(nprefix):
+            for q in range(chunk):
+                acc[q] += P[d - 1, d - 2, q] * W[s, q]
+                gacc[d - 1, q] += P[d - 1, d - 2, q] * dW[s, q]
+            for k in range(d - 1):
+                for q in range(chunk):
+                    gacc[k, q] += P[k, d - 2, q] * W[s, q]
+            i = d - 2
+            while i >= 0:
+                idx[i] += 1
+                if idx[i] < r[i]:
+                    break
                 idx[i] = 0
-            f = 0.0
-            for q in range(nprefix):
-                base = q * rl
-                s = 0.0
-                ds = 0.0
-                for c in range(rl):
-                    s += core[base + c] * u[d - 1, c]
-                    ds += core[base + c] * du[d - 1, c]
-                w = 1.0
-                for j in range(d - 1):
-                    w *= u[j, idx[j]]
-                f += w * s
-                g[d - 1] += w * ds
-                for i in range(d - 1):
-                    wi = du[i, idx[i]]
-                    for j in range(d - 1):
-                        if j != i:
-                            wi *= u[j, idx[j]]
-                    g[i] += wi * s
-                i = d - 2
-                while i >= 0:
-                    idx[i] += 1
-                    if idx[i] < r[i]:
-                        break
-                    idx[i] = 0
-                    i -= 1
-            val[p] = f
-            for i in range(d):
-                grad[p, i] = g[i]
+                i -= 1
+            if i < 0:
+                break
+            _products_d(U, dU, P, idx, i, d, chunk)
+        for q in range(nb_):
+            val[p0 + q] = acc[q]
+            for k in range(d):
+                grad[p0 + q, k] = gacc[k, q]
 
 
 def evaluate(packed, t, out):
@@ -175,5 +183,7 @@ def chunk_for(packed) -> int:
 def gradient(packed, t, val, grad):
     """``val[n] = p(t[n])`` and ``grad[n, i] = dp/dt_i (t[n])``."""
     check_points(packed, t)
-    _gradient(packed.core, packed.F, packed.dF, packed.m, packed.r, t, val, grad, GRAD_CHUNK)
+    if t.shape[0]:
+        _gradient(packed.core, packed.FT, packed.dFT, packed.ft_off, packed.m, packed.r, t, val, grad,
+                  max(8, chunk_for(packed) // 2))
     return val, grad

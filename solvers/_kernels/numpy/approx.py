@@ -10,7 +10,7 @@ values by the three-term recurrence, the factor rows ``u_i`` and then the core c
 The kernels work on a *packed* form (:func:`pack`): the core flattened in C order, the
 factors and their derivative factors zero-padded into ``(d, m_max, r_max)`` arrays, and the
 degrees ``m`` and ranks ``r`` as int64 vectors, and the transposed factors ``A_i^T`` back to back
-in ``FT`` (offsets ``ft_off``). Points ``t`` are an ``(N, d)`` C-contiguous
+in ``FT`` (offsets ``ft_off``), the derivative factors likewise in ``dFT``. Points ``t`` are an ``(N, d)`` C-contiguous
 float64 array already mapped to ``[-1, 1]``; gradients are with respect to ``t``.
 """
 from __future__ import annotations
@@ -37,9 +37,10 @@ def pack(core, factors, dfactors, xp=np):
     # the transposed factors A_i^T (r_i x m_i), each contiguous, back to back (for GEMM-based kernels)
     ft_off = np.concatenate([[0], np.cumsum(m * r)]).astype(np.int64)
     FT = np.concatenate([np.ascontiguousarray(A.T, dtype=np.float64).reshape(-1) for A in factors])
+    dFT = np.concatenate([np.ascontiguousarray(D.T, dtype=np.float64).reshape(-1) for D in dfactors])
     return SimpleNamespace(d=d, m=xp.asarray(m), r=xp.asarray(r), F=xp.asarray(F), dF=xp.asarray(dF),
                            core=xp.asarray(core), shape=tuple(int(k) for k in r), FT=xp.asarray(FT),
-                           ft_off=xp.asarray(ft_off))
+                           dFT=xp.asarray(dFT), ft_off=xp.asarray(ft_off))
 
 
 def check_points(packed, t) -> None:
