@@ -31,6 +31,18 @@ class ChebTucker:
     :math:`t_i = (2 x_i - a_i - b_i) / (b_i - a_i)` (Benner, Khoromskij, Khoromskaia & Sun,
     arXiv:2503.01696, 2025).
 
+    Parameters
+    ----------
+    core : array_like
+        The Tucker core, shape ``(r_1, ..., r_d)``.
+    factors : sequence of array_like
+        ``A_i`` of shape ``(m_i, r_i)``: Chebyshev coefficients (``T_0 .. T_{m_i - 1}``) of the
+        mode-``i`` basis functions.
+    domain : sequence of (lo, hi)
+        The box.
+    tol, truncation_bound, stats, options, provenance, method, backend
+        As the attributes below (normally filled in by :func:`chebtucker`).
+
     Attributes
     ----------
     core : numpy.ndarray
@@ -57,7 +69,7 @@ class ChebTucker:
                  provenance=None, method="hosvd", backend="numba"):
         self.core = np.ascontiguousarray(core, dtype=np.float64)
         self.factors = [np.ascontiguousarray(A, dtype=np.float64) for A in factors]
-        self.domain = np.array(domain, dtype=np.float64).reshape(-1, 2)
+        self.domain = _v.domain(domain)
         if self.core.shape != tuple(A.shape[1] for A in self.factors) or len(self.factors) != self.domain.shape[0]:
             raise ValueError("ChebTucker: core shape must equal the factor ranks, one factor per domain row")
         self.tol = float(tol)
@@ -81,7 +93,8 @@ class ChebTucker:
     def from_values(cls, values, domain, *, tol: float = 1e-12, ranks=None, method: str = "hosvd",
                     hooi_sweeps: int = 10, backend=None) -> "ChebTucker":
         """Build from the values at the grid :meth:`nodes` (``values[j_1, ..., j_d] =
-        f(x_{1 j_1}, ..., x_{d j_d})``; the degree of mode ``i`` is ``values.shape[i] - 1``)."""
+        f(x_{1 j_1}, ..., x_{d j_d})``; the degree of mode ``i`` is ``values.shape[i] - 1``);
+        the other options as in :func:`chebtucker`."""
         dom = _v.domain(domain)
         V = np.asarray(values, dtype=np.float64)
         if V.ndim != dom.shape[0] or min(V.shape) < 2:
@@ -93,7 +106,8 @@ class ChebTucker:
     @classmethod
     def from_cp(cls, cp, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
                 hooi_sweeps: int = 10, backend=None) -> "ChebTucker":
-        """Build from a canonical function (an object with ``cp_factors(nodes)``) by the reduced HOSVD."""
+        """Build from a canonical function (an object with ``cp_factors(nodes)``) by the reduced
+        HOSVD; the options as in :func:`chebtucker`."""
         dom = _v.domain(domain)
         return _build(("cp", cp), dom, _v.degree(degree, dom.shape[0]), tol, ranks, method, hooi_sweeps, backend)
 
@@ -143,7 +157,8 @@ class ChebTucker:
         return be.asarray(t)
 
     def __call__(self, points):
-        """Values at ``points`` (shape ``(N, d)``, inside the box): shape ``(N,)``, backend array."""
+        """Values at ``points`` (shape ``(N, d)``, or one point of shape ``(d,)``, inside the box):
+        shape ``(N,)`` (``(1,)`` for one point), an array of this object's backend."""
         from .. import _config
 
         _config.apply()
