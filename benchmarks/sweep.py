@@ -18,8 +18,16 @@ client for the same cores). Target: <= 0.15. Also reported: the wall-clock exces
 perfect scaling, ``(sweep_s - loop_s / workers) / loop_s``, and the overhead per task.
 Both sides run ``repeats`` times, alternating; medians are reported with the load average.
 
+Contention check: ``contention`` = (sum of the task times measured inside the workers) /
+(the same sum in the loop). Near 1 on a machine with a free core per worker; well above 1
+when the workers, the scheduler and the client (or other programs) share too few cores, and
+then ``overhead_fraction`` measures the machine, not Dask. ``dask_overhead_fraction`` =
+``(workers * sweep_s - worker task time) / worker task time`` is the share of worker time
+not spent inside tasks (scheduling, transfers, idle waiting for the client), which does not
+depend on how fast the tasks themselves ran.
+
 Usage: ``python benchmarks/sweep.py [--quick] [--tasks N] [--workers W]``; writes
-``benchmarks/results/sweep.json`` (``sweep_quick.json`` with --quick: 40 tasks, 1 repeat).
+``benchmarks/results/sweep.json`` (``sweep_quick.json`` with --quick: 30 tasks, 1 repeat).
 """
 import os
 
@@ -60,7 +68,7 @@ def run_loop(tasks, store):
         st.index(rows[len(rows) // 64 * 64:])
     wall = time.perf_counter() - t0
     assert all(r["converged"] for r in rows), "a loop solve did not converge"
-    return wall, solve_s
+    return wall, solve_s, sum(r["wall_s"] for r in rows)
 
 
 def run_sweep(tasks, store, client):
@@ -68,20 +76,20 @@ def run_sweep(tasks, store, client):
     table = sweep(tasks, store=store, client=client, progress=False)
     wall = time.perf_counter() - t0
     assert table.ran == len(tasks) and all(r["converged"] for r in table), "a sweep task failed"
-    return wall, sum(r["time_s"] or 0.0 for r in table)
+    return wall, sum(r["time_s"] or 0.0 for r in table), sum(r["wall_s"] for r in table)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="40 tasks, 1 repeat (< 30 s)")
-    ap.add_argument("--tasks", type=int, default=None, help="solves per run (default 200, quick 40)")
+    ap.add_argument("--quick", action="store_true", help="30 tasks, 1 repeat (< 30 s)")
+    ap.add_argument("--tasks", type=int, default=None, help="solves per run (default 200, quick 30)")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     ap.add_argument("--n", type=int, default=200, help="points per cloud (default 200)")
     ap.add_argument("--eps", type=float, default=1e-2)
     ap.add_argument("--method", default="sns", choices=["sns", "sinkhorn"])
     ap.add_argument("--repeats", type=int, default=None, help="default 3 (quick 1)")
     args = ap.parse_args()
-    count = args.tasks or (40 if args.quick else 200)
+    count = args.tasks or (30 if args.quick else 200)
     repeats = args.repeats or (1 if args.quick else 3)
 
     from distributed import Client
@@ -100,15 +108,17 @@ def main():
         run_sweep(make_tasks(2 * args.workers, args.n, args.eps, args.method, offset=2 * 10**6), client=client,
                   store=os.path.join(scratch, "warm-sweep"))
         warmup_s = time.perf_counter() - t0
-        loops, sweeps, loop_solve, sweep_solve = [], [], [], []
+        loops, sweeps, loop_solve, sweep_solve, loop_task, sweep_task = [], [], [], [], [], []
         for rep in range(repeats):
             tasks = make_tasks(count, args.n, args.eps, args.method, offset=rep * count)
-            w, s = run_loop(tasks, os.path.join(scratch, f"loop-{rep}"))
+            w, s, t = run_loop(tasks, os.path.join(scratch, f"loop-{rep}"))
             loops.append(w)
             loop_solve.append(s)
-            w, s = run_sweep(tasks, os.path.join(scratch, f"sweep-{rep}"), client)
+            loop_task.append(t)
+            w, s, t = run_sweep(tasks, os.path.join(scratch, f"sweep-{rep}"), client)
             sweeps.append(w)
             sweep_solve.append(s)
+            sweep_task.append(t)
         client.close()
         cluster.close()
     finally:
@@ -124,6 +134,9 @@ def main():
         "cluster_startup_s": startup_s, "cluster_warmup_s": warmup_s,
         "loop_s": loop_s, "sweep_s": sweep_s, "loops_s": loops, "sweeps_s": sweeps,
         "solve_time_sum_loop_s": statistics.median(loop_solve), "solve_time_sum_sweep_s": statistics.median(sweep_solve),
+        "task_time_sum_loop_s": statistics.median(loop_task), "task_time_sum_sweep_s": statistics.median(sweep_task),
+        "contention": statistics.median(sweep_task) / statistics.median(loop_task),
+        "dask_overhead_fraction": (W * sweep_s - statistics.median(sweep_task)) / statistics.median(sweep_task),
         "speedup": loop_s / sweep_s,
         "overhead_fraction": (W * sweep_s - loop_s) / loop_s,
         "wall_excess_fraction": (sweep_s - loop_s / W) / loop_s,

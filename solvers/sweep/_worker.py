@@ -49,8 +49,13 @@ def task_tags(task: Task, status: str) -> dict:
 def error_result(task: Task, exc: BaseException, tb: str) -> SolveResult:
     """A failed :class:`SolveResult` that records an exception and its traceback."""
     last = tb.strip().splitlines()[-1] if tb.strip() else f"{type(exc).__name__}: {exc}"
-    msg = (f"sweep task raised {type(exc).__name__}: {exc}. The traceback is stored in extras['traceback']; "
-           f"fix the parameters or the factory and rerun the sweep with retry_failed=True (--retry-failed)")
+    if type(exc).__name__ == "KilledWorker":
+        msg = (f"the workers running this task died ({exc}): this task, or another one on the same worker, "
+               "crashed it or ran it out of memory. Rerun the sweep with retry_failed=True (--retry-failed); if "
+               "the task fails again, give the workers more memory or make the problem smaller")
+    else:
+        msg = (f"sweep task raised {type(exc).__name__}: {exc}. The traceback is stored in extras['traceback']; "
+               f"fix the parameters or the factory and rerun the sweep with retry_failed=True (--retry-failed)")
     return SolveResult(None, False, Status.FAILED, msg, 0, method=task.method or "", backend=task.backend or "",
                        options=dict(task.options), error_type=type(exc).__name__, error=last, traceback=tb)
 

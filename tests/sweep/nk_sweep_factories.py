@@ -15,3 +15,11 @@ def poisson(n):
     """Unit-square Poisson ``-lap u = 1``, ``u = 0`` on the boundary, ``n x n`` interior points."""
     return pde.Poisson((n, n))
 
+
+
+def crash(n):
+    """Kills the worker process that builds the problem (SIGKILL): a task no worker survives."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -32,12 +32,15 @@ OT_SPEC = {"factory": "problems.ot:random_point_clouds", "method": "sns", "backe
 
 @pytest.fixture(scope="module")
 def client():
+    import dask
     from distributed import Client, LocalCluster
 
-    # workers are spawned with this process's sys.path (pytest put tests/sweep on it: nk_sweep_factories)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env={"NEWTONKIT_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as lc, Client(lc) as c:
-        yield c
+    # workers are spawned with this process's sys.path (pytest put tests/sweep on it: nk_sweep_factories);
+    # a task that killed its worker is tried once more elsewhere, then given up (KilledWorker)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          env={"NEWTONKIT_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as lc, Client(lc) as c:
+            yield c
 
 
 def _run_files(store):
@@ -61,7 +64,7 @@ def test_sweep_stores_every_task_failures_included_and_resumes(client, tmp_path)
     tasks = tasks_from_spec(OT_SPEC) + [
         Task("nk_sweep_factories:poisson", {"n": 16}, method="cg", options={"precond": p, "rtol": 1e-10},
              backend="numpy") for p in ("mg", "jacobi")]
-    table = sweep(tasks, store=tmp_path, client=client)
+    table = solvers.sweep(tasks, store=tmp_path, client=client)     # the package is callable: solvers.sweep(...)
     assert [r["key"] for r in table] == [t.key for t in tasks]
     assert (table.ran, table.skipped, table.errors) == (6, 0, 2)
     worker_pids = set(client.run(os.getpid).values())
@@ -121,6 +124,22 @@ def test_worker_killed_mid_sweep_loses_no_run(client, tmp_path):
     assert set(_stored_keys(tmp_path)) == {t.key for t in tasks}
     assert pids[0] not in {r["pid"] for r in table[-4:]}
     client.wait_for_workers(2, timeout=60)   # the nanny restarted it; the fixture stays usable
+
+
+def test_a_task_that_kills_every_worker_is_stored_as_an_error(client, tmp_path):
+    tasks = [Task("nk_sweep_factories:crash", {"n": 1}, method="sns", backend="numpy")] + _slow_tasks(2, 0.0)
+    table = sweep(tasks, store=tmp_path, client=client)
+    assert table[0]["status"] == "error" and "KilledWorker" in table[0]["error"]
+    store = solvers.RunStore(tmp_path, mode="r")
+    lost = store.load(table[0]["run_id"])
+    assert not lost.converged and "KilledWorker" in lost.extras["traceback"] and lost.tags["sweep_status"] == "error"
+    # a task queued on the same worker may die with it (Dask counts it too): stored as an error, and
+    # retry_failed runs it again
+    for r in table[1:]:
+        assert r["status"] == "converged" or "KilledWorker" in r["error"]
+    client.wait_for_workers(2, timeout=60)
+    again = sweep(tasks[1:], store=tmp_path, client=client, retry_failed=True)
+    assert [r["status"] for r in again] == ["converged", "converged"]
 
 
 def _free_port():
@@ -195,11 +214,11 @@ def test_client_killed_mid_sweep_then_resume_runs_only_the_missing_tasks(client,
         factory = "nk_sweep_factories:slow_ot"
         method = "sns"
         backend = "numpy"
-        seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        seeds = [0, 1, 2, 3, 4, 5, 6, 7]
         [params]
         n = 20
         eps = 0.05
-        delay = 0.4
+        delay = 0.3
     """))
     store = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), "--store", str(store), "--workers", "1",
@@ -222,15 +241,14 @@ def test_client_killed_mid_sweep_then_resume_runs_only_the_missing_tasks(client,
         p.kill()
     assert not alive
     before = _stored_keys(store)
-    assert 3 <= len(before) < 10 and all(len(v) == 1 for v in before.values())
+    assert 3 <= len(before) < 8 and all(len(v) == 1 for v in before.values())
     table = sweep(spec, store=store, client=client)
-    assert table.skipped == len(before) and table.ran == 10 - len(before) and table.errors == 0
+    assert table.skipped == len(before) and table.ran == 8 - len(before) and table.errors == 0
     assert {r["key"] for r in table if r["source"] == "stored"} == set(before)
     after = _stored_keys(store)
-    assert len(after) == 10 and all(after[k] == ids for k, ids in before.items())   # no completed run lost
-    assert len(_run_files(store)) == 10        # and none ran twice
-    index = [json.loads(line) for line in (store / "index.jsonl").read_text().splitlines() if line.strip()]
-    assert {s["tags"]["sweep_key"] for e in index for s in e["runs"]} == set(after)   # all indexed now
+    assert len(after) == 8 and all(after[k] == ids for k, ids in before.items())   # no completed run lost
+    assert len(_run_files(store)) == 8         # and none ran twice
+
 
 
 def test_cli_dry_run_and_table(client, tmp_path, capsys):
