@@ -11,7 +11,8 @@ Measured in one process, same data, same disk:
   quadratic.
 
 For each: median of the first and of the last 100 saves (10% of N in --quick) and their ratio
-(target <= 1.5: flat), total seconds, bytes written per save. Saves are durable (``fsync``) as
+(target <= 1.5: flat), total seconds, and the bytes each save caused to be written to storage
+(``/proc/self/io``, Linux): a load-independent check that a save writes O(the run). Saves are durable (``fsync``) as
 by default. Then ``listing``: ``list()`` of a directory store and of a single file holding
 10,000 small runs (target < 1 s; median of 5).
 
@@ -48,22 +49,44 @@ def make_result(i: int, n: int) -> solvers.SolveResult:
                                stats={"time_s": 0.1}, method="cg", backend="numpy", options={"rtol": 1e-8})
 
 
-def summarise(times: list[float], window: int) -> dict:
+def io_bytes() -> int | None:
+    """Bytes this process has caused to be written to storage (Linux ``/proc/self/io``), else None.
+
+    Unlike times, this does not depend on the load of a shared machine: it shows directly
+    whether a save writes O(the run) or O(the store)."""
+    try:
+        with open("/proc/self/io") as fh:
+            for line in fh:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def summarise(times: list[float], window: int, written: list) -> dict:
     first, last = statistics.median(times[:window]), statistics.median(times[-window:])
-    return {"saves": len(times), "window": window, "median_first_s": first, "median_last_s": last,
-            "ratio_last_first": last / first, "total_s": sum(times), "max_s": max(times),
-            "per_save_s": [round(t, 6) for t in times]}
+    out = {"saves": len(times), "window": window, "median_first_s": first, "median_last_s": last,
+           "ratio_last_first": last / first, "total_s": sum(times), "max_s": max(times),
+           "per_save_s": [round(t, 6) for t in times]}
+    if None not in written:
+        wf, wl = statistics.median(written[:window]), statistics.median(written[-window:])
+        out.update({"median_first_bytes_written": wf, "median_last_bytes_written": wl,
+                    "bytes_ratio_last_first": wl / wf if wf else None, "per_save_bytes_written": written})
+    return out
 
 
 def bench_store(path: Path, n: int, window: int) -> dict:
     res = make_result(0, MB_FLOATS)
-    times = []
+    times, written = [], []
     store = RunStore(path)
     for i in range(n):
+        b = io_bytes()
         t = time.perf_counter()
         store.save(res, tags={"i": i})
         times.append(time.perf_counter() - t)
-    out = summarise(times, window)
+        written.append(None if b is None else io_bytes() - b)
+    out = summarise(times, window, written)
     t = time.perf_counter()
     store.close()                              # single file: compaction into the file
     out["close_s"] = time.perf_counter() - t
@@ -79,8 +102,9 @@ def bench_copy_per_save(path: Path, n: int, window: int) -> dict:
     """The previous design: each save rewrites a copy of the whole store file."""
     res = make_result(0, MB_FLOATS)
     lock = path.with_name(path.name + ".lock")
-    times = []
+    times, written = [], []
     for i in range(n):
+        b = io_bytes()
         t = time.perf_counter()
         payload = _runfile.Payload(res, None, {"i": i})
 
@@ -91,7 +115,8 @@ def bench_copy_per_save(path: Path, n: int, window: int) -> dict:
         with _files.Lock(lock):
             _single.rewrite(path, write, True)
         times.append(time.perf_counter() - t)
-    return summarise(times, window)
+        written.append(None if b is None else io_bytes() - b)
+    return summarise(times, window, written)
 
 
 def bench_listing(folder: Path, n: int) -> dict:
@@ -137,7 +162,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (< 30 s)")
     ap.add_argument("--dir", default=None, help="where the stores are written (default: a temporary directory)")
     args = ap.parse_args()
-    n, n_copy, n_list = (80, 30, 200) if args.quick else (3000, 300, 10_000)
+    n, n_copy, n_list = (60, 25, 150) if args.quick else (3000, 300, 10_000)
     window = max(10, n // 10) if args.quick else 100
     base = Path(tempfile.mkdtemp(prefix="store_scaling_", dir=args.dir))
     report = {"benchmark": "store_scaling", "quick": args.quick, "machine": machine_info(),
@@ -162,6 +187,8 @@ def main() -> None:
         "target_ratio": 1.5,
         "single_file_compaction_s": s["close_s"],
         "copy_per_save_last_vs_directory_last": c["median_last_s"] / d["median_last_s"],
+        "bytes_written_ratio_last_first": {k: report[k].get("bytes_ratio_last_first")
+                                           for k in ("directory", "single_file", "copy_per_save")},
         "list_directory_s": report["listing"]["directory_list_s"],
         "list_single_file_s": report["listing"]["single_file_list_s"],
         "target_list_s": 1.0,
