@@ -124,3 +124,56 @@ def test_one_sweep_per_store(tmp_path):
         pass
     with pytest.raises(TypeError, match="a directory"):
         SweepStore(3)
+
+
+def test_a_sweep_whose_runs_are_all_stored_starts_no_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    from solvers.sweep import sweep
+
+    tasks = [Task(OT, {"n": 10, "eps": 0.1}, seed=s, method="sns", backend="numpy") for s in range(2)]
+    with SweepStore(tmp_path) as st:
+        st.index([run_task(t, str(st.run_dir)) for t in tasks])
+    # an address that would be refused (clear text to another host): never reached, nothing is left to run
+    table = sweep(tasks, store=tmp_path, scheduler="tcp://10.9.9.9:8786")
+    assert (table.ran, table.skipped) == (0, 2) and [r["key"] for r in table] == [t.key for t in tasks]
+    from solvers.sweep import ClusterError
+
+    with pytest.raises(ClusterError, match="clear text"):
+        sweep(tasks + [Task(OT, {"n": 10, "eps": 0.1}, seed=9, method="sns")], store=tmp_path,
+              scheduler="tcp://10.9.9.9:8786")
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(store=3), TypeError, "a directory"),
+    (dict(store="s", retries=-1), ValueError, "retries"),
+    (dict(store="s", retries=True), ValueError, "retries"),
+    (dict(store="s", progress="yes"), TypeError, "progress"),
+])
+def test_bad_sweep_arguments_fail_before_anything_runs(tmp_path, kwargs, exc, match):
+    from solvers.sweep import sweep
+
+    if kwargs.get("store") == "s":
+        kwargs["store"] = tmp_path / "s"
+    with pytest.raises(exc, match=match):
+        sweep([Task(OT, {"n": 10, "eps": 0.1}, seed=1)], **kwargs)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(TypeError, match="iterable of Task"):
+        sweep(42, store=tmp_path / "s")
+
+
+def test_progress_lines_without_tqdm(monkeypatch, capsys):
+    import sys
+
+    from solvers.sweep._driver import _Progress
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)        # as if tqdm were not installed
+    bar = _Progress(20, True)
+    for i in range(20):
+        bar.update({"status": "error" if i == 3 else "converged"})
+    bar.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "sweep: 1/20 runs (0 errors)" and lines[-1] == "sweep: 20/20 runs (1 errors)"
+    assert len(lines) <= 11
+    quiet = _Progress(20, None)            # auto: stderr is not a terminal under pytest
+    quiet.update({"status": "converged"})
+    assert capsys.readouterr().err == "" and not quiet.on
