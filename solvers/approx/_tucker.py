@@ -162,6 +162,8 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
     norms = [np.linalg.norm(U, axis=0) for U in factors]
     xi = np.asarray(weights, dtype=np.float64) * np.prod(norms, axis=0)
     keep = xi != 0.0
+    if not keep.any():                        # the zero tensor: rank 1, zero core
+        return np.zeros((1,) * d), [np.eye(U.shape[0], 1) for U in factors], 0.0
     xi = xi[keep]
     Uh = [U[:, keep] / n[keep] for U, n in zip(factors, norms)]
     grams = [U.T @ U for U in Uh]

@@ -115,3 +115,13 @@ def test_bad_points_and_grids():
         ct * np.nan
     with pytest.raises(TypeError):
         ct + "1"
+
+
+def test_the_zero_function_is_rank_one_zero():
+    class Zero:
+        def cp_factors(self, nodes):
+            return np.zeros(2), [np.ones((x.size, 2)) for x in nodes]
+
+    for f in (lambda x: 0.0 * x[:, 0], Zero()):
+        ct = chebtucker(f, DOM, degree=5)
+        assert ct.ranks == (1, 1) and ct(np.array([[0.5, 0.5]]))[0] == 0.0 and ct.integral() == 0.0
