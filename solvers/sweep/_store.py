@@ -123,8 +123,26 @@ class SweepStore:
         return out
 
     def index(self, rows) -> None:
-        """Index the run files of ``rows`` (summaries returned by the workers)."""
-        files = [r["file"] for r in rows if r.get("file")]
+        """Index the run files of ``rows`` (summaries returned by the workers).
+
+        A worker reports the path it wrote; on another host the same file may be mounted
+        elsewhere, so a path the client cannot see is looked up by name in :attr:`run_dir`.
+        A file the client cannot find at all is left out with a warning (the workers write
+        where the client cannot read: use a file system both see)."""
+        files, missing = [], []
+        for r in rows:
+            if not r.get("file"):
+                continue
+            p = Path(r["file"])
+            if not p.is_file():
+                p = self.run_dir / p.name
+            (files if p.is_file() else missing).append(p)
+        if missing:
+            import warnings
+
+            warnings.warn(f"sweep: {len(missing)} run files reported by workers are not visible here (e.g. "
+                          f"{str(missing[0])!r}); the workers must write to a file system the client sees "
+                          f"({str(self.run_dir)!r})", RuntimeWarning, stacklevel=3)
         if files:
             self.runs.index_files(files)
 

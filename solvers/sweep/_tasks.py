@@ -17,10 +17,9 @@ import hashlib
 import importlib
 import itertools
 import json
-import math
 import numbers
 import os
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 #: top-level keys of a sweep spec (TOML file or dict)
 SPEC_KEYS = ("name", "factory", "method", "backend", "seeds", "seed_param", "params", "grid", "options",
@@ -309,11 +308,6 @@ def as_tasks(tasks) -> list[Task]:
         raise TypeError(f"tasks must be Task objects (solvers.sweep.Task), got {bad[0]}")
     check_unique(out)
     return out
-
-
-def json_number(v: Any):
-    """``v`` for JSON output: NaN/inf as None."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 __all__ = ["Task", "tasks_from_spec", "load_spec", "as_tasks", "resolve_factory", "canonical", "check_unique",

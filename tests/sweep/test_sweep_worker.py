@@ -177,3 +177,13 @@ def test_progress_lines_without_tqdm(monkeypatch, capsys):
     quiet = _Progress(20, None)            # auto: stderr is not a terminal under pytest
     quiet.update({"status": "converged"})
     assert capsys.readouterr().err == "" and not quiet.on
+
+
+def test_index_finds_files_by_name_and_warns_about_invisible_ones(tmp_path):
+    with SweepStore(tmp_path / "r") as st:
+        row = run_task(Task(OT, {"n": 10, "eps": 0.1}, seed=1, method="sns", backend="numpy"), str(st.run_dir))
+        elsewhere = {**row, "file": "/mnt/other-host/runs/" + os.path.basename(row["file"])}
+        st.index([elsewhere])                     # the same file under another mount point: found by name
+        assert [r["run_id"] for r in st.runs.list()] == [row["run_id"]]
+        with pytest.warns(RuntimeWarning, match="not visible here"):
+            st.index([{**row, "file": "/mnt/other-host/runs/20990101T000000000000Z-abcdef.h5"}])
