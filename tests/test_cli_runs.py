@@ -138,7 +138,7 @@ def test_plot_by_group(store, tmp_path, capsys, monkeypatch):
 
 def test_plot_by_group_draws_one_colour_per_group(tmp_path):
     pytest.importorskip("matplotlib")
-    from solvers.cli import runs as runs_cli
+    from solvers.runs import _plot
 
     import matplotlib.axes
 
@@ -153,7 +153,7 @@ def test_plot_by_group_draws_one_colour_per_group(tmp_path):
     mp = pytest.MonkeyPatch()
     mp.setattr(matplotlib.axes.Axes, "semilogy", spy)
     try:
-        assert runs_cli.plot_groups([("cg", [1, 0.1]), ("gmres", [1, 0.5]), ("cg", [1, 0.01])],
+        assert _plot.plot_groups([("cg", [1, 0.1]), ("gmres", [1, 0.5]), ("cg", [1, 0.01])],
                                     str(tmp_path / "g.png"), "t", "y")
     finally:
         mp.undo()

@@ -92,17 +92,11 @@ def _selected(store, args: Namespace) -> list[dict]:
     """Summaries of the runs passing the filters, in ``--sort`` order (oldest first by default)."""
     from solvers.runs import _table
 
-    rows = _table.select(store.list(), **_filters(args))
-    key = getattr(args, "sort", None)
-    if key is None:
-        return list(reversed(rows)) if getattr(args, "reverse", False) else rows
-    flat = _table.flatten(rows)
     try:
-        order = _table.sort(flat, key, getattr(args, "reverse", False))
+        return _table.ordered(_table.select(store.list(), **_filters(args)), getattr(args, "sort", None),
+                              getattr(args, "reverse", False))
     except KeyError as exc:
         raise UsageError(f"--sort: {exc.args[0]}") from None
-    by_id = {r["run_id"]: r for r in rows}
-    return [by_id[r["run_id"]] for r in order]
 
 
 def cmd_runs_list(args) -> int:
@@ -159,38 +153,9 @@ def _group_of(row: dict, by: str) -> str:
     return str(row[by])
 
 
-def plot_groups(curves, path: str, title: str, ylabel: str) -> bool:
-    """Semilogy plot of ``curves`` = [(group, values)]: one colour and one legend entry per group."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        return False
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    groups = list(dict.fromkeys(g for g, _ in curves))
-    colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
-    counts = {g: sum(1 for h, _ in curves if h == g) for g in groups}
-    seen = set()
-    for g, values in curves:
-        v = np.asarray(values, dtype=float)
-        v = np.where(v > 0, v, np.nan)
-        ax.semilogy(np.arange(v.size), v, color=colours[g], alpha=0.8 if counts[g] < 10 else 0.35, lw=1.2,
-                    label=None if g in seen else f"{g} ({counts[g]} runs)")
-        seen.add(g)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.savefig(path, dpi=110)
-    return True
-
-
 def cmd_runs_plot(args) -> int:
+    from solvers.runs import _plot
+
     if args.last < 1:
         raise UsageError(f"--last must be a positive number of runs, got {args.last}")
     key_arg = args.metric or args.key
@@ -222,7 +187,7 @@ def cmd_runs_plot(args) -> int:
         raise UsageError("nothing to plot: none of the runs has that history")
     ylabel = "value" if args.absolute else "relative to the first value"
     if args.by:
-        ok = plot_groups(curves, args.output, f"{os.path.basename(os.path.normpath(args.file))}: "
+        ok = _plot.plot_groups(curves, args.output, f"{os.path.basename(os.path.normpath(args.file))}: "
                          f"{key_arg or 'history'} by {args.by}", ylabel)
     else:
         ok = _format.plot_histories(curves, args.output, title=os.path.basename(os.path.normpath(args.file)),
@@ -331,4 +296,4 @@ def add_parser(sub) -> None:
 
 
 __all__ = ["json_safe", "dumps", "cmd_runs_list", "cmd_runs_show", "cmd_runs_plot", "cmd_runs_export",
-           "cmd_runs_merge", "cmd_runs_compact", "plot_groups", "add_parser", "PLOT_KEYS"]
+           "cmd_runs_merge", "cmd_runs_compact", "add_parser", "PLOT_KEYS"]

@@ -102,6 +102,15 @@ def sort(rows: list[dict], key: str | None, reverse: bool = False) -> list[dict]
     return present + absent
 
 
+def ordered(rows: list[dict], key: str | None, reverse: bool = False) -> list[dict]:
+    """Summary rows (as :meth:`RunStore.list` gives them) in the order of column ``key`` of their
+    flat form (``KeyError`` naming the columns when there is no such column)."""
+    if key is None:
+        return list(reversed(rows)) if reverse else rows
+    by_id = {r["run_id"]: r for r in rows}
+    return [by_id[r["run_id"]] for r in sort(flatten(rows), key, reverse)]
+
+
 def frame(rows: list[dict]):
     """A pandas DataFrame of ``rows`` when pandas is installed, else the list itself."""
     try:
@@ -134,4 +143,4 @@ def write_parquet(rows: list[dict], path) -> None:
     pq.write_table(table, path)
 
 
-__all__ = ["COLUMNS", "parse_tag", "select", "flatten", "sort", "frame", "write_csv", "write_parquet"]
+__all__ = ["COLUMNS", "parse_tag", "select", "flatten", "sort", "ordered", "frame", "write_csv", "write_parquet"]
