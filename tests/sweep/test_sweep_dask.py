@@ -108,7 +108,7 @@ def test_sweep_stores_every_task_failures_included_and_resumes(client, tmp_path)
 
 
 def test_worker_killed_mid_sweep_loses_no_run(client, tmp_path):
-    tasks = _slow_tasks(12, 0.3)
+    tasks = _slow_tasks(10, 0.25)
     pids = sorted(client.run(os.getpid).values())
     out = {}
     th = threading.Thread(target=lambda: out.setdefault("table", sweep(tasks, store=tmp_path, client=client)))
@@ -120,9 +120,9 @@ def test_worker_killed_mid_sweep_loses_no_run(client, tmp_path):
     os.kill(pids[0], signal.SIGKILL)        # both workers are busy: this one dies in the middle of a task
     th.join(120)
     table = out["table"]
-    assert (table.ran, table.errors) == (12, 0) and all(r["status"] == "converged" for r in table)
+    assert (table.ran, table.errors) == (10, 0) and all(r["status"] == "converged" for r in table)
     assert set(_stored_keys(tmp_path)) == {t.key for t in tasks}
-    assert pids[0] not in {r["pid"] for r in table[-4:]}
+    assert not psutil.pid_exists(pids[0]) and len({r["pid"] for r in table}) >= 2
     client.wait_for_workers(2, timeout=60)   # the nanny restarted it; the fixture stays usable
 
 
