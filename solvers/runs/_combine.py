@@ -1,7 +1,8 @@
-"""Compaction, merge and salvage of run stores: the operations that copy stored runs (as HDF5
-group copies: bytes, attributes and digests unchanged) into a directory store or a store file.
+"""The file-level work of :class:`~solvers.runs.RunStore`: opening or creating a store,
+compaction, merge and salvage (stored runs are copied as HDF5 groups: bytes, attributes and
+digests unchanged), adopting run files, verifying digests.
 
-The caller (:class:`~solvers.runs.RunStore`) holds the store's lock.
+Compaction and merge run under the store's lock, taken by the caller.
 """
 from __future__ import annotations
 
@@ -169,4 +170,75 @@ def verify(target) -> dict:
     return out
 
 
-__all__ = ["into_directory", "into_file", "salvage", "adopt_files", "verify"]
+def open_directory(store) -> None:
+    """Check or create the directory store ``store`` (marker, layout version, foreign files)."""
+    exists = store._dir.exists()
+    where = str(store.path)
+    if store.mode == "r" and not exists:
+        if not store.path.exists():
+            raise FileNotFoundError(f"RunStore: {where!r} does not exist (mode 'r' reads an existing store)")
+        if foreign(store):   # a directory of run files without marker (e.g. worker output) reads fine
+            raise FileNotFoundError(f"RunStore: {where!r} is a directory but not a run store (no "
+                                    f"{store._dir.marker.name}; it holds {foreign(store)[:5]})")
+    if store.mode in ("w-", "x") and (exists or (store.path.exists() and any(store.path.iterdir()))):
+        raise FileExistsError(f"RunStore: {where!r} exists and is not empty; mode {store.mode!r} creates a new "
+                              "store (use mode='a' to add runs to it)")
+    if exists:
+        store._dir.check()
+        return
+    if store.mode == "r":
+        return
+    if store.path.exists() and foreign(store):
+        raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
+                         f"{foreign(store)[:5]}); give an empty or new directory, a directory of run files, "
+                         f"or a file name such as {str(store.path / 'runs.h5')!r}")
+    store._dir.create()
+
+
+def foreign(store) -> list[str]:
+    """Entries of the directory that are neither run files nor hidden bookkeeping."""
+    return sorted(p.name for p in store.path.iterdir() if not (p.name.endswith(".h5") or p.name.startswith(".")))
+
+
+def open_file(store) -> None:
+    """Check or create the single store file of ``store`` (format, version; sidecar marker)."""
+    exists = store.path.exists()
+    if store.mode == "r" and not exists:
+        raise FileNotFoundError(f"RunStore: {str(store.path)!r} does not exist (mode 'r' reads an existing store)")
+    if store.mode in ("w-", "x") and exists:
+        raise FileExistsError(f"RunStore: {str(store.path)!r} exists; mode {store.mode!r} creates a new store "
+                              "(use mode='a' to add runs to it)")
+    if exists:
+        _single.check_format(store.path)
+    else:
+        with _files.Lock(store._lock_path):
+            if store.path.exists():   # another process created it meanwhile
+                if store.mode in ("w-", "x"):
+                    raise FileExistsError(f"RunStore: {str(store.path)!r} was created by another process")
+                _single.check_format(store.path)
+            else:
+                _single.rewrite(store.path, lambda f: None, store.durable)
+    if store._dir.exists():
+        store._dir.check()
+
+
+def drop_empty_sidecar(store) -> None:
+    """Remove the sidecar once it holds nothing (under the lock; a writer's file keeps it)."""
+    with store._lock():
+        try:
+            names = os.listdir(store._dir.path)
+        except FileNotFoundError:
+            return
+        if any(n.endswith(_runfile.RUN_SUFFIX) or _runfile.is_tmp(n) for n in names):
+            return
+        for n in names:
+            (store._dir.path / n).unlink(missing_ok=True)
+        try:
+            store._dir.path.rmdir()
+        except OSError:
+            pass
+
+
+__all__ = ["into_directory", "into_file", "salvage", "adopt_files", "verify", "open_directory", "open_file",
+           "foreign", "drop_empty_sidecar"]
+

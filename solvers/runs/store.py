@@ -167,58 +167,11 @@ class RunStore:
         self.is_directory = _is_directory_path(given, self.path)
         if self.is_directory:
             self._dir = RunDir(self.path, self.path / ".lock", self.durable)
-            self._open_directory()
+            _combine.open_directory(self)
         else:
             self._dir = RunDir(self.path.with_name(self.path.name + ".d"), self._lock_path, self.durable)
-            self._open_file()
+            _combine.open_file(self)
         self._closed = False
-
-    def _open_directory(self) -> None:
-        exists = self._dir.exists()
-        where = str(self.path)
-        if self.mode == "r" and not exists:
-            if not self.path.exists():
-                raise FileNotFoundError(f"RunStore: {where!r} does not exist (mode 'r' reads an existing store)")
-            if self._foreign():   # a directory of run files without marker (e.g. worker output) reads fine
-                raise FileNotFoundError(f"RunStore: {where!r} is a directory but not a run store (no "
-                                        f"{self._dir.marker.name}; it holds {self._foreign()[:5]})")
-        if self.mode in ("w-", "x") and (exists or (self.path.exists() and any(self.path.iterdir()))):
-            raise FileExistsError(f"RunStore: {where!r} exists and is not empty; mode {self.mode!r} creates a new "
-                                  "store (use mode='a' to add runs to it)")
-        if exists:
-            self._dir.check()
-            return
-        if self.mode == "r":
-            return
-        if self.path.exists() and self._foreign():
-            raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
-                             f"{self._foreign()[:5]}); give an empty or new directory, a directory of run files, "
-                             f"or a file name such as {str(self.path / 'runs.h5')!r}")
-        self._dir.create()
-
-    def _foreign(self) -> list[str]:
-        """Entries of the directory that are neither run files nor hidden bookkeeping."""
-        return sorted(p.name for p in self.path.iterdir() if not (p.name.endswith(".h5") or p.name.startswith(".")))
-
-    def _open_file(self) -> None:
-        exists = self.path.exists()
-        if self.mode == "r" and not exists:
-            raise FileNotFoundError(f"RunStore: {str(self.path)!r} does not exist (mode 'r' reads an existing store)")
-        if self.mode in ("w-", "x") and exists:
-            raise FileExistsError(f"RunStore: {str(self.path)!r} exists; mode {self.mode!r} creates a new store "
-                                  "(use mode='a' to add runs to it)")
-        if exists:
-            _single.check_format(self.path)
-        else:
-            with _files.Lock(self._lock_path):
-                if self.path.exists():   # another process created it meanwhile
-                    if self.mode in ("w-", "x"):
-                        raise FileExistsError(f"RunStore: {str(self.path)!r} was created by another process")
-                    _single.check_format(self.path)
-                else:
-                    _single.rewrite(self.path, lambda f: None, self.durable)
-        if self._dir.exists():
-            self._dir.check()
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> "RunStore":
@@ -236,7 +189,7 @@ class RunStore:
         try:
             if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.path.exists():
                 self.compact()
-                self._drop_empty_sidecar()
+                _combine.drop_empty_sidecar(self)
         finally:
             self._closed = True
 
@@ -248,22 +201,6 @@ class RunStore:
                 self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser (e.g. at interpreter exit)
             pass
-
-    def _drop_empty_sidecar(self) -> None:
-        """Remove the sidecar once it holds nothing (under the lock; a writer's file keeps it)."""
-        with self._lock():
-            try:
-                names = os.listdir(self._dir.path)
-            except FileNotFoundError:
-                return
-            if any(n.endswith(_runfile.RUN_SUFFIX) or _runfile.is_tmp(n) for n in names):
-                return
-            for n in names:
-                (self._dir.path / n).unlink(missing_ok=True)
-            try:
-                self._dir.path.rmdir()
-            except OSError:
-                pass
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, mode={self.mode!r})"
