@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -34,24 +35,44 @@ def fsync_path(path: Path, directory: bool = False) -> None:
 
 
 class Lock:
-    """Exclusive advisory lock on ``<store>.lock`` (a no-op where fcntl is missing)."""
+    """Exclusive advisory lock on ``<store>.lock`` (``fcntl.flock``; between processes a no-op where
+    fcntl is missing).
+
+    Re-entrant within a thread: a thread that holds the lock of a path (e.g. a compaction that
+    triggers the finaliser of another store object of the same path) takes it again without
+    deadlocking on its own ``flock``; other threads of the process wait on a per-path ``RLock``.
+    """
+
+    _held: dict = {}                    # path -> [RLock, depth, fd]
+    _guard = threading.Lock()
 
     def __init__(self, path: Path):
         self.path = path
-        self.fd = None
+        self.key = os.path.abspath(os.fspath(path))
 
     def __enter__(self):
-        if fcntl is not None:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        with Lock._guard:
+            entry = Lock._held.setdefault(self.key, [threading.RLock(), 0, None])
+        entry[0].acquire()
+        if entry[1] == 0 and fcntl is not None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                entry[0].release()
+                raise
+            entry[2] = fd
+        entry[1] += 1
         return self
 
     def __exit__(self, *exc):
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
+        entry = Lock._held[self.key]
+        entry[1] -= 1
+        if entry[1] == 0 and entry[2] is not None:
+            fcntl.flock(entry[2], fcntl.LOCK_UN)
+            os.close(entry[2])
+            entry[2] = None
+        entry[0].release()
 
 
 __all__ = ["new_run_id", "fsync_path", "Lock"]

@@ -449,3 +449,28 @@ def test_any_damage_to_the_index_loses_no_run(tmp_path):
             assert s.list() == base["rows"]
 
     check()
+
+
+def test_lock_is_reentrant_within_a_thread(tmp_path):
+    """A store object finalised while the same thread holds the store's lock (e.g. garbage
+    collected during another object's compaction) compacts without deadlocking on its own flock."""
+    import threading
+
+    p = tmp_path / "r.h5"
+    holder = RunStore(p)
+    done = []
+
+    def body():
+        with holder._lock():
+            other = RunStore(p)
+            rid = other.save(result(0))
+            del other                     # finaliser -> close() -> compaction under the same lock
+            done.append(rid)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert done, "deadlocked on the store's own lock"
+    with h5py.File(p, "r") as f:
+        assert list(f["runs"]) == done
+    holder.close()
