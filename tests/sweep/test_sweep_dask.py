@@ -18,7 +18,7 @@ distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
 import solvers  # noqa: E402
-from solvers.sweep import Task, load_spec, sweep, tasks_from_spec  # noqa: E402
+from solvers.sweep import ClusterError, Task, load_spec, sweep, tasks_from_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -192,6 +192,36 @@ def test_separately_started_scheduler_and_worker_through_the_environment(tmp_pat
             if p is not None:
                 _stop(p)
         log.close()
+
+
+def test_tls_scheduler_with_the_certificates_of_the_dask_config(tmp_path):
+    import shutil
+
+    import dask
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    c, k = str(cert), str(key)
+    sec = Security(tls_ca_file=c, tls_scheduler_cert=c, tls_scheduler_key=k, tls_worker_cert=c, tls_worker_key=k,
+                   tls_client_cert=c, tls_client_key=k, require_encryption=True)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tls", security=sec,
+                      host="127.0.0.1", dashboard_address=None, env={"NEWTONKIT_NUM_THREADS": "1"}) as lc:
+        address = lc.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        tasks = _slow_tasks(2, 0.0)
+        with dask.config.set({"distributed.comm.tls.ca-file": c, "distributed.comm.tls.client.cert": c,
+                              "distributed.comm.tls.client.key": k}):
+            table = sweep(tasks, store=tmp_path / "runs", scheduler=address)
+        assert (table.ran, table.errors) == (2, 0)
+        with dask.config.set({"distributed.comm.tls.ca-file": None}):   # no certificates configured: refused
+            with pytest.raises(ClusterError, match="ca-file"):
+                sweep(_slow_tasks(3, 0.0), store=tmp_path / "runs", scheduler=address)
 
 
 CLIENT = textwrap.dedent("""
