@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 
+from . import _dirstore
 from . import _files
 from . import _integrity
 from . import _runfile
@@ -197,7 +198,9 @@ def open_directory(store) -> None:
 
 def foreign(store) -> list[str]:
     """Entries of the directory that are neither run files nor hidden bookkeeping."""
-    return sorted(p.name for p in store.path.iterdir() if not (p.name.endswith(".h5") or p.name.startswith(".")))
+    own = (_dirstore.INDEX, _dirstore.MARKER)
+    return sorted(p.name for p in store.path.iterdir()
+                  if not (p.name.endswith(".h5") or p.name.startswith(".") or p.name in own))
 
 
 def open_file(store) -> None:

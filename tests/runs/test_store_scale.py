@@ -325,6 +325,13 @@ def test_directory_store_refusals(tmp_path):
     marker.write_text("{not json")
     with pytest.raises(ValueError, match="marker"):
         RunStore(d, "r")
+    marker.unlink()                      # as the message advises: the marker is rewritten, runs kept
+    with RunStore(d) as s:
+        rid = s.save(result(0))
+    marker.unlink()
+    with RunStore(d) as s:
+        assert s.run_ids() == [rid]
+    assert json.loads(marker.read_text())["layout_version"] == 1
     with pytest.raises(ValueError, match="recovered.h5"):
         RunStore.salvage(tmp_path / "x.h5", tmp_path / "nosuffix")
 
