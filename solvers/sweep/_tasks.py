@@ -21,6 +21,9 @@ import numbers
 import os
 from typing import Iterable, Mapping
 
+#: the most tasks one spec may expand to (a typo such as a 10^4-value range in every axis is caught here)
+MAX_TASKS = 1_000_000
+
 #: top-level keys of a sweep spec (TOML file or dict)
 SPEC_KEYS = ("name", "factory", "method", "backend", "seeds", "seed_param", "params", "grid", "options",
              "option_grid", "store")
@@ -234,6 +237,16 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
     seeds = _axis(spec, "seeds", None)
     name = spec.get("name", "")
     seed_param = spec.get("seed_param", "seed")
+    for what, table in (("grid", grid), ("option_grid", option_grid)):
+        for k, values in table.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"spec [{what}] {k!r} must be a non-empty list of values, got {values!r:.60}")
+    count = len(methods) * len(backends) * len(seeds)
+    for values in [*grid.values(), *option_grid.values()]:
+        count *= len(values)
+    if count > MAX_TASKS:
+        raise ValueError(f"spec expands to {count:,} tasks, more than {MAX_TASKS:,}; split it into several sweeps "
+                         "(each with its own store, or one store used by one sweep at a time)")
     grid_points, option_points = _product(grid, "grid"), _product(option_grid, "option_grid")
     _check_methods(methods, [{**options, **o} for o in option_points])
     tasks = [Task(factory, {**params, **g}, seed, m, {**options, **o}, be, seed_param, str(name))

@@ -120,6 +120,8 @@ def test_resolve_factory_dotted_names():
     ({"factory": OT, "seeds": [-1]}, ValueError, "seed must be in"),
     ({"factory": OT, "seeds": [1], "params": {"seed": 2}}, ValueError, "seed is given too"),
     ({"factory": OT, "params": 3}, TypeError, "must be a table"),
+    ({"factory": OT, "seeds": list(range(1000)), "grid": {"n": list(range(1000)), "eps": [0.1, 0.2]}}, ValueError,
+     "2,000,000 tasks"),
 ])
 def test_bad_specs_are_refused_before_anything_runs(spec, exc, match):
     with pytest.raises(exc, match=match):
