@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _cheb
+from . import _cheb, _tucker
 from . import _validate as _v
 
 START = 8
@@ -24,7 +24,8 @@ def nodes(dom, deg) -> list:
 
 
 def grid_coefficients(kind, f, dom, deg):
-    """The full coefficient tensor from a callable or a value grid; returns ``(C, nevals, vmax)``."""
+    """The coefficient tensor of a callable or a value grid, divided by ``vmax = max |values|``
+    (so that huge or tiny values neither overflow nor underflow); returns ``(C, nevals, vmax)``."""
     if kind == "callable":
         grids = np.meshgrid(*nodes(dom, deg), indexing="ij")
         pts = np.stack([g.reshape(-1) for g in grids], axis=1)
@@ -32,19 +33,23 @@ def grid_coefficients(kind, f, dom, deg):
         V = vals.reshape(tuple(n + 1 for n in deg))
     else:
         V = f
-    C = V
+    vmax = float(np.abs(V).max())
+    if 0.0 < vmax < np.finfo(np.float64).tiny:
+        raise ValueError(f"{'f' if kind == 'callable' else 'values'}: every value is subnormal (max |value| = {vmax:.3g}"
+                         f" < {np.finfo(np.float64).tiny:.3g}), so it carries few significant digits; scale the function")
+    C = V / vmax if vmax > 0 else V
     for i in range(V.ndim):
         C = _cheb.coefficients(C, axis=i)
-    return C, int(V.size), float(np.abs(V).max())
+    return C, int(V.size), vmax if vmax > 0 else 1.0
 
 
-def grid_tails(C, vmax):
-    """Per mode: (Frobenius norm of the last two coefficient slices, the level it must reach)."""
+def grid_tails(C):
+    """Per mode (of ``C`` scaled to unit maximum value): (Frobenius norm of the last two coefficient slices, the level it must reach)."""
     norm = float(np.linalg.norm(C))
     out = []
     for i in range(C.ndim):
         tail = np.moveaxis(C, i, 0)[-2:]
-        out.append((float(np.linalg.norm(tail)), 10.0 * _EPS * max(vmax, norm) * np.sqrt(tail.size), norm))
+        out.append((float(np.linalg.norm(tail)), 10.0 * _EPS * max(1.0, norm) * np.sqrt(tail.size), norm))
     return out
 
 
@@ -55,19 +60,17 @@ def cp_coefficients(f, dom, deg):
 
 
 def cp_tails(w, B):
-    """Per mode, a bound of the last two slices' norm: sum_r |xi_r| ||B_i[-2:, r]|| / ||B_i[:, r]||."""
-    norms = [np.linalg.norm(b, axis=0) for b in B]
-    xi = w * np.prod(norms, axis=0)
-    G = np.ones((w.size, w.size))
-    for b, n in zip(B, norms):
-        bh = b / np.where(n > 0, n, 1.0)
-        G *= bh.T @ bh
+    """Per mode, a bound of the last two slices' norm: sum_r |xi_r| ||B_i[-2:, r]|| / ||B_i[:, r]||
+    (all relative to the scale of :func:`~solvers.approx._tucker.cp_normalize`)."""
+    xi, Bh, _ = _tucker.cp_normalize(w, B)
+    if xi.size == 0:
+        return [(0.0, 0.0, 0.0)] * len(B)
+    G = np.ones((xi.size, xi.size))
+    for b in Bh:
+        G *= b.T @ b
     norm = float(np.sqrt(max(xi @ G @ xi, 0.0)))
-    out = []
-    for b, n in zip(B, norms):
-        rel = np.linalg.norm(b[-2:], axis=0) / np.where(n > 0, n, 1.0)
-        out.append((float(np.abs(xi) @ rel), 10.0 * _EPS * float(np.abs(xi).sum()), norm))
-    return out
+    return [(float(np.abs(xi) @ np.linalg.norm(b[-2:], axis=0)), 10.0 * _EPS * float(np.abs(xi).sum()), norm)
+            for b in Bh]
 
 
 def resolved(tails, tol) -> list:
@@ -89,7 +92,7 @@ def adapt(kind, f, dom, tol):
             data, tails = (w, B), cp_tails(w, B)
         else:
             C, n, vmax = grid_coefficients(kind, f, dom, deg)
-            data, tails = (C, vmax), grid_tails(C, vmax)
+            data, tails = (C, vmax), grid_tails(C)
         total += n
         ok = resolved(tails, tol)
         grow = [i for i in range(d) if not ok[i] and deg[i] < MAX_DEGREE]

@@ -38,6 +38,12 @@ def reconstruct(core: np.ndarray, factors) -> np.ndarray:
     return T
 
 
+def fro(a) -> float:
+    """The Frobenius norm without overflow or underflow of the squares."""
+    top = float(np.abs(a).max()) if np.size(a) else 0.0
+    return top * float(np.linalg.norm(a / top)) if top > 0 else 0.0
+
+
 def _tails(s: np.ndarray) -> np.ndarray:
     """``tails[r] = sqrt(sum_{k >= r} s_k^2)`` for ``r = 0..len(s)``, without cancellation."""
     out = np.zeros(s.size + 1)
@@ -134,8 +140,9 @@ def truncate(core: np.ndarray, factors, tol: float, ranks=None):
     Returns ``(core, factors, bound)`` with ``bound`` as in :func:`hosvd`.
     """
     core, Q = orthonormalize(core, factors)
-    G, V, bound, _ = hosvd(core, tol, ranks)
-    return G, [np.ascontiguousarray(q @ v) for q, v in zip(Q, V)], bound
+    scale = float(np.abs(core).max()) or 1.0       # unit-size core: no overflow in the norms
+    G, V, bound, _ = hosvd(core / scale, tol, ranks)
+    return G * scale, [np.ascontiguousarray(q @ v) for q, v in zip(Q, V)], bound * scale
 
 
 def cp_core(xi: np.ndarray, B) -> np.ndarray:
@@ -144,6 +151,23 @@ def cp_core(xi: np.ndarray, B) -> np.ndarray:
     letters = string.ascii_letters[:d]
     spec = ",".join(f"{c}z" for c in letters) + ",z->" + letters
     return np.einsum(spec, *B, xi, optimize=True)
+
+
+def cp_normalize(weights: np.ndarray, factors):
+    """Unit columns and weights scaled to ``max |xi| = 1``, without overflow or underflow.
+
+    Returns ``(xi, U_hat, scale)`` with ``sum_r w_r o_i U_i[:, r] = scale * sum_r xi_r o_i U_hat_i[:, r]``;
+    terms with a zero weight or a zero column are dropped.
+    """
+    norms = [np.linalg.norm(U, axis=0) for U in factors]
+    w = np.asarray(weights, dtype=np.float64)
+    keep = (w != 0.0) & np.all([n > 0.0 for n in norms], axis=0)
+    if not keep.any():
+        return np.zeros(0), [np.zeros((U.shape[0], 0)) for U in factors], 0.0
+    logs = np.log(np.abs(w[keep])) + np.sum([np.log(n[keep]) for n in norms], axis=0)
+    top = float(logs.max())
+    xi = np.sign(w[keep]) * np.exp(logs - top)
+    return xi, [U[:, keep] / n[keep] for U, n in zip(factors, norms)], float(np.exp(top))
 
 
 def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
@@ -155,17 +179,14 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
     Khatri–Rao product of the other (unit-column) factors and :math:`\\delta_i` the discarded
     tail; :math:`\\|K_i\\|_2^2` is the largest eigenvalue of the Hadamard product of their
     Gram matrices (R x R). Ranks are chosen so the summed bound is at most
-    ``tol * ||A||_F``. Returns ``(core, factors, bound)``; the core is
-    ``r_1 x ... x r_d``.
+    ``tol * ||A||_F``. Returns ``(core, factors, bound, scale)``: the tensor is ``scale`` times
+    the Tucker tensor (the core is kept near unit size, so huge or tiny inputs neither
+    overflow nor underflow); ``bound`` is relative to the scaled tensor too.
     """
     d = len(factors)
-    norms = [np.linalg.norm(U, axis=0) for U in factors]
-    xi = np.asarray(weights, dtype=np.float64) * np.prod(norms, axis=0)
-    keep = xi != 0.0
-    if not keep.any():                        # the zero tensor: rank 1, zero core
-        return np.zeros((1,) * d), [np.eye(U.shape[0], 1) for U in factors], 0.0
-    xi = xi[keep]
-    Uh = [U[:, keep] / n[keep] for U, n in zip(factors, norms)]
+    xi, Uh, scale = cp_normalize(weights, factors)
+    if xi.size == 0:                        # the zero tensor: rank 1, zero core
+        return np.zeros((1,) * d), [np.eye(U.shape[0], 1) for U in factors], 0.0, 1.0
     grams = [U.T @ U for U in Uh]
     full = np.ones((xi.size, xi.size))
     for Gm in grams:
@@ -177,11 +198,11 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
         for j in range(d):
             if j != i:
                 H *= grams[j]
-        kappa = float(np.sqrt(max(np.linalg.eigvalsh(H)[-1], 0.0))) if xi.size else 0.0
+        kappa = float(np.sqrt(max(np.linalg.eigvalsh(H)[-1], 0.0)))
         W, s, _ = np.linalg.svd(Uh[i] * xi, full_matrices=False)
         budget = tol * norm / (d * kappa) if kappa > 0 else np.inf
         r = choose_rank(s, budget, None if ranks is None else ranks[i])
         Z.append(np.ascontiguousarray(W[:, :r]))
         tails.append(kappa * _tails(s)[r])
     core = cp_core(xi, [z.T @ u for z, u in zip(Z, Uh)])
-    return core, Z, float(np.sum(tails))
+    return core, Z, float(np.sum(tails)), scale

@@ -280,7 +280,7 @@ class ChebTucker:
         interp = 0.0
         for i, A in enumerate(self.factors):
             for k in range(max(A.shape[0] - 2, 0), A.shape[0]):
-                interp += float(np.linalg.norm(_tucker.mode_dot(self.core, A[k:k + 1], i)))
+                interp += _tucker.fro(_tucker.mode_dot(self.core, A[k:k + 1], i))
         return {"interpolation": interp, "truncation": self.truncation_bound,
                 "total": interp + self.truncation_bound}
 
@@ -393,11 +393,11 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
         data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
-        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C, vmax), tol))
+        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
     history, sweeps = {}, 0
     if kind == "cp":
         w, B = data
-        G0, Z, bound0 = _tucker.rhosvd(w, B, 0.5 * tol)       # ranks of the tolerance, then the asked ones
+        G0, Z, bound0, scale = _tucker.rhosvd(w, B, 0.5 * tol)   # ranks of the tolerance, then the asked ones
         G, V, bound1, _ = _tucker.hosvd(G0, 0.5 * tol, ranks)
         bound = bound0 + bound1
         if method == "hooi":
@@ -405,11 +405,14 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
             bound = bound0 + float(history["error"][-1])
         factors = [z @ v for z, v in zip(Z, V)]
     else:
-        C = data[0]
+        C, scale = data
         G, factors, bound, _ = _tucker.hosvd(C, tol, ranks)
         if method == "hooi":
             G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
             bound = float(history["error"][-1])
+    G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
+    if history:
+        history = {"error": history["error"] * scale}
     stats = timer.stats()
     stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
                   "resolved": bool(ok)})

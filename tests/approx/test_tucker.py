@@ -16,7 +16,8 @@ def test_rhosvd_error_is_within_its_bound_and_the_tolerance(R, d, tol, seed):
     w = rng.standard_normal(R) * np.exp(rng.uniform(-3, 3, R))
     U = [rng.standard_normal((k, R)) for k in m]
     A = _tucker.cp_core(w, U)
-    G, Z, bound = _tucker.rhosvd(w, U, tol)
+    G, Z, bound, scale = _tucker.rhosvd(w, U, tol)
+    G, bound = G * scale, bound * scale
     err = np.linalg.norm(_tucker.reconstruct(G, Z) - A)
     norm = np.linalg.norm(A)
     assert err <= bound * (1 + 1e-9) + 1e-12 * norm

@@ -125,3 +125,26 @@ def test_the_zero_function_is_rank_one_zero():
     for f in (lambda x: 0.0 * x[:, 0], Zero()):
         ct = chebtucker(f, DOM, degree=5)
         assert ct.ranks == (1, 1) and ct(np.array([[0.5, 0.5]]))[0] == 0.0 and ct.integral() == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_huge_and_tiny_functions_keep_their_relative_accuracy(rng, scale):
+    """Values and canonical weights are scaled to unit size before the transforms: 1e300 f and
+    1e-300 f are approximated to the same relative accuracy as f (reference: f itself)."""
+    from ._funcs import GaussianSum, box_points
+
+    dom = [(0.0, 1.0)] * 3
+    X = box_points(rng, dom, 500)
+    f = lambda x: scale * np.exp(x.sum(axis=1) * np.sin(x[:, 0]))  # noqa: E731
+    ct = chebtucker(f, dom, tol=1e-10)
+    np.testing.assert_allclose(ct(X), f(X), rtol=1e-9)
+    g = GaussianSum([scale, -0.5 * scale], [1.0, 2.0], [[0.2] * 3, [0.5] * 3])
+    cg = chebtucker(g, dom, tol=1e-10)
+    np.testing.assert_allclose(cg(X), g(X), rtol=1e-8)
+    assert np.isfinite(ct.integral()) and np.isfinite(cg.error_estimate()["total"])
+    np.testing.assert_allclose((ct + 2.0 * ct).truncate(1e-9)(X), 3.0 * f(X), rtol=1e-8)
+
+
+def test_subnormal_values_are_refused():
+    with pytest.raises(ValueError, match="subnormal"):
+        chebtucker(lambda x: 1e-320 * np.exp(x[:, 0]), DOM, degree=4)
