@@ -84,7 +84,12 @@ class TimeBudget:
         return False
 
 
-def timed(run, repeats):
+def pack(x, nit, claimed, extra=None):
+    """A run's raw outcome; scored (KKT, objective) after the timing by the section's ``score``."""
+    return {"_x": np.array(x, dtype=float), "nit": int(nit), "claimed_converged": bool(claimed), **(extra or {})}
+
+
+def timed(run, repeats, score=None):
     """Median wall time of up to ``repeats`` calls of ``run() -> dict`` (the last call's dict is kept); a run
     that reports ``solve_s`` (IPOPT: the solve without CasADi's symbolic set-up) is timed by that."""
     times, out = [], None
@@ -96,6 +101,8 @@ def timed(run, repeats):
             break
     out["time_s"] = statistics.median(times)
     out["repeats"] = len(times)
+    if score is not None and "_x" in out:
+        out.update(score(out.pop("_x")))
     return out
 
 
@@ -229,20 +236,18 @@ def run_hs(names, repeats, budget):
         fstar = p.f_star
         entry = {"problem": name, "n": p.n, "m": p.m, "f_star": fstar, "solvers": {}}
 
-        def score(x, nit, claimed, extra=None):
-            d = {"nit": int(nit), "claimed_converged": bool(claimed), "kkt": kkt_dense(p, x),
-                 "f": float(p.f(np.asarray(x, dtype=float)))}
+        def score(x):
+            d = {"kkt": kkt_dense(p, x), "f": float(p.f(x))}
             d["f_error"] = abs(d["f"] - fstar) / (1 + abs(fstar)) if fstar is not None else None
             d["solved"] = bool(d["kkt"] <= 1e-6 and (d["f_error"] is None or d["f_error"] <= 1e-6))
-            d.update(extra or {})
             return d
 
         for sk in SKETCHES:
             def run(sk=sk):
                 cb = TimeBudget(budget)
                 r = sketched_newton(p, sketch=sk, tol=1e-8, seed=0, maxiter=200, callback=cb)
-                return score(r.x, r.nit, r.converged, {"status": str(r.status), "capped": cb.hit})
-            entry["solvers"][f"newtonkit-{sk or 'minres'}"] = timed(run, repeats)
+                return pack(r.x, r.nit, r.converged, {"status": str(r.status), "capped": cb.hit})
+            entry["solvers"][f"newtonkit-{sk or 'minres'}"] = timed(run, repeats, score)
 
         Hf = p.hess_lagrangian
 
@@ -255,7 +260,7 @@ def run_hs(names, repeats, budget):
                 r = so.minimize(p.f, p.x0, jac=p.grad, hess=lambda x: dense(Hf(x, np.zeros(p.m))), constraints=[con],
                                 method="trust-constr", callback=cb,
                                 options={"gtol": 1e-8, "xtol": 1e-14, "maxiter": 2000})
-            return score(r.x, r.nit, r.status in (1, 2), {"status": int(r.status), "capped": cb.hit})
+            return pack(r.x, r.nit, r.status in (1, 2), {"status": int(r.status), "capped": cb.hit})
 
         def run_slsqp():
             with warnings.catch_warnings():
@@ -263,15 +268,15 @@ def run_hs(names, repeats, budget):
                 r = so.minimize(p.f, p.x0, jac=p.grad, method="SLSQP",
                                 constraints=[{"type": "eq", "fun": p.c, "jac": lambda x: dense(p.jac(x))}],
                                 options={"ftol": 1e-12, "maxiter": 1000})
-            return score(r.x, r.nit, r.success, {"status": int(r.status)})
+            return pack(r.x, r.nit, r.success, {"status": int(r.status)})
 
         def run_ipopt():
             x, nit, ok, status = ipopt_callbacks(p, tol=1e-8)
-            return score(x, nit, ok, {"status": status})
+            return pack(x, nit, ok, {"status": status})
 
-        entry["solvers"]["scipy-trust-constr"] = timed(run_tc, repeats)
-        entry["solvers"]["scipy-SLSQP"] = timed(run_slsqp, repeats)
-        entry["solvers"]["ipopt"] = timed(run_ipopt, repeats)
+        entry["solvers"]["scipy-trust-constr"] = timed(run_tc, repeats, score)
+        entry["solvers"]["scipy-SLSQP"] = timed(run_slsqp, repeats, score)
+        entry["solvers"]["ipopt"] = timed(run_ipopt, repeats, score)
         rows.append(entry)
         print(name, {k: (v["nit"], v["solved"], round(v["time_s"], 3)) for k, v in entry["solvers"].items()},
               flush=True)
@@ -295,25 +300,22 @@ def run_control(sizes, repeats, tc_budget, tc_max_n):
             entry = {"problem": p.name, "grid": n, "variables": p.n, "constraints": p.m, "alpha": p.alpha,
                      "solvers": {}}
 
-            def score(x, nit, claimed, extra=None):
-                d = {"nit": int(nit), "claimed_converged": bool(claimed), "kkt": kkt_control(p, x),
-                     "f": float(p.f(np.asarray(x), "numpy"))}
-                d.update(extra or {})
-                return d
+            def score(x):
+                return {"kkt": kkt_control(p, x), "f": float(p.f(x, "numpy"))}
 
             def run_nk():
                 r = sketched_newton(p, sketch=None, tol=1e-10, maxiter=100, backend="numba")
-                return score(r.x, r.nit, r.converged, {"status": str(r.status),
+                return pack(r.x, r.nit, r.converged, {"status": str(r.status),
                                                        "inner_iterations": int(r.stats["inner_iterations"])})
 
             S, build_s = ipopt_control_solver(p, tol=1e-10)
 
             def run_ip():
                 x, nit, ok, status, solve_s = ipopt_solve(S, p.x0)
-                return score(x, nit, ok, {"status": status, "build_s": build_s, "solve_s": solve_s})
+                return pack(x, nit, ok, {"status": status, "build_s": build_s, "solve_s": solve_s})
 
-            entry["solvers"]["newtonkit-minres-mg"] = timed(run_nk, repeats)
-            entry["solvers"]["ipopt"] = timed(run_ip, repeats)
+            entry["solvers"]["newtonkit-minres-mg"] = timed(run_nk, repeats, score)
+            entry["solvers"]["ipopt"] = timed(run_ip, repeats, score)
             if n <= tc_max_n:
                 def run_tc():
                     H0 = p.assembled()[0]
@@ -328,10 +330,10 @@ def run_control(sizes, repeats, tc_budget, tc_max_n):
                         r = so.minimize(lambda x: p.f(x, "numpy"), p.x0, jac=lambda x: p.grad(x, "numpy"),
                                         hess=lambda x: H0, constraints=[con], method="trust-constr", callback=cb,
                                         options={"gtol": 1e-10, "xtol": 1e-14, "maxiter": 5000})
-                    return score(r.x, r.nit, r.status in (1, 2) and not cb.hit,
+                    return pack(r.x, r.nit, r.status in (1, 2) and not cb.hit,
                                  {"status": int(r.status), "capped": cb.hit, "finished": not cb.hit,
                                   "budget_s": tc_budget})
-                entry["solvers"]["scipy-trust-constr"] = timed(run_tc, 1)
+                entry["solvers"]["scipy-trust-constr"] = timed(run_tc, 1, score)
             else:
                 entry["solvers"]["scipy-trust-constr"] = {"finished": False, "not_run": True,
                                                           "why": f"n > {tc_max_n}: beyond the time cap"}
@@ -409,7 +411,7 @@ def main():
     out["hs"] = run_hs(names, repeats, budget=hs_budget)
     out["hs"]["time_budget_per_run_s"] = hs_budget
     out["control"] = run_control((16,) if quick else (64, 128, 256), repeats,
-                                 tc_budget=3.0 if quick else 30.0, tc_max_n=16 if quick else 128)
+                                 tc_budget=3.0 if quick else 20.0, tc_max_n=16 if quick else 128)
     out["bratu"] = run_bratu((64, 64) if quick else (256, 256), 6.0, repeats, budget=10.0 if quick else 120.0)
     out["total_s"] = time.perf_counter() - t0
     out["machine"]["loadavg_end"] = list(os.getloadavg())
