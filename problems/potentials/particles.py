@@ -97,6 +97,14 @@ class ParticlePotential:
     def __repr__(self) -> str:
         return f"ParticlePotential(kernel={self.kernel!r}, n_particles={self.n_particles}, box={self.box})"
 
+    def describe(self) -> dict:
+        """Scalars that identify the potential (stored with runs)."""
+        k = self.kernel
+        return {"problem": "ParticlePotential", "kernel": k.kind, "kernel_rank": k.rank, "tol": k.tol,
+                "r_min": k.r_min, "r_max": k.r_max, "cutoff": float(k.params.get("cutoff", math.nan)),
+                "n_particles": self.n_particles, "total_charge": float(self.charges.sum()),
+                "box": np.asarray(self.box, dtype=float)}
+
     def cp_factors(self, nodes):
         """Canonical factors on a tensor grid: ``(weights (R N,), [U_1, U_2, U_3])``.
 
@@ -122,6 +130,64 @@ class ParticlePotential:
             d2 = (z[:, None] - self.positions[None, :, i]) ** 2              # (m, N)
             mats.append(np.exp(-d2[:, :, None] * a[None, None, :]).reshape(z.size, N * R))
         return w, mats
+
+    def grid_values(self, nodes, rtol: float = 1e-13, chunk: int = 4096) -> np.ndarray:
+        """The potential on the tensor grid ``nodes[0] x nodes[1] x nodes[2]`` (shape ``(m1, m2, m3)``).
+
+        Never forms an ``m^3 x R N`` array. When the particles' distinct coordinates
+        ``n_1, n_2, n_3`` per axis span a small product grid (a lattice), the charges are
+        a core tensor ``Q`` (``n_1 x n_2 x n_3``) and every Gaussian term is the Tucker
+        product ``c_k Q x_1 G_1k x_2 G_2k x_3 G_3k`` with ``G_ik[j, a] =
+        exp(-t_k^2 (nodes_i[j] - u_ia)^2)`` ([BKK18]_, assembled lattice sums). Otherwise
+        each factor ``U_i diag(|w|^(1/3))`` is projected on its leading left singular
+        vectors (singular values above ``rtol`` times the largest: a near-exact basis), the
+        small core is accumulated in chunks of ``chunk`` terms and expanded (the reduced
+        HOSVD of Khoromskij and Khoromskaia, SIAM J. Sci. Comput. 31 (2009), without rank
+        truncation). Used to hand a high-rank potential to
+        :meth:`solvers.approx.ChebTucker.from_values`.
+        """
+        rtol = _checks.real_scalar("rtol", rtol, positive=True)
+        chunk = _checks.count("chunk", chunk)
+        nodes = _check_nodes(nodes)
+        if len(nodes) != 3:
+            raise ValueError(f"nodes must hold 3 arrays (one per coordinate), got {len(nodes)}")
+        m = [z.size for z in nodes]
+        _checks.check_memory("grid_values: the full grid", 8.0 * 3 * m[0] * m[1] * m[2], "use fewer nodes")
+        uniq = [np.unique(self.positions[:, i], return_inverse=True) for i in range(3)]
+        n = [u[0].size for u in uniq]
+        if n[0] * n[1] * n[2] <= max(8 * self.n_particles, 4096) and n[0] * n[1] * n[2] <= 4_000_000:
+            return self._grid_values_lattice(nodes, uniq)
+        return self._grid_values_rhosvd(nodes, rtol, chunk)
+
+    def _grid_values_lattice(self, nodes, uniq):
+        Q = np.zeros(tuple(u[0].size for u in uniq))
+        np.add.at(Q, tuple(u[1].ravel() for u in uniq), self.charges)
+        out = np.zeros(tuple(z.size for z in nodes))
+        for ck, tk in zip(self.kernel.c, self.kernel.t):
+            G = [np.exp(-(tk * tk) * (z[:, None] - u[0][None, :]) ** 2) for z, u in zip(nodes, uniq)]
+            T = np.einsum("abc,ia->ibc", Q, G[0])
+            T = np.einsum("ibc,jb->ijc", T, G[1])
+            out += ck * np.einsum("ijc,kc->ijk", T, G[2])
+        return out
+
+    def _grid_values_rhosvd(self, nodes, rtol, chunk):
+        w, U = self.cp_factors(nodes)
+        Z = []
+        for u in U:
+            left, sv, _ = np.linalg.svd(u * (np.abs(w) ** (1.0 / 3.0)), full_matrices=False)
+            r = max(1, int(np.count_nonzero(sv > rtol * sv[0]))) if sv.size and sv[0] > 0 else 1
+            Z.append(left[:, :r])
+        A = [z.T @ u for z, u in zip(Z, U)]                                  # (r_i, R N)
+        r1, r2, r3 = (a.shape[0] for a in A)
+        core = np.zeros((r1, r2 * r3))
+        for s in range(0, w.size, chunk):
+            sl = slice(s, s + chunk)
+            kr = (A[1][:, None, sl] * A[2][None, :, sl]).reshape(r2 * r3, -1)  # Khatri-Rao of modes 2, 3
+            core += (A[0][:, sl] * w[sl]) @ kr.T
+        core = core.reshape(r1, r2, r3)
+        out = np.einsum("abc,ia->ibc", core, Z[0])
+        out = np.einsum("ibc,jb->ijc", out, Z[1])
+        return np.einsum("ijc,kc->ijk", out, Z[2])
 
     def direct(self, points, backend: str = "numba") -> np.ndarray:
         """The potential at ``(n, 3)`` points by direct summation over particles and terms (the reference).
