@@ -65,10 +65,13 @@ def cp_tails(w, B):
     xi, Bh, _ = _tucker.cp_normalize(w, B)
     if xi.size == 0:
         return [(0.0, 0.0, 0.0)] * len(B)
-    G = np.ones((xi.size, xi.size))
-    for b in Bh:
-        G *= b.T @ b
-    norm = float(np.sqrt(max(xi @ G @ xi, 0.0)))
+    if xi.size <= _tucker.GRAM_MAX:
+        G = np.ones((xi.size, xi.size))
+        for b in Bh:
+            G *= b.T @ b
+        norm = float(np.sqrt(max(xi @ G @ xi, 0.0)))
+    else:                       # many terms: sum |xi_r| >= ||A||_F stands in (exact without cancellation)
+        norm = float(np.abs(xi).sum())
     return [(float(np.abs(xi) @ np.linalg.norm(b[-2:], axis=0)), 10.0 * _EPS * float(np.abs(xi).sum()), norm)
             for b in Bh]
 

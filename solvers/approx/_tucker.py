@@ -15,8 +15,6 @@
 """
 from __future__ import annotations
 
-import string
-
 import numpy as np
 
 
@@ -146,11 +144,12 @@ def truncate(core: np.ndarray, factors, tol: float, ranks=None):
 
 
 def cp_core(xi: np.ndarray, B) -> np.ndarray:
-    """``sum_r xi_r  B_1[:, r] o ... o B_d[:, r]`` (a canonical tensor made full; small sizes)."""
-    d = len(B)
-    letters = string.ascii_letters[:d]
-    spec = ",".join(f"{c}z" for c in letters) + ",z->" + letters
-    return np.einsum(spec, *B, xi, optimize=True)
+    """``sum_r xi_r  B_1[:, r] o ... o B_d[:, r]`` as one GEMM: ``B_1 diag(xi)`` times the
+    transposed Khatri–Rao product of the other factors (small sizes: the result is full)."""
+    K = np.ones((1, xi.size))
+    for Bj in B[1:]:
+        K = (K[:, None, :] * Bj[None, :, :]).reshape(-1, xi.size)
+    return ((B[0] * xi) @ K.T).reshape(tuple(Bj.shape[0] for Bj in B))
 
 
 def cp_normalize(weights: np.ndarray, factors):
@@ -170,7 +169,11 @@ def cp_normalize(weights: np.ndarray, factors):
     return xi, [U[:, keep] / n[keep] for U, n in zip(factors, norms)], float(np.exp(top))
 
 
-def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
+#: up to this many terms the constant of the reduced-HOSVD bound is an exact R x R eigenvalue
+EXACT_KAPPA_MAX = 256
+
+
+def _rhosvd_gram(weights: np.ndarray, factors, tol: float, ranks=None):
     """Reduced HOSVD of the canonical tensor ``sum_r w_r o_i U_i[:, r]``.
 
     Columns are normalised into the weights :math:`\\xi`; the factor of mode ``i`` holds the
@@ -178,7 +181,9 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
     ``i`` costs at most :math:`\\|K_i\\|_2 \\delta_i` in the Frobenius norm, :math:`K_i` the
     Khatri–Rao product of the other (unit-column) factors and :math:`\\delta_i` the discarded
     tail; :math:`\\|K_i\\|_2^2` is the largest eigenvalue of the Hadamard product of their
-    Gram matrices (R x R). Ranks are chosen so the summed bound is at most
+    Gram matrices (R x R), computed for ``R <= EXACT_KAPPA_MAX`` and else bounded by the
+    smallest of their largest eigenvalues (Schur's product theorem, unit diagonals). Ranks are
+    chosen so the summed bound is at most
     ``tol * ||A||_F``. Returns ``(core, factors, bound, scale)``: the tensor is ``scale`` times
     the Tucker tensor (the core is kept near unit size, so huge or tiny inputs neither
     overflow nor underflow); ``bound`` is relative to the scaled tensor too.
@@ -192,13 +197,19 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
     for Gm in grams:
         full *= Gm
     norm = float(np.sqrt(max(xi @ full @ xi, 0.0)))
+    spec2 = [float(np.linalg.eigvalsh(U @ U.T)[-1]) for U in Uh]   # ||U_j||_2^2 = lambda_max(G_j), m x m
     Z, tails = [], []
     for i in range(d):
-        H = np.ones_like(full)
-        for j in range(d):
-            if j != i:
-                H *= grams[j]
-        kappa = float(np.sqrt(max(np.linalg.eigvalsh(H)[-1], 0.0)))
+        # lambda_max of the Hadamard product of the other Grams (unit diagonals) is at most the
+        # smallest lambda_max(G_j) (Schur); computed exactly when R is small
+        lam = min([spec2[j] for j in range(d) if j != i], default=1.0)
+        if xi.size <= EXACT_KAPPA_MAX:
+            H = np.ones_like(full)
+            for j in range(d):
+                if j != i:
+                    H *= grams[j]
+            lam = min(lam, float(np.linalg.eigvalsh(H)[-1]))
+        kappa = float(np.sqrt(max(lam, 0.0)))
         W, s, _ = np.linalg.svd(Uh[i] * xi, full_matrices=False)
         budget = tol * norm / (d * kappa) if kappa > 0 else np.inf
         r = choose_rank(s, budget, None if ranks is None else ranks[i])
@@ -206,3 +217,56 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
         tails.append(kappa * _tails(s)[r])
     core = cp_core(xi, [z.T @ u for z, u in zip(Z, Uh)])
     return core, Z, float(np.sum(tails)), scale
+
+
+#: canonical inputs with more terms are compressed in groups of this many (the R x R Gram
+#: matrices of :func:`_rhosvd_gram` would grow quadratically), then summed in Tucker form
+GRAM_MAX = 1024
+
+
+def add(core_a, fac_a, core_b, fac_b):
+    """The exact Tucker sum: factors side by side (zero-padded to the longer), block-diagonal core."""
+    fac = []
+    for a, b in zip(fac_a, fac_b):
+        F = np.zeros((max(a.shape[0], b.shape[0]), a.shape[1] + b.shape[1]))
+        F[:a.shape[0], :a.shape[1]] = a
+        F[:b.shape[0], a.shape[1]:] = b
+        fac.append(F)
+    core = np.zeros(tuple(a.shape[1] + b.shape[1] for a, b in zip(fac_a, fac_b)))
+    core[tuple(slice(0, n) for n in core_a.shape)] = core_a
+    core[tuple(slice(n, None) for n in core_a.shape)] = core_b
+    return core, fac
+
+
+def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
+    """Reduced HOSVD of ``sum_r w_r o_i U_i[:, r]`` (see :func:`_rhosvd_gram`).
+
+    With more than :data:`GRAM_MAX` terms, the terms are split into groups, each group is
+    compressed at ``tol / groups`` and the Tucker tensors are summed with re-truncation at the
+    same tolerance; the returned bound is the sum of all the (absolute) bounds, so it stays
+    rigorous, while its size relative to ``||A||_F`` can exceed ``tol`` when groups cancel.
+    Returns ``(core, factors, bound, scale)`` as :func:`_rhosvd_gram`.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size <= GRAM_MAX:
+        return _rhosvd_gram(w, factors, tol, ranks)
+    xi, Uh, scale = cp_normalize(w, factors)
+    groups = max(1, -(-xi.size // GRAM_MAX))
+    part = tol / (2 * groups)
+    acc, total = None, 0.0
+    for g in range(groups):
+        sl = slice(g * GRAM_MAX, (g + 1) * GRAM_MAX)
+        G, Z, b, sc = _rhosvd_gram(xi[sl], [U[:, sl] for U in Uh], part)
+        G, b = G * sc, b * sc
+        total += b
+        if acc is None:
+            acc = (G, Z)
+            continue
+        core, fac = add(acc[0], acc[1], G, Z)
+        G, Z, b = truncate(core, fac, part, ranks if g == groups - 1 else None)
+        acc = (G, Z)
+        total += b
+    if acc is None:
+        d = len(factors)
+        return np.zeros((1,) * d), [np.eye(U.shape[0], 1) for U in factors], 0.0, 1.0
+    return acc[0], acc[1], total, scale

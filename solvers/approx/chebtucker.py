@@ -236,15 +236,7 @@ class ChebTucker:
             return NotImplemented
         if other.d != self.d or not np.array_equal(other.domain, self.domain):
             raise ValueError("ChebTucker +: both functions must live on the same domain")
-        fac = []
-        for a, b in zip(self.factors, other.factors):
-            F = np.zeros((max(a.shape[0], b.shape[0]), a.shape[1] + b.shape[1]))
-            F[:a.shape[0], :a.shape[1]] = a
-            F[:b.shape[0], a.shape[1]:] = b
-            fac.append(F)
-        core = np.zeros(tuple(a + b for a, b in zip(self.ranks, other.ranks)))
-        core[tuple(slice(0, r) for r in self.ranks)] = self.core
-        core[tuple(slice(r, None) for r in self.ranks)] = other.core
+        core, fac = _tucker.add(self.core, self.factors, other.core, other.factors)
         tol = max(self.tol, other.tol)
         G, A, bound = _tucker.truncate(core, fac, tol)
         return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol)

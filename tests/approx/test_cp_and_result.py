@@ -161,3 +161,19 @@ def test_cp_auto_degree(rng):
     X = box_points(rng, BOX3, 5000)
     assert ct.stats["resolved"] and ct.options["degree"] == "auto"
     assert np.abs(ct(X) - cp(X)).max() < 1e-8 * np.abs(cp(X)).max()
+
+
+def test_many_terms_are_compressed_in_groups(rng, monkeypatch):
+    """More terms than GRAM_MAX (lowered here to keep the test small): grouped reduced HOSVD
+    plus Tucker sums; the error against the full tensor is within the (absolute) bound and,
+    with positive weights (no cancellation), within tol * ||C||_F."""
+    monkeypatch.setattr(_tucker, "GRAM_MAX", 64)
+    cp = gaussians(rng, 300, 3, lo=-1.0, hi=1.5)
+    cp.w = np.abs(cp.w) + 0.1
+    C = _full_coefficients(cp, BOX3, 14)
+    for tol in (1e-5, 1e-10):
+        ct = chebtucker(cp, BOX3, degree=14, tol=tol)
+        err = np.linalg.norm(_tucker.reconstruct(ct.core, ct.factors) - C)
+        assert err <= ct.truncation_bound * 1.0001 + 1e-14 * np.linalg.norm(C)
+        assert err <= tol * np.linalg.norm(C)
+        assert max(ct.ranks) <= max(_tucker.hosvd(C, tol)[0].shape) + 1     # ranks as the full-tensor HOSVD's
