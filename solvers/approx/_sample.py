@@ -35,8 +35,9 @@ def grid_coefficients(kind, f, dom, deg):
         V = f
     vmax = float(np.abs(V).max())
     if 0.0 < vmax < np.finfo(np.float64).tiny:
-        raise ValueError(f"{'f' if kind == 'callable' else 'values'}: every value is subnormal (max |value| = {vmax:.3g}"
-                         f" < {np.finfo(np.float64).tiny:.3g}), so it carries few significant digits; scale the function")
+        who = "f" if kind == "callable" else "values"
+        raise ValueError(f"{who}: every value is subnormal (max |value| = {vmax:.3g} < "
+                         f"{np.finfo(np.float64).tiny:.3g}), so it carries few significant digits; scale the function")
     C = V / vmax if vmax > 0 else V
     for i in range(V.ndim):
         C = _cheb.coefficients(C, axis=i)
@@ -44,7 +45,8 @@ def grid_coefficients(kind, f, dom, deg):
 
 
 def grid_tails(C):
-    """Per mode (of ``C`` scaled to unit maximum value): (Frobenius norm of the last two coefficient slices, the level it must reach)."""
+    """Per mode of ``C`` (scaled to unit maximum value): the Frobenius norm of the last two
+    coefficient slices, the rounding level, and ``||C||_F``."""
     norm = float(np.linalg.norm(C))
     out = []
     for i in range(C.ndim):

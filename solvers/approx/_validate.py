@@ -88,7 +88,8 @@ def sampled(name, vals, n) -> np.ndarray:
     except (TypeError, ValueError):
         raise TypeError(f"{name} must return a float array of N values, got {type(vals).__name__}") from None
     if v.shape != (n,):
-        raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); it must return shape ({n},)")
+        raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); "
+                         f"it must return shape ({n},)")
     bad = ~np.isfinite(v)
     if bad.any():
         raise ValueError(f"{name} returned {int(bad.sum())} non-finite values (NaN or inf) at the Chebyshev points; "

@@ -203,7 +203,8 @@ class ChebTucker:
 
     def integral(self) -> float:
         """The exact integral of the interpolant over the box (Chebyshev moments per mode)."""
-        vecs = [(0.5 * (hi - lo) * _cheb.moments(A.shape[0]) @ A)[None, :] for (lo, hi), A in zip(self.domain, self.factors)]
+        vecs = [(0.5 * (hi - lo) * _cheb.moments(A.shape[0]) @ A)[None, :]
+                for (lo, hi), A in zip(self.domain, self.factors)]
         return float(_tucker.reconstruct(self.core, vecs).reshape(()))
 
     # --- algebra --------------------------------------------------------------------------
@@ -290,7 +291,8 @@ class ChebTucker:
         hist = {k: np.asarray(v) for k, v in self.stats.get("_history", {}).items()}
         stats = {k: v for k, v in self.stats.items() if k != "_history"}
         return SolveResult(self.core, True, Status.CONVERGED,
-                           f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}", int(stats.get("hooi_sweeps", 0)),
+                           f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}",
+                           int(stats.get("hooi_sweeps", 0)),
                            history=hist, stats=stats, method=self.method, backend=self.backend, options=self.options,
                            provenance=self.provenance, domain=self.domain, tol=self.tol,
                            truncation_bound=self.truncation_bound, **extras)
@@ -363,7 +365,8 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
     if hasattr(f, "cp_factors"):
         return _build(("cp", f), dom, deg, tol, ranks, method, hooi_sweeps, backend)
     if not callable(f):
-        raise TypeError(f"f must be callable (points (N, d) -> N values) or have cp_factors(nodes), got {type(f).__name__}")
+        raise TypeError("f must be callable (points (N, d) -> N values) or have cp_factors(nodes), "
+                        f"got {type(f).__name__}")
     return _build(("callable", f), dom, deg, tol, ranks, method, hooi_sweeps, backend)
 
 

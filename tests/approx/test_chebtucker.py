@@ -46,7 +46,8 @@ def test_exp_sin_3d_reaches_rounding_on_a_shifted_box(rng):
     (lambda x: np.sin(x[:, 0] + x[:, 1] + x[:, 2]), BOX3, (2, 2, 2)),
     (lambda x: x[:, 0] * x[:, 1] + x[:, 1] * x[:, 2] ** 2, BOX3, (2, 1, 2)),
     (lambda x: x[:, 0] * x[:, 1] + x[:, 2] ** 2, BOX3, (2, 2, 2)),
-    (lambda x: np.cos(x[:, 0] - x[:, 1]) * np.exp(x[:, 2] - x[:, 3]), [(0, 1), (-1, 2), (0, 0.5), (1, 2)], (2, 2, 1, 1)),
+    (lambda x: np.cos(x[:, 0] - x[:, 1]) * np.exp(x[:, 2] - x[:, 3]), [(0, 1), (-1, 2), (0, 0.5), (1, 2)],
+     (2, 2, 1, 1)),
 ])
 def test_tucker_ranks_are_the_separation_ranks(f, dom, ranks):
     """exp(x+y+z) is one product; sin(a+b) = sin a cos b + cos a sin b has rank 2 in each mode;
@@ -79,7 +80,8 @@ def test_integral_against_analytic_and_scipy():
     dom = [(-2.0, 1.0), (0.5, 3.0)]
     g = lambda x: 1.0 / (1.0 + x[:, 0] ** 2 + x[:, 1] ** 2)  # noqa: E731
     ct2 = chebtucker(g, dom, degree=48, tol=1e-13)
-    ref, _ = scipy.integrate.dblquad(lambda y, x: 1.0 / (1.0 + x * x + y * y), *dom[0], *dom[1], epsabs=1e-13, epsrel=1e-13)
+    ref, _ = scipy.integrate.dblquad(lambda y, x: 1.0 / (1.0 + x * x + y * y), *dom[0], *dom[1],
+                                     epsabs=1e-13, epsrel=1e-13)
     assert ct2.integral() == pytest.approx(ref, rel=1e-11)
 
 

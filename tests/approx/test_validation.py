@@ -94,7 +94,8 @@ def test_bad_f_and_cp_objects(rng):
 
 def test_bad_points_and_grids():
     ct = chebtucker(f2, DOM, degree=6)
-    for pts, exc, match in [(np.zeros((3, 3)), ValueError, r"shape \(N, 2\)"), (np.array([[0.5, np.nan]]), ValueError, "NaN"),
+    for pts, exc, match in [(np.zeros((3, 3)), ValueError, r"shape \(N, 2\)"),
+                            (np.array([[0.5, np.nan]]), ValueError, "NaN"),
                             (np.array([[1.5, 0.0]]), ValueError, "outside the domain"),
                             (np.array([["a", "b"]]), TypeError, "points")]:
         with pytest.raises(exc, match=match):

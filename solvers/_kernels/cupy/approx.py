@@ -121,7 +121,8 @@ def pack(core, factors, dfactors, xp=None):
 
     ranks = [A.shape[1] for A in factors]
     if len(factors) > MAX_D or max(ranks) > MAX_R:
-        raise ValueError(f"backend 'cupy' evaluates Chebyshev–Tucker functions with d <= {MAX_D} and ranks <= {MAX_R}, "
+        raise ValueError(f"backend 'cupy' evaluates Chebyshev–Tucker functions with d <= {MAX_D} and "
+                         f"ranks <= {MAX_R}, "
                          f"got d = {len(factors)}, ranks {tuple(ranks)}; truncate(ranks=...) or use backend='numba'")
     return _reference.pack(core, factors, dfactors, xp=cp)
 
