@@ -23,7 +23,6 @@ from . import _cheb, _sample, _tucker
 from . import _validate as _v
 
 
-
 class ChebTucker:
     """A Chebyshev–Tucker function on a box (built by :func:`chebtucker`).
 
@@ -40,7 +39,7 @@ class ChebTucker:
         mode-``i`` basis functions.
     domain : sequence of (lo, hi)
         The box.
-    tol, truncation_bound, stats, options, provenance, method, backend
+    tol, truncation_bound, stats, options, provenance, method, backend, history
         As the attributes below (normally filled in by :func:`chebtucker`).
 
     Attributes
@@ -57,6 +56,10 @@ class ChebTucker:
     truncation_bound : float
         Bound of the Frobenius norm of the coefficients discarded by all compressions so far
         (see :meth:`error_estimate`).
+    history : dict
+        ``"error"`` (HOOI only): the measured Frobenius error of the compressed coefficients
+        after each sweep, entry 0 the HOSVD start (``stats["hooi_sweeps"] + 1`` entries); for
+        canonical input, against the reduced-HOSVD tensor that HOOI compresses.
     stats, options, provenance, method, backend
         As in :class:`~solvers.SolveResult`: ``stats`` has ``time_s``, ``compile_s``,
         ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``, ``degree``,
@@ -66,7 +69,7 @@ class ChebTucker:
     """
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
-                 provenance=None, method="hosvd", backend="numba"):
+                 provenance=None, method="hosvd", backend="numba", history=None):
         self.core = np.ascontiguousarray(core, dtype=np.float64)
         self.factors = [np.ascontiguousarray(A, dtype=np.float64) for A in factors]
         self.domain = _v.domain(domain)
@@ -75,6 +78,7 @@ class ChebTucker:
         self.tol = float(tol)
         self.truncation_bound = float(truncation_bound)
         self.stats = dict(stats or {})
+        self.history = {k: np.asarray(v) for k, v in (history or {}).items()}
         self.options = dict(options or {})
         self.provenance = dict(provenance or {})
         self.method = method
@@ -288,8 +292,8 @@ class ChebTucker:
         extras ``domain``, ``factor_0`` ... ``factor_{d-1}``, ``tol``, ``truncation_bound``
         (rebuild with :meth:`from_result`)."""
         extras = {f"factor_{i}": A for i, A in enumerate(self.factors)}
-        hist = {k: np.asarray(v) for k, v in self.stats.get("_history", {}).items()}
-        stats = {k: v for k, v in self.stats.items() if k != "_history"}
+        hist = dict(self.history)
+        stats = dict(self.stats)
         return SolveResult(self.core, True, Status.CONVERGED,
                            f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}",
                            int(stats.get("hooi_sweeps", 0)),
@@ -304,10 +308,8 @@ class ChebTucker:
         ex = res.extras
         d = np.asarray(ex["domain"]).shape[0]
         stats = dict(res.stats)
-        if res.history:
-            stats["_history"] = dict(res.history)
         return cls(res.x, [ex[f"factor_{i}"] for i in range(d)], ex["domain"], tol=ex["tol"],
-                   truncation_bound=ex["truncation_bound"], stats=stats, options=res.options,
+                   truncation_bound=ex["truncation_bound"], stats=stats, options=res.options, history=res.history,
                    provenance=res.provenance, method=res.method,
                    backend=res.backend if backend is None else backend)
 
@@ -411,14 +413,12 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
     stats = timer.stats()
     stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
                   "resolved": bool(ok)})
-    if history:
-        stats["_history"] = history
     if options["degree"] == "auto" and not ok:
         warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
                       "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
                       "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
     return ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
-                      provenance=timer.provenance(), method=method, backend=be.name)
+                      provenance=timer.provenance(), method=method, backend=be.name, history=history)
 
 
 def _hooi(C, factors, sweeps):
