@@ -8,8 +8,12 @@ that every method a problem in :mod:`problems` declares dispatches).
   ``operator(backend)``, ``rhs(backend)``, optionally
   ``preconditioner(name, backend)`` (named in ``problem.preconditioners``) and
   ``finalize(result, backend)`` (e.g. to reshape the solution to the grid).
-* Problem-level routines (``sinkhorn``, ``sns``) take the problem object itself
-  as their first argument.
+* Problem-level routines (``sinkhorn``, ``sns``, ``sketched_newton``) take the
+  problem object itself as their first argument.
+* Nonlinear-system routines (``newton_krylov``): the problem provides
+  ``nonlinear_system(backend)``, the keyword arguments of the routine (``F``,
+  ``x0``, and optionally ``jac``/``jvp``, ``M``), and optionally
+  ``finalize(result, backend)``.
 
 Options are passed on by keyword; an option the routine does not take raises a
 :class:`TypeError` that lists the ones it does.
@@ -23,26 +27,31 @@ from . import backends as _backends
 
 LINEAR = {"cg": "solvers.linear.cg", "minres": "solvers.linear.minres",
           "gmres": "solvers.linear.gmres", "cdm": "solvers.linear.cdm"}
-PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns"}
+PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns",
+                 "sketched_newton": "solvers.nonlinear.sketched_newton"}
+NONLINEAR = {"newton_krylov": "solvers.nonlinear.newton_krylov"}
+_ALL = {**LINEAR, **PROBLEM_LEVEL, **NONLINEAR}
 
 # arguments solve() supplies itself (problem-level routines: also their first parameter, the problem,
 # and the marginals and eps a routine takes beside a cost matrix; the problem carries those)
 _SUPPLIED_LINEAR = ("A", "b", "M", "backend")
 _SUPPLIED_PROBLEM = ("a", "b", "eps", "backend")
+_SUPPLIED_NONLINEAR = ("F", "x0", "jac", "jvp", "M", "backend")
 
 
 def _routine(method: str):
-    table = LINEAR if method in LINEAR else PROBLEM_LEVEL
-    return getattr(importlib.import_module(table[method]), method)
+    return getattr(importlib.import_module(_ALL[method]), method)
 
 
 def accepted_options(method: str) -> tuple[str, ...]:
     """The keyword options ``solve(problem, method=method, ...)`` passes on to the routine."""
-    if method not in LINEAR and method not in PROBLEM_LEVEL:
-        raise ValueError(f"newtonkit has no routine {method!r}; known: {', '.join([*LINEAR, *PROBLEM_LEVEL])}")
+    if method not in _ALL:
+        raise ValueError(f"newtonkit has no routine {method!r}; known: {', '.join(_ALL)}")
     params = list(inspect.signature(_routine(method)).parameters.values())
     if method in LINEAR:
         supplied = _SUPPLIED_LINEAR
+    elif method in NONLINEAR:
+        supplied = _SUPPLIED_NONLINEAR
     else:
         supplied, params = _SUPPLIED_PROBLEM, params[1:]
     return tuple(p.name for p in params
@@ -113,9 +122,9 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
                         f"got {type(method).__name__} {method!r:.60}")
     if method not in methods:
         raise ValueError(f"method {method!r} does not fit {type(problem).__name__}; choose one of: {', '.join(methods)}")
-    if method not in LINEAR and method not in PROBLEM_LEVEL:
+    if method not in _ALL:
         raise ValueError(f"method {method!r} is declared by {type(problem).__name__} but newtonkit has no such "
-                         f"routine; known: {', '.join([*LINEAR, *PROBLEM_LEVEL])}")
+                         f"routine; known: {', '.join(_ALL)}")
     _check_options(method, problem, options)
     if precond is not None and method not in LINEAR:
         raise ValueError(f"precond= applies to linear methods only, not {method!r}")
@@ -133,6 +142,9 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
     routine = _routine(method)
     if method in PROBLEM_LEVEL:
         return routine(problem, backend=be, **options)
+    if method in NONLINEAR:
+        res = routine(**{**problem.nonlinear_system(be), "backend": be}, **options)
+        return problem.finalize(res, be) if hasattr(problem, "finalize") else res
     A = problem.operator(be)
     b = problem.rhs(be)
     M = None
@@ -149,4 +161,4 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
     return res
 
 
-__all__ = ["solve", "accepted_options", "LINEAR", "PROBLEM_LEVEL"]
+__all__ = ["solve", "accepted_options", "LINEAR", "PROBLEM_LEVEL", "NONLINEAR"]

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import solvers
-from problems import ot, pde
+from problems import nlp, ot, pde
 from solvers import _solve
 
 # a small instance of every problem class that declares `methods`
@@ -16,6 +16,8 @@ FACTORIES = {
     "Poisson": lambda: pde.Poisson.manufactured((12, 11), kind="variable_k"),
     "Bratu": lambda: pde.Bratu((8, 8), lam=1.0),
     "EntropicOT": lambda: ot.random_point_clouds(40, 5e-2, seed=1, m=30),
+    "EqualityConstrainedProblem": lambda: nlp.hs("HS28"),
+    "PoissonControl": lambda: pde.PoissonControl(8),
 }
 
 
@@ -38,7 +40,7 @@ def test_every_problem_class_has_a_factory_here():
 
 
 def test_declared_methods_exist():
-    known = set(_solve.LINEAR) | set(_solve.PROBLEM_LEVEL)
+    known = set(_solve.LINEAR) | set(_solve.PROBLEM_LEVEL) | set(_solve.NONLINEAR)
     for name, cls in _problem_classes().items():
         assert set(cls.methods) <= known, f"{name} declares {set(cls.methods) - known}, which solve() cannot run"
 
@@ -66,10 +68,32 @@ def test_every_declared_method_dispatches(name, method):
             assert res.method == (method if precond is None else f"{method}+{precond}")
             assert res.options["precond"] == precond and res.x.shape == p.shape
             _check_linear(p, res)
-    else:
+    elif method in ("sinkhorn", "sns"):
         res = solvers.solve(p, method=method, tol=1e-10, backend="numpy")
         assert res.converged and res.method == method, res.message
         _check_ot(p, res)
+    elif method == "newton_krylov":
+        res = solvers.solve(p, method=method, tol=1e-10, backend="numpy")
+        assert res.converged and res.method == "newton-krylov", res.message
+        # independent: the discrete Bratu equations A u - lam e^u = 0 with A assembled by SciPy
+        u = np.asarray(res.x).reshape(-1)
+        A = solvers.operators.StencilOperator(p.shape, p.h, backend="numpy").to_csr()
+        assert res.x.shape == p.shape
+        assert np.abs(A @ u - p.lam * np.exp(u)).max() <= 1e-8 * np.abs(A @ u).max()
+    elif method == "sketched_newton":
+        # dense problems: the default sketch; operator problems (Poisson control): MINRES on the KKT operator
+        sketch = "gaussian" if isinstance(p.jac(p.x0), np.ndarray) else None
+        res = solvers.solve(p, method=method, sketch=sketch, tol=1e-9, backend="numpy")
+        assert res.converged and res.method == method, res.message
+        if getattr(p, "f_star", None) is not None:          # published optimum (HS28: 0 at (0.5, -0.5, 0.5))
+            assert abs(p.f(res.x) - p.f_star) <= 1e-8
+        else:                                               # linear control: the exact discrete KKT point (spsolve)
+            ref = p.reference_solution()
+            ref_x = ref[0] if isinstance(ref, tuple) else getattr(ref, "x", ref)
+            np.testing.assert_allclose(res.x, ref_x, rtol=0, atol=1e-7 * np.abs(ref_x).max())
+        assert np.abs(p.c(res.x)).max() <= 1e-8
+    else:
+        raise AssertionError(f"no independent check for method {method!r}: add one here")
 
 
 def test_default_method_is_the_first_declared():
@@ -108,8 +132,14 @@ def test_wrong_pairings():
         solvers.solve(FACTORIES["EntropicOT"](), method="cg")
     with pytest.raises(ValueError, match="precond= applies to linear methods only"):
         solvers.solve(FACTORIES["EntropicOT"](), method="sns", precond="mg")
+
+    class Bare:
+        methods = ()
+
     with pytest.raises(TypeError, match="declares no methods"):
-        solvers.solve(FACTORIES["Bratu"]())
+        solvers.solve(Bare())
+    with pytest.raises(ValueError, match="choose one of: newton_krylov"):
+        solvers.solve(FACTORIES["Bratu"](), method="cg")
     with pytest.raises(TypeError, match="not a newtonkit problem"):
         solvers.solve(object())
 
