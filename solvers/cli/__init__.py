@@ -5,8 +5,10 @@
     newtonkit demo [--store runs.h5] [--shape N N N] [--backend numba] [--case NAME]
     newtonkit solve poisson --shape 256 256 [--precond mg] [--method cg] [--rtol 1e-8] [--store runs.h5]
     newtonkit solve ot --n 1000 --eps 1e-3 [--method sns]
-    newtonkit runs list FILE | runs show FILE RUN_ID | runs plot FILE [RUN_ID ...] [-o out.png]
-    newtonkit runs merge OUT FILE [FILE ...]
+    newtonkit runs list STORE [--problem P] [--method M] [--backend B] [--status S] [--tag K=V] [--sort FIELD [--reverse]]
+    newtonkit runs show STORE RUN_ID | runs plot STORE [RUN_ID ...] [--metric residual] [--by method] [-o out.png]
+    newtonkit runs export STORE --csv out.csv | --parquet out.parquet
+    newtonkit runs merge OUT STORE [STORE ...] | runs compact STORE
     newtonkit info
 
 Exit codes: 0 success, 1 a solve did not converge, 2 usage error (bad
