@@ -72,7 +72,7 @@ def cubic_lattice(size=(24, 24, 4), spacing: float = 1.0, charges: str = "altern
 
 
 def random_cloud(N: int = 500, *, seed=None, box=None, bond: float = 1.5, min_separation: float = 1.2,
-                 density: float = 0.02, padding: float = 2.0) -> Particles:
+                 density: float = 0.05, padding: float = 2.0) -> Particles:
     """A bio-molecule-like cloud: a branched self-avoiding chain of ``N`` atoms with partial charges.
 
     Atoms are placed one by one at distance ``bond`` from a previous atom (the last one,
@@ -90,8 +90,9 @@ def random_cloud(N: int = 500, *, seed=None, box=None, bond: float = 1.5, min_se
         Default: a cube centred at the origin holding ``N / density`` volume plus padding.
     bond, min_separation : float
         Step length and minimum distance (``0 < min_separation <= bond``).
-    density : float, default 0.02
-        Atoms per unit volume of the default box (> 0).
+    density : float, default 0.05
+        Atoms per unit volume of the default box (> 0; about the heavy-atom density of a
+        protein in atoms per cubic angstrom when lengths are in angstrom).
     padding : float, default 2.0
         Distance kept from the box faces (>= 0).
 

@@ -131,7 +131,7 @@ class GaussianSum:
     def _part(self, sl, suffix, cutoff, k):
         return GaussianSum(self.c[sl], self.t[sl], kind=f"{self.kind}-{suffix}", tol=self.tol, r_min=self.r_min,
                            r_max=self.r_max, error=math.nan,
-                           params={**self.params, "cutoff": cutoff, "split_index": k})
+                           params={**self.params, "cutoff": cutoff, "split_index": k, "full_rank": self.rank})
 
     def _resolve_split(self, cutoff, rank) -> tuple[int, float]:
         if (cutoff is None) == (rank is None):
@@ -161,7 +161,7 @@ class GaussianSum:
         -------
         GaussianSum
             ``kind`` gets the suffix ``-long``; ``params["split_index"]`` and
-            ``params["cutoff"]`` record the split. ``long + short`` is the whole kernel.
+            ``params["cutoff"]`` record the split, ``params["full_rank"]`` the whole kernel's rank. ``long + short`` is the whole kernel.
 
         References
         ----------
