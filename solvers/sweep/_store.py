@@ -8,9 +8,11 @@
 * Resume: the runs already stored are found by the task key in their tags
   (``sweep_key``), from :meth:`RunStore.list`, which also discovers run files that no
   index line lists yet (a client killed between a worker's write and its own index
-  append loses nothing). When a key has several runs (a rerun of a failed task, or
-  a worker killed between writing its file and reporting it, which makes Dask run
-  the task again), the latest one stands for the task.
+  append loses nothing). When a key has several runs (a rerun of a failed task; a
+  worker killed between writing its file and reporting it, which makes Dask run the
+  task again; or a client killed while attached to a running cluster, whose workers
+  finish the tasks already started while the resumed sweep submits them again), all
+  are complete runs and the latest one stands for the task.
 * One sweep writes a store at a time: the client holds an advisory lock
   (``<dir>/.sweep.lock`` or ``<file>.sweep.lock``), released by the kernel when it dies.
 
