@@ -14,7 +14,7 @@ import numpy as np
 
 import solvers
 
-from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
+from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, _newton_kinds, add_common_solve
 
 
 def check_shape(shape: Sequence[int], variable_k: bool = False) -> tuple[int, ...]:
@@ -165,6 +165,7 @@ SOLVE_KINDS: list[SolveKind] = [
     SolveKind("ot", "entropic optimal transport between random point clouds (Sinkhorn / Sinkhorn-Newton-Sparse)",
               _add_ot_args, _run_ot),
 ]
+SOLVE_KINDS += _newton_kinds.kinds()    # nlp, control, bratu
 
 
 def check_store(path) -> None:
