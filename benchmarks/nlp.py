@@ -51,7 +51,6 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.optimize as so  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 
 from _machine import machine_info  # noqa: E402

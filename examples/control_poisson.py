@@ -26,15 +26,18 @@ def main():
     p = PoissonControl(args.n, alpha=args.alpha, semilinear=args.semilinear)
     res = sketched_newton(p, sketch=None, tol=args.tol, backend="numba")
     print(res.message)
-    print(f"Newton steps {res.nit}, MINRES iterations {res.stats['inner_iterations']}, time {res.stats['time_s']:.2f} s")
+    print(f"Newton steps {res.nit}, MINRES iterations {res.stats['inner_iterations']}, "
+          f"time {res.stats['time_s']:.2f} s")
     kkt = p.kkt_residual(res.x, res.lam)
     y, u = p.split(res.x)
     yd = p.y_desired.reshape(p.shape)
     print(f"stationarity {kkt['stationarity']:.2e}  feasibility {kkt['feasibility']:.2e}")
-    print(f"||y - y_d||_L2 = {np.sqrt(p.h2 * np.sum((y - yd) ** 2)):.4e}   ||u||_L2 = {np.sqrt(p.h2 * np.sum(u ** 2)):.4e}")
+    print(f"||y - y_d||_L2 = {np.sqrt(p.h2 * np.sum((y - yd) ** 2)):.4e}   "
+          f"||u||_L2 = {np.sqrt(p.h2 * np.sum(u ** 2)):.4e}")
     if not args.semilinear and args.n <= 128:
         x, _ = p.reference_solution()
-        print(f"max relative difference to the sparse direct KKT solve: {np.abs(res.x - x).max() / np.abs(x).max():.2e}")
+        diff = np.abs(res.x - x).max() / np.abs(x).max()
+        print(f"max relative difference to the sparse direct KKT solve: {diff:.2e}")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,8 @@ class Bratu:
         import functools
 
         be = solvers.get_backend(backend)
-        return {"F": functools.partial(self.residual, backend=be.name), "x0": self.initial_guess(be).reshape(self.shape),
+        return {"F": functools.partial(self.residual, backend=be.name),
+                "x0": self.initial_guess(be).reshape(self.shape),
                 "jac": functools.partial(self.jacobian, backend=be.name),
                 "M": functools.partial(self.jacobian_preconditioner, backend=be.name), "backend": be.name}
 
