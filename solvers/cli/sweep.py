@@ -42,9 +42,10 @@ def cmd_sweep(args) -> int:
         raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
     progress = False if args.no_progress else (True if args.progress else None)
     try:
+        locking = None if args.hdf5_file_locking is None else args.hdf5_file_locking == "on"
         table = sweep(tasks, store=store, scheduler=args.scheduler, cluster=args.cluster, n_workers=args.workers,
                       threads=args.threads_per_worker, retries=args.retries, retry_failed=args.retry_failed,
-                      progress=progress, insecure=args.insecure, file_locking=args.hdf5_file_locking)
+                      progress=progress, insecure=args.insecure, file_locking=locking)
     except (ClusterError, StoreBusyError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:
@@ -84,8 +85,7 @@ def add_parser(sub) -> None:
                    help="Numba threads per LocalCluster worker (NEWTONKIT_NUM_THREADS; default cores // workers)")
     p.add_argument("--retries", type=int, default=1, help="Dask retries of a task whose worker failed (default 1)")
     p.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as errors")
-    p.add_argument("--hdf5-file-locking", type=lambda s: {"on": True, "off": False}[s], default=None,
-                   metavar="{on,off}", help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
+    p.add_argument("--hdf5-file-locking", choices=["on", "off"], default=None, help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
                    "without POSIX locks)")
     p.add_argument("--dry-run", action="store_true", help="list the tasks and their keys; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -105,14 +105,38 @@ def security_for(address: str, insecure: bool = False):
     return None
 
 
-def local_cluster(n_workers: int | None = None, threads: int | None = None, *, env: dict | None = None,
-                  cuda: bool = False):
-    """Start a LocalCluster (or LocalCUDACluster) sized to this machine; see the module docstring."""
-    cores = machine_cores()
+def check_arguments(client=None, scheduler=None, *, cluster=None, n_workers=None, threads=None,
+                    insecure: bool = False) -> None:
+    """Everything :func:`connect` would refuse, checked before anything is started or written."""
+    if cluster not in (None, "local", "cuda"):
+        raise ValueError(f"cluster must be 'local', 'cuda' or None, got {cluster!r}")
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
         raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads (Numba threads per worker) must be a positive integer, got {threads!r}")
+    if client is None and cluster == "cuda":
+        import importlib.util
+
+        if importlib.util.find_spec("dask_cuda") is None:
+            raise ClusterError("cluster='cuda' needs dask-cuda: pip install dask-cuda (one worker per GPU)")
+    if client is not None or cluster is not None:
+        return
+    address = scheduler_address(scheduler)
+    if address is None:
+        return
+    if not isinstance(address, str):
+        raise TypeError(f"scheduler must be an address string such as 'tcp://127.0.0.1:8786', got {address!r}")
+    try:
+        security_for(address, insecure)
+    except ImportError:
+        raise ClusterError("sweeps run on Dask: pip install 'dask[distributed]' (or 'newtonkit[dist]')") from None
+
+
+def local_cluster(n_workers: int | None = None, threads: int | None = None, *, env: dict | None = None,
+                  cuda: bool = False):
+    """Start a LocalCluster (or LocalCUDACluster) sized to this machine; see the module docstring."""
+    check_arguments(n_workers=n_workers, threads=threads, cluster="cuda" if cuda else "local")
+    cores = machine_cores()
     if n_workers is None:
         n_workers = max(1, cores // (threads or 1))
     threads = threads or max(1, cores // n_workers)
@@ -138,15 +162,12 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
         from distributed import Client
     except ImportError:
         raise ClusterError("sweeps run on Dask: pip install 'dask[distributed]' (or 'newtonkit[dist]')") from None
-    if cluster not in (None, "local", "cuda"):
-        raise ValueError(f"cluster must be 'local', 'cuda' or None, got {cluster!r}")
+    check_arguments(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads, insecure=insecure)
     if client is not None:
         yield client
         return
     address = None if cluster is not None else scheduler_address(scheduler)
     if address is not None:
-        if not isinstance(address, str):
-            raise TypeError(f"scheduler must be an address string such as 'tcp://127.0.0.1:8786', got {address!r}")
         sec = security_for(address, insecure)
         with Client(address, security=sec, timeout="20s") as c:
             yield c
@@ -159,4 +180,4 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
         lc.close()
 
 
-__all__ = ["connect", "local_cluster", "security_for", "scheduler_address", "machine_cores", "ClusterError"]
+__all__ = ["connect", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores", "ClusterError"]

@@ -161,6 +161,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (only on a terminal), got {progress!r}")
+    _cluster.check_arguments(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads,
+                             insecure=insecure)   # a refused address or bad size fails before the store is touched
     st = _store.SweepStore(store, durable=durable)
     rows: dict[str, dict] = {}
     with st:

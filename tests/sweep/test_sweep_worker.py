@@ -133,14 +133,15 @@ def test_a_sweep_whose_runs_are_all_stored_starts_no_cluster(tmp_path):
     tasks = [Task(OT, {"n": 10, "eps": 0.1}, seed=s, method="sns", backend="numpy") for s in range(2)]
     with SweepStore(tmp_path) as st:
         st.index([run_task(t, str(st.run_dir)) for t in tasks])
-    # an address that would be refused (clear text to another host): never reached, nothing is left to run
-    table = sweep(tasks, store=tmp_path, scheduler="tcp://10.9.9.9:8786")
+    # nothing listens on port 9 of this machine: a connection attempt would fail; none is made
+    table = sweep(tasks, store=tmp_path, scheduler="tcp://127.0.0.1:9")
     assert (table.ran, table.skipped) == (0, 2) and [r["key"] for r in table] == [t.key for t in tasks]
     from solvers.sweep import ClusterError
 
+    # a refused address fails before the store is touched, stored runs or not
     with pytest.raises(ClusterError, match="clear text"):
-        sweep(tasks + [Task(OT, {"n": 10, "eps": 0.1}, seed=9, method="sns")], store=tmp_path,
-              scheduler="tcp://10.9.9.9:8786")
+        sweep(tasks, store=tmp_path / "new", scheduler="tcp://10.9.9.9:8786")
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
@@ -148,6 +149,10 @@ def test_a_sweep_whose_runs_are_all_stored_starts_no_cluster(tmp_path):
     (dict(store="s", retries=-1), ValueError, "retries"),
     (dict(store="s", retries=True), ValueError, "retries"),
     (dict(store="s", progress="yes"), TypeError, "progress"),
+    (dict(store="s", n_workers=0), ValueError, "n_workers"),
+    (dict(store="s", threads=-2), ValueError, "threads"),
+    (dict(store="s", cluster="slurm"), ValueError, "cluster must be"),
+    (dict(store="s", scheduler=8786), TypeError, "address string"),
 ])
 def test_bad_sweep_arguments_fail_before_anything_runs(tmp_path, kwargs, exc, match):
     from solvers.sweep import sweep
