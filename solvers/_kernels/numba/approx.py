@@ -19,7 +19,7 @@ from ..numpy.approx import check_points, pack  # noqa: F401  (same packed form a
 CHUNK = 256
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _rows(FT, ft_off, i, mi, ri, t, p0, nb_, T, out):
     """``out[:ri] = A_i^T T(t[p0:p0+nb_, i])`` (``T`` the Chebyshev values, a GEMM)."""
     chunk = T.shape[1]
@@ -32,7 +32,7 @@ def _rows(FT, ft_off, i, mi, ri, t, p0, nb_, T, out):
     out[:ri, :] = np.dot(FT[ft_off[i]:ft_off[i + 1]].reshape(ri, mi), T[:mi])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _products(U, pp, idx, start, d, nb_):
     """``pp[j, q] = prod_{i <= j} U[i, idx[i], q]`` for ``j >= start`` (the odometer's running products)."""
     for j in range(start, d - 1):
@@ -92,7 +92,7 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
             out[p0 + q] = acc[q]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _products_d(U, dU, P, idx, start, d, nb_):
     """``P[k, j] = prod_{l <= j} (dU if l == k else U)[l, idx[l]]``; ``k = d - 1``: no derivative."""
     for k in range(d):
