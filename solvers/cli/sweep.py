@@ -85,7 +85,8 @@ def add_parser(sub) -> None:
                    help="Numba threads per LocalCluster worker (NEWTONKIT_NUM_THREADS; default cores // workers)")
     p.add_argument("--retries", type=int, default=1, help="Dask retries of a task whose worker failed (default 1)")
     p.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as errors")
-    p.add_argument("--hdf5-file-locking", choices=["on", "off"], default=None, help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
+    p.add_argument("--hdf5-file-locking", choices=["on", "off"], default=None,
+                   help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
                    "without POSIX locks)")
     p.add_argument("--dry-run", action="store_true", help="list the tasks and their keys; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -180,4 +180,5 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
         lc.close()
 
 
-__all__ = ["connect", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores", "ClusterError"]
+__all__ = ["connect", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores",
+           "ClusterError"]

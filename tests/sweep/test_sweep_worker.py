@@ -74,7 +74,8 @@ def test_ot_task_uses_the_seed_and_matches_a_dense_reference(tmp_path):
     assert _only_run(rows[0]["file"]).extras["cost"] != _only_run(rows[1]["file"]).extras["cost"]
 
 
-@pytest.mark.parametrize("params, exc", [({"n": 20, "eps": -1.0}, "ValueError"), ({"n": 20, "nonsense": 1}, "TypeError")])
+@pytest.mark.parametrize("params, exc", [({"n": 20, "eps": -1.0}, "ValueError"),
+                                         ({"n": 20, "nonsense": 1}, "TypeError")])
 def test_a_failing_task_is_stored_as_a_failed_run_with_its_traceback(tmp_path, params, exc):
     t = Task(OT, params, seed=0, method="sns", backend="numpy")
     row = run_task(t, str(tmp_path))
