@@ -27,7 +27,11 @@ EXPECTED = {
                            "solvers.operators.kkt_operator", "solvers.operators.GramOperator",
                            "solvers.operators.gaussian_sketch", "solvers.operators.count_sketch",
                            "solvers.operators.row_sampling"],
-    "api/runs.html": ["solvers.RunStore"],
+    "api/runs.html": ["solvers.RunStore", "solvers.runs.write_run_file"],
+    "api/approx.html": ["solvers.approx.chebtucker", "solvers.approx.ChebTucker"],
+    "api/sweep.html": ["solvers.sweep.sweep", "solvers.sweep.Task", "solvers.sweep.SweepTable"],
+    "api/nlp.html": ["problems.nlp.EqualityConstrainedProblem", "problems.nlp.hs", "problems.nlp.logistic_regression",
+                     "problems.nlp.logistic_loss"],
     "api/problems.html": ["problems.pde.Poisson", "problems.pde.Bratu", "problems.ot.EntropicOT",
                              "problems.ot.random_point_clouds"],
 }

@@ -9,6 +9,9 @@
     newtonkit runs show STORE RUN_ID | runs plot STORE [RUN_ID ...] [--metric residual] [--by method] [-o out.png]
     newtonkit runs export STORE --csv out.csv | --parquet out.parquet
     newtonkit runs merge OUT STORE [STORE ...] | runs compact STORE
+    newtonkit solve nlp HS47 [--sketch gaussian] | solve control --n 128 [--semilinear] | solve bratu --shape 256 256 --lam 6
+    newtonkit sweep SPEC.toml --store runs/ [--scheduler ADDRESS] [--insecure] [--retry-failed] [--dry-run]
+    newtonkit approx lattice --size 24 24 4 --tol 1e-7 [--store runs.h5]
     newtonkit info
 
 Exit codes: 0 success, 1 a solve did not converge, 2 usage error (bad
@@ -44,7 +47,7 @@ from ._format import format_table
 EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
 
 #: command modules, in the order ``newtonkit --help`` lists them
-COMMANDS = ("demo", "solve", "runs", "info")
+COMMANDS = ("demo", "solve", "runs", "sweep", "approx", "info")
 
 
 class UsageError(Exception):
