@@ -40,7 +40,8 @@ class GaussianSum:
 
     Built by :func:`newton_kernel`, :func:`slater_kernel`, :func:`yukawa_kernel`,
     or from explicit coefficients. Terms are stored widest first (``t`` ascending),
-    so :meth:`long_range` keeps a leading block of terms ([BKK18]_).
+    so :meth:`long_range` keeps a leading block of terms (Benner, Khoromskaia and Khoromskij,
+    SIAM J. Sci. Comput. 2018).
 
     Parameters
     ----------
@@ -161,11 +162,13 @@ class GaussianSum:
         -------
         GaussianSum
             ``kind`` gets the suffix ``-long``; ``params["split_index"]`` and
-            ``params["cutoff"]`` record the split, ``params["full_rank"]`` the whole kernel's rank. ``long + short`` is the whole kernel.
+            ``params["cutoff"]`` record the split, ``params["full_rank"]`` the whole kernel's
+            rank. ``long + short`` is the whole kernel.
 
         References
         ----------
-        [BKK18]_, Section 2: the long-range part collects the terms with small ``t_k``.
+        P. Benner, V. Khoromskaia, B. N. Khoromskij, SIAM J. Sci. Comput. 40 (2018) A1034,
+        Section 2: the long-range part collects the terms with small ``t_k``.
         """
         k, cut = self._resolve_split(cutoff, rank)
         return self._part(slice(0, k), "long", cut, k)
@@ -218,7 +221,8 @@ def _rel_error(c, t, r, exact) -> float:
 def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) -> GaussianSum:
     """The Newton kernel ``1/|x|`` in R^3 as a sum of Gaussians, relative accuracy ``tol`` on ``[r_min, r_max]``.
 
-    Sinc quadrature [HK06]_ of ``1/r = (2/sqrt(pi)) int_0^inf exp(-r^2 t^2) dt`` after
+    Sinc quadrature (Hackbusch and Khoromskij, Computing 2006) of
+    ``1/r = (2/sqrt(pi)) int_0^inf exp(-r^2 t^2) dt`` after
     ``t = sinh(u)``: the integrand ``exp(-r^2 sinh(u)^2) cosh(u)`` is even and decays
     doubly exponentially, so the trapezoidal rule on ``u_k = k h``, ``k = -M..M``, folds
     into ``M + 1`` distinct Gaussians ``t_k = sinh(k h)`` with ``c_0 = h/sqrt(pi)`` and
@@ -346,7 +350,8 @@ def slater_kernel(alpha: float = 1.0, tol: float = 1e-7, r_min: float = 1e-3, r_
     Uses the subordination (Laplace-transform) identity
     ``exp(-a r) = (a / (2 sqrt(pi))) int_0^inf u^{-3/2} exp(-a^2/(4u)) exp(-u r^2) du``
     with ``u = e^{2s}`` and the trapezoidal rule in ``s`` (the integrand decays doubly
-    exponentially at both ends), see [HK06]_ and [BKK18]_ for sinc quadratures of radial
+    exponentially at both ends), see Hackbusch and Khoromskij (Computing 2006) and Benner,
+    Khoromskaia and Khoromskij (SIAM J. Sci. Comput. 2018) for sinc quadratures of radial
     kernels; ``h`` and the node range are chosen as in :func:`newton_kernel`.
 
     Parameters
@@ -372,7 +377,8 @@ def yukawa_kernel(kappa: float = 1.0, tol: float = 1e-7, r_min: float = 1e-3, r_
     Uses ``exp(-k r)/r = (2/sqrt(pi)) int_0^inf exp(-r^2 t^2 - k^2/(4 t^2)) dt`` with
     ``t = e^s`` and the trapezoidal rule in ``s`` (for ``k > 0`` the integrand decays
     doubly exponentially at both ends); ``h`` and the node range are chosen as in
-    :func:`newton_kernel`. References: [HK06]_, [BKK18]_.
+    :func:`newton_kernel`. References: Hackbusch and Khoromskij (Computing 2006); Benner,
+    Khoromskaia and Khoromskij (SIAM J. Sci. Comput. 2018).
 
     Parameters
     ----------

@@ -51,10 +51,11 @@ def _check_box(box, positions=None):
 
 
 class ParticlePotential:
-    """The potential ``V(x) = sum_nu z_nu P(x - x_nu)`` of charges ``z_nu`` at ``x_nu`` for a :class:`GaussianSum` ``P``.
+    """The potential ``V(x) = sum_nu z_nu P(x - x_nu)`` of charges ``z_nu`` at ``x_nu``, ``P`` a :class:`GaussianSum`.
 
-    A canonical tensor of rank ``P.rank * N`` ([BKK18]_); with the long-range part of the
-    Newton kernel it is the smooth input of the Chebyshev-Tucker format [BKKS25]_.
+    A canonical tensor of rank ``P.rank * N`` (Benner, Khoromskaia and Khoromskij, SIAM J.
+    Sci. Comput. 2018); with the long-range part of the Newton kernel it is the smooth input
+    of the Chebyshev-Tucker format (Benner, Khoromskij, Khoromskaia and Sun, arXiv:2503.01696).
 
     Parameters
     ----------
@@ -138,7 +139,8 @@ class ParticlePotential:
         ``n_1, n_2, n_3`` per axis span a small product grid (a lattice), the charges are
         a core tensor ``Q`` (``n_1 x n_2 x n_3``) and every Gaussian term is the Tucker
         product ``c_k Q x_1 G_1k x_2 G_2k x_3 G_3k`` with ``G_ik[j, a] =
-        exp(-t_k^2 (nodes_i[j] - u_ia)^2)`` ([BKK18]_, assembled lattice sums). Otherwise
+        exp(-t_k^2 (nodes_i[j] - u_ia)^2)`` (assembled lattice sums, Benner, Khoromskaia and
+        Khoromskij, SIAM J. Sci. Comput. 2018). Otherwise
         each factor ``U_i diag(|w|^(1/3))`` is projected on its leading left singular
         vectors (singular values above ``rtol`` times the largest: a near-exact basis), the
         small core is accumulated in chunks of ``chunk`` terms and expanded (the reduced
@@ -236,7 +238,8 @@ def long_range_potential(positions, charges, *, box=None, tol: float = 1e-7, cut
 
     The Newton kernel is approximated by :func:`newton_kernel` with relative accuracy
     ``tol`` on ``[r_min, diameter of the box]`` and split by
-    :meth:`GaussianSum.long_range` ([BKK18]_; used as the input of [BKKS25]_).
+    :meth:`GaussianSum.long_range` (Benner, Khoromskaia and Khoromskij, SIAM J. Sci. Comput.
+    2018; the input of Benner, Khoromskij, Khoromskaia and Sun, arXiv:2503.01696).
 
     Parameters
     ----------

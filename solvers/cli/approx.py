@@ -211,7 +211,8 @@ def add_parser(sub) -> None:
                        description=__doc__.split("\n\n")[0].strip("`: "))
     ksub = p.add_subparsers(dest="system", metavar="SYSTEM", required=True)
     lp = ksub.add_parser("lattice", help="charges on an n1 x n2 x n3 lattice (rock salt by default)")
-    lp.add_argument("--size", type=int, nargs=3, default=[24, 24, 4], metavar="N", help="lattice size (default: 24 24 4)")
+    lp.add_argument("--size", type=int, nargs=3, default=[24, 24, 4], metavar="N",
+                    help="lattice size (default: 24 24 4)")
     lp.add_argument("--spacing", type=float, default=1.0, help="lattice step (default: 1.0)")
     lp.add_argument("--charges", default="alternating", choices=["alternating", "random", "positive"],
                     help="charges (default: alternating, (-1)^(i+j+k))")
