@@ -32,7 +32,7 @@ EXPECTED = {
     "api/sweep.html": ["solvers.sweep.sweep", "solvers.sweep.Task", "solvers.sweep.SweepTable"],
     "api/nlp.html": ["problems.nlp.EqualityConstrainedProblem", "problems.nlp.hs", "problems.nlp.logistic_regression",
                      "problems.nlp.logistic_loss"],
-    "api/problems.html": ["problems.pde.Poisson", "problems.pde.Bratu", "problems.ot.EntropicOT",
+    "api/problems.html": ["problems.pde.Poisson", "problems.pde.Bratu", "problems.pde.PoissonControl", "problems.ot.EntropicOT",
                              "problems.ot.random_point_clouds"],
 }
 
