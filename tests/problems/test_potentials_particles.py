@@ -158,3 +158,26 @@ def test_validation(small_lattice):
         random_cloud(120, box=[(-2, 2)] * 3, padding=0.5)
     with pytest.raises(TypeError, match="N must be an integer"):
         random_cloud(10.0)
+
+
+def test_yukawa_particle_potential_vs_exact_screened_sum():
+    from problems.potentials import yukawa_kernel
+
+    lat = cubic_lattice((3, 2, 2), spacing=1.0, charges="random", seed=8)
+    kappa = 0.8
+    k = yukawa_kernel(kappa, tol=1e-6, r_min=0.05, r_max=8.0)
+    V = ParticlePotential(k, lat.positions, lat.charges, box=lat.box)
+    pts = np.random.default_rng(6).uniform(-2, 2, (200, 3))
+    d = np.sqrt(((pts[:, None] - lat.positions[None]) ** 2).sum(-1))
+    pts, d = pts[d.min(1) >= 0.05], d[d.min(1) >= 0.05]
+    exact = (np.exp(-kappa * d) / d) @ lat.charges
+    bound = 1.02e-6 * (np.exp(-kappa * d) / d) @ np.abs(lat.charges)
+    assert np.all(np.abs(V.direct(pts) - exact) <= bound)
+    w, U = V.cp_factors([pts[:1, 0], pts[:1, 1], pts[:1, 2]])
+    assert abs(np.einsum("r,ir,jr,kr->ijk", w, *U)[0, 0, 0] - exact[0]) <= bound[0]
+
+
+def test_long_range_potential_by_rank():
+    lat = cubic_lattice((2, 2, 2))
+    V = long_range_potential(lat.positions, lat.charges, box=lat.box, rank=6)
+    assert V.kernel.rank == 6 and V.rank == 48 and V.kernel.kind == "newton-long"
