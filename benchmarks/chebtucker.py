@@ -9,7 +9,9 @@ evaluation and direct Numba summation.
     SAME ranks (its error measured with the same evaluator), and beside plain evaluation of
     the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset).
 (b) Long-range Coulomb potential (range-separated Newton kernel, Benner, Khoromskaia,
-    Khoromskij, SIAM J. Sci. Comput. 2018) of a 24 x 24 x 4 rock-salt lattice and of a
+    Khoromskij, SIAM J. Sci. Comput. 2018) of a 24 x 24 x 4 rock-salt lattice (separable
+    charges: canonical rank = long-range kernel rank, the reduced-HOSVD path), the same
+    lattice with random +-1 charges (rank 17 x 2304: assembled grid values) and of a
     500-atom bio-molecule-like cloud at m = 129 (degree 128), tol 1e-7: ranks, error against
     direct summation of the same long-range kernel, build time, evaluation of 10^6 points
     against the direct Numba summation (the latter timed on fewer points and scaled
@@ -186,6 +188,8 @@ def main():
                    ("cloud_150", potentials.random_cloud(150, seed=0), 48, 3.0)]
     else:
         systems = [("lattice_24x24x4", potentials.cubic_lattice((24, 24, 4)), 128, 3.0),
+                   ("lattice_24x24x4_random_charges", potentials.cubic_lattice((24, 24, 4), charges="random", seed=0),
+                    128, 3.0),
                    ("cloud_500", potentials.random_cloud(500, seed=0), 128, 3.0)]
     for name, system, degree, cutoff in systems:
         row = bench_system(name, system, degree, 1e-7, cutoff, samples=500 if q else 2000,

@@ -89,7 +89,29 @@ class ParticlePotential:
 
     @property
     def rank(self) -> int:
-        return self.kernel.rank * self.n_particles
+        """Canonical rank of :meth:`cp_factors`: ``kernel.rank`` for a separable lattice, else ``kernel.rank * N``."""
+        return self.kernel.rank * (1 if self._lattice() is not None else self.n_particles)
+
+    def _lattice(self):
+        """``(lam, [q_1, q_2, q_3], [u_1, u_2, u_3])`` when the particles fill a product grid
+        ``u_1 x u_2 x u_3`` once each and the charges are ``lam q_1 o q_2 o q_3`` (to 1e-12), else None."""
+        if "_lat" in self.__dict__:
+            return self._lat
+        self._lat = None
+        uniq = [np.unique(self.positions[:, i], return_inverse=True) for i in range(3)]
+        shape = tuple(u[0].size for u in uniq)
+        if shape[0] * shape[1] * shape[2] == self.n_particles:
+            Q = np.full(shape, np.nan)
+            Q[tuple(u[1].ravel() for u in uniq)] = self.charges
+            if np.all(np.isfinite(Q)):                      # every grid point holds one particle
+                qs = []
+                for i in range(3):
+                    left, sv, _ = np.linalg.svd(np.moveaxis(Q, i, 0).reshape(shape[i], -1), full_matrices=False)
+                    qs.append(left[:, 0])
+                lam = float(np.einsum("abc,a,b,c->", Q, *qs))
+                if np.max(np.abs(Q - lam * np.einsum("a,b,c->abc", *qs))) <= 1e-12 * np.abs(Q).max():
+                    self._lat = (lam, qs, [u[0] for u in uniq])
+        return self._lat
 
     @property
     def domain(self) -> list:
@@ -107,11 +129,15 @@ class ParticlePotential:
                 "box": np.asarray(self.box, dtype=float)}
 
     def cp_factors(self, nodes):
-        """Canonical factors on a tensor grid: ``(weights (R N,), [U_1, U_2, U_3])``.
+        """Canonical factors on a tensor grid: ``(weights, [U_1, U_2, U_3])`` of :attr:`rank` columns.
 
-        ``V(x) = sum_{nu, k} w_{nu k} prod_i U_i[x_i, (nu, k)]`` with
+        In general ``V(x) = sum_{nu, k} w_{nu k} prod_i U_i[x_i, (nu, k)]`` with
         ``w_{nu k} = z_nu c_k`` and ``U_i[j, (nu, k)] = exp(-t_k^2 (nodes_i[j] - x_{nu, i})^2)``
-        (column index ``nu * R + k``).
+        (column index ``nu * R + k``): rank ``R N``. When the particles fill a product
+        lattice ``u_1 x u_2 x u_3`` and the charges are separable, ``z = lam q_1 o q_2 o q_3``
+        (rock salt ``(-1)^(i+j+k)``, equal charges), the lattice sum collapses to rank ``R``:
+        ``w_k = lam c_k``, ``U_i[j, k] = sum_a q_i[a] exp(-t_k^2 (nodes_i[j] - u_ia)^2)``
+        (assembled lattice sums, Khoromskaia and Khoromskij, Phys. Chem. Chem. Phys. 2014).
 
         Parameters
         ----------
@@ -122,9 +148,15 @@ class ParticlePotential:
         if len(nodes) != 3:
             raise ValueError(f"nodes must hold 3 arrays (one per coordinate), got {len(nodes)}")
         R, N = self.kernel.rank, self.n_particles
+        a = self.kernel.t ** 2
+        lat = self._lattice()
+        if lat is not None:
+            lam, qs, us = lat
+            mats = [np.einsum("a,jak->jk", q, np.exp(-((z[:, None] - u[None, :]) ** 2)[:, :, None] * a))
+                    for z, q, u in zip(nodes, qs, us)]
+            return lam * self.kernel.c, mats
         _checks.check_memory(f"cp_factors: {len(nodes)} factor matrices with {R * N} columns",
                              8.0 * R * N * sum(z.size for z in nodes) * 2, "use fewer particles or nodes")
-        a = self.kernel.t ** 2
         w = np.outer(self.charges, self.kernel.c).ravel()
         mats = []
         for i, z in enumerate(nodes):
