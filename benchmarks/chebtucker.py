@@ -41,7 +41,6 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _machine import machine_info  # noqa: E402
-import solvers  # noqa: E402
 from solvers.approx import ChebTucker, chebtucker  # noqa: E402
 from solvers.approx import _cheb  # noqa: E402  (the DCT, to hand tensorly the same coefficient tensor)
 from solvers.cli.approx import run_case  # noqa: E402
