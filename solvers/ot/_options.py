@@ -50,6 +50,19 @@ def scaling_factor(name: str, v, allow_auto: bool = False):
     return real(name, v, low=0.0, high=1.0)
 
 
+def choice(name: str, v, allowed: tuple):
+    """``v`` if it is one of the strings ``allowed``, else an error naming the option."""
+    if not isinstance(v, str) or v not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(repr(x) for x in allowed)}, got {v!r}")
+    return v
+
+
+def flag(name: str, v) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return v
+
+
 def cost_range(geom) -> float:
     """``C.max() - C.min()`` of a geometry, without overflow (at most the largest double)."""
     xp = geom.be.xp
@@ -100,12 +113,16 @@ class SinkhornOptions:
     maxiter: int | None = None
     eps_scaling: float | None = None
     check_every: int | None = None
+    domain: str = "auto"
+    float32: bool = True
 
     def __post_init__(self):
         real("tol", self.tol)
         integer("maxiter", self.maxiter, allow_none=True)
         scaling_factor("eps_scaling", self.eps_scaling)
         integer("check_every", self.check_every, low=1, allow_none=True)
+        choice("domain", self.domain, ("auto", "log"))
+        flag("float32", self.float32)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +147,7 @@ class SNSOptions:
     cg_rtol: float = 1e-2
     cg_maxiter: int | None = None
     n_fallback: int = 10
+    domain: str = "auto"
 
     def __post_init__(self):
         for name in ("tol", "switch_tol", "mu0", "eps_start"):
@@ -143,6 +161,7 @@ class SNSOptions:
         integer("kmax", self.kmax, low=1, allow_none=True)
         integer("cg_maxiter", self.cg_maxiter, low=1, allow_none=True)
         scaling_factor("eps_scaling", self.eps_scaling, allow_auto=True)
+        choice("domain", self.domain, ("auto", "log"))
         if not isinstance(self.polish, bool):
             raise TypeError(f"polish must be True or False, got {self.polish!r}")
 

@@ -130,9 +130,9 @@ class SinkhornRun:
 
 
 def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None,
-             f0=None, g0=None, eps_scaling: float | None = None, check_every: int | None = None, callback=None,
-             backend=None):
-    """Log-domain Sinkhorn.
+             f0=None, g0=None, eps_scaling: float | None = None, check_every: int | None = None,
+             domain: str = "auto", float32: bool = True, callback=None, backend=None):
+    """Sinkhorn: in kernel space where that is safe, in the log domain elsewhere.
 
     Parameters
     ----------
@@ -157,6 +157,16 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     check_every : int, optional
         How often the host reads the error (default: the kernel set's ``CHECK_EVERY``, 1 on the
         CPU, 10 on the GPU); every iteration's error is recorded on the device regardless.
+    domain : {"auto", "log"}
+        ``"auto"`` (default): the scaling iteration ``u = a / (K v)``, ``v = b / (K^T u)`` with a
+        stabilised kernel (two matrix-vector products per iteration instead of two exp passes
+        over C), absorbed into the potentials when the scalings grow, and log-domain steps
+        where a kernel would under/overflow (see :mod:`solvers.ot._scaling`; same iterates).
+        It holds one extra n x m array (float32 while the error is above 1e-5, then float64).
+        ``"log"``: log-domain steps only (no extra n x m memory).
+    float32 : bool
+        With ``domain="auto"``: use a float32 kernel while the error is above 1e-5 (the
+        returned potentials are always re-measured in float64).
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``,
         ``marginal_error``, ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep
@@ -173,7 +183,8 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         module notes), ``marginal_error`` (of the returned potentials, measured as in the
         module notes: what ``converged`` is based on).
     """
-    opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every)
+    opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every,
+                                    domain=domain, float32=float32)
     cb = Callback(callback)
     inputs = _common.read_inputs("sinkhorn", data, a, b, eps, backend, f0, g0)
     timer = Timer(inputs.be)
@@ -194,7 +205,12 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     else:
         f = xp.zeros(geom.n)
     errors = xp.zeros(min(maxiter + 1, 1024))
-    run = SinkhornRun(geom, a, b, log_a, log_b, stages[0], f, errors)
+    if opts.domain == "auto":
+        from ._scaling import ScalingRun
+
+        run = ScalingRun(geom, a, b, log_a, log_b, stages[0], f, errors, float32=opts.float32)
+    else:
+        run = SinkhornRun(geom, a, b, log_a, log_b, stages[0], f, errors)
     history = _result.History(marginal_error=float, eps=float)
     status = Status.MAXITER
     for s, e in enumerate(stages):
@@ -228,5 +244,6 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     options = {**opts.as_dict(), "maxiter": maxiter, "check_every": check, "eps": eps,
                "warm_start": f0 is not None or g0 is not None}
     return _result.build_result("sinkhorn", inputs, geom, f, g, eps, status=status, message=msg, nit=nit,
-                                history=history, stats={"iterations": nit, "eps_stages": len(stages)},
+                                history=history, stats={"iterations": nit, "eps_stages": len(stages),
+                                                        **getattr(run, "stats", {})},
                                 options=options, timer=timer, marginal_error=err)

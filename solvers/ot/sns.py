@@ -97,6 +97,7 @@ import numpy as np
 from .. import nonlinear
 from ..results import Callback, Status, Timer, stopped_message
 from . import _common, _newton, _options, _result
+from ._scaling import ScalingRun
 from .sinkhorn import SinkhornRun
 
 #: Newton steps without a new best marginal error before the run ends as stagnated
@@ -167,7 +168,10 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
     unmeasured (the first Newton iteration measures it)."""
     o, xp, be = run.opts, run.geom.be.xp, run.geom.be
     buf = xp.zeros(min(o.max_sinkhorn, 1024))
-    sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
+    if o.domain == "auto":   # float32 kernel steps where safe (at most half a cost matrix more memory)
+        sk = ScalingRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf, float32=True, float64=False)
+    else:
+        sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
     status = Status.MAXITER
     while sk.count < o.max_sinkhorn:
         chunk = min(o.n_sinkhorn if sk.count == 0 else 10, o.max_sinkhorn - sk.count)
@@ -179,6 +183,9 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
             break
     run.history.extend(be.to_numpy(sk.errors[:sk.count]), stage=1, step=0.0, nnz=0, cg_iterations=0, eps=st.eps)
     run.counts["sinkhorn_steps"] += sk.count
+    for k, v in getattr(sk, "stats", {}).items():
+        if k in ("kernel_builds", "float32_steps", "log_steps"):
+            run.counts[f"stage1_{k}"] = v
     st.f, st.g, st.err, st.status, st.producer = sk.f, sk.g, sk.err, status, (1, 0.0, 0, 0)
 
 
@@ -252,6 +259,8 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
         csr = run.geom.sparse_plan(f, g, eps, st.rho, st.kmax, SHARE)
     d = _newton.newton_direction(run.geom.be, csr, r, c, gf, gg, eps, st.damping.shift(st.err),
                                  run.forcing(st.err), run.cg_maxiter)
+    del csr                   # memory: the line search builds the trial points' plans (and a failed
+    st.csr = None             # search lowers rho, so this plan would be rebuilt anyway)
     run.counts["cg_iterations"] += d.cg_iterations
     st.it += 1
     if not d.usable:
@@ -363,7 +372,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         g0=None, n_sinkhorn: int = 5, max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8,
         kmax: int | None = None, mu0: float = 1.0, eps_scaling: float | str | None = "auto", eps_start: float = 1e-3,
         polish: bool = True, polish_above: float = 1e-3, cg_rtol: float = 1e-2, cg_maxiter: int | None = None,
-        n_fallback: int = 10, callback=None, backend=None):
+        n_fallback: int = 10, domain: str = "auto", callback=None, backend=None):
     """Sinkhorn-Newton-Sparse: Sinkhorn warm-up, then safe sparse Newton on the dual.
 
     Parameters
@@ -406,6 +415,10 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         (default ``cg_maxiter`` 10 m).
     n_fallback : int
         Sinkhorn steps taken when the line search fails.
+    domain : {"auto", "log"}
+        Stage 1 in kernel space with a float32 kernel where that is safe (``"auto"``, see
+        :mod:`solvers.ot._scaling`; half a cost matrix of extra memory during stage 1 only),
+        or log-domain Sinkhorn only (``"log"``).
     callback : callable, optional
         ``callback(intermediate_result)`` at every measured iterate (Sinkhorn and Newton), with
         ``f``, ``g``, ``marginal_error``, ``nit`` and ``x = [f, g]`` (live arrays);
@@ -427,7 +440,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     opts = _options.SNSOptions(tol=tol, maxiter=maxiter, n_sinkhorn=n_sinkhorn, max_sinkhorn=max_sinkhorn,
                                switch_tol=switch_tol, rho=rho, kmax=kmax, mu0=mu0, eps_scaling=eps_scaling,
                                eps_start=eps_start, polish=polish, polish_above=polish_above, cg_rtol=cg_rtol,
-                               cg_maxiter=cg_maxiter, n_fallback=n_fallback)
+                               cg_maxiter=cg_maxiter, n_fallback=n_fallback, domain=domain)
     cb = Callback(callback)
     inputs = _common.read_inputs("sns", data, a, b, eps, backend, f0, g0)
     timer = Timer(inputs.be)

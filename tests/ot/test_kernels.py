@@ -13,7 +13,8 @@ from solvers._kernels.numpy import ot as ref
 
 API = ("CHECK_EVERY", "prepare_cost", "row_lse", "col_lse", "f_update", "g_update", "row_gap", "plan_cost",
        "plan_dense", "sparse_plan", "row_lse_sparse", "schur_prepare", "schur_diagonal", "schur_matvec",
-       "plan_matvec", "plan_rmatvec", "csr_matrix", "csr_scatter")
+       "plan_matvec", "plan_rmatvec", "csr_matrix", "csr_scatter", "scaling_kernel", "scaling_matvec",
+       "scaling_rmatvec")
 
 
 @pytest.mark.parametrize("mod", [numba_ot, cupy_ot], ids=["numba", "cupy"])

@@ -33,10 +33,11 @@ def test_potentials_match_lbfgs_dual(rng, cpu_backend):
 
 
 @pytest.mark.parametrize("eps", [1e-1, 1e-2, 1e-3])
-def test_marginals_within_tol(rng, cpu_backend, eps):
+@pytest.mark.parametrize("kw", [{}, {"float32": False}, {"domain": "log"}], ids=["auto", "kernel64", "log"])
+def test_marginals_within_tol(rng, cpu_backend, eps, kw):
     p = _prob(rng, 60, 50, eps)
     tol = 1e-9
-    res = solvers.sinkhorn(p, tol=tol, backend=cpu_backend)
+    res = solvers.sinkhorn(p, tol=tol, backend=cpu_backend, **kw)
     assert res.converged and res.status == "converged"
     assert _l1_marg(res.plan(), p) <= 1.01 * tol
     h = res.history["marginal_error"]
@@ -45,20 +46,36 @@ def test_marginals_within_tol(rng, cpu_backend, eps):
     f0 = np.zeros(p.C.shape[0])
     g0 = p.eps * (np.log(p.b) - logsumexp((f0[:, None] - p.C) / p.eps, axis=0))
     P0 = np.exp((f0[:, None] + g0[None, :] - p.C) / p.eps)
-    assert h[0] == pytest.approx(_l1_marg(P0, p), rel=1e-10)
+    if kw:
+        assert h[0] == pytest.approx(_l1_marg(P0, p), rel=1e-10)
+    else:   # measured with the float32 kernel: about 1e-7 absolute (solvers.ot._scaling)
+        assert h[0] == pytest.approx(_l1_marg(P0, p), abs=1e-6)
     assert np.isfinite(res.f).all() and np.isfinite(res.g).all()
 
 
-def test_numpy_numba_agree(rng):
+@pytest.mark.parametrize("kw", [{"domain": "log"}, {"float32": False}], ids=["log", "kernel64"])
+def test_numpy_numba_agree(rng, kw):
     p = _prob(rng, 80, 64, 2e-3, weights=True)
-    r1 = solvers.sinkhorn(p, tol=1e-10, backend="numpy")
-    r2 = solvers.sinkhorn(p, tol=1e-10, backend="numba")
+    r1 = solvers.sinkhorn(p, tol=1e-10, backend="numpy", **kw)
+    r2 = solvers.sinkhorn(p, tol=1e-10, backend="numba", **kw)
     assert r1.nit == r2.nit
     np.testing.assert_allclose(r2.f, r1.f, atol=1e-12)
     np.testing.assert_allclose(r2.g, r1.g, atol=1e-12)
     np.testing.assert_allclose(r2.history["marginal_error"], r1.history["marginal_error"], rtol=1e-6, atol=1e-13)
     assert r2.cost == pytest.approx(r1.cost, rel=1e-12)
     assert r2.backend == "numba" and r1.backend == "numpy"
+
+
+def test_numpy_numba_agree_with_float32_phase(rng):
+    """The float32 phase accumulates differently (NumPy: float32 BLAS; Numba: float64 sums), so
+    the iterates differ at the 1e-7 level until the float64 phase; both end within tol."""
+    p = _prob(rng, 80, 64, 2e-3, weights=True)
+    r1 = solvers.sinkhorn(p, tol=1e-10, backend="numpy")
+    r2 = solvers.sinkhorn(p, tol=1e-10, backend="numba")
+    assert r1.converged and r2.converged and abs(r1.nit - r2.nit) <= 0.05 * r1.nit
+    assert r1.stats["float32_steps"] > 0 and r2.stats["float32_steps"] > 0
+    np.testing.assert_allclose(r2.plan(), r1.plan(), atol=1e-9)
+    assert r2.cost == pytest.approx(r1.cost, rel=1e-8)
 
 
 def test_cost_tends_to_exact_lp(rng, cpu_backend):

@@ -28,11 +28,17 @@ _SUMEXP = _build.Reduction("nk_ot_sum_shifted_exp", "float64 c, float64 p, float
                            "float64 y", "exp((p - c) * inv_eps - mx)", "a + b", "y = a", "0")
 _COST = _build.Reduction("nk_ot_plan_cost", "float64 c, float64 f, float64 g, float64 inv_eps", "float64 y",
                          "exp((f + g - c) * inv_eps) * c", "a + b", "y = a", "0")
-SOURCES = (_MAX, _SUMEXP, _COST)
+_PAIR_MAX = _build.Reduction("nk_ot_pair_max", "float64 c, float64 f, float64 g, float64 inv_eps", "float64 y",
+                             "((f + g) - c) * inv_eps", "max(a, b)", "y = a", _NEG_HUGE)
+SOURCES = (_MAX, _SUMEXP, _COST, _PAIR_MAX)
+
+#: rows per chunk of the kernel build (bounds its float64 temporary to about 2**23 entries)
+_CHUNK_ENTRIES = 2**23
 
 
 def _kernels():
-    return {"max": _build.build(_MAX), "sumexp": _build.build(_SUMEXP), "cost": _build.build(_COST)}
+    return {"max": _build.build(_MAX), "sumexp": _build.build(_SUMEXP), "cost": _build.build(_COST),
+            "pair_max": _build.build(_PAIR_MAX)}
 
 
 def check_vector(name, v, size):
@@ -100,6 +106,42 @@ def row_gap(a, f_old, f_new, eps):
     check_vector("f_old", f_old, a.shape[0])
     check_vector("f_new", f_new, a.shape[0])
     return cp.abs(a - a * cp.exp((f_old - f_new) / eps)).sum()
+
+
+def scaling_kernel(cost, f, g, eps, out):
+    """The stabilised kernel ``exp((f_i + g_j - C_ij) / eps)`` into ``out`` (float64 or float32),
+    in row chunks (a float64 temporary of at most ``_CHUNK_ENTRIES`` entries), and the row
+    maxima of the exponent (one reduction)."""
+    import cupy as cp
+
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    if getattr(out, "shape", None) != cost.C.shape or str(out.dtype) not in ("float64", "float32"):
+        raise ValueError(f"OT kernel: out must be a float64/float32 array of shape {cost.C.shape}")
+    C = cost.C
+    n, m = C.shape
+    inv = 1.0 / eps
+    step = max(1, _CHUNK_ENTRIES // m)
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        Z = ((f[i0:i1, None] + g[None, :]) - C[i0:i1]) * inv
+        out[i0:i1] = cp.exp(Z, out=Z)
+    return _kernels()["pair_max"](C, f[:, None], g[None, :], inv, axis=1)
+
+
+def scaling_matvec(kernel, v, out):
+    """``out = K v`` (cuBLAS; a float32 kernel multiplies a float32 copy of ``v``)."""
+    check_vector("v", v, kernel.shape[1])
+    check_vector("out", out, kernel.shape[0])
+    out[...] = kernel @ (v.astype(kernel.dtype) if kernel.dtype != v.dtype else v)
+    return out
+
+
+def scaling_rmatvec(kernel, u, out):
+    """``out = K^T u`` (cuBLAS)."""
+    check_vector("u", u, kernel.shape[0])
+    check_vector("out", out, kernel.shape[1])
+    out[...] = (u.astype(kernel.dtype) if kernel.dtype != u.dtype else u) @ kernel
+    return out
 
 
 def plan_cost(cost, f, g, eps):

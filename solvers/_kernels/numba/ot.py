@@ -191,6 +191,117 @@ def _plan_dense(C, f, g, inv_eps, out):
 
 
 # --------------------------------------------------------------------------------------------
+# column passes without a transposed copy (column tiles, row blocks: C is read row-contiguous)
+# --------------------------------------------------------------------------------------------
+#: columns per tile of the column passes (one thread per tile) and rows per block
+_TILE_W = 256
+_TILE_R = 256
+
+
+@nb.njit(cache=True, fastmath=True)
+def _seg_max(Cseg, pk, qs, inv_eps, bm):
+    """``bm[jj] = max(bm[jj], ((pk + qs[jj]) - Cseg[jj]) * inv_eps)``."""
+    for jj in range(Cseg.shape[0]):
+        bm[jj] = max(bm[jj], ((pk + qs[jj]) - Cseg[jj]) * inv_eps)
+
+
+@nb.njit(cache=True, fastmath=_FM_SAFE)
+def _seg_sum(Cseg, pk, qs, inv_eps, mx, s):
+    """``s[jj] += exp(((pk + qs[jj]) - Cseg[jj]) * inv_eps - mx[jj])``."""
+    for jj in range(Cseg.shape[0]):
+        s[jj] += _exp_le0(((pk + qs[jj]) - Cseg[jj]) * inv_eps - mx[jj])
+
+
+@nb.njit(parallel=True, cache=True)
+def lse_cols(C, p, q, inv_eps, out):
+    """``out[j] = LSE_i ((p_i + q_j) - C_ij) * inv_eps`` over the rows of C (n x m, C-ordered),
+    without a transposed copy: each thread owns a tile of ``_TILE_W`` columns and walks the
+    rows in blocks of ``_TILE_R`` (the block stays in cache between its two reads): the
+    block's column maxima, then the sum of exponentials shifted by the running maximum
+    (the running sum is rescaled when a block raises it: one exp per column and block).
+    ``q = 0`` gives the Sinkhorn column pass, ``(p, q) = (f, g)`` the column marginals of a
+    plan. Extra memory: O(threads x tile), never n x m."""
+    n, m = C.shape
+    ntiles = (m + _TILE_W - 1) // _TILE_W
+    for t in nb.prange(ntiles):
+        j0 = t * _TILE_W
+        w = min(m, j0 + _TILE_W) - j0
+        mx = np.full(w, -1e308)
+        s = np.zeros(w)
+        bm = np.empty(w)
+        qs = q[j0:j0 + w]
+        for i0 in range(0, n, _TILE_R):
+            i1 = min(n, i0 + _TILE_R)
+            bm[:] = -1e308
+            for i in range(i0, i1):
+                _seg_max(C[i, j0:j0 + w], p[i], qs, inv_eps, bm)
+            for jj in range(w):
+                if bm[jj] > mx[jj]:
+                    if s[jj] > 0.0:
+                        s[jj] *= math.exp(mx[jj] - bm[jj])
+                    mx[jj] = bm[jj]
+            for i in range(i0, i1):
+                _seg_sum(C[i, j0:j0 + w], p[i], qs, inv_eps, mx, s)
+        for jj in range(w):
+            out[j0 + jj] = mx[jj] + math.log(s[jj]) if mx[jj] > -1e308 else -np.inf
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# kernel space (scaling) Sinkhorn
+# --------------------------------------------------------------------------------------------
+@nb.njit(cache=True, fastmath=True, inline="always")
+def _pair_row_max(Crow, fi, g, inv_eps):
+    mx = -np.inf
+    for j in range(Crow.shape[0]):
+        mx = max(mx, ((fi + g[j]) - Crow[j]) * inv_eps)
+    return mx
+
+
+@nb.njit(cache=True, fastmath=_FM_SAFE, inline="always")
+def _kernel_row(Crow, fi, g, inv_eps, mx, scale, orow):
+    for j in range(Crow.shape[0]):
+        orow[j] = _exp_le0(((fi + g[j]) - Crow[j]) * inv_eps - mx) * scale
+
+
+@nb.njit(parallel=True, cache=True)
+def _scaling_kernel(C, f, g, inv_eps, out, zmax):
+    """``out[i, j] = exp((f_i + g_j - C_ij) * inv_eps)`` row by row (max-shifted fast exp times
+    ``exp(row max)``; entries more than 700 below the row maximum are clamped there, i.e. they
+    stay negligible next to it), ``zmax[i]`` the row maximum of the exponent."""
+    n, m = C.shape
+    for i in nb.prange(n):
+        mx = _pair_row_max(C[i], f[i], g, inv_eps)
+        zmax[i] = mx
+        _kernel_row(C[i], f[i], g, inv_eps, mx, math.exp(min(mx, 709.0)), out[i])
+    return zmax
+
+
+@nb.njit(cache=True, fastmath=True)
+def _dot(Krow, v):
+    s = 0.0
+    for j in range(Krow.shape[0]):
+        s += Krow[j] * v[j]
+    return s
+
+
+@nb.njit(parallel=True, cache=True)
+def _kernel_matvec(K, v, out):
+    """``out = K v`` with float64 accumulation (K float32 or float64), parallel over rows."""
+    for i in nb.prange(K.shape[0]):
+        out[i] = _dot(K[i], v)
+    return out
+
+
+@nb.njit(cache=True)
+def _kernel_matvec_serial(K, v, out):
+    """Serial :func:`_kernel_matvec` (small kernels: thread start-up would dominate)."""
+    for i in range(K.shape[0]):
+        out[i] = _dot(K[i], v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # sparse Newton: truncated plan in CSR form
 # --------------------------------------------------------------------------------------------
 @nb.njit(cache=True)
@@ -430,16 +541,18 @@ CHECK_EVERY = 1
 #: a Schur product with more stored entries than this runs in parallel (below, thread start-up
 #: costs more than it saves)
 SCHUR_PARALLEL_NNZ = 200_000
+#: a scaling kernel with fewer entries than this is multiplied serially
+KERNEL_PARALLEL_SIZE = 200_000
 
 
 def prepare_cost(C):
-    """``C``; its C-ordered transpose ``CT`` (column passes then read contiguous rows) is made
-    by the first column pass and kept; the per-row buffers of :func:`row_lse_sparse` are
-    kept while their size fits."""
+    """``C`` itself (no transposed copy: the column passes walk C in column tiles, see
+    :func:`lse_cols`); the per-row buffers of :func:`row_lse_sparse` are kept while their size
+    fits."""
     if not isinstance(C, np.ndarray) or C.ndim != 2 or C.dtype != np.float64 or not C.flags.c_contiguous:
         raise TypeError(f"OT kernel: C must be a C-contiguous 2-D float64 array, got "
                         f"{type(C).__name__} {getattr(C, 'dtype', '')} {getattr(C, 'shape', '')}")
-    return SimpleNamespace(C=C, CT=None, rows=None)
+    return SimpleNamespace(C=C, rows=None, zeros_n=np.zeros(C.shape[0]), zeros_m=np.zeros(C.shape[1]))
 
 
 def check_vector(name, v, size):
@@ -456,12 +569,6 @@ def _check(cost, rows=(), cols=()):
     _reference._check_pairs(check_vector, cost, rows, cols)
 
 
-def _transposed(cost):
-    if cost.CT is None:
-        cost.CT = np.ascontiguousarray(cost.C.T)
-    return cost.CT
-
-
 def row_lse(cost, g, eps):
     _check(cost, cols=[("g", g)])
     return lse_rows(cost.C, g, 1.0 / eps, np.empty(cost.C.shape[0]))
@@ -469,7 +576,7 @@ def row_lse(cost, g, eps):
 
 def col_lse(cost, f, eps):
     _check(cost, rows=[("f", f)])
-    return lse_rows(_transposed(cost), f, 1.0 / eps, np.empty(cost.C.shape[1]))
+    return lse_cols(cost.C, f, cost.zeros_m, 1.0 / eps, np.empty(cost.C.shape[1]))
 
 
 def f_update(cost, g, log_a, eps, out):
@@ -479,7 +586,9 @@ def f_update(cost, g, log_a, eps, out):
 
 def g_update(cost, f, log_b, eps, out):
     _check(cost, rows=[("f", f)], cols=[("log_b", log_b), ("out", out)])
-    return sinkhorn_update(_transposed(cost), f, 1.0 / eps, eps, log_b, out)
+    lse_cols(cost.C, f, cost.zeros_m, 1.0 / eps, out)
+    out[...] = eps * (log_b - out)
+    return out
 
 
 def row_gap(a, f_old, f_new, eps):
@@ -502,14 +611,51 @@ def log_marginals(cost, f, g, eps):
     _check(cost, rows=[("f", f)], cols=[("g", g)])
     inv = 1.0 / eps
     return (_lse_pair_rows(cost.C, f, g, inv, np.empty(cost.C.shape[0])),
-            _lse_pair_rows(_transposed(cost), g, f, inv, np.empty(cost.C.shape[1])))
+            lse_cols(cost.C, f, g, inv, np.empty(cost.C.shape[1])))
+
+
+def scaling_kernel(cost, f, g, eps, out):
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    if not isinstance(out, np.ndarray) or out.shape != cost.C.shape or out.dtype not in (np.float64, np.float32) \
+            or not out.flags.c_contiguous:
+        raise ValueError(f"OT kernel: out must be a C-contiguous float64/float32 array of shape {cost.C.shape}")
+    return _scaling_kernel(cost.C, f, g, 1.0 / eps, out, np.empty(cost.C.shape[0]))
+
+
+def _check_kernel(kernel):
+    if not isinstance(kernel, np.ndarray) or kernel.ndim != 2 or kernel.dtype not in (np.float64, np.float32) \
+            or not kernel.flags.c_contiguous:
+        raise TypeError("OT kernel: the scaling kernel must be a C-contiguous 2-D float64/float32 array")
+
+
+def scaling_matvec(kernel, v, out):
+    _check_kernel(kernel)
+    check_vector("v", v, kernel.shape[1])
+    check_vector("out", out, kernel.shape[0])
+    if kernel.size < KERNEL_PARALLEL_SIZE:
+        return _kernel_matvec_serial(kernel, v, out)
+    return _kernel_matvec(kernel, v, out)
+
+
+def scaling_rmatvec(kernel, u, out):
+    """BLAS (``u @ K``: reads K row by row; measured faster here than a Numba column-tile loop)."""
+    _check_kernel(kernel)
+    check_vector("u", u, kernel.shape[0])
+    check_vector("out", out, kernel.shape[1])
+    return _reference.scaling_rmatvec(kernel, u, out)
+
+
+def _index_type(size):
+    """Column indices of the truncated plans: int32 (a quarter less memory than int64 next to the
+    float64 data) unless a column index could exceed it."""
+    return np.int32 if size < 2**31 else np.int64
 
 
 def _csr_from_counts(counts):
     indptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     nnz = int(indptr[-1])
-    return indptr, np.empty(nnz, dtype=np.int64), np.empty(nnz)
+    return indptr, np.empty(nnz, dtype=_index_type(nnz)), np.empty(nnz)
 
 
 def _sparse(cost, g, f, eps, rho, kmax, share, width):
@@ -517,10 +663,10 @@ def _sparse(cost, g, f, eps, rho, kmax, share, width):
     n, m = C.shape
     _check(cost, rows=[("f", f)], cols=[("g", g)])
     if width == 0:
-        idx, val = np.empty((n, 0), dtype=np.int64), np.empty((n, 0))
+        idx, val = np.empty((n, 0), dtype=np.int32), np.empty((n, 0))
     else:
         if cost.rows is None or cost.rows[0].shape != (n, width):
-            cost.rows = (np.empty((n, width), dtype=np.int64), np.empty((n, width)))
+            cost.rows = (np.empty((n, width), dtype=np.int32), np.empty((n, width)))
         idx, val = cost.rows
     counts, thrs, mxs = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
     inv = 1.0 / eps

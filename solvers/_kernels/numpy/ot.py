@@ -101,6 +101,50 @@ def row_gap(a, f_old, f_new, eps):
 
 
 # ---------------------------------------------------------------------------------------------
+# kernel space (scaling) Sinkhorn: the stabilised kernel and its products
+def scaling_kernel(cost, f, g, eps, out):
+    """The stabilised Gibbs kernel ``out[i, j] = exp((f_i + g_j - C_ij) / eps)`` in the dtype of
+    ``out`` (float64, or float32 for the cheap early iterations), for the scaling iteration
+    ``u = a / (K v)``, ``v = b / (K^T u)`` whose potentials are ``f + eps log u``, ``g + eps log v``
+    (Schmitzer 2019). Returns the row maxima of the exponent, ``max_j (f_i + g_j - C_ij) / eps``
+    (float64, length n), from which the caller decides whether the kernel is safe (no row that
+    underflows to zero, nothing that overflows). Entries far below a row's maximum may
+    underflow to 0 (harmless: they are negligible next to the maximum)."""
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    if getattr(out, "shape", None) != cost.C.shape or out.dtype not in (np.float64, np.float32):
+        raise ValueError(f"OT kernel: out must be a float64/float32 array of shape {cost.C.shape}")
+    Z = _log_plan(cost, f, g, eps)
+    zmax = Z.max(axis=1)
+    with np.errstate(under="ignore", over="ignore"):
+        np.exp(Z, out=Z)
+    out[...] = Z
+    return zmax
+
+
+def scaling_matvec(kernel, v, out):
+    """``out = K v`` (float64 ``out``, length n) for a kernel from :func:`scaling_kernel`; a
+    float32 kernel multiplies a float32 copy of ``v``."""
+    check_vector("v", v, kernel.shape[1])
+    check_vector("out", out, kernel.shape[0])
+    if kernel.dtype == np.float32:
+        out[...] = kernel @ v.astype(np.float32)
+    else:
+        np.dot(kernel, v, out=out)
+    return out
+
+
+def scaling_rmatvec(kernel, u, out):
+    """``out = K^T u`` (float64 ``out``, length m)."""
+    check_vector("u", u, kernel.shape[0])
+    check_vector("out", out, kernel.shape[1])
+    if kernel.dtype == np.float32:
+        out[...] = u.astype(np.float32) @ kernel
+    else:
+        np.dot(u, kernel, out=out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # the plan: cost, dense, truncated
 def _log_plan(cost, f, g, eps):
     _check(cost, rows=[("f", f)], cols=[("g", g)])
