@@ -33,6 +33,8 @@ from .. import _checks
 
 #: points of the logarithmic r-grid on which a quadrature is verified
 _NCHECK = 4000
+#: the step search gives up (RuntimeError) rather than build more terms than this
+_MAX_TERMS = 3000
 
 
 class GaussianSum:
@@ -262,6 +264,8 @@ def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) ->
     h = 1.2
     while h > 1e-3:
         m = int(math.ceil(math.asinh(t_far) / h)) + 1
+        if m > _MAX_TERMS:
+            break
         k = np.arange(m + 1)
         t = np.sinh(k * h)
         c = (h / math.sqrt(math.pi)) * np.cosh(k * h)
@@ -275,7 +279,8 @@ def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) ->
                 c, t, err = c[:-1], t[:-1], e2
             return GaussianSum(c / r_max, t / r_max, kind="newton", tol=tol, r_min=r_min, r_max=r_max, error=err)
         h *= 0.97
-    raise RuntimeError(f"newton_kernel: no quadrature met tol={tol:g} on [{r_min:g}, {r_max:g}]")  # pragma: no cover
+    raise RuntimeError(f"newton_kernel: no quadrature with at most {_MAX_TERMS} terms met tol={tol:g} on "
+                       f"[{r_min:g}, {r_max:g}]; loosen tol or narrow the range")  # pragma: no cover
 
 
 # ------------------------------------------------------------------------------ generic exp-substitution rule
@@ -298,6 +303,8 @@ def _exp_rule(weight, exact_fn, tol, r_min, r_max, kind, params) -> GaussianSum:
     h = 1.0
     while h > 1e-3:
         n = int(math.ceil((s_hi - s_lo) / h)) + 1
+        if n > _MAX_TERMS:
+            break
         sk = s_lo + h * np.arange(n)
         c, t = h * weight(sk), np.exp(sk)
         err = _rel_error(c, t, r, exact)
@@ -311,7 +318,8 @@ def _exp_rule(weight, exact_fn, tol, r_min, r_max, kind, params) -> GaussianSum:
                     c, t, err = c[sl], t[sl], e2
             return GaussianSum(c, t, kind=kind, tol=tol, r_min=r_min, r_max=r_max, error=err, params=params)
         h *= 0.97
-    raise RuntimeError(f"{kind}: no quadrature met tol={tol:g} on [{r_min:g}, {r_max:g}]")  # pragma: no cover
+    raise RuntimeError(f"{kind}: no quadrature with at most {_MAX_TERMS} terms met tol={tol:g} on "
+                       f"[{r_min:g}, {r_max:g}]; loosen tol or narrow the range")  # pragma: no cover
 
 
 class _SlaterWeight:
