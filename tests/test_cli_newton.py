@@ -76,3 +76,25 @@ def test_not_converged_exits_1_with_a_true_message(capsys):
     assert code == 1
     assert "maxiter" in out
     assert nlp.hs("HS7").f_star == pytest.approx(-np.sqrt(3))
+
+
+def test_demo_constrained_case_stores_three_kkt_points(capsys, tmp_path):
+    """The demo's constrained case: every stored run is a KKT point of the breast-cancer problem whose objective
+    matches SciPy's trust-constr (run here, independently of the demo's own SLSQP reference)."""
+    from scipy.optimize import NonlinearConstraint, minimize
+
+    store = tmp_path / "demo.h5"
+    code, out, err = _run(capsys, "demo", "--case", "constrained", "--no-plot", "--store", str(store),
+                          "--backend", "numpy", "--no-progress")
+    assert code == 0, err
+    p = nlp.logistic_regression("breast_cancer", constraints=10, seed=0)
+    ref = minimize(p.f, p.x0, jac=p.grad, method="trust-constr",
+                   constraints=[NonlinearConstraint(p.c, 0.0, 0.0, jac=p.jac)],
+                   options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 3000})
+    with solvers.RunStore(store, mode="r") as s:
+        rows = s.list()
+        assert len(rows) == 3
+        for row in rows:
+            x = np.asarray(s.load(row["run_id"]).x)
+            assert np.abs(p.c(x)).max() <= 1e-8
+            assert abs(p.f(x) - ref.fun) <= 1e-7 * abs(ref.fun)

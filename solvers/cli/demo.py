@@ -14,7 +14,7 @@ import numpy as np
 
 import solvers
 
-from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, add_common_solve
+from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, _newton_kinds, add_common_solve, approx
 from .solve import check_number, check_shape, check_store, ot_problem
 
 
@@ -100,6 +100,13 @@ def demo_cases() -> list[DemoCase]:
         DemoCase("ot", "entropic OT, 500 x 500 random points, eps = 2e-3: Sinkhorn-Newton-Sparse vs Sinkhorn",
                  _demo_ot, error_label="relative gap between the two costs", residual_label="L1 marginal error",
                  normalise=False),
+        DemoCase("constrained", "constrained logistic regression (breast cancer, 10 linear equalities + unit "
+                 "sphere): sketched Newton, three inner solvers", _newton_kinds.demo_constrained,
+                 error_label="|f - f_SLSQP| / |f_SLSQP|", residual_label="KKT residual ||(grad L, c)||",
+                 normalise=False),
+        DemoCase("lattice", "long-range Coulomb potential of a 12x12x4 rock-salt lattice, Chebyshev-Tucker "
+                 "(m = 65, tol 1e-7)", approx.demo_lattice, error_label="max error vs direct summation / max |V|",
+                 residual_label="- (no iteration)", normalise=False),
     ]
 
 
