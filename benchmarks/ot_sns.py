@@ -1,13 +1,22 @@
-"""Entropic OT benchmark: newtonkit sinkhorn / sns (numba) against POT and RegOT.
+"""Entropic OT benchmark: newtonkit sinkhorn / sns / auto (numba) against POT and RegOT.
 
 Problem: n random points in [0,1]^2 on each side, squared Euclidean cost scaled so that
 max C = 1, uniform weights; target L1 marginal error 1e-8 (``|P1 - a|_1 + |P^T 1 - b|_1``,
 measured by this script on every returned plan). Peers, in the same process:
 
-* POT ``ot.sinkhorn`` with ``method="sinkhorn"`` and ``"sinkhorn_log"``;
-* RegOT ``sinkhorn_ssns`` and ``sinkhorn_splr``;
-* newtonkit ``solvers.sinkhorn`` and ``solvers.sns`` (numba backend);
+* POT ``ot.sinkhorn`` with ``method="sinkhorn"`` (Knopp, kernel space) and ``"sinkhorn_log"``;
+* RegOT ``sinkhorn_ssns`` and ``sinkhorn_splr`` (skipped with a note when not installed);
+* newtonkit ``solvers.sinkhorn`` (kernel space where safe, :mod:`solvers.ot._scaling`),
+  ``solvers.sns`` and ``solvers.ot.auto.auto`` (numba backend);
 * the unregularised optimum ``ot.emd2`` for the relative transport-cost gap.
+
+Per (n, eps) the JSON gives every run, ``best_newtonkit`` (the faster of sinkhorn and sns),
+``fastest_peer`` and ``speedup = fastest peer time / best newtonkit time`` (target >= 1),
+and ``auto_over_best`` (target <= 1.2). ``memory`` holds the peak resident set size of SNS
+(and Sinkhorn) at eps = 1e-3, each in a fresh subprocess: ``ru_maxrss`` after the solve minus
+the RSS before the cost matrix was made, divided by the size of C (target <= 1.5).
+``--auto-rule`` measures the Sinkhorn/SNS cross-over that :mod:`solvers.ot.auto` uses
+(process CPU time, median of 3) and writes ``ot_sns_auto_rule.json``.
 
 Slow runs are time-limited: each peer first times a few iterations, then gets an iteration
 cap that fits its time budget. A run that cannot reach the target within the cap is
@@ -18,8 +27,9 @@ iteration. Every entry says which numbers are measured and which are estimated.
 RegOT's C++ loop cannot be interrupted, so each RegOT run happens in a forked child that
 is killed at its budget (reported as ``"status": "timeout"``).
 
-Usage: ``python benchmarks/ot_sns.py [--quick] [--budget SECONDS]``; writes
-``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json`` with --quick).
+Usage: ``python benchmarks/ot_sns.py [--quick] [--budget SECONDS] [--sizes N ...] [--eps E ...]
+[--memory-n N] [--auto-rule]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
+with --quick: n = 300, eps in {0.1, 1e-2, 1e-3, 1e-4}, memory at n = 1500).
 """
 import os
 
@@ -204,76 +214,210 @@ def run_nk_sns(p, repeats):
             "fallbacks": r.stats["fallbacks"], "max_nnz": int(r.history["nnz"].max())}
 
 
+def run_nk_auto(p, repeats):
+    from solvers.ot.auto import auto
+
+    times, r = [], None
+    for _ in range(repeats):
+        r = auto(p, tol=TARGET, backend="numba")
+        times.append(r.stats["time_s"])
+    return {"peer": "newtonkit auto (numba)", "status": r.status, "iterations": r.nit,
+            "time_s": statistics.median(times), "times_s": times, "estimated": False, "cost": r.cost,
+            "auto_choice": r.stats["auto_choice"], "auto_reason": r.stats["auto_reason"]}
+
+
+def run_nk_sinkhorn_repeated(p, budget, repeats):
+    out, it = run_nk_sinkhorn(p, budget)
+    if out.get("status") == "converged" and repeats > 1:
+        times = [out["time_s"]]
+        for _ in range(repeats - 1):
+            times.append(solvers.sinkhorn(p, tol=TARGET, maxiter=out["iterations"] + 10, backend="numba")
+                         .stats["time_s"])
+        out.update(time_s=statistics.median(times), times_s=times)
+    return out, it
+
+
+PEERS = ("POT ot.sinkhorn(method='sinkhorn')", "POT ot.sinkhorn(method='sinkhorn_log')", "RegOT sinkhorn_ssns",
+         "RegOT sinkhorn_splr")
+NK = ("newtonkit sinkhorn (numba)", "newtonkit sns (numba)")
+
+
+def summarise(case):
+    by = {r["peer"]: r for r in case["runs"]}
+    ok = lambda r: r is not None and r.get("time_s") is not None and (  # noqa: E731
+        r.get("status") == "converged" or r.get("estimated"))
+    nk = [by[k] for k in NK if ok(by.get(k)) and by[k].get("status") == "converged"]
+    peers = [by[k] for k in PEERS if ok(by.get(k))]
+    summary = {}
+    if nk:
+        best = min(nk, key=lambda r: r["time_s"])
+        summary.update(best_newtonkit=best["peer"], best_newtonkit_time_s=best["time_s"])
+        if peers:
+            fast = min(peers, key=lambda r: r["time_s"])
+            summary.update(fastest_peer=fast["peer"], fastest_peer_time_s=fast["time_s"],
+                           fastest_peer_estimated=bool(fast.get("estimated")),
+                           speedup=fast["time_s"] / best["time_s"])
+        au = by.get("newtonkit auto (numba)")
+        if au and au.get("time_s"):
+            summary["auto_over_best"] = au["time_s"] / best["time_s"]
+    return summary
+
+
+# ---------------------------------------------------------------------------------------- memory
+def memory_child(n, eps, method):
+    """Peak RSS of one solve (run in a fresh interpreter by :func:`measure_memory`)."""
+    import resource
+
+    from solvers.ot import sinkhorn, sns
+
+    def status_mb(key):
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+        return math.nan
+
+    x0 = np.random.default_rng(1).random((600, 2))
+    C0 = ((x0[:, None] - x0[None]) ** 2).sum(-1)
+    sns(C0 / C0.max(), eps=1e-3, tol=1e-8)          # compile / load every kernel first
+    sinkhorn(C0 / C0.max(), eps=1e-2, tol=1e-8)
+    del C0
+    try:                     # reset the high-water mark (VmHWM) so the warm-up does not count
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        hwm = "VmHWM"
+    except OSError:
+        hwm = None
+    base = status_mb("VmRSS")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((n, 2)), rng.random((n, 2))
+    C = x @ y.T                                      # one n x n array, built in place
+    C *= -2.0
+    C += (x * x).sum(1)[:, None]
+    C += (y * y).sum(1)[None, :]
+    np.maximum(C, 0.0, out=C)
+    C /= C.max()
+    t = time.perf_counter()
+    r = (sns if method == "sns" else sinkhorn)(C, eps=eps, tol=TARGET)
+    peak = status_mb(hwm) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    c_mb = C.nbytes / 2**20
+    print(json.dumps({"n": n, "eps": eps, "method": method, "C_MB": c_mb, "rss_before_C_MB": base,
+                      "peak_source": hwm or "ru_maxrss",
+                      "peak_rss_MB": peak, "peak_over_C": (peak - base) / c_mb, "status": r.status,
+                      "wall_s": time.perf_counter() - t, "nit": r.nit}))
+
+
+def measure_memory(n, eps=1e-3, methods=("sns", "sinkhorn")):
+    import subprocess
+    import sys
+
+    out = []
+    for method in methods:
+        proc = subprocess.run([sys.executable, __file__, "--memory-child", str(n), str(eps), method],
+                              capture_output=True, text=True, env=os.environ.copy())
+        try:
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            res = {"n": n, "eps": eps, "method": method, "error": proc.stderr[-2000:]}
+        print(f"   memory {method} n={n}: {res.get('peak_over_C', 'error')}", flush=True)
+        out.append(res)
+    return out
+
+
+# ------------------------------------------------------------------------------------- auto rule
+def auto_rule(sizes, epss, repeats=3):
+    """CPU time of sinkhorn and sns per (n, eps): the measurement behind solvers.ot.auto."""
+    rows = []
+    for n in sizes:
+        for eps in epss:
+            p = problem(n, eps)
+            row = {"n": n, "eps": eps, "eps_rel": eps / float(p.C.max() - p.C.min())}
+            for name, fn in (("sinkhorn", solvers.sinkhorn), ("sns", solvers.sns)):
+                ts, r = [], None
+                for _ in range(repeats):
+                    t = time.process_time()
+                    r = fn(p, tol=TARGET, backend="numba", **({"maxiter": 200_000} if name == "sinkhorn" else {}))
+                    ts.append(time.process_time() - t)
+                row[name] = {"cpu_s": statistics.median(ts), "nit": r.nit, "status": r.status}
+            row["sinkhorn_over_sns"] = row["sinkhorn"]["cpu_s"] / row["sns"]["cpu_s"]
+            print(f"n={n} eps={eps:g}: sinkhorn {row['sinkhorn']['cpu_s']:.3f}s ({row['sinkhorn']['nit']} it)  "
+                  f"sns {row['sns']['cpu_s']:.3f}s ({row['sns']['nit']} it)  ratio {row['sinkhorn_over_sns']:.2f}",
+                  flush=True)
+            rows.append(row)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="n=1000 only, eps in {1e-2, 1e-4}, small budgets")
+    ap.add_argument("--quick", action="store_true", help="n=300, eps in {0.1, 1e-2, 1e-3, 1e-4}, small budgets")
     ap.add_argument("--budget", type=float, default=None,
-                    help="seconds per slow run at n=1000, scaled by n/1000 (default 10, quick 5): newtonkit "
+                    help="seconds per slow run at n=1000, scaled by n/1000 (default 10, quick 2): newtonkit "
                          "sinkhorn gets 1x, POT sinkhorn 1/2, POT sinkhorn_log 1/4, each RegOT run 2x")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
+    ap.add_argument("--eps", type=float, nargs="*", default=None)
+    ap.add_argument("--memory-n", type=int, default=None, help="n of the memory runs (default 10000, quick 1500)")
+    ap.add_argument("--auto-rule", action="store_true", help="measure the sinkhorn/sns cross-over only")
+    ap.add_argument("--memory-child", nargs=3, metavar=("N", "EPS", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_child:
+        memory_child(int(args.memory_child[0]), float(args.memory_child[1]), args.memory_child[2])
+        return
     import ot
 
-    sizes = args.sizes or ([1000] if args.quick else [1000, 3000])
-    epss = [1e-2, 1e-4] if args.quick else [1e-2, 1e-3, 1e-4]
-    budget = args.budget or (5.0 if args.quick else 10.0)
-    repeats = 1 if args.quick else 3
-    # warm-up: compile the kernels once
-    solvers.sns(problem(64, 1e-3), tol=1e-8)
+    results_dir = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(results_dir, exist_ok=True)
+    solvers.sns(problem(64, 1e-3), tol=1e-8)       # warm-up: compile the kernels once
     solvers.sinkhorn(problem(64, 1e-2), tol=1e-8)
+    if args.auto_rule:
+        sizes = args.sizes or ([300] if args.quick else [300, 1000, 3000])
+        epss = args.eps or ([1e-2, 3e-3, 1e-3] if args.quick else [3e-2, 1e-2, 5e-3, 3e-3, 2e-3, 1e-3, 3e-4])
+        rows = auto_rule(sizes, epss, repeats=1 if args.quick else 3)
+        path = os.path.join(results_dir, "ot_sns_auto_rule_quick.json" if args.quick else "ot_sns_auto_rule.json")
+        with open(path, "w") as fh:
+            json.dump({"machine": machine(), "target_l1_marginal_error": TARGET, "rows": rows}, fh, indent=1,
+                      default=float)
+        print("wrote", path)
+        return
+    sizes = args.sizes or ([300] if args.quick else [1000, 3000])
+    epss = args.eps or ([1e-1, 1e-2, 1e-3, 1e-4] if args.quick else
+                        [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5])
+    budget = args.budget or (2.0 if args.quick else 10.0)
+    repeats = 1 if args.quick else 3
     results = {"machine": machine(), "target_l1_marginal_error": TARGET, "quick": args.quick,
                "budget_s_per_slow_run": budget, "cases": []}
     t_start = time.perf_counter()
     for n in sizes:
-        b = budget * (n / 1000) ** 1.0
-        emd_cache = {}
-        for eps in epss + [1e-5]:
+        b = budget * (n / 1000)
+        emd = None
+        for eps in epss:
             p = problem(n, eps)
             print(f"n={n} eps={eps:g}", flush=True)
             case = {"n": n, "eps": eps, "runs": []}
-            if "emd" not in emd_cache:
+            if emd is None:
                 t = time.perf_counter()
-                emd_cache["emd"] = float(ot.emd2(p.a, p.b, p.C, numItermax=10_000_000))
-                emd_cache["time_s"] = time.perf_counter() - t
-            case["emd_cost"], case["emd_time_s"] = emd_cache["emd"], emd_cache["time_s"]
-            sns_run = run_nk_sns(p, repeats)
-            case["runs"].append(sns_run)
-            if eps == 1e-5:
-                case["runs"].append(run_pot("sinkhorn", p, min(b, 2.0), None))
-            else:
-                nk, ref_it = run_nk_sinkhorn(p, b)
-                case["runs"].append(nk)
-                case["runs"].append(run_pot("sinkhorn", p, b / 2, ref_it))
-                case["runs"].append(run_pot("sinkhorn_log", p, b / 4, ref_it))
-                for name in ("sinkhorn_ssns", "sinkhorn_splr"):
-                    case["runs"].append(run_regot(name, p, 2 * b))
+                emd = (float(ot.emd2(p.a, p.b, p.C, numItermax=10_000_000)), time.perf_counter() - t)
+            case["emd_cost"], case["emd_time_s"] = emd
+            case["runs"].append(run_nk_sns(p, repeats))
+            nk, ref_it = run_nk_sinkhorn_repeated(p, b, repeats)
+            case["runs"].append(nk)
+            case["runs"].append(run_nk_auto(p, repeats))
+            case["runs"].append(run_pot("sinkhorn", p, b / 2, ref_it))
+            case["runs"].append(run_pot("sinkhorn_log", p, b / 4, ref_it))
+            for name in ("sinkhorn_ssns", "sinkhorn_splr"):
+                case["runs"].append(run_regot(name, p, 2 * b))
             for r in case["runs"]:
                 if r.get("cost") is not None:
                     r["cost_rel_to_emd"] = (r["cost"] - case["emd_cost"]) / case["emd_cost"]
                 print(f"   {r['peer']:<42} {r.get('status', ''):<13} it={r.get('iterations')} "
                       f"t={r.get('time_s')} est={r.get('estimated', False)}", flush=True)
-            by = {r["peer"]: r for r in case["runs"]}
-            s = by["newtonkit sns (numba)"]
-            ratios = {}
-            for peer in ("POT ot.sinkhorn(method='sinkhorn')", "POT ot.sinkhorn(method='sinkhorn_log')",
-                         "RegOT sinkhorn_ssns", "RegOT sinkhorn_splr", "newtonkit sinkhorn (numba)"):
-                r = by.get(peer)
-                if r and r.get("time_s") and s.get("time_s"):
-                    ratios[f"time {peer} / sns"] = r["time_s"] / s["time_s"]
-                if r and r.get("iterations") and s.get("iterations"):
-                    ratios[f"iterations {peer} / sns"] = r["iterations"] / s["iterations"]
-            nk = by.get("newtonkit sinkhorn (numba)")
-            pl = by.get("POT ot.sinkhorn(method='sinkhorn_log')")
-            if nk and pl and nk.get("time_per_iteration_s") and pl.get("time_per_iteration_s"):
-                ratios["per-iteration POT sinkhorn_log / newtonkit sinkhorn"] = (
-                    pl["time_per_iteration_s"] / nk["time_per_iteration_s"])
-            case["ratios"] = ratios
-            for k, v in ratios.items():
-                print(f"   {k}: {v:.3g}", flush=True)
+            case["summary"] = summarise(case)
+            print("   summary:", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in case["summary"].items()},
+                  flush=True)
             results["cases"].append(case)
+    results["memory"] = measure_memory(args.memory_n or (1500 if args.quick else 10_000),
+                                       methods=("sns",) if args.quick else ("sns", "sinkhorn"))
     results["total_time_s"] = time.perf_counter() - t_start
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    path = os.path.join(os.path.dirname(__file__), "results", "ot_sns_quick.json" if args.quick else "ot_sns.json")
+    path = os.path.join(results_dir, "ot_sns_quick.json" if args.quick else "ot_sns.json")
     with open(path, "w") as fh:
         json.dump(results, fh, indent=1, default=float)
     print("wrote", path, f"in {results['total_time_s']:.0f} s")

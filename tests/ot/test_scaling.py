@@ -1,0 +1,168 @@
+"""Kernel-space (scaling) Sinkhorn, its safety switch, the float32 phase, ``auto`` and memory.
+
+References: POT's ``ot.sinkhorn`` (Knopp, kernel space) and ``sinkhorn_log``, ``ot.emd2``
+(the exact LP), direct NumPy formulas for the kernels."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import solvers
+from problems import ot as kot
+from solvers._kernels.numba import ot as numba_ot
+from solvers._kernels.numpy import ot as ref
+from solvers.ot import _scaling
+from solvers.ot.auto import EPS_REL_SINKHORN, auto, choose
+
+from ._refs import l1_marginal_error as _l1_marg, random_problem as _prob
+from .test_exact import import_pot
+
+pot = import_pot()
+pytestmark = pytest.mark.skipif(pot is None, reason="POT is not installed")
+
+
+def _pot_plan(p, method="sinkhorn"):
+    return pot.sinkhorn(p.a, p.b, p.C, p.eps, method=method, numItermax=20_000, stopThr=1e-12)
+
+
+@pytest.mark.parametrize("eps", [0.5, 0.1, 0.02])
+def test_kernel_and_log_paths_match_pot_sinkhorn(rng, cpu_backend, eps):
+    p = _prob(rng, 30, 25, eps, weights=True)
+    P_ref = _pot_plan(p)
+    for kw in ({}, {"float32": False}, {"domain": "log"}):
+        res = solvers.sinkhorn(p, tol=1e-11, backend=cpu_backend, **kw)
+        assert res.converged, res.message
+        np.testing.assert_allclose(res.plan(), P_ref, atol=1e-10, rtol=1e-6)
+        assert _l1_marg(res.plan(), p) <= 1.01e-11
+        if kw.get("domain") != "log":
+            assert res.stats["kernel_steps"] > 0 and res.stats["log_steps"] == 0
+            assert res.stats["kernel_calls"] < res.nit          # no exp pass per iteration
+    assert res.stats.get("kernel_steps") is None                # the log path has no kernel
+
+
+def test_same_iterates_as_the_log_domain(rng, cpu_backend):
+    p = _prob(rng, 40, 35, 0.05)
+    r_log = solvers.sinkhorn(p, tol=1e-10, backend=cpu_backend, domain="log")
+    r_ker = solvers.sinkhorn(p, tol=1e-10, backend=cpu_backend, float32=False)
+    assert r_ker.nit == r_log.nit
+    np.testing.assert_allclose(r_ker.history["marginal_error"], r_log.history["marginal_error"], rtol=1e-9,
+                               atol=1e-15)
+
+
+def test_safety_switch_outlier_row_falls_back_to_log_steps(rng, cpu_backend):
+    """A row 50 cost units away from every column: its kernel row underflows at eps = 1e-2
+    (exponent ~ -5000), so the kernel is refused and log-domain steps run; the answer still
+    matches POT's log-domain Sinkhorn."""
+    p0 = _prob(rng, 30, 25, 1e-2)
+    C = p0.C.copy()
+    C[0] += 50.0
+    p = kot.EntropicOT(C, p0.a, p0.b, eps=1e-2)
+    res = solvers.sinkhorn(p, tol=1e-9, backend=cpu_backend)
+    assert res.converged, res.message
+    assert res.stats["unsafe_kernels"] >= 1 and res.stats["log_steps"] >= 1
+    np.testing.assert_allclose(res.plan(), _pot_plan(p, "sinkhorn_log"), atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
+def test_small_eps_absorbs_and_tends_to_the_lp(rng, cpu_backend):
+    """eps = 1e-3 on a cost range of 1: exp(-C/eps) underflows (POT's kernel-space Sinkhorn
+    cannot run), the scalings are absorbed into the potentials; the cost approaches the
+    exact LP within the entropic bound and the plan matches POT's sinkhorn_log."""
+    p = _prob(rng, 40, 30, 1e-3)
+    res = solvers.sinkhorn(p, tol=1e-9, backend=cpu_backend)
+    assert res.converged, res.message
+    st = res.stats
+    assert st["kernel_steps"] > 0 and st["absorptions"] + st["unsafe_kernels"] >= 1
+    lp = pot.emd2(p.a, p.b, p.C)
+    assert -1e-8 <= res.cost - lp <= p.eps * np.log(40 * 30)
+    np.testing.assert_allclose(res.plan(), _pot_plan(p, "sinkhorn_log"), atol=1e-8)
+
+
+def test_huge_cost_offset_and_scale(rng, cpu_backend):
+    """C + 1e3 (a constant offset does not change the plan; 1e6 would put tol below the rounding
+    floor, which the solver then reports) and C * 1e3 with eps * 1e3."""
+    p = _prob(rng, 20, 18, 5e-2)
+    P = _pot_plan(p)
+    for C, eps in ((p.C + 1e3, p.eps), (p.C * 1e3, p.eps * 1e3)):
+        res = solvers.sinkhorn(C, p.a, p.b, eps=eps, tol=1e-9, backend=cpu_backend)
+        assert res.converged, res.message
+        np.testing.assert_allclose(res.plan(), P, atol=1e-8)
+
+
+def test_float32_phase_then_float64(rng, cpu_backend):
+    p = _prob(rng, 50, 40, 1e-2)
+    res = solvers.sinkhorn(p, tol=1e-10, backend=cpu_backend)
+    assert res.converged and res.stats["float32_steps"] > 0 and res.stats["kernel_steps"] > res.stats["float32_steps"]
+    assert _l1_marg(res.plan(), p) <= 1.01e-10                   # independent re-measurement
+
+
+def test_float32_never_claims_what_float64_does_not_confirm(rng, monkeypatch):
+    """Sabotage: the 'float64' kernel is really float32, so the iteration's own error estimate
+    is only ~1e-7 accurate; the returned potentials are re-measured from C in float64 and the
+    result must not claim convergence at tol = 1e-11."""
+    fake = _scaling.Precision(np.float32, -25.0, 25.0, 1e6)
+    monkeypatch.setattr(_scaling, "FLOAT64", fake)
+    p = _prob(rng, 60, 50, 1e-2)
+    res = solvers.sinkhorn(p, tol=1e-11, maxiter=3000, backend="numpy")
+    true_err = _l1_marg(res.plan(), p)
+    assert res.converged == (true_err <= 1e-11)
+    assert not res.converged and res.marginal_error == pytest.approx(true_err, rel=1e-3)
+
+
+def test_scaling_kernels_match_direct_formula(rng):
+    n, m = 37, 29
+    C = rng.random((n, m))
+    f, g = rng.standard_normal(n) * 0.05, rng.standard_normal(m) * 0.05
+    eps = 0.05
+    Kref = np.exp((f[:, None] + g[None, :] - C) / eps)
+    v, u = rng.random(m), rng.random(n)
+    for mod in (ref, numba_ot):
+        for dtype, rtol in ((np.float64, 1e-13), (np.float32, 1e-6)):
+            K = np.empty((n, m), dtype)
+            zmax = mod.scaling_kernel(mod.prepare_cost(C), f, g, eps, K)
+            np.testing.assert_allclose(zmax, np.log(Kref.max(axis=1)), rtol=1e-12)
+            np.testing.assert_allclose(K, Kref, rtol=rtol)
+            np.testing.assert_allclose(mod.scaling_matvec(K, v, np.empty(n)), Kref @ v, rtol=10 * rtol)
+            np.testing.assert_allclose(mod.scaling_rmatvec(K, u, np.empty(m)), u @ Kref, rtol=10 * rtol)
+    with pytest.raises(ValueError, match="out"):
+        ref.scaling_kernel(ref.prepare_cost(C), f, g, eps, np.empty((n, m + 1)))
+    with pytest.raises(ValueError, match="v has shape"):
+        numba_ot.scaling_matvec(Kref, np.ones(m + 1), np.empty(n))
+
+
+def test_auto_rule_and_choice(rng):
+    assert choose(1e-2, 1.0)[0] == "sinkhorn" and choose(1e-4, 1.0)[0] == "sns"
+    assert choose(EPS_REL_SINKHORN * 10.0, 10.0)[0] == "sinkhorn"      # relative to the cost range
+    assert choose(0.99 * EPS_REL_SINKHORN * 10.0, 10.0)[0] == "sns"
+    for eps, want in ((5e-2, "sinkhorn"), (3e-4, "sns")):
+        p = _prob(rng, 30, 25, eps)
+        res = auto(p, tol=1e-9)
+        assert res.converged and res.stats["auto_choice"] == want and res.method == want, res.message
+        assert "eps / (C.max() - C.min())" in res.stats["auto_reason"]
+        assert _l1_marg(res.plan(), p) <= 1.01e-9
+        if want == "sinkhorn":
+            np.testing.assert_allclose(res.plan(), _pot_plan(p), atol=1e-9)
+        else:                    # POT's kernel-space Sinkhorn underflows here: the LP and its entropic bound
+            lp = pot.emd2(p.a, p.b, p.C)
+            assert -1e-8 <= res.cost - lp <= eps * np.log(30 * 25)
+    with pytest.raises(TypeError, match="eps"):
+        auto(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        auto(np.full((3, 3), np.nan), eps=0.1)
+
+
+def test_sns_step_allocates_no_second_cost_matrix(rng):
+    """tracemalloc (NumPy allocations, including the Python-level buffers of the Numba set):
+    a whole SNS solve at n = 400 peaks at <= 1.6 x the bytes of C (C included) + O(n)."""
+    p0 = _prob(rng, 400, 400, 1e-3)
+    solvers.sns(_prob(rng, 400, 400, 1e-3), tol=1e-8)           # compile outside the measurement
+    tracemalloc.start()
+    try:
+        C = p0.C.copy()
+        res = solvers.sns(C, p0.a, p0.b, eps=1e-3, tol=1e-8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.converged, res.message
+    assert res.stats["newton_steps"] > 0
+    assert peak <= 1.6 * C.nbytes + 200 * 400 * 8, (peak / C.nbytes)
