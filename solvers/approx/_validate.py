@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-METHODS = ("hosvd", "hooi")
+METHODS = ("hosvd", "sthosvd", "hooi")
 
 
 def domain(dom) -> np.ndarray:

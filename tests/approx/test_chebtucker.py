@@ -178,3 +178,23 @@ def test_auto_degree_resolves_smooth_functions_and_warns_on_a_kink(rng):
 def test_fixed_degree_reports_whether_it_resolves():
     assert chebtucker(expsin3, BOX3, degree=30, tol=1e-10).stats["resolved"]
     assert not chebtucker(expsin3, BOX3, degree=6, tol=1e-10).stats["resolved"]
+
+
+@pytest.mark.parametrize("method", ["hosvd", "sthosvd", "hooi"])
+@pytest.mark.parametrize("tol", [1e-4, 1e-9])
+def test_every_compression_meets_its_bound_against_the_exact_function(rng, method, tol):
+    """expsin3 at degree 24 (interpolation error ~1e-13): the error at random points against
+    the exact function is within sqrt(prod m) times the Frobenius bound of the discarded
+    coefficients (plus the interpolation level), and the bound is within tol * ||C||_F."""
+    ct = chebtucker(expsin3, BOX3, degree=24, tol=tol, method=method)
+    X = box_points(rng, BOX3, 5000)
+    err = np.abs(ct(X) - expsin3(X)).max()
+    bound = ct.stats["truncation_bound"]
+    assert err <= 25 ** 1.5 * bound + 1e-11
+    nodes = ChebTucker.nodes(BOX3, 24)
+    P = np.stack([a.reshape(-1) for a in np.meshgrid(*nodes, indexing="ij")], axis=1)
+    from solvers.approx import _cheb
+    C = expsin3(P).reshape((25,) * 3)
+    for i in range(3):
+        C = _cheb.coefficients(C, axis=i)
+    assert bound <= tol * np.linalg.norm(C) * (1 + 1e-12)

@@ -1,5 +1,6 @@
 """Tucker compression bounds, as properties on random tensors (reference: the full tensor)."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from solvers.approx import _tucker
@@ -36,9 +37,100 @@ def test_hosvd_error_is_within_its_bound_and_hooi_does_not_increase_it(d, tol, s
     G, A, bound, s = _tucker.hosvd(C, tol)
     err = np.linalg.norm(_tucker.reconstruct(G, A) - C)
     assert err <= bound * (1 + 1e-9) + 1e-13 and bound <= tol * np.linalg.norm(C) * (1 + 1e-9)
-    for i in range(d):   # the singular values are those of the unfoldings (NumPy's SVD)
-        np.testing.assert_allclose(s[i], np.linalg.svd(_tucker.unfold(C, i), compute_uv=False), rtol=1e-12)
+    for i in range(d):   # the (leading) singular values are those of the unfoldings (NumPy's SVD)
+        ref = np.linalg.svd(_tucker.unfold(C, i), compute_uv=False)
+        np.testing.assert_allclose(s[i], ref[:s[i].size], rtol=1e-10, atol=1e-13 * ref[0])
     G2, A2, errors = _tucker.hooi(C, A, sweeps=5)
     assert errors[0] == np.float64(errors[0]) and abs(errors[0] - err) <= 1e-12 * np.linalg.norm(C)
     assert np.all(np.diff(errors) <= 1e-12 * np.linalg.norm(C))
     assert abs(np.linalg.norm(_tucker.reconstruct(G2, A2) - C) - errors[-1]) <= 1e-12 * np.linalg.norm(C)
+
+
+def _graded(rng, m, n, decay):
+    """An m x n matrix with singular values decay**k (k = 0..m-1) and random singular vectors."""
+    U = np.linalg.qr(rng.standard_normal((m, m)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, m)))[0]
+    return (U * decay ** np.arange(m)) @ V.T
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("rel", [1e-3, 1e-7, 1e-11])
+def test_mode_basis_against_numpy_svd(seed, rel):
+    """Gram + projected SVD (n > 2m): the rank is the one NumPy's full SVD tails give, the
+    returned tail bounds the measured projection error and meets the budget, and the subspace
+    is NumPy's leading one; budgets below the Gram route's sqrt(eps) resolution included."""
+    rng = np.random.default_rng(seed)
+    M = _graded(rng, 40, 400, 0.5)
+    Ur, s, _ = np.linalg.svd(M, full_matrices=False)
+    budget = rel * np.linalg.norm(M)
+    U, s_out, tail = _tucker.mode_basis(M, budget)
+    tails = np.sqrt(np.cumsum(s[::-1] ** 2)[::-1])
+    r_ref = int(np.nonzero(np.append(tails, 0.0) <= budget)[0][0])
+    assert U.shape == (40, r_ref)
+    err = np.linalg.norm(M - U @ (U.T @ M))
+    assert err <= tail * (1 + 1e-8) + 1e-15 and tail <= budget
+    np.testing.assert_allclose(U.T @ U, np.eye(r_ref), atol=1e-12)
+    # as good as the optimal projection, and NumPy's leading subspace up to its own
+    # sensitivity eps * s_0 / (s_{r-1} - s_r) (Wedin)
+    assert err <= tails[r_ref] * (1 + 1e-6) + 1e-14 * s[0] if r_ref < 40 else err <= 1e-14 * s[0]
+    gap = (s[r_ref - 1] - (s[r_ref] if r_ref < 40 else 0.0)) / s[0]
+    assert np.linalg.norm(U @ U.T - Ur[:, :r_ref] @ Ur[:, :r_ref].T, 2) < 1e3 * np.finfo(float).eps / gap
+    np.testing.assert_allclose(s_out[:5], s[:5], rtol=1e-12)
+
+
+def test_mode_basis_with_fixed_rank_and_flat_spectrum():
+    """A flat spectrum (Gram route resolves everything): direct route, NumPy's subspace."""
+    rng = np.random.default_rng(3)
+    M = _graded(rng, 20, 300, 0.9)
+    U, s, tail = _tucker.mode_basis(M, 0.0, 7)
+    Ur, sr, _ = np.linalg.svd(M, full_matrices=False)
+    assert U.shape == (20, 7)
+    np.testing.assert_allclose(s, sr, rtol=1e-12)
+    np.testing.assert_allclose(tail, np.sqrt(np.sum(sr[7:] ** 2)), rtol=1e-10)
+    assert np.linalg.norm(U @ U.T - Ur[:, :7] @ Ur[:, :7].T, 2) < 1e-8
+
+
+def _smooth_tensor(rng, n, d):
+    """Chebyshev-like coefficients of a smooth function: a sum of separable terms with
+    geometric decay plus a small random part (all unfoldings wide enough for the Gram route)."""
+    C = np.zeros((n,) * d)
+    for j in range(6):
+        C = C + 0.3 ** j * _tucker.cp_core(np.ones(1), [rng.standard_normal((n, 1)) * 0.7 ** np.arange(n)[:, None]
+                                                         for _ in range(d)])
+    return C + 1e-9 * rng.standard_normal(C.shape)
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-6, 1e-10])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sthosvd_error_equals_its_bound_and_meets_tol(tol, seed):
+    """ST-HOSVD against the full tensor: the measured error equals the returned bound (the
+    sequential tails are orthogonal), is within tol * ||C||_F, and the factors are orthonormal;
+    its error is at most the plain HOSVD bound at the same ranks."""
+    rng = np.random.default_rng(seed)
+    C = _smooth_tensor(rng, 14, 3)
+    G, A, bound, _ = _tucker.sthosvd(C, tol)
+    err = np.linalg.norm(_tucker.reconstruct(G, A) - C)
+    norm = np.linalg.norm(C)
+    assert abs(err - bound) <= 1e-6 * bound + 1e-13 * norm
+    assert bound <= tol * norm
+    for a in A:
+        np.testing.assert_allclose(a.T @ a, np.eye(a.shape[1]), atol=1e-12)
+    _, _, bound_h, _ = _tucker.hosvd(C, tol, G.shape)
+    assert err <= bound_h * (1 + 1e-8) + 1e-13 * norm
+
+
+def test_sthosvd_at_fixed_ranks_matches_a_reference_st_hosvd():
+    """Reference: ST-HOSVD written out with NumPy's full SVD of every projected unfolding."""
+    rng = np.random.default_rng(5)
+    C = _smooth_tensor(rng, 12, 3)
+    ranks = (4, 3, 5)
+    core = C
+    for i, r in enumerate(ranks):
+        U = np.linalg.svd(_tucker.unfold(core, i), full_matrices=False)[0][:, :r]
+        core = _tucker.mode_dot(core, U.T, i)
+        if i == 0:
+            U0 = U
+    G, A, bound, _ = _tucker.sthosvd(C, 0.0, ranks)
+    assert G.shape == ranks
+    np.testing.assert_allclose(np.linalg.norm(G), np.linalg.norm(core), rtol=1e-12)
+    assert np.linalg.norm(A[0] @ A[0].T - U0 @ U0.T, 2) < 1e-8
