@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _validate as _v
+
 
 def mode_dot(T: np.ndarray, M: np.ndarray, mode: int) -> np.ndarray:
     """``T x_mode M``: contract mode ``mode`` of ``T`` (length ``n``) with ``M`` (``k x n``)."""
@@ -293,6 +295,9 @@ def _rhosvd_gram(weights: np.ndarray, factors, tol: float, ranks=None):
         r = choose_rank(s, budget, None if ranks is None else ranks[i])
         Z.append(np.ascontiguousarray(W[:, :r]))
         tails.append(kappa * _tails(s)[r])
+    rk = [z.shape[1] for z in Z]
+    need = 8.0 * (np.prod(rk[1:], dtype=float) * xi.size + 2 * np.prod(rk, dtype=float))   # Khatri-Rao + core
+    _v.check_memory("the reduced-HOSVD core", need, "raise tol or pass smaller ranks")
     core = cp_core(xi, [z.T @ u for z, u in zip(Z, Uh)])
     return core, Z, float(np.sum(tails)), scale
 
@@ -304,6 +309,8 @@ GRAM_MAX = 1024
 
 def add(core_a, fac_a, core_b, fac_b):
     """The exact Tucker sum: factors side by side (zero-padded to the longer), block-diagonal core."""
+    size = np.prod([a.shape[1] + b.shape[1] for a, b in zip(fac_a, fac_b)], dtype=float)
+    _v.check_memory("the Tucker sum's core", 8.0 * size, "truncate the operands first or raise tol")
     fac = []
     for a, b in zip(fac_a, fac_b):
         F = np.zeros((max(a.shape[0], b.shape[0]), a.shape[1] + b.shape[1]))
@@ -323,9 +330,17 @@ def rhosvd(weights: np.ndarray, factors, tol: float, ranks=None):
     compressed at ``tol / groups`` and the Tucker tensors are summed with re-truncation at the
     same tolerance; the returned bound is the sum of all the (absolute) bounds, so it stays
     rigorous, while its size relative to ``||A||_F`` can exceed ``tol`` when groups cancel.
+    Memory is estimated before anything is allocated (at most ``GRAM_MAX^2`` Gram entries per
+    group; :class:`~solvers.approx._validate.TooLargeError` beyond ``NEWTONKIT_MEMORY_LIMIT``
+    or 75 % of the physical memory).
     Returns ``(core, factors, bound, scale)`` as :func:`_rhosvd_gram`.
     """
     w = np.asarray(weights, dtype=np.float64)
+    d, g = len(factors), min(w.size, GRAM_MAX)
+    # the normalised factors (d m x R), per group d + 2 Gram-sized R x R arrays and the m x m spectra
+    need = 8.0 * (sum(2.0 * U.shape[0] * w.size + U.shape[0] ** 2 for U in factors) + (d + 2.0) * g * g)
+    _v.check_memory(f"the reduced HOSVD of {w.size} canonical terms", need,
+                    "use fewer terms (e.g. a coarser kernel approximation) or less memory per factor")
     if w.size <= GRAM_MAX:
         return _rhosvd_gram(w, factors, tol, ranks)
     xi, Uh, scale = cp_normalize(w, factors)

@@ -3,6 +3,7 @@ before any function value is sampled or any kernel runs."""
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -153,3 +154,37 @@ def axis(name, a, lo, hi) -> np.ndarray:
     if not np.all(np.isfinite(x)) or x.min() < lo - slack or x.max() > hi + slack:
         raise ValueError(f"{name} must be finite and inside [{lo}, {hi}]")
     return x
+
+
+# ------------------------------------------------------------------------------ memory
+class TooLargeError(MemoryError, ValueError):
+    """A compression would need more memory than allowed (raised before allocating); a
+    :class:`MemoryError` and a :class:`ValueError`."""
+
+
+#: share of the physical memory one compression may plan to use (as ``problems``' checks)
+MEMORY_FRACTION = 0.75
+
+
+def memory_limit() -> int:
+    """Bytes a compression may use: ``NEWTONKIT_MEMORY_LIMIT`` (bytes) when set, else
+    :data:`MEMORY_FRACTION` of the physical memory."""
+    env = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a number of bytes, got {env!r}") from None
+    try:
+        phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
+        phys = 16 * 2 ** 30
+    return int(MEMORY_FRACTION * phys)
+
+
+def check_memory(what: str, nbytes: float, fix: str) -> None:
+    """Raise :class:`TooLargeError` when ``nbytes`` exceeds :func:`memory_limit`."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise TooLargeError(f"{what} needs about {nbytes / 1e9:.3g} GB of memory, more than the {limit / 1e9:.3g} GB "
+                            f"allowed (NEWTONKIT_MEMORY_LIMIT, bytes); {fix}")

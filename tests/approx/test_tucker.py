@@ -134,3 +134,31 @@ def test_sthosvd_at_fixed_ranks_matches_a_reference_st_hosvd():
     assert G.shape == ranks
     np.testing.assert_allclose(np.linalg.norm(G), np.linalg.norm(core), rtol=1e-12)
     assert np.linalg.norm(A[0] @ A[0].T - U0 @ U0.T, 2) < 1e-8
+
+
+def test_rhosvd_with_41472_terms_is_grouped_and_matches_the_full_tensor(monkeypatch):
+    """R = 41 472 terms (the size that once built 13 GB Gram matrices): grouped, within a
+    100 MB memory limit, and the error against the full tensor (formed by one GEMM here) is
+    within the returned bound."""
+    rng = np.random.default_rng(7)
+    R, m = 41_472, [6, 5, 4]
+    w = rng.standard_normal(R)
+    U = [rng.standard_normal((k, R)) for k in m]
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "1e8")
+    G, Z, bound, scale = _tucker.rhosvd(w, U, 1e-10)
+    A = (U[0] * w) @ (U[1][:, None, :] * U[2][None, :, :]).reshape(-1, R).T
+    err = np.linalg.norm(_tucker.reconstruct(G * scale, Z).reshape(A.shape) - A)
+    assert err <= bound * scale * (1 + 1e-9) + 1e-12 * np.abs(w).sum()
+
+
+def test_rhosvd_refuses_before_allocating_when_over_the_memory_limit(monkeypatch):
+    from solvers.approx import _validate
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "1e6")
+    U = [np.ones((10, 5000))] * 3
+    with pytest.raises(_validate.TooLargeError, match="5000 canonical terms.*NEWTONKIT_MEMORY_LIMIT"):
+        _tucker.rhosvd(np.ones(5000), U, 1e-8)
+    with pytest.raises(MemoryError):
+        _tucker.add(np.ones((60, 60, 60)), [np.eye(60)] * 3, np.ones((1, 1, 1)), [np.eye(300, 1)] * 3)
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="number of bytes"):
+        _tucker.rhosvd(np.ones(3), [np.ones((4, 3))] * 3, 1e-8)
