@@ -148,12 +148,13 @@ class ScalingRun(SinkhornRun):
             self.f, self.g = self._potentials()
             self.f_new, self.g_new = self.geom.be.xp.empty_like(self.f), self.geom.be.xp.empty_like(self.g)
 
-    def _leave_kernel(self) -> None:
-        """Back to the log domain at the current iterate; after a float32 kernel g is recomputed
-        in the log domain (the log-domain steps need it to be the exact column update)."""
+    def _leave_kernel(self, to_log: bool = True) -> None:
+        """Leave the current kernel at the current iterate. Towards log-domain steps (``to_log``)
+        after a float32 kernel, g is recomputed in the log domain (those steps need it to be
+        the exact column update; a new kernel recomputes its v itself)."""
         if self.kernel is not None:
             self._materialise()
-            if self.prec is FLOAT32:
+            if to_log and self.prec is FLOAT32:
                 self.g = self.geom.g_update(self.f, self.log_b, self.eps, out=self.g)
         self.kernel, self.u, self.v = None, None, None
 
@@ -195,7 +196,7 @@ class ScalingRun(SinkhornRun):
             left = total - (self.count - start)
             prec = self._want()
             if self.kernel is not None and (prec is None or prec is not self.prec):
-                self._leave_kernel()
+                self._leave_kernel(to_log=prec is None)
             if prec is not None and (self.kernel is not None or self._enter_kernel(prec)):
                 status = self._kernel_steps(tol, left, check_every, measure_last, cb, nit0)
             else:

@@ -21,8 +21,8 @@ pot = import_pot()
 pytestmark = pytest.mark.skipif(pot is None, reason="POT is not installed")
 
 
-def _pot_plan(p, method="sinkhorn"):
-    return pot.sinkhorn(p.a, p.b, p.C, p.eps, method=method, numItermax=20_000, stopThr=1e-12)
+def _pot_plan(p, method="sinkhorn", maxiter=20_000):
+    return pot.sinkhorn(p.a, p.b, p.C, p.eps, method=method, numItermax=maxiter, stopThr=1e-12)
 
 
 @pytest.mark.parametrize("eps", [0.5, 0.1, 0.02])
@@ -68,14 +68,14 @@ def test_small_eps_absorbs_and_tends_to_the_lp(rng, cpu_backend):
     """eps = 1e-3 on a cost range of 1: exp(-C/eps) underflows (POT's kernel-space Sinkhorn
     cannot run), the scalings are absorbed into the potentials; the cost approaches the
     exact LP within the entropic bound and the plan matches POT's sinkhorn_log."""
-    p = _prob(rng, 40, 30, 1e-3)
+    p = _prob(rng, 30, 24, 1e-3)
     res = solvers.sinkhorn(p, tol=1e-9, backend=cpu_backend)
     assert res.converged, res.message
     st = res.stats
     assert st["kernel_steps"] > 0 and st["absorptions"] + st["unsafe_kernels"] >= 1
     lp = pot.emd2(p.a, p.b, p.C)
-    assert -1e-8 <= res.cost - lp <= p.eps * np.log(40 * 30)
-    np.testing.assert_allclose(res.plan(), _pot_plan(p, "sinkhorn_log"), atol=1e-8)
+    assert -1e-8 <= res.cost - lp <= p.eps * np.log(30 * 24)
+    np.testing.assert_allclose(res.plan(), _pot_plan(p, "sinkhorn_log", 6000), atol=1e-8)
 
 
 def test_huge_cost_offset_and_scale(rng, cpu_backend):

@@ -167,16 +167,22 @@ def l1_marginal_gap(w, f_old, f_new, inv_eps):
     return s
 
 
+@nb.njit(cache=True, fastmath=_FM_SAFE)
+def _row_cost(Crow, fi, g, inv_eps, mx):
+    s = 0.0
+    for j in range(Crow.shape[0]):
+        s += _exp_le0(((fi + g[j]) - Crow[j]) * inv_eps - mx) * Crow[j]
+    return s
+
+
 @nb.njit(parallel=True, cache=True)
 def _plan_cost(C, f, g, inv_eps, out):
-    """out[i] = sum_j P_ij C_ij with P_ij = exp((f_i + g_j - C_ij) / eps); returns sum(out)."""
+    """out[i] = sum_j P_ij C_ij with P_ij = exp((f_i + g_j - C_ij) / eps) (row-max shifted fast exp,
+    entries more than 700 below the row maximum count as 0); returns sum(out)."""
     n, m = C.shape
     for i in nb.prange(n):
-        s = 0.0
-        fi = f[i]
-        for j in range(m):
-            s += math.exp((fi + g[j] - C[i, j]) * inv_eps) * C[i, j]
-        out[i] = s
+        mx = _pair_row_max(C[i], f[i], g, inv_eps)
+        out[i] = _row_cost(C[i], f[i], g, inv_eps, mx) * math.exp(mx) if np.isfinite(mx) else 0.0
     return out.sum()
 
 
@@ -308,13 +314,41 @@ def _kernel_matvec_serial(K, v, out):
 def _row_cap(buf, m, rho, kmax):
     """Candidates of one row (``buf`` = the row's entries divided by its maximum): their count
     ``c`` (entries ``>= rho``) and the threshold of the ``min(c, kmax)`` largest."""
-    c = 0
-    for j in range(m):
-        if buf[j] >= rho:
-            c += 1
+    c = _count_ge(buf, m, rho)
     if c <= kmax:
         return c, rho
-    return c, np.partition(buf, m - kmax)[m - kmax]  # the kmax-th largest
+    # the kmax-th largest is a candidate: select among the c candidates only (c << m at small eps)
+    cand = np.empty(c + 1)
+    q = 0
+    for j in range(m):          # branch-free gather (slot c takes the rest)
+        cand[min(q, c)] = buf[j]
+        q += buf[j] >= rho
+    return c, np.partition(cand[:c], c - kmax)[c - kmax]
+
+
+@nb.njit(cache=True, fastmath=True)
+def _count_ge(buf, m, rho):
+    c = 0
+    for j in range(m):
+        c += 1 if buf[j] >= rho else 0
+    return c
+
+
+@nb.njit(cache=True)
+def _row_write(buf, m, thr, k, scale, ti, tv):
+    """The first ``k`` entries ``buf[j] >= thr`` (by position) into ``ti`` (index) and ``tv``
+    (``scale * buf[j]``), branch-free (slot ``k`` of ``ti``/``tv`` takes the writes past them);
+    returns ``(how many, the sum of their buf values)``."""
+    q = 0
+    held = 0.0
+    for j in range(m):
+        keep = buf[j] >= thr
+        p = min(q, k)
+        ti[p] = j
+        tv[p] = scale * buf[j]
+        held += buf[j] if keep and q < k else 0.0
+        q += keep
+    return min(q, k), held
 
 
 @nb.njit(cache=True)
@@ -370,14 +404,11 @@ def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, 
         held = -1.0
         if k <= width:
             scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
-            held = 0.0
-            q = 0
-            for j in range(m):
-                if buf[j] >= thr and q < k:
-                    idx[i, q] = j
-                    val[i, q] = scale * buf[j]
-                    held += buf[j]
-                    q += 1
+            ti, tv = np.empty(k + 1, dtype=idx.dtype), np.empty(k + 1)
+            q, held = _row_write(buf, m, thr, k, scale, ti, tv)
+            for p in range(q):
+                idx[i, p] = ti[p]
+                val[i, p] = tv[p]
             while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
                 idx[i, q] = 0
                 val[i, q] = 0.0
