@@ -1,5 +1,6 @@
-"""Entropic optimal transport solvers: log-domain :func:`sinkhorn` and Sinkhorn-Newton-Sparse
-:func:`sns`.
+"""Entropic optimal transport solvers: :func:`sinkhorn` (kernel space where safe, log domain
+elsewhere), Sinkhorn-Newton-Sparse :func:`sns`, and :func:`auto`, which picks one of them by a
+measured rule (:mod:`solvers.ot.auto`).
 
 Both take a :class:`problems.ot.EntropicOT` (or any object with ``C``, ``a``, ``b``, ``eps``)
 or, POT style, the arrays themselves: ``sinkhorn(C, a, b, eps=1e-2, tol=1e-9)``; every
@@ -11,5 +12,6 @@ rebuilds the plan from the cost matrix, the potentials and ``eps``.
 """
 from .sinkhorn import sinkhorn
 from .sns import sns  # noqa: E402
+from .auto import auto  # noqa: E402
 
-__all__ = ["sinkhorn", "sns"]
+__all__ = ["sinkhorn", "sns", "auto"]

@@ -70,7 +70,8 @@ def _cost_range(data, backend) -> float:
         return math.nan
 
 
-def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, backend=None, **options):
+def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
+         g0=None, callback=None, backend=None, **options):
     """Solve entropic OT with :func:`solvers.sinkhorn` or :func:`solvers.sns`, picked by the
     measured rule of the module notes.
 
@@ -85,6 +86,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, b
         Only with a cost matrix: the regularisation, > 0.
     tol : float
         L1 marginal error to reach (as for both routines).
+    maxiter, f0, g0, callback
+        As for both routines (``maxiter`` counts the chosen routine's iterations).
     backend : str or Backend, optional
     **options
         Passed on to the chosen routine (options it does not have raise its TypeError).
@@ -108,7 +111,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, b
         rng = math.inf
     name, reason = choose(e, rng) if not math.isnan(rng) else ("sns", "cost range unknown")
     routine = sinkhorn if name == "sinkhorn" else sns
-    res = routine(data, a, b, eps=eps, tol=tol, backend=backend, **options)
+    res = routine(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback, backend=backend,
+                  **options)
     res.stats["auto_choice"] = name
     res.stats["auto_reason"] = reason
     res.stats["auto_eps_rel"] = e / rng if rng and math.isfinite(rng) else math.nan
