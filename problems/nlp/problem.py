@@ -35,6 +35,20 @@ def _shape_of(a) -> tuple:
     return tuple(int(s) for s in shape)
 
 
+def _check_finite_matrix(what: str, a) -> None:
+    """A dense or sparse matrix must be real and finite; an operator is checked by its products later."""
+    if hasattr(a, "tocsr"):
+        data = np.asarray(a.tocsr().data)
+    elif isinstance(a, np.ndarray):
+        data = a
+    else:
+        return
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be a real matrix, got dtype {data.dtype}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{what} is not finite (NaN or inf entries); give a starting point where it is defined")
+
+
 def jac_t_dot(J, v: np.ndarray) -> np.ndarray:
     """``J^T v`` for a dense or sparse Jacobian, or an operator with ``rmatvec``."""
     if isinstance(J, np.ndarray) or hasattr(J, "tocsr"):
@@ -85,7 +99,8 @@ class EqualityConstrainedProblem:
     Raises
     ------
     TypeError
-        A callable argument is not callable, or ``x0`` is not a real array.
+        A callable argument is not callable, ``x0`` is not a real array, or a
+        dense/sparse ``jac(x0)`` or ``hess_lagrangian(x0, lam0)`` is complex.
     ValueError
         ``x0`` is not 1-D or not finite, or ``f``, ``grad``, ``c``, ``jac`` or
         ``hess_lagrangian`` give a value of the wrong shape (or a non-finite
@@ -174,6 +189,7 @@ class EqualityConstrainedProblem:
             raise TypeError(f"jac(x0): {exc}") from None
         if jshape != (m, n):
             raise ValueError(f"jac(x0) must have shape (m, n) = ({m}, {n}) (m from c(x0), n from x0), got {jshape}")
+        _check_finite_matrix("jac(x0)", J)
         return m
 
     def _check_hessian(self, lam: np.ndarray) -> None:
@@ -184,6 +200,7 @@ class EqualityConstrainedProblem:
             raise TypeError(f"hess_lagrangian(x0, lam0): {exc}") from None
         if hshape != (self.n, self.n):
             raise ValueError(f"hess_lagrangian(x0, lam0) must have shape (n, n) = ({self.n}, {self.n}), got {hshape}")
+        _check_finite_matrix("hess_lagrangian(x0, lam0)", H)
 
     # ---------------------------------------------------------------- conveniences
     def lagrangian_gradient(self, x, lam) -> np.ndarray:
