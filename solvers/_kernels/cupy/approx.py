@@ -12,6 +12,7 @@ import numpy as np
 from . import _build
 from ..numpy import approx as _reference
 from ..numpy.approx import check_points  # noqa: F401  (array-module agnostic)
+from ..numpy.approx import map_points  # noqa: F401  (points are checked and mapped on the host)
 
 MAX_D = 6
 MAX_R = 64

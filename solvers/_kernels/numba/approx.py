@@ -164,6 +164,24 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
                 grad[p0 + q, k] = gacc[k, q]
 
 
+@nb.njit(cache=True, parallel=True)
+def _map_points(x, lo, hi, t):
+    n, d = x.shape
+    bad = 0
+    for p in nb.prange(n):
+        for i in range(d):
+            v = (2.0 * x[p, i] - (hi[i] + lo[i])) / (hi[i] - lo[i])
+            if not abs(v) <= 1.0 + 2e-12:
+                bad += 1
+            t[p, i] = min(max(v, -1.0), 1.0)
+    return bad
+
+
+def map_points(x, lo, hi, t) -> int:
+    """As the reference (one parallel pass instead of five array passes)."""
+    return int(_map_points(x, lo, hi, t)) if x.shape[0] else 0
+
+
 def evaluate(packed, t, out):
     """``out[n] = p(t[n])``."""
     check_points(packed, t)

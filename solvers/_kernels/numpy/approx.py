@@ -51,6 +51,16 @@ def check_points(packed, t) -> None:
         raise TypeError("approx kernel: points must be a C-contiguous float64 array")
 
 
+def map_points(x, lo, hi, t) -> int:
+    """``t = (2 x - (hi + lo)) / (hi - lo)`` per column (host ``(N, d)`` float64 arrays),
+    clipped to ``[-1, 1]``; returns the number of coordinates that were outside
+    ``[-1 - 2e-12, 1 + 2e-12]`` or NaN (the caller then names the offending point)."""
+    np.divide(2.0 * x - (hi + lo), hi - lo, out=t)
+    bad = int(np.count_nonzero(~(np.abs(t) <= 1.0 + 2e-12)))
+    np.clip(t, -1.0, 1.0, out=t)
+    return bad
+
+
 def _rows(packed, F, t):
     """``[T(t_i) @ A_i]`` per mode: ``(N, r_i)`` arrays."""
     out = []
