@@ -21,7 +21,7 @@ KNOWN_FAILURES = {
     "HS61": "the constraint Jacobian is rank deficient at x0 = 0 (LICQ fails there), the KKT matrix is singular",
 }
 #: a fast subset solved with every sketch in the default run; the rest of the set is marked slow
-FAST = ["HS28", "HS40", "HS42", "HS48", "HS78", "BT10", "BOOTH", "HIMMELBA", "GENHS28"]
+FAST = ["HS28", "HS40", "HS42", "HS48", "HS78", "BOOTH", "HIMMELBA", "GENHS28"]
 SKETCHES = ["gaussian", "kaczmarz", "countsketch", "block"]
 
 
