@@ -316,6 +316,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                 if float(dx @ dx) > 0 and system.curvature(dx) <= 0 and stats["hessian_modifications"] < 60:
                     t = max(2.0 * system.shift, xi_B)
                     system.set_shift(t)
+                    if sampler is not None:
+                        sampler.reset()          # its batch holds rows of the old K
                     stats["hessian_modifications"] += 1
                     stats["max_shift"] = max(stats["max_shift"], t)
                     z, r = np.zeros(N), -b.copy()

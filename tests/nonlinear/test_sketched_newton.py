@@ -426,3 +426,21 @@ def test_unconstrained_problem_is_refused():
 
     with pytest.raises(ValueError, match="m = 0"):
         sketched_newton(Free())
+
+
+# ---------------------------------------------------------------------------------------------
+# property: any well-posed equality-constrained QP is solved to the dense KKT solution
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 7), m_frac=st.floats(0.1, 0.9),
+       indefinite=st.booleans())
+def test_property_qp_solution_matches_dense_kkt(seed, n, m_frac, indefinite):
+    m = max(1, min(n - 1, int(round(m_frac * n))))
+    qp = random_qp(seed, n=n, m=m, indefinite=indefinite)
+    x_ref, lam_ref = qp.reference()
+    res = solve(qp, sketch=None, tol=1e-10)
+    assert res.converged, res.message
+    scale = max(1.0, np.abs(x_ref).max())
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * scale)
