@@ -61,7 +61,7 @@ class NewtonSystem:
         self._build()
 
     def _build(self):
-        n, m = self.n, self.m
+        n = self.n
         if self.is_dense:
             K = np.zeros((self.N, self.N))
             K[:n, :n] = self.H + self.shift * np.eye(n)

@@ -155,8 +155,19 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``gradient_evaluations``, ``constraint_evaluations``, ``jacobian_evaluations``,
         ``hessian_evaluations``, ``inner_iterations``, ``penalty_updates``,
         ``hessian_modifications``, ``max_shift``, ``inexact_directions`` (inner budget ran out),
-        ``line_search_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``kkt_form``
-        (``"dense"`` or ``"operator"``), ``lam0`` (its source).
+        ``line_search_evaluations``, ``minres_matvecs``, ``preconditioner_evaluations``,
+        ``final_delta``, ``seed``, ``sketch_size``, ``kkt_form`` (``"dense"`` or ``"operator"``),
+        ``lam0`` (its source: ``"problem"``, ``"given"``, ``"zeros"``, ``"least-squares"``).
+
+    Notes
+    -----
+    The sketch-and-project iteration converges at a rate set by the smallest singular value
+    of ``K`` relative to its Frobenius norm (Gower and Richtarik, 2015), so it suits
+    well-conditioned KKT systems; near degenerate solutions (singular ``K``, e.g. HS26, HS46)
+    or for PDE-constrained problems use ``sketch=None`` (MINRES with
+    ``problem.kkt_preconditioner``). Far from a solution the merit often accepts only short
+    steps; with a dense KKT matrix the Hessian modification is exact, with an operator it is
+    a curvature test, which does not detect every indefinite reduced Hessian.
 
     Raises
     ------

@@ -41,7 +41,6 @@ class QP:
         if self.form == "sparse":
             return sp.csr_matrix(self.A)
         if self.form == "operator":
-            from solvers.operators import DenseOperator
             return _Op(self.A)
         return self.A
 
