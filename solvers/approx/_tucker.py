@@ -34,7 +34,13 @@ def unfold(T: np.ndarray, mode: int) -> np.ndarray:
 
 
 def reconstruct(core: np.ndarray, factors) -> np.ndarray:
-    """The full tensor ``core x_1 A_1 ... x_d A_d``."""
+    """The full tensor ``core x_1 A_1 ... x_d A_d`` (its size is checked before anything is
+    allocated: :class:`~solvers.approx._validate.TooLargeError`)."""
+    shape, peak = list(core.shape), float(np.prod(core.shape, dtype=float))
+    for i, A in enumerate(factors):
+        shape[i] = A.shape[0]
+        peak = max(peak, float(np.prod(shape, dtype=float)))
+    _v.check_memory(f"a tensor of shape {tuple(shape)}", 16.0 * peak, "ask for fewer points per variable")
     T = core
     for i, A in enumerate(factors):
         T = mode_dot(T, A, i)

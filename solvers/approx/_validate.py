@@ -82,12 +82,21 @@ def grid_size(dims, d) -> None:
                          "or pass a canonical (cp_factors) function, which is compressed without the grid")
 
 
+def _real(name, a, what):
+    """``a`` as a float64 array; complex, string, object or boolean data are refused (NumPy would
+    drop an imaginary part with only a warning, or parse strings)."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {what}, got {type(a).__name__}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be {what} of real numbers, got dtype {arr.dtype} ({type(a).__name__})")
+    return arr.astype(np.float64, copy=False)
+
+
 def sampled(name, vals, n) -> np.ndarray:
     """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``."""
-    try:
-        v = np.asarray(vals, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must return a float array of N values, got {type(vals).__name__}") from None
+    v = _real(f"the value of {name}", vals, "a float array of N values")
     if v.shape != (n,):
         raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); "
                          f"it must return shape ({n},)")
@@ -104,7 +113,7 @@ def cp(obj, nodes):
     out = obj.cp_factors(nodes)
     if not (isinstance(out, tuple) and len(out) == 2):
         raise TypeError(f"{name} must return (weights, [U_1, ..., U_d])")
-    w = np.asarray(out[0], dtype=np.float64)
+    w = _real(f"{name}: weights", out[0], "a 1-D array")
     if w.ndim != 1 or w.size < 1:
         raise ValueError(f"{name}: weights must be a 1-D array of R >= 1 values, got shape {w.shape}")
     Us = list(out[1])
@@ -112,7 +121,7 @@ def cp(obj, nodes):
         raise ValueError(f"{name} returned {len(Us)} factor matrices for {len(nodes)} variables")
     mats = []
     for i, (U, x) in enumerate(zip(Us, nodes)):
-        U = np.asarray(U, dtype=np.float64)
+        U = _real(f"{name}: factor {i}", U, "a 2-D array")
         if U.shape != (x.size, w.size):
             raise ValueError(f"{name}: factor {i} has shape {U.shape}, expected ({x.size}, {w.size}) = "
                              "(points of that variable, terms R)")
@@ -126,10 +135,7 @@ def cp(obj, nodes):
 def points(pts, dom) -> np.ndarray:
     """``(N, d)`` (or one point of shape ``(d,)``) finite points inside the box, as float64 host array."""
     d = dom.shape[0]
-    try:
-        x = np.asarray(pts, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"points must be a float array of shape (N, {d}), got {type(pts).__name__}") from None
+    x = _real("points", pts, f"a float array of shape (N, {d})")
     if x.ndim == 1 and x.shape[0] == d:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != d:
@@ -147,7 +153,7 @@ def points(pts, dom) -> np.ndarray:
 
 def axis(name, a, lo, hi) -> np.ndarray:
     """A 1-D finite coordinate array inside ``[lo, hi]``."""
-    x = np.asarray(a, dtype=np.float64)
+    x = _real(name, a, "a 1-D coordinate array")
     if x.ndim != 1 or x.size < 1:
         raise ValueError(f"{name} must be a non-empty 1-D coordinate array, got shape {x.shape}")
     slack = 1e-12 * (hi - lo)

@@ -203,6 +203,8 @@ class ChebTucker:
         if isinstance(grid, (list, tuple)) and len(grid) == d and all(np.ndim(g) == 1 for g in grid):
             return [_v.axis(f"grid[{i}]", g, lo, hi) for i, (g, (lo, hi)) in enumerate(zip(grid, self.domain))]
         n = _v.per_mode("grid", grid, d, 1, 1 << 24)
+        _v.check_memory(f"on_grid({grid!r}), a grid of {np.prod(n, dtype=float):.3g} values", 8.0 * (
+            np.prod(n, dtype=float) + sum(k * A.shape[0] for k, A in zip(n, self.factors))), "ask for fewer points")
         return [np.linspace(lo, hi, k) if k > 1 else np.array([0.5 * (lo + hi)]) for k, (lo, hi) in zip(n, self.domain)]
 
     def integral(self) -> float:

@@ -1,0 +1,69 @@
+"""Fixes from the hostile-input run (tests/hostile/cases_approx.py): complex or string data are
+refused instead of being silently cast (NumPy drops an imaginary part with only a warning and
+parses strings), and tensor grids are sized before anything is allocated."""
+import math
+
+import numpy as np
+import pytest
+
+from solvers.approx import _tucker
+from solvers.approx._validate import TooLargeError
+from solvers.approx.chebtucker import chebtucker
+
+
+def _exp2(p):
+    return np.exp(p[:, 0] + 0.5 * p[:, 1])
+
+
+def _complex(p):
+    return np.exp(p[:, 0]) * (1.0 + 0.5j)
+
+
+def _strings(p):
+    return np.exp(p[:, 0]).astype(str)
+
+
+class _CPComplex:
+    def cp_factors(self, nodes):
+        return np.ones(2) + 1j, [np.ones((x.size, 2)) for x in nodes]
+
+
+@pytest.fixture(scope="module")
+def ct():
+    return chebtucker(_exp2, [(0, 1), (-1, 1)], degree=16, tol=1e-13)
+
+
+@pytest.mark.parametrize("f", [_complex, _strings])
+def test_non_real_function_values_refused(f):
+    with pytest.raises(TypeError, match="real numbers"):
+        chebtucker(f, [(0, 1)], degree=4)
+
+
+def test_complex_canonical_weights_refused():
+    with pytest.raises(TypeError, match="weights"):
+        chebtucker(_CPComplex(), [(0, 1)] * 2, degree=4)
+
+
+@pytest.mark.parametrize("pts", [np.full((2, 2), 0.5 + 0.1j), np.array([["0.1", "0.2"]])])
+def test_non_real_points_refused(ct, pts):
+    with pytest.raises(TypeError, match="points"):
+        ct(pts)
+
+
+def test_huge_grid_refused_before_allocation(ct):
+    with pytest.raises(TooLargeError, match="on_grid"):
+        ct.on_grid(1 << 24)
+
+
+def test_reconstruct_sized_first():
+    core = np.ones((1, 1, 1))
+    big = [np.lib.stride_tricks.as_strided(np.ones(1), (1 << 22, 1), (0, 8))] * 3   # no memory behind it
+    with pytest.raises(TooLargeError, match="tensor of shape"):
+        _tucker.reconstruct(core, big)
+
+
+def test_on_grid_still_exact(ct):
+    G = ct.on_grid(3)
+    x, y = np.linspace(0, 1, 3), np.linspace(-1, 1, 3)
+    ref = np.exp(x[:, None] + 0.5 * y[None, :])
+    assert np.max(np.abs(G - ref)) < 1e-12 * math.e ** 1.5
