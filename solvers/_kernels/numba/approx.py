@@ -19,6 +19,24 @@ from ..numpy.approx import check_points, pack  # noqa: F401  (same packed form a
 CHUNK = 256
 
 
+#: OpenBLAS runs a GEMM on one thread below this many multiply-adds (m * n * k); every GEMM
+#: here is split to stay below it, so BLAS never starts threads of its own inside a Numba worker
+BLAS_SERIAL = 4 * 65536
+#: bytes of the per-block contraction buffer (``r^(d-1) x chunk``), sized for a core's L2
+L2_BYTES = 256 * 1024
+
+
+@nb.njit(cache=True)
+def _gemm(A, B, C):
+    """``C = A @ B`` (C-contiguous 2-D arrays) as GEMMs over blocks of rows of ``A``, each
+    below :data:`BLAS_SERIAL` multiply-adds."""
+    k, n = B.shape
+    rows = max(1, BLAS_SERIAL // max(1, k * n))
+    for s in range(0, A.shape[0], rows):
+        e = min(A.shape[0], s + rows)
+        np.dot(A[s:e], B, C[s:e])
+
+
 @nb.njit(cache=True)
 def _rows(FT, ft_off, i, mi, ri, t, p0, nb_, T, out):
     """``out[:ri] = A_i^T T(t[p0:p0+nb_, i])`` (``T`` the Chebyshev values, a GEMM)."""
@@ -29,26 +47,29 @@ def _rows(FT, ft_off, i, mi, ri, t, p0, nb_, T, out):
     for k in range(2, mi):
         for q in range(chunk):
             T[k, q] = 2.0 * T[1, q] * T[k - 1, q] - T[k - 2, q]
-    out[:ri, :] = np.dot(FT[ft_off[i]:ft_off[i + 1]].reshape(ri, mi), T[:mi])
+    _gemm(FT[ft_off[i]:ft_off[i + 1]].reshape(ri, mi), T[:mi], out[:ri])
 
 
 @nb.njit(cache=True)
-def _products(U, pp, idx, start, d, nb_):
-    """``pp[j, q] = prod_{i <= j} U[i, idx[i], q]`` for ``j >= start`` (the odometer's running products)."""
-    for j in range(start, d - 1):
-        if j == 0:
-            for q in range(nb_):
-                pp[0, q] = U[0, idx[0], q]
-        else:
-            for q in range(nb_):
-                pp[j, q] = U[j, idx[j], q] * pp[j - 1, q]
+def _contract_mode(W, u, ri, W2):
+    """``W2[s, q] = sum_j W[s * ri + j, q] * u[j, q]`` (one mode contracted, points innermost)."""
+    chunk = W.shape[1]
+    for s in range(W2.shape[0]):
+        for q in range(chunk):
+            W2[s, q] = 0.0
+        for j in range(ri):
+            w = W[s * ri + j]
+            uj = u[j]
+            for q in range(chunk):
+                W2[s, q] += w[q] * uj[q]
 
 
 @nb.njit(cache=True, parallel=True)
 def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
     """Blocks of ``chunk`` points, points innermost: ``T`` (``m_i x chunk``) by the recurrence,
-    ``U_i = A_i^T T`` and ``W = G_(d) U_d`` (``r^(d-1) x chunk``) as GEMMs, then
-    ``out = sum_prefix prod_i U_i[idx_i] * W[prefix]`` with the odometer's running products."""
+    ``U_i = A_i^T T`` and ``W = G_(d) U_d`` (``r^(d-1) x chunk``) as GEMMs, then the modes
+    ``d-2, ..., 0`` contracted one after the other with their rows ``U_i`` (``O(r^(d-1))``
+    multiply-adds per point in unit-stride loops)."""
     n, d = t.shape
     rmax = 0
     mmax = 0
@@ -64,32 +85,18 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
         nb_ = min(n, p0 + chunk) - p0
         T = np.empty((mmax, chunk))
         U = np.empty((d, rmax, chunk))
-        pp = np.empty((max(d - 1, 1), chunk))
-        idx = np.zeros(d, np.int64)
-        acc = np.zeros(chunk)
         for i in range(d):
             _rows(FT, ft_off, i, m[i], r[i], t, p0, nb_, T, U[i])
-        W = np.dot(G, U[d - 1, :rl])
-        if d == 1:
-            for q in range(nb_):
-                out[p0 + q] = W[0, q]
-            continue
-        _products(U, pp, idx, 0, d, chunk)
-        for s in range(nprefix):
-            for q in range(chunk):
-                acc[q] += pp[d - 2, q] * W[s, q]
-            i = d - 2
-            while i >= 0:
-                idx[i] += 1
-                if idx[i] < r[i]:
-                    break
-                idx[i] = 0
-                i -= 1
-            if i < 0:
-                break
-            _products(U, pp, idx, i, d, chunk)
+        W = np.empty((nprefix, chunk))
+        _gemm(G, U[d - 1, :rl], W)
+        size = nprefix
+        for i in range(d - 2, -1, -1):
+            size //= r[i]
+            W2 = np.empty((size, chunk))
+            _contract_mode(W, U[i], r[i], W2)
+            W = W2
         for q in range(nb_):
-            out[p0 + q] = acc[q]
+            out[p0 + q] = W[0, q]
 
 
 @nb.njit(cache=True)
@@ -129,8 +136,10 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
         for i in range(d):
             _rows(FT, ft_off, i, m[i], r[i], t, p0, nb_, T, U[i])
             _rows(dFT, ft_off, i, m[i], r[i], t, p0, nb_, T, dU[i])
-        W = np.dot(G, U[d - 1, :rl])
-        dW = np.dot(G, dU[d - 1, :rl])
+        W = np.empty((nprefix, chunk))
+        dW = np.empty((nprefix, chunk))
+        _gemm(G, U[d - 1, :rl], W)
+        _gemm(G, dU[d - 1, :rl], dW)
         if d == 1:
             for q in range(nb_):
                 val[p0 + q] = W[0, q]
@@ -191,11 +200,10 @@ def evaluate(packed, t, out):
 
 
 def chunk_for(packed) -> int:
-    """Points per block: at most ``CHUNK``, and both GEMMs (``r^d x chunk`` and
-    ``r_i m_i x chunk`` multiply-adds) kept under OpenBLAS's single-thread size limit
-    (65536 * 4), so BLAS never starts threads of its own inside a Numba worker."""
-    work = max(int(packed.core.size), int(packed.F.shape[1]) * int(packed.F.shape[2]), 1)
-    return int(max(8, min(CHUNK, (4 * 65536) // work)))
+    """Points per block: the contraction buffer ``r^(d-1) x chunk`` within :data:`L2_BYTES`,
+    between 16 and :data:`CHUNK` (a multiple of 8)."""
+    prefix = max(1, int(packed.core.size) // max(1, int(packed.r[-1])))
+    return int(max(16, min(CHUNK, (L2_BYTES // (8 * prefix)) // 8 * 8)))
 
 
 def gradient(packed, t, val, grad):
