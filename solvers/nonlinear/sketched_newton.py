@@ -156,7 +156,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``hessian_evaluations``, ``inner_iterations``, ``penalty_updates``,
         ``hessian_modifications``, ``max_shift``, ``inexact_directions`` (inner budget ran out),
         ``line_search_evaluations``, ``minres_matvecs``, ``preconditioner_evaluations``,
-        ``final_delta``, ``seed``, ``sketch_size``, ``kkt_form`` (``"dense"`` or ``"operator"``),
+        ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used), ``kkt_form`` (``"dense"`` or ``"operator"``),
         ``lam0`` (its source: ``"problem"``, ``"given"``, ``"zeros"``, ``"least-squares"``).
 
     Notes
@@ -267,7 +267,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
 
     def finish(status, k, msg):
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
-                     "sketch_size": s if sketch is not None else None, "kkt_form": kkt_form, "lam0": lam_src}
+                     "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
+                     "kkt_form": kkt_form, "lam0": lam_src}
         return SolveResult(p.x, status == Status.CONVERGED, status, msg, k,
                            history={key: np.asarray(v, dtype=float) for key, v in hist.items()},
                            stats=out_stats, method=METHOD, backend=be.name, options=options,
