@@ -157,7 +157,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``hessian_modifications``, ``max_shift``, ``inexact_directions`` (inner budget ran out),
         ``line_search_evaluations``, ``minres_matvecs``, ``preconditioner_evaluations``,
         ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
-        ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``, ``"given"``, ``"zeros"``, ``"least-squares"``).
+        ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``,
+        ``"given"``, ``"zeros"``, ``"least-squares"``).
 
     Notes
     -----
