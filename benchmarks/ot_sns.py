@@ -264,7 +264,7 @@ def summarise(case):
 
 
 # ---------------------------------------------------------------------------------------- memory
-def memory_child(n, eps, method):
+def memory_child(n, eps, method, domain="auto"):
     """Peak RSS of one solve (run in a fresh interpreter by :func:`measure_memory`)."""
     import resource
 
@@ -298,10 +298,10 @@ def memory_child(n, eps, method):
     np.maximum(C, 0.0, out=C)
     C /= C.max()
     t = time.perf_counter()
-    r = (sns if method == "sns" else sinkhorn)(C, eps=eps, tol=TARGET)
+    r = (sns if method == "sns" else sinkhorn)(C, eps=eps, tol=TARGET, domain=domain)
     peak = status_mb(hwm) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     c_mb = C.nbytes / 2**20
-    print(json.dumps({"n": n, "eps": eps, "method": method, "C_MB": c_mb, "rss_before_C_MB": base,
+    print(json.dumps({"n": n, "eps": eps, "method": method, "domain": domain, "C_MB": c_mb, "rss_before_C_MB": base,
                       "peak_source": hwm or "ru_maxrss",
                       "peak_rss_MB": peak, "peak_over_C": (peak - base) / c_mb, "status": r.status,
                       "wall_s": time.perf_counter() - t, "nit": r.nit}))
@@ -357,10 +357,10 @@ def main():
     ap.add_argument("--eps", type=float, nargs="*", default=None)
     ap.add_argument("--memory-n", type=int, default=None, help="n of the memory runs (default 10000, quick 1500)")
     ap.add_argument("--auto-rule", action="store_true", help="measure the sinkhorn/sns cross-over only")
-    ap.add_argument("--memory-child", nargs=3, metavar=("N", "EPS", "METHOD"), help=argparse.SUPPRESS)
+    ap.add_argument("--memory-child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # N EPS METHOD [DOMAIN]
     args = ap.parse_args()
     if args.memory_child:
-        memory_child(int(args.memory_child[0]), float(args.memory_child[1]), args.memory_child[2])
+        memory_child(int(args.memory_child[0]), float(args.memory_child[1]), *args.memory_child[2:4])
         return
     import ot
 

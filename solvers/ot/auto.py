@@ -4,30 +4,36 @@ Sinkhorn needs a number of iterations that grows like ``1 / eps`` (relative to t
 range ``C.max() - C.min()``); each costs two matrix-vector products with the stabilised
 kernel (:mod:`solvers.ot._scaling`). SNS needs a few dozen Newton steps almost independently
 of eps; each costs several passes over the cost matrix with exponentials plus a sparse
-solve. Both costs grow like ``n m``, so the cross-over is a value of the *relative*
-regularisation ``eps_rel = eps / (C.max() - C.min())``:
+solve. The rule is a threshold on the *relative* regularisation
+``eps_rel = eps / (C.max() - C.min())`` that depends on the size ``n m``:
 
-    eps_rel >= EPS_REL_SINKHORN  ->  solvers.sinkhorn
-    otherwise                    ->  solvers.sns
+    eps_rel >= threshold(n m)  ->  solvers.sinkhorn
+    otherwise                  ->  solvers.sns
+
+with ``threshold = 1.5e-3`` up to ``n m = 1e6``, ``3.5e-3`` from ``n m = 9e6`` on, and
+log-log interpolation in between (:func:`threshold`).
 
 Measured (``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
 squared Euclidean cost scaled to max 1, uniform weights, L1 marginal error 1e-8, Numba
-backend, one thread, process CPU time; a quick, noisy run on a shared 2-core machine,
+backend, one thread, process CPU time; quick single runs on a shared, loaded 2-core machine,
 ``benchmarks/results/ot_sns_auto_rule_quick.json``), time of Sinkhorn / time of SNS:
 
-    ========  ======  ======  ======  ======  ======
-    eps_rel   1e-2    5e-3    3e-3    2e-3    1e-3
-    n = 300   0.17    0.28    0.48    0.81    1.96
-    n = 1000  0.14    0.19    0.42    0.65    1.88
-    ========  ======  ======  ======  ======  ======
+    ========  ======  ======  ======  ======  ======  ======
+    eps_rel   1e-2    5e-3    3e-3    2e-3    1.5e-3  1e-3
+    n = 300   0.17    0.28    0.48    0.81            1.96
+    n = 1000  0.14    0.19    0.42    0.65            1.88
+    n = 3000  0.34    0.66    1.29            6.4     7.98
+    ========  ======  ======  ======  ======  ======  ======
 
-The ratio grows like ``1 / eps`` and hardly depends on n (both costs scale like ``n m``);
-it crosses 1 near ``eps_rel = 1.4e-3`` at both sizes, so the switch is set at
-``EPS_REL_SINKHORN = 1.5e-3``: on either side of it the chosen routine is within about
-1.2x of the other one, and away from it the gain is large (Sinkhorn 5-7x faster at 1e-2,
-SNS 2x at 1e-3 and more below: Sinkhorn's iterations grow like ``1 / eps``). A looser
-tolerance favours Sinkhorn (its iterations grow like ``log(1/tol)``, SNS's stay few), which
-the rule ignores: it was measured at 1e-8.
+The ratio grows like ``1 / eps``. It crosses 1 near ``eps_rel = 1.4e-3`` at n = 300 and
+1000, and near ``3.6e-3`` at n = 3000, where the kernel (36 MB in float32) no longer fits
+in cache and each Sinkhorn iteration becomes memory-bound while SNS's Newton steps scale
+better. Near the threshold the two routines are within about 1.3x of each other; away
+from it the gain is large (Sinkhorn 3-7x faster at 1e-2, SNS 2-8x at 1e-3 and more below:
+Sinkhorn's iterations grow like ``1 / eps``). Beyond n m = 9e6 the threshold is held at
+its n = 3000 value (not measured there). A looser tolerance favours Sinkhorn (its
+iterations grow like ``log(1/tol)``, SNS's stay few), which the rule ignores: it was
+measured at 1e-8.
 
 References
 ----------
@@ -39,35 +45,48 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import backends as _backends
 from . import _common
 
-#: relative regularisation at and above which Sinkhorn is chosen (module notes: measured)
-EPS_REL_SINKHORN = 1.5e-3
+#: relative regularisation at and above which Sinkhorn is chosen, for n m <= SIZE_SMALL (measured)
+EPS_REL_SMALL = 1.5e-3
+#: ... and for n m >= SIZE_LARGE (measured at n = 3000; log-log interpolation in between)
+EPS_REL_LARGE = 3.5e-3
+SIZE_SMALL, SIZE_LARGE = 1e6, 9e6
 
 
-def choose(eps: float, cost_range: float) -> tuple:
-    """The routine the rule picks for ``eps`` and ``C.max() - C.min()``: ``(name, reason)``."""
+def threshold(size: float) -> float:
+    """The ``eps / (C.max() - C.min())`` at and above which :func:`auto` picks Sinkhorn, for a
+    cost matrix of ``size = n m`` entries (module notes)."""
+    if size <= SIZE_SMALL:
+        return EPS_REL_SMALL
+    if size >= SIZE_LARGE:
+        return EPS_REL_LARGE
+    t = math.log(size / SIZE_SMALL) / math.log(SIZE_LARGE / SIZE_SMALL)
+    return math.exp((1 - t) * math.log(EPS_REL_SMALL) + t * math.log(EPS_REL_LARGE))
+
+
+def choose(eps: float, cost_range: float, size: float = 0.0) -> tuple:
+    """The routine the rule picks for ``eps``, ``C.max() - C.min()`` and ``n m``: ``(name, reason)``."""
     if not cost_range > 0 or not math.isfinite(cost_range):
         return "sinkhorn", "constant cost matrix: every plan has the same cost, Sinkhorn converges at once"
-    rel = eps / cost_range
-    if rel >= EPS_REL_SINKHORN:
-        return "sinkhorn", (f"eps / (C.max() - C.min()) = {rel:.3g} >= {EPS_REL_SINKHORN:g}: Sinkhorn needs few "
-                            "iterations and each is two kernel products")
-    return "sns", (f"eps / (C.max() - C.min()) = {rel:.3g} < {EPS_REL_SINKHORN:g}: Sinkhorn would need "
-                   "~1/eps iterations; the Newton stage of SNS needs a few dozen")
+    rel, thr = eps / cost_range, threshold(size)
+    if rel >= thr:
+        return "sinkhorn", (f"eps / (C.max() - C.min()) = {rel:.3g} >= {thr:.3g} (the threshold at n m = {size:.3g}): "
+                            "Sinkhorn needs few iterations and each is two kernel products")
+    return "sns", (f"eps / (C.max() - C.min()) = {rel:.3g} < {thr:.3g} (the threshold at n m = {size:.3g}): "
+                   "Sinkhorn would need ~1/eps iterations; the Newton stage of SNS needs a few dozen")
 
 
-def _cost_range(data, backend) -> float:
+def _cost_range(data, backend) -> tuple:
+    """``(C.max() - C.min(), C.size)`` (NaN range when C cannot be read: the routine reports it)."""
     C = data.C if hasattr(data, "C") else data
     be = _backends.get_backend(backend, C)
     try:
         xp_C = be.asarray(C)
-        return float(xp_C.max()) - float(xp_C.min())
+        return float(xp_C.max()) - float(xp_C.min()), float(xp_C.size)
     except (TypeError, ValueError):
-        return math.nan
+        return math.nan, 0.0
 
 
 def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
@@ -106,10 +125,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     if pre_eps is None:
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")
     e = _common.positive_eps(pre_eps, " (problem.eps)" if hasattr(data, "C") else "")
-    rng = _cost_range(data, backend)
-    if not math.isfinite(rng) and not np.isnan(rng):
-        rng = math.inf
-    name, reason = choose(e, rng) if not math.isnan(rng) else ("sns", "cost range unknown")
+    rng, size = _cost_range(data, backend)
+    name, reason = choose(e, rng, size) if not math.isnan(rng) else ("sns", "cost range unknown")
     routine = sinkhorn if name == "sinkhorn" else sns
     res = routine(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback, backend=backend,
                   **options)

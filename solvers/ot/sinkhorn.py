@@ -1,4 +1,5 @@
-"""Log-domain Sinkhorn for entropic optimal transport.
+"""Sinkhorn for entropic optimal transport: the log-domain iteration (and, by default, its
+kernel-space form where that is safe, :mod:`solvers.ot._scaling`).
 
 For the problem ``min <P, C> + eps sum P (log P - 1)`` s.t. ``P 1 = a``, ``P^T 1 = b``
 the iteration alternates the exact block maximisations of the dual
@@ -166,7 +167,8 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         ``"log"``: log-domain steps only (no extra n x m memory).
     float32 : bool
         With ``domain="auto"``: use a float32 kernel while the error is above 1e-5 (the
-        returned potentials are always re-measured in float64).
+        returned potentials are always re-measured in float64; the history entries of the
+        float32 phase are accurate to about 1e-7).
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``,
         ``marginal_error``, ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep

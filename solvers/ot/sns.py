@@ -1,6 +1,8 @@
 """Sinkhorn-Newton-Sparse (SNS) with a safe Newton stage.
 
-Stage 1 runs log-domain Sinkhorn; stage 2 runs Newton's method on the concave dual
+Stage 1 runs Sinkhorn (with ``domain="auto"`` in kernel space with a float32 kernel where
+that is safe, :mod:`solvers.ot._scaling`, else log-domain); stage 2 runs Newton's method on
+the concave dual
 (the Lyapunov potential of the paper, written for our primal
 ``<P, C> + eps sum P (log P - 1)``):
 

@@ -12,7 +12,7 @@ from problems import ot as kot
 from solvers._kernels.numba import ot as numba_ot
 from solvers._kernels.numpy import ot as ref
 from solvers.ot import _scaling
-from solvers.ot.auto import EPS_REL_SINKHORN, auto, choose
+from solvers.ot.auto import EPS_REL_LARGE, EPS_REL_SMALL, auto, choose, threshold
 
 from ._refs import l1_marginal_error as _l1_marg, random_problem as _prob
 from .test_exact import import_pot
@@ -131,9 +131,13 @@ def test_scaling_kernels_match_direct_formula(rng):
 
 
 def test_auto_rule_and_choice(rng):
-    assert choose(1e-2, 1.0)[0] == "sinkhorn" and choose(1e-4, 1.0)[0] == "sns"
-    assert choose(EPS_REL_SINKHORN * 10.0, 10.0)[0] == "sinkhorn"      # relative to the cost range
-    assert choose(0.99 * EPS_REL_SINKHORN * 10.0, 10.0)[0] == "sns"
+    assert choose(1e-2, 1.0, 1e6)[0] == "sinkhorn" and choose(1e-4, 1.0, 1e6)[0] == "sns"
+    assert choose(EPS_REL_SMALL * 10.0, 10.0, 1e4)[0] == "sinkhorn"      # relative to the cost range
+    assert choose(0.99 * EPS_REL_SMALL * 10.0, 10.0, 1e4)[0] == "sns"
+    assert choose(3e-3, 1.0, 1e6)[0] == "sinkhorn" and choose(3e-3, 1.0, 1e8)[0] == "sns"   # size-dependent
+    sizes = np.logspace(4, 8, 30)
+    thr = [threshold(s) for s in sizes]
+    assert thr[0] == EPS_REL_SMALL and thr[-1] == EPS_REL_LARGE and np.all(np.diff(thr) >= 0)
     for eps, want in ((5e-2, "sinkhorn"), (3e-4, "sns")):
         p = _prob(rng, 30, 25, eps)
         res = auto(p, tol=1e-9)

@@ -1,11 +1,17 @@
-"""Numba kernels for entropic optimal transport (log-domain Sinkhorn, sparse Newton).
+"""Numba kernels for entropic optimal transport (log-domain and kernel-space Sinkhorn, sparse
+Newton).
 
 The public functions at the end of this module are the OT kernel set, with the
 names, signatures and meaning of the NumPy reference ``solvers._kernels.numpy.ot``
-(read its notes first). Underneath, the ``@njit`` kernels work on a C-ordered cost
-matrix ``C`` (n x m) and on the *transposed* copy ``CT`` (m x n, C-ordered) for
-column reductions, so every inner loop runs over contiguous memory:
-:func:`prepare_cost` makes that copy once per solve.
+(read its notes first). Underneath, the ``@njit`` kernels work on the C-ordered cost
+matrix ``C`` (n x m) only -- no transposed copy (it doubled the memory of a solve): row
+passes run over rows; column passes (:func:`lse_cols`) give each thread a tile of 256
+columns and walk the rows in blocks, keeping a running maximum and a rescaled running sum
+per column, so every inner loop still reads contiguous memory (measured as fast as the
+row pass over a transposed copy). The scaling kernel of kernel-space Sinkhorn is built
+row by row (:func:`_scaling_kernel`, float64 or float32); ``K v`` accumulates in float64
+over rows in parallel, ``K^T u`` is BLAS (``u @ K``, measured faster than a column-tile
+loop). Truncated plans use int32 column indices.
 
 The exponential in the hot loops is a vectorisable exp for non-positive
 arguments (:func:`_exp_le0`): Cody-Waite range reduction ``x = k ln2 + r``,
