@@ -4,11 +4,13 @@ Same names, signatures and meaning as the NumPy reference
 ``solvers._kernels.numpy.approx`` (read its notes first). Evaluation works on blocks of points
 with the points innermost: the Chebyshev values ``T_k`` by the three-term recurrence
 (``m_i x chunk``), the factor rows ``U_i = A_i^T T`` and the contraction of the core with the
-last mode ``W = G_(d) U_d`` as two small GEMMs (``np.dot``, BLAS), then one sweep over the
-``r^(d-1)`` core fibres in C order: an odometer over the first ``d - 1`` modes keeps the running
-products of ``U`` rows and accumulates ``prod * W[fibre]`` (``O(d m r + r^d)`` per point).
-The gradient kernel does the same with the derivative rows ``dU_i`` as well and, for each of
-the first ``d - 1`` modes, running products with that mode's row replaced by its derivative.
+last mode ``W = G_(d) U_d`` as GEMMs (``np.dot``, BLAS; split into row blocks below OpenBLAS's
+serial limit, so BLAS starts no threads inside a Numba worker), then the modes ``d-2, ..., 0``
+contracted one after the other with their rows in unit-stride loops
+(``O(d m r + r^d)`` per point, the ``r^d`` part at GEMM speed). Blocks are sized so the
+``r^(d-1) x chunk`` buffer stays in a core's L2 cache. The gradient kernel does the same with
+the derivative rows ``dU_i``: ``dW = G_(d) dU_d`` for the last variable, and for variable
+``k < d - 1`` the contraction of ``W`` with ``dU_k`` in mode ``k``.
 """
 import numba as nb
 import numpy as np
@@ -100,23 +102,27 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
 
 
 @nb.njit(cache=True)
-def _products_d(U, dU, P, idx, start, d, nb_):
-    """``P[k, j] = prod_{l <= j} (dU if l == k else U)[l, idx[l]]``; ``k = d - 1``: no derivative."""
-    for k in range(d):
-        for j in range(start, d - 1):
-            src = dU if j == k else U
-            if j == 0:
-                for q in range(nb_):
-                    P[k, 0, q] = src[0, idx[0], q]
-            else:
-                for q in range(nb_):
-                    P[k, j, q] = src[j, idx[j], q] * P[k, j - 1, q]
+def _contract_rest(W, U, dU, k, r, d):
+    """Modes ``d-2, ..., 0`` of ``W`` (``r^(d-1) x chunk``) contracted with the rows ``U_i``,
+    or ``dU_i`` for ``i == k``; returns the ``chunk`` values."""
+    chunk = W.shape[1]
+    size = W.shape[0]
+    for i in range(d - 2, -1, -1):
+        size //= r[i]
+        W2 = np.empty((size, chunk))
+        if i == k:
+            _contract_mode(W, dU[i], r[i], W2)
+        else:
+            _contract_mode(W, U[i], r[i], W2)
+        W = W2
+    return W[0]
 
 
 @nb.njit(cache=True, parallel=True)
 def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
-    """As :func:`_evaluate`, with the derivative rows ``dU_i`` and, per prefix mode ``k``, the
-    running products with ``U_k`` replaced by ``dU_k``; ``W`` and ``dW = G_(d) dU_d`` by GEMM."""
+    """As :func:`_evaluate`, with the derivative rows ``dU_i``: ``W = G_(d) U_d`` and
+    ``dW = G_(d) dU_d`` by GEMM; the value and ``d p / d t_d`` contract the other modes with
+    ``U``; ``d p / d t_k`` (``k < d - 1``) contracts ``W`` with ``dU_k`` in mode ``k``."""
     n, d = t.shape
     rmax = 0
     mmax = 0
@@ -140,37 +146,15 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
         dW = np.empty((nprefix, chunk))
         _gemm(G, U[d - 1, :rl], W)
         _gemm(G, dU[d - 1, :rl], dW)
-        if d == 1:
-            for q in range(nb_):
-                val[p0 + q] = W[0, q]
-                grad[p0 + q, 0] = dW[0, q]
-            continue
-        P = np.empty((d, d - 1, chunk))
-        idx = np.zeros(d, np.int64)
-        acc = np.zeros(chunk)
-        gacc = np.zeros((d, chunk))
-        _products_d(U, dU, P, idx, 0, d, chunk)
-        for s in range(nprefix):
-            for q in range(chunk):
-                acc[q] += P[d - 1, d - 2, q] * W[s, q]
-                gacc[d - 1, q] += P[d - 1, d - 2, q] * dW[s, q]
-            for k in range(d - 1):
-                for q in range(chunk):
-                    gacc[k, q] += P[k, d - 2, q] * W[s, q]
-            i = d - 2
-            while i >= 0:
-                idx[i] += 1
-                if idx[i] < r[i]:
-                    break
-                idx[i] = 0
-                i -= 1
-            if i < 0:
-                break
-            _products_d(U, dU, P, idx, i, d, chunk)
+        v = _contract_rest(W, U, dU, -1, r, d)
+        g = _contract_rest(dW, U, dU, -1, r, d)
         for q in range(nb_):
-            val[p0 + q] = acc[q]
-            for k in range(d):
-                grad[p0 + q, k] = gacc[k, q]
+            val[p0 + q] = v[q]
+            grad[p0 + q, d - 1] = g[q]
+        for k in range(d - 1):
+            g = _contract_rest(W, U, dU, k, r, d)
+            for q in range(nb_):
+                grad[p0 + q, k] = g[q]
 
 
 @nb.njit(cache=True, parallel=True)
@@ -211,5 +195,5 @@ def gradient(packed, t, val, grad):
     check_points(packed, t)
     if t.shape[0]:
         _gradient(packed.core, packed.FT, packed.dFT, packed.ft_off, packed.m, packed.r, t, val, grad,
-                  max(8, chunk_for(packed) // 2))
+                  max(16, chunk_for(packed) // 2))
     return val, grad
