@@ -4,10 +4,13 @@ evaluation and direct Numba summation.
 (a) Functions on [-1, 1]^3 (Benner, Khoromskij, Khoromskaia, Sun, arXiv:2503.01696, Section 5):
     ``1/|x - x0|`` with ``x0`` just outside the cube, a sum of 50 such charges (+-1) and
     ``exp(-|x - x0|)``. For each: Tucker ranks at ``tol``, max error on random points against
-    the exact function, build time (sampling + DCT + compression), evaluation time, storage;
-    beside tensorly ``tucker`` (HOOI, ``init="svd"``) on the SAME coefficient tensor at the
-    SAME ranks (its error measured with the same evaluator), and beside plain evaluation of
-    the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset).
+    the exact function, build time (sampling + DCT + compression) for HOSVD, ST-HOSVD and
+    HOOI, evaluation time, storage; beside tensorly ``tucker`` (HOOI, ``init="svd"``) on the
+    SAME coefficient tensor at the SAME ranks as ST-HOSVD (its error measured with the same
+    evaluator; also the compression alone, both on that tensor), and beside plain evaluation
+    of the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset).
+    Throughput: points/s at ranks 5, 10, 15, 20 (m = 129) on 1 and 2 threads against the flop
+    roof (threads x the measured single-thread DGEMM rate / flops per point).
 (b) Long-range Coulomb potential (range-separated Newton kernel, Benner, Khoromskaia,
     Khoromskij, SIAM J. Sci. Comput. 2018) of a 24 x 24 x 4 rock-salt lattice (separable
     charges: canonical rank = long-range kernel rank, the reduced-HOSVD path), the same
@@ -42,7 +45,7 @@ import numpy as np  # noqa: E402
 
 from _machine import machine_info  # noqa: E402
 from solvers.approx import ChebTucker, chebtucker  # noqa: E402
-from solvers.approx import _cheb  # noqa: E402  (the DCT, to hand tensorly the same coefficient tensor)
+from solvers.approx import _cheb, _tucker  # noqa: E402  (the DCT, to hand tensorly the same coefficient tensor)
 from solvers.cli.approx import run_case  # noqa: E402
 from problems import potentials  # noqa: E402
 
@@ -114,14 +117,14 @@ def bench_function(name, f, degree, tol, n_err, n_eval, n_full, repeats):
     exact = f(pts_err)
     chebtucker(f, DOMAIN, degree=8, tol=tol)(pts_err[:10])        # compile outside the clocks
     row = {"function": name, "degree": degree, "m": degree + 1, "tol": tol}
-    for method in ("hosvd", "hooi"):
+    for method in ("hosvd", "sthosvd", "hooi"):
         t_build, ct = median_time(lambda: chebtucker(f, DOMAIN, degree=degree, tol=tol, method=method), repeats)
         t_eval, v = median_time(lambda: ct(pts_eval), repeats)
         err = float(np.abs(ct(pts_err) - exact).max())
         row[method] = {"ranks": list(ct.ranks), "max_error": err, "rel_error": err / float(np.abs(exact).max()),
                        "build_s": t_build, "eval_s": t_eval, "eval_points": n_eval,
                        "points_per_s": n_eval / t_eval, "nbytes": ct.nbytes}
-    ranks = row["hosvd"]["ranks"]
+    ranks = row["sthosvd"]["ranks"]
     # the same coefficient tensor for tensorly: values at the Chebyshev grid, DCT per mode
     nodes = ChebTucker.nodes(DOMAIN, degree)
     grid = np.stack([g.ravel() for g in np.meshgrid(*nodes, indexing="ij")], 1)
@@ -138,15 +141,63 @@ def bench_function(name, f, degree, tol, n_err, n_eval, n_full, repeats):
     err_tl = float(np.abs(ct_tl(pts_err) - exact).max())
     row["tensorly_tucker"] = {"ranks": ranks, "max_error": err_tl, "compress_s": t_tl,
                               "build_s": t_sample + t_dct + t_tl, "sample_s": t_sample, "dct_s": t_dct}
-    row["build_speedup_vs_tensorly"] = row["tensorly_tucker"]["build_s"] / row["hosvd"]["build_s"]
-    row["build_speedup_vs_tensorly_hooi"] = row["tensorly_tucker"]["build_s"] / row["hooi"]["build_s"]
+    for method in ("hosvd", "sthosvd", "hooi"):
+        key = "build_speedup_vs_tensorly" + ("" if method == "sthosvd" else "_" + method)
+        row[key] = row["tensorly_tucker"]["build_s"] / row[method]["build_s"]
+    # compression alone on the same tensor, at the tolerance (newtonkit) / at its ranks (tensorly)
+    comp = {}
+    for method in ("hosvd", "sthosvd"):
+        fn = getattr(_tucker, method)
+        t_c, (G, A, bound, _) = median_time(lambda: fn(C, tol), repeats)
+        comp[method] = {"compress_s": t_c, "ranks": list(G.shape), "rel_fro_error":
+                        float(np.linalg.norm(_tucker.reconstruct(G, A) - C) / np.linalg.norm(C)),
+                        "rel_bound": bound / float(np.linalg.norm(C)),
+                        "speedup_vs_tensorly": t_tl / t_c}
+    C_tl = _tucker.reconstruct(np.asarray(core), [np.asarray(a) for a in factors])
+    comp["tensorly_tucker"] = {"compress_s": t_tl, "ranks": ranks,
+                               "rel_fro_error": float(np.linalg.norm(C_tl - C) / np.linalg.norm(C))}
+    row["compression_only"] = comp
     sub = pts_eval[:n_full]
     t_full, vfull = median_time(lambda: full_coefficient_eval(C, sub), 1)
     row["full_coefficients"] = {"nbytes": C.nbytes, "eval_points": n_full, "points_per_s": n_full / t_full,
                                 "max_error": float(np.abs(full_coefficient_eval(C, pts_err[:n_full]) -
                                                           exact[:n_full]).max())}
-    row["eval_speedup_vs_full"] = row["hosvd"]["points_per_s"] / row["full_coefficients"]["points_per_s"]
+    row["eval_speedup_vs_full"] = row["sthosvd"]["points_per_s"] / row["full_coefficients"]["points_per_s"]
     return row
+
+
+def dgemm_gflops(n=1000, repeats=3):
+    """Single-thread DGEMM rate (OPENBLAS_NUM_THREADS=1 above; best of ``repeats``), the roof of
+    the evaluation."""
+    a, b = np.random.default_rng(0).random((n, n)), np.random.default_rng(1).random((n, n))
+    t = min(median_time(lambda: a @ b, 1)[0] for _ in range(repeats))
+    return 2.0 * n ** 3 / t / 1e9
+
+
+def bench_throughput(ranks, m, n_points, threads, repeats):
+    """Evaluation rate at Tucker ranks r (d = 3, degree m - 1, random orthonormal factors) against
+    the flop roof ``threads * DGEMM rate / (2 (3 m r + r^3) + 9 m)`` flops per point."""
+    import solvers
+
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-1, 1, (n_points, 3))
+    gf = dgemm_gflops()
+    rows = []
+    for r in ranks:
+        ct = ChebTucker(rng.standard_normal((r,) * 3), [np.linalg.qr(rng.standard_normal((m, r)))[0] for _ in range(3)],
+                        DOMAIN)
+        ct(pts[:100])
+        flops = 2.0 * (3 * m * r + r ** 3) + 9.0 * m
+        row = {"rank": r, "m": m, "flops_per_point": flops, "dgemm_gflops_1thread": gf}
+        for nt in threads:
+            solvers.set_num_threads(nt)
+            t, _ = median_time(lambda: ct(pts), repeats)
+            row[f"points_per_s_{nt}t"] = n_points / t
+            row[f"gflops_{nt}t"] = n_points / t * flops / 1e9
+            row[f"roof_points_per_s_{nt}t"] = nt * gf * 1e9 / flops
+        rows.append(row)
+    solvers.set_num_threads(max(threads))
+    return rows
 
 
 def bench_system(name, system, degree, tol, cutoff, samples, n_eval, n_direct):
@@ -178,10 +229,20 @@ def main():
         row = bench_function(name, f, degree=24 if q else 128, tol=1e-7, n_err=10 ** 4 if q else 10 ** 5,
                              n_eval=10 ** 5 if q else 10 ** 6, n_full=500 if q else 5000, repeats=1 if q else 3)
         result["functions"].append(row)
-        print(f"{name}: ranks {row['hosvd']['ranks']}, err {row['hosvd']['max_error']:.2e} "
-              f"(tensorly {row['tensorly_tucker']['max_error']:.2e}), build {row['hosvd']['build_s']:.3f} s "
-              f"({row['build_speedup_vs_tensorly']:.1f}x vs tensorly), {row['hosvd']['points_per_s']:.3g} pts/s "
+        cmp = row["compression_only"]
+        print(f"{name}: ranks {row['sthosvd']['ranks']}, err {row['sthosvd']['max_error']:.2e} "
+              f"(tensorly {row['tensorly_tucker']['max_error']:.2e}), build sthosvd {row['sthosvd']['build_s']:.3f} s "
+              f"/ hosvd {row['hosvd']['build_s']:.3f} s / hooi {row['hooi']['build_s']:.3f} s / tensorly "
+              f"{row['tensorly_tucker']['build_s']:.3f} s ({row['build_speedup_vs_tensorly']:.1f}x); compression alone "
+              f"{cmp['sthosvd']['compress_s']:.3f} s vs {cmp['tensorly_tucker']['compress_s']:.3f} s "
+              f"({cmp['sthosvd']['speedup_vs_tensorly']:.1f}x); {row['sthosvd']['points_per_s']:.3g} pts/s "
               f"({row['eval_speedup_vs_full']:.0f}x vs full coefficients)", flush=True)
+    result["throughput"] = bench_throughput((5, 10, 15, 20), 129, 10 ** 5 if q else 10 ** 6, (1, 2), 3)
+    for row in result["throughput"]:
+        print(f"rank {row['rank']:2d} (m 129): {row['points_per_s_1t']:.3g} pts/s on 1 thread "
+              f"(roof {row['roof_points_per_s_1t']:.3g}), {row['points_per_s_2t']:.3g} on 2 "
+              f"(roof {row['roof_points_per_s_2t']:.3g}); DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread",
+              flush=True)
     if q:
         systems = [("lattice_12x12x4", potentials.cubic_lattice((12, 12, 4)), 64, 3.0),
                    ("cloud_150", potentials.random_cloud(150, seed=0), 48, 3.0)]
