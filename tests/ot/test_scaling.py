@@ -170,3 +170,17 @@ def test_sns_step_allocates_no_second_cost_matrix(rng):
     assert res.converged, res.message
     assert res.stats["newton_steps"] > 0
     assert peak <= 1.6 * C.nbytes + 200 * 400 * 8, (peak / C.nbytes)
+
+
+def test_hostile_options(rng):
+    p = _prob(rng, 6, 5, 0.1)
+    with pytest.raises(ValueError, match="domain"):
+        solvers.sinkhorn(p, domain="kernel")
+    with pytest.raises(ValueError, match="domain"):
+        solvers.sns(p, domain=None)
+    with pytest.raises(TypeError, match="float32"):
+        solvers.sinkhorn(p, float32="yes")
+    with pytest.raises(TypeError):
+        auto(p, rho=1e-3)                      # an SNS-only option while the rule picks Sinkhorn
+    with pytest.raises(ValueError, match="eps"):
+        auto(p.C, eps=-1.0)
