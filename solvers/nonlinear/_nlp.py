@@ -52,7 +52,10 @@ class NLPEvaluator:
         self.counts["function_evaluations"] += 1
         v = self.problem.f(x)
         try:
-            v = float(np.asarray(v).reshape(()))
+            a = np.asarray(v)
+            if a.dtype.kind not in "iuf":        # no strings, booleans, objects or complex numbers
+                raise TypeError
+            v = float(a.reshape(()))
         except (TypeError, ValueError):
             raise ValueError(f"problem.f must return a real scalar, got {type(v).__name__} with shape "
                              f"{np.shape(v)}") from None
@@ -193,6 +196,26 @@ class Point:
         return np.concatenate([self.gL, self.c])
 
 
+#: magnitudes outside [1/SCALE_LIMIT, SCALE_LIMIT] overflow or underflow in the squared merit terms
+SCALE_LIMIT = 1e100
+
+
+def check_scales(p: Point) -> None:
+    """Refuse a problem whose values at the start are so large or small (but nonzero) that the squares
+    in the merit over- or underflow; the message names the callable and says to rescale."""
+    Jmax = None
+    if _is_matrix(p.J):
+        Jd = p.J.data if sp.issparse(p.J) else p.J
+        Jmax = float(np.max(np.abs(Jd))) if Jd.size else 0.0
+    for name, v in (("f", abs(p.f)), ("grad", float(np.max(np.abs(p.g)))), ("c", float(np.max(np.abs(p.c)))),
+                    ("jac", Jmax)):
+        if v is not None and v != 0.0 and not (1.0 / SCALE_LIMIT <= v <= SCALE_LIMIT):
+            raise ValueError(f"the problem is badly scaled: max |problem.{name}| = {v:.3e} at x0 is outside "
+                             f"[1e-100, 1e100], where the squared terms of the merit over- or underflow; rescale "
+                             f"{'the objective' if name in ('f', 'grad') else 'the constraints'} (multiply by a "
+                             "constant) or the variables")
+
+
 def merit_value(p: Point, mu: float, nu: float) -> float:
     """``L_{mu,nu}(x, lam) = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` (``nan`` when not finite)."""
     if not p.finite:
@@ -228,5 +251,5 @@ def least_squares_multipliers(g, J):
     return lam if np.all(np.isfinite(lam)) else None
 
 
-__all__ = ["NLPEvaluator", "Point", "merit_value", "merit_gradient", "merit_noise", "least_squares_multipliers",
+__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_gradient", "merit_noise", "least_squares_multipliers",
            "matvec", "rmatvec", "dense"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
-from ._nlp import (NLPEvaluator, Point, least_squares_multipliers, matvec, merit_gradient, merit_noise, merit_value,
+from ._nlp import (NLPEvaluator, Point, check_scales, least_squares_multipliers, matvec, merit_gradient, merit_noise, merit_value,
                    rmatvec)
 from .linesearch import armijo_backtracking
 
@@ -174,7 +174,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     ------
     TypeError, ValueError
         Invalid options or problem (named), a callable returning the wrong shape, type or a
-        non-finite value at the starting point.
+        non-finite value at the starting point, or values at the start so large or small
+        (outside ``[1e-100, 1e100]``, zero allowed) that the merit's squares over- or underflow.
 
     References
     ----------
@@ -239,6 +240,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     else:
         lam, lam_src = np.zeros(m), "zeros"
     p = Point.evaluate(ev, x, lam, strict=True)
+    check_scales(p)
     if want_ls:
         ls = least_squares_multipliers(p.g, p.J)
         if ls is not None:

@@ -443,3 +443,32 @@ def test_property_qp_solution_matches_dense_kkt(seed, n, m_frac, indefinite):
     assert res.converged, res.message
     scale = max(1.0, np.abs(x_ref).max())
     np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * scale)
+
+
+def test_non_numeric_objective_raises_naming_f():
+    class Bad(HS6):
+        def f(self, x):
+            return "1.0"
+
+    with pytest.raises((TypeError, ValueError), match="problem.f"):
+        sketched_newton(Bad())
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@pytest.mark.parametrize("fscale,cscale,name", [(1e-300, 1.0, "f"), (1.0, 1e-150, "c"), (1e300, 1.0, "f"),
+                                                (1.0, 1e150, "c")])
+def test_extreme_scales_are_refused_naming_the_callable(fscale, cscale, name):
+    qp = random_qp(1)
+    qp.H, qp.g = qp.H * fscale, qp.g * fscale
+    qp.A, qp.b = qp.A * cscale, qp.b * cscale
+    with pytest.raises(ValueError, match=f"badly scaled.*problem.{name}"):
+        sketched_newton(qp)
+
+
+def test_moderate_scales_still_solved():
+    qp = random_qp(2)
+    qp.H, qp.g = qp.H * 1e6, qp.g * 1e6
+    x_ref, _ = qp.reference()
+    res = solve(qp, sketch=None, tol=1e-4)
+    assert res.converged
+    np.testing.assert_allclose(res.x, x_ref, atol=1e-7 * max(1, np.abs(x_ref).max()))
