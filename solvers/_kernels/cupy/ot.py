@@ -121,10 +121,12 @@ def scaling_kernel(cost, f, g, eps, out):
     n, m = C.shape
     inv = 1.0 / eps
     step = max(1, _CHUNK_ENTRIES // m)
+    tiny = float(cp.finfo(out.dtype).tiny)
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
         Z = ((f[i0:i1, None] + g[None, :]) - C[i0:i1]) * inv
-        out[i0:i1] = cp.exp(Z, out=Z)
+        Z = cp.exp(Z, out=Z)
+        out[i0:i1] = cp.where(Z >= tiny, Z, 0.0)     # no subnormals, as the CPU sets
     return _kernels()["pair_max"](C, f[:, None], g[None, :], inv, axis=1)
 
 

@@ -271,21 +271,23 @@ def _pair_row_max(Crow, fi, g, inv_eps):
 
 
 @nb.njit(cache=True, fastmath=_FM_SAFE, inline="always")
-def _kernel_row(Crow, fi, g, inv_eps, mx, scale, orow):
+def _kernel_row(Crow, fi, g, inv_eps, mx, scale, tiny, orow):
     for j in range(Crow.shape[0]):
-        orow[j] = _exp_le0(((fi + g[j]) - Crow[j]) * inv_eps - mx) * scale
+        e = _exp_le0(((fi + g[j]) - Crow[j]) * inv_eps - mx) * scale
+        orow[j] = e if e >= tiny else 0.0    # no subnormals (slow on some CPUs), negligible anyway
 
 
 @nb.njit(parallel=True, cache=True)
-def _scaling_kernel(C, f, g, inv_eps, out, zmax):
+def _scaling_kernel(C, f, g, inv_eps, tiny, out, zmax):
     """``out[i, j] = exp((f_i + g_j - C_ij) * inv_eps)`` row by row (max-shifted fast exp times
     ``exp(row max)``; entries more than 700 below the row maximum are clamped there, i.e. they
-    stay negligible next to it), ``zmax[i]`` the row maximum of the exponent."""
+    stay negligible next to it; entries below ``tiny``, the smallest normal number of the
+    output type, are stored as 0), ``zmax[i]`` the row maximum of the exponent."""
     n, m = C.shape
     for i in nb.prange(n):
         mx = _pair_row_max(C[i], f[i], g, inv_eps)
         zmax[i] = mx
-        _kernel_row(C[i], f[i], g, inv_eps, mx, math.exp(min(mx, 709.0)), out[i])
+        _kernel_row(C[i], f[i], g, inv_eps, mx, math.exp(min(mx, 709.0)), tiny, out[i])
     return zmax
 
 
@@ -656,7 +658,7 @@ def scaling_kernel(cost, f, g, eps, out):
     if not isinstance(out, np.ndarray) or out.shape != cost.C.shape or out.dtype not in (np.float64, np.float32) \
             or not out.flags.c_contiguous:
         raise ValueError(f"OT kernel: out must be a C-contiguous float64/float32 array of shape {cost.C.shape}")
-    return _scaling_kernel(cost.C, f, g, 1.0 / eps, out, np.empty(cost.C.shape[0]))
+    return _scaling_kernel(cost.C, f, g, 1.0 / eps, float(np.finfo(out.dtype).tiny), out, np.empty(cost.C.shape[0]))
 
 
 def _check_kernel(kernel):

@@ -108,8 +108,9 @@ def scaling_kernel(cost, f, g, eps, out):
     ``u = a / (K v)``, ``v = b / (K^T u)`` whose potentials are ``f + eps log u``, ``g + eps log v``
     (Schmitzer 2019). Returns the row maxima of the exponent, ``max_j (f_i + g_j - C_ij) / eps``
     (float64, length n), from which the caller decides whether the kernel is safe (no row that
-    underflows to zero, nothing that overflows). Entries far below a row's maximum may
-    underflow to 0 (harmless: they are negligible next to the maximum)."""
+    underflows to zero, nothing that overflows). Entries below the smallest normal number of
+    the output type are stored as 0 (harmless: they are negligible next to the row maximum,
+    and subnormal arithmetic is slow on some CPUs)."""
     _check(cost, rows=[("f", f)], cols=[("g", g)])
     if getattr(out, "shape", None) != cost.C.shape or out.dtype not in (np.float64, np.float32):
         raise ValueError(f"OT kernel: out must be a float64/float32 array of shape {cost.C.shape}")
@@ -117,6 +118,7 @@ def scaling_kernel(cost, f, g, eps, out):
     zmax = Z.max(axis=1)
     with np.errstate(under="ignore", over="ignore"):
         np.exp(Z, out=Z)
+    Z[Z < np.finfo(out.dtype).tiny] = 0.0     # no subnormals in the kernel (slow on some CPUs)
     out[...] = Z
     return zmax
 
