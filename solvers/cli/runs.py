@@ -218,6 +218,8 @@ def cmd_runs_export(args) -> int:
 
 
 def cmd_runs_compact(args) -> int:
+    if not os.path.exists(args.file):
+        raise UsageError(f"{args.file!r} does not exist; compact takes an existing store file (runs.h5)")
     with solvers.RunStore(args.file) as store:
         moved = store.compact()
         total = len(store)

@@ -72,7 +72,11 @@ def into_file(target, stores: list) -> list[str]:
                 if bool(g.attrs.get("complete", False)):
                     continue          # the same run (ids are unique), e.g. after a killed compaction
                 del runs[rid]         # an incomplete group of that name is not a stored run
-            with h5py.File(path, "r") as src:
+            try:
+                src = h5py.File(path, "r")
+            except OSError as exc:   # damaged since it was indexed: the rewrite is dropped, nothing changes
+                raise _single.damaged(Path(path), exc) from exc
+            with src:
                 src.copy(src["runs"][rid], runs, name=rid)
             (moved if own else added).append(rid)
 

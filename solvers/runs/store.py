@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -244,9 +245,17 @@ class RunStore:
         self._check_open()
         seen: dict[str, dict] = {}
         folder = os.fspath(self._dir.path)
+        unreadable = []
         for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.path.is_dir() else []:
+            if "error" in e:
+                unreadable.append(e["file"])
             for s in e.get("runs", ()):
                 seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"])})
+        if unreadable:
+            warnings.warn(f"RunStore: {len(unreadable)} run file(s) in {folder!r} cannot be read and are left out: "
+                          f"{', '.join(sorted(unreadable)[:10])}{' ...' if len(unreadable) > 10 else ''}; "
+                          "RunStore.verify() names the damage, RunStore.salvage() copies what is intact",
+                          RuntimeWarning, stacklevel=3)
         if not self.is_directory:
             with self._open_main() as f:
                 main = os.fspath(self.path)

@@ -120,6 +120,10 @@ class Task:
 
     def __post_init__(self):
         _check_factory_path(self.factory)
+        for field in ("params", "options"):
+            if not isinstance(getattr(self, field), Mapping):
+                raise TypeError(f"{field} must be a dict of keyword arguments, got "
+                                f"{type(getattr(self, field)).__name__} {getattr(self, field)!r:.40}")
         object.__setattr__(self, "params", _plain("params", dict(self.params)))
         object.__setattr__(self, "options", _plain("options", dict(self.options)))
         if self.seed is not None:
