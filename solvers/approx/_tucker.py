@@ -100,7 +100,7 @@ def mode_basis(M: np.ndarray, budget: float, cap=None):
     an orthonormal ``Q`` (``m x k``) holding every direction the Gram route resolves, plus a
     margin; then ``B = Q^T M``, the residual norm ``e = ||M - Q B||_F`` (measured, so the
     bound does not inherit the ``sqrt(eps)`` resolution of the Gram route) and the SVD of
-    the small ``B``. The tail of rank ``r`` is :math:`(\\sum_{j \\ge r} s_j(B)^2 + e^2)^{1/2}`,
+    the small ``B``; when the tail misses the budget, ``Q`` takes more eigenvectors. The tail of rank ``r`` is :math:`(\\sum_{j \\ge r} s_j(B)^2 + e^2)^{1/2}`,
     a bound of the error of projecting ``M`` on the first ``r`` vectors. When the
     resolved subspace is more than half of ``m``, or the residual alone exceeds the budget,
     the SVD of ``M`` itself is used (:func:`_wide_svd`). Returns ``(U, s, tail)``: ``U`` the
@@ -113,7 +113,7 @@ def mode_basis(M: np.ndarray, budget: float, cap=None):
         floor = GRAM_FLOOR * m * np.finfo(np.float64).eps * max(float(lam[0]), 0.0)
         k = int(np.count_nonzero(lam > floor))
         k = max(k + max(4, k // 4), 0 if cap is None else int(cap) + 4)
-        if 2 * k <= m:
+        while 2 * k <= m:            # unresolved directions still hold part of the tail: widen
             Qk = np.ascontiguousarray(Q[:, :k])
             B = Qk.T @ M
             e = fro(M - Qk @ B)
@@ -122,6 +122,7 @@ def mode_basis(M: np.ndarray, budget: float, cap=None):
             r = _pick(tails, budget, cap)
             if cap is not None or tails[r] <= budget:
                 return np.ascontiguousarray(Qk @ W[:, :r]), s, float(tails[r])
+            k += max(8, k // 2)
     W, s = _wide_svd(M) if n >= m else np.linalg.svd(M, full_matrices=False)[:2]
     r = _pick(_tails(s), budget, cap)
     return np.ascontiguousarray(W[:, :r]), s, float(_tails(s)[r])
