@@ -319,20 +319,38 @@ def _cp_big_rank(R):
 
 
 def _rhosvd_direct(R, m):
-    """``_tucker.rhosvd`` on R terms: either a memory refusal before allocating, or a result."""
+    """``_tucker.rhosvd`` on R terms (a segfault at R = 41 472 was reported: R x R Gram matrices):
+    a memory refusal before allocating, or a result within its bound of the full tensor."""
     def case():
         rng = np.random.default_rng(1)
+        w = rng.standard_normal(R)
         U = [rng.standard_normal((m, R)) for _ in range(3)]
         try:
-            G, Z, bound, scale = _tucker.rhosvd(rng.standard_normal(R), U, 1e-8)
+            G, Z, bound, scale = _tucker.rhosvd(w, U, 1e-8)
+        except (ValueError, TypeError) as exc:
+            return _named(exc, "memory")
         except MemoryError as exc:
             return "wrong", f"MemoryError: {exc}"[:300]
-        except ValueError as exc:
-            return _named(exc, "memory")
-        # reference: the full m^3 tensor by einsum
-        w = rng.standard_normal(0)  # noqa: F841  (the rng stream is not reused)
-        return "verified" if G.ndim == 3 and all(z.shape[0] == m for z in Z) else ("wrong", "bad shapes")
+        T = np.einsum("r,ir,jr,kr->ijk", w, *U, optimize=True)     # m^3 entries: the independent reference
+        err = np.linalg.norm(T - scale * _tucker.reconstruct(G, Z))
+        lim = scale * bound + 1e-10 * np.linalg.norm(T)
+        return "verified" if err <= lim else ("wrong", f"error {err:.3g} above the bound {lim:.3g}")
     return case
+
+
+def _rhosvd_memory_limit():
+    """With NEWTONKIT_MEMORY_LIMIT = 1 MB the 41 472-term reduced HOSVD is refused before allocating."""
+    import os
+
+    old = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
+    os.environ["NEWTONKIT_MEMORY_LIMIT"] = "1000000"
+    try:
+        return _expect_error(lambda: chebtucker(CP(41472, d=3, seed=2), [(-1, 1)] * 3, degree=24), "memory")()
+    finally:
+        if old is None:
+            del os.environ["NEWTONKIT_MEMORY_LIMIT"]
+        else:
+            os.environ["NEWTONKIT_MEMORY_LIMIT"] = old
 
 
 def _rhosvd_vs_full():
@@ -626,6 +644,7 @@ CASES = [
     ("cp_rank_41472_no_segfault", _cp_big_rank(41472)),
     ("rhosvd_41472_terms", _rhosvd_direct(41472, 9)),
     ("rhosvd_vs_full_tensor", _rhosvd_vs_full),
+    ("rhosvd_41472_memory_limit_refused", _rhosvd_memory_limit),
     ("cp_weights_1e300", lambda: _check_values(chebtucker(CP(40, wscale=1e300), [(-1, 1)] * 3, degree=24),
                                                CP(40, wscale=1e300), [(-1, 1)] * 3, npts=30, rtol=1e-8)),
     # ---- potentials

@@ -12,8 +12,6 @@ and ``solvers.newton_krylov`` on ``problems.pde.Bratu``.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 import solvers
