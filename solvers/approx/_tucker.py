@@ -93,36 +93,52 @@ def _pick(tails: np.ndarray, budget: float, cap) -> int:
     return max(1, int(ok[0]) if ok.size else size)
 
 
+def _gram_directions(M: np.ndarray, budget: float, cap=None) -> np.ndarray:
+    """Eigenvectors of ``M M^T`` (one GEMM, descending): as many as the eigenvalue tail says
+    the budget needs, at most those above the rounding floor ``GRAM_FLOOR * m * eps *
+    lambda_max``, plus a margin (and at least ``cap + 4``)."""
+    m = M.shape[0]
+    lam, V = np.linalg.eigh(M @ M.T)
+    lam, V = np.maximum(lam[::-1], 0.0), V[:, ::-1]
+    floor = GRAM_FLOOR * m * np.finfo(np.float64).eps * float(lam[0])
+    resolved = int(np.count_nonzero(lam > floor))
+    tail2 = np.append(np.cumsum(lam[::-1])[::-1], 0.0)
+    need = int(np.nonzero(tail2 <= 0.25 * budget * budget)[0][0])
+    k = min(resolved, need)
+    k = max(k + max(4, k // 4), 0 if cap is None else int(cap) + 4)
+    return np.ascontiguousarray(V[:, :min(k, m)])
+
+
 def mode_basis(M: np.ndarray, budget: float, cap=None):
     """The leading left singular subspace of an unfolding ``M`` (``m x n``).
 
     Two steps when ``n > 2 m``: the Gram matrix ``M M^T`` (one GEMM) and its eigenvectors give
     an orthonormal ``Q`` (``m x k``) holding every direction the Gram route resolves, plus a
-    margin; then ``B = Q^T M``, the residual norm ``e = ||M - Q B||_F`` (measured, so the
-    bound does not inherit the ``sqrt(eps)`` resolution of the Gram route) and the SVD of
-    the small ``B``; when the tail misses the budget, ``Q`` takes more eigenvectors. The tail of rank ``r`` is :math:`(\\sum_{j \\ge r} s_j(B)^2 + e^2)^{1/2}`,
-    a bound of the error of projecting ``M`` on the first ``r`` vectors. When the
-    resolved subspace is more than half of ``m``, or the residual alone exceeds the budget,
-    the SVD of ``M`` itself is used (:func:`_wide_svd`). Returns ``(U, s, tail)``: ``U`` the
-    ``m x r`` basis, ``s`` the singular values computed (leading ones), ``tail`` the bound.
+    margin; then ``B = Q^T M``, the residual ``R = M - Q B`` with its norm ``e`` (measured, so
+    the bound does not inherit the ``sqrt(eps)`` resolution of the Gram route) and the SVD of
+    the small ``B``. The tail of rank ``r`` is :math:`(\\sum_{j \\ge r} s_j(B)^2 + e^2)^{1/2}`,
+    the error of projecting ``M`` on the first ``r`` vectors. When that misses the budget, the
+    Gram directions of ``R`` (resolved relative to ``e``) join ``Q`` and the step repeats.
+    When ``Q`` would exceed half of ``m``, the SVD of ``M`` itself is used
+    (:func:`_wide_svd`). Returns ``(U, s, tail)``: ``U`` the ``m x r`` basis, ``s`` the
+    singular values computed (leading ones), ``tail`` the bound.
     """
     m, n = M.shape
     if n > 2 * m:
-        lam, Q = np.linalg.eigh(M @ M.T)
-        lam, Q = lam[::-1], Q[:, ::-1]
-        floor = GRAM_FLOOR * m * np.finfo(np.float64).eps * max(float(lam[0]), 0.0)
-        k = int(np.count_nonzero(lam > floor))
-        k = max(k + max(4, k // 4), 0 if cap is None else int(cap) + 4)
-        while 2 * k <= m:            # unresolved directions still hold part of the tail: widen
-            Qk = np.ascontiguousarray(Q[:, :k])
-            B = Qk.T @ M
-            e = fro(M - Qk @ B)
+        Q = _gram_directions(M, budget, cap)
+        while 2 * Q.shape[1] <= m:
+            B = Q.T @ M
+            R = M - Q @ B
+            e = fro(R)
             W, s = _wide_svd(B)
             tails = np.sqrt(_tails(s) ** 2 + e * e)
             r = _pick(tails, budget, cap)
             if cap is not None or tails[r] <= budget:
-                return np.ascontiguousarray(Qk @ W[:, :r]), s, float(tails[r])
-            k += max(8, k // 2)
+                return np.ascontiguousarray(Q @ W[:, :r]), s, float(tails[r])
+            P = _gram_directions(R, budget)      # what Q misses, resolved relative to ||R||
+            for _ in range(2):                   # twice is enough (Giraud et al., Numer. Math. 2005)
+                P = P - Q @ (Q.T @ P)
+            Q = np.ascontiguousarray(np.hstack([Q, np.linalg.qr(P)[0]]))
     W, s = _wide_svd(M) if n >= m else np.linalg.svd(M, full_matrices=False)[:2]
     r = _pick(_tails(s), budget, cap)
     return np.ascontiguousarray(W[:, :r]), s, float(_tails(s)[r])

@@ -162,3 +162,21 @@ def test_rhosvd_refuses_before_allocating_when_over_the_memory_limit(monkeypatch
     monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="number of bytes"):
         _tucker.rhosvd(np.ones(3), [np.ones((4, 3))] * 3, 1e-8)
+
+
+def test_mode_basis_widens_the_gram_subspace_below_its_resolution(monkeypatch):
+    """Singular values 0.7^k, budget 1e-9: the Gram route resolves ~38 directions, the rank
+    needs ~58, so the subspace is widened (no SVD of the whole unfolding); rank and error as
+    NumPy's full SVD gives."""
+    rng = np.random.default_rng(11)
+    M = _graded(rng, 200, 1500, 0.7)
+    shapes = []
+    orig = _tucker._wide_svd
+    monkeypatch.setattr(_tucker, "_wide_svd", lambda B: shapes.append(B.shape) or orig(B))
+    budget = 1e-9 * np.linalg.norm(M)
+    U, _, tail = _tucker.mode_basis(M, budget)
+    s = np.linalg.svd(M, compute_uv=False)
+    tails = np.sqrt(np.cumsum(s[::-1] ** 2)[::-1])
+    r_ref = int(np.nonzero(tails <= budget)[0][0])
+    assert U.shape[1] == r_ref and len(shapes) >= 2 and all(k < 100 for k, _ in shapes)
+    assert np.linalg.norm(M - U @ (U.T @ M)) <= tail * (1 + 1e-8) and tail <= budget
