@@ -90,6 +90,11 @@ def adapt(kind, f, dom, tol):
     """
     d = dom.shape[0]
     deg = [START] * d
+    if kind != "cp" and float(START + 1) ** d > MAX_AUTO_GRID:
+        raise ValueError(f"degree='auto' starts at degree {START} per variable: {START + 1}^{d} = "
+                         f"{float(START + 1) ** d:.3g} function values for d = {d} variables, more than the "
+                         f"{MAX_AUTO_GRID:.3g} it may sample; pass degree= explicitly (full grid up to 2e8 points) "
+                         "or a canonical function (cp_factors), which needs no full grid")
     total = 0
     while True:
         if kind == "cp":

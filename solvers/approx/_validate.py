@@ -80,6 +80,9 @@ def grid_size(dims, d) -> None:
     if total > 2e8:
         raise ValueError(f"degree: the full Chebyshev grid would have {total:.3g} points (> 2e8); lower the degree, "
                          "or pass a canonical (cp_factors) function, which is compressed without the grid")
+    # the sampling holds d coordinate grids, the (N, d) points, the values and two coefficient copies
+    check_memory(f"degree: sampling the full Chebyshev grid of {total:.3g} points in {d} variables",
+                 8.0 * total * (2 * d + 3), "lower the degree, or pass a canonical (cp_factors) function")
 
 
 def _real(name, a, what):

@@ -67,3 +67,27 @@ def test_on_grid_still_exact(ct):
     x, y = np.linspace(0, 1, 3), np.linspace(-1, 1, 3)
     ref = np.exp(x[:, None] + 0.5 * y[None, :])
     assert np.max(np.abs(G - ref)) < 1e-12 * math.e ** 1.5
+
+
+def _sum8(p):
+    return np.exp(p.sum(axis=1) / 8)
+
+
+def test_auto_degree_refuses_a_start_grid_too_large():
+    # 9^8 = 4.3e7 values at the first sampling (ran for minutes and ~25 GB before the check)
+    with pytest.raises(ValueError, match=r"degree='auto'.*9\^8"):
+        chebtucker(_sum8, [(0, 1)] * 8)
+
+
+def test_explicit_degree_grid_checked_against_the_memory_limit(monkeypatch):
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "1000000")
+    with pytest.raises(TooLargeError, match="sampling the full Chebyshev grid"):
+        chebtucker(_exp2, [(0, 1)] * 2, degree=200)
+
+
+def test_auto_degree_in_seven_variables_still_exact():
+    # separable exp: Chebyshev interpolation of degree 8 per variable is accurate to ~1e-9 on [0, 1]
+    ct = chebtucker(lambda p: np.exp(p[:, :7].sum(axis=1) / 7), [(0, 1)] * 7, degree=8, tol=1e-10)
+    pts = np.random.default_rng(0).random((20, 7))
+    ref = np.exp(pts.sum(axis=1) / 7)
+    assert np.max(np.abs(np.asarray(ct(pts)) - ref)) < 1e-8 * ref.max()

@@ -61,6 +61,10 @@ def f_zero(p):
     return np.zeros(p.shape[0])
 
 
+def f_sum(p):
+    return np.exp(p.sum(axis=1) / p.shape[1])
+
+
 def f_nan(p):
     out = np.exp(p[:, 0])
     out[len(out) // 2] = np.nan
@@ -338,6 +342,22 @@ def _rhosvd_direct(R, m):
     return case
 
 
+def _with_memory_limit(limit, fn, *needles):
+    def case():
+        import os
+
+        old = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
+        os.environ["NEWTONKIT_MEMORY_LIMIT"] = str(int(limit))
+        try:
+            return _expect_error(fn, *needles)()
+        finally:
+            if old is None:
+                del os.environ["NEWTONKIT_MEMORY_LIMIT"]
+            else:
+                os.environ["NEWTONKIT_MEMORY_LIMIT"] = old
+    return case
+
+
 def _rhosvd_memory_limit():
     """With NEWTONKIT_MEMORY_LIMIT = 1 MB the 41 472-term reduced HOSVD is refused before allocating."""
     import os
@@ -551,6 +571,10 @@ CASES = [
     ("degree_huge", _expect_error(lambda: chebtucker(f_exp2, [(0, 1)] * 2, degree=10 ** 9), "degree")),
     ("degree_grid_too_big", _expect_error(lambda: chebtucker(f_sep3, [(0, 1)] * 3, degree=4096), "degree")),
     ("degree_huge_cp", _expect_error(lambda: chebtucker(CP(10), [(-1, 1)] * 3, degree=10 ** 7), "degree")),
+    ("auto_degree_8_variables", _expect_error(lambda: chebtucker(f_sum, [(0, 1)] * 8), "degree")),
+    ("auto_degree_40_variables", _expect_error(lambda: chebtucker(f_sum, [(0, 1)] * 40), "degree")),
+    ("degree_grid_over_memory_limit", _with_memory_limit(1e6, lambda: chebtucker(f_exp2, [(0, 1)] * 2, degree=300),
+                                                         "memory")),
     ("degree_one_linear_exact", _approx_ok(f_linear, [(0, 1), (-1, 1)], rtol=1e-13, degree=1)),
     ("degree_mixed", _approx_ok(f_exp2, [(0, 1), (-1, 1)], rtol=1e-12, degree=[20, 18])),
     ("ranks_zero", _expect_error(lambda: chebtucker(f_exp2, [(0, 1)] * 2, degree=4, ranks=0), "ranks")),
