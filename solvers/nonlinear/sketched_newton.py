@@ -262,7 +262,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     mu, nu, delta = mu0, nu0, delta0
     stats = {"inner_iterations": 0, "penalty_updates": 0, "hessian_modifications": 0, "max_shift": 0.0,
              "inexact_directions": 0, "line_search_evaluations": 0, "minres_matvecs": 0,
-             "preconditioner_evaluations": 0}
+             "preconditioner_evaluations": 0, "sketch_growths": 0}
     hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
@@ -323,6 +323,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                 stats["minres_matvecs"] += mv
             else:
                 z, r, its, ok = sketch_and_project(system, b, z, r, acc, inner_maxiter, sampler)
+                stats["sketch_growths"] += sampler.grown
+                sampler.grown = 0
             inner += its
             if not np.all(np.isfinite(z)):
                 break

@@ -16,12 +16,9 @@ nlp = pytest.importorskip("problems.nlp")
 
 from solvers.nonlinear.sketched_newton import sketched_newton  # noqa: E402
 
-#: problems the method does not solve from the standard start, and why (reported, never claimed)
-KNOWN_FAILURES = {
-    "HS61": "the constraint Jacobian is rank deficient at x0 = 0 (LICQ fails there), the KKT matrix is singular",
-}
-#: a fast subset solved with every sketch in the default run; the rest of the set is marked slow
-FAST = ["HS28", "HS40", "HS42", "HS48", "HS78", "BOOTH", "HIMMELBA", "GENHS28"]
+# Every problem is solved from its standard start: MINRES falls back to the least-squares step on a singular dense
+# KKT matrix (HS61: the constraint Jacobian is rank deficient at x0 = 0) and the sketches grow on stagnation
+# (HS26, HS46, HS47, HS49: singular reduced Hessians).
 SKETCHES = ["gaussian", "kaczmarz", "countsketch", "block"]
 
 
@@ -42,37 +39,40 @@ def check_optimum(P, res, name):
     assert res.history["kkt"].shape == (res.nit + 1,)
 
 
-@pytest.mark.parametrize("name", [n for n in nlp.HS_NAMES if n not in KNOWN_FAILURES])
+@pytest.mark.parametrize("name", nlp.HS_NAMES)
 def test_minres_reaches_published_optimum(name):
     P = nlp.hs(name)
     res = sketched_newton(P, sketch=None, tol=1e-8, maxiter=100, seed=0)
     check_optimum(P, res, name)
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_FAILURES))
-def test_known_failures_are_reported_not_claimed(name):
-    P = nlp.hs(name)
-    res = sketched_newton(P, sketch=None, tol=1e-8, maxiter=100, seed=0)
-    if res.converged:             # a claim of convergence must hold on the returned iterate
-        assert _kkt(P, res) <= 1e-8
-    else:
-        assert res.status in ("stagnated", "maxiter") and "try" in res.message
-
-
 @pytest.mark.parametrize("sketch", SKETCHES)
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", nlp.HS_NAMES)
 def test_every_sketch_reaches_published_optimum(name, sketch):
+    """Every problem of the set with every sketch (each well under a second: the stagnation safeguard keeps the
+    degenerate ones HS26/HS46/HS47/HS49 from running into the inner iteration budget)."""
     P = nlp.hs(name)
     res = sketched_newton(P, sketch=sketch, tol=1e-8, maxiter=100, seed=0)
     check_optimum(P, res, name)
 
 
+@pytest.mark.parametrize("name", ["HS26", "HS47", "HS61"])
+def test_degenerate_problems_use_the_safeguards(name):
+    """HS26/HS47: near-singular KKT matrices at the solution, where one-row sketches stagnate: the sketch grows.
+    HS61: a rank-deficient Jacobian at x0 = 0: MINRES cannot meet the accuracy, the least-squares step is taken."""
+    P = nlp.hs(name)
+    res = sketched_newton(P, sketch="kaczmarz", tol=1e-8, maxiter=100, seed=0)
+    check_optimum(P, res, name)
+    if name != "HS61":
+        assert res.stats["sketch_growths"] > 0
+    check_optimum(P, sketched_newton(P, sketch=None, tol=1e-8, maxiter=100, seed=0), name)
+
+
 def test_median_iterations_minres():
     its = []
     for name in nlp.HS_NAMES:
-        if name in KNOWN_FAILURES:
-            continue
         res = sketched_newton(nlp.hs(name), sketch=None, tol=1e-8, maxiter=100, seed=0)
         its.append(res.nit)
-    # measured 8 on 2026-11-30 (the issue's target is 4; see the report): a regression guard
+    # measured 7.5 on 2026-11-30 (the issue's target is 4; IPOPT takes 7 on this set in benchmarks/nlp.py):
+    # a regression guard
     assert np.median(its) <= 8
