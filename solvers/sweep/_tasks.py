@@ -136,6 +136,11 @@ class Task:
             v = getattr(self, field)
             if v is not None and (not isinstance(v, str) or not v):
                 raise TypeError(f"{field} must be a non-empty string or None, got {v!r:.40}")
+        if self.backend is not None:
+            from ..backends import NAMES
+
+            if self.backend.lower() not in NAMES:
+                raise ValueError(f"backend {self.backend!r} is unknown; choose one of {', '.join(NAMES)} (or None)")
         if not isinstance(self.seed_param, str) or not self.seed_param.isidentifier():
             raise ValueError(f"seed_param must be the factory's keyword for the seed, got {self.seed_param!r}")
         if self.seed is not None and self.seed_param in self.params:

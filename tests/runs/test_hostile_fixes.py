@@ -76,3 +76,13 @@ def test_cli_compact_refuses_a_missing_file(tmp_path):
 def test_task_refuses_non_dict_params(field, value):
     with pytest.raises(TypeError, match=field):
         Task("problems.pde:Poisson", **{field: value})
+
+
+def test_task_refuses_an_unknown_backend_up_front():
+    # a spec with a misspelt backend used to expand into tasks that all failed on the workers
+    from solvers.sweep import tasks_from_spec
+
+    with pytest.raises(ValueError, match="fortran"):
+        tasks_from_spec({"factory": "problems.pde:Poisson", "method": "cg", "backend": ["numpy", "fortran"],
+                         "grid": {"shape": [[4, 4]]}})
+    assert Task("problems.pde:Poisson", {"shape": [4, 4]}, backend="numba").backend == "numba"
