@@ -116,9 +116,25 @@ def _newton_krylov(_name):
     return run, check
 
 
-ROUTINES = {"newton_krylov": _newton_krylov, "newton": _newton, "cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
+def _sketched_newton(_name):
+    from problems import nlp
+
+    prob = nlp.hs("HS28")
+
+    def run(backend, callback=None, **kw):
+        return solvers.sketched_newton(prob, sketch="gaussian", tol=1e-10, seed=0, backend=backend,
+                                       callback=callback, **kw)
+
+    def check(res):   # HS28: the minimiser (0.5, -0.5, 0.5) (Hock & Schittkowski 1981)
+        np.testing.assert_allclose(res.x, [0.5, -0.5, 0.5], atol=1e-9)
+        assert res.history["kkt"][-1] <= 1e-10
+
+    return run, check
+
+
+ROUTINES = {"sketched_newton": _sketched_newton, "newton_krylov": _newton_krylov, "newton": _newton, "cg": _krylov, "minres": _krylov, "gmres": _krylov, "cdm": _krylov, "sinkhorn": _ot, "sns": _ot,
             "multigrid.solve": _multigrid}
-CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns", "newton", "newton_krylov")
+CALLBACK_ROUTINES = ("cg", "minres", "gmres", "cdm", "sinkhorn", "sns", "newton", "newton_krylov", "sketched_newton")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

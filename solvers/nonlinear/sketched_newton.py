@@ -135,7 +135,12 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     inner_maxiter : int, optional
         Most inner iterations per penalty round (default ``max(20000, 200 (n + m))`` for
         sketches, ``10 (n + m)`` for MINRES). When it runs out the current ``z`` is used if it
-        passes the descent test.
+        passes the descent test. Two safeguards keep degenerate problems solvable: when
+        sketch-and-project has not halved its residual in ``20 (n + m)`` iterations the sketch
+        size doubles, up to the whole system (one exact least-squares projection; counted in
+        ``stats["sketch_growths"]``), and when MINRES cannot meet the accuracy on a dense,
+        singular KKT matrix (a rank-deficient Jacobian) the minimum-norm least-squares step
+        is taken.
     seed : int, optional
         Seed of the sketches (``None`` draws one; it is in ``stats["seed"]``).
     callback : callable, optional
