@@ -87,6 +87,10 @@ def approximate(V, degree: int, tol: float, method: str = "hosvd", backend=None)
     return ct, {"input": path, "build_s": time.perf_counter() - t0}
 
 
+#: most error samples ``--samples`` takes (each is a direct sum over up to 200 000 particles)
+MAX_SAMPLES = 1_000_000
+
+
 def measure(ct, V, samples: int, seed: int = 0) -> dict:
     """Error of ``ct`` against direct summation at ``samples`` uniform points of the box, and timings."""
     rng = np.random.default_rng(seed)
@@ -169,6 +173,9 @@ def cmd_approx(args) -> int:
     check_degree(args.degree, args.tol)
     if args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    if args.samples > MAX_SAMPLES:
+        raise UsageError(f"--samples must be at most {MAX_SAMPLES} (each one is a direct sum over every particle), "
+                         f"got {args.samples}")
     if args.max_error is not None:
         check_number("--max-error", args.max_error, positive=True)
     tags = parse_tags(args.tag)

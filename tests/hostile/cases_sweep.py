@@ -683,6 +683,7 @@ CASES = [
     ("cli_approx_cutoff_negative", _cli_error(["approx", "lattice", "--size", "2", "2", "2", "--cutoff", "-1"],
                                               "cutoff")),
     ("cli_approx_samples_zero", _cli_error(["approx", "cloud", "--n", "10", "--samples", "0"], "samples")),
+    ("cli_approx_samples_huge", _cli_error(["approx", "cloud", "--n", "10", "--samples", str(10 ** 12)], "samples")),
     ("cli_approx_cloud_n_zero", _cli_error(["approx", "cloud", "--n", "0"], "n")),
     ("cli_approx_max_error_negative", _cli_error(["approx", "cloud", "--n", "10", "--max-error", "-1"],
                                                  "max-error")),

@@ -86,3 +86,11 @@ def test_task_refuses_an_unknown_backend_up_front():
         tasks_from_spec({"factory": "problems.pde:Poisson", "method": "cg", "backend": ["numpy", "fortran"],
                          "grid": {"shape": [[4, 4]]}})
     assert Task("problems.pde:Poisson", {"shape": [4, 4]}, backend="numba").backend == "numba"
+
+
+def test_cli_approx_refuses_absurd_sample_counts():
+    # 10^12 samples reached NumPy's allocator (21.8 TiB) before being refused
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = cli.main(["approx", "cloud", "--n", "10", "--samples", str(10 ** 12)])
+    assert rc == 2 and "--samples must be at most" in err.getvalue()
