@@ -125,9 +125,19 @@ def load_dataset(dataset="breast_cancer", *, seed: int = 0):
             raise ValueError("y must hold the labels -1 and +1 (or 0 and 1)")
     else:
         raise TypeError(f"dataset must be one of {DATASETS} or a tuple (Z, y) of arrays, got {type(dataset).__name__}")
-    mu, sd = Z.mean(axis=0), Z.std(axis=0)
-    Zs = (Z - mu) / np.where(sd > 0, sd, 1.0)
-    return Zs, np.array(y, dtype=np.float64)
+    return _standardise(Z), np.array(y, dtype=np.float64)
+
+
+def _standardise(Z: np.ndarray) -> np.ndarray:
+    """Columns to zero mean and unit standard deviation, the same for ``Z`` and ``s Z`` at any scale
+    ``s``: each column is first divided by its largest magnitude (``Z.std`` of columns near 1e300
+    overflowed and of columns near 1e-300 underflowed, which zeroed them). Columns constant to
+    rounding (standard deviation below ``16 eps`` of their magnitude) become zero."""
+    top = np.abs(Z).max(axis=0)
+    Zn = Z / np.where(top > 0, top, 1.0)
+    mu, sd = Zn.mean(axis=0), Zn.std(axis=0)
+    keep = sd > 16 * np.finfo(np.float64).eps
+    return np.where(keep, (Zn - mu) / np.where(keep, sd, 1.0), 0.0)
 
 
 class LogisticData:

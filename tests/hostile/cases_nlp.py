@@ -440,6 +440,22 @@ def _logistic_loss_verified():
     return "verified" if np.linalg.norm(L.jac(r.x)) < 1e-8 else ("wrong", f"SciPy trust-krylov: {r.message}")
 
 
+def _logistic_scaled_features(scale):
+    """Standardised features do not depend on the units: Z and scale * Z give the same loss."""
+    def case():
+        rng = np.random.default_rng(0)
+        Z, y = rng.random((30, 4)), np.where(rng.random(30) > 0.5, 1.0, -1.0)
+        x = np.array([0.3, -0.2, 0.1, 0.5])
+        try:
+            got = nlp.logistic_loss(dataset=(Z * scale, y)).fun(x)
+        except (ValueError, TypeError) as exc:
+            return _named(exc, "Z")
+        Zs = (Z - Z.mean(0)) / Z.std(0)                         # textbook standardisation, unscaled data
+        ref = np.mean(np.logaddexp(0.0, -y * (Zs @ x))) + 0.5e-3 * x @ x
+        return "verified" if abs(got - ref) <= 1e-12 * ref else ("wrong", f"loss {got} vs {ref} at scale {scale:g}")
+    return case
+
+
 def _control_verified():
     # linear control: a QP; reference: the dense KKT solve assembled from the problem's own operators
     p = PoissonControl(6, alpha=1e-2)
@@ -717,6 +733,9 @@ CASES = [
     ("logistic_loss_reg_negative", _expect_error(lambda: nlp.logistic_loss("synthetic", reg=-1.0), "reg")),
     ("logistic_loss_reg_nan", _expect_error(lambda: nlp.logistic_loss("synthetic", reg=float("nan")), "reg")),
     ("logistic_loss_vs_fd_lbfgs", _logistic_loss_verified),
+    ("logistic_features_1e300", _logistic_scaled_features(1e300)),
+    ("logistic_features_1e-300", _logistic_scaled_features(1e-300)),
+    ("logistic_features_1", _logistic_scaled_features(1.0)),
     # ---- control
     ("control_n_one", _expect_error(lambda: PoissonControl(1), "n")),
     ("control_n_float", _expect_error(lambda: PoissonControl(4.5), "n")),
