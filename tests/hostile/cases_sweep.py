@@ -190,6 +190,38 @@ def _dask_sweep():
     return "verified"
 
 
+def _dask_sweep_single_file():
+    """A sweep into ``runs.h5``: the sidecar is compacted at the end; every run is in the file and
+    its x equals the dense direct solve of the 1-D-stencil Poisson problem it came from."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return "verified", "dask.distributed missing: skipped"
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    store = _tmpdir("dask1") / "runs.h5"
+    spec = {"factory": "problems.pde:Poisson", "method": "cg", "backend": "numpy",
+            "grid": {"shape": [[5, 4], [3, 6]]}, "options": {"rtol": 1e-12}}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc, \
+            Client(lc) as c:
+        table = solvers.sweep(spec, store=store, client=c, progress=False)
+    side = Path(os.fspath(store) + ".d")
+    if side.exists() and list(side.glob("*.h5")):
+        return "wrong", f"sidecar left after the sweep: {list(side.glob('*.h5'))}"
+    back = RunStore(store, "r")
+    for row in table:
+        nx, ny = row["params"]["shape"]
+        Tx = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(nx, nx)) * (nx + 1) ** 2
+        Ty = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(ny, ny)) * (ny + 1) ** 2
+        A = (sp.kron(Tx, sp.eye(ny)) + sp.kron(sp.eye(nx), Ty)).tocsc()
+        ref = spla.spsolve(A, np.ones(nx * ny))
+        x = np.ravel(back.load(row["run_id"]).x)
+        if np.linalg.norm(x - ref) > 1e-9 * np.linalg.norm(ref):
+            return "wrong", f"shape {nx}x{ny}: stored x off the direct solve"
+    return "verified"
+
+
 # ------------------------------------------------------------------ stores
 def _res(i=0, n=50):
     rng = np.random.default_rng(i)
@@ -323,13 +355,27 @@ def _many_runs_directory():
         run_dir = s.run_dir
     from solvers.runs import write_run_file
 
-    ids = [write_run_file(_res(i, n=8), run_dir, tags={"i": i})["run_id"] for i in range(300)]
+    ids = [write_run_file(_res(i, n=8), run_dir, tags={"i": i}, durable=False)["run_id"] for i in range(300)]
     s = RunStore(d, "r")
     listed = {r["run_id"]: r["tags"]["i"] for r in s.list()}
     if sorted(listed) != sorted(ids):
         return "wrong", f"{len(listed)} of 300 runs listed"
     bad = [i for k, i in enumerate(ids) if not np.array_equal(s.load(i).x, _res(k, n=8).x)]
     return "verified" if not bad else ("wrong", f"{len(bad)} runs changed")
+
+
+def _sweep_store_busy():
+    """Two sweeps into one store: the second is refused naming the lock, the first's runs untouched."""
+    from solvers.sweep import SweepStore, StoreBusyError
+
+    d = _tmpdir("busy") / "runs"
+    with SweepStore(d):
+        try:
+            with SweepStore(d):
+                pass
+        except StoreBusyError as exc:
+            return _named(exc, "lock") if "lock" in str(exc).lower() else _named(exc, "runs")
+    return "wrong", "a second sweep took a held store"
 
 
 def _nonexistent_list():
@@ -624,6 +670,7 @@ CASES = [
                                                                    Task("problems.pde:Poisson", {"shape": [4, 4]})],
                                                                   store=_TMP / "s9"), "same")),
     ("sweep_dask_inprocess_errors_and_resume", _dask_sweep),
+    ("sweep_dask_single_file_store", _dask_sweep_single_file),
     # ---- stores at scale, damage
     ("dir_run_file_truncated", _damage_run_file("truncate")),
     ("dir_run_file_garbled", _damage_run_file("garble")),
@@ -645,6 +692,7 @@ CASES = [
     ("tags_slash_key", _tags_roundtrip({"a/b": 1})),
     ("tags_empty_key", _tags_roundtrip({"": 1})),
     ("many_runs_directory_300", _many_runs_directory),
+    ("sweep_store_busy", _sweep_store_busy),
     ("list_nonexistent_dir", _nonexistent_list),
     ("list_nonexistent_file", _nonexistent_file_read),
     ("write_run_file_under_file", _write_run_file_bad_dir),
