@@ -158,7 +158,8 @@ def _add_common(p) -> None:
     p.add_argument("--tol", type=float, default=1e-7,
                    help="accuracy of the kernel quadrature and of the Tucker compression (default: 1e-7)")
     p.add_argument("--degree", type=int, default=128, help="Chebyshev degree per axis, m = degree + 1 (default: 128)")
-    p.add_argument("--method", default="hosvd", choices=["hosvd", "hooi"], help="Tucker compression (default: hosvd)")
+    p.add_argument("--method", default="hosvd", choices=["hosvd", "sthosvd", "hooi"],
+                   help="Tucker compression: HOSVD, sequentially truncated HOSVD or HOOI sweeps (default: hosvd)")
     p.add_argument("--samples", type=int, default=2000,
                    help="random points of the box for the error against direct summation (default: 2000)")
     p.add_argument("--max-error", type=float, default=None,
