@@ -223,8 +223,9 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         if e != run.eps:
             run.restart(e)
         start = run.count
+        # the run counts its measurements across stages itself: the callback's nit is that count
         status = run.run(opts.tol if final else max(opts.tol, 1e-2), steps, check, measure_last=True, cb=cb,
-                         nit0=start)
+                         nit0=0)
         history.extend(be.to_numpy(run.errors[start:run.count]), eps=e)
         if status in (Status.NONFINITE, Status.STOPPED):
             break

@@ -184,3 +184,18 @@ def test_hostile_options(rng):
         auto(p, rho=1e-3)                      # an SNS-only option while the rule picks Sinkhorn
     with pytest.raises(ValueError, match="eps"):
         auto(p.C, eps=-1.0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"domain": "log"}])
+def test_callback_nit_matches_history_across_eps_stages(rng, kw):
+    p = _prob(rng, 20, 16, 1e-2)
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append((intermediate_result.nit, intermediate_result.marginal_error))
+
+    res = solvers.sinkhorn(p, tol=1e-9, eps_scaling=0.3, callback=cb, **kw)
+    assert res.converged and res.stats["eps_stages"] > 1
+    nits = [k for k, _ in seen]
+    assert nits == list(range(1, res.nit + 1))
+    np.testing.assert_array_equal([e for _, e in seen], res.history["marginal_error"][nits])
