@@ -8,8 +8,8 @@ that every method a problem in :mod:`problems` declares dispatches).
   ``operator(backend)``, ``rhs(backend)``, optionally
   ``preconditioner(name, backend)`` (named in ``problem.preconditioners``) and
   ``finalize(result, backend)`` (e.g. to reshape the solution to the grid).
-* Problem-level routines (``sinkhorn``, ``sns``, ``sketched_newton``) take the
-  problem object itself as their first argument.
+* Problem-level routines (``sinkhorn``, ``sns``, ``auto`` -- the OT choice between
+  the two --, ``sketched_newton``) take the problem object itself as their first argument.
 * Nonlinear-system routines (``newton_krylov``): the problem provides
   ``nonlinear_system(backend)``, the keyword arguments of the routine (``F``,
   ``x0``, and optionally ``jac``/``jvp``, ``M``), and optionally
@@ -28,7 +28,8 @@ from . import backends as _backends
 LINEAR = {"cg": "solvers.linear.cg", "minres": "solvers.linear.minres",
           "gmres": "solvers.linear.gmres", "cdm": "solvers.linear.cdm"}
 PROBLEM_LEVEL = {"sinkhorn": "solvers.ot.sinkhorn", "sns": "solvers.ot.sns",
-                 "sketched_newton": "solvers.nonlinear.sketched_newton"}
+                 "sketched_newton": "solvers.nonlinear.sketched_newton",
+                 "auto": "solvers.ot.auto"}        # OT: Sinkhorn or SNS by the measured rule of solvers.ot.auto
 NONLINEAR = {"newton_krylov": "solvers.nonlinear.newton_krylov"}
 _ALL = {**LINEAR, **PROBLEM_LEVEL, **NONLINEAR}
 

@@ -81,7 +81,7 @@ class EntropicOT:
     solvers drop those rows/columns internally and report them with a zero plan.
     """
 
-    methods = ("sinkhorn", "sns")
+    methods = ("auto", "sinkhorn", "sns")
 
     def __init__(self, C, a=None, b=None, eps: float = 1e-3, *, normalize: bool = False,
                  cost_kind: str = "matrix"):

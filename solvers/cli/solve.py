@@ -123,7 +123,8 @@ def ot_problem(n: int, eps: float, seed: int | None):
 def _add_ot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=1000, help="points per side (default: 1000)")
     p.add_argument("--eps", type=float, default=1e-3, help="entropic regularisation, cost scaled to max 1 (default: 1e-3)")
-    p.add_argument("--method", default="sns", choices=["sns", "sinkhorn"], help="solver (default: sns)")
+    p.add_argument("--method", default="auto", choices=["auto", "sns", "sinkhorn"],
+                   help="solver (default: auto, Sinkhorn or SNS by eps / cost range and size)")
     p.add_argument("--tol", type=float, default=1e-8, help="L1 marginal error tolerance (default: 1e-8)")
     p.add_argument("--maxiter", type=int, default=None, help="iteration limit")
     p.add_argument("--seed", type=int, default=0, help="random seed of the point clouds (default: 0)")
@@ -142,6 +143,8 @@ def _run_ot(args):
     lines = [f"problem: {args.n} x {args.n} random points in [0,1]^2, eps = {args.eps:g}",
              f"transport cost <P, C>: {res.cost:.10g}",
              f"L1 marginal error: {_format.fmt(float(h[-1]) if h is not None and h.size else None)}"]
+    if "auto_choice" in res.stats:
+        lines.append(f"method auto: {res.stats['auto_choice']} ({res.stats.get('auto_reason', '')})")
     if res.method == "sns":
         lines.append(f"Sinkhorn steps: {res.stats['sinkhorn_steps']}, Newton steps: {res.stats['newton_steps']}, "
                      f"CG iterations: {res.stats['cg_iterations']}")

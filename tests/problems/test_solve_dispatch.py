@@ -68,9 +68,9 @@ def test_every_declared_method_dispatches(name, method):
             assert res.method == (method if precond is None else f"{method}+{precond}")
             assert res.options["precond"] == precond and res.x.shape == p.shape
             _check_linear(p, res)
-    elif method in ("sinkhorn", "sns"):
+    elif method in ("sinkhorn", "sns", "auto"):
         res = solvers.solve(p, method=method, tol=1e-10, backend="numpy")
-        assert res.converged and res.method == method, res.message
+        assert res.converged and res.method == (res.stats["auto_choice"] if method == "auto" else method), res.message
         _check_ot(p, res)
     elif method == "newton_krylov":
         res = solvers.solve(p, method=method, tol=1e-10, backend="numpy")
@@ -98,7 +98,8 @@ def test_every_declared_method_dispatches(name, method):
 
 def test_default_method_is_the_first_declared():
     assert solvers.solve(FACTORIES["Poisson"](), backend="numpy").method == "cg"
-    assert solvers.solve(FACTORIES["EntropicOT"](), backend="numpy").method == "sinkhorn"
+    res = solvers.solve(FACTORIES["EntropicOT"](), backend="numpy")      # "auto": eps/range 5e-2 -> Sinkhorn
+    assert res.method == "sinkhorn" and res.stats["auto_choice"] == "sinkhorn"
 
 
 def test_M_is_refused_with_the_way_out():
@@ -128,7 +129,7 @@ def test_unknown_options_list_the_accepted_ones():
 
 
 def test_wrong_pairings():
-    with pytest.raises(ValueError, match="choose one of: sinkhorn, sns"):
+    with pytest.raises(ValueError, match="choose one of: auto, sinkhorn, sns"):
         solvers.solve(FACTORIES["EntropicOT"](), method="cg")
     with pytest.raises(ValueError, match="precond= applies to linear methods only"):
         solvers.solve(FACTORIES["EntropicOT"](), method="sns", precond="mg")
