@@ -62,6 +62,18 @@ def _vector_arg(name, v, size=None):
     return a
 
 
+def _nonfinite_product(p, HgL) -> str:
+    """Which operator product of the merit gradient is not finite at ``p`` ('' when all are): an operator
+    ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed descent test."""
+    if not np.all(np.isfinite(HgL)):
+        return "problem.hess_lagrangian(x, lam) times g_L is not finite"
+    if not np.all(np.isfinite(matvec(p.J, p.gL))):
+        return "problem.jac(x) times g_L (its matvec) is not finite"
+    if not np.all(np.isfinite(rmatvec(p.J, p.c))):
+        return "problem.jac(x)^T c (its rmatvec) is not finite"
+    return ""
+
+
 def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
                     lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
                     beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, sketch_size: int | None = None,
@@ -286,7 +298,10 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         return (f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}")
 
     if p.kkt <= tol:
-        return finish(Status.CONVERGED, 0, converged_msg(0))
+        # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
+        return finish(Status.CONVERGED, 0, converged_msg(0) + (
+            " at the starting point: tol is absolute, so for an objective or constraints scaled small "
+            f"(here ||grad f(x0)|| = {float(np.linalg.norm(p.g)):.2e}) lower tol or rescale the problem"))
 
     status, msg, k = Status.MAXITER, "", 0
     for k in range(1, maxiter + 1):
@@ -310,6 +325,12 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         bnorm = float(np.linalg.norm(b))
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         HgL = matvec(system.H, p.gL)          # exact Hessian of the Lagrangian (no shift) times g_L
+        bad = _nonfinite_product(p, HgL)
+        if bad:
+            status, msg = Status.NONFINITE, (f"{METHOD}: {bad} at iteration {k}; x is the last iterate. Check "
+                                             "the operator's matvec/rmatvec (finite outputs of the right shape)")
+            k -= 1
+            break
         M = None
         if sketch is None and getattr(problem, "kkt_preconditioner", None) is not None:
             M = problem.kkt_preconditioner(p.x, p.lam)
