@@ -70,8 +70,11 @@ class ChebTucker:
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
                  provenance=None, method="hosvd", backend="numba", history=None):
-        self.core = np.ascontiguousarray(core, dtype=np.float64)
-        self.factors = [np.ascontiguousarray(A, dtype=np.float64) for A in factors]
+        self.core = np.ascontiguousarray(_v._real("core", core, "an array"))
+        self.factors = [np.ascontiguousarray(_v._real(f"factors[{i}]", A, "a 2-D array"))
+                        for i, A in enumerate(factors)]
+        if not (np.all(np.isfinite(self.core)) and all(np.all(np.isfinite(A)) for A in self.factors)):
+            raise ValueError("ChebTucker: core and factors must be finite (NaN or inf found)")
         self.domain = _v.domain(domain)
         if self.core.shape != tuple(A.shape[1] for A in self.factors) or len(self.factors) != self.domain.shape[0]:
             raise ValueError("ChebTucker: core shape must equal the factor ranks, one factor per domain row")
@@ -100,7 +103,7 @@ class ChebTucker:
         f(x_{1 j_1}, ..., x_{d j_d})``; the degree of mode ``i`` is ``values.shape[i] - 1``);
         the other options as in :func:`chebtucker`."""
         dom = _v.domain(domain)
-        V = np.asarray(values, dtype=np.float64)
+        V = _v._real("values", values, "a d-dimensional array")
         if V.ndim != dom.shape[0] or min(V.shape) < 2:
             raise ValueError(f"values must be a {dom.shape[0]}-d array with >= 2 points per mode, got shape {V.shape}")
         if not np.all(np.isfinite(V)):

@@ -8,7 +8,7 @@ import pytest
 
 from solvers.approx import _tucker
 from solvers.approx._validate import TooLargeError
-from solvers.approx.chebtucker import chebtucker
+from solvers.approx.chebtucker import ChebTucker, chebtucker
 
 
 def _exp2(p):
@@ -91,3 +91,20 @@ def test_auto_degree_in_seven_variables_still_exact():
     pts = np.random.default_rng(0).random((20, 7))
     ref = np.exp(pts.sum(axis=1) / 7)
     assert np.max(np.abs(np.asarray(ct(pts)) - ref)) < 1e-8 * ref.max()
+
+
+def test_from_values_refuses_complex_and_strings():
+    with pytest.raises(TypeError, match="values"):
+        ChebTucker.from_values(np.ones((4, 4)) + 1j, [(0, 1)] * 2)
+    with pytest.raises(TypeError, match="values"):
+        ChebTucker.from_values(np.ones((4, 4)).astype(str), [(0, 1)] * 2)
+
+
+@pytest.mark.parametrize("core,factors,msg", [
+    (np.full((2, 2), np.nan), [np.ones((3, 2))] * 2, "finite"),
+    (np.ones((2, 2)) + 1j, [np.ones((3, 2))] * 2, "core"),
+    (np.ones((2, 2)), [np.ones((3, 2)), np.full((3, 2), np.inf)], "finite"),
+])
+def test_constructor_refuses_bad_core_or_factors(core, factors, msg):
+    with pytest.raises((TypeError, ValueError), match=msg):
+        ChebTucker(core, factors, [(0, 1)] * 2)
