@@ -155,6 +155,9 @@ class RunStore:
             raise ValueError(f"mode must be one of {_MODES} ('a' read/append, 'r' read only, "
                              f"'w-'/'x' create new), got {mode!r}")
         given = os.fspath(path)
+        if not str(given).strip():
+            raise ValueError("path is empty; give a store such as 'runs.h5' or 'runs/' (an empty path would open the "
+                             "current directory)")
         # a symlinked store is updated where it really lives (the link stays a link)
         self.path = Path(os.path.realpath(given))
         self.mode = mode

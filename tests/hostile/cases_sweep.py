@@ -378,6 +378,18 @@ def _sweep_store_busy():
     return "wrong", "a second sweep took a held store"
 
 
+def _marker(text, *needles):
+    def case():
+        d, ids = _dir_store(1)
+        (d / "newtonkit-runs.json").write_text(text)
+        try:
+            RunStore(d, "r").list()
+        except (ValueError, OSError) as exc:
+            return _named(exc, *needles)
+        return "wrong", "a damaged marker was ignored"
+    return case
+
+
 def _nonexistent_list():
     try:
         RunStore(_TMP / "does" / "not" / "exist", "r").list()
@@ -694,6 +706,10 @@ CASES = [
     ("many_runs_directory_300", _many_runs_directory),
     ("sweep_store_busy", _sweep_store_busy),
     ("list_nonexistent_dir", _nonexistent_list),
+    ("store_empty_path", _expect_error(lambda: RunStore(""), "empty")),
+    ("store_dir_with_foreign_files", _expect_error(lambda: RunStore(_plain_file().parent), "not a run store")),
+    ("store_marker_garbage", _marker("{garbage", "marker")),
+    ("store_marker_future", _marker('{"layout": "newtonkit-runs-directory", "layout_version": 99}', "99")),
     ("list_nonexistent_file", _nonexistent_file_read),
     ("write_run_file_under_file", _write_run_file_bad_dir),
     ("merge_into_itself", _merge_into_itself),

@@ -94,3 +94,10 @@ def test_cli_approx_refuses_absurd_sample_counts():
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         rc = cli.main(["approx", "cloud", "--n", "10", "--samples", str(10 ** 12)])
     assert rc == 2 and "--samples must be at most" in err.getvalue()
+
+
+@pytest.mark.parametrize("path", ["", "   "])
+def test_empty_store_path_refused(path):
+    # "" resolved to the current directory (and mode 'a' would have made it a store)
+    with pytest.raises(ValueError, match="path is empty"):
+        RunStore(path)
