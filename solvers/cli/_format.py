@@ -5,6 +5,7 @@ Nothing here knows a problem kind; it formats results and runs.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 import textwrap
@@ -122,6 +123,34 @@ def solve_with_progress(problem, desc: str, show: bool, **kwargs):
         bar.close()
 
 
+# ------------------------------------------------------------------------------ JSON
+def json_safe(v):
+    """``v`` with NaN and +-inf replaced by None (JSON has no such numbers), arrays and NumPy scalars as
+    plain values, recursively; the result dumps with ``allow_nan=False``."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return json_safe(v.tolist()) if v.size <= 16 else f"<array shape={v.shape} dtype={v.dtype}>"
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, complex):
+        return [json_safe(v.real), json_safe(v.imag)]
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def dumps(v) -> str:
+    """Strict JSON (no bare NaN / Infinity) of ``v``."""
+    return json.dumps(json_safe(v), indent=1, allow_nan=False)
+
+
 # ------------------------------------------------------------------------------ plots
 def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative residual",
                    panels: Sequence[str] | None = None, titles: dict | None = None,
@@ -154,4 +183,4 @@ def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative r
 
 
 __all__ = ["fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
-           "solve_with_progress", "plot_histories"]
+           "solve_with_progress", "plot_histories", "json_safe", "dumps"]

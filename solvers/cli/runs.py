@@ -9,7 +9,6 @@ is fast.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from argparse import Namespace
@@ -19,6 +18,7 @@ import numpy as np
 import solvers
 
 from . import EXIT_OK, UsageError, _format
+from ._format import dumps, json_safe  # noqa: F401  (re-exported: approx, sweep and scripts use them)
 
 #: history series tried, in order, when ``runs plot`` is given no ``--key``
 PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
@@ -34,33 +34,6 @@ def _jsonable(v):
     if isinstance(v, np.generic):
         return v.item()
     return v
-
-
-def json_safe(v):
-    """``v`` with NaN and +-inf replaced by None (JSON has no such numbers), arrays and NumPy scalars as
-    plain values, recursively; the result dumps with ``allow_nan=False``."""
-    if isinstance(v, dict):
-        return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return json_safe(v.tolist()) if v.size <= 16 else f"<array shape={v.shape} dtype={v.dtype}>"
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, complex):
-        return [json_safe(v.real), json_safe(v.imag)]
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    return str(v)
-
-
-def dumps(v) -> str:
-    """Strict JSON (no bare NaN / Infinity) of ``v``."""
-    return json.dumps(json_safe(v), indent=1, allow_nan=False)
 
 
 def _resolve(store, key: str) -> str:
