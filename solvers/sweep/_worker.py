@@ -111,12 +111,13 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
     tags = task_tags(task, status)
     try:
         written = _write(result, run_dir, problem=problem, tags=tags, seed=task.seed, durable=durable)
-    except (TypeError, ValueError) as exc:
-        if status == ERROR:
-            raise
-        # the result or problem description could not be stored: store the failure instead
-        status = ERROR
-        result = error_result(task, exc, traceback.format_exc())
+    except OSError:
+        raise                   # the file system: Dask's retries are for this
+    except Exception as exc:  # noqa: BLE001 - e.g. problem.describe() raised: the solve is not thrown away
+        # the result or problem description could not be stored: store the failure (without the problem)
+        if status != ERROR:
+            status = ERROR
+            result = error_result(task, exc, traceback.format_exc())
         written = _write(result, run_dir, tags=task_tags(task, status), seed=task.seed, durable=durable)
     return summary(task, result, status=status, file=written["file"], run_id=written["run_id"],
                    wall_s=time.perf_counter() - t0)

@@ -1,0 +1,13 @@
+"""Factories for tests/sweep/test_hostile_fixes.py, imported by dotted path (``nk_hostile_factories:...``)."""
+from problems import pde
+
+
+class BadDescribe(pde.Poisson):
+    """A Poisson problem whose ``describe()`` raises (a third-party problem with a bug)."""
+
+    def describe(self):
+        raise RuntimeError("describe broke")
+
+
+def bad_describe(n):
+    return BadDescribe((n, n))

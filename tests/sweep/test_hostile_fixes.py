@@ -1,0 +1,23 @@
+"""Fix from the hostile-input run: a task whose problem cannot be described (``describe()``
+raises after a successful solve) is stored as an error run naming the cause; it used to escape
+``run_task``, so Dask re-ran the solve (retries) before the driver recorded it as lost."""
+import pytest
+
+from solvers.runs.store import RunStore
+from solvers.sweep import Task, run_task
+
+
+def test_describe_failure_is_stored_not_raised(tmp_path):
+    d = tmp_path / "runs"
+    with RunStore(d):
+        pass
+    row = run_task(Task("nk_hostile_factories:bad_describe", {"n": 4}, method="cg", backend="numpy"), str(d))
+    assert row["status"] == "error" and "describe broke" in row["error"]
+    stored = RunStore(d, "r").load(row["run_id"])
+    assert "describe broke" in stored.message and not stored.converged
+
+
+def test_file_system_errors_still_raise_for_dask_retries(tmp_path):
+    missing = tmp_path / "no" / "such" / "dir"
+    with pytest.raises(OSError):
+        run_task(Task("problems.pde:Poisson", {"shape": [4, 4]}, method="cg", backend="numpy"), str(missing))
