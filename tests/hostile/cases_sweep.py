@@ -135,6 +135,17 @@ def _stored_error(task, *needles):
     return case
 
 
+def _describe_raises():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweep"))   # nk_hostile_factories
+    try:
+        return _stored_error(Task("nk_hostile_factories:bad_describe", {"n": 4}, method="cg", backend="numpy"),
+                             "describe broke")()
+    finally:
+        sys.path.pop(0)
+
+
 def _run_task_verified():
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
@@ -652,6 +663,7 @@ CASES = [
                                                     backend="numpy", options={"rtol": -1.0}), "rtol")),
     ("task_backend_unknown", _expect_error(_task(backend="fortran"), "fortran")),
     ("spec_backend_unknown", _spec(dict(_OK_SPEC, backend=["numpy", "fortan"]), "fortan")),
+    ("worker_problem_describe_raises", _describe_raises),
     ("worker_poisson_vs_direct", _run_task_verified),
     ("worker_hs28_vs_published", _run_task_nlp_verified),
     ("worker_run_dir_missing", _expect_error(lambda: run_task(Task("problems.pde:Poisson", {"shape": [4, 4]},
