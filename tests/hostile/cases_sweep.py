@@ -584,6 +584,33 @@ def _cli_sweep_dry_run():
     return "verified" if n == 2 else ("wrong", f"dry run listed {n} tasks: {out[:200]}")
 
 
+def _cli_sweep_local_cluster():
+    """``newtonkit sweep`` on a 1-worker LocalCluster: a failing grid point is stored as an error (exit
+    code 1, the cause named), the good one converges, and a rerun runs nothing."""
+    p = _tmpdir("cli-real") / "s.toml"
+    p.write_text('factory = "problems.pde:Poisson"\nmethod = "cg"\nbackend = "numpy"\n[options]\nrtol = 1e-10\n'
+                 '[grid]\nshape = [[6, 6], [0, 4]]\n')
+    store = _tmpdir("cli-real-store") / "runs"
+    argv = ["sweep", p, "--store", store, "--workers", "1", "--threads-per-worker", "1", "--json", "--no-progress"]
+    rc, out, err = _cli(argv)
+    if "Traceback" in err:
+        return "wrong", err[-300:]
+    rows = _strict_json(out)
+    rows = rows if isinstance(rows, list) else rows.get("tasks", rows.get("rows", []))
+    st = sorted((r["params"]["shape"][0], r["status"]) for r in rows)
+    if st != [(0, "error"), (6, "converged")] or rc == 0:
+        return "wrong", f"rc {rc}, statuses {st}"
+    bad = [r for r in rows if r["status"] == "error"][0]
+    if "shape" not in (bad.get("error") or ""):
+        return "wrong", f"error does not name the shape: {bad.get('error')!r}"
+    rc2, out2, err2 = _cli(argv)
+    rows2 = _strict_json(out2)
+    rows2 = rows2 if isinstance(rows2, list) else rows2.get("tasks", rows2.get("rows", []))
+    if any(r["source"] != "stored" for r in rows2):
+        return "wrong", "the rerun ran tasks again"
+    return "verified"
+
+
 def _toml(text):
     def make():
         p = _tmpdir("cli-toml") / "s.toml"
@@ -768,6 +795,7 @@ CASES = [
                                                         _plain_file() / "r.h5"], "notastore")),
     # ---- CLI: sweep
     ("cli_sweep_dry_run_verified", _cli_sweep_dry_run),
+    ("cli_sweep_local_cluster_error_and_resume", _cli_sweep_local_cluster),
     ("cli_sweep_missing_spec", _cli_error(["sweep", _TMP / "nope.toml", "--dry-run"], "nope.toml")),
     ("cli_sweep_malformed_toml", _cli_error(_toml('factory = "problems.pde:Poisson"\n[grid\n'), "toml")),
     ("cli_sweep_unknown_factory", _cli_error(_toml('factory = "problems.zzz:f"\nmethod = "cg"\n'), "problems.zzz")),
