@@ -310,8 +310,15 @@ class ChebTucker:
     def from_result(cls, res, *, backend=None) -> "ChebTucker":
         """Rebuild from :meth:`to_result` output or a :class:`~solvers.runs.StoredRun` of it;
         ``backend`` overrides the stored one (e.g. a GPU run read back on a CPU machine)."""
-        ex = res.extras
+        ex = getattr(res, "extras", None)
+        if not isinstance(ex, dict) or "domain" not in ex or "tol" not in ex:
+            raise ValueError(f"from_result: {type(res).__name__} (method {getattr(res, 'method', None)!r}) holds no "
+                             "Chebyshev-Tucker function; give the output of ChebTucker.to_result() or a stored run "
+                             "of it (extras domain, factor_0 ...)")
         d = np.asarray(ex["domain"]).shape[0]
+        missing = [f"factor_{i}" for i in range(d) if f"factor_{i}" not in ex]
+        if missing:
+            raise ValueError(f"from_result: the result lacks {', '.join(missing)} of its {d}-variable function")
         stats = dict(res.stats)
         return cls(res.x, [ex[f"factor_{i}"] for i in range(d)], ex["domain"], tol=ex["tol"],
                    truncation_bound=ex["truncation_bound"], stats=stats, options=res.options, history=res.history,

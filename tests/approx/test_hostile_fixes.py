@@ -108,3 +108,17 @@ def test_from_values_refuses_complex_and_strings():
 def test_constructor_refuses_bad_core_or_factors(core, factors, msg):
     with pytest.raises((TypeError, ValueError), match=msg):
         ChebTucker(core, factors, [(0, 1)] * 2)
+
+
+def test_from_result_refuses_other_results(ct):
+    import solvers
+
+    with pytest.raises(ValueError, match="holds no Chebyshev-Tucker"):
+        ChebTucker.from_result(solvers.SolveResult(np.ones(3), True, "converged", "ok", 0, method="cg",
+                                                   backend="numpy"))
+    with pytest.raises(ValueError, match="holds no Chebyshev-Tucker"):
+        ChebTucker.from_result(object())
+    res = ct.to_result()
+    del res.extras["factor_1"]
+    with pytest.raises(ValueError, match="factor_1"):
+        ChebTucker.from_result(res)

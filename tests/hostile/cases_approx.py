@@ -533,6 +533,12 @@ def _arith_verified():
     return _check_values(s, ref, [(0, 1), (-1, 1)], rtol=1e-10)
 
 
+def _other_result():
+    import solvers
+
+    return solvers.SolveResult(np.ones(3), True, "converged", "ok", 0, method="cg", backend="numpy")
+
+
 def _from_values_verified():
     dom = [(0, 1), (-1, 1)]
     nodes = ChebTucker.nodes(dom, (10, 12))
@@ -646,6 +652,8 @@ CASES = [
     ("pickle_roundtrip", _pickle_roundtrip),
     ("result_roundtrip", _result_roundtrip),
     ("from_values_verified", _from_values_verified),
+    ("from_result_other_result", _expect_error(lambda: ChebTucker.from_result(_other_result()), "chebyshev")),
+    ("from_result_garbage", _expect_error(lambda: ChebTucker.from_result(object()), "chebyshev")),
     ("from_values_nan", _expect_error(lambda: ChebTucker.from_values(np.full((4, 4), np.nan), [(0, 1)] * 2),
                                       "nan")),
     ("from_values_one_point", _expect_error(lambda: ChebTucker.from_values(np.ones((1, 4)), [(0, 1)] * 2),
