@@ -465,6 +465,31 @@ def _logistic_scaled_features(scale):
     return case
 
 
+def _control_semilinear_derivatives():
+    """The semilinear control problem's gradient, Jacobian and Lagrangian Hessian against central
+    differences of its own f and c (independent of the derivative code), then a solve whose KKT
+    residual is recomputed from them."""
+    p = PoissonControl(4, alpha=1e-2, semilinear=True)
+    rng = np.random.default_rng(0)
+    x, lam, v = rng.standard_normal(p.n), rng.standard_normal(p.m), rng.standard_normal(p.n)
+    h = 1e-6
+    fd_g = (p.f(x + h * v) - p.f(x - h * v)) / (2 * h)
+    fd_J = (np.asarray(p.c(x + h * v)) - np.asarray(p.c(x - h * v))) / (2 * h)
+
+    def gl(z):
+        return np.asarray(p.grad(z)) + np.asarray(p.jac(z).rmatvec(lam))
+    fd_H = (gl(x + h * v) - gl(x - h * v)) / (2 * h)
+    H = p.hess_lagrangian(x, lam)
+    Hv = H @ v if isinstance(H, np.ndarray) else H.matvec(v)
+    errs = [abs(fd_g - np.asarray(p.grad(x)) @ v) / max(1, abs(fd_g)),
+            np.linalg.norm(fd_J - np.asarray(p.jac(x).matvec(v))) / max(1, np.linalg.norm(fd_J)),
+            np.linalg.norm(fd_H - np.asarray(Hv)) / max(1, np.linalg.norm(fd_H))]
+    if max(errs) > 1e-6:
+        return "wrong", f"derivatives off central differences: grad {errs[0]:.2g}, jac {errs[1]:.2g}, hess {errs[2]:.2g}"
+    res = sketched_newton(p, sketch=None, tol=1e-9, maxiter=50)
+    return _honest(res, p, 1e-9)
+
+
 def _control_verified():
     # linear control: a QP; reference: the dense KKT solve assembled from the problem's own operators
     p = PoissonControl(6, alpha=1e-2)
@@ -496,6 +521,19 @@ def _bratu_verified():
     if np.linalg.norm(F) > 1e-6 * np.linalg.norm(F0):
         return "wrong", f"|F(u)| = {np.linalg.norm(F):.3g} after a converged solve"
     return "verified"
+
+
+def _bratu_jacobian_vs_fd():
+    """J(u) v against central differences of F (the problem's own residual)."""
+    p = Bratu((5, 4), lam=3.0)
+    rng = np.random.default_rng(1)
+    u, v = 0.3 * rng.standard_normal(p.n), rng.standard_normal(p.n)
+    h = 1e-6
+    fd = (np.asarray(p.residual(u + h * v)) - np.asarray(p.residual(u - h * v))) / (2 * h)
+    J = p.jacobian(u)
+    Jv = np.asarray(J.matvec(v) if hasattr(J, "matvec") else J @ v)
+    err = np.linalg.norm(fd - Jv) / np.linalg.norm(fd)
+    return "verified" if err < 1e-7 else ("wrong", f"J v off central differences by {err:.3g}")
 
 
 def _bratu_beyond_fold():
@@ -760,6 +798,7 @@ CASES = [
      _expect_error(lambda: PoissonControl(4, y_desired=lambda x, y: x * np.nan), "y_desired")),
     ("control_domain_reversed", _expect_error(lambda: PoissonControl(4, domain=[(1, 0), (0, 1)]), "domain")),
     ("control_vs_dense_kkt", _control_verified),
+    ("control_semilinear_vs_central_differences", _control_semilinear_derivatives),
     ("control_method_not_offered", _control_method_not_offered),
     ("control_pickle", _control_pickle_roundtrip),
     # ---- Bratu
@@ -771,6 +810,7 @@ CASES = [
     ("bratu_residual_wrong_shape", _expect_error(lambda: Bratu((4, 4)).residual(np.zeros(5)), "u")),
     ("bratu_jacobian_nan", _expect_error(lambda: Bratu((4, 4)).jacobian(np.full(16, np.nan)), "u")),
     ("bratu_converged_residual", _bratu_verified),
+    ("bratu_jacobian_vs_central_differences", _bratu_jacobian_vs_fd),
     ("bratu_beyond_fold", _bratu_beyond_fold),
     ("bratu_method_not_offered", _bratu_method_not_offered),
     ("bratu_tol_negative", _expect_error(lambda: solvers.solve(Bratu((6, 6)), tol=-1.0), "tol")),
