@@ -485,7 +485,8 @@ def _control_semilinear_derivatives():
             np.linalg.norm(fd_J - np.asarray(p.jac(x).matvec(v))) / max(1, np.linalg.norm(fd_J)),
             np.linalg.norm(fd_H - np.asarray(Hv)) / max(1, np.linalg.norm(fd_H))]
     if max(errs) > 1e-6:
-        return "wrong", f"derivatives off central differences: grad {errs[0]:.2g}, jac {errs[1]:.2g}, hess {errs[2]:.2g}"
+        return "wrong", (f"derivatives off central differences: grad {errs[0]:.2g}, jac {errs[1]:.2g}, "
+                         f"hess {errs[2]:.2g}")
     res = sketched_newton(p, sketch=None, tol=1e-9, maxiter=50)
     return _honest(res, p, 1e-9)
 
