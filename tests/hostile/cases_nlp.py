@@ -115,6 +115,8 @@ def _solve_qp(scale_f=1.0, scale_c=1.0, tol=1e-8, **kw):
             res = sketched_newton(p, tol=tol, sketch=None, maxiter=200, **kw)   # MINRES: the scaling, not the sketch
         except (ValueError, TypeError) as exc:   # a refusal of a badly scaled problem is allowed when it says so
             return _named(exc, "scal")
+        if res.converged and "tol is absolute" in res.message:
+            return "verified", "converged by the absolute tol, and the message says so"
         return _honest(res, p, tol, x_ref)
     return case
 
@@ -732,6 +734,8 @@ CASES = [
     ("qp_c_scaled_1e150", _solve_qp(scale_c=1e150)),
     ("qp_c_scaled_1e-150", _solve_qp(scale_c=1e-150)),
     ("qp_f_scaled_1e6", _solve_qp(scale_f=1e6)),
+    ("qp_f_scaled_1e-9", _solve_qp(scale_f=1e-9)),
+    ("qp_f_scaled_1e-12", _solve_qp(scale_f=1e-12)),
     ("hs28_f_scaled_1e-12", _scaled_hs(1e-12)),
     ("hs28_f_scaled_1e12", _scaled_hs(1e12)),
     # ---- catalogue, published optima
