@@ -736,6 +736,7 @@ CASES = [
     ("qp_f_scaled_1e6", _solve_qp(scale_f=1e6)),
     ("qp_f_scaled_1e-9", _solve_qp(scale_f=1e-9)),
     ("qp_f_scaled_1e-12", _solve_qp(scale_f=1e-12)),
+    ("qp_c_scaled_1e-9", _solve_qp(scale_c=1e-9)),
     ("hs28_f_scaled_1e-12", _scaled_hs(1e-12)),
     ("hs28_f_scaled_1e12", _scaled_hs(1e12)),
     # ---- catalogue, published optima
