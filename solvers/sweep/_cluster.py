@@ -82,6 +82,9 @@ def security_for(address: str, insecure: bool = False):
     from distributed.security import Security
 
     scheme, loc = parse_address(address)
+    if scheme not in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
+        raise ClusterError(f"scheduler address {address!r}: unknown protocol {scheme!r}; a Dask scheduler listens on "
+                           "tcp://host:port or tls://host:port")
     if scheme == "tls":
         sec = Security()   # from dask config: distributed.comm.tls.*
         if not sec.tls_ca_file:
@@ -94,9 +97,11 @@ def security_for(address: str, insecure: bool = False):
     if scheme == "inproc":
         return None
     try:
-        host = parse_host_port(loc)[0]
+        host, port = parse_host_port(loc)
     except ValueError as exc:
         raise ClusterError(f"scheduler address {address!r} is not host:port ({exc})") from None
+    if not 0 < int(port) < 65536:
+        raise ClusterError(f"scheduler address {address!r}: port {port} is outside 1..65535")
     if not insecure and not _is_loopback(host):
         raise ClusterError(
             f"refusing to reach {address} in clear text: a cluster shared with others is not reached unencrypted. "

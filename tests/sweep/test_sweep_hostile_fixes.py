@@ -21,3 +21,16 @@ def test_file_system_errors_still_raise_for_dask_retries(tmp_path):
     missing = tmp_path / "no" / "such" / "dir"
     with pytest.raises(OSError):
         run_task(Task("problems.pde:Poisson", {"shape": [4, 4]}, method="cg", backend="numpy"), str(missing))
+
+
+@pytest.mark.parametrize("address,needle", [("http://localhost:8786", "unknown protocol 'http'"),
+                                            ("tcp://127.0.0.1:99999", "port 99999"),
+                                            ("tcp://127.0.0.1:0", "port 0")])
+def test_scheduler_address_refused_before_connecting(address, needle):
+    # an unknown protocol or impossible port reached Dask's connect (and its timeout)
+    from solvers.sweep import ClusterError, _cluster
+
+    with pytest.raises(ClusterError, match=needle):
+        _cluster.check_arguments(None, address, cluster=None, n_workers=None, threads=None, insecure=False)
+    _cluster.check_arguments(None, "tcp://127.0.0.1:8786", cluster=None, n_workers=None, threads=None,
+                             insecure=False)    # loopback clear text stays allowed
