@@ -401,6 +401,44 @@ def _marker(text, *needles):
     return case
 
 
+_WRITER = """
+import sys, numpy as np, solvers
+d, k = sys.argv[1], int(sys.argv[2])
+with solvers.RunStore(d, durable=False) as s:
+    for i in range(30):
+        s.save(solvers.SolveResult(np.full(10, 100.0 * k + i), True, "converged", "ok", 1, method="cg",
+                                   backend="numpy"), tags={"k": k, "i": i})
+"""
+
+
+def _concurrent_writers(name):
+    """Three processes save 30 runs each into one store at the same time: 90 distinct runs, each
+    reading back exactly; a single-file store ends compacted (no sidecar run files left)."""
+    def case():
+        import subprocess
+        import sys
+
+        d = _tmpdir("conc") / name
+        with RunStore(d):
+            pass
+        env = dict(os.environ, NEWTONKIT_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, os.fspath(d), str(k)], env=env,
+                                  stderr=subprocess.PIPE) for k in range(3)]
+        errs = [p.communicate(timeout=120)[1] for p in procs]
+        if any(p.returncode for p in procs):
+            return "wrong", f"a writer failed: {[e.decode()[-200:] for e in errs if e]}"
+        s = RunStore(d, "r")
+        rows = s.list()
+        if len(rows) != 90 or len({r["run_id"] for r in rows}) != 90:
+            return "wrong", f"{len(rows)} runs listed, expected 90 distinct"
+        bad = [r["run_id"] for r in rows
+               if not np.all(s.load(r["run_id"]).x == 100.0 * r["tags"]["k"] + r["tags"]["i"])]
+        side = Path(os.fspath(d) + ".d")
+        left = list(side.glob("*.h5")) if name.endswith(".h5") and side.exists() else []
+        return "verified" if not bad and not left else ("wrong", f"{len(bad)} runs changed, sidecar left {left}")
+    return case
+
+
 def _nonexistent_list():
     try:
         RunStore(_TMP / "does" / "not" / "exist", "r").list()
@@ -748,6 +786,8 @@ CASES = [
     ("tags_empty_key", _tags_roundtrip({"": 1})),
     ("many_runs_directory_300", _many_runs_directory),
     ("sweep_store_busy", _sweep_store_busy),
+    ("store_concurrent_writers_directory", _concurrent_writers("runs")),
+    ("store_concurrent_writers_single_file", _concurrent_writers("runs.h5")),
     ("list_nonexistent_dir", _nonexistent_list),
     ("store_empty_path", _expect_error(lambda: RunStore(""), "empty")),
     ("store_dir_with_foreign_files", _expect_error(lambda: RunStore(_plain_file().parent), "not a run store")),
