@@ -322,6 +322,27 @@ def _hs_published(name, sketch="gaussian", **size):
     return case
 
 
+def _scalable_vs_exact(factory, **kw):
+    """equality_qp / sphere_projection: their exact minimiser x_star, and for the QP also a dense KKT
+    solve assembled here from the problem's own gradient and Jacobian at two points."""
+    def case():
+        p = factory(**kw)
+        res = sketched_newton(p, sketch=None, tol=1e-9, maxiter=100)
+        out = _honest(res, p, 1e-9, p.x_star, xtol=1e-6)
+        if out != "verified" or factory is not nlp.equality_qp:
+            return out
+        n, m = p.n, p.m
+        z = np.zeros(n)
+        J = np.asarray(p.jac(z))
+        g0 = np.asarray(p.grad(z))
+        Q = np.column_stack([np.asarray(p.grad(e)) - g0 for e in np.eye(n)])   # exact for a quadratic
+        K = np.block([[Q, J.T], [J, np.zeros((m, m))]])
+        x_ref = np.linalg.solve(K, -np.concatenate([g0, np.asarray(p.c(z))]))[:n]
+        err = np.linalg.norm(res.x - x_ref) / np.linalg.norm(x_ref)
+        return "verified" if err < 1e-6 else ("wrong", f"off the dense KKT solve by {err:.3g}")
+    return case
+
+
 def _pickle_lambda():
     import pickle
 
@@ -760,6 +781,8 @@ CASES = [
     ("equality_qp_n_huge", _expect_error(lambda: nlp.equality_qp(n=10 ** 7, m=10), "n")),
     ("sphere_projection_m_zero", _expect_error(lambda: nlp.sphere_projection(n=5, m=0), "m")),
     ("sphere_projection_m_ge_n", _expect_error(lambda: nlp.sphere_projection(n=5, m=5), "m")),
+    ("equality_qp_vs_exact_and_dense_kkt", _scalable_vs_exact(nlp.equality_qp, n=30, m=8, seed=3)),
+    ("sphere_projection_vs_exact", _scalable_vs_exact(nlp.sphere_projection, n=20, m=4, seed=2)),
     ("pickle_lambda_problem", _pickle_lambda),
     ("ecp_via_solve", _ecp_verified),
     ("ecp_f_not_callable", _expect_error(_ecp(f=3.0), "f")),
