@@ -119,6 +119,12 @@ class GaussianSum:
         short-range remainder is largest near ``cutoff`` and decays beyond it.
         """
         cutoff = _checks.real_scalar("cutoff", cutoff, positive=True)
+        if np.isfinite(self.r_min) and cutoff < self.r_min:
+            raise ValueError(f"cutoff={cutoff:g} lies below the kernel's r_min={self.r_min:g}: the long-range part "
+                             "would be the whole (singular) kernel; give a cutoff inside [r_min, r_max]")
+        if cutoff > 1e150:
+            raise ValueError(f"cutoff={cutoff:g} is beyond 1e150 (the Gaussians' t^2 r^2 overflow); give a cutoff "
+                             "inside [r_min, r_max]")
         tol = self.tol if np.isfinite(self.tol) else 1e-7
         hi = max(self.r_max if np.isfinite(self.r_max) else cutoff, 2.0 * cutoff)
         r = np.geomspace(cutoff, hi, 400)
@@ -211,6 +217,11 @@ def _check_range(tol, r_min, r_max) -> tuple[float, float, float]:
         raise ValueError(f"r_max must be > r_min, got r_min={r_min!r}, r_max={r_max!r}")
     if r_max / r_min > 1e12:
         raise ValueError(f"r_max / r_min = {r_max / r_min:.3g} exceeds 1e12; narrow the range")
+    if r_min < 1e-150 or r_max > 1e150:
+        # the exponents t_k^2 ~ 1 / r_min^2 overflow, the products t_k^2 r^2 over/underflow: rescale
+        raise ValueError(f"r_min = {r_min:.3g}, r_max = {r_max:.3g}: distances must lie within [1e-150, 1e150] "
+                         "(the Gaussian exponents over/underflow); rescale the positions (e.g. to units of the "
+                         "lattice spacing)")
     return tol, r_min, r_max
 
 

@@ -288,7 +288,9 @@ def long_range_potential(positions, charges, *, box=None, tol: float = 1e-7, cut
     """
     pos, z = _check_particles(positions, charges)
     box = _check_box(box, pos)
-    diam = math.sqrt(sum((hi - lo) ** 2 for lo, hi in box))
+    diam = math.hypot(*(hi - lo for lo, hi in box))      # no overflow / underflow of the squares
+    if not 0.0 < diam < math.inf:
+        raise ValueError(f"box={box}: its diameter {diam!r} is not a positive finite number; rescale the positions")
     r_min = diam / 4096.0 if r_min is None else _checks.real_scalar("r_min", r_min, positive=True)
     if cutoff is None and rank is None:
         cutoff = 1.0

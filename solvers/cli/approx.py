@@ -39,6 +39,9 @@ def lattice_system(size, spacing: float, charges: str, seed: int | None):
         raise UsageError(f"--size {' '.join(map(str, size))}: {int(np.prod(size))} particles; at most 200000 "
                          "(direct summation is the reference)")
     check_number("--spacing", spacing, positive=True)
+    if not 1e-100 <= spacing <= 1e100:
+        raise UsageError(f"--spacing must lie within [1e-100, 1e100] (the kernel's Gaussian exponents scale like "
+                         f"1 / spacing^2), got {spacing:g}; give positions in units near the spacing")
     return potentials.cubic_lattice(tuple(size), spacing=spacing, charges=charges, seed=seed)
 
 

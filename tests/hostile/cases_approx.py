@@ -493,6 +493,29 @@ def _random_cloud_impossible():
             ("wrong", f"{len(pos)} atoms, min separation {dmin:.3g} < 1.4"))
 
 
+def _lattice_potential(spacing):
+    lat = potentials.cubic_lattice((2, 2, 2), spacing=spacing)
+    return potentials.long_range_potential(lat.positions, lat.charges, box=lat.box, cutoff=spacing)
+
+
+def _scaling_law(spacing):
+    """V_s(s x) = V_1(x) / s: the Chebyshev-Tucker long-range potential of a lattice of spacing s against
+    the hand Coulomb sum of the unit lattice, at points beyond the cutoff from every particle."""
+    def case():
+        lat1 = potentials.cubic_lattice((2, 2, 2), spacing=1.0)
+        V = _lattice_potential(spacing)
+        ct = chebtucker(V, V.domain, tol=1e-9)
+        pts = np.array([[1.5, 1.5, 1.5], [1.5, 0.0, 1.5], [-1.5, 1.5, 0.0], [0.0, 0.0, 1.5]])   # box [-1.5, 1.5]^3
+        d = np.linalg.norm(pts[:, None, :] - lat1.positions[None, :, :], axis=2)
+        if d.min() < 1.0:
+            return "wrong", "case error: a point lies within the cutoff"
+        ref = (lat1.charges[None, :] / d).sum(axis=1)
+        got = np.asarray(ct(pts * spacing)) * spacing
+        err = np.max(np.abs(got - ref)) / np.abs(lat1.charges).sum()
+        return "verified" if err < 1e-5 else ("wrong", f"scaled lattice off the Coulomb sum by {err:.3g}")
+    return case
+
+
 def _coulomb_sum_verified():
     pos = np.array([[0.0, 0, 0], [1.0, 0, 0]])
     z = np.array([1.0, -2.0])
@@ -738,6 +761,14 @@ CASES = [
     ("cloud_separation_above_bond", _expect_error(lambda: potentials.random_cloud(
         20, seed=0, min_separation=5.0), "min_separation")),
     ("cloud_impossible_packing", _random_cloud_impossible),
+    ("long_range_spacing_1e200", _expect_error(lambda: _lattice_potential(1e200), "rescale")),
+    ("long_range_spacing_1e-200", _expect_error(lambda: _lattice_potential(1e-200), "rescale")),
+    ("long_range_spacing_1e120_scaling_law", _scaling_law(1e120)),
+    ("long_range_spacing_1e-120_scaling_law", _scaling_law(1e-120)),
+    ("kernel_cutoff_below_r_min", _expect_error(lambda: potentials.newton_kernel(1e-7, 1e-3, 10.0).long_range(
+        cutoff=1e-300), "cutoff")),
+    ("kernel_cutoff_1e300", _expect_error(lambda: potentials.newton_kernel(1e-7, 1e-3, 10.0).long_range(
+        cutoff=1e300), "cutoff")),
     ("long_range_cutoff_negative", _expect_error(lambda: potentials.long_range_potential(
         np.zeros((1, 3)), np.ones(1), cutoff=-1.0), "cutoff")),
 ]
