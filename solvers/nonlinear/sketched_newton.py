@@ -62,6 +62,20 @@ def _vector_arg(name, v, size=None):
     return a
 
 
+#: convergence is reported with a caution when max |grad f(x0)| or max |jac(x0)| is below this multiple of tol
+_SCALE_MARGIN = 1e3
+
+
+def _matrix_scale(J):
+    """``max |J_ij|`` of a dense or sparse Jacobian (``None`` for an operator)."""
+    if isinstance(J, np.ndarray):
+        return float(np.max(np.abs(J))) if J.size else 0.0
+    data = getattr(J, "data", None)
+    if hasattr(J, "tocsr") and isinstance(data, np.ndarray):
+        return float(np.max(np.abs(data))) if data.size else 0.0
+    return None
+
+
 def _nonfinite_product(p, HgL) -> str:
     """Which operator product of the merit gradient is not finite at ``p`` ('' when all are): an operator
     ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed descent test."""
@@ -258,6 +272,10 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         lam, lam_src = np.zeros(m), "zeros"
     p = Point.evaluate(ev, x, lam, strict=True)
     check_scales(p)
+    # the problem's own scale at x0: tol is absolute, so a problem scaled within a small factor of tol can meet it
+    # far from a minimiser (reported with the convergence, never silently)
+    scale_f = float(np.max(np.abs(p.g))) if p.g.size else 0.0
+    scale_c = _matrix_scale(p.J)
     if want_ls:
         ls = least_squares_multipliers(p.g, p.J)
         if ls is not None:
@@ -295,7 +313,14 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                            provenance=timer.provenance(), lam=p.lam, mu=mu, nu=nu)
 
     def converged_msg(k):
-        return (f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}")
+        msg = f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}"
+        small = [f"max |{name}(x0)| = {v:.1e}" for name, v in (("grad f", scale_f), ("jac", scale_c))
+                 if v is not None and 0.0 < v < _SCALE_MARGIN * tol]   # 0: e.g. a feasibility problem
+        if small and k > 0:
+            msg += (f"; caution: tol is absolute and the problem's own scale is within {_SCALE_MARGIN:g}x of it "
+                    f"({', '.join(small)}), so this point meets tol but may be far from a minimiser: rescale the "
+                    "problem or lower tol")
+        return msg
 
     if p.kkt <= tol:
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere

@@ -76,3 +76,32 @@ def test_median_iterations_minres():
     # measured 7.5 on 2026-11-30 (the issue's target is 4; IPOPT takes 7 on this set in benchmarks/nlp.py):
     # a regression guard
     assert np.median(its) <= 8
+
+
+def test_a_problem_scaled_near_tol_converges_with_a_caution():
+    """tol is absolute: HS28 with its objective scaled by 1e-10 meets tol = 1e-8 before reaching the published
+    minimiser (0.5, -0.5, 0.5); the result says so instead of passing silently, and the unscaled problem does not."""
+    base = nlp.hs("HS28")
+
+    class Scaled:
+        x0, lam0 = base.x0.copy(), None
+
+        def f(self, x):
+            return 1e-10 * base.f(x)
+
+        def grad(self, x):
+            return 1e-10 * np.asarray(base.grad(x))
+
+        c, jac = staticmethod(base.c), staticmethod(base.jac)
+
+        def hess_lagrangian(self, x, lam):
+            return 1e-10 * np.asarray(base.hess_lagrangian(x, np.zeros(base.m)))
+
+    P = Scaled()
+    P.x0 = P.x0 + np.array([0.3, 0.0, 0.0])        # an infeasible start: not converged at x0
+    res = sketched_newton(P, sketch=None, tol=1e-8, seed=0)
+    assert res.converged and res.nit > 0
+    assert "caution: tol is absolute" in res.message and "grad f(x0)" in res.message
+    ok = sketched_newton(base, sketch=None, tol=1e-8, seed=0)
+    assert ok.converged and "caution" not in ok.message
+    np.testing.assert_allclose(ok.x, [0.5, -0.5, 0.5], atol=1e-8)
