@@ -6,7 +6,6 @@ Also the memory estimate that refuses absurd sizes before anything is allocated
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 
@@ -19,24 +18,7 @@ class ProblemTooLargeError(MemoryError, ValueError):
     """
 
 
-#: share of the physical memory a problem may plan to use
-MEMORY_FRACTION = 0.75
-
-
-def memory_limit() -> int:
-    """Bytes a problem may use: ``NEWTONKIT_MEMORY_LIMIT`` (bytes) when set, else
-    ``MEMORY_FRACTION`` of the physical memory (``os.sysconf``)."""
-    env = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a number of bytes, got {env!r}") from None
-    try:
-        phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
-        phys = 16 * 2 ** 30
-    return int(MEMORY_FRACTION * phys)
+from solvers._config import MEMORY_FRACTION, memory_limit  # noqa: E402,F401  (one limit for solvers and problems)
 
 
 def fmt_bytes(n: float) -> str:

@@ -101,3 +101,25 @@ def limit(n: int):
     finally:
         if new != old:
             numba.set_num_threads(old)
+
+
+# ------------------------------------------------------------------ memory
+#: share of the physical memory one problem or routine may plan to use
+MEMORY_FRACTION = 0.75
+
+
+def memory_limit() -> int:
+    """Bytes a problem or routine may plan to use: ``NEWTONKIT_MEMORY_LIMIT`` (bytes) when set, else
+    :data:`MEMORY_FRACTION` of the physical memory (``os.sysconf``). The one place both ``solvers``
+    (e.g. Chebyshev-Tucker compressions) and ``problems`` (sizes checked before allocating) read it."""
+    env = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a number of bytes, got {env!r}") from None
+    try:
+        phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
+        phys = 16 * 2 ** 30
+    return int(MEMORY_FRACTION * phys)

@@ -3,7 +3,6 @@ before any function value is sampled or any kernel runs."""
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 
@@ -171,24 +170,7 @@ class TooLargeError(MemoryError, ValueError):
     :class:`MemoryError` and a :class:`ValueError`."""
 
 
-#: share of the physical memory one compression may plan to use (as ``problems``' checks)
-MEMORY_FRACTION = 0.75
-
-
-def memory_limit() -> int:
-    """Bytes a compression may use: ``NEWTONKIT_MEMORY_LIMIT`` (bytes) when set, else
-    :data:`MEMORY_FRACTION` of the physical memory."""
-    env = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a number of bytes, got {env!r}") from None
-    try:
-        phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
-        phys = 16 * 2 ** 30
-    return int(MEMORY_FRACTION * phys)
+from .._config import MEMORY_FRACTION, memory_limit  # noqa: E402,F401  (one limit for solvers and problems)
 
 
 def check_memory(what: str, nbytes: float, fix: str) -> None:
