@@ -125,9 +125,10 @@ def salvage(store_class, source, destination) -> dict:
         return _single.rewrite(dest.path, copy, dest.durable)
 
 
-def adopt_files(target, paths: list, move: bool) -> list[str]:
-    """:meth:`RunStore.index_files`: index run files of ``target.run_dir`` the index lacks, copy
-    (or move) other files in; skip files whose runs ``target`` holds. Returns the ids added."""
+def adopt_files(target, paths: list, move: bool, rows=None) -> list[str]:
+    """:meth:`RunStore.index_files`: index run files of ``target.run_dir`` the index lacks (from the
+    writer's summary row when ``rows`` has one, else by reading the file), copy (or move) other
+    files in; skip files whose runs ``target`` holds. Returns the ids added."""
     run_dir = target.run_dir
     indexed = target._dir.read_index()
     known = {s["run_id"] for e in indexed.values() for s in e.get("runs", ())}
@@ -135,11 +136,12 @@ def adopt_files(target, paths: list, move: bool) -> list[str]:
         with target._open_main() as f:
             known.update(s["run_id"] for s in _single.summaries(f))
     lines, added = [], []
-    for p in paths:
+    for p, row in zip(paths, rows or [None] * len(paths)):
         if p.parent == run_dir:
             if p.name in indexed:
                 continue
-            e = target._dir.describe_file(p.name)
+            e = ({"file": p.name, "runs": [dict(row)]} if isinstance(row, dict) and row.get("run_id")
+                 else target._dir.describe_file(p.name))
         else:
             ids = [s["run_id"] for s in _runfile.summaries_in_file(p)]
             if ids and all(rid in known for rid in ids):

@@ -317,13 +317,18 @@ class RunStore:
         self._dir.append([{"file": name, "runs": [s]}])
         return s["run_id"]
 
-    def index_files(self, paths: Iterable, *, move: bool = False) -> list[str]:
+    def index_files(self, paths: Iterable, *, move: bool = False, summaries=None) -> list[str]:
         """Add run files written by workers (:func:`write_run_file`) or other store files.
 
         Files already in :attr:`run_dir` are indexed where they are; others are copied there
         (renamed with ``move=True``, which falls back to a copy across file systems). Files whose
         runs the store already holds are skipped; a single-file store takes them in at its next
         compaction.
+
+        ``summaries`` (optional, aligned with ``paths``): the rows :func:`write_run_file` returned for
+        the files, ``None`` where unknown. A file already in :attr:`run_dir` with a row is indexed
+        from the row without being opened (a sweep's client indexes thousands of worker files; the
+        index is a cache that listing checks against the files, so a wrong row costs no run).
 
         Returns
         -------
@@ -334,11 +339,17 @@ class RunStore:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         paths = [Path(os.path.abspath(os.fspath(p))) for p in paths]
-        for p in paths:
+        rows = [None] * len(paths) if summaries is None else list(summaries)
+        if len(rows) != len(paths):
+            raise ValueError(f"RunStore.index_files: {len(rows)} summaries for {len(paths)} paths; pass one per "
+                             "path (None where unknown)")
+        run_dir = self.run_dir
+        for p, row in zip(paths, rows):
             if not p.is_file():
                 raise FileNotFoundError(f"RunStore.index_files: {str(p)!r} does not exist")
-            _single.check_format(p)
-        return _combine.adopt_files(self, paths, move)
+            if row is None or p.parent != run_dir:
+                _single.check_format(p)
+        return _combine.adopt_files(self, paths, move, rows)
 
     def reindex(self) -> int:
         """Rebuild the index of the run files from the files alone (after it was lost or damaged;

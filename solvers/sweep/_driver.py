@@ -205,7 +205,7 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking):
                 st.index(pending)
                 pending, last_flush = [], time.monotonic()
             bar.update(row)
-            yield row
+            yield {k: v for k, v in row.items() if k != "run"}    # the run's index row stays with the store
     finally:
         st.index(pending)
         bar.close()

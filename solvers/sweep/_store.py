@@ -131,14 +131,18 @@ class SweepStore:
         elsewhere, so a path the client cannot see is looked up by name in :attr:`run_dir`.
         A file the client cannot find at all is left out with a warning (the workers write
         where the client cannot read: use a file system both see)."""
-        files, missing = [], []
+        files, runs, missing = [], [], []
         for r in rows:
             if not r.get("file"):
                 continue
             p = Path(r["file"])
             if not p.is_file():
                 p = self.run_dir / p.name
-            (files if p.is_file() else missing).append(p)
+            if p.is_file():
+                files.append(p)
+                runs.append(r.get("run"))
+            else:
+                missing.append(p)
         if missing:
             import warnings
 
@@ -146,7 +150,7 @@ class SweepStore:
                           f"{str(missing[0])!r}); the workers must write to a file system the client sees "
                           f"({str(self.run_dir)!r})", RuntimeWarning, stacklevel=3)
         if files:
-            self.runs.index_files(files)
+            self.runs.index_files(files, summaries=runs)
 
 
 __all__ = ["SweepStore", "StoreBusyError"]

@@ -66,8 +66,10 @@ def _write(result, run_dir, *, problem=None, tags=None, seed=None, durable=True)
     return write_run_file(result, run_dir, problem=problem, tags=tags, seed=seed, durable=durable)
 
 
-def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: str, wall_s: float) -> dict:
-    """The small record a worker sends back (and the store's index keeps)."""
+def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: str, wall_s: float,
+            run: dict | None = None) -> dict:
+    """The small record a worker sends back (and the store's index keeps); ``run`` is the run file's own
+    index row (:func:`solvers.runs.write_run_file`'s summary), so the client indexes the file unopened."""
     t = result.stats.get("time_s")
     return {"key": task.key, "status": ERROR if status == ERROR else result.status, "converged": bool(result.converged),
             "nit": int(result.nit), "time_s": float(t) if isinstance(t, (int, float)) else None,
@@ -75,7 +77,8 @@ def summary(task: Task, result: SolveResult, *, status: str, file: str, run_id: 
             "factory": task.factory, "params": task.params, "seed": task.seed, "options": task.options,
             "name": task.name, "file": file, "run_id": run_id,
             "error": result.extras.get("error") if status == ERROR else None,
-            "host": socket.gethostname(), "pid": os.getpid()}
+            "host": socket.gethostname(), "pid": os.getpid(),
+            "run": None if run is None else {k: v for k, v in run.items() if k != "file"}}
 
 
 def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> dict:
@@ -120,7 +123,7 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
             result = error_result(task, exc, traceback.format_exc())
         written = _write(result, run_dir, tags=task_tags(task, status), seed=task.seed, durable=durable)
     return summary(task, result, status=status, file=written["file"], run_id=written["run_id"],
-                   wall_s=time.perf_counter() - t0)
+                   wall_s=time.perf_counter() - t0, run=written)
 
 
 def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:
@@ -130,7 +133,8 @@ def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, d
     """
     result = error_result(task, exc, tb)
     written = _write(result, run_dir, tags=task_tags(task, ERROR), seed=task.seed, durable=durable)
-    return summary(task, result, status=ERROR, file=written["file"], run_id=written["run_id"], wall_s=0.0)
+    return summary(task, result, status=ERROR, file=written["file"], run_id=written["run_id"], wall_s=0.0,
+                   run=written)
 
 
 def from_stored(row: dict) -> dict | None:

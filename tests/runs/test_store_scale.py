@@ -481,3 +481,33 @@ def test_lock_is_reentrant_within_a_thread(tmp_path):
     with h5py.File(p, "r") as f:
         assert list(f["runs"]) == done
     holder.close()
+
+
+@pytest.mark.parametrize("form", ["dir", "file"])
+def test_index_files_from_the_writers_summaries_opens_no_file(tmp_path, monkeypatch, form):
+    """A sweep's client indexes worker files from the rows write_run_file returned: no file is opened (the HDF5
+    readers are made to fail), the listing equals the one read from the files, and loading reads the real run."""
+    from solvers.runs import _combine, _dirstore, _runfile, _single
+
+    path = tmp_path / ("runs" if form == "dir" else "runs.h5")
+
+    def boom(*a, **k):
+        raise AssertionError("a run file was opened")
+
+    with RunStore(path, compact_on_close=False) if form == "file" else RunStore(path) as s:
+        s.run_dir.mkdir(parents=True, exist_ok=True)
+        rows = [write_run_file(result(i), s.run_dir, tags={"i": i}) for i in range(3)]   # the workers' files
+        files = [r["file"] for r in rows]
+        with monkeypatch.context() as m:
+            for mod, name in ((_runfile, "summaries_in_file"), (_single, "check_format"),
+                              (_dirstore._runfile, "summaries_in_file"), (_combine._runfile, "summaries_in_file")):
+                m.setattr(mod, name, boom)
+            added = s.index_files(files, summaries=rows)
+        assert sorted(added) == sorted(r["run_id"] for r in rows)
+        with pytest.raises(ValueError, match="one per path"):
+            s.index_files(files, summaries=rows[:1])
+        listed = {r["run_id"]: r for r in s.list()}
+        for r in rows:
+            assert listed[r["run_id"]]["tags"] == {"i": r["tags"]["i"]}
+            np.testing.assert_array_equal(s.load(r["run_id"]).x, result(r["tags"]["i"]).x)
+        assert s.index_files(files, summaries=rows) == []           # already indexed

@@ -39,7 +39,9 @@ def test_poisson_task_stores_the_solution_of_the_linear_system(tmp_path):
     from solvers.sweep._worker import from_stored
 
     listed = from_stored(solvers.RunStore(row["file"], mode="r").list()[0])
-    assert listed == {**row, "file": None, "wall_s": None, "error": None, "host": None, "pid": None}
+    assert row["run"]["run_id"] == row["run_id"] and row["run"]["digest"]      # the run file's own index row
+    assert listed == {**{k: v for k, v in row.items() if k != "run"}, "file": None, "wall_s": None, "error": None,
+                      "host": None, "pid": None}
 
 
 def _dense_sinkhorn_cost(C, a, b, eps, iters=20000):
