@@ -1,4 +1,4 @@
-"""Write data/breast_cancer.csv from the copy of the UCI data set that scikit-learn ships.
+"""Write problems/nlp/data/breast_cancer.csv (package data) from the copy of the UCI data set that scikit-learn ships.
 
 Run from the repository root: ``python data/breast_cancer_make.py``. The feature
 values are copied as text, unchanged (no standardisation); the label column
@@ -13,7 +13,7 @@ from sklearn.datasets import load_breast_cancer
 import sklearn.datasets
 
 SRC = pathlib.Path(sklearn.datasets.__file__).parent / "data" / "breast_cancer.csv"
-DST = pathlib.Path(__file__).parent / "breast_cancer.csv"
+DST = pathlib.Path(__file__).resolve().parents[1] / "problems" / "nlp" / "data" / "breast_cancer.csv"
 
 
 def main() -> None:

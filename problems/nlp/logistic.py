@@ -20,12 +20,10 @@ Data sets (``dataset=``):
 
 ``"breast_cancer"``
     The Wisconsin diagnostic breast-cancer data (569 samples, 30 features),
-    read from ``data/breast_cancer.csv`` in the repository (see
-    ``data/README.md``); ``y = +1`` for benign, ``-1`` for malignant. The file
-    is found at ``Path(__file__).parents[2] / "data"``, which is the
-    repository's ``data/`` folder for a clone installed with
-    ``pip install -e .`` (as in CI); set ``NEWTONKIT_DATA_DIR`` to read it from
-    elsewhere.
+    read from ``problems/nlp/data/breast_cancer.csv``, package data installed
+    with newtonkit (provenance and licence in the repository's
+    ``data/README.md``); ``y = +1`` for benign, ``-1`` for malignant. Set
+    ``NEWTONKIT_DATA_DIR`` to read it from elsewhere.
 ``"synthetic"``
     ``N = 500`` Gaussian samples in ``d = 20`` dimensions, labels drawn from a
     logistic model with a random unit weight vector scaled by 3 (from ``seed``).
@@ -60,9 +58,11 @@ DATASETS = ("breast_cancer", "synthetic")
 
 
 def data_dir() -> Path:
-    """Where the data files are: ``NEWTONKIT_DATA_DIR`` when set, else the repository's ``data/``."""
+    """Where the data files are: ``NEWTONKIT_DATA_DIR`` when set, else the package's ``problems/nlp/data/``
+    (installed with the package, so ``pip install .`` finds it; provenance and licence in the
+    repository's ``data/README.md``)."""
     env = os.environ.get("NEWTONKIT_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    return Path(env) if env else Path(__file__).resolve().parent / "data"
 
 
 @functools.lru_cache(maxsize=4)
