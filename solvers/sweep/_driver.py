@@ -38,7 +38,11 @@ class SweepTable(list):
 
     def to_frame(self):
         """A pandas DataFrame, the params flattened into columns (``param_<name>`` on a name clash)."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("SweepTable.to_frame needs pandas (pip install pandas, or 'newtonkit[table]'); "
+                              "the table itself is a list of dicts") from None
 
         flat = []
         for r in self:
