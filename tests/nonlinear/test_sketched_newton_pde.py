@@ -15,10 +15,11 @@ pde = pytest.importorskip("problems.pde")
 from solvers.nonlinear.sketched_newton import sketched_newton  # noqa: E402
 
 
-@pytest.mark.parametrize("n", [8, 24])
-def test_linear_control_matches_sparse_direct_kkt_solve(n):
+@pytest.mark.parametrize("n, backend", [(8, "numpy"), (24, "numpy"), (24, "numba")])
+def test_linear_control_matches_sparse_direct_kkt_solve(n, backend):
     P = pde.PoissonControl(n)
-    res = sketched_newton(P, sketch=None, tol=1e-11)
+    res = sketched_newton(P, sketch=None, tol=1e-11, backend=backend)
+    assert res.backend == backend
     assert res.converged, res.message
     assert res.stats["kkt_form"] == "operator" and res.stats["preconditioner_evaluations"] == res.nit
     x_ref, lam_ref = P.reference_solution()
@@ -26,9 +27,10 @@ def test_linear_control_matches_sparse_direct_kkt_solve(n):
     np.testing.assert_allclose(res.lam, lam_ref, rtol=0, atol=1e-8 * np.abs(lam_ref).max())
 
 
-def test_semilinear_control_first_order_conditions():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_semilinear_control_first_order_conditions(backend):
     P = pde.PoissonControl(16, semilinear=True)
-    res = sketched_newton(P, sketch=None, tol=1e-11)
+    res = sketched_newton(P, sketch=None, tol=1e-11, backend=backend)
     assert res.converged, res.message
     r = P.kkt_residual(res.x, res.lam)
     assert r["stationarity"] <= 1e-11 and r["feasibility"] <= 1e-11
