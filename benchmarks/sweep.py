@@ -7,8 +7,9 @@ with ``sns`` (numba backend, one Numba thread per process, ``OPENBLAS_NUM_THREAD
   (:func:`solvers.sweep.run_task`: build the problem, solve, write the run file) and
   indexes the files in the store in batches of 64, as the sweep's client does: the
   same solves and the same store writes, no Dask.
-* **sweep**: :func:`solvers.sweep` on a ``LocalCluster`` of ``workers`` single-threaded
-  worker processes, started (and warmed up: imports and JIT cache loaded by a 2-task
+* **sweep**: :func:`solvers.sweep` (default options: runs batched automatically, here 12
+  to a Dask task, see :func:`solvers.sweep._driver.batch_size`) on a ``LocalCluster`` of
+  ``workers`` single-threaded worker processes, started (and warmed up: imports and JIT cache loaded by a 2-task
   sweep) before the clock starts; cluster start-up is reported separately.
 
 Overhead: ``overhead_fraction = (workers * sweep_s - loop_s) / loop_s``, the extra

@@ -126,6 +126,11 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
                    wall_s=time.perf_counter() - t0, run=written)
 
 
+def run_batch(tasks, run_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> list:
+    """:func:`run_task` for each task of a batch, in order (each writes its own run file)."""
+    return [run_task(t, run_dir, durable=durable, file_locking=file_locking) for t in tasks]
+
+
 def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:
     """Store a task that never returned (its worker died too often, retries exhausted) as a failed run.
 
@@ -156,4 +161,4 @@ def from_stored(row: dict) -> dict | None:
             "host": None, "pid": None}
 
 
-__all__ = ["run_task", "record_lost_task", "from_stored", "error_result", "task_tags", "summary", "OK", "ERROR"]
+__all__ = ["run_task", "run_batch", "record_lost_task", "from_stored", "error_result", "task_tags", "summary", "OK", "ERROR"]

@@ -320,3 +320,30 @@ def test_cli_dry_run_and_table(client, tmp_path, capsys):
     assert run("--store", str(tmp_path / "runs"), "--scheduler", client.scheduler.address, "--json") == 1
     rows = json.loads(capsys.readouterr().out)
     assert [r["source"] for r in rows] == ["stored"] * 4 and len(_run_files(tmp_path / "runs")) == 4
+
+
+def test_batched_sweep_stores_each_run_once_against_direct_solves(client, tmp_path):
+    """Runs batched several to a Dask task (batch=3 over 7 tasks, one of them failing) are stored one file per run
+    with their own keys, in task order, each OT cost equal to a direct solve in this process; the automatic size
+    follows batch_size, and a bad batch is refused before the store is touched."""
+    from problems import ot
+
+    from solvers.sweep._driver import batch_size
+
+    tasks = [Task("problems.ot:random_point_clouds", {"n": 20, "eps": 0.05}, seed=s, method="sns", backend="numpy",
+                  options={"tol": 1e-9}) for s in range(6)]
+    tasks.append(Task("problems.ot:random_point_clouds", {"n": 20, "eps": -1.0}, seed=0, method="sns",
+                      backend="numpy"))
+    table = sweep(tasks, store=tmp_path, client=client, batch=3)
+    assert [r["key"] for r in table] == [t.key for t in tasks]
+    assert (table.ran, table.errors) == (7, 1)
+    assert len(_run_files(tmp_path)) == 7 and all(len(v) == 1 for v in _stored_keys(tmp_path).values())
+    with solvers.RunStore(tmp_path, mode="r") as s:
+        for r, t in zip(table[:6], tasks[:6]):
+            ref = solvers.sns(ot.random_point_clouds(20, 0.05, seed=t.seed), tol=1e-9, backend="numpy")
+            np.testing.assert_allclose(s.load(r["run_id"]).extras["cost"], ref.extras["cost"], rtol=1e-10)
+    assert (batch_size(200, 2, None), batch_size(10, 2, None), batch_size(10_000, 2, None), batch_size(5, 2, 4)) == \
+        (12, 1, 16, 4)
+    with pytest.raises(ValueError, match="batch"):
+        sweep(tasks, store=tmp_path / "other", client=client, batch=0)
+    assert not (tmp_path / "other").exists()
