@@ -223,17 +223,19 @@ def merit_value(p: Point, mu: float, nu: float) -> float:
     return float(p.f + p.lam @ p.c + 0.5 * mu * (p.c @ p.c) + 0.5 * nu * (p.gL @ p.gL))
 
 
-def merit_gradient(p: Point, mu: float, nu: float, HgL=None):
+def merit_products(p: Point, H=None) -> tuple:
+    """``(H g_L, J^T c, J g_L)``: the operator products of :func:`merit_gradient`, which do not depend on
+    ``mu`` or ``nu`` (computed once per iterate, not once per penalty update). ``H`` defaults to ``p.H``."""
+    return matvec(p.H if H is None else H, p.gL), rmatvec(p.J, p.c), matvec(p.J, p.gL)
+
+
+def merit_gradient(p: Point, mu: float, nu: float, products=None):
     """The exact gradient of the merit at ``p`` as one ``(n + m)`` vector.
 
-    ``HgL`` (the Hessian of the Lagrangian times ``g_L``) may be passed when already computed;
-    it does not depend on ``mu`` or ``nu``.
+    ``products`` (from :func:`merit_products`) may be passed when already computed.
     """
-    if HgL is None:
-        HgL = matvec(p.H, p.gL)
-    gx = p.gL + mu * rmatvec(p.J, p.c) + nu * HgL
-    gl = p.c + nu * matvec(p.J, p.gL)
-    return np.concatenate([gx, gl])
+    HgL, JTc, JgL = merit_products(p) if products is None else products
+    return np.concatenate([p.gL + mu * JTc + nu * HgL, p.c + nu * JgL])
 
 
 def merit_noise(p: Point, mu: float, nu: float) -> float:
@@ -251,5 +253,5 @@ def least_squares_multipliers(g, J):
     return lam if np.all(np.isfinite(lam)) else None
 
 
-__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_gradient", "merit_noise", "least_squares_multipliers",
+__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise", "least_squares_multipliers",
            "matvec", "rmatvec", "dense"]

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
-from ._nlp import (NLPEvaluator, Point, check_scales, least_squares_multipliers, matvec, merit_gradient, merit_noise, merit_value,
-                   rmatvec)
+from ._nlp import (NLPEvaluator, Point, check_scales, least_squares_multipliers, merit_gradient, merit_noise,
+                   merit_products, merit_value, rmatvec)
 from .linesearch import armijo_backtracking
 
 METHOD = "sketched_newton"
@@ -76,15 +76,15 @@ def _matrix_scale(J):
     return None
 
 
-def _nonfinite_product(p, HgL) -> str:
-    """Which operator product of the merit gradient is not finite at ``p`` ('' when all are): an operator
-    ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed descent test."""
-    if not np.all(np.isfinite(HgL)):
-        return "problem.hess_lagrangian(x, lam) times g_L is not finite"
-    if not np.all(np.isfinite(matvec(p.J, p.gL))):
-        return "problem.jac(x) times g_L (its matvec) is not finite"
-    if not np.all(np.isfinite(rmatvec(p.J, p.c))):
-        return "problem.jac(x)^T c (its rmatvec) is not finite"
+def _nonfinite_product(products) -> str:
+    """Which operator product of the merit gradient (:func:`merit_products`) is not finite ('' when all are):
+    an operator ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed
+    descent test."""
+    names = ("problem.hess_lagrangian(x, lam) times g_L", "problem.jac(x)^T c (its rmatvec)",
+             "problem.jac(x) times g_L (its matvec)")
+    for name, v in zip(names, products):
+        if not np.all(np.isfinite(v)):
+            return f"{name} is not finite"
     return ""
 
 
@@ -349,8 +349,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         b = -p.kkt_vector()
         bnorm = float(np.linalg.norm(b))
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
-        HgL = matvec(system.H, p.gL)          # exact Hessian of the Lagrangian (no shift) times g_L
-        bad = _nonfinite_product(p, HgL)
+        products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
+        bad = _nonfinite_product(products)
         if bad:
             status, msg = Status.NONFINITE, (f"{METHOD}: {bad} at iteration {k}; x is the last iterate. Check "
                                              "the operator's matvec/rmatvec (finite outputs of the right shape)")
@@ -390,7 +390,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                     stats["max_shift"] = max(stats["max_shift"], t)
                     z, r = np.zeros(N), -b.copy()
                     continue
-            grad_merit = merit_gradient(p, mu, nu, HgL)
+            grad_merit = merit_gradient(p, mu, nu, products)
             slope = float(grad_merit @ z)
             if slope <= -0.5 * nu * bnorm * bnorm:
                 descent = (z, slope, ok)
