@@ -253,5 +253,21 @@ def least_squares_multipliers(g, J):
     return lam if np.all(np.isfinite(lam)) else None
 
 
-__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise", "least_squares_multipliers",
+def second_order_point(ev: NLPEvaluator, q: Point, J):
+    """The second-order correction of a trial point ``q = (x + dx, lam + dlam)``.
+
+    ``x_soc = x + dx - J^+ c(x + dx)`` with the dense Jacobian ``J`` of the current iterate (the
+    minimum-norm step back to the linearised constraints, Nocedal and Wright 2006, section 15.6;
+    Fletcher 1982), multipliers unchanged. It removes the second-order constraint error of
+    the Newton step that makes a merit function reject it (the Maratos effect, or constraint
+    curvature far from the solution). Returns the evaluated point, or ``None`` when not finite.
+    """
+    d, *_ = np.linalg.lstsq(J, q.c, rcond=None)
+    if not np.all(np.isfinite(d)):
+        return None
+    qs = Point.evaluate(ev, q.x - d, q.lam, strict=False)
+    return qs if qs.finite else None
+
+
+__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise", "least_squares_multipliers", "second_order_point",
            "matvec", "rmatvec", "dense"]

@@ -18,11 +18,13 @@ import numpy as np
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
 from ._nlp import (NLPEvaluator, Point, check_scales, least_squares_multipliers, merit_gradient, merit_noise,
-                   merit_products, merit_value, rmatvec)
+                   merit_products, merit_value, rmatvec, second_order_point)
 from .linesearch import armijo_backtracking
 
 METHOD = "sketched_newton"
 _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
+#: the tight inner accuracy of small systems (``n + m <= tight_size``): ``max(_TIGHT_FRACTION tol, _TIGHT_FLOOR ||b||)``
+_TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
 
 
 def _positive(name, v, *, upper=None, open_upper=True):
@@ -90,8 +92,8 @@ def _nonfinite_product(products) -> str:
 
 def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
                     lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
-                    beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, sketch_size: int | None = None,
-                    inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
+                    beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, tight_size: int = 100,
+                    second_order_correction: bool = True, sketch_size: int | None = None, inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
     """Solve ``min f(x) s.t. c(x) = 0`` by adaptive inexact Newton on the exact augmented Lagrangian.
 
     Iteration ``k`` at ``(x_k, lam_k)``:
@@ -236,6 +238,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         raise ValueError(f"rho must be > 1 (the penalty update factor), got {rho!r}")
     if not isinstance(superlinear, (bool, np.bool_)):
         raise TypeError(f"superlinear must be True or False, got {superlinear!r}")
+    tight_size = _int("tight_size", tight_size, 0)
+    if not isinstance(second_order_correction, (bool, np.bool_)):
+        raise TypeError(f"second_order_correction must be True or False, got {second_order_correction!r}")
     if sketch_size is not None:
         sketch_size = _int("sketch_size", sketch_size, 1)
     if inner_maxiter is not None:
@@ -254,7 +259,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     cb = Callback(callback)
     seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
     options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
-               "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "sketch_size": sketch_size,
+               "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "tight_size": tight_size,
+               "second_order_correction": bool(second_order_correction), "sketch_size": sketch_size,
                "inner_maxiter": inner_maxiter, "seed": seed, "backend": be.name,
                "lam0": lam0 if (lam0 is None or isinstance(lam0, str)) else "given"}
 
@@ -293,11 +299,12 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     if inner_maxiter is None:
         inner_maxiter = max(20000, 200 * N) if sketch is not None else 10 * N
     rng = np.random.default_rng(seed_used)
+    tight = N <= tight_size
 
     mu, nu, delta = mu0, nu0, delta0
     stats = {"inner_iterations": 0, "penalty_updates": 0, "hessian_modifications": 0, "max_shift": 0.0,
              "inexact_directions": 0, "line_search_evaluations": 0, "minres_matvecs": 0,
-             "preconditioner_evaluations": 0, "sketch_growths": 0}
+             "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0}
     hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
@@ -369,6 +376,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         descent = None
         for _ in range(200):
             acc = theta * delta * bnorm
+            if tight:
+                acc = min(acc, max(_TIGHT_FRACTION * tol, _TIGHT_FLOOR * bnorm))
             if sketch is None:
                 z, r, its, mv, ok = krylov_solve(system, b, z, acc, inner_maxiter, M, be)
                 stats["minres_matvecs"] += mv
@@ -418,10 +427,20 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         phi0 = merit_value(p, mu, nu)
         trials = {}
 
-        def phi(a, p=p, dx=dx, dl=dl, mu=mu, nu=nu):
+        soc_J = system.J if (second_order_correction and system.is_dense) else None
+
+        def phi(a, p=p, dx=dx, dl=dl, mu=mu, nu=nu, slope=slope, soc_J=soc_J):
             q = Point.evaluate(ev, p.x + a * dx, p.lam + a * dl, strict=False)
             trials[a] = q
-            return merit_value(q, mu, nu)
+            value = merit_value(q, mu, nu)
+            if a == 1.0 and soc_J is not None and q.finite and not value <= phi0 + beta * slope:
+                # the unit step is rejected: try it with the second-order correction (same Armijo test)
+                qs = second_order_point(ev, q, soc_J)
+                if qs is not None and merit_value(qs, mu, nu) <= phi0 + beta * slope:
+                    trials[a] = qs
+                    stats["second_order_corrections"] += 1
+                    return merit_value(qs, mu, nu)
+            return value
 
         def noise_test(a, p=p):
             q = trials[a]
