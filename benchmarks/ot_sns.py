@@ -15,7 +15,12 @@ Per (n, eps) the JSON gives every run, ``best_newtonkit`` (the faster of sinkhor
 and ``auto_over_best`` (target <= 1.2). ``memory`` holds the peak resident set size of SNS
 (and Sinkhorn) at eps = 1e-3, each in a fresh subprocess: ``ru_maxrss`` after the solve minus
 the RSS before the cost matrix was made, divided by the size of C (target <= 1.5).
-``--auto-rule`` measures the Sinkhorn/SNS cross-over that :mod:`solvers.ot.auto` uses
+``--large N ...`` generates the issue's instance at each n with
+``problems.ot.random_point_clouds(n, eps, seed=0)`` and solves it with ``method="auto"`` and
+``sns`` (``--large-methods``), each in a fresh subprocess, to L1 marginal error 1e-8 at
+eps = 1e-3 (``--eps``): peak RSS of the generator and of the solve (VmHWM, reset in between),
+time, iterations, and the marginal error of the returned potentials recomputed here in plain
+NumPy by row blocks; writes ``ot_sns_large.json``. ``--auto-rule`` measures the Sinkhorn/SNS cross-over that :mod:`solvers.ot.auto` uses
 (process CPU time, median of 3) and writes ``ot_sns_auto_rule.json``.
 
 Slow runs are time-limited: each peer first times a few iterations, then gets an iteration
@@ -28,7 +33,7 @@ RegOT's C++ loop cannot be interrupted, so each RegOT run happens in a forked ch
 is killed at its budget (reported as ``"status": "timeout"``).
 
 Usage: ``python benchmarks/ot_sns.py [--quick] [--budget SECONDS] [--sizes N ...] [--eps E ...]
-[--memory-n N] [--auto-rule]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
+[--memory-n N] [--auto-rule] [--large N ...]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
 with --quick: n = 300, eps in {0.1, 1e-2, 1e-3}, memory at n = 1500).
 """
 import os
@@ -337,6 +342,113 @@ def measure_memory(n, eps=1e-3, methods=("sns", "sinkhorn")):
     return out
 
 
+# ---------------------------------------------------------------------------------- large solves
+def _proc_mb(key):
+    """A ``/proc/self/status`` entry (``VmRSS``, ``VmHWM``) in MiB (NaN where unavailable)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def _reset_peak():
+    """Reset the high-water mark VmHWM to the current RSS (Linux ``clear_refs``); False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def independent_marginals(C, f, g, eps, a, b, rows=None):
+    """L1 marginal error and transport cost of the plan ``exp((f_i + g_j - C_ij) / eps)``, in plain
+    NumPy by row blocks (O(block) memory; independent of the solver's kernels)."""
+    n, m = C.shape
+    rows = rows or max(1, 2**20 // m)
+    r, c, cost = np.empty(n), np.zeros(m), 0.0
+    for i0 in range(0, n, rows):
+        Z = f[i0:i0 + rows, None] + g[None, :]
+        Z -= C[i0:i0 + rows]
+        Z /= eps
+        np.exp(Z, out=Z)
+        r[i0:i0 + rows] = Z.sum(1)
+        c += Z.sum(0)
+        cost += float((Z * C[i0:i0 + rows]).sum())
+    return float(np.abs(r - a).sum() + np.abs(c - b).sum()), cost
+
+
+def large_child(n, eps, method):
+    """One large solve in this (fresh) interpreter: generate with ``random_point_clouds``, solve to
+    L1 marginal error 1e-8, print one JSON line (peaks, times, iterations, errors)."""
+    import resource
+
+    from solvers.ot import sns
+    from solvers.ot.auto import auto
+
+    x0 = np.random.default_rng(1).random((300, 2))
+    C0 = ((x0[:, None] - x0[None]) ** 2).sum(-1)
+    sns(C0 / C0.max(), eps=1e-3, tol=1e-8)                  # load every kernel first (numba cache)
+    solvers.sinkhorn(C0 / C0.max(), eps=1e-2, tol=1e-8)
+    del C0
+    hwm = _reset_peak()
+    base = _proc_mb("VmRSS")
+    t = time.perf_counter()
+    p = kot.random_point_clouds(n, eps, seed=0)
+    gen_s = time.perf_counter() - t
+    c_mb = p.C.nbytes / 2**20
+    gen_peak = _proc_mb("VmHWM") if hwm else math.nan
+    hwm = _reset_peak()
+    t = time.perf_counter()
+    solve = auto if method == "auto" else sns
+    r = solve(p, tol=TARGET, backend="numba")
+    wall = time.perf_counter() - t
+    peak = _proc_mb("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    err, cost = independent_marginals(p.C, r.f, r.g, p.eps, p.a, p.b)
+    check_s = time.perf_counter() - t
+    keys = ("sinkhorn_steps", "newton_steps", "cg_iterations", "line_search_evals", "fallbacks", "kernel_calls",
+            "stage1_kernel_builds", "stage1_float32_steps", "stage1_log_steps", "auto_choice", "auto_reason")
+    print(json.dumps({
+        "n": n, "eps": eps, "method": method, "routine": r.method, "C_MB": c_mb, "rss_before_C_MB": base,
+        "peak_source": "VmHWM" if hwm else "ru_maxrss",
+        "generator_s": gen_s, "generator_peak_over_C": (gen_peak - base) / c_mb,
+        "solve_peak_rss_MB": peak, "solve_peak_over_C": (peak - base) / c_mb,
+        "status": r.status, "converged": bool(r.converged), "nit": r.nit, "time_s": r.stats["time_s"],
+        "wall_s": wall, "reported_marginal_error": r.marginal_error,
+        "independent_marginal_error": err, "independent_cost": cost, "reported_cost": r.cost,
+        "independent_check_s": check_s, "stats": {k: r.stats[k] for k in keys if k in r.stats},
+        "threads": os.environ.get("NEWTONKIT_NUM_THREADS")}, default=float))
+
+
+def measure_large(sizes, eps, methods):
+    """Every (n, method) of ``--large`` in its own subprocess, so the peaks do not mix."""
+    import subprocess
+    import sys
+
+    rows = []
+    for n in sizes:
+        for method in methods:
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, __file__, "--large-child", str(n), str(eps), method],
+                                  capture_output=True, text=True, env=os.environ.copy())
+            try:
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                res = {"n": n, "eps": eps, "method": method, "error": proc.stderr[-3000:]}
+            res["subprocess_wall_s"] = time.perf_counter() - t
+            print(f"n={n} {method}: " + ", ".join(f"{k}={res.get(k)}" for k in (
+                "status", "nit", "time_s", "solve_peak_over_C", "generator_peak_over_C",
+                "independent_marginal_error")) + ("" if "error" not in res else " ERROR " + res["error"][-400:]),
+                flush=True)
+            rows.append(res)
+    return rows
+
+
 # ------------------------------------------------------------------------------------- auto rule
 def auto_rule(sizes, epss, repeats=3):
     """CPU time of sinkhorn and sns per (n, eps): the measurement behind solvers.ot.auto."""
@@ -373,10 +485,34 @@ def main():
     ap.add_argument("--out", default=None, help="JSON path (default: results/ot_sns[_quick].json)")
     ap.add_argument("--knopp-only", action="store_true",
                     help="POT Knopp as the only peer (re-measuring the cases where it was the fastest)")
+    ap.add_argument("--large", type=int, nargs="+", metavar="N", default=None,
+                    help="only: generate (random_point_clouds) and solve at these n, each method in a fresh "
+                         "subprocess; peak RSS, time, iterations, independent marginal error "
+                         "(writes results/ot_sns_large.json)")
+    ap.add_argument("--large-methods", nargs="+", default=["auto", "sns"], choices=["auto", "sns"])
     ap.add_argument("--memory-child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # N EPS METHOD [DOMAIN]
+    ap.add_argument("--large-child", nargs=3, metavar="ARG", help=argparse.SUPPRESS)     # N EPS METHOD
     args = ap.parse_args()
     if args.memory_child:
         memory_child(int(args.memory_child[0]), float(args.memory_child[1]), *args.memory_child[2:4])
+        return
+    if args.large_child:
+        large_child(int(args.large_child[0]), float(args.large_child[1]), args.large_child[2])
+        return
+    if args.large:
+        eps = (args.eps or [1e-3])[0]
+        t0 = time.perf_counter()
+        rows = measure_large(args.large, eps, args.large_methods)
+        path = args.out or os.path.join(os.path.dirname(__file__), "results", "ot_sns_large.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump({"machine": machine(), "target_l1_marginal_error": TARGET, "eps": eps,
+                       "problem": "random_point_clouds(n, eps, seed=0): uniform points in [0,1]^2, squared "
+                                  "Euclidean cost scaled to max 1, uniform weights",
+                       "peak_note": "peak_over_C = (VmHWM - RSS before C) / size of C; the generator's and the "
+                                    "solve's peaks are measured separately (VmHWM reset in between)",
+                       "rows": rows, "total_time_s": time.perf_counter() - t0}, fh, indent=1, default=float)
+        print("wrote", path)
         return
     import ot
 

@@ -97,7 +97,7 @@ class EntropicOT:
             self.C = C.astype(cupy.float64, copy=False)
         else:
             Ch = _checks.real_array("C", C, ndims=(2,), finite=False, what="(n, m) cost matrix")
-            if not np.all(np.isfinite(Ch)):
+            if not all_finite(Ch):
                 raise ValueError(_NONFINITE_C)
             self.C = np.ascontiguousarray(Ch)
         n, m = self.C.shape
@@ -182,7 +182,7 @@ class EntropicOT:
             if isinstance(scale, str):
                 raise ValueError(f"scale must be None, 'max' or a positive number, got {scale!r}")
             scale = _checks.real_scalar("scale", scale, positive=True)
-        _check_cost_memory(n, m, "from_points")
+        _check_cost_memory(n, m, "from_points", copies=2 if callable(cost) else 1)
         if callable(cost):
             try:
                 C = cost(x, y)
@@ -193,26 +193,28 @@ class EntropicOT:
             if C.shape != (n, m):
                 raise ValueError(f"cost(x, y) returned shape {C.shape}, expected {(n, m)}: one cost per pair of "
                                  "points (x in rows, y in columns)")
-            if not np.all(np.isfinite(C)):
+            if not all_finite(C):
                 raise ValueError("cost(x, y) returned NaN or inf; the cost callable must return finite values")
             kind = getattr(cost, "__name__", "callable")
+            own = False                      # the callable's array may be the caller's: scale a copy
         elif isinstance(cost, str) and cost in _COSTS:
             with np.errstate(over="ignore", invalid="ignore"):
                 C = pairwise_cost(x, y, cost)
-            if not np.all(np.isfinite(C)):
+            if not all_finite(C):
                 raise ValueError(f"the {cost} distances between x and y overflow (coordinates up to "
                                  f"{max(np.abs(x).max(), np.abs(y).max()):.3g}); rescale the points x and y")
             kind = cost
+            own = True                       # built here: scaled in place (no second n x m array)
         else:
             raise ValueError(f"cost must be one of {_COSTS} or a callable cost(x, y), got {cost!r:.60}")
         if isinstance(scale, str):
             cmax = C.max()
             if cmax > 0:
-                C = C / cmax
+                C = _divide(C, cmax, own)
         elif scale is not None:
             with np.errstate(over="ignore"):
-                C = C / scale
-            if not np.all(np.isfinite(C)):
+                C = _divide(C, scale, own)
+            if not all_finite(C):
                 raise ValueError(f"the cost divided by scale={scale!r} overflows; use a larger scale")
         return cls(C, a, b, eps=eps, normalize=normalize, cost_kind=kind)
 
@@ -274,29 +276,66 @@ class EntropicOT:
         axes = [(np.arange(s) + 0.5) * (e / s) for s, e in zip(da.shape, extent)]
         pts = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
         C = pairwise_cost(pts, pts, "sqeuclidean" if p == 2 else "euclidean")
-        if not np.all(np.isfinite(C)):
+        if not all_finite(C):
             raise ValueError("the distances between grid cells overflow; use a smaller extent")
         return cls(C, da.ravel(), db.ravel(), eps=eps, normalize=normalize, cost_kind=f"grid_W{p}")
 
 
-def _check_cost_memory(n: int, m: int, what: str) -> None:
-    """The dense (n, m) cost matrix, and about two more of its size while it is built."""
-    _checks.check_memory(f"EntropicOT.{what}: the dense {n} x {m} cost matrix", 3 * 8.0 * n * m,
-                         "use fewer points or a coarser grid")
+def _check_cost_memory(n: int, m: int, what: str, copies: int = 1) -> None:
+    """The dense (n, m) cost matrix (``copies`` of it: 2 when a cost callable's result is scaled
+    into a new array) plus the O(n + m) blocks it is built with (:func:`pairwise_cost` writes
+    in place)."""
+    _checks.check_memory(f"EntropicOT.{what}: the dense {n} x {m} cost matrix", copies * 8.0 * n * m
+                         + _BLOCK_ENTRIES * 8.0 + 64.0 * (n + m), "use fewer points or a coarser grid")
+
+
+def all_finite(C) -> bool:
+    """Whether every entry of the float array ``C`` is finite, without an n x m temporary:
+    ``max`` and ``min`` propagate NaN, and an infinite entry is the max or the min."""
+    if C.size == 0:
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(C.max())) and bool(np.isfinite(C.min()))
+
+
+def _divide(C, s, own: bool):
+    """``C / s``: in place when ``C`` was built here (``own``), else a new array."""
+    if own:
+        C /= s
+        return C
+    return C / s
+
+
+#: entries per row block of :func:`pairwise_cost` (its only temporary: 2**16 doubles, 512 kB)
+_BLOCK_ENTRIES = 2**16
 
 
 def pairwise_cost(x, y, kind: str = "sqeuclidean"):
-    """Pairwise ``|x_i - y_j|^2`` or ``|x_i - y_j|`` (clipped at zero against round-off)."""
+    """Pairwise ``|x_i - y_j|^2`` or ``|x_i - y_j|`` (clipped at zero against round-off).
+
+    The (n, m) result is the only large array: it is filled by row blocks of about
+    ``_BLOCK_ENTRIES`` entries, ``|x_i|^2 + |y_j|^2 - 2 x_i . y_j`` (in that order), so the
+    peak memory is the result plus O(n + m + block).
+    """
     if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2):
         x = _checks.real_array("x", x, ndims=(2,), what="(n, d) point array")
     if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 2):
         y = _checks.real_array("y", y, ndims=(2,), what="(m, d) point array")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same d (coordinates per point), got {x.shape} and {y.shape}")
-    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
-    np.maximum(d2, 0.0, out=d2)
-    if kind == "sqeuclidean":
-        return d2
-    if kind == "euclidean":
-        return np.sqrt(d2)
-    raise ValueError(f"unknown cost kind {kind!r}; use one of {_COSTS}")
+    if kind not in _COSTS:
+        raise ValueError(f"unknown cost kind {kind!r}; use one of {_COSTS}")
+    n, m = x.shape[0], y.shape[0]
+    xx, yy, yt = (x * x).sum(1), (y * y).sum(1), np.ascontiguousarray(y.T)
+    out = np.empty((n, m))
+    rows = max(1, _BLOCK_ENTRIES // max(m, 1))
+    for i0 in range(0, n, rows):
+        blk = out[i0:i0 + rows]
+        np.add(xx[i0:i0 + rows, None], yy[None, :], out=blk)
+        xy = x[i0:i0 + rows] @ yt
+        xy *= 2.0
+        blk -= xy
+        np.maximum(blk, 0.0, out=blk)
+        if kind == "euclidean":
+            np.sqrt(blk, out=blk)
+    return out

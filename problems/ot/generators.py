@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import _checks
-from .entropic import EntropicOT
+from .entropic import _BLOCK_ENTRIES, EntropicOT
 
 
 def _count(name: str, v) -> int:
@@ -39,6 +39,9 @@ def random_point_clouds(n: int, eps: float = 1e-3, *, seed=None, m: int | None =
     ``y = rng.random((m, dim))`` with ``rng = numpy.random.default_rng(seed)``;
     the cost is the squared Euclidean distance divided by its maximum (so
     ``max C = 1`` and ``eps`` is relative to it), and both marginals are uniform.
+    The cost matrix is the only large array: it is built and scaled in place, so the peak
+    memory is ``8 n m`` bytes plus O(n + m) (a size whose cost matrix does not fit in the
+    memory limit, :func:`solvers._config.memory_limit`, is refused before anything is drawn).
 
     Parameters
     ----------
@@ -75,8 +78,10 @@ def random_point_clouds(n: int, eps: float = 1e-3, *, seed=None, m: int | None =
     dim = _count("dim", dim)
     eps_f = _checks.real_scalar("eps", eps, positive=True)
     return_points = _checks.boolean("return_points", return_points)
+    # the cost matrix is the one large array: built in place by row blocks (pairwise_cost) and
+    # scaled in place, so the peak is C plus the points and one block
     _checks.check_memory(f"random_point_clouds(n={n}, m={m}): the dense {n} x {m} cost matrix",
-                         3 * 8.0 * n * m + 8.0 * (n + m) * dim, "use fewer points")
+                         8.0 * n * m + 8.0 * (n + m) * (dim + 8) + 8.0 * _BLOCK_ENTRIES, "use fewer points")
     if seed is None:   # draw a seed and record it, so the problem can be rebuilt
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
     rng = _rng(seed)

@@ -112,7 +112,8 @@ class Geometry:
         certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
         xp = self.be.xp
         u = float(np.finfo(np.float64).eps) / 2
-        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + float(xp.abs(self.C).max())
+        cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))   # |C| max, no n x m temporary
+        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + cmax
         return 2.0 * u * (scale / eps) * 0.5 * (float(a.sum()) + float(b.sum())), scale
 
 
@@ -227,6 +228,13 @@ def _weights(be, w, name: str, size: int):
     return w
 
 
+def all_finite(xp, C) -> bool:
+    """Whether every entry of the array ``C`` is finite, with no n x m temporary (an
+    ``isfinite(C)`` mask is an eighth of C): ``max`` and ``min`` propagate NaN, and an infinite
+    entry is the max or the min."""
+    return math.isfinite(float(xp.max(C))) and math.isfinite(float(xp.min(C)))
+
+
 def _cost_matrix(C, be, name: str):
     shape = getattr(C, "shape", None)
     if not hasattr(C, "dtype") or not isinstance(shape, tuple):
@@ -246,7 +254,7 @@ def _cost_matrix(C, be, name: str):
     if tuple(C.shape) != shape:
         raise ValueError(f"{name} ({type(C).__name__}) converts to shape {tuple(C.shape)}, not its declared {shape}; "
                          "pass a dense array")
-    if not bool(be.xp.isfinite(C).all()):
+    if not all_finite(be.xp, C):
         raise ValueError(f"{name} contains NaN or inf; costs must be finite (give forbidden pairs a large finite cost)")
     return C
 

@@ -125,3 +125,61 @@ def test_random_point_clouds_defaults_match_the_command_line():
 def test_random_point_clouds_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
         ot.random_point_clouds(**kwargs)
+
+
+# -- memory: the cost matrix is the one large array -------------------------------------------------
+
+def test_pairwise_cost_blocks_match_cdist(rng):
+    """Row blocks (several blocks, a ragged last one) against SciPy's cdist, both cost kinds."""
+    from scipy.spatial.distance import cdist
+
+    from problems.ot import entropic
+
+    m = 700
+    rows = entropic._BLOCK_ENTRIES // m
+    x, y = rng.random((3 * rows + 7, 3)), rng.random((m, 3))
+    np.testing.assert_allclose(ot.pairwise_cost(x, y), cdist(x, y, "sqeuclidean"), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ot.pairwise_cost(x, y, "euclidean"), cdist(x, y), rtol=1e-12, atol=1e-7)
+    assert ot.pairwise_cost(x, x).min() >= 0.0                     # clipped against round-off
+
+
+def test_random_point_clouds_peak_is_one_cost_matrix():
+    """tracemalloc (every NumPy allocation): generating n = m = 600 peaks at C plus O(n) -- the old
+    construction held three n x m arrays at once."""
+    import tracemalloc
+
+    ot.random_point_clouds(50, seed=0)
+    tracemalloc.start()
+    try:
+        p = ot.random_point_clouds(600, 1e-3, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= p.C.nbytes + 2 * 2**20, peak / p.C.nbytes
+    assert p.C.max() == 1.0 and p.C.min() >= 0.0
+
+
+def test_generator_refusal_uses_the_true_estimate(monkeypatch):
+    """A limit between 1x and 3x the cost matrix: built (it was refused when the estimate counted
+    temporaries); a limit below 1x: refused before anything is drawn, naming the size."""
+    from problems._checks import ProblemTooLargeError
+
+    n = 1000
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", str(int(1.3 * 8 * n * n)))
+    p = ot.random_point_clouds(n, 1e-3, seed=1)
+    assert p.shape == (n, n)
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", str(int(0.9 * 8 * n * n)))
+    with pytest.raises(ProblemTooLargeError, match=r"random_point_clouds\(n=1000, m=1000\).*needs about 8\.\d+ MB"):
+        ot.random_point_clouds(n, 1e-3, seed=1)
+    with pytest.raises(ProblemTooLargeError, match="from_points"):
+        ot.EntropicOT.from_points(np.zeros((n, 2)), np.ones((n, 2)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_cost_found_without_a_mask(bad):
+    C = np.ones((4, 5))
+    C[2, 3] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ot.EntropicOT(C, eps=0.1)
+    with pytest.raises(ValueError, match="overflow"):
+        ot.EntropicOT.from_points(np.array([[1e200, 0.0]]), np.array([[-1e200, 0.0]]))

@@ -199,3 +199,29 @@ def test_callback_nit_matches_history_across_eps_stages(rng, kw):
     nits = [k for k, _ in seen]
     assert nits == list(range(1, res.nit + 1))
     np.testing.assert_array_equal([e for _, e in seen], res.history["marginal_error"][nits])
+
+
+def test_validation_and_floor_allocate_no_cost_sized_array(rng):
+    """The input boundary (shapes, finiteness of C, weights) and the rounding floor read C without
+    an n x m temporary (an isfinite mask would be an eighth of C, |C| a whole one)."""
+    from solvers.ot import _common
+
+    p = _prob(rng, 500, 400, 1e-2)
+    geom = _common.read_inputs("sns", p, None, None, None, "numpy", None, None).geometry()
+    f, g = rng.random(500), rng.random(400)
+    tracemalloc.start()
+    try:
+        inputs = _common.read_inputs("sns", p, None, None, None, "numpy", None, None)
+        floor, scale = geom.rounding_floor(f, g, 1e-2, p.a, p.b)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert inputs.C is p.C                                        # no copy of a float64 C either
+    assert peak < 0.05 * p.C.nbytes, peak / p.C.nbytes
+    assert scale == pytest.approx(np.abs(f).max() + np.abs(g).max() + np.abs(p.C).max(), rel=1e-15)
+    for bad in (np.nan, np.inf, -np.inf):
+        C = p.C.copy()
+        C[7, 9] = bad
+        for solve in (solvers.sinkhorn, solvers.sns, auto):
+            with pytest.raises(ValueError, match="NaN or inf"):
+                solve(C, p.a, p.b, eps=1e-2)
