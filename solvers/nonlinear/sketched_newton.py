@@ -25,6 +25,11 @@ METHOD = "sketched_newton"
 _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
 #: the tight inner accuracy of small systems (``n + m <= tight_size``): ``max(_TIGHT_FRACTION tol, _TIGHT_FLOOR ||b||)``
 _TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
+#: relaxed (watchdog) steps stop after this many returns to a saved iterate
+_WATCHDOG_RETURNS = 1
+#: a rejected unit step is taken (relaxed) only when it cuts ||g_L|| at least by this factor: rejected for the growth
+#: of ||c|| alone (constraint curvature), which the next Newton step removes
+_WATCHDOG_GL = 0.5
 
 
 def _positive(name, v, *, upper=None, open_upper=True):
@@ -90,10 +95,43 @@ def _nonfinite_product(products) -> str:
     return ""
 
 
+class Watch:
+    """The saved iterate of the watchdog technique (Chamberlain, Powell, Lemarechal and Pedersen, 1982).
+
+    After a relaxed iteration (the unit step taken although the merit rejected it) the next
+    iterate ``q`` is kept when the merit at the relaxed point is below the saved value, or the
+    merit at ``q`` satisfies the Armijo condition relative to the saved iterate along its
+    direction; both with the penalties of the check (``mu``, ``nu`` only grow/shrink).
+    Otherwise the method returns to the saved iterate (Nocedal and Wright 2006, Algorithm 15.2
+    with one relaxed step).
+    """
+
+    __slots__ = ("p", "z", "products", "relaxed", "k")
+
+    def __init__(self, p, z, products, relaxed, k):
+        self.p, self.z, self.products, self.relaxed, self.k = p, z, products, relaxed, k
+
+    def passes(self, q, mu, nu, beta) -> bool:
+        phi_k = merit_value(self.p, mu, nu)
+        slope_k = float(merit_gradient(self.p, mu, nu, self.products) @ self.z)
+        return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
+
+
+def _return_to(watch, stats, record, line_search, inner=0):
+    """Return to the watchdog's saved iterate and backtrack along its direction from ``alpha = 1/2`` (the unit
+    step was rejected there), as one recorded iteration; when that finds no decrease the saved iterate itself is
+    recorded, with step size 0. Returns ``(p, None, True)``: no relaxed step at the next iteration."""
+    stats["watchdog_returns"] += 1
+    q, alpha = line_search(watch)
+    p = q if q is not None else watch.p
+    record(p, inner, alpha)
+    return p, None, True
+
+
 def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
                     lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
                     beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, tight_size: int = 100,
-                    second_order_correction: bool = True, sketch_size: int | None = None, inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
+                    second_order_correction: bool = True, watchdog: bool = True, sketch_size: int | None = None, inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
     """Solve ``min f(x) s.t. c(x) = 0`` by adaptive inexact Newton on the exact augmented Lagrangian.
 
     Iteration ``k`` at ``(x_k, lam_k)``:
@@ -110,6 +148,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
        ``||K_k z + (g_L, c)|| <= theta_k delta_k ||(g_L, c)||`` (the adaptive accuracy
        condition), with ``delta_k <= (1/2 - beta) nu / (1 + mu + nu)`` (the paper's bound
        ``delta_trial`` without its conservative problem constants) and ``theta_k = 1``.
+       Small systems (``n + m <= tight_size``) are solved tighter, to
+       ``max(tol / 10, 1e-12 ||(g_L, c)||)`` (never looser than the adaptive condition): there
+       the sketch solve to that accuracy costs little, the outer iteration is the exact Newton
+       iteration (quadratic local rate), and a QP with linear constraints is solved in one
+       iteration instead of ``log(tol) / log(delta)`` (4-6 on the HS/BT set).
     3. **Penalty update.** The exact augmented Lagrangian
        ``L_{mu,nu} = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` has the exact gradient
        ``(g_L + mu J^T c + nu H_k g_L, c + nu J g_L)``. While
@@ -117,7 +160,19 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
        ``mu <- rho^2 mu``, ``nu <- nu / rho``, ``delta <- min(delta / rho^4, delta_trial)``, and
        the inner solver continues from ``z`` to the sharper accuracy.
     4. **Line search.** Armijo backtracking on ``L_{mu,nu}`` along ``z`` from the unit step
-       (constant ``beta``, halving); ``(x, lam) <- (x, lam) + alpha z``.
+       (constant ``beta``, halving); ``(x, lam) <- (x, lam) + alpha z``. Two classical
+       safeguards against rejecting a good unit step (Nocedal and Wright 2006, section 15.6):
+
+       * *second-order correction* (dense ``J``): a rejected unit step is tried once more as
+         ``x + dx - J^+ c(x + dx)`` (same multipliers, same Armijo test) before backtracking;
+       * *watchdog* (Chamberlain et al. 1982): a rejected unit step that cuts ``||g_L||`` at
+         least in half (rejected for the growth of ``||c||`` alone, i.e. constraint curvature:
+         HS6 from its standard start) is taken anyway; the next iteration keeps it when the
+         merit at the relaxed point, or at the next iterate by the Armijo test along the saved
+         direction, is below the saved value, else it returns to the saved iterate and
+         backtracks along the saved direction from ``alpha = 1/2``. After one such return no
+         more relaxed steps are taken, so the method stays monotone in the merit but for at
+         most one excursion.
 
     With ``superlinear=True`` the accuracy condition is sharpened over the iterations:
     ``theta_k = min(1, ||(g_L, c)_k|| / ||(g_L, c)_0||)``, so the relative residual of the inner
@@ -157,6 +212,13 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         Penalty update factor, > 1.
     superlinear : bool
         Sharpen the accuracy condition (``theta_k -> 0``), see above.
+    tight_size : int
+        Largest ``n + m`` whose Newton system is solved to ``max(tol / 10, 1e-12 ||b||)``
+        (step 2; default 100); ``0``: the adaptive accuracy condition alone, as in the paper.
+    second_order_correction : bool
+        Try the second-order correction of a rejected unit step (dense Jacobians, step 4).
+    watchdog : bool
+        Allow the watchdog's relaxed unit step (step 4).
     sketch_size : int, optional
         Rows ``s`` per sketch (default 1 for "gaussian" and "kaczmarz", ``ceil(sqrt(n + m))``
         for "countsketch" and "block"; "kaczmarz" uses 1 always).
@@ -183,13 +245,15 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     SolveResult
         ``x``; extras ``lam`` (multipliers), ``mu``, ``nu`` (final penalties); ``history``:
         ``kkt`` (``||(g_L, c)||_2``), ``objective``, ``constraint`` (``||c||_inf``),
-        ``inner_iterations``, ``step_size`` (entry 0 is 0), ``mu``, ``nu``, each ``nit + 1``
-        long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
+        ``inner_iterations``, ``step_size`` (entry 0 is 0; 0 also for a watchdog return that
+        found no decrease along the saved direction), ``mu``, ``nu``, each ``nit + 1`` long;
+        ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
         ``gradient_evaluations``, ``constraint_evaluations``, ``jacobian_evaluations``,
         ``hessian_evaluations``, ``inner_iterations``, ``penalty_updates``,
         ``hessian_modifications``, ``max_shift``, ``inexact_directions`` (inner budget ran out),
-        ``line_search_evaluations``, ``minres_matvecs``, ``preconditioner_evaluations``,
-        ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
+        ``line_search_evaluations``, ``second_order_corrections`` (unit steps accepted with the
+        correction), ``relaxed_steps``, ``watchdog_returns``, ``minres_matvecs``,
+        ``preconditioner_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
         ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``,
         ``"given"``, ``"zeros"``, ``"least-squares"``).
 
@@ -220,8 +284,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     convergence", J. Fourier Anal. Appl. 15 (2009) 262-278.
     G. Di Pillo and L. Grippo, "A new class of augmented Lagrangians in nonlinear
     programming", SIAM J. Control Optim. 17 (1979) 618-628.
-    J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, sections 3.4
-    and 18.1 (Hessian modification, Newton-KKT).
+    J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, sections 3.4,
+    15.6 and 18.1 (Hessian modification, second-order correction and watchdog, Newton-KKT).
+    R. M. Chamberlain, M. J. D. Powell, C. Lemarechal and H. C. Pedersen, "The watchdog technique
+    for forcing convergence in algorithms for constrained optimization", Math. Programming
+    Study 16 (1982) 1-17.
     """
     # ------------------------------------------------------------------ validation (no evaluation yet)
     if sketch is not None and (not isinstance(sketch, str) or sketch not in SKETCHES):
@@ -241,6 +308,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     tight_size = _int("tight_size", tight_size, 0)
     if not isinstance(second_order_correction, (bool, np.bool_)):
         raise TypeError(f"second_order_correction must be True or False, got {second_order_correction!r}")
+    if not isinstance(watchdog, (bool, np.bool_)):
+        raise TypeError(f"watchdog must be True or False, got {watchdog!r}")
     if sketch_size is not None:
         sketch_size = _int("sketch_size", sketch_size, 1)
     if inner_maxiter is not None:
@@ -260,7 +329,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
     options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
                "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "tight_size": tight_size,
-               "second_order_correction": bool(second_order_correction), "sketch_size": sketch_size,
+               "second_order_correction": bool(second_order_correction), "watchdog": bool(watchdog), "sketch_size": sketch_size,
                "inner_maxiter": inner_maxiter, "seed": seed, "backend": be.name,
                "lam0": lam0 if (lam0 is None or isinstance(lam0, str)) else "given"}
 
@@ -304,11 +373,41 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     mu, nu, delta = mu0, nu0, delta0
     stats = {"inner_iterations": 0, "penalty_updates": 0, "hessian_modifications": 0, "max_shift": 0.0,
              "inexact_directions": 0, "line_search_evaluations": 0, "minres_matvecs": 0,
-             "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0}
+             "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0,
+             "relaxed_steps": 0, "watchdog_returns": 0}
     hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
     kkt_form = ""
+    watch = None            # the pending watchdog check (after a relaxed unit step), see Watch
+    returned = False        # the last iteration returned to a saved iterate: no relaxed step now
+
+    def backtrack(w):
+        """Armijo backtracking from ``alpha = 1/2`` along the saved direction at the saved iterate (current
+        penalties): ``(point, alpha)`` or ``(None, 0.0)``."""
+        slope_w = float(merit_gradient(w.p, mu, nu, w.products) @ w.z)
+        if not slope_w < 0:
+            return None, 0.0
+        pts = {}
+
+        def phi_w(a):
+            q = Point.evaluate(ev, w.p.x + a * w.z[:n], w.p.lam + a * w.z[n:], strict=False)
+            pts[a] = q
+            return merit_value(q, mu, nu)
+        lsr = armijo_backtracking(phi_w, merit_value(w.p, mu, nu), slope_w, alpha0=0.5, c1=beta, max_evals=59,
+                                  step_norm=float(np.max(np.abs(w.z))),
+                                  xtol=1e-15 * max(1.0, float(np.max(np.abs(w.p.x)))))
+        stats["line_search_evaluations"] += lsr.evals
+        return (pts[lsr.alpha], lsr.alpha) if lsr.accepted else (None, 0.0)
+
+    def record(p, inner, step):
+        hist["kkt"].append(p.kkt)
+        hist["objective"].append(p.f)
+        hist["constraint"].append(float(np.max(np.abs(p.c))))
+        hist["inner_iterations"].append(inner)
+        hist["step_size"].append(step)
+        hist["mu"].append(mu)
+        hist["nu"].append(nu)
 
     def finish(status, k, msg):
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
@@ -340,6 +439,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         # -------------------------------------------------------------- Newton system with modified Hessian
         H = ev.hess(p.x, p.lam)
         system = NewtonSystem(H, p.J, be)
+        if system.is_dense and not np.all(np.isfinite(system.H)) and watch is not None:
+            p, watch, returned = _return_to(watch, stats, record, backtrack)
+            continue
         if system.is_dense and not np.all(np.isfinite(system.H)):
             status, msg = Status.NONFINITE, (f"{METHOD}: problem.hess_lagrangian is not finite at iteration {k}; "
                                              "x is the last iterate. Rescale the problem or start elsewhere")
@@ -358,6 +460,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
         bad = _nonfinite_product(products)
+        if bad and watch is not None:
+            p, watch, returned = _return_to(watch, stats, record, backtrack)
+            continue
         if bad:
             status, msg = Status.NONFINITE, (f"{METHOD}: {bad} at iteration {k}; x is the last iterate. Check "
                                              "the operator's matvec/rmatvec (finite outputs of the right shape)")
@@ -412,6 +517,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             delta = max(min(delta / rho ** 4, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
             stats["penalty_updates"] += 1
         stats["inner_iterations"] += inner
+        if descent is None and watch is not None:
+            p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+            continue
         if descent is None:
             status = Status.STAGNATED
             msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
@@ -447,25 +555,43 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             return q.finite and q.kkt < 0.9 * p.kkt
 
         zmax = float(np.max(np.abs(z)))
-        lsr = armijo_backtracking(phi, phi0, slope, c1=beta, shrink=0.5, max_evals=60, step_norm=zmax,
-                                  xtol=1e-15 * max(1.0, float(np.max(np.abs(p.x)))),
-                                  noise=merit_noise(p, mu, nu), noise_test=noise_test)
+        ls_kw = {"c1": beta, "shrink": 0.5, "step_norm": zmax, "noise": merit_noise(p, mu, nu),
+                 "xtol": 1e-15 * max(1.0, float(np.max(np.abs(p.x)))), "noise_test": noise_test}
+        lsr = armijo_backtracking(phi, phi0, slope, max_evals=1, **ls_kw)     # the unit step (with its correction)
         stats["line_search_evaluations"] += lsr.evals
-        if not lsr.accepted:
+        relax = (watchdog and watch is None and not returned and stats["watchdog_returns"] < _WATCHDOG_RETURNS
+                 and not lsr.accepted and trials[1.0].finite
+                 and np.linalg.norm(trials[1.0].gL) <= _WATCHDOG_GL * np.linalg.norm(p.gL))
+        if not lsr.accepted and not relax:
+            lsr = armijo_backtracking(phi, phi0, slope, alpha0=0.5, max_evals=59, **ls_kw)
+            stats["line_search_evaluations"] += lsr.evals
+        returned = False
+        if not lsr.accepted and not relax and watch is not None:
+            p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+            continue
+        if not lsr.accepted and not relax:
             status = Status.STAGNATED
             msg = (f"{METHOD}: the line search on the merit found no decrease at iteration {k} "
                    f"(||(grad L, c)|| = {p.kkt:.3e}); tol may be below the attainable accuracy, or grad/jac/"
                    "hess_lagrangian may be inconsistent with f and c (check them with finite differences)")
             k -= 1
             break
-        p = trials[lsr.alpha]
-        hist["kkt"].append(p.kkt)
-        hist["objective"].append(p.f)
-        hist["constraint"].append(float(np.max(np.abs(p.c))))
-        hist["inner_iterations"].append(inner)
-        hist["step_size"].append(lsr.alpha)
-        hist["mu"].append(mu)
-        hist["nu"].append(nu)
+        alpha = 1.0 if relax else lsr.alpha
+        q = trials[alpha]
+        if relax:                          # take the rejected unit step; the next iteration checks it
+            stats["relaxed_steps"] += 1
+            watch = Watch(p, z, products, q, k)
+            p = q
+            record(p, inner, alpha)
+        elif watch is not None:            # the check: keep both steps, or return to the saved iterate
+            if q.kkt <= tol or watch.passes(q, mu, nu, beta):
+                p, watch = q, None
+                record(p, inner, alpha)
+            else:
+                p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+        else:
+            p = q
+            record(p, inner, alpha)
         stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
         if p.kkt <= tol:
             status, msg = Status.CONVERGED, converged_msg(k)

@@ -157,15 +157,83 @@ def test_qp_matches_dense_kkt_solve(sketch, seed):
 @pytest.mark.parametrize("sketch", [None, "gaussian", "countsketch"])
 def test_qp_kkt_residual_after_unit_step_is_the_inner_residual(sketch):
     # for a QP the KKT residual after a unit step is exactly the residual K z + (g_L, c) of the
-    # inner solve, so the adaptive accuracy condition bounds the contraction per iteration
+    # inner solve, so the adaptive accuracy condition bounds the contraction per iteration (tight_size=0: the
+    # paper's condition alone, no tight solve of small systems)
     qp = random_qp(3)
     beta, mu, nu = 0.1, 1.0, 0.1
-    res = solve(qp, sketch=sketch, tol=1e-9, beta=beta, mu0=mu, nu0=nu)
-    assert res.converged and res.stats["penalty_updates"] == 0
+    res = solve(qp, sketch=sketch, tol=1e-9, beta=beta, mu0=mu, nu0=nu, tight_size=0)
+    assert res.converged and res.stats["penalty_updates"] == 0 and res.nit > 1
     assert np.all(res.history["step_size"][1:] == 1.0)
     bound = (0.5 - beta) * nu / (1 + mu + nu)
     kkt = res.history["kkt"]
     assert np.all(kkt[1:] <= bound * kkt[:-1] * (1 + 1e-8))
+
+
+@pytest.mark.parametrize("sketch", SKETCHES)
+@pytest.mark.parametrize("seed", [1, 5, 6])
+def test_small_qp_is_solved_in_one_iteration(sketch, seed):
+    """n + m <= tight_size: the Newton system is solved to tol / 10, so a QP takes one unit step, to the dense
+    KKT solution."""
+    qp = random_qp(seed, n=8, m=3)
+    x_ref, lam_ref = qp.reference()
+    res = solve(qp, sketch=sketch, tol=1e-8, seed=seed)
+    assert res.converged and res.nit == 1, (res.nit, res.message)
+    assert res.history["step_size"][1] == 1.0 and res.history["kkt"][-1] <= 1e-8
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-8 * max(1.0, np.abs(x_ref).max()))
+    np.testing.assert_allclose(res.lam, lam_ref, rtol=0, atol=1e-7 * max(1.0, np.abs(lam_ref).max()))
+
+
+def test_tight_size_bounds_the_tight_solve():
+    """Above tight_size (and with tight_size=0) the adaptive accuracy condition alone is used: more than one
+    iteration on the same QP, to the same solution."""
+    qp = random_qp(1, n=8, m=3)
+    x_ref, _ = qp.reference()
+    for kw in ({"tight_size": 0}, {"tight_size": 10}):
+        res = solve(qp, sketch="gaussian", tol=1e-8, **kw)
+        assert res.converged and res.nit > 1 and res.options["tight_size"] == kw["tight_size"]
+        np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * max(1.0, np.abs(x_ref).max()))
+    assert solve(qp, sketch="gaussian", tol=1e-8, tight_size=11).nit == 1
+
+
+@pytest.mark.parametrize("sketch", [None, "gaussian", "block"])
+def test_watchdog_takes_the_newton_path_on_hs6(sketch):
+    """HS6 from (-1.2, 1): the unit Newton step lands on x1 = 1 with ||c|| grown from 4.4 to 48.4, which every
+    merit rejects; exact Newton reaches (1, 1) in two steps. The watchdog's relaxed step follows it; without it the
+    line search creeps (8-9 iterations). Reference: the published minimiser (1, 1), f* = 0."""
+    res = solve(HS6(), sketch=sketch)
+    assert res.converged and res.nit == 2
+    assert res.stats["relaxed_steps"] == 1 and res.stats["watchdog_returns"] == 0
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-9)
+    off = solve(HS6(), sketch=sketch, watchdog=False)
+    assert off.converged and off.nit > 2 and off.stats["relaxed_steps"] == 0
+    np.testing.assert_allclose(off.x, [1.0, 1.0], atol=1e-8)
+
+
+def test_watchdog_return_to_the_saved_iterate(monkeypatch):
+    """With the relaxed step allowed for any rejected unit step, HS7's first relaxed step fails the check: the
+    method returns to the saved iterate (one return, then monotone) and still reaches the published optimum."""
+    import importlib
+
+    mod = importlib.import_module("solvers.nonlinear.sketched_newton")
+    monkeypatch.setattr(mod, "_WATCHDOG_GL", math.inf)
+    res = solve(HS7(), sketch=None, maxiter=200)
+    assert res.converged, res.message
+    assert res.stats["relaxed_steps"] == 1 and res.stats["watchdog_returns"] == 1
+    assert abs(res.history["objective"][-1] + math.sqrt(3.0)) <= 1e-8
+    steps = res.history["step_size"][1:]
+    assert np.all((steps >= 0) & (steps <= 1)) and res.history["kkt"].shape == (res.nit + 1,)
+
+
+def test_second_order_correction_is_counted_and_only_for_matrix_jacobians():
+    nlp = pytest.importorskip("problems.nlp")
+    P = nlp.hs("HS39")
+    on, off = solve(P, sketch=None), solve(P, sketch=None, second_order_correction=False)
+    assert on.converged and off.converged and on.stats["second_order_corrections"] >= 1
+    assert off.stats["second_order_corrections"] == 0 and on.nit <= off.nit
+    for r in (on, off):
+        assert abs(P.f(r.x) - P.f_star) <= 1e-6 * max(1.0, abs(P.f_star))
+    op = solve(random_qp(2, form="operator"), sketch=None)
+    assert op.converged and op.stats["second_order_corrections"] == 0
 
 
 @pytest.mark.parametrize("sketch", [None, "block"])
@@ -298,7 +366,7 @@ def test_seed_none_is_recorded_and_reproduces():
 
 
 def test_maxiter_reports_failure_with_advice():
-    res = solve(HS6(), sketch="gaussian", maxiter=2)
+    res = solve(HS7(), sketch="gaussian", maxiter=2)
     assert not res.converged and res.status == "maxiter" and res.nit == 2
     assert "maxiter" in res.message and "raise maxiter" in res.message
     assert res.history["kkt"].shape == (3,)
@@ -394,6 +462,8 @@ def test_non_finite_jacobian_at_start_raises():
     ({"sketch_size": 0}, "sketch_size"), ({"inner_maxiter": 0}, "inner_maxiter"),
     ({"seed": -1}, "seed"), ({"lam0": np.zeros(3)}, "lam0"), ({"lam0": "zeros"}, "lam0"),
     ({"lam0": np.array([np.nan])}, "lam0"),
+    ({"tight_size": -1}, "tight_size"), ({"tight_size": 2.5}, "tight_size"), ({"tight_size": True}, "tight_size"),
+    ({"watchdog": "yes"}, "watchdog"), ({"second_order_correction": 1}, "second_order_correction"),
 ])
 def test_invalid_options_raise(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -68,14 +68,27 @@ def test_degenerate_problems_use_the_safeguards(name):
     check_optimum(P, sketched_newton(P, sketch=None, tol=1e-8, maxiter=100, seed=0), name)
 
 
-def test_median_iterations_minres():
+@pytest.mark.parametrize("sketch", [None, "block"])
+def test_median_iterations(sketch):
     its = []
     for name in nlp.HS_NAMES:
-        res = sketched_newton(nlp.hs(name), sketch=None, tol=1e-8, maxiter=100, seed=0)
+        res = sketched_newton(nlp.hs(name), sketch=sketch, tol=1e-8, maxiter=100, seed=0)
         its.append(res.nit)
-    # measured 7.5 on 2026-11-30 (the issue's target is 4; IPOPT takes 7 on this set in benchmarks/nlp.py):
-    # a regression guard
-    assert np.median(its) <= 8
+    # measured 6 with every sketch on 2026-11-30 (7-8 before the tight small-system solve, the second-order
+    # correction and the watchdog; IPOPT takes 7 on this set in benchmarks/nlp.py; the issue's target of 4 is
+    # below what Newton's method takes from these starts, see benchmarks/nlp.py): a regression guard
+    assert np.median(its) <= 6
+
+
+@pytest.mark.parametrize("name", ["HS28", "HS48", "HS51", "HS52", "BT3", "BOOTH", "HIMMELBA", "GENHS28"])
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_quadratic_programs_take_one_iteration(name, sketch):
+    """The quadratic programs with linear constraints of the set: one exact Newton step (the tight solve of small
+    systems), to the published optimum."""
+    P = nlp.hs(name)
+    res = sketched_newton(P, sketch=sketch, tol=1e-8, maxiter=100, seed=0)
+    check_optimum(P, res, name)
+    assert res.nit == 1
 
 
 def test_a_problem_scaled_near_tol_converges_with_a_caution():
