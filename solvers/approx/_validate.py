@@ -74,6 +74,19 @@ def method(m) -> str:
     return m
 
 
+EVAL_METHODS = ("auto", "chebyshev", "table")
+
+
+def eval_method(em, backend) -> str:
+    """``"auto"``, ``"chebyshev"`` or ``"table"``; the table only where the backend's kernels have it."""
+    if em not in EVAL_METHODS:
+        raise ValueError(f"eval_method must be one of {EVAL_METHODS}, got {em!r}")
+    if em == "table" and "table" not in backend.kernels("approx").ROUTES:
+        raise ValueError(f"eval_method='table': backend {backend.name!r} evaluates only by the Chebyshev sums; "
+                         "use eval_method='auto' or 'chebyshev' there")
+    return em
+
+
 def grid_size(dims, d) -> None:
     total = int(np.prod(np.array(dims, dtype=np.float64)))
     if total > 2e8:

@@ -13,13 +13,14 @@ Comput. 40, 2018).
 """
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 
 from ..backends import get_backend
 from ..results import SolveResult, Status, Timer
-from . import _cheb, _sample, _tucker
+from . import _cheb, _sample, _table, _tucker
 from . import _validate as _v
 
 
@@ -39,6 +40,8 @@ class ChebTucker:
         mode-``i`` basis functions.
     domain : sequence of (lo, hi)
         The box.
+    eval_method : {"auto", "chebyshev", "table"}
+        How the factor rows are evaluated at points (see :func:`chebtucker`).
     tol, truncation_bound, stats, options, provenance, method, backend, history
         As the attributes below (normally filled in by :func:`chebtucker`).
 
@@ -60,6 +63,8 @@ class ChebTucker:
         ``"error"`` (HOOI only): the measured Frobenius error of the compressed coefficients
         after each sweep, entry 0 the HOSVD start (``stats["hooi_sweeps"] + 1`` entries); for
         canonical input, against the reduced-HOSVD tensor that HOOI compresses.
+    eval_method : str
+        ``"auto"``, ``"chebyshev"`` or ``"table"`` (:attr:`eval_route` is the route it resolves to).
     stats, options, provenance, method, backend
         As in :class:`~solvers.SolveResult`: ``stats`` has ``time_s``, ``compile_s``,
         ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``, ``degree``,
@@ -69,7 +74,7 @@ class ChebTucker:
     """
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
-                 provenance=None, method="hosvd", backend="numba", history=None):
+                 provenance=None, method="hosvd", backend="numba", history=None, eval_method="auto"):
         self.core = np.ascontiguousarray(_v._real("core", core, "an array"))
         self.factors = [np.ascontiguousarray(_v._real(f"factors[{i}]", A, "a 2-D array"))
                         for i, A in enumerate(factors)]
@@ -86,7 +91,9 @@ class ChebTucker:
         self.provenance = dict(provenance or {})
         self.method = method
         self.backend = get_backend(backend).name
+        self.eval_method = _v.eval_method(eval_method, get_backend(backend))
         self._packed = {}
+        self._tables = {}
 
     # --- construction ---------------------------------------------------------------------
     @staticmethod
@@ -98,7 +105,7 @@ class ChebTucker:
 
     @classmethod
     def from_values(cls, values, domain, *, tol: float = 1e-12, ranks=None, method: str = "hosvd",
-                    hooi_sweeps: int = 10, backend=None) -> "ChebTucker":
+                    hooi_sweeps: int = 10, backend=None, eval_method: str = "auto") -> "ChebTucker":
         """Build from the values at the grid :meth:`nodes` (``values[j_1, ..., j_d] =
         f(x_{1 j_1}, ..., x_{d j_d})``; the degree of mode ``i`` is ``values.shape[i] - 1``);
         the other options as in :func:`chebtucker`."""
@@ -108,15 +115,17 @@ class ChebTucker:
             raise ValueError(f"values must be a {dom.shape[0]}-d array with >= 2 points per mode, got shape {V.shape}")
         if not np.all(np.isfinite(V)):
             raise ValueError("values contain NaN or inf")
-        return _build(("values", V), dom, tuple(n - 1 for n in V.shape), tol, ranks, method, hooi_sweeps, backend)
+        return _build(("values", V), dom, tuple(n - 1 for n in V.shape), tol, ranks, method, hooi_sweeps, backend,
+                      eval_method)
 
     @classmethod
     def from_cp(cls, cp, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
-                hooi_sweeps: int = 10, backend=None) -> "ChebTucker":
+                hooi_sweeps: int = 10, backend=None, eval_method: str = "auto") -> "ChebTucker":
         """Build from a canonical function (an object with ``cp_factors(nodes)``) by the reduced
         HOSVD; the options as in :func:`chebtucker`."""
         dom = _v.domain(domain)
-        return _build(("cp", cp), dom, _v.degree(degree, dom.shape[0]), tol, ranks, method, hooi_sweeps, backend)
+        return _build(("cp", cp), dom, _v.degree(degree, dom.shape[0]), tol, ranks, method, hooi_sweeps, backend,
+                      eval_method)
 
     # --- shape and size -------------------------------------------------------------------
     @property
@@ -143,13 +152,73 @@ class ChebTucker:
         return f"ChebTucker(d={self.d}, degree={self.degree}, ranks={self.ranks}, backend={self.backend!r})"
 
     # --- evaluation -----------------------------------------------------------------------
-    def _pack(self):
+    def _pack(self, route="chebyshev"):
         be = get_backend(self.backend)
-        p = self._packed.get(be.name)
+        key = (be.name, route)
+        p = self._packed.get(key)
         if p is None:
             dfac = [_cheb.derivative(A) for A in self.factors]
-            p = self._packed[be.name] = be.kernels("approx").pack(self.core, self.factors, dfac, xp=be.xp)
+            tables = None
+            if route != "chebyshev":
+                v = self._table_data()
+                tables = {"p": v["p"], "grid": v["grid"], "table": v["table"]}
+                if route == "table+derivative":
+                    dv = self._table_data(derivative=True)
+                    tables.update(dgrid=dv["grid"], dtable=dv["table"])
+            p = self._packed[key] = be.kernels("approx").pack(self.core, self.factors, dfac, xp=be.xp, tables=tables)
         return be, p
+
+    def _table_data(self, derivative=False):
+        """The tables of the factor columns (or of their derivatives, at the same order), built
+        and checked on first use (:func:`solvers.approx._table.build`); ``None`` when the
+        target accuracy needs too fine a grid."""
+        key = "derivative" if derivative else "value"
+        if key not in self._tables:
+            order = None
+            if derivative:
+                v = self._table_data()
+                order = None if v is None else v["p"]
+            facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
+            self._tables[key] = None if (derivative and order is None) else _table.build(
+                facs, _table.target(self.tol), get_backend(self.backend).kernels("approx"), order)
+        return self._tables[key]
+
+    @property
+    def eval_route(self) -> str:
+        """The route :meth:`__call__` takes: ``"table"`` or ``"chebyshev"`` (``eval_method="auto"``
+        takes the table when the accuracy target ``max(1e-2 tol, 1e-14)`` is met and the cost
+        model :func:`solvers.approx._table.pays` says it saves time)."""
+        return self._route()
+
+    def _route(self, derivative=False) -> str:
+        if self.eval_method == "chebyshev" or "table" not in get_backend(self.backend).kernels("approx").ROUTES:
+            return "chebyshev"
+        if self.eval_method == "auto" and _table.TOL_FACTOR * self.tol < _table.FLOOR:
+            return "chebyshev"
+        v = self._table_data()
+        if v is not None and self.eval_method == "auto" and not _table.pays(self.factors, v["p"]):
+            return "chebyshev"
+        if v is not None and derivative and self._table_data(derivative=True) is None:
+            v = None
+        if v is None:
+            if self.eval_method == "table":
+                warnings.warn(f"ChebTucker: no table of order <= {_table.ORDERS[-1]} with <= {_table.MAX_GRID} "
+                              f"intervals reaches the relative accuracy {_table.target(self.tol):.1e}; the exact "
+                              "Chebyshev sums are used (raise tol or use eval_method='chebyshev')", RuntimeWarning,
+                              stacklevel=3)
+            return "chebyshev"
+        return "table+derivative" if derivative else "table"
+
+    def table_info(self) -> dict | None:
+        """The tables of the ``table`` route (built if needed): ``order`` ``p``, ``grid`` (intervals
+        per mode), ``bound`` (a-priori) and ``error`` (measured at 4099 points against the
+        Chebyshev sums), both relative to the largest value of the mode's columns, and the
+        ``target``; ``None`` when the table route is not taken."""
+        if self._route() == "chebyshev":
+            return None
+        v = self._table_data()
+        return {"order": v["p"], "grid": list(v["grid"]), "bound": list(v["bound"]), "error": list(v["error"]),
+                "target": v["target"]}
 
     def _t(self, points, be):
         """Points mapped to [-1, 1]^d (host check in a few vector passes; the slow path only
@@ -169,10 +238,12 @@ class ChebTucker:
         from .. import _config
 
         _config.apply()
-        be, p = self._pack()
+        route = self._route()
+        be, p = self._pack(route)
         t = self._t(points, be)
         out = be.xp.empty(t.shape[0])
-        be.kernels("approx").evaluate(p, t, out)
+        K = be.kernels("approx")
+        (K.evaluate if route == "chebyshev" else K.evaluate_table)(p, t, out)
         return out
 
     def gradient(self, points):
@@ -180,10 +251,12 @@ class ChebTucker:
         from .. import _config
 
         _config.apply()
-        be, p = self._pack()
+        route = self._route(derivative=True)
+        be, p = self._pack(route)
         t = self._t(points, be)
         val, grad = be.xp.empty(t.shape[0]), be.xp.empty(t.shape)
-        be.kernels("approx").gradient(p, t, val, grad)
+        K = be.kernels("approx")
+        (K.gradient if route == "chebyshev" else K.gradient_table)(p, t, val, grad)
         return grad * be.asarray(2.0 / (self.domain[:, 1] - self.domain[:, 0]))
 
     def on_grid(self, grid):
@@ -220,7 +293,7 @@ class ChebTucker:
     def _like(self, core, factors, bound, tol=None):
         return ChebTucker(core, factors, self.domain, tol=self.tol if tol is None else tol, truncation_bound=bound,
                           options=self.options, method=self.method, backend=self.backend,
-                          stats={"time_s": 0.0, "compile_s": 0.0})
+                          stats={"time_s": 0.0, "compile_s": 0.0}, eval_method=self.eval_method)
 
     def truncate(self, tol: float | None = None, ranks=None) -> "ChebTucker":
         """A re-compressed copy: HOSVD of the core after orthonormalising the factors, relative
@@ -278,19 +351,35 @@ class ChebTucker:
             causes on the box is at most :math:`\\sqrt{\\prod_i m_i}` times it (usually about
             equal). ``"total"``: their sum. The slice norms assume orthonormal factors, which
             every object built here has (sums are re-truncated, scaling keeps them).
+            ``"table"`` (0 on the Chebyshev route): a bound of the error the tables add,
+            :math:`\\|G\\|_F \\sum_i \\delta_i \\prod_{j \\ne i} \\nu_j` with :math:`\\delta_i`
+            and :math:`\\nu_j` the largest 2-norms of the row error and of the row measured at
+            the check points (:meth:`table_info`); it is part of ``"total"``.
         """
         interp = 0.0
         for i, A in enumerate(self.factors):
             for k in range(max(A.shape[0] - 2, 0), A.shape[0]):
                 interp += _tucker.fro(_tucker.mode_dot(self.core, A[k:k + 1], i))
-        return {"interpolation": interp, "truncation": self.truncation_bound,
-                "total": interp + self.truncation_bound}
+        table = 0.0
+        if self._route() != "chebyshev":
+            v = self._table_data()
+            nu = v["row_norm"]
+            table = _tucker.fro(self.core) * sum(v["row_error"][i] * float(np.prod(nu[:i] + nu[i + 1:]))
+                                                 for i in range(self.d))
+        return {"interpolation": interp, "truncation": self.truncation_bound, "table": table,
+                "total": interp + self.truncation_bound + table}
 
     # --- persistence ----------------------------------------------------------------------
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_packed"] = {}
+        state["_tables"] = {}           # derived from the factors; rebuilt (same grids) on first use
         return state
+
+    def __setstate__(self, state):
+        state.setdefault("_tables", {})
+        state.setdefault("eval_method", "auto")
+        self.__dict__.update(state)
 
     def to_result(self) -> SolveResult:
         """A :class:`~solvers.SolveResult` for :class:`~solvers.runs.RunStore`: ``x`` is the core,
@@ -320,15 +409,18 @@ class ChebTucker:
         if missing:
             raise ValueError(f"from_result: the result lacks {', '.join(missing)} of its {d}-variable function")
         stats = dict(res.stats)
+        be = get_backend(res.backend if backend is None else backend)
+        em = dict(res.options or {}).get("eval_method", "auto")
+        if "table" not in be.kernels("approx").ROUTES and em == "table":
+            em = "auto"                 # e.g. a CPU table-route run read back on the GPU
         return cls(res.x, [ex[f"factor_{i}"] for i in range(d)], ex["domain"], tol=ex["tol"],
                    truncation_bound=ex["truncation_bound"], stats=stats, options=res.options, history=res.history,
-                   provenance=res.provenance, method=res.method,
-                   backend=res.backend if backend is None else backend)
+                   provenance=res.provenance, method=res.method, backend=be, eval_method=em)
 
 
 # ---------------------------------------------------------------------------------------------
 def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
-               hooi_sweeps: int = 10, backend=None) -> ChebTucker:
+               hooi_sweeps: int = 10, backend=None, eval_method: str = "auto") -> ChebTucker:
     """Chebyshev–Tucker approximation of ``f`` on the box ``domain``.
 
     Parameters
@@ -364,6 +456,16 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         Maximal number of HOOI sweeps.
     backend : str or Backend, optional
         Where evaluation runs (``"numpy"``, ``"numba"``, ``"cupy"``); default ``"numba"``.
+    eval_method : {"auto", "chebyshev", "table"}
+        How values and gradients at points get the factor rows :math:`u_i(t)`: ``"chebyshev"``,
+        the Chebyshev sums (``O(m r)`` per mode and point); ``"table"``, local Lagrange
+        interpolation of order ``p`` (8 or 16) in :math:`\\theta = \\arccos t` on the columns
+        tabulated on a uniform :math:`\\theta`-grid (``O(p r)``; grid chosen by an a-priori bound
+        for the relative accuracy ``max(1e-2 tol, 1e-14)`` and checked against the Chebyshev
+        sums at 4099 points, see :meth:`ChebTucker.table_info` and the ``"table"`` entry of
+        :meth:`ChebTucker.error_estimate`); ``"auto"``, the table when that target is at least
+        1e-14 and a cost model says it is faster (large degree). The ``cupy`` backend has only
+        the Chebyshev route (``"auto"`` takes it there).
 
     Returns
     -------
@@ -380,23 +482,24 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
     dom = _v.domain(domain)
     deg = _v.degree(degree, dom.shape[0])
     if hasattr(f, "cp_factors"):
-        return _build(("cp", f), dom, deg, tol, ranks, method, hooi_sweeps, backend)
+        return _build(("cp", f), dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method)
     if not callable(f):
         raise TypeError("f must be callable (points (N, d) -> N values) or have cp_factors(nodes), "
                         f"got {type(f).__name__}")
-    return _build(("callable", f), dom, deg, tol, ranks, method, hooi_sweeps, backend)
+    return _build(("callable", f), dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method)
 
 
-def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTucker:
+def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto") -> ChebTucker:
     d = dom.shape[0]
     tol, ranks, method = _v.tol(tol), _v.ranks(ranks, d), _v.method(method)
     hooi_sweeps = _v.per_mode("hooi_sweeps", hooi_sweeps, 1, 1, 1000)[0]
     be = get_backend(backend)
+    eval_method = _v.eval_method(eval_method, be)
     kind, f = source
     if kind != "cp" and deg != "auto":
         _v.grid_size([n + 1 for n in deg], d)
     options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
-               "backend": be.name, "input": kind}
+               "backend": be.name, "input": kind, "eval_method": eval_method}
     timer = Timer(be)
     if deg == "auto":
         data, deg, nevals, ok = _sample.adapt(kind, f, dom, tol)
@@ -432,8 +535,24 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend) -> ChebTu
         warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
                       "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
                       "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
-    return ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
-                      provenance=timer.provenance(), method=method, backend=be.name, history=history)
+    ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
+                    provenance=timer.provenance(), method=method, backend=be.name, history=history,
+                    eval_method=eval_method)
+    _table_stats(ct)
+    return ct
+
+
+def _table_stats(ct) -> None:
+    """Resolve the evaluation route (building and checking the tables when it is the table)
+    and record it in ``stats``: ``eval_route``, ``table_s`` (also added to ``time_s``) and for
+    the table ``table_order``, ``table_grid``, ``table_error`` (measured, relative per mode)."""
+    t0 = time.perf_counter()
+    info = ct.table_info()
+    dt = time.perf_counter() - t0
+    ct.stats.update({"eval_route": ct.eval_route, "table_s": dt, "time_s": ct.stats.get("time_s", 0.0) + dt})
+    if info is not None:
+        ct.stats.update({"table_order": info["order"], "table_grid": tuple(info["grid"]),
+                         "table_error": tuple(info["error"])})
 
 
 def _compress(method):

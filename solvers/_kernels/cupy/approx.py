@@ -16,6 +16,9 @@ from ..numpy.approx import map_points  # noqa: F401  (points are checked and map
 
 MAX_D = 6
 MAX_R = 64
+#: evaluation routes of this set: the Chebyshev sums only (the table route of the NumPy and Numba
+#: sets is not ported; one thread per point spends O(m r) per mode here)
+ROUTES = ("chebyshev",)
 BLOCK = 128
 
 _COMMON = r"""
@@ -116,10 +119,13 @@ _RAW = _build.RawSource("nk_approx", _SRC)
 SOURCES = (_RAW,)
 
 
-def pack(core, factors, dfactors, xp=None):
-    """The packed form on the device; ``d <= MAX_D`` and ranks ``<= MAX_R`` (per-thread arrays)."""
+def pack(core, factors, dfactors, xp=None, tables=None):
+    """The packed form on the device; ``d <= MAX_D`` and ranks ``<= MAX_R`` (per-thread arrays).
+    ``tables`` must be ``None`` (see :data:`ROUTES`)."""
     import cupy as cp
 
+    if tables is not None:
+        raise ValueError("backend 'cupy' has no table evaluation route; use eval_method='chebyshev' or 'auto'")
     ranks = [A.shape[1] for A in factors]
     if len(factors) > MAX_D or max(ranks) > MAX_R:
         raise ValueError(f"backend 'cupy' evaluates Chebyshev–Tucker functions with d <= {MAX_D} and "

@@ -12,10 +12,12 @@ contracted one after the other with their rows in unit-stride loops
 the derivative rows ``dU_i``: ``dW = G_(d) dU_d`` for the last variable, and for variable
 ``k < d - 1`` the contraction of ``W`` with ``dU_k`` in mode ``k``.
 """
+import math
+
 import numba as nb
 import numpy as np
 
-from ..numpy.approx import check_points, pack  # noqa: F401  (same packed form as the reference)
+from ..numpy.approx import ROUTES, check_points, check_table, inverse_denominators, pack  # noqa: F401  (same packed form)
 
 #: most points per parallel work item (see :func:`chunk_for`)
 CHUNK = 256
@@ -142,19 +144,26 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
         for i in range(d):
             _rows(FT, ft_off, i, m[i], r[i], t, p0, nb_, T, U[i])
             _rows(dFT, ft_off, i, m[i], r[i], t, p0, nb_, T, dU[i])
-        W = np.empty((nprefix, chunk))
-        dW = np.empty((nprefix, chunk))
-        _gemm(G, U[d - 1, :rl], W)
-        _gemm(G, dU[d - 1, :rl], dW)
-        v = _contract_rest(W, U, dU, -1, r, d)
-        g = _contract_rest(dW, U, dU, -1, r, d)
+        _grad_block(G, U, dU, r, d, rl, p0, nb_, val, grad)
+
+
+@nb.njit(cache=True)
+def _grad_block(G, U, dU, r, d, rl, p0, nb_, val, grad):
+    """Value and gradient of one block from its rows ``U`` and derivative rows ``dU``."""
+    chunk = U.shape[2]
+    W = np.empty((G.shape[0], chunk))
+    dW = np.empty((G.shape[0], chunk))
+    _gemm(G, U[d - 1, :rl], W)
+    _gemm(G, dU[d - 1, :rl], dW)
+    v = _contract_rest(W, U, dU, -1, r, d)
+    g = _contract_rest(dW, U, dU, -1, r, d)
+    for q in range(nb_):
+        val[p0 + q] = v[q]
+        grad[p0 + q, d - 1] = g[q]
+    for k in range(d - 1):
+        g = _contract_rest(W, U, dU, k, r, d)
         for q in range(nb_):
-            val[p0 + q] = v[q]
-            grad[p0 + q, d - 1] = g[q]
-        for k in range(d - 1):
-            g = _contract_rest(W, U, dU, k, r, d)
-            for q in range(nb_):
-                grad[p0 + q, k] = g[q]
+            grad[p0 + q, k] = g[q]
 
 
 @nb.njit(cache=True, parallel=True)
@@ -196,4 +205,197 @@ def gradient(packed, t, val, grad):
     if t.shape[0]:
         _gradient(packed.core, packed.FT, packed.dFT, packed.ft_off, packed.m, packed.r, t, val, grad,
                   max(16, chunk_for(packed) // 2))
+    return val, grad
+
+
+# --------------------------------------------------------------------------- the table route
+def _asin_coefficients(degree=12):
+    """``P`` with ``asin(z) = z + z^3 P(z^2)`` to rounding for ``0 <= z <= 1/2`` (monomial
+    coefficients of the degree-``degree`` Chebyshev interpolant, on ``[0, 1/4]``, of the Taylor
+    series :math:`\\sum_k \\binom{2k}{k} u^{k-1} / (4^k (2k + 1))`; Abramowitz & Stegun 4.4.40)."""
+    from numpy.polynomial import Chebyshev, Polynomial
+
+    def series(u):
+        acc = np.zeros_like(u)
+        for k in range(40, 0, -1):
+            acc = acc * u + math.comb(2 * k, k) / 4.0 ** k / (2 * k + 1)
+        return acc
+
+    P = Chebyshev.interpolate(series, degree, domain=[0.0, 0.25])
+    return np.ascontiguousarray(P.convert(kind=Polynomial, domain=[0.0, 0.25], window=[0.0, 0.25]).coef)
+
+
+#: coefficients of :func:`_acos` (degree 12: |acos error| < 1e-15, against numpy.arccos in the tests)
+ASIN_P = _asin_coefficients()
+
+
+@nb.njit(cache=True)
+def _acos(x, P):
+    """``arccos x`` for ``|x| <= 1`` without a library call (so the loops around it vectorize):
+    ``pi/2 - asin x`` for ``|x| <= 1/2``, else ``2 asin(sqrt((1 - |x|) / 2))`` (or ``pi`` minus it),
+    the ``asin`` by the polynomial :data:`ASIN_P` on ``[0, 1/2]``."""
+    ax = abs(x)
+    big = ax > 0.5
+    zb = math.sqrt(0.5 * (1.0 - ax))
+    z = zb if big else ax
+    u = z * z
+    h = P[12]
+    for k in range(11, -1, -1):
+        h = h * u + P[k]
+    a = z + z * u * h
+    if big:
+        return 2.0 * a if x > 0.0 else math.pi - 2.0 * a
+    return 0.5 * math.pi - a if x > 0.0 else 0.5 * math.pi + a
+
+
+#: fused multiply-adds and reassociation in the table kernel's dot products (the weights and the
+#: arccos keep IEEE semantics in their own functions)
+_FAST = {"contract", "reassoc"}
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
+    """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` (a multiple
+    of 8) in ``theta = arccos t`` on the transposed table ``tT[off:]`` (``ri x (G + p + 1)``):
+    the stencil starts and offsets ``sigma`` for the block, the weights ``W`` (``p x chunk``; prefix
+    and suffix products), all with the points innermost, then per point ``ri`` dot products of
+    length ``p`` in blocks of 8."""
+    chunk = out.shape[1]
+    half = p // 2
+    L = G + p + 1
+    hinv = G / math.pi
+    P = ASIN_P
+    for q in range(chunk):
+        x = t[p0 + q, i] if q < nb_ else 1.0
+        s = _acos(x, P) * hinv
+        j0 = min(int(s), G - 1) - half + 1
+        B[q] = off + j0 + half
+        S[q] = s - j0
+    for q in range(chunk):
+        W[0, q] = 1.0
+        A[q] = 1.0
+    for l in range(1, p):
+        for q in range(chunk):
+            W[l, q] = W[l - 1, q] * (S[q] - (l - 1))            # prod_{j < l} (sigma - j)
+    for l in range(p - 1, -1, -1):
+        c = inv_den[l]
+        for q in range(chunk):
+            W[l, q] *= A[q] * c                                 # times prod_{j > l} (sigma - j)
+            A[q] *= S[q] - l
+    for q in range(chunk):
+        b = B[q]
+        for j in range(ri):
+            out[j, q] = 0.0
+        for l0 in range(0, p, 8):
+            w0, w1, w2, w3 = W[l0, q], W[l0 + 1, q], W[l0 + 2, q], W[l0 + 3, q]
+            w4, w5, w6, w7 = W[l0 + 4, q], W[l0 + 5, q], W[l0 + 6, q], W[l0 + 7, q]
+            for j in range(ri):
+                o = b + j * L + l0
+                v = tT[o:o + 8]                  # a slice: no negative-index fix-ups on the 8 loads
+                out[j, q] += (w0 * v[0] + w1 * v[1] + w2 * v[2] + w3 * v[3]
+                              + w4 * v[4] + w5 * v[5] + w6 * v[6] + w7 * v[7])
+
+
+@nb.njit(cache=True)
+def _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U):
+    chunk = U.shape[2]
+    S = np.empty(chunk)
+    A = np.empty(chunk)
+    B = np.empty(chunk, dtype=np.int64)
+    W = np.empty((p, chunk))
+    for i in range(t.shape[1]):
+        _rows_table(tT, t_off[i], tG[i], p, inv_den, r[i], t, p0, nb_, i, S, B, W, A, U[i])
+
+
+@nb.njit(cache=True, parallel=True)
+def _evaluate_table(core, tT, t_off, tG, p, inv_den, r, t, out, chunk):
+    """As :func:`_evaluate` with the factor rows from the tables."""
+    n, d = t.shape
+    rmax = 0
+    for i in range(d):
+        rmax = max(rmax, r[i])
+    rl = r[d - 1]
+    nprefix = core.size // rl
+    G = core.reshape(nprefix, rl)
+    nblocks = (n + chunk - 1) // chunk
+    for b in nb.prange(nblocks):
+        p0 = b * chunk
+        nb_ = min(n, p0 + chunk) - p0
+        U = np.empty((d, rmax, chunk))
+        _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U)
+        W = np.empty((nprefix, chunk))
+        _gemm(G, U[d - 1, :rl], W)
+        v = _contract_rest(W, U, U, -1, r, d)
+        for q in range(nb_):
+            out[p0 + q] = v[q]
+
+
+@nb.njit(cache=True, parallel=True)
+def _gradient_table(core, tT, t_off, tG, dtT, dt_off, dtG, p, inv_den, r, t, val, grad, chunk):
+    """As :func:`_gradient` with the factor rows and their derivatives from the tables."""
+    n, d = t.shape
+    rmax = 0
+    for i in range(d):
+        rmax = max(rmax, r[i])
+    rl = r[d - 1]
+    nprefix = core.size // rl
+    G = core.reshape(nprefix, rl)
+    nblocks = (n + chunk - 1) // chunk
+    for b in nb.prange(nblocks):
+        p0 = b * chunk
+        nb_ = min(n, p0 + chunk) - p0
+        U = np.empty((d, rmax, chunk))
+        dU = np.empty((d, rmax, chunk))
+        _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U)
+        _block_rows_table(dtT, dt_off, dtG, p, inv_den, r, t, p0, nb_, dU)
+        _grad_block(G, U, dU, r, d, rl, p0, nb_, val, grad)
+
+
+@nb.njit(cache=True)
+def _table_rows(tT, off, G, p, inv_den, ri, x, out):
+    n = x.shape[0]
+    chunk = 256
+    t = x.reshape(n, 1)
+    S = np.empty(chunk)
+    A = np.empty(chunk)
+    B = np.empty(chunk, dtype=np.int64)
+    W = np.empty((p, chunk))
+    buf = np.empty((ri, chunk))
+    for p0 in range(0, n, chunk):
+        nb_ = min(n, p0 + chunk) - p0
+        _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, 0, S, B, W, A, buf)
+        for q in range(nb_):
+            for j in range(ri):
+                out[p0 + q, j] = buf[j, q]
+
+
+def table_rows(packed, i, x, out, derivative=False):
+    """As the reference (the kernel that :func:`evaluate_table` runs, for one mode)."""
+    check_table(packed, derivative)
+    pre = "d" if derivative else ""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.size:
+        _table_rows(getattr(packed, pre + "tT"), int(getattr(packed, pre + "t_off")[i]),
+                    int(getattr(packed, pre + "tG")[i]), packed.tp, packed.inv_den, int(packed.r[i]), x, out)
+    return out
+
+
+def evaluate_table(packed, t, out):
+    """``out[n] = p(t[n])`` with the factor rows from the tables."""
+    check_points(packed, t)
+    check_table(packed)
+    if t.shape[0]:
+        _evaluate_table(packed.core, packed.tT, packed.t_off, packed.tG, packed.tp, packed.inv_den, packed.r, t, out,
+                        chunk_for(packed))
+    return out
+
+
+def gradient_table(packed, t, val, grad):
+    """As :func:`gradient` with the factor rows and their derivatives from the tables."""
+    check_points(packed, t)
+    check_table(packed)
+    check_table(packed, derivative=True)
+    if t.shape[0]:
+        _gradient_table(packed.core, packed.tT, packed.t_off, packed.tG, packed.dtT, packed.dt_off, packed.dtG,
+                        packed.tp, packed.inv_den, packed.r, t, val, grad, max(16, chunk_for(packed) // 2))
     return val, grad
