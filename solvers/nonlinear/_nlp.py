@@ -14,11 +14,15 @@ and its exact gradient (which needs the Hessian of the Lagrangian ``H`` times ``
     d/dlam = c + nu J g_L,
 
 are :func:`merit_value` and :func:`merit_gradient` (Hong, Na, Mahoney and Kolar, ICML 2023,
-section 2; the exact augmented Lagrangian goes back to Di Pillo and Grippo, 1979).
+section 2; the exact augmented Lagrangian goes back to Di Pillo and Grippo, 1979). The two
+safeguards of the line search on it are here too: :func:`second_order_point` (second-order
+correction) and :class:`Watch` / :func:`return_to_watch` (the watchdog technique), with the
+option and input checks of :func:`~solvers.nonlinear.sketched_newton`.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -269,5 +273,104 @@ def second_order_point(ev: NLPEvaluator, q: Point, J):
     return qs if qs.finite else None
 
 
-__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise", "least_squares_multipliers", "second_order_point",
-           "matvec", "rmatvec", "dense"]
+# ---------------------------------------------------------------------------------------------- option checks
+def positive_arg(name, v, *, upper=None, open_upper=True):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+    if upper is not None and (v >= upper if open_upper else v > upper):
+        raise ValueError(f"{name} must be below {upper}, got {v!r}")
+    return float(v)
+
+
+def int_arg(name, v, low):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def check_problem(problem):
+    for name in ("f", "grad", "c", "jac", "hess_lagrangian"):
+        if not callable(getattr(problem, name, None)):
+            raise TypeError(f"problem must provide a callable {name}(...) (f, grad, c, jac, hess_lagrangian and "
+                            f"x0 are needed); {type(problem).__name__} has no callable {name!r}")
+    pre = getattr(problem, "kkt_preconditioner", None)
+    if pre is not None and not callable(pre):
+        raise TypeError("problem.kkt_preconditioner must be callable (x, lam) -> SPD operator, or absent")
+
+
+def vector_arg(name, v, size=None):
+    a = np.asarray(v)
+    if np.iscomplexobj(a) or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric 1-D array, got dtype {a.dtype}")
+    if a.ndim != 1 or a.size == 0 or (size is not None and a.size != size):
+        want = f"({size},)" if size is not None else "a non-empty 1-D array"
+        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+    a = np.array(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite (it contains NaN or inf)")
+    return a
+
+
+#: convergence is reported with a caution when max |grad f(x0)| or max |jac(x0)| is below this multiple of tol
+SCALE_MARGIN = 1e3
+
+
+def matrix_scale(J):
+    """``max |J_ij|`` of a dense or sparse Jacobian (``None`` for an operator)."""
+    if isinstance(J, np.ndarray):
+        return float(np.max(np.abs(J))) if J.size else 0.0
+    data = getattr(J, "data", None)
+    if hasattr(J, "tocsr") and isinstance(data, np.ndarray):
+        return float(np.max(np.abs(data))) if data.size else 0.0
+    return None
+
+
+def nonfinite_product(products) -> str:
+    """Which operator product of the merit gradient (:func:`merit_products`) is not finite ('' when all are):
+    an operator ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed
+    descent test."""
+    names = ("problem.hess_lagrangian(x, lam) times g_L", "problem.jac(x)^T c (its rmatvec)",
+             "problem.jac(x) times g_L (its matvec)")
+    for name, v in zip(names, products):
+        if not np.all(np.isfinite(v)):
+            return f"{name} is not finite"
+    return ""
+
+
+class Watch:
+    """The saved iterate of the watchdog technique (Chamberlain, Powell, Lemarechal and Pedersen, 1982).
+
+    After a relaxed iteration (the unit step taken although the merit rejected it) the next
+    iterate ``q`` is kept when the merit at the relaxed point is below the saved value, or the
+    merit at ``q`` satisfies the Armijo condition relative to the saved iterate along its
+    direction; both with the penalties of the check (``mu``, ``nu`` only grow/shrink).
+    Otherwise the method returns to the saved iterate (Nocedal and Wright 2006, Algorithm 15.2
+    with one relaxed step).
+    """
+
+    __slots__ = ("p", "z", "products", "relaxed", "k")
+
+    def __init__(self, p, z, products, relaxed, k):
+        self.p, self.z, self.products, self.relaxed, self.k = p, z, products, relaxed, k
+
+    def passes(self, q, mu, nu, beta) -> bool:
+        phi_k = merit_value(self.p, mu, nu)
+        slope_k = float(merit_gradient(self.p, mu, nu, self.products) @ self.z)
+        return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
+
+
+def return_to_watch(watch, stats, record, line_search, inner=0):
+    """Return to the watchdog's saved iterate and backtrack along its direction from ``alpha = 1/2`` (the unit
+    step was rejected there), as one recorded iteration; when that finds no decrease the saved iterate itself is
+    recorded, with step size 0. Returns ``(p, None, True)``: no relaxed step at the next iteration."""
+    stats["watchdog_returns"] += 1
+    q, alpha = line_search(watch)
+    p = q if q is not None else watch.p
+    record(p, inner, alpha)
+    return p, None, True
+
+
+__all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise",
+           "least_squares_multipliers", "second_order_point", "Watch", "return_to_watch", "positive_arg", "int_arg",
+           "check_problem", "vector_arg", "matrix_scale", "nonfinite_product", "SCALE_MARGIN", "matvec", "rmatvec",
+           "dense"]

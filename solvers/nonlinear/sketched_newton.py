@@ -17,8 +17,9 @@ import numpy as np
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
-from ._nlp import (NLPEvaluator, Point, check_scales, least_squares_multipliers, merit_gradient, merit_noise,
-                   merit_products, merit_value, rmatvec, second_order_point)
+from ._nlp import (SCALE_MARGIN, NLPEvaluator, Point, Watch, check_problem, check_scales, int_arg,
+                   least_squares_multipliers, matrix_scale, merit_gradient, merit_noise, merit_products, merit_value,
+                   nonfinite_product, positive_arg, return_to_watch, rmatvec, second_order_point, vector_arg)
 from .linesearch import armijo_backtracking
 
 METHOD = "sketched_newton"
@@ -32,106 +33,11 @@ _WATCHDOG_RETURNS = 1
 _WATCHDOG_GL = 0.5
 
 
-def _positive(name, v, *, upper=None, open_upper=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    if upper is not None and (v >= upper if open_upper else v > upper):
-        raise ValueError(f"{name} must be below {upper}, got {v!r}")
-    return float(v)
-
-
-def _int(name, v, low):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
-
-
-def _check_problem(problem):
-    for name in ("f", "grad", "c", "jac", "hess_lagrangian"):
-        if not callable(getattr(problem, name, None)):
-            raise TypeError(f"problem must provide a callable {name}(...) (f, grad, c, jac, hess_lagrangian and "
-                            f"x0 are needed); {type(problem).__name__} has no callable {name!r}")
-    pre = getattr(problem, "kkt_preconditioner", None)
-    if pre is not None and not callable(pre):
-        raise TypeError("problem.kkt_preconditioner must be callable (x, lam) -> SPD operator, or absent")
-
-
-def _vector_arg(name, v, size=None):
-    a = np.asarray(v)
-    if np.iscomplexobj(a) or a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric 1-D array, got dtype {a.dtype}")
-    if a.ndim != 1 or a.size == 0 or (size is not None and a.size != size):
-        want = f"({size},)" if size is not None else "a non-empty 1-D array"
-        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
-    a = np.array(a, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite (it contains NaN or inf)")
-    return a
-
-
-#: convergence is reported with a caution when max |grad f(x0)| or max |jac(x0)| is below this multiple of tol
-_SCALE_MARGIN = 1e3
-
-
-def _matrix_scale(J):
-    """``max |J_ij|`` of a dense or sparse Jacobian (``None`` for an operator)."""
-    if isinstance(J, np.ndarray):
-        return float(np.max(np.abs(J))) if J.size else 0.0
-    data = getattr(J, "data", None)
-    if hasattr(J, "tocsr") and isinstance(data, np.ndarray):
-        return float(np.max(np.abs(data))) if data.size else 0.0
-    return None
-
-
-def _nonfinite_product(products) -> str:
-    """Which operator product of the merit gradient (:func:`merit_products`) is not finite ('' when all are):
-    an operator ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed
-    descent test."""
-    names = ("problem.hess_lagrangian(x, lam) times g_L", "problem.jac(x)^T c (its rmatvec)",
-             "problem.jac(x) times g_L (its matvec)")
-    for name, v in zip(names, products):
-        if not np.all(np.isfinite(v)):
-            return f"{name} is not finite"
-    return ""
-
-
-class Watch:
-    """The saved iterate of the watchdog technique (Chamberlain, Powell, Lemarechal and Pedersen, 1982).
-
-    After a relaxed iteration (the unit step taken although the merit rejected it) the next
-    iterate ``q`` is kept when the merit at the relaxed point is below the saved value, or the
-    merit at ``q`` satisfies the Armijo condition relative to the saved iterate along its
-    direction; both with the penalties of the check (``mu``, ``nu`` only grow/shrink).
-    Otherwise the method returns to the saved iterate (Nocedal and Wright 2006, Algorithm 15.2
-    with one relaxed step).
-    """
-
-    __slots__ = ("p", "z", "products", "relaxed", "k")
-
-    def __init__(self, p, z, products, relaxed, k):
-        self.p, self.z, self.products, self.relaxed, self.k = p, z, products, relaxed, k
-
-    def passes(self, q, mu, nu, beta) -> bool:
-        phi_k = merit_value(self.p, mu, nu)
-        slope_k = float(merit_gradient(self.p, mu, nu, self.products) @ self.z)
-        return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
-
-
-def _return_to(watch, stats, record, line_search, inner=0):
-    """Return to the watchdog's saved iterate and backtrack along its direction from ``alpha = 1/2`` (the unit
-    step was rejected there), as one recorded iteration; when that finds no decrease the saved iterate itself is
-    recorded, with step size 0. Returns ``(p, None, True)``: no relaxed step at the next iteration."""
-    stats["watchdog_returns"] += 1
-    q, alpha = line_search(watch)
-    p = q if q is not None else watch.p
-    record(p, inner, alpha)
-    return p, None, True
-
-
 def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
                     lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
                     beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, tight_size: int = 100,
-                    second_order_correction: bool = True, watchdog: bool = True, sketch_size: int | None = None, inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
+                    second_order_correction: bool = True, watchdog: bool = True, sketch_size: int | None = None,
+                    inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
     """Solve ``min f(x) s.t. c(x) = 0`` by adaptive inexact Newton on the exact augmented Lagrangian.
 
     Iteration ``k`` at ``(x_k, lam_k)``:
@@ -293,32 +199,32 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     # ------------------------------------------------------------------ validation (no evaluation yet)
     if sketch is not None and (not isinstance(sketch, str) or sketch not in SKETCHES):
         raise ValueError(f"sketch must be one of {SKETCHES} or None (MINRES), got {sketch!r}")
-    _check_problem(problem)
-    tol = _positive("tol", tol)
-    maxiter = _int("maxiter", maxiter, 0)
-    mu0, nu0 = _positive("mu0", mu0), _positive("nu0", nu0)
-    delta0 = _positive("delta0", delta0, upper=1.0)
-    xi_B = _positive("xi_B", xi_B)
-    beta = _positive("beta", beta, upper=0.5)
-    rho = _positive("rho", rho)
+    check_problem(problem)
+    tol = positive_arg("tol", tol)
+    maxiter = int_arg("maxiter", maxiter, 0)
+    mu0, nu0 = positive_arg("mu0", mu0), positive_arg("nu0", nu0)
+    delta0 = positive_arg("delta0", delta0, upper=1.0)
+    xi_B = positive_arg("xi_B", xi_B)
+    beta = positive_arg("beta", beta, upper=0.5)
+    rho = positive_arg("rho", rho)
     if rho <= 1:
         raise ValueError(f"rho must be > 1 (the penalty update factor), got {rho!r}")
     if not isinstance(superlinear, (bool, np.bool_)):
         raise TypeError(f"superlinear must be True or False, got {superlinear!r}")
-    tight_size = _int("tight_size", tight_size, 0)
+    tight_size = int_arg("tight_size", tight_size, 0)
     if not isinstance(second_order_correction, (bool, np.bool_)):
         raise TypeError(f"second_order_correction must be True or False, got {second_order_correction!r}")
     if not isinstance(watchdog, (bool, np.bool_)):
         raise TypeError(f"watchdog must be True or False, got {watchdog!r}")
     if sketch_size is not None:
-        sketch_size = _int("sketch_size", sketch_size, 1)
+        sketch_size = int_arg("sketch_size", sketch_size, 1)
     if inner_maxiter is not None:
-        inner_maxiter = _int("inner_maxiter", inner_maxiter, 1)
+        inner_maxiter = int_arg("inner_maxiter", inner_maxiter, 1)
     if isinstance(lam0, str) and lam0 != "least-squares":
         raise ValueError(f"lam0 must be an array of shape (m,), 'least-squares' or None, got {lam0!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    x = _vector_arg("problem.x0", getattr(problem, "x0", None))
+    x = vector_arg("problem.x0", getattr(problem, "x0", None))
     n = x.size
     from ..backends import get_backend
 
@@ -329,7 +235,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
     options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
                "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "tight_size": tight_size,
-               "second_order_correction": bool(second_order_correction), "watchdog": bool(watchdog), "sketch_size": sketch_size,
+               "second_order_correction": bool(second_order_correction), "watchdog": bool(watchdog),
+               "sketch_size": sketch_size,
                "inner_maxiter": inner_maxiter, "seed": seed, "backend": be.name,
                "lam0": lam0 if (lam0 is None or isinstance(lam0, str)) else "given"}
 
@@ -340,9 +247,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     m = ev.m
     want_ls = isinstance(lam0, str)
     if lam0 is None and getattr(problem, "lam0", None) is not None:
-        lam, lam_src = _vector_arg("problem.lam0", problem.lam0, m), "problem"
+        lam, lam_src = vector_arg("problem.lam0", problem.lam0, m), "problem"
     elif lam0 is not None and not want_ls:
-        lam, lam_src = _vector_arg("lam0", lam0, m), "given"
+        lam, lam_src = vector_arg("lam0", lam0, m), "given"
     else:
         lam, lam_src = np.zeros(m), "zeros"
     p = Point.evaluate(ev, x, lam, strict=True)
@@ -350,7 +257,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     # the problem's own scale at x0: tol is absolute, so a problem scaled within a small factor of tol can meet it
     # far from a minimiser (reported with the convergence, never silently)
     scale_f = float(np.max(np.abs(p.g))) if p.g.size else 0.0
-    scale_c = _matrix_scale(p.J)
+    scale_c = matrix_scale(p.J)
     if want_ls:
         ls = least_squares_multipliers(p.g, p.J)
         if ls is not None:
@@ -421,9 +328,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     def converged_msg(k):
         msg = f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}"
         small = [f"max |{name}(x0)| = {v:.1e}" for name, v in (("grad f", scale_f), ("jac", scale_c))
-                 if v is not None and 0.0 < v < _SCALE_MARGIN * tol]   # 0: e.g. a feasibility problem
+                 if v is not None and 0.0 < v < SCALE_MARGIN * tol]   # 0: e.g. a feasibility problem
         if small and k > 0:
-            msg += (f"; caution: tol is absolute and the problem's own scale is within {_SCALE_MARGIN:g}x of it "
+            msg += (f"; caution: tol is absolute and the problem's own scale is within {SCALE_MARGIN:g}x of it "
                     f"({', '.join(small)}), so this point meets tol but may be far from a minimiser: rescale the "
                     "problem or lower tol")
         return msg
@@ -440,7 +347,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         H = ev.hess(p.x, p.lam)
         system = NewtonSystem(H, p.J, be)
         if system.is_dense and not np.all(np.isfinite(system.H)) and watch is not None:
-            p, watch, returned = _return_to(watch, stats, record, backtrack)
+            p, watch, returned = return_to_watch(watch, stats, record, backtrack)
             continue
         if system.is_dense and not np.all(np.isfinite(system.H)):
             status, msg = Status.NONFINITE, (f"{METHOD}: problem.hess_lagrangian is not finite at iteration {k}; "
@@ -459,9 +366,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         bnorm = float(np.linalg.norm(b))
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
-        bad = _nonfinite_product(products)
+        bad = nonfinite_product(products)
         if bad and watch is not None:
-            p, watch, returned = _return_to(watch, stats, record, backtrack)
+            p, watch, returned = return_to_watch(watch, stats, record, backtrack)
             continue
         if bad:
             status, msg = Status.NONFINITE, (f"{METHOD}: {bad} at iteration {k}; x is the last iterate. Check "
@@ -518,7 +425,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             stats["penalty_updates"] += 1
         stats["inner_iterations"] += inner
         if descent is None and watch is not None:
-            p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+            p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
             continue
         if descent is None:
             status = Status.STAGNATED
@@ -567,7 +474,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             stats["line_search_evaluations"] += lsr.evals
         returned = False
         if not lsr.accepted and not relax and watch is not None:
-            p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+            p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
             continue
         if not lsr.accepted and not relax:
             status = Status.STAGNATED
@@ -588,7 +495,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                 p, watch = q, None
                 record(p, inner, alpha)
             else:
-                p, watch, returned = _return_to(watch, stats, record, backtrack, inner)
+                p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
         else:
             p = q
             record(p, inner, alpha)

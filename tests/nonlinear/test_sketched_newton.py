@@ -539,7 +539,7 @@ def test_moderate_scales_still_solved():
     qp = random_qp(2)
     qp.H, qp.g = qp.H * 1e6, qp.g * 1e6
     x_ref, _ = qp.reference()
-    n, m = qp.H.shape[0], qp.A.shape[0]
+    m = qp.A.shape[0]
     K = np.block([[qp.H, qp.A.T], [qp.A, np.zeros((m, m))]])
     for tol in (1e-4, 1e-8):
         res = solve(qp, sketch=None, tol=tol)
