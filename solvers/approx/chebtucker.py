@@ -181,6 +181,11 @@ class ChebTucker:
             facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
             self._tables[key] = None if (derivative and order is None) else _table.build(
                 facs, _table.target(self.tol), get_backend(self.backend).kernels("approx"), order)
+            if self._tables[key] is None and self.eval_method == "table":
+                warnings.warn(f"ChebTucker: no table of order <= {_table.ORDERS[-1]} with <= {_table.MAX_GRID} "
+                              f"intervals reaches the relative accuracy {_table.target(self.tol):.1e} for the "
+                              f"{'derivatives' if derivative else 'values'}; the exact Chebyshev sums are used "
+                              "(raise tol or use eval_method='chebyshev')", RuntimeWarning, stacklevel=4)
         return self._tables[key]
 
     @property
@@ -201,11 +206,6 @@ class ChebTucker:
         if v is not None and derivative and self._table_data(derivative=True) is None:
             v = None
         if v is None:
-            if self.eval_method == "table":
-                warnings.warn(f"ChebTucker: no table of order <= {_table.ORDERS[-1]} with <= {_table.MAX_GRID} "
-                              f"intervals reaches the relative accuracy {_table.target(self.tol):.1e}; the exact "
-                              "Chebyshev sums are used (raise tol or use eval_method='chebyshev')", RuntimeWarning,
-                              stacklevel=3)
             return "chebyshev"
         return "table+derivative" if derivative else "table"
 

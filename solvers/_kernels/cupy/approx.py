@@ -122,10 +122,10 @@ SOURCES = (_RAW,)
 def pack(core, factors, dfactors, xp=None, tables=None):
     """The packed form on the device; ``d <= MAX_D`` and ranks ``<= MAX_R`` (per-thread arrays).
     ``tables`` must be ``None`` (see :data:`ROUTES`)."""
-    import cupy as cp
-
     if tables is not None:
         raise ValueError("backend 'cupy' has no table evaluation route; use eval_method='chebyshev' or 'auto'")
+    import cupy as cp
+
     ranks = [A.shape[1] for A in factors]
     if len(factors) > MAX_D or max(ranks) > MAX_R:
         raise ValueError(f"backend 'cupy' evaluates Chebyshev–Tucker functions with d <= {MAX_D} and "
