@@ -6,7 +6,13 @@ Three parts (every number in the JSON says how it was measured):
     with each sketch (``gaussian``, ``kaczmarz``, ``countsketch``, ``block``) and with MINRES
     (``sketch=None``), ``tol=1e-8`` on ``||(grad L, c)||_2``, ``seed=0``; ``scipy.optimize.minimize``
     with ``trust-constr`` (exact Hessian of the Lagrangian, ``gtol=1e-8``) and ``SLSQP``
-    (``ftol=1e-12``); IPOPT through CasADi (``tol=1e-8``, exact Hessian).
+    (``ftol=1e-12``); IPOPT through CasADi (``tol=1e-8``, exact Hessian). Each newtonkit run also
+    records where its iterations go: the step size of every iteration, inner iterations, Hessian
+    modifications, penalty updates, unit steps accepted by the second-order correction, relaxed
+    (watchdog) steps and watchdog returns. As a yardstick of what Newton's method itself needs
+    from the standard start, ``exact_newton`` is the plain Newton-KKT iteration (dense
+    least-squares solve of the KKT system, unit steps, no globalisation) from ``lam0 = 0`` and
+    from the least-squares multipliers, to the same ``1e-8`` (``None``: not within 200).
     *How IPOPT sees the problem*: no symbolic re-derivation. A :class:`casadi.Callback` evaluates
     ``(f, c)`` with the problem's own NumPy callables (its reverse mode is ``grad`` and ``J^T``), and
     ``nlpsol`` gets the problem's gradient, Jacobian and Lagrangian Hessian as the ``grad_f``,
@@ -32,8 +38,9 @@ multipliers at the returned ``x`` (dense ``lstsq`` for HS, a sparse factorisatio
 the control problems). Times are medians of up to ``--repeats`` runs (fewer when one run exceeds
 ``REPEAT_BUDGET_S``; ``repeats`` records how many), with the solver's own setup included.
 
-Usage: ``python benchmarks/nlp.py [--quick] [--repeats R]``; writes ``benchmarks/results/nlp.json``
-(``nlp_quick.json`` with ``--quick``: a subset, small sizes, noisy).
+Usage: ``python benchmarks/nlp.py [--quick] [--repeats R] [--only hs|control|bratu]``; writes
+``benchmarks/results/nlp.json`` (``nlp_quick.json`` with ``--quick``: a subset, small sizes, noisy;
+``nlp_<part>.json`` with ``--only``).
 """
 import os
 
@@ -228,12 +235,34 @@ def kkt_control(p, x):
 
 
 # ---------------------------------------------------------------------------------------------- (a) HS/BT
+def exact_newton(p, least_squares, tol=1e-8, maxiter=200):
+    """Iterations of the plain Newton-KKT iteration (dense least-squares KKT solve, unit steps) to
+    ``||(grad L, c)|| <= tol`` from ``p.x0``; ``None`` when it does not get there in ``maxiter``."""
+    x = np.array(p.x0, dtype=float)
+    m = np.asarray(p.c(x)).size
+    lam = np.zeros(m)
+    if least_squares:
+        lam = np.linalg.lstsq(dense(p.jac(x)).T, -np.asarray(p.grad(x)), rcond=None)[0]
+    for k in range(maxiter + 1):
+        g, c, J = np.asarray(p.grad(x)), np.asarray(p.c(x)), dense(p.jac(x))
+        gL = g + J.T @ lam
+        if not (np.all(np.isfinite(gL)) and np.all(np.isfinite(c))):
+            return None
+        if math.hypot(np.linalg.norm(gL), np.linalg.norm(c)) <= tol:
+            return k
+        K = np.block([[dense(p.hess_lagrangian(x, lam)), J.T], [J, np.zeros((m, m))]])
+        z = np.linalg.lstsq(K, -np.concatenate([gL, c]), rcond=None)[0]
+        x, lam = x + z[:p.n], lam + z[p.n:]
+    return None
+
+
 def run_hs(names, repeats, budget):
     rows = []
     for name in names:
         p = knlp.hs(name)
         fstar = p.f_star
-        entry = {"problem": name, "n": p.n, "m": p.m, "f_star": fstar, "solvers": {}}
+        entry = {"problem": name, "n": p.n, "m": p.m, "f_star": fstar, "solvers": {},
+                 "exact_newton": {"lam0_zero": exact_newton(p, False), "lam0_least_squares": exact_newton(p, True)}}
 
         def score(x):
             d = {"kkt": kkt_dense(p, x), "f": float(p.f(x))}
@@ -245,7 +274,12 @@ def run_hs(names, repeats, budget):
             def run(sk=sk):
                 cb = TimeBudget(budget)
                 r = sketched_newton(p, sketch=sk, tol=1e-8, seed=0, maxiter=200, callback=cb)
-                return pack(r.x, r.nit, r.converged, {"status": str(r.status), "capped": cb.hit})
+                where = {key: int(r.stats[key]) for key in (
+                    "inner_iterations", "hessian_modifications", "penalty_updates", "second_order_corrections",
+                    "relaxed_steps", "watchdog_returns")}
+                return pack(r.x, r.nit, r.converged, {"status": str(r.status), "capped": cb.hit,
+                                                       "step_sizes": [float(a) for a in r.history["step_size"][1:]],
+                                                       **where})
             entry["solvers"][f"newtonkit-{sk or 'minres'}"] = timed(run, repeats, score)
 
         Hf = p.hess_lagrangian
@@ -285,6 +319,10 @@ def run_hs(names, repeats, budget):
         summary[s] = {"solved": len(its), "of": len(rows),
                       "median_nit_solved": statistics.median(its) if its else None,
                       "median_time_s": statistics.median(r["solvers"][s]["time_s"] for r in rows)}
+    for key in ("lam0_zero", "lam0_least_squares"):
+        its = [r["exact_newton"][key] for r in rows if r["exact_newton"][key] is not None]
+        summary[f"exact_newton_{key}"] = {"solved": len(its), "of": len(rows),
+                                          "median_nit_solved": statistics.median(its) if its else None}
     return {"problems": rows, "summary": summary}
 
 
@@ -399,6 +437,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a subset of HS, one repeat (< 30 s)")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--only", choices=("hs", "control", "bratu"), default=None,
+                    help="run one part only (written to nlp_<part>.json; nlp.json is the full run)")
     args = ap.parse_args()
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
@@ -407,15 +447,19 @@ def main():
            "notes": __doc__.split("Usage:")[0].strip()}
     names = QUICK_HS if quick else knlp.HS_NAMES
     hs_budget = 0.25 if quick else 2.0
-    out["hs"] = run_hs(names, repeats, budget=hs_budget)
-    out["hs"]["time_budget_per_run_s"] = hs_budget
-    out["control"] = run_control((16,) if quick else (64, 128, 256), repeats,
-                                 tc_budget=3.0 if quick else 20.0, tc_max_n=16 if quick else 128)
-    out["bratu"] = run_bratu((64, 64) if quick else (256, 256), 6.0, repeats, budget=10.0 if quick else 120.0)
+    part = args.only
+    if part in (None, "hs"):
+        out["hs"] = run_hs(names, repeats, budget=hs_budget)
+        out["hs"]["time_budget_per_run_s"] = hs_budget
+    if part in (None, "control"):
+        out["control"] = run_control((16,) if quick else (64, 128, 256), repeats,
+                                     tc_budget=3.0 if quick else 20.0, tc_max_n=16 if quick else 128)
+    if part in (None, "bratu"):
+        out["bratu"] = run_bratu((64, 64) if quick else (256, 256), 6.0, repeats, budget=10.0 if quick else 120.0)
     out["total_s"] = time.perf_counter() - t0
     out["machine"]["loadavg_end"] = list(os.getloadavg())
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                        "nlp_quick.json" if quick else "nlp.json")
+                        "nlp" + (f"_{part}" if part else "") + ("_quick" if quick else "") + ".json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=1, default=float)
     print(f"wrote {path} in {out['total_s']:.1f} s")
