@@ -307,6 +307,15 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         stats["line_search_evaluations"] += lsr.evals
         return (pts[lsr.alpha], lsr.alpha) if lsr.accepted else (None, 0.0)
 
+    def tail(k):
+        """The callback and the stopping tests at the end of iteration ``k``: ``(status, message)`` or ``None``."""
+        stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
+        if p.kkt <= tol:
+            return Status.CONVERGED, converged_msg(k)
+        if stop:
+            return Status.STOPPED, stopped_message(METHOD, k)
+        return None
+
     def record(p, inner, step):
         hist["kkt"].append(p.kkt)
         hist["objective"].append(p.f)
@@ -348,6 +357,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         system = NewtonSystem(H, p.J, be)
         if system.is_dense and not np.all(np.isfinite(system.H)) and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack)
+            if (end := tail(k)):
+                status, msg = end
+                break
             continue
         if system.is_dense and not np.all(np.isfinite(system.H)):
             status, msg = Status.NONFINITE, (f"{METHOD}: problem.hess_lagrangian is not finite at iteration {k}; "
@@ -369,6 +381,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         bad = nonfinite_product(products)
         if bad and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack)
+            if (end := tail(k)):
+                status, msg = end
+                break
             continue
         if bad:
             status, msg = Status.NONFINITE, (f"{METHOD}: {bad} at iteration {k}; x is the last iterate. Check "
@@ -426,6 +441,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         stats["inner_iterations"] += inner
         if descent is None and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
+            if (end := tail(k)):
+                status, msg = end
+                break
             continue
         if descent is None:
             status = Status.STAGNATED
@@ -475,6 +493,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         returned = False
         if not lsr.accepted and not relax and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
+            if (end := tail(k)):
+                status, msg = end
+                break
             continue
         if not lsr.accepted and not relax:
             status = Status.STAGNATED
@@ -499,12 +520,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         else:
             p = q
             record(p, inner, alpha)
-        stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
-        if p.kkt <= tol:
-            status, msg = Status.CONVERGED, converged_msg(k)
-            break
-        if stop:
-            status, msg = Status.STOPPED, stopped_message(METHOD, k)
+        if (end := tail(k)):
+            status, msg = end
             break
     else:
         k = maxiter

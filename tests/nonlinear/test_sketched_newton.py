@@ -224,6 +224,27 @@ def test_watchdog_return_to_the_saved_iterate(monkeypatch):
     assert np.all((steps >= 0) & (steps <= 1)) and res.history["kkt"].shape == (res.nit + 1,)
 
 
+class HS6NaNHessianBelow(HS6):
+    """HS6 whose Hessian of the Lagrangian is NaN for x2 < -3: at the watchdog's relaxed point (1, -3.84)."""
+
+    def hess_lagrangian(self, x, lam):
+        H = super().hess_lagrangian(x, lam)
+        return H * np.nan if x[1] < -3.0 else H
+
+
+@pytest.mark.parametrize("sketch", [None, "gaussian"])
+def test_watchdog_returns_when_the_relaxed_point_cannot_be_continued(sketch):
+    """A non-finite Hessian at the relaxed point is not a failure of the run: the method returns to the saved
+    iterate, backtracks along the saved direction and reaches the published minimiser (1, 1)."""
+    res = solve(HS6NaNHessianBelow(), sketch=sketch, maxiter=100)
+    assert res.converged, res.message
+    assert res.stats["relaxed_steps"] == 1 and res.stats["watchdog_returns"] == 1
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-8)
+    for h in res.history.values():
+        assert h.shape == (res.nit + 1,)
+    assert np.all(np.diff(res.history["mu"]) >= 0)
+
+
 def test_second_order_correction_is_counted_and_only_for_matrix_jacobians():
     nlp = pytest.importorskip("problems.nlp")
     P = nlp.hs("HS39")
