@@ -24,12 +24,14 @@ References
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import special
 
 from .. import _checks
+from . import _expsum
 
 #: points of the logarithmic r-grid on which a quadrature is verified
 _NCHECK = 4000
@@ -231,20 +233,37 @@ def _rel_error(c, t, r, exact) -> float:
 
 
 # ------------------------------------------------------------------------------ Newton kernel
-def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) -> GaussianSum:
+_METHODS = ("auto", "optimised", "sinc")
+
+
+def _check_method(method) -> str:
+    if not isinstance(method, str) or method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    return method
+
+
+def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0, method: str = "auto") -> GaussianSum:
     """The Newton kernel ``1/|x|`` in R^3 as a sum of Gaussians, relative accuracy ``tol`` on ``[r_min, r_max]``.
 
-    Sinc quadrature (Hackbusch and Khoromskij, Computing 2006) of
-    ``1/r = (2/sqrt(pi)) int_0^inf exp(-r^2 t^2) dt`` after
-    ``t = sinh(u)``: the integrand ``exp(-r^2 sinh(u)^2) cosh(u)`` is even and decays
-    doubly exponentially, so the trapezoidal rule on ``u_k = k h``, ``k = -M..M``, folds
-    into ``M + 1`` distinct Gaussians ``t_k = sinh(k h)`` with ``c_0 = h/sqrt(pi)`` and
-    ``c_k = 2 h cosh(k h)/sqrt(pi)``. ``M h`` is set so that ``exp(-r_min^2 t_M^2)`` is
-    negligible; the step ``h`` is the largest (on a 3 % ladder) whose rule meets ``tol``
-    on a dense logarithmic grid of ``[r_min, r_max]`` (the discretisation error grows with
-    ``r``); trailing terms that the tolerance does not need are then dropped. The rule is
-    built on ``[r_min / r_max, 1]`` and rescaled (``1/r`` is homogeneous), so the rank
-    depends only on ``tol`` and ``r_max / r_min``.
+    Two constructions, both with ``max |r P(r) - 1| <= tol`` on ``[r_min, r_max]``:
+
+    * ``method="sinc"``: sinc quadrature (Hackbusch and Khoromskij, Computing 2006) of
+      ``1/r = (2/sqrt(pi)) int_0^inf exp(-r^2 t^2) dt`` after ``t = sinh(u)``: the
+      trapezoidal rule on ``u_k = k h``, ``k = -M..M``, folds into ``M + 1`` Gaussians
+      ``t_k = sinh(k h)`` with ``c_0 = h/sqrt(pi)``, ``c_k = 2 h cosh(k h)/sqrt(pi)``; ``M h``
+      makes ``exp(-r_min^2 t_M^2)`` negligible, ``h`` is the largest (on a 3 % ladder) whose
+      rule meets ``tol`` on 4000 log-spaced distances, and trailing terms the tolerance does not
+      need are dropped. Any ``tol`` and range.
+    * ``method="optimised"``: a refined exponential sum (Braess and Hackbusch, IMA J. Numer. Anal.
+      2005; :mod:`problems.potentials._expsum`) from the shipped table, computed for the
+      ranges ``r_max / r_min = sqrt(3) n`` of ``n^3`` grids and tolerances on a ladder; the
+      entry with the fewest terms whose range covers ``r_max / r_min`` at a tolerance
+      ``<= tol`` is rescaled to ``r_min``. Raises ``ValueError`` when no entry covers the request.
+    * ``method="auto"`` (default): the optimised sum when one covers the request with no more
+      terms than the sinc rule, else the sinc rule.
+
+    Both are built on ``[1, r_max / r_min]`` and rescaled (``1/r`` is homogeneous), so the
+    rank depends only on ``tol`` and ``r_max / r_min``.
 
     Parameters
     ----------
@@ -253,25 +272,69 @@ def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) ->
     r_min, r_max : float
         The range of distances (``0 < r_min < r_max``, ratio at most 1e12); for a grid of
         step ``h_grid`` in a box of diameter ``D``, ``r_min = h_grid`` and ``r_max = D``.
+    method : {"auto", "optimised", "sinc"}
+        The construction (see above); ``params["method"]`` records the one used.
 
     Returns
     -------
     GaussianSum
         ``kind="newton"``, ``rank`` = number of Gaussians, ``error`` = the relative error
-        measured on 4000 logarithmically spaced distances.
+        measured on 4000 logarithmically spaced distances of ``[r_min, r_max]`` (the same check
+        for both methods; the shipped sums were also checked on 2e5 points of their range).
 
     Examples
     --------
     >>> k = newton_kernel(1e-7, r_min=1 / 256, r_max=3 ** 0.5)
-    >>> k.rank <= 35 and k.error <= 1e-7
+    >>> k.rank <= 27 and k.error <= 1e-7
     True
     """
+    method = _check_method(method)
     tol, r_min, r_max = _check_range(tol, r_min, r_max)
-    # 1/r is scale invariant: build the rule on [r_min / r_max, 1], then t -> t / r_max, c -> c / r_max
-    rho = r_min / r_max
-    r = np.geomspace(rho, 1.0, _NCHECK)
+    rho = r_max / r_min
+    if method == "sinc":
+        c, t, err = _sinc_rule(tol, rho)
+        info = {"method": "sinc"}
+    else:
+        c, t, err, info = _optimised_rule(tol, rho)
+        if method == "optimised" and c is None:
+            raise ValueError(f"method='optimised': no shipped sum covers r_max / r_min = {rho:.4g} at tol={tol:g} "
+                             f"(the table holds tol {_expsum.TABLE_TOL[0]:g} ... {_expsum.TABLE_TOL[-1]:g}, ratios up "
+                             f"to sqrt(3) * {_expsum.TABLE_N[-1]}); use method='auto' or 'sinc'")
+        if method == "auto":
+            cs, ts, es = _sinc_rule(tol, rho)
+            if c is None or cs.size < c.size:
+                c, t, err, info = cs, ts, es, {"method": "sinc"}
+    return GaussianSum(c / r_min, t / r_min, kind="newton", tol=tol, r_min=r_min, r_max=r_max, error=err,
+                       params=info)
+
+
+def newton_kernel_on_grid(n: int, tol: float = 1e-7, step: float = 1.0, method: str = "auto") -> GaussianSum:
+    """The Newton kernel for an ``n x n x n`` grid of step ``step``: :func:`newton_kernel` on ``[step, sqrt(3) n step]``.
+
+    The setting of Benner, Khoromskaia and Khoromskij (SIAM J. Sci. Comput. 2018): a cube
+    ``[-b, b]^3`` with ``n`` cells a side, ``h = 2 b / n``, distances from ``h`` to the
+    diagonal ``2 sqrt(3) b = sqrt(3) n h``.
+
+    Parameters
+    ----------
+    n : int
+        Grid points a side, ``>= 2``.
+    tol, method
+        As in :func:`newton_kernel`.
+    step : float, default 1.0
+        The grid step ``h`` (> 0).
+    """
+    n = _checks.count("n", n, minimum=2)
+    step = _checks.real_scalar("step", step, positive=True)
+    return newton_kernel(tol, r_min=step, r_max=math.sqrt(3.0) * n * step, method=method)
+
+
+@functools.lru_cache(maxsize=256)
+def _sinc_rule(tol: float, rho: float):
+    """The sinc rule on ``[1 / rho, 1]``, returned for ``[1, rho]``: ``(c, t, error)``."""
+    r = np.geomspace(1.0 / rho, 1.0, _NCHECK)
     exact = 1.0 / r
-    t_far = special.erfcinv(tol / 8.0) / rho        # exp(-rho^2 t^2) ~ tol beyond this t
+    t_far = special.erfcinv(tol / 8.0) * rho        # exp(-t^2 / rho^2) ~ tol beyond this t
     h = 1.2
     while h > 1e-3:
         m = int(math.ceil(math.asinh(t_far) / h)) + 1
@@ -288,10 +351,28 @@ def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0) ->
                 if e2 > tol:
                     break
                 c, t, err = c[:-1], t[:-1], e2
-            return GaussianSum(c / r_max, t / r_max, kind="newton", tol=tol, r_min=r_min, r_max=r_max, error=err)
+            return _frozen(c / rho), _frozen(t / rho), err
         h *= 0.97
-    raise RuntimeError(f"newton_kernel: no quadrature with at most {_MAX_TERMS} terms met tol={tol:g} on "
-                       f"[{r_min:g}, {r_max:g}]; loosen tol or narrow the range")  # pragma: no cover
+    raise RuntimeError(f"newton_kernel: no quadrature with at most {_MAX_TERMS} terms met tol={tol:g} on a range "
+                       f"ratio {rho:g}; loosen tol or narrow the range")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=256)
+def _optimised_rule(tol: float, rho: float):
+    """The shipped optimised sum for ``[1, rho]`` at ``tol``: ``(c, t, error, info)``, or Nones."""
+    entry = _expsum.lookup(tol, rho)
+    if entry is None:
+        return None, None, None, None
+    c, t = entry["c"], entry["t"]
+    r = np.geomspace(1.0, rho, _NCHECK)
+    err = _rel_error(c, t, r, 1.0 / r)
+    return _frozen(c), _frozen(t), err, {"method": "optimised", "table_tol": entry["tol"], "table_rho": entry["rho"]}
+
+
+def _frozen(a):
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
 
 
 # ------------------------------------------------------------------------------ generic exp-substitution rule
@@ -414,4 +495,4 @@ def yukawa_kernel(kappa: float = 1.0, tol: float = 1e-7, r_min: float = 1e-3, r_
     return _exp_rule(w, w.exact, tol, r_min, r_max, "yukawa", {"kappa": kappa})
 
 
-__all__ = ["GaussianSum", "newton_kernel", "slater_kernel", "yukawa_kernel"]
+__all__ = ["GaussianSum", "newton_kernel", "newton_kernel_on_grid", "slater_kernel", "yukawa_kernel"]

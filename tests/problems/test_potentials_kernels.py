@@ -13,19 +13,21 @@ def _log_uniform(lo, hi, n, seed):
     return np.exp(np.random.default_rng(seed).uniform(math.log(lo), math.log(hi), n))
 
 
+@pytest.mark.parametrize("method", ["auto", "sinc"])
 @pytest.mark.parametrize("tol,r_min,r_max,max_rank", [
     (1e-4, 1 / 256, 3 ** 0.5, 22),
     (1e-7, 1 / 256, 3 ** 0.5, 34),      # Benner et al. report 26-39 for n = 256 ... 8192 at 1e-7
     (1e-7, 1 / 8192, 3 ** 0.5, 46),
     (1e-10, 1e-3, 50.0, 70),
 ])
-def test_newton_kernel_meets_tol_on_random_distances(tol, r_min, r_max, max_rank):
-    k = newton_kernel(tol, r_min=r_min, r_max=r_max)
+def test_newton_kernel_meets_tol_on_random_distances(tol, r_min, r_max, max_rank, method):
+    k = newton_kernel(tol, r_min=r_min, r_max=r_max, method=method)
     r = np.concatenate([_log_uniform(r_min, r_max, 20000, 1), [r_min, r_max]])
     rel = np.abs(k.radial(r) * r - 1.0)
     assert rel.max() <= 1.02 * tol                  # the exact kernel 1/r is the reference
     assert k.error <= tol and k.rank <= max_rank and k.kind == "newton"
     assert np.all(k.t[1:] >= k.t[:-1])              # widest Gaussians first
+    assert k.params["method"] in ("sinc", "optimised") and (method == "auto" or k.params["method"] == method)
 
 
 def test_newton_kernel_rank_grows_like_log_of_range():
