@@ -230,7 +230,34 @@ class MultigridPreconditioner(LinearOperator):
         C = self.levels[-1].A.to_csr().toarray()
         Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
-        self.stats = {"vcycles": 0}
+        self.stats = {"vcycles": 0, **self._work_per_cycle()}
+
+    def _work_per_cycle(self):
+        """The work of one cycle counted in fine-grid units (each level weighted by its points over the
+        fine grid's): ``fine_evals_per_cycle``, stencil evaluations (a half sweep is one: the kernels
+        evaluate the stencil on every point and keep one colour; a residual or level product is one, a
+        CSR multicolour sweep is one), and ``fine_passes_per_cycle``, passes over a level grid in the
+        fused (Numba) kernels: pre-smoothing, residual + restriction, prolongation + post-smoothing
+        (three per stencil level; CSR levels do one pass per sweep and transfer)."""
+        n0 = float(np.prod(self.levels[0].shape))
+        evals = passes = 0.0
+        visits = 1.0
+        for l, lev in enumerate(self.levels[:-1]):
+            w = visits * float(np.prod(lev.shape)) / n0
+            nu = self.nus[l]
+            if lev.csr:
+                evals += w * (2 * nu + 1)
+                passes += w * (2 * nu + 3)
+            else:
+                evals += w * (2 * (2 * nu + 1) + 1)
+                passes += w * 3
+            nxt = self.levels[l + 1]
+            if nxt.rc is not None:                 # W-cycle: a residual and a second visit of the next level
+                wn = visits * float(np.prod(nxt.shape)) / n0
+                evals += wn
+                passes += wn
+                visits *= 2.0
+        return {"fine_evals_per_cycle": evals, "fine_passes_per_cycle": passes}
 
     # ------------------------------------------------------------------ cycle
     def _restrict(self, lev, r, out):
@@ -242,6 +269,7 @@ class MultigridPreconditioner(LinearOperator):
         self.backend.kernels("multigrid").prolong_add(e, u, lev.P, lev.pbuf)
 
     def _cycle(self, l, f, u, K):
+        S = self.backend.kernels("stencil")
         lev = self.levels[l]
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
@@ -252,10 +280,8 @@ class MultigridPreconditioner(LinearOperator):
             u[...] = 0.0
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, False)
-        else:
-            A.smooth_rb_pair(u, f, 0, zero=True)   # red then black, from u = 0
-            for _ in range(nu - 1):
-                A.smooth_rb_pair(u, f, 0)
+        else:                                      # red (black red)^nu from u = 0, one pass
+            S.sweeps(A, u, f, 0, 2 * nu + 1, True)
         nxt = self.levels[l + 1]
         K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
         if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
@@ -270,13 +296,12 @@ class MultigridPreconditioner(LinearOperator):
             nxt.rc[...] = nxt.f - nxt.A.matvec(nxt.u.reshape(-1)).reshape(nxt.shape)
             self._cycle(l + 1, nxt.rc, nxt.ec, K)
             nxt.u += nxt.ec
-        K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
         if lev.csr:
+            K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
-        else:
-            for _ in range(nu):
-                A.smooth_rb_pair(u, f, 1)          # black then red: the adjoint of the pre-smoother
+        else:                                      # u += P e_c, then red (black red)^nu: one pass
+            K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1)
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""

@@ -147,6 +147,13 @@ def prolong_add(e, u, P, work=None):
         u[...] = dst
 
 
+def prolong_sweeps(e, u, P, work, op, f, first, count):
+    """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (composed: the prolongation
+    kernel, then :func:`solvers._kernels.cupy.stencil.sweeps`)."""
+    prolong_add(e, u, P, work)
+    _stencil.sweeps(op, u, f, first, count, False)
+
+
 def _c(a):
     """``a`` itself when C-contiguous, else a contiguous copy."""
     import cupy

@@ -5,7 +5,7 @@ grid ``(1, n0, n1)`` (the axis-0 neighbours are masked out, so its face array is
 never read). One thread per grid point. CuPy is imported on first use only.
 Same names and signatures as :mod:`solvers._kernels.numpy.stencil`.
 """
-from ..numpy.stencil import _sweep_pair_from
+from ..numpy.stencil import _sweep_pair_from, _sweeps_from
 from . import _build
 
 _CACHE = {}
@@ -194,3 +194,9 @@ def rb_first(op, u, f, color):
 def sweep_pair(op, u, f, first, zero):
     """Half sweep of colour ``first`` (from ``u = 0`` when ``zero``), then of ``1 - first`` (two launches)."""
     _sweep_pair_from(rb_first, rbgs, op, u, f, first, zero)
+
+
+def sweeps(op, u, f, first, count, zero):
+    """``count`` half sweeps of alternating colours from ``first`` (from ``u = 0`` when ``zero``): one
+    launch per half sweep (the whole grid is in flight at once on the GPU, so there is no pass to save)."""
+    _sweeps_from(rb_first, rbgs, op, u, f, first, count, zero)

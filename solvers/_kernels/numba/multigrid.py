@@ -242,6 +242,19 @@ def prolong_add(e, u, P, work):
     (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work)
 
 
+def prolong_sweeps(e, u, P, work, op, f, first, count):
+    """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first``: one wavefront pass for tensor
+    transfers on a stencil level (:mod:`solvers._kernels.numba.rbwave`; ``work`` from :func:`prolong_work`),
+    else the prolongation followed by :func:`solvers._kernels.numba.stencil.sweeps`."""
+    if isinstance(P, tuple) and hasattr(op, "_coef"):
+        from . import rbwave
+
+        rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work)
+        return
+    prolong_add(e, u, P, work)
+    _stencil.sweeps(op, u, f, first, count, False)
+
+
 def needs_residual_buffer(op):
     """Constant coefficients use the fused kernel (no fine residual is stored) with tensor transfers;
     variable ones and CSR transfers do not."""

@@ -785,3 +785,11 @@ def sweep_pair(op, u, f, first, zero):
     the chunk count follows the calling thread's Numba thread count."""
     nchunks = max(1, min(nb.get_num_threads(), op.grid_shape[0] // 4))
     _pick("sweep", op)(u, f, *op._coef(), int(first), bool(zero), nchunks)
+
+
+def sweeps(op, u, f, first, count, zero):
+    """``count`` half sweeps of alternating colours from ``first`` (the first from ``u = 0`` when ``zero``)
+    in one wavefront pass over the grid (:mod:`solvers._kernels.numba.rbwave`)."""
+    from . import rbwave
+
+    rbwave.run(op, u, f, first, count, zero)

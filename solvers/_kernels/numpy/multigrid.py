@@ -66,6 +66,13 @@ def prolong_add(e, u, P, work):
     u += x
 
 
+def prolong_sweeps(e, u, P, work, op, f, first, count):
+    """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (the post-smoothing step
+    of a cycle; the Numba set fuses them into one pass)."""
+    prolong_add(e, u, P, work)
+    _stencil.sweeps(op, u, f, first, count, False)
+
+
 def needs_residual_buffer(op):
     """Whether :func:`residual_restrict` on this level needs a fine-grid residual array ``work``."""
     return True

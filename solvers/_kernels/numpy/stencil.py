@@ -70,6 +70,22 @@ def sweep_pair(op, u, f, first, zero):
     _sweep_pair_from(rb_first, rbgs, op, u, f, first, zero)
 
 
+def sweeps(op, u, f, first, count, zero):
+    """``count`` half sweeps of alternating colours ``first, 1 - first, first, ...`` in place (the first
+    from ``u = 0`` when ``zero``): a multigrid smoothing step. The compiled sets do them in one pass."""
+    _sweeps_from(rb_first, rbgs, op, u, f, first, count, zero)
+
+
+def _sweeps_from(rb_first_fn, rbgs_fn, op, u, f, first, count, zero):
+    """:func:`sweeps` built from a backend's half sweeps (for sets without a fused kernel)."""
+    for t in range(count):
+        c = (first + t) & 1
+        if t == 0 and zero:
+            rb_first_fn(op, u, f, c)
+        else:
+            rbgs_fn(op, u, f, c)
+
+
 def _sweep_pair_from(rb_first_fn, rbgs_fn, op, u, f, first, zero):
     """:func:`sweep_pair` built from a backend's half sweeps (for sets without a fused pair kernel)."""
     if zero:

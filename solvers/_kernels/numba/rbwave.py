@@ -1,0 +1,196 @@
+"""Red-black Gauss-Seidel half sweeps fused into one pass over the grid (Numba, wavefront).
+
+A multigrid smoothing step of ``count`` half sweeps of alternating colours (red, black, red, ...),
+optionally preceded by the prolonged coarse correction ``u += P e``, done in ONE pass over the
+axis-0 planes instead of one pass per half sweep (temporal blocking, as in the fused red+black pair
+of :mod:`solvers._kernels.numba.stencil`, here for any number of stages):
+
+* the stages are numbered ``s = 0 .. S-1`` (the prolongation, when asked, is stage 0; half sweep
+  ``t`` has colour ``(first + t) & 1``). At step ``i`` of the wavefront, stage ``s`` runs on plane
+  ``i - s``, stages in increasing order. Stage ``s`` of plane ``p`` reads planes ``p - 1, p, p + 1``
+  after stage ``s - 1`` and before stage ``s + 1`` (red points read only black neighbours and vice
+  versa), which this order guarantees; the planes in flight stay in cache.
+* The planes are split into ``nchunks`` ranges, one per thread. Stage ``s`` of the ``s`` planes at
+  either end of a range depends on a neighbouring range, so phase 1 (the wavefront) leaves them
+  out; after it, phase ``s`` (``s = 1 .. S-1``) does stage ``s`` on those end planes of every range
+  (a parallel loop each). The result is exactly that of the stages done one after the other.
+
+Rows and planes are updated by the vectorised row helpers of :mod:`.stencil` (the candidate value for
+every point of a row, then a select), so a half sweep costs one stencil evaluation of the grid, and
+the whole smoothing step reads ``u`` and ``f`` and writes ``u`` once.
+
+Reference: U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001, sec. 2.x
+(red-black Gauss-Seidel); G. Wellein et al., "Efficient temporal blocking for stencil computations
+by multicore-aware wavefront parallelization", COMPSAC 2009 (the wavefront over planes).
+"""
+import numba as nb
+import numpy as np
+
+from .stencil import _plane3c, _plane3v, _row2c, _row2v
+
+
+# ----------------------------------------------------------------------------- one stage on one plane
+@nb.njit(cache=True)
+def _prolong_plane3(u, buf, i, pi0, pw0, pi1, pw1):
+    """``u[i] += (P e)[i]`` from ``buf`` (the coarse grid interpolated along the last axis)."""
+    a0, a1 = pi0[i, 0], pi0[i, 1]
+    x0, x1 = pw0[i, 0], pw0[i, 1]
+    n2 = u.shape[2]
+    for j in range(u.shape[1]):
+        b0, b1 = pi1[j, 0], pi1[j, 1]
+        c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
+        for k in range(n2):
+            u[i, j, k] += (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
+                           + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
+
+
+@nb.njit(cache=True)
+def _prolong_row2(u, buf, i, pi0, pw0):
+    a0, a1 = pi0[i, 0], pi0[i, 1]
+    x0, x1 = pw0[i, 0], pw0[i, 1]
+    for k in range(u.shape[1]):
+        u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
+
+
+@nb.njit(cache=True)
+def _stage3(s, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf, pi0, pw0, pi1, pw1, tmp):
+    if pro:
+        if s == 0:
+            _prolong_plane3(u, buf, p, pi0, pw0, pi1, pw1)
+            return
+        s -= 1
+    color = (first + s) & 1
+    z = zero and s == 0
+    if const:
+        _plane3c(u, f, p, w0, w1, w2, d, color, z, tmp)
+    else:
+        _plane3v(u, f, p, F0, F1, F2, DG, color, z, tmp)
+
+
+@nb.njit(cache=True)
+def _stage2(s, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp):
+    if pro:
+        if s == 0:
+            _prolong_row2(u, buf, p, pi0, pw0)
+            return
+        s -= 1
+    color = (first + s) & 1
+    z = zero and s == 0
+    if const:
+        _row2c(u, f, p, w0, w1, d, color, z, tmp)
+    else:
+        _row2v(u, f, p, F0, F1, DG, color, z, tmp)
+
+
+# ----------------------------------------------------------------------------- the wavefront
+@nb.njit(cache=True)
+def _bounds(t, nchunks, n0, S):
+    """Range ``[s, e)`` of chunk ``t`` and how many end planes of each stage wait for the later phases."""
+    s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+    lo = 1 if t > 0 else 0                  # a neighbouring range below / above
+    hi = 1 if t < nchunks - 1 else 0
+    return s, e, lo, hi
+
+
+@nb.njit(parallel=True, cache=True)
+def wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1,
+          pi2, pw2, buf, nchunks):
+    """3-D: (``u += P e`` when ``pro``, then) ``count`` half sweeps from colour ``first`` in one pass."""
+    n0 = u.shape[0]
+    nl = u.shape[2]
+    S = count + (1 if pro else 0)
+    if pro:                                  # the coarse grid interpolated along the last axis
+        n2 = u.shape[2]
+        for I in nb.prange(e.shape[0]):
+            for J in range(e.shape[1]):
+                for k in range(n2):
+                    buf[I, J, k] = pw2[k, 0] * e[I, J, pi2[k, 0]] + pw2[k, 1] * e[I, J, pi2[k, 1]]
+    for t in nb.prange(nchunks):
+        tmp = np.empty(nl)
+        s, en, lo, hi = _bounds(t, nchunks, n0, S)
+        for i in range(s, en + S - 1):
+            for st in range(S):
+                p = i - st
+                if s + lo * st <= p < en - hi * st:
+                    _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
+                            pi0, pw0, pi1, pw1, tmp)
+    for st in range(1, S):
+        for t in nb.prange(nchunks):
+            tmp = np.empty(nl)
+            s, en, lo, hi = _bounds(t, nchunks, n0, S)
+            for p in range(s, s + lo * st):
+                _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
+                        pi0, pw0, pi1, pw1, tmp)
+            for p in range(en - hi * st, en):
+                _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
+                        pi0, pw0, pi1, pw1, tmp)
+
+
+@nb.njit(parallel=True, cache=True)
+def wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1, buf, nchunks):
+    """2-D twin of :func:`wave3` (rows instead of planes)."""
+    n0 = u.shape[0]
+    nl = u.shape[1]
+    S = count + (1 if pro else 0)
+    if pro:
+        for I in nb.prange(e.shape[0]):
+            for k in range(nl):
+                buf[I, k] = pw1[k, 0] * e[I, pi1[k, 0]] + pw1[k, 1] * e[I, pi1[k, 1]]
+    for t in nb.prange(nchunks):
+        tmp = np.empty(nl)
+        s, en, lo, hi = _bounds(t, nchunks, n0, S)
+        for i in range(s, en + S - 1):
+            for st in range(S):
+                p = i - st
+                if s + lo * st <= p < en - hi * st:
+                    _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+    for st in range(1, S):
+        for t in nb.prange(nchunks):
+            tmp = np.empty(nl)
+            s, en, lo, hi = _bounds(t, nchunks, n0, S)
+            for p in range(s, s + lo * st):
+                _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+            for p in range(en - hi * st, en):
+                _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+
+
+# ----------------------------------------------------------------------------- Python-side argument packing
+_DUMMY = {}
+
+
+def _dummies(nd):
+    """Placeholders for the arrays a call does not use (one type per dimension: one compiled kernel)."""
+    t = _DUMMY.get(nd)
+    if t is None:
+        t = _DUMMY[nd] = (np.zeros((1,) * nd), np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2)))
+    return t
+
+
+def nchunks_for(n0, stages, threads):
+    """Chunks of at least ``2 * stages`` planes (the end planes of a chunk wait for the later phases)."""
+    return max(1, min(threads, n0 // (2 * stages + 2)))
+
+
+def run(op, u, f, first, count, zero, e=None, P=None, buf=None, nchunks=None):
+    """``count`` half sweeps of ``op`` (after ``u += P e`` when ``e`` is given) in one wavefront pass.
+
+    ``nchunks``: plane ranges (default: one per thread, each of at least ``2 * stages + 2`` planes).
+    """
+    nd = u.ndim
+    g, it, wt = _dummies(nd)
+    pro = e is not None
+    S = count + (1 if pro else 0)
+    if nchunks is None:
+        nchunks = nchunks_for(u.shape[0], S, nb.get_num_threads())
+    nchunks = max(1, min(int(nchunks), max(1, u.shape[0] // (2 * S))))
+    if op.const:
+        coef = (*op._w, op._d) + (g,) * (nd + 1)
+    else:
+        coef = (0.0,) * nd + (0.0,) + (*op._faces, op._dg)
+    if not pro:
+        e, buf = g, g
+        P = (it, wt) * nd
+    if nd == 3:
+        wave3(u, f, *coef, bool(op.const), int(first), int(count), bool(zero), pro, e, *P, buf, nchunks)
+    else:
+        wave2(u, f, *coef, bool(op.const), int(first), int(count), bool(zero), pro, e, *P, buf, nchunks)
