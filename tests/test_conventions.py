@@ -122,7 +122,7 @@ def _sketched_newton(_name):
     prob = nlp.hs("HS28")
 
     def run(backend, callback=None, **kw):
-        return solvers.sketched_newton(prob, sketch="gaussian", tol=1e-10, seed=0, backend=backend,
+        return solvers.sketched_newton(prob, sketch="gaussian", tol=1e-10, seed=0, tight_size=0, backend=backend,
                                        callback=callback, **kw)
 
     def check(res):   # HS28: the minimiser (0.5, -0.5, 0.5) (Hock & Schittkowski 1981)
