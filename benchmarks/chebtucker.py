@@ -9,8 +9,11 @@ evaluation and direct Numba summation.
     SAME coefficient tensor at the SAME ranks as ST-HOSVD (its error measured with the same
     evaluator; also the compression alone, both on that tensor), and beside plain evaluation
     of the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset).
-    Throughput: points/s at ranks 5, 10, 15, 20 (m = 129) on 1 and 2 threads against the flop
-    roof (threads x the measured single-thread DGEMM rate / flops per point).
+    Throughput: points/s at ranks 5, 10, 15, 20 (m = 129) on 1 and 2 threads by both evaluation
+    routes (``eval_method="chebyshev"``: Chebyshev sums of the factor rows, ``2 (3 m r + r^3)``
+    flops; ``"table"``: local Lagrange interpolation on tabulated columns, ``2 (3 p r + r^3)``),
+    each against its flop roof (threads x the measured single-thread DGEMM rate / flops per
+    point), with the table's measured error.
 (b) Long-range Coulomb potential (range-separated Newton kernel, Benner, Khoromskaia,
     Khoromskij, SIAM J. Sci. Comput. 2018) of a 24 x 24 x 4 rock-salt lattice (separable
     charges: canonical rank = long-range kernel rank, the reduced-HOSVD path), the same
@@ -174,9 +177,21 @@ def dgemm_gflops(n=1000, repeats=3):
     return 2.0 * n ** 3 / t / 1e9
 
 
-def bench_throughput(ranks, m, n_points, threads, repeats):
-    """Evaluation rate at Tucker ranks r (d = 3, degree m - 1, random orthonormal factors) against
-    the flop roof ``threads * DGEMM rate / (2 (3 m r + r^3) + 9 m)`` flops per point."""
+def flops_per_point(route, m, r, p=8, d=3):
+    """The flop model of one evaluation: the factor rows (Chebyshev: ``2 m r`` per mode plus the
+    recurrence ``3 m``; table: ``2 p r`` per mode plus the weights ``3 p`` and about 40 for the
+    arccos and the stencil) and the core contraction ``2 r^d``."""
+    if route == "chebyshev":
+        return 2.0 * (d * m * r + r ** d) + 3.0 * d * m
+    return 2.0 * (d * p * r + r ** d) + d * (3.0 * p + 40.0)
+
+
+def bench_throughput(ranks, m, n_points, threads, repeats, tol=1e-7):
+    """Evaluation rate at Tucker ranks r (d = 3, degree m - 1, random orthonormal factors) by both
+    routes (``eval_method="chebyshev"`` and ``"table"``, the latter at the table target of ``tol``),
+    timed interleaved in one process, against the flop roof ``threads * DGEMM rate / flops per
+    point`` of each route; with the table's measured error (relative to each mode's scale, and
+    the largest difference of the two routes relative to the largest value)."""
     import solvers
 
     rng = np.random.default_rng(3)
@@ -184,17 +199,37 @@ def bench_throughput(ranks, m, n_points, threads, repeats):
     gf = dgemm_gflops()
     rows = []
     for r in ranks:
-        ct = ChebTucker(rng.standard_normal((r,) * 3), [np.linalg.qr(rng.standard_normal((m, r)))[0] for _ in range(3)],
-                        DOMAIN)
-        ct(pts[:100])
-        flops = 2.0 * (3 * m * r + r ** 3) + 9.0 * m
-        row = {"rank": r, "m": m, "flops_per_point": flops, "dgemm_gflops_1thread": gf}
+        core = rng.standard_normal((r,) * 3)
+        fac = [np.linalg.qr(rng.standard_normal((m, r)))[0] for _ in range(3)]
+        cts = {em: ChebTucker(core, fac, DOMAIN, tol=tol, eval_method=em) for em in ("chebyshev", "table")}
+        auto = ChebTucker(core, fac, DOMAIN, tol=tol)
+        info = cts["table"].table_info()
+        for ct in cts.values():
+            ct(pts[:100])
+        vals = {k: np.asarray(ct(pts[:20000])) for k, ct in cts.items()}
+        row = {"rank": r, "m": m, "tol": tol, "dgemm_gflops_1thread": gf, "auto_route": auto.eval_route,
+               "table_info": {"order": info["order"], "grid": info["grid"], "target": info["target"],
+                         "measured_error": info["error"], "apriori_bound": info["bound"],
+                         "error_estimate_table": cts["table"].error_estimate()["table"],
+                         "max_route_difference_rel": float(np.abs(vals["table"] - vals["chebyshev"]).max()
+                                                           / np.abs(vals["chebyshev"]).max())}}
+        for route in cts:
+            flops = flops_per_point(route, m, r, info["order"])
+            row[route] = {"flops_per_point": flops}
         for nt in threads:
             solvers.set_num_threads(nt)
-            t, _ = median_time(lambda: ct(pts), repeats)
-            row[f"points_per_s_{nt}t"] = n_points / t
-            row[f"gflops_{nt}t"] = n_points / t * flops / 1e9
-            row[f"roof_points_per_s_{nt}t"] = nt * gf * 1e9 / flops
+            best = {k: [] for k in cts}
+            for _ in range(repeats):            # interleaved: both routes see the same machine load
+                for k, ct in cts.items():
+                    t0 = time.perf_counter()
+                    ct(pts)
+                    best[k].append(time.perf_counter() - t0)
+            for route in cts:
+                t = statistics.median(best[route])
+                flops = row[route]["flops_per_point"]
+                row[route].update({f"points_per_s_{nt}t": n_points / t, f"gflops_{nt}t": n_points / t * flops / 1e9,
+                                   f"roof_points_per_s_{nt}t": nt * gf * 1e9 / flops})
+            row[f"table_speedup_{nt}t"] = row["table"][f"points_per_s_{nt}t"] / row["chebyshev"][f"points_per_s_{nt}t"]
         rows.append(row)
     solvers.set_num_threads(max(threads))
     return rows
@@ -209,6 +244,15 @@ def bench_system(name, system, degree, tol, cutoff, samples, n_eval, n_direct):
     t_direct, _ = median_time(lambda: V.direct(pts[:n_direct]), 1)
     direct_rate = n_direct / t_direct
     out = {k: v for k, v in r.items() if k not in ("ct", "potential")}
+    routes = {}
+    for em in ("chebyshev", "table"):      # the same function by each route (auto took ct.eval_route above)
+        other = ChebTucker(ct.core, ct.factors, ct.domain, tol=ct.tol, eval_method=em)
+        other(pts[:100])
+        t_em, v_em = median_time(lambda: other(pts), 1 if n_eval >= 10 ** 6 else 3)
+        routes[em] = {"points_per_s": n_eval / t_em, "max_rel_error_vs_direct":
+                      float(np.abs(np.asarray(v_em[:n_direct]) - V.direct(pts[:n_direct])).max()
+                            / np.abs(V.direct(pts[:n_direct])).max())}
+    out.update({"eval_route": ct.eval_route, "routes": routes})
     out.update({"system": name, "eval_points": n_eval, "eval_s": t_eval, "points_per_s": n_eval / t_eval,
                 "direct_points": n_direct, "direct_points_per_s": direct_rate,
                 "direct_s_for_eval_points": n_eval / direct_rate, "direct_estimated": n_direct < n_eval,
@@ -237,12 +281,15 @@ def main():
               f"{cmp['sthosvd']['compress_s']:.3f} s vs {cmp['tensorly_tucker']['compress_s']:.3f} s "
               f"({cmp['sthosvd']['speedup_vs_tensorly']:.1f}x); {row['sthosvd']['points_per_s']:.3g} pts/s "
               f"({row['eval_speedup_vs_full']:.0f}x vs full coefficients)", flush=True)
-    result["throughput"] = bench_throughput((5, 10, 15, 20), 129, 10 ** 5 if q else 10 ** 6, (1, 2), 3)
+    result["throughput"] = bench_throughput((5, 10, 15, 20), 129, 10 ** 5 if q else 10 ** 6, (1, 2), 3 if q else 5)
     for row in result["throughput"]:
-        print(f"rank {row['rank']:2d} (m 129): {row['points_per_s_1t']:.3g} pts/s on 1 thread "
-              f"(roof {row['roof_points_per_s_1t']:.3g}), {row['points_per_s_2t']:.3g} on 2 "
-              f"(roof {row['roof_points_per_s_2t']:.3g}); DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread",
-              flush=True)
+        c, tb = row["chebyshev"], row["table"]
+        print(f"rank {row['rank']:2d} (m 129): chebyshev {c['points_per_s_1t']:.3g} / {c['points_per_s_2t']:.3g} pts/s "
+              f"on 1 / 2 threads (roof {c['roof_points_per_s_2t']:.3g} on 2); table (p {row['table_info']['order']}, "
+              f"G {row['table_info']['grid']}) {tb['points_per_s_1t']:.3g} / {tb['points_per_s_2t']:.3g} "
+              f"(roof {tb['roof_points_per_s_2t']:.3g}), speedup {row['table_speedup_2t']:.2f}x on 2; table error "
+              f"{max(row['table_info']['measured_error']):.1e} (target {row['table_info']['target']:.0e}); auto -> "
+              f"{row['auto_route']}; DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread", flush=True)
     if q:
         systems = [("lattice_12x12x4", potentials.cubic_lattice((12, 12, 4)), 64, 3.0),
                    ("cloud_150", potentials.random_cloud(150, seed=0), 48, 3.0)]
@@ -256,7 +303,9 @@ def main():
                            n_eval=10 ** 5 if q else 10 ** 6, n_direct=200 if q else 2000)
         result["systems"].append(row)
         print(f"{name}: ranks {row['ranks']} (long-range kernel {row['kernel_rank']} of {row['newton_rank']} terms), "
-              f"rel err {row['max_rel_error']:.2e}, build {row['build_s']:.2f} s, {row['points_per_s']:.3g} pts/s, "
+              f"rel err {row['max_rel_error']:.2e}, build {row['build_s']:.2f} s, {row['points_per_s']:.3g} pts/s "
+              f"({row['eval_route']}; chebyshev {row['routes']['chebyshev']['points_per_s']:.3g}, table "
+              f"{row['routes']['table']['points_per_s']:.3g}), "
               f"{row['eval_speedup_vs_direct']:.0f}x vs direct Numba summation", flush=True)
     result["paper"] = {"lattice_long_range_ranks_m129_tol1e-7": [18, 18, 12], "lattice_error": 2e-7,
                        "newton_canonical_ranks_eps1e-7": "26-39 (n = 256 ... 8192)", "long_range_ranks": "10-17",

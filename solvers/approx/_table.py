@@ -25,10 +25,15 @@ exact Chebyshev sums at sample points and refines ``G`` where the check fails (s
 from __future__ import annotations
 
 import math
+import time
+import warnings
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+
+from ..backends import get_backend
+from . import _cheb
 
 #: interpolation orders tried, cheapest first (multiples of 8: the kernels work in blocks of 8 nodes)
 ORDERS = (8, 16)
@@ -165,3 +170,72 @@ def pays(factors, p: int) -> bool:
     cheb = sum(2.0 * A.shape[0] * A.shape[1] + 3.0 * A.shape[0] for A in factors)
     table = sum(570.0 + 19.0 * p * A.shape[1] for A in factors)
     return table < 0.8 * cheb
+
+
+class TableRoute:
+    """The route choice and the tables of :class:`~solvers.approx.ChebTucker` (a mix-in: uses its
+    ``factors``, ``tol``, ``backend``, ``eval_method`` and the ``_tables`` cache)."""
+
+    def _table_data(self, derivative=False):
+        """The tables of the factor columns (or of their derivatives, at the same order), built
+        and checked on first use (:func:`solvers.approx._table.build`); ``None`` when the
+        target accuracy needs too fine a grid."""
+        key = "derivative" if derivative else "value"
+        if key not in self._tables:
+            order = None
+            if derivative:
+                v = self._table_data()
+                order = None if v is None else v["p"]
+            facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
+            self._tables[key] = None if (derivative and order is None) else build(
+                facs, target(self.tol), get_backend(self.backend).kernels("approx"), order)
+            if self._tables[key] is None and self.eval_method == "table":
+                warnings.warn(f"ChebTucker: no table of order <= {ORDERS[-1]} with <= {MAX_GRID} "
+                              f"intervals reaches the relative accuracy {target(self.tol):.1e} for the "
+                              f"{'derivatives' if derivative else 'values'}; the exact Chebyshev sums are used "
+                              "(raise tol or use eval_method='chebyshev')", RuntimeWarning, stacklevel=4)
+        return self._tables[key]
+
+    @property
+    def eval_route(self) -> str:
+        """The route :meth:`__call__` takes: ``"table"`` or ``"chebyshev"`` (``eval_method="auto"``
+        takes the table when the accuracy target ``max(1e-2 tol, 1e-14)`` is met and the cost
+        model :func:`solvers.approx._table.pays` says it saves time)."""
+        return self._route()
+
+    def _route(self, derivative=False) -> str:
+        if self.eval_method == "chebyshev" or "table" not in get_backend(self.backend).kernels("approx").ROUTES:
+            return "chebyshev"
+        if self.eval_method == "auto" and TOL_FACTOR * self.tol < FLOOR:
+            return "chebyshev"
+        v = self._table_data()
+        if v is not None and self.eval_method == "auto" and not pays(self.factors, v["p"]):
+            return "chebyshev"
+        if v is not None and derivative and self._table_data(derivative=True) is None:
+            v = None
+        if v is None:
+            return "chebyshev"
+        return "table+derivative" if derivative else "table"
+
+    def table_info(self) -> dict | None:
+        """The tables of the ``table`` route (built if needed): ``order`` ``p``, ``grid`` (intervals
+        per mode), ``bound`` (a-priori) and ``error`` (measured at 4099 points against the
+        Chebyshev sums), both relative to the largest value of the mode's columns, and the
+        ``target``; ``None`` when the table route is not taken."""
+        if self._route() == "chebyshev":
+            return None
+        v = self._table_data()
+        return {"order": v["p"], "grid": list(v["grid"]), "bound": list(v["bound"]), "error": list(v["error"]),
+                "target": v["target"]}
+
+    def _record_route(self) -> None:
+        """Resolve the route (building and checking the tables when it is the table) and record
+        it in ``stats``: ``eval_route``, ``table_s`` (also added to ``time_s``) and for the table
+        ``table_order``, ``table_grid``, ``table_error`` (measured, relative per mode)."""
+        t0 = time.perf_counter()
+        info = self.table_info()
+        dt = time.perf_counter() - t0
+        self.stats.update({"eval_route": self.eval_route, "table_s": dt, "time_s": self.stats.get("time_s", 0.0) + dt})
+        if info is not None:
+            self.stats.update({"table_order": info["order"], "table_grid": tuple(info["grid"]),
+                               "table_error": tuple(info["error"])})

@@ -13,7 +13,6 @@ Comput. 40, 2018).
 """
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -24,7 +23,7 @@ from . import _cheb, _sample, _table, _tucker
 from . import _validate as _v
 
 
-class ChebTucker:
+class ChebTucker(_table.TableRoute):
     """A Chebyshev–Tucker function on a box (built by :func:`chebtucker`).
 
     :math:`f(x) \\approx \\sum_{j} G_{j} \\prod_i \\sum_{k < m_i} A_i[k, j_i]\\, T_k(t_i(x_i))`,
@@ -167,58 +166,6 @@ class ChebTucker:
                     tables.update(dgrid=dv["grid"], dtable=dv["table"])
             p = self._packed[key] = be.kernels("approx").pack(self.core, self.factors, dfac, xp=be.xp, tables=tables)
         return be, p
-
-    def _table_data(self, derivative=False):
-        """The tables of the factor columns (or of their derivatives, at the same order), built
-        and checked on first use (:func:`solvers.approx._table.build`); ``None`` when the
-        target accuracy needs too fine a grid."""
-        key = "derivative" if derivative else "value"
-        if key not in self._tables:
-            order = None
-            if derivative:
-                v = self._table_data()
-                order = None if v is None else v["p"]
-            facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
-            self._tables[key] = None if (derivative and order is None) else _table.build(
-                facs, _table.target(self.tol), get_backend(self.backend).kernels("approx"), order)
-            if self._tables[key] is None and self.eval_method == "table":
-                warnings.warn(f"ChebTucker: no table of order <= {_table.ORDERS[-1]} with <= {_table.MAX_GRID} "
-                              f"intervals reaches the relative accuracy {_table.target(self.tol):.1e} for the "
-                              f"{'derivatives' if derivative else 'values'}; the exact Chebyshev sums are used "
-                              "(raise tol or use eval_method='chebyshev')", RuntimeWarning, stacklevel=4)
-        return self._tables[key]
-
-    @property
-    def eval_route(self) -> str:
-        """The route :meth:`__call__` takes: ``"table"`` or ``"chebyshev"`` (``eval_method="auto"``
-        takes the table when the accuracy target ``max(1e-2 tol, 1e-14)`` is met and the cost
-        model :func:`solvers.approx._table.pays` says it saves time)."""
-        return self._route()
-
-    def _route(self, derivative=False) -> str:
-        if self.eval_method == "chebyshev" or "table" not in get_backend(self.backend).kernels("approx").ROUTES:
-            return "chebyshev"
-        if self.eval_method == "auto" and _table.TOL_FACTOR * self.tol < _table.FLOOR:
-            return "chebyshev"
-        v = self._table_data()
-        if v is not None and self.eval_method == "auto" and not _table.pays(self.factors, v["p"]):
-            return "chebyshev"
-        if v is not None and derivative and self._table_data(derivative=True) is None:
-            v = None
-        if v is None:
-            return "chebyshev"
-        return "table+derivative" if derivative else "table"
-
-    def table_info(self) -> dict | None:
-        """The tables of the ``table`` route (built if needed): ``order`` ``p``, ``grid`` (intervals
-        per mode), ``bound`` (a-priori) and ``error`` (measured at 4099 points against the
-        Chebyshev sums), both relative to the largest value of the mode's columns, and the
-        ``target``; ``None`` when the table route is not taken."""
-        if self._route() == "chebyshev":
-            return None
-        v = self._table_data()
-        return {"order": v["p"], "grid": list(v["grid"]), "bound": list(v["bound"]), "error": list(v["error"]),
-                "target": v["target"]}
 
     def _t(self, points, be):
         """Points mapped to [-1, 1]^d (host check in a few vector passes; the slow path only
@@ -538,21 +485,8 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
                     provenance=timer.provenance(), method=method, backend=be.name, history=history,
                     eval_method=eval_method)
-    _table_stats(ct)
+    ct._record_route()
     return ct
-
-
-def _table_stats(ct) -> None:
-    """Resolve the evaluation route (building and checking the tables when it is the table)
-    and record it in ``stats``: ``eval_route``, ``table_s`` (also added to ``time_s``) and for
-    the table ``table_order``, ``table_grid``, ``table_error`` (measured, relative per mode)."""
-    t0 = time.perf_counter()
-    info = ct.table_info()
-    dt = time.perf_counter() - t0
-    ct.stats.update({"eval_route": ct.eval_route, "table_s": dt, "time_s": ct.stats.get("time_s", 0.0) + dt})
-    if info is not None:
-        ct.stats.update({"table_order": info["order"], "table_grid": tuple(info["grid"]),
-                         "table_error": tuple(info["error"])})
 
 
 def _compress(method):

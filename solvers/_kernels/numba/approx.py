@@ -236,16 +236,14 @@ def _acos(x, P):
     the ``asin`` by the polynomial :data:`ASIN_P` on ``[0, 1/2]``."""
     ax = abs(x)
     big = ax > 0.5
-    zb = math.sqrt(0.5 * (1.0 - ax))
-    z = zb if big else ax
+    z = math.sqrt(0.5 * (1.0 - ax)) if big else ax
     u = z * z
     h = P[12]
     for k in range(11, -1, -1):
         h = h * u + P[k]
     a = z + z * u * h
-    if big:
-        return 2.0 * a if x > 0.0 else math.pi - 2.0 * a
-    return 0.5 * math.pi - a if x > 0.0 else 0.5 * math.pi + a
+    sg = math.copysign(1.0, x)                       # branch-free: selects only, so the loop vectorizes
+    return (0.5 * math.pi * (1.0 - sg) + 2.0 * sg * a) if big else (0.5 * math.pi - sg * a)
 
 
 #: fused multiply-adds and reassociation in the table kernel's dot products (the weights and the
@@ -265,9 +263,12 @@ def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
     L = G + p + 1
     hinv = G / math.pi
     P = ASIN_P
+    for q in range(nb_):
+        S[q] = t[p0 + q, i]
+    for q in range(nb_, chunk):
+        S[q] = 1.0
     for q in range(chunk):
-        x = t[p0 + q, i] if q < nb_ else 1.0
-        s = _acos(x, P) * hinv
+        s = _acos(S[q], P) * hinv
         j0 = min(int(s), G - 1) - half + 1
         B[q] = off + j0 + half
         S[q] = s - j0
@@ -291,9 +292,8 @@ def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
             w4, w5, w6, w7 = W[l0 + 4, q], W[l0 + 5, q], W[l0 + 6, q], W[l0 + 7, q]
             for j in range(ri):
                 o = b + j * L + l0
-                v = tT[o:o + 8]                  # a slice: no negative-index fix-ups on the 8 loads
-                out[j, q] += (w0 * v[0] + w1 * v[1] + w2 * v[2] + w3 * v[3]
-                              + w4 * v[4] + w5 * v[5] + w6 * v[6] + w7 * v[7])
+                out[j, q] += (w0 * tT[o] + w1 * tT[o + 1] + w2 * tT[o + 2] + w3 * tT[o + 3]
+                              + w4 * tT[o + 4] + w5 * tT[o + 5] + w6 * tT[o + 6] + w7 * tT[o + 7])
 
 
 @nb.njit(cache=True)
