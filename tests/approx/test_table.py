@@ -261,7 +261,7 @@ def test_numpy_backend_table_route_matches_the_function(rng):
     np.testing.assert_allclose(ct.gradient(X), f.grad(X), rtol=0, atol=1e-5 * np.abs(f.grad(X)).max())
 
 
-def test_pickle_and_stored_result_keep_the_route(rng):
+def test_pickle_and_stored_result_keep_the_route(rng, tmp_path):
     dom = BOXES[3]
     f = Product([1.0, 2.0, 0.7], [1.1, -2.0, 1.3])
     ct = chebtucker(f, dom, degree=96, tol=1e-7, eval_method="table")
@@ -274,6 +274,13 @@ def test_pickle_and_stored_result_keep_the_route(rng):
     assert back.eval_method == "table"
     np.testing.assert_array_equal(back(X), v)
     assert ct.stats["table_grid"] == tuple(ct.table_info()["grid"]) and ct.stats["table_s"] >= 0.0
+    from solvers.runs import RunStore
+
+    with RunStore(tmp_path / "runs.h5") as store:
+        stored = store.load(store.save(ct.to_result()))
+    loaded = ChebTucker.from_result(stored)
+    assert loaded.eval_method == "table" and list(loaded.stats["table_grid"]) == list(ct.stats["table_grid"])
+    np.testing.assert_array_equal(loaded(X), v)
 
 
 # ------------------------------------------------------------------------------ hostile

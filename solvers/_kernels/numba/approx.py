@@ -246,8 +246,8 @@ def _acos(x, P):
     return (0.5 * math.pi * (1.0 - sg) + 2.0 * sg * a) if big else (0.5 * math.pi - sg * a)
 
 
-#: fused multiply-adds and reassociation in the table kernel's dot products (the weights and the
-#: arccos keep IEEE semantics in their own functions)
+#: fused multiply-adds and reassociation in the table kernel (the order of the weight products and
+#: of the 8-term sums; the arccos keeps IEEE semantics in its own function)
 _FAST = {"contract", "reassoc"}
 
 
