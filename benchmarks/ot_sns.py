@@ -20,8 +20,12 @@ the RSS before the cost matrix was made, divided by the size of C (target <= 1.5
 ``sns`` (``--large-methods``), each in a fresh subprocess, to L1 marginal error 1e-8 at
 eps = 1e-3 (``--eps``): peak RSS of the generator and of the solve (VmHWM, reset in between),
 time, iterations, and the marginal error of the returned potentials recomputed here in plain
-NumPy by row blocks; writes ``ot_sns_large.json``. ``--auto-rule`` measures the Sinkhorn/SNS cross-over that :mod:`solvers.ot.auto` uses
-(process CPU time, median of 3) and writes ``ot_sns_auto_rule.json``.
+NumPy by row blocks; writes ``ot_sns_large.json``. ``--auto-rule`` measures the Sinkhorn/SNS
+cross-over that :mod:`solvers.ot.auto` uses
+(process CPU time, median of 3) and writes ``ot_sns_auto_rule.json``. ``--newton-kernel``
+compares SNS with its Newton stage from exponential passes over C against the Newton stage in
+kernel space (:mod:`solvers.ot._sns_kernel`), CPU time, at n = 1000, 3000
+(``ot_sns_newton_kernel.json``).
 
 Slow runs are time-limited: each peer first times a few iterations, then gets an iteration
 cap that fits its time budget. A run that cannot reach the target within the cap is
@@ -33,7 +37,7 @@ RegOT's C++ loop cannot be interrupted, so each RegOT run happens in a forked ch
 is killed at its budget (reported as ``"status": "timeout"``).
 
 Usage: ``python benchmarks/ot_sns.py [--quick] [--budget SECONDS] [--sizes N ...] [--eps E ...]
-[--memory-n N] [--auto-rule] [--large N ...]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
+[--memory-n N] [--auto-rule] [--newton-kernel] [--large N ...]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
 with --quick: n = 300, eps in {0.1, 1e-2, 1e-3}, memory at n = 1500).
 """
 import os
@@ -449,6 +453,51 @@ def measure_large(sizes, eps, methods):
     return rows
 
 
+# ----------------------------------------------------------------------------- Newton kernel
+def newton_kernel(sizes, epss, repeats=3):
+    """SNS with the Newton stage from exponential passes over C (``before``: stage 1 alone in
+    kernel space, ``NEWTON_KERNEL_MAX = 0``) against the Newton stage in kernel space
+    (``after``: ``domain="kernel"``): process CPU time (median), iterations, time per iteration,
+    and how far the two answers are apart."""
+    import sys
+
+    sns_mod = sys.modules["solvers.ot.sns"]
+    default = sns_mod.NEWTON_KERNEL_MAX
+    rows = []
+    for n in sizes:
+        for eps in epss:
+            p = problem(n, eps)
+            row = {"n": n, "eps": eps}
+            res = {}
+            for name, domain, limit in (("before", "auto", 0), ("after", "kernel", default)):
+                sns_mod.NEWTON_KERNEL_MAX = limit
+                try:
+                    ts = []
+                    for _ in range(repeats):
+                        t = time.process_time()
+                        r = solvers.sns(p, tol=TARGET, backend="numba", domain=domain)
+                        ts.append(time.process_time() - t)
+                finally:
+                    sns_mod.NEWTON_KERNEL_MAX = default
+                res[name] = r
+                row[name] = {"cpu_s": statistics.median(ts), "cpu_times_s": ts, "nit": r.nit, "status": r.status,
+                             "newton_steps": r.stats["newton_steps"], "sinkhorn_steps": r.stats["sinkhorn_steps"],
+                             "cpu_s_per_iteration": statistics.median(ts) / max(r.nit, 1),
+                             "marginal_error": r.marginal_error, "cost": r.cost,
+                             **{k: r.stats[k] for k in ("newton_kernel_iterations", "newton_log_iterations",
+                                                        "newton_kernel_builds") if k in r.stats}}
+            row["after_over_before"] = row["after"]["cpu_s"] / row["before"]["cpu_s"]
+            row["max_plan_difference"] = float(np.abs(res["after"].plan(dense=True)
+                                                      - res["before"].plan(dense=True)).max())
+            row["cost_relative_difference"] = abs(res["after"].cost - res["before"].cost) / abs(res["before"].cost)
+            print(f"n={n} eps={eps:g}: before {row['before']['cpu_s']:.3f}s ({row['before']['nit']} it)  after "
+                  f"{row['after']['cpu_s']:.3f}s ({row['after']['nit']} it, "
+                  f"{row['after'].get('newton_kernel_iterations')} in kernel space)  ratio "
+                  f"{row['after_over_before']:.2f}  max|dP| {row['max_plan_difference']:.1e}", flush=True)
+            rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------------------------- auto rule
 def auto_rule(sizes, epss, repeats=3):
     """CPU time of sinkhorn and sns per (n, eps): the measurement behind solvers.ot.auto."""
@@ -489,6 +538,9 @@ def main():
                     help="only: generate (random_point_clouds) and solve at these n, each method in a fresh "
                          "subprocess; peak RSS, time, iterations, independent marginal error "
                          "(writes results/ot_sns_large.json)")
+    ap.add_argument("--newton-kernel", action="store_true",
+                    help="only: SNS Newton stage from C vs in kernel space, CPU time per solve and iteration "
+                         "(writes results/ot_sns_newton_kernel[_quick].json)")
     ap.add_argument("--large-methods", nargs="+", default=["auto", "sns"], choices=["auto", "sns"])
     ap.add_argument("--memory-child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # N EPS METHOD [DOMAIN]
     ap.add_argument("--large-child", nargs=3, metavar="ARG", help=argparse.SUPPRESS)     # N EPS METHOD
@@ -520,6 +572,17 @@ def main():
     os.makedirs(results_dir, exist_ok=True)
     solvers.sns(problem(64, 1e-3), tol=1e-8)       # warm-up: compile the kernels once
     solvers.sinkhorn(problem(64, 1e-2), tol=1e-8)
+    if args.newton_kernel:
+        sizes = args.sizes or ([1000] if args.quick else [1000, 3000])
+        epss = args.eps or ([1e-2, 1e-3] if args.quick else [1e-2, 3e-3, 1e-3, 3e-4, 1e-4])
+        rows = newton_kernel(sizes, epss, repeats=1 if args.quick else 3)
+        path = args.out or os.path.join(results_dir, "ot_sns_newton_kernel_quick.json" if args.quick
+                                        else "ot_sns_newton_kernel.json")
+        with open(path, "w") as fh:
+            json.dump({"machine": machine(), "target_l1_marginal_error": TARGET, "rows": rows}, fh, indent=1,
+                      default=float)
+        print("wrote", path)
+        return
     if args.auto_rule:
         sizes = args.sizes or ([300] if args.quick else [300, 1000, 3000])
         epss = args.eps or ([1e-2, 3e-3, 1e-3] if args.quick else [3e-2, 1e-2, 5e-3, 3e-3, 2e-3, 1e-3, 3e-4])

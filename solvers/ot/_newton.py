@@ -94,3 +94,47 @@ def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: f
     usable = (res.status in ("converged", "maxiter", "stagnated") and slope > 0
               and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
     return Direction(df, dg, slope, int(csr[0][-1]), res.nit, usable)
+
+
+class Trial:
+    """``phi(alpha) = -D(f + alpha df, g + alpha dg)`` for the line search of an SNS Newton step
+    (``run``, ``st``: the solve's fixed data and state, :mod:`solvers.ot.sns`); keeps the last
+    trial point with its row LSE and truncated plan (reused when the step is accepted). In
+    kernel space (``kernel``) a trial is one product with the kernel, ``sum P = u . (K v)``,
+    and the plan is truncated once the step is accepted."""
+
+    def __init__(self, run, st, d: Direction, share: float, kernel: bool = False):
+        self.run, self.st, self.d, self.share = run, st, d, share
+        self.point = None
+        self.kernel = kernel     # trials in kernel space (every trial's scalings inside the window)
+
+    def __call__(self, alpha: float) -> float:
+        run, st, d, xp = self.run, self.st, self.d, self.run.geom.be.xp
+        fn, gn = st.f + alpha * d.df, st.g + alpha * d.dg
+        if self.kernel:          # sum P = u . (K v): one product; the plan is truncated once accepted
+            un, vn = self._scalings(alpha)
+            Dn = float(run.a @ fn + run.b @ gn) - st.eps * float(un @ run.kern.matvec(vn))
+            self.point = (fn, gn, None, None)
+            return -Dn
+        lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax, self.share)
+        with np.errstate(over="ignore"):
+            Dn = float(run.a @ fn + run.b @ gn) - st.eps * float(xp.exp(fn / st.eps + lse_n).sum())
+        self.point = (fn, gn, lse_n, csr_n)
+        return -Dn
+
+    def marginals_improve(self, alpha: float) -> bool:
+        """Noise hook: near the solution D changes below its rounding level; accept the step when
+        the marginal error of the trial point is below the current one."""
+        run, st, xp = self.run, self.st, self.run.geom.be.xp
+        fn, gn, lse_n, _ = self.point
+        if self.kernel:
+            un, vn = self._scalings(alpha)
+            rn, cn = un * run.kern.matvec(vn), vn * run.kern.rmatvec(un)
+            return float(xp.abs(run.a - rn).sum() + xp.abs(run.b - cn).sum()) < st.err
+        rn = xp.exp(fn / st.eps + lse_n)
+        cn = xp.exp(gn / st.eps + run.geom.col_lse(fn, st.eps))
+        return float(xp.abs(run.a - rn).sum() + xp.abs(run.b - cn).sum()) < st.err
+
+    def _scalings(self, alpha: float):
+        xp, (u, v), eps = self.run.geom.be.xp, self.st.uv, self.st.eps
+        return u * xp.exp(alpha * self.d.df / eps), v * xp.exp(alpha * self.d.dg / eps)

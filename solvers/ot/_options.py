@@ -161,7 +161,7 @@ class SNSOptions:
         integer("kmax", self.kmax, low=1, allow_none=True)
         integer("cg_maxiter", self.cg_maxiter, low=1, allow_none=True)
         scaling_factor("eps_scaling", self.eps_scaling, allow_auto=True)
-        choice("domain", self.domain, ("auto", "log"))
+        choice("domain", self.domain, ("auto", "kernel", "log"))
         if not isinstance(self.polish, bool):
             raise TypeError(f"polish must be True or False, got {self.polish!r}")
 

@@ -98,8 +98,9 @@ import numpy as np
 
 from .. import nonlinear
 from ..results import Callback, Status, Timer, stopped_message
-from . import _common, _newton, _options, _result
+from . import _common, _newton, _options, _result, _sns_kernel
 from ._scaling import ScalingRun
+from ._sns_kernel import NEWTON_KERNEL_MAX, NewtonKernel
 from .sinkhorn import SinkhornRun
 
 #: Newton steps without a new best marginal error before the run ends as stagnated
@@ -132,6 +133,7 @@ class _Run:
     forcing: nonlinear.SqrtResidualForcing
     fallback: nonlinear.FallbackPolicy
     eps: float = math.nan          # the problem's eps (set at the end, for the message)
+    kern: NewtonKernel = None      # the Newton stage's float32 kernel (None: log domain only)
     counts: dict = field(default_factory=lambda: {"sinkhorn_steps": 0, "newton_steps": 0, "cg_iterations": 0,
                                                    "line_search_evals": 0})
 
@@ -160,6 +162,7 @@ class _State:
     status: str = Status.MAXITER
     it: int = 0                    # stage-2 budget spent
     best: tuple = None             # (err, f, g, eps) of the best measured iterate at the current eps
+    uv: tuple = None               # kernel scalings (u, v) of the current iterate (None: log domain)
     stall: nonlinear.StallMonitor = field(default_factory=lambda: nonlinear.StallMonitor(PATIENCE))
 
 
@@ -170,7 +173,7 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
     unmeasured (the first Newton iteration measures it)."""
     o, xp, be = run.opts, run.geom.be.xp, run.geom.be
     buf = xp.zeros(min(o.max_sinkhorn, 1024))
-    if o.domain == "auto":   # float32 kernel steps where safe (at most half a cost matrix more memory)
+    if o.domain != "log":    # float32 kernel steps where safe (at most half a cost matrix more memory)
         sk = ScalingRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf, float32=True, float64=False)
     else:
         sk = SinkhornRun(run.geom, run.a, run.b, run.log_a, run.log_b, st.eps, st.f, buf)
@@ -189,13 +192,15 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
         if k in ("kernel_builds", "float32_steps", "log_steps"):
             run.counts[f"stage1_{k}"] = v
     st.f, st.g, st.err, st.status, st.producer = sk.f, sk.g, sk.err, status, (1, 0.0, 0, 0)
+    if run.kern is not None and getattr(sk, "kernel", None) is not None:   # the Newton stage goes on with it
+        run.kern.adopt(sk.kernel, sk.fb.copy(), sk.gb.copy(), st.eps)
 
 
-def _measure(run: _Run, st: _State):
-    """Gradient and L1 marginal error of the current iterate (global phase: after a free Sinkhorn
-    g-update from the column LSE the gradient needs anyway); records the history row and
-    refreshes the row LSE and truncated plan when the iterate changed."""
+def _marginals_log(run: _Run, st: _State):
+    """``(r, c)`` of the current iterate from exponential passes over C (after the polish
+    g-update in the global phase), refreshing the row LSE and truncated plan when needed."""
     geom, xp, eps, o = run.geom, run.geom.be.xp, st.eps, run.opts
+    st.uv = None
     lse_c = geom.col_lse(st.f, eps)
     if o.polish and st.prev_err > o.polish_above:
         st.g = eps * (run.log_b - lse_c)      # exact column marginals; never decreases D
@@ -208,8 +213,29 @@ def _measure(run: _Run, st: _State):
         st.csr_key = (st.rho, st.kmax)
     with np.errstate(over="ignore"):   # an overflowing row sum makes err infinite: handled as non-finite below
         r = xp.exp(st.f / eps + st.lse_r)
-    gf, gg = run.a - r, run.b - c
-    st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
+    return r, c
+
+
+def _measure(run: _Run, st: _State):
+    """Gradient and L1 marginal error of the current iterate, in kernel space while that is safe
+    and the error is in the float32 range (:mod:`solvers.ot._sns_kernel`), else from C (global
+    phase: after a free Sinkhorn update of g); records the history row."""
+    geom, xp, eps = run.geom, run.geom.be.xp, st.eps
+    rc = _sns_kernel.marginals(run, st, SHARE) if run.kern is not None else None
+    if rc is not None:
+        r, c = rc
+        gf, gg = run.a - r, run.b - c
+        st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
+        run.kern.stats["newton_kernel_iterations"] += 1
+        if not err > run.kern.handover:    # below the float32 range: measured again from C in float64
+            run.kern.retire(eps)
+            rc = None
+    if rc is None:
+        r, c = _marginals_log(run, st)
+        gf, gg = run.a - r, run.b - c
+        st.err = err = float(xp.abs(gf).sum() + xp.abs(gg).sum())
+        if run.kern is not None:
+            run.kern.stats["newton_log_iterations"] += 1
     nit = len(run.history)
     run.record(err, st.producer, eps)
     if math.isfinite(err) and (st.best is None or err < st.best[0] or st.best[3] != eps):
@@ -224,39 +250,14 @@ def _measure(run: _Run, st: _State):
     return r, c, gf, gg
 
 
-class _Trial:
-    """``phi(alpha) = -D(f + alpha df, g + alpha dg)`` for the line search; keeps the last trial
-    point with its row LSE and truncated plan (reused when the step is accepted)."""
-
-    def __init__(self, run: _Run, st: _State, d: _newton.Direction):
-        self.run, self.st, self.d = run, st, d
-        self.point = None
-
-    def __call__(self, alpha: float) -> float:
-        run, st, d, xp = self.run, self.st, self.d, self.run.geom.be.xp
-        fn, gn = st.f + alpha * d.df, st.g + alpha * d.dg
-        lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax, SHARE)
-        with np.errstate(over="ignore"):
-            Dn = float(run.a @ fn + run.b @ gn) - st.eps * float(xp.exp(fn / st.eps + lse_n).sum())
-        self.point = (fn, gn, lse_n, csr_n)
-        return -Dn
-
-    def marginals_improve(self, alpha: float) -> bool:
-        """Noise hook: near the solution D changes below its rounding level; accept the step when
-        the marginal error of the trial point is below the current one."""
-        run, st, xp = self.run, self.st, self.run.geom.be.xp
-        fn, gn, lse_n, _ = self.point
-        rn = xp.exp(fn / st.eps + lse_n)
-        cn = xp.exp(gn / st.eps + run.geom.col_lse(fn, st.eps))
-        return float(xp.abs(run.a - rn).sum() + xp.abs(run.b - cn).sum()) < st.err
-
-
 def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
     """One safe Newton step: shifted sparse direction, Armijo line search on D. True if accepted."""
     xp, eps, f, g = run.geom.be.xp, st.eps, st.f, st.g
     D = float(run.a @ f + run.b @ g) - eps * float(r.sum())
     if st.csr is not None and st.csr_key == (st.rho, st.kmax):
         csr = st.csr  # built in the same pass as the row LSE
+    elif st.uv is not None:
+        csr = run.kern.rows_sparse(*st.uv, st.rho, st.kmax, SHARE)[1]
     else:
         csr = run.geom.sparse_plan(f, g, eps, st.rho, st.kmax, SHARE)
     d = _newton.newton_direction(run.geom.be, csr, r, c, gf, gg, eps, st.damping.shift(st.err),
@@ -272,7 +273,11 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
     # round-off level of D: near the solution the Armijo gain drops below it, and then the step is
     # judged by the marginal error instead
     noise = 1e-13 * (float(xp.abs(run.a) @ xp.abs(f) + xp.abs(run.b) @ xp.abs(g)) + eps)
-    trial = _Trial(run, st, d)
+    kernel = st.uv is not None and run.kern.trial_scalings(*st.uv, d.df, d.dg, eps) is not None
+    if st.uv is not None and not kernel:   # the step leaves the kernel's window: this search in the log
+        with np.errstate(over="ignore"):   # domain, from the dual value computed there
+            D = float(run.a @ f + run.b @ g) - eps * float(xp.exp(f / eps + run.geom.row_lse(g, eps)).sum())
+    trial = _newton.Trial(run, st, d, SHARE, kernel)
     ls = nonlinear.armijo_backtracking(trial, -D, -d.slope, step_norm=dmax, xtol=1e-15 * fmax, noise=noise,
                                        noise_test=trial.marginals_improve)
     run.counts["line_search_evals"] += ls.evals
@@ -417,10 +422,14 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         (default ``cg_maxiter`` 10 m).
     n_fallback : int
         Sinkhorn steps taken when the line search fails.
-    domain : {"auto", "log"}
-        Stage 1 in kernel space with a float32 kernel where that is safe (``"auto"``, see
-        :mod:`solvers.ot._scaling`; half a cost matrix of extra memory during stage 1 only),
-        or log-domain Sinkhorn only (``"log"``).
+    domain : {"auto", "kernel", "log"}
+        ``"auto"``: stage 1 in kernel space with a float32 kernel where that is safe (see
+        :mod:`solvers.ot._scaling`; half a cost matrix of extra memory), and the Newton
+        stage's plan, gradient and truncated Hessian from the same kernel while the error is
+        above 1e-5 and the kernel is safe (:mod:`solvers.ot._sns_kernel`) -- for cost matrices
+        of at most ``NEWTON_KERNEL_MAX`` (2.5e7) entries; larger ones free the kernel after
+        stage 1 (peak 1.5 x C). ``"kernel"``: the kernel in the Newton stage at any size.
+        ``"log"``: exponential passes over C only (no extra n x m memory).
     callback : callable, optional
         ``callback(intermediate_result)`` at every measured iterate (Sinkhorn and Newton), with
         ``f``, ``g``, ``marginal_error``, ``nit`` and ``x = [f, g]`` (live arrays);
@@ -461,6 +470,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
                                        cg_iterations=np.int64, eps=float),
                forcing=nonlinear.SqrtResidualForcing(eta_max=opts.cg_rtol, eta_min=min(1e-12, opts.cg_rtol)),
                fallback=nonlinear.FallbackPolicy(opts.n_fallback))
+    if opts.domain == "kernel" or (opts.domain == "auto" and geom.n * geom.m <= NEWTON_KERNEL_MAX):
+        run.kern = NewtonKernel(geom, opts.tol)
     if inputs.f0 is not None:
         f = inputs.f0
     elif inputs.g0 is not None:
@@ -489,7 +500,9 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     run.eps = eps
     nit = len(run.history) - 1
     stats = {**run.counts, "fallbacks": run.fallback.failures, "densify": run.fallback.densified, "iterations": nit,
-             "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages)}
+             "final_rho": st.rho, "final_kmax": st.kmax, "final_mu": st.damping.mu, "eps_stages": len(stages),
+             **(run.kern.stats if run.kern is not None else {})}
+    run.kern = None                  # free the kernel before the result is built
     options = {**opts.as_dict(), "maxiter": run.maxiter, "kmax": run.kmax, "cg_maxiter": run.cg_maxiter, "eps": eps,
                "warm_start": f0 is not None or g0 is not None}
     return _result.build_result("sns", inputs, geom, st.f, st.g, eps, status=st.status,

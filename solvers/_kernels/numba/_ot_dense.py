@@ -321,3 +321,149 @@ def _lse_pair_rows(C, f, g, inv_eps, out):
         _exp_shifted(buf, mx, m)
         out[i] = mx + math.log(_sum(buf, m))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# truncated plan rows (shared by the log-domain pass of ot.py and the kernel-space pass below)
+# --------------------------------------------------------------------------------------------
+@nb.njit(cache=True)
+def _row_cap(buf, m, rho, kmax):
+    """Candidates of one row (``buf`` = the row's entries divided by its maximum): their count
+    ``c`` (entries ``>= rho``) and the threshold of the ``min(c, kmax)`` largest."""
+    c = _count_ge(buf, m, rho)
+    if c <= kmax:
+        return c, rho
+    # the kmax-th largest is a candidate: select among the c candidates only (c << m at small eps)
+    cand = np.empty(c + 1)
+    q = 0
+    for j in range(m):          # branch-free gather (slot c takes the rest)
+        cand[min(q, c)] = buf[j]
+        q += buf[j] >= rho
+    return c, np.partition(cand[:c], c - kmax)[c - kmax]
+
+
+@nb.njit(cache=True, fastmath=True)
+def _count_ge(buf, m, rho):
+    c = 0
+    for j in range(m):
+        c += 1 if buf[j] >= rho else 0
+    return c
+
+
+@nb.njit(cache=True)
+def _row_write(buf, m, thr, k, scale, ti, tv):
+    """The first ``k`` entries ``buf[j] >= thr`` (by position) into ``ti`` (index) and ``tv``
+    (``scale * buf[j]``), branch-free (slot ``k`` of ``ti``/``tv`` takes the writes past them);
+    returns ``(how many, the sum of their buf values)``."""
+    q = 0
+    held = 0.0
+    for j in range(m):
+        keep = buf[j] >= thr
+        p = min(q, k)
+        ti[p] = j
+        tv[p] = scale * buf[j]
+        held += buf[j] if keep and q < k else 0.0
+        q += keep
+    return min(q, k), held
+
+
+@nb.njit(cache=True)
+def _row_held(buf, m, thr):
+    held = 0.0
+    for j in range(m):
+        if buf[j] >= thr:
+            held += buf[j]
+    return held
+
+
+@nb.njit(cache=True)
+def _row_share(buf, m, c, rho, target):
+    """The fewest largest candidates (``>= rho``) whose sum reaches ``target``: ``(k, thr)``."""
+    cand = np.empty(c)
+    q = 0
+    for j in range(m):
+        if buf[j] >= rho:
+            cand[q] = buf[j]
+            q += 1
+    cand.sort()
+    acc = 0.0
+    k = 0
+    while k < c:
+        acc += cand[c - 1 - k]
+        k += 1
+        if acc >= target:
+            break
+    return k, cand[c - k]
+
+
+@nb.njit(cache=True, fastmath=True)
+def _kv_row(Krow, v, buf):
+    """``buf[j] = K_ij v_j`` (float64); returns the row maximum."""
+    mx = 0.0
+    for j in range(Krow.shape[0]):
+        z = Krow[j] * v[j]
+        buf[j] = z
+        mx = max(mx, z)
+    return mx
+
+
+@nb.njit(cache=True, fastmath=True)
+def _scale_row(buf, m, s):
+    for j in range(m):
+        buf[j] *= s
+
+
+@nb.njit(parallel=True, cache=True)
+def kernel_rows_sparse(K, u, v, rho, kmax, share, r, counts, thrs, mxs):
+    """Kernel-space twin of ``ot.lse_rows_sparse`` for the plan ``P_ij = u_i K_ij v_j`` of a
+    stabilised kernel: ``r[i] = sum_j P_ij`` (float64 accumulation) and, from the same row
+    ``K_ij v_j / max_j K_ij v_j`` (no exponential), the selection of the truncated row
+    (``counts[i]`` entries from threshold ``thrs[i]``, ``mxs[i]`` the row maximum of ``K v``);
+    :func:`kernel_fill_rows` writes them. No per-row buffers of ``kmax`` slots (memory)."""
+    n, m = K.shape
+    for i in nb.prange(n):
+        buf = np.empty(m)
+        mx = _kv_row(K[i], v, buf)
+        mxs[i] = mx
+        if not mx > 0.0:
+            r[i] = 0.0
+            counts[i] = 0
+            thrs[i] = np.inf
+            continue
+        _scale_row(buf, m, 1.0 / mx)
+        s = _sum(buf, m)
+        r[i] = u[i] * mx * s
+        c, thr = _row_cap(buf, m, rho, kmax)
+        k = min(c, kmax)
+        if c > kmax and share > 0.0:
+            if _row_held(buf, m, thr) < share * s:
+                k2, thr2 = _row_share(buf, m, c, rho, share * s)
+                if k2 > kmax:
+                    k, thr = k2, thr2
+        counts[i] = k
+        thrs[i] = thr
+    return r
+
+
+@nb.njit(parallel=True, cache=True)
+def kernel_fill_rows(K, u, v, counts, thrs, mxs, indptr, indices, data):
+    """The CSR rows selected by :func:`kernel_rows_sparse` (the row recomputed, same arithmetic)."""
+    n, m = K.shape
+    for i in nb.prange(n):
+        k = counts[i]
+        if k == 0:
+            continue
+        buf = np.empty(m)
+        mx = _kv_row(K[i], v, buf)
+        _scale_row(buf, m, 1.0 / mx)
+        ti, tv = np.empty(k + 1, dtype=indices.dtype), np.empty(k + 1)
+        q, _ = _row_write(buf, m, thrs[i], k, u[i] * mxs[i], ti, tv)
+        start = indptr[i]
+        for p in range(q):
+            indices[start + p] = ti[p]
+            data[start + p] = tv[p]
+        while q < k:                     # ties at the threshold may leave slots: explicit zeros
+            indices[start + q] = 0
+            data[start + q] = 0.0
+            q += 1
+    return indptr

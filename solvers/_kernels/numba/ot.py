@@ -31,83 +31,14 @@ import scipy.sparse as sps
 
 from ..numpy import ot as _reference
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401
-                        _plan_dense, _scaling_kernel, _shift_max, _sum, exp_le0_array, l1_marginal_gap, lse_cols,
-                        lse_rows, sinkhorn_update)
+                        _plan_dense, _row_cap, _row_held, _row_share, _row_write, _scaling_kernel, _shift_max, _sum,
+                        exp_le0_array, kernel_fill_rows, kernel_rows_sparse, l1_marginal_gap, lse_cols, lse_rows,
+                        sinkhorn_update)
 
 
 # --------------------------------------------------------------------------------------------
 # sparse Newton: truncated plan in CSR form
 # --------------------------------------------------------------------------------------------
-@nb.njit(cache=True)
-def _row_cap(buf, m, rho, kmax):
-    """Candidates of one row (``buf`` = the row's entries divided by its maximum): their count
-    ``c`` (entries ``>= rho``) and the threshold of the ``min(c, kmax)`` largest."""
-    c = _count_ge(buf, m, rho)
-    if c <= kmax:
-        return c, rho
-    # the kmax-th largest is a candidate: select among the c candidates only (c << m at small eps)
-    cand = np.empty(c + 1)
-    q = 0
-    for j in range(m):          # branch-free gather (slot c takes the rest)
-        cand[min(q, c)] = buf[j]
-        q += buf[j] >= rho
-    return c, np.partition(cand[:c], c - kmax)[c - kmax]
-
-
-@nb.njit(cache=True, fastmath=True)
-def _count_ge(buf, m, rho):
-    c = 0
-    for j in range(m):
-        c += 1 if buf[j] >= rho else 0
-    return c
-
-
-@nb.njit(cache=True)
-def _row_write(buf, m, thr, k, scale, ti, tv):
-    """The first ``k`` entries ``buf[j] >= thr`` (by position) into ``ti`` (index) and ``tv``
-    (``scale * buf[j]``), branch-free (slot ``k`` of ``ti``/``tv`` takes the writes past them);
-    returns ``(how many, the sum of their buf values)``."""
-    q = 0
-    held = 0.0
-    for j in range(m):
-        keep = buf[j] >= thr
-        p = min(q, k)
-        ti[p] = j
-        tv[p] = scale * buf[j]
-        held += buf[j] if keep and q < k else 0.0
-        q += keep
-    return min(q, k), held
-
-
-@nb.njit(cache=True)
-def _row_held(buf, m, thr):
-    held = 0.0
-    for j in range(m):
-        if buf[j] >= thr:
-            held += buf[j]
-    return held
-
-
-@nb.njit(cache=True)
-def _row_share(buf, m, c, rho, target):
-    """The fewest largest candidates (``>= rho``) whose sum reaches ``target``: ``(k, thr)``."""
-    cand = np.empty(c)
-    q = 0
-    for j in range(m):
-        if buf[j] >= rho:
-            cand[q] = buf[j]
-            q += 1
-    cand.sort()
-    acc = 0.0
-    k = 0
-    while k < c:
-        acc += cand[c - 1 - k]
-        k += 1
-        if acc >= target:
-            break
-    return k, cand[c - k]
-
-
 @nb.njit(parallel=True, cache=True)
 def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, idx, val):
     """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
@@ -374,6 +305,20 @@ def scaling_rmatvec(kernel, u, out):
     check_vector("u", u, kernel.shape[0])
     check_vector("out", out, kernel.shape[1])
     return _reference.scaling_rmatvec(kernel, u, out)
+
+
+def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
+    """Two passes over the kernel (:func:`kernel_rows_sparse`: row sums and selection, then
+    :func:`kernel_fill_rows`), no exponential and no per-row buffers."""
+    _check_kernel(kernel)
+    n, m = kernel.shape
+    check_vector("u", u, n)
+    check_vector("v", v, m)
+    counts, thrs, mxs = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
+    r = kernel_rows_sparse(kernel, u, v, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs)
+    indptr, indices, data = _csr_from_counts(counts)
+    kernel_fill_rows(kernel, u, v, counts, thrs, mxs, indptr, indices, data)
+    return r, (indptr, indices, data)
 
 
 def _index_type(size):

@@ -124,14 +124,12 @@ def scaling_kernel(cost, f, g, eps, out):
 
 
 def scaling_matvec(kernel, v, out):
-    """``out = K v`` (float64 ``out``, length n) for a kernel from :func:`scaling_kernel`; a
-    float32 kernel multiplies a float32 copy of ``v``."""
+    """``out = K v`` (float64 ``out``, length n) for a kernel from :func:`scaling_kernel`,
+    accumulated in float64 also for a float32 kernel (as the Numba set does; here through a
+    float64 copy of the kernel)."""
     check_vector("v", v, kernel.shape[1])
     check_vector("out", out, kernel.shape[0])
-    if kernel.dtype == np.float32:
-        out[...] = kernel @ v.astype(np.float32)
-    else:
-        np.dot(kernel, v, out=out)
+    np.dot(kernel.astype(np.float64, copy=False), v, out=out)
     return out
 
 
@@ -144,6 +142,37 @@ def scaling_rmatvec(kernel, u, out):
     else:
         np.dot(u, kernel, out=out)
     return out
+
+
+def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
+    """For the plan ``P_ij = u_i K_ij v_j`` of a kernel from :func:`scaling_kernel` (float32 or
+    float64; ``u``, ``v`` float64 scalings): its row sums ``r = u * (K v)`` (float64) and its
+    truncation as CSR arrays ``(indptr, indices, data)`` by the rule of :func:`sparse_plan` (the
+    SNS Newton stage in kernel space: no exponential, the kernel is read once)."""
+    check_vector("u", u, kernel.shape[0])
+    check_vector("v", v, kernel.shape[1])
+    E = kernel.astype(np.float64) * v[None, :]
+    mx = E.max(axis=1)
+    r = u * E.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = E / mx[:, None]                        # entries relative to the row maximum
+    R[~(mx > 0)] = 0.0
+    keep = (R >= rho) & (mx > 0)[:, None]
+    return r, _csr_of(R, keep, u * mx, kmax, share)
+
+
+def _csr_of(R, keep, scale, kmax, share):
+    """CSR of ``scale_i * R_ij`` over the candidates ``keep`` capped per row (the rule of
+    :func:`sparse_plan`); ``R`` holds each row's entries relative to its maximum."""
+    n = R.shape[0]
+    count, k = _keep_counts(R, keep, kmax, share)
+    for i in np.nonzero(count > k)[0]:   # keep the k largest (stable: ties by position)
+        keep[i] = False
+        keep[i, np.argsort(-R[i], kind="stable")[:k[i]]] = True
+    rows, cols = np.nonzero(keep)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return indptr, cols.astype(np.int64), scale[rows] * R[rows, cols]
 
 
 # ---------------------------------------------------------------------------------------------
