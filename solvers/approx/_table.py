@@ -133,15 +133,13 @@ def build(factors, tol_rel: float, kernels, order: int | None = None, refinement
     2-norm of the row error and of the exact row at the check points, ``target``), or ``None``
     when no order of :data:`ORDERS` (or ``order``) reaches the target within :data:`MAX_GRID`.
     """
-    from ._cheb import vander
-
     found = design(factors, tol_rel, (order,) if order else ORDERS)
     if found is None:
         return None
     p, grids, scales = found
     x = check_points()
     tables = [tabulate(A, G, p) for A, G in zip(factors, grids)]
-    exact = [vander(x, A.shape[0]) @ A for A in factors]
+    exact = [_chebyshev_rows(x, A) for A in factors]
     for _ in range(refinements + 1):
         packed = kernels.pack(np.ones(tuple(A.shape[1] for A in factors)), factors, factors,
                               tables={"p": p, "grid": grids, "table": tables})
@@ -159,6 +157,18 @@ def build(factors, tol_rel: float, kernels, order: int | None = None, refinement
             grids[i] *= 2
             tables[i] = tabulate(factors[i], grids[i], p)
     return None
+
+
+def _chebyshev_rows(x: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``sum_k A[k, :] T_k(x)`` per point (three-term recurrence, the points contiguous)."""
+    T = np.empty((A.shape[0], x.size))
+    T[0] = 1.0
+    if A.shape[0] > 1:
+        T[1] = x
+    for k in range(2, A.shape[0]):
+        np.multiply(2.0 * x, T[k - 1], out=T[k])
+        T[k] -= T[k - 2]
+    return T.T @ A
 
 
 def pays(factors, p: int) -> bool:
