@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import numpy.polynomial.chebyshev as npc
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from solvers.approx import ChebTucker, chebtucker
 from solvers.approx import _cheb, _table
@@ -66,6 +67,14 @@ def test_own_arccos_against_numpy():
                         np.random.default_rng(0).uniform(-1, 1, 20000), np.cos(np.linspace(0, np.pi, 20001))])
     got = np.array([_acos(v, ASIN_P) for v in x])
     np.testing.assert_allclose(got, np.arccos(x), rtol=0, atol=2e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=-1.0, max_value=1.0, allow_nan=False))
+def test_own_arccos_property(x):
+    from solvers._kernels.numba.approx import ASIN_P, _acos
+
+    assert abs(_acos(x, ASIN_P) - np.arccos(x)) <= 2e-15
 
 
 @pytest.mark.parametrize("m, r, G, p", [(9, 2, 16, 8), (40, 3, 96, 8), (129, 4, 400, 16)])
