@@ -173,3 +173,42 @@ def test_work_is_counted_in_stats():
     M.matvec(b)
     M.matvec(b)
     assert M.stats["vcycles"] == 2
+
+
+@pytest.mark.parametrize("shape", [(1024, 6), (63, 9), (16, 128, 5), (9, 15, 31), (6, 7, 8)])
+def test_restriction_is_scaled_transpose_of_interpolation(shape, rng):
+    """Numba's restriction (direct ``2 J + b`` indexing on these grids, tables otherwise) and the fused
+    residual + restriction equal ``c P^T`` (``c = prod h / hc``) applied to ``f - A u`` (SciPy)."""
+    from solvers._kernels.numba import multigrid as NM
+
+    A = StencilOperator(shape, tuple(1.0 / (n + 1) for n in shape), backend="numba")
+    M = multigrid(A, max_coarse=1, coarsening="geometric")
+    lev, nxt = M.levels[0], M.levels[1]
+    P = _prolongation(M, 0)
+    c = np.prod([h / hc for h, hc in zip(A.h, nxt.A.h)])
+    u, f = rng.standard_normal(shape), rng.standard_normal(shape)
+    r = f.ravel() - A.to_csr() @ u.ravel()
+    ref = (c * (P.T @ r)).reshape(nxt.shape)
+    got = np.empty(nxt.shape)
+    NM.residual_restrict(A, u, f, got, lev.R, None)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    got2 = np.empty(nxt.shape)
+    NM.restrict(r.reshape(shape), got2, lev.R)
+    np.testing.assert_allclose(got2, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_default_schedule_follows_the_hierarchy():
+    """``nu=None``: (1, 2) on the geometric hierarchy, (2, 3) on the Galerkin one; an explicit ``nu`` wins."""
+    from solvers.linear.multigrid import NU_GALERKIN, NU_GEOMETRIC
+
+    shape = (63, 63)
+    A = StencilOperator(shape, 1.0 / 64, backend="numpy")
+    M = multigrid(A)
+    assert M.kind == "geometric" and M.nus[:3] == [NU_GEOMETRIC[0], NU_GEOMETRIC[1], NU_GEOMETRIC[1]]
+    k = [np.where(np.arange(n + 1 if a == 0 else n)[:, None] > 20, 1e4, 1.0) * np.ones((1, 63 + (a == 1)))
+         for a, n in enumerate(shape)]
+    G = multigrid(StencilOperator(shape, 1.0 / 64, k=k, backend="numpy"))
+    assert G.kind == "galerkin" and G.nus[:2] == list(NU_GALERKIN[:2])
+    assert multigrid(A, nu=3).nus == [3] * len(M.levels)
+    with pytest.raises(ValueError, match="nu"):
+        multigrid(A, nu=0)

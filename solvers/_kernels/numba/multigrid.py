@@ -29,13 +29,71 @@ import numpy as np
 
 from .stencil import residual_plane3c, residual_row2c
 
+_FM = {"reassoc", "contract", "nsz"}
+
+
+@nb.njit(cache=True)
+def _affine(ri, rw, n):
+    """Whether the restriction table reads fine points ``2 J + b`` (every nonzero weight; the grids of
+    this module, nested or not) and stays inside ``n`` points: then :func:`_last2` / :func:`_last3` index
+    directly instead of through the table (contiguous stride-2 loads the compiler vectorises)."""
+    m = ri.shape[1]
+    if ri.shape[0] == 0 or 2 * (ri.shape[0] - 1) + m > n:
+        return False
+    for J in range(ri.shape[0]):
+        for b in range(m):
+            if rw[J, b] != 0.0 and ri[J, b] != 2 * J + b:
+                return False
+    return True
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _last2(buf, out, I, ri, rw, aff):
+    """``out[I, J] = sum_b rw[J, b] buf[ri[J, b]]``: the restriction along the last axis (2-D)."""
+    m = ri.shape[1]
+    nc = out.shape[1]
+    if aff and m == 3:
+        for J in range(nc):
+            out[I, J] = rw[J, 0] * buf[2 * J] + rw[J, 1] * buf[2 * J + 1] + rw[J, 2] * buf[2 * J + 2]
+    elif aff and m == 4:
+        for J in range(nc):
+            out[I, J] = (rw[J, 0] * buf[2 * J] + rw[J, 1] * buf[2 * J + 1] + rw[J, 2] * buf[2 * J + 2]
+                         + rw[J, 3] * buf[2 * J + 3])
+    else:
+        for J in range(nc):
+            acc = 0.0
+            for b in range(m):
+                acc += rw[J, b] * buf[ri[J, b]]
+            out[I, J] = acc
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _last3(row, out, I, J, ri, rw, aff):
+    """3-D twin of :func:`_last2`: ``out[I, J, K]`` from the row buffer ``row``."""
+    m = ri.shape[1]
+    nc = out.shape[2]
+    if aff and m == 3:
+        for K in range(nc):
+            out[I, J, K] = rw[K, 0] * row[2 * K] + rw[K, 1] * row[2 * K + 1] + rw[K, 2] * row[2 * K + 2]
+    elif aff and m == 4:
+        for K in range(nc):
+            out[I, J, K] = (rw[K, 0] * row[2 * K] + rw[K, 1] * row[2 * K + 1] + rw[K, 2] * row[2 * K + 2]
+                            + rw[K, 3] * row[2 * K + 3])
+    else:
+        for K in range(nc):
+            acc = 0.0
+            for c in range(m):
+                acc += rw[K, c] * row[ri[K, c]]
+            out[I, J, K] = acc
+
+
 
 @nb.njit(parallel=True, cache=True)
 def restrict2(r, out, ri0, rw0, ri1, rw1):
     """``out = R r``: combine the fine rows of each coarse row, then restrict along the last axis."""
     m0 = ri0.shape[1]
-    m1 = ri1.shape[1]
     n1 = r.shape[1]
+    aff = _affine(ri1, rw1, n1)
     for I in nb.prange(out.shape[0]):
         buf = np.zeros(n1)
         for a in range(m0):
@@ -44,19 +102,15 @@ def restrict2(r, out, ri0, rw0, ri1, rw1):
                 ia = ri0[I, a]
                 for j in range(n1):
                     buf[j] += w * r[ia, j]
-        for J in range(out.shape[1]):
-            s = 0.0
-            for b in range(m1):
-                s += rw1[J, b] * buf[ri1[J, b]]
-            out[I, J] = s
+        _last2(buf, out, I, ri1, rw1, aff)
 
 
 @nb.njit(parallel=True, cache=True)
 def restrict3(r, out, ri0, rw0, ri1, rw1, ri2, rw2):
     m0 = ri0.shape[1]
     m1 = ri1.shape[1]
-    m2 = ri2.shape[1]
     n2 = r.shape[2]
+    aff = _affine(ri2, rw2, n2)
     for I in nb.prange(out.shape[0]):
         buf = np.empty(n2)
         for J in range(out.shape[1]):
@@ -73,11 +127,7 @@ def restrict3(r, out, ri0, rw0, ri1, rw1, ri2, rw2):
                     ib = ri1[J, b]
                     for k in range(n2):
                         buf[k] += w * r[ia, ib, k]
-            for K in range(out.shape[2]):
-                s = 0.0
-                for c in range(m2):
-                    s += rw2[K, c] * buf[ri2[K, c]]
-                out[I, J, K] = s
+            _last3(buf, out, I, J, ri2, rw2, aff)
 
 
 @nb.njit(cache=True)
@@ -98,7 +148,7 @@ def residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
     nc0 = out.shape[0]
     n1 = u.shape[1]
     m0 = ri0.shape[1]
-    m1 = ri1.shape[1]
+    aff = _affine(ri1, rw1, n1)
     W = _window(ri0)
     for t in nb.prange(nchunks):
         Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
@@ -119,11 +169,7 @@ def residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
                     s = ri0[I, a] % W
                     for k in range(n1):
                         buf[k] += w * ring[s, k]
-            for J in range(out.shape[1]):
-                acc = 0.0
-                for b in range(m1):
-                    acc += rw1[J, b] * buf[ri1[J, b]]
-                out[I, J] = acc
+            _last2(buf, out, I, ri1, rw1, aff)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -131,7 +177,8 @@ def residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, 
     """``out = R (f - A u)`` for the constant-coefficient 3-D stencil, fused (see the module notes)."""
     nc0, nc1, nc2 = out.shape
     n1, n2 = u.shape[1], u.shape[2]
-    m0, m1, m2 = ri0.shape[1], ri1.shape[1], ri2.shape[1]
+    m0, m1 = ri0.shape[1], ri1.shape[1]
+    aff = _affine(ri2, rw2, n2)
     W = _window(ri0)
     for t in nb.prange(nchunks):
         Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
@@ -162,11 +209,7 @@ def residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, 
                         jb = ri1[J, b]
                         for k in range(n2):
                             row[k] += w * pl[jb, k]
-                for K in range(nc2):
-                    acc = 0.0
-                    for c in range(m2):
-                        acc += rw2[K, c] * row[ri2[K, c]]
-                    out[I, J, K] = acc
+                _last3(row, out, I, J, ri2, rw2, aff)
 
 
 @nb.njit(parallel=True, cache=True)
