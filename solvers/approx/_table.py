@@ -214,9 +214,10 @@ class TableRoute:
         return self._route()
 
     def _route(self, derivative=False) -> str:
-        if self.eval_method == "chebyshev" or "table" not in get_backend(self.backend).kernels("approx").ROUTES:
+        K = get_backend(self.backend).kernels("approx")
+        if self.eval_method == "chebyshev" or "table" not in K.ROUTES:
             return "chebyshev"
-        if self.eval_method == "auto" and TOL_FACTOR * self.tol < FLOOR:
+        if self.eval_method == "auto" and (TOL_FACTOR * self.tol < FLOOR or not K.TABLE_AUTO):
             return "chebyshev"
         v = self._table_data()
         if v is not None and self.eval_method == "auto" and not pays(self.factors, v["p"]):

@@ -411,8 +411,9 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         for the relative accuracy ``max(1e-2 tol, 1e-14)`` and checked against the Chebyshev
         sums at 4099 points, see :meth:`ChebTucker.table_info` and the ``"table"`` entry of
         :meth:`ChebTucker.error_estimate`); ``"auto"``, the table when that target is at least
-        1e-14 and a cost model says it is faster (large degree). The ``cupy`` backend has only
-        the Chebyshev route (``"auto"`` takes it there).
+        1e-14 and a cost model says it is faster (large degree). On the ``cupy`` backend
+        ``"auto"`` keeps the Chebyshev sums (its table kernels are not yet timed on a GPU);
+        ``"table"`` runs them.
 
     Returns
     -------

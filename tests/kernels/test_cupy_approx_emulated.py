@@ -121,12 +121,92 @@ def _ct_grad(T, core, F, dF, m, r, t, val, grad, n, d, mmax, rmax):
             grad[p * d + i] = g[i]
 
 
-_IMPL = {"nk_ct_eval": _ct_eval, "nk_ct_grad": _ct_grad}
+def _trow(Ti, toff, G, p, inv_den, ri, x, ur, uoff):
+    half, L = p // 2, G + p + 1
+    s = np.arccos(x) * (G / 3.141592653589793)
+    k = min(int(s), G - 1)
+    j0 = k - half + 1
+    sig = s - j0
+    w, pre = [0.0] * p, 1.0
+    for l in range(p):
+        w[l] = pre
+        pre *= sig - l
+    suf = 1.0
+    for l in range(p - 1, -1, -1):
+        w[l] *= suf * inv_den[l]
+        suf *= sig - l
+    for j in range(ri):
+        base = toff + j * L + (j0 + half)
+        ur[uoff + j] = sum(w[l] * Ti[base + l] for l in range(p))
+
+
+def _sweep(core, u, r, d):
+    rl, f, q, idx = int(r[d - 1]), 0.0, 0, [0] * 6
+    while True:
+        s = sum(core[q * rl + c] * u[(d - 1) * MAXR + c] for c in range(rl))
+        w = 1.0
+        for j in range(d - 1):
+            w *= u[j * MAXR + idx[j]]
+        f += w * s
+        q += 1
+        if not _next(idx, r, d):
+            return f
+
+
+def _ct_eval_table(T, core, tT, t_off, tG, inv_den, r, t, out, n, d, tp):
+    assert T >= n, "grid x block does not cover every point"
+    for p in range(min(T, n)):
+        u = np.zeros(6 * MAXR)
+        for i in range(d):
+            _trow(tT, int(t_off[i]), int(tG[i]), tp, inv_den, int(r[i]), t[p * d + i], u, i * MAXR)
+        out[p] = _sweep(core, u, r, d)
+
+
+def _ct_table_rows(T, Ti, G, tp, inv_den, ri, x, out, n):
+    assert T >= n, "grid x block does not cover every point"
+    for p in range(min(T, n)):
+        _trow(Ti, 0, int(G), int(tp), inv_den, int(ri), x[p], out, p * int(ri))
+
+
+def _ct_grad_table(T, core, tT, t_off, tG, dtT, dt_off, dtG, inv_den, r, t, val, grad, n, d, tp):
+    """The table rows as _trow, then the same gradient sweep as _ct_grad (transcribed there)."""
+    assert T >= n, "grid x block does not cover every point"
+    for p in range(min(T, n)):
+        u, du = np.zeros(6 * MAXR), np.zeros(6 * MAXR)
+        for i in range(d):
+            _trow(tT, int(t_off[i]), int(tG[i]), tp, inv_den, int(r[i]), t[p * d + i], u, i * MAXR)
+            _trow(dtT, int(dt_off[i]), int(dtG[i]), tp, inv_den, int(r[i]), t[p * d + i], du, i * MAXR)
+        g, idx, f, q, rl = [0.0] * 6, [0] * 6, 0.0, 0, int(r[d - 1])
+        while True:
+            s = sum(core[q * rl + c] * u[(d - 1) * MAXR + c] for c in range(rl))
+            ds = sum(core[q * rl + c] * du[(d - 1) * MAXR + c] for c in range(rl))
+            w = 1.0
+            for j in range(d - 1):
+                w *= u[j * MAXR + idx[j]]
+            f += w * s
+            g[d - 1] += w * ds
+            for i in range(d - 1):
+                wi = du[i * MAXR + idx[i]]
+                for j in range(d - 1):
+                    if j != i:
+                        wi *= u[j * MAXR + idx[j]]
+                g[i] += wi * s
+            q += 1
+            if not _next(idx, r, d):
+                break
+        val[p] = f
+        for i in range(d):
+            grad[p * d + i] = g[i]
+
+
+_IMPL = {"nk_ct_eval": _ct_eval, "nk_ct_grad": _ct_grad, "nk_ct_eval_table": _ct_eval_table,
+         "nk_ct_table_rows": _ct_table_rows, "nk_ct_grad_table": _ct_grad_table}
 
 
 class _RawModule:
     def __init__(self, code):
         assert f"#define CT_MAXR {MAXR}" in code and f"#define CT_MAXD {ca.MAX_D}" in code
+        assert f"#define CT_MAXP {ca.MAX_P}" in code
         self.sigs = _signatures(code)
 
     def get_function(self, name):
@@ -144,6 +224,7 @@ def fake_cupy(monkeypatch):
     mod = types.ModuleType("cupy")
     mod.__getattr__ = lambda name: getattr(np, name)
     mod.RawModule = lambda code, options=(): _RawModule(code)
+    mod.asnumpy = np.asarray
     monkeypatch.setitem(sys.modules, "cupy", mod)
     monkeypatch.setattr(_cupy_build, "_BUILT", {})   # kernels built by the fake never leak out
     return mod
@@ -191,3 +272,43 @@ def test_fake_launch_checks_catch_glue_errors(fake_cupy):
         fn((1,), (128,), (core, F, m.astype(np.int32), r, t, out, np.int32(5), np.int32(2), np.int32(3), np.int32(2)))
     with pytest.raises(AssertionError, match="cover"):
         fn((1,), (4,), (core, F, m, r, t, out, np.int32(5), np.int32(2), np.int32(3), np.int32(2)))
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_table_kernels_match_numpy_reference_and_the_function(fake_cupy, rng, d):
+    """The CuPy table route (tables built and checked by _table.build through the CuPy
+    table_rows kernel) against the NumPy reference table kernels on the same tables and
+    against f itself; points at the box corners included."""
+    from solvers._kernels.numpy import approx as npk
+    from solvers.approx import _cheb, _table
+
+    dom = [(-1.0, 0.5 + i) for i in range(d)]
+    f = lambda x: np.exp(0.3 * x.sum(axis=1)) + x[:, 0] * x[:, -1]  # noqa: E731
+    ct = chebtucker(f, dom, degree=(30, 24, 20)[:d], tol=1e-9, backend="numpy")
+    dfac = [_cheb.derivative(A) for A in ct.factors]
+    v = _table.build(ct.factors, 1e-11, ca)
+    dv = _table.build(dfac, 1e-11, ca, order=v["p"])
+    assert v["p"] <= ca.MAX_P and max(v["error"]) <= 1e-11
+    tables = {"p": v["p"], "grid": v["grid"], "table": v["table"], "dgrid": dv["grid"], "dtable": dv["table"]}
+    packed = ca.pack(ct.core, ct.factors, dfac, tables=tables)
+    ref = npk.pack(ct.core, ct.factors, dfac, tables=tables)
+    t = rng.uniform(-1, 1, (21, d))
+    t[0], t[1] = 1.0, -1.0
+    out, val, grad = np.empty(21), np.empty(21), np.empty((21, d))
+    ca.evaluate_table(packed, t, out)
+    ca.gradient_table(packed, t, val, grad)
+    r_out, r_val, r_grad = np.empty(21), np.empty(21), np.empty((21, d))
+    npk.evaluate_table(ref, t, r_out)
+    npk.gradient_table(ref, t, r_val, r_grad)
+    np.testing.assert_allclose(out, r_out, rtol=0, atol=1e-12 * np.abs(r_out).max())
+    np.testing.assert_allclose(val, r_out, rtol=0, atol=1e-12 * np.abs(r_out).max())
+    np.testing.assert_allclose(grad, r_grad, rtol=0, atol=1e-10 * np.abs(r_grad).max())
+    lo, hi = np.array(dom)[:, 0], np.array(dom)[:, 1]
+    x = 0.5 * (lo + hi) + 0.5 * (hi - lo) * t
+    np.testing.assert_allclose(out, f(x), rtol=0, atol=1e-8 * np.abs(f(x)).max())
+
+
+def test_pack_refuses_a_table_order_beyond_max_p(fake_cupy):
+    with pytest.raises(ValueError, match="order <= 16"):
+        ca.pack(np.ones(1), [np.ones((3, 1))], [np.ones((3, 1))], tables={"p": 24})
+    assert "table" in ca.ROUTES and ca.TABLE_AUTO is False      # explicit only until timed on a GPU

@@ -17,7 +17,8 @@ import math
 import numba as nb
 import numpy as np
 
-from ..numpy.approx import ROUTES, check_points, check_table, inverse_denominators, pack  # noqa: F401  (same packed form)
+from ..numpy.approx import (ROUTES, TABLE_AUTO, check_points, check_table,  # noqa: F401  (same packed form)
+                            inverse_denominators, pack)
 
 #: most points per parallel work item (see :func:`chunk_for`)
 CHUNK = 256

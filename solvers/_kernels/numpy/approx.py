@@ -33,6 +33,8 @@ BLOCK = 4096
 
 #: evaluation routes this kernel set implements
 ROUTES = ("chebyshev", "table")
+#: whether ``eval_method="auto"`` may take the table route with these kernels (by the cost model)
+TABLE_AUTO = True
 
 
 def pack(core, factors, dfactors, xp=np, tables=None):
