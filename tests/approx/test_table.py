@@ -187,7 +187,8 @@ def test_kernels_refuse_a_pack_without_tables(rng):
 
 # ------------------------------------------------------------------------------ ChebTucker
 class Product:
-    """f(x) = prod_i 1 / (1 + a_i (x_i - c_i)^2) + sum_i sin(x_i) (Tucker rank 3 per mode: q_i, sin x_i, 1), with its gradient."""
+    """f(x) = prod_i 1 / (1 + a_i (x_i - c_i)^2) + sum_i sin(x_i) (Tucker rank 3 per mode: q_i, sin x_i,
+    1), with its gradient."""
 
     def __init__(self, a, c):
         self.a, self.c = np.asarray(a, float), np.asarray(c, float)

@@ -61,7 +61,8 @@ def pack(core, factors, dfactors, xp=np, tables=None):
     if tables is not None:
         p = int(tables["p"])
         packed.tp, packed.inv_den = p, xp.asarray(inverse_denominators(p))
-        for pre, grid, tabs in (("", tables["grid"], tables["table"]), ("d", tables.get("dgrid"), tables.get("dtable"))):
+        for pre, grid, tabs in (("", tables["grid"], tables["table"]),
+                                ("d", tables.get("dgrid"), tables.get("dtable"))):
             if grid is None:
                 setattr(packed, pre + "tG", None)
                 continue
