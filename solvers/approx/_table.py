@@ -173,12 +173,13 @@ def _chebyshev_rows(x: np.ndarray, A: np.ndarray) -> np.ndarray:
 
 def pays(factors, p: int) -> bool:
     """Whether the table route is expected to be faster: per mode, the Chebyshev rows cost about
-    ``2 m r + 3 m`` flops at GEMM speed, the table rows about ``570 + 19 p r`` of the same units
-    (the arccos, the weights and ``r`` gathered dot products of length ``p``; fitted to
-    in-process timings of the two Numba kernels at m = 129, r = 5 .. 20). The table is chosen
-    when it saves at least 20 %."""
+    ``2 m r + 3 m`` flops at GEMM speed, the table rows about ``400 + 14 p r`` of the same units
+    (the arccos, the weights and ``r`` dot products of length ``p`` from scattered rows). Fitted
+    to in-process A/B timings of the two Numba routes (d = 3, 1 thread, loaded 2-core box;
+    table/Chebyshev: m = 33: 0.3-0.8, m = 65: 0.6-0.9, m = 129: 1.0-1.7, m = 257: 1.5-2.3 for
+    r = 3 .. 20). The table is chosen when it saves at least 20 % of the factor rows."""
     cheb = sum(2.0 * A.shape[0] * A.shape[1] + 3.0 * A.shape[0] for A in factors)
-    table = sum(570.0 + 19.0 * p * A.shape[1] for A in factors)
+    table = sum(400.0 + 14.0 * p * A.shape[1] for A in factors)
     return table < 0.8 * cheb
 
 
