@@ -16,11 +16,11 @@ extension is the same trigonometric polynomial, so there is no boundary loss): f
           \\le \\Omega_p\\, h^p \\sum_j |c_j|\\, j^p,
    \\qquad \\Omega_p = \\max_{\\sigma \\in [p/2 - 1, p/2]} \\frac{|\\prod_{l<p} (\\sigma - l)|}{p!}
 
-(Davis, *Interpolation and Approximation*, 1963, Thm. 3.1.1; the derivative bound is
-termwise). :func:`design` takes the smallest ``G`` whose bound meets the target relative to the
+(the Lagrange interpolation remainder, Davis, *Interpolation and Approximation*, 1963, ch. 3;
+the derivative bound is termwise). :func:`design` takes the smallest ``G`` whose bound meets the target relative to the
 column scale (the largest tabulated value); the caller then checks the table against the
 exact Chebyshev sums at sample points and refines ``G`` where the check fails (see
-:meth:`ChebTucker._tables <solvers.approx.ChebTucker>`).
+:meth:`TableRoute._table_data` and :func:`build`).
 """
 from __future__ import annotations
 
