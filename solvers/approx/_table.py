@@ -17,8 +17,8 @@ extension is the same trigonometric polynomial, so there is no boundary loss): f
    \\qquad \\Omega_p = \\max_{\\sigma \\in [p/2 - 1, p/2]} \\frac{|\\prod_{l<p} (\\sigma - l)|}{p!}
 
 (the Lagrange interpolation remainder, Davis, *Interpolation and Approximation*, 1963, ch. 3;
-the derivative bound is termwise). :func:`design` takes the smallest ``G`` whose bound meets the target relative to the
-column scale (the largest tabulated value); the caller then checks the table against the
+the derivative bound is termwise). :func:`design` takes the smallest ``G`` whose bound meets the
+target relative to the column scale (the largest tabulated value); the caller then checks the table against the
 exact Chebyshev sums at sample points and refines ``G`` where the check fails (see
 :meth:`TableRoute._table_data` and :func:`build`).
 """
