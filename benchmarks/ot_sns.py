@@ -18,7 +18,7 @@ the RSS before the cost matrix was made, divided by the size of C (target <= 1.5
 ``--large N ...`` generates the issue's instance at each n with
 ``problems.ot.random_point_clouds(n, eps, seed=0)`` and solves it with ``method="auto"`` and
 ``sns`` (``--large-methods``), each in a fresh subprocess, to L1 marginal error 1e-8 at
-eps = 1e-3 (``--eps``): peak RSS of the generator and of the solve (VmHWM, reset in between),
+eps = 1e-3 (``--eps``; ``--float32``: the same instance with a float32 cost matrix): peak RSS of the generator and of the solve (VmHWM, reset in between),
 time, iterations, and the marginal error of the returned potentials recomputed here in plain
 NumPy by row blocks; writes ``ot_sns_large.json``. ``--auto-rule`` measures the Sinkhorn/SNS
 cross-over that :mod:`solvers.ot.auto` uses
@@ -386,9 +386,23 @@ def independent_marginals(C, f, g, eps, a, b, rows=None):
     return float(np.abs(r - a).sum() + np.abs(c - b).sum()), cost
 
 
-def large_child(n, eps, method):
-    """One large solve in this (fresh) interpreter: generate with ``random_point_clouds``, solve to
-    L1 marginal error 1e-8, print one JSON line (peaks, times, iterations, errors)."""
+def float32_point_clouds(n, eps, seed=0):
+    """The instance of ``random_point_clouds(n, eps, seed)`` (same draw) with a float32 cost matrix,
+    filled by row blocks (peak: the float32 C plus a block)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((n, 2))
+    rows = max(1, 2**16 // n)
+    cmax = max(float(kot.pairwise_cost(x[i:i + rows], y).max()) for i in range(0, n, rows))
+    C = np.empty((n, n), dtype=np.float32)
+    for i in range(0, n, rows):
+        C[i:i + rows] = kot.pairwise_cost(x[i:i + rows], y) / cmax
+    return kot.EntropicOT(C, eps=eps, cost_kind="sqeuclidean")
+
+
+def large_child(n, eps, method, dtype="float64"):
+    """One large solve in this (fresh) interpreter: generate with ``random_point_clouds`` (or its
+    float32 twin), solve to L1 marginal error 1e-8, print one JSON line (peaks, times,
+    iterations, errors)."""
     import resource
 
     from solvers.ot import sns
@@ -396,13 +410,14 @@ def large_child(n, eps, method):
 
     x0 = np.random.default_rng(1).random((300, 2))
     C0 = ((x0[:, None] - x0[None]) ** 2).sum(-1)
-    sns(C0 / C0.max(), eps=1e-3, tol=1e-8)                  # load every kernel first (numba cache)
-    solvers.sinkhorn(C0 / C0.max(), eps=1e-2, tol=1e-8)
+    C0 = (C0 / C0.max()).astype(dtype)
+    sns(C0, eps=1e-3, tol=1e-8)                              # load every kernel first (numba cache)
+    solvers.sinkhorn(C0, eps=1e-2, tol=1e-8)
     del C0
     hwm = _reset_peak()
     base = _proc_mb("VmRSS")
     t = time.perf_counter()
-    p = kot.random_point_clouds(n, eps, seed=0)
+    p = float32_point_clouds(n, eps) if dtype == "float32" else kot.random_point_clouds(n, eps, seed=0)
     gen_s = time.perf_counter() - t
     c_mb = p.C.nbytes / 2**20
     gen_peak = _proc_mb("VmHWM") if hwm else math.nan
@@ -418,7 +433,9 @@ def large_child(n, eps, method):
     keys = ("sinkhorn_steps", "newton_steps", "cg_iterations", "line_search_evals", "fallbacks", "kernel_calls",
             "stage1_kernel_builds", "stage1_float32_steps", "stage1_log_steps", "auto_choice", "auto_reason")
     print(json.dumps({
-        "n": n, "eps": eps, "method": method, "routine": r.method, "C_MB": c_mb, "rss_before_C_MB": base,
+        "n": n, "eps": eps, "method": method, "routine": r.method, "C_dtype": str(p.C.dtype), "C_MB": c_mb,
+        "float64_C_MB": 8 * p.C.size / 2**20, "solve_peak_over_float64_C": (peak - base) / (8 * p.C.size / 2**20),
+        "rss_before_C_MB": base,
         "peak_source": "VmHWM" if hwm else "ru_maxrss",
         "generator_s": gen_s, "generator_peak_over_C": (gen_peak - base) / c_mb,
         "solve_peak_rss_MB": peak, "solve_peak_over_C": (peak - base) / c_mb,
@@ -429,7 +446,7 @@ def large_child(n, eps, method):
         "threads": os.environ.get("NEWTONKIT_NUM_THREADS")}, default=float))
 
 
-def measure_large(sizes, eps, methods):
+def measure_large(sizes, eps, methods, dtype="float64"):
     """Every (n, method) of ``--large`` in its own subprocess, so the peaks do not mix."""
     import subprocess
     import sys
@@ -438,7 +455,7 @@ def measure_large(sizes, eps, methods):
     for n in sizes:
         for method in methods:
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, __file__, "--large-child", str(n), str(eps), method],
+            proc = subprocess.run([sys.executable, __file__, "--large-child", str(n), str(eps), method, dtype],
                                   capture_output=True, text=True, env=os.environ.copy())
             try:
                 res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -543,19 +560,21 @@ def main():
                          "(writes results/ot_sns_newton_kernel[_quick].json)")
     ap.add_argument("--large-methods", nargs="+", default=["auto", "sns"], choices=["auto", "sns"])
     ap.add_argument("--memory-child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # N EPS METHOD [DOMAIN]
-    ap.add_argument("--large-child", nargs=3, metavar="ARG", help=argparse.SUPPRESS)     # N EPS METHOD
+    ap.add_argument("--float32", action="store_true", help="with --large: a float32 cost matrix (same instance)")
+    ap.add_argument("--large-child", nargs=4, metavar="ARG", help=argparse.SUPPRESS)     # N EPS METHOD DTYPE
     args = ap.parse_args()
     if args.memory_child:
         memory_child(int(args.memory_child[0]), float(args.memory_child[1]), *args.memory_child[2:4])
         return
     if args.large_child:
-        large_child(int(args.large_child[0]), float(args.large_child[1]), args.large_child[2])
+        large_child(int(args.large_child[0]), float(args.large_child[1]), args.large_child[2], args.large_child[3])
         return
     if args.large:
         eps = (args.eps or [1e-3])[0]
         t0 = time.perf_counter()
-        rows = measure_large(args.large, eps, args.large_methods)
-        path = args.out or os.path.join(os.path.dirname(__file__), "results", "ot_sns_large.json")
+        rows = measure_large(args.large, eps, args.large_methods, "float32" if args.float32 else "float64")
+        path = args.out or os.path.join(os.path.dirname(__file__), "results",
+                                        "ot_sns_large_float32.json" if args.float32 else "ot_sns_large.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as fh:
             json.dump({"machine": machine(), "target_l1_marginal_error": TARGET, "eps": eps,

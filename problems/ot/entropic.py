@@ -64,7 +64,9 @@ class EntropicOT:
     Parameters
     ----------
     C : (n, m) array_like
-        Cost matrix (finite). A CuPy array is kept on the device.
+        Cost matrix (finite), kept as float64 -- or as float32 when given a float32 NumPy
+        array (no upcast copy: half the memory; the solvers compute in float64 from its exact
+        entries). A CuPy array is kept on the device.
     a, b : (n,), (m,) array_like, optional
         Non-negative marginals with equal sums; uniform when None.
     eps : float
@@ -96,7 +98,10 @@ class EntropicOT:
                 raise ValueError(_NONFINITE_C)
             self.C = C.astype(cupy.float64, copy=False)
         else:
-            Ch = _checks.real_array("C", C, ndims=(2,), finite=False, what="(n, m) cost matrix")
+            if isinstance(C, np.ndarray) and C.dtype == np.float32 and C.ndim == 2:
+                Ch = C                   # kept in float32 (half the memory; solvers compute in float64)
+            else:
+                Ch = _checks.real_array("C", C, ndims=(2,), finite=False, what="(n, m) cost matrix")
             if not all_finite(Ch):
                 raise ValueError(_NONFINITE_C)
             self.C = np.ascontiguousarray(Ch)

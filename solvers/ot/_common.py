@@ -29,14 +29,17 @@ class Geometry:
     Parameters
     ----------
     C : (n, m) array
-        Cost matrix (converted to a C-ordered float64 array of the backend).
+        Cost matrix: a C-ordered float64 or float32 array of the backend (other types are
+        converted to float64). A float32 C is kept as it is: every kernel reads its entries
+        into float64 arithmetic, so the problem is exactly the one of ``float64(C)`` at half
+        the memory.
     be : Backend
     """
 
     def __init__(self, C, be):
         self.be = be
         self.K = be.kernels("ot")
-        self.C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
+        self.C = be.xp.ascontiguousarray(be.asarray(C, dtype=cost_dtype(C)))
         self.n, self.m = self.C.shape
         self.cost_data = self.K.prepare_cost(self.C)
         self.kernel_calls = 0
@@ -228,6 +231,21 @@ def _weights(be, w, name: str, size: int):
     return w
 
 
+#: a float32 cost matrix with at least this many entries is kept in float32 (smaller ones are
+#: copied to float64: the copy costs at most 8 MB, and the float32 variants of the compiled
+#: kernels are only built where they save memory)
+FLOAT32_KEEP_MIN = 2**20
+
+
+def cost_dtype(C):
+    """The dtype a cost matrix is kept in: a float32 C of at least :data:`FLOAT32_KEEP_MIN`
+    entries stays float32 (no upcast copy: half the memory; every kernel computes in float64
+    from its exact entries, so the problem is exactly that of ``float64(C)``), everything else
+    float64."""
+    keep = np.dtype(getattr(C, "dtype", np.float64)) == np.float32 and int(np.prod(C.shape)) >= FLOAT32_KEEP_MIN
+    return np.float32 if keep else np.float64
+
+
 def all_finite(xp, C) -> bool:
     """Whether every entry of the array ``C`` is finite, with no n x m temporary (an
     ``isfinite(C)`` mask is an eighth of C): ``max`` and ``min`` propagate NaN, and an infinite
@@ -248,9 +266,9 @@ def _cost_matrix(C, be, name: str):
                          f"({type(C).__name__}); pass a dense NumPy/CuPy array")
     shape = tuple(int(k) for k in C.shape)
     try:
-        C = be.xp.ascontiguousarray(be.asarray(C, dtype=np.float64))
+        C = be.xp.ascontiguousarray(be.asarray(C, dtype=cost_dtype(C)))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} ({type(C).__name__}) cannot be read as a dense float64 array: {exc}") from None
+        raise TypeError(f"{name} ({type(C).__name__}) cannot be read as a dense float array: {exc}") from None
     if tuple(C.shape) != shape:
         raise ValueError(f"{name} ({type(C).__name__}) converts to shape {tuple(C.shape)}, not its declared {shape}; "
                          "pass a dense array")

@@ -387,6 +387,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     data : problems.ot.EntropicOT or (n, m) array
         A problem (anything with ``C``, ``a``, ``b``, ``eps``), or the cost matrix itself, POT
         style: ``sns(C, a, b, eps=1e-3)``.
+        A float32 ``C`` (at least 2**20 entries) is used without a float64 copy: half the
+        memory, the same answer as for ``float64(C)`` (every kernel computes in float64).
     a, b : arrays, optional
         Only with a cost matrix: the weights (uniform when None).
     eps : float

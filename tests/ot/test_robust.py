@@ -177,3 +177,78 @@ def test_history_and_result_agree_on_the_returned_pair(rng):
         res = getattr(solvers, method)(C, eps=1e-2, tol=1e-10, backend="numba")
         err = _true(C, np.full(30, 1 / 30), np.full(20, 1 / 20), res, 1e-2)
         assert math.isclose(res.marginal_error, err, rel_tol=1e-6, abs_tol=1e-15)
+
+
+# -- a float32 cost matrix: kept as it is (half the memory), solved as float64(C) ------------------
+
+def _f32_problem(rng, n=40, m=30, scale=1.0):
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    return (((x[:, None] - y[None]) ** 2).sum(-1) * scale).astype(np.float32)
+
+
+def test_float32_cost_is_not_copied_and_matches_pot(rng, monkeypatch):
+    """No upcast copy at the input boundary or in the problem; the answer is POT's for the float64
+    values of the same matrix (sinkhorn and sns, numpy set; the numba set compiles its kernels for
+    float32 too -- checked at kernel level below, the solves in benchmarks/ot_sns.py --float32)."""
+    import tracemalloc
+
+    from problems.ot import EntropicOT
+    from solvers.ot import _common
+
+    from .test_exact import import_pot
+
+    assert _common.cost_dtype(np.ones((1024, 1024), dtype=np.float32)) == np.float32
+    assert _common.cost_dtype(np.ones((10, 10), dtype=np.float32)) == np.float64    # small: copied
+    monkeypatch.setattr(_common, "FLOAT32_KEEP_MIN", 0)     # small float32 C kept (numpy set here)
+    big = EntropicOT(_f32_problem(rng, 400, 300), eps=5e-2)
+    tracemalloc.start()
+    try:
+        inputs = _common.read_inputs("sns", big, None, None, None, "numpy", None, None)
+        geom = inputs.geometry()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert inputs.C is big.C and geom.C is big.C and peak < 0.1 * big.C.nbytes
+    C32 = _f32_problem(rng)
+    p = EntropicOT(C32, eps=5e-2)
+    assert p.C is C32
+    pot = import_pot()
+    if pot is None:
+        pytest.skip("POT is not installed")
+    P = pot.sinkhorn(p.a, p.b, C32.astype(np.float64), 5e-2, method="sinkhorn_log", numItermax=50_000,
+                     stopThr=1e-13)
+    for solve in (solvers.sinkhorn, solvers.sns):
+        res = solve(p, tol=1e-10, backend="numpy")
+        assert res.converged, res.message
+        np.testing.assert_allclose(res.plan(), P, atol=1e-10)
+        assert res.cost == pytest.approx(float((P * C32.astype(np.float64)).sum()), rel=1e-9)
+
+
+def test_float32_numba_kernels_read_float32_exactly(rng):
+    from solvers._kernels.numba import ot as nbo
+
+    C32 = _f32_problem(rng, 50, 40)
+    g, f = rng.standard_normal(40) * 0.01, rng.standard_normal(50) * 0.01
+    c32, c64 = nbo.prepare_cost(C32), nbo.prepare_cost(C32.astype(np.float64))
+    np.testing.assert_allclose(nbo.row_lse(c32, g, 1e-2), nbo.row_lse(c64, g, 1e-2), rtol=1e-15)
+    np.testing.assert_allclose(nbo.col_lse(c32, f, 1e-2), nbo.col_lse(c64, f, 1e-2), rtol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_float32_huge_and_tiny_scales(rng, monkeypatch, scale):
+    """float32 costs near the ends of its range: solved with eps on the same scale (the problem is
+    scale-free), the plan equals the unit-scale plan; NaN/inf in a float32 C are refused."""
+    from solvers.ot import _common
+
+    monkeypatch.setattr(_common, "FLOAT32_KEEP_MIN", 0)
+    C = _f32_problem(rng, 20, 15)
+    Cs = (C.astype(np.float64) * scale).astype(np.float32)
+    ref_plan = solvers.sns(Cs.astype(np.float64) / scale, eps=5e-2, tol=1e-10, backend="numpy").plan()
+    res = solvers.sns(Cs, eps=5e-2 * scale, tol=1e-10, backend="numpy")
+    assert res.converged, res.message
+    np.testing.assert_allclose(res.plan(), ref_plan, atol=1e-6)
+    bad = C.copy()
+    bad[1, 2] = np.float32(np.inf) if scale > 1 else np.float32(np.nan)
+    for solve in (solvers.sinkhorn, solvers.sns):
+        with pytest.raises(ValueError, match="NaN or inf"):
+            solve(bad, eps=0.1, backend="numpy")

@@ -57,7 +57,10 @@ def _check(cost, rows=(), cols=()):
 
 def prepare_cost(C):
     """The device cost matrix (``.C``); columns are reduced in place (adjacent threads read
-    adjacent columns), so no transposed copy is kept."""
+    adjacent columns), so no transposed copy is kept. A float32 C is converted to float64 here
+    (the reductions are declared for float64 costs): on the GPU a float32 C saves nothing."""
+    if str(C.dtype) != "float64":
+        C = C.astype("float64")
     return SimpleNamespace(C=C)
 
 

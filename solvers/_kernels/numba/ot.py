@@ -210,9 +210,11 @@ KERNEL_PARALLEL_SIZE = 200_000
 def prepare_cost(C):
     """``C`` itself (no transposed copy: the column passes walk C in column tiles, see
     :func:`lse_cols`); the per-row buffers of :func:`row_lse_sparse` are kept while their size
-    fits."""
-    if not isinstance(C, np.ndarray) or C.ndim != 2 or C.dtype != np.float64 or not C.flags.c_contiguous:
-        raise TypeError(f"OT kernel: C must be a C-contiguous 2-D float64 array, got "
+    fits. A float32 ``C`` is used as it is (the kernels are compiled for it too and compute in
+    float64 from its entries)."""
+    if not isinstance(C, np.ndarray) or C.ndim != 2 or C.dtype not in (np.float64, np.float32) \
+            or not C.flags.c_contiguous:
+        raise TypeError(f"OT kernel: C must be a C-contiguous 2-D float64 or float32 array, got "
                         f"{type(C).__name__} {getattr(C, 'dtype', '')} {getattr(C, 'shape', '')}")
     return SimpleNamespace(C=C, rows=None, zeros_n=np.zeros(C.shape[0]), zeros_m=np.zeros(C.shape[1]))
 

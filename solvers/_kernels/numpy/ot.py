@@ -59,7 +59,8 @@ def _check(cost, rows=(), cols=()):
 
 
 def prepare_cost(C):
-    """The cost matrix as the kernels of this set use it (``.C``, shape n x m)."""
+    """The cost matrix as the kernels of this set use it (``.C``, shape n x m; float64, or
+    float32 whose entries every formula promotes to float64)."""
     return SimpleNamespace(C=C)
 
 
