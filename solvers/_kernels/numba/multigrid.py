@@ -142,8 +142,7 @@ def _window(ri0):
     return W
 
 
-@nb.njit(parallel=True, cache=True)
-def residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
+def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
     """``out = R (f - A u)`` for the constant-coefficient 2-D stencil, fused (see the module notes)."""
     nc0 = out.shape[0]
     n1 = u.shape[1]
@@ -172,8 +171,7 @@ def residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
             _last2(buf, out, I, ri1, rw1, aff)
 
 
-@nb.njit(parallel=True, cache=True)
-def residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
+def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
     """``out = R (f - A u)`` for the constant-coefficient 3-D stencil, fused (see the module notes)."""
     nc0, nc1, nc2 = out.shape
     n1, n2 = u.shape[1], u.shape[2]
@@ -210,6 +208,13 @@ def residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, 
                         for k in range(n2):
                             row[k] += w * pl[jb, k]
                 _last3(row, out, I, J, ri2, rw2, aff)
+
+
+# parallel kernels, and serial twins (the same code) for grids below SERIAL_BELOW points
+residual_restrict2c = nb.njit(parallel=True, cache=True)(_residual_restrict2c)
+residual_restrict3c = nb.njit(parallel=True, cache=True)(_residual_restrict3c)
+residual_restrict2c_s = nb.njit(cache=True)(_residual_restrict2c)
+residual_restrict3c_s = nb.njit(cache=True)(_residual_restrict3c)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -260,8 +265,11 @@ def _warm():  # pragma: no cover
 # The names every backend's ``multigrid`` module shares (see :mod:`solvers._kernels.numpy.multigrid`).
 from . import stencil as _stencil  # noqa: E402
 
+from . import rbwave as _rbwave  # noqa: E402
+
 #: grid points; coarser levels run on one thread (waking the thread pool costs more than the work there)
-SERIAL_BELOW = 40_000
+#: and call the serial twins of the kernels
+SERIAL_BELOW = _rbwave.SERIAL_BELOW
 
 
 def restrict(r, out, R):
@@ -290,9 +298,7 @@ def prolong_sweeps(e, u, P, work, op, f, first, count):
     transfers on a stencil level (:mod:`solvers._kernels.numba.rbwave`; ``work`` from :func:`prolong_work`),
     else the prolongation followed by :func:`solvers._kernels.numba.stencil.sweeps`."""
     if isinstance(P, tuple) and hasattr(op, "_coef"):
-        from . import rbwave
-
-        rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work)
+        _rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work)
         return
     prolong_add(e, u, P, work)
     _stencil.sweeps(op, u, f, first, count, False)
@@ -308,8 +314,11 @@ def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: one fused pass for constant coefficients, else residual into ``work``
     then restriction."""
     if getattr(op, "const", False) and isinstance(R, tuple):
-        nchunks = max(1, min(nb.get_num_threads(), out.shape[0]))
-        fn = residual_restrict2c if u.ndim == 2 else residual_restrict3c
+        if u.size < SERIAL_BELOW:
+            fn, nchunks = (residual_restrict2c_s if u.ndim == 2 else residual_restrict3c_s), 1
+        else:
+            fn = residual_restrict2c if u.ndim == 2 else residual_restrict3c
+            nchunks = max(1, min(nb.get_num_threads(), out.shape[0]))
         fn(u, f, out, *op._coef(), *R, nchunks)
         return
     if getattr(op, "mg_csr", None) is not None:

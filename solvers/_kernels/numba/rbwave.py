@@ -92,8 +92,7 @@ def _bounds(t, nchunks, n0, S):
     return s, e, lo, hi
 
 
-@nb.njit(parallel=True, cache=True)
-def wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1,
+def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1,
           pi2, pw2, buf, nchunks):
     """3-D: (``u += P e`` when ``pro``, then) ``count`` half sweeps from colour ``first`` in one pass."""
     n0 = u.shape[0]
@@ -126,8 +125,7 @@ def wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, e
                         pi0, pw0, pi1, pw1, tmp)
 
 
-@nb.njit(parallel=True, cache=True)
-def wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1, buf, nchunks):
+def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1, buf, nchunks):
     """2-D twin of :func:`wave3` (rows instead of planes)."""
     n0 = u.shape[0]
     nl = u.shape[1]
@@ -153,6 +151,16 @@ def wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, p
             for p in range(en - hi * st, en):
                 _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
 
+
+# parallel kernels for large grids; serial twins (the same code, ``prange`` runs as ``range``) for grids
+# below SERIAL_BELOW points, where starting the parallel regions (one per phase) costs more than the work
+wave3 = nb.njit(parallel=True, cache=True)(_wave3)
+wave2 = nb.njit(parallel=True, cache=True)(_wave2)
+wave3_s = nb.njit(cache=True)(_wave3)
+wave2_s = nb.njit(cache=True)(_wave2)
+
+#: grid points below which the serial kernels run (the multigrid kernel set's ``SERIAL_BELOW``)
+SERIAL_BELOW = 40_000
 
 # ----------------------------------------------------------------------------- Python-side argument packing
 _DUMMY = {}
@@ -180,17 +188,22 @@ def run(op, u, f, first, count, zero, e=None, P=None, buf=None, nchunks=None):
     g, it, wt = _dummies(nd)
     pro = e is not None
     S = count + (1 if pro else 0)
+    serial = u.size < SERIAL_BELOW
     if nchunks is None:
-        nchunks = nchunks_for(u.shape[0], S, nb.get_num_threads())
+        nchunks = 1 if serial else nchunks_for(u.shape[0], S, nb.get_num_threads())
     nchunks = max(1, min(int(nchunks), max(1, u.shape[0] // (2 * S))))
     if op.const:
-        coef = (*op._w, op._d) + (g,) * (nd + 1)
+        w, d = op._w, op._d
+        F = (g,) * (nd + 1)
     else:
-        coef = (0.0,) * nd + (0.0,) + (*op._faces, op._dg)
+        w, d = (0.0,) * nd, 0.0
+        F = (*op._faces, op._dg)
     if not pro:
         e, buf = g, g
         P = (it, wt) * nd
     if nd == 3:
-        wave3(u, f, *coef, bool(op.const), int(first), int(count), bool(zero), pro, e, *P, buf, nchunks)
+        (wave3_s if serial else wave3)(u, f, w[0], w[1], w[2], d, F[0], F[1], F[2], F[3], op.const, first, count,
+                                       zero, pro, e, *P, buf, nchunks)
     else:
-        wave2(u, f, *coef, bool(op.const), int(first), int(count), bool(zero), pro, e, *P, buf, nchunks)
+        (wave2_s if serial else wave2)(u, f, w[0], w[1], d, F[0], F[1], F[2], op.const, first, count, zero, pro,
+                                       e, *P, buf, nchunks)
