@@ -398,46 +398,39 @@ def _row_share(buf, m, c, rho, target):
 
 @nb.njit(cache=True, fastmath=True)
 def _kv_row(Krow, v, buf):
-    """``buf[j] = K_ij v_j`` (float64); returns the row maximum."""
+    """``buf[j] = K_ij v_j`` (float64); returns the row maximum and sum."""
     mx = 0.0
+    s = 0.0
     for j in range(Krow.shape[0]):
         z = Krow[j] * v[j]
         buf[j] = z
         mx = max(mx, z)
-    return mx
-
-
-@nb.njit(cache=True, fastmath=True)
-def _scale_row(buf, m, s):
-    for j in range(m):
-        buf[j] *= s
+        s += z
+    return mx, s
 
 
 @nb.njit(parallel=True, cache=True)
 def kernel_rows_sparse(K, u, v, rho, kmax, share, r, counts, thrs, mxs):
     """Kernel-space twin of ``ot.lse_rows_sparse`` for the plan ``P_ij = u_i K_ij v_j`` of a
     stabilised kernel: ``r[i] = sum_j P_ij`` (float64 accumulation) and, from the same row
-    ``K_ij v_j / max_j K_ij v_j`` (no exponential), the selection of the truncated row
-    (``counts[i]`` entries from threshold ``thrs[i]``, ``mxs[i]`` the row maximum of ``K v``);
+    ``K_ij v_j`` (no exponential; thresholds relative to the row maximum ``mxs[i]``), the
+    selection of the truncated row (``counts[i]`` entries from threshold ``thrs[i]``);
     :func:`kernel_fill_rows` writes them. No per-row buffers of ``kmax`` slots (memory)."""
     n, m = K.shape
     for i in nb.prange(n):
         buf = np.empty(m)
-        mx = _kv_row(K[i], v, buf)
+        mx, s = _kv_row(K[i], v, buf)
         mxs[i] = mx
+        r[i] = u[i] * s
         if not mx > 0.0:
-            r[i] = 0.0
             counts[i] = 0
             thrs[i] = np.inf
             continue
-        _scale_row(buf, m, 1.0 / mx)
-        s = _sum(buf, m)
-        r[i] = u[i] * mx * s
-        c, thr = _row_cap(buf, m, rho, kmax)
+        c, thr = _row_cap(buf, m, rho * mx, kmax)
         k = min(c, kmax)
         if c > kmax and share > 0.0:
             if _row_held(buf, m, thr) < share * s:
-                k2, thr2 = _row_share(buf, m, c, rho, share * s)
+                k2, thr2 = _row_share(buf, m, c, rho * mx, share * s)
                 if k2 > kmax:
                     k, thr = k2, thr2
         counts[i] = k
@@ -454,10 +447,9 @@ def kernel_fill_rows(K, u, v, counts, thrs, mxs, indptr, indices, data):
         if k == 0:
             continue
         buf = np.empty(m)
-        mx = _kv_row(K[i], v, buf)
-        _scale_row(buf, m, 1.0 / mx)
+        _kv_row(K[i], v, buf)
         ti, tv = np.empty(k + 1, dtype=indices.dtype), np.empty(k + 1)
-        q, _ = _row_write(buf, m, thrs[i], k, u[i] * mxs[i], ti, tv)
+        q, _ = _row_write(buf, m, thrs[i], k, u[i], ti, tv)
         start = indptr[i]
         for p in range(q):
             indices[start + p] = ti[p]
