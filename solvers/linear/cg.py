@@ -8,7 +8,9 @@ On the ``numba`` backend one iteration is the matvec plus two memory passes:
 3. ``p = z + beta p``.
 
 Any other preconditioner is applied between passes 2 and 3 (through its
-``matvec_into`` when it has one). The ``numpy`` backend runs the same loop
+``matvec_dot`` or ``matvec_into`` when it has one; ``matvec_dot(r, z)`` writes
+``z = M r`` and returns ``r . z`` from its own pass), and only when the
+iteration continues: the iteration that meets the tolerance does not apply it. The ``numpy`` backend runs the same loop
 with plain NumPy kernels and is the reference the fast paths are tested
 against.
 """
@@ -55,7 +57,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         Iteration limit (default ``10 n``).
     M : operator, optional
         SPD preconditioner approximating ``A^{-1}`` (anything with ``matvec``;
-        ``matvec_into(r, out)`` is used when present). A Jacobi preconditioner
+        ``matvec_dot(r, out)`` or ``matvec_into(r, out)`` is used when present). A Jacobi preconditioner
         (:func:`solvers.linear.jacobi`) or a :class:`DiagonalOperator` is fused
         into the update pass.
     callback : callable, optional
@@ -163,10 +165,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         papps += 1
         if dinv is not None:
             return K.diag_apply(dinv, r, z)
-        zz = Map.into(r, z)
+        zz, rz0 = Map.with_dot(r, z)
         if zz is not z:
             z[...] = zz
-        return K.dot(r, z)
+        return rz0
 
     rz = precondition()
     if not (rz > 0.0) or not math.isfinite(rz):
@@ -214,13 +216,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             elif dinv is not None:
                 rz_new, rr = K.cg_update_xrz(x, r, z, p, qv, dinv, alpha)
                 papps += 1
-            else:
+            else:                          # z = M r below, once this iteration is known not to be the last
                 rr = K.cg_update_xr(x, r, p, qv, alpha)
-                zz = Map.into(r, z)
-                if zz is not z:
-                    z[...] = zz
-                rz_new = K.dot(r, z)
-                papps += 1
+                rz_new = None
             rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
             hist.append(rnorm)
             stop = cb_on and R.stop(x, k, rnorm)
@@ -233,6 +231,11 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             if stop:
                 status, reason = Status.STOPPED, stopped_message("cg", k)
                 break
+            if rz_new is None:
+                zz, rz_new = Map.with_dot(r, z)     # r.z from the preconditioner's own pass when it offers one
+                if zz is not z:
+                    z[...] = zz
+                papps += 1
             if not (rz_new > 0.0) or not math.isfinite(rz_new):
                 return _precond_fail(done, R, x, k, rnorm, rz_new)
             beta = rz_new / rz
