@@ -292,12 +292,13 @@ class MultigridPreconditioner(LinearOperator):
         """``u += P e``."""
         self.backend.kernels("multigrid").prolong_add(e, u, lev.P, lev.pbuf)
 
-    def _cycle(self, l, f, u, K):
+    def _cycle(self, l, f, u, K, dot=False):
+        """One cycle from level ``l`` down; returns ``f . u`` when ``dot`` (from the last pass), else None."""
         S = self.backend.kernels("stencil")
         lev = self.levels[l]
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
-            return
+            return float(self.backend.xp.vdot(f, u)) if dot else None
         A = lev.A
         nu = self.nus[l]
         if lev.csr:                                # multicolour Gauss-Seidel, colours in order
@@ -324,20 +325,30 @@ class MultigridPreconditioner(LinearOperator):
             K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
-        else:                                      # u += P e_c, then red (black red)^nu: one pass
-            K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1)
+            return float(self.backend.xp.vdot(f, u)) if dot else None
+        # u += P e_c, then red (black red)^nu: one pass
+        return K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1, dot)
 
-    def matvec_into(self, r, out):
-        """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
+    def _apply(self, r, out, dot):
         shp = self.levels[0].shape
         K = self.backend.kernels("multigrid")
         if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
             with _config.limit(1):
-                self._cycle(0, r.reshape(shp), out.reshape(shp), K)
+                v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
         else:
-            self._cycle(0, r.reshape(shp), out.reshape(shp), K)
+            v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
         self.stats["vcycles"] += 1
+        return v
+
+    def matvec_into(self, r, out):
+        """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
+        self._apply(r, out, False)
         return out
+
+    def matvec_dot(self, r, out) -> float:
+        """``out[:] = M r`` (one cycle) and return ``r . M r``, accumulated in the cycle's last pass over the
+        fine grid (CG's ``r.z`` without another pass)."""
+        return self._apply(r, out, True)
 
     def with_backend(self, backend) -> "MultigridPreconditioner":
         """The same V-cycle built on ``backend`` (from the fine operator converted there)."""

@@ -137,8 +137,9 @@ def test_cupy_sweeps_and_prolong_sweeps(fake_cupy, rng, shape, variable):
         e = rng.standard_normal(M.levels[1].shape)
         ref = _gs_reference(op, u0 + (P @ e.ravel()).reshape(shape), f, 1, 3, False)
         a = u0.copy()
-        cm.prolong_sweeps(e, a, M.levels[0].P, None, op, f, 1, 3)
+        v = cm.prolong_sweeps(e, a, M.levels[0].P, None, op, f, 1, 3, True)
         np.testing.assert_allclose(a, ref, rtol=0, atol=1e-12 * max(1.0, np.abs(ref).max()))
+        assert v == pytest.approx(float(np.vdot(f, ref)), rel=1e-12)
 
 
 @pytest.mark.parametrize("nu", [1, (1, 2), (2, 1), 3])
@@ -212,3 +213,23 @@ def test_default_schedule_follows_the_hierarchy():
     assert multigrid(A, nu=3).nus == [3] * len(M.levels)
     with pytest.raises(ValueError, match="nu"):
         multigrid(A, nu=0)
+
+
+@pytest.mark.parametrize("shape", [(33, 20), (12, 9, 10)])
+def test_matvec_dot_returns_r_dot_mr(shape, cpu_backend, rng):
+    """``M.matvec_dot(r, z)`` writes the cycle's ``z = M r`` and returns ``r . z`` (accumulated in the last
+    pass on numba), equal to NumPy's dot of the two; also through the dense coarsest-only hierarchy."""
+    A = StencilOperator(shape, tuple(1.0 / (n + 1) for n in shape), backend=cpu_backend)
+    for M in (multigrid(A, max_coarse=10), multigrid(A, max_coarse=10 ** 4)):
+        r = rng.standard_normal(A.shape[0])
+        z1, z2 = np.empty_like(r), np.empty_like(r)
+        v = M.matvec_dot(r, z1)
+        M.matvec_into(r, z2)
+        np.testing.assert_array_equal(z1, z2)
+        assert v == pytest.approx(float(np.dot(r, z2)), rel=1e-12)
+    if cpu_backend == "numba":                   # the chunked wavefront's partial sums
+        u, f = rng.standard_normal(shape), rng.standard_normal(shape)
+        for nchunks in (1, 2, 3):
+            a = u.copy()
+            v = rbwave.run(A, a, f, 1, 3, False, nchunks=nchunks, dot=True)
+            assert v == pytest.approx(float(np.vdot(f, a)), rel=1e-12)

@@ -147,11 +147,16 @@ def prolong_add(e, u, P, work=None):
         u[...] = dst
 
 
-def prolong_sweeps(e, u, P, work, op, f, first, count):
+def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (composed: the prolongation
-    kernel, then :func:`solvers._kernels.cupy.stencil.sweeps`)."""
+    kernel, then :func:`solvers._kernels.cupy.stencil.sweeps`); returns ``f . u`` when ``dot``, else None."""
     prolong_add(e, u, P, work)
     _stencil.sweeps(op, u, f, first, count, False)
+    if dot:
+        import cupy
+
+        return float(cupy.vdot(f, u))
+    return None
 
 
 def _c(a):

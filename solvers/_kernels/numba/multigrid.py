@@ -293,15 +293,16 @@ def prolong_add(e, u, P, work):
     (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work)
 
 
-def prolong_sweeps(e, u, P, work, op, f, first, count):
+def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first``: one wavefront pass for tensor
     transfers on a stencil level (:mod:`solvers._kernels.numba.rbwave`; ``work`` from :func:`prolong_work`),
-    else the prolongation followed by :func:`solvers._kernels.numba.stencil.sweeps`."""
+    else the prolongation followed by :func:`solvers._kernels.numba.stencil.sweeps`. Returns ``f . u`` of
+    the result when ``dot`` (from the same pass), else None."""
     if isinstance(P, tuple) and hasattr(op, "_coef"):
-        _rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work)
-        return
+        return _rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work, dot=dot)
     prolong_add(e, u, P, work)
     _stencil.sweeps(op, u, f, first, count, False)
+    return float(np.vdot(f, u)) if dot else None
 
 
 def needs_residual_buffer(op):

@@ -52,6 +52,17 @@ def _prolong_row2(u, buf, i, pi0, pw0):
         u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
 
 
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _pdot(u, f, p):
+    """``f[p] . u[p]`` of one axis-0 plane (row in 2-D)."""
+    a = u[p].ravel()
+    b = f[p].ravel()
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += a[k] * b[k]
+    return s
+
+
 @nb.njit(cache=True)
 def _stage3(s, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf, pi0, pw0, pi1, pw1, tmp):
     if pro:
@@ -93,11 +104,12 @@ def _bounds(t, nchunks, n0, S):
 
 
 def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1,
-          pi2, pw2, buf, nchunks):
+          pi2, pw2, buf, nchunks, want_dot):
     """3-D: (``u += P e`` when ``pro``, then) ``count`` half sweeps from colour ``first`` in one pass."""
     n0 = u.shape[0]
     nl = u.shape[2]
     S = count + (1 if pro else 0)
+    parts = np.zeros(nchunks)                # f . u over the planes whose last stage is done, per chunk
     if pro:                                  # the coarse grid interpolated along the last axis
         n2 = u.shape[2]
         for I in nb.prange(e.shape[0]):
@@ -113,6 +125,8 @@ def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, 
                 if s + lo * st <= p < en - hi * st:
                     _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
                             pi0, pw0, pi1, pw1, tmp)
+                    if want_dot and st == S - 1:
+                        parts[t] += _pdot(u, f, p)
     for st in range(1, S):
         for t in nb.prange(nchunks):
             tmp = np.empty(nl)
@@ -120,16 +134,22 @@ def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, 
             for p in range(s, s + lo * st):
                 _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
                         pi0, pw0, pi1, pw1, tmp)
+                if want_dot and st == S - 1:
+                    parts[t] += _pdot(u, f, p)
             for p in range(en - hi * st, en):
                 _stage3(st, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf,
                         pi0, pw0, pi1, pw1, tmp)
+                if want_dot and st == S - 1:
+                    parts[t] += _pdot(u, f, p)
+    return parts.sum()
 
 
-def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1, buf, nchunks):
+def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, pw0, pi1, pw1, buf, nchunks, want_dot):
     """2-D twin of :func:`wave3` (rows instead of planes)."""
     n0 = u.shape[0]
     nl = u.shape[1]
     S = count + (1 if pro else 0)
+    parts = np.zeros(nchunks)                # f . u over the planes whose last stage is done, per chunk
     if pro:
         for I in nb.prange(e.shape[0]):
             for k in range(nl):
@@ -142,14 +162,21 @@ def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, 
                 p = i - st
                 if s + lo * st <= p < en - hi * st:
                     _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+                    if want_dot and st == S - 1:
+                        parts[t] += _pdot(u, f, p)
     for st in range(1, S):
         for t in nb.prange(nchunks):
             tmp = np.empty(nl)
             s, en, lo, hi = _bounds(t, nchunks, n0, S)
             for p in range(s, s + lo * st):
                 _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+                if want_dot and st == S - 1:
+                    parts[t] += _pdot(u, f, p)
             for p in range(en - hi * st, en):
                 _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
+                if want_dot and st == S - 1:
+                    parts[t] += _pdot(u, f, p)
+    return parts.sum()
 
 
 # parallel kernels for large grids; serial twins (the same code, ``prange`` runs as ``range``) for grids
@@ -179,10 +206,11 @@ def nchunks_for(n0, stages, threads):
     return max(1, min(threads, n0 // (2 * stages + 2)))
 
 
-def run(op, u, f, first, count, zero, e=None, P=None, buf=None, nchunks=None):
+def run(op, u, f, first, count, zero, e=None, P=None, buf=None, nchunks=None, dot=False):
     """``count`` half sweeps of ``op`` (after ``u += P e`` when ``e`` is given) in one wavefront pass.
 
     ``nchunks``: plane ranges (default: one per thread, each of at least ``2 * stages + 2`` planes).
+    Returns ``f . u`` after the last stage (accumulated plane by plane in the same pass) when ``dot``.
     """
     nd = u.ndim
     g, it, wt = _dummies(nd)
@@ -202,8 +230,9 @@ def run(op, u, f, first, count, zero, e=None, P=None, buf=None, nchunks=None):
         e, buf = g, g
         P = (it, wt) * nd
     if nd == 3:
-        (wave3_s if serial else wave3)(u, f, w[0], w[1], w[2], d, F[0], F[1], F[2], F[3], op.const, first, count,
-                                       zero, pro, e, *P, buf, nchunks)
+        v = (wave3_s if serial else wave3)(u, f, w[0], w[1], w[2], d, F[0], F[1], F[2], F[3], op.const, first,
+                                           count, zero, pro, e, *P, buf, nchunks, dot)
     else:
-        (wave2_s if serial else wave2)(u, f, w[0], w[1], d, F[0], F[1], F[2], op.const, first, count, zero, pro,
-                                       e, *P, buf, nchunks)
+        v = (wave2_s if serial else wave2)(u, f, w[0], w[1], d, F[0], F[1], F[2], op.const, first, count, zero,
+                                           pro, e, *P, buf, nchunks, dot)
+    return float(v) if dot else None

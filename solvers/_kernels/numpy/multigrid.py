@@ -66,11 +66,13 @@ def prolong_add(e, u, P, work):
     u += x
 
 
-def prolong_sweeps(e, u, P, work, op, f, first, count):
+def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (the post-smoothing step
-    of a cycle; the Numba set fuses them into one pass)."""
+    of a cycle; the Numba set fuses them into one pass). Returns ``f . u`` of the result when ``dot``
+    (the Numba set accumulates it in the same pass), else None."""
     prolong_add(e, u, P, work)
     _stencil.sweeps(op, u, f, first, count, False)
+    return float(np.vdot(f, u)) if dot else None
 
 
 def needs_residual_buffer(op):
