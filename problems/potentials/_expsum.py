@@ -45,9 +45,11 @@ from scipy.optimize import least_squares, nnls
 
 #: the shipped table
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "newton_expsums.json")
-#: grids n (r in [1, sqrt(3) n]) and tolerances of the shipped table
-TABLE_N = tuple(2 ** j for j in range(4, 15))
-TABLE_TOL = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10)
+#: grids n (r in [1, sqrt(3) n]) and tolerances of the shipped table: every n of TABLE_N at every
+#: tolerance of TABLE_TOL, and the extra grids TABLE_EXTRA_N at 1e-7
+TABLE_N = (256, 512, 1024, 2048, 4096, 8192)
+TABLE_TOL = (1e-6, 1e-7, 1e-8)
+TABLE_EXTRA_N = {1e-7: (64, 128, 16384, 32768)}
 #: points of the dense verification sample
 N_VERIFY = 200_001
 #: the l_p continuation of the refinement
@@ -234,13 +236,22 @@ def lookup(tol: float, rho: float):
     return best
 
 
+def coverage() -> tuple[list[float], float]:
+    """The tolerances of the shipped table and the widest ratio it covers."""
+    table = load_table()
+    return sorted({e["tol"] for e in table}), max((e["rho"] for e in table), default=0.0)
+
+
 def main(argv=None) -> None:
-    """Regenerate ``data/newton_expsums.json`` (``--tol`` / ``--n`` restrict it; takes minutes)."""
+    """Regenerate ``data/newton_expsums.json`` (``--tol`` / ``--n`` restrict it; about two minutes an entry).
+
+    Without ``--tol`` / ``--n``: every ``TABLE_N`` at every ``TABLE_TOL`` and ``TABLE_EXTRA_N``.
+    """
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--tol", type=float, nargs="*", default=list(TABLE_TOL))
-    ap.add_argument("--n", type=int, nargs="*", default=list(TABLE_N))
+    ap.add_argument("--tol", type=float, nargs="*", default=None)
+    ap.add_argument("--n", type=int, nargs="*", default=None)
     ap.add_argument("--out", default=TABLE_PATH)
     ap.add_argument("--merge", action="store_true", help="keep the entries of --out not recomputed")
     ap.add_argument("--improve", action="store_true",
@@ -251,8 +262,9 @@ def main(argv=None) -> None:
         with open(args.out) as fh:
             for e in json.load(fh)["entries"]:
                 entries[(e["tol"], e["n"])] = e
-    for tol in args.tol:
-        for n in sorted(args.n):
+    for tol in args.tol or TABLE_TOL:
+        grid = args.n or sorted(TABLE_N + TABLE_EXTRA_N.get(tol, ()))
+        for n in sorted(grid):
             t0 = time.perf_counter()
             if args.improve:
                 if (tol, n) not in entries:

@@ -12,6 +12,10 @@ dense logarithmic grid of ``r``; the achieved value is kept as ``error``).
 Because ``exp(-t^2 |x|^2) = prod_i exp(-t^2 x_i^2)``, each term is a rank-one
 tensor in ``R^3`` and the kernel is a canonical (CP) tensor of rank ``R``.
 
+The Newton kernel also has optimised sums with fewer terms (``newton_kernel(method=...)``,
+:mod:`problems.potentials._expsum`, after Braess and Hackbusch 2005): refined exponential sums
+shipped as a table for the ranges of ``n^3`` grids, chosen whenever they need fewer terms.
+
 References
 ----------
 .. [HK06] W. Hackbusch, B. N. Khoromskij, "Low-rank Kronecker-product approximation to
@@ -297,9 +301,10 @@ def newton_kernel(tol: float = 1e-7, r_min: float = 1e-3, r_max: float = 1.0, me
     else:
         c, t, err, info = _optimised_rule(tol, rho)
         if method == "optimised" and c is None:
+            tols, widest = _expsum.coverage()
             raise ValueError(f"method='optimised': no shipped sum covers r_max / r_min = {rho:.4g} at tol={tol:g} "
-                             f"(the table holds tol {_expsum.TABLE_TOL[0]:g} ... {_expsum.TABLE_TOL[-1]:g}, ratios up "
-                             f"to sqrt(3) * {_expsum.TABLE_N[-1]}); use method='auto' or 'sinc'")
+                             f"(the table holds tol {', '.join(f'{q:g}' for q in tols)}, ratios up to {widest:.4g}); "
+                             "use method='auto' or 'sinc'")
         if method == "auto":
             cs, ts, es = _sinc_rule(tol, rho)
             if c is None or cs.size < c.size:
@@ -325,6 +330,9 @@ def newton_kernel_on_grid(n: int, tol: float = 1e-7, step: float = 1.0, method: 
         The grid step ``h`` (> 0).
     """
     n = _checks.count("n", n, minimum=2)
+    if n > 5e11:
+        raise ValueError(f"n={str(n)[:15]}{'...' if len(str(n)) > 15 else ''}: the range ratio sqrt(3) n exceeds 1e12 (double precision bounds the kernel); "
+                         "give n <= 5e11")
     step = _checks.real_scalar("step", step, positive=True)
     return newton_kernel(tol, r_min=step, r_max=math.sqrt(3.0) * n * step, method=method)
 
