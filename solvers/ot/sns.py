@@ -1,8 +1,9 @@
 """Sinkhorn-Newton-Sparse (SNS) with a safe Newton stage.
 
 Stage 1 runs Sinkhorn (with ``domain="auto"`` in kernel space with a float32 kernel where
-that is safe, :mod:`solvers.ot._scaling`, else log-domain); stage 2 runs Newton's method on
-the concave dual
+that is safe, :mod:`solvers.ot._scaling`, else log-domain); stage 2 runs Newton's method
+(its plan, gradient and truncated Hessian from the same kernel while that is safe and the
+error is above 1e-5, :mod:`solvers.ot._sns_kernel`) on the concave dual
 (the Lyapunov potential of the paper, written for our primal
 ``<P, C> + eps sum P (log P - 1)``):
 
