@@ -161,3 +161,19 @@ def test_cupy_scaling_sparse_emulated(rng, monkeypatch):
         np.testing.assert_array_equal(ip, rp)
         np.testing.assert_array_equal(ix, rx)
         np.testing.assert_allclose(dv, rv, rtol=1e-14)
+
+
+@needs_pot
+def test_kernel_rebuilt_at_each_eps_stage(rng):
+    """eps = 1e-4 with the default continuation (1e-3 -> 1e-4): the kernel of stage 1 serves the
+    first eps, a new one is built (and safety-tested) at the next; the plan's marginals (NumPy)
+    and its cost against the exact LP (POT emd2, within the entropic bound) check the answer."""
+    p = _prob(rng, 60, 50, 1e-4)
+    res = solvers.sns(p, tol=1e-9, domain="kernel", backend="numba")
+    assert res.converged, res.message
+    st = res.stats
+    assert st["eps_stages"] == 2 and st["newton_kernel_builds"] >= 1 and st["newton_kernel_iterations"] > 0
+    P = res.plan()
+    assert np.abs(P.sum(1) - p.a).sum() + np.abs(P.sum(0) - p.b).sum() <= 1.01e-9
+    lp = pot.emd2(p.a, p.b, p.C)
+    assert -1e-8 <= res.cost - lp <= p.eps * np.log(60 * 50)
