@@ -1,17 +1,28 @@
 """Krylov / multigrid benchmark on Poisson: 2-D 1024^2 and 3-D 128^3, rtol 1e-8.
 
 Times, in one process: scipy ``cg`` on the CSR matrix, PyAMG smoothed-aggregation
-CG (setup and solve separately), newtonkit CG and MG-CG (numba; with its cost in fine-grid
-matvec-equivalents: solve time over the time of one stencil matvec, same run); MG-CG iteration
-counts at 64^3, 128^3, 256^3; the stencil matvec's effective bandwidth against a
-NumPy triad ``a[:] = b + s * c``. Writes ``benchmarks/results/krylov_poisson.json``.
+CG (setup and solve separately), newtonkit CG and MG-CG (numba); MG-CG's cost in fine-grid
+matvec-equivalents at 64^3, 128^3 (256^3) and 256^2, 1024^2 (2048^2), with iterations; the stencil
+matvec's effective bandwidth against a NumPy triad ``a[:] = b + s * c``. Writes
+``benchmarks/results/krylov_poisson.json``.
+
+Matvec-equivalents are reported two ways:
+
+* **time ratio**: the MG-CG solve (set-up included) over one fine-grid stencil matvec
+  (``A.matvec_dot``, the kernel CG uses), both measured in the same run on the same threads
+  (median of the solves over the minimum matvec of the runs before and after each solve);
+* **counted**: ``evals`` = V-cycles x ``fine_evals_per_cycle`` (the preconditioner's ``stats``: half
+  sweeps, residuals and level products, each level weighted by its points over the fine grid's) + CG's
+  matvecs; ``passes`` = V-cycles x ``fine_passes_per_cycle`` + 3 grid passes per CG iteration (the matvec
+  with ``p.q``, the x/r update with ``r.r``, the direction update; ``r.z`` comes from the cycle's last pass)
+  and one per extra matvec (the true-residual check).
 
     python benchmarks/krylov_poisson.py            # full run (peers take ~30 s each at 128^3)
     python benchmarks/krylov_poisson.py --quick    # small sizes, end-to-end check (krylov_poisson_quick.json)
     python benchmarks/krylov_poisson.py --core     # newtonkit MG-CG and CG only, for before/after checks
                                                    # (krylov_poisson_core.json; ~1 min on 2 threads)
 
-MG-CG uses the default V-cycle of :func:`solvers.linear.multigrid.multigrid` and its timing
+MG-CG uses the default cycle of :func:`solvers.linear.multigrid.multigrid` and its timing
 includes building the hierarchy (setup), as PyAMG's does.
 """
 import os
@@ -77,31 +88,59 @@ def _numba_triad(a, b, c, s):
         a[i] = b[i] + s * c[i]
 
 
+def _min_matvec(A, x, y, n=3):
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        A.matvec_dot(x, y)
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def mgcg_work(A, b, repeat, rtol=1e-8):
+    """MG-CG (set-up included) in matvec-equivalents: the time ratio and the counted work (module notes)."""
+    xv, yv = np.asarray(b).copy(), np.empty_like(np.asarray(b))
+    box = {}
+
+    def mgcg():
+        M = multigrid(A)
+        box["M"] = M
+        return solvers.cg(A, b, M=M, rtol=rtol, backend="numba")
+
+    mgcg()                                   # JIT warm-up (cached kernels load)
+    A.matvec_dot(xv, yv)
+    ts, mvs = [], []
+    for _ in range(repeat):                  # the matvec timed right before and after every solve
+        mvs.append(_min_matvec(A, xv, yv))
+        t = time.perf_counter()
+        res = mgcg()
+        ts.append(time.perf_counter() - t)
+        mvs.append(_min_matvec(A, xv, yv))
+    M = box["M"]
+    t, t_mv = float(np.median(ts)), float(np.min(mvs))
+    cycles = M.stats["vcycles"]
+    evals = cycles * M.stats["fine_evals_per_cycle"] + res.stats["matvecs"]
+    passes = cycles * M.stats["fine_passes_per_cycle"] + 3 * res.nit + (res.stats["matvecs"] - res.nit)
+    return res, M, {
+        "time_s": t, "times_s": ts, "nit": res.nit, "setup_included": True, "matvec_s": t_mv,
+        "matvec_equivalents": t / t_mv, "matvec_equivalents_per_iteration": t / t_mv / max(res.nit, 1),
+        "counted": {"vcycles": cycles, "fine_evals_per_cycle": M.stats["fine_evals_per_cycle"],
+                    "fine_passes_per_cycle": M.stats["fine_passes_per_cycle"], "cg_matvecs": res.stats["matvecs"],
+                    "evals": evals, "passes": passes},
+        "levels": [list(lev.shape) for lev in M.levels], "nu_per_level": M.nus}
+
+
 def case(shape, repeat, peers=True, rtol=1e-8):
     p = pde.Poisson(shape)
     A = p.operator("numba")
     b = p.rhs("numba")
     out = {"shape": list(shape), "n": int(A.shape[0]), "rtol": rtol}
-
-    def mgcg():
-        M = multigrid(A)
-        return solvers.cg(A, b, M=M, rtol=rtol, backend="numba")
-
-    mgcg()  # JIT warm-up (cached kernels load)
-    t, res, ts = _median(mgcg, repeat)
+    res, _, out["newtonkit_mgcg"] = mgcg_work(A, b, repeat, rtol)
     assert res.converged
-    Mref = multigrid(A)
-    out["newtonkit_mgcg"] = {"time_s": t, "times_s": ts, "nit": res.nit, "setup_included": True,
-                             "levels": [list(lev.shape) for lev in Mref.levels], "nu_per_level": Mref.nus}
-    # work count: the solve (set-up included) in fine-grid matvec-equivalents, the time of one fused
-    # stencil matvec (A.matvec_dot, the kernel CG uses) measured in the same run on the same threads
-    xv, yv = np.asarray(b).copy(), np.empty_like(np.asarray(b))
-    t_mv = min(_median(lambda: A.matvec_dot(xv, yv), 10)[2])
-    out["newtonkit_mgcg"]["matvec_s"] = t_mv
-    out["newtonkit_mgcg"]["matvec_equivalents"] = t / t_mv
-    out["newtonkit_mgcg"]["matvec_equivalents_per_iteration"] = t / t_mv / max(res.nit, 1)
-    print(f"{shape}: newtonkit MG-CG {t:.3f} s, {res.nit} it = {t / t_mv:.0f} matvec-equivalents "
-          f"(matvec {1e3 * t_mv:.2f} ms)", flush=True)
+    w = out["newtonkit_mgcg"]
+    print(f"{shape}: newtonkit MG-CG {w['time_s']:.3f} s, {res.nit} it = {w['matvec_equivalents']:.0f} "
+          f"matvec-equivalents by time (matvec {1e3 * w['matvec_s']:.2f} ms), counted "
+          f"{w['counted']['evals']:.0f} stencil evaluations / {w['counted']['passes']:.0f} passes", flush=True)
     xref = res.x
     t, res, ts = _median(lambda: solvers.cg(A, b, rtol=rtol, backend="numba"), max(1, repeat // 2))
     out["newtonkit_cg"] = {"time_s": t, "times_s": ts, "nit": res.nit}
@@ -144,15 +183,16 @@ def case(shape, repeat, peers=True, rtol=1e-8):
     return out
 
 
-def iteration_counts(sizes, d):
+def iteration_counts(sizes, d, repeat):
+    """MG-CG iterations and matvec-equivalents (time ratio and counted) across grid sizes."""
     rows = []
     for n in sizes:
         p = pde.Poisson((n,) * d)
         A, b = p.operator("numba"), p.rhs("numba")
-        t0 = time.perf_counter()
-        res = solvers.cg(A, b, M=multigrid(A), rtol=1e-8, backend="numba")
-        rows.append({"n": n, "nit": res.nit, "time_s": time.perf_counter() - t0, "converged": res.converged})
-        print(f"{d}-D {n}: MG-CG {res.nit} it, {rows[-1]['time_s']:.3f} s", flush=True)
+        res, _, w = mgcg_work(A, b, repeat)
+        rows.append({"n": n, "nit": res.nit, "converged": res.converged, **w})
+        print(f"{d}-D {n}: MG-CG {res.nit} it, {w['time_s']:.3f} s = {w['matvec_equivalents']:.0f} matvec-equivalents "
+              f"(counted: {w['counted']['evals']:.0f} evaluations, {w['counted']['passes']:.0f} passes)", flush=True)
     return rows
 
 
@@ -176,9 +216,9 @@ def main():
         args.out = os.path.join(os.path.dirname(__file__), "results", name)
     repeat = args.repeat or (3 if args.quick else 5)
     if args.quick:
-        shapes3, shapes2, its3, its2 = (32, 32, 32), (128, 128), [16, 32, 64], [64, 128, 256]
+        shapes3, shapes2, its3, its2 = (32, 32, 32), (128, 128), [32, 64], [128, 256]
     else:
-        shapes3, shapes2, its3, its2 = (128, 128, 128), (1024, 1024), [64, 128, 256], [256, 512, 1024, 2048]
+        shapes3, shapes2, its3, its2 = (128, 128, 128), (1024, 1024), [64, 128, 256], [256, 1024, 2048]
     result = {"benchmark": "krylov_poisson", "machine": machine(), "quick": args.quick, "repeat": repeat}
     if args.core:
         result["core"] = True
@@ -196,8 +236,8 @@ def main():
               f"({100 * bw['fraction_of_numba_triad']:.0f} %)", flush=True)
     result["poisson_3d"] = case(shapes3, repeat)
     result["poisson_2d"] = case(shapes2, repeat)
-    result["mgcg_iterations_3d"] = iteration_counts(its3, 3)
-    result["mgcg_iterations_2d"] = iteration_counts(its2, 2)
+    result["mgcg_iterations_3d"] = iteration_counts(its3, 3, max(1, repeat // 2))
+    result["mgcg_iterations_2d"] = iteration_counts(its2, 2, max(1, repeat // 2))
     nits = [r["nit"] for r in result["mgcg_iterations_3d"]]
     result["mgcg_iterations_3d_spread"] = max(nits) - min(nits)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -17,7 +17,14 @@ Fusions (each saves whole-grid memory passes; all are exact re-orderings of the 
   computed by both threads), and restricted from there (axis 0, then 1, then the last axis).
   This replaces a residual pass writing the fine grid plus a restriction pass reading it back.
 * ``prolong_add2/3``: the last-axis interpolation runs once per coarse row into ``buf``, then one
-  contiguous pass adds the tensor-product interpolation to the fine grid.
+  contiguous pass adds the tensor-product interpolation to the fine grid. The multigrid cycle itself
+  calls :func:`prolong_sweeps`, which does the same interpolation as the first stage of the
+  post-smoothing wavefront (:mod:`solvers._kernels.numba.rbwave`).
+* The restriction along the last axis reads the fine points ``2 J + b`` directly when the table says
+  so (:func:`_affine`; true for the grids built here, nested or not), which vectorises, instead of
+  gathering through the index table.
+* Levels below ``SERIAL_BELOW`` points call serial twins of the kernels (same code, compiled without
+  ``parallel``): starting the parallel regions costs more than the work on small grids.
 
 Galerkin (black-box) levels use CSR kernels: ``_csr_mv`` (transfers ``P``, ``P^T`` and level
 products), ``_csr_res`` (residual and its norm in one pass) and ``_mcgs``, multicolour Gauss-Seidel
