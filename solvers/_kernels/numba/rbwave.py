@@ -63,7 +63,7 @@ def _pdot(u, f, p):
     return s
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _stage3(s, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, buf, pi0, pw0, pi1, pw1, tmp):
     if pro:
         if s == 0:
@@ -78,7 +78,7 @@ def _stage3(s, p, u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, zero, pro, 
         _plane3v(u, f, p, F0, F1, F2, DG, color, z, tmp)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _stage2(s, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp):
     if pro:
         if s == 0:
