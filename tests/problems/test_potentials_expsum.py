@@ -131,3 +131,13 @@ def test_newton_kernel_rejects_bad_method():
         newton_kernel(1e-7, 1e-3, 1.0, method="Optimised")
     with pytest.raises(ValueError, match="no shipped sum covers"):
         newton_kernel(1e-7, 1e-6, 1.0, method="optimised")     # ratio 1e6: wider than the table
+
+
+def test_generator_fit_meets_tol_with_fewer_terms_than_sinc():
+    # the table's generator on a small case (seconds): refined sum vs the exact 1/r on our own sample
+    e = _expsum.fit(1e-3, 30.0)
+    c, t = np.asarray(e["c"]), np.asarray(e["t"])
+    r = np.geomspace(1.0, 30.0, 100_003)
+    assert np.max(np.abs(r * (np.exp(-np.outer(r * r, t * t)) @ c) - 1)) <= 1e-3
+    assert np.all(c > 0) and np.all(t > 0) and e["rank"] == c.size
+    assert e["rank"] < newton_kernel(1e-3, 1.0, 30.0, method="sinc").rank
