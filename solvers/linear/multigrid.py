@@ -65,12 +65,16 @@ Common to both:
   solve (a dense Cholesky inverse of at most ``max_coarse`` points). The cycle is positive definite
   because the symmetric Gauss-Seidel smoother is convergent in the energy norm, so CG may use it.
   Ending the pre-smoothing with a red half sweep (and starting the post-smoothing with one) is what
-  makes the symmetric cycle as good as the textbook non-symmetric one: with the pair order
-  ``R B`` before and its adjoint ``B R`` after, the V(1,1) cycle contracts by 0.26 per cycle on 2-D
-  Poisson (0.42 in 3-D) instead of the textbook 0.10 (0.23) that ``R B R`` gives. The default schedule
+  brings the symmetric cycle close to the textbook non-symmetric one: with the pair order ``R B``
+  before and its adjoint ``B R`` after, the stationary V(1,1) cycle contracts by 0.25-0.26 per cycle
+  on 2-D Poisson (0.41-0.42 in 3-D); ``R B R`` on both sides gives 0.145 (0.22), the non-symmetric
+  ``R B`` / ``R B`` cycle 0.09-0.10 (0.23); measured on 255^2, 1024^2, 63^3, 128^3. The default schedule
   ``nu = (1, 2)`` (three half sweeps each side on the finest level, five on the coarser ones) needs
   the fewest stencil evaluations to rtol 1e-8 among the schedules measured (MG-CG, Poisson: 6-7
-  iterations from 256^2 to 2048^2 and 64^3 to 128^3, 66-82 fine-grid stencil evaluations per solve).
+  iterations from 256^2 to 2048^2 and 64^3 to 256^3; 67-83 fine-grid stencil evaluations per solve, the
+  cycles and CG's matvecs counted; the previous pair schedule ``nu = (2, 3)`` took 6 iterations and
+  82-100). CG applies the cycle ``nit`` times (not in the iteration that meets the tolerance) and gets
+  ``r . z`` from the cycle's last pass (:meth:`MultigridPreconditioner.matvec_dot`).
 
 Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.numba.rbwave`,
 :mod:`solvers._kernels.numba.multigrid` and :mod:`solvers._kernels.numba.stencil` give details):
