@@ -578,3 +578,80 @@ for _name in nlp.HS_NAMES:
                                                            lam0="least-squares")))
 for _name in ("HS6", "HS7", "HS27", "HS39", "HS61", "HS77", "HS78", "BT2", "BT11"):
     CASES.append((f"{_name} kaczmarz superlinear tight0", _superlinear_sketch(_name)))
+
+
+# ------------------------------------------------------------------ 5. faults right after the watchdog's relaxed step
+class HS6Fault:
+    """HS6 (published x* = (1, 1), f* = 0) from its standard start, where the watchdog takes a relaxed
+    unit step at iteration 1; ``where`` returns ``value`` on its calls number ``calls`` (1-based)."""
+
+    def __init__(self, where, calls, value):
+        self.base = nlp.hs("HS6")
+        self.x0 = self.base.x0.copy()
+        self.where, self.calls, self.value, self.count = where, set(calls), value, 0
+
+    def _hit(self, name, good):
+        if name != self.where:
+            return good
+        self.count += 1
+        if self.count not in self.calls:
+            return good
+        v = self.value
+        return v(good) if callable(v) else v
+
+    def f(self, x):
+        return self._hit("f", self.base.f(x))
+
+    def grad(self, x):
+        return self._hit("grad", np.asarray(self.base.grad(x), float))
+
+    def c(self, x):
+        return self._hit("c", np.asarray(self.base.c(x), float))
+
+    def jac(self, x):
+        return self._hit("jac", np.asarray(self.base.jac(x), float))
+
+    def hess_lagrangian(self, x, lam):
+        return self._hit("hess_lagrangian", np.asarray(self.base.hess_lagrangian(x, lam), float))
+
+
+def _nanify(a):
+    a = np.array(a, dtype=float, copy=True)
+    a.flat[0] = np.nan
+    return a
+
+
+def _hs6_fault(where, calls, value, **kw):
+    def case():
+        p = HS6Fault(where, calls, value)
+        try:
+            res = sketched_newton(p, seed=0, tol=1e-9, maxiter=100, **kw)
+        except (ValueError, TypeError, FloatingPointError) as exc:
+            return _named(exc, where.split("_")[0])
+        ref = nlp.hs("HS6")
+        return _honest(res, ref, 1e-9, np.array([1.0, 1.0]), xtol=1e-6)
+    return case
+
+
+def _hs6_stop_after_relaxed():
+    """A callback that stops right after the relaxed step: the returned point is the relaxed one
+    (its merit was rejected); any convergence claim must hold there."""
+    p = nlp.hs("HS6")
+
+    def cb(r):
+        raise StopIteration
+    res = sketched_newton(p, seed=0, tol=1e-9, callback=cb)
+    if res.nit > 1:
+        return "wrong", f"StopIteration ignored (nit {res.nit})"
+    return _honest(res, p, 1e-9, np.array([1.0, 1.0]), xtol=1e-6)
+
+
+for _where, _calls, _val in (("hess_lagrangian", (2,), _nanify), ("hess_lagrangian", (2, 3, 4), _nanify),
+                             ("hess_lagrangian", range(2, 1000), _nanify), ("f", (3, 4, 5), float("nan")),
+                             ("f", range(3, 1000), float("inf")), ("grad", (3,), _nanify),
+                             ("jac", (3,), lambda J: J * np.inf), ("c", (3, 4), _nanify),
+                             ("hess_lagrangian", (2,), lambda H: H * 1e200)):
+    for _sk in ("gaussian", None):
+        CASES.append((f"HS6 {_where} bad on calls {list(_calls)[:3]}{'...' if len(_calls) > 3 else ''} "
+                      f"({getattr(_val, '__name__', _val)}) sketch={_sk}", _hs6_fault(_where, _calls, _val, sketch=_sk)))
+CASES.append(("HS6 callback stop after the relaxed step", _hs6_stop_after_relaxed))
