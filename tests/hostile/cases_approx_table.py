@@ -495,3 +495,72 @@ CASES += [
     ("numpy backend table route", _route_case(f_sep3, D3, "table", degree=24, tol=1e-10, backend="numpy")),
     ("no table reaches the target (1-D degree 40000)", _no_table_reaches),
 ]
+
+
+# ------------------------------------------------------------------ the public constructor, against a NumPy reference
+def _direct_ref(core, factors, dom, X):
+    """sum G_{i..} prod_k u_k(x_k) with u_k = chebvander(t_k) @ A_k (numpy.polynomial, independent)."""
+    from numpy.polynomial import chebyshev as npc
+
+    dom = np.asarray(dom, float)
+    T = (2.0 * X - (dom[:, 0] + dom[:, 1])) / (dom[:, 1] - dom[:, 0])
+    rows = [npc.chebvander(T[:, k], A.shape[0] - 1) @ np.asarray(A, float) for k, A in enumerate(factors)]
+    # contract mode by mode
+    res = np.empty(X.shape[0])
+    G = np.asarray(core, float)
+    for i in range(X.shape[0]):
+        v = G
+        for R in rows:
+            v = np.tensordot(R[i], v, axes=(0, 0))
+        res[i] = v
+    return res
+
+
+def _ctor_case(core_fn, facs_fn, em="table", rtol=1e-11):
+    def case():
+        rng = np.random.default_rng(0)
+        core, facs = core_fn(rng), facs_fn(rng)
+        dom = [(0.0, 1.0), (-2.0, 3.0)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ct = ChebTucker(core, facs, dom, eval_method=em)
+                X = _box(dom, 300)
+                got = np.asarray(ct(X))
+        except (ValueError, TypeError) as exc:
+            return _named(exc, "rank") if min(np.shape(core)) == 0 else ("wrong", f"refused: {exc}")
+        except SystemError as exc:
+            return "wrong", f"SystemError (Numba kernel raised inside): {exc}"[:300]
+        ref = _direct_ref(core, facs, dom, X)
+        scale = max(float(np.max(np.abs(ref))), 1e-300) if ref.size else 1.0
+        err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        if not err <= rtol * scale:
+            return "wrong", (f"route {ct.eval_route}: values off the NumPy reference by {err:.3g} (scale {scale:.3g}); "
+                             f"first values {got[:3]}, reference {ref[:3]}")
+        return "verified"
+    return case
+
+
+def _orth(m, r):
+    return lambda rng: np.linalg.qr(rng.standard_normal((m, max(r, 1))))[0][:, :r]
+
+
+for _em in ROUTES:
+    CASES += [
+        (f"ChebTucker({_em}): random core 3x4, degrees 12/9", _ctor_case(lambda r: r.standard_normal((3, 4)),
+                                                                        lambda r: [_orth(13, 3)(r), _orth(10, 4)(r)],
+                                                                        _em)),
+        (f"ChebTucker({_em}): degree 0 factor (m = 1)", _ctor_case(lambda r: r.standard_normal((1, 3)),
+                                                                  lambda r: [np.ones((1, 1)), _orth(7, 3)(r)], _em)),
+        (f"ChebTucker({_em}): rank 0 core", _ctor_case(lambda r: np.zeros((0, 3)),
+                                                       lambda r: [np.zeros((9, 0)), _orth(7, 3)(r)], _em)),
+        (f"ChebTucker({_em}): factors scaled 1e300", _ctor_case(lambda r: r.standard_normal((2, 3)),
+                                                               lambda r: [1e300 * _orth(9, 2)(r), _orth(7, 3)(r)],
+                                                               _em)),
+        (f"ChebTucker({_em}): float32 core/factors", _ctor_case(lambda r: r.standard_normal((2, 3)).astype(np.float32),
+                                                               lambda r: [_orth(9, 2)(r).astype(np.float32),
+                                                                          _orth(7, 3)(r)], _em)),
+        (f"ChebTucker({_em}): non-orthonormal factors", _ctor_case(lambda r: r.standard_normal((2, 2)),
+                                                                   lambda r: [r.standard_normal((30, 2)) * 5,
+                                                                              r.standard_normal((20, 2))], _em)),
+    ]
