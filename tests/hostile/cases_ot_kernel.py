@@ -102,6 +102,18 @@ def judge(res, C, a, b, eps, tol, pot=True):
             return "wrong", f"zero-weight columns have potentials {g[~ib]} (mass on them)"
     P = np.exp(Z)
     Cs = C[np.ix_(ia, ib)]
+    if C.size <= 40000 and callable(getattr(res, "plan", None)):
+        try:
+            PL = np.asarray(res.plan(dense=True), dtype=float)
+        except (ValueError, TypeError) as exc:
+            return "wrong", f"res.plan(dense=True) raised {type(exc).__name__}: {exc}"
+        if PL.shape != C.shape:
+            return "wrong", f"res.plan() has shape {PL.shape}, C {C.shape}"
+        full = np.zeros(C.shape)
+        full[np.ix_(ia, ib)] = P
+        dP = float(np.abs(PL - full).sum())
+        if not dP <= 1e-9 * max(float(a.sum()), 1e-300):
+            return "wrong", f"res.plan() differs from exp((f + g - C) / eps) by {dP:.3g} in L1"
     cost = float((P * Cs).sum())
     scale = float(np.abs(Cs).max()) if Cs.size else 1.0
     rc = getattr(res, "cost", None) if hasattr(res, "cost") else res.extras.get("cost")
