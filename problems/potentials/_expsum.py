@@ -178,6 +178,30 @@ def improve(entry: dict, nfev: int = 1500, verbose: bool = False) -> dict:
     return entry
 
 
+def transplant(entry: dict, rho: float, k: int, nfev: int = 1500, verbose: bool = False) -> dict | None:
+    """Start from another range's entry: positions stretched to ``[0, log rho]`` and resampled at ``k``.
+
+    Refines, then drops terms while the dense check holds; the best sum that meets
+    ``entry["tol"]``, or None.
+    """
+    tol = entry["tol"]
+    theta = _from_entry(entry)
+    l0, l1 = math.log(entry["rho"]), math.log(rho)
+    mu = (np.sort(theta[theta.size // 2:]) + 1.0) * (l1 + 1.0) / (l0 + 1.0) - 1.0
+    mu = np.interp(np.linspace(0.0, 1.0, k), np.linspace(0.0, 1.0, mu.size), mu)
+    best = None
+    trial, _ = refine(_weights_for(mu, l1), l1, nfev=nfev)
+    while True:
+        c, t = to_gaussians(trial)
+        err = relative_error(c, t, rho)
+        if verbose:
+            print(f"  transplant to rho={rho:.6g} tol={tol:g}: {c.size} terms, error {err:.3e}", flush=True)
+        if err > tol:
+            return best
+        best = {"tol": tol, "rho": rho, "rank": int(c.size), "error": err, "c": c.tolist(), "t": t.tolist()}
+        trial, _ = refine(_drop_one(trial, l1), l1, nfev=nfev)
+
+
 def fit(tol: float, rho: float, verbose: bool = False) -> dict:
     """The fewest-term refined sum found with ``max |r P(r) - 1| <= tol`` on ``[1, rho]`` (dense check).
 
@@ -256,9 +280,12 @@ def main(argv=None) -> None:
     ap.add_argument("--merge", action="store_true", help="keep the entries of --out not recomputed")
     ap.add_argument("--improve", action="store_true",
                     help="instead of fitting anew, try to drop one more term from the entries of --out (--tol, --n)")
+    ap.add_argument("--transplant", type=int, nargs=2, metavar=("N_FROM", "K"),
+                    help="instead of fitting anew, start the entries --tol, --n of --out from the entry of grid "
+                         "N_FROM stretched to K terms (kept where that needs fewer terms)")
     args = ap.parse_args(argv)
     entries = {}
-    if (args.merge or args.improve) and os.path.exists(args.out):
+    if (args.merge or args.improve or args.transplant) and os.path.exists(args.out):
         with open(args.out) as fh:
             for e in json.load(fh)["entries"]:
                 entries[(e["tol"], e["n"])] = e
@@ -266,13 +293,19 @@ def main(argv=None) -> None:
         grid = args.n or sorted(TABLE_N + TABLE_EXTRA_N.get(tol, ()))
         for n in sorted(grid):
             t0 = time.perf_counter()
-            if args.improve:
+            if args.transplant:
+                n_from, k = args.transplant
+                new = transplant(entries[(tol, n_from)], math.sqrt(3.0) * n, k, verbose=True)
+                old = entries[(tol, n)]
+                e = {**old, **new, "how": old.get("how", "fit, improve") + f", transplant {n_from}"} \
+                    if new is not None and new["rank"] < old["rank"] else old
+            elif args.improve:
                 if (tol, n) not in entries:
                     continue
                 e = improve(entries[(tol, n)], verbose=True)
             else:
                 e = fit(tol, math.sqrt(3.0) * n, verbose=True)
-            e["n"], e["improve_s" if args.improve else "fit_s"] = n, time.perf_counter() - t0
+            e["n"], e["fit_s" if not (args.improve or args.transplant) else "improve_s"] = n, time.perf_counter() - t0
             entries[(tol, n)] = e
             print(f"tol {tol:g} n {n}: {e['rank']} terms, error {e['error']:.3e} ({time.perf_counter() - t0:.1f} s)",
                   flush=True)

@@ -141,3 +141,8 @@ def test_generator_fit_meets_tol_with_fewer_terms_than_sinc():
     assert np.max(np.abs(r * (np.exp(-np.outer(r * r, t * t)) @ c) - 1)) <= 1e-3
     assert np.all(c > 0) and np.all(t > 0) and e["rank"] == c.size
     assert e["rank"] < newton_kernel(1e-3, 1.0, 30.0, method="sinc").rank
+    # continuation to a wider range (how some shipped entries were improved), checked the same way
+    f = _expsum.transplant(e, 60.0, e["rank"] + 1, nfev=200)
+    c, t = np.asarray(f["c"]), np.asarray(f["t"])
+    r = np.geomspace(1.0, 60.0, 100_003)
+    assert np.max(np.abs(r * (np.exp(-np.outer(r * r, t * t)) @ c) - 1)) <= 1e-3 and f["rho"] == 60.0
