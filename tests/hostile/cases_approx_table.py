@@ -564,3 +564,40 @@ for _em in ROUTES:
                                                                    lambda r: [r.standard_normal((30, 2)) * 5,
                                                                               r.standard_normal((20, 2))], _em)),
     ]
+
+
+# ------------------------------------------------------------------ high degree: where "auto" takes the table
+def f_osc(p):
+    return np.exp(np.sin(20 * p[:, 0])) * np.cos(15 * p[:, 1])
+
+
+def g_osc(p):
+    e = np.exp(np.sin(20 * p[:, 0]))
+    return np.stack([20 * np.cos(20 * p[:, 0]) * e * np.cos(15 * p[:, 1]), -15 * e * np.sin(15 * p[:, 1])], axis=1)
+
+
+def f_osc3(p):
+    return np.sin(30 * p[:, 0] + 10 * p[:, 1] ** 2) * np.exp(-p[:, 2])
+
+
+def g_osc3(p):
+    c = np.cos(30 * p[:, 0] + 10 * p[:, 1] ** 2) * np.exp(-p[:, 2])
+    return np.stack([30 * c, 20 * p[:, 1] * c, -np.sin(30 * p[:, 0] + 10 * p[:, 1] ** 2) * np.exp(-p[:, 2])], axis=1)
+
+
+for _em in ("auto", "table"):
+    for _tol in (1e-12, 1e-6):
+        CASES += [
+            (f"{_em}: oscillatory 2-D degree 200 tol {_tol:g}",
+             _route_case(f_osc, [(-1.0, 1.0), (-1.0, 1.0)], _em, degree=200, tol=_tol)),
+            (f"{_em}: oscillatory 2-D degree 200 tol {_tol:g} gradient",
+             _grad_case(f_osc, g_osc, [(-1.0, 1.0), (-1.0, 1.0)], _em, degree=200, tol=_tol)),
+        ]
+    CASES += [
+        (f"{_em}: oscillatory 3-D degree (160, 64, 16)",
+         _route_case(f_osc3, [(-1.0, 1.0), (-1.0, 1.0), (0.0, 1.0)], _em, degree=(160, 64, 16), tol=1e-10)),
+        (f"{_em}: oscillatory 3-D gradient",
+         _grad_case(f_osc3, g_osc3, [(-1.0, 1.0), (-1.0, 1.0), (0.0, 1.0)], _em, degree=(160, 64, 16), tol=1e-10)),
+        (f"{_em}: oscillatory 2-D degree 1000 (1-D-like), tol 1e-13",
+         _route_case(f_osc, [(-1.0, 1.0), (-1.0, 1.0)], _em, degree=(1000, 60), tol=1e-13)),
+    ]
