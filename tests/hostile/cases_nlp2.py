@@ -655,3 +655,37 @@ for _where, _calls, _val in (("hess_lagrangian", (2,), _nanify), ("hess_lagrangi
         CASES.append((f"HS6 {_where} bad on calls {list(_calls)[:3]}{'...' if len(_calls) > 3 else ''} "
                       f"({getattr(_val, '__name__', _val)}) sketch={_sk}", _hs6_fault(_where, _calls, _val, sketch=_sk)))
 CASES.append(("HS6 callback stop after the relaxed step", _hs6_stop_after_relaxed))
+
+
+# ------------------------------------------------------------------ 6. operator problems (PoissonControl): tight_size / lam0 / superlinear
+def _control(semilinear, **kw):
+    def case():
+        from problems.pde import PoissonControl
+
+        p = PoissonControl(5, alpha=1e-2, semilinear=semilinear)
+        res = sketched_newton(p, tol=1e-9, maxiter=60, **kw)
+        out = _honest(res, p, 1e-9)
+        if out != "verified" or semilinear or not res.converged:
+            return out
+        # linear control: a QP; reference: the dense KKT solve from the problem's own operators
+        n, m = p.n, p.m
+        J = p.jac(p.x0)
+        Jd = np.column_stack([J.matvec(e) for e in np.eye(n)])
+        H = p.hess_lagrangian(p.x0, np.zeros(m))
+        Hd = np.column_stack([H.matvec(e) for e in np.eye(n)]) if not isinstance(H, np.ndarray) else H
+        K = np.block([[Hd, Jd.T], [Jd, np.zeros((m, m))]])
+        z = np.linalg.solve(K, -np.concatenate([p.grad(p.x0), p.c(p.x0)]))
+        err = np.linalg.norm(res.x - (p.x0 + z[:n])) / np.linalg.norm(p.x0 + z[:n])
+        return "verified" if err < 1e-6 else ("wrong", f"off the dense KKT solve by {err:.3g}")
+    return case
+
+
+for _semi in (False, True):
+    for _kw in ({"sketch": None, "tight_size": 0}, {"sketch": None, "tight_size": 10 ** 6},
+                {"sketch": None, "superlinear": True, "lam0": "least-squares"},
+                {"sketch": None, "watchdog": False, "second_order_correction": False}):
+        CASES.append((f"PoissonControl(semilinear={_semi}) {_kw}", _control(_semi, **_kw)))
+# a sketch on an operator problem with the tight small-system solve (N = 75 <= tight_size): the first
+# iteration alone ran > 100 s here (each sketch row costs operator products); a bounded honest answer expected
+CASES.append(("PoissonControl(5) sketch='block', tight_size=10**6 (runtime)",
+              _control(False, sketch="block", tight_size=10 ** 6, seed=0)))
