@@ -315,21 +315,49 @@ def _divide(C, s, own: bool):
 _BLOCK_ENTRIES = 2**16
 
 
+def _common_centre(x: np.ndarray, y: np.ndarray):
+    """The midpoint of the joint bounding box of ``x`` and ``y`` (computed without overflow),
+    or None when a cloud is empty; subtracting it from both leaves the distances unchanged."""
+    if x.shape[0] == 0 or y.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    lo = np.minimum(x.min(0), y.min(0))
+    hi = np.maximum(x.max(0), y.max(0))
+    return 0.5 * lo + 0.5 * hi
+
+
 def pairwise_cost(x, y, kind: str = "sqeuclidean"):
     """Pairwise ``|x_i - y_j|^2`` or ``|x_i - y_j|`` (clipped at zero against round-off).
 
     The (n, m) result is the only large array: it is filled by row blocks of about
     ``_BLOCK_ENTRIES`` entries, ``|x_i|^2 + |y_j|^2 - 2 x_i . y_j`` (in that order), so the
     peak memory is the result plus O(n + m + block).
+
+    Both clouds are first shifted by a common centre (:func:`_common_centre`, the midpoint of
+    their joint bounding box): the distances do not change, and the expansion no longer
+    cancels catastrophically for clouds far from the origin (coordinates like 1e8 + U(0, 1)
+    would otherwise lose every digit; after the shift the error is about the float64
+    round-off of the spread of the points). This costs O((n + m) d).
+
+    Raises
+    ------
+    ValueError
+        For NaN or inf coordinates, different ``d``, or an unknown ``kind``.
     """
     if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2):
         x = _checks.real_array("x", x, ndims=(2,), what="(n, d) point array")
+    elif not np.isfinite(x).all():
+        raise ValueError("x contains NaN or inf; give finite point coordinates")
     if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 2):
         y = _checks.real_array("y", y, ndims=(2,), what="(m, d) point array")
+    elif not np.isfinite(y).all():
+        raise ValueError("y contains NaN or inf; give finite point coordinates")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same d (coordinates per point), got {x.shape} and {y.shape}")
     if kind not in _COSTS:
         raise ValueError(f"unknown cost kind {kind!r}; use one of {_COSTS}")
+    centre = _common_centre(x, y)
+    if centre is not None:
+        x, y = x - centre, y - centre
     n, m = x.shape[0], y.shape[0]
     xx, yy, yt = (x * x).sum(1), (y * y).sum(1), np.ascontiguousarray(y.T)
     out = np.empty((n, m))

@@ -110,6 +110,9 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     backend : str or Backend, optional
     **options
         Passed on to the chosen routine (options it does not have raise its TypeError).
+        ``domain="kernel"`` is an SNS value (its Newton stage in kernel space); when the rule
+        picks Sinkhorn it is passed on as ``domain="auto"`` (Sinkhorn's kernel-space phase,
+        with log-domain steps where the kernel is unsafe) and ``stats["auto_domain"]`` says so.
 
     Returns
     -------
@@ -128,9 +131,15 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     rng, size = _cost_range(data, backend)
     name, reason = choose(e, rng, size) if not math.isnan(rng) else ("sns", "cost range unknown")
     routine = sinkhorn if name == "sinkhorn" else sns
+    mapped = None
+    if name == "sinkhorn" and isinstance(options.get("domain"), str) and options["domain"] == "kernel":
+        options = dict(options, domain="auto")     # sinkhorn's kernel phase (module notes of auto)
+        mapped = "domain='kernel' (an sns value) passed to sinkhorn as domain='auto' (its kernel-space phase)"
     res = routine(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback, backend=backend,
                   **options)
     res.stats["auto_choice"] = name
     res.stats["auto_reason"] = reason
     res.stats["auto_eps_rel"] = e / rng if rng and math.isfinite(rng) else math.nan
+    if mapped is not None:
+        res.stats["auto_domain"] = mapped
     return res

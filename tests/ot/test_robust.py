@@ -252,3 +252,53 @@ def test_float32_huge_and_tiny_scales(rng, monkeypatch, scale):
     for solve in (solvers.sinkhorn, solvers.sns):
         with pytest.raises(ValueError, match="NaN or inf"):
             solve(bad, eps=0.1, backend="numpy")
+
+
+# ---- hostile findings O1-O3 (2026-11-30) --------------------------------------------------
+
+@pytest.mark.parametrize("offset", [0.0, 1e4, 1e8, -3e12])
+@pytest.mark.parametrize("kind", ["sqeuclidean", "euclidean"])
+def test_pairwise_cost_far_from_origin_matches_direct_differences(offset, kind):
+    """O1: clouds far from the origin; reference: the direct (x - y)^2 sums (no cancellation)."""
+    from problems.ot import pairwise_cost
+    rng = np.random.default_rng(0)
+    for n, m, d in ((6, 5, 2), (40, 31, 3)):
+        x, y = offset + rng.random((n, d)), offset + 2.0 * rng.random((m, d))
+        ref = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        if kind == "euclidean":
+            ref = np.sqrt(ref)
+        C = pairwise_cost(x, y, kind)
+        assert np.abs(C - ref).max() <= 1e-12 * ref.max()
+
+
+def test_from_points_far_from_origin_matches_direct_differences():
+    from problems.ot import EntropicOT
+    rng = np.random.default_rng(1)
+    x, y = 1e8 + rng.random((7, 2)), 1e8 + rng.random((9, 2))
+    ref = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    prob = EntropicOT.from_points(x, y, eps=0.1)
+    assert np.abs(prob.C - ref).max() <= 1e-12 * ref.max()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_pairwise_cost_refuses_non_finite_points(bad):
+    """O2: float64 2-D input takes the fast path; NaN/inf must still be refused, naming the argument."""
+    from problems.ot import pairwise_cost
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        pairwise_cost(np.array([[bad, 0.0]]), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        pairwise_cost(np.zeros((2, 2)), np.array([[0.0, bad]]))
+
+
+def test_auto_domain_kernel_when_sinkhorn_is_chosen():
+    """O3: domain='kernel' is an sns value; when auto picks sinkhorn it becomes sinkhorn's 'auto'."""
+    from solvers.ot.auto import auto
+    C = np.random.default_rng(0).random((6, 5))
+    res = auto(C, eps=10.0, domain="kernel", tol=1e-10)
+    assert res.stats["auto_choice"] == "sinkhorn"
+    assert "domain='kernel'" in res.stats["auto_domain"]
+    assert res.converged
+    a, b = np.full(6, 1 / 6), np.full(5, 1 / 5)
+    assert cases_ot.true_error(C, a, b, res.f, res.g, 10.0) <= 1e-10 * (1 + 1e-6)
+    res2 = auto(C, eps=1e-5, domain="kernel")
+    assert res2.stats["auto_choice"] == "sns" and "auto_domain" not in res2.stats
