@@ -111,3 +111,63 @@ def adapt(kind, f, dom, tol):
             return data, tuple(deg), total, all(ok)
         for i in grow:
             deg[i] *= 2
+
+
+#: fewest coefficients per mode for which the decay test of :func:`decays_geometrically` is made
+DECAY_MIN = 16
+#: the second half of the coefficients must drop at least this many times (in log) as much as
+#: the quarter before it: 2 for geometric decay, 1 for algebraic decay ``k^-a``
+DECAY_RATIO = 1.5
+
+
+def slice_norms(core: np.ndarray, factors) -> list:
+    """Per mode ``i``: the Frobenius norms of the coefficient slices ``k = 0 .. m_i - 1`` of the
+    Tucker tensor ``core x_1 A_1 ... x_d A_d`` (orthonormal ``A_j``, so ``||(core x_i A_i)[k]||``;
+    from the Gram matrix of the mode-``i`` unfolding, scaled against overflow)."""
+    top = float(np.abs(core).max()) if core.size else 0.0
+    if not top > 0:
+        return [np.zeros(A.shape[0]) for A in factors]
+    X = core / top
+    out = []
+    for i, A in enumerate(factors):
+        U = _tucker.unfold(X, i)
+        G = U @ U.T
+        out.append(top * np.sqrt(np.maximum(np.einsum("kr,rs,ks->k", A, G, A), 0.0)))
+    return out
+
+
+def decays_geometrically(s: np.ndarray, floor: float) -> bool:
+    """Whether the slice norms ``s`` (degree ``0 .. m-1``) decay like a geometric series rather
+    than algebraically: on the envelope ``e_k = max_{j >= k} s_j``, the log drop over the second
+    half ``[m/2, m-2]`` must be at least :data:`DECAY_RATIO` times that over ``[m/4, m/2]`` and
+    twice that times the drop over ``[m/8, m/4]`` (geometric decay gives 2 and 4, ``k^-a`` 1 and 1). True when the tail is at or below ``floor`` (the
+    rounding plateau) or there are fewer than :data:`DECAY_MIN` coefficients (too few to tell).
+    A cheap resolution test in the spirit of Chebfun's chopping (Aurentz & Trefethen, ACM TOMS
+    43, 2017): non-smooth functions (jumps, kinks) have algebraically decaying coefficients, and
+    then the last coefficients underestimate the interpolation error by a factor up to ~m."""
+    m = s.size
+    if m < DECAY_MIN:
+        return True
+    env = np.maximum.accumulate(s[::-1])[::-1]
+    tiny = np.finfo(np.float64).tiny
+    tail = float(env[m - 2])
+    if tail <= max(floor, tiny):
+        return True
+    a, b, c = (max(float(env[k]), tiny) for k in (m // 8, m // 4, m // 2))
+    last = np.log(c / tail)
+    return bool(last >= DECAY_RATIO * max(np.log(b / c), 0.0) and last >= 2.0 * DECAY_RATIO * max(np.log(a / b), 0.0))
+
+
+def representation_resolved(core: np.ndarray, factors, tol: float) -> list:
+    """Per mode of a Chebyshev–Tucker function: the last two coefficient slices at most
+    ``max(tol ||C||_F, rounding)`` (as :func:`resolved`) and the coefficients decaying
+    geometrically (:func:`decays_geometrically`)."""
+    norm = _tucker.fro(core)
+    sizes = [A.shape[0] for A in factors]
+    out = []
+    for i, s in enumerate(slice_norms(core, factors)):
+        rest = float(np.prod([n for j, n in enumerate(sizes) if j != i], dtype=np.float64))
+        plateau = 10.0 * _EPS * max(norm, np.finfo(np.float64).tiny) * np.sqrt(2.0 * rest)
+        tail = float(np.hypot(s[-2], s[-1])) if s.size >= 2 else 0.0
+        out.append(tail <= max(tol * norm, plateau) and decays_geometrically(s, plateau))
+    return out

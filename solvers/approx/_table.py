@@ -183,6 +183,24 @@ def pays(factors, p: int) -> bool:
     return table < 0.8 * cheb
 
 
+#: most points of the function-level check of :meth:`TableRoute.table_info` ...
+F_CHECK_POINTS = 1024
+#: ... and its largest work, points times core entries (each point contracts the whole core twice)
+F_CHECK_WORK = 1 << 24
+
+
+def check_count(core_size: int) -> int:
+    """Points of the function-level check: :data:`F_CHECK_POINTS`, fewer for a large core so
+    that points x core entries stays within :data:`F_CHECK_WORK` (at least 16)."""
+    return int(max(16, min(F_CHECK_POINTS, F_CHECK_WORK // max(int(core_size), 1))))
+
+
+def _fro(a) -> float:
+    """The Frobenius norm, scaled so the squares neither overflow nor underflow."""
+    top = float(np.abs(a).max()) if np.size(a) else 0.0
+    return top * float(np.linalg.norm(a / top)) if top > 0 else 0.0
+
+
 class TableRoute:
     """The route choice and the tables of :class:`~solvers.approx.ChebTucker` (a mix-in: uses its
     ``factors``, ``tol``, ``backend``, ``eval_method`` and the ``_tables`` cache)."""
@@ -234,7 +252,8 @@ class TableRoute:
         per mode), ``bound`` (a-priori) and ``error`` (measured at 4099 points against the
         Chebyshev sums), both relative to the largest value of the mode's columns, and the
         ``target``; for the function, ``f_error``: the largest difference of the table and the
-        Chebyshev routes measured at 1024 points (the corners of the box and random points), and
+        Chebyshev routes measured at 1024 points (the corners of the box and random points;
+        fewer for a large core, :func:`check_count`: ``points * prod(ranks) <= 2**24``), and
         ``f_bound``: :math:`\\|G\\|_F \\sum_i \\delta_i \\prod_{j \\ne i} \\nu_j`
         (:math:`\\delta_i`, :math:`\\nu_j` the largest 2-norms of the row error and of the row
         at the check points). ``None`` when the table route is not taken."""
@@ -249,11 +268,13 @@ class TableRoute:
         """``(measured, bound)`` of the error the tables add to the function values (cached)."""
         if "function" not in self._tables:
             nu = v["row_norm"]
-            bound = float(np.linalg.norm(self.core)) * sum(v["row_error"][i] * float(np.prod(nu[:i] + nu[i + 1:]))
-                                                           for i in range(self.d))
-            t = np.random.default_rng(20261130).uniform(-1.0, 1.0, (1024, self.d))
-            t[:min(1024, 2 ** self.d)] = np.array(np.meshgrid(*[[-1.0, 1.0]] * self.d, indexing="ij")).reshape(
-                self.d, -1).T[:1024]
+            bound = _fro(self.core) * sum(v["row_error"][i] * float(np.prod(nu[:i] + nu[i + 1:]))
+                                     for i in range(self.d))
+            n = check_count(self.core.size)
+            t = np.random.default_rng(20261130).uniform(-1.0, 1.0, (n, self.d))
+            corners = min(n, 2 ** min(self.d, 30))
+            bits = np.minimum(np.arange(self.d)[::-1], 62)[None, :]       # the last coordinate varies fastest
+            t[:corners] = ((np.arange(corners)[:, None] >> bits) & 1) * 2.0 - 1.0
             be = get_backend(self.backend)
             K = be.kernels("approx")
             td = be.asarray(np.ascontiguousarray(t))

@@ -67,7 +67,8 @@ class ChebTucker(_table.TableRoute):
     stats, options, provenance, method, backend
         As in :class:`~solvers.SolveResult`: ``stats`` has ``time_s``, ``compile_s``,
         ``nevals`` (function values sampled), ``truncation_bound``, ``hooi_sweeps``, ``degree``,
-        ``resolved`` (the trailing coefficients of every mode below ``tol * ||C||_F`` or rounding).
+        ``resolved`` (the trailing coefficients of every mode below ``tol * ||C||_F`` or rounding;
+        with an explicit degree also decaying geometrically, see :meth:`error_estimate`).
         Objects made by arithmetic or :meth:`truncate` carry the options of the left operand,
         zero times and no provenance (they were not built by a solve).
     """
@@ -82,6 +83,10 @@ class ChebTucker(_table.TableRoute):
         self.domain = _v.domain(domain)
         if self.core.shape != tuple(A.shape[1] for A in self.factors) or len(self.factors) != self.domain.shape[0]:
             raise ValueError("ChebTucker: core shape must equal the factor ranks, one factor per domain row")
+        if self.core.size == 0 or any(A.shape[0] == 0 for A in self.factors):
+            raise ValueError(f"ChebTucker: every rank and degree must be >= 1 (core shape {self.core.shape}, factor "
+                             f"shapes {[A.shape for A in self.factors]}); a zero function is a (1, ..., 1) core of 0.0 "
+                             "with one column per factor")
         self.tol = float(tol)
         self.truncation_bound = float(truncation_bound)
         self.stats = dict(stats or {})
@@ -301,6 +306,12 @@ class ChebTucker(_table.TableRoute):
             ``"table"`` (0 on the Chebyshev route): the error the tables add, measured as the
             largest difference of the two routes at 1024 points (box corners included; an
             estimate: :meth:`table_info` also gives the bound ``f_bound``); part of ``"total"``.
+            ``"resolved"``: ``stats["resolved"]`` (from the build), else computed from the
+            representation (:func:`solvers.approx._sample.representation_resolved`): the last
+            two coefficient slices of every mode below ``tol`` (or rounding) *and* decaying
+            geometrically. When False the function is not resolved at this degree (a jump, a
+            kink or too low a degree) and ``"interpolation"`` may underestimate the error many
+            times (up to ~degree times for algebraic decay): it is not a bound.
         """
         interp = 0.0
         for i, A in enumerate(self.factors):
@@ -308,8 +319,11 @@ class ChebTucker(_table.TableRoute):
                 interp += _tucker.fro(_tucker.mode_dot(self.core, A[k:k + 1], i))
         info = self.table_info()
         table = 0.0 if info is None else info["f_error"]
+        resolved = self.stats.get("resolved")
+        if resolved is None:
+            resolved = all(_sample.representation_resolved(self.core, self.factors, self.tol))
         return {"interpolation": interp, "truncation": self.truncation_bound, "table": table,
-                "total": interp + self.truncation_bound + table}
+                "total": interp + self.truncation_bound + table, "resolved": bool(resolved)}
 
     # --- persistence ----------------------------------------------------------------------
     def __getstate__(self):
@@ -381,7 +395,10 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         coefficient slices exceed ``tol * ||C||_F`` (or the rounding level), up to 512 per
         variable and 2e7 grid points; ``stats["degree"]`` is the degree reached and
         ``stats["resolved"]`` says whether the tails fell below the level (a
-        ``RuntimeWarning`` when not).
+        ``RuntimeWarning`` when not). With an explicit degree the same test plus a decay test
+        (geometric, not algebraic, decay of the last half of the coefficients of every mode)
+        sets ``stats["resolved"]``, with a ``RuntimeWarning`` when it fails: the interpolation
+        part of :meth:`ChebTucker.error_estimate` is then not a bound.
     tol : float
         Relative Frobenius tolerance of the Tucker compression of the coefficient tensor:
         each mode discards a singular-value tail ``<= tol * ||C||_F / sqrt(d)``, so the
@@ -471,6 +488,10 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
     if history:
         history = {"error": history["error"] * scale}
+    why = "the trailing Chebyshev coefficients are above tol"
+    if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients
+        ok = all(_sample.representation_resolved(G, factors, tol))
+        why = "the Chebyshev coefficients decay algebraically, not geometrically"
     stats = timer.stats()
     stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
                   "resolved": bool(ok)})
@@ -478,6 +499,11 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
         warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
                       "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
                       "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+    elif not ok:
+        warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
+                      "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
+                      "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
+                      "use degree='auto'", RuntimeWarning, stacklevel=3)
     ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
                     provenance=timer.provenance(), method=method, backend=be.name, history=history,
                     eval_method=eval_method)
