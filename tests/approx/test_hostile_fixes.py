@@ -122,3 +122,131 @@ def test_from_result_refuses_other_results(ct):
     del res.extras["factor_1"]
     with pytest.raises(ValueError, match="factor_1"):
         ChebTucker.from_result(res)
+
+
+# ---- hostile findings A1-A4 (2026-11-30, tests/hostile/cases_approx_table.py) ----------------
+import warnings  # noqa: E402
+
+from solvers.approx import _sample, _table  # noqa: E402
+from tests.approx._funcs import GaussianSum  # noqa: E402
+
+_X2 = np.random.default_rng(1).random((4000, 2)) * [1, 2] - [0, 1]
+_D2 = [(0, 1), (-1, 1)]
+
+
+def _f_sign(p):
+    return np.sign(p[:, 0] - 0.3) + 0.1 * p[:, 1]
+
+
+def _f_kink(p):
+    return np.abs(p[:, 0] - 0.3) * np.exp(p[:, 1])
+
+
+def _f_step(p):
+    return np.exp(p[:, 0]) + 1e-3 * (p[:, 1] > 0.1)
+
+
+def _f_runge(p):
+    return 1.0 / (1.0 + 25.0 * (2.0 * p[:, 0] - 1.0) ** 2) + p[:, 1]
+
+
+def _f_exp(p):
+    return np.exp(p[:, 0] - 0.5 * p[:, 1])
+
+
+@pytest.mark.parametrize("eval_method", ["chebyshev", "table"])
+def test_zero_rank_refused(eval_method):
+    """A4: a zero rank used to evaluate to uninitialised memory (or a Numba SystemError)."""
+    A = np.linalg.qr(np.random.default_rng(0).standard_normal((7, 3)))[0]
+    with pytest.raises(ValueError, match="rank and degree must be >= 1"):
+        ChebTucker(np.zeros((0, 3)), [np.zeros((9, 0)), A], [(0, 1), (0, 1)], eval_method=eval_method)
+    with pytest.raises(ValueError, match="core shape"):
+        ChebTucker(np.zeros((3, 0)), [A, np.zeros((9, 0))], [(0, 1), (0, 1)], eval_method=eval_method)
+
+
+def test_zero_function_still_has_rank_one():
+    ct = chebtucker(lambda p: 0.0 * p[:, 0], _D2, degree=8)
+    assert min(ct.ranks) >= 1
+    np.testing.assert_array_equal(ct(_X2[:5]), 0.0)
+
+
+@pytest.mark.parametrize("f, deg, tol", [(_f_sign, 30, 1e-8), (_f_kink, 80, 1e-8), (_f_step, 40, 1e-8),
+                                         (_f_kink, 128, 1e-4), (_f_step, 64, 1e-4)])
+def test_explicit_degree_unresolved_function_warns_and_says_so(f, deg, tol):
+    """A1: at an explicit degree, non-smooth functions (true error 30-1400x the estimate, measured
+    against f itself) now give a RuntimeWarning and error_estimate()['resolved'] is False. The
+    tol=1e-4 cases have tails below tol: only the decay test catches them."""
+    with pytest.warns(RuntimeWarning, match="not resolved"):
+        ct = chebtucker(f, _D2, degree=deg, tol=tol, eval_method="table")
+    est = ct.error_estimate()
+    assert est["resolved"] is False and ct.stats["resolved"] is False
+    assert np.abs(ct(_X2) - f(_X2)).max() > 10 * est["total"]     # why the warning is needed
+
+
+@pytest.mark.parametrize("f, deg, tol", [(_f_exp, 20, 1e-12), (_f_runge, 128, 1e-4), (_f_exp, 40, 1e-4)])
+def test_explicit_degree_smooth_function_no_warning(f, deg, tol):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ct = chebtucker(f, _D2, degree=deg, tol=tol)
+    est = ct.error_estimate()
+    assert est["resolved"] is True
+    assert np.abs(ct(_X2) - f(_X2)).max() <= 10 * est["total"] + 1e-14
+
+
+def test_decay_test_on_analytic_coefficient_sequences():
+    """Reference sequences: geometric rho^-k passes, k^-a (jump a = 1, kink a = 2, a = 4) fails."""
+    k = np.arange(64, dtype=float)
+    for rho in (1.2, 2.0, 5.0):
+        assert _sample.decays_geometrically(rho ** -k, 1e-300)
+    for a in (1.0, 2.0, 4.0):
+        s = (k + 1.0) ** -a
+        s[1::2] *= 0.3                                        # even/odd pattern: the envelope handles it
+        assert not _sample.decays_geometrically(s, 1e-300)
+    assert _sample.decays_geometrically((k + 1.0) ** -2, 1.0)       # tail below the floor: nothing to say
+
+
+def test_error_estimate_resolved_for_objects_built_by_arithmetic():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kink = chebtucker(_f_kink, _D2, degree=128, tol=1e-4)
+    smooth = chebtucker(_f_exp, _D2, degree=24, tol=1e-12)
+    assert (2.0 * smooth).error_estimate()["resolved"] is True
+    assert (kink + smooth).error_estimate()["resolved"] is False
+
+
+class _Scaled:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, p):
+        return self.k * np.exp(p[:, 0] - p[:, 1])
+
+
+def test_table_f_bound_scales_with_the_function():
+    """A2: f_bound was inf at 1e200 and 0 (below the measured error) at 1e-200."""
+    ref = chebtucker(_Scaled(1.0), [(0, 1), (0, 1)], degree=20, tol=1e-10, eval_method="table").table_info()
+    assert ref["f_bound"] >= ref["f_error"] > 0
+    for k in (1e300, 1e200, 1e-200, 1e-300):
+        info = chebtucker(_Scaled(k), [(0, 1), (0, 1)], degree=20, tol=1e-10, eval_method="table").table_info()
+        assert np.isfinite(info["f_bound"]) and info["f_bound"] >= info["f_error"]
+        assert info["f_bound"] == pytest.approx(k * ref["f_bound"], rel=1e-3)
+
+
+def test_function_check_points_capped_for_a_large_core():
+    """A3: points x core entries <= 2**24 (the d = 20 rank-2 core has 2**20 entries: 16 points)."""
+    assert _table.check_count(8) == 1024
+    assert _table.check_count(2 ** 20) == 16
+    assert _table.check_count(2 ** 40) == 16
+    assert all(_table.check_count(c) * c <= 2 ** 24 for c in (2 ** 14, 2 ** 15, 3 ** 12))
+
+
+def test_table_route_in_fifteen_variables_checked_against_direct_summation():
+    """The capped check still works (and corners go in first): d = 15, rank 2 (core 2**15)."""
+    rng = np.random.default_rng(3)
+    g = GaussianSum(rng.uniform(0.5, 1.0, 2), rng.uniform(0.1, 0.3, 2), rng.uniform(-0.5, 0.5, (2, 15)))
+    ct = ChebTucker.from_cp(g, [(-1, 1)] * 15, degree=16, tol=1e-8, eval_method="table")
+    assert ct.stats["resolved"] is True and _table.check_count(ct.core.size) < 1024
+    info = ct.table_info()
+    assert info is not None and info["f_error"] <= info["f_bound"]
+    X = rng.uniform(-1, 1, (50, 15))
+    np.testing.assert_allclose(ct(X), g(X), rtol=0, atol=1e-7 * np.abs(g(X)).max())
