@@ -315,7 +315,10 @@ def main():
     result["paper"] = {"lattice_long_range_ranks_m129_tol1e-7": [18, 18, 12], "lattice_error": 2e-7,
                        "newton_canonical_ranks_eps1e-7": "26-39 (n = 256 ... 8192)", "long_range_ranks": "10-17",
                        "newton_ranks_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5).rank
-                                             for n in (256, 1024, 8192)}}
+                                             for n in (256, 1024, 8192)},
+                       "newton_ranks_sinc_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5,
+                                                                                   method="sinc").rank
+                                                  for n in (256, 1024, 8192)}}
     result["total_s"] = time.perf_counter() - t_start
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                         "chebtucker_quick.json" if q else "chebtucker.json")

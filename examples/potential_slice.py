@@ -3,8 +3,8 @@
     python examples/potential_slice.py [N] [out.png]
 
 N atoms (default 500) of a branched self-avoiding chain carry neutral partial charges
-(``potentials.random_cloud``). The Newton kernel 1/r is a sum of Gaussians (sinc
-quadrature); its wide Gaussians (the long-range part, cutoff 3) summed over the atoms
+(``potentials.random_cloud``). The Newton kernel 1/r is a sum of Gaussians (an optimised
+exponential sum from the shipped table, sinc quadrature outside it); its wide Gaussians (the long-range part, cutoff 3) summed over the atoms
 are approximated by ``solvers.approx.ChebTucker`` with 129 Chebyshev points per axis.
 The script prints the Tucker ranks and the error against direct summation, and saves
 the potential on the slice z = 0, with the atoms near the slice, as a PNG.

@@ -1,7 +1,8 @@
 """Multi-particle potentials as canonical (CP) tensors: input of the Chebyshev-Tucker format.
 
 * :func:`newton_kernel`, :func:`slater_kernel`, :func:`yukawa_kernel`: radial kernels
-  as sums of Gaussians (sinc quadrature), :class:`GaussianSum` with range separation
+  as sums of Gaussians (optimised exponential sums for 1/r where the shipped table covers the
+  request, sinc quadrature otherwise), :func:`newton_kernel_on_grid`, :class:`GaussianSum` with range separation
   (:meth:`~GaussianSum.long_range`, :meth:`~GaussianSum.short_range`);
 * :class:`ParticlePotential`: ``sum_nu z_nu P(x - x_nu)`` with ``cp_factors(nodes)`` for
   :func:`solvers.chebtucker` and direct summation (the reference);
@@ -17,8 +18,8 @@ Example
 True
 """
 from .generators import Particles, cubic_lattice, random_cloud
-from .kernels import GaussianSum, newton_kernel, slater_kernel, yukawa_kernel
+from .kernels import GaussianSum, newton_kernel, newton_kernel_on_grid, slater_kernel, yukawa_kernel
 from .particles import ParticlePotential, coulomb_sum, long_range_potential
 
-__all__ = ["GaussianSum", "newton_kernel", "slater_kernel", "yukawa_kernel", "ParticlePotential", "coulomb_sum",
+__all__ = ["GaussianSum", "newton_kernel", "newton_kernel_on_grid", "slater_kernel", "yukawa_kernel", "ParticlePotential", "coulomb_sum",
            "long_range_potential", "Particles", "cubic_lattice", "random_cloud"]
