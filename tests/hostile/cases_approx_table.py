@@ -601,3 +601,32 @@ for _em in ("auto", "table"):
         (f"{_em}: oscillatory 2-D degree 1000 (1-D-like), tol 1e-13",
          _route_case(f_osc, [(-1.0, 1.0), (-1.0, 1.0)], _em, degree=(1000, 60), tol=1e-13)),
     ]
+
+
+# ------------------------------------------------------------------ the measured table error in high d
+def _table_error_high_d(d, deg):
+    """error_estimate()['table'] is documented as the measured largest difference of the table and the
+    Chebyshev routes; the Chebyshev route (exact sums) is the reference for the error the table adds.
+    In high d the measurement is capped; it must still not be far below the difference at random points."""
+    def case():
+        f = CP(R=2, d=d, seed=1)
+        dom = [(-1.0, 1.0)] * d
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ct = ChebTucker.from_cp(f, dom, degree=deg, tol=1e-6, eval_method="table")
+        if ct.eval_route != "table":
+            return "wrong", f"eval_method='table' took {ct.eval_route}"
+        ref = ChebTucker.from_result(ct.to_result())
+        ref.eval_method = "chebyshev"
+        X = np.random.default_rng(3).uniform(-1.0, 1.0, (150, d))
+        diff = float(np.max(np.abs(np.asarray(ct(X)) - np.asarray(ref(X)))))
+        claim = ct.error_estimate()["table"]
+        if diff > 10 * claim + 1e-15:
+            return "wrong", (f"d = {d}: error_estimate()['table'] = {claim:.3g} but the table and Chebyshev routes "
+                             f"differ by {diff:.3g} at 150 random points ({diff / max(claim, 1e-300):.3g}x)")
+        return "verified", f"claim {claim:.3g}, measured {diff:.3g}"
+    return case
+
+
+CASES += [(f"table error claim in d = {_d}", _table_error_high_d(_d, _deg)) for _d, _deg in ((4, 40), (10, 12),
+                                                                                               (14, 10), (18, 12))]
