@@ -148,22 +148,24 @@ class Point:
     """``(x, lam)`` with ``f``, ``grad f``, ``c``, ``J``, ``g_L`` and the KKT residual norm.
 
     Built by :meth:`evaluate`; ``finite`` tells whether every value is finite. The Hessian of
-    the Lagrangian is added later (only accepted iterates need it).
+    the Lagrangian is added later (only accepted iterates need it). ``bad`` names the first value
+    that was not finite (``""`` when all are).
     """
 
-    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H")
+    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H", "bad")
 
     @classmethod
     def evaluate(cls, ev: NLPEvaluator, x, lam, *, strict: bool):
         """Evaluate at ``(x, lam)``. ``strict=True`` raises on non-finite values (naming the callable);
         otherwise a non-finite value gives ``finite=False`` (and skips the remaining calls)."""
         p = cls()
-        p.x, p.lam, p.H = x, lam, None
+        p.x, p.lam, p.H, p.bad = x, lam, None, ""
         p.f = ev.f(x)
         p.finite = math.isfinite(p.f)
         p.g = p.c = p.J = p.gL = None
         p.kkt = math.inf
         if not p.finite:
+            p.bad = "problem.f"
             if strict:
                 raise ValueError(f"problem.f is not finite at the starting point (f = {p.f!r}); start from a "
                                  "point where f, grad, c and jac are finite")
@@ -175,6 +177,7 @@ class Point:
                     call = "grad" if name == "g" else "c"
                     raise ValueError(f"problem.{call} returned non-finite values at the starting point")
                 p.finite = False
+                p.bad = "problem.grad" if name == "g" else "problem.c"
                 return p
             setattr(p, name, v)
         p.J = ev.jac(x)
@@ -184,6 +187,7 @@ class Point:
                 if strict:
                     raise ValueError("problem.jac returned non-finite values at the starting point")
                 p.finite = False
+                p.bad = "problem.jac"
                 return p
         p.gL = p.g + rmatvec(p.J, lam)
         if not np.all(np.isfinite(p.gL)):
@@ -191,6 +195,7 @@ class Point:
                 raise ValueError("the gradient of the Lagrangian grad + jac^T lam is not finite at the starting "
                                  "point (check problem.jac and lam0)")
             p.finite = False
+            p.bad = "grad f + jac^T lam"
             return p
         p.kkt = float(math.hypot(np.linalg.norm(p.gL), np.linalg.norm(p.c)))
         return p

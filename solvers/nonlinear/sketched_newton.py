@@ -17,7 +17,7 @@ import numpy as np
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._kkt import SKETCHES, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
-from ._nlp import (SCALE_MARGIN, NLPEvaluator, Point, Watch, check_problem, check_scales, int_arg,
+from ._nlp import (SCALE_LIMIT, SCALE_MARGIN, NLPEvaluator, Point, Watch, check_problem, check_scales, int_arg,
                    least_squares_multipliers, matrix_scale, merit_gradient, merit_noise, merit_products, merit_value,
                    nonfinite_product, positive_arg, return_to_watch, rmatvec, second_order_point, vector_arg)
 from .linesearch import armijo_backtracking
@@ -26,6 +26,13 @@ METHOD = "sketched_newton"
 _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
 #: the tight inner accuracy of small systems (``n + m <= tight_size``): ``max(_TIGHT_FRACTION tol, _TIGHT_FLOOR ||b||)``
 _TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
+#: default inner budget of a sketch on an operator (matrix-free) KKT system: operator products per unknown and
+#: Newton iteration (each sketch-and-project iteration with ``s`` rows costs about ``2 s`` products)
+_OPERATOR_PRODUCTS = 100
+#: a returned KKT point is reported as not a minimiser when ``lambda_min(Z^T H Z) < -_NEG_CURVATURE max |H_ij|``
+_NEG_CURVATURE = 1e-6
+#: objective scales (max |grad f(x0)|) outside [1 / _SCALE_HINT, _SCALE_HINT] are named in failure messages
+_SCALE_HINT = 1e3
 #: relaxed (watchdog) steps stop after this many returns to a saved iterate
 _WATCHDOG_RETURNS = 1
 #: a rejected unit step is taken (relaxed) only when it cuts ||g_L|| at least by this factor: rejected for the growth
@@ -262,8 +269,19 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         lam, lam_src = vector_arg("lam0", lam0, m), "given"
     else:
         lam, lam_src = np.zeros(m), "zeros"
+    lam_name = "problem.lam0" if lam_src == "problem" else "lam0"
+    lam_max = float(np.max(np.abs(lam)))
+    if lam_max > SCALE_LIMIT:
+        raise ValueError(f"{lam_name} is badly scaled: max |{lam_name}| = {lam_max:.3e} is above 1e100, where the "
+                         "squared terms of the merit (||grad f + jac^T lam||^2) overflow; pass multipliers of the "
+                         "problem's scale, lam0='least-squares', or None (zeros)")
     p = Point.evaluate(ev, x, lam, strict=True)
     check_scales(p)
+    gL_max = float(np.max(np.abs(p.gL)))
+    if lam_max > 0 and gL_max > SCALE_LIMIT:
+        raise ValueError(f"{lam_name} is badly scaled: max |grad f + jac^T {lam_name}| = {gL_max:.3e} at x0 is above "
+                         "1e100, where the squared terms of the merit overflow; pass multipliers of the problem's "
+                         "scale, lam0='least-squares', or None (zeros)")
     # the problem's own scale at x0: tol is absolute, so a problem scaled within a small factor of tol can meet it
     # far from a minimiser (reported with the convergence, never silently)
     scale_f = float(np.max(np.abs(p.g))) if p.g.size else 0.0
@@ -282,16 +300,19 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         s = min(sketch_size, N)
     else:
         s = 1 if sketch in ("gaussian", None) else int(math.ceil(math.sqrt(N)))
+    inner_given = inner_maxiter is not None
     if inner_maxiter is None:
         inner_maxiter = max(20000, 200 * N) if sketch is not None else 10 * N
     rng = np.random.default_rng(seed_used)
-    tight = N <= tight_size
+    tight = N <= tight_size          # applied to dense (assembled) KKT matrices only, see step 2
+    op_budget = None                 # inner iterations of a sketch per Newton iteration on an operator KKT system
 
     mu, nu, delta = mu0, nu0, delta0
     stats = {"inner_iterations": 0, "penalty_updates": 0, "hessian_modifications": 0, "max_shift": 0.0,
              "inexact_directions": 0, "line_search_evaluations": 0, "minres_matvecs": 0,
              "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0,
-             "relaxed_steps": 0, "watchdog_returns": 0}
+             "relaxed_steps": 0, "watchdog_returns": 0, "second_order": "not measured (no first-order point)",
+             "reduced_hessian_min_eig": None}
     hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
@@ -321,7 +342,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         """The callback and the stopping tests at the end of iteration ``k``: ``(status, message)`` or ``None``."""
         stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
         if p.kkt <= tol:
-            return Status.CONVERGED, converged_msg(k)
+            return second_order(k, converged_msg(k))
         if stop:
             return Status.STOPPED, stopped_message(METHOD, k)
         return None
@@ -344,6 +365,43 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                            stats=out_stats, method=METHOD, backend=be.name, options=options,
                            provenance=timer.provenance(), lam=p.lam, mu=mu, nu=nu)
 
+    def second_order(k, msg):
+        """The second-order check of a first-order point (dense problems): ``(status, message)``. A KKT point whose
+        reduced Hessian has a clearly negative eigenvalue is not a local minimiser (a constrained maximiser or
+        saddle point): reported as a failure, never as convergence."""
+        H = ev.hess(p.x, p.lam)
+        system = NewtonSystem(H, p.J, be)
+        if not system.is_dense:
+            stats["second_order"] = "not measured (operator KKT system)"
+            return Status.CONVERGED, msg
+        if not np.all(np.isfinite(system.H)):
+            stats["second_order"] = "not measured (hess_lagrangian not finite)"
+            return Status.CONVERGED, msg
+        _, lam_min, _ = system.reduced_hessian_shift(xi_B)
+        stats["reduced_hessian_min_eig"] = float(lam_min)
+        hmax = float(np.max(np.abs(system.H))) if system.H.size else 0.0
+        if not lam_min < -_NEG_CURVATURE * hmax:
+            stats["second_order"] = ("no null space (J has full column rank)" if lam_min == math.inf
+                                     else "positive definite reduced Hessian" if lam_min > _NEG_CURVATURE * hmax
+                                     else "positive semidefinite reduced Hessian (degenerate)")
+            return Status.CONVERGED, msg
+        stats["second_order"] = "negative curvature (not a local minimiser)"
+        return Status.FAILED, (
+            f"{METHOD}: reached a first-order KKT point in {k} iterations (||(grad L, c)||_2 = {p.kkt:.3e} <= tol = "
+            f"{tol:.1e}) that is NOT a local minimiser: the reduced Hessian Z^T H Z of the Lagrangian on the null "
+            f"space of jac has the eigenvalue {lam_min:.3e} < 0 (negative curvature along the constraints: a "
+            "constrained maximiser or saddle point); try another x0")
+
+    def scale_hint():
+        """A note for failure messages when the objective's scale at x0 is far from 1 ('' otherwise): the merit's
+        penalties mu0, nu0 are absolute, so its terms are unbalanced for a badly scaled f (mu0/nu0 scaled to f
+        were tried and do not rescue it: only rescaling f does)."""
+        if not (scale_f > _SCALE_HINT or 0.0 < scale_f < 1.0 / _SCALE_HINT):
+            return ""
+        return (f"; the objective is badly scaled: max |grad f(x0)| = {scale_f:.1e}, far from 1, and the merit's "
+                f"penalties (mu0 = {mu0:g}, nu0 = {nu0:g}) and descent test are absolute, so its terms are unbalanced: "
+                f"rescale f (divide it by about {scale_f:.0e}, and tol with it)")
+
     def converged_msg(k):
         msg = f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}"
         small = [f"max |{name}(x0)| = {v:.1e}" for name, v in (("grad f", scale_f), ("jac", scale_c))
@@ -356,9 +414,10 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
 
     if p.kkt <= tol:
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
-        return finish(Status.CONVERGED, 0, converged_msg(0) + (
+        status0, msg0 = second_order(0, converged_msg(0) + (
             " at the starting point: tol is absolute, so for an objective or constraints scaled small "
             f"(here ||grad f(x0)|| = {float(np.linalg.norm(p.g)):.2e}) lower tol or rescale the problem"))
+        return finish(status0, 0, msg0)
 
     status, msg, k = Status.MAXITER, "", 0
     for k in range(1, maxiter + 1):
@@ -378,6 +437,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             break
         p.H = system.H
         kkt_form = "dense" if system.is_dense else "operator"
+        op_sketch = sketch is not None and not system.is_dense
+        if op_sketch and op_budget is None:
+            # each sketch iteration costs operator products here: bound the inner work per Newton iteration
+            op_budget = inner_maxiter if inner_given else max(50, _OPERATOR_PRODUCTS * N // (2 * s))
+            inner_maxiter = op_budget
         if system.is_dense:
             t, _, _ = system.reduced_hessian_shift(xi_B)
             if t > 0:
@@ -411,19 +475,24 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         inner = 0
         delta = max(min(delta, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
         descent = None
+        exhausted = False      # a sketch on an operator KKT system used up its inner budget (op_budget)
         for _ in range(200):
             acc = theta * delta * bnorm
-            if tight:
+            if tight and system.is_dense:
                 acc = min(acc, max(_TIGHT_FRACTION * tol, _TIGHT_FLOOR * bnorm))
             if sketch is None:
                 z, r, its, mv, ok = krylov_solve(system, b, z, acc, inner_maxiter, M, be)
                 stats["minres_matvecs"] += mv
             else:
-                z, r, its, ok = sketch_and_project(system, b, z, r, acc, inner_maxiter, sampler)
+                budget = op_budget - inner if op_sketch else inner_maxiter
+                z, r, its, ok = sketch_and_project(system, b, z, r, acc, budget, sampler)
                 stats["sketch_growths"] += sampler.grown
                 sampler.grown = 0
             inner += its
             if not np.all(np.isfinite(z)):
+                break
+            if op_sketch and not ok and inner >= op_budget:
+                exhausted = True
                 break
             if not system.is_dense:          # curvature test on the step (operator problems)
                 dx = z[:n]
@@ -449,6 +518,15 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             delta = max(min(delta / rho ** 4, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
             stats["penalty_updates"] += 1
         stats["inner_iterations"] += inner
+        if exhausted:
+            status = Status.FAILED
+            msg = (f"{METHOD}: sketch={sketch!r} on an operator (matrix-free) KKT system used its inner budget of "
+                   f"{op_budget} sketch iterations (about {2 * s * op_budget} operator products) at iteration {k} "
+                   f"without meeting the inner accuracy (||K z - b|| = {float(np.linalg.norm(r)):.2e}, needed "
+                   f"{acc:.2e}); each sketch row of an operator costs products: use sketch=None (MINRES with "
+                   "problem.kkt_preconditioner), or pass a larger inner_maxiter")
+            k -= 1
+            break
         if descent is None and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack, inner)
             if (end := tail(k)):
@@ -459,7 +537,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             status = Status.STAGNATED
             msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
                    f"{inner} inner iterations); the KKT matrix may be singular (dependent constraints) or the inner "
-                   "solver too slow: try sketch=None (MINRES), a larger inner_maxiter, or another starting point")
+                   "solver too slow: try sketch=None (MINRES), a larger inner_maxiter, or another starting point"
+                   + scale_hint())
             k -= 1
             break
         z, slope, ok = descent
@@ -510,8 +589,19 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         if not lsr.accepted and not relax:
             status = Status.STAGNATED
             msg = (f"{METHOD}: the line search on the merit found no decrease at iteration {k} "
-                   f"(||(grad L, c)|| = {p.kkt:.3e}); tol may be below the attainable accuracy, or grad/jac/"
-                   "hess_lagrangian may be inconsistent with f and c (check them with finite differences)")
+                   f"(||(grad L, c)|| = {p.kkt:.3e})")
+            bad = [q.bad for q in trials.values() if not q.finite]
+            hint = scale_hint()
+            if bad:
+                names = ", ".join(sorted(set(bad)))
+                msg += (f": {names} was not finite (NaN or inf) at {len(bad)} of the {len(trials)} trial points "
+                        "x + alpha dx along the Newton step; the problem is undefined or overflows there: make it "
+                        "finite near x (e.g. a smooth extension or bounded formulation) or start elsewhere")
+            elif hint:
+                msg += hint
+            else:
+                msg += ("; tol may be below the attainable accuracy, or grad/jac/hess_lagrangian may be "
+                        "inconsistent with f and c (check them with finite differences)")
             k -= 1
             break
         alpha = 1.0 if relax else lsr.alpha
@@ -536,7 +626,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     else:
         k = maxiter
         msg = (f"{METHOD}: maxiter = {maxiter} reached with ||(grad L, c)||_2 = {p.kkt:.3e} > tol = {tol:.1e}; "
-               "raise maxiter" + ("" if sketch is None else ", or try sketch=None (MINRES) or superlinear=True"))
+               + (scale_hint()[2:] if scale_hint() else "raise maxiter" +
+                  ("" if sketch is None else ", or try sketch=None (MINRES) or superlinear=True")))
     return finish(status, k, msg)
 
 
