@@ -114,6 +114,24 @@ def judge(res, C, a, b, eps, tol, pot=True):
         dP = float(np.abs(PL - full).sum())
         if not dP <= 1e-9 * max(float(a.sum()), 1e-300):
             return "wrong", f"res.plan() differs from exp((f + g - C) / eps) by {dP:.3g} in L1"
+        try:
+            SP = res.plan(dense=False, threshold=1e-6)
+            SP = np.asarray(SP.toarray(), dtype=float)
+        except (ValueError, TypeError) as exc:
+            return "wrong", f"res.plan(dense=False) raised {type(exc).__name__}: {exc}"
+        if SP.shape != C.shape:
+            return "wrong", f"sparse plan shape {SP.shape}, C {C.shape}"
+        kept = SP != 0
+        rowmax = full.max(axis=1, keepdims=True)
+        # entries computed in another order differ by the rounding of (f + g - C) / eps, relative ~ ulp(|f|+|g|+|C|) / eps
+        rel = 1e-12 + 8e-16 * (np.abs(f[ia]).max() + np.abs(g[ib]).max() + np.abs(Cs).max()) / eps
+        bad = np.abs(SP[kept] - full[kept]) > rel * full[kept]
+        if np.any(bad):
+            return "wrong", (f"sparse plan entries differ from the dense plan by up to "
+                             f"{float(np.max(np.abs(SP[kept] - full[kept]) / full[kept])):.3g} relative (allowed {rel:.3g})")
+        dropped = ~kept & (full > 0)
+        if np.any(full[dropped] >= 1e-6 * np.broadcast_to(rowmax, full.shape)[dropped] * (1 + 1e-9)):
+            return "wrong", "sparse plan dropped entries >= threshold x row maximum"
     cost = float((P * Cs).sum())
     scale = float(np.abs(Cs).max()) if Cs.size else 1.0
     rc = getattr(res, "cost", None) if hasattr(res, "cost") else res.extras.get("cost")
