@@ -191,7 +191,7 @@ class MultigridPreconditioner(LinearOperator):
         ``"geometric"`` or ``"galerkin"``.
     """
 
-    def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 500, max_levels: int = 20,
+    def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
                  coarsening: str = "auto", cycle: str = "auto"):
         # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle)
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
@@ -418,7 +418,7 @@ class MultigridPreconditioner(LinearOperator):
         return f"<MultigridPreconditioner {self.cycle_kind}-cycle nu={self.nus} {grids} backend={self.backend.name}>"
 
 
-def multigrid(A, *, nu=None, max_coarse: int = 500, max_levels: int = 20,
+def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
               coarsening: str = "auto", cycle: str = "auto") -> MultigridPreconditioner:
     """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
 
@@ -435,9 +435,13 @@ def multigrid(A, *, nu=None, max_coarse: int = 500, max_levels: int = 20,
         Default: :data:`NU_GEOMETRIC` ``(1, 2)`` on the geometric hierarchy
         (three half sweeps each side on the finest level, five on the others),
         :data:`NU_GALERKIN` ``(2, 3)`` on the Galerkin one.
-    max_coarse : int, default 500
+    max_coarse : int, default 100
         Coarsening stops once a grid has at most this many points; that grid is
-        solved exactly.
+        solved exactly (a dense Cholesky inverse, built with the hierarchy). The
+        default keeps that inverse cheap to build: 500 (the earlier default) left
+        7^3 / 15^2 coarsest grids whose inverse took 1-4 ms of the set-up (a 2-D
+        1024^2 MG-CG solve 110 -> 87 ms at 1 thread with 100; iterations unchanged
+        or one fewer).
     max_levels : int, default 20
     coarsening : {"auto", "geometric", "galerkin"}, default "auto"
         ``"geometric"``: rediscretised coarse operators and linear interpolation
