@@ -70,10 +70,10 @@ Common to both:
   on 2-D Poisson (0.41-0.42 in 3-D); ``R B R`` on both sides gives 0.145 (0.22), the non-symmetric
   ``R B`` / ``R B`` cycle 0.09-0.10 (0.23); measured on 255^2, 1024^2, 63^3, 128^3. The default schedule
   ``nu = (1, 2)`` (three half sweeps each side on the finest level, five on the coarser ones) needs
-  the fewest stencil evaluations to rtol 1e-8 among the schedules measured (MG-CG, Poisson: 6-7
-  iterations from 256^2 to 2048^2 and 64^3 to 256^3; 67-83 fine-grid stencil evaluations per solve, the
-  cycles and CG's matvecs counted; the previous pair schedule ``nu = (2, 3)`` took 6 iterations and
-  82-100). CG applies the cycle ``nit`` times (not in the iteration that meets the tolerance) and gets
+  the fewest stencil evaluations to rtol 1e-8 among the schedules measured (MG-CG, Poisson, with
+  ``max_coarse=100``: 5-6 iterations from 256^2 to 2048^2, 7 from 64^3 to 256^3; 59-71 (2-D) and 67
+  (3-D) fine-grid stencil evaluations per solve, the cycles and CG's matvecs counted; the previous pair
+  schedule ``nu = (2, 3)`` took 6 iterations and 99-100 (2-D), 82 (3-D)). CG applies the cycle ``nit`` times (not in the iteration that meets the tolerance) and gets
   ``r . z`` from the cycle's last pass (:meth:`MultigridPreconditioner.matvec_dot`).
 
 Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.numba.rbwave`,
