@@ -250,3 +250,20 @@ def test_table_route_in_fifteen_variables_checked_against_direct_summation():
     assert info is not None and info["f_error"] <= info["f_bound"]
     X = rng.uniform(-1, 1, (50, 15))
     np.testing.assert_allclose(ct(X), g(X), rtol=0, atol=1e-7 * np.abs(g(X)).max())
+
+
+def test_table_error_claim_in_ten_variables_not_only_corners():
+    """In d >= 10 all 1024 check points used to be box corners, where the tables are exact, so
+    error_estimate()['table'] was ~1e-17 while the routes differ by ~1e-10 at random points.
+    Reference for the error the table adds: the exact Chebyshev sums at other random points."""
+    rng = np.random.default_rng(5)
+    g = GaussianSum(rng.uniform(0.5, 1.0, 2), rng.uniform(0.5, 2.0, 2), rng.uniform(-0.5, 0.5, (2, 10)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ct = ChebTucker.from_cp(g, [(-1, 1)] * 10, degree=12, tol=1e-6, eval_method="table")
+    assert ct.eval_route == "table"
+    ref = ChebTucker.from_result(ct.to_result())
+    ref.eval_method = "chebyshev"
+    X = np.random.default_rng(3).uniform(-1.0, 1.0, (150, 10))
+    diff = float(np.abs(ct(X) - ref(X)).max())
+    assert diff <= 10 * ct.error_estimate()["table"] + 1e-15
