@@ -253,7 +253,7 @@ class TableRoute:
         Chebyshev sums), both relative to the largest value of the mode's columns, and the
         ``target``; for the function, ``f_error``: the largest difference of the table and the
         Chebyshev routes measured at 1024 points (random points, and corners of the box as a quarter at most;
-        fewer for a large core, :func:`check_count`: ``points * prod(ranks) <= 2**24``), and
+        fewer for a large core, ``check_count``: ``points * prod(ranks) <= 2**24``), and
         ``f_bound``: :math:`\\|G\\|_F \\sum_i \\delta_i \\prod_{j \\ne i} \\nu_j`
         (:math:`\\delta_i`, :math:`\\nu_j` the largest 2-norms of the row error and of the row
         at the check points). ``None`` when the table route is not taken."""

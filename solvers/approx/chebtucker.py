@@ -307,7 +307,7 @@ class ChebTucker(_table.TableRoute):
             largest difference of the two routes at 1024 points (box corners included; an
             estimate: :meth:`table_info` also gives the bound ``f_bound``); part of ``"total"``.
             ``"resolved"``: ``stats["resolved"]`` (from the build), else computed from the
-            representation (:func:`solvers.approx._sample.representation_resolved`): the last
+            representation (``solvers.approx._sample.representation_resolved``): the last
             two coefficient slices of every mode below ``tol`` (or rounding) *and* decaying
             geometrically. When False the function is not resolved at this degree (a jump, a
             kink or too low a degree) and ``"interpolation"`` may underestimate the error many
