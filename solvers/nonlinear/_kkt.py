@@ -33,6 +33,9 @@ SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
 
 #: largest n + m for which the KKT matrix is formed densely (exact reduced-Hessian test)
 DENSE_LIMIT = 2000
+#: largest n + m of an operator KKT system whose matrix is assembled (n + m operator products) for the products of
+#: the inner solvers: a sketch-and-project iteration then costs dense row products instead of operator products
+ASSEMBLE_LIMIT = 200
 
 
 class NewtonSystem:
@@ -68,13 +71,25 @@ class NewtonSystem:
             K[:n, n:] = self.J.T
             K[n:, :n] = self.J
             self.K = K
-            self.op = None
+            self.op = self.Ka = None
         else:
             B = aslinearoperator(self.H, backend=self.be)
             if self.shift:
                 B = B + self.shift * IdentityOperator(n, backend=self.be)
             self.K = None
             self.op = kkt_operator(B, self.J, backend=self.be)
+            self.Ka = None
+            if self.N <= ASSEMBLE_LIMIT:
+                # small operator system: assemble K once (N products); the method is unchanged (same sketches, same
+                # curvature test), only the products are cheaper. Not "dense": the Hessian test stays the operator one
+                Ka = np.column_stack([np.asarray(self.op.matvec(e), dtype=np.float64) for e in np.eye(self.N)])
+                if np.all(np.isfinite(Ka)):
+                    self.Ka = 0.5 * (Ka + Ka.T)
+
+    @property
+    def assembled(self) -> bool:
+        """``K`` is held as a dense array (dense problems, and operator problems with ``N <= ASSEMBLE_LIMIT``)."""
+        return self.K is not None or self.Ka is not None
 
     def set_shift(self, t: float) -> None:
         """Use ``B = H + t I``."""
@@ -85,12 +100,16 @@ class NewtonSystem:
     def matvec(self, v):
         if self.K is not None:
             return self.K @ v
+        if self.Ka is not None:
+            return self.Ka @ v
         return np.asarray(self.op.matvec(v))
 
     def rows(self, S):
         """``S K`` for a dense ``(s, N)`` array ``S`` (``K`` is symmetric: ``(K S^T)^T``)."""
         if self.K is not None:
             return S @ self.K
+        if self.Ka is not None:
+            return S @ self.Ka
         op = self.op
         if hasattr(op, "matmat"):
             return np.asarray(op.matmat(np.ascontiguousarray(S.T))).T

@@ -437,7 +437,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             break
         p.H = system.H
         kkt_form = "dense" if system.is_dense else "operator"
-        op_sketch = sketch is not None and not system.is_dense
+        op_sketch = sketch is not None and not system.assembled
         if op_sketch and op_budget is None:
             # each sketch iteration costs operator products here: bound the inner work per Newton iteration
             op_budget = inner_maxiter if inner_given else max(50, _OPERATOR_PRODUCTS * N // (2 * s))
