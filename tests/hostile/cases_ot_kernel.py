@@ -473,3 +473,26 @@ CASES += [
         lambda: sot.sns(C, _cl()[1], _cl()[2], eps=1e-3, tol=1e-8, domain="kernel"), C, _cl()[1], _cl()[2], 1e-3,
         1e-8)())(np.vstack([_cl()[0][:-1], np.full((1, 100), 0.5)]))),
 ]
+
+
+# ------------------------------------------------------------------ float32 C of 2**20 entries (no float64 copy) with odd weights
+def _big32(seed=19, n=1024, m=1024):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, m)).astype(np.float32)
+
+
+def _w(n, seed, zeros=0, tiny=0):
+    rng = np.random.default_rng(seed)
+    w = rng.random(n) + 0.1
+    w[rng.choice(n, zeros + tiny, replace=False)[:zeros]] = 0.0
+    if tiny:
+        w[np.nonzero(w)[0][:tiny]] = 1e-300
+    return w / w.sum()
+
+
+CASES += [
+    (f"{_m}[{_d}]: float32 C 1024x1024, zero and 1e-300 weights",
+     lambda m=_m, d=_d: (lambda C, a, b: solve(m, C, a, b, 5e-3, domain=d, ref_C=C.astype(float), pot=False))(
+         _big32(), _w(1024, 1, zeros=30, tiny=5), _w(1024, 2, zeros=7)))
+    for _m, _d in (("sinkhorn", "auto"), ("sns", "kernel"), ("auto", "auto"))
+]
