@@ -257,13 +257,13 @@ class PoissonControl:
         d = be.xp.concatenate([self.h2 * self._hyy(x, lam, be), be.xp.full(self.N, self.alpha * self.h2)])
         return _base.DiagonalOperator(d, backend=be)
 
-    def kkt_preconditioner(self, x, lam, backend=None, *, nu=(2, 3)) -> ControlKKTPreconditioner:
+    def kkt_preconditioner(self, x, lam, backend=None, *, nu=None) -> ControlKKTPreconditioner:
         """SPD block-diagonal preconditioner (size ``3N``) for MINRES on ``[[H, J^T], [J, 0]]``.
 
         ``blkdiag(h^-2 D^-1, (alpha h^2)^-1 I, S_hat^-1)`` with ``D = max(|1 + 6 s y lam|, D_FLOOR)``
         and ``S_hat^-1 = h^-2 V D V``, ``V`` one multigrid V-cycle of the SPD stencil operator
         ``A + 3 s Y^2 + sqrt(D / alpha)`` (Rees, Dollar & Wathen 2010; Pearson & Wathen 2012).
-        ``nu`` is passed to :func:`solvers.linear.multigrid.multigrid`.
+        ``nu`` is passed to :func:`solvers.linear.multigrid.multigrid` (``None``: its default schedule).
         """
         from solvers.linear import multigrid
 
