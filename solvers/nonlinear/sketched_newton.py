@@ -33,6 +33,8 @@ _OPERATOR_PRODUCTS = 100
 _NEG_CURVATURE = 1e-6
 #: objective scales (max |grad f(x0)|) outside [1 / _SCALE_HINT, _SCALE_HINT] are named in failure messages
 _SCALE_HINT = 1e3
+#: the solve stops (honestly) after this many consecutive Newton iterations whose sketch ran out of inner_maxiter
+_SPENT_ITERATIONS = 5
 #: relaxed (watchdog) steps stop after this many returns to a saved iterate
 _WATCHDOG_RETURNS = 1
 #: a rejected unit step is taken (relaxed) only when it cuts ||g_L|| at least by this factor: rejected for the growth
@@ -319,6 +321,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     kkt_form = ""
     watch = None            # the pending watchdog check (after a relaxed unit step), see Watch
     returned = False        # the last iteration returned to a saved iterate: no relaxed step now
+    spent_run = 0           # consecutive iterations whose sketch used all of inner_maxiter (see _SPENT_ITERATIONS)
 
     def backtrack(w):
         """Armijo backtracking from ``alpha = 1/2`` along the saved direction at the saved iterate (current
@@ -393,14 +396,20 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             "constrained maximiser or saddle point); try another x0")
 
     def scale_hint():
-        """A note for failure messages when the objective's scale at x0 is far from 1 ('' otherwise): the merit's
-        penalties mu0, nu0 are absolute, so its terms are unbalanced for a badly scaled f (mu0/nu0 scaled to f
-        were tried and do not rescue it: only rescaling f does)."""
-        if not (scale_f > _SCALE_HINT or 0.0 < scale_f < 1.0 / _SCALE_HINT):
+        """A note for failure messages when the objective's or the constraints' scale at x0 (max |grad f(x0)|,
+        max |jac(x0)|) is far from 1 ('' otherwise): the merit's penalties mu0, nu0 and its descent test are
+        absolute, so its terms are unbalanced for a badly scaled problem (mu0/nu0 scaled to f were tried on such
+        problems and do not rescue them: rescaling the problem does)."""
+        notes = []
+        for what, name, v in (("objective", "grad f", scale_f), ("constraints", "jac", scale_c)):
+            if v is not None and (v > _SCALE_HINT or 0.0 < v < 1.0 / _SCALE_HINT):
+                notes.append(f"the {what} is badly scaled (max |{name}(x0)| = {v:.1e}, far from 1)".replace(
+                    "constraints is", "constraints are"))
+        if not notes:
             return ""
-        return (f"; the objective is badly scaled: max |grad f(x0)| = {scale_f:.1e}, far from 1, and the merit's "
-                f"penalties (mu0 = {mu0:g}, nu0 = {nu0:g}) and descent test are absolute, so its terms are unbalanced: "
-                f"rescale f (divide it by about {scale_f:.0e}, and tol with it)")
+        return (f"; {' and '.join(notes)}, while the merit's penalties (mu0 = {mu0:g}, nu0 = {nu0:g}) and its "
+                "descent test are absolute, so its terms are unbalanced: rescale f and/or c (divide each by its "
+                "scale at x0; tol with the objective's)")
 
     def converged_msg(k):
         msg = f"{METHOD}: converged in {k} iterations, ||(grad L, c)||_2 = {p.kkt:.3e} <= tol = {tol:.1e}"
@@ -476,6 +485,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         delta = max(min(delta, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
         descent = None
         exhausted = False      # a sketch on an operator KKT system used up its inner budget (op_budget)
+        stuck = False          # a sketch round used its whole inner_maxiter without meeting the accuracy
         for _ in range(200):
             acc = theta * delta * bnorm
             if tight and system.is_dense:
@@ -483,11 +493,16 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             if sketch is None:
                 z, r, its, mv, ok = krylov_solve(system, b, z, acc, inner_maxiter, M, be)
                 stats["minres_matvecs"] += mv
+            elif stuck:
+                # the last round ran its full inner_maxiter without the accuracy: the sketch does not converge
+                # on this K, so later rounds only update the penalties and repeat the descent test on this z
+                its, ok = 0, False
             else:
                 budget = op_budget - inner if op_sketch else inner_maxiter
                 z, r, its, ok = sketch_and_project(system, b, z, r, acc, budget, sampler)
                 stats["sketch_growths"] += sampler.grown
                 sampler.grown = 0
+                stuck = not ok and its >= budget
             inner += its
             if not np.all(np.isfinite(z)):
                 break
@@ -504,6 +519,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                     stats["hessian_modifications"] += 1
                     stats["max_shift"] = max(stats["max_shift"], t)
                     z, r = np.zeros(N), -b.copy()
+                    stuck = False
                     continue
             grad_merit = merit_gradient(p, mu, nu, products)
             slope = float(grad_merit @ z)
@@ -544,6 +560,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         z, slope, ok = descent
         if not ok:
             stats["inexact_directions"] += 1
+        # consecutive Newton iterations whose sketch ran out of inner_maxiter without the accuracy
+        spent_run = spent_run + 1 if (sketch is not None and not ok and stuck) else 0
         # -------------------------------------------------------------- Armijo on the merit
         dx, dl = z[:n], z[n:]
         phi0 = merit_value(p, mu, nu)
@@ -622,6 +640,13 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             record(p, inner, alpha)
         if (end := tail(k)):
             status, msg = end
+            break
+        if spent_run >= _SPENT_ITERATIONS:
+            status = Status.FAILED
+            msg = (f"{METHOD}: sketch={sketch!r} ran out of inner_maxiter = {inner_maxiter} without meeting the "
+                   f"inner accuracy at {spent_run} consecutive iterations (up to {k}, ||(grad L, c)||_2 = "
+                   f"{p.kkt:.3e} > tol = {tol:.1e}): the KKT matrix is too ill-conditioned for the sketch; use "
+                   "sketch=None (MINRES), or pass a larger inner_maxiter" + scale_hint())
             break
     else:
         k = maxiter

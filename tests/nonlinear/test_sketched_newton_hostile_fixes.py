@@ -20,9 +20,9 @@ R2 = 1.0 / math.sqrt(2.0)
 class Circle:
     """``min s (x1 + x2) s.t. x1^2 + x2^2 = 1`` (module level: picklable)."""
 
-    def __init__(self, x0=(1e-3, 1e-3), scale=1.0, lam0=None, f_bad_after=None):
+    def __init__(self, x0=(1e-3, 1e-3), scale=1.0, lam0=None, f_bad_after=None, scale_c=1.0):
         self.x0 = np.array(x0, dtype=float)
-        self.scale = scale
+        self.scale, self.sc = scale, scale_c
         if lam0 is not None:
             self.lam0 = np.asarray(lam0, dtype=float)
         self.f_bad_after = f_bad_after
@@ -38,13 +38,13 @@ class Circle:
         return self.scale * np.ones(2)
 
     def c(self, x):
-        return np.array([x @ x - 1.0])
+        return self.sc * np.array([x @ x - 1.0])
 
     def jac(self, x):
-        return 2.0 * x[None, :]
+        return self.sc * 2.0 * x[None, :]
 
     def hess_lagrangian(self, x, lam):
-        return 2.0 * lam[0] * np.eye(2)
+        return self.sc * 2.0 * lam[0] * np.eye(2)
 
 
 class _Op:
@@ -203,6 +203,15 @@ def test_badly_scaled_objective_maxiter_message_names_the_scale_not_maxiter():
     # the same problem divided by its scale (the advice) is solved
     ok = sketched_newton(Circle(x0=(2.0, 0.5)), sketch=None, tol=1e-9)
     assert ok.converged and np.allclose(ok.x, [-R2, -R2], atol=1e-8)
+
+
+def test_badly_scaled_constraints_end_within_the_inner_budget_with_a_true_message():
+    # before: 36 penalty rounds x inner_maxiter = 720000 sketch iterations in one Newton iteration (the sketch
+    # cannot meet the accuracy on this K); a round that runs out of inner_maxiter is not repeated
+    res = sketched_newton(Circle(x0=(2.0, 0.5), scale_c=1e60), sketch="gaussian", seed=0, tol=1e-9, maxiter=200)
+    assert not res.converged
+    assert res.stats["inner_iterations"] <= 3 * res.stats["inner_maxiter"]
+    assert "constraints are badly scaled" in res.message and "4.0e+60" in res.message
 
 
 def test_well_scaled_failure_message_does_not_blame_the_scale():
