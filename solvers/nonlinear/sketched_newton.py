@@ -63,11 +63,14 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
        ``||K_k z + (g_L, c)|| <= theta_k delta_k ||(g_L, c)||`` (the adaptive accuracy
        condition), with ``delta_k <= (1/2 - beta) nu / (1 + mu + nu)`` (the paper's bound
        ``delta_trial`` without its conservative problem constants) and ``theta_k = 1``.
-       Small systems (``n + m <= tight_size``) are solved tighter, to
-       ``max(tol / 10, 1e-12 ||(g_L, c)||)`` (never looser than the adaptive condition): there
-       the sketch solve to that accuracy costs little, the outer iteration is the exact Newton
-       iteration (quadratic local rate), and a QP with linear constraints is solved in one
-       iteration instead of ``log(tol) / log(delta)`` (4-6 on the HS/BT set).
+       Small dense systems (``n + m <= tight_size``, ``K`` assembled from arrays or sparse
+       matrices) are solved tighter, to ``max(tol / 10, 1e-12 ||(g_L, c)||)`` (never looser than
+       the adaptive condition): there the sketch solve to that accuracy costs little, the outer
+       iteration is the exact Newton iteration (quadratic local rate), and a QP with linear
+       constraints is solved in one iteration instead of ``log(tol) / log(delta)`` (4-6 on the
+       HS/BT set). Operator (matrix-free) systems always use the adaptive condition alone; when
+       ``n + m <= 200`` their ``K`` is assembled (``n + m`` operator products per iteration) for
+       the sketch rows, larger ones bound the sketch's work (see ``inner_maxiter``).
     3. **Penalty update.** The exact augmented Lagrangian
        ``L_{mu,nu} = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` has the exact gradient
        ``(g_L + mu J^T c + nu H_k g_L, c + nu J g_L)``. While
@@ -128,8 +131,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     superlinear : bool
         Sharpen the accuracy condition (``theta_k -> 0``), see above.
     tight_size : int
-        Largest ``n + m`` whose Newton system is solved to ``max(tol / 10, 1e-12 ||b||)``
-        (step 2; default 100); ``0``: the adaptive accuracy condition alone, as in the paper.
+        Largest ``n + m`` whose dense Newton system is solved to ``max(tol / 10, 1e-12 ||b||)``
+        (step 2; default 100; not applied to operator systems); ``0``: the adaptive accuracy
+        condition alone, as in the paper.
     second_order_correction : bool
         Try the second-order correction of a rejected unit step (dense Jacobians, step 4).
     watchdog : bool
@@ -145,7 +149,13 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         size doubles, up to the whole system (one exact least-squares projection; counted in
         ``stats["sketch_growths"]``), and when MINRES cannot meet the accuracy on a dense,
         singular KKT matrix (a rank-deficient Jacobian) the minimum-norm least-squares step
-        is taken.
+        is taken. When a sketch round uses all of ``inner_maxiter`` without the accuracy, later
+        penalty rounds of that iteration only repeat the descent test on the same ``z``, and after
+        5 consecutive such iterations the solve stops (``Status.FAILED``, advising
+        ``sketch=None``). On an operator KKT system with ``n + m > 200`` (each sketch row costs
+        operator products) ``inner_maxiter`` bounds the sketch iterations of a whole Newton
+        iteration, by default ``max(50, 100 (n + m) / (2 s))`` (about ``100 (n + m)`` operator
+        products); running out stops the solve (``Status.FAILED``, advising ``sketch=None``).
     seed : int, optional
         Seed of the sketches (``None`` draws one; it is in ``stats["seed"]``).
     callback : callable, optional
@@ -170,7 +180,18 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         correction), ``relaxed_steps``, ``watchdog_returns``, ``minres_matvecs``,
         ``preconditioner_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
         ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``,
-        ``"given"``, ``"zeros"``, ``"least-squares"``).
+        ``"given"``, ``"zeros"``, ``"least-squares"``), ``second_order`` (at a first-order
+        point, in words: a positive definite or semidefinite (degenerate) reduced Hessian, no null
+        space, negative curvature (not a local minimiser), or not measured) and ``reduced_hessian_min_eig`` (``lambda_min(Z^T H Z)`` at
+        the returned point, dense problems; ``None`` when not measured).
+
+        Second-order check: a point that meets ``tol`` is a first-order (KKT) point. For dense
+        problems the smallest eigenvalue of the reduced Hessian ``Z^T H Z`` (``Z`` a basis of the
+        null space of ``J``) is measured there; when it is clearly negative
+        (``< -1e-6 max |H_ij|``) the point is a constrained maximiser or saddle, not a solution
+        of the minimisation, and the result is ``converged=False`` with ``Status.FAILED`` and a
+        message that says so (it keeps the first-order measurement) and advises another ``x0``.
+        Operator problems are not checked (``stats["second_order"]`` says so).
 
     Notes
     -----
@@ -197,7 +218,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     TypeError, ValueError
         Invalid options or problem (named), a callable returning the wrong shape, type or a
         non-finite value at the starting point, or values at the start so large or small
-        (outside ``[1e-100, 1e100]``, zero allowed) that the merit's squares over- or underflow.
+        (outside ``[1e-100, 1e100]``, zero allowed) that the merit's squares over- or underflow;
+        multipliers ``lam0`` (or ``problem.lam0``) above ``1e100``, or making
+        ``grad f + J^T lam0`` exceed it at ``x0``.
 
     References
     ----------

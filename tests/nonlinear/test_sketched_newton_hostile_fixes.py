@@ -225,3 +225,58 @@ def test_nonfinite_objective_at_trial_points_is_named():
     assert not res.converged and res.status == Status.STAGNATED
     assert "problem.f was not finite" in res.message and "trial points" in res.message
     np.testing.assert_array_equal(res.x, [2.0, 0.5])
+
+
+class DenseQP:
+    """``min 1/2 x^T Q x + q^T x s.t. A x = b`` (dense); reference: the dense KKT solve."""
+
+    def __init__(self, n, m, seed, fscale, cscale):
+        rng = np.random.default_rng(seed)
+        M = rng.standard_normal((n, n))
+        self.Q = (M @ M.T + n * np.eye(n)) * fscale
+        self.q = rng.standard_normal(n) * fscale
+        self.A = rng.standard_normal((m, n)) * cscale
+        self.b = rng.standard_normal(m) * cscale
+        self.x0 = rng.standard_normal(n)
+
+    def f(self, x):
+        return float(0.5 * x @ self.Q @ x + self.q @ x)
+
+    def grad(self, x):
+        return self.Q @ x + self.q
+
+    def c(self, x):
+        return self.A @ x - self.b
+
+    def jac(self, x):
+        return self.A
+
+    def hess_lagrangian(self, x, lam):
+        return self.Q
+
+    def reference(self):
+        n, m = self.Q.shape[0], self.A.shape[0]
+        K = np.block([[self.Q, self.A.T], [self.A, np.zeros((m, m))]])
+        return np.linalg.solve(K, np.concatenate([-self.q, self.b]))[:n]
+
+
+def test_sketch_that_keeps_running_out_of_inner_maxiter_stops_honestly():
+    # the hostile "random QP #8" (an ill-conditioned KKT matrix): before, every Newton iteration ran all of
+    # inner_maxiter for 200 iterations (4e6 sketch iterations, ~40 s); now it stops after 5 such iterations
+    rng = np.random.default_rng(1008)
+    n, m = int(rng.integers(2, 12)), None
+    m = int(rng.integers(1, n + 1))
+    qp = DenseQP(n, m, 8, float(10.0 ** rng.uniform(-3, 3)), float(10.0 ** rng.uniform(-3, 3)))
+    qp.x0 = rng.standard_normal(n) * 10.0 ** rng.uniform(-2, 2)
+    tol = 1e-8 * max(1.0, float(np.abs(qp.q).max()), float(np.abs(qp.b).max()))
+    res = sketched_newton(qp, sketch="gaussian", superlinear=True, watchdog=False, tight_size=5, tol=tol, seed=8,
+                          maxiter=200)
+    if res.converged:             # allowed, but then it must be the KKT solution
+        np.testing.assert_allclose(res.x, qp.reference(), rtol=1e-5, atol=1e-9)
+    else:
+        assert res.status == Status.FAILED and "consecutive" in res.message and "sketch=None" in res.message
+        assert res.stats["inner_iterations"] <= res.stats["inner_maxiter"] * (res.nit + 1)
+        assert res.nit < 200
+    # MINRES meets the reference on the same problem
+    ref = sketched_newton(qp, sketch=None, tol=tol, maxiter=200)
+    assert ref.converged and np.allclose(ref.x, qp.reference(), rtol=1e-5, atol=1e-9)
