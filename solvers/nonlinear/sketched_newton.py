@@ -35,6 +35,8 @@ _NEG_CURVATURE = 1e-6
 _SCALE_HINT = 1e3
 #: the solve stops (honestly) after this many consecutive Newton iterations whose sketch ran out of inner_maxiter
 _SPENT_ITERATIONS = 5
+#: the solve stops (STAGNATED) when the KKT residual is unchanged to 12 digits over this many iterations
+_STALL_ITERATIONS = 10
 #: relaxed (watchdog) steps stop after this many returns to a saved iterate
 _WATCHDOG_RETURNS = 1
 #: a rejected unit step is taken (relaxed) only when it cuts ||g_L|| at least by this factor: rejected for the growth
@@ -663,6 +665,14 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             record(p, inner, alpha)
         if (end := tail(k)):
             status, msg = end
+            break
+        last = hist["kkt"][-_STALL_ITERATIONS - 1:]
+        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last):
+            status = Status.STAGNATED
+            msg = (f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has not changed (to 12 digits) over "
+                   f"the last {_STALL_ITERATIONS} iterations (up to {k}): the steps no longer change the iterate "
+                   "(an ill-conditioned KKT matrix or an inexact direction below rounding); use sketch=None (MINRES), "
+                   "a larger inner_maxiter, or rescale the problem" + scale_hint())
             break
         if spent_run >= _SPENT_ITERATIONS:
             status = Status.FAILED

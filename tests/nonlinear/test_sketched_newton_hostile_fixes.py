@@ -280,3 +280,25 @@ def test_sketch_that_keeps_running_out_of_inner_maxiter_stops_honestly():
     # MINRES meets the reference on the same problem
     ref = sketched_newton(qp, sketch=None, tol=tol, maxiter=200)
     assert ref.converged and np.allclose(ref.x, qp.reference(), rtol=1e-5, atol=1e-9)
+
+
+def test_unchanged_kkt_residual_is_reported_as_stagnation(monkeypatch):
+    # N6: the same problem without the inner-budget stop: unit steps of budget-exhausted directions leave the KKT
+    # residual unchanged to 9+ digits; before, the run went on to maxiter (~100 s). Now STAGNATED after 10 such
+    import sys
+
+    monkeypatch.setattr(sys.modules["solvers.nonlinear.sketched_newton"], "_SPENT_ITERATIONS", 10 ** 9)
+    rng = np.random.default_rng(1008)
+    n = int(rng.integers(2, 12))
+    m = int(rng.integers(1, n + 1))
+    qp = DenseQP(n, m, 8, float(10.0 ** rng.uniform(-3, 3)), float(10.0 ** rng.uniform(-3, 3)))
+    qp.x0 = rng.standard_normal(n) * 10.0 ** rng.uniform(-2, 2)
+    tol = 1e-8 * max(1.0, float(np.abs(qp.q).max()), float(np.abs(qp.b).max()))
+    res = sketched_newton(qp, sketch="gaussian", superlinear=True, watchdog=False, tight_size=5, tol=tol, seed=8,
+                          maxiter=200)
+    if res.converged:
+        np.testing.assert_allclose(res.x, qp.reference(), rtol=1e-5, atol=1e-9)
+    else:
+        assert res.status == Status.STAGNATED and "has not changed" in res.message and res.nit < 50
+        last = res.history["kkt"][-11:]
+        assert last.max() - last.min() <= 1e-12 * last.max()
