@@ -136,7 +136,7 @@ def slice_norms(core: np.ndarray, factors) -> list:
     return out
 
 
-def decays_geometrically(s: np.ndarray, floor: float) -> bool:
+def decays_geometrically(s: np.ndarray, floor: float, level: float = 0.0) -> bool:
     """Whether the slice norms ``s`` (degree ``0 .. m-1``) decay like a geometric series rather
     than algebraically: on the envelope ``e_k = max_{j >= k} s_j``, the log drop over the second
     half ``[m/2, m-2]`` must be at least :data:`DECAY_RATIO` times that over ``[m/4, m/2]`` and
@@ -144,18 +144,76 @@ def decays_geometrically(s: np.ndarray, floor: float) -> bool:
     rounding plateau) or there are fewer than :data:`DECAY_MIN` coefficients (too few to tell).
     A cheap resolution test in the spirit of Chebfun's chopping (Aurentz & Trefethen, ACM TOMS
     43, 2017): non-smooth functions (jumps, kinks) have algebraically decaying coefficients, and
-    then the last coefficients underestimate the interpolation error by a factor up to ~m."""
-    m = s.size
+    then the last coefficients underestimate the interpolation error by a factor up to ~m.
+
+    ``level``: the truncation level of a compressed representation (``tol ||C||``). Below it the
+    slice norms are the compression's residue, flat whatever the function, so when the envelope
+    reaches ``level`` at degree ``k`` the test looks at ``[0, k]`` only: a function resolved well
+    before the last degree is judged on the decay that got it there (a kink's ``k^-2`` still fails
+    on that range, a lattice potential that reached ``tol`` at degree 40 of 128 passes). When the
+    envelope reaches ``level`` within :data:`DECAY_MIN` degrees there are too few coefficients to
+    judge the decay there, and the whole range is tested (a small jump, ``A/k``, falls below
+    ``tol`` early and still fails on the flat residue after it)."""
+    env = np.maximum.accumulate(s[::-1])[::-1]
+    if level > 0.0:
+        below = np.flatnonzero(env <= level)
+        if below.size and DECAY_MIN <= below[0] < s.size - 1:
+            env = env[:below[0] + 1]
+    m = env.size
     if m < DECAY_MIN:
         return True
-    env = np.maximum.accumulate(s[::-1])[::-1]
     tiny = np.finfo(np.float64).tiny
-    tail = float(env[m - 2])
+    tail = float(env[m - 2]) if env.size == s.size else float(env[m - 1])
     if tail <= max(floor, tiny):
         return True
     a, b, c = (max(float(env[k]), tiny) for k in (m // 8, m // 4, m // 2))
     last = np.log(c / tail)
     return bool(last >= DECAY_RATIO * max(np.log(b / c), 0.0) and last >= 2.0 * DECAY_RATIO * max(np.log(a / b), 0.0))
+
+
+def data_slice_norms(kind, data) -> list | None:
+    """Per mode, the Frobenius norms of the coefficient slices of the UNcompressed coefficients and
+    the rounding plateau of each mode: ``[(s, plateau), ...]``; ``None`` for a canonical input with
+    more than ``_tucker.GRAM_MAX`` terms (its slice norms would cost ``R^2 m`` per mode).
+
+    The decay test is meant for these: after Tucker truncation the slice norms below ``tol ||C||``
+    are the compression's residue, flat for any function, so the compressed representation makes
+    a smooth function that was resolved early look like an algebraic decay."""
+    if kind == "cp":
+        w, B = data
+        xi, Bh, _ = _tucker.cp_normalize(w, B)
+        if xi.size == 0:
+            return [(np.zeros(b.shape[0]), 0.0) for b in B]
+        if xi.size > _tucker.GRAM_MAX:
+            return None
+        grams = [b.T @ b for b in Bh]
+        plateau = 10.0 * _EPS * float(np.abs(xi).sum())
+        out = []
+        for i, b in enumerate(Bh):
+            P = np.ones((xi.size, xi.size))
+            for k, g in enumerate(grams):
+                if k != i:
+                    P *= g
+            bx = b * xi
+            out.append((np.sqrt(np.maximum(np.einsum("jr,rs,js->j", bx, P, bx), 0.0)), plateau))
+        return out
+    C = data[0]
+    norm = float(np.linalg.norm(C))
+    out = []
+    for i in range(C.ndim):
+        X = np.moveaxis(C, i, 0).reshape(C.shape[i], -1)
+        out.append((np.linalg.norm(X, axis=1), 10.0 * _EPS * max(1.0, norm) * np.sqrt(X.shape[1])))
+    return out
+
+
+def data_decays_geometrically(kind, data, core, factors, tol: float) -> bool:
+    """The decay test of an explicit-degree build: on the uncompressed coefficients where they are
+    at hand (:func:`data_slice_norms`), else on the compressed representation
+    (:func:`representation_resolved`)."""
+    norms = data_slice_norms(kind, data)
+    if norms is None:
+        return all(representation_resolved(core, factors, tol))
+    return all(decays_geometrically(s, plateau) for s, plateau in norms)
 
 
 def representation_resolved(core: np.ndarray, factors, tol: float) -> list:
@@ -169,5 +227,5 @@ def representation_resolved(core: np.ndarray, factors, tol: float) -> list:
         rest = float(np.prod([n for j, n in enumerate(sizes) if j != i], dtype=np.float64))
         plateau = 10.0 * _EPS * max(norm, np.finfo(np.float64).tiny) * np.sqrt(2.0 * rest)
         tail = float(np.hypot(s[-2], s[-1])) if s.size >= 2 else 0.0
-        out.append(tail <= max(tol * norm, plateau) and decays_geometrically(s, plateau))
+        out.append(tail <= max(tol * norm, plateau) and decays_geometrically(s, plateau, tol * norm))
     return out

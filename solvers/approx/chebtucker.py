@@ -490,7 +490,7 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
         history = {"error": history["error"] * scale}
     why = "the trailing Chebyshev coefficients are above tol"
     if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients
-        ok = all(_sample.representation_resolved(G, factors, tol))
+        ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
         why = "the Chebyshev coefficients decay algebraically, not geometrically"
     stats = timer.stats()
     stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),

@@ -1,0 +1,36 @@
+"""The explicit-degree decay test reads the uncompressed coefficients (grid or canonical input)."""
+import numpy as np
+
+from solvers.approx import _sample
+
+
+def test_grid_slice_norms_match_the_full_tensor(rng):
+    C = rng.standard_normal((7, 5, 6))
+    for i, (s, plateau) in enumerate(_sample.data_slice_norms("grid", (C, 1.0))):
+        ref = np.sqrt((np.moveaxis(C, i, 0) ** 2).reshape(C.shape[i], -1).sum(axis=1))
+        np.testing.assert_allclose(s, ref, rtol=1e-13)
+        assert 0 < plateau < 1e-12
+
+
+def test_cp_slice_norms_match_the_assembled_tensor(rng):
+    w = rng.standard_normal(4)
+    B = [rng.standard_normal((n, 4)) for n in (6, 5, 7)]
+    full = np.einsum("r,ir,jr,kr->ijk", w, *B)
+    norms = _sample.data_slice_norms("cp", (w, B))
+    scale = None
+    for i, (s, _) in enumerate(norms):
+        ref = np.sqrt((np.moveaxis(full, i, 0) ** 2).reshape(full.shape[i], -1).sum(axis=1))
+        ratio = s / ref
+        scale = ratio[0] if scale is None else scale        # cp_normalize may rescale the whole tensor
+        np.testing.assert_allclose(ratio, scale, rtol=1e-10)
+
+
+def test_many_terms_fall_back_to_the_representation(rng):
+    R = 1025                                                  # above _tucker.GRAM_MAX
+    assert _sample.data_slice_norms("cp", (np.ones(R), [rng.standard_normal((5, R))] * 2)) is None
+
+
+def test_algebraic_spectrum_fails_geometric_passes():
+    k = np.arange(64.0)
+    assert not _sample.data_decays_geometrically("grid", (np.diag(1.0 / (k + 1.0) ** 2), 1.0), None, None, 1e-8)
+    assert _sample.data_decays_geometrically("grid", (np.diag(0.7 ** k), 1.0), None, None, 1e-8)
