@@ -69,6 +69,18 @@ def _contract_mode(W, u, ri, W2):
                 W2[s, q] += w[q] * uj[q]
 
 
+@nb.njit(cache=True)
+def _layout(core, r, n, chunk):
+    """Blocked evaluation layout: the largest rank, ``r_d``, the core as the ``r^(d-1) x r_d``
+    matrix ``G_(d)`` and the number of point blocks."""
+    d = r.shape[0]
+    rmax = 0
+    for i in range(d):
+        rmax = max(rmax, r[i])
+    rl = r[d - 1]
+    return rmax, rl, core.reshape(core.size // rl, rl), (n + chunk - 1) // chunk
+
+
 @nb.njit(cache=True, parallel=True)
 def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
     """Blocks of ``chunk`` points, points innermost: ``T`` (``m_i x chunk``) by the recurrence,
@@ -76,15 +88,11 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
     ``d-2, ..., 0`` contracted one after the other with their rows ``U_i`` (``O(r^(d-1))``
     multiply-adds per point in unit-stride loops)."""
     n, d = t.shape
-    rmax = 0
+    rmax, rl, G, nblocks = _layout(core, r, n, chunk)
+    nprefix = G.shape[0]
     mmax = 0
     for i in range(d):
-        rmax = max(rmax, r[i])
         mmax = max(mmax, m[i])
-    rl = r[d - 1]
-    nprefix = core.size // rl
-    G = core.reshape(nprefix, rl)
-    nblocks = (n + chunk - 1) // chunk
     for b in nb.prange(nblocks):
         p0 = b * chunk
         nb_ = min(n, p0 + chunk) - p0
@@ -127,15 +135,11 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
     ``dW = G_(d) dU_d`` by GEMM; the value and ``d p / d t_d`` contract the other modes with
     ``U``; ``d p / d t_k`` (``k < d - 1``) contracts ``W`` with ``dU_k`` in mode ``k``."""
     n, d = t.shape
-    rmax = 0
+    rmax, rl, G, nblocks = _layout(core, r, n, chunk)
+    nprefix = G.shape[0]
     mmax = 0
     for i in range(d):
-        rmax = max(rmax, r[i])
         mmax = max(mmax, m[i])
-    rl = r[d - 1]
-    nprefix = core.size // rl
-    G = core.reshape(nprefix, rl)
-    nblocks = (n + chunk - 1) // chunk
     for b in nb.prange(nblocks):
         p0 = b * chunk
         nb_ = min(n, p0 + chunk) - p0
@@ -316,13 +320,8 @@ def _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U):
 def _evaluate_table(core, tT, t_off, tG, p, inv_den, r, t, out, chunk):
     """As :func:`_evaluate` with the factor rows from the tables."""
     n, d = t.shape
-    rmax = 0
-    for i in range(d):
-        rmax = max(rmax, r[i])
-    rl = r[d - 1]
-    nprefix = core.size // rl
-    G = core.reshape(nprefix, rl)
-    nblocks = (n + chunk - 1) // chunk
+    rmax, rl, G, nblocks = _layout(core, r, n, chunk)
+    nprefix = G.shape[0]
     for b in nb.prange(nblocks):
         p0 = b * chunk
         nb_ = min(n, p0 + chunk) - p0
@@ -339,13 +338,8 @@ def _evaluate_table(core, tT, t_off, tG, p, inv_den, r, t, out, chunk):
 def _gradient_table(core, tT, t_off, tG, dtT, dt_off, dtG, p, inv_den, r, t, val, grad, chunk):
     """As :func:`_gradient` with the factor rows and their derivatives from the tables."""
     n, d = t.shape
-    rmax = 0
-    for i in range(d):
-        rmax = max(rmax, r[i])
-    rl = r[d - 1]
-    nprefix = core.size // rl
-    G = core.reshape(nprefix, rl)
-    nblocks = (n + chunk - 1) // chunk
+    rmax, rl, G, nblocks = _layout(core, r, n, chunk)
+    nprefix = G.shape[0]
     for b in nb.prange(nblocks):
         p0 = b * chunk
         nb_ = min(n, p0 + chunk) - p0
