@@ -85,7 +85,8 @@ class EqualityConstrainedProblem:
     x_star : array_like, optional
         A published optimal point, when known (shape ``(n,)``).
     lam0 : array_like, optional
-        Starting multipliers, shape ``(m,)``; default zeros.
+        Starting multipliers, shape ``(m,)``; default ``None``: the solver chooses
+        (:func:`solvers.sketched_newton` takes safeguarded least-squares multipliers).
     source : str, optional
         Where the problem and its optimum come from.
 
@@ -156,12 +157,12 @@ class EqualityConstrainedProblem:
                 raise ValueError(f"x_star must have n = {n} entries (like x0), got {self.x_star.size}")
         self.m = m = self._check_at_x0()
         if lam0 is None:
-            self.lam0 = np.zeros(m)
+            self.lam0 = None
         else:
             self.lam0 = _checks.real_array("lam0", lam0, ndims=(1,), what="1-D multiplier vector").copy()
             if self.lam0.size != m:
                 raise ValueError(f"lam0 must have m = {m} entries (one per constraint), got {self.lam0.size}")
-        self._check_hessian(self.lam0)
+        self._check_hessian(np.zeros(m) if self.lam0 is None else self.lam0)
 
     # ---------------------------------------------------------------- checks at x0
     def _check_at_x0(self) -> int:

@@ -27,7 +27,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..operators import IdentityOperator, aslinearoperator, count_sketch, gaussian_sketch, kkt_operator, row_sampling
-from ._nlp import _is_matrix, matvec
+from ._nlp import _is_matrix, least_squares_multipliers, matvec
 
 SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
 
@@ -301,3 +301,40 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
 
 
 __all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "SKETCHES", "DENSE_LIMIT"]
+
+
+#: automatic least-squares multipliers larger than this times ``max(1, max |grad f(x0)|)`` are not used (IPOPT's
+#: ``constr_mult_init_max`` safeguard, here relative to the objective's scale)
+LS_MULTIPLIER_MAX = 1e3
+
+
+def safeguarded_multipliers(ev, p, n: int, m: int):
+    """The automatic starting multipliers of :func:`~solvers.nonlinear.sketched_newton`: ``(lam0, source)``.
+
+    The least-squares estimate ``argmin ||grad f(x0) + J^T lam||`` (the usual start, e.g. IPOPT's)
+    is first-order information only: where it makes the reduced Hessian of the Lagrangian
+    ``Z^T H(x0, lam) Z`` indefinite while ``lam = 0`` keeps it positive definite, the first
+    Newton steps need a Hessian modification that the zero start does not, and the merit then
+    accepts only short steps for a while (HS6 from its standard start: 27 iterations instead of 2).
+    So the estimate is kept unless (a) it is huge (above ``LS_MULTIPLIER_MAX max(1, |grad f|)``),
+    or (b) the problem is dense (``n + m <= DENSE_LIMIT``, exact reduced-Hessian test) and the
+    reduced Hessian is positive definite at ``lam = 0`` but not at the estimate. Larger or operator
+    problems start from zeros (the estimate would need a dense least-squares solve). Costs two
+    Hessian evaluations at ``x0`` (counted in ``stats``)."""
+    zeros = np.zeros(m)
+    if n + m > DENSE_LIMIT or not _is_matrix(p.J):
+        return zeros, "zeros"
+    ls = least_squares_multipliers(p.g, p.J)
+    if ls is None:
+        return zeros, "zeros"
+    gmax = float(np.max(np.abs(p.g))) if p.g.size else 0.0
+    if float(np.max(np.abs(ls))) > LS_MULTIPLIER_MAX * max(1.0, gmax):
+        return zeros, "zeros (least-squares estimate too large)"
+    at_ls = NewtonSystem(ev.hess(p.x, ls), p.J, ev.be)
+    if not at_ls.is_dense:               # an operator Hessian: no exact test, keep the authors' zero start
+        return zeros, "zeros"
+    if at_ls.reduced_hessian_shift(0.1)[0] == 0.0:
+        return ls, "least-squares"
+    if NewtonSystem(ev.hess(p.x, zeros), p.J, ev.be).reduced_hessian_shift(0.1)[0] == 0.0:
+        return zeros, "zeros (reduced Hessian positive definite there, not at the least-squares estimate)"
+    return ls, "least-squares"

@@ -247,8 +247,8 @@ def test_watchdog_returns_when_the_relaxed_point_cannot_be_continued(sketch):
 
 def test_second_order_correction_is_counted_and_only_for_matrix_jacobians():
     nlp = pytest.importorskip("problems.nlp")
-    P = nlp.hs("HS39")
-    on, off = solve(P, sketch=None), solve(P, sketch=None, second_order_correction=False)
+    P = nlp.hs("HS39")              # from zero multipliers (the least-squares start needs no correction here)
+    on, off = solve(P, sketch=None, lam0="zeros"), solve(P, sketch=None, second_order_correction=False, lam0="zeros")
     assert on.converged and off.converged and on.stats["second_order_corrections"] >= 1
     assert off.stats["second_order_corrections"] == 0 and on.nit <= off.nit
     for r in (on, off):
@@ -481,7 +481,7 @@ def test_non_finite_jacobian_at_start_raises():
     ({"mu0": 0.0}, "mu0"), ({"nu0": -1.0}, "nu0"), ({"delta0": 1.0}, "delta0"),
     ({"beta": 0.5}, "beta"), ({"rho": 1.0}, "rho"), ({"xi_B": 0.0}, "xi_B"),
     ({"sketch_size": 0}, "sketch_size"), ({"inner_maxiter": 0}, "inner_maxiter"),
-    ({"seed": -1}, "seed"), ({"lam0": np.zeros(3)}, "lam0"), ({"lam0": "zeros"}, "lam0"),
+    ({"seed": -1}, "seed"), ({"lam0": np.zeros(3)}, "lam0"), ({"lam0": "ones"}, "lam0"),
     ({"lam0": np.array([np.nan])}, "lam0"),
     ({"tight_size": -1}, "tight_size"), ({"tight_size": 2.5}, "tight_size"), ({"tight_size": True}, "tight_size"),
     ({"watchdog": "yes"}, "watchdog"), ({"second_order_correction": 1}, "second_order_correction"),
@@ -568,3 +568,35 @@ def test_moderate_scales_still_solved():
         # a KKT residual <= tol puts x within ||K^-1|| tol of the solution (the QP's KKT system is linear)
         bound = np.linalg.norm(np.linalg.inv(K), 2) * tol
         np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=max(bound, 1e-12 * max(1, np.abs(x_ref).max())))
+
+
+def test_automatic_multipliers_least_squares_with_the_reduced_hessian_safeguard():
+    nlp = pytest.importorskip("problems.nlp")
+    import scipy.linalg as sla
+    # BT12: the least-squares estimate keeps Z^T H Z positive definite -> it is the start (same run as asking for it)
+    P = nlp.hs("BT12")
+    auto, ls = solve(P, sketch=None), solve(P, sketch=None, lam0="least-squares")
+    assert auto.stats["lam0"] == "least-squares" and auto.nit == ls.nit
+    np.testing.assert_allclose(auto.history["kkt"], ls.history["kkt"], rtol=1e-12)
+    # HS6: the estimate makes Z^T H Z negative at x0, zeros keep it positive -> zeros (checked independently here)
+    P = nlp.hs("HS6")
+    x0 = np.asarray(P.x0, float)
+    J = np.atleast_2d(P.jac(x0))
+    lam_ls = np.linalg.lstsq(J.T, -P.grad(x0), rcond=None)[0]
+    Z = sla.null_space(J)
+    assert np.linalg.eigvalsh(Z.T @ P.hess_lagrangian(x0, lam_ls) @ Z).min() < 0
+    assert np.linalg.eigvalsh(Z.T @ P.hess_lagrangian(x0, np.zeros(1)) @ Z).min() > 0
+    res = solve(P, sketch=None)
+    assert res.stats["lam0"].startswith("zeros (reduced Hessian") and res.converged
+    assert abs(P.f(res.x) - P.f_star) <= 1e-6
+    # a problem that sets lam0 keeps it; lam0="zeros" is the authors' start
+    assert solve(P, sketch=None, lam0="zeros").stats["lam0"] == "zeros"
+
+
+def test_automatic_multipliers_refuse_a_huge_estimate():
+    # min x1^2 + x2^2 s.t. eps * (x1 + x2 - 1) = 0: the least-squares multipliers scale like 1/eps
+    eps = 1e-4
+    qp = QP(np.eye(2) * 2, np.zeros(2), np.array([[eps, eps]]), np.array([eps]), x0=np.array([3.0, -1.0]))
+    res = solve(qp, sketch=None, tol=1e-12)
+    assert res.stats["lam0"] == "zeros (least-squares estimate too large)"
+    assert res.converged and np.allclose(res.x, [0.5, 0.5], atol=1e-6)
