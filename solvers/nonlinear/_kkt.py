@@ -331,10 +331,14 @@ def safeguarded_multipliers(ev, p, n: int, m: int):
     if float(np.max(np.abs(ls))) > LS_MULTIPLIER_MAX * max(1.0, gmax):
         return zeros, "zeros (least-squares estimate too large)"
     at_ls = NewtonSystem(ev.hess(p.x, ls), p.J, ev.be)
-    if not at_ls.is_dense:               # an operator Hessian: no exact test, keep the authors' zero start
+    # an operator Hessian (no exact test) or a non-finite one (the iterations report it): the authors' zero start
+    if not at_ls.is_dense or not np.all(np.isfinite(at_ls.H)):
         return zeros, "zeros"
     if at_ls.reduced_hessian_shift(0.1)[0] == 0.0:
         return ls, "least-squares"
-    if NewtonSystem(ev.hess(p.x, zeros), p.J, ev.be).reduced_hessian_shift(0.1)[0] == 0.0:
+    at_0 = NewtonSystem(ev.hess(p.x, zeros), p.J, ev.be)
+    if not np.all(np.isfinite(at_0.H)):
+        return zeros, "zeros"
+    if at_0.reduced_hessian_shift(0.1)[0] == 0.0:
         return zeros, "zeros (reduced Hessian positive definite there, not at the least-squares estimate)"
     return ls, "least-squares"
