@@ -34,6 +34,7 @@ parallel loop over a contiguous block of the matrix.
 import numba as nb
 import numpy as np
 
+from .rbwave import twin as _twin
 from .stencil import residual_plane3c, residual_row2c
 
 _FM = {"reassoc", "contract", "nsz"}
@@ -220,8 +221,8 @@ def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2,
 # parallel kernels, and serial twins (the same code) for grids below SERIAL_BELOW points
 residual_restrict2c = nb.njit(parallel=True, cache=True)(_residual_restrict2c)
 residual_restrict3c = nb.njit(parallel=True, cache=True)(_residual_restrict3c)
-residual_restrict2c_s = nb.njit(cache=True)(_residual_restrict2c)
-residual_restrict3c_s = nb.njit(cache=True)(_residual_restrict3c)
+residual_restrict2c_s = nb.njit(cache=True)(_twin(_residual_restrict2c))   # own cache entry (rbwave.twin)
+residual_restrict3c_s = nb.njit(cache=True)(_twin(_residual_restrict3c))
 
 
 @nb.njit(parallel=True, cache=True)
