@@ -1,4 +1,4 @@
-"""The linear-operator protocol and the basic and composed operators.
+"""The linear-operator protocol and the basic operators.
 
 A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
 ``rmatvec``, ``matmat`` and ``diagonal()`` are optional. :class:`LinearOperator`
@@ -16,6 +16,11 @@ Operators are immutable in practice: solvers cache validation on them (the
 scan of a dense or sparse matrix for NaN/inf runs once per operator, not on
 every solve of a Newton loop). After changing an operator's arrays in place,
 build a new operator.
+
+The composed operators that ``+``, ``-``, ``*``, ``@`` and ``.T`` build
+(:class:`SumOperator`, :class:`ProductOperator`, :class:`ScaledOperator`,
+:class:`TransposedOperator`) live in :mod:`solvers.operators._compose`; they are
+re-exported here, so imports from this module and older pickles keep working.
 """
 from __future__ import annotations
 
@@ -360,93 +365,6 @@ class _WrappedOperator(LinearOperator):
         return _WrappedOperator(self.A, backend=be)
 
 
-class SumOperator(LinearOperator):
-    def __init__(self, A, B):
-        if A.shape != B.shape:
-            raise ValueError(f"cannot add operators of shapes {A.shape} and {B.shape}")
-        super().__init__(A.shape, np.result_type(A.dtype, B.dtype), A.backend,
-                         symmetric=A.symmetric and B.symmetric,
-                         positive_definite=A.positive_definite and B.positive_definite)
-        self.A, self.B = A, B
-
-    def _matvec(self, x):
-        return self.A.matvec(x) + self.B.matvec(x)
-
-    def _rmatvec(self, x):
-        return self.A.rmatvec(x) + self.B.rmatvec(x)
-
-    def diagonal(self):
-        return self.A.diagonal() + self.B.diagonal()
-
-    def with_backend(self, backend) -> "SumOperator":
-        be = _backends.get_backend(backend)
-        return self if be == self.backend else SumOperator(self.A.with_backend(be), self.B.with_backend(be))
-
-
-class ProductOperator(LinearOperator):
-    def __init__(self, A, B):
-        if A.shape[1] != B.shape[0]:
-            raise ValueError(f"cannot multiply operators of shapes {A.shape} and {B.shape}")
-        super().__init__((A.shape[0], B.shape[1]), np.result_type(A.dtype, B.dtype), A.backend)
-        self.A, self.B = A, B
-
-    def _matvec(self, x):
-        return self.A.matvec(self.B.matvec(x))
-
-    def _rmatvec(self, x):
-        return self.B.rmatvec(self.A.rmatvec(x))
-
-    def with_backend(self, backend) -> "ProductOperator":
-        be = _backends.get_backend(backend)
-        return self if be == self.backend else ProductOperator(self.A.with_backend(be), self.B.with_backend(be))
-
-
-class ScaledOperator(LinearOperator):
-    def __init__(self, A, alpha):
-        if not isinstance(alpha, numbers.Number):
-            raise TypeError(f"alpha must be a scalar, got {type(alpha).__name__}")
-        real = isinstance(alpha, numbers.Real)
-        super().__init__(A.shape, np.result_type(A.dtype, np.asarray(alpha).dtype), A.backend,
-                         symmetric=A.symmetric and real,
-                         positive_definite=A.positive_definite and real and alpha > 0)
-        self.A, self.alpha = A, alpha
-
-    def _matvec(self, x):
-        return self.alpha * self.A.matvec(x)
-
-    def _rmatvec(self, x):
-        return np.conj(self.alpha) * self.A.rmatvec(x)
-
-    def diagonal(self):
-        return self.alpha * self.A.diagonal()
-
-    def with_backend(self, backend) -> "ScaledOperator":
-        be = _backends.get_backend(backend)
-        return self if be == self.backend else ScaledOperator(self.A.with_backend(be), self.alpha)
-
-
-class TransposedOperator(LinearOperator):
-    """The (conjugate) transpose ``A^H``."""
-
-    def __init__(self, A):
-        super().__init__((A.shape[1], A.shape[0]), A.dtype, A.backend,
-                         symmetric=A.symmetric, positive_definite=A.positive_definite)
-        self.A = A
-
-    def _matvec(self, x):
-        return self.A.rmatvec(x)
-
-    def _rmatvec(self, x):
-        return self.A.matvec(x)
-
-    def diagonal(self):
-        return self.A.diagonal().conj()
-
-    def with_backend(self, backend) -> "TransposedOperator":
-        be = _backends.get_backend(backend)
-        return self if be == self.backend else TransposedOperator(self.A.with_backend(be))
-
-
 def _is_cupyx_sparse(A) -> bool:
     return type(A).__module__.startswith("cupyx.scipy.sparse")
 
@@ -510,3 +428,8 @@ def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
     if worst > rtol:
         raise AssertionError(f"dot test failed for {op!r}: relative mismatch {worst:.3e} > {rtol:.1e}")
     return worst
+
+
+# The composed operators subclass LinearOperator, so they are imported after it is defined (the
+# package imports this module first); LinearOperator's algebra above uses them at call time.
+from ._compose import ProductOperator, ScaledOperator, SumOperator, TransposedOperator  # noqa: E402
