@@ -161,6 +161,7 @@ class PoissonControl:
         self.x0 = np.zeros(self.n)
         self.lam0 = np.zeros(self.m)
         self._lap = {}
+        self._yd = {}
 
     # ------------------------------------------------------------------ data
     def coordinates(self):
@@ -187,6 +188,13 @@ class PoissonControl:
             self._lap[be.name] = _stencil.StencilOperator(self.shape, self.h, k=1.0, backend=be)
         return self._lap[be.name]
 
+    def _target_on(self, be):
+        """``y_d`` as an array of backend ``be`` (uploaded once per backend, not on every evaluation)."""
+        cache = self.__dict__.setdefault("_yd", {})      # (pickles of older versions lack it)
+        if be.name not in cache:
+            cache[be.name] = be.asarray(self.y_desired)
+        return cache[be.name]
+
     def _x(self, x, size, what, backend):
         be = solvers.get_backend(backend, x)
         if type(x).__module__.startswith("cupy"):
@@ -209,14 +217,14 @@ class PoissonControl:
         """``h^2/2 ||y - y_d||^2 + alpha h^2/2 ||u||^2``."""
         x, be = self._x(x, self.n, "x", backend)
         xp = be.xp
-        r = x[:self.N] - be.asarray(self.y_desired)
+        r = x[:self.N] - self._target_on(be)
         u = x[self.N:]
         return float(0.5 * self.h2 * (xp.vdot(r, r) + self.alpha * xp.vdot(u, u)))
 
     def grad(self, x, backend=None):
         """``h^2 (y - y_d, alpha u)``."""
         x, be = self._x(x, self.n, "x", backend)
-        yd = be.asarray(self.y_desired)
+        yd = self._target_on(be)
         return be.xp.concatenate([self.h2 * (x[:self.N] - yd), (self.alpha * self.h2) * x[self.N:]])
 
     def c(self, x, backend=None):
@@ -327,9 +335,10 @@ class PoissonControl:
                 "y_desired": self.target_name, "domain": [list(d) for d in self.domain], "h": list(self.h)}
 
     def __getstate__(self):
-        """Plain data only: the per-backend Laplacian cache is rebuilt on demand."""
+        """Plain data only: the per-backend Laplacian and target caches are rebuilt on demand."""
         state = self.__dict__.copy()
         state["_lap"] = {}
+        state["_yd"] = {}
         return state
 
     def __repr__(self) -> str:

@@ -79,9 +79,10 @@ class NewtonSystem:
             self.K = None
             self.op = kkt_operator(B, self.J, backend=self.be)
             self.Ka = None
-            if self.N <= ASSEMBLE_LIMIT:
+            if self.N <= ASSEMBLE_LIMIT and self.be.xp is np:
                 # small operator system: assemble K once (N products); the method is unchanged (same sketches, same
-                # curvature test), only the products are cheaper. Not "dense": the Hessian test stays the operator one
+                # curvature test), only the products are cheaper. Not "dense": the Hessian test stays the operator one.
+                # (Host backends only: the sketches that use it are host code.)
                 Ka = np.column_stack([np.asarray(self.op.matvec(e), dtype=np.float64) for e in np.eye(self.N)])
                 if np.all(np.isfinite(Ka)):
                     self.Ka = 0.5 * (Ka + Ka.T)
@@ -102,7 +103,7 @@ class NewtonSystem:
             return self.K @ v
         if self.Ka is not None:
             return self.Ka @ v
-        return np.asarray(self.op.matvec(v))
+        return self.be.xp.asarray(self.op.matvec(v))
 
     def rows(self, S):
         """``S K`` for a dense ``(s, N)`` array ``S`` (``K`` is symmetric: ``(K S^T)^T``)."""
@@ -117,7 +118,7 @@ class NewtonSystem:
 
     def curvature(self, dx) -> float:
         """``dx^T B dx``."""
-        return float(dx @ matvec(self.H, dx)) + self.shift * float(dx @ dx)
+        return float(dx @ matvec(self.H, dx, self.be.xp)) + self.shift * float(dx @ dx)
 
     def row_probabilities(self):
         """Squared row norms of ``K`` over ``||K||_F^2`` (dense form; ``None`` = uniform)."""
@@ -283,13 +284,14 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
     """
     from ..linear.minres import minres
 
-    bn = float(np.linalg.norm(b))
+    xp = backend.xp                      # z, b and r stay on the backend's device
+    bn = float(xp.linalg.norm(b))
     A = system.K if system.K is not None else system.op
     res = minres(A, b, x0=z, rtol=min(0.5, tol / bn) if bn > 0 else 0.5, atol=tol, maxiter=maxiter, M=M,
                  backend=backend)
-    z = np.asarray(backend.to_numpy(res.x), dtype=np.float64)
+    z = xp.asarray(res.x, dtype=np.float64)
     r = system.matvec(z) - b
-    ok = bool(np.all(np.isfinite(r))) and float(np.linalg.norm(r)) <= tol * (1 + 1e-8)
+    ok = bool(xp.all(xp.isfinite(r))) and float(xp.linalg.norm(r)) <= tol * (1 + 1e-8)
     if not ok and system.K is not None:
         # a dense K that MINRES could not solve to the accuracy: singular or inconsistent (a rank-deficient
         # Jacobian, e.g. HS61 at its standard start). Take the minimum-norm least-squares step instead, the
@@ -321,8 +323,8 @@ def safeguarded_multipliers(ev, p, n: int, m: int):
     reduced Hessian is positive definite at ``lam = 0`` but not at the estimate. Larger or operator
     problems start from zeros (the estimate would need a dense least-squares solve). Costs two
     Hessian evaluations at ``x0`` (counted in ``stats``)."""
-    zeros = np.zeros(m)
-    if n + m > DENSE_LIMIT or not _is_matrix(p.J):
+    zeros = ev.xp.zeros(m)
+    if n + m > DENSE_LIMIT or not _is_matrix(p.J) or ev.xp is not np:
         return zeros, "zeros"
     ls = least_squares_multipliers(p.g, p.J)
     if ls is None:

@@ -35,6 +35,15 @@ def _is_matrix(A) -> bool:
     return isinstance(A, np.ndarray) or sp.issparse(A)
 
 
+def _host_only(xp) -> str:
+    """The refusal of dense matrices on a device backend (``xp`` not NumPy), '' on a host one."""
+    if xp is np:
+        return ""
+    return ("; on a device backend sketched_newton needs operator problems (jac and hess_lagrangian with "
+            "matvec/rmatvec on the backend's arrays, e.g. problems.pde.PoissonControl): use backend='numpy' "
+            "for a problem with dense or sparse matrices")
+
+
 class NLPEvaluator:
     """The problem's callables with counters and output checks.
 
@@ -48,6 +57,7 @@ class NLPEvaluator:
         self.n = n
         self.m = None
         self.be = backend
+        self.xp = backend.xp
         self.counts = {"function_evaluations": 0, "gradient_evaluations": 0, "constraint_evaluations": 0,
                        "jacobian_evaluations": 0, "hessian_evaluations": 0}
 
@@ -55,6 +65,8 @@ class NLPEvaluator:
     def f(self, x) -> float:
         self.counts["function_evaluations"] += 1
         v = self.problem.f(x)
+        if self.xp is not np and isinstance(v, self.xp.ndarray) and v.size == 1:
+            v = float(v.reshape(()))             # a 0-d device array: one scalar read-back
         try:
             a = np.asarray(v)
             if a.dtype.kind not in "iuf":        # no strings, booleans, objects or complex numbers
@@ -66,14 +78,19 @@ class NLPEvaluator:
         return v
 
     def _vector(self, name, v, size):
-        v = np.asarray(v)
-        if np.iscomplexobj(v):
+        xp = self.xp
+        if xp is not np and not isinstance(v, xp.ndarray):
+            raise TypeError(f"problem.{name} returned {type(v).__module__}.{type(v).__name__}, not an array of the "
+                            f"{self.be.name} backend the solve runs on (x is one): evaluate on the array module of "
+                            "x, or use backend='numpy'")
+        v = xp.asarray(v)
+        if v.dtype.kind == "c":
             raise TypeError(f"problem.{name} returned a complex array; the problem must be real")
         if v.dtype.kind not in "biuf":
             raise TypeError(f"problem.{name} must return a real numeric array, got dtype {v.dtype}")
         if v.shape != (size,):
             raise ValueError(f"problem.{name} must return an array of shape ({size},), got shape {v.shape}")
-        return np.array(v, dtype=np.float64)
+        return xp.array(v, dtype=np.float64, copy=True)
 
     def grad(self, x):
         self.counts["gradient_evaluations"] += 1
@@ -81,10 +98,12 @@ class NLPEvaluator:
 
     def c(self, x):
         self.counts["constraint_evaluations"] += 1
-        v = np.asarray(self.problem.c(x))
+        v = self.problem.c(x)
+        if self.xp is np:
+            v = np.asarray(v)
         if self.m is None:                       # the first call fixes m
-            if v.ndim != 1:
-                raise ValueError(f"problem.c must return a 1-D array of shape (m,), got shape {v.shape}")
+            if getattr(v, "ndim", None) != 1:
+                raise ValueError(f"problem.c must return a 1-D array of shape (m,), got shape {np.shape(v)}")
             if v.size == 0:
                 raise ValueError("problem.c returned no constraints (m = 0); use solvers.newton for "
                                  "unconstrained problems")
@@ -97,6 +116,9 @@ class NLPEvaluator:
         if got is None or tuple(got) != shape:
             raise ValueError(f"problem.{name} must return a {shape} array, sparse matrix or operator, got "
                              f"{type(A).__name__} with shape {got}")
+        if (isinstance(A, np.ndarray) or sp.issparse(A) or isinstance(A, self.xp.ndarray)) and self.xp is not np:
+            raise TypeError(f"problem.{name} returned a {type(A).__module__}.{type(A).__name__} matrix"
+                            + _host_only(self.xp))
         if isinstance(A, np.ndarray):
             if A.dtype.kind not in "biuf":
                 raise TypeError(f"problem.{name} must return a real array, got dtype {A.dtype}")
@@ -120,18 +142,18 @@ class NLPEvaluator:
         return self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam), (self.n, self.n))
 
 
-def matvec(A, v):
-    """``A v`` for an array, a sparse matrix or an operator (NumPy result)."""
-    if _is_matrix(A):
+def matvec(A, v, xp=np):
+    """``A v`` for an array, a sparse matrix or an operator (an array of ``xp``, the array module of ``v``)."""
+    if _is_matrix(A) and xp is np:
         return np.asarray(A @ v).ravel()
-    return np.asarray(A.matvec(v)).ravel()
+    return xp.asarray(A.matvec(v)).ravel()
 
 
-def rmatvec(A, v):
-    """``A^T v`` for an array, a sparse matrix or an operator (NumPy result)."""
-    if _is_matrix(A):
+def rmatvec(A, v, xp=np):
+    """``A^T v`` for an array, a sparse matrix or an operator (an array of ``xp``, the array module of ``v``)."""
+    if _is_matrix(A) and xp is np:
         return np.asarray(A.T @ v).ravel()
-    return np.asarray(A.rmatvec(v)).ravel()
+    return xp.asarray(A.rmatvec(v)).ravel()
 
 
 def dense(A, shape):
@@ -152,7 +174,7 @@ class Point:
     that was not finite (``""`` when all are).
     """
 
-    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H", "bad")
+    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H", "bad", "xp")
 
     @classmethod
     def evaluate(cls, ev: NLPEvaluator, x, lam, *, strict: bool):
@@ -160,6 +182,7 @@ class Point:
         otherwise a non-finite value gives ``finite=False`` (and skips the remaining calls)."""
         p = cls()
         p.x, p.lam, p.H, p.bad = x, lam, None, ""
+        p.xp = xp = ev.xp                      # the array module of the backend: every vector lives there
         p.f = ev.f(x)
         p.finite = math.isfinite(p.f)
         p.g = p.c = p.J = p.gL = None
@@ -172,7 +195,7 @@ class Point:
             return p
         for name in ("g", "c"):
             v = ev.grad(x) if name == "g" else ev.c(x)
-            if not np.all(np.isfinite(v)):
+            if not bool(xp.all(xp.isfinite(v))):
                 if strict:
                     call = "grad" if name == "g" else "c"
                     raise ValueError(f"problem.{call} returned non-finite values at the starting point")
@@ -189,20 +212,20 @@ class Point:
                 p.finite = False
                 p.bad = "problem.jac"
                 return p
-        p.gL = p.g + rmatvec(p.J, lam)
-        if not np.all(np.isfinite(p.gL)):
+        p.gL = p.g + rmatvec(p.J, lam, xp)
+        if not bool(xp.all(xp.isfinite(p.gL))):
             if strict:
                 raise ValueError("the gradient of the Lagrangian grad + jac^T lam is not finite at the starting "
                                  "point (check problem.jac and lam0)")
             p.finite = False
             p.bad = "grad f + jac^T lam"
             return p
-        p.kkt = float(math.hypot(np.linalg.norm(p.gL), np.linalg.norm(p.c)))
+        p.kkt = float(math.hypot(float(xp.linalg.norm(p.gL)), float(xp.linalg.norm(p.c))))
         return p
 
     def kkt_vector(self):
         """The KKT residual ``(g_L, c)`` (the negative right-hand side of the Newton system)."""
-        return np.concatenate([self.gL, self.c])
+        return self.xp.concatenate([self.gL, self.c])
 
 
 #: magnitudes outside [1/SCALE_LIMIT, SCALE_LIMIT] overflow or underflow in the squared merit terms
@@ -216,7 +239,8 @@ def check_scales(p: Point) -> None:
     if _is_matrix(p.J):
         Jd = p.J.data if sp.issparse(p.J) else p.J
         Jmax = float(np.max(np.abs(Jd))) if Jd.size else 0.0
-    for name, v in (("f", abs(p.f)), ("grad", float(np.max(np.abs(p.g)))), ("c", float(np.max(np.abs(p.c)))),
+    xp = p.xp
+    for name, v in (("f", abs(p.f)), ("grad", float(xp.max(xp.abs(p.g)))), ("c", float(xp.max(xp.abs(p.c)))),
                     ("jac", Jmax)):
         if v is not None and v != 0.0 and not (1.0 / SCALE_LIMIT <= v <= SCALE_LIMIT):
             raise ValueError(f"the problem is badly scaled: max |problem.{name}| = {v:.3e} at x0 is outside "
@@ -235,7 +259,7 @@ def merit_value(p: Point, mu: float, nu: float) -> float:
 def merit_products(p: Point, H=None) -> tuple:
     """``(H g_L, J^T c, J g_L)``: the operator products of :func:`merit_gradient`, which do not depend on
     ``mu`` or ``nu`` (computed once per iterate, not once per penalty update). ``H`` defaults to ``p.H``."""
-    return matvec(p.H if H is None else H, p.gL), rmatvec(p.J, p.c), matvec(p.J, p.gL)
+    return matvec(p.H if H is None else H, p.gL, p.xp), rmatvec(p.J, p.c, p.xp), matvec(p.J, p.gL, p.xp)
 
 
 def merit_gradient(p: Point, mu: float, nu: float, products=None):
@@ -244,7 +268,7 @@ def merit_gradient(p: Point, mu: float, nu: float, products=None):
     ``products`` (from :func:`merit_products`) may be passed when already computed.
     """
     HgL, JTc, JgL = merit_products(p) if products is None else products
-    return np.concatenate([p.gL + mu * JTc + nu * HgL, p.c + nu * JgL])
+    return p.xp.concatenate([p.gL + mu * JTc + nu * HgL, p.c + nu * JgL])
 
 
 def merit_noise(p: Point, mu: float, nu: float) -> float:
@@ -330,14 +354,14 @@ def matrix_scale(J):
     return None
 
 
-def nonfinite_product(products) -> str:
+def nonfinite_product(products, xp=np) -> str:
     """Which operator product of the merit gradient (:func:`merit_products`) is not finite ('' when all are):
     an operator ``jac`` or ``hess_lagrangian`` whose matvec returns NaN would otherwise surface as a failed
     descent test."""
     names = ("problem.hess_lagrangian(x, lam) times g_L", "problem.jac(x)^T c (its rmatvec)",
              "problem.jac(x) times g_L (its matvec)")
     for name, v in zip(names, products):
-        if not np.all(np.isfinite(v)):
+        if not bool(xp.all(xp.isfinite(v))):
             return f"{name} is not finite"
     return ""
 

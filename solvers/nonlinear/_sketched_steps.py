@@ -60,6 +60,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         As documented in :func:`~solvers.nonlinear.sketched_newton.sketched_newton`.
     """
     N = n + m
+    xp = be.xp            # the array module of the iterate: vectors stay on the device, scalars come back as floats
     if sketch == "kaczmarz":
         s = 1
     elif sketch_size is not None:
@@ -79,7 +80,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
              "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0,
              "relaxed_steps": 0, "watchdog_returns": 0, "second_order": "not measured (no first-order point)",
              "reduced_hessian_min_eig": None}
-    hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(np.max(np.abs(p.c)))],
+    hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(xp.max(xp.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
     kkt_form = ""
@@ -100,8 +101,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             pts[a] = q
             return merit_value(q, mu, nu)
         lsr = armijo_backtracking(phi_w, merit_value(w.p, mu, nu), slope_w, alpha0=0.5, c1=beta, max_evals=59,
-                                  step_norm=float(np.max(np.abs(w.z))),
-                                  xtol=1e-15 * max(1.0, float(np.max(np.abs(w.p.x)))))
+                                  step_norm=float(xp.max(xp.abs(w.z))),
+                                  xtol=1e-15 * max(1.0, float(xp.max(xp.abs(w.p.x)))))
         stats["line_search_evaluations"] += lsr.evals
         return (pts[lsr.alpha], lsr.alpha) if lsr.accepted else (None, 0.0)
 
@@ -117,7 +118,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     def record(p, inner, step):
         hist["kkt"].append(p.kkt)
         hist["objective"].append(p.f)
-        hist["constraint"].append(float(np.max(np.abs(p.c))))
+        hist["constraint"].append(float(xp.max(xp.abs(p.c))))
         hist["inner_iterations"].append(inner)
         hist["step_size"].append(step)
         hist["mu"].append(mu)
@@ -189,7 +190,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
         status0, msg0 = second_order(0, converged_msg(0) + (
             " at the starting point: tol is absolute, so for an objective or constraints scaled small "
-            f"(here ||grad f(x0)|| = {float(np.linalg.norm(p.g)):.2e}) lower tol or rescale the problem"))
+            f"(here ||grad f(x0)|| = {float(xp.linalg.norm(p.g)):.2e}) lower tol or rescale the problem"))
         return finish(status0, 0, msg0)
 
     status, msg, k = Status.MAXITER, "", 0
@@ -222,10 +223,10 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                 stats["hessian_modifications"] += 1
                 stats["max_shift"] = max(stats["max_shift"], t)
         b = -p.kkt_vector()
-        bnorm = float(np.linalg.norm(b))
+        bnorm = float(xp.linalg.norm(b))
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
-        bad = nonfinite_product(products)
+        bad = nonfinite_product(products, xp)
         if bad and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack)
             if (end := tail(k)):
@@ -244,7 +245,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         sampler = SketchSampler(sketch, N, s, rng, system.row_probabilities() if sketch in ("kaczmarz", "block")
                                 else None) if sketch is not None else None
         # -------------------------------------------------------------- inner solve + penalty updates
-        z, r = np.zeros(N), -b.copy()
+        z, r = xp.zeros(N), -b.copy()
         inner = 0
         delta = max(min(delta, (0.5 - beta) * nu / (1.0 + mu + nu)), _DELTA_MIN)
         descent = None
@@ -268,7 +269,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                 sampler.grown = 0
                 stuck = not ok and its >= budget
             inner += its
-            if not np.all(np.isfinite(z)):
+            if not bool(xp.all(xp.isfinite(z))):
                 break
             if op_sketch and not ok and inner >= op_budget:
                 exhausted = True
@@ -282,7 +283,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                         sampler.reset()          # its batch holds rows of the old K
                     stats["hessian_modifications"] += 1
                     stats["max_shift"] = max(stats["max_shift"], t)
-                    z, r = np.zeros(N), -b.copy()
+                    z, r = xp.zeros(N), -b.copy()
                     stuck = False
                     continue
             grad_merit = merit_gradient(p, mu, nu, products)
@@ -302,7 +303,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             status = Status.FAILED
             msg = (f"{METHOD}: sketch={sketch!r} on an operator (matrix-free) KKT system used its inner budget of "
                    f"{op_budget} sketch iterations (about {2 * s * op_budget} operator products) at iteration {k} "
-                   f"without meeting the inner accuracy (||K z - b|| = {float(np.linalg.norm(r)):.2e}, needed "
+                   f"without meeting the inner accuracy (||K z - b|| = {float(xp.linalg.norm(r)):.2e}, needed "
                    f"{acc:.2e}); each sketch row of an operator costs products: use sketch=None (MINRES with "
                    "problem.kkt_preconditioner), or pass a larger inner_maxiter")
             k -= 1
@@ -350,14 +351,14 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             q = trials[a]
             return q.finite and q.kkt < 0.9 * p.kkt
 
-        zmax = float(np.max(np.abs(z)))
+        zmax = float(xp.max(xp.abs(z)))
         ls_kw = {"c1": beta, "shrink": 0.5, "step_norm": zmax, "noise": merit_noise(p, mu, nu),
-                 "xtol": 1e-15 * max(1.0, float(np.max(np.abs(p.x)))), "noise_test": noise_test}
+                 "xtol": 1e-15 * max(1.0, float(xp.max(xp.abs(p.x)))), "noise_test": noise_test}
         lsr = armijo_backtracking(phi, phi0, slope, max_evals=1, **ls_kw)     # the unit step (with its correction)
         stats["line_search_evaluations"] += lsr.evals
         relax = (watchdog and watch is None and not returned and stats["watchdog_returns"] < _WATCHDOG_RETURNS
                  and not lsr.accepted and trials[1.0].finite
-                 and np.linalg.norm(trials[1.0].gL) <= watchdog_gl * np.linalg.norm(p.gL))
+                 and float(xp.linalg.norm(trials[1.0].gL)) <= watchdog_gl * float(xp.linalg.norm(p.gL)))
         if not lsr.accepted and not relax:
             lsr = armijo_backtracking(phi, phi0, slope, alpha0=0.5, max_evals=59, **ls_kw)
             stats["line_search_evaluations"] += lsr.evals

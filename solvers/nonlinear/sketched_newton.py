@@ -266,13 +266,17 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                          f"got {lam0!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    x = vector_arg("problem.x0", getattr(problem, "x0", None))
-    n = x.size
     from ..backends import get_backend
 
     be = get_backend("numpy" if backend is None else backend)
-    if be.xp is not np:
-        raise TypeError(f"sketched_newton runs on NumPy arrays; use backend='numpy' or 'numba', got {be.name!r}")
+    xp = be.xp
+    if xp is not np and sketch is not None:
+        raise TypeError(f"sketch={sketch!r} runs on NumPy arrays (sketch-and-project draws dense sketches on the host); "
+                        f"on backend={be.name!r} use sketch=None (MINRES on the KKT operator with "
+                        "problem.kkt_preconditioner), or backend='numpy'")
+    x0 = getattr(problem, "x0", None)
+    x = vector_arg("problem.x0", be.to_numpy(x0) if x0 is not None else None)   # checked on the host, once
+    n = x.size
     cb = Callback(callback)
     seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
     options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
@@ -285,32 +289,34 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     ev = NLPEvaluator(problem, n, be)
     timer = Timer(be, seed=seed_used)
     # ------------------------------------------------------------------ starting point
+    x = be.asarray(x)                        # one upload of x0; no vector comes back to the host per iteration
     ev.c(x)                                  # fixes m (counted as a constraint evaluation)
     m = ev.m
     has_problem_lam0 = getattr(problem, "lam0", None) is not None
     want_ls = lam0 == "least-squares" if isinstance(lam0, str) else (lam0 is None and not has_problem_lam0)
     if lam0 is None and has_problem_lam0:
-        lam, lam_src = vector_arg("problem.lam0", problem.lam0, m), "problem"
+        lam, lam_src = vector_arg("problem.lam0", be.to_numpy(problem.lam0), m), "problem"
     elif lam0 is not None and not isinstance(lam0, str):
-        lam, lam_src = vector_arg("lam0", lam0, m), "given"
+        lam, lam_src = vector_arg("lam0", be.to_numpy(lam0), m), "given"
     else:
         lam, lam_src = np.zeros(m), "zeros"
     lam_name = "problem.lam0" if lam_src == "problem" else "lam0"
     lam_max = float(np.max(np.abs(lam)))
+    lam = be.asarray(lam)                    # the iterate and multipliers live on the backend's device
     if lam_max > SCALE_LIMIT:
         raise ValueError(f"{lam_name} is badly scaled: max |{lam_name}| = {lam_max:.3e} is above 1e100, where the "
                          "squared terms of the merit (||grad f + jac^T lam||^2) overflow; pass multipliers of the "
                          "problem's scale, lam0='least-squares' or 'zeros'")
     p = Point.evaluate(ev, x, lam, strict=True)
     check_scales(p)
-    gL_max = float(np.max(np.abs(p.gL)))
+    gL_max = float(xp.max(xp.abs(p.gL)))
     if lam_max > 0 and gL_max > SCALE_LIMIT:
         raise ValueError(f"{lam_name} is badly scaled: max |grad f + jac^T {lam_name}| = {gL_max:.3e} at x0 is above "
                          "1e100, where the squared terms of the merit overflow; pass multipliers of the problem's "
                          "scale, lam0='least-squares' or 'zeros'")
     # the problem's own scale at x0: tol is absolute, so a problem scaled within a small factor of tol can meet it
     # far from a minimiser (reported with the convergence, never silently)
-    scale_f = float(np.max(np.abs(p.g))) if p.g.size else 0.0
+    scale_f = float(xp.max(xp.abs(p.g))) if p.g.size else 0.0
     scale_c = matrix_scale(p.J)
     if want_ls:
         if lam0 is None:
@@ -318,11 +324,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         else:
             ls = least_squares_multipliers(p.g, p.J)
             lam_src = "least-squares" if ls is not None else lam_src
-        if ls is not None and np.any(ls):
+        if ls is not None and bool(xp.any(ls)):
             lam = ls
             p.lam = lam
-            p.gL = p.g + rmatvec(p.J, lam)
-            p.kkt = float(math.hypot(np.linalg.norm(p.gL), np.linalg.norm(p.c)))
+            p.gL = p.g + rmatvec(p.J, lam, xp)
+            p.kkt = float(math.hypot(float(xp.linalg.norm(p.gL)), float(xp.linalg.norm(p.c))))
     return iterate(problem, ev, be, timer, cb, p, n=n, m=m, sketch=sketch, tol=tol, maxiter=maxiter, mu0=mu0,
                    nu0=nu0, delta0=delta0, xi_B=xi_B, beta=beta, rho=rho, superlinear=superlinear,
                    tight_size=tight_size, second_order_correction=second_order_correction, watchdog=watchdog,
