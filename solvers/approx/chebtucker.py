@@ -10,17 +10,20 @@ with applications to multi-particle modelling", arXiv:2503.01696, 2025). Canonic
 (sums of separable terms) inputs are compressed by the reduced HOSVD without forming the
 full tensor (Khoromskij & Khoromskaia 2009; Benner, Khoromskaia & Khoromskij, SIAM J. Sci.
 Comput. 40, 2018).
+
+This module holds the :class:`ChebTucker` class and the public :func:`chebtucker`; the
+construction they share (sampling, compression, the resolution check) is
+:func:`solvers.approx._construct._build`.
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
 from ..backends import get_backend
-from ..results import SolveResult, Status, Timer
+from ..results import SolveResult, Status
 from . import _cheb, _sample, _table, _tucker
 from . import _validate as _v
+from ._construct import _build
 
 
 class ChebTucker(_table.TableRoute):
@@ -447,78 +450,3 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         raise TypeError("f must be callable (points (N, d) -> N values) or have cp_factors(nodes), "
                         f"got {type(f).__name__}")
     return _build(("callable", f), dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method)
-
-
-def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto") -> ChebTucker:
-    d = dom.shape[0]
-    tol, ranks, method = _v.tol(tol), _v.ranks(ranks, d), _v.method(method)
-    hooi_sweeps = _v.per_mode("hooi_sweeps", hooi_sweeps, 1, 1, 1000)[0]
-    be = get_backend(backend)
-    eval_method = _v.eval_method(eval_method, be)
-    kind, f = source
-    if kind != "cp" and deg != "auto":
-        _v.grid_size([n + 1 for n in deg], d)
-    options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
-               "backend": be.name, "input": kind, "eval_method": eval_method}
-    timer = Timer(be)
-    if deg == "auto":
-        data, deg, nevals, ok = _sample.adapt(kind, f, dom, tol)
-    elif kind == "cp":
-        w, B, nevals = _sample.cp_coefficients(f, dom, deg)
-        data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
-    else:
-        C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
-        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
-    history, sweeps = {}, 0
-    if kind == "cp":
-        w, B = data
-        G0, Z, bound0, scale = _tucker.rhosvd(w, B, 0.5 * tol)   # ranks of the tolerance, then the asked ones
-        G, V, bound1, _ = _compress(method)(G0, 0.5 * tol, ranks)
-        bound = bound0 + bound1
-        if method == "hooi":
-            G, V, sweeps, history = _hooi(G0, V, hooi_sweeps)
-            bound = bound0 + float(history["error"][-1])
-        factors = [z @ v for z, v in zip(Z, V)]
-    else:
-        C, scale = data
-        G, factors, bound, _ = _compress(method)(C, tol, ranks)
-        if method == "hooi":
-            G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
-            bound = float(history["error"][-1])
-    G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
-    if history:
-        history = {"error": history["error"] * scale}
-    why = "the trailing Chebyshev coefficients are above tol"
-    if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients
-        ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
-        why = "the Chebyshev coefficients decay algebraically, not geometrically"
-    stats = timer.stats()
-    stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
-                  "resolved": bool(ok)})
-    if options["degree"] == "auto" and not ok:
-        warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
-                      "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
-                      "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
-    elif not ok:
-        warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
-                      "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
-                      "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
-                      "use degree='auto'", RuntimeWarning, stacklevel=3)
-    ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
-                    provenance=timer.provenance(), method=method, backend=be.name, history=history,
-                    eval_method=eval_method)
-    ct._record_route()
-    return ct
-
-
-def _compress(method):
-    """Plain HOSVD for ``"hosvd"``; ST-HOSVD otherwise (also the start of HOOI: cheaper, and
-    its error is at most the HOSVD bound)."""
-    return _tucker.hosvd if method == "hosvd" else _tucker.sthosvd
-
-
-def _hooi(C, factors, sweeps):
-    """HOOI from ``factors``; ``history["error"]``: the measured Frobenius error of the
-    coefficients per sweep (entry 0: the HOSVD start)."""
-    G, A, err = _tucker.hooi(C, factors, sweeps=sweeps)
-    return G, A, len(err) - 1, {"error": np.asarray(err)}

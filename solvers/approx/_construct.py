@@ -1,0 +1,107 @@
+"""How :func:`~solvers.approx.chebtucker` builds a :class:`~solvers.approx.ChebTucker`: sample, compress, record.
+
+:func:`_build` is the one construction behind :func:`~solvers.approx.chebtucker`,
+:meth:`ChebTucker.from_values <solvers.approx.ChebTucker.from_values>` and
+:meth:`ChebTucker.from_cp <solvers.approx.ChebTucker.from_cp>`: it validates the options, samples
+the Chebyshev coefficients (:mod:`solvers.approx._sample`: a fixed degree, or ``degree="auto"``
+doubling until the trailing coefficients fall below the tolerance), compresses them to Tucker
+form (:mod:`solvers.approx._tucker`: the reduced HOSVD first for canonical input, then HOSVD,
+ST-HOSVD or ST-HOSVD + HOOI; :func:`_compress`, :func:`_hooi`), checks that the function is
+resolved (a ``RuntimeWarning`` when not), and records options, stats, history and provenance
+(Benner, Khoromskij, Khoromskaia & Sun, arXiv:2503.01696, 2025). The class and the public
+function stay in :mod:`solvers.approx.chebtucker`.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..backends import get_backend
+from ..results import Timer
+from . import _sample, _tucker
+from . import _validate as _v
+
+if TYPE_CHECKING:
+    from .chebtucker import ChebTucker
+
+
+def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto") -> ChebTucker:
+    """A :class:`~solvers.approx.ChebTucker` of ``source`` (``("callable", f)``, ``("values", V)`` or
+    ``("cp", f)``) on the box ``dom`` at degree ``deg`` (a tuple or ``"auto"``); the other arguments
+    as in :func:`~solvers.approx.chebtucker`, validated here."""
+    from .chebtucker import ChebTucker   # the class module imports this one
+
+    d = dom.shape[0]
+    tol, ranks, method = _v.tol(tol), _v.ranks(ranks, d), _v.method(method)
+    hooi_sweeps = _v.per_mode("hooi_sweeps", hooi_sweeps, 1, 1, 1000)[0]
+    be = get_backend(backend)
+    eval_method = _v.eval_method(eval_method, be)
+    kind, f = source
+    if kind != "cp" and deg != "auto":
+        _v.grid_size([n + 1 for n in deg], d)
+    options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
+               "backend": be.name, "input": kind, "eval_method": eval_method}
+    timer = Timer(be)
+    if deg == "auto":
+        data, deg, nevals, ok = _sample.adapt(kind, f, dom, tol)
+    elif kind == "cp":
+        w, B, nevals = _sample.cp_coefficients(f, dom, deg)
+        data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
+    else:
+        C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
+        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
+    history, sweeps = {}, 0
+    if kind == "cp":
+        w, B = data
+        G0, Z, bound0, scale = _tucker.rhosvd(w, B, 0.5 * tol)   # ranks of the tolerance, then the asked ones
+        G, V, bound1, _ = _compress(method)(G0, 0.5 * tol, ranks)
+        bound = bound0 + bound1
+        if method == "hooi":
+            G, V, sweeps, history = _hooi(G0, V, hooi_sweeps)
+            bound = bound0 + float(history["error"][-1])
+        factors = [z @ v for z, v in zip(Z, V)]
+    else:
+        C, scale = data
+        G, factors, bound, _ = _compress(method)(C, tol, ranks)
+        if method == "hooi":
+            G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
+            bound = float(history["error"][-1])
+    G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
+    if history:
+        history = {"error": history["error"] * scale}
+    why = "the trailing Chebyshev coefficients are above tol"
+    if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients
+        ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
+        why = "the Chebyshev coefficients decay algebraically, not geometrically"
+    stats = timer.stats()
+    stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
+                  "resolved": bool(ok)})
+    if options["degree"] == "auto" and not ok:
+        warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
+                      "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
+                      "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+    elif not ok:
+        warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
+                      "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
+                      "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
+                      "use degree='auto'", RuntimeWarning, stacklevel=3)
+    ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
+                    provenance=timer.provenance(), method=method, backend=be.name, history=history,
+                    eval_method=eval_method)
+    ct._record_route()
+    return ct
+
+
+def _compress(method):
+    """Plain HOSVD for ``"hosvd"``; ST-HOSVD otherwise (also the start of HOOI: cheaper, and
+    its error is at most the HOSVD bound)."""
+    return _tucker.hosvd if method == "hosvd" else _tucker.sthosvd
+
+
+def _hooi(C, factors, sweeps):
+    """HOOI from ``factors``; ``history["error"]``: the measured Frobenius error of the
+    coefficients per sweep (entry 0: the HOSVD start)."""
+    G, A, err = _tucker.hooi(C, factors, sweeps=sweeps)
+    return G, A, len(err) - 1, {"error": np.asarray(err)}
