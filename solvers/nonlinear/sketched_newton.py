@@ -158,13 +158,22 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``lam``, ``kkt``,
         ``objective``, ``constraint``) or ``callback(xk)``; ``StopIteration`` stops.
     backend : str or Backend, optional
-        Backend of MINRES (default ``"numpy"``); recorded in the result. The outer algebra is
-        NumPy.
+        Backend of the iterate and of MINRES (default ``"numpy"``); recorded in the result. On
+        a device backend (``"cupy"``) ``x``, ``lam``, the gradients, constraint values, KKT
+        vectors and the MINRES solve stay on the device; only scalars (norms, dot products,
+        merit values) come back, as Python floats, and ``x0``/``lam0`` are checked on the host
+        and uploaded once. The problem's callables are called with the backend's arrays and
+        must return them (``jac`` and ``hess_lagrangian`` as operators with ``matvec`` /
+        ``rmatvec``, e.g. :class:`problems.pde.PoissonControl`). The dense machinery
+        (sketches, the exact reduced-Hessian test, the second-order correction, least-squares
+        multipliers) is host code: on a device backend ``sketch`` must be ``None`` and dense or
+        sparse matrices are refused (``TypeError``; use ``backend="numpy"`` for them).
 
     Returns
     -------
     SolveResult
-        ``x``; extras ``lam`` (multipliers), ``mu``, ``nu`` (final penalties); ``history``:
+        ``x``; extras ``lam`` (multipliers), ``mu``, ``nu`` (final penalties); ``x`` and ``lam`` are
+        arrays of the backend (CuPy arrays on ``"cupy"``), ``history`` and ``stats`` host values; ``history``:
         ``kkt`` (``||(g_L, c)||_2``), ``objective``, ``constraint`` (``||c||_inf``),
         ``inner_iterations``, ``step_size`` (entry 0 is 0; 0 also for a watchdog return that
         found no decrease along the saved direction), ``mu``, ``nu``, each ``nit + 1`` long;
@@ -215,7 +224,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     Raises
     ------
     TypeError, ValueError
-        Invalid options or problem (named), a callable returning the wrong shape, type or a
+        Invalid options or problem (named); on a device backend a ``sketch``, a dense or sparse
+        ``jac``/``hess_lagrangian``, or callables that fail on or do not return the backend's
+        arrays (``TypeError`` naming the fix); a callable returning the wrong shape, type or a
         non-finite value at the starting point, or values at the start so large or small
         (outside ``[1e-100, 1e100]``, zero allowed) that the merit's squares over- or underflow;
         multipliers ``lam0`` (or ``problem.lam0``) above ``1e100``, or making
@@ -290,7 +301,14 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     timer = Timer(be, seed=seed_used)
     # ------------------------------------------------------------------ starting point
     x = be.asarray(x)                        # one upload of x0; no vector comes back to the host per iteration
-    ev.c(x)                                  # fixes m (counted as a constraint evaluation)
+    try:
+        ev.c(x)                              # fixes m (counted as a constraint evaluation)
+    except TypeError as exc:
+        if xp is np:
+            raise
+        raise TypeError(f"problem.c failed on x0 as an array of the {be.name} backend ({exc}); on a device backend "
+                        "the problem's callables must take and return the backend's arrays (operator problems such "
+                        "as problems.pde.PoissonControl): use backend='numpy' for a NumPy-only problem") from exc
     m = ev.m
     has_problem_lam0 = getattr(problem, "lam0", None) is not None
     want_ls = lam0 == "least-squares" if isinstance(lam0, str) else (lam0 is None and not has_problem_lam0)
