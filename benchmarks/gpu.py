@@ -3,6 +3,7 @@
     python benchmarks/gpu.py                 # full run, ~5-8 min on an H100/H200-class device
     python benchmarks/gpu.py --quick         # small sizes, ~1 min: checks the script end to end
     python benchmarks/gpu.py --skip-tests    # benchmarks only
+    python benchmarks/gpu.py --skip-tests --only nlp   # one group of steps (here 6), ~2 min full size
 
 Steps, each guarded so one failure does not lose the others:
 
@@ -14,7 +15,18 @@ Steps, each guarded so one failure does not lose the others:
 4. 3-D Poisson 256^3, rtol 1e-8: newtonkit MG-CG (cupy) vs ``cupyx.scipy.sparse.linalg.cg``
    on the CSR matrix (setup excluded for both: MG hierarchy and CSR assembly are timed apart);
 5. Sinkhorn and SNS at n = 10 000 and 20 000 (uniform random points in the unit square,
-   squared Euclidean cost), eps = 1e-3 and 1e-4, to L1 marginal error 1e-8.
+   squared Euclidean cost), eps = 1e-3 and 1e-4, to L1 marginal error 1e-8;
+6. (``nlp``) Poisson optimal control (``PoissonControl``, ``alpha = 1e-4``) at n = 512 (``2 n^2``
+   variables, ``n^2`` constraints), linear and semilinear: ``sketched_newton(sketch=None)`` (MINRES
+   with the problem's multigrid KKT preconditioner) to ``||(grad L, c)||_2 <= 1e-10``; and Bratu
+   ``-Δu = 6 e^u`` on a 1024^2 interior grid: ``newton_krylov`` (GMRES + multigrid V-cycle of
+   ``J(u)``) to ``||F||_inf <= 1e-8``. Each on cupy and on the CPU backends of ``--nlp-cpu``
+   (default numpy, the reference, and numba), same problem and tolerance: time (one run after a
+   small warm-up solve that compiles the kernels; wall clock with device synchronisation, the
+   problem's set-up inside), iterations, inner iterations, the max difference of the solutions
+   (and multipliers) from each CPU run, and residuals computed here on assembled SciPy matrices
+   (``PoissonControl.kkt_residual``; an own Kronecker Laplacian for Bratu), independent of the
+   solvers' kernels. ``--quick``: n = 64 and 128^2.
 
 Timing: CUDA events around each measured call, after one warm-up call (kernels compiled
 and cached). Writes ``benchmarks/results/gpu-<device>.json`` (``gpu-<device>-quick.json``
@@ -194,12 +206,102 @@ def ot(cp, n, eps, method):
             "marginal_error": float(res.history["marginal_error"][-1]), "status": res.status}
 
 
+def _host(a):
+    """``a`` as a NumPy array (copied from the device for CuPy)."""
+    return solvers.get_backend("numpy").to_numpy(a)
+
+
+def _timed(cp, fn):
+    """Wall seconds of ``fn()`` with the device synchronised before and after (one run), and its value."""
+    cp.cuda.Device().synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    cp.cuda.Device().synchronize()
+    return time.perf_counter() - t0, out
+
+
+def _nlp_compare(cp, runs, solution):
+    """``runs``: {backend: (seconds, result)}; ``solution(result)`` -> host arrays to compare. Adds per-run figures
+    and, for every CPU run, the max difference of each solution array from the cupy run's (relative to its max)."""
+    out = {}
+    gpu = solution(runs["cupy"][1])
+    for be, (t, r) in runs.items():
+        rec = {"seconds": t, "nit": r.nit, "converged": r.converged, "status": str(r.status),
+               "inner_iterations": int(r.stats.get("inner_iterations", 0)), "message": r.message}
+        if be != "cupy":
+            ref = solution(r)
+            rec["max_abs_diff_vs_cupy"] = [float(np.max(np.abs(a - b))) for a, b in zip(gpu, ref)]
+            rec["max_rel_diff_vs_cupy"] = [float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+                                           for a, b in zip(gpu, ref)]
+            rec["cpu_over_cupy_time"] = t / runs["cupy"][0]
+        out[be] = rec
+    return out
+
+
+def control_cupy(cp, n, semilinear, cpu_backends, tol=1e-10):
+    """Poisson control at ``n`` on cupy and on ``cpu_backends`` (step 6)."""
+    from problems.pde import PoissonControl
+    from solvers.nonlinear.sketched_newton import sketched_newton
+
+    sketched_newton(PoissonControl(32, semilinear=semilinear), sketch=None, tol=tol, backend="cupy")   # compile
+    runs = {}
+    for be in ("cupy",) + tuple(cpu_backends):
+        P = PoissonControl(n, alpha=1e-4, semilinear=semilinear)
+        if be == "cupy":
+            runs[be] = _timed(cp, lambda: sketched_newton(P, sketch=None, tol=tol, maxiter=100, backend="cupy"))
+        else:
+            if be == "numba":
+                sketched_newton(PoissonControl(32, semilinear=semilinear), sketch=None, tol=tol, backend=be)
+            t0 = time.perf_counter()
+            r = sketched_newton(P, sketch=None, tol=tol, maxiter=100, backend=be)
+            runs[be] = (time.perf_counter() - t0, r)
+    out = {"problem": P.name, "grid": n, "variables": P.n, "constraints": P.m, "tol": tol,
+           "runs": _nlp_compare(cp, runs, lambda r: (_host(r.x), _host(r.lam)))}
+    for be, (_, r) in runs.items():   # independent first-order residuals (assembled SciPy matrices)
+        out["runs"][be]["kkt_residual_assembled"] = P.kkt_residual(_host(r.x), _host(r.lam))
+    return out
+
+
+def bratu_cupy(cp, n, cpu_backends, lam=6.0, tol=1e-8):
+    """Bratu on an ``n x n`` interior grid on cupy and on ``cpu_backends`` (step 6)."""
+    import scipy.sparse as sp
+
+    from problems.pde.bratu import Bratu
+    from solvers.nonlinear.newton_krylov import newton_krylov
+
+    newton_krylov(**Bratu((63, 63), lam=lam).nonlinear_system("cupy"), tol=tol)     # compile
+    runs = {}
+    for be in ("cupy",) + tuple(cpu_backends):
+        p = Bratu((n, n), lam=lam)
+        if be == "cupy":
+            runs[be] = _timed(cp, lambda: newton_krylov(**p.nonlinear_system("cupy"), tol=tol))
+        else:
+            if be == "numba":
+                newton_krylov(**Bratu((63, 63), lam=lam).nonlinear_system(be), tol=tol)
+            t0 = time.perf_counter()
+            r = newton_krylov(**p.nonlinear_system(be), tol=tol)
+            runs[be] = (time.perf_counter() - t0, r)
+    out = {"shape": [n, n], "lam": lam, "tol_inf": tol,
+           "runs": _nlp_compare(cp, runs, lambda r: (_host(r.x).ravel(),))}
+    h = 1.0 / (n + 1)
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]) / h ** 2
+    A = (sp.kron(T, sp.identity(n)) + sp.kron(sp.identity(n), T)).tocsr()
+    for be, (_, r) in runs.items():   # independent residual (own Kronecker Laplacian)
+        u = _host(r.x).ravel()
+        out["runs"][be]["residual_inf_assembled"] = float(np.max(np.abs(A @ u - lam * np.exp(u))))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only", choices=("kernels", "poisson", "ot", "nlp"), nargs="+", default=None,
+                    help="run only these groups of steps (kernels: 2-3, poisson: 4, ot: 5, nlp: 6)")
+    ap.add_argument("--nlp-cpu", default="numpy,numba", help="CPU backends compared in step 6 (comma-separated)")
     args = ap.parse_args(argv)
+    groups = set(args.only or ("kernels", "poisson", "ot", "nlp"))
     be = solvers.get_backend("cupy")   # raises a clear error without a GPU
     cp = be.xp
     device = be.device_name()
@@ -207,19 +309,29 @@ def main(argv=None):
               "machine": machine_info("cupy"), "quick": args.quick, "targets": TARGETS}
     if not args.skip_tests:
         _guard(report, "pytest_gpu", run_gpu_tests)
-    _guard(report, "copy_bandwidth", lambda: copy_bandwidth(cp, (1 << 26) if args.quick else (1 << 30)))
-    copy_gbps = report["copy_bandwidth"].get("GBps", float("nan"))
-    _guard(report, "stencil_matvec", lambda: stencil_bandwidth(cp, 64 if args.quick else 256, copy_gbps))
-    _guard(report, "ot_lse", lambda: ot_kernel_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
-    _guard(report, "sns_schur_matvec", lambda: schur_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
-    _guard(report, "poisson_mgcg", lambda: poisson(cp, 64 if args.quick else 256))
+    if "kernels" in groups:
+        _guard(report, "copy_bandwidth", lambda: copy_bandwidth(cp, (1 << 26) if args.quick else (1 << 30)))
+        copy_gbps = report["copy_bandwidth"].get("GBps", float("nan"))
+        _guard(report, "stencil_matvec", lambda: stencil_bandwidth(cp, 64 if args.quick else 256, copy_gbps))
+        _guard(report, "ot_lse", lambda: ot_kernel_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
+        _guard(report, "sns_schur_matvec", lambda: schur_bandwidth(cp, 2000 if args.quick else 20000, copy_gbps))
+    if "poisson" in groups:
+        _guard(report, "poisson_mgcg", lambda: poisson(cp, 64 if args.quick else 256))
     sizes = (1000, 2000) if args.quick else (10_000, 20_000)
     report["ot"] = {}
-    for n in sizes:
+    for n in sizes if "ot" in groups else ():
         for eps in (1e-3, 1e-4):
             for method in ("sns", "sinkhorn"):
                 key = f"{method}_n{n}_eps{eps:g}"
                 _guard(report["ot"], key, lambda: ot(cp, n, eps, method))
+    if "nlp" in groups:
+        cpu = tuple(b.strip() for b in args.nlp_cpu.split(",") if b.strip())
+        nc, nb = (64, 128) if args.quick else (512, 1024)
+        report["nlp"] = {}
+        for semilinear in (False, True):
+            key = f"control{'_semilinear' if semilinear else ''}_n{nc}"
+            _guard(report["nlp"], key, lambda: control_cupy(cp, nc, semilinear, cpu))
+        _guard(report["nlp"], f"bratu_{nb}x{nb}", lambda: bratu_cupy(cp, nb, cpu))
     # targets
     checks = {}
     fr = [v.get("fraction_of_copy") for v in (report.get("stencil_matvec", {}), report.get("sns_schur_matvec", {}),
@@ -238,7 +350,8 @@ def main(argv=None):
                                        "met": sns20["seconds"] < TARGETS["sns_20000_eps1e-4_s"] and sns20["converged"]}
     report["checks"] = checks
     safe = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()
-    out = Path(args.out) if args.out else HERE / "results" / f"gpu-{safe}{'-quick' if args.quick else ''}.json"
+    part = "-" + "-".join(sorted(groups)) if args.only else ""     # a partial run never overwrites a full one
+    out = Path(args.out) if args.out else HERE / "results" / f"gpu-{safe}{part}{'-quick' if args.quick else ''}.json"
     if os.environ.get("OUT"):
         Path(os.environ["OUT"]).mkdir(parents=True, exist_ok=True)
         (Path(os.environ["OUT"]) / out.name).write_text(json.dumps(report, indent=2, default=str))

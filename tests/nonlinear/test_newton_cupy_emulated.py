@@ -217,7 +217,7 @@ def make_fake_cupy():
             pass
 
     special["cuda"] = types.SimpleNamespace(
-        get_current_stream=lambda: _Stream(), Device=lambda *a: types.SimpleNamespace(id=0),
+        get_current_stream=lambda: _Stream(), Device=lambda *a: types.SimpleNamespace(id=0, synchronize=lambda: None),
         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
                                       getDeviceProperties=lambda i: {"name": b"emulated (strict)"}))
     mod.__getattr__ = lambda name: special[name] if name in special else fallback(name)
@@ -445,3 +445,21 @@ def test_bratu_jacobian_free_newton_krylov_on_device(strict_cupy):
     assert res.converged, res.message
     assert res.stats["jvps"] > 0 and not _big("h2d", n * n)
     np.testing.assert_allclose(res.x.get().ravel(), _bratu_reference(n, lam), rtol=0, atol=1e-8)
+
+
+def test_gpu_benchmark_nlp_steps_run_on_the_fake(strict_cupy):
+    """benchmarks/gpu.py step 6 (``--only nlp``) end to end at small sizes on the emulated device: what a session
+    with a GPU runs as-is at n = 512 and 1024^2."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("_newtonkit_gpu_benchmark", path)
+    gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu)
+    for semilinear in (False, True):
+        out = gpu.control_cupy(strict_cupy.xp, 16, semilinear, ("numpy",))
+        cu, ref = out["runs"]["cupy"], out["runs"]["numpy"]
+        assert cu["converged"] and ref["converged"] and cu["nit"] == ref["nit"]
+        assert max(ref["max_rel_diff_vs_cupy"]) <= 1e-10
+        assert max(cu["kkt_residual_assembled"].values()) <= 1e-10
+    out = gpu.bratu_cupy(strict_cupy.xp, 31, ("numpy",))
+    cu, ref = out["runs"]["cupy"], out["runs"]["numpy"]
+    assert cu["converged"] and ref["max_rel_diff_vs_cupy"][0] <= 1e-9 and cu["residual_inf_assembled"] <= 1e-8
