@@ -98,7 +98,7 @@ class Bratu:
         uf = self._as_flat(u, be)
         with np.errstate(over="ignore"):   # e^u overflows to inf on wild trial points: F is then inf, not a warning
             out = self.laplacian(be).matvec(uf) - self.lam * be.xp.exp(uf)
-        return out.reshape(np.shape(u))
+        return out.reshape(u.shape if hasattr(u, "shape") else np.shape(u))   # a device array keeps its shape
 
     def jacobian(self, u, backend=None):
         """``J(u) = A - λ diag(e^u)`` as a matrix-free :class:`StencilOperator` (symmetric)."""

@@ -128,7 +128,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         (``||F||_inf``), ``fnorm`` (``||F||_2``), ``eta``, ``step``, ``inner_iterations``),
         or ``callback(xk)``. Raising ``StopIteration`` ends the solve (status ``"stopped"``).
     backend : str or Backend, optional
-        Backend of the inner solves (default: that of ``x0``; see ``solvers.get_backend``).
+        Backend of the inner solves (default: that of ``x0``; see ``solvers.get_backend``). On
+        a device backend (``"cupy"``) the iterate, ``F``, the Newton step and the line search
+        stay on the device (``F``, ``jac``/``jvp`` and ``M`` get and should return the backend's
+        arrays; a host array returned by ``F`` is copied to the device); only norms come back,
+        as floats. ``x`` of the result is a backend array, ``history`` host arrays.
 
     Returns
     -------
