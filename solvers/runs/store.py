@@ -73,26 +73,28 @@ copies the intact runs of a damaged file into a new store.
 Versions: HDF5 files keep format version 2 (versions 1 and 2 are read; a file written by
 this version is read by the previous one, which ignores ``/index`` and the sidecar). The
 directory layout has its own ``layout_version`` (1) in its marker.
+
+Code layout: this module holds :class:`RunStore`'s constructor, saving, indexing, compaction,
+merge, export and salvage; its reading methods (``list``, ``table``, ``run_ids``, ``resolve``,
+``load``, ``verify``, ``len`` and ``in``) come from the mixin in :mod:`solvers.runs._reading`.
+The file and directory mechanics are in :mod:`solvers.runs._runfile`, :mod:`solvers.runs._single`,
+:mod:`solvers.runs._dirstore` and :mod:`solvers.runs._combine`.
 """
 from __future__ import annotations
 
-import difflib
 import os
-import warnings
 from pathlib import Path
 from typing import Iterable
-
-import h5py
 
 from ..results import SolveResult
 from . import _files
 from . import _runfile
 from . import _combine
 from . import _single
-from . import _table
 from ._dirstore import RunDir
 from ._encoding import describe_problem
 from ._integrity import DamagedRunError, DamagedStoreError
+from ._reading import _StoreReading
 from ._runfile import StoredRun, write_run_file
 
 FORMAT = _runfile.FORMAT
@@ -100,8 +102,6 @@ FORMAT_VERSION = _runfile.FORMAT_VERSION
 _READABLE_VERSIONS = _single.READABLE_VERSIONS
 _new_run_id = _files.new_run_id   # module attribute: tests replace it to force id collisions
 _MODES = ("r", "a", "w-", "x")
-_SUMMARY_KEYS = ("run_id", "created", "problem", "method", "backend", "converged", "status", "nit", "time_s",
-                 "tags", "final")
 
 
 def _is_directory_path(given: str, path: Path) -> bool:
@@ -112,7 +112,7 @@ def _is_directory_path(given: str, path: Path) -> bool:
     return given.endswith(("/", os.sep)) or path.suffix == ""
 
 
-class RunStore:
+class RunStore(_StoreReading):
     """A store of solver runs (one HDF5 file, or a directory of run files) that survives killed
     writers and saves in O(the run saved).
 
@@ -234,38 +234,6 @@ class RunStore:
     def _lock(self) -> _files.Lock:
         return _files.Lock(self._dir.lock_path)
 
-    def _open_main(self):
-        try:
-            return h5py.File(self.path, "r")
-        except OSError as exc:
-            raise _single.damaged(self.path, exc) from exc
-
-    def _summaries(self, adopt: bool = True) -> list[dict]:
-        """Every complete run once, oldest first, each with ``_path`` (str: the HDF5 file holding it).
-
-        The sidecar is read before the file: a compaction that runs meanwhile moves runs from
-        the sidecar into the file, never the other way, so no run is missed."""
-        self._check_open()
-        seen: dict[str, dict] = {}
-        folder = os.fspath(self._dir.path)
-        unreadable = []
-        for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.path.is_dir() else []:
-            if "error" in e:
-                unreadable.append(e["file"])
-            for s in e.get("runs", ()):
-                seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"])})
-        if unreadable:
-            warnings.warn(f"RunStore: {len(unreadable)} run file(s) in {folder!r} cannot be read and are left out: "
-                          f"{', '.join(sorted(unreadable)[:10])}{' ...' if len(unreadable) > 10 else ''}; "
-                          "RunStore.verify() names the damage, RunStore.salvage() copies what is intact",
-                          RuntimeWarning, stacklevel=3)
-        if not self.is_directory:
-            with self._open_main() as f:
-                main = os.fspath(self.path)
-                for s in _single.summaries(f):
-                    seen[s["run_id"]] = {**s, "_path": main}
-        return sorted(seen.values(), key=lambda s: (s["created"] or "", s["run_id"]))
-
     def _taken(self, run_id: str) -> bool:
         return not self.is_directory and _single.has_run(self.path, run_id)
 
@@ -358,124 +326,6 @@ class RunStore:
         if not self._dir.exists():
             return 0
         return sum(len(e.get("runs", ())) for e in self._dir.reindex())
-
-    def list(self) -> list[dict]:
-        """One dict per completed run, oldest first: ``run_id, created, problem, method, backend,
-        converged, status, nit, time_s, tags, final`` (``final``: last value of each history)."""
-        return [{k: s.get(k) for k in _SUMMARY_KEYS} for s in self._summaries()]
-
-    def table(self, *, sort: str | None = None, reverse: bool = False, **filters):
-        """The runs as a table: a pandas ``DataFrame`` when pandas is installed, else a list of dicts.
-
-        Filters (all optional, combined with AND): ``problem``, ``method``, ``backend``,
-        ``status`` (exact values, or lists of values), ``converged`` (bool), ``tags``
-        (``{"key": value}``; ``"key=value"`` strings also work). Columns: the summary fields,
-        ``final_<history>`` and ``tag_<key>``. ``sort`` names a column (``reverse`` descending).
-        """
-        rows = _table.select(self.list(), **filters)
-        return _table.frame(_table.sort(_table.flatten(rows), sort, reverse))
-
-    def run_ids(self) -> list[str]:
-        """Ids of the completed runs, oldest first."""
-        return [s["run_id"] for s in self._summaries()]
-
-    def __len__(self) -> int:
-        return len(self._summaries())
-
-    def __contains__(self, run_id) -> bool:
-        if not isinstance(run_id, str):
-            return False
-        for path in self._candidates(run_id):
-            try:
-                with h5py.File(path, "r") as f:
-                    g = f.get(f"runs/{run_id}") if "/" not in run_id else None
-                    if isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False)):
-                        return True
-            except OSError:
-                continue
-        return any(s["run_id"] == run_id for s in self._summaries())
-
-    def _missing(self, run_id, known: list[str]) -> KeyError:
-        if not known:
-            return KeyError(f"run {run_id!r} not found: {str(self.path)!r} holds no completed runs")
-        near = difflib.get_close_matches(str(run_id), known, n=3, cutoff=0.4)
-        shown = near or known[-5:]
-        return KeyError(f"run {run_id!r} not found in {str(self.path)!r} ({len(known)} completed runs); "
-                        f"{'closest' if near else 'latest'}: {', '.join(shown)}")
-
-    def resolve(self, key: str) -> str:
-        """Run id for ``key``: an exact id, a unique prefix, or a negative index such as ``"-1"`` (latest)."""
-        ids = self.run_ids()
-        if key in ids:
-            return key
-        if isinstance(key, str) and key.startswith("-") and key[1:].isdigit():
-            i = int(key)
-            if i == 0:
-                raise KeyError(f"run {key!r}: negative indices count from the latest run, -1 being the latest; "
-                               "-0 is not a run")
-            if -len(ids) <= i:
-                return ids[i]
-            raise self._missing(key, ids)
-        matches = [r for r in ids if r.startswith(str(key))]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise KeyError(f"run id prefix {key!r} is ambiguous: {', '.join(matches[:5])}")
-        raise self._missing(key, ids)
-
-    def _candidates(self, run_id: str) -> list[Path]:
-        """Files that may hold ``run_id``, most likely first (no index read on the fast path)."""
-        out = []
-        if isinstance(run_id, str) and "/" not in run_id and self._dir.exists():
-            out.append(self._dir.path / f"{run_id}{_runfile.RUN_SUFFIX}")
-        if not self.is_directory:
-            out.append(self.path)
-        return out
-
-    def load(self, run_id: str) -> StoredRun:
-        """Load a completed run as a :class:`StoredRun` (a ``SolveResult`` with ``run_id``,
-        ``created``, ``tags``, ``problem`` and ``provenance``); its digest is checked.
-
-        Raises
-        ------
-        KeyError
-            When no completed run has this id (the message lists the closest known ids).
-        DamagedRunError
-            When the run does not match its digest or cannot be read.
-        """
-        self._check_open()
-        for path in self._candidates(run_id):
-            out = self._load_from(path, run_id)
-            if out is not None:
-                return out
-        summaries = self._summaries()
-        for s in summaries:   # a run in a file not named after it (an adopted store file)
-            if s["run_id"] == run_id:
-                out = self._load_from(Path(s["_path"]), run_id)
-                if out is not None:
-                    return out
-        raise self._missing(run_id, [s["run_id"] for s in summaries])
-
-    def _load_from(self, path: Path, run_id: str) -> StoredRun | None:
-        try:
-            f = h5py.File(path, "r")
-        except FileNotFoundError:
-            return None                      # compacted meanwhile: the caller tries the next place
-        except OSError as exc:
-            if not path.exists():
-                return None
-            raise _single.damaged(path, exc) from exc
-        with f:
-            g = f.get(f"runs/{run_id}") if "/" not in run_id else None
-            if not isinstance(g, h5py.Group) or not bool(g.attrs.get("complete", False)):
-                return None
-            return _runfile.read_group(g, run_id, path)
-
-    def verify(self) -> dict:
-        """Check every completed run against its digest: ``{run_id: "ok" | "damaged: <reason>" |
-        "unverified (format 1)"}``; run files that HDF5 cannot open appear as ``file:<name>``.
-        Raises :class:`DamagedStoreError` when a single store file itself is unreadable."""
-        return _combine.verify(self)
 
     # -- compaction, merge, export, salvage -----------------------------------------------------
     def compact(self) -> list[str]:
