@@ -227,7 +227,8 @@ def _nlp_compare(cp, runs, solution):
     gpu = solution(runs["cupy"][1])
     for be, (t, r) in runs.items():
         rec = {"seconds": t, "nit": r.nit, "converged": r.converged, "status": str(r.status),
-               "inner_iterations": int(r.stats.get("inner_iterations", 0)), "message": r.message}
+               "inner_iterations": int(r.stats.get("inner_iterations", 0)), "message": r.message,
+               "num_threads": r.provenance.get("num_threads"), "device": r.provenance.get("device")}
         if be != "cupy":
             ref = solution(r)
             rec["max_abs_diff_vs_cupy"] = [float(np.max(np.abs(a - b))) for a, b in zip(gpu, ref)]
