@@ -282,8 +282,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     be = get_backend("numpy" if backend is None else backend)
     xp = be.xp
     if xp is not np and sketch is not None:
-        raise TypeError(f"sketch={sketch!r} runs on NumPy arrays (sketch-and-project draws dense sketches on the host); "
-                        f"on backend={be.name!r} use sketch=None (MINRES on the KKT operator with "
+        raise TypeError(f"sketch={sketch!r} runs on NumPy arrays (sketch-and-project draws dense sketches on the "
+                        f"host); on backend={be.name!r} use sketch=None (MINRES on the KKT operator with "
                         "problem.kkt_preconditioner), or backend='numpy'")
     x0 = getattr(problem, "x0", None)
     x = vector_arg("problem.x0", be.to_numpy(x0) if x0 is not None else None)   # checked on the host, once
