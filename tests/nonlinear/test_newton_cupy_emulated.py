@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -271,3 +272,22 @@ def test_watchdog_on_device(strict_cupy):
     assert res.stats["relaxed_steps"] >= 1 and res.stats["watchdog_returns"] >= 1
     r = P.kkt_residual(res.x.get(), res.lam.get())
     assert r["stationarity"] <= 1e-10 and r["feasibility"] <= 1e-10
+
+
+def test_through_solvers_solve_on_device(strict_cupy):
+    """``solvers.solve(problem, backend=...)`` reaches the same device paths (the CLI's route)."""
+    import solvers
+    from problems.pde import PoissonControl
+    from problems.pde.bratu import Bratu
+
+    P = PoissonControl(8)
+    res = solvers.solve(P, method="sketched_newton", backend=strict_cupy, sketch=None, tol=1e-11)
+    assert res.converged and isinstance(res.x, strict_cupy.xp.ndarray), res.message
+    back = pickle.loads(pickle.dumps(res))                    # results pickle (sweeps ship them between processes)
+    assert back.nit == res.nit and np.array_equal(back.x.get(), res.x.get())
+    x_ref, _ = P.reference_solution()
+    np.testing.assert_allclose(res.x.get(), x_ref, rtol=0, atol=1e-8 * np.abs(x_ref).max())
+    p = Bratu((15, 15), lam=1.0)
+    r = solvers.solve(p, method="newton_krylov", backend=strict_cupy, tol=1e-10)
+    assert r.converged and r.x.shape == (15, 15) and isinstance(r.x, strict_cupy.xp.ndarray), r.message
+    np.testing.assert_allclose(r.x.get().ravel(), _bratu_reference(15, 1.0), rtol=0, atol=1e-9)
