@@ -54,6 +54,61 @@ def _prolong_row2(u, buf, i, pi0, pw0):
         u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
 
 
+@nb.njit(cache=True)
+def _pair_shift(pi, pw, nc):
+    """``s`` when the 1-D interpolation table ``(pi, pw)`` (fine length ``n``, ``nc`` coarse points) has
+    the pair structure of the grids built by :func:`solvers.linear.multigrid_setup.interp_1d`: fine point
+    ``k`` reads coarse points ``(k + s) // 2 - 1`` and ``(k + s) // 2`` (every nonzero weight), which holds
+    for ``n = 2 nc + 2 - s`` (``s = 0``: ``2^k -> 2^(k-1) - 1``; ``s = 1``: nested odd grids). Else -1."""
+    n = pi.shape[0]
+    s = 2 * nc + 2 - n
+    if s != 0 and s != 1:
+        return -1
+    for k in range(n):
+        j = (k + s) // 2
+        if (pw[k, 0] != 0.0 and pi[k, 0] != j - 1) or (pw[k, 1] != 0.0 and pi[k, 1] != j):
+            return -1
+    return s
+
+
+@nb.njit(cache=True)
+def _pair_weights(pw, s, nc):
+    """Rows ``wa0, wb0, wa1, wb1``: the weights of the fine pair ``2 m - s, 2 m - s + 1`` (coarse ``m - 1``,
+    ``m``), one contiguous array each, for :func:`_interp_row` (the table's interleaved ``(n, 2)`` layout
+    does not vectorise: 4x slower)."""
+    W = np.zeros((4, max(nc, 1)))
+    if s >= 0:
+        for m in range(1, nc):
+            k = 2 * m - s
+            W[0, m], W[1, m] = pw[k, 0], pw[k, 1]
+            W[2, m], W[3, m] = pw[k + 1, 0], pw[k + 1, 1]
+    return W
+
+
+@nb.njit(cache=True)
+def _interp_row(er, br, pi, pw, s, W):
+    """``br = `` the coarse row ``er`` interpolated along the last axis (fine length ``br.shape[0]``): the
+    interior pairs from the contiguous weights ``W`` when the table has the pair structure (``s >= 0``),
+    the ends and any other table by gathering."""
+    n = br.shape[0]
+    nc = er.shape[0]
+    if s < 0:
+        for k in range(n):
+            br[k] = pw[k, 0] * er[pi[k, 0]] + pw[k, 1] * er[pi[k, 1]]
+        return
+    for k in range(min(n, 2 - s)):
+        br[k] = pw[k, 0] * er[pi[k, 0]] + pw[k, 1] * er[pi[k, 1]]
+    bo = br[1 - s:]                          # bo[2 m - 1] = br[2 m - s]: a constant offset vectorises (2x)
+    wa0, wb0, wa1, wb1 = W[0], W[1], W[2], W[3]
+    for m in range(1, nc):
+        a = er[m - 1]
+        b = er[m]
+        bo[2 * m - 1] = wa0[m] * a + wb0[m] * b
+        bo[2 * m] = wa1[m] * a + wb1[m] * b
+    for k in range(max(0, 2 * nc - s), n):
+        br[k] = pw[k, 0] * er[pi[k, 0]] + pw[k, 1] * er[pi[k, 1]]
+
+
 @nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
 def _pdot(u, f, p):
     """``f[p] . u[p]`` of one axis-0 plane (row in 2-D)."""
@@ -113,11 +168,11 @@ def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, 
     S = count + (1 if pro else 0)
     parts = np.zeros(nchunks)                # f . u over the planes whose last stage is done, per chunk
     if pro:                                  # the coarse grid interpolated along the last axis
-        n2 = u.shape[2]
+        sh = _pair_shift(pi2, pw2, e.shape[2])
+        W = _pair_weights(pw2, sh, e.shape[2])
         for I in nb.prange(e.shape[0]):
             for J in range(e.shape[1]):
-                for k in range(n2):
-                    buf[I, J, k] = pw2[k, 0] * e[I, J, pi2[k, 0]] + pw2[k, 1] * e[I, J, pi2[k, 1]]
+                _interp_row(e[I, J], buf[I, J], pi2, pw2, sh, W)
     for t in nb.prange(nchunks):
         tmp = np.empty(nl)
         s, en, lo, hi = _bounds(t, nchunks, n0, S)
@@ -152,10 +207,11 @@ def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, 
     nl = u.shape[1]
     S = count + (1 if pro else 0)
     parts = np.zeros(nchunks)                # f . u over the planes whose last stage is done, per chunk
-    if pro:
+    if pro:                                  # the coarse grid interpolated along the last axis
+        sh = _pair_shift(pi1, pw1, e.shape[1])
+        W = _pair_weights(pw1, sh, e.shape[1])
         for I in nb.prange(e.shape[0]):
-            for k in range(nl):
-                buf[I, k] = pw1[k, 0] * e[I, pi1[k, 0]] + pw1[k, 1] * e[I, pi1[k, 1]]
+            _interp_row(e[I], buf[I], pi1, pw1, sh, W)
     for t in nb.prange(nchunks):
         tmp = np.empty(nl)
         s, en, lo, hi = _bounds(t, nchunks, n0, S)

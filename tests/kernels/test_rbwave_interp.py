@@ -1,0 +1,37 @@
+"""The last-axis interpolation of the fused prolongation + smoothing pass (``rbwave._interp_row``) against
+linear interpolation by :func:`numpy.interp` between the uniform vertex grids (zero Dirichlet ends)."""
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from solvers._kernels.numba import rbwave  # noqa: E402
+from solvers.linear.multigrid_setup import interp_1d  # noqa: E402
+
+
+@pytest.mark.parametrize("n, nc, shift", [(16, 7, 0), (15, 7, 1), (1024, 511, 0), (9, 4, 1), (4, 1, 0), (3, 1, 1),
+                                          (7, 7, -1), (12, 4, -1), (2, 1, -1)])
+def test_interp_row_is_linear_interpolation(n, nc, shift):
+    rng = np.random.default_rng(n * 31 + nc)
+    pi, pw = interp_1d(n, nc)
+    assert rbwave._pair_shift(pi, pw, nc) == shift           # the pair structure: n = 2 nc + 2 - s
+    W = rbwave._pair_weights(pw, shift, nc)
+    for _ in range(3):
+        e = rng.standard_normal(nc)
+        out = np.full(n, np.nan)
+        rbwave._interp_row(e, out, pi, pw, shift, W)
+        x = np.arange(1, n + 1) / (n + 1)
+        X = np.concatenate([[0.0], np.arange(1, nc + 1) / (nc + 1), [1.0]])
+        ref = np.interp(x, X, np.concatenate([[0.0], e, [0.0]]))
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)   # rounding of the weights
+
+
+def test_pair_shift_refuses_other_tables():
+    pi, pw = interp_1d(16, 7)
+    pi = pi.copy()
+    pi[5, 0] += 1                                               # a table that is not the pair structure
+    assert rbwave._pair_shift(pi, pw, 7) == -1
+    out = np.empty(16)
+    e = np.arange(7.0)
+    rbwave._interp_row(e, out, pi, pw, -1, rbwave._pair_weights(pw, -1, 7))   # the gathering fallback
+    np.testing.assert_allclose(out, pw[:, 0] * e[pi[:, 0]] + pw[:, 1] * e[pi[:, 1]], rtol=0, atol=0)
