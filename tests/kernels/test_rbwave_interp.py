@@ -23,7 +23,7 @@ def test_interp_row_is_linear_interpolation(n, nc, shift):
         x = np.arange(1, n + 1) / (n + 1)
         X = np.concatenate([[0.0], np.arange(1, nc + 1) / (nc + 1), [1.0]])
         ref = np.interp(x, X, np.concatenate([[0.0], e, [0.0]]))
-        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)   # rounding of the weights
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)   # rounding (np.interp on 1/512 spacings)
 
 
 def test_pair_shift_refuses_other_tables():
