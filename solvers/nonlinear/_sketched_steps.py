@@ -141,7 +141,9 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         system = NewtonSystem(H, p.J, be)
         if not system.is_dense:
             stats["second_order"] = "not measured (operator KKT system)"
-            return Status.CONVERGED, msg
+            return Status.CONVERGED, (msg + "; a first-order KKT point: second-order conditions are not checked for an "
+                                      "operator KKT system (the curvature test along the steps does not exclude a "
+                                      "saddle point)")
         if not np.all(np.isfinite(system.H)):
             stats["second_order"] = "not measured (hess_lagrangian not finite)"
             return Status.CONVERGED, msg
