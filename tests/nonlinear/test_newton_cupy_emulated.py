@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from .test_cupy_strict_fake import TRANSFERS, strict_cupy  # noqa: F401  (the fixture)
+from _bratu_ref import sparse_newton as _bratu_reference
 
 
 def _big(direction, size):
@@ -139,23 +140,6 @@ def test_device_backend_refusals_name_the_fix(strict_cupy):
     from problems.nlp import hs                                          # a NumPy-only problem fails on x0 clearly
     with pytest.raises(TypeError, match="backend='numpy'"):
         sketched_newton(hs("HS28"), sketch=None, backend=strict_cupy)
-
-
-def _bratu_reference(n, lam):
-    """Newton with SciPy's sparse direct solver on an own Kronecker Laplacian (to 1e-12)."""
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    h = 1.0 / (n + 1)
-    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]) / h ** 2
-    A = (sp.kron(T, sp.identity(n)) + sp.kron(sp.identity(n), T)).tocsr()
-    u = np.zeros(n * n)
-    for _ in range(40):
-        F = A @ u - lam * np.exp(u)
-        if np.abs(F).max() < 1e-12:
-            return u
-        u = u - spla.spsolve((A - sp.diags(lam * np.exp(u))).tocsc(), F)
-    raise AssertionError("reference Newton did not converge")
 
 
 @pytest.mark.parametrize("n, lam", [(15, 1.0), (23, 6.0), (31, 6.5)])

@@ -10,28 +10,11 @@ import scipy.optimize as so
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from _bratu_ref import laplacian as _lap, sparse_newton as _sparse_newton
 from problems.pde.bratu import Bratu
 from solvers.nonlinear.newton_krylov import newton_krylov
 
 LAM_STAR = 6.80812   # Karkowski 2013; Chan & Keller 1982 (continuous problem, unit square)
-
-
-def _lap(n):
-    h = 1.0 / (n + 1)
-    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]) / h ** 2
-    eye = sp.identity(n)
-    return (sp.kron(T, eye) + sp.kron(eye, T)).tocsr()
-
-
-def _sparse_newton(n, lam):
-    A = _lap(n)
-    u = np.zeros(n * n)
-    for _ in range(40):
-        F = A @ u - lam * np.exp(u)
-        if np.abs(F).max() < 1e-12:
-            return u
-        u = u - spla.spsolve((A - sp.diags(lam * np.exp(u))).tocsc(), F)
-    raise AssertionError("reference Newton did not converge")
 
 
 def _solve(n, lam, backend="numba", **kw):

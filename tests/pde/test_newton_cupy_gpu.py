@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _bratu_ref import sparse_newton as _bratu_reference
 
 pytestmark = pytest.mark.gpu
 
@@ -43,22 +44,6 @@ def test_semilinear_control_n64_on_gpu_first_order_conditions():
     assert r["stationarity"] <= 1e-10 and r["feasibility"] <= 1e-10
     ref = sketched_newton(PoissonControl(64, semilinear=True), sketch=None, tol=1e-10, backend="numpy")
     np.testing.assert_allclose(cp.asnumpy(res.x), ref.x, rtol=0, atol=1e-8 * np.abs(ref.x).max())   # extra
-
-
-def _bratu_reference(n, lam):
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    h = 1.0 / (n + 1)
-    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]) / h ** 2
-    A = (sp.kron(T, sp.identity(n)) + sp.kron(sp.identity(n), T)).tocsr()
-    u = np.zeros(n * n)
-    for _ in range(40):
-        F = A @ u - lam * np.exp(u)
-        if np.abs(F).max() < 1e-12:
-            return u
-        u = u - spla.spsolve((A - sp.diags(lam * np.exp(u))).tocsc(), F)
-    raise AssertionError("reference Newton did not converge")
 
 
 @pytest.mark.parametrize("lam", [1.0, 6.0])
