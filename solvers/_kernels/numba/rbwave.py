@@ -13,7 +13,7 @@ of :mod:`solvers._kernels.numba.stencil`, here for any number of stages):
 * The planes are split into ``nchunks`` ranges, one per thread. Stage ``s`` of the ``s`` planes at
   either end of a range depends on a neighbouring range, so phase 1 (the wavefront) leaves them
   out; after it, phase ``s`` (``s = 1 .. S-1``) does stage ``s`` on those end planes of every range
-  (a parallel loop each). The result is exactly that of the stages done one after the other.
+  (serially on the calling thread: a few planes, cheaper than a parallel region per stage). The result is exactly that of the stages done one after the other.
 
 Rows and planes are updated by the vectorised row helpers of :mod:`.stencil` (the candidate value for
 every point of a row, then a select), so a half sweep costs one stencil evaluation of the grid, and
@@ -184,8 +184,10 @@ def _wave3(u, f, w0, w1, w2, d, F0, F1, F2, DG, const, first, count, zero, pro, 
                             pi0, pw0, pi1, pw1, tmp)
                     if want_dot and st == S - 1:
                         parts[t] += _pdot(u, f, p)
+    # the end planes, stage by stage: serial on the calling thread (a few planes per chunk boundary; one
+    # parallel region per stage cost more than that work at 2 threads, above all on a loaded machine)
     for st in range(1, S):
-        for t in nb.prange(nchunks):
+        for t in range(nchunks):
             tmp = np.empty(nl)
             s, en, lo, hi = _bounds(t, nchunks, n0, S)
             for p in range(s, s + lo * st):
@@ -222,8 +224,10 @@ def _wave2(u, f, w0, w1, d, F0, F1, DG, const, first, count, zero, pro, e, pi0, 
                     _stage2(st, p, u, f, w0, w1, d, F0, F1, DG, const, first, zero, pro, buf, pi0, pw0, tmp)
                     if want_dot and st == S - 1:
                         parts[t] += _pdot(u, f, p)
+    # the end planes, stage by stage: serial on the calling thread (a few planes per chunk boundary; one
+    # parallel region per stage cost more than that work at 2 threads, above all on a loaded machine)
     for st in range(1, S):
-        for t in nb.prange(nchunks):
+        for t in range(nchunks):
             tmp = np.empty(nl)
             s, en, lo, hi = _bounds(t, nchunks, n0, S)
             for p in range(s, s + lo * st):
