@@ -23,6 +23,7 @@ highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (199
 """
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -147,6 +148,16 @@ def coarse_operator(A: StencilOperator, cshape, hc, avg):
     return StencilOperator(cshape, hc, k=kc, shift=sc, backend=be)
 
 
+@functools.lru_cache(maxsize=512)
+def _tables_1d(n: int, nc: int, scale: float):
+    """:func:`interp_1d` and :func:`restrict_1d` tables, memoised: they depend on the sizes and the scale
+    only, and building them was most of a geometric set-up (1.3 of 1.8 ms for 1024^2, 8 levels; callers
+    get copies)."""
+    pi, pw = interp_1d(n, nc)
+    ri, rw = restrict_1d(pi, pw, nc, scale)
+    return pi, pw, ri, rw
+
+
 def geometric_transfer(op: StencilOperator, nc, be):
     """Tensor tables ``(P, R)`` and the face-averaging matrices from ``op``'s grid to ``nc`` points."""
     n = op.grid_shape
@@ -154,8 +165,7 @@ def geometric_transfer(op: StencilOperator, nc, be):
     hc = tuple(La / (m + 1) for La, m in zip(L, nc))
     P, R, avg = [], [], []
     for a in range(op.ndim_grid):
-        pi, pw = interp_1d(n[a], nc[a])
-        ri, rw = restrict_1d(pi, pw, nc[a], op.h[a] / hc[a])
+        pi, pw, ri, rw = (t.copy() for t in _tables_1d(n[a], nc[a], op.h[a] / hc[a]))
         P += [be.asarray(pi), be.asarray(pw)]
         R += [be.asarray(ri), be.asarray(rw)]
         if not op.const:
