@@ -22,12 +22,14 @@ import numpy as np
 
 # ----------------------------------------------------------------------------- vectorisable row helpers
 # The inner (last-axis) loops below carry no branches: the two end points of a row are peeled, so LLVM
-# vectorises the interior (AVX2/AVX-512). Red-black updates compute the candidate value for *every*
-# point of the row into a row buffer ``tmp`` (a contiguous, vectorised loop that reads only the row's
-# old values), then write back with a vectorised select (points of the other colour are rewritten with
-# their unchanged value). That does twice the arithmetic of a strided update but runs faster than the
-# scalar strided loop (a stride-2 write-back measured slower than the select), and it is exact: a point of
-# colour c only reads neighbours of colour 1 - c, which this half sweep does not change.
+# vectorises the interior (AVX2/AVX-512). The variable-coefficient red-black updates compute the candidate
+# value for *every* point of the row into a row buffer ``tmp`` (a contiguous, vectorised loop that reads
+# only the row's old values), then write back with a vectorised select (points of the other colour are
+# rewritten with their unchanged value); exact, since a point of colour c only reads neighbours of colour
+# 1 - c. The constant-coefficient ones (the multigrid fast path) update only the points of their colour in
+# a stride-2 loop over an *unsigned* index, which LLVM vectorises with interleaved loads and stores: half
+# the arithmetic, 17-25 % faster per smoothing pass in 3-D and 5-15 % in 2-D than the select (measured
+# 128^3, 63^3, 1024^2, 511^2; the earlier signed-index stride-2 loop had been slower than the select).
 # The helpers index the full arrays (row ``(i, j)``, neighbours ``im, ip, jm, jp``): passing 1-D row
 # views instead measured 2.5x slower in 3-D (the view structs defeat inlining / alias analysis).
 # Dot products inside apply/residual use ``_FM`` (reassociation only, no finite-math assumptions) so
@@ -185,16 +187,22 @@ def _gsrow3c(u, f, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, dinv, k0, tmp):
             u[i, j, 0] = (f[i, j, 0] + cim * u[im, j, 0] + cip * u[ip, j, 0]
                           + cjm * u[i, jm, 0] + cjp * u[i, jp, 0]) * dinv
         return
-    tmp[0] = (f[i, j, 0] + cim * u[im, j, 0] + cip * u[ip, j, 0] + cjm * u[i, jm, 0] + cjp * u[i, jp, 0]
-              + w2 * u[i, j, 1])
-    for k in range(1, n - 1):
-        tmp[k] = (f[i, j, k] + cim * u[im, j, k] + cip * u[ip, j, k] + cjm * u[i, jm, k] + cjp * u[i, jp, k]
-                  + w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
-    m = n - 1
-    tmp[m] = (f[i, j, m] + cim * u[im, j, m] + cip * u[ip, j, m] + cjm * u[i, jm, m] + cjp * u[i, jp, m]
-              + w2 * u[i, j, m - 1])
-    for k in range(n):
-        u[i, j, k] = tmp[k] * dinv if ((k ^ k0) & 1) == 0 else u[i, j, k]
+    k = k0                                   # one colour, stride 2, unsigned index (as in _gsrow2c)
+    if k0 == 0:
+        u[i, j, 0] = (f[i, j, 0] + cim * u[im, j, 0] + cip * u[ip, j, 0] + cjm * u[i, jm, 0] + cjp * u[i, jp, 0]
+                      + w2 * u[i, j, 1]) * dinv
+        k = 2
+    one, two = np.uint64(1), np.uint64(2)
+    kk = np.uint64(k)
+    end = np.uint64(n - 1)
+    while kk < end:
+        u[i, j, kk] = (f[i, j, kk] + cim * u[im, j, kk] + cip * u[ip, j, kk] + cjm * u[i, jm, kk]
+                       + cjp * u[i, jp, kk] + w2 * (u[i, j, kk - one] + u[i, j, kk + one])) * dinv
+        kk += two
+    if ((n - 1 - k0) & 1) == 0:
+        m = n - 1
+        u[i, j, m] = (f[i, j, m] + cim * u[im, j, m] + cip * u[ip, j, m] + cjm * u[i, jm, m] + cjp * u[i, jp, m]
+                      + w2 * u[i, j, m - 1]) * dinv
 
 
 @nb.njit(cache=True)
@@ -227,13 +235,21 @@ def _gsrow2c(u, f, i, im, ip, cim, cip, w1, dinv, k0, tmp):
         if k0 == 0:
             u[i, 0] = (f[i, 0] + cim * u[im, 0] + cip * u[ip, 0]) * dinv
         return
-    tmp[0] = f[i, 0] + cim * u[im, 0] + cip * u[ip, 0] + w1 * u[i, 1]
-    for k in range(1, n - 1):
-        tmp[k] = f[i, k] + cim * u[im, k] + cip * u[ip, k] + w1 * (u[i, k - 1] + u[i, k + 1])
-    m = n - 1
-    tmp[m] = f[i, m] + cim * u[im, m] + cip * u[ip, m] + w1 * u[i, m - 1]
-    for k in range(n):
-        u[i, k] = tmp[k] * dinv if ((k ^ k0) & 1) == 0 else u[i, k]
+    # the points of one colour only, a stride-2 loop with an unsigned index (vectorised with interleaved
+    # loads; 1.2x faster than the candidate-for-every-point select of the 3-D helpers on 1024-long rows)
+    k = k0
+    if k0 == 0:
+        u[i, 0] = (f[i, 0] + cim * u[im, 0] + cip * u[ip, 0] + w1 * u[i, 1]) * dinv
+        k = 2
+    one, two = np.uint64(1), np.uint64(2)
+    kk = np.uint64(k)
+    end = np.uint64(n - 1)
+    while kk < end:
+        u[i, kk] = (f[i, kk] + cim * u[im, kk] + cip * u[ip, kk] + w1 * (u[i, kk - one] + u[i, kk + one])) * dinv
+        kk += two
+    if ((n - 1 - k0) & 1) == 0:
+        m = n - 1
+        u[i, m] = (f[i, m] + cim * u[im, m] + cip * u[ip, m] + w1 * u[i, m - 1]) * dinv
 
 
 @nb.njit(cache=True)
