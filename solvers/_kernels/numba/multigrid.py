@@ -150,6 +150,56 @@ def _window(ri0):
     return W
 
 
+@nb.njit(cache=True, fastmath=_FM)
+def _combine(src, idx, wts, m, dst):
+    """``dst = sum_a wts[a] src[idx[a]]`` over the rows (1-D views or flattened planes) of ``src``: one pass
+    for up to four terms (the restriction tables have 1, 3 or 4), skipping zero weights as the
+    term-by-term loop does."""
+    n = dst.shape[0]
+    a0 = a1 = a2 = a3 = idx[0]
+    c0 = c1 = c2 = c3 = 0.0
+    q = 0
+    for a in range(m):
+        w = wts[a]
+        if w == 0.0:
+            continue
+        if q == 0:
+            a0, c0 = idx[a], w
+        elif q == 1:
+            a1, c1 = idx[a], w
+        elif q == 2:
+            a2, c2 = idx[a], w
+        elif q == 3:
+            a3, c3 = idx[a], w
+        q += 1
+    if q > 4:                                  # wider tables: term by term
+        for k in range(n):
+            dst[k] = 0.0
+        for a in range(m):
+            w = wts[a]
+            if w != 0.0:
+                r = src[idx[a]]
+                for k in range(n):
+                    dst[k] += w * r[k]
+        return
+    r0, r1, r2, r3 = src[a0], src[a1], src[a2], src[a3]
+    if q == 4:
+        for k in range(n):
+            dst[k] = c0 * r0[k] + c1 * r1[k] + c2 * r2[k] + c3 * r3[k]
+    elif q == 3:
+        for k in range(n):
+            dst[k] = c0 * r0[k] + c1 * r1[k] + c2 * r2[k]
+    elif q == 2:
+        for k in range(n):
+            dst[k] = c0 * r0[k] + c1 * r1[k]
+    elif q == 1:
+        for k in range(n):
+            dst[k] = c0 * r0[k]
+    else:
+        for k in range(n):
+            dst[k] = 0.0
+
+
 def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
     """``out = R (f - A u)`` for the constant-coefficient 2-D stencil, fused (see the module notes)."""
     nc0 = out.shape[0]
@@ -161,6 +211,7 @@ def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
         Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
         ring = np.empty((W, n1))
         buf = np.empty(n1)
+        slots = np.empty(m0, dtype=np.int64)
         nxt = ri0[Is, 0] if Ie > Is else 0
         for I in range(Is, Ie):
             hi = ri0[I, 0]
@@ -169,13 +220,9 @@ def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
             while nxt <= hi:                       # residual rows enter the ring in order
                 residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
                 nxt += 1
-            buf[:] = 0.0
             for a in range(m0):
-                w = rw0[I, a]
-                if w != 0.0:
-                    s = ri0[I, a] % W
-                    for k in range(n1):
-                        buf[k] += w * ring[s, k]
+                slots[a] = ri0[I, a] % W
+            _combine(ring, slots, rw0[I], m0, buf)
             _last2(buf, out, I, ri1, rw1, aff)
 
 
@@ -189,8 +236,11 @@ def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2,
     for t in nb.prange(nchunks):
         Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
         ring = np.empty((W, n1, n2))
+        ringf = ring.reshape((W, n1 * n2))
         pl = np.empty((n1, n2))
+        plf = pl.reshape(n1 * n2)
         row = np.empty(n2)
+        slots = np.empty(m0, dtype=np.int64)
         nxt = ri0[Is, 0] if Ie > Is else 0
         for I in range(Is, Ie):
             hi = ri0[I, 0]
@@ -199,22 +249,11 @@ def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2,
             while nxt <= hi:                       # residual planes enter the ring in order
                 residual_plane3c(u, f, ring[nxt % W], nxt, w0, w1, w2, d)
                 nxt += 1
-            pl[:] = 0.0                            # axis 0: combine the fine planes
-            for a in range(m0):
-                w = rw0[I, a]
-                if w != 0.0:
-                    s = ri0[I, a] % W
-                    for j in range(n1):
-                        for k in range(n2):
-                            pl[j, k] += w * ring[s, j, k]
+            for a in range(m0):                    # axis 0: combine the fine planes (one pass)
+                slots[a] = ri0[I, a] % W
+            _combine(ringf, slots, rw0[I], m0, plf)
             for J in range(nc1):                   # axis 1, then the last axis
-                row[:] = 0.0
-                for b in range(m1):
-                    w = rw1[J, b]
-                    if w != 0.0:
-                        jb = ri1[J, b]
-                        for k in range(n2):
-                            row[k] += w * pl[jb, k]
+                _combine(pl, ri1[J], rw1[J], m1, row)
                 _last3(row, out, I, J, ri2, rw2, aff)
 
 
