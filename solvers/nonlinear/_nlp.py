@@ -44,6 +44,27 @@ def _host_only(xp) -> str:
             "for a problem with dense or sparse matrices")
 
 
+#: objective scaling: ``||grad f(x0)||_inf`` is brought into this band by a power of two (IPOPT scales gradients
+#: above 100 down, Waechter and Biegler 2006, sec. 3.8; here small ones are scaled up as well)
+GRAD_BAND = (1e-2, 1e2)
+
+
+def objective_scale(gmax: float) -> float:
+    """The power of two ``s`` that brings ``gmax = ||grad f(x0)||_inf`` into :data:`GRAD_BAND` (1 inside it or
+    for a zero gradient)."""
+    lo, hi = GRAD_BAND
+    if not (gmax > 0 and math.isfinite(gmax)) or lo <= gmax <= hi:
+        return 1.0
+    e = math.floor(math.log2(hi / gmax)) if gmax > hi else math.ceil(math.log2(lo / gmax))
+    return math.ldexp(1.0, e)
+
+
+def kkt_norm(ev, gL, c) -> float:
+    """The problem's own KKT residual ``||(g_L, c)||_2`` from the scaled problem's ``g_L``."""
+    xp = ev.xp
+    return float(math.hypot(float(xp.linalg.norm(gL)) / ev.fscale, float(xp.linalg.norm(c))))
+
+
 class NLPEvaluator:
     """The problem's callables with counters and output checks.
 
@@ -60,11 +81,31 @@ class NLPEvaluator:
         self.xp = backend.xp
         self.counts = {"function_evaluations": 0, "gradient_evaluations": 0, "constraint_evaluations": 0,
                        "jacobian_evaluations": 0, "hessian_evaluations": 0}
+        #: the solver works on ``fscale * f`` (objective scaling, :func:`objective_scale`); its multipliers are
+        #: ``fscale * lam`` and the KKT residual it reports is the problem's own, ``||(g_L / fscale, c)||``
+        self.fscale = 1.0
+
+    def set_objective_scale(self, s: float) -> None:
+        """Work on ``s * f`` from now on (``s`` a power of two, so the scaling is exact)."""
+        self.fscale = float(s)
+
+    def user_f(self, v: float) -> float:
+        """The problem's objective value from the scaled one."""
+        return v / self.fscale
+
+    def user_lam(self, lam):
+        """The problem's multipliers from the scaled problem's."""
+        return lam if self.fscale == 1.0 else lam / self.fscale
 
     # ------------------------------------------------------------------ scalar and vectors
     def f(self, x) -> float:
         self.counts["function_evaluations"] += 1
         v = self.problem.f(x)
+        if self.fscale != 1.0:
+            return self._scalar(v) * self.fscale
+        return self._scalar(v)
+
+    def _scalar(self, v) -> float:
         if self.xp is not np and isinstance(v, self.xp.ndarray) and v.size == 1:
             v = float(v.reshape(()))             # a 0-d device array: one scalar read-back
         try:
@@ -94,7 +135,10 @@ class NLPEvaluator:
 
     def grad(self, x):
         self.counts["gradient_evaluations"] += 1
-        return self._vector("grad", self.problem.grad(x), self.n)
+        g = self._vector("grad", self.problem.grad(x), self.n)
+        if self.fscale != 1.0:
+            g *= self.fscale
+        return g
 
     def c(self, x):
         self.counts["constraint_evaluations"] += 1
@@ -139,7 +183,12 @@ class NLPEvaluator:
 
     def hess(self, x, lam):
         self.counts["hessian_evaluations"] += 1
-        return self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam), (self.n, self.n))
+        s = self.fscale
+        if s == 1.0:
+            return self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam), (self.n, self.n))
+        # the Hessian of s f + lam^T c is s times the problem's Hessian of f + (lam / s)^T c
+        H = self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam / s), (self.n, self.n))
+        return H * s
 
 
 def matvec(A, v, xp=np):
@@ -220,7 +269,7 @@ class Point:
             p.finite = False
             p.bad = "grad f + jac^T lam"
             return p
-        p.kkt = float(math.hypot(float(xp.linalg.norm(p.gL)), float(xp.linalg.norm(p.c))))
+        p.kkt = kkt_norm(ev, p.gL, p.c)
         return p
 
     def kkt_vector(self):

@@ -80,7 +80,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
              "preconditioner_evaluations": 0, "sketch_growths": 0, "second_order_corrections": 0,
              "relaxed_steps": 0, "watchdog_returns": 0, "second_order": "not measured (no first-order point)",
              "reduced_hessian_min_eig": None}
-    hist = {"kkt": [p.kkt], "objective": [p.f], "constraint": [float(xp.max(xp.abs(p.c)))],
+    hist = {"kkt": [p.kkt], "objective": [ev.user_f(p.f)], "constraint": [float(xp.max(xp.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
     kkt_form = ""
@@ -108,7 +108,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
     def tail(k):
         """The callback and the stopping tests at the end of iteration ``k``: ``(status, message)`` or ``None``."""
-        stop = cb(p.x, k, lam=p.lam, kkt=p.kkt, objective=p.f, constraint=hist["constraint"][-1])
+        stop = cb(p.x, k, lam=ev.user_lam(p.lam), kkt=p.kkt, objective=ev.user_f(p.f), constraint=hist["constraint"][-1])
         if p.kkt <= tol:
             return second_order(k, converged_msg(k))
         if stop:
@@ -117,7 +117,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
     def record(p, inner, step):
         hist["kkt"].append(p.kkt)
-        hist["objective"].append(p.f)
+        hist["objective"].append(ev.user_f(p.f))
         hist["constraint"].append(float(xp.max(xp.abs(p.c))))
         hist["inner_iterations"].append(inner)
         hist["step_size"].append(step)
@@ -127,11 +127,11 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     def finish(status, k, msg):
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
                      "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
-                     "kkt_form": kkt_form, "lam0": lam_src}
+                     "kkt_form": kkt_form, "lam0": lam_src, "objective_scale": ev.fscale}
         return SolveResult(p.x, status == Status.CONVERGED, status, msg, k,
                            history={key: np.asarray(v, dtype=float) for key, v in hist.items()},
                            stats=out_stats, method=METHOD, backend=be.name, options=options,
-                           provenance=timer.provenance(), lam=p.lam, mu=mu, nu=nu)
+                           provenance=timer.provenance(), lam=ev.user_lam(p.lam), mu=mu, nu=nu)
 
     def second_order(k, msg):
         """The second-order check of a first-order point (dense problems): ``(status, message)``. A KKT point whose

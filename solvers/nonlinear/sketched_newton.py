@@ -18,8 +18,8 @@ import numpy as np
 from ..results import Callback, Timer
 from ._kkt import SKETCHES
 from ._kkt import safeguarded_multipliers
-from ._nlp import (SCALE_LIMIT, NLPEvaluator, Point, check_problem, check_scales, int_arg, least_squares_multipliers,
-                   matrix_scale, positive_arg, rmatvec, vector_arg)
+from ._nlp import (SCALE_LIMIT, NLPEvaluator, Point, check_problem, check_scales, int_arg, kkt_norm,
+                   least_squares_multipliers, matrix_scale, objective_scale, positive_arg, rmatvec, vector_arg)
 # the tuning constants of the iterations live with them in ._sketched_steps (re-exported here)
 from ._sketched_steps import (_DELTA_MIN, _MU_MAX, _NEG_CURVATURE, _NU_MIN, _OPERATOR_PRODUCTS,  # noqa: F401
                               _SCALE_HINT, _STALL_ITERATIONS, _TIGHT_FLOOR, _TIGHT_FRACTION, _WATCHDOG_RETURNS,
@@ -35,7 +35,8 @@ _WATCHDOG_GL = 0.5
 def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e-8, maxiter: int = 100,
                     lam0=None, mu0: float = 1.0, nu0: float = 0.1, delta0: float = 0.1, xi_B: float = 0.1,
                     beta: float = 0.1, rho: float = 1.5, superlinear: bool = False, tight_size: int = 100,
-                    second_order_correction: bool = True, watchdog: bool = True, sketch_size: int | None = None,
+                    second_order_correction: bool = True, watchdog: bool = True, scaling: bool = True,
+                    sketch_size: int | None = None,
                     inner_maxiter: int | None = None, seed: int | None = None, callback=None, backend=None):
     """Solve ``min f(x) s.t. c(x) = 0`` by adaptive inexact Newton on the exact augmented Lagrangian.
 
@@ -134,6 +135,16 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         Try the second-order correction of a rejected unit step (dense Jacobians, step 4).
     watchdog : bool
         Allow the watchdog's relaxed unit step (step 4).
+    scaling : bool
+        Objective scaling (default on): when ``||grad f(x0)||_inf`` lies outside ``[1e-2, 1e2]``
+        the iterations work on ``s f`` with the power of two ``s`` that brings it inside (as
+        IPOPT scales large gradients down, Waechter and Biegler 2006, section 3.8; small ones
+        are scaled up too). The merit's penalties and its descent test are absolute, so without
+        it objectives scaled by 1e4 or 1e-4 and beyond failed. Newton steps are unchanged by the
+        scaling; the multipliers, the objective history, the callback's values and the stopping
+        test (``tol`` on ``||(g_L, c)||_2``) are the problem's own. Not applied to a problem with
+        a ``kkt_preconditioner`` (built for the unscaled system). ``stats["objective_scale"]``
+        is the ``s`` used.
     sketch_size : int, optional
         Rows ``s`` per sketch (default 1 for "gaussian" and "kaczmarz", ``ceil(sqrt(n + m))``
         for "countsketch" and "block"; "kaczmarz" uses 1 always).
@@ -186,7 +197,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``preconditioner_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
         ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``,
         ``"given"``, ``"zeros"``, ``"least-squares"``, or ``"zeros (...)"`` saying why the automatic
-        start rejected the least-squares estimate), ``second_order`` (at a first-order
+        start rejected the least-squares estimate), ``objective_scale`` (see ``scaling``),
+        ``second_order`` (at a first-order
         point, in words: a positive definite or semidefinite (degenerate) reduced Hessian, no null
         space, negative curvature (not a local minimiser), or not measured) and ``reduced_hessian_min_eig`` (``lambda_min(Z^T H Z)`` at
         the returned point, dense problems; ``None`` when not measured).
@@ -244,6 +256,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     programming", SIAM J. Control Optim. 17 (1979) 618-628.
     J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, sections 3.4,
     15.6 and 18.1 (Hessian modification, second-order correction and watchdog, Newton-KKT).
+    A. Waechter and L. T. Biegler, "On the implementation of an interior-point filter line-search
+    algorithm for large-scale nonlinear programming", Math. Programming 106 (2006) 25-57 (the
+    gradient-based objective scaling, section 3.8).
     R. M. Chamberlain, M. J. D. Powell, C. Lemarechal and H. C. Pedersen, "The watchdog technique
     for forcing convergence in algorithms for constrained optimization", Math. Programming
     Study 16 (1982) 1-17.
@@ -268,6 +283,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         raise TypeError(f"second_order_correction must be True or False, got {second_order_correction!r}")
     if not isinstance(watchdog, (bool, np.bool_)):
         raise TypeError(f"watchdog must be True or False, got {watchdog!r}")
+    if not isinstance(scaling, (bool, np.bool_)):
+        raise TypeError(f"scaling must be True or False, got {scaling!r}")
     if sketch_size is not None:
         sketch_size = int_arg("sketch_size", sketch_size, 1)
     if inner_maxiter is not None:
@@ -293,6 +310,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     options = {"sketch": sketch, "tol": tol, "maxiter": maxiter, "mu0": mu0, "nu0": nu0, "delta0": delta0,
                "xi_B": xi_B, "beta": beta, "rho": rho, "superlinear": bool(superlinear), "tight_size": tight_size,
                "second_order_correction": bool(second_order_correction), "watchdog": bool(watchdog),
+               "scaling": bool(scaling),
                "sketch_size": sketch_size,
                "inner_maxiter": inner_maxiter, "seed": seed, "backend": be.name,
                "lam0": lam0 if (lam0 is None or isinstance(lam0, str)) else "given"}
@@ -336,6 +354,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     # far from a minimiser (reported with the convergence, never silently)
     scale_f = float(xp.max(xp.abs(p.g))) if p.g.size else 0.0
     scale_c = matrix_scale(p.J)
+    # objective scaling (not with a problem's own KKT preconditioner, which is built for the unscaled system)
+    fscale = objective_scale(scale_f) if scaling and getattr(problem, "kkt_preconditioner", None) is None else 1.0
+    if fscale != 1.0:
+        ev.set_objective_scale(fscale)
+        p = Point.evaluate(ev, x, lam * fscale, strict=True)
     if want_ls:
         if lam0 is None:
             ls, lam_src = safeguarded_multipliers(ev, p, n, m)
@@ -346,7 +369,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             lam = ls
             p.lam = lam
             p.gL = p.g + rmatvec(p.J, lam, xp)
-            p.kkt = float(math.hypot(float(xp.linalg.norm(p.gL)), float(xp.linalg.norm(p.c))))
+            p.kkt = kkt_norm(ev, p.gL, p.c)
     return iterate(problem, ev, be, timer, cb, p, n=n, m=m, sketch=sketch, tol=tol, maxiter=maxiter, mu0=mu0,
                    nu0=nu0, delta0=delta0, xi_B=xi_B, beta=beta, rho=rho, superlinear=superlinear,
                    tight_size=tight_size, second_order_correction=second_order_correction, watchdog=watchdog,

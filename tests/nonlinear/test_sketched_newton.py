@@ -600,3 +600,45 @@ def test_automatic_multipliers_refuse_a_huge_estimate():
     res = solve(qp, sketch=None, tol=1e-12)
     assert res.stats["lam0"] == "zeros (least-squares estimate too large)"
     assert res.converged and np.allclose(res.x, [0.5, 0.5], atol=1e-6)
+
+
+class ScaledCircle:
+    """``min s (x1 + x2)  s.t.  x1^2 + x2^2 = 1`` from (2, 0.5): x* = -(1, 1)/sqrt(2), lam* = s/sqrt(2) (analytic)."""
+
+    def __init__(self, s):
+        self.s, self.x0 = s, np.array([2.0, 0.5])
+
+    def f(self, x):
+        return self.s * float(x[0] + x[1])
+
+    def grad(self, x):
+        return self.s * np.ones(2)
+
+    def c(self, x):
+        return np.array([x[0] ** 2 + x[1] ** 2 - 1.0])
+
+    def jac(self, x):
+        return np.array([[2 * x[0], 2 * x[1]]])
+
+    def hess_lagrangian(self, x, lam):
+        return 2.0 * float(lam[0]) * np.eye(2)
+
+
+@pytest.mark.parametrize("s", [1e-6, 1e-4, 1.0, 1e4, 1e8])
+@pytest.mark.parametrize("sketch", [None, "gaussian"])
+def test_objective_scaling_solves_badly_scaled_objectives(s, sketch):
+    res = solve(ScaledCircle(s), sketch=sketch, tol=1e-8 * min(1.0, s), maxiter=200)
+    assert res.converged, res.message
+    np.testing.assert_allclose(res.x, -np.ones(2) / np.sqrt(2), atol=1e-7)
+    np.testing.assert_allclose(res.lam, [s / np.sqrt(2)], rtol=1e-6)           # the problem's own multiplier
+    np.testing.assert_allclose(res.history["objective"][-1], -s * np.sqrt(2), rtol=1e-9)
+    scale = res.stats["objective_scale"]
+    assert scale == 1.0 if 1e-2 <= s <= 1e2 else 1e-2 <= s * scale <= 1e2
+    assert math.log2(scale) == int(math.log2(scale))                          # a power of two: exact
+
+
+def test_objective_scaling_can_be_switched_off():
+    res = solve(ScaledCircle(1e-4), sketch=None, maxiter=200, scaling=False)
+    assert not res.converged and res.stats["objective_scale"] == 1.0 and "badly scaled" in res.message
+    with pytest.raises(TypeError, match="scaling"):
+        solve(ScaledCircle(1.0), scaling="yes")

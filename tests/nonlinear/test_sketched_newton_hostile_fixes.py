@@ -190,14 +190,19 @@ def test_large_but_safe_lam0_is_accepted():
 # ------------------------------------------------------------------------------ N3: badly scaled objective
 @pytest.mark.parametrize("scale", [1e20, 1e60])
 def test_badly_scaled_objective_gets_a_true_failure_message(scale):
-    res = sketched_newton(Circle(x0=(2.0, 0.5), scale=scale), sketch=None, tol=1e-9 * scale, maxiter=50)
+    # with the objective scaling (default) the problem is solved: x* = -(1, 1)/sqrt(2), lam* = scale/sqrt(2)
+    ok = sketched_newton(Circle(x0=(2.0, 0.5), scale=scale), sketch=None, tol=1e-9 * scale, maxiter=50)
+    assert ok.converged and np.allclose(ok.x, [-R2, -R2], atol=1e-8) and np.isclose(ok.lam[0], scale * R2)
+    # without it the merit's absolute penalties cannot balance the terms: a true failure that names the scale
+    res = sketched_newton(Circle(x0=(2.0, 0.5), scale=scale), sketch=None, tol=1e-9 * scale, maxiter=50,
+                          scaling=False)
     assert not res.converged
     assert "badly scaled" in res.message and f"{scale:.1e}" in res.message
     assert "inconsistent" not in res.message
 
 
 def test_badly_scaled_objective_maxiter_message_names_the_scale_not_maxiter():
-    res = sketched_newton(Circle(x0=(2.0, 0.5), scale=1e8), sketch=None, tol=1e-1, maxiter=20)
+    res = sketched_newton(Circle(x0=(2.0, 0.5), scale=1e8), sketch=None, tol=1e-1, maxiter=20, scaling=False)
     assert not res.converged and res.status == Status.MAXITER
     assert "badly scaled" in res.message and "raise maxiter" not in res.message
     # the same problem divided by its scale (the advice) is solved
