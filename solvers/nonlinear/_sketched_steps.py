@@ -139,6 +139,10 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         saddle point): reported as a failure, never as convergence."""
         H = ev.hess(p.x, p.lam)
         system = NewtonSystem(H, p.J, be)
+        if not system.is_dense and system.Ka is not None:
+            # a small operator system, assembled by n + m products: the same exact test on its blocks
+            Ka = system.Ka
+            system = NewtonSystem(Ka[:n, :n], Ka[n:, :n], be)
         if not system.is_dense:
             stats["second_order"] = "not measured (operator KKT system)"
             return Status.CONVERGED, (msg + "; a first-order KKT point: second-order conditions are not checked for an "
@@ -320,8 +324,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             status = Status.STAGNATED
             msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
                    f"{inner} inner iterations); the KKT matrix may be singular (dependent constraints) or the inner "
-                   "solver too slow: try sketch=None (MINRES), a larger inner_maxiter, or another starting point"
-                   + scale_hint())
+                   f"solver too slow: try {'' if sketch is None else 'sketch=None (MINRES), '}a larger inner_maxiter, "
+                   "or another starting point" + scale_hint())
             k -= 1
             break
         z, slope, ok = descent

@@ -209,7 +209,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         (``< -1e-6 max |H_ij|``) the point is a constrained maximiser or saddle, not a solution
         of the minimisation, and the result is ``converged=False`` with ``Status.FAILED`` and a
         message that says so (it keeps the first-order measurement) and advises another ``x0``.
-        Operator problems are not checked (``stats["second_order"]`` says so).
+        Small operator problems (``n + m <= 200``, on the host) are checked the same way on
+        their assembled blocks; larger operator problems are not (``stats["second_order"]`` and the
+        message say so).
 
     Notes
     -----

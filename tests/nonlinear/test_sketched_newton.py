@@ -642,3 +642,47 @@ def test_objective_scaling_can_be_switched_off():
     assert not res.converged and res.stats["objective_scale"] == 1.0 and "badly scaled" in res.message
     with pytest.raises(TypeError, match="scaling"):
         solve(ScaledCircle(1.0), scaling="yes")
+
+
+class _DoubleWellOp:
+    """``min sum(x^4/4 - x^2/2)  s.t.  sum(x) = 1`` with operator Jacobian and Hessian: KKT points with every
+    coordinate at -1, 0 or +1 (shifted by lam); the ones with a coordinate near the hump are saddles."""
+
+    def __init__(self, x0):
+        self.x0 = np.asarray(x0, float)
+
+    def f(self, x):
+        return float(np.sum(x ** 4 / 4 - x ** 2 / 2))
+
+    def grad(self, x):
+        return x ** 3 - x
+
+    def c(self, x):
+        return np.array([x.sum() - 1.0])
+
+    def jac(self, x):
+        from solvers.operators import DenseOperator
+        return DenseOperator(np.ones((1, x.size)))
+
+    def hess_lagrangian(self, x, lam):
+        from solvers.operators import DiagonalOperator
+        return DiagonalOperator(3 * x * x - 1)
+
+
+def test_small_operator_problems_get_the_second_order_check():
+    # a converged claim must be a local minimiser, checked independently (null space of 1^T, dense eigenvalues)
+    rng = np.random.default_rng(0)
+    seen = {"minimiser": 0, "saddle refused": 0}
+    for _ in range(12):
+        n = int(rng.integers(5, 13))
+        res = solve(_DoubleWellOp(rng.uniform(-0.8, 0.8, n)), sketch=None, tol=1e-10)
+        x = res.x
+        Z = np.linalg.svd(np.ones((1, n)))[2][1:].T
+        emin = np.linalg.eigvalsh(Z.T @ np.diag(3 * x * x - 1) @ Z).min()
+        if res.converged:
+            assert emin > 1e-6 and res.stats["second_order"] == "positive definite reduced Hessian"
+            seen["minimiser"] += 1
+        elif res.stats["second_order"].startswith("negative curvature"):
+            assert emin < 0 and "NOT a local minimiser" in res.message
+            seen["saddle refused"] += 1
+    assert seen["minimiser"] >= 3 and seen["saddle refused"] >= 3, seen
