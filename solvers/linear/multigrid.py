@@ -298,21 +298,20 @@ class MultigridPreconditioner(LinearOperator):
 
     def _cycle(self, l, f, u, K, dot=False):
         """One cycle from level ``l`` down; returns ``f . u`` when ``dot`` (from the last pass), else None."""
-        S = self.backend.kernels("stencil")
         lev = self.levels[l]
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
             return float(self.backend.xp.vdot(f, u)) if dot else None
         A = lev.A
         nu = self.nus[l]
+        nxt = self.levels[l + 1]
         if lev.csr:                                # multicolour Gauss-Seidel, colours in order
             u[...] = 0.0
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, False)
-        else:                                      # red (black red)^nu from u = 0, one pass
-            S.sweeps(A, u, f, 0, 2 * nu + 1, True)
-        nxt = self.levels[l + 1]
-        K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
+            K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
+        else:                                      # red (black red)^nu from u = 0, then R (f - A u)
+            K.smooth_residual_restrict(A, u, f, 0, 2 * nu + 1, nxt.f, lev.R, lev.r)
         if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
             # the coarser levels are small: a parallel region costs more than the work there
             with _config.limit(1):

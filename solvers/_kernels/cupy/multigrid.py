@@ -114,6 +114,12 @@ def needs_residual_buffer(op):
     return True
 
 
+def smooth_residual_restrict(op, u, f, first, count, out, R, work):
+    """``count`` half sweeps from ``u = 0``, then ``out = R (f - A u)`` (the NumPy set's semantics)."""
+    _stencil.sweeps(op, u, f, first, count, True)
+    residual_restrict(op, u, f, out, R, work)
+
+
 def residual_restrict(op, u, f, out, R, work):
     """``out = R (f - A u)``: residual into ``work``, then restriction."""
     if getattr(op, "mg_csr", None) is not None:

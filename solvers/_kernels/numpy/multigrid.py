@@ -75,6 +75,14 @@ def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     return float(np.vdot(f, u)) if dot else None
 
 
+def smooth_residual_restrict(op, u, f, first, count, out, R, work):
+    """The pre-smoothing step of a stencil level and what follows it: ``count`` half sweeps of ``op`` from
+    ``u = 0`` (colours from ``first``), then ``out = R (f - A u)`` (``work`` as in :func:`residual_restrict`).
+    The Numba set fuses the two into one pass for constant coefficients on 3-D grids."""
+    _stencil.sweeps(op, u, f, first, count, True)
+    residual_restrict(op, u, f, out, R, work)
+
+
 def needs_residual_buffer(op):
     """Whether :func:`residual_restrict` on this level needs a fine-grid residual array ``work``."""
     return True
