@@ -84,10 +84,13 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   once per step; the first half sweep starts from ``u = 0`` (it is ``u = f / d``, nothing is read);
 * the prolongation ``u += P e_c`` is the first stage of the post-smoothing pass;
 * residual and restriction are one fused pass (constant coefficients): the fine residual is never
-  stored; the restriction along the last axis reads the fine points ``2 J + b`` directly;
-* so a stencil level costs three passes per visit (pre-smoothing, residual + restriction,
-  prolongation + post-smoothing); ``stats`` counts the passes and stencil evaluations per cycle in
-  fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
+  stored; the restriction along the last axis reads the fine points ``2 J + b`` directly; on 3-D grids
+  that pass is the last stage of the pre-smoothing wavefront (:mod:`solvers._kernels.numba.mgfused`:
+  the residual of a plane is formed as soon as its neighbours are smoothed);
+* so a stencil level costs three passes per visit in 2-D (pre-smoothing, residual + restriction,
+  prolongation + post-smoothing) and two in 3-D; ``stats`` counts the passes and stencil evaluations per
+  cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
+* a red-black half sweep updates only the points of its colour (a stride-2 row loop);
 * coarse levels below the kernel set's ``SERIAL_BELOW`` points run
   single-threaded, inside a scoped :func:`solvers._config.limit` (thread-local,
   restored afterwards: the caller's thread count never changes); the coarsest
@@ -262,11 +265,14 @@ class MultigridPreconditioner(LinearOperator):
 
     def _work_per_cycle(self):
         """The work of one cycle counted in fine-grid units (each level weighted by its points over the
-        fine grid's): ``fine_evals_per_cycle``, stencil evaluations (a half sweep is one: the kernels
-        evaluate the stencil on every point and keep one colour; a residual or level product is one, a
-        CSR multicolour sweep is one), and ``fine_passes_per_cycle``, passes over a level grid in the
-        fused (Numba) kernels: pre-smoothing, residual + restriction, prolongation + post-smoothing
-        (three per stencil level; CSR levels do one pass per sweep and transfer)."""
+        fine grid's): ``fine_evals_per_cycle``, stencil evaluations (a half sweep counts as one, as it did
+        when the kernels evaluated the stencil on every point and kept one colour; they now update only
+        the colour's points, half that arithmetic, and the unit is kept so that counts compare across
+        versions; a residual or level product is one, a CSR multicolour sweep is one), and
+        ``fine_passes_per_cycle``, passes over a level grid in the fused (Numba) kernels: pre-smoothing,
+        residual + restriction, prolongation + post-smoothing (three per stencil level in 2-D, two in 3-D
+        with constant coefficients, where the residual + restriction is part of the pre-smoothing pass;
+        CSR levels do one pass per sweep and transfer)."""
         n0 = float(np.prod(self.levels[0].shape))
         evals = passes = 0.0
         visits = 1.0
@@ -278,7 +284,8 @@ class MultigridPreconditioner(LinearOperator):
                 passes += w * (2 * nu + 3)
             else:
                 evals += w * (2 * (2 * nu + 1) + 1)
-                passes += w * 3
+                fused = lev.A.ndim_grid == 3 and getattr(lev.A, "const", False) and isinstance(lev.R, tuple)
+                passes += w * (2 if fused else 3)
             nxt = self.levels[l + 1]
             if nxt.rc is not None:                 # W-cycle: a residual and a second visit of the next level
                 wn = visits * float(np.prod(nxt.shape)) / n0
