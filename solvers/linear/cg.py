@@ -125,9 +125,17 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     r, q = xp.empty(n), xp.empty(n)
     rr = 0.0
 
+    # a preconditioner built to give the start (multigrid with fmg_start=True) fills x before the first residual
+    Msrc = C._raw_or_wrapped(R.M.raw, R.M.op) if (S.x is None and R.M is not None) else None
+    start_from = getattr(Msrc, "initial_guess", None) if getattr(Msrc, "fmg_start", False) else None
+
     def first(x):                  # r = b - A x into r, and r.r from the same pass
         nonlocal rr
-        if S.x is None:
+        if S.x is None and start_from is not None:
+            start_from(b, x)
+            R.cnt["matvecs"] += 1
+            rr = K.residual(b, Aap.into(x, q), r)
+        elif S.x is None:
             r[...] = b
             rr = R.bnorm * R.bnorm
         else:

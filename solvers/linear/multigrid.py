@@ -195,7 +195,7 @@ class MultigridPreconditioner(LinearOperator):
     """
 
     def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
-                 coarsening: str = "auto", cycle: str = "auto"):
+                 coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
         # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle)
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
                          positive_definite=bool(getattr(A, "positive_definite", True)))
@@ -204,6 +204,8 @@ class MultigridPreconditioner(LinearOperator):
         K = be.kernels("multigrid")
         self.nu = nu
         self.max_coarse, self.max_levels, self.coarsening = max_coarse, max_levels, coarsening
+        self.fmg_start = bool(fmg_start)
+        self._fmg = None
         galerkin = coarsening == "galerkin" or (coarsening == "auto" and _varying(A))
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
@@ -350,6 +352,53 @@ class MultigridPreconditioner(LinearOperator):
         self.stats["vcycles"] += 1
         return v
 
+    def initial_guess(self, b, out):
+        """A full-multigrid start for ``A x = b`` (flat arrays): ``out`` = the prolongation to the fine grid of
+        the FMG approximation on the second level (coarsest grid solved exactly; on each finer level up to
+        the second, the coarser approximation prolonged and improved by one cycle). The fine-level cycle of
+        the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
+        :func:`solvers.linear.cg` when the preconditioner was built with ``fmg_start=True``.
+
+        Measured (Poisson, rtol 1e-8, one thread, CPU time in fine matvecs): 128^3 7 -> 6 iterations, 76.5 ->
+        72.7; 64^3 7 -> 7, 95.7 -> 103.8; 1024^2 5 -> 5, 127 -> 146; 256^2 6 -> 5, 198 -> 205. The start
+        saves an iteration only where the tolerance falls just so, and costs the coarse levels' FMG plus one
+        fine matvec (the initial residual) always: hence off by default.
+
+        References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
+        (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
+        """
+        xp = self.backend.xp
+        L = self.levels
+        K = self.backend.kernels("multigrid")
+        if len(L) == 1:
+            out[...] = self._cinv @ b
+            return out
+        if self._fmg is None:                    # per coarse level: restricted b, approximation, residual, correction
+            self._fmg = [None] + [tuple(xp.empty(lev.shape) for _ in range(4)) for lev in L[1:]]
+        F = self._fmg
+        src = b.reshape(L[0].shape)
+        for l in range(len(L) - 1):
+            K.restrict(src, F[l + 1][0], L[l].R)
+            src = F[l + 1][0]
+        F[-1][1].reshape(-1)[...] = self._cinv @ F[-1][0].reshape(-1)
+        for l in range(len(L) - 2, 0, -1):
+            f, u, r, e = F[l]
+            u[...] = 0.0
+            K.prolong_add(F[l + 1][1], u, L[l].P, L[l].pbuf)
+            if L[l].csr:
+                K.csr_residual(L[l].A.mg_csr, u, f, r)
+            else:
+                L[l].A.residual_into(u, f, r)
+            if L[l].A.shape[0] < K.SERIAL_BELOW:
+                with _config.limit(1):
+                    self._cycle(l, r, e, K)
+            else:
+                self._cycle(l, r, e, K)
+            u += e
+        out[...] = 0.0
+        K.prolong_add(F[1][1], out.reshape(L[0].shape), L[0].P, L[0].pbuf)
+        return out
+
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
         self._apply(r, out, False)
@@ -366,7 +415,8 @@ class MultigridPreconditioner(LinearOperator):
         if be == self.backend:
             return self
         return MultigridPreconditioner(self.levels[0].A.with_backend(be), nu=self.nu, max_coarse=self.max_coarse,
-                                       max_levels=self.max_levels, coarsening=self.coarsening, cycle=self.cycle)
+                                       max_levels=self.max_levels, coarsening=self.coarsening, cycle=self.cycle,
+                                       fmg_start=self.fmg_start)
 
     def _matvec(self, r):
         out = self.backend.xp.empty(self.shape[0])
@@ -425,7 +475,7 @@ class MultigridPreconditioner(LinearOperator):
 
 
 def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
-              coarsening: str = "auto", cycle: str = "auto") -> MultigridPreconditioner:
+              coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False) -> MultigridPreconditioner:
     """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
 
     Parameters
@@ -464,6 +514,12 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         fine level, which dominates, is visited once) and took checkerboard
         coefficients from 13-14 MG-CG iterations to 9-10.
 
+    fmg_start : bool, default False
+        CG started without ``x0`` starts from a full-multigrid approximation
+        (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. Measured on Poisson it pays on
+        128^3 (7 -> 6 iterations, 5 % less time) and costs 3-15 % on 64^3, 256^2 and 1024^2 (no
+        iteration saved, or one saved for less than the start costs); off by default.
+
     Returns
     -------
     MultigridPreconditioner
@@ -483,10 +539,12 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         raise ValueError(f"coarsening must be one of {_COARSENINGS}, got {coarsening!r}")
     if not isinstance(cycle, str) or cycle not in _CYCLES:
         raise ValueError(f"cycle must be one of {_CYCLES}, got {cycle!r}")
+    if not isinstance(fmg_start, (bool, np.bool_)):
+        raise TypeError(f"fmg_start must be True or False, got {fmg_start!r}")
     if nu is not None:
         nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
     return MultigridPreconditioner(A, nu=nu, max_coarse=int(max_coarse), max_levels=int(max_levels),
-                                   coarsening=coarsening, cycle=cycle)
+                                   coarsening=coarsening, cycle=cycle, fmg_start=bool(fmg_start))
 
 
 __all__ = ["multigrid", "MultigridPreconditioner"]

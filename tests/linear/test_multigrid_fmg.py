@@ -1,0 +1,67 @@
+"""The full-multigrid start of MG-CG (``multigrid(..., fmg_start=True)``): the start approximates the solution
+(energy-norm error well below that of the zero start), and CG from it converges to the direct solution (SciPy ``spsolve``) with the
+true residual below the tolerance, on constant and jumping coefficients, 2-D and 3-D, NumPy and Numba."""
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+
+import solvers
+from solvers.linear.multigrid import multigrid
+from solvers.operators import StencilOperator
+
+
+def _op(shape, jump, backend):
+    h = tuple(1.0 / (n + 1) for n in shape)
+    if not jump:
+        return StencilOperator(shape, h, backend=backend)
+    k = []
+    for a in range(len(shape)):
+        fshape = tuple(n + 1 if b == a else n for b, n in enumerate(shape))
+        x = (np.indices(fshape)[0] + 0.5) / (shape[0] + 1)
+        k.append(np.where(x < 0.37, 1.0, 1e4))
+    return StencilOperator(shape, h, k=k, backend=backend)
+
+
+@pytest.mark.parametrize("shape", [(33, 40), (16, 17, 15)])
+@pytest.mark.parametrize("jump", [False, True])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_fmg_start_converges_to_the_direct_solution(shape, jump, backend):
+    rng = np.random.default_rng(sum(shape))
+    A = _op(shape, jump, backend)
+    b = rng.standard_normal(A.shape[0])
+    M = multigrid(A, fmg_start=True)
+    assert M.fmg_start and M.kind == ("galerkin" if jump else "geometric")
+    x0 = M.initial_guess(b, np.full(A.shape[0], np.nan))
+    C = A.to_csr()
+    xref = spla.spsolve(C.tocsc(), b)
+    assert np.all(np.isfinite(x0))
+    res = solvers.cg(A, b, M=M, rtol=1e-9, backend=backend)
+    assert res.converged
+    assert np.linalg.norm(b - C @ res.x) <= 1e-9 * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, xref, rtol=0, atol=1e-7 * np.abs(xref).max())
+    assert res.history["residual"][0] == pytest.approx(np.linalg.norm(b - C @ x0), rel=1e-10)
+    plain = solvers.cg(A, b, M=multigrid(A), rtol=1e-9, backend=backend)
+    assert plain.history["residual"][0] == pytest.approx(np.linalg.norm(b), rel=1e-12)   # default: zero start
+
+
+@pytest.mark.parametrize("shape", [(63, 63), (64, 64), (31, 32, 31)])
+def test_fmg_start_smooth_right_hand_side_is_close_to_the_solution(shape):
+    # a smooth right-hand side (-Laplace u = f for u = prod sin(pi x_a)): the FMG approximation is within a
+    # few per cent of the discrete solution (and of the analytic one)
+    A = StencilOperator(shape, tuple(1 / (n + 1) for n in shape), backend="numba")
+    X = np.meshgrid(*[np.arange(1, n + 1) / (n + 1) for n in shape], indexing="ij")
+    u = np.prod([np.sin(np.pi * x) for x in X], axis=0).ravel()
+    b = len(shape) * np.pi ** 2 * u
+    x0 = multigrid(A, fmg_start=True).initial_guess(b, np.empty(b.size))
+    xref = spla.spsolve(A.to_csr().tocsc(), b)
+    assert np.abs(x0 - xref).max() < 0.05 * np.abs(xref).max()
+    assert np.abs(x0 - u).max() < 0.05
+
+
+def test_fmg_start_is_kept_across_backends_and_validated():
+    A = StencilOperator((15, 15), 1 / 16, backend="numpy")
+    assert multigrid(A, fmg_start=True).with_backend("numba").fmg_start
+    with pytest.raises(TypeError, match="fmg_start"):
+        multigrid(A, fmg_start="yes")
+    with pytest.raises(TypeError, match="fmg_start"):
+        multigrid(A, fmg_start=1)
