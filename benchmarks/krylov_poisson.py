@@ -111,7 +111,6 @@ def phase_profile(A, b, t_mv, repeat=3, rtol=1e-8):
     ``coarse`` for all coarser ones) the pre-smoothing + residual + restriction step and the prolongation +
     post-smoothing step; the V-cycles in total (including the dense coarsest solve and Python); CG's products
     (``A.matvec_dot``/``matvec_into``) and the rest of CG (vector updates, dot products, Python)."""
-    import solvers.linear.multigrid as mgmod
 
     K = A.backend.kernels("multigrid")
     runs = []

@@ -125,7 +125,8 @@ from .. import _config
 from .. import backends as _backends
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
-from ..results import SolveResult, Status, Timer
+from ..results import SolveResult
+from . import multigrid_iterate as _iterate
 from . import multigrid_setup as _setup
 
 
@@ -367,37 +368,7 @@ class MultigridPreconditioner(LinearOperator):
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
         """
-        xp = self.backend.xp
-        L = self.levels
-        K = self.backend.kernels("multigrid")
-        if len(L) == 1:
-            out[...] = self._cinv @ b
-            return out
-        if self._fmg is None:                    # per coarse level: restricted b, approximation, residual, correction
-            self._fmg = [None] + [tuple(xp.empty(lev.shape) for _ in range(4)) for lev in L[1:]]
-        F = self._fmg
-        src = b.reshape(L[0].shape)
-        for l in range(len(L) - 1):
-            K.restrict(src, F[l + 1][0], L[l].R)
-            src = F[l + 1][0]
-        F[-1][1].reshape(-1)[...] = self._cinv @ F[-1][0].reshape(-1)
-        for l in range(len(L) - 2, 0, -1):
-            f, u, r, e = F[l]
-            u[...] = 0.0
-            K.prolong_add(F[l + 1][1], u, L[l].P, L[l].pbuf)
-            if L[l].csr:
-                K.csr_residual(L[l].A.mg_csr, u, f, r)
-            else:
-                L[l].A.residual_into(u, f, r)
-            if L[l].A.shape[0] < K.SERIAL_BELOW:
-                with _config.limit(1):
-                    self._cycle(l, r, e, K)
-            else:
-                self._cycle(l, r, e, K)
-            u += e
-        out[...] = 0.0
-        K.prolong_add(F[1][1], out.reshape(L[0].shape), L[0].P, L[0].pbuf)
-        return out
+        return _iterate.fmg_guess(self, b, out)
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""
@@ -429,45 +400,7 @@ class MultigridPreconditioner(LinearOperator):
         ``history["residual"]`` has ``nit + 1`` entries (the initial residual first);
         ``maxiter`` counts V-cycles.
         """
-        from . import _common
-
-        be = self.backend
-        xp = be.xp
-        A = self.levels[0].A
-        # the Krylov solvers' boundary checks: shapes, dtypes, finiteness, rtol/atol/maxiter (named errors)
-        S = _common.prepare(A, b, x0, None, be, rtol, atol, maxiter)
-        b, rtol, atol, maxiter = S.b, S.rtol, S.atol, S.maxiter
-        timer = Timer(be)
-        x = xp.zeros_like(b) if S.x is None else S.x
-        r = xp.empty_like(b)
-        z = xp.empty_like(b)
-        shp = A.grid_shape
-        bnorm = float(xp.linalg.norm(b))
-        tol = max(rtol * bnorm, atol)
-        hist = [np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp)))]
-        status = Status.MAXITER
-        it = 0
-        while it < maxiter:
-            if hist[-1] <= tol:
-                status = Status.CONVERGED
-                break
-            if not np.isfinite(hist[-1]):
-                status = Status.NONFINITE
-                break
-            self.matvec_into(r, z)
-            x += z
-            it += 1
-            hist.append(np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp))))
-        if status == Status.MAXITER and hist[-1] <= tol:
-            status = Status.CONVERGED
-        msg = {Status.CONVERGED: f"converged in {it} V-cycles",
-               Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
-               }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
-        return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
-                           stats={**timer.stats(), "vcycles": it}, method="multigrid",
-                           backend=be.name,
-                           options={"rtol": rtol, "atol": atol, "maxiter": maxiter, "nu": list(self.nus)},
-                           provenance=timer.provenance())
+        return _iterate.stationary_solve(self, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter)
 
     def __repr__(self) -> str:
         grids = " -> ".join("x".join(map(str, lev.shape)) for lev in self.levels)

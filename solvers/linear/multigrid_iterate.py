@@ -1,0 +1,93 @@
+"""Multigrid used on its own: the full-multigrid start and the stationary iteration (helpers of
+:class:`solvers.linear.multigrid.MultigridPreconditioner`, kept apart so that module stays one algorithm's
+size; the methods ``initial_guess`` and ``solve`` call these).
+
+References
+----------
+A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31 (1977) 333-390.
+U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001, sec. 2.6 (full multigrid).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _config
+from ..results import SolveResult, Status, Timer
+
+
+def fmg_guess(M, b, out):
+    """``out`` = the full-multigrid start of :meth:`MultigridPreconditioner.initial_guess` for ``A x = b``."""
+    xp = M.backend.xp
+    L = M.levels
+    K = M.backend.kernels("multigrid")
+    if len(L) == 1:
+        out[...] = M._cinv @ b
+        return out
+    if M._fmg is None:                    # per coarse level: restricted b, approximation, residual, correction
+        M._fmg = [None] + [tuple(xp.empty(lev.shape) for _ in range(4)) for lev in L[1:]]
+    F = M._fmg
+    src = b.reshape(L[0].shape)
+    for l in range(len(L) - 1):
+        K.restrict(src, F[l + 1][0], L[l].R)
+        src = F[l + 1][0]
+    F[-1][1].reshape(-1)[...] = M._cinv @ F[-1][0].reshape(-1)
+    for l in range(len(L) - 2, 0, -1):
+        f, u, r, e = F[l]
+        u[...] = 0.0
+        K.prolong_add(F[l + 1][1], u, L[l].P, L[l].pbuf)
+        if L[l].csr:
+            K.csr_residual(L[l].A.mg_csr, u, f, r)
+        else:
+            L[l].A.residual_into(u, f, r)
+        if L[l].A.shape[0] < K.SERIAL_BELOW:
+            with _config.limit(1):
+                M._cycle(l, r, e, K)
+        else:
+            M._cycle(l, r, e, K)
+        u += e
+    out[...] = 0.0
+    K.prolong_add(F[1][1], out.reshape(L[0].shape), L[0].P, L[0].pbuf)
+    return out
+
+
+def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> SolveResult:
+    """Multigrid as a stationary iteration ``x += M (b - A x)`` (:meth:`MultigridPreconditioner.solve`)."""
+    from . import _common
+
+    be = M.backend
+    xp = be.xp
+    A = M.levels[0].A
+    # the Krylov solvers' boundary checks: shapes, dtypes, finiteness, rtol/atol/maxiter (named errors)
+    S = _common.prepare(A, b, x0, None, be, rtol, atol, maxiter)
+    b, rtol, atol, maxiter = S.b, S.rtol, S.atol, S.maxiter
+    timer = Timer(be)
+    x = xp.zeros_like(b) if S.x is None else S.x
+    r = xp.empty_like(b)
+    z = xp.empty_like(b)
+    shp = A.grid_shape
+    bnorm = float(xp.linalg.norm(b))
+    tol = max(rtol * bnorm, atol)
+    hist = [np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp)))]
+    status = Status.MAXITER
+    it = 0
+    while it < maxiter:
+        if hist[-1] <= tol:
+            status = Status.CONVERGED
+            break
+        if not np.isfinite(hist[-1]):
+            status = Status.NONFINITE
+            break
+        M.matvec_into(r, z)
+        x += z
+        it += 1
+        hist.append(np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp))))
+    if status == Status.MAXITER and hist[-1] <= tol:
+        status = Status.CONVERGED
+    msg = {Status.CONVERGED: f"converged in {it} V-cycles",
+           Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
+           }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
+    return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
+                       stats={**timer.stats(), "vcycles": it}, method="multigrid",
+                       backend=be.name,
+                       options={"rtol": rtol, "atol": atol, "maxiter": maxiter, "nu": list(M.nus)},
+                       provenance=timer.provenance())
