@@ -243,6 +243,15 @@ def case(shape, repeat, peers=True, rtol=1e-8):
           f"{w['matvec_equivalents_vs_cold_matvec']:.0f}) (matvec {1e3 * w['matvec_s']:.2f} ms), counted "
           f"{w['counted']['evals']:.0f} stencil evaluations / {w['counted']['passes']:.0f} passes", flush=True)
     xref = res.x
+    # the optional full-multigrid start (multigrid(..., fmg_start=True)), same matvec yardstick
+    solvers.cg(A, b, M=multigrid(A, fmg_start=True), rtol=rtol, backend="numba")
+    tf, rf, tsf = _median(lambda: solvers.cg(A, b, M=multigrid(A, fmg_start=True), rtol=rtol, backend="numba"),
+                          repeat)
+    out["newtonkit_mgcg_fmg_start"] = {"time_s": tf, "times_s": tsf, "nit": rf.nit, "converged": rf.converged,
+                                       "matvec_equivalents": tf / w["matvec_s"],
+                                       "note": "optional (off by default): CG from the FMG start"}
+    print(f"{shape}: MG-CG with the FMG start {tf:.3f} s, {rf.nit} it = {tf / w['matvec_s']:.0f} "
+          "matvec-equivalents", flush=True)
     t, res, ts = _median(lambda: solvers.cg(A, b, rtol=rtol, backend="numba"), max(1, repeat // 2))
     out["newtonkit_cg"] = {"time_s": t, "times_s": ts, "nit": res.nit}
     print(f"{shape}: newtonkit CG {t:.3f} s, {res.nit} it", flush=True)
