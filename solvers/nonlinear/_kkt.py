@@ -328,7 +328,7 @@ def safeguarded_multipliers(ev, p, n: int, m: int):
         return zeros, "zeros"
     ls = least_squares_multipliers(p.g, p.J)
     if ls is None:
-        return zeros, "zeros"
+        return zeros, "zeros (the least-squares estimate is not finite or above 1e100)"
     gmax = float(np.max(np.abs(p.g))) if p.g.size else 0.0
     if float(np.max(np.abs(ls))) > LS_MULTIPLIER_MAX * max(1.0, gmax):
         return zeros, "zeros (least-squares estimate too large)"

@@ -326,13 +326,25 @@ def merit_noise(p: Point, mu: float, nu: float) -> float:
     return 16.0 * np.finfo(float).eps * max(terms, 1e-300)
 
 
+#: a sparse Jacobian with m + n above this is not densified for the least-squares multipliers (LSQR instead)
+LSTSQ_DENSE_LIMIT = 2000
+
+
 def least_squares_multipliers(g, J):
     """``argmin_lam ||g + J^T lam||_2`` for a dense or sparse ``J`` (``None`` for an operator)."""
     if not _is_matrix(J):
         return None
-    Jd = J.toarray() if sp.issparse(J) else J
-    lam, *_ = np.linalg.lstsq(Jd.T, -g, rcond=None)
-    return lam if np.all(np.isfinite(lam)) else None
+    if sp.issparse(J) and sum(J.shape) > LSTSQ_DENSE_LIMIT:
+        # a large sparse J is not densified: LSQR (Paige and Saunders 1982) on J^T lam = -g
+        from scipy.sparse.linalg import lsqr
+
+        lam = lsqr(J.T.tocsr(), -np.asarray(g), atol=1e-14, btol=1e-14, iter_lim=10 * sum(J.shape))[0]
+    else:
+        Jd = J.toarray() if sp.issparse(J) else J
+        lam, *_ = np.linalg.lstsq(Jd.T, -g, rcond=None)
+    if not np.all(np.isfinite(lam)) or (lam.size and float(np.max(np.abs(lam))) > SCALE_LIMIT):
+        return None                      # no usable estimate (the caller keeps its start and says so)
+    return lam
 
 
 def second_order_point(ev: NLPEvaluator, q: Point, J):

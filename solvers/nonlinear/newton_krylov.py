@@ -78,6 +78,17 @@ def _make_forcing(forcing):
                     f"observe(linear_residual), got {type(forcing).__name__}")
 
 
+
+def _refuse_host_matrix(A, who: str, be) -> None:
+    """On a device backend a NumPy array or SciPy sparse matrix (host memory) is refused with the fix."""
+    import scipy.sparse as sp
+
+    if isinstance(A, np.ndarray) or sp.issparse(A):
+        raise TypeError(f"{_METHOD}: {who} returned a host {type(A).__module__}.{type(A).__name__} on the {be.name} "
+                        "backend: it would be copied to the device at every Newton step; return an operator on the "
+                        "backend's arrays (e.g. solvers.operators.FunctionOperator, or a device sparse matrix), or "
+                        "use backend='numpy'")
+
 def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", tol: float = 1e-8,
                   rtol: float = 0.0, maxiter: int = 50, forcing="eisenstat-walker", inner_maxiter: int | None = None,
                   callback=None, backend=None):
@@ -301,6 +312,9 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
             Mk = M(xs)
         else:
             Mk = M
+        if xp is not np:                    # a device backend: host matrices would be uploaded (or refused) per step
+            _refuse_host_matrix(J, "jac(x)" if jac is not None else "the Jacobian operator", be)
+            _refuse_host_matrix(Mk, "M(x)" if M_callable else "M", be)
         # ---- inner solve: ||F + J d|| <= max(eta ||F||, target / 2)
         eta = float(forcing_rule(f2))
         try:

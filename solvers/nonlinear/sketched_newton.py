@@ -10,7 +10,6 @@ Hessian modification, inner solvers).
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from ..results import Callback, Timer
 from ._kkt import SKETCHES
 from ._kkt import safeguarded_multipliers
-from ._nlp import (SCALE_LIMIT, NLPEvaluator, Point, check_problem, check_scales, int_arg, kkt_norm,
+from ._nlp import (SCALE_LIMIT, NLPEvaluator, _is_matrix, Point, check_problem, check_scales, int_arg, kkt_norm,
                    least_squares_multipliers, matrix_scale, objective_scale, positive_arg, rmatvec, vector_arg)
 # the tuning constants of the iterations live with them in ._sketched_steps (re-exported here)
 from ._sketched_steps import (_DELTA_MIN, _MU_MAX, _NEG_CURVATURE, _NU_MIN, _OPERATOR_PRODUCTS,  # noqa: F401
@@ -366,7 +365,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             ls, lam_src = safeguarded_multipliers(ev, p, n, m)
         else:
             ls = least_squares_multipliers(p.g, p.J)
-            lam_src = "least-squares" if ls is not None else lam_src
+            lam_src = ("least-squares" if ls is not None else "zeros" if not _is_matrix(p.J)   # documented: operator
+                       else "zeros (the least-squares estimate is not finite or above 1e100)")
         if ls is not None and bool(xp.any(ls)):
             lam = ls
             p.lam = lam

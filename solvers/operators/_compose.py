@@ -71,6 +71,8 @@ class ScaledOperator(LinearOperator):
     def __init__(self, A, alpha):
         if not isinstance(alpha, numbers.Number):
             raise TypeError(f"alpha must be a scalar, got {type(alpha).__name__}")
+        if not np.isfinite(alpha):
+            raise ValueError(f"the scale factor of an operator must be finite, got {alpha!r}")
         real = isinstance(alpha, numbers.Real)
         super().__init__(A.shape, np.result_type(A.dtype, np.asarray(alpha).dtype), A.backend,
                          symmetric=A.symmetric and real,

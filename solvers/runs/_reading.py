@@ -25,6 +25,9 @@ import h5py
 from . import _combine, _runfile, _single, _table
 from ._runfile import StoredRun
 
+#: the keyword filters of RunStore.table (solvers.runs._table.select)
+_TABLE_FILTERS = frozenset({"problem", "method", "backend", "status", "converged", "tags"})
+
 _SUMMARY_KEYS = ("run_id", "created", "problem", "method", "backend", "converged", "status", "nit", "time_s",
                  "tags", "final")
 
@@ -77,6 +80,10 @@ class _StoreReading:
         (``{"key": value}``; ``"key=value"`` strings also work). Columns: the summary fields,
         ``final_<history>`` and ``tag_<key>``. ``sort`` names a column (``reverse`` descending).
         """
+        unknown = sorted(set(filters) - _TABLE_FILTERS)
+        if unknown:
+            raise TypeError(f"RunStore.table() got unknown filter(s) {', '.join(unknown)}: the filters are "
+                            f"{', '.join(sorted(_TABLE_FILTERS))} (a tag is filtered with tags={{'key': value}})")
         rows = _table.select(self.list(), **filters)
         return _table.frame(_table.sort(_table.flatten(rows), sort, reverse))
 
@@ -88,6 +95,7 @@ class _StoreReading:
         return len(self._summaries())
 
     def __contains__(self, run_id) -> bool:
+        self._check_open()
         if not isinstance(run_id, str):
             return False
         for path in self._candidates(run_id):

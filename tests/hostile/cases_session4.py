@@ -21,8 +21,9 @@
   when its message is non-empty, ``x`` finite and the history ``nit + 1`` long;
 * ``"wrong"``: a claimed success that fails the check, or an unclear error (with a detail string).
 
-Known failures (outcome ``wrong``/``crash`` when this file was written, 2026-11-30 session 4) are marked
-``# KNOWN FAILURE`` beside their case in ``CASES``.
+The seven cases marked ``# FIXED`` were failures when this file was written (2026-11-30, session 4) and
+were fixed the same day (a host matrix refused on the device by newton_krylov, a finite scale factor of an
+operator, RunStore.table's unknown filters, ``id in store`` on a closed store).
 """
 from __future__ import annotations
 
@@ -1125,9 +1126,9 @@ CASES_DEVICE = [
     ("device: newton_krylov host x0", _dev_nk(11, 1.0, _host_x0)),
     ("device: newton_krylov x0 NaN", _dev_nk(11, 1.0, _nan_x0, expect=("x0", "finite"))),
     ("device: newton_krylov F wrong shape", _dev_nk(11, 1.0, _wrong_shape_F, expect=("F",))),
-    # KNOWN FAILURE: the refusal of a SciPy sparse jac on the device names neither the cause nor the fix
+    # FIXED (was a failure): the refusal of a SciPy sparse jac on the device names neither the cause nor the fix
     ("device: newton_krylov sparse SciPy jac", _dev_nk(11, 1.0, _sparse_jac, expect=("jac", "backend"))),
-    # KNOWN FAILURE: a dense NumPy jac on the device is uploaded silently at every Newton step
+    # FIXED (was a failure): a dense NumPy jac on the device is uploaded silently at every Newton step
     ("device: newton_krylov dense host jac", _dev_nk(11, 1.0, _dense_host_jac, expect=("jac", "backend"),
                                                      max_matrix_uploads=0)),
 ]
@@ -1561,8 +1562,8 @@ CASES_SPLITS = [
     ("ops shape mismatch @", _expect_error(lambda: _ops()["R"][0] @ _ops()["A"][0], "shape")),
     ("ops matvec wrong length", _expect_error(lambda: (_ops()["A"][0] + _ops()["B"][0]).matvec(np.ones(4)),
                                               "shape")),
-    ("ops nan * A", _scaled_bad(float("nan"))),  # KNOWN FAILURE (pre-existing, not from the split)
-    ("ops inf * A", _scaled_bad(float("inf"))),  # KNOWN FAILURE (pre-existing, not from the split)
+    ("ops nan * A", _scaled_bad(float("nan"))),  # FIXED (was a failure) (pre-existing, not from the split)
+    ("ops inf * A", _scaled_bad(float("inf"))),  # FIXED (was a failure) (pre-existing, not from the split)
     ("ops diagonal of sum", _diag_of_sum),
     ("ops SPD flags of sum/product", _sum_spd_flags),
     ("ops composed with_backend numba", _compose_with_backend),
@@ -1618,7 +1619,7 @@ CASES_SPLITS = [
     ("runs resolve unknown", _store_resolve_bad("zzzz-not-there")),
     ("runs resolve int", _store_resolve_bad(5)),
     ("runs sketched_newton result", _store_sketched_result),
-    ("runs table unknown filter", _store_table_bad),  # KNOWN FAILURE (pre-existing wording, moved verbatim)
+    ("runs table unknown filter", _store_table_bad),  # FIXED (was a failure) (pre-existing wording, moved verbatim)
     ("public imports after the splits", _public_imports),
 ]
 
@@ -2230,7 +2231,7 @@ CASES_SCALABLE = (
         ("mg cg from nonzero x0", _mg_x0_nonzero),
         ("mg numba stencil in cg(backend='numpy')", _mg_mixed_backends),
         ("device: newton_krylov callback types", _dev_nk_callback()),
-        # KNOWN FAILURE: same unclear refusal as the sparse jac (the message blames "jac(x) or M" with CuPy's text)
+        # FIXED (was a failure): same unclear refusal as the sparse jac (the message blames "jac(x) or M" with CuPy's text)
         ("device: newton_krylov host sparse M", _dev_nk(11, 1.0, _host_M, expect=("M", "backend"))),
         ("device: sketched_newton transfers", _dev_transfers()),
         ("mg3d 24^3 2 threads", _mg_cg((24, 24, 24), 1 / 25, threads=2)),
@@ -2276,7 +2277,7 @@ CASES_STORE2 = [
     ("runs closed: list", _closed_store(lambda st, ids: st.list(), "list")),
     ("runs closed: verify", _closed_store(lambda st, ids: st.verify(), "verify")),
     ("runs closed: resolve", _closed_store(lambda st, ids: st.resolve(ids[0]), "resolve")),
-    # KNOWN FAILURE (pre-existing, moved verbatim into _reading.py): `id in store` answers True on a closed store
+    # FIXED (was a failure) (pre-existing, moved verbatim into _reading.py): `id in store` answers True on a closed store
     ("runs closed: in", _closed_store(lambda st, ids: ids[0] in st, "__contains__")),
     ("runs pickled store reads", _pickled_store),
 ]
