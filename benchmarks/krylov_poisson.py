@@ -207,6 +207,14 @@ def mgcg_work(A, b, repeat, rtol=1e-8):
     M = box["M"]
     t, t_mv = float(np.median(ts)), float(np.min(mvs))
     t_cold = cold_matvec(A, xv, yv)
+    # the hot matvec on freshly allocated vector pairs: its time depends on the pages the vectors got
+    # (transparent huge pages or not: 128^3 measured 0.84-1.44 ms across processes on one quiet machine)
+    pairs = []
+    for _ in range(4):
+        xa, ya = np.asarray(b).copy(), np.empty_like(np.asarray(b))
+        A.matvec_dot(xa, ya)
+        pairs.append(_min_matvec(A, xa, ya, 5))
+        del xa, ya
     cycles = M.stats["vcycles"]
     evals = cycles * M.stats["fine_evals_per_cycle"] + res.stats["matvecs"]
     passes = cycles * M.stats["fine_passes_per_cycle"] + 3 * res.nit + (res.stats["matvecs"] - res.nit)
@@ -218,6 +226,8 @@ def mgcg_work(A, b, repeat, rtol=1e-8):
         "first_solve_note": "after the JIT warm-up, with the memoised 1-D transfer tables cleared (a process's "
                             "first solve on this grid); every timed solve builds its hierarchy (multigrid(A))",
         "matvec_cold_s": t_cold, "matvec_equivalents_vs_cold_matvec": t / t_cold,
+        "matvec_fresh_pairs_s": pairs,
+        "matvec_equivalents_vs_fresh_pairs": [t / p for p in pairs],
         "matvec_note": "matvec_s: the hot-loop minimum (x, Ax cache-resident where they fit: the headline's "
                        "yardstick); matvec_cold_s: caches flushed first (secondary figure)",
         "counted": {"vcycles": cycles, "fine_evals_per_cycle": M.stats["fine_evals_per_cycle"],
@@ -240,7 +250,8 @@ def case(shape, repeat, peers=True, rtol=1e-8):
     print(f"{shape}: newtonkit MG-CG {w['time_s']:.3f} s, {res.nit} it = {w['matvec_equivalents']:.0f} "
           f"matvec-equivalents by time (median; min {w['matvec_equivalents_min']:.0f}; first solve "
           f"{w['first_solve_matvec_equivalents']:.0f}; vs a cache-cold matvec "
-          f"{w['matvec_equivalents_vs_cold_matvec']:.0f}) (matvec {1e3 * w['matvec_s']:.2f} ms), counted "
+          f"{w['matvec_equivalents_vs_cold_matvec']:.0f}) (matvec {1e3 * w['matvec_s']:.2f} ms; on fresh vector "
+          f"pairs {', '.join(f'{1e3 * p:.2f}' for p in w['matvec_fresh_pairs_s'])} ms), counted "
           f"{w['counted']['evals']:.0f} stencil evaluations / {w['counted']['passes']:.0f} passes", flush=True)
     xref = res.x
     # the optional full-multigrid start (multigrid(..., fmg_start=True)), same matvec yardstick
