@@ -223,7 +223,7 @@ def ldexp(v: float, e: int) -> float:
         return math.copysign(math.inf, v)
 
 
-def scale_exponent(xp, b) -> int:
+def scale_exponent(xp, b, amax: float = math.nan) -> int:
     """The exponent ``e`` of the power-of-two scaling ``b -> b * 2^-e`` (0 when ``b`` needs none).
 
     Norms and dot products of vectors whose largest entry is near 1 neither overflow nor
@@ -233,7 +233,7 @@ def scale_exponent(xp, b) -> int:
     """
     if b.size == 0:
         return 0
-    m = float(xp.max(xp.abs(b)))
+    m = amax if math.isfinite(amax) else float(xp.max(xp.abs(b)))     # amax: max |b| when already measured
     if m == 0.0 or 2.0 ** -SCALE_BAND <= m <= 2.0 ** SCALE_BAND:
         return 0
     return math.frexp(m)[1]
@@ -300,7 +300,7 @@ class KrylovRun:
         self.extras = {}              # routine-specific result extras (defaults for every exit)
         self.cb = Callback(None)
         xp = self.xp
-        self.scale = e = scale_exponent(xp, S.b)
+        self.scale = e = scale_exponent(xp, S.b, S.bmax)
         if e:                         # exact power-of-two scaling (S.b and S.x are private copies)
             S.b = xp.ldexp(S.b, -e)
             if S.x is not None:

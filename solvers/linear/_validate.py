@@ -30,6 +30,7 @@ class System:
     maxiter: int
     rtol: float
     atol: float
+    bmax: float = math.nan   # max |b| (measured by the finiteness scan of b; NaN: not measured)
 
 
 def _check_finite_array(xp, a, name):
@@ -64,7 +65,9 @@ def _is_complex_dtype(dt) -> bool:
     return dt is not None and np.issubdtype(np.dtype(dt), np.complexfloating)
 
 
-def _as_vector(be, v, n, name, shape_of_A):
+def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True):
+    """``v`` as a float64 C-ordered backend vector of length ``n`` (a private copy when ``copy``; else the
+    caller's array when it already is one: ``b`` is only read by the solvers), checked finite."""
     xp = be.xp
     if not hasattr(v, "shape"):
         v = np.asarray(v)
@@ -77,9 +80,21 @@ def _as_vector(be, v, n, name, shape_of_A):
         v = v.reshape(-1)
     if v.shape != (n,):
         raise ValueError(f"{name} has shape {tuple(v.shape)}, expected ({n},) to match A with shape {shape_of_A}")
-    v = xp.array(v, dtype=xp.float64, order="C", copy=True)
-    _check_finite_array(xp, v, name)
+    v = xp.array(v, dtype=xp.float64, order="C", copy=True) if copy else xp.ascontiguousarray(v, dtype=xp.float64)
+    if check_finite:
+        _check_finite_array(xp, v, name)
     return v
+
+
+def _as_rhs(be, b, n, shape_of_A):
+    """The right-hand side: not copied (only read), and finite, with ``max |b|`` from the same scan (one pass
+    instead of a finiteness pass and a max pass; the max is NaN or inf exactly when ``b`` is not finite)."""
+    xp = be.xp
+    v = _as_vector(be, b, n, "b", shape_of_A, copy=False, check_finite=False)
+    bmax = max(float(v.max()), -float(v.min())) if v.size else 0.0   # two reductions, no n-sized temporary
+    if not math.isfinite(bmax):
+        raise ValueError("b contains NaN or inf; pass finite values")
+    return v, bmax
 
 
 def _as_operator(obj, be, name):
@@ -158,7 +173,7 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
                          "operator or a dedicated solver")
     n = op.shape[0]
     _check_operator_finite(op, be, "A")
-    b = _as_vector(be, b, n, "b", op.shape)
+    b, bmax = _as_rhs(be, b, n, op.shape)
     x = None if x0 is None else _as_vector(be, x0, n, "x0", op.shape)
 
     Mop = None
@@ -174,6 +189,6 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
             _check_operator_finite(Mop, be, "M")
     if maxiter is None:
         maxiter = 10 * n
-    return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol)
+    return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol, bmax)
 
 

@@ -360,6 +360,13 @@ def test_finite_scan_runs_once_per_operator(monkeypatch, rng):
         return real(xp, a, name)
 
     monkeypatch.setattr(_validate, "_check_finite_array", counting)
+    real_rhs = _validate._as_rhs                            # b: finiteness and max |b| in one scan
+
+    def counting_rhs(be, b, n, shape):
+        calls.append("b")
+        return real_rhs(be, b, n, shape)
+
+    monkeypatch.setattr(_validate, "_as_rhs", counting_rhs)
     A = rng.standard_normal((20, 20))
     A = A @ A.T + 20 * np.eye(20)
     op = DenseOperator(A, backend="numba")
@@ -375,3 +382,17 @@ def test_finite_scan_runs_once_per_operator(monkeypatch, rng):
     for _ in range(2):                                      # a failed scan is not remembered
         with pytest.raises(ValueError, match="NaN"):
             solvers.cg(bad, np.ones(2))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e200])
+@pytest.mark.parametrize("method", ["cg", "minres", "gmres"])
+def test_b_is_read_not_written(method, scale, rng):
+    # b is no longer copied on entry (it is only read): the caller's array must come back unchanged, also when the
+    # solve scales it by a power of two; the answer is checked against a dense solve
+    A = rng.standard_normal((30, 30))
+    A = A @ A.T + 30 * np.eye(30)
+    b = rng.standard_normal(30) * scale
+    keep = b.copy()
+    res = getattr(solvers, method)(A, b, rtol=1e-10)
+    np.testing.assert_array_equal(b, keep)
+    np.testing.assert_allclose(res.x, np.linalg.solve(A, keep), rtol=1e-7)
