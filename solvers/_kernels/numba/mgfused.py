@@ -18,7 +18,7 @@ smoothing, full weighting); G. Wellein et al., COMPSAC 2009 (wavefront temporal 
 import numba as nb
 import numpy as np
 
-from .multigrid import _affine, _combine, _last3, _window
+from .multigrid import _affine, _combine, _last3, _restrict_buffers, _window
 from .rbwave import _bounds, _stage3, twin
 from .stencil import residual_plane3c
 
@@ -58,12 +58,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
     gw = np.zeros((1, 2))
     for t in nb.prange(nchunks):
         tmp = np.empty(n2)
-        ring = np.empty((W, n1, n2))
-        ringf = ring.reshape((W, n1 * n2))
-        pl = np.empty((n1, n2))
-        plf = pl.reshape(n1 * n2)
-        row = np.empty(n2)
-        slots = np.empty(m0, dtype=np.int64)
+        ring, ringf, pl, plf, row, slots = _restrict_buffers(W, n1, n2, m0)
         s, en, lo, hi = _bounds(t, nchunks, n0, S)
         cs, ce = s + lo * S, en - hi * S         # residuals formed during the wavefront: planes [cs, ce)
         Ia = 0
@@ -98,12 +93,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
             for p in range(en - hi * st, en):
                 _stage3(st, p, u, f, w0, w1, w2, d, g, g, g, g, True, first, True, False, g, gi, gw, gi, gw, tmp)
     # the coarse planes at range boundaries: plain residual + restriction on the final u
-    ring = np.empty((W, n1, n2))
-    ringf = ring.reshape((W, n1 * n2))
-    pl = np.empty((n1, n2))
-    plf = pl.reshape(n1 * n2)
-    row = np.empty(n2)
-    slots = np.empty(m0, dtype=np.int64)
+    ring, ringf, pl, plf, row, slots = _restrict_buffers(W, n1, n2, m0)
     nxt = -1
     for I in range(nc0):
         if done[I]:

@@ -150,6 +150,15 @@ def _window(ri0):
     return W
 
 
+@nb.njit(cache=True, inline="always")
+def _restrict_buffers(W, n1, n2, m0):
+    """The work buffers of a plane-wise restriction (one set per thread): the ring of ``W`` residual planes
+    (and its flat view), a plane (and its flat view), a row and the coarse-plane slots."""
+    ring = np.empty((W, n1, n2))
+    pl = np.empty((n1, n2))
+    return ring, ring.reshape((W, n1 * n2)), pl, pl.reshape(n1 * n2), np.empty(n2), np.empty(m0, dtype=np.int64)
+
+
 @nb.njit(cache=True, fastmath=_FM)
 def _combine(src, idx, wts, m, dst):
     """``dst = sum_a wts[a] src[idx[a]]`` over the rows (1-D views or flattened planes) of ``src``: one pass
@@ -235,12 +244,7 @@ def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2,
     W = _window(ri0)
     for t in nb.prange(nchunks):
         Is, Ie = t * nc0 // nchunks, (t + 1) * nc0 // nchunks
-        ring = np.empty((W, n1, n2))
-        ringf = ring.reshape((W, n1 * n2))
-        pl = np.empty((n1, n2))
-        plf = pl.reshape(n1 * n2)
-        row = np.empty(n2)
-        slots = np.empty(m0, dtype=np.int64)
+        ring, ringf, pl, plf, row, slots = _restrict_buffers(W, n1, n2, m0)
         nxt = ri0[Is, 0] if Ie > Is else 0
         for I in range(Is, Ie):
             hi = ri0[I, 0]
