@@ -20,7 +20,7 @@ import numpy as np
 
 from .multigrid import _affine, _combine, _last3, _restrict_buffers, _window
 from .rbwave import _bounds, _stage3, twin
-from .stencil import residual_plane3c
+from ._stencil_rows import residual_plane3c
 
 
 @nb.njit(cache=True)

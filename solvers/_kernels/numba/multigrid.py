@@ -35,7 +35,7 @@ import numba as nb
 import numpy as np
 
 from .rbwave import twin as _twin
-from .stencil import residual_plane3c, residual_row2c
+from ._stencil_rows import residual_plane3c, residual_row2c
 
 _FM = {"reassoc", "contract", "nsz"}
 

@@ -28,7 +28,7 @@ import types
 import numba as nb
 import numpy as np
 
-from .stencil import _plane3c, _plane3v, _row2c, _row2v
+from ._stencil_rows import _plane3c, _plane3v, _row2c, _row2v
 
 
 # ----------------------------------------------------------------------------- one stage on one plane
