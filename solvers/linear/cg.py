@@ -308,7 +308,9 @@ def _precond_fail(done, R, x, k, rnorm, rz):
     return done(x, Status.BREAKDOWN, k, rnorm,
                 f"breakdown at iteration {k}: r^T M r = {rz:.3e} <= 0, so the preconditioner M is not symmetric "
                 "positive definite. Use an SPD preconditioner (e.g. solvers.linear.jacobi on an SPD matrix) or "
-                "solvers.gmres, which accepts any preconditioner")
+                "solvers.gmres, which accepts any preconditioner; a preconditioner built from A (multigrid, "
+                "Jacobi) is not SPD when A itself is not (a negative shift, a wrong sign): then solve with "
+                "solvers.minres (symmetric indefinite) or solvers.gmres")
 
 
 __all__ = ["cg"]
