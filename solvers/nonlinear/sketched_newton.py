@@ -225,7 +225,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     Iterations on the 30 HS/BT problems of :func:`problems.nlp.hs` from their standard starts to
     ``tol = 1e-8`` (``benchmarks/nlp.py``): median 6 with every sketch and with MINRES (IPOPT: 7),
     median 4 on the 24 problems named by the issue that asked for the solver (the automatic
-    multipliers save one iteration on HS40, HS42, HS79, BT9 and BT12);
+    multipliers save one iteration on HS39, HS40, HS42, HS46, HS79, BT9 and BT12 and cost one or
+    two on HS7 and HS27);
     the quadratic programs take one iteration, unit steps are accepted once the KKT residual
     is below about 1e-3 of its start, and the degenerate problems (HS26, HS46, HS47, HS49:
     singular reduced Hessian or Jacobian at the solution) take about 20, as Newton's method
@@ -357,9 +358,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     scale_c = matrix_scale(p.J)
     # objective scaling (not with a problem's own KKT preconditioner, which is built for the unscaled system)
     fscale = objective_scale(scale_f) if scaling and getattr(problem, "kkt_preconditioner", None) is None else 1.0
-    if fscale != 1.0:
+    if fscale != 1.0:                        # the values at x0 rescaled in place (no second evaluation)
         ev.set_objective_scale(fscale)
-        p = Point.evaluate(ev, x, lam * fscale, strict=True)
+        p.f, p.g, p.lam = p.f * fscale, p.g * fscale, lam * fscale
+        p.gL = p.g + rmatvec(p.J, p.lam, xp)
+        p.kkt = kkt_norm(ev, p.gL, p.c)
     if want_ls:
         if lam0 is None:
             ls, lam_src = safeguarded_multipliers(ev, p, n, m)
