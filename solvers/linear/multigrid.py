@@ -94,7 +94,11 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
 * coarse levels below the kernel set's ``SERIAL_BELOW`` points run
   single-threaded, inside a scoped :func:`solvers._config.limit` (thread-local,
   restored afterwards: the caller's thread count never changes); the coarsest
-  grid is a dense SPD inverse (Cholesky) applied as a matrix-vector product.
+  grid is a dense SPD inverse (Cholesky) applied as a matrix-vector product;
+* where those small levels are all constant-coefficient stencil levels with tensor transfers (the
+  geometric hierarchy), the kernel set's ``compiled_tail`` runs their part of the cycle as one compiled
+  call (:mod:`solvers._kernels.numba.mgtail`: the same serial kernels in the same order, no Python per
+  level; 256^2: 0.50 -> 0.45 ms per cycle, 100 x 37: 0.17 -> 0.13 ms).
 
 Every step (smoothing, residual + restriction, prolongation + smoothing, the CSR products and
 multicolour sweeps) comes from the backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy
@@ -264,7 +268,13 @@ class MultigridPreconditioner(LinearOperator):
         C = self.levels[-1].A.to_csr().toarray()
         Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
+        self._tail = False                         # the kernel set's compiled tail of the cycle, planned on first use
         self.stats = {"vcycles": 0, **self._work_per_cycle()}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_tail"] = False                     # compiled plans do not pickle: planned again on first use
+        return state
 
     def _work_per_cycle(self):
         """The work of one cycle counted in fine-grid units (each level weighted by its points over the
@@ -309,6 +319,8 @@ class MultigridPreconditioner(LinearOperator):
     def _cycle(self, l, f, u, K, dot=False):
         """One cycle from level ``l`` down; returns ``f . u`` when ``dot`` (from the last pass), else None."""
         lev = self.levels[l]
+        if self._tail and l == self._tail[0]:     # the small levels in one compiled call (same kernels, same order)
+            return self._tail[1](f, u, dot)
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
             return float(self.backend.xp.vdot(f, u)) if dot else None
@@ -345,6 +357,8 @@ class MultigridPreconditioner(LinearOperator):
     def _apply(self, r, out, dot):
         shp = self.levels[0].shape
         K = self.backend.kernels("multigrid")
+        if self._tail is False:
+            self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
         if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
             with _config.limit(1):
                 v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)

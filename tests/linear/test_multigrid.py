@@ -475,3 +475,36 @@ def test_cycle_option_is_validated_and_kept_across_backends():
     assert res.converged and res.nit <= min(8, v.nit)   # the W-cycle is at least as strong as the V-cycle
     np.testing.assert_allclose(res.x, x_ref, rtol=1e-8, atol=1e-10 * np.abs(x_ref).max())
     assert multigrid(A).cycle_kind == "V"
+
+
+@pytest.mark.parametrize("shape, h", [((256, 256), None), ((100, 37), None), ((64, 64, 64), None),
+                                      ((20, 30, 17), None), ((255, 17), (1.0, 0.05))])
+def test_compiled_tail_is_the_recursion_to_the_bit(rng, shape, h):
+    """The Numba kernel set runs the small levels of the cycle as one compiled call (mgtail); it must
+    give exactly what the Python recursion over the same serial kernels gives, and pickle."""
+    import pickle
+
+    domain = None if h is None else [(0, hi * (n + 1)) for hi, n in zip(h, shape)]
+    A = (_poisson(shape) if domain is None else _poisson(shape, domain=domain)).operator("numba")
+    M, ref = multigrid(A), multigrid(A)
+    x = rng.standard_normal(A.shape[0])
+    y = M.matvec(x)
+    assert M._tail, "the tail should be planned on this hierarchy"
+    ref._tail = None                                   # force the Python recursion
+    np.testing.assert_array_equal(y, ref.matvec(x))
+    out1, out2 = np.empty_like(x), np.empty_like(x)
+    assert M.matvec_dot(x, out1) == ref.matvec_dot(x, out2)
+    np.testing.assert_array_equal(out1, out2)
+    M2 = pickle.loads(pickle.dumps(M))
+    np.testing.assert_array_equal(M2.matvec(x), y)
+
+
+def test_compiled_tail_refuses_arrays_of_another_level():
+    from solvers._kernels.numba import mgtail
+
+    M = multigrid(_op((64, 64)))
+    M.matvec(np.ones(64 * 64))
+    l0, run = M._tail
+    with pytest.raises(ValueError, match="expected"):
+        run(np.zeros((5, 5)), np.zeros((5, 5)), False)
+    assert mgtail.plan(M.levels[-1:], M.nus[-1:], M._cinv) is None     # the coarsest level alone: no tail

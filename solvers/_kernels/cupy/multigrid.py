@@ -225,3 +225,8 @@ def csr_smooth(L, u, f, reverse):
         uf[rows] += dinv * (ff[rows] - Ab @ uf)
     if uc is not u:                                  # a strided u was copied: write back
         u[...] = uc
+
+
+def compiled_tail(levels, nus, cinv):
+    """None: on the device every level runs through the recursion (the reference's steps)."""
+    return None

@@ -479,3 +479,11 @@ def csr_smooth(L, u, f, reverse):
     A = L["G"]
     _mcgs(A.indptr, A.indices, A.data, L["dinv"], L["order"], L["cptr"], _flat(u), f.reshape(-1),
           bool(reverse))
+
+
+def compiled_tail(levels, nus, cinv):
+    """``(l0, run)``: the cycle from the first level below :data:`SERIAL_BELOW` points down as one compiled
+    serial call (:mod:`.mgtail`), or None where the hierarchy does not qualify there."""
+    from . import mgtail
+
+    return mgtail.plan(levels, nus, cinv)

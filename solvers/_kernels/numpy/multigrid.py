@@ -134,3 +134,9 @@ def csr_smooth(L, u, f, reverse):
     blocks = L["blocks"][::-1] if reverse else L["blocks"]
     for rows, Ab, dinv in blocks:
         uf[rows] += dinv * (ff[rows] - Ab @ uf)
+
+
+def compiled_tail(levels, nus, cinv):
+    """A compiled cycle over the small levels of the hierarchy, ``(l0, run)`` (see the Numba set's
+    :mod:`solvers._kernels.numba.mgtail`), or None: the reference runs the plain recursion."""
+    return None

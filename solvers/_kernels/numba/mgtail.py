@@ -1,0 +1,141 @@
+"""The small levels of a geometric V-cycle as ONE compiled call (Numba, serial).
+
+Below ``SERIAL_BELOW`` points a level's kernels run single-threaded and take microseconds each, so the
+Python recursion of :meth:`solvers.linear.multigrid.MultigridPreconditioner._cycle` (a few kernel calls,
+argument packing and a thread-count scope per level and visit) cost more than the arithmetic there:
+on 1024^2 the levels 127^2 ... 7^2 took 0.32 ms per cycle for about 0.05 ms of stencil work, and on
+256^2 the whole cycle was mostly that overhead. :func:`plan` packs the tail of the hierarchy (the first
+level below ``SERIAL_BELOW`` and everything under it) into typed lists once; :func:`_tail2` /
+:func:`_tail3` then run its V-cycle with the same serial kernels, in the same order, as the Python
+recursion calls them (pre-smoothing from ``u = 0``, fused residual + restriction, the dense coarsest
+solve, prolongation + post-smoothing in one wavefront), so the result is the same to the last bit.
+
+Only constant-coefficient stencil levels with tensor transfers and no W-cycle visit qualify (the
+geometric hierarchy on a constant ``k``); anything else keeps the Python recursion (:func:`plan`
+returns None).
+
+Reference: U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001, sec. 2.4
+(the V-cycle).
+"""
+import numba as nb
+import numpy as np
+from numba.typed import List
+
+from .mgfused import pre_rr_s
+from .multigrid import residual_restrict2c_s
+from .rbwave import SERIAL_BELOW, wave2_s, wave3_s
+
+
+@nb.njit(cache=True)
+def _coarsest(u, f, cinv, dot):
+    uf = u.reshape(-1)
+    ff = f.reshape(-1)
+    uf[:] = np.dot(cinv, ff)
+    return np.dot(ff, uf) if dot else 0.0
+
+
+@nb.njit(cache=True)
+def _tail2(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
+    """V-cycle from the level ``(u0, f0)`` down; levels below it in ``U, F`` (finest first), ``W[l]`` =
+    ``(w0, w1, d)`` and ``NU[l]`` of level ``l`` (0 = the top), ``R[l]``/``P[l]`` its four transfer tables
+    ``ri0, rw0, ri1, rw1`` as ``(int tables, float tables)``, ``PB[l]`` its prolongation buffer."""
+    L = len(U) + 1
+    for l in range(L - 1):
+        u = u0 if l == 0 else U[l - 1]
+        f = f0 if l == 0 else F[l - 1]
+        w = W[l]
+        wave2_s(u, f, w[0], w[1], w[2], g, g, g, True, 0, 2 * NU[l] + 1, True, False, g, it, wt, it, wt, g, 1,
+                False)
+        ri, rw = R[l]
+        residual_restrict2c_s(u, f, F[l], w[0], w[1], w[2], ri[0], rw[0], ri[1], rw[1], 1)
+    _coarsest(U[L - 2], F[L - 2], cinv, False)
+    v = 0.0
+    for l in range(L - 2, -1, -1):
+        u = u0 if l == 0 else U[l - 1]
+        f = f0 if l == 0 else F[l - 1]
+        w = W[l]
+        pi, pw = P[l]
+        v = wave2_s(u, f, w[0], w[1], w[2], g, g, g, True, 0, 2 * NU[l] + 1, False, True, U[l], pi[0], pw[0],
+                    pi[1], pw[1], PB[l], 1, dot and l == 0)
+    return v
+
+
+@nb.njit(cache=True)
+def _tail3(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
+    """3-D twin of :func:`_tail2` (``W[l]`` = ``(w0, w1, w2, d)``, six tables per transfer); the
+    pre-smoothing and the residual + restriction are one pass (:mod:`.mgfused`)."""
+    L = len(U) + 1
+    for l in range(L - 1):
+        u = u0 if l == 0 else U[l - 1]
+        f = f0 if l == 0 else F[l - 1]
+        w = W[l]
+        ri, rw = R[l]
+        pre_rr_s(u, f, F[l], w[0], w[1], w[2], w[3], 0, 2 * NU[l] + 1, ri[0], rw[0], ri[1], rw[1], ri[2], rw[2],
+                 1)
+    _coarsest(U[L - 2], F[L - 2], cinv, False)
+    v = 0.0
+    for l in range(L - 2, -1, -1):
+        u = u0 if l == 0 else U[l - 1]
+        f = f0 if l == 0 else F[l - 1]
+        w = W[l]
+        pi, pw = P[l]
+        v = wave3_s(u, f, w[0], w[1], w[2], w[3], g, g, g, g, True, 0, 2 * NU[l] + 1, False, True, U[l],
+                    pi[0], pw[0], pi[1], pw[1], pi[2], pw[2], PB[l], 1, dot and l == 0)
+    return v
+
+
+def _eligible(lev, last):
+    if last:
+        return True
+    A = lev.A
+    return (not lev.csr and getattr(A, "const", False) and isinstance(lev.P, tuple) and isinstance(lev.R, tuple)
+            and lev.rc is None and lev.pbuf is not None and A.ndim_grid in (2, 3))
+
+
+def _c(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def plan(levels, nus, cinv):
+    """``(l0, run)``: the first level ``l0`` of the compiled tail and ``run(f, u, dot)`` doing the cycle
+    from level ``l0`` down (``f, u`` that level's arrays; returns ``f . u`` after it when ``dot``, else
+    None); ``None`` when no tail qualifies (see the module notes) or it would hold the coarsest level
+    alone."""
+    nl = len(levels)
+    l0 = next((l for l, lev in enumerate(levels) if int(np.prod(lev.shape)) < SERIAL_BELOW), None)
+    if l0 is None or l0 > nl - 2 or not all(_eligible(lev, l == nl - 1) for l, lev in enumerate(levels[l0:], start=l0)):
+        return None
+    nd = len(levels[l0].shape)
+    if nd not in (2, 3) or any(len(lev.shape) != nd for lev in levels[l0:]):
+        return None
+    U, F, PB, W, NU, R, P = List(), List(), List(), List(), List(), List(), List()
+    for l in range(l0, nl):
+        lev = levels[l]
+        if l > l0:
+            U.append(lev.u)
+            F.append(lev.f)
+        if l < nl - 1:
+            A = lev.A
+            W.append(np.array([*(float(w) for w in A._w), float(A._d)]))
+            NU.append(int(nus[l]))
+            R.append((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2])))
+            P.append((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2])))
+            PB.append(lev.pbuf)
+    cinv = _c(cinv, np.float64)
+    g = np.zeros((1,) * nd)
+    it, wt = np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2))
+    fn = _tail2 if nd == 2 else _tail3
+
+    shape0 = tuple(levels[l0].shape)
+
+    def run(f, u, dot):
+        if u.shape != shape0 or f.shape != shape0:
+            raise ValueError(f"compiled multigrid tail: arrays of shape {u.shape}/{f.shape}, expected {shape0}")
+        f = np.ascontiguousarray(f, dtype=np.float64)      # the top level may be the caller's r (any real dtype)
+        uw = u if (u.dtype == np.float64 and u.flags.c_contiguous) else np.empty(shape0)
+        v = fn(uw, f, bool(dot), U, F, PB, W, NU, R, P, cinv, g, it, wt)
+        if uw is not u:
+            u[...] = uw
+        return float(v) if dot else None
+
+    return l0, run
