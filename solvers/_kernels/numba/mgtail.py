@@ -84,6 +84,28 @@ def _tail3(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
     return v
 
 
+@nb.njit(cache=True)
+def _lists(us, fs, pbs, ws, nus, rs, ps):
+    """Typed lists from tuples (one compiled call: appending from Python cost 0.34 ms per plan)."""
+    U = List()                     # one per line: a tuple of untyped lists cannot be typed
+    F = List()
+    PB = List()
+    W = List()
+    NU = List()
+    R = List()
+    P = List()
+    for i in range(len(us)):
+        U.append(us[i])
+        F.append(fs[i])
+    for i in range(len(pbs)):
+        PB.append(pbs[i])
+        W.append(ws[i])
+        NU.append(nus[i])
+        R.append(rs[i])
+        P.append(ps[i])
+    return U, F, PB, W, NU, R, P
+
+
 def _eligible(lev, last):
     if last:
         return True
@@ -108,19 +130,16 @@ def plan(levels, nus, cinv):
     nd = len(levels[l0].shape)
     if nd not in (2, 3) or any(len(lev.shape) != nd for lev in levels[l0:]):
         return None
-    U, F, PB, W, NU, R, P = List(), List(), List(), List(), List(), List(), List()
-    for l in range(l0, nl):
-        lev = levels[l]
-        if l > l0:
-            U.append(lev.u)
-            F.append(lev.f)
-        if l < nl - 1:
-            A = lev.A
-            W.append(np.array([*(float(w) for w in A._w), float(A._d)]))
-            NU.append(int(nus[l]))
-            R.append((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2])))
-            P.append((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2])))
-            PB.append(lev.pbuf)
+    inner = levels[l0:nl - 1]
+    U, F, PB, W, NU, R, P = _lists(
+        tuple(lev.u for lev in levels[l0 + 1:]), tuple(lev.f for lev in levels[l0 + 1:]),
+        tuple(lev.pbuf for lev in inner),
+        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner),
+        np.array(nus[l0:nl - 1], dtype=np.int64),
+        tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
+              for lev in inner),
+        tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
+              for lev in inner))
     cinv = _c(cinv, np.float64)
     g = np.zeros((1,) * nd)
     it, wt = np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2))
