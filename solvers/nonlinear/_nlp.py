@@ -330,8 +330,24 @@ def merit_noise(p: Point, mu: float, nu: float) -> float:
 LSTSQ_DENSE_LIMIT = 2000
 
 
-def least_squares_multipliers(g, J):
-    """``argmin_lam ||g + J^T lam||_2`` for a dense or sparse ``J`` (``None`` for an operator)."""
+def jacobian_svd(J, full=None):
+    """``(U, s, Vt, rank)``: the SVD of a dense ``J`` and its numerical rank (singular values above
+    ``max(m, n) eps s_max``, NumPy's ``lstsq`` cutoff); full (``Vt`` square, so the null space is there)
+    when ``m + n <= LSTSQ_DENSE_LIMIT`` or ``full``, else the economy form. The least-squares multipliers and the null
+    space of :meth:`~solvers.nonlinear._kkt.NewtonSystem.reduced_hessian_shift` both come from it, so the
+    automatic start of :func:`~solvers.nonlinear.sketched_newton` factors ``J`` once instead of three times."""
+    J = np.asarray(J, dtype=np.float64)
+    U, s, Vt = np.linalg.svd(J, full_matrices=bool(full) or sum(J.shape) <= LSTSQ_DENSE_LIMIT)
+    smax = float(s[0]) if s.size else 0.0
+    rank = int(np.sum(s > max(J.shape) * np.finfo(float).eps * max(smax, 1e-300)))
+    return U, s, Vt, rank
+
+
+def least_squares_multipliers(g, J, svd=None):
+    """``argmin_lam ||g + J^T lam||_2`` (minimum norm) for a dense or sparse ``J`` (``None`` for an operator).
+
+    A dense (or small sparse) ``J`` goes through :func:`jacobian_svd` (``svd``, when the caller has it):
+    ``lam = -U_r S_r^-1 V_r^T g``."""
     if not _is_matrix(J):
         return None
     if sp.issparse(J) and sum(J.shape) > LSTSQ_DENSE_LIMIT:
@@ -340,8 +356,13 @@ def least_squares_multipliers(g, J):
 
         lam = lsqr(J.T.tocsr(), -np.asarray(g), atol=1e-14, btol=1e-14, iter_lim=10 * sum(J.shape))[0]
     else:
-        Jd = J.toarray() if sp.issparse(J) else J
-        lam, *_ = np.linalg.lstsq(Jd.T, -g, rcond=None)
+        if svd is None:
+            Jd = J.toarray() if sp.issparse(J) else np.asarray(J, dtype=np.float64)
+            if not np.all(np.isfinite(Jd)):
+                return None
+            svd = jacobian_svd(Jd)
+        U, s, Vt, rank = svd
+        lam = -(U[:, :rank] @ ((Vt[:rank] @ np.asarray(g, dtype=np.float64)) / s[:rank]))
     if not np.all(np.isfinite(lam)) or (lam.size and float(np.max(np.abs(lam))) > SCALE_LIMIT):
         return None                      # no usable estimate (the caller keeps its start and says so)
     return lam
