@@ -109,7 +109,8 @@ def phase_profile(A, b, t_mv, repeat=3, rtol=1e-8):
     slower than the timed runs by the instrumentation), the minimum over ``repeat`` per phase, in seconds and
     in matvec-equivalents (``t_mv``). Phases: ``setup`` (building the hierarchy); per level ``L0``-``L2`` (and
     ``coarse`` for all coarser ones) the pre-smoothing + residual + restriction step and the prolongation +
-    post-smoothing step; the V-cycles in total (including the dense coarsest solve and Python); CG's products
+    post-smoothing step, except the levels the kernel set's compiled tail runs (``compiled tail``: from the
+    first level below ``SERIAL_BELOW`` points down, one call per cycle); the V-cycles in total (including the dense coarsest solve and Python); CG's products
     (``A.matvec_dot``/``matvec_into``) and the rest of CG (vector updates, dot products, Python)."""
 
     K = A.backend.kernels("multigrid")
@@ -138,6 +139,10 @@ def phase_profile(A, b, t_mv, repeat=3, rtol=1e-8):
         orig = [getattr(m, nm) for m, nm in saved]
         K.smooth_residual_restrict = timed(orig[0], lvl("pre-smoothing + residual + restriction", 1))
         K.prolong_sweeps = timed(orig[1], lvl("prolongation + post-smoothing", 1))
+        M._tail = K.compiled_tail(M.levels, M.nus, M._cinv)   # planned now, so it can be timed as a phase
+        if M._tail:
+            l0, run = M._tail
+            M._tail = (l0, timed(run, lambda a, l0=l0: f"compiled tail (levels {l0}+, one call per cycle)"))
         M.matvec_dot = timed(M.matvec_dot, lambda a: "V-cycles")
         A.matvec_dot = timed(type(A).matvec_dot.__get__(A), lambda a: "CG products")
         A.matvec_into = timed(type(A).matvec_into.__get__(A), lambda a: "CG products")
