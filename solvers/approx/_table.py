@@ -279,8 +279,9 @@ class TableRoute:
             K = be.kernels("approx")
             td = be.asarray(np.ascontiguousarray(t))
             a, b = be.xp.empty(t.shape[0]), be.xp.empty(t.shape[0])
-            K.evaluate(self._pack("chebyshev")[1], td, a)
-            K.evaluate_table(self._pack("table")[1], td, b)
+            pc, pt = self._pack("chebyshev")[1], self._pack("table")[1]
+            K.evaluate(pc, self._ordered(td, pc, be), a)
+            K.evaluate_table(pt, self._ordered(td, pt, be), b)
             self._tables["function"] = (float(np.abs(be.to_numpy(a) - be.to_numpy(b)).max()), bound)
         return self._tables["function"]
 

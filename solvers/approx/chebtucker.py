@@ -159,21 +159,48 @@ class ChebTucker(_table.TableRoute):
         return f"ChebTucker(d={self.d}, degree={self.degree}, ranks={self.ranks}, backend={self.backend!r})"
 
     # --- evaluation -----------------------------------------------------------------------
+    def _mode_order(self):
+        """The order of the modes in the packed form, or ``None`` for the given order. The kernels contract
+        the last mode first, as a GEMM whose inner dimension is its rank: a last rank under half the largest
+        starves it and forces small point blocks, so when the core is also large (``prod(r) >= 4096``
+        multiply-adds per point, where copying the points' columns is negligible) the mode of the largest
+        rank goes last (the last of them when several tie), the others keeping their order. The 24 x 24 x 4
+        lattice with random charges, ranks (62, 62, 16): 0.53 -> 0.72 million points/s on 2 threads; the
+        alternating lattice, ranks (10, 10, 7), keeps its order (reordered it measured 13 % slower)."""
+        r = self.ranks
+        j = max(range(self.d), key=lambda i: (r[i], i))
+        if j == self.d - 1 or 2 * r[-1] >= r[j] or int(np.prod(r)) < 4096:
+            return None
+        return tuple([i for i in range(self.d) if i != j] + [j])
+
     def _pack(self, route="chebyshev"):
+        """``(backend, packed)``; ``packed.perm`` is :meth:`_mode_order` (the points' columns are taken in
+        that order, see :meth:`_ordered`)."""
         be = get_backend(self.backend)
         key = (be.name, route)
         p = self._packed.get(key)
         if p is None:
-            dfac = [_cheb.derivative(A) for A in self.factors]
+            perm = self._mode_order()
+            order = list(perm) if perm else list(range(self.d))
+            facs = [self.factors[i] for i in order]
+            dfac = [_cheb.derivative(A) for A in facs]
             tables = None
             if route != "chebyshev":
                 v = self._table_data()
-                tables = {"p": v["p"], "grid": v["grid"], "table": v["table"]}
+                tables = {"p": v["p"], "grid": [v["grid"][i] for i in order], "table": [v["table"][i] for i in order]}
                 if route == "table+derivative":
                     dv = self._table_data(derivative=True)
-                    tables.update(dgrid=dv["grid"], dtable=dv["table"])
-            p = self._packed[key] = be.kernels("approx").pack(self.core, self.factors, dfac, xp=be.xp, tables=tables)
+                    tables.update(dgrid=[dv["grid"][i] for i in order], dtable=[dv["table"][i] for i in order])
+            core = np.ascontiguousarray(np.transpose(self.core, order)) if perm else self.core
+            p = be.kernels("approx").pack(core, facs, dfac, xp=be.xp, tables=tables)
+            p.perm = perm
+            self._packed[key] = p
         return be, p
+
+    @staticmethod
+    def _ordered(t, p, be):
+        """The mapped points ``t`` with their columns in the packed form's mode order."""
+        return t if p.perm is None else be.xp.ascontiguousarray(t[:, list(p.perm)])
 
     def _t(self, points, be):
         """Points mapped to [-1, 1]^d (host check in a few vector passes; the slow path only
@@ -195,7 +222,7 @@ class ChebTucker(_table.TableRoute):
         _config.apply()
         route = self._route()
         be, p = self._pack(route)
-        t = self._t(points, be)
+        t = self._ordered(self._t(points, be), p, be)
         out = be.xp.empty(t.shape[0])
         K = be.kernels("approx")
         (K.evaluate if route == "chebyshev" else K.evaluate_table)(p, t, out)
@@ -208,10 +235,12 @@ class ChebTucker(_table.TableRoute):
         _config.apply()
         route = self._route(derivative=True)
         be, p = self._pack(route)
-        t = self._t(points, be)
+        t = self._ordered(self._t(points, be), p, be)
         val, grad = be.xp.empty(t.shape[0]), be.xp.empty(t.shape)
         K = be.kernels("approx")
         (K.gradient if route == "chebyshev" else K.gradient_table)(p, t, val, grad)
+        if p.perm is not None:                           # back to the variables' order
+            grad = grad[:, list(np.argsort(p.perm))]
         return grad * be.asarray(2.0 / (self.domain[:, 1] - self.domain[:, 0]))
 
     def on_grid(self, grid):

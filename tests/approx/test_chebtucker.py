@@ -198,3 +198,4 @@ def test_every_compression_meets_its_bound_against_the_exact_function(rng, metho
     for i in range(3):
         C = _cheb.coefficients(C, axis=i)
     assert bound <= tol * np.linalg.norm(C) * (1 + 1e-12)
+

@@ -356,3 +356,37 @@ def test_point_major_rows_of_both_orders_against_the_direct_sums(order, r):
     out = np.empty(t.shape[0])
     K.evaluate_table(packed, t, out)
     np.testing.assert_allclose(out, val_ref, rtol=0, atol=2.0 * stated + 1e-13 * G)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("eval_method", ["chebyshev", "table"])
+@pytest.mark.parametrize("r", [(24, 20, 9), (12, 5, 16, 6), (100, 45)])
+def test_reordered_modes_against_the_direct_sums(backend, eval_method, r):
+    """A last rank under half the largest and a large core: the packed form takes the modes in another order
+    (a cycle, not a swap, for (24, 20, 9)); values and gradients (columns back in order, on a box that is
+    not [-1, 1]^d) against the direct Chebyshev sums."""
+    from solvers.approx import ChebTucker
+
+    rng = np.random.default_rng(sum(r))
+    m = tuple(ri + 8 + 3 * i for i, ri in enumerate(r))
+    core, factors = _random_tucker(rng, m, r)
+    dom = np.array([(-1.0 - i, 2.0 + 0.5 * i) for i in range(len(r))])
+    ct = ChebTucker(core, factors, dom, tol=1e-10, backend=backend, eval_method=eval_method)
+    perm = ct._mode_order()
+    assert perm is not None and (len(r) != 3 or perm != tuple(np.argsort(perm)))
+    x = rng.uniform(dom[:, 0], dom[:, 1], (300, len(r)))
+    t = (2.0 * x - (dom[:, 0] + dom[:, 1])) / (dom[:, 1] - dom[:, 0])
+    val, grad = _direct(core, factors, t)
+    grad = grad * (2.0 / (dom[:, 1] - dom[:, 0]))
+    scale = np.abs(val).max()
+    np.testing.assert_allclose(np.asarray(ct(x)), val, rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(np.asarray(ct.gradient(x)), grad, rtol=0, atol=1e-6 * np.abs(grad).max())
+
+
+def test_small_or_balanced_cores_keep_their_mode_order(rng):
+    from solvers.approx import ChebTucker
+
+    for r in [(10, 10, 7), (62, 62, 40), (30, 30, 4), (40, 40, 4)]:
+        core, factors = _random_tucker(rng, tuple(ri + 5 for ri in r), r)
+        ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-10)
+        assert (ct._mode_order() is None) == (r != (40, 40, 4)), r
