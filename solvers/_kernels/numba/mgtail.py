@@ -150,6 +150,9 @@ def plan(levels, nus, cinv):
     def run(f, u, dot):
         if u.shape != shape0 or f.shape != shape0:
             raise ValueError(f"compiled multigrid tail: arrays of shape {u.shape}/{f.shape}, expected {shape0}")
+        if f.dtype.kind not in "biuf":                     # a cast would drop an imaginary part without a word
+            raise TypeError(f"multigrid preconditioner: the vector has dtype {f.dtype}; it needs a real (float64) "
+                            "vector (for a complex one apply it to the real and imaginary parts separately)")
         f = np.ascontiguousarray(f, dtype=np.float64)      # the top level may be the caller's r (any real dtype)
         uw = u if (u.dtype == np.float64 and u.flags.c_contiguous) else np.empty(shape0)
         v = fn(uw, f, bool(dot), U, F, PB, W, NU, R, P, cinv, g, it, wt)
