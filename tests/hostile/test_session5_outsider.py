@@ -123,6 +123,36 @@ def test_mg_cg_against_sparse_direct_solve(rng, shape):
     np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-9 * np.abs(x_ref).max())
 
 
+@pytest.mark.parametrize("shape, shift", [((31, 31), -5.0), ((31, 31), 1e300), ((9, 9, 9), 50.0)])
+def test_mg_tail_bitwise_with_a_shift(rng, shape, shift):
+    A = StencilOperator(shape, tuple(1.0 / (n + 1) for n in shape), shift=shift, backend="numba")
+    M, R = _tail_and_recursion(A)
+    x = rng.standard_normal(A.shape[0])
+    np.testing.assert_array_equal(M.matvec(x), R.matvec(x))
+    assert M._tail
+
+
+def test_mg_tail_under_a_parallel_top_level_with_fmg_start(rng):
+    """42000 points: the top level runs in Python, the tail from level 1; the FMG start (which cycles
+    the coarse levels itself) and MG-CG must equal the recursion's and the sparse direct solution."""
+    from problems import pde
+
+    p = pde.Poisson((300, 140))
+    A = p.operator("numba")
+    b = rng.standard_normal(A.shape[0])
+    M, R = _tail_and_recursion(A, fmg_start=True)
+    M.matvec(b)
+    assert M._tail and M._tail[0] == 1
+    g1, g2 = np.empty_like(b), np.empty_like(b)
+    M.initial_guess(b, g1)
+    R.initial_guess(b, g2)
+    np.testing.assert_array_equal(g1, g2)
+    res = solvers.cg(A, b, M=M, rtol=1e-10)
+    x_ref = spla.spsolve(p.csr().tocsc(), b)
+    assert res.converged
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-8 * np.abs(x_ref).max())
+
+
 # ------------------------------------------------------------------------------------------ Chebyshev-Tucker
 def _direct(core, factors, dom, X):
     """The interpolant by direct Chebyshev sums: chebval per factor column, contracted by einsum."""
