@@ -122,6 +122,7 @@ highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (199
 from __future__ import annotations
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -269,12 +270,20 @@ class MultigridPreconditioner(LinearOperator):
         Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
         self._tail = False                         # the kernel set's compiled tail of the cycle, planned on first use
+        # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
+        # interleaved their cycles and both got wrong vectors)
+        self._lock = threading.Lock()
         self.stats = {"vcycles": 0, **self._work_per_cycle()}
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_tail"] = False                     # compiled plans do not pickle: planned again on first use
+        state.pop("_lock", None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _work_per_cycle(self):
         """The work of one cycle counted in fine-grid units (each level weighted by its points over the
@@ -356,15 +365,25 @@ class MultigridPreconditioner(LinearOperator):
 
     def _apply(self, r, out, dot):
         shp = self.levels[0].shape
+        n = self.shape[0]
+        if r.shape != (n,) or out.shape != (n,):
+            raise ValueError(f"multigrid preconditioner: r and out must have shape ({n},), got {r.shape} and "
+                             f"{out.shape}")
+        if np.dtype(r.dtype).kind not in "biuf":
+            raise TypeError(f"multigrid preconditioner: r has dtype {r.dtype}; it needs a real vector (for a complex "
+                            "one apply it to the real and imaginary parts separately)")
+        if np.dtype(out.dtype) != np.float64:
+            raise TypeError(f"multigrid preconditioner: out has dtype {out.dtype}; it must be float64")
         K = self.backend.kernels("multigrid")
-        if self._tail is False:
-            self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
-        if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
-            with _config.limit(1):
+        with self._lock:
+            if self._tail is False:
+                self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
+            if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
+                with _config.limit(1):
+                    v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
+            else:
                 v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
-        else:
-            v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
-        self.stats["vcycles"] += 1
+            self.stats["vcycles"] += 1
         return v
 
     def initial_guess(self, b, out):
@@ -382,7 +401,8 @@ class MultigridPreconditioner(LinearOperator):
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
         """
-        return _iterate.fmg_guess(self, b, out)
+        with self._lock:
+            return _iterate.fmg_guess(self, b, out)
 
     def matvec_into(self, r, out):
         """``out[:] = M r`` (one V-cycle from zero); returns ``out``."""

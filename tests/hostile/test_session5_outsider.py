@@ -390,9 +390,6 @@ print("ok")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="numba approx _evaluate/_gradient allocate T with m_max = 1 rows while _rows "
-                                       "writes T[1]: heap corruption (abort) when every factor has degree 0; fix: "
-                                       "T = np.empty((max(mmax, 2), chunk)) in both kernels (not this helper's file)")
 @pytest.mark.parametrize("route", ["chebyshev"])   # the table route itself is fine; its table_info check runs
                                                 # the same Chebyshev kernel, but that corruption aborts only at times
 def test_chebtucker_all_degree_zero_factors_do_not_corrupt_the_heap(route):

@@ -508,3 +508,40 @@ def test_compiled_tail_refuses_arrays_of_another_level():
     with pytest.raises(ValueError, match="expected"):
         run(np.zeros((5, 5)), np.zeros((5, 5)), False)
     assert mgtail.plan(M.levels[-1:], M.nus[-1:], M._cinv) is None     # the coarsest level alone: no tail
+
+
+def test_one_preconditioner_applied_from_two_threads(rng):
+    """The level buffers are shared: cycles from two Python threads must not interleave (they gave wrong
+    vectors before the cycle took a lock)."""
+    import threading
+
+    M = multigrid(_op((256, 256)))
+    xs = [rng.standard_normal(256 * 256) for _ in range(2)]
+    ref = [M.matvec(x) for x in xs]
+    bad = []
+
+    def work(i):
+        for _ in range(15):
+            if not np.array_equal(M.matvec(xs[i]), ref[i]):
+                bad.append(i)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not bad
+
+
+def test_preconditioner_refuses_complex_vectors_and_a_non_float64_out():
+    for shape in [(31, 31), (256, 256)]:             # the compiled tail from the top, and a Python top level
+        M = multigrid(_op(shape))
+        n = int(np.prod(shape))
+        x = np.ones(n)
+        with pytest.raises(TypeError, match="complex"):
+            M.matvec(x + 1j * x)
+        with pytest.raises(TypeError, match="float64"):
+            M.matvec_into(x, np.empty(n, dtype=np.float32))
+        with pytest.raises(ValueError, match="shape"):
+            M.matvec_into(x, np.empty(n + 1))
+        np.testing.assert_array_equal(M.matvec(x.astype(np.float32)), M.matvec(x))

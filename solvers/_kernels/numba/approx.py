@@ -90,7 +90,7 @@ def _evaluate(core, FT, ft_off, m, r, t, out, chunk):
     n, d = t.shape
     rmax, rl, G, nblocks = _layout(core, r, n, chunk)
     nprefix = G.shape[0]
-    mmax = 0
+    mmax = 2                    # _rows writes T[0] and T[1] even for degree-0 factors (m_i = 1)
     for i in range(d):
         mmax = max(mmax, m[i])
     for b in nb.prange(nblocks):
@@ -137,7 +137,7 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
     n, d = t.shape
     rmax, rl, G, nblocks = _layout(core, r, n, chunk)
     nprefix = G.shape[0]
-    mmax = 0
+    mmax = 2                    # _rows writes T[0] and T[1] even for degree-0 factors (m_i = 1)
     for i in range(d):
         mmax = max(mmax, m[i])
     for b in nb.prange(nblocks):
