@@ -84,9 +84,16 @@ def _tail3(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
     return v
 
 
+#: most levels in a compiled tail (a deeper tail keeps the Python recursion); the tuples handed to
+#: :func:`_lists` are padded to this length, so one compiled version serves every depth (a version per
+#: depth cost 1.3 s of compilation at the first hierarchy of each new depth, with a cold cache)
+MAX_TAIL = 12
+
+
 @nb.njit(cache=True)
-def _lists(us, fs, pbs, ws, nus, rs, ps):
-    """Typed lists from tuples (one compiled call: appending from Python cost 0.34 ms per plan)."""
+def _lists(count, us, fs, pbs, ws, nus, rs, ps):
+    """Typed lists of the first ``count`` entries of fixed-length tuples (one compiled call: appending
+    from Python cost 0.34 ms per plan)."""
     U = List()                     # one per line: a tuple of untyped lists cannot be typed
     F = List()
     PB = List()
@@ -94,10 +101,9 @@ def _lists(us, fs, pbs, ws, nus, rs, ps):
     NU = List()
     R = List()
     P = List()
-    for i in range(len(us)):
+    for i in range(count):
         U.append(us[i])
         F.append(fs[i])
-    for i in range(len(pbs)):
         PB.append(pbs[i])
         W.append(ws[i])
         NU.append(nus[i])
@@ -131,15 +137,23 @@ def plan(levels, nus, cinv):
     if nd not in (2, 3) or any(len(lev.shape) != nd for lev in levels[l0:]):
         return None
     inner = levels[l0:nl - 1]
+    if len(inner) > MAX_TAIL:
+        return None
+    pad = MAX_TAIL - len(inner)            # fixed-length tuples: ONE compiled _lists for every depth
+    z = np.zeros((1,) * nd)
+    zi, zf = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1))
+    ztab = (tuple([zi] * nd), tuple([zf] * nd))
     U, F, PB, W, NU, R, P = _lists(
-        tuple(lev.u for lev in levels[l0 + 1:]), tuple(lev.f for lev in levels[l0 + 1:]),
-        tuple(lev.pbuf for lev in inner),
-        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner),
-        np.array(nus[l0:nl - 1], dtype=np.int64),
+        len(inner),
+        tuple(lev.u for lev in levels[l0 + 1:]) + (z,) * pad, tuple(lev.f for lev in levels[l0 + 1:]) + (z,) * pad,
+        tuple(lev.pbuf for lev in inner) + (z,) * pad,
+        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner)
+        + (np.zeros(nd + 1),) * pad,
+        np.array(list(nus[l0:nl - 1]) + [0] * pad, dtype=np.int64),
         tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
-              for lev in inner),
+              for lev in inner) + (ztab,) * pad,
         tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
-              for lev in inner))
+              for lev in inner) + (ztab,) * pad)
     cinv = _c(cinv, np.float64)
     g = np.zeros((1,) * nd)
     it, wt = np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2))
