@@ -545,3 +545,21 @@ def test_preconditioner_refuses_complex_vectors_and_a_non_float64_out():
         with pytest.raises(ValueError, match="shape"):
             M.matvec_into(x, np.empty(n + 1))
         np.testing.assert_array_equal(M.matvec(x.astype(np.float32)), M.matvec(x))
+
+
+def test_a_tail_deeper_than_max_tail_keeps_the_recursion(rng):
+    from solvers._kernels.numba import mgtail
+
+    A = _poisson((1, 400000), domain=[(0.0, 2.0 / 400001), (0.0, 1.0)]).operator("numba")
+    M = multigrid(A, max_coarse=1, max_levels=40)
+    depth = sum(1 for lev in M.levels if int(np.prod(lev.shape)) < mgtail.SERIAL_BELOW)
+    assert depth - 1 > mgtail.MAX_TAIL
+    x = rng.standard_normal(A.shape[0])
+    y = M.matvec(x)
+    assert M._tail is None
+    ref = multigrid(A, max_coarse=1, max_levels=40)
+    ref._tail = None
+    np.testing.assert_array_equal(ref.matvec(x), y)
+    res = solvers.cg(A, np.ones(A.shape[0]), M=M, rtol=1e-8)
+    xd = spla.spsolve(A.to_csr().tocsc(), np.ones(A.shape[0]))
+    assert res.converged and np.abs(res.x - xd).max() <= 1e-6 * np.abs(xd).max()
