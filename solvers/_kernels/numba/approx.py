@@ -258,15 +258,13 @@ _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
-    """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` (a multiple
-    of 8) in ``theta = arccos t`` on the transposed table ``tT[off:]`` (``ri x (G + p + 1)``):
-    the stencil starts and offsets ``sigma`` for the block, the weights ``W`` (``p x chunk``; prefix
-    and suffix products), all with the points innermost, then per point ``ri`` dot products of
-    length ``p`` in blocks of 8."""
-    chunk = out.shape[1]
+def _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A):
+    """For the block's points ``t[p0:p0 + nb_, i]`` (padded with ``t = 1``): ``C[q]``, the table column of
+    the first node of the centred order-``p`` stencil in ``theta = arccos t`` (``G`` intervals on
+    ``[0, pi]``), and the Lagrange weights ``W[l, q]`` of its nodes (prefix and suffix products of
+    ``sigma - j``; the order-8 form unrolled, :func:`_weights8`), all with the points innermost."""
+    chunk = S.shape[0]
     half = p // 2
-    L = G + p + 1
     hinv = G / math.pi
     P = ASIN_P
     for q in range(nb_):
@@ -276,8 +274,11 @@ def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
     for q in range(chunk):
         s = _acos(S[q], P) * hinv
         j0 = min(int(s), G - 1) - half + 1
-        B[q] = off + j0 + half
+        C[q] = j0 + half
         S[q] = s - j0
+    if p == 8:
+        _weights8(S, W, inv_den)
+        return
     for q in range(chunk):
         W[0, q] = 1.0
         A[q] = 1.0
@@ -289,6 +290,20 @@ def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
         for q in range(chunk):
             W[l, q] *= A[q] * c                                 # times prod_{j > l} (sigma - j)
             A[q] *= S[q] - l
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
+    """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` (a multiple
+    of 8) in ``theta = arccos t`` on the transposed table ``tT[off:]`` (``ri x (G + p + 1)``):
+    the stencil starts and offsets ``sigma`` for the block, the weights ``W`` (``p x chunk``; prefix
+    and suffix products), all with the points innermost, then per point ``ri`` dot products of
+    length ``p`` in blocks of 8."""
+    chunk = out.shape[1]
+    L = G + p + 1
+    _stencils(G, p, inv_den, t, p0, nb_, i, S, B, W, A)
+    for q in range(chunk):
+        B[q] += off
     for q in range(chunk):
         b = B[q]
         for l0 in range(0, p, 8):
@@ -347,32 +362,7 @@ def _rows_table_pm(tR, roff, rp, G, p, inv_den, ri, t, p0, nb_, i, S, C, W, A, U
     the three modes' rows 141 -> 93 ns per point at rank 10, 175 -> 99 at rank 15, 214 -> 151 at
     rank 20; padding to 4 measured 1-7 % faster than to 8 or none (the row loops are short)."""
     chunk = out.shape[1]
-    half = p // 2
-    hinv = G / math.pi
-    P = ASIN_P
-    for q in range(nb_):
-        S[q] = t[p0 + q, i]
-    for q in range(nb_, chunk):
-        S[q] = 1.0
-    for q in range(chunk):
-        s = _acos(S[q], P) * hinv
-        j0 = min(int(s), G - 1) - half + 1
-        C[q] = j0 + half                                   # the stencil's first table row
-        S[q] = s - j0
-    if p == 8:
-        _weights8(S, W, inv_den)
-    else:
-        for q in range(chunk):
-            W[0, q] = 1.0
-            A[q] = 1.0
-        for l in range(1, p):
-            for q in range(chunk):
-                W[l, q] = W[l - 1, q] * (S[q] - (l - 1))
-        for l in range(p - 1, -1, -1):
-            c = inv_den[l]
-            for q in range(chunk):
-                W[l, q] *= A[q] * c
-                A[q] *= S[q] - l
+    _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A)
     urp = np.uint64(rp)
     for q in range(nb_):
         o = np.uint64(roff + C[q] * rp)
