@@ -176,7 +176,9 @@ class MultigridPreconditioner(LinearOperator):
     """A symmetric V-cycle (``2 nu_l + 1`` red-black half sweeps each side on stencil level ``l``), SPD.
 
     Build it with :func:`multigrid`. ``matvec(r)`` returns one V-cycle applied to
-    ``r`` from a zero initial guess, i.e. ``M r ~= A^{-1} r``.
+    ``r`` from a zero initial guess, i.e. ``M r ~= A^{-1} r``. ``r`` must be real and ``out``
+    float64 (a ``TypeError`` otherwise). The level buffers are shared, so cycles run one at a
+    time (a lock): one preconditioner may serve several threads, which then take turns.
 
     Attributes
     ----------
