@@ -251,10 +251,9 @@ def _acos(x, P):
     return (0.5 * math.pi * (1.0 - sg) + 2.0 * sg * a) if big else (0.5 * math.pi - sg * a)
 
 
-#: fused multiply-adds and reassociation in the table kernel (the order of the weight products and
-#: of the 8-term sums; the arccos keeps IEEE semantics in its own function)
+#: fused multiply-adds and reassociation in the table kernels (the order of the weight products and
+#: of the row sums; the arccos keeps IEEE semantics in its own function)
 _FAST = {"contract", "reassoc"}
-_U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
 
 
 @nb.njit(cache=True, fastmath=_FAST)
@@ -293,34 +292,6 @@ def _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A):
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, i, S, B, W, A, out):
-    """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` (a multiple
-    of 8) in ``theta = arccos t`` on the transposed table ``tT[off:]`` (``ri x (G + p + 1)``):
-    the stencil starts and offsets ``sigma`` for the block, the weights ``W`` (``p x chunk``; prefix
-    and suffix products), all with the points innermost, then per point ``ri`` dot products of
-    length ``p`` in blocks of 8."""
-    chunk = out.shape[1]
-    L = G + p + 1
-    _stencils(G, p, inv_den, t, p0, nb_, i, S, B, W, A)
-    for q in range(chunk):
-        B[q] += off
-    for q in range(chunk):
-        b = B[q]
-        for l0 in range(0, p, 8):
-            w0, w1, w2, w3 = W[l0, q], W[l0 + 1, q], W[l0 + 2, q], W[l0 + 3, q]
-            w4, w5, w6, w7 = W[l0 + 4, q], W[l0 + 5, q], W[l0 + 6, q], W[l0 + 7, q]
-            for j in range(ri):
-                # unsigned indices: no negative-index fix-ups on the 8 loads (3-4x faster here)
-                o = np.uint64(b + j * L + l0)
-                v = (w0 * tT[o] + w1 * tT[o + _U1] + w2 * tT[o + _U2] + w3 * tT[o + _U3]
-                     + w4 * tT[o + _U4] + w5 * tT[o + _U5] + w6 * tT[o + _U6] + w7 * tT[o + _U7])
-                if l0 == 0:
-                    out[j, q] = v
-                else:
-                    out[j, q] += v
-
-
-@nb.njit(cache=True, fastmath=_FAST)
 def _weights8(S, W, c):
     """The order-8 Lagrange weights ``W[l, q]`` at offsets ``S[q]`` (prefix and suffix products of
     ``S - j`` per point in registers: one vectorised loop over the points, 2.3x the row-by-row form)."""
@@ -355,11 +326,12 @@ def _weights8(S, W, c):
 
 @nb.njit(cache=True, fastmath=_FAST)
 def _rows_table_pm(tR, roff, rp, G, p, inv_den, ri, t, p0, nb_, i, S, C, W, A, Up, out):
-    """As :func:`_rows_table` on the point-major table ``tR[roff:]`` (``(G + p + 1) x rp``, the
+    """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` in ``theta = arccos t``
+    (:func:`_stencils`) on the point-major table ``tR[roff:]`` (``(G + p + 1) x rp``, the
     ``ri`` values of a grid node contiguous, zero-padded to ``rp``, a multiple of 4): per point,
     ``p`` contiguous row updates of length ``rp`` into ``Up[q]`` instead of a strided ``p``-term sum
-    per value, then ``out[:ri]`` by a transpose (points innermost). One thread, 2e5 random points:
-    the three modes' rows 141 -> 93 ns per point at rank 10, 175 -> 99 at rank 15, 214 -> 151 at
+    per value (the earlier transposed-table form), then ``out[:ri]`` by a transpose (points innermost). One
+    thread, 2e5 random points: the three modes' rows 141 -> 93 ns per point at rank 10, 175 -> 99 at rank 15, 214 -> 151 at
     rank 20; padding to 4 measured 1-7 % faster than to 8 or none (the row loops are short)."""
     chunk = out.shape[1]
     _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A)
@@ -396,17 +368,6 @@ def _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U):
         _rows_table_pm(tR, r_off[i], rpad[i], tG[i], p, inv_den, r[i], t, p0, nb_, i, S, C, W, A, Up, U[i])
 
 
-@nb.njit(cache=True)
-def _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U):
-    chunk = U.shape[2]
-    S = np.empty(chunk)
-    A = np.empty(chunk)
-    B = np.empty(chunk, dtype=np.int64)
-    W = np.empty((p, chunk))
-    for i in range(t.shape[1]):
-        _rows_table(tT, t_off[i], tG[i], p, inv_den, r[i], t, p0, nb_, i, S, B, W, A, U[i])
-
-
 @nb.njit(cache=True, parallel=True)
 def _evaluate_table(core, tR, r_off, rpad, tG, p, inv_den, r, t, out, chunk):
     """As :func:`_evaluate` with the factor rows from the point-major tables."""
@@ -426,7 +387,7 @@ def _evaluate_table(core, tR, r_off, rpad, tG, p, inv_den, r, t, out, chunk):
 
 
 @nb.njit(cache=True, parallel=True)
-def _gradient_table(core, tT, t_off, tG, dtT, dt_off, dtG, p, inv_den, r, t, val, grad, chunk):
+def _gradient_table(core, tR, r_off, dtR, dr_off, rpad, tG, dtG, p, inv_den, r, t, val, grad, chunk):
     """As :func:`_gradient` with the factor rows and their derivatives from the tables."""
     n, d = t.shape
     rmax, rl, G, nblocks = _layout(core, r, n, chunk)
@@ -436,24 +397,25 @@ def _gradient_table(core, tT, t_off, tG, dtT, dt_off, dtG, p, inv_den, r, t, val
         nb_ = min(n, p0 + chunk) - p0
         U = np.empty((d, rmax, chunk))
         dU = np.empty((d, rmax, chunk))
-        _block_rows_table(tT, t_off, tG, p, inv_den, r, t, p0, nb_, U)
-        _block_rows_table(dtT, dt_off, dtG, p, inv_den, r, t, p0, nb_, dU)
+        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U)
+        _block_rows_table_pm(dtR, dr_off, rpad, dtG, p, inv_den, r, t, p0, nb_, dU)
         _grad_block(G, U, dU, r, d, rl, p0, nb_, val, grad)
 
 
 @nb.njit(cache=True)
-def _table_rows(tT, off, G, p, inv_den, ri, x, out):
+def _table_rows(tR, roff, rp, G, p, inv_den, ri, x, out):
     n = x.shape[0]
     chunk = 256
     t = x.reshape(n, 1)
     S = np.empty(chunk)
     A = np.empty(chunk)
-    B = np.empty(chunk, dtype=np.int64)
+    C = np.empty(chunk, dtype=np.int64)
     W = np.empty((p, chunk))
+    Up = np.empty((chunk, rp))
     buf = np.empty((ri, chunk))
     for p0 in range(0, n, chunk):
         nb_ = min(n, p0 + chunk) - p0
-        _rows_table(tT, off, G, p, inv_den, ri, t, p0, nb_, 0, S, B, W, A, buf)
+        _rows_table_pm(tR, roff, rp, G, p, inv_den, ri, t, p0, nb_, 0, S, C, W, A, Up, buf)
         for q in range(nb_):
             for j in range(ri):
                 out[p0 + q, j] = buf[j, q]
@@ -465,8 +427,9 @@ def table_rows(packed, i, x, out, derivative=False):
     pre = "d" if derivative else ""
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.size:
-        _table_rows(getattr(packed, pre + "tT"), int(getattr(packed, pre + "t_off")[i]),
-                    int(getattr(packed, pre + "tG")[i]), packed.tp, packed.inv_den, int(packed.r[i]), x, out)
+        tR, r_off, rpad = _point_major(packed, pre)
+        _table_rows(tR, int(r_off[i]), int(rpad[i]), int(getattr(packed, pre + "tG")[i]), packed.tp, packed.inv_den,
+                    int(packed.r[i]), x, out)
     return out
 
 
@@ -509,6 +472,8 @@ def gradient_table(packed, t, val, grad):
     check_table(packed)
     check_table(packed, derivative=True)
     if t.shape[0]:
-        _gradient_table(packed.core, packed.tT, packed.t_off, packed.tG, packed.dtT, packed.dt_off, packed.dtG,
-                        packed.tp, packed.inv_den, packed.r, t, val, grad, max(16, chunk_for(packed) // 2))
+        tR, r_off, rpad = _point_major(packed)
+        dtR, dr_off, _ = _point_major(packed, "d")
+        _gradient_table(packed.core, tR, r_off, dtR, dr_off, rpad, packed.tG, packed.dtG, packed.tp, packed.inv_den,
+                        packed.r, t, val, grad, max(16, chunk_for(packed) // 2))
     return val, grad
