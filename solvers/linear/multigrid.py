@@ -275,7 +275,7 @@ class MultigridPreconditioner(LinearOperator):
         # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
         # interleaved their cycles and both got wrong vectors)
         self._lock = threading.Lock()
-        self.stats = {"vcycles": 0, **self._work_per_cycle()}
+        self.stats = {"vcycles": 0, **_setup.work_per_cycle(self.levels, self.nus)}
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -286,37 +286,6 @@ class MultigridPreconditioner(LinearOperator):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
-
-    def _work_per_cycle(self):
-        """The work of one cycle counted in fine-grid units (each level weighted by its points over the
-        fine grid's): ``fine_evals_per_cycle``, stencil evaluations (a half sweep counts as one, as it did
-        when the kernels evaluated the stencil on every point and kept one colour; they now update only
-        the colour's points, half that arithmetic, and the unit is kept so that counts compare across
-        versions; a residual or level product is one, a CSR multicolour sweep is one), and
-        ``fine_passes_per_cycle``, passes over a level grid in the fused (Numba) kernels: pre-smoothing,
-        residual + restriction, prolongation + post-smoothing (three per stencil level in 2-D, two in 3-D
-        with constant coefficients, where the residual + restriction is part of the pre-smoothing pass;
-        CSR levels do one pass per sweep and transfer)."""
-        n0 = float(np.prod(self.levels[0].shape))
-        evals = passes = 0.0
-        visits = 1.0
-        for l, lev in enumerate(self.levels[:-1]):
-            w = visits * float(np.prod(lev.shape)) / n0
-            nu = self.nus[l]
-            if lev.csr:
-                evals += w * (2 * nu + 1)
-                passes += w * (2 * nu + 3)
-            else:
-                evals += w * (2 * (2 * nu + 1) + 1)
-                fused = lev.A.ndim_grid == 3 and getattr(lev.A, "const", False) and isinstance(lev.R, tuple)
-                passes += w * (2 if fused else 3)
-            nxt = self.levels[l + 1]
-            if nxt.rc is not None:                 # W-cycle: a residual and a second visit of the next level
-                wn = visits * float(np.prod(nxt.shape)) / n0
-                evals += wn
-                passes += wn
-                visits *= 2.0
-        return {"fine_evals_per_cycle": evals, "fine_passes_per_cycle": passes}
 
     # ------------------------------------------------------------------ cycle
     def _restrict(self, lev, r, out):
