@@ -460,7 +460,11 @@ def evaluate_table(packed, t, out):
     check_points(packed, t)
     check_table(packed)
     if t.shape[0]:
+        from . import approx_slab
+
         tR, r_off, rpad = _point_major(packed)
+        if approx_slab.use_slab(packed, t.shape[0]):    # the last mode interpolated on the contracted core
+            return approx_slab.evaluate(packed, t, out, tR, r_off, rpad)
         _evaluate_table(packed.core, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, t, out,
                         chunk_for(packed))
     return out

@@ -1,0 +1,237 @@
+"""The slab form of the Chebyshev–Tucker ``table`` route (Numba): the last mode interpolated on the
+contracted core.
+
+The table route (:mod:`solvers.approx._table`) interpolates every factor column by order-``p``
+Lagrange interpolation in :math:`\\theta = \\arccos t` on a uniform grid, then contracts the core
+with the interpolated rows: per point ``r_1 \\cdots r_d`` multiply-adds for the core. Interpolation
+is linear, so for the last mode it can be applied to the core already contracted with that mode's
+tabulated rows instead,
+
+.. math:: \\sum_c G_{\\dots c}\\, u_{d,c}(\\theta) = \\sum_{l < p} w_l(\\theta)\\, S_{k_0 + l},
+   \\qquad S_k = G \\times_d g_d(\\theta_k)\\ \\ (\\text{one } r_1 \\cdots r_{d-1} \\text{ slab per grid node}),
+
+which is the same number up to rounding (the same nodes, the same weights) and costs
+``p r_1 \\cdots r_{d-1}`` multiply-adds per point instead of ``r_1 \\cdots r_d``: ``r_d / 8`` times
+less at ``p = 8``. The slabs (``(G_d + p + 1) x r_1 \\cdots r_{d-1}``, one GEMM at first use, kept on
+the packed form) are read in grid order: the points are bucketed by their stencil's first node
+(a counting sort, ``O(N + G_d)``), so each block of points reads a few consecutive slabs from cache
+and the multiply-adds run over the points innermost. The other modes' rows come from their tables
+as in :func:`solvers._kernels.numba.approx.evaluate_table`.
+
+Per point: the rows of modes ``0 .. d-2`` from their tables, ``K`` their outer product, and the
+value :math:`\\sum_l w_l\\, K \\cdot S_{k_0 + l}` (eight dot products of length ``r_1 \\cdots r_{d-1}``,
+two points of the same first node at a time so that each slab entry is loaded once for both: about
+85 % of the FMA peak in isolation). Used by ``evaluate_table`` of the Numba kernel set when it pays
+(:func:`use_slab`); gradients keep the plain table route.
+"""
+import numba as nb
+import numpy as np
+
+from .approx import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
+
+#: cost model of :func:`use_slab`, nanoseconds per point on one thread (fitted to in-process A/B timings of
+#: the two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (16,16,16) .. (65,64,65)):
+#: slab ~ SLAB_NS[0] + SLAB_NS[1] * r_1 ... r_{d-1}; plain table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d
+SLAB_NS = (300.0, 0.6)
+GEMM_NS = (135.0, 0.0443)
+#: fewest points per grid node of the last mode (the slabs are made once per packed form, and the
+#: bucketing costs ``O(G_d)``: below this the plain route is used)
+MIN_POINTS_PER_NODE = 2
+#: largest slab table kept on a packed form, in bytes
+MAX_BYTES = 256 * 2 ** 20
+#: points per parallel work item
+CHUNK = 256
+
+
+def slab_bytes(packed) -> int:
+    """Bytes of the slab table of ``packed`` (float64)."""
+    r = [int(k) for k in packed.r]
+    L = int(packed.tG[-1]) + int(packed.tp) + 1
+    return 8 * L * int(np.prod(r[:-1]))
+
+
+def use_slab(packed, n: int) -> bool:
+    """Whether :func:`evaluate` is the faster form for ``n`` points: order 8, ``d >= 2``, slabs within
+    :data:`MAX_BYTES`, at least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model
+    (:data:`SLAB_NS`, :data:`GEMM_NS`) in its favour. Measured (points/s, 2 threads, ranks: plain ->
+    slab): (16,16,16) 6.3e6 -> 4.8e6 (not taken), (20,20,20) 3.3e6 -> 3.1e6 (not taken), (24,24,24)
+    2.6e6 -> 3.3e6, (32,32,32) 1.25e6 -> 2.0e6, (62,16,62) 0.74e6 -> 1.9e6, (65,64,65) 0.17e6 -> 0.74e6."""
+    if packed.d < 2 or int(packed.tp) != 8:
+        return False
+    r = [int(k) for k in packed.r]
+    L = int(packed.tG[-1]) + int(packed.tp) + 1
+    if n < MIN_POINTS_PER_NODE * L or slab_bytes(packed) > MAX_BYTES:
+        return False
+    prefix = int(np.prod(r[:-1]))
+    return SLAB_NS[0] + SLAB_NS[1] * prefix < GEMM_NS[0] + GEMM_NS[1] * prefix * r[-1]
+
+
+def slabs(packed, tR, r_off, rpad):
+    """``S`` (``(G_d + p + 1) x r_1 \\cdots r_{d-1}``): row ``k`` is the core contracted in its last mode
+    with that mode's tabulated rows at grid node ``k`` (one GEMM; made once and kept on ``packed``)."""
+    got = getattr(packed, "_nb_slab", None)
+    if got is None:
+        d = packed.d
+        rl = int(packed.r[d - 1])
+        L = int(packed.tG[d - 1]) + int(packed.tp) + 1
+        T = tR[r_off[d - 1]:r_off[d]].reshape(L, int(rpad[d - 1]))[:, :rl]
+        G = np.asarray(packed.core).reshape(-1, rl)
+        got = np.ascontiguousarray(T @ G.T).reshape(-1)
+        packed._nb_slab = got
+    return got
+
+
+@nb.njit(cache=True, parallel=True)
+def _nodes(t, col, G, half, C, S):
+    """Per point: ``C`` the grid column of the first node of its centred stencil in the last mode
+    and ``S`` its offset from that node (as :func:`solvers._kernels.numba.approx._stencils`)."""
+    hinv = G / np.pi
+    for k in nb.prange(t.shape[0]):
+        s = _acos(t[k, col], ASIN_P) * hinv
+        if not s > 0.0:                 # (NaN too: the bucket index must stay in range whatever the input)
+            s = 0.0
+        elif s > G:
+            s = float(G)
+        j0 = min(int(s), G - 1) - half + 1
+        C[k] = j0 + half
+        S[k] = s - j0
+
+
+@nb.njit(cache=True)
+def _bucket(C, L):
+    """The permutation that sorts the points by ``C`` (a stable counting sort, ``O(N + L)``)."""
+    start = np.zeros(L + 1, dtype=np.int64)
+    for k in range(C.shape[0]):
+        start[C[k] + 1] += 1
+    for j in range(L):
+        start[j + 1] += start[j]
+    perm = np.empty(C.shape[0], dtype=np.int64)
+    for k in range(C.shape[0]):
+        c = C[k]
+        perm[start[c]] = k
+        start[c] += 1
+    return perm
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _outer(U, r, d, q, K, P, v):
+    """``K`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-2`` (C order, length
+    ``r_0 \\cdots r_{d-2}``), built mode by mode between ``K`` and the scratch ``P`` so that the last mode
+    lands in ``K``; each step writes rows of a 2-D view (an offset-indexed flat loop measured 3x slower).
+    ``v``: scratch of length ``max r_i``."""
+    size = 1
+    for i in range(d - 1):
+        ri = r[i]
+        for b in range(ri):
+            v[b] = U[i, b, q]                      # the point's row, contiguous
+        dst = K if (d - 2 - i) % 2 == 0 else P
+        src = P if (d - 2 - i) % 2 == 0 else K
+        D2 = dst[:size * ri].reshape(size, ri)
+        for s in range(size):
+            x = src[s] if i > 0 else 1.0
+            row = D2[s]
+            for b in range(ri):
+                row[b] = x * v[b]
+        size *= ri
+    return size
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _dots2(SL, off, n, Ka, Kb, out):
+    """``out[0, l] = Ka . SL[off + l n : off + (l + 1) n]`` and ``out[1, l]`` likewise with ``Kb``,
+    ``l < 8`` (two points sharing the stencil's first node: each slab entry loaded once for both;
+    sixteen independent sums, vectorised over the entries)."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    r0, r1, r2, r3 = SL[off:off + n], SL[off + n:off + 2 * n], SL[off + 2 * n:off + 3 * n], SL[off + 3 * n:off + 4 * n]
+    r4, r5 = SL[off + 4 * n:off + 5 * n], SL[off + 5 * n:off + 6 * n]
+    r6, r7 = SL[off + 6 * n:off + 7 * n], SL[off + 7 * n:off + 8 * n]
+    for j in range(n):              # row views: unit-stride loads (an offset index compiles to gathers)
+        ka = Ka[j]
+        kb = Kb[j]
+        s0, s1, s2, s3 = r0[j], r1[j], r2[j], r3[j]
+        s4, s5, s6, s7 = r4[j], r5[j], r6[j], r7[j]
+        a0 += ka * s0
+        a1 += ka * s1
+        a2 += ka * s2
+        a3 += ka * s3
+        a4 += ka * s4
+        a5 += ka * s5
+        a6 += ka * s6
+        a7 += ka * s7
+        b0 += kb * s0
+        b1 += kb * s1
+        b2 += kb * s2
+        b3 += kb * s3
+        b4 += kb * s4
+        b5 += kb * s5
+        b6 += kb * s6
+        b7 += kb * s7
+    out[0, 0], out[0, 1], out[0, 2], out[0, 3], out[0, 4], out[0, 5], out[0, 6], out[0, 7] = a0, a1, a2, a3, a4, a5, a6, a7
+    out[1, 0], out[1, 1], out[1, 2], out[1, 3], out[1, 4], out[1, 5], out[1, 6], out[1, 7] = b0, b1, b2, b3, b4, b5, b6, b7
+
+
+@nb.njit(cache=True, parallel=True)
+def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, t, perm, Cv, Sv, out, chunk):
+    """Blocks of ``chunk`` points in bucket order: the rows of modes ``0 .. d-2`` from their tables and
+    the last mode's weights; per point, ``K`` the outer product of its rows, and the value
+    ``sum_l w_l K . S_{c + l}`` (:func:`_dots2`, two points of the same first node ``c`` at a time)."""
+    n, d = t.shape
+    nprefix = 1
+    rmax = 1
+    for i in range(d - 1):
+        nprefix *= r[i]
+        rmax = max(rmax, r[i])
+    nblocks = (n + chunk - 1) // chunk
+    for blk in nb.prange(nblocks):
+        p0 = blk * chunk
+        nb_ = min(n, p0 + chunk) - p0
+        tb = np.ones((chunk, d - 1))
+        Sb = np.zeros(chunk)
+        Cb = np.empty(chunk, dtype=np.int64)
+        for q in range(nb_):
+            k = perm[p0 + q]
+            for i in range(d - 1):
+                tb[q, i] = t[k, i]
+            Sb[q] = Sv[k]
+            Cb[q] = Cv[k]
+        W = np.empty((8, chunk))
+        _weights8(Sb, W, inv_den)
+        U = np.empty((d, rmax, chunk))
+        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, 0, nb_, U)
+        Ka = np.empty(nprefix)
+        Kb = np.empty(nprefix)
+        D = np.empty((2, 8))
+        vb = np.empty(rmax)
+        Pb = np.empty(nprefix)
+        q = 0
+        while q < nb_:
+            q2 = q + 1 if (q + 1 < nb_ and Cb[q + 1] == Cb[q]) else q
+            _outer(U, r, d, q, Ka, Pb, vb)
+            if q2 != q:
+                _outer(U, r, d, q2, Kb, Pb, vb)
+            else:
+                Kb[:] = Ka
+            _dots2(SL, Cb[q] * nprefix, nprefix, Ka, Kb, D)
+            v = 0.0
+            v2 = 0.0
+            for l in range(8):
+                v += W[l, q] * D[0, l]
+                v2 += W[l, q2] * D[1, l]
+            out[perm[p0 + q]] = v
+            out[perm[p0 + q2]] = v2
+            q = q2 + 1
+
+
+def evaluate(packed, t, out, tR, r_off, rpad):
+    """``out[n] = p(t[n])`` by the slab form (the caller checked the points and :func:`use_slab`)."""
+    n, d = t.shape
+    SL = slabs(packed, tR, r_off, rpad)
+    G = int(packed.tG[d - 1])
+    L = G + int(packed.tp) + 1
+    C = np.empty(n, dtype=np.int64)
+    S = np.empty(n)
+    _nodes(t, d - 1, G, int(packed.tp) // 2, C, S)
+    perm = _bucket(C, L)
+    _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, t, perm, C, S, out, CHUNK)
+    return out

@@ -1,0 +1,123 @@
+"""The slab form of the ``table`` route (Numba kernel set, :mod:`solvers._kernels.numba.approx_slab`).
+
+References independent of the table code: values by ``numpy.polynomial.chebyshev.chebvander`` rows
+and ``einsum`` on the core (the exact Chebyshev–Tucker sum). Tolerances: the route's own error bound
+``f_bound`` of ``table_info()`` (the slab form evaluates the same interpolant as the plain table
+route, so the same bound holds), and a few units of rounding between the two table forms.
+"""
+import pickle
+import string
+
+import numpy as np
+import numpy.polynomial.chebyshev as npc
+import pytest
+
+from solvers.approx import ChebTucker
+from solvers._kernels.numba import approx as NA
+from solvers._kernels.numba import approx_slab as SLAB
+
+BOX3 = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
+
+
+def _tucker(rng, m, r):
+    core = rng.standard_normal(r)
+    factors = [np.linalg.qr(rng.standard_normal((mi, ri)))[0] * np.exp(-2.0 * np.arange(mi) / mi)[:, None]
+               for mi, ri in zip(m, r)]
+    return core, factors
+
+
+def _exact(core, factors, t):
+    """The Chebyshev–Tucker sum at mapped points ``t`` in [-1, 1]^d (chebvander rows, einsum)."""
+    d = len(factors)
+    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
+    idx = string.ascii_lowercase[:d]
+    return np.einsum(idx + "," + ",".join("z" + c for c in idx) + "->z", core, *rows)
+
+
+def _mapped(rng, d, n):
+    """Random points in [-1, 1]^d plus the ends, the middle and a duplicate block."""
+    t = rng.uniform(-1.0, 1.0, (n, d))
+    t[:3] = np.array([-1.0, 0.0, 1.0])[:, None]
+    t[3:9] = t[9:15]
+    return np.ascontiguousarray(t)
+
+
+def _packed(core, factors, tol=1e-7):
+    ct = ChebTucker(core, factors, [(-1.0, 1.0)] * len(factors), tol=tol, eval_method="table")
+    assert ct.eval_route == "table"
+    be, p = ct._pack("table")
+    return ct, p
+
+
+@pytest.mark.parametrize("m, r", [((33, 29), (14, 20)),
+                                  ((25, 31, 29), (9, 12, 20)),
+                                  ((17, 15, 19, 21), (4, 5, 6, 13))])
+def test_slab_form_against_the_exact_sum(m, r):
+    """d = 2, 3, 4: the slab kernel (called directly, whatever the cost model says) against the exact
+    sum within the table route's bound, and against the plain table kernel to rounding."""
+    rng = np.random.default_rng(len(m))
+    core, factors = _tucker(rng, m, r)
+    ct, p = _packed(core, factors)
+    t = _mapped(rng, len(m), 3000)
+    got = SLAB.evaluate(p, t, np.empty(t.shape[0]), *NA._point_major(p))
+    ref = _exact(core, factors, t)
+    info = ct.table_info()
+    assert np.abs(got - ref).max() <= 2.0 * info["f_bound"] + 1e-13 * np.abs(ref).max()
+    plain = np.empty(t.shape[0])
+    NA._evaluate_table(p.core, *NA._point_major(p), p.tG, p.tp, p.inv_den, p.r, t, plain, NA.chunk_for(p))
+    np.testing.assert_allclose(got, plain, rtol=0, atol=1e-12 * np.abs(plain).max())
+
+
+def test_public_evaluation_takes_the_slab_form_and_stays_exact():
+    """Ranks where the cost model takes the slab form, on a box that is not [-1, 1]^3: ``ct(x)`` against
+    the exact sum, and the same values before and after pickling (the slabs are a cache)."""
+    rng = np.random.default_rng(7)
+    core, factors = _tucker(rng, (41, 37, 45), (30, 24, 32))
+    ct = ChebTucker(core, factors, BOX3, tol=1e-7, eval_method="table")
+    be, p = ct._pack("table")
+    n = 2 * SLAB.MIN_POINTS_PER_NODE * (int(p.tG[-1]) + 9)
+    assert SLAB.use_slab(p, n)
+    lo, hi = np.array(BOX3).T
+    x = rng.uniform(lo, hi, (n, 3))
+    x[:8] = np.array(np.meshgrid(*BOX3, indexing="ij")).reshape(3, -1).T     # the corners
+    got = np.asarray(ct(x))
+    assert getattr(p, "_nb_slab", None) is not None                         # the slab form ran
+    t = 2.0 * (x - lo) / (hi - lo) - 1.0
+    ref = _exact(core, factors, np.clip(t, -1.0, 1.0))
+    assert np.abs(got - ref).max() <= 2.0 * ct.table_info()["f_bound"] + 1e-13 * np.abs(ref).max()
+    ct2 = pickle.loads(pickle.dumps(ct))
+    np.testing.assert_allclose(np.asarray(ct2(x)), got, rtol=0, atol=1e-12 * np.abs(got).max())
+
+
+def test_cost_model_and_limits():
+    rng = np.random.default_rng(3)
+    core, factors = _tucker(rng, (33, 33, 33), (8, 8, 8))
+    _, p = _packed(core, factors)
+    assert not SLAB.use_slab(p, 10 ** 7)                   # a small core: the GEMM route is cheaper
+    core, factors = _tucker(rng, (41, 41, 41), (24, 20, 40))
+    _, p = _packed(core, factors)
+    L = int(p.tG[-1]) + 9
+    assert SLAB.use_slab(p, SLAB.MIN_POINTS_PER_NODE * L)
+    assert not SLAB.use_slab(p, SLAB.MIN_POINTS_PER_NODE * L - 1)    # too few points per grid node
+    assert SLAB.slab_bytes(p) == 8 * L * 24 * 20
+    old = SLAB.MAX_BYTES
+    try:
+        SLAB.MAX_BYTES = SLAB.slab_bytes(p) - 1
+        assert not SLAB.use_slab(p, 10 ** 7)
+    finally:
+        SLAB.MAX_BYTES = old
+
+
+def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
+    rng = np.random.default_rng(0)
+    C = rng.integers(0, 50, 5000)
+    perm = SLAB._bucket(C, 60)
+    np.testing.assert_array_equal(perm, np.argsort(C, kind="stable"))
+    t = np.array([[np.nan], [2.0], [-2.0], [1.0], [-1.0], [0.0], [np.inf], [-np.inf]])
+    G = 64
+    Cn, S = np.empty(t.shape[0], dtype=np.int64), np.empty(t.shape[0])
+    SLAB._nodes(t, 0, G, 4, Cn, S)
+    assert Cn.min() >= 1 and Cn.max() <= G                  # slab rows C .. C + 7 exist (G + 9 of them)
+    assert np.all(np.isfinite(S))
+    # the stencil of t = 1 (theta = 0) and t = -1 (theta = pi) as in the plain kernel
+    assert (Cn[3], S[3]) == (1, 3.0) and (Cn[4], S[4]) == (G, 4.0)
