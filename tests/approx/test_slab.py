@@ -121,3 +121,20 @@ def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
     assert np.all(np.isfinite(S))
     # the stencil of t = 1 (theta = 0) and t = -1 (theta = pi) as in the plain kernel
     assert (Cn[3], S[3]) == (1, 3.0) and (Cn[4], S[4]) == (G, 4.0)
+
+
+def test_cache_bytes_count_the_slabs_and_clear_cache_frees_them():
+    rng = np.random.default_rng(11)
+    core, factors = _tucker(rng, (41, 37, 45), (30, 24, 32))
+    ct = ChebTucker(core, factors, BOX3, tol=1e-7, eval_method="table")
+    assert ct.cache_nbytes == 0
+    be, p = ct._pack("table")
+    n = SLAB.MIN_POINTS_PER_NODE * (int(p.tG[-1]) + 9) + 5
+    lo, hi = np.array(BOX3).T
+    x = rng.uniform(lo, hi, (n, 3))
+    before = np.asarray(ct(x))
+    slab = ct._pack("table")[1]._nb_slab
+    assert ct.cache_nbytes >= slab.nbytes + sum(A.nbytes for A in factors)
+    ct.clear_cache()
+    assert ct.cache_nbytes == 0
+    np.testing.assert_array_equal(np.asarray(ct(x)), before)         # rebuilt: the same tables, the same values
