@@ -328,11 +328,12 @@ def _weights8(S, W, c):
 def _rows_table_pm(tR, roff, rp, G, p, inv_den, ri, t, p0, nb_, i, S, C, W, A, Up, out):
     """``out[:ri, q] = u_i(t[p0 + q, i])`` by Lagrange interpolation of order ``p`` in ``theta = arccos t``
     (:func:`_stencils`) on the point-major table ``tR[roff:]`` (``(G + p + 1) x rp``, the
-    ``ri`` values of a grid node contiguous, zero-padded to ``rp``, a multiple of 4): per point,
-    ``p`` contiguous row updates of length ``rp`` into ``Up[q]`` instead of a strided ``p``-term sum
-    per value (the earlier transposed-table form), then ``out[:ri]`` by a transpose (points innermost). One
-    thread, 2e5 random points: the three modes' rows 141 -> 93 ns per point at rank 10, 175 -> 99 at rank 15, 214 -> 151 at
-    rank 20; padding to 4 measured 1-7 % faster than to 8 or none (the row loops are short)."""
+    ``ri`` values of a grid node contiguous, zero-padded to ``rp``, a multiple of 4): per point, the
+    ``p`` contiguous table rows combined into ``Up[q]`` (:func:`_rows8`, :func:`_rows_p`) instead of a
+    strided ``p``-term sum per value (the earlier transposed-table form), then ``out[:ri]`` by a transpose
+    (points innermost). One thread, 2e5 random points: the three modes' rows 141 -> 93 ns per point at
+    rank 10, 175 -> 99 at rank 15, 214 -> 151 at rank 20 (the point-major layout; :func:`_rows8` took
+    another 20 %); padding to 4 measured 1-7 % faster than to 8 or none (the row loops are short)."""
     chunk = out.shape[1]
     _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A)
     if p == 8:
