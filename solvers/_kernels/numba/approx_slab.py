@@ -29,11 +29,11 @@ import numpy as np
 
 from .approx import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
 
-#: cost model of :func:`use_slab`, nanoseconds per point on one thread (fitted to in-process A/B timings of
-#: the two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (16,16,16) .. (65,64,65)):
+#: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
+#: two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (12,12,12) .. (65,64,65)):
 #: slab ~ SLAB_NS[0] + SLAB_NS[1] * r_1 ... r_{d-1}; plain table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d
-SLAB_NS = (300.0, 0.6)
-GEMM_NS = (135.0, 0.0443)
+SLAB_NS = (200.0, 0.55)
+GEMM_NS = (115.0, 0.0427)
 #: fewest points per grid node of the last mode (the slabs are made once per packed form, and the
 #: bucketing costs ``O(G_d)``: below this the plain route is used)
 MIN_POINTS_PER_NODE = 2
@@ -53,9 +53,10 @@ def slab_bytes(packed) -> int:
 def use_slab(packed, n: int) -> bool:
     """Whether :func:`evaluate` is the faster form for ``n`` points: order 8, ``d >= 2``, slabs within
     :data:`MAX_BYTES`, at least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model
-    (:data:`SLAB_NS`, :data:`GEMM_NS`) in its favour. Measured (points/s, 2 threads, ranks: plain ->
-    slab): (16,16,16) 6.3e6 -> 4.8e6 (not taken), (20,20,20) 3.3e6 -> 3.1e6 (not taken), (24,24,24)
-    2.6e6 -> 3.3e6, (32,32,32) 1.25e6 -> 2.0e6, (62,16,62) 0.74e6 -> 1.9e6, (65,64,65) 0.17e6 -> 0.74e6."""
+    (:data:`SLAB_NS`, :data:`GEMM_NS`) in its favour. Measured (ad-hoc ``/tmp/s6/fit.py``, points/s on 2
+    threads, load 1.7; ranks: plain -> slab): (12,12,12) 1.06e7 -> 5.7e6 and (16,16,16) 6.7e6 -> 6.5e6
+    (not taken), (20,20,20) 4.0e6 -> 5.0e6, (12,12,40) 5.7e6 -> 8.0e6, (32,32,32) 1.3e6 -> 2.3e6,
+    (62,16,62) 0.72e6 -> 2.1e6, (65,64,65) 0.17e6 -> 0.81e6."""
     if packed.d < 2 or int(packed.tp) != 8:
         return False
     r = [int(k) for k in packed.r]
@@ -114,26 +115,42 @@ def _bucket(C, L):
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _outer(U, r, d, q, K, P, v):
-    """``K`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-2`` (C order, length
-    ``r_0 \\cdots r_{d-2}``), built mode by mode between ``K`` and the scratch ``P`` so that the last mode
-    lands in ``K``; each step writes rows of a 2-D view (an offset-indexed flat loop measured 3x slower).
-    ``v``: scratch of length ``max r_i``."""
+def _prefix(U, r, d, q, P, Q):
+    """``P[:size]`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-3`` (C order;
+    ``[1.0]`` for ``d = 2``); ``Q`` scratch of the same length. Returns ``size``."""
+    P[0] = 1.0
     size = 1
-    for i in range(d - 1):
+    for i in range(d - 2):
         ri = r[i]
-        for b in range(ri):
-            v[b] = U[i, b, q]                      # the point's row, contiguous
-        dst = K if (d - 2 - i) % 2 == 0 else P
-        src = P if (d - 2 - i) % 2 == 0 else K
-        D2 = dst[:size * ri].reshape(size, ri)
         for s in range(size):
-            x = src[s] if i > 0 else 1.0
-            row = D2[s]
+            Q[s] = P[s]
+        for s in range(size):
+            x = Q[s]
             for b in range(ri):
-                row[b] = x * v[b]
+                P[s * ri + b] = x * U[i, b, q]
         size *= ri
     return size
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _pair_rows(U, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb):
+    """``Ka`` (``r_0 \\cdots r_{d-3} x r_{d-2}``, 2-D) = the outer product of the rows of modes
+    ``0 .. d-2`` of point ``q``, ``Kb`` of point ``q2`` (rows of a 2-D view, both points in one loop: an
+    offset-indexed flat loop measured 3x slower, one point at a time 1.5x)."""
+    rb = r[d - 2]
+    size = _prefix(U, r, d, q, Pa, Q)
+    _prefix(U, r, d, q2, Pb, Q)
+    for b in range(rb):
+        va[b] = U[d - 2, b, q]
+        vb[b] = U[d - 2, b, q2]
+    for s in range(size):
+        x = Pa[s]
+        y = Pb[s]
+        ka = Ka[s]
+        kb = Kb[s]
+        for b in range(rb):
+            ka[b] = x * va[b]
+            kb[b] = y * vb[b]
 
 
 @nb.njit(cache=True, fastmath=_FAST)
@@ -172,54 +189,70 @@ def _dots2(SL, off, n, Ka, Kb, out):
 
 
 @nb.njit(cache=True, parallel=True)
-def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, t, perm, Cv, Sv, out, chunk):
-    """Blocks of ``chunk`` points in bucket order: the rows of modes ``0 .. d-2`` from their tables and
-    the last mode's weights; per point, ``K`` the outer product of its rows, and the value
-    ``sum_l w_l K . S_{c + l}`` (:func:`_dots2`, two points of the same first node ``c`` at a time)."""
-    n, d = t.shape
+def _gather(t, perm, Cv, Sv, tb, Cb, Sb):
+    """The points in bucket order: ``tb[k] = t[perm[k], :d-1]``, ``Cb``, ``Sb`` likewise (one pass of
+    independent random reads, so the main pass reads its blocks in order)."""
+    d1 = tb.shape[1]
+    for k in nb.prange(perm.shape[0]):
+        j = perm[k]
+        for i in range(d1):
+            tb[k, i] = t[j, i]
+        Cb[k] = Cv[j]
+        Sb[k] = Sv[j]
+
+
+@nb.njit(cache=True, parallel=True)
+def _scatter(vals, perm, out):
+    for k in nb.prange(perm.shape[0]):
+        out[perm[k]] = vals[k]
+
+
+@nb.njit(cache=True, parallel=True)
+def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
+    """Blocks of ``chunk`` points in bucket order (``tb``, ``Cb``, ``Sb`` from :func:`_gather`): the rows
+    of modes ``0 .. d-2`` from their tables and the last mode's weights; per pair of points with the
+    same first node ``c``, their row products (:func:`_pair_rows`) and ``sum_l w_l K . S_{c + l}``
+    (:func:`_dots2`) into ``vals``."""
+    n, d1 = tb.shape
+    d = d1 + 1
     nprefix = 1
     rmax = 1
-    for i in range(d - 1):
+    for i in range(d1):
         nprefix *= r[i]
         rmax = max(rmax, r[i])
+    rb = r[d - 2]
     nblocks = (n + chunk - 1) // chunk
     for blk in nb.prange(nblocks):
         p0 = blk * chunk
         nb_ = min(n, p0 + chunk) - p0
-        tb = np.ones((chunk, d - 1))
-        Sb = np.zeros(chunk)
-        Cb = np.empty(chunk, dtype=np.int64)
-        for q in range(nb_):
-            k = perm[p0 + q]
-            for i in range(d - 1):
-                tb[q, i] = t[k, i]
-            Sb[q] = Sv[k]
-            Cb[q] = Cv[k]
         W = np.empty((8, chunk))
-        _weights8(Sb, W, inv_den)
+        Sw = np.zeros(chunk)
+        Sw[:nb_] = Sb[p0:p0 + nb_]
+        _weights8(Sw, W, inv_den)
         U = np.empty((d, rmax, chunk))
-        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, 0, nb_, U)
-        Ka = np.empty(nprefix)
-        Kb = np.empty(nprefix)
+        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, p0, nb_, U)
+        Ka = np.empty((nprefix // rb, rb))
+        Kb = np.empty((nprefix // rb, rb))
+        Pa = np.empty(nprefix // rb)
+        Pb = np.empty(nprefix // rb)
+        Q = np.empty(nprefix // rb)
+        va = np.empty(rb)
+        vb = np.empty(rb)
         D = np.empty((2, 8))
-        vb = np.empty(rmax)
-        Pb = np.empty(nprefix)
+        fa = Ka.reshape(-1)
+        fb = Kb.reshape(-1)
         q = 0
         while q < nb_:
-            q2 = q + 1 if (q + 1 < nb_ and Cb[q + 1] == Cb[q]) else q
-            _outer(U, r, d, q, Ka, Pb, vb)
-            if q2 != q:
-                _outer(U, r, d, q2, Kb, Pb, vb)
-            else:
-                Kb[:] = Ka
-            _dots2(SL, Cb[q] * nprefix, nprefix, Ka, Kb, D)
+            q2 = q + 1 if (q + 1 < nb_ and Cb[p0 + q + 1] == Cb[p0 + q]) else q
+            _pair_rows(U, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
+            _dots2(SL, Cb[p0 + q] * nprefix, nprefix, fa, fb, D)
             v = 0.0
             v2 = 0.0
             for l in range(8):
                 v += W[l, q] * D[0, l]
                 v2 += W[l, q2] * D[1, l]
-            out[perm[p0 + q]] = v
-            out[perm[p0 + q2]] = v2
+            vals[p0 + q] = v
+            vals[p0 + q2] = v2
             q = q2 + 1
 
 
@@ -233,5 +266,9 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     S = np.empty(n)
     _nodes(t, d - 1, G, int(packed.tp) // 2, C, S)
     perm = _bucket(C, L)
-    _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, t, perm, C, S, out, CHUNK)
+    tb, Cb, Sb = np.empty((n, d - 1)), np.empty(n, dtype=np.int64), np.empty(n)
+    _gather(t, perm, C, S, tb, Cb, Sb)
+    vals = np.empty(n)
+    _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
+    _scatter(vals, perm, out)
     return out
