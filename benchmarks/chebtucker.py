@@ -180,12 +180,16 @@ def dgemm_gflops(n=1000, repeats=3):
     return 2.0 * n ** 3 / t / 1e9
 
 
-def flops_per_point(route, m, r, p=8, d=3):
+def flops_per_point(route, m, r, p=8, d=3, slab=False):
     """The flop model of one evaluation: the factor rows (Chebyshev: ``2 m r`` per mode plus the
     recurrence ``3 m``; table: ``2 p r`` per mode plus the weights ``3 p`` and about 40 for the
-    arccos and the stencil) and the core contraction ``2 r^d``."""
+    arccos and the stencil) and the core contraction ``2 r^d``; in the table route's slab form
+    (``slab``) the last mode's rows are not formed and the core part is ``2 (p + 1) r^(d-1)`` (the row
+    products and ``p`` dot products with the slabs)."""
     if route == "chebyshev":
         return 2.0 * (d * m * r + r ** d) + 3.0 * d * m
+    if slab:
+        return 2.0 * ((d - 1) * p * r + (p + 1) * r ** (d - 1)) + d * (3.0 * p + 40.0)
     return 2.0 * (d * p * r + r ** d) + d * (3.0 * p + 40.0)
 
 
@@ -216,8 +220,11 @@ def bench_throughput(ranks, m, n_points, threads, repeats, tol=1e-7):
                          "f_error_measured": info["f_error"], "f_bound": info["f_bound"],
                          "max_route_difference_rel": float(np.abs(vals["table"] - vals["chebyshev"]).max()
                                                            / np.abs(vals["chebyshev"]).max())}}
+        from solvers._kernels.numba import approx_slab
+        slab = bool(approx_slab.use_slab(cts["table"]._pack("table")[1], n_points))
+        row["table_form"] = "slab" if slab else "plain"     # the Numba kernels' choice for this many points
         for route in cts:
-            flops = flops_per_point(route, m, r, info["order"])
+            flops = flops_per_point(route, m, r, info["order"], slab=slab and route == "table")
             row[route] = {"flops_per_point": flops}
         for nt in threads:
             solvers.set_num_threads(nt)
@@ -294,7 +301,7 @@ def main():
               f"G {row['table_info']['grid']}) {tb['points_per_s_1t']:.3g} / {tb['points_per_s_2t']:.3g} "
               f"(roof {tb['roof_points_per_s_2t']:.3g}), speedup {row['table_speedup_2t']:.2f}x on 2; table error "
               f"{max(row['table_info']['measured_error']):.1e} (target {row['table_info']['target']:.0e}); auto -> "
-              f"{row['auto_route']}; DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread", flush=True)
+              f"{row['auto_route']} ({row['table_form']} form); DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread", flush=True)
     if q:
         systems = [("lattice_12x12x4", potentials.cubic_lattice((12, 12, 4)), 64, 3.0),
                    ("cloud_150", potentials.random_cloud(150, seed=0), 48, 3.0)]
