@@ -155,37 +155,6 @@ class ChebTucker(_table.TableRoute):
         """Bytes of the core and the factors (the whole representation)."""
         return int(self.core.nbytes + sum(A.nbytes for A in self.factors))
 
-    @property
-    def cache_nbytes(self) -> int:
-        """Bytes held by the evaluation caches: the packed forms, the factor tables and, with the Numba
-        kernels, the point-major tables and the slabs of the table route (made on first use, the slabs
-        up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``); :meth:`clear_cache` frees them and
-        pickling drops them."""
-        seen, total = set(), 0
-
-        def add(a):
-            nonlocal total
-            if hasattr(a, "nbytes") and hasattr(a, "dtype") and id(a) not in seen:
-                seen.add(id(a))
-                total += int(a.nbytes)
-            elif isinstance(a, (list, tuple)):
-                for b in a:
-                    add(b)
-            elif isinstance(a, dict):
-                for b in a.values():
-                    add(b)
-
-        for p in self._packed.values():
-            add(vars(p))
-        add(self._tables)
-        return total
-
-    def clear_cache(self) -> None:
-        """Drop the evaluation caches (:attr:`cache_nbytes`); the next evaluation rebuilds what it needs
-        (the same tables: their grids follow from the factors and ``tol``)."""
-        self._packed = {}
-        self._tables = {}
-
     def __repr__(self) -> str:
         return f"ChebTucker(d={self.d}, degree={self.degree}, ranks={self.ranks}, backend={self.backend!r})"
 

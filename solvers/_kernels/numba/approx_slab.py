@@ -27,7 +27,7 @@ two points of the same first node at a time so that each slab entry is loaded on
 import numba as nb
 import numpy as np
 
-from .approx import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
+from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
 #: two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (12,12,12) .. (65,64,65)):
