@@ -138,3 +138,18 @@ def test_cache_bytes_count_the_slabs_and_clear_cache_frees_them():
     ct.clear_cache()
     assert ct.cache_nbytes == 0
     np.testing.assert_array_equal(np.asarray(ct(x)), before)         # rebuilt: the same tables, the same values
+
+
+def test_batches_give_the_same_values(monkeypatch):
+    """The bucketing runs in batches (bounded work arrays); batches of 1000 points, with a short last
+    batch, give the values of one batch."""
+    rng = np.random.default_rng(5)
+    core, factors = _tucker(rng, (25, 31, 29), (9, 12, 20))
+    _, p = _packed(core, factors)
+    t = _mapped(rng, 3, 4321)
+    one = SLAB.evaluate(p, t, np.empty(t.shape[0]), *NA._point_major(p))
+    monkeypatch.setattr(SLAB, "BATCH", 1000)
+    many = SLAB.evaluate(p, t, np.full(t.shape[0], np.nan), *NA._point_major(p))
+    np.testing.assert_array_equal(many, one)
+    ref = _exact(core, factors, t)
+    assert np.abs(many - ref).max() <= 1e-8 * np.abs(ref).max()

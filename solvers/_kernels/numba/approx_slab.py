@@ -41,6 +41,8 @@ MIN_POINTS_PER_NODE = 2
 MAX_BYTES = 256 * 2 ** 20
 #: points per parallel work item
 CHUNK = 256
+#: points per batch of :func:`evaluate` (bounds its work arrays)
+BATCH = 1 << 20
 
 
 def slab_bytes(packed) -> int:
@@ -257,18 +259,25 @@ def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
 
 
 def evaluate(packed, t, out, tR, r_off, rpad):
-    """``out[n] = p(t[n])`` by the slab form (the caller checked the points and :func:`use_slab`)."""
+    """``out[n] = p(t[n])`` by the slab form (the caller checked the points and :func:`use_slab`), in
+    batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded (about 64 bytes per
+    point of a batch)."""
     n, d = t.shape
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
-    C = np.empty(n, dtype=np.int64)
-    S = np.empty(n)
-    _nodes(t, d - 1, G, int(packed.tp) // 2, C, S)
-    perm = _bucket(C, L)
-    tb, Cb, Sb = np.empty((n, d - 1)), np.empty(n, dtype=np.int64), np.empty(n)
-    _gather(t, perm, C, S, tb, Cb, Sb)
-    vals = np.empty(n)
-    _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
-    _scatter(vals, perm, out)
+    for s in range(0, n, BATCH):
+        e = min(n, s + BATCH)
+        if e - s < MIN_POINTS_PER_NODE * L and s > 0:     # a short last batch joins the previous one's size class
+            s = max(0, e - BATCH)
+        ts, m = t[s:e], e - s
+        C = np.empty(m, dtype=np.int64)
+        S = np.empty(m)
+        _nodes(ts, d - 1, G, int(packed.tp) // 2, C, S)
+        perm = _bucket(C, L)
+        tb, Cb, Sb = np.empty((m, d - 1)), np.empty(m, dtype=np.int64), np.empty(m)
+        _gather(ts, perm, C, S, tb, Cb, Sb)
+        vals = np.empty(m)
+        _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
+        _scatter(vals, perm, out[s:e])
     return out
