@@ -27,6 +27,7 @@ two points of the same first node at a time so that each slab entry is loaded on
 import numba as nb
 import numpy as np
 
+from ..numpy.approx import check_points, check_table
 from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
@@ -259,10 +260,19 @@ def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
 
 
 def evaluate(packed, t, out, tR, r_off, rpad):
-    """``out[n] = p(t[n])`` by the slab form (the caller checked the points and :func:`use_slab`), in
-    batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded (about 64 bytes per
-    point of a batch)."""
+    """``out[n] = p(t[n])`` by the slab form (the caller checked that the points lie in ``[-1, 1]``, and
+    :func:`use_slab`), in batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded
+    (about 64 bytes per point of a batch). Raises ``ValueError`` for what the kernels cannot do (order
+    other than 8 or ``d < 2``: wrong values or out-of-range reads) and for an ``out`` of the wrong shape."""
+    check_points(packed, t)
+    check_table(packed)
     n, d = t.shape
+    if d < 2 or int(packed.tp) != 8:
+        raise ValueError(f"approx_slab.evaluate: the slab form needs order-8 tables and d >= 2, got order "
+                         f"{int(packed.tp)} and d = {d} (use approx.evaluate_table, which checks use_slab)")
+    if getattr(out, "shape", None) != (n,) or str(out.dtype) != "float64":
+        raise ValueError(f"approx_slab.evaluate: out must be a float64 array of shape ({n},), got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', None)}")
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
