@@ -406,3 +406,25 @@ def test_public_call_takes_the_slab_at_d2_and_d4(m, r):
     one = np.asarray(ct(x[5]))
     assert one.shape == (1,)
     np.testing.assert_allclose(one[0], got[5], rtol=0, atol=1e-12 * np.abs(got).max())
+
+
+def test_direct_call_gives_nan_for_a_last_coordinate_outside_the_interval():
+    """Kernel level (the public call refuses such points first): a NaN, an infinite or an out-of-range
+    last coordinate gives NaN, as the plain form does, never the finite value at an end of the interval
+    (before the fix the slab form returned p(t_1, t_2, 1) for t_3 = NaN or 2); the other points keep
+    their values."""
+    rng = np.random.default_rng(6)
+    core, factors = _tucker(rng, (17, 19, 21), (3, 4, 30))
+    tabs = [_table.tabulate(A, 64, 8) for A in factors]
+    p = NA.pack(core, factors, factors, tables={"p": 8, "grid": [64] * 3, "table": tabs})
+    t = rng.uniform(-1, 1, (600, 3))
+    good = _direct(p, t)
+    bad = [np.nan, np.inf, -np.inf, 2.0, -1.0 - 1e-15, 1.0 + 1e-15]
+    t[:len(bad), 2] = bad
+    t[len(bad):2 * len(bad), 2] = [1.0, -1.0] * (len(bad) // 2)
+    got = _direct(p, t)
+    assert np.all(np.isnan(got[:len(bad)]))
+    plain = _plain(p, t)
+    assert np.all(np.isnan(plain[:len(bad)]))
+    np.testing.assert_array_equal(got[2 * len(bad):], good[2 * len(bad):])
+    np.testing.assert_allclose(got[len(bad):], _exact(core, factors, t[len(bad):]), rtol=0, atol=1e-3 * np.abs(good).max())

@@ -194,14 +194,16 @@ def _dots2(SL, off, n, Ka, Kb, out):
 @nb.njit(cache=True, parallel=True)
 def _gather(t, perm, Cv, Sv, tb, Cb, Sb):
     """The points in bucket order: ``tb[k] = t[perm[k], :d-1]``, ``Cb``, ``Sb`` likewise (one pass of
-    independent random reads, so the main pass reads its blocks in order)."""
+    independent random reads, so the main pass reads its blocks in order). ``Sb`` is NaN where the last
+    coordinate is not in ``[-1, 1]`` (NaN too), so the value is NaN as in the plain route (:func:`_nodes`
+    buckets such a point at an end, which would give a finite value)."""
     d1 = tb.shape[1]
     for k in nb.prange(perm.shape[0]):
         j = perm[k]
         for i in range(d1):
             tb[k, i] = t[j, i]
         Cb[k] = Cv[j]
-        Sb[k] = Sv[j]
+        Sb[k] = Sv[j] if abs(t[j, d1]) <= 1.0 else np.nan
 
 
 @nb.njit(cache=True, parallel=True)
