@@ -226,9 +226,9 @@ class TableRoute:
                 for b in a.values():
                     add(b)
 
-        for p in self._packed.values():
-            add(vars(p))
-        add(self._tables)
+        for p in list(self._packed.values()):          # snapshots: another thread may be filling the caches
+            add(dict(vars(p)))
+        add(dict(self._tables))
         return total
 
     def clear_cache(self) -> None:

@@ -26,6 +26,13 @@ from . import _validate as _v
 from ._construct import _build
 
 
+def _frozen(a) -> np.ndarray:
+    """A C-contiguous copy of ``a`` that cannot be written."""
+    a = np.array(a, order="C", copy=True)
+    a.flags.writeable = False
+    return a
+
+
 class ChebTucker(_table.TableRoute):
     """A Chebyshev–Tucker function on a box (built by :func:`chebtucker`).
 
@@ -78,9 +85,10 @@ class ChebTucker(_table.TableRoute):
 
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
                  provenance=None, method="hosvd", backend="numba", history=None, eval_method="auto"):
-        self.core = np.ascontiguousarray(_v._real("core", core, "an array"))
-        self.factors = [np.ascontiguousarray(_v._real(f"factors[{i}]", A, "a 2-D array"))
-                        for i, A in enumerate(factors)]
+        # owned, read-only copies: the evaluation caches (packed forms, tables, slabs) derive from them, so an
+        # in-place change would leave some routes stale (build a new object, e.g. ct * a, instead)
+        self.core = _frozen(_v._real("core", core, "an array"))
+        self.factors = [_frozen(_v._real(f"factors[{i}]", A, "a 2-D array")) for i, A in enumerate(factors)]
         if not (np.all(np.isfinite(self.core)) and all(np.all(np.isfinite(A)) for A in self.factors)):
             raise ValueError("ChebTucker: core and factors must be finite (NaN or inf found)")
         self.domain = _v.domain(domain)
@@ -367,6 +375,8 @@ class ChebTucker(_table.TableRoute):
     def __setstate__(self, state):
         state.setdefault("_tables", {})
         state.setdefault("eval_method", "auto")
+        state["core"] = _frozen(state["core"])           # unpickled arrays come back writeable
+        state["factors"] = [_frozen(A) for A in state["factors"]]
         self.__dict__.update(state)
 
     def to_result(self) -> SolveResult:

@@ -153,3 +153,23 @@ def test_batches_give_the_same_values(monkeypatch):
     np.testing.assert_array_equal(many, one)
     ref = _exact(core, factors, t)
     assert np.abs(many - ref).max() <= 1e-8 * np.abs(ref).max()
+
+
+def test_core_and_factors_are_owned_and_read_only():
+    """The caches (packed forms, tables, slabs) derive from the core and the factors: they are copies
+    that cannot be changed in place, so no route can go stale (before the fix an in-place ``core *= 2``
+    doubled the Chebyshev route's values but not the slab form's)."""
+    rng = np.random.default_rng(13)
+    core, factors = _tucker(rng, (25, 31, 29), (9, 12, 20))
+    ct = ChebTucker(core, factors, BOX3, tol=1e-7)
+    x = np.array([[1.0, -2.0, 1.25]])
+    before = np.asarray(ct(x))
+    core *= 2.0                                      # the caller's arrays are not shared
+    factors[0][:] = 0.0
+    np.testing.assert_array_equal(np.asarray(ct(x)), before)
+    with pytest.raises(ValueError, match="read-only"):
+        ct.core *= 2.0
+    with pytest.raises(ValueError, match="read-only"):
+        ct.factors[1][0, 0] = 1.0
+    ct2 = pickle.loads(pickle.dumps(ct))
+    assert not ct2.core.flags.writeable and not any(A.flags.writeable for A in ct2.factors)
