@@ -65,7 +65,8 @@ def _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A):
         S[q] = 1.0
     for q in range(chunk):
         s = _acos(S[q], P) * hinv
-        j0 = min(int(s), G - 1) - half + 1
+        si = min(max(s, 0.0), float(G)) if s == s else 0.0      # the table index in range whatever t (NaN too);
+        j0 = min(int(si), G - 1) - half + 1                     # the offset keeps s, so a NaN t gives NaN
         C[q] = j0 + half
         S[q] = s - j0
     if p == 8:
