@@ -57,10 +57,11 @@ class ChebTucker(_table.TableRoute):
     Attributes
     ----------
     core : numpy.ndarray
-        The Tucker core ``G``, shape :attr:`ranks`.
+        The Tucker core ``G``, shape :attr:`ranks` (the object's own read-only copy: the evaluation
+        caches derive from it).
     factors : list of numpy.ndarray
         ``A_i``, shape ``(degree_i + 1, r_i)``: Chebyshev coefficients of the mode-``i``
-        basis functions (orthonormal columns after every truncation).
+        basis functions (orthonormal columns after every truncation; read-only copies).
     domain : numpy.ndarray
         ``(d, 2)``: ``[lo, hi]`` per variable.
     tol : float
