@@ -173,3 +173,60 @@ def test_core_and_factors_are_owned_and_read_only():
         ct.factors[1][0, 0] = 1.0
     ct2 = pickle.loads(pickle.dumps(ct))
     assert not ct2.core.flags.writeable and not any(A.flags.writeable for A in ct2.factors)
+
+
+def _exact_grad(core, factors, t):
+    """d/dt_k of the exact sum: the mode-k rows from ``chebder`` of the factor (chebvander, einsum)."""
+    d = len(factors)
+    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
+    drows = [npc.chebvander(t[:, i], max(A.shape[0] - 2, 0)) @ npc.chebder(A, axis=0) if A.shape[0] > 1
+             else np.zeros((t.shape[0], A.shape[1])) for i, A in enumerate(factors)]
+    idx = string.ascii_lowercase[:d]
+    spec = idx + "," + ",".join("z" + c for c in idx) + "->z"
+    return np.stack([np.einsum(spec, core, *(rows[:k] + [drows[k]] + rows[k + 1:])) for k in range(d)], axis=1)
+
+
+@pytest.mark.parametrize("m, r", [((33, 29), (14, 20)),
+                                  ((25, 31, 29), (9, 12, 20)),
+                                  ((17, 15, 19, 21), (4, 5, 6, 13))])
+def test_slab_gradient_against_the_exact_derivatives(m, r):
+    """d = 2, 3, 4: the slab gradient (called directly) against the analytic derivatives of the exact sum
+    (``chebder`` rows), and the values against the exact sum; the plain table gradient agrees to rounding."""
+    rng = np.random.default_rng(20 + len(m))
+    core, factors = _tucker(rng, m, r)
+    ct = ChebTucker(core, factors, [(-1.0, 1.0)] * len(m), tol=1e-7, eval_method="table")
+    ct.gradient(np.zeros((1, len(m))))
+    be, p = ct._pack("table+derivative")
+    t = _mapped(rng, len(m), 3000)
+    tabs = NA._point_major(p)
+    dtabs = NA._point_major(p, "d")
+    val, grad = SLAB.gradient(p, t, np.empty(t.shape[0]), np.empty(t.shape), *tabs, *dtabs[:2])
+    ref_v, ref_g = _exact(core, factors, t), _exact_grad(core, factors, t)
+    assert np.abs(val - ref_v).max() <= 1e-8 * np.abs(ref_v).max()
+    assert np.abs(grad - ref_g).max() <= 1e-7 * np.abs(ref_g).max()     # derivative tables: a looser target
+    pv, pg = np.empty(t.shape[0]), np.empty(t.shape)
+    NA._gradient_table(p.core, tabs[0], tabs[1], dtabs[0], dtabs[1], tabs[2], p.tG, p.dtG, p.tp, p.inv_den, p.r, t,
+                       pv, pg, 64)
+    np.testing.assert_allclose(grad, pg, rtol=0, atol=1e-12 * np.abs(pg).max())
+
+
+def test_public_gradient_takes_the_slab_form():
+    """Ranks where the gradient cost model takes the slab form, on a box: ``ct.gradient(x)`` against the
+    exact derivatives (chain rule of the box map), and ``ct(x)`` against the exact sum."""
+    rng = np.random.default_rng(17)
+    core, factors = _tucker(rng, (41, 37, 45), (30, 24, 40))
+    ct = ChebTucker(core, factors, BOX3, tol=1e-7, eval_method="table")
+    ct.gradient(np.array([[1.0, -2.0, 1.25]]))
+    be, p = ct._pack("table+derivative")
+    n = SLAB.MIN_POINTS_PER_NODE * (max(int(p.tG[-1]), int(p.dtG[-1])) + 9) + 7
+    assert SLAB.use_slab(p, n, gradient=True)
+    lo, hi = np.array(BOX3).T
+    x = rng.uniform(lo, hi, (n, 3))
+    grad = ct.gradient(x)
+    assert getattr(p, "_nb_dslab", None) is not None                          # the slab form ran
+    val = ct(x)
+    t = 2.0 * (x - lo) / (hi - lo) - 1.0
+    ref_g = _exact_grad(core, factors, t) * (2.0 / (hi - lo))[None, :]
+    assert np.abs(np.asarray(grad) - ref_g).max() <= 1e-7 * np.abs(ref_g).max()
+    ref_v = _exact(core, factors, t)
+    assert np.abs(np.asarray(val) - ref_v).max() <= 1e-8 * np.abs(ref_v).max()

@@ -324,8 +324,12 @@ def gradient_table(packed, t, val, grad):
     check_table(packed)
     check_table(packed, derivative=True)
     if t.shape[0]:
+        from . import approx_slab
+
         tR, r_off, rpad = _point_major(packed)
         dtR, dr_off, _ = _point_major(packed, "d")
+        if approx_slab.use_slab(packed, t.shape[0], gradient=True):
+            return approx_slab.gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off)
         _gradient_table(packed.core, tR, r_off, dtR, dr_off, rpad, packed.tG, packed.dtG, packed.tp, packed.inv_den,
                         packed.r, t, val, grad, max(16, chunk_for(packed) // 2))
     return val, grad

@@ -35,6 +35,10 @@ from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
 #: slab ~ SLAB_NS[0] + SLAB_NS[1] * r_1 ... r_{d-1}; plain table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d
 SLAB_NS = (200.0, 0.55)
 GEMM_NS = (115.0, 0.0427)
+#: the same for gradients (value and d derivatives; ad-hoc ``/tmp/s6/gradslab.py``, 2e5 points): slab form
+#: ~ SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * r_1 ... r_{d-1}, plain ~ GRAD_NS[0] + GRAD_NS[1] * r_1 ... r_d
+SLAB_GRAD_NS = (850.0, 2.25)
+GRAD_NS = (666.0, 0.103)
 #: fewest points per grid node of the last mode (the slabs are made once per packed form, and the
 #: bucketing costs ``O(G_d)``: below this the plain route is used)
 MIN_POINTS_PER_NODE = 2
@@ -53,35 +57,47 @@ def slab_bytes(packed) -> int:
     return 8 * L * int(np.prod(r[:-1]))
 
 
-def use_slab(packed, n: int) -> bool:
-    """Whether :func:`evaluate` is the faster form for ``n`` points: order 8, ``d >= 2``, slabs within
-    :data:`MAX_BYTES`, at least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model
-    (:data:`SLAB_NS`, :data:`GEMM_NS`) in its favour. Measured (ad-hoc ``/tmp/s6/fit.py``, points/s on 2
-    threads, load 1.7; ranks: plain -> slab): (12,12,12) 1.06e7 -> 5.7e6 and (16,16,16) 6.7e6 -> 6.5e6
-    (not taken), (20,20,20) 4.0e6 -> 5.0e6, (12,12,40) 5.7e6 -> 8.0e6, (32,32,32) 1.3e6 -> 2.3e6,
-    (62,16,62) 0.72e6 -> 2.1e6, (65,64,65) 0.17e6 -> 0.81e6."""
-    if packed.d < 2 or int(packed.tp) != 8:
+def use_slab(packed, n: int, gradient: bool = False) -> bool:
+    """Whether :func:`evaluate` (:func:`gradient` with ``gradient``) is the faster form for ``n`` points:
+    order 8, ``d >= 2``, slabs within :data:`MAX_BYTES` (two with ``gradient``: values and derivatives), at
+    least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model (:data:`SLAB_NS`,
+    :data:`GEMM_NS`; :data:`SLAB_GRAD_NS`, :data:`GRAD_NS`) in its favour. Measured (ad-hoc, points/s on 2
+    threads; ranks: plain -> slab): values (``/tmp/s6/fit.py``, load 1.7) (12,12,12) 1.06e7 -> 5.7e6 and
+    (16,16,16) 6.7e6 -> 6.5e6 (not taken), (20,20,20) 4.0e6 -> 5.0e6, (12,12,40) 5.7e6 -> 8.0e6,
+    (32,32,32) 1.3e6 -> 2.3e6, (62,16,62) 0.72e6 -> 2.1e6, (65,64,65) 0.17e6 -> 0.81e6; gradients
+    (``/tmp/s6/gradslab.py``) (20,20,20) 1.34e6 -> 1.15e6 (not taken), (32,32,32) 4.3e5 -> 5.7e5,
+    (62,16,62) 3.0e5 -> 5.9e5, (65,64,65) 7.0e4 -> 2.0e5."""
+    if packed.d < 2 or int(packed.tp) != 8 or (gradient and getattr(packed, "dtG", None) is None):
         return False
     r = [int(k) for k in packed.r]
-    L = int(packed.tG[-1]) + int(packed.tp) + 1
-    if n < MIN_POINTS_PER_NODE * L or slab_bytes(packed) > MAX_BYTES:
-        return False
     prefix = int(np.prod(r[:-1]))
+    L = int(packed.tG[-1]) + int(packed.tp) + 1
+    nbytes = slab_bytes(packed)
+    if gradient:                                  # the derivative slabs too, on the derivative table's grid
+        dL = int(packed.dtG[-1]) + int(packed.tp) + 1
+        nbytes += 8 * dL * prefix
+        L = max(L, dL)
+    if n < MIN_POINTS_PER_NODE * L or nbytes > MAX_BYTES:
+        return False
+    if gradient:
+        return SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * prefix < GRAD_NS[0] + GRAD_NS[1] * prefix * r[-1]
     return SLAB_NS[0] + SLAB_NS[1] * prefix < GEMM_NS[0] + GEMM_NS[1] * prefix * r[-1]
 
 
-def slabs(packed, tR, r_off, rpad):
+def slabs(packed, tR, r_off, rpad, derivative=False):
     """``S`` (``(G_d + p + 1) x r_1 \\cdots r_{d-1}``): row ``k`` is the core contracted in its last mode
-    with that mode's tabulated rows at grid node ``k`` (one GEMM; made once and kept on ``packed``)."""
-    got = getattr(packed, "_nb_slab", None)
+    with that mode's tabulated rows at grid node ``k`` (one GEMM; made once and kept on ``packed``). With
+    ``derivative``, from the derivative table of the last mode (``tR``, ``r_off``: the derivative tables)."""
+    key = "_nb_dslab" if derivative else "_nb_slab"
+    got = getattr(packed, key, None)
     if got is None:
         d = packed.d
         rl = int(packed.r[d - 1])
-        L = int(packed.tG[d - 1]) + int(packed.tp) + 1
+        L = int((packed.dtG if derivative else packed.tG)[d - 1]) + int(packed.tp) + 1
         T = tR[r_off[d - 1]:r_off[d]].reshape(L, int(rpad[d - 1]))[:, :rl]
         G = np.asarray(packed.core).reshape(-1, rl)
         got = np.ascontiguousarray(T @ G.T).reshape(-1)
-        packed._nb_slab = got
+        setattr(packed, key, got)
     return got
 
 
@@ -118,34 +134,37 @@ def _bucket(C, L):
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _prefix(U, r, d, q, P, Q):
-    """``P[:size]`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-3`` (C order;
-    ``[1.0]`` for ``d = 2``); ``Q`` scratch of the same length. Returns ``size``."""
+def _prefix(U, dU, k, r, d, q, P, Q):
+    """``P[:size]`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-3`` (``dU`` for mode
+    ``k``; C order; ``[1.0]`` for ``d = 2``); ``Q`` scratch of the same length. Returns ``size``."""
     P[0] = 1.0
     size = 1
     for i in range(d - 2):
         ri = r[i]
+        R = dU[i] if i == k else U[i]
         for s in range(size):
             Q[s] = P[s]
         for s in range(size):
             x = Q[s]
             for b in range(ri):
-                P[s * ri + b] = x * U[i, b, q]
+                P[s * ri + b] = x * R[b, q]
         size *= ri
     return size
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _pair_rows(U, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb):
+def _pair_rows(U, dU, k, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb):
     """``Ka`` (``r_0 \\cdots r_{d-3} x r_{d-2}``, 2-D) = the outer product of the rows of modes
-    ``0 .. d-2`` of point ``q``, ``Kb`` of point ``q2`` (rows of a 2-D view, both points in one loop: an
-    offset-indexed flat loop measured 3x slower, one point at a time 1.5x)."""
+    ``0 .. d-2`` of point ``q`` (the derivative rows ``dU`` for mode ``k``; ``k = -1``: none), ``Kb`` of
+    point ``q2`` (rows of a 2-D view, both points in one loop: an offset-indexed flat loop measured 3x
+    slower, one point at a time 1.5x)."""
     rb = r[d - 2]
-    size = _prefix(U, r, d, q, Pa, Q)
-    _prefix(U, r, d, q2, Pb, Q)
+    size = _prefix(U, dU, k, r, d, q, Pa, Q)
+    _prefix(U, dU, k, r, d, q2, Pb, Q)
+    R = dU[d - 2] if k == d - 2 else U[d - 2]
     for b in range(rb):
-        va[b] = U[d - 2, b, q]
-        vb[b] = U[d - 2, b, q2]
+        va[b] = R[b, q]
+        vb[b] = R[b, q2]
     for s in range(size):
         x = Pa[s]
         y = Pb[s]
@@ -249,7 +268,7 @@ def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
         q = 0
         while q < nb_:
             q2 = q + 1 if (q + 1 < nb_ and Cb[p0 + q + 1] == Cb[p0 + q]) else q
-            _pair_rows(U, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
+            _pair_rows(U, U, -1, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
             _dots2(SL, Cb[p0 + q] * nprefix, nprefix, fa, fb, D)
             v = 0.0
             v2 = 0.0
@@ -261,35 +280,149 @@ def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
             q = q2 + 1
 
 
+@nb.njit(cache=True, parallel=True)
+def _evaluate_grad(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, Sb, vals, grads, chunk):
+    """As :func:`_evaluate`, with the derivative rows of modes ``0 .. d-2`` too: per pair the value and, for
+    each ``k < d - 1``, ``d p / d t_k`` (the row products with mode ``k``'s derivative rows, against the
+    same slabs) into ``grads[:, k]``."""
+    n, d1 = tb.shape
+    d = d1 + 1
+    nprefix = 1
+    rmax = 1
+    for i in range(d1):
+        nprefix *= r[i]
+        rmax = max(rmax, r[i])
+    rb = r[d - 2]
+    nblocks = (n + chunk - 1) // chunk
+    for blk in nb.prange(nblocks):
+        p0 = blk * chunk
+        nb_ = min(n, p0 + chunk) - p0
+        W = np.empty((8, chunk))
+        Sw = np.zeros(chunk)
+        Sw[:nb_] = Sb[p0:p0 + nb_]
+        _weights8(Sw, W, inv_den)
+        U = np.empty((d, rmax, chunk))
+        dU = np.empty((d, rmax, chunk))
+        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, p0, nb_, U)
+        _block_rows_table_pm(dtR, dr_off, rpad, dtG, p, inv_den, r, tb, p0, nb_, dU)
+        Ka = np.empty((nprefix // rb, rb))
+        Kb = np.empty((nprefix // rb, rb))
+        Pa = np.empty(nprefix // rb)
+        Pb = np.empty(nprefix // rb)
+        Q = np.empty(nprefix // rb)
+        va = np.empty(rb)
+        vb = np.empty(rb)
+        D = np.empty((2, 8))
+        fa = Ka.reshape(-1)
+        fb = Kb.reshape(-1)
+        q = 0
+        while q < nb_:
+            q2 = q + 1 if (q + 1 < nb_ and Cb[p0 + q + 1] == Cb[p0 + q]) else q
+            off = Cb[p0 + q] * nprefix
+            for k in range(-1, d1):
+                _pair_rows(U, dU, k, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
+                _dots2(SL, off, nprefix, fa, fb, D)
+                v = 0.0
+                v2 = 0.0
+                for l in range(8):
+                    v += W[l, q] * D[0, l]
+                    v2 += W[l, q2] * D[1, l]
+                if k < 0:
+                    vals[p0 + q] = v
+                    vals[p0 + q2] = v2
+                else:
+                    grads[p0 + q, k] = v
+                    grads[p0 + q2, k] = v2
+            q = q2 + 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _scatter_cols(G2, perm, out, ncols):
+    for k in nb.prange(perm.shape[0]):
+        for i in range(ncols):
+            out[perm[k], i] = G2[k, i]
+
+
+@nb.njit(cache=True, parallel=True)
+def _scatter_col(vals, perm, out, col):
+    for k in nb.prange(perm.shape[0]):
+        out[perm[k], col] = vals[k]
+
+
+def _batches(n, L):
+    """``(s, e)`` of the batches of :data:`BATCH` points (a short last batch overlaps the one before, so
+    every batch has at least ``MIN_POINTS_PER_NODE * L`` points when ``n`` has)."""
+    for s in range(0, n, BATCH):
+        e = min(n, s + BATCH)
+        if e - s < MIN_POINTS_PER_NODE * L and s > 0:
+            s = max(0, e - BATCH)
+        yield s, e
+
+
+def _ordered(ts, G, L):
+    """The batch ``ts`` bucketed by the first stencil node of its last coordinate on a grid of ``G``
+    intervals: ``perm`` and the points, nodes and offsets in that order (:func:`_gather`)."""
+    m, d = ts.shape
+    C = np.empty(m, dtype=np.int64)
+    S = np.empty(m)
+    _nodes(ts, d - 1, G, 4, C, S)
+    perm = _bucket(C, L)
+    tb, Cb, Sb = np.empty((m, d - 1)), np.empty(m, dtype=np.int64), np.empty(m)
+    _gather(ts, perm, C, S, tb, Cb, Sb)
+    return perm, tb, Cb, Sb
+
+
+def _check(packed, t, what, *outs):
+    check_points(packed, t)
+    check_table(packed)
+    n, d = t.shape
+    if d < 2 or int(packed.tp) != 8:
+        raise ValueError(f"approx_slab.{what}: the slab form needs order-8 tables and d >= 2, got order "
+                         f"{int(packed.tp)} and d = {d} (use approx.{what}_table, which checks use_slab)")
+    for name, a, shape in outs:
+        if getattr(a, "shape", None) != shape or str(a.dtype) != "float64" or not a.flags.c_contiguous:
+            raise ValueError(f"approx_slab.{what}: {name} must be a C-contiguous float64 array of shape {shape}, "
+                             f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', None)}")
+    return n, d
+
+
 def evaluate(packed, t, out, tR, r_off, rpad):
     """``out[n] = p(t[n])`` by the slab form (the caller checked that the points lie in ``[-1, 1]``, and
     :func:`use_slab`), in batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded
     (about 64 bytes per point of a batch). Raises ``ValueError`` for what the kernels cannot do (order
     other than 8 or ``d < 2``: wrong values or out-of-range reads) and for an ``out`` of the wrong shape."""
-    check_points(packed, t)
-    check_table(packed)
-    n, d = t.shape
-    if d < 2 or int(packed.tp) != 8:
-        raise ValueError(f"approx_slab.evaluate: the slab form needs order-8 tables and d >= 2, got order "
-                         f"{int(packed.tp)} and d = {d} (use approx.evaluate_table, which checks use_slab)")
-    if getattr(out, "shape", None) != (n,) or str(out.dtype) != "float64":
-        raise ValueError(f"approx_slab.evaluate: out must be a float64 array of shape ({n},), got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', None)}")
+    n, d = _check(packed, t, "evaluate", ("out", out, (t.shape[0],)))
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
-    for s in range(0, n, BATCH):
-        e = min(n, s + BATCH)
-        if e - s < MIN_POINTS_PER_NODE * L and s > 0:     # a short last batch joins the previous one's size class
-            s = max(0, e - BATCH)
-        ts, m = t[s:e], e - s
-        C = np.empty(m, dtype=np.int64)
-        S = np.empty(m)
-        _nodes(ts, d - 1, G, int(packed.tp) // 2, C, S)
-        perm = _bucket(C, L)
-        tb, Cb, Sb = np.empty((m, d - 1)), np.empty(m, dtype=np.int64), np.empty(m)
-        _gather(ts, perm, C, S, tb, Cb, Sb)
-        vals = np.empty(m)
+    for s, e in _batches(n, L):
+        perm, tb, Cb, Sb = _ordered(t[s:e], G, L)
+        vals = np.empty(e - s)
         _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
         _scatter(vals, perm, out[s:e])
     return out
+
+
+def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
+    """``val[n] = p(t[n])`` and ``grad[n, i] = dp/dt_i (t[n])`` by the slab form: the value and the
+    derivatives in modes ``0 .. d-2`` against the slabs (:func:`_evaluate_grad`), the derivative in the
+    last mode as a value against the slabs of its derivative table (bucketed on that table's grid).
+    ``tR``, ``r_off``, ``rpad`` the point-major tables, ``dtR``, ``dr_off`` those of the derivatives."""
+    check_table(packed, derivative=True)
+    n, d = _check(packed, t, "gradient", ("val", val, (t.shape[0],)), ("grad", grad, t.shape))
+    SL = slabs(packed, tR, r_off, rpad)
+    dSL = slabs(packed, dtR, dr_off, rpad, derivative=True)
+    G, dG = int(packed.tG[d - 1]), int(packed.dtG[d - 1])
+    L, dL = G + 9, dG + 9
+    for s, e in _batches(n, max(L, dL)):
+        ts = t[s:e]
+        perm, tb, Cb, Sb = _ordered(ts, G, L)
+        vals, gk = np.empty(e - s), np.empty((e - s, d - 1))
+        _evaluate_grad(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
+                       tb, Cb, Sb, vals, gk, CHUNK)
+        _scatter(vals, perm, val[s:e])
+        _scatter_cols(gk, perm, grad[s:e], d - 1)
+        perm, tb, Cb, Sb = _ordered(ts, dG, dL)
+        _evaluate(dSL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
+        _scatter_col(vals, perm, grad[s:e], d - 1)
+    return val, grad
