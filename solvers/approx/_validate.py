@@ -22,7 +22,8 @@ def domain(dom) -> np.ndarray:
     if np.any(a[:, 0] >= a[:, 1]):
         bad = int(np.nonzero(a[:, 0] >= a[:, 1])[0][0])
         raise ValueError(f"domain[{bad}] = {tuple(a[bad])}: need lo < hi in every pair")
-    span = a[:, 1] - a[:, 0]
+    with np.errstate(over="ignore"):                # hi - lo may overflow to inf: refused just below
+        span = a[:, 1] - a[:, 0]
     scale = np.maximum(np.abs(a[:, 0]), np.abs(a[:, 1]))
     if np.any(span < 1e-12 * scale) or np.any(span > 1e300) or np.any(span < 1e-300):
         raise ValueError("domain: every hi - lo must be within 1e-300..1e300 and at least 1e-12 times |lo|, |hi| "
