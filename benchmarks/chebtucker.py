@@ -265,6 +265,17 @@ def bench_system(name, system, degree, tol, cutoff, samples, n_eval, n_direct):
                       float(np.abs(np.asarray(v_em[:n_direct]) - V.direct(pts[:n_direct])).max()
                             / np.abs(V.direct(pts[:n_direct])).max())}
     out.update({"eval_route": ct.eval_route, "routes": routes})
+    # the table route's form (plain or slab) for these many points, and the gradient (forces) rate
+    from solvers._kernels.numba import approx_slab
+    if ct.eval_route == "table":
+        out["table_form"] = "slab" if approx_slab.use_slab(ct._pack("table")[1], n_eval) else "plain"
+    n_grad = max(1000, n_eval // 5)
+    ct.gradient(pts[:100])
+    t_grad, _ = median_time(lambda: ct.gradient(pts[:n_grad]), 1 if n_eval >= 10 ** 6 else 3)
+    gp = ct._pack(ct._route(derivative=True))[1]
+    out.update({"gradient_points": n_grad, "gradient_points_per_s": n_grad / t_grad,
+                "gradient_form": ("slab" if approx_slab.use_slab(gp, n_grad, gradient=True) else "plain")
+                if ct._route(derivative=True) != "chebyshev" else "chebyshev"})
     out.update({"system": name, "eval_points": n_eval, "eval_s": t_eval, "points_per_s": n_eval / t_eval,
                 "direct_points": n_direct, "direct_points_per_s": direct_rate,
                 "direct_s_for_eval_points": n_eval / direct_rate, "direct_estimated": n_direct < n_eval,
@@ -318,7 +329,9 @@ def main():
               f"rel err {row['max_rel_error']:.2e}, build {row['build_s']:.2f} s, {row['points_per_s']:.3g} pts/s "
               f"({row['eval_route']}; chebyshev {row['routes']['chebyshev']['points_per_s']:.3g}, table "
               f"{row['routes']['table']['points_per_s']:.3g}), "
-              f"{row['eval_speedup_vs_direct']:.0f}x vs direct Numba summation", flush=True)
+              f"{row['eval_speedup_vs_direct']:.0f}x vs direct Numba summation; table form "
+              f"{row.get('table_form', '-')}; gradient {row['gradient_points_per_s']:.3g} pts/s "
+              f"({row['gradient_form']} form)", flush=True)
     result["paper"] = {"lattice_long_range_ranks_m129_tol1e-7": [18, 18, 12], "lattice_error": 2e-7,
                        "newton_canonical_ranks_eps1e-7": "26-39 (n = 256 ... 8192)", "long_range_ranks": "10-17",
                        "newton_ranks_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5).rank
