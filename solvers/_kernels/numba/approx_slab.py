@@ -380,8 +380,10 @@ def _check(packed, t, what, *outs):
         raise ValueError(f"approx_slab.{what}: the slab form needs order-8 tables and d >= 2, got order "
                          f"{int(packed.tp)} and d = {d} (use approx.{what}_table, which checks use_slab)")
     for name, a, shape in outs:
-        if getattr(a, "shape", None) != shape or str(a.dtype) != "float64" or not a.flags.c_contiguous:
-            raise ValueError(f"approx_slab.{what}: {name} must be a C-contiguous float64 array of shape {shape}, "
+        if (getattr(a, "shape", None) != shape or str(a.dtype) != "float64" or not a.flags.c_contiguous
+                or not a.flags.writeable):      # (read-only: a Numba TypingError after the first kernels ran)
+            raise ValueError(f"approx_slab.{what}: {name} must be a writeable C-contiguous float64 array of "
+                             f"shape {shape}, "
                              f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', None)}")
     return n, d
 
