@@ -18,10 +18,12 @@ import numba
 import numpy as np
 import numpy.polynomial.chebyshev as npc
 import pytest
+from hypothesis import given, settings, HealthCheck
+from hypothesis import strategies as st
 
 import solvers
 from solvers import _config
-from solvers.approx import ChebTucker
+from solvers.approx import ChebTucker, _table
 from solvers._kernels.numba import approx as NA
 from solvers._kernels.numba import approx_slab as SLAB
 
@@ -248,6 +250,7 @@ def test_direct_call_rejects_wrong_outputs_and_inputs():
     with pytest.raises(ValueError):
         SLAB.gradient(p, t[:, :2].copy(), np.empty(600), np.empty((600, 2)), *tabs)
     pv = ct._pack("table")[1]                                    # no derivative tables on this one
+    assert not SLAB.use_slab(pv, 10 ** 7, gradient=True)
     with pytest.raises(ValueError, match="derivative"):
         SLAB.gradient(pv, t, np.empty(600), np.empty((600, 3)), *tabs)
     val, grad = SLAB.gradient(p, t, np.empty(600), np.empty((600, 3)), *tabs)    # still fine
@@ -292,6 +295,57 @@ def test_batches_give_bit_identical_gradients(monkeypatch):
         np.testing.assert_array_equal(many[1], one[1])
 
 
+def _lagrange_rows(A, G, t):
+    """Order-8 Lagrange interpolation in ``theta = arccos t`` of the columns of ``A`` (Chebyshev
+    coefficients) on the nodes ``j pi / G``: the centred stencil around ``s = theta G / pi``, node values
+    by direct cosine sums (the even / periodic extension beyond ``[0, pi]`` comes for free)."""
+    s = np.arccos(t) * G / np.pi
+    nodes = (np.minimum(np.floor(s), G - 1) - 3)[:, None] + np.arange(8)[None, :]
+    w = np.ones((t.size, 8))
+    for l in range(8):
+        for q in range(8):
+            if q != l:
+                w[:, l] *= (s - nodes[:, q]) / (l - q)
+    vals = np.cos(nodes[:, :, None] * (np.pi / G) * np.arange(A.shape[0])[None, None, :]) @ A
+    return np.einsum("nl,nlr->nr", w, vals)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_property_slab_gradient_equals_the_interpolated_derivative(data):
+    """Random small shapes (d = 2..4, degrees 0..11, ranks 1..5 and a last rank 1..40, value and
+    derivative grids drawn independently from 16..48), 1..60 points (ends included): the slab gradient
+    equals, to rounding, the contraction with mode ``k``'s rows interpolated (order 8 in theta, written
+    here from the definition) from ``chebder`` of its factor and the other modes' from their factors."""
+    d = data.draw(st.integers(2, 4))
+    m = [data.draw(st.integers(1, 12)) for _ in range(d)]
+    r = [data.draw(st.integers(1, 5)) for _ in range(d - 1)] + [data.draw(st.integers(1, 40))]
+    G = [data.draw(st.sampled_from([16, 24, 48])) for _ in range(d)]
+    dG = [data.draw(st.sampled_from([16, 32, 48])) for _ in range(d)]
+    n = data.draw(st.integers(1, 60))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 31)))
+    core, factors = _tucker(rng, m, r)
+    dfac = [np.vstack([npc.chebder(A, axis=0), np.zeros((1, A.shape[1]))]) if A.shape[0] > 1 else np.zeros_like(A)
+            for A in factors]                                           # (m_i, r_i), as pack takes them
+    t = rng.uniform(-1, 1, (n, d))
+    t[rng.random((n, d)) < 0.1] = 1.0
+    t[rng.random((n, d)) < 0.1] = -1.0
+    tables = {"p": 8, "grid": G, "table": [_table.tabulate(A, g, 8) for A, g in zip(factors, G)],
+              "dgrid": dG, "dtable": [_table.tabulate(A, g, 8) for A, g in zip(dfac, dG)]}
+    p = NA.pack(core, factors, dfac, tables=tables)
+    val, grad = _direct(p, t)
+    rows = [_lagrange_rows(A, g, t[:, i]) for i, (A, g) in enumerate(zip(factors, G))]
+    drows = [_lagrange_rows(A, g, t[:, i]) for i, (A, g) in enumerate(zip(dfac, dG))]
+    nu = [np.linalg.norm(u, axis=1).max() for u in rows]
+    dnu = [np.linalg.norm(u, axis=1).max() for u in drows]
+    for k in range(d):
+        ref = np.einsum(_spec(d), core, *(rows[:k] + [drows[k]] + rows[k + 1:]))
+        scale = np.linalg.norm(core) * dnu[k] * np.prod(nu[:k] + nu[k + 1:])
+        np.testing.assert_allclose(grad[:, k], ref, rtol=0, atol=1e-12 * max(scale, 1e-300))
+    ref = np.einsum(_spec(d), core, *rows)
+    np.testing.assert_allclose(val, ref, rtol=0, atol=1e-12 * max(np.linalg.norm(core) * np.prod(nu), 1e-300))
+
+
 # ------------------------------------------------------------------------------------- public API
 @pytest.fixture(scope="module")
 def big():
@@ -304,6 +358,8 @@ def big():
     assert p.perm == (1, 2, 0)
     n = 3000
     assert SLAB.use_slab(p, n, gradient=True)
+    nmin = SLAB.MIN_POINTS_PER_NODE * (max(int(p.tG[-1]), int(p.dtG[-1])) + 9)    # both grids count
+    assert SLAB.use_slab(p, nmin, gradient=True) and not SLAB.use_slab(p, nmin - 1, gradient=True)
     lo, hi = np.array(BOX).T
     x = rng.uniform(lo, hi, (n, 3))
     x[:8] = np.array(np.meshgrid(*BOX, indexing="ij")).reshape(3, -1).T
