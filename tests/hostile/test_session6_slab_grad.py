@@ -253,6 +253,15 @@ def test_direct_call_rejects_wrong_outputs_and_inputs():
     assert not SLAB.use_slab(pv, 10 ** 7, gradient=True)
     with pytest.raises(ValueError, match="derivative"):
         SLAB.gradient(pv, t, np.empty(600), np.empty((600, 3)), *tabs)
+    dfac = [np.vstack([npc.chebder(A, axis=0), np.zeros((1, A.shape[1]))]) for A in factors]
+    for order, fs, c in ((6, factors, core), (8, factors[:1], core[:, 0, 0])):     # order 6; d = 1
+        tables = {"p": order, "grid": [64] * len(fs), "table": [_table.tabulate(A, 64, order) for A in fs],
+                  "dgrid": [64] * len(fs), "dtable": [_table.tabulate(A, 64, order) for A in dfac[:len(fs)]]}
+        q = NA.pack(np.ascontiguousarray(c), fs, dfac[:len(fs)], tables=tables)
+        tq = np.ascontiguousarray(t[:, :len(fs)])
+        assert not SLAB.use_slab(q, 10 ** 7, gradient=True)
+        with pytest.raises(ValueError, match="order-8 tables and d >= 2"):
+            SLAB.gradient(q, tq, np.empty(600), np.empty(tq.shape), *_tabs(q))
     val, grad = SLAB.gradient(p, t, np.empty(600), np.empty((600, 3)), *tabs)    # still fine
     _check(core, factors, t, val, grad)
     v0, g0 = SLAB.gradient(p, np.empty((0, 3)), np.empty(0), np.empty((0, 3)), *tabs)    # no points
@@ -400,14 +409,17 @@ def test_public_gradient_takes_the_slab_with_reordered_modes(big):
     ((65, 65), (64, 64), [(-2.0, 5.0)] * 2),
     ((13, 13, 13, 41), (6, 6, 6, 40), [(-2.0, 5.0), (0.0, 1.0), (-1.0, 1.0), (3.0, 3.5)]),
     ((41, 9, 9, 9), (40, 6, 5, 4), [(-1.0, 1.0)] * 4),          # largest rank first: reordered
+    ((101, 47), (100, 45), [(0.0, 1.0), (-4.0, 4.0)]),          # d = 2 reordered
+    ((41, 9, 7, 8, 9), (40, 6, 5, 5, 5), [(-1.0, 0.0)] * 5),     # d = 5 reordered
 ])
-def test_public_gradient_at_d2_and_d4(m, r, box):
+def test_public_gradient_at_d2_d4_d5(m, r, box):
     rng = np.random.default_rng(len(m) + r[0])
     core, factors = _tucker(rng, m, r)
     ct = _ct(core, factors, box)
     p = ct._pack("table+derivative")[1]
     n = 2 * SLAB.MIN_POINTS_PER_NODE * (max(int(p.tG[-1]), int(p.dtG[-1])) + 9)
     assert SLAB.use_slab(p, n, gradient=True), (p.r, n)
+    assert (p.perm is not None) == (r[0] > r[-1])
     lo, hi = np.array(box).T
     x = rng.uniform(lo, hi, (n, len(m)))
     x[0], x[1] = lo, hi
