@@ -230,3 +230,26 @@ def test_public_gradient_takes_the_slab_form():
     assert np.abs(np.asarray(grad) - ref_g).max() <= 1e-7 * np.abs(ref_g).max()
     ref_v = _exact(core, factors, t)
     assert np.abs(np.asarray(val) - ref_v).max() <= 1e-8 * np.abs(ref_v).max()
+
+
+def test_every_numba_entry_point_refuses_outputs_it_would_overrun():
+    """Short, wrongly shaped, non-contiguous or read-only outputs are a ValueError before any kernel runs, on
+    the plain and the table routes too (before, a short ``out`` was written past its end by the plain route)."""
+    rng = np.random.default_rng(2)
+    core, factors = _tucker(rng, (25, 31, 29), (9, 12, 20))
+    ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
+    ct.gradient(np.zeros((1, 3)))
+    be, p = ct._pack("table+derivative")
+    t = _mapped(rng, 3, 50)
+    buf = np.zeros(1000)
+    ro = np.empty(50)
+    ro.flags.writeable = False
+    for fn in (NA.evaluate, NA.evaluate_table):
+        for out in (buf[:20], np.empty(50, dtype=np.float32), buf[::2][:50], ro):
+            with pytest.raises(ValueError, match="out must be"):
+                fn(p, t, out)
+    for fn in (NA.gradient, NA.gradient_table):
+        for grad in (buf[:60].reshape(20, 3), np.empty((50, 3), order="F"), np.empty(150)):
+            with pytest.raises(ValueError, match="grad must be"):
+                fn(p, t, np.empty(50), grad)
+    assert not buf.any()                                  # nothing was written

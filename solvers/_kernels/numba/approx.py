@@ -31,6 +31,16 @@ BLAS_SERIAL = 4 * 65536
 L2_BYTES = 256 * 1024
 
 
+def check_outputs(what, *outs):
+    """Each ``(name, array, shape)`` of ``outs`` must be a writeable C-contiguous float64 array of that shape
+    (the kernels write into them by index: a short one would be written past its end)."""
+    for name, a, shape in outs:
+        if (getattr(a, "shape", None) != shape or str(getattr(a, "dtype", "")) != "float64"
+                or not a.flags.c_contiguous or not a.flags.writeable):
+            raise ValueError(f"approx kernel {what}: {name} must be a writeable C-contiguous float64 array of "
+                             f"shape {shape}, got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', None)}")
+
+
 @nb.njit(cache=True)
 def _gemm(A, B, C):
     """``C = A @ B`` (C-contiguous 2-D arrays) as GEMMs over blocks of rows of ``A``, each
@@ -192,6 +202,7 @@ def map_points(x, lo, hi, t) -> int:
 def evaluate(packed, t, out):
     """``out[n] = p(t[n])``."""
     check_points(packed, t)
+    check_outputs("evaluate", ("out", out, (t.shape[0],)))
     if t.shape[0]:
         _evaluate(packed.core, packed.FT, packed.ft_off, packed.m, packed.r, t, out, chunk_for(packed))
     return out
@@ -207,6 +218,7 @@ def chunk_for(packed) -> int:
 def gradient(packed, t, val, grad):
     """``val[n] = p(t[n])`` and ``grad[n, i] = dp/dt_i (t[n])``."""
     check_points(packed, t)
+    check_outputs("gradient", ("val", val, (t.shape[0],)), ("grad", grad, t.shape))
     if t.shape[0]:
         _gradient(packed.core, packed.FT, packed.dFT, packed.ft_off, packed.m, packed.r, t, val, grad,
                   max(16, chunk_for(packed) // 2))
@@ -306,6 +318,7 @@ def _point_major(packed, pre=""):
 def evaluate_table(packed, t, out):
     """``out[n] = p(t[n])`` with the factor rows from the tables."""
     check_points(packed, t)
+    check_outputs("evaluate_table", ("out", out, (t.shape[0],)))
     check_table(packed)
     if t.shape[0]:
         from . import approx_slab
@@ -321,6 +334,7 @@ def evaluate_table(packed, t, out):
 def gradient_table(packed, t, val, grad):
     """As :func:`gradient` with the factor rows and their derivatives from the tables."""
     check_points(packed, t)
+    check_outputs("gradient_table", ("val", val, (t.shape[0],)), ("grad", grad, t.shape))
     check_table(packed)
     check_table(packed, derivative=True)
     if t.shape[0]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..numpy.approx import check_points, check_table
 from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
+from .approx import check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
 #: two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (12,12,12) .. (65,64,65)):
@@ -379,12 +380,7 @@ def _check(packed, t, what, *outs):
     if d < 2 or int(packed.tp) != 8:
         raise ValueError(f"approx_slab.{what}: the slab form needs order-8 tables and d >= 2, got order "
                          f"{int(packed.tp)} and d = {d} (use approx.{what}_table, which checks use_slab)")
-    for name, a, shape in outs:
-        if (getattr(a, "shape", None) != shape or str(a.dtype) != "float64" or not a.flags.c_contiguous
-                or not a.flags.writeable):      # (read-only: a Numba TypingError after the first kernels ran)
-            raise ValueError(f"approx_slab.{what}: {name} must be a writeable C-contiguous float64 array of "
-                             f"shape {shape}, "
-                             f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', None)}")
+    check_outputs(f"approx_slab.{what}", *outs)
     return n, d
 
 
