@@ -233,11 +233,13 @@ def _scatter(vals, perm, out):
 
 
 @nb.njit(cache=True, parallel=True)
-def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
+def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, Sb, vals, grads, nderiv, chunk):
     """Blocks of ``chunk`` points in bucket order (``tb``, ``Cb``, ``Sb`` from :func:`_gather`): the rows
     of modes ``0 .. d-2`` from their tables and the last mode's weights; per pair of points with the
     same first node ``c``, their row products (:func:`_pair_rows`) and ``sum_l w_l K . S_{c + l}``
-    (:func:`_dots2`) into ``vals``."""
+    (:func:`_dots2`) into ``vals``. With ``nderiv = d - 1`` also the derivative rows (tables ``dtR``) and,
+    for each ``k < d - 1``, ``d p / d t_k`` (the row products with mode ``k``'s derivative rows, against
+    the same slabs) into ``grads[:, k]``; with ``nderiv = 0`` neither (``dtR``, ``grads`` unused)."""
     n, d1 = tb.shape
     d = d1 + 1
     nprefix = 1
@@ -255,57 +257,10 @@ def _evaluate(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, vals, chunk):
         Sw[:nb_] = Sb[p0:p0 + nb_]
         _weights8(Sw, W, inv_den)
         U = np.empty((d, rmax, chunk))
+        dU = np.empty((d, rmax, chunk)) if nderiv > 0 else U
         _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, p0, nb_, U)
-        Ka = np.empty((nprefix // rb, rb))
-        Kb = np.empty((nprefix // rb, rb))
-        Pa = np.empty(nprefix // rb)
-        Pb = np.empty(nprefix // rb)
-        Q = np.empty(nprefix // rb)
-        va = np.empty(rb)
-        vb = np.empty(rb)
-        D = np.empty((2, 8))
-        fa = Ka.reshape(-1)
-        fb = Kb.reshape(-1)
-        q = 0
-        while q < nb_:
-            q2 = q + 1 if (q + 1 < nb_ and Cb[p0 + q + 1] == Cb[p0 + q]) else q
-            _pair_rows(U, U, -1, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
-            _dots2(SL, Cb[p0 + q] * nprefix, nprefix, fa, fb, D)
-            v = 0.0
-            v2 = 0.0
-            for l in range(8):
-                v += W[l, q] * D[0, l]
-                v2 += W[l, q2] * D[1, l]
-            vals[p0 + q] = v
-            vals[p0 + q2] = v2
-            q = q2 + 1
-
-
-@nb.njit(cache=True, parallel=True)
-def _evaluate_grad(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, Sb, vals, grads, chunk):
-    """As :func:`_evaluate`, with the derivative rows of modes ``0 .. d-2`` too: per pair the value and, for
-    each ``k < d - 1``, ``d p / d t_k`` (the row products with mode ``k``'s derivative rows, against the
-    same slabs) into ``grads[:, k]``."""
-    n, d1 = tb.shape
-    d = d1 + 1
-    nprefix = 1
-    rmax = 1
-    for i in range(d1):
-        nprefix *= r[i]
-        rmax = max(rmax, r[i])
-    rb = r[d - 2]
-    nblocks = (n + chunk - 1) // chunk
-    for blk in nb.prange(nblocks):
-        p0 = blk * chunk
-        nb_ = min(n, p0 + chunk) - p0
-        W = np.empty((8, chunk))
-        Sw = np.zeros(chunk)
-        Sw[:nb_] = Sb[p0:p0 + nb_]
-        _weights8(Sw, W, inv_den)
-        U = np.empty((d, rmax, chunk))
-        dU = np.empty((d, rmax, chunk))
-        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, p0, nb_, U)
-        _block_rows_table_pm(dtR, dr_off, rpad, dtG, p, inv_den, r, tb, p0, nb_, dU)
+        if nderiv > 0:
+            _block_rows_table_pm(dtR, dr_off, rpad, dtG, p, inv_den, r, tb, p0, nb_, dU)
         Ka = np.empty((nprefix // rb, rb))
         Kb = np.empty((nprefix // rb, rb))
         Pa = np.empty(nprefix // rb)
@@ -320,7 +275,7 @@ def _evaluate_grad(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb,
         while q < nb_:
             q2 = q + 1 if (q + 1 < nb_ and Cb[p0 + q + 1] == Cb[p0 + q]) else q
             off = Cb[p0 + q] * nprefix
-            for k in range(-1, d1):
+            for k in range(-1, nderiv):
                 _pair_rows(U, dU, k, r, d, q, q2, Ka, Kb, Pa, Pb, Q, va, vb)
                 _dots2(SL, off, nprefix, fa, fb, D)
                 v = 0.0
@@ -396,14 +351,15 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     for s, e in _batches(n, L):
         perm, tb, Cb, Sb = _ordered(t[s:e], G, L)
         vals = np.empty(e - s)
-        _evaluate(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
+        _evaluate(SL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
+                  Sb, vals, np.empty((1, 1)), 0, CHUNK)
         _scatter(vals, perm, out[s:e])
     return out
 
 
 def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
     """``val[n] = p(t[n])`` and ``grad[n, i] = dp/dt_i (t[n])`` by the slab form: the value and the
-    derivatives in modes ``0 .. d-2`` against the slabs (:func:`_evaluate_grad`), the derivative in the
+    derivatives in modes ``0 .. d-2`` against the slabs (:func:`_evaluate`), the derivative in the
     last mode as a value against the slabs of its derivative table (bucketed on that table's grid).
     ``tR``, ``r_off``, ``rpad`` the point-major tables, ``dtR``, ``dr_off`` those of the derivatives."""
     check_table(packed, derivative=True)
@@ -416,11 +372,12 @@ def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
         ts = t[s:e]
         perm, tb, Cb, Sb = _ordered(ts, G, L)
         vals, gk = np.empty(e - s), np.empty((e - s, d - 1))
-        _evaluate_grad(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
-                       tb, Cb, Sb, vals, gk, CHUNK)
+        _evaluate(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
+                  tb, Cb, Sb, vals, gk, d - 1, CHUNK)
         _scatter(vals, perm, val[s:e])
         _scatter_cols(gk, perm, grad[s:e], d - 1)
         perm, tb, Cb, Sb = _ordered(ts, dG, dL)
-        _evaluate(dSL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb, vals, CHUNK)
+        _evaluate(dSL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
+                  Sb, vals, gk, 0, CHUNK)
         _scatter_col(vals, perm, grad[s:e], d - 1)
     return val, grad
