@@ -6,32 +6,18 @@ and ``einsum`` on the core (the exact Chebyshev–Tucker sum). Tolerances: the r
 route, so the same bound holds), and a few units of rounding between the two table forms.
 """
 import pickle
-import string
 
 import numpy as np
-import numpy.polynomial.chebyshev as npc
 import pytest
 
 from solvers.approx import ChebTucker
 from solvers._kernels.numba import approx as NA
 from solvers._kernels.numba import approx_slab as SLAB
+from tests.approx import _slabref as slabref
 
 BOX3 = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
 
-
-def _tucker(rng, m, r):
-    core = rng.standard_normal(r)
-    factors = [np.linalg.qr(rng.standard_normal((mi, ri)))[0] * np.exp(-2.0 * np.arange(mi) / mi)[:, None]
-               for mi, ri in zip(m, r)]
-    return core, factors
-
-
-def _exact(core, factors, t):
-    """The Chebyshev–Tucker sum at mapped points ``t`` in [-1, 1]^d (chebvander rows, einsum)."""
-    d = len(factors)
-    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
-    idx = string.ascii_lowercase[:d]
-    return np.einsum(idx + "," + ",".join("z" + c for c in idx) + "->z", core, *rows)
+_tucker, _exact, _exact_grad = slabref.tucker, slabref.exact, slabref.exact_grad
 
 
 def _mapped(rng, d, n):
@@ -173,17 +159,6 @@ def test_core_and_factors_are_owned_and_read_only():
         ct.factors[1][0, 0] = 1.0
     ct2 = pickle.loads(pickle.dumps(ct))
     assert not ct2.core.flags.writeable and not any(A.flags.writeable for A in ct2.factors)
-
-
-def _exact_grad(core, factors, t):
-    """d/dt_k of the exact sum: the mode-k rows from ``chebder`` of the factor (chebvander, einsum)."""
-    d = len(factors)
-    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
-    drows = [npc.chebvander(t[:, i], max(A.shape[0] - 2, 0)) @ npc.chebder(A, axis=0) if A.shape[0] > 1
-             else np.zeros((t.shape[0], A.shape[1])) for i, A in enumerate(factors)]
-    idx = string.ascii_lowercase[:d]
-    spec = idx + "," + ",".join("z" + c for c in idx) + "->z"
-    return np.stack([np.einsum(spec, core, *(rows[:k] + [drows[k]] + rows[k + 1:])) for k in range(d)], axis=1)
 
 
 @pytest.mark.parametrize("m, r", [((33, 29), (14, 20)),

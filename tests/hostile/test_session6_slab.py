@@ -14,12 +14,9 @@ Independent references:
 Comparisons with the plain table kernel or between thread counts are extras, never the reference.
 """
 import pickle
-import string
-import threading
 
 import numba
 import numpy as np
-import numpy.polynomial.chebyshev as npc
 import pytest
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
@@ -29,45 +26,13 @@ from solvers import _config
 from solvers.approx import ChebTucker, _table
 from solvers._kernels.numba import approx as NA
 from solvers._kernels.numba import approx_slab as SLAB
+from tests.approx import _slabref as slabref
 
 BOX = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
 
-
-def _tucker(rng, m, r, scale=1.0):
-    """A core ``N(0, scale^2)`` and decaying factors (orthonormal columns where ``r_i <= m_i``)."""
-    core = scale * rng.standard_normal(r)
-    factors = []
-    for mi, ri in zip(m, r):
-        A = np.linalg.qr(rng.standard_normal((mi, ri)))[0] if ri <= mi else rng.standard_normal((mi, ri))
-        factors.append(np.ascontiguousarray(A * np.exp(-2.0 * np.arange(mi) / mi)[:, None]))
-    return core, factors
-
-
-def _contract(core, rows):
-    idx = string.ascii_lowercase[:core.ndim]
-    return np.einsum(idx + "," + ",".join("z" + c for c in idx) + "->z", core, *rows)
-
-
-def _exact(core, factors, t):
-    """The Chebyshev–Tucker sum at ``t`` in [-1, 1]^d."""
-    return _contract(core, [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)])
-
-
-def _lagrange_rows(A, G, t):
-    """Order-8 Lagrange interpolation in ``theta`` of the columns of ``A`` at ``t``: the centred stencil
-    of nodes ``theta_j = j pi / G`` around ``s = theta G / pi``, node values by direct cosine sums (the
-    even / periodic extension beyond ``[0, pi]`` comes for free)."""
-    s = np.arccos(t) * G / np.pi
-    j0 = np.minimum(np.floor(s), G - 1) - 3                   # nodes j0 .. j0 + 7, the point between j0+3, j0+4
-    nodes = j0[:, None] + np.arange(8)[None, :]
-    w = np.ones((t.size, 8))
-    for l in range(8):
-        for q in range(8):
-            if q != l:
-                w[:, l] *= (s - nodes[:, q]) / (l - q)
-    k = np.arange(A.shape[0])
-    vals = np.cos(nodes[:, :, None] * (np.pi / G) * k[None, None, :]) @ A    # (n, 8, r)
-    return np.einsum("nl,nlr->nr", w, vals)
+ref_concurrently = slabref.concurrently
+_tucker, _contract, _exact = slabref.tucker, slabref.contract, slabref.exact
+_lagrange_rows = slabref.lagrange_rows
 
 
 def _ct(core, factors, box=None, tol=1e-7):
@@ -360,28 +325,11 @@ def test_concurrent_calls_on_one_object(big):
     if numba.threading_layer() == "workqueue":
         pytest.skip("the workqueue threading layer aborts on concurrent parallel calls (Numba's limit)")
     obj = pickle.loads(pickle.dumps(ct))
-    results, errors = [], []
-
-    def work(k):
-        try:
-            for _ in range(3):
-                results.append(np.asarray(obj(x[k:])))
-        except Exception as e:                        # noqa: BLE001  (reported below)
-            errors.append(e)
-
-    def clear():
-        for _ in range(3):
-            obj.clear_cache()
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)] + [threading.Thread(target=clear)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
+    results, errors = ref_concurrently(lambda k: np.asarray(obj(x[k:])), obj)
     assert not errors, errors
     assert len(results) == 6
-    for v in results:
-        k = x.shape[0] - v.shape[0]
+    for k, v in results:
+        assert k == x.shape[0] - v.shape[0]
         np.testing.assert_allclose(v, ref[k:], rtol=0, atol=1e-13 * np.abs(ref).max())
 
 

@@ -11,8 +11,6 @@ derivative, values within ``1e-8`` of the largest reference value. Agreement wit
 (bit for bit) are extras, never the reference.
 """
 import pickle
-import string
-import threading
 
 import numba
 import numpy as np
@@ -26,36 +24,13 @@ from solvers import _config
 from solvers.approx import ChebTucker, _table
 from solvers._kernels.numba import approx as NA
 from solvers._kernels.numba import approx_slab as SLAB
+from tests.approx import _slabref as slabref
 
 BOX = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
 
-
-def _tucker(rng, m, r):
-    core = rng.standard_normal(r)
-    factors = []
-    for mi, ri in zip(m, r):
-        A = np.linalg.qr(rng.standard_normal((mi, ri)))[0] if ri <= mi else rng.standard_normal((mi, ri))
-        factors.append(np.ascontiguousarray(A * np.exp(-2.0 * np.arange(mi) / mi)[:, None]))
-    return core, factors
-
-
-def _spec(d):
-    idx = string.ascii_lowercase[:d]
-    return idx + "," + ",".join("z" + c for c in idx) + "->z"
-
-
-def _exact(core, factors, t):
-    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
-    return np.einsum(_spec(len(factors)), core, *rows)
-
-
-def _exact_grad(core, factors, t):
-    """d/dt_k of the exact sum (mode-k rows of ``chebder`` of the factor; zero for a degree-0 factor)."""
-    d = len(factors)
-    rows = [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
-    drows = [npc.chebvander(t[:, i], A.shape[0] - 2) @ npc.chebder(A, axis=0) if A.shape[0] > 1
-             else np.zeros((t.shape[0], A.shape[1])) for i, A in enumerate(factors)]
-    return np.stack([np.einsum(_spec(d), core, *(rows[:k] + [drows[k]] + rows[k + 1:])) for k in range(d)], axis=1)
+ref_concurrently = slabref.concurrently
+_tucker, _spec, _exact, _exact_grad = slabref.tucker, slabref.spec, slabref.exact, slabref.exact_grad
+_lagrange_rows = slabref.lagrange_rows
 
 
 def _ct(core, factors, box=None):
@@ -304,21 +279,6 @@ def test_batches_give_bit_identical_gradients(monkeypatch):
         np.testing.assert_array_equal(many[1], one[1])
 
 
-def _lagrange_rows(A, G, t):
-    """Order-8 Lagrange interpolation in ``theta = arccos t`` of the columns of ``A`` (Chebyshev
-    coefficients) on the nodes ``j pi / G``: the centred stencil around ``s = theta G / pi``, node values
-    by direct cosine sums (the even / periodic extension beyond ``[0, pi]`` comes for free)."""
-    s = np.arccos(t) * G / np.pi
-    nodes = (np.minimum(np.floor(s), G - 1) - 3)[:, None] + np.arange(8)[None, :]
-    w = np.ones((t.size, 8))
-    for l in range(8):
-        for q in range(8):
-            if q != l:
-                w[:, l] *= (s - nodes[:, q]) / (l - q)
-    vals = np.cos(nodes[:, :, None] * (np.pi / G) * np.arange(A.shape[0])[None, None, :]) @ A
-    return np.einsum("nl,nlr->nr", w, vals)
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_property_slab_gradient_equals_the_interpolated_derivative(data):
@@ -482,24 +442,7 @@ def test_concurrent_gradients_on_one_object(big):
     if numba.threading_layer() == "workqueue":
         pytest.skip("the workqueue threading layer aborts on concurrent parallel calls (Numba's limit)")
     obj = pickle.loads(pickle.dumps(ct))
-    results, errors = [], []
-
-    def work(k):
-        try:
-            for _ in range(3):
-                results.append((k, np.asarray(obj.gradient(x[k:]))))
-        except Exception as e:                        # noqa: BLE001  (reported below)
-            errors.append(e)
-
-    def clear():
-        for _ in range(3):
-            obj.clear_cache()
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)] + [threading.Thread(target=clear)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
+    results, errors = ref_concurrently(lambda k: np.asarray(obj.gradient(x[k:])), obj)
     assert not errors, errors
     assert len(results) == 6
     for k, g in results:

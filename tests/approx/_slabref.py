@@ -1,0 +1,89 @@
+"""Independent references for the table route's slab form (shared by ``tests/approx/test_slab.py`` and the
+outside tests ``tests/hostile/test_session6_slab*.py``): the exact Chebyshev–Tucker sum and its derivatives
+(``numpy.polynomial.chebyshev`` rows, ``einsum`` on the core), order-8 Lagrange interpolation in
+``theta`` written from its definition, random Tucker inputs, and a harness for concurrent calls."""
+import string
+import threading
+
+import numpy as np
+import numpy.polynomial.chebyshev as npc
+
+
+def tucker(rng, m, r, scale=1.0):
+    """A core ``N(0, scale^2)`` and decaying factors (orthonormal columns where ``r_i <= m_i``)."""
+    core = scale * rng.standard_normal(r)
+    factors = []
+    for mi, ri in zip(m, r):
+        A = np.linalg.qr(rng.standard_normal((mi, ri)))[0] if ri <= mi else rng.standard_normal((mi, ri))
+        factors.append(np.ascontiguousarray(A * np.exp(-2.0 * np.arange(mi) / mi)[:, None]))
+    return core, factors
+
+
+def spec(d):
+    """The ``einsum`` spec contracting a ``d``-mode core with one row per mode and point."""
+    idx = string.ascii_lowercase[:d]
+    return idx + "," + ",".join("z" + c for c in idx) + "->z"
+
+
+def contract(core, rows):
+    return np.einsum(spec(core.ndim), core, *rows)
+
+
+def rows(factors, t):
+    return [npc.chebvander(t[:, i], A.shape[0] - 1) @ A for i, A in enumerate(factors)]
+
+
+def drows(factors, t):
+    """The derivative rows (``chebder`` of each factor; zero for a degree-0 factor)."""
+    return [npc.chebvander(t[:, i], A.shape[0] - 2) @ npc.chebder(A, axis=0) if A.shape[0] > 1
+            else np.zeros((t.shape[0], A.shape[1])) for i, A in enumerate(factors)]
+
+
+def exact(core, factors, t):
+    """The Chebyshev–Tucker sum at mapped points ``t`` in [-1, 1]^d."""
+    return contract(core, rows(factors, t))
+
+
+def exact_grad(core, factors, t):
+    """``d/dt_k`` of the exact sum, ``(n, d)``."""
+    R, D = rows(factors, t), drows(factors, t)
+    return np.stack([contract(core, R[:k] + [D[k]] + R[k + 1:]) for k in range(len(factors))], axis=1)
+
+
+def lagrange_rows(A, G, t):
+    """Order-8 Lagrange interpolation in ``theta = arccos t`` of the columns of ``A`` (Chebyshev
+    coefficients) on the nodes ``j pi / G``: the centred stencil around ``s = theta G / pi``, node values
+    by direct cosine sums (the even / periodic extension beyond ``[0, pi]`` comes for free)."""
+    s = np.arccos(t) * G / np.pi
+    nodes = (np.minimum(np.floor(s), G - 1) - 3)[:, None] + np.arange(8)[None, :]
+    w = np.ones((t.size, 8))
+    for l in range(8):
+        for q in range(8):
+            if q != l:
+                w[:, l] *= (s - nodes[:, q]) / (l - q)
+    vals = np.cos(nodes[:, :, None] * (np.pi / G) * np.arange(A.shape[0])[None, None, :]) @ A
+    return np.einsum("nl,nlr->nr", w, vals)
+
+
+def concurrently(call, obj, ks=(0, 1), repeats=3, timeout=120):
+    """Threads calling ``call(k)`` ``repeats`` times for each ``k`` while another calls
+    ``obj.clear_cache()`` as often; returns ``(results, errors)``, ``results`` a list of ``(k, value)``."""
+    results, errors = [], []
+
+    def work(k):
+        try:
+            for _ in range(repeats):
+                results.append((k, call(k)))
+        except Exception as e:                        # noqa: BLE001  (reported by the caller)
+            errors.append(e)
+
+    def clear():
+        for _ in range(repeats):
+            obj.clear_cache()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in ks] + [threading.Thread(target=clear)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout)
+    return results, errors
