@@ -49,6 +49,13 @@ def _acos(x, P):
 _FAST = {"contract", "reassoc"}
 
 
+@nb.njit(cache=True, inline="always")
+def in_grid(s, G):
+    """The stencil position ``s = theta G / pi`` clamped to ``[0, G]`` (NaN to 0), so the table index built
+    from it stays in range whatever ``t`` was (NaN, inf, outside ``[-1, 1]``: ``int(NaN)`` is undefined)."""
+    return min(max(s, 0.0), float(G)) if s == s else 0.0
+
+
 @nb.njit(cache=True, fastmath=_FAST)
 def _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A):
     """For the block's points ``t[p0:p0 + nb_, i]`` (padded with ``t = 1``): ``C[q]``, the table column of
@@ -65,8 +72,7 @@ def _stencils(G, p, inv_den, t, p0, nb_, i, S, C, W, A):
         S[q] = 1.0
     for q in range(chunk):
         s = _acos(S[q], P) * hinv
-        si = min(max(s, 0.0), float(G)) if s == s else 0.0      # the table index in range whatever t (NaN too);
-        j0 = min(int(si), G - 1) - half + 1                     # the offset keeps s, so a NaN t gives NaN
+        j0 = min(int(in_grid(s, G)), G - 1) - half + 1          # the offset keeps s: a NaN t gives NaN
         C[q] = j0 + half
         S[q] = s - j0
     if p == 8:

@@ -28,7 +28,7 @@ import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
-from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P
+from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P, in_grid
 from .approx import check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
@@ -108,11 +108,7 @@ def _nodes(t, col, G, half, C, S):
     and ``S`` its offset from that node (as :func:`solvers._kernels.numba.approx._stencils`)."""
     hinv = G / np.pi
     for k in nb.prange(t.shape[0]):
-        s = _acos(t[k, col], ASIN_P) * hinv
-        if not s > 0.0:                 # (NaN too: the bucket index must stay in range whatever the input)
-            s = 0.0
-        elif s > G:
-            s = float(G)
+        s = in_grid(_acos(t[k, col], ASIN_P) * hinv, G)      # (a finite offset: _gather marks bad points)
         j0 = min(int(s), G - 1) - half + 1
         C[k] = j0 + half
         S[k] = s - j0
@@ -376,7 +372,8 @@ def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
                   tb, Cb, Sb, vals, gk, d - 1, CHUNK)
         _scatter(vals, perm, val[s:e])
         _scatter_cols(gk, perm, grad[s:e], d - 1)
-        perm, tb, Cb, Sb = _ordered(ts, dG, dL)
+        if dG != G:                                   # the derivative table's own grid: bucket again
+            perm, tb, Cb, Sb = _ordered(ts, dG, dL)
         _evaluate(dSL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
                   Sb, vals, gk, 0, CHUNK)
         _scatter_col(vals, perm, grad[s:e], d - 1)
