@@ -87,3 +87,22 @@ def concurrently(call, obj, ks=(0, 1), repeats=3, timeout=120):
     for th in threads:
         th.join(timeout)
     return results, errors
+
+
+def degenerate_points(pattern, rng, n, bucket, nodes):
+    """Degenerate ``(n, 3)`` point sets: ``"identical"`` points, ``"one_bucket"`` (the last coordinate
+    ``bucket``, the others random), only the ``"ends"`` +-1, or (``"tiny_offsets"``) the last coordinate
+    within 2e-14 of the grid node ``j`` of a grid of ``G`` intervals, for each ``(j, G)`` of ``nodes`` in
+    turn (equal shares of the points)."""
+    if pattern == "identical":
+        return np.tile(rng.uniform(-1, 1, 3), (n, 1))
+    if pattern == "ends":
+        return rng.choice([-1.0, 1.0], (n, 3))
+    t = rng.uniform(-1, 1, (n, 3))
+    if pattern == "one_bucket":
+        t[:, 2] = bucket
+        return t
+    cuts = [n * i // len(nodes) for i in range(len(nodes) + 1)]
+    for (j, G), a, b in zip(nodes, cuts, cuts[1:]):
+        t[a:b, 2] = np.cos(j * np.pi / G) + 1e-15 * rng.integers(-20, 21, b - a)
+    return t

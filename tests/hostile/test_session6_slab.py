@@ -118,18 +118,7 @@ def test_degenerate_point_sets(pattern):
     core, factors = _tucker(rng, (17, 21, 25), (6, 5, 36))
     ct = _ct(core, factors)
     p = ct._pack("table")[1]
-    n = 2000
-    if pattern == "identical":
-        t = np.tile(rng.uniform(-1, 1, 3), (n, 1))
-    elif pattern == "one_bucket":
-        t = rng.uniform(-1, 1, (n, 3))
-        t[:, 2] = 0.123
-    elif pattern == "ends":
-        t = rng.choice([-1.0, 1.0], (n, 3))
-    else:
-        G = int(p.tG[-1])
-        t = rng.uniform(-1, 1, (n, 3))
-        t[:, 2] = np.cos(7 * np.pi / G) + 1e-15 * rng.integers(-20, 21, n)
+    t = slabref.degenerate_points(pattern, rng, 2000, 0.123, [(7, int(p.tG[-1]))])
     got = _direct(p, t)
     ref = _exact(core, factors, t)
     _within_bound(ct, got, ref)

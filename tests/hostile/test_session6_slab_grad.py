@@ -143,20 +143,7 @@ def test_degenerate_point_sets(pattern):
     core, factors = _tucker(rng, (17, 21, 25), (6, 5, 36))
     ct = _ct(core, factors)
     p = ct._pack("table+derivative")[1]
-    n = 1500
-    if pattern == "identical":
-        t = np.tile(rng.uniform(-1, 1, 3), (n, 1))
-    elif pattern == "one_bucket":
-        t = rng.uniform(-1, 1, (n, 3))
-        t[:, 2] = -0.77
-    elif pattern == "ends":
-        t = rng.choice([-1.0, 1.0], (n, 3))
-    else:                                                           # around a node of each grid
-        t = rng.uniform(-1, 1, (n, 3))
-        G = int(p.tG[2])
-        dG = int(p.dtG[2])
-        t[: n // 2, 2] = np.cos(7 * np.pi / G) + 1e-15 * rng.integers(-20, 21, n // 2)
-        t[n // 2:, 2] = np.cos(11 * np.pi / dG) + 1e-15 * rng.integers(-20, 21, n - n // 2)
+    t = slabref.degenerate_points(pattern, rng, 1500, -0.77, [(7, int(p.tG[2])), (11, int(p.dtG[2]))])
     val, grad = _direct(p, t)
     _check(core, factors, t, val, grad)
     if pattern == "identical":
