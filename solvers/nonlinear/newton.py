@@ -62,6 +62,10 @@ class _Problem:
         if shape != (self.n, self.n):
             raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "
                              f"got {type(H).__name__} with shape {shape}")
+        kind = getattr(getattr(H, "dtype", None), "kind", "f")
+        if (isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf":
+            raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real "
+                            "functions of real x")
         return H
 
     def Hp(self, x, p):
@@ -69,6 +73,8 @@ class _Problem:
         v = np.asarray(self.hessp(x, p, *self.args))
         if v.shape != (self.n,):
             raise ValueError(f"hessp must return an array of shape ({self.n},), got shape {v.shape}")
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"hessp must return a real array, got dtype {v.dtype}")
         return v
 
 
@@ -81,6 +87,14 @@ def _as_dense(H, n):
 
     op = aslinearoperator(H, backend="numpy")
     return np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+
+
+def _norm(v) -> float:
+    """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300)."""
+    vmax = float(np.max(np.abs(v))) if v.size else 0.0
+    if not (vmax > 0 and math.isfinite(vmax)):
+        return vmax
+    return vmax * float(np.linalg.norm(v / vmax))
 
 
 def _modified_cholesky_direction(H, g, beta=1e-3):
@@ -332,7 +346,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         When the decrease of f is below its rounding level, the trial is accepted if it
         reduces ||grad f||_2 (the noise hook of :func:`armijo_backtracking`)."""
         slope = float(g @ d)
-        gn0 = float(np.linalg.norm(g))
+        if not slope < 0:        # g @ d underflows to 0 for a gradient near the underflow level (tol ~ 1e-300)
+            return None
+        gn0 = _norm(g)
         trial, grads = {}, {}
 
         def phi(a):
@@ -343,7 +359,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         def noise_test(a):
             gt = P.g(trial[a])
             grads[a] = gt
-            return bool(np.all(np.isfinite(gt))) and float(np.linalg.norm(gt)) < 0.9 * gn0
+            return bool(np.all(np.isfinite(gt))) and _norm(gt) < 0.9 * gn0
 
         dmax = float(np.max(np.abs(d)))
         ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
@@ -356,7 +372,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     status, msg = Status.MAXITER, ""
     k = 0
     for k in range(1, maxiter + 1):
-        gnorm2 = float(np.linalg.norm(g))
+        gnorm2 = _norm(g)
         if method == "grad-reg":
             Hk = P.H(x) if hess is not None else None
             dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
@@ -365,6 +381,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             accepted = None
             for _ in range(100):
                 lam = gnorm2 / gamma
+                if not (lam > 0 and math.isfinite(lam)):       # ||g|| / gamma under- or overflows: no step
+                    break
                 s = None
                 if dense:
                     try:
@@ -385,8 +403,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx)
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
-                        gtn = float(np.linalg.norm(gt))
-                        if np.all(np.isfinite(gt)) and (fx - ft >= gtn * gtn / (8.0 * lam)
+                        gtn = _norm(gt)
+                        if np.all(np.isfinite(gt)) and (fx - ft >= gtn * (gtn / (8.0 * lam))
                                                         or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
                             gamma = min(2.0 * gamma, 1e300)
