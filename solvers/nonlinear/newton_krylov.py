@@ -238,8 +238,15 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         cnt["f_evals"] += 1
         return checked(F(shaped(v)), "F")
 
+    def norm2(v):
+        """``||v||_2`` without over- or underflow of the squares (values near 1e300 or 1e-300)."""
+        vmax = float(xp.max(xp.abs(v)))
+        if not (vmax > 0 and math.isfinite(vmax)):
+            return vmax
+        return vmax * float(xp.linalg.norm(v / vmax))
+
     def norms(f):
-        return float(xp.max(xp.abs(f))), float(xp.linalg.norm(f))
+        return float(xp.max(xp.abs(f))), norm2(f)
 
     # F(x0): checked as part of the input
     f = fun(x)
@@ -297,15 +304,17 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                     cnt["jvps"] += 1
                     return checked(jvp(_xs, shaped(v)), "jvp")
             else:
-                xnorm = float(xp.linalg.norm(x))
+                xnorm = norm2(x)
 
                 def mv(v, _x=x, _f=f, _xn=xnorm):
                     cnt["jvps"] += 1
-                    vn = float(xp.linalg.norm(v))
+                    vn = norm2(v)
                     if vn == 0.0:
                         return xp.zeros(n)
-                    h = _SQRT_EPS * (1.0 + _xn) / vn
-                    return (fun(_x + h * v) - _f) * (1.0 / h)
+                    # J v = ||v|| J u with the unit u = v / ||v||: the difference step h = sqrt(eps) (1 + ||x||)
+                    # along u, so that neither h nor 1 / h over- or underflows for tiny or huge ||v||
+                    h = _SQRT_EPS * (1.0 + _xn)
+                    return (fun(_x + h * (v / vn)) - _f) * (vn / h)
             J = FunctionOperator((n, n), mv, backend=be, symmetric=(inner == "minres"))
         if M_callable:
             cnt["precond_builds"] += 1
@@ -336,16 +345,18 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                           f"{nit + 1} (||F + J d|| / ||F|| = {eta_act:.3g}); the Jacobian may be singular or "
                           f"{hint}, "
                           "or the preconditioner unsuitable. x is the last iterate")
-        # ---- line search on phi(alpha) = ||F(x + alpha d)||^2 / 2
-        phi0 = 0.5 * f2 * f2
-        dphi0 = -(1.0 - eta_act) * f2 * f2
+        # ---- line search on phi(alpha) = ||F(x + alpha d)||^2 / (2 ||F(x)||^2) (scaled by the constant ||F(x)||^2,
+        # which leaves the Armijo test unchanged and keeps the squares finite for ||F|| near 1e300 or 1e-300)
+        phi0 = 0.5
+        dphi0 = -(1.0 - eta_act)
         trial = {}
 
         def phi(alpha):
             xn = x + alpha * d
             fn = fun(xn)
             cnt["linesearch_evals"] += 1
-            v = float(xp.vdot(fn, fn)) * 0.5
+            ratio = norm2(fn) / f2
+            v = 0.5 * ratio * ratio          # float products overflow to inf (** raises OverflowError)
             trial[alpha] = (xn, fn)
             return v if math.isfinite(v) else math.inf
 

@@ -62,3 +62,36 @@ def test_newton_complex_hessp_is_refused():
     g = lambda x: 2 * (x - 1)
     with pytest.raises(TypeError, match="hessp must return a real array"):
         solvers.newton(f, np.zeros(3), jac=g, hessp=lambda x, p: (2 + 1j) * p, method="newton-cg")
+
+
+# ---------------------------------------------------------------------------------------------- newton_krylov
+@pytest.mark.parametrize("scale, tol", [(1e300, 1e290), (1e-300, 1e-310), (1e160, 1e150)])
+@pytest.mark.parametrize("jac", [False, True])
+def test_newton_krylov_extreme_residual_scales_against_the_analytic_root(scale, tol, jac):
+    # ||F||_2 and the merit ||F||^2 / 2 overflowed (1e300: "F(x0) contains NaN or inf", a false refusal of a finite
+    # F) or underflowed (1e-300: ZeroDivisionError in the Jacobian-free product)
+    F = lambda x: scale * (x - 1.0)
+    kw = {"jac": (lambda x: scale * np.eye(2))} if jac else {}
+    r = solvers.newton_krylov(F, np.zeros(2), tol=tol, **kw)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, [1.0, 1.0], rtol=1e-8)
+    assert np.max(np.abs(F(np.asarray(r.x)))) <= tol
+
+
+@pytest.mark.parametrize("x0", [1e200, -1e250])
+def test_newton_krylov_far_start_with_finite_residual_is_not_refused(x0):
+    # F(x0) = x0 - 1 is finite, but ||x0||_2 (Jacobian-free step size) and ||F||_2 overflowed
+    F = lambda x: np.array([x[0] - 1.0, 2.0 * (x[1] - 3.0)])
+    r = solvers.newton_krylov(F, np.array([x0, x0]))
+    ref = __import__("scipy.optimize", fromlist=["root"]).root(F, [0.0, 0.0]).x
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, ref, rtol=1e-8)
+    assert np.max(np.abs(F(np.asarray(r.x)))) <= 1e-8
+
+
+def test_newton_krylov_overflowing_trial_points_still_give_a_true_failure():
+    # Bratu-like exponential: trials overflow to inf; the scaled merit must treat them as rejected, not raise
+    F = lambda x: np.exp(np.minimum(x, 800.0)) + 1.0        # no root: F > 1 everywhere
+    r = solvers.newton_krylov(F, np.array([0.0, 1.0]), maxiter=30)
+    assert not r.converged and r.status in ("stagnated", "maxiter", "breakdown")
+    assert np.max(np.abs(F(np.asarray(r.x)))) > 1.0
