@@ -52,8 +52,14 @@ def _bits_f64(typingctx, x):
 @nb.njit(cache=True, fastmath=_FM_SAFE, inline="always")
 def _exp_le0(x):
     """exp(x) for x <= 0; x < -700 is clamped to -700 (no subnormal results: they are ~100x
-    slower); branch-free, vectorisable."""
-    x = max(x, _XMIN)
+    slower) and x > 0 to 0; branch-free, vectorisable.
+
+    The upper clamp matters: callers pass ``z * inv_eps - mx`` with ``mx`` the rounded maximum
+    of the ``z * inv_eps``, and the fast-math contraction may fuse that into one FMA (the
+    product unrounded), so the row's own maximum can come out as ``+-u |mx|`` instead of 0 --
+    1e83 at ``|mx| = 1e99`` (eps = 1e-100 for costs of order 1), which without the clamp
+    overflowed the bit-pattern scale to inf/NaN."""
+    x = min(max(x, _XMIN), 0.0)
     t = x * _LOG2E + _SHIFTER
     kf = t - _SHIFTER
     r = (x - kf * _LN2_HI) - kf * _LN2_LO
