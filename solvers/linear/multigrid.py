@@ -204,6 +204,8 @@ class MultigridPreconditioner(LinearOperator):
 
     def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
                  coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
+        nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
+                                                            fmg_start)
         # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle)
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
                          positive_definite=bool(getattr(A, "positive_definite", True)))
@@ -464,6 +466,13 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         A symmetric positive definite :class:`~solvers.operators.LinearOperator`
         (``matvec``, ``matvec_into``), usable as ``M=`` in CG.
     """
+    return MultigridPreconditioner(A, nu=nu, max_coarse=max_coarse, max_levels=max_levels,
+                                   coarsening=coarsening, cycle=cycle, fmg_start=fmg_start)
+
+
+def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
+    """The arguments of :func:`multigrid` / :class:`MultigridPreconditioner`, checked (errors name the
+    argument) and normalised: ``(nu, max_coarse, max_levels, fmg_start)``."""
     if not isinstance(A, StencilOperator):
         raise TypeError(f"A must be a StencilOperator (a structured-grid operator), got {type(A).__name__}; "
                         "for general sparse matrices use an algebraic multigrid such as pyamg")
@@ -481,8 +490,7 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         raise TypeError(f"fmg_start must be True or False, got {fmg_start!r}")
     if nu is not None:
         nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
-    return MultigridPreconditioner(A, nu=nu, max_coarse=int(max_coarse), max_levels=int(max_levels),
-                                   coarsening=coarsening, cycle=cycle, fmg_start=bool(fmg_start))
+    return nu, int(max_coarse), int(max_levels), bool(fmg_start)
 
 
 __all__ = ["multigrid", "MultigridPreconditioner"]

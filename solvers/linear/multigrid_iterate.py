@@ -9,6 +9,8 @@ U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001,
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _config
@@ -61,13 +63,26 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     S = _common.prepare(A, b, x0, None, be, rtol, atol, maxiter)
     b, rtol, atol, maxiter = S.b, S.rtol, S.atol, S.maxiter
     timer = Timer(be)
+    # a right-hand side far from 1 in size is solved scaled by a power of two (exact), as the Krylov solvers do:
+    # the squared residual norms of b ~ 1e-200 underflowed to 0 and b ~ 1e200 overflowed, and x = 0 was
+    # returned as "converged" at relative residual 1
+    e = _common.scale_exponent(xp, b, S.bmax)
+    if e:
+        b = b * _common.ldexp(1.0, -e)
     x = xp.zeros_like(b) if S.x is None else S.x
+    if e and S.x is not None:
+        x *= _common.ldexp(1.0, -e)
     r = xp.empty_like(b)
     z = xp.empty_like(b)
     shp = A.grid_shape
-    bnorm = float(xp.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
-    hist = [np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp)))]
+    bnorm = _common.norm2(xp, b)
+    tol = max(rtol * bnorm, _common.ldexp(atol, -e))
+
+    def residual():               # ||b - A x||, also where its square under- or overflows
+        rr = A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp))
+        return math.sqrt(rr) if 1e-280 < rr < 1e280 else _common.norm2(xp, r)
+
+    hist = [residual()]
     status = Status.MAXITER
     it = 0
     while it < maxiter:
@@ -80,12 +95,15 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         M.matvec_into(r, z)
         x += z
         it += 1
-        hist.append(np.sqrt(A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp))))
+        hist.append(residual())
     if status == Status.MAXITER and hist[-1] <= tol:
         status = Status.CONVERGED
     msg = {Status.CONVERGED: f"converged in {it} V-cycles",
            Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
            }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
+    if e:                         # back to the caller's units
+        x *= _common.ldexp(1.0, e)
+        hist = np.ldexp(np.array(hist), e)
     return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
                        stats={**timer.stats(), "vcycles": it}, method="multigrid",
                        backend=be.name,

@@ -90,22 +90,28 @@ class StencilOperator(LinearOperator):
         if len(h) != d or not all(np.isfinite(x) and x > 0 for x in h):
             raise ValueError(f"h must be a positive spacing or one per axis ({d}), got {h!r}")
         super().__init__((int(np.prod(shape)),) * 2, np.float64, be, symmetric=True)
+        self._flat = (self.shape[0],)
         self.grid_shape = shape
         self.ndim_grid = d
         self.h = h
         xp = be.xp
+        if isinstance(k, (bool, np.bool_)):
+            raise TypeError(f"k must be a positive number or {d} face arrays, got the bool {k!r}")
+        if getattr(k, "ndim", None) == 0:          # a 0-d array: the scalar it holds
+            k = _real_scalar("k", k)
         if isinstance(k, numbers.Real):
             if not (np.isfinite(k) and k > 0):
                 raise ValueError(f"k must be positive (the diffusion coefficient), got {k!r}")
             self.k = float(k)
             kmin = self.k
         else:
-            if len(k) != d:
-                raise ValueError(f"k must be a scalar or {d} face arrays (one per axis), got {len(k)}")
+            if not hasattr(k, "__len__") or isinstance(k, (str, bytes)) or len(k) != d:
+                raise ValueError(f"k must be a positive number or a sequence of {d} face arrays (one per axis), "
+                                 f"got {type(k).__name__}" + (f" of length {len(k)}" if hasattr(k, "__len__") else ""))
             faces = []
             for a, ka in enumerate(k):
                 want = tuple(n + 1 if b == a else n for b, n in enumerate(shape))
-                ka = be.asarray(ka, dtype=np.float64)
+                ka = be.asarray(_real_array(f"k[{a}]", ka), dtype=np.float64)
                 if ka.shape != want:
                     raise ValueError(f"k[{a}] must have shape {want} (faces along axis {a}), got {ka.shape}")
                 faces.append(ka)
@@ -113,14 +119,19 @@ class StencilOperator(LinearOperator):
             if not (np.isfinite(kmin) and kmin > 0) or not all(bool(xp.all(xp.isfinite(ka))) for ka in faces):
                 raise ValueError("k must be finite and > 0 on every face; got a non-positive or non-finite value")
             self.k = tuple(faces)
+        if getattr(shift, "ndim", None) == 0:      # a 0-d array: the scalar it holds
+            shift = _real_scalar("shift", shift)
         if shift is None:
             self.shift = None
             smin = 0.0
         elif isinstance(shift, numbers.Real):
             self.shift = float(shift)
             smin = self.shift
+        elif isinstance(shift, (numbers.Number, str, bytes)):
+            raise TypeError(f"shift must be a real number or a real array of shape {shape}, got "
+                            f"{type(shift).__name__} {shift!r:.40}")
         else:
-            s = be.asarray(shift, dtype=np.float64)
+            s = be.asarray(_real_array("shift", shift), dtype=np.float64)
             if s.shape != shape:
                 raise ValueError(f"shift must be a scalar or an array of shape {shape}, got {s.shape}")
             self.shift = s
@@ -180,19 +191,25 @@ class StencilOperator(LinearOperator):
 
     def matvec_dot(self, x, out) -> float:
         """Write ``A x`` into ``out`` and return ``dot(x, A x)`` from the same pass."""
+        if not (x.dtype is _F64 and out.dtype is _F64 and x.shape == self._flat and out.shape == self._flat
+                and getattr(out.flags, "writeable", True)):
+            x = self._check_vectors(x, out)
         return self.backend.kernels("stencil").apply_dot(self, x.reshape(self.grid_shape),
                                                          out.reshape(self.grid_shape))
 
     def residual_into(self, u, f, r) -> float:
         """``r = f - A u`` on grid arrays; returns ``||r||^2``."""
+        self._check_grids("residual_into", (("u", u), ("f", f)), (("r", r),))
         return self.backend.kernels("stencil").residual(self, u, f, r)
 
     def smooth_rb(self, u, f, color: int) -> None:
         """One red-black Gauss-Seidel half sweep on the points with coordinate-sum parity ``color``."""
+        self._check_grids("smooth_rb", (("f", f),), (("u", u),), color=("color", color))
         self.backend.kernels("stencil").rbgs(self, u, f, int(color))
 
     def smooth_rb_first(self, u, f, color: int) -> None:
         """Half sweep from a zero guess: ``u = f / d`` on ``color`` points, 0 on the others."""
+        self._check_grids("smooth_rb_first", (("f", f),), (("u", u),), color=("color", color))
         self.backend.kernels("stencil").rb_first(self, u, f, int(color))
 
     def smooth_rb_pair(self, u, f, first: int, zero: bool = False) -> None:
@@ -201,7 +218,54 @@ class StencilOperator(LinearOperator):
         With ``zero=True`` the first half sweep starts from ``u = 0`` (``u`` is overwritten).
         The result equals the two half sweeps done one after the other.
         """
+        self._check_grids("smooth_rb_pair", (("f", f),), (("u", u),), color=("first", first))
         self.backend.kernels("stencil").sweep_pair(self, u, f, int(first), bool(zero))
+
+    # ------------------------------------------------------------------ argument checks
+    def _check_vectors(self, x, out):
+        """``x`` (a real vector of length ``n``; cast to float64) for :meth:`matvec_dot` / :meth:`matvec_into`,
+        after checking ``out`` (a writable float64 vector of length ``n``): errors name the argument.
+        The compiled kernels read and write by the grid's indices, so a wrong size or dtype must not reach them."""
+        n = self.shape[0]
+        for name, v in (("x", x), ("out", out)):
+            if not (hasattr(v, "shape") and hasattr(v, "dtype")):
+                raise TypeError(f"StencilOperator.matvec_into: {name} must be an array of shape ({n},), got "
+                                f"{type(v).__name__}")
+            if tuple(v.shape) not in (self._flat, self.grid_shape):
+                raise ValueError(f"StencilOperator.matvec_into: {name} has shape {tuple(v.shape)}, expected ({n},) "
+                                 f"(or the grid shape {self.grid_shape})")
+        if np.dtype(x.dtype).kind not in "biuf":
+            raise TypeError(f"StencilOperator.matvec_into: x has dtype {x.dtype}; it must be real (float64); "
+                            "apply the operator to the real and imaginary parts separately")
+        if np.dtype(out.dtype) != _F64:
+            raise TypeError(f"StencilOperator.matvec_into: out has dtype {out.dtype}; it must be float64 "
+                            "(the product is not rounded to another dtype)")
+        if not getattr(out.flags, "writeable", True):
+            raise ValueError("StencilOperator.matvec_into: out is read-only; pass a writable float64 array")
+        return x if np.dtype(x.dtype) == _F64 else x.astype(np.float64)
+
+    def _check_grids(self, method, inputs, outputs, color=None):
+        """Grid arguments of the smoothers and the residual: float64 arrays of ``grid_shape`` (the outputs
+        writable), and a colour 0 or 1; ``ValueError`` / ``TypeError`` naming the argument otherwise."""
+        gs = self.grid_shape
+        for name, v in inputs + outputs:
+            if not (hasattr(v, "shape") and hasattr(v, "dtype")):
+                raise TypeError(f"StencilOperator.{method}: {name} must be a float64 array of the grid shape {gs}, "
+                                f"got {type(v).__name__}")
+            if tuple(v.shape) != gs:
+                raise ValueError(f"StencilOperator.{method}: {name} has shape {tuple(v.shape)}, expected the grid "
+                                 f"shape {gs} (reshape flat vectors with A.grid(x))")
+            if np.dtype(v.dtype) != _F64:
+                raise TypeError(f"StencilOperator.{method}: {name} has dtype {v.dtype}; it must be float64 "
+                                "(e.g. v.astype(float))")
+        for name, v in outputs:
+            if not getattr(v.flags, "writeable", True):
+                raise ValueError(f"StencilOperator.{method}: {name} is read-only; pass a writable array")
+        if color is not None:
+            cname, c = color
+            if isinstance(c, bool) or not isinstance(c, numbers.Integral) or c not in (0, 1):
+                raise ValueError(f"StencilOperator.{method}: {cname} must be 0 or 1 (the parity of the points "
+                                 f"updated first), got {c!r}")
 
     def diagonal(self):
         xp = self.backend.xp
@@ -270,10 +334,34 @@ class StencilOperator(LinearOperator):
         return f"<StencilOperator grid={self.grid_shape} {kind} k, backend={self.backend.name}>"
 
 
+_F64 = np.dtype(np.float64)
 _TINY = float(np.finfo(np.float64).tiny)    # smallest normal double: weights below it lose their precision
 _SCALE_MSG = ("k / h^2 over- or underflows in double precision (k = {k}, h = {h}): the stencil weights "
               "must be finite and positive; rescale the problem (multiply k and f by one factor, or change the "
               "length unit of the domain)")
+
+
+def _real_scalar(name, v):
+    """The Python float held by the 0-d array ``v`` (``TypeError`` naming ``name`` when it is not real)."""
+    if np.dtype(v.dtype).kind not in "iuf":
+        raise TypeError(f"{name} must be a real number, got a 0-d array of dtype {v.dtype}")
+    return float(v)
+
+
+def _real_array(name, v):
+    """``v`` unchanged when it holds real numbers; a ``TypeError`` naming ``name`` when it is complex, boolean,
+    text or objects (a complex coefficient would otherwise lose its imaginary part silently)."""
+    dt = getattr(v, "dtype", None)
+    if dt is None:
+        try:
+            dt = np.asarray(v).dtype
+        except (ValueError, TypeError):
+            raise ValueError(f"{name} must be a real array, got a ragged or invalid {type(v).__name__}") from None
+    if np.dtype(dt).kind not in "iuf":
+        raise TypeError(f"{name} must be a real array (float64), got dtype {np.dtype(dt)}"
+                        + ("; the operator is real: complex coefficients are not supported"
+                           if np.dtype(dt).kind == "c" else ""))
+    return v
 
 
 def _take(xp, a, start, stop, axis):

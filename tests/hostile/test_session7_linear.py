@@ -1,0 +1,246 @@
+"""Outside tests (session 7) of the Krylov solvers, the stencil operator and multigrid.
+
+Every claim is checked against an independent reference: ``scipy.sparse.linalg.spsolve`` /
+``numpy.linalg.solve`` on the assembled matrix (``StencilOperator.to_csr`` is checked against a Kronecker-sum
+Laplacian built here), the analytic eigenvalues of the Dirichlet Laplacian, and the true residual
+``||b - A x|| / ||b||`` recomputed here on the returned iterate (in units scaled by a power of ten, so that the
+check itself neither under- nor overflows). Cases ported in spirit from SciPy's iterative-solver tests
+(``scipy/sparse/linalg/_isolve/tests/test_iterative.py``: Poisson 1-D/2-D, a non-symmetric tridiagonal, a
+symmetric indefinite diagonal for MINRES, a singular consistent system), written anew.
+
+Defects these tests caught (fixed in the same commits):
+
+* ``StencilOperator.residual_into`` / ``smooth_rb`` / ``smooth_rb_first`` / ``smooth_rb_pair`` passed grids of
+  any shape to the compiled kernels, which index by ``u.shape``: a smaller ``f`` or ``r`` was read / written
+  out of bounds (``residual_into(u, f_2x2, r)`` returned garbage, ``smooth_rb(u_12x12, f_12x12)`` on a 10x10
+  operator overran the face arrays); colours other than 0/1 were accepted.
+* ``StencilOperator.matvec`` of a complex / object vector raised a Numba ``TypingError``; ``matvec_into``
+  into an integer / float32 ``out`` silently rounded the product, into a read-only ``out`` raised a
+  ``TypingError``.
+* ``StencilOperator(k=complex faces)`` / ``shift=complex array`` silently dropped the imaginary part;
+  ``k=np.array(2.0)`` raised ``TypeError: len() of unsized object``.
+* ``MultigridPreconditioner(A, ...)`` (exported) skipped every argument check of ``multigrid()``:
+  ``max_coarse=0``, ``nu=0``, ``coarsening="x"``, ``cycle="x"`` built a hierarchy (``"x-cycle"``), a dense
+  ``A`` raised ``AttributeError``.
+* ``MultigridPreconditioner.solve`` (the stationary iteration) with ``max|b|`` near 1e-200 / 1e200 returned
+  ``x = 0`` (or ``x0``) as ``"converged"`` at relative residual 1: the squared residual under/overflowed.
+"""
+import itertools
+import math
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import solvers
+from solvers.linear import cdm, cg, gmres, minres
+from solvers.linear.multigrid import MultigridPreconditioner, multigrid
+from solvers.operators import StencilOperator
+
+
+# ---------------------------------------------------------------------------------------------- references
+def _lap1(n, h=1.0):
+    return (sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) / (h * h)).tocsr()
+
+
+def _lap_kron(shape, h):
+    """The Dirichlet 5-/7-point Laplacian as a Kronecker sum (independent of ``StencilOperator.to_csr``)."""
+    d = len(shape)
+    A = None
+    for a in range(d):
+        term = None
+        for b in range(d):
+            f = _lap1(shape[b], h[b]) if a == b else sp.identity(shape[b])
+            term = f if term is None else sp.kron(term, f)
+        A = term if A is None else A + term
+    return A.tocsr()
+
+
+def _rel_true(A, b, x, s=1.0):
+    """``||b - A x|| / ||b||`` measured in units divided by ``s`` (no under- or overflow in the check)."""
+    bs, xs = np.asarray(b, float) / s, np.asarray(x, float).ravel() / s
+    return float(np.linalg.norm(bs - A @ xs) / np.linalg.norm(bs))
+
+
+def _op(shape=(10, 10), h=1.0, **kw):
+    return StencilOperator(shape, h, backend="numba", **kw)
+
+
+# ---------------------------------------------------------------------------------------------- stencil
+def test_stencil_to_csr_matches_kronecker_sum_and_analytic_eigenvalues():
+    shape, h = (7, 5, 4), (0.3, 0.2, 0.1)
+    A = _op(shape, h)
+    K = _lap_kron(shape, h)
+    assert abs(A.to_csr() - K).max() < 1e-9
+    x = np.random.default_rng(0).standard_normal(A.shape[0])
+    np.testing.assert_allclose(A.matvec(x), K @ x, rtol=1e-13, atol=1e-10)
+    ev = np.linalg.eigvalsh(K.toarray())
+    lam = sorted(sum(4 / ha ** 2 * np.sin(np.pi * j / (2 * (n + 1))) ** 2 for j, n, ha in zip(js, shape, h))
+                 for js in itertools.product(*(range(1, n + 1) for n in shape)))
+    np.testing.assert_allclose(ev, lam, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["residual_into", "smooth_rb", "smooth_rb_first", "smooth_rb_pair"])
+@pytest.mark.parametrize("variable", [False, True])
+@pytest.mark.parametrize("bad", ["small_f", "big_u", "flat", "float32_f", "int_u"])
+def test_stencil_grid_methods_refuse_wrong_grids(method, variable, bad):
+    shape = (10, 10)
+    k = (np.ones((11, 10)), 2.0 * np.ones((10, 11))) if variable else 1.0
+    A = _op(shape, k=k)
+    u, f, r = np.ones(shape), np.ones(shape), np.empty(shape)
+    if bad == "small_f":
+        f = np.ones((2, 2))
+    elif bad == "big_u":
+        u = np.ones((40, 40))
+    elif bad == "flat":
+        u = u.ravel()
+    elif bad == "float32_f":
+        f = f.astype(np.float32)
+    else:
+        u = u.astype(np.int64)
+    call = {"residual_into": lambda: A.residual_into(u, f, r), "smooth_rb": lambda: A.smooth_rb(u, f, 0),
+            "smooth_rb_first": lambda: A.smooth_rb_first(u, f, 1), "smooth_rb_pair": lambda: A.smooth_rb_pair(u, f, 0)}
+    err = TypeError if bad in ("float32_f", "int_u") else ValueError
+    with pytest.raises(err, match=f"StencilOperator.{method}: [uf] has"):
+        call[method]()
+
+
+def test_stencil_grid_methods_refuse_bad_colour_and_read_only_output():
+    A = _op()
+    u, f = np.zeros((10, 10)), np.ones((10, 10))
+    for c in (2, -1, True, 0.0):
+        with pytest.raises(ValueError, match="color must be 0 or 1"):
+            A.smooth_rb(u, f, c)
+    ro = np.zeros((10, 10))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="u is read-only"):
+        A.smooth_rb(ro, f, 0)
+    with pytest.raises(ValueError, match="r is read-only"):
+        A.residual_into(u, f, ro)
+
+
+def test_stencil_grid_methods_still_right_on_good_grids():
+    """The checks change nothing on valid input: residual and one red half sweep against the assembled matrix."""
+    shape, h = (9, 6), (0.1, 0.2)
+    A = _op(shape, h)
+    C = _lap_kron(shape, h)
+    rng = np.random.default_rng(1)
+    u, f, r = rng.standard_normal(shape), rng.standard_normal(shape), np.empty(shape)
+    rr = A.residual_into(u, f, r)
+    ref = f.ravel() - C @ u.ravel()
+    np.testing.assert_allclose(r.ravel(), ref, rtol=1e-12, atol=1e-9)
+    assert rr == pytest.approx(ref @ ref, rel=1e-12)
+    v = u.copy()
+    A.smooth_rb(v, f, 0)
+    red = (np.indices(shape).sum(0) % 2 == 0).ravel()
+    D = C.diagonal()
+    exp = u.ravel().copy()
+    off = C - sp.diags(D)
+    exp[red] = (f.ravel() - off @ u.ravel())[red] / D[red]      # red points see only black neighbours
+    np.testing.assert_allclose(v.ravel(), exp, rtol=1e-12, atol=1e-12)
+
+
+def test_stencil_matvec_dtypes():
+    A = _op((6, 7), 0.5)
+    C = _lap_kron((6, 7), (0.5, 0.5))
+    x = np.arange(42)
+    np.testing.assert_allclose(A.matvec(x), C @ x, rtol=1e-14)                    # int: exact product
+    np.testing.assert_allclose(A.matvec(x % 2 == 0), C @ (x % 2 == 0), rtol=1e-14)
+    for bad in (x * 1j, x.astype(object)):
+        with pytest.raises(TypeError, match="x has dtype"):
+            A.matvec(bad)
+    for dt in (np.int64, np.float32):
+        with pytest.raises(TypeError, match="out has dtype"):
+            A.matvec_into(x.astype(float), np.empty(42, dtype=dt))
+    ro = np.empty(42)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        A.matvec_into(x.astype(float), ro)
+    with pytest.raises(ValueError, match=r"x has shape \(41,\)"):
+        A.matvec_into(np.ones(41), np.empty(42))
+    out = np.zeros((42, 2))
+    A.matvec_into(x.astype(float), out[:, 1])                                    # strided output still fine
+    np.testing.assert_allclose(out[:, 1], C @ x, rtol=1e-14)
+
+
+def test_stencil_constructor_rejects_complex_and_reads_0d_arrays():
+    shape = (4, 5)
+    faces = [np.ones((5, 5)), np.ones((4, 6))]
+    with pytest.raises(TypeError, match=r"k\[0\] must be a real array"):
+        StencilOperator(shape, 0.1, k=[faces[0] + 1j, faces[1]])
+    with pytest.raises(TypeError, match="shift must be a real array"):
+        StencilOperator(shape, 0.1, shift=np.ones(shape) * 1j)
+    with pytest.raises(TypeError, match="shift must be a real number"):
+        StencilOperator(shape, 0.1, shift=1j)
+    with pytest.raises(TypeError, match="k must be a positive number"):
+        StencilOperator(shape, 0.1, k=True)
+    with pytest.raises(ValueError, match="sequence of 2 face arrays"):
+        StencilOperator(shape, 0.1, k="ab")
+    A0 = StencilOperator(shape, 0.1, k=np.array(2.0), shift=np.array(3.0))
+    A1 = StencilOperator(shape, 0.1, k=2.0, shift=3.0)
+    assert abs(A0.to_csr() - A1.to_csr()).max() == 0.0
+    ref = 2.0 * _lap_kron(shape, (0.1, 0.1)) + 3.0 * sp.identity(20)
+    assert abs(A0.to_csr() - ref).max() < 1e-9
+
+
+# ---------------------------------------------------------------------------------------------- multigrid
+@pytest.mark.parametrize("kw, name", [(dict(max_coarse=0), "max_coarse"), (dict(nu=0), "nu"),
+                                      (dict(nu=()), "nu"), (dict(max_levels=0), "max_levels"),
+                                      (dict(coarsening="x"), "coarsening"), (dict(cycle="x"), "cycle")])
+def test_multigrid_class_checks_its_arguments(kw, name):
+    with pytest.raises(ValueError, match=name):
+        MultigridPreconditioner(_op(), **kw)
+
+
+def test_multigrid_class_refuses_non_stencil_and_bad_fmg_flag():
+    with pytest.raises(TypeError, match="StencilOperator"):
+        MultigridPreconditioner(np.eye(4))
+    with pytest.raises(TypeError, match="fmg_start"):
+        MultigridPreconditioner(_op(), fmg_start=1)
+    M = MultigridPreconditioner(_op(), nu=2, max_coarse=4)       # valid arguments still build the same cycle
+    R = multigrid(_op(), nu=2, max_coarse=4)
+    b = np.random.default_rng(0).standard_normal(100)
+    np.testing.assert_array_equal(M.matvec(b), R.matvec(b))
+
+
+@pytest.mark.parametrize("s", [1e-300, 1e-200, 1e-60, 1.0, 1e60, 1e200, 1e300])
+@pytest.mark.parametrize("with_x0", [False, True])
+def test_multigrid_stationary_solve_any_scale(s, with_x0):
+    shape = (15, 12)
+    A = _op(shape, (1 / 16, 1 / 13))
+    C = _lap_kron(shape, A.h)
+    b0 = np.random.default_rng(2).standard_normal(A.shape[0])
+    x_ref = spla.spsolve(C.tocsc(), b0)
+    x0 = s * np.ones(A.shape[0]) if with_x0 else None
+    res = multigrid(A).solve(s * b0, x0=x0, rtol=1e-9, maxiter=60)
+    assert res.converged and res.nit > 0
+    assert _rel_true(C, s * b0, res.x, s) <= 1e-9
+    assert np.abs(res.x / s - x_ref).max() <= 1e-6 * np.abs(x_ref).max()
+    assert res.history["residual"][-1] / s == pytest.approx(np.linalg.norm(b0 - C @ (res.x / s)), rel=1e-6)
+
+
+def test_multigrid_stationary_zero_rhs_and_rtol_zero():
+    A = _op((9, 9), 0.1)
+    C = _lap_kron((9, 9), A.h)
+    res = multigrid(A).solve(np.zeros(81))
+    assert res.converged and res.nit == 0 and not np.any(res.x)
+    res = multigrid(A).solve(np.ones(81), rtol=0.0, maxiter=40)      # never claims unless b - A x == 0
+    assert res.converged == (not np.any(np.ones(81) - C @ res.x))
+    assert _rel_true(C, np.ones(81), res.x) < 1e-13
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 2), (3, 3), (2, 3, 5), (5, 7), (1, 200), (1, 1, 1),
+                                   (33, 2), (17, 18, 3)])
+def test_mg_cg_tiny_and_odd_grids_against_spsolve(shape):
+    h = tuple(1.0 / (n + 1) for n in shape)
+    A = _op(shape, h)
+    C = _lap_kron(shape, h)
+    b = np.random.default_rng(3).standard_normal(A.shape[0])
+    for mc in (1, 100):
+        res = cg(A, b, M=multigrid(A, max_coarse=mc), rtol=1e-10)
+        assert res.converged
+        assert _rel_true(C, b, res.x) <= 1e-10
+        x_ref = spla.spsolve(C.tocsc(), b) if C.shape[0] > 1 else b / C.toarray()[0, 0]
+        assert np.abs(res.x - x_ref).max() <= 1e-7 * np.abs(x_ref).max()
