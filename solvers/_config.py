@@ -20,11 +20,19 @@ changes Numba's thread count, except :func:`limit`, a scoped, thread-local
 cap that is always restored (multigrid runs its small coarse grids serially
 with it). Getters have no side effects. Benchmarks pin the count together with
 ``OPENBLAS_NUM_THREADS=1``.
+
+Concurrent launches: Numba's ``workqueue`` threading layer aborts the process when two Python
+threads launch parallel kernels at once (a threaded Dask worker, a user's thread pool). Where it
+is the layer in use, :func:`launch_lock` serialises the launches: the Numba kernel sets hand out
+their functions wrapped in it (:func:`solvers._kernels.numba.kernel_set`), and other parallel
+entry points take it themselves. With ``omp`` or ``tbb`` nothing is locked.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import threading
 
 _ENV = "NEWTONKIT_NUM_THREADS"
 _requested: int | None = None
@@ -101,6 +109,53 @@ def limit(n: int):
     finally:
         if new != old:
             numba.set_num_threads(old)
+
+
+# ------------------------------------------------------------------ concurrent launches
+#: held around every parallel kernel launch when Numba's threading layer cannot take launches from
+#: several Python threads at once (see :func:`launch_lock`); re-entrant, since kernels call kernels
+_LAUNCH = threading.RLock()
+_layer_threadsafe: bool | None = None
+
+
+def threading_layer() -> str:
+    """The threading layer Numba's parallel kernels run on (``"tbb"``, ``"omp"`` or ``"workqueue"``);
+    starts Numba's thread pool when no parallel kernel has run yet."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:                       # no parallel region launched yet: start the pool
+        from numba.np.ufunc import parallel
+
+        parallel._launch_threads()
+        return numba.threading_layer()
+
+
+def threading_layer_threadsafe() -> bool:
+    """Whether several Python threads may launch parallel kernels at once. ``tbb`` and ``omp`` may;
+    Numba's ``workqueue`` layer (used where neither TBB nor OpenMP loads, e.g. many macOS installs, or
+    ``NUMBA_THREADING_LAYER=workqueue``) aborts the whole process on a concurrent launch."""
+    global _layer_threadsafe
+    if _layer_threadsafe is None:
+        _layer_threadsafe = threading_layer() != "workqueue"
+    return _layer_threadsafe
+
+
+def launch_lock():
+    """Context manager for a parallel kernel launch: the process-wide lock when the threading layer is not
+    threadsafe (launches from several Python threads then run one after another instead of aborting the
+    process), else nothing."""
+    return contextlib.nullcontext() if threading_layer_threadsafe() else _LAUNCH
+
+
+def serialized(fn):
+    """``fn`` run under :func:`launch_lock` (for a Python-level entry point that launches parallel kernels)."""
+    @functools.wraps(fn)
+    def locked(*args, **kwargs):
+        with launch_lock():
+            return fn(*args, **kwargs)
+    return locked
 
 
 # ------------------------------------------------------------------ memory

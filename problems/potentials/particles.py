@@ -239,7 +239,8 @@ class ParticlePotential:
             from solvers import _config
 
             _config.apply()
-            return _direct.gaussian_sum_direct(x, self.positions, self.charges, self.kernel.c, a)
+            with _config.launch_lock():            # workqueue layer: one parallel launch at a time
+                return _direct.gaussian_sum_direct(x, self.positions, self.charges, self.kernel.c, a)
         if backend == "numpy":
             return _direct.gaussian_sum_numpy(x, self.positions, self.charges, self.kernel.c, a)
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
@@ -258,7 +259,8 @@ def coulomb_sum(points, positions, charges, backend: str = "numba") -> np.ndarra
         from solvers import _config
 
         _config.apply()
-        return _direct.coulomb_direct(x, pos, z)
+        with _config.launch_lock():
+            return _direct.coulomb_direct(x, pos, z)
     if backend == "numpy":
         return _direct.coulomb_numpy(x, pos, z)
     raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")

@@ -78,7 +78,9 @@ class Backend:
         """The kernel set of this backend for ``family`` (a module with the family's functions).
 
         ``family`` is one of :data:`FAMILIES`; the module is
-        ``solvers._kernels.<backend name>.<family>``, imported once.
+        ``solvers._kernels.<backend name>.<family>``, imported once and passed through its package's
+        ``kernel_set`` hook where it has one (the Numba set serialises launches from several Python
+        threads where its threading layer needs it).
         """
         key = (self.name, family)
         mod = _KERNELS.get(key)
@@ -86,6 +88,8 @@ class Backend:
             if family not in FAMILIES:
                 raise ValueError(f"unknown kernel family {family!r}; known: {', '.join(FAMILIES)}")
             mod = importlib.import_module(f"solvers._kernels.{self.name}.{family}")
+            adapt = getattr(importlib.import_module(f"solvers._kernels.{self.name}"), "kernel_set", None)
+            mod = mod if adapt is None else adapt(mod)    # e.g. Numba's guard against concurrent launches
             _KERNELS[key] = mod
         return mod
 

@@ -8,11 +8,16 @@ package therefore compares a digest of all its sources with the one stored besid
 cache (``__pycache__/newtonkit-kernel-sources.sha256``) and, when they differ, removes the
 package's cached ``.nbi``/``.nbc`` files so that every kernel is compiled again from the current
 sources. An installed (unmodified) package pays this once, on its first import.
+
+:func:`kernel_set` is the hook :meth:`solvers.backends.Backend.kernels` passes each kernel module
+through: on Numba's ``workqueue`` threading layer, which aborts the process when two Python threads
+launch parallel kernels at once, it hands out the module's functions under a process-wide lock.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import types
 from pathlib import Path
 
 _STAMP = "newtonkit-kernel-sources.sha256"
@@ -55,3 +60,50 @@ def drop_stale_cache(folder: Path | None = None) -> bool:
 
 
 drop_stale_cache()
+
+
+class _Serialized(types.SimpleNamespace):
+    """A kernel module (or a kernel namespace one of its functions returns) whose functions run under
+    :func:`solvers._config.launch_lock` (what :func:`kernel_set` hands out when Numba's threading layer
+    is not threadsafe). A module lists in ``KERNEL_NAMESPACES`` the functions that return namespaces of
+    kernels (``krylov.select``); their results are wrapped the same way (once per namespace)."""
+
+    def __init__(self, module, name=None, namespaces=None):
+        from ... import _config
+
+        super().__init__(__name__=name or module.__name__, __doc__=getattr(module, "__doc__", None))
+        namespaces = tuple(getattr(module, "KERNEL_NAMESPACES", ())) if namespaces is None else namespaces
+        for key, obj in vars(module).items():
+            if key.startswith("__"):
+                continue
+            if key in namespaces:
+                obj = _wrapping_results(obj, self.__name__, namespaces)
+            elif callable(obj) and not isinstance(obj, (type, types.ModuleType)):
+                obj = _config.serialized(obj)
+            setattr(self, key, obj)
+
+
+def _wrapping_results(fn, name, namespaces):
+    """``fn`` returning its kernel namespaces as :class:`_Serialized` copies (memoised per namespace)."""
+    import functools
+
+    done = {}
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        ns = fn(*args, **kwargs)
+        got = done.get(id(ns))
+        if got is None or got[0] is not ns:
+            got = done[id(ns)] = (ns, _Serialized(ns, name, namespaces))
+        return got[1]
+    return wrapped
+
+
+def kernel_set(module):
+    """The kernel set ``module`` as the backend hands it out: the module itself, or, where Numba's
+    threading layer aborts on concurrent launches (``workqueue``), a copy of its namespace whose
+    functions take the process-wide launch lock (so kernel calls from several Python threads run one
+    after another; a kernel calling another kernel re-enters the same lock)."""
+    from ... import _config
+
+    return module if _config.threading_layer_threadsafe() else _Serialized(module)

@@ -219,6 +219,8 @@ def as_vector(y):
 
 
 _SETS = {}
+#: functions returning namespaces of kernels (wrapped by the package's ``kernel_set`` hook like the module)
+KERNEL_NAMESPACES = ("select",)
 
 
 def select(n):
