@@ -43,6 +43,7 @@ class Geometry:
         self.n, self.m = self.C.shape
         self.cost_data = self.K.prepare_cost(self.C)
         self.kernel_calls = 0
+        self._cmax = None
 
     # -- log-sum-exp passes ---------------------------------------------------------------------
     def row_lse(self, g, eps):
@@ -115,8 +116,9 @@ class Geometry:
         certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
         xp = self.be.xp
         u = float(np.finfo(np.float64).eps) / 2
-        cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))   # |C| max, no n x m temporary
-        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + cmax
+        if self._cmax is None:     # |C| max, no n x m temporary (once: C does not change)
+            self._cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))
+        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self._cmax
         return 2.0 * u * (scale / eps) * 0.5 * (float(a.sum()) + float(b.sum())), scale
 
 

@@ -85,6 +85,10 @@ def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: f
     S = SchurOperator(be, csr, d_c, 1.0 / d_r, (n, m))
     rf = eps * gf
     rhs = eps * gg - S.apply_PT(rf / d_r)
+    if not (bool(xp.all(xp.isfinite(rhs))) and bool(xp.all(xp.isfinite(S.diag)))):
+        # an overflowing plan entry (exponents near the top of the double range): no direction;
+        # the caller falls back to Sinkhorn steps (CG would refuse the non-finite system)
+        return Direction(xp.zeros(n), xp.zeros(m), 0.0, int(csr[0][-1]), 0, False)
     M = _ops.DiagonalOperator(1.0 / xp.maximum(S.diag, 1e-300), backend=be)
     res = cg(S, rhs, rtol=cg_rtol, maxiter=cg_maxiter, M=M, backend=be)
     dg = res.x

@@ -40,6 +40,9 @@ SHARE = 1.0 - 1e-4
 BEST = (4, 0.0, 0, 0)
 #: history row of the current potentials re-evaluated at a new eps (stage 0)
 RESTART = (0, 0.0, 0, 0)
+#: an accepted Newton step whose dual gain exceeds this many times the rounding level of D
+#: restarts the stall count (the marginal error can sit on a plateau while D still rises)
+PROGRESS = 1e5
 
 
 # ---------------------------------------------------------------------------------------------- steps
@@ -161,6 +164,13 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
         return False
     st.stall.update(st.err)
     st.f, st.g, st.lse_r, st.csr = trial.point
+    if -ls.value - D > PROGRESS * noise and \
+            st.err > PROGRESS * run.geom.rounding_floor(st.f, st.g, eps, run.a, run.b)[0]:
+        # the dual still rises well above its rounding level, far from the rounding floor of the
+        # marginals: not a stall, even while the L1 error sits on a plateau (small eps: the
+        # potentials cross the flat stretches of the error; measured on a 7 x 5 problem at eps
+        # 1e-4, 38 steps on one plateau, then convergence in 80 more)
+        st.stall.count = 0
     st.csr_key = (st.rho, st.kmax)
     run.counts["newton_steps"] += 1
     st.damping.step_taken(ls.alpha)

@@ -52,7 +52,10 @@ Gradient and Hessian:
 * eps-continuation (default): for eps below ``eps_start`` times the cost range the
   problem is solved for eps, 10 eps, 100 eps, ... from the largest down, each warm
   started (the Newton global phase at very small eps is otherwise long);
-* 30 Newton steps without a new best error end the run as ``stagnated``; the best iterate
+* 30 Newton steps without a new best error end the run as ``stagnated`` (a step that raises
+  the dual by more than ``PROGRESS`` times its rounding level, away from the rounding floor of
+  the marginals, restarts the count: at small eps the error can sit on a plateau for dozens of
+  steps while the dual rises, :mod:`solvers.ot._sns_stages`); the best iterate
   seen is returned (one more history row, ``stage`` 4, when it is not the current one) and
   the message compares its error with the rounding floor computed for it.
 
