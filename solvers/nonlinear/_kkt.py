@@ -136,8 +136,11 @@ class NewtonSystem:
         """The shift ``t`` that makes ``Z^T (H + t I) Z`` positive definite (dense form only).
 
         ``Z`` is an orthonormal basis of the null space of ``J`` (from the SVD of ``J``). When
-        ``lambda_min(Z^T H Z) > 1e-8 max(1, ||H||_2)`` no shift is needed (``t = 0``, so the
-        step is the exact Newton step and local quadratic convergence is kept); otherwise
+        ``lambda_min(Z^T H Z) > 1e-8 ||H||_2`` no shift is needed (``t = 0``, so the step is the
+        exact Newton step and local quadratic convergence is kept; the test is relative, so a
+        positive definite Hessian of small norm, e.g. after the objective scaling of a problem
+        whose variables are of size 1e10, is not shifted by ``xi_B``, which is far above its
+        curvature and turned a convex QP into a crawl of gradient-like steps); otherwise
         ``t = xi_B max(1, ||H||_2) - lambda_min`` so that the smallest reduced eigenvalue becomes
         ``xi_B max(1, ||H||_2)``. Returns ``(t, lambda_min, sigma_min(J))``.
         """
@@ -154,7 +157,7 @@ class NewtonSystem:
             return 0.0, math.inf, sigma_min
         lam_min = float(sla.eigvalsh(Z.T @ self.H @ Z, subset_by_index=[0, 0])[0])
         scale = max(1.0, hnorm)
-        if lam_min > 1e-8 * scale:
+        if lam_min > 1e-8 * hnorm:
             return 0.0, lam_min, sigma_min
         return xi_B * scale - lam_min, lam_min, sigma_min
 

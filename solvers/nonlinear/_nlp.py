@@ -59,6 +59,24 @@ def objective_scale(gmax: float) -> float:
     return math.ldexp(1.0, e)
 
 
+def curvature_limited_scale(s: float, hmax) -> float:
+    """The objective scale ``s`` of :func:`objective_scale`, moved towards 1 (never past it) so that the objective's
+    curvature ``hmax = max |hess f(x0)|`` is not pushed out of :data:`GRAD_BAND` by it (``s`` unchanged when
+    ``hmax`` is 0, not finite or unknown, e.g. an operator Hessian). The gradient and the Hessian of ``f`` scale
+    alike when ``f`` itself is scaled, but for variables of size ``X`` the gradient is ``X`` times the Hessian:
+    scaling the gradient of ``(x - 1e10)^2`` into the band made the Hessian 7e-9, a KKT matrix the sketches could
+    not solve and the Hessian modification shifted (a convex two-variable QP failed that ``scaling=False`` solves
+    in one iteration)."""
+    lo, hi = GRAD_BAND
+    if s == 1.0 or hmax is None or not (hmax > 0 and math.isfinite(hmax)):
+        return s
+    if s < 1.0 and s * hmax < lo:
+        return min(1.0, max(s, math.ldexp(1.0, math.ceil(math.log2(lo / hmax)))))
+    if s > 1.0 and s * hmax > hi:
+        return max(1.0, min(s, math.ldexp(1.0, math.floor(math.log2(hi / hmax)))))
+    return s
+
+
 def kkt_norm(ev, gL, c) -> float:
     """The problem's own KKT residual ``||(g_L, c)||_2`` from the scaled problem's ``g_L``."""
     xp = ev.xp

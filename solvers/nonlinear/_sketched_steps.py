@@ -40,6 +40,8 @@ _SCALE_HINT = 1e3
 _STALL_ITERATIONS = 10
 #: relaxed (watchdog) steps stop after this many returns to a saved iterate
 _WATCHDOG_RETURNS = 1
+#: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) (an unbounded problem)
+_DIVERGE_FACTOR = 1e20
 
 
 def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, nu0, delta0, xi_B, beta, rho,
@@ -83,6 +85,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     hist = {"kkt": [p.kkt], "objective": [ev.user_f(p.f)], "constraint": [float(xp.max(xp.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
+    x_limit = _DIVERGE_FACTOR * max(1.0, float(xp.max(xp.abs(p.x))))
     kkt_form = ""
     watch = None            # the pending watchdog check (after a relaxed unit step), see Watch
     returned = False        # the last iteration returned to a saved iterate: no relaxed step now
@@ -411,6 +414,15 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             record(p, inner, alpha)
         if (end := tail(k)):
             status, msg = end
+            break
+        xmax = float(xp.max(xp.abs(p.x)))
+        if not xmax <= x_limit:
+            status = Status.DIVERGED
+            msg = (f"{METHOD}: the iterates diverge: max |x| = {xmax:.3e} at iteration {k}, above {_DIVERGE_FACTOR:.0e} "
+                   f"times max(1, max |x0|), with objective {hist['objective'][-1]:.3e} (at x0: "
+                   f"{hist['objective'][0]:.3e}) and ||(grad L, c)||_2 = {p.kkt:.3e} > tol = {tol:.1e}; the objective "
+                   "may be unbounded below on the feasible set (or the constraints do not bound x): check the "
+                   "formulation, add constraints or start elsewhere")
             break
         last = hist["kkt"][-_STALL_ITERATIONS - 1:]
         if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last):

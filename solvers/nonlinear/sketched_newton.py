@@ -17,8 +17,9 @@ import numpy as np
 from ..results import Callback, Timer
 from ._kkt import SKETCHES
 from ._kkt import safeguarded_multipliers
-from ._nlp import (SCALE_LIMIT, NLPEvaluator, _is_matrix, Point, check_problem, check_scales, int_arg, kkt_norm,
-                   least_squares_multipliers, matrix_scale, objective_scale, positive_arg, rmatvec, vector_arg)
+from ._nlp import (SCALE_LIMIT, NLPEvaluator, _is_matrix, Point, check_problem, check_scales, curvature_limited_scale,
+                   int_arg, kkt_norm, least_squares_multipliers, matrix_scale, objective_scale, positive_arg, rmatvec,
+                   vector_arg)
 # the tuning constants of the iterations live with them in ._sketched_steps (re-exported here)
 from ._sketched_steps import (_DELTA_MIN, _MU_MAX, _NEG_CURVATURE, _NU_MIN, _OPERATOR_PRODUCTS,  # noqa: F401
                               _SCALE_HINT, _STALL_ITERATIONS, _TIGHT_FLOOR, _TIGHT_FRACTION, _WATCHDOG_RETURNS,
@@ -202,6 +203,10 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         space, negative curvature (not a local minimiser), or not measured) and ``reduced_hessian_min_eig`` (``lambda_min(Z^T H Z)`` at
         the returned point, dense problems; ``None`` when not measured).
 
+        Divergence: when ``max |x|`` exceeds ``1e20 max(1, max |x0|)`` (the objective unbounded below on the
+        feasible set, e.g. a concave objective on a line) the solve stops with ``Status.DIVERGED`` and a message
+        that says so, instead of running to ``maxiter`` or an overflow.
+
         Second-order check: a point that meets ``tol`` is a first-order (KKT) point. For dense
         problems the smallest eigenvalue of the reduced Hessian ``Z^T H Z`` (``Z`` a basis of the
         null space of ``J``) is measured there; when it is clearly negative
@@ -358,6 +363,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     scale_c = matrix_scale(p.J)
     # objective scaling (not with a problem's own KKT preconditioner, which is built for the unscaled system)
     fscale = objective_scale(scale_f) if scaling and getattr(problem, "kkt_preconditioner", None) is None else 1.0
+    if fscale != 1.0 and xp is np:          # not past the objective's own curvature (one Hessian evaluation)
+        fscale = curvature_limited_scale(fscale, matrix_scale(ev.hess(p.x, xp.zeros(m))))
     if fscale != 1.0:                        # the values at x0 rescaled in place (no second evaluation)
         ev.set_objective_scale(fscale)
         p.f, p.g, p.lam = p.f * fscale, p.g * fscale, lam * fscale

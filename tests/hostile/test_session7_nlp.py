@@ -95,3 +95,105 @@ def test_newton_krylov_overflowing_trial_points_still_give_a_true_failure():
     r = solvers.newton_krylov(F, np.array([0.0, 1.0]), maxiter=30)
     assert not r.converged and r.status in ("stagnated", "maxiter", "breakdown")
     assert np.max(np.abs(F(np.asarray(r.x)))) > 1.0
+
+
+# ---------------------------------------------------------------------------------------------- sketched_newton
+class _Duck:
+    """A duck-typed equality-constrained problem (no construction-time checks)."""
+
+    def __init__(self, f, grad, c, jac, hess, x0, lam0=None):
+        self.f, self.grad, self.c, self.jac, self.hess_lagrangian = f, grad, c, jac, hess
+        self.x0 = np.asarray(x0, dtype=float)
+        self.lam0 = lam0
+
+
+def _kkt_of(prob, res):
+    """||(grad f + J^T lam, c)||_2 recomputed from the returned x and lam."""
+    x = np.asarray(res.x)
+    J = np.atleast_2d(np.asarray(prob.jac(x), dtype=float))
+    return math.hypot(np.linalg.norm(prob.grad(x) + J.T @ np.asarray(res.lam)), np.linalg.norm(prob.c(x)))
+
+
+def _concave_on_a_line():
+    # min -||x||^2 s.t. x1 + x2 = 1: unbounded below along (1, -1)
+    return _Duck(lambda x: -float(x @ x), lambda x: -2 * x, lambda x: np.array([x[0] + x[1] - 1]),
+                 lambda x: np.array([[1.0, 1.0]]), lambda x, l: -2 * np.eye(2), [0.3, 0.2])
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", "kaczmarz", "countsketch", "block", None])
+@pytest.mark.parametrize("maxiter", [100, 10 ** 6])
+def test_sketched_newton_unbounded_objective_stops_as_diverged(sketch, maxiter):
+    # before: maxiter=100 ended at |x| ~ 1e103 advising "raise maxiter"; maxiter=1e6 ran to |x| ~ 1e154 and
+    # blamed "a singular KKT matrix or a slow inner solver"
+    prob = _concave_on_a_line()
+    r = solvers.sketched_newton(prob, sketch=sketch, seed=0, maxiter=maxiter)
+    assert not r.converged and r.status == "diverged" and r.nit < 100
+    assert "unbounded below" in r.message
+    x = np.asarray(r.x)
+    assert np.max(np.abs(x)) > 1e20 and abs(x[0] + x[1] - 1) <= 1e-6 * np.max(np.abs(x))  # feasible, far out
+    assert prob.f(x) < -1e40 and _kkt_of(prob, r) > 1.0
+
+
+def test_sketched_newton_divergence_is_relative_to_the_start():
+    # a well-posed problem whose solution is at 1e15 (start 1e14) is not mistaken for divergence
+    s = 1e15
+    prob = _Duck(lambda x: float((x[0] - s) ** 2 + (x[1] - s) ** 2) / s ** 2,
+                 lambda x: 2 * (x - s) / s ** 2, lambda x: np.array([(x[0] - x[1]) / s]),
+                 lambda x: np.array([[1.0, -1.0]]) / s, lambda x, l: 2 * np.eye(2) / s ** 2, [1e14, 2e14])
+    r = solvers.sketched_newton(prob, sketch=None, tol=1e-12)
+    assert r.status != "diverged"
+
+
+def _far_qp(a):
+    """min (x1 - a)^2 + (x2 - a)^2 s.t. x1 = x2, from (a/10, 3a/10): x* = (a, a), lam* = 0 (analytic)."""
+    return _Duck(lambda x: float((x[0] - a) ** 2 + (x[1] - a) ** 2), lambda x: 2 * (x - a),
+                 lambda x: np.array([x[0] - x[1]]), lambda x: np.array([[1.0, -1.0]]),
+                 lambda x, l: 2 * np.eye(2), [a / 10, 3 * a / 10])
+
+
+@pytest.mark.parametrize("a", [1e10, 1e15, 1e25, 1e40])
+@pytest.mark.parametrize("sketch", ["gaussian", "kaczmarz", "countsketch", "block", None])
+def test_sketched_newton_convex_qp_with_large_variables_against_the_analytic_solution(a, sketch):
+    # the default objective scaling brought ||grad f(x0)|| ~ 1e10 into [1e-2, 1e2] and so the Hessian 2 I down to
+    # 7e-9 I: the reduced-Hessian test (absolute floor 1e-8) shifted it by 0.1 at every iteration and the sketches
+    # met a KKT matrix of condition 1e9; the QP failed (maxiter / stagnated / failed) while scaling=False solves
+    # it in one iteration
+    prob = _far_qp(a)
+    r = solvers.sketched_newton(prob, sketch=sketch, seed=3, tol=1e-8 * a)
+    assert r.converged, r.message
+    assert _kkt_of(prob, r) <= 1e-8 * a and r.nit <= 3
+    np.testing.assert_allclose(r.x, [a, a], rtol=1e-8)          # ||2 (x - a)|| <= tol = 1e-8 a
+    ref = np.linalg.solve(np.array([[2.0, 0, 1], [0, 2, -1], [1, -1, 0]]), [2 * a, 2 * a, 0.0])   # dense KKT solve
+    np.testing.assert_allclose(r.x, ref[:2], rtol=1e-8)
+    assert abs(float(np.asarray(r.lam)[0]) - ref[2]) <= 1e-8 * a
+
+
+def test_reduced_hessian_test_is_relative_for_small_positive_definite_hessians():
+    from solvers.backends import get_backend
+    from solvers.nonlinear._kkt import NewtonSystem
+
+    J = np.array([[1.0, -1.0, 0.0]])
+    for s in (1e-12, 1e-9, 1e-3):
+        H = s * np.diag([2.0, 3.0, 5.0])
+        t, lam_min, _ = NewtonSystem(H, J, get_backend("numpy")).reduced_hessian_shift(0.1)
+        Z = np.linalg.svd(J)[2][1:].T                                    # independent null-space basis
+        ref = np.linalg.eigvalsh(Z.T @ H @ Z)[0]
+        assert abs(lam_min - ref) <= 1e-12 * s and ref > 0
+        assert t == 0.0                          # positive definite: the exact Newton step (was shifted by 0.1)
+    t, _, _ = NewtonSystem(-1e-9 * np.eye(3), J, get_backend("numpy")).reduced_hessian_shift(0.1)
+    assert t > 0                                  # negative definite of small norm: still shifted
+
+
+@pytest.mark.parametrize("s", [1e-6, 1e6])
+def test_sketched_newton_objective_scaling_still_balances_a_scaled_objective(s):
+    # the curvature limit must not undo the scaling where f itself is scaled (gradient and Hessian alike): HS28 * s
+    from problems import nlp
+
+    base = nlp.hs("HS28")
+    prob = _Duck(lambda x: s * base.f(x), lambda x: s * base.grad(x), base.c, base.jac,
+                 lambda x, l: s * np.asarray(base.hess_lagrangian(x, np.asarray(l) / s)), base.x0)
+    r = solvers.sketched_newton(prob, sketch="gaussian", seed=0, tol=1e-8 * min(1.0, s))
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, [0.5, -0.5, 0.5], atol=1e-7)            # published x* of HS28
+    gmax = s * float(np.max(np.abs(base.grad(base.x0))))
+    assert 1e-2 <= gmax * r.stats["objective_scale"] <= 1e2                   # the scaled gradient is in the band
