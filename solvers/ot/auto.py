@@ -66,11 +66,15 @@ def threshold(size: float) -> float:
     return math.exp((1 - t) * math.log(EPS_REL_SMALL) + t * math.log(EPS_REL_LARGE))
 
 
-def choose(eps: float, cost_range: float, size: float = 0.0) -> tuple:
-    """The routine the rule picks for ``eps``, ``C.max() - C.min()`` and ``n m``: ``(name, reason)``."""
-    if not cost_range > 0 or not math.isfinite(cost_range):
+def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None = None) -> tuple:
+    """The routine the rule picks for ``eps``, ``C.max() - C.min()`` and ``n m``: ``(name, reason)``.
+
+    ``cost_range`` may be ``inf`` (costs spanning more than the double range, e.g. -1.5e308 and
+    1.5e308); ``rel``, when given, is ``eps / (C.max() - C.min())`` computed without that
+    overflow (:func:`auto` passes it), else ``eps / cost_range``."""
+    if not cost_range > 0:
         return "sinkhorn", "constant cost matrix: every plan has the same cost, Sinkhorn converges at once"
-    rel, thr = eps / cost_range, threshold(size)
+    rel, thr = (eps / cost_range if rel is None else rel), threshold(size)
     if rel >= thr:
         return "sinkhorn", (f"eps / (C.max() - C.min()) = {rel:.3g} >= {thr:.3g} (the threshold at n m = {size:.3g}): "
                             "Sinkhorn needs few iterations and each is two kernel products")
@@ -79,14 +83,16 @@ def choose(eps: float, cost_range: float, size: float = 0.0) -> tuple:
 
 
 def _cost_range(data, backend) -> tuple:
-    """``(C.max() - C.min(), C.size)`` (NaN range when C cannot be read: the routine reports it)."""
+    """``(C.max() - C.min(), C.size, half)`` with ``half = C.max() / 2 - C.min() / 2`` (finite even
+    when the range overflows to inf); NaN range when C cannot be read: the routine reports it."""
     C = data.C if hasattr(data, "C") else data
     be = _backends.get_backend(backend, C)
     try:
         xp_C = be.asarray(C)
-        return float(xp_C.max()) - float(xp_C.min()), float(xp_C.size)
+        hi, lo = float(xp_C.max()), float(xp_C.min())
+        return hi - lo, float(xp_C.size), 0.5 * hi - 0.5 * lo
     except (TypeError, ValueError):
-        return math.nan, 0.0
+        return math.nan, 0.0, math.nan
 
 
 def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
@@ -128,8 +134,9 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     if pre_eps is None:
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")
     e = _common.positive_eps(pre_eps, " (problem.eps)" if hasattr(data, "C") else "")
-    rng, size = _cost_range(data, backend)
-    name, reason = choose(e, rng, size) if not math.isnan(rng) else ("sns", "cost range unknown")
+    rng, size, half = _cost_range(data, backend)
+    rel = 0.5 * e / half if half > 0 else math.nan     # eps / (C.max() - C.min()), no overflow
+    name, reason = choose(e, rng, size, rel=rel) if not math.isnan(rng) else ("sns", "cost range unknown")
     routine = sinkhorn if name == "sinkhorn" else sns
     mapped = None
     if name == "sinkhorn" and isinstance(options.get("domain"), str) and options["domain"] == "kernel":
@@ -139,7 +146,7 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
                   **options)
     res.stats["auto_choice"] = name
     res.stats["auto_reason"] = reason
-    res.stats["auto_eps_rel"] = e / rng if rng and math.isfinite(rng) else math.nan
+    res.stats["auto_eps_rel"] = rel
     if mapped is not None:
         res.stats["auto_domain"] = mapped
     return res
