@@ -146,7 +146,6 @@ def _gradient(core, FT, dFT, ft_off, m, r, t, val, grad, chunk):
     ``U``; ``d p / d t_k`` (``k < d - 1``) contracts ``W`` with ``dU_k`` in mode ``k``."""
     n, d = t.shape
     rmax, rl, G, nblocks = _layout(core, r, n, chunk)
-    nprefix = G.shape[0]
     mmax = 2                    # _rows writes T[0] and T[1] even for degree-0 factors (m_i = 1)
     for i in range(d):
         mmax = max(mmax, m[i])
@@ -251,7 +250,6 @@ def _gradient_table(core, tR, r_off, dtR, dr_off, rpad, tG, dtG, p, inv_den, r, 
     """As :func:`_gradient` with the factor rows and their derivatives from the tables."""
     n, d = t.shape
     rmax, rl, G, nblocks = _layout(core, r, n, chunk)
-    nprefix = G.shape[0]
     for b in nb.prange(nblocks):
         p0 = b * chunk
         nb_ = min(n, p0 + chunk) - p0
