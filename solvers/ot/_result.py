@@ -48,6 +48,10 @@ class History:
         for k, v in fixed.items():
             self._cols[k].extend([v] * len(values))
 
+    def scale(self, column: str, factor: float) -> None:
+        """Multiply every entry of ``column`` by ``factor`` (e.g. errors of a unit-mass solve)."""
+        self._cols[column] = [v * factor for v in self._cols[column]]
+
     def last(self, column: str):
         return self._cols[column][-1]
 

@@ -193,6 +193,22 @@ def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
             f"tol {tol:.3e}); try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn")
 
 
+class _MassCallback(Callback):
+    """The user's callback, given the potentials and errors of the problem as posed while the
+    solve runs on unit mass: ``f + shift`` (``shift = eps log mass``) and ``err * mass``."""
+
+    def __init__(self, fn, shift: float, mass: float, xp):
+        super().__init__(fn)
+        self.shift, self.mass, self.xp = shift, mass, xp
+
+    def __call__(self, x, nit: int, **fields) -> bool:
+        if self.fn is None or self.mass == 1.0:
+            return super().__call__(x, nit, **fields)
+        f = fields["f"] + self.shift
+        fields.update(f=f, marginal_error=fields["marginal_error"] * self.mass)
+        return super().__call__(self.xp.concatenate([f, fields["g"]]), nit, **fields)
+
+
 # ---------------------------------------------------------------------------------------------- driver
 def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
         g0=None, n_sinkhorn: int = 5, max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8,
@@ -273,17 +289,23 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
                                switch_tol=switch_tol, rho=rho, kmax=kmax, mu0=mu0, eps_scaling=eps_scaling,
                                eps_start=eps_start, polish=polish, polish_above=polish_above, cg_rtol=cg_rtol,
                                cg_maxiter=cg_maxiter, n_fallback=n_fallback, domain=domain)
-    cb = Callback(callback)
     inputs = _common.read_inputs("sns", data, a, b, eps, backend, f0, g0)
     timer = Timer(inputs.be)
     xp, eps = inputs.be.xp, inputs.eps
     geom = inputs.geometry()
+    # the solve runs on unit mass (its thresholds -- shift, switch_tol, polish_above, the float32
+    # range -- are absolute); potentials and errors are mapped back (f + eps log mass, err * mass)
+    mass = float(xp.sum(inputs.a))
+    an, bn, tol = (inputs.a, inputs.b, opts.tol) if mass == 1.0 else \
+        (inputs.a / mass, inputs.b / mass, opts.tol / mass)
+    shift = eps * math.log(mass)
+    cb = _MassCallback(callback, shift, mass, xp)
     stages = [eps]
     if opts.factor is not None:
         stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor,
                                         clip=opts.eps_scaling == "auto")
     m = geom.m
-    run = _Run(geom, opts, inputs.a, inputs.b, xp.log(inputs.a), xp.log(inputs.b),
+    run = _Run(geom, opts, an, bn, xp.log(an), xp.log(bn),
                kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
                cg_maxiter=10 * m if opts.cg_maxiter is None else opts.cg_maxiter,
                maxiter=1000 if opts.maxiter is None else opts.maxiter, check_every=geom.K.CHECK_EVERY, cb=cb,
@@ -292,16 +314,16 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
                forcing=nonlinear.SqrtResidualForcing(eta_max=opts.cg_rtol, eta_min=min(1e-12, opts.cg_rtol)),
                fallback=nonlinear.FallbackPolicy(opts.n_fallback))
     if opts.domain == "kernel" or (opts.domain == "auto" and geom.n * geom.m <= NEWTON_KERNEL_MAX):
-        run.kern = NewtonKernel(geom, opts.tol)
+        run.kern = NewtonKernel(geom, tol)
     if inputs.f0 is not None:
         f = inputs.f0
     elif inputs.g0 is not None:
         f = geom.f_update(inputs.g0, run.log_a, stages[0])
     else:
         f = xp.zeros(geom.n)
-    st = _State(f, None, stages[0], opts.tol, opts.rho, run.kmax, nonlinear.MarquardtDamping(opts.mu0))
+    st = _State(f, None, stages[0], tol, opts.rho, run.kmax, nonlinear.MarquardtDamping(opts.mu0))
     for s, eps_s in enumerate(stages):
-        st.eps, st.tol = eps_s, opts.tol if s == len(stages) - 1 else max(opts.tol, 1e-6)
+        st.eps, st.tol = eps_s, tol if s == len(stages) - 1 else max(tol, 1e-6)
         st.prev_err, st.stall = math.inf, nonlinear.StallMonitor(PATIENCE)
         if s == 0:
             _sinkhorn_stage(run, st)
@@ -314,7 +336,10 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     if st.status in (Status.STAGNATED, Status.MAXITER) and st.eps == eps:
         _restore_best(run, st)
     if st.status in (Status.STOPPED, Status.MAXITER) and st.eps != eps:
-        _measure_at_target(run, st, eps, opts.tol)
+        _measure_at_target(run, st, eps, tol)
+    if mass != 1.0:
+        st.f = st.f + shift
+        run.history.scale("marginal_error", mass)
     st.status, st.err, note = _common.verify(geom, st.f, st.g, eps, inputs.a, inputs.b, opts.tol, st.status)
     floor = (geom.rounding_floor(st.f, st.g, eps, inputs.a, inputs.b) if st.status == Status.STAGNATED and not note
              else None)

@@ -204,3 +204,35 @@ def test_auto_constant_cost_gives_the_product_plan(backend):
     assert res.converged and "constant" in res.stats["auto_reason"]
     np.testing.assert_allclose(res.plan(), np.outer(a, b) / 2.5, rtol=1e-9)
     assert res.cost == pytest.approx(7.0 * 2.5, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- total mass
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("mass", [1e-200, 1e8, 1e200])
+def test_sns_is_invariant_under_scaling_the_mass(backend, mass):
+    """Defect (fixed): SNS's thresholds (Marquardt shift mu * err, switch_tol, polish_above, the
+    float32 range) are absolute, so the same problem with a, b (and tol) multiplied by 1e8 or
+    1e200 ended at maxiter with a relative error of 0.26 / 0.013, where mass 1 converges in 45
+    rows. The reference: the plan scales with the mass (P(s a, s b) = s P(a, b)); errors, cost,
+    history and the callback's view are checked on the returned potentials."""
+    C, a, b = random_problem(30, 20, 0)
+    eps, tol = 1e-3, 1e-9
+    ref = solvers.sns(C, a, b, eps=eps, tol=tol, backend=backend)
+    assert ref.converged
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append((intermediate_result.f.copy(), intermediate_result.g.copy(),
+                     intermediate_result.marginal_error))
+
+    res = solvers.sns(C, a * mass, b * mass, eps=eps, tol=tol * mass, backend=backend, callback=cb)
+    assert res.converged, res.message
+    assert res.nit <= ref.nit + 5
+    err = true_error(C, a * mass, b * mass, res.f, res.g, eps)
+    assert err <= tol * mass and res.marginal_error == pytest.approx(err, rel=1e-6, abs=1e-13 * mass)
+    assert res.cost == pytest.approx(mass * ref.cost, rel=1e-8)
+    np.testing.assert_allclose(res.plan(), mass * ref.plan(), rtol=1e-6, atol=1e-12 * mass)
+    assert res.history["marginal_error"][-1] == pytest.approx(res.marginal_error, rel=1e-3, abs=0.05 * tol * mass)
+    # the callback sees the potentials and errors of the problem as posed
+    f, g, e = seen[-1]
+    assert true_error(C, a * mass, b * mass, f, g, eps) == pytest.approx(e, rel=1e-3, abs=1e-12 * mass)
