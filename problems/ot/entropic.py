@@ -358,6 +358,12 @@ def pairwise_cost(x, y, kind: str = "sqeuclidean"):
     centre = _common_centre(x, y)
     if centre is not None:
         x, y = x - centre, y - centre
+    # a power of two that brings the largest coordinate near 1 (exact: the result is unchanged
+    # where nothing under/overflows): |x - y| for points of size 1e-200 or 1e200 is representable,
+    # but its square is not -- it would come out 0 or inf
+    p2 = _pow2_scale(x, y)
+    if p2 != 1.0:
+        x, y = x / p2, y / p2
     n, m = x.shape[0], y.shape[0]
     xx, yy, yt = (x * x).sum(1), (y * y).sum(1), np.ascontiguousarray(y.T)
     out = np.empty((n, m))
@@ -371,4 +377,17 @@ def pairwise_cost(x, y, kind: str = "sqeuclidean"):
         np.maximum(blk, 0.0, out=blk)
         if kind == "euclidean":
             np.sqrt(blk, out=blk)
+    if p2 != 1.0:
+        with np.errstate(over="ignore", under="ignore"):   # a true overflow is inf: the callers refuse it
+            out *= p2
+            if kind == "sqeuclidean":
+                out *= p2       # twice, not by p2 * p2 (which alone may overflow or underflow)
     return out
+
+
+def _pow2_scale(x, y) -> float:
+    """``2**k`` with ``max(|x|, |y|) / 2**k`` in [0.5, 1) (1.0 for empty or all-zero clouds)."""
+    big = max(float(np.abs(x).max()) if x.size else 0.0, float(np.abs(y).max()) if y.size else 0.0)
+    if not big > 0 or not np.isfinite(big):
+        return 1.0
+    return float(np.ldexp(1.0, np.frexp(big)[1]))

@@ -87,6 +87,7 @@ class TransportPlan:
             Dense (n, m) array, or CSR (``scipy.sparse`` / ``cupyx.scipy.sparse``) of the entries
             ``>= threshold`` times their row maximum. Default: dense up to ``dense_max`` entries.
         """
+        dense, threshold, dense_max = _plan_args(dense, threshold, dense_max)
         be = self.backend
         n, m = self.shape
         if dense is None:
@@ -111,6 +112,25 @@ class TransportPlan:
 
     def __repr__(self) -> str:
         return f"TransportPlan(shape={self.shape}, eps={self.eps:g}, backend={self.backend.name!r})"
+
+
+def _plan_args(dense, threshold, dense_max) -> tuple:
+    """The arguments of :meth:`TransportPlan.__call__`, checked (a NaN threshold or a string
+    would otherwise give an empty plan or a bare comparison error)."""
+    import numbers
+
+    if dense is not None and not isinstance(dense, (bool, np.bool_)):
+        raise TypeError(f"plan(dense=...) must be True, False or None (automatic), got {dense!r:.60}")
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"plan(threshold=...) must be a real number in [0, 1] (relative to each row's "
+                        f"maximum), got {threshold!r:.60}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"plan(threshold=...) must be in [0, 1]: entries >= threshold x their row's maximum "
+                         f"are kept (0 keeps every non-zero entry), got {threshold!r}")
+    if isinstance(dense_max, (bool, np.bool_)) or not isinstance(dense_max, numbers.Integral) or dense_max < 0:
+        raise ValueError(f"plan(dense_max=...) must be a non-negative integer (entries up to which the "
+                         f"automatic choice is dense), got {dense_max!r:.60}")
+    return (None if dense is None else bool(dense)), float(threshold), int(dense_max)
 
 
 def build_result(method: str, inputs, geom, f, g, eps, *, status, message, nit, history, stats, options, timer,

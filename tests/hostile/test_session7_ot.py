@@ -236,3 +236,78 @@ def test_sns_is_invariant_under_scaling_the_mass(backend, mass):
     # the callback sees the potentials and errors of the problem as posed
     f, g, e = seen[-1]
     assert true_error(C, a * mass, b * mass, f, g, eps) == pytest.approx(e, rel=1e-3, abs=1e-12 * mass)
+
+
+# ---------------------------------------------------------------------------------------------- plans, point clouds
+@pytest.fixture(scope="module")
+def zero_weight_result():
+    rng = np.random.default_rng(0)
+    C = rng.random((6, 5))
+    a, b = np.array([0.5, 0, 0.25, 0, 0.25, 0]), np.array([0, 0.5, 0.5, 0, 0.0])
+    return C, a, b, solvers.sinkhorn(C, a, b, eps=0.05, tol=1e-10)
+
+
+@pytest.mark.parametrize("kw, exc, fragment", [
+    ({"dense": False, "threshold": float("nan")}, ValueError, "threshold"),   # was: an empty plan
+    ({"dense": False, "threshold": 2.0}, ValueError, "threshold"),            # was: an empty plan
+    ({"dense": False, "threshold": -1.0}, ValueError, "threshold"),
+    ({"dense": False, "threshold": "x"}, TypeError, "threshold"),             # was: float() error
+    ({"dense": "yes"}, TypeError, "dense"),                                   # was: taken as True
+    ({"dense_max": -1}, ValueError, "dense_max"),                             # was: sparse, silently
+    ({"dense_max": float("nan")}, ValueError, "dense_max"),
+    ({"dense_max": "big"}, ValueError, "dense_max"),                          # was: '<=' TypeError
+])
+def test_plan_arguments_are_checked(zero_weight_result, kw, exc, fragment):
+    res = zero_weight_result[3]
+    with pytest.raises(exc, match=fragment):
+        res.plan(**kw)
+
+
+def test_plan_of_a_pickled_zero_weight_result_is_the_recomputed_plan(zero_weight_result):
+    C, a, b, res = zero_weight_result
+    back = pickle.loads(pickle.dumps(res))
+    f, g = np.asarray(back.f), np.asarray(back.g)
+    ref = np.zeros_like(C)
+    ia, ib = a > 0, b > 0
+    ref[np.ix_(ia, ib)] = np.exp(log_plan(C[np.ix_(ia, ib)], f[ia], g[ib], 0.05))
+    np.testing.assert_allclose(back.plan(), ref, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(back.plan(dense=False, threshold=0.0).toarray(), ref, rtol=1e-12, atol=0)
+    assert np.abs(ref.sum(1) - a).sum() + np.abs(ref.sum(0) - b).sum() <= 1e-10
+    assert back.cost == pytest.approx((ref * C).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e160, 1e200, 1e300])
+def test_euclidean_distances_of_tiny_and_huge_point_clouds(scale):
+    """Defect (fixed): pairwise_cost formed |x|^2 + |y|^2 - 2 x.y, whose squares underflow or
+    overflow although the distances are representable: euclidean distances of points of size
+    1e-200 came out exactly 0 (a constant cost, silently), and from_points refused points of
+    size 1e160 as 'overflow'. The reference is the distance of the points divided by ``scale``
+    first (exact: a power of ten in the points)."""
+    from problems.ot.entropic import pairwise_cost
+
+    rng = np.random.default_rng(4)
+    x0, y0 = rng.random((5, 3)), rng.random((4, 3))
+    ref = np.sqrt(((x0[:, None, :] - y0[None, :, :]) ** 2).sum(-1)) * scale
+    got = pairwise_cost(x0 * scale, y0 * scale, "euclidean")
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    prob = EntropicOT.from_points(x0 * scale, y0 * scale, cost="euclidean", eps=1e-2 * scale)
+    np.testing.assert_allclose(prob.C, ref, rtol=1e-12)
+    res = solvers.sinkhorn(prob, tol=1e-9)
+    assert res.converged
+    assert true_error(prob.C, prob.a, prob.b, res.f, res.g, prob.eps) <= 1e-9
+
+
+def test_squared_distances_of_small_points_are_exact_powers_of_two_rescalings():
+    """sqeuclidean of points of size 1e-160: the squares (1e-320) are subnormal; they were formed
+    as differences of subnormal squares (1e-2 relative error). Reference: the unit cost scaled by
+    an exact power of two (and bit-identical results for ordinary scales)."""
+    from problems.ot.entropic import pairwise_cost
+
+    rng = np.random.default_rng(5)
+    x0, y0 = rng.random((5, 2)), rng.random((4, 2))
+    s = 2.0 ** -500          # squares about 1e-301: normal numbers
+    np.testing.assert_allclose(pairwise_cost(x0 * s, y0 * s), pairwise_cost(x0, y0) * s * s, rtol=1e-13)
+    s = 2.0 ** -531          # squares about 1e-320: subnormal, spacing 5e-324
+    np.testing.assert_allclose(pairwise_cost(x0 * s, y0 * s), pairwise_cost(x0, y0) * s * s, rtol=2e-3)
+    np.testing.assert_array_equal(pairwise_cost(x0 * 2.0 ** 20, y0 * 2.0 ** 20),
+                                  pairwise_cost(x0, y0) * 2.0 ** 40)
