@@ -311,3 +311,84 @@ def test_squared_distances_of_small_points_are_exact_powers_of_two_rescalings():
     np.testing.assert_allclose(pairwise_cost(x0 * s, y0 * s), pairwise_cost(x0, y0) * s * s, rtol=2e-3)
     np.testing.assert_array_equal(pairwise_cost(x0 * 2.0 ** 20, y0 * 2.0 ** 20),
                                   pairwise_cost(x0, y0) * 2.0 ** 40)
+
+
+# ---------------------------------------------------------------------------------------------- POT's own cases
+# In the spirit of POT's test/test_bregman.py (test_sinkhorn, test_sinkhorn_variants, sinkhorn2's
+# loss): 100 Gaussian points, uniform weights, squared Euclidean ``ot.dist``, reg 1 -- and the same
+# at a small regularisation, where POT needs its log-domain method, and a non-square weighted case.
+def _pot_cloud(n=100, m=None, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, 2)
+    y = x if m is None else rng.randn(m, 2)
+    return x, y, ot.dist(x, y)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("method", ["sinkhorn", "sns", "auto"])
+def test_pot_test_sinkhorn_case(backend, method):
+    _, _, M = _pot_cloud()
+    u = ot.utils.unif(100)
+    G = ot.sinkhorn(u, u, M, 1, stopThr=1e-12, method="sinkhorn_log", numItermax=100000)
+    res = solvers.solve(EntropicOT(M, u, u, eps=1.0), method=method, tol=1e-10, backend=backend)
+    assert res.converged, res.message
+    P = res.plan()
+    np.testing.assert_allclose(P.sum(1), u, atol=1e-10)
+    np.testing.assert_allclose(P.sum(0), u, atol=1e-10)
+    np.testing.assert_allclose(P, G, atol=1e-9)
+    # POT's sinkhorn2 loss is <P, M> of its plan
+    assert res.cost == pytest.approx(ot.sinkhorn2(u, u, M, 1, stopThr=1e-12, method="sinkhorn_log"), rel=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_pot_small_reg_non_square_weighted_case(backend, method):
+    """reg = 5e-3 x the cost range, 60 x 40 with random weights: POT's log-domain Sinkhorn as the
+    reference plan, emd2 as the lower bound of <P, M>."""
+    _, _, M = _pot_cloud(60, 40, seed=3)
+    rng = np.random.RandomState(4)
+    a, b = rng.rand(60) + 0.1, rng.rand(40) + 0.1
+    a, b = a / a.sum(), b / b.sum()
+    eps = 5e-3 * float(M.max() - M.min())
+    G = ot.sinkhorn(a, b, M, eps, stopThr=1e-13, method="sinkhorn_log", numItermax=200000)
+    res = getattr(solvers, method)(M, a, b, eps=eps, tol=1e-10, backend=backend)
+    assert res.converged, res.message
+    check_against_emd(res, M, a, b, eps, 1e-10)
+    np.testing.assert_allclose(res.plan(), G, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------- property
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 6), m=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
+       log_scale=st.integers(-100, 100), log_mass=st.integers(-5, 5), log_rel_eps=st.floats(-3.0, 1.0),
+       method=st.sampled_from(["sinkhorn", "sns", "auto"]), backend=st.sampled_from(["numpy", "numba"]))
+def test_every_claim_matches_the_recomputed_plan(n, m, seed, log_scale, log_mass, log_rel_eps, method, backend):
+    rng = np.random.default_rng(seed)
+    scale, mass = 10.0 ** log_scale, 10.0 ** log_mass
+    C = rng.random((n, m)) * scale
+    a, b = rng.random(n), rng.random(m)
+    a[rng.random(n) < 0.25] = 0.0
+    b[rng.random(m) < 0.25] = 0.0
+    a[rng.integers(n)] += 0.5
+    b[rng.integers(m)] += 0.5
+    a, b = a / a.sum() * mass, b / b.sum() * mass
+    eps = 10.0 ** log_rel_eps * scale
+    tol = 1e-9 * mass
+    res = solvers.solve(EntropicOT(C, a, b, eps=eps), method=method, tol=tol, backend=backend)
+    f, g = np.asarray(res.f), np.asarray(res.g)
+    ia, ib = a > 0, b > 0
+    assert np.all(f[~ia] == -np.inf) and np.all(g[~ib] == -np.inf)
+    assert np.isfinite(f[ia]).all() and np.isfinite(g[ib]).all(), res.message
+    Cs = C[np.ix_(ia, ib)]
+    err = true_error(Cs, a[ia], b[ib], f[ia], g[ib], eps)
+    assert res.marginal_error == pytest.approx(err, rel=1e-4, abs=1e-13 * mass)
+    assert res.converged == (res.status == "converged")
+    if res.converged:
+        assert err <= tol * (1 + 1e-6)
+        assert res.cost == pytest.approx(true_cost(Cs, f[ia], g[ib], eps), rel=1e-9, abs=1e-300)
+        lo = ot.emd2(a[ia] / mass, b[ib] / mass, Cs / scale) * mass * scale
+        assert lo * (1 - 1e-9) - 1e-8 * mass * scale <= res.cost <= lo + eps * mass * np.log(n * m) + 1e-8 * mass * scale
