@@ -220,6 +220,11 @@ class MultigridPreconditioner(LinearOperator):
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
         self.cycle_kind = ("W" if galerkin else "V") if cycle == "auto" else cycle
+        if self.cycle_kind == "W" and not galerkin and _varying(A):
+            # 2 B_c - B_c A_c B_c is SPD only while spec(B_c A_c) lies in (0, 2): averaged coarse k breaks that
+            raise ValueError(f"cycle='W' with coarsening='geometric' needs k varying by <= {GALERKIN_CONTRAST:g}x: "
+                             "on jumping k its averaged coarse operators make the W-cycle indefinite (CG breaks down); "
+                             "use coarsening='galerkin' (or 'auto') for the W-cycle, or cycle='V'")
         self.levels = []
         op, host = A, None
         while True:
@@ -338,15 +343,7 @@ class MultigridPreconditioner(LinearOperator):
 
     def _apply(self, r, out, dot):
         shp = self.levels[0].shape
-        n = self.shape[0]
-        if r.shape != (n,) or out.shape != (n,):
-            raise ValueError(f"multigrid preconditioner: r and out must have shape ({n},), got {r.shape} and "
-                             f"{out.shape}")
-        if np.dtype(r.dtype).kind not in "biuf":
-            raise TypeError(f"multigrid preconditioner: r has dtype {r.dtype}; it needs a real vector (for a complex "
-                            "one apply it to the real and imaginary parts separately)")
-        if np.dtype(out.dtype) != np.float64:
-            raise TypeError(f"multigrid preconditioner: out has dtype {out.dtype}; it must be float64")
+        _iterate.check_vectors(self, r, out, "r")
         K = self.backend.kernels("multigrid")
         with self._lock:
             if self._tail is False:
@@ -374,6 +371,7 @@ class MultigridPreconditioner(LinearOperator):
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
         """
+        _iterate.check_vectors(self, b, out, "b")
         with self._lock:
             return _iterate.fmg_guess(self, b, out)
 
@@ -471,8 +469,7 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
 
 
 def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
-    """The arguments of :func:`multigrid` / :class:`MultigridPreconditioner`, checked (errors name the
-    argument) and normalised: ``(nu, max_coarse, max_levels, fmg_start)``."""
+    """The arguments of :func:`multigrid` / the class, checked; returns ``(nu, max_coarse, max_levels, fmg_start)``."""
     if not isinstance(A, StencilOperator):
         raise TypeError(f"A must be a StencilOperator (a structured-grid operator), got {type(A).__name__}; "
                         "for general sparse matrices use an algebraic multigrid such as pyamg")

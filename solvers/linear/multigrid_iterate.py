@@ -17,11 +17,29 @@ from .. import _config
 from ..results import SolveResult, Status, Timer
 
 
+def check_vectors(M, r, out, name):
+    """The arguments of a cycle (``name``: ``"r"``) or of the FMG start (``"b"``): shape ``(n,)`` (``r`` / ``b``
+    may also have the grid's shape), ``r`` real, ``out`` float64 and writable; errors name the argument. The
+    compiled kernels index by the grid's shape and write in place, so nothing else may reach them."""
+    n, shp = M.shape[0], M.levels[0].shape
+    if getattr(r, "shape", None) not in ((n,), shp) or getattr(out, "shape", None) != (n,):
+        raise ValueError(f"multigrid preconditioner: {name} and out must have shape ({n},), got "
+                         f"{getattr(r, 'shape', type(r).__name__)} and {getattr(out, 'shape', type(out).__name__)}")
+    if np.dtype(r.dtype).kind not in "biuf":
+        raise TypeError(f"multigrid preconditioner: {name} has dtype {r.dtype}; it needs a real vector (for a "
+                        "complex one apply it to the real and imaginary parts separately)")
+    if np.dtype(out.dtype) != np.float64:
+        raise TypeError(f"multigrid preconditioner: out has dtype {out.dtype}; it must be float64")
+    if not getattr(out.flags, "writeable", True):
+        raise ValueError("multigrid preconditioner: out is read-only; pass a writable float64 array")
+
+
 def fmg_guess(M, b, out):
     """``out`` = the full-multigrid start of :meth:`MultigridPreconditioner.initial_guess` for ``A x = b``."""
     xp = M.backend.xp
     L = M.levels
     K = M.backend.kernels("multigrid")
+    b = b.reshape(-1)
     if len(L) == 1:
         out[...] = M._cinv @ b
         return out

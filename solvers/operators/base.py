@@ -125,6 +125,11 @@ class LinearOperator:
         raise NotImplementedError(f"{type(self).__name__} does not provide rmatvec")
 
     # -- algebra ---------------------------------------------------------
+    #: NumPy defers to the operator's own arithmetic: ``array * A`` raises a ``TypeError`` instead of building
+    #: an object array of ``ScaledOperator``s (one per entry), and ``array @ A`` a ``TypeError`` instead of a
+    #: gufunc dimension error
+    __array_ufunc__ = None
+
     def __matmul__(self, other):
         if isinstance(other, LinearOperator) or _is_operator_like(other):
             return ProductOperator(self, aslinearoperator(other, backend=self.backend))
@@ -140,6 +145,12 @@ class LinearOperator:
         return SumOperator(self, ScaledOperator(aslinearoperator(other, backend=self.backend), -1.0))
 
     def __mul__(self, alpha):
+        if getattr(alpha, "ndim", None) == 0 and hasattr(alpha, "item"):   # a 0-d array: the scalar it holds
+            alpha = alpha.item()
+        if getattr(alpha, "ndim", 0):
+            raise TypeError(f"an operator can be multiplied by a scalar only, got an array of shape "
+                            f"{tuple(alpha.shape)}: for the product A x use A @ x or A.matvec(x); for diag(d) A use "
+                            "DiagonalOperator(d) @ A")
         if not isinstance(alpha, numbers.Number):
             return NotImplemented
         return ScaledOperator(self, alpha)
