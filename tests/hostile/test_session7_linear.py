@@ -33,6 +33,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import solvers
 from solvers.linear import cdm, cg, gmres, minres
@@ -324,3 +326,142 @@ def test_fmg_initial_guess_checks_its_arguments():
     assert np.linalg.norm(g1 - x_ref) < 0.5 * np.linalg.norm(x_ref)
     res = cg(A, b, M=M, rtol=1e-10)
     assert res.converged and _rel_true(A.to_csr(), b, res.x) <= 1e-10
+
+
+# ---------------------------------------------------------------------------------------------- Krylov
+def _scipy_cases():
+    """Systems in the spirit of SciPy's ``_isolve/tests/test_iterative.py`` (written anew here)."""
+    n = 40
+    rng = np.random.default_rng(11)
+    P1 = _lap1(n)
+    P2 = _lap_kron((7, 6), (1.0, 1.0))
+    nonsym = (P1 + sp.diags([0.3], [1], shape=(n, n))).tocsr()
+    indef = (sp.diags(np.linspace(-3, 5, n) + 0.01) + 0.1 * P1).tocsr()
+    sing = sp.diags(np.r_[0.0, np.arange(1.0, n)]).tocsr()
+    b_sing = np.r_[0.0, rng.standard_normal(n - 1)]
+    return {"poisson1d": (P1, rng.standard_normal(n), ("cg", "minres", "gmres", "cdm")),
+            "poisson2d": (P2, rng.standard_normal(42), ("cg", "minres", "gmres", "cdm")),
+            "nonsymmetric": (nonsym, rng.standard_normal(n), ("gmres",)),
+            "indefinite": (indef, rng.standard_normal(n), ("minres", "gmres")),
+            "singular_consistent": (sing, b_sing, ("cg", "minres", "gmres", "cdm"))}
+
+
+_SOLVERS = {"cg": cg, "minres": minres, "gmres": gmres, "cdm": cdm}
+
+
+@pytest.mark.parametrize("case", list(_scipy_cases()))
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_scipy_style_cases_against_direct_solves(case, backend):
+    A, b, names = _scipy_cases()[case]
+    for name in names:
+        res = _SOLVERS[name](A, b, rtol=1e-10, maxiter=4000, backend=backend)
+        assert res.converged, (name, res.message)
+        assert _rel_true(A, b, res.x) <= 1e-10 * (1 + 1e-6)
+        if case == "singular_consistent":       # the Krylov iterate from x0 = 0 stays in range(A): x[0] = 0
+            x_ref = np.r_[0.0, b[1:] / np.arange(1.0, A.shape[0])]
+        else:
+            x_ref = spla.spsolve(A.tocsc(), b)
+        assert np.abs(res.x - x_ref).max() <= 1e-6 * np.abs(x_ref).max(), name
+
+
+@pytest.mark.parametrize("case", ["nonsymmetric", "indefinite"])
+def test_spd_solvers_never_claim_on_non_spd(case):
+    A, b, _ = _scipy_cases()[case]
+    for name in ("cg", "cdm"):
+        res = _SOLVERS[name](A, b, rtol=1e-10, maxiter=400)
+        assert not res.converged or _rel_true(A, b, res.x) <= 1e-10 * (1 + 1e-6)
+        if not res.converged:
+            assert res.status in ("breakdown", "maxiter", "stagnated")
+
+
+def test_cg_breakdown_on_indefinite_preconditioner_reports_it():
+    A = _lap1(30)
+    b = np.ones(30)
+    M = sp.diags(np.where(np.arange(30) % 2, 1.0, -1.0)).tocsr()
+    res = cg(A, b, M=M)
+    assert res.status == "breakdown" and not res.converged and "preconditioner M is not symmetric positive" in res.message
+
+
+def _claim_holds(A, b, res, rtol):
+    """A convergence claim holds when the true residual, in extended precision, is below ``rtol ||b||`` up to the
+    rounding of one residual evaluation in double (``2 n eps || |A| |x| + |b| ||``)."""
+    if not res.converged:
+        return True
+    s = float(np.abs(b).max()) or 1.0
+    x, bb = res.x / s, b / s
+    r = bb.astype(np.longdouble) - A.astype(np.longdouble) @ x.astype(np.longdouble)
+    nb = np.linalg.norm(bb)
+    if nb == 0:
+        return not np.any(x)
+    unc = 2 * len(b) * 2.3e-16 * np.linalg.norm(np.abs(A) @ np.abs(x) + np.abs(bb))
+    return float(np.sqrt(np.sum(r * r))) <= rtol * nb * (1 + 1e-6) + unc
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 20), kind=st.sampled_from(["spd", "indefinite", "nonsymmetric", "singular"]),
+       logcond=st.floats(0, 14), logscale=st.floats(-300, 300), logrtol=st.floats(-15, -2),
+       maxiter=st.integers(0, 120), seed=st.integers(0, 2 ** 31), use_x0=st.booleans())
+def test_property_no_solver_claims_a_residual_it_did_not_reach(n, kind, logcond, logscale, logrtol, maxiter, seed,
+                                                                use_x0):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    ev = np.logspace(0, logcond, n)
+    if kind == "indefinite":
+        ev *= rng.choice([-1.0, 1.0], n)
+    A = Q @ np.diag(ev) @ Q.T
+    A = (A + A.T) / 2
+    if kind == "nonsymmetric":
+        A = A + 1e-3 * ev.max() * rng.standard_normal((n, n))
+    s = 10.0 ** logscale
+    b = s * rng.standard_normal(n)
+    if kind == "singular":
+        A[0, :] = A[:, 0] = 0.0
+        b[0] = 0.0
+    x0 = s * rng.standard_normal(n) if use_x0 else None
+    rtol = 10.0 ** logrtol
+    for name, solve in _SOLVERS.items():
+        res = solve(A, b, x0=x0, rtol=rtol, maxiter=maxiter)
+        assert _claim_holds(A, b, res, rtol), (name, res.status, res.nit)
+        assert np.all(np.isfinite(res.x))
+
+
+def test_threads_one_and_two_give_the_same_mg_cg_answer(tmp_path):
+    """MG-CG and MINRES+MG on a variable-coefficient 2-D/3-D problem: NEWTONKIT_NUM_THREADS=1 and 2 agree to
+    1e-12 (the converged iterates; separate processes, since the thread count is read at start-up)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from solvers.linear import cg, minres\n"
+        "from solvers.linear.multigrid import multigrid\n"
+        "from solvers.operators import StencilOperator\n"
+        "rng = np.random.default_rng(0); out = []\n"
+        "for shp in [(130, 127), (24, 23, 25)]:\n"
+        "    k = tuple(np.exp(rng.uniform(-3, 3, tuple(n + 1 if b == a else n for b, n in enumerate(shp))))"
+        " for a in range(len(shp)))\n"
+        "    A = StencilOperator(shp, 1.0 / (shp[0] + 1), k=k); b = rng.standard_normal(A.shape[0])\n"
+        "    M = multigrid(A)\n"
+        "    out += [cg(A, b, M=M, rtol=1e-11).x, minres(A, b, M=M, rtol=1e-11).x]\n"
+        "np.save(sys.argv[1], np.concatenate(out))\n")
+    res = {}
+    for t in (1, 2):
+        env = dict(os.environ, NEWTONKIT_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS="1")
+        f = tmp_path / f"x{t}.npy"
+        subprocess.run([sys.executable, "-c", code, str(f)], env=env, check=True, timeout=300)
+        res[t] = np.load(f)
+    assert np.abs(res[1] - res[2]).max() <= 1e-12 * np.abs(res[1]).max()
+
+
+def test_results_pickle_and_keep_their_claims():
+    A, b, _ = _scipy_cases()["poisson2d"]
+    op = _op((7, 6), 1.0)
+    M = multigrid(op)
+    for res in (cg(A, b), minres(A, b), gmres(A, b), cdm(A, b), cg(op, b, M=M), M.solve(b)):
+        r2 = pickle.loads(pickle.dumps(res))
+        assert r2.converged == res.converged and r2.status == res.status
+        np.testing.assert_array_equal(r2.x, res.x)
+        assert _rel_true(A, b, r2.x) <= 1e-8 * (1 + 1e-6)
+    M2 = pickle.loads(pickle.dumps(M))
+    np.testing.assert_array_equal(M2.matvec(b), M.matvec(b))
