@@ -392,3 +392,36 @@ def test_every_claim_matches_the_recomputed_plan(n, m, seed, log_scale, log_mass
         assert res.cost == pytest.approx(true_cost(Cs, f[ia], g[ib], eps), rel=1e-9, abs=1e-300)
         lo = ot.emd2(a[ia] / mass, b[ib] / mass, Cs / scale) * mass * scale
         assert lo * (1 - 1e-9) - 1e-8 * mass * scale <= res.cost <= lo + eps * mass * np.log(n * m) + 1e-8 * mass * scale
+
+
+# ---------------------------------------------------------------------------------------------- warm starts
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+@pytest.mark.parametrize("which, start", [
+    ("f0", [1e300, -1e300, 0.0, 0.0, 0.0, 0.0]),      # was: stagnated at L1 error 5.9 after 1 iteration
+    ("f0", [1.7e308, -1.7e308, 0.0, 0.0, 0.0, 0.0]),  # was: NaN potentials
+    ("g0", [1e300, -1e300, 0.0, 0.0, 0.0]),           # was: stagnated at 5.9
+])
+def test_a_warm_start_with_a_huge_range_does_not_ruin_the_solve(backend, method, which, start):
+    """Any finite warm start is a valid starting point of Sinkhorn; one whose range is far beyond
+    what any potential of the problem can have is clipped (module notes of clip_warm_start).
+    Reference: POT's log-domain Sinkhorn plan from scratch."""
+    rng = np.random.default_rng(0)
+    C = rng.random((6, 5))
+    a, b = np.full(6, 1 / 6), np.full(5, 0.2)
+    res = getattr(solvers, method)(C, a, b, eps=0.05, tol=1e-9, backend=backend, **{which: np.array(start)})
+    assert res.converged, res.message
+    assert true_error(C, a, b, res.f, res.g, 0.05) <= 1e-9
+    G = ot.sinkhorn(a, b, C, 0.05, stopThr=1e-13, method="sinkhorn_log", numItermax=100000)
+    np.testing.assert_allclose(res.plan(), G, atol=1e-9)
+
+
+def test_a_good_warm_start_is_not_changed(rng=np.random.default_rng(9)):
+    """The clip leaves potentials of the problem alone: the converged pair as warm start is
+    converged at once."""
+    C = rng.random((7, 4))
+    a, b = rng.random(7) + 1e-6, rng.random(4) + 1e-6
+    a, b = a / a.sum(), b / b.sum()
+    first = solvers.sinkhorn(C, a, b, eps=0.02, tol=1e-11)
+    again = solvers.sinkhorn(C, a, b, eps=0.02, tol=1e-10, f0=first.f)
+    assert again.converged and again.nit <= 2
