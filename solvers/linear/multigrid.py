@@ -159,6 +159,7 @@ GALERKIN_CONTRAST = 10.0
 #: Galerkin (jumps, checkerboards): more smoothing, whose cost is small beside the Galerkin set-up
 #: (2-D checkerboards 1e4/1e6 on 255^2: 10/11 iterations with (1, 2), 9/10 with this)
 NU_GEOMETRIC = (1, 2)
+NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
 
 
@@ -428,7 +429,7 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         level, finest first, the last entry repeating on coarser levels.
         Default: :data:`NU_GEOMETRIC` ``(1, 2)`` on the geometric hierarchy
         (three half sweeps each side on the finest level, five on the others),
-        :data:`NU_GALERKIN` ``(2, 3)`` on the Galerkin one.
+        :data:`NU_GALERKIN` ``(2, 3)`` on the Galerkin one. At most :data:`NU_MAX` (100).
     max_coarse : int, default 100
         Coarsening stops once a grid has at most this many points; that grid is
         solved exactly (a dense Cholesky inverse, built with the hierarchy). The
@@ -476,6 +477,9 @@ def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
     nus = NU_GEOMETRIC if nu is None else (nu if isinstance(nu, (tuple, list)) else (nu,))
     if len(nus) == 0 or any(not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1 for v in nus):
         raise ValueError(f"nu must be an integer >= 1 or a non-empty sequence of them (per level), got {nu!r}")
+    if max(nus) > NU_MAX:          # nu = 1e5 took minutes per cycle on 64^2: a hang inside a Krylov loop
+        raise ValueError(f"nu must be <= {NU_MAX} (each unit is two grid passes per level and cycle; beyond a few "
+                         f"the coarse correction limits the convergence), got {max(nus)}")
     for name, v, lo in (("max_coarse", max_coarse, 1), ("max_levels", max_levels, 1)):
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")

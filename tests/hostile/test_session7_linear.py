@@ -465,3 +465,17 @@ def test_results_pickle_and_keep_their_claims():
         assert _rel_true(A, b, r2.x) <= 1e-8 * (1 + 1e-6)
     M2 = pickle.loads(pickle.dumps(M))
     np.testing.assert_array_equal(M2.matvec(b), M.matvec(b))
+
+
+def test_multigrid_refuses_a_smoothing_count_that_hangs():
+    """nu = 1e5 on a 64^2 grid took minutes per cycle (a hang inside CG); nu is capped at NU_MAX."""
+    from solvers.linear.multigrid import NU_MAX
+
+    A = _op((64, 64), 1 / 65)
+    for nu in (NU_MAX + 1, 10 ** 5, (1, 2, 10 ** 6)):
+        with pytest.raises(ValueError, match=f"nu must be <= {NU_MAX}"):
+            multigrid(A, nu=nu)
+    M = multigrid(A, nu=NU_MAX // 10)
+    b = np.random.default_rng(5).standard_normal(A.shape[0])
+    res = cg(A, b, M=M, rtol=1e-10)
+    assert res.converged and _rel_true(_lap_kron((64, 64), A.h), b, res.x) <= 1e-10
