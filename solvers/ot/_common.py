@@ -159,6 +159,38 @@ def verify(geom, f, g, eps, a, b, tol, status):
 
 
 # ----------------------------------------------------------------------------------------------
+# unit mass: the solvers' thresholds are absolute, so they solve for a / mass, b / mass
+def unit_mass(inputs, tol: float) -> tuple:
+    """``(a / mass, b / mass, tol / mass, mass, eps log mass)`` of validated inputs (the arrays
+    themselves when ``mass = sum(a)`` is 1). The potentials of the unit-mass problem give those
+    of the problem as posed by ``f + eps log mass`` (the plan scales with the mass)."""
+    mass = float(inputs.be.xp.sum(inputs.a))
+    if mass == 1.0:
+        return inputs.a, inputs.b, tol, 1.0, 0.0
+    return inputs.a / mass, inputs.b / mass, tol / mass, mass, inputs.eps * math.log(mass)
+
+
+class MassCallback:
+    """The user's callback (a :class:`solvers.results.Callback`), given the potentials and errors
+    of the problem as posed while a solve runs on unit mass: ``f + shift`` and ``err * mass``."""
+
+    def __init__(self, fn, shift: float, mass: float, xp):
+        from ..results import Callback
+
+        self.cb, self.shift, self.mass, self.xp = Callback(fn), shift, mass, xp
+
+    def __bool__(self) -> bool:
+        return bool(self.cb)
+
+    def __call__(self, x, nit: int, **fields) -> bool:
+        if not self.cb or self.mass == 1.0:
+            return self.cb(x, nit, **fields)
+        f = fields["f"] + self.shift
+        fields.update(f=f, marginal_error=fields["marginal_error"] * self.mass)
+        return self.cb(self.xp.concatenate([f, fields["g"]]), nit, **fields)
+
+
+# ----------------------------------------------------------------------------------------------
 # the input boundary
 @dataclass
 class Inputs:

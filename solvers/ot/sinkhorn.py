@@ -189,18 +189,21 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     """
     opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every,
                                     domain=domain, float32=float32)
-    cb = Callback(callback)
+    Callback(callback)               # a callback that is not callable is refused before any work
     inputs = _common.read_inputs("sinkhorn", data, a, b, eps, backend, f0, g0)
     timer = Timer(inputs.be)
     be, eps = inputs.be, inputs.eps
     xp = be.xp
     geom = inputs.geometry()
+    # the run is on unit mass (the float32 range, the kernel's scaling window and the stages'
+    # tolerance are absolute); potentials and errors are mapped back at the end
+    a, b, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
+    cb = _common.MassCallback(callback, shift, mass, xp)
     maxiter = 100_000 if opts.maxiter is None else opts.maxiter
     check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]
     if opts.eps_scaling is not None:
         stages = _options.eps_stages(eps, _options.cost_range(geom), opts.eps_scaling)
-    a, b = inputs.a, inputs.b
     log_a, log_b = xp.log(a), xp.log(b)
     if inputs.f0 is not None:
         f = inputs.f0
@@ -226,14 +229,16 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
             run.restart(e)
         start = run.count
         # the run counts its measurements across stages itself: the callback's nit is that count
-        status = run.run(opts.tol if final else max(opts.tol, 1e-2), steps, check, measure_last=True, cb=cb,
-                         nit0=0)
+        status = run.run(tol if final else max(tol, 1e-2), steps, check, measure_last=True, cb=cb, nit0=0)
         history.extend(be.to_numpy(run.errors[start:run.count]), eps=e)
         if status in (Status.NONFINITE, Status.STOPPED):
             break
     f, g = run.f, run.g
     nit = run.count - 1
-    status, err, note = _common.verify(geom, f, g, eps, a, b, opts.tol, status)
+    if mass != 1.0:
+        f = f + shift
+        history.scale("marginal_error", mass)
+    status, err, note = _common.verify(geom, f, g, eps, inputs.a, inputs.b, opts.tol, status)
     if status == Status.CONVERGED:
         msg = f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {opts.tol:.3e}"
     elif note:

@@ -193,22 +193,6 @@ def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
             f"tol {tol:.3e}); try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn")
 
 
-class _MassCallback(Callback):
-    """The user's callback, given the potentials and errors of the problem as posed while the
-    solve runs on unit mass: ``f + shift`` (``shift = eps log mass``) and ``err * mass``."""
-
-    def __init__(self, fn, shift: float, mass: float, xp):
-        super().__init__(fn)
-        self.shift, self.mass, self.xp = shift, mass, xp
-
-    def __call__(self, x, nit: int, **fields) -> bool:
-        if self.fn is None or self.mass == 1.0:
-            return super().__call__(x, nit, **fields)
-        f = fields["f"] + self.shift
-        fields.update(f=f, marginal_error=fields["marginal_error"] * self.mass)
-        return super().__call__(self.xp.concatenate([f, fields["g"]]), nit, **fields)
-
-
 # ---------------------------------------------------------------------------------------------- driver
 def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
         g0=None, n_sinkhorn: int = 5, max_sinkhorn: int = 2000, switch_tol: float = 1.0, rho: float = 1e-8,
@@ -295,11 +279,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     geom = inputs.geometry()
     # the solve runs on unit mass (its thresholds -- shift, switch_tol, polish_above, the float32
     # range -- are absolute); potentials and errors are mapped back (f + eps log mass, err * mass)
-    mass = float(xp.sum(inputs.a))
-    an, bn, tol = (inputs.a, inputs.b, opts.tol) if mass == 1.0 else \
-        (inputs.a / mass, inputs.b / mass, opts.tol / mass)
-    shift = eps * math.log(mass)
-    cb = _MassCallback(callback, shift, mass, xp)
+    an, bn, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
+    cb = _common.MassCallback(callback, shift, mass, xp)
     stages = [eps]
     if opts.factor is not None:
         stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor,

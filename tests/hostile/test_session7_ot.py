@@ -425,3 +425,30 @@ def test_a_good_warm_start_is_not_changed(rng=np.random.default_rng(9)):
     first = solvers.sinkhorn(C, a, b, eps=0.02, tol=1e-11)
     again = solvers.sinkhorn(C, a, b, eps=0.02, tol=1e-10, f0=first.f)
     assert again.converged and again.nit <= 2
+
+
+@pytest.mark.parametrize("eps_scaling", [None, 0.5])
+@pytest.mark.parametrize("mass", [1e-200, 1e8, 1e200])
+def test_sinkhorn_is_invariant_under_scaling_the_mass(mass, eps_scaling):
+    """Defect (fixed): Sinkhorn's kernel-safety window, float32 range and the tolerance of the
+    eps-scaling stages are absolute: at masses 1e+-200 every step ran in the log domain (426 exp
+    steps instead of kernel products, ~10x slower), and at mass 1e8 eps_scaling=0.5 took 749
+    iterations instead of 439. Reference: the unit-mass run (same iterates, plan times the mass)
+    and the recomputed marginals."""
+    C, a, b = random_problem(200, 150, 0)
+    kw = {"eps": 2e-3, "eps_scaling": eps_scaling}
+    ref = solvers.sinkhorn(C, a, b, tol=1e-9, **kw)
+    seen = []
+    res = solvers.sinkhorn(C, a * mass, b * mass, tol=1e-9 * mass, callback=lambda intermediate_result:
+                           seen.append((intermediate_result.f.copy(), intermediate_result.g.copy(),
+                                        intermediate_result.marginal_error)), **kw)
+    assert ref.converged and res.converged, res.message
+    assert res.nit == ref.nit
+    assert res.stats["log_steps"] == ref.stats["log_steps"]
+    err = true_error(C, a * mass, b * mass, res.f, res.g, 2e-3)
+    assert err <= 1e-9 * mass and res.marginal_error == pytest.approx(err, rel=1e-6, abs=1e-13 * mass)
+    np.testing.assert_allclose(res.plan(), mass * ref.plan(), rtol=1e-9, atol=1e-15 * mass)
+    np.testing.assert_allclose(res.history["marginal_error"], mass * ref.history["marginal_error"], rtol=1e-6,
+                               atol=1e-12 * mass)
+    f, g, e = seen[-1]
+    assert true_error(C, a * mass, b * mass, f, g, 2e-3) == pytest.approx(e, rel=1e-3, abs=1e-12 * mass)
