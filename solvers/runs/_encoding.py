@@ -4,7 +4,11 @@ A mapping is written into a group as: NumPy arrays -> datasets; bools, numbers
 and strings -> attributes (long strings -> string datasets); ``None``, lists,
 tuples and dicts -> JSON text; anything else -> its (truncated) repr. The
 encoding of every non-native value is recorded in the group's ``_encoding``
-attribute so that :func:`get_mapping` returns the same Python types.
+attribute so that :func:`get_mapping` returns the same Python types. Arrays
+HDF5 has no type for are stored exactly as integers: text arrays (``<U``) as
+their UCS-4 code points, datetime64/timedelta64 arrays as int64 (encodings
+``unicode`` and ``dtype:<dtype>``); strings HDF5 cannot hold (a NUL, a lone
+surrogate) are stored as JSON text.
 """
 from __future__ import annotations
 
@@ -17,6 +21,42 @@ import numpy as np
 
 ATTR_TEXT_LIMIT = 16_000  # longer strings go to a dataset (attributes live in the 64 KiB object header)
 REPR_LIMIT = 2_000
+KEY_BYTES_LIMIT = 16_000  # a longer name does not fit HDF5's object header
+
+
+def hdf5_text(text: str) -> bool:
+    """Whether HDF5 can hold ``text`` as a UTF-8 string (no NUL, no lone surrogate)."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _put_exact_array(group, key: str, v: np.ndarray, encoding: dict, compression=None) -> bool:
+    """Arrays without an HDF5 type, stored exactly as integers; ``False`` for other arrays."""
+    kind = v.dtype.kind
+    if kind == "U" and v.dtype.itemsize:
+        n = v.dtype.itemsize // 4
+        codes = np.ascontiguousarray(v, dtype=f"<U{n}").view("<u4").reshape(v.shape + (n,))
+        encoding[key] = "unicode"
+    elif kind in "Mm":
+        codes = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")).view("<i8")
+        encoding[key] = f"dtype:{v.dtype.newbyteorder('<').str}"
+    else:
+        return False
+    kw = {"compression": compression} if (compression and codes.ndim > 0 and codes.size > 1) else {}
+    group.create_dataset(key, data=codes, **kw)
+    return True
+
+
+def _get_exact_array(data: np.ndarray, enc: str) -> np.ndarray:
+    if enc == "unicode":
+        n = data.shape[-1]
+        return np.ascontiguousarray(data, dtype="<u4").view(f"<U{n}")[..., 0]
+    return np.ascontiguousarray(data, dtype="<i8").view(np.dtype(enc[len("dtype:"):]))
 
 
 def to_host(v):
@@ -68,6 +108,8 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
         if skip_callables and callable(v) and not isinstance(v, np.ndarray):
             skipped.append(key)
             continue
+        if isinstance(v, np.ndarray) and _put_exact_array(group, key, v, encoding, compression):
+            continue
         if isinstance(v, np.ndarray) and v.dtype != object:
             kw = {"compression": compression} if (compression and v.ndim > 0 and v.size > 1) else {}
             group.create_dataset(key, data=v, **kw)
@@ -79,7 +121,11 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
             encoding[key] = "bool"
             continue
         if isinstance(v, str):
-            put_text(group, key, v)
+            if hdf5_text(v):
+                put_text(group, key, v)
+            else:
+                put_text(group, key, json.dumps(v))    # ASCII: NUL and lone surrogates escaped
+                encoding[key] = "json"
             continue
         if isinstance(v, numbers.Integral) and not isinstance(v, np.integer) and not -2**63 <= v < 2**63:
             put_text(group, key, str(int(v)))          # beyond int64: exact, as decimal text
@@ -117,12 +163,15 @@ def stored_key(key) -> str:
     bookkeeping; such keys, and non-string keys, are stored under an escaped name and
     restored exactly by :func:`get_mapping`.
     """
-    if isinstance(key, str) and key and "/" not in key and "\0" not in key and not key.startswith(("_", ".")):
+    if isinstance(key, str) and len(key.encode("utf-8", "surrogatepass")) > KEY_BYTES_LIMIT:
+        raise ValueError(f"mapping key {key[:40]!r}... is {len(key.encode('utf-8', 'surrogatepass'))} bytes long; "
+                         f"HDF5 names hold at most {KEY_BYTES_LIMIT} bytes: use a shorter key")
+    if isinstance(key, str) and key and hdf5_text(key) and "/" not in key and not key.startswith(("_", ".")):
         return key
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise TypeError(f"mapping keys must be str or int, got {type(key).__name__} ({key!r})")
     text = str(key)
-    return "_k" + text.encode("utf-8").hex()
+    return "_k" + text.encode("utf-8", "surrogatepass").hex()
 
 
 def decode(value, enc: str | None):
@@ -156,8 +205,11 @@ def get_mapping(group) -> dict:
     for key, ds in group.items():
         if not isinstance(ds, h5py.Dataset):
             continue
+        enc = encoding.get(key)
         if h5py.check_string_dtype(ds.dtype) is not None and ds.shape == ():
-            out[original(key)] = decode(ds[()], encoding.get(key))
+            out[original(key)] = decode(ds[()], enc)
+        elif enc is not None and (enc == "unicode" or enc.startswith("dtype:")):
+            out[original(key)] = _get_exact_array(ds[...], enc)
         else:
             out[original(key)] = ds[...]
     return out
@@ -206,5 +258,5 @@ def _simple_attributes(obj, max_items: int = 32) -> dict:
     return out
 
 
-__all__ = ["to_host", "short_repr", "put_text", "put_mapping", "decode", "get_mapping", "describe_problem",
+__all__ = ["hdf5_text", "to_host", "short_repr", "put_text", "put_mapping", "decode", "get_mapping", "describe_problem",
            "stored_key"]

@@ -33,6 +33,7 @@ from . import provenance as _provenance
 from ._encoding import decode as _decode
 from ._encoding import describe_problem
 from ._encoding import get_mapping as _get_mapping
+from ._encoding import hdf5_text as _hdf5_text
 from ._encoding import put_mapping as _put_mapping
 from ._encoding import put_text as _put_text
 from ._encoding import to_host as _to_host
@@ -77,6 +78,10 @@ class Payload:
         if not isinstance(result, SolveResult):
             raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
         tags = _integrity.check_tags(tags)
+        for name in ("method", "backend", "status", "message"):
+            if not _hdf5_text(str(getattr(result, name))):
+                raise ValueError(f"RunStore.save: result.{name} contains a NUL character or a lone surrogate, "
+                                 "which HDF5 strings cannot hold; remove it before saving")
         time_s = result.stats.get("time_s")
         time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
         if time_s is not None and not math.isfinite(time_s):
@@ -102,8 +107,9 @@ class Payload:
         prov["utc_saved"] = _provenance.utc_iso(time.time())
         x = _to_host(result.x)
         x = None if x is None else np.asarray(x)
-        if x is not None and x.dtype == object:
-            raise TypeError("RunStore.save: result.x is an object array; it cannot be stored")
+        if x is not None and (x.dtype == object or x.dtype.kind in "UMm"):
+            raise TypeError(f"RunStore.save: result.x is an array of dtype {x.dtype} (not numbers); it cannot be "
+                            "stored as a solution: keep such values in result.extras or the tags")
         self.result, self.x, self.time_s = result, x, time_s
         self.history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
         self.problem, self.provenance, self.tags = prob, prov, dict(tags or {})

@@ -1,0 +1,156 @@
+"""Session 7, hostile tests of stored runs, sweeps and the ``newtonkit`` command line.
+
+References are independent of the code under test: the bytes read back with plain h5py,
+the values saved (compared bit for bit), pickle round trips, and the exit status and the
+one-line message of the command.
+"""
+import os
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+import solvers
+from solvers.runs.store import RunStore
+
+
+def _res(x=None, **kw):
+    d = dict(history={"residual": np.array([1.0, 0.1])}, stats={"time_s": 0.1}, method="cg", backend="numpy",
+             options={"rtol": 1e-8})
+    d.update(kw)
+    return solvers.SolveResult(np.arange(5.0) if x is None else x, True, "converged", "ok", 1, **d)
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _raw_runs(path):
+    """Every dataset of every run of a store file, read with plain h5py (the independent reference)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+        f["runs"].visititems(visit)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# values HDF5 has no type for: stored exactly, or refused with a message naming the field
+# ---------------------------------------------------------------------------------------------
+
+class _Labelled:
+    """A problem object with plain-data attributes that HDF5 cannot type directly."""
+
+    def __init__(self):
+        self.labels = np.array(["alpha", "βeta", "🙂", ""])
+        self.t0 = np.array(["2020-01-01T00:00:00", "NaT"], dtype="datetime64[s]")
+        self.dt = np.array([3, -1], dtype=">m8[ms]")
+
+
+@pytest.mark.parametrize("form", ["r.h5", "rd"])
+def test_problem_with_text_and_datetime_arrays_round_trips(tmp_path, form):
+    # before: TypeError "No conversion path for dtype: dtype('<U5')" from h5py, the run not saved
+    p = _Labelled()
+    with RunStore(tmp_path / form) as s:
+        rid = s.save(_res(), problem=p)
+    with RunStore(tmp_path / form, "r") as s:
+        got = s.load(rid).problem
+    assert _same(got["labels"], p.labels)
+    assert _same(got["t0"], p.t0)
+    assert np.array_equal(got["dt"], p.dt) and got["dt"].dtype == np.dtype("<m8[ms]")
+
+
+@pytest.mark.parametrize("section", ["history", "options", "extras"])
+def test_text_arrays_in_result_sections_round_trip(tmp_path, section):
+    value = np.array([["a", "bb"], ["ccc", "\u00e9\u0000x"]])
+    kw = {section: {"v": value}} if section != "extras" else {"v": value}
+    r = _res(**kw)
+    with RunStore(tmp_path / "r.h5") as s:
+        rid = s.save(r)
+        got = s.load(rid)
+    stored = got.extras["v"] if section == "extras" else getattr(got, section)["v"]
+    assert _same(stored, value)
+
+
+@pytest.mark.parametrize("text", ["a\0b", "\ud800", "x\udcffy", "\0"])
+@pytest.mark.parametrize("where", ["stats", "options", "tags"])
+def test_strings_hdf5_cannot_hold_round_trip_exactly(tmp_path, text, where):
+    # before: ValueError "VLEN strings do not support embedded NULLs" / UnicodeEncodeError from h5py
+    r = _res(**({where: {"s": text, "time_s": 0.1}} if where != "tags" else {}))
+    tags = {"s": text} if where == "tags" else None
+    if where == "tags" and "\0" in text:
+        with pytest.raises(ValueError, match="NUL"):
+            with RunStore(tmp_path / "r.h5") as s:
+                s.save(r, tags=tags)
+        return
+    with RunStore(tmp_path / "r.h5") as s:
+        rid = s.save(r, tags=tags)
+    with RunStore(tmp_path / "r.h5", "r") as s:
+        got = s.load(rid)
+        listed = [row for row in s.list() if row["run_id"] == rid]
+    assert getattr(got, where)["s"] == text
+    if where == "tags":
+        assert listed and listed[0]["tags"]["s"] == text
+
+
+@pytest.mark.parametrize("key", ["k\0ey", "\udcffkey"])
+def test_keys_hdf5_cannot_name_round_trip(tmp_path, key):
+    with RunStore(tmp_path / "r.h5") as s:
+        rid = s.save(_res(options={key: 1.5, "k": 2}))
+        assert s.load(rid).options == {key: 1.5, "k": 2}
+
+
+@pytest.mark.parametrize("field", ["message", "method", "backend"])
+@pytest.mark.parametrize("text", ["a\0b", "\ud800"])
+def test_unstorable_top_level_text_is_refused_and_nothing_changes(tmp_path, field, text):
+    path = tmp_path / "r.h5"
+    with RunStore(path) as s:
+        first = s.save(_res(np.linspace(0, 1, 7)))
+    before = _raw_runs(path)
+    r = _res()
+    setattr(r, field, text)
+    with RunStore(path) as s:
+        with pytest.raises(ValueError, match=rf"result\.{field}.*(NUL|surrogate)"):
+            s.save(r)
+        assert [row["run_id"] for row in s.list()] == [first]
+    after = _raw_runs(path)
+    assert before.keys() == after.keys() and all(_same(before[k], after[k]) for k in before)
+    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+
+
+@pytest.mark.parametrize("x", [np.array(["1", "2"]), np.array(["2020-01-01"], dtype="datetime64[D]"),
+                               np.array([1, 2], dtype="timedelta64[s]")])
+def test_non_numeric_solution_is_refused_by_name(tmp_path, x):
+    with RunStore(tmp_path / "r.h5") as s:
+        with pytest.raises(TypeError, match=r"result\.x is an array of dtype"):
+            s.save(_res(x))
+        assert s.list() == []
+
+
+def test_overlong_key_is_refused_by_name_and_store_intact(tmp_path):
+    # before: KeyError 'Unable to delete attribute (bad version number for datatype message)'
+    path = tmp_path / "r.h5"
+    with RunStore(path) as s:
+        first = s.save(_res())
+        with pytest.raises(ValueError, match="bytes long; HDF5 names hold at most"):
+            s.save(_res(options={"k" * 70_000: 1}))
+        with pytest.raises(ValueError, match="bytes long"):
+            s.save(_res(), tags={"t" * 70_000: 1})
+        assert [row["run_id"] for row in s.list()] == [first]
+        assert _same(s.load(first).x, np.arange(5.0))
+
+
+def test_stored_run_pickles_with_everything(tmp_path):
+    p = _Labelled()
+    with RunStore(tmp_path / "r.h5") as s:
+        rid = s.save(_res(np.array([1 + 2j, np.nan, np.inf]), f=np.arange(3.0)), problem=p, tags={"n": "\ud800"})
+        got = s.load(rid)
+    back = pickle.loads(pickle.dumps(got))
+    assert type(back) is type(got) and back.run_id == rid
+    assert np.array_equal(back.x, got.x, equal_nan=True) and back.x.dtype == got.x.dtype
+    assert _same(back.problem["labels"], p.labels) and back.tags == {"n": "\ud800"}
+    assert _same(back.f, np.arange(3.0)) and back.provenance == got.provenance
