@@ -104,7 +104,7 @@ class Geometry:
         self.kernel_calls += 2
         lr, lc = self.K.log_marginals(self.cost_data, f, g, eps)
         with np.errstate(invalid="ignore", over="ignore"):
-            err = float((a * xp.abs(xp.expm1(lr - xp.log(a)))).sum() + (b * xp.abs(xp.expm1(lc - xp.log(b)))).sum())
+            err = float(_rel_gap(xp, a, lr).sum() + _rel_gap(xp, b, lc).sum())
         return err if math.isfinite(err) else (math.inf if err == math.inf else math.nan)
 
     def rounding_floor(self, f, g, eps, a, b) -> tuple:
@@ -120,6 +120,14 @@ class Geometry:
             self._cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))
         scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self._cmax
         return 2.0 * u * (scale / eps) * 0.5 * (float(a.sum()) + float(b.sum())), scale
+
+
+def _rel_gap(xp, w, log_r):
+    """``|r - w|`` per entry from ``log r``: ``w |expm1(log r - log w)|`` (no cancellation), or
+    ``|exp(log r) - w|`` where ``r / w`` overflows (a subnormal weight with a row sum near 1:
+    ``w * expm1(744)`` would be ``0 * inf``-like, an infinite error)."""
+    d = log_r - xp.log(w)
+    return xp.where(d > 700.0, xp.abs(xp.exp(log_r) - w), w * xp.abs(xp.expm1(xp.minimum(d, 700.0))))
 
 
 def verify(geom, f, g, eps, a, b, tol, status):

@@ -151,10 +151,14 @@ def sinkhorn_update(C, pot, inv_eps, eps, log_w, out):
 @nb.njit(cache=True)
 def l1_marginal_gap(w, f_old, f_new, inv_eps):
     """sum_i |w_i - w_i exp((f_old_i - f_new_i) / eps)|: the row-marginal error of (f_old, g)
-    when f_new is the Sinkhorn update of f_old for that g."""
+    when f_new is the Sinkhorn update of f_old for that g. The row sum is formed as
+    ``exp(log w_i + x)`` when ``exp(x)`` alone would overflow (a subnormal weight 5e-324 with a
+    row sum near 1 has ``x = 744``: ``w_i * exp(x)`` was ``0 * inf``-like, an infinite error)."""
     s = 0.0
     for i in range(w.shape[0]):
-        s += abs(w[i] - w[i] * math.exp((f_old[i] - f_new[i]) * inv_eps))
+        x = (f_old[i] - f_new[i]) * inv_eps
+        r = math.exp(math.log(w[i]) + x) if x > 700.0 else w[i] * math.exp(x)
+        s += abs(w[i] - r)
     return s
 
 

@@ -97,8 +97,11 @@ def row_gap(a, f_old, f_new, eps):
     for that ``g``: the row sums of the plan are ``a_i exp((f_old_i - f_new_i) / eps)``."""
     check_vector("f_old", f_old, a.shape[0])
     check_vector("f_new", f_new, a.shape[0])
-    with np.errstate(over="ignore"):   # an overflowing row sum is an infinite error: the caller reports it
-        return float(np.abs(a - a * np.exp((f_old - f_new) / eps)).sum())
+    x = (f_old - f_new) / eps
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflowing row sum is an infinite error
+        # exp(log a + x) where exp(x) alone overflows (a subnormal weight with a row sum near 1)
+        r = np.where(x > 700.0, np.exp(np.log(a) + np.minimum(x, 1e300)), a * np.exp(np.minimum(x, 700.0)))
+        return float(np.abs(a - r).sum())
 
 
 # ---------------------------------------------------------------------------------------------
