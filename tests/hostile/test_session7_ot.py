@@ -473,3 +473,22 @@ def test_subnormal_weights_are_not_an_infinite_error(backend, method):
     err = true_error(C, a, b, res.f, res.g, 1e-3)
     assert err <= 1e-9 and res.marginal_error == pytest.approx(err, rel=1e-3, abs=1e-15)
     check_against_emd(res, C, a, b, 1e-3, 1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("factor", [1e-300, 1e-20])
+def test_sns_with_a_tiny_eps_scaling_factor(backend, factor):
+    """Defect (fixed): eps_scaling=1e-300 at eps=1e-4 made the continuation start at eps=1e296
+    (the first value eps / factor**k above eps_start x range), whose potentials (~1e296 log a)
+    handed only rounding to the final stage: 'stagnated' at L1 error 2.0, the largest possible.
+    Reference: POT's log-domain plan at the same eps, emd2 bounds."""
+    rng = np.random.default_rng(1)
+    C = rng.random((20, 15))
+    a, b = rng.random(20) + 0.05, rng.random(15) + 0.05
+    a, b = a / a.sum(), b / b.sum()
+    res = solvers.sns(C, a, b, eps=1e-3, tol=1e-9, eps_scaling=factor, eps_start=0.1, backend=backend)
+    assert res.converged, res.message
+    assert max(res.history["eps"]) <= 10 * 0.1 * (C.max() - C.min()) * (1 + 1e-12)
+    check_against_emd(res, C, a, b, 1e-3, 1e-9)
+    G = ot.sinkhorn(a, b, C, 1e-3, stopThr=1e-13, method="sinkhorn_log", numItermax=10**6)
+    np.testing.assert_allclose(res.plan(), G, atol=1e-8)
