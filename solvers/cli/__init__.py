@@ -87,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     from ..backends import BackendUnavailableError
 
+    for stream in (sys.stdout, sys.stderr):
+        # a stored tag or message may hold text the terminal's encoding cannot show (a lone
+        # surrogate): print its backslash escape instead of failing half-way through a table
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         if args.threads is not None:
             from .. import _config

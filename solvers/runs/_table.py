@@ -3,6 +3,7 @@ browser behind ``store.table()`` and ``newtonkit runs list/export``)."""
 from __future__ import annotations
 
 import csv
+import os
 import math
 import numbers
 
@@ -123,11 +124,24 @@ def frame(rows: list[dict]):
 def write_csv(rows: list[dict], path) -> None:
     """``rows`` (flat dicts with the same keys) as CSV; missing values are empty cells."""
     columns = list(rows[0]) if rows else list(COLUMNS)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    # written under a temporary name and renamed: a failed export never leaves a truncated CSV
+    # (nor destroys an earlier one); text UTF-8 cannot hold (a lone surrogate in a tag) is
+    # written as its backslash escape
+    path = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
+            w = csv.DictWriter(fh, fieldnames=columns)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_parquet(rows: list[dict], path) -> None:

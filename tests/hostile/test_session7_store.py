@@ -154,3 +154,79 @@ def test_stored_run_pickles_with_everything(tmp_path):
     assert np.array_equal(back.x, got.x, equal_nan=True) and back.x.dtype == got.x.dtype
     assert _same(back.problem["labels"], p.labels) and back.tags == {"n": "\ud800"}
     assert _same(back.f, np.arange(3.0)) and back.provenance == got.provenance
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line on stored text a terminal cannot show; exports that fail leave no half file
+# ---------------------------------------------------------------------------------------------
+
+def _cli_subprocess(*argv):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", NEWTONKIT_NUM_THREADS="1")
+    env.pop("NEWTONKIT_DEBUG", None)
+    p = subprocess.run([sys.executable, "-m", "solvers", *map(str, argv)], capture_output=True, text=True,
+                       encoding="utf-8", errors="strict", env=env, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _surrogate_store(tmp_path):
+    path = tmp_path / "sur.h5"
+    with RunStore(path) as s:
+        rid = s.save(_res(), tags={"u": "a\ud800b", "plain": "x"})
+    return path, rid
+
+
+def test_cli_lists_and_shows_runs_with_unprintable_tags(tmp_path):
+    # before: `runs list` exited 2 with "'utf-8' codec can't encode character '\ud800'" (the run
+    # could be saved but never listed); `runs show` failed half-way through its output
+    path, rid = _surrogate_store(tmp_path)
+    rc, out, err = _cli_subprocess("runs", "list", path)
+    assert rc == 0 and err == "", err
+    assert rid in out and "a\\ud800b" in out
+    rc, out, err = _cli_subprocess("runs", "show", path, rid)
+    assert rc == 0 and err == "", err
+    assert rid in out and "\\ud800" in out
+
+
+def test_csv_export_of_unprintable_tags(tmp_path):
+    from solvers.cli import main
+
+    path, rid = _surrogate_store(tmp_path)
+    out = tmp_path / "o.csv"
+    assert main(["runs", "export", str(path), "--csv", str(out)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["run_id"] for r in rows] == [rid]
+    assert rows[0]["tag_u"] == "a\\ud800b" and rows[0]["tag_plain"] == "x"
+
+
+def test_failed_csv_export_keeps_the_earlier_file(tmp_path, monkeypatch, capsys):
+    # before: the CSV was written in place: a failure half-way (here a full disk on the second row)
+    # left a truncated file and destroyed the earlier export, with exit status 2
+    from solvers.cli import main
+    from solvers.runs import _table
+
+    path = tmp_path / "r.h5"
+    with RunStore(path) as s:
+        for i in range(3):
+            s.save(_res(np.full(2, float(i))))
+    out = tmp_path / "o.csv"
+    out.write_text("earlier export\n")
+    real = _table.csv.DictWriter.writerow
+    calls = []
+
+    def full_disk(self, row):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        return real(self, row)
+
+    monkeypatch.setattr(_table.csv.DictWriter, "writerow", full_disk)
+    assert main(["runs", "export", str(path), "--csv", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert out.read_text() == "earlier export\n"
+    assert sorted(os.listdir(tmp_path)) == ["o.csv", "r.h5", "r.h5.lock"]
