@@ -17,6 +17,10 @@ from .. import _config
 from ..results import SolveResult, Status, Timer
 
 
+#: the stationary iteration stops as ``"diverged"`` once the residual exceeds this multiple of its smallest value
+DIVERGED = 1e6
+
+
 def check_vectors(M, r, out, name):
     """The arguments of a cycle (``name``: ``"r"``) or of the FMG start (``"b"``): shape ``(n,)`` (``r`` / ``b``
     may also have the grid's shape), ``r`` real, ``out`` float64 and writable; errors name the argument. The
@@ -101,6 +105,7 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         return math.sqrt(rr) if 1e-280 < rr < 1e280 else _common.norm2(xp, r)
 
     hist = [residual()]
+    best, best_x, best_it = hist[0], None, 0   # best_x: a copy, made only once a cycle raised the residual
     status = Status.MAXITER
     it = 0
     while it < maxiter:
@@ -110,15 +115,29 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         if not np.isfinite(hist[-1]):
             status = Status.NONFINITE
             break
+        if hist[-1] > DIVERGED * best:
+            status = Status.DIVERGED
+            break
         M.matvec_into(r, z)
         x += z
         it += 1
         hist.append(residual())
+        if hist[-1] < best:
+            best, best_x, best_it = hist[-1], None, it
+        elif best_x is None and best_it == it - 1:
+            best_x = x - z            # the iterate before this cycle, the best so far
     if status == Status.MAXITER and hist[-1] <= tol:
         status = Status.CONVERGED
     msg = {Status.CONVERGED: f"converged in {it} V-cycles",
            Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
+           Status.DIVERGED: (f"diverged: the residual grew to more than {DIVERGED:g} times its smallest value; the "
+                             "cycle is no convergent iteration for this A (indefinite, e.g. a large negative shift?): "
+                             "use it as a preconditioner of solvers.gmres instead"),
            }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
+    if status != Status.CONVERGED and best_x is not None and not hist[-1] <= best:
+        x = best_x                    # the iterate with the smallest residual, not the diverged / non-finite one
+        hist[-1] = residual()
+        msg += f"; res.x is the iterate of V-cycle {best_it}, the smallest residual seen"
     if e:                         # back to the caller's units
         x *= _common.ldexp(1.0, e)
         hist = np.ldexp(np.array(hist), e)

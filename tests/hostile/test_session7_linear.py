@@ -479,3 +479,25 @@ def test_multigrid_refuses_a_smoothing_count_that_hangs():
     b = np.random.default_rng(5).standard_normal(A.shape[0])
     res = cg(A, b, M=M, rtol=1e-10)
     assert res.converged and _rel_true(_lap_kron((64, 64), A.h), b, res.x) <= 1e-10
+
+
+def test_stationary_multigrid_on_indefinite_a_stops_as_diverged_with_its_best_iterate():
+    """shift = -200 (A indefinite): the stationary cycle diverges. It ran all maxiter cycles and returned an
+    iterate with relative residual 4e12 (status maxiter); now it stops as "diverged" and returns the iterate with
+    the smallest residual, whose true residual is the one reported. CG/MINRES report the indefinite cycle as a
+    breakdown; GMRES with the same cycle converges (checked against spsolve)."""
+    A = _op((31, 31), 1 / 32, shift=-200.0)
+    C = A.to_csr()
+    b = np.ones(A.shape[0])
+    M = multigrid(A)
+    res = M.solve(b, maxiter=500)
+    assert res.status == "diverged" and not res.converged and res.nit < 100
+    true = np.linalg.norm(b - C @ res.x)
+    assert true == pytest.approx(res.history["residual"][-1], rel=1e-8)
+    assert true <= np.linalg.norm(b)                         # never worse than x = 0
+    for solve in (cg, minres):
+        assert solve(A, b, M=M).status == "breakdown"
+    g = gmres(A, b, M=M, rtol=1e-10)
+    assert g.converged and np.abs(g.x - spla.spsolve(C.tocsc(), b)).max() <= 1e-7 * np.abs(g.x).max()
+    ok = multigrid(_op((31, 31), 1 / 32, shift=-30.0)).solve(b)          # still a convergent iteration there
+    assert ok.converged and _rel_true(_op((31, 31), 1 / 32, shift=-30.0).to_csr(), b, ok.x) <= 1e-8
