@@ -501,3 +501,34 @@ def test_stationary_multigrid_on_indefinite_a_stops_as_diverged_with_its_best_it
     assert g.converged and np.abs(g.x - spla.spsolve(C.tocsc(), b)).max() <= 1e-7 * np.abs(g.x).max()
     ok = multigrid(_op((31, 31), 1 / 32, shift=-30.0)).solve(b)          # still a convergent iteration there
     assert ok.converged and _rel_true(_op((31, 31), 1 / 32, shift=-30.0).to_csr(), b, ok.x) <= 1e-8
+
+
+# ---------------------------------------------------------------------------------------------- PDE problems
+@pytest.mark.parametrize("kind", ["sin", "variable_k", "bubble"])
+@pytest.mark.parametrize("domain", [None, [(-1.0, 2.0), (0.5, 0.75)]])
+def test_poisson_manufactured_second_order_convergence(kind, domain):
+    """The analytic solutions of Poisson.manufactured: the max error of MG-CG solutions falls by ~4 per halving
+    of h (second order) on the unit square and on an anisotropic shifted box (aspect ratio 12:1)."""
+    from problems.pde import Poisson
+
+    errs = []
+    for n in (15, 31, 63):
+        p = Poisson.manufactured((n, n), kind=kind, domain=domain)
+        res = solvers.solve(p, method="cg", precond="mg", rtol=1e-13)
+        C, b = p.csr(), p.rhs("numpy")
+        assert _rel_true(C, b, res.x) <= 1e-12
+        errs.append(p.error(res.x))
+    ratios = [errs[i] / errs[i + 1] for i in range(2)]
+    assert all(3.6 <= q <= 4.4 for q in ratios), (errs, ratios)
+
+
+def test_poisson_jump_1e12_and_1e_minus_12_against_spsolve():
+    from problems.pde import Poisson
+
+    for J in (1e12, 1e-12):
+        p = Poisson((47, 47), f=1.0, k=lambda x, y, J=J: np.where(x < 1 / 3, 1.0, J))
+        res = solvers.solve(p, method="cg", precond="mg", rtol=1e-10)
+        C, b = p.csr(), p.rhs("numpy")
+        x_ref = spla.spsolve(C.tocsc(), b)
+        assert res.converged and _rel_true(C, b, res.x) <= 1e-10
+        assert np.abs(np.ravel(res.x) - x_ref).max() <= 1e-8 * np.abs(x_ref).max()
