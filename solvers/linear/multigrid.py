@@ -474,6 +474,8 @@ def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
     if not isinstance(A, StencilOperator):
         raise TypeError(f"A must be a StencilOperator (a structured-grid operator), got {type(A).__name__}; "
                         "for general sparse matrices use an algebraic multigrid such as pyamg")
+    if isinstance(nu, np.ndarray):     # an array of counts: its entries (a 0-d array: the count it holds)
+        nu = nu.item() if nu.ndim == 0 else tuple(v.item() if isinstance(v, np.generic) else v for v in nu)
     nus = NU_GEOMETRIC if nu is None else (nu if isinstance(nu, (tuple, list)) else (nu,))
     if len(nus) == 0 or any(not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1 for v in nus):
         raise ValueError(f"nu must be an integer >= 1 or a non-empty sequence of them (per level), got {nu!r}")

@@ -532,3 +532,14 @@ def test_poisson_jump_1e12_and_1e_minus_12_against_spsolve():
         x_ref = spla.spsolve(C.tocsc(), b)
         assert res.converged and _rel_true(C, b, res.x) <= 1e-10
         assert np.abs(np.ravel(res.x) - x_ref).max() <= 1e-8 * np.abs(x_ref).max()
+
+
+def test_multigrid_nu_as_numpy_array():
+    """nu = np.array([1, 2]) was refused ("nu must be an integer >= 1 ...") although it is a sequence of counts."""
+    A = _op((20, 20), 1 / 21)
+    b = np.random.default_rng(6).standard_normal(400)
+    np.testing.assert_array_equal(multigrid(A, nu=np.array([1, 2])).matvec(b), multigrid(A, nu=(1, 2)).matvec(b))
+    np.testing.assert_array_equal(multigrid(A, nu=np.array(2)).matvec(b), multigrid(A, nu=2).matvec(b))
+    for bad in (np.array([1.5]), np.array([]), np.array([[1]]), np.array([0, 1])):
+        with pytest.raises(ValueError, match="nu must be"):
+            multigrid(A, nu=bad)
