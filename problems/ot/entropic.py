@@ -37,7 +37,15 @@ def _host(a):
     return a.get() if _is_cupy(a) else a
 
 
+def _refuse_mask(name: str, v) -> None:
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
+                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
+                        "points to leave out")
+
+
 def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"):
+    _refuse_mask(name, w)
     if w is None:
         if size is None:
             raise ValueError(f"{name} is None and its size is unknown")
@@ -98,6 +106,7 @@ class EntropicOT:
                 raise ValueError(_NONFINITE_C)
             self.C = C.astype(cupy.float64, copy=False)
         else:
+            _refuse_mask("C", C)
             if isinstance(C, np.ndarray) and C.dtype == np.float32 and C.ndim == 2:
                 Ch = C                   # kept in float32 (half the memory; solvers compute in float64)
             else:

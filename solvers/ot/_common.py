@@ -272,6 +272,7 @@ def clip_warm_start(v, w, eps: float, cost_range: float):
 def _weights(be, w, name: str, size: int):
     if w is None:
         return np.full(size, 1.0 / size)
+    refuse_mask(name, w)
     try:
         w = np.asarray(be.to_numpy(w))
     except (TypeError, ValueError) as exc:
@@ -310,7 +311,17 @@ def all_finite(xp, C) -> bool:
     return math.isfinite(float(xp.max(C))) and math.isfinite(float(xp.min(C)))
 
 
+def refuse_mask(name: str, v) -> None:
+    """A NumPy masked array would be read as its data with the mask dropped (masked entries
+    used as if valid): refused, with what to do instead."""
+    if isinstance(v, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
+                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
+                        "points to leave out")
+
+
 def _cost_matrix(C, be, name: str):
+    refuse_mask(name, C)
     shape = getattr(C, "shape", None)
     if not hasattr(C, "dtype") or not isinstance(shape, tuple):
         try:

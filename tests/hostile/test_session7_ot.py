@@ -492,3 +492,28 @@ def test_sns_with_a_tiny_eps_scaling_factor(backend, factor):
     check_against_emd(res, C, a, b, 1e-3, 1e-9)
     G = ot.sinkhorn(a, b, C, 1e-3, stopThr=1e-13, method="sinkhorn_log", numItermax=10**6)
     np.testing.assert_allclose(res.plan(), G, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------- masked arrays
+@pytest.mark.parametrize("where", ["C", "a", "b", "problem"])
+def test_masked_arrays_are_refused_not_unmasked(where):
+    """Defect (fixed): a masked C (or a, b) was read as its data with the mask dropped, so the
+    'masked' pairs were transported as if valid, silently. Reference for the fix's advice: the
+    filled array solves as a plain array."""
+    rng = np.random.default_rng(0)
+    C = rng.random((6, 5))
+    a, b = np.full(6, 1 / 6), np.full(5, 0.2)
+    mask = C > 0.8
+    args = {"C": C, "a": a, "b": b}
+    if where == "problem":
+        with pytest.raises(TypeError, match="C is a masked array"):
+            EntropicOT(np.ma.masked_array(C, mask=mask), a, b, eps=0.05)
+        return
+    args[where] = np.ma.masked_array(args[where], mask=np.zeros(args[where].shape, bool))
+    from solvers.ot.auto import auto
+
+    for fn in (solvers.sinkhorn, solvers.sns, auto):
+        with pytest.raises(TypeError, match=f"{where} is a masked array"):
+            fn(args["C"], args["a"], args["b"], eps=0.05)
+    filled = solvers.sinkhorn(np.ma.masked_array(C, mask=mask).filled(1e3), a, b, eps=0.05, tol=1e-10)
+    assert filled.converged and np.all(filled.plan()[mask] < 1e-300)
