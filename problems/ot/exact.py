@@ -38,6 +38,10 @@ OPTIMALITY_RTOL = 1e-12
 
 
 def _real_array(name, v, ndim):
+    if isinstance(v, np.ma.MaskedArray):     # np.asarray would drop the mask and use the masked entries
+        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
+                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
+                        "points to leave out")
     try:
         arr = np.asarray(v)
     except Exception as exc:  # ragged lists and the like

@@ -517,3 +517,16 @@ def test_masked_arrays_are_refused_not_unmasked(where):
             fn(args["C"], args["a"], args["b"], eps=0.05)
     filled = solvers.sinkhorn(np.ma.masked_array(C, mask=mask).filled(1e3), a, b, eps=0.05, tol=1e-10)
     assert filled.converged and np.all(filled.plan()[mask] < 1e-300)
+
+
+def test_exact_ot_refuses_masked_arrays_and_matches_emd2():
+    from problems.ot import exact_ot
+
+    rng = np.random.default_rng(2)
+    C = rng.random((5, 4))
+    a, b = np.full(5, 0.2), np.full(4, 0.25)
+    with pytest.raises(TypeError, match="C is a masked array"):
+        exact_ot(np.ma.masked_array(C, mask=C > 0.5), a, b)
+    with pytest.raises(TypeError, match="b is a masked array"):
+        exact_ot(C, a, np.ma.masked_array(b))
+    assert exact_ot(C, a, b) == pytest.approx(ot.emd2(a, b, C), rel=1e-12)
