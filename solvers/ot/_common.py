@@ -398,7 +398,9 @@ def read_inputs(method: str, data, a, b, eps, backend, f0, g0) -> Inputs:
     n, m = C.shape
     a, b = _weights(be, a, pre + "a", n), _weights(be, b, pre + "b", m)
     if abs(a.sum() - b.sum()) > 1e-9 * max(a.sum(), b.sum()):
-        raise ValueError(f"{pre}a and {pre}b must have equal total mass: sum(a)={a.sum():.12g}, sum(b)={b.sum():.12g}")
+        raise ValueError(f"{pre}a and {pre}b must have equal total mass (to 1e-9 relative): sum(a)={a.sum():.12g}, "
+                         f"sum(b)={b.sum():.12g}; rescale one onto the other in float64, e.g. b = b * (a.sum() / "
+                         "b.sum()) (weights normalised in float32 differ by about 1e-7)")
     support = None
     if (a <= 0).any() or (b <= 0).any():
         ia, ib = np.nonzero(a > 0)[0], np.nonzero(b > 0)[0]

@@ -531,3 +531,22 @@ def test_exact_ot_refuses_masked_arrays_and_matches_emd2():
     with pytest.raises(TypeError, match="b is a masked array"):
         exact_ot(C, a, np.ma.masked_array(b))
     assert exact_ot(C, a, b) == pytest.approx(ot.emd2(a, b, C), rel=1e-12)
+
+
+def test_float32_normalised_weights_get_an_actionable_error():
+    """Weights normalised in float32 sum to 1 +- 3e-8: refused (the contract asks equal masses to
+    1e-9), and the message now says how to fix it; the suggested fix then solves (POT's plan)."""
+    rng = np.random.default_rng(6)
+    C = rng.random((7, 5))
+    a = rng.random(7).astype(np.float32)
+    a /= a.sum()
+    b = np.full(5, 0.2)
+    if abs(float(a.astype(np.float64).sum()) - 1.0) <= 1e-9:
+        pytest.skip("this draw happens to sum to 1 in float64")
+    with pytest.raises(ValueError, match=r"a\.sum\(\) / b\.sum\(\)|rescale"):
+        solvers.sinkhorn(C, a, b, eps=0.05)
+    a64 = a.astype(np.float64)
+    res = solvers.sinkhorn(C, a64, b * (a64.sum() / b.sum()), eps=0.05, tol=1e-10)
+    assert res.converged
+    G = ot.sinkhorn(a64, b * (a64.sum() / b.sum()), C, 0.05, stopThr=1e-13, method="sinkhorn_log")
+    np.testing.assert_allclose(res.plan(), G, atol=1e-9)
