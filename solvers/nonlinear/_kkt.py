@@ -31,6 +31,10 @@ from ._nlp import _is_matrix, jacobian_svd, least_squares_multipliers, matvec
 
 SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
 
+#: the reduced Hessian counts as positive definite when lambda_min(Z^T H Z) > _PD_RTOL ||H||_2: three orders above the
+#: rounding of the computed eigenvalue (~ n eps ||H||). 1e-8 shifted every SPD Hessian of condition above 1e8 by
+#: xi_B ||H|| at every iteration, so a convex QP with variables of mixed scales (1e-4 to 5) crawled to maxiter
+_PD_RTOL = 1e-12
 #: largest n + m for which the KKT matrix is formed densely (exact reduced-Hessian test)
 DENSE_LIMIT = 2000
 #: largest n + m of an operator KKT system whose matrix is assembled (n + m operator products) for the products of
@@ -136,7 +140,7 @@ class NewtonSystem:
         """The shift ``t`` that makes ``Z^T (H + t I) Z`` positive definite (dense form only).
 
         ``Z`` is an orthonormal basis of the null space of ``J`` (from the SVD of ``J``). When
-        ``lambda_min(Z^T H Z) > 1e-8 ||H||_2`` no shift is needed (``t = 0``, so the step is the
+        ``lambda_min(Z^T H Z) > 1e-12 ||H||_2`` (:data:`_PD_RTOL`) no shift is needed (``t = 0``, so the step is the
         exact Newton step and local quadratic convergence is kept; the test is relative, so a
         positive definite Hessian of small norm, e.g. after the objective scaling of a problem
         whose variables are of size 1e10, is not shifted by ``xi_B``, which is far above its
@@ -157,7 +161,7 @@ class NewtonSystem:
             return 0.0, math.inf, sigma_min
         lam_min = float(sla.eigvalsh(Z.T @ self.H @ Z, subset_by_index=[0, 0])[0])
         scale = max(1.0, hnorm)
-        if lam_min > 1e-8 * hnorm:
+        if lam_min > _PD_RTOL * hnorm:
             return 0.0, lam_min, sigma_min
         return xi_B * scale - lam_min, lam_min, sigma_min
 
@@ -214,6 +218,12 @@ class SketchSampler:
         if s == 1:
             g = G.reshape(B)
             P = np.divide(1.0, g, out=np.zeros(B), where=g > 0).reshape(B, 1, 1)
+        elif s >= N:
+            # S = I: (K K^T)^+ = (K^+)^T K^+ from the pseudo-inverse of K itself, whose condition is not squared
+            # (pinv(K K^T) truncated the small singular values of a K of condition 1e9 and the exact projection
+            # was not exact)
+            Kp = np.linalg.pinv(SK[:N], hermitian=True)
+            P = np.broadcast_to(Kp.T @ Kp, (B, N, N))
         else:
             P = np.linalg.pinv(G, hermitian=True)     # (S K K S^T)^+ for each sketch of the batch
         self.S, self.SK, self.SKK, self.P = S.reshape(B, s, N), SK.reshape(B, s, N), SKK.reshape(B, s, N), P
@@ -249,13 +259,16 @@ def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, 
     all on the near-singular KKT systems met near degenerate solutions (singular reduced
     Hessians, rank-deficient Jacobians: HS26, HS46, HS47, HS49). When the residual has not
     halved over ``STALL_WINDOW * N`` iterations the sketch size doubles (``sampler.grow``), up
-    to the whole system (one exact least-squares projection). ``sampler.grown`` counts it.
+    to the whole system (one exact least-squares projection, ``(S K K^T S^T)^+`` from the pseudo-inverse of ``K``
+    so that its condition is not squared; repeated only as iterative refinement while it halves the true
+    residual, after which the solve returns instead of idling through ``maxiter``). ``sampler.grown`` counts it.
     """
     its = 0
     rn = float(np.linalg.norm(r))
     check = 1
     window = STALL_WINDOW * sampler.N
     mark, mark_rn = 0, rn
+    full_done, full_rn = False, math.inf
     while its < maxiter:
         if its - mark >= window:
             rn = float(np.linalg.norm(r))
@@ -273,7 +286,19 @@ def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, 
                 if rn <= tol:
                     return z, r, its, True
             check = min(8, check + 1)
+        if full_done:
+            # an exact projection (S = I, the whole system) was applied: repeat it only as iterative refinement on
+            # the true residual while that halves; otherwise repeating it is idle work (the rest of maxiter)
+            r[:] = system.matvec(z) - b
+            rn = float(np.linalg.norm(r))
+            if rn <= tol:
+                return z, r, its, True
+            if not rn < 0.5 * full_rn:
+                break
         S, SK, SKK, P = sampler.next(system)
+        full_done = sampler.s >= sampler.N
+        if full_done:
+            full_rn = float(np.linalg.norm(r))
         y = P @ (S @ r)
         z -= y @ SK
         r -= y @ SKK

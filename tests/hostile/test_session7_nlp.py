@@ -197,3 +197,61 @@ def test_sketched_newton_objective_scaling_still_balances_a_scaled_objective(s):
     np.testing.assert_allclose(r.x, [0.5, -0.5, 0.5], atol=1e-7)            # published x* of HS28
     gmax = s * float(np.max(np.abs(base.grad(base.x0))))
     assert 1e-2 <= gmax * r.stats["objective_scale"] <= 1e2                   # the scaled gradient is in the band
+
+
+class _QP:
+    """min 1/2 x^T Q x + q^T x s.t. A x = b (dense, picklable)."""
+
+    def __init__(self, Q, q, A, b, x0):
+        self.Q, self.q, self.A, self.b, self.x0 = Q, q, A, b, np.asarray(x0, dtype=float)
+
+    def f(self, x):
+        return float(0.5 * x @ self.Q @ x + self.q @ x)
+
+    def grad(self, x):
+        return self.Q @ x + self.q
+
+    def c(self, x):
+        return self.A @ x - self.b
+
+    def jac(self, x):
+        return self.A
+
+    def hess_lagrangian(self, x, lam):
+        return self.Q
+
+
+def _mixed_scale_qp(cond_exp, seed=0, n=6, m=2):
+    """A strictly convex QP in variables of mixed scales: Q = D^-1 Q0 D^-1 with D spanning 10^(cond_exp/2)."""
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((n, n))
+    Q0 = B @ B.T + np.eye(n)
+    d = np.logspace(-cond_exp / 4, cond_exp / 4, n)
+    Q = Q0 / np.outer(d, d)
+    A = rng.standard_normal((m, n)) / d
+    return _QP(Q, rng.standard_normal(n) / d, A, rng.standard_normal(m), 10 * rng.standard_normal(n) * d)
+
+
+@pytest.mark.parametrize("cond_exp", [9, 10, 11])
+@pytest.mark.parametrize("sketch", [None, "gaussian", "kaczmarz"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sketched_newton_ill_conditioned_spd_qp_against_a_dense_kkt_solve(cond_exp, sketch, seed):
+    # an SPD Hessian of condition > 1e8 was judged "not positive definite" (lambda_min <= 1e-8 ||H||) and shifted
+    # by 0.1 ||H|| at every iteration: a strictly convex QP crawled to maxiter (100 modifications in 100 iterations).
+    # The sketches then failed on the KKT matrix of condition 1e9-1e11: their safeguard grows the sketch to the
+    # whole system, whose "exact" projection used pinv(K K^T) (condition squared, truncated), then idled through
+    # inner_maxiter = 20000 five times
+    prob = _mixed_scale_qp(cond_exp, seed)
+    n, m = prob.A.shape[1], prob.A.shape[0]
+    assert np.linalg.eigvalsh(prob.Q)[0] > 0 and np.linalg.cond(prob.Q) > 1e8
+    K = np.block([[prob.Q, prob.A.T], [prob.A, np.zeros((m, m))]])
+    ref = np.linalg.solve(K, np.r_[-prob.q, prob.b])
+    b0 = math.hypot(np.linalg.norm(prob.grad(prob.x0)), np.linalg.norm(prob.c(prob.x0)))
+    tol = 1e-8 * b0
+    r = solvers.sketched_newton(prob, sketch=sketch, seed=seed, tol=tol)
+    assert r.converged, r.message
+    assert _kkt_of(prob, r) <= tol * (1 + 1e-9) and r.nit <= 5
+    x = np.asarray(r.x)
+    # the KKT residual bounds the error through K^-1 (independent measure on the returned iterate)
+    err = np.linalg.norm(np.r_[x, np.asarray(r.lam)] - ref)
+    assert err <= np.linalg.norm(np.linalg.inv(K), 2) * tol * 1.01
