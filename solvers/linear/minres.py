@@ -8,6 +8,8 @@ from ..results import Status
 from . import _common as C
 
 _EPS = 2.220446049250313e-16
+#: ``||A r|| < _NEAR_LSQ ||A|| ||r||``: the iterate is close to a least-squares solution and is checked
+_NEAR_LSQ = 1e-6
 
 
 def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
@@ -62,6 +64,19 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init
+    # the best iterate known by its true residual: the start, then iterates checked near least-squares points
+    best = [rnorm, None if S.x is None else x.copy(), 0, rnorm]   # residual, iterate, iteration, next check
+
+    def best_of(x, status, itn, rnorm, reason=""):
+        """A non-converged exit with true residual ``rnorm``: ``x``, or the best iterate when that is better."""
+        if not rnorm > best[0]:
+            return done(x, status, itn, rnorm, reason)
+        hist.buf[hist.n - 1] = best[0]
+        xb = best[1] if best[1] is not None else xp.zeros(n)
+        return done(xb, status, itn, best[0], (reason + "; " if reason else "") + (
+            f"res.x is the iterate of iteration {best[2]}, whose true residual is the smallest seen (the last "
+            f"iterate's is {R.unscale(rnorm):.3e}): b may not be in the range of a singular A, whose "
+            "inconsistent system has no solution; use gmres for a least-squares approximation"))
 
     itn = 0
     failed_checks = 0
@@ -121,10 +136,19 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             gbar = sn * dbar - cs * alfa
             epsln = sn * beta
             dbar = -cs * beta
+            # ||A r|| / (||A|| ||r||) small (Paige-Saunders' test2): x is near a least-squares solution; on a singular
+            # inconsistent system it then drifts off while phibar keeps falling: keep the iterate if it is the best
+            # (checked by its true residual, once per tenfold fall of phibar)
+            if math.hypot(gbar, dbar) < _NEAR_LSQ * anorm and phibar <= best[3]:
+                best[3] = 0.1 * phibar
+                rt = R.norm(R.residual(x))
+                if rt < best[0]:
+                    best[:3] = [rt, x.copy(), itn - 1]
             gamma = max(math.hypot(gbar, beta), _EPS * anorm)     # floor relative to the scale of A
             cs, sn = gbar / gamma, beta / gamma
             phi = cs * phibar
             phibar = sn * phibar
+
             w1, w2 = w2, w
             w = (v - oldeps * w1 - delta * w2) * (1.0 / gamma)
             x += phi * w
@@ -145,8 +169,10 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 break
             if stop:
                 return R.stopped(x, itn, rnorm)
-        if status is None:
-            return done(x, Status.MAXITER, itn, rnorm)
+        if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
+            rnorm = R.norm(R.residual(x))
+            hist.buf[hist.n - 1] = rnorm
+            return best_of(x, Status.MAXITER, itn, rnorm)
         if status != "check":
             return done(x, status, itn, rnorm, reason)
         # ---- confirm with the explicit residual
@@ -160,7 +186,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         failed_checks += 1
         if failed_checks >= 3 or itn >= S.maxiter:
             st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER
-            return done(x, st, itn, rnorm,
+            return best_of(x, st, itn, rnorm,
                         f"the MINRES recurrence claimed convergence but the explicit residual {rnorm:.3e} exceeds "
                         f"the tolerance {tol:.3e} (A may not be symmetric, or the tolerance is near machine "
                         "precision for this conditioning). Try gmres or a looser rtol")

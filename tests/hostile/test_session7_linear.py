@@ -543,3 +543,43 @@ def test_multigrid_nu_as_numpy_array():
     for bad in (np.array([1.5]), np.array([]), np.array([[1]]), np.array([0, 1])):
         with pytest.raises(ValueError, match="nu must be"):
             multigrid(A, nu=bad)
+
+
+def _neumann_laplacian(n=30):
+    D = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)).tolil()
+    D[0, 0] = D[-1, -1] = 1.0
+    D = D.tocsr()
+    return (sp.kron(D, sp.identity(n)) + sp.kron(sp.identity(n), D)).tocsr()
+
+
+@pytest.mark.parametrize("maxiter", [200, 500, 3000])
+def test_minres_singular_inconsistent_returns_the_least_squares_iterate(maxiter):
+    """Pure-Neumann Laplacian (null space: constants) with b not orthogonal to it. MINRES's recurrence kept
+    shrinking phibar (1.5e-6 ||b|| reported in the history) while x blew up to 3e15: the returned iterate had
+    a true relative residual 2e14 under status "maxiter". Now the iterate near the least-squares point is kept
+    (true residual checked) and returned; the reported residual is the true one and equals the least-squares
+    optimum ||b - A A^+ b|| (numpy.linalg.pinv)."""
+    A = _neumann_laplacian()
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal(A.shape[0])
+    b -= b.mean()
+    b += 0.1
+    res = minres(A, b, rtol=1e-10, maxiter=maxiter)
+    assert not res.converged
+    true = np.linalg.norm(b - A @ res.x)
+    assert true == pytest.approx(res.history["residual"][-1], rel=1e-10)
+    lsq = np.linalg.norm(b - A @ (np.linalg.pinv(A.toarray()) @ b))
+    assert true <= lsq * (1 + 1e-6)
+    # the consistent system (b orthogonal to the constants) is unchanged: converged, minimum-norm solution
+    b0 = b - b.mean()
+    r0 = minres(A, b0, rtol=1e-10)
+    assert r0.converged and r0.stats["matvecs"] == r0.nit + 1
+    x_mn = np.linalg.pinv(A.toarray()) @ b0
+    assert np.abs(r0.x - x_mn).max() <= 1e-8 * np.abs(x_mn).max()
+
+
+def test_minres_maxiter_reports_the_true_residual():
+    A, b, _ = _scipy_cases()["indefinite"]
+    res = minres(A, b, rtol=1e-14, maxiter=7)
+    assert res.status == "maxiter"
+    assert res.history["residual"][-1] == pytest.approx(np.linalg.norm(b - A @ res.x), rel=1e-12)
