@@ -63,7 +63,7 @@ class _Problem:
             raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "
                              f"got {type(H).__name__} with shape {shape}")
         kind = getattr(getattr(H, "dtype", None), "kind", "f")
-        if (isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf":
+        if kind == "c" or ((isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf"):
             raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real "
                             "functions of real x")
         return H
@@ -86,7 +86,10 @@ def _as_dense(H, n):
     from ..operators import aslinearoperator
 
     op = aslinearoperator(H, backend="numpy")
-    return np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+    Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+    if Hd.dtype.kind not in "biuf":
+        raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
+    return Hd
 
 
 def _norm(v) -> float:

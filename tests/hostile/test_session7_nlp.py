@@ -255,3 +255,27 @@ def test_sketched_newton_ill_conditioned_spd_qp_against_a_dense_kkt_solve(cond_e
     # the KKT residual bounds the error through K^-1 (independent measure on the returned iterate)
     err = np.linalg.norm(np.r_[x, np.asarray(r.lam)] - ref)
     assert err <= np.linalg.norm(np.linalg.inv(K), 2) * tol * 1.01
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+def test_newton_complex_hessian_operator_is_refused(method):
+    # "newton" densified a complex-dtype operator with a ComplexWarning and dropped the imaginary part
+    import scipy.sparse.linalg as spla
+
+    f = lambda x: float(np.sum((x - 1) ** 2))
+    g = lambda x: 2 * (x - 1)
+    H = lambda x: spla.LinearOperator((3, 3), matvec=lambda v: (2 + 1j) * v, dtype=complex)
+    with pytest.raises(TypeError, match="hess must return a real Hessian"):
+        solvers.newton(f, np.zeros(3), jac=g, hess=H, method=method)
+
+
+def test_newton_operator_whose_matvec_is_complex_is_refused_by_the_dense_method():
+    class Op:
+        shape, dtype = (3, 3), np.dtype(float)
+
+        def matvec(self, v):
+            return (2 + 1j) * v
+
+    with pytest.raises(TypeError, match="real Hessian"):
+        solvers.newton(lambda x: float(np.sum((x - 1) ** 2)), np.zeros(3), jac=lambda x: 2 * (x - 1),
+                       hess=lambda x: Op(), method="newton")
