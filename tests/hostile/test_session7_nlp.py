@@ -331,3 +331,67 @@ def test_hs_problems_against_scipy_slsqp(name):
     r = solvers.sketched_newton(prob, sketch="kaczmarz", seed=1, tol=1e-9)
     assert r.converged and ref.success
     assert abs(prob.f(np.asarray(r.x)) - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+
+
+# ---------------------------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(-290, 290), seed=st.integers(0, 2 ** 16), jac=st.booleans())
+def test_newton_krylov_is_scale_invariant_on_linear_systems(k, seed, jac):
+    # F(x) = 10^k (A x - b): the Newton iterates do not depend on the scale; the result must match the dense solve
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 6))
+    A = rng.standard_normal((n, n)) + n * np.eye(n)
+    b = rng.standard_normal(n)
+    s = 10.0 ** k
+    F = lambda x: s * (A @ x - b)
+    kw = {"jac": (lambda x: s * A)} if jac else {}
+    tol = 1e-9 * s * max(1.0, float(np.max(np.abs(b))))
+    r = solvers.newton_krylov(F, np.zeros(n), tol=tol, **kw)
+    ref = np.linalg.solve(A, b)
+    assert r.converged, r.message
+    assert np.max(np.abs(F(np.asarray(r.x)))) <= tol
+    np.testing.assert_allclose(r.x, ref, atol=1e-6 * max(1.0, float(np.max(np.abs(ref)))))
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(-250, 250), seed=st.integers(0, 2 ** 16), method=st.sampled_from(["newton", "newton-cg",
+                                                                                      "grad-reg"]))
+def test_newton_is_scale_invariant_on_convex_quadratics(k, seed, method):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 6))
+    B = rng.standard_normal((n, n))
+    Q = B @ B.T + np.eye(n)
+    q = rng.standard_normal(n)
+    s = 10.0 ** k
+    ref = np.linalg.solve(Q, -q)
+    r = solvers.newton(lambda x: s * float(0.5 * x @ Q @ x + q @ x), np.zeros(n), jac=lambda x: s * (Q @ x + q),
+                       hess=lambda x: s * Q, method=method, tol=1e-9 * s)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, ref, atol=1e-7 * max(1.0, float(np.max(np.abs(ref)))))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2 ** 16), fexp=st.integers(-6, 6), xexp=st.integers(-8, 8),
+       sketch=st.sampled_from(["gaussian", "kaczmarz", "countsketch", "block", None]))
+def test_sketched_newton_random_qps_with_scaled_objective_and_variables(seed, fexp, xexp, sketch):
+    # min f(x) s.t. A x = b with f scaled by 10^fexp and every variable by 10^xexp (well conditioned otherwise):
+    # the answer must be the dense KKT solution (exact), whatever the scales
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 8))
+    m = int(rng.integers(1, n))
+    B = rng.standard_normal((n, n))
+    fs, d = 10.0 ** fexp, 10.0 ** xexp
+    Q0 = B @ B.T + np.eye(n)
+    prob = _QP(fs * Q0 / d ** 2, fs * rng.standard_normal(n) / d, rng.standard_normal((m, n)) / d,
+               rng.standard_normal(m), 10.0 * rng.standard_normal(n) * d)
+    K = np.block([[prob.Q, prob.A.T], [prob.A, np.zeros((m, m))]])
+    ref = np.linalg.solve(K, np.r_[-prob.q, prob.b])
+    tol = 1e-9 * math.hypot(np.linalg.norm(prob.grad(prob.x0)), np.linalg.norm(prob.c(prob.x0)))
+    r = solvers.sketched_newton(prob, sketch=sketch, seed=seed, tol=tol)
+    assert r.converged, r.message
+    assert _kkt_of(prob, r) <= tol * (1 + 1e-9)
+    err = np.linalg.norm(np.r_[np.asarray(r.x), np.asarray(r.lam)] - ref)
+    assert err <= np.linalg.norm(np.linalg.inv(K), 2) * tol * 1.01
