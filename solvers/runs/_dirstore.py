@@ -44,6 +44,11 @@ def index_line(entry: dict) -> str:
     return f"{body}\t{zlib.crc32(body.encode('utf-8')):08x}\n"
 
 
+def _vanished(e: dict) -> bool:
+    """An index line of a file that could not be read because it no longer exists (not damage)."""
+    return "error" in e and e.get("stamp") is None
+
+
 class RunDir:
     """The run files of one directory and their index (see the module docstring)."""
 
@@ -164,6 +169,8 @@ class RunDir:
             e = idx.get(n)
             if e is None or ("error" in e and self._stale_error(e)):
                 e = self.describe_file(n)
+                if _vanished(e):
+                    continue    # removed since it was listed (a compaction moved its run into the file)
                 fresh.append(e)
             out.append(e)
         if adopt and fresh:
@@ -201,7 +208,7 @@ class RunDir:
     def reindex(self) -> list[dict]:
         """Rebuild the index from the run files alone (under the lock); returns its lines."""
         with _files.Lock(self.lock_path):
-            lines = [self.describe_file(n) for n in sorted(self.run_files())]
+            lines = [e for e in map(self.describe_file, sorted(self.run_files())) if not _vanished(e)]
             self.rewrite_index(lines)
         return lines
 

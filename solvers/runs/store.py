@@ -282,7 +282,13 @@ class RunStore(_StoreReading):
                     raise
                 # another process removed the empty sidecar meanwhile (a compaction): make it again
         name = Path(s.pop("file")).name
-        self._dir.append([{"file": name, "runs": [s]}])
+        try:
+            self._dir.append([{"file": name, "runs": [s]}])
+        except FileNotFoundError:
+            # another process compacted meanwhile: it moved this run into the file and removed the
+            # emptied sidecar (index included); the run is stored, there is nothing left to index
+            if self._dir.path.is_dir() or not self._taken(s["run_id"]):
+                raise
         return s["run_id"]
 
     def index_files(self, paths: Iterable, *, move: bool = False, summaries=None) -> list[str]:
