@@ -40,7 +40,8 @@ _SCALE_HINT = 1e3
 _STALL_ITERATIONS = 10
 #: relaxed (watchdog) steps stop after this many returns to a saved iterate
 _WATCHDOG_RETURNS = 1
-#: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) (an unbounded problem)
+#: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) while the KKT residual is above
+#: its value at x0 (an unbounded problem; a far-away solution is approached with a falling residual)
 _DIVERGE_FACTOR = 1e20
 
 
@@ -416,7 +417,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             status, msg = end
             break
         xmax = float(xp.max(xp.abs(p.x)))
-        if not xmax <= x_limit:
+        if not xmax <= x_limit and p.kkt > kkt0:   # far out AND farther from first-order than at x0
             status = Status.DIVERGED
             msg = (f"{METHOD}: the iterates diverge: max |x| = {xmax:.3e} at iteration {k}, above {_DIVERGE_FACTOR:.0e} "
                    f"times max(1, max |x0|), with objective {hist['objective'][-1]:.3e} (at x0: "

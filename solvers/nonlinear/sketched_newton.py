@@ -203,9 +203,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         space, negative curvature (not a local minimiser), or not measured) and ``reduced_hessian_min_eig`` (``lambda_min(Z^T H Z)`` at
         the returned point, dense problems; ``None`` when not measured).
 
-        Divergence: when ``max |x|`` exceeds ``1e20 max(1, max |x0|)`` (the objective unbounded below on the
-        feasible set, e.g. a concave objective on a line) the solve stops with ``Status.DIVERGED`` and a message
-        that says so, instead of running to ``maxiter`` or an overflow.
+        Divergence: when ``max |x|`` exceeds ``1e20 max(1, max |x0|)`` with the KKT residual above its value at
+        ``x0`` (the objective unbounded below on the feasible set, e.g. a concave objective on a line) the solve
+        stops with ``Status.DIVERGED`` and a message that says so, instead of running to ``maxiter`` or an overflow.
 
         Second-order check: a point that meets ``tol`` is a first-order (KKT) point. For dense
         problems the smallest eigenvalue of the reduced Hessian ``Z^T H Z`` (``Z`` a basis of the

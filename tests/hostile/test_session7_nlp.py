@@ -395,3 +395,14 @@ def test_sketched_newton_random_qps_with_scaled_objective_and_variables(seed, fe
     assert _kkt_of(prob, r) <= tol * (1 + 1e-9)
     err = np.linalg.norm(np.r_[np.asarray(r.x), np.asarray(r.lam)] - ref)
     assert err <= np.linalg.norm(np.linalg.inv(K), 2) * tol * 1.01
+
+
+def test_sketched_newton_far_solution_from_a_small_start_is_not_divergence():
+    # x* = (1e22, 1e22) from x0 = (0, 1): max |x| passes 1e20 max(1, |x0|) on the way, with a falling KKT residual
+    a = 1e22
+    prob = _Duck(lambda x: float((x[0] - a) ** 2 + (x[1] - a) ** 2) / a ** 2, lambda x: 2 * (x - a) / a ** 2,
+                 lambda x: np.array([x[0] - x[1]]), lambda x: np.array([[1.0, -1.0]]),
+                 lambda x, l: 2 * np.eye(2) / a ** 2, [0.0, 1.0])
+    r = solvers.sketched_newton(prob, sketch=None, tol=1e-32)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, [a, a], rtol=1e-12)
