@@ -364,6 +364,12 @@ def test_ot_kernels_match_numpy_reference(fake_cupy_backend, rng, eps):
                                rtol=1e-13, atol=1e-15)
     w, f1 = np.exp(la), f + 0.01 * rng.standard_normal(n)
     assert float(cot.row_gap(w, f, f1, eps)) == pytest.approx(ref.row_gap(w, f, f1, eps), rel=1e-13)
+    # subnormal weights whose row sums are near 1 (exp(x) alone overflows), zero weights: the same finite gap
+    ws = np.array([5e-324, 1e-320, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0])
+    fo = np.zeros(n)
+    fn = fo + eps * np.log(np.where((ws > 0) & (ws < 1e-300), ws, 1.0))    # x = -log w: row sums of 1
+    gap = ref.row_gap(ws, fo, fn, eps)
+    assert np.isfinite(gap) and float(cot.row_gap(ws, fo, fn, eps)) == pytest.approx(gap, rel=1e-13)
     assert cot.plan_cost(gc, f, g, eps) == pytest.approx(ref.plan_cost(rc, f, g, eps), rel=1e-13)
     np.testing.assert_allclose(cot.plan_dense(gc, f, g, eps), ref.plan_dense(rc, f, g, eps), rtol=1e-14)
     for lc, lr in zip(cot.log_marginals(gc, f, g, eps), ref.log_marginals(rc, f, g, eps)):

@@ -100,7 +100,8 @@ def row_gap(a, f_old, f_new, eps):
     x = (f_old - f_new) / eps
     with np.errstate(over="ignore", invalid="ignore"):   # an overflowing row sum is an infinite error
         # exp(log a + x) where exp(x) alone overflows (a subnormal weight with a row sum near 1)
-        r = np.where(x > 700.0, np.exp(np.log(a) + np.minimum(x, 1e300)), a * np.exp(np.minimum(x, 700.0)))
+        r = np.where((x > 700.0) & (a > 0), np.exp(np.log(np.where(a > 0, a, 1.0)) + np.minimum(x, 1e300)),
+                     a * np.exp(np.minimum(x, 700.0)))
         return float(np.abs(a - r).sum())
 
 
