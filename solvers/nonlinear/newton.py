@@ -64,8 +64,7 @@ class _Problem:
                              f"got {type(H).__name__} with shape {shape}")
         kind = getattr(getattr(H, "dtype", None), "kind", "f")
         if kind == "c" or ((isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf"):
-            raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real "
-                            "functions of real x")
+            raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real functions")
         return H
 
     def Hp(self, x, p):
@@ -95,9 +94,7 @@ def _as_dense(H, n):
 def _norm(v) -> float:
     """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300)."""
     vmax = float(np.max(np.abs(v))) if v.size else 0.0
-    if not (vmax > 0 and math.isfinite(vmax)):
-        return vmax
-    return vmax * float(np.linalg.norm(v / vmax))
+    return vmax * float(np.linalg.norm(v / vmax)) if vmax > 0 and math.isfinite(vmax) else vmax
 
 
 def _modified_cholesky_direction(H, g, beta=1e-3):
@@ -381,10 +378,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
             if dense:
                 Hk = _as_dense(Hk, n)
-            accepted = None
+            accepted, finite_steps = None, 0
             for _ in range(100):
                 lam = gnorm2 / gamma
                 if not (lam > 0 and math.isfinite(lam)):       # ||g|| / gamma under- or overflows: no step
+                    finite_steps += 1                            # (stagnation, not a fault of hess)
                     break
                 s = None
                 if dense:
@@ -399,6 +397,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     extra_stats["cg_iterations"] += r.nit
                     s = r.x if r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED) else None
                 if s is not None and np.all(np.isfinite(s)):
+                    finite_steps += 1
                     xt = x - s
                     ft = P.f(xt)
                     # the decrease test; when f changes by less than its rounding level the
@@ -418,10 +417,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     break
             extra_stats["final_gamma"] = gamma
             if accepted is None:
-                status = Status.STAGNATED
+                status = Status.STAGNATED if finite_steps else Status.NONFINITE
                 msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); check that jac "
                        "is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
-                       "approximation")
+                       "approximation") if finite_steps else (
+                    f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or "
+                    f"its solve failed): check that {'hess' if hess is not None else 'hessp'} returns finite values "
+                    "at x; x is the last iterate")
                 k -= 1
                 break
             xn, fn, gn = accepted

@@ -406,3 +406,19 @@ def test_sketched_newton_far_solution_from_a_small_start_is_not_divergence():
     r = solvers.sketched_newton(prob, sketch=None, tol=1e-32)
     assert r.converged, r.message
     np.testing.assert_allclose(r.x, [a, a], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["dense", "operator", "hessp"])
+def test_grad_reg_nonfinite_hessian_is_named_not_blamed_on_jac(kind):
+    # a NaN Hessian made every regularised step NaN; the message said "check that jac is the gradient of fun"
+    import scipy.sparse.linalg as spla
+
+    f = lambda x: float(np.sum((x - 1) ** 2))
+    g = lambda x: 2 * (x - 1)
+    kw = {"dense": {"hess": lambda x: np.full((3, 3), np.nan)},
+          "operator": {"hess": lambda x: spla.LinearOperator((3, 3), matvec=lambda v: np.nan * v)},
+          "hessp": {"hessp": lambda x, p: np.nan * p}}[kind]
+    r = solvers.newton(f, np.zeros(3), jac=g, method="grad-reg", **kw)
+    assert not r.converged and r.status == "nonfinite" and r.nit == 0
+    assert ("hessp" if kind == "hessp" else "hess") + " returns finite values" in r.message
+    np.testing.assert_array_equal(r.x, np.zeros(3))
