@@ -9,7 +9,10 @@
   (needs the ``dask-cuda`` package).
 * An address (``scheduler=``, else the environment variable
   ``DASK_SCHEDULER_ADDRESS``, else Dask's ``scheduler-address`` config): attach
-  to that scheduler; its workers keep their own settings.
+  to that scheduler; its workers keep their own settings. The address is probed
+  first (:func:`probe`): an unknown host, a refused port, or a port where
+  something other than a Dask scheduler answers fails at once with a message
+  saying so, instead of Dask's 20 s of retries or a wait without end.
 
 Security: a cluster shared with others is not reached in clear text.
 ``tls://`` addresses use the certificates named in Dask's own configuration
@@ -29,6 +32,7 @@ import ipaddress
 import logging
 import os
 import socket
+import struct
 
 #: environment of LocalCluster workers besides NEWTONKIT_NUM_THREADS
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -157,6 +161,53 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                         silence_logs=logging.WARNING, env=wenv)
 
+def probe(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast when nothing can answer at ``address`` (``tcp``, ``tls``, ``ws``, ``wss``): an unknown
+    host, a refused connection or no answer within ``timeout_s`` raise :class:`ClusterError` at once,
+    where Dask's client would retry for its whole connect timeout and then say only "Timed out"."""
+    from distributed.comm import parse_address, parse_host_port
+
+    scheme, loc = parse_address(address)
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return
+    try:
+        host, port = parse_host_port(loc)
+    except ValueError as exc:
+        raise ClusterError(f"scheduler address {address!r} is not host:port ({exc})") from None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as sock:
+            first = _first_bytes(sock, 8) if scheme == "tcp" else None
+    except socket.gaierror as exc:
+        raise ClusterError(f"scheduler address {address!r}: host {host!r} is not known ({exc})") from None
+    except ConnectionRefusedError:
+        raise ClusterError(f"no Dask scheduler at {address}: the connection was refused (nothing listens on port "
+                           f"{port} of {host}); start one (dask scheduler) or check the address") from None
+    except (socket.timeout, TimeoutError):
+        raise ClusterError(f"no Dask scheduler at {address}: no answer within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    # a Dask scheduler speaks first: its handshake, a frame whose 8-byte length header is small.
+    # Something else on the port (a web server) stays silent, which Dask waits for without end,
+    # or sends bytes that Dask takes for a frame length of exabytes (a MemoryError).
+    if first is not None and (len(first) < 8 or not 0 < struct.unpack("<Q", first)[0] < 2**26):
+        what = ("sent nothing within {:g} s".format(timeout_s) if not first
+                else f"answered {first!r}, not a Dask handshake")
+        raise ClusterError(f"{address} is not a Dask scheduler: it accepted the connection but {what}; "
+                           "check the address and port (the scheduler's default is 8786)")
+
+
+def _first_bytes(sock, n: int) -> bytes:
+    data = b""
+    try:
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, TimeoutError):
+        pass
+    return data
+
 
 @contextlib.contextmanager
 def connect(client=None, scheduler: str | None = None, *, cluster: str | None = None, n_workers: int | None = None,
@@ -174,6 +225,7 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
     address = None if cluster is not None else scheduler_address(scheduler)
     if address is not None:
         sec = security_for(address, insecure)
+        probe(address)
         with Client(address, security=sec, timeout="20s") as c:
             yield c
         return
@@ -185,5 +237,5 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
         lc.close()
 
 
-__all__ = ["connect", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores",
+__all__ = ["connect", "probe", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores",
            "ClusterError"]

@@ -299,3 +299,116 @@ def test_listing_during_a_compaction_reports_no_damage(tmp_path, monkeypatch):
     monkeypatch.undo()
     raw = _raw_runs(path)
     assert all(_same(raw[f"{rid}/x"], np.full(3, float(i))) for i, rid in enumerate(ids))
+
+
+# ---------------------------------------------------------------------------------------------
+# a scheduler address where no Dask scheduler is: fail fast with a true message
+# ---------------------------------------------------------------------------------------------
+
+_SPEC = '''factory = "problems.pde:Poisson"
+method = "cg"
+backend = "numpy"
+[grid]
+shape = [[8, 8]]
+'''
+
+
+def _listener(reply):
+    """A TCP server on a free loopback port that is not a Dask scheduler: it sends ``reply`` (or
+    nothing, when None) to every connection and keeps it open; returns (port, stop)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    held = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            held.append(c)
+            if reply is not None:
+                c.sendall(reply)
+        for c in held:
+            c.close()
+        srv.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1], stop
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sweep_cli(tmp_path, address, capsys):
+    import time
+
+    from solvers.cli import main
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(_SPEC)
+    t = time.perf_counter()
+    rc = main(["sweep", str(spec), "--store", str(tmp_path / "runs"), "--scheduler", address, "--no-progress"])
+    return rc, time.perf_counter() - t, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reply, needle", [
+    # an HTTP/SSH-like service: Dask read b"SSH-2.0-" as a frame length of 3e18 bytes and the
+    # command said "out of memory (Unable to allocate 3.07 EiB ...); use a smaller problem"
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "not a Dask scheduler: it accepted the connection but answered b'SSH-2.0-'"),
+    (b"\xff" * 16, "not a Dask scheduler"),
+])
+def test_sweep_on_a_port_that_is_not_a_scheduler(tmp_path, capsys, reply, needle):
+    port, stop = _listener(reply)
+    try:
+        rc, secs, err = _sweep_cli(tmp_path, f"tcp://127.0.0.1:{port}", capsys)
+    finally:
+        stop.set()
+    assert rc == 2 and secs < 8, (rc, secs, err)
+    assert err.count("\n") == 1 and needle in err and "memory" not in err, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*.h5"))
+
+
+def test_sweep_on_a_refused_port_fails_at_once(tmp_path, capsys):
+    # before: 20 s of retries, then "Timed out trying to connect to tcp://127.0.0.1:PORT after 20 s"
+    port = _free_port()
+    rc, secs, err = _sweep_cli(tmp_path, f"tcp://127.0.0.1:{port}", capsys)
+    assert rc == 2 and secs < 5, (rc, secs, err)
+    assert err.count("\n") == 1 and "connection was refused" in err and str(port) in err
+
+
+def test_silent_port_is_refused_after_the_probe_timeout():
+    # a web server waits for a request: Dask waited for its handshake until the peer closed (59 s
+    # against `python -m http.server`, past the 20 s connect timeout)
+    import time
+
+    from solvers.sweep._cluster import ClusterError, probe
+
+    port, stop = _listener(None)
+    try:
+        t = time.perf_counter()
+        with pytest.raises(ClusterError, match="not a Dask scheduler: it accepted the connection but sent nothing"):
+            probe(f"tcp://127.0.0.1:{port}", timeout_s=0.5)
+        assert time.perf_counter() - t < 3
+    finally:
+        stop.set()
+
+
+def test_probe_accepts_a_real_scheduler():
+    from distributed import LocalCluster
+
+    from solvers.sweep._cluster import probe
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None, protocol="tcp") as lc:
+        probe(lc.scheduler_address, timeout_s=5)      # no error: the scheduler speaks first
