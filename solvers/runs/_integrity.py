@@ -125,6 +125,8 @@ def copy_intact_runs(source, dest_file) -> dict:
         runs = dest_file.require_group("runs")
         for rid in ids:
             try:
+                if not isinstance(src["runs"].get(rid, getlink=True), h5py.HardLink):
+                    continue          # a link is no run (following one can loop or open another file)
                 g = src["runs"][rid]
                 if not bool(g.attrs.get("complete", False)):
                     continue
@@ -133,7 +135,7 @@ def copy_intact_runs(source, dest_file) -> dict:
                     continue
                 src.copy(g, runs, name=rid)
                 copied.append(rid)
-            except (OSError, KeyError, ValueError) as exc:
+            except (OSError, KeyError, ValueError, RuntimeError) as exc:
                 damaged[rid] = f"{type(exc).__name__}: {exc}"
                 if rid in runs:
                     del runs[rid]

@@ -372,6 +372,17 @@ def summary_of(g, run_id: str) -> dict | None:
     }
 
 
+def run_groups(runs):
+    """``(run_id, group)`` for every run group under ``runs``: hard-linked groups only. A store never
+    writes links, and a soft or external link there (or a dataset) is no run: following one can loop
+    (RuntimeError "too many links") or open another file."""
+    for rid in runs.keys():
+        if isinstance(runs.get(rid, getlink=True), h5py.HardLink):
+            g = runs[rid]
+            if isinstance(g, h5py.Group):
+                yield rid, g
+
+
 def summaries_in_file(path) -> list[dict]:
     """Summaries of the complete runs in one store file (raises ``OSError`` when it cannot be read)."""
     with h5py.File(path, "r") as f:
@@ -379,13 +390,12 @@ def summaries_in_file(path) -> list[dict]:
         if not isinstance(runs, h5py.Group):
             return []
         out = []
-        for rid, g in runs.items():
-            if isinstance(g, h5py.Group):
-                s = summary_of(g, rid)
-                if s is not None:
-                    out.append(s)
+        for rid, g in run_groups(runs):
+            s = summary_of(g, rid)
+            if s is not None:
+                out.append(s)
         return out
 
 
-__all__ = ["StoredRun", "Payload", "write_group", "write_run_file", "write_payload", "summary_of", "summaries_in_file",
+__all__ = ["run_groups", "StoredRun", "Payload", "write_group", "write_run_file", "write_payload", "summary_of", "summaries_in_file",
            "new_store_file", "problem_label", "FORMAT", "FORMAT_VERSION"]

@@ -44,6 +44,7 @@ def check_format(path: Path) -> None:
         if b"\x89HDF\r\n\x1a\n" in head or b"newtonkit-runs" in head:
             raise damaged(path, OSError("HDF5 signature found but the superblock is unreadable"))
         raise ValueError(f"RunStore: {str(path)!r} is not an HDF5 file")
+    bad_runs = None
     try:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format")
@@ -52,6 +53,11 @@ def check_format(path: Path) -> None:
             if fmt is None and len(f.keys()) and "runs" not in f:
                 raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file but not a newtonkit run store "
                                  f"(no /runs group; it holds {sorted(f.keys())[:5]})")
+            link = f.get("runs", getlink=True)
+            if link is not None and not isinstance(link, h5py.HardLink):
+                bad_runs = type(link).__name__            # a store never writes links
+            elif link is not None and not isinstance(f["runs"], h5py.Group):
+                bad_runs = type(f["runs"]).__name__       # e.g. a Dataset: its runs are gone
             ver = f.attrs.get("format_version")
             if ver is not None:
                 try:
@@ -63,6 +69,9 @@ def check_format(path: Path) -> None:
                                      f"reads versions {READABLE_VERSIONS}. Upgrade newtonkit to read it")
     except OSError as exc:
         raise damaged(path, exc) from exc
+    if bad_runs:
+        raise DamagedStoreError(f"RunStore: {str(path)!r} is damaged: its /runs is a {bad_runs}, not the group of "
+                                "runs, so no run can be listed from it (it is never reported as an empty store)")
 
 
 def _read_index(f) -> dict[str, dict]:
@@ -91,11 +100,10 @@ def summaries(f) -> list[dict]:
         return []
     idx = _read_index(f)
     out = []
-    for rid in runs.keys():
+    for rid, g in _runfile.run_groups(runs):
         s = idx.get(rid)
         if s is None:
-            g = runs[rid]
-            s = _runfile.summary_of(g, rid) if isinstance(g, h5py.Group) else None
+            s = _runfile.summary_of(g, rid)
         if s is not None:
             out.append(s)
     return out

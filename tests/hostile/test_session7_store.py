@@ -412,3 +412,62 @@ def test_probe_accepts_a_real_scheduler():
 
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None, protocol="tcp") as lc:
         probe(lc.scheduler_address, timeout_s=5)      # no error: the scheduler speaks first
+
+
+# ---------------------------------------------------------------------------------------------
+# forged or damaged structure inside a store file
+# ---------------------------------------------------------------------------------------------
+
+def _store_then(tmp_path, change):
+    path = tmp_path / "r.h5"
+    with RunStore(path) as s:
+        rid = s.save(_res(np.linspace(-1, 1, 9)))
+    with h5py.File(path, "r+") as f:
+        change(f, rid)
+    return path, rid
+
+
+def test_runs_that_became_a_dataset_is_damage_not_an_empty_store(tmp_path, capsys):
+    # before: list() returned [] and verify() {} (the run silently gone), save() raised h5py's
+    # TypeError "Incompatible object (Dataset) already exists"
+    from solvers.cli import main
+    from solvers.runs.store import DamagedStoreError
+
+    def change(f, rid):
+        del f["runs"]
+        f.create_dataset("runs", data=[1.0])
+
+    path, _ = _store_then(tmp_path, change)
+    for mode in ("r", "a"):
+        with pytest.raises(DamagedStoreError, match=r"r\.h5.*damaged: its /runs is a Dataset"):
+            RunStore(path, mode)
+    assert main(["runs", "list", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its /runs is a Dataset" in err
+
+
+@pytest.mark.parametrize("link", ["soft_loop", "external"])
+def test_links_under_runs_do_not_break_the_store(tmp_path, capsys, link):
+    # before: list(), verify(), save() and `newtonkit runs list` (a traceback: RuntimeError is
+    # not a usage error) failed with "Special link traversal failed (too many links)" / "Unable to
+    # synchronously open object (file signature not found)", hiding every run of the file
+    from solvers.cli import main
+
+    def change(f, rid):
+        f["runs"]["zz"] = (h5py.SoftLink("/runs/zz") if link == "soft_loop"
+                           else h5py.ExternalLink(str(tmp_path / "elsewhere.h5"), "/x"))
+
+    path, rid = _store_then(tmp_path, change)
+    (tmp_path / "elsewhere.h5").write_bytes(b"not hdf5")
+    with RunStore(path) as s:
+        assert [r["run_id"] for r in s.list()] == [rid]
+        assert s.verify() == {rid: "ok"}
+        assert _same(s.load(rid).x, np.linspace(-1, 1, 9))
+        rid2 = s.save(_res(np.full(2, 7.0)))
+    with h5py.File(path, "r") as f:
+        assert _same(f[f"runs/{rid}/x"][()], np.linspace(-1, 1, 9)) and _same(f[f"runs/{rid2}/x"][()], np.full(2, 7.0))
+    out = RunStore.salvage(path, tmp_path / "saved.h5")
+    assert sorted(out["copied"]) == sorted([rid, rid2]) and out["damaged"] == {}
+    capsys.readouterr()
+    assert main(["runs", "list", str(path)]) == 0
+    assert rid in capsys.readouterr().out
