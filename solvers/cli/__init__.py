@@ -19,7 +19,9 @@ arguments, missing file or run id, a damaged run store, unavailable backend or
 optional package, or a problem too large for this machine's memory: the need is
 estimated from the sizes before anything is allocated and compared with
 :func:`problems._checks.memory_limit`, ``NEWTONKIT_MEMORY_LIMIT`` bytes or 3/4
-of the physical memory; the message gives both figures). ``--json`` output is
+of the physical memory; the message gives both figures), 3 an internal error
+(an exception no check foresaw: one line on stderr, the traceback with
+``NEWTONKIT_DEBUG=1``; please report it), 130 interrupted. ``--json`` output is
 strict JSON: NaN and infinities are written as ``null``.
 
 Layout: one module per command (:mod:`.demo`, :mod:`.solve`, :mod:`.runs`,
@@ -44,7 +46,7 @@ from typing import Sequence
 
 from ._format import format_table
 
-EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: command modules, in the order ``newtonkit --help`` lists them
 COMMANDS = ("demo", "solve", "runs", "sweep", "approx", "info")
@@ -121,7 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("newtonkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a defect (or a library's RuntimeError): one line, not a traceback
+        if os.environ.get("NEWTONKIT_DEBUG"):
+            raise
+        text = " ".join(str(exc).split()) or "(no message)"
+        print(f"newtonkit: internal error: {type(exc).__name__}: {text} (rerun with NEWTONKIT_DEBUG=1 for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
-__all__ = ["main", "build_parser", "UsageError", "EXIT_OK", "EXIT_NOT_CONVERGED", "EXIT_USAGE", "COMMANDS",
-           "add_common_solve", "format_table"]
+__all__ = ["main", "build_parser", "UsageError", "EXIT_OK", "EXIT_NOT_CONVERGED", "EXIT_USAGE", "EXIT_INTERNAL",
+           "COMMANDS", "add_common_solve", "format_table"]

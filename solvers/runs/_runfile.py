@@ -397,5 +397,5 @@ def summaries_in_file(path) -> list[dict]:
         return out
 
 
-__all__ = ["run_groups", "StoredRun", "Payload", "write_group", "write_run_file", "write_payload", "summary_of", "summaries_in_file",
-           "new_store_file", "problem_label", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["run_groups", "StoredRun", "Payload", "write_group", "write_run_file", "write_payload",
+           "summary_of", "summaries_in_file", "new_store_file", "problem_label", "FORMAT", "FORMAT_VERSION"]

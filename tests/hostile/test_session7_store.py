@@ -471,3 +471,26 @@ def test_links_under_runs_do_not_break_the_store(tmp_path, capsys, link):
     capsys.readouterr()
     assert main(["runs", "list", str(path)]) == 0
     assert rid in capsys.readouterr().out
+
+
+def test_cli_unforeseen_exception_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    # h5py raises RuntimeError for some damage (e.g. "Special link traversal failed"); main()
+    # caught only usage-type errors, so such an exception ended in a Python traceback
+    from solvers.cli import EXIT_INTERNAL, main
+
+    path = tmp_path / "r.h5"
+    with RunStore(path) as s:
+        s.save(_res())
+
+    def broken(self):
+        raise RuntimeError("Special link traversal failed\n(too many links)")
+
+    monkeypatch.setattr(RunStore, "list", broken)
+    monkeypatch.delenv("NEWTONKIT_DEBUG", raising=False)
+    assert main(["runs", "list", str(path)]) == EXIT_INTERNAL == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "internal error: RuntimeError: Special link traversal failed (too many links)" in err
+    monkeypatch.setenv("NEWTONKIT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="too many links"):
+        main(["runs", "list", str(path)])
