@@ -97,12 +97,14 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
     encoding: dict[str, str] = {}
     skipped: list[str] = []
     renamed: dict[str, Any] = {}
+    used: dict[str, Any] = {}      # stored name -> the key stored under it
     for orig, value in mapping.items():
         key = stored_key(orig)
+        if key in used:
+            raise ValueError(f"keys {orig!r} and {used[key]!r} would be stored under the same name {key!r}; "
+                             "rename one of them")
+        used[key] = orig
         if key != orig:
-            if key in renamed or key in mapping:
-                raise ValueError(f"keys {orig!r} and {renamed.get(key, key)!r} would be stored under the same name "
-                                 f"{key!r}; rename one of them")
             renamed[key] = orig if not isinstance(orig, int) else {"int": orig}
         v = to_host(value)
         if skip_callables and callable(v) and not isinstance(v, np.ndarray):

@@ -494,3 +494,56 @@ def test_cli_unforeseen_exception_is_one_line_not_a_traceback(tmp_path, capsys, 
     monkeypatch.setenv("NEWTONKIT_DEBUG", "1")
     with pytest.raises(RuntimeError, match="too many links"):
         main(["runs", "list", str(path)])
+
+
+# ---------------------------------------------------------------------------------------------
+# property: whatever options and tags are stored, they come back exactly (or are refused by name)
+# ---------------------------------------------------------------------------------------------
+
+def _exact(a, b):
+    import math
+
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover
+    st = None
+
+if st is not None:
+    _scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**80, 2**80), st.floats(allow_nan=True),
+                         st.text(max_size=12), st.complex_numbers(allow_nan=False))
+    _values = st.one_of(_scalars, st.lists(st.one_of(st.integers(-10**6, 10**6), st.text(max_size=4), st.none()),
+                                           max_size=3))
+    _tag_values = st.one_of(st.text(max_size=8).filter(lambda t: "\0" not in t), st.integers(-2**63, 2**63 - 1),
+                            st.floats(allow_nan=False), st.booleans())
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(opts=st.dictionaries(st.one_of(st.text(max_size=12), st.integers(-2**70, 2**70)), _values, max_size=4),
+           tags=st.dictionaries(st.text(min_size=1, max_size=8).filter(
+               lambda k: "/" not in k and "\0" not in k and not k.startswith(("_", "."))), _tag_values, max_size=3))
+    def test_options_and_tags_round_trip_exactly(tmp_path_factory, opts, tags):
+        path = tmp_path_factory.mktemp("prop") / "r.h5"
+        with RunStore(path) as s:
+            rid = s.save(_res(options=opts), tags=tags)
+        with RunStore(path, "r") as s:
+            got = s.load(rid)
+            row = s.list()[0]
+        assert set(got.options) == set(opts)
+        assert all(_exact(opts[k], got.options[k]) for k in opts), (opts, got.options)
+        assert set(got.tags) == set(tags) == set(row["tags"])
+        assert all(_exact(tags[k], got.tags[k]) and _exact(tags[k], row["tags"][k]) for k in tags)
+
+
+def test_empty_key_beside_its_escaped_name_round_trips(tmp_path):
+    # found by the property above: {'': .., '_k': ..} was refused ("keys '' and '_k' would be stored
+    # under the same name '_k'"), though '_k' itself is stored as '_k5f6b'
+    opts = {"": 1, "_k": 2, "_k5f6b": 3, 7: 4, "7": 5}
+    with RunStore(tmp_path / "r.h5") as s:
+        rid = s.save(_res(options=opts))
+        got = s.load(rid).options
+    assert got == opts and all(type(got[k]) is type(v) for k, v in opts.items())
