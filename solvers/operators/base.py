@@ -81,21 +81,37 @@ class LinearOperator:
         self.positive_definite = bool(positive_definite)
 
     # -- protocol -------------------------------------------------------
+    def _array(self, x, what):
+        """``x`` unchanged when it is an array (has ``shape`` and ``dtype``), else a ``TypeError`` naming
+        it (a list or a scalar would fail deep inside ``_matvec`` with an ``AttributeError``)."""
+        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+            raise TypeError(f"{type(self).__name__}.{what}: the input must be an array of the operator's backend "
+                            f"({self.backend.name}), got {type(x).__name__}; convert it first, e.g. "
+                            f"np.asarray(x, dtype=float)")
+        return x
+
     def matvec(self, x):
+        x = self._array(x, "matvec")
         if x.shape != (self.shape[1],):
             raise ValueError(f"{type(self).__name__}.matvec: x has shape {x.shape}, expected ({self.shape[1]},)")
         return self._matvec(x)
 
     def rmatvec(self, x):
+        x = self._array(x, "rmatvec")
         if x.shape != (self.shape[0],):
             raise ValueError(f"{type(self).__name__}.rmatvec: x has shape {x.shape}, expected ({self.shape[0]},)")
         return self._rmatvec(x)
 
-    def matmat(self, X):
-        xp = self.backend.xp
+    def _block(self, X):
+        """``X`` checked as the input of :meth:`matmat`: an array of shape ``(shape[1], k)``."""
+        X = self._array(X, "matmat")
         if X.ndim != 2 or X.shape[0] != self.shape[1]:
             raise ValueError(f"{type(self).__name__}.matmat: X has shape {X.shape}, expected ({self.shape[1]}, k)")
-        return xp.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
+        return X
+
+    def matmat(self, X):
+        X = self._block(X)
+        return self.backend.xp.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
 
     def diagonal(self):
         raise NotImplementedError(f"{type(self).__name__} does not provide its diagonal")
@@ -190,7 +206,7 @@ class DenseOperator(LinearOperator):
         return self.A.T.conj() @ x
 
     def matmat(self, X):
-        return self.A @ X
+        return self.A @ self._block(X)
 
     def diagonal(self):
         return self.backend.xp.diagonal(self.A).copy()
@@ -244,7 +260,7 @@ class SparseOperator(LinearOperator):
         return self.A.T.conj() @ x
 
     def matmat(self, X):
-        return self.A @ X
+        return self.A @ self._block(X)
 
     def diagonal(self):
         return self.A.diagonal()
@@ -272,7 +288,7 @@ class DiagonalOperator(LinearOperator):
         return self.d.conj() * x
 
     def matmat(self, X):
-        return self.d[:, None] * X
+        return self.d[:, None] * self._block(X)
 
     def diagonal(self):
         return self.d.copy()
@@ -290,7 +306,7 @@ class IdentityOperator(LinearOperator):
         return x.copy()
 
     def matmat(self, X):
-        return X.copy()
+        return self._block(X).copy()
 
     def diagonal(self):
         return self.backend.xp.ones(self.shape[0], dtype=self.dtype)

@@ -153,8 +153,7 @@ class BlockOperator(LinearOperator):
 
     def matmat(self, X):
         xp = self.backend.xp
-        if X.ndim != 2 or X.shape[0] != self.shape[1]:
-            raise ValueError(f"BlockOperator.matmat: X has shape {X.shape}, expected ({self.shape[1]}, k)")
+        X = self._block(X)
         dtype = np.result_type(self.dtype, X.dtype)
         parts = []
         for i, row in enumerate(self.blocks):

@@ -92,8 +92,7 @@ class GramOperator(LinearOperator):
     _rmatvec = _matvec   # Hermitian
 
     def matmat(self, X):
-        if X.ndim != 2 or X.shape[0] != self.shape[1]:
-            raise ValueError(f"GramOperator.matmat: X has shape {X.shape}, expected ({self.shape[1]}, k)")
+        X = self._block(X)
         if isinstance(self.A, (DenseOperator, SparseOperator)):
             Y = self.A.A.T.conj() @ (self.A.A @ X)
         else:

@@ -97,8 +97,7 @@ class SketchOperator(LinearOperator):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _check_X(self, X):
-        if X.ndim != 2 or X.shape[0] != self.shape[1]:
-            raise ValueError(f"{type(self).__name__}.matmat: X has shape {X.shape}, expected ({self.shape[1]}, k)")
+        self._block(X)
 
     def __repr__(self) -> str:
         return (f"<{self.shape[0]}x{self.shape[1]} {type(self).__name__} seed={self.seed} "
