@@ -7,10 +7,7 @@ Every claim is checked against an independent reference measured on what was ret
 """
 from __future__ import annotations
 
-import importlib
-import os
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -20,30 +17,9 @@ import solvers
 from problems.ot import EntropicOT
 from solvers._kernels.numba import ot as NB
 from solvers._kernels.numpy import ot as NP
+from tests.ot.test_exact import import_pot   # POT with the test package tests/ot out of the way
 
-
-
-def _import_pot():
-    """POT's ``ot`` (under pytest the name ``ot`` may resolve to the test package tests/ot: import
-    it with that directory hidden, then put the test package back)."""
-    mod = sys.modules.get("ot")
-    if mod is not None and hasattr(mod, "emd2"):
-        return mod
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k == "ot" or k.startswith("ot.")}
-    path = sys.path[:]
-    sys.path[:] = [p for p in path if not os.path.exists(os.path.join(p or ".", "ot", "_refs.py"))]
-    try:
-        return importlib.import_module("ot")
-    except ImportError:
-        return None
-    finally:
-        for k in [k for k in sys.modules if k == "ot" or k.startswith("ot.")]:
-            sys.modules.pop(k)
-        sys.modules.update(saved)
-        sys.path[:] = path
-
-
-ot = _import_pot()
+ot = import_pot()
 if ot is None or not hasattr(ot, "emd2"):
     pytest.skip("POT is not installed", allow_module_level=True)
 
