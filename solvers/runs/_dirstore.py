@@ -44,9 +44,9 @@ def index_line(entry: dict) -> str:
     return f"{body}\t{zlib.crc32(body.encode('utf-8')):08x}\n"
 
 
-def _vanished(e: dict) -> bool:
+def _vanished(e: dict, folder: Path) -> bool:
     """An index line of a file that could not be read because it no longer exists (not damage)."""
-    return "error" in e and e.get("stamp") is None
+    return "error" in e and e.get("stamp") is None and not os.path.lexists(folder / e["file"])
 
 
 class RunDir:
@@ -169,7 +169,7 @@ class RunDir:
             e = idx.get(n)
             if e is None or ("error" in e and self._stale_error(e)):
                 e = self.describe_file(n)
-                if _vanished(e):
+                if _vanished(e, self.path):
                     continue    # removed since it was listed (a compaction moved its run into the file)
                 fresh.append(e)
             out.append(e)
@@ -208,7 +208,7 @@ class RunDir:
     def reindex(self) -> list[dict]:
         """Rebuild the index from the run files alone (under the lock); returns its lines."""
         with _files.Lock(self.lock_path):
-            lines = [e for e in map(self.describe_file, sorted(self.run_files())) if not _vanished(e)]
+            lines = [e for e in map(self.describe_file, sorted(self.run_files())) if not _vanished(e, self.path)]
             self.rewrite_index(lines)
         return lines
 
