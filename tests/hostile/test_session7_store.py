@@ -547,3 +547,21 @@ def test_empty_key_beside_its_escaped_name_round_trips(tmp_path):
         rid = s.save(_res(options=opts))
         got = s.load(rid).options
     assert got == opts and all(type(got[k]) is type(v) for k, v in opts.items())
+
+
+def test_unreadable_names_in_a_run_directory_are_reported_not_skipped(tmp_path):
+    # a skipped file must be one that is gone: a symlink loop, a directory or /dev/zero under a
+    # run file's name is reported (warning, verify) and the real run stays intact
+    d = tmp_path / "runs"
+    with RunStore(d) as s:
+        rid = s.save(_res(np.full(3, 2.5)))
+    (d / "junk.h5").mkdir()
+    os.symlink(d / "loop.h5", d / "loop.h5")
+    os.symlink("/dev/zero", d / "zero.h5")
+    with pytest.warns(RuntimeWarning, match="3 run file.*junk.h5, loop.h5, zero.h5"):
+        with RunStore(d, "r") as s:
+            assert [r["run_id"] for r in s.list()] == [rid]
+            report = s.verify()
+    assert report[rid] == "ok" and {"file:junk.h5", "file:loop.h5", "file:zero.h5"} <= set(report)
+    raw = _raw_runs(d / f"{rid}.h5")
+    assert _same(raw[f"{rid}/x"], np.full(3, 2.5))
