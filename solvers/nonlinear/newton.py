@@ -192,10 +192,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
         ``gradient_evaluations``, ``hessian_evaluations``, ``hessp_evaluations``,
-        ``cg_iterations``, ``negative_curvature_exits`` and ``steepest_descent_steps`` (newton-cg;
-        exits at CG's first iteration, where ``-g`` is used), ``max_shift`` (newton: largest
-        ``tau`` used), ``final_gamma``, ``rejected_steps`` (grad-reg); extras ``fun`` and ``jac``
-        (value and gradient at ``x``).
+        ``cg_iterations``, ``negative_curvature_exits``, ``steepest_descent_steps`` (newton-cg; exits
+        at CG's first iteration, where ``-g`` is used), ``max_shift`` (newton: largest ``tau``),
+        ``nonfinite_hessian_steps`` (newton: ``-g`` steps where H was not finite, said in ``message``),
+        ``final_gamma``, ``rejected_steps`` (grad-reg); extras ``fun``, ``jac`` (value, gradient at x).
 
     Raises
     ------
@@ -313,12 +313,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
 
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
     gamma = gamma0
-    if method == "newton":
-        extra_stats["max_shift"] = 0.0
-    if method == "newton-cg":
-        extra_stats.update(negative_curvature_exits=0, steepest_descent_steps=0)
-    if method == "grad-reg":
-        extra_stats.update(final_gamma=gamma, rejected_steps=0)
+    extra_stats.update({"newton": dict(max_shift=0.0, nonfinite_hessian_steps=0),
+                        "newton-cg": dict(negative_curvature_exits=0, steepest_descent_steps=0),
+                        "grad-reg": dict(final_gamma=gamma, rejected_steps=0)}[method])
 
     from ..linear.cg import cg
     from ..operators import FunctionOperator, IdentityOperator, aslinearoperator
@@ -430,8 +427,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         else:
             if method == "newton":
                 Hd = _as_dense(P.H(x), n)
-                if not np.all(np.isfinite(Hd)):
+                if not np.all(np.isfinite(Hd)):       # steepest descent (counted, said in the message)
                     d, tau = None, math.nan
+                    extra_stats["nonfinite_hessian_steps"] += 1
                 else:
                     d, tau = _modified_cholesky_direction(Hd, g)
                     extra_stats["max_shift"] = max(extra_stats["max_shift"], tau)
@@ -492,6 +490,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         status = Status.MAXITER
         msg = (f"{method}: maxiter = {maxiter} reached with ||grad f(x)||_inf = {hist_g[-1]:.3e} > tol = {tol:.1e}; "
                "raise maxiter" + ("" if method == "newton-cg" else ", or try method='newton-cg'"))
+    if extra_stats.get("nonfinite_hessian_steps", 0):
+        msg += f" (hess was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent there)"
     return finish(x, status, k, msg, fx, g)
 
 
