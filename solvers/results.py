@@ -153,6 +153,8 @@ class Callback:
     def __init__(self, fn):
         if fn is not None and not callable(fn):
             raise TypeError(f"callback must be callable or None, got {type(fn).__name__}")
+        if fn is not None:
+            _check_one_argument(fn)
         self.fn = fn
         self.wants_result = fn is not None and _takes_intermediate_result(fn)
 
@@ -171,6 +173,22 @@ class Callback:
         except StopIteration:
             return True
         return False
+
+
+def _check_one_argument(fn) -> None:
+    """A ``TypeError`` before the solve when ``fn`` cannot be called with one argument (instead of a bare
+    one from inside the first iteration); callables without a readable signature are let through."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(None)
+    except TypeError:
+        raise TypeError(f"callback must take one argument (intermediate_result, or the iterate xk), but its "
+                        f"signature is {sig}; e.g. def callback(intermediate_result): ...") from None
 
 
 def _takes_intermediate_result(fn) -> bool:

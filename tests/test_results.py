@@ -133,3 +133,22 @@ def test_callback_convention():
     with pytest.raises(TypeError, match="callback"):
         Callback(3)
     assert Status.STOPPED in Status.ALL
+
+
+@pytest.mark.parametrize("bad", [lambda: None, lambda x, y: None, lambda *, k: None])
+def test_callback_that_cannot_take_one_argument_is_refused_before_the_solve(bad):
+    """A callback with the wrong signature used to fail inside the first iteration with a bare TypeError
+    (helper-41); now every routine refuses it up front, naming the signature."""
+    import numpy as np
+    import solvers
+
+    A, b = np.diag([1.0, 2.0, 3.0]), np.ones(3)
+    with pytest.raises(TypeError, match="callback must take one argument"):
+        solvers.cg(A, b, callback=bad)
+    with pytest.raises(TypeError, match="callback must take one argument"):
+        solvers.newton(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x, hess=lambda x: 2 * np.eye(2),
+                       callback=bad)
+    seen = []
+    r = solvers.cg(A, b, callback=lambda xk, *rest: seen.append(xk.copy()))     # one required argument: fine
+    assert r.converged and len(seen) >= 1
+    np.testing.assert_allclose(r.x, np.linalg.solve(A, b), rtol=1e-8)
