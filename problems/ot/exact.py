@@ -140,7 +140,6 @@ class _Tree:
 
     def flows(self, a, b, parent, pedge, order):
         """Flows on the tree edges that meet the marginals (leaves first, towards the root)."""
-        n = self.n
         supply = list(a) + list(b)   # what each node still has to send (rows) / receive (columns)
         x = [0.0] * (self.n + self.m - 1)
         for node in reversed(order[1:]):

@@ -60,13 +60,10 @@ def objective_scale(gmax: float) -> float:
 
 
 def curvature_limited_scale(s: float, hmax) -> float:
-    """The objective scale ``s`` of :func:`objective_scale`, moved towards 1 (never past it) so that the objective's
-    curvature ``hmax = max |hess f(x0)|`` is not pushed out of :data:`GRAD_BAND` by it (``s`` unchanged when
-    ``hmax`` is 0, not finite or unknown, e.g. an operator Hessian). The gradient and the Hessian of ``f`` scale
-    alike when ``f`` itself is scaled, but for variables of size ``X`` the gradient is ``X`` times the Hessian:
-    scaling the gradient of ``(x - 1e10)^2`` into the band made the Hessian 7e-9, a KKT matrix the sketches could
-    not solve and the Hessian modification shifted (a convex two-variable QP failed that ``scaling=False`` solves
-    in one iteration)."""
+    """The scale ``s`` of :func:`objective_scale` moved towards 1 (never past it) so that it does not push the
+    curvature ``hmax = max |hess f(x0)|`` out of :data:`GRAD_BAND` (``s`` unchanged when ``hmax`` is 0, not finite
+    or unknown). For variables of size ``X`` the gradient is ``X`` times the Hessian: scaling the gradient of
+    ``(x - 1e10)^2`` into the band made the Hessian 7e-9, which the sketches could not solve."""
     lo, hi = GRAD_BAND
     if s == 1.0 or hmax is None or not (hmax > 0 and math.isfinite(hmax)):
         return s
@@ -266,8 +263,7 @@ class Point:
                 if strict:
                     call = "grad" if name == "g" else "c"
                     raise ValueError(f"problem.{call} returned non-finite values at the starting point")
-                p.finite = False
-                p.bad = "problem.grad" if name == "g" else "problem.c"
+                p.finite, p.bad = False, ("problem.grad" if name == "g" else "problem.c")
                 return p
             setattr(p, name, v)
         p.J = ev.jac(x)
@@ -276,16 +272,14 @@ class Point:
             if not ok:
                 if strict:
                     raise ValueError("problem.jac returned non-finite values at the starting point")
-                p.finite = False
-                p.bad = "problem.jac"
+                p.finite, p.bad = False, "problem.jac"
                 return p
         p.gL = p.g + rmatvec(p.J, lam, xp)
         if not bool(xp.all(xp.isfinite(p.gL))):
             if strict:
                 raise ValueError("the gradient of the Lagrangian grad + jac^T lam is not finite at the starting "
                                  "point (check problem.jac and lam0)")
-            p.finite = False
-            p.bad = "grad f + jac^T lam"
+            p.finite, p.bad = False, "grad f + jac^T lam"
             return p
         p.kkt = kkt_norm(ev, p.gL, p.c)
         return p

@@ -242,7 +242,7 @@ def test_sketched_newton_ill_conditioned_spd_qp_against_a_dense_kkt_solve(cond_e
     # whole system, whose "exact" projection used pinv(K K^T) (condition squared, truncated), then idled through
     # inner_maxiter = 20000 five times
     prob = _mixed_scale_qp(cond_exp, seed)
-    n, m = prob.A.shape[1], prob.A.shape[0]
+    m = prob.A.shape[0]
     assert np.linalg.eigvalsh(prob.Q)[0] > 0 and np.linalg.cond(prob.Q) > 1e8
     K = np.block([[prob.Q, prob.A.T], [prob.A, np.zeros((m, m))]])
     ref = np.linalg.solve(K, np.r_[-prob.q, prob.b])
