@@ -127,10 +127,12 @@ def _plan_args(dense, threshold, dense_max) -> tuple:
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"plan(threshold=...) must be in [0, 1]: entries >= threshold x their row's maximum "
                          f"are kept (0 keeps every non-zero entry), got {threshold!r}")
-    if isinstance(dense_max, (bool, np.bool_)) or not isinstance(dense_max, numbers.Integral) or dense_max < 0:
-        raise ValueError(f"plan(dense_max=...) must be a non-negative integer (entries up to which the "
+    # a count compared with n m: any non-negative real (dense_max=1e8 is a natural spelling), not NaN
+    if isinstance(dense_max, (bool, np.bool_)) or not isinstance(dense_max, numbers.Real) or not dense_max >= 0:
+        raise ValueError(f"plan(dense_max=...) must be a non-negative number (entries up to which the "
                          f"automatic choice is dense), got {dense_max!r:.60}")
-    return (None if dense is None else bool(dense)), float(threshold), int(dense_max)
+    dense_max = int(dense_max) if isinstance(dense_max, numbers.Integral) else float(dense_max)
+    return (None if dense is None else bool(dense)), float(threshold), dense_max
 
 
 def build_result(method: str, inputs, geom, f, g, eps, *, status, message, nit, history, stats, options, timer,
