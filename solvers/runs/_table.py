@@ -128,13 +128,18 @@ def write_csv(rows: list[dict], path) -> None:
     # (nor destroys an earlier one); text UTF-8 cannot hold (a lone surrogate in a tag) is
     # written as its backslash escape
     path = os.fspath(path)
+    if os.path.islink(path) and os.path.isfile(path):
+        path = os.path.realpath(path)      # a link to a file: the file is replaced, the link kept
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        # /dev/stdout, a FIFO, a dangling link: written through, as an open() does (a rename would put
+        # a regular file in place of the pipe or link)
+        with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
+            _write_rows(fh, columns, rows)
+        return
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
-            w = csv.DictWriter(fh, fieldnames=columns)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+            _write_rows(fh, columns, rows)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -142,6 +147,13 @@ def write_csv(rows: list[dict], path) -> None:
         except OSError:
             pass
         raise
+
+
+def _write_rows(fh, columns, rows) -> None:
+    w = csv.DictWriter(fh, fieldnames=columns)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
 
 
 def write_parquet(rows: list[dict], path) -> None:

@@ -30,3 +30,34 @@ def test_plan_dense_max_still_refuses_invalid(bad):
     res = sinkhorn(np.random.default_rng(1).random((3, 3)), eps=0.1)
     with pytest.raises(ValueError, match="dense_max"):
         res.plan(dense_max=bad)
+
+
+# ---------------------------------------------------------------------------------------------- runs: CSV export
+def test_write_csv_writes_through_a_symlink_and_a_fifo(tmp_path):
+    """write_csv wrote to a temporary file and renamed it onto the path: a symlink was replaced by a regular
+    file (the file it points to kept its old content), and a FIFO (or /dev/stdout) was replaced by a file
+    whose reader got nothing. Reference: what open(path, 'w') does (the behaviour before the rename)."""
+    import csv
+    import os
+    import threading
+
+    from solvers.runs import _table
+
+    rows = [{"run_id": "r1", "status": "converged"}]
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    os.symlink(target, link)
+    _table.write_csv(rows, link)
+    assert link.is_symlink()
+    assert list(csv.DictReader(target.open())) == rows
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    _table.write_csv(rows, fifo)
+    reader.join(10)
+    assert not fifo.is_file() and fifo.exists()
+    assert got and list(csv.DictReader(got[0].splitlines())) == rows
