@@ -175,8 +175,7 @@ def probe(address: str, timeout_s: float = 10.0) -> None:
     except ValueError as exc:
         raise ClusterError(f"scheduler address {address!r} is not host:port ({exc})") from None
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as sock:
-            first = _first_bytes(sock, 8) if scheme == "tcp" else None
+        first = _connect_first(scheme, host.strip("[]"), int(port), timeout_s)
     except socket.gaierror as exc:
         raise ClusterError(f"scheduler address {address!r}: host {host!r} is not known ({exc})") from None
     except ConnectionRefusedError:
@@ -194,6 +193,26 @@ def probe(address: str, timeout_s: float = 10.0) -> None:
                 else f"answered {first!r}, not a Dask handshake")
         raise ClusterError(f"{address} is not a Dask scheduler: it accepted the connection but {what}; "
                            "check the address and port (the scheduler's default is 8786)")
+
+
+#: seconds a refused connection is retried: a scheduler started just before the sweep (``dask scheduler &``
+#: in a job script) listens after about half a second; nothing listening is still reported within seconds
+REFUSED_RETRY_S = 3.0
+
+
+def _connect_first(scheme: str, host: str, port: int, timeout_s: float):
+    """Connect (retrying a refused connection for :data:`REFUSED_RETRY_S`) and read the first 8 bytes (tcp)."""
+    import time
+
+    deadline = time.monotonic() + REFUSED_RETRY_S
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s) as sock:
+                return _first_bytes(sock, 8) if scheme == "tcp" else None
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _first_bytes(sock, n: int) -> bytes:

@@ -61,3 +61,38 @@ def test_write_csv_writes_through_a_symlink_and_a_fifo(tmp_path):
     reader.join(10)
     assert not fifo.is_file() and fifo.exists()
     assert got and list(csv.DictReader(got[0].splitlines())) == rows
+
+
+# ---------------------------------------------------------------------------------------------- sweep: probe
+def test_probe_waits_for_a_scheduler_that_is_starting():
+    """The address probe failed at once on a refused connection, so the usual job script
+    (``dask scheduler &`` then the sweep) failed where Dask's client (retrying for 20 s) connected after
+    half a second. Reference: a listener that opens 1 s after the probe starts and answers like a Dask
+    scheduler (an 8-byte little-endian frame-length header) must be accepted."""
+    import socket
+    import struct
+    import threading
+    import time
+
+    pytest.importorskip("distributed")
+    from solvers.sweep import _cluster
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+
+    def serve():
+        time.sleep(1.0)
+        with socket.create_server(("127.0.0.1", port)) as srv:
+            conn, _ = srv.accept()
+            with conn:
+                conn.sendall(struct.pack("<Q", 64) + b"\0" * 64)
+                time.sleep(0.5)
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    t = time.monotonic()
+    _cluster.probe(f"tcp://127.0.0.1:{port}", timeout_s=5.0)          # no ClusterError
+    assert time.monotonic() - t < 4.0
+    th.join(5)
