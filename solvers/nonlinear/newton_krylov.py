@@ -240,6 +240,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
 
     def norm2(v):
         """``||v||_2`` without over- or underflow of the squares (values near 1e300 or 1e-300)."""
+        with np.errstate(over="ignore", under="ignore"):
+            nrm = float(xp.linalg.norm(v))  # one pass (per Jacobian-vector product): exact unless the squares
+        if 1e-100 < nrm < 1e100:            # came near the under- or overflow level
+            return nrm
         vmax = float(xp.max(xp.abs(v)))
         if not (vmax > 0 and math.isfinite(vmax)):
             return vmax

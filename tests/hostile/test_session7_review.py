@@ -96,3 +96,20 @@ def test_probe_waits_for_a_scheduler_that_is_starting():
     _cluster.probe(f"tcp://127.0.0.1:{port}", timeout_s=5.0)          # no ClusterError
     assert time.monotonic() - t < 4.0
     th.join(5)
+
+
+# ---------------------------------------------------------------------------------------------- newton_krylov norms
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_newton_krylov_norms_at_extreme_scales_stay_exact_and_quiet(scale):
+    """Guard for the one-pass norm of newton_krylov (the scaled two-pass norm only where the plain norm is
+    outside [1e-100, 1e100]): F = s (x^3 + x - 2) has the root x = 1 at every scale s, found without an
+    overflow warning."""
+    import warnings
+
+    from solvers import newton_krylov
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = newton_krylov(lambda x: scale * (x ** 3 + x - 2.0), np.zeros(6), tol=1e-10 * scale)
+    assert res.converged
+    np.testing.assert_allclose(res.x, np.ones(6), rtol=0, atol=1e-12)
