@@ -3,8 +3,7 @@
 Design (PyAMG-style: the hierarchy is built once, the cycle is a linear operator). Two
 hierarchies, chosen automatically (``coarsening="auto"``):
 
-**Geometric** (constant ``k``, or ``k`` within a factor ``GALERKIN_CONTRAST`` = 10; the fast path,
-unchanged from the tuned version):
+**Geometric** (constant ``k``, or ``k`` within a factor ``GALERKIN_CONTRAST`` = 10: the fast path):
 
 * **Coarsening**, per axis, ``n -> nc = (n - 1) // 2`` for ``n >= 3``. The coarse grid is the
   uniform vertex grid with ``hc = L / (nc + 1)`` on the same box. For odd ``n`` it is nested
@@ -152,6 +151,8 @@ _DENSE_MAX = 8000          # points of the coarsest grid, solved with a dense in
 #: geometric V-cycle with averaged coefficients keeps 6-8 iterations at a fraction of the set-up
 #: cost (smooth k in [0.5, 1.5] on 64^3: 6 iterations, 0.08 s, against 8 and 0.5 s Galerkin)
 GALERKIN_CONTRAST = 10.0
+#: largest k contrast for an explicitly asked geometric W-cycle (SPD measured to 100x, indefinite from 300x)
+GEOMETRIC_W_CONTRAST = 100.0
 
 #: default ``nu`` schedules (finest level first, the last entry repeating). Geometric: the fewest stencil
 #: evaluations to rtol 1e-8 on Poisson among (1, 1), (1, 2), (2, 1), (2, 2), (1, 2, 1), (1, 1, 2), 1
@@ -163,14 +164,14 @@ NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
 
 
-def _varying(A: StencilOperator) -> bool:
-    """Whether ``A``'s face coefficients vary by more than :data:`GALERKIN_CONTRAST` (jumps, inclusions)."""
+def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
+    """Whether ``A``'s face coefficients vary by more than ``contrast`` (jumps, inclusions)."""
     if isinstance(A.k, float):
         return False
     xp = A.backend.xp
     lo = min(float(xp.min(ka)) for ka in A.k)
     hi = max(float(xp.max(ka)) for ka in A.k)
-    return hi > GALERKIN_CONTRAST * lo
+    return hi > contrast * lo
 
 
 class MultigridPreconditioner(LinearOperator):
@@ -221,9 +222,9 @@ class MultigridPreconditioner(LinearOperator):
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
         self.cycle_kind = ("W" if galerkin else "V") if cycle == "auto" else cycle
-        if self.cycle_kind == "W" and not galerkin and _varying(A):
+        if self.cycle_kind == "W" and not galerkin and _varying(A, GEOMETRIC_W_CONTRAST):
             # 2 B_c - B_c A_c B_c is SPD only while spec(B_c A_c) lies in (0, 2): averaged coarse k breaks that
-            raise ValueError(f"cycle='W' with coarsening='geometric' needs k varying by <= {GALERKIN_CONTRAST:g}x: "
+            raise ValueError(f"cycle='W' with coarsening='geometric' needs k varying by <= {GEOMETRIC_W_CONTRAST:g}x: "
                              "on jumping k its averaged coarse operators make the W-cycle indefinite (CG breaks down); "
                              "use coarsening='galerkin' (or 'auto') for the W-cycle, or cycle='V'")
         self.levels = []
@@ -446,12 +447,11 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         ``GALERKIN_CONTRAST`` (10), else geometric.
         Both coarsen only strongly coupled axes (semi-coarsening).
     cycle : {"auto", "V", "W"}, default "auto"
-        ``"W"`` visits every coarse level twice per visit of the level above
-        (the second time on the residual left by the first); ``"auto"``: W on
-        the Galerkin hierarchy, V on the geometric one. The W-cycle costs
-        about 1.5x a V-cycle's coarse-level work in 2-D (1.17x in 3-D; the
-        fine level, which dominates, is visited once) and took checkerboard
-        coefficients from 13-14 MG-CG iterations to 9-10.
+        ``"W"`` visits every coarse level twice per visit of the level above (the second time on the
+        residual left by the first); ``"auto"``: W on the Galerkin hierarchy, V on the geometric one.
+        The W-cycle costs about 1.5x a V-cycle's coarse-level work in 2-D (1.17x in 3-D; the fine level,
+        which dominates, is visited once) and took checkerboard coefficients from 13-14 MG-CG iterations
+        to 9-10. A geometric W-cycle on k varying by more than ``GEOMETRIC_W_CONTRAST`` (100) is refused.
 
     fmg_start : bool, default False
         CG started without ``x0`` starts from a full-multigrid approximation

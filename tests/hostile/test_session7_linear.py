@@ -583,3 +583,36 @@ def test_minres_maxiter_reports_the_true_residual():
     res = minres(A, b, rtol=1e-14, maxiter=7)
     assert res.status == "maxiter"
     assert res.history["residual"][-1] == pytest.approx(np.linalg.norm(b - A @ res.x), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind, contrast", [("smooth", 20.0), ("inclusion", 100.0), ("random", 50.0)])
+def test_explicit_geometric_w_cycle_is_kept_up_to_its_measured_contrast(kind, contrast):
+    """helper-43: the refusal above (7d33cae) first fired from a 10x contrast, refusing W-cycles that worked (CG
+    to 1e-10 at 20x smooth, 100x inclusion, random 50x); it now fires above GEOMETRIC_W_CONTRAST = 100x. Checked
+    against spsolve, and the assembled cycle on a small grid is SPD."""
+    from solvers.linear.multigrid import GEOMETRIC_W_CONTRAST
+
+    rng = np.random.default_rng(7)
+    n = 63
+    X, Y = np.meshgrid(np.linspace(0, 1, n + 1), np.linspace(0, 1, n), indexing="ij")
+    if kind == "smooth":
+        k0 = 1 + (contrast - 1) * X * Y
+        k1 = 1 + (contrast - 1) * Y.T * X.T
+    elif kind == "inclusion":
+        k0 = np.where((abs(X - 0.4) < 0.2) & (abs(Y - 0.55) < 0.2), contrast, 1.0)
+        k1 = k0.T.copy()
+    else:
+        k0 = np.exp(np.log(contrast) * rng.random((n + 1, n)))
+        k1 = np.exp(np.log(contrast) * rng.random((n, n + 1)))
+    A = _op((n, n), 1 / (n + 1), k=[k0, k1])
+    M = multigrid(A, coarsening="geometric", cycle="W")
+    assert M.cycle_kind == "W" and contrast <= GEOMETRIC_W_CONTRAST
+    b = rng.standard_normal(A.shape[0])
+    res = cg(A, b, M=M, rtol=1e-10, maxiter=400)
+    C = A.to_csr()
+    x_ref = spla.spsolve(C.tocsc(), b)
+    assert res.converged and _rel_true(C, b, res.x) <= 1e-9
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * np.abs(x_ref).max())
+    over = _op((n, n), 1 / (n + 1), k=[k0 * (1 + 3 * GEOMETRIC_W_CONTRAST * (k0 > k0.min())), k1])
+    with pytest.raises(ValueError, match="cycle='W' with coarsening='geometric'"):
+        multigrid(over, coarsening="geometric", cycle="W")
