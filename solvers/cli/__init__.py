@@ -87,15 +87,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    from ..backends import BackendUnavailableError
-
+    saved = []
     for stream in (sys.stdout, sys.stderr):
         # a stored tag or message may hold text the terminal's encoding cannot show (a lone
-        # surrogate): print its backslash escape instead of failing half-way through a table
+        # surrogate): print its backslash escape instead of failing half-way through a table;
+        # the streams' own setting is restored afterwards (main may run inside a longer process)
         try:
+            errors = stream.errors
             stream.reconfigure(errors="backslashreplace")
+            saved.append((stream, errors))
         except (AttributeError, ValueError, OSError):
             pass
+    try:
+        return _run(args)
+    finally:
+        for stream, errors in saved:
+            try:
+                stream.reconfigure(errors=errors)
+            except (AttributeError, ValueError, OSError):
+                pass
+
+
+def _run(args) -> int:
+    """The chosen command, its errors turned into exit codes (:func:`main`)."""
+    from ..backends import BackendUnavailableError
+
     try:
         if args.threads is not None:
             from .. import _config

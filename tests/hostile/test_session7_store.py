@@ -565,3 +565,21 @@ def test_unreadable_names_in_a_run_directory_are_reported_not_skipped(tmp_path):
     assert report[rid] == "ok" and {"file:junk.h5", "file:loop.h5", "file:zero.h5"} <= set(report)
     raw = _raw_runs(d / f"{rid}.h5")
     assert _same(raw[f"{rid}/x"], np.full(3, 2.5))
+
+
+def test_cli_main_restores_the_streams_error_handler(capsys):
+    """helper-43: main() switched sys.stdout/sys.stderr to backslash escaping for the rest of the process (an
+    embedding program's own output then escaped silently); the handler is restored when main returns."""
+    import io
+    import sys
+
+    from solvers.cli import main
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    old = sys.stdout
+    sys.stdout = out
+    try:
+        assert main(["info"]) == 0
+        assert out.errors == "strict"
+    finally:
+        sys.stdout = old
