@@ -180,12 +180,14 @@ def unit_mass(inputs, tol: float) -> tuple:
 
 class MassCallback:
     """The user's callback (a :class:`solvers.results.Callback`), given the potentials and errors
-    of the problem as posed while a solve runs on unit mass: ``f + shift`` and ``err * mass``."""
+    of the problem as posed while a solve runs on unit mass: ``f + eps log(mass)`` (``eps`` the
+    current stage's, from the ``eps`` field; ``shift``, the final one's, without it) and ``err * mass``."""
 
     def __init__(self, fn, shift: float, mass: float, xp):
         from ..results import Callback
 
         self.cb, self.shift, self.mass, self.xp = Callback(fn), shift, mass, xp
+        self.log_mass = math.log(mass) if mass > 0 else 0.0
 
     def __bool__(self) -> bool:
         return bool(self.cb)
@@ -193,7 +195,8 @@ class MassCallback:
     def __call__(self, x, nit: int, **fields) -> bool:
         if not self.cb or self.mass == 1.0:
             return self.cb(x, nit, **fields)
-        f = fields["f"] + self.shift
+        eps = fields.get("eps")
+        f = fields["f"] + (self.shift if eps is None else eps * self.log_mass)
         fields.update(f=f, marginal_error=fields["marginal_error"] * self.mass)
         return self.cb(self.xp.concatenate([f, fields["g"]]), nit, **fields)
 

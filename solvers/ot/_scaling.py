@@ -240,7 +240,7 @@ class ScalingRun(SinkhornRun):
                     return Status.MAXITER
                 if cb and nit0 + self.count > 1:
                     f, g = self._potentials()
-                    if cb(xp.concatenate([f, g]), nit0 + self.count - 1, f=f, g=g, marginal_error=self.err):
+                    if cb(xp.concatenate([f, g]), nit0 + self.count - 1, f=f, g=g, marginal_error=self.err, eps=eps):
                         return Status.STOPPED
                 if not math.isfinite(self.err):
                     return Status.NONFINITE

@@ -106,7 +106,7 @@ class SinkhornRun:
                 self.err = float(e)
                 # after each iteration, as SciPy and the Krylov solvers do (not at the starting point, row 0)
                 if cb and nit0 + pos > 1 and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g,
-                                                marginal_error=self.err):
+                                                marginal_error=self.err, eps=eps):
                     status = Status.STOPPED
                     break
                 if not math.isfinite(self.err):
@@ -173,7 +173,7 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         float32 phase are accurate to about 1e-7).
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``,
-        ``marginal_error``, ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep
+        ``marginal_error``, ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep
         them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
     backend : str or Backend, optional
 

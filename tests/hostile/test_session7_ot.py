@@ -526,3 +526,46 @@ def test_float32_normalised_weights_get_an_actionable_error():
     assert res.converged
     G = ot.sinkhorn(a64, b * (a64.sum() / b.sum()), C, 0.05, stopThr=1e-13, method="sinkhorn_log")
     np.testing.assert_allclose(res.plan(), G, atol=1e-9)
+
+
+@pytest.mark.parametrize("routine", ["sinkhorn", "sns"])
+def test_callback_potentials_during_eps_continuation_are_those_of_the_posed_problem(routine):
+    """helper-43: at a total mass != 1 the callback's f was shifted by the FINAL eps log(mass) during every
+    eps-continuation stage; it must be the current stage's. References: (1) the scaling law of entropic OT,
+    f_posed = f_unit + eps_stage log(mass), against the same solve on unit mass; (2) the marginal error of the
+    plan exp((f + g - C) / eps_stage) recomputed here on the posed problem is the error the callback was given
+    (to the routines' measuring convention, a few 1e-3; the final-eps shift was off by a factor ~ mass^(1/2))."""
+    rng = np.random.default_rng(5)
+    n, m, mass = 12, 9, 5.0
+    C = rng.random((n, m))
+    a = rng.uniform(0.5, 1.5, n)
+    b = rng.uniform(0.5, 1.5, m)
+    a, b = a / a.sum(), b / b.sum()
+
+    def run(scale):
+        seen = []
+
+        def cb(intermediate_result):
+            r = intermediate_result
+            seen.append((np.array(r.f), np.array(r.g), float(r.eps), float(r.marginal_error)))
+
+        res = getattr(solvers, routine)(C, scale * a, scale * b, eps=1e-2, tol=1e-9 * scale, eps_scaling=0.5,
+                                        callback=cb, backend="numpy")
+        assert res.converged
+        return seen
+
+    unit, posed = run(1.0), run(mass)
+    assert len(unit) == len(posed) and len(posed) > 0
+    if routine == "sinkhorn":                  # its callback sees every stage (SNS's stage 1 reports none)
+        assert len({e for _, _, e, _ in posed}) >= 2
+    for (fu, gu, eu, erru), (f, g, eps, err) in zip(unit, posed):
+        assert eps == eu
+        # a * mass / mass is not a bit for bit: the two runs agree to rounding (the bug was off by ~0.016)
+        np.testing.assert_allclose(f, fu + eps * np.log(mass), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(g, gu, rtol=0, atol=1e-8)
+        assert err == pytest.approx(mass * erru, rel=1e-4, abs=1e-12)
+        logP = (f[:, None] + g[None, :] - C) / eps
+        rows, cols = np.exp(logsumexp(logP, axis=1)), np.exp(logsumexp(logP, axis=0))
+        recomputed = np.abs(rows - mass * a).sum() + np.abs(cols - mass * b).sum()
+        if err > 1e-10:
+            assert abs(np.log(recomputed / err)) < 0.05
