@@ -172,9 +172,9 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         returned potentials are always re-measured in float64; the history entries of the
         float32 phase are accurate to about 1e-7).
     callback : callable, optional
-        ``callback(intermediate_result)`` at every check, with ``f``, ``g``,
-        ``marginal_error``, ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them to keep
-        them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
+        ``callback(intermediate_result)`` at every check, with ``f``, ``g``, ``marginal_error``,
+        ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them
+        to keep them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
     backend : str or Backend, optional
 
     Returns
