@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import solvers
+from tests.hostile.cases_session4 import QP
 
 
 # ---------------------------------------------------------------------------------------------- newton
@@ -199,26 +200,13 @@ def test_sketched_newton_objective_scaling_still_balances_a_scaled_objective(s):
     assert 1e-2 <= gmax * r.stats["objective_scale"] <= 1e2                   # the scaled gradient is in the band
 
 
-class _QP:
-    """min 1/2 x^T Q x + q^T x s.t. A x = b (dense, picklable)."""
+class _QP(QP):
+    """min 1/2 x^T Q x + q^T x s.t. A x = b with given data (dense, picklable; the callables of
+    tests/hostile/cases_session4.QP)."""
 
     def __init__(self, Q, q, A, b, x0):
         self.Q, self.q, self.A, self.b, self.x0 = Q, q, A, b, np.asarray(x0, dtype=float)
-
-    def f(self, x):
-        return float(0.5 * x @ self.Q @ x + self.q @ x)
-
-    def grad(self, x):
-        return self.Q @ x + self.q
-
-    def c(self, x):
-        return self.A @ x - self.b
-
-    def jac(self, x):
-        return self.A
-
-    def hess_lagrangian(self, x, lam):
-        return self.Q
+        self.n, self.m = A.shape[1], A.shape[0]
 
 
 def _mixed_scale_qp(cond_exp, seed=0, n=6, m=2):
