@@ -61,7 +61,7 @@ def test_public_evaluation_takes_the_slab_form_and_stays_exact():
     core, factors = _tucker(rng, (41, 37, 45), (30, 24, 32))
     ct = ChebTucker(core, factors, BOX3, tol=1e-7, eval_method="table")
     be, p = ct._pack("table")
-    n = 2 * SLAB.MIN_POINTS_PER_NODE * (int(p.tG[-1]) + 9)
+    n = 40 * (int(p.tG[-1]) + 9)             # the slab form's GEMMs pay from some tens of points per node
     assert SLAB.use_slab(p, n)
     lo, hi = np.array(BOX3).T
     x = rng.uniform(lo, hi, (n, 3))
@@ -83,8 +83,10 @@ def test_cost_model_and_limits():
     core, factors = _tucker(rng, (41, 41, 41), (24, 20, 40))
     _, p = _packed(core, factors)
     L = int(p.tG[-1]) + 9
-    assert SLAB.use_slab(p, SLAB.MIN_POINTS_PER_NODE * L)
+    assert SLAB.use_slab(p, 20 * L)
     assert not SLAB.use_slab(p, SLAB.MIN_POINTS_PER_NODE * L - 1)    # too few points per grid node
+    # at a few points per node the per-work-item cost (one GEMM per node) outweighs the saving
+    assert not SLAB.use_slab(p, SLAB.MIN_POINTS_PER_NODE * L)
     assert SLAB.slab_bytes(p) == 8 * L * 24 * 20
     old = SLAB.MAX_BYTES
     try:
@@ -115,7 +117,7 @@ def test_cache_bytes_count_the_slabs_and_clear_cache_frees_them():
     ct = ChebTucker(core, factors, BOX3, tol=1e-7, eval_method="table")
     assert ct.cache_nbytes == 0
     be, p = ct._pack("table")
-    n = SLAB.MIN_POINTS_PER_NODE * (int(p.tG[-1]) + 9) + 5
+    n = 40 * (int(p.tG[-1]) + 9) + 5
     lo, hi = np.array(BOX3).T
     x = rng.uniform(lo, hi, (n, 3))
     before = np.asarray(ct(x))

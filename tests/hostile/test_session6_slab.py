@@ -193,13 +193,14 @@ def test_direct_call_refuses_what_it_cannot_do():
 @pytest.fixture(scope="module")
 def big():
     """Ranks (40, 12, 12) on a non-[-1, 1] box: the packed form moves the rank-40 mode last (perm
-    (1, 2, 0)) and the cost model takes the slab form for a few thousand points."""
+    (1, 2, 0)) and the cost model takes the slab form for 3 10^4 points (about 90 per grid node; one GEMM per
+    grid node pays from some tens of points per node)."""
     rng = np.random.default_rng(1)
     core, factors = _tucker(rng, (21, 19, 23), (40, 12, 12))
     ct = _ct(core, factors, BOX)
     p = ct._pack("table")[1]
     assert p.perm == (1, 2, 0)
-    n = 3000
+    n = 30000
     assert SLAB.use_slab(p, n)
     lo, hi = np.array(BOX).T
     x = rng.uniform(lo, hi, (n, 3))
@@ -251,7 +252,7 @@ def test_huge_and_tiny_core_scales(scale):
     rng = np.random.default_rng(12)
     core, factors = _tucker(rng, (21, 19, 23), (12, 12, 40), scale)
     ct = _ct(core, factors, BOX)
-    x = rng.uniform(*np.array(BOX).T, (3000, 3))
+    x = rng.uniform(*np.array(BOX).T, (30000, 3))
     assert SLAB.use_slab(ct._pack("table")[1], x.shape[0])
     got = np.asarray(ct(x))
     assert np.all(np.isfinite(got))
@@ -296,13 +297,13 @@ def test_pickle_before_and_after_the_slab_and_clear_cache(big):
 
 
 def test_batches_through_the_public_call(big, monkeypatch):
-    """Batches of 700 points (fewer than the minimum per grid node: the short last batch is recomputed
-    with the previous one's overlap) give the values of one batch."""
+    """Batches of 7000 points (the last 300 of 28300 are fewer than the minimum per grid node, so that batch is
+    recomputed with the previous one's overlap) give the values of one batch, bit for bit."""
     ct, core, factors, x = big
     one = np.asarray(ct(x))
-    monkeypatch.setattr(SLAB, "BATCH", 700)
-    np.testing.assert_array_equal(np.asarray(ct(x[:2950])), one[:2950])
-    monkeypatch.setattr(SLAB, "BATCH", 1000)
+    monkeypatch.setattr(SLAB, "BATCH", 7000)
+    np.testing.assert_array_equal(np.asarray(ct(x[:28300])), one[:28300])
+    monkeypatch.setattr(SLAB, "BATCH", 10000)
     np.testing.assert_array_equal(np.asarray(ct(x)), one)
 
 
@@ -331,7 +332,7 @@ def test_public_call_takes_the_slab_at_d2_and_d4(m, r):
     box = [(-2.0, 5.0)] * len(m)
     ct = _ct(core, factors, box)
     p = ct._pack("table")[1]
-    n = 2 * SLAB.MIN_POINTS_PER_NODE * (int(p.tG[-1]) + 9)
+    n = 40 * (int(p.tG[-1]) + 9)
     assert p.perm is None and SLAB.use_slab(p, n)
     x = rng.uniform(-2.0, 5.0, (n, len(m)))
     x[0], x[1] = -2.0, 5.0                                       # corners

@@ -18,23 +18,32 @@ the packed form) are read in grid order: the points are bucketed by their stenci
 and the multiply-adds run over the points innermost. The other modes' rows come from their tables
 as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 
-Per point: the rows of modes ``0 .. d-2`` from their tables, ``K`` their outer product, and the
-value :math:`\\sum_l w_l\\, K \\cdot S_{k_0 + l}` (eight dot products of length ``r_1 \\cdots r_{d-1}``,
-two points of the same first node at a time so that each slab entry is loaded once for both: about
-85 % of the FMA peak in isolation). Used by ``evaluate_table`` of the Numba kernel set when it pays
-(:func:`use_slab`); gradients keep the plain table route.
+Values (:func:`evaluate`): the points of a work item (at most :data:`TILE` of one first node ``c``) get
+the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
+slabs as a ``(8 r_1 \cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
+points: BLAS, about 45-50 GFLOP/s per thread on the AVX-512 Xeon measured) and per point
+:math:`\sum_l w_l\, A' \cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
+replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
+the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
+(32,32,32) 436 -> 260 ms (2 threads, same process, ``/tmp/s8/abslab.py``). Gradients keep that
+per-point form (:func:`_evaluate`). Used by ``evaluate_table`` / ``gradient_table`` of the Numba kernel
+set when it pays (:func:`use_slab`).
 """
 import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
 from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P, in_grid
-from .approx import check_outputs
+from .approx import BLAS_SERIAL, check_outputs
 
-#: cost model of :func:`use_slab`, nanoseconds per point and thread (fitted to in-process A/B timings of the
-#: two forms, d = 3, m = 129, 10^6 random points, 2 threads, Zen 4; ranks (12,12,12) .. (65,64,65)):
-#: slab ~ SLAB_NS[0] + SLAB_NS[1] * r_1 ... r_{d-1}; plain table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d
-SLAB_NS = (200.0, 0.55)
+#: cost model of :func:`use_slab`, nanoseconds per point and thread. Values (one GEMM per work item of
+#: :data:`TILE` points, :func:`_evaluate_gemm`; fitted to in-process A/B timings, d = 3, m = 129, 2 threads,
+#: Xeon with AVX-512, ``/tmp/s8/abslab.py`` and ``/tmp/s8/small.py``, ranks (10,10,10) .. (32,32,32),
+#: 10^4 .. 10^6 points): slab ~ SLAB_NS[0] + SLAB_NS[1] * P + (ITEM_NS[0] + ITEM_NS[1] * P) * L / n with
+#: P = r_1 ... r_{d-1} and L / n the grid nodes per point (each node's last, padded work item); the plain
+#: table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d (fitted on Zen 4, within 10 % on the Xeon)
+SLAB_NS = (203.0, 0.32)
+ITEM_NS = (1230.0, 8.7)
 GEMM_NS = (115.0, 0.0427)
 #: the same for gradients (value and d derivatives; ad-hoc ``/tmp/s6/gradslab.py``, 2e5 points): slab form
 #: ~ SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * r_1 ... r_{d-1}, plain ~ GRAD_NS[0] + GRAD_NS[1] * r_1 ... r_d
@@ -45,8 +54,11 @@ GRAD_NS = (666.0, 0.103)
 MIN_POINTS_PER_NODE = 2
 #: largest slab table kept on a packed form, in bytes
 MAX_BYTES = 256 * 2 ** 20
-#: points per parallel work item
+#: points per parallel work item (gradients)
 CHUNK = 256
+#: points per GEMM work item of the values (:func:`_evaluate_gemm`; padded to it. 32 measured faster than 64
+#: and 128 at 10^4 .. 10^6 points, ranks 10 and 20)
+TILE = 32
 #: points per batch of :func:`evaluate` (bounds its work arrays)
 BATCH = 1 << 20
 
@@ -62,12 +74,12 @@ def use_slab(packed, n: int, gradient: bool = False) -> bool:
     """Whether :func:`evaluate` (:func:`gradient` with ``gradient``) is the faster form for ``n`` points:
     order 8, ``d >= 2``, slabs within :data:`MAX_BYTES` (two with ``gradient``: values and derivatives), at
     least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model (:data:`SLAB_NS`,
-    :data:`GEMM_NS`; :data:`SLAB_GRAD_NS`, :data:`GRAD_NS`) in its favour. Measured (ad-hoc, points/s on 2
-    threads; ranks: plain -> slab): values (``/tmp/s6/fit.py``, load 1.7) (12,12,12) 1.06e7 -> 5.7e6 and
-    (16,16,16) 6.7e6 -> 6.5e6 (not taken), (20,20,20) 4.0e6 -> 5.0e6, (12,12,40) 5.7e6 -> 8.0e6,
-    (32,32,32) 1.3e6 -> 2.3e6, (62,16,62) 0.72e6 -> 2.1e6, (65,64,65) 0.17e6 -> 0.81e6; gradients
-    (``/tmp/s6/gradslab.py``) (20,20,20) 1.34e6 -> 1.15e6 (not taken), (32,32,32) 4.3e5 -> 5.7e5,
-    (62,16,62) 3.0e5 -> 5.9e5, (65,64,65) 7.0e4 -> 2.0e5."""
+    :data:`ITEM_NS`, :data:`GEMM_NS`; :data:`SLAB_GRAD_NS`, :data:`GRAD_NS`) in its favour. Measured
+    (ad-hoc, 10^6 random points, 2 threads, Xeon, ms: plain / slab): (15,15,15) 145 / 138 (not taken: a
+    tie), (20,20,20) 250 / 168, (32,32,32) 672 / 266; at (20,20,20) the slab form passes the plain route
+    from about 25 points per grid node (10^4 points: 447 / 1331 ns per point and thread, 5 10^4: 464 /
+    439). Gradients (``/tmp/s6/gradslab.py``, Zen 4, points/s) (20,20,20) 1.34e6 -> 1.15e6 (not taken),
+    (32,32,32) 4.3e5 -> 5.7e5, (62,16,62) 3.0e5 -> 5.9e5, (65,64,65) 7.0e4 -> 2.0e5."""
     if packed.d < 2 or int(packed.tp) != 8 or (gradient and getattr(packed, "dtG", None) is None):
         return False
     r = [int(k) for k in packed.r]
@@ -82,7 +94,8 @@ def use_slab(packed, n: int, gradient: bool = False) -> bool:
         return False
     if gradient:
         return SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * prefix < GRAD_NS[0] + GRAD_NS[1] * prefix * r[-1]
-    return SLAB_NS[0] + SLAB_NS[1] * prefix < GEMM_NS[0] + GEMM_NS[1] * prefix * r[-1]
+    per_item = (ITEM_NS[0] + ITEM_NS[1] * prefix) * L / n
+    return SLAB_NS[0] + SLAB_NS[1] * prefix + per_item < GEMM_NS[0] + GEMM_NS[1] * prefix * r[-1]
 
 
 def slabs(packed, tR, r_off, rpad, derivative=False):
@@ -288,6 +301,103 @@ def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, 
             q = q2 + 1
 
 
+@nb.njit(cache=True)
+def _items(C, L, tile):
+    """The work items of :func:`_evaluate_gemm`: ``(start, count)`` in the bucket order of :func:`_bucket`
+    (nodes ``0 .. L-1`` in turn), at most ``tile`` points each, all with the same first node."""
+    cnt = np.zeros(L, dtype=np.int64)
+    for k in range(C.shape[0]):
+        cnt[C[k]] += 1
+    total = 0
+    for c in range(L):
+        total += (cnt[c] + tile - 1) // tile
+    out = np.empty((total, 2), dtype=np.int64)
+    s = 0
+    k = 0
+    for c in range(L):
+        left = cnt[c]
+        while left > 0:
+            take = min(tile, left)
+            out[k, 0] = s
+            out[k, 1] = take
+            s += take
+            left -= take
+            k += 1
+    return out
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _combine8(Y, W, Ap, nA, out):
+    """``out[q] = sum_a Ap[a, q] sum_{l < 8} W[l, q] Y[l nA + a, q]`` over the whole tile (points innermost)."""
+    w0, w1, w2, w3, w4, w5, w6, w7 = W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7]
+    for q in range(out.shape[0]):
+        out[q] = 0.0
+    for a in range(nA):
+        x = Ap[a]
+        y0, y1, y2, y3 = Y[a], Y[nA + a], Y[2 * nA + a], Y[3 * nA + a]
+        y4, y5, y6, y7 = Y[4 * nA + a], Y[5 * nA + a], Y[6 * nA + a], Y[7 * nA + a]
+        for q in range(out.shape[0]):
+            out[q] += x[q] * (w0[q] * y0[q] + w1[q] * y1[q] + w2[q] * y2[q] + w3[q] * y3[q]
+                              + w4[q] * y4[q] + w5[q] * y5[q] + w6[q] * y6[q] + w7[q] * y7[q])
+
+
+@nb.njit(cache=True, parallel=True)
+def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, vals, tile):
+    """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
+    node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order, from :func:`_gather`): the rows of modes
+    ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
+    ``(8 r_0 \cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
+    then ``vals[q] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
+    ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points (as the plain route pads its
+    blocks) and the GEMMs have fixed row blocks, so every kernel and BLAS call has the same shapes whatever
+    the item: a point's value does not depend on the other points evaluated with it (BLAS and the
+    vectorised loops round differently by position and size otherwise). Gathering the points in their own
+    pass measured faster than reading them through the permutation here (random reads in the items)."""
+    d = tb.shape[1] + 1
+    rb = r[d - 2]
+    nA = 1
+    rmax = 1
+    for i in range(d - 2):
+        nA *= r[i]
+    for i in range(d - 1):
+        rmax = max(rmax, r[i])
+    npre = nA * rb
+    M = 8 * nA
+    rows = max(1, BLAS_SERIAL // max(1, rb * tile))    # each GEMM below OpenBLAS's threading limit
+    for it in nb.prange(items.shape[0]):
+        q0 = items[it, 0]
+        P = items[it, 1]
+        c = Cb[q0]
+        Sw = np.zeros(tile)
+        Sw[:P] = Sb[q0:q0 + P]
+        W = np.empty((8, tile))
+        _weights8(Sw, W, inv_den)
+        U = np.empty((d, rmax, tile))
+        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U)
+        B = np.empty((rb, tile))
+        for b in range(rb):
+            for q in range(tile):
+                B[b, q] = U[d - 2, b, q]
+        Ap = np.ones((nA, tile))
+        size = 1
+        for i in range(d - 2):                    # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
+            ri = r[i]
+            for a in range(size - 1, -1, -1):
+                for b in range(ri - 1, -1, -1):
+                    for q in range(tile):
+                        Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
+            size *= ri
+        Y = np.empty((M, tile))
+        blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
+        for s in range(0, M, rows):
+            e = min(M, s + rows)
+            np.dot(blk[s:e], B, Y[s:e])
+        v = np.empty(tile)
+        _combine8(Y, W, Ap, nA, v)
+        for q in range(P):
+            vals[q0 + q] = v[q]
+
+
 @nb.njit(cache=True, parallel=True)
 def _scatter_cols(G2, perm, out, ncols):
     for k in nb.prange(perm.shape[0]):
@@ -338,8 +448,10 @@ def _check(packed, t, what, *outs):
 def evaluate(packed, t, out, tR, r_off, rpad):
     """``out[n] = p(t[n])`` by the slab form (the caller checked that the points lie in ``[-1, 1]``, and
     :func:`use_slab`), in batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded
-    (about 64 bytes per point of a batch). Raises ``ValueError`` for what the kernels cannot do (order
-    other than 8 or ``d < 2``: wrong values or out-of-range reads) and for an ``out`` of the wrong shape."""
+    (about 64 bytes per point of a batch): the points bucketed by their first node in the last mode, then one
+    GEMM per work item of at most :data:`TILE` points of one node (:func:`_evaluate_gemm`). Raises
+    ``ValueError`` for what the kernels cannot do (order other than 8 or ``d < 2``: wrong values or
+    out-of-range reads) and for an ``out`` of the wrong shape."""
     n, d = _check(packed, t, "evaluate", ("out", out, (t.shape[0],)))
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
@@ -347,8 +459,8 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     for s, e in _batches(n, L):
         perm, tb, Cb, Sb = _ordered(t[s:e], G, L)
         vals = np.empty(e - s)
-        _evaluate(SL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
-                  Sb, vals, np.empty((1, 1)), 0, CHUNK)
+        _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
+                       _items(Cb, L, TILE), vals, TILE)
         _scatter(vals, perm, out[s:e])
     return out
 
