@@ -59,8 +59,9 @@ CHUNK = 256
 #: points per GEMM work item of the values (:func:`_evaluate_gemm`; padded to it. 32 measured faster than 64
 #: and 128 at 10^4 .. 10^6 points, ranks 10 and 20)
 TILE = 32
-#: points per batch of :func:`evaluate` (bounds its work arrays)
-BATCH = 1 << 20
+#: points per batch of :func:`evaluate` (bounds its work arrays: 2^18 measured 7-16 % faster than 2^20 per call
+#: at 10^6 points, ranks 15 and 20, as fewer fresh pages are touched; /tmp/s8/batch.py)
+BATCH = 1 << 18
 
 
 def slab_bytes(packed) -> int:
