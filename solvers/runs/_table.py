@@ -26,10 +26,17 @@ def _tag_matches(stored, wanted) -> bool:
             return wanted.lower() in (str(stored).lower(), str(int(stored)))
         if isinstance(stored, numbers.Number):
             try:
-                return float(wanted) == float(stored)
-            except ValueError:
+                w, v = float(wanted), float(stored)
+            except (ValueError, TypeError):
                 return False
+            return w == v or (math.isnan(w) and math.isnan(v))     # --tag x=nan finds a NaN tag
         return str(stored) == wanted
+    if isinstance(wanted, numbers.Number) and isinstance(stored, numbers.Number) and not isinstance(stored, bool):
+        try:
+            if math.isnan(float(wanted)) and math.isnan(float(stored)):
+                return True
+        except TypeError:                                          # complex
+            pass
     return stored == wanted
 
 

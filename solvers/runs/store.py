@@ -82,7 +82,9 @@ The file and directory mechanics are in :mod:`solvers.runs._runfile`, :mod:`solv
 """
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from pathlib import Path
 from typing import Iterable
 
@@ -110,6 +112,21 @@ def _is_directory_path(given: str, path: Path) -> bool:
     if path.exists():
         return False
     return given.endswith(("/", os.sep)) or path.suffix == ""
+
+
+#: stores not yet closed: closed by :func:`_close_open_stores` at interpreter exit, while h5py still works
+#: (a finaliser run during interpreter teardown compacted through a half-torn-down h5py and printed
+#: "Failed to find converter ..." lines to stdout)
+_OPEN: "weakref.WeakSet[RunStore]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN):
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - never raise at exit; the runs stay safe in the sidecar
+            pass
 
 
 class RunStore(_StoreReading):
@@ -176,6 +193,7 @@ class RunStore(_StoreReading):
             self._dir = RunDir(self.path.with_name(self.path.name + ".d"), self._lock_path, self.durable)
             _combine.open_file(self)
         self._closed = False
+        _OPEN.add(self)
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> "RunStore":
@@ -199,7 +217,8 @@ class RunStore(_StoreReading):
 
     def __del__(self):
         # a safety net for ``RunStore(p).save(res)`` without close(): the runs are safe in the
-        # sidecar either way, this only makes the file self-contained sooner
+        # sidecar either way, this only makes the file self-contained sooner (stores still open at
+        # interpreter exit are closed by _close_open_stores, before h5py is torn down)
         try:
             if not getattr(self, "_closed", True):
                 self.close()
