@@ -89,8 +89,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         ``precond_applications``. ``status`` is ``"breakdown"`` when
         ``p^T A p <= 0`` (A is not SPD) or ``r^T M r <= 0`` (M is not SPD),
         ``"nonfinite"`` when NaN/inf appears, ``"maxiter"`` when the budget ran
-        out, ``"stopped"`` when the callback raised ``StopIteration``. ``x`` is
-        always the last finite iterate.
+        out, ``"stopped"`` when the callback raised ``StopIteration``, and
+        ``"diverged"`` when the residual exceeded ``1e10`` times the initial one
+        in two consecutive iterations (impossible for SPD A: A is singular or
+        indefinite and b has no solution, e.g. a pure-Neumann b that does not sum
+        to zero); ``x`` is then the starting point, with its residual as the last
+        history entry. Otherwise ``x`` is the last finite iterate.
 
     Notes
     -----
@@ -148,6 +152,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         return init
     x, r, rnorm = init
     matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
+    r0 = rnorm
+    grow = DIVERGE_FACTOR * r0             # beyond this the system is not SPD with a consistent b (see below)
+    x_start = x.copy() if (S.x is not None and start_from is None) else None   # an FMG start is recomputed
+    over = False
 
     def done(x, status, nit, rnorm, reason="", direction=None, curvature=None):
         if direction is not None:          # back to the user's units
@@ -230,6 +238,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
             hist.append(rnorm)
             stop = cb_on and R.stop(x, k, rnorm)
+            if rnorm > grow:               # two iterations running: a near-zero curvature step of an indefinite A
+                if over:                   # is followed by p^T A p <= 0 (breakdown / negative curvature exit)
+                    return _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0)
+                over = True
+            else:
+                over = False
             if not math.isfinite(rnorm):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {k}")
                 break
@@ -280,6 +294,29 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
 
 #: how many times CG restarts from the true residual after a false claim of convergence
 MAX_REPLACEMENTS = 5
+#: CG stops as diverged when the residual exceeds this multiple of the initial one in two consecutive iterations
+#: (an indefinite A can have one such step before p^T A p <= 0 is seen). On an SPD system with any b
+#: the residual stays below sqrt(cond) ||r_0|| (the A^-1-norm of the residual decreases), so 1e10 is beyond
+#: every condition number double precision can resolve; a singular system with b outside the range of A
+#: (a pure-Neumann problem whose b does not sum to zero) reaches it once the Krylov space is exhausted
+#: (measured: the residual jumps from about 10 ||r_0|| to 1e10-1e13 ||r_0|| at iteration n, and x to 1e33)
+DIVERGE_FACTOR = 1e10
+
+
+def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0):
+    """Return the starting point (its residual ``r0``), status ``diverged``, and say why."""
+    if x_start is None:
+        x_start = R.xp.zeros_like(x)
+        if start_from is not None:
+            start_from(b, x_start)
+    R.hist.buf[R.hist.n - 1] = r0
+    return done(x_start, Status.DIVERGED, k, r0,
+                f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value, which "
+                "CG cannot do on a symmetric positive definite system (its residual stays below sqrt(cond(A)) "
+                "times the initial one): A is singular or indefinite and b has a component outside the range of A "
+                "(e.g. a pure-Neumann problem whose right-hand side does not sum to zero), so A x = b has no "
+                "solution. res.x is the starting point. solvers.minres returns a least-squares solution; for a "
+                "singular consistent system, remove the component of b outside the range (e.g. b - mean(b))")
 
 
 def _stagnated_reason(R, checks, best):

@@ -48,3 +48,51 @@ def test_a_store_left_open_is_closed_at_exit_quietly(tmp_path):
     assert not (tmp_path / "runs.h5.d").exists() or not any((tmp_path / "runs.h5.d").iterdir())
     rows = solvers.RunStore(path, mode="r").table()
     assert len(rows) == 1 and rows[0]["tag_flag"] is True
+
+
+def _neumann(n):
+    import scipy.sparse as sp
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tolil()
+    T[0, 0] = T[-1, -1] = 1.0                         # pure Neumann: singular, null space = constants
+    return sp.csr_matrix(T)
+
+
+def test_cg_on_an_inconsistent_singular_system_stops_as_diverged_at_the_start():
+    """CG on a pure-Neumann matrix with a b that does not sum to zero ran to maxiter and returned
+    |x| ~ 1e33 with a true residual 4e16 ||b|| and advice to raise maxiter or precondition. It now stops as
+    'diverged' once the residual exceeds 1e10 ||r_0|| (impossible for SPD A) and returns the start, whose
+    residual it reports."""
+    for n, kw in ((50, {}), (400, {}), (50, {"x0": np.linspace(0.0, 1.0, 50)}), (400, {"M": "jacobi"})):
+        A = _neumann(n)
+        b = np.random.default_rng(n).standard_normal(n)
+        if kw.get("M") == "jacobi":
+            kw = {"M": solvers.linear.jacobi(A)}
+        res = solvers.cg(A, b, rtol=1e-10, maxiter=20 * n, **kw)
+        start = kw.get("x0", np.zeros(n))
+        assert res.status == "diverged" and not res.converged
+        np.testing.assert_array_equal(res.x, start)
+        true = np.linalg.norm(b - A @ res.x)
+        assert abs(res.history["residual"][-1] - true) <= 1e-12 * true
+        assert "minres" in res.message and "range" in res.message
+        # the least-squares answer exists (MINRES), with a smaller residual than the start
+        ls = np.linalg.lstsq(A.toarray(), b, rcond=None)[0]
+        assert np.linalg.norm(b - A @ ls) < true
+
+
+def test_cg_still_solves_singular_consistent_and_ill_conditioned_spd_systems():
+    """The divergence test never fires where CG works: b in the range of a singular A (against the
+    pseudo-inverse solution, up to the null space), and SPD diagonal systems of condition up to 1e14."""
+    A = _neumann(200)
+    b = np.random.default_rng(1).standard_normal(200)
+    b -= b.mean()
+    res = solvers.cg(A, b, rtol=1e-10, maxiter=4000)
+    assert res.converged
+    ref = np.linalg.pinv(A.toarray()) @ b
+    np.testing.assert_allclose(res.x - res.x.mean(), ref - ref.mean(), atol=1e-6 * np.abs(ref).max())
+    rng = np.random.default_rng(2)
+    for cond in (1e8, 1e12, 1e14):
+        d = np.geomspace(1.0, 1.0 / cond, 300)
+        rng.shuffle(d)
+        res = solvers.cg(solvers.DiagonalOperator(d) if hasattr(solvers, "DiagonalOperator") else np.diag(d),
+                         rng.standard_normal(300), rtol=1e-6, maxiter=3000)
+        assert res.status in ("converged", "maxiter", "stagnated"), (cond, res.status, res.message)
