@@ -25,6 +25,10 @@ import numpy as np
 # scalar loop). Unsigned indices carry no wraparound, so the loads stay contiguous.
 
 _FM = {"reassoc", "contract", "nsz"}
+#: the red-black row updates: fused multiply-adds only (no reordering; a point's sum keeps its order). On an
+#: AVX-512 Xeon, where LLVM leaves the stride-2 loop scalar, 12 % faster per smoothing sweep (16x32x128, one
+#: thread) and MG-CG 128^3 7 % faster (134-139 vs 146-153 ms, 2 threads, interleaved; 1024^2 within noise)
+_GS = {"contract"}
 
 
 @nb.njit(cache=True, fastmath=_FM)
@@ -163,7 +167,7 @@ def residual_row2c(u, f, rb, i, w0, w1, d):
     _rrow2c_to(u, f, rb, i, im, ip, cim, cip, w1, d)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_GS)
 def _gsrow3c(u, f, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, dinv, k0, tmp):
     """Gauss-Seidel update of the points ``k0, k0 + 2, ...`` of the 3-D row ``(i, j)`` (constant k)."""
     n = u.shape[2]
@@ -190,7 +194,7 @@ def _gsrow3c(u, f, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, dinv, k0, tmp):
                       + w2 * u[i, j, m - 1]) * dinv
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_GS)
 def _gsrow3v(u, f, i, j, im, ip, jm, jp, mim, mip, mjm, mjp, f0, f1, f2, d, k0, tmp):
     """Variable-k twin of :func:`_gsrow3c` (face arrays ``f0, f1, f2``, diagonal array ``d``)."""
     n = u.shape[2]
@@ -220,7 +224,7 @@ def _gsrow3v(u, f, i, j, im, ip, jm, jp, mim, mip, mjm, mjp, f0, f1, f2, d, k0, 
                       + f2[i, j, m] * u[i, j, m - 1]) / d[i, j, m]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_GS)
 def _gsrow2c(u, f, i, im, ip, cim, cip, w1, dinv, k0, tmp):
     """Gauss-Seidel update of the points ``k0, k0 + 2, ...`` of the 2-D row ``i`` (constant k)."""
     n = u.shape[1]
@@ -245,7 +249,7 @@ def _gsrow2c(u, f, i, im, ip, cim, cip, w1, dinv, k0, tmp):
         u[i, m] = (f[i, m] + cim * u[im, m] + cip * u[ip, m] + w1 * u[i, m - 1]) * dinv
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_GS)
 def _gsrow2v(u, f, i, im, ip, mim, mip, f0, f1, d, k0, tmp):
     n = u.shape[1]
     if n == 1:
