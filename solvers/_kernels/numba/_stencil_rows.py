@@ -10,11 +10,14 @@ import numpy as np
 # ----------------------------------------------------------------------------- vectorisable row helpers
 # The inner (last-axis) loops below carry no branches: the two end points of a row are peeled, so LLVM
 # vectorises the interior (AVX2/AVX-512). The red-black row updates update only the points of their colour
-# in a stride-2 loop over an *unsigned* index, which LLVM vectorises with interleaved loads and stores
-# (exact in place: a point of colour c only reads neighbours of colour 1 - c). Half the arithmetic of the
-# earlier form (a candidate for every point of the row into a buffer, then a select), and 17-25 % faster
-# per smoothing pass in 3-D, 5-15 % in 2-D (constant k; 128^3, 63^3, 1024^2, 511^2); a signed-index
-# stride-2 loop had measured slower than the select. The ``tmp`` row buffer argument is unused now.
+# in a stride-2 loop over an *unsigned* index (exact in place: a point of colour c only reads neighbours of
+# colour 1 - c). Half the arithmetic of the earlier form (a candidate for every point of the row into a
+# buffer, then a select), and 17-25 % faster per smoothing pass in 3-D, 5-15 % in 2-D on Zen 4 (constant
+# k; 128^3, 63^3, 1024^2, 511^2); a signed-index stride-2 loop had measured slower than the select. On an
+# AVX-512 Xeon ("rocketlake" to LLVM) the loop stays scalar (no packed arithmetic in its assembly: the cost
+# model declines the interleaved stores) and the select form measured no faster there (MG-CG 128^3 and
+# 1024^2, interleaved), nor did a compact-buffer form with stride-2 loads only; a red/black split layout
+# of the finest level is what would vectorise it. The ``tmp`` row buffer argument is unused now.
 # The helpers index the full arrays (row ``(i, j)``, neighbours ``im, ip, jm, jp``): passing 1-D row
 # views instead measured 2.5x slower in 3-D (the view structs defeat inlining / alias analysis).
 # Dot products inside apply/residual use ``_FM`` (reassociation only, no finite-math assumptions) so
