@@ -181,15 +181,24 @@ def _rows_p(tR, roff, rp, p, C, W, nb_, Up):
 
 
 @nb.njit(cache=True)
-def _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U):
-    chunk = U.shape[2]
-    S = np.empty(chunk)
-    A = np.empty(chunk)
-    C = np.empty(chunk, dtype=np.int64)
-    W = np.empty((p, chunk))
+def _row_work(chunk, p, rpad, nmodes):
+    """The work arrays of :func:`_block_rows_into` for blocks of ``chunk`` points: ``S, A, C, W, Up``."""
     rpm = 8
-    for i in range(t.shape[1]):
+    for i in range(nmodes):
         rpm = max(rpm, rpad[i])
-    Up = np.empty((chunk, rpm))
+    return (np.empty(chunk), np.empty(chunk), np.empty(chunk, dtype=np.int64), np.empty((p, chunk)),
+            np.empty((chunk, rpm)))
+
+
+@nb.njit(cache=True)
+def _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U, S, A, C, W, Up):
+    """:func:`_block_rows_table_pm` with the work arrays given (:func:`_row_work`: a caller that runs many
+    blocks allocates them once)."""
     for i in range(t.shape[1]):
         _rows_table_pm(tR, r_off[i], rpad[i], tG[i], p, inv_den, r[i], t, p0, nb_, i, S, C, W, A, Up, U[i])
+
+
+@nb.njit(cache=True)
+def _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U):
+    S, A, C, W, Up = _row_work(U.shape[2], p, rpad, t.shape[1])
+    _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, t, p0, nb_, U, S, A, C, W, Up)

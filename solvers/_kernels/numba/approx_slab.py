@@ -33,7 +33,7 @@ import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
-from ._table_rows import _FAST, _acos, _block_rows_table_pm, _weights8, ASIN_P, in_grid
+from ._table_rows import _FAST, _acos, _block_rows_into, _block_rows_table_pm, _row_work, _weights8, ASIN_P, in_grid
 from .approx import BLAS_SERIAL, check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread. Values (one GEMM per work item of
@@ -42,7 +42,7 @@ from .approx import BLAS_SERIAL, check_outputs
 #: 10^4 .. 10^6 points): slab ~ SLAB_NS[0] + SLAB_NS[1] * P + (ITEM_NS[0] + ITEM_NS[1] * P) * L / n with
 #: P = r_1 ... r_{d-1} and L / n the grid nodes per point (each node's last, padded work item); the plain
 #: table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d (fitted on Zen 4, within 10 % on the Xeon)
-SLAB_NS = (203.0, 0.32)
+SLAB_NS = (186.0, 0.31)
 ITEM_NS = (1230.0, 8.7)
 GEMM_NS = (115.0, 0.0427)
 #: the same for gradients (value and d derivatives; ad-hoc ``/tmp/s6/gradslab.py``, 2e5 points): slab form
@@ -76,10 +76,10 @@ def use_slab(packed, n: int, gradient: bool = False) -> bool:
     order 8, ``d >= 2``, slabs within :data:`MAX_BYTES` (two with ``gradient``: values and derivatives), at
     least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model (:data:`SLAB_NS`,
     :data:`ITEM_NS`, :data:`GEMM_NS`; :data:`SLAB_GRAD_NS`, :data:`GRAD_NS`) in its favour. Measured
-    (ad-hoc, 10^6 random points, 2 threads, Xeon, ms: plain / slab): (15,15,15) 145 / 138 (not taken: a
-    tie), (20,20,20) 250 / 168, (32,32,32) 672 / 266; at (20,20,20) the slab form passes the plain route
-    from about 25 points per grid node (10^4 points: 447 / 1331 ns per point and thread, 5 10^4: 464 /
-    439). Gradients (``/tmp/s6/gradslab.py``, Zen 4, points/s) (20,20,20) 1.34e6 -> 1.15e6 (not taken),
+    (ad-hoc, 10^6 random points, 2 threads, Xeon, ms: plain / slab): (15,15,15) 138-145 / 123-138 (not
+    taken: about a tie), (20,20,20) 235-250 / 158-168, (32,32,32) 654-672 / 266-270; at (20,20,20) the slab
+    form wins from about 25 points per grid node (10^4 points: 447 / 1331 ns per point and thread, 5 10^4:
+    464 / 439). Gradients (``/tmp/s6/gradslab.py``, Zen 4, points/s) (20,20,20) 1.34e6 -> 1.15e6 (not taken),
     (32,32,32) 4.3e5 -> 5.7e5, (62,16,62) 3.0e5 -> 5.9e5, (65,64,65) 7.0e4 -> 2.0e5."""
     if packed.d < 2 or int(packed.tp) != 8 or (gradient and getattr(packed, "dtG", None) is None):
         return False
@@ -343,7 +343,7 @@ def _combine8(Y, W, Ap, nA, out):
 
 
 @nb.njit(cache=True, parallel=True)
-def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, vals, tile):
+def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, vals, tile, nchunks):
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
     node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order, from :func:`_gather`): the rows of modes
     ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
@@ -352,8 +352,9 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, va
     ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points (as the plain route pads its
     blocks) and the GEMMs have fixed row blocks, so every kernel and BLAS call has the same shapes whatever
     the item: a point's value does not depend on the other points evaluated with it (BLAS and the
-    vectorised loops round differently by position and size otherwise). Gathering the points in their own
-    pass measured faster than reading them through the permutation here (random reads in the items)."""
+    vectorised loops round differently by position and size otherwise). The items run in ``nchunks``
+    parallel ranges, each allocating its work arrays once (4-6 % faster than per item). Gathering the points
+    in their own pass measured faster than reading them through ``perm`` here (random reads in the items)."""
     d = tb.shape[1] + 1
     rb = r[d - 2]
     nA = 1
@@ -362,41 +363,46 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, va
         nA *= r[i]
     for i in range(d - 1):
         rmax = max(rmax, r[i])
-    npre = nA * rb
     M = 8 * nA
+    npre = nA * rb
     rows = max(1, BLAS_SERIAL // max(1, rb * tile))    # each GEMM below OpenBLAS's threading limit
-    for it in nb.prange(items.shape[0]):
-        q0 = items[it, 0]
-        P = items[it, 1]
-        c = Cb[q0]
-        Sw = np.zeros(tile)
-        Sw[:P] = Sb[q0:q0 + P]
+    nit = items.shape[0]
+    for ch in nb.prange(nchunks):
+        Sw = np.empty(tile)
         W = np.empty((8, tile))
-        _weights8(Sw, W, inv_den)
         U = np.empty((d, rmax, tile))
-        _block_rows_table_pm(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U)
+        S, A, C, Wr, Up = _row_work(tile, p, rpad, d - 1)
         B = np.empty((rb, tile))
-        for b in range(rb):
-            for q in range(tile):
-                B[b, q] = U[d - 2, b, q]
-        Ap = np.ones((nA, tile))
-        size = 1
-        for i in range(d - 2):                    # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
-            ri = r[i]
-            for a in range(size - 1, -1, -1):
-                for b in range(ri - 1, -1, -1):
-                    for q in range(tile):
-                        Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
-            size *= ri
+        Ap = np.empty((nA, tile))
         Y = np.empty((M, tile))
-        blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
-        for s in range(0, M, rows):
-            e = min(M, s + rows)
-            np.dot(blk[s:e], B, Y[s:e])
         v = np.empty(tile)
-        _combine8(Y, W, Ap, nA, v)
-        for q in range(P):
-            vals[q0 + q] = v[q]
+        for it in range(ch * nit // nchunks, (ch + 1) * nit // nchunks):
+            q0 = items[it, 0]
+            P = items[it, 1]
+            c = Cb[q0]
+            for q in range(tile):
+                Sw[q] = Sb[q0 + q] if q < P else 0.0
+            _weights8(Sw, W, inv_den)
+            _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U, S, A, C, Wr, Up)
+            for b in range(rb):
+                for q in range(tile):
+                    B[b, q] = U[d - 2, b, q]
+            Ap[0, :] = 1.0
+            size = 1
+            for i in range(d - 2):                # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
+                ri = r[i]
+                for a in range(size - 1, -1, -1):
+                    for b in range(ri - 1, -1, -1):
+                        for q in range(tile):
+                            Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
+                size *= ri
+            blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
+            for s in range(0, M, rows):
+                e = min(M, s + rows)
+                np.dot(blk[s:e], B, Y[s:e])
+            _combine8(Y, W, Ap, nA, v)
+            for q in range(P):
+                vals[q0 + q] = v[q]
 
 
 @nb.njit(cache=True, parallel=True)
@@ -460,8 +466,9 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     for s, e in _batches(n, L):
         perm, tb, Cb, Sb = _ordered(t[s:e], G, L)
         vals = np.empty(e - s)
+        items = _items(Cb, L, TILE)
         _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
-                       _items(Cb, L, TILE), vals, TILE)
+                       items, vals, TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
         _scatter(vals, perm, out[s:e])
     return out
 
