@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +64,14 @@ def worker(path: str, start: int) -> None:
             if out not in ("clear_error", "verified", "wrong"):
                 detail, out = f"case returned {out!r}", "wrong"
         except (ValueError, TypeError, MemoryError, KeyError, OSError) as exc:
-            # an error the case did not map itself: clear if it names something, else wrong
-            out, detail = ("clear_error" if len(str(exc)) > 20 else "wrong"), f"{type(exc).__name__}: {exc}"[:300]
+            # an error the case did not map itself: clear if it names something, else wrong; raised in the
+            # case module itself (a call that never reached the library) it is a harness error, counted wrong
+            # so it cannot pass as a clear error (36 OT cases and 2 store/CLI cases did, before 2026-12-01)
+            inner = traceback.extract_tb(exc.__traceback__)[-1].filename
+            if Path(inner).resolve() == Path(path).resolve():
+                out, detail = "wrong", f"harness error: {type(exc).__name__}: {exc}"[:300]
+            else:
+                out, detail = ("clear_error" if len(str(exc)) > 20 else "wrong"), f"{type(exc).__name__}: {exc}"[:300]
         except BaseException as exc:  # anything else escaping is a crash of the library's contract
             out, detail = "crash", f"{type(exc).__name__}: {exc}"[:300]
         print(json.dumps({"i": i, "name": name, "event": "done", "outcome": out, "detail": detail,

@@ -34,6 +34,11 @@ def cmd_sweep(args) -> int:
     spec.pop("store", None)
     tasks = tasks_from_spec(spec)
     if args.dry_run:
+        if args.json:                      # --json holds for the task list too (it printed text before)
+            from .runs import dumps
+
+            print(dumps([{"key": t.key, "label": t.label(), **t.describe(), "name": t.name} for t in tasks]))
+            return EXIT_OK
         for t in tasks:
             print(f"{t.key}  {t.label()}")
         print(f"{len(tasks)} tasks")

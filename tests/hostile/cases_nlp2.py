@@ -535,7 +535,7 @@ CASES = [
     ("log barrier: unit step lands on NaN f", _nonlinear(lambda: LogBarrier([0.05, 2.9, 0.05]), np.ones(3))),
     ("log barrier: NaN f, no watchdog", _nonlinear(lambda: LogBarrier([0.05, 2.9, 0.05]), np.ones(3),
                                                    watchdog=False)),
-    ("log barrier: NaN f, no soc, kaczmarz", _nonlinear(lambda: LogBarrier([0.01, 3.98, 0.01]), np.ones(4),
+    ("log barrier: NaN f, no soc, kaczmarz", _nonlinear(lambda: LogBarrier([0.01, 3.98, 0.01]), np.ones(3),
                                                         sketch="kaczmarz", second_order_correction=False)),
     ("log barrier: NaN f, minres, superlinear", _nonlinear(lambda: LogBarrier([0.001, 1.999]), np.ones(2),
                                                            sketch=None, superlinear=True)),

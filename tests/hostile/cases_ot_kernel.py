@@ -154,6 +154,12 @@ def judge(res, C, a, b, eps, tol, pot=True):
     return "verified", f"converged, true error {err:.2e}"
 
 
+def _names(kw, extra):
+    """``kw`` with ``extra`` added to its ``names`` (a call passing both ``names=`` and ``**kw`` holding one
+    raised a TypeError at the call site, so those cases never reached the solver)."""
+    return {**kw, "names": tuple(kw.get("names", ())) + tuple(extra)}
+
+
 def solve(method, C, a, b, eps, *, tol=1e-8, names=(), pot=True, ref_C=None, **kw):
     if "names" in kw:
         names = tuple(names) + tuple(kw.pop("names"))
@@ -277,7 +283,7 @@ for _d in DOMAINS:
                  np.random.default_rng(4).integers(0, 255, (8, 6)).astype(np.uint8))),
             (f"{_meth}[{_d}]: bool C", lambda m=_meth, k=kw: solve(m, C0 > 0.5, A0, B0, 0.1,
                                                                    ref_C=(C0 > 0.5).astype(float),
-                                                                   names=("C",), **k)),
+                                                                   **_names(k, ("C",)))),
             (f"{_meth}[{_d}]: zero weights",
              lambda m=_meth, k=kw: solve(m, C0, np.array([0.3, 0, 0.3, 0, 0.4, 0]), np.array([0, .25, .25, .25, .25]),
                                          0.01, **k)),
@@ -293,8 +299,8 @@ for _d in DOMAINS:
             (f"{_meth}[{_d}]: weights summing to 3",
              lambda m=_meth, k=kw: solve(m, C0, 3 * A0, 3 * B0, 0.01, **k)),
             (f"{_meth}[{_d}]: weights summing to 1e-200",
-             lambda m=_meth, k=kw: solve(m, C0, 1e-200 * A0, 1e-200 * B0, 0.01, tol=1e-210, names=("tol", "a"), **k)),
-            (f"{_meth}[{_d}]: unequal sums", lambda m=_meth, k=kw: solve(m, C0, A0, 2 * B0, 0.01, names=("mass",), **k)),
+             lambda m=_meth, k=kw: solve(m, C0, 1e-200 * A0, 1e-200 * B0, 0.01, tol=1e-210, **_names(k, ("tol", "a")))),
+            (f"{_meth}[{_d}]: unequal sums", lambda m=_meth, k=kw: solve(m, C0, A0, 2 * B0, 0.01, **_names(k, ("mass",)))),
             (f"{_meth}[{_d}]: C spanning 1e-300..1e300",
              lambda m=_meth, k=kw: solve(m, 10.0 ** np.random.default_rng(5).uniform(-300, 300, (6, 5)), A0, B0, 1.0,
                                          **k)),
@@ -304,11 +310,11 @@ for _d in DOMAINS:
              lambda m=_meth, k=kw: solve(m, np.vstack([C0[:-1], 1e200 + C0[-1:]]), A0, B0, 0.01, **k)),
             (f"{_meth}[{_d}]: negative C", lambda m=_meth, k=kw: solve(m, C0 - 5.0, A0, B0, 0.01, **k)),
             (f"{_meth}[{_d}]: C with NaN",
-             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, np.nan, C0), A0, B0, 0.01, names=("C",), **k)),
+             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, np.nan, C0), A0, B0, 0.01, **_names(k, ("C",)))),
             (f"{_meth}[{_d}]: C with +inf",
-             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, np.inf, C0), A0, B0, 0.01, names=("C",), **k)),
+             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, np.inf, C0), A0, B0, 0.01, **_names(k, ("C",)))),
             (f"{_meth}[{_d}]: C with -inf",
-             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, -np.inf, C0), A0, B0, 0.01, names=("C",), **k)),
+             lambda m=_meth, k=kw: solve(m, np.where(C0 > 0.8, -np.inf, C0), A0, B0, 0.01, **_names(k, ("C",)))),
             (f"{_meth}[{_d}]: warm start f0 offset 1e6",
              lambda m=_meth, k=kw: solve(m, *_data(15, 12, 13), 1e-3, f0=np.full(15, 1e6), **k)),
             (f"{_meth}[{_d}]: maxiter=2 honest",

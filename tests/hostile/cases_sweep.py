@@ -483,7 +483,7 @@ def _merge_verified():
     b, ib = _file_store_with_sidecar(2)
     out = _tmpdir("merge") / "all.h5"
     with RunStore(out) as s:
-        s.merge(a, b)
+        s.merge([a, b])
     back = RunStore(out, "r")
     ids = sorted(r["run_id"] for r in back.list())
     if ids != sorted(ia + ib):

@@ -96,3 +96,19 @@ def test_cg_still_solves_singular_consistent_and_ill_conditioned_spd_systems():
         res = solvers.cg(solvers.DiagonalOperator(d) if hasattr(solvers, "DiagonalOperator") else np.diag(d),
                          rng.standard_normal(300), rtol=1e-6, maxiter=3000)
         assert res.status in ("converged", "maxiter", "stagnated"), (cond, res.status, res.message)
+
+
+def test_sweep_dry_run_honours_json(tmp_path):
+    """``newtonkit sweep SPEC --dry-run --json`` printed the text listing (so a script reading JSON failed);
+    it now prints a JSON list of the tasks with their keys, the same keys a real sweep stores under."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('factory = "problems.pde:Poisson"\nmethod = "cg"\nbackend = "numpy"\n'
+                    '[grid]\nshape = [[8, 8], [6, 6]]\n')
+    out = subprocess.run([sys.executable, "-m", "solvers", "sweep", str(spec), "--store", str(tmp_path / "runs"),
+                          "--dry-run", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    tasks = json.loads(out.stdout)
+    assert [t["params"]["shape"] for t in tasks] == [[8, 8], [6, 6]]
+    from solvers.sweep import load_spec, tasks_from_spec
+    assert [t["key"] for t in tasks] == [t.key for t in tasks_from_spec(load_spec(spec))]
+    assert not (tmp_path / "runs").exists()                     # a dry run stores nothing
