@@ -84,7 +84,8 @@ def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: f
     d_c = c * (1.0 + delta) + 1e-300
     S = SchurOperator(be, csr, d_c, 1.0 / d_r, (n, m))
     rf = eps * gf
-    rhs = eps * gg - S.apply_PT(rf / d_r)
+    with np.errstate(over="ignore", invalid="ignore"):    # an overflow is handled just below
+        rhs = eps * gg - S.apply_PT(rf / d_r)
     if not (bool(xp.all(xp.isfinite(rhs))) and bool(xp.all(xp.isfinite(S.diag)))):
         # an overflowing plan entry (exponents near the top of the double range): no direction;
         # the caller falls back to Sinkhorn steps (CG would refuse the non-finite system)

@@ -154,15 +154,11 @@ def judge(res, C, a, b, eps, tol, pot=True):
     return "verified", f"converged, true error {err:.2e}"
 
 
-def _names(kw, extra):
-    """``kw`` with ``extra`` added to its ``names`` (a call passing both ``names=`` and ``**kw`` holding one
-    raised a TypeError at the call site, so those cases never reached the solver)."""
+def _names(kw, extra):  # kw plus extra names (names= beside a **kw holding names: TypeError at the call)
     return {**kw, "names": tuple(kw.get("names", ())) + tuple(extra)}
 
 
 def solve(method, C, a, b, eps, *, tol=1e-8, names=(), pot=True, ref_C=None, **kw):
-    if "names" in kw:
-        names = tuple(names) + tuple(kw.pop("names"))
     fn = getattr(sot, method)
     try:
         res = fn(C, a, b, eps=eps, tol=tol, **kw)

@@ -112,3 +112,25 @@ def test_sweep_dry_run_honours_json(tmp_path):
     from solvers.sweep import load_spec, tasks_from_spec
     assert [t["key"] for t in tasks] == [t.key for t in tasks_from_spec(load_spec(spec))]
     assert not (tmp_path / "runs").exists()                     # a dry run stores nothing
+
+
+def test_sns_with_a_huge_cost_row_warns_nothing_and_meets_its_marginals():
+    """A cost row at 1e200 overflowed ``rf / d_r`` in the Newton system (handled: no direction, Sinkhorn
+    steps instead) but let a NumPy 'overflow encountered in divide' RuntimeWarning reach the user. The
+    outcome is unchanged and honest: 1e200 + U(0, 1) rounds to a constant 1e200 row, and the solve ends
+    'nonfinite' with advice to rescale C (a converged claim would have to meet the marginals)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    C = rng.random((6, 5))
+    C[-1] += 1e200
+    a, b = np.full(6, 1 / 6), np.full(5, 1 / 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        from solvers.ot import sns
+        res = sns(C, a, b, eps=0.01, tol=1e-8)
+    if res.converged:
+        P = np.asarray(res.plan())
+        assert np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum() <= 1e-7
+    else:
+        assert res.status == "nonfinite" and "rescale C" in res.message
