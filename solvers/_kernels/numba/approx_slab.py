@@ -20,9 +20,9 @@ as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 
 Values (:func:`evaluate`): the points of a work item (at most :data:`TILE` of one first node ``c``) get
 the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
-slabs as a ``(8 r_1 \cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
+slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
 points: BLAS, about 45-50 GFLOP/s per thread on the AVX-512 Xeon measured) and per point
-:math:`\sum_l w_l\, A' \cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
+:math:`\\sum_l w_l\\, A' \\cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
 replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
 the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
 (32,32,32) 436 -> 260 ms (2 threads, same process, ``/tmp/s8/abslab.py``). Gradients keep that
@@ -347,7 +347,7 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, va
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
     node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order, from :func:`_gather`): the rows of modes
     ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
-    ``(8 r_0 \cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
+    ``(8 r_0 \\cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
     then ``vals[q] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
     ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points (as the plain route pads its
     blocks) and the GEMMs have fixed row blocks, so every kernel and BLAS call has the same shapes whatever
