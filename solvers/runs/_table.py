@@ -20,23 +20,23 @@ def parse_tag(text: str) -> tuple[str, object]:
     return key, value
 
 
+def _same_number(a, b) -> bool:
+    """Equal numbers, NaN matching NaN (so ``--tag x=nan`` finds a NaN tag)."""
+    return a == b or (a != a and b != b)
+
+
 def _tag_matches(stored, wanted) -> bool:
     if isinstance(wanted, str) and not isinstance(stored, str):
         if isinstance(stored, bool):
             return wanted.lower() in (str(stored).lower(), str(int(stored)))
         if isinstance(stored, numbers.Number):
             try:
-                w, v = float(wanted), float(stored)
-            except (ValueError, TypeError):
+                return _same_number(float(wanted), stored)
+            except ValueError:
                 return False
-            return w == v or (math.isnan(w) and math.isnan(v))     # --tag x=nan finds a NaN tag
         return str(stored) == wanted
     if isinstance(wanted, numbers.Number) and isinstance(stored, numbers.Number) and not isinstance(stored, bool):
-        try:
-            if math.isnan(float(wanted)) and math.isnan(float(stored)):
-                return True
-        except TypeError:                                          # complex
-            pass
+        return _same_number(wanted, stored)
     return stored == wanted
 
 
