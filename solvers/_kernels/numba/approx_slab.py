@@ -21,7 +21,7 @@ as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 Values (:func:`evaluate`): the points of a work item (at most :data:`TILE` of one first node ``c``) get
 the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
 slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
-points: BLAS, about 45-50 GFLOP/s per thread on the AVX-512 Xeon measured) and per point
+points: BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
 :math:`\\sum_l w_l\\, A' \\cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
 replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
 the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
