@@ -13,6 +13,21 @@ solve. The rule is a threshold on the *relative* regularisation
 with ``threshold = 1.5e-3`` up to ``n m = 1e6``, ``3.5e-3`` from ``n m = 9e6`` on, and
 log-log interpolation in between (:func:`threshold`).
 
+Near the threshold the better routine depends on the machine (one cost matrix pass against a
+sparse solve: at n = 1000, eps_rel = 3e-3, Sinkhorn took 0.098 s and SNS 0.136 s on an AMD EPYC,
+0.228 s and 0.131 s on an Intel Xeon), so the choice of Sinkhorn is checked while it runs
+(:class:`SwitchRule`): every ``SWITCH_EVERY`` (20) iterations the iterations still needed are
+predicted from the decay of the marginal error over the last ``SWITCH_WINDOW`` (10) (Sinkhorn
+converges linearly; at n = 1000 the prediction made at iteration 20 was within 5 % of the final
+count for eps_rel >= 5e-3 and within 13 % at 3e-3, ad-hoc run), and when more than ``SWITCH_KAPPA`` (400)
+remain -- the cost of an SNS solve in Sinkhorn iterations near the threshold: 260-350 at
+n = 1000 and 170-290 at n = 3000 on the Xeon (``benchmarks/results/ot_sns_n1000.json``,
+``ot_sns_n3000.json``: SNS time over Sinkhorn time per iteration at eps_rel 3e-3 and 1e-3), about
+800 on the EPYC -- SNS continues from the next iterate. The result is then SNS's, with the
+Sinkhorn rows in front of its history (``stage`` 1) and ``stats["auto_head"]``. The decision
+depends on the errors only, not on timings, so a run is reproducible. Routine options other
+than ``domain`` turn the check off (Sinkhorn runs as asked).
+
 Measured (``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
 squared Euclidean cost scaled to max 1, uniform weights, L1 marginal error 1e-8, Numba
 backend, one thread, process CPU time; quick single runs on a shared, loaded 2-core machine,
@@ -53,6 +68,9 @@ EPS_REL_SMALL = 1.5e-3
 #: ... and for n m >= SIZE_LARGE (measured at n = 3000; log-log interpolation in between)
 EPS_REL_LARGE = 3.5e-3
 SIZE_SMALL, SIZE_LARGE = 1e6, 9e6
+#: the Sinkhorn -> SNS switch (:class:`SwitchRule`): checked every SWITCH_EVERY iterations, the decay
+#: measured over the last SWITCH_WINDOW, switching when more than SWITCH_KAPPA iterations are predicted
+SWITCH_EVERY, SWITCH_WINDOW, SWITCH_KAPPA = 20, 10, 400
 
 
 def threshold(size: float) -> float:
@@ -125,7 +143,11 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     SolveResult
         The chosen routine's result; ``stats["auto_choice"]`` is ``"sinkhorn"`` or ``"sns"``,
         ``stats["auto_reason"]`` the rule's reason (with the value of ``eps / (C.max() -
-        C.min())``), ``method`` the chosen routine's name.
+        C.min())``, and the switch's reason when Sinkhorn handed over to SNS), ``method`` the
+        routine that produced the returned potentials. After a switch, ``nit``, ``history``
+        (the Sinkhorn rows first, ``stage`` 1), ``stats["sinkhorn_steps"]``, ``stats["time_s"]``
+        and the provenance's start cover both parts; ``stats["auto_head"]`` describes the
+        Sinkhorn part; ``maxiter`` bounds each part.
     """
     from .sinkhorn import sinkhorn
     from .sns import sns
@@ -137,16 +159,109 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     rng, size, half = _cost_range(data, backend)
     rel = 0.5 * e / half if half > 0 else math.nan     # eps / (C.max() - C.min()), no overflow
     name, reason = choose(e, rng, size, rel=rel) if not math.isnan(rng) else ("sns", "cost range unknown")
-    routine = sinkhorn if name == "sinkhorn" else sns
     mapped = None
     if name == "sinkhorn" and isinstance(options.get("domain"), str) and options["domain"] == "kernel":
         options = dict(options, domain="auto")     # sinkhorn's kernel phase (module notes of auto)
         mapped = "domain='kernel' (an sns value) passed to sinkhorn as domain='auto' (its kernel-space phase)"
-    res = routine(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback, backend=backend,
+    if name == "sns":
+        res = sns(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback, backend=backend,
                   **options)
+    elif set(options) - {"domain"}:                # routine options: Sinkhorn alone, as asked (no switch)
+        res = sinkhorn(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, callback=callback,
+                       backend=backend, **options)
+    else:
+        res, switched = _sinkhorn_then_sns(data, a, b, eps, tol, maxiter, f0, g0, callback, backend,
+                                           options.get("domain", "auto"), "kernel" if mapped else None)
+        if switched is not None:
+            name, reason = "sns", f"{reason}; {switched}"
     res.stats["auto_choice"] = name
     res.stats["auto_reason"] = reason
     res.stats["auto_eps_rel"] = rel
     if mapped is not None:
         res.stats["auto_domain"] = mapped
+    return res
+
+
+class SwitchRule:
+    """When to leave a Sinkhorn run for SNS (:func:`auto`): every ``every`` iterations, predict the
+    iterations still needed from the error's decay over the last ``window`` ones (Sinkhorn converges
+    linearly: ``log err`` falls by a constant per iteration) and switch when that exceeds ``kappa``,
+    the cost of an SNS solve in Sinkhorn iterations (module notes), or when the error stopped falling."""
+
+    every, window, kappa = SWITCH_EVERY, SWITCH_WINDOW, SWITCH_KAPPA
+
+    def __init__(self):
+        self.reason, self.predicted = "", math.nan
+
+    def __call__(self, errors, tol: float) -> bool:
+        k = len(errors)
+        if k < 2 * self.window:
+            return False
+        e1, e0 = float(errors[-1]), float(errors[-1 - self.window])
+        if not (e1 > 0 and e0 > 0 and math.isfinite(e1) and math.isfinite(e0)):
+            return False
+        slope = (math.log(e1) - math.log(e0)) / self.window
+        self.predicted = (math.log(tol) - math.log(e1)) / slope if slope < 0 else math.inf
+        if self.predicted <= self.kappa:
+            return False
+        self.reason = (f"switched to sns after {k} Sinkhorn iterations: error {e1:.3g}, falling by a factor "
+                       f"{math.exp(slope):.4f} per iteration, predicts {self.predicted:.4g} more to tol > "
+                       f"{self.kappa} (an SNS solve's cost in Sinkhorn iterations)")
+        return True
+
+
+class _Offset:
+    """A user callback for the SNS part of a switched solve: ``nit`` continues the Sinkhorn count."""
+
+    def __init__(self, fn, offset: int):
+        from ..results import Callback
+
+        self.cb, self.offset = Callback(fn), offset
+
+    def __call__(self, intermediate_result):
+        if self.cb.wants_result:
+            intermediate_result.nit += self.offset
+            self.cb.fn(intermediate_result)
+        else:
+            self.cb.fn(intermediate_result.x)
+
+
+def _sinkhorn_then_sns(data, a, b, eps, tol, maxiter, f0, g0, callback, backend, domain, sns_domain):
+    """Sinkhorn with :class:`SwitchRule`; when it stops the run, SNS from the next iterate, and one
+    result of both parts. Returns ``(result, switch reason or None)``."""
+    from .sinkhorn import Handoff, _sinkhorn
+    from .sns import sns
+
+    rule = SwitchRule()
+    out = _sinkhorn(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, eps_scaling=None, check_every=None,
+                    domain=domain, float32=True, callback=callback, backend=backend, rule=rule)
+    if not isinstance(out, Handoff):
+        return out, None
+    res = sns(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=out.f, callback=_Offset(callback, out.count)
+              if callback is not None else None, backend=backend, domain=sns_domain or domain)
+    return _joined(out, res), out.reason
+
+
+def _joined(head, res):
+    """``res`` (SNS from the head's next iterate) with the head's rows in front: ``nit``, history, the
+    Sinkhorn step count, time and provenance cover both parts."""
+    import numpy as np
+
+    k = head.count
+    rows = {"marginal_error": head.errors, "stage": np.ones(k, np.int8), "step": np.zeros(k),
+            "nnz": np.zeros(k, np.int64), "cg_iterations": np.zeros(k, np.int64), "eps": np.full(k, head.eps)}
+    res.history = {c: np.concatenate([rows[c].astype(v.dtype), v]) for c, v in res.history.items()}
+    res.nit += k
+    from ..runs.provenance import utc_iso
+
+    t = head.times
+    res.stats["time_s"] = res.stats["time_s"] + t["time_s"]
+    res.stats["compile_s"] = res.stats["compile_s"] + t["compile_s"]
+    res.stats["sinkhorn_steps"] = res.stats.get("sinkhorn_steps", 0) + k
+    res.stats["iterations"] = res.nit
+    res.stats["auto_head"] = {"sinkhorn_iterations": k, "time_s": t["time_s"], **head.stats}
+    res.provenance["utc_start"] = utc_iso(head.utc_start)
+    if "wall_time_s" in res.provenance:
+        res.provenance["wall_time_s"] += t["time_s"] + t["compile_s"]
+    res.options["warm_start"] = False
     return res

@@ -39,6 +39,9 @@ problems", SIAM J. Sci. Comput. 41 (2019) (log-domain updates, eps-scaling).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
 
 from ..results import Callback, Status, Timer, stopped_message
 from . import _common, _options, _result
@@ -130,6 +133,42 @@ class SinkhornRun:
         return xp.concatenate([errors, xp.zeros(extra)])
 
 
+@dataclass
+class Handoff:
+    """Where a Sinkhorn run stopped by a switch rule (:func:`_sinkhorn` with ``rule``) leaves off:
+    the next iterate's row potentials ``f`` (full size, of the problem as posed: the routine that
+    takes over measures it as its starting point), the ``errors`` of the ``count`` iterates measured
+    (history rows 0 .. count - 1), ``eps``, the run's ``times`` (``time_s``, ``compile_s``, taken at the
+    stop), ``utc_start`` (POSIX), ``stats``, and the rule's ``reason``."""
+
+    f: object
+    errors: np.ndarray
+    count: int
+    eps: float
+    times: dict
+    utc_start: float
+    stats: dict
+    reason: str
+
+
+def _run_with_rule(run, tol: float, steps: int, check: int, cb, rule, be):
+    """``run.run(tol, steps, check, measure_last=True)`` in chunks of ``rule.every`` updates, asking
+    ``rule(errors, tol)`` (the host copy of the errors measured so far) after each chunk. The iterates are
+    those of one call (a chunk leaves its next iterate unmeasured; the next chunk measures it first).
+    Returns the run's status, or ``"switch"`` when the rule asks to stop (the next iterate, unmeasured,
+    is ``run.f``)."""
+    done = 0
+    while True:
+        if steps - done <= rule.every:
+            return run.run(tol, steps - done, check, measure_last=True, cb=cb, nit0=0)
+        status = run.run(tol, rule.every, check, measure_last=False, cb=cb, nit0=0)
+        done += rule.every
+        if status != Status.MAXITER:
+            return status
+        if rule(be.to_numpy(run.errors[:run.count]), tol):
+            return "switch"
+
+
 def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None,
              f0=None, g0=None, eps_scaling: float | None = None, check_every: int | None = None,
              domain: str = "auto", float32: bool = True, callback=None, backend=None):
@@ -187,6 +226,14 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         module notes), ``marginal_error`` (of the returned potentials, measured as in the
         module notes: what ``converged`` is based on).
     """
+    return _sinkhorn(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=f0, g0=g0, eps_scaling=eps_scaling,
+                     check_every=check_every, domain=domain, float32=float32, callback=callback, backend=backend)
+
+
+def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every, domain, float32, callback, backend,
+              rule=None):
+    """:func:`sinkhorn`; with a switch ``rule`` (``rule.every``, ``rule(errors, tol) -> bool``, see
+    :func:`_run_with_rule`) the final eps stage may end early with a :class:`Handoff` instead of a result."""
     opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every,
                                     domain=domain, float32=float32)
     Callback(callback)               # a callback that is not callable is refused before any work
@@ -229,7 +276,12 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
             run.restart(e)
         start = run.count
         # the run counts its measurements across stages itself: the callback's nit is that count
-        status = run.run(tol if final else max(tol, 1e-2), steps, check, measure_last=True, cb=cb, nit0=0)
+        if final and rule is not None:
+            status = _run_with_rule(run, tol, steps, check, cb, rule, be)
+            if status == "switch":
+                return _handoff(inputs, run, mass, shift, timer, rule)
+        else:
+            status = run.run(tol if final else max(tol, 1e-2), steps, check, measure_last=True, cb=cb, nit0=0)
         history.extend(be.to_numpy(run.errors[start:run.count]), eps=e)
         if status in (Status.NONFINITE, Status.STOPPED):
             break
@@ -257,3 +309,14 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
                                 history=history, stats={"iterations": nit, "eps_stages": len(stages),
                                                         **getattr(run, "stats", {})},
                                 options=options, timer=timer, marginal_error=err)
+
+
+def _handoff(inputs, run, mass: float, shift: float, timer: Timer, rule) -> Handoff:
+    """The :class:`Handoff` of a run the rule stopped (potentials and errors of the problem as posed)."""
+    be = inputs.be
+    f = run.f + shift if mass != 1.0 else run.f
+    support = inputs.support
+    f = _common.expand(be, f, None if support is None else support[0], inputs.shape[0])
+    errors = be.to_numpy(run.errors[:run.count]) * mass
+    return Handoff(f=f, errors=errors, count=run.count, eps=run.eps, times=timer.stats(), utc_start=timer.utc_start,
+                   stats=dict(getattr(run, "stats", {})), reason=rule.reason)

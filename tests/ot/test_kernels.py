@@ -109,3 +109,19 @@ def test_csr_scatter_places_the_block(data):
         full = mod.csr_scatter(mod.csr_matrix(csr, (n, m)), rows, cols, (2 * n, m + 3)).toarray()
         np.testing.assert_array_equal(full[np.ix_(rows, cols)], ref.csr_matrix(csr, (n, m)).toarray())
         assert full.sum() == pytest.approx(csr[2].sum(), rel=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(700, 400), (601, 503), (5, 50_000), (3, 7)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaling_rmatvec_against_float64_product(shape, dtype):
+    """``K^T u`` with float64 accumulation (row blocks in parallel above ``KERNEL_PARALLEL_SIZE``
+    entries, serially below and when there are fewer than 4 rows per thread), against NumPy in float64."""
+    rng = np.random.default_rng(sum(shape))
+    K = rng.random(shape).astype(dtype)
+    u = np.exp(rng.standard_normal(shape[0]))
+    out = np.full(shape[1], np.nan)
+    numba_ot.scaling_rmatvec(K, u, out)
+    np.testing.assert_allclose(out, u @ K.astype(np.float64), rtol=1e-13)
+    out2 = np.empty(shape[1])
+    numba_ot.scaling_rmatvec(K, u, out2)
+    np.testing.assert_array_equal(out2, out)          # fixed reduction order: the same bits every call

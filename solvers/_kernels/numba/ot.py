@@ -301,12 +301,62 @@ def scaling_matvec(kernel, v, out):
     return _kernel_matvec(kernel, v, out)
 
 
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _rows_into(K, u, i0, i1, acc):
+    """``acc += K[i0:i1]^T u[i0:i1]`` (float64), four rows per sweep of ``acc`` (a quarter of its
+    loads and stores: the loop streams K once, vectorised)."""
+    m = K.shape[1]
+    i = i0
+    while i + 4 <= i1:
+        u0, u1, u2, u3 = u[i], u[i + 1], u[i + 2], u[i + 3]
+        K0, K1, K2, K3 = K[i], K[i + 1], K[i + 2], K[i + 3]
+        for j in range(m):
+            acc[j] += (u0 * K0[j] + u1 * K1[j]) + (u2 * K2[j] + u3 * K3[j])
+        i += 4
+    while i < i1:
+        ui, K0 = u[i], K[i]
+        for j in range(m):
+            acc[j] += ui * K0[j]
+        i += 1
+
+
+@nb.njit(parallel=True, cache=True)
+def _kernel_rmatvec(K, u, out, parts):
+    """``out = K^T u`` with float64 accumulation: ``parts.shape[0]`` row blocks in parallel, each
+    into its own row of ``parts``, then the partial sums added in a fixed order (the result does not
+    depend on the scheduling)."""
+    n = K.shape[0]
+    T = parts.shape[0]
+    rows = (n + T - 1) // T
+    for t in nb.prange(T):
+        parts[t, :] = 0.0
+        _rows_into(K, u, min(n, t * rows), min(n, (t + 1) * rows), parts[t])
+    out[:] = parts[0]
+    for t in range(1, T):
+        out += parts[t]
+    return out
+
+
+@nb.njit(cache=True)
+def _kernel_rmatvec_serial(K, u, out):
+    """Serial :func:`_kernel_rmatvec` (small kernels: a parallel region would dominate)."""
+    out[:] = 0.0
+    _rows_into(K, u, 0, K.shape[0], out)
+    return out
+
+
 def scaling_rmatvec(kernel, u, out):
-    """BLAS (``u @ K``: reads K row by row; measured faster here than a Numba column-tile loop)."""
+    """``out = K^T u``, float64 accumulation, row blocks in parallel (:func:`_kernel_rmatvec`; serially
+    below ``KERNEL_PARALLEL_SIZE`` entries). Measured against BLAS ``u @ K`` (float32 accumulation for
+    a float32 kernel) with OpenBLAS pinned to one thread as the benchmarks run it: 0.116 vs 0.163-0.188 ms
+    at 1000 x 1000, 1.03 vs 1.5-1.7 ms at 3000 x 3000 (float32, 2 threads, ad-hoc)."""
     _check_kernel(kernel)
     check_vector("u", u, kernel.shape[0])
     check_vector("out", out, kernel.shape[1])
-    return _reference.scaling_rmatvec(kernel, u, out)
+    blocks = 1 if kernel.size < KERNEL_PARALLEL_SIZE else min(nb.get_num_threads(), kernel.shape[0] // 4)
+    if blocks <= 1:
+        return _kernel_rmatvec_serial(kernel, u, out)
+    return _kernel_rmatvec(kernel, u, out, np.empty((blocks, kernel.shape[1])))
 
 
 def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
