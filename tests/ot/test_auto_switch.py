@@ -94,3 +94,27 @@ def test_rule_on_flat_short_or_broken_records():
     assert not rule(np.full(10, 1e-3), 1e-9)                                 # too few to judge
     assert not rule(np.r_[np.full(29, 1e-3), np.nan], 1e-9)                  # NaN: the run reports it
     assert not rule(np.r_[np.full(29, 1e-3), 0.0], 1e-9)
+
+
+def test_switch_with_zero_weights_and_unit_free_mass():
+    """Zero weights (the run is on the support; the handed-over potentials are -inf off it) and a total
+    mass of 7 (the run is on unit mass; potentials and errors are mapped back before SNS takes over)."""
+    from problems import ot
+
+    rng = np.random.default_rng(5)
+    x, y = rng.random((140, 2)), rng.random((120, 2))
+    a, b = rng.random(140) + 0.1, rng.random(120) + 0.1
+    a[[3, 50, 51]] = 0.0
+    b[[0, 119]] = 0.0
+    a, b = 7 * a / a.sum(), 7 * b / b.sum()
+    p = ot.EntropicOT.from_points(x, y, a, b, eps=SWITCHES, scale="max")
+    res = solvers.solve(p, method="auto", tol=1e-9)
+    assert res.converged and "switched to sns" in res.stats["auto_reason"], res.message
+    P = np.asarray(res.plan())
+    assert (P[[3, 50, 51]] == 0).all() and (P[:, [0, 119]] == 0).all()
+    ia, ib = a > 0, b > 0
+    P_ref = np.zeros_like(P)
+    P_ref[np.ix_(ia, ib)] = scaling_sinkhorn(p.C[np.ix_(ia, ib)], a[ia], b[ib], p.eps, iters=20000)
+    assert np.abs(P - P_ref).sum() < 1e-8 * 7
+    assert np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum() <= 1.01e-9
+    assert res.history["marginal_error"][0] > 1.0          # errors on the problem's scale (mass 7)
