@@ -253,6 +253,8 @@ def _joined(head, res):
     rows = {"marginal_error": head.errors, "stage": np.ones(k, np.int8), "step": np.zeros(k),
             "nnz": np.zeros(k, np.int64), "cg_iterations": np.zeros(k, np.int64), "eps": np.full(k, head.eps)}
     res.history = {c: np.concatenate([rows[c].astype(v.dtype), v]) for c, v in res.history.items()}
+    res.message = (f"{res.message} [method='auto': {k} Sinkhorn iterations came first, then the switch to SNS, "
+                   f"whose counts the message gives; nit = {k} + {res.nit}]")
     res.nit += k
     from ..runs.provenance import utc_iso
 

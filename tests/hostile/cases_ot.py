@@ -250,3 +250,72 @@ CASES += [
     ("sns(maxiter=0)", lambda: solve_or_error("sns", C0, A0, B0, 0.05, maxiter=0)),
     ("sinkhorn(maxiter=0)", lambda: solve_or_error("sinkhorn", C0, A0, B0, 0.05, maxiter=0)),
 ]
+
+# ---------------------------------------------------------------- class 6: method="auto" across its Sinkhorn -> SNS switch
+# eps / (C.max() - C.min()) = 2e-3: auto starts with Sinkhorn (~900 iterations needed) and hands over to SNS at its
+# first check (iteration 20); every case is judged on the returned potentials (true error, honest status)
+
+
+def _switch_data(n=90, m=80, seed=7, scale=1.0, weights=False):
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    C = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    C = C / C.max() * scale
+    a = rng.random(n) + 0.1 if weights else np.ones(n)
+    b = rng.random(m) + 0.1 if weights else np.ones(m)
+    return C, a / a.sum(), b / b.sum()
+
+
+def _auto(C, a, b, eps, tol=1e-8, want_switch=None, **kw):
+    from solvers.ot import auto
+
+    try:
+        res = auto(C, a, b, eps=eps, tol=tol, **kw)
+    except (ValueError, TypeError) as exc:
+        return "wrong", f"unexpected {type(exc).__name__}: {exc}"
+    out, detail = judge(res, C, a, b, eps, tol)
+    if out != "verified":
+        return out, detail
+    switched = "switched to sns" in res.stats.get("auto_reason", "")
+    if want_switch is not None and switched != want_switch:
+        return "wrong", f"switch expected {want_switch}, got {switched}: {res.stats.get('auto_reason')}"
+    rows = {k: len(v) for k, v in res.history.items()}
+    if set(rows.values()) != {res.nit + 1}:
+        return "wrong", f"history rows {rows} for nit={res.nit}"
+    return out, f"{detail}; switched={switched}, nit={res.nit}"
+
+
+def _stop_at(k):
+    def cb(intermediate_result):
+        if intermediate_result.nit >= k:
+            raise StopIteration
+    return cb
+
+
+CS, AS, BS = _switch_data()
+_C1, _A1, _B1 = _switch_data(seed=8, weights=True)
+_A0 = _A1.copy()
+_A0[[0, 5, 6]] = 0.0
+_A0 /= _A0.sum()
+CASES += [
+    ("auto: switch region, plain", lambda: _auto(CS, AS, BS, 2e-3, want_switch=True)),
+    ("auto: switch region, random weights", lambda: _auto(_C1, _A1, _B1, 2e-3, want_switch=True)),
+    ("auto: switch region, three zero weights", lambda: _auto(_C1, _A0, _B1, 2e-3, want_switch=True)),
+    ("auto: switch region, tol 1e-300 (out of reach)", lambda: _auto(CS, AS, BS, 2e-3, tol=1e-300)),
+    ("auto: switch region, maxiter=3 (no check)", lambda: _auto(CS, AS, BS, 2e-3, maxiter=3, want_switch=False)),
+    ("auto: switch region, maxiter=25", lambda: _auto(CS, AS, BS, 2e-3, maxiter=25)),
+    ("auto: switch region, callback stops in the Sinkhorn part", lambda: _auto(CS, AS, BS, 2e-3, callback=_stop_at(10),
+                                                                               want_switch=False)),
+    ("auto: switch region, callback stops in the SNS part", lambda: _auto(CS, AS, BS, 2e-3, callback=_stop_at(45),
+                                                                           want_switch=True)),
+    ("auto: switch region, f0 offset by 1e16", lambda: _auto(CS, AS, BS, 2e-3, f0=np.full(90, 1e16))),
+    ("auto: switch region, g0 only", lambda: _auto(CS, AS, BS, 2e-3, g0=np.linspace(-1, 1, 80))),
+    ("auto: switch region, costs and eps x 1e300", lambda: _auto(CS * 1e300, AS, BS, 2e-3 * 1e300)),
+    ("auto: switch region, costs and eps x 1e-300", lambda: _auto(CS * 1e-300, AS, BS, 2e-3 * 1e-300)),
+    ("auto: switch region, float32 C", lambda: _auto(CS.astype(np.float32), AS, BS, 2e-3)),
+    ("auto: switch region, numpy backend", lambda: _auto(CS, AS, BS, 2e-3, backend="numpy", want_switch=True)),
+    ("auto: switch region, domain='log'", lambda: _auto(CS, AS, BS, 2e-3, domain="log", want_switch=True)),
+    ("auto: switch region, domain='kernel'", lambda: _auto(CS, AS, BS, 2e-3, domain="kernel", want_switch=True)),
+    ("auto: switch region, a bogus option", lambda: expect_error(
+        lambda: __import__("solvers.ot", fromlist=["auto"]).auto(CS, AS, BS, eps=2e-3, n_sinkhron=5), "n_sinkhron")),
+]

@@ -118,3 +118,16 @@ def test_switch_with_zero_weights_and_unit_free_mass():
     assert np.abs(P - P_ref).sum() < 1e-8 * 7
     assert np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum() <= 1.01e-9
     assert res.history["marginal_error"][0] > 1.0          # errors on the problem's scale (mass 7)
+
+
+def test_switched_message_counts_both_parts():
+    p = random_problem(np.random.default_rng(6), 100, 90, SWITCHES)
+    k = solvers.solve(p, method="auto", tol=1e-9).stats["auto_head"]["sinkhorn_iterations"]   # deterministic
+
+    def stop(intermediate_result):
+        if intermediate_result.nit >= k + 3:
+            raise StopIteration
+
+    res = solvers.solve(p, method="auto", tol=1e-9, callback=stop)
+    assert res.status == "stopped" and res.nit == k + 3 and res.stats["auto_head"]["sinkhorn_iterations"] == k
+    assert f"{k} Sinkhorn iterations came first" in res.message and f"nit = {k} + 3" in res.message
