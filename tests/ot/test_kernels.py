@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from solvers._kernels.cupy import ot as cupy_ot
 from solvers._kernels.numba import ot as numba_ot
@@ -125,3 +126,35 @@ def test_scaling_rmatvec_against_float64_product(shape, dtype):
     out2 = np.empty(shape[1])
     numba_ot.scaling_rmatvec(K, u, out2)
     np.testing.assert_array_equal(out2, out)          # fixed reduction order: the same bits every call
+
+
+def _share_by_sort(buf, rho, target):
+    """The definition: sort the candidates (>= rho) in decreasing order, take the fewest whose sum reaches target."""
+    cand = np.sort(buf[buf >= rho])[::-1]
+    acc = np.cumsum(cand)
+    hit = np.nonzero(acc >= target)[0]
+    k = int(hit[0]) + 1 if hit.size else cand.size
+    return k, float(cand[k - 1]) if hit.size else float(cand.min())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1e-12, 0.25, 0.5, 1.0, 3.0]) | st.floats(0.0, 10.0), min_size=1, max_size=300),
+       st.floats(0.0, 1.2), st.floats(0.0, 1e-3))
+def test_row_share_selection_matches_the_sorted_definition(values, frac, rho):
+    """The partial-sum selection of :func:`_row_share` (no sort) against sort + cumulative sum, with
+    heavy ties (sampled values) and targets beyond the total (then every candidate)."""
+    from solvers._kernels.numba._ot_dense import _row_share
+
+    buf = np.asarray(values, dtype=np.float64)
+    c = int((buf >= rho).sum())
+    if c == 0:
+        return
+    target = frac * buf[buf >= rho].sum()
+    k, thr = _row_share(buf, buf.size, c, rho, target)
+    k_ref, thr_ref = _share_by_sort(buf, rho, target)
+    cand = np.sort(buf[buf >= rho])[::-1]
+    assert 1 <= k <= c and thr == cand[k - 1]          # thr is the k-th largest candidate
+    # the partial sums are added in another order than the cumulative sum: only a target within
+    # rounding of a partial sum may move the count by one
+    near = np.isclose(np.cumsum(cand), target, rtol=1e-12, atol=0.0).any()
+    assert (abs(k - k_ref) <= 1) if near else (k == k_ref and thr == thr_ref)
