@@ -10,8 +10,9 @@ columns and walk the rows in blocks, keeping a running maximum and a rescaled ru
 per column, so every inner loop still reads contiguous memory (measured as fast as the
 row pass over a transposed copy). The scaling kernel of kernel-space Sinkhorn is built
 row by row (:func:`_scaling_kernel`, float64 or float32); ``K v`` accumulates in float64
-over rows in parallel, ``K^T u`` is BLAS (``u @ K``, measured faster than a column-tile
-loop). Truncated plans use int32 column indices.
+over rows in parallel, ``K^T u`` too: row blocks in parallel, each into its own float64 partial
+sum, four rows per sweep (:func:`scaling_rmatvec`; measured faster than BLAS ``u @ K`` pinned to one
+thread and than a column-tile loop). Truncated plans use int32 column indices.
 
 The exponential in the hot loops is a vectorisable exp for non-positive
 arguments (``_ot_dense._exp_le0``): Cody-Waite range reduction ``x = k ln2 + r``,
