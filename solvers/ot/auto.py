@@ -241,12 +241,12 @@ def _sinkhorn_then_sns(data, a, b, eps, tol, maxiter, f0, g0, callback, backend,
         return out, None
     res = sns(data, a, b, eps=eps, tol=tol, maxiter=maxiter, f0=out.f, callback=_Offset(callback, out.count)
               if callback is not None else None, backend=backend, domain=sns_domain or domain)
-    return _joined(out, res), out.reason
+    return _joined(out, res, f0 is not None or g0 is not None), out.reason
 
 
-def _joined(head, res):
+def _joined(head, res, warm: bool):
     """``res`` (SNS from the head's next iterate) with the head's rows in front: ``nit``, history, the
-    Sinkhorn step count, time and provenance cover both parts."""
+    Sinkhorn step count, time and provenance cover both parts; ``options["warm_start"]`` is the caller's."""
     import numpy as np
 
     k = head.count
@@ -267,5 +267,5 @@ def _joined(head, res):
     res.provenance["utc_start"] = utc_iso(head.utc_start)
     if "wall_time_s" in res.provenance:
         res.provenance["wall_time_s"] += t["time_s"] + t["compile_s"]
-    res.options["warm_start"] = False
+    res.options["warm_start"] = warm
     return res

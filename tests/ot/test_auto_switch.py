@@ -70,6 +70,12 @@ def test_no_switch_gives_sinkhorns_iterates():
     np.testing.assert_array_equal(res.history["marginal_error"], ref.history["marginal_error"])
 
 
+def test_switched_warm_start_is_the_callers():
+    p = random_problem(np.random.default_rng(7), 110, 100, SWITCHES)
+    res = solvers.solve(p, method="auto", tol=1e-9, f0=np.zeros(110))
+    assert res.converged and "switched to sns" in res.stats["auto_reason"] and res.options["warm_start"] is True
+
+
 def test_options_turn_the_switch_off():
     """Routine options other than ``domain`` mean Sinkhorn as asked, without the switch."""
     p = random_problem(np.random.default_rng(4), 100, 100, SWITCHES)
