@@ -21,13 +21,13 @@ predicted from the decay of the marginal error over the last ``SWITCH_WINDOW`` (
 converges linearly; at n = 1000 the prediction made at iteration 20 was within 5 % of the final
 count for eps_rel >= 5e-3 and within 13 % at 3e-3, ad-hoc run), and when more than
 ``SWITCH_KAPPA`` (400) remain, SNS continues from the next iterate. 400 is the cost of an SNS
-solve counted in Sinkhorn iterations near the threshold on the Xeon: 340 and 550 at n = 1000,
-300 and 530 at n = 3000, for eps_rel = 1e-3 and 3e-3 (SNS time over Sinkhorn time per iteration,
-``benchmarks/results/ot_sns_n1000.json``, ``ot_sns_n3000.json``); about 800 on the EPYC;
-unmeasured on a GPU. The result is then SNS's, with the Sinkhorn rows in front of its history
+solve counted in Sinkhorn iterations near the threshold on the Xeon: 330 and 320 at n = 1000,
+280 and 410 at n = 3000, for eps_rel = 1e-3 and 3e-3 (SNS time over Sinkhorn time per iteration,
+``benchmarks/results/ot_sns_n1000.json``, ``ot_sns_n3000.json``; 300-550 in runs earlier the same
+day, before SNS's row selection was made faster); about 800 on the EPYC; unmeasured on a GPU. The result is then SNS's, with the Sinkhorn rows in front of its history
 (``stage`` 1) and ``stats["auto_head"]``. The decision depends on the errors only, not on
 timings, so a run is reproducible. Routine options other than ``domain`` turn the check off
-(Sinkhorn runs as asked). With the switch, ``auto`` was within 1.12x of the faster routine at
+(Sinkhorn runs as asked). With the switch, ``auto`` was within 1.11x of the faster routine at
 every eps from 0.1 to 1e-5 at n = 1000 and 3000 (same files).
 
 Measured (``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
