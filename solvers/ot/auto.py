@@ -62,6 +62,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import backends as _backends
 from . import _common
 
@@ -195,11 +197,12 @@ class SwitchRule:
     def __init__(self):
         self.reason, self.predicted = "", math.nan
 
-    def __call__(self, errors, tol: float) -> bool:
-        k = len(errors)
-        if k < 2 * self.window:
+    def __call__(self, recent, count: int, tol: float) -> bool:
+        """``recent``: the last ``window + 1`` (or more) of the ``count`` errors measured so far."""
+        k = count
+        if k < 2 * self.window or len(recent) < self.window + 1:
             return False
-        e1, e0 = float(errors[-1]), float(errors[-1 - self.window])
+        e1, e0 = float(recent[-1]), float(recent[-1 - self.window])
         if not (e1 > 0 and e0 > 0 and math.isfinite(e1) and math.isfinite(e0)):
             return False
         slope = (math.log(e1) - math.log(e0)) / self.window
@@ -247,7 +250,7 @@ def _sinkhorn_then_sns(data, a, b, eps, tol, maxiter, f0, g0, callback, backend,
 def _joined(head, res, warm: bool):
     """``res`` (SNS from the head's next iterate) with the head's rows in front: ``nit``, history, the
     Sinkhorn step count, time and provenance cover both parts; ``options["warm_start"]`` is the caller's."""
-    import numpy as np
+    from ..runs.provenance import utc_iso
 
     k = head.count
     rows = {"marginal_error": head.errors, "stage": np.ones(k, np.int8), "step": np.zeros(k),
@@ -256,8 +259,6 @@ def _joined(head, res, warm: bool):
     res.message = (f"{res.message} [method='auto': {k} Sinkhorn iterations came first, then the switch to SNS, "
                    f"whose counts the message gives; nit = {k} + {res.nit}]")
     res.nit += k
-    from ..runs.provenance import utc_iso
-
     t = head.times
     res.stats["time_s"] = res.stats["time_s"] + t["time_s"]
     res.stats["compile_s"] = res.stats["compile_s"] + t["compile_s"]

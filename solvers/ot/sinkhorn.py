@@ -153,7 +153,8 @@ class Handoff:
 
 def _run_with_rule(run, tol: float, steps: int, check: int, cb, rule, be):
     """``run.run(tol, steps, check, measure_last=True)`` in chunks of ``rule.every`` updates, asking
-    ``rule(errors, tol)`` (the host copy of the errors measured so far) after each chunk. The iterates are
+    ``rule(recent, count, tol)`` after each chunk (``recent``: a host copy of the last ``rule.window + 1``
+    errors of the ``count`` measured, so a check costs the same however long the run). The iterates are
     those of one call (a chunk leaves its next iterate unmeasured; the next chunk measures it first).
     Returns the run's status, or ``"switch"`` when the rule asks to stop (the next iterate, unmeasured,
     is ``run.f``)."""
@@ -165,7 +166,7 @@ def _run_with_rule(run, tol: float, steps: int, check: int, cb, rule, be):
         done += rule.every
         if status != Status.MAXITER:
             return status
-        if rule(be.to_numpy(run.errors[:run.count]), tol):
+        if rule(be.to_numpy(run.errors[max(0, run.count - rule.window - 1):run.count]), run.count, tol):
             return "switch"
 
 
@@ -232,7 +233,7 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
 
 def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every, domain, float32, callback, backend,
               rule=None):
-    """:func:`sinkhorn`; with a switch ``rule`` (``rule.every``, ``rule(errors, tol) -> bool``, see
+    """:func:`sinkhorn`; with a switch ``rule`` (``rule.every``, ``rule.window``, ``rule(recent, count, tol)``, see
     :func:`_run_with_rule`) the final eps stage may end early with a :class:`Handoff` instead of a result."""
     opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every,
                                     domain=domain, float32=float32)

@@ -89,17 +89,18 @@ def test_rule_predicts_geometric_decay(rate):
     errors = 0.5 * rate ** np.arange(40)
     tol = 1e-9
     want = math.log(tol / errors[-1]) / math.log(rate)
-    switched = rule(errors, tol)
+    switched = rule(errors[-11:], len(errors), tol)
     assert rule.predicted == pytest.approx(want, rel=1e-9)
     assert switched == (want > auto_mod.SWITCH_KAPPA)
 
 
 def test_rule_on_flat_short_or_broken_records():
     rule = auto_mod.SwitchRule()
-    assert rule(np.full(30, 1e-3), 1e-9) and rule.predicted == math.inf      # not falling: switch
-    assert not rule(np.full(10, 1e-3), 1e-9)                                 # too few to judge
-    assert not rule(np.r_[np.full(29, 1e-3), np.nan], 1e-9)                  # NaN: the run reports it
-    assert not rule(np.r_[np.full(29, 1e-3), 0.0], 1e-9)
+    assert rule(np.full(11, 1e-3), 30, 1e-9) and rule.predicted == math.inf  # not falling: switch
+    assert not rule(np.full(10, 1e-3), 10, 1e-9)                             # too few to judge
+    assert not rule(np.full(5, 1e-3), 30, 1e-9)                              # too short a record
+    assert not rule(np.r_[np.full(10, 1e-3), np.nan], 30, 1e-9)              # NaN: the run reports it
+    assert not rule(np.r_[np.full(10, 1e-3), 0.0], 30, 1e-9)
 
 
 def test_switch_with_zero_weights_and_unit_free_mass():
