@@ -374,6 +374,20 @@ def test_ot_kernels_match_numpy_reference(fake_cupy_backend, rng, eps):
     np.testing.assert_allclose(cot.plan_dense(gc, f, g, eps), ref.plan_dense(rc, f, g, eps), rtol=1e-14)
     for lc, lr in zip(cot.log_marginals(gc, f, g, eps), ref.log_marginals(rc, f, g, eps)):
         np.testing.assert_allclose(lc, lr, rtol=1e-13)
+    got, want = cot.plan_summary(gc, f, g, eps), ref.plan_summary(rc, f, g, eps)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+    assert float(got[2]) == pytest.approx(want[2], rel=1e-13)
+    K = rng.uniform(0.1, 1.0, (n, m))
+    u, v, a, b = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, m), np.full(n, 1 / n), np.full(m, 1 / m)
+    for lo, hi in ((1e-9, 1e9), (1.0, 1e9)):           # in range; u_new below the window (code 1)
+        outs = [[np.empty(n), np.empty(m), np.empty(n), np.empty(m)] for _ in range(2)]
+        e1, c1 = cot.scaling_step(K, u, v, a, b, *outs[0], lo, hi)
+        e2, c2 = ref.scaling_step(K, u, v, a, b, *outs[1], lo, hi)
+        assert c1 == c2 and float(e1) == pytest.approx(e2, rel=1e-13)
+        if c1 == 0:
+            for x1, x2 in zip(outs[0], outs[1]):
+                np.testing.assert_allclose(x1, x2, rtol=1e-13)
     for rho, kmax, share in ((1e-3, m, 0.0), (1e-8, 4, 0.0), (0.5, 2, 0.0), (1e-8, 3, 0.9), (1e-8, 2, 1 - 1e-9)):
         ip, ix, dv = cot.sparse_plan(gc, f, g, eps, rho, kmax, share)
         rp, rx, rv = ref.sparse_plan(rc, f, g, eps, rho, kmax, share)

@@ -15,7 +15,7 @@ from solvers._kernels.numpy import ot as ref
 API = ("CHECK_EVERY", "prepare_cost", "row_lse", "col_lse", "f_update", "g_update", "row_gap", "plan_cost",
        "plan_dense", "sparse_plan", "row_lse_sparse", "schur_prepare", "schur_diagonal", "schur_matvec",
        "plan_matvec", "plan_rmatvec", "csr_matrix", "csr_scatter", "scaling_kernel", "scaling_matvec",
-       "scaling_rmatvec")
+       "scaling_rmatvec", "plan_summary", "log_marginals")
 
 
 @pytest.mark.parametrize("mod", [numba_ot, cupy_ot], ids=["numba", "cupy"])
@@ -158,3 +158,98 @@ def test_row_share_selection_matches_the_sorted_definition(values, frac, rho):
     # rounding of a partial sum may move the count by one
     near = np.isclose(np.cumsum(cand), target, rtol=1e-12, atol=0.0).any()
     assert (abs(k - k_ref) <= 1) if near else (k == k_ref and thr == thr_ref)
+
+
+@pytest.mark.parametrize("shape,eps,threads", [((37, 29), 0.1, 1), ((200, 150), 1e-2, 2), ((301, 257), 1e-3, 3),
+                                               ((64, 500), 1e-3, 7)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plan_summary_one_pass_matches_the_dense_reference(rng, shape, eps, threads, dtype):
+    """The one-pass measurement (row and column log marginals and <P, C> from one read of C, column
+    sums merged over row blocks with their shifts) against the reference (scipy logsumexp of the
+    dense exponent and the dense plan's cost), for one to seven row blocks and a float32 C."""
+    from solvers._kernels.numba import _ot_summary
+
+    n, m = shape
+    C = rng.random(shape).astype(dtype)
+    f, g = rng.standard_normal(n) * 0.1 * eps, rng.standard_normal(m) * 0.1 * eps
+    got = _ot_summary.plan_summary(C, f, g, 1.0 / eps, threads)
+    assert got is not None                            # row maxima within the spread: the one-pass form
+    lr, lc, cost = ref.plan_summary(ref.prepare_cost(C.astype(np.float64)), f, g, eps)
+    # the exponents are O(1/eps): their rounding (u |z|) is the accuracy either way
+    tol = 4e-16 * (1.0 + float(np.abs(C).max()) / eps)
+    np.testing.assert_allclose(got[0], lr, rtol=0, atol=tol)
+    np.testing.assert_allclose(got[1], lc, rtol=0, atol=tol)
+    assert got[2] == pytest.approx(cost, rel=tol)
+    full = numba_ot.plan_summary(numba_ot.prepare_cost(C), f, g, eps)
+    np.testing.assert_allclose(full[1], lc, rtol=0, atol=tol)
+
+
+def test_plan_summary_falls_back_where_one_pass_would_lose_rows(rng):
+    """Row maxima more than SPREAD apart (a column would lose the low rows' contribution), an infinite
+    potential, and NaN: the one-pass form declines and the separate passes give the reference."""
+    from solvers._kernels.numba import _ot_summary
+
+    C = rng.random((40, 30))
+    f = np.zeros(40)
+    f[:20] = -1.0                                   # rows 0..19 lie 1000 below the others at eps = 1e-3
+    g = np.zeros(30)
+    assert _ot_summary.plan_summary(C, f, g, 1e3, 2) is None      # caught when the blocks are merged
+    assert _ot_summary.plan_summary(C, f, g, 1e3, 1) is None      # caught within a block
+    got = numba_ot.plan_summary(numba_ot.prepare_cost(C), f, g, 1e-3)
+    want = ref.plan_summary(ref.prepare_cost(C), f, g, 1e-3)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+    assert got[2] == pytest.approx(want[2], rel=1e-12)
+    f2 = np.zeros(40)
+    f2[3] = -np.inf
+    assert _ot_summary.plan_summary(C, f2, g, 10.0, 1) is None
+    lr = numba_ot.plan_summary(numba_ot.prepare_cost(C), f2, g, 0.1)[0]
+    assert lr[3] == -np.inf and np.isfinite(np.delete(lr, 3)).all()
+
+
+def test_sinkhorn_cost_is_the_measured_plans_cost(rng):
+    """The reported cost comes from the measurement pass (no separate cost pass) and equals <P, C>
+    of the returned potentials' dense plan."""
+    from solvers.ot import sinkhorn
+
+    C = rng.random((120, 90))
+    r = sinkhorn(C, eps=0.05, tol=1e-9)
+    P = np.exp((r.f[:, None] + r.g[None, :] - C) / 0.05)
+    assert r.converged and r.cost == pytest.approx(float((P * C).sum()), rel=1e-12)
+    err = np.abs(P.sum(1) - 1 / 120).sum() + np.abs(P.sum(0) - 1 / 90).sum()
+    assert err <= 1e-9 and r.marginal_error == pytest.approx(err, rel=1e-3, abs=1e-15)
+
+
+@pytest.mark.parametrize("size", [(30, 20), (600, 500)], ids=["serial", "parallel"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scaling_step_matches_the_reference_and_reports_range(rng, size, dtype):
+    """One fused scaling iteration (Numba: one compiled call below KERNEL_PARALLEL_SIZE entries, the
+    parallel products above) against the reference and against plain NumPy algebra; codes 1 and 2
+    when u_new or v_new leaves the window; u and v are never written."""
+    n, m = size
+    K = rng.uniform(0.1, 1.0, size).astype(dtype)
+    u, v = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, m)
+    a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
+    u0, v0 = u.copy(), v.copy()
+    K64 = K.astype(np.float64)
+    want_err = np.abs(a - u * (K64 @ v)).sum()
+    want_u = a / (K64 @ v)
+    want_v = b / (K64.T @ want_u)
+    for mod in (ref, numba_ot):
+        Kv, KTu, un, vn = np.empty(n), np.empty(m), np.empty(n), np.empty(m)
+        err, code = mod.scaling_step(K, u, v, a, b, Kv, KTu, un, vn, 1e-9, 1e9)
+        assert code == 0 and err == pytest.approx(want_err, rel=1e-5 if dtype == np.float32 else 1e-12)
+        np.testing.assert_allclose(un, want_u, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        np.testing.assert_allclose(vn, want_v, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        np.testing.assert_array_equal(u, u0)
+        np.testing.assert_array_equal(v, v0)
+        lo_u = float(want_u.max()) * 1.01        # every u_new below the window: code 1
+        assert mod.scaling_step(K, u, v, a, b, Kv, KTu, un, vn, lo_u, 1e9)[1] == 1
+        hi = float(want_u.max()) * 1.01          # u_new inside, v_new (about 1e-3 .. 1e-1 larger) above
+        if float(want_v.max()) > hi:
+            assert mod.scaling_step(K, u, v, a, b, Kv, KTu, un, vn, 1e-12, hi)[1] == 2
+        vnan = v.copy()
+        vnan[0] = np.nan
+        assert mod.scaling_step(K, u, vnan, a, b, Kv, KTu, un, vn, 1e-9, 1e9)[1] == 1
+    with pytest.raises(ValueError, match="v_new"):
+        numba_ot.scaling_step(K, u, v, a, b, np.empty(n), np.empty(m), np.empty(n), np.empty(m + 1), 1e-9, 1e9)

@@ -225,3 +225,34 @@ def test_validation_and_floor_allocate_no_cost_sized_array(rng):
         for solve in (solvers.sinkhorn, solvers.sns, auto):
             with pytest.raises(ValueError, match="NaN or inf"):
                 solve(C, p.a, p.b, eps=1e-2)
+
+
+def test_float32_phase_only_where_it_pays(rng):
+    """Where both precisions are allowed the run starts in float64 and moves to float32 only when the
+    error's decay predicts more than FLOAT32_PAYS iterations to the handover: a fast solve (large eps)
+    builds one kernel, a slow one (small eps) at least three (float64 probe, float32, float64, and
+    any absorption); both end at
+    the independent dense reference (POT-style Sinkhorn-Knopp in plain NumPy)."""
+    from solvers.ot import _scaling
+
+    x, y = rng.random((150, 2)), rng.random((130, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    C /= C.max()
+    a, b = np.full(150, 1 / 150), np.full(130, 1 / 130)
+    for eps, builds, f32 in ((0.2, 1, False), (3e-3, 3, True)):
+        res = solvers.sinkhorn(C, a, b, eps=eps, tol=1e-9, backend="numba")
+        assert res.converged, res.message
+        st = res.stats
+        assert (st["kernel_builds"] == 1 if builds == 1 else st["kernel_builds"] >= builds), st
+        assert (st["float32_steps"] > 0) == f32, st
+        K = np.exp(-C / eps)
+        v = np.ones(130)
+        for _ in range(200000):               # the textbook iteration to the same tolerance
+            u = a / (K @ v)
+            v = b / (K.T @ u)
+            if np.abs(u * (K @ v) - a).sum() <= 1e-11:
+                break
+        P = u[:, None] * K * v[None, :]
+        np.testing.assert_allclose(res.plan(), P, atol=1e-9)
+    # the decision itself: fewer predicted iterations than FLOAT32_PAYS -> no float32 phase
+    assert _scaling.FLOAT32_PROBE >= 2 and _scaling.FLOAT32_PAYS > 0

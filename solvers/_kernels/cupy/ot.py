@@ -154,6 +154,24 @@ def scaling_rmatvec(kernel, u, out):
     return out
 
 
+def scaling_step(kernel, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
+    """As the reference: one measured scaling iteration; ``err`` stays on the device, the range
+    test is read back (one synchronisation per iteration, as the range checks it replaces)."""
+    import cupy as cp
+
+    scaling_matvec(kernel, v, Kv)
+    for name, w, size in (("u", u, kernel.shape[0]), ("a", a, kernel.shape[0]), ("u_new", u_new, kernel.shape[0]),
+                          ("b", b, kernel.shape[1]), ("v_new", v_new, kernel.shape[1])):
+        check_vector(name, w, size)
+    err = cp.abs(a - u * Kv).sum()
+    cp.divide(a, Kv, out=u_new)
+    if not bool(((u_new >= lo) & (u_new <= hi)).all()):
+        return err, 1
+    scaling_rmatvec(kernel, u_new, KTu)
+    cp.divide(b, KTu, out=v_new)
+    return err, (0 if bool(((v_new >= lo) & (v_new <= hi)).all()) else 2)
+
+
 def plan_cost(cost, f, g, eps):
     """``sum_ij exp((f_i + g_j - C_ij)/eps) C_ij``."""
     _check(cost, rows=[("f", f)], cols=[("g", g)])
@@ -165,6 +183,11 @@ def plan_dense(cost, f, g, eps):
 
     _check(cost, rows=[("f", f)], cols=[("g", g)])
     return cp.exp((f[:, None] + g[None, :] - cost.C) / eps)
+
+
+def plan_summary(cost, f, g, eps):
+    """``(log P 1, log P^T 1, <P, C>)``: :func:`log_marginals` and :func:`plan_cost`."""
+    return (*log_marginals(cost, f, g, eps), plan_cost(cost, f, g, eps))
 
 
 def log_marginals(cost, f, g, eps):

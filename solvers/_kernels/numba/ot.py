@@ -31,6 +31,9 @@ import numpy as np
 import scipy.sparse as sps
 
 from ..numpy import ot as _reference
+from . import _ot_summary
+from ._ot_scaling import (_kernel_rmatvec, _kernel_rmatvec_serial, _rows_into, _scaling_step_serial,  # noqa: F401
+                          _step_cols, _step_rows)
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401
                         _plan_dense, _row_cap, _row_held, _row_share, _row_write, _scaling_kernel, _shift_max, _sum,
                         exp_le0_array, kernel_fill_rows, kernel_rows_sparse, l1_marginal_gap, lse_cols, lse_rows,
@@ -279,6 +282,17 @@ def log_marginals(cost, f, g, eps):
             lse_cols(cost.C, f, g, inv, np.empty(cost.C.shape[1])))
 
 
+def plan_summary(cost, f, g, eps):
+    """``(log P 1, log P^T 1, <P, C>)``: one pass over C where it is exact to rounding
+    (:mod:`solvers._kernels.numba._ot_summary`), else :func:`log_marginals` and :func:`plan_cost`."""
+    _check(cost, rows=[("f", f)], cols=[("g", g)])
+    threads = 1 if cost.C.size < KERNEL_PARALLEL_SIZE else nb.get_num_threads()
+    got = _ot_summary.plan_summary(cost.C, f, g, 1.0 / eps, threads)
+    if got is None:
+        got = (*log_marginals(cost, f, g, eps), plan_cost(cost, f, g, eps))
+    return got
+
+
 def scaling_kernel(cost, f, g, eps, out):
     _check(cost, rows=[("f", f)], cols=[("g", g)])
     if not isinstance(out, np.ndarray) or out.shape != cost.C.shape or out.dtype not in (np.float64, np.float32) \
@@ -302,50 +316,6 @@ def scaling_matvec(kernel, v, out):
     return _kernel_matvec(kernel, v, out)
 
 
-@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
-def _rows_into(K, u, i0, i1, acc):
-    """``acc += K[i0:i1]^T u[i0:i1]`` (float64), four rows per sweep of ``acc`` (a quarter of its
-    loads and stores: the loop streams K once, vectorised)."""
-    m = K.shape[1]
-    i = i0
-    while i + 4 <= i1:
-        u0, u1, u2, u3 = u[i], u[i + 1], u[i + 2], u[i + 3]
-        K0, K1, K2, K3 = K[i], K[i + 1], K[i + 2], K[i + 3]
-        for j in range(m):
-            acc[j] += (u0 * K0[j] + u1 * K1[j]) + (u2 * K2[j] + u3 * K3[j])
-        i += 4
-    while i < i1:
-        ui, K0 = u[i], K[i]
-        for j in range(m):
-            acc[j] += ui * K0[j]
-        i += 1
-
-
-@nb.njit(parallel=True, cache=True)
-def _kernel_rmatvec(K, u, out, parts):
-    """``out = K^T u`` with float64 accumulation: ``parts.shape[0]`` row blocks in parallel, each
-    into its own row of ``parts``, then the partial sums added in a fixed order (the result does not
-    depend on the scheduling)."""
-    n = K.shape[0]
-    T = parts.shape[0]
-    rows = (n + T - 1) // T
-    for t in nb.prange(T):
-        parts[t, :] = 0.0
-        _rows_into(K, u, min(n, t * rows), min(n, (t + 1) * rows), parts[t])
-    out[:] = parts[0]
-    for t in range(1, T):
-        out += parts[t]
-    return out
-
-
-@nb.njit(cache=True)
-def _kernel_rmatvec_serial(K, u, out):
-    """Serial :func:`_kernel_rmatvec` (small kernels: a parallel region would dominate)."""
-    out[:] = 0.0
-    _rows_into(K, u, 0, K.shape[0], out)
-    return out
-
-
 def scaling_rmatvec(kernel, u, out):
     """``out = K^T u``, float64 accumulation, row blocks in parallel (:func:`_kernel_rmatvec`; serially
     below ``KERNEL_PARALLEL_SIZE`` entries). Measured against BLAS ``u @ K`` (float32 accumulation for
@@ -358,6 +328,27 @@ def scaling_rmatvec(kernel, u, out):
     if blocks <= 1:
         return _kernel_rmatvec_serial(kernel, u, out)
     return _kernel_rmatvec(kernel, u, out, np.empty((blocks, kernel.shape[1])))
+
+
+def scaling_step(kernel, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
+    """As the reference: one measured scaling iteration, ``(err, code)``. Below ``KERNEL_PARALLEL_SIZE``
+    entries one compiled call (:func:`_scaling_step_serial`), else the parallel products and two
+    compiled vector passes."""
+    _check_kernel(kernel)
+    n, m = kernel.shape
+    for name, w, size in (("u", u, n), ("v", v, m), ("a", a, n), ("b", b, m), ("Kv", Kv, n), ("KTu", KTu, m),
+                          ("u_new", u_new, n), ("v_new", v_new, m)):
+        check_vector(name, w, size)
+    lo, hi = float(lo), float(hi)
+    if kernel.size < KERNEL_PARALLEL_SIZE:
+        err, code = _scaling_step_serial(kernel, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi)
+        return float(err), int(code)
+    _kernel_matvec(kernel, v, Kv)
+    err, ok = _step_rows(a, u, Kv, u_new, lo, hi)
+    if not ok:
+        return float(err), 1
+    scaling_rmatvec(kernel, u_new, KTu)
+    return float(err), (0 if _step_cols(b, KTu, v_new, lo, hi) else 2)
 
 
 def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):

@@ -149,6 +149,28 @@ def scaling_rmatvec(kernel, u, out):
     return out
 
 
+def scaling_step(kernel, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
+    """One scaling iteration from ``(u, v)``, measured first: ``Kv = K v``; the row-marginal error
+    ``err = sum_i |a_i - u_i (K v)_i|`` of the plan ``diag(u) K diag(v)`` (its column marginal is exact:
+    ``v`` is the column update of ``u``); ``u_new = a / Kv``; if every entry of ``u_new`` lies in
+    ``[lo, hi]``, ``KTu = K^T u_new`` and ``v_new = b / KTu``. Returns ``(err, code)``: code 0 when
+    both new scalings are in range, 1 when ``u_new`` is not (``KTu``, ``v_new`` not computed), 2 when
+    ``v_new`` is not (NaN is out of range). ``u`` and ``v`` are not changed: a caller that stops at
+    this measurement keeps the measured iterate."""
+    scaling_matvec(kernel, v, Kv)
+    for name, w, size in (("u", u, kernel.shape[0]), ("a", a, kernel.shape[0]), ("u_new", u_new, kernel.shape[0]),
+                          ("b", b, kernel.shape[1]), ("v_new", v_new, kernel.shape[1])):
+        check_vector(name, w, size)
+    err = np.abs(a - u * Kv).sum()
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        np.divide(a, Kv, out=u_new)
+        if not bool(np.all((u_new >= lo) & (u_new <= hi))):
+            return err, 1
+        scaling_rmatvec(kernel, u_new, KTu)
+        np.divide(b, KTu, out=v_new)
+    return err, (0 if bool(np.all((v_new >= lo) & (v_new <= hi))) else 2)
+
+
 def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
     """For the plan ``P_ij = u_i K_ij v_j`` of a kernel from :func:`scaling_kernel` (float32 or
     float64; ``u``, ``v`` float64 scalings): its row sums ``r = u * (K v)`` (float64) and its
@@ -206,6 +228,13 @@ def log_marginals(cost, f, g, eps):
     Z = _log_plan(cost, f, g, eps)
     with np.errstate(invalid="ignore", over="ignore"):
         return logsumexp(Z, axis=1), logsumexp(Z, axis=0)
+
+
+def plan_summary(cost, f, g, eps):
+    """``(log P 1, log P^T 1, <P, C>)``: :func:`log_marginals` and :func:`plan_cost` of the same
+    potentials (how a solver measures and reports what it returns; the Numba set does both in one
+    pass over C)."""
+    return (*log_marginals(cost, f, g, eps), plan_cost(cost, f, g, eps))
 
 
 def _keep_counts(E, keep, kmax, share):
