@@ -57,6 +57,11 @@ class Geometry:
         self.kernel_calls += 1
         return self.K.col_lse(self.cost_data, f, eps)
 
+    def col_min(self, f):
+        """``min_i (C_ij - f_i)`` for every column j (no exponential: reference potentials for a
+        first stabilised kernel)."""
+        return self.K.col_min(self.cost_data, f)
+
     def f_update(self, g, log_a, eps, out=None):
         """Sinkhorn update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps`` (into ``out``)."""
         self.kernel_calls += 1

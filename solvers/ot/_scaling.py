@@ -14,8 +14,12 @@ SIAM J. Sci. Comput. 41, Algorithm 2) absorbs the scalings into the reference po
 (``fb += eps log u``, ``u = 1``, the kernel rebuilt from C: one exp pass) whenever they leave
 a fixed range, so the kernel stays close to the plan itself. Here:
 
-* a kernel is built only at an iterate whose g is the exact column update (``v`` is
-  recomputed from the new kernel), and is accepted only when every row's largest exponent
+* a kernel is built at an iterate whose g is the exact column update (``v`` is recomputed
+  from the new kernel), except the first: its reference ``gb_j = min_i (C_ij - f_i) + eps log b_j``
+  (column minima, no exponential pass: each column's largest exponent is ``log b_j``, the
+  exact update's is at most that) -- its ``v = b / K^T 1`` makes the iterate the same one, and
+  ``g`` is made exact before any log-domain step (:meth:`ScalingRun._exact_g`). A kernel is
+  accepted only when every row's largest exponent
   ``max_j (fb_i + gb_j - C_ij) / eps`` lies in ``[LOG_TINY, LOG_HUGE]`` of its precision
   (:data:`FLOAT64`: ``[-230, 230]``; :data:`FLOAT32`: ``[-25, 25]``), so no row of K underflows
   to zero and no product overflows; the scalings are absorbed when they leave
@@ -98,7 +102,10 @@ class ScalingRun(SinkhornRun):
 
     def __init__(self, geom, a, b, log_a, log_b, eps: float, f, errors, *, float32: bool = True,
                  float64: bool = True):
-        super().__init__(geom, a, b, log_a, log_b, eps, f, errors)
+        # the first kernel's reference g: column minima of C - f shifted by eps log b (each column's
+        # largest exponent is log b_j; no exponential pass -- the kernel's v then makes g exact)
+        super().__init__(geom, a, b, log_a, log_b, eps, f, errors, g=geom.col_min(f) + eps * log_b)
+        self.g_exact = False      # g is the column update of f (needed before log-domain steps)
         xp = geom.be.xp
         self.use32, self.use64 = float32, float64
         self.kernel, self.prec, self.fb, self.gb, self.u, self.v = None, None, None, None, None, None
@@ -174,10 +181,17 @@ class ScalingRun(SinkhornRun):
         xp = self.geom.be.xp
         return self.fb + self.eps * xp.log(self.u), self.gb + self.eps * xp.log(self.v)
 
+    def _exact_g(self) -> None:
+        """Make ``g`` the column update of ``f`` if it is still the first kernel's reference."""
+        if not self.g_exact:
+            self.g = self.geom.g_update(self.f, self.log_b, self.eps, out=self.g)
+            self.g_exact = True
+
     def _materialise(self) -> None:
         """``f``, ``g`` of the current kernel iterate (the kernel is kept)."""
         if self.kernel is not None:
             self.f, self.g = self._potentials()
+            self.g_exact = True
             self.f_new, self.g_new = self.geom.be.xp.empty_like(self.f), self.geom.be.xp.empty_like(self.g)
 
     def _leave_kernel(self, to_log: bool = True) -> None:
@@ -207,7 +221,7 @@ class ScalingRun(SinkhornRun):
         too_fast = len(self.recent) >= 3
         if too_fast or not self._build(prec, f, g):
             self.kernel, self.u, self.v = None, None, None
-            self.f, self.g = f, g
+            self.f, self.g, self.g_exact = f, g, True
             self.f_new, self.g_new = self.geom.be.xp.empty_like(f), self.geom.be.xp.empty_like(g)
             self.log_until = self.count + LOG_CHUNK
             return False
@@ -218,6 +232,7 @@ class ScalingRun(SinkhornRun):
         self._leave_kernel()
         self.f32 = self._f32_initial()
         super().restart(eps)
+        self.g_exact = True
 
     def run(self, tol: float, steps: int, check_every: int, *, measure_last: bool, cb=None, nit0: int = 0) -> str:
         """As :meth:`SinkhornRun.run`: kernel steps where safe, log-domain chunks elsewhere."""
@@ -234,6 +249,7 @@ class ScalingRun(SinkhornRun):
                 status = self._kernel_steps(tol, left, check_every, measure_last, cb, nit0)
             else:
                 # log-domain steps until the next kernel attempt (all of them when none is wanted)
+                self._exact_g()
                 chunk = min(left, self.log_until - self.count) if self.log_until > self.count else left
                 final = chunk == left
                 before = self.count
@@ -243,6 +259,7 @@ class ScalingRun(SinkhornRun):
             if status != Status.MAXITER:
                 break
         self._materialise()
+        self._exact_g()
         return status
 
     def _kernel_steps(self, tol, left, check_every, measure_last, cb, nit0) -> str:

@@ -66,12 +66,15 @@ class SinkhornRun:
         entries from :attr:`errors` (it may be a new array).
     """
 
-    def __init__(self, geom, a, b, log_a, log_b, eps: float, f, errors):
+    def __init__(self, geom, a, b, log_a, log_b, eps: float, f, errors, g=None):
         xp = geom.be.xp
         self.geom, self.a, self.b, self.log_a, self.log_b = geom, a, b, log_a, log_b
         self.eps = eps
         self.f, self.f_new = f, xp.empty_like(f)
-        self.g, self.g_new = geom.g_update(f, log_b, eps), xp.empty(geom.m)
+        # g: the column update of f (a subclass may start from other reference potentials and
+        # make g exact before any log-domain step, see solvers.ot._scaling)
+        self.g = geom.g_update(f, log_b, eps) if g is None else g
+        self.g_new = xp.empty(geom.m)
         self.errors, self.count = errors, 0
         self.err = math.inf
 

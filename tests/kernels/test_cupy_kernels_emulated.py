@@ -374,6 +374,7 @@ def test_ot_kernels_match_numpy_reference(fake_cupy_backend, rng, eps):
     np.testing.assert_allclose(cot.plan_dense(gc, f, g, eps), ref.plan_dense(rc, f, g, eps), rtol=1e-14)
     for lc, lr in zip(cot.log_marginals(gc, f, g, eps), ref.log_marginals(rc, f, g, eps)):
         np.testing.assert_allclose(lc, lr, rtol=1e-13)
+    np.testing.assert_array_equal(cot.col_min(gc, f), ref.col_min(rc, f))
     got, want = cot.plan_summary(gc, f, g, eps), ref.plan_summary(rc, f, g, eps)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13)

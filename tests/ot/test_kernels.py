@@ -15,7 +15,7 @@ from solvers._kernels.numpy import ot as ref
 API = ("CHECK_EVERY", "prepare_cost", "row_lse", "col_lse", "f_update", "g_update", "row_gap", "plan_cost",
        "plan_dense", "sparse_plan", "row_lse_sparse", "schur_prepare", "schur_diagonal", "schur_matvec",
        "plan_matvec", "plan_rmatvec", "csr_matrix", "csr_scatter", "scaling_kernel", "scaling_matvec",
-       "scaling_rmatvec", "plan_summary", "log_marginals")
+       "scaling_rmatvec", "plan_summary", "log_marginals", "scaling_step", "col_min")
 
 
 @pytest.mark.parametrize("mod", [numba_ot, cupy_ot], ids=["numba", "cupy"])
@@ -253,3 +253,19 @@ def test_scaling_step_matches_the_reference_and_reports_range(rng, size, dtype):
         assert mod.scaling_step(K, u, vnan, a, b, Kv, KTu, un, vn, 1e-9, 1e9)[1] == 1
     with pytest.raises(ValueError, match="v_new"):
         numba_ot.scaling_step(K, u, v, a, b, np.empty(n), np.empty(m), np.empty(n), np.empty(m + 1), 1e-9, 1e9)
+
+
+def test_col_min_matches_reference_and_numpy(rng):
+    """The column minima of C - f (a first kernel's reference potentials) on every CPU set, for a
+    float32 C and for row blocks, against plain NumPy."""
+    for shape in ((7, 5), (700, 400)):
+        C = rng.random(shape)
+        f = rng.standard_normal(shape[0])
+        want = (C - f[:, None]).min(axis=0)
+        for mod in (ref, numba_ot):
+            np.testing.assert_array_equal(mod.col_min(mod.prepare_cost(C), f), want)
+        C32 = C.astype(np.float32)
+        np.testing.assert_array_equal(numba_ot.col_min(numba_ot.prepare_cost(C32), f),
+                                      (C32.astype(np.float64) - f[:, None]).min(axis=0))
+    with pytest.raises(ValueError, match="f"):
+        numba_ot.col_min(numba_ot.prepare_cost(rng.random((4, 3))), np.zeros(5))

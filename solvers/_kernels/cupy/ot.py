@@ -77,6 +77,12 @@ def row_lse(cost, g, eps):
     return mx + cp.log(s)
 
 
+def col_min(cost, f):
+    """``min_i (C_ij - f_i)`` per column: minus the shifted-max reduction at ``inv_eps = 1``."""
+    _check(cost, rows=[("f", f)])
+    return -_kernels()["max"](cost.C, f[:, None], 1.0, axis=0)
+
+
 def col_lse(cost, f, eps):
     """``LSE_i (f_i - C_ij) / eps`` per column (shape m); adjacent threads read adjacent columns."""
     import cupy as cp

@@ -1,7 +1,9 @@
 """Compiled kernels of the kernel-space (scaling) Sinkhorn iteration (Numba): ``K^T u`` by row
-blocks with float64 partial sums, and one whole measured iteration for small kernels. The checked
-entry points (``scaling_rmatvec``, ``scaling_step``) are in :mod:`solvers._kernels.numba.ot`."""
+blocks with float64 partial sums, one whole measured iteration for small kernels, and the column
+minima that give a first kernel its reference potentials. The checked entry points
+(``scaling_rmatvec``, ``scaling_step``, ``col_min``) are in :mod:`solvers._kernels.numba.ot`."""
 import numba as nb
+import numpy as np
 
 from ._ot_dense import _kernel_matvec_serial
 
@@ -84,3 +86,29 @@ def _scaling_step_serial(K, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
         return err, 1
     _kernel_rmatvec_serial(K, u_new, KTu)
     return err, (0 if _step_cols(b, KTu, v_new, lo, hi) else 2)
+
+
+@nb.njit(cache=True, fastmath={"nsz"})
+def _min_into(C, f, i0, i1, mn):
+    """``mn[j] = min(mn[j], min_{i0 <= i < i1} (C_ij - f_i))`` (rows streamed once, vectorised)."""
+    for i in range(i0, i1):
+        fi = f[i]
+        row = C[i]
+        for j in range(mn.shape[0]):
+            mn[j] = min(mn[j], row[j] - fi)
+
+
+@nb.njit(parallel=True, cache=True)
+def col_min_blocks(C, f, out, parts):
+    """``out[j] = min_i (C_ij - f_i)``: ``parts.shape[0]`` row blocks in parallel, then merged."""
+    n = C.shape[0]
+    T = parts.shape[0]
+    rows = (n + T - 1) // T
+    for t in nb.prange(T):
+        parts[t, :] = np.inf
+        _min_into(C, f, min(n, t * rows), min(n, (t + 1) * rows), parts[t])
+    out[:] = parts[0]
+    for t in range(1, T):
+        for j in range(out.shape[0]):
+            out[j] = min(out[j], parts[t, j])
+    return out

@@ -33,7 +33,7 @@ import scipy.sparse as sps
 from ..numpy import ot as _reference
 from . import _ot_summary
 from ._ot_scaling import (_kernel_rmatvec, _kernel_rmatvec_serial, _rows_into, _scaling_step_serial,  # noqa: F401
-                          _step_cols, _step_rows)
+                          _step_cols, _step_rows, col_min_blocks)
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401
                         _plan_dense, _row_cap, _row_held, _row_share, _row_write, _scaling_kernel, _shift_max, _sum,
                         exp_le0_array, kernel_fill_rows, kernel_rows_sparse, l1_marginal_gap, lse_cols, lse_rows,
@@ -245,6 +245,14 @@ def row_lse(cost, g, eps):
 def col_lse(cost, f, eps):
     _check(cost, rows=[("f", f)])
     return lse_cols(cost.C, f, cost.zeros_m, 1.0 / eps, np.empty(cost.C.shape[1]))
+
+
+def col_min(cost, f):
+    """As the reference: ``min_i (C_ij - f_i)`` per column (one pass over C, no exponential)."""
+    _check(cost, rows=[("f", f)])
+    n, m = cost.C.shape
+    blocks = 1 if cost.C.size < KERNEL_PARALLEL_SIZE else max(1, min(nb.get_num_threads(), n))
+    return col_min_blocks(cost.C, f, np.empty(m), np.empty((blocks, m)))
 
 
 def f_update(cost, g, log_a, eps, out):

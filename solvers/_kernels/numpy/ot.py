@@ -78,6 +78,14 @@ def col_lse(cost, f, eps):
     return logsumexp((f[:, None] - cost.C) / eps, axis=0)
 
 
+def col_min(cost, f):
+    """``min_i (C_ij - f_i)`` for every column j: the potentials ``g_j = col_min_j + eps log b_j`` put
+    each column's largest exponent ``(f_i + g_j - C_ij) / eps`` at ``log b_j`` exactly (a stabilised
+    kernel's reference potentials without an exponential pass)."""
+    _check(cost, rows=[("f", f)])
+    return (cost.C - f[:, None]).min(axis=0)
+
+
 def f_update(cost, g, log_a, eps, out):
     """Sinkhorn row update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps``, written to ``out``."""
     _check(cost, rows=[("log_a", log_a), ("out", out)])
