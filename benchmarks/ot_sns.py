@@ -37,7 +37,7 @@ RegOT's C++ loop cannot be interrupted, so each RegOT run happens in a forked ch
 is killed at its budget (reported as ``"status": "timeout"``).
 
 Usage: ``python benchmarks/ot_sns.py [--quick] [--budget SECONDS] [--sizes N ...] [--eps E ...]
-[--memory-n N] [--auto-rule] [--newton-kernel] [--large N ...]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
+[--memory-n N] [--repeats K] [--auto-rule] [--newton-kernel] [--large N ...]``; writes ``benchmarks/results/ot_sns.json`` (``ot_sns_quick.json``
 with --quick: n = 300, eps in {0.1, 1e-2, 1e-3}, memory at n = 1500).
 """
 import os
@@ -552,6 +552,8 @@ def main():
                          "sinkhorn gets 1x, POT sinkhorn 1/2, POT sinkhorn_log 1/4, each RegOT run 2x")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--eps", type=float, nargs="*", default=None)
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved repeats of the newtonkit runs, median reported (default 3, quick 1)")
     ap.add_argument("--memory-n", type=int, default=None, help="n of the memory runs (default 10000, quick 1500; 0: none)")
     ap.add_argument("--auto-rule", action="store_true", help="measure the sinkhorn/sns cross-over only")
     ap.add_argument("--out", default=None, help="JSON path (default: results/ot_sns[_quick].json)")
@@ -622,7 +624,7 @@ def main():
     epss = args.eps or ([1e-1, 1e-2, 1e-3] if args.quick else
                         [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5])
     budget = args.budget or (2.0 if args.quick else 10.0)
-    repeats = 1 if args.quick else 3
+    repeats = args.repeats if args.repeats else (1 if args.quick else 3)
     results = {"machine": machine(), "target_l1_marginal_error": TARGET, "quick": args.quick,
                "budget_s_per_slow_run": budget, "cases": []}
     t_start = time.perf_counter()

@@ -60,6 +60,7 @@ class Geometry:
     def col_min(self, f):
         """``min_i (C_ij - f_i)`` for every column j (no exponential: reference potentials for a
         first stabilised kernel)."""
+        self.kernel_calls += 1
         return self.K.col_min(self.cost_data, f)
 
     def f_update(self, g, log_a, eps, out=None):

@@ -104,7 +104,10 @@ class ScalingRun(SinkhornRun):
                  float64: bool = True):
         # the first kernel's reference g: column minima of C - f shifted by eps log b (each column's
         # largest exponent is log b_j; no exponential pass -- the kernel's v then makes g exact)
-        super().__init__(geom, a, b, log_a, log_b, eps, f, errors, g=geom.col_min(f) + eps * log_b)
+        # (minus eps log(n) / 2, so that v = b / K^T 1, between 1/n and 1 without it, is centred in
+        # [n^-1/2, n^1/2]: inside float32's window for any n up to 1e12)
+        super().__init__(geom, a, b, log_a, log_b, eps, f, errors,
+                         g=geom.col_min(f) + eps * (log_b - 0.5 * math.log(geom.n)))
         self.g_exact = False      # g is the column update of f (needed before log-domain steps)
         xp = geom.be.xp
         self.use32, self.use64 = float32, float64
@@ -139,7 +142,7 @@ class ScalingRun(SinkhornRun):
         9, 32, 99, 332 iterations to 1e-5) it predicts 6, 28, 56, 60."""
         k = self.count - 1
         e1, e0 = float(self.errors[k]), float(self.errors[k - 1])
-        if not e1 > self.handover:
+        if not (math.isfinite(e0) and math.isfinite(e1) and e1 > self.handover):
             return False
         if not (e0 > 0 and e1 < e0):
             return True
@@ -205,10 +208,16 @@ class ScalingRun(SinkhornRun):
         self.kernel, self.u, self.v = None, None, None
 
     def _enter_kernel(self, prec: Precision) -> bool:
-        if not self._build(prec, self.f, self.g):
-            self.log_until = self.count + LOG_CHUNK
-            return False
-        return True
+        if self._build(prec, self.f, self.g):
+            return True
+        if prec is FLOAT32 and self.use64:
+            # float32 is not safe here: stay in float64 (a float64 kernel may be) rather than
+            # alternate failed float32 builds with log-domain chunks
+            self.f32 = False
+            if self._build(FLOAT64, self.f, self.g):
+                return True
+        self.log_until = self.count + LOG_CHUNK
+        return False
 
     def _absorb(self, f, g_from=None) -> bool:
         """Rebuild the kernel at ``f`` (the next iterate's row potentials) with ``g`` its exact

@@ -208,12 +208,15 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         stabilised kernel (two matrix-vector products per iteration instead of two exp passes
         over C), absorbed into the potentials when the scalings grow, and log-domain steps
         where a kernel would under/overflow (see :mod:`solvers.ot._scaling`; same iterates).
-        It holds one extra n x m array (float32 while the error is above 1e-5, then float64).
+        It holds one extra n x m array (float64; float32 while the error is above 1e-5 where
+        a float64 probe of the first iterations predicts that this pays, see ``float32``).
         ``"log"``: log-domain steps only (no extra n x m memory).
     float32 : bool
-        With ``domain="auto"``: use a float32 kernel while the error is above 1e-5 (the
-        returned potentials are always re-measured in float64; the history entries of the
-        float32 phase are accurate to about 1e-7).
+        With ``domain="auto"``: allow a float32 kernel while the error is above 1e-5, taken
+        when the decay of the first float64 iterations predicts more than 40 iterations to
+        1e-5 (its extra kernel build then pays; :mod:`solvers.ot._scaling`). The returned
+        potentials are always re-measured in float64; the history entries of the float32 phase
+        are accurate to about 1e-7.
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``, ``marginal_error``,
         ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them

@@ -269,3 +269,28 @@ def test_col_min_matches_reference_and_numpy(rng):
                                       (C32.astype(np.float64) - f[:, None]).min(axis=0))
     with pytest.raises(ValueError, match="f"):
         numba_ot.col_min(numba_ot.prepare_cost(rng.random((4, 3))), np.zeros(5))
+
+
+def test_scaling_step_zero_products_are_out_of_range_not_errors():
+    """A zero entry of K v (a zero row of K) or of K^T u (a zero column) makes that scaling inf: out
+    of range (code 1 or 2, the caller absorbs), as in the reference -- never a ZeroDivisionError from
+    the compiled kernel."""
+    u, v, a, b = np.ones(2), np.ones(2), np.full(2, 0.5), np.full(2, 0.5)
+    for mod in (ref, numba_ot):
+        Kc = np.array([[1.0, 0.0], [1.0, 0.0]])           # column 1 is zero: v_new[1] = inf
+        assert mod.scaling_step(Kc, u, v, a, b, *(np.empty(2) for _ in range(4)), 1e-30, 1e30)[1] == 2
+        Kr = np.array([[1.0, 1.0], [0.0, 0.0]])           # row 1 is zero: u_new[1] = inf
+        assert mod.scaling_step(Kr, u, v, a, b, *(np.empty(2) for _ in range(4)), 1e-30, 1e30)[1] == 1
+
+
+def test_plan_summary_declines_rising_row_maxima_in_one_block(rng):
+    """Row maxima rising in steps below SPREAD but spanning more than it within one block (-700, -200,
+    0): the one-pass form declines (the lowest row's column terms would lose their digits)."""
+    from solvers._kernels.numba import _ot_summary
+
+    C = np.zeros((3, 4))
+    f = np.array([-700.0, -200.0, 0.0])
+    assert _ot_summary.plan_summary(C, f, np.zeros(4), 1.0, 1) is None
+    got = numba_ot.plan_summary(numba_ot.prepare_cost(C), f, np.zeros(4), 1.0)
+    want = ref.plan_summary(ref.prepare_cost(C), f, np.zeros(4), 1.0)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14, atol=1e-15)   # log(1 + e^-200): 0 or 1.4e-87

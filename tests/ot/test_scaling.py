@@ -256,3 +256,21 @@ def test_float32_phase_only_where_it_pays(rng):
         np.testing.assert_allclose(res.plan(), P, atol=1e-9)
     # the decision itself: fewer predicted iterations than FLOAT32_PAYS -> no float32 phase
     assert _scaling.FLOAT32_PROBE >= 2 and _scaling.FLOAT32_PAYS > 0
+
+
+def test_unsafe_float32_kernel_falls_back_to_float64_not_log_steps(rng, monkeypatch):
+    """When the probe asks for float32 but a float32 kernel is not safe (here: a window that nothing
+    fits), the run stays in float64 kernel space (no log-domain chunks) and converges to the same plan
+    as the default run."""
+    from solvers.ot import _scaling
+
+    x, y = rng.random((120, 2)), rng.random((100, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    C /= C.max()
+    good = solvers.sinkhorn(C, eps=3e-3, tol=1e-9, backend="numba")
+    assert good.converged and good.stats["float32_steps"] > 0
+    monkeypatch.setattr(_scaling, "FLOAT32", _scaling.Precision(np.float32, 1e9, 2e9, 1e6))
+    res = solvers.sinkhorn(C, eps=3e-3, tol=1e-9, backend="numba")
+    st = res.stats
+    assert res.converged and st["float32_steps"] == 0 and st["log_steps"] == 0 and st["unsafe_kernels"] == 1, st
+    np.testing.assert_allclose(res.plan(), good.plan(), atol=1e-9)

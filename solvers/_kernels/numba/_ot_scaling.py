@@ -52,9 +52,10 @@ def _kernel_rmatvec_serial(K, u, out):
     return out
 
 
-@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"}, error_model="numpy")
 def _step_rows(a, u, Kv, u_new, lo, hi):
-    """``(sum_i |a_i - u_i Kv_i|, every a_i / Kv_i in [lo, hi])`` with ``u_new = a / Kv``."""
+    """``(sum_i |a_i - u_i Kv_i|, every a_i / Kv_i in [lo, hi])`` with ``u_new = a / Kv`` (NumPy's
+    error model: a zero ``Kv_i`` gives inf, out of range -- never a ZeroDivisionError)."""
     err = 0.0
     for i in range(a.shape[0]):
         err += abs(a[i] - u[i] * Kv[i])
@@ -66,7 +67,7 @@ def _step_rows(a, u, Kv, u_new, lo, hi):
     return err, ok
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _step_cols(b, KTu, v_new, lo, hi):
     ok = True
     for j in range(b.shape[0]):
@@ -76,7 +77,7 @@ def _step_cols(b, KTu, v_new, lo, hi):
     return ok
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _scaling_step_serial(K, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
     """:func:`scaling_step` in one compiled call (small kernels: the iteration's Python and dispatch
     overhead, about 45 us at n = 300, was larger than its two products)."""

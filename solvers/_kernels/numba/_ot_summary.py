@@ -24,7 +24,8 @@ column sums relative to a running shift ``M_t`` (the largest row maximum it has 
 their shifts at the end, in a fixed order (the result does not depend on the scheduling).
 
 Exactness. The row terms are what ``_lse_pair_rows`` computes. A column sum is exact to rounding
-unless some row's maximum lies more than ``SPREAD`` (600) below another's: then ``w_i`` would
+unless some row's maximum lies more than ``SPREAD`` (600) below another's (checked against the
+smallest and the largest row maximum of every block and across blocks): then ``w_i`` would
 lose that row's contribution to the columns, so the pass reports itself as not applicable
 (``False``) and the caller uses the separate passes (``_lse_pair_rows``, ``lse_cols`` with its own
 per-column shift, ``_plan_cost``). Non-finite exponents (NaN or infinite potentials or costs) do
@@ -45,11 +46,12 @@ SPREAD = 600.0
 
 @nb.njit(cache=True)
 def _exponents(Crow, fi, g, inv_eps, buf):
-    """``buf[j] = ((fi + g[j]) - Crow[j]) * inv_eps`` in this order (no fast-math); their maximum."""
+    """``buf[j] = ((fi + g[j]) - Crow[j]) * inv_eps`` in this order (no fast-math), clamped below at
+    -1e300 so that the shifted exponential never sees -inf (as ``_pair_shift_max``); their maximum."""
     mx = -np.inf
     for j in range(Crow.shape[0]):
         z = ((fi + g[j]) - Crow[j]) * inv_eps
-        buf[j] = z
+        buf[j] = max(z, -1e300)
         mx = max(mx, z)
     return mx
 
@@ -60,7 +62,7 @@ def _shifted_exp(buf, mx):
         buf[j] = _exp_le0(buf[j] - mx)
 
 
-@nb.njit(cache=True, fastmath=True)
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
 def _reduce(buf, Crow, w, q):
     """``(sum_j buf_j, sum_j buf_j Crow_j)``, and ``q += w * buf``."""
     s = 0.0
@@ -73,14 +75,14 @@ def _reduce(buf, Crow, w, q):
     return s, c
 
 
-@nb.njit(cache=True, fastmath=True)
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
 def _rescale(q, factor):
     for j in range(q.shape[0]):
         q[j] *= factor
 
 
 @nb.njit(parallel=True, cache=True)
-def _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts):
+def _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts, lows):
     """Row log marginals into ``log_r``, row costs into ``row_cost``, and per row block ``t`` the column
     sums ``parts[t]`` relative to ``exp(shifts[t])``. Returns False when the one-pass form does not
     apply (a non-finite exponent, or row maxima more than :data:`SPREAD` apart within a block)."""
@@ -93,19 +95,18 @@ def _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts):
         q[:] = 0.0
         buf = np.empty(m)
         M = -np.inf
+        lo = np.inf                       # the block's smallest row maximum
         for i in range(min(n, t * rows), min(n, (t + 1) * rows)):
             mx = _exponents(C[i], f[i], g, inv_eps, buf)
             if not np.isfinite(mx):
                 ok[t] = False
                 break
+            lo = min(lo, mx)
             if mx > M:
                 if M > -np.inf:
-                    if mx - M > SPREAD:
-                        ok[t] = False
-                        break
                     _rescale(q, math.exp(M - mx))
                 M = mx
-            elif M - mx > SPREAD:
+            if M - lo > SPREAD:           # some row's column terms would lose (almost) all their digits
                 ok[t] = False
                 break
             _shifted_exp(buf, mx)
@@ -113,20 +114,21 @@ def _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts):
             log_r[i] = mx + math.log(s)
             row_cost[i] = c * math.exp(mx)
         shifts[t] = M
+        lows[t] = lo
     return ok.all()
 
 
 @nb.njit(cache=True)
-def _merge(parts, shifts, log_c):
+def _merge(parts, shifts, lows, log_c):
     """``log_c = M + log(sum_t exp(shifts[t] - M) parts[t])`` (``M`` the largest shift), in block order.
-    False when two blocks' shifts are more than :data:`SPREAD` apart."""
+    False when the row maxima of all blocks (``lows``: each block's smallest) span more than :data:`SPREAD`."""
     T, m = parts.shape
     M = -np.inf
     lo = np.inf
     for t in range(T):
         if shifts[t] > -np.inf:           # a block without rows keeps -inf and zero sums
             M = max(M, shifts[t])
-            lo = min(lo, shifts[t])
+            lo = min(lo, lows[t])
     if not M - lo <= SPREAD:
         return False
     log_c[:] = 0.0
@@ -147,10 +149,10 @@ def plan_summary(C, f, g, inv_eps, threads):
     n, m = C.shape
     T = max(1, min(threads, n))
     log_r, row_cost = np.empty(n), np.empty(n)
-    parts, shifts = np.empty((T, m)), np.empty(T)
-    if not _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts):
+    parts, shifts, lows = np.empty((T, m)), np.empty(T), np.empty(T)
+    if not _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts, lows):
         return None
     log_c = np.empty(m)
-    if not _merge(parts, shifts, log_c):
+    if not _merge(parts, shifts, lows, log_c):
         return None
     return log_r, log_c, float(row_cost.sum())
