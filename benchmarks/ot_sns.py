@@ -320,8 +320,9 @@ def memory_child(n, eps, method, domain="auto"):
     base_points = status_mb("VmRSS")
     rng = np.random.default_rng(0)
     x, y = rng.random((n, 2)), rng.random((n, 2))
-    # the baseline is read after the points exist: they are the generator's input, not the solver's
-    # (2 x n x 2 float64 = 0.31 MB at n = 10^4, which alone was the 0.04 % over 1.5 x C reported before)
+    # the baseline is read after the points exist: they are the generator's input, not the solver's.
+    # Measured at n = 10^4 (ot_sns_memory_n10000.json): they do not move the RSS at all (heap reuse),
+    # so the 0.04 % over 1.5 x C is the solve's own (O(n) vectors beside the half-size float32 kernel)
     base = status_mb("VmRSS")
     C = x @ y.T                                      # one n x n array, built in place
     C *= -2.0
