@@ -42,8 +42,8 @@ a fixed range, so the kernel stays close to the plan itself. Here:
   to float32 only when the error's last decay ratio predicts more than :data:`FLOAT32_PAYS`
   iterations to the handover (:meth:`ScalingRun._float32_pays`). Measured (n = m = 1000, 2 threads, Xeon,
   ad-hoc ``/tmp/s10/f32.py``): a kernel build costs about as much as 25-30 float32 iterations
-  save; always-float32 was 5-10 % slower than float64-only at eps = 0.1 (16 iterations) and
-  10 % faster at eps = 0.01 (176 iterations).
+  save; always-float32 was 3-5 % slower than float64-only at eps = 0.1 (16 iterations; 7-14 %
+  at n = 400 and 700) and 9-11 % faster at eps = 0.01 (176 iterations).
 
 Each measured iterate's error is its row error ``sum_i |a_i - u_i (K v)_i|`` (the columns
 are exact after the v-update), the same quantity, at the same iterates, as the log-domain
