@@ -286,12 +286,15 @@ def bench_system(name, system, degree, tol, cutoff, samples, n_eval, n_direct):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (< 30 s), for checking the script")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="only the evaluation-rate table (ranks 5-20, m = 129, both routes, 1 and 2 threads)")
+    ap.add_argument("--out", default=None, help="JSON path (default: results/chebtucker[_quick].json)")
     args = ap.parse_args()
     q = args.quick
     t_start = time.perf_counter()
     result = {"benchmark": "chebtucker", "quick": q, "machine": machine_info("tensorly"), "functions": [],
-              "systems": []}
-    fa = functions()
+              "systems": [], "throughput_only": args.throughput_only}
+    fa = {} if args.throughput_only else functions()
     for name, f in fa.items():
         row = bench_function(name, f, degree=24 if q else 128, tol=1e-7, n_err=10 ** 4 if q else 10 ** 5,
                              n_eval=10 ** 5 if q else 10 ** 6, n_full=500 if q else 5000, repeats=1 if q else 3)
@@ -313,7 +316,9 @@ def main():
               f"(roof {tb['roof_points_per_s_2t']:.3g}), speedup {row['table_speedup_2t']:.2f}x on 2; table error "
               f"{max(row['table_info']['measured_error']):.1e} (target {row['table_info']['target']:.0e}); auto -> "
               f"{row['auto_route']} ({row['table_form']} form); DGEMM {row['dgemm_gflops_1thread']:.0f} GFLOP/s/thread", flush=True)
-    if q:
+    if args.throughput_only:
+        systems = []
+    elif q:
         systems = [("lattice_12x12x4", potentials.cubic_lattice((12, 12, 4)), 64, 3.0),
                    ("cloud_150", potentials.random_cloud(150, seed=0), 48, 3.0)]
     else:
@@ -332,16 +337,17 @@ def main():
               f"{row['eval_speedup_vs_direct']:.0f}x vs direct Numba summation; table form "
               f"{row.get('table_form', '-')}; gradient {row['gradient_points_per_s']:.3g} pts/s "
               f"({row['gradient_form']} form)", flush=True)
-    result["paper"] = {"lattice_long_range_ranks_m129_tol1e-7": [18, 18, 12], "lattice_error": 2e-7,
-                       "newton_canonical_ranks_eps1e-7": "26-39 (n = 256 ... 8192)", "long_range_ranks": "10-17",
-                       "newton_ranks_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5).rank
-                                             for n in (256, 1024, 8192)},
-                       "newton_ranks_sinc_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5,
-                                                                                   method="sinc").rank
-                                                  for n in (256, 1024, 8192)}}
+    if not args.throughput_only:
+        result["paper"] = {"lattice_long_range_ranks_m129_tol1e-7": [18, 18, 12], "lattice_error": 2e-7,
+                           "newton_canonical_ranks_eps1e-7": "26-39 (n = 256 ... 8192)", "long_range_ranks": "10-17",
+                           "newton_ranks_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5).rank
+                                                 for n in (256, 1024, 8192)},
+                           "newton_ranks_sinc_here": {str(n): potentials.newton_kernel(1e-7, 1.0 / n, 3 ** 0.5,
+                                                                                       method="sinc").rank
+                                                      for n in (256, 1024, 8192)}}
     result["total_s"] = time.perf_counter() - t_start
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                        "chebtucker_quick.json" if q else "chebtucker.json")
+    path = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                    "chebtucker_quick.json" if q else "chebtucker.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as fh:
         json.dump(result, fh, indent=1, default=float)
