@@ -17,6 +17,8 @@ construction they share (sampling, compression, the resolution check) is
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..backends import get_backend
@@ -65,7 +67,8 @@ class ChebTucker(_table.TableRoute):
     domain : numpy.ndarray
         ``(d, 2)``: ``[lo, hi]`` per variable.
     tol : float
-        Relative Frobenius tolerance of the Tucker compression.
+        Relative Frobenius tolerance of the Tucker compression, in [1e-16, 1) (a ValueError otherwise: it also
+        sets the table route's accuracy target).
     truncation_bound : float
         Bound of the Frobenius norm of the coefficients discarded by all compressions so far
         (see :meth:`error_estimate`).
@@ -99,8 +102,11 @@ class ChebTucker(_table.TableRoute):
             raise ValueError(f"ChebTucker: every rank and degree must be >= 1 (core shape {self.core.shape}, factor "
                              f"shapes {[A.shape for A in self.factors]}); a zero function is a (1, ..., 1) core of 0.0 "
                              "with one column per factor")
-        self.tol = float(tol)
-        self.truncation_bound = float(truncation_bound)
+        self.tol = _v.tol(tol)             # it sets the table route's accuracy target: NaN or >= 1 gave no check
+        tb = truncation_bound
+        if isinstance(tb, bool) or not isinstance(tb, numbers.Real) or not float(tb) >= 0.0:
+            raise ValueError(f"ChebTucker: truncation_bound must be a number >= 0 (inf: no guarantee), got {tb!r}")
+        self.truncation_bound = float(tb)
         self.stats = dict(stats or {})
         self.history = {k: np.asarray(v) for k, v in (history or {}).items()}
         self.options = dict(options or {})

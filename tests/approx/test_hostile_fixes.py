@@ -267,3 +267,35 @@ def test_table_error_claim_in_ten_variables_not_only_corners():
     X = np.random.default_rng(3).uniform(-1.0, 1.0, (150, 10))
     diff = float(np.abs(ct(X) - ref(X)).max())
     assert diff <= 10 * ct.error_estimate()["table"] + 1e-15
+
+
+@pytest.mark.parametrize("tol", [float("nan"), float("inf"), 5.0, 1.0, 0.0, -1e-3, 1e-300])
+def test_constructor_refuses_a_tol_outside_its_range(tol):
+    # an outside tester's case: tol=nan/inf/5 passed the constructor and set the table route's accuracy target
+    # to nan/inf/0.05, so the coarsest table was used and its check never failed (errors of 31 % of max|f|)
+    rng = np.random.default_rng(7)
+    core = rng.standard_normal((4, 4, 4))
+    facs = [np.linalg.qr(rng.standard_normal((60, 4)))[0] for _ in range(3)]
+    with pytest.raises(ValueError, match="tol must be in"):
+        ChebTucker(core, facs, [(-1.0, 1.0)] * 3, tol=tol, eval_method="table")
+
+
+@pytest.mark.parametrize("bound", [float("nan"), -1.0, "1", True])
+def test_constructor_refuses_a_bad_truncation_bound(bound):
+    with pytest.raises(ValueError, match="truncation_bound"):
+        ChebTucker(np.ones((1, 1)), [np.ones((3, 1))] * 2, [(0, 1), (0, 1)], truncation_bound=bound)
+
+
+def test_table_route_at_a_valid_loose_tol_keeps_its_target():
+    # the largest valid tol: the table's target is 1e-2 * tol, and the route matches the Chebyshev sums within it
+    rng = np.random.default_rng(7)
+    core = rng.standard_normal((4, 4, 4))
+    facs = [np.linalg.qr(rng.standard_normal((60, 4)))[0] for _ in range(3)]
+    dom = [(-1.0, 1.0)] * 3
+    X = rng.uniform(-1, 1, (2000, 3))
+    ref = ChebTucker(core, facs, dom, eval_method="chebyshev")(X)
+    ct = ChebTucker(core, facs, dom, tol=0.5, eval_method="table")
+    target = ct.table_info()["target"]
+    assert target == pytest.approx(5e-3)
+    # the table's error is relative to each mode's scale; the value error stays within target * the core's l1 norm
+    assert np.abs(ct(X) - ref).max() <= target * np.abs(core).sum()
