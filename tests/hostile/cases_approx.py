@@ -693,6 +693,13 @@ CASES = [
                                                                     [(0, 1)] * 2), "factors")),
     ("constructor_mismatch", _expect_error(lambda: ChebTucker(np.ones((2, 2)), [np.ones((3, 2)), np.ones((3, 3))],
                                                               [(0, 1)] * 2), "core")),
+    ("constructor_tol_nan", _expect_error(lambda: ChebTucker(np.ones((2, 2)), [np.ones((3, 2))] * 2, [(0, 1)] * 2,
+                                                             tol=float("nan"), eval_method="table"), "tol")),
+    ("constructor_tol_5", _expect_error(lambda: ChebTucker(np.ones((2, 2)), [np.ones((3, 2))] * 2, [(0, 1)] * 2,
+                                                           tol=5.0, eval_method="table"), "tol")),
+    ("constructor_bound_negative", _expect_error(lambda: ChebTucker(np.ones((2, 2)), [np.ones((3, 2))] * 2,
+                                                                    [(0, 1)] * 2, truncation_bound=-1.0),
+                                                 "truncation_bound")),
     # ---- canonical input
     ("cp_not_tuple", _expect_error(lambda: chebtucker(CPBad("not_tuple"), [(0, 1)] * 2, degree=4), "cp_factors")),
     ("cp_nan_weight", _expect_error(lambda: chebtucker(CPBad("nan_weight"), [(0, 1)] * 2, degree=4), "non-finite")),
