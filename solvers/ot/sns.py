@@ -201,6 +201,11 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         n_fallback: int = 10, domain: str = "auto", callback=None, backend=None):
     """Sinkhorn-Newton-Sparse: Sinkhorn warm-up, then safe sparse Newton on the dual.
 
+    SNS pays at small eps. Where eps is large against the cost range, plain Sinkhorn needs only tens to
+    hundreds of iterations and is the faster choice (``benchmarks/ot_sns.py``: at eps = 0.1 on the unit
+    cost range, 0.018 s against 0.20 s at n = 1000, 0.14 s against 1.8 s at n = 3000; SNS is ahead from
+    eps = 3e-3 down). ``solvers.solve(problem)`` (``method="auto"``) chooses between them by a measured rule.
+
     Parameters
     ----------
     data : problems.ot.EntropicOT or (n, m) array
