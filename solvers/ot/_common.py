@@ -66,11 +66,15 @@ class Geometry:
     def f_update(self, g, log_a, eps, out=None):
         """Sinkhorn update ``f_i = eps log a_i - eps LSE_j (g_j - C_ij)/eps`` (into ``out``)."""
         self.kernel_calls += 1
+        if out is not None:
+            self._measured = None              # out may be measured potentials: cost() must not reuse their memo
         return self.K.f_update(self.cost_data, g, log_a, eps, self.be.xp.empty(self.n) if out is None else out)
 
     def g_update(self, f, log_b, eps, out=None):
         """Sinkhorn update ``g_j = eps log b_j - eps LSE_i (f_i - C_ij)/eps`` (into ``out``)."""
         self.kernel_calls += 1
+        if out is not None:
+            self._measured = None
         return self.K.g_update(self.cost_data, f, log_b, eps, self.be.xp.empty(self.m) if out is None else out)
 
     def row_gap(self, a, f_old, f_new, eps):

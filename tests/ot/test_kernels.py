@@ -220,6 +220,32 @@ def test_sinkhorn_cost_is_the_measured_plans_cost(rng):
     assert err <= 1e-9 and r.marginal_error == pytest.approx(err, rel=1e-3, abs=1e-15)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_geometry_cost_memo_is_dropped_by_an_in_place_update(rng, backend):
+    """Geometry.cost reuses the cost measured with the marginals only for the very same, unchanged
+    arrays: an in-place f/g update through the Geometry drops it (checked against the dense plan)."""
+    import solvers
+    from solvers.ot._common import Geometry
+
+    C = rng.random((50, 40))
+    eps = 0.1
+    geom = Geometry(C, solvers.get_backend(backend))
+    f, g = rng.normal(size=50) * 0.01, np.zeros(40)
+    a, b = np.full(50, 1 / 50), np.full(40, 1 / 40)
+
+    def dense_cost(f, g):
+        return float((np.exp((f[:, None] + g[None, :] - C) / eps) * C).sum())
+
+    geom.marginal_error(f, g, eps, a, b)
+    assert geom.cost(f, g, eps) == pytest.approx(dense_cost(f, g), rel=1e-12)
+    geom.marginal_error(f, g, eps, a, b)
+    geom.g_update(f, np.log(b), eps, out=g)          # g changes in place: the memo must not answer
+    assert geom.cost(f, g, eps) == pytest.approx(dense_cost(f, g), rel=1e-12)
+    geom.marginal_error(f, g, eps, a, b)
+    geom.f_update(g, np.log(a), eps, out=f)
+    assert geom.cost(f, g, eps) == pytest.approx(dense_cost(f, g), rel=1e-12)
+
+
 @pytest.mark.parametrize("size", [(30, 20), (600, 500)], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_scaling_step_matches_the_reference_and_reports_range(rng, size, dtype):
