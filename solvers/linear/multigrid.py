@@ -139,7 +139,7 @@ _interp_1d, _restrict_1d, _spd_inverse = _setup.interp_1d, _setup.restrict_1d, _
 
 
 class _Level:
-    __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf", "csr", "rc", "ec")
+    __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf", "csr", "rc", "ec", "split")
 
 
 _COARSENINGS = ("auto", "geometric", "galerkin")
@@ -263,6 +263,9 @@ class MultigridPreconditioner(LinearOperator):
             lev.f = None if l == 0 else xp.empty(lev.shape)
             lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)
                         if inner and isinstance(lev.P, tuple) else None)
+            # the kernel set's split-layout smoothing of this level (None: the natural-layout kernels)
+            lev.split = K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape) if inner and not lev.csr \
+                else None
             # W-cycle: a second coarse visit from this level's residual needs its own buffers
             second = self.cycle_kind == "W" and 0 < l < len(self.levels) - 1
             lev.rc = xp.empty(lev.shape) if second else None
@@ -321,6 +324,8 @@ class MultigridPreconditioner(LinearOperator):
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, False)
             K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
+        elif lev.split is not None:                # the same, in the kernel set's split layout
+            lev.split.pre(f, nxt.f, 0, 2 * nu + 1)
         else:                                      # red (black red)^nu from u = 0, then R (f - A u)
             K.smooth_residual_restrict(A, u, f, 0, 2 * nu + 1, nxt.f, lev.R, lev.r)
         if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
@@ -340,6 +345,8 @@ class MultigridPreconditioner(LinearOperator):
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
             return float(self.backend.xp.vdot(f, u)) if dot else None
+        if lev.split is not None:                  # on the iterate its pre left; writes u
+            return lev.split.post(nxt.u, u, 0, 2 * nu + 1, dot)
         # u += P e_c, then red (black red)^nu: one pass
         return K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1, dot)
 

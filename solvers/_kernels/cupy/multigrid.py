@@ -227,6 +227,11 @@ def csr_smooth(L, u, f, reverse):
         u[...] = uc
 
 
+def split_level(op, P, R, coarse_shape):
+    """None: the device kernels keep the natural layout (the NumPy set's interface)."""
+    return None
+
+
 def compiled_tail(levels, nus, cinv):
     """None: on the device every level runs through the recursion (the reference's steps)."""
     return None

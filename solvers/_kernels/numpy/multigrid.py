@@ -136,6 +136,14 @@ def csr_smooth(L, u, f, reverse):
         uf[rows] += dinv * (ff[rows] - Ab @ uf)
 
 
+def split_level(op, P, R, coarse_shape):
+    """A level object smoothing in a red/black split layout (``pre(f, out, first, count)``: ``count`` half sweeps
+    from ``u = 0`` then ``out = R (f - A u)``; ``post(e, u, first, count, dot)``: ``u += P e`` then ``count``
+    half sweeps, returning ``f . u`` when ``dot``), or None: the cycle then calls
+    :func:`smooth_residual_restrict` and :func:`prolong_sweeps`. The reference keeps the natural layout."""
+    return None
+
+
 def compiled_tail(levels, nus, cinv):
     """A compiled cycle over the small levels of the hierarchy, ``(l0, run)`` (see the Numba set's
     :mod:`solvers._kernels.numba.mgtail`), or None: the reference runs the plain recursion."""
