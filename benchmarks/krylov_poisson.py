@@ -139,6 +139,10 @@ def phase_profile(A, b, t_mv, repeat=3, rtol=1e-8):
         orig = [getattr(m, nm) for m, nm in saved]
         K.smooth_residual_restrict = timed(orig[0], lvl("pre-smoothing + residual + restriction", 1))
         K.prolong_sweeps = timed(orig[1], lvl("prolongation + post-smoothing", 1))
+        for l, lev in enumerate(M.levels):         # levels smoothed in the kernel set's split layout
+            if getattr(lev, "split", None) is not None:
+                lev.split.pre = timed(lev.split.pre, lambda a, l=l: f"L{l} pre-smoothing + residual + restriction")
+                lev.split.post = timed(lev.split.post, lambda a, l=l: f"L{l} prolongation + post-smoothing")
         M._tail = K.compiled_tail(M.levels, M.nus, M._cinv)   # planned now, so it can be timed as a phase
         if M._tail:
             l0, run = M._tail
