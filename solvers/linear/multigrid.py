@@ -325,7 +325,7 @@ class MultigridPreconditioner(LinearOperator):
                 K.csr_smooth(A.mg_csr, u, f, False)
             K.residual_restrict(A, u, f, nxt.f, lev.R, lev.r)
         elif lev.split is not None:                # the same, in the kernel set's split layout
-            lev.split.pre(f, nxt.f, 0, 2 * nu + 1)
+            lev.split.pre(f, u, nxt.f, 0, 2 * nu + 1)
         else:                                      # red (black red)^nu from u = 0, then R (f - A u)
             K.smooth_residual_restrict(A, u, f, 0, 2 * nu + 1, nxt.f, lev.R, lev.r)
         if nxt.A.shape[0] < K.SERIAL_BELOW <= A.shape[0]:
@@ -346,7 +346,7 @@ class MultigridPreconditioner(LinearOperator):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
             return float(self.backend.xp.vdot(f, u)) if dot else None
         if lev.split is not None:                  # on the iterate its pre left; writes u
-            return lev.split.post(nxt.u, u, 0, 2 * nu + 1, dot)
+            return lev.split.post(nxt.u, u, f, 0, 2 * nu + 1, dot)
         # u += P e_c, then red (black red)^nu: one pass
         return K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1, dot)
 

@@ -63,9 +63,15 @@ def _close(a, ref):
     np.testing.assert_allclose(a, ref, rtol=0, atol=TOL * max(np.abs(ref).max(), 1e-300))
 
 
-@pytest.mark.parametrize("shape, h", CASES)
+@pytest.mark.parametrize("shape, h", CASES + [((30, 7, 9), None), ((31, 6, 8), None)])
 @pytest.mark.parametrize("general", [False, True])
-def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, general, rng):
+@pytest.mark.parametrize("chunks", ["threads", "many"])
+def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, general, chunks, rng, monkeypatch):
+    """``chunks="many"``: as many plane ranges as the wavefront allows (up to 5 here, whatever the threads), so
+    the end-plane phases of every stage run."""
+    if chunks == "many":
+        monkeypatch.setattr(mgsplit.SplitLevel, "_nchunks",
+                            lambda self, count: max(1, self.shape3[0] // (2 * (count + 1) + 2)))
     opn, Mn, S = _level(shape, h, rng)
     if general:                                  # the table-gather routes, whatever the tables allow
         S.aff, S.pairs = False, None
@@ -76,12 +82,12 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
         f = rng.standard_normal(shape)
         u = _gs_reference(opn, np.zeros(shape), f, first, count, True)
         out = np.empty(cshape)
-        S.pre(f, out, first, count)
+        got = np.full(shape, np.nan)               # the level's iterate: the same array for pre and post
+        S.pre(f, got, out, first, count)
         _close(out, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape))
         e = rng.standard_normal(cshape)
         ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(shape), f, first, count, False)
-        got = np.full(shape, np.nan)
-        dot = S.post(e, got, first, count, dot=True)
+        dot = S.post(e, got, f, first, count, dot=True)
         _close(got, ref)
         assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4, abs=TOL * np.abs(f).sum() * np.abs(ref).max())
 
@@ -99,11 +105,11 @@ def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
     u = _gs_reference(opn, np.zeros(f.shape), f, 0, 3, True)
     q = 8 * math.ldexp(1.0, -1074) / s            # outputs of size 2^-1070 are float64 subnormals: this quantum
     out = np.empty(cshape)
-    S.pre(f * s, out, 0, 3)
+    got = np.empty(f.shape)
+    S.pre(f * s, got, out, 0, 3)
     np.testing.assert_allclose(out / s, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape), rtol=0,
                                atol=TOL * np.abs(R @ f.ravel()).max() + q)
-    got = np.empty(f.shape)
-    S.post(e * s, got, 0, 3)
+    S.post(e * s, got, f * s, 0, 3)
     ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(f.shape), f, 0, 3, False)
     np.testing.assert_allclose(got / s, ref, rtol=0, atol=TOL * np.abs(ref).max() + q)
     assert np.isfinite(got).all()
@@ -114,22 +120,26 @@ def test_non_finite_right_hand_sides_propagate(rng):
     f = rng.standard_normal((9, 8, 7))
     f[3, 2, 1] = np.nan
     out = np.empty(Mn.levels[1].shape)
-    S.pre(f, out, 0, 3)
+    S.pre(f, np.empty(f.shape), out, 0, 3)
     assert np.isnan(out).any()
 
 
-@pytest.mark.parametrize("shape, h, shift", [((15, 13, 11), None, None), ((14, 12, 16), (1.0, 1.0, 0.1), None),
-                                              ((13, 13, 13), None, 50.0)])
+@pytest.mark.parametrize("shape, h, shift", [((36, 34, 35), None, None), ((40, 36, 38), (1.0, 1.0, 0.1), None),
+                                              ((36, 36, 36), None, 50.0)])
 def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h, shift, rng):
-    """Every eligible level split (the size threshold lowered): the MG-CG solution against SciPy's sparse
-    direct solve, the iteration count within one of the natural-layout cycle's, and the cycle symmetric."""
+    """Every eligible level split (the size threshold lowered; grids above the compiled tail's, so the cycle
+    reaches the split level): the MG-CG solution against SciPy's sparse direct solve, the iteration count
+    within one of the natural-layout cycle's, the cycle symmetric and close to the natural one."""
     A = _operator(shape, h, "numba", shift)
     b = rng.standard_normal(A.shape[0])
     M0 = multigrid(A)
     monkeypatch.setattr(mgsplit, "MIN_POINTS", 0)
     M = multigrid(A)
-    assert M.levels[0].split is not None
+    calls = []
+    pre = mgsplit.SplitLevel.pre
+    monkeypatch.setattr(mgsplit.SplitLevel, "pre", lambda self, *a: (calls.append(1), pre(self, *a))[1])
     r = solvers.cg(A, b, M=M, rtol=1e-10, backend="numba")
+    assert len(calls) >= r.nit                  # the split level ran in every cycle
     r0 = solvers.cg(A, b, M=M0, rtol=1e-10, backend="numba")
     x = spla.spsolve(A.to_csr().tocsc(), b)
     assert r.converged
@@ -137,9 +147,33 @@ def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h
     assert r.nit <= r0.nit + 1
     u, v = rng.standard_normal(A.shape[0]), rng.standard_normal(A.shape[0])
     Mu, Mv = M.matvec(u), M.matvec(v)
+    np.testing.assert_allclose(Mu, M0.matvec(u), rtol=0, atol=1e-6 * np.abs(Mu).max())
     assert abs(v @ Mu - u @ Mv) <= 1e-6 * np.linalg.norm(u) * np.linalg.norm(Mv)
     M2 = pickle.loads(pickle.dumps(M))          # the split level pickles with its preconditioner
     np.testing.assert_array_equal(M2.matvec(u), Mu)
+
+
+@pytest.mark.parametrize("e2, k", [(59.99, 1.0), (80.0, 1.0), (-990.0, 1e8), (-700.0, 1e8), (-1060.0, 1.0)])
+def test_cycles_at_the_limits_of_float64_match_the_natural_cycle(monkeypatch, e2, k, rng):
+    """A right-hand side of size 2^e2: the cycle's ``f . u`` and ``u`` as the natural float64 cycle's. Regressions:
+    ``F X`` formed in float32 overflowed near 2^60 (r.z = inf, CG stopped as non-finite), and ``s d`` overflowed
+    for a tiny f on a stiff operator (u all NaN); now the products are float64 and the cycle falls back to the
+    natural kernels where the scaled unknowns cannot hold f."""
+    A = StencilOperator((36, 36, 36), 1 / 37, k=k, backend="numba")
+    M0 = multigrid(A)
+    monkeypatch.setattr(mgsplit, "MIN_POINTS", 0)
+    M = multigrid(A)
+    x = np.sin(np.pi * np.arange(1, 37) / 37)
+    b = (np.einsum("i,j,k->ijk", x, x, x).ravel() + 0.1 * rng.standard_normal(A.shape[0])) * 2.0 ** e2
+    z0, z1 = np.empty_like(b), np.empty_like(b)
+    d0, d1 = M0.matvec_dot(b, z0), M.matvec_dot(b, z1)
+    assert np.isfinite(z1).all() and np.isfinite(d1)
+    q = 2.0 ** -1074 * 8                       # the float64 quantum where z is subnormal
+    np.testing.assert_allclose(z1, z0, rtol=0, atol=1e-6 * np.abs(z0).max() + q)
+    assert d1 == pytest.approx(d0, rel=1e-5, abs=1e-300)
+    if e2 > 0:
+        r = solvers.cg(A, b, M=M, rtol=1e-8, backend="numba")
+        assert r.converged
 
 
 def test_only_large_constant_coefficient_3d_levels_are_split(rng):

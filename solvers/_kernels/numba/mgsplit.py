@@ -47,9 +47,11 @@ def _count(n2, t):
 
 
 @nb.njit(cache=True, inline="always")
-def _around(i, n):
-    """The neighbour indices ``i - 1, i + 1`` (``i`` itself where one is missing) and whether each exists."""
-    return (i - 1 if i > 0 else i), (i + 1 if i < n - 1 else i), (1.0 if i > 0 else 0.0), (1.0 if i < n - 1 else 0.0)
+def _around(i, n, w):
+    """The neighbour indices ``i - 1, i + 1`` (``i`` itself where one is missing) and their coefficients ``w``
+    (``0`` where missing, of ``w``'s type: float32 coefficients keep the row arithmetic in float32)."""
+    z = w - w
+    return (i - 1 if i > 0 else i), (i + 1 if i < n - 1 else i), (w if i > 0 else z), (w if i < n - 1 else z)
 
 
 # The row helpers index the full 3-D arrays (row ``(i, j)``, neighbour rows ``im, ip, jm, jp``) with an unsigned
@@ -127,11 +129,11 @@ def _split_plane(f, F0, F1, X0, X1, p, n2, sc, first, zero_other):
 def _half_plane(X, Y, F, col, p, n2, w0, w1, w2, dinv):
     """Plane ``p``: solve the colour-``col`` points (array ``X``) from their neighbours (array ``Y``)."""
     n0, n1 = X.shape[0], X.shape[1]
-    im, ip, mim, mip = _around(p, n0)
+    im, ip, ca, cb = _around(p, n0, w0)
     for j in range(n1):
-        jm, jp, mjm, mjp = _around(j, n1)
+        jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + col) & 1
-        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, w0 * mim, w0 * mip, w1 * mjm, w1 * mjp,
+        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce,
                   dinv)
 
 
@@ -141,15 +143,15 @@ def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot):
     returns the plane's ``F . X`` over both colours when ``want_dot`` (``F``, ``G``: the colour parts of the
     right-hand side), else 0."""
     n0, n1 = X.shape[0], X.shape[1]
-    im, ip, mim, mip = _around(p, n0)
+    im, ip, ca, cb = _around(p, n0, w0)
     h = np.uint64(n2 // 2)
     one, two = np.uint64(1), np.uint64(2)
     tot = 0.0
     for j in range(n1):
-        jm, jp, mjm, mjp = _around(j, n1)
+        jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + col) & 1
         mc, mo = _count(n2, t), _count(n2, 1 - t)
-        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, mc, w2, w0 * mim, w0 * mip, w1 * mjm, w1 * mjp, dinv)
+        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, mc, w2, ca, cb, cc, ce, dinv)
         A, B = (X, Y) if t == 0 else (Y, X)
         for k in range(h):
             u[p, j, two * k] = cu * A[p, j, k]
@@ -158,10 +160,10 @@ def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot):
             u[p, j, n2 - 1] = cu * A[p, j, h]
         if want_dot:
             s = 0.0
-            for k in range(np.uint64(mc)):
-                s += F[p, j, k] * X[p, j, k]
+            for k in range(np.uint64(mc)):              # float64 products: F X may pass float32's range
+                s += np.float64(F[p, j, k]) * np.float64(X[p, j, k])
             for k in range(np.uint64(mo)):
-                s += G[p, j, k] * Y[p, j, k]
+                s += np.float64(G[p, j, k]) * np.float64(Y[p, j, k])
             tot += s
     return tot
 
@@ -173,12 +175,12 @@ def _res_plane(X, Y, G, col, p, RL, res, nat, n2, w0, w1, w2, d, aff, Wt, ri2, r
     is zero), then :func:`_restrict_row` (``aff``: a last-axis table reading ``r[2 J + b]``) or, with a general
     table, the natural row ``nat`` and a gather."""
     n0, n1 = X.shape[0], X.shape[1]
-    im, ip, mim, mip = _around(p, n0)
+    im, ip, ca, cb = _around(p, n0, w0)
     for j in range(n1):
-        jm, jp, mjm, mjp = _around(j, n1)
+        jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + 1 - col) & 1
         mo = _count(n2, t)
-        _res_row(res, Y, X, G, p, j, im, ip, jm, jp, t, mo, w2, w0 * mim, w0 * mip, w1 * mjm, w1 * mjp, d)
+        _res_row(res, Y, X, G, p, j, im, ip, jm, jp, t, mo, w2, ca, cb, cc, ce, d)
         if aff:
             _restrict_row(RL, p, j, res, t, Wt)
         else:
@@ -424,7 +426,7 @@ MIN_POINTS = 500_000
 
 #: ``max |f|`` outside ``[2^-LOG2_RANGE, 2^LOG2_RANGE]`` (and not 0) makes ``pre`` split ``f`` again, scaled by
 #: a power of two (float32 holds about ``2^+-126``; the scaled unknowns stay within a few orders of ``f``)
-LOG2_RANGE = 60
+LOG2_RANGE = 40
 
 
 class SplitLevel:
@@ -460,7 +462,8 @@ class SplitLevel:
         self.aff, self.Wt, self.pairs = _last_axis_tables(self.P, self.R, n2, self.coarse3[2])
         self.RL = np.zeros((n0, n1, self.coarse3[2]), f32)     # the residual restricted along the last axis
         self._u0 = np.zeros((1, 1, 1))                     # placeholder for the array a phase does not use
-        self.s = 1.0                                       # the scale of the current cycle (set by pre)
+        self.s, self.fallback = 1.0, False                 # the current cycle's scale and route (set by pre)
+        self.op, self._pbuf = op, None
 
     def _nchunks(self, count):
         # ranges of at least 2 (count + 1) + 2 planes (rbwave.nchunks_for)
@@ -473,24 +476,43 @@ class SplitLevel:
                     np.float32(1.0), sc, cu, self.aff, self.Wt, self.R[4], self.R[5], self.buf, pi0, pw0, pi1, pw1,
                     self._nchunks(count), dot)
 
-    def pre(self, f, out, first, count):
-        """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``."""
+    def _natural(self):
+        """The natural-layout kernels of :mod:`.multigrid` (the cycle's usual route) and their work array."""
+        from . import multigrid as mg
+
+        if self._pbuf is None:
+            self._pbuf = mg.prolong_work(self.shape3, self.coarse3)
+        return mg
+
+    def pre(self, f, u, out, first, count):
+        """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``. ``u`` (the
+        level's natural iterate: the same array as the ``post`` of this cycle) is written only where the scaled float32 unknowns cannot hold this ``f``
+        (``s d`` outside ``2^+-1000``: a right-hand side near float64's own limits): then the cycle runs the
+        natural float64 kernels on both sides."""
         if count < 1:
             raise ValueError("SplitLevel.pre: count must be >= 1")
         f3 = f.reshape(self.shape3)
-        self.s = 1.0
+        self.s, self.fallback = 1.0, False
         big = self._wave(True, count, first, f3, self._u0, 1.0, 1.0, False)
         if np.isfinite(big) and big > 0.0 and abs(math.frexp(big)[1]) > LOG2_RANGE:
             self.s = math.ldexp(1.0, -min(max(math.frexp(big)[1], -1000), 1000))   # stays a normal float64
+            if not 2.0 ** -1000 < self.s * self.d < 2.0 ** 1000:
+                self.fallback = True
+                self._natural().smooth_residual_restrict(self.op, u.reshape(self.shape3), f3, first, count,
+                                                         out.reshape(self.coarse3), self.R, None)
+                return
             self._wave(True, count, first, f3, self._u0, self.s, 1.0, False)
         ri0, rw0, ri1, rw1 = self.R[:4]
         combine(self.RL, out.reshape(self.coarse3), ri0, rw0, ri1, rw1, 1.0 / self.s)
 
-    def post(self, e, u, first, count, dot=False):
+    def post(self, e, u, f, first, count, dot=False):
         """``u += P e`` on the iterate ``pre`` left, then ``count`` half sweeps; the natural ``u`` is written by
         the last one. Returns ``f . u`` when ``dot``, else None."""
         if count < 1:
             raise ValueError("SplitLevel.post: count must be >= 1")
+        if self.fallback:
+            return self._natural().prolong_sweeps(e.reshape(self.coarse3), u.reshape(self.shape3), self.P,
+                                                  self._pbuf, self.op, f.reshape(self.shape3), first, count, dot)
         e3 = e.reshape(self.coarse3)
         g = self.s * self.d
         if self.pairs is not None:

@@ -137,10 +137,11 @@ def csr_smooth(L, u, f, reverse):
 
 
 def split_level(op, P, R, coarse_shape):
-    """A level object smoothing in a red/black split layout (``pre(f, out, first, count)``: ``count`` half sweeps
-    from ``u = 0`` then ``out = R (f - A u)``; ``post(e, u, first, count, dot)``: ``u += P e`` then ``count``
-    half sweeps, returning ``f . u`` when ``dot``), or None: the cycle then calls
-    :func:`smooth_residual_restrict` and :func:`prolong_sweeps`. The reference keeps the natural layout."""
+    """A level object smoothing in a red/black split layout (``pre(f, u, out, first, count)``: ``count`` half
+    sweeps from ``u = 0`` then ``out = R (f - A u)``; ``post(e, u, f, first, count, dot)``: ``u += P e`` then
+    ``count`` half sweeps, returning ``f . u`` when ``dot``; ``u`` is the level's natural iterate), or None:
+    the cycle then calls :func:`smooth_residual_restrict` and :func:`prolong_sweeps`. The reference keeps the
+    natural layout."""
     return None
 
 
