@@ -86,26 +86,20 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   stored; the restriction along the last axis reads the fine points ``2 J + b`` directly; on 3-D grids
   that pass is the last stage of the pre-smoothing wavefront (:mod:`solvers._kernels.numba.mgfused`:
   the residual of a plane is formed as soon as its neighbours are smoothed);
-* so a stencil level costs three passes per visit in 2-D (pre-smoothing, residual + restriction,
-  prolongation + post-smoothing) and two in 3-D; ``stats`` counts the passes and stencil evaluations per
-  cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
-* a red-black half sweep updates only the points of its colour (a stride-2 row loop);
-* coarse levels below the kernel set's ``SERIAL_BELOW`` points run
-  single-threaded, inside a scoped :func:`solvers._config.limit` (thread-local,
-  restored afterwards: the caller's thread count never changes); the coarsest
-  grid is a dense SPD inverse (Cholesky) applied as a matrix-vector product;
-* where those small levels are all constant-coefficient stencil levels with tensor transfers (the
-  geometric hierarchy), the kernel set's ``compiled_tail`` runs their part of the cycle as one compiled
-  call (:mod:`solvers._kernels.numba.mgtail`: the same serial kernels in the same order, no Python per
-  level; 256^2: 0.50 -> 0.45 ms per cycle, 100 x 37: 0.17 -> 0.13 ms).
+* so a stencil level costs three passes per visit in 2-D and two in 3-D; ``stats`` counts the passes
+  and stencil evaluations per cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
+* a red-black half sweep updates only the points of its colour (a stride-2 row loop); large 3-D levels
+  keep their iterate in a float32 red/black split layout instead (the kernel set's ``split_level``,
+  :mod:`solvers._kernels.numba.mgsplit`: contiguous rows, half the bytes);
+* coarse levels below the kernel set's ``SERIAL_BELOW`` points run single-threaded, inside a scoped
+  :func:`solvers._config.limit` (thread-local, restored afterwards); the coarsest grid is a dense SPD
+  inverse (Cholesky) applied as a matrix-vector product; where those small levels are all geometric
+  stencil levels, the kernel set's ``compiled_tail`` runs their part of the cycle as one compiled call
+  (:mod:`solvers._kernels.numba.mgtail`: the same serial kernels in the same order; 256^2: 0.50 -> 0.45 ms).
 
-Every step (smoothing, residual + restriction, prolongation + smoothing, the CSR products and
-multicolour sweeps) comes from the backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy
-reference (:mod:`solvers._kernels.numpy.multigrid`) does the fused steps one after the other.
-
-No memory is allocated per cycle on the geometric path: every level holds preallocated ``u``,
-``f`` (and, where the residual is not fused, ``r``) buffers and a transfer work array, and the
-finest level writes straight into the output.
+Every step comes from the backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy reference
+(:mod:`solvers._kernels.numpy.multigrid`) does the fused steps one after the other. No level array is
+allocated per cycle: every level holds its buffers, and the finest level writes straight into the output.
 
 References
 ----------
@@ -264,8 +258,7 @@ class MultigridPreconditioner(LinearOperator):
             lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)
                         if inner and isinstance(lev.P, tuple) else None)
             # the kernel set's split-layout smoothing of this level (None: the natural-layout kernels)
-            lev.split = K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape) if inner and not lev.csr \
-                else None
+            lev.split = None if not inner or lev.csr else K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape)
             # W-cycle: a second coarse visit from this level's residual needs its own buffers
             second = self.cycle_kind == "W" and 0 < l < len(self.levels) - 1
             lev.rc = xp.empty(lev.shape) if second else None

