@@ -34,8 +34,9 @@ import math
 import numba as nb
 import numpy as np
 
-from .multigrid import _combine
-from .rbwave import _bounds
+from . import multigrid as _mg
+from .multigrid import _affine, _combine
+from .rbwave import _bounds, _pair_shift
 from ._split_rows import _count, _half_plane, _half_plane_out, _prolong_plane, _res_plane, _split_plane
 
 
@@ -162,10 +163,6 @@ def combine(RL, out, ri0, rw0, ri1, rw1, g):
 
 
 # ----------------------------------------------------------------------------- the level object
-_ID_R = (np.zeros((1, 1), dtype=np.int64), np.ones((1, 1)))                       # length-1 axis: identity
-_ID_P = (np.zeros((1, 2), dtype=np.int64), np.array([[1.0, 0.0]]))
-
-
 def eligible(op, P, R) -> bool:
     """A level runs split when it is a 3-D grid whose stencil has constant, finite coefficients with a positive
     diagonal and whose transfers are tensor tables. (2-D grids keep the natural layout: there a row is a
@@ -182,36 +179,26 @@ def eligible(op, P, R) -> bool:
 def _last_axis_tables(P, R, n2, nc2):
     """The last axis's transfer tables in the forms the split kernels read fastest:
 
-    * restriction: ``(aff, Wt)``, ``aff`` when every nonzero weight of ``R``'s table reads the fine point
-      ``2 J + b`` (then ``Wt[b, J]`` is its weight, contiguous per tap ``b``);
-    * prolongation: ``(off, wt, ep_len)`` when the fine point ``2 k + t`` reads the coarse points
-      ``k + off[t, a]`` (``a = 0, 1``) wherever its weight is nonzero (then ``wt[t, a, k]`` are the weights,
-      zero past the row), else None."""
+    * restriction: ``(aff, Wt)``, ``aff`` when the table reads the fine points ``2 J + b``
+      (:func:`.multigrid._affine`; then ``Wt[b, J]`` is its weight, contiguous per tap ``b``);
+    * prolongation: ``(off, wt, ep_len)`` when the table has the pair structure of
+      :func:`.rbwave._pair_shift` (shift ``s``): the fine point ``2 k + t`` reads the coarse points
+      ``k + off[t, a]``, ``off[t] = ((t + s) // 2 - 1, (t + s) // 2)``, with weights ``wt[t, a, k]``; else None
+      (then the kernels gather through the table)."""
     ri, rw = np.asarray(R[-2]), np.asarray(R[-1])
-    J = np.arange(ri.shape[0])[:, None]
-    aff = bool(np.all((rw == 0.0) | (ri == 2 * J + np.arange(ri.shape[1])[None, :])))
-    aff = aff and (ri.shape[0] == 0 or 2 * (ri.shape[0] - 1) + ri.shape[1] <= n2)
+    aff = bool(_affine(ri, rw, n2))
     Wt = np.ascontiguousarray(rw.T, dtype=np.float32) if aff else np.zeros((1, 1), np.float32)
     pi, pw = np.asarray(P[-2]), np.asarray(P[-1])
+    s = int(_pair_shift(pi, pw, nc2))
+    if s < 0:
+        return aff, Wt, None
     m = (n2 + 1) // 2 + 1
-    off = np.zeros((2, 2), dtype=np.int64)
+    off = np.array([[(t + s) // 2 - 1, (t + s) // 2] for t in range(2)], dtype=np.int64)
     wt = np.zeros((2, 2, m), np.float32)
     for t in range(2):
-        k = np.arange((n2 - t + 1) // 2)
-        q = 2 * k + t
-        for a in range(2):
-            live = pw[q, a] != 0.0
-            d = pi[q, a] - k
-            if live.any():
-                if np.ptp(d[live]) != 0:
-                    return aff, Wt, None
-                off[t, a] = d[live][0]
-            wt[t, a, k] = np.where(live, pw[q, a], 0.0)
-    lo = 1 + min(0, int(off.min()))
-    if lo < 0:
-        return aff, Wt, None
-    ep_len = nc2 + m + 3
-    return aff, Wt, (off, wt, ep_len)
+        q = np.arange(t, n2, 2)
+        wt[t, :, :q.size] = pw[q].T
+    return aff, Wt, (off, wt, nc2 + m + 3)
 
 
 #: levels with fewer points keep the natural layout: there the level's arrays stay in cache and the natural
@@ -274,11 +261,9 @@ class SplitLevel:
 
     def _natural(self):
         """The natural-layout kernels of :mod:`.multigrid` (the cycle's usual route) and their work array."""
-        from . import multigrid as mg
-
         if self._pbuf is None:
-            self._pbuf = mg.prolong_work(self.shape3, self.coarse3)
-        return mg
+            self._pbuf = _mg.prolong_work(self.shape3, self.coarse3)
+        return _mg
 
     def pre(self, f, u, out, first, count):
         """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``. ``u`` (the
