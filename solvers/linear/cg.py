@@ -59,7 +59,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         SPD preconditioner approximating ``A^{-1}`` (anything with ``matvec``;
         ``matvec_dot(r, out)`` or ``matvec_into(r, out)`` is used when present). A Jacobi preconditioner
         (:func:`solvers.linear.jacobi`) or a :class:`DiagonalOperator` is fused
-        into the update pass.
+        into the update pass. With any other ``M`` (and no callback) the update
+        ``x += alpha p`` is deferred into the pass that forms the next direction
+        ``p = z + beta p`` (one pass fewer over ``x`` and ``p`` per iteration, the
+        same arithmetic), and applied before any exit.
     callback : callable, optional
         Called after every iteration: ``callback(intermediate_result)`` when its
         single parameter has that name (an :class:`~solvers.results.IntermediateResult`
@@ -207,6 +210,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     status = Status.MAXITER
     reason = ""
     stop = False
+    pending = False                # x += alpha p not applied yet (see the loop)
     while True:
         for k in range(k + 1, S.maxiter + 1):
             qv, pap = Aap.with_dot(p, q)
@@ -232,10 +236,17 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             elif dinv is not None:
                 rz_new, rr = K.cg_update_xrz(x, r, z, p, qv, dinv, alpha)
                 papps += 1
-            else:                          # z = M r below, once this iteration is known not to be the last
+            elif cb_on:                    # z = M r below, once this iteration is known not to be the last
                 rr = K.cg_update_xr(x, r, p, qv, alpha)
                 rz_new = None
+            else:                          # x += alpha p deferred: fused with p = z + beta p below (one pass
+                rr = K.cg_update_r(r, qv, alpha)    # fewer over x, p), or applied on the way out
+                rz_new = None
+                pending = True
             rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
+            if pending and not (tol < rnorm <= grow):   # (NaN too)
+                K.axpy(alpha, p, x)        # this iteration may end the loop: x is the iterate of rnorm
+                pending = False
             hist.append(rnorm)
             stop = cb_on and R.stop(x, k, rnorm)
             if rnorm > grow:               # two iterations running: a near-zero curvature step of an indefinite A
@@ -259,10 +270,16 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                     z[...] = zz
                 papps += 1
             if not (rz_new > 0.0) or not math.isfinite(rz_new):
+                if pending:
+                    K.axpy(alpha, p, x)
                 return _precond_fail(done, R, x, k, rnorm, rz_new)
             beta = rz_new / rz
             rz = rz_new
-            K.xpby(z, beta, p)
+            if pending:
+                K.cg_update_xp(x, p, z, alpha, beta)
+                pending = False
+            else:
+                K.xpby(z, beta, p)
         else:
             k = S.maxiter
             status = Status.MAXITER

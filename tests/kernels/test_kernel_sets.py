@@ -44,6 +44,31 @@ def test_krylov_steps(rng, n):
     assert K.as_vector(np.ones((3, 2))[:, 0]).flags.c_contiguous
 
 
+@pytest.mark.parametrize("n", [17, 60_000])
+@pytest.mark.parametrize("backend", [NP, NB])
+def test_deferred_cg_updates(rng, n, backend):
+    """CG's split update (``r -= a q``; later ``x += a p, p = z + b p`` from the old ``p``; ``axpy``) against
+    the element-wise formulas, and with a length mismatch refused before anything is written."""
+    K = backend.kernels("krylov").select(n)
+    x, r, p, q, z = (rng.standard_normal(n) for _ in range(5))
+    r_ref = r - 0.3 * q
+    assert K.cg_update_r(r, q, 0.3) == pytest.approx(float(r_ref @ r_ref), rel=1e-12)
+    np.testing.assert_allclose(r, r_ref, rtol=1e-13, atol=1e-15)
+    x_ref, p_ref = x + 0.3 * p, z + 0.7 * p
+    K.cg_update_xp(x, p, z, 0.3, 0.7)
+    np.testing.assert_allclose(x, x_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-13, atol=1e-15)
+    K.axpy(-2.0, p, x)
+    np.testing.assert_allclose(x, x_ref - 2.0 * p_ref, rtol=1e-13, atol=1e-14)
+    short = np.zeros(n - 1)
+    keep = x.copy()
+    for call in (lambda: K.cg_update_r(short, q, 1.0), lambda: K.cg_update_xp(x, short, z, 1.0, 1.0),
+                 lambda: K.axpy(1.0, short, x)):
+        with pytest.raises(ValueError, match="length"):
+            call()
+    np.testing.assert_array_equal(x, keep)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
 def test_sparse_steps(rng, dtype):
     A = sp.random(300, 300, density=0.05, random_state=3, format="coo") * 10

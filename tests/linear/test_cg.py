@@ -302,3 +302,44 @@ def test_cg_cupy_matches_numpy(rng):
     np.testing.assert_allclose(cupy.asnumpy(res.x), ref.x, rtol=1e-9, atol=1e-12)
     res = solvers.cg(Ag, cupy.asarray(b), backend="cupy")
     assert res.converged
+
+
+@pytest.mark.parametrize("maxiter", [1, 3, 9, None])
+def test_cg_general_preconditioner_every_exit_returns_its_iterate(cpu_backend, rng, maxiter):
+    """With a general ``M`` (and no callback) CG defers ``x += alpha p`` into the pass that forms the next
+    direction. Every exit must still return the iterate whose residual it reports: the maxiter exits against
+    SciPy's preconditioned CG after the same number of steps, the converged one against a dense solve, and the
+    callback path (which updates ``x`` at once) must give the same ``x`` bit for bit."""
+    n = 80
+    A = random_spd(rng, n, 1e3)
+    Minv = np.linalg.inv(A + 0.5 * np.diag(np.diag(A)))
+    b = rng.standard_normal(n)
+    res = solvers.cg(A, b, M=Minv, maxiter=maxiter, rtol=1e-12, backend=cpu_backend)
+    cb = solvers.cg(A, b, M=Minv, maxiter=maxiter, rtol=1e-12, backend=cpu_backend, callback=lambda xk: None)
+    np.testing.assert_array_equal(res.x, cb.x)
+    assert res.nit == cb.nit and res.status == cb.status
+    np.testing.assert_allclose(res.history["residual"][-1], np.linalg.norm(b - A @ res.x), rtol=1e-6)
+    if maxiter is None:
+        assert res.converged
+        np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8)
+    else:
+        assert res.status == "maxiter" and res.nit == maxiter
+        xk, _ = spla.cg(A, b, M=Minv, maxiter=maxiter, rtol=1e-15)
+        np.testing.assert_allclose(res.x, xk, rtol=1e-8, atol=1e-12)
+
+
+def test_cg_general_preconditioner_failing_midway_returns_its_iterate(cpu_backend, rng):
+    """A preconditioner that turns indefinite at its third application: the breakdown result's ``x`` is the
+    iterate of the last reported residual (the deferred ``x`` update is applied before returning)."""
+    n = 40
+    A = random_spd(rng, n, 50.0)
+    b = rng.standard_normal(n)
+    calls = []
+
+    def apply(r):
+        calls.append(1)
+        return -r if len(calls) >= 3 else r / np.diag(A)
+
+    res = solvers.cg(A, b, M=FunctionOperator((n, n), apply), backend=cpu_backend)
+    assert res.status == "breakdown" and "preconditioner" in res.message and res.nit == 2
+    np.testing.assert_allclose(np.linalg.norm(b - A @ res.x), res.history["residual"][-1], rtol=1e-10)

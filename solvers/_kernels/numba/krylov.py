@@ -110,6 +110,70 @@ def cg_update_xrz_s(x, r, z, p, q, dinv, alpha):
     return rz, rr
 
 
+# ------------- CG with the x update deferred: r -= a q (r.r) ; then x += a p, p = z + b p in one pass
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def cg_update_r_p(r, q, alpha):
+    """``r -= alpha q``; return ``r.r`` (one pass)."""
+    if q.shape[0] != r.shape[0]:
+        raise ValueError("cg_update_r: vectors of different lengths")
+    rr = 0.0
+    for i in nb.prange(r.shape[0]):
+        ri = r[i] - alpha * q[i]
+        r[i] = ri
+        rr += ri * ri
+    return rr
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def cg_update_r_s(r, q, alpha):
+    if q.shape[0] != r.shape[0]:
+        raise ValueError("cg_update_r: vectors of different lengths")
+    rr = 0.0
+    for i in range(r.shape[0]):
+        ri = r[i] - alpha * q[i]
+        r[i] = ri
+        rr += ri * ri
+    return rr
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def cg_update_xp_p(x, p, z, alpha, beta):
+    """``x += alpha p``, then ``p = z + beta p`` from the same old ``p`` (one pass)."""
+    if p.shape[0] != x.shape[0] or z.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xp: vectors of different lengths")
+    for i in nb.prange(x.shape[0]):
+        pi = p[i]
+        x[i] += alpha * pi
+        p[i] = z[i] + beta * pi
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def cg_update_xp_s(x, p, z, alpha, beta):
+    if p.shape[0] != x.shape[0] or z.shape[0] != x.shape[0]:
+        raise ValueError("cg_update_xp: vectors of different lengths")
+    for i in range(x.shape[0]):
+        pi = p[i]
+        x[i] += alpha * pi
+        p[i] = z[i] + beta * pi
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def axpy_p(alpha, p, x):
+    """``x += alpha p`` in place."""
+    if p.shape[0] != x.shape[0]:
+        raise ValueError("axpy: vectors of different lengths")
+    for i in nb.prange(x.shape[0]):
+        x[i] += alpha * p[i]
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def axpy_s(alpha, p, x):
+    if p.shape[0] != x.shape[0]:
+        raise ValueError("axpy: vectors of different lengths")
+    for i in range(x.shape[0]):
+        x[i] += alpha * p[i]
+
+
 # ------------------------------------------------------- p = z + beta p
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def xpby_p(z, beta, p):
@@ -208,7 +272,7 @@ def cheb_step_s(z, res, d, ad, c1, c2):
 
 # ------------------------------------------------------------------ the shared kernel-set interface
 
-NAMES = ("dot", "cg_update_xr", "cg_update_xrz", "xpby", "diag_apply", "residual", "cheb_step")
+NAMES = ("dot", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "axpy", "xpby", "diag_apply", "residual", "cheb_step")
 
 
 def as_vector(y):
@@ -250,6 +314,21 @@ def cg_update_xr(x, r, p, q, alpha):
 def cg_update_xrz(x, r, z, p, q, dinv, alpha):
     """``x += alpha p; r -= alpha q; z = dinv * r``; return ``(r.z, r.r)``."""
     return select(x.shape[0]).cg_update_xrz(x, r, z, p, q, dinv, alpha)
+
+
+def cg_update_r(r, q, alpha):
+    """``r -= alpha q``; return ``r.r``."""
+    return select(r.shape[0]).cg_update_r(r, q, alpha)
+
+
+def cg_update_xp(x, p, z, alpha, beta):
+    """``x += alpha p``, then ``p = z + beta p`` (one pass, the same old ``p``)."""
+    select(x.shape[0]).cg_update_xp(x, p, z, alpha, beta)
+
+
+def axpy(alpha, p, x):
+    """``x += alpha p`` in place."""
+    select(x.shape[0]).axpy(alpha, p, x)
 
 
 def xpby(z, beta, p):

@@ -56,6 +56,28 @@ def cg_update_xrz(x, r, z, p, q, dinv, alpha):
     return float(np.dot(r, z)), float(np.dot(r, r))
 
 
+def cg_update_r(r, q, alpha):
+    """``r -= alpha q``; return ``r.r`` (CG's residual update when the ``x`` update is deferred to
+    :func:`cg_update_xp`)."""
+    _same_length(r, q)
+    r -= alpha * q
+    return float(np.dot(r, r))
+
+
+def cg_update_xp(x, p, z, alpha, beta):
+    """``x += alpha p``, then ``p = z + beta p`` (both from the same old ``p``), in place."""
+    _same_length(x, p, z)
+    x += alpha * p
+    p *= beta
+    p += z
+
+
+def axpy(alpha, p, x):
+    """``x += alpha p`` in place."""
+    _same_length(x, p)
+    x += alpha * p
+
+
 def xpby(z, beta, p):
     """``p = z + beta p`` in place."""
     _same_length(z, p)
