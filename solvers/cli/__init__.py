@@ -25,7 +25,7 @@ of the physical memory; the message gives both figures), 3 an internal error
 strict JSON: NaN and infinities are written as ``null``.
 
 Layout: one module per command (:mod:`.demo`, :mod:`.solve`, :mod:`.runs`,
-:mod:`.info`), each with ``add_parser(subparsers)``; shared tables, numbers,
+:mod:`.info`, :mod:`.sweep`, :mod:`.approx`), each with ``add_parser(subparsers)``; shared tables, numbers,
 plots and progress callbacks in :mod:`._format`. This subpackage is the only
 part of :mod:`solvers` that may import :mod:`problems` (``tests/test_layering.py``
 checks it); the command line only parses, builds problems with the
@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newtonkit", description="newtonkit: Newton, Krylov, multigrid and optimal-transport solvers "
         "on NumPy / Numba / CuPy backends, with runs stored in HDF5.",
-        epilog="exit codes: 0 ok, 1 a solve did not converge, 2 usage error")
+        epilog="exit codes: 0 ok, 1 a solve did not converge, 2 usage error, 3 internal error (rerun with "
+        "NEWTONKIT_DEBUG=1 for the traceback), 130 interrupted")
     parser.add_argument("--version", action="version", version=f"newtonkit {__version__}")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for the Numba kernels (default: NEWTONKIT_NUM_THREADS or all cores)")

@@ -186,8 +186,9 @@ def cmd_demo(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="solve showcase problems, store the runs, print a table, plot convergence",
-                       description="Solve a 3-D Poisson problem (manufactured solution) with multigrid-"
-                       "preconditioned CG and plain CG, store both runs, print a comparison table and write a "
+                       description="Solve four showcase problems (3-D Poisson: MG-CG and plain CG; entropic OT: SNS and "
+                       "Sinkhorn; constrained logistic regression: sketched Newton with three inner solvers; a "
+                       "lattice potential: Chebyshev-Tucker), store all eight runs, print a comparison table and write a "
                        "convergence plot (with matplotlib).")
     p.add_argument("--store", default="runs.h5", help="run store file (default: runs.h5; runs are appended)")
     p.add_argument("--shape", type=int, nargs="+", default=[128, 128, 128], metavar="N",

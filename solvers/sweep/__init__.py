@@ -5,7 +5,7 @@
     import solvers
     from solvers.sweep import Task
 
-    table = solvers.sweep("examples/sweep_ot.toml", store="runs/")            # a TOML spec
+    table = solvers.sweep("examples/sweep_ot_eps.toml", store="runs/")            # a TOML spec
     table = solvers.sweep([Task("problems.ot:random_point_clouds", {"n": 200, "eps": 1e-2}, seed=s,
                                 method="sns") for s in range(10)], store="runs/")
     table.to_frame()                                                         # pandas, if installed

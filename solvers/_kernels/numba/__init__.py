@@ -2,7 +2,7 @@
 
 Numba keys a cached function on its own source file only. The kernels here call (and inline)
 helpers from sibling modules, for example :mod:`.rbwave` inlines the row and plane helpers of
-:mod:`.stencil`, so after an edit of one module another module's cache can hold machine code
+:mod:`._stencil_rows`, so after an edit of one module another module's cache can hold machine code
 built from the old helpers: stale results or stale speed, with nothing to tell. On import this
 package therefore compares a digest of all its sources with the one stored beside the in-tree
 cache (``__pycache__/newtonkit-kernel-sources.sha256``) and, when they differ, removes the
