@@ -27,6 +27,13 @@ Steps, each guarded so one failure does not lose the others:
    (and multipliers) from each CPU run, and residuals computed here on assembled SciPy matrices
    (``PoissonControl.kkt_residual``; an own Kronecker Laplacian for Bratu), independent of the
    solvers' kernels. ``--quick``: n = 64 and 128^2.
+7. (``ot_sweep``, only when named) the eps sweep 0.1 ... 1e-5 at n = 20 000: sinkhorn, sns, auto
+   (:mod:`gpu_owed`; ``--ot-budget`` seconds per run);
+8. (``approx``, only when named) Chebyshev-Tucker at m = 257 on the device against the NumPy reference
+   (:mod:`gpu_owed`).
+
+The issues' owed device runs: ``python benchmarks/gpu.py`` (steps 1-6), then
+``python benchmarks/gpu.py --skip-tests --only ot_sweep approx`` (steps 7-8).
 
 Timing: CUDA events around each measured call, after one warm-up call (kernels compiled
 and cached). Writes ``benchmarks/results/gpu-<device>.json`` (``gpu-<device>-quick.json``
@@ -298,8 +305,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--only", choices=("kernels", "poisson", "ot", "nlp"), nargs="+", default=None,
-                    help="run only these groups of steps (kernels: 2-3, poisson: 4, ot: 5, nlp: 6)")
+    ap.add_argument("--only", choices=("kernels", "poisson", "ot", "nlp", "ot_sweep", "approx"), nargs="+",
+                    default=None, help="run only these groups of steps (kernels: 2-3, poisson: 4, ot: 5, nlp: 6, "
+                    "ot_sweep: 7, approx: 8; 7 and 8 run only when named)")
+    ap.add_argument("--ot-budget", type=float, default=20.0, help="seconds per OT run in step 7 (default 20)")
     ap.add_argument("--nlp-cpu", default="numpy,numba", help="CPU backends compared in step 6 (comma-separated)")
     args = ap.parse_args(argv)
     groups = set(args.only or ("kernels", "poisson", "ot", "nlp"))
@@ -333,6 +342,15 @@ def main(argv=None):
             key = f"control{'_semilinear' if semilinear else ''}_n{nc}"
             _guard(report["nlp"], key, lambda: control_cupy(cp, nc, semilinear, cpu))
         _guard(report["nlp"], f"bratu_{nb}x{nb}", lambda: bratu_cupy(cp, nb, cpu))
+    if "ot_sweep" in groups or "approx" in groups:
+        import gpu_owed
+
+        if "ot_sweep" in groups:
+            _guard(report, "ot_eps_sweep", lambda: gpu_owed.ot_sweep(be, 2000 if args.quick else 20_000,
+                                                                     budget_s=args.ot_budget))
+        if "approx" in groups:
+            _guard(report, "chebtucker_m257", lambda: gpu_owed.chebtucker_m257(
+                be, 64 if args.quick else 256, 10 ** 5 if args.quick else 10 ** 6))
     # targets
     checks = {}
     fr = [v.get("fraction_of_copy") for v in (report.get("stencil_matvec", {}), report.get("sns_schur_matvec", {}),
