@@ -5,8 +5,9 @@ re-measures its returned potentials from C in float64 before it claims convergen
 against the NumPy build and against the exact function."""
 from __future__ import annotations
 
-import importlib.util
 import pathlib
+import runpy
+import types
 
 import pytest
 
@@ -14,11 +15,9 @@ from test_cupy_kernels_emulated import fake_cupy, fake_cupy_backend  # noqa: F40
 
 
 def _load():
-    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_owed.py"
-    spec = importlib.util.spec_from_file_location("_newtonkit_gpu_owed", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """``benchmarks/gpu_owed.py``'s functions (the script is not a package module)."""
+    return types.SimpleNamespace(**runpy.run_path(str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+                                                      / "gpu_owed.py")))
 
 
 def test_ot_sweep_step_on_the_fake(fake_cupy_backend):
