@@ -64,3 +64,27 @@ def test_demo_lattice_is_resolved_without_a_warning():
                      samples=300, backend="numpy")
     assert r["ct"].stats["resolved"] is True
     assert r["max_rel_error"] < 1e-7
+
+
+def test_small_jump_below_the_tolerance_still_warns():
+    """A jump of 3e-5 on cos(12x) + cos(5y) at degree 64, tol 1e-6: every coefficient of the jump is below
+    tol ||C||, but they sum to more, and the interpolant's max error is 25x tol (Gibbs). Found by an outside
+    review of the first form of the level cut (each coefficient below the level, not their sum), which let it
+    pass without a warning; it must be flagged, as before that change."""
+    import warnings
+
+    import pytest
+
+    from solvers import chebtucker
+
+    f = lambda p: np.cos(12 * p[:, 0]) + np.cos(5 * p[:, 1]) + 3e-5 * np.sign(p[:, 0] - 0.3)  # noqa: E731
+    with pytest.warns(RuntimeWarning, match="not resolved"):
+        ct = chebtucker(f, [(-1, 1), (-1, 1)], degree=64, tol=1e-6)
+    assert ct.stats["resolved"] is False
+    X = np.random.default_rng(0).uniform(-1, 1, (20000, 2))
+    assert np.abs(ct(X) - f(X)).max() > 10 * ct.error_estimate()["total"]   # why the warning is needed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        smooth = chebtucker(lambda p: np.cos(12 * p[:, 0]) + np.cos(5 * p[:, 1]), [(-1, 1), (-1, 1)], degree=64,
+                            tol=1e-6)
+    assert smooth.stats["resolved"] is True
