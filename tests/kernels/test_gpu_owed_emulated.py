@@ -60,3 +60,38 @@ def test_chebtucker_step_on_the_fake(fake_cupy_backend, monkeypatch):
         assert row["max_error_vs_exact_rel"] == row["max_error_numpy_vs_exact_rel"] or \
             abs(row["max_error_vs_exact_rel"] - row["max_error_numpy_vs_exact_rel"]) <= 1e-12
         assert row["max_error_vs_exact_rel"] < (5e-2 if name == "newton_x0" else 1e-4)
+
+
+def test_gpu_script_writes_the_report_after_each_step(fake_cupy_backend, monkeypatch, tmp_path):
+    """``gpu.py --only ot_sweep approx`` end to end on the emulated device (quick sizes): the JSON is written after
+    every step (a device command cut at its time limit keeps the finished steps) and at the end; the sweep's
+    total budget skips the runs after it, saying why. (The sweep's runs themselves: the tests above.)"""
+    import importlib
+    import json
+
+    from solvers import backends
+
+    monkeypatch.setitem(backends._CACHE, "cupy", fake_cupy_backend)
+    monkeypatch.setattr(fake_cupy_backend.xp.cuda, "runtime",
+                        types.SimpleNamespace(runtimeGetVersion=lambda: 0,
+                                              getDeviceProperties=lambda i: {"name": b"emulated"}), raising=False)
+    gpu = types.SimpleNamespace(**runpy.run_path(str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+                                                     / "gpu.py")))
+    owed = importlib.import_module("gpu_owed")         # the module gpu.main imports (benchmarks/ is on sys.path)
+    out = tmp_path / "gpu.json"
+    on_disk = []
+
+    def approx_step(be, degree, n_points):              # stands in for step 8: what was on disk when it started
+        on_disk.append(json.loads(out.read_text()))
+        return {"stub": True}
+
+    monkeypatch.setattr(owed, "chebtucker_m257", approx_step)
+    assert gpu.main(["--quick", "--skip-tests", "--only", "ot_sweep", "approx", "--ot-budget", "5",
+                     "--ot-total", "0", "--out", str(out)]) == 0
+    assert on_disk and "ot_eps_sweep" in on_disk[0]    # step 7 was saved before step 8 ran
+    rep = json.loads(out.read_text())
+    rows = list(rep["ot_eps_sweep"]["eps"].values())
+    assert rep["chebtucker_m257"] == {"stub": True} and len(rows) == 9
+    # a total budget of 0 s: no run starts, each says why (and none counts as reaching the target)
+    assert all("total budget" in r[m]["skipped"] and not r[m]["reached_target"]
+               for r in rows for m in ("sinkhorn", "sns", "auto"))
