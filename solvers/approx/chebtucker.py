@@ -445,9 +445,11 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         variable and 2e7 grid points; ``stats["degree"]`` is the degree reached and
         ``stats["resolved"]`` says whether the tails fell below the level (a
         ``RuntimeWarning`` when not). With an explicit degree the same test plus a decay test
-        (geometric, not algebraic, decay of the last half of the coefficients of every mode)
-        sets ``stats["resolved"]``, with a ``RuntimeWarning`` when it fails: the interpolation
-        part of :meth:`ChebTucker.error_estimate` is then not a bound.
+        (geometric, not algebraic, decay of the last half of the coefficients of every mode, judged
+        up to the degree from which the remaining coefficient slices sum to at most
+        ``tol * ||C||_F``: residue below the tolerance does not count, a small jump's slowly
+        decaying tail does) sets ``stats["resolved"]``, with a ``RuntimeWarning`` when it fails:
+        the interpolation part of :meth:`ChebTucker.error_estimate` is then not a bound.
     tol : float
         Relative Frobenius tolerance of the Tucker compression of the coefficient tensor:
         each mode discards a singular-value tail ``<= tol * ||C||_F / sqrt(d)``, so the
