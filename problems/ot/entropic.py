@@ -147,7 +147,8 @@ class EntropicOT:
         return out
 
     def dual(self, f, g) -> float:
-        """The dual objective D(f, g) (NumPy reference, O(nm) memory)."""
+        """The dual objective D(f, g) (NumPy reference, O(nm) memory); a zero weight's term
+        ``a_i f_i`` counts 0 (its potential may be ``-inf``, as the solvers return it)."""
         C = np.asarray(_host(self.C))
         n, m = C.shape
         f = _checks.real_array("f", f, ndims=(1,), finite=False, what="potential vector")
@@ -155,7 +156,11 @@ class EntropicOT:
         if f.shape != (n,) or g.shape != (m,):
             raise ValueError(f"f and g must have shapes ({n},) and ({m},) (one potential per row / column of C), "
                              f"got {f.shape} and {g.shape}")
-        return float(self.a @ f + self.b @ g - self.eps * np.exp((f[:, None] + g[None, :] - C) / self.eps).sum())
+        # a zero weight's term is 0 whatever its potential (the solvers return -inf there: 0 * -inf is not NaN here)
+        a, b = np.asarray(self.a, dtype=float), np.asarray(self.b, dtype=float)
+        with np.errstate(invalid="ignore"):
+            lin = np.where(a > 0, a * f, 0.0).sum() + np.where(b > 0, b * g, 0.0).sum()
+        return float(lin - self.eps * np.exp((f[:, None] + g[None, :] - C) / self.eps).sum())
 
     def __repr__(self) -> str:
         n, m = self.C.shape

@@ -128,14 +128,16 @@ class Geometry:
         exponent ``(f_i + g_j - C_ij) / eps`` carries an absolute error of about
         ``u (|f_i| + |g_j| + |C_ij|) / eps`` (``u`` the unit roundoff), which is the relative
         error of ``P_ij``; summed over both marginals,
-        ``2 u (max|f| + max|g| + max|C|) / eps * (sum a + sum b) / 2``. Below this no solver can
+        ``2 u (max|f| + max|g| + max|C|) / eps * (sum a + sum b) / 2``, plus ``|sum a - sum b|`` (no
+        plan's L1 error is below the weights' own mismatch). Below this no solver can
         certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
         xp = self.be.xp
         u = float(np.finfo(np.float64).eps) / 2
         if self._cmax is None:     # |C| max, no n x m temporary (once: C does not change)
             self._cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))
         scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self._cmax
-        return 2.0 * u * (scale / eps) * 0.5 * (float(a.sum()) + float(b.sum())), scale
+        sa, sb = float(a.sum()), float(b.sum())
+        return 2.0 * u * (scale / eps) * 0.5 * (sa + sb) + abs(sa - sb), scale
 
 
 def _rel_gap(xp, w, log_r):
@@ -183,12 +185,37 @@ def verify(geom, f, g, eps, a, b, tol, status):
 
 
 # ----------------------------------------------------------------------------------------------
+#: ``|sum(a) - sum(b)|`` up to this times the mass is summation rounding, not a mismatch of the weights
+MASS_ROUNDING = 1e-13
+#: largest size of ``eps * |log(weight)|`` accepted (the potentials are of that size; below
+#: float64's 1.8e308, so sums of a few of them stay finite)
+POTENTIAL_MAX = 1e307
+
+
+def eps_overflow(eps: float, xp, a, b) -> float:
+    """``eps * (|log(min weight)| + log(n m) + 1)`` (the size of the potentials ``eps log(weight)``
+    plus the log-sum-exp terms) where it exceeds :data:`POTENTIAL_MAX`, else 0."""
+    logs = abs(math.log(float(xp.min(a)))) + abs(math.log(float(xp.min(b))))
+    size = eps * (logs + math.log(float(a.shape[0]) * float(b.shape[0])) + 1.0)
+    return size if not size <= POTENTIAL_MAX else 0.0
+
+
 # unit mass: the solvers' thresholds are absolute, so they solve for a / mass, b / mass
 def unit_mass(inputs, tol: float) -> tuple:
     """``(a / mass, b / mass, tol / mass, mass, eps log mass)`` of validated inputs (the arrays
     themselves when ``mass = sum(a)`` is 1). The potentials of the unit-mass problem give those
     of the problem as posed by ``f + eps log mass`` (the plan scales with the mass)."""
-    mass = float(inputs.be.xp.sum(inputs.a))
+    xp = inputs.be.xp
+    mass, mass_b = float(xp.sum(inputs.a)), float(xp.sum(inputs.b))
+    gap = abs(mass - mass_b)
+    if gap > tol and gap > MASS_ROUNDING * mass:
+        raise ValueError(f"tol={tol:.3g} is below |sum(a) - sum(b)| = {gap:.3g}: the L1 marginal error of any plan is at "
+                         "least that, so no solver can reach tol; rescale one weight vector onto the other in float64 "
+                         "(b = b * (a.sum() / b.sum())) or raise tol")
+    big = eps_overflow(inputs.eps, xp, inputs.a / mass, inputs.b / mass)
+    if big:
+        raise ValueError(f"eps={inputs.eps:.3g} is too large for double precision: the potentials are of size eps * "
+                         f"|log(weight)| (up to {big:.3g}) and overflow; divide C and eps by a common factor")
     if mass == 1.0:
         return inputs.a, inputs.b, tol, 1.0, 0.0
     return inputs.a / mass, inputs.b / mass, tol / mass, mass, inputs.eps * math.log(mass)
@@ -204,6 +231,10 @@ class MassCallback:
 
         self.cb, self.shift, self.mass, self.xp = Callback(fn), shift, mass, xp
         self.log_mass = math.log(mass) if mass > 0 else 0.0
+        # the first row reported: 1 (after each iteration, not at the starting point), or 0 for a run that
+        # continues another one's count (``fn.continues``: SNS after auto's Sinkhorn part, whose hand-off
+        # iterate is SNS's row 0)
+        self.first = 0 if getattr(fn, "continues", False) else 1
 
     def __bool__(self) -> bool:
         return bool(self.cb)

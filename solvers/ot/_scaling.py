@@ -306,7 +306,7 @@ class ScalingRun(SinkhornRun):
                         self.count -= 1
                         self.stats["kernel_steps"] -= 1
                         return Status.MAXITER
-                if cb and nit0 + self.count > 1:
+                if cb and nit0 + self.count > cb.first:
                     f, g = self._potentials()
                     if cb(xp.concatenate([f, g]), nit0 + self.count - 1, f=f, g=g, marginal_error=self.err, eps=eps):
                         return Status.STOPPED

@@ -119,7 +119,7 @@ def _measure(run: _Run, st: _State):
     run.record(err, st.producer, eps)
     if math.isfinite(err) and (st.best is None or err < st.best[0] or st.best[3] != eps):
         st.best = (err, st.f.copy(), st.g.copy(), eps)
-    if run.cb and nit > 0 and run.cb(xp.concatenate([st.f, st.g]), nit, f=st.f, g=st.g, marginal_error=err, eps=eps):
+    if run.cb and nit >= run.cb.first and run.cb(xp.concatenate([st.f, st.g]), nit, f=st.f, g=st.g, marginal_error=err, eps=eps):
         st.status = Status.STOPPED
     stage, step, nnz = st.producer[:3]
     # adaptive sparsity: a full Newton step with only linear progress means the truncated Hessian

@@ -111,10 +111,32 @@ def _cost_range(data, backend) -> tuple:
     be = _backends.get_backend(backend, C)
     try:
         xp_C = be.asarray(C)
+        if xp_C.dtype.kind not in "fiu":           # complex, bool, object...: left to the routine's clear error
+            return math.nan, 0.0, math.nan
         hi, lo = float(xp_C.max()), float(xp_C.min())
         return hi - lo, float(xp_C.size), 0.5 * hi - 0.5 * lo
     except (TypeError, ValueError):
         return math.nan, 0.0, math.nan
+
+
+def _check_options(options: dict, name: str, reason: str) -> None:
+    """Refuse, before any work, an option that neither routine has (listing both routines' options) or
+    that only the routine the rule did not pick has (saying which was picked and why)."""
+    import inspect
+
+    from .sinkhorn import sinkhorn
+    from .sns import sns
+
+    own = {"sinkhorn": set(inspect.signature(sinkhorn).parameters), "sns": set(inspect.signature(sns).parameters)}
+    for key in options:
+        if key in own[name]:
+            continue
+        other = "sns" if name == "sinkhorn" else "sinkhorn"
+        if key in own[other]:
+            raise TypeError(f"auto: option {key!r} belongs to {other} only, and the rule picked {name} here ({reason}); "
+                            f"call solvers.{other} (method={other!r}) to use it, or drop it")
+        allowed = sorted((own["sinkhorn"] | own["sns"]) - {"data", "a", "b"})
+        raise TypeError(f"auto: unknown option {key!r}; the options of sinkhorn and sns are {', '.join(allowed)}")
 
 
 def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None, f0=None,
@@ -137,7 +159,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
         As for both routines (``maxiter`` counts the chosen routine's iterations).
     backend : str or Backend, optional
     **options
-        Passed on to the chosen routine (options it does not have raise its TypeError).
+        Passed on to the chosen routine. An option neither routine has, or one only the routine the
+        rule did not pick has, is refused with a TypeError that says which was picked and why.
         ``domain="kernel"`` is an SNS value (its Newton stage in kernel space); when the rule
         picks Sinkhorn it is passed on as ``domain="auto"`` (Sinkhorn's kernel-space phase,
         with log-domain steps where the kernel is unsafe) and ``stats["auto_domain"]`` says so.
@@ -163,6 +186,7 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     rng, size, half = _cost_range(data, backend)
     rel = 0.5 * e / half if half > 0 else math.nan     # eps / (C.max() - C.min()), no overflow
     name, reason = choose(e, rng, size, rel=rel) if not math.isnan(rng) else ("sns", "cost range unknown")
+    _check_options(options, name, reason)
     mapped = None
     if name == "sinkhorn" and isinstance(options.get("domain"), str) and options["domain"] == "kernel":
         options = dict(options, domain="auto")     # sinkhorn's kernel phase (module notes of auto)
@@ -216,7 +240,10 @@ class SwitchRule:
 
 
 class _Offset:
-    """A user callback for the SNS part of a switched solve: ``nit`` continues the Sinkhorn count."""
+    """A user callback for the SNS part of a switched solve: ``nit`` continues the Sinkhorn count, and
+    SNS's starting point (the hand-off iterate, the Sinkhorn part's next one) is one of its rows too."""
+
+    continues = True       # read by sns: call it at SNS's row 0 as well
 
     def __init__(self, fn, offset: int):
         from ..results import Callback

@@ -27,7 +27,9 @@ max-shifted log-sum-exp, each term relative to its weight. ``converged``, the me
 ``res.marginal_error`` follow that measurement, not the iteration's running estimate (which
 ``f_k - f_{k+1}`` can fool when ``|f| / eps`` is huge). When the tolerance is out of reach in
 double precision the result is ``stagnated`` and the message gives the rounding floor computed
-for the returned potentials. A warm start ``f0`` (or ``g0``) is re-centred first: a constant
+for the returned potentials: the final stage ends as soon as its error has stayed within 10x
+that floor without halving for :data:`STALL` iterations (instead of spending the whole budget).
+A tolerance below the weights' own mismatch ``|sum a - sum b|`` is refused before any work. A warm start ``f0`` (or ``g0``) is re-centred first: a constant
 offset is a gauge change, and carried along it would swamp every exponent.
 
 References
@@ -111,7 +113,7 @@ class SinkhornRun:
             if (k + 1) % check_every == 0 or last:
                 self.err = float(e)
                 # after each iteration, as SciPy and the Krylov solvers do (not at the starting point, row 0)
-                if cb and nit0 + pos > 1 and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g,
+                if cb and nit0 + pos > cb.first and cb(geom.be.xp.concatenate([f, g]), nit0 + pos - 1, f=f, g=g,
                                                 marginal_error=self.err, eps=eps):
                     status = Status.STOPPED
                     break
@@ -154,23 +156,68 @@ class Handoff:
     reason: str
 
 
-def _run_with_rule(run, tol: float, steps: int, check: int, cb, rule, be):
-    """``run.run(tol, steps, check, measure_last=True)`` in chunks of ``rule.every`` updates, asking
-    ``rule(recent, count, tol)`` after each chunk (``recent``: a host copy of the last ``rule.window + 1``
-    errors of the ``count`` measured, so a check costs the same however long the run). The iterates are
-    those of one call (a chunk leaves its next iterate unmeasured; the next chunk measures it first).
-    Returns the run's status, or ``"switch"`` when the rule asks to stop (the next iterate, unmeasured,
-    is ``run.f``)."""
+#: iterations per stagnation check of a final eps stage (:class:`_Stall`)
+STALL = 100
+
+
+class _Stall:
+    """The stagnation test of a final eps stage, asked after each chunk of iterations: the run is stuck
+    when its best error has not halved in the last :data:`STALL` iterations while within 10x the
+    rounding floor of the current potentials (there the error only jitters). Away from the floor a
+    flat stretch is not taken as stagnation: Sinkhorn's error can sit on a plateau for hundreds of
+    iterations and then fall (weights of very different sizes at small eps), and a slow linear decay
+    (tiny eps) halves the error only every ``log 2 / (1 - rate)`` iterations."""
+
+    def __init__(self, geom, a, b):
+        self.geom, self.a, self.b = geom, a, b
+        self.best = math.inf                         # best error so far
+        self.ref, self.since = math.inf, 0           # best error when the last halving was counted, and since
+        self.floor = (math.nan, math.nan)
+
+    def __call__(self, chunk, run) -> bool:
+        """``chunk``: the errors measured since the last call (host array)."""
+        for e in chunk:
+            e = float(e)
+            self.since += 1
+            self.best = min(self.best, e)
+            if e <= 0.5 * self.ref:
+                self.ref, self.since = e, 0
+        if self.ref == math.inf:
+            self.ref = self.best
+        if self.since < STALL:
+            return False
+        self.floor = self.geom.rounding_floor(run.f, run.g, run.eps, self.a, self.b)
+        if self.best <= 10.0 * self.floor[0]:
+            return True
+        self.ref, self.since = self.best, 0
+        return False
+
+
+def _run_final(run, tol: float, steps: int, check: int, cb, rule, be, stall):
+    """The final eps stage: ``run.run(tol, steps, check, measure_last=True)`` in chunks of ``rule.every``
+    (:data:`STALL` without a rule) updates, asking after each chunk the switch ``rule(recent, count, tol)``
+    (``recent``: a host copy of the last ``rule.window + 1`` errors, so a check costs the same however long
+    the run) and the stagnation test ``stall`` (:class:`_Stall`). The iterates are those of one call (a chunk
+    leaves its next iterate unmeasured; the next chunk measures it first). Returns the run's status,
+    ``"switch"`` when the rule asks to stop (the next iterate, unmeasured, is ``run.f``) or ``stagnated`` (that
+    iterate measured, the last one)."""
+    every = rule.every if rule is not None else STALL
     done = 0
     while True:
-        if steps - done <= rule.every:
+        if steps - done <= every:
             return run.run(tol, steps - done, check, measure_last=True, cb=cb, nit0=0)
-        status = run.run(tol, rule.every, check, measure_last=False, cb=cb, nit0=0)
-        done += rule.every
+        before = run.count
+        status = run.run(tol, every, check, measure_last=False, cb=cb, nit0=0)
+        done += every
         if status != Status.MAXITER:
             return status
-        if rule(be.to_numpy(run.errors[max(0, run.count - rule.window - 1):run.count]), run.count, tol):
-            return "switch"
+        if rule is not None:
+            recent = be.to_numpy(run.errors[max(0, run.count - rule.window - 1):run.count])
+            if rule(recent, run.count, tol):
+                return "switch"
+        if stall(be.to_numpy(run.errors[before:run.count]), run):
+            status = run.run(tol, 0, check, measure_last=True, cb=cb, nit0=0)    # the current iterate, measured
+            return Status.STAGNATED if status == Status.MAXITER else status
 
 
 def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, maxiter: int | None = None,
@@ -240,7 +287,7 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
 def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every, domain, float32, callback, backend,
               rule=None):
     """:func:`sinkhorn`; with a switch ``rule`` (``rule.every``, ``rule.window``, ``rule(recent, count, tol)``, see
-    :func:`_run_with_rule`) the final eps stage may end early with a :class:`Handoff` instead of a result."""
+    :func:`_run_final`) the final eps stage may end early with a :class:`Handoff` instead of a result."""
     opts = _options.SinkhornOptions(tol=tol, maxiter=maxiter, eps_scaling=eps_scaling, check_every=check_every,
                                     domain=domain, float32=float32)
     Callback(callback)               # a callback that is not callable is refused before any work
@@ -273,7 +320,7 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
     else:
         run = SinkhornRun(geom, a, b, log_a, log_b, stages[0], f, errors)
     history = _result.History(marginal_error=float, eps=float)
-    status = Status.MAXITER
+    status, stall = Status.MAXITER, None
     for s, e in enumerate(stages):
         final = s == len(stages) - 1
         steps = maxiter - run.count - (0 if final else 1)   # an intermediate stage leaves the last row
@@ -283,8 +330,9 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
             run.restart(e)
         start = run.count
         # the run counts its measurements across stages itself: the callback's nit is that count
-        if final and rule is not None:
-            status = _run_with_rule(run, tol, steps, check, cb, rule, be)
+        if final:
+            stall = _Stall(geom, a, b)
+            status = _run_final(run, tol, steps, check, cb, rule, be, stall)
             if status == "switch":
                 return _handoff(inputs, run, mass, shift, timer, rule)
         else:
@@ -308,6 +356,8 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
                "(f0) or eps_scaling=0.5")
     elif status == Status.STOPPED:
         msg = stopped_message("sinkhorn", nit)
+    elif status == Status.STAGNATED:
+        msg = _stalled_message(err, opts.tol, stall, mass, eps)
     else:
         msg = "sinkhorn: NaN/inf appeared in the potentials; check that C, a, b are finite and eps is not tiny"
     options = {**opts.as_dict(), "maxiter": maxiter, "check_every": check, "eps": eps,
@@ -316,6 +366,20 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
                                 history=history, stats={"iterations": nit, "eps_stages": len(stages),
                                                         **getattr(run, "stats", {})},
                                 options=options, timer=timer, marginal_error=err)
+
+
+def _stalled_message(err: float, tol: float, stall: _Stall, mass: float, eps: float) -> str:
+    """The message of a run the stagnation test ended (``err``, ``tol`` of the problem as posed)."""
+    fl, scale = stall.floor
+    fl *= mass
+    head = (f"sinkhorn: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} (it has not halved in "
+            f"the last {STALL} iterations)")
+    if err <= 10.0 * fl:
+        return (f"{head}: this is the rounding floor of the potentials (about {fl:.1e}, computed from |f| + |g| + |C| "
+                f"up to {scale:.3g} at eps={eps:.3g}); loosen tol, or rescale C (C - C.min(), or divide C and eps by "
+                "a common factor)")
+    return (f"{head}; the rounding floor of these potentials is about {fl:.1e}, far below: try solvers.sns, a warm "
+            "start (f0) or eps_scaling=0.5")
 
 
 def _handoff(inputs, run, mass: float, shift: float, timer: Timer, rule) -> Handoff:

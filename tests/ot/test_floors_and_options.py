@@ -1,0 +1,121 @@
+"""Outside review findings (session 14): unreachable tolerances end early with a true message, the
+weights' mass mismatch and an overflowing eps are refused up front, ``EntropicOT.dual`` with zero
+weights, ``method="auto"``'s option check and its callback across the Sinkhorn -> SNS hand-off."""
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+
+import solvers
+from problems.ot import EntropicOT
+
+from solvers.ot.auto import auto
+
+sinkhorn_mod = importlib.import_module("solvers.ot.sinkhorn")
+
+
+def _l1_error(C, a, b, f, g, eps):
+    """Independent float64 NumPy measurement of the plan's L1 marginal error."""
+    P = np.exp((f[:, None] + g[None, :] - C) / eps)
+    return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_sinkhorn_unreachable_tol_stagnates_at_the_floor(seed):
+    """tol below double precision: Sinkhorn stops within a few hundred iterations (not the 100 000 budget)
+    as ``stagnated``, names the rounding floor, and its returned pair has the error it reports."""
+    rng = np.random.default_rng(seed)
+    C = rng.random((50, 40))
+    a, b = np.full(50, 1 / 50), np.full(40, 1 / 40)
+    r = solvers.sinkhorn(C, a, b, eps=0.1, tol=1e-17)
+    assert r.status == "stagnated" and not r.converged
+    assert r.nit <= 2 * sinkhorn_mod.STALL + 100
+    assert "rounding floor" in r.message and "stopped decreasing" in r.message
+    assert len(r.history["marginal_error"]) == r.nit + 1
+    assert _l1_error(C, a, b, r.f, r.g, 0.1) < 1e-14          # it did reach the floor
+    assert r.marginal_error == pytest.approx(_l1_error(C, a, b, r.f, r.g, 0.1), rel=0.5, abs=1e-15)
+
+
+def test_slow_sinkhorn_is_not_called_stagnated():
+    """A slow but steady run (small eps, a tight tol) is not stopped by the stagnation test."""
+    rng = np.random.default_rng(2)
+    x, y = rng.random((60, 2)), rng.random((50, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    C /= C.max()
+    r = solvers.sinkhorn(C, eps=2e-3, tol=1e-9, maxiter=3000, domain="log")
+    assert r.status in ("converged", "maxiter")
+    assert r.status == "converged" or r.nit == 3000
+
+
+@pytest.mark.parametrize("fn", [solvers.sinkhorn, solvers.sns])
+def test_mass_mismatch_above_tol_is_refused(fn):
+    rng = np.random.default_rng(11)
+    C = rng.random((20, 15))
+    a = rng.random(20)
+    a /= a.sum()
+    b = rng.random(15)
+    b /= b.sum()
+    b *= 1 + 5e-10                       # inside read_inputs' 1e-9 rule, above tol
+    with pytest.raises(ValueError, match=r"sum\(a\) - sum\(b\)"):
+        fn(C, a, b, eps=0.1, tol=1e-11)
+    r = fn(C, a, b, eps=0.1, tol=1e-8)   # a reachable tol still solves
+    assert r.converged and _l1_error(C, a, b, r.f, r.g, 0.1) <= 1e-8 * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("eps", [1.7e308, 1e306])
+def test_overflowing_eps_is_refused(eps):
+    C = np.random.default_rng(17).random((6, 5))
+    a = np.full(6, 1 / 6)
+    a[0] = 1e-300
+    a /= a.sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fn in (solvers.sinkhorn, solvers.sns):
+            with pytest.raises(ValueError, match="too large"):
+                fn(C, a, np.full(5, 0.2), eps=eps)
+
+
+def test_dual_with_zero_weights_is_finite():
+    """Reference: the dual of the problem restricted to the support (zero-weight rows dropped)."""
+    rng = np.random.default_rng(10)
+    C = rng.random((6, 5))
+    a = rng.random(6)
+    a[2] = 0
+    a /= a.sum()
+    b = np.full(5, 0.2)
+    p = EntropicOT(C, a, b, eps=0.05)
+    r = solvers.sinkhorn(p, tol=1e-12)
+    keep = a > 0
+    f, g = r.f[keep], r.g
+    ref = a[keep] @ f + b @ g - 0.05 * np.exp((f[:, None] + g[None, :] - C[keep]) / 0.05).sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert p.dual(r.f, r.g) == pytest.approx(ref, rel=1e-12)
+
+
+def test_auto_refuses_options_with_a_true_reason():
+    C = np.random.default_rng(0).random((30, 20))
+    a, b = np.full(30, 1 / 30), np.full(20, 1 / 20)
+    assert solvers.solve(EntropicOT(C, a, b, eps=1e-4), method="auto", rho=1e-3).converged    # sns picked
+    with pytest.raises(TypeError, match="belongs to sns only.*picked sinkhorn"):
+        solvers.solve(EntropicOT(C, a, b, eps=1e-1), method="auto", rho=1e-3)
+    with pytest.raises(TypeError, match="belongs to sinkhorn only.*picked sns"):
+        auto(C, a, b, eps=1e-4, float32=False)
+    with pytest.raises(TypeError, match="unknown option 'foo'"):
+        auto(C, a, b, eps=1e-1, foo=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # no ComplexWarning before the routine's error
+        with pytest.raises(ValueError, match="complex"):
+            auto(np.ones((3, 2)) + 0j, eps=0.1)
+
+
+def test_auto_callback_sees_every_row_across_the_switch():
+    rng = np.random.default_rng(5)
+    x, y = rng.random((90, 2)), rng.random((80, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    C /= C.max()
+    seen = []
+    res = auto(C, eps=2e-3, tol=1e-9, callback=lambda intermediate_result: seen.append(intermediate_result.nit))
+    assert res.stats["auto_choice"] == "sns" and "auto_head" in res.stats          # it did switch
+    assert seen == list(range(1, res.nit + 1))
