@@ -239,6 +239,20 @@ def scale_exponent(xp, b, amax: float = math.nan) -> int:
     return math.frexp(m)[1]
 
 
+def rounded_back(xp, xs, x, e: int):
+    """After ``x = xs * 2^e`` with ``e < 0``: ``x * 2^-e`` (exact) where rounding ``xs`` into the subnormal
+    range changed any entry of ``x``, else None (nothing was lost)."""
+    if e >= 0 or not xs.size:
+        return None
+    back = xp.ldexp(x, -e)
+    return None if bool(xp.all(back == xs)) else back
+
+
+SUBNORMAL_ADVICE = ("the solution lies partly in the subnormal range (below 2.2e-308), where double precision keeps "
+                    "fewer digits; rounded there, x leaves a residual {true:.3e} > tolerance {tol:.3e} (measured on the "
+                    "returned x): multiply b by a power of two (e.g. b * 2**600) and divide the solution by it")
+
+
 # ------------------------------------------------------------------ results
 def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
            options=None, extras=None, scale=0, **stats):
@@ -251,8 +265,15 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
     xp = sysm.be.xp
     residuals = hist.array()
     if scale:
-        x = xp.ldexp(x, scale)
+        xs, x = x, xp.ldexp(x, scale)
         residuals = np.ldexp(residuals, scale)
+        back = rounded_back(xp, xs, x, scale) if status == Status.CONVERGED else None
+        if back is not None:          # measured on the returned (rounded) x, in the solve's units
+            true = norm2(xp, sysm.b - sysm.A.matvec(back))
+            if not true <= tol:
+                status = Status.STAGNATED
+                reason = SUBNORMAL_ADVICE.format(true=ldexp(true, scale), tol=ldexp(tol, scale))
+            rnorm = true
         tol, rnorm = ldexp(tol, scale), ldexp(rnorm, scale)
         if status == Status.CONVERGED and x.size and not bool(xp.all(xp.isfinite(x))):
             status = Status.NONFINITE

@@ -15,7 +15,9 @@ hierarchies, chosen automatically (``coarsening="auto"``):
   averaged. (With ``coarsening="geometric"`` variable face coefficients are averaged too:
   harmonically along the flux, arithmetically across it.)
 
-**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers), after Dendy's black-box
+**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers; or a negative shift
+below ``-0.9 min k sum_a 8 / L_a^2``: rediscretised coarse operators ``L_c + s`` can then be indefinite although
+``A`` is SPD, since the coarse Laplacian's smallest eigenvalue is below the fine one's), after Dendy's black-box
 multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
 
 * **Coarsening** by two on the coarsened axes: the coarse points are the fine points with odd
@@ -158,6 +160,23 @@ NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
 
 
+def _negative_shift(A: StencilOperator, margin: float = 0.9) -> bool:
+    """Whether ``A``'s shift is negative enough to make a rediscretised coarse level indefinite: below
+    ``-margin`` times ``min k * sum_a 8 / L_a^2`` (``L_a`` the box length), a lower bound of the smallest
+    Laplacian eigenvalue ``sum_a 4 / h_a^2 sin^2(pi h_a / 2 L_a)`` on every grid of the box (it falls as the
+    grid coarsens, to ``8 / L_a^2`` per axis for one point). Above it every rediscretised level is SPD."""
+    s = getattr(A, "shift", None)
+    if s is None:
+        return False
+    xp = A.backend.xp
+    smin = s if isinstance(s, float) else float(xp.min(s))
+    if smin >= 0.0:
+        return False
+    kmin = A.k if isinstance(A.k, float) else min(float(xp.min(ka)) for ka in A.k)
+    bound = kmin * sum(8.0 / ((n + 1) * ha) ** 2 for n, ha in zip(A.grid_shape, A.h))
+    return smin < -margin * bound
+
+
 def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
     """Whether ``A``'s face coefficients vary by more than ``contrast`` (jumps, inclusions)."""
     if isinstance(A.k, float):
@@ -202,9 +221,15 @@ class MultigridPreconditioner(LinearOperator):
                  coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
                                                             fmg_start)
-        # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle)
+        # a large negative shift: rediscretised coarse operators L_c + s can be indefinite although A = L + s is
+        # SPD (the coarse Laplacian's smallest eigenvalue is below the fine one's), so "auto" takes Galerkin
+        # coarse operators R A P there (SPD whenever A is)
+        negative = _negative_shift(A)
+        galerkin = coarsening == "galerkin" or (coarsening == "auto" and (_varying(A) or negative))
+        # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle); with
+        # rediscretised levels and a negative shift that is not guaranteed, so not claimed
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
-                         positive_definite=bool(getattr(A, "positive_definite", True)))
+                         positive_definite=bool(getattr(A, "positive_definite", True)) and (galerkin or not negative))
         be = A.backend
         xp = be.xp
         K = be.kernels("multigrid")
@@ -212,7 +237,6 @@ class MultigridPreconditioner(LinearOperator):
         self.max_coarse, self.max_levels, self.coarsening = max_coarse, max_levels, coarsening
         self.fmg_start = bool(fmg_start)
         self._fmg = None
-        galerkin = coarsening == "galerkin" or (coarsening == "auto" and _varying(A))
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
         self.cycle_kind = ("W" if galerkin else "V") if cycle == "auto" else cycle

@@ -89,11 +89,11 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     # the squared residual norms of b ~ 1e-200 underflowed to 0 and b ~ 1e200 overflowed, and x = 0 was
     # returned as "converged" at relative residual 1
     e = _common.scale_exponent(xp, b, S.bmax)
-    if e:
-        b = b * _common.ldexp(1.0, -e)
+    if e:                         # exact (xp.ldexp: 2^-e itself may overflow when b is subnormal)
+        b = xp.ldexp(b, -e)
     x = xp.zeros_like(b) if S.x is None else S.x
     if e and S.x is not None:
-        x *= _common.ldexp(1.0, -e)
+        x = xp.ldexp(x, -e)
     r = xp.empty_like(b)
     z = xp.empty_like(b)
     shp = A.grid_shape
@@ -139,7 +139,17 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         hist[-1] = residual()
         msg += f"; res.x is the iterate of V-cycle {best_it}, the smallest residual seen"
     if e:                         # back to the caller's units
-        x *= _common.ldexp(1.0, e)
+        xs, x = x, xp.ldexp(x, e)
+        back = _common.rounded_back(xp, xs, x, e) if status == Status.CONVERGED else None
+        if back is not None:      # rounded into the subnormal range: measured again on the returned x
+            x_solve = x
+            x = back
+            true = residual()
+            x = x_solve
+            if not true <= tol:
+                status = Status.STAGNATED
+                msg = _common.SUBNORMAL_ADVICE.format(true=_common.ldexp(true, e), tol=_common.ldexp(tol, e))
+            hist[-1] = true
         hist = np.ldexp(np.array(hist), e)
     return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
                        stats={**timer.stats(), "vcycles": it}, method="multigrid",
