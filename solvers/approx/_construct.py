@@ -72,16 +72,22 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     if history:
         history = {"error": history["error"] * scale}
     why = "the trailing Chebyshev coefficients are above tol"
-    if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients
+    tails_ok = ok
+    if ok:                                     # small tails: also the decay of the coefficients (both paths)
         ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
         why = "the Chebyshev coefficients decay algebraically, not geometrically"
     stats = timer.stats()
     stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
                   "resolved": bool(ok)})
-    if options["degree"] == "auto" and not ok:
+    if options["degree"] == "auto" and not tails_ok:
         warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
                       "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
                       "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+    elif options["degree"] == "auto" and not ok:
+        warnings.warn(f"chebtucker: degree='auto' reached small trailing coefficients at degree {tuple(deg)}, but {why} "
+                      "(a jump or a kink): error_estimate() is not a bound and may underestimate the error many times "
+                      "(stats['resolved'] is False); split the domain at the non-smooth point",
+                      RuntimeWarning, stacklevel=3)
     elif not ok:
         warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
                       "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "

@@ -82,7 +82,10 @@ def test_small_jump_below_the_tolerance_still_warns():
         ct = chebtucker(f, [(-1, 1), (-1, 1)], degree=64, tol=1e-6)
     assert ct.stats["resolved"] is False
     X = np.random.default_rng(0).uniform(-1, 1, (20000, 2))
-    assert np.abs(ct(X) - f(X)).max() > 10 * ct.error_estimate()["total"]   # why the warning is needed
+    err = np.abs(ct(X) - f(X)).max()
+    assert err > 10 * 1e-6 * np.abs(f(X)).max()                              # why the warning is needed
+    # the estimate follows the slowly decaying tail (session 14; the last two slices alone said 1.9e-6)
+    assert 0.5 * err <= ct.error_estimate()["total"] <= 5 * err
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         smooth = chebtucker(lambda p: np.cos(12 * p[:, 0]) + np.cos(5 * p[:, 1]), [(-1, 1), (-1, 1)], degree=64,

@@ -1,0 +1,76 @@
+"""Algebra of Chebyshev–Tucker functions on one box (a mixin of :class:`~solvers.approx.ChebTucker`): scaling,
+sums and differences with rank re-truncation (the Tucker sum of the two representations, then HOSVD of the
+core), and re-compression. The results keep their operands' interpolation estimates and ``resolved`` flags,
+which their own coefficients cannot show (a zero-padded lower-degree operand has empty trailing slices).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _tucker
+from . import _validate as _v
+
+
+class Algebra:
+    """``truncate``, ``*``, ``+``, ``-`` and constants; needs ``core``, ``factors``, ``domain``, ``d``, ``tol``,
+    ``truncation_bound``, ``options``, ``method``, ``backend``, ``eval_method`` and the estimate helpers
+    ``_interpolation`` / ``_resolved`` of the class it is mixed into."""
+
+    def _like(self, core, factors, bound, tol=None, inherit=None):
+        """A new object on this domain. ``inherit``: ``(interpolation estimate, resolved)`` of the operands it
+        comes from (their sum for a sum), which its own coefficients cannot show: a sum's zero-padded
+        lower-degree operand has empty trailing slices, however unresolved it was."""
+        stats = {"time_s": 0.0, "compile_s": 0.0}
+        if inherit is not None:
+            stats["interpolation_inherited"], stats["resolved"] = float(inherit[0]), bool(inherit[1])
+        return type(self)(core, factors, self.domain, tol=self.tol if tol is None else tol, truncation_bound=bound,
+                          options=self.options, method=self.method, backend=self.backend,
+                          stats=stats, eval_method=self.eval_method)
+
+    def _inherited(self, factor=1.0):
+        """``(interpolation estimate * |factor|, resolved)`` of this object, for :meth:`_like`."""
+        return abs(factor) * self._interpolation(), self._resolved()
+
+    def truncate(self, tol: float | None = None, ranks=None) -> "Algebra":
+        """A re-compressed copy: HOSVD of the core after orthonormalising the factors, relative
+        Frobenius tolerance ``tol`` (default: this object's) or fixed ``ranks``."""
+        tol = self.tol if tol is None else _v.tol(tol)
+        G, A, bound = _tucker.truncate(self.core, self.factors, tol, _v.ranks(ranks, self.d))
+        return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited())
+
+    def __mul__(self, a):
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not np.isfinite(a):
+            return NotImplemented
+        return self._like(self.core * float(a), self.factors, self.truncation_bound * abs(float(a)),
+                          inherit=self._inherited(float(a)))
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __add__(self, other):
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+            other = self._constant(float(other))
+        if not isinstance(other, Algebra):
+            return NotImplemented
+        if other.d != self.d or not np.array_equal(other.domain, self.domain):
+            raise ValueError("ChebTucker +: both functions must live on the same domain")
+        core, fac = _tucker.add(self.core, self.factors, other.core, other.factors)
+        tol = max(self.tol, other.tol)
+        G, A, bound = _tucker.truncate(core, fac, tol)
+        (ia, ra), (ib, rb) = self._inherited(), other._inherited()
+        return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    def _constant(self, c):
+        return self._like(np.full((1,) * self.d, c), [np.eye(A.shape[0], 1) for A in self.factors], 0.0,
+                          inherit=(0.0, True))
+
