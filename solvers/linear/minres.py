@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
+
 from ..results import Status
 from . import _common as C
 
@@ -81,116 +83,125 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     itn = 0
     failed_checks = 0
     stop = False
-    while True:
-        # ---- start (or restart) the Lanczos process from the residual r
-        r1 = r.copy()
-        y = apply_M(r1)
-        beta1, beta1_root = C.sqrt_dot(xp, r1, y)      # r^T M r and its root, free of under/overflow
-        if not math.isfinite(beta1):
-            return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("M r"))
-        if beta1 <= 0.0:
-            return done(x, Status.BREAKDOWN, itn, rnorm,
-                        f"breakdown at iteration {itn}: r^T M r = {beta1:.3e} <= 0, so the preconditioner M is not "
-                        "symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner or gmres")
-        beta1 = beta1_root
-        oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
-        anorm = 0.0
-        cs, sn = -1.0, 0.0
-        r2 = r1
-        w = xp.zeros(n)
-        w2 = xp.zeros(n)
-        track = Map is not None          # carry the true residual vector
-        if track:
-            aw = xp.zeros(n)
-            aw2 = xp.zeros(n)
-        status = None
-        while itn < S.maxiter:
-            itn += 1
-            v = y * (1.0 / beta)
-            av = Aap.into(v, xp.empty(n))
-            cnt["matvecs"] += 1
-            # never update av in place: it may be the operator's own storage
-            y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
-            alfa = K.dot(v, y)
-            y -= (alfa / beta) * r2
-            r1, r2 = r2, y
-            y = apply_M(r2)
-            oldb = beta
-            beta2, beta_root = C.sqrt_dot(xp, r2, y)
-            if not math.isfinite(beta2) or not math.isfinite(alfa):
-                status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Lanczos recurrence at iteration {itn}")
-                itn -= 1
-                break
-            if beta2 < 0.0:
-                status = Status.BREAKDOWN
-                reason = (f"breakdown at iteration {itn}: r^T M r = {beta2:.3e} < 0, so the preconditioner M is "
-                          "not symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner "
-                          "or gmres")
-                itn -= 1
-                break
-            beta = beta_root
-            anorm = max(anorm, abs(alfa), beta)
-            # apply the previous rotation, then a new one to annihilate beta
-            oldeps = epsln
-            delta = cs * dbar + sn * alfa
-            gbar = sn * dbar - cs * alfa
-            epsln = sn * beta
-            dbar = -cs * beta
-            # ||A r|| / (||A|| ||r||) small (Paige-Saunders' test2): x is near a least-squares solution; on a singular
-            # inconsistent system it then drifts off while phibar keeps falling: keep the iterate if it is the best
-            # (checked by its true residual, once per tenfold fall of phibar)
-            if math.hypot(gbar, dbar) < _NEAR_LSQ * anorm and phibar <= best[3]:
-                best[3] = 0.1 * phibar
-                rt = R.norm(R.residual(x))
-                if rt < best[0]:
-                    best[:3] = [rt, x.copy(), itn - 1]
-            gamma = max(math.hypot(gbar, beta), _EPS * anorm)     # floor relative to the scale of A
-            cs, sn = gbar / gamma, beta / gamma
-            phi = cs * phibar
-            phibar = sn * phibar
-
-            w1, w2 = w2, w
-            w = (v - oldeps * w1 - delta * w2) * (1.0 / gamma)
-            x += phi * w
+    # overflow in a diverging recurrence (a singular, inconsistent system) is caught by the finiteness checks
+    with np.errstate(over="ignore", invalid="ignore"):
+        while True:
+            # ---- start (or restart) the Lanczos process from the residual r
+            r1 = r.copy()
+            y = apply_M(r1)
+            beta1, beta1_root = C.sqrt_dot(xp, r1, y)      # r^T M r and its root, free of under/overflow
+            if not math.isfinite(beta1):
+                return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("M r"))
+            if beta1 <= 0.0:
+                return done(x, Status.BREAKDOWN, itn, rnorm,
+                            f"breakdown at iteration {itn}: r^T M r = {beta1:.3e} <= 0, so the preconditioner M is not "
+                            "symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner or gmres")
+            beta1 = beta1_root
+            oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
+            anorm = 0.0
+            cs, sn = -1.0, 0.0
+            r2 = r1
+            w = xp.zeros(n)
+            w2 = xp.zeros(n)
+            track = Map is not None          # carry the true residual vector
             if track:
-                aw1, aw2 = aw2, aw
-                aw = (av - oldeps * aw1 - delta * aw2) * (1.0 / gamma)
-                r -= phi * aw
-                rnorm = R.norm(r)
-            else:
-                rnorm = abs(phibar)
-            hist.append(rnorm)
-            stop = R.stop(x, itn, rnorm)
-            if not math.isfinite(rnorm):
-                status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {itn}")
-                break
-            if rnorm <= tol or beta == 0.0:
-                status = "check"
-                break
+                aw = xp.zeros(n)
+                aw2 = xp.zeros(n)
+            status = None
+            while itn < S.maxiter:
+                itn += 1
+                v = y * (1.0 / beta)
+                av = Aap.into(v, xp.empty(n))
+                cnt["matvecs"] += 1
+                # never update av in place: it may be the operator's own storage
+                y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
+                alfa = K.dot(v, y)
+                y -= (alfa / beta) * r2
+                r1, r2 = r2, y
+                y = apply_M(r2)
+                oldb = beta
+                beta2, beta_root = C.sqrt_dot(xp, r2, y)
+                if not math.isfinite(beta2) or not math.isfinite(alfa):
+                    status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Lanczos recurrence at iteration {itn}")
+                    itn -= 1
+                    break
+                if beta2 < 0.0:
+                    status = Status.BREAKDOWN
+                    reason = (f"breakdown at iteration {itn}: r^T M r = {beta2:.3e} < 0, so the preconditioner M is "
+                              "not symmetric positive definite (MINRES needs an SPD M). Use an SPD preconditioner "
+                              "or gmres")
+                    itn -= 1
+                    break
+                beta = beta_root
+                anorm = max(anorm, abs(alfa), beta)
+                # apply the previous rotation, then a new one to annihilate beta
+                oldeps = epsln
+                delta = cs * dbar + sn * alfa
+                gbar = sn * dbar - cs * alfa
+                epsln = sn * beta
+                dbar = -cs * beta
+                # ||A r|| / (||A|| ||r||) small (Paige-Saunders' test2): x is near a least-squares solution; on a singular
+                # inconsistent system it then drifts off while phibar keeps falling: keep the iterate if it is the best
+                # (checked by its true residual, once per tenfold fall of phibar)
+                if math.hypot(gbar, dbar) < _NEAR_LSQ * anorm and phibar <= best[3]:
+                    best[3] = 0.1 * phibar
+                    rt = R.norm(R.residual(x))
+                    if rt < best[0]:
+                        best[:3] = [rt, x.copy(), itn - 1]
+                gamma = max(math.hypot(gbar, beta), _EPS * anorm)     # floor relative to the scale of A
+                if not gamma > 0.0:            # A v = 0 from the start: r0 lies in the null space of A
+                    status = Status.STAGNATED
+                    reason = (f"the residual b - A x0 lies in the null space of A (A r0 = 0, iteration {itn}), so no "
+                              "step of MINRES can reduce it: the system is inconsistent (b has a component outside "
+                              "range(A)) and x0 is already a least-squares solution")
+                    itn -= 1
+                    break
+                cs, sn = gbar / gamma, beta / gamma
+                phi = cs * phibar
+                phibar = sn * phibar
+
+                w1, w2 = w2, w
+                w = (v - oldeps * w1 - delta * w2) * (1.0 / gamma)
+                x += phi * w
+                if track:
+                    aw1, aw2 = aw2, aw
+                    aw = (av - oldeps * aw1 - delta * aw2) * (1.0 / gamma)
+                    r -= phi * aw
+                    rnorm = R.norm(r)
+                else:
+                    rnorm = abs(phibar)
+                hist.append(rnorm)
+                stop = R.stop(x, itn, rnorm)
+                if not math.isfinite(rnorm):
+                    status, reason = Status.NONFINITE, C.nonfinite_reason(f"the residual at iteration {itn}")
+                    break
+                if rnorm <= tol or beta == 0.0:
+                    status = "check"
+                    break
+                if stop:
+                    return R.stopped(x, itn, rnorm)
+            if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
+                rnorm = R.norm(R.residual(x))
+                hist.buf[hist.n - 1] = rnorm
+                return best_of(x, Status.MAXITER, itn, rnorm)
+            if status != "check":
+                return done(x, status, itn, rnorm, reason)
+            # ---- confirm with the explicit residual
+            r = R.residual(x)
+            rnorm = R.norm(r)
+            hist.buf[hist.n - 1] = rnorm
+            if rnorm <= tol:
+                return done(x, Status.CONVERGED, itn, rnorm)
             if stop:
                 return R.stopped(x, itn, rnorm)
-        if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
-            rnorm = R.norm(R.residual(x))
-            hist.buf[hist.n - 1] = rnorm
-            return best_of(x, Status.MAXITER, itn, rnorm)
-        if status != "check":
-            return done(x, status, itn, rnorm, reason)
-        # ---- confirm with the explicit residual
-        r = R.residual(x)
-        rnorm = R.norm(r)
-        hist.buf[hist.n - 1] = rnorm
-        if rnorm <= tol:
-            return done(x, Status.CONVERGED, itn, rnorm)
-        if stop:
-            return R.stopped(x, itn, rnorm)
-        failed_checks += 1
-        if failed_checks >= 3 or itn >= S.maxiter:
-            st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER
-            return best_of(x, st, itn, rnorm,
-                        f"the MINRES recurrence claimed convergence but the explicit residual {rnorm:.3e} exceeds "
-                        f"the tolerance {tol:.3e} (A may not be symmetric, or the tolerance is near machine "
-                        "precision for this conditioning). Try gmres or a looser rtol")
-        cnt["restarts"] += 1
+            failed_checks += 1
+            if failed_checks >= 3 or itn >= S.maxiter:
+                st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER
+                return best_of(x, st, itn, rnorm,
+                            f"the MINRES recurrence claimed convergence but the explicit residual {rnorm:.3e} exceeds "
+                            f"the tolerance {tol:.3e} (A may not be symmetric, or the tolerance is near machine "
+                            "precision for this conditioning). Try gmres or a looser rtol")
+            cnt["restarts"] += 1
 
 
 __all__ = ["minres"]

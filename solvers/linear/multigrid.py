@@ -15,9 +15,8 @@ hierarchies, chosen automatically (``coarsening="auto"``):
   averaged. (With ``coarsening="geometric"`` variable face coefficients are averaged too:
   harmonically along the flux, arithmetically across it.)
 
-**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers; or a negative shift
-below ``-0.9 min k sum_a 8 / L_a^2``: rediscretised coarse operators ``L_c + s`` can then be indefinite although
-``A`` is SPD, since the coarse Laplacian's smallest eigenvalue is below the fine one's), after Dendy's black-box
+**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers; or a shift that makes the
+coarsest rediscretised level of an SPD ``A`` indefinite, :func:`~.multigrid_setup.coarse_indefinite`), after Dendy's black-box
 multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
 
 * **Coarsening** by two on the coarsened axes: the coarse points are the fine points with odd
@@ -129,9 +128,7 @@ from ..results import SolveResult
 from . import multigrid_iterate as _iterate
 from . import multigrid_setup as _setup
 
-
-# the setup helpers live in multigrid_setup; the old private names stay importable from here
-_interp_1d, _restrict_1d, _spd_inverse = _setup.interp_1d, _setup.restrict_1d, _setup.spd_inverse
+_interp_1d = _setup.interp_1d      # the setup helpers live in multigrid_setup (old private name, still importable)
 
 
 class _Level:
@@ -158,23 +155,6 @@ GEOMETRIC_W_CONTRAST = 100.0
 NU_GEOMETRIC = (1, 2)
 NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
-
-
-def _negative_shift(A: StencilOperator, margin: float = 0.9) -> bool:
-    """Whether ``A``'s shift is negative enough to make a rediscretised coarse level indefinite: below
-    ``-margin`` times ``min k * sum_a 8 / L_a^2`` (``L_a`` the box length), a lower bound of the smallest
-    Laplacian eigenvalue ``sum_a 4 / h_a^2 sin^2(pi h_a / 2 L_a)`` on every grid of the box (it falls as the
-    grid coarsens, to ``8 / L_a^2`` per axis for one point). Above it every rediscretised level is SPD."""
-    s = getattr(A, "shift", None)
-    if s is None:
-        return False
-    xp = A.backend.xp
-    smin = s if isinstance(s, float) else float(xp.min(s))
-    if smin >= 0.0:
-        return False
-    kmin = A.k if isinstance(A.k, float) else min(float(xp.min(ka)) for ka in A.k)
-    bound = kmin * sum(8.0 / ((n + 1) * ha) ** 2 for n, ha in zip(A.grid_shape, A.h))
-    return smin < -margin * bound
 
 
 def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
@@ -221,13 +201,10 @@ class MultigridPreconditioner(LinearOperator):
                  coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
                                                             fmg_start)
-        # a large negative shift: rediscretised coarse operators L_c + s can be indefinite although A = L + s is
-        # SPD (the coarse Laplacian's smallest eigenvalue is below the fine one's), so "auto" takes Galerkin
-        # coarse operators R A P there (SPD whenever A is)
-        negative = _negative_shift(A)
+        # a shift near -lambda_min makes rediscretised coarse levels indefinite (module notes): "auto" takes
+        # Galerkin there; SPD when A is, except rediscretised levels that are not (then not claimed)
+        negative = _setup.coarse_indefinite(A, max_coarse, max_levels)
         galerkin = coarsening == "galerkin" or (coarsening == "auto" and (_varying(A) or negative))
-        # SPD when A is (an indefinite A, e.g. a large negative shift, gives a symmetric indefinite cycle); with
-        # rediscretised levels and a negative shift that is not guaranteed, so not claimed
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
                          positive_definite=bool(getattr(A, "positive_definite", True)) and (galerkin or not negative))
         be = A.backend

@@ -194,7 +194,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``gradient_evaluations``, ``hessian_evaluations``, ``hessp_evaluations``,
         ``cg_iterations``, ``negative_curvature_exits``, ``steepest_descent_steps`` (newton-cg; exits
         at CG's first iteration, where ``-g`` is used), ``max_shift`` (newton: largest ``tau``),
-        ``nonfinite_hessian_steps`` (newton: ``-g`` steps where H was not finite, said in ``message``),
+        ``nonfinite_hessian_steps`` (newton, newton-cg: ``-g`` steps where H was not finite, said in ``message``),
         ``final_gamma``, ``rejected_steps`` (grad-reg); extras ``fun``, ``jac`` (value, gradient at x).
 
     Raises
@@ -267,6 +267,14 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             Bdense = _as_dense(B, n)
             if not np.all(np.isfinite(Bdense)):
                 raise ValueError("B must be finite")
+            if not np.allclose(Bdense, Bdense.T, rtol=1e-12, atol=0.0):
+                raise ValueError("B (the regularisation metric of grad-reg) must be symmetric; pass (B + B.T) / 2")
+            try:
+                np.linalg.cholesky(Bdense)
+            except np.linalg.LinAlgError:
+                raise ValueError("B (the regularisation metric of grad-reg) must be positive definite (its Cholesky "
+                                 "factorisation failed); pass an SPD matrix, e.g. the identity or a diagonal of "
+                                 "positive scales") from None
     from ..backends import get_backend
 
     be = get_backend("numpy" if backend is None else backend)
@@ -314,7 +322,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
     gamma = gamma0
     extra_stats.update({"newton": dict(max_shift=0.0, nonfinite_hessian_steps=0),
-                        "newton-cg": dict(negative_curvature_exits=0, steepest_descent_steps=0),
+                        "newton-cg": dict(negative_curvature_exits=0, steepest_descent_steps=0,
+                                          nonfinite_hessian_steps=0),
                         "grad-reg": dict(final_gamma=gamma, rejected_steps=0)}[method])
 
     from ..linear.cg import cg
@@ -398,8 +407,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     xt = x - s
                     ft = P.f(xt)
                     # the decrease test; when f changes by less than its rounding level the
-                    # test cannot be evaluated, and a clear decrease of ||g|| accepts instead
-                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx)
+                    # test cannot be evaluated, and a clear decrease of ||g|| accepts instead -- of a
+                    # descent step only (g . s > 0): with an indefinite H the step (H + lam B)^-1 g can
+                    # point uphill, and ||g|| falls towards a maximum too (f + 1e6 climbed to one)
+                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx) and float(g @ s) > 0
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
                         gtn = _norm(gt)
@@ -437,10 +448,18 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     d = -g
             else:
                 eta = forcing(gnorm2)
-                r = cg(hessian_operator(x), -g, rtol=eta, maxiter=int(cg_maxiter),
-                       negative_curvature="return", backend=be)
-                extra_stats["cg_iterations"] += r.nit
-                if r.status == Status.BREAKDOWN and r.direction is not None:
+                try:
+                    r = cg(hessian_operator(x), -g, rtol=eta, maxiter=int(cg_maxiter),
+                           negative_curvature="return", backend=be)
+                except ValueError as exc:     # a dense / sparse hess with NaN or inf, refused by cg's check
+                    if "NaN or inf" not in str(exc):
+                        raise
+                    r = None
+                extra_stats["cg_iterations"] += 0 if r is None else r.nit
+                if r is None:                 # steepest descent (counted, said in the message)
+                    extra_stats["nonfinite_hessian_steps"] += 1
+                    d = -g
+                elif r.status == Status.BREAKDOWN and r.direction is not None:
                     extra_stats["negative_curvature_exits"] += 1
                     if r.nit == 0:        # first CG direction already has p^T H p <= 0: steepest descent
                         extra_stats["steepest_descent_steps"] += 1
@@ -451,7 +470,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     d = np.asarray(r.x)
                 else:
                     d = -g
-                if r.history.get("residual") is not None and len(r.history["residual"]):
+                if r is not None and r.history.get("residual") is not None and len(r.history["residual"]):
                     forcing.observe(float(r.history["residual"][-1]))
             if not (np.all(np.isfinite(d)) and float(g @ d) < 0):
                 d = -g
