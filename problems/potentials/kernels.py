@@ -135,6 +135,10 @@ class GaussianSum:
         if cutoff > 1e150:
             raise ValueError(f"cutoff={cutoff:g} is beyond 1e150 (the Gaussians' t^2 r^2 overflow); give a cutoff "
                              "inside [r_min, r_max]")
+        if np.isfinite(self.r_max) and cutoff > self.r_max:
+            raise ValueError(f"cutoff={cutoff:g} lies beyond the kernel's r_max={self.r_max:g}: the sum is accurate "
+                             "only on [r_min, r_max] (beyond it every Gaussian underflows); give a cutoff inside it, "
+                             "or build the kernel with a larger r_max")
         tol = self.tol if np.isfinite(self.tol) else 1e-7
         hi = max(self.r_max if np.isfinite(self.r_max) else cutoff, 2.0 * cutoff)
         r = np.geomspace(cutoff, hi, 400)
@@ -162,7 +166,8 @@ class GaussianSum:
             return k, math.nan
         k = self.split_index(cutoff)
         if k == 0:
-            raise ValueError(f"cutoff={cutoff:g} leaves no long-range term; use a larger cutoff")
+            raise ValueError(f"cutoff={cutoff:g} leaves no long-range term (beyond it every term of the kernel is "
+                             "below tol of its value); use a smaller cutoff")
         return k, float(cutoff)
 
     def long_range(self, cutoff: float | None = None, rank: int | None = None) -> "GaussianSum":

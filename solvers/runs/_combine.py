@@ -160,15 +160,25 @@ def verify(target) -> dict:
     """:meth:`RunStore.verify`: every complete run checked against its digest."""
     out = {}
     for s in target._summaries():
-        with h5py.File(s["_path"], "r") as f:
-            g = f["runs"][s["run_id"]]
+        try:
+            f = h5py.File(s["_path"], "r")
+        except OSError as exc:      # a truncated or overwritten file: the damage verify() is there to report
+            out[s["run_id"]] = (f"damaged: its file {s['_path']} cannot be opened ({exc}); RunStore.salvage("
+                                f"{str(target.path)!r}, ...) copies the readable runs to a new store")
+            continue
+        with f:
+            try:
+                g = f["runs"][s["run_id"]]
+            except (KeyError, OSError) as exc:
+                out[s["run_id"]] = f"damaged: the run's group cannot be read from {s['_path']} ({exc})"
+                continue
             if g.attrs.get("digest") is None:
                 out[s["run_id"]] = "unverified (format 1)"
                 continue
             try:
                 _integrity.verify_group(g, s["run_id"], s["_path"])
                 out[s["run_id"]] = "ok"
-            except DamagedRunError as exc:
+            except (DamagedRunError, OSError) as exc:
                 out[s["run_id"]] = f"damaged: {exc}"
     if target._dir.exists():
         for e in target._dir.entries():

@@ -75,8 +75,11 @@ class Payload:
     """A result converted for storage: host arrays, problem description, provenance, tags."""
 
     def __init__(self, result: SolveResult, problem=None, tags: dict | None = None, seed=None):
+        if not isinstance(result, SolveResult) and callable(getattr(result, "to_result", None)):
+            result = result.to_result()      # an approximation (ChebTucker) is a result too: stored as its to_result()
         if not isinstance(result, SolveResult):
-            raise TypeError(f"RunStore.save expects a SolveResult, got {type(result).__name__}")
+            raise TypeError(f"RunStore.save expects a SolveResult (or an object with to_result(), such as a "
+                            f"ChebTucker), got {type(result).__name__}")
         tags = _integrity.check_tags(tags)
         for name in ("method", "backend", "status", "message"):
             if not _hdf5_text(str(getattr(result, name))):

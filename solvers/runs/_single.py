@@ -27,9 +27,12 @@ INDEX = "index"
 
 
 def damaged(path: Path, exc) -> DamagedStoreError:
+    path = Path(path)
+    # a run file of a single-file store's sidecar directory (``runs.h5.d/``): the store is what to salvage
+    store = path.parent.with_name(path.parent.name[:-2]) if path.parent.name.endswith(".h5.d") else path
     return DamagedStoreError(
         f"RunStore: {str(path)!r} is damaged and cannot be read as HDF5 ({type(exc).__name__}: {exc}). "
-        f"It is not empty: try RunStore.salvage({str(path)!r}, 'recovered.h5') to copy the runs that are "
+        f"It is not empty: try RunStore.salvage({str(store)!r}, 'recovered.h5') to copy the runs that are "
         "still intact into a new store")
 
 

@@ -268,6 +268,7 @@ class RunStore(_StoreReading):
         Parameters
         ----------
         result : SolveResult
+            Or an object with ``to_result()`` (a :class:`~solvers.approx.ChebTucker`), stored as that.
         problem : optional
             The problem solved; stored as ``problem.describe()`` when it has one,
             else its type and repr.
