@@ -250,7 +250,9 @@ def rounded_back(xp, xs, x, e: int):
 
 SUBNORMAL_ADVICE = ("the solution lies partly in the subnormal range (below 2.2e-308), where double precision keeps "
                     "fewer digits; rounded there, x leaves a residual {true:.3e} > tolerance {tol:.3e} (measured on the "
-                    "returned x): multiply b by a power of two (e.g. b * 2**600) and divide the solution by it")
+                    "returned x; the converged solve's relative residual was within rtol): about that residual is "
+                    "the attainable accuracy at this scale of b. Multiply b by a power of two (e.g. b * 2**600) and "
+                    "divide the solution by it")
 
 
 # ------------------------------------------------------------------ results
@@ -266,10 +268,13 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
     residuals = hist.array()
     if scale:
         xs, x = x, xp.ldexp(x, scale)
-        residuals = np.ldexp(residuals, scale)
+        with np.errstate(over="ignore"):     # a norm beyond the double range (b ~ 1e308 on many points) is inf
+            residuals = np.ldexp(residuals, scale)
         back = rounded_back(xp, xs, x, scale) if status == Status.CONVERGED else None
         if back is not None:          # measured on the returned (rounded) x, in the solve's units
             true = norm2(xp, sysm.b - sysm.A.matvec(back))
+            if residuals.size:
+                residuals[-1] = ldexp(true, scale)
             if not true <= tol:
                 status = Status.STAGNATED
                 reason = SUBNORMAL_ADVICE.format(true=ldexp(true, scale), tol=ldexp(tol, scale))

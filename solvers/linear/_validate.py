@@ -65,9 +65,11 @@ def _is_complex_dtype(dt) -> bool:
     return dt is not None and np.issubdtype(np.dtype(dt), np.complexfloating)
 
 
-def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True):
+def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True, grid=None):
     """``v`` as a float64 C-ordered backend vector of length ``n`` (a private copy when ``copy``; else the
-    caller's array when it already is one: ``b`` is only read by the solvers), checked finite."""
+    caller's array when it already is one: ``b`` is only read by the solvers), checked finite. ``grid``: the
+    operator's grid shape (a stencil operator's ``grid_shape``), also accepted for ``v`` (flattened in C order:
+    the layout the operator and ``solvers.solve``'s grid-shaped solutions use)."""
     xp = be.xp
     if not hasattr(v, "shape"):
         v = np.asarray(v)
@@ -77,6 +79,8 @@ def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True):
         raise TypeError(f"{name} must be a numeric array, got dtype {v.dtype}")
     v = be.asarray(v)
     if v.ndim == 2 and v.shape[1] == 1:
+        v = v.reshape(-1)
+    if grid is not None and tuple(v.shape) == tuple(grid) and v.size == n:
         v = v.reshape(-1)
     if v.shape != (n,):
         raise ValueError(f"{name} has shape {tuple(v.shape)}, expected ({n},) to match A with shape {shape_of_A}")
@@ -174,7 +178,7 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
     n = op.shape[0]
     _check_operator_finite(op, be, "A")
     b, bmax = _as_rhs(be, b, n, op.shape)
-    x = None if x0 is None else _as_vector(be, x0, n, "x0", op.shape)
+    x = None if x0 is None else _as_vector(be, x0, n, "x0", op.shape, grid=getattr(op, "grid_shape", None))
 
     Mop = None
     if M is not None:

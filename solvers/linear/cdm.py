@@ -113,7 +113,21 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     head = 0
     it = 0
     checks = []                        # true residuals of recursive residuals that claimed convergence
-    best_x, best = None, math.inf
+    best_x, best = x.copy(), rnorm     # the best iterate by its true residual: the start to begin with
+
+    def failed(status, it, reason):
+        """A breakdown / stagnation exit: ``x`` with its true residual, or the best iterate (the start at least)
+        where that is smaller (on a singular A with b outside its range the iterates drift far from it)."""
+        rv = R.residual(x)
+        rt = math.sqrt(K.dot(rv, rv))
+        if not rt > best:
+            hist.buf[hist.n - 1] = rt
+            return done(x, status, it, rt, reason)
+        hist.buf[hist.n - 1] = best
+        return done(best_x, status, it, best, f"{reason}; res.x is the iterate with the smallest true residual seen "
+                    f"({R.unscale(best):.3e}; the last iterate's is {R.unscale(rt):.3e}): b may lie partly outside "
+                    "the range of a singular A")
+
     for it in range(1, S.maxiter + 1):
         d = K.as_vector(xp.array(P(r), copy=True))
         ad = Aap.into(d, xp.empty(n))
@@ -131,15 +145,15 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
                         C.nonfinite_reason(f"the search direction at iteration {it} (M(r) or A d)"))
         if dAd <= 0.0:
             if dAd == 0.0 and dr == 0.0:
-                return done(x, Status.STAGNATED, it - 1, rnorm,
-                            f"stagnated at iteration {it}: M(r) gave no new direction (it lies in the span of the "
+                return failed(Status.STAGNATED, it - 1,
+                              f"stagnated at iteration {it}: M(r) gave no new direction (it lies in the span of the "
                             "stored directions or is zero). Use a better approximate inverse or a larger k")
-            return done(x, Status.BREAKDOWN, it - 1, rnorm,
-                        f"breakdown at iteration {it}: d^T A d = {R.unscale(dAd, 2):.3e} <= 0, so the operator is "
+            return failed(Status.BREAKDOWN, it - 1,
+                          f"breakdown at iteration {it}: d^T A d = {R.unscale(dAd, 2):.3e} <= 0, so the operator is "
                         "not symmetric positive definite. Use solvers.minres (symmetric indefinite) or solvers.gmres")
         if dr == 0.0:
-            return done(x, Status.STAGNATED, it - 1, rnorm,
-                        f"stagnated at iteration {it}: the direction from M(r) is A-conjugate to the error "
+            return failed(Status.STAGNATED, it - 1,
+                          f"stagnated at iteration {it}: the direction from M(r) is A-conjugate to the error "
                         "(d^T r = 0), so no progress is possible. Use a better approximate inverse")
         alpha = dr / dAd
         x += alpha * d
@@ -171,8 +185,11 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
                             f"stagnated: the updated residual reached the tolerance {R.unscale(tol):.3e} "
                             f"{len(checks)} time(s) but the true residual ||b - A x|| did not ("
                             + ", ".join(f"{R.unscale(c):.3e}" for c in checks)
-                            + f"); about {R.unscale(rr_):.3e} is the attainable accuracy for this system and "
-                            "approximate inverse. Loosen rtol/atol, or use a linear preconditioner")
+                            + (f"); res.x is an earlier iterate (the start or a better one) with true residual "
+                               f"{R.unscale(rr_):.3e}: b may lie partly outside the range of a singular A, or M is "
+                               "unsuitable" if min(checks) > best else
+                               f"); about {R.unscale(rr_):.3e} is the attainable accuracy for this system and "
+                               "approximate inverse. Loosen rtol/atol, or use a linear preconditioner"))
             stored = head = 0
             cnt["restarts"] += 1
             continue

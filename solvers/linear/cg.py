@@ -228,6 +228,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                     reason = (f"breakdown at iteration {k}: p^T A p = {pu:.3e} <= 0, so the operator is not "
                               "symmetric positive definite. Use solvers.minres (symmetric indefinite) or "
                               "solvers.gmres (non-symmetric); res.direction holds p")
+                    if rnorm > BREAKDOWN_WORSE * r0:     # the iterate is far worse than the start: return that
+                        return _worse_than_start(done, R, b, x, x_start, start_from, k, rnorm, r0, reason,
+                                                 direction=p, curvature=pap)
                 return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
             alpha = rz / pap
             if S.M is None:
@@ -309,6 +312,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         p[...] = z
 
 
+#: a breakdown (p^T A p <= 0) after the residual grew past this multiple of the initial one returns the start
+#: (a singular A with b outside its range; below it, as on an indefinite A, the iterate before the step)
+BREAKDOWN_WORSE = 1e3
 #: how many times CG restarts from the true residual after a false claim of convergence
 MAX_REPLACEMENTS = 5
 #: CG stops as diverged when the residual exceeds this multiple of the initial one in two consecutive iterations
@@ -320,12 +326,31 @@ MAX_REPLACEMENTS = 5
 DIVERGE_FACTOR = 1e10
 
 
-def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0):
-    """Return the starting point (its residual ``r0``), status ``diverged``, and say why."""
+def _start_point(R, b, x, x_start, start_from):
+    """The solve's starting point (``x0``, zeros, or the FMG start recomputed)."""
     if x_start is None:
         x_start = R.xp.zeros_like(x)
         if start_from is not None:
             start_from(b, x_start)
+    return x_start
+
+
+def _worse_than_start(done, R, b, x, x_start, start_from, k, rnorm, r0, reason, **extras):
+    """A breakdown whose iterate's residual grew far past the start's: the starting point is returned (a singular
+    A with b outside its range, e.g. pure Neumann, reaches p^T A p <= 0 after the residual grew 1e9-fold; a
+    near-zero curvature step of an indefinite A blows the iterate up before it)."""
+    R.hist.buf[R.hist.n - 1] = r0
+    return done(_start_point(R, b, x, x_start, start_from), Status.BREAKDOWN, k - 1, r0,
+                f"{reason}. The residual had grown to {rnorm / r0:.1e} times its initial value first (a near-zero "
+                "curvature step of an indefinite A, or a singular A with b outside its range, e.g. a pure-Neumann "
+                "problem whose right-hand side does not sum to zero: remove that component, b - mean(b)); res.x is "
+                "the starting point, whose residual is smaller",
+                **extras)
+
+
+def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0):
+    """Return the starting point (its residual ``r0``), status ``diverged``, and say why."""
+    x_start = _start_point(R, b, x, x_start, start_from)
     R.hist.buf[R.hist.n - 1] = r0
     return done(x_start, Status.DIVERGED, k, r0,
                 f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value, which "

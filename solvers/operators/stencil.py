@@ -165,11 +165,17 @@ class StencilOperator(LinearOperator):
                 kr = "the face coefficients" if not isinstance(self.k, float) else self.k
                 raise ValueError(_SCALE_MSG.format(k=kr, h=self.h))
         dg = xp.zeros(shape)
-        for a, fa in enumerate(faces):
-            n = shape[a]
-            dg += _take(xp, fa, 0, n, a) + _take(xp, fa, 1, n + 1, a)
-        if self.shift is not None:
-            dg += self.shift
+        with np.errstate(over="ignore", invalid="ignore"):
+            for a, fa in enumerate(faces):
+                n = shape[a]
+                dg += _take(xp, fa, 0, n, a) + _take(xp, fa, 1, n + 1, a)
+            if self.shift is not None:
+                dg += self.shift
+        if not bool(xp.all(xp.isfinite(dg))):      # each face finite, their sum on the diagonal not
+            kr = "the face coefficients" if not isinstance(self.k, float) else self.k
+            raise ValueError(_SCALE_MSG.format(k=kr, h=self.h).replace(
+                "the stencil weights must be", "the diagonal (the sum of a point's face weights) overflows; the weights "
+                "and their sums must be"))
         self._faces = faces
         self._dg = xp.ascontiguousarray(dg)
         self._dinv_arr = 1.0 / self._dg
