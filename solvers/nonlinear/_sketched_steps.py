@@ -198,9 +198,11 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
     if p.kkt <= tol:
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
-        status0, msg0 = second_order(0, converged_msg(0) + (
-            " at the starting point: tol is absolute, so for an objective or constraints scaled small "
-            f"(here ||grad f(x0)|| = {float(xp.linalg.norm(p.g)):.2e}) lower tol or rescale the problem"))
+        gn = float(xp.linalg.norm(p.g))
+        status0, msg0 = second_order(0, converged_msg(0) + " at the starting point" + (
+            f": tol is absolute and the objective's gradient there is small too (||grad f(x0)|| = {gn:.2e}, within "
+            f"{SCALE_MARGIN:g}x of tol), so an objective scaled small passes anywhere: lower tol or rescale the "
+            "problem" if gn < SCALE_MARGIN * tol else ""))
         return finish(status0, 0, msg0)
 
     status, msg, k = Status.MAXITER, "", 0
@@ -426,6 +428,16 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                    "formulation, add constraints or start elsewhere")
             break
         last = hist["kkt"][-_STALL_ITERATIONS - 1:]
+        fl = hist["objective"][-_STALL_ITERATIONS - 1:]
+        falling = len(fl) > _STALL_ITERATIONS and all(b < a for a, b in zip(fl, fl[1:])) and (
+            fl[0] - fl[-1] > 1e-8 * max(abs(fl[0]), abs(fl[-1]), 1e-300))
+        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last) and falling:
+            status = Status.DIVERGED       # a linear objective along a feasible ray: x moves, the residual cannot fall
+            msg = (f"{METHOD}: the objective fell at every one of the last {_STALL_ITERATIONS} iterations (from "
+                   f"{fl[0]:.6e} to {fl[-1]:.6e}, up to iteration {k}) while the KKT residual ||(grad L, c)||_2 = "
+                   f"{p.kkt:.6e} stayed the same: the objective may be unbounded below on the feasible set (e.g. "
+                   "linear along a feasible direction); check the formulation or add constraints")
+            break
         if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last):
             status = Status.STAGNATED
             msg = (f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has not changed (to 12 digits) over "

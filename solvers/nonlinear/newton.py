@@ -24,105 +24,16 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
+from ._newton_parts import _Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm
 from .linesearch import armijo_backtracking
 
 METHODS = ("newton", "newton-cg", "grad-reg")
-
-
-class _Problem:
-    """The user's callables with evaluation counters and output checks."""
-
-    def __init__(self, fun, jac, hess, hessp, args, n):
-        self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
-        self.nfev = self.njev = self.nhev = self.nhpev = 0
-
-    def f(self, x) -> float:
-        self.nfev += 1
-        v = self.fun(x, *self.args)
-        try:
-            v = float(np.asarray(v).reshape(()))
-        except (TypeError, ValueError):
-            raise ValueError(f"fun must return a real scalar, got {type(v).__name__} "
-                             f"with shape {np.shape(v)}") from None
-        return v
-
-    def g(self, x):
-        self.njev += 1
-        g = np.asarray(self.jac(x, *self.args))
-        if g.shape != (self.n,):
-            raise ValueError(f"jac must return an array of shape ({self.n},) (the gradient), got shape {g.shape}")
-        if np.iscomplexobj(g):
-            raise TypeError("jac returned a complex gradient; newton minimises real functions of real x")
-        return np.array(g, dtype=np.float64)
-
-    def H(self, x):
-        self.nhev += 1
-        H = self.hess(x, *self.args)
-        shape = getattr(H, "shape", None)
-        if shape != (self.n, self.n):
-            raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "
-                             f"got {type(H).__name__} with shape {shape}")
-        kind = getattr(getattr(H, "dtype", None), "kind", "f")
-        if kind == "c" or ((isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf"):
-            raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real functions")
-        return H
-
-    def Hp(self, x, p):
-        self.nhpev += 1
-        v = np.asarray(self.hessp(x, p, *self.args))
-        if v.shape != (self.n,):
-            raise ValueError(f"hessp must return an array of shape ({self.n},), got shape {v.shape}")
-        if v.dtype.kind not in "biuf":
-            raise TypeError(f"hessp must return a real array, got dtype {v.dtype}")
-        return v
-
-
-def _as_dense(H, n):
-    if isinstance(H, np.ndarray):
-        return np.array(H, dtype=np.float64)
-    if sp.issparse(H):
-        return H.toarray().astype(np.float64)
-    from ..operators import aslinearoperator
-
-    op = aslinearoperator(H, backend="numpy")
-    Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
-    if Hd.dtype.kind not in "biuf":
-        raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
-    return Hd
-
-
-def _norm(v) -> float:
-    """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300)."""
-    vmax = float(np.max(np.abs(v))) if v.size else 0.0
-    return vmax * float(np.linalg.norm(v / vmax)) if vmax > 0 and math.isfinite(vmax) else vmax
-
-
-def _modified_cholesky_direction(H, g, beta=1e-3):
-    """Solve ``(H + tau I) d = -g`` with the smallest ``tau`` in ``{0, beta, 2 beta, ...}`` (scaled
-    to H) for which Cholesky succeeds (Nocedal & Wright, Algorithm 3.3). Returns ``(d, tau)``."""
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve
-
-    H = 0.5 * (H + H.T)
-    n = H.shape[0]
-    scale = max(np.max(np.abs(H)) if H.size else 0.0, 1e-300)
-    mind = float(np.min(np.diag(H))) if n else 1.0
-    tau = 0.0 if mind > 0 else -mind + beta * scale
-    for _ in range(200):
-        try:
-            c = cho_factor(H + tau * np.eye(n), lower=True, check_finite=True)
-            d = -cho_solve(c, g)
-            if np.all(np.isfinite(d)):
-                return d, tau
-        except (LinAlgError, ValueError):
-            pass
-        tau = max(2.0 * tau, beta * scale)
-    return None, tau
-
-
-def _check_positive(name, v, allow_zero=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
-    return float(v)
+#: the run ends as diverged when max |x| grows past this many times max(1, max |x0|) while f is below f(x0) and
+#: ||grad f||_inf is not below its value at x0: f unbounded below (a concave objective; a far-away minimiser is
+#: approached with a falling gradient; a test on f itself would not be invariant to scaling f)
+UNBOUNDED = 1e20
+#: ... or when f fell at each of this many iterations while ||grad f||_inf stayed the same (to 12 digits): a linear f
+RAY_WINDOW = 10
 
 
 def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", tol: float = 1e-8,
@@ -187,7 +98,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     -------
     SolveResult
         ``x``, ``converged``, ``status`` (``converged``, ``maxiter``, ``stagnated`` when the line
-        search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``),
+        search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``,
+        ``diverged`` when f looks unbounded below: max |x| past :data:`UNBOUNDED` times max(1, max |x0|)
+        with f below f(x0) and the gradient not smaller than at x0, or f falling at each of
+        :data:`RAY_WINDOW` iterations while ``||grad f||_inf`` stays the same),
         ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
@@ -360,7 +274,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         def phi(a):
             xt = x + a * d
             trial[a] = xt
-            return P.f(xt)
+            ft = P.f(xt)
+            trials[0] += 1
+            if not math.isfinite(ft):
+                trials[1] += 1
+            return ft
 
         def noise_test(a):
             gt = P.g(trial[a])
@@ -376,9 +294,12 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         return trial[ls.alpha], ls.value, grads.get(ls.alpha)
 
     status, msg = Status.MAXITER, ""
+    hist_x0 = x.copy()
+    trials = [0, 0]                # line-search trial points of the current iteration, and those where fun was not finite
     k = 0
     for k in range(1, maxiter + 1):
         gnorm2 = _norm(g)
+        trials[:] = [0, 0]
         if method == "grad-reg":
             Hk = P.H(x) if hess is not None else None
             dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
@@ -406,6 +327,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     finite_steps += 1
                     xt = x - s
                     ft = P.f(xt)
+                    trials[0] += 1
+                    trials[1] += 0 if math.isfinite(ft) else 1
                     # the decrease test; when f changes by less than its rounding level the
                     # test cannot be evaluated, and a clear decrease of ||g|| accepts instead -- of a
                     # descent step only (g . s > 0): with an indefinite H the step (H + lam B)^-1 g can
@@ -426,9 +349,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             extra_stats["final_gamma"] = gamma
             if accepted is None:
                 status = Status.STAGNATED if finite_steps else Status.NONFINITE
-                msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); check that jac "
-                       "is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
-                       "approximation") if finite_steps else (
+                msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + (
+                    f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points: f is not defined (or "
+                    "overflows) just beyond x; rescale x, reformulate f, or start elsewhere" if trials[1] else
+                    "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
+                    "Hessian approximation")) if finite_steps else (
                     f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or "
                     f"its solve failed): check that {'hess' if hess is not None else 'hessp'} returns finite values "
                     "at x; x is the last iterate")
@@ -480,8 +405,12 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             if out is None:
                 status = Status.STAGNATED
                 msg = (f"{method}: the line search found no decrease of f at iteration {k} "
-                       f"(||grad||_inf = {hist_g[-1]:.3e}); tol may be below the attainable accuracy of f -- "
-                       "loosen tol, or check that jac is the gradient of fun (scipy.optimize.check_grad)")
+                       f"(||grad||_inf = {hist_g[-1]:.3e}); " + (
+                           f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points along the steps: f is "
+                           "not defined (or overflows) just beyond x; restrict the step (rescale x), reformulate f, or "
+                           "start elsewhere" if trials[1] else
+                           "tol may be below the attainable accuracy of f -- loosen tol, or check that jac is the "
+                           "gradient of fun (scipy.optimize.check_grad)"))
                 k -= 1
                 break
             xn, fn, gn = out
@@ -492,7 +421,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                                              f"iteration {k}; x is the last finite iterate. Rescale the problem")
             k -= 1
             break
-        step = float(np.linalg.norm(xn - x))
+        step = _norm(xn - x)
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))
@@ -503,6 +432,16 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             break
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)
+            break
+        fw, gw = hist_f[-RAY_WINDOW - 1:], hist_g[-RAY_WINDOW - 1:]
+        ray = (len(fw) > RAY_WINDOW and all(b < a for a, b in zip(fw, fw[1:])) and max(gw) - min(gw) <= 1e-12 * max(gw)
+               and fw[0] - fw[-1] > 1e-8 * max(abs(fw[0]), abs(fw[-1]), 1e-300))
+        if ray or (float(np.max(np.abs(x))) > UNBOUNDED * max(1.0, float(np.max(np.abs(hist_x0))))
+                   and fx < hist_f[0] and hist_g[-1] >= hist_g[0]):
+            status = Status.DIVERGED
+            msg = (f"{method}: f fell to {fx:.3e} (from {hist_f[0]:.3e}) with max |x| = {float(np.max(np.abs(x))):.3e} "
+                   f"at iteration {k}: f is probably unbounded below (linear or concave along the path); check the "
+                   "formulation, or bound the variables")
             break
     else:
         k = maxiter

@@ -80,3 +80,64 @@ def test_sketched_newton_inconsistent_constraints_is_a_clean_failure():
         warnings.simplefilter("error")
         r = solvers.sketched_newton(Inc(), sketch=None)
     assert not r.converged
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+@pytest.mark.parametrize("kind", ["linear", "concave"])
+def test_unbounded_objective_ends_as_diverged(method, kind):
+    """Linear f (constant gradient) and concave f: no minimiser. Was maxiter 'raise maxiter' at x ~ 1e305, or
+    'stagnated ... tol may be below the attainable accuracy' at 1e154."""
+    if kind == "linear":
+        f, g, h = (lambda x: float(x.sum())), (lambda x: np.ones_like(x)), (lambda x: np.zeros((2, 2)))
+    else:
+        f, g, h = (lambda x: -float(x @ x)), (lambda x: -2 * x), (lambda x: -2 * np.eye(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = solvers.newton(f, np.array([0.3, 0.5]), jac=g, hess=h, method=method)
+    assert r.status == "diverged" and "unbounded below" in r.message
+
+
+def test_far_minimiser_is_not_called_unbounded():
+    """A convex quadratic whose minimiser is 1e25 away from x0 = 0: the gradient falls on the way."""
+    c = np.array([1e25, -3e24])
+    r = solvers.newton(lambda x: float(0.5 * (x - c) @ (x - c)), np.zeros(2), jac=lambda x: x - c,
+                       hess=lambda x: np.eye(2), method="newton", tol=1e12)
+    assert r.converged and np.allclose(r.x, c, rtol=1e-10)
+
+
+def test_sketched_newton_linear_objective_on_a_feasible_ray_is_diverged():
+    class Lin:
+        x0 = np.array([1.0, 1.0])
+
+        def f(self, x):
+            return float(x[1])
+
+        def grad(self, x):
+            return np.array([0.0, 1.0])
+
+        def c(self, x):
+            return np.array([x[0]])
+
+        def jac(self, x):
+            return np.array([[1.0, 0.0]])
+
+        def hess_lagrangian(self, x, lam):
+            return np.zeros((2, 2))
+
+    for sketch in (None, "gaussian"):
+        r = solvers.sketched_newton(Lin(), sketch=sketch, maxiter=1000)
+        assert r.status == "diverged" and "unbounded below" in r.message
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+def test_nan_objective_beyond_the_iterate_is_named(method):
+    r = solvers.newton(lambda x: float(x @ x) if x[0] > 0.5 else np.nan, np.ones(2), jac=lambda x: 2 * x,
+                       hess=lambda x: 2 * np.eye(2), method=method)
+    assert not r.converged and "NaN or inf" in r.message and "trial points" in r.message
+
+
+def test_callable_outputs_are_checked_by_name():
+    with pytest.raises(ValueError, match="fun must return a real scalar"):
+        solvers.newton(lambda x: "1.0", np.ones(2), jac=lambda x: 2 * x, hess=lambda x: 2 * np.eye(2))
+    with pytest.raises(TypeError, match="jac must return a real numeric array"):
+        solvers.newton(lambda x: float(x @ x), np.ones(2), jac=lambda x: ["a", "b"], hess=lambda x: 2 * np.eye(2))

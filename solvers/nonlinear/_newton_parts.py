@@ -1,0 +1,107 @@
+"""Parts of :func:`solvers.nonlinear.newton`: the problem wrapper (counted, checked callbacks), dense Hessians,
+an overflow-safe norm and the modified-Cholesky Newton direction (Nocedal & Wright, *Numerical Optimization*,
+2nd ed., Algorithm 3.3)."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class _Problem:
+    """The user's callables with evaluation counters and output checks."""
+
+    def __init__(self, fun, jac, hess, hessp, args, n):
+        self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
+        self.nfev = self.njev = self.nhev = self.nhpev = 0
+
+    def f(self, x) -> float:
+        self.nfev += 1
+        v = self.fun(x, *self.args)
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf" or a.size != 1:     # a string "1.0" converted silently before
+            raise ValueError(f"fun must return a real scalar, got {type(v).__name__} "
+                             f"with shape {np.shape(v)}" + (f" and dtype {a.dtype}" if a.size == 1 else ""))
+        return float(a.reshape(()))
+
+    def g(self, x):
+        self.njev += 1
+        g = np.asarray(self.jac(x, *self.args))
+        if g.shape != (self.n,):
+            raise ValueError(f"jac must return an array of shape ({self.n},) (the gradient), got shape {g.shape}")
+        if np.iscomplexobj(g):
+            raise TypeError("jac returned a complex gradient; newton minimises real functions of real x")
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"jac must return a real numeric array (the gradient), got dtype {g.dtype}")
+        return np.array(g, dtype=np.float64)
+
+    def H(self, x):
+        self.nhev += 1
+        H = self.hess(x, *self.args)
+        shape = getattr(H, "shape", None)
+        if shape != (self.n, self.n):
+            raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "
+                             f"got {type(H).__name__} with shape {shape}")
+        kind = getattr(getattr(H, "dtype", None), "kind", "f")
+        if kind == "c" or ((isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf"):
+            raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real functions")
+        return H
+
+    def Hp(self, x, p):
+        self.nhpev += 1
+        v = np.asarray(self.hessp(x, p, *self.args))
+        if v.shape != (self.n,):
+            raise ValueError(f"hessp must return an array of shape ({self.n},), got shape {v.shape}")
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"hessp must return a real array, got dtype {v.dtype}")
+        return v
+
+
+def _as_dense(H, n):
+    if isinstance(H, np.ndarray):
+        return np.array(H, dtype=np.float64)
+    if sp.issparse(H):
+        return H.toarray().astype(np.float64)
+    from ..operators import aslinearoperator
+
+    op = aslinearoperator(H, backend="numpy")
+    Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+    if Hd.dtype.kind not in "biuf":
+        raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
+    return Hd
+
+
+def _norm(v) -> float:
+    """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300)."""
+    vmax = float(np.max(np.abs(v))) if v.size else 0.0
+    return vmax * float(np.linalg.norm(v / vmax)) if vmax > 0 and math.isfinite(vmax) else vmax
+
+
+def _modified_cholesky_direction(H, g, beta=1e-3):
+    """Solve ``(H + tau I) d = -g`` with the smallest ``tau`` in ``{0, beta, 2 beta, ...}`` (scaled
+    to H) for which Cholesky succeeds (Nocedal & Wright, Algorithm 3.3). Returns ``(d, tau)``."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    H = 0.5 * (H + H.T)
+    n = H.shape[0]
+    scale = max(np.max(np.abs(H)) if H.size else 0.0, 1e-300)
+    mind = float(np.min(np.diag(H))) if n else 1.0
+    tau = 0.0 if mind > 0 else -mind + beta * scale
+    for _ in range(200):
+        try:
+            c = cho_factor(H + tau * np.eye(n), lower=True, check_finite=True)
+            d = -cho_solve(c, g)
+            if np.all(np.isfinite(d)):
+                return d, tau
+        except (LinAlgError, ValueError):
+            pass
+        tau = max(2.0 * tau, beta * scale)
+    return None, tau
+
+
+def _check_positive(name, v, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
+    return float(v)
