@@ -39,8 +39,10 @@ class Algebra:
         return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited())
 
     def __mul__(self, a):
-        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not np.isfinite(a):
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)):
             return NotImplemented
+        if not np.isfinite(a):
+            raise ValueError(f"ChebTucker *: the factor must be a finite number, got {a!r}")
         return self._like(self.core * float(a), self.factors, self.truncation_bound * abs(float(a)),
                           inherit=self._inherited(float(a)))
 

@@ -297,6 +297,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                           f"{target:.3e}. Try a larger maxiter, a better x0, or a preconditioner M")
         # ---- Jacobian (or its action) at x
         xs = shaped(x)
+        nonfinite = [0, 0]      # this step's non-finite F values: at difference-quotient points, at line-search trials
         if jac is not None:
             cnt["jac_evals"] += 1
             J = jac(xs)
@@ -318,7 +319,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                     # J v = ||v|| J u with the unit u = v / ||v||: the difference step h = sqrt(eps) (1 + ||x||)
                     # along u, so that neither h nor 1 / h over- or underflows for tiny or huge ||v||
                     h = _SQRT_EPS * (1.0 + _xn)
-                    return (fun(_x + h * (v / vn)) - _f) * (vn / h)
+                    fh = fun(_x + h * (v / vn))
+                    if not bool(xp.all(xp.isfinite(fh))):
+                        nonfinite[0] += 1
+                    return (fh - _f) * (vn / h)
             J = FunctionOperator((n, n), mv, backend=be, symmetric=(inner == "minres"))
         if M_callable:
             cnt["precond_builds"] += 1
@@ -344,6 +348,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         eta_act = linres / f2
         if not (math.isfinite(eta_act) and eta_act < 1.0) or not bool(xp.all(xp.isfinite(d))):
             hint = "not symmetric (use inner='gmres')" if inner == "minres" else "badly conditioned"
+            if nonfinite[0]:
+                return result(Status.NONFINITE, nit,
+                              f"{_METHOD}: F was NaN or inf at {nonfinite[0]} of the points x + h u of the "
+                              f"difference quotients J u at step {nit + 1}: F is not defined (or overflows) just beyond "
+                              "x; pass jac= or jvp=, reformulate F, or start elsewhere. x is the last iterate")
             return result(Status.BREAKDOWN, nit,
                           f"{_METHOD}: the inner {inner} solve ({r.status}) did not reduce the linear residual at step "
                           f"{nit + 1} (||F + J d|| / ||F|| = {eta_act:.3g}); the Jacobian may be singular or "
@@ -360,6 +369,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
             fn = fun(xn)
             cnt["linesearch_evals"] += 1
             ratio = norm2(fn) / f2
+            if not math.isfinite(ratio):
+                nonfinite[1] += 1
             v = 0.5 * ratio * ratio          # float products overflow to inf (** raises OverflowError)
             trial[alpha] = (xn, fn)
             return v if math.isfinite(v) else math.inf
@@ -371,9 +382,12 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         if not ls.accepted:
             return result(Status.STAGNATED, nit,
                           f"{_METHOD}: the line search failed at step {nit + 1}: no step along the Newton direction "
-                          f"reduced ||F|| enough ({ls.evals} trials, ||F||_inf = {finf:.3e}). The Jacobian (or its "
-                          "approximation) may be inaccurate or singular near x, or ||F|| is at rounding level; try "
-                          "jac=/jvp=, a smaller forcing term, a looser tol or another x0. x is the last iterate")
+                          f"reduced ||F|| enough ({ls.evals} trials, ||F||_inf = {finf:.3e}). " + (
+                              f"F was NaN or inf at {nonfinite[1]} of them: F is not defined (or overflows) just "
+                              "beyond x; reformulate F or start elsewhere. x is the last iterate" if nonfinite[1] else
+                              "The Jacobian (or its approximation) may be inaccurate or singular near x, or ||F|| is "
+                              "at rounding level; try jac=/jvp=, a smaller forcing term, a looser tol or another x0. "
+                              "x is the last iterate"))
         x, f = trial[ls.alpha]
         trial.clear()
         nit += 1

@@ -141,3 +141,17 @@ def test_callable_outputs_are_checked_by_name():
         solvers.newton(lambda x: "1.0", np.ones(2), jac=lambda x: 2 * x, hess=lambda x: 2 * np.eye(2))
     with pytest.raises(TypeError, match="jac must return a real numeric array"):
         solvers.newton(lambda x: float(x @ x), np.ones(2), jac=lambda x: ["a", "b"], hess=lambda x: 2 * np.eye(2))
+
+
+def test_newton_krylov_names_nonfinite_F_beyond_x():
+    F = lambda x: (x - 1) if x[0] > 1.5 else x * np.nan  # noqa: E731
+    r = solvers.newton_krylov(F, np.array([3.0, 3.0]))
+    assert not r.converged and "F was NaN or inf" in r.message
+    r = solvers.newton_krylov(F, np.array([3.0, 3.0]), jac=lambda x: np.eye(2))
+    assert not r.converged and "F was NaN or inf" in r.message
+
+
+def test_chebtucker_times_inf_is_a_named_error():
+    ct = solvers.chebtucker(lambda p: np.exp(p[:, 0]), [(0.0, 1.0)], tol=1e-10)
+    with pytest.raises(ValueError, match="finite"):
+        ct * np.inf
