@@ -137,8 +137,8 @@ class GaussianSum:
                              "inside [r_min, r_max]")
         if np.isfinite(self.r_max) and cutoff > self.r_max:
             raise ValueError(f"cutoff={cutoff:g} lies beyond the kernel's r_max={self.r_max:g}: the sum is accurate "
-                             "only on [r_min, r_max] (beyond it every Gaussian underflows); give a cutoff inside it, "
-                             "or build the kernel with a larger r_max")
+                             "only on [r_min, r_max]; give a cutoff inside it (for a particle potential r_max is the "
+                             "box's diameter)")
         tol = self.tol if np.isfinite(self.tol) else 1e-7
         hi = max(self.r_max if np.isfinite(self.r_max) else cutoff, 2.0 * cutoff)
         r = np.geomspace(cutoff, hi, 400)

@@ -281,8 +281,8 @@ def long_range_potential(positions, charges, *, box=None, tol: float = 1e-7, cut
         As in :class:`ParticlePotential`.
     tol : float, default 1e-7
     cutoff : float, optional
-        Range-separation radius (default: ``1.0`` when ``rank`` is not given, in the units
-        of the positions; for a lattice take about its spacing).
+        Range-separation radius (default: ``min(1.0, diameter / 2)`` when ``rank`` is not given, in
+        the units of the positions; for a lattice take about its spacing). At most the box's diameter.
     rank : int, optional
         Number of long-range terms instead of a cutoff.
     r_min : float, optional
@@ -295,7 +295,7 @@ def long_range_potential(positions, charges, *, box=None, tol: float = 1e-7, cut
         raise ValueError(f"box={box}: its diameter {diam!r} is not a positive finite number; rescale the positions")
     r_min = diam / 4096.0 if r_min is None else _checks.real_scalar("r_min", r_min, positive=True)
     if cutoff is None and rank is None:
-        cutoff = 1.0
+        cutoff = min(1.0, 0.5 * diam)     # inside [r_min, r_max = diameter] for boxes smaller than 2
     kernel = newton_kernel(tol, r_min=r_min, r_max=diam).long_range(cutoff=cutoff, rank=rank)
     return ParticlePotential(kernel, pos, z, box)
 

@@ -15,9 +15,8 @@ hierarchies, chosen automatically (``coarsening="auto"``):
   averaged. (With ``coarsening="geometric"`` variable face coefficients are averaged too:
   harmonically along the flux, arithmetically across it.)
 
-**Galerkin / black box** (``k`` varies by more than that: jumps, inclusions, layers; or a shift that makes the
-coarsest rediscretised level of an SPD ``A`` indefinite, :func:`~.multigrid_setup.coarse_indefinite`), after Dendy's black-box
-multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
+**Galerkin / black box** (``k`` varying more: jumps, inclusions, layers; or a shift making a rediscretised level
+of an SPD ``A`` indefinite), after Dendy's black-box multigrid (Alcouffe, Brandt, Dendy, Painter 1981; Dendy 1982):
 
 * **Coarsening** by two on the coarsened axes: the coarse points are the fine points with odd
   indices (``n -> n // 2``, nested for every ``n``).
@@ -99,14 +98,13 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   (:mod:`solvers._kernels.numba.mgtail`: the same serial kernels in the same order; 256^2: 0.50 -> 0.45 ms).
 
 Every step comes from the backend's ``stencil`` and ``multigrid`` kernel sets; the NumPy reference
-(:mod:`solvers._kernels.numpy.multigrid`) does the fused steps one after the other. No level array is
-allocated per cycle: every level holds its buffers, and the finest level writes straight into the output.
+(:mod:`solvers._kernels.numpy.multigrid`) does the fused steps one after the other. No level array is allocated
+per cycle: every level holds its buffers, and the finest level writes straight into the output.
 
 References
 ----------
-U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001
-(chapters 2-5: red-black smoothing, full weighting, anisotropy and semi-coarsening, V-cycles as
-preconditioners).
+U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid*, Academic Press 2001 (chapters 2-5: red-black
+smoothing, full weighting, anisotropy and semi-coarsening, V-cycles as preconditioners).
 R. E. Alcouffe, A. Brandt, J. E. Dendy, J. W. Painter, "The multi-grid method for the diffusion
 equation with strongly discontinuous coefficients", SIAM J. Sci. Stat. Comput. 2 (1981) 430-454.
 J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366-386.
@@ -201,19 +199,15 @@ class MultigridPreconditioner(LinearOperator):
                  coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
                                                             fmg_start)
-        # a shift near -lambda_min makes rediscretised coarse levels indefinite (module notes): "auto" takes
-        # Galerkin there; SPD when A is, except rediscretised levels that are not (then not claimed)
-        negative = _setup.coarse_indefinite(A, max_coarse, max_levels)
-        galerkin = coarsening == "galerkin" or (coarsening == "auto" and (_varying(A) or negative))
+        galerkin = coarsening == "galerkin" or (coarsening == "auto" and _varying(A))
         super().__init__(A.shape, np.float64, A.backend, symmetric=True,
-                         positive_definite=bool(getattr(A, "positive_definite", True)) and (galerkin or not negative))
+                         positive_definite=bool(getattr(A, "positive_definite", True)))
         be = A.backend
         xp = be.xp
         K = be.kernels("multigrid")
         self.nu = nu
         self.max_coarse, self.max_levels, self.coarsening = max_coarse, max_levels, coarsening
-        self.fmg_start = bool(fmg_start)
-        self._fmg = None
+        self.fmg_start, self._fmg = bool(fmg_start), None
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
         self.cycle_kind = ("W" if galerkin else "V") if cycle == "auto" else cycle
@@ -250,6 +244,12 @@ class MultigridPreconditioner(LinearOperator):
                     break
                 lev.P, lev.R, hc, avg = _setup.geometric_transfer(op, nc, be)
                 op = _setup.coarse_operator(op, nc, hc, avg)
+        if not galerkin and self.positive_definite and not all(lv.A.positive_definite for lv in self.levels[1:]):
+            if coarsening == "auto":   # an indefinite rediscretised level (module notes): Galerkin instead
+                self.__init__(A, nu, max_coarse, max_levels, "galerkin", cycle, fmg_start)
+                self.coarsening = "auto"
+                return
+            self.positive_definite = False     # explicit "geometric": kept as asked, SPD not claimed
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
             lev.r = (xp.empty(lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))

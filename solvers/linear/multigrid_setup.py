@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..operators.base import LinearOperator
-from ..operators.stencil import StencilOperator, laplacian_lambda_min
+from ..operators.stencil import StencilOperator
 
 #: an axis is coarsened when its coupling is at least this fraction of the strongest axis' coupling
 STRONG = 0.25
@@ -45,32 +45,6 @@ def strong_axes(strength, sizes, min_size):
         return tuple(False for _ in sizes)
     smax = max(s for s, o in zip(strength, ok) if o)
     return tuple(bool(o and s >= STRONG * smax) for s, o in zip(strength, ok))
-
-
-def coarse_indefinite(A, max_coarse: int, max_levels: int) -> bool:
-    """Whether a rediscretised (geometric) hierarchy of an SPD ``A`` with a negative shift would have an
-    indefinite level: its coarsest grid's ``min k * lambda_min(Laplacian) + min shift <= 0`` (the coarse
-    Laplacian's smallest eigenvalue falls as the grid coarsens; averaged coefficients stay within the fine
-    ones' range). The grids are those the geometric branch builds (same semi-coarsening rule)."""
-    s = getattr(A, "shift", None)
-    if s is None or not getattr(A, "positive_definite", False):
-        return False
-    xp = A.backend.xp
-    smin = s if isinstance(s, float) else float(xp.min(s))
-    if smin >= 0.0:
-        return False
-    kmin = A.k if isinstance(A.k, float) else min(float(xp.min(ka)) for ka in A.k)
-    n, h = tuple(A.grid_shape), tuple(A.h)
-    L = tuple((m + 1) * ha for m, ha in zip(n, h))
-    levels = 1
-    while int(np.prod(n)) > max_coarse and levels < max_levels:
-        axes = strong_axes([1.0 / ha ** 2 for ha in h], n, 3)
-        nc = tuple((m - 1) // 2 if c else m for m, c in zip(n, axes))
-        if nc == n:
-            break
-        n, h = nc, tuple(La / (m + 1) for La, m in zip(L, nc))
-        levels += 1
-    return not smin > -kmin * laplacian_lambda_min(n, h) * (1 - 1e-12)
 
 
 # ----------------------------------------------------------------------------- geometric tables

@@ -81,12 +81,15 @@ def _norm(v) -> float:
 
 def _modified_cholesky_direction(H, g, beta=1e-3):
     """Solve ``(H + tau I) d = -g`` with the smallest ``tau`` in ``{0, beta, 2 beta, ...}`` (scaled
-    to H) for which Cholesky succeeds (Nocedal & Wright, Algorithm 3.3). Returns ``(d, tau)``."""
+    to H) for which Cholesky succeeds (Nocedal & Wright, Algorithm 3.3). Returns ``(d, tau)``; ``d`` is None
+    where no shift gives a finite direction or H is zero (the caller takes steepest descent)."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     H = 0.5 * (H + H.T)
     n = H.shape[0]
-    scale = max(np.max(np.abs(H)) if H.size else 0.0, 1e-300)
+    if not (np.max(np.abs(H)) if H.size else 0.0) > 0:
+        return None, 0.0           # H = 0: no curvature to scale a step by (tau ~ 1e-303 gave steps of 1e303)
+    scale = float(np.max(np.abs(H)))
     mind = float(np.min(np.diag(H))) if n else 1.0
     tau = 0.0 if mind > 0 else -mind + beta * scale
     for _ in range(200):

@@ -198,11 +198,9 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
     if p.kkt <= tol:
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
-        gn = float(xp.linalg.norm(p.g))
-        status0, msg0 = second_order(0, converged_msg(0) + " at the starting point" + (
-            f": tol is absolute and the objective's gradient there is small too (||grad f(x0)|| = {gn:.2e}, within "
-            f"{SCALE_MARGIN:g}x of tol), so an objective scaled small passes anywhere: lower tol or rescale the "
-            "problem" if gn < SCALE_MARGIN * tol else ""))
+        status0, msg0 = second_order(0, converged_msg(0) + (
+            " at the starting point (tol is absolute: if the objective or constraints are scaled small, here "
+            f"||grad f(x0)|| = {float(xp.linalg.norm(p.g)):.2e}, any point may pass; then lower tol or rescale)"))
         return finish(status0, 0, msg0)
 
     status, msg, k = Status.MAXITER, "", 0
@@ -431,14 +429,9 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         fl = hist["objective"][-_STALL_ITERATIONS - 1:]
         falling = len(fl) > _STALL_ITERATIONS and all(b < a for a, b in zip(fl, fl[1:])) and (
             fl[0] - fl[-1] > 1e-8 * max(abs(fl[0]), abs(fl[-1]), 1e-300))
-        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last) and falling:
-            status = Status.DIVERGED       # a linear objective along a feasible ray: x moves, the residual cannot fall
-            msg = (f"{METHOD}: the objective fell at every one of the last {_STALL_ITERATIONS} iterations (from "
-                   f"{fl[0]:.6e} to {fl[-1]:.6e}, up to iteration {k}) while the KKT residual ||(grad L, c)||_2 = "
-                   f"{p.kkt:.6e} stayed the same: the objective may be unbounded below on the feasible set (e.g. "
-                   "linear along a feasible direction); check the formulation or add constraints")
-            break
-        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last):
+        # a constant residual while the objective falls at every step is no stall: x moves (a linear objective on
+        # a feasible ray, or a Huber-like linear part on the way to a minimiser); maxiter says so if it lasts
+        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last) and not falling:
             status = Status.STAGNATED
             msg = (f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has not changed (to 12 digits) over "
                    f"the last {_STALL_ITERATIONS} iterations (up to {k}): the steps no longer change the iterate "
@@ -457,6 +450,12 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         msg = (f"{METHOD}: maxiter = {maxiter} reached with ||(grad L, c)||_2 = {p.kkt:.3e} > tol = {tol:.1e}; "
                + (scale_hint()[2:] if scale_hint() else "raise maxiter" +
                   ("" if sketch is None else ", or try sketch=None (MINRES) or superlinear=True")))
+        last, fl = hist["kkt"][-_STALL_ITERATIONS - 1:], hist["objective"][-_STALL_ITERATIONS - 1:]
+        if (len(fl) > _STALL_ITERATIONS and all(b < a for a, b in zip(fl, fl[1:]))
+                and max(last) - min(last) <= 1e-12 * max(last)):
+            msg += (f". The objective fell at each of the last {_STALL_ITERATIONS} iterations while the KKT residual "
+                    "stayed the same: it may be unbounded below on the feasible set (linear along a feasible "
+                    "direction), or the iterates cross a region of constant gradient")
     return finish(status, k, msg)
 
 

@@ -32,7 +32,8 @@ METHODS = ("newton", "newton-cg", "grad-reg")
 #: ||grad f||_inf is not below its value at x0: f unbounded below (a concave objective; a far-away minimiser is
 #: approached with a falling gradient; a test on f itself would not be invariant to scaling f)
 UNBOUNDED = 1e20
-#: ... or when f fell at each of this many iterations while ||grad f||_inf stayed the same (to 12 digits): a linear f
+#: a maxiter message adds that f may be unbounded below when f fell at each of this many last iterations while
+#: ||grad f||_inf stayed the same (to 12 digits): a linear f, or a Huber loss's linear part (so not a stop rule)
 RAY_WINDOW = 10
 
 
@@ -100,8 +101,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``x``, ``converged``, ``status`` (``converged``, ``maxiter``, ``stagnated`` when the line
         search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``,
         ``diverged`` when f looks unbounded below: max |x| past :data:`UNBOUNDED` times max(1, max |x0|)
-        with f below f(x0) and the gradient not smaller than at x0, or f falling at each of
-        :data:`RAY_WINDOW` iterations while ``||grad f||_inf`` stays the same),
+        with f below f(x0) and the gradient not smaller than at x0; a ``maxiter`` message says so when
+        f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient),
         ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
@@ -433,11 +434,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)
             break
-        fw, gw = hist_f[-RAY_WINDOW - 1:], hist_g[-RAY_WINDOW - 1:]
-        ray = (len(fw) > RAY_WINDOW and all(b < a for a, b in zip(fw, fw[1:])) and max(gw) - min(gw) <= 1e-12 * max(gw)
-               and fw[0] - fw[-1] > 1e-8 * max(abs(fw[0]), abs(fw[-1]), 1e-300))
-        if ray or (float(np.max(np.abs(x))) > UNBOUNDED * max(1.0, float(np.max(np.abs(hist_x0))))
-                   and fx < hist_f[0] and hist_g[-1] >= hist_g[0]):
+        if (float(np.max(np.abs(x))) > UNBOUNDED * max(1.0, float(np.max(np.abs(hist_x0))))
+                and fx < hist_f[0] and hist_g[-1] >= hist_g[0]):
             status = Status.DIVERGED
             msg = (f"{method}: f fell to {fx:.3e} (from {hist_f[0]:.3e}) with max |x| = {float(np.max(np.abs(x))):.3e} "
                    f"at iteration {k}: f is probably unbounded below (linear or concave along the path); check the "
@@ -448,6 +446,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         status = Status.MAXITER
         msg = (f"{method}: maxiter = {maxiter} reached with ||grad f(x)||_inf = {hist_g[-1]:.3e} > tol = {tol:.1e}; "
                "raise maxiter" + ("" if method == "newton-cg" else ", or try method='newton-cg'"))
+        fw, gw = hist_f[-RAY_WINDOW - 1:], hist_g[-RAY_WINDOW - 1:]
+        if (len(fw) > RAY_WINDOW and all(b < a for a, b in zip(fw, fw[1:])) and max(gw) - min(gw) <= 1e-12 * max(gw)):
+            msg += (f". f fell at each of the last {RAY_WINDOW} iterations while ||grad f||_inf stayed the same: f may "
+                    "be unbounded below along the path (linear there), or the iterates are crossing a region of "
+                    "constant gradient (e.g. a Huber loss's linear part)")
     if extra_stats.get("nonfinite_hessian_steps", 0):
         msg += f" (hess was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent there)"
     return finish(x, status, k, msg, fx, g)

@@ -187,16 +187,16 @@ def verify(geom, f, g, eps, a, b, tol, status):
 # ----------------------------------------------------------------------------------------------
 #: ``|sum(a) - sum(b)|`` up to this times the mass is summation rounding, not a mismatch of the weights
 MASS_ROUNDING = 1e-13
-#: largest size of ``eps * |log(weight)|`` accepted (the potentials are of that size; below
-#: float64's 1.8e308, so sums of a few of them stay finite)
-POTENTIAL_MAX = 1e307
+#: largest size of ``eps * |log(weight)|`` accepted (the potentials hold terms of that size; float64 ends at
+#: 1.8e308)
+POTENTIAL_MAX = 1e308
 
 
 def eps_overflow(eps: float, xp, a, b) -> float:
-    """``eps * (|log(min weight)| + log(n m) + 1)`` (the size of the potentials ``eps log(weight)``
-    plus the log-sum-exp terms) where it exceeds :data:`POTENTIAL_MAX`, else 0."""
-    logs = abs(math.log(float(xp.min(a)))) + abs(math.log(float(xp.min(b))))
-    size = eps * (logs + math.log(float(a.shape[0]) * float(b.shape[0])) + 1.0)
+    """``eps * max(|log(min weight)|, 1)`` (the size of the potentials' terms ``eps log(weight)``) where it
+    exceeds :data:`POTENTIAL_MAX`, else 0."""
+    logs = max(abs(math.log(float(xp.min(a)))), abs(math.log(float(xp.min(b)))), 1.0)
+    size = eps * logs
     return size if not size <= POTENTIAL_MAX else 0.0
 
 
