@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by a KeyboardInterrupt (Numba re-raises one from a compiled function as
+    ``SystemError: ... returned a result with an exception set``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``newtonkit`` command line; returns the exit code."""
     parser = build_parser()
@@ -141,6 +153,9 @@ def _run(args) -> int:
         print("newtonkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a defect (or a library's RuntimeError): one line, not a traceback
+        if _interrupted(exc):     # Ctrl-C inside a compiled kernel surfaces as a SystemError caused by it
+            print("newtonkit: interrupted", file=sys.stderr)
+            return 130
         if os.environ.get("NEWTONKIT_DEBUG"):
             raise
         text = " ".join(str(exc).split()) or "(no message)"

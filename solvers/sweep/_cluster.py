@@ -31,10 +31,8 @@ import contextlib
 import ipaddress
 import logging
 import os
-import signal
 import socket
 import struct
-import threading
 
 #: environment of LocalCluster workers besides NEWTONKIT_NUM_THREADS
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -160,24 +158,11 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
         return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv)
     from distributed import LocalCluster
 
-    with _workers_ignore_sigint():
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.WARNING, env=wenv)
+    # each worker ignores SIGINT (Ctrl-C reaches the whole process group; the driver handles it and closes the
+    # cluster): no KeyboardInterrupt traceback per worker, and the driver's own handler stays in place throughout
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        silence_logs=logging.WARNING, env=wenv, preload=["solvers.sweep._worker_setup"])
 
-
-@contextlib.contextmanager
-def _workers_ignore_sigint():
-    """SIGINT ignored while the worker processes start, so they inherit that: Ctrl-C (sent to the whole
-    process group) then interrupts only this process, which shuts the cluster down, instead of printing
-    every worker's KeyboardInterrupt traceback. Only on the main thread (where signal handlers live)."""
-    prev = None
-    if threading.current_thread() is threading.main_thread():
-        prev = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        if prev is not None:
-            signal.signal(signal.SIGINT, prev)
 
 def probe(address: str, timeout_s: float = 10.0) -> None:
     """Fail fast when nothing can answer at ``address`` (``tcp``, ``tls``, ``ws``, ``wss``): an unknown
