@@ -94,12 +94,14 @@ def cmd_runs_list(args) -> int:
 def cmd_runs_show(args) -> int:
     with solvers.RunStore(args.file, mode="r") as store:
         r = store.load(_resolve(store, args.run_id))
-    x = np.asarray(r.x)
+    x = None if r.x is None else np.asarray(r.x)
+    numeric = x is not None and x.size and x.dtype.kind in "biuf"
     info = {
         "run_id": r.run_id, "created": r.created, "method": r.method, "backend": r.backend,
         "converged": r.converged, "status": r.status, "message": r.message, "nit": r.nit,
-        "x": f"array shape={x.shape} dtype={x.dtype}" + (f" min={x.min():.4g} max={x.max():.4g}"
-                                                          if x.size and np.isrealobj(x) else ""),
+        # a failed sweep task stores no x (its traceback is in extras)
+        "x": "none" if x is None else f"array shape={x.shape} dtype={x.dtype}" + (
+            f" min={x.min():.4g} max={x.max():.4g}" if numeric else ""),
         "history": {k: (f"{v.size} values, first {_format.fmt(v[0])}, last {_format.fmt(v[-1])}"
                         if v.size else "empty") for k, v in r.history.items()},
         "stats": r.stats, "options": r.options, "extras": r.extras, "problem": r.problem, "tags": r.tags,

@@ -49,12 +49,20 @@ def check_maxiter(value):
 
 def parse_tags(items: Sequence[str] | None) -> dict:
     """``--tag KEY=VALUE`` (repeatable) as a dict."""
+    from ..runs._integrity import check_tags
+
     tags = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--tag expects KEY=VALUE, got {item!r}")
+        if key in tags and tags[key] != value:
+            raise UsageError(f"--tag {key} is given twice ({tags[key]!r} and {value!r}); give each key once")
         tags[key] = value
+    try:                     # the store's rules, checked before any work (a bad key lost the finished solve)
+        check_tags(tags)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--tag: {exc}") from None
     return tags
 
 

@@ -275,7 +275,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             if not (rz_new > 0.0) or not math.isfinite(rz_new):
                 if pending:
                     K.axpy(alpha, p, x)
-                return _precond_fail(done, R, x, k, rnorm, rz_new)
+                return _precond_fail(done, R, x, k, rnorm, rz_new, true_residual)
             beta = rz_new / rz
             rz = rz_new
             if pending:
@@ -308,13 +308,15 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         # residual replacement: r is b - A x now; restart the recurrences from it
         rz = precondition()
         if not (rz > 0.0) or not math.isfinite(rz):
-            return _precond_fail(done, R, x, k, rnorm, rz)
+            return _precond_fail(done, R, x, k, rnorm, rz, true_residual)
         p[...] = z
 
 
 #: a breakdown (p^T A p <= 0) after the residual grew past this multiple of the initial one returns the start
 #: (a singular A with b outside its range; below it, as on an indefinite A, the iterate before the step)
 BREAKDOWN_WORSE = 1e3
+#: a breakdown r^T M r <= 0 at a recursive residual below this times ||b|| is rounding, not a non-SPD M
+ROUNDING_LEVEL = 1e-15
 #: how many times CG restarts from the true residual after a false claim of convergence
 MAX_REPLACEMENTS = 5
 #: CG stops as diverged when the residual exceeds this multiple of the initial one in two consecutive iterations
@@ -379,11 +381,20 @@ def _best(done, R, x, best_x, best, k, rnorm, status, reason):
     return done(x, status, k, rnorm, reason)
 
 
-def _precond_fail(done, R, x, k, rnorm, rz):
+def _precond_fail(done, R, x, k, rnorm, rz, measure=None):
     rz = R.unscale(rz, 2)
     if not math.isfinite(rz):
         return done(x, Status.NONFINITE, k, rnorm,
                     C.nonfinite_reason(f"the preconditioned residual r^T M r at iteration {k}"))
+    if rnorm < ROUNDING_LEVEL * R.bnorm:
+        # the recursive residual is far below rounding (rtol = 0 runs it to underflow): r^T M r of a vector of
+        # 1e-160 entries is no test of M; report the true residual of x, the attainable accuracy
+        true = measure() if measure is not None else R.norm(R.residual(x))
+        R.hist.buf[R.hist.n - 1] = true
+        return done(x, Status.STAGNATED, k, true,
+                    f"stagnated at iteration {k}: the recursive residual fell to {R.unscale(rnorm):.3e}, far below "
+                    f"rounding, where r^T M r = {rz:.3e} tests nothing; the true residual of x is {R.unscale(true):.3e}, "
+                    f"about the attainable accuracy for this system (tolerance {R.unscale(R.tol):.3e})")
     return done(x, Status.BREAKDOWN, k, rnorm,
                 f"breakdown at iteration {k}: r^T M r = {rz:.3e} <= 0, so the preconditioner M is not symmetric "
                 "positive definite. Use an SPD preconditioner (e.g. solvers.linear.jacobi on an SPD matrix) or "

@@ -141,11 +141,19 @@ def check_arguments(client=None, scheduler=None, *, cluster=None, n_workers=None
         raise ClusterError("sweeps run on Dask: pip install 'dask[distributed]' (or 'newtonkit[dist]')") from None
 
 
+#: a local cluster takes at most this many worker processes per core
+MAX_WORKERS_PER_CORE = 4
+
+
 def local_cluster(n_workers: int | None = None, threads: int | None = None, *, env: dict | None = None,
                   cuda: bool = False):
     """Start a LocalCluster (or LocalCUDACluster) sized to this machine; see the module docstring."""
     check_arguments(n_workers=n_workers, threads=threads, cluster="cuda" if cuda else "local")
     cores = machine_cores()
+    if n_workers is not None and n_workers > MAX_WORKERS_PER_CORE * cores:
+        raise ValueError(f"n_workers={n_workers} local worker processes on {cores} cores: at most "
+                         f"{MAX_WORKERS_PER_CORE * cores} (each is a Python process with its own memory; more only "
+                         "wait for the same cores); use a scheduler address for more workers")
     if n_workers is None:
         n_workers = max(1, cores // (threads or 1))
     threads = threads or max(1, cores // n_workers)

@@ -69,10 +69,16 @@ class SweepStore:
         from ..runs.store import RunStore
 
         suffix = Path(self.given.rstrip("/" + os.sep)).suffix
-        if not suffix or self.given.endswith(("/", os.sep)):
-            self.path.mkdir(parents=True, exist_ok=True)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        directory = not suffix or self.given.endswith(("/", os.sep))
+        parent = self.path.parent
+        if not parent.is_dir():      # as RunStore does for a file: the folder it goes in must exist
+            raise FileNotFoundError(f"store {self.given!r}: the folder {str(parent)!r} does not exist; create it "
+                                    "first (a mistyped path would otherwise create a tree of folders)")
+        if directory:
+            if self.path.exists() and not self.path.is_dir():
+                raise FileExistsError(f"store {self.given!r} names an existing file, not a directory store; give a "
+                                      "new directory name (ending in '/') or an .h5 file name")
+            self.path.mkdir(exist_ok=True)
         if fcntl is not None:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
