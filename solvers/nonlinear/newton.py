@@ -100,9 +100,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     SolveResult
         ``x``, ``converged``, ``status`` (``converged``, ``maxiter``, ``stagnated`` when the line
         search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``,
-        ``diverged`` when f looks unbounded below: max |x| past :data:`UNBOUNDED` times max(1, max |x0|)
-        with f below f(x0) and the gradient not smaller than at x0; a ``maxiter`` message says so when
-        f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient),
+        ``diverged`` when f looks unbounded below: ``max |x|`` past :data:`UNBOUNDED` times
+        ``max(1, max |x0|)`` with f below f(x0) and the gradient not smaller than at x0; a ``maxiter``
+        message says so when f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient),
         ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
