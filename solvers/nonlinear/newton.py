@@ -351,10 +351,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             if accepted is None:
                 status = Status.STAGNATED if finite_steps else Status.NONFINITE
                 msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + (
-                    f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points: f is not defined (or "
-                    "overflows) just beyond x; rescale x, reformulate f, or start elsewhere" if trials[1] else
-                    "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
-                    "Hessian approximation")) if finite_steps else (
+                    f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points, so f may not be defined (or "
+                    "overflow) just beyond x: rescale x, reformulate f, or start elsewhere; else " if trials[1] else "")
+                    + "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
+                    "Hessian approximation") if finite_steps else (
                     f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or "
                     f"its solve failed): check that {'hess' if hess is not None else 'hessp'} returns finite values "
                     "at x; x is the last iterate")
@@ -409,7 +409,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                        f"(||grad||_inf = {hist_g[-1]:.3e}); " + (
                            f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points along the steps: f is "
                            "not defined (or overflows) just beyond x; restrict the step (rescale x), reformulate f, or "
-                           "start elsewhere" if trials[1] else
+                           "start elsewhere" if 2 * trials[1] >= max(trials[0], 1) else
                            "tol may be below the attainable accuracy of f -- loosen tol, or check that jac is the "
                            "gradient of fun (scipy.optimize.check_grad)"))
                 k -= 1

@@ -384,7 +384,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                           f"{_METHOD}: the line search failed at step {nit + 1}: no step along the Newton direction "
                           f"reduced ||F|| enough ({ls.evals} trials, ||F||_inf = {finf:.3e}). " + (
                               f"F was NaN or inf at {nonfinite[1]} of them: F is not defined (or overflows) just "
-                              "beyond x; reformulate F or start elsewhere. x is the last iterate" if nonfinite[1] else
+                              "beyond x; reformulate F or start elsewhere. x is the last iterate"
+                              if 2 * nonfinite[1] >= ls.evals else
                               "The Jacobian (or its approximation) may be inaccurate or singular near x, or ||F|| is "
                               "at rounding level; try jac=/jvp=, a smaller forcing term, a looser tol or another x0. "
                               "x is the last iterate"))
