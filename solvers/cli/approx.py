@@ -227,7 +227,7 @@ def cmd_approx(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("approx", help="long-range potential of a particle system in Chebyshev-Tucker format",
-                       description=__doc__.split("\n\n")[0].strip("`: "))
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     ksub = p.add_subparsers(dest="system", metavar="SYSTEM", required=True)
     lp = ksub.add_parser("lattice", help="charges on an n1 x n2 x n3 lattice (rock salt by default)")
     lp.add_argument("--size", type=int, nargs=3, default=[24, 24, 4], metavar="N",
