@@ -58,3 +58,10 @@ def test_sweep_store_and_workers_are_checked(capsys, tmp_path):
     assert rc == 2 and "existing file" in err
     rc, _, err = _run(capsys, "sweep", str(spec), "--store", str(tmp_path / "ok") + "/", "--workers", "100000")
     assert rc == 2 and "n_workers" in err
+
+
+@pytest.mark.parametrize("argv", [("solve", "poisson", "--shape", "8", "8"), ("approx", "lattice", "--size", "2", "2", "2"),
+                                  ("demo",)])
+def test_empty_store_name_is_refused(capsys, argv):
+    rc, out, err = _run(capsys, *argv, "--store", "")
+    assert rc == 2 and "--store needs a file name" in err and out == ""

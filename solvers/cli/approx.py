@@ -188,7 +188,7 @@ def cmd_approx(args) -> int:
     if args.max_error is not None:
         check_number("--max-error", args.max_error, positive=True)
     tags = parse_tags(args.tag)
-    if args.store:
+    if args.store is not None:
         check_store(args.store)
     if args.system == "lattice":
         system = lattice_system(args.size, args.spacing, args.charges, args.seed)

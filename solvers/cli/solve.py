@@ -184,6 +184,8 @@ def check_store(path) -> None:
     a new one needs an existing, writable directory."""
     import os
 
+    if not str(path).strip():
+        raise UsageError("--store needs a file name, e.g. --store runs.h5 (leave the option out to store nothing)")
     if os.path.exists(path):
         with solvers.RunStore(path, mode="r") as store:
             len(store)
@@ -198,7 +200,7 @@ def check_store(path) -> None:
 def cmd_solve(args) -> int:
     kind = next(k for k in SOLVE_KINDS if k.name == args.kind)
     tags = parse_tags(args.tag)
-    if args.store:
+    if args.store is not None:          # --store "" is a mistake, not "do not store"
         check_store(args.store)
     res, problem, lines = kind.run(args)
     _format.print_result(res, lines)
