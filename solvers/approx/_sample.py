@@ -8,7 +8,6 @@ negligible (the last two coefficient slices of that mode, in the Frobenius norm,
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from . import _cheb, _tucker
@@ -107,8 +106,6 @@ def adapt(kind, f, dom, tol):
             C, n, vmax = grid_coefficients(kind, f, dom, deg)
             data, tails = (C, vmax), grid_tails(C)
         total += n
-        # a mode counts as resolved from DECAY_MIN coefficients on: below that the decay test cannot judge it
-        # (a small jump passed the tail test at degree 8 and was called resolved)
         tails_ok = resolved(tails, tol)
         # at least DECAY_MIN coefficients unless the tail is far below tol (1e-3 tol) or at the rounding plateau:
         # below that the tail estimate cannot see a slow decay (a 1e-5 jump at tol 1e-6 passed at degree 8), while
@@ -290,7 +287,8 @@ def tail_estimates(S: np.ndarray, floor) -> np.ndarray:
 
 
 def mode_floors(core: np.ndarray, factors) -> list:
-    """Per mode: the rounding plateau of its slice norms (as :func:`representation_resolved` uses)."""
+    """Per mode: the rounding plateau of its slice norms (used by :func:`representation_resolved` and
+    the interpolation estimate)."""
     norm = _tucker.fro(core)
     sizes = [A.shape[0] for A in factors]
     out = []
@@ -305,11 +303,8 @@ def representation_resolved(core: np.ndarray, factors, tol: float) -> list:
     ``max(tol ||C||_F, rounding)`` (as :func:`resolved`) and the coefficients decaying
     geometrically (:func:`decays_geometrically`)."""
     norm = _tucker.fro(core)
-    sizes = [A.shape[0] for A in factors]
     out = []
-    for i, s in enumerate(slice_norms(core, factors)):
-        rest = float(np.prod([n for j, n in enumerate(sizes) if j != i], dtype=np.float64))
-        plateau = 10.0 * _EPS * max(norm, np.finfo(np.float64).tiny) * np.sqrt(2.0 * rest)
+    for s, plateau in zip(slice_norms(core, factors), mode_floors(core, factors)):
         tail = float(np.hypot(s[-2], s[-1])) if s.size >= 2 else 0.0
         out.append(tail <= max(tol * norm, plateau) and decays_geometrically(s, plateau, tol * norm))
     return out

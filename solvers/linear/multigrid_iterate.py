@@ -100,8 +100,8 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     bnorm = _common.norm2(xp, b)
     tol = max(rtol * bnorm, _common.ldexp(atol, -e))
 
-    def residual():               # ||b - A x||, also where its square under- or overflows
-        rr = A.residual_into(x.reshape(shp), b.reshape(shp), r.reshape(shp))
+    def residual(v=None):         # ||b - A v|| (v = x by default), also where its square under- or overflows
+        rr = A.residual_into((x if v is None else v).reshape(shp), b.reshape(shp), r.reshape(shp))
         return math.sqrt(rr) if 1e-280 < rr < 1e280 else _common.norm2(xp, r)
 
     hist = [residual()]
@@ -142,10 +142,7 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         xs, x = x, xp.ldexp(x, e)
         back = _common.rounded_back(xp, xs, x, e) if status == Status.CONVERGED else None
         if back is not None:      # rounded into the subnormal range: measured again on the returned x
-            x_solve = x
-            x = back
-            true = residual()
-            x = x_solve
+            true = residual(back)
             if not true <= tol:
                 status = Status.STAGNATED
                 msg = _common.SUBNORMAL_ADVICE.format(true=_common.ldexp(true, e), tol=_common.ldexp(tol, e))

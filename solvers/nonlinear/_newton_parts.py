@@ -108,3 +108,14 @@ def _check_positive(name, v, allow_zero=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
     return float(v)
+
+
+def falls_at_constant(fvals, mvals, window: int) -> bool:
+    """Whether the objective ``fvals`` fell at each of the last ``window`` iterations (by more than rounding in
+    all, 1e-8 relative) while the optimality measure ``mvals`` (``||grad f||``, the KKT residual) stayed the same
+    to 12 digits: a linear objective along the path, unbounded below there -- or a region of constant gradient
+    (a Huber loss's linear part), so a hint, not a stop rule."""
+    fw, mw = list(fvals[-window - 1:]), list(mvals[-window - 1:])
+    return (len(fw) > window and all(b < a for a, b in zip(fw, fw[1:]))
+            and max(mw) - min(mw) <= 1e-12 * max(mw)
+            and fw[0] - fw[-1] > 1e-8 * max(abs(fw[0]), abs(fw[-1]), 1e-300))

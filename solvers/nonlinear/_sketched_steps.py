@@ -20,6 +20,7 @@ import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
 from ._kkt import NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
+from ._newton_parts import falls_at_constant
 from ._nlp import (SCALE_MARGIN, Point, Watch, merit_gradient, merit_noise, merit_products, merit_value,
                    nonfinite_product, return_to_watch, second_order_point)
 from .linesearch import armijo_backtracking
@@ -426,9 +427,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                    "formulation, add constraints or start elsewhere")
             break
         last = hist["kkt"][-_STALL_ITERATIONS - 1:]
-        fl = hist["objective"][-_STALL_ITERATIONS - 1:]
-        falling = len(fl) > _STALL_ITERATIONS and all(b < a for a, b in zip(fl, fl[1:])) and (
-            fl[0] - fl[-1] > 1e-8 * max(abs(fl[0]), abs(fl[-1]), 1e-300))
+        falling = falls_at_constant(hist["objective"], hist["kkt"], _STALL_ITERATIONS)
         # a constant residual while the objective falls at every step is no stall: x moves (a linear objective on
         # a feasible ray, or a Huber-like linear part on the way to a minimiser); maxiter says so if it lasts
         if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last) and not falling:
@@ -450,9 +449,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         msg = (f"{METHOD}: maxiter = {maxiter} reached with ||(grad L, c)||_2 = {p.kkt:.3e} > tol = {tol:.1e}; "
                + (scale_hint()[2:] if scale_hint() else "raise maxiter" +
                   ("" if sketch is None else ", or try sketch=None (MINRES) or superlinear=True")))
-        last, fl = hist["kkt"][-_STALL_ITERATIONS - 1:], hist["objective"][-_STALL_ITERATIONS - 1:]
-        if (len(fl) > _STALL_ITERATIONS and all(b < a for a, b in zip(fl, fl[1:]))
-                and max(last) - min(last) <= 1e-12 * max(last)):
+        if falls_at_constant(hist["objective"], hist["kkt"], _STALL_ITERATIONS):
             msg += (f". The objective fell at each of the last {_STALL_ITERATIONS} iterations while the KKT residual "
                     "stayed the same: it may be unbounded below on the feasible set (linear along a feasible "
                     "direction), or the iterates cross a region of constant gradient")

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import _Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm
+from ._newton_parts import _Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm, falls_at_constant
 from .linesearch import armijo_backtracking
 
 METHODS = ("newton", "newton-cg", "grad-reg")
@@ -296,7 +296,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
 
     status, msg = Status.MAXITER, ""
     hist_x0 = x.copy()
-    trials = [0, 0]                # line-search trial points of the current iteration, and those where fun was not finite
+    trials = [0, 0]                # this iteration's trial points, and those where fun was not finite
     k = 0
     for k in range(1, maxiter + 1):
         gnorm2 = _norm(g)
@@ -446,8 +446,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         status = Status.MAXITER
         msg = (f"{method}: maxiter = {maxiter} reached with ||grad f(x)||_inf = {hist_g[-1]:.3e} > tol = {tol:.1e}; "
                "raise maxiter" + ("" if method == "newton-cg" else ", or try method='newton-cg'"))
-        fw, gw = hist_f[-RAY_WINDOW - 1:], hist_g[-RAY_WINDOW - 1:]
-        if (len(fw) > RAY_WINDOW and all(b < a for a, b in zip(fw, fw[1:])) and max(gw) - min(gw) <= 1e-12 * max(gw)):
+        if falls_at_constant(hist_f, hist_g, RAY_WINDOW):
             msg += (f". f fell at each of the last {RAY_WINDOW} iterations while ||grad f||_inf stayed the same: f may "
                     "be unbounded below along the path (linear there), or the iterates are crossing a region of "
                     "constant gradient (e.g. a Huber loss's linear part)")

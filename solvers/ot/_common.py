@@ -192,11 +192,10 @@ MASS_ROUNDING = 1e-13
 POTENTIAL_MAX = 1e308
 
 
-def eps_overflow(eps: float, xp, a, b) -> float:
-    """``eps * max(|log(min weight)|, 1)`` (the size of the potentials' terms ``eps log(weight)``) where it
-    exceeds :data:`POTENTIAL_MAX`, else 0."""
-    logs = max(abs(math.log(float(xp.min(a)))), abs(math.log(float(xp.min(b)))), 1.0)
-    size = eps * logs
+def eps_overflow(eps: float, wmin: float) -> float:
+    """``eps * max(|log(wmin)|, 1)`` (the size of the potentials' terms ``eps log(weight)``, ``wmin`` the
+    smallest unit-mass weight) where it exceeds :data:`POTENTIAL_MAX`, else 0."""
+    size = eps * max(abs(math.log(wmin)), 1.0)
     return size if not size <= POTENTIAL_MAX else 0.0
 
 
@@ -212,7 +211,7 @@ def unit_mass(inputs, tol: float) -> tuple:
         raise ValueError(f"tol={tol:.3g} is below |sum(a) - sum(b)| = {gap:.3g}: the L1 marginal error of any plan is at "
                          "least that, so no solver can reach tol; rescale one weight vector onto the other in float64 "
                          "(b = b * (a.sum() / b.sum())) or raise tol")
-    big = eps_overflow(inputs.eps, xp, inputs.a / mass, inputs.b / mass)
+    big = eps_overflow(inputs.eps, min(float(xp.min(inputs.a)), float(xp.min(inputs.b))) / mass)
     if big:
         raise ValueError(f"eps={inputs.eps:.3g} is too large for double precision: the potentials are of size eps * "
                          f"|log(weight)| (up to {big:.3g}) and overflow; divide C and eps by a common factor")
