@@ -55,6 +55,9 @@ def into_file(target, stores: list) -> list[str]:
     ids added from ``stores`` (or, with no ``stores``, the sidecar runs moved)."""
     side = target._dir.entries() if target._dir.exists() else []
     side_runs = [(target._dir.path / e["file"], s, True) for e in side for s in e.get("runs", ())]
+    for e in side:               # damaged since it was indexed: nothing changes, the damage is named
+        if "error" in e and e.get("indexed_runs"):
+            raise _single.damaged(target._dir.path / e["file"], OSError(e["error"]))
     external = [(s["_path"], s, False) for other in stores for s in other._summaries(adopt=False)]
     if not side_runs and not external:
         if not stores and not _single.index_is_current(target.path):
@@ -140,7 +143,8 @@ def adopt_files(target, paths: list, move: bool, rows=None) -> list[str]:
         if p.parent == run_dir:
             if p.name in indexed:
                 continue
-            e = ({"file": p.name, "runs": [dict(row)]} if isinstance(row, dict) and row.get("run_id")
+            e = ({"file": p.name, "runs": [dict(row)], "stamp": _dirstore.file_stamp(p)}
+                 if isinstance(row, dict) and row.get("run_id")
                  else target._dir.describe_file(p.name))
         else:
             ids = [s["run_id"] for s in _runfile.summaries_in_file(p)]
@@ -183,7 +187,10 @@ def verify(target) -> dict:
     if target._dir.exists():
         for e in target._dir.entries():
             if "error" in e:
-                out[f"file:{e['file']}"] = f"damaged: {e['error']}"
+                msg = (f"damaged: its file {e['file']} cannot be read ({e['error']}); RunStore.salvage("
+                       f"{str(target.path)!r}, ...) copies the readable runs to a new store")
+                for rid in e.get("indexed_runs") or [f"file:{e['file']}"]:
+                    out[rid] = msg
     return out
 
 

@@ -13,7 +13,11 @@ the JSON is ``{"file": name, "runs": [summary, ...]}`` (``summary`` as
 :func:`~solvers.runs._runfile.summary_of`), the CRC-32 (8 hex digits) covers its bytes, so
 a line changed in any byte is dropped like a missing one. A reader takes the directory listing,
 keeps the index lines of the files that exist, and summarises any run file the
-index does not know (written by a worker, or an index lost or damaged). So a
+index does not know (written by a worker, or an index lost or damaged). Each line also
+records its file's ``stamp`` (size and modification time in ns): a file whose stamp no longer
+matches (truncated, overwritten, damaged on disk) is summarised again from the file, so a
+listing never shows a damaged run as intact (lines of older versions carry no stamp and are
+trusted as written). So a
 missing, truncated or corrupt index costs time, never runs. A line cut short by a
 killed writer is skipped (and the next append starts on a fresh line). Appends
 hold the store's advisory lock; the run files themselves are written without it.
@@ -42,6 +46,16 @@ def index_line(entry: dict) -> str:
     """One index line: compact JSON, a tab, the CRC-32 of the JSON (8 hex digits), a newline."""
     body = json.dumps(entry, separators=(",", ":"))
     return f"{body}\t{zlib.crc32(body.encode('utf-8')):08x}\n"
+
+
+def file_stamp(path) -> list | None:
+    """``[size, mtime_ns]`` of ``path`` (``None`` when it cannot be stat'ed): the index trusts a
+    line only while its file still has the stamp the line records."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _vanished(e: dict, folder: Path) -> bool:
@@ -139,22 +153,19 @@ class RunDir:
     def describe_file(self, name: str) -> dict:
         """A fresh index line for the run file ``name`` (``error`` when HDF5 cannot read it)."""
         p = self.path / name
+        stamp = file_stamp(p)        # before reading: a change while it is read makes the line stale
         try:
-            return {"file": name, "runs": _runfile.summaries_in_file(p)}
+            return {"file": name, "runs": _runfile.summaries_in_file(p), "stamp": stamp}
         except (OSError, KeyError, ValueError) as exc:
-            try:
-                st = p.stat()
-                stamp = [st.st_size, st.st_mtime_ns]
-            except OSError:
-                stamp = None
             return {"file": name, "error": f"{type(exc).__name__}: {exc}", "stamp": stamp}
 
-    def _stale_error(self, e: dict) -> bool:
-        try:
-            st = (self.path / e["file"]).stat()
-        except OSError:
+    def _stale(self, e: dict) -> bool:
+        """Whether the file of the line ``e`` changed since the line was written (lines without a stamp:
+        run lines of older versions are trusted; an error line is stale once its file can be stat'ed)."""
+        if "stamp" not in e and "error" not in e:
             return False
-        return e.get("stamp") != [st.st_size, st.st_mtime_ns]
+        st = file_stamp(self.path / e["file"])
+        return st is not None and e.get("stamp") != st
 
     def entries(self, adopt: bool = False) -> list[dict]:
         """Index lines of every run file present; files the index lacks are summarised now (and
@@ -167,8 +178,10 @@ class RunDir:
         out = []
         for n in names:
             e = idx.get(n)
-            if e is None or ("error" in e and self._stale_error(e)):
-                e = self.describe_file(n)
+            if e is None or self._stale(e):
+                was, e = e, self.describe_file(n)
+                if "error" in e and was and isinstance(was.get("runs"), list):   # the runs it held, by id
+                    e["indexed_runs"] = [r.get("run_id") for r in was["runs"] if isinstance(r, dict)]
                 if _vanished(e, self.path):
                     continue    # removed since it was listed (a compaction moved its run into the file)
                 fresh.append(e)

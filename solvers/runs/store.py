@@ -92,6 +92,7 @@ from ..results import SolveResult
 from . import _files
 from . import _runfile
 from . import _combine
+from . import _dirstore
 from . import _single
 from ._dirstore import RunDir
 from ._encoding import describe_problem
@@ -301,9 +302,9 @@ class RunStore(_StoreReading):
                 if attempt or run_dir.is_dir():
                     raise
                 # another process removed the empty sidecar meanwhile (a compaction): make it again
-        name = Path(s.pop("file")).name
+        file = Path(s.pop("file"))
         try:
-            self._dir.append([{"file": name, "runs": [s]}])
+            self._dir.append([{"file": file.name, "runs": [s], "stamp": _dirstore.file_stamp(run_dir / file.name)}])
         except FileNotFoundError:
             # another process compacted meanwhile: it moved this run into the file and removed the
             # emptied sidecar (index included); the run is stored, there is nothing left to index

@@ -1,0 +1,88 @@
+"""The run-store index trusts a line only while its file keeps the size and modification time the line
+records: a run file truncated or replaced after it was indexed is summarised again from the file, so
+``list()`` (and ``newtonkit runs list/export``) never shows a damaged run as an intact converged one."""
+import glob
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import solvers
+from solvers.results import SolveResult
+
+
+def _result(i, converged=True):
+    return SolveResult(np.full(500, float(i)), converged, "converged" if converged else "maxiter", "msg", 3,
+                       method="cg", backend="numpy")
+
+
+def _truncate(path):
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+
+
+def test_truncated_run_file_leaves_the_listing(tmp_path):
+    path = str(tmp_path / "st") + "/"
+    with solvers.RunStore(path) as st:
+        ids = [st.save(_result(i)) for i in range(3)]
+        files = sorted(glob.glob(os.path.join(str(st.run_dir), "*.h5")))
+    assert len(files) == 3
+    _truncate(files[1])
+    with solvers.RunStore(path, "r") as st:
+        with pytest.warns(RuntimeWarning, match="cannot be read"):
+            rows = st.list()
+    listed = {r["run_id"] for r in rows}
+    assert len(listed) == 2 and listed < set(ids)
+    assert all(r["converged"] for r in rows)
+
+
+def test_cli_list_leaves_out_a_truncated_run(tmp_path, capsys):
+    from solvers.cli import main
+
+    path = str(tmp_path / "st") + "/"
+    with solvers.RunStore(path) as st:
+        ids = [st.save(_result(i)) for i in range(2)]
+    _truncate(sorted(glob.glob(str(tmp_path / "st" / "*.h5")))[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        main(["runs", "list", path])
+    out = capsys.readouterr().out
+    assert "1 runs" in out or "1 run" in out
+    assert sum(rid in out for rid in ids) == 1
+
+
+def test_replaced_run_file_is_summarised_again(tmp_path):
+    """A run file overwritten by another run's file (same name) lists what the file holds now."""
+    a, b = str(tmp_path / "a") + "/", str(tmp_path / "b") + "/"
+    with solvers.RunStore(a) as st:
+        st.save(_result(1, converged=True))
+    with solvers.RunStore(b) as st:
+        st.save(_result(2, converged=False))
+    fa = glob.glob(str(tmp_path / "a" / "*.h5"))[0]
+    fb = glob.glob(str(tmp_path / "b" / "*.h5"))[0]
+    os.replace(fb, fa)
+    os.utime(fa, ns=(1, 1))                 # a different modification time whatever the clock's resolution
+    with solvers.RunStore(a, "r") as st:
+        rows = st.list()
+    assert len(rows) == 1 and rows[0]["converged"] is False
+
+
+def test_index_lines_without_stamp_are_read(tmp_path):
+    """Index lines written before stamps existed are still used (the runs list without re-reading)."""
+    from solvers.runs._dirstore import index_line
+
+    path = str(tmp_path / "st") + "/"
+    with solvers.RunStore(path) as st:
+        ids = [st.save(_result(i)) for i in range(2)]
+    idx = tmp_path / "st" / "index.jsonl"
+    lines = []
+    for line in idx.read_text().splitlines():
+        e = json.loads(line.rpartition("\t")[0])
+        assert isinstance(e.get("stamp"), list) and len(e["stamp"]) == 2
+        e.pop("stamp")
+        lines.append(index_line(e))
+    idx.write_text("".join(lines))
+    with solvers.RunStore(path, "r") as st:
+        assert sorted(r["run_id"] for r in st.list()) == sorted(ids)
