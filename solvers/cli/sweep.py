@@ -6,8 +6,10 @@ parameters and seeds (format: :func:`solvers.sweep.load_spec`). Without
 machine runs the tasks. Rerunning the same command resumes: runs already in the
 store are not run again.
 
-Exit codes: 0 every task stored (converged or not), 1 some tasks raised (stored
-as errors with their traceback), 2 usage error (bad spec, refused address,
+Exit codes: 0 every task stored (converged or not: a sweep maps where a method
+fails too; the summary line counts the runs that did not converge), 1 some tasks
+raised (stored as errors with their traceback) or, with ``--require-converged``,
+some stored run did not converge, 2 usage error (bad spec, refused address,
 missing dask / dask-cuda, store busy).
 """
 from __future__ import annotations
@@ -62,12 +64,22 @@ def cmd_sweep(args) -> int:
         print(_format.format_table(rows, [("key", "key"), ("method", "method"), ("params_s", "parameters"),
                                           ("seed_s", "seed"), ("status", "status"), ("nit", "iters"),
                                           ("time_s", "time [s]"), ("source", "source")]))
-        print(f"{len(table)} tasks: {table.ran} ran, {table.skipped} already stored, {table.errors} errors; "
-              f"runs in {table.store}")
+        print(f"{len(table)} tasks: {table.ran} ran, {table.skipped} already stored, {table.errors} errors, "
+              f"{_not_converged(table)} not converged; runs in {table.store}")
     for r in table:
         if r["status"] == "error" and r["source"] == "ran" and r.get("error"):
             print(f"task {r['key']} raised: {r['error']}", file=sys.stderr)
-    return EXIT_NOT_CONVERGED if table.errors else EXIT_OK
+    if table.errors:
+        return EXIT_NOT_CONVERGED
+    if args.require_converged and _not_converged(table):
+        print(f"{_not_converged(table)} of {len(table)} runs did not converge (--require-converged)", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def _not_converged(table) -> int:
+    """Tasks stored as runs that did not converge (errors are counted apart)."""
+    return sum(1 for r in table if r["status"] not in ("converged", "error"))
 
 
 def add_parser(sub) -> None:
@@ -93,6 +105,8 @@ def add_parser(sub) -> None:
     p.add_argument("--hdf5-file-locking", choices=["on", "off"], default=None,
                    help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
                    "without POSIX locks)")
+    p.add_argument("--require-converged", action="store_true",
+                   help="exit 1 when any stored run did not converge (default: 0 once every task is stored)")
     p.add_argument("--dry-run", action="store_true", help="list the tasks and their keys; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     g = p.add_mutually_exclusive_group()

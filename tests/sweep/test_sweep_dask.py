@@ -347,3 +347,28 @@ def test_batched_sweep_stores_each_run_once_against_direct_solves(client, tmp_pa
     with pytest.raises(ValueError, match="batch"):
         sweep(tasks, store=tmp_path / "other", client=client, batch=0)
     assert not (tmp_path / "other").exists()
+
+
+def test_cli_counts_runs_that_did_not_converge_and_require_converged(client, tmp_path, capsys):
+    """A run stored unconverged is data (exit 0), counted in the summary; --require-converged makes it exit 1."""
+    import argparse
+
+    from solvers.cli import sweep as command
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('factory = "problems.ot:random_point_clouds"\nmethod = "sinkhorn"\nbackend = "numpy"\n'
+                    'seeds = [0]\n[grid]\nn = [20]\neps = [0.05]\n[option_grid]\nmaxiter = [1, 5000]\n')
+    parser = argparse.ArgumentParser()
+    command.add_parser(parser.add_subparsers())
+
+    def run(*argv):
+        args = parser.parse_args(["sweep", str(spec), "--store", str(tmp_path / "runs"), "--scheduler",
+                                  client.scheduler.address, "--no-progress", *argv])
+        return args.func(args)
+
+    assert run() == 0
+    out = capsys.readouterr().out
+    assert "2 tasks: 2 ran, 0 already stored, 0 errors, 1 not converged" in out
+    assert run("--require-converged") == 1
+    cap = capsys.readouterr()
+    assert "1 not converged" in cap.out and "1 of 2 runs did not converge" in cap.err
