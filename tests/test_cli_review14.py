@@ -65,3 +65,22 @@ def test_sweep_store_and_workers_are_checked(capsys, tmp_path):
 def test_empty_store_name_is_refused(capsys, argv):
     rc, out, err = _run(capsys, *argv, "--store", "")
     assert rc == 2 and "--store needs a file name" in err and out == ""
+
+
+def test_approx_time_and_provenance_cover_the_grid_sampling(monkeypatch):
+    """The grid-values path (a potential of CP rank above CP_RANK_LIMIT) times and stamps both stages."""
+    from problems import potentials
+    from solvers.cli import approx as cli_approx
+    from solvers.runs.provenance import utc_iso
+
+    system = potentials.cubic_lattice((3, 3, 2), spacing=1.0)
+    V = potentials.long_range_potential(system.positions, system.charges, box=system.box, tol=1e-6, cutoff=1.0)
+    monkeypatch.setattr(cli_approx, "CP_RANK_LIMIT", 0)
+    before = utc_iso(__import__("time").time())
+    ct, info = cli_approx.approximate(V, 24, 1e-6, "hosvd", "numpy")
+    assert info["input"] == "grid values"
+    g = ct.stats["grid_values_s"]
+    assert 0.0 < g <= ct.stats["time_s"] <= info["build_s"] + 1e-9
+    assert ct.provenance["wall_time_s"] >= g
+    assert ct.provenance["utc_start"] >= before          # ISO strings of one format sort by time
+    assert ct.to_result().stats["time_s"] == ct.stats["time_s"]
