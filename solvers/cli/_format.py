@@ -44,9 +44,10 @@ def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> st
 
 
 def rel_residual(res) -> float | None:
-    """Last residual relative to the first (the absolute one when the first is zero)."""
+    """Last residual relative to the first (the absolute one when the first is zero; None when the first
+    overflowed to infinity, as ``||b||`` of entries near 1e308 does: no ratio can be read from it)."""
     h = res.history.get("residual")
-    if h is None or h.size == 0:
+    if h is None or h.size == 0 or not np.isfinite(h[0]):
         return None
     return float(h[-1] / h[0]) if h[0] > 0 else float(h[-1])
 
@@ -56,7 +57,7 @@ def normalised(h):
     if h is None or len(h) == 0:
         return np.zeros(0)
     h = np.asarray(h, dtype=float)
-    return h / h[0] if h[0] > 0 else h
+    return h / h[0] if 0 < h[0] < np.inf else h
 
 
 def print_result(res, extra_lines=()) -> None:

@@ -94,9 +94,11 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         ``"nonfinite"`` when NaN/inf appears, ``"maxiter"`` when the budget ran
         out, ``"stopped"`` when the callback raised ``StopIteration``, and
         ``"diverged"`` when the residual exceeded ``1e10`` times the initial one
-        in two consecutive iterations (impossible for SPD A: A is singular or
-        indefinite and b has no solution, e.g. a pure-Neumann b that does not sum
-        to zero); ``x`` is then the starting point, with its residual as the last
+        in two consecutive iterations (impossible for SPD A with cond(A) < 1e20:
+        A is singular or indefinite and b has no solution, e.g. a pure-Neumann b
+        that does not sum to zero, or A is SPD beyond what CG resolves in double
+        precision -- the message says which when A's diagonal spans more than
+        1e20); ``x`` is then the starting point, with its residual as the last
         history entry. Otherwise ``x`` is the last finite iterate.
 
     Notes
@@ -354,13 +356,31 @@ def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0):
     """Return the starting point (its residual ``r0``), status ``diverged``, and say why."""
     x_start = _start_point(R, b, x, x_start, start_from)
     R.hist.buf[R.hist.n - 1] = r0
-    return done(x_start, Status.DIVERGED, k, r0,
-                f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value, which "
-                "CG cannot do on a symmetric positive definite system (its residual stays below sqrt(cond(A)) "
-                "times the initial one): A is singular or indefinite and b has a component outside the range of A "
-                "(e.g. a pure-Neumann problem whose right-hand side does not sum to zero), so A x = b has no "
-                "solution. res.x is the starting point. solvers.minres returns a least-squares solution; for a "
-                "singular consistent system, remove the component of b outside the range (e.g. b - mean(b))")
+    spread = _diagonal_spread(R.A.op, R.be)
+    head = (f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value. On a "
+            "symmetric positive definite A the residual stays below sqrt(cond(A)) times the initial one, so ")
+    if spread is not None and spread > DIVERGE_FACTOR ** 2:
+        why = (f"here A is most likely SPD but too ill-conditioned for CG in double precision: its diagonal spans "
+               f"a factor {spread:.1e}, so cond(A) >= {spread:.1e}. res.x is the starting point. Precondition it "
+               "(M=solvers.linear.jacobi(A) removes a badly scaled diagonal) or rescale the unknowns")
+    else:
+        why = ("either A is singular or indefinite and b has a component outside the range of A (e.g. a "
+               "pure-Neumann problem whose right-hand side does not sum to zero: A x = b has no solution), or "
+               f"cond(A) exceeds {DIVERGE_FACTOR ** 2:.0e}. res.x is the starting point. solvers.minres returns a "
+               "least-squares solution; for a singular consistent system, remove the component of b outside the "
+               "range (e.g. b - mean(b)); for an ill-conditioned one, use a preconditioner M")
+    return done(x_start, Status.DIVERGED, k, r0, head + why)
+
+
+def _diagonal_spread(op, be):
+    """max / min of A's diagonal when A offers one and it is positive (a lower bound on cond(A)), else None."""
+    try:
+        d = np.asarray(be.to_numpy(op.diagonal()), dtype=np.float64).ravel()
+    except Exception:            # no diagonal(), or one that cannot be read: no evidence either way
+        return None
+    if d.size == 0 or not np.all(np.isfinite(d)) or not d.min() > 0.0:
+        return None
+    return float(d.max() / d.min())
 
 
 def _stagnated_reason(R, checks, best):

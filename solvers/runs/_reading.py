@@ -157,6 +157,9 @@ class _StoreReading:
             When the run does not match its digest or cannot be read.
         """
         self._check_open()
+        if not isinstance(run_id, str):
+            raise TypeError(f"RunStore.load: run_id must be a run id string (a 'run_id' of list()), got "
+                            f"{type(run_id).__name__} {run_id!r:.40}; the latest run is list()[-1]['run_id']")
         for path in self._candidates(run_id):
             out = self._load_from(path, run_id)
             if out is not None:

@@ -1,0 +1,54 @@
+"""Outside review (session 15): CG's divergence message on an SPD matrix too ill-conditioned for double
+precision; RunStore.load with a non-string id; the CLI's relative residual when ||b|| overflows."""
+import numpy as np
+import pytest
+
+import solvers
+from solvers.results import SolveResult
+
+
+@pytest.mark.parametrize("span", [20, 150])
+def test_cg_on_an_spd_matrix_beyond_double_says_ill_conditioned(span):
+    d = np.logspace(-span, span, 40)
+    A, b = np.diag(d), np.ones(40)
+    r = solvers.cg(A, b, rtol=1e-8, maxiter=5000)
+    assert not r.converged
+    if r.status == "diverged":
+        assert "ill-conditioned" in r.message and "jacobi" in r.message and "no solution" not in r.message
+    # the advice works: the Jacobi-preconditioned solve matches the exact solution 1/d
+    r2 = solvers.cg(A, b, rtol=1e-8, M=solvers.linear.jacobi(A))
+    assert r2.converged and np.allclose(r2.x * d, 1.0, rtol=1e-8)
+
+
+def test_cg_divergence_on_a_singular_inconsistent_system_still_says_so():
+    """A 1-D pure-Neumann Laplacian (sparse) with a random b: no solution (the diagonal spread is 2)."""
+    import scipy.sparse as sp
+
+    n = 400
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tolil()
+    T[0, 0] = T[-1, -1] = 1.0
+    b = np.random.default_rng(n).standard_normal(n)
+    r = solvers.cg(sp.csr_matrix(T), b, rtol=1e-10, maxiter=20 * n)
+    assert r.status == "diverged"
+    assert "outside the range" in r.message and "ill-conditioned for CG" not in r.message
+    assert np.array_equal(r.x, np.zeros(n))
+
+
+@pytest.mark.parametrize("bad", [-1, 0, None, 1.5, b"abc"])
+def test_load_refuses_a_run_id_that_is_not_a_string(tmp_path, bad):
+    with solvers.RunStore(str(tmp_path / "s.h5")) as st:
+        st.save(SolveResult(np.zeros(3), True, "converged", "ok", 1, method="cg", backend="numpy"))
+        with pytest.raises(TypeError, match="run_id must be a run id string"):
+            st.load(bad)
+
+
+def test_cli_relative_residual_when_the_first_residual_overflowed():
+    from solvers.cli._format import normalised, rel_residual
+
+    res = SolveResult(np.zeros(3), True, "converged", "ok", 2, method="cg", backend="numpy",
+                      history={"residual": np.array([np.inf, 1e300, 1e290])})
+    assert rel_residual(res) is None
+    assert np.array_equal(normalised(res.history["residual"]), res.history["residual"])
+    ok = SolveResult(np.zeros(3), True, "converged", "ok", 2, method="cg", backend="numpy",
+                     history={"residual": np.array([2.0, 1.0, 1e-9])})
+    assert rel_residual(ok) == pytest.approx(5e-10)
