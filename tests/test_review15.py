@@ -52,3 +52,40 @@ def test_cli_relative_residual_when_the_first_residual_overflowed():
     ok = SolveResult(np.zeros(3), True, "converged", "ok", 2, method="cg", backend="numpy",
                      history={"residual": np.array([2.0, 1.0, 1e-9])})
     assert rel_residual(ok) == pytest.approx(5e-10)
+
+
+def _cli(argv):
+    from solvers.cli import main
+
+    return main(argv)
+
+
+def test_export_never_overwrites_the_store(tmp_path, capsys):
+    store = str(tmp_path / "st.h5")
+    assert _cli(["solve", "poisson", "--shape", "8", "8", "--store", store, "--no-progress"]) == 0
+    before = open(store, "rb").read()
+    assert _cli(["runs", "export", store, "--csv", store]) == 2
+    assert "HDF5 file" in capsys.readouterr().err
+    assert open(store, "rb").read() == before
+    with solvers.RunStore(store, "r") as st:
+        assert len(st.list()) == 1
+    out = str(tmp_path / "runs.csv")
+    assert _cli(["runs", "export", store, "--csv", out]) == 0 and open(out).read().count("\n") == 2
+
+
+def test_long_tag_key_is_refused_before_the_solve(tmp_path, capsys):
+    store = str(tmp_path / "st.h5")
+    code = _cli(["solve", "poisson", "--shape", "8", "8", "--store", store, "--no-progress", "--tag", "k" * 16001 + "=1"])
+    cap = capsys.readouterr()
+    assert code == 2 and "--tag" in cap.err and "16001 bytes" in cap.err
+    assert "iterations" not in cap.out.lower() and not (tmp_path / "st.h5").exists()
+
+
+def test_plot_extension_and_demo_shape_are_checked_first(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    store = str(tmp_path / "d.h5")
+    assert _cli(["demo", "--case", "poisson3d", "--shape", "8", "8", "8", "--store", store,
+                 "--plot", str(tmp_path / "p.xyz")]) == 2
+    assert "cannot write .xyz" in capsys.readouterr().err and not (tmp_path / "d.h5").exists()
+    assert _cli(["demo", "--case", "poisson3d", "--shape", "8", "8", "--store", store, "--no-plot"]) == 2
+    assert "3-D" in capsys.readouterr().err and not (tmp_path / "d.h5").exists()

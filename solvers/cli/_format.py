@@ -153,6 +153,24 @@ def dumps(v) -> str:
 
 
 # ------------------------------------------------------------------------------ plots
+def check_plot_path(path: str, flag: str) -> None:
+    """Refuse a plot file whose extension matplotlib cannot write, before any work (the demo ran every case
+    first); nothing to check without matplotlib (the plot is then skipped with a note)."""
+    import os
+
+    from . import UsageError
+
+    if not path or importlib.util.find_spec("matplotlib") is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    ext = os.path.splitext(path)[1][1:].lower()
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if ext and ext not in kinds:
+        raise UsageError(f"{flag} {path}: matplotlib cannot write .{ext} files; use one of "
+                         f"{', '.join('.' + k for k in sorted(kinds))}")
+
+
 def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative residual",
                    panels: Sequence[str] | None = None, titles: dict | None = None,
                    ylabels: dict | None = None) -> bool:

@@ -91,6 +91,9 @@ def _demo_ot(args, show_progress: bool) -> list[DemoRun]:
 
 def _check_poisson(args) -> None:
     check_shape(args.shape)
+    if len(args.shape) != 3:      # the case is the 3-D one (a 2-D shape ran under the 3-D title)
+        raise UsageError(f"--shape: the demo's Poisson case is 3-D and takes 3 numbers, got {list(args.shape)}; "
+                         "newtonkit solve poisson --shape N N solves a 2-D one")
 
 
 def demo_cases() -> list[DemoCase]:
@@ -149,6 +152,7 @@ def cmd_demo(args) -> int:
         folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(folder):
             raise UsageError(f"--plot {args.plot}: the directory {folder} does not exist")
+        _format.check_plot_path(args.plot, "--plot")
     for case in cases:   # every argument and memory estimate is checked before the store is opened
         if case.check is not None:
             case.check(args)

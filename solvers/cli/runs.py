@@ -133,6 +133,7 @@ def cmd_runs_plot(args) -> int:
 
     if args.last < 1:
         raise UsageError(f"--last must be a positive number of runs, got {args.last}")
+    _format.check_plot_path(args.output, "--output")
     key_arg = args.metric or args.key
     with solvers.RunStore(args.file, mode="r") as store:
         if args.run_id:
@@ -178,6 +179,12 @@ def cmd_runs_export(args) -> int:
 
     if not args.csv and not args.parquet:
         raise UsageError("runs export: give --csv OUT.csv or --parquet OUT.parquet")
+    for out, what in ((args.csv, "--csv"), (args.parquet, "--parquet")):
+        if out:
+            try:                 # before reading the store: the output would replace an HDF5 file
+                _table.refuse_hdf5_target(out, what)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
     with solvers.RunStore(args.file, mode="r") as store:
         rows = _table.flatten(_selected(store, args))
     if args.parquet:

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from ._encoding import decode as _decode
+from ._encoding import stored_key as _stored_key
 
 _UNHASHED_ATTRS = ("digest", "complete")
 
@@ -74,6 +75,7 @@ def check_tags(tags) -> dict:
         if not k or "/" in k or "\0" in k or k.startswith(("_", ".")):
             raise ValueError(f"tag key {k!r} is not allowed: use a non-empty name without '/' or NUL that does not "
                              "start with '_' or '.'")
+        _stored_key(k)           # the name HDF5 must hold (a key beyond its length limit is refused here)
         if isinstance(v, str):
             if "\0" in v:
                 raise ValueError(f"tag {k!r}: the value contains a NUL character, which HDF5 strings cannot hold")

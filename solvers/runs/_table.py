@@ -128,8 +128,26 @@ def frame(rows: list[dict]):
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(COLUMNS))
 
 
+#: the first bytes of every HDF5 file (a run store among them)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def refuse_hdf5_target(path, what: str) -> None:
+    """Refuse to write an export over an HDF5 file (``runs export STORE --csv STORE`` replaced the store)."""
+    p = os.path.realpath(os.fspath(path))
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(len(HDF5_SIGNATURE))
+    except OSError:            # absent, a directory, unreadable: nothing stored there to lose
+        return
+    if head == HDF5_SIGNATURE:
+        raise ValueError(f"{what}: {os.fspath(path)!r} is an HDF5 file (a run store?); an export never "
+                         "overwrites one: choose another output path")
+
+
 def write_csv(rows: list[dict], path) -> None:
     """``rows`` (flat dicts with the same keys) as CSV; missing values are empty cells."""
+    refuse_hdf5_target(path, "CSV export")
     columns = list(rows[0]) if rows else list(COLUMNS)
     # written under a temporary name and renamed: a failed export never leaves a truncated CSV
     # (nor destroys an earlier one); text UTF-8 cannot hold (a lone surrogate in a tag) is
@@ -171,6 +189,7 @@ def write_parquet(rows: list[dict], path) -> None:
     except ImportError:
         raise ImportError("Parquet export needs pyarrow, which is not installed: pip install pyarrow "
                           "(or export CSV with --csv)") from None
+    refuse_hdf5_target(path, "Parquet export")
     columns = list(rows[0]) if rows else list(COLUMNS)
     table = pa.table({c: [r.get(c) for r in rows] for c in columns})
     pq.write_table(table, path)
