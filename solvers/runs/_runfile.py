@@ -256,10 +256,14 @@ def write_run_file(result: SolveResult, path, problem=None, tags: dict | None = 
 
 
 def write_payload(payload: Payload, path, *, durable: bool = True, compression: str | None = None,
-                  taken=None) -> dict:
-    """:func:`write_run_file` for a result already converted (:class:`Payload`)."""
+                  taken=None, directory: bool = False) -> dict:
+    """:func:`write_run_file` for a result already converted (:class:`Payload`). With ``directory`` the
+    path must be a directory (a ``FileNotFoundError`` when it is not, e.g. a sidecar removed meanwhile:
+    never a run file in its place)."""
     path = Path(os.path.abspath(os.fspath(path)))
     in_dir = path.is_dir()
+    if directory and not in_dir:
+        raise FileNotFoundError(f"write_run_file: directory {str(path)!r} does not exist (removed meanwhile)")
     if not in_dir:
         if not path.parent.is_dir():
             raise FileNotFoundError(f"write_run_file: directory {str(path.parent)!r} does not exist")

@@ -130,6 +130,10 @@ def _close_open_stores() -> None:
             pass
 
 
+#: how often a save recreates a sidecar that another process's close removed meanwhile
+SIDECAR_RETRIES = 20
+
+
 class RunStore(_StoreReading):
     """A store of solver runs (one HDF5 file, or a directory of run files) that survives killed
     writers and saves in O(the run saved).
@@ -291,17 +295,19 @@ class RunStore(_StoreReading):
         """
         self._check_writable()
         payload = _runfile.Payload(result, problem, tags, seed)   # bad input is refused before any file
-        for attempt in range(2):
-            run_dir = self.run_dir
-            self._cleanup_once()
+        for attempt in range(SIDECAR_RETRIES):
             try:
+                run_dir = self.run_dir
+                self._cleanup_once()
                 s = _runfile.write_payload(payload, run_dir, durable=self.durable, compression=self.compression,
-                                           taken=self._taken)
+                                           taken=self._taken, directory=True)
                 break
-            except (FileNotFoundError, OSError):
-                if attempt or run_dir.is_dir():
+            except OSError:
+                # another process closing this single-file store removed the empty sidecar between its
+                # creation and this writer's first file there: make it again (a directory store's own
+                # directory is never removed, so its errors are real)
+                if self.is_directory or attempt == SIDECAR_RETRIES - 1 or self._dir.path.is_dir():
                     raise
-                # another process removed the empty sidecar meanwhile (a compaction): make it again
         file = Path(s.pop("file"))
         try:
             self._dir.append([{"file": file.name, "runs": [s], "stamp": _dirstore.file_stamp(run_dir / file.name)}])

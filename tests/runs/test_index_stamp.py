@@ -86,3 +86,44 @@ def test_index_lines_without_stamp_are_read(tmp_path):
     idx.write_text("".join(lines))
     with solvers.RunStore(path, "r") as st:
         assert sorted(r["run_id"] for r in st.list()) == sorted(ids)
+
+
+def test_save_recreates_a_sidecar_removed_by_another_close(tmp_path, monkeypatch):
+    """Another process's close removed the empty sidecar between its creation and this save's first file:
+    the run was written as a *file* named like the sidecar, after which every save failed. Now the save makes
+    the sidecar again; after many such removals it raises, never writing a file in its place."""
+    import shutil
+
+    from solvers.runs import _runfile
+
+    path = tmp_path / "s.h5"
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    orig, calls = _runfile.write_payload, []
+
+    def closer_first(payload, where, **kw):
+        calls.append(where)
+        if len(calls) == 1:
+            shutil.rmtree(where)                # what drop_empty_sidecar does in the other process
+        return orig(payload, where, **kw)
+
+    monkeypatch.setattr(_runfile, "write_payload", closer_first)
+    with solvers.RunStore(path) as st:
+        rid = st.save(_result(1))
+        assert len(calls) == 2 and (tmp_path / "s.h5.d").is_dir()
+
+    def always(payload, where, **kw):
+        shutil.rmtree(where, ignore_errors=True)
+        return orig(payload, where, **kw)
+
+    monkeypatch.setattr(_runfile, "write_payload", always)
+    with solvers.RunStore(path, compact_on_close=False) as st:
+        with pytest.raises(FileNotFoundError, match="removed meanwhile"):
+            st.save(_result(2))
+    assert not (tmp_path / "s.h5.d").is_file()
+    monkeypatch.setattr(_runfile, "write_payload", orig)
+    with solvers.RunStore(path) as st:
+        assert rid in {r["run_id"] for r in st.list()} and len(st.list()) == 2
+        st.save(_result(3))
+    with solvers.RunStore(path, "r") as st:
+        assert len(st.list()) == 3
