@@ -210,11 +210,41 @@ def cmd_runs_compact(args) -> int:
 
 
 def cmd_runs_merge(args) -> int:
-    with solvers.RunStore(args.output) as store:
-        added = store.merge(args.sources)
-        total = len(store)
+    import os
+
+    fresh = not os.path.lexists(args.output)
+    try:
+        with solvers.RunStore(args.output) as store:
+            added = store.merge(args.sources)
+            total = len(store)
+    except BaseException:
+        if fresh:                  # a failed merge leaves no empty store behind (nothing else was there)
+            _remove_empty_store(args.output)
+        raise
     print(f"merged {len(added)} new runs into {args.output} ({total} runs in all)")
     return EXIT_OK
+
+
+def _remove_empty_store(path) -> None:
+    """Remove the store ``path`` this command created when it holds no run (and its lock file)."""
+    import os
+    import shutil
+
+    try:
+        with solvers.RunStore(path, mode="r") as st:
+            if len(st):
+                return
+    except Exception:
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        for p in (path, path + ".lock"):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        shutil.rmtree(path + ".d", ignore_errors=True)
 
 
 def _add_filters(rp, sort: bool = True) -> None:

@@ -189,6 +189,11 @@ def check_store(path) -> None:
     if os.path.exists(path):
         with solvers.RunStore(path, mode="r") as store:
             len(store)
+            # new runs go into the directory store itself, or beside a store file (its sidecar and the
+            # compaction's rewrite): a solve whose run cannot be written is refused before it runs
+            where = str(store.path) if store.is_directory else os.path.dirname(os.path.abspath(path))
+        if not os.access(where, os.W_OK):
+            raise UsageError(f"--store {path}: the directory {where} is not writable, so no run can be added")
         return
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

@@ -101,7 +101,8 @@ def add_parser(sub) -> None:
     p.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
                    help="Numba threads per LocalCluster worker (NEWTONKIT_NUM_THREADS; default cores // workers)")
     p.add_argument("--retries", type=int, default=1, help="Dask retries of a task whose worker failed (default 1)")
-    p.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as errors")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun tasks stored as errors or whose stored run is damaged (reads every stored run once)")
     p.add_argument("--hdf5-file-locking", choices=["on", "off"], default=None,
                    help="set HDF5_USE_FILE_LOCKING on the workers (off for NFS/Lustre "
                    "without POSIX locks)")

@@ -25,14 +25,14 @@ def into_directory(target, stores: list) -> list[str]:
     known = {s["run_id"] for s in target._summaries(adopt=False)}
     lines, added = [], []
     for other in stores:
-        for s in other._summaries(adopt=False):
+        for s in _intact_summaries(other):
             if s["run_id"] in known:
                 continue
             final = target._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
             tmp = _runfile.tmp_name(final)
             try:
                 with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
-                    src.copy(src["runs"][s["run_id"]], dst["runs"], name=s["run_id"])
+                    src.copy(_checked_run(src, s["run_id"], s["_path"]), dst["runs"], name=s["run_id"])
                     _single.refresh_index(dst)
                 _runfile.place(tmp, final, target.durable)
             except BaseException:
@@ -58,7 +58,7 @@ def into_file(target, stores: list) -> list[str]:
     for e in side:               # damaged since it was indexed: nothing changes, the damage is named
         if "error" in e and e.get("indexed_runs"):
             raise _single.damaged(target._dir.path / e["file"], OSError(e["error"]))
-    external = [(s["_path"], s, False) for other in stores for s in other._summaries(adopt=False)]
+    external = [(s["_path"], s, False) for other in stores for s in _intact_summaries(other)]
     if not side_runs and not external:
         if not stores and not _single.index_is_current(target.path):
             _single.rewrite(target.path, lambda f: None, target.durable)   # a file of an older version:
@@ -80,7 +80,7 @@ def into_file(target, stores: list) -> list[str]:
             except OSError as exc:   # damaged since it was indexed: the rewrite is dropped, nothing changes
                 raise _single.damaged(Path(path), exc) from exc
             with src:
-                src.copy(src["runs"][rid], runs, name=rid)
+                src.copy(_checked_run(src, rid, path), runs, name=rid)
             (moved if own else added).append(rid)
 
     _single.rewrite(target.path, write, target.durable)
@@ -92,6 +92,32 @@ def into_file(target, stores: list) -> list[str]:
         target._dir.rewrite_index([e for e in target._dir.entries() if e["file"] not in done])
     _runfile.remove_stale_tmps(target._dir.path)
     return added if stores else moved
+
+
+def _intact_summaries(source) -> list[dict]:
+    """The runs of the store ``source`` to merge; :class:`DamagedStoreError` when some cannot be read (a merge
+    copies whole stores: one that would come out short is refused, naming what to salvage)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        rows = source._summaries(adopt=False)
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning) and "cannot be read" in str(w.message):
+            raise DamagedStoreError(f"merge: {w.message}. Nothing was merged; salvage the source first: "
+                                    f"RunStore.salvage({str(source.path)!r}, 'intact.h5')")
+    return rows
+
+
+def _checked_run(src, run_id: str, path):
+    """The run group ``run_id`` of the open file ``src`` after checking it reads back and matches its digest
+    (:class:`DamagedRunError` naming it otherwise: HDF5's copy of a group with garbled metadata can crash
+    the process, and a copy would carry a changed byte on unnoticed)."""
+    g = _integrity.open_run(src["runs"], run_id, path)
+    if g is None:
+        raise DamagedRunError(f"RunStore: run {run_id!r} listed in {str(path)!r} has no group there")
+    _integrity.verify_group(g, run_id, path)
+    return g
 
 
 def salvage(store_class, source, destination) -> dict:
@@ -162,8 +188,21 @@ def adopt_files(target, paths: list, move: bool, rows=None) -> list[str]:
 
 def verify(target) -> dict:
     """:meth:`RunStore.verify`: every complete run checked against its digest."""
+    import warnings
+
     out = {}
-    for s in target._summaries():
+    with warnings.catch_warnings():      # the runs the listing leaves out are reported below, by id
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summaries = target._summaries()
+    if not target.is_directory:
+        damaged: list = []
+        with target._open_main() as f:
+            if isinstance(f.get("runs"), h5py.Group):
+                _single.summaries(f, damaged)
+        for rid in damaged:
+            out[rid] = (f"damaged: its group in {str(target.path)!r} cannot be read; RunStore.salvage("
+                        f"{str(target.path)!r}, ...) copies the readable runs to a new store")
+    for s in summaries:
         try:
             f = h5py.File(s["_path"], "r")
         except OSError as exc:      # a truncated or overwritten file: the damage verify() is there to report
@@ -172,18 +211,18 @@ def verify(target) -> dict:
             continue
         with f:
             try:
-                g = f["runs"][s["run_id"]]
-            except (KeyError, OSError) as exc:
-                out[s["run_id"]] = f"damaged: the run's group cannot be read from {s['_path']} ({exc})"
-                continue
-            if g.attrs.get("digest") is None:
-                out[s["run_id"]] = "unverified (format 1)"
-                continue
-            try:
+                g = _integrity.open_run(f["runs"], s["run_id"], s["_path"])
+                if g is None:
+                    raise KeyError("no such group")
+                if g.attrs.get("digest") is None and _integrity.is_complete(g, s["run_id"], s["_path"]):
+                    out[s["run_id"]] = "unverified (format 1)"
+                    continue
                 _integrity.verify_group(g, s["run_id"], s["_path"])
                 out[s["run_id"]] = "ok"
-            except (DamagedRunError, OSError) as exc:
+            except DamagedRunError as exc:
                 out[s["run_id"]] = f"damaged: {exc}"
+            except Exception as exc:     # HDF5 reports damaged metadata as assorted exceptions
+                out[s["run_id"]] = f"damaged: the run's group cannot be read from {s['_path']} ({exc})"
     if target._dir.exists():
         for e in target._dir.entries():
             if "error" in e:

@@ -94,19 +94,49 @@ def check_tags(tags) -> dict:
 
 
 def verify_group(g, run_id: str, path) -> None:
-    """Raise :class:`DamagedRunError` naming ``run_id`` when the run does not match its digest
-    (nothing to compare for runs written by format version 1)."""
-    stored = g.attrs.get("digest")
-    if stored is None:
-        return
+    """Raise :class:`DamagedRunError` naming ``run_id`` when the run does not match its digest or any
+    part of it cannot be read (nothing to compare for runs written by format version 1). HDF5 reports
+    damaged metadata as assorted exceptions (``OSError``, ``KeyError``, ``RuntimeError``, even a
+    ``TypeError`` for a garbled attribute type): every one of them is the run's damage here."""
     try:
+        stored = g.attrs.get("digest") if is_complete(g, run_id, path) else None
+        if stored is None:
+            return
         actual = digest_group(g)
-    except OSError as exc:  # Fletcher-32 mismatch or unreadable chunk
+        stored = _decode(stored, None)
+    except DamagedRunError:
+        raise
+    except Exception as exc:  # Fletcher-32 mismatch, unreadable chunk or header, garbled attribute
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its data cannot be "
-                              f"read ({exc})") from exc
-    if actual != _decode(stored, None):
+                              f"read ({type(exc).__name__}: {exc})") from exc
+    if actual != stored:
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its content does not "
                               "match the digest written when it was saved (a changed byte)")
+
+
+def is_complete(g, run_id: str, path) -> bool:
+    """Whether the run group ``g`` is marked complete; :class:`DamagedRunError` when its attributes
+    cannot be read (``attrs.get`` alone answers None for a group whose attribute table is damaged,
+    which made a listed run look incomplete: salvage skipped it, load called it missing)."""
+    try:
+        names = set(g.attrs.keys())
+        return "complete" in names and bool(g.attrs["complete"])
+    except Exception as exc:
+        raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its attributes cannot be "
+                              f"read ({type(exc).__name__}: {exc})") from exc
+
+
+def open_run(runs, run_id: str, path):
+    """The hard-linked group ``runs[run_id]`` (None when it is absent, a link or not a group: no run);
+    :class:`DamagedRunError` when its header cannot be read."""
+    try:
+        if not isinstance(runs.get(run_id, getlink=True), h5py.HardLink):
+            return None
+        g = runs[run_id]
+    except Exception as exc:
+        raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its group cannot be opened "
+                              f"({type(exc).__name__}: {exc})") from exc
+    return g if isinstance(g, h5py.Group) else None
 
 
 def copy_intact_runs(source, dest_file) -> dict:
@@ -127,18 +157,14 @@ def copy_intact_runs(source, dest_file) -> dict:
         runs = dest_file.require_group("runs")
         for rid in ids:
             try:
-                if not isinstance(src["runs"].get(rid, getlink=True), h5py.HardLink):
+                g = open_run(src["runs"], rid, source)
+                if g is None or not is_complete(g, rid, source):
                     continue          # a link is no run (following one can loop or open another file)
-                g = src["runs"][rid]
-                if not bool(g.attrs.get("complete", False)):
-                    continue
-                if g.attrs.get("digest") is not None and digest_group(g) != _decode(g.attrs["digest"], None):
-                    damaged[rid] = "content does not match its digest"
-                    continue
+                verify_group(g, rid, source)
                 src.copy(g, runs, name=rid)
                 copied.append(rid)
-            except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                damaged[rid] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                damaged[rid] = str(exc) if isinstance(exc, DamagedRunError) else f"{type(exc).__name__}: {exc}"
                 if rid in runs:
                     del runs[rid]
     return {"copied": copied, "damaged": damaged}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import h5py
 
-from . import _combine, _runfile, _single, _table
+from . import _combine, _integrity, _runfile, _single, _table
 from ._runfile import StoredRun
 
 #: the keyword filters of RunStore.table (solvers.runs._table.select)
@@ -61,10 +61,16 @@ class _StoreReading:
                           "RunStore.verify() names the damage, RunStore.salvage() copies what is intact",
                           RuntimeWarning, stacklevel=3)
         if not self.is_directory:
+            damaged: list = []
             with self._open_main() as f:
                 main = os.fspath(self.path)
-                for s in _single.summaries(f):
+                for s in _single.summaries(f, damaged):
                     seen[s["run_id"]] = {**s, "_path": main}
+            if damaged:
+                warnings.warn(f"RunStore: {len(damaged)} run(s) in {main!r} cannot be read and are left out: "
+                              f"{', '.join(sorted(damaged)[:10])}{' ...' if len(damaged) > 10 else ''}; "
+                              "RunStore.salvage() copies the intact runs to a new store", RuntimeWarning,
+                              stacklevel=3)
         return sorted(seen.values(), key=lambda s: (s["created"] or "", s["run_id"]))
 
     def list(self) -> list[dict]:
@@ -182,8 +188,10 @@ class _StoreReading:
                 return None
             raise _single.damaged(path, exc) from exc
         with f:
-            g = f.get(f"runs/{run_id}") if "/" not in run_id else None
-            if not isinstance(g, h5py.Group) or not bool(g.attrs.get("complete", False)):
+            runs = f.get("runs")
+            g = _integrity.open_run(runs, run_id, path) if isinstance(runs, h5py.Group) and "/" not in run_id \
+                and run_id in runs else None
+            if g is None or not _integrity.is_complete(g, run_id, path):
                 return None
             return _runfile.read_group(g, run_id, path)
 

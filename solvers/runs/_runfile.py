@@ -309,17 +309,19 @@ def read_group(g, run_id: str, path) -> StoredRun:
         message = _decode(g["message"][()], None) if "message" in g else _decode(a.get("message", ""), None)
         sections = {name: (_get_mapping(g[name]) if name in g else {})
                     for name in ("history", "stats", "options", "extras", "problem", "provenance", "tags")}
-    except (OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, DamagedRunError):
-            raise
+        head = (bool(a["converged"]), _decode(a["status"], None), int(a["nit"]), _decode(a.get("method", ""), None),
+                _decode(a.get("backend", ""), None), _decode(a.get("created", ""), None))
+    except DamagedRunError:
+        raise
+    except Exception as exc:       # HDF5 reports damaged metadata as assorted exceptions
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged and cannot be "
                               f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
                               "runs into a new store") from exc
+    converged, status, nit, method, backend, created = head
     return StoredRun(
-        x, bool(a["converged"]), _decode(a["status"], None), message, int(a["nit"]),
+        x, converged, status, message, nit,
         history=sections["history"], stats=sections["stats"], options=sections["options"],
-        method=_decode(a.get("method", ""), None), backend=_decode(a.get("backend", ""), None),
-        run_id=run_id, created=_decode(a.get("created", ""), None), tags=sections["tags"],
+        method=method, backend=backend, run_id=run_id, created=created, tags=sections["tags"],
         problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
 
 
@@ -379,15 +381,21 @@ def summary_of(g, run_id: str) -> dict | None:
     }
 
 
-def run_groups(runs):
+def run_groups(runs, damaged: list | None = None):
     """``(run_id, group)`` for every run group under ``runs``: hard-linked groups only. A store never
     writes links, and a soft or external link there (or a dataset) is no run: following one can loop
-    (RuntimeError "too many links") or open another file."""
+    (RuntimeError "too many links") or open another file. A group whose header cannot be read is left
+    out and, when ``damaged`` is a list, its id appended there (else the error is raised)."""
     for rid in runs.keys():
-        if isinstance(runs.get(rid, getlink=True), h5py.HardLink):
-            g = runs[rid]
-            if isinstance(g, h5py.Group):
-                yield rid, g
+        try:
+            g = _integrity.open_run(runs, rid, runs.file.filename)
+        except _integrity.DamagedRunError:
+            if damaged is None:
+                raise
+            damaged.append(rid)
+            continue
+        if g is not None:
+            yield rid, g
 
 
 def summaries_in_file(path) -> list[dict]:

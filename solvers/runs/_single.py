@@ -96,17 +96,25 @@ def _read_index(f) -> dict[str, dict]:
     return out
 
 
-def summaries(f) -> list[dict]:
-    """Summaries of the complete runs of the open store file ``f`` (in-file index + any run it lacks)."""
+def summaries(f, damaged: list | None = None) -> list[dict]:
+    """Summaries of the complete runs of the open store file ``f`` (in-file index + any run it lacks).
+    Runs that cannot be read are left out and their ids appended to ``damaged`` when it is a list
+    (else the error is raised)."""
     runs = f.get("runs")
     if not isinstance(runs, h5py.Group):
         return []
     idx = _read_index(f)
     out = []
-    for rid, g in _runfile.run_groups(runs):
+    for rid, g in _runfile.run_groups(runs, damaged):
         s = idx.get(rid)
         if s is None:
-            s = _runfile.summary_of(g, rid)
+            try:
+                s = _runfile.summary_of(g, rid)
+            except Exception:
+                if damaged is None:
+                    raise
+                damaged.append(rid)
+                continue
         if s is not None:
             out.append(s)
     return out

@@ -83,7 +83,9 @@ The file and directory mechanics are in :mod:`solvers.runs._runfile`, :mod:`solv
 from __future__ import annotations
 
 import atexit
+import errno
 import os
+import warnings
 import weakref
 from pathlib import Path
 from typing import Iterable
@@ -130,6 +132,8 @@ def _close_open_stores() -> None:
             pass
 
 
+#: errors of the compaction at close that leave the runs in the sidecar with a warning (no space, quota)
+_DEFERRABLE = (errno.ENOSPC, errno.EDQUOT)
 #: how often a save recreates a sidecar that another process's close removed meanwhile
 SIDECAR_RETRIES = 20
 
@@ -215,7 +219,18 @@ class RunStore(_StoreReading):
             return
         try:
             if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.path.exists():
-                self.compact()
+                try:
+                    self.compact()
+                except OSError as exc:
+                    if isinstance(exc, DamagedStoreError) or exc.errno not in _DEFERRABLE:
+                        raise
+                    # the file is rewritten whole: with the disk full (or quota reached) the runs stay in
+                    # the sidecar, where every reader lists them; nothing is lost, the rewrite waits
+                    warnings.warn(f"RunStore: compacting {str(self.path)!r} at close failed ({exc}); the runs are "
+                                  f"stored in its sidecar {str(self._dir.path)!r} and listed from there. Free "
+                                  "space, then run `newtonkit runs compact` (RunStore.compact())", RuntimeWarning,
+                                  stacklevel=3)
+                    return
                 _combine.drop_empty_sidecar(self)
         finally:
             self._closed = True

@@ -132,7 +132,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         worker that dies is rescheduled by Dask (``distributed.scheduler.allowed-failures``)
         and a task that outlives it is stored as an error.
     retry_failed : bool
-        Also rerun tasks whose stored run is an error.
+        Also rerun tasks whose stored run is an error, or whose stored run no longer matches its
+        digest (:meth:`solvers.RunStore.verify`, which reads every stored run once).
     progress : bool, optional
         Progress bar over completed runs (tqdm if installed, else lines on
         stderr). Default: only when stderr is a terminal.
@@ -180,6 +181,11 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
     with st:
         for key, row in st.stored().items():
             rows[key] = {**row, "source": "stored"}
+        if retry_failed:           # a stored run whose data no longer matches its digest failed too
+            damaged = {rid for rid, v in st.runs.verify().items() if v.startswith("damaged")}
+            for row in rows.values():
+                if row["run_id"] in damaged:
+                    row["status"] = _worker.ERROR
         todo = [t for t in task_list
                 if t.key not in rows or (retry_failed and rows[t.key]["status"] == _worker.ERROR)]
         if todo:

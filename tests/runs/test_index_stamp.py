@@ -127,3 +127,56 @@ def test_save_recreates_a_sidecar_removed_by_another_close(tmp_path, monkeypatch
         st.save(_result(3))
     with solvers.RunStore(path, "r") as st:
         assert len(st.list()) == 3
+
+
+def test_close_with_a_full_disk_keeps_the_runs_in_the_sidecar(tmp_path, monkeypatch):
+    """The compaction at close rewrites the file: with no space left it failed the whole command although
+    the run was stored. Now close() warns and the runs stay listed from the sidecar until a later compact."""
+    import errno
+
+    path = tmp_path / "s.h5"
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    st = solvers.RunStore(path)
+    rid = st.save(_result(1))
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(st, "compact", full)
+    with pytest.warns(RuntimeWarning, match="compacting .* at close failed"):
+        st.close()
+    with solvers.RunStore(path, "r") as r:
+        assert rid in {row["run_id"] for row in r.list()} and len(r.list()) == 2
+    with solvers.RunStore(path) as w:              # a later close compacts
+        w.compact()
+    assert not (tmp_path / "s.h5.d").exists() or not list((tmp_path / "s.h5.d").glob("*.h5"))
+
+
+def test_other_compaction_errors_still_raise(tmp_path, monkeypatch):
+    path = tmp_path / "s.h5"
+    st = solvers.RunStore(path)
+    st.save(_result(0))
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(st, "compact", denied)
+    with pytest.raises(PermissionError):
+        st.close()
+
+
+def test_cli_refuses_an_existing_store_it_cannot_write_before_solving(tmp_path, monkeypatch, capsys):
+    import os
+
+    from solvers.cli import main
+
+    path = str(tmp_path / "s.h5")
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if (os.path.abspath(p) == str(tmp_path) and
+                                                                          mode == os.W_OK) else real(p, mode))
+    assert main(["solve", "poisson", "--shape", "8", "8", "--store", path, "--no-progress"]) == 2
+    cap = capsys.readouterr()
+    assert "not writable" in cap.err and "iterations" not in cap.out.lower()

@@ -372,3 +372,31 @@ def test_cli_counts_runs_that_did_not_converge_and_require_converged(client, tmp
     assert run("--require-converged") == 1
     cap = capsys.readouterr()
     assert "1 not converged" in cap.out and "1 of 2 runs did not converge" in cap.err
+
+
+def test_retry_failed_reruns_a_stored_run_whose_data_is_damaged(client, tmp_path):
+    """A stored run whose x no longer matches its digest (one flipped byte) counted as stored and converged,
+    even with retry_failed; now retry_failed verifies the stored runs and reruns that task."""
+    import h5py
+
+    tasks = [Task("problems.ot:random_point_clouds", {"n": 20, "eps": 0.1}, seed=s, method="sinkhorn",
+                  backend="numpy") for s in (0, 1)]
+    table = solvers.sweep(tasks, store=tmp_path, client=client)
+    assert table.ran == 2 and table.errors == 0
+    victim = table[0]
+    with h5py.File(victim["file"], "r") as f:
+        ds = f["runs"][victim["run_id"]]["x"]
+        offset = ds.id.get_offset() if ds.chunks is None else ds.id.get_chunk_info(0).byte_offset
+    assert offset is not None
+    with open(victim["file"], "r+b") as fh:
+        fh.seek(offset + 3)
+        b = fh.read(1)
+        fh.seek(offset + 3)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    again = solvers.sweep(tasks, store=tmp_path, client=client)
+    assert again.ran == 0                                         # a plain resume does not read the runs
+    retried = solvers.sweep(tasks, store=tmp_path, client=client, retry_failed=True)
+    assert retried.ran == 1 and [r["source"] for r in retried] == ["ran", "stored"]
+    assert retried[0]["status"] == "converged"
+    with solvers.RunStore(tmp_path, "r") as st:                   # the new run reads back intact
+        assert st.verify()[retried[0]["run_id"]] == "ok"
