@@ -140,6 +140,9 @@ class _StoreReading:
             return matches[0]
         if len(matches) > 1:
             raise KeyError(f"run id prefix {key!r} is ambiguous: {', '.join(matches[:5])}")
+        if isinstance(key, str) and key:
+            for path in self._candidates(key):    # a run left out of the listing as unreadable is damaged,
+                self._load_from(path, key)        # not missing: DamagedRunError names it
         raise self._missing(key, ids)
 
     def _candidates(self, run_id: str) -> list[Path]:
