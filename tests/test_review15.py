@@ -89,3 +89,18 @@ def test_plot_extension_and_demo_shape_are_checked_first(tmp_path, capsys):
     assert "cannot write .xyz" in capsys.readouterr().err and not (tmp_path / "d.h5").exists()
     assert _cli(["demo", "--case", "poisson3d", "--shape", "8", "8", "--store", store, "--no-plot"]) == 2
     assert "3-D" in capsys.readouterr().err and not (tmp_path / "d.h5").exists()
+
+
+def test_sweep_spec_equal_numbers_and_non_utf8_are_refused(tmp_path):
+    from solvers.sweep import load_spec, tasks_from_spec
+
+    base = {"factory": "problems.ot:random_point_clouds", "method": "sinkhorn", "seeds": [0]}
+    with pytest.raises(ValueError, match="the same number written twice"):
+        tasks_from_spec({**base, "grid": {"n": [10, 10.0], "eps": [0.1]}})
+    with pytest.raises(ValueError, match="the same number written twice"):
+        tasks_from_spec({**base, "grid": {"n": [10]}, "option_grid": {"tol": [1e-8, 1, 1.0]}})
+    assert len(tasks_from_spec({**base, "grid": {"n": [10, 11], "eps": [0.1, 1]}})) == 4
+    p = tmp_path / "s.toml"
+    p.write_bytes(b'name = "\xe9t\xe9"\n')
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_spec(p)

@@ -250,6 +250,7 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
         for k, values in table.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"spec [{what}] {k!r} must be a non-empty list of values, got {values!r:.60}")
+            _no_equal_values(what, k, values)
     count = len(methods) * len(backends) * len(seeds)
     for values in [*grid.values(), *option_grid.values()]:
         count *= len(values)
@@ -262,6 +263,17 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
              for m in methods for be in backends for g in grid_points for o in option_points for seed in seeds]
     check_unique(tasks)
     return tasks
+
+
+def _no_equal_values(what: str, key: str, values: list) -> None:
+    """Refuse an axis listing equal numbers of two types (``n = [10, 10.0]``): they are different task
+    keys (the description is hashed as written) but the same run."""
+    nums = [v for v in values if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+    for i, a in enumerate(nums):
+        for b in nums[i + 1:]:
+            if a == b and type(a) is not type(b):
+                raise ValueError(f"spec [{what}] {key!r} lists {a!r} and {b!r}, the same number written twice "
+                                 "(they would run the same problem as two tasks); keep one")
 
 
 def check_unique(tasks: Iterable[Task]) -> None:
@@ -310,6 +322,9 @@ def load_spec(path) -> dict:
             return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"sweep spec {p!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"sweep spec {p!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); TOML files "
+                             "are UTF-8: save it as UTF-8") from None
 
 
 def as_tasks(tasks) -> list[Task]:
