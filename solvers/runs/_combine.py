@@ -24,23 +24,26 @@ def into_directory(target, stores: list) -> list[str]:
     (one each); with no ``stores``, rewrite the index without dead lines. Returns the ids added."""
     known = {s["run_id"] for s in target._summaries(adopt=False)}
     lines, added = [], []
-    for other in stores:
-        for s in _intact_summaries(other):
-            if s["run_id"] in known:
-                continue
-            final = target._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
-            tmp = _runfile.tmp_name(final)
-            try:
-                with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
-                    src.copy(_checked_run(src, s["run_id"], s["_path"]), dst["runs"], name=s["run_id"])
-                    _single.refresh_index(dst)
-                _runfile.place(tmp, final, target.durable)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            lines.append(target._dir.describe_file(final.name))
-            known.add(s["run_id"])
-            added.append(s["run_id"])
+    todo = [s for other in stores for s in _intact_summaries(other) if s["run_id"] not in known]
+    for s in todo:               # every run checked before any is copied: a damaged one leaves no half merge
+        with h5py.File(s["_path"], "r") as src:
+            _checked_run(src, s["run_id"], s["_path"])
+    for s in todo:
+        if s["run_id"] in known:  # the same run in two sources
+            continue
+        final = target._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
+        tmp = _runfile.tmp_name(final)
+        try:
+            with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
+                src.copy(_integrity.open_run(src["runs"], s["run_id"], s["_path"]), dst["runs"], name=s["run_id"])
+                _single.refresh_index(dst)
+            _runfile.place(tmp, final, target.durable)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        lines.append(target._dir.describe_file(final.name))
+        known.add(s["run_id"])
+        added.append(s["run_id"])
     if lines:
         target._dir.append(lines, locked=True)
     if not stores:
@@ -56,8 +59,9 @@ def into_file(target, stores: list) -> list[str]:
     side = target._dir.entries() if target._dir.exists() else []
     side_runs = [(target._dir.path / e["file"], s, True) for e in side for s in e.get("runs", ())]
     for e in side:               # damaged since it was indexed: nothing changes, the damage is named
-        if "error" in e and e.get("indexed_runs"):
-            raise _single.damaged(target._dir.path / e["file"], OSError(e["error"]))
+        if ("error" in e and e.get("indexed_runs")) or e.get("damaged"):
+            raise _single.damaged(target._dir.path / e["file"],
+                                  OSError(e.get("error") or f"runs {e['damaged']} cannot be read"))
     external = [(s["_path"], s, False) for other in stores for s in _intact_summaries(other)]
     if not side_runs and not external:
         if not stores and not _single.index_is_current(target.path):
@@ -221,7 +225,7 @@ def verify(target) -> dict:
                 out[s["run_id"]] = "ok"
             except DamagedRunError as exc:
                 out[s["run_id"]] = f"damaged: {exc}"
-            except Exception as exc:     # HDF5 reports damaged metadata as assorted exceptions
+            except _integrity.HDF5_ERRORS as exc:     # HDF5 reports damaged metadata in assorted ways
                 out[s["run_id"]] = f"damaged: the run's group cannot be read from {s['_path']} ({exc})"
     if target._dir.exists():
         for e in target._dir.entries():
@@ -230,6 +234,9 @@ def verify(target) -> dict:
                        f"{str(target.path)!r}, ...) copies the readable runs to a new store")
                 for rid in e.get("indexed_runs") or [f"file:{e['file']}"]:
                     out[rid] = msg
+            for rid in e.get("damaged", ()):
+                out[rid] = (f"damaged: the run cannot be read from its file {e['file']}; RunStore.salvage("
+                            f"{str(target.path)!r}, ...) copies the readable runs to a new store")
     return out
 
 

@@ -14,10 +14,10 @@ the JSON is ``{"file": name, "runs": [summary, ...]}`` (``summary`` as
 a line changed in any byte is dropped like a missing one. A reader takes the directory listing,
 keeps the index lines of the files that exist, and summarises any run file the
 index does not know (written by a worker, or an index lost or damaged). Each line also
-records its file's ``stamp`` (size and modification time in ns): a file whose stamp no longer
-matches (truncated, overwritten, damaged on disk) is summarised again from the file, so a
-listing never shows a damaged run as intact (lines of older versions carry no stamp and are
-trusted as written). So a
+records its file's ``stamp`` (its size): a file whose size no longer matches (truncated,
+rewritten) is summarised again from the file, so a listing never shows a truncated run as
+intact (lines of older versions carry no stamp and are trusted as written; a changed byte
+that keeps the size is found by the digest check of load() and verify()). So a
 missing, truncated or corrupt index costs time, never runs. A line cut short by a
 killed writer is skipped (and the next append starts on a fresh line). Appends
 hold the store's advisory lock; the run files themselves are written without it.
@@ -49,13 +49,14 @@ def index_line(entry: dict) -> str:
 
 
 def file_stamp(path) -> list | None:
-    """``[size, mtime_ns]`` of ``path`` (``None`` when it cannot be stat'ed): the index trusts a
-    line only while its file still has the stamp the line records."""
+    """``[size]`` of ``path`` (``None`` when it cannot be stat'ed): the index trusts a line only while its
+    file keeps the size the line records. A truncated or rewritten file changes size; the modification time
+    is left out on purpose: copies (``cp -r``, scp, sync tools) change it on every file, which made every
+    read-only listing of a copied store open all its files again."""
     try:
-        st = os.stat(path)
+        return [os.stat(path).st_size]
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns]
 
 
 def _vanished(e: dict, folder: Path) -> bool:
@@ -154,18 +155,24 @@ class RunDir:
         """A fresh index line for the run file ``name`` (``error`` when HDF5 cannot read it)."""
         p = self.path / name
         stamp = file_stamp(p)        # before reading: a change while it is read makes the line stale
+        damaged: list = []
         try:
-            return {"file": name, "runs": _runfile.summaries_in_file(p), "stamp": stamp}
+            runs = _runfile.summaries_in_file(p, damaged)
         except (OSError, KeyError, ValueError) as exc:
             return {"file": name, "error": f"{type(exc).__name__}: {exc}", "stamp": stamp}
+        line = {"file": name, "runs": runs, "stamp": stamp}
+        if damaged:                  # runs of this file that cannot be read (listed apart, named by verify)
+            line["damaged"] = damaged
+        return line
 
     def _stale(self, e: dict) -> bool:
-        """Whether the file of the line ``e`` changed since the line was written (lines without a stamp:
-        run lines of older versions are trusted; an error line is stale once its file can be stat'ed)."""
-        if "stamp" not in e and "error" not in e:
-            return False
+        """Whether the file of the line ``e`` changed size since the line was written (run lines without a
+        stamp, written by older versions, are trusted; an error line without one is stale)."""
+        recorded = e.get("stamp")
+        if recorded is None:
+            return "error" in e and file_stamp(self.path / e["file"]) is not None
         st = file_stamp(self.path / e["file"])
-        return st is not None and e.get("stamp") != st
+        return st is not None and (not isinstance(recorded, list) or recorded[:1] != st)
 
     def entries(self, adopt: bool = False) -> list[dict]:
         """Index lines of every run file present; files the index lacks are summarised now (and

@@ -24,6 +24,12 @@ class DamagedStoreError(OSError):
     """The store file cannot be read as HDF5 (truncated, damaged superblock...); the message names it."""
 
 
+#: what h5py raises when a file's metadata is damaged (a failed checksum, a garbled header, attribute table
+#: or attribute type). Only these count as a run's damage: MemoryError, KeyboardInterrupt and the like
+#: propagate as what they are
+HDF5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)
+
+
 class DamagedRunError(ValueError):
     """A stored run does not match its digest (or cannot be read); the message names the run."""
 
@@ -106,7 +112,7 @@ def verify_group(g, run_id: str, path) -> None:
         stored = _decode(stored, None)
     except DamagedRunError:
         raise
-    except Exception as exc:  # Fletcher-32 mismatch, unreadable chunk or header, garbled attribute
+    except HDF5_ERRORS as exc:  # Fletcher-32 mismatch, unreadable chunk or header, garbled attribute
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its data cannot be "
                               f"read ({type(exc).__name__}: {exc})") from exc
     if actual != stored:
@@ -121,7 +127,7 @@ def is_complete(g, run_id: str, path) -> bool:
     try:
         names = set(g.attrs.keys())
         return "complete" in names and bool(g.attrs["complete"])
-    except Exception as exc:
+    except HDF5_ERRORS as exc:
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its attributes cannot be "
                               f"read ({type(exc).__name__}: {exc})") from exc
 
@@ -133,7 +139,7 @@ def open_run(runs, run_id: str, path):
         if not isinstance(runs.get(run_id, getlink=True), h5py.HardLink):
             return None
         g = runs[run_id]
-    except Exception as exc:
+    except HDF5_ERRORS as exc:
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its group cannot be opened "
                               f"({type(exc).__name__}: {exc})") from exc
     return g if isinstance(g, h5py.Group) else None
@@ -163,7 +169,7 @@ def copy_intact_runs(source, dest_file) -> dict:
                 verify_group(g, rid, source)
                 src.copy(g, runs, name=rid)
                 copied.append(rid)
-            except Exception as exc:
+            except HDF5_ERRORS as exc:
                 damaged[rid] = str(exc) if isinstance(exc, DamagedRunError) else f"{type(exc).__name__}: {exc}"
                 if rid in runs:
                     del runs[rid]

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 
 from . import _combine, _integrity, _runfile, _single, _table
+from ._integrity import DamagedRunError
 from ._runfile import StoredRun
 
 #: the keyword filters of RunStore.table (solvers.runs._table.select)
@@ -53,6 +54,7 @@ class _StoreReading:
         for e in self._dir.entries(adopt=adopt and self.mode != "r") if self._dir.path.is_dir() else []:
             if "error" in e:
                 unreadable.append(e["file"])
+            unreadable += [f"{e['file']}:{rid}" for rid in e.get("damaged", ())]
             for s in e.get("runs", ()):
                 seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"])})
         if unreadable:
@@ -143,6 +145,7 @@ class _StoreReading:
         if isinstance(key, str) and key:
             for path in self._candidates(key):    # a run left out of the listing as unreadable is damaged,
                 self._load_from(path, key)        # not missing: DamagedRunError names it
+            self._raise_if_damaged(key)
         raise self._missing(key, ids)
 
     def _candidates(self, run_id: str) -> list[Path]:
@@ -179,7 +182,19 @@ class _StoreReading:
                 out = self._load_from(Path(s["_path"]), run_id)
                 if out is not None:
                     return out
+        self._raise_if_damaged(run_id)
         raise self._missing(run_id, [s["run_id"] for s in summaries])
+
+    def _raise_if_damaged(self, run_id: str) -> None:
+        """:class:`DamagedRunError` when an index line names ``run_id`` among the runs its file cannot give back."""
+        if not self._dir.path.is_dir():
+            return
+        for e in self._dir.entries():
+            if run_id in (e.get("damaged") or ()) or run_id in (e.get("indexed_runs") or ()):
+                self._load_from(self._dir.path / e["file"], run_id)     # raises, naming the damage
+                raise DamagedRunError(f"RunStore: run {run_id!r} in {str(self._dir.path / e['file'])!r} is "
+                                      f"damaged ({e.get('error', 'unreadable')}); RunStore.salvage copies the "
+                                      "intact runs into a new store")
 
     def _load_from(self, path: Path, run_id: str) -> StoredRun | None:
         try:

@@ -313,7 +313,7 @@ def read_group(g, run_id: str, path) -> StoredRun:
                 _decode(a.get("backend", ""), None), _decode(a.get("created", ""), None))
     except DamagedRunError:
         raise
-    except Exception as exc:       # HDF5 reports damaged metadata as assorted exceptions
+    except _integrity.HDF5_ERRORS as exc:       # HDF5 reports damaged metadata in assorted ways
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged and cannot be "
                               f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
                               "runs into a new store") from exc
@@ -355,9 +355,9 @@ def summary_of(g, run_id: str) -> dict | None:
     Keys: ``run_id, created, problem, method, backend, converged, status, nit, time_s, tags,
     final`` (last value of every 1-D numeric history) and ``digest``.
     """
-    a = g.attrs
-    if not bool(a.get("complete", False)):
+    if not _integrity.is_complete(g, run_id, g.file.filename):   # DamagedRunError: an unreadable attribute table
         return None
+    a = g.attrs
     final = {}
     hist = g.get("history")
     if isinstance(hist, h5py.Group):
@@ -398,15 +398,22 @@ def run_groups(runs, damaged: list | None = None):
             yield rid, g
 
 
-def summaries_in_file(path) -> list[dict]:
-    """Summaries of the complete runs in one store file (raises ``OSError`` when it cannot be read)."""
+def summaries_in_file(path, damaged: list | None = None) -> list[dict]:
+    """Summaries of the complete runs in one store file (raises ``OSError`` when it cannot be read). A run
+    that cannot be read is left out and its id appended to ``damaged`` when it is a list (else raised)."""
     with h5py.File(path, "r") as f:
         runs = f.get("runs")
         if not isinstance(runs, h5py.Group):
             return []
         out = []
-        for rid, g in run_groups(runs):
-            s = summary_of(g, rid)
+        for rid, g in run_groups(runs, damaged):
+            try:
+                s = summary_of(g, rid)
+            except _integrity.HDF5_ERRORS:
+                if damaged is None:
+                    raise
+                damaged.append(rid)
+                continue
             if s is not None:
                 out.append(s)
         return out

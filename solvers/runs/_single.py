@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from . import _files
+from . import _integrity
 from . import _runfile
 from ._encoding import decode as _decode
 from ._integrity import DamagedStoreError
@@ -110,7 +111,7 @@ def summaries(f, damaged: list | None = None) -> list[dict]:
         if s is None:
             try:
                 s = _runfile.summary_of(g, rid)
-            except Exception:
+            except _integrity.HDF5_ERRORS:
                 if damaged is None:
                     raise
                 damaged.append(rid)

@@ -268,11 +268,12 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
 def _no_equal_values(what: str, key: str, values: list) -> None:
     """Refuse an axis listing equal numbers of two types (``n = [10, 10.0]``): they are different task
     keys (the description is hashed as written) but the same run."""
-    nums = [v for v in values if isinstance(v, numbers.Real) and not isinstance(v, bool)]
-    for i, a in enumerate(nums):
-        for b in nums[i + 1:]:
-            if a == b and type(a) is not type(b):
-                raise ValueError(f"spec [{what}] {key!r} lists {a!r} and {b!r}, the same number written twice "
+    seen: dict = {}
+    for v in values:
+        if isinstance(v, numbers.Real) and not isinstance(v, bool):
+            other = seen.setdefault(v, v)           # 10 and 10.0 hash and compare equal: one slot
+            if type(other) is not type(v):
+                raise ValueError(f"spec [{what}] {key!r} lists {other!r} and {v!r}, the same number written twice "
                                  "(they would run the same problem as two tasks); keep one")
 
 
