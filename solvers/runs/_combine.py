@@ -26,16 +26,18 @@ def into_directory(target, stores: list) -> list[str]:
     lines, added = [], []
     todo = [s for other in stores for s in _intact_summaries(other) if s["run_id"] not in known]
     for s in todo:               # every run checked before any is copied: a damaged one leaves no half merge
-        with h5py.File(s["_path"], "r") as src:
-            _checked_run(src, s["run_id"], s["_path"])
+        src, where = open_source(s)
+        with src:
+            _checked_run(src, s["run_id"], where)
     for s in todo:
         if s["run_id"] in known:  # the same run in two sources
             continue
         final = target._dir.path / f"{s['run_id']}{_runfile.RUN_SUFFIX}"
         tmp = _runfile.tmp_name(final)
         try:
-            with h5py.File(s["_path"], "r") as src, _runfile.new_store_file(tmp) as dst:
-                src.copy(_integrity.open_run(src["runs"], s["run_id"], s["_path"]), dst["runs"], name=s["run_id"])
+            src, where = open_source(s)
+            with src, _runfile.new_store_file(tmp) as dst:
+                src.copy(_integrity.open_run(src["runs"], s["run_id"], where), dst["runs"], name=s["run_id"])
                 _single.refresh_index(dst)
             _runfile.place(tmp, final, target.durable)
         except BaseException:
@@ -66,7 +68,9 @@ def into_file(target, stores: list) -> list[str]:
     if not side_runs and not external:
         if not stores and not _single.index_is_current(target.path):
             _single.rewrite(target.path, lambda f: None, target.durable)   # a file of an older version:
-        return []                                                         # give it the listing index
+        if target._dir.path.is_dir():                                     # give it the listing index
+            _runfile.remove_stale_tmps(target._dir.path)     # a killed writer's file kept the sidecar alive
+        return []
     side_runs.sort(key=lambda t: (t[1]["created"] or "", t[1]["run_id"]))   # the file keeps runs oldest first
     moved, added = [], []
 
@@ -80,7 +84,7 @@ def into_file(target, stores: list) -> list[str]:
                     continue          # the same run (ids are unique), e.g. after a killed compaction
                 del runs[rid]         # an incomplete group of that name is not a stored run
             try:
-                src = h5py.File(path, "r")
+                src, path = open_source({**s, "_path": path})
             except OSError as exc:   # damaged since it was indexed: the rewrite is dropped, nothing changes
                 raise _single.damaged(Path(path), exc) from exc
             with src:
@@ -96,6 +100,18 @@ def into_file(target, stores: list) -> list[str]:
         target._dir.rewrite_index([e for e in target._dir.entries() if e["file"] not in done])
     _runfile.remove_stale_tmps(target._dir.path)
     return added if stores else moved
+
+
+def open_source(s: dict):
+    """``(h5py file, path)`` holding the listed run ``s``; a sidecar run that a concurrent compaction moved
+    into its store file (``s["_main"]``) meanwhile is read there (it was reported as damaged)."""
+    try:
+        return h5py.File(s["_path"], "r"), s["_path"]
+    except FileNotFoundError:
+        main = s.get("_main")
+        if not main or main == s["_path"]:
+            raise
+        return h5py.File(main, "r"), main
 
 
 def _intact_summaries(source) -> list[dict]:
@@ -208,7 +224,8 @@ def verify(target) -> dict:
                         f"{str(target.path)!r}, ...) copies the readable runs to a new store")
     for s in summaries:
         try:
-            f = h5py.File(s["_path"], "r")
+            f, where = open_source(s)
+            s = {**s, "_path": where}
         except OSError as exc:      # a truncated or overwritten file: the damage verify() is there to report
             out[s["run_id"]] = (f"damaged: its file {s['_path']} cannot be opened ({exc}); RunStore.salvage("
                                 f"{str(target.path)!r}, ...) copies the readable runs to a new store")
@@ -308,7 +325,10 @@ def drop_empty_sidecar(store) -> None:
         try:
             store._dir.path.rmdir()
         except OSError:
-            pass
+            # a writer's file arrived after the listing (writers do not take the lock): the sidecar stays,
+            # and must keep its marker, without which no compaction would ever move that run into the file
+            if store._dir.path.is_dir():
+                store._dir.create(sidecar_of=store.path.name)
 
 
 __all__ = ["into_directory", "into_file", "salvage", "adopt_files", "verify", "open_directory", "open_file",

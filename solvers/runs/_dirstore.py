@@ -194,7 +194,10 @@ class RunDir:
                 fresh.append(e)
             out.append(e)
         if adopt and fresh:
-            self.append(fresh)
+            try:
+                self.append(fresh)
+            except FileNotFoundError:    # the sidecar was compacted away meanwhile: the index is only a cache
+                pass
         return out
 
     def append(self, lines: list[dict], locked: bool = False) -> None:

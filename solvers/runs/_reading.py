@@ -56,7 +56,8 @@ class _StoreReading:
                 unreadable.append(e["file"])
             unreadable += [f"{e['file']}:{rid}" for rid in e.get("damaged", ())]
             for s in e.get("runs", ()):
-                seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"])})
+                seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"]),
+                                              "_main": None if self.is_directory else os.fspath(self.path)})
         if unreadable:
             warnings.warn(f"RunStore: {len(unreadable)} run file(s) in {folder!r} cannot be read and are left out: "
                           f"{', '.join(sorted(unreadable)[:10])}{' ...' if len(unreadable) > 10 else ''}; "

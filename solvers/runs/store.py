@@ -317,20 +317,30 @@ class RunStore(_StoreReading):
                 s = _runfile.write_payload(payload, run_dir, durable=self.durable, compression=self.compression,
                                            taken=self._taken, directory=True)
                 break
-            except OSError:
+            except OSError as exc:
                 # another process closing this single-file store removed the empty sidecar between its
-                # creation and this writer's first file there: make it again (a directory store's own
-                # directory is never removed, so its errors are real)
-                if self.is_directory or attempt == SIDECAR_RETRIES - 1 or self._dir.path.is_dir():
+                # creation and this writer's first file there (another writer may have made it again since):
+                # make it again. A directory store's own directory is never removed, so its errors are real
+                vanished = isinstance(exc, FileNotFoundError) or not self._dir.path.is_dir()
+                if self.is_directory or attempt == SIDECAR_RETRIES - 1 or not vanished:
                     raise
         file = Path(s.pop("file"))
-        try:
-            self._dir.append([{"file": file.name, "runs": [s], "stamp": _dirstore.file_stamp(run_dir / file.name)}])
-        except FileNotFoundError:
-            # another process compacted meanwhile: it moved this run into the file and removed the
-            # emptied sidecar (index included); the run is stored, there is nothing left to index
-            if self._dir.path.is_dir() or not self._taken(s["run_id"]):
-                raise
+        line = {"file": file.name, "runs": [s], "stamp": _dirstore.file_stamp(run_dir / file.name)}
+        for attempt in range(SIDECAR_RETRIES):
+            try:
+                self._dir.append([line])
+                break
+            except FileNotFoundError:
+                # another process compacted meanwhile: it moved this run into the file and removed the
+                # emptied sidecar (index included; another writer may have made a new one since). The run
+                # is stored either way: in the file, or still in its run file (the index is only a cache:
+                # a run file without a line is summarised from the file)
+                if self._taken(s["run_id"]):
+                    break
+                if not (run_dir / file.name).exists():
+                    raise
+                if attempt == SIDECAR_RETRIES - 1:
+                    break
         return s["run_id"]
 
     def index_files(self, paths: Iterable, *, move: bool = False, summaries=None) -> list[str]:

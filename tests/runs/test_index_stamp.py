@@ -229,3 +229,59 @@ def test_a_damaged_attribute_table_in_a_directory_store_is_named(tmp_path):
         assert bad == ["20261202T011802302213Z-48d44d"]
         with pytest.raises(DamagedRunError):
             st.load(bad[0])
+
+
+def test_a_sidecar_run_compacted_meanwhile_is_read_from_the_file(tmp_path, monkeypatch):
+    """merge/export/verify list a single-file store, then open each listed run; a concurrent compaction that
+    moved a sidecar run into the file made them report it damaged (and advise salvage)."""
+    from solvers.runs import _combine
+
+    path = tmp_path / "src.h5"
+    st = solvers.RunStore(path, compact_on_close=False)
+    ids = [st.save(_result(i)) for i in range(2)]
+    stale = st._summaries()
+    assert all(".d" in s["_path"] for s in stale)
+    st.compact()                                     # another process's compaction, between list and read
+    monkeypatch.setattr(type(st), "_summaries", lambda self, adopt=True: [dict(s) for s in stale])
+    assert all(v == "ok" for v in st.verify().values())
+    with solvers.RunStore(tmp_path / "out.h5") as out:
+        assert sorted(out.merge([path])) == sorted(ids)
+    monkeypatch.undo()
+    with solvers.RunStore(tmp_path / "out.h5", "r") as out:
+        assert sorted(r["run_id"] for r in out.list()) == sorted(ids)
+    st.close()
+    with pytest.raises(FileNotFoundError):            # without the store file to fall back on, the error stays
+        _combine.open_source({**stale[0], "_main": None})
+
+
+def test_sidecar_keeps_its_marker_when_a_writer_file_arrives_during_the_drop(tmp_path, monkeypatch):
+    """drop_empty_sidecar lists the sidecar, a writer's run file arrives, the marker and index are deleted
+    and rmdir fails: the marker is made again, so a compaction still moves that run into the file."""
+    from solvers.runs import _combine
+
+    path = tmp_path / "s.h5"
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    writer = solvers.RunStore(path, compact_on_close=False)
+    real_listdir = os.listdir
+    late = {}
+
+    def listdir_then_write(p):
+        names = real_listdir(p)
+        if not late:
+            late["id"] = writer.save(_result(1))      # arrives after the closer's listing
+        return names
+
+    closer = solvers.RunStore(path)
+    closer._dir.create(sidecar_of=path.name)          # an empty sidecar, as a save's first step leaves it
+    monkeypatch.setattr(_combine.os, "listdir", listdir_then_write)
+    _combine.drop_empty_sidecar(closer)
+    monkeypatch.undo()
+    assert (tmp_path / "s.h5.d" / "newtonkit-runs.json").is_file()
+    closer.close()
+    writer.close()
+    with solvers.RunStore(path) as st:
+        st.compact()
+    import h5py
+    with h5py.File(path, "r") as f:                  # the file alone holds both runs
+        assert late["id"] in f["runs"] and len(f["runs"]) == 2
