@@ -403,10 +403,16 @@ def summaries_in_file(path, damaged: list | None = None) -> list[dict]:
     that cannot be read is left out and its id appended to ``damaged`` when it is a list (else raised)."""
     with h5py.File(path, "r") as f:
         runs = f.get("runs")
-        if not isinstance(runs, h5py.Group):
-            return []
-        out = []
-        for rid, g in run_groups(runs, damaged):
+        return group_summaries(runs, damaged) if isinstance(runs, h5py.Group) else []
+
+
+def group_summaries(runs, damaged: list | None = None, index: dict | None = None) -> list[dict]:
+    """Summaries of the complete run groups under ``runs`` (taken from ``index`` where it has them); runs
+    that cannot be read are left out, their ids appended to ``damaged`` when it is a list (else raised)."""
+    out = []
+    for rid, g in run_groups(runs, damaged):
+        s = index.get(rid) if index else None
+        if s is None:
             try:
                 s = summary_of(g, rid)
             except _integrity.HDF5_ERRORS:
@@ -414,10 +420,10 @@ def summaries_in_file(path, damaged: list | None = None) -> list[dict]:
                     raise
                 damaged.append(rid)
                 continue
-            if s is not None:
-                out.append(s)
-        return out
+        if s is not None:
+            out.append(s)
+    return out
 
 
-__all__ = ["run_groups", "StoredRun", "Payload", "write_group", "write_run_file", "write_payload",
+__all__ = ["run_groups", "group_summaries", "StoredRun", "Payload", "write_group", "write_run_file", "write_payload",
            "summary_of", "summaries_in_file", "new_store_file", "problem_label", "FORMAT", "FORMAT_VERSION"]

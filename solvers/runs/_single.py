@@ -18,7 +18,6 @@ import h5py
 import numpy as np
 
 from . import _files
-from . import _integrity
 from . import _runfile
 from ._encoding import decode as _decode
 from ._integrity import DamagedStoreError
@@ -104,21 +103,7 @@ def summaries(f, damaged: list | None = None) -> list[dict]:
     runs = f.get("runs")
     if not isinstance(runs, h5py.Group):
         return []
-    idx = _read_index(f)
-    out = []
-    for rid, g in _runfile.run_groups(runs, damaged):
-        s = idx.get(rid)
-        if s is None:
-            try:
-                s = _runfile.summary_of(g, rid)
-            except _integrity.HDF5_ERRORS:
-                if damaged is None:
-                    raise
-                damaged.append(rid)
-                continue
-        if s is not None:
-            out.append(s)
-    return out
+    return _runfile.group_summaries(runs, damaged, _read_index(f))
 
 
 def index_is_current(path: Path) -> bool:
