@@ -135,6 +135,8 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 def refuse_hdf5_target(path, what: str) -> None:
     """Refuse to write an export over an HDF5 file (``runs export STORE --csv STORE`` replaced the store)."""
     p = os.path.realpath(os.fspath(path))
+    if not os.path.isfile(p):  # absent, a directory, a FIFO or a device (opening a FIFO to read would block)
+        return
     try:
         with open(p, "rb") as fh:
             head = fh.read(len(HDF5_SIGNATURE))
