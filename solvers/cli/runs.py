@@ -210,7 +210,7 @@ def cmd_runs_compact(args) -> int:
 
 
 def cmd_runs_merge(args) -> int:
-    import os
+    from solvers.runs._combine import remove_if_empty
 
     fresh = not os.path.lexists(args.output)
     try:
@@ -219,32 +219,10 @@ def cmd_runs_merge(args) -> int:
             total = len(store)
     except BaseException:
         if fresh:                  # a failed merge leaves no empty store behind (nothing else was there)
-            _remove_empty_store(args.output)
+            remove_if_empty(solvers.RunStore, args.output)
         raise
     print(f"merged {len(added)} new runs into {args.output} ({total} runs in all)")
     return EXIT_OK
-
-
-def _remove_empty_store(path) -> None:
-    """Remove the store ``path`` this command created when it holds no run (and its lock file)."""
-    import os
-    import shutil
-
-    try:
-        with solvers.RunStore(path, mode="r") as st:
-            if len(st):
-                return
-    except Exception:
-        return
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        for p in (path, path + ".lock"):
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-        shutil.rmtree(path + ".d", ignore_errors=True)
 
 
 def _add_filters(rp, sort: bool = True) -> None:

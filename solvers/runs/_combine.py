@@ -140,6 +140,28 @@ def _checked_run(src, run_id: str, path):
     return g
 
 
+def remove_if_empty(store_class, path) -> None:
+    """Remove the store ``path`` (file, lock and sidecar, or directory) when it holds no run: the output a
+    failed merge created."""
+    import shutil
+
+    try:
+        with store_class(path, mode="r") as st:
+            if len(st):
+                return
+    except (OSError, ValueError):
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for p in (path, f"{path}.lock"):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+    shutil.rmtree(f"{path}.d", ignore_errors=True)
+
+
 def salvage(store_class, source, destination) -> dict:
     """Copy every run of ``source`` that can still be read and matches its digest into a new
     store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
@@ -331,6 +353,6 @@ def drop_empty_sidecar(store) -> None:
                 store._dir.create(sidecar_of=store.path.name)
 
 
-__all__ = ["into_directory", "into_file", "salvage", "adopt_files", "verify", "open_directory", "open_file",
+__all__ = ["into_directory", "into_file", "remove_if_empty", "salvage", "adopt_files", "verify", "open_directory", "open_file",
            "foreign", "drop_empty_sidecar"]
 
