@@ -295,20 +295,27 @@ def test_client_killed_mid_sweep_then_resume_runs_only_the_missing_tasks(client,
 
 
 
-def test_cli_dry_run_and_table(client, tmp_path, capsys):
+def _cli_runner(spec_path, text, *fixed):
+    """``run(*argv)``: the ``newtonkit sweep`` command on the spec ``text`` written to ``spec_path``."""
     import argparse
 
     from solvers.cli import sweep as command
 
-    spec = tmp_path / "s.toml"
-    spec.write_text('factory = "problems.ot:random_point_clouds"\nmethod = "sns"\nbackend = "numpy"\n'
-                    'seeds = [0, 1]\n[grid]\nn = [20]\neps = [0.05, -1.0]\n')
+    spec_path.write_text(text)
     parser = argparse.ArgumentParser()
     command.add_parser(parser.add_subparsers())
 
     def run(*argv):
-        args = parser.parse_args(["sweep", str(spec), *argv])
+        args = parser.parse_args(["sweep", str(spec_path), *fixed, *argv])
         return args.func(args)
+
+    return run
+
+
+def test_cli_dry_run_and_table(client, tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    run = _cli_runner(spec, 'factory = "problems.ot:random_point_clouds"\nmethod = "sns"\nbackend = "numpy"\n'
+                            'seeds = [0, 1]\n[grid]\nn = [20]\neps = [0.05, -1.0]\n')
 
     assert run("--dry-run") == 0
     out = capsys.readouterr().out
@@ -351,20 +358,10 @@ def test_batched_sweep_stores_each_run_once_against_direct_solves(client, tmp_pa
 
 def test_cli_counts_runs_that_did_not_converge_and_require_converged(client, tmp_path, capsys):
     """A run stored unconverged is data (exit 0), counted in the summary; --require-converged makes it exit 1."""
-    import argparse
-
-    from solvers.cli import sweep as command
-
-    spec = tmp_path / "s.toml"
-    spec.write_text('factory = "problems.ot:random_point_clouds"\nmethod = "sinkhorn"\nbackend = "numpy"\n'
-                    'seeds = [0]\n[grid]\nn = [20]\neps = [0.05]\n[option_grid]\nmaxiter = [1, 5000]\n')
-    parser = argparse.ArgumentParser()
-    command.add_parser(parser.add_subparsers())
-
-    def run(*argv):
-        args = parser.parse_args(["sweep", str(spec), "--store", str(tmp_path / "runs"), "--scheduler",
-                                  client.scheduler.address, "--no-progress", *argv])
-        return args.func(args)
+    run = _cli_runner(tmp_path / "s.toml",
+                      'factory = "problems.ot:random_point_clouds"\nmethod = "sinkhorn"\nbackend = "numpy"\n'
+                      'seeds = [0]\n[grid]\nn = [20]\neps = [0.05]\n[option_grid]\nmaxiter = [1, 5000]\n',
+                      "--store", str(tmp_path / "runs"), "--scheduler", client.scheduler.address, "--no-progress")
 
     assert run() == 0
     out = capsys.readouterr().out
