@@ -117,15 +117,14 @@ def open_source(s: dict):
 def _intact_summaries(source) -> list[dict]:
     """The runs of the store ``source`` to merge; :class:`DamagedStoreError` when some cannot be read (a merge
     copies whole stores: one that would come out short is refused, naming what to salvage)."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        rows = source._summaries(adopt=False)
-    for w in caught:
-        if issubclass(w.category, RuntimeWarning) and "cannot be read" in str(w.message):
-            raise DamagedStoreError(f"merge: {w.message}. Nothing was merged; salvage the source first: "
-                                    f"RunStore.salvage({str(source.path)!r}, 'intact.h5')")
+    left_out: dict = {}
+    rows = source._summaries(adopt=False, left_out=left_out)
+    bad = left_out.get("sidecar", []) + left_out.get("main", [])
+    if bad:
+        raise DamagedStoreError(f"merge: {len(bad)} run(s) or run file(s) of {str(source.path)!r} cannot be read: "
+                                f"{', '.join(sorted(bad)[:10])}{' ...' if len(bad) > 10 else ''}. Nothing was "
+                                f"merged; salvage the source first: RunStore.salvage({str(source.path)!r}, "
+                                "'intact.h5')")
     return rows
 
 
@@ -230,18 +229,11 @@ def adopt_files(target, paths: list, move: bool, rows=None) -> list[str]:
 
 def verify(target) -> dict:
     """:meth:`RunStore.verify`: every complete run checked against its digest."""
-    import warnings
-
     out = {}
-    with warnings.catch_warnings():      # the runs the listing leaves out are reported below, by id
-        warnings.simplefilter("ignore", RuntimeWarning)
-        summaries = target._summaries()
+    left_out: dict = {}                  # what the listing leaves out is reported here, by id
+    summaries = target._summaries(left_out=left_out)
     if not target.is_directory:
-        damaged: list = []
-        with target._open_main() as f:
-            if isinstance(f.get("runs"), h5py.Group):
-                _single.summaries(f, damaged)
-        for rid in damaged:
+        for rid in left_out.get("main", ()):
             out[rid] = (f"damaged: its group in {str(target.path)!r} cannot be read; RunStore.salvage("
                         f"{str(target.path)!r}, ...) copies the readable runs to a new store")
     for s in summaries:

@@ -42,11 +42,13 @@ class _StoreReading:
         except OSError as exc:
             raise _single.damaged(self.path, exc) from exc
 
-    def _summaries(self, adopt: bool = True) -> list[dict]:
+    def _summaries(self, adopt: bool = True, left_out: dict | None = None) -> list[dict]:
         """Every complete run once, oldest first, each with ``_path`` (str: the HDF5 file holding it).
 
         The sidecar is read before the file: a compaction that runs meanwhile moves runs from
-        the sidecar into the file, never the other way, so no run is missed."""
+        the sidecar into the file, never the other way, so no run is missed. What cannot be read is
+        left out with a warning, or, when ``left_out`` is a dict, listed there instead: ``"sidecar"``
+        (run files, or ``file:run_id``) and ``"main"`` (run ids of the store file)."""
         self._check_open()
         seen: dict[str, dict] = {}
         folder = os.fspath(self._dir.path)
@@ -58,7 +60,9 @@ class _StoreReading:
             for s in e.get("runs", ()):
                 seen.setdefault(s["run_id"], {**s, "_path": os.path.join(folder, e["file"]),
                                               "_main": None if self.is_directory else os.fspath(self.path)})
-        if unreadable:
+        if left_out is not None:
+            left_out["sidecar"] = unreadable
+        elif unreadable:
             warnings.warn(f"RunStore: {len(unreadable)} run file(s) in {folder!r} cannot be read and are left out: "
                           f"{', '.join(sorted(unreadable)[:10])}{' ...' if len(unreadable) > 10 else ''}; "
                           "RunStore.verify() names the damage, RunStore.salvage() copies what is intact",
@@ -69,7 +73,9 @@ class _StoreReading:
                 main = os.fspath(self.path)
                 for s in _single.summaries(f, damaged):
                     seen[s["run_id"]] = {**s, "_path": main}
-            if damaged:
+            if left_out is not None:
+                left_out["main"] = damaged
+            elif damaged:
                 warnings.warn(f"RunStore: {len(damaged)} run(s) in {main!r} cannot be read and are left out: "
                               f"{', '.join(sorted(damaged)[:10])}{' ...' if len(damaged) > 10 else ''}; "
                               "RunStore.salvage() copies the intact runs to a new store", RuntimeWarning,
