@@ -111,6 +111,43 @@ def limit(n: int):
             numba.set_num_threads(old)
 
 
+# ------------------------------------------------------------------ BLAS threads
+_blas_controller = None
+_blas_lock = threading.Lock()
+
+
+def _controller():
+    """threadpoolctl's view of the BLAS libraries loaded now (made once; None without threadpoolctl)."""
+    global _blas_controller
+    with _blas_lock:
+        if _blas_controller is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:                  # pragma: no cover - a dependency; without it nothing is capped
+                _blas_controller = False
+            else:
+                _blas_controller = ThreadpoolController()
+        return _blas_controller or None
+
+
+@contextlib.contextmanager
+def blas_serial():
+    """Run the block's BLAS / LAPACK calls on one thread; the libraries' counts are restored after.
+
+    For small dense work done next to the Numba kernels. OpenBLAS's worker threads keep spinning for
+    about 0.1 s after a threaded call, on the cores the Numba kernels then run on: the multigrid set-up's
+    Cholesky inverse of a 100-point coarsest matrix (a threaded LAPACK call of a few microseconds' work)
+    made the MG-CG solve after it 2-3x slower (96^3: 180 against 74 ms; 1024^2: 164 against 76 ms; 2
+    threads, ``OPENBLAS_NUM_THREADS`` unset). Uses threadpoolctl (the libraries loaded when it is first
+    needed; SciPy's LAPACK is imported before)."""
+    ctl = _controller()
+    if ctl is None:
+        yield
+        return
+    with ctl.limit(limits=1, user_api="blas"):
+        yield
+
+
 # ------------------------------------------------------------------ concurrent launches
 #: held around every parallel kernel launch when Numba's threading layer cannot take launches from
 #: several Python threads at once (see :func:`launch_lock`); re-entrant, since kernels call kernels

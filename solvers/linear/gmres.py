@@ -95,6 +95,8 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         return out_of_cycles(x, 0, rnorm)
 
     V = xp.empty((m + 1, n))
+    K = R.K                              # the Arnoldi products by the backend's kernels, not a threaded BLAS
+    h1, h2 = xp.zeros(m + 1), xp.zeros(m + 1)   # call between the Numba kernels (see krylov.rows_dot)
     H = np.zeros((m + 1, m))
     cs = np.zeros(m)
     sn = np.zeros(m)
@@ -104,10 +106,15 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     stop = False
     scale_AM = 0.0                       # largest ||A M v|| seen: the scale breakdowns are measured against
 
+    def combine(j, y):
+        """``V_j^T y`` (a fresh vector)."""
+        out = xp.zeros(n)
+        K.rows_sub(V, j, xp.asarray(-y), out)
+        return out
+
     def candidate(j):
         """``x + M V_j y_j`` (the least-squares update from the first ``j`` columns), its residual and norm."""
-        y = _solve_upper(H, g, j)
-        xn = x + apply_M(V[:j].T @ xp.asarray(y))
+        xn = x + apply_M(combine(j, _solve_upper(H, g, j)))
         rn = R.residual(xn)
         return xn, rn, R.norm(rn)
 
@@ -128,12 +135,11 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             wnorm = R.norm(w)
             scale_AM = max(scale_AM, wnorm)
             # Arnoldi step: classical Gram-Schmidt, repeated once (CGS2), as BLAS-2 products
-            Vj = V[: j + 1]
-            h = Vj @ w
-            w = w - Vj.T @ h
-            h2 = Vj @ w
-            w = w - Vj.T @ h2
-            hcol = be.to_numpy(h + h2)
+            K.rows_dot(V, j + 1, w, h1)
+            K.rows_sub(V, j + 1, h1, w)
+            K.rows_dot(V, j + 1, w, h2)
+            K.rows_sub(V, j + 1, h2, w)
+            hcol = be.to_numpy(h1[: j + 1] + h2[: j + 1])
             hnext = R.norm(w)
             if not (np.all(np.isfinite(hcol)) and math.isfinite(hnext) and math.isfinite(wnorm)):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Arnoldi step at iteration {itn}")
@@ -159,7 +165,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             est = abs(g[j + 1])
             hist.append(est)
             if R.cb:
-                stop = R.stop(x + apply_M(V[: j + 1].T @ xp.asarray(_solve_upper(H, g, j + 1))), itn, est)
+                stop = R.stop(x + apply_M(combine(j + 1, _solve_upper(H, g, j + 1))), itn, est)
             # happy breakdown (relative): w has no component outside the Krylov space, which is invariant
             if est <= tol or hnext <= DEPENDENT * wnorm or stop:
                 j += 1

@@ -89,7 +89,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             # ---- start (or restart) the Lanczos process from the residual r
             r1 = r.copy()
             y = apply_M(r1)
-            beta1, beta1_root = C.sqrt_dot(xp, r1, y)      # r^T M r and its root, free of under/overflow
+            beta1, beta1_root = C.sqrt_dot(xp, r1, y, K.dot)      # r^T M r and its root, free of under/overflow
             if not math.isfinite(beta1):
                 return done(x, Status.NONFINITE, itn, rnorm, C.nonfinite_reason("M r"))
             if beta1 <= 0.0:
@@ -120,7 +120,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 r1, r2 = r2, y
                 y = apply_M(r2)
                 oldb = beta
-                beta2, beta_root = C.sqrt_dot(xp, r2, y)
+                beta2, beta_root = C.sqrt_dot(xp, r2, y, K.dot)
                 if not math.isfinite(beta2) or not math.isfinite(alfa):
                     status, reason = Status.NONFINITE, C.nonfinite_reason(f"the Lanczos recurrence at iteration {itn}")
                     itn -= 1

@@ -294,14 +294,6 @@ class MultigridPreconditioner(LinearOperator):
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ cycle
-    def _restrict(self, lev, r, out):
-        """``out = R r`` (the backend's restriction kernel)."""
-        self.backend.kernels("multigrid").restrict(r, out, lev.R)
-
-    def _prolong_add(self, lev, e, u):
-        """``u += P e``."""
-        self.backend.kernels("multigrid").prolong_add(e, u, lev.P, lev.pbuf)
-
     def _cycle(self, l, f, u, K, dot=False):
         """One cycle from level ``l`` down; returns ``f . u`` when ``dot`` (from the last pass), else None."""
         lev = self.levels[l]
@@ -309,7 +301,7 @@ class MultigridPreconditioner(LinearOperator):
             return self._tail[1](f, u, dot)
         if l == len(self.levels) - 1:
             u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
-            return float(self.backend.xp.vdot(f, u)) if dot else None
+            return self._dot(f, u) if dot else None
         A = lev.A
         nu = self.nus[l]
         nxt = self.levels[l + 1]
@@ -338,11 +330,14 @@ class MultigridPreconditioner(LinearOperator):
             K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
-            return float(self.backend.xp.vdot(f, u)) if dot else None
+            return self._dot(f, u) if dot else None
         if lev.split is not None:                  # on the iterate its pre left; writes u
             return lev.split.post(nxt.u, u, f, 0, 2 * nu + 1, dot)
         # u += P e_c, then red (black red)^nu: one pass
         return K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1, dot)
+
+    def _dot(self, f, u):   # the backend's kernel, not a threaded BLAS dot (krylov.rows_dot_p says why)
+        return float(self.backend.kernels("krylov").select(f.size).dot(f.reshape(-1), u.reshape(-1)))
 
     def _apply(self, r, out, dot):
         shp = self.levels[0].shape

@@ -97,12 +97,13 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     r = xp.empty_like(b)
     z = xp.empty_like(b)
     shp = A.grid_shape
-    bnorm = _common.norm2(xp, b)
+    dot = _common.kernels(be, b.shape[0]).dot    # not a threaded BLAS dot next to the Numba kernels
+    bnorm = _common.norm2(xp, b, dot)
     tol = max(rtol * bnorm, _common.ldexp(atol, -e))
 
     def residual(v=None):         # ||b - A v|| (v = x by default), also where its square under- or overflows
         rr = A.residual_into((x if v is None else v).reshape(shp), b.reshape(shp), r.reshape(shp))
-        return math.sqrt(rr) if 1e-280 < rr < 1e280 else _common.norm2(xp, r)
+        return math.sqrt(rr) if 1e-280 < rr < 1e280 else _common.norm2(xp, r, dot)
 
     hist = [residual()]
     best, best_x, best_it = hist[0], None, 0   # best_x: a copy, made only once a cycle raised the residual

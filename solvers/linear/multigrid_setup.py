@@ -29,6 +29,7 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _config
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
 
@@ -181,6 +182,18 @@ def spd_inverse(C):
     inverse) when ``C`` is SPD, else a general or pseudo inverse."""
     from scipy.linalg import lapack
 
+    if C.shape[0] > SERIAL_INVERSE_MAX:
+        return _inverse(C, lapack)
+    with _config.blas_serial():            # threaded LAPACK here slowed the whole solve after it 2-3x
+        return _inverse(C, lapack)
+
+
+#: coarsest matrices up to this size are inverted with BLAS on one thread (:func:`solvers._config.blas_serial`);
+#: larger ones (a hierarchy cut short by ``max_levels``) keep the library's threads, whose work then dominates
+SERIAL_INVERSE_MAX = 2000
+
+
+def _inverse(C, lapack):
     c, info = lapack.dpotrf(C, lower=False)
     if info == 0:
         ci, info = lapack.dpotri(c, lower=False)

@@ -156,24 +156,27 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     if v0 is None:
         v0 = np.random.default_rng(rng).standard_normal(n)
     v = C._as_vector(be, v0, n, "v0", op.shape)
-    vnorm = float(xp.linalg.norm(v))
+    K = C.kernels(be, n)
+    vnorm = C.norm2(xp, v, K.dot)
     if not vnorm > 0.0:
         raise ValueError("lanczos_bounds: v0 must be a non-zero vector")
     V = xp.zeros((k, n))
     alpha = np.zeros(k)
     beta = np.zeros(k)
     v /= vnorm
-    K = C.kernels(be, n)
     Aap = C.Applier(op, A, be, K, "A")
     m = k
+    h = xp.zeros(k)
     for j in range(k):
         V[j] = v
-        w = Aap.product(v)
-        alpha[j] = float(xp.dot(v, w))
-        # full reorthogonalisation (twice is enough)
+        w = xp.array(Aap.product(v), dtype=xp.float64, order="C")   # a copy: updated in place below
+        alpha[j] = float(K.dot(v, w))
+        # full reorthogonalisation (twice is enough), by the backend's kernels (not a threaded BLAS call
+        # between the Numba kernels: see solvers._kernels.numba.krylov.rows_dot)
         for _ in range(2):
-            w = w - V[: j + 1].T @ (V[: j + 1] @ w)
-        bj = C.norm2(xp, w)
+            K.rows_dot(V, j + 1, w, h)
+            K.rows_sub(V, j + 1, h, w)
+        bj = C.norm2(xp, w, K.dot)
         if j + 1 == k:
             break
         if bj <= 1e-14 * max(abs(alpha[j]), 1e-300):   # invariant subspace found: Ritz values are exact

@@ -44,6 +44,34 @@ def test_krylov_steps(rng, n):
     assert K.as_vector(np.ones((3, 2))[:, 0]).flags.c_contiguous
 
 
+@pytest.mark.parametrize("n, k", [(17, 0), (17, 5), (60_000, 1), (60_000, 9), (70_001, 31)])
+@pytest.mark.parametrize("backend", [NP, NB])
+def test_rows_kernels_against_dense_products(rng, n, k, backend):
+    """GMRES's Arnoldi products ``h = V[:k] w`` and ``w -= V[:k]^T h`` (compiled four rows at a time on Numba,
+    a remainder of 0-3 rows, chunked in parallel from 50 000 points) against exactly rounded sums
+    (``math.fsum``), on rows of mixed scale; a basis that does not match is refused."""
+    import math
+
+    K = backend.kernels("krylov").select(n)
+    V = rng.standard_normal((k + 2, n)) * np.logspace(-3, 3, k + 2)[:, None]
+    w, h = rng.standard_normal(n), np.full(k + 2, np.nan)
+    K.rows_dot(V, k, w, h)
+    want = np.array([math.fsum(V[r] * w) for r in range(k)])
+    scale = np.abs(V[:k]) @ np.abs(w)
+    assert np.all(np.abs(h[:k] - want) <= 1e-13 * scale)
+    assert np.isnan(h[k:]).all()                              # only the first k entries are written
+    w0 = w.copy()
+    K.rows_sub(V, k, h, w)
+    want = np.array([math.fsum([w0[i]] + list(-V[:k, i] * h[:k])) for i in range(0, n, max(1, n // 50))])
+    idx = np.arange(0, n, max(1, n // 50))
+    err = np.abs(w[idx] - want)
+    assert np.all(err <= 1e-13 * (np.abs(w0[idx]) + np.abs(V[:k, idx]).T @ np.abs(h[:k])))
+    with pytest.raises(ValueError):
+        K.rows_dot(V, k, w[:-1], h)
+    with pytest.raises(ValueError):
+        K.rows_sub(V, k + 3, h, w)
+
+
 @pytest.mark.parametrize("n", [17, 60_000])
 @pytest.mark.parametrize("backend", [NP, NB])
 def test_deferred_cg_updates(rng, n, backend):

@@ -162,7 +162,7 @@ def test_fused_residual_restriction_equals_residual_then_restriction(shape, rng)
         u, f = rng.standard_normal(lev.shape), rng.standard_normal(lev.shape)
         r = f.ravel() - lev.A.to_csr() @ u.ravel()
         ref = np.empty(M.levels[l + 1].shape)
-        M._restrict(lev, r.reshape(lev.shape), ref)
+        M.backend.kernels("multigrid").restrict(r.reshape(lev.shape), ref, lev.R)
         for nchunks in (1, 2, 3, 7):               # the thread partition must not change the result
             out = np.full(ref.shape, np.nan)
             fused(u, f, out, *lev.A._coef(), *lev.R, nchunks)

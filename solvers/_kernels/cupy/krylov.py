@@ -96,3 +96,13 @@ def residual(b, q, r):
 def cheb_step(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d``."""
     _build.build(_CHEB_STEP)(ad, c1, c2, z, res, d)
+
+
+def rows_dot(V, k, w, h):
+    """``h[:k] = V[:k] @ w`` (cuBLAS GEMV)."""
+    h[:k] = V[:k] @ w
+
+
+def rows_sub(V, k, h, w):
+    """``w -= V[:k].T @ h[:k]`` in place."""
+    w -= V[:k].T @ h[:k]

@@ -316,6 +316,7 @@ def _warm():  # pragma: no cover
 # The names every backend's ``multigrid`` module shares (see :mod:`solvers._kernels.numpy.multigrid`).
 from . import stencil as _stencil  # noqa: E402
 
+from . import krylov as _krylov  # noqa: E402
 from . import rbwave as _rbwave  # noqa: E402
 
 #: grid points; coarser levels run on one thread (waking the thread pool costs more than the work there)
@@ -353,7 +354,7 @@ def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
         return _rbwave.run(op, u, f, first, count, False, e=e, P=P, buf=work, dot=dot)
     prolong_add(e, u, P, work)
     _stencil.sweeps(op, u, f, first, count, False)
-    return float(np.vdot(f, u)) if dot else None
+    return float(_krylov.dot(f.reshape(-1), u.reshape(-1))) if dot else None   # not BLAS: see krylov.rows_dot
 
 
 def needs_residual_buffer(op):

@@ -7,6 +7,7 @@ kernels below, other dtypes fall back to SciPy.
 import numba as nb
 import numpy as np
 
+from . import krylov as _krylov
 from ..numpy.sparse import csr  # noqa: F401  (same host storage as the reference: SciPy CSR)
 
 
@@ -112,4 +113,6 @@ def matvec_dot(A, x, out):
         fn = csr_matvec_dot_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec_dot
         return float(fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))
     out[...] = A @ x
+    if x.dtype == np.float64 and out.dtype == np.float64 and x.ndim == 1 and x.flags.c_contiguous:
+        return float(_krylov.dot(x, out))          # not a threaded BLAS dot (see krylov.rows_dot)
     return float(np.dot(x, out))

@@ -106,3 +106,23 @@ def cheb_step(z, res, d, ad, c1, c2):
     d *= c1
     d += c2 * res
     z += d
+
+
+def rows_dot(V, k, w, h):
+    """``h[:k] = V[:k] @ w`` (the projections of ``w`` on the first ``k`` rows of ``V``; GMRES's Arnoldi step)."""
+    _check_rows(V, k, w, h)
+    with np.errstate(over="ignore", invalid="ignore"):
+        h[:k] = V[:k] @ w
+
+
+def rows_sub(V, k, h, w):
+    """``w -= V[:k].T @ h[:k]`` in place."""
+    _check_rows(V, k, w, h)
+    with np.errstate(over="ignore", invalid="ignore"):
+        w -= V[:k].T @ h[:k]
+
+
+def _check_rows(V, k, w, h):
+    if V.ndim != 2 or not 0 <= k <= V.shape[0] or V.shape[1] != w.shape[0] or h.shape[0] < k:
+        raise ValueError(f"krylov kernel: rows of V {V.shape} (k={k}) do not match w ({w.shape[0]}) and h "
+                         f"({h.shape[0]})")

@@ -1,0 +1,88 @@
+"""No threaded BLAS call between the Numba kernels of a solve.
+
+OpenBLAS's worker threads spin for about 0.1 s after a threaded call, on the cores the Numba kernels then
+run on. Measured with ``OPENBLAS_NUM_THREADS`` unset (2 cores, before these paths changed): MINRES 10x,
+GMRES 3.9x, geometric MG-CG 2-5x, Galerkin MG-CG 4.7x slower than with it set to 1
+(``benchmarks/blas_threads.py``). The solvers' vector products on the Numba backend therefore go through
+the backend's kernels, and the multigrid set-up's small dense inverse runs LAPACK on one thread. These
+tests check those two facts directly (no timing).
+"""
+import numpy as np
+import pytest
+import scipy.linalg
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import solvers
+from problems import pde
+from solvers.linear.multigrid import multigrid
+from solvers.linear.precond import chebyshev
+
+LONG = 10_000          # OpenBLAS threads a dot product from here on (interface/dot.c)
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_coarse_inverse_runs_lapack_on_one_thread(monkeypatch):
+    seen = []
+    real = scipy.linalg.lapack.dpotrf
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg.lapack, "dpotrf", spy)
+    A = pde.Poisson((40, 40, 40)).operator("numba")
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        M = multigrid(A)
+        after = _blas_threads()
+    assert seen and all(n == 1 for n in seen[-1])
+    assert after == before                      # the caller's count is restored
+    C = M.levels[-1].A.to_csr().toarray()        # and the inverse is the inverse
+    np.testing.assert_allclose(M._cinv @ C, np.eye(C.shape[0]), atol=1e-10)
+
+
+def _cases():
+    p2 = pde.Poisson((128, 128))
+    A2, b2 = p2.operator("numba"), p2.rhs("numba")
+    k = lambda x, y, z: np.where((x > 0.3) & (x < 0.7), 1e3, 1.0)  # noqa: E731
+    p3 = pde.Poisson((24, 24, 24), k=k)
+    A3, b3 = p3.operator("numba"), p3.rhs("numba")
+    p4 = pde.Poisson((32, 32, 32))
+    A4, b4 = p4.operator("numba"), p4.rhs("numba")
+    return {
+        "minres": lambda: solvers.minres(A2, b2, rtol=1e-6, backend="numba"),
+        "gmres": lambda: solvers.gmres(A2, b2, rtol=1e-3, restart=12, backend="numba"),
+        "cdm": lambda: solvers.cdm(A2, b2, rtol=1e-3, backend="numba"),
+        "cg+chebyshev": lambda: solvers.cg(A2, b2, M=chebyshev(A2), rtol=1e-6, backend="numba"),
+        "mg-cg geometric": lambda: solvers.cg(A4, b4, M=multigrid(A4), rtol=1e-8),
+        "mg-cg galerkin": lambda: solvers.cg(A3, b3, M=multigrid(A3), rtol=1e-8),
+        "mg stationary": lambda: multigrid(A4).solve(b4, rtol=1e-6),
+        "cg csr": lambda: solvers.cg(A2.to_csr(), b2, rtol=1e-3, backend="numba"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_no_numpy_blas_on_long_vectors_in_numba_solves(monkeypatch, name):
+    """Run once (compiling), then again with NumPy's BLAS-backed products wrapped: none may see a long vector."""
+    fn = _cases()[name]
+    ref = fn()
+    calls = []
+
+    def wrap(f):
+        def g(*args, **kwargs):
+            if any(getattr(a, "size", 0) >= LONG for a in args):
+                calls.append((f.__name__, [getattr(a, "shape", None) for a in args]))
+            return f(*args, **kwargs)
+        return g
+
+    for mod, names in ((np, ("dot", "vdot", "inner", "matmul")), (np.linalg, ("norm",))):
+        for nm in names:
+            monkeypatch.setattr(mod, nm, wrap(getattr(mod, nm)))
+    res = fn()
+    monkeypatch.undo()
+    assert calls == []
+    assert res.converged and res.nit == ref.nit
+    np.testing.assert_array_equal(res.x, ref.x)
