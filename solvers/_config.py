@@ -114,6 +114,8 @@ def limit(n: int):
 # ------------------------------------------------------------------ BLAS threads
 _blas_controller = None
 _blas_lock = threading.Lock()
+_serial_users = 0                # blocks inside blas_serial now, over all Python threads
+_serial_limiter = None
 
 
 def _controller():
@@ -140,12 +142,25 @@ def blas_serial():
     made the MG-CG solve after it 2-3x slower (96^3: 180 against 74 ms; 1024^2: 164 against 76 ms; 2
     threads, ``OPENBLAS_NUM_THREADS`` unset). Uses threadpoolctl (the libraries loaded when it is first
     needed; SciPy's LAPACK is imported before)."""
+    global _serial_users, _serial_limiter
     ctl = _controller()
     if ctl is None:
         yield
         return
-    with ctl.limit(limits=1, user_api="blas"):
+    # BLAS thread counts are process-wide: the first block in (of any Python thread) caps them, the last one
+    # out restores them (two overlapping blocks each restoring "its" count left the caller's count at 1)
+    with _blas_lock:
+        if _serial_users == 0:
+            _serial_limiter = ctl.limit(limits=1, user_api="blas")
+        _serial_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _serial_users -= 1
+            if _serial_users == 0:
+                _serial_limiter.restore_original_limits()
+                _serial_limiter = None
 
 
 # ------------------------------------------------------------------ concurrent launches

@@ -86,3 +86,20 @@ def test_no_numpy_blas_on_long_vectors_in_numba_solves(monkeypatch, name):
     assert calls == []
     assert res.converged and res.nit == ref.nit
     np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_overlapping_serial_blocks_restore_the_callers_count():
+    """Two blocks (of two Python threads, say) overlapping out of order -- first in, first out -- keep the cap
+    until the last one leaves, then restore the caller's count (restoring per block left it at 1)."""
+    from solvers import _config
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        a, b = _config.blas_serial(), _config.blas_serial()
+        a.__enter__()
+        b.__enter__()
+        assert all(n == 1 for n in _blas_threads())
+        a.__exit__(None, None, None)
+        assert all(n == 1 for n in _blas_threads())      # b is still inside
+        b.__exit__(None, None, None)
+        assert _blas_threads() == before == [2] * len(before)
