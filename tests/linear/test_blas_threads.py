@@ -61,6 +61,8 @@ def _cases():
         "mg-cg galerkin": lambda: solvers.cg(A3, b3, M=multigrid(A3), rtol=1e-8),
         "mg stationary": lambda: multigrid(A4).solve(b4, rtol=1e-6),
         "cg csr": lambda: solvers.cg(A2.to_csr(), b2, rtol=1e-3, backend="numba"),
+        "newton_krylov bratu": lambda: solvers.newton_krylov(**pde.Bratu((112, 112), lam=3.0).nonlinear_system("numba"),
+                                                             tol=1e-8),
     }
 
 
