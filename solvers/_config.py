@@ -128,7 +128,10 @@ def _controller():
             except ImportError:                  # pragma: no cover - a dependency; without it nothing is capped
                 _blas_controller = False
             else:
-                _blas_controller = ThreadpoolController()
+                try:
+                    _blas_controller = ThreadpoolController()
+                except Exception:                # a library threadpoolctl cannot inspect: run uncapped
+                    _blas_controller = False
         return _blas_controller or None
 
 
@@ -141,7 +144,12 @@ def blas_serial():
     Cholesky inverse of a 100-point coarsest matrix (a threaded LAPACK call of a few microseconds' work)
     made the MG-CG solve after it 2-3x slower (96^3: 180 against 74 ms; 1024^2: 164 against 76 ms; 2
     threads, ``OPENBLAS_NUM_THREADS`` unset). Uses threadpoolctl (the libraries loaded when it is first
-    needed; SciPy's LAPACK is imported before)."""
+    needed; SciPy's LAPACK is imported before); when it fails the block runs uncapped.
+
+    The counts are process-wide (as with every threadpoolctl limit): the first block in, of any Python
+    thread, caps them and the last one out restores what it found. Another thread that changes or restores
+    the BLAS counts itself *while* a block is inside (its own threadpoolctl limit) can therefore find them
+    restored to the value before its change; the blocks last milliseconds (a coarse-grid inverse)."""
     global _serial_users, _serial_limiter
     ctl = _controller()
     if ctl is None:
@@ -151,14 +159,17 @@ def blas_serial():
     # out restores them (two overlapping blocks each restoring "its" count left the caller's count at 1)
     with _blas_lock:
         if _serial_users == 0:
-            _serial_limiter = ctl.limit(limits=1, user_api="blas")
+            try:
+                _serial_limiter = ctl.limit(limits=1, user_api="blas")
+            except Exception:                    # could not cap: run uncapped rather than fail the solve
+                _serial_limiter = None
         _serial_users += 1
     try:
         yield
     finally:
         with _blas_lock:
             _serial_users -= 1
-            if _serial_users == 0:
+            if _serial_users == 0 and _serial_limiter is not None:
                 _serial_limiter.restore_original_limits()
                 _serial_limiter = None
 

@@ -189,7 +189,7 @@ def sqrt_dot(xp, a, b, dot=None) -> tuple[float, float]:
         return 0.0, 0.0
     if not (math.isfinite(ma) and math.isfinite(mb)):
         return math.nan, math.nan
-    ds = float(xp.dot(a / ma, b / mb))
+    ds = float((dot or xp.dot)(a / ma, b / mb))
     return ds, math.sqrt(abs(ds)) * math.sqrt(ma) * math.sqrt(mb)
 
 
@@ -208,7 +208,7 @@ def norm2(xp, v, dot=None) -> float:
     if m == 0.0 or not math.isfinite(m):
         return m
     w = v * (1.0 / m) if m >= 1e-300 else v / m
-    return m * math.sqrt(float(xp.dot(w, w)))
+    return m * math.sqrt(float((dot or xp.dot)(w, w)))
 
 
 

@@ -97,6 +97,7 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     V = xp.empty((m + 1, n))
     K = R.K                              # the Arnoldi products by the backend's kernels, not a threaded BLAS
     h1, h2 = xp.zeros(m + 1), xp.zeros(m + 1)   # call between the Numba kernels (see krylov.rows_dot)
+    wbuf = xp.empty(n)                   # A M v_j, private to the solve (V[j + 1] is a copy of it)
     H = np.zeros((m + 1, m))
     cs = np.zeros(m)
     sn = np.zeros(m)
@@ -129,12 +130,15 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         status = None
         dependent = False
         for j in range(m):
-            w = Aap.into(apply_M(V[j]), xp.empty(n))
+            w = Aap.into(apply_M(V[j]), wbuf)
+            if w is not wbuf:            # the operator's own array (possibly a view of V): the Arnoldi step
+                wbuf[...] = w            # below updates w in place
+                w = wbuf
             cnt["matvecs"] += 1
             itn += 1
             wnorm = R.norm(w)
             scale_AM = max(scale_AM, wnorm)
-            # Arnoldi step: classical Gram-Schmidt, repeated once (CGS2), as BLAS-2 products
+            # Arnoldi step: classical Gram-Schmidt, repeated once (CGS2), as BLAS-2 products (in place on w)
             K.rows_dot(V, j + 1, w, h1)
             K.rows_sub(V, j + 1, h1, w)
             K.rows_dot(V, j + 1, w, h2)

@@ -300,7 +300,7 @@ class MultigridPreconditioner(LinearOperator):
         if self._tail and l == self._tail[0]:     # the small levels in one compiled call (same kernels, same order)
             return self._tail[1](f, u, dot)
         if l == len(self.levels) - 1:
-            u.reshape(-1)[...] = self._cinv @ f.reshape(-1)
+            self._coarsest(f, u)
             return self._dot(f, u) if dot else None
         A = lev.A
         nu = self.nus[l]
@@ -335,6 +335,10 @@ class MultigridPreconditioner(LinearOperator):
             return lev.split.post(nxt.u, u, f, 0, 2 * nu + 1, dot)
         # u += P e_c, then red (black red)^nu: one pass
         return K.prolong_sweeps(nxt.u, u, lev.P, lev.pbuf, A, f, 0, 2 * nu + 1, dot)
+
+    def _coarsest(self, f, u):   # u = C^-1 f by the backend's kernel (C^-1 is symmetric), not a threaded BLAS call
+        u.reshape(-1)[...] = 0.0
+        self.backend.kernels("krylov").select(f.size).rows_sub(self._cinv, f.size, -f.reshape(-1), u.reshape(-1))
 
     def _dot(self, f, u):   # the backend's kernel, not a threaded BLAS dot (krylov.rows_dot_p says why)
         return float(self.backend.kernels("krylov").select(f.size).dot(f.reshape(-1), u.reshape(-1)))

@@ -45,7 +45,7 @@ def fmg_guess(M, b, out):
     K = M.backend.kernels("multigrid")
     b = b.reshape(-1)
     if len(L) == 1:
-        out[...] = M._cinv @ b
+        M._coarsest(b, out)
         return out
     if M._fmg is None:                    # per coarse level: restricted b, approximation, residual, correction
         M._fmg = [None] + [tuple(xp.empty(lev.shape) for _ in range(4)) for lev in L[1:]]
@@ -54,7 +54,7 @@ def fmg_guess(M, b, out):
     for l in range(len(L) - 1):
         K.restrict(src, F[l + 1][0], L[l].R)
         src = F[l + 1][0]
-    F[-1][1].reshape(-1)[...] = M._cinv @ F[-1][0].reshape(-1)
+    M._coarsest(F[-1][0], F[-1][1])
     for l in range(len(L) - 2, 0, -1):
         f, u, r, e = F[l]
         u[...] = 0.0

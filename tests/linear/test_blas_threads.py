@@ -5,8 +5,12 @@ run on. Measured with ``OPENBLAS_NUM_THREADS`` unset (2 cores, before these path
 GMRES 3.9x, geometric MG-CG 2-5x, Galerkin MG-CG 4.7x slower than with it set to 1
 (``benchmarks/blas_threads.py``). The solvers' vector products on the Numba backend therefore go through
 the backend's kernels, and the multigrid set-up's small dense inverse runs LAPACK on one thread. These
-tests check those two facts directly (no timing).
+tests check that directly, without timing a solve: the BLAS workers' CPU time during a solve with two BLAS
+threads allowed (any threaded call wakes them, however it was spelled), NumPy's product functions
+wrapped (names the call), and LAPACK's thread count inside the coarse inverse.
 """
+import os
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -64,6 +68,66 @@ def _cases():
         "newton_krylov bratu": lambda: solvers.newton_krylov(**pde.Bratu((112, 112), lam=3.0).nonlinear_system("numba"),
                                                              tol=1e-8),
     }
+
+
+def _thread_cpu():
+    """CPU seconds (user + system) of every thread of this process, by thread id (Linux ``/proc``)."""
+    out, tick = {}, os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:                              # the thread ended meanwhile
+            continue
+        out[tid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+@pytest.fixture(scope="module")
+def blas_workers():
+    """The thread ids of the BLAS libraries' workers: the threads other than this one that get CPU time
+    while this one runs large BLAS products (NumPy's and SciPy's OpenBLAS) with two threads allowed."""
+    import threading
+    import time
+
+    from scipy.linalg import blas
+
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux /proc")
+    me = str(threading.get_native_id())
+    X = np.random.default_rng(0).standard_normal((700, 700))
+    with threadpool_limits(limits=2, user_api="blas"):
+        if max(_blas_threads(), default=1) < 2:
+            pytest.skip("the BLAS libraries cannot run two threads here")
+        time.sleep(0.3)                        # threads that spin after earlier work go to sleep
+        c0 = _thread_cpu()
+        for _ in range(3):
+            X @ X
+            blas.dgemm(1.0, X, X)
+        c1 = _thread_cpu()
+    workers = {t for t in c1 if t != me and c1[t] - c0.get(t, 0.0) > 0.0}
+    if not workers:
+        pytest.skip("no BLAS worker thread could be identified")
+    return workers
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_blas_worker_threads_stay_idle_in_numba_solves(blas_workers, name):
+    """With BLAS allowed two threads, the solve must not wake the BLAS workers. A threaded BLAS call between
+    the kernels makes them spin for ~0.1 s each time (>= 10 ms of CPU: a clock tick), whatever Python
+    spelling made the call (``@``, ``.dot``, ``np.linalg.norm``)."""
+    import time
+
+    fn = _cases()[name]
+    fn()                                       # compile
+    with threadpool_limits(limits=2, user_api="blas"):
+        time.sleep(0.3)
+        c0 = _thread_cpu()
+        res = fn()
+        c1 = _thread_cpu()
+    busy = {t: c1.get(t, 0.0) - c0.get(t, 0.0) for t in blas_workers}
+    assert res.converged
+    assert sum(busy.values()) < 0.02, busy
 
 
 @pytest.mark.parametrize("name", list(_cases()))

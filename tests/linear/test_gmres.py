@@ -117,3 +117,20 @@ def test_gmres_cupy(rng):
     res = solvers.gmres(csp.csr_matrix(A), cupy.asarray(b), backend="cupy")
     assert res.backend == "cupy" and res.nit == ref.nit
     np.testing.assert_allclose(cupy.asnumpy(res.x), ref.x, rtol=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_operator_returning_a_view_of_its_input(backend):
+    """A matvec whose output is a view of its input (SciPy ``LinearOperator(matvec=lambda x: x)``): the
+    in-place Arnoldi step must not write through it into the Krylov basis (it zeroed ``V[0]``: "stagnated")."""
+    import scipy.sparse.linalg as sla
+
+    n = 200
+    b = np.random.default_rng(1).standard_normal(n)
+    A = sla.LinearOperator((n, n), matvec=lambda x: x, dtype=float)
+    res = solvers.gmres(A, b, backend=backend)
+    assert res.converged and res.nit == 1
+    np.testing.assert_allclose(res.x, b, rtol=1e-12)
+    D = sla.LinearOperator((n, n), matvec=lambda x: x * np.arange(1.0, n + 1), dtype=float)
+    res = solvers.gmres(D, b, backend=backend, rtol=1e-10)
+    np.testing.assert_allclose(res.x, b / np.arange(1.0, n + 1), rtol=1e-8)

@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 from numba.typed import List
 
+from .krylov import dot_s, rows_sub_s
 from .mgfused import pre_rr_s
 from .multigrid import residual_restrict2c_s
 from .rbwave import SERIAL_BELOW, wave2_s, wave3_s
@@ -30,8 +31,9 @@ from .rbwave import SERIAL_BELOW, wave2_s, wave3_s
 def _coarsest(u, f, cinv, dot):
     uf = u.reshape(-1)
     ff = f.reshape(-1)
-    uf[:] = np.dot(cinv, ff)
-    return np.dot(ff, uf) if dot else 0.0
+    uf[:] = 0.0                    # u = C^-1 f by the Krylov row kernel (C^-1 symmetric), as the Python cycle
+    rows_sub_s(cinv, ff.size, -ff, uf)   # does: the same order of sums, and no BLAS call (OpenBLAS threads the
+    return dot_s(ff, uf) if dot else 0.0  # product from a few hundred points; its workers then spin on our cores)
 
 
 @nb.njit(cache=True)
