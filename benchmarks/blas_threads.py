@@ -64,6 +64,19 @@ def _cases():
         if name == "mg stationary 96^3":
             A, b = poisson((96, 96, 96))
             return lambda: multigrid(A).solve(b, rtol=1e-8)
+        if name == "sinkhorn n=3000 eps=1e-2":
+            C, a = ot(3000)
+            return lambda: solvers.sinkhorn(C, a, a, eps=1e-2, tol=1e-8, backend="numba")
+        if name == "chebtucker build m=65 + eval 2e5 points":
+            x0 = np.array([1.2, 0.3, -0.2])
+            f = lambda X: 1.0 / np.sqrt(((X - x0) ** 2).sum(1))  # noqa: E731
+            P = np.random.default_rng(1).uniform(-1, 1, (200_000, 3))
+
+            def run():
+                ct = solvers.chebtucker(f, [(-1, 1)] * 3, degree=64, tol=1e-7)
+                ct(P)
+                return _Done(ct)
+            return run
         if name.startswith("sns"):
             n = int(name.split()[1].split("=")[1])
             C, a = ot(n)
@@ -73,9 +86,17 @@ def _cases():
     return make
 
 
+class _Done:
+    """The iteration-free routines' stand-in for a result (``nit``, ``converged``)."""
+
+    def __init__(self, obj):
+        self.nit, self.converged = 0, True
+
+
 CASES = ("cg 256^2", "minres 256^2", "gmres 256^2 (240 it)", "cdm 256^2", "mg-cg geometric 128x128x128",
          "mg-cg geometric 1024x1024", "mg-cg geometric 64x64x64", "mg-cg galerkin 48^3 jump 1e4",
-         "mg stationary 96^3", "sns n=3000 eps=1e-3", "sns n=12000 eps=1e-3")
+         "mg stationary 96^3", "sns n=3000 eps=1e-3", "sns n=12000 eps=1e-3", "sinkhorn n=3000 eps=1e-2",
+         "chebtucker build m=65 + eval 2e5 points")
 
 
 def child(name, repeat):
