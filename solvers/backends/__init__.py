@@ -93,6 +93,13 @@ class Backend:
             _KERNELS[key] = mod
         return mod
 
+    def dot(self, a, b) -> float:
+        """``a . b`` of two vectors as a Python float, by this backend's ``krylov`` dot kernel. Inside a solve
+        use this, not NumPy's dot: a threaded BLAS call between the Numba kernels leaves OpenBLAS's workers
+        spinning on the kernels' cores for about 0.1 s (``benchmarks/blas_threads.py``)."""
+        K = self.kernels("krylov").select(a.size)
+        return float(K.dot(K.as_vector(a.reshape(-1)), K.as_vector(b.reshape(-1))))
+
     def __reduce__(self):
         # pickled by name; the receiving process builds (or reuses) its own backend
         return (get_backend, (self.name,))

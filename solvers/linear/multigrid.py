@@ -301,7 +301,7 @@ class MultigridPreconditioner(LinearOperator):
             return self._tail[1](f, u, dot)
         if l == len(self.levels) - 1:
             self._coarsest(f, u)
-            return self._dot(f, u) if dot else None
+            return self.backend.dot(f, u) if dot else None
         A = lev.A
         nu = self.nus[l]
         nxt = self.levels[l + 1]
@@ -330,7 +330,7 @@ class MultigridPreconditioner(LinearOperator):
             K.prolong_add(nxt.u, u, lev.P, lev.pbuf)
             for _ in range(nu):
                 K.csr_smooth(A.mg_csr, u, f, True)     # colours reversed: the adjoint of the pre-smoother
-            return self._dot(f, u) if dot else None
+            return self.backend.dot(f, u) if dot else None
         if lev.split is not None:                  # on the iterate its pre left; writes u
             return lev.split.post(nxt.u, u, f, 0, 2 * nu + 1, dot)
         # u += P e_c, then red (black red)^nu: one pass
@@ -339,9 +339,6 @@ class MultigridPreconditioner(LinearOperator):
     def _coarsest(self, f, u):   # u = C^-1 f by the backend's kernel (C^-1 is symmetric), not a threaded BLAS call
         u.reshape(-1)[...] = 0.0
         self.backend.kernels("krylov").select(f.size).rows_sub(self._cinv, f.size, -f.reshape(-1), u.reshape(-1))
-
-    def _dot(self, f, u):   # the backend's kernel, not a threaded BLAS dot (krylov.rows_dot_p says why)
-        return float(self.backend.kernels("krylov").select(f.size).dot(f.reshape(-1), u.reshape(-1)))
 
     def _apply(self, r, out, dot):
         shp = self.levels[0].shape

@@ -97,7 +97,7 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     r = xp.empty_like(b)
     z = xp.empty_like(b)
     shp = A.grid_shape
-    dot = _common.kernels(be, b.shape[0]).dot    # not a threaded BLAS dot next to the Numba kernels
+    dot = be.dot                  # not a threaded BLAS dot next to the Numba kernels
     bnorm = _common.norm2(xp, b, dot)
     tol = max(rtol * bnorm, _common.ldexp(atol, -e))
 

@@ -238,20 +238,17 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         cnt["f_evals"] += 1
         return checked(F(shaped(v)), "F")
 
-    Kv = be.kernels("krylov").select(n)    # the backend's dot: not a threaded BLAS call between the Numba
-                                            # kernels (solvers._kernels.numba.krylov.rows_dot_p says why)
-
     def norm2(v):
         """``||v||_2`` without over- or underflow of the squares (values near 1e300 or 1e-300)."""
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            nrm = math.sqrt(max(float(Kv.dot(Kv.as_vector(v), Kv.as_vector(v))), 0.0))   # one pass: exact
+            nrm = math.sqrt(max(be.dot(v, v), 0.0))   # one pass (the backend's dot, not BLAS's): exact
         if 1e-100 < nrm < 1e100:            # unless the squares came near the under- or overflow level
             return nrm
         vmax = float(xp.max(xp.abs(v)))
         if not (vmax > 0 and math.isfinite(vmax)):
             return vmax
-        w = Kv.as_vector(v / vmax)
-        return vmax * math.sqrt(float(Kv.dot(w, w)))
+        w = v / vmax
+        return vmax * math.sqrt(be.dot(w, w))
 
     def norms(f):
         return float(xp.max(xp.abs(f))), norm2(f)

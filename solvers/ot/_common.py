@@ -140,13 +140,6 @@ class Geometry:
         return 2.0 * u * (scale / eps) * 0.5 * (sa + sb) + abs(sa - sb), scale
 
 
-def vdot(be, a, b) -> float:
-    """``a . b`` by the backend's vector kernel, not a NumPy (threaded BLAS) dot: OpenBLAS's threads spin
-    for about 0.1 s after a threaded call, on the cores the Numba kernels then run on."""
-    K = be.kernels("krylov").select(a.shape[0])
-    return float(K.dot(K.as_vector(a), K.as_vector(b)))
-
-
 def _rel_gap(xp, w, log_r):
     """``|r - w|`` per entry from ``log r``: ``w |expm1(log r - log w)|`` (no cancellation), or
     ``|exp(log r) - w|`` where ``r / w`` overflows (a subnormal weight with a row sum near 1:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..operators import base as _ops
-from ._common import vdot
 
 
 class SchurOperator(_ops.LinearOperator):
@@ -95,7 +94,7 @@ def newton_direction(be, csr, r, c, gf, gg, eps: float, delta: float, cg_rtol: f
     res = cg(S, rhs, rtol=cg_rtol, maxiter=cg_maxiter, M=M, backend=be)
     dg = res.x
     df = (rf - S.apply_P(dg)) / d_r
-    slope = vdot(be, gf, df) + vdot(be, gg, dg)
+    slope = be.dot(gf, df) + be.dot(gg, dg)
     # "stagnated": CG's best iterate at the attainable accuracy (cg_rtol below it) is still a direction
     usable = (res.status in ("converged", "maxiter", "stagnated") and slope > 0
               and bool(xp.all(xp.isfinite(df)) and xp.all(xp.isfinite(dg))))
@@ -120,13 +119,13 @@ class Trial:
         if self.kernel:          # sum P = u . (K v): one product; the plan is truncated once accepted
             un, vn = self._scalings(alpha)
             be = run.geom.be
-            Dn = vdot(be, run.a, fn) + vdot(be, run.b, gn) - st.eps * vdot(be, un, run.kern.matvec(vn))
+            Dn = be.dot(run.a, fn) + be.dot(run.b, gn) - st.eps * be.dot(un, run.kern.matvec(vn))
             self.point = (fn, gn, None, None)
             return -Dn
         lse_n, csr_n = run.geom.row_lse_sparse(gn, fn, st.eps, st.rho, st.kmax, self.share)
         with np.errstate(over="ignore"):
-            Dn = (vdot(run.geom.be, run.a, fn) + vdot(run.geom.be, run.b, gn)
-                  - st.eps * float(xp.exp(fn / st.eps + lse_n).sum()))
+            be = run.geom.be
+            Dn = be.dot(run.a, fn) + be.dot(run.b, gn) - st.eps * float(xp.exp(fn / st.eps + lse_n).sum())
         self.point = (fn, gn, lse_n, csr_n)
         return -Dn
 

@@ -27,7 +27,6 @@ import numpy as np
 from .. import nonlinear
 from ..results import Status
 from . import _newton, _sns_kernel
-from ._common import vdot
 from ._scaling import ScalingRun
 from .sinkhorn import SinkhornRun
 
@@ -134,7 +133,7 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
     """One safe Newton step: shifted sparse direction, Armijo line search on D. True if accepted."""
     xp, eps, f, g = run.geom.be.xp, st.eps, st.f, st.g
     be = run.geom.be
-    D = vdot(be, run.a, f) + vdot(be, run.b, g) - eps * float(r.sum())
+    D = be.dot(run.a, f) + be.dot(run.b, g) - eps * float(r.sum())
     if st.csr is not None and st.csr_key == (st.rho, st.kmax):
         csr = st.csr  # built in the same pass as the row LSE
     elif st.uv is not None:
@@ -153,11 +152,11 @@ def _newton_step(run: _Run, st: _State, r, c, gf, gg) -> bool:
     fmax = max(1.0, float(xp.abs(f).max()))
     # round-off level of D: near the solution the Armijo gain drops below it, and then the step is
     # judged by the marginal error instead
-    noise = 1e-13 * (vdot(be, xp.abs(run.a), xp.abs(f)) + vdot(be, xp.abs(run.b), xp.abs(g)) + eps)
+    noise = 1e-13 * (be.dot(xp.abs(run.a), xp.abs(f)) + be.dot(xp.abs(run.b), xp.abs(g)) + eps)
     kernel = st.uv is not None and run.kern.trial_scalings(*st.uv, d.df, d.dg, eps) is not None
     if st.uv is not None and not kernel:   # the step leaves the kernel's window: this search in the log
         with np.errstate(over="ignore"):   # domain, from the dual value computed there
-            D = (vdot(be, run.a, f) + vdot(be, run.b, g)
+            D = (be.dot(run.a, f) + be.dot(run.b, g)
                  - eps * float(xp.exp(f / eps + run.geom.row_lse(g, eps)).sum()))
     trial = _newton.Trial(run, st, d, SHARE, kernel)
     ls = nonlinear.armijo_backtracking(trial, -D, -d.slope, step_norm=dmax, xtol=1e-15 * fmax, noise=noise,
