@@ -25,7 +25,7 @@ contrast = [1.0, 100.0, 1e4, 1e6]
 rtol = 1e-10
 maxiter = 20000
 [option_grid]
-precond = ["jacobi", "chebyshev"]
+precond = ["jacobi", "none"]
 """
 
 
