@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _config
 from . import _tucker
 from . import _validate as _v
 
@@ -35,7 +36,8 @@ class Algebra:
         """A re-compressed copy: HOSVD of the core after orthonormalising the factors, relative
         Frobenius tolerance ``tol`` (default: this object's) or fixed ``ranks``."""
         tol = self.tol if tol is None else _v.tol(tol)
-        G, A, bound = _tucker.truncate(self.core, self.factors, tol, _v.ranks(ranks, self.d))
+        with _config.blas_serial():       # small factorizations next to the Numba kernels (as in _construct)
+            G, A, bound = _tucker.truncate(self.core, self.factors, tol, _v.ranks(ranks, self.d))
         return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited())
 
     def __mul__(self, a):
@@ -60,7 +62,8 @@ class Algebra:
             raise ValueError("ChebTucker +: both functions must live on the same domain")
         core, fac = _tucker.add(self.core, self.factors, other.core, other.factors)
         tol = max(self.tol, other.tol)
-        G, A, bound = _tucker.truncate(core, fac, tol)
+        with _config.blas_serial():
+            G, A, bound = _tucker.truncate(core, fac, tol)
         (ia, ra), (ib, rb) = self._inherited(), other._inherited()
         return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb))
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import _config
 from ..backends import get_backend
 from ..results import Timer
 from . import _sample, _tucker
@@ -52,53 +53,59 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
         data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
-    history, sweeps = {}, 0
-    if kind == "cp":
-        w, B = data
-        G0, Z, bound0, scale = _tucker.rhosvd(w, B, 0.5 * tol)   # ranks of the tolerance, then the asked ones
-        G, V, bound1, _ = _compress(method)(G0, 0.5 * tol, ranks)
-        bound = bound0 + bound1
-        if method == "hooi":
-            G, V, sweeps, history = _hooi(G0, V, hooi_sweeps)
-            bound = bound0 + float(history["error"][-1])
-        factors = [z @ v for z, v in zip(Z, V)]
-    else:
-        C, scale = data
-        G, factors, bound, _ = _compress(method)(C, tol, ranks)
-        if method == "hooi":
-            G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
-            bound = float(history["error"][-1])
-    G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
-    if history:
-        history = {"error": history["error"] * scale}
-    why = "the trailing Chebyshev coefficients are above tol"
-    tails_ok = ok
-    if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients (on the auto
-        # path the tail estimate grows the degree instead; the decay test flagged log-type singularities near the
-        # box that were resolved to 1e-11)
-        ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
-        why = "the Chebyshev coefficients decay algebraically, not geometrically"
-    stats = timer.stats()
-    stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
-                  "resolved": bool(ok)})
-    if options["degree"] == "auto" and not tails_ok:
-        warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
-                      "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
-                      "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
-    elif options["degree"] == "auto" and not ok:
-        warnings.warn(f"chebtucker: degree='auto' reached small trailing coefficients at degree {tuple(deg)}, but {why} "
-                      "(a jump or a kink): error_estimate() is not a bound and may underestimate the error many times "
-                      "(stats['resolved'] is False); split the domain at the non-smooth point",
-                      RuntimeWarning, stacklevel=3)
-    elif not ok:
-        warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
-                      "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
-                      "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
-                      "use degree='auto'", RuntimeWarning, stacklevel=3)
-    ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
-                    provenance=timer.provenance(), method=method, backend=be.name, history=history,
-                    eval_method=eval_method)
-    ct._record_route()
+    # the dense factorizations and the table set-up on one BLAS thread, the sampling of the user's f above
+    # not: OpenBLAS's threads spin for about 0.1 s after a threaded call, on the cores the Numba evaluation
+    # runs on next (build at m = 65, then 2e5 points, OPENBLAS_NUM_THREADS unset: 1.19x the pinned time,
+    # benchmarks/results/blas_threads_ot_approx.json), and one thread costs the build nothing measurable
+    # (HOSVD is a small part of it: m = 257, 5.0 s capped against 5.5 s; /tmp/s17/ctbuild.py)
+    with _config.blas_serial():
+        history, sweeps = {}, 0
+        if kind == "cp":
+            w, B = data
+            G0, Z, bound0, scale = _tucker.rhosvd(w, B, 0.5 * tol)   # ranks of the tolerance, then the asked ones
+            G, V, bound1, _ = _compress(method)(G0, 0.5 * tol, ranks)
+            bound = bound0 + bound1
+            if method == "hooi":
+                G, V, sweeps, history = _hooi(G0, V, hooi_sweeps)
+                bound = bound0 + float(history["error"][-1])
+            factors = [z @ v for z, v in zip(Z, V)]
+        else:
+            C, scale = data
+            G, factors, bound, _ = _compress(method)(C, tol, ranks)
+            if method == "hooi":
+                G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
+                bound = float(history["error"][-1])
+        G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
+        if history:
+            history = {"error": history["error"] * scale}
+        why = "the trailing Chebyshev coefficients are above tol"
+        tails_ok = ok
+        if options["degree"] != "auto" and ok:     # explicit degree: also the decay of the coefficients (on the auto
+            # path the tail estimate grows the degree instead; the decay test flagged log-type singularities near the
+            # box that were resolved to 1e-11)
+            ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
+            why = "the Chebyshev coefficients decay algebraically, not geometrically"
+        stats = timer.stats()
+        stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
+                      "resolved": bool(ok)})
+        if options["degree"] == "auto" and not tails_ok:
+            warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
+                          "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
+                          "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+        elif options["degree"] == "auto" and not ok:
+            warnings.warn(f"chebtucker: degree='auto' reached small trailing coefficients at degree {tuple(deg)}, but {why} "
+                          "(a jump or a kink): error_estimate() is not a bound and may underestimate the error many times "
+                          "(stats['resolved'] is False); split the domain at the non-smooth point",
+                          RuntimeWarning, stacklevel=3)
+        elif not ok:
+            warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
+                          "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
+                          "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
+                          "use degree='auto'", RuntimeWarning, stacklevel=3)
+        ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
+                        provenance=timer.provenance(), method=method, backend=be.name, history=history,
+                        eval_method=eval_method)
+        ct._record_route()
     return ct
 
 

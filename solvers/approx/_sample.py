@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _config
 from . import _cheb, _tucker
 from . import _validate as _v
 
@@ -44,6 +45,7 @@ def grid_coefficients(kind, f, dom, deg):
     return C, int(V.size), vmax if vmax > 0 else 1.0
 
 
+@_config.blas_serial()    # norms (BLAS) just before the Numba evaluation: see _construct._build
 def grid_tails(C):
     """Per mode of ``C`` (scaled to unit maximum value): the interpolation error its slice norms suggest
     (:func:`tail_estimate`: the last two, more where they decay slowly), the rounding level, and ``||C||_F``."""
@@ -62,6 +64,7 @@ def cp_coefficients(f, dom, deg):
     return w, [_cheb.coefficients(u, axis=0) for u in U], int(sum(u.size for u in U))
 
 
+@_config.blas_serial()
 def cp_tails(w, B):
     """Per mode: ``sum_r |xi_r| t_r`` with ``t_r`` the :func:`tail_estimate` of the unit column ``B_i[:, r]``
     (the last two coefficients, more where they decay slowly; relative to the scale of

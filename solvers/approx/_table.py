@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from .. import _config
 from ..backends import get_backend
 from . import _cheb
 
@@ -248,8 +249,9 @@ class TableRoute:
                 v = self._table_data()
                 order = None if v is None else v["p"]
             facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
-            self._tables[key] = None if (derivative and order is None) else build(
-                facs, target(self.tol), get_backend(self.backend).kernels("approx"), order)
+            with _config.blas_serial():   # small GEMMs just before the Numba evaluation (as in _construct)
+                self._tables[key] = None if (derivative and order is None) else build(
+                    facs, target(self.tol), get_backend(self.backend).kernels("approx"), order)
             if self._tables[key] is None and self.eval_method == "table":
                 warnings.warn(f"ChebTucker: no table of order <= {ORDERS[-1]} with <= {MAX_GRID} "
                               f"intervals reaches the relative accuracy {target(self.tol):.1e} for the "
