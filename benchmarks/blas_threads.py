@@ -77,6 +77,11 @@ def _cases():
                 ct(P)
                 return _Done(ct)
             return run
+        if name.startswith("sketched_newton control"):
+            from problems.pde import PoissonControl
+            n, semi = int(name.split()[2]), name.endswith("semilinear")
+            return lambda: solvers.sketched_newton(PoissonControl(n, alpha=1e-4, semilinear=semi), sketch=None,
+                                                   tol=1e-8, backend="numba")
         if name.startswith("sns"):
             n = int(name.split()[1].split("=")[1])
             C, a = ot(n)
@@ -96,7 +101,8 @@ class _Done:
 CASES = ("cg 256^2", "minres 256^2", "gmres 256^2 (240 it)", "cdm 256^2", "mg-cg geometric 128x128x128",
          "mg-cg geometric 1024x1024", "mg-cg geometric 64x64x64", "mg-cg galerkin 48^3 jump 1e4",
          "mg stationary 96^3", "sns n=3000 eps=1e-3", "sns n=12000 eps=1e-3", "sinkhorn n=3000 eps=1e-2",
-         "chebtucker build m=65 + eval 2e5 points")
+         "chebtucker build m=65 + eval 2e5 points", "sketched_newton control 128",
+         "sketched_newton control 128 semilinear")
 
 
 def child(name, repeat):

@@ -216,10 +216,9 @@ class PoissonControl:
     def f(self, x, backend=None) -> float:
         """``h^2/2 ||y - y_d||^2 + alpha h^2/2 ||u||^2``."""
         x, be = self._x(x, self.n, "x", backend)
-        xp = be.xp
         r = x[:self.N] - self._target_on(be)
         u = x[self.N:]
-        return float(0.5 * self.h2 * (xp.vdot(r, r) + self.alpha * xp.vdot(u, u)))
+        return float(0.5 * self.h2 * (be.dot(r, r) + self.alpha * be.dot(u, u)))   # the backend's kernel, not BLAS
 
     def grad(self, x, backend=None):
         """``h^2 (y - y_d, alpha u)``."""

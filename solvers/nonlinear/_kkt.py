@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..linear._common import norm2
 from ..operators import IdentityOperator, aslinearoperator, count_sketch, gaussian_sketch, kkt_operator, row_sampling
 from ._nlp import _is_matrix, jacobian_svd, least_squares_multipliers, matvec
 
@@ -123,7 +124,8 @@ class NewtonSystem:
 
     def curvature(self, dx) -> float:
         """``dx^T B dx``."""
-        return float(dx @ matvec(self.H, dx, self.be.xp)) + self.shift * float(dx @ dx)
+        be = self.be                   # the backend's dot, not BLAS's (see _nlp.vdot)
+        return be.dot(dx, matvec(self.H, dx, be.xp)) + self.shift * be.dot(dx, dx)
 
     def row_probabilities(self):
         """Squared row norms of ``K`` over ``||K||_F^2`` (dense form; ``None`` = uniform)."""
@@ -316,13 +318,13 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
     from ..linear.minres import minres
 
     xp = backend.xp                      # z, b and r stay on the backend's device
-    bn = float(xp.linalg.norm(b))
+    bn = norm2(xp, b, dot=backend.dot)   # the backend's dot, not BLAS's (see _nlp.vdot)
     A = system.K if system.K is not None else system.op
     res = minres(A, b, x0=z, rtol=min(0.5, tol / bn) if bn > 0 else 0.5, atol=tol, maxiter=maxiter, M=M,
                  backend=backend)
     z = xp.asarray(res.x, dtype=np.float64)
     r = system.matvec(z) - b
-    ok = bool(xp.all(xp.isfinite(r))) and float(xp.linalg.norm(r)) <= tol * (1 + 1e-8)
+    ok = bool(xp.all(xp.isfinite(r))) and norm2(xp, r, dot=backend.dot) <= tol * (1 + 1e-8)
     if not ok and system.K is not None:
         # a dense K that MINRES could not solve to the accuracy: singular or inconsistent (a rank-deficient
         # Jacobian, e.g. HS61 at its standard start). Take the minimum-norm least-squares step instead, the

@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from ..linear._common import norm2
 from ..operators import LinearOperator, aslinearoperator
 
 
@@ -74,10 +75,22 @@ def curvature_limited_scale(s: float, hmax) -> float:
     return s
 
 
+def vdot(be, a, b) -> float:
+    """``a . b`` of two vectors by the backend's dot kernel (:meth:`Backend.dot`), not NumPy's BLAS: a threaded
+    BLAS call between the Numba kernels of a solve leaves OpenBLAS's workers spinning on their cores for about
+    0.1 s (sketched Newton on ``PoissonControl(128)`` ran 2.3-2.7x slower with ``OPENBLAS_NUM_THREADS`` unset;
+    ``benchmarks/blas_threads.py``)."""
+    return be.dot(a, b)
+
+
+def vnorm(be, v) -> float:
+    """``||v||_2`` by the backend's dot kernel, free of under- and overflow (:func:`~solvers.linear._common.norm2`)."""
+    return norm2(be.xp, v, dot=be.dot)
+
+
 def kkt_norm(ev, gL, c) -> float:
     """The problem's own KKT residual ``||(g_L, c)||_2`` from the scaled problem's ``g_L``."""
-    xp = ev.xp
-    return float(math.hypot(float(xp.linalg.norm(gL)) / ev.fscale, float(xp.linalg.norm(c))))
+    return float(math.hypot(vnorm(ev.be, gL) / ev.fscale, vnorm(ev.be, c)))
 
 
 class NLPEvaluator:
@@ -238,7 +251,7 @@ class Point:
     that was not finite (``""`` when all are).
     """
 
-    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H", "bad", "xp")
+    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt", "finite", "H", "bad", "xp", "be")
 
     @classmethod
     def evaluate(cls, ev: NLPEvaluator, x, lam, *, strict: bool):
@@ -247,6 +260,7 @@ class Point:
         p = cls()
         p.x, p.lam, p.H, p.bad = x, lam, None, ""
         p.xp = xp = ev.xp                      # the array module of the backend: every vector lives there
+        p.be = ev.be                           # and its kernels take the dot products (vdot, vnorm)
         p.f = ev.f(x)
         p.finite = math.isfinite(p.f)
         p.g = p.c = p.J = p.gL = None
@@ -314,7 +328,8 @@ def merit_value(p: Point, mu: float, nu: float) -> float:
     """``L_{mu,nu}(x, lam) = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` (``nan`` when not finite)."""
     if not p.finite:
         return math.nan
-    return float(p.f + p.lam @ p.c + 0.5 * mu * (p.c @ p.c) + 0.5 * nu * (p.gL @ p.gL))
+    be = p.be
+    return float(p.f + vdot(be, p.lam, p.c) + 0.5 * mu * vdot(be, p.c, p.c) + 0.5 * nu * vdot(be, p.gL, p.gL))
 
 
 def merit_products(p: Point, H=None) -> tuple:
@@ -334,7 +349,9 @@ def merit_gradient(p: Point, mu: float, nu: float, products=None):
 
 def merit_noise(p: Point, mu: float, nu: float) -> float:
     """Rounding level of the merit value at ``p`` (changes below it cannot be measured)."""
-    terms = abs(p.f) + abs(float(p.lam @ p.c)) + 0.5 * mu * float(p.c @ p.c) + 0.5 * nu * float(p.gL @ p.gL)
+    be = p.be
+    terms = (abs(p.f) + abs(vdot(be, p.lam, p.c)) + 0.5 * mu * vdot(be, p.c, p.c)
+             + 0.5 * nu * vdot(be, p.gL, p.gL))
     return 16.0 * np.finfo(float).eps * max(terms, 1e-300)
 
 
@@ -478,7 +495,7 @@ class Watch:
 
     def passes(self, q, mu, nu, beta) -> bool:
         phi_k = merit_value(self.p, mu, nu)
-        slope_k = float(merit_gradient(self.p, mu, nu, self.products) @ self.z)
+        slope_k = vdot(self.p.be, merit_gradient(self.p, mu, nu, self.products), self.z)
         return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
 
 

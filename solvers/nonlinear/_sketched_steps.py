@@ -22,7 +22,7 @@ from ..results import SolveResult, Status, stopped_message
 from ._kkt import NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
 from ._newton_parts import falls_at_constant
 from ._nlp import (SCALE_MARGIN, Point, Watch, merit_gradient, merit_noise, merit_products, merit_value,
-                   nonfinite_product, return_to_watch, second_order_point)
+                   nonfinite_product, return_to_watch, second_order_point, vdot, vnorm)
 from .linesearch import armijo_backtracking
 
 METHOD = "sketched_newton"
@@ -96,7 +96,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     def backtrack(w):
         """Armijo backtracking from ``alpha = 1/2`` along the saved direction at the saved iterate (current
         penalties): ``(point, alpha)`` or ``(None, 0.0)``."""
-        slope_w = float(merit_gradient(w.p, mu, nu, w.products) @ w.z)
+        slope_w = vdot(be, merit_gradient(w.p, mu, nu, w.products), w.z)
         if not slope_w < 0:
             return None, 0.0
         pts = {}
@@ -234,7 +234,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                 stats["hessian_modifications"] += 1
                 stats["max_shift"] = max(stats["max_shift"], t)
         b = -p.kkt_vector()
-        bnorm = float(xp.linalg.norm(b))
+        bnorm = vnorm(be, b)
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
         bad = nonfinite_product(products, xp)
@@ -287,7 +287,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                 break
             if not system.is_dense:          # curvature test on the step (operator problems)
                 dx = z[:n]
-                if float(dx @ dx) > 0 and system.curvature(dx) <= 0 and stats["hessian_modifications"] < 60:
+                if vdot(be, dx, dx) > 0 and system.curvature(dx) <= 0 and stats["hessian_modifications"] < 60:
                     t = max(2.0 * system.shift, xi_B)
                     system.set_shift(t)
                     if sampler is not None:
@@ -298,7 +298,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                     stuck = False
                     continue
             grad_merit = merit_gradient(p, mu, nu, products)
-            slope = float(grad_merit @ z)
+            slope = vdot(be, grad_merit, z)
             if slope <= -0.5 * nu * bnorm * bnorm:
                 descent = (z, slope, ok)
                 break
@@ -369,7 +369,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         stats["line_search_evaluations"] += lsr.evals
         relax = (watchdog and watch is None and not returned and stats["watchdog_returns"] < _WATCHDOG_RETURNS
                  and not lsr.accepted and trials[1.0].finite
-                 and float(xp.linalg.norm(trials[1.0].gL)) <= watchdog_gl * float(xp.linalg.norm(p.gL)))
+                 and vnorm(be, trials[1.0].gL) <= watchdog_gl * vnorm(be, p.gL))
         if not lsr.accepted and not relax:
             lsr = armijo_backtracking(phi, phi0, slope, alpha0=0.5, max_evals=59, **ls_kw)
             stats["line_search_evaluations"] += lsr.evals
