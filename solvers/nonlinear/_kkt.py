@@ -181,7 +181,7 @@ class SketchSampler:
 
     def __init__(self, kind: str, N: int, s: int, rng, probabilities=None):
         self.kind, self.N, self.s, self.rng, self.p = kind, N, s, rng, probabilities
-        self.batch = max(1, min(256, 4_000_000 // max(1, s * N)))
+        self.batch = 1 if s >= N else max(1, min(256, 4_000_000 // max(1, s * N)))
         self.S = self.SK = self.SKK = self.P = None
         self.pos = 0
         self.grown = 0
@@ -189,13 +189,14 @@ class SketchSampler:
     def _seed(self) -> int:
         return int(self.rng.integers(0, 2**63 - 1))
 
-    def grow(self) -> bool:
-        """Double the sketch size (the stagnation safeguard of :func:`sketch_and_project`); ``False`` once
-        the sketch is already the whole system (``s = N``: one exact projection)."""
+    def grow(self, full: bool = False) -> bool:
+        """Double the sketch size (the stagnation safeguard of :func:`sketch_and_project`), or make it the whole
+        system with ``full`` (its predictive jump); ``False`` once the sketch is already the whole system
+        (``s = N``: one exact projection)."""
         if self.s >= self.N:
             return False
-        self.s = min(2 * self.s, self.N)
-        self.batch = max(1, min(256, 4_000_000 // max(1, self.s * self.N)))
+        self.s = self.N if full else min(2 * self.s, self.N)
+        self.batch = 1 if self.s >= self.N else max(1, min(256, 4_000_000 // max(1, self.s * self.N)))
         self.grown += 1
         self.reset()
         return True
@@ -216,7 +217,9 @@ class SketchSampler:
             S = C.reshape(s, B, N).transpose(1, 0, 2).reshape(B * s, N)
         SK = system.rows(S)                   # rows of S K
         SKK = system.rows(SK)                 # rows of S K K: the residual changes along them
-        G = np.einsum("bij,bkj->bik", SK.reshape(B, s, N), SK.reshape(B, s, N))
+        # the Gram matrices S K K^T S^T of the batch (not for S = I, whose projection comes from pinv(K) below:
+        # this N^3 einsum took 2.9 of 10.6 s on equality_qp(1800, 100))
+        G = np.einsum("bij,bkj->bik", SK.reshape(B, s, N), SK.reshape(B, s, N)) if s < N else None
         if s == 1:
             g = G.reshape(B)
             P = np.divide(1.0, g, out=np.zeros(B), where=g > 0).reshape(B, 1, 1)
@@ -247,6 +250,28 @@ class SketchSampler:
 #: sketch-and-project iterations per unknown after which a residual that has not halved counts as
 #: stagnation and the sketch size doubles (:func:`sketch_and_project`)
 STALL_WINDOW = 20
+#: the work model of the jump to the whole system (:func:`_full_pays`), in flop-equivalents: an iteration costs
+#: ``2 s N^2`` (the rows ``S K`` and ``S K K`` of a dense ``K``) plus ``ITER_OVERHEAD`` (the Python of one
+#: iteration), the exact projection ``FULL_FLOPS N^3`` (the pseudo-inverse of ``K`` by SVD) plus ``FULL_OVERHEAD``
+ITER_OVERHEAD, FULL_FLOPS, FULL_OVERHEAD = 2e4, 25.0, 2e5
+#: ... and only when the predicted saving is at least this much work (~10 ms): the small HS/BT systems keep sketching
+MIN_SAVING = 5e7
+
+
+def _full_pays(rn: float, rn0: float, k: int, tol: float, s: int, N: int) -> bool:
+    """Whether the exact projection (``S = I``) is predicted to cost less than sketching on to ``tol``: the
+    rate measured over the last ``k`` iterations (``rn0 -> rn``) extrapolated to ``tol``, against the work
+    model above. The sketch solver's rate is about ``1 - sigma_min(K)^2 / ||K||_F^2`` per row (Gower and
+    Richtarik 2015), so a moderately conditioned dense KKT system of a few hundred unknowns needs 10^4-10^5
+    iterations per Newton step where one factorization costs milliseconds: ``equality_qp(300, 30)`` took
+    287 000 inner iterations and 95 s with one-row Gaussian sketches."""
+    if not (rn > tol and k > 0):
+        return False
+    rate = (rn / rn0) ** (1.0 / k) if rn0 > 0 and math.isfinite(rn0) else 1.0
+    need = math.log(tol / rn) / math.log(rate) if rate < 1.0 else math.inf
+    per_it = 2.0 * s * N * N + ITER_OVERHEAD
+    full = FULL_FLOPS * N ** 3 + FULL_OVERHEAD
+    return need * per_it > max(full, MIN_SAVING)
 
 
 def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, sampler: SketchSampler):
@@ -264,6 +289,12 @@ def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, 
     to the whole system (one exact least-squares projection, ``(S K K^T S^T)^+`` from the pseudo-inverse of ``K``
     so that its condition is not squared; repeated only as iterative refinement while it halves the true
     residual, after which the solve returns instead of idling through ``maxiter``). ``sampler.grown`` counts it.
+
+    Predictive jump (a dense ``K``): every ``max(100, N / 4)`` iterations the rate measured since the last check
+    is extrapolated to ``tol``; when the sketch work still to do exceeds one exact projection
+    (:func:`_full_pays`, a work model) the sketch becomes the whole system at once. Slow but steady sketching
+    never triggers the stall test: ``equality_qp(300, 30)`` took 287 000 inner iterations (95 s) with the
+    default one-row Gaussian sketches, and takes 101 (0.4 s) with the jump.
     """
     its = 0
     rn = float(np.linalg.norm(r))
@@ -271,7 +302,18 @@ def sketch_and_project(system: NewtonSystem, b, z, r, tol: float, maxiter: int, 
     window = STALL_WINDOW * sampler.N
     mark, mark_rn = 0, rn
     full_done, full_rn = False, math.inf
+    # the predictive jump to the whole system (dense K only: S = I needs K's N rows): every `span` iterations
+    dense, span = system.K is not None or system.Ka is not None, max(100, sampler.N // 4)
+    pmark, pmark_rn = 0, rn
     while its < maxiter:
+        if dense and sampler.s < sampler.N and its - pmark >= span:
+            rn = float(np.linalg.norm(r))
+            if _full_pays(rn, pmark_rn, its - pmark, tol, sampler.s, sampler.N):
+                sampler.grow(full=True)
+                r[:] = system.matvec(z) - b           # a fresh residual for the exact projection
+                rn = float(np.linalg.norm(r))
+                mark, mark_rn = its, rn
+            pmark, pmark_rn = its, rn
         if its - mark >= window:
             rn = float(np.linalg.norm(r))
             if rn > 0.5 * mark_rn and sampler.grow():
