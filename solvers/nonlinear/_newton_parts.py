@@ -73,10 +73,15 @@ def _as_dense(H, n):
     return Hd
 
 
-def _norm(v) -> float:
-    """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300)."""
+def _norm(v, dot=None) -> float:
+    """``||v||_2`` without over- or underflow of the squares (gradients of size 1e300 or 1e-300). ``dot``: the
+    backend's dot (``Backend.dot``; default NumPy's): a threaded BLAS call between the Numba kernels of the
+    inner solves leaves OpenBLAS's workers spinning on their cores."""
     vmax = float(np.max(np.abs(v))) if v.size else 0.0
-    return vmax * float(np.linalg.norm(v / vmax)) if vmax > 0 and math.isfinite(vmax) else vmax
+    if not (vmax > 0 and math.isfinite(vmax)):
+        return vmax
+    w = v / vmax
+    return vmax * math.sqrt(float((dot or np.dot)(w, w)))
 
 
 def _modified_cholesky_direction(H, g, beta=1e-3):

@@ -266,10 +266,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
 
         When the decrease of f is below its rounding level, the trial is accepted if it
         reduces ||grad f||_2 (the noise hook of :func:`armijo_backtracking`)."""
-        slope = float(g @ d)
+        slope = be.dot(g, d)
         if not slope < 0:        # g @ d underflows to 0 for a gradient near the underflow level (tol ~ 1e-300)
             return None
-        gn0 = _norm(g)
+        gn0 = _norm(g, be.dot)
         trial, grads = {}, {}
 
         def phi(a):
@@ -284,7 +284,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         def noise_test(a):
             gt = P.g(trial[a])
             grads[a] = gt
-            return bool(np.all(np.isfinite(gt))) and _norm(gt) < 0.9 * gn0
+            return bool(np.all(np.isfinite(gt))) and _norm(gt, be.dot) < 0.9 * gn0
 
         dmax = float(np.max(np.abs(d)))
         ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
@@ -299,7 +299,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     trials = [0, 0]                # this iteration's trial points, and those where fun was not finite
     k = 0
     for k in range(1, maxiter + 1):
-        gnorm2 = _norm(g)
+        gnorm2 = _norm(g, be.dot)
         trials[:] = [0, 0]
         if method == "grad-reg":
             Hk = P.H(x) if hess is not None else None
@@ -334,10 +334,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     # test cannot be evaluated, and a clear decrease of ||g|| accepts instead -- of a
                     # descent step only (g . s > 0): with an indefinite H the step (H + lam B)^-1 g can
                     # point uphill, and ||g|| falls towards a maximum too (f + 1e6 climbed to one)
-                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx) and float(g @ s) > 0
+                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx) and be.dot(g, s) > 0
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
-                        gtn = _norm(gt)
+                        gtn = _norm(gt, be.dot)
                         if np.all(np.isfinite(gt)) and (fx - ft >= gtn * (gtn / (8.0 * lam))
                                                         or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
@@ -398,7 +398,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     d = -g
                 if r is not None and r.history.get("residual") is not None and len(r.history["residual"]):
                     forcing.observe(float(r.history["residual"][-1]))
-            if not (np.all(np.isfinite(d)) and float(g @ d) < 0):
+            if not (np.all(np.isfinite(d)) and be.dot(g, d) < 0):
                 d = -g
             out = line_search(x, fx, g, d)
             if out is None and not np.array_equal(d, -g):
@@ -422,7 +422,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                                              f"iteration {k}; x is the last finite iterate. Rescale the problem")
             k -= 1
             break
-        step = _norm(xn - x)
+        step = _norm(xn - x, be.dot)
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))

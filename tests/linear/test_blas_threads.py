@@ -48,6 +48,29 @@ def test_coarse_inverse_runs_lapack_on_one_thread(monkeypatch):
     np.testing.assert_allclose(M._cinv @ C, np.eye(C.shape[0]), atol=1e-10)
 
 
+def _newton_cg_case(n=20_000):
+    """Newton-CG (Hessian products) on the strictly convex ``sum cosh(x_i) - x_i + 1/2 sum (x_{i+1} - x_i)^2``:
+    its slopes and gradient norms took NumPy's BLAS on n-vectors between the Numba CG kernels."""
+    def f(x):
+        return float(np.sum(np.cosh(x) - x) + 0.5 * np.sum(np.diff(x) ** 2))
+
+    def g(x):
+        d = np.diff(x)
+        out = np.sinh(x) - 1.0
+        out[:-1] -= d
+        out[1:] += d
+        return out
+
+    def hessp(x, p):
+        dp = np.diff(p)
+        out = np.cosh(x) * p
+        out[:-1] -= dp
+        out[1:] += dp
+        return out
+
+    return solvers.newton(f, np.full(n, 2.0), jac=g, hessp=hessp, backend="numba", tol=1e-8)
+
+
 def _cases():
     p2 = pde.Poisson((128, 128))
     A2, b2 = p2.operator("numba"), p2.rhs("numba")
@@ -67,6 +90,7 @@ def _cases():
         "cg csr": lambda: solvers.cg(A2.to_csr(), b2, rtol=1e-3, backend="numba"),
         "newton_krylov bratu": lambda: solvers.newton_krylov(**pde.Bratu((112, 112), lam=3.0).nonlinear_system("numba"),
                                                              tol=1e-8),
+        "newton-cg hessp": _newton_cg_case,
         # the merit, slopes, KKT norms and the problem's f by the backend's dot: 2.3-2.7x slower unpinned before
         "sketched_newton control": lambda: solvers.sketched_newton(pde.PoissonControl(64, alpha=1e-4, semilinear=True),
                                                                    sketch=None, tol=1e-8, backend="numba"),
