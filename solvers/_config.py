@@ -149,7 +149,9 @@ def blas_serial():
     The counts are process-wide (as with every threadpoolctl limit): the first block in, of any Python
     thread, caps them and the last one out restores what it found. Another thread that changes or restores
     the BLAS counts itself *while* a block is inside (its own threadpoolctl limit) can therefore find them
-    restored to the value before its change; the blocks last milliseconds (a coarse-grid inverse)."""
+    restored to the value before its change. The blocks are kept short for that reason: a coarse-grid inverse
+    (milliseconds), a Chebyshev-Tucker build's compression below ``SERIAL_BUILD_FLOPS`` (at most a few tenths of
+    a second) and its tables."""
     global _serial_users, _serial_limiter
     ctl = _controller()
     if ctl is None:

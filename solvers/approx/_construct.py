@@ -53,12 +53,7 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
         data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
-    # the dense factorizations and the table set-up on one BLAS thread, the sampling of the user's f above
-    # not: OpenBLAS's threads spin for about 0.1 s after a threaded call, on the cores the Numba evaluation
-    # runs on next (build at m = 65, then 2e5 points, OPENBLAS_NUM_THREADS unset: 1.19x the pinned time,
-    # benchmarks/results/blas_threads_ot_approx.json), and one thread costs the build nothing measurable
-    # (HOSVD is a small part of it: m = 257, 5.0 s capped against 5.5 s; /tmp/s17/ctbuild.py)
-    with _config.blas_serial():
+    with _small_dense_work(kind, data):    # (the sampling of the user's f above keeps the library's threads)
         history, sweeps = {}, 0
         if kind == "cp":
             w, B = data
@@ -107,6 +102,35 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
                         eval_method=eval_method)
         ct._record_route()
     return ct
+
+
+#: below this many flops of compression (:func:`_dense_flops`) the build's dense work runs on one BLAS thread
+SERIAL_BUILD_FLOPS = 1e10
+
+
+def _dense_flops(kind, data) -> float:
+    """A rough count of the compression's dense flops: ``4 N sum m_i`` for a grid of ``N`` coefficients (the
+    mode Gram matrices and projections), ``4 R sum m_i min(m_i, R)`` for ``R`` canonical terms (the factor
+    orthogonalisations of RHOSVD)."""
+    if kind == "cp":
+        w, B = data
+        R = int(np.size(w))
+        return 4.0 * R * sum(b.shape[0] * min(b.shape[0], R) for b in B)
+    C = data[0]
+    return 4.0 * C.size * sum(C.shape)
+
+
+def _small_dense_work(kind, data):
+    """:func:`solvers._config.blas_serial` when the compression is small (:data:`SERIAL_BUILD_FLOPS`, about
+    0.2 s on one thread), else no cap. OpenBLAS's threads spin for about 0.1 s after a threaded call, on the
+    cores the Numba evaluation runs on next: a build at m = 65 followed by 2e5 points ran 1.19x the pinned time
+    with ``OPENBLAS_NUM_THREADS`` unset (``benchmarks/results/blas_threads_ot_approx.json``), and the evaluation
+    right after a build at m = 129 took 55 ms against 25-27 capped. A large build (m = 257: 5e10 flops) keeps
+    the library's threads: what threads save there exceeds the spin, and the cap is process-wide, so a long
+    one would serialise other threads' BLAS work (a threaded Dask worker's) for seconds."""
+    import contextlib
+
+    return _config.blas_serial() if _dense_flops(kind, data) < SERIAL_BUILD_FLOPS else contextlib.nullcontext()
 
 
 def _compress(method):

@@ -183,6 +183,7 @@ class SketchSampler:
         self.kind, self.N, self.s, self.rng, self.p = kind, N, s, rng, probabilities
         self.batch = 1 if s >= N else max(1, min(256, 4_000_000 // max(1, s * N)))
         self.S = self.SK = self.SKK = self.P = None
+        self.full = None            # the S = I batch of the current K (its pseudo-inverse), reused until reset()
         self.pos = 0
         self.grown = 0
 
@@ -203,6 +204,10 @@ class SketchSampler:
 
     def _draw(self, system: NewtonSystem):
         s, N, B = self.s, self.N, self.batch
+        if s >= N and self.full is not None:       # S = I again on the same K (refinement, penalty rounds)
+            self.S, self.SK, self.SKK, self.P = self.full
+            self.pos = 0
+            return
         if s >= N:
             # the whole system: S = I, one exact (least-squares, for a singular K) projection
             S = np.tile(np.eye(N), (B, 1))
@@ -220,18 +225,19 @@ class SketchSampler:
         # the Gram matrices S K K^T S^T of the batch (not for S = I, whose projection comes from pinv(K) below:
         # this N^3 einsum took 2.9 of 10.6 s on equality_qp(1800, 100))
         G = np.einsum("bij,bkj->bik", SK.reshape(B, s, N), SK.reshape(B, s, N)) if s < N else None
-        if s == 1:
-            g = G.reshape(B)
-            P = np.divide(1.0, g, out=np.zeros(B), where=g > 0).reshape(B, 1, 1)
-        elif s >= N:
+        if s >= N:
             # S = I: (K K^T)^+ = (K^+)^T K^+ from the pseudo-inverse of K itself, whose condition is not squared
             # (pinv(K K^T) truncated the small singular values of a K of condition 1e9 and the exact projection
             # was not exact)
             Kp = np.linalg.pinv(SK[:N], hermitian=True)
             P = np.broadcast_to(Kp.T @ Kp, (B, N, N))
+        elif s == 1:
+            g = G.reshape(B)
+            P = np.divide(1.0, g, out=np.zeros(B), where=g > 0).reshape(B, 1, 1)
         else:
             P = np.linalg.pinv(G, hermitian=True)     # (S K K S^T)^+ for each sketch of the batch
         self.S, self.SK, self.SKK, self.P = S.reshape(B, s, N), SK.reshape(B, s, N), SKK.reshape(B, s, N), P
+        self.full = (self.S, self.SK, self.SKK, self.P) if s >= N else None
         self.pos = 0
 
     def next(self, system: NewtonSystem):
@@ -244,7 +250,7 @@ class SketchSampler:
 
     def reset(self):
         """Forget the current batch (``K`` changed)."""
-        self.S = self.SK = self.SKK = self.P = None
+        self.S = self.SK = self.SKK = self.P = self.full = None
 
 
 #: sketch-and-project iterations per unknown after which a residual that has not halved counts as
@@ -265,10 +271,10 @@ def _full_pays(rn: float, rn0: float, k: int, tol: float, s: int, N: int) -> boo
     Richtarik 2015), so a moderately conditioned dense KKT system of a few hundred unknowns needs 10^4-10^5
     iterations per Newton step where one factorization costs milliseconds: ``equality_qp(300, 30)`` took
     287 000 inner iterations and 95 s with one-row Gaussian sketches."""
-    if not (rn > tol and k > 0):
+    if not (tol > 0 and math.isfinite(rn) and rn > tol and k > 0):
         return False
     rate = (rn / rn0) ** (1.0 / k) if rn0 > 0 and math.isfinite(rn0) else 1.0
-    need = math.log(tol / rn) / math.log(rate) if rate < 1.0 else math.inf
+    need = (math.log(tol) - math.log(rn)) / math.log(rate) if rate < 1.0 else math.inf
     per_it = 2.0 * s * N * N + ITER_OVERHEAD
     full = FULL_FLOPS * N ** 3 + FULL_OVERHEAD
     return need * per_it > max(full, MIN_SAVING)

@@ -42,3 +42,41 @@ def test_full_pays_compares_the_predicted_sketch_work_with_one_projection():
     assert not _kkt._full_pays(1e-7, 1.0, 100, 1e-6, 1, N)
     assert not _kkt._full_pays(0.5, 1.0, 0, 1e-6, 1, N)
     assert not _kkt._full_pays(math.nan, 1.0, 100, 1e-6, 1, N)
+
+
+def test_full_pays_is_a_bool_for_a_zero_tolerance_or_an_infinite_residual():
+    assert _kkt._full_pays(0.5, 1.0, 100, 0.0, 1, 330) is False
+    assert _kkt._full_pays(math.inf, 1.0, 100, 1e-6, 1, 330) is False
+    assert _kkt._full_pays(1e-300, 1e-200, 100, 1e-310, 1, 330) in (True, False)   # tol / rn underflows: no error
+
+
+class _Dense:
+    """The two members of a dense NewtonSystem the sampler uses."""
+
+    def __init__(self, K):
+        self.K = np.asarray(K, dtype=float)
+
+    def rows(self, S):
+        return S @ self.K
+
+
+@pytest.mark.parametrize("N", [1, 2, 5])
+def test_whole_system_sketch_is_the_exact_projection(N):
+    """S = I (also for N = 1, where the one-row and the whole-system cases coincide): one step of
+    sketch-and-project lands on K^-1 b, checked against numpy.linalg.solve."""
+    rng = np.random.default_rng(N)
+    K = rng.standard_normal((N, N))
+    K = K + K.T + 3 * N * np.eye(N)
+    b = rng.standard_normal(N)
+    sys = _Dense(K)
+    sys.matvec = lambda z: K @ z
+    sampler = _kkt.SketchSampler("gaussian", N, N, np.random.default_rng(0))
+    z, r = np.zeros(N), -b.copy()
+    z, r, its, ok = _kkt.sketch_and_project(sys, b, z, r, 1e-12 * np.linalg.norm(b), 10, sampler)
+    assert ok and its <= 2
+    np.testing.assert_allclose(z, np.linalg.solve(K, b), rtol=1e-10, atol=1e-12)
+    first = sampler.full
+    sampler.next(sys)                       # drawn again on the same K: the cached pseudo-inverse
+    assert sampler.full is first
+    sampler.reset()
+    assert sampler.full is None
