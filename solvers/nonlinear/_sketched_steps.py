@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
-from ._kkt import NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
+from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
 from ._newton_parts import falls_at_constant
 from ._nlp import (SCALE_MARGIN, Point, Watch, merit_gradient, merit_noise, merit_products, merit_value,
                    nonfinite_product, return_to_watch, second_order_point, vdot, vnorm)
@@ -312,11 +312,11 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         stats["inner_iterations"] += inner
         if exhausted:
             status = Status.FAILED
-            msg = (f"{METHOD}: sketch={sketch!r} on an operator (matrix-free) KKT system used its inner budget of "
-                   f"{op_budget} sketch iterations (about {2 * s * op_budget} operator products) at iteration {k} "
-                   f"without meeting the inner accuracy (||K z - b|| = {float(xp.linalg.norm(r)):.2e}, needed "
-                   f"{acc:.2e}); each sketch row of an operator costs products: use sketch=None (MINRES with "
-                   "problem.kkt_preconditioner), or pass a larger inner_maxiter")
+            msg = (f"{METHOD}: sketch={sketch!r} on an operator KKT system (matrix-free, or above {DENSE_LIMIT} "
+                   f"unknowns) used its inner budget of {op_budget} sketch iterations (about {2 * s * op_budget} "
+                   f"operator products) at iteration {k} without meeting the inner accuracy "
+                   f"(||K z - b|| = {vnorm(be, r):.2e}, needed {acc:.2e}); each sketch row of an operator costs "
+                   "products: use sketch=None (MINRES with problem.kkt_preconditioner), or pass a larger inner_maxiter")
             k -= 1
             break
         if descent is None and watch is not None:
