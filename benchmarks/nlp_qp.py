@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import scipy.optimize as so  # noqa: E402
 
 from _machine import machine_info  # noqa: E402
-from nlp import TimeBudget, dense, ipopt_callbacks, kkt_dense, pack, timed  # noqa: E402
+from nlp import TimeBudget, dense, ipopt_callbacks, kkt_dense, pack, slsqp, timed  # noqa: E402
 from problems import nlp as knlp  # noqa: E402
 from solvers.nonlinear.sketched_newton import sketched_newton  # noqa: E402
 
@@ -51,14 +51,6 @@ def run_qp(n, m, repeats, budget):
         entry["solvers"][f"newtonkit-{sk or 'minres'}"] = timed(run, repeats, score)
     H = dense(p.hess_lagrangian(p.x0, np.zeros(m)))        # constant: a QP
 
-    def run_slsqp():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = so.minimize(p.f, p.x0, jac=p.grad, method="SLSQP",
-                            constraints=[{"type": "eq", "fun": p.c, "jac": lambda x: dense(p.jac(x))}],
-                            options={"ftol": 1e-14, "maxiter": 1000})
-        return pack(r.x, r.nit, r.success, {"status": int(r.status)})
-
     def run_tc():
         cb = TimeBudget(budget, mode="return")
         con = so.NonlinearConstraint(p.c, 0.0, 0.0, jac=lambda x: dense(p.jac(x)), hess=lambda x, v: np.zeros((n, n)))
@@ -76,7 +68,7 @@ def run_qp(n, m, repeats, budget):
             p.name = name
         return pack(x, nit, ok, {"status": status})
 
-    entry["solvers"]["scipy-SLSQP"] = timed(run_slsqp, repeats, score)
+    entry["solvers"]["scipy-SLSQP"] = timed(lambda: slsqp(p, 1e-14), repeats, score)
     entry["solvers"]["scipy-trust-constr"] = timed(run_tc, repeats, score)
     entry["solvers"]["ipopt"] = timed(run_ipopt, repeats, score)
     peers = {k: v["time_s"] for k, v in entry["solvers"].items() if not k.startswith("newtonkit") and v["solved"]}
