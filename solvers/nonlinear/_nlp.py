@@ -15,9 +15,9 @@ and its exact gradient (which needs the Hessian of the Lagrangian ``H`` times ``
 
 are :func:`merit_value` and :func:`merit_gradient` (Hong, Na, Mahoney and Kolar, ICML 2023,
 section 2; the exact augmented Lagrangian goes back to Di Pillo and Grippo, 1979). The two
-safeguards of the line search on it are here too: :func:`second_order_point` (second-order
-correction) and :class:`Watch` / :func:`return_to_watch` (the watchdog technique), with the
-option and input checks of :func:`~solvers.nonlinear.sketched_newton`.
+first safeguard of the line search on it is here too: :func:`second_order_point` (second-order
+correction; the watchdog is in :mod:`._sketched_steps`), with the option and input checks of
+:func:`~solvers.nonlinear.sketched_newton`.
 """
 from __future__ import annotations
 
@@ -477,40 +477,7 @@ def nonfinite_product(products, xp=np) -> str:
     return ""
 
 
-class Watch:
-    """The saved iterate of the watchdog technique (Chamberlain, Powell, Lemarechal and Pedersen, 1982).
-
-    After a relaxed iteration (the unit step taken although the merit rejected it) the next
-    iterate ``q`` is kept when the merit at the relaxed point is below the saved value, or the
-    merit at ``q`` satisfies the Armijo condition relative to the saved iterate along its
-    direction; both with the penalties of the check (``mu``, ``nu`` only grow/shrink).
-    Otherwise the method returns to the saved iterate (Nocedal and Wright 2006, Algorithm 15.2
-    with one relaxed step).
-    """
-
-    __slots__ = ("p", "z", "products", "relaxed", "k")
-
-    def __init__(self, p, z, products, relaxed, k):
-        self.p, self.z, self.products, self.relaxed, self.k = p, z, products, relaxed, k
-
-    def passes(self, q, mu, nu, beta) -> bool:
-        phi_k = merit_value(self.p, mu, nu)
-        slope_k = vdot(self.p.be, merit_gradient(self.p, mu, nu, self.products), self.z)
-        return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
-
-
-def return_to_watch(watch, stats, record, line_search, inner=0):
-    """Return to the watchdog's saved iterate and backtrack along its direction from ``alpha = 1/2`` (the unit
-    step was rejected there), as one recorded iteration; when that finds no decrease the saved iterate itself is
-    recorded, with step size 0. Returns ``(p, None, True)``: no relaxed step at the next iteration."""
-    stats["watchdog_returns"] += 1
-    q, alpha = line_search(watch)
-    p = q if q is not None else watch.p
-    record(p, inner, alpha)
-    return p, None, True
-
-
 __all__ = ["NLPEvaluator", "Point", "check_scales", "merit_value", "merit_products", "merit_gradient", "merit_noise",
-           "least_squares_multipliers", "second_order_point", "Watch", "return_to_watch", "positive_arg", "int_arg",
+           "least_squares_multipliers", "second_order_point", "positive_arg", "int_arg",
            "check_problem", "vector_arg", "matrix_scale", "nonfinite_product", "SCALE_MARGIN", "matvec", "rmatvec",
            "dense"]

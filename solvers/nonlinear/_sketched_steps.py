@@ -3,7 +3,8 @@
 :func:`iterate` runs the Newton iterations from a validated start: the Newton-KKT system with the modified
 Hessian, the inexact inner solve with the adaptive accuracy and penalty updates, Armijo backtracking on the
 exact augmented Lagrangian merit with the second-order correction and the watchdog, the stopping tests, the
-second-order check of a first-order point and the :class:`~solvers.results.SolveResult`. The public entry point,
+second-order check of a first-order point and the :class:`~solvers.results.SolveResult`; the watchdog's saved
+iterate (:class:`Watch`, :func:`return_to_watch`) lives here with them. The public entry point,
 its options and their validation are in :mod:`.sketched_newton`.
 
 References
@@ -21,8 +22,8 @@ import numpy as np
 from ..results import SolveResult, Status, stopped_message
 from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
 from ._newton_parts import falls_at_constant
-from ._nlp import (SCALE_MARGIN, Point, Watch, merit_gradient, merit_noise, merit_products, merit_value,
-                   nonfinite_product, return_to_watch, second_order_point, vdot, vnorm)
+from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
+                   second_order_point, vdot, vnorm)
 from .linesearch import armijo_backtracking
 
 METHOD = "sketched_newton"
@@ -44,6 +45,39 @@ _WATCHDOG_RETURNS = 1
 #: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) while the KKT residual is above
 #: its value at x0 (an unbounded problem; a far-away solution is approached with a falling residual)
 _DIVERGE_FACTOR = 1e20
+
+
+class Watch:
+    """The saved iterate of the watchdog technique (Chamberlain, Powell, Lemarechal and Pedersen, 1982).
+
+    After a relaxed iteration (the unit step taken although the merit rejected it) the next
+    iterate ``q`` is kept when the merit at the relaxed point is below the saved value, or the
+    merit at ``q`` satisfies the Armijo condition relative to the saved iterate along its
+    direction; both with the penalties of the check (``mu``, ``nu`` only grow/shrink).
+    Otherwise the method returns to the saved iterate (Nocedal and Wright 2006, Algorithm 15.2
+    with one relaxed step).
+    """
+
+    __slots__ = ("p", "z", "products", "relaxed", "k")
+
+    def __init__(self, p, z, products, relaxed, k):
+        self.p, self.z, self.products, self.relaxed, self.k = p, z, products, relaxed, k
+
+    def passes(self, q, mu, nu, beta) -> bool:
+        phi_k = merit_value(self.p, mu, nu)
+        slope_k = vdot(self.p.be, merit_gradient(self.p, mu, nu, self.products), self.z)
+        return merit_value(self.relaxed, mu, nu) <= phi_k or merit_value(q, mu, nu) <= phi_k + beta * min(slope_k, 0.0)
+
+
+def return_to_watch(watch, stats, record, line_search, inner=0):
+    """Return to the watchdog's saved iterate and backtrack along its direction from ``alpha = 1/2`` (the unit
+    step was rejected there), as one recorded iteration; when that finds no decrease the saved iterate itself is
+    recorded, with step size 0. Returns ``(p, None, True)``: no relaxed step at the next iteration."""
+    stats["watchdog_returns"] += 1
+    q, alpha = line_search(watch)
+    p = q if q is not None else watch.p
+    record(p, inner, alpha)
+    return p, None, True
 
 
 def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, nu0, delta0, xi_B, beta, rho,
