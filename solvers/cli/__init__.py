@@ -21,8 +21,9 @@ estimated from the sizes before anything is allocated and compared with
 :func:`problems._checks.memory_limit`, ``NEWTONKIT_MEMORY_LIMIT`` bytes or 3/4
 of the physical memory; the message gives both figures), 3 an internal error
 (an exception no check foresaw: one line on stderr, the traceback with
-``NEWTONKIT_DEBUG=1``; please report it), 130 interrupted. ``--json`` output is
-strict JSON: NaN and infinities are written as ``null``.
+``NEWTONKIT_DEBUG=1``; please report it), 130 interrupted, 143 terminated
+(SIGTERM, ``newtonkit sweep``). ``--json`` output is strict JSON: NaN and
+infinities are written as ``null``.
 
 Layout: one module per command (:mod:`.demo`, :mod:`.solve`, :mod:`.runs`,
 :mod:`.info`, :mod:`.sweep`, :mod:`.approx`), each with ``add_parser(subparsers)``; shared tables, numbers,
@@ -39,6 +40,7 @@ Extending: a new command is a module with ``add_parser`` listed in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -79,6 +81,37 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a command that turns it into a clean stop (``newtonkit sweep``; exit code 143).
+
+    A subclass of KeyboardInterrupt, so it takes the paths Ctrl-C takes (Dask cancels the pending
+    futures, the stored runs are indexed, the cluster is closed)."""
+
+
+@contextlib.contextmanager
+def sigterm_stops_cleanly():
+    """Within the block a SIGTERM (``kill PID``, a batch system's time limit) raises :class:`Terminated`
+    in the main thread instead of ending the process at once. Only when SIGTERM has its default action and
+    this is the main thread (nothing else's handler is replaced); a second SIGTERM ends the process as usual."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated("SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -149,6 +182,9 @@ def _run(args) -> int:
         print(f"newtonkit: error: out of memory ({exc or 'allocation failed'}); use a smaller problem",
               file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("newtonkit: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + 15
     except KeyboardInterrupt:
         print("newtonkit: interrupted", file=sys.stderr)
         return 130
@@ -165,4 +201,4 @@ def _run(args) -> int:
 
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_OK", "EXIT_NOT_CONVERGED", "EXIT_USAGE", "EXIT_INTERNAL",
-           "COMMANDS", "add_common_solve", "format_table"]
+           "COMMANDS", "add_common_solve", "format_table", "Terminated", "sigterm_stops_cleanly"]

@@ -10,13 +10,18 @@ Exit codes: 0 every task stored (converged or not: a sweep maps where a method
 fails too; the summary line counts the runs that did not converge), 1 some tasks
 raised (stored as errors with their traceback) or, with ``--require-converged``,
 some stored run did not converge, 2 usage error (bad spec, refused address,
-missing dask / dask-cuda, store busy).
+missing dask / dask-cuda, store busy), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM). On either signal the runs stored so far are indexed and kept, the pending
+tasks cancelled and the cluster closed; rerunning the command resumes. A sweep started
+in the background of a non-interactive shell (``newtonkit sweep ... &`` in a script)
+inherits SIGINT ignored, as POSIX shells arrange for background jobs: stop it with
+SIGTERM (``kill PID``).
 """
 from __future__ import annotations
 
 import sys
 
-from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format
+from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, sigterm_stops_cleanly
 
 
 def _params_str(row: dict) -> str:
@@ -50,9 +55,10 @@ def cmd_sweep(args) -> int:
     progress = False if args.no_progress else (True if args.progress else None)
     try:
         locking = None if args.hdf5_file_locking is None else args.hdf5_file_locking == "on"
-        table = sweep(tasks, store=store, scheduler=args.scheduler, cluster=args.cluster, n_workers=args.workers,
-                      threads=args.threads_per_worker, retries=args.retries, retry_failed=args.retry_failed,
-                      progress=progress, insecure=args.insecure, file_locking=locking)
+        with sigterm_stops_cleanly():      # kill PID / a batch system's limit: stored runs indexed, cluster closed
+            table = sweep(tasks, store=store, scheduler=args.scheduler, cluster=args.cluster, n_workers=args.workers,
+                          threads=args.threads_per_worker, retries=args.retries, retry_failed=args.retry_failed,
+                          progress=progress, insecure=args.insecure, file_locking=locking)
     except (ClusterError, StoreBusyError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:

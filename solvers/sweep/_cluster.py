@@ -168,7 +168,10 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
 
     # each worker ignores SIGINT (Ctrl-C reaches the whole process group; the driver handles it and closes the
     # cluster): no KeyboardInterrupt traceback per worker, and the driver's own handler stays in place throughout
+    # the scheduler's HTTP server (health and metrics routes; no dashboard) takes a free port, not Dask's
+    # default 8787: two sweeps on one machine do not warn "Port 8787 is already in use"
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                         silence_logs=logging.WARNING, env=wenv, preload=["solvers.sweep._worker_setup"])
 
 
