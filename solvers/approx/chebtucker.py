@@ -25,7 +25,11 @@ from ..backends import get_backend
 from ..results import SolveResult, Status
 from . import _algebra, _cheb, _sample, _table, _tucker
 from . import _validate as _v
+from .._kernels.scratch import borrow, scratch_of, take
 from ._construct import _build
+
+#: points mapped and evaluated per batch by ``ChebTucker.__call__`` and ``gradient`` (``_batches``)
+CALL_BATCH = 1 << 18
 
 
 def _frozen(a) -> np.ndarray:
@@ -217,17 +221,34 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         """The mapped points ``t`` with their columns in the packed form's mode order."""
         return t if p.perm is None else be.xp.ascontiguousarray(t[:, list(p.perm)])
 
-    def _t(self, points, be):
-        """Points mapped to [-1, 1]^d (host check in a few vector passes; the slow path only
-        runs to name the offending point)."""
+    def _host_points(self, points, be):
+        """``points`` as a C-contiguous float64 host array of shape ``(N, d)`` (shape, type and finiteness
+        checked here only when they are not already that)."""
         x = be.to_numpy(points)
         if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2 and x.shape[1] == self.d):
             x = _v.points(x, self.domain)
-        x = np.ascontiguousarray(x)
-        t = np.empty_like(x)
-        if be.kernels("approx").map_points(x, self.domain[:, 0].copy(), self.domain[:, 1].copy(), t):
+        return np.ascontiguousarray(x)
+
+    def _t(self, x, s, e, be, p, work):
+        """Points ``x[s:e]`` mapped to [-1, 1]^d, columns in the packed form's mode order, into the kept
+        buffer of ``work`` (host check in one pass; the slow path over all of ``x`` only runs to name the
+        offending point)."""
+        xb = x[s:e]
+        t = take(work, "t", xb.shape)
+        if be.kernels("approx").map_points(xb, self.domain[:, 0].copy(), self.domain[:, 1].copy(), t):
             _v.points(x, self.domain)                    # outside the box or NaN: names the point
+        if p.perm is not None:
+            t = np.take(t, list(p.perm), axis=1, out=take(work, "tperm", t.shape))
         return be.asarray(t)
+
+    @staticmethod
+    def _batches(n):
+        """``(s, e)``: ``n`` points in equal batches of at most :data:`CALL_BATCH`, each mapped into one
+        batch-sized buffer kept on the packed form (:mod:`solvers._kernels.scratch`) and evaluated before
+        the next: a call allocates no copy of all its points, and repeated calls no fresh pages for it."""
+        k = -(-n // CALL_BATCH)                           # (none for n = 0)
+        for i in range(k):
+            yield n * i // k, n * (i + 1) // k
 
     def __call__(self, points):
         """Values at ``points`` (shape ``(N, d)``, or one point of shape ``(d,)``, inside the box):
@@ -237,10 +258,13 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         _config.apply()
         route = self._route()
         be, p = self._pack(route)
-        t = self._ordered(self._t(points, be), p, be)
-        out = be.xp.empty(t.shape[0])
+        x = self._host_points(points, be)
+        out = be.xp.empty(x.shape[0])
         K = be.kernels("approx")
-        (K.evaluate if route == "chebyshev" else K.evaluate_table)(p, t, out)
+        fn = K.evaluate if route == "chebyshev" else K.evaluate_table
+        with borrow(scratch_of(p, "_call_scratch")) as work:
+            for s, e in self._batches(x.shape[0]):
+                fn(p, self._t(x, s, e, be, p, work), out[s:e])
         return out
 
     def gradient(self, points):
@@ -250,10 +274,13 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         _config.apply()
         route = self._route(derivative=True)
         be, p = self._pack(route)
-        t = self._ordered(self._t(points, be), p, be)
-        val, grad = be.xp.empty(t.shape[0]), be.xp.empty(t.shape)
+        x = self._host_points(points, be)
+        val, grad = be.xp.empty(x.shape[0]), be.xp.empty(x.shape)
         K = be.kernels("approx")
-        (K.gradient if route == "chebyshev" else K.gradient_table)(p, t, val, grad)
+        fn = K.gradient if route == "chebyshev" else K.gradient_table
+        with borrow(scratch_of(p, "_call_scratch")) as work:
+            for s, e in self._batches(x.shape[0]):
+                fn(p, self._t(x, s, e, be, p, work), val[s:e], grad[s:e])
         if p.perm is not None:                           # back to the variables' order
             grad = grad[:, list(np.argsort(p.perm))]
         return grad * be.asarray(2.0 / (self.domain[:, 1] - self.domain[:, 0]))

@@ -99,7 +99,8 @@ def test_cost_model_and_limits():
 def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
     rng = np.random.default_rng(0)
     C = rng.integers(0, 50, 5000)
-    perm = SLAB._bucket(C, 60)
+    perm = np.full(C.size, -1, dtype=np.int64)
+    SLAB._bucket(C, 60, perm)
     np.testing.assert_array_equal(perm, np.argsort(C, kind="stable"))
     t = np.array([[np.nan], [2.0], [-2.0], [1.0], [-1.0], [0.0], [np.inf], [-np.inf]])
     G = 64

@@ -33,6 +33,7 @@ import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
+from ..scratch import borrow, scratch_of, take
 from ._table_rows import _FAST, _acos, _block_rows_into, _block_rows_table_pm, _row_work, _weights8, ASIN_P, in_grid
 from .approx import BLAS_SERIAL, check_outputs
 
@@ -129,14 +130,13 @@ def _nodes(t, col, G, half, C, S):
 
 
 @nb.njit(cache=True)
-def _bucket(C, L):
-    """The permutation that sorts the points by ``C`` (a stable counting sort, ``O(N + L)``)."""
+def _bucket(C, L, perm):
+    """``perm``: the permutation that sorts the points by ``C`` (a stable counting sort, ``O(N + L)``)."""
     start = np.zeros(L + 1, dtype=np.int64)
     for k in range(C.shape[0]):
         start[C[k] + 1] += 1
     for j in range(L):
         start[j + 1] += start[j]
-    perm = np.empty(C.shape[0], dtype=np.int64)
     for k in range(C.shape[0]):
         c = C[k]
         perm[start[c]] = k
@@ -428,15 +428,16 @@ def _batches(n, L):
         yield s, e
 
 
-def _ordered(ts, G, L):
+def _ordered(ts, G, L, work):
     """The batch ``ts`` bucketed by the first stencil node of its last coordinate on a grid of ``G``
-    intervals: ``perm`` and the points, nodes and offsets in that order (:func:`_gather`)."""
+    intervals: ``perm`` and the points, nodes and offsets in that order (:func:`_gather`), in arrays kept
+    in ``work`` (:mod:`solvers._kernels.scratch`)."""
     m, d = ts.shape
-    C = np.empty(m, dtype=np.int64)
-    S = np.empty(m)
+    C, S = take(work, "C", (m,), np.int64), take(work, "S", (m,))
     _nodes(ts, d - 1, G, 4, C, S)
-    perm = _bucket(C, L)
-    tb, Cb, Sb = np.empty((m, d - 1)), np.empty(m, dtype=np.int64), np.empty(m)
+    perm = take(work, "perm", (m,), np.int64)
+    _bucket(C, L, perm)
+    tb, Cb, Sb = take(work, "tb", (m, d - 1)), take(work, "Cb", (m,), np.int64), take(work, "Sb", (m,))
     _gather(ts, perm, C, S, tb, Cb, Sb)
     return perm, tb, Cb, Sb
 
@@ -463,13 +464,14 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
-    for s, e in _batches(n, L):
-        perm, tb, Cb, Sb = _ordered(t[s:e], G, L)
-        vals = np.empty(e - s)
-        items = _items(Cb, L, TILE)
-        _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
-                       items, vals, TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
-        _scatter(vals, perm, out[s:e])
+    with borrow(scratch_of(packed, "_nb_slab_scratch")) as work:
+        for s, e in _batches(n, L):
+            perm, tb, Cb, Sb = _ordered(t[s:e], G, L, work)
+            vals = take(work, "vals", (e - s,))
+            items = _items(Cb, L, TILE)
+            _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
+                           items, vals, TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
+            _scatter(vals, perm, out[s:e])
     return out
 
 
@@ -486,14 +488,14 @@ def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
     L, dL = G + 9, dG + 9
     for s, e in _batches(n, max(L, dL)):
         ts = t[s:e]
-        perm, tb, Cb, Sb = _ordered(ts, G, L)
+        perm, tb, Cb, Sb = _ordered(ts, G, L, {})
         vals, gk = np.empty(e - s), np.empty((e - s, d - 1))
         _evaluate(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
                   tb, Cb, Sb, vals, gk, d - 1, CHUNK)
         _scatter(vals, perm, val[s:e])
         _scatter_cols(gk, perm, grad[s:e], d - 1)
         if dG != G:                                   # the derivative table's own grid: bucket again
-            perm, tb, Cb, Sb = _ordered(ts, dG, dL)
+            perm, tb, Cb, Sb = _ordered(ts, dG, dL, {})
         _evaluate(dSL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
                   Sb, vals, gk, 0, CHUNK)
         _scatter_col(vals, perm, grad[s:e], d - 1)

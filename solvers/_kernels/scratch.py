@@ -1,0 +1,64 @@
+"""Work arrays kept on an object between calls (one call at a time).
+
+A call that needs a few large temporaries (the mapped points of a Chebyshev–Tucker evaluation, the
+bucketing arrays of its slab form) and allocates them afresh pays their page faults every time once
+the allocator has handed the pages back to the system, which glibc does when a large free block tops
+its heap. On a virtual machine a fault is dear: ``ChebTucker`` at 10^6 points, rank 20, 2 threads took
+147 ms with 5760 faults (33 ms of system time) per call, and 117 ms with its temporaries kept.
+
+:func:`borrow` lends the arrays of a :class:`Scratch` to one caller at a time: a second caller (another
+thread, or a nested call on the same object) gets an empty dict and allocates its own, so no two calls
+ever share an array. :func:`take` returns a slice of a kept array big enough for the request, growing
+it when needed. What is kept is bounded by the largest request (callers ask for batch-sized arrays).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+
+class Scratch:
+    """The kept arrays of one object and the lock that lends them."""
+
+    __slots__ = ("lock", "arrays")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.arrays: dict = {}
+
+
+def scratch_of(obj, name: str = "_scratch") -> Scratch:
+    """The :class:`Scratch` attribute ``name`` of ``obj`` (made on first use)."""
+    s = getattr(obj, name, None)
+    if s is None:
+        s = Scratch()
+        setattr(obj, name, s)
+    return s
+
+
+@contextlib.contextmanager
+def borrow(s: Scratch):
+    """``with borrow(s) as work:`` the kept arrays (a fresh empty dict when another call holds them)."""
+    got = s.lock.acquire(blocking=False)
+    try:
+        yield s.arrays if got else {}
+    finally:
+        if got:
+            s.lock.release()
+
+
+def take(work: dict, key: str, shape, dtype=np.float64):
+    """An uninitialised C-contiguous array of ``shape`` from ``work[key]`` (the leading rows of the kept
+    array when its trailing shape and type match and it has enough rows; else a new one, kept)."""
+    shape = tuple(int(k) for k in shape)
+    dtype = np.dtype(dtype)
+    a = work.get(key)
+    if a is None or a.dtype != dtype or a.shape[1:] != shape[1:] or a.shape[0] < shape[0]:
+        a = np.empty(shape, dtype)
+        work[key] = a
+    return a[:shape[0]]
+
+
+__all__ = ["Scratch", "scratch_of", "borrow", "take"]

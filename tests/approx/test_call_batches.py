@@ -1,0 +1,109 @@
+"""``ChebTucker.__call__`` / ``gradient`` in batches with kept work arrays (:mod:`solvers._kernels.scratch`).
+
+A call maps and evaluates its points in batches of ``CALL_BATCH``, into a mapped-points buffer kept on the
+packed form, and the slab form keeps its bucketing arrays the same way. References: the exact
+Chebyshev–Tucker sum (``tests/approx/_slabref.py``: ``chebvander`` rows and ``einsum``), within the
+route's own bound ``f_bound``; batch boundaries must not change a value beyond rounding (1e-13 relative).
+"""
+import pickle
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from solvers._kernels import scratch as SC
+from solvers.approx import ChebTucker
+from tests.approx import _slabref as slabref
+
+CTM = sys.modules["solvers.approx.chebtucker"]     # the module (the package exports a function of that name)
+
+BOX = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
+
+
+def _mapped(x):
+    lo, hi = np.array(BOX).T
+    return (2.0 * x - (hi + lo)) / (hi - lo)
+
+
+@pytest.fixture(scope="module")
+def case():
+    rng = np.random.default_rng(5)
+    core, factors = slabref.tucker(rng, (21, 17, 19), (6, 5, 7))
+    x = rng.uniform(*np.array(BOX).T, (3500, 3))
+    return core, factors, x
+
+
+@pytest.mark.parametrize("route", ["chebyshev", "table"])
+def test_batched_calls_match_the_exact_sum_and_the_unbatched_call(case, route, monkeypatch):
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7, eval_method=route)
+    whole, gwhole = np.asarray(ct(x)), np.asarray(ct.gradient(x))
+    monkeypatch.setattr(CTM, "CALL_BATCH", 1000)             # 4 batches of 875 points
+    assert list(ct._batches(3500)) == [(0, 875), (875, 1750), (1750, 2625), (2625, 3500)]
+    v, g = np.asarray(ct(x)), np.asarray(ct.gradient(x))
+    exact = slabref.exact(core, factors, _mapped(x))
+    bound = ct.table_info()["f_bound"] if route == "table" else 1e-12 * np.abs(exact).max()
+    assert np.abs(v - exact).max() <= 2 * bound + 1e-13 * np.abs(exact).max()
+    scale = np.abs(whole).max()
+    np.testing.assert_allclose(v, whole, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(g, gwhole, rtol=0, atol=1e-12 * np.abs(gwhole).max())
+
+
+def test_no_points_and_one_point(case):
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7)
+    assert np.asarray(ct(np.empty((0, 3)))).shape == (0,)
+    assert np.asarray(ct.gradient(np.empty((0, 3)))).shape == (0, 3)
+    one = np.asarray(ct(x[7]))
+    np.testing.assert_allclose(one, slabref.exact(core, factors, _mapped(x[7:8])), rtol=1e-6)
+
+
+def test_a_bad_point_in_a_later_batch_is_named_by_its_index(case, monkeypatch):
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7)
+    monkeypatch.setattr(CTM, "CALL_BATCH", 1000)
+    bad = x.copy()
+    bad[2500, 1] = 5.0                                        # outside (-3, -1), in the third batch
+    with pytest.raises(ValueError, match=r"points\[2500\]"):
+        ct(bad)
+    bad[2500, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ct.gradient(bad)
+
+
+def test_results_are_fresh_arrays_and_the_buffers_are_kept(case):
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7)
+    v1 = np.asarray(ct(x)).copy()
+    a = ct(x)
+    p = ct._pack(ct._route())[1]
+    kept = p._call_scratch.arrays["t"]
+    b = ct(x[::-1].copy())
+    assert p._call_scratch.arrays["t"] is kept                # the same buffer, not a new one per call
+    assert not np.shares_memory(a, b) and not np.shares_memory(np.asarray(a), kept)
+    np.testing.assert_array_equal(np.asarray(a), v1)          # a later call did not touch an earlier result
+    pickle.loads(pickle.dumps(ct))                            # the kept arrays (and their lock) are not pickled
+
+
+def test_borrow_lends_to_one_caller_at_a_time():
+    s = SC.Scratch()
+    with SC.borrow(s) as w1:
+        a = SC.take(w1, "a", (10, 3))
+        with SC.borrow(s) as w2:                              # nested: its own arrays
+            assert w2 is not w1 and SC.take(w2, "a", (10, 3)) is not a
+        got = []
+        th = threading.Thread(target=lambda: got.append(SC.borrow(s).__enter__()))
+        th.start()
+        th.join()
+        assert got[0] is not w1 and got[0] == {}               # another thread: its own arrays
+    with SC.borrow(s) as w3:
+        assert w3 is w1
+        b = SC.take(w3, "a", (4, 3))
+        assert np.shares_memory(a, b) and b.shape == (4, 3)   # fewer rows: the kept array's leading rows
+        c = SC.take(w3, "a", (20, 3))                         # more rows: a bigger array, kept instead
+        assert c.shape == (20, 3) and c.base is w3["a"]
+        d = SC.take(w3, "a", (5, 2))                          # another trailing shape: a new array
+        assert d.shape == (5, 2)
+        e = SC.take(w3, "a", (5, 2), np.int64)
+        assert e.dtype == np.int64
