@@ -211,8 +211,9 @@ class TableRoute:
     def cache_nbytes(self) -> int:
         """Bytes held by the evaluation caches: the packed forms, the factor tables and, with the Numba
         kernels, the point-major tables and the slabs of the table route (made on first use, the slabs
-        up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``); :meth:`clear_cache` frees them and
-        pickling drops them."""
+        up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``), and the batch-sized work arrays kept
+        between calls (:mod:`solvers._kernels.scratch`); :meth:`clear_cache` frees them and pickling drops
+        them."""
         seen, total = set(), 0
 
         def add(a):
@@ -226,6 +227,8 @@ class TableRoute:
             elif isinstance(a, dict):
                 for b in a.values():
                     add(b)
+            elif isinstance(getattr(a, "arrays", None), dict):   # kept work arrays (_kernels.scratch.Scratch)
+                add(dict(a.arrays))
 
         for p in list(self._packed.values()):          # snapshots: another thread may be filling the caches
             add(dict(vars(p)))

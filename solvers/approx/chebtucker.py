@@ -23,13 +23,10 @@ import numpy as np
 
 from ..backends import get_backend
 from ..results import SolveResult, Status
-from . import _algebra, _cheb, _sample, _table, _tucker
+from . import _algebra, _calls, _cheb, _sample, _table, _tucker
 from . import _validate as _v
-from .._kernels.scratch import borrow, scratch_of, take
+from .._kernels.scratch import borrow, scratch_of
 from ._construct import _build
-
-#: points mapped and evaluated per batch by ``ChebTucker.__call__`` and ``gradient`` (``_batches``)
-CALL_BATCH = 1 << 18
 
 
 def _frozen(a) -> np.ndarray:
@@ -39,7 +36,7 @@ def _frozen(a) -> np.ndarray:
     return a
 
 
-class ChebTucker(_table.TableRoute, _algebra.Algebra):
+class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
     """A Chebyshev–Tucker function on a box (built by :func:`chebtucker`).
 
     :math:`f(x) \\approx \\sum_{j} G_{j} \\prod_i \\sum_{k < m_i} A_i[k, j_i]\\, T_k(t_i(x_i))`,
@@ -221,35 +218,6 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         """The mapped points ``t`` with their columns in the packed form's mode order."""
         return t if p.perm is None else be.xp.ascontiguousarray(t[:, list(p.perm)])
 
-    def _host_points(self, points, be):
-        """``points`` as a C-contiguous float64 host array of shape ``(N, d)`` (shape, type and finiteness
-        checked here only when they are not already that)."""
-        x = be.to_numpy(points)
-        if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2 and x.shape[1] == self.d):
-            x = _v.points(x, self.domain)
-        return np.ascontiguousarray(x)
-
-    def _t(self, x, s, e, be, p, work):
-        """Points ``x[s:e]`` mapped to [-1, 1]^d, columns in the packed form's mode order, into the kept
-        buffer of ``work`` (host check in one pass; the slow path over all of ``x`` only runs to name the
-        offending point)."""
-        xb = x[s:e]
-        t = take(work, "t", xb.shape)
-        if be.kernels("approx").map_points(xb, self.domain[:, 0].copy(), self.domain[:, 1].copy(), t):
-            _v.points(x, self.domain)                    # outside the box or NaN: names the point
-        if p.perm is not None:
-            t = np.take(t, list(p.perm), axis=1, out=take(work, "tperm", t.shape))
-        return be.asarray(t)
-
-    @staticmethod
-    def _batches(n):
-        """``(s, e)``: ``n`` points in equal batches of at most :data:`CALL_BATCH`, each mapped into one
-        batch-sized buffer kept on the packed form (:mod:`solvers._kernels.scratch`) and evaluated before
-        the next: a call allocates no copy of all its points, and repeated calls no fresh pages for it."""
-        k = -(-n // CALL_BATCH)                           # (none for n = 0)
-        for i in range(k):
-            yield n * i // k, n * (i + 1) // k
-
     def __call__(self, points):
         """Values at ``points`` (shape ``(N, d)``, or one point of shape ``(d,)``, inside the box):
         shape ``(N,)`` (``(1,)`` for one point), an array of this object's backend."""
@@ -261,10 +229,14 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         x = self._host_points(points, be)
         out = be.xp.empty(x.shape[0])
         K = be.kernels("approx")
-        fn = K.evaluate if route == "chebyshev" else K.evaluate_table
+        n = x.shape[0]
         with borrow(scratch_of(p, "_call_scratch")) as work:
-            for s, e in self._batches(x.shape[0]):
-                fn(p, self._t(x, s, e, be, p, work), out[s:e])
+            for s, e in self._batches(n):
+                t = self._t(x, s, e, be, p, work)
+                if route == "chebyshev":
+                    K.evaluate(p, t, out[s:e])
+                else:
+                    K.evaluate_table(p, t, out[s:e], total=n)
         return out
 
     def gradient(self, points):
@@ -277,10 +249,14 @@ class ChebTucker(_table.TableRoute, _algebra.Algebra):
         x = self._host_points(points, be)
         val, grad = be.xp.empty(x.shape[0]), be.xp.empty(x.shape)
         K = be.kernels("approx")
-        fn = K.gradient if route == "chebyshev" else K.gradient_table
+        n = x.shape[0]
         with borrow(scratch_of(p, "_call_scratch")) as work:
-            for s, e in self._batches(x.shape[0]):
-                fn(p, self._t(x, s, e, be, p, work), val[s:e], grad[s:e])
+            for s, e in self._batches(n):
+                t = self._t(x, s, e, be, p, work)
+                if route == "chebyshev":
+                    K.gradient(p, t, val[s:e], grad[s:e])
+                else:
+                    K.gradient_table(p, t, val[s:e], grad[s:e], total=n)
         if p.perm is not None:                           # back to the variables' order
             grad = grad[:, list(np.argsort(p.perm))]
         return grad * be.asarray(2.0 / (self.domain[:, 1] - self.domain[:, 0]))

@@ -114,16 +114,16 @@ def sigterm_stops_cleanly():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether ``exc`` was caused by a KeyboardInterrupt (Numba re-raises one from a compiled function as
-    ``SystemError: ... returned a result with an exception set``)."""
+def _interrupted(exc: BaseException):
+    """The KeyboardInterrupt (or :class:`Terminated`) that caused ``exc``, else None (Numba re-raises one
+    from a compiled function as ``SystemError: ... returned a result with an exception set``)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,7 +189,11 @@ def _run(args) -> int:
         print("newtonkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a defect (or a library's RuntimeError): one line, not a traceback
-        if _interrupted(exc):     # Ctrl-C inside a compiled kernel surfaces as a SystemError caused by it
+        cause = _interrupted(exc)  # Ctrl-C inside a compiled kernel surfaces as a SystemError caused by it
+        if isinstance(cause, Terminated):
+            print("newtonkit: terminated (SIGTERM)", file=sys.stderr)
+            return 128 + 15
+        if cause is not None:
             print("newtonkit: interrupted", file=sys.stderr)
             return 130
         if os.environ.get("NEWTONKIT_DEBUG"):

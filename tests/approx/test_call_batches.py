@@ -16,7 +16,7 @@ from solvers._kernels import scratch as SC
 from solvers.approx import ChebTucker
 from tests.approx import _slabref as slabref
 
-CTM = sys.modules["solvers.approx.chebtucker"]     # the module (the package exports a function of that name)
+CTM = sys.modules["solvers.approx._calls"]
 
 BOX = [(0.0, 2.0), (-3.0, -1.0), (1.0, 1.5)]
 
@@ -107,3 +107,57 @@ def test_borrow_lends_to_one_caller_at_a_time():
         assert d.shape == (5, 2)
         e = SC.take(w3, "a", (5, 2), np.int64)
         assert e.dtype == np.int64
+
+
+def test_a_device_copy_does_not_reuse_the_host_buffer(case):
+    """When the backend's ``asarray`` returns another array (a device copy that may still be in flight),
+    the batch's host buffer is dropped from the kept arrays, so the next batch cannot overwrite it."""
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7)
+    be, p = ct._pack(ct._route())
+
+    class CopyingBackend:
+        def kernels(self, family):
+            return be.kernels(family)
+
+        def asarray(self, a):
+            return np.array(a, copy=True)
+
+    work = {}
+    t1 = ct._t(x, 0, 100, CopyingBackend(), p, work)
+    assert "t" not in work and "tperm" not in work
+    t2 = ct._t(x, 100, 200, CopyingBackend(), p, work)
+    assert not np.shares_memory(t1, t2)
+    np.testing.assert_allclose(t1[:, :] if p.perm is None else t1[:, np.argsort(p.perm)], _mapped(x[:100]),
+                               rtol=0, atol=1e-15)
+    ct._t(x, 0, 100, be, p, work)                              # the host backend: kept
+    assert "t" in work
+
+
+def test_the_slab_choice_is_made_for_the_whole_call(case, monkeypatch):
+    """The Numba set chooses the plain or slab form from the points of the whole call, not of a batch."""
+    from solvers._kernels.numba import approx_slab
+
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7, eval_method="table", backend="numba")
+    seen = []
+    real = approx_slab.use_slab
+    monkeypatch.setattr(approx_slab, "use_slab", lambda p, n, gradient=False: seen.append(n) or real(p, n, gradient))
+    monkeypatch.setattr(CTM, "CALL_BATCH", 1000)
+    ct(x)
+    ct.gradient(x)
+    assert seen and set(seen) == {3500}
+
+
+def test_cache_nbytes_counts_the_kept_arrays(case):
+    core, factors, x = case
+    ct = ChebTucker(core, factors, BOX, tol=1e-7)
+    ct(x[:10])
+    before = ct.cache_nbytes
+    ct(x)
+    p = ct._pack(ct._route())[1]
+    kept = sum(a.nbytes for a in p._call_scratch.arrays.values())
+    assert kept >= x.nbytes                                  # the mapped batch (one batch here: all points)
+    assert ct.cache_nbytes - before >= kept - 10 * 3 * 8     # counted (less the 10-point call's buffer)
+    ct.clear_cache()
+    assert ct.cache_nbytes == 0

@@ -76,3 +76,27 @@ def test_a_signal_stops_the_sweep_cleanly(tmp_path, sig, group, code, word):
         checked = st.verify()
     assert 1 <= len(checked) < 48, len(checked)    # interrupted mid-sweep, with the runs before it kept
     assert all(v == "ok" for v in checked.values()), checked
+
+
+def test_sigterm_seen_through_a_later_exception_still_exits_143(capsys):
+    """A SIGTERM whose clean-up raised another exception (``Terminated`` in its chain) is reported as
+    terminated (143), a Ctrl-C the same way as interrupted (130); the handler is restored either way."""
+    import argparse
+
+    from solvers import cli
+
+    def cmd(kind):
+        def run(args):   # noqa: ARG001
+            try:
+                raise kind("signal")
+            except KeyboardInterrupt as ki:
+                raise RuntimeError("clean-up failed") from ki
+        return run
+
+    for kind, code, word in ((cli.Terminated, 143, "terminated"), (KeyboardInterrupt, 130, "interrupted")):
+        rc = cli._run(argparse.Namespace(threads=None, func=cmd(kind)))
+        err = capsys.readouterr().err
+        assert rc == code and word in err and "Traceback" not in err
+    with cli.sigterm_stops_cleanly():
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -262,7 +262,7 @@ def table_rows(packed, i, x, out, derivative=False):
     return out
 
 
-def evaluate_table(packed, t, out):
+def evaluate_table(packed, t, out, total=None):  # noqa: ARG001 - total: the Numba set's form choice
     """``out[n] = p(t[n])`` with the factor rows from the tables."""
     check_points(packed, t)
     check_table(packed)
@@ -275,7 +275,7 @@ def evaluate_table(packed, t, out):
     return out
 
 
-def gradient_table(packed, t, val, grad):
+def gradient_table(packed, t, val, grad, total=None):  # noqa: ARG001
     """As :func:`gradient` with the factor rows and their derivatives from the tables."""
     check_points(packed, t)
     check_table(packed)

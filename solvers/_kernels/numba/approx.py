@@ -313,8 +313,9 @@ def _point_major(packed, pre=""):
     return got
 
 
-def evaluate_table(packed, t, out):
-    """``out[n] = p(t[n])`` with the factor rows from the tables."""
+def evaluate_table(packed, t, out, total=None):
+    """``out[n] = p(t[n])`` with the factor rows from the tables. ``total``: the points of the whole call
+    when ``t`` is one batch of it (the plain or slab form is chosen for the call, not per batch)."""
     check_points(packed, t)
     check_outputs("evaluate_table", ("out", out, (t.shape[0],)))
     check_table(packed)
@@ -322,15 +323,16 @@ def evaluate_table(packed, t, out):
         from . import approx_slab
 
         tR, r_off, rpad = _point_major(packed)
-        if approx_slab.use_slab(packed, t.shape[0]):    # the last mode interpolated on the contracted core
+        if approx_slab.use_slab(packed, max(t.shape[0], total or 0)):    # the last mode on the contracted core
             return approx_slab.evaluate(packed, t, out, tR, r_off, rpad)
         _evaluate_table(packed.core, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, t, out,
                         chunk_for(packed))
     return out
 
 
-def gradient_table(packed, t, val, grad):
-    """As :func:`gradient` with the factor rows and their derivatives from the tables."""
+def gradient_table(packed, t, val, grad, total=None):
+    """As :func:`gradient` with the factor rows and their derivatives from the tables (``total``: as in
+    :func:`evaluate_table`)."""
     check_points(packed, t)
     check_outputs("gradient_table", ("val", val, (t.shape[0],)), ("grad", grad, t.shape))
     check_table(packed)
@@ -340,7 +342,7 @@ def gradient_table(packed, t, val, grad):
 
         tR, r_off, rpad = _point_major(packed)
         dtR, dr_off, _ = _point_major(packed, "d")
-        if approx_slab.use_slab(packed, t.shape[0], gradient=True):
+        if approx_slab.use_slab(packed, max(t.shape[0], total or 0), gradient=True):
             return approx_slab.gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off)
         _gradient_table(packed.core, tR, r_off, dtR, dr_off, rpad, packed.tG, packed.dtG, packed.tp, packed.inv_den,
                         packed.r, t, val, grad, max(16, chunk_for(packed) // 2))

@@ -180,7 +180,7 @@ def _table_rows(packed, t, derivative=False):
             for i in range(packed.d)]
 
 
-def evaluate_table(packed, t, out):
+def evaluate_table(packed, t, out, total=None):  # noqa: ARG001 - total: the Numba set's form choice
     """``out[n] = p(t[n])`` with the factor rows from the tables."""
     check_points(packed, t)
     check_table(packed)
@@ -190,7 +190,7 @@ def evaluate_table(packed, t, out):
     return out
 
 
-def gradient_table(packed, t, val, grad):
+def gradient_table(packed, t, val, grad, total=None):  # noqa: ARG001
     """As :func:`gradient` with the factor rows and their derivatives from the tables."""
     check_points(packed, t)
     check_table(packed)
