@@ -163,16 +163,22 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
             from dask_cuda import LocalCUDACluster
         except ImportError:
             raise ClusterError("cluster='cuda' needs dask-cuda: pip install dask-cuda (one worker per GPU)") from None
-        return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv)
+        try:      # LocalCUDACluster passes these on to LocalCluster
+            return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv, **_QUIET)
+        except TypeError:   # a dask-cuda that sets one of them itself: its own settings (not run here: no GPU)
+            return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv)
     from distributed import LocalCluster
 
-    # each worker ignores SIGINT (Ctrl-C reaches the whole process group; the driver handles it and closes the
-    # cluster): no KeyboardInterrupt traceback per worker, and the driver's own handler stays in place throughout
-    # the scheduler's HTTP server (health and metrics routes; no dashboard) takes a free port, not Dask's
-    # default 8787: two sweeps on one machine do not warn "Port 8787 is already in use"
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                        silence_logs=logging.WARNING, env=wenv, preload=["solvers.sweep._worker_setup"])
+                        silence_logs=logging.WARNING, env=wenv, **_QUIET)
+
+
+#: each worker ignores SIGINT (Ctrl-C reaches the whole process group; the driver handles it and closes the
+#: cluster): no KeyboardInterrupt traceback per worker, and the driver's own handler stays in place throughout.
+#: The scheduler's HTTP server (health and metrics routes; no dashboard) takes a free port, not Dask's default
+#: 8787: two sweeps on one machine do not warn "Port 8787 is already in use"
+_QUIET = {"scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+          "preload": ["solvers.sweep._worker_setup"]}
 
 
 def probe(address: str, timeout_s: float = 10.0) -> None:

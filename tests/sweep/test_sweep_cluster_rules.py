@@ -76,3 +76,32 @@ def test_bad_cluster_arguments():
         local_cluster(0)
     with pytest.raises(ValueError, match="threads"):
         local_cluster(1, threads=0)
+
+
+def test_cuda_cluster_gets_the_same_quiet_settings(monkeypatch):
+    """``cluster="cuda"`` passes the free HTTP port and the SIGINT-ignoring preload on to
+    ``dask_cuda.LocalCUDACluster`` (a stand-in module here: no GPU), and falls back to its own settings
+    when that version refuses them."""
+    import sys
+    import types
+
+    calls = []
+
+    class Fake:
+        def __init__(self, **kw):
+            calls.append(kw)
+            if "preload" in kw and len(calls) == 1 and refuse:
+                raise TypeError("got multiple values for keyword argument 'preload'")
+
+    import importlib.machinery
+
+    mod = types.ModuleType("dask_cuda")
+    mod.__spec__ = importlib.machinery.ModuleSpec("dask_cuda", None)
+    mod.LocalCUDACluster = Fake
+    monkeypatch.setitem(sys.modules, "dask_cuda", mod)
+    for refuse in (False, True):
+        calls.clear()
+        assert isinstance(local_cluster(cuda=True), Fake)
+        assert calls[0]["preload"] == ["solvers.sweep._worker_setup"]
+        assert calls[0]["scheduler_kwargs"]["dashboard_address"] == "127.0.0.1:0"
+        assert len(calls) == (2 if refuse else 1) and ("preload" not in calls[-1]) == refuse
