@@ -429,13 +429,11 @@ def _batches(n, L):
 
 
 def _ordered(ts, G, L, work):
-    """The batch ``ts`` bucketed by the first stencil node of its last coordinate on a grid of ``G``
-    intervals: ``perm`` and the points, nodes and offsets in that order (:func:`_gather`), in arrays kept
-    in ``work`` (:mod:`solvers._kernels.scratch`)."""
+    """The batch ``ts`` bucketed by the first stencil node of its last coordinate on a grid of ``G`` intervals:
+    ``perm`` and the points, nodes and offsets in that order (:func:`_gather`), in arrays kept in ``work``."""
     m, d = ts.shape
-    C, S = take(work, "C", (m,), np.int64), take(work, "S", (m,))
+    C, S, perm = take(work, "C", (m,), np.int64), take(work, "S", (m,)), take(work, "perm", (m,), np.int64)
     _nodes(ts, d - 1, G, 4, C, S)
-    perm = take(work, "perm", (m,), np.int64)
     _bucket(C, L, perm)
     tb, Cb, Sb = take(work, "tb", (m, d - 1)), take(work, "Cb", (m,), np.int64), take(work, "Sb", (m,))
     _gather(ts, perm, C, S, tb, Cb, Sb)
