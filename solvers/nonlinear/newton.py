@@ -35,6 +35,10 @@ UNBOUNDED = 1e20
 #: a maxiter message adds that f may be unbounded below when f fell at each of this many last iterations while
 #: ||grad f||_inf stayed the same (to 12 digits): a linear f, or a Huber loss's linear part (so not a stop rule)
 RAY_WINDOW = 10
+#: the default ``maxiter`` of "newton" and "newton-cg" is ``max(200, MAXITER_PER_UNKNOWN * n)``: on the chained
+#: Rosenbrock function from (-1.2, 1, ...) Newton-CG takes about 2-3 n iterations (n = 100: 243, 300: 860,
+#: 1000: 2353; SciPy's Newton-CG 227, 557, 1616), so a fixed 200 stopped it at n = 100 with f = 16
+MAXITER_PER_UNKNOWN = 5
 
 
 def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", tol: float = 1e-8,
@@ -76,7 +80,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     tol : float
         Stop when ``||grad f(x)||_inf <= tol``, measured on the returned ``x`` (default 1e-8).
     maxiter : int, optional
-        Most outer iterations (default 200 for "newton" and "newton-cg", 1000 for "grad-reg").
+        Most outer iterations (default ``max(200, 5 n)`` for "newton" and "newton-cg", 1000 for
+        "grad-reg"; SciPy's Newton-CG allows ``200 n``).
     callback : callable, optional
         ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``fun``, ``jac``, ``grad_norm``) or
         ``callback(xk)``, after every iteration; ``StopIteration`` ends the solve with status
@@ -159,8 +164,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         raise ValueError("x0 must be finite (it contains NaN or inf)")
     n = x.size
     tol = _check_positive("tol", tol)
-    if maxiter is None:
-        maxiter = 1000 if method == "grad-reg" else 200
+    if maxiter is None:     # Newton's iterations grow with n on curved valleys (MAXITER_PER_UNKNOWN)
+        maxiter = 1000 if method == "grad-reg" else max(200, MAXITER_PER_UNKNOWN * n)
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer or None, got {maxiter!r}")
     maxiter = int(maxiter)
