@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.scratch import take
+from .._kernels.scratch import borrow, scratch_of, take
 from . import _validate as _v
 
 #: points mapped and evaluated per batch
@@ -42,6 +42,13 @@ class CallBatches:
             work.pop("t", None)                         # t is not written again, the next batch gets its own
             work.pop("tperm", None)
         return dev
+
+    def _mapped_batches(self, x, be, p):
+        """``(s, e, t)`` for each batch: ``t`` the points ``x[s:e]`` mapped (:meth:`_t`), in the buffers kept
+        on the packed form ``p`` for the whole call."""
+        with borrow(scratch_of(p, "_call_scratch")) as work:
+            for s, e in self._batches(x.shape[0]):
+                yield s, e, self._t(x, s, e, be, p, work)
 
     @staticmethod
     def _batches(n):

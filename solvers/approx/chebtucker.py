@@ -25,7 +25,6 @@ from ..backends import get_backend
 from ..results import SolveResult, Status
 from . import _algebra, _calls, _cheb, _sample, _table, _tucker
 from . import _validate as _v
-from .._kernels.scratch import borrow, scratch_of
 from ._construct import _build
 
 
@@ -229,14 +228,11 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         x = self._host_points(points, be)
         out = be.xp.empty(x.shape[0])
         K = be.kernels("approx")
-        n = x.shape[0]
-        with borrow(scratch_of(p, "_call_scratch")) as work:
-            for s, e in self._batches(n):
-                t = self._t(x, s, e, be, p, work)
-                if route == "chebyshev":
-                    K.evaluate(p, t, out[s:e])
-                else:
-                    K.evaluate_table(p, t, out[s:e], total=n)
+        for s, e, t in self._mapped_batches(x, be, p):
+            if route == "chebyshev":
+                K.evaluate(p, t, out[s:e])
+            else:
+                K.evaluate_table(p, t, out[s:e], total=x.shape[0])
         return out
 
     def gradient(self, points):
@@ -249,14 +245,11 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         x = self._host_points(points, be)
         val, grad = be.xp.empty(x.shape[0]), be.xp.empty(x.shape)
         K = be.kernels("approx")
-        n = x.shape[0]
-        with borrow(scratch_of(p, "_call_scratch")) as work:
-            for s, e in self._batches(n):
-                t = self._t(x, s, e, be, p, work)
-                if route == "chebyshev":
-                    K.gradient(p, t, val[s:e], grad[s:e])
-                else:
-                    K.gradient_table(p, t, val[s:e], grad[s:e], total=n)
+        for s, e, t in self._mapped_batches(x, be, p):
+            if route == "chebyshev":
+                K.gradient(p, t, val[s:e], grad[s:e])
+            else:
+                K.gradient_table(p, t, val[s:e], grad[s:e], total=x.shape[0])
         if p.perm is not None:                           # back to the variables' order
             grad = grad[:, list(np.argsort(p.perm))]
         return grad * be.asarray(2.0 / (self.domain[:, 1] - self.domain[:, 0]))

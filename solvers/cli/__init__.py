@@ -126,6 +126,15 @@ def _interrupted(exc: BaseException):
     return None
 
 
+def _stopped(signal_exc: KeyboardInterrupt) -> int:
+    """One line and the exit code of a stop by Ctrl-C (130) or SIGTERM (:class:`Terminated`, 143)."""
+    if isinstance(signal_exc, Terminated):
+        print("newtonkit: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + 15
+    print("newtonkit: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``newtonkit`` command line; returns the exit code."""
     parser = build_parser()
@@ -182,20 +191,12 @@ def _run(args) -> int:
         print(f"newtonkit: error: out of memory ({exc or 'allocation failed'}); use a smaller problem",
               file=sys.stderr)
         return EXIT_USAGE
-    except Terminated:
-        print("newtonkit: terminated (SIGTERM)", file=sys.stderr)
-        return 128 + 15
-    except KeyboardInterrupt:
-        print("newtonkit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
     except Exception as exc:  # noqa: BLE001 - a defect (or a library's RuntimeError): one line, not a traceback
         cause = _interrupted(exc)  # Ctrl-C inside a compiled kernel surfaces as a SystemError caused by it
-        if isinstance(cause, Terminated):
-            print("newtonkit: terminated (SIGTERM)", file=sys.stderr)
-            return 128 + 15
         if cause is not None:
-            print("newtonkit: interrupted", file=sys.stderr)
-            return 130
+            return _stopped(cause)
         if os.environ.get("NEWTONKIT_DEBUG"):
             raise
         text = " ".join(str(exc).split()) or "(no message)"
