@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 
 _ENV = "NEWTONKIT_NUM_THREADS"
@@ -205,6 +206,43 @@ def threading_layer_threadsafe() -> bool:
     if _layer_threadsafe is None:
         _layer_threadsafe = threading_layer() != "workqueue"
     return _layer_threadsafe
+
+
+#: set in a process forked from one whose Numba kernels ran on GNU OpenMP (:func:`check_fork`)
+_forked_from_gnu_omp = False
+
+
+def _after_fork_in_child() -> None:
+    """``os.register_at_fork`` hook: note whether the parent had started Numba's threading layer on GNU
+    OpenMP, whose runtime cannot run parallel regions in a forked child (Numba prints "Terminating: fork()
+    called from a process already using GNU OpenMP" and the child's kernel never returns)."""
+    global _forked_from_gnu_omp
+    numba = sys.modules.get("numba")
+    if numba is None:
+        return
+    try:
+        layer = numba.threading_layer()
+    except ValueError:                       # no kernel launched in the parent: the child starts its own pool
+        return
+    omp = sys.modules.get("numba.np.ufunc.omppool")
+    _forked_from_gnu_omp = layer == "omp" and getattr(omp, "openmp_vendor", "GNU") == "GNU"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def check_fork() -> None:
+    """Raise a clear error, instead of a hang, in a process forked from one whose Numba kernels ran on GNU
+    OpenMP (called by the Numba backend whenever a routine asks it for kernels)."""
+    if _forked_from_gnu_omp:
+        raise RuntimeError(
+            "newtonkit: this process was forked (multiprocessing's 'fork' start method, the default on Linux) "
+            "from a process whose Numba kernels ran on GNU OpenMP, which cannot run them again in a forked "
+            "child (Numba would abort or hang here). Start worker processes with "
+            "multiprocessing.get_context('spawn') or 'forkserver' (ProcessPoolExecutor(mp_context=...)), or set "
+            "NUMBA_THREADING_LAYER=workqueue (or install tbb) before the parent's first solve, or pass "
+            "backend='numpy' in the child")
 
 
 def launch_lock():

@@ -13,7 +13,7 @@ from . import _validate as _v
 
 
 class Algebra:
-    """``truncate``, ``*``, ``+``, ``-`` and constants; needs ``core``, ``factors``, ``domain``, ``d``, ``tol``,
+    """``truncate``, ``*``, ``/`` (by a number), ``+``, ``-`` and constants; needs ``core``, ``factors``, ``domain``, ``d``, ``tol``,
     ``truncation_bound``, ``options``, ``method``, ``backend``, ``eval_method`` and the estimate helpers
     ``_interpolation`` / ``_resolved`` of the class it is mixed into."""
 
@@ -45,10 +45,22 @@ class Algebra:
             return NotImplemented
         if not np.isfinite(a):
             raise ValueError(f"ChebTucker *: the factor must be a finite number, got {a!r}")
-        return self._like(self.core * float(a), self.factors, self.truncation_bound * abs(float(a)),
-                          inherit=self._inherited(float(a)))
+        a = float(a)
+        big = float(np.max(np.abs(self.core))) if self.core.size else 0.0
+        if a != 0.0 and big > 0.0 and not np.isfinite(big * abs(a)):
+            raise ValueError(f"ChebTucker *: the factor {a:.3e} overflows the core (largest entry {big:.3e}); "
+                             "scale the function's values or the factor down")
+        return self._like(self.core * a, self.factors, self.truncation_bound * abs(a), inherit=self._inherited(a))
 
     __rmul__ = __mul__
+
+    def __truediv__(self, a):
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)):
+            return NotImplemented
+        inv = 1.0 / float(a) if a != 0 else np.inf
+        if not (np.isfinite(a) and np.isfinite(inv)):
+            raise ValueError(f"ChebTucker /: the divisor must be a finite number whose reciprocal is finite, got {a!r}")
+        return self * inv
 
     def __neg__(self):
         return self * -1.0

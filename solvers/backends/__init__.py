@@ -80,8 +80,16 @@ class Backend:
         ``family`` is one of :data:`FAMILIES`; the module is
         ``solvers._kernels.<backend name>.<family>``, imported once and passed through its package's
         ``kernel_set`` hook where it has one (the Numba set serialises launches from several Python
-        threads where its threading layer needs it).
+        threads where its threading layer needs it). The package's ``process_check`` hook, where it has
+        one, runs on every request (the Numba set: a clear ``RuntimeError`` in a process forked from one
+        whose kernels ran on GNU OpenMP, where they would hang; :func:`solvers._config.check_fork`).
         """
+        check = _CHECKS.get(self.name, _UNSET)
+        if check is _UNSET:                      # the package's per-request check (Numba: a forked child)
+            check = _CHECKS[self.name] = getattr(importlib.import_module(f"solvers._kernels.{self.name}"),
+                                                 "process_check", None)
+        if check is not None:
+            check()
         key = (self.name, family)
         mod = _KERNELS.get(key)
         if mod is None:
@@ -110,6 +118,8 @@ class Backend:
 
 _CACHE: dict[str, Backend] = {}
 _KERNELS: dict = {}
+_CHECKS: dict = {}      # backend name -> its kernel package's process_check (or None)
+_UNSET = object()
 #: kernel families: each backend has ``solvers._kernels.<backend>.<family>`` for each
 FAMILIES = ("krylov", "sparse", "stencil", "multigrid", "ot", "approx")
 

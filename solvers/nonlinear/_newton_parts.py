@@ -67,7 +67,10 @@ def _as_dense(H, n):
     from ..operators import aslinearoperator
 
     op = aslinearoperator(H, backend="numpy")
-    Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+    try:
+        Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
+    except ValueError as exc:                      # the operator's products have the wrong shape (named there)
+        raise ValueError(f"hess returned an operator whose products are malformed: {exc}") from None
     if Hd.dtype.kind not in "biuf":
         raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
     return Hd

@@ -86,9 +86,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``callback(intermediate_result)`` (fields ``x``, ``nit``, ``fun``, ``jac``, ``grad_norm``) or
         ``callback(xk)``, after every iteration; ``StopIteration`` ends the solve with status
         ``"stopped"``.
-    backend : {"numpy", "numba"} or Backend, optional
-        Backend of the inner CG solves (default ``"numpy"``). The outer loop works on the NumPy
-        arrays the callables return.
+    backend : {"numba", "numpy"} or Backend, optional
+        Backend of the inner CG solves (default ``"numba"``, the library's CPU default; ``"numpy"`` is
+        the plain reference). The outer loop works on the NumPy arrays the callables return.
     args : tuple
         Extra arguments passed to ``fun``, ``jac``, ``hess`` and ``hessp``.
     B : array or operator, shape (n, n), optional
@@ -197,7 +197,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                                  "positive scales") from None
     from ..backends import get_backend
 
-    be = get_backend("numpy" if backend is None else backend)
+    be = get_backend(backend)
     if be.xp is not np:
         raise TypeError(f"newton runs on NumPy arrays; use backend='numpy' or 'numba', got {be.name!r}")
     cb = Callback(callback)
@@ -379,12 +379,14 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     d = -g
             else:
                 eta = forcing(gnorm2)
+                Hop = hessian_operator(x)
                 try:
-                    r = cg(hessian_operator(x), -g, rtol=eta, maxiter=int(cg_maxiter),
+                    r = cg(Hop, -g, rtol=eta, maxiter=int(cg_maxiter),
                            negative_curvature="return", backend=be)
                 except ValueError as exc:     # a dense / sparse hess with NaN or inf, refused by cg's check
-                    if "NaN or inf" not in str(exc):
-                        raise
+                    if "NaN or inf" not in str(exc):       # else the Hessian's products are malformed: name it
+                        raise ValueError(f"newton-cg: {'hess' if hess is not None else 'hessp'} at iteration {k}: "
+                                         f"{exc}") from None
                     r = None
                 extra_stats["cg_iterations"] += 0 if r is None else r.nit
                 if r is None:                 # steepest descent (counted, said in the message)
@@ -399,7 +401,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                         d = np.asarray(r.x)
                 elif r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED, Status.STOPPED):
                     d = np.asarray(r.x)
-                else:
+                else:                     # steepest descent (counted, said in the message)
+                    extra_stats["nonfinite_hessian_steps" if r.status == Status.NONFINITE
+                                else "steepest_descent_steps"] += 1
                     d = -g
                 if r is not None and r.history.get("residual") is not None and len(r.history["residual"]):
                     forcing.observe(float(r.history["residual"][-1]))
@@ -456,7 +460,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     "be unbounded below along the path (linear there), or the iterates are crossing a region of "
                     "constant gradient (e.g. a Huber loss's linear part)")
     if extra_stats.get("nonfinite_hessian_steps", 0):
-        msg += f" (hess was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent there)"
+        what = "hess" if hess is not None else "hessp"
+        msg += (f" ({what} was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent "
+                f"there; check that {what} returns finite values)")
     return finish(x, status, k, msg, fx, g)
 
 

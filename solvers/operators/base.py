@@ -47,14 +47,15 @@ def _checked_output(op, y, n, what):
     column or row vector); anything else raises :class:`OperatorOutputError` naming the operator.
     """
     shape = getattr(y, "shape", None)
+    name = type(op.A if isinstance(op, _WrappedOperator) else op).__name__     # the user's operator type
     if shape is None or not hasattr(y, "dtype") or not hasattr(y, "reshape"):
-        raise OperatorOutputTypeError(f"{type(op).__name__}.{what} returned {type(y).__name__}, expected an array of "
+        raise OperatorOutputTypeError(f"{name}.{what} returned {type(y).__name__}, expected an array of "
                                   f"shape ({n},) (the operator has shape {op.shape}); return an array")
     if shape == (n,):
         return y
     if len(shape) == 2 and 1 in shape and shape[0] * shape[1] == n:
         return y.reshape(-1)
-    raise OperatorOutputError(f"{type(op).__name__}.{what} returned an array of shape {tuple(shape)}, expected "
+    raise OperatorOutputError(f"{name}.{what} returned an array of shape {tuple(shape)}, expected "
                               f"({n},) (the operator has shape {op.shape}); fix the {what} callable or the "
                               "operator's shape")
 
@@ -371,12 +372,24 @@ class _WrappedOperator(LinearOperator):
         self.A = A
 
     def _matvec(self, x):
-        return _checked_output(self, self.A.matvec(x), self.shape[0], "matvec")
+        return _checked_output(self, self._product("matvec", x), self.shape[0], "matvec")
 
     def _rmatvec(self, x):
         if hasattr(self.A, "rmatvec"):
-            return _checked_output(self, self.A.rmatvec(x), self.shape[1], "rmatvec")
+            return _checked_output(self, self._product("rmatvec", x), self.shape[1], "rmatvec")
         return super()._rmatvec(x)
+
+    def _product(self, what, x):
+        """``A.matvec(x)`` / ``A.rmatvec(x)``. A SciPy LinearOperator reshapes its callable's output itself and
+        fails with a bare reshape error on a wrong length: then its raw output (``A._matvec``) is checked
+        here, so the error names the operator and the shapes."""
+        try:
+            return getattr(self.A, what)(x)
+        except ValueError:
+            raw = getattr(self.A, "_" + what, None)
+            if raw is not None:
+                _checked_output(self, raw(x), self.shape[0 if what == "matvec" else 1], what)
+            raise
 
     def diagonal(self):
         if hasattr(self.A, "diagonal"):

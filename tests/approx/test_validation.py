@@ -149,3 +149,25 @@ def test_huge_and_tiny_functions_keep_their_relative_accuracy(rng, scale):
 def test_subnormal_values_are_refused():
     with pytest.raises(ValueError, match="subnormal"):
         chebtucker(lambda x: 1e-320 * np.exp(x[:, 0]), DOM, degree=4)
+
+
+def test_division_by_a_number_and_overflowing_factors(rng):
+    """``ct / a`` is ``ct * (1 / a)`` (checked against the function itself); a factor that overflows the core
+    and a divisor with no finite reciprocal are named ValueErrors (were: ``/`` a TypeError, and an overflow
+    RuntimeWarning followed by "core and factors must be finite")."""
+    def f(x):
+        return 1e10 * np.exp(x[:, 0] * x[:, 1])
+
+    ct = chebtucker(f, [(0.0, 1.0), (-1.0, 2.0)], degree=24, tol=1e-12)
+    X = rng.uniform([0.0, -1.0], [1.0, 2.0], (200, 2))
+    np.testing.assert_allclose((ct / 4)(X), f(X) / 4, rtol=1e-10)
+    np.testing.assert_allclose((ct / -3.0)(X), f(X) / -3.0, rtol=1e-10)
+    with pytest.raises(ValueError, match="overflows the core"):
+        ct * 1e308
+    for bad in (0, 0.0, 1e-320, np.nan, np.inf):
+        with pytest.raises(ValueError, match="divisor"):
+            ct / bad
+    with pytest.raises(TypeError):
+        ct / "2"
+    with pytest.raises(TypeError):
+        2 / ct

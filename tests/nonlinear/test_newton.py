@@ -34,7 +34,7 @@ def test_rosenbrock_hess(method, n):
     r = newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method=method)
     _check_convention(r)
     assert r.converged, r.message
-    assert r.method == method and r.backend == "numpy"
+    assert r.method == method and r.backend == "numba"   # the contract's default backend
     np.testing.assert_allclose(r.x, np.ones(n), atol=1e-7)
     assert np.max(np.abs(rosen_der(r.x))) <= 1e-8
     assert r.history["objective"][-1] <= r.history["objective"][0]
@@ -382,3 +382,42 @@ def test_default_maxiter_scales_with_n_on_the_chained_rosenbrock(method, n):
     assert r.converged and 200 < r.options["maxiter"] == 5 * n
     assert np.abs(rosen_der(r.x)).max() <= 1e-8
     assert np.linalg.eigvalsh(rosen_hess(r.x)).min() >= -1e-8
+
+
+@pytest.mark.parametrize("how", ["hess-dense", "hessp", "hess-operator"])
+def test_a_nan_hessian_is_counted_and_named_however_it_is_given(how):
+    """A Hessian that is NaN through ``hessp`` or a LinearOperator (CG's p^T H p is NaN) was replaced by
+    steepest descent without a word; now it is counted in ``nonfinite_hessian_steps`` and named in the
+    message, as for a dense array. The answer is checked against the exact minimiser of the convex
+    function (gradient 2 (x - 1) + 0.4 x^3 = 0, solved by SciPy's least_squares)."""
+    import scipy.sparse.linalg as spl
+    n = 4
+
+    def fun(x):
+        return float(np.sum((x - 1) ** 2) + 0.1 * np.sum(x ** 4))
+
+    def jac(x):
+        return 2 * (x - 1) + 0.4 * x ** 3
+
+    kw = {"hess-dense": {"hess": lambda x: np.full((n, n), np.nan)},
+          "hessp": {"hessp": lambda x, p: np.full(n, np.nan)},
+          "hess-operator": {"hess": lambda x: spl.LinearOperator((n, n), matvec=lambda v: np.full(n, np.nan),
+                                                                 dtype=float)}}[how]
+    r = newton(fun, np.zeros(n), jac=jac, method="newton-cg", **kw)
+    assert r.converged and r.stats["nonfinite_hessian_steps"] == r.nit >= 1
+    name = "hessp" if how == "hessp" else "hess"
+    assert f"({name} was not finite at {r.nit} iterates" in r.message
+    ref = least_squares(jac, np.zeros(n), xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+    np.testing.assert_allclose(r.x, ref, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "newton"])
+def test_a_hessian_operator_with_wrong_length_products_is_named(method):
+    """A SciPy LinearOperator from ``hess`` whose matvec returns n + 1 values: a ValueError naming hess and
+    both shapes (was SciPy's bare "cannot reshape array of size 5 into shape (4,)")."""
+    import scipy.sparse.linalg as spl
+    n = 4
+    bad = lambda x: spl.LinearOperator((n, n), matvec=lambda v: np.zeros(n + 1), dtype=float)  # noqa: E731
+    with pytest.raises(ValueError, match=r"hess.*matvec returned an array of shape \(5,\), expected \(4,\)"):
+        newton(lambda x: float(np.sum((x - 1) ** 2)), np.zeros(n), jac=lambda x: 2 * (x - 1), hess=bad,
+               method=method)

@@ -364,7 +364,7 @@ def test_result_conventions_and_pickle():
                 "jacobian_evaluations", "hessian_evaluations", "time_s"):
         assert res.stats[key] > 0
     assert res.options["seed"] == 7 and res.stats["seed"] == 7 and res.provenance["seed"] == 7
-    assert res.options["sketch"] == "block" and res.backend == "numpy" and res.method == "sketched_newton"
+    assert res.options["sketch"] == "block" and res.backend == "numba" and res.method == "sketched_newton"
     back = pickle.loads(pickle.dumps(res))
     np.testing.assert_array_equal(back.x, res.x)
     np.testing.assert_array_equal(back.lam, res.lam)

@@ -99,6 +99,14 @@ def _wrapping_results(fn, name, namespaces):
     return wrapped
 
 
+def process_check():
+    """Called by :meth:`solvers.backends.Backend.kernels` on every request: a clear error in a forked child
+    that cannot run these kernels (:func:`solvers._config.check_fork`)."""
+    from ... import _config
+
+    _config.check_fork()
+
+
 def kernel_set(module):
     """The kernel set ``module`` as the backend hands it out: the module itself, or, where Numba's
     threading layer aborts on concurrent launches (``workqueue``), a copy of its namespace whose
