@@ -20,6 +20,8 @@ import os
 import types
 from pathlib import Path
 
+from ... import _config
+
 _STAMP = "newtonkit-kernel-sources.sha256"
 
 
@@ -69,8 +71,6 @@ class _Serialized(types.SimpleNamespace):
     kernels (``krylov.select``); their results are wrapped the same way (once per namespace)."""
 
     def __init__(self, module, name=None, namespaces=None):
-        from ... import _config
-
         super().__init__(__name__=name or module.__name__, __doc__=getattr(module, "__doc__", None))
         namespaces = tuple(getattr(module, "KERNEL_NAMESPACES", ())) if namespaces is None else namespaces
         for key, obj in vars(module).items():
@@ -99,12 +99,9 @@ def _wrapping_results(fn, name, namespaces):
     return wrapped
 
 
-def process_check():
-    """Called by :meth:`solvers.backends.Backend.kernels` on every request: a clear error in a forked child
-    that cannot run these kernels (:func:`solvers._config.check_fork`)."""
-    from ... import _config
-
-    _config.check_fork()
+#: called by :meth:`solvers.backends.Backend.kernels` on every request: a clear error in a forked child
+#: that cannot run these kernels (:func:`solvers._config.check_fork`)
+process_check = _config.check_fork
 
 
 def kernel_set(module):
@@ -112,6 +109,4 @@ def kernel_set(module):
     threading layer aborts on concurrent launches (``workqueue``), a copy of its namespace whose
     functions take the process-wide launch lock (so kernel calls from several Python threads run one
     after another; a kernel calling another kernel re-enters the same lock)."""
-    from ... import _config
-
     return module if _config.threading_layer_threadsafe() else _Serialized(module)
