@@ -237,9 +237,9 @@ def check_fork() -> None:
     OpenMP (called by the Numba backend whenever a routine asks it for kernels)."""
     if _forked_from_gnu_omp:
         raise RuntimeError(
-            "newtonkit: this process was forked (multiprocessing's 'fork' start method, the default on Linux) "
-            "from a process whose Numba kernels ran on GNU OpenMP, which cannot run them again in a forked "
-            "child (Numba would abort or hang here). Start worker processes with "
+            "newtonkit: this process was forked (os.fork, or multiprocessing's 'fork' start method) from a "
+            "process whose Numba kernels ran on GNU OpenMP, which cannot run parallel kernels in a forked child "
+            "(Numba would abort or hang here; small problems on serial kernels still run). Start worker processes with "
             "multiprocessing.get_context('spawn') or 'forkserver' (ProcessPoolExecutor(mp_context=...)), or set "
             "NUMBA_THREADING_LAYER=workqueue (or install tbb) before the parent's first solve, or pass "
             "backend='numpy' in the child")

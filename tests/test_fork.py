@@ -3,7 +3,8 @@
 GNU OpenMP cannot run parallel regions in a forked child: Numba's omp layer prints "Terminating: fork()
 called from a process already using GNU OpenMP" and the child's kernel never returns, so a
 ``multiprocessing`` pool (fork is the default start method on Linux) hung forever. newtonkit now raises a
-clear RuntimeError in such a child; the NumPy backend still works there, and so does everything on a
+clear RuntimeError in such a child where a parallel kernel would run; serial kernels (the Krylov and
+sparse sets below 50 000 unknowns) and the NumPy backend still work there, and so does everything on a
 fork-safe threading layer (workqueue). Each case runs in its own interpreter (the threading layer is
 chosen once per process) with a timeout, so a regression fails instead of hanging the suite.
 """
@@ -17,25 +18,35 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import multiprocessing as mp, sys
     import numpy as np, numba, solvers
+    from problems import pde
 
     A = np.diag(np.arange(1.0, 41.0)) + np.diag(np.full(39, -0.5), 1) + np.diag(np.full(39, -0.5), -1)
     b = np.ones(40)
     x_ref = np.linalg.solve(A, b)
-    assert solvers.cg(A, b, backend="numba").converged       # the parent runs Numba kernels first
+    P = pde.Poisson((40, 40, 40))                  # 64 000 unknowns: the parallel Krylov kernels
+    big = solvers.cg(P.operator("numba"), P.rhs("numba"), rtol=1e-8)   # the parent runs Numba kernels first
+    assert big.converged
 
-    def child(backend):
+    def child(case):
+        backend, large = case
         try:
-            r = solvers.cg(A, b, rtol=1e-12, backend=backend)
-            return "ok" if r.converged and np.allclose(r.x, x_ref, rtol=1e-9, atol=1e-12) else "wrong"
+            if large:
+                r = solvers.cg(P.operator(backend), P.rhs(backend), rtol=1e-8)
+                ok = r.converged and np.allclose(np.asarray(r.x), np.asarray(big.x), rtol=1e-6, atol=1e-9)
+            else:
+                r = solvers.cg(A, b, rtol=1e-12, backend=backend)
+                ok = r.converged and np.allclose(r.x, x_ref, rtol=1e-9, atol=1e-12)
+            return "ok" if ok else "wrong"
         except RuntimeError as e:
             return "error: " + str(e)
 
     if __name__ == "__main__":
         layer = numba.threading_layer()
         vendor = getattr(sys.modules.get("numba.np.ufunc.omppool"), "openmp_vendor", "")
+        cases = [("numba", True), ("numba", False), ("numpy", True)]
         with mp.get_context("fork").Pool(1) as pool:
-            out = [pool.apply_async(child, (be,)).get(timeout=60) for be in ("numba", "numpy")]
-        print(layer, vendor, "|", out[0], "|", out[1])
+            out = [pool.apply_async(child, (c,)).get(timeout=60) for c in cases]
+        print(layer, vendor, "|", " | ".join(out))
 """)
 
 
@@ -46,23 +57,23 @@ def _run(tmp_path, env_extra):
     p = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     layer, rest = p.stdout.strip().split(" ", 1)
-    vendor, numba_out, numpy_out = (s.strip() for s in rest.split("|"))
-    return layer, vendor, numba_out, numpy_out
+    vendor, large_numba, small_numba, large_numpy = (s.strip() for s in rest.split("|"))
+    return layer, vendor, large_numba, small_numba, large_numpy
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
-def test_forked_child_gets_a_clear_error_on_gnu_openmp_and_numpy_still_works(tmp_path):
-    layer, vendor, numba_out, numpy_out = _run(tmp_path, {})
-    assert numpy_out == "ok"
+def test_forked_child_gets_a_clear_error_on_gnu_openmp_and_serial_and_numpy_paths_still_work(tmp_path):
+    layer, vendor, large_numba, small_numba, large_numpy = _run(tmp_path, {})
+    assert small_numba == "ok" and large_numpy == "ok"     # serial Numba kernels and NumPy run in the child
     if layer == "omp" and vendor == "GNU":
-        assert numba_out.startswith("error: newtonkit: this process was forked")
-        assert "get_context('spawn')" in numba_out and "NUMBA_THREADING_LAYER=workqueue" in numba_out
+        assert large_numba.startswith("error: newtonkit: this process was forked")
+        assert "get_context('spawn')" in large_numba and "NUMBA_THREADING_LAYER=workqueue" in large_numba
     else:                                        # a fork-safe layer: the child just works
-        assert numba_out == "ok"
+        assert large_numba == "ok"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_forked_child_runs_numba_kernels_on_a_fork_safe_layer(tmp_path):
-    layer, _, numba_out, numpy_out = _run(tmp_path, {"NUMBA_THREADING_LAYER": "workqueue"})
+    layer, _, large_numba, small_numba, large_numpy = _run(tmp_path, {"NUMBA_THREADING_LAYER": "workqueue"})
     assert layer == "workqueue"
-    assert numba_out == "ok" and numpy_out == "ok"
+    assert large_numba == small_numba == large_numpy == "ok"

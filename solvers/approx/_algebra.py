@@ -41,26 +41,47 @@ class Algebra:
         return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited())
 
     def __mul__(self, a):
-        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)):
-            return NotImplemented
-        if not np.isfinite(a):
-            raise ValueError(f"ChebTucker *: the factor must be a finite number, got {a!r}")
-        a = float(a)
-        big = float(np.max(np.abs(self.core))) if self.core.size else 0.0
-        if a != 0.0 and big > 0.0 and not np.isfinite(big * abs(a)):
-            raise ValueError(f"ChebTucker *: the factor {a:.3e} overflows the core (largest entry {big:.3e}); "
-                             "scale the function's values or the factor down")
-        return self._like(self.core * a, self.factors, self.truncation_bound * abs(a), inherit=self._inherited(a))
+        a = self._number(a, "*", "factor")
+        if a is NotImplemented:
+            return a
+        return self._scaled(a, a, "*")
 
     __rmul__ = __mul__
 
     def __truediv__(self, a):
+        a = self._number(a, "/", "divisor")
+        if a is NotImplemented:
+            return a
+        if a == 0.0:
+            raise ValueError("ChebTucker /: the divisor must be nonzero")
+        return self._scaled(a, 1.0 / a if np.isfinite(1.0 / a) else None, "/")
+
+    @staticmethod
+    def _number(a, op, what):
+        """``a`` as a finite float (NotImplemented for a non-number; a named ValueError otherwise)."""
         if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)):
             return NotImplemented
-        inv = 1.0 / float(a) if a != 0 else np.inf
-        if not (np.isfinite(a) and np.isfinite(inv)):
-            raise ValueError(f"ChebTucker /: the divisor must be a finite number whose reciprocal is finite, got {a!r}")
-        return self * inv
+        try:
+            a = float(a)
+        except OverflowError:
+            a = float("inf")
+        if not np.isfinite(a):
+            raise ValueError(f"ChebTucker {op}: the {what} must be a finite number, got {a!r}")
+        return a
+
+    def _scaled(self, a, mult, op):
+        """This function times ``a`` (``op`` ``*``) or over ``a`` (``/``; ``mult`` = ``1 / a`` when finite),
+        refusing a core that would overflow."""
+        big = float(np.max(np.abs(self.core))) if self.core.size else 0.0
+        with np.errstate(over="ignore"):              # an overflow is named below
+            core = self.core * mult if mult is not None else self.core / a
+        new_big = big * abs(a) if op == "*" else big / abs(a)
+        if not np.isfinite(new_big) or not np.all(np.isfinite(core)):
+            raise ValueError(f"ChebTucker {op}: {op} {a:.3e} overflows the core (largest entry {big:.3e}); scale the "
+                             "function's values or the number down")
+        factor = abs(a) if op == "*" else 1.0 / abs(a)
+        return self._like(core, self.factors, self.truncation_bound * factor,
+                          inherit=self._inherited(a if op == "*" else 1.0 / a))
 
     def __neg__(self):
         return self * -1.0

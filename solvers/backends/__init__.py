@@ -82,14 +82,15 @@ class Backend:
         ``kernel_set`` hook where it has one (the Numba set serialises launches from several Python
         threads where its threading layer needs it). The package's ``process_check`` hook, where it has
         one, runs on every request (the Numba set: a clear ``RuntimeError`` in a process forked from one
-        whose kernels ran on GNU OpenMP, where they would hang; :func:`solvers._config.check_fork`).
+        whose kernels ran on GNU OpenMP, where its parallel kernels would hang; the Krylov and sparse
+        sets check only when they pick their parallel kernels; :func:`solvers._config.check_fork`).
         """
         check = _CHECKS.get(self.name, _UNSET)
         if check is _UNSET:                      # the package's per-request check (Numba: a forked child)
             check = _CHECKS[self.name] = getattr(importlib.import_module(f"solvers._kernels.{self.name}"),
                                                  "process_check", None)
         if check is not None:
-            check()
+            check(family)
         key = (self.name, family)
         mod = _KERNELS.get(key)
         if mod is None:

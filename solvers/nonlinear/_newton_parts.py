@@ -65,12 +65,13 @@ def _as_dense(H, n):
     if sp.issparse(H):
         return H.toarray().astype(np.float64)
     from ..operators import aslinearoperator
+    from ..operators.base import OperatorOutputError
 
     op = aslinearoperator(H, backend="numpy")
     try:
         Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
-    except ValueError as exc:                      # the operator's products have the wrong shape (named there)
-        raise ValueError(f"hess returned an operator whose products are malformed: {exc}") from None
+    except OperatorOutputError as exc:             # the operator's products have the wrong shape (named there)
+        raise ValueError(f"hess returned an operator whose products are malformed: {exc}") from exc
     if Hd.dtype.kind not in "biuf":
         raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
     return Hd

@@ -384,10 +384,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     r = cg(Hop, -g, rtol=eta, maxiter=int(cg_maxiter),
                            negative_curvature="return", backend=be)
                 except ValueError as exc:     # a dense / sparse hess with NaN or inf, refused by cg's check
-                    if "NaN or inf" not in str(exc):       # else the Hessian's products are malformed: name it
-                        raise ValueError(f"newton-cg: {'hess' if hess is not None else 'hessp'} at iteration {k}: "
-                                         f"{exc}") from None
-                    r = None
+                    if "NaN or inf" in str(exc):
+                        r = None
+                    elif str(exc).startswith("A ("):      # cg's own check of its operator's products: name it
+                        raise ValueError(f"newton-cg: the Hessian from {'hess' if hess is not None else 'hessp'} "
+                                         f"at iteration {k}: {exc}") from exc
+                    else:                     # the user's own error (from hessp or the operator): unchanged
+                        raise
                 extra_stats["cg_iterations"] += 0 if r is None else r.nit
                 if r is None:                 # steepest descent (counted, said in the message)
                     extra_stats["nonfinite_hessian_steps"] += 1

@@ -172,7 +172,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``objective``, ``constraint``) or ``callback(xk)``; ``StopIteration`` stops.
     backend : str or Backend, optional
         Backend of the iterate and of MINRES (default: ``"numba"``, or ``"cupy"`` when the problem's
-        ``x0`` is a CuPy array); recorded in the result. On
+        ``x0`` is a CuPy array and ``sketch`` is None); recorded in the result. On
         a device backend (``"cupy"``) ``x``, ``lam``, the gradients, constraint values, KKT
         vectors and the MINRES solve stay on the device; only scalars (norms, dot products,
         merit values) come back, as Python floats, and ``x0``/``lam0`` are checked on the host
@@ -306,8 +306,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     from ..backends import get_backend
 
-    be = get_backend(backend, getattr(problem, "x0", None))     # None: the contract's default (numba; cupy for
-                                                                  # a problem on CuPy arrays)
+    # None: the contract's default, numba, or cupy for a problem on CuPy arrays when no (host) sketch is asked
+    be = get_backend(backend, getattr(problem, "x0", None) if sketch is None else None)
     xp = be.xp
     if xp is not np and sketch is not None:
         raise TypeError(f"sketch={sketch!r} runs on NumPy arrays (sketch-and-project draws dense sketches on the "

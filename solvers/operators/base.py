@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numbers
 
+import sys
+
 import numpy as np
 
 from .. import backends as _backends
@@ -380,16 +382,14 @@ class _WrappedOperator(LinearOperator):
         return super()._rmatvec(x)
 
     def _product(self, what, x):
-        """``A.matvec(x)`` / ``A.rmatvec(x)``. A SciPy LinearOperator reshapes its callable's output itself and
-        fails with a bare reshape error on a wrong length: then its raw output (``A._matvec``) is checked
-        here, so the error names the operator and the shapes."""
-        try:
-            return getattr(self.A, what)(x)
-        except ValueError:
-            raw = getattr(self.A, "_" + what, None)
-            if raw is not None:
-                _checked_output(self, raw(x), self.shape[0 if what == "matvec" else 1], what)
-            raise
+        """``A.matvec(x)`` / ``A.rmatvec(x)``, once. A SciPy LinearOperator is called through its own hook
+        (``A._matvec``, what its ``matvec`` calls), so a wrong-length output is named here with both shapes
+        instead of failing in SciPy's reshape."""
+        sla = sys.modules.get("scipy.sparse.linalg")
+        if sla is not None and isinstance(self.A, sla.LinearOperator):
+            y = getattr(self.A, "_" + what)(x)
+            return y if hasattr(y, "shape") else np.asarray(y)
+        return getattr(self.A, what)(x)
 
     def diagonal(self):
         if hasattr(self.A, "diagonal"):

@@ -162,11 +162,17 @@ def test_division_by_a_number_and_overflowing_factors(rng):
     X = rng.uniform([0.0, -1.0], [1.0, 2.0], (200, 2))
     np.testing.assert_allclose((ct / 4)(X), f(X) / 4, rtol=1e-10)
     np.testing.assert_allclose((ct / -3.0)(X), f(X) / -3.0, rtol=1e-10)
-    with pytest.raises(ValueError, match="overflows the core"):
+    with pytest.raises(ValueError, match=r"\* 1.000e\+308 overflows the core"):
         ct * 1e308
-    for bad in (0, 0.0, 1e-320, np.nan, np.inf):
+    with pytest.raises(ValueError, match=r"/ 1.000e-300 overflows the core"):
+        ct / 1e-300
+    for bad in (0, 0.0, np.nan, np.inf, 10 ** 400):
         with pytest.raises(ValueError, match="divisor"):
             ct / bad
+    with pytest.raises(ValueError, match="factor"):
+        ct * 10 ** 400
+    tiny = chebtucker(lambda x: 1e-10 * np.exp(x[:, 0] * x[:, 1]), [(0.0, 1.0), (-1.0, 2.0)], degree=24, tol=1e-12)
+    np.testing.assert_allclose((tiny / 1e-310)(X), 1e-10 * np.exp(X[:, 0] * X[:, 1]) / 1e-310, rtol=1e-10)
     with pytest.raises(TypeError):
         ct / "2"
     with pytest.raises(TypeError):

@@ -99,9 +99,16 @@ def _wrapping_results(fn, name, namespaces):
     return wrapped
 
 
-#: called by :meth:`solvers.backends.Backend.kernels` on every request: a clear error in a forked child
-#: that cannot run these kernels (:func:`solvers._config.check_fork`)
-process_check = _config.check_fork
+#: the families that pick serial kernels below a size and check a forked child only where they launch
+#: parallel ones (``krylov.select``, ``sparse``): small solves keep working in such a child
+SIZE_CHECKED = frozenset({"krylov", "sparse"})
+
+
+def process_check(family):
+    """Called by :meth:`solvers.backends.Backend.kernels` on every request: a clear error in a forked child
+    that cannot run this family's parallel kernels (:func:`solvers._config.check_fork`)."""
+    if family not in SIZE_CHECKED:
+        _config.check_fork()
 
 
 def kernel_set(module):

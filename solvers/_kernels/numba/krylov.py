@@ -16,6 +16,8 @@ import types
 import numba as nb
 import numpy as np
 
+from ... import _config
+
 # vectors shorter than this use the serial kernels
 PARALLEL_MIN = 50_000
 
@@ -394,6 +396,8 @@ def select(n):
     """The kernel set for vectors of length ``n``: the parallel kernels from ``PARALLEL_MIN`` on,
     else the serial ones (a namespace with the unsuffixed names)."""
     par = n >= PARALLEL_MIN
+    if par:
+        _config.check_fork()               # a forked child that cannot launch them: a clear error, not a hang
     ks = _SETS.get(par)
     if ks is None:
         sfx = "_p" if par else "_s"

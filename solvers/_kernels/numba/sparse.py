@@ -7,6 +7,7 @@ kernels below, other dtypes fall back to SciPy.
 import numba as nb
 import numpy as np
 
+from ... import _config
 from . import krylov as _krylov
 from ..numpy.sparse import csr  # noqa: F401  (same host storage as the reference: SciPy CSR)
 
@@ -96,11 +97,17 @@ def matvec(A, x):
     return A @ x
 
 
+def _parallel(fn):
+    """``fn``, a parallel kernel, after the forked-child check (:func:`solvers._config.check_fork`)."""
+    _config.check_fork()
+    return fn
+
+
 def matvec_into(A, x, out):
     """Write ``A x`` into ``out``; return ``out`` (no allocation for float64)."""
     _check(A, x, out)
     if _fast(A, x):
-        fn = csr_matvec_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec
+        fn = csr_matvec_s if A.shape[0] < PARALLEL_MIN_ROWS else _parallel(csr_matvec)
         return fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out)
     out[...] = A @ x
     return out
@@ -110,7 +117,7 @@ def matvec_dot(A, x, out):
     """Write ``A x`` into ``out``; return ``x . A x`` (one pass for float64)."""
     _check(A, x, out)
     if _fast(A, x):
-        fn = csr_matvec_dot_s if A.shape[0] < PARALLEL_MIN_ROWS else csr_matvec_dot
+        fn = csr_matvec_dot_s if A.shape[0] < PARALLEL_MIN_ROWS else _parallel(csr_matvec_dot)
         return float(fn(A.indptr, A.indices, A.data, np.ascontiguousarray(x), out))
     out[...] = A @ x
     if x.dtype == np.float64 and out.dtype == np.float64 and x.ndim == 1 and x.flags.c_contiguous:
