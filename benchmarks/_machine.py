@@ -1,4 +1,4 @@
-"""Machine and version facts recorded in every benchmark JSON (one place for all scripts)."""
+"""Machine and version facts recorded in every benchmark JSON, and the JSON writer (one place for all scripts)."""
 from __future__ import annotations
 
 import importlib
@@ -40,3 +40,13 @@ def machine_info(*peers: str) -> dict:
     except OSError:
         pass
     return info
+
+
+def write_json(path: str, result: dict) -> None:
+    """Write a benchmark's ``result`` to ``path`` (its folder made if missing) and say where."""
+    import json
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=2)
+    print(f"wrote {path}")

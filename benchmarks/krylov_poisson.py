@@ -40,14 +40,13 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_json  # noqa: E402
 import solvers  # noqa: E402
 from problems import pde  # noqa: E402
 from solvers.linear.multigrid import multigrid  # noqa: E402
@@ -354,10 +353,7 @@ def main():
         result["core"] = True
         result["poisson_3d"] = case(shapes3, repeat, peers=False)
         result["poisson_2d"] = case(shapes2, repeat, peers=False)
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=2)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
         return
     result["bandwidth"] = [bandwidth(shapes3, 10), bandwidth(shapes2, 10)]
     for bw in result["bandwidth"]:
@@ -370,10 +366,7 @@ def main():
     result["mgcg_iterations_2d"] = iteration_counts(its2, 2, max(1, repeat // 2))
     nits = [r["nit"] for r in result["mgcg_iterations_3d"]]
     result["mgcg_iterations_3d_spread"] = max(nits) - min(nits)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=2)
-    print(f"wrote {args.out}")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("NEWTONKIT_NUM_THREADS", "2")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_json  # noqa: E402
 import solvers  # noqa: E402
 from problems import pde  # noqa: E402
 from solvers.linear.multigrid import multigrid  # noqa: E402
@@ -120,10 +119,7 @@ def main():
                                                       for d in res["read_bandwidth"]))
     print(f"MG-CG {1e3 * t:.1f} ms, {out.nit} it: {t / mv_hot:.0f} hot-matvec equivalents, {t / mv_cold:.0f} "
           "cold-matvec equivalents")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(res, fh, indent=2)
-    print(f"wrote {args.out}")
+    write_json(args.out, res)
 
 
 if __name__ == "__main__":
