@@ -63,6 +63,8 @@ def main():
     spec = load_spec(os.path.join(HERE, "sweep_ot_eps.toml"))
     store = args.store or spec.pop("store")
     spec.pop("store", None)
+    if args.store is None:             # the default store's folder (runs/): a store's parent must exist
+        os.makedirs(os.path.dirname(store.rstrip("/")), exist_ok=True)
     table = sweep(spec, store=store, scheduler=args.scheduler)
     print(f"{len(table)} runs ({table.ran} solved now, {table.skipped} already in {store}, {table.errors} errors)")
     for r in table:

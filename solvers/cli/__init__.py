@@ -153,14 +153,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             saved.append((stream, errors))
         except (AttributeError, ValueError, OSError):
             pass
+    import warnings
+
+    show = warnings.showwarning
+    if not os.environ.get("NEWTONKIT_DEBUG"):      # a warning is one line, not a source location and line
+        warnings.showwarning = _one_line_warning
     try:
         return _run(args)
     finally:
+        warnings.showwarning = show
         for stream, errors in saved:
             try:
                 stream.reconfigure(errors=errors)
             except (AttributeError, ValueError, OSError):
                 pass
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"newtonkit: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _run(args) -> int:
@@ -183,6 +193,8 @@ def _run(args) -> int:
         if os.environ.get("NEWTONKIT_DEBUG"):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and exc.strerror and exc.filename is None and exc.errno is not None:
+            msg = exc.strerror             # our own message with an errno: without the "[Errno N]" prefix
         print(f"newtonkit: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError as exc:   # an allocation the estimates did not foresee

@@ -9,6 +9,8 @@ cover (files of format version 1/2 written before it existed, runs added by othe
 """
 from __future__ import annotations
 
+import errno
+
 import json
 import os
 import shutil
@@ -133,6 +135,11 @@ def refresh_index(f) -> None:
 def rewrite(path: Path, write, durable: bool):
     """Apply ``write(h5file)`` to a copy of the store file (a new one when missing), refresh its
     index, ``fsync`` and rename it over ``path``. The caller holds the store's lock."""
+    if path.exists() and not os.access(path, os.W_OK):      # the copy would keep its mode: named here
+        raise PermissionError(errno.EACCES, f"RunStore: the store file {str(path)!r} is read-only, so it cannot be "
+                              f"rewritten (runs saved to it stay in its sidecar {str(path) + '.d'!r}, listed with "
+                              "the store); make the file writable, then run `newtonkit runs compact` "
+                              "(RunStore.compact())")
     prefix = f".{path.name}.tmp-"
     for stale in path.parent.glob(prefix + "*"):
         # under the lock, any temporary copy of the store file belongs to a writer that died

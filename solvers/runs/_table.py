@@ -163,7 +163,10 @@ def write_csv(rows: list[dict], path) -> None:
         with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
             _write_rows(fh, columns, rows)
         return
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):          # named here: the temporary file's error would name only itself
+        raise FileNotFoundError(f"cannot write {path!r}: the folder {folder!r} does not exist; create it first")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
             _write_rows(fh, columns, rows)

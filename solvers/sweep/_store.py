@@ -41,7 +41,8 @@ class SweepStore:
     Parameters
     ----------
     path : str or os.PathLike
-        A directory (``"runs/"``; created with its parents when missing) or a file name with a
+        A directory (``"runs/"``; created when missing, in a folder that must exist: a mistyped path
+        does not create a tree of folders) or a file name with a
         suffix (``"runs.h5"``), as :class:`solvers.RunStore` takes them.
     durable : bool
         ``fsync`` the index appends (the run files are ``fsync``-ed by their writers).

@@ -285,3 +285,42 @@ def test_sidecar_keeps_its_marker_when_a_writer_file_arrives_during_the_drop(tmp
     import h5py
     with h5py.File(path, "r") as f:                  # the file alone holds both runs
         assert late["id"] in f["runs"] and len(f["runs"]) == 2
+
+
+def test_a_read_only_store_file_is_named_at_compaction(tmp_path, monkeypatch):
+    """A store file the process cannot write (another owner, mode 0444): the save goes to the sidecar, and
+    the compaction at close raises a PermissionError that names the file and says where the runs are (was
+    h5py's error about a temporary copy '.s.h5.tmp-...')."""
+    import os
+
+    path = tmp_path / "s.h5"
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if (os.fspath(p) == str(path) and mode == os.W_OK)
+                        else real(p, mode, *a, **k))
+    st = solvers.RunStore(path)
+    st.save(_result(1))
+    with pytest.raises(PermissionError, match=r"s\.h5' is read-only.*sidecar .*s\.h5\.d"):
+        st.close()
+    monkeypatch.setattr(os, "access", real)
+    assert len(solvers.RunStore(path, mode="r").list()) == 2       # nothing lost: the sidecar run is listed
+
+
+def test_cli_export_to_a_missing_folder_and_warnings_are_one_line(tmp_path, capsys):
+    from solvers.cli import main
+
+    path = str(tmp_path / "s.h5")
+    with solvers.RunStore(path) as st:
+        st.save(_result(0))
+    assert main(["runs", "export", path, "--csv", str(tmp_path / "missing" / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the folder" in err and "missing" in err and ".tmp-" not in err
+    d = tmp_path / "dir"
+    d.mkdir()
+    with solvers.RunStore(str(d) + "/") as st:
+        st.save(_result(0))
+    (d / "junk.h5").write_text("junk")
+    assert main(["runs", "list", str(d) + "/"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("newtonkit: warning: RunStore: 1 run file(s)") and "runs.py" not in err
