@@ -288,8 +288,9 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     cb = _common.MassCallback(callback, shift, mass, xp)
     stages = [eps]
     if opts.factor is not None:
-        stages = _options.eps_stages_up(eps, opts.eps_start * _options.cost_range(geom), opts.factor,
-                                        clip=opts.eps_scaling == "auto")
+        auto = opts.eps_scaling == "auto"
+        top = _options.schedule_range(geom) if auto else _options.cost_range(geom)
+        stages = _options.eps_stages_up(eps, opts.eps_start * top, opts.factor, clip=auto)
     m = geom.m
     run = _Run(geom, opts, an, bn, xp.log(an), xp.log(bn),
                kmax=max(16, m // 10) if opts.kmax is None else opts.kmax,
