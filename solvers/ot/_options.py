@@ -11,6 +11,8 @@ import numbers
 import sys
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 #: most eps stages a continuation may have (a factor near 1 would otherwise run forever)
 MAX_STAGES = 200
 
@@ -69,26 +71,31 @@ def cost_range(geom) -> float:
     return min(float(xp.max(geom.C)) - float(xp.min(geom.C)), sys.float_info.max)
 
 
-#: entries of C sampled (evenly strided) by :func:`schedule_range`
+#: entries of C sampled (evenly strided) by :func:`schedule_range`, and the jump between consecutive sorted
+#: entries that separates a cluster of forbidden-pair costs from the rest
 RANGE_SAMPLE = 1 << 14
+RANGE_GAP = 1e4
 
 
 def schedule_range(geom) -> float:
-    """The cost range the automatic SNS continuation starts from: ``C.max() - C.min()``, but at most
-    ``4 (q_0.9 - C.min())`` with ``q_0.9`` the 90 % quantile of an evenly strided sample of
-    :data:`RANGE_SAMPLE` entries. A few huge finite entries (forbidden pairs given a cost of 1e20, as
-    :class:`problems.ot.EntropicOT` advises instead of inf) never carry mass, and a schedule from 1e-3
-    times them spent the whole budget on about 20 meaningless stages (L1 error 270 where Sinkhorn
-    converged). On costs without such outliers the bound is above the range (the quantile of a uniform
-    spread is 0.9 of it), so the schedule is unchanged."""
+    """The cost range the automatic SNS continuation starts from: ``C.max() - C.min()``, unless the costs
+    fall into a low cluster and a cluster at least :data:`RANGE_GAP` times higher (forbidden pairs given a
+    huge finite cost, as :class:`problems.ot.EntropicOT` advises instead of inf); then the top of the low
+    cluster, read from an evenly strided sample of :data:`RANGE_SAMPLE` entries. Such entries never carry
+    mass, and a schedule from 1e-3 times them (eps = 1e17 for a cost of 1e20) spent the whole budget on
+    about 20 meaningless stages (L1 error 270 where Sinkhorn converged)."""
     xp = geom.be.xp
     full = cost_range(geom)
+    lo = float(xp.min(geom.C))
     C = geom.C.reshape(-1)
     step = max(1, C.shape[0] // RANGE_SAMPLE)
-    sample = xp.sort(C[::step])
-    q = float(sample[int(0.9 * (sample.shape[0] - 1))])
-    lo = float(xp.min(geom.C))
-    return min(full, 4.0 * (q - lo)) if q > lo else full
+    s = np.sort(np.asarray(geom.be.to_numpy(C[::step]), dtype=np.float64)) - lo
+    s = s[s > 0]
+    if s.size < 2:
+        return full
+    ratio = s[1:] / s[:-1]
+    k = int(np.argmax(ratio))
+    return min(full, float(s[k])) if ratio[k] >= RANGE_GAP else full
 
 
 def eps_stages(eps: float, top: float, factor: float, *, name: str = "eps_scaling") -> list:
