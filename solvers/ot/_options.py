@@ -85,8 +85,8 @@ def schedule_range(geom) -> float:
     mass, and a schedule from 1e-3 times them (eps = 1e17 for a cost of 1e20) spent the whole budget on
     about 20 meaningless stages (L1 error 270 where Sinkhorn converged)."""
     xp = geom.be.xp
-    full = cost_range(geom)
     lo = float(xp.min(geom.C))
+    full = min(float(xp.max(geom.C)) - lo, sys.float_info.max)        # cost_range, with its min kept
     C = geom.C.reshape(-1)
     step = max(1, C.shape[0] // RANGE_SAMPLE)
     s = np.sort(np.asarray(geom.be.to_numpy(C[::step]), dtype=np.float64)) - lo
