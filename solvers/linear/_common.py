@@ -292,9 +292,10 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
     if converged:
         msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
     elif status == Status.MAXITER and not reason:
+        try_m = ("a stronger preconditioner" if sysm.M_raw is not None else
+                 "a preconditioner (M=solvers.linear.jacobi(A) / chebyshev(A) / multigrid)")
         msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
-               f"{tol:.3e}. Try a preconditioner (M=solvers.linear.jacobi(A) / chebyshev(A) / multigrid), a "
-               "larger maxiter or a looser rtol")
+               f"{tol:.3e}. Try {try_m}, a larger maxiter or a looser rtol")
     elif status == Status.STOPPED:
         msg = reason or stopped_message(method, nit)
     else:

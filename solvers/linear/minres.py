@@ -81,6 +81,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             "inconsistent system has no solution; use gmres for a least-squares approximation"))
 
     itn = 0
+    floor = [rnorm, 0, 1]     # the residual at its last halving, that iteration, how long that halving took
     failed_checks = 0
     stop = False
     # overflow in a diverging recurrence (a singular, inconsistent system) is caught by the finiteness checks
@@ -178,12 +179,28 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 if rnorm <= tol or beta == 0.0:
                     status = "check"
                     break
+                if rnorm < 0.5 * floor[0]:         # progress: the residual halved
+                    floor[:] = [rnorm, itn, max(itn - floor[1], 1)]
+                elif (floor[0] <= FLOOR_LEVEL * R.bnorm
+                      and itn - floor[1] >= max(FLOOR_WINDOW, FLOOR_SLOWDOWN * floor[2])):
+                    status = "floor"             # at the rounding level and no longer falling: rtol is out of reach
+                    break
                 if stop:
                     return R.stopped(x, itn, rnorm)
             if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
                 rnorm = R.norm(R.residual(x))
                 hist.buf[hist.n - 1] = rnorm
                 return best_of(x, Status.MAXITER, itn, rnorm)
+            if status == "floor":
+                rnorm = R.norm(R.residual(x))
+                hist.buf[hist.n - 1] = rnorm
+                if rnorm <= tol:
+                    return done(x, Status.CONVERGED, itn, rnorm)
+                return best_of(x, Status.STAGNATED, itn, rnorm, (
+                    f"stagnated at iteration {itn}: the residual has not halved in {itn - floor[1]} iterations; "
+                    f"the true residual of x is {R.unscale(rnorm):.3e} ({rnorm / R.bnorm:.1e} of ||b||), about the "
+                    f"rounding level of this system in double precision and above the tolerance "
+                    f"{R.unscale(tol):.3e}: loosen rtol / atol"))
             if status != "check":
                 return done(x, status, itn, rnorm, reason)
             # ---- confirm with the explicit residual
@@ -203,5 +220,13 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                             "precision for this conditioning). Try gmres or a looser rtol")
             cnt["restarts"] += 1
 
+
+#: MINRES stops as stagnated when its residual is below FLOOR_LEVEL ||b|| (about the rounding level of a
+#: moderately conditioned system; above it the run goes on to maxiter as before) and has not halved for
+#: max(FLOOR_WINDOW, FLOOR_SLOWDOWN x the iterations its previous halving took): with rtol = 0 or 1e-16 and
+#: a multigrid M it ran the whole 10 n budget (39 690 iterations on 63^2) where cg and gmres stopped in ~100
+FLOOR_LEVEL = 1e6 * 2.220446049250313e-16
+FLOOR_WINDOW = 50
+FLOOR_SLOWDOWN = 10
 
 __all__ = ["minres"]

@@ -132,5 +132,5 @@ def test_sns_with_a_huge_cost_row_warns_nothing_and_meets_its_marginals():
     if res.converged:
         P = np.asarray(res.plan())
         assert np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum() <= 1e-7
-    else:
-        assert res.status == "nonfinite" and "rescale C" in res.message
+    else:                       # (since the robust eps-continuation start: "stagnated" at the rounding floor)
+        assert res.status in ("nonfinite", "stagnated") and "rescale C" in res.message
