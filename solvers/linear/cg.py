@@ -299,7 +299,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             return done(x, Status.NONFINITE, k, rnorm, C.nonfinite_reason(f"the true residual b - A x at "
                                                                            f"iteration {k}"))
         if status == Status.MAXITER:
-            return _best(done, R, x, best_x, best, k, rnorm, Status.MAXITER, "")
+            return _best(done, R, x, best_x, best, k, rnorm, Status.MAXITER, _grew(R, k, rnorm, r0))
         if best_x is None or rnorm <= best:
             best_x, best = x.copy(), rnorm
         checks.append(rnorm)
@@ -314,6 +314,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         p[...] = z
 
 
+#: a maxiter exit whose residual ended above this multiple of the initial one says that A may not be SPD
+GREW_FACTOR = 10.0
 #: a breakdown (p^T A p <= 0) after the residual grew past this multiple of the initial one returns the start
 #: (a singular A with b outside its range; below it, as on an indefinite A, the iterate before the step)
 BREAKDOWN_WORSE = 1e3
@@ -391,6 +393,16 @@ def _stagnated_reason(R, checks, best):
             + f"). The attainable accuracy in double precision for this system is about {R.unscale(best):.3e}; "
             "res.x is the iterate with that true residual. Loosen rtol/atol to at least that, or improve the "
             "conditioning (preconditioner M, rescaling A)")
+
+
+def _grew(R, k, rnorm, r0):
+    """The maxiter message when the residual ended above its start (``""`` otherwise: the generic one): on
+    an SPD system CG's residual can rise for a while but not end far above ``r0`` after many iterations."""
+    if not rnorm > GREW_FACTOR * r0:
+        return ""
+    return (f"not converged after maxiter={k} iterations, and the residual grew from {R.unscale(r0):.3e} to "
+            f"{R.unscale(rnorm):.3e}: A (or M) may not be symmetric positive definite, which CG needs. For a "
+            "non-symmetric A use solvers.gmres, for a symmetric indefinite one solvers.minres")
 
 
 def _best(done, R, x, best_x, best, k, rnorm, status, reason):

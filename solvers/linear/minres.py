@@ -77,8 +77,9 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         xb = best[1] if best[1] is not None else xp.zeros(n)
         return done(xb, status, itn, best[0], (reason + "; " if reason else "") + (
             f"res.x is the iterate of iteration {best[2]}, whose true residual is the smallest seen (the last "
-            f"iterate's is {R.unscale(rnorm):.3e}): b may not be in the range of a singular A, whose "
-            "inconsistent system has no solution; use gmres for a least-squares approximation"))
+            f"iterate's is {R.unscale(rnorm):.3e}): A may not be symmetric (MINRES needs a symmetric A and M), "
+            "or b is not in the range of a singular A (an inconsistent system, which has no solution); use gmres "
+            "(non-symmetric A, or a least-squares approximation)"))
 
     itn = 0
     floor = [rnorm, 0, 1]     # the residual at its last halving, that iteration, how long that halving took

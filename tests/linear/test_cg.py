@@ -343,3 +343,21 @@ def test_cg_general_preconditioner_failing_midway_returns_its_iterate(cpu_backen
     res = solvers.cg(A, b, M=FunctionOperator((n, n), apply), backend=cpu_backend)
     assert res.status == "breakdown" and "preconditioner" in res.message and res.nit == 2
     np.testing.assert_allclose(np.linalg.norm(b - A @ res.x), res.history["residual"][-1], rtol=1e-10)
+
+
+def test_cg_on_a_non_symmetric_matrix_says_so_at_maxiter():
+    """A non-symmetric, well-conditioned matrix (cond 283): CG ends at maxiter with a residual 1.6e4 times
+    ||b||; the message said only "Try a preconditioner". It now names the likely cause and the solver to
+    use, and GMRES (the advice) solves the system (checked against numpy.linalg.solve)."""
+    import scipy.sparse as sp
+
+    n = 200
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])
+    N = (T + sp.diags([-0.9 * np.ones(n - 1), 0.9 * np.ones(n - 1)], [-1, 1])).tocsr()
+    b = np.ones(n)
+    r = solvers.cg(N, b)
+    assert r.status == "maxiter" and "may not be symmetric positive definite" in r.message
+    assert "solvers.gmres" in r.message
+    g = solvers.gmres(N, b, rtol=1e-10)
+    assert g.converged
+    np.testing.assert_allclose(g.x, np.linalg.solve(N.toarray(), b), rtol=1e-7)
