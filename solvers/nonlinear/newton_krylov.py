@@ -298,7 +298,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                           f"{target:.3e}. Try a larger maxiter, a better x0, or a preconditioner M")
         # ---- Jacobian (or its action) at x
         xs = shaped(x)
-        nonfinite = [0, 0]      # this step's non-finite F values: at difference-quotient points, at line-search trials
+        nonfinite = [0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-search
+        #                         trials, jvp products
         if jac is not None:
             cnt["jac_evals"] += 1
             J = jac(xs)
@@ -308,7 +309,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
             if jvp is not None:
                 def mv(v, _xs=xs):
                     cnt["jvps"] += 1
-                    return checked(jvp(_xs, shaped(v)), "jvp")
+                    out = checked(jvp(_xs, shaped(v)), "jvp")
+                    if not bool(xp.all(xp.isfinite(out))):
+                        nonfinite[2] += 1
+                    return out
             else:
                 xnorm = norm2(x)
 
@@ -328,6 +332,9 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         if M_callable:
             cnt["precond_builds"] += 1
             Mk = M(xs)
+            if Mk is None:
+                raise TypeError(f"{_METHOD}: M(x) returned None at step {nit + 1}; it must return a preconditioner "
+                                "(an operator with matvec, a matrix, or a callable v -> M v)")
         else:
             Mk = M
         if xp is not np:                    # a device backend: host matrices would be uploaded (or refused) per step
@@ -349,6 +356,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         eta_act = linres / f2
         if not (math.isfinite(eta_act) and eta_act < 1.0) or not bool(xp.all(xp.isfinite(d))):
             hint = "not symmetric (use inner='gmres')" if inner == "minres" else "badly conditioned"
+            if nonfinite[2]:
+                return result(Status.NONFINITE, nit,
+                              f"{_METHOD}: jvp(x, v) returned NaN or inf in {nonfinite[2]} of its products at step "
+                              f"{nit + 1}: check that jvp is finite at x (or pass jac=, or neither for difference "
+                              "quotients). x is the last iterate")
             if nonfinite[0]:
                 return result(Status.NONFINITE, nit,
                               f"{_METHOD}: F was NaN or inf at {nonfinite[0]} of the points x + h u of the "

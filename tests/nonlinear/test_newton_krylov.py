@@ -287,3 +287,21 @@ def test_bratu_fold():
     res = newton_krylov(P.residual, P.initial_guess("numpy"), jac=P.jacobian, backend="numpy", maxiter=20)
     assert not res.converged and res.status in (Status.MAXITER, Status.STAGNATED, Status.BREAKDOWN)
     assert np.all(np.isfinite(res.x)) and len(res.history["residual"]) == res.nit + 1
+
+
+def test_a_nan_jvp_is_named_and_a_none_preconditioner_is_refused():
+    """A jvp returning NaN was reported as 'the Jacobian may be singular' (status breakdown); M(x) returning None
+    was silently no preconditioner. Now: status nonfinite naming jvp, and a TypeError naming M(x). The same
+    system with a finite jvp converges to the root x = 2 (analytic)."""
+    import solvers
+
+    def F(x):
+        return x ** 2 - 4.0
+
+    r = solvers.newton_krylov(F, np.ones(5), jvp=lambda x, v: v * np.nan)
+    assert r.status == "nonfinite" and "jvp(x, v) returned NaN or inf" in r.message
+    with pytest.raises(TypeError, match=r"M\(x\) returned None"):
+        solvers.newton_krylov(F, np.ones(5), M=lambda x: None)
+    ok = solvers.newton_krylov(F, np.ones(5), jvp=lambda x, v: 2.0 * x * v, tol=1e-12)
+    assert ok.converged
+    np.testing.assert_allclose(ok.x, 2.0, rtol=1e-10)
