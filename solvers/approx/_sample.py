@@ -129,6 +129,9 @@ DECAY_MIN = 16
 #: the second half of the coefficients must drop at least this many times (in log) as much as
 #: the quarter before it: 2 for geometric decay, 1 for algebraic decay ``k^-a``
 DECAY_RATIO = 1.5
+#: a log drop over ``[m/2, m]`` of at least this (4 decades), not slower than over ``[m/4, m/2]``, also passes
+#: :func:`decays_geometrically`: faster-than-geometric decay after a plateau, not an algebraic tail
+STEEP_DROP = float(np.log(1e4))
 
 
 def slice_norms(core: np.ndarray, factors) -> list:
@@ -151,8 +154,13 @@ def decays_geometrically(s: np.ndarray, floor: float, level: float = 0.0, cut: i
     """Whether the slice norms ``s`` (degree ``0 .. m-1``) decay like a geometric series rather
     than algebraically: on the envelope ``e_k = max_{j >= k} s_j``, the log drop over the second
     half ``[m/2, m-2]`` must be at least :data:`DECAY_RATIO` times that over ``[m/4, m/2]`` and
-    twice that times the drop over ``[m/8, m/4]`` (geometric decay gives 2 and 4, ``k^-a`` 1 and 1). True when the tail is at or below ``floor`` (the
-    rounding plateau) or there are fewer than :data:`DECAY_MIN` coefficients (too few to tell).
+    twice that times the drop over ``[m/8, m/4]`` (geometric decay gives 2 and 4, ``k^-a`` 1 and 1), or it must be at
+    least :data:`STEEP_DROP` and not below the drop over ``[m/4, m/2]`` (a plateau, then faster than geometric decay:
+    the lattice potentials, flat to degree ~12 and at 1e-9 by 36, failed the ratios and were called unresolved at
+    every explicit degree). True when the tail of all of ``s`` is at or below ``floor`` (the rounding plateau: the
+    coefficients ran out within the degree, whatever their shape before; a lattice potential judged on
+    ``[0, cut]`` alone failed the ratios there although it reached 1e-16 by degree 40), or there are fewer than
+    :data:`DECAY_MIN` coefficients (too few to tell).
     A cheap resolution test in the spirit of Chebfun's chopping (Aurentz & Trefethen, ACM TOMS
     43, 2017): non-smooth functions (jumps, kinks) have algebraically decaying coefficients, and
     then the last coefficients underestimate the interpolation error by a factor up to ~m.
@@ -167,6 +175,9 @@ def decays_geometrically(s: np.ndarray, floor: float, level: float = 0.0, cut: i
     ``tol`` early and still fails on the flat residue after it). ``cut``: that degree given directly
     (:func:`_negligible_tail_cut`, for the uncompressed coefficients), instead of from ``level``."""
     env = np.maximum.accumulate(s[::-1])[::-1]
+    tiny = np.finfo(np.float64).tiny
+    if env.size >= 2 and float(env[-2]) <= max(floor, tiny):
+        return True                 # the coefficients reach the rounding plateau within the degree: resolved
     if cut is None and level > 0.0:
         below = np.flatnonzero(env <= level)
         cut = int(below[0]) if below.size else None
@@ -175,13 +186,18 @@ def decays_geometrically(s: np.ndarray, floor: float, level: float = 0.0, cut: i
     m = env.size
     if m < DECAY_MIN:
         return True
-    tiny = np.finfo(np.float64).tiny
     tail = float(env[m - 2]) if env.size == s.size else float(env[m - 1])
     if tail <= max(floor, tiny):
         return True
     a, b, c = (max(float(env[k]), tiny) for k in (m // 8, m // 4, m // 2))
     last = np.log(c / tail)
-    return bool(last >= DECAY_RATIO * max(np.log(b / c), 0.0) and last >= 2.0 * DECAY_RATIO * max(np.log(a / b), 0.0))
+    quarter = max(np.log(b / c), 0.0)
+    if last >= STEEP_DROP and last >= quarter:
+        # faster than geometric after a plateau (a lattice potential: flat up to degree ~12, then 1e-9 by 36):
+        # the ratios above fall short only because the steep part starts inside [m/4, m/2]; an algebraic
+        # k^-a tail that drops 4 decades over [m/2, m] has a >= 13, far from a kink's 2 or a jump's 1
+        return True
+    return bool(last >= DECAY_RATIO * quarter and last >= 2.0 * DECAY_RATIO * max(np.log(a / b), 0.0))
 
 
 def data_slice_norms(kind, data) -> list | None:

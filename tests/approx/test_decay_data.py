@@ -1,5 +1,6 @@
 """The explicit-degree decay test reads the uncompressed coefficients (grid or canonical input)."""
 import numpy as np
+import pytest
 
 from solvers.approx import _sample
 
@@ -91,3 +92,36 @@ def test_small_jump_below_the_tolerance_still_warns():
         smooth = chebtucker(lambda p: np.cos(12 * p[:, 0]) + np.cos(5 * p[:, 1]), [(-1, 1), (-1, 1)], degree=64,
                             tol=1e-6)
     assert smooth.stats["resolved"] is True
+
+
+@pytest.mark.parametrize("size, charges, tol, degree", [((6, 6, 2), "alternating", 1e-8, 128),
+                                                        ((6, 6, 2), "alternating", 1e-8, 256),
+                                                        ((12, 12, 4), "alternating", 1e-6, 128),
+                                                        ((4, 4, 2), "positive", 1e-6, 128)])
+def test_lattice_potentials_at_an_explicit_degree_are_resolved(size, charges, tol, degree):
+    """Lattice potentials whose coefficients plateau, then fall faster than geometrically to the rounding
+    plateau within the degree, were called 'not resolved' at every explicit degree (the ratio test on
+    [0, cut] only; helper-67: 42 of 90 lattice cases, and ``newtonkit approx lattice`` exited 1): resolved now,
+    with the error against direct summation of the long-range kernel within the tolerance."""
+    import warnings
+
+    from problems import potentials
+    from solvers.cli.approx import run_case
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = run_case(potentials.cubic_lattice(size, spacing=1.0, charges=charges), tol=tol, degree=degree,
+                     cutoff=3.0, samples=300, backend="numpy")
+    assert r["ct"].stats["resolved"] is True
+    assert r["max_rel_error"] < tol
+
+
+def test_coefficients_that_reach_rounding_pass_and_a_slow_tail_still_fails():
+    """The full-range rounding test: a plateau, then a drop to 1e-16 within the degree passes whatever the
+    shape on [0, cut]; an algebraic k^-2 tail (a kink) still fails."""
+    k = np.arange(129, dtype=float)
+    s = np.where(k < 20, 1.0, np.exp(-(k - 20) ** 1.5 / 8)) + 1e-16
+    assert _sample.decays_geometrically(s, floor=1e-15, cut=30)
+    kink = 1.0 / (1.0 + k) ** 2
+    assert not _sample.decays_geometrically(kink, floor=1e-15)
+    assert not _sample.decays_geometrically(kink, floor=1e-15, cut=60)
