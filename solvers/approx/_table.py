@@ -308,7 +308,11 @@ class TableRoute:
             bound = _fro(self.core) * sum(v["row_error"][i] * float(np.prod(nu[:i] + nu[i + 1:]))
                                      for i in range(self.d))
             n = check_count(self.core.size)
-            t = np.random.default_rng(20261130).uniform(-1.0, 1.0, (n, self.d))
+            rng = np.random.default_rng(20261130)
+            t = rng.uniform(-1.0, 1.0, (n, self.d))
+            # half of them uniform in theta = arccos t, dense near the ends, where the tables' error concentrates
+            # (sqrt(x + 1.001): measured 2.8e-13 on uniform t alone, 1.2e-11 true, at x = -0.999998)
+            t[n // 2:] = np.cos(rng.uniform(0.0, np.pi, (n - n // 2, self.d)))
             corners = min(n // 4, 2 ** min(self.d, 30))   # the tables are exact at the corners: mostly random
             bits = np.minimum(np.arange(self.d)[::-1], 62)[None, :]       # the last coordinate varies fastest
             t[:corners] = ((np.arange(corners)[:, None] >> bits) & 1) * 2.0 - 1.0

@@ -93,6 +93,10 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         # in-place change would leave some routes stale (build a new object, e.g. ct * a, instead)
         self.core = _frozen(_v._real("core", core, "an array"))
         self.factors = [_frozen(_v._real(f"factors[{i}]", A, "a 2-D array")) for i, A in enumerate(factors)]
+        bad = [i for i, A in enumerate(self.factors) if A.ndim != 2]
+        if bad:
+            raise ValueError(f"ChebTucker: factors[{bad[0]}] has shape {self.factors[bad[0]].shape}; every factor must be "
+                             "a 2-D array (degree + 1) x rank")
         if not (np.all(np.isfinite(self.core)) and all(np.all(np.isfinite(A)) for A in self.factors)):
             raise ValueError("ChebTucker: core and factors must be finite (NaN or inf found)")
         self.domain = _v.domain(domain)
@@ -145,6 +149,10 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
                 hooi_sweeps: int = 10, backend=None, eval_method: str = "auto") -> "ChebTucker":
         """Build from a canonical function (an object with ``cp_factors(nodes)``) by the reduced
         HOSVD; the options as in :func:`chebtucker`."""
+        if not callable(getattr(cp, "cp_factors", None)):
+            raise TypeError(f"ChebTucker.from_cp: cp must have a method cp_factors(nodes) (a canonical function such "
+                            f"as problems.potentials' potentials), got {type(cp).__name__}; for a plain f(points) use "
+                            "solvers.chebtucker(f, domain)")
         dom = _v.domain(domain)
         return _build(("cp", cp), dom, _v.degree(degree, dom.shape[0]), tol, ranks, method, hooi_sweeps, backend,
                       eval_method)
@@ -301,11 +309,13 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
             ``tanh(a x)``, kinks and jumps once resolved); it is an *estimate*, not a bound (a
             feature the grid does not resolve is not seen). ``"truncation"``: :attr:`truncation_bound`, a guaranteed bound of the
             Frobenius norm of the discarded Chebyshev coefficients; the maximum error it
-            causes on the box is at most :math:`\\sqrt{\\prod_i m_i}` times it (usually about
-            equal). ``"total"``: their sum. The slice norms assume orthonormal factors, which
+            causes on the box is at most :math:`\\sqrt{\\prod_i m_i}` times it (often about equal,
+            but 20-40x larger measured on particle clouds with many peaks: ``"total"`` is then not an
+            upper estimate of the maximum error). ``"total"``: their sum. The slice norms assume orthonormal factors, which
             every object built here has (sums are re-truncated, scaling keeps them).
             ``"table"`` (0 on the Chebyshev route): the error the tables add, measured as the
-            largest difference of the two routes at 1024 points (box corners included; an
+            largest difference of the two routes at 1024 points (box corners included, half of them
+            uniform in :math:`\\arccos t`, dense near the ends where the tables' error concentrates; an
             estimate: :meth:`table_info` also gives the bound ``f_bound``); part of ``"total"``.
             ``"resolved"``: ``stats["resolved"]`` (from the build; for a sum, scaling or
             truncation: all its operands resolved), else computed from the

@@ -177,3 +177,25 @@ def test_division_by_a_number_and_overflowing_factors(rng):
         ct / "2"
     with pytest.raises(TypeError):
         2 / ct
+
+
+def test_table_error_estimate_sees_the_ends_of_the_box():
+    """The table route's error concentrates near the box ends; the function-level check sampled t uniformly and
+    missed it (sqrt(x + 1.001): estimate 2.8e-13, true 1.2e-11 at x = -0.999998; log(1.01 - x) at degree 256: 3.2e-12
+    against 3.2e-11; helper-67). Half its points are now uniform in arccos t. Reference: the function itself at
+    10^5 uniform points and 2000 points geometrically close to the end."""
+    X = np.random.default_rng(1).uniform(-1, 1, (100000, 1))
+    X = np.vstack([X, -1 + np.geomspace(1e-9, 1e-2, 2000)[:, None], 1 - np.geomspace(1e-9, 1e-2, 2000)[:, None]])
+    for f, kw in ((lambda p: np.sqrt(p[:, 0] + 1.001), {"degree": "auto"}),
+                  (lambda p: np.log(1.01 - p[:, 0]), {"degree": 256})):
+        ct = chebtucker(f, [(-1, 1)], tol=1e-9, **kw)
+        assert ct.eval_route == "table"
+        true = np.abs(ct(X) - f(X)).max()
+        assert ct.error_estimate()["total"] >= 0.2 * true
+
+
+def test_from_cp_and_factor_shapes_are_named():
+    with pytest.raises(TypeError, match="cp_factors"):
+        ChebTucker.from_cp(lambda p: p[:, 0], [(0, 1)], degree=4)
+    with pytest.raises(ValueError, match=r"factors\[0\] has shape \(3,\)"):
+        ChebTucker(np.ones((1, 1)), [np.ones(3), np.ones((3, 1))], [(0, 1), (2, 3)])
