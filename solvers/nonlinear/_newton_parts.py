@@ -59,6 +59,44 @@ class _Problem:
         return v
 
 
+#: largest n for which a stationary start's curvature is checked by a dense eigenvalue decomposition
+DENSE_CURVATURE_MAX = 2000
+#: CG iterations (Lanczos directions) spent looking for negative curvature at a stationary start otherwise
+CURVATURE_CG_ITERATIONS = 50
+
+
+def negative_curvature(P, x, n, hess, be):
+    """At a stationary ``x``: the smallest curvature ``d^T H d / d^T d`` found (< 0: ``x`` is a saddle or a
+    maximum, not a minimiser), or None when none is negative beyond rounding. A dense or sparse ``hess`` of at
+    most :data:`DENSE_CURVATURE_MAX` unknowns: its smallest eigenvalue; otherwise (``hessp``, operators): CG's
+    conjugate directions from a fixed random right-hand side, stopping at the first ``p^T H p <= 0``."""
+    from ..linear.cg import cg
+    from ..operators import FunctionOperator, aslinearoperator
+
+    if hess is not None:
+        H = P.H(x)
+        if n <= DENSE_CURVATURE_MAX and (isinstance(H, np.ndarray) or sp.issparse(H)):
+            lam = np.linalg.eigvalsh(_as_dense(H, n))
+            if not np.all(np.isfinite(lam)):
+                return None
+            return float(lam[0]) if lam[0] < -1e-8 * max(abs(lam[-1]), abs(lam[0]), 1e-300) else None
+        op = aslinearoperator(H, backend=be)
+    else:
+        xc = x.copy()
+        op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
+    rhs = np.random.default_rng(20261202).standard_normal(n)
+    r = cg(op, rhs, rtol=1e-12, maxiter=min(n, CURVATURE_CG_ITERATIONS), negative_curvature="return", backend=be)
+    d = getattr(r, "direction", None)
+    if r.status != "breakdown" or d is None:
+        return None
+    d = np.asarray(d)
+    hd = np.asarray(op.matvec(d))
+    dd, c = float(d @ d), float(d @ hd)
+    if not (dd > 0 and np.isfinite(c)):
+        return None
+    return c / dd if c < -1e-8 * float(np.linalg.norm(hd)) * float(np.sqrt(dd)) else None
+
+
 def _as_dense(H, n):
     if isinstance(H, np.ndarray):
         return np.array(H, dtype=np.float64)

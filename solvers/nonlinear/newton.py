@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import _Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm, falls_at_constant
+from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm, falls_at_constant,
+                            negative_curvature)
 from .linesearch import armijo_backtracking
 
 METHODS = ("newton", "newton-cg", "grad-reg")
@@ -237,7 +238,15 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
     if hist_g[0] <= tol:
-        return finish(x, Status.CONVERGED, 0, converged_msg(0), fx, g)
+        # a stationary start: a minimiser only where the Hessian has no negative curvature (f = cos x from 0, a
+        # maximum, was 'converged'); the Hessian costs one evaluation here, which the iterations would have paid
+        c = negative_curvature(P, x, n, hess, be)
+        if c is None:
+            return finish(x, Status.CONVERGED, 0, converged_msg(0), fx, g)
+        return finish(x, Status.FAILED, 0, f"{method}: x0 is a stationary point (||grad f(x0)||_inf = {hist_g[0]:.3e} <= "
+                      f"tol = {tol:.1e}) but not a minimiser: the Hessian has negative curvature there (d^T H d / d^T d "
+                      f"= {c:.3e}), so x0 is a saddle point or a maximum. Start from another x0 (e.g. x0 plus a small "
+                      "perturbation)", fx, g)
 
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
     gamma = gamma0
