@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
-from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
+from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, stagnation_note
 from ._newton_parts import falls_at_constant
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
@@ -164,6 +164,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         hist["nu"].append(nu)
 
     def finish(status, k, msg):
+        if status == Status.STAGNATED and xp is np:
+            msg = stagnation_note(msg, p.J, p.c, sketch)
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
                      "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
                      "kkt_form": kkt_form, "lam0": lam_src, "objective_scale": ev.fscale}

@@ -686,3 +686,22 @@ def test_small_operator_problems_get_the_second_order_check():
             assert emin < 0 and "NOT a local minimiser" in res.message
             seen["saddle refused"] += 1
     assert seen["minimiser"] >= 3 and seen["saddle refused"] >= 3, seen
+
+
+@pytest.mark.parametrize("sketch", [None, "gaussian"])
+def test_inconsistent_constraints_are_named_when_the_run_stagnates(sketch):
+    """x0 = 1, x1 = 2, x0 + x1 = 4 have no common solution: the run stagnates at their least-squares point
+    (c = (1/3, 1/3, -1/3), J^T c = 0, analytic) and the message blamed a singular KKT matrix or a slow inner
+    solver, advising sketch=None even when in use (helper-66). It now says the constraints look inconsistent."""
+    from problems.nlp import EqualityConstrainedProblem
+
+    J = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    prob = EqualityConstrainedProblem(lambda x: float(x @ x), lambda x: 2 * x,
+                                      lambda x: J @ x - np.array([1.0, 2.0, 4.0]), lambda x: J,
+                                      lambda x, lam: 2 * np.eye(2), np.zeros(2))
+    r = sketched_newton(prob, sketch=sketch, maxiter=60)
+    assert not r.converged and r.status == "stagnated"
+    assert "constraints look inconsistent" in r.message
+    np.testing.assert_allclose(r.x, [4 / 3, 7 / 3], atol=1e-6)
+    if sketch is None:
+        assert "sketch=None" not in r.message
