@@ -114,7 +114,10 @@ class LinearOperator:
 
     def matmat(self, X):
         X = self._block(X)
-        return self.backend.xp.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
+        xp = self.backend.xp
+        if X.shape[1] == 0:                     # no columns: np.stack of nothing raised "need at least one array"
+            return xp.zeros((self.shape[0], 0), dtype=xp.result_type(self.dtype or np.float64, X.dtype))
+        return xp.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
 
     def diagonal(self):
         raise NotImplementedError(f"{type(self).__name__} does not provide its diagonal")
@@ -244,6 +247,9 @@ class SparseOperator(LinearOperator):
         if getattr(x, "shape", None) != (n,) or getattr(out, "shape", None) != (m,):
             raise ValueError(f"SparseOperator.matvec_into: x has shape {getattr(x, 'shape', None)} and out "
                              f"{getattr(out, 'shape', None)}, expected ({n},) and ({m},)")
+        if (np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c") and not np.iscomplexobj(out):
+            raise TypeError(f"SparseOperator.matvec_into: A x is complex (x {np.asarray(x).dtype}, A {self.dtype}) but "
+                            f"out is {out.dtype}, which would drop its imaginary part; pass a complex out or use matvec")
 
     def matvec_into(self, x, out):
         """Write ``A x`` into ``out`` (float64 on the numba backend: no allocation)."""

@@ -203,19 +203,29 @@ def _check_symmetric_array(H, be):
             raise ValueError(f"H must be a square (n, n) matrix, got shape {H.shape}")
         scale = float(abs(H).max()) if H.nnz else 0.0
         asym = float(abs(H - H.T.conj()).max()) if H.nnz else 0.0
-        if asym > 1e-12 * max(scale, 1.0):
-            raise ValueError(f"H must be symmetric for the KKT operator: max |H - H^T| = {asym:.3e} "
-                             f"(max |H| = {scale:.3e}); pass (H + H.T) / 2")
+        _symmetric_enough(scale, asym)
         return
-    if isinstance(H, LinearOperator) or not (isinstance(H, np.ndarray) or _backends._is_cupy_array(H)):
+    if isinstance(H, LinearOperator) or hasattr(H, "matvec"):
         return
+    if not (isinstance(H, np.ndarray) or _backends._is_cupy_array(H)):
+        H = np.asarray(H)                    # nested lists, which aslinearoperator accepts as a dense matrix
+        if H.dtype.kind not in "biufc":
+            return
     Hb = be.asarray(H)
     if Hb.ndim != 2 or Hb.shape[0] != Hb.shape[1]:
         raise ValueError(f"H must be a square (n, n) matrix, got shape {Hb.shape}")
     xp = be.xp
     scale = float(be.to_numpy(xp.max(xp.abs(Hb)))) if Hb.size else 0.0
     asym = float(be.to_numpy(xp.max(xp.abs(Hb - Hb.T.conj())))) if Hb.size else 0.0
-    if asym > 1e-12 * max(scale, 1.0):
+    _symmetric_enough(scale, asym)
+
+
+def _symmetric_enough(scale, asym):
+    """Refuse a non-finite ``H`` and one with ``max |H - H^H| > 1e-12 max |H|`` (relative: an absolute floor
+    let ``1e-20 triu(ones)`` through as symmetric)."""
+    if not (np.isfinite(scale) and np.isfinite(asym)):
+        raise ValueError("H must be finite for the KKT operator (NaN or inf found)")
+    if asym > 1e-12 * scale:
         raise ValueError(f"H must be symmetric for the KKT operator: max |H - H^T| = {asym:.3e} "
                          f"(max |H| = {scale:.3e}); pass (H + H.T) / 2")
 

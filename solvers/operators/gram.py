@@ -95,6 +95,8 @@ class GramOperator(LinearOperator):
         X = self._block(X)
         if isinstance(self.A, (DenseOperator, SparseOperator)):
             Y = self.A.A.T.conj() @ (self.A.A @ X)
+        elif X.shape[1] == 0:
+            return super().matmat(X)
         else:
             xp = self.backend.xp
             Y = xp.stack([self.A.rmatvec(self.A.matvec(X[:, j])) for j in range(X.shape[1])], axis=1)

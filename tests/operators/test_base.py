@@ -89,3 +89,54 @@ def test_cupy_sparse_from_scipy_integer_matrix():
     np.testing.assert_allclose(cp.asnumpy(op.matvec(cp.asarray(x))), Si @ x, rtol=1e-13)
     res = solvers.cg(Si.T @ Si, cp.asarray(x), backend="cupy")
     assert res.backend == "cupy" and res.converged
+
+
+def test_wrapping_a_sparse_matrix_with_duplicates_leaves_the_callers_arrays_alone():
+    """csr() summed duplicates in place on arrays shared with the caller's matrix (indptr [0 3 4] -> [0 2 3],
+    nnz 4 -> 3; helper-68). The operator still sums them (checked against the dense matrix)."""
+    import scipy.sparse as sp
+
+    data, indices, indptr = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1]), np.array([0, 3, 4])
+    M = sp.csr_matrix((data, indices, indptr), shape=(2, 2))
+    before = (data.copy(), indices.copy(), indptr.copy(), M.nnz)
+    op = solvers.operators.SparseOperator(M)
+    assert np.array_equal(M.data, before[0]) and np.array_equal(M.indices, before[1])
+    assert np.array_equal(M.indptr, before[2]) and M.nnz == before[3]
+    np.testing.assert_allclose(op.matvec(np.array([1.0, 2.0])), M.toarray() @ np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_sparse_matvec_into_a_real_out_refuses_a_complex_product(backend):
+    import scipy.sparse as sp
+
+    op = solvers.operators.SparseOperator(sp.csr_matrix(np.array([[2, 1j], [-1j, 2]])), backend=backend)
+    with pytest.raises(TypeError, match="imaginary part"):
+        op.matvec_into(np.ones(2), np.empty(2))
+    if backend == "numpy":                            # (the Numba kernel takes float64 only, and says so)
+        out = np.empty(2, dtype=complex)
+        np.testing.assert_allclose(op.matvec_into(np.ones(2), out), [2 + 1j, 2 - 1j])
+
+
+def test_matmat_with_no_columns_returns_an_empty_block():
+    from solvers.operators import FunctionOperator, GramOperator, IdentityOperator
+
+    F = FunctionOperator((3, 3), lambda v: 2 * v)
+    for op in (F, F + F, 2 * F, F @ F, F.T, IdentityOperator(3) + F, GramOperator(F)):
+        assert op.matmat(np.zeros((3, 0))).shape == (3, 0)
+
+
+def test_kkt_operator_symmetry_check_is_relative_and_sees_lists_and_nan():
+    import scipy.sparse as sp
+
+    from solvers.operators import kkt_operator
+
+    J = np.ones((1, 3))
+    for H in (1e-20 * np.triu(np.ones((3, 3))), sp.csr_matrix(1e-20 * np.triu(np.ones((3, 3)))),
+              [[1, 2, 0], [0, 1, 0], [0, 0, 1]]):
+        with pytest.raises(ValueError, match="must be symmetric"):
+            kkt_operator(H, J)
+    with pytest.raises(ValueError, match="finite"):
+        kkt_operator(np.full((3, 3), np.nan), J)
+    K = kkt_operator(1e-20 * np.eye(3), J)             # a tiny symmetric H is fine (reference: the assembled K)
+    Kd = np.block([[1e-20 * np.eye(3), J.T], [J, np.zeros((1, 1))]])
+    np.testing.assert_allclose(K.matvec(np.arange(4.0)), Kd @ np.arange(4.0))

@@ -20,7 +20,9 @@ def csr(A):
     except ValueError as e:
         raise ValueError(f"A is not a valid sparse matrix ({e}); rebuild it, e.g. with "
                          "scipy.sparse.csr_matrix((data, indices, indptr), shape=...) from valid arrays") from None
-    A.sum_duplicates()
+    if not A.has_canonical_format:     # sum_duplicates works in place on arrays the caller's matrix shares
+        A = A.copy()
+        A.sum_duplicates()
     if A.indices.dtype != np.int64 and A.nnz > 2**31 - 1:  # pragma: no cover - huge
         A.indices = A.indices.astype(np.int64)
     return A
