@@ -153,7 +153,9 @@ class LinearOperator:
     __array_ufunc__ = None
 
     def __matmul__(self, other):
-        if isinstance(other, LinearOperator) or _is_operator_like(other):
+        # a sparse matrix is an operand like another operator (as in +): a product operator, the same for every
+        # kind of self (was an ndarray, a csr_matrix or an error, depending on self)
+        if isinstance(other, LinearOperator) or _is_operator_like(other) or _is_sparse_matrix(other):
             return ProductOperator(self, aslinearoperator(other, backend=self.backend))
         x = other
         if getattr(x, "ndim", 1) == 1:
@@ -192,6 +194,11 @@ class LinearOperator:
 
 def _is_operator_like(A) -> bool:
     return hasattr(A, "shape") and hasattr(A, "matvec") and hasattr(A, "dtype")
+
+
+def _is_sparse_matrix(A) -> bool:
+    sparse = sys.modules.get("scipy.sparse")
+    return (sparse is not None and sparse.issparse(A)) or _is_cupyx_sparse(A)
 
 
 class DenseOperator(LinearOperator):

@@ -140,3 +140,21 @@ def test_kkt_operator_symmetry_check_is_relative_and_sees_lists_and_nan():
     K = kkt_operator(1e-20 * np.eye(3), J)             # a tiny symmetric H is fine (reference: the assembled K)
     Kd = np.block([[1e-20 * np.eye(3), J.T], [J, np.zeros((1, 1))]])
     np.testing.assert_allclose(K.matvec(np.arange(4.0)), Kd @ np.arange(4.0))
+
+
+def test_an_operator_times_a_sparse_matrix_is_a_product_operator():
+    """op @ S gave an ndarray (dense op), a csr_matrix (sparse, identity), a SciPy error (function) or a false
+    dimension mismatch (diagonal), depending on op (helper-68); now a product operator for every kind, checked
+    against the dense matrices."""
+    from solvers.operators import DenseOperator, ProductOperator, SparseOperator
+
+    rng = np.random.default_rng(0)
+    S = sp.random(3, 4, density=0.6, random_state=1, format="csr")
+    D = rng.standard_normal((3, 3))
+    x = rng.standard_normal(4)
+    for op, dense in ((DenseOperator(D), D), (SparseOperator(sp.csr_matrix(D)), D), (IdentityOperator(3), np.eye(3)),
+                      (FunctionOperator((3, 3), lambda v: D @ v), D), (DiagonalOperator(np.arange(1.0, 4.0)),
+                                                                         np.diag(np.arange(1.0, 4.0)))):
+        P = op @ S
+        assert isinstance(P, ProductOperator) and P.shape == (3, 4)
+        np.testing.assert_allclose(P.matvec(x), dense @ (S @ x), rtol=1e-12, atol=1e-14)
