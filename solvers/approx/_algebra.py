@@ -42,9 +42,7 @@ class Algebra:
 
     def __mul__(self, a):
         a = self._number(a, "*", "factor")
-        if a is NotImplemented:
-            return a
-        return self._scaled(a, a, "*")
+        return a if a is NotImplemented else self._scaled(a, "*")
 
     __rmul__ = __mul__
 
@@ -54,7 +52,7 @@ class Algebra:
             return a
         if a == 0.0:
             raise ValueError("ChebTucker /: the divisor must be nonzero")
-        return self._scaled(a, 1.0 / a if np.isfinite(1.0 / a) else None, "/")
+        return self._scaled(a, "/")
 
     @staticmethod
     def _number(a, op, what):
@@ -69,19 +67,19 @@ class Algebra:
             raise ValueError(f"ChebTucker {op}: the {what} must be a finite number, got {a!r}")
         return a
 
-    def _scaled(self, a, mult, op):
-        """This function times ``a`` (``op`` ``*``) or over ``a`` (``/``; ``mult`` = ``1 / a`` when finite),
-        refusing a core that would overflow."""
-        big = float(np.max(np.abs(self.core))) if self.core.size else 0.0
+    def _scaled(self, a, op):
+        """This function times ``a`` (``op`` ``*``) or over ``a`` (``/``: the core divided directly, so a tiny
+        core over a tiny divisor fits), refusing a core that would overflow."""
         with np.errstate(over="ignore"):              # an overflow is named below
-            core = self.core * mult if mult is not None else self.core / a
-        new_big = big * abs(a) if op == "*" else big / abs(a)
-        if not np.isfinite(new_big) or not np.all(np.isfinite(core)):
+            core = self.core * a if op == "*" else self.core / a
+        if not np.all(np.isfinite(core)):
+            big = float(np.max(np.abs(self.core)))
             raise ValueError(f"ChebTucker {op}: {op} {a:.3e} overflows the core (largest entry {big:.3e}); scale the "
                              "function's values or the number down")
-        factor = abs(a) if op == "*" else 1.0 / abs(a)
-        return self._like(core, self.factors, self.truncation_bound * factor,
-                          inherit=self._inherited(a if op == "*" else 1.0 / a))
+        if op == "*":
+            return self._like(core, self.factors, self.truncation_bound * abs(a), inherit=self._inherited(a))
+        interp, resolved = self._inherited()
+        return self._like(core, self.factors, self.truncation_bound / abs(a), inherit=(interp / abs(a), resolved))
 
     def __neg__(self):
         return self * -1.0

@@ -85,21 +85,20 @@ class Backend:
         whose kernels ran on GNU OpenMP, where its parallel kernels would hang; the Krylov and sparse
         sets check only when they pick their parallel kernels; :func:`solvers._config.check_fork`).
         """
-        check = _CHECKS.get(self.name, _UNSET)
-        if check is _UNSET:                      # the package's per-request check (Numba: a forked child)
-            check = _CHECKS[self.name] = getattr(importlib.import_module(f"solvers._kernels.{self.name}"),
-                                                 "process_check", None)
-        if check is not None:
-            check(family)
         key = (self.name, family)
         mod = _KERNELS.get(key)
         if mod is None:
             if family not in FAMILIES:
                 raise ValueError(f"unknown kernel family {family!r}; known: {', '.join(FAMILIES)}")
+            pkg = importlib.import_module(f"solvers._kernels.{self.name}")
+            _CHECKS[self.name] = getattr(pkg, "process_check", None)
             mod = importlib.import_module(f"solvers._kernels.{self.name}.{family}")
-            adapt = getattr(importlib.import_module(f"solvers._kernels.{self.name}"), "kernel_set", None)
+            adapt = getattr(pkg, "kernel_set", None)
             mod = mod if adapt is None else adapt(mod)    # e.g. Numba's guard against concurrent launches
             _KERNELS[key] = mod
+        check = _CHECKS.get(self.name)
+        if check is not None:                    # the package's per-request check (Numba: a forked child)
+            check(family)
         return mod
 
     def dot(self, a, b) -> float:
@@ -120,7 +119,6 @@ class Backend:
 _CACHE: dict[str, Backend] = {}
 _KERNELS: dict = {}
 _CHECKS: dict = {}      # backend name -> its kernel package's process_check (or None)
-_UNSET = object()
 #: kernel families: each backend has ``solvers._kernels.<backend>.<family>`` for each
 FAMILIES = ("krylov", "sparse", "stencil", "multigrid", "ot", "approx")
 

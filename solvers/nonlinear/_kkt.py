@@ -384,26 +384,24 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
 
 
 
-def stagnation_note(msg: str, J, c, sketch) -> str:
-    """A stagnated run's message, completed: when ``x`` is a stationary point of ``||c||^2`` with ``c != 0``
+def inconsistency_note(J, c) -> str:
+    """For a stagnated run's message: when ``x`` is a stationary point of ``||c||^2`` with ``c != 0``
     (``||J^T c|| <= 1e-8 ||J||_F ||c||``, a dense or sparse ``J``) the constraints look inconsistent, which the
-    generic advice (a singular KKT matrix, a slow inner solver) did not say; advice to use ``sketch=None`` is
-    dropped when that is the setting in use."""
-    if sketch is None:
-        msg = msg.replace("try sketch=None (MINRES), ", "try ").replace("use sketch=None (MINRES), ", "use ")
+    generic advice (a singular KKT matrix, a slow inner solver) does not say; else ``""``."""
     if not (isinstance(J, np.ndarray) or sp.issparse(J)):
-        return msg
+        return ""
     c = np.asarray(c, dtype=float)
     cn = float(np.linalg.norm(c))
     jn = float(np.sqrt(J.multiply(J).sum())) if sp.issparse(J) else float(np.linalg.norm(J))
     jtc = float(np.linalg.norm(J.T @ c))
-    if cn > 0 and np.isfinite(jtc) and jtc <= 1e-8 * jn * cn:
-        msg += (f". The constraints look inconsistent: x is a stationary point of ||c||^2 with ||c(x)||_2 = {cn:.3e} "
-                f"and ||J^T c|| = {jtc:.1e} (a least-squares point of c(x) = 0, not a solution); check that the "
-                "constraints have a common solution")
-    return msg
+    if not (cn > 0 and np.isfinite(jtc) and jtc <= 1e-8 * jn * cn):
+        return ""
+    return (f". The constraints look inconsistent: x is a stationary point of ||c||^2 with ||c(x)||_2 = {cn:.3e} "
+            f"and ||J^T c|| = {jtc:.1e} (a least-squares point of c(x) = 0, not a solution); check that the "
+            "constraints have a common solution")
 
-__all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "stagnation_note", "SKETCHES",
+
+__all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "inconsistency_note", "SKETCHES",
            "DENSE_LIMIT"]
 
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
-from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, stagnation_note
+from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note
 from ._newton_parts import falls_at_constant
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
@@ -165,7 +165,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
     def finish(status, k, msg):
         if status == Status.STAGNATED and xp is np:
-            msg = stagnation_note(msg, p.J, p.c, sketch)
+            msg += inconsistency_note(p.J, p.c)
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
                      "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
                      "kkt_form": kkt_form, "lam0": lam_src, "objective_scale": ev.fscale}
@@ -470,8 +470,9 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             status = Status.STAGNATED
             msg = (f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has not changed (to 12 digits) over "
                    f"the last {_STALL_ITERATIONS} iterations (up to {k}): the steps no longer change the iterate "
-                   "(an ill-conditioned KKT matrix or an inexact direction below rounding); use sketch=None (MINRES), "
-                   "a larger inner_maxiter, or rescale the problem" + scale_hint())
+                   "(an ill-conditioned KKT matrix or an inexact direction below rounding); use "
+                   f"{'' if sketch is None else 'sketch=None (MINRES), '}a larger inner_maxiter, or rescale the problem"
+                   + scale_hint())
             break
         if spent_run >= spent_iterations:
             status = Status.FAILED
