@@ -281,3 +281,75 @@ def memory_limit() -> int:
     except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
         phys = 16 * 2 ** 30
     return int(MEMORY_FRACTION * phys)
+
+
+# ----------------------------------------------------------------------------- the Numba cache
+def numba_cache_fallback(source_file) -> str | None:
+    """Give Numba a private cache folder when it would find none for ``source_file``.
+
+    The kernels are ``@njit(cache=True)``. Numba caches beside the sources (``__pycache__``) or, when that
+    is read-only, under the user's cache folder (``~/.cache/numba``); with neither writable -- a read-only
+    install used by an account without a writable home, as on some clusters and containers -- decorating
+    the first kernel raised ``RuntimeError: cannot cache function ...: no locator available`` and nothing
+    in newtonkit ran. Then this sets ``numba.config.CACHE_DIR`` (what ``NUMBA_CACHE_DIR`` sets) to
+    ``<tmp>/newtonkit-numba-<uid>/<digest of the kernel sources>``, created with mode 0700 and used only when this user owns it and no
+    one else can write there (cached machine code is loaded as trusted); otherwise to a fresh private
+    folder (``tempfile.mkdtemp``: compiled again every process, but running). Returns the folder set,
+    or None when Numba already has a locator (or ``NUMBA_CACHE_DIR`` is set). Called before the first
+    ``cache=True`` decoration of each package folder."""
+    import numba
+
+    if numba.config.CACHE_DIR:
+        return None
+    try:
+        from numba.core import caching
+
+        def probe():                                   # a function "of" source_file, for the locators
+            return None
+
+        for name in ("InTreeCacheLocator", "UserWideCacheLocator"):
+            cls = getattr(caching, name, None) or getattr(caching, "_" + name, None)
+            if cls is not None and cls.from_function(probe, str(source_file)) is not None:
+                return None
+    except Exception:                                  # pragma: no cover - another Numba's internals
+        return None
+    import tempfile
+
+    path = _private_folder(os.path.join(tempfile.gettempdir(), f"newtonkit-numba-{_uid()}"))
+    if path is not None:            # one subfolder per version of the kernel sources (kernels inline helpers of
+        path = _private_folder(os.path.join(path, _kernel_sources_tag()))   # other modules: see _kernels/numba)
+    numba.config.CACHE_DIR = path if path is not None else tempfile.mkdtemp(prefix="newtonkit-numba-")
+    return numba.config.CACHE_DIR
+
+
+def _kernel_sources_tag() -> str:
+    """The first 16 hex digits of the SHA-256 of the Numba kernel package's sources."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for p in sorted((Path(__file__).resolve().parent / "_kernels" / "numba").glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _uid() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+
+
+def _private_folder(path: str) -> str | None:
+    """``path`` created (mode 0700) or found as a real folder owned by this user that no one else can
+    write, else None."""
+    import stat
+
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        return None
+    return path if os.access(path, os.W_OK | os.X_OK) else None

@@ -11,6 +11,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from solvers import _config
+
+_config.numba_cache_fallback(__file__)
+
 
 @njit(cache=True, parallel=True)
 def gaussian_sum_direct(points, positions, charges, c, a):  # pragma: no cover - compiled

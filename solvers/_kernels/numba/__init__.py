@@ -62,6 +62,7 @@ def drop_stale_cache(folder: Path | None = None) -> bool:
 
 
 drop_stale_cache()
+_config.numba_cache_fallback(Path(__file__).resolve().parent / "krylov.py")
 
 
 class _Serialized(types.SimpleNamespace):
