@@ -65,6 +65,16 @@ class ProductOperator(LinearOperator):
         return self if be == self.backend else ProductOperator(self.A.with_backend(be), self.B.with_backend(be))
 
 
+def _scaled_dtype(dtype, alpha):
+    """The dtype of ``alpha * (A x)``: a Python number keeps A's precision (NumPy 2's rule for Python scalars:
+    2.0 * a float32 operator is float32, as its products are), a NumPy scalar takes part with its own."""
+    if isinstance(alpha, np.generic):
+        return np.result_type(dtype, alpha.dtype)
+    v = int(alpha) if isinstance(alpha, numbers.Integral) else (
+        float(alpha) if isinstance(alpha, numbers.Real) else complex(alpha))
+    return np.result_type(dtype, v)
+
+
 class ScaledOperator(LinearOperator):
     """The scalar multiple ``alpha A``."""
 
@@ -74,7 +84,7 @@ class ScaledOperator(LinearOperator):
         if not np.isfinite(alpha):
             raise ValueError(f"the scale factor of an operator must be finite, got {alpha!r}")
         real = isinstance(alpha, numbers.Real)
-        super().__init__(A.shape, np.result_type(A.dtype, np.asarray(alpha).dtype), A.backend,
+        super().__init__(A.shape, _scaled_dtype(A.dtype, alpha), A.backend,
                          symmetric=A.symmetric and real,
                          positive_definite=A.positive_definite and real and alpha > 0)
         self.A, self.alpha = A, alpha

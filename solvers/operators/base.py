@@ -3,7 +3,9 @@
 A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
 ``rmatvec``, ``matmat`` and ``diagonal()`` are optional. :class:`LinearOperator`
 is the convenience base class: it adds ``@``, ``+``, ``-``, scalar ``*`` and
-``.T``, and declared structure (``symmetric``, ``positive_definite``) that
+``.T`` (with an array, sparse matrix or operator on either side of ``@``, ``+``,
+``-``: ``M @ A`` and ``M + A`` are operators, ``x @ A`` is the row vector
+``x^T A``), and declared structure (``symmetric``, ``positive_definite``) that
 solvers may rely on (declared, never guessed).
 
 Every operator lives on one backend (``op.backend``); solvers run on it unless
@@ -148,8 +150,8 @@ class LinearOperator:
 
     # -- algebra ---------------------------------------------------------
     #: NumPy defers to the operator's own arithmetic: ``array * A`` raises a ``TypeError`` instead of building
-    #: an object array of ``ScaledOperator``s (one per entry), and ``array @ A`` a ``TypeError`` instead of a
-    #: gufunc dimension error
+    #: an object array of ``ScaledOperator``s (one per entry); ``array @ A``, ``array + A`` and ``array - A``
+    #: reach ``__rmatmul__`` / ``__radd__`` / ``__rsub__``
     __array_ufunc__ = None
 
     def __matmul__(self, other):
@@ -162,11 +164,27 @@ class LinearOperator:
             return self.matvec(x)
         return self.matmat(x)
 
+    def __rmatmul__(self, other):
+        """``other @ A`` for a matrix, sparse matrix or operator ``other`` on the left: a product operator (was a
+        TypeError for arrays); ``x @ A`` for a vector ``x`` is the row vector ``x^T A`` (NumPy's meaning)."""
+        if getattr(other, "ndim", None) == 1:
+            xp = self.backend.xp
+            x = self.backend.asarray(other)
+            cplx = np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c"
+            return xp.conj(self.rmatvec(xp.conj(x))) if cplx else self.rmatvec(x)
+        return ProductOperator(aslinearoperator(other, backend=self.backend), self)
+
     def __add__(self, other):
         return SumOperator(self, aslinearoperator(other, backend=self.backend))
 
+    def __radd__(self, other):          # array + A (NumPy defers here: __array_ufunc__ = None)
+        return SumOperator(aslinearoperator(other, backend=self.backend), self)
+
     def __sub__(self, other):
         return SumOperator(self, ScaledOperator(aslinearoperator(other, backend=self.backend), -1.0))
+
+    def __rsub__(self, other):
+        return SumOperator(aslinearoperator(other, backend=self.backend), ScaledOperator(self, -1.0))
 
     def __mul__(self, alpha):
         if getattr(alpha, "ndim", None) == 0 and hasattr(alpha, "item"):   # a 0-d array: the scalar it holds
@@ -293,8 +311,11 @@ class DiagonalOperator(LinearOperator):
         d = be.asarray(d)
         if d.ndim != 1:
             raise ValueError(f"diagonal must be 1-D, got shape {d.shape}")
-        pos = bool(be.to_numpy(be.xp.all(d.real > 0))) if d.size else True
-        super().__init__((d.size, d.size), d.dtype, be, symmetric=not np.iscomplexobj(d), positive_definite=pos)
+        # Hermitian (and then positive definite when every entry is > 0) only with real entries: a complex d with
+        # positive real parts was declared positive definite
+        herm = not np.iscomplexobj(d) or bool(be.to_numpy(be.xp.all(d.imag == 0)))
+        pos = herm and (bool(be.to_numpy(be.xp.all(d.real > 0))) if d.size else True)
+        super().__init__((d.size, d.size), d.dtype, be, symmetric=herm, positive_definite=pos)
         self.d = d
 
     def _matvec(self, x):
