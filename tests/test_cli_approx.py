@@ -91,3 +91,20 @@ def test_demo_case_function():
     (run,) = demo_lattice(types.SimpleNamespace(backend="numba"), False)
     assert run.label == "ChebTucker" and run.result.converged and run.error < 1e-5
     assert run.problem.describe()["n_particles"] == 576
+
+
+def test_grid_memory_is_checked_on_the_grid_route_only(capsys, monkeypatch):
+    from problems import _checks
+
+    monkeypatch.setattr(_checks, "memory_limit", lambda: 8.0 * 2 ** 20)      # 8 MiB: a 65^3 grid would not fit
+    # canonical route (a 2x2x2 lattice): no grid is formed, so degree 64 runs (it was refused, quoting the grid)
+    rc, out, err = _run(capsys, "approx", "lattice", "--size", "2", "2", "2", "--degree", "64", "--tol", "1e-4",
+                        "--samples", "20", "--json")
+    assert rc == 0 and json.loads(out)["input"] == "cp", err
+    # the grid route (canonical rank above the limit) is refused up front, naming the grid and why it is built
+    import solvers.cli.approx as ca
+
+    monkeypatch.setattr(ca, "CP_RANK_LIMIT", 1)
+    rc, _, err = _run(capsys, "approx", "lattice", "--size", "2", "2", "2", "--degree", "64", "--tol", "1e-4",
+                      "--samples", "20")
+    assert rc == 2 and "65^3 grid of values" in err and "canonical rank is above 1" in err

@@ -58,14 +58,21 @@ def cloud_system(n: int, seed: int | None):
 
 
 def check_degree(degree: int, tol: float) -> None:
-    from problems import _checks
-
     if not 2 <= degree <= 1024:
         raise UsageError(f"--degree must be between 2 and 1024, got {degree}")
     check_number("--tol", tol, positive=True)
+
+
+def check_grid_memory(degree: int) -> None:
+    """The grid-values route builds the ``(degree + 1)^3`` values and their compression's work arrays (about
+    four copies): refused up front when that exceeds the memory available. The canonical route never forms
+    the grid (its work is ``O(degree x rank)``), so it is not checked (it quoted this grid at degree 1024)."""
+    from problems import _checks
+
     need, limit = 4 * 8.0 * (degree + 1) ** 3, _checks.memory_limit()
     if need > limit:
-        raise UsageError(f"--degree {degree}: the {degree + 1}^3 grid of values needs about "
+        raise UsageError(f"--degree {degree}: the {degree + 1}^3 grid of values (this system's canonical rank is "
+                         f"above {CP_RANK_LIMIT}, so the potential is sampled on the grid) needs about "
                          f"{_checks.fmt_bytes(need)}, more than the {_checks.fmt_bytes(limit)} available; "
                          "use a smaller --degree")
 
@@ -87,6 +94,7 @@ def approximate(V, degree: int, tol: float, method: str = "hosvd", backend=None)
             ct = chebtucker(V, V.domain, degree=degree, tol=tol, method=method, backend=backend)
             path = "cp"
         else:
+            check_grid_memory(degree)
             t_wall = time.time()
             values = V.grid_values(ChebTucker.nodes(V.domain, degree))
             grid_s = time.perf_counter() - t0
