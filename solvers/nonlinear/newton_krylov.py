@@ -131,8 +131,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         absolute linear residual ``0.5 * max(tol, rtol ||F(x0)||_inf)`` (solving more
         accurately cannot help the outer test; Kelley's safeguard against over-solving).
     inner_maxiter : int, optional
-        Most inner iterations (matvecs) per Newton step. Default: the inner routine's
-        default (``10 n``). GMRES restarts every ``min(30, inner_maxiter)`` iterations.
+        Most inner iterations (matvecs) per Newton step. Default: ``10 n``. GMRES restarts
+        every ``min(30, inner_maxiter)`` iterations.
     callback : callable, optional
         Called after every Newton step: ``callback(intermediate_result)`` (an
         :class:`~solvers.results.IntermediateResult` with ``x``, ``nit``, ``residual``
@@ -282,10 +282,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         return result(Status.CONVERGED, 0, f"{_METHOD}: x0 already satisfies ||F||_inf = {finf:.3e} <= {target:.3e}")
 
     inner_kw = {}
-    if inner == "gmres":
-        if inner_maxiter is not None:
-            m = min(30, inner_maxiter)
-            inner_kw = {"restart": m, "maxiter": -(-inner_maxiter // m)}
+    if inner == "gmres":             # at most inner_maxiter (default 10 n) iterations, in cycles of 30
+        budget = 10 * n if inner_maxiter is None else inner_maxiter
+        m = min(30, budget)
+        inner_kw = {"restart": m, "maxiter": -(-budget // m)}
     elif inner_maxiter is not None:
         inner_kw = {"maxiter": inner_maxiter}
     solve_inner = _gmres if inner == "gmres" else _minres
