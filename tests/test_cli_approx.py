@@ -108,3 +108,14 @@ def test_grid_memory_is_checked_on_the_grid_route_only(capsys, monkeypatch):
     rc, _, err = _run(capsys, "approx", "lattice", "--size", "2", "2", "2", "--degree", "64", "--tol", "1e-4",
                       "--samples", "20")
     assert rc == 2 and "65^3 grid of values" in err and "canonical rank is above 1" in err
+
+
+def test_default_degree_is_auto_and_resolves(capsys):
+    # was --degree 128 by default, which leaves the 24x24x4 lattice at tol 1e-7 "not resolved" (exit 1)
+    rc, out, err = _run(capsys, "approx", "lattice", "--size", "6", "6", "2", "--tol", "1e-6", "--samples", "300",
+                        "--json")
+    r = json.loads(out)
+    assert rc == 0 and r["resolved"] and r["input"] == "cp", err
+    assert max(r["degree"]) > 8 and r["max_rel_error"] <= 1e-5
+    rc, _, err = _run(capsys, "approx", "lattice", "--degree", "many")
+    assert rc == 2 and "expected an integer or 'auto'" in err

@@ -2,8 +2,8 @@
 
 ::
 
-    newtonkit approx lattice --size 24 24 4 --tol 1e-7 [--degree 128] [--cutoff 3] [--store runs.h5] [--json]
-    newtonkit approx cloud --n 500 --seed 0 --tol 1e-7 [--degree 128]
+    newtonkit approx lattice --size 24 24 4 --tol 1e-7 [--degree auto|128] [--cutoff 3] [--store runs.h5] [--json]
+    newtonkit approx cloud --n 500 --seed 0 --tol 1e-7 [--degree auto|128]
 
 The Newton kernel is a sum of Gaussians (sinc quadrature), its long-range part
 (the wide Gaussians, :meth:`problems.potentials.GaussianSum.long_range`) summed
@@ -15,6 +15,7 @@ storage against the full coefficient tensor, and the timings.
 """
 from __future__ import annotations
 
+import argparse
 import time
 import warnings
 
@@ -57,7 +58,20 @@ def cloud_system(n: int, seed: int | None):
     return potentials.random_cloud(n, seed=seed)
 
 
-def check_degree(degree: int, tol: float) -> None:
+def degree_arg(text: str):
+    """``--degree``: ``auto`` or an integer."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
+def check_degree(degree, tol: float) -> None:
+    if degree == "auto":
+        check_number("--tol", tol, positive=True)
+        return
     if not 2 <= degree <= 1024:
         raise UsageError(f"--degree must be between 2 and 1024, got {degree}")
     check_number("--tol", tol, positive=True)
@@ -77,10 +91,12 @@ def check_grid_memory(degree: int) -> None:
                          "use a smaller --degree")
 
 
-def approximate(V, degree: int, tol: float, method: str = "hosvd", backend=None):
+def approximate(V, degree, tol: float, method: str = "hosvd", backend=None):
     """Chebyshev-Tucker approximation of the potential ``V`` (a :class:`problems.potentials.ParticlePotential`).
 
-    Canonical input (reduced HOSVD, never the full grid) when ``V.rank <= CP_RANK_LIMIT``;
+    ``degree="auto"``: canonical input at the degrees :func:`solvers.chebtucker` picks (doubled from 8 per
+    axis until the coefficients fall below ``tol``). A fixed degree: canonical input (reduced HOSVD, never
+    the full grid) when ``V.rank <= CP_RANK_LIMIT``;
     otherwise the values on the Chebyshev grid from :meth:`ParticlePotential.grid_values`
     (assembled without forming ``m^3 x rank`` work) and :meth:`ChebTucker.from_values`.
     Returns ``(ct, info)``; ``info`` has ``input`` and ``build_s`` (wall time, both stages).
@@ -90,7 +106,7 @@ def approximate(V, degree: int, tol: float, method: str = "hosvd", backend=None)
     t0 = time.perf_counter()
     with warnings.catch_warnings():     # "not resolved" is reported by the command itself (resolved, exit code 1)
         warnings.simplefilter("ignore", RuntimeWarning)
-        if V.rank <= CP_RANK_LIMIT:
+        if degree == "auto" or V.rank <= CP_RANK_LIMIT:
             ct = chebtucker(V, V.domain, degree=degree, tol=tol, method=method, backend=backend)
             path = "cp"
         else:
@@ -176,7 +192,9 @@ def _public(r: dict) -> dict:
 def _add_common(p) -> None:
     p.add_argument("--tol", type=float, default=1e-7,
                    help="accuracy of the kernel quadrature and of the Tucker compression (default: 1e-7)")
-    p.add_argument("--degree", type=int, default=128, help="Chebyshev degree per axis, m = degree + 1 (default: 128)")
+    p.add_argument("--degree", type=degree_arg, default="auto",
+                   help="Chebyshev degree per axis, m = degree + 1, or 'auto' (default): doubled from 8 per axis "
+                        "until the coefficients fall below --tol (at most 512)")
     p.add_argument("--method", default="hosvd", choices=["hosvd", "sthosvd", "hooi"],
                    help="Tucker compression: HOSVD, sequentially truncated HOSVD or HOOI sweeps (default: hosvd)")
     p.add_argument("--samples", type=int, default=2000,
@@ -231,8 +249,9 @@ def cmd_approx(args) -> int:
         print(f"the measured relative error {r['max_rel_error']:.3e} exceeds --max-error {args.max_error:g}; "
               "raise --degree or --cutoff, or lower --tol")
     if not r["resolved"] and not args.json:
-        print(f"not resolved at degree {args.degree}: the Chebyshev coefficients do not fall below --tol (or decay "
-              "too slowly), so the a-posteriori estimate is not a bound; raise --degree")
+        at = f"degree {args.degree}" if args.degree != "auto" else f"degrees {r['degree']} (--degree auto stops at 512)"
+        print(f"not resolved at {at}: the Chebyshev coefficients do not fall below --tol (or decay too slowly), so "
+              "the a-posteriori estimate is not a bound; raise --degree")
     return EXIT_OK if ok and r["resolved"] else EXIT_NOT_CONVERGED
 
 
