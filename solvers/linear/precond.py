@@ -123,7 +123,11 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
 
     Uses full reorthogonalisation (``k`` is small). The Ritz values lie inside
     the spectrum: the returned ``lmin`` over-estimates ``lambda_min`` and
-    ``lmax`` under-estimates ``lambda_max`` (by little after ~20 steps).
+    ``lmax`` under-estimates ``lambda_max``. ``lmax`` converges fast, ``lmin``
+    slowly where the small eigenvalues cluster: at the default ``k = 20``,
+    measured on the 100-point 1-D Laplacian ``lmax`` 0.2 % low and ``lmin``
+    6.5x ``lambda_min``, on the 31 x 31 Poisson matrix 0.3 % and 3.3x. Raise ``k`` for a
+    close ``lmin`` (``k = n`` gives the extreme eigenvalues up to rounding).
 
     Parameters
     ----------
@@ -266,7 +270,19 @@ def chebyshev(A, *, degree: int = 8, bounds: tuple[float, float] | None = None, 
         Spectral interval. Default: from :func:`lanczos_bounds` with
         ``lanczos_steps`` steps; ``lmax`` is enlarged by ``safety`` (the Ritz
         value under-estimates ``lambda_max`` and ``M`` must stay SPD), ``lmin``
-        is the smallest Ritz value, or ``lmax / lower_ratio`` when given.
+        is the smallest Ritz value (an over-estimate, see :func:`lanczos_bounds`:
+        the polynomial then damps the lowest modes less, a weaker but still SPD
+        preconditioner), or ``lmax / lower_ratio`` when given.
+    lanczos_steps : int
+        Lanczos steps for the default bounds (at most 1000).
+    safety : float
+        Factor ``>= 1`` on the Lanczos ``lmax``.
+    lower_ratio : float, optional
+        ``lmin = lmax / lower_ratio`` instead of the smallest Ritz value.
+    rng : int, numpy.random.Generator or None, default 0
+        Seed of the Lanczos start vector (see :func:`lanczos_bounds`).
+    backend : str or Backend, optional
+        Where the preconditioner runs (default: ``A``'s backend).
 
     References
     ----------
