@@ -172,10 +172,10 @@ def salvage(store_class, source, destination) -> dict:
     if Path(os.fspath(destination)).suffix == "" or Path(os.fspath(destination)).is_dir():
         raise ValueError("RunStore.salvage: give a file name such as 'recovered.h5' as destination")
     dest = store_class(destination, mode="w-")
-    files = sorted(p for p in source.glob("*.h5")) if source.is_dir() else [source]
+    files = sorted(p for p in source.glob("*.h5") if p.is_file()) if source.is_dir() else [source]
     side = source.with_name(source.name + ".d")
     if not source.is_dir() and side.is_dir():
-        files += sorted(side.glob("*.h5"))
+        files += sorted(p for p in side.glob("*.h5") if p.is_file())
 
     def copy(f):
         out = {"copied": [], "damaged": {}}

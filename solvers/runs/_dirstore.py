@@ -64,6 +64,13 @@ def _vanished(e: dict, folder: Path) -> bool:
     return "error" in e and e.get("stamp") is None and not os.path.lexists(folder / e["file"])
 
 
+def _regular(entry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 class RunDir:
     """The run files of one directory and their index (see the module docstring)."""
 
@@ -115,10 +122,12 @@ class RunDir:
 
     # -- run files and the index -----------------------------------------------------------------
     def run_files(self) -> list[str]:
-        """Names of the run files present (``*.h5`` not starting with a dot)."""
+        """Names of the run files present (regular ``*.h5`` files not starting with a dot: a FIFO of that name
+        blocked the listing forever when opened)."""
         try:
             with os.scandir(self.path) as it:
-                return [e.name for e in it if e.name.endswith(_runfile.RUN_SUFFIX) and not e.name.startswith(".")]
+                return [e.name for e in it if e.name.endswith(_runfile.RUN_SUFFIX) and not e.name.startswith(".")
+                        and _regular(e)]
         except FileNotFoundError:
             return []
 

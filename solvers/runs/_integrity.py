@@ -34,9 +34,19 @@ class DamagedRunError(ValueError):
     """A stored run does not match its digest (or cannot be read); the message names the run."""
 
 
-def digest_group(g) -> str:
+#: extended-precision dtypes stored in more bytes than their value uses (x86's 80-bit long double in 16):
+#: the padding bytes of a value read back are uninitialised, so they are hashed by their exact decimal text
+_PADDED = frozenset({np.dtype(np.longdouble), np.dtype(np.clongdouble)}
+                    - {np.dtype(np.float64), np.dtype(np.complex128)}) if np.finfo(np.longdouble).nmant == 63 \
+    else frozenset()
+
+
+def digest_group(g, *, raw_extended: bool = False) -> str:
     """SHA-256 over everything stored below ``g``: names, dtypes, shapes and bytes of datasets,
-    names and values of attributes (except ``digest`` and ``complete``), in a fixed order."""
+    names and values of attributes (except ``digest`` and ``complete``), in a fixed order. Values of a
+    padded extended-precision dtype (:data:`_PADDED`) enter by their exact text, not their bytes
+    (``raw_extended``: by their bytes, as runs saved before this were hashed; a complex long double
+    saved then never matched again)."""
     h = hashlib.sha256()
 
     def feed_value(v):
@@ -45,6 +55,9 @@ def digest_group(g) -> str:
             text = json.dumps(a.tolist(), default=lambda o: o.decode("utf-8", "replace")
                               if isinstance(o, bytes) else repr(o))
             h.update(b"T" + text.encode("utf-8"))
+        elif not raw_extended and a.dtype.newbyteorder("=") in _PADDED:
+            text = json.dumps([str(x) for x in a.ravel()])
+            h.update(b"X" + a.dtype.newbyteorder("<").str.encode() + repr(a.shape).encode() + text.encode("utf-8"))
         else:
             h.update(a.dtype.str.encode() + repr(a.shape).encode() + np.ascontiguousarray(a).tobytes())
 
@@ -115,9 +128,21 @@ def verify_group(g, run_id: str, path) -> None:
     except HDF5_ERRORS as exc:  # Fletcher-32 mismatch, unreadable chunk or header, garbled attribute
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its data cannot be "
                               f"read ({type(exc).__name__}: {exc})") from exc
-    if actual != stored:
+    if actual != stored and not _legacy_match(g, stored):
         raise DamagedRunError(f"RunStore: run {run_id!r} in {str(path)!r} is damaged: its content does not "
                               "match the digest written when it was saved (a changed byte)")
+
+
+def _legacy_match(g, stored) -> bool:
+    """Whether a run holding extended-precision values matches the byte digest runs were saved with before
+    :data:`_PADDED` was hashed by text (kept readable: such a run matched whenever its padding read back the
+    same)."""
+    if not _PADDED:
+        return False
+    try:
+        return digest_group(g, raw_extended=True) == stored
+    except HDF5_ERRORS:
+        return False
 
 
 def is_complete(g, run_id: str, path) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..results import SolveResult
+from ..results import SolveResult, Status
 from . import _files
 from . import _integrity
 from . import provenance as _provenance
@@ -71,6 +71,10 @@ class StoredRun(SolveResult):
 # converting a result (everything is checked before any file is touched)
 # ---------------------------------------------------------------------------------------------
 
+#: fields of :class:`StoredRun` besides the result's own: an extra of the same name is refused by save
+_STORED_FIELDS = frozenset({"run_id", "created", "tags", "problem"})
+
+
 class Payload:
     """A result converted for storage: host arrays, problem description, provenance, tags."""
 
@@ -81,6 +85,13 @@ class Payload:
             raise TypeError(f"RunStore.save expects a SolveResult (or an object with to_result(), such as a "
                             f"ChebTucker), got {type(result).__name__}")
         tags = _integrity.check_tags(tags)
+        if result.status not in Status.ALL:
+            raise ValueError(f"RunStore.save: result.status is {result.status!r}, not one of {Status.ALL} (it was "
+                             "changed after the result was built); set one of those and say more in result.message")
+        clash = sorted(set(result.extras) & _STORED_FIELDS)
+        if clash:
+            raise ValueError(f"RunStore.save: result.extras has {clash[0]!r}, the name of a field every stored run "
+                             f"carries ({', '.join(sorted(_STORED_FIELDS))}); rename that extra")
         for name in ("method", "backend", "status", "message"):
             if not _hdf5_text(str(getattr(result, name))):
                 raise ValueError(f"RunStore.save: result.{name} contains a NUL character or a lone surrogate, "
@@ -107,7 +118,9 @@ class Payload:
             prov = _provenance.collect(backend=result.backend, time_s=time_s, seed=seed)
             prov["captured_at_save"] = True
             prob = describe_problem(problem)
-        prov["utc_saved"] = _provenance.utc_iso(time.time())
+        now = _provenance.utc_iso(time.time())
+        if not (isinstance(result, StoredRun) and "utc_saved" in prov):    # a re-saved run keeps its provenance
+            prov["utc_saved"] = now                                       # whole, as merge does
         x = _to_host(result.x)
         x = None if x is None else np.asarray(x)
         if x is not None and (x.dtype == object or x.dtype.kind in "UMm"):
@@ -116,7 +129,7 @@ class Payload:
         self.result, self.x, self.time_s = result, x, time_s
         self.history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
         self.problem, self.provenance, self.tags = prob, prov, dict(tags or {})
-        self.created = prov["utc_saved"]
+        self.created = now
 
 
 def write_group(g, p: Payload, run_id: str, compression: str | None = None) -> None:
@@ -318,11 +331,17 @@ def read_group(g, run_id: str, path) -> StoredRun:
                               f"read ({type(exc).__name__}: {exc}); RunStore.salvage copies the intact "
                               "runs into a new store") from exc
     converged, status, nit, method, backend, created = head
-    return StoredRun(
-        x, converged, status, message, nit,
+    # extras are set after construction and the status as stored: an extra named like a keyword of StoredRun
+    # (tags, problem, run_id, created) or a status outside Status.ALL (changed on a result after it was built)
+    # made the run impossible to load; save refuses both now, runs stored before stay readable
+    run = StoredRun(
+        x, converged, status if status in Status.ALL else Status.FAILED, message, nit,
         history=sections["history"], stats=sections["stats"], options=sections["options"],
         method=method, backend=backend, run_id=run_id, created=created, tags=sections["tags"],
-        problem=sections["problem"], provenance=sections["provenance"], **sections["extras"])
+        problem=sections["problem"], provenance=sections["provenance"])
+    run.status = status
+    run.extras = dict(sections["extras"])
+    return run
 
 
 # ---------------------------------------------------------------------------------------------

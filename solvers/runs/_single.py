@@ -38,6 +38,26 @@ def damaged(path: Path, exc) -> DamagedStoreError:
         "still intact into a new store")
 
 
+def _foreign_runs(f) -> bool:
+    """Whether the file's ``/runs`` (a file without the store's ``format`` attribute: another program's, or a
+    store of format 1/2) holds members and none of the first 50 is a run group (``run_id``, ``status`` or
+    ``complete`` among its attributes). A member whose attributes cannot be read counts as a (damaged) run."""
+    runs = f.get("runs")
+    if not isinstance(runs, h5py.Group) or not len(runs):
+        return False
+    for i, name in enumerate(runs):
+        if i >= 50:
+            break
+        try:
+            g = runs[name]
+            if not isinstance(g, h5py.Group) or not any(k in g.attrs for k in ("run_id", "status", "complete")):
+                continue
+        except Exception:                                  # unreadable: a damaged run, not a foreign object
+            pass
+        return False
+    return True
+
+
 def check_format(path: Path) -> None:
     """Refuse what is not a readable run-store file, naming the file and the reason."""
     size = path.stat().st_size
@@ -58,6 +78,9 @@ def check_format(path: Path) -> None:
             if fmt is None and len(f.keys()) and "runs" not in f:
                 raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file but not a newtonkit run store "
                                  f"(no /runs group; it holds {sorted(f.keys())[:5]})")
+            if fmt is None and _foreign_runs(f):
+                raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file but not a newtonkit run store (no format "
+                                 f"attribute, and nothing in its /runs is a run: {sorted(f['runs'].keys())[:5]})")
             link = f.get("runs", getlink=True)
             if link is not None and not isinstance(link, h5py.HardLink):
                 bad_runs = type(link).__name__            # a store never writes links

@@ -7,6 +7,8 @@ import os
 import math
 import numbers
 
+import numpy as np
+
 #: columns every table starts with, in this order (then ``final_<history>``, then ``tag_<key>``)
 COLUMNS = ("run_id", "created", "problem", "method", "backend", "status", "converged", "nit", "time_s")
 _TEXT_FILTERS = ("problem", "method", "backend", "status")
@@ -48,6 +50,9 @@ def select(rows: list[dict], *, problem=None, method=None, backend=None, status=
     for name, v in wanted.items():
         if v is not None and not isinstance(v, (str, list, tuple, set)):
             raise TypeError(f"filter {name}= takes a string or a list of strings, got {type(v).__name__}")
+    if converged is not None and not isinstance(converged, (bool, np.bool_)):
+        raise TypeError(f"filter converged= takes True or False, got {converged!r} (a string such as 'False' "
+                        "counted as true)")
     if isinstance(tags, (str, list, tuple)):
         tags = dict(parse_tag(t) for t in ([tags] if isinstance(tags, str) else tags))
     elif tags is not None and not isinstance(tags, dict):

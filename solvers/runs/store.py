@@ -266,6 +266,17 @@ class RunStore(_StoreReading):
         if self.mode == "r":
             raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
 
+    def _check_lock_writable(self) -> None:
+        """A save takes the store's lock after writing its run file (to add the index line): a lock file this
+        user cannot open (made by another user, mode 0644) raised then, after the run was stored, and a retry
+        stored it twice. Refused before anything is written instead."""
+        lock = self._dir.lock_path
+        ok = os.access(lock, os.R_OK | os.W_OK) if lock.exists() else os.access(lock.parent, os.W_OK | os.X_OK)
+        if not ok:
+            raise PermissionError(f"RunStore: cannot open the store's lock file {str(lock)!r} for writing (saves "
+                                  "take it to add their index line); ask its owner to make it group-writable "
+                                  "(chmod g+w), or save to a store of your own and merge it later")
+
     @property
     def _lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
@@ -309,6 +320,7 @@ class RunStore(_StoreReading):
         (``tags`` are added); use :meth:`merge` to copy whole stores.
         """
         self._check_writable()
+        self._check_lock_writable()
         payload = _runfile.Payload(result, problem, tags, seed)   # bad input is refused before any file
         for attempt in range(SIDECAR_RETRIES):
             try:
