@@ -142,30 +142,66 @@ class Poisson:
     preconditioners = ("mg", "jacobi", "chebyshev")
 
     def __init__(self, shape, f=1.0, g=0.0, k=None, domain=None):
-        self.shape = _checks.grid_shape("shape", shape)
-        d = self.ndim = len(self.shape)
-        self.domain = _checks.domain("domain", domain, d)
-        self.h = _spacing(self.domain, self.shape)
-        if f is None:
-            raise TypeError("f must be a real number or a callable of the coordinates, got None (pass 0.0 for none)")
-        self.f = _check_field("f", f, d)
-        self.g = _check_field("g", g, d)
-        self.k = _check_field("k", 1.0 if k is None else k, d)
-        if isinstance(self.k, float) and not self.k > 0:
-            raise ValueError(f"k must be positive, got {self.k!r}")
-        if isinstance(self.k, float) and not np.isfinite(self.k / min(self.h) ** 2):
-            raise ValueError(f"k = {self.k!r} overflows the matrix entries k/h^2 (h = {min(self.h):.3g}); rescale k")
-        check_grid_memory(self.shape, not isinstance(self.k, float))
         self.exact = None        # set by manufactured(): callable of the coordinates
         self.name = "poisson"
-        self._ops = {}
-        self._rhs = None
-        self._faces = None
-        # evaluate the data now, so a callable that returns the wrong shape, complex or non-finite
-        # values, or data that overflow, are reported here, naming them (the values are cached for the solve)
-        if not isinstance(self.k, float):
-            self.face_coefficients()
-        self.rhs("numpy")
+        self._set_data(shape=shape, f=f, g=g, k=1.0 if k is None else k, domain=domain)
+
+    # ---------------------------------------------------------------- data
+    _DATA = ("shape", "domain", "f", "g", "k")
+
+    def _set_data(self, **new):
+        """Check the data (all of it, as the constructor does) and commit it with empty caches; on an error the
+        problem is left as it was. Replacing ``k`` or the grid on a built problem used to keep the cached
+        operator and face coefficients: ``solve`` then solved the old system and reported it converged."""
+        cur = {n: self.__dict__.get("_" + n) for n in self._DATA}
+        cur.update(new)
+        shape = _checks.grid_shape("shape", cur["shape"])
+        d = len(shape)
+        domain = _checks.domain("domain", cur["domain"], d)
+        h = _spacing(domain, shape)
+        if cur["f"] is None:
+            raise TypeError("f must be a real number or a callable of the coordinates, got None (pass 0.0 for none)")
+        f, g, k = (_check_field(n, cur[n], d) for n in ("f", "g", "k"))
+        if isinstance(k, float) and not k > 0:
+            raise ValueError(f"k must be positive, got {k!r}")
+        if isinstance(k, float) and not np.isfinite(k / min(h) ** 2):
+            raise ValueError(f"k = {k!r} overflows the matrix entries k/h^2 (h = {min(h):.3g}); rescale k")
+        check_grid_memory(shape, not isinstance(k, float))
+        old = dict(self.__dict__)
+        self.__dict__.update(_shape=shape, _ndim=d, _domain=domain, _h=h, _f=f, _g=g, _k=k, _ops={}, _rhs=None,
+                             _faces=None)
+        try:
+            # evaluate the data now, so a callable that returns the wrong shape, complex or non-finite
+            # values, or data that overflow, are reported here, naming them (the values are cached for the solve)
+            if not isinstance(k, float):
+                self.face_coefficients()
+            self.rhs("numpy")
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(old)
+            raise
+
+    def _data(name, doc):  # noqa: N805 - a property factory used in the class body
+        def get(self):
+            return self.__dict__["_" + name]
+
+        def put(self, value):
+            self._set_data(**{name: value})
+        return property(get, put, doc=doc + " Replacing it checks the data again and rebuilds the operator.")
+
+    shape = _data("shape", "Interior points per axis.")
+    domain = _data("domain", "The box, ``((lo, hi), ...)``.")
+    f = _data("f", "Source term (number or callable of the coordinates).")
+    g = _data("g", "Dirichlet boundary data (number or callable).")
+    k = _data("k", "Diffusion coefficient (number or callable, sampled at the face midpoints).")
+    del _data
+    h = property(lambda self: self._h, doc="Grid spacing per axis (from ``shape`` and ``domain``; read only).")
+    ndim = property(lambda self: self._ndim, doc="Number of axes (read only).")
+
+    def __setstate__(self, state):
+        if "shape" in state:                       # pickled before the data became properties
+            state = {("_" + key if key in self._DATA + ("h", "ndim") else key): v for key, v in state.items()}
+        self.__dict__.update(state)
 
     # ---------------------------------------------------------------- grid
     def axes(self):

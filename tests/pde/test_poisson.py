@@ -135,3 +135,58 @@ def test_rhs_cached_but_fresh_and_follows_f():
     np.testing.assert_array_equal(p.rhs("numpy"), np.ones(30))
     p.f = 2.0                                    # replacing the data re-evaluates
     np.testing.assert_array_equal(p.rhs("numba"), 2 * np.ones(30))
+
+
+def _flux_form_csr(shape, domain, k):
+    """Independent 2-D assembly of -div(k grad u) (k at the face midpoints, Dirichlet nodes eliminated)."""
+    import scipy.sparse as sp
+
+    (nx, ny), ((ax, bx), (ay, by)) = shape, domain
+    hx, hy = (bx - ax) / (nx + 1), (by - ay) / (ny + 1)
+    xs, ys = ax + hx * np.arange(1, nx + 1), ay + hy * np.arange(1, ny + 1)
+    A = sp.lil_matrix((nx * ny, nx * ny))
+    for i in range(nx):
+        for j in range(ny):
+            r = i * ny + j
+            for di, dj, h, xf, yf in ((-1, 0, hx, xs[i] - hx / 2, ys[j]), (1, 0, hx, xs[i] + hx / 2, ys[j]),
+                                      (0, -1, hy, xs[i], ys[j] - hy / 2), (0, 1, hy, xs[i], ys[j] + hy / 2)):
+                w = k(xf, yf) / h ** 2
+                A[r, r] += w
+                if 0 <= i + di < nx and 0 <= j + dj < ny:
+                    A[r, (i + di) * ny + j + dj] -= w
+    return A.tocsr()
+
+
+@pytest.mark.parametrize("change", ["k_const", "k_callable", "domain", "shape"])
+def test_replacing_data_rebuilds_the_system(change):
+    # the cached operator and face coefficients were kept: solve() solved the old system and said converged
+    p = pde.Poisson((9, 7), f=1.0, k=lambda x, y: 1.0 + x)
+    p.operator("numba"), p.operator("numpy")                      # build the caches first
+    k, shape, domain = (lambda x, y: 1.0 + x), (9, 7), ((0.0, 1.0), (0.0, 1.0))
+    if change == "k_const":
+        p.k, k = 5.0, (lambda x, y: 5.0 + 0 * x)
+    elif change == "k_callable":
+        p.k = k = (lambda x, y: 1.0 + 100.0 * y)
+    elif change == "domain":
+        p.domain = domain = ((0.0, 2.0), (-1.0, 1.0))
+    else:
+        p.shape = shape = (6, 11)
+    A = _flux_form_csr(shape, domain, k)
+    ref = spla.spsolve(A.tocsc(), np.ones(A.shape[0]))
+    for backend in ("numpy", "numba"):
+        res = solvers.solve(p, method="cg", precond="mg", rtol=1e-12, backend=backend)
+        assert res.converged and res.x.shape == shape
+        np.testing.assert_allclose(res.x.reshape(-1), ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+
+
+def test_a_bad_replacement_leaves_the_problem_unchanged():
+    p = pde.Poisson((8, 8), f=1.0, k=2.0)
+    A0 = p.operator("numpy").to_csr().toarray()
+    for attr, bad, exc in (("k", -1.0, ValueError), ("k", lambda x, y: x - 0.5, ValueError),
+                           ("f", None, TypeError), ("shape", (8,), ValueError), ("domain", ((0, 1),), ValueError)):
+        with pytest.raises(exc):
+            setattr(p, attr, bad)
+        assert p.k == 2.0 and p.shape == (8, 8) and p.f == 1.0
+        np.testing.assert_array_equal(p.operator("numpy").to_csr().toarray(), A0)
+    with pytest.raises(AttributeError):
+        p.h = (0.5, 0.5)                                          # derived: read only
