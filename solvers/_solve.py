@@ -109,6 +109,9 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
     ValueError
         ``method`` is not one the problem declares, or ``precond`` does not apply.
     """
+    if isinstance(problem, type):
+        raise TypeError(f"problem: got the class {problem.__name__}, not a problem; pass an instance, e.g. "
+                        f"solvers.solve({problem.__name__}(...)) with its data (problems.pde.Poisson((64, 64)))")
     if not hasattr(problem, "methods"):
         raise TypeError(f"problem: {type(problem).__name__} does not declare `methods`; it is not a newtonkit problem "
                         "(pass an object from the problems package, e.g. problems.pde.Poisson)")

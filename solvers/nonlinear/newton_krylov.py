@@ -256,8 +256,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
     # F(x0): checked as part of the input
     f = fun(x)
     finf, f2 = norms(f)
-    if not (math.isfinite(finf) and math.isfinite(f2)):
+    if not math.isfinite(finf):
         raise ValueError("F(x0) contains NaN or inf; pass a starting point where F is finite")
+    if not math.isfinite(f2):
+        raise ValueError(f"||F(x0)||_2 overflows the double range (entries up to {finf:.3g}); rescale F or the "
+                         "problem's data (e.g. a parameter near 1e300) so that its values stay well below 1e300")
     target = max(tol, rtol * finf)
     options = {"jac": jac is not None, "jvp": jvp is not None, "M": ("callable" if M_callable else M is not None),
                "inner": inner, "tol": tol, "rtol": rtol, "maxiter": maxiter,

@@ -149,3 +149,18 @@ def test_wrong_pairings():
 
     with pytest.raises(ValueError, match="no such routine"):
         solvers.solve(Odd())
+
+
+@pytest.mark.parametrize("cls", ["Poisson", "Bratu"])
+def test_a_problem_class_instead_of_an_instance_is_named(cls):
+    from problems import pde
+
+    with pytest.raises(TypeError, match=f"got the class {cls}, not a problem; pass an instance"):
+        solvers.solve(getattr(pde, cls))
+
+
+def test_newton_krylov_names_an_overflowing_norm_not_nan():
+    from problems.pde import Bratu
+
+    with pytest.raises(ValueError, match=r"\|\|F\(x0\)\|\|_2 overflows"):     # F(x0) = -1e308 is finite
+        solvers.solve(Bratu((8, 8), 1e308), method="newton_krylov", maxiter=5)
