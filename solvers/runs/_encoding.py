@@ -2,7 +2,9 @@
 
 A mapping is written into a group as: NumPy arrays -> datasets; bools, numbers
 and strings -> attributes (long strings -> string datasets); ``None``, lists,
-tuples and dicts -> JSON text; anything else -> its (truncated) repr. The
+tuples and dicts -> JSON text; anything else -> its (truncated) repr (a repr, and JSON that
+changes inner types -- tuples inside lists, non-string keys --, are named in a ``RuntimeWarning``
+"stored inexactly" after the save). The
 encoding of every non-native value is recorded in the group's ``_encoding``
 attribute so that :func:`get_mapping` returns the same Python types. Arrays
 HDF5 has no type for are stored exactly as integers: text arrays (``<U``) as
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import warnings
 from typing import Any
 
 import h5py
@@ -90,11 +93,14 @@ def put_text(group, key: str, text: str) -> None:
         group.create_dataset(key, data=text, dtype=h5py.string_dtype())
 
 
-def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False) -> None:
+def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False, notes=None) -> None:
     """Write ``mapping`` into ``group``: arrays as datasets, scalars and strings as
     attributes, ``None``/lists/tuples/dicts as JSON, anything else as its repr.
-    The encoding of non-native values is recorded in the ``_encoding`` attribute."""
+    The encoding of non-native values is recorded in the ``_encoding`` attribute.
+    Values that will not load back as they are (a repr, JSON that changes inner types) are
+    named in a message appended to ``notes`` (a list; without one, a ``RuntimeWarning``)."""
     encoding: dict[str, str] = {}
+    inexact: list[str] = []        # values that will not load back as they are
     skipped: list[str] = []
     renamed: dict[str, Any] = {}
     used: dict[str, Any] = {}      # stored name -> the key stored under it
@@ -147,15 +153,43 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False)
             if text is not None:
                 put_text(group, key, text)
                 encoding[key] = "tuple" if isinstance(v, tuple) else "json"
+                if not _exact(v, decode(text, encoding[key])):
+                    inexact.append(f"{orig!r} (JSON: inner tuples come back as lists, arrays as lists, "
+                                   "non-string keys as strings)")
                 continue
         put_text(group, key, short_repr(v))
         encoding[key] = "repr"
+        inexact.append(f"{orig!r} (a {type(v).__name__}: stored as its repr, loaded as a string)")
+    if inexact:
+        section = group.name.rsplit("/", 1)[-1] or "/"
+        msg = (f"RunStore: stored inexactly: {section} {'; '.join(inexact)}; the stored run keeps that form "
+               "(convert such values to numbers, strings, arrays or plain lists first)")
+        if notes is None:
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        else:
+            notes.append(msg)
     if encoding:
         group.attrs["_encoding"] = json.dumps(encoding)
     if skipped:
         group.attrs["_skipped"] = json.dumps(skipped)
     if renamed:
         group.attrs["_keys"] = json.dumps(renamed)
+
+
+def _exact(a, b) -> bool:
+    """Whether ``b`` (a value read back from JSON) is ``a`` again, types included (a NumPy scalar counts as the
+    Python number it holds; NaN equals NaN)."""
+    if isinstance(a, np.generic) and not isinstance(a, (np.datetime64, np.timedelta64)):
+        a = a.item()
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a.keys()) == list(b.keys()) and all(_exact(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_exact(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and a != a:
+        return b != b
+    return a == b
 
 
 def stored_key(key) -> str:

@@ -122,12 +122,21 @@ class Payload:
         if not (isinstance(result, StoredRun) and "utc_saved" in prov):    # a re-saved run keeps its provenance
             prov["utc_saved"] = now                                       # whole, as merge does
         x = _to_host(result.x)
+        self.pre_notes = []
+        if isinstance(x, np.ma.MaskedArray):
+            self.pre_notes.append("RunStore: stored inexactly: x is a masked array; its mask is not stored (the masked entries load "
+                                  "as their underlying values): store x.filled(np.nan), or the mask in extras")
         x = None if x is None else np.asarray(x)
         if x is not None and (x.dtype == object or x.dtype.kind in "UMm"):
             raise TypeError(f"RunStore.save: result.x is an array of dtype {x.dtype} (not numbers); it cannot be "
                             "stored as a solution: keep such values in result.extras or the tags")
         self.result, self.x, self.time_s = result, x, time_s
         self.history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
+        for k, v in self.history.items():
+            if v.dtype.kind not in "biufc":
+                raise ValueError(f"RunStore.save: history[{k!r}] has dtype {v.dtype} (not numbers: a None or a "
+                                 "string among its entries?); a history is a 1-D array of numbers, use NaN for a "
+                                 "missing entry")
         self.problem, self.provenance, self.tags = prob, prov, dict(tags or {})
         self.created = now
 
@@ -140,14 +149,15 @@ def write_group(g, p: Payload, run_id: str, compression: str | None = None) -> N
         if p.x.ndim > 0 and p.x.size > 0:
             kw["fletcher32"] = True
         g.create_dataset("x", data=p.x, **kw)
-    _put_mapping(g.create_group("history", track_order=True), p.history, compression=compression)
-    _put_mapping(g.create_group("stats", track_order=True), res.stats)
-    _put_mapping(g.create_group("options", track_order=True), res.options, compression=compression)
-    _put_mapping(g.create_group("extras", track_order=True), res.extras, compression=compression,
+    n = p.notes = list(p.pre_notes)   # values that do not load back as they are: RunStore.save warns after it
+    _put_mapping(g.create_group("history", track_order=True), p.history, compression=compression, notes=n)
+    _put_mapping(g.create_group("stats", track_order=True), res.stats, notes=n)
+    _put_mapping(g.create_group("options", track_order=True), res.options, compression=compression, notes=n)
+    _put_mapping(g.create_group("extras", track_order=True), res.extras, compression=compression, notes=n,
                  skip_callables=True)
-    _put_mapping(g.create_group("problem", track_order=True), p.problem, compression=compression)
-    _put_mapping(g.create_group("provenance", track_order=True), p.provenance)
-    _put_mapping(g.create_group("tags", track_order=True), p.tags)
+    _put_mapping(g.create_group("problem", track_order=True), p.problem, compression=compression, notes=n)
+    _put_mapping(g.create_group("provenance", track_order=True), p.provenance, notes=n)
+    _put_mapping(g.create_group("tags", track_order=True), p.tags, notes=n)
     a = g.attrs
     a["run_id"] = run_id
     a["created"] = p.created

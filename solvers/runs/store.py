@@ -315,7 +315,10 @@ class RunStore(_StoreReading):
 
         Notes
         -----
-        Costs O(the run): nothing already stored is copied. Saving a :class:`StoredRun` (a run
+        Costs O(the run): nothing already stored is copied. Values that cannot be stored exactly (a
+        ``set``, ``bytes``, an object: stored as their repr; tuples inside lists and non-string dict
+        keys: changed by JSON; the mask of a masked ``x``) are stored in that form and named in a
+        ``RuntimeWarning`` ("stored inexactly") after the save; a history that is not numeric is refused. Saving a :class:`StoredRun` (a run
         loaded from a store) keeps its original provenance, problem description and tags
         (``tags`` are added); use :meth:`merge` to copy whole stores.
         """
@@ -353,6 +356,8 @@ class RunStore(_StoreReading):
                     raise
                 if attempt == SIDECAR_RETRIES - 1:
                     break
+        for note in payload.notes:      # stored: now say what will not load back as it was
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
         return s["run_id"]
 
     def index_files(self, paths: Iterable, *, move: bool = False, summaries=None) -> list[str]:

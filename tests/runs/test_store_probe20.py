@@ -133,3 +133,26 @@ def test_a_lock_file_that_cannot_be_opened_refuses_the_save_before_storing(tmp_p
     monkeypatch.undo()
     with RunStore(path, mode="r") as st:
         assert len(st) == 1            # the refused save stored nothing (it stored the run, then raised)
+
+
+def test_values_that_do_not_load_back_are_named_after_the_save(tmp_path):
+    import warnings
+
+    opts = {"set": {1, 2}, "weights": {1: 0.5}, "pairs": [(0, 1)], "fine": [1, 2.5, "a", None],
+            "numpy_scalars": [np.float64(1.5)], "top_tuple": (1, 2)}
+    x = np.ma.array([1.0, -999.0], mask=[False, True])
+    with RunStore(str(tmp_path / "s.h5")) as st:
+        with pytest.warns(RuntimeWarning, match="stored inexactly") as rec:
+            rid = st.save(SolveResult(x, True, "converged", "m", 1, options=opts))
+        text = " ".join(str(w.message) for w in rec)
+        assert "'set' (a set" in text and "'weights' (JSON" in text and "'pairs' (JSON" in text
+        assert "masked array" in text
+        assert "'fine'" not in text and "numpy_scalars" not in text and "top_tuple" not in text
+        back = st.load(rid)                                  # stored all the same, as the warning says
+        assert back.options["pairs"] == [[0, 1]] and back.options["top_tuple"] == (1, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            st.save(SolveResult(np.zeros(2), True, "converged", "m", 1, options={"a": [1, 2], "b": (3, 4)}))
+        with pytest.raises(ValueError, match=r"history\['residual'\] has dtype object.*use NaN"):
+            st.save(SolveResult(np.zeros(1), True, "converged", "m", 1, history={"residual": [1.0, None]}))
+        assert len(st) == 2
