@@ -15,9 +15,11 @@ keeps for a run.
 """
 from __future__ import annotations
 
+import errno
 import math
 import numbers
 import os
+import shutil
 import secrets
 import socket
 import time
@@ -308,12 +310,39 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
             if not in_dir:
                 raise FileExistsError(f"write_run_file: {str(final)!r} appeared meanwhile; not overwritten") from None
             continue
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            full = _no_space(tmp.parent, exc)
+            if full:
+                raise OSError(errno.ENOSPC, f"RunStore: the run could not be written to {str(tmp.parent)!r}: no "
+                                            f"space left on the device ({full}); nothing was stored, the runs "
+                                            "stored before are intact. Free space, or save to another disk") from exc
             raise
         summary["file"] = str(final)
         return summary
     raise RuntimeError("write_run_file: no free run id after 100 tries")  # pragma: no cover
+
+
+def _no_space(folder: Path, exc: BaseException) -> str:
+    """A description of a full disk when ``exc`` (from writing a run) came from one, else ''. HDF5 reports a
+    full device from deep inside (``RuntimeError: Can't destroy cache``, an ``OSError`` without errno), so
+    the free space of ``folder`` decides, besides an ``ENOSPC`` anywhere in the exception chain."""
+    if not isinstance(exc, (OSError, RuntimeError, ValueError)):
+        return ""
+    e = exc
+    while e is not None:
+        if getattr(e, "errno", None) == errno.ENOSPC:
+            return "ENOSPC"
+        e = e.__cause__ or e.__context__
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f"{free} bytes free" if free < FULL_BELOW else ""
+
+
+#: a failed write with less free space than this in the store's folder is reported as a full disk
+FULL_BELOW = 1 << 20
 
 
 def _new_id() -> str:

@@ -156,3 +156,26 @@ def test_values_that_do_not_load_back_are_named_after_the_save(tmp_path):
         with pytest.raises(ValueError, match=r"history\['residual'\] has dtype object.*use NaN"):
             st.save(SolveResult(np.zeros(1), True, "converged", "m", 1, history={"residual": [1.0, None]}))
         assert len(st) == 2
+
+
+def test_a_full_disk_is_named(tmp_path, monkeypatch):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from solvers.runs import _runfile
+
+    path = str(tmp_path / "runs")
+    with RunStore(path) as st:
+        st.save(SolveResult(np.zeros(2), True, "converged", "first", 0))
+
+        def full(*a, **k):                        # what h5py raises when the device fills mid-write
+            raise RuntimeError("Can't destroy cache (slist already enabled?)")
+        monkeypatch.setattr(_runfile, "write_group", full)
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 ** 6, 10 ** 6 - 4096, 4096))
+        with pytest.raises(OSError, match="no space left on the device") as e:
+            st.save(SolveResult(np.ones(2), True, "converged", "second", 1))
+        assert e.value.errno == errno.ENOSPC
+        monkeypatch.undo()
+        assert len(st) == 1 and not [f for f in os.listdir(path) if ".tmp" in f]   # no temp file left
