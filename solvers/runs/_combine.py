@@ -171,6 +171,8 @@ def salvage(store_class, source, destination) -> dict:
     source = Path(os.fspath(source))
     if Path(os.fspath(destination)).suffix == "" or Path(os.fspath(destination)).is_dir():
         raise ValueError("RunStore.salvage: give a file name such as 'recovered.h5' as destination")
+    if not source.exists():                 # before the destination is made (an empty store was left behind)
+        raise FileNotFoundError(f"RunStore.salvage: {str(source)!r} does not exist")
     dest = store_class(destination, mode="w-")
     files = sorted(p for p in source.glob("*.h5") if p.is_file()) if source.is_dir() else [source]
     side = source.with_name(source.name + ".d")

@@ -160,6 +160,8 @@ def is_complete(g, run_id: str, path) -> bool:
 def open_run(runs, run_id: str, path):
     """The hard-linked group ``runs[run_id]`` (None when it is absent, a link or not a group: no run);
     :class:`DamagedRunError` when its header cannot be read."""
+    if not run_id or run_id in (".", "..") or "/" in run_id:      # HDF5 path syntax, not a run id ('.' is the
+        return None                                                # /runs group itself: it was called damaged)
     try:
         if not isinstance(runs.get(run_id, getlink=True), h5py.HardLink):
             return None

@@ -87,6 +87,8 @@ class Payload:
             raise TypeError(f"RunStore.save expects a SolveResult (or an object with to_result(), such as a "
                             f"ChebTucker), got {type(result).__name__}")
         tags = _integrity.check_tags(tags)
+        if not -2 ** 63 <= result.nit < 2 ** 63:
+            raise ValueError(f"RunStore.save: result.nit = {result.nit} does not fit a 64-bit integer")
         if result.status not in Status.ALL:
             raise ValueError(f"RunStore.save: result.status is {result.status!r}, not one of {Status.ALL} (it was "
                              "changed after the result was built); set one of those and say more in result.message")

@@ -179,3 +179,17 @@ def test_a_full_disk_is_named(tmp_path, monkeypatch):
         assert e.value.errno == errno.ENOSPC
         monkeypatch.undo()
         assert len(st) == 1 and not [f for f in os.listdir(path) if ".tmp" in f]   # no temp file left
+
+
+def test_misleading_errors_on_bad_arguments(tmp_path):
+    p = str(tmp_path / "s.h5")
+    with RunStore(p) as st:
+        st.save(SolveResult(np.zeros(2), True, "converged", "ok", 0))
+        for rid in (".", "..", "a/b"):
+            with pytest.raises(KeyError, match="not found"):          # '.' called the healthy store damaged
+                st.load(rid)
+        with pytest.raises(ValueError, match="result.nit = .* does not fit a 64-bit integer"):
+            st.save(SolveResult(np.zeros(1), True, "converged", "m", 2 ** 70))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        RunStore.salvage(str(tmp_path / "missing.h5"), str(tmp_path / "rescued.h5"))
+    assert not (tmp_path / "rescued.h5").exists()                       # no empty store left behind
