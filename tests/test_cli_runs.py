@@ -194,3 +194,11 @@ def test_compact_and_merge_commands(tmp_path, capsys):
     assert cli.main(["runs", "merge", str(d) + "/", str(p)]) == 0
     assert "merged 2 new runs" in capsys.readouterr().out
     assert [r["run_id"] for r in _json(capsys, ["runs", "list", str(d), "--json"])] == ids
+
+
+def test_plot_into_a_missing_folder_is_a_usage_error(tmp_path, capsys):
+    p = tmp_path / "s.h5"
+    with solvers.RunStore(str(p)) as st:
+        st.save(solvers.SolveResult(np.zeros(1), True, "converged", "m", 1, history={"residual": np.array([1.0, 0.1])}))
+    assert cli.main(["runs", "plot", str(p), "-o", str(tmp_path / "nodir" / "p.png")]) == 2
+    assert "does not exist; create it first" in capsys.readouterr().err        # was a raw [Errno 2]

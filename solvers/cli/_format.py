@@ -160,7 +160,12 @@ def check_plot_path(path: str, flag: str) -> None:
 
     from . import UsageError
 
-    if not path or importlib.util.find_spec("matplotlib") is None:
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: the folder {folder!r} does not exist; create it first")
+    if importlib.util.find_spec("matplotlib") is None:
         return
     from matplotlib.backend_bases import FigureCanvasBase
 
