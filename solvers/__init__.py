@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "aslinearoperator": ("solvers.operators.base", "aslinearoperator"),
     "LinearOperator": ("solvers.operators.base", "LinearOperator"),
-    "dot_test": ("solvers.operators.base", "dot_test"),
+    "dot_test": ("solvers.operators._dottest", "dot_test"),
     "operators": ("solvers.operators", None),
     "cg": ("solvers.linear.cg", "cg"),
     "minres": ("solvers.linear.minres", "minres"),

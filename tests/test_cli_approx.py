@@ -86,7 +86,7 @@ def test_cloud_usage_error(capsys):
 def test_demo_case_function():
     import types
 
-    from solvers.cli.approx import demo_lattice
+    from solvers.cli.demo import demo_lattice
 
     (run,) = demo_lattice(types.SimpleNamespace(backend="numba"), False)
     assert run.label == "ChebTucker" and run.result.converged and run.error < 1e-5

@@ -289,28 +289,6 @@ def _include_sampling(ct, grid_s: float, t_wall: float) -> None:
         ct.provenance["utc_start"] = utc_iso(t_wall)
 
 
-# ------------------------------------------------------------------------------ demo case
-def demo_lattice(args, show_progress: bool):
-    """``newtonkit demo`` case: the long-range potential of a 12 x 12 x 4 rock-salt lattice, m = 65, tol 1e-7.
-
-    Returns one :class:`solvers.cli.demo.DemoRun` (label ``ChebTucker``); its error is the
-    measured maximum error relative to ``max |V|`` against direct summation.
-    """
-    from problems import potentials
-
-    from .demo import DemoRun
-
-    system = potentials.cubic_lattice((12, 12, 4), spacing=1.0)
-    r = run_case(system, tol=1e-7, degree=64, cutoff=3.0, samples=1000, backend=args.backend)
-    res = r["ct"].to_result()
-    res.stats.update({k: v for k, v in _public(r).items() if isinstance(v, (int, float))})
-    res.stats["wall_s"] = r["build_s"]
-    for line in summary_lines(r):
-        print(f"  {line}")
-    return [DemoRun("ChebTucker", res, r["potential"], None, r["max_rel_error"], history_key="error",
-                    tags={"size": "12x12x4", "degree": "64"})]
-
-
 __all__ = ["CP_RANK_LIMIT", "lattice_system", "cloud_system", "approximate", "measure", "run_case", "summary_lines",
-           "cmd_approx", "add_parser", "demo_lattice"]
+           "cmd_approx", "add_parser"]
 

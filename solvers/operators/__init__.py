@@ -8,7 +8,8 @@ A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``
 """
 from .base import (DenseOperator, DiagonalOperator, FunctionOperator, IdentityOperator, LinearOperator,
                    ProductOperator, ScaledOperator, SparseOperator, SumOperator, TransposedOperator,
-                   aslinearoperator, dot_test)
+                   aslinearoperator)
+from ._dottest import dot_test
 from .block import BlockOperator, kkt_operator
 from .gram import GramOperator
 from .sketch import (CountSketch, GaussianSketch, RowSamplingSketch, SketchOperator, count_sketch,
