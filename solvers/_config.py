@@ -294,7 +294,8 @@ def numba_cache_fallback(source_file) -> str | None:
     in newtonkit ran. Then this sets ``numba.config.CACHE_DIR`` (what ``NUMBA_CACHE_DIR`` sets) to
     ``<tmp>/newtonkit-numba-<uid>/<digest of the kernel sources>``, created with mode 0700 and used only when this user owns it and no
     one else can write there (cached machine code is loaded as trusted); otherwise to a fresh private
-    folder (``tempfile.mkdtemp``: compiled again every process, but running). Returns the folder set,
+    folder (``tempfile.mkdtemp``, removed at exit: compiled again every process, but running). The setting is
+    Numba's, for the whole process: other packages' ``cache=True`` functions are cached there too. Returns the folder set,
     or None when Numba already has a locator (or ``NUMBA_CACHE_DIR`` is set). Called before the first
     ``cache=True`` decoration of each package folder."""
     import numba
@@ -318,8 +319,14 @@ def numba_cache_fallback(source_file) -> str | None:
     path = _private_folder(os.path.join(tempfile.gettempdir(), f"newtonkit-numba-{_uid()}"))
     if path is not None:            # one subfolder per version of the kernel sources (kernels inline helpers of
         path = _private_folder(os.path.join(path, _kernel_sources_tag()))   # other modules: see _kernels/numba)
-    numba.config.CACHE_DIR = path if path is not None else tempfile.mkdtemp(prefix="newtonkit-numba-")
-    return numba.config.CACHE_DIR
+    if path is None:                   # a fresh private folder: removed when the process ends
+        import atexit
+        import shutil
+
+        path = tempfile.mkdtemp(prefix="newtonkit-numba-")
+        atexit.register(shutil.rmtree, path, True)
+    numba.config.CACHE_DIR = path
+    return path
 
 
 def _kernel_sources_tag() -> str:

@@ -153,10 +153,15 @@ class Poisson:
         """Check the data (all of it, as the constructor does) and commit it with empty caches; on an error the
         problem is left as it was. Replacing ``k`` or the grid on a built problem used to keep the cached
         operator and face coefficients: ``solve`` then solved the old system and reported it converged."""
+        if new.get("k", 0.0) is None:
+            new["k"] = 1.0                        # as the constructor: k=None is k = 1
         cur = {n: self.__dict__.get("_" + n) for n in self._DATA}
         cur.update(new)
         shape = _checks.grid_shape("shape", cur["shape"])
         d = len(shape)
+        if "domain" not in new and cur["domain"] is not None and len(cur["domain"]) != d:
+            raise ValueError(f"shape {shape} has {d} axes, this problem's domain {len(cur['domain'])}: the number "
+                             "of axes cannot change; build a new Poisson")
         domain = _checks.domain("domain", cur["domain"], d)
         h = _spacing(domain, shape)
         if cur["f"] is None:
@@ -180,6 +185,10 @@ class Poisson:
             self.__dict__.clear()
             self.__dict__.update(old)
             raise
+        changed = sorted(set(new) - {"shape"})
+        if self.exact is not None and changed:   # a finer grid keeps the manufactured solution; new data do not
+            self.exact, self.name = None, "poisson"
+            self._dropped = f"the manufactured solution was dropped when {', '.join(changed)} was replaced"
 
     def _data(name, doc):  # noqa: N805 - a property factory used in the class body
         def get(self):
@@ -310,7 +319,9 @@ class Poisson:
     def exact_solution(self):
         """The exact solution on the interior nodes (manufactured problems only)."""
         if self.exact is None:
-            raise ValueError("this problem has no known exact solution; build it with Poisson.manufactured(...)")
+            why = getattr(self, "_dropped", "")
+            raise ValueError(f"this problem has no known exact solution{' (' + why + ')' if why else ''}; build it "
+                             "with Poisson.manufactured(...)")
         return _evaluate("exact", self.exact, self.coordinates())
 
     def error(self, u, norm="max") -> float:

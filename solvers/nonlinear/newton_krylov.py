@@ -132,7 +132,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         accurately cannot help the outer test; Kelley's safeguard against over-solving).
     inner_maxiter : int, optional
         Most inner iterations (matvecs) per Newton step. Default: ``10 n``. GMRES restarts
-        every ``min(30, inner_maxiter)`` iterations.
+        every ``min(30, inner_maxiter, n)`` iterations (the budget rounded up to whole cycles).
     callback : callable, optional
         Called after every Newton step: ``callback(intermediate_result)`` (an
         :class:`~solvers.results.IntermediateResult` with ``x``, ``nit``, ``residual``
@@ -285,9 +285,9 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         return result(Status.CONVERGED, 0, f"{_METHOD}: x0 already satisfies ||F||_inf = {finf:.3e} <= {target:.3e}")
 
     inner_kw = {}
-    if inner == "gmres":             # at most inner_maxiter (default 10 n) iterations, in cycles of 30
-        budget = 10 * n if inner_maxiter is None else inner_maxiter
-        m = min(30, budget)
+    if inner == "gmres":             # at most inner_maxiter (default 10 n) iterations, in cycles of 30 (of n
+        budget = 10 * n if inner_maxiter is None else inner_maxiter    # when smaller: gmres caps a cycle at n)
+        m = max(1, min(30, budget, n))
         inner_kw = {"restart": m, "maxiter": -(-budget // m)}
     elif inner_maxiter is not None:
         inner_kw = {"maxiter": inner_maxiter}

@@ -3,9 +3,10 @@
 A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
 ``rmatvec``, ``matmat`` and ``diagonal()`` are optional. :class:`LinearOperator`
 is the convenience base class: it adds ``@``, ``+``, ``-``, scalar ``*`` and
-``.T`` (with an array, sparse matrix or operator on either side of ``@``, ``+``,
-``-``: ``M @ A`` and ``M + A`` are operators, ``x @ A`` is the row vector
-``x^T A``), and declared structure (``symmetric``, ``positive_definite``) that
+``.T`` (with an array, sparse matrix or operator on either side: ``M + A`` is an
+operator; ``X @ A`` mirrors ``A @ X``: the array ``X A``, for a vector the row
+vector ``x^T A``, for a sparse matrix or operator a product operator), and
+declared structure (``symmetric``, ``positive_definite``) that
 solvers may rely on (declared, never guessed).
 
 Every operator lives on one backend (``op.backend``); solvers run on it unless
@@ -165,13 +166,19 @@ class LinearOperator:
         return self.matmat(x)
 
     def __rmatmul__(self, other):
-        """``other @ A`` for a matrix, sparse matrix or operator ``other`` on the left: a product operator (was a
-        TypeError for arrays); ``x @ A`` for a vector ``x`` is the row vector ``x^T A`` (NumPy's meaning)."""
-        if getattr(other, "ndim", None) == 1:
+        """``other @ A``, mirroring ``A @ other``: a vector ``x`` gives the row vector ``x^T A`` and a 2-D array
+        ``X`` the array ``X A`` (NumPy's meanings); a sparse matrix or an operator a product operator."""
+        if isinstance(other, (list, tuple)):
+            other = np.asarray(other)
+        ndim = getattr(other, "ndim", None) if not (_is_sparse_matrix(other) or _is_operator_like(other)) else None
+        if ndim in (1, 2):
             xp = self.backend.xp
-            x = self.backend.asarray(other)
-            cplx = np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c"
-            return xp.conj(self.rmatvec(xp.conj(x))) if cplx else self.rmatvec(x)
+            X = self.backend.asarray(other)
+            cplx = np.iscomplexobj(X) or np.dtype(self.dtype).kind == "c"
+            if ndim == 1:
+                return xp.conj(self.rmatvec(xp.conj(X))) if cplx else self.rmatvec(X)
+            Y = self.T.matmat(xp.conj(X).T if cplx else X.T)       # A^H X^H = (X A)^H
+            return xp.conj(Y).T if cplx else Y.T
         return ProductOperator(aslinearoperator(other, backend=self.backend), self)
 
     def __add__(self, other):

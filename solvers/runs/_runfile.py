@@ -104,6 +104,8 @@ class Payload:
         time_s = float(time_s) if isinstance(time_s, (numbers.Real, np.floating)) else None
         if time_s is not None and not math.isfinite(time_s):
             time_s = None
+        if seed is not None and not (hasattr(seed, "__index__") or isinstance(seed, str)) or isinstance(seed, bool):
+            raise TypeError(f"RunStore.save: seed must be an int (or a str naming it), got {type(seed).__name__}")
         if seed is None:
             seed = result.options.get("seed")
         if isinstance(result, StoredRun):
@@ -287,6 +289,9 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
     """:func:`write_run_file` for a result already converted (:class:`Payload`). With ``directory`` the
     path must be a directory (a ``FileNotFoundError`` when it is not, e.g. a sidecar removed meanwhile:
     never a run file in its place)."""
+    if os.fspath(path).endswith(("/", os.sep)) and not Path(os.fspath(path)).is_dir():
+        raise FileNotFoundError(f"write_run_file: directory {os.fspath(path)!r} does not exist (a trailing '/' names "
+                                "a directory: create it first)")      # was: a run file named like the directory
     path = Path(os.path.abspath(os.fspath(path)))
     in_dir = path.is_dir()
     if directory and not in_dir:

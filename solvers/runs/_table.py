@@ -50,7 +50,8 @@ def select(rows: list[dict], *, problem=None, method=None, backend=None, status=
     for name, v in wanted.items():
         if v is not None and not isinstance(v, (str, list, tuple, set)):
             raise TypeError(f"filter {name}= takes a string or a list of strings, got {type(v).__name__}")
-    if converged is not None and not isinstance(converged, (bool, np.bool_)):
+    if converged is not None and not (isinstance(converged, (bool, np.bool_)) or
+                                      (isinstance(converged, numbers.Integral) and converged in (0, 1))):
         raise TypeError(f"filter converged= takes True or False, got {converged!r} (a string such as 'False' "
                         "counted as true)")
     if isinstance(tags, (str, list, tuple)):

@@ -105,6 +105,12 @@ from ._runfile import StoredRun, write_run_file
 FORMAT = _runfile.FORMAT
 FORMAT_VERSION = _runfile.FORMAT_VERSION
 _READABLE_VERSIONS = _single.READABLE_VERSIONS
+def _check_paths(method: str, name: str, items) -> None:
+    """``items`` must be an iterable of paths (or stores): a clear TypeError instead of 'not iterable'."""
+    if isinstance(items, (bytes, dict)) or not hasattr(items, "__iter__"):
+        raise TypeError(f"RunStore.{method}: {name} must be a path or a list of paths, got {type(items).__name__}")
+
+
 _new_run_id = _files.new_run_id   # module attribute: tests replace it to force id collisions
 _MODES = ("r", "a", "w-", "x")
 
@@ -267,15 +273,17 @@ class RunStore(_StoreReading):
             raise PermissionError(f"{self!r} is read only; open it with mode='a' to add runs")
 
     def _check_lock_writable(self) -> None:
-        """A save takes the store's lock after writing its run file (to add the index line): a lock file this
-        user cannot open (made by another user, mode 0644) raised then, after the run was stored, and a retry
-        stored it twice. Refused before anything is written instead."""
-        lock = self._dir.lock_path
-        ok = os.access(lock, os.R_OK | os.W_OK) if lock.exists() else os.access(lock.parent, os.W_OK | os.X_OK)
-        if not ok:
-            raise PermissionError(f"RunStore: cannot open the store's lock file {str(lock)!r} for writing (saves "
-                                  "take it to add their index line); ask its owner to make it group-writable "
-                                  "(chmod g+w), or save to a store of your own and merge it later")
+        """A save takes the store's lock after writing its run file (to add the index line): a lock file or
+        index this user cannot open (made by another user, mode 0644) raised then, after the run was stored,
+        and a retry stored it twice. Refused before anything is written instead."""
+        for what, f in (("lock file", self._dir.lock_path), ("index", self._dir.index_path)):
+            ok = os.access(f, os.R_OK | os.W_OK) if f.exists() else (
+                not f.parent.exists() or os.access(f.parent, os.W_OK | os.X_OK))
+            if not ok:
+                raise PermissionError(f"RunStore: cannot open the store's {what} {str(f)!r} for writing (a save "
+                                      "takes the lock and adds a line to the index); ask the store's owner to make "
+                                      "its lock file, index and folders group-writable (chmod -R g+w), or save to "
+                                      "a store of your own and merge it later")
 
     @property
     def _lock_path(self) -> Path:
@@ -345,6 +353,10 @@ class RunStore(_StoreReading):
             try:
                 self._dir.append([line])
                 break
+            except PermissionError as exc:  # the run file is stored; the index is only a cache (rebuilt when listed)
+                warnings.warn(f"RunStore: run {s['run_id']} is stored, but its index line could not be added "
+                              f"({exc}); listing finds it from its file", RuntimeWarning, stacklevel=2)
+                break
             except FileNotFoundError:
                 # another process compacted meanwhile: it moved this run into the file and removed the
                 # emptied sidecar (index included; another writer may have made a new one since). The run
@@ -381,6 +393,7 @@ class RunStore(_StoreReading):
         self._check_writable()
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        _check_paths("index_files", "paths", paths)
         paths = [Path(os.path.abspath(os.fspath(p))) for p in paths]
         rows = [None] * len(paths) if summaries is None else list(summaries)
         if len(rows) != len(paths):
@@ -388,6 +401,9 @@ class RunStore(_StoreReading):
                              "path (None where unknown)")
         run_dir = self.run_dir
         for p, row in zip(paths, rows):
+            if p.is_dir():
+                raise IsADirectoryError(f"RunStore.index_files: {str(p)!r} is a directory; give its run files "
+                                        "(or merge the directory store with RunStore.merge)")
             if not p.is_file():
                 raise FileNotFoundError(f"RunStore.index_files: {str(p)!r} does not exist")
             if row is None or p.parent != run_dir:
@@ -429,6 +445,7 @@ class RunStore(_StoreReading):
         """
         if isinstance(sources, (str, os.PathLike, RunStore)):
             sources = [sources]
+        _check_paths("merge", "sources", sources)
         stores = []
         for s in sources:
             p = s.path if isinstance(s, RunStore) else Path(os.path.realpath(os.fspath(s)))

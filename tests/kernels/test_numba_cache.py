@@ -29,15 +29,16 @@ NO_LOCATOR = """
         setattr(getattr(c, name), "from_function", classmethod(lambda cls, f, p: None))
     import numpy as np, numba
     from solvers._kernels.numba import krylov
+    import os, stat
     a = np.arange(5.0)
-    print(numba.config.CACHE_DIR, krylov.dot(a, a))
+    print(numba.config.CACHE_DIR, krylov.dot(a, a), oct(stat.S_IMODE(os.stat(numba.config.CACHE_DIR).st_mode)))
 """
 
 
 def test_kernels_run_without_a_cache_locator(tmp_path):
     # before the fallback: RuntimeError "cannot cache function 'dot_p': no locator available" on import
-    folder, value = _run(NO_LOCATOR, tmp_path)
-    assert float(value) == 30.0
+    folder, value, mode = _run(NO_LOCATOR, tmp_path)
+    assert float(value) == 30.0 and mode == "0o700"
     assert folder.startswith(str(tmp_path / f"newtonkit-numba-{os.getuid()}"))
     assert any(f.endswith(".nbi") for _, _, fs in os.walk(folder) for f in fs)   # it really cached there
     # a second process reuses the same private folder
@@ -48,10 +49,10 @@ def test_a_folder_others_can_write_is_not_used(tmp_path):
     shared = tmp_path / f"newtonkit-numba-{os.getuid()}"
     shared.mkdir()
     shared.chmod(0o777)                                   # planted by someone else: cached code is trusted
-    folder, value = _run(NO_LOCATOR, tmp_path)
-    assert float(value) == 30.0
+    folder, value, mode = _run(NO_LOCATOR, tmp_path)
+    assert float(value) == 30.0 and mode == "0o700"             # mkdtemp: private
     assert not folder.startswith(str(shared)) and os.path.basename(folder).startswith("newtonkit-numba-")
-    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700      # mkdtemp: private
+    assert not os.path.exists(folder)                            # removed when the process ended
 
 
 def test_private_folder_checks(tmp_path):

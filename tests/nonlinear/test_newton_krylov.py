@@ -305,3 +305,21 @@ def test_a_nan_jvp_is_named_and_a_none_preconditioner_is_refused():
     ok = solvers.newton_krylov(F, np.ones(5), jvp=lambda x, v: 2.0 * x * v, tol=1e-12)
     assert ok.converged
     np.testing.assert_allclose(ok.x, 2.0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 40])
+def test_default_inner_budget_is_10n_iterations(n, monkeypatch):
+    # restart = min(30, 10 n) with gmres capping a cycle at n gave 1 inner iteration per step at n = 1
+    import sys
+
+    gm = sys.modules["solvers.linear.gmres"]
+    seen, real = [], gm.gmres
+
+    def spy(*a, **k):
+        seen.append((k["restart"], k["maxiter"]))
+        return real(*a, **k)
+    monkeypatch.setattr(gm, "gmres", spy)
+    A = np.diag(np.arange(1.0, n + 1)) + np.diag(np.full(n - 1, 0.5), 1)
+    res = newton_krylov(lambda x: A @ x + 0.1 * x ** 3 - 1.0, np.zeros(n))
+    restart, cycles = seen[0]
+    assert res.converged and restart <= n and 10 * n <= restart * cycles < 10 * n + restart

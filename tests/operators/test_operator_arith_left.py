@@ -16,8 +16,10 @@ def test_array_left_of_operator_matches_dense(n):
     x = RNG.standard_normal(n)
     np.testing.assert_allclose((N + A).matvec(x), (N + M) @ x, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose((N - A).matvec(x), (N - M) @ x, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose((N @ A).matvec(x), N @ M @ x, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(N @ A, N @ M, rtol=1e-13, atol=1e-13)             # an array, as A @ N is
     np.testing.assert_allclose(x @ A, x @ M, rtol=1e-13, atol=1e-13)            # row vector times matrix
+    np.testing.assert_allclose(list(x) @ A, x @ M, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose((sp.csr_matrix(N) @ A).matvec(x), N @ M @ x, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose((sp.csr_matrix(N) + A).matvec(x), (N + M) @ x, rtol=1e-13, atol=1e-13)
 
 
@@ -25,6 +27,8 @@ def test_row_vector_times_complex_operator_is_not_conjugated():
     M = RNG.standard_normal((5, 5)) + 1j * RNG.standard_normal((5, 5))
     x = RNG.standard_normal(5) + 1j * RNG.standard_normal(5)
     np.testing.assert_allclose(x @ O.DenseOperator(M), x @ M, rtol=1e-13)
+    X = RNG.standard_normal((3, 5)) + 1j * RNG.standard_normal((3, 5))
+    np.testing.assert_allclose(X @ O.DenseOperator(M), X @ M, rtol=1e-13)
 
 
 @pytest.mark.parametrize("alpha, want", [(2.0, np.float32), (-1, np.float32), (np.float64(3.0), np.float32),

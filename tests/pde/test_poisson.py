@@ -190,3 +190,16 @@ def test_a_bad_replacement_leaves_the_problem_unchanged():
         np.testing.assert_array_equal(p.operator("numpy").to_csr().toarray(), A0)
     with pytest.raises(AttributeError):
         p.h = (0.5, 0.5)                                          # derived: read only
+
+
+def test_replacing_data_of_a_manufactured_problem():
+    p = pde.Poisson.manufactured((15, 15), kind="variable_k")
+    p.shape = (31, 31)                        # a finer grid keeps the exact solution: error is second order
+    res = solvers.solve(p, method="cg", precond="mg", rtol=1e-12)
+    assert p.exact is not None and p.error(res.x) < 2e-3
+    p.k = None                                # k=None is k = 1, as in the constructor
+    assert p.k == 1.0 and p.exact is None and not p.describe()["manufactured"]
+    with pytest.raises(ValueError, match="dropped when k was replaced"):
+        p.error(res.x)
+    with pytest.raises(ValueError, match="number of axes cannot change"):
+        p.shape = (8, 8, 8)
