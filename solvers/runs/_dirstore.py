@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import shutil
 import zlib
 from pathlib import Path
@@ -62,13 +63,6 @@ def file_stamp(path) -> list | None:
 def _vanished(e: dict, folder: Path) -> bool:
     """An index line of a file that could not be read because it no longer exists (not damage)."""
     return "error" in e and e.get("stamp") is None and not os.path.lexists(folder / e["file"])
-
-
-def _regular(entry) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
 
 
 class RunDir:
@@ -122,12 +116,11 @@ class RunDir:
 
     # -- run files and the index -----------------------------------------------------------------
     def run_files(self) -> list[str]:
-        """Names of the run files present (regular ``*.h5`` files not starting with a dot: a FIFO of that name
-        blocked the listing forever when opened)."""
+        """Names of the run files present (``*.h5`` not starting with a dot; one that is not a regular file is
+        reported as unreadable by :meth:`describe_file`, never opened)."""
         try:
             with os.scandir(self.path) as it:
-                return [e.name for e in it if e.name.endswith(_runfile.RUN_SUFFIX) and not e.name.startswith(".")
-                        and _regular(e)]
+                return [e.name for e in it if e.name.endswith(_runfile.RUN_SUFFIX) and not e.name.startswith(".")]
         except FileNotFoundError:
             return []
 
@@ -166,6 +159,10 @@ class RunDir:
         stamp = file_stamp(p)        # before reading: a change while it is read makes the line stale
         damaged: list = []
         try:
+            kind = os.stat(p).st_mode
+            if not stat.S_ISREG(kind):     # a FIFO blocked the listing forever when opened; a device never ends
+                what = "a directory" if stat.S_ISDIR(kind) else "a FIFO, socket or device"
+                raise OSError(f"not a regular file ({what})")
             runs = _runfile.summaries_in_file(p, damaged)
         except (OSError, KeyError, ValueError) as exc:
             return {"file": name, "error": f"{type(exc).__name__}: {exc}", "stamp": stamp}

@@ -139,10 +139,10 @@ class Payload:
         self.result, self.x, self.time_s = result, x, time_s
         self.history = {k: np.asarray(_to_host(v)) for k, v in result.history.items()}
         for k, v in self.history.items():
-            if v.dtype.kind not in "biufc":
-                raise ValueError(f"RunStore.save: history[{k!r}] has dtype {v.dtype} (not numbers: a None or a "
-                                 "string among its entries?); a history is a 1-D array of numbers, use NaN for a "
-                                 "missing entry")
+            if v.dtype.kind == "O":
+                raise ValueError(f"RunStore.save: history[{k!r}] is an array of Python objects (a None among "
+                                 "numbers?), which would be stored as its repr; a history is an array of numbers "
+                                 "(or text): use NaN for a missing entry")
         self.problem, self.provenance, self.tags = prob, prov, dict(tags or {})
         self.created = now
 

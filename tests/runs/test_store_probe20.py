@@ -154,7 +154,7 @@ def test_values_that_do_not_load_back_are_named_after_the_save(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             st.save(SolveResult(np.zeros(2), True, "converged", "m", 1, options={"a": [1, 2], "b": (3, 4)}))
-        with pytest.raises(ValueError, match=r"history\['residual'\] has dtype object.*use NaN"):
+        with pytest.raises(ValueError, match=r"history\['residual'\] is an array of Python objects.*use NaN"):
             st.save(SolveResult(np.zeros(1), True, "converged", "m", 1, history={"residual": [1.0, None]}))
         assert len(st) == 2
 
