@@ -326,9 +326,10 @@ class RunStore(_StoreReading):
         Costs O(the run): nothing already stored is copied. Values that cannot be stored exactly (a
         ``set``, ``bytes``, an object: stored as their repr; tuples inside lists and non-string dict
         keys: changed by JSON; the mask of a masked ``x``) are stored in that form and named in a
-        ``RuntimeWarning`` ("stored inexactly") after the save; a history of Python objects (a None among numbers) is refused. Saving a :class:`StoredRun` (a run
-        loaded from a store) keeps its original provenance, problem description and tags
-        (``tags`` are added); use :meth:`merge` to copy whole stores.
+        ``RuntimeWarning`` ("stored inexactly") after the save; a history of Python objects (a None
+        among numbers) is refused. Saving a :class:`StoredRun` (a run loaded from a store) keeps its
+        original provenance, problem description and tags (``tags`` are added); use :meth:`merge` to
+        copy whole stores.
         """
         self._check_writable()
         self._check_lock_writable()
