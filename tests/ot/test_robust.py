@@ -302,3 +302,22 @@ def test_auto_domain_kernel_when_sinkhorn_is_chosen():
     assert cases_ot.true_error(C, a, b, res.f, res.g, 10.0) <= 1e-10 * (1 + 1e-6)
     res2 = auto(C, eps=1e-5, domain="kernel")
     assert res2.stats["auto_choice"] == "sns" and "auto_domain" not in res2.stats
+
+
+@pytest.mark.parametrize("big", [1e200, 1e300, 1e306])
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_cost_of_forbidden_pairs_is_zero(big, method):
+    # the one-pass summary kernel counted entries 700 below their row maximum as exp(-700): times a cost of
+    # 1e306 that added ~1e2 to res.cost of a converged solve (0.0877 reported 266.6); reference: <P, C> of the
+    # returned plan, whose forbidden entries are exactly 0, summed over the allowed pairs only
+    rng = np.random.default_rng(5)
+    C = rng.random((60, 40))
+    forbid = rng.random(C.shape) < 0.3
+    C[forbid] = big
+    a, b = np.full(60, 1 / 60), np.full(40, 1 / 40)
+    r = getattr(solvers, method)(C, a, b, eps=0.1, tol=1e-9, backend="numba")
+    assert r.converged
+    P = np.asarray(r.plan())
+    assert np.all(P[forbid] == 0.0)
+    ref = float((P[~forbid] * C[~forbid]).sum())
+    assert abs(r.cost - ref) <= 1e-12 * ref

@@ -29,16 +29,17 @@ smallest and the largest row maximum of every block and across blocks): then ``w
 lose that row's contribution to the columns, so the pass reports itself as not applicable
 (``False``) and the caller uses the separate passes (``_lse_pair_rows``, ``lse_cols`` with its own
 per-column shift, ``_plan_cost``). Non-finite exponents (NaN or infinite potentials or costs) do
-the same. Entries more than 700 below their row's maximum enter as ``exp(-700)`` times the row's
-weight (the clamp of :func:`_exp_le0`), i.e. they change a column sum by at most
-``n exp(-700) max_i exp(mx_i)`` -- below 1e-290 relative to the plan's largest entry.
+the same. Entries more than 700 below their row's maximum count as 0 (as in ``_plan_cost``), i.e.
+they change a column sum by at most ``n exp(-700) max_i exp(mx_i)`` -- below 1e-290 relative to the
+plan's largest entry -- and the cost not at all (at ``exp(-700)`` each, a forbidden pair of cost 1e306
+added 1e2).
 """
 import math
 
 import numba as nb
 import numpy as np
 
-from ._ot_dense import _FM_SAFE, _exp_le0
+from ._ot_dense import _FM_SAFE, _XMIN, _exp_le0
 
 #: largest spread of the row maxima of the exponent for which the one-pass column sums are used
 SPREAD = 600.0
@@ -58,8 +59,11 @@ def _exponents(Crow, fi, g, inv_eps, buf):
 
 @nb.njit(cache=True, fastmath=_FM_SAFE)
 def _shifted_exp(buf, mx):
+    """``buf = exp(buf - mx)``, entries more than 700 below the maximum as 0 (as ``_plan_cost``: at the clamp
+    of :func:`_exp_le0` they entered as ``exp(-700)``, which times a cost of 1e306 added 1e2 to the cost)."""
     for j in range(buf.shape[0]):
-        buf[j] = _exp_le0(buf[j] - mx)
+        x = buf[j] - mx
+        buf[j] = _exp_le0(x) if x >= _XMIN else 0.0
 
 
 @nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
