@@ -162,13 +162,16 @@ TOL_MARGIN = 0.98
 #: iterations per stagnation check of a final eps stage (:class:`_Stall`), and the window it judges
 STALL = 100
 STALL_WINDOW = 300
+#: minima of the window's thirds falling in turn, the last below this times the first: progress (:class:`_Stall`)
+STEADY = 0.98
 
 
 class _Stall:
     """The stagnation test of a final eps stage, asked after each chunk of iterations: the smallest error of
     the second half of the last :data:`STALL_WINDOW` is above 0.9 times that of the first half (a decay slower
     than 0.9993 per iteration; minima, not a fitted trend, which the jitter at the floor moves either way) while
-    the best error is within 100x the rounding floor of the current potentials (there the error only jitters). Away
+    the best error is within 100x the rounding floor of the current potentials (there the error only jitters),
+    unless the minima of the window's thirds fall in turn by 2 % or more (a steady fall). Away
     from the floor a flat stretch is not taken as stagnation: Sinkhorn's error can sit on a plateau for
     hundreds of iterations and then fall (weights of very different sizes at small eps)."""
 
@@ -183,6 +186,10 @@ class _Stall:
             return False
         half = e.size // 2
         if not float(e[half:].min()) > 0.9 * float(e[:half].min()):     # it still fell by 10 % in 150 iterations
+            return False
+        k = e.size // 3                  # a slow but steady fall is progress, not the jitter of the floor (the
+        m0, m1, m2 = float(e[:k].min()), float(e[k:2 * k].min()), float(e[2 * k:].min())   # floor estimate can
+        if m0 > m1 > m2 and m2 < STEADY * m0:      # be high: 5 % per 150 iterations at 98x it went on to 1e-14)
             return False
         self.floor = self.geom.rounding_floor(run.f, run.g, run.eps, self.a, self.b)
         return float(e.min()) <= 100.0 * self.floor[0]
