@@ -223,12 +223,15 @@ def unit_mass(inputs, tol: float) -> tuple:
 class MassCallback:
     """The user's callback (a :class:`solvers.results.Callback`), given the potentials and errors
     of the problem as posed while a solve runs on unit mass: ``f + eps log(mass)`` (``eps`` the
-    current stage's, from the ``eps`` field; ``shift``, the final one's, without it) and ``err * mass``."""
+    current stage's, from the ``eps`` field; ``shift``, the final one's, without it) and ``err * mass``;
+    with zero weights, at full size (``-inf`` off the support, as the result's: the callback's ``f`` had the
+    support's size and could not be passed back as ``f0``)."""
 
-    def __init__(self, fn, shift: float, mass: float, xp):
+    def __init__(self, fn, shift: float, mass: float, xp, inputs=None):
         from ..results import Callback
 
         self.cb, self.shift, self.mass, self.xp = Callback(fn), shift, mass, xp
+        self.full = None if inputs is None or inputs.support is None else (inputs.be, inputs.support, inputs.shape)
         self.log_mass = math.log(mass) if mass > 0 else 0.0
         # the first row reported: 1 (after each iteration, not at the starting point), or 0 for a run that
         # continues another one's count (``fn.continues``: SNS after auto's Sinkhorn part, whose hand-off
@@ -239,12 +242,16 @@ class MassCallback:
         return bool(self.cb)
 
     def __call__(self, x, nit: int, **fields) -> bool:
-        if not self.cb or self.mass == 1.0:
+        if not self.cb or (self.mass == 1.0 and self.full is None):
             return self.cb(x, nit, **fields)
-        eps = fields.get("eps")
-        f = fields["f"] + (self.shift if eps is None else eps * self.log_mass)
-        fields.update(f=f, marginal_error=fields["marginal_error"] * self.mass)
-        return self.cb(self.xp.concatenate([f, fields["g"]]), nit, **fields)
+        if self.mass != 1.0:
+            eps = fields.get("eps")
+            fields.update(f=fields["f"] + (self.shift if eps is None else eps * self.log_mass),
+                          marginal_error=fields["marginal_error"] * self.mass)
+        if self.full is not None:
+            be, (ia, ib), (n, m) = self.full
+            fields.update(f=expand(be, fields["f"], ia, n), g=expand(be, fields["g"], ib, m))
+        return self.cb(self.xp.concatenate([fields["f"], fields["g"]]), nit, **fields)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -89,11 +89,12 @@ def schedule_range(geom) -> float:
     full = min(float(xp.max(geom.C)) - lo, sys.float_info.max)        # cost_range, with its min kept
     C = geom.C.reshape(-1)
     step = max(1, C.shape[0] // RANGE_SAMPLE)
-    s = np.sort(np.asarray(geom.be.to_numpy(C[::step]), dtype=np.float64)) - lo
-    s = s[s > 0]
-    if s.size < 2:
-        return full
-    ratio = s[1:] / s[:-1]
+    with np.errstate(over="ignore", invalid="ignore"):                # costs near +-1.8e308: inf differences
+        s = np.sort(np.asarray(geom.be.to_numpy(C[::step]), dtype=np.float64)) - lo
+        s = s[(s > 0) & np.isfinite(s)]
+        if s.size < 2:
+            return full
+        ratio = s[1:] / s[:-1]
     k = int(np.argmax(ratio))
     return min(full, float(s[k])) if ratio[k] >= RANGE_GAP else full
 

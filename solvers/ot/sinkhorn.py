@@ -300,7 +300,7 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
     # the run is on unit mass (the float32 range, the kernel's scaling window and the stages'
     # tolerance are absolute); potentials and errors are mapped back at the end
     a, b, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
-    cb = _common.MassCallback(callback, shift, mass, xp)
+    cb = _common.MassCallback(callback, shift, mass, xp, inputs)
     maxiter = 100_000 if opts.maxiter is None else opts.maxiter
     check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]

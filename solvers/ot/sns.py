@@ -285,7 +285,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     # the solve runs on unit mass (its thresholds -- shift, switch_tol, polish_above, the float32
     # range -- are absolute); potentials and errors are mapped back (f + eps log mass, err * mass)
     an, bn, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
-    cb = _common.MassCallback(callback, shift, mass, xp)
+    cb = _common.MassCallback(callback, shift, mass, xp, inputs)
     stages = [eps]
     if opts.factor is not None:
         auto = opts.eps_scaling == "auto"

@@ -321,3 +321,20 @@ def test_cost_of_forbidden_pairs_is_zero(big, method):
     assert np.all(P[forbid] == 0.0)
     ref = float((P[~forbid] * C[~forbid]).sum())
     assert abs(r.cost - ref) <= 1e-12 * ref
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_callback_potentials_are_full_size_with_zero_weights(method):
+    rng = np.random.default_rng(0)
+    C = rng.random((5, 4))
+    a, b = np.array([0.0, 0.25, 0.25, 0.25, 0.25]), np.array([0.5, 0.0, 0.25, 0.25])
+    seen, xs = [], []
+    fn = getattr(solvers, method)
+    r = fn(C, a, b, eps=0.1, tol=1e-9, callback=lambda intermediate_result: seen.append(intermediate_result))
+    fn(C, a, b, eps=0.1, tol=1e-9, callback=lambda xk: xs.append(xk.shape))
+    last = seen[-1]
+    assert last.f.shape == r.f.shape == (5,) and last.g.shape == r.g.shape == (4,) and xs[-1] == r.x.shape == (9,)
+    assert np.isneginf(last.f[0]) and np.isneginf(last.g[1])
+    np.testing.assert_allclose(last.f[1:], r.f[1:], rtol=1e-6, atol=1e-9)
+    warm = fn(C, a, b, eps=0.1, tol=1e-9, f0=last.f)              # the callback's f is a valid warm start
+    assert warm.converged
