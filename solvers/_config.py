@@ -34,6 +34,7 @@ import functools
 import os
 import sys
 import threading
+import weakref
 
 _ENV = "NEWTONKIT_NUM_THREADS"
 _requested: int | None = None
@@ -228,8 +229,31 @@ def _after_fork_in_child() -> None:
     _forked_from_gnu_omp = layer == "omp" and getattr(omp, "openmp_vendor", "GNU") == "GNU"
 
 
+#: locks of objects (multigrid levels, scratch arrays) re-made in a forked child: see :func:`fork_safe`
+_FORK_LOCKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def fork_safe(obj, attr: str, factory=threading.Lock):
+    """``obj.attr = factory()``, made again in a forked child (returns the lock). A lock another thread of the
+    parent held at the fork stays held in the child forever: a child that used the object (or launched a kernel
+    under :func:`launch_lock`) then hung instead of running."""
+    lock = factory()
+    setattr(obj, attr, lock)
+    _FORK_LOCKS.setdefault(obj, {})[attr] = factory
+    return lock
+
+
+def _renew_locks_in_child() -> None:
+    global _LAUNCH, _blas_lock
+    _LAUNCH, _blas_lock = threading.RLock(), threading.Lock()
+    for obj, attrs in list(_FORK_LOCKS.items()):
+        for attr, factory in attrs.items():
+            setattr(obj, attr, factory())
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_renew_locks_in_child)
 
 
 def check_fork() -> None:

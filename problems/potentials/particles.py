@@ -238,6 +238,7 @@ class ParticlePotential:
         if backend == "numba":
             from solvers import _config
 
+            _config.check_fork()                   # a clear error, not an abort, in a forked GNU OpenMP child
             _config.apply()
             with _config.launch_lock():            # workqueue layer: one parallel launch at a time
                 return _direct.gaussian_sum_direct(x, self.positions, self.charges, self.kernel.c, a)
@@ -258,6 +259,7 @@ def coulomb_sum(points, positions, charges, backend: str = "numba") -> np.ndarra
     if backend == "numba":
         from solvers import _config
 
+        _config.check_fork()
         _config.apply()
         with _config.launch_lock():
             return _direct.coulomb_direct(x, pos, z)

@@ -14,18 +14,19 @@ it when needed. What is kept is bounded by the largest request (callers ask for 
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import numpy as np
+
+from .. import _config
 
 
 class Scratch:
     """The kept arrays of one object and the lock that lends them."""
 
-    __slots__ = ("lock", "arrays")
+    __slots__ = ("lock", "arrays", "__weakref__")
 
     def __init__(self):
-        self.lock = threading.Lock()
+        _config.fork_safe(self, "lock")         # made again in a forked child (a held lock would hang it)
         self.arrays: dict = {}
 
 

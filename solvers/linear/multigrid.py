@@ -114,7 +114,6 @@ highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (199
 from __future__ import annotations
 
 import numbers
-import threading
 
 import numpy as np
 
@@ -280,7 +279,7 @@ class MultigridPreconditioner(LinearOperator):
         self._tail = False                         # the kernel set's compiled tail of the cycle, planned on first use
         # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
         # interleaved their cycles and both got wrong vectors)
-        self._lock = threading.Lock()
+        _config.fork_safe(self, "_lock")
         self.stats = {"vcycles": 0, **_setup.work_per_cycle(self.levels, self.nus)}
 
     def __getstate__(self):
@@ -291,7 +290,7 @@ class MultigridPreconditioner(LinearOperator):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        _config.fork_safe(self, "_lock")
 
     # ------------------------------------------------------------------ cycle
     def _cycle(self, l, f, u, K, dot=False):

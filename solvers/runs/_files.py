@@ -76,3 +76,14 @@ class Lock:
 
 
 __all__ = ["new_run_id", "fsync_path", "Lock"]
+
+
+def _renew_in_child() -> None:
+    """A forked child starts with no store lock held: a lock another parent thread held at the fork (its save
+    under way) stayed held in the child, whose own saves to that store then hung."""
+    Lock._held = {}
+    Lock._guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_in_child)
