@@ -95,7 +95,10 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
         ``solvers.cg(problem.operator(be), problem.rhs(be), M=M)`` instead.
     **options
         Passed on to the routine by keyword (``rtol``, ``tol``, ``maxiter``,
-        ``callback`` ...); see :func:`accepted_options`.
+        ``callback`` ...); see :func:`accepted_options`. A problem may
+        recommend options per routine in ``problem.solve_defaults`` (a dict
+        ``{method: {option: value}}``, e.g. ``PoissonControl``: MINRES instead of
+        a sketch); the options given here override them.
 
     Returns
     -------
@@ -144,6 +147,8 @@ def solve(problem, method: str | None = None, *, backend=None, precond=None, **o
                              f"{', '.join(map(repr, offers))} or None")
     be = _backends.get_backend(backend)
     routine = _routine(method)
+    # a problem may recommend options for a routine (``solve_defaults``); the caller's win
+    options = {**dict(getattr(problem, "solve_defaults", {}).get(method, {})), **options}
     if method in PROBLEM_LEVEL:
         return routine(problem, backend=be, **options)
     if method in NONLINEAR:

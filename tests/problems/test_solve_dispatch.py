@@ -164,3 +164,19 @@ def test_newton_krylov_names_an_overflowing_norm_not_nan():
 
     with pytest.raises(ValueError, match=r"\|\|F\(x0\)\|\|_2 overflows"):     # F(x0) = -1e308 is finite
         solvers.solve(Bratu((8, 8), 1e308), method="newton_krylov", maxiter=5)
+
+
+def test_poisson_control_defaults_to_minres_and_matches_a_dense_kkt_solve():
+    # solve(PoissonControl) used the Gaussian sketch on the operator KKT system: 94 s at n = 32, stopped at
+    # iteration 0 (outside probe helper-74); the problem now recommends sketch=None (MINRES) via solve_defaults
+    p = pde.PoissonControl(12)
+    r = solvers.solve(p)
+    assert r.converged and r.options["sketch"] is None
+    x0, n, m = np.asarray(p.x0, dtype=float), p.n, p.m
+    H = np.column_stack([p.hess_lagrangian(x0, np.zeros(m)).matvec(e) for e in np.eye(n)])
+    J = np.column_stack([p.jac(x0).matvec(e) for e in np.eye(n)])
+    K = np.block([[H, J.T], [J, np.zeros((m, m))]])
+    step = np.linalg.solve(K, -np.concatenate([p.grad(x0), p.c(x0)]))     # the QP's exact optimum from x0
+    x_ref = x0 + step[:n]
+    assert np.linalg.norm(np.asarray(r.x) - x_ref) <= 1e-6 * np.linalg.norm(x_ref)
+    assert solvers.solve(p, sketch="gaussian", maxiter=1).options["sketch"] == "gaussian"   # the caller wins
