@@ -2014,14 +2014,23 @@ def _dev_runstore():
 
 
 def _dev_solve_default_sketch():
+    """A sketch on the device is refused naming sketch=None; solve() itself now passes PoissonControl's
+    recommended sketch=None (its solve_defaults), which runs there: checked against the host solve."""
     def fn(be):
         from problems.pde import PoissonControl
 
         try:
-            solvers.solve(PoissonControl(4), method="sketched_newton", backend=be)
+            solvers.solve(PoissonControl(4), method="sketched_newton", sketch="gaussian", backend=be)
         except (TypeError, ValueError) as exc:
-            return _named(exc, "sketch=None")
-        return "wrong", "default sketch accepted on the device"
+            out = _named(exc, "sketch=None")
+        else:
+            return "wrong", "a sketch accepted on the device"
+        if out != "clear_error":
+            return out
+        dev = solvers.solve(PoissonControl(4), method="sketched_newton", backend=be)
+        host = solvers.solve(PoissonControl(4), method="sketched_newton", backend="numpy")
+        ok = dev.converged and host.converged and np.allclose(be.to_numpy(dev.x), host.x, rtol=1e-6, atol=1e-9)
+        return ("verified", "") if ok else ("wrong", f"device default solve: converged={dev.converged}")
     return _on_device(fn)
 
 
