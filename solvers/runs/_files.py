@@ -75,7 +75,16 @@ class Lock:
         entry[0].release()
 
 
-__all__ = ["new_run_id", "fsync_path", "Lock"]
+def check_name_length(path: Path, extra: int) -> None:
+    """A store name too long for the temporary files beside it (``extra`` characters longer: ``.<name>.tmp-<host>-
+    <pid>-<hex>``): one clear error up front (a save failed with 'File name too long' naming a hidden temp file)."""
+    try:
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    if len(path.name.encode("utf-8", "surrogateescape")) + extra > limit:
+        raise ValueError(f"RunStore: the name {path.name[:40]!r}... is too long: the store keeps temporary files "
+                         f"named after it, so it may have at most {limit - extra} bytes here")
 
 
 def _renew_in_child() -> None:
@@ -87,3 +96,6 @@ def _renew_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_in_child)
+
+
+__all__ = ["new_run_id", "fsync_path", "Lock", "check_name_length"]

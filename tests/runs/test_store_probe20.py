@@ -214,3 +214,12 @@ def test_argument_errors_name_the_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match="trailing '/' names a directory"):
         write_run_file(SolveResult(np.zeros(1), True, "converged", "m", 1), str(tmp_path / "missing_dir") + "/")
     assert not (tmp_path / "missing_dir").exists()
+
+
+def test_a_store_name_too_long_for_its_temp_files_is_refused_up_front(tmp_path):
+    # a 230-character name failed at the first save with 'File name too long' naming a hidden temp file
+    with pytest.raises(ValueError, match="is too long: the store keeps temporary files"):
+        RunStore(str(tmp_path / ("a" * 230 + ".h5")))
+    with RunStore(str(tmp_path / ("b" * 150 + ".h5"))) as st:           # well within the limit: saves work
+        st.save(SolveResult(np.zeros(1), True, "converged", "m", 0))
+        assert len(st) == 1
