@@ -61,6 +61,7 @@ X. Tang, M. Shavlovsky, H. Rahmanian, E. Tardini, K. K. Thekumparampil, T. Xiao,
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -179,6 +180,9 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     from .sinkhorn import sinkhorn
     from .sns import sns
 
+    if data is None or isinstance(data, (dict, str, bytes, numbers.Number)):   # named as auto's (were 'sns:')
+        raise TypeError(f"auto: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, got "
+                        f"{type(data).__name__}")
     pre_eps = getattr(data, "eps", None) if hasattr(data, "C") else eps
     if pre_eps is None:
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")

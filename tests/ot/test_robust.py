@@ -338,3 +338,11 @@ def test_callback_potentials_are_full_size_with_zero_weights(method):
     np.testing.assert_allclose(last.f[1:], r.f[1:], rtol=1e-6, atol=1e-9)
     warm = fn(C, a, b, eps=0.1, tol=1e-9, f0=last.f)              # the callback's f is a valid warm start
     assert warm.converged
+
+
+@pytest.mark.parametrize("data", [None, {"C": np.ones((2, 2))}, 3.0])
+def test_auto_names_itself_for_data_that_is_not_a_problem(data):
+    from solvers.ot.auto import auto
+
+    with pytest.raises(TypeError, match="^auto: expected an EntropicOT"):   # was labelled 'sns:'
+        auto(data, eps=0.1)
