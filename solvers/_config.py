@@ -342,7 +342,10 @@ def numba_cache_fallback(source_file) -> str | None:
 
     path = _private_folder(os.path.join(tempfile.gettempdir(), f"newtonkit-numba-{_uid()}"))
     if path is not None:            # one subfolder per version of the kernel sources (kernels inline helpers of
-        path = _private_folder(os.path.join(path, _kernel_sources_tag()))   # other modules: see _kernels/numba)
+        from pathlib import Path    # other modules: see _kernels/numba)
+
+        kernels = Path(__file__).resolve().parent / "_kernels" / "numba"
+        path = _private_folder(os.path.join(path, sources_digest(kernels)[:16]))
     if path is None:                   # a fresh private folder: removed when the process ends
         import atexit
         import shutil
@@ -353,16 +356,17 @@ def numba_cache_fallback(source_file) -> str | None:
     return path
 
 
-def _kernel_sources_tag() -> str:
-    """The first 16 hex digits of the SHA-256 of the Numba kernel package's sources."""
+def sources_digest(folder) -> str:
+    """SHA-256 of the names and bytes of every ``*.py`` file in ``folder`` (the Numba kernel package's stale-cache
+    stamp, and the name of its fallback cache folder)."""
     import hashlib
     from pathlib import Path
 
     h = hashlib.sha256()
-    for p in sorted((Path(__file__).resolve().parent / "_kernels" / "numba").glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+    for path in sorted(Path(folder).glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _uid() -> str:

@@ -191,7 +191,7 @@ class LinearOperator:
         return SumOperator(self, ScaledOperator(aslinearoperator(other, backend=self.backend), -1.0))
 
     def __rsub__(self, other):
-        return SumOperator(aslinearoperator(other, backend=self.backend), ScaledOperator(self, -1.0))
+        return SumOperator(aslinearoperator(other, backend=self.backend), -self)
 
     def __mul__(self, alpha):
         if getattr(alpha, "ndim", None) == 0 and hasattr(alpha, "item"):   # a 0-d array: the scalar it holds

@@ -174,14 +174,17 @@ def salvage(store_class, source, destination) -> dict:
     if not source.exists():                 # before the destination is made (an empty store was left behind)
         raise FileNotFoundError(f"RunStore.salvage: {str(source)!r} does not exist")
     dest = store_class(destination, mode="w-")
-    files = sorted(p for p in source.glob("*.h5") if p.is_file()) if source.is_dir() else [source]
+    files = sorted(source.glob("*.h5")) if source.is_dir() else [source]
     side = source.with_name(source.name + ".d")
     if not source.is_dir() and side.is_dir():
-        files += sorted(p for p in side.glob("*.h5") if p.is_file())
+        files += sorted(side.glob("*.h5"))
 
     def copy(f):
         out = {"copied": [], "damaged": {}}
         for p in files:
+            if not p.is_file():             # a FIFO would block the copy forever: named, not opened
+                out["damaged"][f"file:{p.name}"] = "not a regular file"
+                continue
             try:
                 r = _integrity.copy_intact_runs(p, f)
             except DamagedStoreError as exc:

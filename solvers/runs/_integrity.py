@@ -152,22 +152,17 @@ def _holds_complex_extended(g) -> bool:
     if not _PADDED:
         return False
     want = np.dtype(np.clongdouble)
-    found = []
 
-    def visit(obj):
-        for v in obj.attrs.values():
-            if np.asarray(v).dtype == want:
-                found.append(True)
-        if isinstance(obj, h5py.Group):
-            for child in obj.values():
-                if isinstance(child, h5py.Dataset) and child.dtype == want:
-                    found.append(True)
-                visit(child)
+    def holds(obj) -> bool:
+        if any(np.asarray(v).dtype == want for v in obj.attrs.values()):
+            return True
+        if isinstance(obj, h5py.Dataset):
+            return obj.dtype == want
+        return any(holds(child) for child in obj.values())
     try:
-        visit(g)
+        return holds(g)
     except HDF5_ERRORS:
         return False
-    return bool(found)
 
 
 def is_complete(g, run_id: str, path) -> bool:

@@ -197,6 +197,11 @@ def tmp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}{_TMP_MARK}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+def tmp_overhead() -> int:
+    """Characters :func:`tmp_name` adds to a file name (process ids up to 7 digits, plus slack)."""
+    return len(tmp_name(Path("x")).name) + 6
+
+
 def is_tmp(name: str) -> bool:
     return name.startswith(".") and _TMP_MARK in name
 

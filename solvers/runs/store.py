@@ -200,7 +200,7 @@ class RunStore(_StoreReading):
         self._cleaned = False
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"RunStore: directory {str(self.path.parent)!r} does not exist; create it first")
-        _files.check_name_length(self.path, len(_runfile.tmp_name(Path('x')).name) + 6)
+        _files.check_name_length(self.path, _runfile.tmp_overhead())
         self.is_directory = _is_directory_path(given, self.path)
         if self.is_directory:
             self._dir = RunDir(self.path, self.path / ".lock", self.durable)

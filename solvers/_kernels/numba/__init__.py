@@ -15,7 +15,6 @@ launch parallel kernels at once, it hands out the module's functions under a pro
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import types
 from pathlib import Path
@@ -25,13 +24,7 @@ from ... import _config
 _STAMP = "newtonkit-kernel-sources.sha256"
 
 
-def sources_digest(folder: Path) -> str:
-    """SHA-256 of the names and bytes of every ``*.py`` file in ``folder``."""
-    h = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+sources_digest = _config.sources_digest
 
 
 def drop_stale_cache(folder: Path | None = None) -> bool:
