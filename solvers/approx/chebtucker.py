@@ -346,6 +346,35 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
             resolved = all(_sample.representation_resolved(self.core, self.factors, self.tol))
         return bool(resolved)
 
+    # --- the result fields (an approximation is a result too: docs/conventions) ----------------
+    @property
+    def converged(self) -> bool:
+        """Whether the function is resolved at this degree (``error_estimate()["resolved"]``); ``success`` too."""
+        return self._resolved()
+
+    success = converged
+
+    @property
+    def status(self) -> str:
+        """``"converged"`` when resolved, else ``"maxiter"`` (the degree was not enough)."""
+        return Status.CONVERGED if self.converged else Status.MAXITER
+
+    @property
+    def message(self) -> str:
+        return f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}" + (
+            "" if self.converged else ": not resolved at this degree (the trailing coefficients are above tol or "
+            "decay algebraically), so the error estimate is not a bound; raise the degree")
+
+    @property
+    def nit(self) -> int:
+        """HOOI sweeps done (0 for HOSVD)."""
+        return int(self.stats.get("hooi_sweeps", 0))
+
+    @property
+    def x(self):
+        """The Tucker core (what a stored run holds as ``x``)."""
+        return self.core
+
     # --- persistence ----------------------------------------------------------------------
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -365,15 +394,8 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         extras ``domain``, ``factor_0`` ... ``factor_{d-1}``, ``tol``, ``truncation_bound``
         (rebuild with :meth:`from_result`)."""
         extras = {f"factor_{i}": A for i, A in enumerate(self.factors)}
-        hist = dict(self.history)
-        stats = dict(self.stats)
-        ok = self._resolved()
-        return SolveResult(self.core, ok, Status.CONVERGED if ok else Status.MAXITER,
-                           f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}" + (
-                               "" if ok else ": not resolved at this degree (the trailing coefficients are above tol "
-                               "or decay algebraically), so the error estimate is not a bound; raise the degree"),
-                           int(stats.get("hooi_sweeps", 0)),
-                           history=hist, stats=stats, method=self.method, backend=self.backend, options=self.options,
+        return SolveResult(self.core, self.converged, self.status, self.message, self.nit,
+                           history=dict(self.history), stats=dict(self.stats), method=self.method, backend=self.backend, options=self.options,
                            provenance=self.provenance, domain=self.domain, tol=self.tol,
                            truncation_bound=self.truncation_bound, **extras)
 

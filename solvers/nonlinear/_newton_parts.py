@@ -152,9 +152,21 @@ def _modified_cholesky_direction(H, g, beta=1e-3):
 
 
 def _check_positive(name, v, allow_zero=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number, got {v!r}")
+    what = f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number"
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):      # a wrong type is a TypeError, as in cg
+        raise TypeError(f"{what}, got {type(v).__name__} {v!r}")
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{what}, got {v!r}")
     return float(v)
+
+
+def _check_int(name, v, low):
+    """``v`` as an int ``>= low``: a TypeError for a non-integer (``2.5``, ``True``), a ValueError below ``low``."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {low} or None, got {type(v).__name__} {v!r}")
+    if v < low:
+        raise ValueError(f"{name} must be an integer >= {low} or None, got {v!r}")
+    return int(v)
 
 
 def falls_at_constant(fvals, mvals, window: int) -> bool:

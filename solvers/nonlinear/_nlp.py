@@ -415,7 +415,9 @@ def second_order_point(ev: NLPEvaluator, q: Point, J):
 
 # ---------------------------------------------------------------------------------------------- option checks
 def positive_arg(name, v, *, upper=None, open_upper=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):    # a wrong type is a TypeError, as elsewhere
+        raise TypeError(f"{name} must be a positive finite number, got {type(v).__name__} {v!r}")
+    if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {v!r}")
     if upper is not None and (v >= upper if open_upper else v > upper):
         raise ValueError(f"{name} must be below {upper}, got {v!r}")
@@ -423,7 +425,9 @@ def positive_arg(name, v, *, upper=None, open_upper=True):
 
 
 def int_arg(name, v, low):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {low}, got {type(v).__name__} {v!r}")
+    if v < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
     return int(v)
 

@@ -125,6 +125,21 @@ def test_pickle_and_result_round_trip(rng, tmp_path):
     assert loaded.provenance["utc_start"] == ct.provenance["utc_start"]
 
 
+def test_the_approximation_answers_the_result_fields(rng):
+    """ARCHITECTURE, Results: an approximation is a result too, so the object itself answers ``converged``,
+    ``success``, ``status``, ``message``, ``nit`` and ``x`` (as its stored result does); an unresolved function
+    (a kink at degree 8) is not converged and says to raise the degree."""
+    ct = chebtucker(lambda x: np.exp(x[:, 0] + x[:, 1]), [(0, 1), (1, 3)], degree=20, tol=1e-10)
+    res = ct.to_result()
+    for name in ("converged", "success", "status", "message", "nit"):
+        assert getattr(ct, name) == getattr(res, name), name
+    assert ct.converged is True and ct.status == "converged" and ct.x is ct.core
+    with pytest.warns(RuntimeWarning, match="not resolved"):
+        kink = chebtucker(lambda x: np.abs(x[:, 0] - 0.3) + x[:, 1], [(0, 1), (1, 3)], degree=8, tol=1e-10)
+    assert kink.converged is False and kink.success is False and kink.status == "maxiter"
+    assert "raise the degree" in kink.message and kink.to_result().converged is False
+
+
 def test_error_estimate_sees_an_unresolved_function(rng):
     """Degree 10 cannot resolve 1/(1 + 25 x^2): the interpolation estimate is large and
     within a factor 10 of the true error; at degree 60 both are small."""

@@ -252,6 +252,8 @@ def test_nonfinite_start_value_is_reported():
     ({"tol": -1e-8}, ValueError, "tol"),
     ({"tol": float("nan")}, ValueError, "tol"),
     ({"maxiter": -1}, ValueError, "maxiter"),
+    ({"tol": "1e-8"}, TypeError, "tol"),              # a wrong type is a TypeError, as in cg (outside audit)
+    ({"maxiter": 2.5}, TypeError, "maxiter"),
     ({"method": "bfgs"}, ValueError, "method"),
     ({"c1": 0.9}, ValueError, "c1"),
     ({"method": "grad-reg", "gamma0": 0.0}, ValueError, "gamma0"),
