@@ -208,6 +208,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         rr = K.residual(b, Aap.into(x, q), r)
         return math.sqrt(rr) if rr >= 0.0 else float("nan")
 
+    lanczos = []                   # alpha_0, beta_0, alpha_1, ... of the first LANCZOS_KEEP / 2 iterations
     k = 0
     status = Status.MAXITER
     reason = ""
@@ -235,6 +236,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                                                  direction=p, curvature=pap)
                 return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
             alpha = rz / pap
+            if len(lanczos) < LANCZOS_KEEP:        # CG's coefficients: a Lanczos matrix for a maxiter message
+                lanczos.append(alpha)
             if S.M is None:
                 rr = K.cg_update_xr(x, r, p, qv, alpha)
                 rz_new = rr
@@ -279,6 +282,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                     K.axpy(alpha, p, x)
                 return _precond_fail(done, R, x, k, rnorm, rz_new, true_residual)
             beta = rz_new / rz
+            if len(lanczos) < LANCZOS_KEEP:
+                lanczos.append(beta)
             rz = rz_new
             if pending:
                 K.cg_update_xp(x, p, z, alpha, beta)
@@ -299,7 +304,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             return done(x, Status.NONFINITE, k, rnorm, C.nonfinite_reason(f"the true residual b - A x at "
                                                                            f"iteration {k}"))
         if status == Status.MAXITER:
-            return _best(done, R, x, best_x, best, k, rnorm, Status.MAXITER, _grew(R, k, rnorm, r0))
+            return _best(done, R, x, best_x, best, k, rnorm, Status.MAXITER, _grew(R, k, rnorm, r0, Aap, lanczos))
         if best_x is None or rnorm <= best:
             best_x, best = x.copy(), rnorm
         checks.append(rnorm)
@@ -330,6 +335,10 @@ MAX_REPLACEMENTS = 5
 #: (a pure-Neumann problem whose b does not sum to zero) reaches it once the Krylov space is exhausted
 #: (measured: the residual jumps from about 10 ||r_0|| to 1e10-1e13 ||r_0|| at iteration n, and x to 1e33)
 DIVERGE_FACTOR = 1e10
+#: CG coefficients kept for the condition estimate of a maxiter message (the first LANCZOS_KEEP / 2 iterations)
+LANCZOS_KEEP = 600
+#: relative asymmetry above which the probe of that message calls A non-symmetric (rounding is ~1e-16 sqrt(n))
+SYMMETRY_PROBE_TOL = 1e-8
 
 
 def _start_point(R, b, x, x_start, start_from):
@@ -395,14 +404,55 @@ def _stagnated_reason(R, checks, best):
             "conditioning (preconditioner M, rescaling A)")
 
 
-def _grew(R, k, rnorm, r0):
-    """The maxiter message when the residual ended above its start (``""`` otherwise: the generic one): on
-    an SPD system CG's residual can rise for a while but not end far above ``r0`` after many iterations."""
+def _grew(R, k, rnorm, r0, Aap, lanczos):
+    """The maxiter message when the residual ended above its start (``""`` otherwise: the generic one). CG
+    minimises the A-norm of the error, not the residual, which on an SPD system can grow by up to
+    ``sqrt(cond)``; so the message says which cause the evidence points to: a symmetry probe of ``A``
+    (``u^T A v`` against ``v^T A u``, two matvecs) and the condition number of ``M^-1 A`` estimated from
+    CG's coefficients (the Lanczos matrix of the first iterations, Saad 2003 sec. 6.7.3: its extreme
+    eigenvalues lie inside the spectrum, so the estimate is a lower bound)."""
     if not rnorm > GREW_FACTOR * r0:
         return ""
-    return (f"not converged after maxiter={k} iterations, and the residual grew from {R.unscale(r0):.3e} to "
-            f"{R.unscale(rnorm):.3e}: A (or M) may not be symmetric positive definite, which CG needs. For a "
-            "non-symmetric A use solvers.gmres, for a symmetric indefinite one solvers.minres")
+    head = (f"not converged after maxiter={k} iterations, and the residual grew from {R.unscale(r0):.3e} to "
+            f"{R.unscale(rnorm):.3e}: ")
+    asym = _asymmetry(R, Aap)
+    if not asym <= SYMMETRY_PROBE_TOL:
+        return head + (f"A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG "
+                       "needs a symmetric positive definite A: use solvers.gmres")
+    cond = _lanczos_cond(lanczos)
+    if cond >= (rnorm / r0) ** 2:
+        return head + (f"A passed a symmetry probe and the condition number of M^-1 A estimated from CG's "
+                       f"coefficients is at least {cond:.1e}, enough to explain the growth (CG minimises the A-norm "
+                       "of the error; its residual can grow by up to sqrt(cond)). The last iterate is returned. Use "
+                       "a (stronger) preconditioner M, or solvers.minres, which minimises the residual")
+    return head + ("A passed a symmetry probe, but A or M may not be positive definite (or M not symmetric), which "
+                   "CG needs: for a symmetric indefinite A use solvers.minres, for any other solvers.gmres")
+
+
+def _asymmetry(R, Aap) -> float:
+    """``|u^T A v - v^T A u| / (|u| |A v| + |v| |A u|)`` for two fixed random vectors (rounding level when A is
+    symmetric); NaN when a product is not finite."""
+    rng = np.random.default_rng(12345)
+    u, v = (R.be.asarray(rng.standard_normal(R.n)) for _ in range(2))
+    Au, Av = R.xp.array(Aap.into(u, R.xp.empty(R.n))), R.xp.array(Aap.into(v, R.xp.empty(R.n)))
+    nu, nv = float(R.xp.linalg.norm(u)), float(R.xp.linalg.norm(v))
+    scale = nu * float(R.xp.linalg.norm(Av)) + nv * float(R.xp.linalg.norm(Au))
+    return abs(float(u @ Av) - float(v @ Au)) / scale if scale > 0 else 0.0
+
+
+def _lanczos_cond(lanczos) -> float:
+    """``lambda_max / lambda_min`` of the Lanczos tridiagonal built from CG's ``alpha_j, beta_j``: diagonal
+    ``1/alpha_j + beta_{j-1}/alpha_{j-1}``, off-diagonal ``sqrt(beta_j)/alpha_j``; NaN when it cannot be formed."""
+    import scipy.linalg as sl
+
+    a = np.asarray(lanczos[0::2], dtype=float)
+    bt = np.asarray(lanczos[1::2], dtype=float)[: max(a.size - 1, 0)]
+    if a.size == 0 or not (np.all(np.isfinite(a)) and np.all(a > 0) and np.all(np.isfinite(bt)) and np.all(bt >= 0)):
+        return float("nan")
+    diag = 1.0 / a
+    diag[1:] += bt / a[:-1]
+    ev = sl.eigvalsh_tridiagonal(diag, np.sqrt(bt) / a[:-1])
+    return float(ev[-1] / ev[0]) if ev[0] > 0 else float("inf")
 
 
 def _best(done, R, x, best_x, best, k, rnorm, status, reason):
