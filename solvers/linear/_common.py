@@ -64,6 +64,8 @@ def check_vector(y, n, name, raw, be, x=None, what="matvec"):
             hint = f"{type(y).__name__}"
         raise TypeError(f"{who} returned {hint}; {name} is {describe(raw)} and must return a {be.name}-backend "
                         f"array of shape ({n},) (use backend= to pick the backend its arrays live on)")
+    if type(y) is not xp.ndarray:   # a subclass (numpy.matrix stays 2-D when reshaped) becomes a plain array
+        y = y.view(xp.ndarray)
     if y.shape != (n,):
         if y.ndim == 2 and 1 in y.shape and y.size == n:
             y = y.reshape(-1)
@@ -108,6 +110,10 @@ class Applier:
         self._dot = getattr(src, "matvec_dot", None)
         self._into = getattr(src, "matvec_into", None)
         self._asvec = K.as_vector
+        # a caller's own fast methods are checked against its matvec on their first use (one product): a
+        # matvec_into that returned the product instead of writing it into ``out`` made a solve "converge" on
+        # uninitialised memory (outside probe helper-77); the library's own operators are tested instead
+        self._trusted = type(src).__module__.split(".")[0] == "solvers" or (self._dot is None and self._into is None)
 
     def product(self, x):
         """``A x`` from the plain ``matvec``, validated (a fresh or borrowed array, never ``x`` itself)."""
@@ -129,15 +135,40 @@ class Applier:
         """Return ``A x``, written into ``out`` when the operator allows it."""
         if self._into is not None:
             self._into(x, out)
+            if not self._trusted:
+                self._verify(x, out, "matvec_into")
             return out
         return self.product(x)
 
     def with_dot(self, x, out):
         """Return ``(A x, x . A x)``."""
         if self._dot is not None:
-            return out, float(self._dot(x, out))
+            d = float(self._dot(x, out))
+            if not self._trusted:
+                self._verify(x, out, "matvec_dot", d)
+            return out, d
         y = self.into(x, out)
         return y, self.K.dot(x, y)
+
+    def _verify(self, x, out, what, d=None):
+        """Compare the first fast product with ``matvec`` (and the returned ``x . A x`` with it)."""
+        ref = self.product(x)
+        xp = self.be.xp
+        scale = float(xp.linalg.norm(ref))
+        err = float(xp.linalg.norm(out - ref))
+        if not (math.isfinite(scale) and math.isfinite(err)):
+            return                          # a non-finite product: the solver reports it, the next call checks
+        bad = not err <= 1e-6 * scale       # rounding differences of a different summation order pass
+        if not bad and d is not None:
+            dref = float(x @ ref)
+            bad = not abs(d - dref) <= 1e-6 * float(xp.linalg.norm(x)) * scale
+        if bad:
+            raise ValueError(f"{self.name} ({describe(self.raw)}): {what}(x, out) disagrees with matvec(x) "
+                             f"(|difference| {err:.3e}, |matvec(x)| {scale:.3e}"
+                             + (f"; returned x . A x = {d:.6e}" if d is not None else "") + f"): {what} must write "
+                             f"A x into out" + (" and return x . A x" if d is not None else "")
+                             + "; or remove it and matvec is used")
+        self._trusted = True
 
 
 def diagonal_of_preconditioner(M):
@@ -349,7 +380,14 @@ class KrylovRun:
 
     def done(self, x, status, nit, rnorm, reason="", extras=None, **counters):
         """The result; ``counters`` override the values in :attr:`cnt` (for solvers counting in locals),
-        ``extras`` update :attr:`extras`."""
+        ``extras`` update :attr:`extras`. A ``nonfinite`` exit whose iterate holds NaN/inf returns the start
+        instead (zero or ``x0``): a finite ``x`` is what every exit returns."""
+        if status == Status.NONFINITE and not bool(self.xp.all(self.xp.isfinite(x))):
+            x0 = getattr(self, "x0_input", None)
+            x = self.xp.zeros(self.n) if x0 is None else self.xp.ldexp(
+                self.xp.array(self.be.asarray(x0), dtype=self.xp.float64).reshape(-1), -self.scale)
+            reason = (reason + " " if reason else "") + ("x is the start (" + ("zero" if x0 is None else "x0")
+                                                         + "): the iterate itself became non-finite")
         return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
                       options=self.options, extras={**self.extras, **(extras or {})}, scale=self.scale,
                       **{**self.cnt, **counters})
@@ -433,6 +471,7 @@ def start(method, A, b, x0, M, backend, rtol, atol, maxiter, *, counters=("matve
     S = prepare(A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=allow_callable_M)
     R = KrylovRun(method, S, counters, options, Timer(S.be))
     R.cb = cb
+    R.x0_input = x0                  # the caller's array, untouched (S.x is the copy the iteration updates)
     return R
 
 

@@ -99,7 +99,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         that does not sum to zero, or A is SPD beyond what CG resolves in double
         precision -- the message says which when A's diagonal spans more than
         1e20); ``x`` is then the starting point, with its residual as the last
-        history entry. Otherwise ``x`` is the last finite iterate.
+        history entry. Otherwise ``x`` is the last iterate, or the start (zero or
+        ``x0``) after a ``"nonfinite"`` exit whose iterate holds NaN/inf.
 
     Notes
     -----

@@ -195,7 +195,8 @@ def test_cg_fast_path_used_and_matches_numpy(rng):
     b = rng.standard_normal(225)
     op = FastCSR(A)
     r_nb = solvers.cg(op, b, backend="numba", rtol=1e-10)
-    assert op.calls["dot"] == r_nb.nit and op.calls["matvec"] == 0 and op.calls["into"] == 1  # the true residual
+    # the true residual by matvec_into; one matvec checks the caller's first fast product (helper-77)
+    assert op.calls["dot"] == r_nb.nit and op.calls["matvec"] == 1 and op.calls["into"] == 1
     r_np = solvers.cg(A, b, backend="numpy", rtol=1e-10)
     assert r_nb.nit == r_np.nit
     np.testing.assert_allclose(r_nb.history["residual"][:-1], r_np.history["residual"][:-1], rtol=1e-9)
@@ -384,3 +385,56 @@ def test_cg_maxiter_on_an_ill_conditioned_spd_matrix_names_the_conditioning(seed
     assert "passed a symmetry probe" in r.message and "preconditioner" in r.message, r.message
     est = float(re.search(r"at least ([0-9.e+-]+)", r.message).group(1))
     assert growth ** 2 <= est <= np.linalg.cond(A) * 1.01
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")      # numpy.matrix, on purpose
+@pytest.mark.parametrize("name", ["cg", "minres", "gmres", "cdm"])
+def test_broken_fast_products_and_matrix_outputs_of_a_callers_operator(name, cpu_backend):
+    """Outside probe helper-77. (1) An operator whose matvec_into returned the product instead of writing it
+    into ``out`` made cdm (and by chance cg) claim convergence on uninitialised memory, true residual 4.2
+    against a tolerance of 4.5e-8: the first fast product is now checked against matvec and the error names
+    it. (2) A matvec returning a numpy.matrix row passed the output check and failed inside the kernels; it
+    is now accepted as the (n,) vector it holds (solution checked against scipy's spsolve). (3) A non-finite
+    exit (subnormal A, b) returned an x with inf; it returns the finite start and says so."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    n = 20
+    A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    b = np.ones(n)
+    solve = getattr(solvers, name)
+
+    class Returns:
+        shape, dtype = (n, n), np.float64
+
+        def matvec(self, x):
+            return A @ x
+
+        def matvec_into(self, x, out):
+            return A @ x
+
+    with pytest.raises(ValueError, match=r"A \(a Returns.*matvec_into\(x, out\) disagrees with matvec"):
+        solve(Returns(), b, backend=cpu_backend)
+
+    class WrongDot(Returns):
+        def matvec_dot(self, x, out):
+            out[...] = A @ x
+            return 2.0 * float(x @ out)
+
+    if name == "cg":
+        with pytest.raises(ValueError, match="matvec_dot.*return x . A x"):
+            solve(WrongDot(), b, backend=cpu_backend)
+
+    class Matrix:
+        shape, dtype = (n, n), np.float64
+
+        def matvec(self, x):
+            return np.asmatrix(A @ x)
+
+    r = solve(Matrix(), b, backend=cpu_backend, rtol=1e-10)
+    assert r.converged
+    np.testing.assert_allclose(r.x, spla.spsolve(A.tocsc(), b), rtol=1e-8)
+    tiny = solve(A * 1e-310, b * 1e-300, backend=cpu_backend)
+    assert np.all(np.isfinite(tiny.x))
+    if tiny.status == "nonfinite" and name != "gmres":      # gmres keeps its start itself
+        assert "x is the start" in tiny.message
