@@ -88,3 +88,48 @@ def test_unresolved_approximation_is_not_stored_as_converged():
     assert not res.converged and res.status == "maxiter" and "not resolved" in res.message
     ok = solvers.chebtucker(lambda p: np.exp(p[:, 0]), [(-1, 1)], tol=1e-10).to_result()
     assert ok.converged and ok.status == "converged"
+
+
+@pytest.mark.parametrize("degree", [30, 34])
+def test_a_zero_pattern_of_the_function_is_not_the_end_of_its_coefficients(degree):
+    """Outside probe helper-76: exp(4u^2 (1 - u^2)) cos(y), u = x - 3, has only T_{4k} coefficients in x, so at a
+    degree = 2 (mod 4) its last two are zero. They were taken for the rounding plateau: resolved=True with an
+    estimate of 1.6e-15 for an error of 2.6e-9 (degree 30). Reference: the function at 20 000 random points."""
+    f = lambda x: np.exp(4 * (x[:, 0] - 3) ** 2 * (1 - (x[:, 0] - 3) ** 2)) * np.cos(x[:, 1])  # noqa: E731
+    dom = [(2.0, 4.0), (0.0, 1.0)]
+    with pytest.warns(RuntimeWarning, match="not resolved"):
+        ct = solvers.chebtucker(f, dom, degree=degree, tol=1e-14)
+    X = np.column_stack([RNG.uniform(2, 4, 20_000), RNG.uniform(0, 1, 20_000)])
+    err = np.abs(ct(X) - f(X)).max()
+    assert err > 1e-11 and not ct.converged
+    assert ct.error_estimate()["total"] >= err
+
+
+@pytest.mark.parametrize("f, dom", [
+    (lambda x: np.cos(16 * np.arccos(np.clip(x[:, 0], -1, 1))) + x[:, 1], [(-1.0, 1.0), (-1.0, 1.0)]),
+    (lambda x: np.exp(x[:, 1]) + np.exp(-((x[:, 0] - 0.19) / 0.02) ** 2), [(-1.0, 1.0), (-1.0, 1.0)]),
+])
+def test_auto_degree_checks_the_interpolant_off_the_grid(f, dom):
+    """Outside probe helper-76: T_16(x) is constant on the 9 points of degree 8, and a narrow bump between
+    them is not seen, so degree='auto' stopped at degree 8 with an estimate of 0 and errors of 2.0 and 1.0,
+    resolved=True. The interpolant is now compared with f at a few fixed points off the grid (Chebfun's
+    sampleTest). Reference: the function at 20 000 random points."""
+    ct = solvers.chebtucker(f, dom, tol=1e-10)
+    X = RNG.uniform(-1, 1, (20_000, 2))
+    err = np.abs(ct(X) - f(X)).max()
+    assert ct.converged and err <= 1e-9 and ct.degree[0] >= 16
+
+
+def test_the_estimate_does_not_depend_on_how_a_caller_scales_the_factors():
+    """Outside probe helper-76: the same function given to the constructor as core / s with a factor times s
+    (not orthonormal) had its estimate shrink s-fold (6.1e-6 -> 3.0e-11 at s = 1e6); the slice norms now take a
+    non-orthonormal factor through its QR factor."""
+    f = lambda x: 1.0 / (1.0 + 25.0 * x[:, 0] ** 2) * np.cos(x[:, 1])  # noqa: E731
+    with pytest.warns(RuntimeWarning):
+        a = solvers.chebtucker(f, [(-1, 1), (0, 2)], degree=20, tol=1e-12)
+    base = a.error_estimate()["total"]
+    for s in (1e3, 1e6):
+        b = solvers.approx.ChebTucker(a.core / s, [a.factors[0] * s, a.factors[1]], a.domain, tol=a.tol)
+        X = np.column_stack([RNG.uniform(-1, 1, 500), RNG.uniform(0, 2, 500)])
+        np.testing.assert_allclose(b(X), a(X), rtol=1e-12, atol=1e-14)
+        assert b.error_estimate()["total"] == pytest.approx(base, rel=1e-6)
