@@ -101,6 +101,8 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
                         provenance=timer.provenance(), method=method, backend=be.name, history=history,
                         eval_method=eval_method)
         ct._record_route()
+        timer._end = None       # the route's tables count in time_s: the provenance window covers them too
+        ct.provenance = timer.provenance()
     return ct
 
 

@@ -134,6 +134,10 @@ def test_the_approximation_answers_the_result_fields(rng):
     for name in ("converged", "success", "status", "message", "nit"):
         assert getattr(ct, name) == getattr(res, name), name
     assert ct.converged is True and ct.status == "converged" and ct.x is ct.core
+    # the provenance window covers the whole build (the evaluation tables were timed after it: helper-78)
+    assert ct.provenance["wall_time_s"] >= ct.stats["time_s"] - 1e-6
+    tab = chebtucker(lambda x: np.exp(x[:, 0] + x[:, 1]), [(0, 1), (1, 3)], degree=64, tol=1e-10, eval_method="table")
+    assert tab.stats["table_s"] > 0 and tab.provenance["wall_time_s"] >= tab.stats["time_s"] - 1e-6
     with pytest.warns(RuntimeWarning, match="not resolved"):
         kink = chebtucker(lambda x: np.abs(x[:, 0] - 0.3) + x[:, 1], [(0, 1), (1, 3)], degree=8, tol=1e-10)
     assert kink.converged is False and kink.success is False and kink.status == "maxiter"
