@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import threading
@@ -297,9 +298,12 @@ def memory_limit() -> int:
     env = os.environ.get("NEWTONKIT_MEMORY_LIMIT")
     if env:
         try:
-            return int(float(env))
+            v = float(env)
         except ValueError:
-            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a number of bytes, got {env!r}") from None
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):     # -5 was taken as a limit of -5 B (helper-78)
+            raise ValueError(f"NEWTONKIT_MEMORY_LIMIT must be a positive number of bytes (e.g. 8e9), got {env!r}")
+        return int(v)
     try:
         phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf

@@ -135,6 +135,15 @@ def _stopped(signal_exc: KeyboardInterrupt) -> int:
     return 130
 
 
+def _target_of(name) -> str:
+    """The file a temporary file stands for: ``dir/.x.csv.tmp-<suffix>`` -> ``dir/x.csv``."""
+    import re
+
+    head, tail = os.path.split(os.fsdecode(name))
+    m = re.fullmatch(r"\.(.+)\.tmp-[^/]*", tail)
+    return os.path.join(head, m.group(1)) if m else os.fsdecode(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``newtonkit`` command line; returns the exit code."""
     parser = build_parser()
@@ -193,8 +202,9 @@ def _run(args) -> int:
         if os.environ.get("NEWTONKIT_DEBUG"):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        if isinstance(exc, OSError) and exc.strerror and exc.filename is None and exc.errno is not None:
-            msg = exc.strerror             # our own message with an errno: without the "[Errno N]" prefix
+        if isinstance(exc, OSError) and exc.strerror and exc.errno is not None:
+            # without the "[Errno N]" prefix; a hidden temporary file ('.out.csv.tmp-123') named as its target
+            msg = exc.strerror if exc.filename is None else f"{_target_of(exc.filename)}: {exc.strerror}"
         print(f"newtonkit: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError as exc:   # an allocation the estimates did not foresee

@@ -152,6 +152,35 @@ def dumps(v) -> str:
     return json.dumps(json_safe(v), indent=1, allow_nan=False)
 
 
+# ------------------------------------------------------------------------------ output paths
+def check_writable(path: str, flag: str, *, directory: bool = False) -> None:
+    """Refuse an output ``path`` that cannot be written, before any work (a solve ran to the end and then
+    failed with a raw errno line on ``--store /proc/x``; outside probe helper-78): its folder must exist, a
+    file output must not be a folder, and a file must be creatable there (a probe file, removed at once:
+    permission bits alone do not tell, e.g. under /proc or on a read-only mount). ``directory``: ``path`` is
+    a folder the output goes into (made when missing: then its parent is probed)."""
+    import os
+    import tempfile
+
+    from . import UsageError
+
+    target = os.path.abspath(path)
+    if directory and os.path.isdir(target):
+        folder = target
+    else:
+        if not directory and os.path.isdir(target):
+            raise UsageError(f"{flag} {path}: is a folder; give a file name")
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise UsageError(f"{flag} {path}: the folder {folder!r} does not exist; create it first")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".newtonkit-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create files in {folder!r} ({exc.strerror or exc})") from None
+
+
 # ------------------------------------------------------------------------------ plots
 def check_plot_path(path: str, flag: str) -> None:
     """Refuse a plot file whose extension matplotlib cannot write, before any work (the demo ran every case
@@ -162,9 +191,7 @@ def check_plot_path(path: str, flag: str) -> None:
 
     if not path:
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{flag} {path}: the folder {folder!r} does not exist; create it first")
+    check_writable(path, flag)
     if importlib.util.find_spec("matplotlib") is None:
         return
     from matplotlib.backend_bases import FigureCanvasBase
@@ -206,5 +233,5 @@ def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative r
     return True
 
 
-__all__ = ["fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
+__all__ = ["check_writable", "fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
            "solve_with_progress", "plot_histories", "json_safe", "dumps"]

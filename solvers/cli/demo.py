@@ -146,12 +146,10 @@ def cmd_demo(args) -> int:
     cases = _select(args.case)
     check_number("--rtol", args.rtol)
     check_store(args.store)
+    solvers.get_backend(args.backend)   # a backend that cannot run is refused before the store is made (helper-78)
+    if args.plot is not None and not str(args.plot).strip():
+        raise UsageError("--plot needs a file name (or --no-plot for none)")
     if args.plot:
-        import os
-
-        folder = os.path.dirname(os.path.abspath(args.plot))
-        if not os.path.isdir(folder):
-            raise UsageError(f"--plot {args.plot}: the directory {folder} does not exist")
         _format.check_plot_path(args.plot, "--plot")
     for case in cases:   # every argument and memory estimate is checked before the store is opened
         if case.check is not None:
@@ -198,8 +196,9 @@ def add_parser(sub) -> None:
     p.add_argument("--shape", type=int, nargs="+", default=[128, 128, 128], metavar="N",
                    help="interior grid points per axis of the Poisson case (default: 128 128 128)")
     p.add_argument("--rtol", type=float, default=1e-8, help="relative residual tolerance (default: 1e-8)")
-    p.add_argument("--plot", default="newtonkit_demo.png", help="convergence plot file (default: newtonkit_demo.png)")
-    p.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not write a plot")
+    plot = p.add_mutually_exclusive_group()
+    plot.add_argument("--plot", default="newtonkit_demo.png", help="convergence plot file (default: newtonkit_demo.png)")
+    plot.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not write a plot")
     p.add_argument("--case", action="append", default=None, metavar="NAME",
                    help=f"run only this case (repeatable; cases: {', '.join(c.name for c in demo_cases())})")
     add_common_solve(p)

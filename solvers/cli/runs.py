@@ -25,7 +25,9 @@ PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
 
 
 def _tags_str(tags: dict) -> str:
-    return ",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items())
+    """``k=v,...`` on one line: control characters in a tag (a newline broke the table's row) are escaped."""
+    text = ",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _jsonable(v):
@@ -79,7 +81,7 @@ def cmd_runs_list(args) -> int:
         print(dumps(rows))
         return EXIT_OK
     if not rows:
-        print(f"{args.file}: no completed runs" + (" match the filters" if any(_filters(args).values()) else ""))
+        print(f"{args.file}: no completed runs" + (" match the filters" if any(v is not None for v in _filters(args).values()) else ""))
         return EXIT_OK
     for r in rows:
         r["tags_s"] = _tags_str(r["tags"])
@@ -146,7 +148,7 @@ def cmd_runs_plot(args) -> int:
                 rows = rows[-args.last:]
         if not rows:
             raise UsageError(f"{args.file} holds no completed runs to plot" +
-                             (" that match the filters" if any(_filters(args).values()) else ""))
+                             (" that match the filters" if any(v is not None for v in _filters(args).values()) else ""))
         runs = [(r, store.load(r["run_id"])) for r in rows]
     curves = []
     for row, r in runs:
@@ -185,6 +187,7 @@ def cmd_runs_export(args) -> int:
                 _table.refuse_hdf5_target(out, what)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+            _format.check_writable(out, what)
     with solvers.RunStore(args.file, mode="r") as store:
         rows = _table.flatten(_selected(store, args))
     if args.parquet:
@@ -213,6 +216,8 @@ def cmd_runs_merge(args) -> int:
     from solvers.runs._combine import remove_if_empty
 
     fresh = not os.path.lexists(args.output)
+    if fresh:
+        _format.check_writable(args.output, "merge target")
     try:
         with solvers.RunStore(args.output) as store:
             added = store.merge(args.sources)

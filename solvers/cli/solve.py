@@ -181,8 +181,12 @@ SOLVE_KINDS += _newton_kinds.kinds()    # nlp, control, bratu
 
 def check_store(path) -> None:
     """``--store``: an existing run store must be readable (a damaged one is reported before solving);
-    a new one needs an existing, writable directory."""
+    a new one needs an existing directory where files can be created, and a name short enough for its
+    temporary files."""
     import os
+    from pathlib import Path
+
+    from solvers.runs import _files, _runfile
 
     if not str(path).strip():
         raise UsageError("--store needs a file name, e.g. --store runs.h5 (leave the option out to store nothing)")
@@ -195,11 +199,11 @@ def check_store(path) -> None:
         if not os.access(where, os.W_OK):
             raise UsageError(f"--store {path}: the directory {where} is not writable, so no run can be added")
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"--store {path}: the directory {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--store {path}: the directory {folder} is not writable")
+    _format.check_writable(path, "--store")
+    try:                                # the store's temporary files are named after it
+        _files.check_name_length(Path(os.path.abspath(path)), _runfile.tmp_overhead())
+    except ValueError as exc:
+        raise UsageError(f"--store {path}: {exc}") from None
 
 
 def cmd_solve(args) -> int:

@@ -52,6 +52,7 @@ def cmd_sweep(args) -> int:
         return EXIT_OK
     if not store:
         raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
+    _format.check_writable(store, "--store", directory=True)
     progress = False if args.no_progress else (True if args.progress else None)
     try:
         locking = None if args.hdf5_file_locking is None else args.hdf5_file_locking == "on"

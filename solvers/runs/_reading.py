@@ -124,6 +124,8 @@ class _StoreReading:
         return any(s["run_id"] == run_id for s in self._summaries())
 
     def _missing(self, run_id, known: list[str]) -> KeyError:
+        text = str(run_id)
+        run_id = text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"   # not a page of it
         if not known:
             return KeyError(f"run {run_id!r} not found: {str(self.path)!r} holds no completed runs")
         near = difflib.get_close_matches(str(run_id), known, n=3, cutoff=0.4)

@@ -93,6 +93,13 @@ def flatten(rows: list[dict]) -> list[dict]:
     return out
 
 
+class UnknownColumn(KeyError, ValueError):
+    """A sort key that is no column: a KeyError (as before) and the ValueError that bad input raises."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
 def sort(rows: list[dict], key: str | None, reverse: bool = False) -> list[dict]:
     """Rows ordered by column ``key`` (missing values last, whatever the direction)."""
     if key is None:
@@ -101,7 +108,7 @@ def sort(rows: list[dict], key: str | None, reverse: bool = False) -> list[dict]
         known = sorted({k for r in rows for k in r})
         alias = f"final_{key}" if f"final_{key}" in known else (f"tag_{key}" if f"tag_{key}" in known else None)
         if alias is None:
-            raise KeyError(f"cannot sort by {key!r}: the columns are {', '.join(known)}")
+            raise UnknownColumn(f"cannot sort by {key!r}: the columns are {', '.join(known)}")
         key = alias
 
     def missing(v):
