@@ -14,7 +14,11 @@ Example
 >>> from problems import potentials
 >>> lat = potentials.cubic_lattice((4, 4, 2))
 >>> V = potentials.long_range_potential(lat.positions, lat.charges, box=lat.box, cutoff=1.0)
->>> V.rank == V.kernel.rank * 32
+>>> V.rank == V.kernel.rank     # a lattice with separable charges (rock salt) collapses to the kernel's rank
+True
+>>> r = potentials.random_cloud(20, seed=0)
+>>> W = potentials.long_range_potential(r.positions, r.charges, cutoff=1.0)
+>>> W.rank == W.kernel.rank * 20
 True
 """
 from .generators import Particles, cubic_lattice, random_cloud

@@ -53,7 +53,7 @@ def _check_box(box, positions=None):
 class ParticlePotential:
     """The potential ``V(x) = sum_nu z_nu P(x - x_nu)`` of charges ``z_nu`` at ``x_nu``, ``P`` a :class:`GaussianSum`.
 
-    A canonical tensor of rank ``P.rank * N`` (Benner, Khoromskaia and Khoromskij, SIAM J.
+    A canonical tensor of rank ``P.rank * N`` (``P.rank`` for a lattice whose charges are separable; Benner, Khoromskaia and Khoromskij, SIAM J.
     Sci. Comput. 2018); with the long-range part of the Newton kernel it is the smooth input
     of the Chebyshev-Tucker format (Benner, Khoromskij, Khoromskaia and Sun, arXiv:2503.01696).
 
@@ -70,7 +70,7 @@ class ParticlePotential:
     Attributes
     ----------
     rank : int
-        ``kernel.rank * N``.
+        ``kernel.rank * N``, or ``kernel.rank`` for a separable lattice (see :attr:`rank`).
     domain : list of (lo, hi)
         The box, in the form :func:`solvers.chebtucker` takes.
     """
