@@ -70,7 +70,12 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
             if method == "hooi":
                 G, factors, sweeps, history = _hooi(C, factors, hooi_sweeps)
                 bound = float(history["error"][-1])
-        G, bound = G * scale, bound * scale             # the sampled data were scaled to unit size
+        with np.errstate(over="ignore"):
+            G, bound = G * scale, bound * scale         # the sampled data were scaled to unit size
+        if not np.all(np.isfinite(G)):
+            raise ValueError(f"chebtucker: the function's values (max |f| = {scale:.3g}) are too close to the float64 "
+                             "limit: its Tucker core overflows when scaled back; scale f down (e.g. approximate "
+                             "f / 1e10) and multiply the result (ct * 1e10 refuses what overflows)")
         if history:
             history = {"error": history["error"] * scale}
         why = "the trailing Chebyshev coefficients are above tol"

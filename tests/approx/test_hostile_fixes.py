@@ -300,3 +300,16 @@ def test_table_route_at_a_valid_loose_tol_keeps_its_target():
     assert target == pytest.approx(5e-3)
     # the table's error is relative to each mode's scale; the value error stays within target * the core's l1 norm
     assert np.abs(ct(X) - ref).max() <= target * np.abs(core).sum()
+
+
+def test_values_at_the_float_limit_say_so():
+    """Outside probe helper-76: 1.7e308 cos(10 x) on [0, 1] x [2, 3] gave an overflow warning, then 'core and
+    factors must be finite'; the error now names the size of f's values and the fix."""
+    import warnings
+
+    import solvers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # no overflow warning on the way
+        with pytest.raises(ValueError, match=r"max \|f\| = 1.7e\+308.*too close to the float64 limit"):
+            solvers.chebtucker(lambda x: 1.7e308 * np.cos(10 * x[:, 0]), [[0, 1], [2, 3]])
