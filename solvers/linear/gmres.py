@@ -213,6 +213,9 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             why = ("the Krylov least-squares problem is numerically singular (A M is near-singular on the Krylov "
                    "space)" if dependent or not math.isfinite(rnn) or rnn > prev else
                    f"a full cycle of {j} iterations did not reduce the residual")
+            if rnorm <= NEAR_TOL * tol:    # just short of rtol: rounding, not singularity (helper-77)
+                why = (f"the residual stopped {rnorm / tol:.3g}x above the tolerance, which is likely the attainable "
+                       f"accuracy of double precision for this system (about eps * cond(A M)); loosen rtol, or ({why})")
             return done(x, Status.STAGNATED, itn, rnorm,
                         f"stagnated: {why}; res.x is the best iterate seen (residual {R.unscale(rnorm):.3e}, "
                         f"tolerance {R.unscale(tol):.3e}). Increase restart, use a preconditioner, or check that "
@@ -222,6 +225,8 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         cnt["restarts"] += 1
 
 
+#: a stagnation within this factor of the tolerance is reported as the attainable accuracy, not as singularity
+NEAR_TOL = 100.0
 #: a Krylov column whose new direction has norm <= DEPENDENT * ||A M|| is treated as linearly dependent
 #: (breakdown, measured relative to the scale of the operator instead of ``== 0``)
 DEPENDENT = 64 * 2.220446049250313e-16
