@@ -104,6 +104,11 @@ class SolveResult:
         extras = self.__dict__.get("extras")
         if extras is not None and name in extras:
             return extras[name]
+        if name == "plan" and extras is not None and {"f", "g", "eps"} <= set(extras):
+            # a stored OT run keeps the potentials, not the cost matrix the plan is built from (helper-75)
+            raise AttributeError("SolveResult has no attribute 'plan': a stored optimal-transport run keeps the "
+                                 "potentials f, g and eps but not the cost matrix C; the plan is "
+                                 "numpy.exp((res.f[:, None] + res.g[None, :] - C) / res.eps) for your C")
         raise AttributeError(f"SolveResult has no attribute {name!r}")
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import solvers
 from solvers import SolveResult
 from solvers.runs import RunStore
 
@@ -225,3 +226,18 @@ def test_a_store_name_too_long_for_its_temp_files_is_refused_up_front(tmp_path):
     with RunStore(str(tmp_path / ("b" * 150 + ".h5"))) as st:           # well within the limit: saves work
         st.save(SolveResult(np.zeros(1), True, "converged", "m", 0))
         assert len(st) == 1
+
+
+def test_a_stored_transport_run_says_how_to_rebuild_its_plan(tmp_path):
+    """Outside audit helper-75 (session 21): res.plan() of a loaded OT run was a bare AttributeError; the run keeps
+    f, g and eps, not C, and the message gives the formula, checked here against the plan of the solve."""
+    import re
+
+    rng = np.random.default_rng(0)
+    C = rng.random((20, 30))
+    r = solvers.sinkhorn(C, np.full(20, 1 / 20), np.full(30, 1 / 30), eps=0.1)
+    with RunStore(tmp_path / "p.h5") as s:
+        back = s.load(s.save(r))
+    with pytest.raises(AttributeError, match=re.escape("numpy.exp((res.f[:, None] + res.g[None, :] - C) / res.eps)")):
+        back.plan()
+    np.testing.assert_allclose(np.exp((back.f[:, None] + back.g[None, :] - C) / back.eps), r.plan(), atol=1e-15)
