@@ -6,10 +6,9 @@
     newtonkit approx cloud --n 500 --seed 0 --tol 1e-7 [--degree auto|128]
 
 The Newton kernel is a sum of Gaussians (sinc quadrature); its long-range part
-(:meth:`problems.potentials.GaussianSum.long_range`) summed over the particles is a
-canonical tensor that :func:`solvers.approx.chebtucker` turns into a Chebyshev-Tucker
-function (Benner, Khoromskij, Khoromskaia, Sun, arXiv:2503.01696, 2025). Printed: Tucker
-ranks, error against direct summation of that kernel at random points, storage, timings.
+(:meth:`problems.potentials.GaussianSum.long_range`) summed over the particles is a canonical tensor that
+:func:`solvers.approx.chebtucker` turns into a Chebyshev-Tucker function (Benner, Khoromskij, Khoromskaia, Sun,
+arXiv:2503.01696, 2025). Printed: Tucker ranks, error against direct summation at random points, storage, timings.
 """
 from __future__ import annotations
 
@@ -46,6 +45,8 @@ def lattice_system(size, spacing: float, charges: str, seed: int | None):
     if not 1e-100 <= spacing <= 1e100:
         raise UsageError(f"--spacing must lie within [1e-100, 1e100] (the kernel's Gaussian exponents scale like "
                          f"1 / spacing^2), got {spacing:g}; give positions in units near the spacing")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
     return potentials.cubic_lattice(tuple(size), spacing=spacing, charges=charges, seed=seed)
 
 
@@ -71,12 +72,11 @@ def degree_arg(text: str):
 
 
 def check_degree(degree, tol: float) -> None:
-    if degree == "auto":
-        check_number("--tol", tol, positive=True)
-        return
-    if not 2 <= degree <= 1024:
-        raise UsageError(f"--degree must be between 2 and 1024, got {degree}")
     check_number("--tol", tol, positive=True)
+    if not 1e-14 <= tol <= 0.1:         # the range run_case takes, named as the flag
+        raise UsageError(f"--tol must lie in [1e-14, 0.1], got {tol:g}")
+    if degree != "auto" and not 2 <= degree <= 1024:
+        raise UsageError(f"--degree must be between 2 and 1024, got {degree}")
 
 
 def check_grid_memory(degree: int) -> None:

@@ -139,7 +139,7 @@ def _add_ot_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_ot(args):
-    check_number("--tol", args.tol)
+    check_number("--tol", args.tol, positive=True)
     check_maxiter(args.maxiter)
     problem = ot_problem(args.n, args.eps, args.seed)
     opts = {"tol": args.tol}
