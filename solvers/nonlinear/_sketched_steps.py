@@ -141,7 +141,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             return merit_value(q, mu, nu)
         lsr = armijo_backtracking(phi_w, merit_value(w.p, mu, nu), slope_w, alpha0=0.5, c1=beta, max_evals=59,
                                   step_norm=float(xp.max(xp.abs(w.z))),
-                                  xtol=1e-15 * max(1.0, float(xp.max(xp.abs(w.p.x)))))
+                                  xtol=1e-15 * float(xp.max(xp.abs(w.p.x))))
         stats["line_search_evaluations"] += lsr.evals
         return (pts[lsr.alpha], lsr.alpha) if lsr.accepted else (None, 0.0)
 
@@ -400,7 +400,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
 
         zmax = float(xp.max(xp.abs(z)))
         ls_kw = {"c1": beta, "shrink": 0.5, "step_norm": zmax, "noise": merit_noise(p, mu, nu),
-                 "xtol": 1e-15 * max(1.0, float(xp.max(xp.abs(p.x)))), "noise_test": noise_test}
+                 "xtol": 1e-15 * float(xp.max(xp.abs(p.x))), "noise_test": noise_test}
         lsr = armijo_backtracking(phi, phi0, slope, max_evals=1, **ls_kw)     # the unit step (with its correction)
         stats["line_search_evaluations"] += lsr.evals
         relax = (watchdog and watch is None and not returned and stats["watchdog_returns"] < _WATCHDOG_RETURNS

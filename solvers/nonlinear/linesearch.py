@@ -80,7 +80,7 @@ def armijo_backtracking(phi: Callable[[float], float], phi0: float, dphi0: float
         Most ``phi`` evaluations.
     step_norm, xtol : float
         Stop (unaccepted) once ``alpha * step_norm < xtol``: the step no longer moves the
-        iterate (e.g. ``step_norm = max|d|``, ``xtol = 1e-15 * max(1, max|x|)``). The defaults
+        iterate (e.g. ``step_norm = max|d|``, ``xtol = 1e-15 * max|x|``). The defaults
         never stop early.
     noise : float
         Rounding level of ``phi`` for the noise hook.

@@ -297,7 +297,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
 
         dmax = float(np.max(np.abs(d)))
         ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
-                                 xtol=1e-15 * max(1.0, float(np.max(np.abs(x)))),
+                                 xtol=1e-15 * float(np.max(np.abs(x))),   # relative (1e-15 absolute failed x ~ 1e-16)
                                  noise=f_noise(fx), noise_test=noise_test)
         if not ls.accepted:
             return None

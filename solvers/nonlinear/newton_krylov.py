@@ -393,7 +393,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
 
         dmax = float(xp.max(xp.abs(d)))
         ls = armijo_backtracking(phi, phi0, dphi0, alpha0=1.0, c1=C1, shrink=0.5, max_evals=30, step_norm=dmax,
-                                 xtol=1e-15 * max(1.0, float(xp.max(xp.abs(x)))))
+                                 xtol=1e-15 * float(xp.max(xp.abs(x))))   # relative: tiny unknowns work
         cnt["backtracks"] += ls.evals - 1 if ls.accepted else ls.evals
         if not ls.accepted:
             return result(Status.STAGNATED, nit,

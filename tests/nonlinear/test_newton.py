@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares, minimize, rosen, rosen_der, rosen_hess, rosen_hess_prod
 
+import solvers
 from solvers.nonlinear.newton import newton
 from solvers.operators import FunctionOperator
 from solvers.results import SolveResult
@@ -449,3 +450,21 @@ def test_a_stationary_start_at_a_maximum_or_saddle_is_not_converged(method, how)
         else:
             assert not r.converged and r.status == "failed"
             assert "not a minimiser" in r.message and "negative curvature" in r.message
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg"])
+@pytest.mark.parametrize("s", [1e-16, 1e-20])
+def test_unknowns_of_any_scale(method, s):
+    """Outside probe helper-81: the line search stopped on an absolute floor 1e-15 max(1, max|x|), so
+    Rosenbrock in units of 1e-16 stagnated at iteration 2 with an untrue message; the floor is relative now.
+    Reference: the known minimiser (1, 1), reached in the same iterations as at scale 1."""
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    r = newton(lambda x: rosen(x / s), np.array([-1.2, 1.0]) * s, jac=lambda x: rosen_der(x / s) / s,
+               hess=lambda x: rosen_hess(x / s) / s ** 2, method=method, tol=1e-8 / s)
+    ref = newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess, method=method, tol=1e-8)
+    assert r.converged and r.nit == ref.nit
+    np.testing.assert_allclose(r.x / s, [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(solvers.newton_krylov(lambda x: np.arctan(x / s), np.full(3, 3.0 * s),
+                                                     jac=lambda x: np.diag(1 / (1 + (x / s) ** 2) / s)).x, 0.0,
+                               atol=1e-8 * s)
