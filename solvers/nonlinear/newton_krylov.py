@@ -35,7 +35,8 @@ _METHOD = "newton-krylov"
 #: sufficient-decrease constant of the line search (Eisenstat & Walker's t)
 C1 = 1e-4
 _EPS = float(np.finfo(np.float64).eps)
-_SQRT_EPS = math.sqrt(_EPS)
+#: a maxiter exit whose ||F||_2 fell by less than half over this many last steps says the root may not exist
+STALL_STEPS = 20
 
 
 def _check_tol(name, v, example, *, positive=False):
@@ -232,7 +233,14 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                              f"F must map R^{n} to R^{n} (a square system)")
         if y.dtype.kind == "c":
             raise TypeError(f"{who} returned a complex array; newton_krylov solves real systems")
+        if who == "F" and y.dtype.kind == "f":   # F's precision sets the difference step (float32: 3e-4)
+            precision[0] = max(precision[0], float(np.finfo(y.dtype).eps))
+        elif who == "F" and y.dtype.kind in "biu" and jac is None and jvp is None:
+            raise TypeError(f"F returned {y.dtype} values: its difference quotients would be 0 or jumps, so there is "
+                            "no Jacobian to solve with; return floating-point values (or pass jac= or jvp=)")
         return xp.asarray(be.asarray(y), dtype=xp.float64).reshape(-1)
+
+    precision = [_EPS]                      # the largest rounding unit among F's values
 
     def fun(v):
         cnt["f_evals"] += 1
@@ -296,13 +304,18 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
     nit = 0
     while True:
         if nit >= maxiter:
+            fn = hist["fnorm"]
+            stalled = len(fn) > STALL_STEPS and fn[-1] > 0.5 * fn[-1 - STALL_STEPS]
             return result(Status.MAXITER, nit,
                           f"{_METHOD}: not converged after maxiter={maxiter} Newton steps: ||F||_inf = {finf:.3e} > "
-                          f"{target:.3e}. Try a larger maxiter, a better x0, or a preconditioner M")
+                          f"{target:.3e}. " + (
+                              f"||F|| fell by less than half over the last {STALL_STEPS} steps: F(x) = 0 may have no "
+                              "solution near x (e.g. a parameter past a fold or turning point); otherwise try a "
+                              "better x0" if stalled else "Try a larger maxiter, a better x0, or a preconditioner M"))
         # ---- Jacobian (or its action) at x
         xs = shaped(x)
-        nonfinite = [0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-search
-        #                         trials, jvp products
+        nonfinite = [0, 0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-search
+        #                            trials, jvp products, vectors the inner solve asked the Jacobian to multiply
         if jac is not None:
             cnt["jac_evals"] += 1
             J = jac(xs)
@@ -322,11 +335,14 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                 def mv(v, _x=x, _f=f, _xn=xnorm):
                     cnt["jvps"] += 1
                     vn = norm2(v)
+                    if not math.isfinite(vn):       # from M or the inner solve itself, not F's fault
+                        nonfinite[3] += 1
+                        return xp.full(n, math.nan)
                     if vn == 0.0:
                         return xp.zeros(n)
                     # J v = ||v|| J u with the unit u = v / ||v||: the difference step h = sqrt(eps) (1 + ||x||)
                     # along u, so that neither h nor 1 / h over- or underflows for tiny or huge ||v||
-                    h = _SQRT_EPS * (1.0 + _xn)
+                    h = math.sqrt(precision[0]) * (1.0 + _xn)
                     fh = fun(_x + h * (v / vn))
                     if not bool(xp.all(xp.isfinite(fh))):
                         nonfinite[0] += 1
@@ -364,6 +380,13 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               f"{_METHOD}: jvp(x, v) returned NaN or inf in {nonfinite[2]} of its products at step "
                               f"{nit + 1}: check that jvp is finite at x (or pass jac=, or neither for difference "
                               "quotients). x is the last iterate")
+            if r.status == Status.NONFINITE and not nonfinite[0] or nonfinite[3]:
+                who = " or ".join(w for w, on in (("the operator of jac(x)", jac is not None), ("the preconditioner M",
+                                                  Mk is not None)) if on) or "the Jacobian's difference quotients"
+                return result(Status.NONFINITE, nit,
+                              f"{_METHOD}: the inner {inner} solve met NaN or inf at step {nit + 1} while F was finite: "
+                              f"{who} returned NaN/inf for a finite vector; check it (e.g. solvers.dot_test). x is "
+                              "the last iterate")
             if nonfinite[0]:
                 return result(Status.NONFINITE, nit,
                               f"{_METHOD}: F was NaN or inf at {nonfinite[0]} of the points x + h u of the "

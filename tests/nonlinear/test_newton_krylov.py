@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.optimize as so
 
+import solvers
 from problems.pde.bratu import Bratu
 from solvers.linear.multigrid import multigrid
 from solvers.nonlinear.newton_krylov import newton_krylov
@@ -323,3 +324,29 @@ def test_default_inner_budget_is_10n_iterations(n, monkeypatch):
     res = newton_krylov(lambda x: A @ x + 0.1 * x ** 3 - 1.0, np.zeros(n))
     restart, cycles = seen[0]
     assert res.converged and restart <= n and 10 * n <= restart * cycles < 10 * n + restart
+
+
+def test_messages_name_the_callable_that_returned_nan_and_float32_f_works():
+    """Outside probe helper-81. A preconditioner M or a jac operator returning NaN was reported as 'F was NaN at
+    the points x + h u' (F is finite) and as a badly conditioned Jacobian; both now name the culprit. A float32
+    F failed in the Jacobian-free mode (the difference step 1.5e-8 is below float32 resolution, every J v was
+    0); the step now follows F's precision (reference: the root 0.6823278 of x^3 + x - 1). An integer-valued F
+    is refused (its difference quotients are 0 or jumps). A Bratu problem past its fold ends at maxiter saying the root may not
+    exist, not 'try a larger maxiter'."""
+    from solvers.operators import FunctionOperator
+
+    G = lambda x: x ** 3 + x - 1.0  # noqa: E731
+    x0 = np.zeros(5)
+    r = solvers.newton_krylov(G, x0, M=FunctionOperator((5, 5), lambda v: v * np.nan))
+    assert r.status == "nonfinite" and "the preconditioner M returned NaN" in r.message and "F was NaN" not in r.message
+    r = solvers.newton_krylov(G, x0, jac=lambda x: FunctionOperator((5, 5), lambda v: v * np.nan))
+    assert r.status == "nonfinite" and "the operator of jac(x) returned NaN" in r.message
+    r = solvers.newton_krylov(lambda x: G(x).astype(np.float32), x0, tol=1e-6)
+    assert r.converged
+    np.testing.assert_allclose(r.x, 0.6823278038280193, rtol=1e-5)
+    with pytest.raises(TypeError, match="F returned int64 values: its difference quotients"):
+        solvers.newton_krylov(lambda x: np.round(G(x) * 10).astype(np.int64), x0 + 3.0)
+    from problems import pde
+
+    r = solvers.solve(pde.Bratu((32, 32), lam=6.9), tol=1e-8, maxiter=50)
+    assert r.status == "maxiter" and "may have no solution" in r.message
