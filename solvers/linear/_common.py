@@ -156,7 +156,7 @@ class Applier:
         xp = self.be.xp
         scale = float(xp.linalg.norm(ref))
         err = float(xp.linalg.norm(out - ref))
-        if not (math.isfinite(scale) and math.isfinite(err)):
+        if not math.isfinite(scale):
             return                          # a non-finite product: the solver reports it, the next call checks
         bad = not err <= 1e-6 * scale       # rounding differences of a different summation order pass
         if not bad and d is not None:
@@ -168,7 +168,8 @@ class Applier:
                              + (f"; returned x . A x = {d:.6e}" if d is not None else "") + f"): {what} must write "
                              f"A x into out" + (" and return x . A x" if d is not None else "")
                              + "; or remove it and matvec is used")
-        self._trusted = True
+        # A 0 = 0 passed by chance when ``out`` held zeros: only a nonzero product earns trust (review helper-79)
+        self._trusted = scale > 0.0
 
 
 def diagonal_of_preconditioner(M):

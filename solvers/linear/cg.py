@@ -210,6 +210,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         return math.sqrt(rr) if rr >= 0.0 else float("nan")
 
     lanczos = []                   # alpha_0, beta_0, alpha_1, ... of the first LANCZOS_KEEP / 2 iterations
+    keep = LANCZOS_KEEP            # of the first run only: a residual replacement starts another Lanczos process
     k = 0
     status = Status.MAXITER
     reason = ""
@@ -237,7 +238,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                                                  direction=p, curvature=pap)
                 return done(x, Status.BREAKDOWN, k - 1, rnorm, reason, direction=p, curvature=pap)
             alpha = rz / pap
-            if len(lanczos) < LANCZOS_KEEP:        # CG's coefficients: a Lanczos matrix for a maxiter message
+            if len(lanczos) < keep:                # CG's coefficients: a Lanczos matrix for a maxiter message
                 lanczos.append(alpha)
             if S.M is None:
                 rr = K.cg_update_xr(x, r, p, qv, alpha)
@@ -283,7 +284,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                     K.axpy(alpha, p, x)
                 return _precond_fail(done, R, x, k, rnorm, rz_new, true_residual)
             beta = rz_new / rz
-            if len(lanczos) < LANCZOS_KEEP:
+            if len(lanczos) < keep:
                 lanczos.append(beta)
             rz = rz_new
             if pending:
@@ -294,6 +295,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         else:
             k = S.maxiter
             status = Status.MAXITER
+        keep = 0
+        del lanczos[len(lanczos) - len(lanczos) % 2:]     # whole (alpha, beta) pairs of the first run
         if status not in (Status.CONVERGED, Status.MAXITER) or k == 0:
             return done(x, status, k, rnorm, reason)
         # ---- measure the claim (or the maxiter exit) on the true residual of x
@@ -424,8 +427,7 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     if cond >= (rnorm / r0) ** 2:
         return head + (f"A passed a symmetry probe and the condition number of M^-1 A estimated from CG's "
                        f"coefficients is at least {cond:.1e}, enough to explain the growth (CG minimises the A-norm "
-                       "of the error; its residual can grow by up to sqrt(cond)). The last iterate is returned. Use "
-                       "a (stronger) preconditioner M, or solvers.minres, which minimises the residual")
+                       "of the error; its residual can grow by up to sqrt(cond)). Use a (stronger) preconditioner M, or solvers.minres, which minimises the residual")
     return head + ("A passed a symmetry probe, but A or M may not be positive definite (or M not symmetric), which "
                    "CG needs: for a symmetric indefinite A use solvers.minres, for any other solvers.gmres")
 

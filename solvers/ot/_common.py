@@ -376,6 +376,13 @@ def refuse_mask(name: str, v) -> None:
                         "points to leave out")
 
 
+def refuse_problem_eps(method: str, data, eps) -> None:
+    """``eps=`` given beside a problem, which carries its own: a TypeError named after ``method``."""
+    if eps is not None:
+        raise TypeError(f"{method}: eps comes from the problem (problem.eps={data.eps!r:.40}); pass eps= only with "
+                        "arrays, or build the problem with the eps you want")
+
+
 def _cost_matrix(C, be, name: str):
     refuse_mask(name, C)
     shape = getattr(C, "shape", None)
@@ -396,8 +403,12 @@ def _cost_matrix(C, be, name: str):
     if tuple(C.shape) != shape:
         raise ValueError(f"{name} ({type(C).__name__}) converts to shape {tuple(C.shape)}, not its declared {shape}; "
                          "pass a dense array")
-    if not all_finite(be.xp, C):
+    hi, lo = float(be.xp.max(C)), float(be.xp.min(C))     # as all_finite: NaN and inf show in max or min
+    if not (math.isfinite(hi) and math.isfinite(lo)):
         raise ValueError(f"{name} contains NaN or inf; costs must be finite (give forbidden pairs a large finite cost)")
+    if not math.isfinite(hi - lo):       # every solver ended at cost -inf with untrue advice (helper-80)
+        raise ValueError(f"{name} spans [{lo:.3g}, {hi:.3g}], a range that overflows float64 (max - min = inf): "
+                         f"rescale it (e.g. {name} / {max(abs(hi), abs(lo)):.3g}, with eps scaled alike)")
     return C
 
 
@@ -435,9 +446,7 @@ def read_inputs(method: str, data, a, b, eps, backend, f0, g0) -> Inputs:
         if a is not None or b is not None:
             raise TypeError(f"{method}(problem, ...): the options are keyword-only, e.g. {method}(problem, tol=1e-9); "
                             f"pass a and b only with a cost matrix: {method}(C, a, b, eps=...)")
-        if eps is not None:
-            raise TypeError(f"{method}: eps comes from the problem (problem.eps={data.eps!r:.40}); pass eps= only with "
-                            "arrays, or build the problem with the eps you want")
+        refuse_problem_eps(method, data, eps)
         C, a, b, eps, pre = data.C, data.a, data.b, data.eps, "problem."
         if a is None or b is None:
             raise TypeError(f"{method}: problem.a and problem.b must be weight arrays, got None")

@@ -183,6 +183,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     if data is None or isinstance(data, (dict, str, bytes, numbers.Number)):   # named as auto's (were 'sns:')
         raise TypeError(f"auto: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, got "
                         f"{type(data).__name__}")
+    if hasattr(data, "C"):                        # named as auto's (was 'sinkhorn:', the routine it fell to)
+        _common.refuse_problem_eps("auto", data, eps)
     pre_eps = getattr(data, "eps", None) if hasattr(data, "C") else eps
     if pre_eps is None:
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")

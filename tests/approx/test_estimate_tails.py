@@ -90,7 +90,7 @@ def test_unresolved_approximation_is_not_stored_as_converged():
     assert ok.converged and ok.status == "converged"
 
 
-@pytest.mark.parametrize("degree", [30, 34])
+@pytest.mark.parametrize("degree", [10, 14, 30, 34])     # 10, 14: below the decay test (review helper-79)
 def test_a_zero_pattern_of_the_function_is_not_the_end_of_its_coefficients(degree):
     """Outside probe helper-76: exp(4u^2 (1 - u^2)) cos(y), u = x - 3, has only T_{4k} coefficients in x, so at a
     degree = 2 (mod 4) its last two are zero. They were taken for the rounding plateau: resolved=True with an

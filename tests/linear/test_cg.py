@@ -413,8 +413,9 @@ def test_broken_fast_products_and_matrix_outputs_of_a_callers_operator(name, cpu
         def matvec_into(self, x, out):
             return A @ x
 
-    with pytest.raises(ValueError, match=r"A \(a Returns.*matvec_into\(x, out\) disagrees with matvec"):
-        solve(Returns(), b, backend=cpu_backend)
+    for x0 in (None, np.zeros(n)):     # a first product of 0 (x0 = 0) proves nothing: the next one is checked
+        with pytest.raises(ValueError, match=r"A \(a Returns.*matvec_into\(x, out\) disagrees with matvec"):
+            solve(Returns(), b, x0=x0, backend=cpu_backend)
 
     class WrongDot(Returns):
         def matvec_dot(self, x, out):
@@ -461,3 +462,7 @@ def test_gmres_stagnation_just_short_of_rtol_names_the_attainable_accuracy():
             assert "attainable accuracy" in r.message and "near-singular" not in r.message.split("(")[0]
             seen += 1
     assert seen >= 1
+    # GMRES(1) on a rotation (cond 1) makes no progress at all: that is not rounding (review helper-79)
+    R = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    r = solvers.gmres(np.kron(np.eye(10), R), np.ones(20), restart=1, rtol=0.05, backend="numpy")
+    assert r.status == "stagnated" and "attainable accuracy" not in r.message

@@ -346,3 +346,26 @@ def test_auto_names_itself_for_data_that_is_not_a_problem(data):
 
     with pytest.raises(TypeError, match="^auto: expected an EntropicOT"):   # was labelled 'sns:'
         auto(data, eps=0.1)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns", "auto"])
+def test_a_cost_range_that_overflows_is_refused(method):
+    """Outside probe helper-80: entries of +-1e308 are finite, but max - min overflows; every solver ended at cost
+    -inf with L1 error 500 (sns after 1041 iterations, advising a larger maxiter). Refused up front now."""
+    rng = np.random.default_rng(0)
+    C = rng.choice([-1e308, 1e308], size=(20, 30))
+    a, b = np.full(20, 1 / 20), np.full(30, 1 / 30)
+    fn = getattr(solvers, method) if method != "auto" else solvers.ot.auto
+    with pytest.raises(ValueError, match=r"C spans \[-1e\+308, 1e\+308\].*overflows float64"):
+        fn(C, a, b, eps=1.0)
+    ok = fn(C / 1e308, a, b, eps=1e-2)          # the advised rescaling solves
+    assert ok.converged
+
+
+def test_auto_names_itself_for_eps_beside_a_problem():
+    """helper-80: auto(problem, eps=...) said 'sinkhorn: eps comes from the problem'."""
+    from problems import ot
+
+    p = ot.EntropicOT(np.random.default_rng(1).random((5, 6)), eps=0.01)
+    with pytest.raises(TypeError, match="^auto: eps comes from the problem"):
+        solvers.ot.auto(p, eps=1e-2)
