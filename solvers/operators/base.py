@@ -257,6 +257,23 @@ class DenseOperator(LinearOperator):
         return self if be == self.backend else DenseOperator(self.A, backend=be, **self._structure())
 
 
+def overlaps(x, out) -> bool:
+    """Whether ``out`` may share memory with ``x`` (O(1): the same object, or overlapping NumPy bounds; a device
+    array is compared by identity only)."""
+    return x is out or (type(x) is np.ndarray and type(out) is np.ndarray and np.may_share_memory(x, out))
+
+
+def check_out(who: str, x, out) -> None:
+    """``out`` of a ``matvec_into`` / ``matvec_dot``: writable, floating, and not overlapping ``x`` (an aliased
+    ``out`` was overwritten while ``x`` was still read: a silently wrong product; outside probe helper-82)."""
+    if not getattr(getattr(out, "flags", None), "writeable", True):
+        raise ValueError(f"{who}: out is read-only; pass a writable array")
+    if np.dtype(out.dtype).kind not in "fc":
+        raise TypeError(f"{who}: out has dtype {out.dtype}, which would truncate A x; pass a float64 array")
+    if overlaps(x, out):
+        raise ValueError(f"{who}: out shares memory with x, which is still being read; pass a separate array")
+
+
 class SparseOperator(LinearOperator):
     """A SciPy (CPU) or cupyx (GPU) sparse matrix as an operator, stored as CSR.
 
@@ -274,11 +291,15 @@ class SparseOperator(LinearOperator):
         return self.backend.kernels("sparse").matvec(self.A, x)
 
     # optional fast methods (used by the Krylov solvers): no allocation, fused dot
-    def _check_into(self, x, out):
+    def _check_into(self, x, out, what="matvec_into"):
         m, n = self.shape
+        if what == "matvec_dot" and m != n:     # x . A x needs a square A (the kernel read x past its end)
+            raise ValueError(f"SparseOperator.matvec_dot: x . A x needs a square operator, this one is {m} x {n}; "
+                             "use matvec_into")
         if getattr(x, "shape", None) != (n,) or getattr(out, "shape", None) != (m,):
-            raise ValueError(f"SparseOperator.matvec_into: x has shape {getattr(x, 'shape', None)} and out "
+            raise ValueError(f"SparseOperator.{what}: x has shape {getattr(x, 'shape', None)} and out "
                              f"{getattr(out, 'shape', None)}, expected ({n},) and ({m},)")
+        check_out(f"SparseOperator.{what}", x, out)
         if (np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c") and not np.iscomplexobj(out):
             raise TypeError(f"SparseOperator.matvec_into: A x is complex (x {np.asarray(x).dtype}, A {self.dtype}) but "
                             f"out is {out.dtype}, which would drop its imaginary part; pass a complex out or use matvec")
@@ -290,7 +311,7 @@ class SparseOperator(LinearOperator):
 
     def matvec_dot(self, x, out):
         """Write ``A x`` into ``out`` and return ``x . A x`` (one pass on the numba backend)."""
-        self._check_into(x, out)
+        self._check_into(x, out, "matvec_dot")
         return self.backend.kernels("sparse").matvec_dot(self.A, x, out)
 
     def with_backend(self, backend) -> "SparseOperator":

@@ -79,7 +79,8 @@ class GramOperator(LinearOperator):
         be = _backends.get_backend(backend, A)
         Aop = aslinearoperator(A, backend=be)
         n = Aop.shape[1]
-        super().__init__((n, n), Aop.dtype, be, symmetric=True, positive_definite=True)
+        dt = np.result_type(Aop.dtype, np.float64) if shift else Aop.dtype   # an integer A plus a shift is float
+        super().__init__((n, n), dt, be, symmetric=True, positive_definite=True)
         self.A = Aop
         self.shift = shift
 

@@ -64,7 +64,8 @@ def _scatter_add(xp, index, weights, n):
     if xp.iscomplexobj(weights):
         return (xp.bincount(index, weights=weights.real, minlength=n)
                 + 1j * xp.bincount(index, weights=weights.imag, minlength=n))
-    return xp.bincount(index, weights=weights, minlength=n)
+    out = xp.bincount(index, weights=weights, minlength=n)
+    return out if out.dtype.kind == "f" else out.astype(xp.float64)    # bincount of no weights is int64 (helper-82)
 
 
 def _scatter_add_rows(xp, index, W, n):

@@ -29,7 +29,7 @@ import numbers
 import numpy as np
 
 from .. import backends as _backends
-from .base import LinearOperator
+from .base import LinearOperator, overlaps
 
 
 def _check_shape(shape):
@@ -198,7 +198,7 @@ class StencilOperator(LinearOperator):
     def matvec_dot(self, x, out) -> float:
         """Write ``A x`` into ``out`` and return ``dot(x, A x)`` from the same pass."""
         if not (x.dtype is _F64 and out.dtype is _F64 and x.shape == self._flat and out.shape == self._flat
-                and getattr(out.flags, "writeable", True)):
+                and getattr(out.flags, "writeable", True)) or overlaps(x, out):
             x = self._check_vectors(x, out)
         return self.backend.kernels("stencil").apply_dot(self, x.reshape(self.grid_shape),
                                                          out.reshape(self.grid_shape))
@@ -248,6 +248,9 @@ class StencilOperator(LinearOperator):
                             "(the product is not rounded to another dtype)")
         if not getattr(out.flags, "writeable", True):
             raise ValueError("StencilOperator.matvec_into: out is read-only; pass a writable float64 array")
+        if overlaps(x, out):                  # an aliased out was overwritten while x was read (helper-82)
+            raise ValueError("StencilOperator.matvec_into: out shares memory with x, which is still being read; "
+                             "pass a separate array")
         return x if np.dtype(x.dtype) == _F64 else x.astype(np.float64)
 
     def _check_grids(self, method, inputs, outputs, color=None):
