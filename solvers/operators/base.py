@@ -34,6 +34,7 @@ import sys
 import numpy as np
 
 from .. import backends as _backends
+from ._out import check_out
 
 
 class OperatorOutputError(ValueError):
@@ -255,23 +256,6 @@ class DenseOperator(LinearOperator):
     def with_backend(self, backend) -> "DenseOperator":
         be = _backends.get_backend(backend)
         return self if be == self.backend else DenseOperator(self.A, backend=be, **self._structure())
-
-
-def overlaps(x, out) -> bool:
-    """Whether ``out`` may share memory with ``x`` (O(1): the same object, or overlapping NumPy bounds; a device
-    array is compared by identity only)."""
-    return x is out or (type(x) is np.ndarray and type(out) is np.ndarray and np.may_share_memory(x, out))
-
-
-def check_out(who: str, x, out) -> None:
-    """``out`` of a ``matvec_into`` / ``matvec_dot``: writable, floating, and not overlapping ``x`` (an aliased
-    ``out`` was overwritten while ``x`` was still read: a silently wrong product; outside probe helper-82)."""
-    if not getattr(getattr(out, "flags", None), "writeable", True):
-        raise ValueError(f"{who}: out is read-only; pass a writable array")
-    if np.dtype(out.dtype).kind not in "fc":
-        raise TypeError(f"{who}: out has dtype {out.dtype}, which would truncate A x; pass a float64 array")
-    if overlaps(x, out):
-        raise ValueError(f"{who}: out shares memory with x, which is still being read; pass a separate array")
 
 
 class SparseOperator(LinearOperator):

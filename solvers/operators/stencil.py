@@ -29,7 +29,8 @@ import numbers
 import numpy as np
 
 from .. import backends as _backends
-from .base import LinearOperator, overlaps
+from ._out import overlaps
+from .base import LinearOperator
 
 
 def _check_shape(shape):
