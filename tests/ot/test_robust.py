@@ -349,17 +349,17 @@ def test_auto_names_itself_for_data_that_is_not_a_problem(data):
 
 
 @pytest.mark.parametrize("method", ["sinkhorn", "sns", "auto"])
-def test_a_cost_range_that_overflows_is_refused(method):
-    """Outside probe helper-80: entries of +-1e308 are finite, but max - min overflows; every solver ended at cost
-    -inf with L1 error 500 (sns after 1041 iterations, advising a larger maxiter). Refused up front now."""
+def test_a_cost_range_that_overflows_is_not_claimed_converged(method):
+    """Outside probe helper-80: entries of +-1e308 are finite, but max - min overflows: at eps = 1 no solver can
+    reach the tolerance, and none claims to (a refusal up front would also refuse the solvable eps = 1e300 case
+    of test_session7_ot); the rescaled problem converges."""
     rng = np.random.default_rng(0)
     C = rng.choice([-1e308, 1e308], size=(20, 30))
     a, b = np.full(20, 1 / 20), np.full(30, 1 / 30)
     fn = getattr(solvers, method) if method != "auto" else solvers.ot.auto
-    with pytest.raises(ValueError, match=r"C spans \[-1e\+308, 1e\+308\].*overflows float64"):
-        fn(C, a, b, eps=1.0)
-    ok = fn(C / 1e308, a, b, eps=1e-2)          # the advised rescaling solves
-    assert ok.converged
+    with np.errstate(all="ignore"):
+        assert not fn(C, a, b, eps=1.0, maxiter=200).converged
+    assert fn(C / 1e308, a, b, eps=1e-2).converged
 
 
 def test_auto_names_itself_for_eps_beside_a_problem():
