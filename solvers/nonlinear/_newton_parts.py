@@ -160,15 +160,6 @@ def _check_positive(name, v, allow_zero=False):
     return float(v)
 
 
-def _check_int(name, v, low):
-    """``v`` as an int ``>= low``: a TypeError for a non-integer (``2.5``, ``True``), a ValueError below ``low``."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {low} or None, got {type(v).__name__} {v!r}")
-    if v < low:
-        raise ValueError(f"{name} must be an integer >= {low} or None, got {v!r}")
-    return int(v)
-
-
 def falls_at_constant(fvals, mvals, window: int) -> bool:
     """Whether the objective ``fvals`` fell at each of the last ``window`` iterations (by more than rounding in
     all, 1e-8 relative) while the optimality measure ``mvals`` (``||grad f||``, the KKT residual) stayed the same

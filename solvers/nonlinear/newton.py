@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import (_Problem, _as_dense, _check_int, _check_positive, _modified_cholesky_direction, _norm,
+from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm,
                             falls_at_constant, negative_curvature)
+from ._nlp import int_arg
 from .linesearch import armijo_backtracking
 
 METHODS = ("newton", "newton-cg", "grad-reg")
@@ -167,8 +168,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     tol = _check_positive("tol", tol)
     if maxiter is None:     # Newton's iterations grow with n on curved valleys (MAXITER_PER_UNKNOWN)
         maxiter = 1000 if method == "grad-reg" else max(200, MAXITER_PER_UNKNOWN * n)
-    maxiter = _check_int("maxiter", maxiter, 0)
-    cg_maxiter = _check_int("cg_maxiter", max(2 * n, 20) if cg_maxiter is None else cg_maxiter, 1)
+    maxiter = int_arg("maxiter", maxiter, 0)
+    cg_maxiter = int_arg("cg_maxiter", max(2 * n, 20) if cg_maxiter is None else cg_maxiter, 1)
     gamma0 = _check_positive("gamma0", gamma0)
     c1 = float(c1) if isinstance(c1, numbers.Real) and not isinstance(c1, bool) else c1
     if not isinstance(c1, float) or not 0 < c1 < 0.5:
