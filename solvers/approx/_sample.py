@@ -143,11 +143,10 @@ def off_grid_miss(f, dom, C, vmax, tol, tails):
     d = dom.shape[0]
     pts = dom[:, 0] + np.random.default_rng(20171).random((CHECK_POINTS, d)) * (dom[:, 1] - dom[:, 0])
     vals = _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", f(pts), CHECK_POINTS)
-    t = (2.0 * pts - (dom[:, 0] + dom[:, 1])) / (dom[:, 1] - dom[:, 0])
-    Z = np.polynomial.chebyshev.chebvander(np.clip(t[:, 0], -1, 1), C.shape[0] - 1) @ C.reshape(C.shape[0], -1)
+    T = [_cheb.vander(np.clip(_cheb.from_box(pts[:, i], *dom[i]), -1, 1), C.shape[i]) for i in range(d)]
+    Z = T[0] @ C.reshape(C.shape[0], -1)
     for i in range(1, d):
-        T = np.polynomial.chebyshev.chebvander(np.clip(t[:, i], -1, 1), C.shape[i] - 1)
-        Z = np.einsum("km,kmr->kr", T, Z.reshape(CHECK_POINTS, C.shape[i], -1))
+        Z = np.einsum("km,kmr->kr", T[i], Z.reshape(CHECK_POINTS, C.shape[i], -1))
     norm = max(tails[0][2], 1.0)
     allowed = 10.0 * max(d * tol * norm, sum(tl[0] for tl in tails), 1e3 * _EPS * norm)
     return bool(np.max(np.abs(Z[:, 0] - vals / vmax)) > allowed), CHECK_POINTS
