@@ -12,6 +12,7 @@ import pytest
 
 from solvers.approx import ChebTucker
 from solvers._kernels.numba import approx as NA
+from solvers._kernels.numba import _slab_order as ORD
 from solvers._kernels.numba import approx_slab as SLAB
 from tests.approx import _slabref as slabref
 
@@ -100,16 +101,45 @@ def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
     rng = np.random.default_rng(0)
     C = rng.integers(0, 50, 5000)
     perm = np.full(C.size, -1, dtype=np.int64)
-    SLAB._bucket(C, 60, perm)
+    ORD._bucket(C, 60, perm)
     np.testing.assert_array_equal(perm, np.argsort(C, kind="stable"))
     t = np.array([[np.nan], [2.0], [-2.0], [1.0], [-1.0], [0.0], [np.inf], [-np.inf]])
     G = 64
     Cn, S = np.empty(t.shape[0], dtype=np.int64), np.empty(t.shape[0])
-    SLAB._nodes(t, 0, G, 4, Cn, S)
+    ORD._nodes(t, 0, G, 4, Cn, S)
     assert Cn.min() >= 1 and Cn.max() <= G                  # slab rows C .. C + 7 exist (G + 9 of them)
     assert np.all(np.isfinite(S))
     # the stencil of t = 1 (theta = 0) and t = -1 (theta = pi) as in the plain kernel
     assert (Cn[3], S[3]) == (1, 3.0) and (Cn[4], S[4]) == (G, 4.0)
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 8, 64])
+def test_parallel_order_is_the_stable_counting_sort(chunks):
+    """``_slab_order.order`` (per-chunk histograms, parallel placement) against ``numpy.argsort(kind=
+    "stable")`` of the nodes of the serial ``_nodes``, for any number of chunks; the copied points, nodes
+    and offsets follow the permutation (NaN offsets where the last coordinate is not in [-1, 1]), and the
+    work items cover the sorted points in blocks of at most ``tile`` of one node."""
+    from solvers._kernels.scratch import take
+    rng = np.random.default_rng(chunks)
+    n, G = 5003, 96
+    L = G + 9
+    t = rng.uniform(-1.0, 1.0, (n, 3))
+    t[:40, 2] = np.cos(rng.uniform(0, 0.05, 40))            # a crowded end node
+    t[40:45, 2] = [np.nan, 2.0, -2.0, np.inf, 1.0]
+    C, S = np.empty(n, dtype=np.int64), np.empty(n)
+    ORD._nodes(t, 2, G, 4, C, S)
+    perm, tb, Cb, Sb, items = ORD.order(t, G, L, 32, {}, take, chunks)
+    want = np.argsort(C, kind="stable")
+    np.testing.assert_array_equal(perm, want)
+    np.testing.assert_array_equal(tb, t[want, :2])
+    np.testing.assert_array_equal(Cb, C[want])
+    bad = ~(np.abs(t[want, 2]) <= 1.0)
+    assert np.isnan(Sb[bad]).all() and bad.sum() == 4
+    np.testing.assert_array_equal(Sb[~bad], S[want][~bad])
+    assert items[0, 0] == 0 and items[:, 1].sum() == n and items[:, 1].max() <= 32
+    np.testing.assert_array_equal(items[1:, 0], np.cumsum(items[:, 1])[:-1])
+    for s0, k in items:
+        assert (Cb[s0:s0 + k] == Cb[s0]).all()
 
 
 def test_cache_bytes_count_the_slabs_and_clear_cache_frees_them():

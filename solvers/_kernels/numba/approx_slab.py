@@ -34,7 +34,8 @@ import numpy as np
 
 from ..numpy.approx import check_points, check_table
 from ..scratch import borrow, scratch_of, take
-from ._table_rows import _FAST, _acos, _block_rows_into, _block_rows_table_pm, _row_work, _weights8, ASIN_P, in_grid
+from ._slab_order import order
+from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
 from .approx import BLAS_SERIAL, check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread. Values (one GEMM per work item of
@@ -117,33 +118,6 @@ def slabs(packed, tR, r_off, rpad, derivative=False):
     return got
 
 
-@nb.njit(cache=True, parallel=True)
-def _nodes(t, col, G, half, C, S):
-    """Per point: ``C`` the grid column of the first node of its centred stencil in the last mode
-    and ``S`` its offset from that node (as :func:`solvers._kernels.numba.approx._stencils`)."""
-    hinv = G / np.pi
-    for k in nb.prange(t.shape[0]):
-        s = in_grid(_acos(t[k, col], ASIN_P) * hinv, G)      # (a finite offset: _gather marks bad points)
-        j0 = min(int(s), G - 1) - half + 1
-        C[k] = j0 + half
-        S[k] = s - j0
-
-
-@nb.njit(cache=True)
-def _bucket(C, L, perm):
-    """``perm``: the permutation that sorts the points by ``C`` (a stable counting sort, ``O(N + L)``)."""
-    start = np.zeros(L + 1, dtype=np.int64)
-    for k in range(C.shape[0]):
-        start[C[k] + 1] += 1
-    for j in range(L):
-        start[j + 1] += start[j]
-    for k in range(C.shape[0]):
-        c = C[k]
-        perm[start[c]] = k
-        start[c] += 1
-    return perm
-
-
 @nb.njit(cache=True, fastmath=_FAST)
 def _prefix(U, dU, k, r, d, q, P, Q):
     """``P[:size]`` = the outer product of the rows ``U[i][:r_i, q]`` of modes ``0 .. d-3`` (``dU`` for mode
@@ -222,21 +196,6 @@ def _dots2(SL, off, n, Ka, Kb, out):
 
 
 @nb.njit(cache=True, parallel=True)
-def _gather(t, perm, Cv, Sv, tb, Cb, Sb):
-    """The points in bucket order: ``tb[k] = t[perm[k], :d-1]``, ``Cb``, ``Sb`` likewise (one pass of
-    independent random reads, so the main pass reads its blocks in order). ``Sb`` is NaN where the last
-    coordinate is not in ``[-1, 1]`` (NaN too), so the value is NaN as in the plain route (:func:`_nodes`
-    buckets such a point at an end, which would give a finite value)."""
-    d1 = tb.shape[1]
-    for k in nb.prange(perm.shape[0]):
-        j = perm[k]
-        for i in range(d1):
-            tb[k, i] = t[j, i]
-        Cb[k] = Cv[j]
-        Sb[k] = Sv[j] if abs(t[j, d1]) <= 1.0 else np.nan
-
-
-@nb.njit(cache=True, parallel=True)
 def _scatter(vals, perm, out):
     for k in nb.prange(perm.shape[0]):
         out[perm[k]] = vals[k]
@@ -244,7 +203,7 @@ def _scatter(vals, perm, out):
 
 @nb.njit(cache=True, parallel=True)
 def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, Sb, vals, grads, nderiv, chunk):
-    """Blocks of ``chunk`` points in bucket order (``tb``, ``Cb``, ``Sb`` from :func:`_gather`): the rows
+    """Blocks of ``chunk`` points in bucket order (``tb``, ``Cb``, ``Sb`` from :func:`solvers._kernels.numba._slab_order.order`): the rows
     of modes ``0 .. d-2`` from their tables and the last mode's weights; per pair of points with the
     same first node ``c``, their row products (:func:`_pair_rows`) and ``sum_l w_l K . S_{c + l}``
     (:func:`_dots2`) into ``vals``. With ``nderiv = d - 1`` also the derivative rows (tables ``dtR``) and,
@@ -302,31 +261,6 @@ def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, 
             q = q2 + 1
 
 
-@nb.njit(cache=True)
-def _items(C, L, tile):
-    """The work items of :func:`_evaluate_gemm`: ``(start, count)`` in the bucket order of :func:`_bucket`
-    (nodes ``0 .. L-1`` in turn), at most ``tile`` points each, all with the same first node."""
-    cnt = np.zeros(L, dtype=np.int64)
-    for k in range(C.shape[0]):
-        cnt[C[k]] += 1
-    total = 0
-    for c in range(L):
-        total += (cnt[c] + tile - 1) // tile
-    out = np.empty((total, 2), dtype=np.int64)
-    s = 0
-    k = 0
-    for c in range(L):
-        left = cnt[c]
-        while left > 0:
-            take = min(tile, left)
-            out[k, 0] = s
-            out[k, 1] = take
-            s += take
-            left -= take
-            k += 1
-    return out
-
-
 @nb.njit(cache=True, fastmath=_FAST)
 def _combine8(Y, W, Ap, nA, out):
     """``out[q] = sum_a Ap[a, q] sum_{l < 8} W[l, q] Y[l nA + a, q]`` over the whole tile (points innermost)."""
@@ -343,12 +277,13 @@ def _combine8(Y, W, Ap, nA, out):
 
 
 @nb.njit(cache=True, parallel=True)
-def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, vals, tile, nchunks):
+def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks):
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
-    node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order, from :func:`_gather`): the rows of modes
+    node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order and ``perm`` their places, from
+    :func:`solvers._kernels.numba._slab_order.order`): the rows of modes
     ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
     ``(8 r_0 \\cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
-    then ``vals[q] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
+    then ``out[perm[q]] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
     ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points (as the plain route pads its
     blocks) and the GEMMs have fixed row blocks, so every kernel and BLAS call has the same shapes whatever
     the item: a point's value does not depend on the other points evaluated with it (BLAS and the
@@ -402,7 +337,7 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, va
                 np.dot(blk[s:e], B, Y[s:e])
             _combine8(Y, W, Ap, nA, v)
             for q in range(P):
-                vals[q0 + q] = v[q]
+                out[perm[q0 + q]] = v[q]                 # (no scatter pass after)
 
 
 @nb.njit(cache=True, parallel=True)
@@ -426,18 +361,6 @@ def _batches(n, L):
         if e - s < MIN_POINTS_PER_NODE * L and s > 0:
             s = max(0, e - BATCH)
         yield s, e
-
-
-def _ordered(ts, G, L, work):
-    """The batch ``ts`` bucketed by the first stencil node of its last coordinate on a grid of ``G`` intervals:
-    ``perm`` and the points, nodes and offsets in that order (:func:`_gather`), in arrays kept in ``work``."""
-    m, d = ts.shape
-    C, S, perm = take(work, "C", (m,), np.int64), take(work, "S", (m,)), take(work, "perm", (m,), np.int64)
-    _nodes(ts, d - 1, G, 4, C, S)
-    _bucket(C, L, perm)
-    tb, Cb, Sb = take(work, "tb", (m, d - 1)), take(work, "Cb", (m,), np.int64), take(work, "Sb", (m,))
-    _gather(ts, perm, C, S, tb, Cb, Sb)
-    return perm, tb, Cb, Sb
 
 
 def _check(packed, t, what, *outs):
@@ -464,12 +387,10 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     L = G + int(packed.tp) + 1
     with borrow(scratch_of(packed, "_nb_slab_scratch")) as work:
         for s, e in _batches(n, L):
-            perm, tb, Cb, Sb = _ordered(t[s:e], G, L, work)
-            vals = take(work, "vals", (e - s,))
-            items = _items(Cb, L, TILE)
+            chunks = 4 * nb.get_num_threads()
+            perm, tb, Cb, Sb, items = order(t[s:e], G, L, TILE, work, take, chunks)
             _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
-                           items, vals, TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
-            _scatter(vals, perm, out[s:e])
+                           items, perm, out[s:e], TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
     return out
 
 
@@ -486,14 +407,14 @@ def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
     L, dL = G + 9, dG + 9
     for s, e in _batches(n, max(L, dL)):
         ts = t[s:e]
-        perm, tb, Cb, Sb = _ordered(ts, G, L, {})
+        perm, tb, Cb, Sb, _ = order(ts, G, L, CHUNK, {}, take, 4 * nb.get_num_threads())
         vals, gk = np.empty(e - s), np.empty((e - s, d - 1))
         _evaluate(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
                   tb, Cb, Sb, vals, gk, d - 1, CHUNK)
         _scatter(vals, perm, val[s:e])
         _scatter_cols(gk, perm, grad[s:e], d - 1)
         if dG != G:                                   # the derivative table's own grid: bucket again
-            perm, tb, Cb, Sb = _ordered(ts, dG, dL, {})
+            perm, tb, Cb, Sb, _ = order(ts, dG, dL, CHUNK, {}, take, 4 * nb.get_num_threads())
         _evaluate(dSL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
                   Sb, vals, gk, 0, CHUNK)
         _scatter_col(vals, perm, grad[s:e], d - 1)
