@@ -38,15 +38,17 @@ from ._slab_order import order
 from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
 from .approx import BLAS_SERIAL, check_outputs
 
-#: cost model of :func:`use_slab`, nanoseconds per point and thread. Values (one GEMM per work item of
-#: :data:`TILE` points, :func:`_evaluate_gemm`; fitted to in-process A/B timings, d = 3, m = 129, 2 threads,
-#: Xeon with AVX-512, ``/tmp/s8/abslab.py`` and ``/tmp/s8/small.py``, ranks (10,10,10) .. (32,32,32),
-#: 10^4 .. 10^6 points): slab ~ SLAB_NS[0] + SLAB_NS[1] * P + (ITEM_NS[0] + ITEM_NS[1] * P) * L / n with
-#: P = r_1 ... r_{d-1} and L / n the grid nodes per point (each node's last, padded work item); the plain
-#: table route ~ GEMM_NS[0] + GEMM_NS[1] * r_1 ... r_d (fitted on Zen 4, within 10 % on the Xeon)
-SLAB_NS = (186.0, 0.31)
-ITEM_NS = (1230.0, 8.7)
-GEMM_NS = (115.0, 0.0427)
+#: cost model of :func:`use_slab`, nanoseconds per point and thread: slab ~ SLAB_NS[0] + SLAB_NS[1] * P +
+#: (ITEM_NS[0] + ITEM_NS[1] * P) * L / n with P = r_1 ... r_{d-1} and L / n the grid nodes per point (each
+#: node's last, padded work item), the ordering included; the plain table route ~ GEMM_NS[0] + GEMM_NS[1] *
+#: r_1 ... r_d. Weighted least squares on direct calls of both kernels (d = 3, m = 129, random orthonormal
+#: factors, 2 threads, AVX-512 Xeon, ranks 5 .. 32 x 10^4 .. 10^6 points, ``/tmp/s22/fit.py``, session 22,
+#: after the parallel ordering of :mod:`._slab_order`): it picks the faster form in 39 of the 40 cases, the
+#: other a 5 % tie at rank 15, 10^5 points. The slab form now wins from rank 15 at 3 10^5 points (rank 15,
+#: 10^6 points: 177 against 198 ns), where the model of session 8 (serial ordering) kept the plain route.
+SLAB_NS = (94.5, 0.245)
+ITEM_NS = (838.0, 4.97)
+GEMM_NS = (72.5, 0.0310)
 #: the same for gradients (value and d derivatives; ad-hoc ``/tmp/s6/gradslab.py``, 2e5 points): slab form
 #: ~ SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * r_1 ... r_{d-1}, plain ~ GRAD_NS[0] + GRAD_NS[1] * r_1 ... r_d
 SLAB_GRAD_NS = (850.0, 2.25)
@@ -78,10 +80,9 @@ def use_slab(packed, n: int, gradient: bool = False) -> bool:
     order 8, ``d >= 2``, slabs within :data:`MAX_BYTES` (two with ``gradient``: values and derivatives), at
     least :data:`MIN_POINTS_PER_NODE` points per grid node, and the cost model (:data:`SLAB_NS`,
     :data:`ITEM_NS`, :data:`GEMM_NS`; :data:`SLAB_GRAD_NS`, :data:`GRAD_NS`) in its favour. Measured
-    (ad-hoc, 10^6 random points, 2 threads, Xeon, ms: plain / slab): (15,15,15) 138-145 / 123-138 (not
-    taken: about a tie), (20,20,20) 235-250 / 158-168, (32,32,32) 654-672 / 266-270; at (20,20,20) the slab
-    form wins from about 25 points per grid node (10^4 points: 447 / 1331 ns per point and thread, 5 10^4:
-    464 / 439). Gradients (``/tmp/s6/gradslab.py``, Zen 4, points/s) (20,20,20) 1.34e6 -> 1.15e6 (not taken),
+    (direct calls, random points, 2 threads, Xeon, ns per point and thread, plain / slab, session 22):
+    (15,15,15) 10^6 points 198 / 177, (20,20,20) 343 / 228, (32,32,32) 981 / 361; at (20,20,20) the slab
+    form wins from about 50 points per grid node (3 10^4 points: 339 / 382, 10^5: 344 / 248). Gradients (``/tmp/s6/gradslab.py``, Zen 4, points/s) (20,20,20) 1.34e6 -> 1.15e6 (not taken),
     (32,32,32) 4.3e5 -> 5.7e5, (62,16,62) 3.0e5 -> 5.9e5, (65,64,65) 7.0e4 -> 2.0e5."""
     if packed.d < 2 or int(packed.tp) != 8 or (gradient and getattr(packed, "dtG", None) is None):
         return False
@@ -307,7 +308,6 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
         W = np.empty((8, tile))
         U = np.empty((d, rmax, tile))
         S, A, C, Wr, Up = _row_work(tile, p, rpad, d - 1)
-        B = np.empty((rb, tile))
         Ap = np.empty((nA, tile))
         Y = np.empty((M, tile))
         v = np.empty(tile)
@@ -319,9 +319,6 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
                 Sw[q] = Sb[q0 + q] if q < P else 0.0
             _weights8(Sw, W, inv_den)
             _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U, S, A, C, Wr, Up)
-            for b in range(rb):
-                for q in range(tile):
-                    B[b, q] = U[d - 2, b, q]
             Ap[0, :] = 1.0
             size = 1
             for i in range(d - 2):                # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
@@ -332,6 +329,7 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
                             Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
                 size *= ri
             blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
+            B = U[d - 2].reshape(-1)[:rb * tile].reshape(rb, tile)     # the mode d-2 rows (contiguous)
             for s in range(0, M, rows):
                 e = min(M, s + rows)
                 np.dot(blk[s:e], B, Y[s:e])
