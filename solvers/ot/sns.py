@@ -189,8 +189,14 @@ def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
         return "sns: NaN/inf appeared in the potentials or marginals; check C, a, b and eps"
     if st.status == Status.STOPPED:
         return stopped_message("sns", len(run.history) - 1)
-    return (f"sns: not converged within maxiter={run.maxiter} stage-2 iterations (L1 marginal error {err:.3e} > "
-            f"tol {tol:.3e}); try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn")
+    head = (f"sns: not converged within maxiter={run.maxiter} stage-2 iterations (L1 marginal error {err:.3e} > "
+            f"tol {tol:.3e})")
+    fl, scale = floor if floor is not None else (0.0, 0.0)
+    if not fl < 0.1 * tol:                       # (inf / NaN too) more iterations cannot get below rounding
+        return (f"{head}; the rounding floor of these potentials is about {fl:.1e} (|f| + |g| + |C| up to {scale:.3g} "
+                f"at eps={run.eps:.3g}): this accuracy is out of reach in double precision; loosen tol, rescale C "
+                "(C - C.min(), or divide C and eps by a common factor) or raise eps")
+    return f"{head}; try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn"
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -328,8 +334,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         st.f = st.f + shift
         run.history.scale("marginal_error", mass)
     st.status, st.err, note = _common.verify(geom, st.f, st.g, eps, inputs.a, inputs.b, opts.tol, st.status)
-    floor = (geom.rounding_floor(st.f, st.g, eps, inputs.a, inputs.b) if st.status == Status.STAGNATED and not note
-             else None)
+    floor = (geom.rounding_floor(st.f, st.g, eps, inputs.a, inputs.b)
+             if st.status in (Status.STAGNATED, Status.MAXITER) and not note else None)
     run.eps = eps
     nit = len(run.history) - 1
     stats = {**run.counts, "fallbacks": run.fallback.failures, "densify": run.fallback.densified, "iterations": nit,

@@ -150,3 +150,23 @@ def test_stall_test_tells_a_slow_steady_fall_from_the_floor_jitter():
     assert not stall(steady, run)
     assert stall(jitter, run)
     assert not stall(jitter * 1e3, run)                            # far above the floor: a plateau, not the floor
+
+
+def test_sns_maxiter_message_names_the_rounding_floor_when_it_is_the_limit():
+    """Costs of size 1e308 at eps = 1: the rounding floor of any potentials is infinite, so the maxiter exit
+    must say the accuracy is out of reach (before the fix it advised a larger maxiter, a smaller rho or a
+    larger n_sinkhorn, none of which can help); a solvable problem stopped by a small maxiter keeps that
+    advice (its floor is far below tol)."""
+    rng = np.random.default_rng(0)
+    n = 20
+    a = b = np.full(n, 1.0 / n)
+    C = np.where(rng.random((n, n)) > 0.5, 1e308, -1e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = solvers.sns(C, a, b, eps=1.0, maxiter=30)
+    assert not r.converged and r.status == "maxiter"
+    assert "out of reach in double precision" in r.message and "larger maxiter" not in r.message
+    C = rng.random((n, n))
+    r = solvers.sns(C, a, b, eps=1e-3, maxiter=1, eps_scaling=None, n_sinkhorn=1)
+    assert not r.converged and r.status == "maxiter", r.message
+    assert "larger maxiter" in r.message and "out of reach" not in r.message
