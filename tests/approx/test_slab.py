@@ -97,16 +97,11 @@ def test_cost_model_and_limits():
         SLAB.MAX_BYTES = old
 
 
-def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
-    rng = np.random.default_rng(0)
-    C = rng.integers(0, 50, 5000)
-    perm = np.full(C.size, -1, dtype=np.int64)
-    ORD._bucket(C, 60, perm)
-    np.testing.assert_array_equal(perm, np.argsort(C, kind="stable"))
+def test_nodes_stay_in_range():
     t = np.array([[np.nan], [2.0], [-2.0], [1.0], [-1.0], [0.0], [np.inf], [-np.inf]])
     G = 64
     Cn, S = np.empty(t.shape[0], dtype=np.int64), np.empty(t.shape[0])
-    ORD._nodes(t, 0, G, 4, Cn, S)
+    ORD._count(t, 0, G, 4, Cn, S, np.empty((3, G + 9), dtype=np.int64))
     assert Cn.min() >= 1 and Cn.max() <= G                  # slab rows C .. C + 7 exist (G + 9 of them)
     assert np.all(np.isfinite(S))
     # the stencil of t = 1 (theta = 0) and t = -1 (theta = pi) as in the plain kernel
@@ -116,7 +111,7 @@ def test_bucket_is_a_stable_sort_and_nodes_stay_in_range():
 @pytest.mark.parametrize("chunks", [1, 3, 8, 64])
 def test_parallel_order_is_the_stable_counting_sort(chunks):
     """``_slab_order.order`` (per-chunk histograms, parallel placement) against ``numpy.argsort(kind=
-    "stable")`` of the nodes of the serial ``_nodes``, for any number of chunks; the copied points, nodes
+    "stable")`` of the stencil nodes computed with ``numpy.arccos``, for any number of chunks; the copied points, nodes
     and offsets follow the permutation (NaN offsets where the last coordinate is not in [-1, 1]), and the
     work items cover the sorted points in blocks of at most ``tile`` of one node."""
     from solvers._kernels.scratch import take
@@ -126,9 +121,16 @@ def test_parallel_order_is_the_stable_counting_sort(chunks):
     t = rng.uniform(-1.0, 1.0, (n, 3))
     t[:40, 2] = np.cos(rng.uniform(0, 0.05, 40))            # a crowded end node
     t[40:45, 2] = [np.nan, 2.0, -2.0, np.inf, 1.0]
-    C, S = np.empty(n, dtype=np.int64), np.empty(n)
-    ORD._nodes(t, 2, G, 4, C, S)
-    perm, tb, Cb, Sb, items = ORD.order(t, G, L, 32, {}, take, chunks)
+    work = {}
+    perm, tb, Cb, Sb, items = ORD.order(t, G, L, 32, work, take, chunks)
+    C, S = work["C"][:n], work["S"][:n]                       # the nodes and offsets, in the points' order
+    s = np.clip(np.nan_to_num(np.arccos(np.clip(t[:, 2], -1.0, 1.0)), nan=0.0) * G / np.pi, 0, G)   # numpy's
+    j0 = np.minimum(s.astype(np.int64), G - 1) - 3
+    ok = np.abs(t[:, 2]) <= 1.0                               # (the others get NaN offsets below)
+    near = np.abs(s - np.round(s)) < 1e-9                     # a node itself: either stencil is right
+    assert (C[ok & ~near] == j0[ok & ~near] + 4).all() and (np.abs(C - (j0 + 4))[ok] <= 1).all()
+    assert ((C >= 1) & (C <= G)).all()
+    np.testing.assert_allclose((S + C - 4)[ok & ~near], s[ok & ~near], rtol=0, atol=1e-9)
     want = np.argsort(C, kind="stable")
     np.testing.assert_array_equal(perm, want)
     np.testing.assert_array_equal(tb, t[want, :2])

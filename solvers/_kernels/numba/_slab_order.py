@@ -22,37 +22,12 @@ from ._table_rows import _acos, ASIN_P, in_grid
 
 
 @nb.njit(cache=True, parallel=True)
-def _nodes(t, col, G, half, C, S):
-    """Per point: ``C`` the grid column of the first node of its centred stencil in the last mode
-    and ``S`` its offset from that node (as :func:`solvers._kernels.numba.approx._stencils`)."""
-    hinv = G / np.pi
-    for k in nb.prange(t.shape[0]):
-        s = in_grid(_acos(t[k, col], ASIN_P) * hinv, G)      # (a finite offset: order marks bad points)
-        j0 = min(int(s), G - 1) - half + 1
-        C[k] = j0 + half
-        S[k] = s - j0
-
-
-@nb.njit(cache=True)
-def _bucket(C, L, perm):
-    """``perm``: the permutation that sorts the points by ``C`` (a stable counting sort, ``O(N + L)``;
-    the serial reference of :func:`order`)."""
-    start = np.zeros(L + 1, dtype=np.int64)
-    for k in range(C.shape[0]):
-        start[C[k] + 1] += 1
-    for j in range(L):
-        start[j + 1] += start[j]
-    for k in range(C.shape[0]):
-        c = C[k]
-        perm[start[c]] = k
-        start[c] += 1
-    return perm
-
-
-@nb.njit(cache=True, parallel=True)
 def _count(t, col, G, half, C, S, cnt):
-    """:func:`_nodes` by chunks (``cnt.shape[0]`` contiguous ranges of the points), with ``cnt[ch, c]``
-    the number of points of chunk ``ch`` whose first node is ``c``."""
+    """Per point, by chunks (``cnt.shape[0]`` contiguous ranges of the points): ``C`` the grid column of the
+    first node of its centred stencil in the last mode (column ``col``) and ``S`` its offset from that node
+    (as :func:`solvers._kernels.numba._table_rows._stencils`; a finite offset whatever ``t`` is:
+    :func:`_place` marks bad points), and ``cnt[ch, c]`` the number of points of chunk ``ch`` whose first node
+    is ``c``."""
     n = t.shape[0]
     nch = cnt.shape[0]
     hinv = G / np.pi
