@@ -76,7 +76,10 @@ def negative_curvature(P, x, n, hess, be):
     if hess is not None:
         H = P.H(x)
         if n <= DENSE_CURVATURE_MAX and (isinstance(H, np.ndarray) or sp.issparse(H)):
-            lam = np.linalg.eigvalsh(_as_dense(H, n))
+            Hd = _as_dense(H, n)
+            if not np.all(np.isfinite(Hd)):              # no verdict from a NaN/inf Hessian (LAPACK would raise)
+                return None
+            lam = np.linalg.eigvalsh(Hd)
             if not np.all(np.isfinite(lam)):
                 return None
             return float(lam[0]) if lam[0] < -1e-8 * max(abs(lam[-1]), abs(lam[0]), 1e-300) else None

@@ -109,7 +109,9 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         search or the ``gamma`` search found no acceptable step, ``nonfinite``, ``stopped``,
         ``diverged`` when f looks unbounded below: ``max |x|`` past :data:`UNBOUNDED` times
         ``max(1, max |x0|)`` with f below f(x0) and the gradient not smaller than at x0; a ``maxiter``
-        message says so when f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient),
+        message says so when f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient;
+        ``failed`` for a stationary point, x0 or reached, where the Hessian has negative curvature: a saddle or
+        a maximum, checked by its smallest eigenvalue up to 2000 unknowns, else by CG's conjugate directions),
         ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
@@ -447,6 +449,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
         if hist_g[-1] <= tol:
             status, msg = Status.CONVERGED, converged_msg(k)
+            c = negative_curvature(P, x, n, hess, be)      # a saddle met on the way is not a minimiser either
+            if c is not None:                            # (x^2 - y^2 from (1, 0) was 'converged' at the origin)
+                status, msg = Status.FAILED, (
+                    f"{method}: reached a stationary point in {k} iterations (||grad f(x)||_inf = {hist_g[-1]:.3e} <= "
+                    f"tol = {tol:.1e}) that is not a minimiser: the Hessian has negative curvature there (d^T H d / "
+                    f"d^T d = {c:.3e}), so x is a saddle point or a maximum. Restart from x plus a small perturbation "
+                    "along a direction of negative curvature, or from another x0")
             break
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)

@@ -468,3 +468,28 @@ def test_unknowns_of_any_scale(method, s):
     np.testing.assert_allclose(solvers.newton_krylov(lambda x: np.arctan(x / s), np.full(3, 3.0 * s),
                                                      jac=lambda x: np.diag(1 / (1 + (x / s) ** 2) / s)).x, 0.0,
                                atol=1e-8 * s)
+
+
+@pytest.mark.parametrize("method, kw", [("newton", "hess"), ("newton-cg", "hess"), ("newton-cg", "hessp"),
+                                        ("grad-reg", "hess")])
+def test_a_saddle_reached_by_the_iterations_is_not_converged(method, kw):
+    """Outside probe (session 22): f = x^2 - y^2 from (1, 0) reached the saddle (0, 0) and was reported
+    converged, although the same solver refuses (0, 0) as a starting point ("not a minimiser"). The Hessian
+    is diag(2, -2) everywhere (analytic), so no point is a minimiser; now the returned point gets the same
+    second-order check."""
+    H = np.diag([2.0, -2.0])
+    opts = {"hess": lambda x: H} if kw == "hess" else {"hessp": lambda x, p: H @ p}
+    r = newton(lambda x: float(x[0] ** 2 - x[1] ** 2), np.array([1.0, 0.0]),
+               jac=lambda x: np.array([2 * x[0], -2 * x[1]]), method=method, **opts)
+    assert not r.converged and r.status == "failed"
+    assert "not a minimiser" in r.message and "negative curvature" in r.message
+    assert np.abs(r.x).max() < 1e-6                              # the saddle itself, reported as such
+
+
+def test_a_minimiser_with_a_flat_direction_still_converges():
+    """f = (|x|^2 - 1)^2 has a ring of minimisers: the Hessian there is PSD with a zero eigenvalue along the
+    ring (analytic: 8 x x^T), which the second-order check must not take for negative curvature."""
+    r = newton(lambda x: float((x @ x - 1) ** 2), np.array([0.3, 0.2]), jac=lambda x: 4 * (x @ x - 1) * x,
+               hess=lambda x: 4 * (x @ x - 1) * np.eye(2) + 8 * np.outer(x, x), method="newton")
+    assert r.converged, r.message
+    assert abs(float(r.x @ r.x) - 1.0) < 1e-8
