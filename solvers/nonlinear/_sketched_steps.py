@@ -164,8 +164,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         hist["nu"].append(nu)
 
     def finish(status, k, msg):
-        if status == Status.STAGNATED and xp is np:
-            msg += inconsistency_note(p.J, p.c)
+        if status == Status.STAGNATED and xp is np and "look inconsistent" not in msg:
+            msg += inconsistency_note(p.J, p.c, scale_c)
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
                      "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
                      "kkt_form": kkt_form, "lam0": lam_src, "objective_scale": ev.fscale}
@@ -429,6 +429,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                         "finite near x (e.g. a smooth extension or bounded formulation) or start elsewhere")
             elif hint:
                 msg += hint
+            elif xp is np and (note := inconsistency_note(p.J, p.c, scale_c)):
+                msg += note
             else:
                 msg += ("; tol may be below the attainable accuracy, or grad/jac/hess_lagrangian may be "
                         "inconsistent with f and c (check them with finite differences)")

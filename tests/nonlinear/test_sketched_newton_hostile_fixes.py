@@ -307,3 +307,53 @@ def test_unchanged_kkt_residual_is_reported_as_stagnation(monkeypatch):
         assert res.status == Status.STAGNATED and "has not changed" in res.message and res.nit < 50
         last = res.history["kkt"][-11:]
         assert last.max() - last.min() <= 1e-12 * last.max()
+
+
+class _OneInfeasible:
+    """min |x|^2 s.t. |x|^2 + 1 = 0: c >= 1 everywhere (analytically infeasible); J = 2 x^T vanishes at the
+    least-squares point x = 0, so ||J^T c|| / (||J|| ||c||) is 1 there for a single constraint."""
+    x0 = np.array([0.3, 0.1])
+
+    def f(self, x):
+        return float(x @ x)
+
+    def grad(self, x):
+        return 2 * x
+
+    def c(self, x):
+        return np.array([x @ x + 1])
+
+    def jac(self, x):
+        return 2 * x[None, :]
+
+    def hess_lagrangian(self, x, lam):
+        return (2 + 2 * lam[0]) * np.eye(2)
+
+
+class _TwoCircles(_OneInfeasible):
+    """|x| = 1 and |x - (3, 0)| = 1: disjoint circles (analytically infeasible; ||c||^2 is stationary at
+    (1.5, 0))."""
+    x0 = np.array([1.0, 0.5])
+
+    def c(self, x):
+        return np.array([x @ x - 1, (x[0] - 3) ** 2 + x[1] ** 2 - 1])
+
+    def jac(self, x):
+        return np.array([[2 * x[0], 2 * x[1]], [2 * (x[0] - 3), 2 * x[1]]])
+
+    def hess_lagrangian(self, x, lam):
+        return (2 + 2 * lam[0] + 2 * lam[1]) * np.eye(2)
+
+
+@pytest.mark.parametrize("problem", [_OneInfeasible, _TwoCircles])
+@pytest.mark.parametrize("sketch", [None, "gaussian"])
+def test_infeasible_constraints_are_named_whatever_the_exit(problem, sketch):
+    """Outside probe (session 22): a single infeasible constraint never got the 'constraints look
+    inconsistent' note (its test used ||J|| at x, which vanishes there), and a sketched run that ended in a
+    failed line search blamed the (exact) derivatives instead."""
+    from solvers import sketched_newton
+
+    r = sketched_newton(problem(), sketch=sketch, seed=0)
+    assert not r.converged
+    assert "constraints look inconsistent" in r.message
+    assert "inconsistent with f and c" not in r.message
