@@ -10,7 +10,7 @@ METHODS = ("hosvd", "sthosvd", "hooi")
 
 
 def domain(dom) -> np.ndarray:
-    """``[(lo, hi)] * d`` -> float64 array ``(d, 2)`` with finite ``lo < hi``."""
+    """``[(lo, hi)] * d`` -> float64 array ``(d, 2)`` with finite ``lo < hi``, ``|lo|, |hi| <= 1e300``."""
     try:
         a = np.array(dom, dtype=np.float64)
     except (TypeError, ValueError):
@@ -28,6 +28,10 @@ def domain(dom) -> np.ndarray:
     if np.any(span < 1e-12 * scale) or np.any(span > 1e300) or np.any(span < 1e-300):
         raise ValueError("domain: every hi - lo must be within 1e-300..1e300 and at least 1e-12 times |lo|, |hi| "
                          "(rescale the variables)")
+    if np.any(scale > 1e300):                       # the maps to [-1, 1] form 2 x and hi + lo: no overflow below this
+        bad = int(np.nonzero(scale > 1e300)[0][0])
+        raise ValueError(f"domain[{bad}] = {tuple(a[bad])}: every |lo| and |hi| must be at most 1e300 (the map to "
+                         "[-1, 1] would overflow to NaN values); rescale or shift the variables")
     return a
 
 

@@ -32,6 +32,9 @@ class Spy:
     ({"domain": [(0, 1, 2)]}, ValueError, r"shape \(d, 2\)"),
     ({"domain": "box"}, TypeError, "domain"),
     ({"domain": [(1e9, 1e9 + 1e-6), (0, 1)]}, ValueError, "rescale"),
+    # outside probe (session 22): accepted, then every value was NaN (2 x and hi + lo overflow in the map)
+    ({"domain": [(9e307, 9e307 + 5e299), (0, 1)]}, ValueError, r"domain\[0\].*at most 1e300"),
+    ({"domain": [(0, 1), (-1.7e308, -1.7e308 + 1e300)]}, ValueError, r"domain\[1\].*at most 1e300"),
     ({"degree": 0}, ValueError, "degree"),
     ({"degree": -3}, ValueError, "degree"),
     ({"degree": 2.5}, TypeError, "degree"),
@@ -199,3 +202,18 @@ def test_from_cp_and_factor_shapes_are_named():
         ChebTucker.from_cp(lambda p: p[:, 0], [(0, 1)], degree=4)
     with pytest.raises(ValueError, match=r"factors\[0\] has shape \(3,\)"):
         ChebTucker(np.ones((1, 1)), [np.ones(3), np.ones((3, 1))], [(0, 1), (2, 3)])
+
+
+def test_a_box_near_the_float64_limit_is_refused_and_one_at_1e300_evaluates():
+    """The constructor refuses a box whose map to [-1, 1] overflows (it used to return NaN values without a
+    word); a box whose bounds are at most 1e300 evaluates exactly (the interpolant of (x - lo) / w + y is
+    linear: value 0.5 + 0.5 t_x + ... checked analytically at the corners)."""
+    from solvers.approx import ChebTucker
+
+    core, facs = np.ones((1, 1)), [np.array([[1.0], [0.5]]), np.array([[1.0]])]
+    with pytest.raises(ValueError, match="at most 1e300"):
+        ChebTucker(core, facs, [(9e307, 9e307 + 5e299), (0.0, 1.0)], eval_method="chebyshev")
+    lo, w = 0.9e300, 5e297
+    ct = ChebTucker(core, facs, [(lo, lo + w), (0.0, 1.0)], eval_method="chebyshev")
+    got = np.asarray(ct(np.array([[lo, 0.5], [lo + w, 0.5], [lo + w / 2, 0.5]])))
+    np.testing.assert_allclose(got, [0.5, 1.5, 1.0], rtol=1e-12)
