@@ -90,6 +90,14 @@ def _refuse_host_matrix(A, who: str, be) -> None:
                         "backend's arrays (e.g. solvers.operators.FunctionOperator, or a device sparse matrix), or "
                         "use backend='numpy'")
 
+def _rounds_away(fun, x, f, eps, xp, n) -> bool:
+    """Whether zero difference quotients at ``x`` come from F's rounding, not from a zero Jacobian: F changes
+    along the unit diagonal for a step 10^6 times the difference step (one evaluation of F)."""
+    h = 1e6 * math.sqrt(eps) * (1.0 + float(xp.sqrt(xp.sum(x * x))))
+    fh = fun(x + h * xp.full(n, 1.0 / math.sqrt(n)))
+    return bool(xp.all(xp.isfinite(fh))) and bool(xp.any(fh != f))
+
+
 def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", tol: float = 1e-8,
                   rtol: float = 0.0, maxiter: int = 50, forcing="eisenstat-walker", inner_maxiter: int | None = None,
                   callback=None, backend=None):
@@ -314,8 +322,9 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               "better x0" if stalled else "Try a larger maxiter, a better x0, or a preconditioner M"))
         # ---- Jacobian (or its action) at x
         xs = shaped(x)
-        nonfinite = [0, 0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-search
-        #                            trials, jvp products, vectors the inner solve asked the Jacobian to multiply
+        nonfinite = [0, 0, 0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-
+        #                            search trials, jvp products, vectors the inner solve asked the Jacobian to multiply;
+        #                            and difference quotients that were exactly zero (h below F's rounding unit)
         if jac is not None:
             cnt["jac_evals"] += 1
             J = jac(xs)
@@ -346,7 +355,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                     fh = fun(_x + h * (v / vn))
                     if not bool(xp.all(xp.isfinite(fh))):
                         nonfinite[0] += 1
-                    return (fh - _f) * (vn / h)
+                    df = fh - _f
+                    if not bool(xp.any(df != 0)):
+                        nonfinite[4] += 1
+                    return df * (vn / h)
             J = FunctionOperator((n, n), mv, backend=be, symmetric=(inner == "minres"))
         if M_callable:
             cnt["precond_builds"] += 1
@@ -387,6 +399,13 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               f"{_METHOD}: the inner {inner} solve met NaN or inf at step {nit + 1} while F was finite: "
                               f"{who} returned NaN/inf for a finite vector; check it (e.g. solvers.dot_test). x is "
                               "the last iterate")
+            if nonfinite[4] and jac is None and jvp is None and _rounds_away(fun, x, f, precision[0], xp, n):
+                return result(Status.BREAKDOWN, nit,
+                              f"{_METHOD}: the difference quotients J u were exactly zero in {nonfinite[4]} of the "
+                              f"inner solve's products at step {nit + 1}: the step h = {math.sqrt(precision[0]):.1e} "
+                              f"(1 + ||x||) is below the rounding unit of F (||F||_inf = {finf:.3e}), so F(x + h u) "
+                              "rounds to F(x); pass jac= or jvp=, or subtract F's large constant part (scale F). x is "
+                              "the last iterate")
             if nonfinite[0]:
                 return result(Status.NONFINITE, nit,
                               f"{_METHOD}: F was NaN or inf at {nonfinite[0]} of the points x + h u of the "
@@ -425,9 +444,13 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               f"F was NaN or inf at {nonfinite[1]} of them: F is not defined (or overflows) just "
                               "beyond x; reformulate F or start elsewhere. x is the last iterate"
                               if 2 * nonfinite[1] >= ls.evals else
-                              "The Jacobian (or its approximation) may be inaccurate or singular near x, or ||F|| is "
-                              "at rounding level; try jac=/jvp=, a smaller forcing term, a looser tol or another x0. "
-                              "x is the last iterate"))
+                              ("The Jacobian's difference approximation may be inaccurate (pass jac= or jvp=)"
+                               if jac is None and jvp is None else
+                               f"{'jac' if jac is not None else 'jvp'} may be inaccurate (compare it with difference "
+                               "quotients of F)") +
+                              "; or the Jacobian is singular near x, which may be a local minimiser of ||F|| with "
+                              "F != 0 (then F(x) = 0 may have no solution near it: try another x0); or ||F|| is at F's "
+                              "rounding level (loosen tol). A smaller forcing term may help. x is the last iterate"))
         x, f = trial[ls.alpha]
         trial.clear()
         nit += 1

@@ -350,3 +350,34 @@ def test_messages_name_the_callable_that_returned_nan_and_float32_f_works():
 
     r = solvers.solve(pde.Bratu((32, 32), lam=6.9), tol=1e-8, maxiter=50)
     assert r.status == "maxiter" and "may have no solution" in r.message
+
+
+def test_zero_difference_quotients_from_rounding_are_named():
+    """Outside probe (session 22): F(x) = x - 1e9 from 0 (Jacobian the identity, root 1e9): the difference
+    step 1.5e-8 is below the rounding unit of F ~ 1e9, so every J u came out exactly 0 and the breakdown
+    blamed a singular Jacobian. The message now names the rounding; with jvp= the same problem converges
+    to the root (the reference: 1e9 exactly)."""
+    r = newton_krylov(lambda x: x - 1e9, np.zeros(2), tol=1e3)
+    assert not r.converged and r.status == "breakdown"
+    assert "below the rounding unit of F" in r.message and "jvp=" in r.message
+    r = newton_krylov(lambda x: x - 1e9, np.zeros(2), tol=1e3, jvp=lambda x, v: v)
+    assert r.converged and np.abs(r.x - 1e9).max() <= 1e3
+
+
+def test_a_zero_jacobian_is_not_called_rounding():
+    """F(x) = (x0 - 1, 0): the Jacobian is exactly zero along x1 (a true zero difference quotient, not
+    rounding), so the rounding diagnosis must not fire whatever the exit."""
+    r = newton_krylov(lambda x: np.array([x[0] - 1.0, 0.0 * x[1] + 1.0]), np.zeros(2))
+    assert not r.converged
+    assert "rounding unit" not in r.message
+
+
+def test_a_failed_line_search_without_a_root_says_so():
+    """x^2 + 1 = 0 has no real root (|F| >= 1 everywhere): the failed line search must name the missing
+    root as a possible cause, and advise jac= only where no Jacobian was given."""
+    r = newton_krylov(lambda x: x ** 2 + 1, np.array([1.0]))
+    assert not r.converged and r.status == "stagnated"
+    assert "no solution" in r.message and "pass jac= or jvp=" in r.message
+    r = newton_krylov(lambda x: np.array([x[0] ** 2 + x[1] ** 2 + 1, x[0] - x[1]]), np.array([1.0, 0.5]),
+                      jac=lambda x: np.array([[2 * x[0], 2 * x[1]], [1, -1.0]]))
+    assert not r.converged and "no solution" in r.message and "pass jac=" not in r.message
