@@ -318,7 +318,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
             if dense:
                 Hk = _as_dense(Hk, n)
-            accepted, finite_steps = None, 0
+            accepted, finite_steps, flat = None, 0, 0         # flat: trials whose f and ||g|| did not measurably move
             for _ in range(100):
                 lam = gnorm2 / gamma
                 if not (lam > 0 and math.isfinite(lam)):       # ||g|| / gamma under- or overflows: no step
@@ -355,6 +355,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                             accepted = (xt, ft, gt)
                             gamma = min(2.0 * gamma, 1e300)
                             break
+                        flat += bool(noisy and np.all(np.isfinite(gt)) and gtn >= 0.9 * gnorm2)
                 gamma /= 2.0
                 extra_stats["rejected_steps"] += 1
                 if gamma < 1e-300:
@@ -365,8 +366,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                 msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + (
                     f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points, so f may not be defined (or "
                     "overflow) just beyond x: rescale x, reformulate f, or start elsewhere; else " if trials[1] else "")
-                    + "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
-                    "Hessian approximation") if finite_steps else (
+                    + ("every trial step moved f and ||grad f|| by less than their rounding (the shorter steps that "
+                       "followed too): the problem's scale, of x or of f, is far from 1; rescale the variables or f, "
+                       "or use method='newton'" if flat == finite_steps else
+                       "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
+                       "Hessian approximation")) if finite_steps else (
                     f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or "
                     f"its solve failed): check that {'hess' if hess is not None else 'hessp'} returns finite values "
                     "at x; x is the last iterate")

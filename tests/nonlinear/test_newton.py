@@ -493,3 +493,16 @@ def test_a_minimiser_with_a_flat_direction_still_converges():
                hess=lambda x: 4 * (x @ x - 1) * np.eye(2) + 8 * np.outer(x, x), method="newton")
     assert r.converged, r.message
     assert abs(float(r.x @ r.x) - 1.0) < 1e-8
+
+
+def test_grad_reg_at_an_extreme_scale_names_the_scale_not_the_gradient():
+    """Outside probe (session 22): f = |x - s|^2 / s^2 with s = 1e150 and its exact gradient and Hessian:
+    grad-reg's trial steps (length ~ gamma ~ 1) change f and g below their rounding, and the message blamed
+    jac. Now it names the scale; method='newton' solves it (reference: the minimiser s, analytic)."""
+    s = 1e150
+    kw = dict(jac=lambda x: 2 * (x - s) / s ** 2, hess=lambda x: 2 * np.eye(2) / s ** 2, tol=1e-158)
+    f = lambda x: float((x - s) @ (x - s)) / s ** 2                 # noqa: E731
+    r = newton(f, np.zeros(2), method="grad-reg", **kw)
+    assert not r.converged and "scale" in r.message and "check that jac" not in r.message
+    r = newton(f, np.zeros(2), method="newton", **kw)
+    assert r.converged and np.allclose(r.x, s, rtol=1e-12)
