@@ -293,17 +293,19 @@ SUBNORMAL_ADVICE = ("the solution lies partly in the subnormal range (below 2.2e
 
 # ------------------------------------------------------------------ results
 def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
-           options=None, extras=None, scale=0, **stats):
+           options=None, extras=None, scale=0, start=None, **stats):
     """Build the :class:`SolveResult` with a message that says what to try on failure.
 
     ``x``, ``tol``, ``rnorm`` and the history are in the units of the solve; ``scale`` is the
     exponent ``e`` of the right-hand side scaling (:func:`scale_exponent`): ``x`` and the
-    residuals are multiplied by ``2^e`` here.
+    residuals are multiplied by ``2^e`` here. ``start``: the user's ``x0`` (float64), returned instead of an
+    ``x`` that overflows in that multiplication (zero without it).
     """
     xp = sysm.be.xp
     residuals = hist.array()
     if scale:
-        xs, x = x, xp.ldexp(x, scale)
+        with np.errstate(over="ignore"):     # an overflowing solution: refused below (the start is returned)
+            xs, x = x, xp.ldexp(x, scale)
         with np.errstate(over="ignore"):     # a norm beyond the double range (b ~ 1e308 on many points) is inf
             residuals = np.ldexp(residuals, scale)
         back = rounded_back(xp, xs, x, scale) if status == Status.CONVERGED else None
@@ -318,8 +320,10 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
         tol, rnorm = ldexp(tol, scale), ldexp(rnorm, scale)
         if status == Status.CONVERGED and x.size and not bool(xp.all(xp.isfinite(x))):
             status = Status.NONFINITE
+            x = xp.zeros_like(x) if start is None else start          # a finite x on every exit
             reason = (f"the solution overflows double precision (entries beyond 1.8e308) although the scaled "
-                      f"system converged; b has max |b| = 2^{scale - 1} .. 2^{scale}: rescale the problem")
+                      f"system converged; b has max |b| = 2^{scale - 1} .. 2^{scale}: rescale the problem. x is the "
+                      f"start ({'zero' if start is None else 'x0'})")
     converged = status == Status.CONVERGED
     if converged:
         msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
@@ -389,8 +393,11 @@ class KrylovRun:
                 self.xp.array(self.be.asarray(x0), dtype=self.xp.float64).reshape(-1), -self.scale)
             reason = (reason + " " if reason else "") + ("x is the start (" + ("zero" if x0 is None else "x0")
                                                          + "): the iterate itself became non-finite")
+        x0 = getattr(self, "x0_input", None)
+        start = (None if x0 is None or not self.scale else
+                 self.xp.array(self.be.asarray(x0), dtype=self.xp.float64).reshape(-1))
         return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
-                      options=self.options, extras={**self.extras, **(extras or {})}, scale=self.scale,
+                      options=self.options, extras={**self.extras, **(extras or {})}, scale=self.scale, start=start,
                       **{**self.cnt, **counters})
 
     def stop(self, x, nit, rnorm, **fields) -> bool:

@@ -229,6 +229,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                 if negative_curvature == "return":
                     reason = (f"negative curvature at iteration {k}: p^T A p = {pu:.3e} <= 0 (Steihaug-Toint "
                               "exit); res.direction is that direction p, res.x the iterate before this step")
+                elif S.M is not None and pap == 0.0 and float(R.xp.max(R.xp.abs(p))) <= 1e-150 * rnorm:   # p = M r +
+                    # beta p (nearly) zero while r is not: p^T A p underflowed, M r ~ 0 (helper-86: a singular M)
+                    reason = (f"breakdown at iteration {k}: the search direction p = M r + beta p is (nearly) zero "
+                              f"while the residual is not ({R.unscale(rnorm):.3e}), so M maps r to zero: the "
+                              "preconditioner M is singular or not positive definite (CG needs an SPD M). Use an "
+                              "SPD preconditioner; res.direction holds p")
                 else:
                     reason = (f"breakdown at iteration {k}: p^T A p = {pu:.3e} <= 0, so the operator is not "
                               "symmetric positive definite. Use solvers.minres (symmetric indefinite) or "
@@ -261,7 +267,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             stop = cb_on and R.stop(x, k, rnorm)
             if rnorm > grow:               # two iterations running: a near-zero curvature step of an indefinite A
                 if over:                   # is followed by p^T A p <= 0 (breakdown / negative curvature exit)
-                    return _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0)
+                    return _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap)
                 over = True
             else:
                 over = False
@@ -367,14 +373,19 @@ def _worse_than_start(done, R, b, x, x_start, start_from, k, rnorm, r0, reason, 
                 **extras)
 
 
-def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0):
-    """Return the starting point (its residual ``r0``), status ``diverged``, and say why."""
+def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap):
+    """Return the starting point (its residual ``r0``), status ``diverged``, and say why (a symmetry probe of
+    ``A`` first: a non-symmetric, non-singular A diverged too and was called singular or indefinite, helper-86)."""
     x_start = _start_point(R, b, x, x_start, start_from)
     R.hist.buf[R.hist.n - 1] = r0
     spread = _diagonal_spread(R.A.op, R.be)
     head = (f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value. On a "
             "symmetric positive definite A the residual stays below sqrt(cond(A)) times the initial one, so ")
-    if spread is not None and spread > DIVERGE_FACTOR ** 2:
+    asym = _asymmetry(R, Aap)
+    if not asym <= SYMMETRY_PROBE_TOL:
+        why = (f"here A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG needs a "
+               "symmetric positive definite A. res.x is the starting point. Use solvers.gmres")
+    elif spread is not None and spread > DIVERGE_FACTOR ** 2:
         why = (f"here A is most likely SPD but too ill-conditioned for CG in double precision: its diagonal spans "
                f"a factor {spread:.1e}, so cond(A) >= {spread:.1e}. res.x is the starting point. Precondition it "
                "(M=solvers.linear.jacobi(A) removes a badly scaled diagonal) or rescale the unknowns")

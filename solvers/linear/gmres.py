@@ -213,10 +213,12 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             why = ("the Krylov least-squares problem is numerically singular (A M is near-singular on the Krylov "
                    "space)" if dependent or not math.isfinite(rnn) or rnn > prev else
                    f"a full cycle of {j} iterations did not reduce the residual")
-            if rnorm <= NEAR_TOL * tol and rnorm <= NEAR_TOL_LEVEL * R.bnorm:   # just short of a small rtol:
-                # rounding, not singularity (helper-77); a large rtol missed by a restart stagnation is not that
-                why = (f"the residual stopped {rnorm / tol:.3g}x above the tolerance, which is likely the attainable "
-                       f"accuracy of double precision for this system (about eps * cond(A M)); loosen rtol, or ({why})")
+            if ((rnorm <= NEAR_TOL * tol or tol < UNREACHABLE * R.bnorm)   # just short of a small rtol, or an rtol
+                    and rnorm <= NEAR_TOL_LEVEL * R.bnorm):    # below double precision (0, 1e-20): rounding, not
+                # singularity (helper-77, helper-86); a large rtol missed by a restart stagnation is not that
+                why = (f"the residual stopped at {rnorm / R.bnorm:.1e} of ||b||, above the tolerance, which is likely "
+                       f"the attainable accuracy of double precision for this system (about eps * cond(A M)); loosen "
+                       f"rtol, or ({why})")
             return done(x, Status.STAGNATED, itn, rnorm,
                         f"stagnated: {why}; res.x is the best iterate seen (residual {R.unscale(rnorm):.3e}, "
                         f"tolerance {R.unscale(tol):.3e}). Increase restart, use a preconditioner, or check that "
@@ -230,6 +232,9 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
 NEAR_TOL = 100.0
 #: ... and only when the residual is at most this fraction of ||b|| (below it rounding can be the cause)
 NEAR_TOL_LEVEL = 1e-6
+#: a tolerance below this fraction of ||b|| is beyond double precision whatever A is (rtol = 0, 1e-20): a stagnation
+#: within NEAR_TOL_LEVEL of ||b|| is then reported as the attainable accuracy as well
+UNREACHABLE = 1e-15
 #: a Krylov column whose new direction has norm <= DEPENDENT * ||A M|| is treated as linearly dependent
 #: (breakdown, measured relative to the scale of the operator instead of ``== 0``)
 DEPENDENT = 64 * 2.220446049250313e-16

@@ -12,6 +12,8 @@ from . import _common as C
 _EPS = 2.220446049250313e-16
 #: ``||A r|| < _NEAR_LSQ ||A|| ||r||``: the iterate is close to a least-squares solution and is checked
 _NEAR_LSQ = 1e-6
+#: a maxiter exit whose residual has r^T M r / r^T r below this times a random vector's names a singular M
+_M_NULL = 1e-10
 
 
 def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
@@ -69,19 +71,48 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     # the best iterate known by its true residual: the start, then iterates checked near least-squares points
     best = [rnorm, None if S.x is None else x.copy(), 0, rnorm]   # residual, iterate, iteration, next check
 
-    def best_of(x, status, itn, rnorm, reason=""):
-        """A non-converged exit with true residual ``rnorm``: ``x``, or the best iterate when that is better."""
+    def best_of(x, status, itn, rnorm, reason="", known=False):
+        """A non-converged exit with true residual ``rnorm``: ``x``, or the best iterate when that is better
+        (``known``: ``reason`` already names the cause)."""
         if not rnorm > best[0]:
             return done(x, status, itn, rnorm, reason)
         hist.buf[hist.n - 1] = best[0]
         xb = best[1] if best[1] is not None else xp.zeros(n)
         return done(xb, status, itn, best[0], (reason + "; " if reason else "") + (
             f"res.x is the iterate of iteration {best[2]}, whose true residual is the smallest seen (the last "
-            f"iterate's is {R.unscale(rnorm):.3e}): A may not be symmetric (MINRES needs a symmetric A and M), "
-            "or b is not in the range of a singular A (an inconsistent system, which has no solution); use gmres "
-            "(non-symmetric A, or a least-squares approximation)"))
+            f"iterate's is {R.unscale(rnorm):.3e})" + ("" if known else
+            ": A may not be symmetric (MINRES needs a symmetric A and M), or b is not in the range of a singular A "
+            "(an inconsistent system, which has no solution); use gmres (non-symmetric A, or a least-squares "
+            "approximation)")))
+
+    def diagnosis(x, itn, rnorm):
+        """The cause of a maxiter exit where the evidence shows one (else ``""``): ``M`` maps the residual to
+        (nearly) zero (a singular M: that component is never reduced), or ``A r = 0`` (the residual lies in the
+        null space of the symmetric A: b has a component outside range(A), and x is a least-squares solution)."""
+        r = R.residual(x)
+        rn = R.norm(r)
+        if not rn > 0.0:
+            return ""
+        if S.M is not None:
+            u = xp.asarray(R.be.asarray(np.random.default_rng(7).standard_normal(n)))
+            rmr, umu = K.dot(r, apply_M(r.copy())), K.dot(u, apply_M(u.copy()))
+            if math.isfinite(rmr) and umu > 0 and abs(rmr) / rn ** 2 <= _M_NULL * umu / K.dot(u, u):
+                return (f"not converged after maxiter={itn} iterations: the preconditioner maps the residual to (nearly) "
+                        f"zero (r^T M r / r^T r = {rmr / rn ** 2:.1e}, against {umu / K.dot(u, u):.1e} for a random "
+                        "vector), so M is singular or not positive definite and that component of the residual is "
+                        "never reduced (MINRES needs an SPD M). Use an SPD preconditioner")
+        ar = R.norm(Aap.into(r, xp.empty(n)))
+        cnt["matvecs"] += 1
+        if math.isfinite(ar) and anorm_seen[0] > 0.0 and ar <= _NEAR_LSQ * anorm_seen[0] * rn:
+            return (f"not converged after maxiter={itn} iterations: the residual r = b - A x lies in the null space "
+                    f"of A (||A r|| = {ar / (anorm_seen[0] * rn):.1e} ||A|| ||r||), so b has a component outside "
+                    "range(A): A x = b has no solution, and x is a least-squares solution (its residual "
+                    f"{R.unscale(rn):.3e} cannot be reduced). Remove that component of b, or accept the least-squares "
+                    "solution")
+        return ""
 
     itn = 0
+    anorm_seen = [0.0]        # the Lanczos estimate of ||A|| at a maxiter exit (for diagnosis)
     floor = [rnorm, 0, 1]     # the residual at its last halving, that iteration, how long that halving took
     failed_checks = 0
     stop = False
@@ -191,7 +222,9 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
                 rnorm = R.norm(R.residual(x))
                 hist.buf[hist.n - 1] = rnorm
-                return best_of(x, Status.MAXITER, itn, rnorm)
+                anorm_seen[0] = anorm
+                why = diagnosis(x, itn, rnorm)
+                return best_of(x, Status.MAXITER, itn, rnorm, why, known=bool(why))
             if status == "floor":
                 rnorm = R.norm(R.residual(x))
                 hist.buf[hist.n - 1] = rnorm
@@ -216,8 +249,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             if failed_checks >= 3 or itn >= S.maxiter:
                 st = Status.STAGNATED if failed_checks >= 3 else Status.MAXITER
                 return best_of(x, st, itn, rnorm,
-                            f"the MINRES recurrence claimed convergence but the explicit residual {rnorm:.3e} exceeds "
-                            f"the tolerance {tol:.3e} (A may not be symmetric, or the tolerance is near machine "
+                            f"the MINRES recurrence claimed convergence but the explicit residual {R.unscale(rnorm):.3e} "
+                            f"exceeds the tolerance {R.unscale(tol):.3e} (A may not be symmetric, or the tolerance is near machine "
                             "precision for this conditioning). Try gmres or a looser rtol")
             cnt["restarts"] += 1
 
