@@ -202,3 +202,19 @@ def test_plot_into_a_missing_folder_is_a_usage_error(tmp_path, capsys):
         st.save(solvers.SolveResult(np.zeros(1), True, "converged", "m", 1, history={"residual": np.array([1.0, 0.1])}))
     assert cli.main(["runs", "plot", str(p), "-o", str(tmp_path / "nodir" / "p.png")]) == 2
     assert "does not exist; create it first" in capsys.readouterr().err        # was a raw [Errno 2]
+
+
+def test_list_and_show_escape_terminal_control_sequences(tmp_path, capsys):
+    """Outside probe (session 22): a stored message, method, stats key or tag holding an escape sequence
+    (an OSC title change, a clear-screen) reached the reader's terminal raw through ``runs list`` (the method
+    column) and ``runs show`` (every field). Every printed field is now escaped; ``--json`` escapes by itself."""
+    p = tmp_path / "esc.h5"
+    r = solvers.SolveResult(np.zeros(2), True, "converged", "msg \x1b]0;pwned\x07 \x1b[2J", 0, method="m\x1b[31mX",
+                            stats={"k\x1b[1m": "v\x1b[5m"})
+    with RunStore(p) as s:
+        s.save(r, tags={"t": "a\x1b[31mb"})
+    for argv in (["runs", "list", str(p)], ["runs", "show", str(p), "-1"], ["runs", "show", str(p), "-1", "--json"]):
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out, argv
+        assert "\\x1b" in out or "\\u001b" in out, argv          # shown, escaped

@@ -24,10 +24,17 @@ from ._format import dumps, json_safe  # noqa: F401  (re-exported: approx, sweep
 PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
 
 
+def _printable(text) -> str:
+    """``text`` with its control characters as backslash escapes: stored strings (messages, methods, tags, stats
+    keys) come from whoever wrote the store, and an escape sequence in them would act on the reader's terminal
+    (retitle it, clear it; outside probe helper-85) or break a table's row (a newline)."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _tags_str(tags: dict) -> str:
     """``k=v,...`` on one line: control characters in a tag (a newline broke the table's row) are escaped."""
-    text = ",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items())
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _printable(",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items()))
 
 
 def _jsonable(v):
@@ -86,6 +93,9 @@ def cmd_runs_list(args) -> int:
     for r in rows:
         r["tags_s"] = _tags_str(r["tags"])
         r["created_s"] = r["created"][:19].replace("T", " ")
+        for k in ("run_id", "problem", "method", "backend"):
+            if isinstance(r.get(k), str):
+                r[k] = _printable(r[k])
     print(_format.format_table(rows, [("run_id", "run id"), ("created_s", "created (UTC)"), ("problem", "problem"),
                                       ("method", "method"), ("backend", "backend"), ("converged", "conv"),
                                       ("nit", "iters"), ("time_s", "time [s]"), ("tags_s", "tags")]))
@@ -116,9 +126,9 @@ def cmd_runs_show(args) -> int:
         if isinstance(value, dict) and value:
             print(f"{key}:")
             for k, v in value.items():
-                print(f"  {k}: {_jsonable(v)}")
+                print("  " + _printable(f"{k}: {_jsonable(v)}"))
         else:
-            print(f"{key}: {value}")
+            print(_printable(f"{key}: {value}"))
     return EXIT_OK
 
 

@@ -93,7 +93,6 @@ def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True, grid
 def _as_rhs(be, b, n, shape_of_A):
     """The right-hand side: not copied (only read), and finite, with ``max |b|`` from the same scan (one pass
     instead of a finiteness pass and a max pass; the max is NaN or inf exactly when ``b`` is not finite)."""
-    xp = be.xp
     v = _as_vector(be, b, n, "b", shape_of_A, copy=False, check_finite=False)
     bmax = max(float(v.max()), -float(v.min())) if v.size else 0.0   # two reductions, no n-sized temporary
     if not math.isfinite(bmax):
