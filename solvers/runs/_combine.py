@@ -196,8 +196,16 @@ def salvage(store_class, source, destination) -> dict:
             out["damaged"].update(r["damaged"])
         return out
 
-    with _files.Lock(dest._dir.lock_path):
-        return _single.rewrite(dest.path, copy, dest.durable)
+    try:
+        with _files.Lock(dest._dir.lock_path):
+            return _single.rewrite(dest.path, copy, dest.durable)
+    except BaseException:            # nothing recovered: the new, empty destination goes too (a second try would
+        for q in (dest.path, Path(dest._dir.lock_path)):        # refuse it: mode 'w-' creates a new store)
+            try:
+                q.unlink()
+            except OSError:
+                pass
+        raise
 
 
 def adopt_files(target, paths: list, move: bool, rows=None) -> list[str]:

@@ -150,6 +150,10 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False,
                 text = json.dumps(v, default=_json_default, allow_nan=True)
             except (TypeError, ValueError):
                 text = None
+            except RecursionError:                     # (its repr would recurse as deep)
+                section = group.name.rsplit("/", 1)[-1] or "/"
+                raise ValueError(f"RunStore: {section}[{orig!r}] is nested too deeply to store (its JSON encoding "
+                                 "exceeds Python's recursion limit); flatten it, or store it as an array") from None
             if text is not None:
                 put_text(group, key, text)
                 encoding[key] = "tuple" if isinstance(v, tuple) else "json"

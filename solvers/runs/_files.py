@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 try:  # POSIX advisory locks; on other platforms saves are not serialised between processes
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -98,4 +100,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_in_child)
 
 
-__all__ = ["new_run_id", "fsync_path", "Lock", "check_name_length"]
+__all__ = ["new_run_id", "fsync_path", "Lock", "check_name_length", "flag", "compression"]
+
+
+def flag(name, v) -> bool:
+    """A bool option (``durable="no"`` was taken as True: any non-empty string is)."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(v).__name__} {v!r}")
+    return bool(v)
+
+
+def compression(c):
+    """``compression`` checked at once, by h5py on a dataset in memory (an unknown filter was accepted and failed
+    at the first save, in h5py's words, without naming the argument)."""
+    if c is None:
+        return None
+    import h5py
+
+    try:
+        with h5py.File("probe", "w", driver="core", backing_store=False) as f:
+            f.create_dataset("probe", data=np.zeros(4), compression=c)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"compression={c!r} is not usable here ({exc}); use None, 'gzip' or 'lzf'") from None
+    return c

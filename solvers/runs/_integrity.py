@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 import numbers
+import os
+import re
+import shutil
+import tempfile
+import warnings
 
 import h5py
 import numpy as np
@@ -196,11 +200,44 @@ def copy_intact_runs(source, dest_file) -> dict:
     """Copy the complete runs of the store file ``source`` that read back and match their digest
     into the open h5py file ``dest_file``; ``{"copied": [...], "damaged": {run_id: reason}}``."""
     copied, damaged = [], {}
+    padded = None
     try:
         src = h5py.File(source, "r")
     except OSError as exc:
-        raise DamagedStoreError(f"RunStore.salvage: {str(source)!r} cannot be opened by HDF5 at all ({exc}); "
-                                "no run can be recovered from it") from exc
+        padded = _padded_copy(source, dest_file, exc)    # a truncated file: its lost tail padded in a copy
+        try:
+            src = h5py.File(padded, "r") if padded is not None else None
+        except OSError:
+            src = None
+        if src is None:
+            if padded is not None:
+                os.unlink(padded)
+            raise DamagedStoreError(f"RunStore.salvage: {str(source)!r} cannot be opened by HDF5 at all ({exc}); "
+                                    "no run can be recovered from it") from exc
+    try:
+        return _copy_from(src, source, dest_file, copied, damaged)
+    finally:
+        src.close()
+        if padded is not None:
+            os.unlink(padded)
+
+
+def _padded_copy(source, dest_file, exc):
+    """A copy of the truncated store file ``source`` padded with zeros to the end HDF5 recorded (``stored_eof`` in
+    ``exc``), next to the destination; ``None`` when ``exc`` is not a truncation. The runs in the lost tail fail
+    their digest check and are named damaged; those before it read back (a store that lost its last bytes
+    recovered nothing before; outside probe helper-85)."""
+    m = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(exc))
+    if m is None or int(m.group(2)) <= int(m.group(1)) or int(m.group(2)) > 4 * max(int(m.group(1)), 1 << 20):
+        return None
+    fd, tmp = tempfile.mkstemp(suffix=".h5", prefix=".salvage-", dir=os.path.dirname(dest_file.filename) or ".")
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    os.truncate(tmp, int(m.group(2)))
+    return tmp
+
+
+def _copy_from(src, source, dest_file, copied, damaged):
     with src:
         try:
             ids = list(src["runs"].keys())

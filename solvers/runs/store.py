@@ -193,9 +193,9 @@ class RunStore(_StoreReading):
         # a symlinked store is updated where it really lives (the link stays a link)
         self.path = Path(os.path.realpath(given))
         self.mode = mode
-        self.durable = bool(durable)
-        self.compression = compression
-        self.compact_on_close = bool(compact_on_close)
+        self.durable = _files.flag("durable", durable)
+        self.compression = _files.compression(compression)
+        self.compact_on_close = _files.flag("compact_on_close", compact_on_close)
         self._closed = True            # until the store is open (a failed open has nothing to close)
         self._cleaned = False
         if not self.path.parent.is_dir():
