@@ -108,7 +108,9 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
     try:
         problem = resolve_factory(task.factory)(**task.factory_kwargs())
         result = _solve.solve(problem, method=task.method, backend=task.backend, **task.options)
-    except Exception as exc:  # noqa: BLE001 - every failure of a task is recorded, the sweep goes on
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure of a task is recorded
+        # and the sweep goes on; a task's own sys.exit() or KeyboardInterrupt killed its Dask worker, so the run
+        # was stored as KilledWorker and other tasks of that worker ran and were stored again (helper-85)
         status = ERROR
         result = error_result(task, exc, traceback.format_exc())
     tags = task_tags(task, status)

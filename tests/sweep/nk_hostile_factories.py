@@ -11,3 +11,12 @@ class BadDescribe(pde.Poisson):
 
 def bad_describe(n):
     return BadDescribe((n, n))
+
+
+def exits(n):
+    """A factory that calls ``sys.exit(3)`` (its SystemExit killed the Dask worker running it)."""
+    raise SystemExit(3)
+
+
+def interrupts(n):
+    raise KeyboardInterrupt

@@ -34,3 +34,17 @@ def test_scheduler_address_refused_before_connecting(address, needle):
         _cluster.check_arguments(None, address, cluster=None, n_workers=None, threads=None, insecure=False)
     _cluster.check_arguments(None, "tcp://127.0.0.1:8786", cluster=None, n_workers=None, threads=None,
                              insecure=False)    # loopback clear text stays allowed
+
+
+@pytest.mark.parametrize("factory, needle", [("exits", "SystemExit: 3"), ("interrupts", "KeyboardInterrupt")])
+def test_a_task_that_exits_is_stored_with_its_own_cause(tmp_path, factory, needle):
+    """Outside probe (session 22): a factory raising SystemExit or KeyboardInterrupt escaped run_task and
+    killed its Dask worker: the run was stored as KilledWorker, and other tasks of that worker were rerun
+    and stored again (9 runs for 4 tasks). run_task now records it like any task error."""
+    d = tmp_path / "runs"
+    with RunStore(d):
+        pass
+    row = run_task(Task(f"nk_hostile_factories:{factory}", {"n": 4}, method="cg", backend="numpy"), str(d))
+    assert row["status"] == "error" and needle in row["error"]
+    stored = RunStore(d, "r").load(row["run_id"])
+    assert needle in stored.message and not stored.converged
