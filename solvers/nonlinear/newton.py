@@ -235,16 +235,30 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     def converged_msg(k):
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
-    if hist_g[0] <= tol:
-        # a stationary start: a minimiser only where the Hessian has no negative curvature (f = cos x from 0, a
-        # maximum, was 'converged'); the Hessian costs one evaluation here, which the iterations would have paid
+    def at_stationary(x, k):
+        """``(status, message)`` at a stationary ``x`` (iteration ``k``): a minimiser only where the Hessian has no
+        negative curvature (f = cos x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged').
+        grad-reg's ``hess`` may be an approximation: the message says the verdict rests on it (a false failure, named
+        with its reason, is not silent; a false 'converged' at a saddle would be)."""
         c = negative_curvature(P, x, n, hess, be)
         if c is None:
-            return finish(x, Status.CONVERGED, 0, converged_msg(0), fx, g)
-        return finish(x, Status.FAILED, 0, f"{method}: x0 is a stationary point (||grad f(x0)||_inf = {hist_g[0]:.3e} <= "
-                      f"tol = {tol:.1e}) but not a minimiser: the Hessian has negative curvature there (d^T H d / d^T d "
-                      f"= {c:.3e}), so x0 is a saddle point or a maximum. Start from another x0 (e.g. x0 plus a small "
-                      "perturbation)", fx, g)
+            return Status.CONVERGED, converged_msg(k)
+        approx = (" (if hess is the exact Hessian: grad-reg accepts approximations, and the verdict rests on the one "
+                  "given)" if method == "grad-reg" else "")
+        if k == 0:
+            return Status.FAILED, (f"{method}: x0 is a stationary point (||grad f(x0)||_inf = {hist_g[0]:.3e} <= tol = "
+                                   f"{tol:.1e}) but not a minimiser: the Hessian has negative curvature there (d^T H d "
+                                   f"/ d^T d = {c:.3e}), so x0 is a saddle point or a maximum{approx}. Start from "
+                                   "another x0 (e.g. x0 plus a small perturbation)")
+        return Status.FAILED, (f"{method}: reached a stationary point in {k} iterations (||grad f(x)||_inf = "
+                               f"{hist_g[-1]:.3e} <= tol = {tol:.1e}) that is not a minimiser: the Hessian has negative "
+                               f"curvature there (d^T H d / d^T d = {c:.3e}), so x is a saddle point or a maximum"
+                               f"{approx}. Restart from x plus a small perturbation along a direction of negative "
+                               "curvature, or from another x0")
+
+    if hist_g[0] <= tol:             # (the Hessian costs one evaluation here, which the iterations would have paid)
+        st0, msg0 = at_stationary(x, 0)
+        return finish(x, st0, 0, msg0, fx, g)
 
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
     gamma = gamma0
@@ -452,14 +466,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         hist_s.append(step)
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
         if hist_g[-1] <= tol:
-            status, msg = Status.CONVERGED, converged_msg(k)
-            c = negative_curvature(P, x, n, hess, be)      # a saddle met on the way is not a minimiser either
-            if c is not None:                            # (x^2 - y^2 from (1, 0) was 'converged' at the origin)
-                status, msg = Status.FAILED, (
-                    f"{method}: reached a stationary point in {k} iterations (||grad f(x)||_inf = {hist_g[-1]:.3e} <= "
-                    f"tol = {tol:.1e}) that is not a minimiser: the Hessian has negative curvature there (d^T H d / "
-                    f"d^T d = {c:.3e}), so x is a saddle point or a maximum. Restart from x plus a small perturbation "
-                    "along a direction of negative curvature, or from another x0")
+            status, msg = at_stationary(x, k)
             break
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)

@@ -473,6 +473,7 @@ def test_unknowns_of_any_scale(method, s):
 @pytest.mark.parametrize("method, kw", [("newton", "hess"), ("newton-cg", "hess"), ("newton-cg", "hessp"),
                                         ("grad-reg", "hess")])
 def test_a_saddle_reached_by_the_iterations_is_not_converged(method, kw):
+    """(grad-reg takes any Hessian approximation: its message says the verdict rests on the Hessian given.)"""
     """Outside probe (session 22): f = x^2 - y^2 from (1, 0) reached the saddle (0, 0) and was reported
     converged, although the same solver refuses (0, 0) as a starting point ("not a minimiser"). The Hessian
     is diag(2, -2) everywhere (analytic), so no point is a minimiser; now the returned point gets the same
@@ -483,6 +484,7 @@ def test_a_saddle_reached_by_the_iterations_is_not_converged(method, kw):
                jac=lambda x: np.array([2 * x[0], -2 * x[1]]), method=method, **opts)
     assert not r.converged and r.status == "failed"
     assert "not a minimiser" in r.message and "negative curvature" in r.message
+    assert ("the verdict rests on the one given" in r.message) == (method == "grad-reg")
     assert np.abs(r.x).max() < 1e-6                              # the saddle itself, reported as such
 
 
