@@ -235,12 +235,12 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     def converged_msg(k):
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
-    def at_stationary(x, k):
+    def at_stationary(x, g, k):
         """``(status, message)`` at a stationary ``x`` (iteration ``k``): a minimiser only where the Hessian has no
         negative curvature (f = cos x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged').
         grad-reg's ``hess`` may be an approximation: the message says the verdict rests on it (a false failure, named
         with its reason, is not silent; a false 'converged' at a saddle would be)."""
-        c = negative_curvature(P, x, n, hess, be)
+        c = negative_curvature(P, x, n, hess, be, gnorm=_norm(g, be.dot))
         if c is None:
             return Status.CONVERGED, converged_msg(k)
         approx = (" (if hess is the exact Hessian: grad-reg accepts approximations, and the verdict rests on the one "
@@ -257,7 +257,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                                "curvature, or from another x0")
 
     if hist_g[0] <= tol:             # (the Hessian costs one evaluation here, which the iterations would have paid)
-        st0, msg0 = at_stationary(x, 0)
+        st0, msg0 = at_stationary(x, g, 0)
         return finish(x, st0, 0, msg0, fx, g)
 
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
@@ -369,7 +369,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                             accepted = (xt, ft, gt)
                             gamma = min(2.0 * gamma, 1e300)
                             break
-                        flat += bool(noisy and np.all(np.isfinite(gt)) and gtn >= 0.9 * gnorm2)
+                        flat += bool(noisy and np.all(np.isfinite(gt))       # ||g|| unchanged to rounding: a
+                                     and abs(gtn - gnorm2) <= 1e-8 * gnorm2)    # wrong jac moves it (review)
                 gamma /= 2.0
                 extra_stats["rejected_steps"] += 1
                 if gamma < 1e-300:
@@ -466,7 +467,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         hist_s.append(step)
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
         if hist_g[-1] <= tol:
-            status, msg = at_stationary(x, k)
+            status, msg = at_stationary(x, g, k)
             break
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)

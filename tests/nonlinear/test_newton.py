@@ -473,11 +473,10 @@ def test_unknowns_of_any_scale(method, s):
 @pytest.mark.parametrize("method, kw", [("newton", "hess"), ("newton-cg", "hess"), ("newton-cg", "hessp"),
                                         ("grad-reg", "hess")])
 def test_a_saddle_reached_by_the_iterations_is_not_converged(method, kw):
-    """(grad-reg takes any Hessian approximation: its message says the verdict rests on the Hessian given.)"""
     """Outside probe (session 22): f = x^2 - y^2 from (1, 0) reached the saddle (0, 0) and was reported
     converged, although the same solver refuses (0, 0) as a starting point ("not a minimiser"). The Hessian
     is diag(2, -2) everywhere (analytic), so no point is a minimiser; now the returned point gets the same
-    second-order check."""
+    second-order check (grad-reg, which takes any Hessian approximation, says the verdict rests on it)."""
     H = np.diag([2.0, -2.0])
     opts = {"hess": lambda x: H} if kw == "hess" else {"hessp": lambda x, p: H @ p}
     r = newton(lambda x: float(x[0] ** 2 - x[1] ** 2), np.array([1.0, 0.0]),
@@ -508,3 +507,30 @@ def test_grad_reg_at_an_extreme_scale_names_the_scale_not_the_gradient():
     assert not r.converged and "scale" in r.message and "check that jac" not in r.message
     r = newton(f, np.zeros(2), method="newton", **kw)
     assert r.converged and np.allclose(r.x, s, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "grad-reg"])
+def test_minimisers_with_null_directions_or_valleys_are_not_called_saddles(method):
+    """Review (session 22): the curvature check took rounding noise for negative curvature on a PSD Hessian
+    given through hessp (about half of the runs 'failed'), and an O(||g||) negative eigenvalue near a valley of
+    minimisers for a saddle. f = |(I - u u^T)(x - c)|^2 (H = 2 (I - u u^T), PSD, analytic; minimum value 0) and
+    (xy - 1)^2 (minimum value 0 on the hyperbola) must converge to their minimum value."""
+    for n, seed in [(50, 0), (300, 1), (300, 2)]:
+        rng = np.random.default_rng(seed)
+        u = rng.standard_normal(n)
+        u /= np.linalg.norm(u)
+        c = rng.standard_normal(n)
+
+        def proj(v, u=u):
+            return v - u * (u @ v)
+
+        r = newton(lambda x: float(proj(x - c) @ proj(x - c)), np.zeros(n), jac=lambda x: 2 * proj(x - c),
+                   hessp=lambda x, p: 2 * proj(p), method=method)
+        assert r.converged, r.message
+        assert r.fun < 1e-12
+    for tol in (1e-4, 1e-6):
+        r = newton(lambda x: (x[0] * x[1] - 1) ** 2, np.array([0.3, 2.0]),
+                   jac=lambda x: np.array([2 * (x[0] * x[1] - 1) * x[1], 2 * (x[0] * x[1] - 1) * x[0]]),
+                   hess=lambda x: np.array([[2 * x[1] ** 2, 2 * (2 * x[0] * x[1] - 1)],
+                                            [2 * (2 * x[0] * x[1] - 1), 2 * x[0] ** 2]]), method=method, tol=tol)
+        assert r.converged, r.message
