@@ -93,8 +93,8 @@ def cmd_runs_list(args) -> int:
     for r in rows:
         r["tags_s"] = _tags_str(r["tags"])
         r["created_s"] = r["created"][:19].replace("T", " ")
-        for k in ("run_id", "problem", "method", "backend"):
-            if isinstance(r.get(k), str):
+        for k in ("run_id", "problem", "method", "backend", "converged", "nit", "time_s"):
+            if isinstance(r.get(k), str):              # (a hostile store may hold text anywhere)
                 r[k] = _printable(r[k])
     print(_format.format_table(rows, [("run_id", "run id"), ("created_s", "created (UTC)"), ("problem", "problem"),
                                       ("method", "method"), ("backend", "backend"), ("converged", "conv"),
@@ -164,7 +164,7 @@ def cmd_runs_plot(args) -> int:
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if key is None or key not in r.history:
-            print(f"run {r.run_id} has no history {key_arg or ''}; skipped", file=sys.stderr)
+            print(_printable(f"run {r.run_id} has no history {key_arg or ''}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
         if args.by:

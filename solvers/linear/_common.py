@@ -298,8 +298,8 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
 
     ``x``, ``tol``, ``rnorm`` and the history are in the units of the solve; ``scale`` is the
     exponent ``e`` of the right-hand side scaling (:func:`scale_exponent`): ``x`` and the
-    residuals are multiplied by ``2^e`` here. ``start``: the user's ``x0`` (float64), returned instead of an
-    ``x`` that overflows in that multiplication (zero without it).
+    residuals are multiplied by ``2^e`` here. ``start``: a callable giving the user's ``x0`` (float64), returned
+    instead of an ``x`` that overflows in that multiplication (zero without it).
     """
     xp = sysm.be.xp
     residuals = hist.array()
@@ -320,7 +320,7 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
         tol, rnorm = ldexp(tol, scale), ldexp(rnorm, scale)
         if status == Status.CONVERGED and x.size and not bool(xp.all(xp.isfinite(x))):
             status = Status.NONFINITE
-            x = xp.zeros_like(x) if start is None else start          # a finite x on every exit
+            x = xp.zeros_like(x) if start is None else start()        # a finite x on every exit
             reason = (f"the solution overflows double precision (entries beyond 1.8e308) although the scaled "
                       f"system converged; b has max |b| = 2^{scale - 1} .. 2^{scale}: rescale the problem. x is the "
                       f"start ({'zero' if start is None else 'x0'})")
@@ -394,8 +394,8 @@ class KrylovRun:
             reason = (reason + " " if reason else "") + ("x is the start (" + ("zero" if x0 is None else "x0")
                                                          + "): the iterate itself became non-finite")
         x0 = getattr(self, "x0_input", None)
-        start = (None if x0 is None or not self.scale else
-                 self.xp.array(self.be.asarray(x0), dtype=self.xp.float64).reshape(-1))
+        start = (None if x0 is None else   # (made by finish only when the multiplication overflows)
+                 lambda: self.xp.array(self.be.asarray(x0), dtype=self.xp.float64).reshape(-1))
         return finish(self.method, self.S, x, status, nit, self.hist, self.timer, self.tol, rnorm, reason=reason,
                       options=self.options, extras={**self.extras, **(extras or {})}, scale=self.scale, start=start,
                       **{**self.cnt, **counters})

@@ -233,7 +233,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                     # beta p (nearly) zero while r is not: p^T A p underflowed, M r ~ 0 (helper-86: a singular M)
                     reason = (f"breakdown at iteration {k}: the search direction p = M r + beta p is (nearly) zero "
                               f"while the residual is not ({R.unscale(rnorm):.3e}), so M maps r to zero: the "
-                              "preconditioner M is singular or not positive definite (CG needs an SPD M). Use an "
+                              "preconditioner M is singular, not positive definite or badly scaled (CG needs an SPD "
+                              "M). Use an "
                               "SPD preconditioner; res.direction holds p")
                 else:
                     reason = (f"breakdown at iteration {k}: p^T A p = {pu:.3e} <= 0, so the operator is not "
@@ -382,7 +383,7 @@ def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap):
     head = (f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value. On a "
             "symmetric positive definite A the residual stays below sqrt(cond(A)) times the initial one, so ")
     asym = _asymmetry(R, Aap)
-    if not asym <= SYMMETRY_PROBE_TOL:
+    if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:       # (NaN: the probe overflowed, no evidence)
         why = (f"here A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG needs a "
                "symmetric positive definite A. res.x is the starting point. Use solvers.gmres")
     elif spread is not None and spread > DIVERGE_FACTOR ** 2:
@@ -431,7 +432,7 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     head = (f"not converged after maxiter={k} iterations, and the residual grew from {R.unscale(r0):.3e} to "
             f"{R.unscale(rnorm):.3e}: ")
     asym = _asymmetry(R, Aap)        # probed whenever the residual ended above its start (a 9.9x growth on a 2 x 2
-    if not asym <= SYMMETRY_PROBE_TOL:   # non-symmetric A was advised a preconditioner; helper-82)
+    if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:   # non-symmetric A was advised a preconditioner; helper-82)
         return head + (f"A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG "
                        "needs a symmetric positive definite A: use solvers.gmres")
     if not rnorm > GREW_FACTOR * r0:

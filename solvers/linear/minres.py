@@ -85,11 +85,10 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             "(an inconsistent system, which has no solution); use gmres (non-symmetric A, or a least-squares "
             "approximation)")))
 
-    def diagnosis(x, itn, rnorm):
+    def diagnosis(x, r, itn):
         """The cause of a maxiter exit where the evidence shows one (else ``""``): ``M`` maps the residual to
         (nearly) zero (a singular M: that component is never reduced), or ``A r = 0`` (the residual lies in the
         null space of the symmetric A: b has a component outside range(A), and x is a least-squares solution)."""
-        r = R.residual(x)
         rn = R.norm(r)
         if not rn > 0.0:
             return ""
@@ -105,10 +104,10 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         cnt["matvecs"] += 1
         if math.isfinite(ar) and anorm_seen[0] > 0.0 and ar <= _NEAR_LSQ * anorm_seen[0] * rn:
             return (f"not converged after maxiter={itn} iterations: the residual r = b - A x lies in the null space "
-                    f"of A (||A r|| = {ar / (anorm_seen[0] * rn):.1e} ||A|| ||r||), so b has a component outside "
-                    "range(A): A x = b has no solution, and x is a least-squares solution (its residual "
-                    f"{R.unscale(rn):.3e} cannot be reduced). Remove that component of b, or accept the least-squares "
-                    "solution")
+                    f"of A (||A r|| = {ar / (anorm_seen[0] * rn):.1e} ||A|| ||r||): A is singular (or nearly so) and b "
+                    "has a component outside range(A), so A x = b has no solution and x is a least-squares solution "
+                    f"(its residual {R.unscale(rn):.3e} cannot be reduced). Remove that component of b, or accept the "
+                    "least-squares solution")
         return ""
 
     itn = 0
@@ -220,10 +219,11 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 if stop:
                     return R.stopped(x, itn, rnorm)
             if status is None:                 # the true residual of x, not the recurrence's, decides and is reported
-                rnorm = R.norm(R.residual(x))
+                r = R.residual(x)
+                rnorm = R.norm(r)
                 hist.buf[hist.n - 1] = rnorm
                 anorm_seen[0] = anorm
-                why = diagnosis(x, itn, rnorm)
+                why = diagnosis(x, r, itn)
                 return best_of(x, Status.MAXITER, itn, rnorm, why, known=bool(why))
             if status == "floor":
                 rnorm = R.norm(R.residual(x))

@@ -391,8 +391,8 @@ INCONSISTENT = 1e-5
 
 def inconsistency_note(J, c, jscale: float = 0.0) -> str:
     """For a stagnated run's message: when ``x`` is a stationary point of ``||c||^2`` with ``c != 0``
-    (``||J^T c|| <= INCONSISTENT max(||J||_F, jscale) ||c||``, a dense or sparse ``J``; ``jscale`` the Jacobian's
-    scale at ``x0``, as ``J`` itself may vanish there: one constraint ``|x|^2 + 1 = 0`` at ``x = 0``, where the
+    (``||J^T c|| <= INCONSISTENT s ||c||``, a dense or sparse ``J``; ``s = ||J||_F``, or ``jscale``, the Jacobian's
+    scale at ``x0``, where ``J`` has (nearly) vanished: one constraint ``|x|^2 + 1 = 0`` at ``x = 0``, where the
     ratio with ``||J||_F`` alone is always 1) the constraints look inconsistent, which the generic advice (a
     singular KKT matrix, a slow inner solver, inconsistent derivatives) does not say; else ``""``."""
     if not (isinstance(J, np.ndarray) or sp.issparse(J)):
@@ -401,7 +401,9 @@ def inconsistency_note(J, c, jscale: float = 0.0) -> str:
     cn = float(np.linalg.norm(c))
     jn = float(np.sqrt(J.multiply(J).sum())) if sp.issparse(J) else float(np.linalg.norm(J))
     jtc = float(np.linalg.norm(J.T @ c))
-    if not (cn > 0 and np.isfinite(jtc) and jtc <= INCONSISTENT * max(jn, float(jscale)) * cn):
+    js = float(jscale or 0.0)
+    scale = jn if jn >= 1e-3 * js else js              # the x0 scale only where J itself has (nearly) vanished
+    if not (cn > 0 and np.isfinite(jtc) and jtc <= INCONSISTENT * scale * cn):
         return ""
     return (f". The constraints look inconsistent: x is a stationary point of ||c||^2 with ||c(x)||_2 = {cn:.3e} "
             f"and ||J^T c|| = {jtc:.1e} (a least-squares point of c(x) = 0, not a solution); check that the "

@@ -430,7 +430,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             elif hint:
                 msg += hint
             elif xp is np and (note := inconsistency_note(p.J, p.c, scale_c)):
-                msg += note
+                msg += note + ("; if they do, grad/jac/hess_lagrangian may be inconsistent with f and c (check them "
+                               "with finite differences)")
             else:
                 msg += ("; tol may be below the attainable accuracy, or grad/jac/hess_lagrangian may be "
                         "inconsistent with f and c (check them with finite differences)")

@@ -192,10 +192,10 @@ def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
     head = (f"sns: not converged within maxiter={run.maxiter} stage-2 iterations (L1 marginal error {err:.3e} > "
             f"tol {tol:.3e})")
     fl, scale = floor if floor is not None else (0.0, 0.0)
-    if not fl < 0.1 * tol:                       # (inf / NaN too) more iterations cannot get below rounding
-        return (f"{head}; the rounding floor of these potentials is about {fl:.1e} (|f| + |g| + |C| up to {scale:.3g} "
-                f"at eps={run.eps:.3g}): this accuracy is out of reach in double precision; loosen tol, rescale C "
-                "(C - C.min(), or divide C and eps by a common factor) or raise eps")
+    if not fl < tol:                             # (inf / NaN too) more iterations cannot get below rounding
+        return (f"{head}; the rounding floor of these potentials is about {fl:.1e} (a worst-case bound from |f| + |g| "
+                f"+ |C| up to {scale:.3g} at eps={run.eps:.3g}): this accuracy is likely out of reach in double "
+                "precision; loosen tol, rescale C (C - C.min(), or divide C and eps by a common factor) or raise eps")
     return f"{head}; try a larger maxiter, a smaller rho (denser Hessian) or a larger n_sinkhorn"
 
 

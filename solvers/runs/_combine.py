@@ -205,6 +205,10 @@ def salvage(store_class, source, destination) -> dict:
                 q.unlink()
             except OSError:
                 pass
+        try:
+            os.rmdir(dest._dir.path)       # its (new, empty) sidecar of run files, if one was made
+        except OSError:
+            pass
         raise
 
 

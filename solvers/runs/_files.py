@@ -104,10 +104,10 @@ __all__ = ["new_run_id", "fsync_path", "Lock", "check_name_length", "flag", "com
 
 
 def flag(name, v) -> bool:
-    """A bool option (``durable="no"`` was taken as True: any non-empty string is)."""
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(v).__name__} {v!r}")
-    return bool(v)
+    """A bool option (``durable="no"`` was taken as True: any non-empty string is); 0 and 1 are accepted."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{name} must be True or False, got {type(v).__name__} {v!r}")
 
 
 def compression(c):

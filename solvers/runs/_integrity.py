@@ -227,6 +227,8 @@ def _padded_copy(source, dest_file, exc):
     ``exc``), next to the destination; ``None`` when ``exc`` is not a truncation. The runs in the lost tail fail
     their digest check and are named damaged; those before it read back (a store that lost its last bytes
     recovered nothing before; outside probe helper-85)."""
+    # HDF5's own wording of a truncation ("truncated file: eof = N, sblock->base_addr = 0, stored_eof = M", HDF5
+    # 1.10 - 1.14); another wording leaves the file refused as before
     m = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(exc))
     if m is None or int(m.group(2)) <= int(m.group(1)) or int(m.group(2)) > 4 * max(int(m.group(1)), 1 << 20):
         return None

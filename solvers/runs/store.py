@@ -194,7 +194,7 @@ class RunStore(_StoreReading):
         self.path = Path(os.path.realpath(given))
         self.mode = mode
         self.durable = _files.flag("durable", durable)
-        self.compression = _files.compression(compression)
+        self.compression = _files.compression(compression) if mode != "r" else compression   # (used when writing)
         self.compact_on_close = _files.flag("compact_on_close", compact_on_close)
         self._closed = True            # until the store is open (a failed open has nothing to close)
         self._cleaned = False

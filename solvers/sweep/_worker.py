@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import traceback
 
@@ -110,7 +111,10 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
         result = _solve.solve(problem, method=task.method, backend=task.backend, **task.options)
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure of a task is recorded
         # and the sweep goes on; a task's own sys.exit() or KeyboardInterrupt killed its Dask worker, so the run
-        # was stored as KilledWorker and other tasks of that worker ran and were stored again (helper-85)
+        # was stored as KilledWorker and other tasks of that worker ran and were stored again (helper-85). In the
+        # main thread (run_task / run_batch called in a user's own loop) they are the user's: raised as they are
+        if not isinstance(exc, Exception) and threading.current_thread() is threading.main_thread():
+            raise
         status = ERROR
         result = error_result(task, exc, traceback.format_exc())
     tags = task_tags(task, status)

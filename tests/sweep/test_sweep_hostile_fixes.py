@@ -41,10 +41,20 @@ def test_a_task_that_exits_is_stored_with_its_own_cause(tmp_path, factory, needl
     """Outside probe (session 22): a factory raising SystemExit or KeyboardInterrupt escaped run_task and
     killed its Dask worker: the run was stored as KilledWorker, and other tasks of that worker were rerun
     and stored again (9 runs for 4 tasks). run_task now records it like any task error."""
+    import threading
+
     d = tmp_path / "runs"
     with RunStore(d):
         pass
-    row = run_task(Task(f"nk_hostile_factories:{factory}", {"n": 4}, method="cg", backend="numpy"), str(d))
+    task = Task(f"nk_hostile_factories:{factory}", {"n": 4}, method="cg", backend="numpy")
+    out = {}
+    th = threading.Thread(target=lambda: out.update(row=run_task(task, str(d))))   # as in a Dask worker's thread
+    th.start()
+    th.join(60)
+    row = out["row"]
     assert row["status"] == "error" and needle in row["error"]
     stored = RunStore(d, "r").load(row["run_id"])
     assert needle in stored.message and not stored.converged
+    # in the main thread (a user's own loop over run_task) the exit / interrupt is the user's: it propagates
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        run_task(task, str(d))

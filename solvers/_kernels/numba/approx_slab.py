@@ -361,6 +361,14 @@ def _batches(n, L):
         yield s, e
 
 
+def _chunks(n, L):
+    """Parallel ranges of the ordering: four per thread, fewer when their histograms' serial prefix pass
+    (``chunks x L``) would rival the ``n`` points (grids of 32768 nodes at 64 threads: 41 ms per batch; review),
+    never fewer than the threads."""
+    nt = nb.get_num_threads()
+    return max(nt, min(4 * nt, n // max(L, 1)))
+
+
 def _check(packed, t, what, *outs):
     check_points(packed, t)
     check_table(packed)
@@ -385,8 +393,7 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     L = G + int(packed.tp) + 1
     with borrow(scratch_of(packed, "_nb_slab_scratch")) as work:
         for s, e in _batches(n, L):
-            chunks = 4 * nb.get_num_threads()
-            perm, tb, Cb, Sb, items = order(t[s:e], G, L, TILE, work, take, chunks)
+            perm, tb, Cb, Sb, items = order(t[s:e], G, L, TILE, work, take, _chunks(e - s, L))
             _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
                            items, perm, out[s:e], TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
     return out
@@ -405,14 +412,14 @@ def gradient(packed, t, val, grad, tR, r_off, rpad, dtR, dr_off):
     L, dL = G + 9, dG + 9
     for s, e in _batches(n, max(L, dL)):
         ts = t[s:e]
-        perm, tb, Cb, Sb, _ = order(ts, G, L, CHUNK, {}, take, 4 * nb.get_num_threads())
+        perm, tb, Cb, Sb, _ = order(ts, G, L, CHUNK, {}, take, _chunks(e - s, L))
         vals, gk = np.empty(e - s), np.empty((e - s, d - 1))
         _evaluate(SL, tR, r_off, rpad, packed.tG, dtR, dr_off, packed.dtG, packed.tp, packed.inv_den, packed.r,
                   tb, Cb, Sb, vals, gk, d - 1, CHUNK)
         _scatter(vals, perm, val[s:e])
         _scatter_cols(gk, perm, grad[s:e], d - 1)
         if dG != G:                                   # the derivative table's own grid: bucket again
-            perm, tb, Cb, Sb, _ = order(ts, dG, dL, CHUNK, {}, take, 4 * nb.get_num_threads())
+            perm, tb, Cb, Sb, _ = order(ts, dG, dL, CHUNK, {}, take, _chunks(e - s, dL))
         _evaluate(dSL, tR, r_off, rpad, packed.tG, tR, r_off, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb,
                   Sb, vals, gk, 0, CHUNK)
         _scatter_col(vals, perm, grad[s:e], d - 1)
