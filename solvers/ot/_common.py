@@ -153,7 +153,7 @@ def verify(geom, f, g, eps, a, b, tol, status):
 
     The error is recomputed from ``(f, g)`` by :meth:`Geometry.marginal_error` (the plan the
     user gets, without cancellation). Returns ``(status, err, note)``: ``converged`` exactly
-    when ``err <= tol`` (a run that hit its budget with an iterate inside the tolerance is
+    when ``err <= tol`` (with a caution as ``note`` when ``tol`` is below the rounding floor) (a run that hit its budget with an iterate inside the tolerance is
     converged; a stopped run stays stopped), else the solver's status -- and when the solver's
     own estimate had claimed convergence, ``stagnated`` with a ``note`` (the message) that gives
     the measured error and the rounding floor computed for these potentials.
@@ -166,19 +166,25 @@ def verify(geom, f, g, eps, a, b, tol, status):
     err = geom.marginal_error(f, g, eps, a, b)
     if status == Status.STOPPED:
         return status, err, None
-    if err <= tol:
-        return Status.CONVERGED, err, None
     floor, scale = geom.rounding_floor(f, g, eps, a, b)
+    if err <= tol:       # below a tol under the rounding floor the measurement itself is uncertain: said (helper-87)
+        return Status.CONVERGED, err, (None if floor <= tol else
+                                       f"caution: tol is below the rounding floor of these potentials (about "
+                                       f"{floor:.1e}, a worst-case bound from |f| + |g| + |C| up to {scale:.3g} at "
+                                       f"eps={eps:.3g}), so the measured error is itself uncertain at that level")
     limit = (f"rounding alone limits these potentials to an L1 marginal error of about {floor:.1e} "
              f"(|f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g})")
     if not math.isfinite(err):
         return Status.NONFINITE, err, (f"the plan exp((f_i + g_j - C_ij) / eps) of the potentials is not finite "
                                        f"(L1 marginal error {err}); {limit}: rescale C or raise eps")
-    if status != Status.CONVERGED:
-        return status, err, None
     advice = ("this accuracy is out of reach in double precision: loosen tol, rescale C (C - C.min(), or "
               "divide C and eps by a common factor) or raise eps" if floor >= 0.1 * tol else
               "try a smaller tol or a larger maxiter")
+    if status == Status.NONFINITE:   # NaN/inf met on the way, yet the returned potentials are finite and measured
+        return Status.STAGNATED, err, (f"NaN/inf appeared in the iteration; the returned potentials are finite, with "
+                                       f"L1 marginal error {err:.3e} > tol {tol:.3e}; {limit}; {advice}")
+    if status != Status.CONVERGED:
+        return status, err, None
     return Status.STAGNATED, err, (f"the iteration's own error estimate reached tol, but the plan of the returned "
                                    f"potentials, recomputed from f and g, has L1 marginal error {err:.3e} > tol "
                                    f"{tol:.3e}; {limit}; {advice}")

@@ -55,6 +55,12 @@ class History:
     def last(self, column: str):
         return self._cols[column][-1]
 
+    def set_last(self, column: str, value) -> None:
+        """Replace the last entry of ``column`` (the returned iterate's error as measured, not the iteration's
+        running estimate of it); nothing when the history is empty."""
+        if self._cols[column]:
+            self._cols[column][-1] = value
+
     def arrays(self) -> dict:
         """The columns as 1-D NumPy arrays."""
         return {k: np.asarray(v, dtype=self.dtypes[k]) for k, v in self._cols.items()}

@@ -193,6 +193,9 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     rel = 0.5 * e / half if half > 0 else math.nan     # eps / (C.max() - C.min()), no overflow
     name, reason = choose(e, rng, size, rel=rel) if not math.isnan(rng) else ("sns", "cost range unknown")
     _check_options(options, name, reason)
+    dom = options.get("domain", "auto")
+    if not (isinstance(dom, str) and dom in ("auto", "log", "kernel")):   # named as auto's, with all it accepts
+        raise ValueError(f"auto: domain must be one of 'auto', 'log', 'kernel', got {dom!r}")
     mapped = None
     if name == "sinkhorn" and isinstance(options.get("domain"), str) and options["domain"] == "kernel":
         options = dict(options, domain="auto")     # sinkhorn's kernel phase (module notes of auto)

@@ -349,8 +349,11 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
         f = f + shift
         history.scale("marginal_error", mass)
     status, err, note = _common.verify(geom, f, g, eps, inputs.a, inputs.b, opts.tol, status)
+    if not math.isnan(err):          # the last row: the returned potentials' error as measured, not the estimate
+        history.set_last("marginal_error", err)
     if status == Status.CONVERGED:
-        msg = f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {opts.tol:.3e}"
+        msg = (f"sinkhorn: converged in {nit} iterations, L1 marginal error {err:.3e} <= tol {opts.tol:.3e}"
+               + (f"; {note}" if note else ""))
     elif note:
         msg = f"sinkhorn: {note}"
     elif status == Status.MAXITER:

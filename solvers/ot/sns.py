@@ -171,11 +171,11 @@ class _State:
 
 def _message(st: _State, run: _Run, tol: float, note, floor) -> str:
     c, err = run.counts, st.err
-    if note:
-        return f"sns: {note}"
     if st.status == Status.CONVERGED:
         return (f"sns: converged, L1 marginal error {err:.3e} <= tol {tol:.3e} after {c['sinkhorn_steps']} Sinkhorn "
-                f"and {c['newton_steps']} Newton steps")
+                f"and {c['newton_steps']} Newton steps" + (f"; {note}" if note else ""))
+    if note:
+        return f"sns: {note}"
     if st.status == Status.STAGNATED:
         head = (f"sns: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} ({PATIENCE} Newton steps "
                 "without a new best)")
@@ -334,6 +334,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         st.f = st.f + shift
         run.history.scale("marginal_error", mass)
     st.status, st.err, note = _common.verify(geom, st.f, st.g, eps, inputs.a, inputs.b, opts.tol, st.status)
+    if not math.isnan(st.err):       # the last row: the returned potentials' error as measured, not the estimate
+        run.history.set_last("marginal_error", st.err)
     floor = (geom.rounding_floor(st.f, st.g, eps, inputs.a, inputs.b)
              if st.status in (Status.STAGNATED, Status.MAXITER) and not note else None)
     run.eps = eps

@@ -170,3 +170,39 @@ def test_sns_maxiter_message_names_the_rounding_floor_when_it_is_the_limit():
     r = solvers.sns(C, a, b, eps=1e-3, maxiter=1, eps_scaling=None, n_sinkhorn=1)
     assert not r.converged and r.status == "maxiter", r.message
     assert "larger maxiter" in r.message and "out of reach" not in r.message
+
+
+def test_auto_names_every_domain_it_accepts():
+    """Outside probe (session 22): auto's error for a bad domain came from the routine the rule picked and
+    left out 'kernel', which auto accepts."""
+    rng = np.random.default_rng(1)
+    C = rng.random((6, 5))
+    with pytest.raises(ValueError, match="auto: domain must be one of 'auto', 'log', 'kernel'"):
+        auto(C, np.full(6, 1 / 6), np.full(5, 0.2), eps=0.05, domain="bogus")
+    assert auto(C, np.full(6, 1 / 6), np.full(5, 0.2), eps=0.05, domain="kernel").converged
+
+
+def test_measured_error_is_the_last_history_row_and_tiny_tol_gets_a_caution():
+    """Outside probe (session 22): history['marginal_error'][-1] was the iteration's estimate (0.0 at eps =
+    1e-300 while the returned potentials' error was 60); and a converged claim at tol 1e-15 sat below the
+    rounding floor of the potentials (the library's own bound) with nothing said. sns at eps = 1e-300 said
+    'NaN/inf appeared in the potentials' although the returned ones were finite."""
+    rng = np.random.default_rng(6)
+    x, y = rng.random((30, 2)), rng.random((20, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    a, b = np.full(30, 1 / 30), np.full(20, 1 / 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f in (solvers.sinkhorn, solvers.sns):
+            r = f(C, a, b, eps=1e-300, maxiter=50)
+            assert not r.converged and r.history["marginal_error"][-1] == r.marginal_error
+            assert np.isfinite(r.f).all() and "NaN/inf appeared in the potentials" not in r.message
+    x, y = rng.random((60, 2)), rng.random((50, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    a = rng.random(60) + 0.1
+    a /= a.sum()
+    b = rng.random(50) + 0.1
+    b /= b.sum()
+    r = solvers.sinkhorn(C, a, b, eps=0.3 * C.max(), tol=1e-15)
+    if r.converged:
+        assert "below the rounding floor" in r.message
