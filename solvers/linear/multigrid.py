@@ -346,6 +346,7 @@ class MultigridPreconditioner(LinearOperator):
         with self._lock:
             if self._tail is False:
                 self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
+                _iterate.load_tail_kernels(self, K)
             if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
                 with _config.limit(1):
                     v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)

@@ -154,3 +154,34 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
                        backend=be.name,
                        options={"rtol": rtol, "atol": atol, "maxiter": maxiter, "nu": list(M.nus)},
                        provenance=timer.provenance())
+
+#: dimensions whose compiled-tail kernels this process has loaded through the Python recursion
+_TAIL_KERNELS_LOADED = set()
+
+
+def load_tail_kernels(M, K) -> None:
+    """Before a compiled tail (``M._tail``) first runs in this process, load the serial kernels it calls through
+    one Python-recursion cycle of its levels, on zeros (once per grid dimension). Numba resolves a function that
+    two loaded libraries define (the kernel's own and the copy compiled into the tail) to the first one loaded:
+    with the tail loaded first, its copy ran, which rounds differently in the last bit (different inlining and
+    contraction), so the same solve gave other bits depending on what had run before it in the process (the
+    tail-vs-recursion tests failed when run alone). With the kernels loaded first, tail and recursion are the
+    same code, as :mod:`solvers._kernels.numba.mgtail` promises."""
+    from .. import _config
+
+    tail = M._tail
+    if not tail:
+        return
+    l0 = tail[0]
+    nd = len(M.levels[l0].shape)
+    if nd in _TAIL_KERNELS_LOADED:
+        return
+    shp = tuple(M.levels[l0].shape)
+    M._tail = None
+    try:
+        with _config.limit(1):
+            M._cycle(l0, np.zeros(shp), np.zeros(shp), K, False)
+    finally:
+        M._tail = tail
+    _TAIL_KERNELS_LOADED.add(nd)
+

@@ -8,7 +8,10 @@ on 1024^2 the levels 127^2 ... 7^2 took 0.32 ms per cycle for about 0.05 ms of s
 level below ``SERIAL_BELOW`` and everything under it) into typed lists once; :func:`_tail2` /
 :func:`_tail3` then run its V-cycle with the same serial kernels, in the same order, as the Python
 recursion calls them (pre-smoothing from ``u = 0``, fused residual + restriction, the dense coarsest
-solve, prolongation + post-smoothing in one wavefront), so the result is the same to the last bit.
+solve, prolongation + post-smoothing in one wavefront), so the result is the same to the last bit -- given
+that those kernels are loaded before the tail (:func:`solvers.linear.multigrid_iterate.load_tail_kernels`:
+Numba resolves a function two loaded libraries define to the first one loaded, and the copy compiled into the
+tail rounds differently in the last bit).
 
 Only constant-coefficient stencil levels with tensor transfers and no W-cycle visit qualify (the
 geometric hierarchy on a constant ``k``); anything else keeps the Python recursion (:func:`plan`
