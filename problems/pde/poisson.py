@@ -34,6 +34,10 @@ def _check_field(name, v, d):
     if v is None:
         return None
     if callable(v) and not isinstance(v, np.ndarray):
+        nin = getattr(v, "nin", None)                # a ufunc: its own count (np.sin's signature takes 2 positionally,
+        if isinstance(v, np.ufunc) and nin != d:     # x and out, and wrote sin(x) into y; outside probe helper-89)
+            raise TypeError(f"{name} must be a constant or a vectorised callable of {d} coordinates "
+                            f"({', '.join('xyz'[:d])}); the ufunc {v.__name__} takes {nin} input(s)")
         try:
             sig = inspect.signature(v)
         except (TypeError, ValueError):  # builtins / ufuncs without a signature

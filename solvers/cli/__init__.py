@@ -190,7 +190,10 @@ def _run(args) -> int:
         if args.threads is not None:
             from .. import _config
 
-            _config.set_num_threads(args.threads)
+            try:
+                _config.set_num_threads(args.threads)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"--threads: {exc}") from None
         return int(args.func(args))
     except BrokenPipeError:  # `newtonkit runs list f.h5 | head`: stop quietly
         try:

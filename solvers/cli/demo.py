@@ -120,7 +120,7 @@ def _select(requested) -> list[DemoCase]:
     if requested:
         unknown = [c for c in requested if c not in names]
         if unknown:
-            raise UsageError(f"unknown demo case(s) {unknown}; choose from {names}")
+            raise UsageError(f"--case: unknown demo case(s) {unknown}; choose from {names}")
         cases = [c for c in cases if c.name in requested]
     return cases
 

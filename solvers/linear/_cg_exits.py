@@ -96,9 +96,10 @@ def _stagnated_reason(R, checks, best):
     return (f"stagnated: the recursively updated residual reached the tolerance {tol:.3e} {len(checks)} time(s), "
             f"but the true residual ||b - A x|| of x did not (after residual replacement: "
             + ", ".join(f"{R.unscale(c):.3e}" for c in checks)
-            + f"). The attainable accuracy in double precision for this system is about {R.unscale(best):.3e}; "
-            "res.x is the iterate with that true residual. Loosen rtol/atol to at least that, or improve the "
-            "conditioning (preconditioner M, rescaling A)")
+            + f"). The attainable accuracy in double precision for this system is about {R.unscale(best):.3e} "
+            f"({best / R.bnorm:.1e} of ||b||); res.x is the iterate with that true residual. Loosen rtol to at least "
+            f"{best / R.bnorm:.1e} (or atol to {R.unscale(best):.1e}), or improve the conditioning (preconditioner M, "
+            "rescaling A)")
 
 
 def _grew(R, k, rnorm, r0, Aap, lanczos):

@@ -203,3 +203,16 @@ def test_replacing_data_of_a_manufactured_problem():
         p.error(res.x)
     with pytest.raises(ValueError, match="number of axes cannot change"):
         p.shape = (8, 8, 8)
+
+
+def test_a_one_input_ufunc_is_refused_as_a_2d_field():
+    """Outside probe (session 22): np.sin passed the 2-argument check (its signature takes x and out) and
+    f(x, y) became sin(x), written into the y coordinates; two-input ufuncs stay accepted (np.hypot: the
+    right-hand side equals hypot(x, y) at the grid points)."""
+    from problems.pde import Poisson
+
+    with pytest.raises(TypeError, match="ufunc sin takes 1 input"):
+        Poisson((4, 4), f=np.sin)
+    p = Poisson((4, 4), f=np.hypot)
+    X, Y = p.coordinates()
+    np.testing.assert_allclose(np.asarray(p.rhs("numpy")).reshape(4, 4), np.hypot(X, Y), rtol=1e-15)
