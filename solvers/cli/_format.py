@@ -233,5 +233,13 @@ def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative r
     return True
 
 
+def printable(text) -> str:
+    """``text`` with its control characters as backslash escapes: stored strings (messages, methods, tags, stats
+    keys) come from whoever wrote the store, and an escape sequence in them would act on the reader's terminal
+    (retitle it, clear it; outside probe helper-85) or break a table's row (a newline)."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 __all__ = ["check_writable", "fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
-           "solve_with_progress", "plot_histories", "json_safe", "dumps"]
+           "solve_with_progress", "plot_histories", "json_safe", "dumps", "printable"]

@@ -24,17 +24,9 @@ from ._format import dumps, json_safe  # noqa: F401  (re-exported: approx, sweep
 PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
 
 
-def _printable(text) -> str:
-    """``text`` with its control characters as backslash escapes: stored strings (messages, methods, tags, stats
-    keys) come from whoever wrote the store, and an escape sequence in them would act on the reader's terminal
-    (retitle it, clear it; outside probe helper-85) or break a table's row (a newline)."""
-    text = str(text)
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _tags_str(tags: dict) -> str:
     """``k=v,...`` on one line: control characters in a tag (a newline broke the table's row) are escaped."""
-    return _printable(",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items()))
+    return _format.printable(",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items()))
 
 
 def _jsonable(v):
@@ -95,7 +87,7 @@ def cmd_runs_list(args) -> int:
         r["created_s"] = r["created"][:19].replace("T", " ")
         for k in ("run_id", "problem", "method", "backend", "converged", "nit", "time_s"):
             if isinstance(r.get(k), str):              # (a hostile store may hold text anywhere)
-                r[k] = _printable(r[k])
+                r[k] = _format.printable(r[k])
     print(_format.format_table(rows, [("run_id", "run id"), ("created_s", "created (UTC)"), ("problem", "problem"),
                                       ("method", "method"), ("backend", "backend"), ("converged", "conv"),
                                       ("nit", "iters"), ("time_s", "time [s]"), ("tags_s", "tags")]))
@@ -126,9 +118,9 @@ def cmd_runs_show(args) -> int:
         if isinstance(value, dict) and value:
             print(f"{key}:")
             for k, v in value.items():
-                print("  " + _printable(f"{k}: {_jsonable(v)}"))
+                print("  " + _format.printable(f"{k}: {_jsonable(v)}"))
         else:
-            print(_printable(f"{key}: {value}"))
+            print(_format.printable(f"{key}: {value}"))
     return EXIT_OK
 
 
@@ -164,7 +156,7 @@ def cmd_runs_plot(args) -> int:
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if key is None or key not in r.history:
-            print(_printable(f"run {r.run_id} has no history {key_arg or ''}; skipped"), file=sys.stderr)
+            print(_format.printable(f"run {r.run_id} has no history {key_arg or ''}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
         if args.by:
