@@ -9,8 +9,17 @@ from .. import backends as _backends
 def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
     """Check ``<A x, y> = <x, A^H y>`` on random vectors; return the worst relative mismatch.
 
-    Raises ``AssertionError`` when the mismatch exceeds ``rtol``.
+    Raises ``AssertionError`` when the mismatch exceeds ``rtol`` or is not finite (a product with NaN/inf, or
+    overflowing, proves nothing: ``max(0.0, nan)`` kept 0.0 and such operators passed; outside probe helper-90);
+    ``ValueError`` for an ``rtol`` that is not a non-negative number or ``nvec < 1``.
     """
+    import math
+    import numbers
+
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
+        raise ValueError(f"dot_test: rtol must be a non-negative number, got {rtol!r}")
+    if isinstance(nvec, bool) or not isinstance(nvec, numbers.Integral) or nvec < 1:
+        raise ValueError(f"dot_test: nvec must be a positive int (the random pairs tested), got {nvec!r}")
     rng = np.random.default_rng(rng)
     be = getattr(op, "backend", None) or _backends.get_backend("numpy")
     worst = 0.0
@@ -28,6 +37,9 @@ def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
         rhs = np.vdot(aty, x)
         scale = max(abs(lhs), abs(rhs), np.linalg.norm(ax) * np.linalg.norm(y), 1e-300)
         err = abs(lhs - rhs) / scale
+        if not math.isfinite(err):
+            raise AssertionError(f"dot test failed for {op!r}: the mismatch is not finite (<A x, y> = {lhs}, "
+                                 f"<x, A^H y> = {rhs}): the products hold NaN/inf or overflow")
         worst = max(worst, err)
     if worst > rtol:
         raise AssertionError(f"dot test failed for {op!r}: relative mismatch {worst:.3e} > {rtol:.1e}")

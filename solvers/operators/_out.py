@@ -3,9 +3,10 @@ import numpy as np
 
 
 def overlaps(x, out) -> bool:
-    """Whether ``out`` may share memory with ``x`` (O(1): the same object, or overlapping NumPy bounds; a device
+    """Whether ``out`` may share memory with ``x`` (O(1): the same object, or overlapping NumPy bounds, ndarray
+    subclasses and memmaps included -- they skipped the check and the numba product came out wrong; a device
     array is compared by identity only)."""
-    return x is out or (type(x) is np.ndarray and type(out) is np.ndarray and np.may_share_memory(x, out))
+    return x is out or (isinstance(x, np.ndarray) and isinstance(out, np.ndarray) and np.may_share_memory(x, out))
 
 
 def check_out(who: str, x, out) -> None:

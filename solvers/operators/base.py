@@ -284,9 +284,16 @@ class SparseOperator(LinearOperator):
             raise ValueError(f"SparseOperator.{what}: x has shape {getattr(x, 'shape', None)} and out "
                              f"{getattr(out, 'shape', None)}, expected ({n},) and ({m},)")
         check_out(f"SparseOperator.{what}", x, out)
-        if (np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c") and not np.iscomplexobj(out):
+        cx = np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c"
+        if what == "matvec_dot" and cx:       # x . A x of complex data: neither x^T A x nor x^H A x is what CG
+            raise TypeError("SparseOperator.matvec_dot: x . A x is defined for real data here (x "   # reads (helper-90)
+                            f"{np.asarray(x).dtype}, A {self.dtype}); use matvec and numpy.vdot")
+        if cx and not np.iscomplexobj(out):
             raise TypeError(f"SparseOperator.matvec_into: A x is complex (x {np.asarray(x).dtype}, A {self.dtype}) but "
                             f"out is {out.dtype}, which would drop its imaginary part; pass a complex out or use matvec")
+        if np.dtype(out.dtype) not in (np.float64, np.complex128):     # the same rule on every backend (numpy
+            raise TypeError(f"SparseOperator.{what}: out has dtype {out.dtype}, which would round A x; pass a "  # rounded
+                            "float64 array (complex128 for a complex product)")                        # to float32)
 
     def matvec_into(self, x, out):
         """Write ``A x`` into ``out`` (float64 on the numba backend: no allocation)."""

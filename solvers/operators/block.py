@@ -206,7 +206,12 @@ def _check_symmetric_array(H, be):
         _symmetric_enough(scale, asym)
         return
     if isinstance(H, LinearOperator) or hasattr(H, "matvec"):
-        return
+        from .base import DenseOperator, SparseOperator
+
+        if type(H) in (DenseOperator, SparseOperator) and not H.symmetric and H.shape[0] == H.shape[1]:  # its matrix
+            _check_symmetric_array(H.A if not hasattr(H.A, "get") else H.A.get(), _backends.get_backend("numpy"))
+        return                                                     # (kkt_operator(DenseOperator(H), J) was declared
+        #                                                            symmetric for a non-symmetric H; helper-90)
     if not (isinstance(H, np.ndarray) or _backends._is_cupy_array(H)):
         H = np.asarray(H)                    # nested lists, which aslinearoperator accepts as a dense matrix
         if H.dtype.kind not in "biufc":
@@ -237,7 +242,8 @@ def kkt_operator(H, J, backend=None) -> BlockOperator:
     ----------
     H : operator or array, shape (n, n)
         Symmetric, e.g. the Hessian of the Lagrangian. A dense array or SciPy
-        sparse matrix is checked for symmetry (once, here); an operator is trusted.
+        sparse matrix is checked for symmetry (once, here), and so is the matrix of a
+        ``DenseOperator`` / ``SparseOperator`` not declared symmetric; other operators are trusted.
     J : operator or array, shape (m, n)
         The constraint Jacobian; it must provide ``rmatvec`` (for ``J^T``).
     backend : str or Backend, optional

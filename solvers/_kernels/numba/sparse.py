@@ -83,10 +83,12 @@ def _fast(A, x):
 def _check(A, x, out):
     """O(1) shape check before a kernel runs (the kernels index ``x`` and ``out`` without bounds checks)."""
     m, n = A.shape
-    if x.shape != (n,) or (out is not None and (out.shape != (m,) or out.dtype != np.float64)):
-        raise ValueError(f"sparse matvec: x has shape {x.shape}, out {None if out is None else out.shape} "
-                         f"(dtype {None if out is None else out.dtype}); expected ({n},) and float64 ({m},) for "
-                         f"a matrix of shape {A.shape}")
+    if x.shape != (n,) or (out is not None and out.shape != (m,)):
+        raise ValueError(f"sparse matvec: x has shape {x.shape}, out {None if out is None else out.shape}; "
+                         f"expected ({n},) and ({m},) for a matrix of shape {A.shape}")
+    if out is not None and out.dtype not in (np.float64, np.complex128):   # (the operator refuses a dtype that
+        raise TypeError(f"sparse matvec: out has dtype {out.dtype}; pass float64 (complex128 for a complex "
+                        "product)")                                          # rounds A x; complex goes A @ x)
 
 
 def matvec(A, x):
