@@ -443,7 +443,7 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
         coefficient slices exceed ``tol * ||C||_F`` (or the rounding level), up to 512 per
         variable and 2e7 grid points; ``stats["degree"]`` is the degree reached and
         ``stats["resolved"]`` says whether the tails fell below the level (a
-        ``RuntimeWarning`` when not). With an explicit degree the same test plus a decay test
+        ``RuntimeWarning`` when not). On both paths the tail test is followed by a decay test
         (geometric, not algebraic, decay of the last half of the coefficients of every mode, judged
         up to the degree from which the remaining coefficient slices sum to at most
         ``tol * ||C||_F``: residue below the tolerance does not count, a small jump's slowly
