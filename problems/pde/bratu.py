@@ -66,6 +66,26 @@ class Bratu:
         self.n = int(np.prod(self.shape))
         self._lap = {}
 
+    #: fixed by the grid: a replaced value would leave the cached operators and spacing stale
+    _FIXED = ("shape", "ndim", "n", "h")
+
+    def __setattr__(self, name, value):
+        """After construction, ``lam`` and ``domain`` are checked as in the constructor and the caches rebuilt;
+        the grid (``shape``, ``n``, ``ndim``, ``h``) is fixed. (A replaced ``domain`` kept the old spacing and
+        operators: the old system was solved and reported converged; outside probe helper-93.)"""
+        if "_lap" in self.__dict__:
+            if name in self._FIXED:
+                raise AttributeError(f"Bratu.{name} is fixed by the grid; build a new Bratu(shape, lam, domain)")
+            if name == "lam":
+                value = _checks.real_scalar("lam", value, nonneg=True)
+            elif name == "domain":
+                from .poisson import _spacing
+
+                value = _checks.domain("domain", value, self.ndim)
+                object.__setattr__(self, "h", _spacing(value, self.shape))
+                self._lap.clear()
+        object.__setattr__(self, name, value)
+
     def laplacian(self, backend=None):
         """The Dirichlet Laplacian ``A`` (``-Δ``) as a stencil operator (cached per backend)."""
         be = solvers.get_backend(backend)

@@ -166,6 +166,37 @@ class PoissonControl:
         self._lap = {}
         self._yd = {}
 
+    #: fixed by the grid and the domain (the target's values and the cached operators depend on them)
+    _FIXED = ("grid", "shape", "N", "n", "m", "h", "h2", "domain")
+
+    def __setattr__(self, name, value):
+        """After construction, ``y_desired``, ``alpha``, ``semilinear``, ``x0`` and ``lam0`` are checked as in
+        the constructor and the caches rebuilt; the grid and the domain are fixed. (A replaced ``y_desired`` kept
+        its per-backend copy and a replaced ``domain`` the old spacing: the old system was solved and reported
+        converged; outside probe helper-93.)"""
+        if "_yd" in self.__dict__:
+            if name in self._FIXED:
+                raise AttributeError(f"PoissonControl.{name} is fixed by the grid and the domain; build a new "
+                                     "PoissonControl(n, ...)")
+            if name == "y_desired":
+                value = self._target(value)
+                self._yd.clear()
+                object.__setattr__(self, "target_name", "array" if isinstance(value, np.ndarray) else "value")
+            elif name == "alpha":
+                value = _checks.real_scalar("alpha", value, positive=True)
+                if not 1e-14 <= value <= 1e8:
+                    raise ValueError(f"alpha = {value!r} is outside [1e-14, 1e8]: the KKT system is then singular to "
+                                     "working precision; rescale the objective")
+            elif name == "semilinear":
+                value = _checks.boolean("semilinear", value)
+                object.__setattr__(self, "name", "poisson-control-semilinear" if value else "poisson-control")
+            elif name in ("x0", "lam0"):
+                size = self.n if name == "x0" else self.m
+                value = _checks.real_array(name, value, ndims=(1,), what=f"vector of length {size}").copy()
+                if value.shape != (size,):
+                    raise ValueError(f"{name} must have shape ({size},), got {value.shape}")
+        object.__setattr__(self, name, value)
+
     # ------------------------------------------------------------------ data
     def coordinates(self):
         """``(X, Y)``, two ``(n, n)`` arrays of interior node coordinates."""

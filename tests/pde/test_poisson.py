@@ -216,3 +216,33 @@ def test_a_one_input_ufunc_is_refused_as_a_2d_field():
     p = Poisson((4, 4), f=np.hypot)
     X, Y = p.coordinates()
     np.testing.assert_allclose(np.asarray(p.rhs("numpy")).reshape(4, 4), np.hypot(X, Y), rtol=1e-15)
+
+
+def test_bratu_and_control_honour_or_refuse_replaced_data():
+    """Outside probe (session 22): a replaced PoissonControl.y_desired kept its per-backend copy, and a replaced
+    Bratu/PoissonControl domain kept the old spacing: the old system was solved and reported converged. The
+    references are the direct solve of a fresh control problem and the residual of a fresh Bratu problem."""
+    import solvers
+    from problems import pde
+
+    C = pde.PoissonControl(8)
+    solvers.solve(C, backend="numpy")
+    C.y_desired = np.ones(64)
+    r = solvers.solve(C, backend="numpy")
+    assert r.converged
+    ref = pde.PoissonControl(8, y_desired=1.0).reference_solution()[0]
+    assert np.abs(r.x - ref).max() <= 1e-6 * np.abs(ref).max()
+    for name, value, exc in [("domain", ((0, 3), (0, 3)), AttributeError), ("grid", 9, AttributeError),
+                             ("alpha", -1.0, ValueError), ("x0", np.zeros(3), ValueError)]:
+        with pytest.raises(exc, match=name):
+            setattr(C, name, value)
+    B = pde.Bratu((15, 15), lam=1.0)
+    solvers.solve(B, backend="numpy", tol=1e-10)
+    B.domain = ((0.0, 2.0), (0.0, 2.0))
+    r = solvers.solve(B, backend="numpy", tol=1e-10)
+    fresh = pde.Bratu((15, 15), lam=1.0, domain=((0.0, 2.0), (0.0, 2.0)))
+    assert r.converged and np.abs(fresh.residual(r.x)).max() <= 1e-8
+    with pytest.raises(ValueError, match="lam"):
+        B.lam = -5.0
+    with pytest.raises(AttributeError, match="shape"):
+        B.shape = (9, 9)
