@@ -172,19 +172,21 @@ def get_backend(name=None, *arrays) -> Backend:
         ``None`` picks the backend of the first input that carries one (an
         operator's ``backend`` attribute), else ``"cupy"`` when any of ``arrays``
         is a CuPy array or a cupyx sparse matrix, else ``"numba"``. A
-        :class:`Backend` is returned unchanged.
+        :class:`Backend` is returned unchanged (its ``name`` must be one of those: kernels are found by it).
     *arrays
         Inputs used to pick the default (arrays, sparse matrices, operators; ``None`` is skipped).
 
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name (or a Backend of an unknown name).
     BackendUnavailableError
         When ``"cupy"`` is requested but CuPy or a device is missing.
     """
     if isinstance(name, Backend):
-        return name
+        if name.name not in NAMES:      # its kernels are looked up by name (an unknown one failed deep, as a
+            raise ValueError(f"backend {name.name!r}: a Backend's name must be one of {', '.join(NAMES)}")  # missing
+        return name                                                            # module; outside probe helper-93)
     if name is None:
         for a in arrays:
             own = getattr(a, "backend", None)
