@@ -157,6 +157,8 @@ DECAY_MIN = 16
 #: the second half of the coefficients must drop at least this many times (in log) as much as
 #: the quarter before it: 2 for geometric decay, 1 for algebraic decay ``k^-a``
 DECAY_RATIO = 1.5
+#: ... or a log drop of at least this per degree over the last half (a rate of 0.9 per degree)
+RATE_DROP = float(-np.log(0.9))
 #: a log drop over ``[m/2, m]`` of at least this (4 decades), not slower than over ``[m/4, m/2]``, also passes
 #: :func:`decays_geometrically`: faster-than-geometric decay after a plateau, not an algebraic tail
 STEEP_DROP = float(np.log(1e4))
@@ -233,6 +235,12 @@ def decays_geometrically(s: np.ndarray, floor: float, level: float = 0.0, cut: i
         # faster than geometric after a plateau (a lattice potential: flat up to degree ~12, then 1e-9 by 36):
         # the ratios above fall short only because the steep part starts inside [m/4, m/2]; an algebraic
         # k^-a tail that drops 4 decades over [m/2, m] has a >= 13, far from a kink's 2 or a jump's 1
+        return True
+    if last >= quarter and last >= RATE_DROP * (m // 2):
+        # at least a factor 0.9 per degree over the last half: geometric at a rate no kink reaches there (k^-2
+        # over [m/2, m] drops 2 ln 2 / (m/2) per degree, below RATE_DROP from m = 27). A branch point near the box
+        # gives r^k k^-g, whose k^-g pulls the ratios below on the short range a moderate tol judges
+        # (log(1.05 + x), sqrt(x + 1.01): unresolved at tol 1e-3 .. 1e-8; session-22 review)
         return True
     return bool(last >= DECAY_RATIO * quarter and last >= 2.0 * DECAY_RATIO * max(np.log(a / b), 0.0))
 

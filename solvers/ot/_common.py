@@ -168,10 +168,15 @@ def verify(geom, f, g, eps, a, b, tol, status):
         return status, err, None
     floor, scale = geom.rounding_floor(f, g, eps, a, b)
     if err <= tol:       # below a tol under the rounding floor the measurement itself is uncertain: said (helper-87)
-        return Status.CONVERGED, err, (None if floor <= tol else
-                                       f"caution: tol is below the rounding floor of these potentials (about "
-                                       f"{floor:.1e}, a worst-case bound from |f| + |g| + |C| up to {scale:.3g} at "
-                                       f"eps={eps:.3g}), so the measured error is itself uncertain at that level")
+        mass = min(float(a.sum()), float(b.sum()))
+        notes = ([f"caution: tol is below the rounding floor of these potentials (about {floor:.1e}, a worst-case "
+                  f"bound from |f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g}), so the measured error is itself "
+                  "uncertain at that level"] if floor > tol else [])
+        if tol >= 1e-2 * mass:       # tol is absolute: at a mass of 1e-100 any plan met tol 1e-9 (helper-93)
+            notes.append(f"caution: tol {tol:.1e} is {tol / mass:.1e} of the total mass {mass:.3g} (tol is an absolute "
+                         "L1 error), so the marginals may still be far from a and b; pass a tol relative to the "
+                         "mass, e.g. 1e-9 * a.sum()")
+        return Status.CONVERGED, err, ("; ".join(notes) or None)
     limit = (f"rounding alone limits these potentials to an L1 marginal error of about {floor:.1e} "
              f"(|f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g})")
     if not math.isfinite(err):
