@@ -285,9 +285,9 @@ class SparseOperator(LinearOperator):
                              f"{getattr(out, 'shape', None)}, expected ({n},) and ({m},)")
         check_out(f"SparseOperator.{what}", x, out)
         cx = np.iscomplexobj(x) or np.dtype(self.dtype).kind == "c"
-        if what == "matvec_dot" and cx:       # x . A x of complex data: neither x^T A x nor x^H A x is what CG
-            raise TypeError("SparseOperator.matvec_dot: x . A x is defined for real data here (x "   # reads (helper-90)
-                            f"{np.asarray(x).dtype}, A {self.dtype}); use matvec and numpy.vdot")
+        if what == "matvec_dot" and (cx or np.dtype(out.dtype) != np.float64):   # x . A x of complex data: neither
+            raise TypeError("SparseOperator.matvec_dot: x . A x is defined for real data and a float64 out here (x "
+                            f"{np.asarray(x).dtype}, A {self.dtype}, out {out.dtype}); use matvec and numpy.vdot")
         if cx and not np.iscomplexobj(out):
             raise TypeError(f"SparseOperator.matvec_into: A x is complex (x {np.asarray(x).dtype}, A {self.dtype}) but "
                             f"out is {out.dtype}, which would drop its imaginary part; pass a complex out or use matvec")

@@ -194,7 +194,8 @@ class BlockOperator(LinearOperator):
 def _check_symmetric_array(H, be):
     """When ``H`` is a dense array or a SciPy sparse matrix, check that it is symmetric (Hermitian).
 
-    Operators (and cupyx matrices) are trusted: checking them would cost products.
+    Other operators (and cupyx matrices) are trusted: checking them would cost products; the matrix of a
+    ``DenseOperator`` / ``SparseOperator`` not declared symmetric is checked as a matrix.
     """
     import scipy.sparse as sp
 

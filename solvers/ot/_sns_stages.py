@@ -230,9 +230,9 @@ def _newton_stage(run: _Run, st: _State) -> None:
 
 
 def _restore_best(run: _Run, st: _State) -> None:
-    """Stagnation or budget exit at the problem's eps: return the best measured iterate when the
-    current one is worse (one more history row, stage 4, with its measured error)."""
-    if st.best is None or st.best[3] != st.eps or not st.best[0] < st.err:
+    """Stagnation, budget or NaN/inf exit at the problem's eps: return the best measured iterate when the
+    current one is worse or not finite (one more history row, stage 4, with its measured error)."""
+    if st.best is None or st.best[3] != st.eps or not (st.best[0] < st.err or math.isnan(st.err)):
         return
     st.err, st.f, st.g = st.best[0], st.best[1], st.best[2]
     run.record(st.err, BEST, st.eps)

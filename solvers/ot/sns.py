@@ -326,8 +326,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
             _newton_stage(run, st)
         if st.status in (Status.NONFINITE, Status.STOPPED, Status.MAXITER):
             break
-    if st.status in (Status.STAGNATED, Status.MAXITER) and st.eps == eps:
-        _restore_best(run, st)
+    if st.status in (Status.STAGNATED, Status.MAXITER, Status.NONFINITE) and st.eps == eps:
+        _restore_best(run, st)          # (NaN/inf met: verify reports the finite best as stagnated; review)
     if st.status in (Status.STOPPED, Status.MAXITER) and st.eps != eps:
         _measure_at_target(run, st, eps, tol)
     if mass != 1.0:

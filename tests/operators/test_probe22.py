@@ -54,9 +54,22 @@ def test_sparse_fast_products_follow_one_dtype_rule(backend):
     Ac = sp.csr_matrix([[1, 1j], [-1j, 2]])
     x = np.array([1 + 1j, 2 - 1j])
     op = SparseOperator(Ac, backend=backend)
-    with pytest.raises(TypeError, match="real data"):
+    with pytest.raises(TypeError, match="real data"):  # (and a float64 out)
         op.matvec_dot(x, np.empty(2, complex))
     np.testing.assert_allclose(op.matvec_into(x, np.empty(2, complex)), Ac @ x)
     R = SparseOperator(sp.csr_matrix(3.0 * np.eye(2)), backend=backend)
     with pytest.raises(TypeError, match="round"):
         R.matvec_into(np.ones(2), np.empty(2, np.float32))
+
+
+def test_dot_test_survives_huge_norms_and_refuses_complex_out_for_matvec_dot():
+    """Review (session 22): with entries near 1e160 the norms overflowed to inf, so a wrong adjoint had
+    mismatch 0 and passed; a correct one at that scale must still pass. matvec_dot with a complex out
+    warned on numpy and passed on numba."""
+    with pytest.raises(AssertionError, match="dot test failed"):
+        dot_test(FunctionOperator((4, 4), lambda x: 1e160 * x, lambda y: -1e160 * y), rng=0)
+    assert dot_test(FunctionOperator((4, 4), lambda x: 1e150 * x, lambda y: 1e150 * y), rng=0) < 1e-14
+    for backend in ("numpy", "numba"):
+        op = SparseOperator(sp.csr_matrix(np.eye(2)), backend=backend)
+        with pytest.raises(TypeError, match="float64 out"):
+            op.matvec_dot(np.ones(2), np.empty(2, complex))
