@@ -206,3 +206,16 @@ def test_measured_error_is_the_last_history_row_and_tiny_tol_gets_a_caution():
     r = solvers.sinkhorn(C, a, b, eps=0.3 * C.max(), tol=1e-15)
     if r.converged:
         assert "below the rounding floor" in r.message
+
+
+def test_a_tol_near_the_total_mass_carries_a_caution():
+    """Outside probe (session 22): at a total mass of 1e-100 the absolute tol 1e-9 is met by any plan (0
+    iterations, marginals 99 % off), and the converged claim said nothing. It now says so."""
+    from problems import ot
+
+    C = np.random.default_rng(1).random((30, 20))
+    p = ot.EntropicOT(C, np.full(30, 1e-100), np.full(20, 1.5e-100), eps=1e-2)
+    for method in ("sinkhorn", "sns"):
+        r = solvers.solve(p, method=method, backend="numpy")
+        if r.converged:
+            assert "of the total mass" in r.message and "absolute" in r.message
