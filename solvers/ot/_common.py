@@ -152,12 +152,11 @@ def verify(geom, f, g, eps, a, b, tol, status):
     """Measure the potentials a solver is about to return and make its claim match them.
 
     The error is recomputed from ``(f, g)`` by :meth:`Geometry.marginal_error` (the plan the
-    user gets, without cancellation). Returns ``(status, err, note)``: ``converged`` exactly
-    when ``err <= tol`` (with a caution as ``note`` when ``tol`` is below the rounding floor) (a run that hit its budget with an iterate inside the tolerance is
-    converged; a stopped run stays stopped), else the solver's status -- and when the solver's
-    own estimate had claimed convergence, ``stagnated`` with a ``note`` (the message) that gives
-    the measured error and the rounding floor computed for these potentials.
-    """
+    user gets, without cancellation). Returns ``(status, err, note)``: ``converged`` exactly when ``err <= tol``
+    (a caution as ``note`` when ``tol`` is below the rounding floor or near the total mass; a run that hit its
+    budget with an iterate inside the tolerance is converged; a stopped run stays stopped), else the solver's
+    status -- and when the solver's own estimate had claimed convergence, or NaN/inf was met but the potentials
+    are finite, ``stagnated`` with a ``note`` (the message): the measured error and the rounding floor."""
     from ..results import Status
 
     xp = geom.be.xp
@@ -169,13 +168,12 @@ def verify(geom, f, g, eps, a, b, tol, status):
     floor, scale = geom.rounding_floor(f, g, eps, a, b)
     if err <= tol:       # below a tol under the rounding floor the measurement itself is uncertain: said (helper-87)
         mass = min(float(a.sum()), float(b.sum()))
-        notes = ([f"caution: tol is below the rounding floor of these potentials (about {floor:.1e}, a worst-case "
-                  f"bound from |f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g}), so the measured error is itself "
-                  "uncertain at that level"] if floor > tol else [])
+        notes = ([f"caution: tol is below the rounding floor of these potentials (about {floor:.1e}, a worst-case bound "
+                  f"from |f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g}): the measured error is uncertain at that "
+                  "level"] if floor > tol else [])
         if tol >= 1e-2 * mass:       # tol is absolute: at a mass of 1e-100 any plan met tol 1e-9 (helper-93)
-            notes.append(f"caution: tol {tol:.1e} is {tol / mass:.1e} of the total mass {mass:.3g} (tol is an absolute "
-                         "L1 error), so the marginals may still be far from a and b; pass a tol relative to the "
-                         "mass, e.g. 1e-9 * a.sum()")
+            notes.append(f"caution: tol {tol:.1e} is {tol / mass:.1e} of the total mass {mass:.3g} (tol is an absolute L1 "
+                         "error): the marginals may still be far from a and b; pass e.g. tol = 1e-9 * a.sum()")
         return Status.CONVERGED, err, ("; ".join(notes) or None)
     limit = (f"rounding alone limits these potentials to an L1 marginal error of about {floor:.1e} "
              f"(|f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g})")
