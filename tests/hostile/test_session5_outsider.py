@@ -403,3 +403,27 @@ def test_chebtucker_all_degree_zero_factors_do_not_corrupt_the_heap(route):
     proc = subprocess.run([sys.executable, "-c", _DEGREE0.format(route=route)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "ok" in proc.stdout, (proc.returncode, proc.stderr[-300:])
+
+
+def test_mg_tail_equals_the_recursion_in_a_fresh_process_with_the_tail_first():
+    """Session 22: in a fresh process whose Numba cache is warm, running the compiled tail before the Python
+    recursion loaded the tail's own copy of the serial kernels (Numba resolves a function two libraries define
+    to the first one loaded), and the tail then differed from the recursion in the last bit. The multigrid
+    preconditioner now loads the kernels first; checked here in a subprocess, tail first."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from solvers.linear.multigrid import multigrid\n"
+            "from solvers.operators import StencilOperator\n"
+            "for shape in [(31, 31), (9, 9, 9)]:\n"
+            "    A = StencilOperator(shape, tuple(1.0 / (n + 1) for n in shape), k=1.0, backend='numba')\n"
+            "    M, R = multigrid(A), multigrid(A)\n"
+            "    R._tail = None\n"
+            "    x = np.round(10 * np.random.default_rng(0).standard_normal(A.shape[0]))\n"
+            "    y = M.matvec(x)\n"
+            "    assert M._tail, 'no compiled tail'\n"
+            "    assert np.array_equal(y, R.matvec(x)), shape\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
