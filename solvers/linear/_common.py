@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import _workspace as _work
 from ..operators import base as _ops
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from ._validate import _COMPLEX_MSG, System, check_count, check_nonnegative, prepare  # noqa: F401
@@ -457,7 +458,7 @@ class KrylovRun:
         if self.bnorm == 0.0:
             self.hist.append(0.0)
             return self.done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-        x = xp.zeros(n) if self.S.x is None else self.S.x
+        x = _work.zeros(xp, n) if self.S.x is None else self.S.x     # pooled: see solvers._workspace
         if first is not None:
             r, rnorm = first(x)
         else:

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import _workspace as W
 from ..results import Status, stopped_message
 from . import _common as C
 from ._cg_exits import (BREAKDOWN_WORSE, DIVERGE_FACTOR, LANCZOS_KEEP, MAX_REPLACEMENTS, _best,
@@ -134,7 +135,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                 options={"negative_curvature": negative_curvature}, callback=callback)
     R.extras = {"direction": None, "curvature": None}
     S, n, xp, K, Aap, hist, b, tol = R.S, R.n, R.xp, R.K, R.A, R.hist, R.S.b, R.tol
-    r, q = xp.empty(n), xp.empty(n)
+    r, q = W.empty(xp, n), W.empty(xp, n)     # pooled work vectors (solvers._workspace: no page faults
+    # on repeated solves of one size)
     rr = 0.0
 
     # a preconditioner built to give the start (multigrid with fmg_start=True) fills x before the first residual
@@ -179,25 +181,28 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         dinv = K.as_vector(C.check_vector(dinv, n, "M", S.M_raw, R.be, what="diagonal"))
     Map = None if dinv is not None else R.M
     cb_on = bool(R.cb)
-    z = r if S.M is None else xp.empty(n)   # unpreconditioned: z aliases r
+    # unpreconditioned: z aliases r. A general M writes z = M r into q's memory: q = A p is dead from the r update
+    # to the next product, z from that product on (one n-vector less in memory and in the iteration's working set)
+    z = r if S.M is None else (q if dinv is None else W.empty(xp, n))
 
-    def precondition():
-        """``z = M r``; return ``r.z`` (``r.r`` without M)."""
+    def precondition(out):
+        """``out = M r``; return ``r.z`` (``r.r`` without M, ``out`` untouched)."""
         nonlocal papps
         if S.M is None:
             return rr
         papps += 1
         if dinv is not None:
-            return K.diag_apply(dinv, r, z)
-        zz, rz0 = Map.with_dot(r, z)
-        if zz is not z:
-            z[...] = zz
+            return K.diag_apply(dinv, r, out)
+        zz, rz0 = Map.with_dot(r, out)
+        if zz is not out:
+            out[...] = zz
         return rz0
 
-    rz = precondition()
+    # the first direction p = z = M r: M writes it into p directly (no copy)
+    p = W.copy(xp, r) if S.M is None else W.empty(xp, n)
+    rz = precondition(p)
     if not (rz > 0.0) or not math.isfinite(rz):
         return _precond_fail(done, R, x, 0, rnorm, rz)
-    p = z.copy()
 
     # convergence is claimed on the true residual b - A x of the returned x (one matvec per claim); a
     # recursive residual below the tolerance whose true residual is not restarts CG from x (residual
@@ -325,11 +330,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             return _best(done, R, x, best_x, best, k, rnorm, Status.STOPPED, stopped_message("cg", k))
         if len(checks) >= MAX_REPLACEMENTS or (len(checks) >= 2 and checks[-1] > 0.5 * checks[-2]):
             return _best(done, R, x, best_x, best, k, rnorm, Status.STAGNATED, _stagnated_reason(R, checks, best))
-        # residual replacement: r is b - A x now; restart the recurrences from it
-        rz = precondition()
+        # residual replacement: r is b - A x now; restart the recurrences from it (p = M r)
+        rz = precondition(p)
+        if S.M is None:
+            p[...] = r
         if not (rz > 0.0) or not math.isfinite(rz):
             return _precond_fail(done, R, x, k, rnorm, rz, true_residual)
-        p[...] = z
 
 
 __all__ = ["cg"]

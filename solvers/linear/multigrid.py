@@ -118,6 +118,7 @@ import numbers
 import numpy as np
 
 from .. import _config
+from .. import _workspace as _work
 from .. import backends as _backends
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
@@ -251,18 +252,18 @@ class MultigridPreconditioner(LinearOperator):
             self.positive_definite = False     # explicit "geometric": kept as asked, SPD not claimed
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
-            lev.r = (xp.empty(lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))
+            lev.r = (_work.empty(xp, lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))
                      else None)
-            lev.u = None if l == 0 else xp.empty(lev.shape)
-            lev.f = None if l == 0 else xp.empty(lev.shape)
+            lev.u = None if l == 0 else _work.empty(xp, lev.shape)     # pooled (solvers._workspace)
+            lev.f = None if l == 0 else _work.empty(xp, lev.shape)
             lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)
                         if inner and isinstance(lev.P, tuple) else None)
             # the kernel set's split-layout smoothing of this level (None: the natural-layout kernels)
             lev.split = None if not inner or lev.csr else K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape)
             # W-cycle: a second coarse visit from this level's residual needs its own buffers
             second = self.cycle_kind == "W" and 0 < l < len(self.levels) - 1
-            lev.rc = xp.empty(lev.shape) if second else None
-            lev.ec = xp.empty(lev.shape) if second else None
+            lev.rc = _work.empty(xp, lev.shape) if second else None
+            lev.ec = _work.empty(xp, lev.shape) if second else None
         if nu is None:                             # the default schedule of the hierarchy built
             nu = NU_GALERKIN if galerkin else NU_GEOMETRIC
         sched = (nu,) if isinstance(nu, numbers.Integral) else tuple(nu)

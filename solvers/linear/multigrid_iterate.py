@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import _config
+from .. import _workspace as _work
 from ..results import SolveResult, Status, Timer
 
 
@@ -91,11 +92,11 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
     e = _common.scale_exponent(xp, b, S.bmax)
     if e:                         # exact (xp.ldexp: 2^-e itself may overflow when b is subnormal)
         b = xp.ldexp(b, -e)
-    x = xp.zeros_like(b) if S.x is None else S.x
+    x = _work.zeros(xp, b.shape) if S.x is None else S.x
     if e and S.x is not None:
         x = xp.ldexp(x, -e)
-    r = xp.empty_like(b)
-    z = xp.empty_like(b)
+    r = _work.empty(xp, b.shape)      # pooled work vectors (solvers._workspace)
+    z = _work.empty(xp, b.shape)
     shp = A.grid_shape
     dot = be.dot                  # not a threaded BLAS dot next to the Numba kernels
     bnorm = _common.norm2(xp, b, dot)

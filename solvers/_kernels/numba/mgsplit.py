@@ -34,6 +34,7 @@ import math
 import numba as nb
 import numpy as np
 
+from ... import _workspace as _work
 from . import multigrid as _mg
 from .multigrid import _affine, _combine
 from .rbwave import _bounds, _pair_shift
@@ -239,11 +240,18 @@ class SplitLevel:
         self.n2 = n2
         m = (n2 + 1) // 2 + 1                          # one zero entry past every row's points
         f32 = np.float32
-        self.X = (np.zeros((n0, n1, m), f32), np.zeros((n0, n1, m), f32))
-        self.F = (np.zeros((n0, n1, m), f32), np.zeros((n0, n1, m), f32))
-        self.buf = np.zeros((self.coarse3[0], self.coarse3[1], 2, m), f32)
+        # pooled (solvers._workspace: no page faults per build), not zeroed: every entry a kernel reads is
+        # written first in each cycle (the split of f writes F and the first colour of X, a half sweep the
+        # other colour, the interpolation buf, the residual RL), except the zero entries past each X row's
+        # points -- zeroed here, never written
+        E = _work.empty
+        self.X = (E(np, (n0, n1, m), f32), E(np, (n0, n1, m), f32))
+        for Xc in self.X:
+            Xc[:, :, n2 // 2:] = 0.0                   # past the shorter rows' points (n2 // 2 of them)
+        self.F = (E(np, (n0, n1, m), f32), E(np, (n0, n1, m), f32))
+        self.buf = E(np, (self.coarse3[0], self.coarse3[1], 2, m), f32)
         self.aff, self.Wt, self.pairs = _last_axis_tables(self.P, self.R, n2, self.coarse3[2])
-        self.RL = np.zeros((n0, n1, self.coarse3[2]), f32)     # the residual restricted along the last axis
+        self.RL = E(np, (n0, n1, self.coarse3[2]), f32)     # the residual restricted along the last axis
         self._u0 = np.zeros((1, 1, 1))                     # placeholder for the array a phase does not use
         self.s, self.fallback = 1.0, False                 # the current cycle's scale and route (set by pre)
         self.op, self._pbuf = op, None
