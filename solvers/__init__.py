@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from ._config import get_num_threads, set_num_threads
+from ._workspace import release as release_workspace
 from .backends import Backend, BackendUnavailableError, get_backend
 from .results import SolveResult, Status
 
@@ -56,4 +57,4 @@ def __dir__():
 
 
 __all__ = ["get_backend", "Backend", "BackendUnavailableError", "SolveResult", "Status",
-           "set_num_threads", "get_num_threads", *_LAZY]
+           "set_num_threads", "get_num_threads", "release_workspace", *_LAZY]

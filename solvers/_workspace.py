@@ -19,8 +19,9 @@ the pool until it is gone; nothing is ever handed out twice. (A raw pointer take
 allocator.)
 
 Bounds: arrays under :data:`MIN_BYTES` use plain ``numpy.empty``; the pool's buffers, in use and free
-together, stay under ``NEWTONKIT_WORKSPACE_MB`` (default 1024 MiB; ``0`` turns the pool off); past
-that arrays are plain allocations. Free buffers stay allocated (that is the point) until
+together, stay under ``NEWTONKIT_WORKSPACE_MB`` (default 1024 MiB; ``0`` turns the pool off). A request
+that does not fit first drops free buffers of other sizes; if the buffers in use leave no room, the
+array is a plain allocation. Free buffers stay allocated (that is the point) until then or until
 :func:`release` drops them. Thread-safe; only NumPy arrays are pooled (other array modules -- CuPy --
 have their own pools: :func:`empty` passes the request on to ``xp``).
 """
@@ -103,7 +104,10 @@ def _pooled(shape, dtype):
         buf = _free_owner(lst)
         fresh = buf is None
         if fresh:
-            if _held[0] + nbytes > _limit():
+            limit = _limit()
+            if _held[0] + nbytes > limit:
+                _evict(_held[0] + nbytes - limit)
+            if _held[0] + nbytes > limit:
                 return None, True
             buf = np.zeros(nbytes, np.uint8)      # calloc: pages come zeroed on first touch, not written here
             lst.append(buf)
@@ -111,6 +115,26 @@ def _pooled(shape, dtype):
         out = buf.view(dtype).reshape(shape)      # holds a reference to buf until it (and its views) are gone
         del buf
     return out, fresh
+
+
+def _evict(need):
+    """Drop free buffers (of any size, sizes in first-use order) until ``need`` bytes are freed or none is
+    left: a pool full of free buffers of sizes no longer asked for makes room for the sizes in use."""
+    for nbytes in list(_pool):
+        if need <= 0:
+            return
+        keep = []
+        for buf in _pool[nbytes]:
+            if need > 0 and sys.getrefcount(buf) == _BASE:
+                _held[0] -= nbytes
+                need -= nbytes
+            else:
+                keep.append(buf)
+        buf = None
+        if keep:
+            _pool[nbytes] = keep
+        else:
+            del _pool[nbytes]
 
 
 def _poison(a):

@@ -133,3 +133,16 @@ def test_poisoned_workspace_mgcg_matches_scipy(shape):
         assert res.converged and np.all(np.isfinite(res.x))
         assert np.linalg.norm(res.x - ref) <= 1e-7 * np.linalg.norm(ref)
         del M, res
+
+
+def test_free_buffers_of_other_sizes_make_room(monkeypatch):
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "3.5")
+    a, b, c = W.empty(np, N), W.empty(np, N + 1), W.empty(np, N + 2)    # three sizes, 3 MiB + 48 bytes
+    keep_b = b
+    del a, b, c
+    d = W.empty(np, 2 * N)             # 2 MiB: the free 1 MiB buffers are dropped for it, b's is in use
+    assert d.base is not None
+    held, busy = W.held()
+    assert held <= 3.5 * 2 ** 20 and busy == d.nbytes + keep_b.nbytes
+    e = W.empty(np, 2 * N)             # no room left beside d and b: a plain allocation
+    assert e.base is None
