@@ -19,7 +19,8 @@ the pool until it is gone; nothing is ever handed out twice. (A raw pointer take
 allocator.)
 
 Bounds: arrays under :data:`MIN_BYTES` use plain ``numpy.empty``; the pool's buffers, in use and free
-together, stay under ``NEWTONKIT_WORKSPACE_MB`` (default 1024 MiB; ``0`` turns the pool off). A request
+together, stay under ``NEWTONKIT_WORKSPACE_MB`` (default 256 MiB, what MG-CG on 160^3 uses; ``0`` turns the
+pool off: every process of a worker pool keeps its own). A request
 that does not fit first drops free buffers of other sizes; if the buffers in use leave no room, the
 array is a plain allocation. Free buffers stay allocated (that is the point) until then or until
 :func:`release` drops them. Thread-safe; only NumPy arrays are pooled (other array modules -- CuPy --
@@ -33,19 +34,21 @@ import threading
 
 import numpy as np
 
+from . import _config
+
 #: arrays smaller than this (bytes) are plain allocations: malloc reuses small blocks itself
 MIN_BYTES = 1 << 20
 #: tests set this: :func:`empty` then fills what it hands out with NaN (integers: all bits set), so a kernel
 #: reading an entry it did not write first shows in its result instead of passing on stale values
 POISON = False
 
-_lock = threading.RLock()
+_lock = _config.fork_safe(sys.modules[__name__], "_lock", threading.RLock)   # renewed in a forked child
 _pool: dict[int, list] = {}      # nbytes -> the owner buffers (uint8) of that size
 _held = [0]                      # bytes owned by the pool
 
 
 def _limit() -> int:
-    raw = os.environ.get("NEWTONKIT_WORKSPACE_MB", "1024")
+    raw = os.environ.get("NEWTONKIT_WORKSPACE_MB", "256")
     try:
         mb = float(raw)
     except ValueError:
@@ -64,8 +67,13 @@ def _baseline() -> int:
     return -1  # pragma: no cover
 
 
-ENABLED = hasattr(sys, "getrefcount") and sys.implementation.name == "cpython"
-_BASE = _baseline() if ENABLED else -1
+_BASE = _baseline() if hasattr(sys, "getrefcount") else -1
+#: whether the pool runs: CPython, with the baseline of a free buffer as expected (list entry, loop variable,
+#: argument: 3; 2 where the interpreter borrows the loop variable's reference). A tracer that reads
+#: ``frame.f_locals`` while this module is imported (a debugger stepping into the import) adds a reference
+#: to the probe and would make a buffer with one user look free afterwards: then the pool stays off. A tracer
+#: active later only makes buffers look busy (a new allocation, never a shared one).
+ENABLED = (sys.implementation.name == "cpython" and sys.gettrace() is None and _BASE in (2, 3))
 
 
 def _free_owner(lst):
@@ -100,8 +108,7 @@ def _pooled(shape, dtype):
     if nbytes < MIN_BYTES:
         return None, True
     with _lock:
-        lst = _pool.setdefault(nbytes, [])
-        buf = _free_owner(lst)
+        buf = _free_owner(_pool.get(nbytes, ()))
         fresh = buf is None
         if fresh:
             limit = _limit()
@@ -110,7 +117,7 @@ def _pooled(shape, dtype):
             if _held[0] + nbytes > limit:
                 return None, True
             buf = np.zeros(nbytes, np.uint8)      # calloc: pages come zeroed on first touch, not written here
-            lst.append(buf)
+            _pool.setdefault(nbytes, []).append(buf)      # (after _evict: it may drop this size's empty list)
             _held[0] += nbytes
         out = buf.view(dtype).reshape(shape)      # holds a reference to buf until it (and its views) are gone
         del buf

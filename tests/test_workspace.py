@@ -146,3 +146,42 @@ def test_free_buffers_of_other_sizes_make_room(monkeypatch):
     assert held <= 3.5 * 2 ** 20 and busy == d.nbytes + keep_b.nbytes
     e = W.empty(np, 2 * N)             # no room left beside d and b: a plain allocation
     assert e.base is None
+
+
+def test_an_empty_size_list_dropped_by_eviction_does_not_leak(monkeypatch):
+    """helper-94: an empty list left for a size (by a failed request) was deleted by the eviction while the
+    request went on appending to it: the buffer was counted as held forever, never as busy or free."""
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "bad")
+    with pytest.raises(ValueError):
+        W.empty(np, N)                                 # (left an empty list for this size, first in order)
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "3.5")
+    a, b, c = W.empty(np, N + 1), W.empty(np, N + 2), W.empty(np, N + 3)
+    del a, b
+    d = W.empty(np, N)                                 # needs room: the eviction runs
+    assert d.base is not None
+    assert W.held()[1] == c.nbytes + d.nbytes
+    del d
+    assert W.held()[1] == c.nbytes
+    W.release()
+    assert W.held() == (c.nbytes, c.nbytes)           # nothing counted that the pool cannot see
+
+
+def test_pool_off_when_a_tracer_is_active_at_import():
+    """A tracer reading frame locals while the module is imported would inflate the free-buffer baseline
+    (helper-94: a buffer with one live user was then handed out again): the pool stays off instead."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "def tr(frame, event, arg):\n"
+            "    frame.f_locals\n"
+            "    return tr\n"
+            "sys.settrace(tr)\n"
+            "from solvers import _workspace as W\n"
+            "sys.settrace(None)\n"
+            "import numpy as np\n"
+            "a = W.empty(np, 1 << 18)\n"
+            "b = W.empty(np, 1 << 18)\n"
+            "print(W.ENABLED, np.shares_memory(a, b))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "False"], out.stderr

@@ -94,7 +94,7 @@ def _as_rhs(be, b, n, shape_of_A):
     """The right-hand side: not copied (only read), and finite, with ``max |b|`` from the same scan (one pass
     instead of a finiteness pass and a max pass; the max is NaN or inf exactly when ``b`` is not finite)."""
     v = _as_vector(be, b, n, "b", shape_of_A, copy=False, check_finite=False)
-    bmax = max(float(v.max()), -float(v.min())) if v.size else 0.0   # two reductions, no n-sized temporary
+    bmax = float(be.kernels("krylov").select(n).absmax(v))    # one pass (NaN / inf when b is not finite)
     if not math.isfinite(bmax):
         raise ValueError("b contains NaN or inf; pass finite values")
     return v, bmax

@@ -317,6 +317,8 @@ def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
     from solvers._kernels.numpy import krylov as R
 
     assert ck.dot(np.ones(3), np.arange(3.0)) == 3.0
+    assert ck.absmax(np.array([1.0, -4.0, 2.0])) == 4.0 and ck.absmax(np.array([])) == 0.0
+    assert np.isnan(ck.absmax(np.array([1.0, np.nan, -np.inf])))
     n = 17
     vec = lambda: rng.standard_normal(n)  # noqa: E731
     p, q, dinv, z0 = vec(), vec(), rng.uniform(0.5, 2, n), vec()

@@ -97,6 +97,26 @@ def test_deferred_cg_updates(rng, n, backend):
     np.testing.assert_array_equal(x, keep)
 
 
+@pytest.mark.parametrize("n", [0, 1, 17, 60_000, 1_000_003])
+@pytest.mark.parametrize("backend", [NP, NB])
+def test_absmax_against_numpy(rng, n, backend):
+    """``absmax`` (b's scale, one pass) against ``numpy.abs(a).max()``: exact, with NaN anywhere giving NaN
+    and an inf giving inf; 0 for an empty vector."""
+    K = backend.kernels("krylov").select(n)
+    a = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300)
+    ref = float(np.abs(a).max()) if n else 0.0
+    assert K.absmax(a) == ref
+    if n:
+        for bad, want in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "inf")):
+            c = a.copy()
+            c[rng.integers(n)] = bad
+            got = K.absmax(c)
+            assert (np.isnan(got) if want == "nan" else got == np.inf), (bad, got)
+        c = a.copy()
+        c[0], c[-1] = -np.inf, np.nan                  # NaN wins over inf, wherever it sits
+        assert np.isnan(K.absmax(c))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
 def test_sparse_steps(rng, dtype):
     A = sp.random(300, 300, density=0.05, random_state=3, format="coo") * 10

@@ -44,6 +44,13 @@ def dot(a, b):
     return float(cupy.dot(a, b))
 
 
+def absmax(a):
+    """``max |a|`` (NaN when ``a`` holds a NaN; 0 for an empty vector)."""
+    import cupy
+
+    return float(cupy.abs(a).max()) if a.size else 0.0
+
+
 def cg_update_xr(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r``."""
     _build.build(_UPDATE_XR)(alpha, p, q, x, r)

@@ -48,6 +48,36 @@ def dot_s(a, b):
     return s
 
 
+# ---------------------------------------------------------------- max |a| (NaN when a holds one)
+@nb.njit(cache=True)
+def _absmax_range(a, lo, hi):
+    m = 0.0
+    nan = 0
+    for i in range(lo, hi):
+        v = abs(a[i])
+        nan += v != v
+        m = v if v > m else m
+    return m, nan
+
+
+@nb.njit(parallel=True, cache=True)
+def absmax_p(a):
+    """``max |a|`` in one pass (NaN when ``a`` holds a NaN, inf for an inf; 0 for an empty vector)."""
+    n = a.shape[0]
+    nch = 64
+    ms = np.zeros(nch)
+    nans = np.zeros(nch, dtype=np.int64)
+    for c in nb.prange(nch):
+        ms[c], nans[c] = _absmax_range(a, c * n // nch, (c + 1) * n // nch)
+    return np.nan if nans.sum() > 0 else ms.max()
+
+
+@nb.njit(cache=True)
+def absmax_s(a):
+    m, nan = _absmax_range(a, 0, a.shape[0])
+    return np.nan if nan > 0 else m
+
+
 # ------------------------------------------------ CG: x += a p ; r -= a q
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def cg_update_xr_p(x, r, p, q, alpha):
@@ -376,7 +406,7 @@ def rows_sub_s(V, k, h, w):
 
 # ------------------------------------------------------------------ the shared kernel-set interface
 
-NAMES = ("dot", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "axpy", "xpby", "diag_apply", "residual",
+NAMES = ("dot", "absmax", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "axpy", "xpby", "diag_apply", "residual",
          "cheb_step", "rows_dot", "rows_sub")
 
 
@@ -411,6 +441,11 @@ def select(n):
 def dot(a, b):
     """``a . b`` (serial or parallel by length)."""
     return select(a.shape[0]).dot(a, b)
+
+
+def absmax(a):
+    """``max |a|`` (NaN when ``a`` holds one), one pass."""
+    return select(a.shape[0]).absmax(a)
 
 
 def cg_update_xr(x, r, p, q, alpha):

@@ -7,6 +7,7 @@ All updates work in place on preallocated float64 vectors.
 ``select(n)`` returns the kernel set to use for vectors of length ``n`` (here
 this module itself; the Numba set picks serial or parallel kernels by length).
 """
+import math
 import sys
 
 import numpy as np
@@ -37,6 +38,15 @@ def dot(a, b):
     _same_length(a, b)
     with np.errstate(over="ignore", invalid="ignore"):
         return float(np.dot(a, b))
+
+
+def absmax(a):
+    """``max |a|`` as a Python float: NaN when ``a`` holds a NaN, inf for an inf, 0 for an empty vector (two
+    reductions, no n-sized temporary)."""
+    if a.size == 0:
+        return 0.0
+    hi, lo = float(a.max()), float(a.min())           # NaN propagates through both
+    return float("nan") if math.isnan(hi) else max(hi, -lo)
 
 
 def cg_update_xr(x, r, p, q, alpha):
