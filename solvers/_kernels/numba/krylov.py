@@ -51,8 +51,7 @@ def dot_s(a, b):
 # ---------------------------------------------------------------- max |a| (NaN when a holds one)
 @nb.njit(cache=True)
 def _absmax_range(a, lo, hi):
-    m = 0.0
-    nan = 0
+    m, nan = 0.0, 0
     for i in range(lo, hi):
         v = abs(a[i])
         nan += v != v
@@ -63,10 +62,8 @@ def _absmax_range(a, lo, hi):
 @nb.njit(parallel=True, cache=True)
 def absmax_p(a):
     """``max |a|`` in one pass (NaN when ``a`` holds a NaN, inf for an inf; 0 for an empty vector)."""
-    n = a.shape[0]
-    nch = 64
-    ms = np.zeros(nch)
-    nans = np.zeros(nch, dtype=np.int64)
+    n, nch = a.shape[0], 64
+    ms, nans = np.zeros(nch), np.zeros(nch, dtype=np.int64)
     for c in nb.prange(nch):
         ms[c], nans[c] = _absmax_range(a, c * n // nch, (c + 1) * n // nch)
     return np.nan if nans.sum() > 0 else ms.max()

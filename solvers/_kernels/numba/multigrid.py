@@ -96,7 +96,6 @@ def _last3(row, out, I, J, ri, rw, aff):
             out[I, J, K] = acc
 
 
-
 @nb.njit(parallel=True, cache=True)
 def restrict2(r, out, ri0, rw0, ri1, rw1):
     """``out = R r``: combine the fine rows of each coarse row, then restrict along the last axis."""
@@ -316,7 +315,6 @@ def _warm():  # pragma: no cover
 # ----------------------------------------------------------------------------- the shared kernel-set interface
 # The names every backend's ``multigrid`` module shares (see :mod:`solvers._kernels.numpy.multigrid`).
 from . import stencil as _stencil  # noqa: E402
-
 from . import krylov as _krylov  # noqa: E402
 from . import rbwave as _rbwave  # noqa: E402
 
@@ -334,8 +332,7 @@ def restrict(r, out, R):
 
 
 def prolong_work(fine_shape, coarse_shape):
-    """The work array of :func:`prolong_add`: the coarse grid with the fine last axis (pooled:
-    :mod:`solvers._workspace`; a 2-D 1024^2 hierarchy's first one is 4 MiB, 2600 page faults when fresh)."""
+    """The work array of :func:`prolong_add`: the coarse grid with the fine last axis (pooled)."""
     return _workspace.empty(np, tuple(coarse_shape[:-1]) + tuple(fine_shape[-1:]))
 
 
