@@ -11,7 +11,8 @@ phase profiles do not (page faults of fresh work arrays, ``solvers/_workspace.py
     python benchmarks/mgcg_revisions_ab.py --rev 93d6abd              # 128^3 and 1024^2, 3 rounds
     python benchmarks/mgcg_revisions_ab.py --rev 93d6abd --quick      # 64^3 and 256^2, 2 rounds
 
-Writes ``benchmarks/results/mgcg_revisions_ab.json`` (``..._quick.json`` with ``--quick``).
+Writes ``benchmarks/results/mgcg_revisions_ab.json`` (``..._quick.json`` with ``--quick``; ``--tag T`` appends
+``_T`` to the name).
 """
 import os
 
@@ -74,6 +75,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--tag", default="", help="appended to the output file's name (mgcg_revisions_ab_TAG.json)")
     args = ap.parse_args()
     shapes = [(64, 64, 64), (256, 256)] if args.quick else [(128, 128, 128), (1024, 1024)]
     rounds = args.rounds or (2 if args.quick else 3)
@@ -103,7 +105,7 @@ def main():
                 result["cases"].append(case)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", wt], cwd=ROOT, capture_output=True)
-    name = "mgcg_revisions_ab_quick.json" if args.quick else "mgcg_revisions_ab.json"
+    name = "mgcg_revisions_ab" + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "") + ".json"
     write_json(os.path.join(ROOT, "benchmarks", "results", name), result)
 
 

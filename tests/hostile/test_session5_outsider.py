@@ -133,11 +133,14 @@ def test_mg_tail_bitwise_with_a_shift(rng, shape, shift):
 
 
 def test_mg_tail_under_a_parallel_top_level_with_fmg_start(rng):
-    """42000 points: the top level runs in Python, the tail from level 1; the FMG start (which cycles
-    the coarse levels itself) and MG-CG must equal the recursion's and the sparse direct solution."""
+    """A top level above SERIAL_BELOW and the next below it (4800 points, then 39 x 29: the tail from level
+    1); the FMG start (which cycles the coarse levels itself) and MG-CG must equal the recursion's and the
+    sparse direct solution."""
     from problems import pde
+    from solvers._kernels.numba import mgtail
 
-    p = pde.Poisson((300, 140))
+    p = pde.Poisson((80, 60))
+    assert 80 * 60 >= mgtail.SERIAL_BELOW > 39 * 29
     A = p.operator("numba")
     b = rng.standard_normal(A.shape[0])
     M, R = _tail_and_recursion(A, fmg_start=True)

@@ -239,9 +239,9 @@ def test_multigrid_leaves_the_callers_thread_count_unchanged(thread_config, call
     from solvers._kernels.numba import multigrid as km
 
     numba.set_num_threads(caller_threads)
-    # 40^3 = 64000 points: the finest level runs in parallel, the coarser ones (19^3, ...) serially
+    # 40^3 = 64000 points: the finest level runs in parallel, the coarsest ones (9^3, ...) serially
     A = StencilOperator((40, 40, 40), 1.0 / 41, backend="numba")
-    assert A.shape[0] >= km.SERIAL_BELOW > 19 ** 3
+    assert A.shape[0] >= km.SERIAL_BELOW > 9 ** 3
     M = multigrid(A)
     seen = []
     res = solvers.cg(A, np.ones(A.shape[0]), M=M, rtol=1e-6, callback=lambda xk: seen.append(numba.get_num_threads()))

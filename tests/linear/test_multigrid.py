@@ -547,9 +547,10 @@ def test_preconditioner_refuses_complex_vectors_and_a_non_float64_out():
         np.testing.assert_array_equal(M.matvec(x.astype(np.float32)), M.matvec(x))
 
 
-def test_a_tail_deeper_than_max_tail_keeps_the_recursion(rng):
+def test_a_tail_deeper_than_max_tail_keeps_the_recursion(rng, monkeypatch):
     from solvers._kernels.numba import mgtail
 
+    monkeypatch.setattr(mgtail, "SERIAL_BELOW", 40_000)   # the tail from 40 000 points: 15 levels of this grid
     A = _poisson((1, 400000), domain=[(0.0, 2.0 / 400001), (0.0, 1.0)]).operator("numba")
     M = multigrid(A, max_coarse=1, max_levels=40)
     depth = sum(1 for lev in M.levels if int(np.prod(lev.shape)) < mgtail.SERIAL_BELOW)

@@ -264,8 +264,12 @@ wave2 = nb.njit(parallel=True, cache=True)(_wave2)
 wave3_s = nb.njit(cache=True)(twin(_wave3))
 wave2_s = nb.njit(cache=True)(twin(_wave2))
 
-#: grid points below which the serial kernels run (the multigrid kernel set's ``SERIAL_BELOW``)
-SERIAL_BELOW = 40_000
+#: grid points below which the serial kernels run (the multigrid kernel set's ``SERIAL_BELOW``; from this level
+#: down the cycle is one compiled serial call, :mod:`.mgtail`). MG-CG to 1e-8, setup included, 2 threads, Xeon VM,
+#: session 23 (``/tmp/sb.py``), ms at 40 000 / 10 000 / 3 000 / 1 000: 128^2 3.85 / 3.24 / 2.88 / 2.83, 256^2
+#: 6.11 / 5.16 / 4.68 / 4.48, 32^3 5.85 / 4.73 / 4.53 / 4.55, 64^3 18.0 / 15.6 / 15.6 / 15.4, 128^3 89 / 84-87 /
+#: 83-87; 1024^2, 96^3, 64^2, 16^3 within noise (40 000 was set before the compiled tail existed)
+SERIAL_BELOW = 3_000
 
 # ----------------------------------------------------------------------------- Python-side argument packing
 _DUMMY = {}
