@@ -48,13 +48,16 @@ _held = [0]                      # bytes owned by the pool
 
 
 def _limit() -> int:
-    raw = os.environ.get("NEWTONKIT_WORKSPACE_MB", "256")
+    """The bound in bytes from ``NEWTONKIT_WORKSPACE_MB`` (unset or empty: 256; a finite number >= 0)."""
+    raw = os.environ.get("NEWTONKIT_WORKSPACE_MB", "").strip() or "256"
     try:
         mb = float(raw)
     except ValueError:
-        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB (0 turns the pool off), got {raw!r}")
-    if not mb >= 0.0:
-        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be >= 0 (0 turns the pool off), got {raw!r}")
+        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB (0 turns the pool off), "
+                         f"got {raw!r}") from None
+    if not 0.0 <= mb < 2.0 ** 43:        # NaN, negative, inf and sizes no machine has (8 EiB)
+        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a finite number of MiB >= 0 (0 turns the pool "
+                         f"off), got {raw!r}")
     return int(mb * 2 ** 20)
 
 
@@ -107,11 +110,11 @@ def _pooled(shape, dtype):
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes < MIN_BYTES:
         return None, True
+    limit = _limit()                     # checked on every request, so a bad setting never passes silently
     with _lock:
         buf = _free_owner(_pool.get(nbytes, ()))
         fresh = buf is None
         if fresh:
-            limit = _limit()
             if _held[0] + nbytes > limit:
                 _evict(_held[0] + nbytes - limit)
             if _held[0] + nbytes > limit:

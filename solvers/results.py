@@ -217,10 +217,21 @@ _compile = threading.local()
 _listener_installed = False
 
 
+_listener_lock = threading.Lock()
+
+
 def _install_compile_listener() -> None:
     global _listener_installed
     if _listener_installed:
         return
+    with _listener_lock:
+        if _listener_installed:
+            return
+        _register_compile_clock()
+
+
+def _register_compile_clock() -> None:
+    global _listener_installed
     try:
         from numba.core import event
     except Exception:  # pragma: no cover - numba missing: nothing is compiled
@@ -235,9 +246,13 @@ def _install_compile_listener() -> None:
             _compile.depth = depth + 1
 
         def on_end(self, ev):
-            depth = getattr(_compile, "depth", 1) - 1
-            _compile.depth = depth
-            if depth == 0:
+            # A thread already inside Numba's compiler when another thread registered
+            # this listener ends a section it never saw start: it has no clock to stop.
+            depth = getattr(_compile, "depth", 0)
+            if depth <= 0:
+                return
+            _compile.depth = depth - 1
+            if depth == 1:
                 _compile.total = getattr(_compile, "total", 0.0) + time.perf_counter() - _compile.t0
 
     event.register("numba:compiler_lock", _CompileClock())

@@ -152,3 +152,33 @@ def test_callback_that_cannot_take_one_argument_is_refused_before_the_solve(bad)
     r = solvers.cg(A, b, callback=lambda xk, *rest: seen.append(xk.copy()))     # one required argument: fine
     assert r.converged and len(seen) >= 1
     np.testing.assert_allclose(r.x, np.linalg.solve(A, b), rtol=1e-8)
+
+
+def test_first_solves_of_a_process_in_threads():
+    """helper-95: the first solves of a fresh process, run in four threads at once, raised
+    ``AttributeError: '_thread._local' object has no attribute 't0'`` from the compile clock (a thread
+    already inside Numba's compiler when another installed the listener ended a section it never saw
+    start). Each thread's result must converge (checked against a direct solve) and say so."""
+    import subprocess
+    import sys
+
+    code = r'''
+import numpy as np, scipy.sparse.linalg as spla
+from concurrent.futures import ThreadPoolExecutor
+import solvers
+from problems import pde
+A = pde.Poisson(shape=(40, 40), f=1.0).operator("numba")
+ref = spla.spsolve(A.to_csr().tocsc(), np.ones(A.shape[0]))
+def task(i):
+    out = []
+    for m in ("cg", "minres", "gmres"):
+        r = getattr(solvers, m)(A, np.ones(A.shape[0]) * (i + 1), rtol=1e-10)
+        ok = r.converged and np.allclose(r.x, (i + 1) * ref, rtol=1e-7, atol=0) and r.stats["compile_s"] >= 0
+        out.append(ok)
+    return all(out)
+with ThreadPoolExecutor(4) as ex:
+    print([f.result() for f in [ex.submit(task, i) for i in range(8)]])
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == str([True] * 8), out.stdout + out.stderr[-2000:]

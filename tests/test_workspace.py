@@ -71,11 +71,26 @@ def test_bound_and_release(monkeypatch):
     del b, c
 
 
-@pytest.mark.parametrize("raw", ["lots", "-1", "nan"])
+@pytest.mark.parametrize("raw", ["lots", "-1", "nan", "inf", "-inf", "1e400", "1e300"])
 def test_bad_limit_is_a_clear_error(monkeypatch, raw):
+    """helper-95: ``inf`` and ``1e400`` raised OverflowError from ``int(mb * 2**20)``."""
     monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", raw)
     with pytest.raises(ValueError, match="NEWTONKIT_WORKSPACE_MB"):
         W.empty(np, N)
+
+
+def test_bad_limit_is_caught_with_a_free_buffer_waiting(monkeypatch):
+    a = W.empty(np, N)
+    del a                                          # a free buffer of this size: no new allocation needed
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "inf")
+    with pytest.raises(ValueError, match="NEWTONKIT_WORKSPACE_MB"):
+        W.empty(np, N)
+
+
+def test_empty_limit_means_the_default(monkeypatch):
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", " ")
+    assert W._limit() == 256 * 2 ** 20
+    assert W.empty(np, N).base is not None
 
 
 def test_zero_limit_turns_the_pool_off(monkeypatch):

@@ -20,6 +20,7 @@ import types
 from pathlib import Path
 
 from ... import _config
+from ... import results as _results
 
 _STAMP = "newtonkit-kernel-sources.sha256"
 
@@ -55,6 +56,9 @@ def drop_stale_cache(folder: Path | None = None) -> bool:
 
 
 drop_stale_cache()
+# The compile clock (results.compile_seconds) listens from before the first kernel here can compile:
+# a thread compiling while another installed it would end a section it never saw start.
+_results._install_compile_listener()
 _config.numba_cache_fallback(Path(__file__).resolve().parent / "krylov.py")
 
 
