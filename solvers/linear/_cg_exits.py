@@ -64,9 +64,12 @@ def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap):
     head = (f"diverged at iteration {k}: the residual grew to {rnorm / r0:.1e} times its initial value. On a "
             "symmetric positive definite A the residual stays below sqrt(cond(A)) times the initial one, so ")
     asym = _asymmetry(R, Aap)
+    masym = _m_asymmetry(R)
     if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:       # (NaN: the probe overflowed, no evidence)
         why = (f"here A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG needs a "
                "symmetric positive definite A. res.x is the starting point. Use solvers.gmres")
+    elif masym > SYMMETRY_PROBE_TOL:
+        why = _m_not_symmetric(masym) + " res.x is the starting point."
     elif spread is not None and spread > DIVERGE_FACTOR ** 2:
         why = (f"here A is most likely SPD but too ill-conditioned for CG in double precision: its diagonal spans "
                f"a factor {spread:.1e}, so cond(A) >= {spread:.1e}. res.x is the starting point. Precondition it "
@@ -117,6 +120,9 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:   # non-symmetric A was advised a preconditioner; helper-82)
         return head + (f"A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG "
                        "needs a symmetric positive definite A: use solvers.gmres")
+    masym = _m_asymmetry(R)
+    if masym > SYMMETRY_PROBE_TOL:          # (a non-symmetric M was reported as too weak a preconditioner)
+        return head + "A passed a symmetry probe, but " + _m_not_symmetric(masym)
     if not rnorm > GREW_FACTOR * r0:
         return ""
     cond = _lanczos_cond(lanczos)
@@ -126,6 +132,20 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
                        "of the error; its residual can grow by up to sqrt(cond)). Use a (stronger) preconditioner M, or solvers.minres, which minimises the residual")
     return head + ("A passed a symmetry probe, but A or M may not be positive definite (or M not symmetric), which "
                    "CG needs: for a symmetric indefinite A use solvers.minres, for any other solvers.gmres")
+
+
+def _m_asymmetry(R) -> float:
+    """The symmetry probe of the preconditioner (0 without one, or when a product is not finite)."""
+    if R.M is None:
+        return 0.0
+    a = _asymmetry(R, R.M)
+    return a if math.isfinite(a) else 0.0
+
+
+def _m_not_symmetric(masym) -> str:
+    return (f"the preconditioner M is not symmetric (a probe gave |u^T M v - v^T M u| = {masym:.1e} relative), and "
+            "CG needs a symmetric positive definite M. Use a symmetric preconditioner (a multigrid V-cycle is "
+            "symmetric when its post-smoothing mirrors its pre-smoothing), or solvers.gmres, which takes any M")
 
 
 def _asymmetry(R, Aap) -> float:
