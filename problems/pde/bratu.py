@@ -36,6 +36,29 @@ from solvers.operators import stencil as _stencil
 from .. import _checks
 
 
+def lambda_bound(h, shape) -> float:
+    """``λ_min(A) / e``, above which the discrete Bratu problem has no solution.
+
+    ``A`` (the 5-/7-point Dirichlet Laplacian) is an irreducible M-matrix: its smallest eigenvalue
+    ``λ_1 = sum_a 4 / h_a^2 sin^2(π / (2 (n_a + 1)))`` has a positive eigenvector ``φ``, and a solution of
+    ``A u = λ e^u`` is positive (``A^{-1} > 0``). Then ``λ_1 φ·u = φ·A u = λ φ·e^u >= λ e φ·u`` (as
+    ``e^t >= e t`` for every ``t``), so ``λ <= λ_1 / e``: the discrete form of the classical bound (the
+    fold ``λ* ≈ 6.81`` of the unit square lies below ``2 π^2 / e ≈ 7.26``).
+    """
+    lam1 = sum(4.0 / ha ** 2 * np.sin(np.pi / (2.0 * (n + 1))) ** 2 for ha, n in zip(h, shape))
+    return float(lam1 / np.e)
+
+
+def _check_solvable(lam, h, shape, what="lam"):
+    bound = lambda_bound(h, shape)
+    if lam > bound:
+        raise ValueError(f"Bratu: lam = {lam:.6g} exceeds lambda_min(A) / e = {bound:.6g} for this grid and "
+                         f"box, so -Δu = lam e^u has no solution there (see problems.pde.bratu.lambda_bound); "
+                         + ("use a smaller lam (the fold, beyond which Newton finds no solution either, lies "
+                            "below: about 6.81 on the unit square, 9.9 on the unit cube)" if what == "lam" else
+                            "this domain is too large for the current lam: use a smaller box or lam"))
+
+
 class Bratu:
     """``-Δu = λ e^u`` on the unit box with ``u = 0`` on the boundary.
 
@@ -63,6 +86,7 @@ class Bratu:
         from .poisson import _spacing
 
         self.h = _spacing(self.domain, self.shape)
+        _check_solvable(self.lam, self.h, self.shape)
         self.n = int(np.prod(self.shape))
         self._lap = {}
 
@@ -78,11 +102,14 @@ class Bratu:
                 raise AttributeError(f"Bratu.{name} is fixed by the grid; build a new Bratu(shape, lam, domain)")
             if name == "lam":
                 value = _checks.real_scalar("lam", value, nonneg=True)
+                _check_solvable(value, self.h, self.shape)
             elif name == "domain":
                 from .poisson import _spacing
 
                 value = _checks.domain("domain", value, self.ndim)
-                object.__setattr__(self, "h", _spacing(value, self.shape))
+                h = _spacing(value, self.shape)
+                _check_solvable(self.lam, h, self.shape, what="domain")
+                object.__setattr__(self, "h", h)
                 self._lap.clear()
         object.__setattr__(self, name, value)
 

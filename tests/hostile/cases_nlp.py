@@ -560,9 +560,19 @@ def _bratu_jacobian_vs_fd():
     return "verified" if err < 1e-7 else ("wrong", f"J v off central differences by {err:.3g}")
 
 
+def _bratu_far_beyond_fold():
+    # lam above lambda_min(A)/e: provably no solution; a clear error naming lam, not a failed solve
+    try:
+        Bratu((10, 10), lam=50.0)
+    except ValueError as exc:
+        return _named(exc, "lam")
+    return "wrong", "Bratu(lam=50) accepted: no solution exists above lambda_min(A)/e"
+
+
 def _bratu_beyond_fold():
-    # lam far beyond the fold (about 6.81 on the unit square): no solution exists; must not claim convergence.
-    p = Bratu((10, 10), lam=50.0)
+    # lam between the fold (about 6.81 on the unit square) and lambda_min(A)/e (7.21 on 10 x 10): no solution
+    # exists; the solve must not claim convergence.
+    p = Bratu((10, 10), lam=7.15)
     res = solvers.solve(p, tol=1e-8)
     if res.converged:
         F = p.residual(res.x)
@@ -833,6 +843,7 @@ CASES = [
     ("control_method_not_offered", _control_method_not_offered),
     ("control_pickle", _control_pickle_roundtrip),
     # ---- Bratu
+    ("bratu_far_beyond_fold", _bratu_far_beyond_fold),
     ("bratu_lam_negative", _expect_error(lambda: Bratu((8, 8), lam=-1.0), "lam")),
     ("bratu_lam_nan", _expect_error(lambda: Bratu((8, 8), lam=float("nan")), "lam")),
     ("bratu_shape_1d", _expect_error(lambda: Bratu((8,)), "shape")),

@@ -4,7 +4,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+import solvers
 from problems import pde
+from problems.pde import Bratu
 from solvers.operators import dot_test
 
 
@@ -73,3 +75,44 @@ def test_bad_inputs():
         pde.Bratu((5,))
     with pytest.raises(ValueError, match="u must have shape"):
         pde.Bratu((5, 5)).residual(np.zeros(7), "numpy")
+
+
+# ---- lam above lambda_min(A) / e: provably no solution, refused up front (session 24; `--lam 1e308` was an
+# overflow error that did not name lam)
+@pytest.mark.parametrize("shape,domain", [((15, 15), None), ((9, 11, 7), None), ((20, 12), [(0, 2), (-1, 0.5)])])
+def test_lambda_bound_is_lambda_min_over_e(shape, domain):
+    import scipy.sparse.linalg as spla
+
+    from problems.pde.bratu import lambda_bound
+
+    p = Bratu(shape, lam=1.0, domain=domain)
+    lam1 = spla.eigsh(p.laplacian("numpy").to_csr().tocsc(), k=1, sigma=0.0, which="LM")[0][0]   # reference
+    assert lambda_bound(p.h, p.shape) == pytest.approx(lam1 / np.e, rel=1e-10)
+
+
+@pytest.mark.parametrize("lam", [7.3, 50.0, 1e308])
+def test_lam_above_the_bound_is_a_clear_error(lam):
+    with pytest.raises(ValueError, match="lam"):
+        Bratu((15, 15), lam=lam)
+    p = Bratu((15, 15), lam=1.0)
+    with pytest.raises(ValueError, match="lam"):
+        p.lam = lam
+    assert p.lam == 1.0
+
+
+def test_a_larger_domain_lowers_the_bound():
+    p = Bratu((15, 15), lam=5.0)
+    with pytest.raises(ValueError, match="domain"):
+        p.domain = [(0, 2), (0, 2)]                  # lambda_min / 4: bound 1.8 < 5
+    assert p.domain == ((0.0, 1.0), (0.0, 1.0)) or np.allclose(p.domain, [(0, 1), (0, 1)])
+    p.lam = 1.0
+    p.domain = [(0, 2), (0, 2)]
+    assert p.h[0] == pytest.approx(2 / 16)
+
+
+def test_between_fold_and_bound_fails_honestly():
+    """7.0 lies above the discrete fold of 15 x 15 (about 6.8) and below the bound (7.24): accepted, and the
+    solve finds no solution and says so."""
+    p = Bratu((15, 15), lam=7.0)
+    res = solvers.solve(p, tol=1e-8, maxiter=30)
+    assert not res.converged and res.message
