@@ -56,8 +56,8 @@ def _limit() -> int:
         raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB (0 turns the pool off), "
                          f"got {raw!r}") from None
     if not 0.0 <= mb < 2.0 ** 43:        # NaN, negative, inf and sizes no machine has (8 EiB)
-        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a finite number of MiB >= 0 (0 turns the pool "
-                         f"off), got {raw!r}")
+        raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB from 0 (the pool off) to 2^43, got "
+                         f"{raw!r}")
     return int(mb * 2 ** 20)
 
 
@@ -111,6 +111,8 @@ def _pooled(shape, dtype):
     if nbytes < MIN_BYTES:
         return None, True
     limit = _limit()                     # checked on every request, so a bad setting never passes silently
+    if limit == 0:                       # off: not even a free buffer kept from before is handed out
+        return None, True
     with _lock:
         buf = _free_owner(_pool.get(nbytes, ()))
         fresh = buf is None

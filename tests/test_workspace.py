@@ -200,3 +200,17 @@ def test_pool_off_when_a_tracer_is_active_at_import():
             "print(W.ENABLED, np.shares_memory(a, b))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_zero_limit_is_off_even_with_a_free_buffer_waiting(monkeypatch):
+    """helper-96: with a free pooled buffer of the size asked for, ``0`` still handed it out."""
+    a = W.empty(np, N)
+    del a
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "0")
+    assert W.empty(np, N).base is None
+
+
+def test_limit_message_names_the_range(monkeypatch):
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "1e300")
+    with pytest.raises(ValueError, match=r"from 0 \(the pool off\) to 2\^43"):
+        W.empty(np, N)

@@ -54,8 +54,9 @@ def _check_solvable(lam, h, shape, what="lam"):
     if lam > bound:
         raise ValueError(f"Bratu: lam = {lam:.6g} exceeds lambda_min(A) / e = {bound:.6g} for this grid and "
                          f"box, so -Δu = lam e^u has no solution there (see problems.pde.bratu.lambda_bound); "
-                         + ("use a smaller lam (the fold, beyond which Newton finds no solution either, lies "
-                            "below: about 6.81 on the unit square, 9.9 on the unit cube)" if what == "lam" else
+                         + (f"use lam below {bound:.4g} (the fold, beyond which there is no solution either, lies "
+                            f"somewhat below: about 0.94 of the bound on the unit square, 0.91 on the unit cube)"
+                            if what == "lam" else
                             "this domain is too large for the current lam: use a smaller box or lam"))
 
 

@@ -31,6 +31,11 @@ DIVERGE_FACTOR = 1e10
 LANCZOS_KEEP = 600
 #: relative asymmetry above which the probe of that message calls A non-symmetric (rounding is ~1e-16 sqrt(n))
 SYMMETRY_PROBE_TOL = 1e-8
+#: the same for the preconditioner, far looser: an inverse-type SPD M (a dense inverse, an LU solve) is
+#: symmetric only to about eps * cond(M) (8.5e-8 at cond 1e12, 2.5e-6 - 8.5e-6 at 1e14; helper-96), while the
+#: non-symmetric preconditioners met in practice sit far above (forward Gauss-Seidel (D + L)^-1 on 1-D
+#: Poisson 7.6e-3 by this probe)
+M_SYMMETRY_PROBE_TOL = 1e-3
 
 
 def _start_point(R, b, x, x_start, start_from):
@@ -68,7 +73,7 @@ def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap):
     if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:       # (NaN: the probe overflowed, no evidence)
         why = (f"here A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG needs a "
                "symmetric positive definite A. res.x is the starting point. Use solvers.gmres")
-    elif masym > SYMMETRY_PROBE_TOL:
+    elif masym > M_SYMMETRY_PROBE_TOL:
         why = _m_not_symmetric(masym) + " res.x is the starting point."
     elif spread is not None and spread > DIVERGE_FACTOR ** 2:
         why = (f"here A is most likely SPD but too ill-conditioned for CG in double precision: its diagonal spans "
@@ -120,11 +125,11 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     if math.isfinite(asym) and asym > SYMMETRY_PROBE_TOL:   # non-symmetric A was advised a preconditioner; helper-82)
         return head + (f"A is not symmetric (a probe gave |u^T A v - v^T A u| = {asym:.1e} relative), and CG "
                        "needs a symmetric positive definite A: use solvers.gmres")
-    masym = _m_asymmetry(R)
-    if masym > SYMMETRY_PROBE_TOL:          # (a non-symmetric M was reported as too weak a preconditioner)
-        return head + "A passed a symmetry probe, but " + _m_not_symmetric(masym)
     if not rnorm > GREW_FACTOR * r0:
         return ""
+    masym = _m_asymmetry(R)
+    if masym > M_SYMMETRY_PROBE_TOL:        # (a non-symmetric M was reported as too weak a preconditioner)
+        return head + "A passed a symmetry probe, but " + _m_not_symmetric(masym)
     cond = _lanczos_cond(lanczos)
     if cond >= (rnorm / r0) ** 2:
         return head + (f"A passed a symmetry probe and the condition number of M^-1 A estimated from CG's "

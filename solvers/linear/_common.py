@@ -141,6 +141,15 @@ class Applier:
             return out
         return self.product(x)
 
+    def into_owned(self, x, out):
+        """``A x`` in ``out`` itself: a product the operator returned in storage of its own is copied there
+        (a solver that keeps the product past another operator's call, or updates it in place, must not hold
+        storage the operator may reuse: A and M sharing one output buffer, helper-95 / helper-96)."""
+        y = self.into(x, out)
+        if y is not out:
+            out[...] = y
+        return out
+
     def with_dot(self, x, out):
         """Return ``(A x, x . A x)``."""
         if self._dot is not None:
@@ -415,11 +424,11 @@ class KrylovRun:
         return self.done(x, Status.STOPPED, nit, rnorm, stopped_message(self.method, nit))
 
     def apply_M(self, v):
-        """``M v`` into fresh storage (``v`` itself without a preconditioner), counted."""
+        """``M v`` into fresh solver-owned storage (``v`` itself without a preconditioner), counted."""
         if self.M is None:
             return v
         self.cnt["precond_applications"] += 1
-        return self.M.into(v, self.xp.empty(self.n))
+        return self.M.into_owned(v, self.xp.empty(self.n))
 
     def residual(self, x):
         """``b - A x`` as a fresh array; the matvec is skipped while ``x`` is still the zero initial guess."""

@@ -130,7 +130,7 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
 
     for it in range(1, S.maxiter + 1):
         d = K.as_vector(xp.array(P(r), copy=True))
-        ad = Aap.into(d, xp.empty(n))
+        ad = Aap.into_owned(d, xp.empty(n))      # updated in place below: never the operator's own storage
         cnt["matvecs"] += 1
         # A-orthogonalise against the last `stored` directions, newest first (modified Gram-Schmidt)
         for s in range(stored):

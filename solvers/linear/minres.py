@@ -143,11 +143,9 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             while itn < S.maxiter:
                 itn += 1
                 v = y * (1.0 / beta)
-                av = Aap.into(v, buf := xp.empty(n))
+                # kept past M r2 below when tracked: not in the operator's storage, which M may share
+                av = (Aap.into_owned if track else Aap.into)(v, xp.empty(n))
                 cnt["matvecs"] += 1
-                if track and av is not buf:    # kept past M r2 below: not the operator's storage, which M may share
-                    buf[...] = av
-                    av = buf
                 # never update av in place: it may be the operator's own storage
                 y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
                 alfa = K.dot(v, y)
