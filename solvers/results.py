@@ -221,7 +221,6 @@ _listener_lock = threading.Lock()
 
 
 def _install_compile_listener() -> None:
-    global _listener_installed
     if _listener_installed:
         return
     with _listener_lock:

@@ -91,13 +91,11 @@ def check_vector(y, n, name, raw, be, x=None, what="matvec"):
 class Applier:
     """Apply an operator into preallocated storage, using its optional fast methods.
 
-    ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``)
-    and ``A.matvec_into(x, out)`` are used when present, on every backend (the
-    operator tests check them against ``matvec``). Products from ``matvec`` are checked before they reach a kernel
-    (:func:`check_vector`: shape ``(n,)``, real floating dtype; an O(1) test on the
-    fast path) and pass through ``K.as_vector`` (the layout the kernels compile for).
-    ``name`` (``"A"`` / ``"M"``) is how errors name the operator.
-    """
+    ``A.matvec_dot(x, out)`` (writes ``A x`` to ``out`` and returns ``x . A x``) and ``A.matvec_into(x, out)``
+    are used when present, on every backend (the operator tests check them against ``matvec``). Products from
+    ``matvec`` are checked before they reach a kernel (:func:`check_vector`: shape ``(n,)``, real floating dtype;
+    an O(1) test on the fast path) and pass through ``K.as_vector`` (the layout the kernels compile for).
+    ``name`` (``"A"`` / ``"M"``) is how errors name the operator."""
 
     def __init__(self, op, raw, be, K, name="A"):
         self.op = op
@@ -142,9 +140,7 @@ class Applier:
         return self.product(x)
 
     def into_owned(self, x, out):
-        """``A x`` in ``out`` itself: a product the operator returned in storage of its own is copied there
-        (a solver that keeps the product past another operator's call, or updates it in place, must not hold
-        storage the operator may reuse: A and M sharing one output buffer, helper-95 / helper-96)."""
+        """``A x`` in ``out`` itself (copied from storage the operator may reuse, e.g. one A and M share)."""
         y = self.into(x, out)
         if y is not out:
             out[...] = y
