@@ -86,7 +86,7 @@ class Algebra:
 
     def __add__(self, other):
         if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
-            other = self._constant(float(other))
+            other = self._constant(self._number(other, "+", "constant"))
         if not isinstance(other, Algebra):
             return NotImplemented
         if other.d != self.d or not np.array_equal(other.domain, self.domain):

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from .chebtucker import ChebTucker
 
 
+#: what stopped a build unresolved, in its warning (:func:`solvers.approx._sample.adapt`)
+_STOPS = {"offgrid": "the interpolant misses f at points off the sampling grid by more than its trailing coefficients "
+                     "suggest (the grid aliases f: it varies faster than this degree resolves)",
+          "memory": "the next degree's sampling grid would exceed the memory limit (NEWTONKIT_MEMORY_LIMIT), with "
+                    "trailing Chebyshev coefficients above tol"}
+
+
 def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto") -> ChebTucker:
     """A :class:`~solvers.approx.ChebTucker` of ``source`` (``("callable", f)``, ``("values", V)`` or
     ``("cp", f)``) on the box ``dom`` at degree ``deg`` (a tuple or ``"auto"``); the other arguments
@@ -45,14 +52,20 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
     options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
                "backend": be.name, "input": kind, "eval_method": eval_method}
     timer = Timer(be)
+    stop = ""
     if deg == "auto":
-        data, deg, nevals, ok = _sample.adapt(kind, f, dom, tol)
+        data, deg, nevals, ok, stop = _sample.adapt(kind, f, dom, tol)
     elif kind == "cp":
         w, B, nevals = _sample.cp_coefficients(f, dom, deg)
         data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
-        data, ok = (C, vmax), all(_sample.resolved(_sample.grid_tails(C), tol))
+        tails = _sample.grid_tails(C)
+        data, ok = (C, vmax), all(_sample.resolved(tails, tol))
+        if ok and kind == "callable":          # the off-grid check of the auto path (helper-97: T_20(x) + y at
+            missed, n = _sample.off_grid_miss(f, dom, C, vmax, tol, tails)   # degree 12 was 'converged', error 1.8)
+            nevals += n
+            ok, stop = not missed, "offgrid" if missed else ""
     with _small_dense_work(kind, data):    # (the sampling of the user's f above keeps the library's threads)
         history, sweeps = {}, 0
         if kind == "cp":
@@ -78,7 +91,7 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
                              "f / 1e10) and multiply the result (ct * 1e10 refuses what overflows)")
         if history:
             history = {"error": history["error"] * scale}
-        why = "the trailing Chebyshev coefficients are above tol"
+        why = _STOPS.get(stop, "the trailing Chebyshev coefficients are above tol")
         tails_ok = ok
         if ok:     # small tails: also the decay of the coefficients, on both paths. (Session 20 took it off the auto
             # path, where it flagged log(1.05 + x), resolved to 1e-11; the negligible-tail cut of the test fixed that
@@ -90,9 +103,9 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
         stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
                       "resolved": bool(ok)})
         if options["degree"] == "auto" and not tails_ok:
-            warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)} with trailing Chebyshev coefficients "
-                          "above tol (the function may be non-smooth or nearly singular on the box); split the domain, "
-                          "raise tol, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)}: {why} (the function may be "
+                          "non-smooth, nearly singular or oscillating on the box); split the domain, raise tol, or pass "
+                          "degree= explicitly", RuntimeWarning, stacklevel=3)
         elif options["degree"] == "auto" and not ok:
             warnings.warn(f"chebtucker: degree='auto' reached small trailing coefficients at degree {tuple(deg)}, but {why} "
                           "(a jump or a kink): error_estimate() is not a bound and may underestimate the error many times "

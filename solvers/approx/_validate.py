@@ -13,6 +13,8 @@ def domain(dom) -> np.ndarray:
     """``[(lo, hi)] * d`` -> float64 array ``(d, 2)`` with finite ``lo < hi``, ``|lo|, |hi| <= 1e300``."""
     try:
         a = np.array(dom, dtype=np.float64)
+    except OverflowError:                           # a Python int beyond the float range (10**400)
+        raise ValueError("domain: every |lo| and |hi| must be at most 1e300 (rescale the variables)") from None
     except (TypeError, ValueError):
         raise TypeError(f"domain must be a sequence of (lo, hi) pairs, got {type(dom).__name__}") from None
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
@@ -64,10 +66,18 @@ def ranks(r, d):
     return None if r is None else per_mode("ranks", r, d, 1, 1 << 20)
 
 
+def real_or_inf(v) -> float:
+    """``float(v)``, with a Python int beyond the float range as ``inf`` (``float(10**400)`` raises)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
+
+
 def tol(t) -> float:
     if isinstance(t, bool) or not isinstance(t, numbers.Real):
         raise TypeError(f"tol must be a real number, got {type(t).__name__}")
-    t = float(t)
+    t = real_or_inf(t)                              # (10**400: out of range below, not an OverflowError)
     if not (1e-16 <= t < 1.0):
         raise ValueError(f"tol must be in [1e-16, 1) (relative Frobenius accuracy of the Tucker compression), got {t}")
     return t
@@ -136,7 +146,11 @@ def cp(obj, nodes):
     w = _real(f"{name}: weights", out[0], "a 1-D array")
     if w.ndim != 1 or w.size < 1:
         raise ValueError(f"{name}: weights must be a 1-D array of R >= 1 values, got shape {w.shape}")
-    Us = list(out[1])
+    try:
+        Us = list(out[1])
+    except TypeError:
+        raise TypeError(f"{name} must return (weights, [U_1, ..., U_d]): the second item is a "
+                        f"{type(out[1]).__name__}, not a sequence of matrices") from None
     if len(Us) != len(nodes):
         raise ValueError(f"{name} returned {len(Us)} factor matrices for {len(nodes)} variables")
     mats = []

@@ -22,20 +22,14 @@ import numbers
 import numpy as np
 
 from ..backends import get_backend
-from ..results import SolveResult, Status
-from . import _algebra, _calls, _cheb, _sample, _table, _tucker
+from ..results import Status
+from . import _algebra, _calls, _cheb, _persist, _sample, _table, _tucker
 from . import _validate as _v
 from ._construct import _build
+from ._persist import _frozen
 
 
-def _frozen(a) -> np.ndarray:
-    """A C-contiguous copy of ``a`` that cannot be written."""
-    a = np.array(a, order="C", copy=True)
-    a.flags.writeable = False
-    return a
-
-
-class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
+class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persist.Persistence):
     """A Chebyshev–Tucker function on a box (built by :func:`chebtucker`).
 
     :math:`f(x) \\approx \\sum_{j} G_{j} \\prod_i \\sum_{k < m_i} A_i[k, j_i]\\, T_k(t_i(x_i))`,
@@ -59,11 +53,12 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
     Attributes
     ----------
     core : numpy.ndarray
-        The Tucker core ``G``, shape :attr:`ranks` (the object's own read-only copy: the evaluation
-        caches derive from it).
+        The Tucker core ``G``, shape :attr:`ranks`. Like ``factors``, ``domain``, ``tol`` and
+        ``backend``, fixed after construction (read-only copies; rebinding raises: the evaluation
+        caches derive from them).
     factors : list of numpy.ndarray
         ``A_i``, shape ``(degree_i + 1, r_i)``: Chebyshev coefficients of the mode-``i``
-        basis functions (orthonormal columns after every truncation; read-only copies).
+        basis functions (orthonormal columns after every truncation).
     domain : numpy.ndarray
         ``(d, 2)``: ``[lo, hi]`` per variable.
     tol : float
@@ -92,6 +87,8 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         # owned, read-only copies: the evaluation caches (packed forms, tables, slabs) derive from them, so an
         # in-place change would leave some routes stale (build a new object, e.g. ct * a, instead)
         self.core = _frozen(_v._real("core", core, "an array"))
+        if isinstance(factors, (str, bytes)) or not hasattr(factors, "__iter__"):
+            raise TypeError(f"ChebTucker: factors must be a sequence of d 2-D arrays, got {type(factors).__name__}")
         self.factors = [_frozen(_v._real(f"factors[{i}]", A, "a 2-D array")) for i, A in enumerate(factors)]
         bad = [i for i, A in enumerate(self.factors) if A.ndim != 2]
         if bad:
@@ -108,9 +105,12 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
                              "with one column per factor")
         self.tol = _v.tol(tol)             # it sets the table route's accuracy target: NaN or >= 1 gave no check
         tb = truncation_bound
-        if isinstance(tb, bool) or not isinstance(tb, numbers.Real) or not float(tb) >= 0.0:
+        if isinstance(tb, bool) or not isinstance(tb, numbers.Real) or not _v.real_or_inf(tb) >= 0.0:
             raise ValueError(f"ChebTucker: truncation_bound must be a number >= 0 (inf: no guarantee), got {tb!r}")
-        self.truncation_bound = float(tb)
+        self.truncation_bound = _v.real_or_inf(tb)
+        for name, v in (("stats", stats), ("history", history), ("options", options), ("provenance", provenance)):
+            if v is not None and not isinstance(v, dict):
+                raise TypeError(f"ChebTucker: {name} must be a dict or None, got {type(v).__name__}")
         self.stats = dict(stats or {})
         self.history = {k: np.asarray(v) for k, v in (history or {}).items()}
         self.options = dict(options or {})
@@ -120,6 +120,19 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         self.eval_method = _v.eval_method(eval_method, get_backend(backend))
         self._packed = {}
         self._tables = {}
+
+    _FIXED = ("core", "factors", "domain", "tol", "backend")
+
+    def __setattr__(self, name, value):
+        """Rebinding what the caches derive from left them stale (helper-97): build a new object instead.
+        ``eval_method`` may change (it picks among the caches), checked as in the constructor."""
+        if "_tables" in self.__dict__:
+            if name in self._FIXED:
+                raise AttributeError(f"ChebTucker.{name} is fixed after construction (the evaluation caches derive "
+                                     f"from it); build a new ChebTucker(core, factors, domain, ...) or use ct * a")
+            if name == "eval_method":
+                value = _v.eval_method(value, get_backend(self.backend))
+        object.__setattr__(self, name, value)
 
     # --- construction ---------------------------------------------------------------------
     @staticmethod
@@ -375,52 +388,6 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra):
         """The Tucker core (what a stored run holds as ``x``)."""
         return self.core
 
-    # --- persistence ----------------------------------------------------------------------
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_packed"] = {}
-        state["_tables"] = {}           # derived from the factors; rebuilt (same grids) on first use
-        return state
-
-    def __setstate__(self, state):
-        state.setdefault("_tables", {})
-        state.setdefault("eval_method", "auto")
-        state["core"] = _frozen(state["core"])           # unpickled arrays come back writeable
-        state["factors"] = [_frozen(A) for A in state["factors"]]
-        self.__dict__.update(state)
-
-    def to_result(self) -> SolveResult:
-        """A :class:`~solvers.SolveResult` for :class:`~solvers.runs.RunStore`: ``x`` is the core,
-        extras ``domain``, ``factor_0`` ... ``factor_{d-1}``, ``tol``, ``truncation_bound``
-        (rebuild with :meth:`from_result`)."""
-        extras = {f"factor_{i}": A for i, A in enumerate(self.factors)}
-        return SolveResult(self.core, self.converged, self.status, self.message, self.nit,
-                           history=dict(self.history), stats=dict(self.stats), method=self.method, backend=self.backend, options=self.options,
-                           provenance=self.provenance, domain=self.domain, tol=self.tol,
-                           truncation_bound=self.truncation_bound, **extras)
-
-    @classmethod
-    def from_result(cls, res, *, backend=None) -> "ChebTucker":
-        """Rebuild from :meth:`to_result` output or a :class:`~solvers.runs.StoredRun` of it;
-        ``backend`` overrides the stored one (e.g. a GPU run read back on a CPU machine)."""
-        ex = getattr(res, "extras", None)
-        if not isinstance(ex, dict) or "domain" not in ex or "tol" not in ex:
-            raise ValueError(f"from_result: {type(res).__name__} (method {getattr(res, 'method', None)!r}) holds no "
-                             "Chebyshev-Tucker function; give the output of ChebTucker.to_result() or a stored run "
-                             "of it (extras domain, factor_0 ...)")
-        d = np.asarray(ex["domain"]).shape[0]
-        missing = [f"factor_{i}" for i in range(d) if f"factor_{i}" not in ex]
-        if missing:
-            raise ValueError(f"from_result: the result lacks {', '.join(missing)} of its {d}-variable function")
-        stats = dict(res.stats)
-        be = get_backend(res.backend if backend is None else backend)
-        em = dict(res.options or {}).get("eval_method", "auto")
-        if "table" not in be.kernels("approx").ROUTES and em == "table":
-            em = "auto"                 # e.g. a CPU table-route run read back on the GPU
-        return cls(res.x, [ex[f"factor_{i}"] for i in range(d)], ex["domain"], tol=ex["tol"],
-                   truncation_bound=ex["truncation_bound"], stats=stats, options=res.options, history=res.history,
-                   provenance=res.provenance, method=res.method, backend=be, eval_method=em)
-
 
 # ---------------------------------------------------------------------------------------------
 def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, method: str = "hosvd",
@@ -491,6 +458,8 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
     """
     dom = _v.domain(domain)
     deg = _v.degree(degree, dom.shape[0])
+    if hasattr(f, "cp_factors") and not callable(f.cp_factors):
+        raise TypeError(f"f.cp_factors must be a method cp_factors(nodes), got {type(f.cp_factors).__name__}")
     if hasattr(f, "cp_factors"):
         return _build(("cp", f), dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method)
     if not callable(f):
