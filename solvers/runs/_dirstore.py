@@ -272,4 +272,20 @@ class RunDir:
         return self.describe_file(final.name)
 
 
-__all__ = ["RunDir", "index_line", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION"]
+def sidecar_of_store(path: Path) -> Path | None:
+    """``path`` when it is the sidecar ``<file>.h5.d`` of an existing single-file store (whether or not it exists
+    now: another process closing or compacting the store removes it when empty), else None."""
+    if path.name.endswith(".h5.d") and path.with_name(path.name[:-2]).is_file():
+        return path
+    return None
+
+
+def make_sidecar(path: Path, durable: bool) -> None:
+    """(Re)create a store's sidecar with its marker. A worker told to write into :attr:`RunStore.run_dir` wrote a
+    *file* of the sidecar's name when a compaction had removed the directory: the run was hidden and the
+    store unusable (outside probe helper-98)."""
+    store = path.with_name(path.name[:-2])
+    RunDir(path, store.with_name(store.name + ".lock"), durable).create(sidecar_of=store.name)
+
+
+__all__ = ["RunDir", "index_line", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION", "make_sidecar", "sidecar_of_store"]

@@ -243,7 +243,7 @@ def _copy_from(src, source, dest_file, copied, damaged):
     with src:
         try:
             ids = list(src["runs"].keys())
-        except (OSError, KeyError) as exc:
+        except HDF5_ERRORS as exc:             # (a RuntimeError from a damaged link table: helper-98)
             raise DamagedStoreError(f"RunStore.salvage: the run index of {str(source)!r} is unreadable ({exc})"
                                     ) from exc
         runs = dest_file.require_group("runs")

@@ -216,6 +216,9 @@ class _StoreReading:
             raise _single.damaged(path, exc) from exc
         with f:
             runs = f.get("runs")
+            if runs is None and f.get("runs", getlink=True) is not None:    # linked but unreadable (helper-98:
+                raise DamagedRunError(f"RunStore: the runs group of {str(path)!r} is damaged and cannot be read; "
+                                      "RunStore.salvage copies the intact runs into a new store")   # 'not found')
             g = _integrity.open_run(runs, run_id, path) if isinstance(runs, h5py.Group) and "/" not in run_id \
                 and run_id in runs else None
             if g is None or not _integrity.is_complete(g, run_id, path):

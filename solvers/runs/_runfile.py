@@ -8,10 +8,8 @@ complete file, and an existing file is never replaced (``os.link`` fails on an
 existing name). The file has the layout of a store file holding one run (format
 version 2), so any :class:`~solvers.runs.RunStore` reads it.
 
-A sweep worker calls it directly (no lock, no shared file: each worker writes only
-its own files); the single writer then indexes the files (see
-:meth:`RunStore.index_files`). :func:`summary_of` is the row that a store's index
-keeps for a run.
+A sweep worker calls it directly (no lock, no shared file: each worker writes only its own files); the
+single writer then indexes them (:meth:`RunStore.index_files`). :func:`summary_of` is a run's index row.
 """
 from __future__ import annotations
 
@@ -32,13 +30,8 @@ from ..results import SolveResult, Status
 from . import _files
 from . import _integrity
 from . import provenance as _provenance
-from ._encoding import decode as _decode
-from ._encoding import describe_problem
-from ._encoding import get_mapping as _get_mapping
-from ._encoding import hdf5_text as _hdf5_text
-from ._encoding import put_mapping as _put_mapping
-from ._encoding import put_text as _put_text
-from ._encoding import to_host as _to_host
+from ._encoding import decode as _decode, describe_problem, get_mapping as _get_mapping, hdf5_text as _hdf5_text
+from ._encoding import put_mapping as _put_mapping, put_text as _put_text, to_host as _to_host
 from ._integrity import DamagedRunError
 
 FORMAT = "newtonkit-runs"
@@ -268,17 +261,14 @@ def write_run_file(result: SolveResult, path, problem=None, tags: dict | None = 
     ----------
     result : SolveResult
     path : str or os.PathLike
-        An existing directory (the file is ``<dir>/<run_id>.h5``; e.g. a
-        directory store, or :attr:`RunStore.run_dir`) or the new file's name
-        (must not exist; its directory must).
+        An existing directory (the file is ``<dir>/<run_id>.h5``; e.g. a directory store, or
+        :attr:`RunStore.run_dir`, made again if another process's close removed it meanwhile) or
+        the new file's name (must not exist; its directory must).
     problem, tags, seed
         As for :meth:`RunStore.save`.
-    durable : bool
-        ``fsync`` the file and its directory (default).
-    compression : str, optional
-        h5py compression filter for array datasets.
-    taken : callable, optional
-        ``taken(run_id) -> bool``: ids to avoid besides existing files (used by the store).
+    durable, compression, taken
+        ``fsync`` the file and its directory (default); the h5py compression filter for array
+        datasets; ``taken(run_id) -> bool``, ids to avoid besides existing files (the store's).
 
     Returns
     -------
@@ -294,6 +284,11 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
     """:func:`write_run_file` for a result already converted (:class:`Payload`). With ``directory`` the
     path must be a directory (a ``FileNotFoundError`` when it is not, e.g. a sidecar removed meanwhile:
     never a run file in its place)."""
+    from ._dirstore import make_sidecar, sidecar_of_store   # (it imports this module)
+
+    if (sidecar := sidecar_of_store(Path(os.path.abspath(os.fspath(path))))) is not None:
+        path, directory = sidecar, True           # made again if another process's close removed it
+        make_sidecar(path, durable)
     if os.fspath(path).endswith(("/", os.sep)) and not Path(os.fspath(path)).is_dir():
         raise FileNotFoundError(f"write_run_file: directory {os.fspath(path)!r} does not exist (a trailing '/' names "
                                 "a directory: create it first)")      # was: a run file named like the directory
@@ -317,6 +312,12 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
                 write_group(f["runs"].create_group(run_id, track_order=True), payload, run_id, compression)
                 summary = summary_of(f["runs"][run_id], run_id)
             place(tmp, final, durable)
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            if sidecar is None:
+                raise
+            make_sidecar(path, durable)        # removed again by another process's compaction: once more
+            continue
         except FileExistsError:
             tmp.unlink(missing_ok=True)
             if not in_dir:

@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from . import _files
+from . import _integrity
 from . import _runfile
 from ._encoding import decode as _decode
 from ._integrity import DamagedStoreError
@@ -28,8 +29,16 @@ READABLE_VERSIONS = (1, 2)
 INDEX = "index"
 
 
-def damaged(path: Path, exc) -> DamagedStoreError:
+class StoreInUseError(OSError):
+    """The store file is locked by another process (HDF5 file locking): it is in use, not damaged."""
+
+
+def damaged(path: Path, exc) -> OSError:
     path = Path(path)
+    if isinstance(exc, BlockingIOError) or "unable to lock file" in str(exc):   # helper-98: called 'damaged'
+        return StoreInUseError(f"RunStore: {str(path)!r} is open for writing in another process (HDF5 file "
+                               f"locking: {exc}); wait for it to close the file, or read it with HDF5 file locking "
+                               "off (HDF5_USE_FILE_LOCKING=FALSE) if that writer is known to be idle")
     # a run file of a single-file store's sidecar directory (``runs.h5.d/``): the store is what to salvage
     store = path.parent.with_name(path.parent.name[:-2]) if path.parent.name.endswith(".h5.d") else path
     return DamagedStoreError(
@@ -58,6 +67,12 @@ def _foreign_runs(f) -> bool:
     return True
 
 
+def _near_format(text) -> bool:
+    """Whether ``text`` is the store's format name with a character or two damaged (not another program's)."""
+    ref = _runfile.FORMAT
+    return isinstance(text, str) and len(text) == len(ref) and sum(a != b for a, b in zip(text, ref)) <= 2
+
+
 def check_format(path: Path) -> None:
     """Refuse what is not a readable run-store file, naming the file and the reason."""
     size = path.stat().st_size
@@ -74,6 +89,8 @@ def check_format(path: Path) -> None:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format")
             if fmt is not None and _decode(fmt, None) != _runfile.FORMAT:
+                if _near_format(_decode(fmt, None)):          # one flipped byte of the store's own attribute
+                    raise OSError(f"its format attribute is garbled ({fmt!r})")
                 raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file of format {fmt!r}, not a run store")
             if fmt is None and len(f.keys()) and "runs" not in f:
                 raise ValueError(f"RunStore: {str(path)!r} is an HDF5 file but not a newtonkit run store "
@@ -92,11 +109,15 @@ def check_format(path: Path) -> None:
                     ver = int(ver)
                 except (TypeError, ValueError):
                     ver = repr(ver)
-                if ver not in READABLE_VERSIONS:
+                if ver not in READABLE_VERSIONS and not (isinstance(ver, int) and max(READABLE_VERSIONS) < ver <= 100):
+                    raise OSError(f"its format_version attribute is garbled ({ver!r})")   # a flipped byte, not a
+                if ver not in READABLE_VERSIONS:                                         # newer format
                     raise ValueError(f"RunStore: {str(path)!r} has format_version {ver}; this newtonkit "
                                      f"reads versions {READABLE_VERSIONS}. Upgrade newtonkit to read it")
-    except OSError as exc:
-        raise damaged(path, exc) from exc
+    except _integrity.HDF5_ERRORS + (MemoryError,) as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith("RunStore: "):
+            raise                                    # this function's own refusals (a foreign file) pass through
+        raise damaged(path, exc) from exc           # damaged metadata: h5py raises KeyError, RuntimeError, ...
     if bad_runs:
         raise DamagedStoreError(f"RunStore: {str(path)!r} is damaged: its /runs is a {bad_runs}, not the group of "
                                 "runs, so no run can be listed from it (it is never reported as an empty store)")
@@ -107,8 +128,10 @@ def _read_index(f) -> dict[str, dict]:
     if not isinstance(ds, h5py.Dataset):
         return {}
     try:
+        if ds.size * ds.dtype.itemsize > os.path.getsize(f.filename):
+            return {}    # a damaged shape (helper-98: 1.1e12 entries, "out of memory"): the runs are read instead
         data = ds[...].tobytes()
-    except OSError:      # Fletcher-32 mismatch: the cache is damaged, the runs are read instead
+    except _integrity.HDF5_ERRORS + (MemoryError,):   # Fletcher-32 mismatch, damaged metadata: likewise
         return {}
     out = {}
     for line in data.split(b"\n"):

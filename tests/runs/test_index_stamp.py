@@ -92,7 +92,8 @@ def test_index_lines_without_stamp_are_read(tmp_path):
 def test_save_recreates_a_sidecar_removed_by_another_close(tmp_path, monkeypatch):
     """Another process's close removed the empty sidecar between its creation and this save's first file:
     the run was written as a *file* named like the sidecar, after which every save failed. Now the save makes
-    the sidecar again; after many such removals it raises, never writing a file in its place."""
+    the sidecar again (session 24: write_payload does, for a worker's write_run_file too), never writing a file in
+    its place."""
     import shutil
 
     from solvers.runs import _runfile
@@ -111,7 +112,8 @@ def test_save_recreates_a_sidecar_removed_by_another_close(tmp_path, monkeypatch
     monkeypatch.setattr(_runfile, "write_payload", closer_first)
     with solvers.RunStore(path) as st:
         rid = st.save(_result(1))
-        assert len(calls) == 2 and (tmp_path / "s.h5.d").is_dir()
+        # (session 24: write_payload makes a store's sidecar again itself, so the store's own retry is not needed)
+        assert len(calls) in (1, 2) and (tmp_path / "s.h5.d").is_dir()
 
     def always(payload, where, **kw):
         shutil.rmtree(where, ignore_errors=True)
@@ -119,15 +121,14 @@ def test_save_recreates_a_sidecar_removed_by_another_close(tmp_path, monkeypatch
 
     monkeypatch.setattr(_runfile, "write_payload", always)
     with solvers.RunStore(path, compact_on_close=False) as st:
-        with pytest.raises(FileNotFoundError, match="removed meanwhile"):
-            st.save(_result(2))
-    assert not (tmp_path / "s.h5.d").is_file()
+        st.save(_result(2))                     # removed before every write: made again every time
+    assert (tmp_path / "s.h5.d").is_dir() and not (tmp_path / "s.h5.d").is_file()
     monkeypatch.setattr(_runfile, "write_payload", orig)
     with solvers.RunStore(path) as st:
-        assert rid in {r["run_id"] for r in st.list()} and len(st.list()) == 2
+        assert rid in {r["run_id"] for r in st.list()} and len(st.list()) == 3
         st.save(_result(3))
     with solvers.RunStore(path, "r") as st:
-        assert len(st.list()) == 3
+        assert len(st.list()) == 4
 
 
 def test_close_with_a_full_disk_keeps_the_runs_in_the_sidecar(tmp_path, monkeypatch):
