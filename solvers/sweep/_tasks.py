@@ -148,6 +148,8 @@ class Task:
                              "(seeds=[...] in a spec)")
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {type(self.name).__name__}")
+        if "\0" in self.name:                     # (stored as a tag: the write would fail after the solve)
+            raise ValueError("name must not contain a NUL character (HDF5 strings cannot hold one)")
 
     def describe(self) -> dict:
         """The fields the key is built from (plain data)."""

@@ -26,14 +26,18 @@ import time
 import traceback
 
 from ..results import SolveResult, Status
+from ..runs._integrity import check_tags
 from ._tasks import Task, canonical, resolve_factory
 
 #: ``sweep_status`` tag values
 OK, ERROR = "ok", "error"
 
 
-def task_tags(task: Task, status: str) -> dict:
-    """Tags stored with a task's run: the key (what resume compares), the description, scalar params."""
+def task_tags(task: Task, status: str, error=None) -> dict:
+    """Tags stored with a task's run: the key (what resume compares), the description, scalar params (those a
+    tag can hold: a NUL, a '=' in the name or a 2**70 made the write fail and aborted the whole sweep, helper-98;
+    ``sweep_params`` keeps them all), and for a failed task the last line of its error (``sweep_error``: what
+    a resumed sweep reports)."""
     tags = {"sweep_key": task.key, "sweep_status": status, "sweep_factory": task.factory,
             "sweep_params": canonical(task.params), "sweep_options": canonical(task.options),
             "sweep_method": task.method or "", "sweep_backend": task.backend or ""}
@@ -43,7 +47,12 @@ def task_tags(task: Task, status: str) -> dict:
         tags["sweep_seed"] = task.seed
     for k, v in task.params.items():
         if isinstance(v, (str, int, float, bool)) and "/" not in k and not k.startswith(("_", ".")):
-            tags[f"param_{k}"] = v
+            try:
+                tags.update(check_tags({f"param_{k}": v}))
+            except (TypeError, ValueError):
+                continue
+    if status == ERROR and isinstance(error, str):
+        tags["sweep_error"] = error.replace("\0", "")[:500]
     return tags
 
 
@@ -117,7 +126,7 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
             raise
         status = ERROR
         result = error_result(task, exc, traceback.format_exc())
-    tags = task_tags(task, status)
+    tags = task_tags(task, status, result.extras.get("error"))
     try:
         written = _write(result, run_dir, problem=problem, tags=tags, seed=task.seed, durable=durable)
     except OSError:
@@ -127,7 +136,8 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
         if status != ERROR:
             status = ERROR
             result = error_result(task, exc, traceback.format_exc())
-        written = _write(result, run_dir, tags=task_tags(task, status), seed=task.seed, durable=durable)
+        written = _write(result, run_dir, tags=task_tags(task, status, result.extras.get("error")), seed=task.seed,
+                         durable=durable)
     return summary(task, result, status=status, file=written["file"], run_id=written["run_id"],
                    wall_s=time.perf_counter() - t0, run=written)
 
@@ -143,7 +153,8 @@ def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, d
     Runs in the client; the file is a new one of its own, so the single-writer rule holds.
     """
     result = error_result(task, exc, tb)
-    written = _write(result, run_dir, tags=task_tags(task, ERROR), seed=task.seed, durable=durable)
+    written = _write(result, run_dir, tags=task_tags(task, ERROR, result.extras.get("error")), seed=task.seed,
+                     durable=durable)
     return summary(task, result, status=ERROR, file=written["file"], run_id=written["run_id"], wall_s=0.0,
                    run=written)
 
@@ -163,7 +174,8 @@ def from_stored(row: dict) -> dict | None:
             "converged": bool(row["converged"]), "nit": row["nit"], "time_s": row["time_s"], "wall_s": None,
             "method": row["method"], "backend": row["backend"], "factory": tags.get("sweep_factory", ""),
             "params": params, "seed": None if seed is None else int(seed), "options": options,
-            "name": tags.get("sweep_name", ""), "file": None, "run_id": row["run_id"], "error": None,
+            "name": tags.get("sweep_name", ""), "file": None, "run_id": row["run_id"],
+            "error": tags.get("sweep_error") if tags.get("sweep_status") == ERROR else None,
             "host": None, "pid": None}
 
 

@@ -20,3 +20,8 @@ def exits(n):
 
 def interrupts(n):
     raise KeyboardInterrupt
+
+
+def labelled(n, label="", **extra):
+    """A Poisson problem with parameters a tag cannot hold (a NUL in a string, '=' in a name, 2**70)."""
+    return pde.Poisson((n, n))

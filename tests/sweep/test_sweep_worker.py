@@ -195,3 +195,39 @@ def test_index_finds_files_by_name_and_warns_about_invisible_ones(tmp_path):
         assert [r["run_id"] for r in st.runs.list()] == [row["run_id"]]
         with pytest.warns(RuntimeWarning, match="not visible here"):
             st.index([{**row, "file": "/mnt/other-host/runs/20990101T000000000000Z-abcdef.h5"}])
+
+
+@pytest.mark.parametrize("params", [{"n": 8, "label": "a\x00b"}, {"n": 8, "a=b": 1}, {"n": 8, "big": 2 ** 70}])
+def test_a_parameter_no_tag_can_hold_does_not_abort_the_task(tmp_path, params):
+    """helper-98: every parameter was copied into a param_<k> tag, whose refusal made the write fail after the solve
+    and aborted the whole sweep; such parameters are kept in sweep_params only."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        t = Task("nk_hostile_factories:labelled", params, method="cg", backend="numpy", options={"rtol": 1e-10})
+        row = run_task(t, str(tmp_path))
+    finally:
+        sys.path.pop(0)
+    assert row["status"] == "converged"
+    run = _only_run(row["file"])
+    assert json.loads(run.tags["sweep_params"]) == params and run.tags["param_n"] == 8
+    assert not [k for k in run.tags if k.startswith("param_") and k != "param_n"]
+
+
+def test_a_resumed_failed_task_says_why(tmp_path):
+    """helper-98: a resumed sweep reported a stored failure with error None (the reason was only in the run)."""
+    from solvers.sweep._worker import from_stored
+
+    t = Task(OT, {"n": 10, "eps": -1.0}, seed=0, method="sns", backend="numpy")
+    row = run_task(t, str(tmp_path))
+    assert row["status"] == "error" and row["error"].startswith("ValueError")
+    listed = solvers.RunStore(tmp_path, mode="r").list()
+    again = from_stored(listed[0])
+    assert again["status"] == "error" and again["error"] == row["error"]
+
+
+def test_a_task_name_with_nul_is_refused_up_front():
+    with pytest.raises(ValueError, match="NUL"):
+        Task(OT, {"n": 10, "eps": 0.1}, name="a\x00b")
