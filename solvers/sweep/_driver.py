@@ -172,6 +172,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch must be None (automatic) or an integer >= 1, got {batch!r}")
+    if file_locking is not None and not isinstance(file_locking, bool):    # 'off' turned locking on (helper-98)
+        raise TypeError(f"file_locking must be True, False or None (leave HDF5's setting), got {file_locking!r}")
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (only on a terminal), got {progress!r}")
     _cluster.check_arguments(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads,

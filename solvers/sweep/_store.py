@@ -53,6 +53,10 @@ class SweepStore:
             raise TypeError(f"store must be a path (a directory 'runs/' or a file 'runs.h5'), got "
                             f"{type(path).__name__}")
         self.given = os.fspath(path)
+        if not self.given.strip():               # (abspath('') is the current directory, helper-98)
+            raise ValueError("store must be a path (a directory 'runs/' or a file 'runs.h5'), got an empty string")
+        if not isinstance(durable, bool):        # durable="no" acted as True (RunStore refuses it)
+            raise TypeError(f"durable must be True or False, got {durable!r}")
         self.path = Path(os.path.abspath(self.given))
         self.durable = bool(durable)
         self.runs = None

@@ -141,6 +141,7 @@ class Task:
 
             if self.backend.lower() not in NAMES:
                 raise ValueError(f"backend {self.backend!r} is unknown; choose one of {', '.join(NAMES)} (or None)")
+            object.__setattr__(self, "backend", self.backend.lower())   # "NUMPY" and "numpy" are one task
         if not isinstance(self.seed_param, str) or not self.seed_param.isidentifier():
             raise ValueError(f"seed_param must be the factory's keyword for the seed, got {self.seed_param!r}")
         if self.seed is not None and self.seed_param in self.params:

@@ -231,3 +231,17 @@ def test_a_resumed_failed_task_says_why(tmp_path):
 def test_a_task_name_with_nul_is_refused_up_front():
     with pytest.raises(ValueError, match="NUL"):
         Task(OT, {"n": 10, "eps": 0.1}, name="a\x00b")
+
+
+def test_sweep_arguments_are_checked_like_run_stores(tmp_path):
+    """helper-98: durable='no' acted as True, file_locking='off' turned locking on, store='' made the current
+    directory a store, and backend 'NUMPY' / 'numpy' were two tasks of one solve."""
+    t = Task(OT, {"n": 10, "eps": 0.1}, method="sns", backend="NUMPY")
+    assert t.backend == "numpy" and t.key == Task(OT, {"n": 10, "eps": 0.1}, method="sns", backend="numpy").key
+    with pytest.raises(TypeError, match="durable"):
+        solvers.sweep([t], store=tmp_path / "s", durable="no")
+    with pytest.raises(TypeError, match="file_locking"):
+        solvers.sweep([t], store=tmp_path / "s", file_locking="off")
+    with pytest.raises(ValueError, match="empty"):
+        solvers.sweep([t], store="")
+    assert not (tmp_path / "s").exists()
