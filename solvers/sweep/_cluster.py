@@ -169,8 +169,26 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
             return LocalCUDACluster(dashboard_address=None, silence_logs=logging.WARNING, env=wenv)
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                        silence_logs=logging.WARNING, env=wenv, **_QUIET)
+    try:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.WARNING, env=wenv, **_QUIET)
+    except BaseException:
+        _forget_half_built()
+        raise
+
+
+def _forget_half_built() -> None:
+    """A cluster interrupted while it starts (Ctrl-C, SIGTERM) stays registered with Dask with workers in state
+    ``init``, and Dask's exit hook then closes it with a 27-line ``AssertionError: Status.init`` traceback after
+    "newtonkit: interrupted" (helper-98); its processes end with this one, so the hook may skip it."""
+    try:
+        from distributed.core import Status
+        from distributed.deploy.spec import SpecCluster
+    except Exception:   # noqa: BLE001 - another Dask layout: the hook runs as before
+        return
+    for c in list(getattr(SpecCluster, "_instances", ())):
+        if getattr(c, "status", None) != Status.closed:
+            c.shutdown_on_close = False
 
 
 #: each worker ignores SIGINT (Ctrl-C reaches the whole process group; the driver handles it and closes the
