@@ -17,7 +17,6 @@ Equations*, SIAM 2007, chapters 2-3.
 from __future__ import annotations
 
 import inspect
-import numbers
 import pickle
 
 import numpy as np
