@@ -425,9 +425,9 @@ def _potential(be, v, name: str, size: int, idx):
         raise TypeError(f"{name} must be a real array of {size} potentials, got {type(v).__name__}: {exc}") from None
     if v.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real array of potentials, got dtype {v.dtype}")
-    v = v.astype(np.float64).reshape(-1)
-    if v.shape != (size,):
+    if v.shape != (size,):             # checked before any reshape: a (4, 5) f0 for 20 rows passed (helper-99)
         raise ValueError(f"{name} has shape {v.shape}, expected ({size},)")
+    v = v.astype(np.float64)
     if idx is not None:
         v = v[idx]
     if not np.isfinite(v).all():

@@ -7,6 +7,8 @@ kernel module, geometry or closure is stored.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backends as _backends
@@ -91,7 +93,8 @@ class TransportPlan:
         ----------
         dense : bool, optional
             Dense (n, m) array, or CSR (``scipy.sparse`` / ``cupyx.scipy.sparse``) of the entries
-            ``>= threshold`` times their row maximum. Default: dense up to ``dense_max`` entries.
+            ``>= threshold`` times their row maximum (at least :data:`SPARSE_FLOOR` times it, on every
+            backend). Default: dense up to ``dense_max`` entries.
         """
         dense, threshold, dense_max = _plan_args(dense, threshold, dense_max)
         be = self.backend
@@ -111,13 +114,21 @@ class TransportPlan:
                 P = full
             return P
         K = geom.K
-        P = K.csr_matrix(geom.sparse_plan(f, g, self.eps, threshold, geom.m), (geom.n, geom.m))
+        rho = max(threshold, SPARSE_FLOOR)
+        P = K.csr_matrix(geom.sparse_plan(f, g, self.eps, rho, geom.m), (geom.n, geom.m))
         if self.support is not None:
             P = K.csr_scatter(P, ia, ib, (n, m))
         return P
 
     def __repr__(self) -> str:
         return f"TransportPlan(shape={self.shape}, eps={self.eps:g}, backend={self.backend.name!r})"
+
+
+#: the smallest relative threshold of a sparse plan, exp(-699) ~ 3e-304: the Numba kernels clamp exponents more
+#: than 700 below the row maximum there (no subnormal arithmetic in the hot loops), so below it the backends
+#: disagreed (helper-99: numba stored ~3e-306 for entries NumPy held as 0 or subnormal; NumPy's log(0) for a
+#: threshold of 0 raised 'math domain error'). Such entries are at most 1e-304 x the row maximum anyway.
+SPARSE_FLOOR = math.exp(-699.0)
 
 
 def _plan_args(dense, threshold, dense_max) -> tuple:
@@ -132,7 +143,7 @@ def _plan_args(dense, threshold, dense_max) -> tuple:
                         f"maximum), got {threshold!r:.60}")
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"plan(threshold=...) must be in [0, 1]: entries >= threshold x their row's maximum "
-                         f"are kept (0 keeps every non-zero entry), got {threshold!r}")
+                         f"are kept (0 keeps every entry above 3e-304 of it), got {threshold!r}")
     # a count compared with n m: any non-negative real (dense_max=1e8 is a natural spelling), not NaN
     if isinstance(dense_max, (bool, np.bool_)) or not isinstance(dense_max, numbers.Real) or not dense_max >= 0:
         raise ValueError(f"plan(dense_max=...) must be a non-negative number (entries up to which the "

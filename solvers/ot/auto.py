@@ -185,6 +185,10 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
                         f"{type(data).__name__}")
     if hasattr(data, "C"):                        # named as auto's (was 'sinkhorn:', the routine it fell to)
         _common.refuse_problem_eps("auto", data, eps)
+        if a is not None or b is not None:      # (named 'sns'/'sinkhorn' and 'keyword-only' for solve(p, b=...))
+            raise TypeError("auto(problem) / solve(problem): the weights a and b come from the problem (problem.a, "
+                            "problem.b), not from options; build the problem with other weights, or pass a cost "
+                            "matrix: solvers.auto(C, a, b, eps=...)")
     pre_eps = getattr(data, "eps", None) if hasattr(data, "C") else eps
     if pre_eps is None:
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")
