@@ -212,11 +212,15 @@ class NLPEvaluator:
     def hess(self, x, lam):
         self.counts["hessian_evaluations"] += 1
         s = self.fscale
-        if s == 1.0:
-            return self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam), (self.n, self.n))
         # the Hessian of s f + lam^T c is s times the problem's Hessian of f + (lam / s)^T c
         H = self._matrix("hess_lagrangian", self.problem.hess_lagrangian(x, lam / s), (self.n, self.n))
-        return H * s
+        if self.counts["hessian_evaluations"] == 1 and _is_matrix(H):     # the first one: a triangle ran to
+            d = H - H.T                                                      # maxiter (helper-100)
+            a, h = (float(abs(d).max()), float(abs(H).max())) if sp.issparse(H) else (np.abs(d).max(), np.abs(H).max())
+            if a > 1e-6 * h:
+                raise ValueError(f"problem.hess_lagrangian(x, lam) is not symmetric (max |H - H^T| = {a:.2e}, max |H| "
+                                 f"= {h:.2e}); return the whole symmetric Hessian of the Lagrangian, not one triangle")
+        return H if s == 1.0 else H * s
 
 
 def matvec(A, v, xp=np):

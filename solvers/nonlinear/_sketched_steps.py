@@ -31,17 +31,12 @@ _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
 #: the tight inner accuracy of small systems (``n + m <= tight_size``): ``max(_TIGHT_FRACTION tol, _TIGHT_FLOOR ||b||)``
 _TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
 #: default inner budget of a sketch on an operator (matrix-free) KKT system: operator products per unknown and
-#: Newton iteration (each sketch-and-project iteration with ``s`` rows costs about ``2 s`` products)
-_OPERATOR_PRODUCTS = 100
-#: a returned KKT point is reported as not a minimiser when ``lambda_min(Z^T H Z) < -_NEG_CURVATURE max |H_ij|``
-_NEG_CURVATURE = 1e-6
-#: objective scales (max |grad f(x0)|) outside [1 / _SCALE_HINT, _SCALE_HINT] are named in failure messages
-_SCALE_HINT = 1e3
-#: the solve stops (honestly) after this many consecutive Newton iterations whose sketch ran out of inner_maxiter
-#: the solve stops (STAGNATED) when the KKT residual is unchanged to 12 digits over this many iterations
-_STALL_ITERATIONS = 10
-#: relaxed (watchdog) steps stop after this many returns to a saved iterate
-_WATCHDOG_RETURNS = 1
+_OPERATOR_PRODUCTS = 100  # Newton iteration (each sketch-and-project iteration with s rows costs about 2 s products)
+_NEG_CURVATURE = 1e-6     # a KKT point is not a minimiser when lambda_min(Z^T H Z) < -_NEG_CURVATURE max |H_ij|
+_SCALE_HINT = 1e3         # objective scales (max |grad f(x0)|) outside [1/_SCALE_HINT, _SCALE_HINT] are named
+_SLOPE_FLOOR = 1e-280     # below this squared KKT norm the merit's slope underflows (STAGNATED, naming tol)
+_STALL_ITERATIONS = 10    # STAGNATED when the KKT residual is unchanged to 12 digits over this many iterations
+_WATCHDOG_RETURNS = 1     # relaxed (watchdog) steps stop after this many returns to a saved iterate
 #: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) while the KKT residual is above
 #: its value at x0 (an unbounded problem; a far-away solution is approached with a falling residual)
 _DIVERGE_FACTOR = 1e20
@@ -271,6 +266,12 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                 stats["max_shift"] = max(stats["max_shift"], t)
         b = -p.kkt_vector()
         bnorm = vnorm(be, b)
+        if bnorm * bnorm < _SLOPE_FLOOR:   # the merit's slope would underflow to 0.0 (helper-100: tol 1e-200)
+            status, msg = Status.STAGNATED, (f"{METHOD}: the KKT residual {p.kkt:.3e} at iteration {k} is so small "
+                                             f"that the merit's slope underflows: tol = {tol:.1e} is below what this "
+                                             "solver resolves; use tol >= 1e-140 (x is the last iterate)")
+            k -= 1
+            break
         theta = min(1.0, p.kkt / kkt0) if superlinear else 1.0
         products = merit_products(p, system.H)   # exact Hessian of the Lagrangian (no shift); once per iterate
         bad = nonfinite_product(products, xp)
@@ -335,7 +336,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                     continue
             grad_merit = merit_gradient(p, mu, nu, products)
             slope = vdot(be, grad_merit, z)
-            if slope <= -0.5 * nu * bnorm * bnorm:
+            if slope < 0.0 and slope <= -0.5 * nu * bnorm * bnorm:
                 descent = (z, slope, ok)
                 break
             if mu >= _MU_MAX or nu <= _NU_MIN:

@@ -108,6 +108,13 @@ def _rounds_away(fun, x, f, eps, xp, n) -> bool:
     return 0.0 < D * h <= 8.0 * eps * float(xp.max(xp.abs(f)))
 
 
+def _may_share(xp, a, b) -> bool:
+    try:
+        return bool(xp.may_share_memory(a, b))
+    except (TypeError, ValueError, AttributeError):     # arrays of two libraries: no shared memory
+        return False
+
+
 def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", tol: float = 1e-8,
                   rtol: float = 0.0, maxiter: int = 50, forcing="eisenstat-walker", inner_maxiter: int | None = None,
                   callback=None, backend=None):
@@ -262,7 +269,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
 
     def fun(v):
         cnt["f_evals"] += 1
-        return checked(F(shaped(v)), "F")
+        y = F(shaped(v))
+        out = checked(y, "F")
+        # F(x) is kept while F(x + h u) is evaluated: an F that writes into a buffer of its own (and returns it)
+        # made every difference quotient zero, reported as a singular Jacobian (helper-100)
+        return out.copy() if hasattr(y, "shape") and _may_share(xp, out, y) else out
 
     def norm2(v):
         """``||v||_2`` without over- or underflow of the squares (values near 1e300 or 1e-300)."""
