@@ -115,7 +115,7 @@ def load_dataset(dataset="breast_cancer", *, seed: int = 0):
         else:
             raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}, or a tuple (Z, y) of arrays")
     elif isinstance(dataset, tuple) and len(dataset) == 2:
-        Z = _checks.real_array("dataset[0] (Z)", dataset[0], ndims=(2,), what="2-D feature array (N x d)")
+        Z = _checks.real_array("dataset[0] (Z)", dataset[0], ndims=(2,), what="feature array (N x d)")
         y = _checks.real_array("dataset[1] (y)", dataset[1], ndims=(1,), what="1-D label array")
         if Z.shape[0] != y.size or y.size < 2 or Z.shape[1] < 1:
             raise ValueError(f"Z (N x d) and y (N,) must agree in N >= 2 with d >= 1, got Z {Z.shape} and y {y.shape}")
@@ -227,6 +227,9 @@ def logistic_regression(dataset="breast_cancer", constraints: int = 10, seed: in
     Z, y = load_dataset(dataset, seed=seed)
     d = Z.shape[1]
     k = _checks.count("constraints", constraints, minimum=0)
+    if d < 2:                     # (the bound below read 'at most d - 2 = -1 ... got 0', helper-100)
+        raise ValueError(f"dataset: the features Z have d = {d} column(s); the sphere-constrained problem needs "
+                         "d >= 2 features (a free direction on the sphere)")
     if k > d - 2:
         raise ValueError(f"constraints must be at most d - 2 = {d - 2} (d = {d} features; with the sphere the "
                          f"feasible set must keep a free direction), got {k}")

@@ -59,6 +59,8 @@ def _add_nlp_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=1e-8, help="KKT residual tolerance (default: 1e-8)")
     p.add_argument("--maxiter", type=int, default=None, help="Newton iteration limit")
     p.add_argument("--seed", type=int, default=0, help="seed of the random sketches (default: 0)")
+    p.add_argument("--size", type=int, default=None, metavar="N",
+                   help="n of a scalable problem (e.g. GENHS28; see problems.nlp.hs); fixed-size problems take none")
 
 
 def _run_nlp(args):
@@ -66,8 +68,8 @@ def _run_nlp(args):
 
     _check_tol(args)
     try:
-        problem = nlp.hs(args.name)
-    except ValueError as exc:
+        problem = nlp.hs(args.name) if args.size is None else nlp.hs(args.name, n=args.size)
+    except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     sketch = None if args.sketch == "none" else args.sketch
     res = _format.solve_with_progress(problem, f"sketched Newton ({args.sketch})", not args.no_progress,

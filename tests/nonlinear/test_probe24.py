@@ -43,3 +43,20 @@ def test_a_nonsymmetric_hessian_is_refused_by_name():
     with pytest.raises(ValueError, match="hess_lagrangian.*not symmetric"):
         solvers.sketched_newton(p, seed=0, backend="numpy")
     assert solvers.sketched_newton(p0, seed=0, backend="numpy").converged
+
+
+def test_logistic_regression_with_one_feature_names_d():
+    with pytest.raises(ValueError, match="d >= 2 features"):
+        nlp.logistic_regression(dataset=(np.ones((5, 1)), np.ones(5)), constraints=0)
+    with pytest.raises(ValueError) as exc:
+        nlp.logistic_regression(dataset=(np.ones(5), np.ones(5)), constraints=0)
+    assert "2-D 2-D" not in str(exc.value) and "2-D" in str(exc.value)
+
+
+def test_cli_nlp_sets_the_size_of_a_scalable_problem(capsys):
+    from solvers import cli
+
+    assert cli.main(["solve", "nlp", "GENHS28", "--size", "12", "--backend", "numpy", "--no-progress"]) == 0
+    assert "n = 12" in capsys.readouterr().out
+    assert cli.main(["solve", "nlp", "HS47", "--size", "12", "--backend", "numpy", "--no-progress"]) == 2
+    assert "fixed size" in capsys.readouterr().err
