@@ -90,22 +90,29 @@ def _refuse_host_matrix(A, who: str, be) -> None:
                         "backend's arrays (e.g. solvers.operators.FunctionOperator, or a device sparse matrix), or "
                         "use backend='numpy'")
 
-def _rounds_away(fun, x, f, eps, xp, n) -> bool:
-    """Whether the difference quotients at ``x`` vanish by F's rounding (called on a breakdown only, two
-    evaluations of F): along the unit diagonal ``u`` the quotient at the difference step ``h`` is exactly zero,
-    while a step ``H = 10^6 h`` shows a derivative ``D = |F(x + H u) - F(x)| / H`` whose change over ``h``, ``D h``,
-    is below F's rounding unit (x - 1e9 from 0: 1.5e-8 against 2e-7). A Jacobian that is truly zero along u is not
-    rounding: x^3 + 1 from 0 gives ``D h = 3e-12``, far above ``eps |F|`` (session-22 review)."""
+def _rounds_away(fun, x, f, eps, xp, n) -> int:
+    """How many components of the difference quotients at ``x`` vanish by F's rounding (called on a breakdown
+    only, at most three evaluations of F): along the unit diagonal ``u`` the quotient of component ``i`` at the
+    difference step ``h`` is exactly zero, while a step ``H = 10^6 h`` (or ``10^12 h``, for F ~ 1e15) shows a
+    derivative ``D_i = |F_i(x + H u) - F_i(x)| / H`` whose change over ``h``, ``D_i h``, is below F_i's rounding
+    unit (x - 1e9 from 0: 1.5e-8 against 2e-7). A Jacobian that is truly zero along u is not rounding: x^3 + 1
+    from 0 gives ``D h = 3e-12``, far above ``eps |F|`` (session-22 review). Per component, so that mixed scales
+    (x_0 - 1e9 beside x_1 - 1) are seen (helper-100)."""
     h = math.sqrt(eps) * (1.0 + float(xp.sqrt(xp.sum(x * x))))
     u = xp.full(n, 1.0 / math.sqrt(n))
-    if bool(xp.any(fun(x + h * u) != f)):
-        return False
-    H = 1e6 * h
-    fh = fun(x + H * u)
-    if not bool(xp.all(xp.isfinite(fh))):
-        return False
-    D = float(xp.max(xp.abs(fh - f))) / H
-    return 0.0 < D * h <= 8.0 * eps * float(xp.max(xp.abs(f)))
+    same = fun(x + h * u) == f
+    if not bool(xp.any(same)):
+        return 0
+    for factor in (1e6, 1e12):
+        H = factor * h
+        fh = fun(x + H * u)
+        if not bool(xp.all(xp.isfinite(fh))):
+            return 0
+        D = xp.abs(fh - f) / H
+        hit = same & (D > 0) & (D * h <= 8.0 * eps * xp.abs(f))
+        if bool(xp.any(hit)):
+            return int(xp.sum(hit))
+    return 0
 
 
 def _may_share(xp, a, b) -> bool:
@@ -416,9 +423,10 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               f"{_METHOD}: the inner {inner} solve met NaN or inf at step {nit + 1} while F was finite: "
                               f"{who} returned NaN/inf for a finite vector; check it (e.g. solvers.dot_test). x is "
                               "the last iterate")
-            if jac is None and jvp is None and _rounds_away(fun, x, f, precision[0], xp, n):
+            if jac is None and jvp is None and (lost := _rounds_away(fun, x, f, precision[0], xp, n)):
                 return result(Status.BREAKDOWN, nit,
-                              f"{_METHOD}: the difference quotients J u vanish at step {nit + 1} (F(x + h u) = F(x) "
+                              f"{_METHOD}: the difference quotients J u vanish at step {nit + 1} in {lost} of the {n} "
+                              "components (F_i(x + h u) = F_i(x) "
                               f"exactly, while a larger step shows F varying): the step h = {math.sqrt(precision[0]):.1e} "
                               f"(1 + ||x||) is below the rounding unit of F (||F||_inf = {finf:.3e}), so F(x + h u) "
                               "rounds to F(x); pass jac= or jvp=, or subtract F's large constant part (scale F). x is "

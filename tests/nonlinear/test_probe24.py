@@ -60,3 +60,20 @@ def test_cli_nlp_sets_the_size_of_a_scalable_problem(capsys):
     assert "n = 12" in capsys.readouterr().out
     assert cli.main(["solve", "nlp", "HS47", "--size", "12", "--backend", "numpy", "--no-progress"]) == 2
     assert "fixed size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("F,x0,lost", [(lambda x: x - 1e15, np.zeros(4), 4),
+                                       (lambda x: np.array([x[0] - 1e9, x[1] - 1.0]), np.zeros(2), 1)])
+def test_rounded_away_difference_quotients_are_diagnosed(F, x0, lost):
+    """J = I here; the difference step is lost to F's rounding (a constant of 1e15, or one component of 1e9
+    beside one of 1): this was reported as 'the Jacobian may be singular'."""
+    r = solvers.newton_krylov(F, x0, backend="numpy")
+    assert r.status == "breakdown" and f"in {lost} of the {x0.size} components" in r.message
+    assert "jac= or jvp=" in r.message
+    ok = solvers.newton_krylov(F, x0, jac=lambda x: np.eye(x0.size), backend="numpy")
+    assert ok.converged and np.max(np.abs(F(ok.x))) <= 1e-8 * max(1.0, np.max(np.abs(F(x0))))
+
+
+def test_a_truly_zero_jacobian_is_not_called_rounding():
+    r = solvers.newton_krylov(lambda x: x ** 3 + 1.0, np.zeros(3), backend="numpy")     # J(0) = 0
+    assert r.status == "breakdown" and "singular" in r.message and "components" not in r.message
