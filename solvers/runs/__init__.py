@@ -4,8 +4,9 @@
 Importing this package loads h5py; ``import solvers`` does not (``solvers.RunStore``
 is resolved lazily).
 """
+from ._single import StoreInUseError
 from .provenance import collect as collect_provenance
 from .store import DamagedRunError, DamagedStoreError, RunStore, StoredRun, describe_problem, write_run_file
 
 __all__ = ["RunStore", "StoredRun", "describe_problem", "collect_provenance", "DamagedStoreError",
-           "DamagedRunError", "write_run_file"]
+           "DamagedRunError", "StoreInUseError", "write_run_file"]
