@@ -126,3 +126,17 @@ def test_a_cluster_interrupted_while_starting_is_left_to_exit_quietly():
     finally:
         SpecCluster._instances.discard(a)
         SpecCluster._instances.discard(b)
+
+
+def test_the_worker_preload_drops_only_the_shutdown_heartbeat_error():
+    import logging
+
+    from solvers.sweep import _worker_setup
+
+    f = _worker_setup._DropHeartbeatOnClose()
+
+    def rec(msg):
+        return logging.LogRecord("distributed.worker", logging.ERROR, "", 0, msg, None, None)
+
+    assert not f.filter(rec("Failed to communicate with scheduler during heartbeat."))
+    assert f.filter(rec("Compute Failed")) and f.filter(rec("heartbeat: something else"))
