@@ -216,7 +216,12 @@ class RunDir:
                 self._append(text)
 
     def _append(self, text: str) -> None:
-        fd = os.open(self.index_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.index_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            if not self.path.exists():     # a sidecar compacted away meanwhile (its runs are in the store file
+                return                     # now): the index is only a cache (a sweep stopped here, session 24)
+            raise
         try:
             size = os.fstat(fd).st_size
             if size:
