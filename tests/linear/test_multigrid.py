@@ -491,10 +491,13 @@ def test_compiled_tail_is_the_recursion_to_the_bit(rng, shape, h):
     y = M.matvec(x)
     assert M._tail, "the tail should be planned on this hierarchy"
     ref._tail = None                                   # force the Python recursion
-    np.testing.assert_array_equal(y, ref.matvec(x))
+    # to rounding, not bitwise: the FMA contractions of a kernel helper inlined in both can depend on the
+    # order the Numba cache loaded them (tests/hostile/test_session5_outsider.py::_same)
+    z = ref.matvec(x)
+    assert np.abs(y - z).max() <= 1e-12 * np.abs(y).max()
     out1, out2 = np.empty_like(x), np.empty_like(x)
-    assert M.matvec_dot(x, out1) == ref.matvec_dot(x, out2)
-    np.testing.assert_array_equal(out1, out2)
+    assert M.matvec_dot(x, out1) == pytest.approx(ref.matvec_dot(x, out2), rel=1e-12, abs=0)
+    assert np.abs(out1 - out2).max() <= 1e-12 * np.abs(out1).max()
     M2 = pickle.loads(pickle.dumps(M))
     np.testing.assert_array_equal(M2.matvec(x), y)
 
