@@ -100,7 +100,8 @@ def real_array(name: str, v, *, ndims=None, finite: bool = True, nonneg: bool = 
                         f"explicitly ({name}.real) if that is what you mean")
     if ndims is not None and arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name} must be a {want} {what}, got shape {arr.shape}")
+        want = "" if what.startswith(want + " ") else want + " "     # what="1-D weight vector": not "a 1-D 1-D ..."
+        raise ValueError(f"{name} must be a {want}{what}, got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
     if finite and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))

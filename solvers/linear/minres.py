@@ -119,6 +119,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
     with np.errstate(over="ignore", invalid="ignore"):
         while True:
             # ---- start (or restart) the Lanczos process from the residual r
+            cycle_r0 = rnorm                 # the recurrence's rounding level scales with it (a far x0: >> ||b||)
             r1 = r.copy()
             y = apply_M(r1)
             beta1, beta1_root = C.sqrt_dot(xp, r1, y, K.dot)      # r^T M r and its root, free of under/overflow
@@ -213,7 +214,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                     break
                 if rnorm < 0.5 * floor[0]:         # progress: the residual halved
                     floor[:] = [rnorm, itn, max(itn - floor[1], 1)]
-                elif (floor[0] <= FLOOR_LEVEL * R.bnorm
+                elif (floor[0] <= FLOOR_LEVEL * max(R.bnorm, cycle_r0)
                       and itn - floor[1] >= max(FLOOR_WINDOW, FLOOR_SLOWDOWN * floor[2])):
                     status = "floor"             # at the rounding level and no longer falling: rtol is out of reach
                     break
@@ -231,6 +232,15 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 hist.buf[hist.n - 1] = rnorm
                 if rnorm <= tol:
                     return done(x, Status.CONVERGED, itn, rnorm)
+                if (cycle_r0 > R.bnorm and rnorm < FLOOR_RESTART * cycle_r0 and failed_checks < 3
+                        and itn < S.maxiter and not stop):
+                    # the floor was set by this cycle's large start (x0 far from the solution): a restart
+                    # from the true residual lowers it (probe 25: 5600 iterations to maxiter instead)
+                    r = R.residual(x)
+                    failed_checks += 1
+                    cnt["restarts"] += 1
+                    floor[:] = [rnorm, itn, 1]
+                    continue
                 return best_of(x, Status.STAGNATED, itn, rnorm, (
                     f"stagnated at iteration {itn}: the residual has not halved in {itn - floor[1]} iterations; "
                     f"the true residual of x is {R.unscale(rnorm):.3e} ({rnorm / R.bnorm:.1e} of ||b||), about the "
@@ -263,5 +273,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
 FLOOR_LEVEL = 1e6 * 2.220446049250313e-16
 FLOOR_WINDOW = 50
 FLOOR_SLOWDOWN = 10
+#: at the floor, MINRES restarts from the true residual when that is below FLOOR_RESTART x the cycle's starting
+#: residual and the cycle began above ||b|| (a far x0 sets a floor of eps ||r0||, which a restart lowers)
+FLOOR_RESTART = 1e-3
 
 __all__ = ["minres"]

@@ -61,7 +61,8 @@ class LineSearchResult:
 def armijo_backtracking(phi: Callable[[float], float], phi0: float, dphi0: float, *, alpha0: float = 1.0,
                         c1: float = 1e-4, shrink: float = 0.5, max_evals: int = 40, step_norm: float = 0.0,
                         xtol: float = 0.0, noise: float = 0.0,
-                        noise_test: Optional[Callable[[float], bool]] = None) -> LineSearchResult:
+                        noise_test: Optional[Callable[[float], bool]] = None,
+                        trust_noise: bool = True) -> LineSearchResult:
     """Backtrack from ``alpha0`` until the Armijo condition holds.
 
     Parameters
@@ -87,6 +88,11 @@ def armijo_backtracking(phi: Callable[[float], float], phi0: float, dphi0: float
     noise_test : callable, optional
         ``noise_test(alpha) -> bool``, asked only when the Armijo test fails at a finite
         ``phi(alpha)`` within the noise level of ``phi0``; True accepts the step.
+    trust_noise : bool
+        ``True`` (default): any trial that passes the Armijo test is accepted. ``False`` (with
+        ``noise_test``): a trial whose change ``|phi(alpha) - phi0|`` is within ``noise`` is
+        accepted only by ``noise_test``, also when it passes the Armijo test -- a decrease of
+        ``phi`` at its rounding level is noise and can come with a far worse iterate.
 
     Returns
     -------
@@ -101,9 +107,10 @@ def armijo_backtracking(phi: Callable[[float], float], phi0: float, dphi0: float
     for k in range(1, max_evals + 1):
         value = phi(alpha)
         if math.isfinite(value):
-            if value <= phi0 + c1 * alpha * dphi0:
+            within = abs(value - phi0) <= noise + c1 * alpha * abs(dphi0)
+            if value <= phi0 + c1 * alpha * dphi0 and (trust_noise or noise_test is None or not within):
                 return LineSearchResult(True, alpha, value, k)
-            if noise_test is not None and abs(value - phi0) <= noise + c1 * alpha * abs(dphi0) and noise_test(alpha):
+            if noise_test is not None and within and noise_test(alpha):
                 return LineSearchResult(True, alpha, value, k, by_noise=True)
         alpha *= shrink
         if alpha * step_norm < xtol:

@@ -41,6 +41,9 @@ RAY_WINDOW = 10
 #: Rosenbrock function from (-1.2, 1, ...) Newton-CG takes about 2-3 n iterations (n = 100: 243, 300: 860,
 #: 1000: 2353; SciPy's Newton-CG 227, 557, 1616), so a fixed 200 stopped it at n = 100 with f = 16
 MAXITER_PER_UNKNOWN = 5
+# relative resolution of f assumed by the line search: a predicted decrease below F_RESOLUTION |f| is left to
+# ||grad f|| (f's rounding can be far above 16 eps |f| when f cancels)
+F_RESOLUTION = math.sqrt(np.finfo(float).eps)
 
 
 def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", tol: float = 1e-8,
@@ -313,9 +316,15 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             return bool(np.all(np.isfinite(gt))) and _norm(gt, be.dot) < 0.9 * gn0
 
         dmax = float(np.max(np.abs(d)))
+        # f unresolved along d: the predicted decrease |g . d| is below sqrt(eps) |f|. The rounding of
+        # f can then exceed 16 eps |f| many times over (f = 0.5 x'Hx - c'x with a stiff H cancels: noise
+        # ~ eps |x| |H| |x|), its changes are noise -- a noise 'decrease' passed Armijo and took ||g||
+        # from 2e-9 to 4e-2 -- and ||grad f|| decides (probe 25)
+        unresolved = abs(slope) <= F_RESOLUTION * abs(fx)
+        noise = max(f_noise(fx), F_RESOLUTION * abs(fx)) if unresolved else f_noise(fx)
         ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
                                  xtol=1e-15 * float(np.max(np.abs(x))),   # relative (1e-15 absolute failed x ~ 1e-16)
-                                 noise=f_noise(fx), noise_test=noise_test)
+                                 noise=noise, noise_test=noise_test, trust_noise=not unresolved)
         if not ls.accepted:
             return None
         return trial[ls.alpha], ls.value, grads.get(ls.alpha)

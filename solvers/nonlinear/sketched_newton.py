@@ -302,7 +302,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
     if isinstance(lam0, str) and lam0 not in ("least-squares", "zeros"):
         raise ValueError(f"lam0 must be an array of shape (m,), 'least-squares', 'zeros' or None (automatic), "
                          f"got {lam0!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral)):
+        # a wrong type is a TypeError, as for every other option and as solvers.operators.sketch's seed
+        raise TypeError(f"seed must be a non-negative integer or None, got {type(seed).__name__} {seed!r:.60} "
+                        "(a Generator cannot be recorded in the result's options; pass an integer)")
+    if seed is not None and seed < 0:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     from ..backends import get_backend
 
