@@ -55,7 +55,7 @@ def _limit() -> int:
     except ValueError:
         raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB (0 turns the pool off), "
                          f"got {raw!r}") from None
-    if not 0.0 <= mb < 2.0 ** 43:        # NaN, negative, inf and sizes no machine has (8 EiB)
+    if not 0.0 <= mb <= 2.0 ** 43:       # NaN, negative, inf and sizes no machine has (2^43 MiB = 8 EiB, allowed)
         raise ValueError(f"NEWTONKIT_WORKSPACE_MB must be a number of MiB from 0 (the pool off) to 2^43, got "
                          f"{raw!r}")
     return int(mb * 2 ** 20)

@@ -35,10 +35,25 @@ _STOPS = {"offgrid": "the interpolant misses f at points off the sampling grid b
                     "trailing Chebyshev coefficients above tol"}
 
 
-def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto") -> ChebTucker:
+def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto",
+           value_dtype=np.float64) -> ChebTucker:
     """A :class:`~solvers.approx.ChebTucker` of ``source`` (``("callable", f)``, ``("values", V)`` or
     ``("cp", f)``) on the box ``dom`` at degree ``deg`` (a tuple or ``"auto"``); the other arguments
-    as in :func:`~solvers.approx.chebtucker`, validated here."""
+    as in :func:`~solvers.approx.chebtucker`, validated here (``value_dtype``: the type the values came in)."""
+    token = _sample._PREC.set(_sample._EPS64)     # this build's value precision (raised by float32 values)
+    try:
+        _sample.value_precision(value_dtype)
+        return _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method)
+    finally:
+        _sample._PREC.reset(token)
+
+
+#: a build whose values carry the relative precision ``u`` (float32: 1.2e-7) compresses and checks to at least
+#: ``VALUE_EPS_TOL * u``: below that the coefficients are the values' rounding
+VALUE_EPS_TOL = 4.0
+
+
+def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method) -> ChebTucker:
     from .chebtucker import ChebTucker   # the class module imports this one
 
     d = dom.shape[0]
@@ -66,6 +81,14 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
             missed, n = _sample.off_grid_miss(f, dom, C, vmax, tol, tails)   # degree 12 was 'converged', error 1.8)
             nevals += n
             ok, stop = not missed, "offgrid" if missed else ""
+    asked, u = tol, _sample._eps()
+    if u > _sample._EPS64 and tol < VALUE_EPS_TOL * u:
+        # f returned float32 (or coarser) values: their rounding bounds what any degree or rank resolves
+        tol = VALUE_EPS_TOL * u
+        warnings.warn(f"chebtucker: the values came as {_dtype_of(u)} "
+                      f"(relative precision {u:.2g}), so tol={asked:g} is below what they resolve: the build used "
+                      f"tol={tol:.3g} (stats['effective_tol']); return float64 values for a tighter approximation",
+                      RuntimeWarning, stacklevel=4)
     with _small_dense_work(kind, data):    # (the sampling of the user's f above keeps the library's threads)
         history, sweeps = {}, 0
         if kind == "cp":
@@ -101,21 +124,21 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
             why = "the Chebyshev coefficients decay algebraically, not geometrically"
         stats = timer.stats()
         stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),
-                      "resolved": bool(ok)})
+                      "resolved": bool(ok), "value_eps": u, "effective_tol": tol})
         if options["degree"] == "auto" and not tails_ok:
             warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)}: {why} (the function may be "
                           "non-smooth, nearly singular or oscillating on the box); split the domain, raise tol, or pass "
-                          "degree= explicitly", RuntimeWarning, stacklevel=3)
+                          "degree= explicitly", RuntimeWarning, stacklevel=4)
         elif options["degree"] == "auto" and not ok:
             warnings.warn(f"chebtucker: degree='auto' reached small trailing coefficients at degree {tuple(deg)}, but {why} "
                           "(a jump or a kink): error_estimate() is not a bound and may underestimate the error many times "
                           "(stats['resolved'] is False); split the domain at the non-smooth point",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=4)
         elif not ok:
             warnings.warn(f"chebtucker: the function is not resolved at degree {tuple(deg)}: {why} (a jump, a kink "
                           "or too low a degree), so error_estimate() is not a bound and may underestimate the error many times "
                           "(stats['resolved'] is False); raise the degree, split the domain at the non-smooth point, or "
-                          "use degree='auto'", RuntimeWarning, stacklevel=3)
+                          "use degree='auto'", RuntimeWarning, stacklevel=4)
         ct = ChebTucker(G, factors, dom, tol=tol, truncation_bound=bound, stats=stats, options=options,
                         provenance=timer.provenance(), method=method, backend=be.name, history=history,
                         eval_method=eval_method)
@@ -127,6 +150,14 @@ def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_meth
 
 #: below this many flops of compression (:func:`_dense_flops`) the build's dense work runs on one BLAS thread
 SERIAL_BUILD_FLOPS = 1e10
+
+
+def _dtype_of(u: float) -> str:
+    """The name of the float type whose rounding unit is ``u``."""
+    for t in (np.float16, np.float32, np.float64):
+        if np.finfo(t).eps == u:
+            return np.dtype(t).name
+    return f"a float type of eps {u:.2g}"
 
 
 def _dense_flops(kind, data) -> float:

@@ -8,6 +8,8 @@ negligible (the last two coefficient slices of that mode, in the Frobenius norm,
 """
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from .. import _config
@@ -17,7 +19,31 @@ from . import _validate as _v
 START = 8
 MAX_DEGREE = 512
 MAX_AUTO_GRID = 2e7
-_EPS = np.finfo(np.float64).eps
+_EPS64 = np.finfo(np.float64).eps
+#: the relative precision of the values being approximated: float64's, or that of the coarsest float type the
+#: function returned in this build (float32: 1.2e-7), set by :func:`sample` and :func:`value_precision`
+_PREC = contextvars.ContextVar("chebtucker_value_eps", default=_EPS64)
+
+
+def _eps() -> float:
+    """The rounding unit of the rounding plateaus (:data:`_PREC`)."""
+    return _PREC.get()
+
+
+def value_precision(dtype) -> None:
+    """Note values of ``dtype`` in this build: a float type coarser than float64 (float32, float16) raises the
+    rounding plateaus to its precision. (A float32 f was sampled to its noise: degree 256, full ranks, 137 MB,
+    where the float64 f took degree 32 and ranks 2 -- outside probe helper-101.)"""
+    dt = np.dtype(dtype)
+    if dt.kind == "f" and np.finfo(dt).eps > _PREC.get():
+        _PREC.set(float(np.finfo(dt).eps))
+
+
+def sample(f, pts):
+    """``f(pts)`` checked (:func:`solvers.approx._validate.sampled`), its precision noted."""
+    raw = f(pts)
+    value_precision(getattr(raw, "dtype", np.float64))
+    return _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", raw, pts.shape[0])
 
 
 def nodes(dom, deg) -> list:
@@ -30,7 +56,7 @@ def grid_coefficients(kind, f, dom, deg):
     if kind == "callable":
         grids = np.meshgrid(*nodes(dom, deg), indexing="ij")
         pts = np.stack([g.reshape(-1) for g in grids], axis=1)
-        vals = _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", f(pts), pts.shape[0])
+        vals = sample(f, pts)
         V = vals.reshape(tuple(n + 1 for n in deg))
     else:
         V = f
@@ -53,7 +79,7 @@ def grid_tails(C):
     out = []
     for i in range(C.ndim):
         X = np.moveaxis(C, i, 0).reshape(C.shape[i], -1)
-        plateau = 10.0 * _EPS * max(1.0, norm) * np.sqrt(2.0 * X.shape[1])
+        plateau = 10.0 * _eps() * max(1.0, norm) * np.sqrt(2.0 * X.shape[1])
         out.append((tail_estimate(np.linalg.norm(X, axis=1), plateau), plateau, norm))
     return out
 
@@ -79,8 +105,8 @@ def cp_tails(w, B):
         norm = float(np.sqrt(max(xi @ G @ xi, 0.0)))
     else:                       # many terms: sum |xi_r| >= ||A||_F stands in (exact without cancellation)
         norm = float(np.abs(xi).sum())
-    plateau = 10.0 * _EPS * float(np.abs(xi).sum())
-    return [(float(np.abs(xi) @ tail_estimates(np.abs(b), 10.0 * _EPS)), plateau, norm) for b in Bh]
+    plateau = 10.0 * _eps() * float(np.abs(xi).sum())
+    return [(float(np.abs(xi) @ tail_estimates(np.abs(b), 10.0 * _eps())), plateau, norm) for b in Bh]
 
 
 def resolved(tails, tol) -> list:
@@ -151,13 +177,13 @@ def off_grid_miss(f, dom, C, vmax, tol, tails):
     d = dom.shape[0]
     pts = dom[:, 0] + np.random.default_rng(20171).random((CHECK_POINTS, d)) * (dom[:, 1] - dom[:, 0])
     # f gets a copy: an f that changes its input in place moved the points the interpolant is compared at
-    vals = _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", f(pts.copy()), CHECK_POINTS)
+    vals = sample(f, pts.copy())
     T = [_cheb.vander(np.clip(_cheb.from_box(pts[:, i], *dom[i]), -1, 1), C.shape[i]) for i in range(d)]
     Z = T[0] @ C.reshape(C.shape[0], -1)
     for i in range(1, d):
         Z = np.einsum("km,kmr->kr", T[i], Z.reshape(CHECK_POINTS, C.shape[i], -1))
     norm = max(tails[0][2], 1.0)
-    allowed = 10.0 * max(d * tol * norm, sum(tl[0] for tl in tails), 1e3 * _EPS * norm)
+    allowed = 10.0 * max(d * tol * norm, sum(tl[0] for tl in tails), 1e3 * _EPS64 * norm, 10.0 * _eps() * norm)
     return bool(np.max(np.abs(Z[:, 0] - vals / vmax)) > allowed), CHECK_POINTS
 
 
@@ -270,7 +296,7 @@ def data_slice_norms(kind, data) -> list | None:
         if xi.size > _tucker.GRAM_MAX:
             return None
         grams = [b.T @ b for b in Bh]
-        plateau = 10.0 * _EPS * float(np.abs(xi).sum())
+        plateau = 10.0 * _eps() * float(np.abs(xi).sum())
         out = []
         for i, b in enumerate(Bh):
             P = np.ones((xi.size, xi.size))
@@ -285,7 +311,7 @@ def data_slice_norms(kind, data) -> list | None:
     out = []
     for i in range(C.ndim):
         X = np.moveaxis(C, i, 0).reshape(C.shape[i], -1)
-        out.append((np.linalg.norm(X, axis=1), 10.0 * _EPS * max(1.0, norm) * np.sqrt(X.shape[1])))
+        out.append((np.linalg.norm(X, axis=1), 10.0 * _eps() * max(1.0, norm) * np.sqrt(X.shape[1])))
     return out
 
 
@@ -412,7 +438,7 @@ def mode_floors(core: np.ndarray, factors) -> list:
     out = []
     for i in range(len(factors)):
         rest = float(np.prod([n for j, n in enumerate(sizes) if j != i], dtype=np.float64))
-        out.append(10.0 * _EPS * max(norm, np.finfo(np.float64).tiny) * np.sqrt(2.0 * rest))
+        out.append(10.0 * _eps() * max(norm, np.finfo(np.float64).tiny) * np.sqrt(2.0 * rest))
     return out
 
 

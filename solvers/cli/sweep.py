@@ -106,7 +106,8 @@ def add_parser(sub) -> None:
                    help="start a cluster here: local (default without an address) or cuda (dask-cuda, 1 GPU/worker)")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: cores)")
     p.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
-                   help="Numba threads per LocalCluster worker (NEWTONKIT_NUM_THREADS; default cores // workers)")
+                   help="Numba threads per LocalCluster worker (default: --threads or NEWTONKIT_NUM_THREADS, "
+                        "else the cores, split between the workers)")
     p.add_argument("--retries", type=int, default=1, help="Dask retries of a task whose worker failed (default 1)")
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun tasks stored as errors or whose stored run is damaged (reads every stored run once)")

@@ -3,7 +3,9 @@
 * No address: a :class:`distributed.LocalCluster` sized to this machine, one
   single-threaded worker *process* per core (``processes=True,
   threads_per_worker=1``); each worker gets ``NEWTONKIT_NUM_THREADS`` =
-  cores // workers Numba threads and one BLAS/OpenMP thread, so workers do not
+  T // workers Numba threads (at least 1), T the configured count
+  (``NEWTONKIT_NUM_THREADS``, :func:`solvers.set_num_threads`, ``newtonkit --threads``)
+  or else the cores, and one BLAS/OpenMP thread, so workers do not
   oversubscribe the cores.
 * ``cluster="cuda"``: :class:`dask_cuda.LocalCUDACluster`, one worker per GPU
   (needs the ``dask-cuda`` package).
@@ -156,7 +158,12 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
                          "wait for the same cores); use a scheduler address for more workers")
     if n_workers is None:
         n_workers = max(1, cores // (threads or 1))
-    threads = threads or max(1, cores // n_workers)
+    # the thread count configured in the one place (NEWTONKIT_NUM_THREADS, set_num_threads, newtonkit --threads)
+    # is split between the workers; without one, the cores are
+    from .._config import configured_threads
+
+    total = min(configured_threads() or cores, cores)
+    threads = threads or max(1, total // n_workers)
     wenv = {"NEWTONKIT_NUM_THREADS": str(threads), **{k: "1" for k in _ONE_THREAD}, **(env or {})}
     if cuda:
         try:

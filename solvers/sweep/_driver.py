@@ -125,7 +125,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         (dask_cuda.LocalCUDACluster, one worker per GPU).
     n_workers, threads : int, optional
         LocalCluster size: worker processes (default cores // threads) and Numba
-        threads per worker (``NEWTONKIT_NUM_THREADS``; default cores // workers).
+        threads per worker (``NEWTONKIT_NUM_THREADS``; default T // workers, T the configured
+        thread count (``NEWTONKIT_NUM_THREADS``, :func:`solvers.set_num_threads`) or else the cores).
     retries : int
         Dask retries of a task whose worker raised outside the solve (e.g. a file
         system error). Exceptions of the solve itself are stored at once; a
