@@ -86,6 +86,9 @@ def real_array(name: str, v, *, ndims=None, finite: bool = True, nonneg: bool = 
         raise TypeError(f"{name} must be a real {what}, got None")
     if isinstance(v, (str, bytes)):
         raise TypeError(f"{name} must be a real {what}, got the string {v!r:.60}")
+    if hasattr(v, "toarray") and hasattr(v, "nnz"):     # scipy.sparse: np.asarray made a 0-d object array
+        raise TypeError(f"{name} must be a dense real {what}, got a scipy.sparse {type(v).__name__}; pass "
+                        f"{name}.toarray() (every entry of it is used)")
     if type(v).__module__.startswith("cupy"):
         v = v.get()
     try:

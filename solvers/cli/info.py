@@ -20,13 +20,14 @@ OPTIONAL = ("cupy", "matplotlib", "tqdm", "dask", "pyamg", "ot")
 def cmd_info(args) -> int:
     from solvers.runs import provenance  # loads h5py: only for this command
 
+    threads = solvers.get_num_threads()   # a bad NEWTONKIT_NUM_THREADS fails here, before any output (helper-103)
     print(f"newtonkit {solvers.__version__}  (python {platform.python_version()}, {platform.platform()})")
     vers = provenance.versions()
     print("core:     " + ", ".join(f"{k} {v}" for k, v in vers.items() if k != "newtonkit"))
     opt = [f"{mod} {'yes' if importlib.util.find_spec(mod) is not None else 'no'}" for mod in OPTIONAL]
     print("optional: " + ", ".join(opt))
     env = os.environ.get("NEWTONKIT_NUM_THREADS")
-    print(f"threads:  {solvers.get_num_threads()} (NEWTONKIT_NUM_THREADS={env if env is not None else 'unset'})")
+    print(f"threads:  {threads} (NEWTONKIT_NUM_THREADS={env if env is not None else 'unset'})")
     print("backends:")
     for name in backends.NAMES:
         try:

@@ -156,7 +156,8 @@ def cmd_runs_plot(args) -> int:
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if key is None or key not in r.history:
-            print(_format.printable(f"run {r.run_id} has no history {key_arg or ''}; skipped"), file=sys.stderr)
+            what = f"no history {key_arg!r}" if key_arg else "no history"
+            print(_format.printable(f"run {r.run_id} has {what}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
         if args.by:

@@ -50,6 +50,9 @@ def cmd_sweep(args) -> int:
             print(f"{t.key}  {t.label()}")
         print(f"{len(tasks)} tasks")
         return EXIT_OK
+    for flag, v in (("--workers", args.workers), ("--threads-per-worker", args.threads_per_worker)):
+        if v is not None and v < 1:        # named by its flag (sweep()'s own check says n_workers / threads)
+            raise UsageError(f"{flag} must be a positive integer, got {v}")
     if not store:
         raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
     _format.check_writable(store, "--store", directory=True)
