@@ -48,3 +48,11 @@ def test_sparse_cost_matrix_message_suggests_toarray(fmt):
     C = sp.random(4, 5, density=1.0, format=fmt, random_state=0)
     with pytest.raises(TypeError, match=r"scipy.sparse .*C.toarray\(\)"):
         ot.EntropicOT(C, np.full(4, 0.25), np.full(5, 0.2), eps=0.1)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf"])
+def test_sweep_task_timeout_flag_checked(tmp_path, capsys, value):
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "t"\nfactory = "problems.pde:Poisson"\nmethod = "cg"\n[params]\nshape = [8, 8]\n')
+    assert cli.main(["sweep", str(spec), "--store", str(tmp_path / "r"), "--task-timeout", value]) == 2
+    assert "--task-timeout must be a positive number" in capsys.readouterr().err

@@ -19,6 +19,8 @@ SIGTERM (``kill PID``).
 """
 from __future__ import annotations
 
+import math
+
 import sys
 
 from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, sigterm_stops_cleanly
@@ -53,6 +55,8 @@ def cmd_sweep(args) -> int:
     for flag, v in (("--workers", args.workers), ("--threads-per-worker", args.threads_per_worker)):
         if v is not None and v < 1:        # named by its flag (sweep()'s own check says n_workers / threads)
             raise UsageError(f"{flag} must be a positive integer, got {v}")
+    if args.task_timeout is not None and not (math.isfinite(args.task_timeout) and args.task_timeout > 0):
+        raise UsageError(f"--task-timeout must be a positive number of seconds, got {args.task_timeout}")
     if not store:
         raise UsageError("give --store DIR (or store = 'DIR' in the spec): the directory the runs are stored in")
     _format.check_writable(store, "--store", directory=True)
@@ -61,7 +65,8 @@ def cmd_sweep(args) -> int:
         locking = None if args.hdf5_file_locking is None else args.hdf5_file_locking == "on"
         with sigterm_stops_cleanly():      # kill PID / a batch system's limit: stored runs indexed, cluster closed
             table = sweep(tasks, store=store, scheduler=args.scheduler, cluster=args.cluster, n_workers=args.workers,
-                          threads=args.threads_per_worker, retries=args.retries, retry_failed=args.retry_failed,
+                          threads=args.threads_per_worker, task_timeout=args.task_timeout, retries=args.retries,
+                          retry_failed=args.retry_failed,
                           progress=progress, insecure=args.insecure, file_locking=locking)
     except (ClusterError, StoreBusyError) as exc:
         raise UsageError(str(exc)) from None
@@ -111,6 +116,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
                    help="Numba threads per LocalCluster worker (default: --threads or NEWTONKIT_NUM_THREADS, "
                         "else the cores, split between the workers)")
+    p.add_argument("--task-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a run that runs longer than this on its worker (restarts the worker; the run is "
+                        "stored as failed) (default: no limit)")
     p.add_argument("--retries", type=int, default=1, help="Dask retries of a task whose worker failed (default 1)")
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun tasks stored as errors or whose stored run is damaged (reads every stored run once)")

@@ -5,7 +5,7 @@ import sys
 import time
 import traceback
 
-from . import _cluster, _store, _tasks, _worker
+from . import _cluster, _watch, _store, _tasks, _worker
 
 
 class SweepTable(list):
@@ -100,7 +100,7 @@ def _dask_key(task, store) -> str:
 def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: str | None = None,
           n_workers: int | None = None, threads: int | None = None, retries: int = 1, retry_failed: bool = False,
           progress: bool | None = None, insecure: bool = False, file_locking: bool | None = None,
-          durable: bool = True, batch: int | None = None) -> SweepTable:
+          durable: bool = True, batch: int | None = None, task_timeout: float | None = None) -> SweepTable:
     """Run many independent solves on Dask distributed; every run is stored, a rerun resumes.
 
     Parameters
@@ -152,6 +152,13 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         amortises Dask's per-task cost over short solves; ``batch=1`` submits every run
         alone. A worker that dies mid-batch reruns the batch elsewhere, so a run can be
         stored twice (the latest counts).
+    task_timeout : float, optional
+        Seconds a run may run on its worker (the clock starts when the scheduler reports it
+        processing, not when it is queued). A run that takes longer is stopped: its future is
+        cancelled, its worker process restarted, and it is stored as a failed run whose error
+        says it timed out (a rerun skips it unless ``retry_failed``). Checked every
+        ``min(1, task_timeout / 20)`` s (at least 0.05 s). Needs ``batch`` 1 (the default then):
+        the limit is per run. See :mod:`solvers.sweep._watch`.
 
     Returns
     -------
@@ -175,6 +182,10 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         raise ValueError(f"batch must be None (automatic) or an integer >= 1, got {batch!r}")
     if file_locking is not None and not isinstance(file_locking, bool):    # 'off' turned locking on (helper-98)
         raise TypeError(f"file_locking must be True, False or None (leave HDF5's setting), got {file_locking!r}")
+    task_timeout = _watch.check_timeout(task_timeout)
+    if task_timeout is not None and batch not in (None, 1):
+        raise ValueError(f"task_timeout is a limit per run: it needs batch=1 (each run its own Dask task), got "
+                         f"batch={batch}")
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (only on a terminal), got {progress!r}")
     _cluster.check_arguments(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads,
@@ -196,7 +207,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
             with _cluster.connect(client, scheduler, cluster=cluster, n_workers=n_workers, threads=threads,
                                   insecure=insecure, env=env) as c:
                 for row in _run(c, todo, st, retries=retries, progress=progress, durable=durable,
-                                file_locking=file_locking, batch=batch):
+                                file_locking=file_locking, batch=1 if task_timeout else batch,
+                                task_timeout=task_timeout):
                     rows[row["key"]] = {**row, "source": "ran"}
     return SweepTable([rows[t.key] for t in task_list if t.key in rows], store=st.given)
 
@@ -243,10 +255,8 @@ def _lost(chunk, st, exc, durable):
             else _worker.record_lost_task(t, str(st.run_dir), exc, tb, durable=durable) for t in chunk]
 
 
-def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=None):
+def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=None, task_timeout=None):
     """Submit ``todo`` in batches; yield each summary as it is indexed."""
-    from distributed import as_completed
-
     size = batch_size(len(todo), _n_workers(client), batch)
     by_future = {}
     for i in range(0, len(todo), size):
@@ -257,13 +267,7 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=No
     bar = _Progress(len(todo), progress)
     pending, last_flush = [], time.monotonic()
     try:
-        for fut in as_completed(list(by_future)):
-            chunk = by_future.pop(fut)
-            try:
-                got = fut.result()
-            except Exception as exc:  # noqa: BLE001 - worker died too often, retries exhausted: store it
-                got = _lost(chunk, st, exc, durable)
-            fut.release()
+        for got in _finished(client, by_future, st, durable, task_timeout):
             for row in got:
                 pending.append(row)
                 bar.update(row)
@@ -277,6 +281,41 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=No
         bar.close()
         for fut in by_future:   # interrupted: do not leave work behind on a shared scheduler
             fut.cancel()
+
+
+def _finished(client, by_future, st, durable, task_timeout):
+    """The rows of each batch as it ends (popped from ``by_future``): its summaries, or failed runs for a batch
+    whose workers died too often, or -- with ``task_timeout`` -- for a run stopped by the :class:`_watch.Watchdog`."""
+    from distributed import as_completed
+
+    def rows(fut):
+        chunk = by_future.pop(fut)
+        try:
+            got = fut.result()
+        except Exception as exc:  # noqa: BLE001 - worker died too often, retries exhausted: store it
+            got = _lost(chunk, st, exc, durable)
+        fut.release()
+        return got
+
+    ac = as_completed(list(by_future))
+    if task_timeout is None:
+        for fut in ac:
+            yield rows(fut)
+        return
+    watch = _watch.Watchdog(client, task_timeout)
+    while by_future:
+        done = [f for f in ac.next_batch(block=False) if f in by_future]
+        for fut in done:
+            yield rows(fut)
+        for fut, worker in watch.overdue(list(by_future)):
+            if fut.done():             # it ended between the two looks: its own result counts
+                continue
+            watch.stop(fut, worker)
+            chunk = by_future.pop(fut)
+            fut.release()
+            yield _lost(chunk, st, watch.error(), durable)
+        if not done:
+            time.sleep(watch.poll)
 
 
 __all__ = ["sweep", "SweepTable"]

@@ -142,9 +142,36 @@ def run_task(task: Task, run_dir: str, *, durable: bool = True, file_locking: bo
                    wall_s=time.perf_counter() - t0, run=written)
 
 
+#: the Dask keys this worker process is executing, with the ``time.monotonic()`` each started at (read by the
+#: client's :class:`solvers.sweep._watch.Watchdog` through :func:`running_for`)
+_RUNNING: dict = {}
+
+
+def running_for() -> dict:
+    """``{Dask key: seconds it has been executing}`` on this worker process (the scheduler's ``processing``
+    also counts tasks queued on the worker behind the one executing)."""
+    now = time.monotonic()
+    return {k: now - t0 for k, t0 in list(_RUNNING.items())}
+
+
+def _current_key():
+    try:
+        from distributed import get_worker
+
+        return get_worker().get_current_task()
+    except Exception:  # noqa: BLE001 - not on a Dask worker (a direct call): nothing to record
+        return None
+
+
 def run_batch(tasks, run_dir: str, *, durable: bool = True, file_locking: bool | None = None) -> list:
     """:func:`run_task` for each task of a batch, in order (each writes its own run file)."""
-    return [run_task(t, run_dir, durable=durable, file_locking=file_locking) for t in tasks]
+    key = _current_key()
+    if key is not None:
+        _RUNNING[key] = time.monotonic()
+    try:
+        return [run_task(t, run_dir, durable=durable, file_locking=file_locking) for t in tasks]
+    finally:
+        _RUNNING.pop(key, None)
 
 
 def record_lost_task(task: Task, run_dir: str, exc: BaseException, tb: str, *, durable: bool = True) -> dict:

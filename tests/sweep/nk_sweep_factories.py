@@ -23,3 +23,9 @@ def crash(n):
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleepy_poisson(n, seconds):
+    """:func:`poisson` after ``seconds`` of sleep: a run that outlives a sweep's ``task_timeout``."""
+    time.sleep(seconds)
+    return pde.Poisson((n, n))
