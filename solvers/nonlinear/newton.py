@@ -238,6 +238,21 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     def converged_msg(k):
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
+    def inconsistent_jac(x, fx, g, xn, fn, gn):
+        """``(df, pred)`` when the last step's change of f, ``df = f(xn) - f(x)``, disagrees with the change
+        the gradients predict, ``pred = (g(x) + g(xn)) . (xn - x) / 2`` (trapezoid rule, exact on a quadratic),
+        by more than a factor 3 and well above f's resolution; else None. A jac that is not the gradient of fun
+        (f = |x - 3|^2 with jac 2 (x - 1)) otherwise ends 'converged' at a zero of jac that is no minimiser."""
+        s = xn - x
+        df, pred = fn - fx, 0.5 * (float(be.dot(g, s)) + float(be.dot(gn, s)))
+        if not (math.isfinite(df) and math.isfinite(pred)):
+            return None
+        if abs(df - pred) <= max(1e3 * f_noise(max(abs(fx), abs(fn))), F_RESOLUTION * max(abs(fx), abs(fn))):
+            return None                                  # f does not resolve the difference
+        if pred < 0 and df < 0 and pred / 3.0 >= df >= 3.0 * pred:
+            return None
+        return df, pred
+
     def at_stationary(x, g, k):
         """``(status, message)`` at a stationary ``x`` (iteration ``k``): a minimiser only where the Hessian has no
         negative curvature (f = cos x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged').
@@ -378,11 +393,20 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     # test cannot be evaluated, and a clear decrease of ||g|| accepts instead -- of a
                     # descent step only (g . s > 0): with an indefinite H the step (H + lam B)^-1 g can
                     # point uphill, and ||g|| falls towards a maximum too (f + 1e6 climbed to one)
-                    noisy = math.isfinite(ft) and abs(fx - ft) <= f_noise(fx) and be.dot(g, s) > 0
+                    # f unresolved along s (predicted decrease g . s below sqrt(eps) |f|, as in line_search): its
+                    # changes up to that level are noise, and the decrease is estimated from the slopes at both
+                    # ends instead (trapezoid rule, exact on a quadratic; a cond-1e6 quadratic + quartic stagnated
+                    # at ||g|| 5e-7 with gamma -> 1e-29 on f's rounding)
+                    pred = be.dot(g, s)
+                    level = max(f_noise(fx), F_RESOLUTION * abs(fx)) if pred <= F_RESOLUTION * abs(fx) else f_noise(fx)
+                    noisy = math.isfinite(ft) and abs(fx - ft) <= level and pred > 0
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
                         gtn = _norm(gt, be.dot)
-                        if np.all(np.isfinite(gt)) and (fx - ft >= gtn * (gtn / (8.0 * lam))
+                        # (the slope estimate only where ||g|| falls too: tiny steps of a collapsed gamma crept
+                        # along f's rounding towards a NaN wall for maxiter iterations on it alone)
+                        drop = 0.5 * (pred + be.dot(gt, s)) if noisy and gtn < gnorm2 else fx - ft
+                        if np.all(np.isfinite(gt)) and (drop >= gtn * (gtn / (8.0 * lam))
                                                         or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
                             gamma = min(2.0 * gamma, 1e300)
@@ -479,11 +503,19 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             k -= 1
             break
         step = _norm(xn - x, be.dot)
+        bad_grad = inconsistent_jac(x, fx, g, xn, fn, gn) if float(np.max(np.abs(gn))) <= tol else None
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))
         hist_s.append(step)
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
+        if hist_g[-1] <= tol and bad_grad is not None:
+            status, msg = Status.FAILED, (
+                f"{method}: ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e} at iteration {k}, but jac does "
+                f"not match fun: over the last step f changed by {bad_grad[0]:.3e} while the gradients at its ends "
+                f"predict {bad_grad[1]:.3e} (trapezoid rule), so x may not be a stationary point of fun. Check "
+                "that jac is the gradient of fun (scipy.optimize.check_grad)")
+            break
         if hist_g[-1] <= tol:
             status, msg = at_stationary(x, g, k)
             break
@@ -506,6 +538,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             msg += (f". f fell at each of the last {RAY_WINDOW} iterations while ||grad f||_inf stayed the same: f may "
                     "be unbounded below along the path (linear there), or the iterates are crossing a region of "
                     "constant gradient (e.g. a Huber loss's linear part)")
+        if hist_f[-1] > hist_f[0] + 10.0 * f_noise(hist_f[0]):
+            # every accepted step lowered f to within its rounding, yet f ends above f(x0): the steps were
+            # accepted on the gradients alone (noise hook), which a jac that is not fun's gradient fools
+            # (f = |x - 3|^2 with jac -2 (x - 3) crept uphill by 1e-14 a step and advised 'raise maxiter')
+            msg += (f". f rose by {hist_f[-1] - hist_f[0]:.3e} from f(x0) = {hist_f[0]:.6e}, though each step was "
+                    "accepted as a descent step (within f's rounding): check that jac is the gradient of fun "
+                    "(scipy.optimize.check_grad), or loosen tol if f is at its rounding level")
     if extra_stats.get("nonfinite_hessian_steps", 0):
         what = "hess" if hess is not None else "hessp"
         msg += (f" ({what} was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent "

@@ -504,7 +504,12 @@ def test_grad_reg_at_an_extreme_scale_names_the_scale_not_the_gradient():
     kw = dict(jac=lambda x: 2 * (x - s) / s ** 2, hess=lambda x: 2 * np.eye(2) / s ** 2, tol=1e-158)
     f = lambda x: float((x - s) @ (x - s)) / s ** 2                 # noqa: E731
     r = newton(f, np.zeros(2), method="grad-reg", **kw)
-    assert not r.converged and "scale" in r.message and "check that jac" not in r.message
+    # since session 25 grad-reg estimates an unresolvable decrease of f from the slopes (Hager-Zhang) and solves
+    # it (503 iterations, x = s to 3e-15); where it does not, the message must name the scale, not jac
+    if r.converged:
+        assert np.allclose(r.x, s, rtol=1e-12)
+    else:
+        assert "scale" in r.message and "check that jac" not in r.message
     r = newton(f, np.zeros(2), method="newton", **kw)
     assert r.converged and np.allclose(r.x, s, rtol=1e-12)
 
