@@ -327,6 +327,9 @@ def _divide(C, s, own: bool):
 
 #: entries per row block of :func:`pairwise_cost` (its only temporary: 2**16 doubles, 512 kB)
 _BLOCK_ENTRIES = 2**16
+#: euclidean pairs with ``|x - y|^2 < _NEAR (max |x|^2 + max |y|^2)`` (per row block, after the shift to the
+#: common centre) are recomputed from the differences (see :func:`pairwise_cost`)
+_NEAR = 2.0 ** -10
 
 
 def _common_centre(x: np.ndarray, y: np.ndarray):
@@ -381,6 +384,7 @@ def pairwise_cost(x, y, kind: str = "sqeuclidean"):
     n, m = x.shape[0], y.shape[0]
     xx, yy, yt = (x * x).sum(1), (y * y).sum(1), np.ascontiguousarray(y.T)
     out = np.empty((n, m))
+    ymax = float(yy.max()) if m else 0.0
     rows = max(1, _BLOCK_ENTRIES // max(m, 1))
     for i0 in range(0, n, rows):
         blk = out[i0:i0 + rows]
@@ -390,6 +394,13 @@ def pairwise_cost(x, y, kind: str = "sqeuclidean"):
         blk -= xy
         np.maximum(blk, 0.0, out=blk)
         if kind == "euclidean":
+            # the expansion's absolute error is ~ ulp(|x|^2 + |y|^2); its square root would carry
+            # sqrt(ulp) ~ 1e-8 of the spread (coincident points came out 1e-8 apart, points 1e-9 apart
+            # at 0): pairs closer than 2**-5 of the largest norms are recomputed from the differences
+            ii, jj = np.nonzero(blk < _NEAR * (xx[i0:i0 + rows].max() + ymax))
+            if ii.size:
+                diff = x[i0 + ii] - y[jj]
+                blk[ii, jj] = np.einsum("ij,ij->i", diff, diff)
             np.sqrt(blk, out=blk)
     if p2 != 1.0:
         with np.errstate(over="ignore", under="ignore"):   # a true overflow is inf: the callers refuse it
