@@ -310,6 +310,13 @@ def open_directory(store) -> None:
         raise ValueError(f"RunStore: {where!r} is a directory but not a run store (it holds "
                          f"{foreign(store)[:5]}); give an empty or new directory, a directory of run files, "
                          f"or a file name such as {str(store.path / 'runs.h5')!r}")
+    if store.mode in ("w-", "x"):
+        try:       # two processes creating the store at once: only one of them gets it
+            store._dir.create(exclusive=True)
+        except FileExistsError:
+            raise FileExistsError(f"RunStore: {where!r} was created by another process; mode {store.mode!r} "
+                                  "creates a new store (use mode='a' to add runs to it)") from None
+        return
     store._dir.create()
 
 
@@ -339,7 +346,7 @@ def open_file(store) -> None:
             else:
                 _single.rewrite(store.path, lambda f: None, store.durable)
     if store._dir.exists():
-        store._dir.check()
+        store._dir.check(missing_ok=True)   # (a concurrent close may remove an emptied sidecar meanwhile)
 
 
 def drop_empty_sidecar(store) -> None:

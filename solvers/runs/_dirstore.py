@@ -24,6 +24,7 @@ hold the store's advisory lock; the run files themselves are written without it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -85,10 +86,17 @@ class RunDir:
     def exists(self) -> bool:
         return self.marker.is_file()
 
-    def check(self) -> None:
-        """Refuse a marker of another layout or of a newer layout version."""
+    def check(self, missing_ok: bool = False) -> None:
+        """Refuse a marker of another layout or of a newer layout version. ``missing_ok``: a marker gone since
+        :meth:`exists` saw it (another process closing a single-file store removed its emptied sidecar in
+        between) is no sidecar, not an unreadable marker."""
         try:
             meta = json.loads(self.marker.read_text())
+        except FileNotFoundError:
+            if missing_ok:
+                return
+            raise ValueError(f"RunStore: the run-store marker {str(self.marker)!r} vanished while the store was "
+                             "being opened (another process removed it); open the store again") from None
         except (OSError, ValueError) as exc:
             raise ValueError(f"RunStore: {str(self.marker)!r} is not a readable run-store marker ({exc}); "
                              "the run files are intact: delete the marker and open the directory with mode='a' "
@@ -101,16 +109,26 @@ class RunDir:
             raise ValueError(f"RunStore: {str(self.path)!r} has layout_version {ver!r}; this newtonkit reads "
                              f"versions {_READABLE_LAYOUTS}. Upgrade newtonkit to read it")
 
-    def create(self, **meta) -> None:
-        """Create the directory and its marker (no-op when the marker exists)."""
+    def create(self, *, exclusive: bool = False, **meta) -> None:
+        """Create the directory and its marker (no-op when the marker exists). ``exclusive``: raise
+        FileExistsError when the marker exists, also when another process makes it at the same moment (the
+        marker is linked into place, which never replaces a file)."""
         self.path.mkdir(exist_ok=True)
         if self.exists():
+            if exclusive:
+                raise FileExistsError(errno.EEXIST, "run-store marker exists", str(self.marker))
             return
         tmp = _runfile.tmp_name(self.marker)
         tmp.write_text(json.dumps({"layout": LAYOUT, "layout_version": LAYOUT_VERSION, **meta}) + "\n")
         if self.durable:
             _files.fsync_path(tmp)
-        os.replace(tmp, self.marker)
+        if exclusive:
+            try:
+                os.link(tmp, self.marker)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, self.marker)
         if self.durable:
             _files.fsync_path(self.path, directory=True)
 

@@ -165,6 +165,34 @@ def local_cluster(n_workers: int | None = None, threads: int | None = None, *, e
     total = min(configured_threads() or cores, cores)
     threads = threads or max(1, total // n_workers)
     wenv = {"NEWTONKIT_NUM_THREADS": str(threads), **{k: "1" for k in _ONE_THREAD}, **(env or {})}
+    with _no_queue_on_workers():
+        return _start_local(n_workers, wenv, cuda)
+
+
+@contextlib.contextmanager
+def _no_queue_on_workers():
+    """The scheduler of a sweep's own cluster hands a worker a task only when it has a free thread
+    (``distributed.scheduler.worker-saturation`` 1.0, read when the scheduler starts). Dask's default 1.1 rounds
+    up to two tasks per single-threaded worker, and when a task kills its worker (a segfault, ``os._exit``, the
+    OOM killer) the task queued behind it is counted as suspicious too: after ``allowed-failures`` deaths an
+    innocent task was stored as failed with ``KilledWorker``, beside the one that crashed. A saturation the user
+    configured below 1.0 is kept."""
+    import dask
+    import distributed  # noqa: F401 - its defaults first: leaving the set() below must not remove them
+
+    sat = dask.config.get("distributed.scheduler.worker-saturation", 1.1)
+    try:
+        keep = float(sat) <= 1.0
+    except (TypeError, ValueError):
+        keep = False
+    if keep:
+        yield
+        return
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        yield
+
+
+def _start_local(n_workers, wenv, cuda):
     if cuda:
         try:
             from dask_cuda import LocalCUDACluster
