@@ -72,3 +72,18 @@ def test_the_command_line_is_a_package_of_small_modules():
     sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in cli.glob("*.py")}
     assert {"__init__.py", "demo.py", "solve.py", "runs.py", "info.py"} <= set(sizes)
     assert max(sizes.values()) <= 300, sizes
+
+
+def test_test_module_basenames_do_not_collide():
+    """pytest imports a test module of a directory without ``__init__.py`` by its basename: two such files of one
+    name stop the whole run at collection ('import file mismatch'; session 25 had five pairs before the first
+    full run)."""
+    from collections import defaultdict
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    seen = defaultdict(list)
+    for p in root.rglob("test_*.py"):
+        if not (p.parent / "__init__.py").exists():
+            seen[p.name].append(str(p.relative_to(root)))
+    assert not {k: v for k, v in seen.items() if len(v) > 1}
