@@ -72,7 +72,12 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
         data, deg, nevals, ok, stop = _sample.adapt(kind, f, dom, tol)
     elif kind == "cp":
         w, B, nevals = _sample.cp_coefficients(f, dom, deg)
-        data, ok = (w, B), all(_sample.resolved(_sample.cp_tails(w, B), tol))
+        tails = _sample.cp_tails(w, B)
+        data, ok = (w, B), all(_sample.resolved(tails, tol))
+        if ok:                                 # the off-grid check, as for a callable below
+            missed, n = _sample.cp_off_grid_miss(f, dom, w, B, tol, tails)
+            nevals += n
+            ok, stop = not missed, "offgrid" if missed else ""
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
         tails = _sample.grid_tails(C)
