@@ -1,6 +1,6 @@
 """Parts of :func:`solvers.nonlinear.newton`: the problem wrapper (counted, checked callbacks), dense Hessians,
-an overflow-safe norm and the modified-Cholesky Newton direction (Nocedal & Wright, *Numerical Optimization*,
-2nd ed., Algorithm 3.3)."""
+an overflow-safe norm, the modified-Cholesky Newton direction (Nocedal & Wright, *Numerical Optimization*,
+2nd ed., Algorithm 3.3), f's resolution and the wrong-gradient check, and the failure messages."""
 from __future__ import annotations
 
 import math
@@ -189,3 +189,82 @@ def falls_at_constant(fvals, mvals, window: int) -> bool:
     return (len(fw) > window and all(b < a for a, b in zip(fw, fw[1:]))
             and max(mw) - min(mw) <= 1e-12 * max(mw)
             and fw[0] - fw[-1] > 1e-8 * max(abs(fw[0]), abs(fw[-1]), 1e-300))
+
+
+#: relative resolution of f assumed by newton's line search: a predicted decrease below F_RESOLUTION |f| is left to
+#: the gradients (f's rounding can be far above 16 eps |f| when f cancels: 0.5 x'Hx - c'x with a stiff H)
+F_RESOLUTION = math.sqrt(np.finfo(float).eps)
+
+
+def f_noise(fx) -> float:
+    """Rounding level of f near fx: changes below it are not measurable."""
+    return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
+
+
+def inconsistent_jac(dot, x, fx, g, xn, fn, gn):
+    """``(df, pred)`` when the last step's change of f, ``df = f(xn) - f(x)``, disagrees with the change
+    the gradients predict, ``pred = (g(x) + g(xn)) . (xn - x) / 2`` (trapezoid rule, exact on a quadratic),
+    by more than a factor 3 and well above f's resolution; else None. A jac that is not the gradient of fun
+    (f = |x - 3|^2 with jac 2 (x - 1)) otherwise ends 'converged' at a zero of jac that is no minimiser."""
+    s = xn - x
+    df, pred = fn - fx, 0.5 * (float(dot(g, s)) + float(dot(gn, s)))
+    if not (math.isfinite(df) and math.isfinite(pred)):
+        return None
+    big = max(abs(fx), abs(fn))
+    if abs(df - pred) <= max(1e3 * f_noise(big), F_RESOLUTION * big):
+        return None                                  # f does not resolve the difference
+    if pred < 0 and df < 0 and pred / 3.0 >= df >= 3.0 * pred:
+        return None
+    return df, pred
+
+
+def wrong_jac_message(method, gn, tol, k, df, pred) -> str:
+    return (f"{method}: ||grad f(x)||_inf = {gn:.3e} <= tol = {tol:.1e} at iteration {k}, but jac does not match "
+            f"fun: over the last step f changed by {df:.3e} while the gradients at its ends predict {pred:.3e} "
+            "(trapezoid rule), so x may not be a stationary point of fun. Check that jac is the gradient of fun "
+            "(scipy.optimize.check_grad)")
+
+
+def rose_note(f0, f) -> str:
+    """The maxiter message's note when f ends above f(x0) though every step was accepted as a descent step (within
+    f's rounding: on the gradients alone, which a jac that is not fun's gradient fools -- f = |x - 3|^2 with jac
+    -2 (x - 3) crept uphill by 1e-14 a step and advised 'raise maxiter'); '' otherwise."""
+    if not f > f0 + 10.0 * f_noise(f0):
+        return ""
+    return (f". f rose by {f - f0:.3e} from f(x0) = {f0:.6e}, though each step was accepted as a descent step (within "
+            "f's rounding): check that jac is the gradient of fun (scipy.optimize.check_grad), or loosen tol if f is "
+            "at its rounding level")
+
+
+def not_a_minimiser(method, k, gn, tol, c) -> str:
+    """The message of a stationary point with negative curvature ``c`` (d^T H d / d^T d) at iteration ``k`` (f = cos
+    x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged'). grad-reg's ``hess`` may be an
+    approximation: the message says the verdict rests on it (a false failure, named with its reason, is not
+    silent; a false 'converged' at a saddle would be)."""
+    approx = (" (if hess is the exact Hessian: grad-reg accepts approximations, and the verdict rests on the one "
+              "given)" if method == "grad-reg" else "")
+    if k == 0:
+        return (f"{method}: x0 is a stationary point (||grad f(x0)||_inf = {gn:.3e} <= tol = {tol:.1e}) but not a "
+                f"minimiser: the Hessian has negative curvature there (d^T H d / d^T d = {c:.3e}), so x0 is a saddle "
+                f"point or a maximum{approx}. Start from another x0 (e.g. x0 plus a small perturbation)")
+    return (f"{method}: reached a stationary point in {k} iterations (||grad f(x)||_inf = {gn:.3e} <= tol = "
+            f"{tol:.1e}) that is not a minimiser: the Hessian has negative curvature there (d^T H d / d^T d = "
+            f"{c:.3e}), so x is a saddle point or a maximum{approx}. Restart from x plus a small perturbation along "
+            "a direction of negative curvature, or from another x0")
+
+
+def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess) -> str:
+    """grad-reg's message when no trial step was accepted at iteration ``k`` (``trials``: the trial points and those
+    where fun was not finite; ``flat``: the trials that moved neither f nor ||g|| beyond their rounding)."""
+    if not finite_steps:
+        return (f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or its "
+                f"solve failed): check that {'hess' if has_hess else 'hessp'} returns finite values at x; x is the "
+                "last iterate")
+    nan = (f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points, so f may not be defined (or overflow) "
+           "just beyond x: rescale x, reformulate f, or start elsewhere; else " if trials[1] else "")
+    why = ("every trial step moved f and ||grad f|| by less than their rounding (the shorter steps that followed too): "
+           "the problem's scale, of x or of f, is far from 1; rescale the variables or f, or use method='newton'"
+           if flat == finite_steps else
+           "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
+           "approximation")
+    return f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + nan + why

@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction, _norm,
-                            falls_at_constant, negative_curvature)
+from ._newton_parts import (F_RESOLUTION, _Problem, _as_dense, _check_positive, _modified_cholesky_direction,
+                            _norm, f_noise, falls_at_constant, inconsistent_jac, negative_curvature,
+                            not_a_minimiser, rose_note, wrong_jac_message, grad_reg_failure)
 from ._nlp import int_arg
 from .linesearch import armijo_backtracking
 
@@ -41,9 +42,6 @@ RAY_WINDOW = 10
 #: Rosenbrock function from (-1.2, 1, ...) Newton-CG takes about 2-3 n iterations (n = 100: 243, 300: 860,
 #: 1000: 2353; SciPy's Newton-CG 227, 557, 1616), so a fixed 200 stopped it at n = 100 with f = 16
 MAXITER_PER_UNKNOWN = 5
-# relative resolution of f assumed by the line search: a predicted decrease below F_RESOLUTION |f| is left to
-# ||grad f|| (f's rounding can be far above 16 eps |f| when f cancels)
-F_RESOLUTION = math.sqrt(np.finfo(float).eps)
 
 
 def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", tol: float = 1e-8,
@@ -238,41 +236,10 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     def converged_msg(k):
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
-    def inconsistent_jac(x, fx, g, xn, fn, gn):
-        """``(df, pred)`` when the last step's change of f, ``df = f(xn) - f(x)``, disagrees with the change
-        the gradients predict, ``pred = (g(x) + g(xn)) . (xn - x) / 2`` (trapezoid rule, exact on a quadratic),
-        by more than a factor 3 and well above f's resolution; else None. A jac that is not the gradient of fun
-        (f = |x - 3|^2 with jac 2 (x - 1)) otherwise ends 'converged' at a zero of jac that is no minimiser."""
-        s = xn - x
-        df, pred = fn - fx, 0.5 * (float(be.dot(g, s)) + float(be.dot(gn, s)))
-        if not (math.isfinite(df) and math.isfinite(pred)):
-            return None
-        if abs(df - pred) <= max(1e3 * f_noise(max(abs(fx), abs(fn))), F_RESOLUTION * max(abs(fx), abs(fn))):
-            return None                                  # f does not resolve the difference
-        if pred < 0 and df < 0 and pred / 3.0 >= df >= 3.0 * pred:
-            return None
-        return df, pred
-
-    def at_stationary(x, g, k):
-        """``(status, message)`` at a stationary ``x`` (iteration ``k``): a minimiser only where the Hessian has no
-        negative curvature (f = cos x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged').
-        grad-reg's ``hess`` may be an approximation: the message says the verdict rests on it (a false failure, named
-        with its reason, is not silent; a false 'converged' at a saddle would be)."""
+    def at_stationary(x, g, k):    # (status, message): a minimiser only without negative curvature
         c = negative_curvature(P, x, n, hess, be, gnorm=_norm(g, be.dot))
-        if c is None:
-            return Status.CONVERGED, converged_msg(k)
-        approx = (" (if hess is the exact Hessian: grad-reg accepts approximations, and the verdict rests on the one "
-                  "given)" if method == "grad-reg" else "")
-        if k == 0:
-            return Status.FAILED, (f"{method}: x0 is a stationary point (||grad f(x0)||_inf = {hist_g[0]:.3e} <= tol = "
-                                   f"{tol:.1e}) but not a minimiser: the Hessian has negative curvature there (d^T H d "
-                                   f"/ d^T d = {c:.3e}), so x0 is a saddle point or a maximum{approx}. Start from "
-                                   "another x0 (e.g. x0 plus a small perturbation)")
-        return Status.FAILED, (f"{method}: reached a stationary point in {k} iterations (||grad f(x)||_inf = "
-                               f"{hist_g[-1]:.3e} <= tol = {tol:.1e}) that is not a minimiser: the Hessian has negative "
-                               f"curvature there (d^T H d / d^T d = {c:.3e}), so x is a saddle point or a maximum"
-                               f"{approx}. Restart from x plus a small perturbation along a direction of negative "
-                               "curvature, or from another x0")
+        return (Status.CONVERGED, converged_msg(k)) if c is None else (
+            Status.FAILED, not_a_minimiser(method, k, hist_g[0] if k == 0 else hist_g[-1], tol, c))
 
     if hist_g[0] <= tol:             # (the Hessian costs one evaluation here, which the iterations would have paid)
         st0, msg0 = at_stationary(x, g, 0)
@@ -300,10 +267,6 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         if Bdense is not None:
             return aslinearoperator(Bdense, backend=be)
         return IdentityOperator(n, backend=be)
-
-    def f_noise(fx):
-        """Rounding level of f near fx: changes below it are not measurable."""
-        return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
 
     def line_search(x, fx, g, d):
         """Armijo on f along d; returns (x_new, f_new, g_new or None) or None.
@@ -420,17 +383,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             extra_stats["final_gamma"] = gamma
             if accepted is None:
                 status = Status.STAGNATED if finite_steps else Status.NONFINITE
-                msg = (f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + (
-                    f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points, so f may not be defined (or "
-                    "overflow) just beyond x: rescale x, reformulate f, or start elsewhere; else " if trials[1] else "")
-                    + ("every trial step moved f and ||grad f|| by less than their rounding (the shorter steps that "
-                       "followed too): the problem's scale, of x or of f, is far from 1; rescale the variables or f, "
-                       "or use method='newton'" if flat == finite_steps else
-                       "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better "
-                       "Hessian approximation")) if finite_steps else (
-                    f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or "
-                    f"its solve failed): check that {'hess' if hess is not None else 'hessp'} returns finite values "
-                    "at x; x is the last iterate")
+                msg = grad_reg_failure(k, gamma, trials, flat, finite_steps, hess is not None)
                 k -= 1
                 break
             xn, fn, gn = accepted
@@ -503,18 +456,14 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             k -= 1
             break
         step = _norm(xn - x, be.dot)
-        bad_grad = inconsistent_jac(x, fx, g, xn, fn, gn) if float(np.max(np.abs(gn))) <= tol else None
+        bad_grad = inconsistent_jac(be.dot, x, fx, g, xn, fn, gn) if float(np.max(np.abs(gn))) <= tol else None
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))
         hist_s.append(step)
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
         if hist_g[-1] <= tol and bad_grad is not None:
-            status, msg = Status.FAILED, (
-                f"{method}: ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e} at iteration {k}, but jac does "
-                f"not match fun: over the last step f changed by {bad_grad[0]:.3e} while the gradients at its ends "
-                f"predict {bad_grad[1]:.3e} (trapezoid rule), so x may not be a stationary point of fun. Check "
-                "that jac is the gradient of fun (scipy.optimize.check_grad)")
+            status, msg = Status.FAILED, wrong_jac_message(method, hist_g[-1], tol, k, *bad_grad)
             break
         if hist_g[-1] <= tol:
             status, msg = at_stationary(x, g, k)
@@ -538,13 +487,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             msg += (f". f fell at each of the last {RAY_WINDOW} iterations while ||grad f||_inf stayed the same: f may "
                     "be unbounded below along the path (linear there), or the iterates are crossing a region of "
                     "constant gradient (e.g. a Huber loss's linear part)")
-        if hist_f[-1] > hist_f[0] + 10.0 * f_noise(hist_f[0]):
-            # every accepted step lowered f to within its rounding, yet f ends above f(x0): the steps were
-            # accepted on the gradients alone (noise hook), which a jac that is not fun's gradient fools
-            # (f = |x - 3|^2 with jac -2 (x - 3) crept uphill by 1e-14 a step and advised 'raise maxiter')
-            msg += (f". f rose by {hist_f[-1] - hist_f[0]:.3e} from f(x0) = {hist_f[0]:.6e}, though each step was "
-                    "accepted as a descent step (within f's rounding): check that jac is the gradient of fun "
-                    "(scipy.optimize.check_grad), or loosen tol if f is at its rounding level")
+        msg += rose_note(hist_f[0], hist_f[-1])
     if extra_stats.get("nonfinite_hessian_steps", 0):
         what = "hess" if hess is not None else "hessp"
         msg += (f" ({what} was not finite at {extra_stats['nonfinite_hessian_steps']} iterates: steepest descent "
