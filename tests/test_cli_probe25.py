@@ -56,3 +56,45 @@ def test_sweep_task_timeout_flag_checked(tmp_path, capsys, value):
     spec.write_text('name = "t"\nfactory = "problems.pde:Poisson"\nmethod = "cg"\n[params]\nshape = [8, 8]\n')
     assert cli.main(["sweep", str(spec), "--store", str(tmp_path / "r"), "--task-timeout", value]) == 2
     assert "--task-timeout must be a positive number" in capsys.readouterr().err
+
+
+def test_plot_leaves_out_panels_without_history(tmp_path):
+    """The demo's lattice case (a build, no iterations) was drawn as an empty panel (helper-103)."""
+    pytest.importorskip("matplotlib")
+    from solvers.cli import _format
+
+    seen = {}
+    from matplotlib.figure import Figure
+
+    real = Figure.subplots
+
+    def spy(self, *a, **k):
+        seen["shape"] = a
+        return real(self, *a, **k)
+
+    curves = [("a", "x", np.array([1.0, 0.1, 0.01])), ("b", "y", np.zeros(0)), ("c", "z", np.array([1.0, 0.5]))]
+    Figure.subplots = spy
+    try:
+        assert _format.plot_histories(curves, str(tmp_path / "p.png"), panels=["a", "b", "c"])
+    finally:
+        Figure.subplots = real
+    assert seen["shape"] == (1, 2) and (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_runs_plot_same_run_twice_is_one_curve(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from problems import pde
+
+    store = tmp_path / "r.h5"
+    with solvers.RunStore(str(store)) as st:
+        st.save(solvers.solve(pde.Poisson((8, 8)), method="cg", precond="mg"))
+    from solvers.cli import _format
+
+    got = {}
+    real = _format.plot_histories
+    _format.plot_histories = lambda curves, *a, **k: got.setdefault("n", len(curves)) or True
+    try:
+        cli.main(["runs", "plot", str(store), "-1", "-1", "--output", str(tmp_path / "p.png")])
+    finally:
+        _format.plot_histories = real
+    assert got["n"] == 1

@@ -213,6 +213,10 @@ def plot_histories(curves, path: str, title: str = "", ylabel: str = "relative r
     from matplotlib.figure import Figure
 
     panels = list(panels or dict.fromkeys(c[0] for c in curves))
+    # a panel whose runs have no positive history value (the demo's lattice: a build, no iterations) stays out:
+    # it was drawn as an empty frame (helper-103)
+    filled = {c[0] for c in curves if np.any(np.asarray(c[2], dtype=float) > 0)}
+    panels = [p for p in panels if p in filled] or panels[:1]
     fig = Figure(figsize=(6.4 * len(panels), 4.4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]

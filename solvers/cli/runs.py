@@ -141,7 +141,7 @@ def cmd_runs_plot(args) -> int:
     key_arg = args.metric or args.key
     with solvers.RunStore(args.file, mode="r") as store:
         if args.run_id:
-            ids = [_resolve(store, k) for k in args.run_id]
+            ids = list(dict.fromkeys(_resolve(store, k) for k in args.run_id))   # '-1 -1' is one run, one curve
             rows = {r["run_id"]: r for r in store.list()}
             rows = [rows[i] for i in ids]
         else:
