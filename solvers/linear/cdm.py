@@ -46,7 +46,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         ``MAX_REPLACEMENTS`` times, then reports ``"stagnated"`` with the
         attainable accuracy).
     maxiter : int, optional
-        Default ``10 n``.
+        Default ``10 n``. At the limit the result's ``x`` is the iterate with the smallest true
+        residual seen (a nonlinear ``M`` need not reduce it monotonically), not necessarily the last.
     M : callable or operator, optional
         The approximate inverse: any callable ``r -> z`` (it receives a copy
         of the residual and may be nonlinear, e.g. a learned model or a
