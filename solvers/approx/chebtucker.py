@@ -277,7 +277,7 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
 
     def on_grid(self, grid):
         """Values on a tensor grid: ``grid`` an int ``n`` (``n`` equispaced points per variable,
-        endpoints included), ``d`` ints, or ``d`` 1-D coordinate arrays inside the box.
+        endpoints included; ``n = 1``: the midpoint), ``d`` ints, or ``d`` 1-D coordinate arrays inside the box.
 
         Mesh-free: every factor is evaluated on its 1-D grid, then one Tucker product
         (cost :math:`O(\\sum_i n_i m_i r_i + \\prod n_i\\, r)`). Returns a host array of shape
