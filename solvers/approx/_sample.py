@@ -168,6 +168,11 @@ def adapt(kind, f, dom, tol):
 CHECK_POINTS = 8
 
 
+def _check_points(dom):
+    """The :data:`CHECK_POINTS` fixed pseudo-random points of the box of the off-grid checks (deterministic)."""
+    return dom[:, 0] + np.random.default_rng(20171).random((CHECK_POINTS, dom.shape[0])) * (dom[:, 1] - dom[:, 0])
+
+
 def off_grid_miss(f, dom, C, vmax, tol, tails):
     """Whether the interpolant with coefficients ``C`` (scaled by ``1 / vmax``) misses ``f`` at
     :data:`CHECK_POINTS` fixed pseudo-random points of the box by more than 10 times what its tails claim
@@ -176,7 +181,7 @@ def off_grid_miss(f, dom, C, vmax, tol, tails):
     of 2 and an estimate of 0). As Chebfun's ``sampleTest`` (Aurentz & Trefethen 2017, sec. 5). Returns
     ``(missed, evaluations)``."""
     d = dom.shape[0]
-    pts = dom[:, 0] + np.random.default_rng(20171).random((CHECK_POINTS, d)) * (dom[:, 1] - dom[:, 0])
+    pts = _check_points(dom)
     # f gets a copy: an f that changes its input in place moved the points the interpolant is compared at
     vals = sample(f, pts.copy())
     T = [_cheb.vander(np.clip(_cheb.from_box(pts[:, i], *dom[i]), -1, 1), C.shape[i]) for i in range(d)]
@@ -196,7 +201,7 @@ def cp_off_grid_miss(f, dom, w, B, tol, tails):
     points of degree 8) was resolved with an estimate of 0 and an error of 2, where the same function as a
     callable was caught (outside probe helper-108). Returns ``(missed, evaluations)``."""
     d = dom.shape[0]
-    pts = dom[:, 0] + np.random.default_rng(20171).random((CHECK_POINTS, d)) * (dom[:, 1] - dom[:, 0])
+    pts = _check_points(dom)
     w2, U2 = _v.cp(f, [pts[:, i].copy() for i in range(d)])
     nevals = int(sum(u.size for u in U2))
     if w2.shape != w.shape:

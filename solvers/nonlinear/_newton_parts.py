@@ -201,6 +201,14 @@ def f_noise(fx) -> float:
     return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
 
 
+def f_level(fx, decrease):
+    """``(unresolved, level)``: whether f cannot resolve a predicted ``decrease`` (below F_RESOLUTION |f|), and
+    the size of f's changes that count as noise there (``f_noise(fx)``, raised to F_RESOLUTION |f| when
+    unresolved). The line search and grad-reg's decrease test share it."""
+    unresolved = abs(decrease) <= F_RESOLUTION * abs(fx)
+    return unresolved, (max(f_noise(fx), F_RESOLUTION * abs(fx)) if unresolved else f_noise(fx))
+
+
 def inconsistent_jac(dot, x, fx, g, xn, fn, gn):
     """``(df, pred)`` when the last step's change of f, ``df = f(xn) - f(x)``, disagrees with the change
     the gradients predict, ``pred = (g(x) + g(xn)) . (xn - x) / 2`` (trapezoid rule, exact on a quadratic),

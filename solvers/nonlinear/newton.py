@@ -24,8 +24,8 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import (F_RESOLUTION, _Problem, _as_dense, _check_positive, _modified_cholesky_direction,
-                            _norm, f_noise, falls_at_constant, inconsistent_jac, negative_curvature,
+from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction,
+                            _norm, f_level, falls_at_constant, inconsistent_jac, negative_curvature,
                             not_a_minimiser, rose_note, wrong_jac_message, grad_reg_failure)
 from ._nlp import int_arg
 from .linesearch import armijo_backtracking
@@ -307,8 +307,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         # f can then exceed 16 eps |f| many times over (f = 0.5 x'Hx - c'x with a stiff H cancels: noise
         # ~ eps |x| |H| |x|), its changes are noise -- a noise 'decrease' passed Armijo and took ||g||
         # from 2e-9 to 4e-2 -- and ||grad f|| decides (probe 25)
-        unresolved = abs(slope) <= F_RESOLUTION * abs(fx)
-        noise = max(f_noise(fx), F_RESOLUTION * abs(fx)) if unresolved else f_noise(fx)
+        unresolved, noise = f_level(fx, slope)
         ls = armijo_backtracking(phi, fx, slope, c1=c1, step_norm=dmax, max_evals=60,
                                  xtol=1e-15 * float(np.max(np.abs(x))),   # relative (1e-15 absolute failed x ~ 1e-16)
                                  noise=noise, noise_test=noise_test, trust_noise=not unresolved)
@@ -361,7 +360,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     # ends instead (trapezoid rule, exact on a quadratic; a cond-1e6 quadratic + quartic stagnated
                     # at ||g|| 5e-7 with gamma -> 1e-29 on f's rounding)
                     pred = be.dot(g, s)
-                    level = max(f_noise(fx), F_RESOLUTION * abs(fx)) if pred <= F_RESOLUTION * abs(fx) else f_noise(fx)
+                    level = f_level(fx, pred)[1]
                     noisy = math.isfinite(ft) and abs(fx - ft) <= level and pred > 0
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
