@@ -153,8 +153,8 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
         alone. A worker that dies mid-batch reruns the batch elsewhere, so a run can be
         stored twice (the latest counts).
     task_timeout : float, optional
-        Seconds a run may run on its worker (the clock starts when the scheduler reports it
-        processing, not when it is queued). A run that takes longer is stopped: its future is
+        Seconds a run may execute on its worker (the worker's clock, from the moment the run
+        starts executing: time queued does not count). A run that takes longer is stopped: its future is
         cancelled, its worker process restarted, and it is stored as a failed run whose error
         says it timed out (a rerun skips it unless ``retry_failed``). Checked every
         ``min(1, task_timeout / 20)`` s (at least 0.05 s). Needs ``batch`` 1 (the default then):
