@@ -249,7 +249,6 @@ def norm2(xp, v, dot=None) -> float:
     return m * math.sqrt(float((dot or xp.dot)(w, w)))
 
 
-
 #: right-hand sides with ``max|b|`` inside ``[2^-SCALE_BAND, 2^SCALE_BAND]`` are solved as given; others
 #: are first multiplied by a power of two (exact) so that ``max|b|`` lies in ``[1/2, 1)``
 SCALE_BAND = 100
@@ -447,29 +446,30 @@ class KrylovRun:
             return nonfinite_reason("the right-hand side b")
         if self.scale:
             return nonfinite_reason(f"A @ x0 (b and x0 were scaled by 2^{-self.scale} to keep norms finite; x0 is "
-                                    "far outside the scale of the solution for this b: pass x0=None or a "
-                                    "rescaled x0)")
+                                    "far outside the scale of the solution for this b: pass x0=None or a rescaled x0)")
         return nonfinite_reason("A @ x0")
 
-    def begin(self, norm=None, first=None):
-        """The zero right-hand side and initial-residual checks.
-
-        Returns an early :class:`SolveResult` (``b = 0``, non-finite or already
-        converged initial residual) or ``(x, r, rnorm)`` with ``x`` the zero
-        vector or the ``x0`` copy. ``norm(r)`` defaults to :meth:`dot_norm`;
-        ``first(x) -> (r, rnorm)`` replaces :meth:`residual` plus ``norm``.
-        """
+    def begin(self, norm=None, first=None, zero_x=True):
+        """The zero right-hand side and initial-residual checks. Returns an early :class:`SolveResult` (``b = 0``,
+        non-finite or already converged initial residual) or ``(x, r, rnorm)`` with ``x`` the zero vector or the
+        ``x0`` copy. ``norm(r)`` defaults to :meth:`dot_norm`; ``first(x) -> (r, rnorm)`` replaces
+        :meth:`residual` plus ``norm``. ``zero_x=False`` (with ``first``, which must not read ``x`` then):
+        without ``x0``, ``x`` is returned unwritten, for a solver whose first update writes it whole (CG: ``x =
+        alpha p``) and that zeroes it itself before any other use. The early exits return zeros."""
         xp, n = self.xp, self.n
         if self.bnorm == 0.0:
             self.hist.append(0.0)
             return self.done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-        x = _work.zeros(xp, n) if self.S.x is None else self.S.x     # pooled: see solvers._workspace
+        unset = self.S.x is None and not zero_x and first is not None         # (pooled: solvers._workspace)
+        x = (_work.empty(xp, n) if unset else _work.zeros(xp, n)) if self.S.x is None else self.S.x
         if first is not None:
             r, rnorm = first(x)
         else:
             r = self.residual(x)
             rnorm = (norm or self.dot_norm)(r)
         self.hist.append(rnorm)
+        if unset and not (math.isfinite(rnorm) and rnorm > self.tol):
+            x[...] = 0.0
         if not math.isfinite(rnorm):
             return self.done(x, Status.NONFINITE, 0, rnorm, self.x0_reason())
         if rnorm <= self.tol:

@@ -143,6 +143,11 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     Msrc = C._raw_or_wrapped(R.M.raw, R.M.op) if (S.x is None and R.M is not None) else None
     start_from = getattr(Msrc, "initial_guess", None) if getattr(Msrc, "fmg_start", False) else None
 
+    # from x = 0 with a general M and no callback (MG-CG): x is left unwritten and r unset until the first
+    # iteration writes them whole (x = alpha p, r = b - alpha q; M reads b itself): two passes fewer per solve
+    lazy = (S.x is None and start_from is None and S.M is not None and not R.cb
+            and C.diagonal_of_preconditioner(S.M) is None)
+
     def first(x):                  # r = b - A x into r, and r.r from the same pass
         nonlocal rr
         if S.x is None and start_from is not None:
@@ -150,17 +155,19 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             R.cnt["matvecs"] += 1
             rr = K.residual(b, Aap.into(x, q), r)
         elif S.x is None:
-            r[...] = b
+            if not lazy:
+                r[...] = b
             rr = R.bnorm * R.bnorm
         else:
             R.cnt["matvecs"] += 1
             rr = K.residual(b, Aap.into(x, q), r)
         return r, math.sqrt(rr)
 
-    init = R.begin(first=first)
+    init = R.begin(first=first, zero_x=not lazy)
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init
+    r_src = b if lazy else r       # what holds the residual until the first update writes r
     matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
     r0 = rnorm
     grow = DIVERGE_FACTOR * r0             # beyond this the system is not SPD with a consistent b (see below)
@@ -193,7 +200,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         papps += 1
         if dinv is not None:
             return K.diag_apply(dinv, r, out)
-        zz, rz0 = Map.with_dot(r, out)
+        zz, rz0 = Map.with_dot(r_src, out)
         if zz is not out:
             out[...] = zz
         return rz0
@@ -201,7 +208,16 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     # the first direction p = z = M r: M writes it into p directly (no copy)
     p = W.copy(xp, r) if S.M is None else W.empty(xp, n)
     rz = precondition(p)
+    x_unset = lazy                 # x not written yet (lazy start): zeroed before any use but the first update
+
+    def x_zero():
+        nonlocal x_unset
+        if x_unset:
+            x[...] = 0.0
+            x_unset = False
+
     if not (rz > 0.0) or not math.isfinite(rz):
+        x_zero()
         return _precond_fail(done, R, x, 0, rnorm, rz)
 
     # convergence is claimed on the true residual b - A x of the returned x (one matvec per claim); a
@@ -227,6 +243,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         for k in range(k + 1, S.maxiter + 1):
             qv, pap = Aap.with_dot(p, q)
             matvecs += 1
+            if x_unset and not (0.0 < pap < math.inf):
+                x_zero()
             if not math.isfinite(pap):
                 status, reason = Status.NONFINITE, C.nonfinite_reason(f"p^T A p at iteration {k}")
                 k -= 1
@@ -264,11 +282,16 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                 rr = K.cg_update_xr(x, r, p, qv, alpha)
                 rz_new = None
             else:                          # x += alpha p deferred: fused with p = z + beta p below (one pass
-                rr = K.cg_update_r(r, qv, alpha)    # fewer over x, p), or applied on the way out
+                if r_src is r:             # fewer over x, p), or applied on the way out
+                    rr = K.cg_update_r(r, qv, alpha)
+                else:                      # the lazy start's first update: r = b - alpha q
+                    rr = K.cg_first_r(r_src, qv, alpha, r)
+                    r_src = r
                 rz_new = None
                 pending = True
             rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
             if pending and not (tol < rnorm <= grow):   # (NaN too)
+                x_zero()
                 K.axpy(alpha, p, x)        # this iteration may end the loop: x is the iterate of rnorm
                 pending = False
             hist.append(rnorm)
@@ -295,13 +318,17 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
                 papps += 1
             if not (rz_new > 0.0) or not math.isfinite(rz_new):
                 if pending:
+                    x_zero()
                     K.axpy(alpha, p, x)
                 return _precond_fail(done, R, x, k, rnorm, rz_new, true_residual)
             beta = rz_new / rz
             if len(lanczos) < keep:
                 lanczos.append(beta)
             rz = rz_new
-            if pending:
+            if pending and x_unset:
+                K.cg_first_xp(x, p, z, alpha, beta)     # x = alpha p: the lazy start's first x
+                pending = x_unset = False
+            elif pending:
                 K.cg_update_xp(x, p, z, alpha, beta)
                 pending = False
             else:
@@ -309,6 +336,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         else:
             k = S.maxiter
             status = Status.MAXITER
+        x_zero()                   # (maxiter = 0: no iteration wrote x)
         keep = 0
         del lanczos[len(lanczos) - len(lanczos) % 2:]     # whole (alpha, beta) pairs of the first run
         if status not in (Status.CONVERGED, Status.MAXITER) or k == 0:

@@ -343,6 +343,14 @@ def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
     R.cg_update_xp(x2, p2, z2, -0.3, 0.6)
     for a, b in ((x1, x2), (p1, p2)):
         np.testing.assert_allclose(a, b, rtol=1e-15)
+    r1[...] = np.nan
+    assert ck.cg_first_r(q, p, 0.4, r1) == pytest.approx(R.cg_first_r(q, p, 0.4, r2), rel=1e-14)
+    np.testing.assert_allclose(r1, r2, rtol=1e-15)
+    x1[...] = np.nan
+    ck.cg_first_xp(x1, p1, z1, -0.3, 0.6)
+    R.cg_first_xp(x2, p2, z2, -0.3, 0.6)
+    for a, b in ((x1, x2), (p1, p2)):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
     ck.axpy(1.5, p1, x1)
     R.axpy(1.5, p2, x2)
     np.testing.assert_allclose(x1, x2, rtol=1e-15)

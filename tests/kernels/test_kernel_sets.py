@@ -97,6 +97,33 @@ def test_deferred_cg_updates(rng, n, backend):
     np.testing.assert_array_equal(x, keep)
 
 
+@pytest.mark.parametrize("n", [17, 60_000])
+@pytest.mark.parametrize("backend", [NP, NB])
+def test_first_cg_updates(rng, n, backend):
+    """CG's first updates from ``x = 0`` (``r = b - a q`` with ``b`` read, ``x = a p, p = z + b p``) against the
+    element-wise formulas: the old contents of ``r`` and ``x`` (NaN here) are never read, ``b`` is untouched,
+    and a length mismatch is refused before anything is written."""
+    K = backend.kernels("krylov").select(n)
+    b, p, q, z = (rng.standard_normal(n) for _ in range(4))
+    r, x = np.full(n, np.nan), np.full(n, np.nan)
+    b_keep = b.copy()
+    r_ref = b - 0.3 * q
+    assert K.cg_first_r(b, q, 0.3, r) == pytest.approx(float(r_ref @ r_ref), rel=1e-12)
+    np.testing.assert_allclose(r, r_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(b, b_keep)
+    x_ref, p_ref = 0.3 * p, z + 0.7 * p
+    K.cg_first_xp(x, p, z, 0.3, 0.7)
+    np.testing.assert_allclose(x, x_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-13, atol=1e-15)
+    short = np.zeros(n - 1)
+    keep = x.copy()
+    for call in (lambda: K.cg_first_r(short, q, 1.0, r), lambda: K.cg_first_r(b, q, 1.0, short),
+                 lambda: K.cg_first_xp(x, short, z, 1.0, 1.0)):
+        with pytest.raises(ValueError, match="length"):
+            call()
+    np.testing.assert_array_equal(x, keep)
+
+
 @pytest.mark.parametrize("n", [0, 1, 17, 60_000, 1_000_003])
 @pytest.mark.parametrize("backend", [NP, NB])
 def test_absmax_against_numpy(rng, n, backend):

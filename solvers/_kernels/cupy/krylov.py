@@ -31,11 +31,14 @@ _UPDATE_XRZ = _ew("update_xrz", "float64 alpha, float64 p, float64 q, float64 di
 _UPDATE_R = _ew("update_r", "float64 alpha, float64 q", "float64 r", "r -= alpha * q;")
 _UPDATE_XP = _ew("update_xp", "float64 alpha, float64 z, float64 beta", "float64 x, float64 p",
                  "x += alpha * p; p = z + beta * p;")
+_FIRST_R = _ew("first_r", "float64 alpha, float64 b, float64 q", "float64 r", "r = b - alpha * q;")
+_FIRST_XP = _ew("first_xp", "float64 alpha, float64 z, float64 beta", "float64 x, float64 p",
+                "x = alpha * p; p = z + beta * p;")
 _AXPY = _ew("axpy", "float64 alpha, float64 p", "float64 x", "x += alpha * p;")
 _XPBY = _ew("xpby", "float64 z, float64 beta", "float64 p", "p = z + beta * p;")
 _CHEB_STEP = _ew("cheb_step", "float64 ad, float64 c1, float64 c2", "float64 z, float64 res, float64 d",
                  "res -= ad; d = c1 * d + c2 * res; z += d;")
-SOURCES = (_UPDATE_XR, _UPDATE_XRZ, _UPDATE_R, _UPDATE_XP, _AXPY, _XPBY, _CHEB_STEP)
+SOURCES = (_UPDATE_XR, _UPDATE_XRZ, _UPDATE_R, _UPDATE_XP, _FIRST_R, _FIRST_XP, _AXPY, _XPBY, _CHEB_STEP)
 
 
 def dot(a, b):
@@ -72,6 +75,17 @@ def cg_update_r(r, q, alpha):
 def cg_update_xp(x, p, z, alpha, beta):
     """``x += alpha p``, then ``p = z + beta p`` (one launch, the same old ``p``)."""
     _build.build(_UPDATE_XP)(alpha, z, beta, x, p)
+
+
+def cg_first_r(b, q, alpha, r):
+    """``r = b - alpha q``; return ``r.r``."""
+    _build.build(_FIRST_R)(alpha, b, q, r)
+    return dot(r, r)
+
+
+def cg_first_xp(x, p, z, alpha, beta):
+    """``x = alpha p``, then ``p = z + beta p`` (one launch)."""
+    _build.build(_FIRST_XP)(alpha, z, beta, x, p)
 
 
 def axpy(alpha, p, x):

@@ -82,6 +82,23 @@ def cg_update_xp(x, p, z, alpha, beta):
     p += z
 
 
+def cg_first_r(b, q, alpha, r):
+    """``r = b - alpha q`` (CG's first residual update from ``x = 0``: ``b`` is read, not copied into ``r``
+    first); return ``r.r``."""
+    _same_length(r, q, b)
+    np.multiply(q, -alpha, out=r)
+    r += b
+    return float(np.dot(r, r))
+
+
+def cg_first_xp(x, p, z, alpha, beta):
+    """``x = alpha p`` (``x``'s content is not read), then ``p = z + beta p``, in place."""
+    _same_length(x, p, z)
+    np.multiply(p, alpha, out=x)
+    p *= beta
+    p += z
+
+
 def axpy(alpha, p, x):
     """``x += alpha p`` in place."""
     _same_length(x, p)
