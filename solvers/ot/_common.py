@@ -123,6 +123,12 @@ class Geometry:
             err = float(_rel_gap(xp, a, lr).sum() + _rel_gap(xp, b, lc).sum())
         return err if math.isfinite(err) else (math.inf if err == math.inf else math.nan)
 
+    def cost_absmax(self) -> float:
+        """``max |C|`` (computed once, without an n x m temporary: C does not change)."""
+        if self._cmax is None:
+            self._cmax = max(abs(float(self.be.xp.max(self.C))), abs(float(self.be.xp.min(self.C))))
+        return self._cmax
+
     def rounding_floor(self, f, g, eps, a, b) -> tuple:
         """The L1 marginal error that rounding alone causes in the plan of ``(f, g)``: every
         exponent ``(f_i + g_j - C_ij) / eps`` carries an absolute error of about
@@ -133,9 +139,7 @@ class Geometry:
         certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
         xp = self.be.xp
         u = float(np.finfo(np.float64).eps) / 2
-        if self._cmax is None:     # |C| max, no n x m temporary (once: C does not change)
-            self._cmax = max(abs(float(xp.max(self.C))), abs(float(xp.min(self.C))))
-        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self._cmax
+        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self.cost_absmax()
         sa, sb = float(a.sum()), float(b.sum())
         return 2.0 * u * (scale / eps) * 0.5 * (sa + sb) + abs(sa - sb), scale
 
@@ -311,22 +315,18 @@ def positive_eps(eps, where: str) -> float:
 
 
 def center(v):
-    """``v`` shifted by the midpoint of its range (a gauge change of a potential: ``(f - t, g + t)``
-    is the same plan). A warm start with a huge constant offset (``f0 = 1e16 + ...``) would
-    otherwise carry that offset into every ``f_i + g_j - C_ij`` and lose the answer to
-    cancellation."""
+    """``v`` shifted by the midpoint of its range (a gauge change: ``(f - t, g + t)`` is the same plan). A warm
+    start with a huge offset (``f0 = 1e16 + ...``) would carry it into every ``f_i + g_j - C_ij`` (cancellation)."""
     t = 0.5 * float(v.max()) + 0.5 * float(v.min())
     return v - t if t != 0.0 else v
 
 
 def clip_warm_start(v, w, eps: float, cost_range: float):
-    """A centred warm start clipped to ``+-R``, ``R = 2 (C.max() - C.min() + eps log(max w / min w)) + eps``.
-
-    Every Sinkhorn update of a potential has a range of at most ``C.max() - C.min() + eps
-    log(max w / min w)`` (``w`` its weights), so values beyond ``R`` carry no information -- but
-    they do harm: ``f0 = [1e300, -1e300, 0, ...]`` put an offset of 1e300 into every potential
-    after one update, below whose rounding the answer was lost (the run stagnated at an L1 error
-    of 5.9 on a 6 x 5 problem). A warm start inside the range is returned unchanged."""
+    """A centred warm start clipped to ``+-R``, ``R = 2 (C.max() - C.min() + eps log(max w / min w)) + eps``. Every
+    Sinkhorn update of a potential has a range of at most ``C.max() - C.min() + eps log(max w / min w)`` (``w``
+    its weights), so values beyond ``R`` carry no information -- but they do harm: ``f0 = [1e300, -1e300, 0,
+    ...]`` put an offset of 1e300 into every potential after one update, below whose rounding the answer was
+    lost (stagnated at an L1 error of 5.9 on a 6 x 5 problem). A warm start inside the range is unchanged."""
     wmin, wmax = float(w.min()), float(w.max())
     R = min(2.0 * (cost_range + eps * math.log(wmax / wmin)) + eps, float(np.finfo(np.float64).max))
     if float(v.max()) <= R and float(v.min()) >= -R:

@@ -237,6 +237,13 @@ class ScalingRun(SinkhornRun):
         return True
 
     # -- the iteration -------------------------------------------------------------------------
+    def recentre(self, c: float) -> None:
+        """As :meth:`SinkhornRun.recentre`; the kernel's reference potentials move with the pair (its entries
+        ``exp((fb + gb - C) / eps)`` and the scalings do not change)."""
+        super().recentre(c)
+        if self.kernel is not None:
+            self.fb, self.gb = self.fb - c, self.gb + c
+
     def restart(self, eps: float) -> None:
         self._leave_kernel()
         self.f32 = self._f32_initial()

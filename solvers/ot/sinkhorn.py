@@ -31,7 +31,8 @@ for the returned potentials: the final stage ends as soon as its error has staye
 that floor without falling by 10 % over half of :data:`STALL_WINDOW` iterations (instead of
 spending the whole budget).
 A tolerance below the weights' own mismatch ``|sum a - sum b|`` is refused before any work. A warm start ``f0`` (or ``g0``) is re-centred first: a constant
-offset is a gauge change, and carried along it would swamp every exponent.
+offset is a gauge change, and carried along it would swamp every exponent. The final stage also moves the pair
+to its best gauge (:func:`_gauge`) after each chunk when that at least halves the rounding floor.
 
 References
 ----------
@@ -85,6 +86,10 @@ class SinkhornRun:
         """Continue from the current ``f`` at another eps (recomputes ``g``)."""
         self.eps = eps
         self.g = self.geom.g_update(self.f, self.log_b, eps, out=self.g)
+
+    def recentre(self, c: float) -> None:
+        """``(f - c, g + c)``: the same plan and the same iteration from here, in another gauge (new arrays)."""
+        self.f, self.g = self.f - c, self.g + c
 
     def run(self, tol: float, steps: int, check_every: int, *, measure_last: bool, cb=None, nit0: int = 0) -> str:
         """Measure the current iterate, then alternate update and measurement, ``steps`` updates.
@@ -195,6 +200,27 @@ class _Stall:
         return float(e.min()) <= 100.0 * self.floor[0]
 
 
+def _gauge(run, cmax: float) -> None:
+    """Move the pair ``(f, g)`` to the gauge ``(f - c, g + c)`` (the same plan) of the smallest rounding floor when
+    that at least halves it. The floor scales with ``max|f| + max|g| + max|C|``
+    (:meth:`~solvers.ot._common.Geometry.rounding_floor`); over ``c`` its minimum is ``s_f + s_g + |m_f + m_g| +
+    max|C|`` (``m``, ``s``: the midpoint and half-width of a potential's range), reached for every ``c`` between
+    ``m_f`` and ``-m_g``: the one nearest 0 is taken. A warm start whose spread the clip to the potentials' range
+    (:func:`~solvers.ot._common.clip_warm_start`) left at its bound carried an offset of about that bound into both
+    potentials (``f ~ +2``, ``g ~ -2`` on a unit cost): the floor rose 4x and a tol a cold start meets ended
+    ``stagnated`` with an "out of reach" message (helper-107). A cold start is already near its best gauge and
+    is left as it is."""
+    xp = run.geom.be.xp
+    fl, fh, gl, gh = float(xp.min(run.f)), float(xp.max(run.f)), float(xp.min(run.g)), float(xp.max(run.g))
+    if not all(map(math.isfinite, (fl, fh, gl, gh))):
+        return
+    mf, mg = 0.5 * (fl + fh), 0.5 * (gl + gh)
+    now = max(-fl, fh) + max(-gl, gh) + cmax
+    best = 0.5 * (fh - fl) + 0.5 * (gh - gl) + abs(mf + mg) + cmax
+    if best <= 0.5 * now:
+        run.recentre(min(max(0.0, min(mf, -mg)), max(mf, -mg)))
+
+
 def _run_final(run, tol: float, steps: int, check: int, cb, rule, be, stall):
     """The final eps stage: ``run.run(tol, steps, check, measure_last=True)`` in chunks of ``rule.every``
     (:data:`STALL` without a rule) updates, asking after each chunk the switch ``rule(recent, count, tol)``
@@ -212,6 +238,7 @@ def _run_final(run, tol: float, steps: int, check: int, cb, rule, be, stall):
         done += every
         if status != Status.MAXITER:
             return status
+        _gauge(run, run.geom.cost_absmax())
         if rule is not None:
             recent = be.to_numpy(run.errors[max(0, run.count - rule.window - 1):run.count])
             if rule(recent, run.count, tol):
