@@ -39,6 +39,13 @@ def _raw_or_wrapped(obj, op):
 _F64 = np.dtype(np.float64)
 
 
+def _shares(a, b) -> bool:          # exactly (a strided column beside b's in one 2-D array shares none: helper-110)
+    try:
+        return bool(np.shares_memory(a, b, max_work=10 ** 6))
+    except np.exceptions.TooHardError:
+        return True
+
+
 def describe(raw) -> str:
     """``'a FunctionOperator of shape (n, n)'``: how messages name an operator."""
     shape = getattr(raw, "shape", None)
@@ -46,16 +53,12 @@ def describe(raw) -> str:
 
 
 def check_vector(y, n, name, raw, be, x=None, what="matvec"):
-    """The output ``y`` of operator ``name`` (``"A"`` or ``"M"``; ``raw`` is what the user passed)
-    as a float64 vector of length ``n`` for the kernels, or a clear error.
-
-    Accepted: a backend array of shape ``(n,)`` (or a ``(n, 1)`` / ``(1, n)`` column / row) of a
-    real floating dtype (float32 and other floats are cast to float64). Rejected with an error
-    naming the operator: another shape (``ValueError``), a complex, integer, boolean or object
-    dtype, or something that is not an array of the backend (``TypeError``). An output that is
-    the input array itself is copied (the solvers update outputs in place). O(1) unless a cast
-    or copy is needed: the values are not scanned.
-    """
+    """The output ``y`` of operator ``name`` (``"A"`` or ``"M"``; ``raw`` is what the user passed) as a float64
+    vector of length ``n`` for the kernels, or a clear error. Accepted: a backend array of shape ``(n,)`` (or a
+    ``(n, 1)`` / ``(1, n)`` column / row) of a real floating dtype (other floats are cast to float64). Rejected
+    with an error naming the operator: another shape (``ValueError``), a complex, integer, boolean or object
+    dtype, or something that is not an array of the backend (``TypeError``). An output that is the input array
+    itself is copied (the solvers update outputs in place). O(1) unless a cast or copy is needed."""
     xp = be.xp
     who = f"{name}(r)" if what == "call" else f"{name}.{what}"
     if not isinstance(y, xp.ndarray):
@@ -103,6 +106,7 @@ class Applier:
         self.be = be
         self.raw = raw
         self.name = name
+        self.protect = None           # a NumPy array no borrowed product may share memory with (the solve's b)
         self.n = op.shape[0]
         self._shape = (self.n,)
         src = _raw_or_wrapped(raw, op)
@@ -128,6 +132,9 @@ class Applier:
             ok = False
         if not ok:
             y = check_vector(y, self.n, self.name, self.raw, self.be, x)
+        if self.protect is not None and np.may_share_memory(y, self.protect) and _shares(y, self.protect):
+            raise ValueError(f"{self.name} ({describe(self.raw)}) returned storage that b shares: b is the operator's "
+                             "own output buffer, overwritten by every product; pass b.copy()")
         return self._asvec(y)
 
     def into(self, x, out):
@@ -265,13 +272,9 @@ def ldexp(v: float, e: int) -> float:
 
 
 def scale_exponent(xp, b, amax: float = math.nan) -> int:
-    """The exponent ``e`` of the power-of-two scaling ``b -> b * 2^-e`` (0 when ``b`` needs none).
-
-    Norms and dot products of vectors whose largest entry is near 1 neither overflow nor
-    underflow in double precision (``||b||^2 <= n``), whatever the scale of ``b``; a
-    power of two changes no digit (short of the subnormal range), so the scaled solve
-    does the same arithmetic as the unscaled one would without over/underflow.
-    """
+    """The exponent ``e`` of the power-of-two scaling ``b -> b * 2^-e`` (0 when ``b`` needs none). Norms and dot
+    products of vectors whose largest entry is near 1 neither overflow nor underflow (``||b||^2 <= n``); a power
+    of two changes no digit (short of the subnormal range): the scaled solve does the same arithmetic."""
     if b.size == 0:
         return 0
     m = amax if math.isfinite(amax) else float(xp.max(xp.abs(b)))     # amax: max |b| when already measured
@@ -299,13 +302,10 @@ SUBNORMAL_ADVICE = ("the solution lies partly in the subnormal range (below 2.2e
 # ------------------------------------------------------------------ results
 def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnorm, *, reason="",
            options=None, extras=None, scale=0, start=None, **stats):
-    """Build the :class:`SolveResult` with a message that says what to try on failure.
-
-    ``x``, ``tol``, ``rnorm`` and the history are in the units of the solve; ``scale`` is the
-    exponent ``e`` of the right-hand side scaling (:func:`scale_exponent`): ``x`` and the
-    residuals are multiplied by ``2^e`` here. ``start``: a callable giving the user's ``x0`` (float64), returned
-    instead of an ``x`` that overflows in that multiplication (zero without it).
-    """
+    """Build the :class:`SolveResult` with a message that says what to try on failure. ``x``, ``tol``, ``rnorm``
+    and the history are in the units of the solve; ``scale`` is the exponent ``e`` of the right-hand side scaling
+    (:func:`scale_exponent`): ``x`` and the residuals are multiplied by ``2^e`` here. ``start``: a callable giving
+    the user's ``x0`` (float64), returned instead of an ``x`` that overflows in that multiplication (else zero)."""
     xp = sysm.be.xp
     residuals = hist.array()
     if scale:
@@ -379,6 +379,8 @@ class KrylovRun:
                 S.x = xp.ldexp(S.x, -e)
         self.bnorm = math.sqrt(K.dot(S.b, S.b))
         self.tol = max(S.rtol * self.bnorm, ldexp(S.atol, -e))
+        for ap in [p for p in (self.A, self.M) if p is not None and isinstance(S.b, np.ndarray)]:
+            ap.protect = S.b
 
     def unscale(self, v: float, power: int = 1) -> float:
         """A value of the solve (a residual norm: ``power=1``; a curvature ``p^T A p``: 2) in the user's units."""
@@ -432,12 +434,10 @@ class KrylovRun:
         self.cnt["matvecs"] += 1
         return self.S.b - self.A.into(x, self.xp.empty(self.n))
 
-    def dot_norm(self, v) -> float:
-        """``||v||_2`` from the backend's dot kernel."""
+    def dot_norm(self, v) -> float:      # ``||v||_2`` from the backend's dot kernel
         return math.sqrt(self.K.dot(v, v))
 
-    def norm(self, v) -> float:
-        """``||v||_2`` without under- or overflow (:func:`norm2`, by the backend's dot kernel)."""
+    def norm(self, v) -> float:          # ``||v||_2`` without under- or overflow (norm2, the backend's dot)
         return norm2(self.xp, v, self.K.dot)
 
     def x0_reason(self) -> str:

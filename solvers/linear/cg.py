@@ -143,10 +143,15 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     Msrc = C._raw_or_wrapped(R.M.raw, R.M.op) if (S.x is None and R.M is not None) else None
     start_from = getattr(Msrc, "initial_guess", None) if getattr(Msrc, "fmg_start", False) else None
 
-    # from x = 0 with a general M and no callback (MG-CG): x is left unwritten and r unset until the first
-    # iteration writes them whole (x = alpha p, r = b - alpha q; M reads b itself): two passes fewer per solve
+    # from x = 0 with a general M and no callback (MG-CG): x is left unwritten until the first iteration writes
+    # it whole (x = alpha p); r too (r = b - alpha q, M reading the caller's b itself) where M promises not to
+    # write into its input (``reads_input_only``: the library's multigrid) and A writes its products into CG's
+    # own q -- an M using its input as scratch changed the caller's b and gave a false convergence, and A's reused
+    # output buffer passed as b was overwritten before the update read it (helper-110): two passes fewer per solve
     lazy = (S.x is None and start_from is None and S.M is not None and not R.cb
             and C.diagonal_of_preconditioner(S.M) is None)
+    lazy_r = (lazy and getattr(Msrc, "reads_input_only", False) is True
+              and (Aap._dot is not None or Aap._into is not None))
 
     def first(x):                  # r = b - A x into r, and r.r from the same pass
         nonlocal rr
@@ -155,7 +160,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             R.cnt["matvecs"] += 1
             rr = K.residual(b, Aap.into(x, q), r)
         elif S.x is None:
-            if not lazy:
+            if not lazy_r:
                 r[...] = b
             rr = R.bnorm * R.bnorm
         else:
@@ -167,7 +172,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init
-    r_src = b if lazy else r       # what holds the residual until the first update writes r
+    r_src = b if lazy_r else r     # what holds the residual until the first update writes r
     matvecs, papps = R.cnt["matvecs"], 0   # the hot loop counts in locals
     r0 = rnorm
     grow = DIVERGE_FACTOR * r0             # beyond this the system is not SPD with a consistent b (see below)

@@ -133,8 +133,7 @@ class _Level:
     __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf", "csr", "rc", "ec", "split")
 
 
-_COARSENINGS = ("auto", "geometric", "galerkin")
-_CYCLES = ("auto", "V", "W")
+_COARSENINGS, _CYCLES = ("auto", "geometric", "galerkin"), ("auto", "V", "W")
 _DENSE_MAX = 8000          # points of the coarsest grid, solved with a dense inverse (8000^2 doubles = 0.5 GiB)
 
 
@@ -193,8 +192,12 @@ class MultigridPreconditioner(LinearOperator):
         As asked (``"auto"``, ``"geometric"`` or ``"galerkin"``); ``kind`` is the one used.
     kind : str
         ``"geometric"`` or ``"galerkin"``.
+    reads_input_only : bool
+        True: a cycle never writes into the vector it is applied to (so :func:`solvers.cg` may apply it
+        to the caller's ``b`` itself).
     """
 
+    reads_input_only = True
     def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
                  coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,

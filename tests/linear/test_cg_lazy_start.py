@@ -90,3 +90,80 @@ def test_lazy_start_exits_before_the_first_update_return_zero(poisoned, system, 
     res = solvers.cg(nan_A, b, M=ident, backend=backend)
     assert res.status == "nonfinite"
     np.testing.assert_array_equal(res.x, np.zeros(n))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_preconditioner_writing_into_its_input_leaves_b_alone(poisoned, system, backend):
+    """An M that uses its input as scratch on its first call (allowed: nothing says M must not) got the caller's
+    b itself from the lazy start: b was halved and CG claimed convergence for b / 2 (helper-110). Only an M that
+    promises ``reads_input_only`` (the library's multigrid) reads b itself now."""
+    A, b = system
+    d = A.diagonal()
+    b_keep = b.copy()
+    calls = [0]
+
+    def scratch(r):
+        z = r / d
+        if calls[0] == 0:
+            r *= 0.5
+        calls[0] += 1
+        return z
+
+    res = solvers.cg(A, b, M=_general(scratch, A.shape[0]), rtol=1e-10, maxiter=5000, backend=backend)
+    np.testing.assert_array_equal(b, b_keep)
+    ref = spla.spsolve(A.tocsc(), b_keep)
+    assert res.converged and np.linalg.norm(res.x - ref) <= 1e-7 * np.linalg.norm(ref)
+    assert res.history["residual"][-1] == pytest.approx(np.linalg.norm(b_keep - A @ res.x), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_b_that_is_the_operators_own_output_buffer_is_refused(backend):
+    """b = A.matvec(x) returned A's reused buffer, passed uncopied: every product overwrote b, and CG reported a
+    last residual of 0 against a true 3.9e-9 (the old code) or returned a wrong x under converged=True (the lazy
+    start; helper-110). Such a b is refused with an error naming the fix; a copy solves (against spsolve)."""
+    n = 300
+    S = sp.diags([-1.0, 2.01, -1.0], [-1, 0, 1], shape=(n, n)).tocsr()
+    buf = np.empty(n)
+
+    def mv(v):
+        buf[...] = S @ v
+        return buf
+
+    A = solvers.operators.FunctionOperator((n, n), mv)
+    xt = np.random.default_rng(0).standard_normal(n)
+    b = A.matvec(xt)
+    M = solvers.operators.FunctionOperator((n, n), lambda r: r / S.diagonal())
+    with pytest.raises(ValueError, match="b.copy"):
+        solvers.cg(A, b, M=M, rtol=1e-10, backend=backend)
+    b = S @ xt
+    res = solvers.cg(A, b.copy(), M=M, rtol=1e-10, backend=backend)
+    assert res.converged
+    ref = spla.spsolve(S.tocsc(), b)
+    assert np.linalg.norm(res.x - ref) <= 1e-6 * np.linalg.norm(ref)
+
+
+def test_strided_neighbour_of_b_is_not_refused():
+    """The aliasing test is exact: a product in the column next to b's, in one 2-D array, shares no memory."""
+    n = 200
+    S = sp.diags([-1.0, 2.01, -1.0], [-1, 0, 1], shape=(n, n)).tocsr()
+    W = np.zeros((n, 2))
+
+    def mv(v):
+        W[:, 1] = S @ v
+        return W[:, 1]
+
+    W[:, 0] = S @ np.ones(n)
+    res = solvers.cg(solvers.operators.FunctionOperator((n, n), mv), W[:, 0], rtol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(res.x, np.ones(n), rtol=1e-7)
+
+
+def test_numba_absmax_of_other_dtypes():
+    """The numba absmax reads float64 bit patterns: other dtypes are converted first (helper-110: float32 gave
+    32.00000757, an odd-length float32 raised, int64 gave NaN)."""
+    from solvers._kernels.numba import krylov as K
+
+    for a in (np.array([1, -3, 2, 0.5], np.float32), np.array([1, -3, 2], np.float32), np.array([1, -7, 2]),
+              np.arange(10.0)[::-3], np.asfortranarray(np.eye(3))[:, 1]):
+        for fn in (K.absmax_p, K.absmax_s):
+            assert fn(a) == np.abs(a).max()

@@ -70,9 +70,7 @@ def _as_float(m):
 
 
 @nb.njit(parallel=True, cache=True)
-def absmax_p(a):
-    """``max |a|`` in one pass (NaN when ``a`` holds a NaN, inf for an inf; 0 for an empty vector)."""
-    u = np.ascontiguousarray(a).view(np.uint64)
+def _absmax_p(u):
     n, nch = u.shape[0], 64
     ms = np.zeros(nch, dtype=np.uint64)
     for c in nb.prange(nch):
@@ -81,9 +79,22 @@ def absmax_p(a):
 
 
 @nb.njit(cache=True)
-def absmax_s(a):
-    u = np.ascontiguousarray(a).view(np.uint64)
+def _absmax_s(u):
     return _as_float(_absmax_range(u, 0, u.shape[0]))
+
+
+def _bits(a):
+    """The float64 bit patterns of ``a`` (other dtypes converted first: the patterns are float64's)."""
+    return np.ascontiguousarray(a, dtype=np.float64).reshape(-1).view(np.uint64)
+
+
+def absmax_p(a):
+    """``max |a|`` in one pass (NaN when ``a`` holds a NaN, inf for an inf; 0 for an empty vector)."""
+    return _absmax_p(_bits(a))
+
+
+def absmax_s(a):
+    return _absmax_s(_bits(a))
 
 
 # ------------------------------------------------ CG: x += a p ; r -= a q
