@@ -28,7 +28,7 @@ from .. import nonlinear
 from ..results import Status
 from . import _newton, _sns_kernel
 from ._scaling import ScalingRun
-from .sinkhorn import SinkhornRun
+from .sinkhorn import SinkhornRun, _gauge
 
 if TYPE_CHECKING:
     from .sns import _Run, _State
@@ -60,6 +60,8 @@ def _sinkhorn_stage(run: _Run, st: _State) -> None:
     while sk.count < o.max_sinkhorn:
         chunk = min(o.n_sinkhorn if sk.count == 0 else 10, o.max_sinkhorn - sk.count)
         status = sk.run(st.tol, chunk, run.check_every, measure_last=False, cb=run.cb, nit0=0)
+        if status == Status.MAXITER:   # the best gauge before Newton: a warm start's offset (f ~ +2, g ~ -2)
+            _gauge(sk)                  # otherwise stayed and raised the floor 4x (helper-111; sinkhorn._gauge)
         if status != Status.MAXITER or sk.err <= o.switch_tol:
             break
         h = be.to_numpy(sk.errors[:sk.count])

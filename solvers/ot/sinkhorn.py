@@ -32,7 +32,8 @@ that floor without falling by 10 % over half of :data:`STALL_WINDOW` iterations 
 spending the whole budget).
 A tolerance below the weights' own mismatch ``|sum a - sum b|`` is refused before any work. A warm start ``f0`` (or ``g0``) is re-centred first: a constant
 offset is a gauge change, and carried along it would swamp every exponent. The final stage also moves the pair
-to its best gauge (:func:`_gauge`) after each chunk when that at least halves the rounding floor.
+to its best gauge (:func:`_gauge`) after its first updates and each chunk when that at least halves ``max|f| +
+max|g|`` (the callback's ``f`` and ``g`` then move by that constant between two calls; the plan does not).
 
 References
 ----------
@@ -200,25 +201,32 @@ class _Stall:
         return float(e.min()) <= 100.0 * self.floor[0]
 
 
-def _gauge(run, cmax: float) -> None:
-    """Move the pair ``(f, g)`` to the gauge ``(f - c, g + c)`` (the same plan) of the smallest rounding floor when
-    that at least halves it. The floor scales with ``max|f| + max|g| + max|C|``
-    (:meth:`~solvers.ot._common.Geometry.rounding_floor`); over ``c`` its minimum is ``s_f + s_g + |m_f + m_g| +
-    max|C|`` (``m``, ``s``: the midpoint and half-width of a potential's range), reached for every ``c`` between
-    ``m_f`` and ``-m_g``: the one nearest 0 is taken. A warm start whose spread the clip to the potentials' range
+def _gauge(run) -> None:
+    """Move the pair ``(f, g)`` to the gauge ``(f - c, g + c)`` (the same plan) of the smallest ``max|f| + max|g|``
+    when that at least halves it: the rounding of every exponent ``f_i + g_j - C_ij`` scales with ``|f_i| + |g_j|``
+    (:meth:`~solvers.ot._common.Geometry.rounding_floor`). Over ``c`` the minimum is ``s_f + s_g + |m_f + m_g|``
+    (``m``, ``s``: the midpoint and half-width of a potential's range), reached for every ``c`` between ``m_f`` and
+    ``-m_g``: the one nearest 0 is taken. A warm start whose spread the clip to the potentials' range
     (:func:`~solvers.ot._common.clip_warm_start`) left at its bound carried an offset of about that bound into both
     potentials (``f ~ +2``, ``g ~ -2`` on a unit cost): the floor rose 4x and a tol a cold start meets ended
-    ``stagnated`` with an "out of reach" message (helper-107). A cold start is already near its best gauge and
-    is left as it is."""
+    ``stagnated`` with an "out of reach" message (helper-107). ``max|C|`` is left out of the test: one large cost
+    entry (a forbidden pair) dominated it and kept the offset (helper-111). A cold start is already near its best
+    gauge and is left as it is."""
     xp = run.geom.be.xp
     fl, fh, gl, gh = float(xp.min(run.f)), float(xp.max(run.f)), float(xp.min(run.g)), float(xp.max(run.g))
     if not all(map(math.isfinite, (fl, fh, gl, gh))):
         return
     mf, mg = 0.5 * (fl + fh), 0.5 * (gl + gh)
-    now = max(-fl, fh) + max(-gl, gh) + cmax
-    best = 0.5 * (fh - fl) + 0.5 * (gh - gl) + abs(mf + mg) + cmax
+    now = max(-fl, fh) + max(-gl, gh)
+    best = 0.5 * (fh - fl) + 0.5 * (gh - gl) + abs(mf + mg)
     if best <= 0.5 * now:
         run.recentre(min(max(0.0, min(mf, -mg)), max(mf, -mg)))
+
+
+#: the final stage's first gauge check (:func:`_gauge`) comes after this many updates (a warm start's offset forms
+#: in its first updates; a run that converges within its first chunk was left offset, helper-111), then one after
+#: every chunk
+GAUGE_FIRST = 10
 
 
 def _run_final(run, tol: float, steps: int, check: int, cb, rule, be, stall):
@@ -230,15 +238,21 @@ def _run_final(run, tol: float, steps: int, check: int, cb, rule, be, stall):
     ``"switch"`` when the rule asks to stop (the next iterate, unmeasured, is ``run.f``) or ``stagnated`` (that
     iterate measured, the last one)."""
     every = rule.every if rule is not None else STALL
-    done = 0
+    done, mark = 0, every                  # updates so far; the next chunk boundary (rule and stall asked there)
+    early = GAUGE_FIRST if GAUGE_FIRST < every else None
     while True:
-        if steps - done <= every:
+        stop = early if early is not None else mark
+        if steps - done <= stop - done:
             return run.run(tol, steps - done, check, measure_last=True, cb=cb, nit0=0)
-        status = run.run(tol, every, check, measure_last=False, cb=cb, nit0=0)
-        done += every
+        status = run.run(tol, stop - done, check, measure_last=False, cb=cb, nit0=0)
+        done = stop
         if status != Status.MAXITER:
             return status
-        _gauge(run, run.geom.cost_absmax())
+        _gauge(run)
+        if early is not None:              # the first gauge check only: the chunk goes on to its boundary
+            early = None
+            continue
+        mark += every
         if rule is not None:
             recent = be.to_numpy(run.errors[max(0, run.count - rule.window - 1):run.count])
             if rule(recent, run.count, tol):
@@ -295,7 +309,8 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``, ``marginal_error``,
         ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them
-        to keep them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
+        to keep them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run. Between two
+        calls the pair may move by a constant, ``(f - c, g + c)`` (the same plan; see the module notes).
     backend : str or Backend, optional
 
     Returns
