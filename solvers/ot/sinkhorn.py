@@ -399,9 +399,11 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
     elif note:
         msg = f"sinkhorn: {note}"
     elif status == Status.MAXITER:
+        warm = f0 is not None or g0 is not None      # (then no warm start is advised: it may be the cause, helper-111)
         msg = (f"sinkhorn: not converged after {nit} iterations (L1 marginal error {err:.3e} > tol {opts.tol:.3e}). "
-               "Small eps makes Sinkhorn slow: try solvers.sns (Newton stage), a larger maxiter, a warm start "
-               "(f0) or eps_scaling=0.5")
+               "Small eps makes Sinkhorn slow: try solvers.sns (Newton stage), a larger maxiter, "
+               + ("a cold start (f0=None, g0=None: a warm start far from the solution can take longer than none) "
+                  if warm else "a warm start (f0) ") + "or eps_scaling=0.5")
     elif status == Status.STOPPED:
         msg = stopped_message("sinkhorn", nit)
     elif status == Status.STAGNATED:

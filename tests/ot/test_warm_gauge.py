@@ -113,3 +113,13 @@ def test_sns_warm_start_is_gauged_before_newton():
     P = np.exp((res.f[:, None] + res.g[None, :] - C) / 1e-3)
     ref = ot.sinkhorn(a, b, C, 1e-3, method="sinkhorn_log", numItermax=200000, stopThr=1e-14)
     assert np.abs(P - ref).sum() <= 1e-8
+
+
+def test_maxiter_message_of_a_warm_start_advises_a_cold_one():
+    """A run from a warm start that hit maxiter advised "a warm start (f0)" (helper-111: a spread f0 beside a cost
+    entry of 1e6 never converged, while a cold start took 332 iterations)."""
+    C, rng = _problem(30, 2)
+    warm = solvers.sinkhorn(C, eps=1e-3, tol=1e-12, maxiter=5, f0=rng.standard_normal(30))
+    assert warm.status == "maxiter" and "cold start (f0=None" in warm.message and "a warm start (f0)" not in warm.message
+    cold = solvers.sinkhorn(C, eps=1e-3, tol=1e-12, maxiter=5)
+    assert cold.status == "maxiter" and "a warm start (f0)" in cold.message
