@@ -12,6 +12,17 @@ from . import _tucker
 from . import _validate as _v
 
 
+#: the rounding level of a sum relative to its operands' sizes (``||G|| prod ||A_i||_2`` each): a tail below
+#: ``SUM_ROUNDING`` times their sum is truncated even where it is most of the result (``a - a`` is rounding
+#: noise of about 1e-16 ``||a||``, which a tolerance relative to the result kept at ranks (2, 2, 2))
+SUM_ROUNDING = 1e-14
+
+
+def _norm2(factors) -> float:
+    """The product of the factors' spectral norms (1 for orthonormal factors)."""
+    return float(np.prod([np.linalg.norm(A, 2) if A.size else 0.0 for A in factors]))
+
+
 class Algebra:
     """``truncate``, ``*``, ``/`` (by a number), ``+``, ``-`` and constants; needs ``core``, ``factors``, ``domain``, ``d``, ``tol``,
     ``truncation_bound``, ``options``, ``method``, ``backend``, ``eval_method`` and the estimate helpers
@@ -93,8 +104,9 @@ class Algebra:
             raise ValueError("ChebTucker +: both functions must live on the same domain")
         core, fac = _tucker.add(self.core, self.factors, other.core, other.factors)
         tol = max(self.tol, other.tol)
+        floor = SUM_ROUNDING * (_tucker.fro(self.core) * _norm2(self.factors) + _tucker.fro(other.core) * _norm2(other.factors))
         with _config.blas_serial():
-            G, A, bound = _tucker.truncate(core, fac, tol)
+            G, A, bound = _tucker.truncate(core, fac, tol, floor=floor)
         (ia, ra), (ib, rb) = self._inherited(), other._inherited()
         return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb))
 

@@ -144,11 +144,12 @@ def mode_basis(M: np.ndarray, budget: float, cap=None):
     return np.ascontiguousarray(W[:, :r]), s, float(_tails(s)[r])
 
 
-def hosvd(C: np.ndarray, tol: float, ranks=None):
+def hosvd(C: np.ndarray, tol: float, ranks=None, floor: float = 0.0):
     """Truncated HOSVD of ``C`` (every factor from the unfolding of ``C`` itself).
 
     Ranks come from ``ranks`` (fixed) or from the tolerance: per-mode tail
-    ``<= tol * ||C||_F / sqrt(d)``, so that ``||C - C_hat||_F <= tol * ||C||_F``. The mode
+    ``<= max(tol * ||C||_F, floor) / sqrt(d)``, so that ``||C - C_hat||_F <= max(tol ||C||_F, floor)``
+    (``floor``: an absolute budget, the rounding level of the operation that made ``C``). The mode
     bases come from :func:`mode_basis` (Gram matrix, then the SVD of the projected unfolding).
 
     Returns
@@ -159,7 +160,7 @@ def hosvd(C: np.ndarray, tol: float, ranks=None):
         the unfolding was decomposed directly).
     """
     d = C.ndim
-    budget = tol * float(np.linalg.norm(C)) / np.sqrt(d)
+    budget = max(tol * float(np.linalg.norm(C)), floor) / np.sqrt(d)
     factors, svals, tails = [], [], []
     for i in range(d):
         U, s, tail = mode_basis(unfold(C, i), budget, None if ranks is None else ranks[i])
@@ -235,14 +236,23 @@ def orthonormalize(core: np.ndarray, factors):
     return core, out
 
 
-def truncate(core: np.ndarray, factors, tol: float, ranks=None):
-    """Re-truncate a Tucker tensor (any factors): orthonormalise, then HOSVD of the core.
+def truncate(core: np.ndarray, factors, tol: float, ranks=None, floor: float = 0.0):
+    """Re-truncate a Tucker tensor (any factors): orthonormalise, then HOSVD of the core, with
+    ``floor`` an absolute Frobenius budget as in :func:`hosvd` (the rounding level of a sum of
+    two tensors: their difference can be pure rounding, which a budget relative to it keeps).
+    A core whose whole norm is within ``floor`` becomes zero (ranks 1): the function is zero to
+    that accuracy.
 
-    Returns ``(core, factors, bound)`` with ``bound`` as in :func:`hosvd`.
+    Returns ``(core, factors, bound)`` with ``bound`` as in :func:`hosvd` (at most
+    ``max(tol ||core||_F, floor)``).
     """
     core, Q = orthonormalize(core, factors)
     scale = float(np.abs(core).max()) or 1.0       # unit-size core: no overflow in the norms
-    G, V, bound, _ = hosvd(core / scale, tol, ranks)
+    total = fro(core)
+    if ranks is None and 0.0 < total <= floor:
+        G = np.zeros((1,) * core.ndim)
+        return G, [np.ascontiguousarray(q[:, :1]) for q in Q], total
+    G, V, bound, _ = hosvd(core / scale, tol, ranks, floor / scale)
     return G * scale, [np.ascontiguousarray(q @ v) for q, v in zip(Q, V)], bound * scale
 
 

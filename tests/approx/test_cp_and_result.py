@@ -196,3 +196,24 @@ def test_many_terms_are_compressed_in_groups(rng, monkeypatch):
         assert err <= ct.truncation_bound * 1.0001 + 1e-14 * np.linalg.norm(C)
         assert err <= tol * np.linalg.norm(C)
         assert max(ct.ranks) <= max(_tucker.hosvd(C, tol)[0].shape) + 1     # ranks as the full-tensor HOSVD's
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e200])
+def test_a_difference_that_is_rounding_truncates_to_zero(rng, scale):
+    """``F - F`` (and a sum whose terms cancel to rounding) is the zero function at ranks 1, with its
+    truncation bound at the rounding level of the operands, at any scale; a sum whose result is not
+    rounding keeps the ranks and values of the exact function (session 27: ``F - F`` kept ranks (2, 2, 2)
+    of 1e-16 noise, the truncation budget being relative to the result)."""
+    f = lambda x: scale * np.exp(-x[:, 0] ** 2) * np.cos(x[:, 1]) / (3.0 + x[:, 2])  # noqa: E731
+    g = lambda x: scale * (np.sin(x[:, 0] + 2 * x[:, 1]) + x[:, 2] ** 2)  # noqa: E731
+    F, G = chebtucker(f, BOX3, tol=1e-10), chebtucker(g, BOX3, tol=1e-10)
+    X = box_points(rng, BOX3, 2000)
+    Z = F - F
+    assert Z.ranks == (1, 1, 1)
+    assert np.abs(Z(X)).max() == 0.0
+    assert Z.truncation_bound <= 1e-13 * np.abs(f(X)).max()
+    D = (F + G) - F                                   # the exact function: g
+    assert D.ranks == G.ranks
+    np.testing.assert_allclose(D(X), g(X), rtol=0, atol=1e-8 * scale)
+    W = (F + 1e-9 * G) - F                            # small, but far above rounding: kept
+    np.testing.assert_allclose(W(X), 1e-9 * g(X), rtol=0, atol=1e-15 * scale)
