@@ -48,3 +48,33 @@ def random_problem(rng, n, m, eps, weights=False):
 def l1_marginal_error(P, p):
     """L1 error of the dense plan ``P``'s marginals against the problem's weights."""
     return np.abs(P.sum(1) - p.a).sum() + np.abs(P.sum(0) - p.b).sum()
+
+
+def dual_newton(C, a, b, eps):
+    """:func:`dual_lbfgs` polished by SciPy's ``trust-exact`` (Newton with the dual's exact Hessian
+    ``[[diag r, P], [P^T, diag c]] / eps``, gauge ``g[0] = 0``): marginal errors of 1e-11 .. 1e-13 at
+    eps = 5e-4 on a unit cost (n = 50), where L-BFGS alone stops near 1e-6. Returns ``(f, g, P)``."""
+    n, m = C.shape
+    f, g, _ = dual_lbfgs(C, a, b, eps)
+    keep = np.r_[0:n, n + 1:n + m]
+
+    def split(z):
+        return z[:n], np.concatenate([[0.0], z[n:]])
+
+    def fun(z):
+        f, g = split(z)
+        P = np.exp((f[:, None] + g[None, :] - C) / eps)
+        return -(a @ f + b @ g - eps * P.sum()), -np.concatenate([a - P.sum(1), (b - P.sum(0))[1:]])
+
+    def hess(z):
+        f, g = split(z)
+        P = np.exp((f[:, None] + g[None, :] - C) / eps)
+        H = np.zeros((n + m, n + m))
+        H[:n, :n], H[n:, n:] = np.diag(P.sum(1)), np.diag(P.sum(0))
+        H[:n, n:], H[n:, :n] = P, P.T
+        return H[keep][:, keep] / eps
+
+    res = minimize(fun, np.concatenate([f, g[1:]]), jac=True, hess=hess, method="trust-exact",
+                   options={"gtol": 1e-15, "maxiter": 200})
+    f, g = split(res.x)
+    return f, g, np.exp((f[:, None] + g[None, :] - C) / eps)
