@@ -136,6 +136,19 @@ def test_plot_by_group(store, tmp_path, capsys, monkeypatch):
     assert "match the filters" in capsys.readouterr().err
 
 
+def test_plot_named_runs_keeps_those_passing_the_filters(store, tmp_path, capsys):
+    """Run ids with filter flags plot the named runs that pass the filters (the flags were ignored; helper-103)."""
+    pytest.importorskip("matplotlib")
+    p, ids = store
+    out = tmp_path / "named.png"
+    assert cli.main(["runs", "plot", str(p), ids[0], ids[1], ids[4], "-o", str(out)]) == 0
+    assert "(3 runs)" in capsys.readouterr().out
+    assert cli.main(["runs", "plot", str(p), ids[0], ids[1], ids[4], "--method", "cg", "-o", str(out)]) == 0
+    assert "(2 runs)" in capsys.readouterr().out                   # ids 0 and 4 are cg, 1 is gmres
+    assert cli.main(["runs", "plot", str(p), ids[1], "--method", "cg", "-o", str(out)]) == 2
+    assert "match the filters" in capsys.readouterr().err
+
+
 def test_plot_by_group_draws_one_colour_per_group(tmp_path):
     pytest.importorskip("matplotlib")
     from solvers.runs import _plot

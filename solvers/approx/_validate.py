@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .._scalar import unwrap
+
 METHODS = ("hosvd", "sthosvd", "hooi")
 
 
@@ -38,6 +40,7 @@ def domain(dom) -> np.ndarray:
 
 
 def _int(name, v, lo, hi):
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if not lo <= int(v) <= hi:
@@ -47,7 +50,8 @@ def _int(name, v, lo, hi):
 
 def per_mode(name, v, d, lo, hi) -> tuple:
     """An int or a sequence of ``d`` ints in ``[lo, hi]`` -> tuple of ``d`` ints."""
-    if isinstance(v, (list, tuple, np.ndarray)):
+    v = unwrap(v)                    # a 0-d array is one int (a 0-d bool or float one is refused by _int)
+    if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0):
         if len(v) != d:
             raise ValueError(f"{name} must be an int or {d} ints (one per variable), got {len(v)} values")
         return tuple(_int(f"{name}[{i}]", x, lo, hi) for i, x in enumerate(v))
@@ -75,6 +79,7 @@ def real_or_inf(v) -> float:
 
 
 def tol(t) -> float:
+    t = unwrap(t)
     if isinstance(t, bool) or not isinstance(t, numbers.Real):
         raise TypeError(f"tol must be a real number, got {type(t).__name__}")
     t = real_or_inf(t)                              # (10**400: out of range below, not an OverflowError)

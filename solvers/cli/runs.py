@@ -143,7 +143,8 @@ def cmd_runs_plot(args) -> int:
         if args.run_id:
             ids = list(dict.fromkeys(_resolve(store, k) for k in args.run_id))   # '-1 -1' is one run, one curve
             rows = {r["run_id"]: r for r in store.list()}
-            rows = [rows[i] for i in ids]
+            keep = {r["run_id"] for r in _selected(store, args)}     # the named runs passing the filters
+            rows = [rows[i] for i in ids if i in keep]                # (the filters were ignored; helper-103)
         else:
             rows = _selected(store, args)
             if not args.by:
@@ -266,7 +267,7 @@ def add_parser(sub) -> None:
 
     rp = rsub.add_parser("plot", help="convergence histories of runs (semilogy PNG)")
     rp.add_argument("file")
-    rp.add_argument("run_id", nargs="*", help="runs to plot (default: the latest --last runs passing the filters)")
+    rp.add_argument("run_id", nargs="*", help="runs to plot, if they pass the filters (default: the latest --last)")
     rp.add_argument("-o", "--output", default="runs.png", help="output image (default: runs.png)")
     rp.add_argument("--metric", default=None, help="history series, e.g. residual (default: residual / "
                     "marginal_error / ...)")

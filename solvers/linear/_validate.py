@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backends as _backends
+from .._scalar import unwrap
 from ..operators import base as _ops
 
 _F64 = np.dtype(np.float64)
@@ -141,6 +142,7 @@ def _check_operator_dtype(op, name):
 
 def check_nonnegative(name, v, example):
     """``v`` as a float: a finite real number >= 0 (``TypeError`` / ``ValueError`` naming ``name``)."""
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number >= 0 (e.g. {name}={example}), got {type(v).__name__} {v!r}")
     v = float(v)
@@ -153,6 +155,7 @@ def check_count(name, v, *, minimum=0, allow_none=False, what="an integer"):
     """``v`` as an int >= ``minimum`` (None passes through when ``allow_none``); errors name ``name``."""
     if v is None and allow_none:
         return None
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         extra = " or None" if allow_none else ""
         raise TypeError(f"{name} must be {what} >= {minimum}{extra}, got {type(v).__name__} {v!r}"

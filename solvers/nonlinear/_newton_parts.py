@@ -9,6 +9,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from .._scalar import unwrap
+
 
 class _Problem:
     """The user's callables with evaluation counters and output checks."""
@@ -173,6 +175,7 @@ def _modified_cholesky_direction(H, g, beta=1e-3):
 
 def _check_positive(name, v, allow_zero=False):
     what = f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite number"
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):      # a wrong type is a TypeError, as in cg
         raise TypeError(f"{what}, got {type(v).__name__} {v!r}")
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from ..linear._common import norm2
 from ..operators import LinearOperator, aslinearoperator
+from .._scalar import unwrap
 
 
 def _is_matrix(A) -> bool:
@@ -419,6 +420,7 @@ def second_order_point(ev: NLPEvaluator, q: Point, J):
 
 # ---------------------------------------------------------------------------------------------- option checks
 def positive_arg(name, v, *, upper=None, open_upper=True):
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):    # a wrong type is a TypeError, as elsewhere
         raise TypeError(f"{name} must be a positive finite number, got {type(v).__name__} {v!r}")
     if not math.isfinite(v) or v <= 0:
@@ -429,6 +431,7 @@ def positive_arg(name, v, *, upper=None, open_upper=True):
 
 
 def int_arg(name, v, low):
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}, got {type(v).__name__} {v!r}")
     if v < low:

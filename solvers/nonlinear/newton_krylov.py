@@ -30,6 +30,7 @@ from .. import backends as _backends
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import ConstantForcing, EisenstatWalker
 from .linesearch import armijo_backtracking
+from .._scalar import unwrap
 
 _METHOD = "newton-krylov"
 #: sufficient-decrease constant of the line search (Eisenstat & Walker's t)
@@ -40,6 +41,7 @@ STALL_STEPS = 20
 
 
 def _check_tol(name, v, example, *, positive=False):
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, e.g. {name}={example}; got {type(v).__name__}")
     v = float(v)
@@ -52,6 +54,7 @@ def _check_tol(name, v, example, *, positive=False):
 def _check_count(name, v, *, minimum=0, allow_none=False):
     if v is None and allow_none:
         return None
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
                         f"got {type(v).__name__} {v!r}")

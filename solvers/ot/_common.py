@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backends as _backends
+from .._scalar import unwrap
 
 
 class Geometry:
@@ -303,6 +304,7 @@ EPS_MIN = 1.0 / float(np.finfo(np.float64).max)
 
 def positive_eps(eps, where: str) -> float:
     """``eps`` as a float, or a ValueError/TypeError that names it."""
+    eps = unwrap(eps)
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps{where} must be a positive real number, got {eps!r:.80}")
     eps = float(eps)

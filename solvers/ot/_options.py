@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .._scalar import unwrap
+
 #: most eps stages a continuation may have (a factor near 1 would otherwise run forever)
 MAX_STAGES = 200
 
@@ -20,6 +22,7 @@ MAX_STAGES = 200
 def real(name: str, v, *, low: float = 0.0, high: float = math.inf, low_open: bool = True,
          high_open: bool = True) -> float:
     """``v`` as a float in the interval (low, high) (ends open or closed as asked), else an error."""
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {v!r}")
     v = float(v)
@@ -35,6 +38,7 @@ def integer(name: str, v, *, low: int = 0, allow_none: bool = False):
     """``v`` as an int ``>= low`` (or None when allowed), else an error naming the option."""
     if v is None and allow_none:
         return None
+    v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}{' or None' if allow_none else ''}, got {v!r}")
     if v < low:

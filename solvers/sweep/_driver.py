@@ -210,7 +210,10 @@ def sweep(tasks, *, store, client=None, scheduler: str | None = None, cluster: s
                                 file_locking=file_locking, batch=1 if task_timeout else batch,
                                 task_timeout=task_timeout):
                     rows[row["key"]] = {**row, "source": "ran"}
-    return SweepTable([rows[t.key] for t in task_list if t.key in rows], store=st.given)
+    # the task's own params and options (the spec's order): a stored row reads them back from the canonical
+    # JSON of its tags, key-sorted, so the table's column order differed between ran and stored rows (helper-103)
+    return SweepTable([{**rows[t.key], "params": dict(t.params), "options": dict(t.options)}
+                       for t in task_list if t.key in rows], store=st.given)
 
 
 #: automatic batching: at least this many Dask tasks per worker (for balance), at most this many runs per batch

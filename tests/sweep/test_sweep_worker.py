@@ -139,6 +139,8 @@ def test_a_sweep_whose_runs_are_all_stored_starts_no_cluster(tmp_path):
     # nothing listens on port 9 of this machine: a connection attempt would fail; none is made
     table = sweep(tasks, store=tmp_path, scheduler="tcp://127.0.0.1:9")
     assert (table.ran, table.skipped) == (0, 2) and [r["key"] for r in table] == [t.key for t in tasks]
+    # stored rows list their parameters in the spec's order, as ran rows do (they came back key-sorted)
+    assert all(list(r["params"]) == ["n", "eps"] for r in table)
     from solvers.sweep import ClusterError
 
     # a refused address fails before the store is touched, stored runs or not

@@ -1,0 +1,16 @@
+"""Scalar options given as 0-d NumPy arrays.
+
+``np.asarray(1e-8)``, a reduction's 0-d result or a scalar read back from HDF5 is a number to NumPy and
+SciPy; the option validators unwrap it first (:func:`unwrap`), so ``rtol``, ``tol``, ``eps``, ``maxiter`` ...
+accept it as the problem classes' scalars (``EntropicOT``'s ``eps``, ``Poisson``'s ``f``) already did
+(they refused it before, helper-101). A 0-d boolean or complex array is not unwrapped, so the validators
+refuse it as they refuse ``True`` or ``1j``.
+"""
+import numpy as np
+
+
+def unwrap(v):
+    """The Python number held by a 0-d integer or real-float array ``v``; ``v`` itself otherwise."""
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf":
+        return v.item()
+    return v
