@@ -128,35 +128,49 @@ def test_scaling_rmatvec_against_float64_product(shape, dtype):
     np.testing.assert_array_equal(out2, out)          # fixed reduction order: the same bits every call
 
 
-def _share_by_sort(buf, rho, target):
-    """The definition: sort the candidates (>= rho) in decreasing order, take the fewest whose sum reaches target."""
-    cand = np.sort(buf[buf >= rho])[::-1]
+def _select_by_sort(buf, lo, kmax, target):
+    """The definition of the kept entries: the candidates (>= lo) sorted in decreasing order; all of them
+    when at most kmax; else the kmax largest unless they sum to less than target, then the fewest largest
+    whose sum reaches target (all when none does). Returns (c, k, thr), thr the k-th largest."""
+    cand = np.sort(buf[buf >= lo])[::-1]
+    c = cand.size
+    if c <= kmax:
+        return c, c, lo
     acc = np.cumsum(cand)
+    if target <= 0.0 or acc[kmax - 1] >= target:
+        return c, kmax, float(cand[kmax - 1])
     hit = np.nonzero(acc >= target)[0]
-    k = int(hit[0]) + 1 if hit.size else cand.size
-    return k, float(cand[k - 1]) if hit.size else float(cand.min())
+    k = int(hit[0]) + 1 if hit.size else c
+    return c, k, float(cand[k - 1]) if hit.size else float(cand.min())
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([0.0, 1e-12, 0.25, 0.5, 1.0, 3.0]) | st.floats(0.0, 10.0), min_size=1, max_size=300),
-       st.floats(0.0, 1.2), st.floats(0.0, 1e-3))
-def test_row_share_selection_matches_the_sorted_definition(values, frac, rho):
-    """The partial-sum selection of :func:`_row_share` (no sort) against sort + cumulative sum, with
-    heavy ties (sampled values) and targets beyond the total (then every candidate)."""
-    from solvers._kernels.numba._ot_dense import _row_share
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1e-12, 0.25, 0.5, 1.0, 3.0]) | st.floats(0.0, 10.0) |
+                st.floats(1e-300, 1e300), min_size=1, max_size=300),
+       st.floats(0.0, 1.2), st.floats(0.0, 1e-3), st.integers(1, 64))
+def test_row_selection_matches_the_sorted_definition(values, frac, rho, kmax):
+    """The histogram selection of :func:`row_select` (buckets by the float's bits, one bucket sorted) against
+    sort + cumulative sum, with heavy ties (sampled values), values across the double range, targets beyond
+    the total (then every candidate) and no mass test (target 0)."""
+    from solvers._kernels.numba._ot_select import row_select, work
 
     buf = np.asarray(values, dtype=np.float64)
-    c = int((buf >= rho).sum())
-    if c == 0:
+    lo = rho * buf.max()
+    if not (buf >= lo).any() or not np.isfinite(buf.sum()):
         return
-    target = frac * buf[buf >= rho].sum()
-    k, thr = _row_share(buf, buf.size, c, rho, target)
-    k_ref, thr_ref = _share_by_sort(buf, rho, target)
-    cand = np.sort(buf[buf >= rho])[::-1]
-    assert 1 <= k <= c and thr == cand[k - 1]          # thr is the k-th largest candidate
-    # the partial sums are added in another order than the cumulative sum: only a target within
-    # rounding of a partial sum may move the count by one
-    near = np.isclose(np.cumsum(cand), target, rtol=1e-12, atol=0.0).any()
+    target = frac * buf[buf >= lo].sum()
+    cnt, sm, cand, slot = work(buf.size)
+    c, k, thr = row_select(buf.copy(), buf.size, lo, kmax, target, cnt, sm, cand, slot)
+    c_ref, k_ref, thr_ref = _select_by_sort(buf, lo, kmax, target)
+    assert c == c_ref
+    srt = np.sort(buf[buf >= lo])[::-1]
+    if k_ref == c_ref and c_ref <= kmax:
+        assert (k, thr) == (k_ref, thr_ref)
+        return
+    assert 1 <= k <= c and thr == srt[k - 1]            # thr is the k-th largest candidate
+    # partial sums are added in another order than the cumulative sum: only a target within rounding of
+    # a partial sum may move the count by one
+    near = np.isclose(np.cumsum(srt), target, rtol=1e-12, atol=0.0).any()
     assert (abs(k - k_ref) <= 1) if near else (k == k_ref and thr == thr_ref)
 
 

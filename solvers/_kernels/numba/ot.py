@@ -35,16 +35,16 @@ from . import _ot_summary
 from ._ot_scaling import (_kernel_rmatvec, _kernel_rmatvec_serial, _rows_into, _scaling_step_serial,  # noqa: F401
                           _step_cols, _step_rows, col_min_blocks)
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401
-                        _plan_dense, _row_cap, _row_held, _row_share, _row_write, _scaling_kernel, _shift_max, _sum,
-                        exp_le0_array, kernel_fill_rows, kernel_rows_sparse, l1_marginal_gap, lse_cols, lse_rows,
-                        sinkhorn_update)
+                        _plan_dense, _scaling_kernel, _shift_max, _sum, exp_le0_array, l1_marginal_gap, lse_cols,
+                        lse_rows, sinkhorn_update)
+from ._ot_select import kernel_fill_rows, kernel_rows_sparse, row_select, row_write, work  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------------
 # sparse Newton: truncated plan in CSR form
 # --------------------------------------------------------------------------------------------
 @nb.njit(parallel=True, cache=True)
-def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, idx, val):
+def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, idx, val, nch):
     """Fused row pass for the Newton stage: ``out[i] = LSE_j (g_j - C_ij)/eps`` and, from the
     same exponentials, the kept entries of the truncated plan row: the candidates
     ``P_ij >= rho max_j P_ij``, the ``kmax`` largest of them unless those hold less than
@@ -55,36 +55,30 @@ def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, 
     :func:`fill_rows` recomputes the others."""
     n, m = C.shape
     width = idx.shape[1]
-    for i in nb.prange(n):
+    # nch parallel ranges of rows (:func:`_ranges`), each with its own work arrays
+    for ch in nb.prange(nch):
         buf = np.empty(m)
-        mx = _shift_max(C[i], g, inv_eps, buf)
-        _exp_shifted(buf, mx, m)
-        s = _sum(buf, m)
-        out[i] = mx + math.log(s)
-        mxs[i] = mx
-        c, thr = _row_cap(buf, m, rho, kmax)
-        k = min(c, kmax)
-        held = -1.0
-        if k <= width:
-            scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
-            ti, tv = np.empty(k + 1, dtype=idx.dtype), np.empty(k + 1)
-            q, held = _row_write(buf, m, thr, k, scale, ti, tv)
-            for p in range(q):
-                idx[i, p] = ti[p]
-                val[i, p] = tv[p]
-            while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
-                idx[i, q] = 0
-                val[i, q] = 0.0
-                q += 1
-        if c > kmax and share > 0.0:
-            if held < 0.0:
-                held = _row_held(buf, m, thr)
-            if held < share * s:
-                k2, thr2 = _row_share(buf, m, c, rho, share * s)
-                if k2 > kmax:  # (k2 > kmax >= width: fill_rows recomputes the row)
-                    k, thr = k2, thr2
-        counts[i] = k
-        thrs[i] = thr
+        cnt, sm, cand, slot = work(m)
+        for i in range(ch * n // nch, (ch + 1) * n // nch):
+            mx = _shift_max(C[i], g, inv_eps, buf)
+            _exp_shifted(buf, mx, m)
+            s = _sum(buf, m)
+            out[i] = mx + math.log(s)
+            mxs[i] = mx
+            _, k, thr = row_select(buf, m, rho, kmax, share * s, cnt, sm, cand, slot)   # (the row's max is 1)
+            if k <= width:                 # (k > kmax >= width when the mass test raised it: fill_rows recomputes)
+                scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
+                ti, tv = np.empty(k + 1, dtype=idx.dtype), np.empty(k + 1)
+                q, _ = row_write(buf, m, thr, k, scale, ti, tv)
+                for p in range(q):
+                    idx[i, p] = ti[p]
+                    val[i, p] = tv[p]
+                while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
+                    idx[i, q] = 0
+                    val[i, q] = 0.0
+                    q += 1
+            counts[i] = k
+            thrs[i] = thr
     return out
 
 
@@ -205,8 +199,10 @@ def _schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
 #: read the marginal error every iteration (host arrays: reading is free)
 CHECK_EVERY = 1
 #: a Schur product with more stored entries than this runs in parallel (below, thread start-up
-#: costs more than it saves)
-SCHUR_PARALLEL_NNZ = 200_000
+#: costs more than it saves). 200 000 until session 27; on AMD Zen 5 (2 threads) the parallel
+#: product was faster from about 70 000 (SNS at n = 1000, about 137 000 entries: eps = 3e-3 48 -> 39 ms,
+#: 1e-3 48 -> 40 ms, 1e-4 123 -> 96 ms; at n = 300 and 500 the same or faster; ``/tmp/s27/schur.py``)
+SCHUR_PARALLEL_NNZ = 50_000
 #: a scaling kernel with fewer entries than this is multiplied serially
 KERNEL_PARALLEL_SIZE = 200_000
 
@@ -359,6 +355,12 @@ def scaling_step(kernel, u, v, a, b, Kv, KTu, u_new, v_new, lo, hi):
     return float(err), (0 if _step_cols(b, KTu, v_new, lo, hi) else 2)
 
 
+def _ranges(n):
+    """Parallel row ranges of the sparse row passes: four per thread (each allocates its work arrays once;
+    computed here: ``numba.get_num_threads`` inside a kernel keeps it from being cached)."""
+    return max(1, min(n, 4 * nb.get_num_threads()))
+
+
 def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
     """Two passes over the kernel (:func:`kernel_rows_sparse`: row sums and selection, then
     :func:`kernel_fill_rows`), no exponential and no per-row buffers."""
@@ -367,9 +369,10 @@ def scaling_sparse(kernel, u, v, rho, kmax, share=0.0):
     check_vector("u", u, n)
     check_vector("v", v, m)
     counts, thrs, mxs = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
-    r = kernel_rows_sparse(kernel, u, v, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs)
+    r = kernel_rows_sparse(kernel, u, v, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs,
+                           _ranges(n))
     indptr, indices, data = _csr_from_counts(counts)
-    kernel_fill_rows(kernel, u, v, counts, thrs, mxs, indptr, indices, data)
+    kernel_fill_rows(kernel, u, v, counts, thrs, mxs, indptr, indices, data, _ranges(n))
     return r, (indptr, indices, data)
 
 
@@ -398,7 +401,8 @@ def _sparse(cost, g, f, eps, rho, kmax, share, width):
         idx, val = cost.rows
     counts, thrs, mxs = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
     inv = 1.0 / eps
-    lse = lse_rows_sparse(C, g, f, inv, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs, idx, val)
+    lse = lse_rows_sparse(C, g, f, inv, float(rho), int(kmax), float(share), np.empty(n), counts, thrs, mxs, idx, val,
+                          _ranges(n))
     indptr, indices, data = _csr_from_counts(counts)
     fill_rows(C, g, f, inv, counts, thrs, mxs, idx, val, indptr, indices, data)
     return lse, (indptr, indices, data)
