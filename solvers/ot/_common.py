@@ -3,11 +3,10 @@
 The solvers touch the cost only through :class:`Geometry` (in the spirit of OTT-JAX's
 ``apply_lse_kernel``): the log-sum-exp row/column passes, the Sinkhorn updates, the
 transport cost and the (truncated) plan. The work is done by the backend's OT kernel set,
-``backend.kernels("ot")`` -- ``solvers._kernels.numpy.ot`` is the readable reference,
-``numba.ot`` the fused parallel CPU kernels, ``cupy.ot`` the GPU kernels -- so nothing here
-depends on which backend runs. :func:`read_inputs` is the one boundary where a problem
-object (anything with ``C``, ``a``, ``b``, ``eps``) or POT-style arrays ``(C, a, b, eps=...)``
-are validated. This module never imports :mod:`problems`.
+``backend.kernels("ot")`` (``numpy.ot`` the readable reference, ``numba.ot`` the fused parallel CPU
+kernels, ``cupy.ot`` the GPU ones), so nothing here depends on which backend runs. :func:`read_inputs` is
+the one boundary where a problem object (anything with ``C``, ``a``, ``b``, ``eps``) or POT-style arrays
+``(C, a, b, eps=...)`` are validated. This module never imports :mod:`problems`.
 """
 from __future__ import annotations
 
@@ -303,9 +302,8 @@ EPS_MIN = 1.0 / float(np.finfo(np.float64).max)
 
 
 def positive_eps(eps, where: str) -> float:
-    """``eps`` as a float, or a ValueError/TypeError that names it."""
-    eps = unwrap(eps)
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+    """``eps`` as a float (a 0-d array unwrapped), or a ValueError/TypeError that names it."""
+    if isinstance(eps := unwrap(eps), bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps{where} must be a positive real number, got {eps!r:.80}")
     eps = float(eps)
     if not math.isfinite(eps) or eps <= 0:
