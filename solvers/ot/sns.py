@@ -331,20 +331,19 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
                fallback=nonlinear.FallbackPolicy(opts.n_fallback))
     if opts.domain == "kernel" or (opts.domain == "auto" and geom.n * geom.m <= NEWTON_KERNEL_MAX):
         run.kern = NewtonKernel(geom, tol)
-    warm_err = None
+    warm_err, f = None, None
     if len(stages) > 1 and opts.eps_scaling == "auto" and (inputs.f0 is not None or inputs.g0 is not None):
         # a warm start close to the solution at eps is worth more than the continuation, which would move
         # it to the first stage's eps and back (an exact f0 at eps = 1e-4, n = 1000: 19 iterations, 0.135 s)
         f = inputs.f0 if inputs.f0 is not None else geom.f_update(inputs.g0, run.log_a, eps)
         warm_err = _warm_error(geom, f, run, eps)
         if warm_err <= WARM_DIRECT:
-            stages = [eps]
-    if inputs.f0 is not None:
-        f = inputs.f0
-    elif inputs.g0 is not None:
-        f = geom.f_update(inputs.g0, run.log_a, stages[0])
-    else:
-        f = xp.zeros(geom.n)
+            stages = [eps]             # (f from g0 is then the one at stages[0]: not computed again)
+        elif inputs.f0 is None:
+            f = None
+    if f is None:
+        f = (inputs.f0 if inputs.f0 is not None else xp.zeros(geom.n) if inputs.g0 is None
+             else geom.f_update(inputs.g0, run.log_a, stages[0]))
     st = _State(f, None, stages[0], tol, opts.rho, run.kmax, nonlinear.MarquardtDamping(opts.mu0))
     for s, eps_s in enumerate(stages):
         st.eps, st.tol = eps_s, tol if s == len(stages) - 1 else max(tol, 1e-6)
