@@ -153,6 +153,15 @@ NU_GEOMETRIC = (1, 2)
 NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
 
+#: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
+#: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson, FMG /
+#: zero start time, interleaved in one process, 11 solves each, set-up included, 2 threads, AMD EPYC (Zen 5),
+#: session 28 (``benchmarks/mg_fmg_ab.py``): 64^3 1.06 (7 iterations either way), 96^3 0.98, 128^3 0.98,
+#: 160^3 0.96, 256^3 0.89 (7 -> 6 iterations from 96^3 on); 2-D 1024^2 1.24 (5 either way): the start costs the
+#: coarse levels' FMG and one fine matvec, and saves an iteration only where the V-cycle contracts slowly enough
+#: (3-D) and the grid is large enough for that iteration to outweigh it
+FMG_AUTO_POINTS = 500_000
+
 
 def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
     """Whether ``A``'s face coefficients vary by more than ``contrast`` (jumps, inclusions)."""
@@ -199,7 +208,7 @@ class MultigridPreconditioner(LinearOperator):
 
     reads_input_only = True
     def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
-                 coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False):
+                 coarsening: str = "auto", cycle: str = "auto", fmg_start="auto"):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
                                                             fmg_start)
         galerkin = coarsening == "galerkin" or (coarsening == "auto" and _varying(A))
@@ -210,7 +219,7 @@ class MultigridPreconditioner(LinearOperator):
         K = be.kernels("multigrid")
         self.nu = nu
         self.max_coarse, self.max_levels, self.coarsening = max_coarse, max_levels, coarsening
-        self.fmg_start, self._fmg = bool(fmg_start), None
+        self._fmg_asked, self._fmg = fmg_start, None
         self.kind = "galerkin" if galerkin else "geometric"
         self.cycle = cycle
         self.cycle_kind = ("W" if galerkin else "V") if cycle == "auto" else cycle
@@ -253,6 +262,9 @@ class MultigridPreconditioner(LinearOperator):
                 self.coarsening = "auto"
                 return
             self.positive_definite = False     # explicit "geometric": kept as asked, SPD not claimed
+        self.fmg_start = (bool(fmg_start) if fmg_start != "auto" else
+                          (not galerkin and self.positive_definite and len(A.grid_shape) == 3
+                           and len(self.levels) > 1 and A.shape[0] >= FMG_AUTO_POINTS))
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
             lev.r = (_work.empty(xp, lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))
@@ -364,12 +376,13 @@ class MultigridPreconditioner(LinearOperator):
         the FMG approximation on the second level (coarsest grid solved exactly; on each finer level up to
         the second, the coarser approximation prolonged and improved by one cycle). The fine-level cycle of
         the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
-        :func:`solvers.linear.cg` when the preconditioner was built with ``fmg_start=True``.
+        :func:`solvers.linear.cg` when the preconditioner's ``fmg_start`` is True (by default on large 3-D
+        geometric hierarchies: :data:`FMG_AUTO_POINTS`).
 
-        Measured (Poisson, rtol 1e-8, one thread, CPU time in fine matvecs): 128^3 7 -> 6 iterations, 76.5 ->
+        Measured (Poisson, rtol 1e-8, one thread, CPU time in fine matvecs, Xeon): 128^3 7 -> 6 iterations, 76.5 ->
         72.7; 64^3 7 -> 7, 95.7 -> 103.8; 1024^2 5 -> 5, 127 -> 146; 256^2 6 -> 5, 198 -> 205. The start
-        saves an iteration only where the tolerance falls just so, and costs the coarse levels' FMG plus one
-        fine matvec (the initial residual) always: hence off by default.
+        saves an iteration only where the V-cycle leaves the last one just short of the tolerance, and costs the
+        coarse levels' FMG plus one fine matvec (the initial residual) always: hence only on the large 3-D grids.
 
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
@@ -395,7 +408,7 @@ class MultigridPreconditioner(LinearOperator):
             return self
         return MultigridPreconditioner(self.levels[0].A.with_backend(be), nu=self.nu, max_coarse=self.max_coarse,
                                        max_levels=self.max_levels, coarsening=self.coarsening, cycle=self.cycle,
-                                       fmg_start=self.fmg_start)
+                                       fmg_start=self._fmg_asked)
 
     def _matvec(self, r):
         out = self.backend.xp.empty(self.shape[0])
@@ -416,7 +429,7 @@ class MultigridPreconditioner(LinearOperator):
 
 
 def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
-              coarsening: str = "auto", cycle: str = "auto", fmg_start: bool = False) -> MultigridPreconditioner:
+              coarsening: str = "auto", cycle: str = "auto", fmg_start="auto") -> MultigridPreconditioner:
     """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
 
     Parameters
@@ -454,11 +467,13 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         which dominates, is visited once) and took checkerboard coefficients from 13-14 MG-CG iterations
         to 9-10. A geometric W-cycle on k varying by more than ``GEOMETRIC_W_CONTRAST`` (100) is refused.
 
-    fmg_start : bool, default False
+    fmg_start : {"auto", True, False}, default "auto"
         CG started without ``x0`` starts from a full-multigrid approximation
-        (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. Measured on Poisson it pays on
-        128^3 (7 -> 6 iterations, 5 % less time) and costs 3-15 % on 64^3, 256^2 and 1024^2 (no
-        iteration saved, or one saved for less than the start costs); off by default.
+        (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
+        3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (500 000) fine points, where it was measured
+        to pay (Poisson, 2 threads: 96^3 and 128^3 2 % less time, 160^3 4 %, 256^3 11 %, 7 -> 6 iterations),
+        not on 64^3 (6 % more) or 2-D grids (1024^2: 24 % more, no iteration saved). The resolved
+        choice is the attribute ``fmg_start``.
 
     Returns
     -------
@@ -490,11 +505,11 @@ def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
         raise ValueError(f"coarsening must be one of {_COARSENINGS}, got {coarsening!r}")
     if not isinstance(cycle, str) or cycle not in _CYCLES:
         raise ValueError(f"cycle must be one of {_CYCLES}, got {cycle!r}")
-    if not isinstance(fmg_start, (bool, np.bool_)):
-        raise TypeError(f"fmg_start must be True or False, got {fmg_start!r}")
+    if not (isinstance(fmg_start, (bool, np.bool_)) or (isinstance(fmg_start, str) and fmg_start == "auto")):
+        raise TypeError(f"fmg_start must be 'auto', True or False, got {fmg_start!r}")
     if nu is not None:
         nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
-    return nu, int(max_coarse), int(max_levels), bool(fmg_start)
+    return nu, int(max_coarse), int(max_levels), (fmg_start if isinstance(fmg_start, str) else bool(fmg_start))
 
 
 __all__ = ["multigrid", "MultigridPreconditioner"]

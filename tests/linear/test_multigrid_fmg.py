@@ -65,3 +65,38 @@ def test_fmg_start_is_kept_across_backends_and_validated():
         multigrid(A, fmg_start="yes")
     with pytest.raises(TypeError, match="fmg_start"):
         multigrid(A, fmg_start=1)
+
+
+def test_fmg_start_auto_is_on_only_for_large_3d_geometric_hierarchies(monkeypatch):
+    """The default ``fmg_start="auto"`` resolves to True only on geometric SPD 3-D hierarchies of at least
+    ``FMG_AUTO_POINTS`` points (where the start was measured to pay); explicit choices are kept."""
+    from solvers.linear import multigrid as mgm
+
+    assert mgm.FMG_AUTO_POINTS == 500_000
+    big = StencilOperator((80, 80, 80), 1 / 81, backend="numba")          # 512 000 points
+    assert multigrid(big).fmg_start and not multigrid(big, fmg_start=False).fmg_start
+    assert not multigrid(StencilOperator((64, 64, 64), 1 / 65, backend="numba")).fmg_start
+    assert not multigrid(StencilOperator((1024, 1024), 1 / 1025, backend="numba")).fmg_start     # 2-D
+    monkeypatch.setattr(mgm, "FMG_AUTO_POINTS", 1000)
+    assert multigrid(StencilOperator((16, 17, 15), 1 / 16, backend="numpy")).fmg_start
+    assert not multigrid(_op((16, 17, 15), True, "numpy")).fmg_start                # Galerkin (a jump)
+    assert not multigrid(StencilOperator((40, 40), 1 / 41, backend="numpy")).fmg_start
+    assert multigrid(StencilOperator((16, 17, 15), 1 / 16, backend="numpy")).with_backend("numba").fmg_start
+    assert not multigrid(StencilOperator((16, 17, 15), 1 / 16, backend="numpy"),
+                         fmg_start=False).with_backend("numba").fmg_start
+
+
+def test_default_mg_cg_on_a_large_3d_grid_meets_the_true_residual():
+    # 96^3 (the default takes the FMG start there): the true residual b - A x from SciPy's CSR product, and the
+    # solution against the analytic one of -Laplace u = f for u = prod sin(pi x_a) (discretisation error O(h^2))
+    shape = (96, 96, 96)
+    A = StencilOperator(shape, 1 / 97, backend="numba")
+    X = np.meshgrid(*[np.arange(1, 97) / 97] * 3, indexing="ij")
+    u = np.prod([np.sin(np.pi * x) for x in X], axis=0).ravel()
+    b = 3 * np.pi ** 2 * u
+    M = multigrid(A)
+    assert M.fmg_start
+    res = solvers.cg(A, b, M=M, rtol=1e-8, backend="numba")
+    assert res.converged and res.nit <= 7
+    assert np.linalg.norm(b - A.to_csr() @ res.x) <= 1e-8 * np.linalg.norm(b)
+    assert np.abs(res.x - u).max() < 3 * np.pi ** 2 / 12 / 97 ** 2 * 3      # |u''''| h^2 / 12 per axis, 3 axes
