@@ -360,9 +360,7 @@ class MultigridPreconditioner(LinearOperator):
         _iterate.check_vectors(self, r, out, "r")
         K = self.backend.kernels("multigrid")
         with self._lock:
-            if self._tail is False:
-                self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
-                _iterate.load_tail_kernels(self, K)
+            self._plan_tail(K)
             if self.levels[0].A.shape[0] < K.SERIAL_BELOW:
                 with _config.limit(1):
                     v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
@@ -370,6 +368,13 @@ class MultigridPreconditioner(LinearOperator):
                 v = self._cycle(0, r.reshape(shp), out.reshape(shp), K, dot)
             self.stats["vcycles"] += 1
         return v
+
+    def _plan_tail(self, K):
+        """The compiled tail of the small levels (``self._tail``), planned on the first cycle or FMG start (the
+        FMG start ran its coarse cycles through the Python recursion before: the start precedes every cycle)."""
+        if self._tail is False:
+            self._tail = K.compiled_tail(self.levels, self.nus, self._cinv)
+            _iterate.load_tail_kernels(self, K)
 
     def initial_guess(self, b, out):
         """A full-multigrid start for ``A x = b`` (flat arrays): ``out`` = the prolongation to the fine grid of
@@ -389,6 +394,7 @@ class MultigridPreconditioner(LinearOperator):
         """
         _iterate.check_vectors(self, b, out, "b")
         with self._lock:
+            self._plan_tail(self.backend.kernels("multigrid"))
             return _iterate.fmg_guess(self, b, out)
 
     def matvec_into(self, r, out):

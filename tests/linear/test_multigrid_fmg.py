@@ -100,3 +100,18 @@ def test_default_mg_cg_on_a_large_3d_grid_meets_the_true_residual():
     assert res.converged and res.nit <= 7
     assert np.linalg.norm(b - A.to_csr() @ res.x) <= 1e-8 * np.linalg.norm(b)
     assert np.abs(res.x - u).max() < 3 * np.pi ** 2 / 12 / 97 ** 2 * 3      # |u''''| h^2 / 12 per axis, 3 axes
+
+
+@pytest.mark.parametrize("shape", [(127, 130), (40, 33, 35)])
+def test_fmg_start_runs_its_small_levels_in_the_compiled_tail_with_the_recursions_values(shape):
+    # the start precedes every cycle, so it plans the compiled tail itself (it ran the Python recursion before);
+    # the tail is the same kernels in the same order: the start agrees with the recursion's to rounding
+    A = StencilOperator(shape, tuple(1 / (n + 1) for n in shape), backend="numba")
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    M = multigrid(A, fmg_start=True)
+    x_tail = M.initial_guess(b, np.empty(b.size))
+    assert M._tail, "the hierarchy has levels below SERIAL_BELOW: a tail is planned"
+    R = multigrid(A, fmg_start=True)
+    R._tail = None                                   # no tail: the Python recursion on every level
+    x_rec = R.initial_guess(b, np.empty(b.size))
+    np.testing.assert_allclose(x_tail, x_rec, rtol=1e-12, atol=1e-12 * np.abs(x_rec).max())
