@@ -214,6 +214,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     p = W.copy(xp, r) if S.M is None else W.empty(xp, n)
     rz = precondition(p)
     x_unset = lazy                 # x not written yet (lazy start): zeroed before any use but the first update
+    # the deferred x += alpha p and p = z + beta p fused with the next product q = A p (one pass; a constant-
+    # coefficient stencil A on the numba backend: StencilOperator.fused_direction), whose p.q waits in ``fused``
+    fuse = getattr(C._raw_or_wrapped(R.A.raw, R.A.op), "fused_direction", None) if (S.M is not None and not cb_on
+                                                                                    and dinv is None) else None
+    fuse = fuse() if (callable(fuse) and R.A._trusted) else None
+    fused = None
 
     def x_zero():
         nonlocal x_unset
@@ -246,8 +252,11 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     pending = False                # x += alpha p not applied yet (see the loop)
     while True:
         for k in range(k + 1, S.maxiter + 1):
-            qv, pap = Aap.with_dot(p, q)
-            matvecs += 1
+            if fused is None:
+                qv, pap = Aap.with_dot(p, q)
+                matvecs += 1
+            else:                          # formed by the last iteration's fused pass
+                qv, pap, fused = q, fused, None
             if x_unset and not (0.0 < pap < math.inf):
                 x_zero()
             if not math.isfinite(pap):
@@ -330,7 +339,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             if len(lanczos) < keep:
                 lanczos.append(beta)
             rz = rz_new
-            if pending and x_unset:
+            if pending and fuse is not None and (fused := fuse(x, p, z, q, alpha, beta, x_unset)) is not None:
+                matvecs += 1               # x, p updated and q = A p formed in one pass
+                pending = x_unset = False
+            elif pending and x_unset:
                 K.cg_first_xp(x, p, z, alpha, beta)     # x = alpha p: the lazy start's first x
                 pending = x_unset = False
             elif pending:
@@ -364,6 +376,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         if len(checks) >= MAX_REPLACEMENTS or (len(checks) >= 2 and checks[-1] > 0.5 * checks[-2]):
             return _best(done, R, x, best_x, best, k, rnorm, Status.STAGNATED, _stagnated_reason(R, checks, best))
         # residual replacement: r is b - A x now; restart the recurrences from it (p = M r)
+        fused = None
         rz = precondition(p)
         if S.M is None:
             p[...] = r

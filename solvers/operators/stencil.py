@@ -204,6 +204,18 @@ class StencilOperator(LinearOperator):
         return self.backend.kernels("stencil").apply_dot(self, x.reshape(self.grid_shape),
                                                          out.reshape(self.grid_shape))
 
+    def fused_direction(self):
+        """CG's direction update fused with its next product, where the backend's stencil kernel set has that
+        pass for this operator (:mod:`solvers._kernels.numba.cgstencil`: constant coefficients, 2-D or 3-D):
+        a callable ``f(x, p, z, q, alpha, beta, first)`` doing ``x += alpha p`` (``x = alpha p`` when
+        ``first``), ``p = z + beta p`` and ``q = A p`` in one pass and returning ``p . q`` (``z`` may be ``q``;
+        it returns None, having done nothing, unless all four are contiguous float64 vectors of length n);
+        else None. Used by :func:`solvers.cg`."""
+        fn = getattr(self.backend.kernels("stencil"), "direction_dot", None)
+        if fn is None or not self.const or self.ndim_grid not in (2, 3):
+            return None
+        return lambda x, p, z, q, alpha, beta, first: fn(self, x, p, z, q, alpha, beta, first)
+
     def residual_into(self, u, f, r) -> float:
         """``r = f - A u`` on grid arrays; returns ``||r||^2``."""
         self._check_grids("residual_into", (("u", u), ("f", f)), (("r", r),))

@@ -439,3 +439,6 @@ def sweeps(op, u, f, first, count, zero):
     from . import rbwave
 
     rbwave.run(op, u, f, first, count, zero)
+
+
+from .cgstencil import direction_dot  # noqa: E402,F401  (CG's fused direction pass: StencilOperator.fused_direction)
