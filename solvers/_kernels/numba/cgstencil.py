@@ -74,47 +74,56 @@ def _apply_row2(p, q, i, w0, w1, d):
     return _arow2c(p, q, i, im, ip, cim, cip, w1, d)
 
 
-def _make(apply):
-    """The fused pass (module notes) with ``apply(p, q, i, w0, w1, w2, d)`` forming plane ``i``'s product."""
-
-    def direction(x, p, z, q, alpha, beta, first, w0, w1, w2, d, nchunks):
-        n0 = p.shape[0]
-        parts = np.zeros(nchunks)
-        for t in nb.prange(nchunks):
-            s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
-            lo = 1 if t > 0 else 0               # the first plane waits for the range below
-            acc = 0.0
-            for i in range(s, e):
-                _update_plane(x, p, z, alpha, beta, first, i)
-                if i - 1 >= s + lo:
-                    acc += apply(p, q, i - 1, w0, w1, w2, d)
-            if t == nchunks - 1:                 # no range above: the last plane now
-                acc += apply(p, q, e - 1, w0, w1, w2, d)
-            parts[t] = acc
-        tot = parts.sum()
-        for t in range(nchunks):                 # the planes at the ranges' boundaries (serial)
-            s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
-            if t > 0:
-                tot += apply(p, q, s, w0, w1, w2, d)
-            if t < nchunks - 1:
-                tot += apply(p, q, e - 1, w0, w1, w2, d)
-        return tot
-
-    return direction
+@nb.njit(parallel=True, cache=True)
+def direction3(x, p, z, q, alpha, beta, first, w0, w1, w2, d, nchunks):
+    """The fused pass (module notes) on 3-D grid arrays; returns ``p . q``."""
+    n0 = p.shape[0]
+    parts = np.zeros(nchunks)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        lo = 1 if t > 0 else 0                   # the first plane waits for the range below
+        acc = 0.0
+        for i in range(s, e):
+            _update_plane(x, p, z, alpha, beta, first, i)
+            if i - 1 >= s + lo:
+                acc += _apply_plane3(p, q, i - 1, w0, w1, w2, d)
+        if t == nchunks - 1:                     # no range above: the last plane now
+            acc += _apply_plane3(p, q, e - 1, w0, w1, w2, d)
+        parts[t] = acc
+    tot = parts.sum()
+    for t in range(nchunks):                     # the planes at the ranges' boundaries (serial)
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if t > 0:
+            tot += _apply_plane3(p, q, s, w0, w1, w2, d)
+        if t < nchunks - 1:
+            tot += _apply_plane3(p, q, e - 1, w0, w1, w2, d)
+    return tot
 
 
-@nb.njit(cache=True)
-def _apply3(p, q, i, w0, w1, w2, d):
-    return _apply_plane3(p, q, i, w0, w1, w2, d)
-
-
-@nb.njit(cache=True)
-def _apply2(p, q, i, w0, w1, w2, d):
-    return _apply_row2(p, q, i, w0, w1, d)
-
-
-direction3 = nb.njit(parallel=True, cache=True)(_make(_apply3))
-direction2 = nb.njit(parallel=True, cache=True)(_make(_apply2))
+@nb.njit(parallel=True, cache=True)
+def direction2(x, p, z, q, alpha, beta, first, w0, w1, d, nchunks):
+    """2-D twin of :func:`direction3` (rows instead of planes)."""
+    n0 = p.shape[0]
+    parts = np.zeros(nchunks)
+    for t in nb.prange(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        lo = 1 if t > 0 else 0
+        acc = 0.0
+        for i in range(s, e):
+            _update_plane(x, p, z, alpha, beta, first, i)
+            if i - 1 >= s + lo:
+                acc += _apply_row2(p, q, i - 1, w0, w1, d)
+        if t == nchunks - 1:
+            acc += _apply_row2(p, q, e - 1, w0, w1, d)
+        parts[t] = acc
+    tot = parts.sum()
+    for t in range(nchunks):
+        s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
+        if t > 0:
+            tot += _apply_row2(p, q, s, w0, w1, d)
+        if t < nchunks - 1:
+            tot += _apply_row2(p, q, e - 1, w0, w1, d)
+    return tot
 
 
 def direction_dot(op, x, p, z, q, alpha, beta, first):
@@ -133,7 +142,8 @@ def direction_dot(op, x, p, z, q, alpha, beta, first):
     n0 = shp[0]
     nchunks = max(1, min(nb.get_num_threads(), n0 // 2))
     w = op._w
-    w2 = w[2] if len(w) > 2 else 0.0
     g = [a.reshape(shp) for a in (x, p, z, q)]
-    fn = direction3 if len(shp) == 3 else direction2
-    return float(fn(*g, float(alpha), float(beta), bool(first), w[0], w[1], w2, op._d, nchunks))
+    c = (float(alpha), float(beta), bool(first))
+    if len(shp) == 3:
+        return float(direction3(*g, *c, w[0], w[1], w[2], op._d, nchunks))
+    return float(direction2(*g, *c, w[0], w[1], op._d, nchunks))
