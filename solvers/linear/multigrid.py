@@ -155,11 +155,12 @@ NU_GALERKIN = (2, 3)
 
 #: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
 #: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson, FMG /
-#: zero start time, interleaved in one process, 11 solves each, set-up included, 2 threads, AMD EPYC (Zen 5),
-#: session 28 (``benchmarks/mg_fmg_ab.py``): 64^3 1.06 (7 iterations either way), 96^3 0.98, 128^3 0.98,
-#: 160^3 0.96, 256^3 0.89 (7 -> 6 iterations from 96^3 on); 2-D 1024^2 1.24 (5 either way): the start costs the
-#: coarse levels' FMG and one fine matvec, and saves an iteration only where the V-cycle contracts slowly enough
-#: (3-D) and the grid is large enough for that iteration to outweigh it
+#: zero start median time, interleaved in one process (11-21 solves each, set-up included, a matvec before every
+#: solve), 2 threads, AMD EPYC Zen 5, session 28, four runs (``benchmarks/mg_fmg_ab.py``): 96^3 0.93-0.98,
+#: 128^3 0.97-0.99, 160^3 0.95-1.00 (7 -> 6 iterations); 256^3 0.89, 1.01, 1.13 (noise of the shared machine
+#: larger than the effect); 64^3 1.06-1.16 and 2-D 1024^2 1.14-1.24 (no iteration saved): the start costs the
+#: coarse levels' FMG and one fine matvec, and saves an iteration where the V-cycle leaves the last one just
+#: short of the tolerance (3-D) on a grid large enough for that iteration to outweigh it
 FMG_AUTO_POINTS = 500_000
 
 
@@ -477,9 +478,9 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         CG started without ``x0`` starts from a full-multigrid approximation
         (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
         3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (500 000) fine points, where it was measured
-        to pay (Poisson, 2 threads: 96^3 and 128^3 2 % less time, 160^3 4 %, 256^3 11 %, 7 -> 6 iterations),
-        not on 64^3 (6 % more) or 2-D grids (1024^2: 24 % more, no iteration saved). The resolved
-        choice is the attribute ``fmg_start``.
+        to pay (Poisson, 2 threads: 96^3 to 160^3 1-7 % less time, 7 -> 6 iterations; 256^3 within the
+        noise), not on 64^3 (6-16 % more) or 2-D grids (1024^2: 14-24 % more, no iteration saved). The
+        resolved choice is the attribute ``fmg_start``.
 
     Returns
     -------
