@@ -401,3 +401,35 @@ def _row2v(u, f, i, f0, f1, d, color, zero, tmp):
     im = i - 1 if i > 0 else 0
     ip = i + 1 if i < n0 - 1 else n0 - 1
     _gsrow2v(u, f, i, im, ip, mim, mip, f0, f1, d, (i + color) & 1, tmp)
+
+
+# ----------------------------------------------------------------------------- whole rows / planes of A u
+@nb.njit(cache=True)
+def apply_line2c(u, out, i, w0, w1, d):
+    """``out = A u`` on row ``i`` of a 2-D grid (constant k, zero beyond the boundary); returns the row's
+    ``dot(u, out)`` (:func:`solvers._kernels.numba.stencil.apply2c`, :mod:`.cgstencil`)."""
+    n0 = u.shape[0]
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    return _arow2c(u, out, i, im, ip, cim, cip, w1, d)
+
+
+@nb.njit(cache=True)
+def apply_plane3c(u, out, i, w0, w1, w2, d):
+    """``out = A u`` on plane ``i`` of a 3-D grid (constant k, zero beyond the boundary); returns the plane's
+    ``dot(u, out)`` (:func:`solvers._kernels.numba.stencil.apply3c`, :mod:`.cgstencil`)."""
+    n0, n1 = u.shape[0], u.shape[1]
+    cim = w0 if i > 0 else 0.0
+    cip = w0 if i < n0 - 1 else 0.0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    s = 0.0
+    for j in range(n1):
+        cjm = w1 if j > 0 else 0.0
+        cjp = w1 if j < n1 - 1 else 0.0
+        jm = j - 1 if j > 0 else 0
+        jp = j + 1 if j < n1 - 1 else n1 - 1
+        s += _arow3c(u, out, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d)
+    return s

@@ -24,7 +24,7 @@ Sparse Linear Systems* (2003), Algorithm 9.1, lines 8-9 with line 3 of the next 
 import numba as nb
 import numpy as np
 
-from ._stencil_rows import _arow2c, _arow3c
+from ._stencil_rows import apply_line2c, apply_plane3c
 
 _FM = {"contract", "reassoc", "nsz"}
 
@@ -45,35 +45,6 @@ def _update_plane(x, p, z, alpha, beta, first, i):
             pi[k] = zi[k] + beta * pk
 
 
-@nb.njit(cache=True)
-def _apply_plane3(p, q, i, w0, w1, w2, d):
-    """``q = A p`` on plane ``i`` (3-D, constant k); returns the plane's ``p . q``."""
-    n0, n1 = p.shape[0], p.shape[1]
-    cim = w0 if i > 0 else 0.0
-    cip = w0 if i < n0 - 1 else 0.0
-    im = i - 1 if i > 0 else 0
-    ip = i + 1 if i < n0 - 1 else n0 - 1
-    s = 0.0
-    for j in range(n1):
-        cjm = w1 if j > 0 else 0.0
-        cjp = w1 if j < n1 - 1 else 0.0
-        jm = j - 1 if j > 0 else 0
-        jp = j + 1 if j < n1 - 1 else n1 - 1
-        s += _arow3c(p, q, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d)
-    return s
-
-
-@nb.njit(cache=True)
-def _apply_row2(p, q, i, w0, w1, d):
-    """``q = A p`` on row ``i`` (2-D, constant k); returns the row's ``p . q``."""
-    n0 = p.shape[0]
-    cim = w0 if i > 0 else 0.0
-    cip = w0 if i < n0 - 1 else 0.0
-    im = i - 1 if i > 0 else 0
-    ip = i + 1 if i < n0 - 1 else n0 - 1
-    return _arow2c(p, q, i, im, ip, cim, cip, w1, d)
-
-
 @nb.njit(parallel=True, cache=True)
 def direction3(x, p, z, q, alpha, beta, first, w0, w1, w2, d, nchunks):
     """The fused pass (module notes) on 3-D grid arrays; returns ``p . q``."""
@@ -86,17 +57,17 @@ def direction3(x, p, z, q, alpha, beta, first, w0, w1, w2, d, nchunks):
         for i in range(s, e):
             _update_plane(x, p, z, alpha, beta, first, i)
             if i - 1 >= s + lo:
-                acc += _apply_plane3(p, q, i - 1, w0, w1, w2, d)
+                acc += apply_plane3c(p, q, i - 1, w0, w1, w2, d)
         if t == nchunks - 1:                     # no range above: the last plane now
-            acc += _apply_plane3(p, q, e - 1, w0, w1, w2, d)
+            acc += apply_plane3c(p, q, e - 1, w0, w1, w2, d)
         parts[t] = acc
     tot = parts.sum()
     for t in range(nchunks):                     # the planes at the ranges' boundaries (serial)
         s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
         if t > 0:
-            tot += _apply_plane3(p, q, s, w0, w1, w2, d)
+            tot += apply_plane3c(p, q, s, w0, w1, w2, d)
         if t < nchunks - 1:
-            tot += _apply_plane3(p, q, e - 1, w0, w1, w2, d)
+            tot += apply_plane3c(p, q, e - 1, w0, w1, w2, d)
     return tot
 
 
@@ -112,17 +83,17 @@ def direction2(x, p, z, q, alpha, beta, first, w0, w1, d, nchunks):
         for i in range(s, e):
             _update_plane(x, p, z, alpha, beta, first, i)
             if i - 1 >= s + lo:
-                acc += _apply_row2(p, q, i - 1, w0, w1, d)
+                acc += apply_line2c(p, q, i - 1, w0, w1, d)
         if t == nchunks - 1:
-            acc += _apply_row2(p, q, e - 1, w0, w1, d)
+            acc += apply_line2c(p, q, e - 1, w0, w1, d)
         parts[t] = acc
     tot = parts.sum()
     for t in range(nchunks):
         s, e = t * n0 // nchunks, (t + 1) * n0 // nchunks
         if t > 0:
-            tot += _apply_row2(p, q, s, w0, w1, d)
+            tot += apply_line2c(p, q, s, w0, w1, d)
         if t < nchunks - 1:
-            tot += _apply_row2(p, q, e - 1, w0, w1, d)
+            tot += apply_line2c(p, q, e - 1, w0, w1, d)
     return tot
 
 

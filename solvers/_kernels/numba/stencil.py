@@ -21,21 +21,16 @@ import numba as nb
 import numpy as np
 
 # the row and plane building blocks live in ._stencil_rows (shared with rbwave, multigrid and mgfused)
-from ._stencil_rows import _arow2c, _arow3c, _arow3v, _plane3c, _plane3v, _row2c, _row2v, _rrow2c, _rrow3c
+from ._stencil_rows import _arow3v, apply_line2c, apply_plane3c, _plane3c, _plane3v, _row2c, _row2v, _rrow2c, _rrow3c
 
 # ----------------------------------------------------------------------------- 2-D
 
 
 @nb.njit(parallel=True, cache=True)
 def apply2c(u, out, w0, w1, d):
-    n0 = u.shape[0]
     acc = 0.0
-    for i in nb.prange(n0):
-        cim = w0 if i > 0 else 0.0
-        cip = w0 if i < n0 - 1 else 0.0
-        im = i - 1 if i > 0 else 0
-        ip = i + 1 if i < n0 - 1 else n0 - 1
-        acc += _arow2c(u, out, i, im, ip, cim, cip, w1, d)
+    for i in nb.prange(u.shape[0]):
+        acc += apply_line2c(u, out, i, w0, w1, d)
     return acc
 
 
@@ -132,21 +127,9 @@ def rbgs2v(u, f, f0, f1, d, color):
 def apply3c(u, out, w0, w1, w2, d):
     # peeled, vectorised rows (_arow3c, unsigned k); the earlier scalar branchy loop ran at 37 % of a
     # parallel Numba triad at 128^3 because the peeled signed-index row vectorised into gathers
-    n0, n1, n2 = u.shape
     acc = 0.0
-    for i in nb.prange(n0):
-        cim = w0 if i > 0 else 0.0
-        cip = w0 if i < n0 - 1 else 0.0
-        im = i - 1 if i > 0 else 0
-        ip = i + 1 if i < n0 - 1 else n0 - 1
-        s = 0.0
-        for j in range(n1):
-            cjm = w1 if j > 0 else 0.0
-            cjp = w1 if j < n1 - 1 else 0.0
-            jm = j - 1 if j > 0 else 0
-            jp = j + 1 if j < n1 - 1 else n1 - 1
-            s += _arow3c(u, out, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d)
-        acc += s
+    for i in nb.prange(u.shape[0]):
+        acc += apply_plane3c(u, out, i, w0, w1, w2, d)
     return acc
 
 
