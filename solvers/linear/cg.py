@@ -141,7 +141,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
 
     # a preconditioner built to give the start (multigrid with fmg_start=True) fills x before the first residual
     Msrc = C._raw_or_wrapped(R.M.raw, R.M.op) if (S.x is None and R.M is not None) else None
-    start_from = getattr(Msrc, "initial_guess", None) if getattr(Msrc, "fmg_start", False) else None
+    start_for = getattr(Msrc, "start_for", None)      # the automatic FMG start: only for M's own operator
+    use_start = (start_for(C._raw_or_wrapped(R.A.raw, R.A.op)) if callable(start_for)
+                 else getattr(Msrc, "fmg_start", False))
+    start_from = getattr(Msrc, "initial_guess", None) if use_start else None
 
     # from x = 0 with a general M and no callback (MG-CG): x is left unwritten until the first iteration writes
     # it whole (x = alpha p); r too (r = b - alpha q, M reading the caller's b itself) where M promises not to
@@ -339,7 +342,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             if len(lanczos) < keep:
                 lanczos.append(beta)
             rz = rz_new
-            if pending and fuse is not None and (fused := fuse(x, p, z, q, alpha, beta, x_unset)) is not None:
+            if (pending and fuse is not None and k < S.maxiter     # (at maxiter no next product: helper-112)
+                    and (fused := fuse(x, p, z, q, alpha, beta, x_unset)) is not None):
                 matvecs += 1               # x, p updated and q = A p formed in one pass
                 pending = x_unset = False
             elif pending and x_unset:

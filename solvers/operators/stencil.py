@@ -212,9 +212,19 @@ class StencilOperator(LinearOperator):
         it returns None, having done nothing, unless all four are contiguous float64 vectors of length n);
         else None. Used by :func:`solvers.cg`."""
         fn = getattr(self.backend.kernels("stencil"), "direction_dot", None)
-        if fn is None or not self.const or self.ndim_grid not in (2, 3):
+        if fn is None or not self.const or self.ndim_grid not in (2, 3) or not self.plain_products():
             return None
         return lambda x, p, z, q, alpha, beta, first: fn(self, x, p, z, q, alpha, beta, first)
+
+    def plain_products(self) -> bool:
+        """Whether this operator's products are this class's stencil: ``matvec_dot``, ``matvec_into`` and
+        ``_matvec`` overridden neither by a subclass nor on the instance. A fused pass computing the stencil
+        itself (:meth:`fused_direction`) would skip an override (a subclass adding a term to ``matvec_dot``
+        got the bare stencil's products from CG's fused pass once an ``x0`` had made it trusted: outside review
+        helper-112)."""
+        cls = type(self)
+        return (all(getattr(cls, m) is getattr(StencilOperator, m) for m in ("matvec_dot", "matvec_into", "_matvec"))
+                and not any(m in vars(self) for m in ("matvec_dot", "matvec_into", "_matvec", "matvec")))
 
     def residual_into(self, u, f, r) -> float:
         """``r = f - A u`` on grid arrays; returns ``||r||^2``."""

@@ -73,3 +73,55 @@ def test_mg_cg_with_the_fused_pass_matches_a_direct_solve(shape, monkeypatch):
     plain = solvers.cg(A, b, M=multigrid(A), rtol=1e-10, backend="numba")
     assert plain.nit == res.nit
     np.testing.assert_allclose(plain.history["residual"], res.history["residual"], rtol=1e-6)
+
+
+class _Shifted(StencilOperator):
+    """A user subclass adding ``SHIFT x`` to every product in Python (helper-112's case)."""
+    SHIFT = 1e4
+
+    def matvec_dot(self, x, out):
+        StencilOperator.matvec_dot(self, x, out)
+        out += self.SHIFT * x
+        return float(x @ out)
+
+    def matvec_into(self, x, out):
+        self.matvec_dot(x, out)
+        return out
+
+    def _matvec(self, x):
+        out = np.empty(self.shape[0])
+        self.matvec_dot(x, out)
+        return out
+
+
+@pytest.mark.parametrize("x0", [None, 1e-3])
+def test_an_overridden_product_is_never_bypassed_by_the_fused_pass(x0):
+    # an x0 made the subclass "trusted" (its first product checked) before the fused pass was chosen, and the
+    # pass formed the bare stencil: 119 iterations, "stagnated" at 2.2e-8 (outside review helper-112)
+    import scipy.sparse as sp
+
+    A = _Shifted((32, 32), 1 / 33, backend="numba")
+    n = A.shape[0]
+    assert A.fused_direction() is None and not A.plain_products()
+    C = A.to_csr() + _Shifted.SHIFT * sp.identity(n)
+    b = np.ones(n)
+    M = multigrid(StencilOperator((32, 32), 1 / 33, shift=_Shifted.SHIFT, backend="numba"))
+    res = solvers.cg(A, b, M=M, x0=None if x0 is None else np.full(n, x0), rtol=1e-8, backend="numba")
+    assert res.converged and res.nit <= 5
+    assert np.linalg.norm(b - C @ res.x) <= 1e-8 * np.linalg.norm(b)
+    plain = StencilOperator((8, 9, 10), 0.1, backend="numba")
+    plain.matvec_dot = lambda x, out: StencilOperator.matvec_dot(plain, x, out)     # on the instance
+    assert plain.fused_direction() is None
+
+
+@pytest.mark.parametrize("maxiter", [1, 2, 3])
+@pytest.mark.parametrize("x0", [False, True])
+def test_maxiter_exits_count_only_the_products_made_for_iterations(maxiter, x0):
+    # the fused pass formed q = A p for an iteration that never ran at maxiter (counted, then overwritten)
+    A = StencilOperator((20, 24), 0.05, backend="numba")
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    kw = {"x0": np.full(A.shape[0], 0.1)} if x0 else {}
+    res = solvers.cg(A, b, M=multigrid(A), maxiter=maxiter, rtol=1e-14, backend="numba", **kw)
+    assert res.nit == maxiter and res.status == "maxiter"
+    assert res.stats["matvecs"] == maxiter + 1 + int(x0)        # the iterations' products + the true residual
+    assert np.linalg.norm(b - A.to_csr() @ res.x) == pytest.approx(res.history["residual"][-1], rel=1e-8)

@@ -115,3 +115,26 @@ def test_fmg_start_runs_its_small_levels_in_the_compiled_tail_with_the_recursion
     R._tail = None                                   # no tail: the Python recursion on every level
     x_rec = R.initial_guess(b, np.empty(b.size))
     np.testing.assert_allclose(x_tail, x_rec, rtol=1e-12, atol=1e-12 * np.abs(x_rec).max())
+
+
+def test_the_automatic_fmg_start_is_only_for_the_operator_m_was_built_for(monkeypatch):
+    # M built for L preconditioning A = L + c I: the FMG approximation of L's solution started CG at 2.6e3 ||b||
+    # (68 iterations against 54 from zero at c = 1e5: outside review helper-112); an explicit True is kept
+    from solvers.linear import multigrid as mgm
+
+    monkeypatch.setattr(mgm, "FMG_AUTO_POINTS", 1000)
+    shape, h = (15, 16, 17), 1 / 18
+    L = StencilOperator(shape, h, backend="numba")
+    A = StencilOperator(shape, h, shift=1e5, backend="numba")
+    b = np.random.default_rng(3).standard_normal(L.shape[0])
+    M = multigrid(L)
+    assert M.fmg_start and M.start_for(L) and not M.start_for(A)
+    assert M.start_for(StencilOperator(shape, h, backend="numba"))            # an equal operator, another object
+    res = solvers.cg(A, b, M=M, rtol=1e-8, backend="numba")
+    assert res.converged and res.history["residual"][0] == pytest.approx(np.linalg.norm(b), rel=1e-12)
+    C = A.to_csr()
+    assert np.linalg.norm(b - C @ res.x) <= 1e-8 * np.linalg.norm(b)
+    own = solvers.cg(L, b, M=multigrid(L), rtol=1e-8, backend="numba")      # M's own operator: the FMG start
+    assert own.history["residual"][0] != pytest.approx(np.linalg.norm(b), rel=1e-6)     # not the zero start
+    forced = multigrid(L, fmg_start=True)
+    assert forced.start_for(A)
