@@ -494,8 +494,9 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
         3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (500 000) fine points, where it was measured
         to pay (Poisson, 2 threads: 96^3 to 160^3 1-7 % less time, 7 -> 6 iterations; 256^3 within the
-        noise), not on 64^3 (6-16 % more) or 2-D grids (1024^2: 14-24 % more, no iteration saved). The
-        resolved choice is the attribute ``fmg_start``.
+        noise), not on 64^3 (6-16 % more) or 2-D grids (1024^2: 14-24 % more, no iteration saved), and only
+        when CG solves with the operator the hierarchy was built for (:meth:`MultigridPreconditioner.start_for`).
+        The resolved choice is the attribute ``fmg_start``.
 
     Returns
     -------
