@@ -309,3 +309,32 @@ def test_bad_run_selection_refused(store_path, capsys, argv):
     assert cli.main([a.format(p=p) for a in argv]) == 2
     err = capsys.readouterr().err
     assert "-0" in err or "--last" in err
+
+
+def test_demo_reports_the_residual_relative_to_b_also_from_the_fmg_start(tmp_path, capsys, monkeypatch):
+    # the multigrid default starts large 3-D solves from the FMG approximation: the table's "final resid." was
+    # the last residual over the FIRST one (the start's), 1.04e-8 printed for a solve converged to rtol 1e-8
+    from solvers.linear import multigrid as mgm
+
+    monkeypatch.setattr(mgm, "FMG_AUTO_POINTS", 1000)        # the FMG start on this small grid too
+    store = tmp_path / "demo.h5"
+    rc = cli.main(["demo", "--case", "poisson3d", "--shape", "12", "12", "12", "--store", str(store), "--no-plot"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    from problems import pde
+
+    bnorm = float(np.linalg.norm(pde.Poisson.manufactured((12, 12, 12), kind="bubble").rhs("numpy")))
+    with solvers.RunStore(store, mode="r") as s:
+        mg = next(s.load(r["run_id"]) for r in s.list() if r["method"] == "cg+mg")
+    h = mg.history["residual"]
+    assert h[0] < 0.9 * bnorm                                # it did start from the FMG approximation
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("poisson3d ") and " MG-CG " in ln)
+    assert float(row[7]) == pytest.approx(h[-1] / bnorm, rel=0.01) and float(row[7]) <= 1e-8
+    assert "relative to ||b||" in out
+
+
+def test_rel_residual_is_against_b_when_given():
+    res = solvers.SolveResult(np.zeros(2), True, "converged", "", 3, history={"residual": np.array([0.5, 1e-9])})
+    assert _format.rel_residual(res) == pytest.approx(2e-9)
+    assert _format.rel_residual(res, 2.0) == pytest.approx(5e-10)
+    assert _format.rel_residual(res, 0.0) == pytest.approx(2e-9)            # no usable ||b||: the first

@@ -43,13 +43,20 @@ def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> st
     return "\n".join(lines)
 
 
-def rel_residual(res) -> float | None:
-    """Last residual relative to the first (the absolute one when the first is zero; None when the first
-    overflowed to infinity, as ``||b||`` of entries near 1e308 does: no ratio can be read from it)."""
+def rel_residual(res, bnorm=None) -> float | None:
+    """Last residual relative to ``bnorm`` (``||b||``, what ``rtol`` is measured against; default
+    ``res.stats["rhs_norm"]``) when given and positive, else to the first (the absolute one when the first is zero; None when the reference overflowed to
+    infinity, as ``||b||`` of entries near 1e308 does: no ratio can be read from it). From a start other than
+    zero (``x0``, or multigrid's FMG start) the first residual is that start's, not ``||b||``."""
     h = res.history.get("residual")
-    if h is None or h.size == 0 or not np.isfinite(h[0]):
+    if h is None or h.size == 0:
         return None
-    return float(h[-1] / h[0]) if h[0] > 0 else float(h[-1])
+    if bnorm is None:
+        bnorm = res.stats.get("rhs_norm")          # recorded by the CLI's linear solves
+    ref = bnorm if (bnorm is not None and bnorm > 0) else h[0]
+    if not np.isfinite(ref):
+        return None
+    return float(h[-1] / ref) if ref > 0 else float(h[-1])
 
 
 def normalised(h):

@@ -29,6 +29,7 @@ class DemoRun:
     error: float | None = None       # error against a known answer (exact solution, LP optimum ...)
     history_key: str = "residual"    # history series plotted
     tags: dict = field(default_factory=dict)
+    scale: float | None = None       # the plotted history is divided by this (else by its first value)
 
 
 @dataclass
@@ -39,8 +40,8 @@ class DemoCase:
     title: str
     run: Callable  # (args, show_progress) -> list[DemoRun]
     error_label: str = "max error vs exact"
-    residual_label: str = "residual norm relative to the initial one"
-    normalise: bool = True  # plot the history relative to its first value
+    residual_label: str = "residual norm relative to ||b||"
+    normalise: bool = True  # plot the history relative to the run's scale (else its first value)
     check: Callable | None = None  # (args) -> None: validate the arguments (and memory) before anything runs
 
 
@@ -68,8 +69,9 @@ def _demo_poisson(args, show_progress: bool) -> list[DemoRun]:
         res = _format.solve_with_progress(problem, label, show_progress, method="cg", precond=precond,
                                           rtol=args.rtol, backend=args.backend)
         res.stats["wall_s"] = time.perf_counter() - t0  # includes the preconditioner setup
-        runs.append(DemoRun(label, res, problem, _format.rel_residual(res), problem.error(res.x, norm="max"),
-                            tags={"shape": "x".join(map(str, shape))}))
+        bnorm = float(np.linalg.norm(problem.rhs("numpy")))   # what rtol is measured against (the FMG start's
+        runs.append(DemoRun(label, res, problem, _format.rel_residual(res, bnorm), problem.error(res.x, norm="max"),
+                            tags={"shape": "x".join(map(str, shape))}, scale=bnorm))     # residual is not ||b||)
     return runs
 
 
@@ -172,7 +174,8 @@ def cmd_demo(args) -> int:
                              "residual": r.residual, "error": r.error, "run_id": rid})
                 h = res.history.get(r.history_key)
                 curves.append((case.name, f"{r.label} ({res.nit} it, {_format.fmt(res.stats.get('time_s'))} s)",
-                               _format.normalised(h) if case.normalise else (np.zeros(0) if h is None else h)))
+                               (np.asarray(h, dtype=float) / r.scale if (r.scale and h is not None) else
+                                _format.normalised(h)) if case.normalise else (np.zeros(0) if h is None else h)))
             print(f"  done in {time.perf_counter() - t0:.1f} s")
     print()
     _print_summary(cases, rows)
