@@ -124,6 +124,7 @@ from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
 from ..results import SolveResult
 from . import multigrid_iterate as _iterate
+from .multigrid_setup import NU_MAX, check_args as _check_args  # noqa: F401  (NU_MAX: part of this module's API)
 from . import multigrid_setup as _setup
 
 _interp_1d = _setup.interp_1d      # the setup helpers live in multigrid_setup (old private name, still importable)
@@ -133,7 +134,6 @@ class _Level:
     __slots__ = ("A", "u", "f", "r", "P", "R", "shape", "pbuf", "csr", "rc", "ec", "split")
 
 
-_COARSENINGS, _CYCLES = ("auto", "geometric", "galerkin"), ("auto", "V", "W")
 _DENSE_MAX = 8000          # points of the coarsest grid, solved with a dense inverse (8000^2 doubles = 0.5 GiB)
 
 
@@ -150,7 +150,6 @@ GEOMETRIC_W_CONTRAST = 100.0
 #: Galerkin (jumps, checkerboards): more smoothing, whose cost is small beside the Galerkin set-up
 #: (2-D checkerboards 1e4/1e6 on 255^2: 10/11 iterations with (1, 2), 9/10 with this)
 NU_GEOMETRIC = (1, 2)
-NU_MAX = 100                       #: the largest ``nu`` accepted
 NU_GALERKIN = (2, 3)
 
 #: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
@@ -378,19 +377,9 @@ class MultigridPreconditioner(LinearOperator):
             _iterate.load_tail_kernels(self, K)
 
     def start_for(self, A) -> bool:
-        """Whether :func:`solvers.cg` solving with the operator ``A`` starts from :meth:`initial_guess`:
-        ``fmg_start`` is True and, where that was the automatic choice, ``A`` is the operator this hierarchy was
-        built for (the same object, or a plain constant-coefficient stencil with the same grid and
-        coefficients). The FMG approximation of another operator's solution (``M`` built for ``L`` preconditioning
-        ``A = L + c I``) started CG far worse than zero: 2.6e3 ||b|| at c = 1e5, 68 iterations against 54 from
-        zero (outside review helper-112). ``fmg_start=True`` is kept as asked."""
-        if not self.fmg_start:
-            return False
-        F = self.levels[0].A
-        if not isinstance(self._fmg_asked, str) or A is F:        # True as asked, or M's own operator
-            return True
-        return (type(A) is StencilOperator and type(F) is StencilOperator and A.const and F.const
-                and A.plain_products() and A.grid_shape == F.grid_shape and A._w == F._w and A._d == F._d)
+        """Whether :func:`solvers.cg` solving with the operator ``A`` starts from :meth:`initial_guess`
+        (:func:`solvers.linear.multigrid_iterate.starts_for`)."""
+        return _iterate.starts_for(self, A)
 
     def initial_guess(self, b, out):
         """A full-multigrid start for ``A x = b`` (flat arrays): ``out`` = the prolongation to the fine grid of
@@ -399,11 +388,6 @@ class MultigridPreconditioner(LinearOperator):
         the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
         :func:`solvers.linear.cg` when the preconditioner's ``fmg_start`` is True (by default on large 3-D
         geometric hierarchies: :data:`FMG_AUTO_POINTS`).
-
-        Measured (Poisson, rtol 1e-8, one thread, CPU time in fine matvecs, Xeon): 128^3 7 -> 6 iterations, 76.5 ->
-        72.7; 64^3 7 -> 7, 95.7 -> 103.8; 1024^2 5 -> 5, 127 -> 146; 256^2 6 -> 5, 198 -> 205. The start
-        saves an iteration only where the V-cycle leaves the last one just short of the tolerance, and costs the
-        coarse levels' FMG plus one fine matvec (the initial residual) always: hence only on the large 3-D grids.
 
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
@@ -506,33 +490,6 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
     """
     return MultigridPreconditioner(A, nu=nu, max_coarse=max_coarse, max_levels=max_levels,
                                    coarsening=coarsening, cycle=cycle, fmg_start=fmg_start)
-
-
-def _check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
-    """The arguments of :func:`multigrid` / the class, checked; returns ``(nu, max_coarse, max_levels, fmg_start)``."""
-    if not isinstance(A, StencilOperator):
-        raise TypeError(f"A must be a StencilOperator (a structured-grid operator), got {type(A).__name__}; "
-                        "for general sparse matrices use an algebraic multigrid such as pyamg")
-    if isinstance(nu, np.ndarray):     # an array of counts: its entries (a 0-d array: the count it holds)
-        nu = nu.item() if nu.ndim == 0 else tuple(v.item() if isinstance(v, np.generic) else v for v in nu)
-    nus = NU_GEOMETRIC if nu is None else (nu if isinstance(nu, (tuple, list)) else (nu,))
-    if len(nus) == 0 or any(not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1 for v in nus):
-        raise ValueError(f"nu must be an integer >= 1 or a non-empty sequence of them (per level), got {nu!r}")
-    if max(nus) > NU_MAX:          # nu = 1e5 took minutes per cycle on 64^2: a hang inside a Krylov loop
-        raise ValueError(f"nu must be <= {NU_MAX} (each unit is two grid passes per level and cycle; beyond a few "
-                         f"the coarse correction limits the convergence), got {max(nus)}")
-    for name, v, lo in (("max_coarse", max_coarse, 1), ("max_levels", max_levels, 1)):
-        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if not isinstance(coarsening, str) or coarsening not in _COARSENINGS:
-        raise ValueError(f"coarsening must be one of {_COARSENINGS}, got {coarsening!r}")
-    if not isinstance(cycle, str) or cycle not in _CYCLES:
-        raise ValueError(f"cycle must be one of {_CYCLES}, got {cycle!r}")
-    if not (isinstance(fmg_start, (bool, np.bool_)) or (isinstance(fmg_start, str) and fmg_start == "auto")):
-        raise TypeError(f"fmg_start must be 'auto', True or False, got {fmg_start!r}")
-    if nu is not None:
-        nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
-    return nu, int(max_coarse), int(max_levels), (fmg_start if isinstance(fmg_start, str) else bool(fmg_start))
 
 
 __all__ = ["multigrid", "MultigridPreconditioner"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +34,41 @@ from .. import _config
 from ..operators.base import LinearOperator
 from ..operators.stencil import StencilOperator
 
+#: the accepted ``coarsening`` and ``cycle`` values, and the largest ``nu``
+_COARSENINGS, _CYCLES = ("auto", "geometric", "galerkin"), ("auto", "V", "W")
+NU_MAX = 100
+
+
 #: an axis is coarsened when its coupling is at least this fraction of the strongest axis' coupling
 STRONG = 0.25
+
+
+# ----------------------------------------------------------------------------- arguments
+def check_args(A, nu, max_coarse, max_levels, coarsening, cycle, fmg_start):
+    """The arguments of :func:`multigrid` / the class, checked; returns ``(nu, max_coarse, max_levels, fmg_start)``."""
+    if not isinstance(A, StencilOperator):
+        raise TypeError(f"A must be a StencilOperator (a structured-grid operator), got {type(A).__name__}; "
+                        "for general sparse matrices use an algebraic multigrid such as pyamg")
+    if isinstance(nu, np.ndarray):     # an array of counts: its entries (a 0-d array: the count it holds)
+        nu = nu.item() if nu.ndim == 0 else tuple(v.item() if isinstance(v, np.generic) else v for v in nu)
+    nus = (1,) if nu is None else (nu if isinstance(nu, (tuple, list)) else (nu,))
+    if len(nus) == 0 or any(not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1 for v in nus):
+        raise ValueError(f"nu must be an integer >= 1 or a non-empty sequence of them (per level), got {nu!r}")
+    if max(nus) > NU_MAX:          # nu = 1e5 took minutes per cycle on 64^2: a hang inside a Krylov loop
+        raise ValueError(f"nu must be <= {NU_MAX} (each unit is two grid passes per level and cycle; beyond a few "
+                         f"the coarse correction limits the convergence), got {max(nus)}")
+    for name, v, lo in (("max_coarse", max_coarse, 1), ("max_levels", max_levels, 1)):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not isinstance(coarsening, str) or coarsening not in _COARSENINGS:
+        raise ValueError(f"coarsening must be one of {_COARSENINGS}, got {coarsening!r}")
+    if not isinstance(cycle, str) or cycle not in _CYCLES:
+        raise ValueError(f"cycle must be one of {_CYCLES}, got {cycle!r}")
+    if not (isinstance(fmg_start, (bool, np.bool_)) or (isinstance(fmg_start, str) and fmg_start == "auto")):
+        raise TypeError(f"fmg_start must be 'auto', True or False, got {fmg_start!r}")
+    if nu is not None:
+        nu = int(nu) if isinstance(nu, numbers.Integral) else tuple(int(v) for v in nu)
+    return nu, int(max_coarse), int(max_levels), (fmg_start if isinstance(fmg_start, str) else bool(fmg_start))
 
 
 # ----------------------------------------------------------------------------- axis selection
