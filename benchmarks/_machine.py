@@ -33,6 +33,12 @@ def machine_info(*peers: str) -> dict:
         except Exception:  # a peer that is not installed
             versions[name] = None
     info["versions"] = versions
+    from solvers import _blasinfo
+
+    info["blas"] = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+                    for lib in _blasinfo.blas_libraries()]
+    info["env"]["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
+    info["blas_hint"] = _blasinfo.avx512_hint()
     commit, dirty = provenance.git_info()
     info["git_commit"], info["git_dirty"] = commit, dirty
     try:

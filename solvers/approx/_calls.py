@@ -12,8 +12,9 @@ import numpy as np
 from .._kernels.scratch import borrow, scratch_of, take
 from . import _validate as _v
 
-#: points mapped and evaluated per batch
-CALL_BATCH = 1 << 18
+#: points mapped and evaluated per batch (as the slab form's own batch,
+#: :data:`solvers._kernels.numba.approx_slab.BATCH`, whose larger batches measured faster: its comment)
+CALL_BATCH = 1 << 20
 
 
 class CallBatches:

@@ -1,4 +1,4 @@
-"""``newtonkit info``: versions, optional packages, threads, backends and devices, git commit.
+"""``newtonkit info``: versions, optional packages, threads, the BLAS kernels, backends and devices, git commit.
 
 Like ``xarray.show_versions()``: everything a bug report needs, in one command.
 """
@@ -9,7 +9,7 @@ import os
 import platform
 
 import solvers
-from solvers import backends
+from solvers import _blasinfo, backends
 
 from . import EXIT_OK
 
@@ -28,6 +28,12 @@ def cmd_info(args) -> int:
     print("optional: " + ", ".join(opt))
     env = os.environ.get("NEWTONKIT_NUM_THREADS")
     print(f"threads:  {threads} (NEWTONKIT_NUM_THREADS={env if env is not None else 'unset'})")
+    libs = _blasinfo.blas_libraries()
+    for k, lib in enumerate(libs):
+        print(("blas:     " if k == 0 else "          ") + _blasinfo.describe(lib))
+    hint = _blasinfo.avx512_hint(libs)
+    if hint:
+        print("hint:     " + hint)
     print("backends:")
     for name in backends.NAMES:
         try:

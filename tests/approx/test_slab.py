@@ -161,6 +161,28 @@ def test_cache_bytes_count_the_slabs_and_clear_cache_frees_them():
     np.testing.assert_array_equal(np.asarray(ct(x)), before)         # rebuilt: the same tables, the same values
 
 
+@pytest.mark.parametrize("d", [2, 3])
+def test_large_work_items_against_the_exact_sum(d):
+    """Enough points per grid node for the large work items (:func:`SLAB.tile_for` gives
+    ``TILE_LARGE``; nodes with more than one item, and a padded last item): against the exact sum within
+    the route's bound, and against the same points in small items (a batch with too few points per node)
+    to rounding."""
+    rng = np.random.default_rng(40 + d)
+    m, r = ((25, 21), (12, 16)) if d == 2 else ((25, 31, 29), (9, 12, 16))
+    core, factors = _tucker(rng, m, r)
+    ct, p = _packed(core, factors)
+    L = int(p.tG[-1]) + 9
+    n = SLAB.TILE_LARGE_FROM * L + 77
+    assert SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
+    t = _mapped(rng, d, n)
+    got = SLAB.evaluate(p, t, np.empty(n), *NA._point_major(p))
+    ref = _exact(core, factors, t)
+    assert np.abs(got - ref).max() <= 2.0 * ct.table_info()["f_bound"] + 1e-13 * np.abs(ref).max()
+    small = np.concatenate([SLAB.evaluate(p, t[s:s + n // 4], np.empty(t[s:s + n // 4].shape[0]),
+                                          *NA._point_major(p)) for s in range(0, n, n // 4)])
+    np.testing.assert_allclose(got, small, rtol=0, atol=1e-13 * np.abs(ref).max())
+
+
 def test_batches_give_the_same_values(monkeypatch):
     """The bucketing runs in batches (bounded work arrays); batches of 1000 points, with a short last
     batch, give the values of one batch."""

@@ -18,7 +18,7 @@ the packed form) are read in grid order: the points are bucketed by their stenci
 and the multiply-adds run over the points innermost. The other modes' rows come from their tables
 as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 
-Values (:func:`evaluate`): the points of a work item (at most :data:`TILE` of one first node ``c``) get
+Values (:func:`evaluate`): the points of a work item (at most :func:`tile_for` of one first node ``c``) get
 the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
 slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
 points: BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
@@ -60,12 +60,22 @@ MIN_POINTS_PER_NODE = 2
 MAX_BYTES = 256 * 2 ** 20
 #: points per parallel work item (gradients)
 CHUNK = 256
-#: points per GEMM work item of the values (:func:`_evaluate_gemm`; padded to it. 32 measured faster than 64
-#: and 128 at 10^4 .. 10^6 points, ranks 10 and 20)
+#: points per GEMM work item of the values (:func:`_evaluate_gemm`; padded to it): :data:`TILE`, or
+#: :data:`TILE_LARGE` from :data:`TILE_LARGE_FROM` points per grid node of a batch (:func:`tile_for`). Session 8
+#: measured 32 faster than 64 and 128 at 10^4 .. 10^6 points in batches of 2^18; with batches of 2^20
+#: (:data:`BATCH`), interleaved in one process (rank 20, m = 129, 2 threads, Zen 5, ``/tmp/s29/tile2.py``,
+#: session 29): 10^5 points (47 per node) 14.3 ms at 32 against 15.6 at 64; 3 10^5 points (140 per node)
+#: 35.6 against 34.5; 10^6 points see :data:`BATCH`.
 TILE = 32
-#: points per batch of :func:`evaluate` (bounds its work arrays: 2^18 measured 7-16 % faster than 2^20 per call
-#: at 10^6 points, ranks 15 and 20, as fewer fresh pages are touched; /tmp/s8/batch.py)
-BATCH = 1 << 18
+TILE_LARGE = 64
+TILE_LARGE_FROM = 96
+#: points per batch of :func:`evaluate` (bounds its work arrays, about 64 bytes per point of a batch, kept
+#: between calls: :mod:`solvers._kernels.scratch`). Session 29, 10^6 points, 2 threads, Zen 5, interleaved,
+#: medians of 7 (``/tmp/s29/tile2.py``; the call batch :data:`solvers.approx._calls.CALL_BATCH` the same):
+#: batches of 2^18 at tile 32 against 2^20 at tile 64, rank 20: 118 -> 106 ms with OpenBLAS's AVX-512
+#: kernels, 204 -> 165 ms with its AVX2 (Haswell) kernels; rank 15 (AVX-512) 104 -> 86 ms. More points per
+#: grid node per batch: each node's eight slabs serve more work items while they are in cache.
+BATCH = 1 << 20
 
 
 def slab_bytes(packed) -> int:
@@ -351,6 +361,12 @@ def _scatter_col(vals, perm, out, col):
         out[perm[k], col] = vals[k]
 
 
+def tile_for(n, L) -> int:
+    """Points per work item for a batch of ``n`` points on ``L`` grid nodes: :data:`TILE_LARGE` from
+    :data:`TILE_LARGE_FROM` points per node on average, else :data:`TILE` (less padding of a node's last item)."""
+    return TILE_LARGE if n >= TILE_LARGE_FROM * L else TILE
+
+
 def _batches(n, L):
     """``(s, e)`` of the batches of :data:`BATCH` points (a short last batch overlaps the one before, so
     every batch has at least ``MIN_POINTS_PER_NODE * L`` points when ``n`` has)."""
@@ -384,7 +400,7 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     """``out[n] = p(t[n])`` by the slab form (the caller checked that the points lie in ``[-1, 1]``, and
     :func:`use_slab`), in batches of :data:`BATCH` points so that the bucketing's work arrays stay bounded
     (about 64 bytes per point of a batch): the points bucketed by their first node in the last mode, then one
-    GEMM per work item of at most :data:`TILE` points of one node (:func:`_evaluate_gemm`). Raises
+    GEMM per work item of at most :func:`tile_for` points of one node (:func:`_evaluate_gemm`). Raises
     ``ValueError`` for what the kernels cannot do (order other than 8 or ``d < 2``: wrong values or
     out-of-range reads) and for an ``out`` of the wrong shape."""
     n, d = _check(packed, t, "evaluate", ("out", out, (t.shape[0],)))
@@ -393,9 +409,10 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     L = G + int(packed.tp) + 1
     with borrow(scratch_of(packed, "_nb_slab_scratch")) as work:
         for s, e in _batches(n, L):
-            perm, tb, Cb, Sb, items = order(t[s:e], G, L, TILE, work, take, _chunks(e - s, L))
+            tile = tile_for(e - s, L)
+            perm, tb, Cb, Sb, items = order(t[s:e], G, L, tile, work, take, _chunks(e - s, L))
             _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
-                           items, perm, out[s:e], TILE, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
+                           items, perm, out[s:e], tile, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
     return out
 
 
