@@ -1,17 +1,19 @@
 """The batches in which :class:`~solvers.approx.ChebTucker` maps and evaluates its points (a mix-in).
 
 A call maps its points to [-1, 1]^d and evaluates them in equal batches of at most :data:`CALL_BATCH`, each
-mapped into one batch-sized buffer kept on the packed form (:mod:`solvers._kernels.scratch`) and evaluated
-before the next. A mapped copy of all N points, allocated afresh per call, cost its page faults on every
+mapped into one batch-sized buffer kept between calls (process-wide, one for all objects:
+:func:`solvers._kernels.scratch.shared`) and evaluated before the next. A mapped copy of all N points, allocated afresh per call, cost its page faults on every
 call (10^6 points, rank 20, 2 threads, a virtual machine: 147 -> 117 ms per call with the buffers kept).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.scratch import borrow, scratch_of, take
+from .._kernels.scratch import borrow, shared, take
 from . import _validate as _v
 
+#: the process-wide work arrays (:func:`solvers._kernels.scratch.shared`) of the mapped batches
+WORK = "approx.call"
 #: points mapped and evaluated per batch (as the slab form's own batch,
 #: :data:`solvers._kernels.numba.approx_slab.BATCH`, whose larger batches measured faster: its comment)
 CALL_BATCH = 1 << 20
@@ -45,16 +47,17 @@ class CallBatches:
         return dev
 
     def _mapped_batches(self, x, be, p):
-        """``(s, e, t)`` for each batch: ``t`` the points ``x[s:e]`` mapped (:meth:`_t`), in the buffers kept
-        on the packed form ``p`` for the whole call."""
-        with borrow(scratch_of(p, "_call_scratch")) as work:
+        """``(s, e, t)`` for each batch: ``t`` the points ``x[s:e]`` mapped (:meth:`_t`), in the process-wide
+        buffers (:data:`WORK`, one set per dimension ``d``) for the whole call."""
+        with borrow(shared(WORK)) as work:
+            work = work.setdefault(("d", x.shape[1]), {})
             for s, e in self._batches(x.shape[0]):
                 yield s, e, self._t(x, s, e, be, p, work)
 
     @staticmethod
     def _batches(n):
         """``(s, e)``: ``n`` points in equal batches of at most :data:`CALL_BATCH`, each mapped into one
-        batch-sized buffer kept on the packed form (:mod:`solvers._kernels.scratch`) and evaluated before
+        batch-sized buffer kept between calls (process-wide: :data:`WORK`) and evaluated before
         the next: a call with float64 C-ordered points allocates no copy of all of them (other inputs are
         converted once), and repeated calls no fresh pages for the mapped batch. On a device backend the
         batch's host buffer is not reused (the copy to the device may still be in flight)."""
@@ -63,4 +66,4 @@ class CallBatches:
             yield n * i // k, n * (i + 1) // k
 
 
-__all__ = ["CallBatches", "CALL_BATCH"]
+__all__ = ["CallBatches", "CALL_BATCH", "WORK"]

@@ -209,11 +209,12 @@ class TableRoute:
 
     @property
     def cache_nbytes(self) -> int:
-        """Bytes held by the evaluation caches: the packed forms, the factor tables and, with the Numba
-        kernels, the point-major tables and the slabs of the table route (made on first use, the slabs
-        up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``), and the batch-sized work arrays kept
-        between calls (:mod:`solvers._kernels.scratch`); :meth:`clear_cache` frees them and pickling drops
-        them."""
+        """Bytes held by this object's evaluation caches: the packed forms, the factor tables and, with the
+        Numba kernels, the point-major tables and the slabs of the table route (made on first use, the slabs
+        up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``); :meth:`clear_cache` frees them and pickling
+        drops them. The batch-sized work arrays of an evaluation (mapped points, the slab form's bucketing:
+        about 90 bytes per point of a batch of up to 2^20) are not this object's: one process-wide set serves
+        every object (:func:`solvers._kernels.scratch.shared_nbytes` counts them)."""
         seen, total = set(), 0
 
         def add(a):
@@ -236,10 +237,14 @@ class TableRoute:
         return total
 
     def clear_cache(self) -> None:
-        """Drop the evaluation caches (:attr:`cache_nbytes`); the next evaluation rebuilds what it needs
-        (the same tables: their grids follow from the factors and ``tol``)."""
+        """Drop the evaluation caches (:attr:`cache_nbytes`), and the process-wide work arrays of evaluations
+        that no call is using (:func:`solvers._kernels.scratch.release_shared`); the next evaluation rebuilds
+        what it needs (the same tables: their grids follow from the factors and ``tol``)."""
+        from .._kernels.scratch import release_shared
+
         self._packed = {}
         self._tables = {}
+        release_shared()
 
     def _table_data(self, derivative=False):
         """The tables of the factor columns (or of their derivatives, at the same order), built

@@ -1,7 +1,8 @@
 """``ChebTucker.__call__`` / ``gradient`` in batches with kept work arrays (:mod:`solvers._kernels.scratch`).
 
-A call maps and evaluates its points in batches of ``CALL_BATCH``, into a mapped-points buffer kept on the
-packed form, and the slab form keeps its bucketing arrays the same way. References: the exact
+A call maps and evaluates its points in batches of ``CALL_BATCH``, into a mapped-points buffer kept between
+calls (one process-wide set for all objects, per dimension), and the slab form keeps its bucketing arrays
+the same way. References: the exact
 Chebyshev–Tucker sum (``tests/approx/_slabref.py``: ``chebvander`` rows and ``einsum``), within the
 route's own bound ``f_bound``; batch boundaries must not change a value beyond rounding (1e-13 relative).
 """
@@ -72,18 +73,49 @@ def test_a_bad_point_in_a_later_batch_is_named_by_its_index(case, monkeypatch):
         ct.gradient(bad)
 
 
+def _kept(d=3):
+    return SC.shared(CTM.WORK).arrays[("d", d)]
+
+
 def test_results_are_fresh_arrays_and_the_buffers_are_kept(case):
     core, factors, x = case
     ct = ChebTucker(core, factors, BOX, tol=1e-7)
     v1 = np.asarray(ct(x)).copy()
     a = ct(x)
-    p = ct._pack(ct._route())[1]
-    kept = p._call_scratch.arrays["t"]
+    kept = _kept()["t"]
     b = ct(x[::-1].copy())
-    assert p._call_scratch.arrays["t"] is kept                # the same buffer, not a new one per call
+    assert _kept()["t"] is kept                               # the same buffer, not a new one per call
+    other = ChebTucker(core * 2.0, factors, BOX, tol=1e-7)
+    c = other(x)
+    assert _kept()["t"] is kept                               # another object: the same process-wide buffer
     assert not np.shares_memory(a, b) and not np.shares_memory(np.asarray(a), kept)
-    np.testing.assert_array_equal(np.asarray(a), v1)          # a later call did not touch an earlier result
-    pickle.loads(pickle.dumps(ct))                            # the kept arrays (and their lock) are not pickled
+    assert not np.shares_memory(c, a)
+    np.testing.assert_array_equal(np.asarray(a), v1)          # later calls did not touch an earlier result
+    np.testing.assert_allclose(np.asarray(c), 2.0 * v1, rtol=1e-13, atol=0)
+    pickle.loads(pickle.dumps(ct))                            # nothing kept on the object to pickle
+
+
+def test_many_objects_share_one_set_of_work_arrays():
+    """Evaluating many objects holds one set of batch buffers, not one per object; ``clear_cache``
+    releases it (when no call is using it)."""
+    rng = np.random.default_rng(8)
+    core, factors = slabref.tucker(rng, (21, 17, 19), (6, 5, 7))
+    x = rng.uniform(*np.array(BOX).T, (20000, 3))
+    cts = [ChebTucker(core * (k + 1), factors, BOX, tol=1e-7, eval_method=m)
+           for k, m in enumerate(["table", "chebyshev"] * 3)]
+    cts[0](x)
+    one = SC.shared_nbytes()
+    assert one >= x.nbytes                                    # at least the mapped batch
+    for ct in cts[1:]:
+        ct(x)
+    assert SC.shared_nbytes() == one                          # no set per object
+    assert all(ct.cache_nbytes < x.nbytes for ct in cts)      # and nothing batch-sized on the objects
+    cts[0].clear_cache()
+    assert SC.shared_nbytes() == 0
+    with SC.borrow(SC.shared(CTM.WORK)) as work:              # a buffer lent to a call is not released
+        SC.take(work, "t", (10, 3))
+        assert SC.release_shared() == 0 and SC.shared_nbytes() > 0
+    assert SC.release_shared() > 0
 
 
 def test_borrow_lends_to_one_caller_at_a_time():
@@ -149,15 +181,13 @@ def test_the_slab_choice_is_made_for_the_whole_call(case, monkeypatch):
     assert seen and set(seen) == {3500}
 
 
-def test_cache_nbytes_counts_the_kept_arrays(case):
+def test_cache_nbytes_counts_the_objects_caches_not_the_shared_buffers(case):
     core, factors, x = case
     ct = ChebTucker(core, factors, BOX, tol=1e-7)
     ct(x[:10])
     before = ct.cache_nbytes
     ct(x)
-    p = ct._pack(ct._route())[1]
-    kept = sum(a.nbytes for a in p._call_scratch.arrays.values())
-    assert kept >= x.nbytes                                  # the mapped batch (one batch here: all points)
-    assert ct.cache_nbytes - before >= kept - 10 * 3 * 8     # counted (less the 10-point call's buffer)
+    assert ct.cache_nbytes == before                         # the batch buffers are process-wide
+    assert sum(a.nbytes for a in _kept().values()) >= x.nbytes
     ct.clear_cache()
     assert ct.cache_nbytes == 0

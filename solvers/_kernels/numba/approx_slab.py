@@ -33,7 +33,7 @@ import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
-from ..scratch import borrow, scratch_of, take
+from ..scratch import borrow, shared, take
 from ._slab_order import order
 from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
 from .approx import BLAS_SERIAL, check_outputs
@@ -56,6 +56,8 @@ GRAD_NS = (666.0, 0.103)
 #: fewest points per grid node of the last mode (the slabs are made once per packed form, and the
 #: bucketing costs ``O(G_d)``: below this the plain route is used)
 MIN_POINTS_PER_NODE = 2
+#: the process-wide work arrays of the bucketing (:func:`solvers._kernels.scratch.shared`)
+WORK = "approx.slab"
 #: largest slab table kept on a packed form, in bytes
 MAX_BYTES = 256 * 2 ** 20
 #: points per parallel work item (gradients)
@@ -409,7 +411,8 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
-    with borrow(scratch_of(packed, "_nb_slab_scratch")) as work:
+    with borrow(shared(WORK)) as work:                # process-wide, one set per dimension
+        work = work.setdefault(("d", d), {})
         for s, e in _batches(n, L):
             tile = tile_for(e - s, L)
             perm, tb, Cb, Sb, items = order(t[s:e], G, L, tile, work, take, _chunks(e - s, L))
