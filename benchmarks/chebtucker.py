@@ -32,6 +32,14 @@ the core contraction alone (``2 r^3`` flops per point, common to both routes): a
 ``2 x DGEMM rate / 16000`` (about 6.5e6 points/s at 52 GFLOP/s per thread), below the 1e7 target
 whatever the factor rows cost.
 
+The slab form's rate follows the DGEMM kernels OpenBLAS runs: the JSON's ``machine.blas`` records them and
+``machine.env.OPENBLAS_CORETYPE`` the setting that chose them (read when OpenBLAS loads, so it is set for the
+whole process, never by this script). Session 29 ran the throughput rows both ways on Zen 5, where the
+environment sets ``OPENBLAS_CORETYPE=Haswell`` (AVX2) and OpenBLAS's own choice is SkylakeX (AVX-512)::
+
+    python benchmarks/chebtucker.py --throughput-only                        # the environment's kernels
+    env -u OPENBLAS_CORETYPE python benchmarks/chebtucker.py --throughput-only   # OpenBLAS's own choice
+
 Usage: ``python benchmarks/chebtucker.py [--quick]``; writes ``benchmarks/results/chebtucker.json``
 (``chebtucker_quick.json`` with --quick).
 """
