@@ -51,10 +51,13 @@ def avx512_hint(libs=None, flags=None, coretype=None) -> str | None:
     libs = blas_libraries() if libs is None else libs
     flags = cpu_flags() if flags is None else flags
     coretype = os.environ.get("OPENBLAS_CORETYPE") if coretype is None else coretype
-    narrow = sorted({str(lib.get("architecture")) for lib in libs if lib.get("internal_api") == "openblas"
-                     and str(lib.get("architecture", "")).lower() not in AVX512_KERNELS})
+    narrow = sorted({str(lib["architecture"]) for lib in libs if lib.get("internal_api") == "openblas"
+                     and lib.get("architecture") and str(lib["architecture"]).lower() not in AVX512_KERNELS})
     if "avx512f" not in flags or not narrow:
         return None
+    if coretype and coretype.lower() in AVX512_KERNELS:     # asked for, not granted: a build without those kernels
+        return (f"OPENBLAS_CORETYPE={coretype} is set, but OpenBLAS runs its {'/'.join(narrow)} kernels (a build "
+                "without per-CPU kernel sets ignores it)")
     why = (f"OPENBLAS_CORETYPE={coretype} in the environment keeps OpenBLAS on" if coretype else
            "OpenBLAS chose")
     return (f"this CPU has AVX-512; {why} its {'/'.join(narrow)} kernels. OPENBLAS_CORETYPE=SkylakeX, set before "

@@ -19,6 +19,9 @@ def test_hint_names_the_cause_and_only_when_the_cpu_has_avx512():
     assert B.avx512_hint([SKX], avx512, coretype="") is None                        # already the wide kernels
     assert B.avx512_hint([MKL], avx512, coretype="") is None                        # not OpenBLAS
     assert B.avx512_hint([], avx512, coretype="") is None
+    assert B.avx512_hint([dict(HASWELL, architecture=None)], avx512, coretype="") is None    # unknown: no claim
+    ignored = B.avx512_hint([HASWELL], avx512, coretype="SkylakeX")     # asked for, not granted
+    assert "is set, but OpenBLAS runs its Haswell kernels" in ignored
 
 
 def test_records_and_lines():

@@ -1,4 +1,4 @@
-"""Work arrays kept on an object between calls (one call at a time).
+"""Work arrays kept between calls, on an object or process-wide (each set lent to one call at a time).
 
 A call that needs a few large temporaries (the mapped points of a Chebyshev–Tucker evaluation, the
 bucketing arrays of its slab form) and allocates them afresh pays their page faults every time once
@@ -11,11 +11,12 @@ thread, or a nested call on the same object) gets an empty dict and allocates it
 ever share an array. :func:`take` returns a slice of a kept array big enough for the request, growing
 it when needed. What is kept is bounded by the largest request (callers ask for batch-sized arrays).
 
-:func:`shared` gives a process-wide :class:`Scratch` by name, for work arrays that do not belong to one
-object: the batch buffers of Chebyshev–Tucker evaluation are the same whatever object is evaluated, so
-one set serves them all (kept per object, a program evaluating many objects held a set for each:
-session 29 measured 86 MB per object at batches of 2^20 points). :func:`shared_nbytes` counts them and
-:func:`release_shared` drops those no call is using.
+:func:`borrow_shared` lends a process-wide set by name, for work arrays that do not belong to one object:
+the batch buffers of Chebyshev–Tucker evaluation are the same whatever object is evaluated, so a few sets
+serve them all (kept per object, a program evaluating many objects held a set for each: session 29
+measured 86 MB per object at batches of 2^20 points). Concurrent calls each get a set of their own, up to
+:data:`MAX_SETS`, so what is kept is bounded by ``MAX_SETS`` sets per name whatever the number of objects.
+:func:`shared_nbytes` counts them and :func:`release_shared` drops those no call is using.
 """
 from __future__ import annotations
 
@@ -56,15 +57,47 @@ def borrow(s: Scratch):
             s.lock.release()
 
 
-_SHARED: dict = {}
+#: most sets of one name kept at once (concurrent calls beyond them allocate their own, not kept)
+MAX_SETS = 4
 
 
-def shared(name: str) -> Scratch:
-    """The process-wide :class:`Scratch` called ``name`` (made on first use)."""
-    s = _SHARED.get(name)
-    if s is None:
-        s = _SHARED.setdefault(name, Scratch())
-    return s
+class _Pool:
+    """The named process-wide sets and the lock that guards making them."""
+
+    def __init__(self):
+        _config.fork_safe(self, "lock")
+        self.sets: dict = {}
+
+
+_POOL = _Pool()
+
+
+def shared_sets(name: str) -> list:
+    """The process-wide :class:`Scratch` sets called ``name`` made so far (a snapshot)."""
+    return list(_POOL.sets.get(name, ()))
+
+
+@contextlib.contextmanager
+def borrow_shared(name: str):
+    """``with borrow_shared(name) as work:`` the arrays of a process-wide set called ``name`` that no other
+    call holds (one of at most :data:`MAX_SETS`, made on first need); a fresh empty dict when all are held."""
+    got = None
+    for s in shared_sets(name):
+        if s.lock.acquire(blocking=False):
+            got = s
+            break
+    if got is None:
+        with _POOL.lock:
+            sets = _POOL.sets.setdefault(name, [])
+            if len(sets) < MAX_SETS:
+                got = Scratch()
+                got.lock.acquire()
+                sets.append(got)
+    try:
+        yield got.arrays if got is not None else {}
+    finally:
+        if got is not None:
+            got.lock.release()
 
 
 def _nbytes(arrays) -> int:
@@ -75,22 +108,23 @@ def _nbytes(arrays) -> int:
 
 
 def shared_nbytes() -> int:
-    """Bytes held by the process-wide work arrays of :func:`shared` (a snapshot: another thread's call may be
-    growing them)."""
-    return sum(_nbytes(s.arrays) for s in list(_SHARED.values()))
+    """Bytes held by the process-wide work arrays of :func:`borrow_shared` (a snapshot: another thread's call
+    may be growing them)."""
+    return sum(_nbytes(s.arrays) for sets in list(_POOL.sets.values()) for s in list(sets))
 
 
 def release_shared() -> int:
     """Drop the process-wide work arrays no call is using now (those lent out stay with their call);
     returns the bytes dropped."""
     freed = 0
-    for s in list(_SHARED.values()):
-        if s.lock.acquire(blocking=False):
-            try:
-                freed += _nbytes(s.arrays)
-                s.arrays.clear()
-            finally:
-                s.lock.release()
+    for sets in list(_POOL.sets.values()):
+        for s in list(sets):
+            if s.lock.acquire(blocking=False):
+                try:
+                    freed += _nbytes(s.arrays)
+                    s.arrays.clear()
+                finally:
+                    s.lock.release()
     return freed
 
 
@@ -106,4 +140,5 @@ def take(work: dict, key: str, shape, dtype=np.float64):
     return a[:shape[0]]
 
 
-__all__ = ["Scratch", "scratch_of", "borrow", "take", "shared", "shared_nbytes", "release_shared"]
+__all__ = ["Scratch", "scratch_of", "borrow", "take", "borrow_shared", "shared_sets", "shared_nbytes",
+           "release_shared", "MAX_SETS"]

@@ -1,18 +1,18 @@
 """The batches in which :class:`~solvers.approx.ChebTucker` maps and evaluates its points (a mix-in).
 
 A call maps its points to [-1, 1]^d and evaluates them in equal batches of at most :data:`CALL_BATCH`, each
-mapped into one batch-sized buffer kept between calls (process-wide, one for all objects:
-:func:`solvers._kernels.scratch.shared`) and evaluated before the next. A mapped copy of all N points, allocated afresh per call, cost its page faults on every
+mapped into one batch-sized buffer kept between calls (process-wide, shared by all objects:
+:func:`solvers._kernels.scratch.borrow_shared`) and evaluated before the next. A mapped copy of all N points, allocated afresh per call, cost its page faults on every
 call (10^6 points, rank 20, 2 threads, a virtual machine: 147 -> 117 ms per call with the buffers kept).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.scratch import borrow, shared, take
+from .._kernels.scratch import borrow_shared, release_shared, shared_nbytes, take
 from . import _validate as _v
 
-#: the process-wide work arrays (:func:`solvers._kernels.scratch.shared`) of the mapped batches
+#: the process-wide work arrays (:func:`solvers._kernels.scratch.borrow_shared`) of the mapped batches
 WORK = "approx.call"
 #: points mapped and evaluated per batch (as the slab form's own batch,
 #: :data:`solvers._kernels.numba.approx_slab.BATCH`, whose larger batches measured faster: its comment)
@@ -49,7 +49,7 @@ class CallBatches:
     def _mapped_batches(self, x, be, p):
         """``(s, e, t)`` for each batch: ``t`` the points ``x[s:e]`` mapped (:meth:`_t`), in the process-wide
         buffers (:data:`WORK`, one set per dimension ``d``) for the whole call."""
-        with borrow(shared(WORK)) as work:
+        with borrow_shared(WORK) as work:
             work = work.setdefault(("d", x.shape[1]), {})
             for s, e in self._batches(x.shape[0]):
                 yield s, e, self._t(x, s, e, be, p, work)
@@ -66,4 +66,18 @@ class CallBatches:
             yield n * i // k, n * (i + 1) // k
 
 
-__all__ = ["CallBatches", "CALL_BATCH", "WORK"]
+def work_nbytes() -> int:
+    """Bytes held by the evaluation work arrays every :class:`~solvers.approx.ChebTucker` shares (mapped
+    points, the slab form's bucketing: kept between calls so large evaluations pay no page faults; up to
+    :data:`solvers._kernels.scratch.MAX_SETS` sets, for concurrent calls, per dimension; 16-128 bytes per
+    point of a batch of up to :data:`CALL_BATCH`, by dimension and route). They outlive the objects."""
+    return shared_nbytes()
+
+
+def release_work() -> int:
+    """Free the shared evaluation work arrays no call is using now (:func:`work_nbytes`); returns the bytes
+    freed. :meth:`ChebTucker.clear_cache` does this too."""
+    return release_shared()
+
+
+__all__ = ["CallBatches", "CALL_BATCH", "WORK", "work_nbytes", "release_work"]

@@ -212,9 +212,9 @@ class TableRoute:
         """Bytes held by this object's evaluation caches: the packed forms, the factor tables and, with the
         Numba kernels, the point-major tables and the slabs of the table route (made on first use, the slabs
         up to ``solvers._kernels.numba.approx_slab.MAX_BYTES``); :meth:`clear_cache` frees them and pickling
-        drops them. The batch-sized work arrays of an evaluation (mapped points, the slab form's bucketing:
-        about 90 bytes per point of a batch of up to 2^20) are not this object's: one process-wide set serves
-        every object (:func:`solvers._kernels.scratch.shared_nbytes` counts them)."""
+        drops them. The batch-sized work arrays of an evaluation (mapped points, the slab form's bucketing) are
+        not this object's: every object shares them (:func:`solvers.approx.work_nbytes`,
+        :func:`solvers.approx.release_work`)."""
         seen, total = set(), 0
 
         def add(a):
@@ -237,9 +237,9 @@ class TableRoute:
         return total
 
     def clear_cache(self) -> None:
-        """Drop the evaluation caches (:attr:`cache_nbytes`), and the process-wide work arrays of evaluations
-        that no call is using (:func:`solvers._kernels.scratch.release_shared`); the next evaluation rebuilds
-        what it needs (the same tables: their grids follow from the factors and ``tol``)."""
+        """Drop the evaluation caches (:attr:`cache_nbytes`), and the shared work arrays of evaluations that no
+        call is using (:func:`solvers.approx.release_work`); the next evaluation rebuilds what it needs (the same
+        tables: their grids follow from the factors and ``tol``)."""
         from .._kernels.scratch import release_shared
 
         self._packed = {}
@@ -251,21 +251,22 @@ class TableRoute:
         and checked on first use (:func:`solvers.approx._table.build`); ``None`` when the
         target accuracy needs too fine a grid."""
         key = "derivative" if derivative else "value"
-        if key not in self._tables:
+        tables = self._tables          # one dict throughout: clear_cache() in another thread replaces self._tables
+        if key not in tables:
             order = None
             if derivative:
                 v = self._table_data()
                 order = None if v is None else v["p"]
             facs = [_cheb.derivative(A) for A in self.factors] if derivative else self.factors
             with _config.blas_serial():   # small GEMMs just before the Numba evaluation (as in _construct)
-                self._tables[key] = None if (derivative and order is None) else build(
+                tables[key] = None if (derivative and order is None) else build(
                     facs, target(self.tol), get_backend(self.backend).kernels("approx"), order)
-            if self._tables[key] is None and self.eval_method == "table":
+            if tables[key] is None and self.eval_method == "table":
                 warnings.warn(f"ChebTucker: no table of order <= {ORDERS[-1]} with <= {MAX_GRID} "
                               f"intervals reaches the relative accuracy {target(self.tol):.1e} for the "
                               f"{'derivatives' if derivative else 'values'}; the exact Chebyshev sums are used "
                               "(raise tol or use eval_method='chebyshev')", RuntimeWarning, stacklevel=4)
-        return self._tables[key]
+        return tables[key]
 
     @property
     def eval_route(self) -> str:
@@ -308,7 +309,8 @@ class TableRoute:
 
     def _function_error(self, v):
         """``(measured, bound)`` of the error the tables add to the function values (cached)."""
-        if "function" not in self._tables:
+        tables = self._tables          # (as in _table_data)
+        if "function" not in tables:
             nu = v["row_norm"]
             bound = _fro(self.core) * sum(v["row_error"][i] * float(np.prod(nu[:i] + nu[i + 1:]))
                                      for i in range(self.d))
@@ -328,8 +330,8 @@ class TableRoute:
             pc, pt = self._pack("chebyshev")[1], self._pack("table")[1]
             K.evaluate(pc, self._ordered(td, pc, be), a)
             K.evaluate_table(pt, self._ordered(td, pt, be), b)
-            self._tables["function"] = (float(np.abs(be.to_numpy(a) - be.to_numpy(b)).max()), bound)
-        return self._tables["function"]
+            tables["function"] = (float(np.abs(be.to_numpy(a) - be.to_numpy(b)).max()), bound)
+        return tables["function"]
 
     def _record_route(self) -> None:
         """Resolve the route (building and checking the tables when it is the table) and record

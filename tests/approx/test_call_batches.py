@@ -74,7 +74,7 @@ def test_a_bad_point_in_a_later_batch_is_named_by_its_index(case, monkeypatch):
 
 
 def _kept(d=3):
-    return SC.shared(CTM.WORK).arrays[("d", d)]
+    return SC.shared_sets(CTM.WORK)[0].arrays[("d", d)]
 
 
 def test_results_are_fresh_arrays_and_the_buffers_are_kept(case):
@@ -112,10 +112,37 @@ def test_many_objects_share_one_set_of_work_arrays():
     assert all(ct.cache_nbytes < x.nbytes for ct in cts)      # and nothing batch-sized on the objects
     cts[0].clear_cache()
     assert SC.shared_nbytes() == 0
-    with SC.borrow(SC.shared(CTM.WORK)) as work:              # a buffer lent to a call is not released
+    with SC.borrow_shared(CTM.WORK) as work:                 # a buffer lent to a call is not released
         SC.take(work, "t", (10, 3))
         assert SC.release_shared() == 0 and SC.shared_nbytes() > 0
     assert SC.release_shared() > 0
+
+
+def test_concurrent_borrowers_get_their_own_sets_up_to_the_cap(monkeypatch):
+    """Each concurrent borrower of a name gets a set of its own (never one another holds), up to ``MAX_SETS``
+    kept sets; beyond them a fresh dict that is not kept; released sets are lent again."""
+    monkeypatch.setattr(SC, "MAX_SETS", 2)
+    name = "test.concurrent"
+    with SC.borrow_shared(name) as a:
+        with SC.borrow_shared(name) as b:
+            with SC.borrow_shared(name) as c:
+                assert a is not b and c is not a and c is not b
+                SC.take(c, "x", (4,))
+            assert len(SC.shared_sets(name)) == 2                 # the third was not kept
+        SC.take(a, "x", (4,))
+    with SC.borrow_shared(name) as again:
+        assert again is a and "x" in again                       # the first free set, its arrays kept
+    got = []
+
+    def worker():
+        with SC.borrow_shared(name) as w:
+            got.append(w)
+
+    with SC.borrow_shared(name) as held:
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+        assert got[0] is not held                                # another thread: another set
 
 
 def test_borrow_lends_to_one_caller_at_a_time():

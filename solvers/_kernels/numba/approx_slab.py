@@ -33,7 +33,7 @@ import numba as nb
 import numpy as np
 
 from ..numpy.approx import check_points, check_table
-from ..scratch import borrow, shared, take
+from ..scratch import borrow_shared, take
 from ._slab_order import order
 from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
 from .approx import BLAS_SERIAL, check_outputs
@@ -56,7 +56,7 @@ GRAD_NS = (666.0, 0.103)
 #: fewest points per grid node of the last mode (the slabs are made once per packed form, and the
 #: bucketing costs ``O(G_d)``: below this the plain route is used)
 MIN_POINTS_PER_NODE = 2
-#: the process-wide work arrays of the bucketing (:func:`solvers._kernels.scratch.shared`)
+#: the process-wide work arrays of the bucketing (:func:`solvers._kernels.scratch.borrow_shared`)
 WORK = "approx.slab"
 #: largest slab table kept on a packed form, in bytes
 MAX_BYTES = 256 * 2 ** 20
@@ -301,8 +301,9 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
     blocks) and the GEMMs have fixed row blocks, so every kernel and BLAS call of a batch has the same shapes
     whatever the item: a point's value does not depend on the other points of its item (BLAS and the
     vectorised loops round differently by position and size otherwise). Between batches the tile can differ
-    (:func:`tile_for`: 32 or 64 columns); OpenBLAS's Haswell and SkylakeX kernels gave bitwise the same values
-    at both (4 10^5 points, ranks 9, 15, 20, session 29), which other BLAS builds need not. The items run in ``nchunks``
+    (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell
+    and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks 9-20; d = 4; session 29 and its
+    review), which other BLAS builds need not. The items run in ``nchunks``
     parallel ranges, each allocating its work arrays once (4-6 % faster than per item). Gathering the points
     in their own pass measured faster than reading them through ``perm`` here (random reads in the items)."""
     d = tb.shape[1] + 1
@@ -315,7 +316,10 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
         rmax = max(rmax, r[i])
     M = 8 * nA
     npre = nA * rb
-    rows = max(1, BLAS_SERIAL // max(1, rb * tile))    # each GEMM below OpenBLAS's threading limit
+    # row blocks: each GEMM below OpenBLAS's threading limit at the largest tile, the same blocks at every tile
+    # (OpenBLAS's Haswell edge kernels round by where a GEMM is split: tile-dependent blocks made a value depend
+    # on the call's size, 221 of 25290 values by up to 9e-16 at d = 4; review helper-113)
+    rows = max(1, BLAS_SERIAL // max(1, rb * TILE_LARGE))
     nit = items.shape[0]
     for ch in nb.prange(nchunks):
         Sw = np.empty(tile)
@@ -411,7 +415,7 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     SL = slabs(packed, tR, r_off, rpad)
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
-    with borrow(shared(WORK)) as work:                # process-wide, one set per dimension
+    with borrow_shared(WORK) as work:                # process-wide, one set per dimension
         work = work.setdefault(("d", d), {})
         for s, e in _batches(n, L):
             tile = tile_for(e - s, L)
