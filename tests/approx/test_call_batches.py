@@ -218,3 +218,39 @@ def test_cache_nbytes_counts_the_objects_caches_not_the_shared_buffers(case):
     assert sum(a.nbytes for a in _kept().values()) >= x.nbytes
     ct.clear_cache()
     assert ct.cache_nbytes == 0
+
+
+def test_clear_cache_from_another_thread_does_not_break_running_calls():
+    """``clear_cache()`` replaces the object's cache dicts while other threads evaluate: every call still
+    returns the right values (before the fix, ``_table_data`` re-read ``self._tables`` after building and
+    raised ``KeyError: 'value'`` within a few seconds; review helper-113)."""
+    import time
+
+    rng = np.random.default_rng(0)
+    core = rng.standard_normal((6, 5, 7))
+    factors = [np.linalg.qr(rng.standard_normal((m, r)))[0] for m, r in [(21, 6), (17, 5), (19, 7)]]
+    ct = ChebTucker(core, factors, [(-1, 1)] * 3, tol=1e-7, eval_method="table")
+    x = rng.uniform(-1, 1, (50, 3))
+    ref = slabref.exact(core, factors, x)
+    errs, stop = [], time.time() + 4.0
+
+    def work():
+        while time.time() < stop and not errs:
+            try:
+                v = np.asarray(ct(x))
+                if not np.abs(v - ref).max() <= 1e-8 * np.abs(ref).max():
+                    errs.append("wrong values")
+            except Exception as exc:                       # noqa: BLE001 - any exception is the failure
+                errs.append(repr(exc))
+
+    def clear():
+        while time.time() < stop and not errs:
+            ct.clear_cache()
+            time.sleep(0.001)
+
+    ts = [threading.Thread(target=work) for _ in range(3)] + [threading.Thread(target=clear)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errs, errs[:3]
