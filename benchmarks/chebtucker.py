@@ -29,8 +29,9 @@ of 10^6 points >= 50x faster than direct summation; >= 1e7 points/s on 2 threads
 The paper's box, lattice step and cutoff are not the ones used here (its setup is given on
 grids), so ranks are compared as reported, not matched. The throughput rows also give the roof of
 the core contraction alone (``2 r^3`` flops per point, common to both routes): at r = 20 it is
-``2 x DGEMM rate / 16000`` (about 6.5e6 points/s at 52 GFLOP/s per thread), below the 1e7 target
-whatever the factor rows cost.
+``2 x DGEMM rate / 16000`` (about 6.5e6 points/s at 52 GFLOP/s per thread, OpenBLAS's AVX2 kernels on
+Zen 5; about 1.1e7 at the 92 GFLOP/s of its AVX-512 ones), below or at the 1e7 target whatever the
+factor rows cost: the slab form does fewer flops, 2 (8 r^2 + ...) per point.
 
 The slab form's rate follows the DGEMM kernels OpenBLAS runs: the JSON's ``machine.blas`` records them and
 ``machine.env.OPENBLAS_CORETYPE`` the setting that chose them (read when OpenBLAS loads, so it is set for the
