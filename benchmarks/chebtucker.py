@@ -189,16 +189,17 @@ def dgemm_gflops(n=1000, repeats=3):
     return 2.0 * n ** 3 / t / 1e9
 
 
-def flops_per_point(route, m, r, p=8, d=3, slab=False):
+def flops_per_point(route, m, r, p=8, d=3, slab=False, terms=8):
     """The flop model of one evaluation: the factor rows (Chebyshev: ``2 m r`` per mode plus the
     recurrence ``3 m``; table: ``2 p r`` per mode plus the weights ``3 p`` and about 40 for the
     arccos and the stencil) and the core contraction ``2 r^d``; in the table route's slab form
     (``slab``) the last mode's rows are not formed and the core part is ``2 (p + 1) r^(d-1)`` (the row
-    products and ``p`` dot products with the slabs)."""
+    products and ``p`` dot products with the slabs; ``terms`` Chebyshev terms per cell instead of the ``p``
+    nodal slabs where the slab form takes them: ``approx_slab.slab_terms``)."""
     if route == "chebyshev":
         return 2.0 * (d * m * r + r ** d) + 3.0 * d * m
     if slab:
-        return 2.0 * ((d - 1) * p * r + (p + 1) * r ** (d - 1)) + d * (3.0 * p + 40.0)
+        return 2.0 * ((d - 1) * p * r + (terms + 1) * r ** (d - 1)) + d * (3.0 * p + 40.0)
     return 2.0 * (d * p * r + r ** d) + d * (3.0 * p + 40.0)
 
 
@@ -230,10 +231,14 @@ def bench_throughput(ranks, m, n_points, threads, repeats, tol=1e-7):
                          "max_route_difference_rel": float(np.abs(vals["table"] - vals["chebyshev"]).max()
                                                            / np.abs(vals["chebyshev"]).max())}}
         from solvers._kernels.numba import approx_slab
-        slab = bool(approx_slab.use_slab(cts["table"]._pack("table")[1], n_points))
+        packed = cts["table"]._pack("table")[1]
+        slab = bool(approx_slab.use_slab(packed, n_points))
         row["table_form"] = "slab" if slab else "plain"     # the Numba kernels' choice for this many points
+        from solvers._kernels.numba import approx as NA
+        terms = approx_slab.slab_terms(packed, approx_slab.slabs(packed, *NA._point_major(packed))) if slab else 8
+        row["slab_terms"] = terms if slab else None
         for route in cts:
-            flops = flops_per_point(route, m, r, info["order"], slab=slab and route == "table")
+            flops = flops_per_point(route, m, r, info["order"], slab=slab and route == "table", terms=terms)
             row[route] = {"flops_per_point": flops}
         for nt in threads:
             solvers.set_num_threads(nt)

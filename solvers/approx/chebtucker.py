@@ -223,7 +223,8 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
             tables = None
             if route != "chebyshev":
                 v = self._table_data()
-                tables = {"p": v["p"], "grid": [v["grid"][i] for i in order], "table": [v["table"][i] for i in order]}
+                tables = {"p": v["p"], "grid": [v["grid"][i] for i in order], "table": [v["table"][i] for i in order],
+                          "target": v["target"]}
                 if route == "table+derivative":
                     dv = self._table_data(derivative=True)
                     tables.update(dgrid=[dv["grid"][i] for i in order], dtable=[dv["table"][i] for i in order])

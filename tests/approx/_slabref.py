@@ -39,6 +39,27 @@ def drows(factors, t):
             else np.zeros((t.shape[0], A.shape[1])) for i, A in enumerate(factors)]
 
 
+def terms_atol(p, factors, t, rel=1e-12):
+    """How far the slab form's values may be from the plain table route's at the mapped points ``t``:
+    rounding (``rel`` times the largest plain value is added by the caller's scale, here of the exact sum)
+    plus, where the slab form drops Chebyshev terms per cell (``approx_slab.slab_terms``), their bound: the
+    dropped terms' norms times the largest 2-norms of the factor rows of modes ``0 .. d-2`` at ``t``
+    (``factors`` in the packed form's mode order)."""
+    from solvers._kernels.numba import approx as NA
+    from solvers._kernels.numba import approx_slab as SLAB
+
+    pm = NA._point_major(p)
+    SL = SLAB.slabs(p, *pm)
+    K = SLAB.slab_terms(p, SL)
+    drop = 0.0
+    if K < 8:
+        L = int(p.tG[-1]) + int(p.tp) + 1
+        norms, _ = SLAB.term_norms(SL, L, SL.size // L)
+        nu = np.prod([np.sqrt((R ** 2).sum(axis=1)).max() for R in rows(factors[:-1], t)])
+        drop = 1.01 * norms[K:].sum() * nu
+    return drop + rel * np.abs(exact(p.core.reshape(tuple(int(k) for k in p.r)), factors, t)).max()
+
+
 def exact(core, factors, t):
     """The Chebyshev–Tucker sum at mapped points ``t`` in [-1, 1]^d."""
     return contract(core, rows(factors, t))

@@ -8,6 +8,7 @@ route, so the same bound holds), and a few units of rounding between the two tab
 import pickle
 
 import numpy as np
+import numpy.polynomial.chebyshev as npc
 import pytest
 
 from solvers.approx import ChebTucker
@@ -41,18 +42,69 @@ def _packed(core, factors, tol=1e-7):
                                   ((17, 15, 19, 21), (4, 5, 6, 13))])
 def test_slab_form_against_the_exact_sum(m, r):
     """d = 2, 3, 4: the slab kernel (called directly, whatever the cost model says) against the exact
-    sum within the table route's bound, and against the plain table kernel to rounding."""
+    sum within the table route's bound; against the plain table kernel within the bound of the dropped
+    Chebyshev terms (:func:`SLAB.slab_terms`: their norms times the rows' norms), and, with the eight nodal
+    slabs forced, to rounding."""
     rng = np.random.default_rng(len(m))
     core, factors = _tucker(rng, m, r)
     ct, p = _packed(core, factors)
     t = _mapped(rng, len(m), 3000)
-    got = SLAB.evaluate(p, t, np.empty(t.shape[0]), *NA._point_major(p))
+    pm = NA._point_major(p)
+    got = SLAB.evaluate(p, t, np.empty(t.shape[0]), *pm)
     ref = _exact(core, factors, t)
     info = ct.table_info()
     assert np.abs(got - ref).max() <= 2.0 * info["f_bound"] + 1e-13 * np.abs(ref).max()
     plain = np.empty(t.shape[0])
-    NA._evaluate_table(p.core, *NA._point_major(p), p.tG, p.tp, p.inv_den, p.r, t, plain, NA.chunk_for(p))
-    np.testing.assert_allclose(got, plain, rtol=0, atol=1e-12 * np.abs(plain).max())
+    NA._evaluate_table(p.core, *pm, p.tG, p.tp, p.inv_den, p.r, t, plain, NA.chunk_for(p))
+    K = SLAB.slab_terms(p, SLAB.slabs(p, *pm))
+    SL = SLAB.slabs(p, *pm)
+    L = int(p.tG[-1]) + 9
+    norms, _ = SLAB.term_norms(SL, L, SL.size // L)
+    nu = np.prod([np.sqrt((_exact_rows(A, t[:, i]) ** 2).sum(axis=1)).max() for i, A in enumerate(factors[:-1])])
+    drop = norms[K:].sum() * nu * 1.01 if K < 8 else 0.0
+    np.testing.assert_allclose(got, plain, rtol=0, atol=drop + 1e-12 * np.abs(plain).max())
+    p._nb_slab_terms = 8                                    # the nodal slabs: the plain route's numbers
+    nodal = SLAB.evaluate(p, t, np.empty(t.shape[0]), *pm)
+    np.testing.assert_allclose(nodal, plain, rtol=0, atol=1e-12 * np.abs(plain).max())
+
+
+def _exact_rows(A, x):
+    """The factor rows ``sum_k A[k, :] T_k(x)`` (NumPy's Chebyshev Vandermonde matrix)."""
+    return npc.chebvander(x, A.shape[0] - 1) @ A
+
+
+def test_six_chebyshev_terms_per_cell():
+    """:func:`SLAB.cell_chebyshev` against the Lagrange basis on [3, 4] (exact at eight terms); the terms
+    are taken where the dropped ones are negligible for the tables' target (rank 20, order 8), the nodal
+    slabs where the target is unknown or too fine; six terms differ from eight by at most their bound."""
+    rng = np.random.default_rng(61)
+    sig = rng.uniform(3.0, 4.0, 200)
+    W = np.ones((sig.size, 8))
+    for l in range(8):
+        for i in range(8):
+            if i != l:
+                W[:, l] *= (sig - i) / (l - i)
+    A8 = SLAB.cell_chebyshev(8)
+    np.testing.assert_allclose(npc.chebvander(2.0 * (sig - 3.5), 7) @ A8, W, rtol=0, atol=1e-14)
+    np.testing.assert_array_equal(SLAB.cell_chebyshev(6), A8[:6])
+    core, factors = _tucker(rng, (65, 61, 63), (20, 18, 20))
+    ct, p = _packed(core, factors)
+    pm = NA._point_major(p)
+    SL = SLAB.slabs(p, *pm)
+    assert SLAB.slab_terms(p, SL) == SLAB.TERMS
+    t = _mapped(rng, 3, 20000)
+    six = SLAB.evaluate(p, t, np.empty(t.shape[0]), *pm)
+    p._nb_slab_terms = 8
+    eight = SLAB.evaluate(p, t, np.empty(t.shape[0]), *pm)
+    L = int(p.tG[-1]) + 9
+    norms, scale = SLAB.term_norms(SL, L, SL.size // L)
+    assert norms[SLAB.TERMS:].sum() <= SLAB.TRUNC_FRACTION * p.ttarget * scale
+    nu = np.prod([np.sqrt((_exact_rows(A, t[:, i]) ** 2).sum(axis=1)).max() for i, A in enumerate(factors[:-1])])
+    assert 0.0 < np.abs(six - eight).max() <= norms[SLAB.TERMS:].sum() * nu * 1.01 + 1e-13 * np.abs(eight).max()
+    for target in (0.0, 1e-16):                             # unknown, or finer than the dropped terms
+        p._nb_slab_terms = None
+        p.ttarget = target
+        assert SLAB.slab_terms(p, SL) == 8
 
 
 def test_public_evaluation_takes_the_slab_form_and_stays_exact():

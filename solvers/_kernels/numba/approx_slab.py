@@ -29,6 +29,8 @@ the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 ->
 per-point form (:func:`_evaluate`). Used by ``evaluate_table`` / ``gradient_table`` of the Numba kernel
 set when it pays (:func:`use_slab`).
 """
+from functools import lru_cache
+
 import numba as nb
 import numpy as np
 
@@ -128,6 +130,72 @@ def slabs(packed, tR, r_off, rpad, derivative=False):
         G = np.asarray(packed.core).reshape(-1, rl)
         got = np.ascontiguousarray(T @ G.T).reshape(-1)
         setattr(packed, key, got)
+    return got
+
+
+#: Chebyshev terms per stencil cell of the values' slab form (:func:`slab_terms`; the combine kernel is unrolled
+#: for them): fewer GEMM rows than the eight nodal slabs when the truncated terms are negligible
+TERMS = 6
+#: the truncated terms may add at most this fraction of the tables' target (relative to the largest slab norm)
+TRUNC_FRACTION = 0.1
+#: cells per block when the terms' norms are measured (bounds the temporary: 8 x CELL_BLOCK slabs)
+CELL_BLOCK = 256
+
+
+@lru_cache(maxsize=None)
+def cell_chebyshev(K: int = 8) -> np.ndarray:
+    """``A`` (``K x 8``): row ``k`` holds the Chebyshev coefficients, in ``u = 2 (sigma - 7/2)`` on ``[-1, 1]``,
+    of the eight order-8 Lagrange basis polynomials (nodes ``0 .. 7``) on the stencil's central interval
+    ``sigma in [3, 4]``, where the kernels evaluate it. Degree 7: ``K = 8`` is exact; the slab interpolant on
+    a cell is ``sum_k T_k(u) M_k`` with ``M_k = sum_l A[k, l] S_{c + l}``, and ``K < 8`` drops ``M_K .. M_7``."""
+    j = np.arange(64)
+    sig = 3.5 + 0.5 * np.cos(np.pi * (j + 0.5) / 64)                # 64 Chebyshev points of [3, 4]
+    nodes = np.arange(8.0)
+    W = np.ones((sig.size, 8))
+    for l in range(8):
+        for i in range(8):
+            if i != l:
+                W[:, l] *= (sig - nodes[i]) / (nodes[l] - nodes[i])
+    V = np.polynomial.chebyshev.chebvander(2.0 * (sig - 3.5), 7)
+    A = np.linalg.lstsq(V, W, rcond=None)[0]                      # exact up to rounding (degree 7)
+    return np.ascontiguousarray(A[:K])
+
+
+def term_norms(SL, L, npre) -> tuple:
+    """``(norms, scale)``: ``norms[k]`` the largest Frobenius norm of ``M_k`` (:func:`cell_chebyshev`) over the
+    cells, ``scale`` the largest slab norm, from the slab table ``SL`` (``L`` nodes of ``npre`` values)."""
+    S = SL.reshape(L, npre)
+    A = cell_chebyshev(8)
+    norms = np.zeros(8)
+    ncell = L - 7
+    for c0 in range(0, ncell, CELL_BLOCK):
+        c1 = min(ncell, c0 + CELL_BLOCK)
+        M = np.zeros((8, c1 - c0, npre))
+        for l in range(8):
+            M += A[:, l, None, None] * S[c0 + l:c1 + l][None]
+        norms = np.maximum(norms, np.sqrt((M * M).sum(axis=2)).max(axis=1))
+    return norms, float(np.sqrt((S * S).sum(axis=1)).max())
+
+
+def slab_terms(packed, SL) -> int:
+    """Chebyshev terms per cell the values' slab form uses: :data:`TERMS` when the dropped terms' norms
+    (largest over the cells) sum to at most :data:`TRUNC_FRACTION` times the tables' target times the largest
+    slab norm, else 8 (the nodal slabs, exact). Made once per packed form. Rank 20, order 8, target 1e-9
+    (session 29): the term norms relative to the slabs' fall 1, 6e-2, 1e-3, 2e-5, 2e-7, 2e-9, 1e-11, 8e-14,
+    so six terms drop about 1e-11 while the GEMMs do 25 % fewer flops: the slab kernel on 2^20 points,
+    2 threads, 149 -> 127 ms (OpenBLAS's AVX2 kernels), 92 -> 78 ms (AVX-512); values within 9e-12 of the
+    nodal form's relative to the largest."""
+    got = getattr(packed, "_nb_slab_terms", None)
+    if got is None:
+        target = float(getattr(packed, "ttarget", 0.0) or 0.0)
+        got = 8
+        if target > 0.0:
+            d = packed.d
+            L = int(packed.tG[d - 1]) + int(packed.tp) + 1
+            norms, scale = term_norms(SL, L, SL.size // L)
+            if norms[TERMS:].sum() <= TRUNC_FRACTION * target * scale:
+                got = TERMS
+        packed._nb_slab_terms = got
     return got
 
 
@@ -289,8 +357,35 @@ def _combine8(Y, W, Ap, nA, out):
                               + w4[q] * y4[q] + w5[q] * y5[q] + w6[q] * y6[q] + w7[q] * y7[q])
 
 
+@nb.njit(cache=True, fastmath=_FAST)
+def _combine6(Y, T, Ap, nA, out):
+    """As :func:`_combine8` with six Chebyshev terms: ``out[q] = sum_a Ap[a, q] sum_{k < 6} T[k, q] Y[k nA + a, q]``."""
+    t0, t1, t2, t3, t4, t5 = T[0], T[1], T[2], T[3], T[4], T[5]
+    for q in range(out.shape[0]):
+        out[q] = 0.0
+    for a in range(nA):
+        x = Ap[a]
+        y0, y1, y2, y3, y4, y5 = Y[a], Y[nA + a], Y[2 * nA + a], Y[3 * nA + a], Y[4 * nA + a], Y[5 * nA + a]
+        for q in range(out.shape[0]):
+            out[q] += x[q] * (t0[q] * y0[q] + t1[q] * y1[q] + t2[q] * y2[q] + t3[q] * y3[q] + t4[q] * y4[q]
+                              + t5[q] * y5[q])
+
+
+@nb.njit(cache=True, fastmath=_FAST)
+def _chebyshev6(Sw, T):
+    """``T[k, q] = T_k(2 (Sw[q] - 7/2))``, ``k < 6`` (the three-term recurrence, points innermost)."""
+    for q in range(Sw.shape[0]):
+        u = 2.0 * (Sw[q] - 3.5)
+        T[0, q] = 1.0
+        T[1, q] = u
+        T[2, q] = 2.0 * u * u - 1.0
+        T[3, q] = 2.0 * u * T[2, q] - u
+        T[4, q] = 2.0 * u * T[3, q] - T[2, q]
+        T[5, q] = 2.0 * u * T[4, q] - T[3, q]
+
+
 @nb.njit(cache=True, parallel=True)
-def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks):
+def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks):
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
     node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order and ``perm`` their places, from
     :func:`solvers._kernels.numba._slab_order.order`): the rows of modes
@@ -305,7 +400,11 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
     and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks 9-20; d = 4; session 29 and its
     review), which other BLAS builds need not. The items run in ``nchunks``
     parallel ranges, each allocating its work arrays once (4-6 % faster than per item). Gathering the points
-    in their own pass measured faster than reading them through ``perm`` here (random reads in the items)."""
+    in their own pass measured faster than reading them through ``perm`` here (random reads in the items).
+
+    ``Acoef``: with 8 rows, the eight nodal slabs and the Lagrange weights as above; with six
+    (:func:`cell_chebyshev`, :func:`slab_terms`), the cell's Chebyshev terms ``M = Acoef [S_c; ...; S_{c+7}]``
+    (made once per run of items of one node) in place of the slabs and ``T_k(u)`` in place of the weights."""
     d = tb.shape[1] + 1
     rb = r[d - 2]
     nA = 1
@@ -314,7 +413,8 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
         nA *= r[i]
     for i in range(d - 1):
         rmax = max(rmax, r[i])
-    M = 8 * nA
+    K = Acoef.shape[0]
+    M = K * nA
     npre = nA * rb
     # row blocks: each GEMM below OpenBLAS's threading limit at the largest tile, the same blocks at every tile
     # (OpenBLAS's Haswell edge kernels round by where a GEMM is split: tile-dependent blocks made a value depend
@@ -329,13 +429,18 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
         Ap = np.empty((nA, tile))
         Y = np.empty((M, tile))
         v = np.empty(tile)
+        Mc = np.empty((K, npre))                  # the cell's Chebyshev terms (K < 8)
+        last = -1
         for it in range(ch * nit // nchunks, (ch + 1) * nit // nchunks):
             q0 = items[it, 0]
             P = items[it, 1]
             c = Cb[q0]
             for q in range(tile):
-                Sw[q] = Sb[q0 + q] if q < P else 0.0
-            _weights8(Sw, W, inv_den)
+                Sw[q] = Sb[q0 + q] if q < P else 3.5
+            if K == 8:
+                _weights8(Sw, W, inv_den)
+            else:
+                _chebyshev6(Sw, W)
             _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U, S, A, C, Wr, Up)
             Ap[0, :] = 1.0
             size = 1
@@ -346,12 +451,21 @@ def _evaluate_gemm(SL, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, pe
                         for q in range(tile):
                             Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
                 size *= ri
-            blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
+            if K == 8:
+                blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
+            else:
+                if c != last:                     # the cell's terms, once per run of its items
+                    np.dot(Acoef, SL[c * npre:(c + 8) * npre].reshape(8, npre), Mc)
+                    last = c
+                blk = Mc.reshape(M, rb)
             B = U[d - 2].reshape(-1)[:rb * tile].reshape(rb, tile)     # the mode d-2 rows (contiguous)
             for s in range(0, M, rows):
                 e = min(M, s + rows)
                 np.dot(blk[s:e], B, Y[s:e])
-            _combine8(Y, W, Ap, nA, v)
+            if K == 8:
+                _combine8(Y, W, Ap, nA, v)
+            else:
+                _combine6(Y, W, Ap, nA, v)
             for q in range(P):
                 out[perm[q0 + q]] = v[q]                 # (no scatter pass after)
 
@@ -413,6 +527,7 @@ def evaluate(packed, t, out, tR, r_off, rpad):
     out-of-range reads) and for an ``out`` of the wrong shape."""
     n, d = _check(packed, t, "evaluate", ("out", out, (t.shape[0],)))
     SL = slabs(packed, tR, r_off, rpad)
+    Acoef = cell_chebyshev(slab_terms(packed, SL))
     G = int(packed.tG[d - 1])
     L = G + int(packed.tp) + 1
     with borrow_shared(WORK) as work:                # process-wide, one set per dimension
@@ -420,7 +535,7 @@ def evaluate(packed, t, out, tR, r_off, rpad):
         for s, e in _batches(n, L):
             tile = tile_for(e - s, L)
             perm, tb, Cb, Sb, items = order(t[s:e], G, L, tile, work, take, _chunks(e - s, L))
-            _evaluate_gemm(SL, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
+            _evaluate_gemm(SL, Acoef, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
                            items, perm, out[s:e], tile, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
     return out
 

@@ -41,7 +41,8 @@ def pack(core, factors, dfactors, xp=np, tables=None):
     """The packed form of a Tucker tensor (see the module notes); arrays of ``xp``.
 
     ``tables``: ``{"p": p, "grid": [G_i], "table": [(r_i, G_i + p + 1) arrays], "dgrid": ...,
-    "dtable": ...}`` (the derivative entries may be ``None``) for the ``table`` route."""
+    "dtable": ...}`` (the derivative entries may be ``None``) for the ``table`` route, and optionally ``"target"``,
+    the relative accuracy the tables were built to (kept as ``ttarget``; 0 when not given)."""
     d = len(factors)
     m = np.array([A.shape[0] for A in factors], dtype=np.int64)
     r = np.array([A.shape[1] for A in factors], dtype=np.int64)
@@ -61,6 +62,7 @@ def pack(core, factors, dfactors, xp=np, tables=None):
     if tables is not None:
         p = int(tables["p"])
         packed.tp, packed.inv_den = p, xp.asarray(inverse_denominators(p))
+        packed.ttarget = float(tables.get("target", 0.0))     # the tables' relative accuracy target (0: unknown)
         for pre, grid, tabs in (("", tables["grid"], tables["table"]),
                                 ("d", tables.get("dgrid"), tables.get("dtable"))):
             if grid is None:
