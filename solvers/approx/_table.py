@@ -299,7 +299,9 @@ class TableRoute:
         fewer for a large core, ``check_count``: ``points * prod(ranks) <= 2**24``), and
         ``f_bound``: :math:`\\|G\\|_F \\sum_i \\delta_i \\prod_{j \\ne i} \\nu_j`
         (:math:`\\delta_i`, :math:`\\nu_j` the largest 2-norms of the row error and of the row
-        at the check points). ``None`` when the table route is not taken."""
+        at the check points). ``None`` when the table route is not taken. (The Numba kernels' slab form, taken for
+        large calls, may add at most a tenth of the target relative to its slabs' scale:
+        :func:`solvers._kernels.numba.approx_slab.slab_terms`.)"""
         if self._route() == "chebyshev":
             return None
         v = self._table_data()
