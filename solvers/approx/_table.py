@@ -301,7 +301,7 @@ class TableRoute:
         (:math:`\\delta_i`, :math:`\\nu_j` the largest 2-norms of the row error and of the row
         at the check points). ``None`` when the table route is not taken. (The Numba kernels' slab form, taken for
         large calls, may add at most a tenth of the target relative to its slabs' scale:
-        :func:`solvers._kernels.numba.approx_slab.slab_terms`.)"""
+        :func:`solvers._kernels.numba._slab_cells.slab_terms`.)"""
         if self._route() == "chebyshev":
             return None
         v = self._table_data()
