@@ -343,3 +343,33 @@ def test_every_numba_entry_point_refuses_outputs_it_would_overrun():
             with pytest.raises(ValueError, match="grad must be"):
                 fn(p, t, np.empty(50), grad)
     assert not buf.any()                                  # nothing was written
+
+
+def test_term_norms_in_blocks_and_at_extreme_scales(monkeypatch):
+    """``term_norms`` against the terms formed all at once (NumPy, one expression), in one block and in many
+    (a short last one), and unchanged in relative terms for slabs scaled by 1e-300 or 1e300 (the squares
+    would underflow or overflow unscaled); zero slabs give zero norms, non-finite ones infinite norms (eight
+    terms kept)."""
+    from solvers._kernels.numba import _slab_cells as CELLS
+
+    rng = np.random.default_rng(71)
+    L, npre = 301, 96
+    SL = np.cumsum(rng.standard_normal((L, npre)), axis=0).reshape(-1)
+    A = CELLS.cell_chebyshev(8)
+    S = SL.reshape(L, npre)
+    M = np.stack([sum(A[k, l] * S[l:l + L - 7] for l in range(8)) for k in range(8)])
+    ref = np.sqrt((M ** 2).sum(axis=2)).max(axis=1)
+    ref_scale = np.sqrt((S ** 2).sum(axis=1)).max()
+    for block_bytes in (CELLS.TERM_BLOCK_BYTES, 8 * npre * 37):
+        monkeypatch.setattr(CELLS, "TERM_BLOCK_BYTES", block_bytes)
+        norms, scale = CELLS.term_norms(SL, L, npre)
+        np.testing.assert_allclose(norms[CELLS.TERMS:], ref[CELLS.TERMS:], rtol=1e-13)
+        assert np.all(np.isnan(norms[:CELLS.TERMS]))
+        np.testing.assert_allclose(scale, ref_scale, rtol=1e-14)
+        for f in (1e-300, 1e300):
+            n_f, s_f = CELLS.term_norms(SL * f, L, npre)
+            np.testing.assert_allclose(n_f[CELLS.TERMS:] / f, ref[CELLS.TERMS:], rtol=1e-13)
+            np.testing.assert_allclose(s_f / f, ref_scale, rtol=1e-13)
+    assert CELLS.term_norms(np.zeros(L * npre), L, npre)[1] == 0.0
+    norms, scale = CELLS.term_norms(np.where(np.arange(L * npre) == 5, np.inf, SL), L, npre)
+    assert np.all(np.isinf(norms[CELLS.TERMS:])) and scale == np.inf

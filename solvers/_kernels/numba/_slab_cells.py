@@ -49,14 +49,22 @@ def term_norms(SL, L, npre, first=TERMS) -> tuple:
     cells for ``k >= first`` (NaN below: not measured), ``scale`` the largest slab norm, from the slab table
     ``SL`` (``L`` nodes of ``npre`` values). The terms are formed in blocks of cells of at most
     :data:`TERM_BLOCK_BYTES` (a review measured 4-14x the slab table, and 0.7-3.6 s, when all eight were
-    formed at once)."""
+    formed at once). Computed on the slabs divided by their largest entry, so neither the squares of huge
+    values overflow nor those of tiny ones underflow (the norms are returned in the slabs' own units)."""
     S = SL.reshape(L, npre)
-    A = cell_chebyshev(8)[first:]
     norms = np.full(8, np.nan)
+    top = float(np.abs(S).max()) if S.size else 0.0
+    if not np.isfinite(top):
+        norms[first:] = np.inf
+        return norms, np.inf
     norms[first:] = 0.0
+    if top == 0.0:
+        return norms, 0.0
+    A = cell_chebyshev(8)[first:] / top
     ncell = L - 7
     block = max(1, TERM_BLOCK_BYTES // max(1, 8 * npre))
-    M = np.empty((min(block, max(ncell, 1)), npre))
+    M = np.empty((min(block, L), npre))
+    scale = 0.0
     for c0 in range(0, ncell, block):
         c1 = min(ncell, c0 + block)
         Mb = M[:c1 - c0]
@@ -65,7 +73,12 @@ def term_norms(SL, L, npre, first=TERMS) -> tuple:
             for l in range(1, 8):
                 Mb += A[k, l] * S[c0 + l:c1 + l]
             norms[first + k] = max(norms[first + k], float(np.sqrt(np.einsum("ij,ij->i", Mb, Mb)).max()))
-    return norms, float(np.sqrt(np.einsum("ij,ij->i", S, S)).max())
+    for c0 in range(0, L, block):
+        Mb = M[:min(L, c0 + block) - c0]
+        np.multiply(S[c0:c0 + Mb.shape[0]], 1.0 / top, out=Mb)
+        scale = max(scale, float(np.sqrt(np.einsum("ij,ij->i", Mb, Mb)).max()))
+    norms[first:] *= top
+    return norms, scale * top
 
 
 def slab_terms(packed, SL) -> int:
