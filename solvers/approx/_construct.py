@@ -67,7 +67,7 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
     options = {"degree": deg, "tol": tol, "ranks": ranks, "method": method, "hooi_sweeps": hooi_sweeps,
                "backend": be.name, "input": kind, "eval_method": eval_method}
     timer = Timer(be)
-    stop = ""
+    stop, slices = "", None
     if deg == "auto":
         data, deg, nevals, ok, stop = _sample.adapt(kind, f, dom, tol)
     elif kind == "cp":
@@ -80,7 +80,8 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
             ok, stop = not missed, "offgrid" if missed else ""
     else:
         C, nevals, vmax = _sample.grid_coefficients(kind, f, dom, deg)
-        tails = _sample.grid_tails(C)
+        slices = _sample.grid_slice_norms(C)          # shared by the tails and the decay test below
+        tails = _sample.grid_tails(C, slices)
         data, ok = (C, vmax), all(_sample.resolved(tails, tol))
         if ok and kind == "callable":          # the off-grid check of the auto path (helper-97: T_20(x) + y at
             missed, n = _sample.off_grid_miss(f, dom, C, vmax, tol, tails)   # degree 12 was 'converged', error 1.8)
@@ -125,7 +126,7 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
             # path, where it flagged log(1.05 + x), resolved to 1e-11; the negligible-tail cut of the test fixed that
             # since. Without it a kink at a moderate tol was 'resolved': |x| at tol 1e-4, degree 256, error 12-47 x tol,
             # outside probe helper-91; log(1.05 + x), log(1.001 + x), tanh(20 x) and Runge still pass.)
-            ok = _sample.data_decays_geometrically(kind, data, G, factors, tol)
+            ok = _sample.data_decays_geometrically(kind, data, G, factors, tol, slices)
             why = "the Chebyshev coefficients decay algebraically, not geometrically"
         stats = timer.stats()
         stats.update({"nevals": nevals, "truncation_bound": bound, "hooi_sweeps": sweeps, "degree": tuple(deg),

@@ -48,3 +48,43 @@ def test_map_points_kernels_against_the_affine_formula():
         np.testing.assert_array_equal(t[3:], ref[3:])
         np.testing.assert_array_equal(t[0], -np.ones(3))
         assert t[1, 2] == 1.0
+
+
+def _vandermonde_coefficients(V):
+    """The reference: the interpolation conditions solved along every axis (NumPy's Chebyshev
+    Vandermonde matrices at the ascending second-kind points)."""
+    C = np.asarray(V, dtype=float)
+    for i, m in enumerate(V.shape):
+        if m < 2:
+            continue
+        A = npc.chebvander(_cheb.points(m - 1), m - 1)
+        C = np.moveaxis(np.tensordot(np.linalg.inv(A), C, axes=(1, i)), 0, i)
+    return C
+
+
+@pytest.mark.parametrize("shape", [(9,), (5, 7), (2, 9, 4), (3, 4, 5, 6), (1, 7), (6, 1, 3), (17, 17, 17)])
+@pytest.mark.parametrize("scale", [1.0, 3.5e7])
+def test_multi_axis_coefficients_equal_vandermonde_solves(rng, shape, scale):
+    """``coefficients_all`` (one dctn, weights after) against the per-axis Vandermonde solves, divided by
+    ``scale``; a new C-contiguous array, the input untouched; axes of length 1 are left as they are."""
+    V = rng.standard_normal(shape)
+    keep = V.copy()
+    C = _cheb.coefficients_all(V, scale, workers=2)
+    ref = _vandermonde_coefficients(V) / scale
+    assert C.shape == V.shape and C.flags.c_contiguous
+    np.testing.assert_allclose(C, ref, rtol=1e-11, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_array_equal(V, keep)
+
+
+def test_multi_axis_coefficients_of_a_polynomial_are_its_own():
+    """A known polynomial: ``T_2(x) T_3(y) + 0.5 T_1(z)`` sampled at degree (4, 5, 3) gives exactly those
+    coefficients (independent of any solve)."""
+    deg = (4, 5, 3)
+    t = [_cheb.points(n) for n in deg]
+    X, Y, Z = np.meshgrid(*t, indexing="ij")
+    V = npc.chebval(X, [0, 0, 1]) * npc.chebval(Y, [0, 0, 0, 1]) + 0.5 * npc.chebval(Z, [0, 1])
+    C = _cheb.coefficients_all(V)
+    ref = np.zeros(tuple(n + 1 for n in deg))
+    ref[2, 3, 0] = 1.0
+    ref[0, 0, 1] = 0.5
+    np.testing.assert_allclose(C, ref, atol=1e-14)

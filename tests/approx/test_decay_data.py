@@ -125,3 +125,37 @@ def test_coefficients_that_reach_rounding_pass_and_a_slow_tail_still_fails():
     kink = 1.0 / (1.0 + k) ** 2
     assert not _sample.decays_geometrically(kink, floor=1e-15)
     assert not _sample.decays_geometrically(kink, floor=1e-15, cut=60)
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 9), (4, 6, 3), (3, 2, 4, 5)])
+def test_slice_norms_points_and_tails_against_unfoldings(rng, shape):
+    """``grid_slice_norms`` against NumPy's norms of each unfolding's rows, ``grid_points`` against
+    ``meshgrid`` (bitwise), and ``grid_tails`` the same with the norms given or computed."""
+    C = rng.standard_normal(shape)
+    got = _sample.grid_slice_norms(C)
+    for i in range(C.ndim):
+        ref = np.linalg.norm(np.moveaxis(C, i, 0).reshape(shape[i], -1), axis=1)
+        np.testing.assert_allclose(got[i], ref, rtol=1e-13)
+    axes = [rng.uniform(-2, 3, n) for n in shape]
+    ref = np.stack([g.reshape(-1) for g in np.meshgrid(*axes, indexing="ij")], axis=1)
+    np.testing.assert_array_equal(_sample.grid_points(axes), ref)
+    assert _sample.grid_tails(C) == _sample.grid_tails(C, got)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-99, 1e-101, 1e-300, 1e99, 1e101, 1e300])
+def test_grid_coefficients_at_extreme_scales(scale):
+    """Values at any scale give the coefficients of the unit-scale values (transformed first and scaled
+    after inside ``SAFE_SCALE``, scaled first outside it) and their largest magnitude; every coefficient
+    finite."""
+    dom = np.array([[-1.0, 2.0], [0.0, 1.0], [-3.0, -1.0]])
+    deg = (12, 9, 7)
+    f = lambda x: np.exp(0.3 * x[:, 0] - x[:, 1]) * np.cos(x[:, 2])     # noqa: E731
+    C1, n1, v1 = _sample.grid_coefficients("callable", f, dom, deg)
+    C, n, v = _sample.grid_coefficients("callable", lambda x: scale * f(x), dom, deg)
+    assert n == n1 == 13 * 10 * 8 and v == pytest.approx(scale * v1, rel=1e-15)
+    assert np.all(np.isfinite(C))
+    np.testing.assert_allclose(C, C1, rtol=1e-12, atol=1e-14)
+    V = scale * f(_sample.grid_points(_sample.nodes(dom, deg))).reshape(13, 10, 8)
+    C2, _, v2 = _sample.grid_coefficients("values", V, dom, deg)
+    np.testing.assert_array_equal(C2, C)
+    assert v2 == v
