@@ -140,7 +140,8 @@ def build(factors, tol_rel: float, kernels, order: int | None = None, refinement
     p, grids, scales = found
     x = check_points()
     tables = [tabulate(A, G, p) for A, G in zip(factors, grids)]
-    exact = [_chebyshev_rows(x, A) for A in factors]
+    T = {}                                          # the Chebyshev values at x, once per distinct degree
+    exact = [T.setdefault(A.shape[0], _chebyshev_values(x, A.shape[0])).T @ A for A in factors]
     for _ in range(refinements + 1):
         packed = kernels.pack(np.ones(tuple(A.shape[1] for A in factors)), factors, factors,
                               tables={"p": p, "grid": grids, "table": tables})
@@ -160,16 +161,17 @@ def build(factors, tol_rel: float, kernels, order: int | None = None, refinement
     return None
 
 
-def _chebyshev_rows(x: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``sum_k A[k, :] T_k(x)`` per point (three-term recurrence, the points contiguous)."""
-    T = np.empty((A.shape[0], x.size))
+def _chebyshev_values(x: np.ndarray, m: int) -> np.ndarray:
+    """``T_k(x)`` for ``k < m`` as an ``(m, len(x))`` array (three-term recurrence, the points contiguous)."""
+    T = np.empty((m, x.size))
     T[0] = 1.0
-    if A.shape[0] > 1:
+    if m > 1:
         T[1] = x
-    for k in range(2, A.shape[0]):
-        np.multiply(2.0 * x, T[k - 1], out=T[k])
+    x2 = 2.0 * x
+    for k in range(2, m):
+        np.multiply(x2, T[k - 1], out=T[k])
         T[k] -= T[k - 2]
-    return T.T @ A
+    return T
 
 
 def pays(factors, p: int) -> bool:
