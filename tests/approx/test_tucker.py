@@ -230,3 +230,29 @@ def test_mode_basis_takes_one_pass_on_smooth_coefficients(monkeypatch):
         assert len(calls) == 1, (mode, calls)
         assert U.shape[1] in (r_ref, r_ref + 1)
         assert np.linalg.norm(M - U @ (U.T @ M)) <= tail * (1 + 1e-8) and tail <= budget
+
+
+@pytest.mark.parametrize("n", [100, 2048, 2049, 5000])
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e200])
+def test_residual_norm_by_blocks_against_the_whole_residual(n, scale):
+    """``_residual_norm`` (column blocks, one sum of squares) against NumPy's norm of the formed residual,
+    across block edges and at scales where the plain squares would overflow or vanish."""
+    rng = np.random.default_rng(n)
+    M = rng.standard_normal((30, n)) * scale
+    Q = np.linalg.qr(rng.standard_normal((30, 7)))[0]
+    B = Q.T @ M
+    ref = np.linalg.norm((M / scale) - Q @ (B / scale)) * scale
+    assert _tucker._residual_norm(M, Q, B) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [60, 400])          # the direct SVD route and the Gram route
+def test_mode_basis_projection_is_the_basis_applied(n):
+    """``project=True`` returns ``U^T M`` (from ``B`` on the Gram route), the same basis and tail."""
+    rng = np.random.default_rng(2)
+    M = _graded(rng, 40, n, 0.6)
+    budget = 1e-9 * np.linalg.norm(M)
+    U, s, tail, P = _tucker.mode_basis(M, budget, project=True)
+    U2, s2, tail2 = _tucker.mode_basis(M, budget)
+    np.testing.assert_array_equal(U, U2)
+    assert tail == tail2
+    np.testing.assert_allclose(P, U.T @ M, rtol=0, atol=1e-13 * np.abs(M).max())
