@@ -58,7 +58,7 @@ def grid_coefficients(kind, f, dom, deg):
         V = vals.reshape(tuple(n + 1 for n in deg))
     else:
         V = f
-    vmax = float(np.abs(V).max())
+    vmax = max(-float(V.min()), float(V.max())) if V.size else 0.0     # max |V| without an |V| array
     if 0.0 < vmax < np.finfo(np.float64).tiny:
         who = "f" if kind == "callable" else "values"
         raise ValueError(f"{who}: every value is subnormal (max |value| = {vmax:.3g} < "
