@@ -37,20 +37,45 @@ def gaussian_sum_direct(points, positions, charges, c, a):  # pragma: no cover -
     return out
 
 
+#: points per block of :func:`coulomb_direct` (their coordinates and sums stay in registers and L1)
+POINT_BLOCK = 64
+
+
 @njit(cache=True, parallel=True)
 def coulomb_direct(points, positions, charges):  # pragma: no cover - compiled
-    """``out[p] = sum_nu charges[nu] / |points[p] - positions[nu]|`` (inf at a particle)."""
+    """``out[p] = sum_nu charges[nu] / |points[p] - positions[nu]|`` (inf at a particle).
+
+    Blocks of :data:`POINT_BLOCK` points, their coordinates copied to a contiguous ``(d, block)`` array, and
+    every loop over the block's points innermost, so the square roots and divisions vectorise over points
+    while each point's sum still runs over the particles in order: the same numbers as the point-by-point loop,
+    bit for bit (whose reduction over particles could not vectorise without reassociating it). 129^3 points,
+    50 particles, 2 threads: 178 -> 46 ms (``/tmp/s30/coul.py``, session 30)."""
     n, m, d = points.shape[0], positions.shape[0], points.shape[1]
     out = np.empty(n)
-    for p in prange(n):
-        acc = 0.0
-        for nu in range(m):
-            r2 = 0.0
+    nblk = (n + POINT_BLOCK - 1) // POINT_BLOCK
+    for b in prange(nblk):
+        p0 = b * POINT_BLOCK
+        cnt = min(POINT_BLOCK, n - p0)
+        X = np.empty((d, POINT_BLOCK))
+        acc = np.zeros(POINT_BLOCK)
+        r2 = np.empty(POINT_BLOCK)
+        for q in range(cnt):
             for i in range(d):
-                dx = points[p, i] - positions[nu, i]
-                r2 += dx * dx
-            acc += charges[nu] / math.sqrt(r2)
-        out[p] = acc
+                X[i, q] = points[p0 + q, i]
+        for nu in range(m):
+            for q in range(cnt):
+                r2[q] = 0.0
+            for i in range(d):
+                y = positions[nu, i]
+                xi = X[i]
+                for q in range(cnt):
+                    dx = xi[q] - y
+                    r2[q] += dx * dx
+            z = charges[nu]
+            for q in range(cnt):
+                acc[q] += z / math.sqrt(r2[q])
+        for q in range(cnt):
+            out[p0 + q] = acc[q]
     return out
 
 

@@ -187,3 +187,27 @@ def test_long_range_potential_by_rank():
     lat = cubic_lattice((2, 2, 2))
     V = long_range_potential(lat.positions, lat.charges, box=lat.box, rank=6)
     assert V.kernel.rank == 6 and V.rank == 6 and V.kernel.kind == "newton-long"
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000])
+def test_coulomb_sum_against_cdist_and_the_particle_order(n):
+    """``coulomb_sum`` (point blocks, vectorised over points) against SciPy's ``cdist`` (an independent
+    distance code), and bit for bit against the same sum taken over the particles in order with NumPy
+    (per point: ``((dx^2 + dy^2) + dz^2)``, then ``+= z / sqrt``); a point on a particle gives inf."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(n)
+    x = rng.uniform(-1, 1, (n, 3))
+    y = rng.uniform(-1.5, 1.5, (37, 3))
+    z = rng.choice([-1.0, 2.0], 37)
+    got = coulomb_sum(x, y, z)
+    np.testing.assert_allclose(got, (1.0 / cdist(x, y)) @ z, rtol=1e-12, atol=1e-12)
+    acc = np.zeros(n)
+    for nu in range(37):
+        r2 = (x[:, 0] - y[nu, 0]) ** 2
+        r2 = r2 + (x[:, 1] - y[nu, 1]) ** 2
+        r2 = r2 + (x[:, 2] - y[nu, 2]) ** 2
+        acc = acc + z[nu] / np.sqrt(r2)
+    np.testing.assert_array_equal(got, acc)
+    x[-1] = y[5]
+    assert np.isinf(coulomb_sum(x, y, z)[-1])
