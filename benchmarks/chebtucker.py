@@ -8,7 +8,11 @@ evaluation and direct Numba summation.
     HOOI, evaluation time, storage; beside tensorly ``tucker`` (HOOI, ``init="svd"``) on the
     SAME coefficient tensor at the SAME ranks as ST-HOSVD (its error measured with the same
     evaluator; also the compression alone, both on that tensor), and beside plain evaluation
-    of the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset).
+    of the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset). Both builds
+    sample the same ``f`` at the same 129^3 points (tensorly's ``sample_s``; the charges are
+    ``problems.potentials.coulomb_sum``, point-vectorised in session 30: 178 -> 46 ms for the 50
+    charges, the same values bit for bit) and both use the library's one-``dctn`` transform on its
+    threads (``dct_s``); ``compression_only`` compares the compressions alone.
     Throughput: points/s at ranks 5, 10, 15, 20 (m = 129) on 1 and 2 threads by both evaluation
     routes (``eval_method="chebyshev"``: Chebyshev sums of the factor rows, ``2 (3 m r + r^3)``
     flops; ``"table"``: local Lagrange interpolation on tabulated columns, ``2 (3 p r + r^3)``),
