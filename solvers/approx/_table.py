@@ -141,7 +141,10 @@ def build(factors, tol_rel: float, kernels, order: int | None = None, refinement
     x = check_points()
     tables = [tabulate(A, G, p) for A, G in zip(factors, grids)]
     T = {}                                          # the Chebyshev values at x, once per distinct degree
-    exact = [T.setdefault(A.shape[0], _chebyshev_values(x, A.shape[0])).T @ A for A in factors]
+    for A in factors:
+        if A.shape[0] not in T:
+            T[A.shape[0]] = _chebyshev_values(x, A.shape[0])
+    exact = [T[A.shape[0]].T @ A for A in factors]
     for _ in range(refinements + 1):
         packed = kernels.pack(np.ones(tuple(A.shape[1] for A in factors)), factors, factors,
                               tables={"p": p, "grid": grids, "table": tables})

@@ -151,16 +151,21 @@ def mode_basis(M: np.ndarray, budget: float, cap=None, project: bool = False):
     m, n = M.shape
     if n > 2 * m:
         Q = _gram_directions(M, budget, cap)
+        first = True
         while 2 * Q.shape[1] <= m:
             B = Q.T @ M
             e = _residual_norm(M, Q, B)
             W, s = _wide_svd(B)
             tails = np.sqrt(_tails(s) ** 2 + e * e)
             r = _pick(tails, budget, cap)
-            if cap is not None or tails[r] <= budget:
+            # the first pass (which may hold Gram directions below the rounding floor) is kept only when its
+            # residual leaves the SVD at least 3/4 of the budget's square, as _gram_directions aims: a residual
+            # near the whole budget left the SVD too little and cost 1-2 extra ranks (review helper-115)
+            if cap is not None or (tails[r] <= budget and (not first or e <= FIRST_PASS_RESIDUAL * budget)):
                 U = np.ascontiguousarray(Q @ W[:, :r])
                 out = (U, s, float(tails[r]))
                 return out + (W[:, :r].T @ B,) if project else out
+            first = False
             P = _gram_directions(M - Q @ B, budget)      # what Q misses, resolved relative to the residual
             for _ in range(2):                   # twice is enough (Giraud et al., Numer. Math. 2005)
                 P = P - Q @ (Q.T @ P)
@@ -171,6 +176,9 @@ def mode_basis(M: np.ndarray, budget: float, cap=None, project: bool = False):
     out = (U, s, float(_tails(s)[r]))
     return out + (U.T @ M,) if project else out
 
+
+#: the largest residual, relative to the budget, with which :func:`mode_basis` keeps its first pass
+FIRST_PASS_RESIDUAL = 0.5
 
 #: columns per block of :func:`_residual_norm` (the block of the residual, ``m`` rows, stays in cache)
 RESIDUAL_BLOCK = 2048

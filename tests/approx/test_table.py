@@ -390,3 +390,18 @@ def test_small_or_balanced_cores_keep_their_mode_order(rng):
         core, factors = _random_tucker(rng, tuple(ri + 5 for ri in r), r)
         ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-10)
         assert (ct._mode_order() is None) == (r != (40, 40, 4)), r
+
+
+def test_table_build_makes_the_check_values_once_per_degree(monkeypatch):
+    """Three modes of one degree and one of another: the Chebyshev values at the check points are made twice
+    (once per distinct degree; review helper-115 found ``setdefault`` making them once per mode)."""
+    from solvers.approx import _table
+    from solvers.backends import get_backend
+
+    calls = []
+    orig = _table._chebyshev_values
+    monkeypatch.setattr(_table, "_chebyshev_values", lambda x, m: calls.append(m) or orig(x, m))
+    rng = np.random.default_rng(0)
+    factors = [np.linalg.qr(rng.standard_normal((m, 3)))[0] * 0.5 ** np.arange(m)[:, None] for m in (33, 33, 33, 17)]
+    out = _table.build(factors, 1e-9, get_backend("numpy").kernels("approx"))
+    assert out is not None and sorted(calls) == [17, 33]
