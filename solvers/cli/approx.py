@@ -101,10 +101,14 @@ def approximate(V, degree, tol: float, method: str = "hosvd", backend=None):
     the full grid) when ``V.rank <= CP_RANK_LIMIT``;
     otherwise the values on the Chebyshev grid from :meth:`ParticlePotential.grid_values`
     (assembled without forming ``m^3 x rank`` work) and :meth:`ChebTucker.from_values`.
-    Returns ``(ct, info)``; ``info`` has ``input`` and ``build_s`` (wall time, both stages).
+    Returns ``(ct, info)``; ``info`` has ``input``, ``build_s`` (wall time, both stages) and ``compile_s`` (the
+    part of it spent compiling or loading Numba kernels: seconds on the first run after an install, a fraction
+    of a second for loading the cached kernels in a new process).
     """
     from ..approx import ChebTucker, chebtucker
+    from ..results import compile_seconds
 
+    c0 = compile_seconds()
     t0 = time.perf_counter()
     with warnings.catch_warnings():     # "not resolved" is reported by the command itself (resolved, exit code 1)
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -122,7 +126,7 @@ def approximate(V, degree, tol: float, method: str = "hosvd", backend=None):
             grid_s = time.perf_counter() - t0
             ct = ChebTucker.from_values(values, V.domain, tol=tol, method=method, backend=backend)
             _include_sampling(ct, grid_s, t_wall)
-    return ct, {"input": path, "build_s": time.perf_counter() - t0}
+    return ct, {"input": path, "build_s": time.perf_counter() - t0, "compile_s": compile_seconds() - c0}
 
 
 #: most error samples ``--samples`` takes (each is a direct sum over up to 200 000 particles)
@@ -184,9 +188,15 @@ def summary_lines(r: dict) -> list[str]:
         f"{r['error_estimate']:.3e}",
         f"storage: {r['nbytes']} bytes vs {r['full_nbytes']} for the full coefficient tensor "
         f"({f(r['compression'])}x smaller)",
-        f"time: kernel {f(r['kernel_s'])} s, build {f(r['build_s'])} s; evaluation {f(r['points_per_s'])} points/s, "
-        f"{f(r['speedup_vs_direct'])}x faster than direct summation",
+        f"time: kernel {f(r['kernel_s'])} s, build {f(r['build_s'])} s"
+        + (f" (of which {f(r['compile_s'])} s compiling or loading Numba kernels)"
+           if r.get("compile_s", 0.0) >= COMPILE_NOTE_S else "")
+        + f"; evaluation {f(r['points_per_s'])} points/s, {f(r['speedup_vs_direct'])}x faster than direct summation",
     ]
+
+
+#: compilation inside a build worth a word in :func:`summary_lines`
+COMPILE_NOTE_S = 0.1
 
 
 def _public(r: dict) -> dict:

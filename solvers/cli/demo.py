@@ -221,7 +221,9 @@ def demo_lattice(args, show_progress: bool):
     r = approx.run_case(system, tol=1e-7, degree=64, cutoff=3.0, samples=1000, backend=args.backend)
     res = r["ct"].to_result()
     res.stats.update({k: v for k, v in approx._public(r).items() if isinstance(v, (int, float))})
-    res.stats["wall_s"] = r["build_s"]
+    # wall time without compilation (the first run after an install compiles the kernels, about 3 s), as the
+    # other cases, which compile in their warm-ups
+    res.stats["wall_s"] = max(r["build_s"] - r["compile_s"], 0.0)
     for line in approx.summary_lines(r):
         print(f"  {line}")
     return [DemoRun("ChebTucker", res, r["potential"], None, r["max_rel_error"], history_key="error",

@@ -159,3 +159,18 @@ def test_grid_coefficients_at_extreme_scales(scale):
     C2, _, v2 = _sample.grid_coefficients("values", V, dom, deg)
     np.testing.assert_array_equal(C2, C)
     assert v2 == v
+
+
+def test_cli_build_reports_its_compile_time_apart(monkeypatch):
+    """``approximate`` returns the compile (or cache-loading) seconds of its build beside the wall time, and the
+    summary line names them when they matter."""
+    from problems import potentials
+    from solvers.cli import approx
+
+    system = potentials.cubic_lattice((4, 4, 2), spacing=1.0)
+    r = approx.run_case(system, tol=1e-6, degree=16, cutoff=3.0, samples=50)
+    assert 0.0 <= r["compile_s"] <= r["build_s"]
+    r2 = dict(r, compile_s=1.25, build_s=1.5)
+    line = approx.summary_lines(r2)[-1]
+    assert "build 1.5 s (of which 1.25 s compiling or loading Numba kernels)" in line
+    assert "compiling" not in approx.summary_lines(dict(r, compile_s=0.0))[-1]
