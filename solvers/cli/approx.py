@@ -25,9 +25,9 @@ from .solve import check_number, check_store, parse_tags
 
 #: above this canonical rank (kernel terms x particles) the potential is handed over as grid values
 CP_RANK_LIMIT = 4000
-#: ``--degree auto`` adapts the degree on the canonical route up to this canonical rank and takes the grid route at
-#: AUTO_GRID_DEGREE above it. Measured (2 threads, tol 1e-7): cloud n = 500 (rank 7 500) canonical 5.6 s,
-#: grid 28 s; n = 2000 (rank 34 000) canonical 80 s and 1.3 GB, grid 17 s; the limit lies between
+#: ``--degree auto`` adapts the degree on the canonical route up to this canonical rank, else the grid route at
+#: AUTO_GRID_DEGREE. Measured (2 threads, tol 1e-7): cloud n = 500 (rank 7 500) canonical 5.6 s, grid 28 s; n = 2000
+#: (rank 34 000) canonical 80 s and 1.3 GB, grid 17 s; the limit lies between
 AUTO_CP_RANK_LIMIT, AUTO_GRID_DEGREE = 16_000, 128
 
 
@@ -80,8 +80,7 @@ def check_degree(degree, tol: float) -> None:
 
 
 def check_grid_memory(degree: int) -> None:
-    """The grid route builds the ``(degree + 1)^3`` values and about three more copies: refused when that exceeds
-    the memory available (the canonical route never forms the grid; it was refused too, at degree 1024)."""
+    """The grid route's ``(degree + 1)^3`` values and about three copies, refused beyond the memory available."""
     from problems import _checks
 
     need, limit = 4 * 8.0 * (degree + 1) ** 3, _checks.memory_limit()
@@ -101,15 +100,11 @@ def approximate(V, degree, tol: float, method: str = "hosvd", backend=None):
     the full grid) when ``V.rank <= CP_RANK_LIMIT``;
     otherwise the values on the Chebyshev grid from :meth:`ParticlePotential.grid_values`
     (assembled without forming ``m^3 x rank`` work) and :meth:`ChebTucker.from_values`.
-    Returns ``(ct, info)``; ``info`` has ``input``, ``build_s`` (wall time, both stages) and ``compile_s`` (the
-    part of it spent compiling or loading Numba kernels: seconds on the first run after an install, a fraction
-    of a second for loading the cached kernels in a new process).
-    """
+    Returns ``(ct, info)``: ``input``, ``build_s`` (wall time, both stages), ``compile_s`` (Numba's part of it)."""
     from ..approx import ChebTucker, chebtucker
     from ..results import compile_seconds
 
-    c0 = compile_seconds()
-    t0 = time.perf_counter()
+    c0, t0 = compile_seconds(), time.perf_counter()
     with warnings.catch_warnings():     # "not resolved" is reported by the command itself (resolved, exit code 1)
         warnings.simplefilter("ignore", RuntimeWarning)
         path = "grid values"
@@ -188,15 +183,10 @@ def summary_lines(r: dict) -> list[str]:
         f"{r['error_estimate']:.3e}",
         f"storage: {r['nbytes']} bytes vs {r['full_nbytes']} for the full coefficient tensor "
         f"({f(r['compression'])}x smaller)",
-        f"time: kernel {f(r['kernel_s'])} s, build {f(r['build_s'])} s"
-        + (f" (of which {f(r['compile_s'])} s compiling or loading Numba kernels)"
-           if r.get("compile_s", 0.0) >= COMPILE_NOTE_S else "")
-        + f"; evaluation {f(r['points_per_s'])} points/s, {f(r['speedup_vs_direct'])}x faster than direct summation",
+        f"time: kernel {f(r['kernel_s'])} s, build {f(r['build_s'])} s" + (f" (of which {f(r['compile_s'])} s "
+        "compiling or loading Numba kernels)" if r.get("compile_s", 0.0) >= 0.1 else "") + f"; evaluation "
+        f"{f(r['points_per_s'])} points/s, {f(r['speedup_vs_direct'])}x faster than direct summation",
     ]
-
-
-#: compilation inside a build worth a word in :func:`summary_lines`
-COMPILE_NOTE_S = 0.1
 
 
 def _public(r: dict) -> dict:
