@@ -261,21 +261,48 @@ def hooi(C: np.ndarray, factors, *, sweeps: int = 10, rtol: float = 1e-13):
     d = C.ndim
     factors = [A.copy() for A in factors]
     norm = float(np.linalg.norm(C))
-    core = reconstruct_core(C, factors)
-    errors = [float(np.linalg.norm(C - reconstruct(core, factors)))]
+    core, err = projection_error(C, factors)
+    errors = [err]
     for _ in range(sweeps):
+        first = None                     # C x_0 A_0^T with this sweep's new A_0: shared by the modes after 0
         for i in range(d):
-            Y = C
-            for j in range(d):
+            Y = C if i == 0 else first
+            for j in range(1 if i > 0 else 0, d):
                 if j != i:
                     Y = mode_dot(Y, factors[j].T, j)
-            U, _, _ = np.linalg.svd(unfold(Y, i), full_matrices=False)
+            M = unfold(Y, i)
+            U = _wide_svd(M)[0] if M.shape[1] >= M.shape[0] else np.linalg.svd(M, full_matrices=False)[0]
             factors[i] = np.ascontiguousarray(U[:, :factors[i].shape[1]])
-        core = reconstruct_core(C, factors)
-        errors.append(float(np.linalg.norm(C - reconstruct(core, factors))))
+            if i == 0 and d > 1:
+                first = mode_dot(C, factors[0].T, 0)
+        core, err = projection_error(C, factors)
+        errors.append(err)
         if errors[-2] - errors[-1] <= rtol * norm:
             break
     return core, factors, errors
+
+
+def projection_error(C: np.ndarray, factors):
+    """``(core, ||C - core x A||_F)`` with ``core = C x_1 A_1^T ... x_d A_d^T``. For orthonormal factors the
+    error is the orthogonal sum of the residuals of each projection in turn, :math:`\\|C - \\hat C\\|_F^2 =
+    \\sum_i \\|(I - A_i A_i^T) T_{i(i)}\\|_F^2` with ``T_i = C x_1 A_1^T ... x_{i-1} A_{i-1}^T`` (as the ST-HOSVD
+    bound), each measured by :func:`_residual_norm`, never by subtracting squares: the full tensor is not
+    rebuilt (HOOI's error per sweep, newton_50 at m = 129: 17 -> about 6 ms). Factors whose columns are not
+    orthonormal to 1e-12 get the direct ``||C - reconstruct(core, A)||``."""
+    ortho = all(np.abs(A.T @ A - np.eye(A.shape[1])).max() <= 1e-12 for A in factors)
+    if not ortho:
+        core = reconstruct_core(C, factors)
+        return core, fro(C - reconstruct(core, factors))
+    T, parts = C, []
+    for i, A in enumerate(factors):
+        M = unfold(T, i)
+        B = A.T @ M
+        parts.append(_residual_norm(M, A, B))
+        shape = T.shape[:i] + T.shape[i + 1:]
+        T = np.moveaxis(B.reshape((A.shape[1],) + shape), 0, i)
+    top = max(parts) if parts else 0.0
+    err = top * float(np.sqrt(sum((e / top) ** 2 for e in parts))) if top > 0 else 0.0
+    return np.ascontiguousarray(T), err
 
 
 def reconstruct_core(C: np.ndarray, factors) -> np.ndarray:

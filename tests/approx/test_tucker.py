@@ -276,3 +276,22 @@ def test_mode_basis_first_pass_with_a_large_residual_is_not_kept():
     U, _, tail = _tucker.mode_basis(M, budget)
     assert U.shape[1] <= r_svd + 1
     assert np.linalg.norm(M - U @ (U.T @ M)) <= tail * (1 + 1e-8) and tail <= budget
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e200])
+def test_projection_error_against_the_rebuilt_tensor(d, scale):
+    """``projection_error`` (the orthogonal sum of the per-mode residuals, no full tensor) against NumPy's norm of
+    ``C - core x A`` rebuilt in full, on a tensor with a small off-subspace part, at extreme scales; factors that
+    are not orthonormal take the direct route and give the same number."""
+    rng = np.random.default_rng(d)
+    shape = (9, 8, 7, 6)[:d]
+    C = _smooth_tensor(rng, 9, d)[tuple(slice(0, n) for n in shape)] * scale
+    A = [np.linalg.qr(rng.standard_normal((n, 3)))[0] for n in shape]
+    core, err = _tucker.projection_error(C, A)
+    np.testing.assert_allclose(core, _tucker.reconstruct_core(C, A), rtol=1e-12, atol=1e-14 * np.abs(C).max())
+    ref = np.linalg.norm(C / scale - _tucker.reconstruct(core / scale, A)) * scale
+    assert err == pytest.approx(ref, rel=1e-9)
+    B = [a * 2.0 for a in A]
+    core2, err2 = _tucker.projection_error(C, B)
+    assert err2 == pytest.approx(np.linalg.norm(C / scale - _tucker.reconstruct(core2 / scale, B)) * scale, rel=1e-12)
