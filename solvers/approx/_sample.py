@@ -92,16 +92,17 @@ def grid_points(axes) -> np.ndarray:
 
 def grid_slice_norms(C) -> list:
     """Per mode ``i`` of ``C`` (scaled to unit maximum value, so the squares neither overflow nor lose what
-    matters): the Frobenius norms of its slices ``C[..., k, ...]`` along that mode, from one array of squares
-    and one sum over the other axes per mode (an unfolding per mode copied the tensor each time). Computed once
-    per build and shared by :func:`grid_tails` and :func:`data_slice_norms`."""
+    matters): the Frobenius norms of its slices ``C[..., k, ...]`` along that mode, one ``einsum`` per mode (an
+    unfolding per mode copied the tensor each time). Computed once per build and shared by :func:`grid_tails`
+    and :func:`data_slice_norms`."""
     C = np.asarray(C)
-    Q = np.square(C)
-    out = []
-    for i in range(C.ndim):
-        other = tuple(j for j in range(C.ndim) if j != i)
-        out.append(np.sqrt(Q.sum(axis=other)) if other else np.sqrt(Q))
-    return out
+    if C.ndim == 0:
+        return []
+    idx = "abcdefghijklmnopqrstuvwxyz"[:C.ndim]     # (a box of 27 or more dimensions is refused long before)
+    # one einsum per mode, no array of squares: a transient array the size of C was one more fresh allocation per
+    # build, and fresh large allocations are what the machine's transparent huge pages made slow at times
+    # (a build's time spiked 2-4x with numpy's huge-page advice on, never with it off; session 30)
+    return [np.sqrt(np.einsum(f"{idx},{idx}->{idx[i]}", C, C)) for i in range(C.ndim)]
 
 
 @_config.blas_serial()    # norms (BLAS) just before the Numba evaluation: see _construct._build
