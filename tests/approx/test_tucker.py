@@ -292,6 +292,9 @@ def test_projection_error_against_the_rebuilt_tensor(d, scale):
     np.testing.assert_allclose(core, _tucker.reconstruct_core(C, A), rtol=1e-12, atol=1e-14 * np.abs(C).max())
     ref = np.linalg.norm(C / scale - _tucker.reconstruct(core / scale, A)) * scale
     assert err == pytest.approx(ref, rel=1e-9)
+    core1, err1 = _tucker.projection_error(C, A, _tucker.mode_dot(C, A[0].T, 0))   # the first product given
+    np.testing.assert_allclose(core1, core, rtol=1e-12, atol=1e-14 * np.abs(C).max())
+    assert err1 == pytest.approx(err, rel=1e-12)
     B = [a * 2.0 for a in A]
     core2, err2 = _tucker.projection_error(C, B)
     assert err2 == pytest.approx(np.linalg.norm(C / scale - _tucker.reconstruct(core2 / scale, B)) * scale, rel=1e-12)
