@@ -47,12 +47,9 @@ def grid_coefficients(kind, f, dom, deg):
         raise ValueError(f"{who}: every value is subnormal (max |value| = {vmax:.3g} < "
                          f"{np.finfo(np.float64).tiny:.3g}), so it carries few significant digits; scale the function")
     scale = vmax if vmax > 0 else 1.0
-    if not SAFE_SCALE[0] <= scale <= SAFE_SCALE[1]:   # scaled first: the transform's sums neither overflow nor
-        V, scale = V / scale, scale                    # lose digits to subnormals
-        C = _cheb.coefficients_all(V, 1.0, _config.get_num_threads())
-    else:
-        C = _cheb.coefficients_all(V, scale, _config.get_num_threads())
-    return C, int(V.size), scale
+    safe = SAFE_SCALE[0] <= scale <= SAFE_SCALE[1]     # else scaled first: the transform's sums neither overflow
+    C = _cheb.coefficients_all(V if safe else V / scale, scale if safe else 1.0, _config.get_num_threads())
+    return C, int(V.size), scale                       # (nor lose digits to subnormals)
 
 
 #: values whose largest magnitude lies in this range are transformed as they are and divided by it after (one
