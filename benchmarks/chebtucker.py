@@ -9,7 +9,8 @@ evaluation and direct Numba summation.
     SAME coefficient tensor at the SAME ranks as ST-HOSVD (its error measured with the same
     evaluator; also the compression alone, both on that tensor), and beside plain evaluation
     of the full coefficient tensor (``sum C_ijk T_i T_j T_k``, timed on a subset). Both builds
-    sample the same ``f`` at the same 129^3 points (tensorly's ``sample_s``; the charges are
+    sample the same ``f`` at the same 129^3 points the same way (the library's ``grid_values``, in blocks of the
+    grid, since session 31; tensorly's ``sample_s``; the charges are
     ``problems.potentials.coulomb_sum``, point-vectorised in session 30: 178 -> 46 ms for the 50
     charges, the same values bit for bit) and both use the library's one-``dctn`` transform on its
     threads (``dct_s``); ``compression_only`` compares the compressions alone. The headline ratio
@@ -67,7 +68,7 @@ import numpy as np  # noqa: E402
 from _machine import machine_info  # noqa: E402
 import solvers  # noqa: E402
 from solvers.approx import ChebTucker, chebtucker  # noqa: E402
-from solvers.approx import _cheb, _tucker  # noqa: E402  (the DCT, to hand tensorly the same coefficient tensor)
+from solvers.approx import _cheb, _sample, _tucker  # noqa: E402  (sampling and DCT: tensorly gets the same tensor)
 from solvers.cli.approx import run_case  # noqa: E402
 from problems import potentials  # noqa: E402
 
@@ -149,10 +150,11 @@ def bench_function(name, f, degree, tol, n_err, n_eval, n_full, repeats):
                        "build_s": t_build, "eval_s": t_eval, "eval_points": n_eval,
                        "points_per_s": n_eval / t_eval, "nbytes": ct.nbytes}
     ranks = row["sthosvd"]["ranks"]
-    # the same coefficient tensor for tensorly: values at the Chebyshev grid, their multi-axis DCT
+    # the same coefficient tensor for tensorly: values at the Chebyshev grid, sampled as the library samples them
+    # (in blocks of the grid: one call on all 129^3 points stalled in fresh huge-page allocations, session 31),
+    # and their multi-axis DCT
     nodes = ChebTucker.nodes(DOMAIN, degree)
-    grid = np.stack([g.ravel() for g in np.meshgrid(*nodes, indexing="ij")], 1)
-    t_sample, C = median_time(lambda: f(grid).reshape((degree + 1,) * 3), repeats)   # a median, as our builds'
+    t_sample, C = median_time(lambda: _sample.grid_values(f, nodes), repeats)   # a median, as our builds'
     V = C                       # the library's own transform (one dctn on its threads), as its build does
     t_dct, C = median_time(lambda: _cheb.coefficients_all(V, 1.0, solvers.get_num_threads()), repeats)
     tucker(C, rank=ranks, init="svd", tol=1e-12, n_iter_max=100)      # untimed, as ours above
@@ -174,7 +176,7 @@ def bench_function(name, f, degree, tol, n_err, n_eval, n_full, repeats):
         chebtucker(f, DOMAIN, degree=degree, tol=tol, method="sthosvd")
         ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        Ci = _cheb.coefficients_all(f(grid).reshape((degree + 1,) * 3), 1.0, solvers.get_num_threads())
+        Ci = _cheb.coefficients_all(_sample.grid_values(f, nodes), 1.0, solvers.get_num_threads())
         tucker(Ci, rank=ranks, init="svd", tol=1e-12, n_iter_max=100)
         theirs.append(time.perf_counter() - t0)
     row["interleaved"] = {"repeats": repeats, "sthosvd_build_s": statistics.median(ours),

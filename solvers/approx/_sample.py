@@ -37,8 +37,7 @@ def grid_coefficients(kind, f, dom, deg):
     """The coefficient tensor of a callable or a value grid, divided by ``vmax = max |values|``
     (so that huge or tiny values neither overflow nor underflow); returns ``(C, nevals, vmax)``."""
     if kind == "callable":
-        vals = sample(f, grid_points(nodes(dom, deg)))
-        V = vals.reshape(tuple(n + 1 for n in deg))
+        V = grid_values(f, nodes(dom, deg))
     else:
         V = f
     vmax = max(-float(V.min()), float(V.max())) if V.size else 0.0     # max |V| without an |V| array
@@ -55,6 +54,45 @@ def grid_coefficients(kind, f, dom, deg):
 #: values whose largest magnitude lies in this range are transformed as they are and divided by it after (one
 #: pass less); outside it they are divided first
 SAFE_SCALE = (1e-100, 1e100)
+
+
+#: ``f`` is sampled on the tensor grid in calls of about this many points (whole rows of the grid in C order)
+SAMPLE_CHUNK = 32768
+
+
+def grid_values(f, axes, chunk: int = SAMPLE_CHUNK) -> np.ndarray:
+    """``f`` at the tensor grid of the 1-D point sets ``axes``, as an array of the grid's shape.
+
+    ``f`` is called on consecutive blocks of the grid's points in C order (the last axis fastest), each a fresh
+    ``(N, d)`` array of at most ``max(chunk, n_last)`` points (the grid's trailing axes whose product fits in
+    ``chunk`` go whole into every block). One call on all the points made the grid (51 MB at 129^3) and every
+    temporary of a NumPy ``f`` (as many again, several times) fresh allocations of that size: those page-fault
+    on first write, and with transparent huge pages (``enabled=always``, ``defrag=madvise``: NumPy advises huge
+    pages for large arrays) a fresh one could stall in memory compaction -- builds measured 2-4x their median
+    in bursts (session 31, ``/tmp/s31/chunk.py``: Slater 129^3, 95-100 ms with spikes to 230-530 ms; in blocks
+    97-128 ms, no spike). Blocks of 32768 points keep ``f``'s temporaries in the cache and under NumPy's
+    huge-page threshold (4 MB)."""
+    shape = tuple(len(a) for a in axes)
+    d = len(axes)
+    out = np.empty(shape)
+    flat = out.reshape(-1)
+    s = d - 1                                 # the trailing axes s.. go whole into every block
+    while s > 0 and int(np.prod(shape[s - 1:])) <= chunk:
+        s -= 1
+    Q = int(np.prod(shape[s:]))
+    rest = grid_points(axes[s:]).reshape(1, Q, d - s)
+    if s == 0:
+        flat[:] = sample(f, rest.reshape(Q, d))
+        return out
+    lead = grid_points(axes[:s])              # (P, s): the leading axes' points, one row per block row
+    k = max(1, chunk // Q)
+    for p0 in range(0, lead.shape[0], k):
+        p1 = min(lead.shape[0], p0 + k)
+        pts = np.empty((p1 - p0, Q, d))       # fresh each call: f may keep or change its argument
+        pts[..., :s] = lead[p0:p1, None, :]
+        pts[..., s:] = rest
+        flat[p0 * Q:p1 * Q] = sample(f, pts.reshape(-1, d))
+    return out
 
 
 def grid_points(axes) -> np.ndarray:

@@ -142,6 +142,29 @@ def test_slice_norms_points_and_tails_against_unfoldings(rng, shape):
     assert _sample.grid_tails(C) == _sample.grid_tails(C, got)
 
 
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (7, 300, 200), (2, 3, 4, 5), (9, 8, 7, 6)])
+@pytest.mark.parametrize("chunk", [1, 7, 100, 32768, 10 ** 9])
+def test_grid_values_in_blocks_against_one_call(rng, shape, chunk):
+    """``grid_values`` (``f`` called on blocks of the grid) gives bit for bit what one call of ``f`` on
+    ``grid_points`` gives, for every block size; every call of ``f`` gets at most ``max(chunk, n_last)`` points,
+    a fresh array (an ``f`` that writes into its argument changes nothing)."""
+    axes = [np.sort(rng.uniform(-2, 3, n)) for n in shape]
+    sizes = []
+
+    def f(x):
+        sizes.append(x.shape[0])
+        v = np.sin(x @ np.arange(1.0, x.shape[1] + 1)) + x[:, 0] ** 2
+        x[...] = np.nan                                 # must not reach the next block or the caller
+        return v
+
+    got = _sample.grid_values(f, axes, chunk)
+    ref = np.sin(_sample.grid_points(axes) @ np.arange(1.0, len(shape) + 1)) + _sample.grid_points(axes)[:, 0] ** 2
+    np.testing.assert_array_equal(got, ref.reshape(shape))
+    assert sum(sizes) == int(np.prod(shape)) and max(sizes) <= max(chunk, shape[-1])
+    if chunk < int(np.prod(shape)) and shape[-1] < int(np.prod(shape)):
+        assert len(sizes) > 1
+
+
 @pytest.mark.parametrize("scale", [1.0, 1e-99, 1e-101, 1e-300, 1e99, 1e101, 1e300])
 def test_grid_coefficients_at_extreme_scales(scale):
     """Values at any scale give the coefficients of the unit-scale values (transformed first and scaled
