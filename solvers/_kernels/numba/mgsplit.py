@@ -168,7 +168,8 @@ def eligible(op, P, R) -> bool:
     """A level runs split when it is a 3-D grid whose stencil has constant, finite coefficients with a positive
     diagonal and whose transfers are tensor tables. (2-D grids keep the natural layout: there a row is a
     whole plane, and the split MG-CG on 1024^2 measured 1.25-1.4x slower than the natural one, in the same
-    process, interleaved.)"""
+    process, interleaved; on Zen 5, session 31, run as ``(n0, 1, n1)`` with identity tables for the middle axis:
+    48.2 against 39.4 ms, median of 11, and 6 CG iterations against 5.)"""
     if not (getattr(op, "const", False) and isinstance(P, tuple) and isinstance(R, tuple)):
         return False
     if len(op.grid_shape) != 3 or min(op.grid_shape) < 2:
