@@ -22,11 +22,12 @@ from ._precision import _EPS64, _PREC, _eps, value_precision  # noqa: F401 (re-e
 START = 8
 MAX_DEGREE = 512
 MAX_AUTO_GRID = 2e7
-def sample(f, pts):
-    """``f(pts)`` checked (:func:`solvers.approx._validate.sampled`), its precision noted."""
+def sample(f, pts, where=None):
+    """``f(pts)`` checked (:func:`solvers.approx._validate.sampled`; ``where`` names the points in its
+    non-finite-value message), its precision noted."""
     raw = f(pts)
     value_precision(getattr(raw, "dtype", np.float64))
-    return _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", raw, pts.shape[0])
+    return _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", raw, pts.shape[0], where)
 
 
 def nodes(dom, deg) -> list:
@@ -56,7 +57,8 @@ def grid_coefficients(kind, f, dom, deg):
 SAFE_SCALE = (1e-100, 1e100)
 
 
-#: ``f`` is sampled on the tensor grid in calls of about this many points (whole rows of the grid in C order)
+#: ``f`` is sampled on the tensor grid in calls of at most this many points (whole rows of the grid in C order;
+#: one row where a row is longer)
 SAMPLE_CHUNK = 32768
 
 
@@ -64,8 +66,9 @@ def grid_values(f, axes, chunk: int = SAMPLE_CHUNK) -> np.ndarray:
     """``f`` at the tensor grid of the 1-D point sets ``axes``, as an array of the grid's shape.
 
     ``f`` is called on consecutive blocks of the grid's points in C order (the last axis fastest), each a fresh
-    ``(N, d)`` array of at most ``max(chunk, n_last)`` points (the grid's trailing axes whose product fits in
-    ``chunk`` go whole into every block). One call on all the points made the grid (51 MB at 129^3) and every
+    ``(N, d)`` array of at most ``max(chunk, n_last)`` points: whole rows of the grid's trailing axes whose
+    product fits in ``chunk``, as many as fit (so between about half of ``chunk`` and ``chunk`` points; 16641 at
+    129^3). One call on all the points made the grid (51 MB at 129^3) and every
     temporary of a NumPy ``f`` (as many again, several times) fresh allocations of that size: those page-fault
     on first write, and with transparent huge pages (``enabled=always``, ``defrag=madvise``: NumPy advises huge
     pages for large arrays) a fresh one could stall in memory compaction -- builds measured 2-4x their median
@@ -91,7 +94,8 @@ def grid_values(f, axes, chunk: int = SAMPLE_CHUNK) -> np.ndarray:
         pts = np.empty((p1 - p0, Q, d))       # fresh each call: f may keep or change its argument
         pts[..., :s] = lead[p0:p1, None, :]
         pts[..., s:] = rest
-        flat[p0 * Q:p1 * Q] = sample(f, pts.reshape(-1, d))
+        flat[p0 * Q:p1 * Q] = sample(f, pts.reshape(-1, d), f"in the block of {(p1 - p0) * Q} of the {flat.size} "
+                                     "Chebyshev grid points it was called with (the first block with any)")
     return out
 
 
@@ -193,7 +197,7 @@ def adapt(kind, f, dom, tol):
             ok = [not missed] * d
         grow = [i for i in range(d) if not ok[i] and deg[i] < MAX_DEGREE]
         size = np.prod([deg[i] * (2 if i in grow else 1) + 1 for i in range(d)], dtype=np.float64)
-        memory = kind != "cp" and 8.0 * size * (2 * d + 3) > _v.memory_limit()
+        memory = kind != "cp" and _v.grid_bytes(size, d) > _v.memory_limit()
         if all(ok) or not grow or (kind != "cp" and size > MAX_AUTO_GRID) or memory:
             stop = "" if all(tails_ok) and not missed else "offgrid" if missed else "memory" if (
                 memory and grow and size <= MAX_AUTO_GRID) else "tails"

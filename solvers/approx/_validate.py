@@ -112,9 +112,18 @@ def grid_size(dims, d) -> None:
     if total > 2e8:
         raise ValueError(f"degree: the full Chebyshev grid would have {total:.3g} points (> 2e8); lower the degree, "
                          "or pass a canonical (cp_factors) function, which is compressed without the grid")
-    # the sampling holds d coordinate grids, the (N, d) points, the values and two coefficient copies
     check_memory(f"degree: sampling the full Chebyshev grid of {total:.3g} points in {d} variables",
-                 8.0 * total * (2 * d + 3), "lower the degree, or pass a canonical (cp_factors) function")
+                 grid_bytes(total, d), "lower the degree, or pass a canonical (cp_factors) function")
+
+
+def grid_bytes(total, d) -> float:
+    """The memory a build from the full Chebyshev grid of ``total`` points in ``d`` variables is budgeted: the
+    values, the coefficient tensor and a copy of it (sampled in blocks of the grid, ``_sample.grid_values``: the
+    ``(N, d)`` points are never all held), and in 2-D the compression's full SVDs of the ``m x m`` unfoldings.
+    Peak traced by ``tracemalloc`` over whole builds (session 31, ``/tmp/s31/mem.py``, HOSVD / ST-HOSVD / HOOI):
+    65^3 3.85, 129^3 2.0-2.3, 25^4 2.8-3.0, 513^2 10.6-27.3 times 8 bytes a point. (Before the blocks the model
+    was ``2 d + 3`` words a point, with the points and coordinate grids held.)"""
+    return 8.0 * float(total) * (28 if d <= 2 else 4)
 
 
 def _real(name, a, what):
@@ -129,16 +138,17 @@ def _real(name, a, what):
     return arr.astype(np.float64, copy=False)
 
 
-def sampled(name, vals, n) -> np.ndarray:
-    """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``."""
+def sampled(name, vals, n, where=None) -> np.ndarray:
+    """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``. ``where``
+    says which points the non-finite count covers (default ``"at the Chebyshev points"``)."""
     v = _real(f"the value of {name}", vals, "a float array of N values")
     if v.shape != (n,):
         raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); "
                          f"it must return shape ({n},)")
     if v.size and not (np.isfinite(v.min()) and np.isfinite(v.max())):    # NaN propagates; no mask unless bad
         bad = ~np.isfinite(v)
-        raise ValueError(f"{name} returned {int(bad.sum())} non-finite values (NaN or inf) at the Chebyshev points; "
-                         "the function must be finite on the closed domain")
+        raise ValueError(f"{name} returned {int(bad.sum())} non-finite values (NaN or inf) "
+                         f"{where or 'at the Chebyshev points'}; the function must be finite on the closed domain")
     return v
 
 

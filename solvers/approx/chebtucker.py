@@ -398,8 +398,9 @@ def chebtucker(f, domain, *, degree="auto", tol: float = 1e-12, ranks=None, meth
     Parameters
     ----------
     f : callable or canonical function
-        ``f(points)`` with ``points`` of shape ``(N, d)`` returning ``N`` values (called on blocks of
-        the grid of about 32768 points each, each block a fresh array); or an object
+        ``f(points)`` with ``points`` of shape ``(N, d)`` returning ``N`` values, point by point (it is
+        called on blocks of whole grid rows of at most 32768 points, or one row where a row is longer, each
+        block a fresh array); or an object
         with ``cp_factors(nodes)`` (``nodes``: the ``d`` 1-D Chebyshev point arrays) returning
         ``(weights (R,), [U_1 (m_1, R), ..., U_d (m_d, R)])`` with
         :math:`f(x) = \\sum_r w_r \\prod_i U_i[x_i, r]`, compressed by the reduced HOSVD

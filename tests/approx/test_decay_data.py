@@ -163,6 +163,25 @@ def test_grid_values_in_blocks_against_one_call(rng, shape, chunk):
     assert sum(sizes) == int(np.prod(shape)) and max(sizes) <= max(chunk, shape[-1])
     if chunk < int(np.prod(shape)) and shape[-1] < int(np.prod(shape)):
         assert len(sizes) > 1
+    kept = []                                           # an f that keeps its arguments finds them unchanged
+    _sample.grid_values(lambda x: (kept.append(x), x[:, 0].copy())[1], axes, chunk)
+    np.testing.assert_array_equal(np.concatenate(kept), _sample.grid_points(axes))
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(kept) for b in kept[i + 1:])
+
+
+def test_grid_values_names_the_block_of_non_finite_values():
+    """A non-finite value in a later block is reported with the block's size and the grid's, not as a count of
+    the whole grid's non-finite values (which the blocks after it were never sampled to give)."""
+    axes = [np.linspace(0, 1, 7), np.linspace(0, 1, 5), np.linspace(0, 1, 4)]
+
+    def f(x):
+        v = x.sum(1)
+        v[x[:, 0] > 0.8] = np.nan                      # rows 5 and 6 of axis 0: blocks (4, 5) and (6,)
+        return v
+
+    with pytest.raises(ValueError, match=r"returned 20 non-finite values \(NaN or inf\) in the block of 40 of the 140 "
+                                         r"Chebyshev grid points"):
+        _sample.grid_values(f, axes, 40)
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-99, 1e-101, 1e-300, 1e99, 1e101, 1e300])

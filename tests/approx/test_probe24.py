@@ -15,12 +15,13 @@ def _exp(X):
 
 def test_auto_degree_respects_the_memory_limit(monkeypatch):
     """degree='auto' sampled (64, 512, 512) at a 0.2 GB limit (2 GB resident); an explicit degree was refused."""
-    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "2e8")
+    from solvers.approx import _validate
+
+    monkeypatch.setenv("NEWTONKIT_MEMORY_LIMIT", "9e7")
     x0 = np.array([1.01, 0.3, 0.7])
     with pytest.warns(RuntimeWarning, match="memory limit"):
         ct = chebtucker(lambda X: 1 / np.linalg.norm(X - x0, axis=1), [(0, 1)] * 3, tol=1e-6)
-    d = 3
-    assert 8.0 * np.prod([n + 1 for n in ct.degree]) * (2 * d + 3) <= 2e8
+    assert _validate.grid_bytes(np.prod([n + 1 for n in ct.degree]), 3) <= 9e7
     assert not ct.converged
 
 
