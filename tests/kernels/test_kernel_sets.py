@@ -142,6 +142,10 @@ def test_absmax_against_numpy(rng, n, backend):
         c = a.copy()
         c[0], c[-1] = -np.inf, np.nan                  # NaN wins over inf, wherever it sits
         assert np.isnan(K.absmax(c))
+        c = np.full(n, -0.0)                           # signed zeros and subnormals order by magnitude too
+        assert K.absmax(c) == 0.0
+        c[-1], c[0] = -1e-310, 5e-324
+        assert K.absmax(c) == (1e-310 if n > 1 else 5e-324)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])

@@ -32,7 +32,9 @@ def _count(t, col, G, half, C, S, cnt):
     nch = cnt.shape[0]
     hinv = G / np.pi
     for ch in nb.prange(nch):
-        s0, e0 = ch * n // nch, (ch + 1) * n // nch
+        # unsigned bounds: from a signed run-time start Numba keeps its negative-index wrap-around select in
+        # the loop, which stopped LLVM vectorising it (10^6 points, 2 threads, Zen 5: 7.9 -> 6.0 ms; session 32)
+        s0, e0 = np.uint64(ch * n // nch), np.uint64((ch + 1) * n // nch)
         for k in range(s0, e0):                        # vectorised (no library call, selects only)
             s = in_grid(_acos(t[k, col], ASIN_P) * hinv, G)
             j0 = min(int(s), G - 1) - half + 1
