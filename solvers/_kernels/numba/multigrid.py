@@ -400,8 +400,8 @@ def _csr_mv(indptr, indices, data, x, out, add):
     """``out = A x`` (``out += A x`` when ``add``); rows in parallel, each summed in index order."""
     for i in nb.prange(out.shape[0]):
         s = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            s += data[p] * x[indices[p]]
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):    # unsigned: no wrap-around test
+            s += data[p] * x[np.uint64(indices[p])]
         out[i] = out[i] + s if add else s
 
 
@@ -411,8 +411,8 @@ def _csr_res(indptr, indices, data, u, f, r):
     tot = 0.0
     for i in nb.prange(r.shape[0]):
         s = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            s += data[p] * u[indices[p]]
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            s += data[p] * u[np.uint64(indices[p])]
         v = f[i] - s
         r[i] = v
         tot += v * v
@@ -433,8 +433,8 @@ def _mcgs(indptr, indices, data, dinv, order, cptr, u, f, reverse):
             q = s0 + t
             i = order[q]
             s = 0.0
-            for p in range(indptr[q], indptr[q + 1]):
-                s += data[p] * u[indices[p]]
+            for p in range(np.uint64(indptr[q]), np.uint64(indptr[q + 1])):
+                s += data[p] * u[np.uint64(indices[p])]
             u[i] += dinv[i] * (f[i] - s)
 
 

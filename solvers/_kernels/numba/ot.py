@@ -120,18 +120,19 @@ def csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data):
     nnz = indptr[n]
     for k in range(m + 1):
         t_indptr[k] = 0
+    one = np.uint64(1)
     for k in range(nnz):
-        t_indptr[indices[k] + 1] += 1
+        t_indptr[np.uint64(indices[k]) + one] += 1
     for k in range(m):
         t_indptr[k + 1] += t_indptr[k]
     pos = t_indptr[:m].copy()
-    for i in range(n):
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
-            q = pos[j]
+    for i in range(n):                 # unsigned indices (see _schur_matvec_parallel)
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[k])
+            q = np.uint64(pos[j])
             t_indices[q] = i
             t_data[q] = data[k]
-            pos[j] = q + 1
+            pos[j] = q + one
     return t_indptr
 
 
@@ -140,15 +141,18 @@ def _schur_matvec_parallel(indptr, indices, data, t_indptr, t_indices, t_data, d
     """out = dcol * x - P^T (inv_drow * (P x)) for the CSR P (n x m) and its transpose."""
     n = indptr.shape[0] - 1
     m = t_indptr.shape[0] - 1
+    # unsigned bounds and gathered indices: no negative-index wrap-around test per entry (as solvers._kernels.
+    # numba.sparse; random P, 2 threads, Zen 5, session 32: n = m = 3000 with 1.8 10^5 entries 140 -> 60 us,
+    # n = m = 10^4 with 5 10^5 entries 657 -> 292 us)
     for i in nb.prange(n):
         s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += data[k] * x[indices[k]]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            s += data[k] * x[np.uint64(indices[k])]
         tmp[i] = s * inv_drow[i]
     for j in nb.prange(m):
         s = 0.0
-        for k in range(t_indptr[j], t_indptr[j + 1]):
-            s += t_data[k] * tmp[t_indices[k]]
+        for k in range(np.uint64(t_indptr[j]), np.uint64(t_indptr[j + 1])):
+            s += t_data[k] * tmp[np.uint64(t_indices[k])]
         out[j] = dcol[j] * x[j] - s
     return out
 
@@ -160,13 +164,13 @@ def _schur_matvec_serial(indptr, indices, data, t_indptr, t_indices, t_data, dco
     m = t_indptr.shape[0] - 1
     for i in range(n):
         s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += data[k] * x[indices[k]]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            s += data[k] * x[np.uint64(indices[k])]
         tmp[i] = s * inv_drow[i]
     for j in range(m):
         s = 0.0
-        for k in range(t_indptr[j], t_indptr[j + 1]):
-            s += t_data[k] * tmp[t_indices[k]]
+        for k in range(np.uint64(t_indptr[j]), np.uint64(t_indptr[j + 1])):
+            s += t_data[k] * tmp[np.uint64(t_indices[k])]
         out[j] = dcol[j] * x[j] - s
     return out
 
@@ -176,8 +180,8 @@ def csr_matvec(indptr, indices, data, x, out):
     n = indptr.shape[0] - 1
     for i in nb.prange(n):
         s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += data[k] * x[indices[k]]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            s += data[k] * x[np.uint64(indices[k])]
         out[i] = s
     return out
 
@@ -190,8 +194,8 @@ def _schur_diagonal(indptr, indices, data, dcol, inv_drow, out):
         out[j] = dcol[j]
     for i in range(n):
         w = inv_drow[i]
-        for k in range(indptr[i], indptr[i + 1]):
-            out[indices[k]] -= data[k] * data[k] * w
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            out[np.uint64(indices[k])] -= data[k] * data[k] * w
     return out
 
 
