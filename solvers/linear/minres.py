@@ -141,16 +141,21 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 aw = xp.zeros(n)
                 aw2 = xp.zeros(n)
             status = None
+            vbuf, avbuf = xp.empty(n), xp.empty(n)     # v and A v, rewritten every iteration (no temporaries)
             while itn < S.maxiter:
                 itn += 1
-                v = y * (1.0 / beta)
+                v = xp.multiply(y, 1.0 / beta, out=vbuf)
                 # kept past M r2 below when tracked: not in the operator's storage, which M may share
-                av = (Aap.into_owned if track else Aap.into)(v, xp.empty(n))
+                av = (Aap.into_owned if track else Aap.into)(v, avbuf)
                 cnt["matvecs"] += 1
                 # never update av in place: it may be the operator's own storage
-                y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
+                if oldb != 0.0 and r1 is not r2:
+                    K.xpby(av, -(beta / oldb), r1)         # y = av - (beta / oldb) r1 in r1's memory (dead after)
+                    y = r1
+                else:
+                    y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
                 alfa = K.dot(v, y)
-                y -= (alfa / beta) * r2
+                K.axpy(-(alfa / beta), r2, y)
                 r1, r2 = r2, y
                 y = apply_M(r2)
                 oldb = beta
@@ -194,13 +199,14 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 phi = cs * phibar
                 phibar = sn * phibar
 
+                # w = (v - oldeps w1 - delta w2) / gamma in the memory of w1 (dead after), x += phi w: one pass
                 w1, w2 = w2, w
-                w = (v - oldeps * w1 - delta * w2) * (1.0 / gamma)
-                x += phi * w
+                K.minres_update(v, w1, w2, x, oldeps, delta, 1.0 / gamma, phi)
+                w = w1
                 if track:
                     aw1, aw2 = aw2, aw
-                    aw = (av - oldeps * aw1 - delta * aw2) * (1.0 / gamma)
-                    r -= phi * aw
+                    K.minres_update(av, aw1, aw2, r, oldeps, delta, 1.0 / gamma, -phi)   # and r -= phi A M w
+                    aw = aw1
                     rnorm = R.norm(r)
                 else:
                     rnorm = abs(phibar)

@@ -362,6 +362,13 @@ def test_krylov_kernels_match_numpy_reference(fake_cupy, rng):
     R.cheb_step(z2, res2, d2, ad, 0.4, 1.3)
     for a, b in ((z1, z2), (res1, res2), (d1, d2)):
         np.testing.assert_allclose(a, b, rtol=1e-14)
+    vv, wa, wb = vec(), vec(), vec()
+    wa2, xa = wa.copy(), vec()
+    xa2 = xa.copy()
+    ck.minres_update(vv, wa, wb, xa, 0.3, -1.7, 0.4, 0.9)
+    R.minres_update(vv, wa2, wb, xa2, 0.3, -1.7, 0.4, 0.9)
+    for a, b in ((wa, wa2), (xa, xa2)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     V, w, h1, h2 = rng.standard_normal((5, n)), vec(), np.zeros(5), np.zeros(5)
     ck.rows_dot(V, 3, w, h1)
     R.rows_dot(V, 3, w, h2)

@@ -40,6 +40,17 @@ def test_krylov_steps(rng, n):
     R.cheb_step(z2, s2, e2, ad, 0.4, 1.1)
     for a, c in ((z1, z2), (s1, s2), (e1, e2)):
         close(a, c)
+    # MINRES's direction and iterate update, against the formula written out here
+    vv, w1, w2, xx = v(), v(), v(), v()
+    want_w = (vv - 0.3 * w1 - (-1.7) * w2) * (1.0 / 2.5)
+    want_x = xx + 0.9 * want_w
+    for S in (K, R):
+        a, c = w1.copy(), xx.copy()
+        S.minres_update(vv, a, w2, c, 0.3, -1.7, 1.0 / 2.5, 0.9)
+        close(a, want_w)
+        close(c, want_x)
+    with pytest.raises(ValueError):
+        K.minres_update(vv, w1, w2[:-1], xx, 0.3, -1.7, 0.4, 0.9)
     assert K.as_vector(np.arange(4)).dtype == np.float64
     assert K.as_vector(np.ones((3, 2))[:, 0]).flags.c_contiguous
 

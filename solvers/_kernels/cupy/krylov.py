@@ -38,7 +38,11 @@ _AXPY = _ew("axpy", "float64 alpha, float64 p", "float64 x", "x += alpha * p;")
 _XPBY = _ew("xpby", "float64 z, float64 beta", "float64 p", "p = z + beta * p;")
 _CHEB_STEP = _ew("cheb_step", "float64 ad, float64 c1, float64 c2", "float64 z, float64 res, float64 d",
                  "res -= ad; d = c1 * d + c2 * res; z += d;")
-SOURCES = (_UPDATE_XR, _UPDATE_XRZ, _UPDATE_R, _UPDATE_XP, _FIRST_R, _FIRST_XP, _AXPY, _XPBY, _CHEB_STEP)
+_MINRES_UPDATE = _ew("minres_update", "float64 v, float64 w2, float64 oldeps, float64 delta, float64 inv_gamma, "
+                     "float64 phi", "float64 w1, float64 x",
+                     "w1 = (v - oldeps * w1 - delta * w2) * inv_gamma; x += phi * w1;")
+SOURCES = (_UPDATE_XR, _UPDATE_XRZ, _UPDATE_R, _UPDATE_XP, _FIRST_R, _FIRST_XP, _AXPY, _XPBY, _CHEB_STEP,
+           _MINRES_UPDATE)
 
 
 def dot(a, b):
@@ -117,6 +121,11 @@ def residual(b, q, r):
 def cheb_step(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d``."""
     _build.build(_CHEB_STEP)(ad, c1, c2, z, res, d)
+
+
+def minres_update(v, w1, w2, x, oldeps, delta, inv_gamma, phi):
+    """``w1 = (v - oldeps w1 - delta w2) inv_gamma``, then ``x += phi w1`` (one launch)."""
+    _build.build(_MINRES_UPDATE)(v, w2, oldeps, delta, inv_gamma, phi, w1, x)
 
 
 def rows_dot(V, k, w, h):

@@ -364,6 +364,27 @@ def cheb_step_s(z, res, d, ad, c1, c2):
         z[i] += di
 
 
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def minres_update_p(v, w1, w2, x, oldeps, delta, inv_gamma, phi):
+    """``w1 = (v - oldeps w1 - delta w2) inv_gamma``, then ``x += phi w1``, in one pass."""
+    if w1.shape[0] != v.shape[0] or w2.shape[0] != v.shape[0] or x.shape[0] != v.shape[0]:
+        raise ValueError("minres_update: vectors of different lengths")
+    for i in nb.prange(v.shape[0]):
+        wi = (v[i] - oldeps * w1[i] - delta * w2[i]) * inv_gamma
+        w1[i] = wi
+        x[i] += phi * wi
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def minres_update_s(v, w1, w2, x, oldeps, delta, inv_gamma, phi):
+    if w1.shape[0] != v.shape[0] or w2.shape[0] != v.shape[0] or x.shape[0] != v.shape[0]:
+        raise ValueError("minres_update: vectors of different lengths")
+    for i in range(v.shape[0]):
+        wi = (v[i] - oldeps * w1[i] - delta * w2[i]) * inv_gamma
+        w1[i] = wi
+        x[i] += phi * wi
+
+
 # ------------------------------------------------ BLAS-2 on the rows of a basis (GMRES's Arnoldi step)
 from ._krylov_rows import rows_dot_p, rows_dot_s, rows_sub_p, rows_sub_s  # noqa: E402
 
@@ -373,7 +394,7 @@ _ROWS = (rows_dot_p, rows_dot_s, rows_sub_p, rows_sub_s)     # in the kernel set
 # ------------------------------------------------------------------ the shared kernel-set interface
 
 NAMES = ("dot", "absmax", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "cg_first_r", "cg_first_xp",
-         "axpy", "xpby", "diag_apply", "residual", "cheb_step", "rows_dot", "rows_sub")
+         "axpy", "xpby", "diag_apply", "residual", "cheb_step", "minres_update", "rows_dot", "rows_sub")
 
 
 def as_vector(y):
@@ -467,6 +488,11 @@ def residual(b, q, r):
 def cheb_step(z, res, d, ad, c1, c2):
     """``res -= ad; d = c1 d + c2 res; z += d``."""
     select(z.shape[0]).cheb_step(z, res, d, ad, c1, c2)
+
+
+def minres_update(v, w1, w2, x, oldeps, delta, inv_gamma, phi):
+    """``w1 = (v - oldeps w1 - delta w2) inv_gamma``, then ``x += phi w1``."""
+    select(v.shape[0]).minres_update(v, w1, w2, x, oldeps, delta, inv_gamma, phi)
 
 
 def rows_dot(V, k, w, h):

@@ -135,6 +135,17 @@ def cheb_step(z, res, d, ad, c1, c2):
     z += d
 
 
+def minres_update(v, w1, w2, x, oldeps, delta, inv_gamma, phi):
+    """MINRES's direction and iterate update, in place: ``w1 = (v - oldeps w1 - delta w2) inv_gamma`` (the new
+    direction, in ``w1``'s memory), then ``x += phi w1``."""
+    _same_length(v, w1, w2, x)
+    w1 *= -oldeps
+    w1 += v
+    w1 -= delta * w2
+    w1 *= inv_gamma
+    x += phi * w1
+
+
 def rows_dot(V, k, w, h):
     """``h[:k] = V[:k] @ w`` (the projections of ``w`` on the first ``k`` rows of ``V``; GMRES's Arnoldi step)."""
     _check_rows(V, k, w, h)
