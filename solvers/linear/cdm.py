@@ -137,8 +137,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         for s in range(stored):
             i = (head - 1 - s) % kk
             c = K.dot(ad, D[i]) / dAd_hist[i]
-            d -= c * D[i]
-            ad -= c * AD[i]
+            K.axpy(-c, D[i], d)                  # in place, no temporaries
+            K.axpy(-c, AD[i], ad)
         dAd = K.dot(d, ad)
         dr = K.dot(d, r)
         if not (math.isfinite(dAd) and math.isfinite(dr)):
@@ -157,9 +157,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
                           f"stagnated at iteration {it}: the direction from M(r) is A-conjugate to the error "
                         "(d^T r = 0), so no progress is possible. Use a better approximate inverse")
         alpha = dr / dAd
-        x += alpha * d
-        r -= alpha * ad
-        rnorm = math.sqrt(K.dot(r, r))
+        rr = K.cg_update_xr(x, r, d, ad, alpha)   # x += alpha d, r -= alpha A d and r.r in one pass
+        rnorm = math.sqrt(rr) if rr >= 0.0 else float("nan")
         hist.append(rnorm)
         stop = R.stop(x, it, rnorm)
         if not math.isfinite(rnorm):
