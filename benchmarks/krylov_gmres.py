@@ -12,7 +12,7 @@ from a run-time signed start, which kept Numba's negative-index wrap-around test
 vectorising it; this benchmark records GMRES end to end after that fix.
 
     python benchmarks/krylov_gmres.py              # n = 512 (262 144 unknowns), writes results/krylov_gmres.json
-    python benchmarks/krylov_gmres.py --n 128      # a quick check
+    python benchmarks/krylov_gmres.py --quick      # n = 128, a quick check (results/krylov_gmres_quick.json)
 """
 import os
 
@@ -67,10 +67,12 @@ def run_scipy(A, b):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=512, help="grid points per axis (n^2 unknowns)")
+    ap.add_argument("--n", type=int, default=None, help="grid points per axis (n^2 unknowns; default 512)")
+    ap.add_argument("--quick", action="store_true", help="n = 128 (krylov_gmres_quick.json)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=None, help="JSON path (default results/krylov_gmres.json)")
     args = ap.parse_args()
+    args.n = args.n or (128 if args.quick else 512)
     A, b = convection_diffusion(args.n)
     run_newtonkit(A, b)                                  # JIT warm-up (cached kernels load)
     rows = {"newtonkit gmres (numba)": [], "scipy gmres": []}
@@ -90,7 +92,8 @@ def main():
     out["scipy_over_newtonkit"] = s["scipy gmres"]["time_s"] / s["newtonkit gmres (numba)"]["time_s"]
     out["loadavg_end"] = list(os.getloadavg())
     print(f"SciPy / newtonkit time: {out['scipy_over_newtonkit']:.2f} (load average {out['loadavg_end']})")
-    write_json(args.out or os.path.join(os.path.dirname(__file__), "results", "krylov_gmres.json"), out)
+    name = "krylov_gmres_quick.json" if args.quick else "krylov_gmres.json"
+    write_json(args.out or os.path.join(os.path.dirname(__file__), "results", name), out)
 
 
 if __name__ == "__main__":
