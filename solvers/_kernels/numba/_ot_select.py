@@ -120,20 +120,17 @@ def row_select(buf, m, lo, kmax, target, cnt, sm, cand, slot):
 
 
 @nb.njit(cache=True)
-def row_write(buf, m, thr, k, scale, ti, tv):
-    """The first ``k`` entries ``buf[j] >= thr`` (by position) into ``ti`` (index) and ``tv``
-    (``scale * buf[j]``), branch-free (slot ``k`` of ``ti``/``tv`` takes the writes past them);
-    returns ``(how many, the sum of their buf values)``."""
+def row_index(buf, m, thr, k, ti):
+    """The column indices of the first ``k`` entries ``buf[j] >= thr`` (by position) into ``ti[:q]``, branch-free
+    (slot ``k`` of ``ti`` takes the writes past them); returns ``q`` (at most ``k``). The caller reads the kept
+    values through ``ti``: one store per entry instead of an index, a value and a running sum (the earlier
+    ``row_write``: SNS's kernel-space fill pass at n = 3000, 2 threads, Zen 5, 7.2-8.8 -> 5.0-5.5 ms, the same
+    CSR bit for bit; session 32, ``/tmp/s32/fill.py``)."""
     q = 0
-    held = 0.0
     for j in range(m):
-        keep = buf[j] >= thr
-        p = min(q, k)
-        ti[p] = j
-        tv[p] = scale * buf[j]
-        held += buf[j] if keep and q < k else 0.0
-        q += keep
-    return min(q, k), held
+        ti[min(q, k)] = j
+        q += 1 if buf[j] >= thr else 0
+    return min(q, k)
 
 
 @nb.njit(cache=True, fastmath=True)
@@ -183,17 +180,19 @@ def kernel_fill_rows(K, u, v, counts, thrs, mxs, indptr, indices, data, nch):
     n, m = K.shape
     for ch in nb.prange(nch):
         buf = np.empty(m)
-        ti, tv = np.empty(m + 1, dtype=indices.dtype), np.empty(m + 1)
+        ti = np.empty(m + 1, dtype=np.int64)
         for i in range(ch * n // nch, (ch + 1) * n // nch):
             k = counts[i]
             if k == 0:
                 continue
             _kv_row(K[i], v, buf)
-            q, _ = row_write(buf, m, thrs[i], k, u[i], ti, tv)
+            q = row_index(buf, m, thrs[i], k, ti)
             start = indptr[i]
+            scale = u[i]
             for p in range(q):
-                indices[start + p] = ti[p]
-                data[start + p] = tv[p]
+                j = ti[p]
+                indices[start + p] = j
+                data[start + p] = scale * buf[j]
             while q < k:                     # ties at the threshold may leave slots: explicit zeros
                 indices[start + q] = 0
                 data[start + q] = 0.0

@@ -37,7 +37,7 @@ from ._ot_scaling import (_kernel_rmatvec, _kernel_rmatvec_serial, _rows_into, _
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401
                         _plan_dense, _scaling_kernel, _shift_max, _sum, exp_le0_array, l1_marginal_gap, lse_cols,
                         lse_rows, sinkhorn_update)
-from ._ot_select import kernel_fill_rows, kernel_rows_sparse, row_select, row_write, work  # noqa: F401
+from ._ot_select import kernel_fill_rows, kernel_rows_sparse, row_index, row_select, work  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,11 +68,12 @@ def lse_rows_sparse(C, g, f, inv_eps, rho, kmax, share, out, counts, thrs, mxs, 
             _, k, thr = row_select(buf, m, rho, kmax, share * s, cnt, sm, cand, slot)   # (the row's max is 1)
             if k <= width:                 # (k > kmax >= width when the mass test raised it: fill_rows recomputes)
                 scale = math.exp(f[i] * inv_eps + mx)  # P_ij = scale * buf[j]
-                ti, tv = np.empty(k + 1, dtype=idx.dtype), np.empty(k + 1)
-                q, _ = row_write(buf, m, thr, k, scale, ti, tv)
+                ti = np.empty(k + 1, dtype=np.int64)
+                q = row_index(buf, m, thr, k, ti)
                 for p in range(q):
-                    idx[i, p] = ti[p]
-                    val[i, p] = tv[p]
+                    j = ti[p]
+                    idx[i, p] = j
+                    val[i, p] = scale * buf[j]
                 while q < k:  # ties at the threshold may leave slots: explicit zeros (harmless)
                     idx[i, q] = 0
                     val[i, q] = 0.0
