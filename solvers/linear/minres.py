@@ -149,11 +149,11 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 av = (Aap.into_owned if track else Aap.into)(v, avbuf)
                 cnt["matvecs"] += 1
                 # never update av in place: it may be the operator's own storage
-                if oldb != 0.0 and r1 is not r2:
-                    K.xpby(av, -(beta / oldb), r1)         # y = av - (beta / oldb) r1 in r1's memory (dead after)
+                if oldb == 0.0:                            # a cycle's first step (r1 is r2 there)
+                    y = av.copy()
+                else:                                      # y = av - (beta / oldb) r1 in r1's memory (dead after)
+                    K.xpby(av, -(beta / oldb), r1)
                     y = r1
-                else:
-                    y = av - (beta / oldb) * r1 if oldb != 0.0 else av.copy()
                 alfa = K.dot(v, y)
                 K.axpy(-(alfa / beta), r2, y)
                 r1, r2 = r2, y
