@@ -48,8 +48,8 @@ environment sets ``OPENBLAS_CORETYPE=Haswell`` (AVX2) and OpenBLAS's own choice 
     python benchmarks/chebtucker.py --throughput-only                        # the environment's kernels
     env -u OPENBLAS_CORETYPE python benchmarks/chebtucker.py --throughput-only   # OpenBLAS's own choice
 
-Usage: ``python benchmarks/chebtucker.py [--quick]``; writes ``benchmarks/results/chebtucker.json``
-(``chebtucker_quick.json`` with --quick).
+Usage: ``python benchmarks/chebtucker.py [--quick] [--throughput-only]``; writes ``benchmarks/results/chebtucker.json``
+(``chebtucker_quick.json`` with --quick, ``chebtucker_throughput.json`` with --throughput-only).
 """
 import os
 
@@ -387,7 +387,8 @@ def main():
                                                       for n in (256, 1024, 8192)}}
     result["total_s"] = time.perf_counter() - t_start
     path = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                    "chebtucker_quick.json" if q else "chebtucker.json")
+                                    "chebtucker_quick.json" if q else "chebtucker_throughput.json"
+                                    if args.throughput_only else "chebtucker.json")   # never over the full run's file
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as fh:
         json.dump(result, fh, indent=1, default=float)
