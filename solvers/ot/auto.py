@@ -10,8 +10,10 @@ solve. The rule is a threshold on the *relative* regularisation
     eps_rel >= threshold(n m)  ->  solvers.sinkhorn
     otherwise                  ->  solvers.sns
 
-with ``threshold = 1.5e-3`` up to ``n m = 1e6``, ``3.5e-3`` from ``n m = 9e6`` on, and
-log-log interpolation in between (:func:`threshold`).
+with ``threshold = 3e-3`` up to ``n m = 9e4``, ``1e-2`` from ``n m = 9e6`` on, and
+log-log interpolation in between (:func:`threshold`; ``5.6e-3`` at ``n m = 1e6``). Session 33 re-measured the
+crossover after SNS became faster (its row selection in session 27, the Schur product and row fill in
+session 32): the values before were ``1.5e-3`` up to ``n m = 1e6`` and ``3.5e-3`` from ``9e6``.
 
 Near the threshold the better routine depends on the machine (one cost matrix pass against a
 sparse solve: at n = 1000, eps_rel = 3e-3, Sinkhorn took 0.098 s and SNS 0.136 s on an AMD EPYC,
@@ -34,7 +36,23 @@ timings, so a run is reproducible. Routine options other than ``domain`` turn th
 (Sinkhorn runs as asked). With the switch, ``auto`` was within 1.11x of the faster routine at
 every eps from 0.1 to 1e-5 at n = 1000 and 3000 (same files).
 
-Measured (``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
+Measured in session 33 (``benchmarks/ot_sns.py --auto-rule --eps 3e-2 1e-2 7e-3 5e-3 3e-3 2e-3 1e-3``, the same
+set-up as below, medians of 3, one Numba thread, AMD Zen 5, ``benchmarks/results/ot_sns_auto_rule.json``), time of
+Sinkhorn / time of SNS:
+
+    ========  ======  ======  ======  ======  ======  ======  ======
+    eps_rel   3e-2    1e-2    7e-3    5e-3    3e-3    2e-3    1e-3
+    n = 300   0.21    0.47    0.67    0.79    1.01    1.61    2.51
+    n = 1000  0.15    0.50    0.76    0.98    1.88    3.16    5.33
+    n = 3000  0.38    0.96    1.46    2.22    4.72    8.48    16.7
+    ========  ======  ======  ======  ======  ======  ======  ======
+
+The ratio crosses 1 near ``eps_rel = 3e-3`` at n = 300, ``5e-3`` at n = 1000 and ``1e-2`` at n = 3000: the
+thresholds above. An SNS solve near them costs 490 (n = 300), 360 (n = 1000) and 155-165 (n = 3000) Sinkhorn
+iterations; the switch's 400 is kept (where Sinkhorn is chosen it needs fewer than that on this machine, so the
+switch guards machines where the crossover lies elsewhere).
+
+The first measurement (an earlier session, commit aca03dc; ``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
 squared Euclidean cost scaled to max 1, uniform weights, L1 marginal error 1e-8, Numba
 backend, one thread, process CPU time; quick single runs on a shared, loaded 2-core machine,
 ``benchmarks/results/ot_sns_auto_rule_quick.json``), time of Sinkhorn / time of SNS:
@@ -72,11 +90,12 @@ import numpy as np
 from .. import backends as _backends
 from . import _common
 
-#: relative regularisation at and above which Sinkhorn is chosen, for n m <= SIZE_SMALL (measured)
-EPS_REL_SMALL = 1.5e-3
-#: ... and for n m >= SIZE_LARGE (measured at n = 3000; log-log interpolation in between)
-EPS_REL_LARGE = 3.5e-3
-SIZE_SMALL, SIZE_LARGE = 1e6, 9e6
+#: relative regularisation at and above which Sinkhorn is chosen, for n m <= SIZE_SMALL (measured at n = 300)
+EPS_REL_SMALL = 3e-3
+#: ... and for n m >= SIZE_LARGE (measured at n = 3000; log-log interpolation in between: 5.6e-3 at n m = 1e6,
+#: where n = 1000 crossed at 5e-3)
+EPS_REL_LARGE = 1e-2
+SIZE_SMALL, SIZE_LARGE = 9e4, 9e6
 #: the Sinkhorn -> SNS switch (:class:`SwitchRule`): checked every SWITCH_EVERY iterations, the decay
 #: measured over the last SWITCH_WINDOW, switching when more than SWITCH_KAPPA iterations are predicted
 SWITCH_EVERY, SWITCH_WINDOW, SWITCH_KAPPA = 20, 10, 400

@@ -252,8 +252,10 @@ CASES += [
 ]
 
 # ---------------------------------------------------------------- class 6: method="auto" across its Sinkhorn -> SNS switch
-# eps / (C.max() - C.min()) = 2e-3: auto starts with Sinkhorn (~900 iterations needed) and hands over to SNS at its
-# first check (iteration 20); every case is judged on the returned potentials (true error, honest status)
+# eps / (C.max() - C.min()) = SW (3.2e-3, above the 3e-3 threshold at this size): auto starts with Sinkhorn (~500
+# iterations needed) and hands over to SNS at its first check (iteration 20); every case is judged on the returned
+# potentials (true error, honest status)
+SW = 3.2e-3
 
 
 def _switch_data(n=90, m=80, seed=7, scale=1.0, weights=False):
@@ -298,24 +300,24 @@ _A0 = _A1.copy()
 _A0[[0, 5, 6]] = 0.0
 _A0 /= _A0.sum()
 CASES += [
-    ("auto: switch region, plain", lambda: _auto(CS, AS, BS, 2e-3, want_switch=True)),
-    ("auto: switch region, random weights", lambda: _auto(_C1, _A1, _B1, 2e-3, want_switch=True)),
-    ("auto: switch region, three zero weights", lambda: _auto(_C1, _A0, _B1, 2e-3, want_switch=True)),
-    ("auto: switch region, tol 1e-300 (out of reach)", lambda: _auto(CS, AS, BS, 2e-3, tol=1e-300)),
-    ("auto: switch region, maxiter=3 (no check)", lambda: _auto(CS, AS, BS, 2e-3, maxiter=3, want_switch=False)),
-    ("auto: switch region, maxiter=25", lambda: _auto(CS, AS, BS, 2e-3, maxiter=25)),
-    ("auto: switch region, callback stops in the Sinkhorn part", lambda: _auto(CS, AS, BS, 2e-3, callback=_stop_at(10),
+    ("auto: switch region, plain", lambda: _auto(CS, AS, BS, SW, want_switch=True)),
+    ("auto: switch region, random weights", lambda: _auto(_C1, _A1, _B1, SW, want_switch=True)),
+    ("auto: switch region, three zero weights", lambda: _auto(_C1, _A0, _B1, SW, want_switch=True)),
+    ("auto: switch region, tol 1e-300 (out of reach)", lambda: _auto(CS, AS, BS, SW, tol=1e-300)),
+    ("auto: switch region, maxiter=3 (no check)", lambda: _auto(CS, AS, BS, SW, maxiter=3, want_switch=False)),
+    ("auto: switch region, maxiter=25", lambda: _auto(CS, AS, BS, SW, maxiter=25)),
+    ("auto: switch region, callback stops in the Sinkhorn part", lambda: _auto(CS, AS, BS, SW, callback=_stop_at(10),
                                                                                want_switch=False)),
-    ("auto: switch region, callback stops in the SNS part", lambda: _auto(CS, AS, BS, 2e-3, callback=_stop_at(45),
+    ("auto: switch region, callback stops in the SNS part", lambda: _auto(CS, AS, BS, SW, callback=_stop_at(45),
                                                                            want_switch=True)),
-    ("auto: switch region, f0 offset by 1e16", lambda: _auto(CS, AS, BS, 2e-3, f0=np.full(90, 1e16))),
-    ("auto: switch region, g0 only", lambda: _auto(CS, AS, BS, 2e-3, g0=np.linspace(-1, 1, 80))),
-    ("auto: switch region, costs and eps x 1e300", lambda: _auto(CS * 1e300, AS, BS, 2e-3 * 1e300)),
-    ("auto: switch region, costs and eps x 1e-300", lambda: _auto(CS * 1e-300, AS, BS, 2e-3 * 1e-300)),
-    ("auto: switch region, float32 C", lambda: _auto(CS.astype(np.float32), AS, BS, 2e-3)),
-    ("auto: switch region, numpy backend", lambda: _auto(CS, AS, BS, 2e-3, backend="numpy", want_switch=True)),
-    ("auto: switch region, domain='log'", lambda: _auto(CS, AS, BS, 2e-3, domain="log", want_switch=True)),
-    ("auto: switch region, domain='kernel'", lambda: _auto(CS, AS, BS, 2e-3, domain="kernel", want_switch=True)),
+    ("auto: switch region, f0 offset by 1e16", lambda: _auto(CS, AS, BS, SW, f0=np.full(90, 1e16))),
+    ("auto: switch region, g0 only", lambda: _auto(CS, AS, BS, SW, g0=np.linspace(-1, 1, 80))),
+    ("auto: switch region, costs and eps x 1e300", lambda: _auto(CS * 1e300, AS, BS, SW * 1e300)),
+    ("auto: switch region, costs and eps x 1e-300", lambda: _auto(CS * 1e-300, AS, BS, SW * 1e-300)),
+    ("auto: switch region, float32 C", lambda: _auto(CS.astype(np.float32), AS, BS, SW)),
+    ("auto: switch region, numpy backend", lambda: _auto(CS, AS, BS, SW, backend="numpy", want_switch=True)),
+    ("auto: switch region, domain='log'", lambda: _auto(CS, AS, BS, SW, domain="log", want_switch=True)),
+    ("auto: switch region, domain='kernel'", lambda: _auto(CS, AS, BS, SW, domain="kernel", want_switch=True)),
     ("auto: switch region, a bogus option", lambda: expect_error(
-        lambda: __import__("solvers.ot", fromlist=["auto"]).auto(CS, AS, BS, eps=2e-3, n_sinkhron=5), "n_sinkhron")),
+        lambda: __import__("solvers.ot", fromlist=["auto"]).auto(CS, AS, BS, eps=SW, n_sinkhron=5), "n_sinkhron")),
 ]
