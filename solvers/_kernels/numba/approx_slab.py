@@ -294,7 +294,9 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     position and size otherwise). Between batches the tile can differ (:func:`tile_for`: 32 or 64 rows) but the
     column blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell and SkylakeX kernels gave bitwise the same
     values at both tiles (d = 3, 4: ``test_large_work_items_against_the_exact_sum``), which other BLAS builds
-    need not. The items run in ``nchunks`` parallel ranges, each allocating its work arrays once (4-6 % faster
+    need not. A node's last item, when it fits in :data:`TILE` rows, runs at that size within a batch of tile
+    :data:`TILE_LARGE` (the same two shapes; less padding: rank 20, 10^6 points, 100.2-103.2 -> 99.7-100.8 ms
+    per call, alternating runs, ``/tmp/s33/r20.py``). The items run in ``nchunks`` parallel ranges, each allocating its work arrays once (4-6 % faster
     than per item). Gathering the points in their own pass measured faster than reading them through ``perm``
     here (random reads in the items).
 
@@ -322,7 +324,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
         W = np.empty((8, tile))
         S, A, C, Wr = np.empty(tile), np.empty(tile), np.empty(tile, dtype=np.int64), np.empty((p, tile))
         Up = np.empty((d - 1, tile, rpm))         # the rows of modes 0 .. d-2, point-major (no transposes)
-        Bt = np.zeros((tile, rb))
+        Bf = np.zeros(tile * rb)
         Ap = np.empty((tile, nA))
         Yf = np.empty(tile * min(M, cols))
         Z = np.empty((tile, nA))
@@ -342,6 +344,10 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
             for i in range(d - 1):
                 _stencils(tG[i], p, inv_den, tb, q0, P, i, S, C, Wr, A)
                 _rows8(tR, r_off[i], rpad[i], C, Wr, P, Up[i])
+            # GEMM rows: the tile, or TILE when the item fits in it (a node's last item): the two shapes the batches
+            # of a call can have anyway (tile_for), so values do not depend on an item's neighbours
+            mq = TILE if (P <= TILE < tile) else tile
+            Bt = Bf[:mq * rb].reshape(mq, rb)
             Bt[:P] = Up[d - 2, :P, :rb]
             if d == 2:
                 Ap[:P, 0] = 1.0
@@ -356,7 +362,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                         for b in range(ri - 1, -1, -1):
                             Ap[q, a * ri + b] = x * Up[i, q, b]
                 size *= ri
-            for q in range(P, tile):              # padding: zero rows (every GEMM of a batch has one shape)
+            for q in range(P, mq):                # padding: zero rows
                 for b in range(rb):
                     Bt[q, b] = 0.0
             if K == 8:
@@ -367,7 +373,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                     last = c
                 blk = Mc.reshape(M, rb)
             if M <= cols:                         # Yt = Bt blk^T (tile x M), then the combine per point
-                Yt = Yf.reshape(tile, M)
+                Yt = Yf[:mq * M].reshape(mq, M)
                 np.dot(Bt, blk.T, Yt)
                 if K == 8:
                     _combine8(Yt, W, Ap, nA, v[:P])
@@ -377,7 +383,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                 Z[:P] = 0.0
                 for s in range(0, M, cols):
                     e = min(M, s + cols)
-                    Yb = Yf[:tile * (e - s)].reshape(tile, e - s)
+                    Yb = Yf[:mq * (e - s)].reshape(mq, e - s)
                     np.dot(Bt, blk[s:e].T, Yb)
                     _accumulate_terms(Yb, s, W, nA, Z, P)
                 for q in range(P):
