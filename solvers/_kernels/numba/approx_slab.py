@@ -288,10 +288,10 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     rows (session 33) instead of its columns (``Y = [S_c; ...] B^T``, with the rows transposed to points
     innermost for it and for the combine): rank 20, 10^6 points, 2 threads, Zen 5, the kernel 89-95 -> 84-90 ms
     and the call 101-103 -> 97-99 ms (interleaved, ``/tmp/s33/ab3.py``, ``/tmp/s33/r20.py``). Every item is
-    padded to ``tile`` points (zero rows of ``B``, as the plain route pads its blocks) and the GEMMs have fixed
-    column blocks, so every kernel and BLAS call of a batch has the same shapes whatever the item: a point's
-    value does not depend on the other points of its item (BLAS and the vectorised loops round differently by
-    position and size otherwise). Between batches the tile can differ (:func:`tile_for`: 32 or 64 rows) but the
+    padded to ``tile`` points, or to :data:`TILE` (zero rows of ``B``, as the plain route pads its blocks), and
+    the GEMMs have fixed column blocks, so every BLAS call has one of two shapes whatever the item, and a
+    point's row of it is computed alone: a point's value does not depend on the other points of its item (BLAS
+    rounds differently by size otherwise). Between batches the tile can differ (:func:`tile_for`: 32 or 64 rows) but the
     column blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell and SkylakeX kernels gave bitwise the same
     values at both tiles (d = 3, 4: ``test_large_work_items_against_the_exact_sum``), which other BLAS builds
     need not. A node's last item, when it fits in :data:`TILE` rows, runs at that size within a batch of tile
