@@ -241,6 +241,56 @@ def test_large_work_items_against_the_exact_sum(d):
         np.testing.assert_array_equal(got, small)
 
 
+_SIZE_INVARIANCE = """
+import numpy as np
+from solvers.approx import ChebTucker
+from tests.approx import _slabref as slabref
+rng = np.random.default_rng(11)
+core, factors = slabref.tucker(rng, (17, 44, 45), (4, 40, 41))
+ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
+_, p = ct._pack("table")
+from solvers._kernels.numba import approx_slab as SLAB
+L = int(p.tG[-1]) + 9
+n = SLAB.TILE_LARGE_FROM * L + 77
+assert SLAB.use_slab(p, n // 4) and SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
+x = rng.uniform(-1.0, 1.0, (n, 3))
+whole = np.asarray(ct(x))
+parts = np.concatenate([np.asarray(ct(xs)) for xs in np.array_split(x, 4)])
+bad = int(np.count_nonzero(whole != parts))
+assert bad == 0, f"{bad} of {n} values changed with the call's size"
+"""
+
+
+def _has_avx512():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return " avx512f" in fh.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_avx512(), reason="OpenBLAS's SkylakeX kernels need AVX-512")
+def test_values_do_not_depend_on_the_call_size_with_openblas_skylakex_kernels():
+    """OpenBLAS's AVX-512 (SkylakeX) DGEMM rounds a row of C by its position and the GEMM's row count for some
+    shapes; the slab form keeps the points as GEMM columns, so a value is the same in a call of 60 000 points
+    (64-point items) and of 15 000 (32-point items). With the points as rows (tried in session 33), 42366 of
+    59309 values changed here (review helper-118). In a subprocess: OpenBLAS reads ``OPENBLAS_CORETYPE`` once."""
+    import os
+    import subprocess
+    import sys
+
+    from solvers import _blasinfo
+
+    if not all(lib.get("internal_api") == "openblas" for lib in _blasinfo.blas_libraries()):
+        pytest.skip("not OpenBLAS")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    run = subprocess.run([sys.executable, "-c", _SIZE_INVARIANCE], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=root)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def test_batches_give_the_same_values(monkeypatch):
     """The bucketing runs in batches (bounded work arrays); batches of 1000 points, with a short last
     batch, give the values of one batch."""

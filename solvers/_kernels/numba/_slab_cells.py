@@ -5,8 +5,8 @@ On the stencil's central interval ``sigma in [3, 4]``, where the kernels evaluat
 ``sum_l w_l(sigma) S_{c + l}`` is a degree-7 polynomial; in Chebyshev form in ``u = 2 (sigma - 7/2)`` it is
 ``sum_k T_k(u) M_k`` with ``M_k = sum_l A[k, l] S_{c + l}`` (:func:`cell_chebyshev`). Its terms fall fast,
 so where the dropped ones are negligible for the tables' target (:func:`slab_terms`) six terms replace the
-eight slabs: the work item's GEMM has 25 % fewer columns. :func:`_combine8` and :func:`_combine6` finish a
-work item with either set of weights (:func:`_accumulate_terms` when its GEMM is split in column blocks).
+eight slabs: the work item's GEMM has 25 % fewer rows. :func:`_combine8` and :func:`_combine6` finish a
+work item with either set of weights.
 """
 from functools import lru_cache
 
@@ -104,56 +104,32 @@ def slab_terms(packed, SL) -> int:
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _combine8(Yt, W, Ap, nA, out):
-    """``out[q] = sum_a Ap[q, a] sum_{l < 8} W[l, q] Yt[q, l nA + a]`` for ``q < out.shape[0]`` (points outermost:
-    a point's rows of ``Yt`` and ``Ap`` contiguous; the column offsets unsigned, so the loop over ``a`` has no
-    wrap-around selects and vectorises)."""
-    una = np.uint64(nA)
+def _combine8(Y, W, Ap, nA, out):
+    """``out[q] = sum_a Ap[a, q] sum_{l < 8} W[l, q] Y[l nA + a, q]`` over the whole tile (points innermost)."""
+    w0, w1, w2, w3, w4, w5, w6, w7 = W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7]
     for q in range(out.shape[0]):
-        w0, w1, w2, w3, w4, w5, w6, w7 = W[0, q], W[1, q], W[2, q], W[3, q], W[4, q], W[5, q], W[6, q], W[7, q]
-        y = Yt[q]
-        x = Ap[q]
-        s = 0.0
-        for a in range(una):
-            s += x[a] * (w0 * y[a] + w1 * y[una + a] + w2 * y[2 * una + a] + w3 * y[3 * una + a]
-                         + w4 * y[4 * una + a] + w5 * y[5 * una + a] + w6 * y[6 * una + a] + w7 * y[7 * una + a])
-        out[q] = s
+        out[q] = 0.0
+    for a in range(nA):
+        x = Ap[a]
+        y0, y1, y2, y3 = Y[a], Y[nA + a], Y[2 * nA + a], Y[3 * nA + a]
+        y4, y5, y6, y7 = Y[4 * nA + a], Y[5 * nA + a], Y[6 * nA + a], Y[7 * nA + a]
+        for q in range(out.shape[0]):
+            out[q] += x[q] * (w0[q] * y0[q] + w1[q] * y1[q] + w2[q] * y2[q] + w3[q] * y3[q]
+                              + w4[q] * y4[q] + w5[q] * y5[q] + w6[q] * y6[q] + w7[q] * y7[q])
 
 
 @nb.njit(cache=True, fastmath=_FAST)
-def _combine6(Yt, T, Ap, nA, out):
-    """As :func:`_combine8` with six Chebyshev terms: ``out[q] = sum_a Ap[q, a] sum_{k < 6} T[k, q] Yt[q, k nA + a]``."""
-    una = np.uint64(nA)
+def _combine6(Y, T, Ap, nA, out):
+    """As :func:`_combine8` with six Chebyshev terms: ``out[q] = sum_a Ap[a, q] sum_{k < 6} T[k, q] Y[k nA + a, q]``."""
+    t0, t1, t2, t3, t4, t5 = T[0], T[1], T[2], T[3], T[4], T[5]
     for q in range(out.shape[0]):
-        t0, t1, t2, t3, t4, t5 = T[0, q], T[1, q], T[2, q], T[3, q], T[4, q], T[5, q]
-        y = Yt[q]
-        x = Ap[q]
-        s = 0.0
-        for a in range(una):
-            s += x[a] * (t0 * y[a] + t1 * y[una + a] + t2 * y[2 * una + a] + t3 * y[3 * una + a]
-                         + t4 * y[4 * una + a] + t5 * y[5 * una + a])
-        out[q] = s
-
-
-@nb.njit(cache=True, fastmath=_FAST)
-def _accumulate_terms(Yb, s, T, nA, Z, P):
-    """For a block of columns ``s .. s + w`` of ``Yt`` (``Yb``, ``tile x w``; column ``k nA + a`` holds term ``k``
-    of entry ``a``): ``Z[q, a] += T[k, q] Yb[q, k nA + a - s]`` for ``q < P`` (the combine of :func:`_combine8` and
-    :func:`_combine6` in pieces, for GEMMs split into column blocks; ``out[q] = Ap[q] . Z[q]`` after the last)."""
-    w = Yb.shape[1]
-    for q in range(P):
-        j = 0
-        while j < w:
-            col = s + j
-            k = col // nA
-            a = col - k * nA
-            run = min(nA - a, w - j)
-            tk = T[k, q]
-            za = Z[q, a:a + run]
-            yb = Yb[q, j:j + run]
-            for i in range(run):
-                za[i] += tk * yb[i]
-            j += run
+        out[q] = 0.0
+    for a in range(nA):
+        x = Ap[a]
+        y0, y1, y2, y3, y4, y5 = Y[a], Y[nA + a], Y[2 * nA + a], Y[3 * nA + a], Y[4 * nA + a], Y[5 * nA + a]
+        for q in range(out.shape[0]):
+            out[q] += x[q] * (t0[q] * y0[q] + t1[q] * y1[q] + t2[q] * y2[q] + t3[q] * y3[q] + t4[q] * y4[q]
+                              + t5[q] * y5[q])
 
 
 @nb.njit(cache=True, fastmath=_FAST)

@@ -19,9 +19,9 @@ and the multiply-adds run over the points innermost. The other modes' rows come 
 as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 
 Values (:func:`evaluate`): the points of a work item (at most :func:`tile_for` of one first node ``c``) get
-the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y^T = B [S_c; ...; S_{c+7}]^T`` (the eight
+the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
 slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
-points, one row per point: BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
+points: BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
 :math:`\\sum_l w_l\\, A' \\cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
 replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
 the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
@@ -34,10 +34,10 @@ import numpy as np
 
 from ..numpy.approx import check_points, check_table
 from ..scratch import borrow_shared, take
-from ._slab_cells import (TERMS, TRUNC_FRACTION, _accumulate_terms, _chebyshev6, _combine6, _combine8,  # noqa: F401 (re-exported)
+from ._slab_cells import (TERMS, TRUNC_FRACTION, _chebyshev6, _combine6, _combine8,  # noqa: F401 (re-exported)
                           cell_chebyshev, slab_terms, term_norms)
 from ._slab_order import order
-from ._table_rows import _FAST, _block_rows_table_pm, _rows8, _stencils, _weights8
+from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
 from .approx import BLAS_SERIAL, check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread: slab ~ SLAB_NS[0] + SLAB_NS[1] * P +
@@ -280,25 +280,26 @@ def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, 
 def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks):
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
     node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order and ``perm`` their places, from
-    :func:`solvers._kernels.numba._slab_order.order`): the rows of modes ``0 .. d-2`` from their tables,
-    point-major (``Up[i, q]``: :func:`_rows8` writes them so, and nothing is transposed), then
-    ``Yt = B [S_c; ...; S_{c+7}]^T`` (``tile x 8 r_0 \cdots r_{d-3}``; ``B`` the mode ``d-2`` rows,
-    ``tile x r_{d-2}``, BLAS) and ``out[perm[q]] = sum_l w_l(q) A'_q . Yt[q, l, :]`` with ``A'`` the outer
-    product of the rows of modes ``0 .. d-3`` (:func:`_combine8`; per point, contiguous). Points as the GEMM's
-    rows (session 33) instead of its columns (``Y = [S_c; ...] B^T``, with the rows transposed to points
-    innermost for it and for the combine): rank 20, 10^6 points, 2 threads, Zen 5, the kernel 89-95 -> 84-90 ms
-    and the call 101-103 -> 97-99 ms (interleaved, ``/tmp/s33/ab3.py``, ``/tmp/s33/r20.py``). Every item is
-    padded to ``tile`` points, or to :data:`TILE` (zero rows of ``B``, as the plain route pads its blocks), and
-    the GEMMs have fixed column blocks, so every BLAS call has one of two shapes whatever the item, and a
-    point's row of it is computed alone: a point's value does not depend on the other points of its item (BLAS
-    rounds differently by size otherwise). Between batches the tile can differ (:func:`tile_for`: 32 or 64 rows) but the
-    column blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell and SkylakeX kernels gave bitwise the same
-    values at both tiles (d = 3, 4: ``test_large_work_items_against_the_exact_sum``), which other BLAS builds
-    need not. A node's last item, when it fits in :data:`TILE` rows, runs at that size within a batch of tile
-    :data:`TILE_LARGE` (the same two shapes; less padding: rank 20, 10^6 points, 100.2-103.2 -> 99.7-100.8 ms
-    per call, alternating runs, ``/tmp/s33/r20.py``). The items run in ``nchunks`` parallel ranges, each allocating its work arrays once (4-6 % faster
-    than per item). Gathering the points in their own pass measured faster than reading them through ``perm``
-    here (random reads in the items).
+    :func:`solvers._kernels.numba._slab_order.order`): the rows of modes
+    ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
+    ``(8 r_0 \\cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
+    then ``out[perm[q]] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
+    ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points, or to :data:`TILE` (below), as the plain
+    route pads its blocks, and the GEMMs have fixed row blocks, so every kernel and BLAS call has one of the two
+    shapes a call's batches can have whatever the item: a point's value does not depend on the other points of its item (BLAS and the
+    vectorised loops round differently by position and size otherwise). Between batches the tile can differ
+    (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell
+    and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks 9-20; d = 4; session 29 and its
+    review), which other BLAS builds need not. The items run in ``nchunks``
+    parallel ranges, each allocating its work arrays once (4-6 % faster than per item). A node's last item, when it
+    fits in :data:`TILE` points, runs at that width within a batch of tile :data:`TILE_LARGE` (the same two shapes
+    as between batches, so the values are bitwise those of the full width: 1.5e6 values of five rank sets, both of
+    OpenBLAS's kernel sets here; less padding: rank 20, 10^6 points, 1-5 % faster, alternating runs, session 33).
+    The points as the GEMM's rows instead (``Y^T = B^T S^T``, the factor rows then read point-major with no
+    transposes) measured 4 % faster per call, but OpenBLAS's SkylakeX kernels round a GEMM row by its position and
+    the GEMM's row count (ranks (4, 40, 41): 42366 of 59309 values changed with the call's size, review
+    helper-118), so it was not kept. Gathering the points
+    in their own pass measured faster than reading them through ``perm`` here (random reads in the items).
 
     ``Acoef``: with 8 rows, the eight nodal slabs and the Lagrange weights as above; with six
     (:func:`cell_chebyshev`, :func:`slab_terms`), the cell's Chebyshev terms ``M = Acoef [S_c; ...; S_{c+7}]``
@@ -306,28 +307,26 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     d = tb.shape[1] + 1
     rb = r[d - 2]
     nA = 1
+    rmax = 1
     for i in range(d - 2):
         nA *= r[i]
-    rpm = 8
     for i in range(d - 1):
-        rpm = max(rpm, rpad[i])
+        rmax = max(rmax, r[i])
     K = Acoef.shape[0]
     M = K * nA
     npre = nA * rb
-    # column blocks: each GEMM below OpenBLAS's threading limit at the largest tile, the same blocks at every tile
+    # row blocks: each GEMM below OpenBLAS's threading limit at the largest tile, the same blocks at every tile
     # (OpenBLAS's Haswell edge kernels round by where a GEMM is split: tile-dependent blocks made a value depend
     # on the call's size, 221 of 25290 values by up to 9e-16 at d = 4; review helper-113)
-    cols = max(1, BLAS_SERIAL // max(1, rb * TILE_LARGE))
+    rows = max(1, BLAS_SERIAL // max(1, rb * TILE_LARGE))
     nit = items.shape[0]
     for ch in nb.prange(nchunks):
         Sw = np.empty(tile)
         W = np.empty((8, tile))
-        S, A, C, Wr = np.empty(tile), np.empty(tile), np.empty(tile, dtype=np.int64), np.empty((p, tile))
-        Up = np.empty((d - 1, tile, rpm))         # the rows of modes 0 .. d-2, point-major (no transposes)
-        Bf = np.zeros(tile * rb)
-        Ap = np.empty((tile, nA))
-        Yf = np.empty(tile * min(M, cols))
-        Z = np.empty((tile, nA))
+        Uf = np.empty(d * rmax * tile)
+        S, A, C, Wr, Up = _row_work(tile, p, rpad, d - 1)
+        Apf = np.empty(nA * tile)
+        Yf = np.empty(M * tile)
         v = np.empty(tile)
         Mc = np.empty((K, npre))                  # the cell's Chebyshev terms (K < 8)
         last = -1
@@ -341,30 +340,22 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                 _weights8(Sw, W, inv_den)
             else:
                 _chebyshev6(Sw, W)
-            for i in range(d - 1):
-                _stencils(tG[i], p, inv_den, tb, q0, P, i, S, C, Wr, A)
-                _rows8(tR, r_off[i], rpad[i], C, Wr, P, Up[i])
-            # GEMM rows: the tile, or TILE when the item fits in it (a node's last item): the two shapes the batches
-            # of a call can have anyway (tile_for), so values do not depend on an item's neighbours
+            # GEMM columns: the tile, or TILE when the item fits in it (a node's last item): the two shapes the
+            # batches of a call can have anyway (tile_for), so a value does not depend on its item's neighbours
             mq = TILE if (P <= TILE < tile) else tile
-            Bt = Bf[:mq * rb].reshape(mq, rb)
-            Bt[:P] = Up[d - 2, :P, :rb]
-            if d == 2:
-                Ap[:P, 0] = 1.0
-            else:
-                Ap[:P, :r[0]] = Up[0, :P, :r[0]]
-            size = r[0]
-            for i in range(1, d - 2):             # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
+            U = Uf[:d * rmax * mq].reshape(d, rmax, mq)
+            Ap = Apf[:nA * mq].reshape(nA, mq)
+            Y = Yf[:M * mq].reshape(M, mq)
+            _block_rows_into(tR, r_off, rpad, tG, p, inv_den, r, tb, q0, P, U, S, A, C, Wr, Up)
+            Ap[0, :] = 1.0
+            size = 1
+            for i in range(d - 2):                # A' = rows of mode 0 (x) ... (x) rows of mode d-3, in place
                 ri = r[i]
-                for q in range(P):
-                    for a in range(size - 1, -1, -1):
-                        x = Ap[q, a]
-                        for b in range(ri - 1, -1, -1):
-                            Ap[q, a * ri + b] = x * Up[i, q, b]
+                for a in range(size - 1, -1, -1):
+                    for b in range(ri - 1, -1, -1):
+                        for q in range(mq):
+                            Ap[a * ri + b, q] = Ap[a, q] * U[i, b, q]
                 size *= ri
-            for q in range(P, mq):                # padding: zero rows
-                for b in range(rb):
-                    Bt[q, b] = 0.0
             if K == 8:
                 blk = SL[c * npre:(c + 8) * npre].reshape(M, rb)
             else:
@@ -372,25 +363,14 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                     np.dot(Acoef, SL[c * npre:(c + 8) * npre].reshape(8, npre), Mc)
                     last = c
                 blk = Mc.reshape(M, rb)
-            if M <= cols:                         # Yt = Bt blk^T (tile x M), then the combine per point
-                Yt = Yf[:mq * M].reshape(mq, M)
-                np.dot(Bt, blk.T, Yt)
-                if K == 8:
-                    _combine8(Yt, W, Ap, nA, v[:P])
-                else:
-                    _combine6(Yt, W, Ap, nA, v[:P])
+            B = U[d - 2].reshape(-1)[:rb * mq].reshape(rb, mq)         # the mode d-2 rows (contiguous)
+            for s in range(0, M, rows):
+                e = min(M, s + rows)
+                np.dot(blk[s:e], B, Y[s:e])
+            if K == 8:
+                _combine8(Y, W, Ap, nA, v[:P])
             else:
-                Z[:P] = 0.0
-                for s in range(0, M, cols):
-                    e = min(M, s + cols)
-                    Yb = Yf[:mq * (e - s)].reshape(mq, e - s)
-                    np.dot(Bt, blk[s:e].T, Yb)
-                    _accumulate_terms(Yb, s, W, nA, Z, P)
-                for q in range(P):
-                    acc = 0.0
-                    for a in range(nA):
-                        acc += Ap[q, a] * Z[q, a]
-                    v[q] = acc
+                _combine6(Y, W, Ap, nA, v[:P])
             for q in range(P):
                 out[perm[q0 + q]] = v[q]                 # (no scatter pass after)
 
