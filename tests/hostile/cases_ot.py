@@ -253,8 +253,8 @@ CASES += [
 
 # ---------------------------------------------------------------- class 6: method="auto" across its Sinkhorn -> SNS switch
 # eps / (C.max() - C.min()) = SW (3.2e-3, above the 3e-3 threshold at this size): auto starts with Sinkhorn (~500
-# iterations needed) and hands over to SNS at its first check (iteration 20); every case is judged on the returned
-# potentials (true error, honest status)
+# iterations needed) and hands over to SNS at one of its first checks (iteration 20, 40 or 60); every case is judged
+# on the returned potentials (true error, honest status)
 SW = 3.2e-3
 
 

@@ -14,7 +14,8 @@ from ._refs import l1_marginal_error, random_problem, scaling_sinkhorn
 auto_mod = importlib.import_module("solvers.ot.auto")
 
 # eps / (C.max() - C.min()) = 3.2e-3 >= the size threshold (3e-3 at these sizes): the rule starts with Sinkhorn,
-# which needs ~560 iterations here, so it switches at its first check; 1e-2: ~180 iterations, no switch
+# which needs ~560 iterations here, so it switches at one of its first checks (iteration 20, 40 or 60); 1e-2:
+# ~180 iterations, no switch
 SWITCHES, STAYS = 3.2e-3, 1e-2
 
 
