@@ -52,8 +52,12 @@ thresholds above. An SNS solve near them costs 490 (n = 300), 360 (n = 1000) and
 iterations; the switch's 400 is kept (where Sinkhorn is chosen it needs fewer than that on this machine, so the
 switch guards machines where the crossover lies elsewhere).
 
-The first measurement (an earlier session, commit aca03dc; ``benchmarks/ot_sns.py --auto-rule``; n random points in [0, 1]^2 on each side,
-squared Euclidean cost scaled to max 1, uniform weights, L1 marginal error 1e-8, Numba
+With these thresholds ``auto`` was within 0.97-1.04x of the faster routine at every eps from 0.1 to 1e-5 at
+n = 1000 and 3000 (``ot_sns_n1000_s33_zen5.json``, ``ot_sns_n3000_s33_zen5.json``; 1.21x at eps 3e-3, n = 1000,
+with the thresholds before).
+
+The first measurement (an earlier session, commit aca03dc; ``benchmarks/ot_sns.py --auto-rule``; n random
+points in [0, 1]^2 on each side, squared Euclidean cost scaled to max 1, uniform weights, L1 marginal error 1e-8, Numba
 backend, one thread, process CPU time; quick single runs on a shared, loaded 2-core machine,
 ``benchmarks/results/ot_sns_auto_rule_quick.json``), time of Sinkhorn / time of SNS:
 

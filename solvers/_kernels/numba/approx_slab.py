@@ -284,11 +284,11 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     ``0 .. d-2`` from their tables, ``Y = [S_c; ...; S_{c+7}] B`` with the eight slabs as a
     ``(8 r_0 \\cdots r_{d-3}) x r_{d-2}`` matrix and ``B`` the mode ``d-2`` rows (``r_{d-2} x tile``, BLAS),
     then ``out[perm[q]] = sum_l w_l(q) A'_q . Y[l, :, q]`` with ``A'`` the outer product of the rows of modes
-    ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points, or to :data:`TILE` (below), as the plain
-    route pads its blocks, and the GEMMs have fixed row blocks, so every kernel and BLAS call has one of the two
-    shapes a call's batches can have whatever the item: a point's value does not depend on the other points of its item (BLAS and the
-    vectorised loops round differently by position and size otherwise). Between batches the tile can differ
-    (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell
+    ``0 .. d-3`` (:func:`_combine8`). Every item is padded to ``tile`` points, or to :data:`TILE` (below), as
+    the plain route pads its blocks, and the GEMMs have fixed row blocks, so every kernel and BLAS call has one of
+    the two shapes a call's batches can have whatever the item: a point's value does not depend on the other
+    points of its item (BLAS and the vectorised loops round differently by position and size otherwise).
+    Between batches the tile can differ (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell
     and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks 9-20; d = 4; session 29 and its
     review), which other BLAS builds need not. The items run in ``nchunks``
     parallel ranges, each allocating its work arrays once (4-6 % faster than per item). A node's last item, when it
