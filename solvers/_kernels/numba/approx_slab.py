@@ -288,9 +288,9 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     the plain route pads its blocks, and the GEMMs have fixed row blocks, so every kernel and BLAS call has one of
     the two shapes a call's batches can have whatever the item: a point's value does not depend on the other
     points of its item (BLAS and the vectorised loops round differently by position and size otherwise).
-    Between batches the tile can differ (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not; so blocked, OpenBLAS's Haswell
-    and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks 9-20; d = 4; session 29 and its
-    review), which other BLAS builds need not. The items run in ``nchunks``
+    Between batches the tile can differ (:func:`tile_for`: 32 or 64 columns) but the row blocks of the GEMMs do not;
+    so blocked, OpenBLAS's Haswell and SkylakeX kernels gave bitwise the same values at both tiles (d = 3, ranks
+    9-20; d = 4; session 29 and its review), which other BLAS builds need not. The items run in ``nchunks``
     parallel ranges, each allocating its work arrays once (4-6 % faster than per item). A node's last item, when it
     fits in :data:`TILE` points, runs at that width within a batch of tile :data:`TILE_LARGE` (the same two shapes
     as between batches, so the values are bitwise those of the full width: 1.5e6 values of five rank sets, both of
