@@ -15,7 +15,9 @@ Per (n, eps) the JSON gives every run, ``best_newtonkit`` (the faster of sinkhor
 and ``auto_over_best`` (target <= 1.2). ``memory`` holds the peak resident set size of SNS
 (and Sinkhorn) at eps = 1e-3, each in a fresh subprocess: ``ru_maxrss`` after the solve minus
 the RSS before the cost matrix was made (after its point arrays: ``peak_over_C_with_points`` counts them
-too), divided by the size of C (target <= 1.5); ``--memory-only`` runs just these (``ot_sns_memory_n<N>.json``).
+too), divided by the size of C (target <= 1.5); ``C_plus_solve_over_C`` is 1 + (VmHWM of the solve, reset
+once C is built, minus the RSS with C) / C: C plus what the solve itself adds, without the pages building C left
+resident (OpenBLAS's GEMM buffer, about 0.2-0.5 MB); ``--memory-only`` runs just these (``ot_sns_memory_n<N>.json``).
 ``--large N ...`` generates the issue's instance at each n with
 ``problems.ot.random_point_clouds(n, eps, seed=0)`` and solves it with ``method="auto"`` and
 ``sns`` (``--large-methods``), each in a fresh subprocess, to L1 marginal error 1e-8 at
@@ -330,6 +332,9 @@ def memory_child(n, eps, method, domain="auto"):
     C += (y * y).sum(1)[None, :]
     np.maximum(C, 0.0, out=C)
     C /= C.max()
+    with_c = status_mb("VmRSS")      # C and what building it left resident (OpenBLAS's GEMM buffer pages)
+    if hwm:
+        _reset_peak()                # the solve's own peak from here
     t = time.perf_counter()
     r = (sns if method == "sns" else sinkhorn)(C, eps=eps, tol=TARGET, domain=domain)
     peak = status_mb(hwm) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -337,7 +342,9 @@ def memory_child(n, eps, method, domain="auto"):
     print(json.dumps({"n": n, "eps": eps, "method": method, "domain": domain, "C_MB": c_mb, "rss_before_C_MB": base,
                       "rss_before_points_MB": base_points, "peak_source": hwm or "ru_maxrss",
                       "peak_rss_MB": peak, "peak_over_C": (peak - base) / c_mb,
-                      "peak_over_C_with_points": (peak - base_points) / c_mb, "status": r.status,
+                      "peak_over_C_with_points": (peak - base_points) / c_mb,
+                      "rss_with_C_MB": with_c, "solve_added_MB": peak - with_c,
+                      "C_plus_solve_over_C": 1.0 + (peak - with_c) / c_mb, "status": r.status,
                       "wall_s": time.perf_counter() - t, "nit": r.nit}))
 
 
@@ -433,6 +440,7 @@ def large_child(n, eps, method, dtype="float64"):
     gen_s = time.perf_counter() - t
     c_mb = p.C.nbytes / 2**20
     gen_peak = _proc_mb("VmHWM") if hwm else math.nan
+    with_c = _proc_mb("VmRSS")       # C and what generating it left resident
     hwm = _reset_peak()
     t = time.perf_counter()
     solve = auto if method == "auto" else sns
@@ -451,6 +459,7 @@ def large_child(n, eps, method, dtype="float64"):
         "peak_source": "VmHWM" if hwm else "ru_maxrss",
         "generator_s": gen_s, "generator_peak_over_C": (gen_peak - base) / c_mb,
         "solve_peak_rss_MB": peak, "solve_peak_over_C": (peak - base) / c_mb,
+        "rss_with_C_MB": with_c, "solve_added_MB": peak - with_c, "C_plus_solve_over_C": 1.0 + (peak - with_c) / c_mb,
         "status": r.status, "converged": bool(r.converged), "nit": r.nit, "time_s": r.stats["time_s"],
         "wall_s": wall, "reported_marginal_error": r.marginal_error,
         "independent_marginal_error": err, "independent_cost": cost, "reported_cost": r.cost,
