@@ -21,7 +21,8 @@ as in :func:`solvers._kernels.numba.approx.evaluate_table`.
 Values (:func:`evaluate`): the points of a work item (at most :func:`tile_for` of one first node ``c``) get
 the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
 slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
-points: BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
+points: the generated fixed-shape kernels of :mod:`._slab_gemm` where that rank is at most 32, zero-padded to a
+multiple of 8, else BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
 :math:`\\sum_l w_l\\, A' \\cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
 replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
 the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
@@ -38,6 +39,7 @@ from ._slab_cells import (TERMS, TRUNC_FRACTION, _chebyshev6, _combine6, _combin
                           cell_chebyshev, slab_terms, term_norms)
 from ._slab_order import order
 from ._table_rows import _FAST, _block_rows_into, _block_rows_table_pm, _row_work, _weights8
+from ._slab_gemm import KMAX as _SLAB_KMAX, gemm as _gemm_fixed
 from .approx import BLAS_SERIAL, check_outputs
 
 #: cost model of :func:`use_slab`, nanoseconds per point and thread: slab ~ SLAB_NS[0] + SLAB_NS[1] * P +
@@ -301,6 +303,14 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     helper-118), so it was not kept. Gathering the points
     in their own pass measured faster than reading them through ``perm`` here (random reads in the items).
 
+    The GEMM: where ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel of :mod:`._slab_gemm` on the
+    block with its columns zero-padded to a multiple of 8 (copied once per node) and ``B`` copied into a
+    zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain of FMAs, so values
+    depend neither on the item's width nor on the BLAS build. Rank 20 (slab terms 6: 120 x 24 x 64 per item),
+    10^6 points, 2 threads, Zen 5, OpenBLAS on its Haswell kernels, alternating runs of this tree and its parent
+    (``/tmp/s34/thr.py``, session 34): 91.6-93.8 ms against 113-126 ms with BLAS. Above rank 32, BLAS in
+    fixed row blocks as before.
+
     ``Acoef``: with 8 rows, the eight nodal slabs and the Lagrange weights as above; with six
     (:func:`cell_chebyshev`, :func:`slab_terms`), the cell's Chebyshev terms ``M = Acoef [S_c; ...; S_{c+7}]``
     (made once per run of items of one node) in place of the slabs and ``T_k(u)`` in place of the weights."""
@@ -319,6 +329,8 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     # (OpenBLAS's Haswell edge kernels round by where a GEMM is split: tile-dependent blocks made a value depend
     # on the call's size, 221 of 25290 values by up to 9e-16 at d = 4; review helper-113)
     rows = max(1, BLAS_SERIAL // max(1, rb * TILE_LARGE))
+    # the generated fixed-shape kernels (_slab_gemm) in place of BLAS: the rank r_{d-2} zero-padded to kp
+    kp = pad_rank(rb)
     nit = items.shape[0]
     for ch in nb.prange(nchunks):
         Sw = np.empty(tile)
@@ -326,10 +338,15 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
         Uf = np.empty(d * rmax * tile)
         S, A, C, Wr, Up = _row_work(tile, p, rpad, d - 1)
         Apf = np.empty(nA * tile)
-        Yf = np.empty(M * tile)
+        Yf = _aligned(np.empty(M * tile + 8), M * tile)
         v = np.empty(tile)
         Mc = np.empty((K, npre))                  # the cell's Chebyshev terms (K < 8)
+        Ak = np.zeros((M, max(kp, 1)))            # the slab block, its columns zero-padded to kp
+        Bk32 = _aligned(np.zeros(max(kp, 1) * TILE + 8), max(kp, 1) * TILE).reshape(max(kp, 1), TILE)
+        Bk64 = _aligned(np.zeros(max(kp, 1) * TILE_LARGE + 8), max(kp, 1) * TILE_LARGE).reshape(max(kp, 1),
+                                                                                                 TILE_LARGE)
         last = -1
+        lastk = -1
         for it in range(ch * nit // nchunks, (ch + 1) * nit // nchunks):
             q0 = items[it, 0]
             P = items[it, 1]
@@ -364,15 +381,43 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                     last = c
                 blk = Mc.reshape(M, rb)
             B = U[d - 2].reshape(-1)[:rb * mq].reshape(rb, mq)         # the mode d-2 rows (contiguous)
-            for s in range(0, M, rows):
-                e = min(M, s + rows)
-                np.dot(blk[s:e], B, Y[s:e])
+            if kp > 0 and (mq == TILE or mq == TILE_LARGE):
+                if c != lastk:                    # the node's block, padded, once per run of its items
+                    for i in range(M):
+                        for b in range(rb):
+                            Ak[i, b] = blk[i, b]
+                    lastk = c
+                Bk = Bk64 if mq == TILE_LARGE else Bk32     # rows rb .. kp-1 stay zero
+                for b in range(rb):
+                    for q in range(mq):
+                        Bk[b, q] = B[b, q]
+                _gemm_fixed(Ak, Bk, Y)
+            else:
+                for s in range(0, M, rows):
+                    e = min(M, s + rows)
+                    np.dot(blk[s:e], B, Y[s:e])
             if K == 8:
                 _combine8(Y, W, Ap, nA, v[:P])
             else:
                 _combine6(Y, W, Ap, nA, v[:P])
             for q in range(P):
                 out[perm[q0 + q]] = v[q]                 # (no scatter pass after)
+
+
+@nb.njit(cache=True)
+def pad_rank(rb):
+    """The inner dimension of the generated GEMM kernel for rank ``rb``: the next multiple of 8, or 0 above
+    :data:`._slab_gemm.KMAX` (BLAS then)."""
+    return (rb + 7) // 8 * 8 if 0 < rb <= _SLAB_KMAX else 0
+
+
+@nb.njit(cache=True)
+def _aligned(raw, n):
+    """``n`` entries of the float64 vector ``raw`` (at least ``n + 7`` long) from its first 64-byte boundary: the
+    generated kernels stream ``B`` and ``Y`` with 512-bit loads and stores (Numba aligns arrays to 32 bytes; half
+    of them split every load across two cache lines, about 30 % slower)."""
+    off = ((64 - raw.ctypes.data % 64) % 64) // 8
+    return raw[off:off + n]
 
 
 @nb.njit(cache=True, parallel=True)

@@ -1,0 +1,86 @@
+"""The generated fixed-shape GEMM kernels of the slab form (:mod:`solvers._kernels.numba._slab_gemm`).
+
+Reference: NumPy's matrix product (BLAS) on the same operands, to a few units of rounding (stated per test);
+the values of the slab route they serve against the exact Chebyshev-Tucker sum (``einsum`` on
+``chebvander`` rows, :mod:`tests.approx._slabref`) within the route's own error bound.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solvers.approx import ChebTucker
+from solvers._kernels.numba import _slab_gemm as G
+from solvers._kernels.numba import approx_slab as SLAB
+from tests.approx import _slabref as slabref
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_module_is_what_the_generator_writes():
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_slab_gemm.py"), "--check"], cwd=ROOT)
+    assert run.returncode == 0, "solvers/_kernels/numba/_slab_gemm.py is stale: run tools/gen_slab_gemm.py"
+
+
+@pytest.mark.parametrize("kp", G.PADS)
+@pytest.mark.parametrize("n", G.WIDTHS)
+@pytest.mark.parametrize("m", [1, 7, 120])
+def test_kernels_match_numpy_matmul(kp, n, m):
+    rng = np.random.default_rng(kp * 1000 + n + m)
+    A = rng.standard_normal((m, kp))
+    B = rng.standard_normal((kp, n))
+    Y = np.full((m, n), np.nan)
+    assert G.gemm(A, B, Y)
+    ref = A @ B
+    # kp products summed: |error| <= kp * eps * sum |a_k b_kj| (standard dot-product bound)
+    bound = kp * np.finfo(float).eps * (np.abs(A) @ np.abs(B))
+    assert np.all(np.abs(Y - ref) <= bound)
+
+
+def test_unsupported_shapes_write_nothing():
+    A, B = np.ones((4, 12)), np.ones((12, 64))
+    Y = np.full((4, 64), 7.0)
+    assert not G.gemm(A, B, Y)                    # 12 is no padded rank
+    assert np.all(Y == 7.0)
+    assert not G.gemm(np.ones((4, 8)), np.ones((8, 48)), np.empty((4, 48)))   # 48 columns: none
+
+
+def test_a_value_does_not_depend_on_its_column():
+    """Every entry is the same chain of FMAs: a column computed among 64, among 32, or shifted, is bitwise
+    the same (the vector lanes and any remainder loop agree)."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((30, 24))
+    B = rng.standard_normal((24, 64))
+    Y64 = np.empty((30, 64))
+    G.gemm(A, B, Y64)
+    for s in (0, 5, 32):
+        Y32 = np.empty((30, 32))
+        G.gemm(A, np.ascontiguousarray(B[:, s:s + 32]), Y32)
+        np.testing.assert_array_equal(Y32, Y64[:, s:s + 32])
+
+
+@pytest.mark.parametrize("ranks", [(16, 24, 24), (12, 17, 30), (20, 32, 32)])
+def test_slab_values_use_the_kernels_and_do_not_depend_on_the_call_size(ranks):
+    """Ranks of mode d-2 up to 32 take the generated kernels (padded to a multiple of 8): the values within
+    the route's bound of the exact sum, and the same bits in one call of many points (64-point items) and in
+    four calls (32-point items)."""
+    rng = np.random.default_rng(sum(ranks))
+    core, factors = slabref.tucker(rng, (33, 40, 41), ranks)
+    assert SLAB.pad_rank(ranks[1]) in G.PADS
+    ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
+    _, p = ct._pack("table")
+    L = int(p.tG[-1]) + 9
+    n = SLAB.TILE_LARGE_FROM * L + 77
+    assert SLAB.use_slab(p, n // 4) and SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
+    x = rng.uniform(-1.0, 1.0, (n, 3))
+    whole = np.asarray(ct(x))
+    parts = np.concatenate([np.asarray(ct(xs)) for xs in np.array_split(x, 4)])
+    assert int(np.count_nonzero(whole != parts)) == 0
+    ref = slabref.exact(core, factors, x[:5000])
+    assert np.abs(whole[:5000] - ref).max() <= ct.table_info()["f_bound"]
+
+
+def test_pad_rank():
+    assert [SLAB.pad_rank(r) for r in (1, 8, 9, 20, 24, 32, 33, 0)] == [8, 8, 16, 24, 24, 32, 0, 0]
