@@ -61,11 +61,14 @@ def test_a_value_does_not_depend_on_its_column():
         np.testing.assert_array_equal(Y32, Y64[:, s:s + 32])
 
 
+@pytest.mark.parametrize("fixed", [True, False])
 @pytest.mark.parametrize("ranks", [(16, 24, 24), (12, 17, 30), (20, 32, 32)])
-def test_slab_values_use_the_kernels_and_do_not_depend_on_the_call_size(ranks):
-    """Ranks of mode d-2 up to 32 take the generated kernels (padded to a multiple of 8): the values within
-    the route's bound of the exact sum, and the same bits in one call of many points (64-point items) and in
-    four calls (32-point items)."""
+def test_slab_values_by_either_gemm_do_not_depend_on_the_call_size(ranks, fixed, monkeypatch):
+    """Ranks of mode d-2 up to 32 take the generated kernels (padded to a multiple of 8) where
+    :func:`fixed_gemm` says so, else BLAS; both are forced here: the values within the route's bound of the
+    exact sum, and the same bits in one call of many points (64-point items) and in four calls (32-point
+    items)."""
+    monkeypatch.setattr(SLAB, "_FIXED", fixed)
     rng = np.random.default_rng(sum(ranks))
     core, factors = slabref.tucker(rng, (33, 40, 41), ranks)
     assert SLAB.pad_rank(ranks[1]) in G.PADS
@@ -84,3 +87,23 @@ def test_slab_values_use_the_kernels_and_do_not_depend_on_the_call_size(ranks):
 
 def test_pad_rank():
     assert [SLAB.pad_rank(r) for r in (1, 8, 9, 20, 24, 32, 33, 0)] == [8, 8, 16, 24, 24, 32, 0, 0]
+
+
+def test_fixed_gemm_follows_the_cpu_and_the_blas_kernels():
+    """The generated kernels where the CPU has AVX-512 and SciPy's OpenBLAS runs narrower kernels; in a
+    subprocess with ``OPENBLAS_CORETYPE`` set to each (OpenBLAS reads it once)."""
+    from solvers import _blasinfo
+
+    libs = _blasinfo.blas_libraries()
+    if not libs or not all(lib.get("internal_api") == "openblas" for lib in libs):
+        pytest.skip("not OpenBLAS")
+    avx512 = "avx512f" in _blasinfo.cpu_flags()
+    code = ("from solvers._kernels.numba import approx_slab as S; from solvers import _blasinfo as B; "
+            "print(S.fixed_gemm(), ','.join(str(l['architecture']) for l in B.blas_libraries()))")
+    for core in ("Haswell", "SkylakeX"):
+        env = dict(__import__("os").environ, OPENBLAS_CORETYPE=core)
+        run = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        fixed, archs = run.stdout.split()
+        narrow = all(a.lower() not in _blasinfo.AVX512_KERNELS for a in archs.split(","))
+        assert (fixed == "True") == (avx512 and narrow), (core, fixed, archs)

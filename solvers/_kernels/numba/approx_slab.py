@@ -279,7 +279,7 @@ def _evaluate(SL, tR, r_off, rpad, tG, dtR, dr_off, dtG, p, inv_den, r, tb, Cb, 
 
 
 @nb.njit(cache=True, parallel=True)
-def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks):
+def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, items, perm, out, tile, nchunks, fixed):
     """Values by the slab form, one GEMM per work item (``items``: at most ``tile`` points of one first
     node ``c``; ``tb``, ``Cb``, ``Sb`` the points in bucket order and ``perm`` their places, from
     :func:`solvers._kernels.numba._slab_order.order`): the rows of modes
@@ -303,13 +303,14 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     helper-118), so it was not kept. Gathering the points
     in their own pass measured faster than reading them through ``perm`` here (random reads in the items).
 
-    The GEMM: where ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel of :mod:`._slab_gemm` on the
+    The GEMM: where ``fixed`` (:func:`fixed_gemm`) and ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel of :mod:`._slab_gemm` on the
     block with its columns zero-padded to a multiple of 8 (copied once per node) and ``B`` copied into a
     zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain of FMAs, so values
     depend neither on the item's width nor on the BLAS build. Rank 20 (slab terms 6: 120 x 24 x 64 per item),
     10^6 points, 2 threads, Zen 5, OpenBLAS on its Haswell kernels, alternating runs of this tree and its parent
-    (``/tmp/s34/thr.py``, session 34): 91.6-93.8 ms against 113-126 ms with BLAS. Above rank 32, BLAS in
-    fixed row blocks as before.
+    (``/tmp/s34/thr.py``, session 34): 91.6-93.8 ms against 113-126 ms with BLAS; with OpenBLAS's AVX-512
+    (SkylakeX) kernels BLAS was the faster, 77-94 against 92-131 ms (the padding to 24 costs a sixth), hence
+    :func:`fixed_gemm`. Otherwise BLAS in fixed row blocks as before.
 
     ``Acoef``: with 8 rows, the eight nodal slabs and the Lagrange weights as above; with six
     (:func:`cell_chebyshev`, :func:`slab_terms`), the cell's Chebyshev terms ``M = Acoef [S_c; ...; S_{c+7}]``
@@ -330,7 +331,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     # on the call's size, 221 of 25290 values by up to 9e-16 at d = 4; review helper-113)
     rows = max(1, BLAS_SERIAL // max(1, rb * TILE_LARGE))
     # the generated fixed-shape kernels (_slab_gemm) in place of BLAS: the rank r_{d-2} zero-padded to kp
-    kp = pad_rank(rb)
+    kp = pad_rank(rb) if fixed else 0
     nit = items.shape[0]
     for ch in nb.prange(nchunks):
         Sw = np.empty(tile)
@@ -402,6 +403,26 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                 _combine6(Y, W, Ap, nA, v[:P])
             for q in range(P):
                 out[perm[q0 + q]] = v[q]                 # (no scatter pass after)
+
+
+_FIXED = None
+
+
+def fixed_gemm() -> bool:
+    """Whether the slab form's GEMMs run on the generated kernels of :mod:`._slab_gemm` (once per process):
+    where the CPU has AVX-512 (Numba compiles them to 512-bit code) and the BLAS that Numba's ``np.dot`` calls,
+    SciPy's OpenBLAS, runs narrower kernels (e.g. ``OPENBLAS_CORETYPE=Haswell`` on an AVX-512 CPU). Measured
+    (rank 20, 10^6 points, 2 threads, Zen 5, session 34): with OpenBLAS's Haswell kernels the generated ones are
+    20 % faster; with its SkylakeX kernels about 15 % slower. Any other BLAS, or none recognised: BLAS."""
+    global _FIXED
+    if _FIXED is None:
+        from ... import _blasinfo
+
+        libs = [lib for lib in _blasinfo.blas_libraries() if "scipy" in str(lib.get("filepath", "")).lower()]
+        _FIXED = bool("avx512f" in _blasinfo.cpu_flags() and libs
+                      and all(lib.get("internal_api") == "openblas" and lib.get("architecture")
+                              and str(lib["architecture"]).lower() not in _blasinfo.AVX512_KERNELS for lib in libs))
+    return _FIXED
 
 
 @nb.njit(cache=True)
@@ -486,7 +507,8 @@ def evaluate(packed, t, out, tR, r_off, rpad):
             tile = tile_for(e - s, L)
             perm, tb, Cb, Sb, items = order(t[s:e], G, L, tile, work, take, _chunks(e - s, L))
             _evaluate_gemm(SL, Acoef, tR, r_off, rpad, packed.tG, packed.tp, packed.inv_den, packed.r, tb, Cb, Sb,
-                           items, perm, out[s:e], tile, max(1, min(items.shape[0], 8 * nb.get_num_threads())))
+                           items, perm, out[s:e], tile, max(1, min(items.shape[0], 8 * nb.get_num_threads())),
+                           fixed_gemm())
     return out
 
 
