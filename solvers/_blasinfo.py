@@ -10,7 +10,10 @@ is ``SkylakeX``.
 Newtonkit never sets it (it changes every BLAS call of the process: the user's choice). What it changes,
 measured on that Zen 5 machine (session 29): a (160 x 20) x (20 x 32) DGEMM, the slab form's work item,
 4.7 -> 1.95 us (43 -> 105 GFLOP/s, one thread); Chebyshev–Tucker evaluation of 10^6 points at rank 20
-by the table route's slab form, 2 threads, about 165 -> 106 ms.
+by the table route's slab form, 2 threads, about 165 -> 106 ms. Since session 34 the slab form runs its own
+generated 512-bit kernels where OpenBLAS runs narrower ones (:func:`solvers._kernels.numba.approx_slab.fixed_gemm`):
+rank 20 at 1.09e7 points/s with the Haswell kernels against 1.46e7 with SkylakeX (``benchmarks/chebtucker.py
+--throughput-only``, ``chebtucker_throughput_s34_zen5*.json``).
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def avx512_hint(libs=None, flags=None, coretype=None) -> str | None:
            "OpenBLAS chose")
     return (f"this CPU has AVX-512; {why} its {'/'.join(narrow)} kernels. OPENBLAS_CORETYPE=SkylakeX, set before "
             "Python starts, selects the AVX-512 ones (DGEMM-bound work such as Chebyshev-Tucker evaluation: "
-            "1.5x faster on Zen 5)")
+            "1.3x faster on Zen 5)")
 
 
 def describe(lib: dict) -> str:
