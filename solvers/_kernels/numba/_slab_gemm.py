@@ -5,8 +5,8 @@ edit that script, not this file).
 Used by :func:`solvers._kernels.numba.approx_slab._evaluate_gemm` in place of BLAS where the inner dimension
 (a Tucker rank, zero-padded to ``kp``) is at most 32. Every entry ``Y[i, j]`` is the same left-to-right chain of
 fused multiply-adds ``((a_0 b_0j + a_1 b_1j) + a_2 b_2j) + ...`` whatever ``j``, ``n`` and ``m`` are, so a value
-does not depend on its column's position or on the call's size, nor on which BLAS is installed (OpenBLAS's
-kernels round by position and shape: see the module notes of :mod:`.approx_slab`). With ``B`` and ``Y``
+does not depend on its column's position or on the call's size, and the product not on which BLAS is installed
+(OpenBLAS's kernels round by position and shape: see the module notes of :mod:`.approx_slab`). With ``B`` and ``Y``
 64-byte aligned, measured (one thread, Zen 5, rank 20 padded to 24, 120 x 24 x 64): 69 GFLOP/s of useful
 work against 50 for OpenBLAS's Haswell DGEMM on the unpadded shape; misaligned by 32 bytes about 30 % less.
 """

@@ -305,8 +305,10 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
 
     The GEMM: where ``fixed`` (:func:`fixed_gemm`) and ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel of :mod:`._slab_gemm` on the
     block with its columns zero-padded to a multiple of 8 (copied once per node) and ``B`` copied into a
-    zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain of FMAs, so values
-    depend neither on the item's width nor on the BLAS build. Rank 20 (slab terms 6: 120 x 24 x 64 per item),
+    zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain of FMAs, so a value
+    does not depend on the item's width, and this product not on the BLAS build (the slab table and the cells'
+    Chebyshev terms it reads are still made by BLAS: review helper-119 found 38082 of 40900 values differing in
+    the last bits between OpenBLAS's Haswell and SkylakeX kernels with these kernels forced). Rank 20 (slab terms 6: 120 x 24 x 64 per item),
     10^6 points, 2 threads, Zen 5, OpenBLAS on its Haswell kernels, alternating runs of this tree and its parent
     (``/tmp/s34/thr.py``, session 34): 91.6-93.8 ms against 113-126 ms with BLAS; with OpenBLAS's AVX-512
     (SkylakeX) kernels BLAS was the faster, 77-94 against 92-131 ms (the padding to 24 costs a sixth), hence
@@ -382,6 +384,7 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                     last = c
                 blk = Mc.reshape(M, rb)
             B = U[d - 2].reshape(-1)[:rb * mq].reshape(rb, mq)         # the mode d-2 rows (contiguous)
+            done = False
             if kp > 0 and (mq == TILE or mq == TILE_LARGE):
                 if c != lastk:                    # the node's block, padded, once per run of its items
                     for i in range(M):
@@ -392,8 +395,8 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
                 for b in range(rb):
                     for q in range(mq):
                         Bk[b, q] = B[b, q]
-                _gemm_fixed(Ak, Bk, Y)
-            else:
+                done = _gemm_fixed(Ak, Bk, Y)     # False: no kernel of this shape (BLAS below)
+            if not done:
                 for s in range(0, M, rows):
                     e = min(M, s + rows)
                     np.dot(blk[s:e], B, Y[s:e])
@@ -410,15 +413,16 @@ _FIXED = None
 
 def fixed_gemm() -> bool:
     """Whether the slab form's GEMMs run on the generated kernels of :mod:`._slab_gemm` (once per process):
-    where the CPU has AVX-512 (Numba compiles them to 512-bit code) and the BLAS that Numba's ``np.dot`` calls,
-    SciPy's OpenBLAS, runs narrower kernels (e.g. ``OPENBLAS_CORETYPE=Haswell`` on an AVX-512 CPU). Measured
+    where the CPU has AVX-512 (Numba compiles them to 512-bit code) and every BLAS loaded is an OpenBLAS on
+    narrower kernels (e.g. ``OPENBLAS_CORETYPE=Haswell`` on an AVX-512 CPU; SciPy's is the one Numba's ``np.dot``
+    calls, NumPy's reads the same setting). Measured
     (rank 20, 10^6 points, 2 threads, Zen 5, session 34): with OpenBLAS's Haswell kernels the generated ones are
     20 % faster; with its SkylakeX kernels about 15 % slower. Any other BLAS, or none recognised: BLAS."""
     global _FIXED
     if _FIXED is None:
         from ... import _blasinfo
 
-        libs = [lib for lib in _blasinfo.blas_libraries() if "scipy" in str(lib.get("filepath", "")).lower()]
+        libs = _blasinfo.blas_libraries()
         _FIXED = bool("avx512f" in _blasinfo.cpu_flags() and libs
                       and all(lib.get("internal_api") == "openblas" and lib.get("architecture")
                               and str(lib["architecture"]).lower() not in _blasinfo.AVX512_KERNELS for lib in libs))
