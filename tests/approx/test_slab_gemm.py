@@ -107,3 +107,18 @@ def test_fixed_gemm_follows_the_cpu_and_the_blas_kernels():
         fixed, archs = run.stdout.split()
         narrow = all(a.lower() not in _blasinfo.AVX512_KERNELS for a in archs.split(","))
         assert (fixed == "True") == (avx512 and narrow), (core, fixed, archs)
+
+
+def test_the_cost_model_reads_the_plain_route_line_of_the_blas_kernels(monkeypatch):
+    """Where the slab form runs its own kernels and BLAS narrower ones (``fixed_gemm``), the plain route's
+    cost line is :data:`GEMM_NS_NARROW`: rank 12 at 10^6 points takes the slab form (measured 65 against 88 ms
+    on the plain route, session 34); with the other line, the plain route."""
+    rng = np.random.default_rng(12)
+    core = rng.standard_normal((12, 12, 12))
+    fac = [np.linalg.qr(rng.standard_normal((129, 12)))[0] for _ in range(3)]
+    ct = ChebTucker(core, fac, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
+    _, p = ct._pack("table")
+    monkeypatch.setattr(SLAB, "_FIXED", True)
+    assert SLAB.use_slab(p, 10 ** 6)
+    monkeypatch.setattr(SLAB, "_FIXED", False)
+    assert not SLAB.use_slab(p, 10 ** 6)

@@ -53,6 +53,14 @@ from .approx import BLAS_SERIAL, check_outputs
 SLAB_NS = (94.5, 0.245)
 ITEM_NS = (838.0, 4.97)
 GEMM_NS = (72.5, 0.0310)
+#: the plain route's line where OpenBLAS runs narrower kernels than the CPU has (:func:`fixed_gemm`: the slab form
+#: then runs its own 512-bit GEMMs, the plain route still BLAS's): a least-squares line through rank 8, 10, 12, 15
+#: at 10^6 points (94, 135, 176, 245 ns per point and thread; d = 3, m = 129, 2 threads, Zen 5, OpenBLAS Haswell
+#: kernels, ``/tmp/s34/model.py``, session 34). With it the model picks the faster form in 11 of the 12 cases of
+#: that run (10^5, 3 10^5, 10^6 points x those ranks; the other, rank 10 at 10^6 points, slab 10 % faster) and in
+#: 10 of 12 of a second run (the others within 1 % and 7 %); with :data:`GEMM_NS` it kept the plain route at rank
+#: 12 (10^6 points: 88 ms against the slab form's 65).
+GEMM_NS_NARROW = (67.5, 0.0526)
 #: the same for gradients (value and d derivatives; ad-hoc ``/tmp/s6/gradslab.py``, 2e5 points): slab form
 #: ~ SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * r_1 ... r_{d-1}, plain ~ GRAD_NS[0] + GRAD_NS[1] * r_1 ... r_d
 SLAB_GRAD_NS = (850.0, 2.25)
@@ -115,7 +123,8 @@ def use_slab(packed, n: int, gradient: bool = False) -> bool:
     if gradient:
         return SLAB_GRAD_NS[0] + SLAB_GRAD_NS[1] * prefix < GRAD_NS[0] + GRAD_NS[1] * prefix * r[-1]
     per_item = (ITEM_NS[0] + ITEM_NS[1] * prefix) * L / n
-    return SLAB_NS[0] + SLAB_NS[1] * prefix + per_item < GEMM_NS[0] + GEMM_NS[1] * prefix * r[-1]
+    g0, g1 = GEMM_NS_NARROW if fixed_gemm() else GEMM_NS
+    return SLAB_NS[0] + SLAB_NS[1] * prefix + per_item < g0 + g1 * prefix * r[-1]
 
 
 def slabs(packed, tR, r_off, rpad, derivative=False):
