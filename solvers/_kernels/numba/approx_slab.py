@@ -22,7 +22,7 @@ Values (:func:`evaluate`): the points of a work item (at most :func:`tile_for` o
 the rows of modes ``0 .. d-2`` from their tables, then one GEMM ``Y = [S_c; ...; S_{c+7}] B`` (the eight
 slabs as a ``(8 r_1 \\cdots r_{d-2}) x r_{d-1}`` matrix, ``B`` the mode ``d-2`` rows of the item's
 points: the generated fixed-shape kernels of :mod:`._slab_gemm` where that rank is at most 32, zero-padded to a
-multiple of 8, else BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
+multiple of 4, else BLAS, 45-56 GFLOP/s per thread measured on the AVX-512 Xeon) and per point
 :math:`\\sum_l w_l\\, A' \\cdot Y_l` with ``A'`` the outer product of the rows of modes ``0 .. d-3``. This
 replaced per-point dot products with the row outer product ``K`` (two points at a time, about 85 % of
 the FMA peak of 256-bit code but with ``K`` formed per point): (20,20,20) 203 -> 155 ms per 10^6 points,
@@ -312,15 +312,17 @@ def _evaluate_gemm(SL, Acoef, tR, r_off, rpad, tG, p, inv_den, r, tb, Cb, Sb, it
     helper-118), so it was not kept. Gathering the points
     in their own pass measured faster than reading them through ``perm`` here (random reads in the items).
 
-    The GEMM: where ``fixed`` (:func:`fixed_gemm`) and ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel of :mod:`._slab_gemm` on the
-    block with its columns zero-padded to a multiple of 8 (copied once per node) and ``B`` copied into a
-    zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain of FMAs, so a value
-    does not depend on the item's width, and this product not on the BLAS build (the slab table and the cells'
-    Chebyshev terms it reads are still made by BLAS: review helper-119 found 38082 of 40900 values differing in
-    the last bits between OpenBLAS's Haswell and SkylakeX kernels with these kernels forced). Rank 20 (slab terms 6: 120 x 24 x 64 per item),
-    10^6 points, 2 threads, Zen 5, OpenBLAS on its Haswell kernels, alternating runs of this tree and its parent
-    (``/tmp/s34/thr.py``, session 34): 91.6-93.8 ms against 113-126 ms with BLAS; with OpenBLAS's AVX-512
-    (SkylakeX) kernels BLAS was the faster, 77-94 against 92-131 ms (the padding to 24 costs a sixth), hence
+    The GEMM: where ``fixed`` (:func:`fixed_gemm`) and ``r_{d-2} <= 32`` (:func:`pad_rank`), the generated kernel
+    of :mod:`._slab_gemm` on the block with its columns zero-padded to a multiple of 4 (copied once per node) and
+    ``B`` copied into a zero-padded, 64-byte aligned buffer, ``Y`` aligned too. Its every entry is one fixed chain
+    of FMAs, so a value does not depend on the item's width, and this product not on the BLAS build (the slab
+    table and the cells' Chebyshev terms it reads are still made by BLAS: review helper-119 found 38082 of 40900
+    values differing in the last bits between OpenBLAS's Haswell and SkylakeX kernels with these kernels
+    forced). Rank 20 (slab terms 6: 120 x 20 x 64 per item), 10^6 points, 2 threads, Zen 5, OpenBLAS on its
+    Haswell kernels, alternating runs (``/tmp/s34/thr.py``, session 34): padded to a multiple of 8 (24), 91.6-93.8
+    ms against 113-126 ms with BLAS; to a multiple of 4 (no padding at 20), 80.7-86.6 against 90.2-97.2 ms for
+    the multiple of 8 (16 kernels instead of 8: 5.6 against 2.4 s to compile them cold, once). With OpenBLAS's
+    AVX-512 (SkylakeX) kernels BLAS was the faster at the multiple of 8 (77-94 against 92-131 ms), hence
     :func:`fixed_gemm`. Otherwise BLAS in fixed row blocks as before.
 
     ``Acoef``: with 8 rows, the eight nodal slabs and the Lagrange weights as above; with six
@@ -440,9 +442,9 @@ def fixed_gemm() -> bool:
 
 @nb.njit(cache=True)
 def pad_rank(rb):
-    """The inner dimension of the generated GEMM kernel for rank ``rb``: the next multiple of 8, or 0 above
+    """The inner dimension of the generated GEMM kernel for rank ``rb``: the next multiple of 4, or 0 above
     :data:`._slab_gemm.KMAX` (BLAS then)."""
-    return (rb + 7) // 8 * 8 if 0 < rb <= _SLAB_KMAX else 0
+    return (rb + 3) // 4 * 4 if 0 < rb <= _SLAB_KMAX else 0
 
 
 @nb.njit(cache=True)
