@@ -127,3 +127,21 @@ def degenerate_points(pattern, rng, n, bucket, nodes):
     for (j, G), a, b in zip(nodes, cuts, cuts[1:]):
         t[a:b, 2] = np.cos(j * np.pi / G) + 1e-15 * rng.integers(-20, 21, b - a)
     return t
+
+
+def call_size_split(ct, rng):
+    """Points for a call-size check of ``ct``'s slab form: ``(x, whole, parts)``, the values of one call of
+    ``TILE_LARGE_FROM * L + 77`` random points (64-point items) and of the same points in four calls (32-point
+    items). Asserts that those sizes take the slab form at those two tiles."""
+    import numpy as np
+
+    from solvers._kernels.numba import approx_slab as SLAB
+
+    _, p = ct._pack("table")
+    L = int(p.tG[-1]) + 9
+    n = SLAB.TILE_LARGE_FROM * L + 77
+    assert SLAB.use_slab(p, n // 4) and SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
+    x = rng.uniform(-1.0, 1.0, (n, len(ct.factors)))
+    whole = np.asarray(ct(x))
+    parts = np.concatenate([np.asarray(ct(xs)) for xs in np.array_split(x, 4)])
+    return x, whole, parts

@@ -248,16 +248,9 @@ from tests.approx import _slabref as slabref
 rng = np.random.default_rng(11)
 core, factors = slabref.tucker(rng, (17, 44, 45), (4, 40, 41))
 ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
-_, p = ct._pack("table")
-from solvers._kernels.numba import approx_slab as SLAB
-L = int(p.tG[-1]) + 9
-n = SLAB.TILE_LARGE_FROM * L + 77
-assert SLAB.use_slab(p, n // 4) and SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
-x = rng.uniform(-1.0, 1.0, (n, 3))
-whole = np.asarray(ct(x))
-parts = np.concatenate([np.asarray(ct(xs)) for xs in np.array_split(x, 4)])
+x, whole, parts = slabref.call_size_split(ct, rng)
 bad = int(np.count_nonzero(whole != parts))
-assert bad == 0, f"{bad} of {n} values changed with the call's size"
+assert bad == 0, f"{bad} of {x.shape[0]} values changed with the call's size"
 """
 
 

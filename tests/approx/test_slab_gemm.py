@@ -73,13 +73,7 @@ def test_slab_values_by_either_gemm_do_not_depend_on_the_call_size(ranks, fixed,
     core, factors = slabref.tucker(rng, (33, 40, 41), ranks)
     assert SLAB.pad_rank(ranks[1]) in G.PADS
     ct = ChebTucker(core, factors, [(-1.0, 1.0)] * 3, tol=1e-7, eval_method="table")
-    _, p = ct._pack("table")
-    L = int(p.tG[-1]) + 9
-    n = SLAB.TILE_LARGE_FROM * L + 77
-    assert SLAB.use_slab(p, n // 4) and SLAB.tile_for(n, L) == SLAB.TILE_LARGE and SLAB.tile_for(n // 4, L) == SLAB.TILE
-    x = rng.uniform(-1.0, 1.0, (n, 3))
-    whole = np.asarray(ct(x))
-    parts = np.concatenate([np.asarray(ct(xs)) for xs in np.array_split(x, 4)])
+    x, whole, parts = slabref.call_size_split(ct, rng)
     assert int(np.count_nonzero(whole != parts)) == 0
     ref = slabref.exact(core, factors, x[:5000])
     assert np.abs(whole[:5000] - ref).max() <= ct.table_info()["f_bound"]
