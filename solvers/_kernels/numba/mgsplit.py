@@ -169,7 +169,12 @@ def eligible(op, P, R) -> bool:
     diagonal and whose transfers are tensor tables. (2-D grids keep the natural layout: there a row is a
     whole plane, and the split MG-CG on 1024^2 measured 1.25-1.4x slower than the natural one, in the same
     process, interleaved; on Zen 5, session 31, run as ``(n0, 1, n1)`` with identity tables for the middle axis:
-    48.2 against 39.4 ms, median of 11, and 6 CG iterations against 5.)"""
+    48.2 against 39.4 ms, median of 11, and 6 CG iterations against 5. Session 35 wrote dedicated 2-D split
+    kernels, commit ``ddd083b``, reverted: pre + post of a 1024^2 level 1.55-1.7 ms against 2.4-3.0 ms natural in
+    isolation, but in MG-CG float32 costs an iteration at 512^2-2048^2 -- the rounding noise of the preconditioned
+    vector is rough, and ``A`` amplifies it by about cond(A) (eps32 x 4e5 = 2e-2 relative at 1024^2, against
+    about 1e-3 at 256^3) -- and float64 split levels keep 5 iterations but were no faster in the solve: 44-47
+    against 40-46 ms, interleaved.)"""
     if not (getattr(op, "const", False) and isinstance(P, tuple) and isinstance(R, tuple)):
         return False
     if len(op.grid_shape) != 3 or min(op.grid_shape) < 2:
