@@ -83,10 +83,10 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   once per step; the first half sweep starts from ``u = 0`` (it is ``u = f / d``, nothing is read);
 * the prolongation ``u += P e_c`` is the first stage of the post-smoothing pass;
 * residual and restriction are one fused pass (constant coefficients): the fine residual is never
-  stored; the restriction along the last axis reads the fine points ``2 J + b`` directly; on 3-D grids
-  that pass is the last stage of the pre-smoothing wavefront (:mod:`solvers._kernels.numba.mgfused`:
-  the residual of a plane is formed as soon as its neighbours are smoothed);
-* so a stencil level costs three passes per visit in 2-D and two in 3-D; ``stats`` counts the passes
+  stored; the restriction along the last axis reads the fine points ``2 J + b`` directly; that pass is
+  the last stage of the pre-smoothing wavefront (:mod:`solvers._kernels.numba.mgfused`: the residual of a
+  plane, or a row in 2-D, is formed as soon as its neighbours are smoothed);
+* so a stencil level costs two passes per visit; ``stats`` counts the passes
   and stencil evaluations per cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
 * a red-black half sweep updates only the points of its colour (a stride-2 row loop); large 3-D levels
   keep their iterate in a float32 red/black split layout instead (the kernel set's ``split_level``,

@@ -469,8 +469,8 @@ def work_per_cycle(levels, nus):
     the colour's points, half that arithmetic, and the unit is kept so that counts compare across
     versions; a residual or level product is one, a CSR multicolour sweep is one), and
     ``fine_passes_per_cycle``, passes over a level grid in the fused (Numba) kernels: pre-smoothing,
-    residual + restriction, prolongation + post-smoothing (three per stencil level in 2-D, two in 3-D
-    with constant coefficients, where the residual + restriction is part of the pre-smoothing pass;
+    residual + restriction, prolongation + post-smoothing (two per stencil level with constant coefficients
+    and tensor transfers, where the residual + restriction is part of the pre-smoothing pass, else three;
     CSR levels do one pass per sweep and transfer)."""
     n0 = float(np.prod(levels[0].shape))
     evals = passes = 0.0
@@ -483,7 +483,7 @@ def work_per_cycle(levels, nus):
             passes += w * (2 * nu + 3)
         else:
             evals += w * (2 * (2 * nu + 1) + 1)
-            fused = lev.A.ndim_grid == 3 and getattr(lev.A, "const", False) and isinstance(lev.R, tuple)
+            fused = getattr(lev.A, "const", False) and isinstance(lev.R, tuple)
             passes += w * (2 if fused else 3)
         nxt = levels[l + 1]
         if nxt.rc is not None:                 # W-cycle: a residual and a second visit of the next level

@@ -2,7 +2,8 @@
 :mod:`solvers._kernels.numba.mgfused`) against an independent reference: pointwise red-black Gauss-Seidel
 from zero on the assembled SciPy matrix, the residual ``f - A u`` from that matrix, and the restriction
 ``c P^T`` with ``P`` the Kronecker product of 1-D linear interpolation between the uniform vertex grids
-(built with :func:`numpy.interp`, not from the kernels' tables); several plane ranges (threads' chunks)."""
+(built with :func:`numpy.interp`, not from the kernels' tables); several plane ranges (threads' chunks); 3-D
+grids and the 2-D row twin."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -37,7 +38,8 @@ def _interp_matrix(n, nc):
     return np.stack([np.interp(x, X, np.concatenate([[0.0], e, [0.0]])) for e in np.eye(nc)], axis=1)
 
 
-@pytest.mark.parametrize("shape", [(32, 31, 9), (31, 31, 31), (16, 15, 7), (64, 12, 10), (9, 7, 5)])
+@pytest.mark.parametrize("shape", [(32, 31, 9), (31, 31, 31), (16, 15, 7), (64, 12, 10), (9, 7, 5),
+                                   (32, 31), (64, 12), (12, 64), (41, 40), (9, 7), (100, 33)])
 @pytest.mark.parametrize("count", [1, 3, 5])
 def test_fused_pass_matches_gauss_seidel_residual_restriction(shape, count):
     rng = np.random.default_rng(sum(shape) + count)
@@ -61,7 +63,8 @@ def test_fused_pass_matches_gauss_seidel_residual_restriction(shape, count):
         u = np.full(shape, np.nan)
         out = np.full(cshape, np.nan)
         nch = max(1, min(nchunks, shape[0] // (2 * count + 2)))
-        mgfused.pre_rr(u, f, out, *A._w, A._d, first, count, *L0.R, nch)
+        kern = mgfused.pre_rr if len(shape) == 3 else mgfused.pre_rr2      # 2-D: the row twin
+        kern(u, f, out, *A._w, A._d, first, count, *L0.R, nch)
         np.testing.assert_allclose(u.ravel(), u_ref, rtol=0, atol=1e-12 * np.abs(u_ref).max())
         np.testing.assert_allclose(out, out_ref, rtol=0, atol=1e-10 * np.abs(out_ref).max())
     # the kernel-set entry points (Numba fused, NumPy composed) give the same
@@ -86,6 +89,6 @@ def test_two_dimensional_grids_through_the_entry_point():
         outs.append(out)
     u2 = np.empty(A.grid_shape)
     out2 = np.full(L1.shape, np.nan)
-    mgfused.run(A, u2, f, 0, 3, out2, L0.R, 0)        # the (n0, 1, n1) form of a 2-D grid, parallel kernel
+    mgfused.run(A, u2, f, 0, 3, out2, L0.R, 0)        # the 2-D row twin, parallel kernel
     np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-10 * np.abs(outs[1]).max())
     np.testing.assert_allclose(out2, outs[1], rtol=0, atol=1e-10 * np.abs(outs[1]).max())

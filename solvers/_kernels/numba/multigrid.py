@@ -364,10 +364,10 @@ def needs_residual_buffer(op):
 
 def smooth_residual_restrict(op, u, f, first, count, out, R, work):
     """``count`` half sweeps of ``op`` from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``: one
-    wavefront pass for constant coefficients on 3-D grids with tensor transfers (:mod:`.mgfused`; 128^3: 19 %
-    less than the two passes, 1 thread), else the smoothing pass then :func:`residual_restrict` (in 2-D the
-    separate row kernels measured faster than the fused pass)."""
-    if u.ndim == 3 and getattr(op, "const", False) and isinstance(R, tuple) and count >= 1:
+    wavefront pass for constant coefficients with tensor transfers (:mod:`.mgfused`; 128^3: 19 % less than the
+    two passes, 1 thread; 2-D MG-CG fused / two passes 0.97-1.01 at 512^2-2048^2, session 35), else the smoothing
+    pass then :func:`residual_restrict`."""
+    if getattr(op, "const", False) and isinstance(R, tuple) and count >= 1:
         from . import mgfused
 
         mgfused.run(op, u, f, first, count, out, R, SERIAL_BELOW)
