@@ -172,9 +172,11 @@ def eligible(op, P, R) -> bool:
     48.2 against 39.4 ms, median of 11, and 6 CG iterations against 5. Session 35 wrote dedicated 2-D split
     kernels, commit ``ddd083b``, reverted: pre + post of a 1024^2 level 1.55-1.7 ms against 2.4-3.0 ms natural in
     isolation, but in MG-CG float32 costs an iteration at 512^2-2048^2 -- the rounding noise of the preconditioned
-    vector is rough, and ``A`` amplifies it by about cond(A) (eps32 x 4e5 = 2e-2 relative at 1024^2, against
-    about 1e-3 at 256^3) -- and float64 split levels keep 5 iterations but were no faster in the solve: 44-47
-    against 40-46 ms, interleaved.)"""
+    vector is rough, and ``A`` amplifies it by about cond(A) (``|A dz| / |r|`` 6.4e-3 at 1024^2 against 1.0e-4 at
+    128^3) -- and float64 split levels keep 5 iterations but were no faster in the solve: 44-47 against 40-46
+    ms, interleaved. Commit ``b1ee21d``, reverted: a post-smoothing that relaxes ``w = u - P e`` with ``P e`` kept
+    in float64 keeps the natural iteration counts and residual histories (7 digits), but moves as many bytes as
+    the natural level and measured 0.96-0.99x at 1024^2, 0.88-0.93x at 2048^2, 0.97x at 512^2.)"""
     if not (getattr(op, "const", False) and isinstance(P, tuple) and isinstance(R, tuple)):
         return False
     if len(op.grid_shape) != 3 or min(op.grid_shape) < 2:
