@@ -502,6 +502,17 @@ def test_compiled_tail_is_the_recursion_to_the_bit(rng, shape, h):
     np.testing.assert_array_equal(M2.matvec(x), y)
 
 
+def test_compiled_tail_runs_the_fused_pre_pass_as_the_recursion_does():
+    """The tail's 2-D and 3-D cycles call the fused pre-smoothing + residual + restriction pass, as the Python
+    recursion does for constant-coefficient levels, so ``stats``' two passes per level hold for the tail's levels
+    too (outside review helper-121: the 2-D tail still ran the two-pass route after the recursion was fused)."""
+    from solvers._kernels.numba import mgtail
+
+    assert "pre_rr2_s" in mgtail._tail2.py_func.__code__.co_names
+    assert "residual_restrict2c_s" not in mgtail._tail2.py_func.__code__.co_names
+    assert "pre_rr_s" in mgtail._tail3.py_func.__code__.co_names
+
+
 def test_compiled_tail_refuses_arrays_of_another_level():
     from solvers._kernels.numba import mgtail
 

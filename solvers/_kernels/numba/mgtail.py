@@ -25,8 +25,7 @@ import numpy as np
 from numba.typed import List
 
 from .krylov import dot_s, rows_sub_s
-from .mgfused import pre_rr_s
-from .multigrid import residual_restrict2c_s
+from .mgfused import pre_rr2_s, pre_rr_s
 from .rbwave import SERIAL_BELOW, wave2_s, wave3_s
 
 
@@ -43,16 +42,15 @@ def _coarsest(u, f, cinv, dot):
 def _tail2(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
     """V-cycle from the level ``(u0, f0)`` down; levels below it in ``U, F`` (finest first), ``W[l]`` =
     ``(w0, w1, d)`` and ``NU[l]`` of level ``l`` (0 = the top), ``R[l]``/``P[l]`` its four transfer tables
-    ``ri0, rw0, ri1, rw1`` as ``(int tables, float tables)``, ``PB[l]`` its prolongation buffer."""
+    ``ri0, rw0, ri1, rw1`` as ``(int tables, float tables)``, ``PB[l]`` its prolongation buffer; the
+    pre-smoothing and the residual + restriction are one pass (:mod:`.mgfused`), as in the Python recursion."""
     L = len(U) + 1
     for l in range(L - 1):
         u = u0 if l == 0 else U[l - 1]
         f = f0 if l == 0 else F[l - 1]
         w = W[l]
-        wave2_s(u, f, w[0], w[1], w[2], g, g, g, True, 0, 2 * NU[l] + 1, True, False, g, it, wt, it, wt, g, 1,
-                False)
         ri, rw = R[l]
-        residual_restrict2c_s(u, f, F[l], w[0], w[1], w[2], ri[0], rw[0], ri[1], rw[1], 1)
+        pre_rr2_s(u, f, F[l], w[0], w[1], w[2], 0, 2 * NU[l] + 1, ri[0], rw[0], ri[1], rw[1], 1)
     _coarsest(U[L - 2], F[L - 2], cinv, False)
     v = 0.0
     for l in range(L - 2, -1, -1):
@@ -67,8 +65,7 @@ def _tail2(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
 
 @nb.njit(cache=True)
 def _tail3(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
-    """3-D twin of :func:`_tail2` (``W[l]`` = ``(w0, w1, w2, d)``, six tables per transfer); the
-    pre-smoothing and the residual + restriction are one pass (:mod:`.mgfused`)."""
+    """3-D twin of :func:`_tail2` (``W[l]`` = ``(w0, w1, w2, d)``, six tables per transfer)."""
     L = len(U) + 1
     for l in range(L - 1):
         u = u0 if l == 0 else U[l - 1]
