@@ -21,7 +21,7 @@ smoothing, full weighting); G. Wellein et al., COMPSAC 2009 (wavefront temporal 
 import numba as nb
 import numpy as np
 
-from .multigrid import _affine, _combine, _last2, _last3, _restrict_buffers, _window
+from .multigrid import _affine, _combine, _last3, _restrict_buffers, _restrict_row2, _window
 from .rbwave import _bounds, _stage2, _stage3, twin
 from ._stencil_rows import residual_plane3c, residual_row2c
 
@@ -38,15 +38,11 @@ def _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, aff, p
         _last3(row, out, I, J, ri2, rw2, aff)
 
 
-def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
-    """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``; one pass."""
-    n0, n1, n2 = u.shape
-    nc0 = out.shape[0]
-    S = count
-    m0 = ri0.shape[1]
-    aff = _affine(ri2, rw2, n2)
-    W = _window(ri0)
-    lo_I = np.empty(nc0, dtype=np.int64)         # the window of fine planes of every coarse plane
+@nb.njit(cache=True)
+def _windows(ri0):
+    """The first and last fine plane (row in 2-D) of every coarse plane's restriction window."""
+    nc0, m0 = ri0.shape
+    lo_I = np.empty(nc0, dtype=np.int64)
     hi_I = np.empty(nc0, dtype=np.int64)
     for I in range(nc0):
         a0 = ri0[I, 0]
@@ -55,6 +51,32 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
             a0 = min(a0, ri0[I, a])
             b0 = max(b0, ri0[I, a])
         lo_I[I], hi_I[I] = a0, b0
+    return lo_I, hi_I
+
+
+@nb.njit(cache=True)
+def _coarse_range(lo_I, hi_I, cs, ce):
+    """``[Ia, Ib)``: the coarse planes whose whole window lies in the fine planes ``[cs, ce)`` (those a range
+    restricts during the wavefront)."""
+    nc0 = lo_I.shape[0]
+    Ia = 0
+    while Ia < nc0 and lo_I[Ia] < cs:
+        Ia += 1
+    Ib = Ia
+    while Ib < nc0 and hi_I[Ib] < ce:
+        Ib += 1
+    return Ia, Ib
+
+
+def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
+    """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)``; one pass."""
+    n0, n1, n2 = u.shape
+    nc0 = out.shape[0]
+    S = count
+    m0 = ri0.shape[1]
+    aff = _affine(ri2, rw2, n2)
+    W = _window(ri0)
+    lo_I, hi_I = _windows(ri0)                   # the window of fine planes of every coarse plane
     done = np.zeros(nc0, dtype=np.bool_)
     g = np.zeros((1, 1, 1))
     gi = np.zeros((1, 2), dtype=np.int64)
@@ -64,12 +86,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
         ring, ringf, pl, plf, row, slots = _restrict_buffers(W, n1, n2, m0)
         s, en, lo, hi = _bounds(t, nchunks, n0, S)
         cs, ce = s + lo * S, en - hi * S         # residuals formed during the wavefront: planes [cs, ce)
-        Ia = 0
-        while Ia < nc0 and lo_I[Ia] < cs:
-            Ia += 1
-        Ib = Ia
-        while Ib < nc0 and hi_I[Ib] < ce:
-            Ib += 1
+        Ia, Ib = _coarse_range(lo_I, hi_I, cs, ce)
         Inext = Ia
         nxt = lo_I[Ia] if Ia < Ib else 0
         for i in range(s, en + S - 1):
@@ -118,15 +135,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
     m0 = ri0.shape[1]
     aff = _affine(ri1, rw1, n1)
     W = _window(ri0)
-    lo_I = np.empty(nc0, dtype=np.int64)
-    hi_I = np.empty(nc0, dtype=np.int64)
-    for I in range(nc0):
-        a0 = ri0[I, 0]
-        b0 = a0
-        for a in range(m0):
-            a0 = min(a0, ri0[I, a])
-            b0 = max(b0, ri0[I, a])
-        lo_I[I], hi_I[I] = a0, b0
+    lo_I, hi_I = _windows(ri0)
     done = np.zeros(nc0, dtype=np.bool_)
     g = np.zeros((1, 1))
     gi = np.zeros((1, 2), dtype=np.int64)
@@ -138,12 +147,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
         slots = np.empty(m0, dtype=np.int64)
         s, en, lo, hi = _bounds(t, nchunks, n0, S)
         cs, ce = s + lo * S, en - hi * S
-        Ia = 0
-        while Ia < nc0 and lo_I[Ia] < cs:
-            Ia += 1
-        Ib = Ia
-        while Ib < nc0 and hi_I[Ib] < ce:
-            Ib += 1
+        Ia, Ib = _coarse_range(lo_I, hi_I, cs, ce)
         Inext = Ia
         nxt = lo_I[Ia] if Ia < Ib else 0
         for i in range(s, en + S - 1):
@@ -157,10 +161,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
                 while nxt <= hi_I[Inext]:
                     residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
                     nxt += 1
-                for a in range(m0):
-                    slots[a] = ri0[Inext, a] % W
-                _combine(ring, slots, rw0[Inext], m0, buf)
-                _last2(buf, out, Inext, ri1, rw1, aff)
+                _restrict_row2(ring, out, Inext, W, ri0, rw0, ri1, rw1, aff, buf, slots)
                 done[Inext] = True
                 Inext += 1
     tmp = np.empty(n1)
@@ -183,10 +184,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
         while nxt <= hi_I[I]:
             residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
             nxt += 1
-        for a in range(m0):
-            slots[a] = ri0[I, a] % W
-        _combine(ring, slots, rw0[I], m0, buf)
-        _last2(buf, out, I, ri1, rw1, aff)
+        _restrict_row2(ring, out, I, W, ri0, rw0, ri1, rw1, aff, buf, slots)
 
 
 pre_rr2 = nb.njit(parallel=True, cache=True)(_pre_rr2)

@@ -209,6 +209,16 @@ def _combine(src, idx, wts, m, dst):
             dst[k] = 0.0
 
 
+@nb.njit(cache=True)
+def _restrict_row2(ring, out, I, W, ri0, rw0, ri1, rw1, aff, buf, slots):
+    """Coarse row ``I`` of ``R r`` from the residual rows in the ring (slot ``p % W`` holds row ``p``)."""
+    m0 = ri0.shape[1]
+    for a in range(m0):
+        slots[a] = ri0[I, a] % W
+    _combine(ring, slots, rw0[I], m0, buf)
+    _last2(buf, out, I, ri1, rw1, aff)
+
+
 def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
     """``out = R (f - A u)`` for the constant-coefficient 2-D stencil, fused (see the module notes)."""
     nc0 = out.shape[0]
@@ -229,10 +239,7 @@ def _residual_restrict2c(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, nchunks):
             while nxt <= hi:                       # residual rows enter the ring in order
                 residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
                 nxt += 1
-            for a in range(m0):
-                slots[a] = ri0[I, a] % W
-            _combine(ring, slots, rw0[I], m0, buf)
-            _last2(buf, out, I, ri1, rw1, aff)
+            _restrict_row2(ring, out, I, W, ri0, rw0, ri1, rw1, aff, buf, slots)
 
 
 def _residual_restrict3c(u, f, out, w0, w1, w2, d, ri0, rw0, ri1, rw1, ri2, rw2, nchunks):
