@@ -192,6 +192,7 @@ pre_rr2_s = nb.njit(cache=True)(twin(_pre_rr2))
 pre_rr = nb.njit(parallel=True, cache=True)(_pre_rr)
 pre_rr_s = nb.njit(cache=True)(twin(_pre_rr))
 
+
 def run(op, u, f, first, count, out, R, serial_below):
     """``count`` half sweeps of ``op`` from ``u = 0`` then ``out = R (f - A u)`` (constant ``k``, tensor ``R``)."""
     serial = u.size < serial_below
