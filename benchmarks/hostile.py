@@ -12,6 +12,7 @@ never hides the rest.
 
     python benchmarks/hostile.py                 # all cases, writes benchmarks/results/hostile.json
     python benchmarks/hostile.py --timeout 20 --only krylov
+    python benchmarks/hostile.py --jobs 2        # two modules at a time (one kernel thread each)
 """
 from __future__ import annotations
 
@@ -78,13 +79,15 @@ def worker(path: str, start: int) -> None:
                           "seconds": round(time.perf_counter() - t, 3)}), flush=True)
 
 
-def run_module(path: Path, timeout: float) -> list[dict]:
+def run_module(path: Path, timeout: float, threads: str | None = None) -> list[dict]:
     import queue
     import threading
 
     n = len(_load(path).CASES)
     results, start = [], 0
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if threads is not None:
+        env["NEWTONKIT_NUM_THREADS"] = threads
     while start < n:
         proc = subprocess.Popen([sys.executable, __file__, "--worker", str(path), str(start)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -136,16 +139,29 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per case before it counts as a hang")
     ap.add_argument("--only", nargs="*", help="substrings of case-module names")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="case modules run at a time, each in its own worker (with --jobs > 1 each worker gets "
+                         "NEWTONKIT_NUM_THREADS=1 unless it is set, so the workers do not contend for cores)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hostile.json"))
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
         return 0
+    if args.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {args.jobs}")
     t0 = time.time()
-    allres = []
-    for path in case_modules(args.only):
-        allres += run_module(path, args.timeout)
+    mods = case_modules(args.only)
+    if args.jobs == 1:
+        allres = [r for path in mods for r in run_module(path, args.timeout)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = os.environ.get("NEWTONKIT_NUM_THREADS", "1")
+        big_first = sorted(mods, key=lambda m: -len(_load(m).CASES))     # a rough balance of the workers
+        with ThreadPoolExecutor(args.jobs) as pool:
+            done = dict(zip(big_first, pool.map(lambda m: run_module(m, args.timeout, threads), big_first)))
+        allres = [r for path in mods for r in done[path]]                 # the report in module order
     counts = collections.Counter(r["outcome"] for r in allres)
     by_module = {}
     for r in allres:
