@@ -82,12 +82,13 @@ def test_numba_sparse_kernels_match_reference(data, rho, kmax):
     assert (np.diff(want[0]) <= kmax).all()
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_numba_schur_kernels_match_reference(data, rng, monkeypatch, parallel):
+@pytest.mark.parametrize("form", ["serial", "gather", "scatter"])
+def test_numba_schur_kernels_match_reference(data, rng, monkeypatch, form):
     C, f, g, _, _ = data
     n, m = C.shape
-    if parallel:
+    if form != "serial":
         monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 0)
+        monkeypatch.setattr(numba_ot, "SCHUR_SCATTER_NNZ", 10 ** 9 if form == "gather" else 0)
     csr = ref.sparse_plan(ref.prepare_cost(C), f, g, 0.05, 1e-3, 8)
     dcol, inv_drow, x, y = rng.uniform(1, 2, m), rng.uniform(1, 2, n), rng.standard_normal(m), rng.standard_normal(n)
     fast, slow = numba_ot.schur_prepare(csr, (n, m)), ref.schur_prepare(csr, (n, m))
@@ -99,6 +100,48 @@ def test_numba_schur_kernels_match_reference(data, rng, monkeypatch, parallel):
         np.testing.assert_allclose(mod.schur_matvec(sch, dcol, inv_drow, x, np.empty(m)), S @ x, rtol=1e-12)
         np.testing.assert_allclose(mod.plan_matvec(sch, x), P @ x, rtol=1e-13)
         np.testing.assert_allclose(mod.plan_rmatvec(sch, y), P.T @ y, rtol=1e-13)
+
+
+@pytest.mark.parametrize("form", ["gather", "scatter"])
+@pytest.mark.parametrize("n, m", [(400, 300), (64, 900), (1, 50)])
+def test_numba_schur_product_on_skewed_rows_against_scipy(n, m, form, monkeypatch):
+    """Both parallel forms -- the gather over a transposed copy, and the chunked one-pass scatter (row chunks of
+    about equal stored entries, one column accumulator each) -- on rows of very unequal length, empty rows and a
+    single row, against SciPy's sparse products; and the same bits on one and two threads (the chunk count, not
+    the thread count, fixes the scatter's summation order)."""
+    import numba
+
+    monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 0)
+    monkeypatch.setattr(numba_ot, "SCHUR_SCATTER_NNZ", 10 ** 9 if form == "gather" else 0)
+
+    r = np.random.default_rng(n + m)
+    counts = r.integers(0, m, n)
+    counts[r.random(n) < 0.2] = 0                                   # empty rows
+    counts[: max(1, n // 50)] = m                                   # a few full rows
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    indices = np.concatenate([np.sort(r.choice(m, c, replace=False)) for c in counts]).astype(np.int32)
+    data = r.random(indices.size)
+    P = ref.csr_matrix((indptr, indices, data), (n, m))
+    dcol, inv_drow, x, y = r.uniform(1, 2, m), r.uniform(1, 2, n), r.standard_normal(m), r.standard_normal(n)
+    want = dcol * x - P.T @ (inv_drow * (P @ x))
+    sch = numba_ot.schur_prepare((indptr, indices, data), (n, m))
+    assert sch.kernel is (numba_ot._schur_gather_parallel if form == "gather" else numba_ot._schur_matvec_parallel)
+    if form == "scatter" and n > 1:
+        bounds, acc = sch.work[3:]
+        assert acc.shape[0] > 1 and bounds[0] == 0 and bounds[-1] == n and (np.diff(bounds) >= 0).all()
+    scale = np.abs(dcol * x).max() + np.abs(P.T @ (inv_drow * np.abs(P @ np.abs(x)))).max()
+    outs = []
+    before = numba.get_num_threads()
+    try:
+        for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(t)
+            outs.append(numba_ot.schur_matvec(sch, dcol, inv_drow, x, np.empty(m)))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_allclose(outs[0], want, rtol=0, atol=1e-13 * scale)
+    assert all(np.array_equal(o, outs[0]) for o in outs)
+    np.testing.assert_allclose(numba_ot.plan_rmatvec(sch, y), P.T @ y, rtol=0,
+                               atol=1e-13 * (np.abs(P.T) @ np.abs(y)).max())
 
 
 def test_csr_scatter_places_the_block(data):

@@ -138,8 +138,10 @@ def csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data):
 
 
 @nb.njit(parallel=True, cache=True)
-def _schur_matvec_parallel(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
-    """out = dcol * x - P^T (inv_drow * (P x)) for the CSR P (n x m) and its transpose."""
+def _schur_gather_parallel(indptr, indices, data, t_indptr, t_indices, t_data, tmp, dcol, inv_drow, x, out):
+    """out = dcol * x - P^T (inv_drow * (P x)) for the CSR P (n x m) and its transpose (a gather per column:
+    faster than the one-pass scatter of :func:`_schur_matvec_parallel` on small plans, see
+    :data:`SCHUR_SCATTER_NNZ`)."""
     n = indptr.shape[0] - 1
     m = t_indptr.shape[0] - 1
     # unsigned bounds and gathered indices: no negative-index wrap-around test per entry (as solvers._kernels.
@@ -158,21 +160,66 @@ def _schur_matvec_parallel(indptr, indices, data, t_indptr, t_indices, t_data, d
     return out
 
 
-@nb.njit(cache=True)
-def _schur_matvec_serial(indptr, indices, data, t_indptr, t_indices, t_data, dcol, inv_drow, x, tmp, out):
-    """Serial :func:`_schur_matvec_parallel` (small systems: thread start-up would dominate)."""
-    n = indptr.shape[0] - 1
-    m = t_indptr.shape[0] - 1
-    for i in range(n):
+@nb.njit(parallel=True, cache=True)
+def _schur_matvec_parallel(indptr, indices, data, bounds, acc, dcol, inv_drow, x, out):
+    """out = dcol * x - P^T (inv_drow * (P x)) for the CSR P (n x m), in one pass over P.
+
+    Row chunk ``c`` (rows ``bounds[c] .. bounds[c + 1]``, about equal stored entries) computes each row's
+    ``s_i = inv_drow[i] (P x)_i`` and at once scatters ``P[i, :] s_i`` into its own accumulator ``acc[c]``
+    (length m); the chunks' accumulators are then summed per column in chunk order. A fixed chunk count
+    (:data:`SCHUR_CHUNKS`), not the thread count, sets the summation order, so the product is the same on
+    any number of threads. Each row is read once, while in cache, for both products, and no transposed copy
+    is built (the gather form's counting sort: 5 ms at n = 3000 with 8 10^5 entries, 25 ms at n = 10^4 with
+    3 10^6, for every Newton step). Used above :data:`SCHUR_SCATTER_NNZ` entries."""
+    nch = acc.shape[0]
+    m = out.shape[0]
+    for c in nb.prange(nch):
+        a = acc[c]
+        for j in range(m):
+            a[j] = 0.0
+        for i in range(bounds[c], bounds[c + 1]):
+            lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])    # unsigned: no wrap-around test
+            s = 0.0
+            for k in range(lo, hi):
+                s += data[k] * x[np.uint64(indices[k])]
+            s *= inv_drow[i]
+            for k in range(lo, hi):
+                a[np.uint64(indices[k])] += data[k] * s
+    for j in nb.prange(m):
         s = 0.0
-        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            s += data[k] * x[np.uint64(indices[k])]
-        tmp[i] = s * inv_drow[i]
-    for j in range(m):
-        s = 0.0
-        for k in range(np.uint64(t_indptr[j]), np.uint64(t_indptr[j + 1])):
-            s += t_data[k] * tmp[np.uint64(t_indices[k])]
+        for c in range(nch):
+            s += acc[c, j]
         out[j] = dcol[j] * x[j] - s
+    return out
+
+
+@nb.njit(cache=True)
+def _schur_matvec_serial(indptr, indices, data, bounds, acc, dcol, inv_drow, x, out):
+    """Serial :func:`_schur_matvec_parallel` (small systems: thread start-up would dominate); one
+    accumulator, ``out`` itself."""
+    n = indptr.shape[0] - 1
+    for j in range(out.shape[0]):
+        out[j] = dcol[j] * x[j]
+    for i in range(n):
+        lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+        s = 0.0
+        for k in range(lo, hi):
+            s += data[k] * x[np.uint64(indices[k])]
+        s *= inv_drow[i]
+        for k in range(lo, hi):
+            out[np.uint64(indices[k])] -= data[k] * s
+    return out
+
+
+@nb.njit(cache=True)
+def csr_rmatvec(indptr, indices, data, y, out):
+    """``out = P^T y`` for the CSR ``P`` (a scatter over its rows)."""
+    for j in range(out.shape[0]):
+        out[j] = 0.0
+    for i in range(indptr.shape[0] - 1):
+        w = y[i]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            out[np.uint64(indices[k])] += data[k] * w
     return out
 
 
@@ -208,6 +255,17 @@ CHECK_EVERY = 1
 #: product was faster from about 70 000 (SNS at n = 1000, about 137 000 entries: eps = 3e-3 48 -> 39 ms,
 #: 1e-3 48 -> 40 ms, 1e-4 123 -> 96 ms; at n = 300 and 500 the same or faster; ``/tmp/s27/schur.py``)
 SCHUR_PARALLEL_NNZ = 50_000
+#: row chunks of the parallel Schur product, each with its own column accumulator: fixed, so the summation
+#: order (and the product, bit for bit) does not depend on the number of threads (at most this many are used)
+SCHUR_CHUNKS = 16
+#: above this many stored entries the Schur product is the one-pass scatter (:func:`_schur_matvec_parallel`),
+#: below it the gather over a transposed copy (:func:`_schur_gather_parallel`). Per product, interleaved, 2 threads,
+#: Zen 5, session 36 (``/tmp/s36/schur_ab2.py``), gather / scatter: n = m = 1000 with 6 10^4, 1.4 10^5, 2.6 10^5
+#: entries 0.050 / 0.069, 0.113 / 0.144, 0.218 / 0.266 ms; n = 3000, 8 10^5: 0.955 / 0.92; n = 10^4, 3 10^6: 3.66 /
+#: 2.97 ms. The gather form also builds the transpose for every Newton step: 0.12, 0.37, 2.1, 5.4 and 25 ms at
+#: those sizes. With about 23 products a Newton step (SNS, n = 3000, eps = 1e-3: 140 products in 6 steps) the
+#: scatter is the cheaper step from about 2 10^5 entries
+SCHUR_SCATTER_NNZ = 200_000
 #: a scaling kernel with fewer entries than this is multiplied serially
 KERNEL_PARALLEL_SIZE = 200_000
 
@@ -433,20 +491,31 @@ def row_lse_sparse(cost, g, f, eps, rho, kmax, share=0.0):
 
 
 def schur_prepare(csr, shape):
-    """``P`` and its transpose (counting sort) as CSR arrays, and a length-n scratch vector."""
+    """``P`` as CSR arrays, ready for :func:`schur_matvec`: below :data:`SCHUR_PARALLEL_NNZ` stored entries
+    the serial one-pass scatter; up to :data:`SCHUR_SCATTER_NNZ` the parallel gather over a transposed copy
+    (counting sort); above it the parallel one-pass scatter, with its row chunks of about equal stored entries
+    and their column accumulators."""
     indptr, indices, data = csr
     n, m = shape
     if indptr.shape != (n + 1,) or indices.shape != data.shape or indices.shape != (int(indptr[-1]),):
         raise ValueError(f"OT kernel: the CSR arrays do not describe a {n} x {m} matrix")
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= m):
         raise ValueError(f"OT kernel: CSR column indices outside [0, {m})")
-    t_indptr = np.empty(m + 1, dtype=np.int64)
-    t_indices = np.empty_like(indices)
-    t_data = np.empty_like(data)
-    csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data)
-    kernel = _schur_matvec_parallel if data.shape[0] > SCHUR_PARALLEL_NNZ else _schur_matvec_serial
-    return SimpleNamespace(arrays=(indptr, indices, data, t_indptr, t_indices, t_data), tmp=np.empty(n),
-                           kernel=kernel, shape=shape)
+    nnz = int(indptr[-1])
+    if nnz <= SCHUR_PARALLEL_NNZ:
+        work, kernel = (indptr, indices, data, np.zeros(2, dtype=np.int64), np.empty((0, m))), _schur_matvec_serial
+    elif nnz <= SCHUR_SCATTER_NNZ:
+        t_indptr = np.empty(m + 1, dtype=np.int64)
+        t_indices = np.empty_like(indices)
+        t_data = np.empty_like(data)
+        csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data)
+        work, kernel = (indptr, indices, data, t_indptr, t_indices, t_data, np.empty(n)), _schur_gather_parallel
+    else:
+        nch = max(1, min(SCHUR_CHUNKS, n, nnz // (4 * max(m, 1))))    # the accumulators cost O(nch m) a product
+        bounds = np.searchsorted(indptr, np.linspace(0, nnz, nch + 1), side="left").astype(np.int64)
+        bounds[0], bounds[-1] = 0, n
+        work, kernel = (indptr, indices, data, bounds, np.empty((nch, m))), _schur_matvec_parallel
+    return SimpleNamespace(arrays=(indptr, indices, data), work=work, kernel=kernel, shape=shape)
 
 
 def schur_diagonal(schur, dcol, inv_drow):
@@ -463,7 +532,7 @@ def schur_matvec(schur, dcol, inv_drow, x, out):
     check_vector("out", out, m)
     check_vector("dcol", dcol, m)
     check_vector("inv_drow", inv_drow, n)
-    return schur.kernel(*schur.arrays, dcol, inv_drow, x, schur.tmp, out)
+    return schur.kernel(*schur.work, dcol, inv_drow, x, out)
 
 
 def plan_matvec(schur, x):
@@ -474,8 +543,8 @@ def plan_matvec(schur, x):
 
 def plan_rmatvec(schur, y):
     check_vector("y", y, schur.shape[0])
-    t_indptr, t_indices, t_data = schur.arrays[3:]
-    return csr_matvec(t_indptr, t_indices, t_data, y, np.empty(schur.shape[1]))
+    indptr, indices, data = schur.arrays
+    return csr_rmatvec(indptr, indices, data, y, np.empty(schur.shape[1]))
 
 
 def csr_matrix(csr, shape):
