@@ -71,8 +71,8 @@ def flag(name: str, v) -> bool:
 
 def cost_range(geom) -> float:
     """``C.max() - C.min()`` of a geometry, without overflow (at most the largest double)."""
-    xp = geom.be.xp
-    return min(float(xp.max(geom.C)) - float(xp.min(geom.C)), sys.float_info.max)
+    lo, hi = geom.cost_bounds()
+    return min(hi - lo, sys.float_info.max)          # Python floats: an overflowing difference is inf
 
 
 #: entries of C sampled (evenly strided) by :func:`schedule_range`, and the jump between consecutive sorted
@@ -88,9 +88,8 @@ def schedule_range(geom) -> float:
     cluster, read from an evenly strided sample of :data:`RANGE_SAMPLE` entries. Such entries never carry
     mass, and a schedule from 1e-3 times them (eps = 1e17 for a cost of 1e20) spent the whole budget on
     about 20 meaningless stages (L1 error 270 where Sinkhorn converged)."""
-    xp = geom.be.xp
-    lo = float(xp.min(geom.C))
-    full = min(float(xp.max(geom.C)) - lo, sys.float_info.max)        # cost_range, with its min kept
+    lo, hi = geom.cost_bounds()
+    full = min(hi - lo, sys.float_info.max)                            # cost_range, with its min kept
     C = geom.C.reshape(-1)
     step = max(1, C.shape[0] // RANGE_SAMPLE)
     with np.errstate(over="ignore", invalid="ignore"):                # costs near +-1.8e308: inf differences

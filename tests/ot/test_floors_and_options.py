@@ -219,3 +219,29 @@ def test_a_tol_near_the_total_mass_carries_a_caution():
         r = solvers.solve(p, method=method, backend="numpy")
         if r.converged:
             assert "of the total mass" in r.message and "absolute" in r.message
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_cost_bounds_read_by_the_input_check_are_those_of_the_geometry(backend):
+    """The input check's C.min() / C.max() are handed to the geometry (one pass pair a solve, not three); with a
+    zero weight the geometry is the restricted C, whose bounds are its own: here the full C's extremes lie in
+    the dropped row and column."""
+    from solvers.ot import _common, _options
+
+    rng = np.random.default_rng(3)
+    C = rng.random((30, 20)) + 1.0
+    C[4, :], C[:, 7] = 50.0, -9.0                       # the extremes, only in row 4 and column 7
+    a, b = np.full(30, 1 / 29), np.full(20, 1 / 19)
+    a[4], b[7] = 0.0, 0.0
+    full = _common.read_inputs("sinkhorn", C, np.full(30, 1 / 30), np.full(20, 1 / 20), 0.1, backend, None, None)
+    g = full.geometry()
+    assert g.cost_bounds() == (C.min(), C.max()) == (-9.0, 50.0)
+    assert _options.cost_range(g) == 59.0 and g.cost_absmax() == 50.0
+    sub = _common.read_inputs("sinkhorn", C, a, b, 0.1, backend, None, None).geometry()
+    kept = np.delete(np.delete(C, 4, axis=0), 7, axis=1)
+    assert sub.cost_bounds() == (kept.min(), kept.max())
+    assert _options.cost_range(sub) == kept.max() - kept.min() < 1.0
+    # and the solve on the support meets tol, measured here in NumPy on the restricted C
+    res = solvers.sinkhorn(C, a, b, eps=0.1, tol=1e-9, backend=backend)
+    f, gg = np.asarray(res.f)[a > 0], np.asarray(res.g)[b > 0]
+    assert res.converged and _l1_error(kept, a[a > 0], b[b > 0], f, gg, 0.1) < 1e-8
