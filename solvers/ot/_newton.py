@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..operators import base as _ops
+from ..operators._out import check_out as _check_out
 
 
 class SchurOperator(_ops.LinearOperator):
@@ -42,6 +43,7 @@ class SchurOperator(_ops.LinearOperator):
         return self._matvec(x)
 
     def matvec_into(self, x, out):
+        _check_out("SchurOperator.matvec_into", x, out)
         return self.K.schur_matvec(self.plan, self.dcol, self.inv_drow, x, out)
 
     def diagonal(self):

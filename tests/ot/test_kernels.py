@@ -89,6 +89,7 @@ def test_numba_schur_kernels_match_reference(data, rng, monkeypatch, form):
     if form != "serial":
         monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 0)
         monkeypatch.setattr(numba_ot, "SCHUR_SCATTER_NNZ", 10 ** 9 if form == "gather" else 0)
+        monkeypatch.setattr(numba_ot, "SCHUR_MIN_CHUNKS", 1)
     csr = ref.sparse_plan(ref.prepare_cost(C), f, g, 0.05, 1e-3, 8)
     dcol, inv_drow, x, y = rng.uniform(1, 2, m), rng.uniform(1, 2, n), rng.standard_normal(m), rng.standard_normal(n)
     fast, slow = numba_ot.schur_prepare(csr, (n, m)), ref.schur_prepare(csr, (n, m))
@@ -113,6 +114,7 @@ def test_numba_schur_product_on_skewed_rows_against_scipy(n, m, form, monkeypatc
 
     monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 0)
     monkeypatch.setattr(numba_ot, "SCHUR_SCATTER_NNZ", 10 ** 9 if form == "gather" else 0)
+    monkeypatch.setattr(numba_ot, "SCHUR_MIN_CHUNKS", 1)
 
     r = np.random.default_rng(n + m)
     counts = r.integers(0, m, n)
@@ -142,6 +144,52 @@ def test_numba_schur_product_on_skewed_rows_against_scipy(n, m, form, monkeypatc
     assert all(np.array_equal(o, outs[0]) for o in outs)
     np.testing.assert_allclose(numba_ot.plan_rmatvec(sch, y), P.T @ y, rtol=0,
                                atol=1e-13 * (np.abs(P.T) @ np.abs(y)).max())
+
+
+@pytest.mark.parametrize("form", ["serial", "gather", "scatter"])
+def test_numba_schur_product_may_write_into_x(form, monkeypatch):
+    """``out`` may be ``x`` itself in every form: the serial scatter wrote ``out = dcol x`` before ``P x`` read
+    ``x`` (2 x 2 plan: [-20, 400] for [7, -5]; helper-122). The operator refuses a partial overlap."""
+    monkeypatch.setattr(numba_ot, "SCHUR_PARALLEL_NNZ", 10 ** 9 if form == "serial" else 0)
+    monkeypatch.setattr(numba_ot, "SCHUR_SCATTER_NNZ", 10 ** 9 if form == "gather" else 0)
+    monkeypatch.setattr(numba_ot, "SCHUR_MIN_CHUNKS", 1)
+    r = np.random.default_rng(5)
+    n = m = 40
+    P = (r.random((n, m)) < 0.3) * r.random((n, m))
+    import scipy.sparse as sps
+    Pc = sps.csr_matrix(P)
+    csr = (Pc.indptr.astype(np.int64), Pc.indices.astype(np.int32), Pc.data.copy())
+    dcol, inv_drow, x = r.uniform(1, 2, m), r.uniform(1, 2, n), r.standard_normal(m)
+    want = dcol * x - P.T @ (inv_drow * (P @ x))
+    sch = numba_ot.schur_prepare(csr, (n, m))
+    y = x.copy()
+    assert numba_ot.schur_matvec(sch, dcol, inv_drow, y, y) is y
+    np.testing.assert_allclose(y, want, rtol=0, atol=1e-13 * np.abs(want).max())
+    w = inv_drow.copy()
+    np.testing.assert_allclose(numba_ot.schur_matvec(sch, dcol, w, x, w), want, rtol=0, atol=1e-13 * np.abs(want).max())
+    from solvers.ot._newton import SchurOperator
+    import solvers
+    S = SchurOperator(solvers.get_backend("numba"), csr, dcol, inv_drow, (n, m))
+    buf = np.zeros(m + 1)
+    with pytest.raises(ValueError, match="shares memory"):
+        S.matvec_into(buf[:m], buf[1:])
+
+
+@pytest.mark.parametrize("mod", [numba_ot], ids=["numba"])
+@pytest.mark.parametrize("bad, err", [
+    (lambda p, i, d: (np.array([0, 3, 1, 5]), i, d), ValueError),                # decreasing: entries counted twice
+    (lambda p, i, d: (np.array([1, 2, 3, 5]), i, d), ValueError),                # not starting at 0
+    (lambda p, i, d: (np.array([0, 10 ** 7, 2, 5]), i, d), ValueError),          # beyond the entries
+    (lambda p, i, d: (p, i.astype(np.float64), d), TypeError),                   # float column indices
+    (lambda p, i, d: (p, i, d.astype(np.complex128)), TypeError),                # complex plan
+    (lambda p, i, d: (list(p), i, d), ValueError),                               # not an array
+])
+def test_schur_prepare_refuses_a_malformed_csr(mod, bad, err):
+    """Checked before any kernel runs (the gather form aborted with a double free or segfaulted on the first
+    three; the scatter forms silently miscounted: helper-122)."""
+    indptr, indices, data = np.array([0, 2, 3, 5]), np.array([0, 2, 1, 0, 2], dtype=np.int32), np.arange(1.0, 6.0)
+    with pytest.raises(err, match="CSR"):
+        mod.schur_prepare(bad(indptr, indices, data), (3, 3))
 
 
 def test_csr_scatter_places_the_block(data):

@@ -195,11 +195,14 @@ def _schur_matvec_parallel(indptr, indices, data, bounds, acc, dcol, inv_drow, x
 
 @nb.njit(cache=True)
 def _schur_matvec_serial(indptr, indices, data, bounds, acc, dcol, inv_drow, x, out):
-    """Serial :func:`_schur_matvec_parallel` (small systems: thread start-up would dominate); one
-    accumulator, ``out`` itself."""
+    """Serial :func:`_schur_matvec_parallel` (small systems: thread start-up would dominate): one chunk, one
+    accumulator ``acc[0]``; ``out`` is written only after ``x`` and ``inv_drow`` have been read, so ``out`` may
+    be ``x`` itself (scattering straight into ``out`` overwrote ``x`` before ``P x`` read it: outside review
+    helper-122)."""
     n = indptr.shape[0] - 1
-    for j in range(out.shape[0]):
-        out[j] = dcol[j] * x[j]
+    a = acc[0]
+    for j in range(a.shape[0]):
+        a[j] = 0.0
     for i in range(n):
         lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
         s = 0.0
@@ -207,7 +210,9 @@ def _schur_matvec_serial(indptr, indices, data, bounds, acc, dcol, inv_drow, x, 
             s += data[k] * x[np.uint64(indices[k])]
         s *= inv_drow[i]
         for k in range(lo, hi):
-            out[np.uint64(indices[k])] -= data[k] * s
+            a[np.uint64(indices[k])] += data[k] * s
+    for j in range(out.shape[0]):
+        out[j] = dcol[j] * x[j] - a[j]
     return out
 
 
@@ -266,6 +271,10 @@ SCHUR_CHUNKS = 16
 #: those sizes. With about 23 products a Newton step (SNS, n = 3000, eps = 1e-3: 140 products in 6 steps) the
 #: scatter is the cheaper step from about 2 10^5 entries
 SCHUR_SCATTER_NNZ = 200_000
+#: ... and when the plan fills at least this many row chunks: a plan of a few entries per row over many columns
+#: (n = m = 30000, 2.25 10^5 entries: one chunk) ran the scatter serially, 0.55 against the gather's 0.28 ms a
+#: product (helper-122)
+SCHUR_MIN_CHUNKS = 4
 #: a scaling kernel with fewer entries than this is multiplied serially
 KERNEL_PARALLEL_SIZE = 200_000
 
@@ -490,28 +499,46 @@ def row_lse_sparse(cost, g, f, eps, rho, kmax, share=0.0):
     return _sparse(cost, g, f, eps, rho, kmax, share, _width(n, m, kmax))
 
 
-def schur_prepare(csr, shape):
-    """``P`` as CSR arrays, ready for :func:`schur_matvec`: below :data:`SCHUR_PARALLEL_NNZ` stored entries
-    the serial one-pass scatter; up to :data:`SCHUR_SCATTER_NNZ` the parallel gather over a transposed copy
-    (counting sort); above it the parallel one-pass scatter, with its row chunks of about equal stored entries
-    and their column accumulators."""
+def _check_csr(csr, n, m):
+    """The CSR triple of an ``n x m`` plan, checked before any kernel indexes it without bounds checks (a
+    decreasing or shifted ``indptr`` double-counted entries silently, or crashed the process: helper-122)."""
     indptr, indices, data = csr
-    n, m = shape
+    for name, v in (("indptr", indptr), ("indices", indices), ("data", data)):
+        if not isinstance(v, np.ndarray) or v.ndim != 1:
+            raise ValueError(f"OT kernel: CSR {name} must be a 1-D NumPy array, got {type(v).__name__} "
+                             f"of shape {getattr(v, 'shape', None)}")
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(f"OT kernel: CSR indptr and indices must be integer arrays, got {indptr.dtype} and {indices.dtype}")
+    if data.dtype.kind != "f":
+        raise TypeError(f"OT kernel: CSR data must be a real floating array, got {data.dtype}")
     if indptr.shape != (n + 1,) or indices.shape != data.shape or indices.shape != (int(indptr[-1]),):
         raise ValueError(f"OT kernel: the CSR arrays do not describe a {n} x {m} matrix")
+    if int(indptr[0]) != 0 or (n and bool((np.diff(indptr) < 0).any())):
+        raise ValueError("OT kernel: CSR indptr must start at 0 and never decrease")
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= m):
         raise ValueError(f"OT kernel: CSR column indices outside [0, {m})")
+
+
+def schur_prepare(csr, shape):
+    """``P`` as CSR arrays, ready for :func:`schur_matvec`: below :data:`SCHUR_PARALLEL_NNZ` stored entries
+    the serial one-pass scatter; in parallel the one-pass scatter above :data:`SCHUR_SCATTER_NNZ` entries when
+    they make at least :data:`SCHUR_MIN_CHUNKS` row chunks (about ``4 m`` entries each, so the chunks' column
+    accumulators cost at most a quarter of the product), else the gather over a transposed copy (counting
+    sort)."""
+    n, m = shape
+    _check_csr(csr, n, m)
+    indptr, indices, data = csr
     nnz = int(indptr[-1])
+    nch = max(1, min(SCHUR_CHUNKS, n, nnz // (4 * max(m, 1))))
     if nnz <= SCHUR_PARALLEL_NNZ:
-        work, kernel = (indptr, indices, data, np.zeros(2, dtype=np.int64), np.empty((0, m))), _schur_matvec_serial
-    elif nnz <= SCHUR_SCATTER_NNZ:
+        work, kernel = (indptr, indices, data, np.zeros(2, dtype=np.int64), np.empty((1, m))), _schur_matvec_serial
+    elif nnz <= SCHUR_SCATTER_NNZ or nch < SCHUR_MIN_CHUNKS:
         t_indptr = np.empty(m + 1, dtype=np.int64)
         t_indices = np.empty_like(indices)
         t_data = np.empty_like(data)
         csr_transpose(n, m, indptr, indices, data, t_indptr, t_indices, t_data)
         work, kernel = (indptr, indices, data, t_indptr, t_indices, t_data, np.empty(n)), _schur_gather_parallel
     else:
-        nch = max(1, min(SCHUR_CHUNKS, n, nnz // (4 * max(m, 1))))    # the accumulators cost O(nch m) a product
         bounds = np.searchsorted(indptr, np.linspace(0, nnz, nch + 1), side="left").astype(np.int64)
         bounds[0], bounds[-1] = 0, n
         work, kernel = (indptr, indices, data, bounds, np.empty((nch, m))), _schur_matvec_parallel
