@@ -498,3 +498,55 @@ CASES += [
          _big32(), _w(1024, 1, zeros=30, tiny=5), _w(1024, 2, zeros=7)))
     for _m, _d in (("sinkhorn", "auto"), ("sns", "kernel"), ("auto", "auto"))
 ]
+
+
+# ------------------------------------------------------------------ the Schur product's kernel set, called directly (helper-122)
+def _schur_csr():
+    import scipy.sparse as sps
+    r = np.random.default_rng(29)
+    P = (r.random((300, 250)) < 0.4) * r.random((300, 250))
+    Pc = sps.csr_matrix(P)
+    return P, (Pc.indptr.astype(np.int64), Pc.indices.astype(np.int32), Pc.data.copy())
+
+
+def _schur_into_x(parallel, scatter):
+    """``out`` is ``x`` itself: the product must still be ``dcol x - P^T (inv_drow (P x))`` (dense reference)."""
+    from solvers._kernels.numba import ot as K
+
+    P, csr = _schur_csr()
+    saved = K.SCHUR_PARALLEL_NNZ, K.SCHUR_SCATTER_NNZ, K.SCHUR_MIN_CHUNKS
+    K.SCHUR_PARALLEL_NNZ = 0 if parallel else 10 ** 9
+    K.SCHUR_SCATTER_NNZ, K.SCHUR_MIN_CHUNKS = (0, 1) if scatter else (10 ** 9, 4)
+    try:
+        r = np.random.default_rng(30)
+        dcol, inv_drow, x = r.uniform(1, 2, 250), r.uniform(1, 2, 300), r.standard_normal(250)
+        want = dcol * x - P.T @ (inv_drow * (P @ x))
+        got = K.schur_matvec(K.schur_prepare(csr, P.shape), dcol, inv_drow, x, x)
+    finally:
+        K.SCHUR_PARALLEL_NNZ, K.SCHUR_SCATTER_NNZ, K.SCHUR_MIN_CHUNKS = saved
+    err = float(np.abs(got - want).max() / np.abs(want).max())
+    return "verified" if err < 1e-13 else ("wrong", f"out is x: relative error {err:.1e}")
+
+
+def _schur_bad(fix):
+    from solvers._kernels.numba import ot as K
+
+    P, (indptr, indices, data) = _schur_csr()
+    return lambda: K.schur_prepare(fix(indptr.copy(), indices.copy(), data.copy()), P.shape)
+
+
+def _swap_rows(p, i, d):
+    p[5], p[6] = p[6], p[5]                 # a decreasing indptr
+    return p, i, d
+
+
+CASES += [(f"schur_matvec out is x ({'parallel' if _p else 'serial'}, {'scatter' if _s else 'gather'})",
+           lambda p=_p, s=_s: _schur_into_x(p, s)) for _p, _s in ((False, False), (True, False), (True, True))]
+CASES += [
+    ("schur_prepare: decreasing indptr", _expect_error(_schur_bad(_swap_rows), "indptr")),
+    ("schur_prepare: indptr not from 0", _expect_error(_schur_bad(lambda p, i, d: (p + 1, i, d)), "indptr")),
+    ("schur_prepare: float column indices", _expect_error(_schur_bad(lambda p, i, d: (p, i + 0.5, d)), "indices")),
+    ("schur_prepare: complex plan values", _expect_error(_schur_bad(lambda p, i, d: (p, i, d + 0j)), "data")),
+    ("schur_prepare: column index = m", _expect_error(_schur_bad(lambda p, i, d: (p, np.where(i == i.max(), 250, i)
+                                                                                 .astype(np.int32), d)), "column")),
+]

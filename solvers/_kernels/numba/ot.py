@@ -512,7 +512,9 @@ def _check_csr(csr, n, m):
     if data.dtype.kind != "f":
         raise TypeError(f"OT kernel: CSR data must be a real floating array, got {data.dtype}")
     if indptr.shape != (n + 1,) or indices.shape != data.shape or indices.shape != (int(indptr[-1]),):
-        raise ValueError(f"OT kernel: the CSR arrays do not describe a {n} x {m} matrix")
+        raise ValueError(f"OT kernel: the CSR arrays do not describe a {n} x {m} matrix: indptr needs {n + 1} entries "
+                         f"ending at len(indices) == len(data), got {indptr.shape[0]} entries ending at "
+                         f"{int(indptr[-1]) if indptr.size else None}, {indices.shape[0]} indices, {data.shape[0]} values")
     if int(indptr[0]) != 0 or (n and bool((np.diff(indptr) < 0).any())):
         raise ValueError("OT kernel: CSR indptr must start at 0 and never decrease")
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= m):
