@@ -129,7 +129,7 @@ def test_numba_schur_product_on_skewed_rows_against_scipy(n, m, form, monkeypatc
     sch = numba_ot.schur_prepare((indptr, indices, data), (n, m))
     assert sch.kernel is (numba_ot._schur_gather_parallel if form == "gather" else numba_ot._schur_matvec_parallel)
     if form == "scatter" and n > 1:
-        bounds, acc = sch.work[3:]
+        bounds, acc = sch.operands[3:]
         assert acc.shape[0] > 1 and bounds[0] == 0 and bounds[-1] == n and (np.diff(bounds) >= 0).all()
     scale = np.abs(dcol * x).max() + np.abs(P.T @ (inv_drow * np.abs(P @ np.abs(x)))).max()
     outs = []
