@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import Callback, Status, Timer, stopped_message
-from . import _common, _options, _result
+from . import _common, _mass, _options, _result
 
 
 class SinkhornRun:
@@ -341,8 +341,8 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
     geom = inputs.geometry()
     # the run is on unit mass (the float32 range, the kernel's scaling window and the stages'
     # tolerance are absolute); potentials and errors are mapped back at the end
-    a, b, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
-    cb = _common.MassCallback(callback, shift, mass, xp, inputs)
+    a, b, tol, mass, shift = _mass.unit_mass(inputs, opts.tol)
+    cb = _mass.MassCallback(callback, shift, mass, xp, inputs)
     maxiter = 100_000 if opts.maxiter is None else opts.maxiter
     check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]

@@ -108,7 +108,7 @@ import numpy as np
 
 from .. import nonlinear
 from ..results import Callback, Status, Timer, stopped_message
-from . import _common, _options, _result, _sns_stages
+from . import _common, _mass, _options, _result, _sns_stages
 from ._sns_kernel import NEWTON_KERNEL_MAX, NewtonKernel
 from ._sns_stages import _measure_at_target, _newton_stage, _restore_best, _sinkhorn_stage
 
@@ -313,8 +313,8 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     geom = inputs.geometry()
     # the solve runs on unit mass (its thresholds -- shift, switch_tol, polish_above, the float32
     # range -- are absolute); potentials and errors are mapped back (f + eps log mass, err * mass)
-    an, bn, tol, mass, shift = _common.unit_mass(inputs, opts.tol)
-    cb = _common.MassCallback(callback, shift, mass, xp, inputs)
+    an, bn, tol, mass, shift = _mass.unit_mass(inputs, opts.tol)
+    cb = _mass.MassCallback(callback, shift, mass, xp, inputs)
     stages = [eps]
     if opts.factor is not None:
         auto = opts.eps_scaling == "auto"
