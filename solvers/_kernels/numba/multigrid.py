@@ -26,7 +26,7 @@ Fusions (each saves whole-grid memory passes; all are exact re-orderings of the 
 * Levels below ``SERIAL_BELOW`` points call serial twins of the kernels (same code, compiled without
   ``parallel``): starting the parallel regions costs more than the work on small grids.
 
-Galerkin (black-box) levels use CSR kernels: ``_csr_mv`` (transfers ``P``, ``P^T`` and level
+Galerkin (black-box) levels use the CSR kernels of :mod:`.mgcsr`: ``_csr_mv`` (transfers ``P``, ``P^T`` and level
 products), ``_csr_res`` (residual and its norm in one pass) and ``_mcgs``, multicolour Gauss-Seidel
 over the parity colours with the level's rows stored in colour order, so every colour is one
 parallel loop over a contiguous block of the matrix.
@@ -37,6 +37,7 @@ import numpy as np
 from ... import _workspace
 from .rbwave import twin as _twin
 from ._stencil_rows import residual_plane3c, residual_row2c
+from .mgcsr import _csr_mv, _flat, csr_level, csr_matvec, csr_residual, csr_smooth, csr_transfer  # noqa: F401
 
 _FM = {"reassoc", "contract", "nsz"}
 
@@ -399,93 +400,6 @@ def residual_restrict(op, u, f, out, R, work):
     else:
         _stencil.residual(op, u, f, work)
     restrict(work, out, R)
-
-
-# ----------------------------------------------------------------------------- Galerkin (CSR) levels
-@nb.njit(parallel=True, cache=True)
-def _csr_mv(indptr, indices, data, x, out, add):
-    """``out = A x`` (``out += A x`` when ``add``); rows in parallel, each summed in index order."""
-    for i in nb.prange(out.shape[0]):
-        s = 0.0
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):    # unsigned: no wrap-around test
-            s += data[p] * x[np.uint64(indices[p])]
-        out[i] = out[i] + s if add else s
-
-
-@nb.njit(parallel=True, cache=True)
-def _csr_res(indptr, indices, data, u, f, r):
-    """``r = f - A u``; returns ``r . r``."""
-    tot = 0.0
-    for i in nb.prange(r.shape[0]):
-        s = 0.0
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            s += data[p] * u[np.uint64(indices[p])]
-        v = f[i] - s
-        r[i] = v
-        tot += v * v
-    return tot
-
-
-@nb.njit(parallel=True, cache=True)
-def _mcgs(indptr, indices, data, dinv, order, cptr, u, f, reverse):
-    """One multicolour Gauss-Seidel sweep (colours in order, or reversed); a colour's points in parallel.
-
-    The matrix rows are stored in colour order (row ``t`` of ``indptr/indices/data`` is grid point
-    ``order[t]``), so each colour streams through a contiguous block of the matrix."""
-    ncol = cptr.shape[0] - 1
-    for cc in range(ncol):
-        c = ncol - 1 - cc if reverse else cc
-        s0 = cptr[c]
-        for t in nb.prange(cptr[c + 1] - s0):
-            q = s0 + t
-            i = order[q]
-            s = 0.0
-            for p in range(np.uint64(indptr[q]), np.uint64(indptr[q + 1])):
-                s += data[p] * u[np.uint64(indices[p])]
-            u[i] += dinv[i] * (f[i] - s)
-
-
-def _flat(a):
-    """A flat view of the grid array ``a`` (never a copy: writes must reach ``a``)."""
-    v = a.view()
-    v.shape = (-1,)
-    return v
-
-
-def csr_transfer(M):
-    """The SciPy CSR matrix ``M`` (sorted, 64-bit indices) as a transfer."""
-    M = M.tocsr()
-    M.sort_indices()
-    M.indptr, M.indices = M.indptr.astype(np.int64), M.indices.astype(np.int64)
-    return M
-
-
-def csr_level(C, order, cptr):
-    """Storage of a coarse CSR level: the matrix, its rows in colour order (``G``, for the smoother), its
-    inverse diagonal and the colour-sorted point indices."""
-    C = csr_transfer(C)
-    order = np.ascontiguousarray(order, dtype=np.int64)
-    return {"A": C, "G": csr_transfer(C[order]), "dinv": 1.0 / C.diagonal(), "order": order,
-            "cptr": np.ascontiguousarray(cptr, dtype=np.int64)}
-
-
-def csr_matvec(L, x, out):
-    """``out = A x`` on a CSR level."""
-    A = L["A"]
-    _csr_mv(A.indptr, A.indices, A.data, x.reshape(-1), _flat(out), False)
-
-
-def csr_residual(L, u, f, r):
-    """``r = f - A u`` on a CSR level; returns ``r . r``."""
-    A = L["A"]
-    return float(_csr_res(A.indptr, A.indices, A.data, u.reshape(-1), f.reshape(-1), _flat(r)))
-
-
-def csr_smooth(L, u, f, reverse):
-    """One multicolour Gauss-Seidel sweep in place (colours reversed when ``reverse``: the adjoint)."""
-    A = L["G"]
-    _mcgs(A.indptr, A.indices, A.data, L["dinv"], L["order"], L["cptr"], _flat(u), f.reshape(-1),
-          bool(reverse))
 
 
 def split_level(op, P, R, coarse_shape):
