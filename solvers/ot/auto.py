@@ -10,10 +10,31 @@ solve. The rule is a threshold on the *relative* regularisation
     eps_rel >= threshold(n m)  ->  solvers.sinkhorn
     otherwise                  ->  solvers.sns
 
-with ``threshold = 3e-3`` up to ``n m = 9e4``, ``1e-2`` from ``n m = 9e6`` on, and
-log-log interpolation in between (:func:`threshold`; ``5.6e-3`` at ``n m = 1e6``). Session 33 re-measured the
-crossover after SNS became faster (its row selection in session 27, the Schur product and row fill in
-session 32): the values before were ``1.5e-3`` up to ``n m = 1e6`` and ``3.5e-3`` from ``9e6``.
+with ``threshold = 3e-3`` up to ``n m = 9e4``, ``4.5e-3`` at ``n m = 1e6``, ``1.4e-2`` from
+``n m = 9e6`` on, and log-log interpolation in between (:func:`threshold`). Session 37 re-measured the
+crossover after SNS's Schur product became 9-18 % faster at n >= 3000 (session 36): at n = 3000 the
+rule of session 33 (``1e-2`` from ``9e6``, one straight log-log line from ``9e4``) picked Sinkhorn at
+``eps_rel = 1e-2``, 1.17x slower than SNS. Session 33's values were ``3e-3`` / ``1e-2`` (``5.6e-3`` at
+``n m = 1e6``), the values before ``1.5e-3`` up to ``n m = 1e6`` and ``3.5e-3`` from ``9e6``.
+
+Measured in session 37 (``benchmarks/ot_sns.py --auto-rule --repeats 5``, the set-up below, two Numba
+threads, the two routines' runs interleaved, medians; ``benchmarks/results/ot_sns_auto_rule_s37_zen5.json``),
+wall time of Sinkhorn / wall time of SNS (CPU-time ratios within 0.04 of these except 0.93 at n = 300,
+3e-3):
+
+    ========  ======  ======  ======  ======  ======  ======  ======  ======  ======
+    eps_rel   3e-2    2e-2    1.5e-2  1e-2    7e-3    5e-3    3e-3    2e-3
+    n = 300                           0.44    0.67    0.78    1.08    1.70
+    n = 1000  0.20    0.31    0.44    0.55    0.83    0.88    2.09
+    n = 2000                          0.75    1.19    1.57    3.17    3.96
+    n = 3000  0.50    0.91    0.96    1.17    2.07    3.21    5.70
+    n = 5000  0.52    0.54    1.03*   1.57
+    ========  ======  ======  ======  ======  ======  ======  ======  ======  ======
+
+The ratio crosses 1 near ``3e-3`` at n = 300, between ``5e-3`` and ``3e-3`` at n = 1000, between ``1e-2``
+and ``7e-3`` at n = 2000 (the interpolated threshold there is ``9.2e-3``) and near ``1.4e-2`` at n = 3000:
+the anchors above; at n = 5000 (``*``: measured at ``1.4e-2``, three repeats) it crosses there too, so the
+threshold is held beyond ``9e6``. Next to a crossover the two routines are within 20 % of each other.
 
 Near the threshold the better routine depends on the machine (one cost matrix pass against a
 sparse solve: at n = 1000, eps_rel = 3e-3, Sinkhorn took 0.098 s and SNS 0.136 s on an AMD EPYC,
@@ -96,24 +117,30 @@ from . import _common
 
 #: relative regularisation at and above which Sinkhorn is chosen, for n m <= SIZE_SMALL (measured at n = 300)
 EPS_REL_SMALL = 3e-3
-#: ... and for n m >= SIZE_LARGE (measured at n = 3000; log-log interpolation in between: 5.6e-3 at n m = 1e6,
-#: where n = 1000 crossed at 5e-3)
-EPS_REL_LARGE = 1e-2
-SIZE_SMALL, SIZE_LARGE = 9e4, 9e6
+#: ... at n m = SIZE_MID (measured at n = 1000, session 37)
+EPS_REL_MID = 4.5e-3
+#: ... and for n m >= SIZE_LARGE (measured at n = 3000, session 37; log-log interpolation between the anchors:
+#: 9.2e-3 at n m = 4e6, where n = 2000 crossed between 7e-3 and 1e-2)
+EPS_REL_LARGE = 1.4e-2
+SIZE_SMALL, SIZE_MID, SIZE_LARGE = 9e4, 1e6, 9e6
 #: the Sinkhorn -> SNS switch (:class:`SwitchRule`): checked every SWITCH_EVERY iterations, the decay
 #: measured over the last SWITCH_WINDOW, switching when more than SWITCH_KAPPA iterations are predicted
 SWITCH_EVERY, SWITCH_WINDOW, SWITCH_KAPPA = 20, 10, 400
 
+_ANCHORS = ((SIZE_SMALL, EPS_REL_SMALL), (SIZE_MID, EPS_REL_MID), (SIZE_LARGE, EPS_REL_LARGE))
+
 
 def threshold(size: float) -> float:
     """The ``eps / (C.max() - C.min())`` at and above which :func:`auto` picks Sinkhorn, for a
-    cost matrix of ``size = n m`` entries (module notes)."""
+    cost matrix of ``size = n m`` entries: the measured crossovers at n = 300, 1000 and 3000,
+    log-log interpolated between them and held constant outside (module notes)."""
     if size <= SIZE_SMALL:
         return EPS_REL_SMALL
     if size >= SIZE_LARGE:
         return EPS_REL_LARGE
-    t = math.log(size / SIZE_SMALL) / math.log(SIZE_LARGE / SIZE_SMALL)
-    return math.exp((1 - t) * math.log(EPS_REL_SMALL) + t * math.log(EPS_REL_LARGE))
+    (s0, e0), (s1, e1) = (_ANCHORS[0], _ANCHORS[1]) if size <= SIZE_MID else (_ANCHORS[1], _ANCHORS[2])
+    t = math.log(size / s0) / math.log(s1 / s0)
+    return math.exp((1 - t) * math.log(e0) + t * math.log(e1))
 
 
 def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None = None) -> tuple:
