@@ -230,7 +230,9 @@ def test_auto_degree_does_not_call_a_kink_resolved_at_a_moderate_tol(f, dom, tol
     (at 2000 random points, against f itself) exceeds tol."""
     from solvers.approx import chebtucker as build
 
-    with pytest.warns(RuntimeWarning, match="decay algebraically"):
+    # (since session 37 a mode whose small tail fails the decay test is doubled up to twice more, _sample.DECAY_GROW,
+    # and there the tail estimate of |x| can rise above tol again: either warning is the true one)
+    with pytest.warns(RuntimeWarning, match="decay algebraically|trailing Chebyshev coefficients are above tol"):
         ct = build(f, dom, tol=tol)
     lo, hi = np.array(dom).T
     x = lo + np.random.default_rng(0).random((2000, len(dom))) * (hi - lo)
