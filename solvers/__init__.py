@@ -26,6 +26,7 @@ _LAZY = {
     "gmres": ("solvers.linear.gmres", "gmres"),
     "cdm": ("solvers.linear.cdm", "cdm"),
     "linear": ("solvers.linear", None),
+    "multigrid": ("solvers.linear.multigrid", "multigrid"),
     "sinkhorn": ("solvers.ot.sinkhorn", "sinkhorn"),
     "sns": ("solvers.ot.sns", "sns"),
     "newton": ("solvers.nonlinear.newton", "newton"),

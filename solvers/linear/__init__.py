@@ -1,4 +1,4 @@
-"""Krylov solvers (cg, minres, gmres, cdm) and preconditioners (jacobi, chebyshev; the multigrid V-cycle is ``solvers.linear.multigrid.multigrid``).
+"""Krylov solvers (cg, minres, gmres, cdm) and preconditioners (jacobi, chebyshev; the multigrid V-cycle is ``solvers.multigrid``, defined in ``solvers.linear.multigrid``).
 
 All solvers take keyword-only options after ``(A, b)`` with SciPy's names
 (``x0, rtol, atol, maxiter, M, callback``; ``gmres``'s ``maxiter`` counts

@@ -334,7 +334,7 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
         msg = f"{method}: converged in {nit} iterations, residual {rnorm:.3e} <= tolerance {tol:.3e}"
     elif status == Status.MAXITER and not reason:
         try_m = ("a stronger preconditioner" if sysm.M_raw is not None else
-                 "a preconditioner (M=solvers.linear.jacobi(A) / chebyshev(A) / multigrid)")
+                 "a preconditioner (M=solvers.linear.jacobi(A) / solvers.linear.chebyshev(A) / solvers.multigrid(A))")
         msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
                f"{tol:.3e}. Try {try_m}, a larger maxiter or a looser rtol")
     elif status == Status.STOPPED:
