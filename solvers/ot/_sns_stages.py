@@ -204,7 +204,13 @@ def _measure_at_target(run: _Run, st: _State, eps: float, tol: float) -> None:
     potentials at the problem's eps (after the polish g-update), so the result is consistent."""
     status = st.status
     st.eps, st.tol, st.lse_r, st.prev_err, st.producer = eps, tol, None, math.inf, RESTART
-    _measure(run, st)
+    cb = run.cb
+    if status == Status.STOPPED:       # the callback raised StopIteration: it is not called again (helper-123)
+        run.cb = None
+    try:
+        _measure(run, st)
+    finally:
+        run.cb = cb
     st.status = Status.NONFINITE if not math.isfinite(st.err) else Status.CONVERGED if st.err <= tol else status
 
 

@@ -183,3 +183,30 @@ def test_results_pickle_small_and_plan_after_unpickling(rng, backend, method):
         assert getattr(back, k) == getattr(res, k), k
     np.testing.assert_array_equal(back.f, res.f)
     assert back.plan().shape == (200, 150) and (back.plan()[[3, 50]] == 0).all()
+
+
+@pytest.mark.parametrize("form", ["intermediate", "xk"])
+def test_sns_stop_during_an_eps_stage_calls_the_callback_no_more(rng, form):
+    """A StopIteration raised during an intermediate eps stage ended SNS with one more row measured at the
+    problem's eps, and that row called the callback again (4 calls for a stop at 3: outside review helper-123)."""
+    p = random_problem(rng, 60, 50, 1e-4)
+    calls = []
+
+    def cb_ir(intermediate_result):
+        calls.append(intermediate_result.nit)
+        if len(calls) >= 3:
+            raise StopIteration
+
+    def cb_xk(xk):
+        calls.append(len(calls) + 1)
+        if len(calls) >= 3:
+            raise StopIteration
+
+    res = solvers.sns(p, tol=1e-8, callback=cb_ir if form == "intermediate" else cb_xk, backend="numba")
+    assert res.stats["eps_stages"] > 1
+    assert len(calls) == 3, calls
+    assert res.status == "stopped" and not res.converged and "callback" in res.message
+    # the returned potentials' error at the problem's eps, measured independently
+    P = np.exp((res.f[:, None] + res.g[None, :] - p.C) / p.eps)
+    err = np.abs(P.sum(1) - p.a).sum() + np.abs(P.sum(0) - p.b).sum()
+    assert abs(err - res.marginal_error) <= 1e-9 + 1e-6 * err
