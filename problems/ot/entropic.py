@@ -174,11 +174,19 @@ class EntropicOT:
 
         Parameters
         ----------
+        x, y : array_like, shape (n, d) and (m, d)
+            The points (a 1-D array is ``d = 1``).
+        a, b : array_like, optional
+            Non-negative weights of the points (default uniform, ``1/n`` and ``1/m``).
         cost : {"sqeuclidean", "euclidean"} or callable
             ``|x - y|^2``, ``|x - y|`` or ``cost(x, y) -> (n, m) array``.
+        eps : float
+            Entropic regularisation (> 0), in the units of the (scaled) cost.
         scale : None, "max" or float
             Divide the cost by its maximum (``"max"``) or by a number; ``eps``
             is relative to the scaled cost.
+        normalize : bool
+            Rescale ``a`` and ``b`` to unit mass (default False: their masses must be equal).
         """
         x = _checks.real_array("x", x, ndims=(1, 2), what="(n, d) point array")
         y = _checks.real_array("y", y, ndims=(1, 2), what="(m, d) point array")
@@ -249,6 +257,8 @@ class EntropicOT:
         p : {1, 2}
             Cost ``|x - y|^p`` between cell centres; the optimal cost of the
             unregularised problem is ``W_p^p``.
+        eps : float
+            Entropic regularisation (> 0), in the units of the cost.
         extent : sequence of float, optional
             Physical side length per axis (default 1 for every axis); cell
             centres are at ``(k + 1/2) * extent / size``.

@@ -139,6 +139,8 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     rng : int, numpy.random.Generator or None, default 0
         Seed of the start vector: the default makes the bounds (and a Chebyshev
         preconditioner built from them) reproducible; ``None`` draws a fresh one.
+    backend : str or Backend, optional
+        Where the Lanczos vectors live (default: from ``A``).
 
     Returns
     -------

@@ -140,7 +140,8 @@ def threshold(size: float) -> float:
         return EPS_REL_LARGE
     (s0, e0), (s1, e1) = (_ANCHORS[0], _ANCHORS[1]) if size <= SIZE_MID else (_ANCHORS[1], _ANCHORS[2])
     t = math.log(size / s0) / math.log(s1 / s0)
-    return math.exp((1 - t) * math.log(e0) + t * math.log(e1))
+    # held between its anchors: rounding put the value one ulp below EPS_REL_SMALL just above SIZE_SMALL (helper-124)
+    return min(max(math.exp((1 - t) * math.log(e0) + t * math.log(e1)), e0), e1)
 
 
 def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None = None) -> tuple:
@@ -152,10 +153,14 @@ def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None =
     if not cost_range > 0:
         return "sinkhorn", "constant cost matrix: every plan has the same cost, Sinkhorn converges at once"
     rel, thr = (eps / cost_range if rel is None else rel), threshold(size)
+    digits = 3
+    while digits < 17 and f"{rel:.{digits}g}" == f"{thr:.{digits}g}" and rel != thr:
+        digits += 1                    # enough digits to show which side of the threshold eps lies (helper-124)
+    r, t = f"{rel:.{digits}g}", f"{thr:.{digits}g}"
     if rel >= thr:
-        return "sinkhorn", (f"eps / (C.max() - C.min()) = {rel:.3g} >= {thr:.3g} (the threshold at n m = {size:.3g}): "
+        return "sinkhorn", (f"eps / (C.max() - C.min()) = {r} >= {t} (the threshold at n m = {size:.3g}): "
                             "Sinkhorn needs few iterations and each is two kernel products")
-    return "sns", (f"eps / (C.max() - C.min()) = {rel:.3g} < {thr:.3g} (the threshold at n m = {size:.3g}): "
+    return "sns", (f"eps / (C.max() - C.min()) = {r} < {t} (the threshold at n m = {size:.3g}): "
                    "Sinkhorn would need ~1/eps iterations; the Newton stage of SNS needs a few dozen")
 
 
@@ -166,8 +171,8 @@ def _cost_range(data, backend) -> tuple:
     be = _backends.get_backend(backend, C)
     try:
         xp_C = be.asarray(C)
-        if xp_C.dtype.kind not in "fiu":           # complex, bool, object...: left to the routine's clear error
-            return math.nan, 0.0, math.nan
+        if xp_C.dtype.kind not in "biuf":          # complex, object...: left to the routine's clear error (bool is
+            return math.nan, 0.0, math.nan         # a 0/1 cost the routines accept: helper-124)
         hi, lo = float(xp_C.max()), float(xp_C.min())
         return hi - lo, float(xp_C.size), 0.5 * hi - 0.5 * lo
     except (TypeError, ValueError):
@@ -248,7 +253,8 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")
     e = _common.positive_eps(pre_eps, " (problem.eps)" if hasattr(data, "C") else "")
     rng, size, half = _cost_range(data, backend)
-    rel = 0.5 * e / half if half > 0 else math.nan     # eps / (C.max() - C.min()), no overflow
+    # eps / (C.max() - C.min()) without overflow; a subnormal range whose half rounds to 0 divides directly
+    rel = 0.5 * e / half if half > 0 else (e / rng if rng > 0 else math.nan)
     name, reason = choose(e, rng, size, rel=rel) if not math.isnan(rng) else ("sns", "cost range unknown")
     _check_options(options, name, reason)
     dom = options.get("domain", "auto")

@@ -269,6 +269,9 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         solve for ``eps_k = eps / eps_scaling**k`` from the first value above
         ``eps_start * (C.max() - C.min())`` down to ``eps`` (each stage warm-started,
         intermediate stages to tolerance 1e-6). Stage 1 (Sinkhorn) runs at the first eps.
+    eps_start : float, default 1e-3
+        Where the continuation starts, relative to the cost range ``C.max() - C.min()`` (see
+        ``eps_scaling``); an ``eps`` at or above it runs a single stage.
     polish, polish_above : bool, float
         While the error exceeds ``polish_above``, every Newton iteration starts with a free
         Sinkhorn g-update (it reuses the column LSE of the gradient).

@@ -282,3 +282,24 @@ def test_unsafe_float32_kernel_falls_back_to_float64_not_log_steps(rng, monkeypa
     st = res.stats
     assert res.converged and st["float32_steps"] == 0 and st["log_steps"] == 0 and st["unsafe_kernels"] == 1, st
     np.testing.assert_allclose(res.plan(), good.plan(), atol=1e-9)
+
+
+def test_auto_rule_edge_inputs():
+    """Outside review helper-124: a bool cost matrix had 'cost range unknown' and went to SNS; a subnormal range
+    whose half rounds to 0 gave eps_rel = nan (SNS); the reason printed '0.003 < 0.003' next to the threshold; and
+    the threshold dipped one ulp below its first anchor just above SIZE_SMALL."""
+    r0 = np.random.default_rng(0)
+    x, y = r0.random((40, 2)), r0.random((50, 2))
+    Cb = ((x[:, None] - y[None]) ** 2).sum(-1) > 0.5
+    res = auto(Cb, None, None, eps=0.05)
+    assert res.stats["auto_choice"] == "sinkhorn" and res.converged
+    ref = auto(Cb.astype(float), None, None, eps=0.05)
+    np.testing.assert_allclose(res.cost, ref.cost, rtol=1e-12)
+    res = auto(np.array([[0.0, 5e-324], [5e-324, 0.0]]), None, None, eps=1.0)
+    assert res.stats["auto_choice"] == "sinkhorn" and "= inf >=" in res.stats["auto_reason"]
+    name, why = choose(EPS_REL_SMALL * (1 - 1e-9), 1.0, 9e4)
+    assert name == "sns" and "0.002999999997 < 0.003 " in why
+    s = np.sort(np.concatenate([np.logspace(4, 8, 2001), np.nextafter([9e4, 1e6, 9e6], np.inf),
+                                np.nextafter([9e4, 1e6, 9e6], -np.inf)]))
+    thr = np.array([threshold(v) for v in s])
+    assert np.all(np.diff(thr) >= 0) and thr.min() == EPS_REL_SMALL and thr.max() == EPS_REL_LARGE
