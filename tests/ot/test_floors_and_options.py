@@ -245,3 +245,21 @@ def test_the_cost_bounds_read_by_the_input_check_are_those_of_the_geometry(backe
     res = solvers.sinkhorn(C, a, b, eps=0.1, tol=1e-9, backend=backend)
     f, gg = np.asarray(res.f)[a > 0], np.asarray(res.g)[b > 0]
     assert res.converged and _l1_error(kept, a[a > 0], b[b > 0], f, gg, 0.1) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_cost_near_the_float64_limit_is_finite_and_right(method):
+    """Outside review helper-124: costs near -1.7e308 gave res.cost = -inf with converged=True on the numba backend
+    (the row-max-shifted sum of e_j C_j overflowed before the row's exp(mx) factor). The cost is now summed again
+    scaled by a power of two; checked against <P, C> in NumPy with C scaled by 2^-10 (exact)."""
+    fn = getattr(solvers, method)
+    C1 = np.full((3, 3), -1.7e308)
+    C1[0, 0] = -1.6e308
+    C2 = np.random.default_rng(0).uniform(-1.0, 1.0, (40, 50)) * 1e308
+    for C in (C1, C2):
+        res = fn(C, None, None, eps=1e306, backend="numba")
+        assert res.converged, res.message
+        with np.errstate(over="ignore"):
+            P = np.exp((res.f[:, None] + res.g[None, :] - C) / 1e306)
+        ref = float((P * (C * 2.0 ** -10)).sum()) * 2.0 ** 10
+        assert np.isfinite(res.cost) and abs(res.cost - ref) <= 1e-12 * abs(ref)

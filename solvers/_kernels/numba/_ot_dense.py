@@ -170,6 +170,31 @@ def _row_cost(Crow, fi, g, inv_eps, mx):
     return s
 
 
+#: a row's cost sum that overflows (costs near the float64 limit, e.g. -1.7e308: helper-124 saw cost = -inf with
+#: converged=True) is summed again with every cost scaled by COST_DOWN (a power of two: exact) and scaled back
+#: after the row's exp(mx) factor; no fast-math there, so neither the scaling nor the test is reassociated away
+COST_DOWN, COST_UP = 2.0 ** -512, 2.0 ** 512
+
+
+@nb.njit(cache=True)
+def _row_cost_scaled(Crow, fi, g, inv_eps, mx):
+    """:func:`_row_cost` with every cost scaled by :data:`COST_DOWN` (the rare overflow path)."""
+    s = 0.0
+    for j in range(Crow.shape[0]):
+        x = ((fi + g[j]) - Crow[j]) * inv_eps - mx
+        s += (_exp_le0(x) if x >= _XMIN else 0.0) * (Crow[j] * COST_DOWN)
+    return s
+
+
+@nb.njit(cache=True)
+def _weighted_scaled(e, Crow):
+    """``sum_j e_j (Crow_j COST_DOWN)`` (the overflow path of the one-pass summary)."""
+    s = 0.0
+    for j in range(Crow.shape[0]):
+        s += e[j] * (Crow[j] * COST_DOWN)
+    return s
+
+
 @nb.njit(parallel=True, cache=True)
 def _plan_cost(C, f, g, inv_eps, out):
     """out[i] = sum_j P_ij C_ij with P_ij = exp((f_i + g_j - C_ij) / eps) (row-max shifted fast exp,
@@ -177,7 +202,13 @@ def _plan_cost(C, f, g, inv_eps, out):
     n, m = C.shape
     for i in nb.prange(n):
         mx = _pair_row_max(C[i], f[i], g, inv_eps)
-        out[i] = _row_cost(C[i], f[i], g, inv_eps, mx) * math.exp(mx) if np.isfinite(mx) else 0.0
+        if not np.isfinite(mx):
+            out[i] = 0.0
+            continue
+        c = _row_cost(C[i], f[i], g, inv_eps, mx) * math.exp(mx)
+        if not np.isfinite(c):
+            c = (_row_cost_scaled(C[i], f[i], g, inv_eps, mx) * math.exp(mx)) * COST_UP
+        out[i] = c
     return out.sum()
 
 

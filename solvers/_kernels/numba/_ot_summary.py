@@ -39,7 +39,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._ot_dense import _FM_SAFE, _XMIN, _exp_le0
+from ._ot_dense import _FM_SAFE, _XMIN, COST_UP, _exp_le0, _weighted_scaled
 
 #: largest spread of the row maxima of the exponent for which the one-pass column sums are used
 SPREAD = 600.0
@@ -116,7 +116,10 @@ def _summary(C, f, g, inv_eps, log_r, row_cost, parts, shifts, lows):
             _shifted_exp(buf, mx)
             s, c = _reduce(buf, C[i], math.exp(mx - M), q)
             log_r[i] = mx + math.log(s)
-            row_cost[i] = c * math.exp(mx)
+            c = c * math.exp(mx)
+            if not np.isfinite(c):        # costs near the float64 limit: summed again scaled (_ot_dense.COST_DOWN)
+                c = (_weighted_scaled(buf, C[i]) * math.exp(mx)) * COST_UP
+            row_cost[i] = c
         shifts[t] = M
         lows[t] = lo
     return ok.all()
