@@ -42,8 +42,10 @@ def main():
     exact = (ma[0] - mb[0]) ** 2 + (ma[1] - mb[1]) ** 2
     print(f"method {res.method} ({res.backend}): {res.status}, {res.nit} iterations, {res.stats['time_s']:.2f} s")
     if res.method == "sns":
-        print(f"  {res.stats['sinkhorn_steps']} Sinkhorn + {res.stats['newton_steps']} Newton steps, "
-              f"{res.stats['cg_iterations']} CG iterations")
+        restarts = res.nit - res.stats["sinkhorn_steps"] - res.stats["newton_steps"]
+        print(f"  {res.stats['sinkhorn_steps']} Sinkhorn + {res.stats['newton_steps']} Newton steps"
+              + (f" + {restarts} restart rows (a new eps stage or a fallback)" if restarts else "")
+              + f", {res.stats['cg_iterations']} CG iterations")
     print(f"L1 marginal error      {res.history['marginal_error'][-1]:.2e}")
     print(f"entropic W2^2 = <P, C> {res.cost:.6f}   (W2 = {np.sqrt(res.cost):.5f})")
     print(f"continuous W2^2        {exact:.6f}   (W2 = {np.sqrt(exact):.5f}; the blobs are truncated to the square)")
