@@ -263,6 +263,11 @@ def chebyshev(A, *, degree: int = 8, bounds: tuple[float, float] | None = None, 
               safety: float = 1.05, lower_ratio: float | None = None, rng=0, backend=None) -> ChebyshevPreconditioner:
     """Chebyshev polynomial preconditioner for SPD ``A``.
 
+    A fixed-degree polynomial in ``A`` only compresses the spectrum by a bounded factor, so it helps little
+    when ``cond(A)`` is huge: on a 127^2 Poisson checkerboard of contrast 1e6 CG took 11 102 iterations with it,
+    435 with :func:`jacobi` (which removes the diagonal's scale) and 10 with :func:`solvers.multigrid` (outside
+    review helper-123). For coefficient jumps use multigrid.
+
     Parameters
     ----------
     A : SPD operator
