@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.optimize import least_squares, minimize, rosen, rosen_der, rosen_hess, rosen_hess_prod
 
 import solvers
@@ -539,3 +540,26 @@ def test_minimisers_with_null_directions_or_valleys_are_not_called_saddles(metho
                    hess=lambda x: np.array([[2 * x[1] ** 2, 2 * (2 * x[0] * x[1] - 1)],
                                             [2 * (2 * x[0] * x[1] - 1), 2 * x[0] ** 2]]), method=method, tol=tol)
         assert r.converged, r.message
+
+
+@pytest.mark.parametrize("n", [100, 2000])
+@pytest.mark.parametrize("form", ["hessp newton-cg", "hessp grad-reg", "sparse newton-cg"])
+def test_saddle_behind_a_wide_spectrum_is_not_converged(n, form):
+    """Outside review helper-126: f = x^T diag(d) x / 2 with d = (-1, ..., 1000) from a point on the saddle's stable
+    manifold ended 'converged' at the saddle x = 0 with hessp or a sparse hess: 30 CG iterations from a random
+    right-hand side did not reach the eigenvalue -1 (analytic here). The Lanczos probe now takes up to 100 steps.
+    The positive definite twin still converges, to the analytic minimiser 1 / d."""
+    d = np.linspace(1.0, 1000.0, n)
+    d[0] = -1.0
+    x0 = np.ones(n)
+    x0[0] = 0.0
+    kind, method = form.split()
+    kw = {"hessp": lambda x, p: d * p} if kind == "hessp" else {"hess": lambda x: sp.diags(d).tocsr()}
+    r = solvers.newton(lambda x: 0.5 * np.dot(d * x, x), x0, jac=lambda x: d * x, method=method, **kw)
+    assert r.status == "failed" and not r.converged and "negative curvature" in r.message, r.message
+    d2 = np.abs(d)
+    kw = {"hessp": lambda x, p: d2 * p} if kind == "hessp" else {"hess": lambda x: sp.diags(d2).tocsr()}
+    r = solvers.newton(lambda x: 0.5 * np.dot(d2 * x, x) - x.sum(), np.zeros(n), jac=lambda x: d2 * x - 1.0,
+                       method=method, **kw)
+    assert r.converged, r.message
+    np.testing.assert_allclose(r.x, 1.0 / d2, rtol=1e-6)
