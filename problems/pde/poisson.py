@@ -174,6 +174,12 @@ class Poisson:
             raise ValueError(f"k must be positive, got {k!r}")
         if isinstance(k, float) and not np.isfinite(k / min(h) ** 2):
             raise ValueError(f"k = {k!r} overflows the matrix entries k/h^2 (h = {min(h):.3g}); rescale k")
+        tiny = float(np.finfo(np.float64).tiny)
+        if isinstance(k, float) and not (k / max(h) ** 2 >= tiny and np.isfinite(2.0 * sum(k / hi ** 2 for hi in h))):
+            # the operator refuses these weights too, but only when a solve builds it (helper-125: k = 1e-320 was
+            # accepted here); a subnormal weight has lost its precision
+            raise ValueError(f"k = {k!r} gives matrix entries k/h^2 outside the normal double range (h = "
+                             f"{min(h):.3g} .. {max(h):.3g}: k/h^2 down to {k / max(h) ** 2:.3g}); rescale k")
         check_grid_memory(shape, not isinstance(k, float))
         old = dict(self.__dict__)
         self.__dict__.update(_shape=shape, _ndim=d, _domain=domain, _h=h, _f=f, _g=g, _k=k, _ops={}, _rhs=None,

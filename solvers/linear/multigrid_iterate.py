@@ -154,12 +154,15 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
             best_x = x - z            # the iterate before this cycle, the best so far
     if status == Status.MAXITER and hist[-1] <= tol:
         status = Status.CONVERGED
+    fine_spd = bool(getattr(M.levels[0].A, "positive_definite", True))
+    krylov = ("a CG preconditioner (solvers.cg(A, b, M=...))" if fine_spd else
+              "a preconditioner of solvers.minres or solvers.gmres (A is not positive definite, so not of CG)")
     msg = {Status.CONVERGED: f"converged in {it} V-cycles",
            Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
            Status.DIVERGED: (f"diverged: the residual grew to more than {DIVERGED:g} times its smallest value; the "
                              "cycle is no convergent iteration for this A (indefinite, e.g. a large negative shift?): "
                              "use it as a preconditioner of solvers.gmres instead"),
-           }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as a CG preconditioner")
+           }.get(status, f"not converged after {maxiter} V-cycles; raise maxiter or use it as {krylov}")
     if status != Status.CONVERGED and best_x is not None and not hist[-1] <= best:
         x = best_x                    # the iterate with the smallest residual, not the diverged / non-finite one
         hist[-1] = residual()
@@ -174,6 +177,7 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
                 msg = _common.SUBNORMAL_ADVICE.format(true=_common.ldexp(true, e), tol=_common.ldexp(tol, e))
             hist[-1] = true
         hist = np.ldexp(np.array(hist), e)
+    msg = "multigrid: " + msg          # prefixed as the Krylov solvers' messages are
     return SolveResult(x, status == Status.CONVERGED, status, msg, it, history={"residual": np.array(hist)},
                        stats={**timer.stats(), "vcycles": it}, method="multigrid",
                        backend=be.name,

@@ -115,7 +115,17 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
         raise ValueError(f"jacobi: diag(A) must be finite and {need}; entry {i} is {dn[i]!r}. A matrix with a "
                          "non-positive diagonal is not SPD: use minres/gmres without Jacobi, or "
                          "require_positive=False for GMRES")
+    with np.errstate(over="ignore", divide="ignore"):
+        inv = 1.0 / dn
+    if not np.all(np.isfinite(inv)):               # a subnormal diagonal entry (|d| < 5.6e-309): 1/d overflows
+        i = int(np.flatnonzero(~np.isfinite(inv))[0])
+        raise ValueError(f"jacobi: diag(A) entry {i} is {dn[i]!r}, so small that 1/d overflows to inf; rescale A "
+                         "(e.g. by a power of two) so that its diagonal is far from the float64 limits (helper-125)")
     return JacobiPreconditioner(1.0 / d, be)
+
+
+#: fewest Lanczos steps :func:`chebyshev` takes its bounds from
+MIN_LANCZOS_STEPS = 5
 
 
 def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[float, float]:
@@ -152,6 +162,14 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     4th ed., Section 10.1.
     """
     k = C.check_count("lanczos_bounds: k", k, minimum=1)
+    if v0 is None:
+        if isinstance(rng, bool):
+            raise TypeError("rng must be an int seed, a numpy.random.Generator or None, got bool")
+        try:
+            gen = np.random.default_rng(rng)
+        except (TypeError, ValueError) as exc:     # (NumPy's SeedSequence error, frames deep: helper-125)
+            raise TypeError(f"rng must be an int seed, a numpy.random.Generator or None, got "
+                            f"{type(rng).__name__}: {exc}") from None
     be = _backends.get_backend(backend, A)
     op = C._as_operator(A, be, "A")
     n = op.shape[0]
@@ -160,7 +178,7 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     k = min(k, n)
     xp = be.xp
     if v0 is None:
-        v0 = np.random.default_rng(rng).standard_normal(n)
+        v0 = gen.standard_normal(n)
     v = C._as_vector(be, v0, n, "v0", op.shape)
     K = C.kernels(be, n)
     vnorm = C.norm2(xp, v, K.dot)
@@ -301,6 +319,11 @@ def chebyshev(A, *, degree: int = 8, bounds: tuple[float, float] | None = None, 
         raise ValueError(f"chebyshev: degree must be <= {MAX_DEGREE} (each application costs degree - 1 matvecs), "
                          f"got {degree}; use a multigrid preconditioner for harder problems")
     lanczos_steps = C.check_count("chebyshev: lanczos_steps", lanczos_steps, minimum=1)
+    if bounds is None and lanczos_steps < MIN_LANCZOS_STEPS:
+        raise ValueError(f"chebyshev: lanczos_steps must be >= {MIN_LANCZOS_STEPS} when the bounds come from Lanczos, "
+                         f"got {lanczos_steps}: so few steps underestimate lambda_max by more than the safety factor "
+                         "and M is not positive definite (1 or 2 steps broke CG on a Laplacian: helper-125); or pass "
+                         "bounds=(lmin, lmax)")
     if lanczos_steps > MAX_DEGREE:
         raise ValueError(f"chebyshev: lanczos_steps must be <= {MAX_DEGREE} (it stores that many vectors), got "
                          f"{lanczos_steps}")

@@ -119,17 +119,17 @@ def _ritz_extremes(op, n, k, be):
     three-term recurrence in O(n) memory (no reorthogonalisation: the lost orthogonality only repeats converged
     Ritz values, which stay within the spectrum up to rounding of ``||H||``; Paige 1980), stopping early on an
     invariant subspace. ``(nan, nan)`` when a product is not finite."""
-    xp = be.xp
+    xp, dot = be.xp, be.dot            # the backend's dot: no threaded BLAS between Numba kernels (see _norm)
     v = xp.asarray(np.random.default_rng(20261202).standard_normal(n))
-    v = v / float(xp.linalg.norm(v))
+    v = v / _norm(v, dot)
     v_old = xp.zeros(n)
     alpha, beta = [], []
     b = 0.0
     for _ in range(k):
         w = xp.asarray(op.matvec(v), dtype=xp.float64) - b * v_old
-        a = float(xp.dot(v, w))
+        a = float(dot(v, w))
         w = w - a * v
-        b = float(xp.linalg.norm(w))
+        b = _norm(w, dot)
         if not (np.isfinite(a) and np.isfinite(b)):
             return math.nan, math.nan
         alpha.append(a)

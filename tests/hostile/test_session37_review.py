@@ -1,0 +1,53 @@
+"""Findings of the session-37 outside reviews (helpers 124-126) that were clear errors or messages: each input
+now gets a ValueError/TypeError naming the argument, or a message that says what to do."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import solvers
+from problems import pde
+from solvers.operators.stencil import StencilOperator
+
+
+def test_jacobi_refuses_a_diagonal_whose_reciprocal_overflows():
+    with pytest.raises(ValueError, match="entry 0 .* 1/d overflows"):
+        solvers.linear.jacobi(sp.eye(5, format="csr") * 1e-310)
+    M = solvers.linear.jacobi(sp.eye(5, format="csr") * 1e-300)      # normal: accepted, exact
+    np.testing.assert_allclose(M.matvec(np.ones(5)), np.full(5, 1e300))
+
+
+def test_poisson_refuses_an_underflowing_constant_k_at_construction():
+    with pytest.raises(ValueError, match="k = 1e-320 gives matrix entries k/h"):
+        pde.Poisson((5, 5), k=1e-320)
+    p = pde.Poisson((5, 5), k=1e-300)                                # accepted, and it solves
+    r = solvers.solve(p, method="cg", precond="mg", rtol=1e-10)
+    assert r.converged
+
+
+def test_chebyshev_rng_and_too_few_lanczos_steps():
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
+    with pytest.raises(TypeError, match="rng must be an int seed"):
+        solvers.linear.chebyshev(L, rng="x")
+    with pytest.raises(TypeError, match="rng must be an int seed"):
+        solvers.linear.lanczos_bounds(L, rng=True)
+    with pytest.raises(ValueError, match="lanczos_steps must be >= 5"):
+        solvers.linear.chebyshev(L, lanczos_steps=2)
+    b = np.ones(50)
+    x = np.linalg.solve(L.toarray(), b)
+    for k in (5, 20):
+        r = solvers.cg(L, b, M=solvers.linear.chebyshev(L, lanczos_steps=k), rtol=1e-10)
+        assert r.converged and np.abs(r.x - x).max() <= 1e-8 * np.abs(x).max()
+    M = solvers.linear.chebyshev(L, lanczos_steps=2, bounds=(0.001, 4.0))   # explicit bounds: no Lanczos
+    assert solvers.cg(L, b, M=M, rtol=1e-10).converged
+
+
+def test_multigrid_solve_advice_names_the_right_krylov_solver():
+    Ac = StencilOperator((31, 31), (1 / 32, 1 / 32), shift=-100.0)
+    b = np.ones(31 * 31)
+    r = solvers.multigrid(Ac).solve(b, maxiter=3)
+    assert not r.converged and r.message.startswith("multigrid: ")
+    if r.status == "maxiter":
+        assert "minres" in r.message and "not of CG" in r.message
+    A = StencilOperator((31, 31), (1 / 32, 1 / 32))
+    r = solvers.multigrid(A).solve(b, maxiter=1, rtol=1e-12)
+    assert r.status == "maxiter" and "CG preconditioner" in r.message
