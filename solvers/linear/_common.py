@@ -440,22 +440,24 @@ class KrylovRun:
     def norm(self, v) -> float:          # ``||v||_2`` without under- or overflow (norm2, the backend's dot)
         return norm2(self.xp, v, self.K.dot)
 
-    def x0_reason(self) -> str:
-        """What a non-finite initial residual means."""
+    def x0_reason(self, r=None) -> str:
+        """What a non-finite initial residual means (``r``: the initial residual vector, when formed)."""
         if self.S.x is None:
             return nonfinite_reason("the right-hand side b")
-        if self.scale:
-            return nonfinite_reason(f"A @ x0 (b and x0 were scaled by 2^{-self.scale} to keep norms finite; x0 is "
-                                    "far outside the scale of the solution for this b: pass x0=None or a rescaled x0)")
-        return nonfinite_reason("A @ x0")
+        rmax = float(self.xp.max(self.xp.abs(r))) if r is not None and r.size else math.nan
+        if math.isfinite(rmax):            # every entry finite, only the norm's squares overflow (helper-125)
+            return (f"max |b - A x0| = {rmax:.3e} is finite but ||b - A x0|| overflows: x0 is far outside the scale "
+                    "of the solution for this b; pass x0=None, or scale b and x0 down by a power of two")
+        return nonfinite_reason("A @ x0" + (f" (b and x0 were scaled by 2^{-self.scale} to keep norms finite; x0 is far "
+                                            "outside the scale of the solution for this b: pass x0=None or a rescaled "
+                                            "x0)" if self.scale else ""))
 
     def begin(self, norm=None, first=None, zero_x=True):
-        """The zero right-hand side and initial-residual checks. Returns an early :class:`SolveResult` (``b = 0``,
-        non-finite or already converged initial residual) or ``(x, r, rnorm)`` with ``x`` the zero vector or the
-        ``x0`` copy. ``norm(r)`` defaults to :meth:`dot_norm`; ``first(x) -> (r, rnorm)`` replaces
-        :meth:`residual` plus ``norm``. ``zero_x=False`` (with ``first``, which must not read ``x`` then):
-        without ``x0``, ``x`` is returned unwritten, for a solver whose first update writes it whole (CG: ``x =
-        alpha p``) and that zeroes it itself before any other use. The early exits return zeros."""
+        """The zero right-hand side and initial-residual checks: an early :class:`SolveResult` (``b = 0``, non-finite
+        or converged initial residual) or ``(x, r, rnorm)``, ``x`` zero or the ``x0`` copy. ``norm(r)``: default
+        :meth:`dot_norm`; ``first(x) -> (r, rnorm)`` replaces :meth:`residual` and ``norm``. ``zero_x=False`` (with a
+        ``first`` that does not read ``x``): without ``x0``, ``x`` is returned unwritten, for a solver whose first
+        update writes it whole (CG: ``x = alpha p``) and zeroes it before any other use. Early exits return zeros."""
         xp, n = self.xp, self.n
         if self.bnorm == 0.0:
             self.hist.append(0.0)
@@ -471,7 +473,7 @@ class KrylovRun:
         if unset and not (math.isfinite(rnorm) and rnorm > self.tol):
             x[...] = 0.0
         if not math.isfinite(rnorm):
-            return self.done(x, Status.NONFINITE, 0, rnorm, self.x0_reason())
+            return self.done(x, Status.NONFINITE, 0, rnorm, self.x0_reason(r))
         if rnorm <= self.tol:
             return self.done(x, Status.CONVERGED, 0, rnorm)
         return x, r, rnorm
@@ -484,15 +486,13 @@ def start(method, A, b, x0, M, backend, rtol, atol, maxiter, *, counters=("matve
     cb = Callback(callback)
     S = prepare(A, b, x0, M, backend, rtol, atol, maxiter, allow_callable_M=allow_callable_M)
     R = KrylovRun(method, S, counters, options, Timer(S.be))
-    R.cb = cb
-    R.x0_input = x0                  # the caller's array, untouched (S.x is the copy the iteration updates)
+    R.cb, R.x0_input = cb, x0        # x0_input: the caller's array, untouched (S.x is the copy the iteration updates)
     return R
 
 
 def nonfinite_reason(what: str) -> str:
-    return (f"a non-finite value (NaN/inf) appeared in {what}; the operator or preconditioner produced "
-            "NaN/inf for a finite input, or the iteration overflowed. Check A and M (e.g. with "
-            "solvers.dot_test) and rescale the system")
+    return (f"a non-finite value (NaN/inf) appeared in {what}; the operator or preconditioner produced NaN/inf for a "
+            "finite input, or the iteration overflowed. Check A and M (e.g. with solvers.dot_test) and rescale the system")
 
 
 __all__ = ["prepare", "start", "KrylovRun", "kernels", "Applier", "History", "finish", "System",

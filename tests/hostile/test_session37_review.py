@@ -51,3 +51,12 @@ def test_multigrid_solve_advice_names_the_right_krylov_solver():
     A = StencilOperator((31, 31), (1 / 32, 1 / 32))
     r = solvers.multigrid(A).solve(b, maxiter=1, rtol=1e-12)
     assert r.status == "maxiter" and "CG preconditioner" in r.message
+
+
+@pytest.mark.parametrize("method", ["cg", "cdm"])
+def test_an_overflowing_initial_residual_norm_is_not_blamed_on_the_operator(method):
+    """max |b - A x0| = 1e160 is finite, only ||b - A x0||^2 overflows: the message said A produced NaN/inf."""
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(20, 20), format="csr")
+    r = getattr(solvers, method)(L, np.arange(1.0, 21), x0=np.full(20, 1e160))
+    assert r.status == "nonfinite" and "is finite but ||b - A x0|| overflows" in r.message, r.message
+    assert "operator or preconditioner produced" not in r.message
