@@ -210,8 +210,10 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         if stop:
             return R.stopped(x, itn, rnorm)
         if not improved:
+            # (worse by more than rounding: a cycle that reduced nothing came out 1 ulp worse too, and was called
+            # singular with a well-conditioned triangular factor; helper-125)
             why = ("the Krylov least-squares problem is numerically singular (A M is near-singular on the Krylov "
-                   "space)" if dependent or not math.isfinite(rnn) or rnn > prev else
+                   "space)" if dependent or not math.isfinite(rnn) or rnn > prev * (1.0 + WORSE_THAN_ROUNDING) else
                    f"a full cycle of {j} iterations did not reduce the residual")
             if ((rnorm <= NEAR_TOL * tol or tol < UNREACHABLE * R.bnorm)   # just short of a small rtol, or an rtol
                     and rnorm <= NEAR_TOL_LEVEL * R.bnorm):    # below double precision (0, 1e-20): rounding, not
@@ -228,6 +230,9 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
         cnt["restarts"] += 1
 
 
+#: a cycle's candidate residual above the previous one by more than this relative amount points to a singular
+#: least-squares problem; within it, to a cycle that made no progress (rounding)
+WORSE_THAN_ROUNDING = 1e-8
 #: a stagnation within this factor of the tolerance is reported as the attainable accuracy, not as singularity
 NEAR_TOL = 100.0
 #: ... and only when the residual is at most this fraction of ||b|| (below it rounding can be the cause)
