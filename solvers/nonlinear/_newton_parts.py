@@ -287,9 +287,37 @@ def not_a_minimiser(method, k, gn, tol, c) -> str:
             "a direction of negative curvature, or from another x0")
 
 
-def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess) -> str:
+def _probe_operator_metric(B, n) -> None:
+    """An operator ``B`` (grad-reg's metric) cannot be factorised here; refuse one that is visibly not SPD: a
+    non-positive ``v^T B v`` or an asymmetric ``u^T B v`` on two fixed random vectors (a ``-I`` operator was accepted
+    and the run ended 'nonfinite' blaming hessp, where a dense ``-I`` is refused; helper-126)."""
+    from ..operators import aslinearoperator
+
+    rng = np.random.default_rng(20261204)
+    u, v = rng.standard_normal(n), rng.standard_normal(n)
+    try:                               # (an operator of device arrays is not probed with host vectors)
+        op = aslinearoperator(B, backend="numpy")
+        Bu, Bv = np.asarray(op.matvec(u), dtype=float), np.asarray(op.matvec(v), dtype=float)
+    except (TypeError, AttributeError):
+        return
+    if Bu.shape != (n,) or Bv.shape != (n,) or not (np.all(np.isfinite(Bu)) and np.all(np.isfinite(Bv))):
+        raise ValueError(f"B (the regularisation metric of grad-reg) must map ({n},) vectors to finite ({n},) vectors")
+    vBv, uBv, vBu = float(v @ Bv), float(u @ Bv), float(v @ Bu)
+    if not vBv > 0 or abs(uBv - vBu) > 1e-8 * (np.linalg.norm(u) * np.linalg.norm(Bv) + np.linalg.norm(v) *
+                                                 np.linalg.norm(Bu)):
+        raise ValueError(f"B (the regularisation metric of grad-reg) must be symmetric positive definite: on random "
+                         f"vectors v^T B v = {vBv:.3e}, u^T B v - v^T B u = {uBv - vBu:.3e}; pass an SPD operator")
+
+
+def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None) -> str:
     """grad-reg's message when no trial step was accepted at iteration ``k`` (``trials``: the trial points and those
-    where fun was not finite; ``flat``: the trials that moved neither f nor ||g|| beyond their rounding)."""
+    where fun was not finite; ``flat``: the trials that moved neither f nor ||g|| beyond their rounding; ``gamma0``:
+    the caller's start value when the very first iteration failed from it, named as the likely cause: 1e40 could not
+    be halved down to a useful gamma, 1e-300 gave steps too long to measure, and the messages blamed jac or the
+    problem's scale; helper-126)."""
+    if gamma0 is not None and finite_steps:
+        return (f"grad-reg: no acceptable step at iteration 1 from gamma0 = {gamma0:.1e} (gamma fell to {gamma:.1e}): "
+                "gamma0 is probably far from this problem's scale; try the default gamma0 = 1.0")
     if not finite_steps:
         return (f"grad-reg: every regularised Newton step (H + lam B) s = g at iteration {k} was NaN or inf (or its "
                 f"solve failed): check that {'hess' if has_hess else 'hessp'} returns finite values at x; x is the "

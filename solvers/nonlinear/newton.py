@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction,
+from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction, _probe_operator_metric,
                             _norm, f_level, falls_at_constant, inconsistent_jac, negative_curvature,
                             not_a_minimiser, rose_note, wrong_jac_message, grad_reg_failure)
 from ._nlp import int_arg
@@ -195,6 +195,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                 raise ValueError("B (the regularisation metric of grad-reg) must be positive definite (its Cholesky "
                                  "factorisation failed); pass an SPD matrix, e.g. the identity or a diagonal of "
                                  "positive scales") from None
+        else:
+            _probe_operator_metric(B, n)
     from ..backends import get_backend
 
     be = get_backend(backend)
@@ -382,7 +384,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             extra_stats["final_gamma"] = gamma
             if accepted is None:
                 status = Status.STAGNATED if finite_steps else Status.NONFINITE
-                msg = grad_reg_failure(k, gamma, trials, flat, finite_steps, hess is not None)
+                msg = grad_reg_failure(k, gamma, trials, flat, finite_steps, hess is not None,
+                                       gamma0 if (k == 1 and gamma0 != 1.0) else None)
                 k -= 1
                 break
             xn, fn, gn = accepted

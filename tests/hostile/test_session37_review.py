@@ -82,3 +82,24 @@ def test_gmres_restart_stagnation_is_not_called_singular():
     from scipy.sparse.linalg import spsolve
     x = spsolve(p.csr().tocsc(), b)
     assert np.abs(r.x - x).max() <= 1e-5 * np.abs(x).max()
+
+
+def test_grad_reg_names_gamma0_and_refuses_a_non_spd_operator_metric():
+    """helper-126: gamma0 = 1e40 or 1e-300 failed at iteration 1 with messages blaming jac or the problem's scale;
+    an operator B = -I was accepted and the run ended 'nonfinite' blaming hessp."""
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+    from scipy.sparse.linalg import LinearOperator
+
+    x0 = np.array([-1.2, 1.0, 0.5])
+    for g0 in (1e40, 1e-300):
+        r = solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg", gamma0=g0)
+        if not r.converged:
+            assert "gamma0" in r.message and "try the default" in r.message, r.message
+    r = solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg")
+    assert r.converged and np.abs(r.x - 1.0).max() <= 1e-6
+    negB = LinearOperator((3, 3), matvec=lambda v: -v, dtype=float)
+    with pytest.raises(ValueError, match="symmetric positive definite"):
+        solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg", B=negB)
+    posB = LinearOperator((3, 3), matvec=lambda v: 2.0 * v, dtype=float)
+    r = solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg", B=posB)
+    assert r.converged and np.abs(r.x - 1.0).max() <= 1e-6
