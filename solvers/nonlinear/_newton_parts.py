@@ -42,6 +42,11 @@ class _Problem:
     def H(self, x):
         self.nhev += 1
         H = self.hess(x, *self.args)
+        if isinstance(H, (list, tuple)):   # nested lists, as jac may return a list (helper-126)
+            try:
+                H = np.asarray(H)
+            except ValueError:             # ragged: named below by its missing shape
+                pass
         shape = getattr(H, "shape", None)
         if shape != (self.n, self.n):
             raise ValueError(f"hess must return an ({self.n}, {self.n}) array, sparse matrix or operator, "

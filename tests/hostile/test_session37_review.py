@@ -103,3 +103,15 @@ def test_grad_reg_names_gamma0_and_refuses_a_non_spd_operator_metric():
     posB = LinearOperator((3, 3), matvec=lambda v: 2.0 * v, dtype=float)
     r = solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg", B=posB)
     assert r.converged and np.abs(r.x - 1.0).max() <= 1e-6
+
+
+def test_newton_takes_a_nested_list_hessian_as_it_takes_a_list_gradient():
+    """helper-126: hess returning nested lists was refused ('got list with shape None') while a list jac was taken."""
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    for method in ("newton", "newton-cg", "grad-reg"):
+        r = solvers.newton(rosen, np.array([-1.2, 1.0]), jac=lambda x: list(rosen_der(x)),
+                           hess=lambda x: rosen_hess(x).tolist(), method=method)
+        assert r.converged and np.abs(r.x - 1.0).max() <= 1e-6, (method, r.message)   # analytic minimiser (1, 1)
+    with pytest.raises(ValueError, match="hess must return an"):
+        solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=lambda x: [[1.0], [2.0, 3.0]])
