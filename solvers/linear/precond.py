@@ -115,10 +115,9 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
         raise ValueError(f"jacobi: diag(A) must be finite and {need}; entry {i} is {dn[i]!r}. A matrix with a "
                          "non-positive diagonal is not SPD: use minres/gmres without Jacobi, or "
                          "require_positive=False for GMRES")
-    with np.errstate(over="ignore", divide="ignore"):
-        inv = 1.0 / dn
-    if not np.all(np.isfinite(inv)):               # a subnormal diagonal entry (|d| < 5.6e-309): 1/d overflows
-        i = int(np.flatnonzero(~np.isfinite(inv))[0])
+    small = np.abs(dn) < 1.0 / np.finfo(np.float64).max      # |d| < 5.6e-309 (subnormal): 1/d overflows
+    if small.any():
+        i = int(np.flatnonzero(small)[0])
         raise ValueError(f"jacobi: diag(A) entry {i} is {dn[i]!r}, so small that 1/d overflows to inf; rescale A "
                          "(e.g. by a power of two) so that its diagonal is far from the float64 limits (helper-125)")
     return JacobiPreconditioner(1.0 / d, be)
@@ -128,10 +127,14 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
 MIN_LANCZOS_STEPS = 5
 
 
-def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[float, float]:
+def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, reorthogonalize: bool = True,
+                   backend=None) -> tuple[float, float]:
     """Extreme Ritz values of symmetric ``A`` from ``k`` Lanczos steps.
 
-    Uses full reorthogonalisation (``k`` is small). The Ritz values lie inside
+    Uses full reorthogonalisation (``k`` vectors stored; ``k`` is small), or with
+    ``reorthogonalize=False`` the plain three-term recurrence in O(n) memory (for
+    many steps on long vectors: the lost orthogonality only repeats converged Ritz
+    values, which stay inside the spectrum up to rounding; Paige 1980). The Ritz values lie inside
     the spectrum: the returned ``lmin`` over-estimates ``lambda_min`` and
     ``lmax`` under-estimates ``lambda_max``. ``lmax`` converges fast, ``lmin``
     slowly where the small eigenvalues cluster: at the default ``k = 20``,
@@ -149,6 +152,8 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     rng : int, numpy.random.Generator or None, default 0
         Seed of the start vector: the default makes the bounds (and a Chebyshev
         preconditioner built from them) reproducible; ``None`` draws a fresh one.
+    reorthogonalize : bool, default True
+        Full reorthogonalisation (stores the ``k`` Lanczos vectors) or none.
     backend : str or Backend, optional
         Where the Lanczos vectors live (default: from ``A``).
 
@@ -184,7 +189,7 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     vnorm = C.norm2(xp, v, K.dot)
     if not vnorm > 0.0:
         raise ValueError("lanczos_bounds: v0 must be a non-zero vector")
-    V = xp.zeros((k, n))
+    V = xp.zeros((k if reorthogonalize else 1, n))
     alpha = np.zeros(k)
     beta = np.zeros(k)
     v /= vnorm
@@ -192,14 +197,20 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, backend=None) -> tuple[flo
     m = k
     h = xp.zeros(k)
     for j in range(k):
-        V[j] = v
         w = xp.array(Aap.product(v), dtype=xp.float64, order="C")   # a copy: updated in place below
         alpha[j] = float(K.dot(v, w))
-        # full reorthogonalisation (twice is enough), by the backend's kernels (not a threaded BLAS call
-        # between the Numba kernels: see solvers._kernels.numba.krylov.rows_dot)
-        for _ in range(2):
-            K.rows_dot(V, j + 1, w, h)
-            K.rows_sub(V, j + 1, h, w)
+        if reorthogonalize:
+            V[j] = v
+            # full reorthogonalisation (twice is enough), by the backend's kernels (not a threaded BLAS call
+            # between the Numba kernels: see solvers._kernels.numba.krylov.rows_dot)
+            for _ in range(2):
+                K.rows_dot(V, j + 1, w, h)
+                K.rows_sub(V, j + 1, h, w)
+        else:                          # three-term recurrence: w -= alpha_j v_j + beta_{j-1} v_{j-1}
+            w -= alpha[j] * v
+            if j:
+                w -= beta[j - 1] * V[0]
+            V[0] = v
         bj = C.norm2(xp, w, K.dot)
         if j + 1 == k:
             break

@@ -67,7 +67,7 @@ class _Problem:
 
 
 #: largest n for which a stationary point's curvature is checked by a dense Cholesky / eigenvalue decomposition
-#: (dense ``hess`` arrays only: a sparse Hessian goes the CG way, a dense copy of it cost 4x the solve)
+#: (dense ``hess`` arrays only: a sparse Hessian goes the Lanczos way, a dense copy of it cost 4x the solve)
 DENSE_CURVATURE_MAX = 2000
 #: Lanczos steps spent looking for negative curvature otherwise (all of them up to this n: then the smallest Ritz
 #: value is the smallest eigenvalue). 30 CG iterations from a random right-hand side missed an eigenvalue -1 below
@@ -120,31 +120,15 @@ def negative_curvature(P, x, n, hess, be, gnorm=0.0):
 
 
 def _ritz_extremes(op, n, k, be):
-    """The smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed random start, by the
-    three-term recurrence in O(n) memory (no reorthogonalisation: the lost orthogonality only repeats converged
-    Ritz values, which stay within the spectrum up to rounding of ``||H||``; Paige 1980), stopping early on an
-    invariant subspace. ``(nan, nan)`` when a product is not finite."""
-    xp, dot = be.xp, be.dot            # the backend's dot: no threaded BLAS between Numba kernels (see _norm)
-    v = xp.asarray(np.random.default_rng(20261202).standard_normal(n))
-    v = v / _norm(v, dot)
-    v_old = xp.zeros(n)
-    alpha, beta = [], []
-    b = 0.0
-    for _ in range(k):
-        w = xp.asarray(op.matvec(v), dtype=xp.float64) - b * v_old
-        a = float(dot(v, w))
-        w = w - a * v
-        b = _norm(w, dot)
-        if not (np.isfinite(a) and np.isfinite(b)):
+    """The smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed random start, in O(n) memory
+    (:func:`solvers.linear.lanczos_bounds` without reorthogonalisation); ``(nan, nan)`` when a product is not finite."""
+    from ..linear.precond import lanczos_bounds
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        try:
+            return lanczos_bounds(op, k=k, rng=20261202, reorthogonalize=False, backend=be)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):   # NaN/inf in the tridiagonal matrix
             return math.nan, math.nan
-        alpha.append(a)
-        if b <= 1e-14 * max(abs(a), 1e-300):
-            break
-        beta.append(b)
-        v_old, v = v, w / b
-    m = len(alpha)
-    ev = np.linalg.eigvalsh(np.diag(alpha) + np.diag(beta[:m - 1], 1) + np.diag(beta[:m - 1], -1))
-    return float(ev[0]), float(ev[-1])
 
 
 def _as_dense(H, n):

@@ -134,14 +134,14 @@ def threshold(size: float) -> float:
     """The ``eps / (C.max() - C.min())`` at and above which :func:`auto` picks Sinkhorn, for a
     cost matrix of ``size = n m`` entries: the measured crossovers at n = 300, 1000 and 3000,
     log-log interpolated between them and held constant outside (module notes)."""
-    if size <= SIZE_SMALL:
+    if not size > SIZE_SMALL:          # (also size 0: unknown)
         return EPS_REL_SMALL
     if size >= SIZE_LARGE:
         return EPS_REL_LARGE
-    (s0, e0), (s1, e1) = (_ANCHORS[0], _ANCHORS[1]) if size <= SIZE_MID else (_ANCHORS[1], _ANCHORS[2])
-    t = math.log(size / s0) / math.log(s1 / s0)
-    # held between its anchors: rounding put the value one ulp below EPS_REL_SMALL just above SIZE_SMALL (helper-124)
-    return min(max(math.exp((1 - t) * math.log(e0) + t * math.log(e1)), e0), e1)
+    logs, loge = zip(*((math.log(a), math.log(e)) for a, e in _ANCHORS))
+    # np.interp holds the end values beyond the anchors; the clip keeps rounding from putting the value one ulp
+    # below EPS_REL_SMALL just above SIZE_SMALL (helper-124)
+    return float(min(max(math.exp(np.interp(math.log(size), logs, loge)), EPS_REL_SMALL), EPS_REL_LARGE))
 
 
 def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None = None) -> tuple:

@@ -115,3 +115,16 @@ def test_newton_takes_a_nested_list_hessian_as_it_takes_a_list_gradient():
         assert r.converged and np.abs(r.x - 1.0).max() <= 1e-6, (method, r.message)   # analytic minimiser (1, 1)
     with pytest.raises(ValueError, match="hess must return an"):
         solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=lambda x: [[1.0], [2.0, 3.0]])
+
+
+@pytest.mark.parametrize("reorth", [True, False])
+def test_lanczos_bounds_both_modes_against_dense_eigenvalues(reorth):
+    """The O(n)-memory mode (newton's curvature probe) and the reorthogonalised one reach numpy.linalg.eigvalsh's
+    extreme eigenvalues with k = n, and stay inside the spectrum for fewer steps."""
+    L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(100, 100), format="csr")
+    A = L - 1.5 * sp.eye(100, format="csr")                 # indefinite, as at a saddle
+    ev = np.linalg.eigvalsh(A.toarray())
+    lo, hi = solvers.linear.lanczos_bounds(A, k=100, reorthogonalize=reorth)
+    assert abs(lo - ev[0]) <= 1e-10 and abs(hi - ev[-1]) <= 1e-10
+    lo, hi = solvers.linear.lanczos_bounds(A, k=20, reorthogonalize=reorth)
+    assert ev[0] - 1e-12 <= lo <= hi <= ev[-1] + 1e-12
