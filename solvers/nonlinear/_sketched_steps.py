@@ -4,8 +4,7 @@
 Hessian, the inexact inner solve with the adaptive accuracy and penalty updates, Armijo backtracking on the
 exact augmented Lagrangian merit with the second-order correction and the watchdog, the stopping tests, the
 second-order check of a first-order point and the :class:`~solvers.results.SolveResult`; the watchdog's saved
-iterate (:class:`Watch`, :func:`return_to_watch`) lives here with them. The public entry point,
-its options and their validation are in :mod:`.sketched_newton`.
+iterate (:class:`Watch`, :func:`return_to_watch`) lives here with them. The entry point is :mod:`.sketched_newton`.
 
 References
 ----------
@@ -21,7 +20,7 @@ import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
 from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note
-from ._newton_parts import falls_at_constant
+from ._newton_parts import falls_at_constant, far_and_falling
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
 from .linesearch import armijo_backtracking
@@ -367,7 +366,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
                    f"{inner} inner iterations); the KKT matrix may be singular (dependent constraints) or the inner "
                    f"solver too slow: try {'' if sketch is None else 'sketch=None (MINRES), '}a larger inner_maxiter, "
-                   "or another starting point" + scale_hint())
+                   "or another starting point" + scale_hint() + far_and_falling(
+                       hist["objective"][0], hist["objective"][-1], float(xp.max(xp.abs(p.x))), x_limit / _DIVERGE_FACTOR))
             k -= 1
             break
         z, slope, ok = descent
