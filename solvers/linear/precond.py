@@ -189,14 +189,33 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, reorthogonalize: bool = Tr
     vnorm = C.norm2(xp, v, K.dot)
     if not vnorm > 0.0:
         raise ValueError("lanczos_bounds: v0 must be a non-zero vector")
+    alpha, beta, m = lanczos_tridiagonal(C.Applier(op, A, be, K, "A"), v / vnorm, k, reorthogonalize, be, K)
+    ev = np.linalg.eigvalsh(_tridiagonal(alpha, beta, m))
+    return float(ev[0]), float(ev[-1])
+
+
+def _tridiagonal(alpha, beta, m):
+    return np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
+
+
+def lanczos_tridiagonal(Aap, v, k, reorthogonalize, be, K, y=None):
+    """``(alpha, beta, m)``: ``m <= k`` Lanczos steps on the applier ``Aap`` from the unit vector ``v`` (the
+    tridiagonal matrix's diagonal ``alpha[:m]`` and off-diagonal ``beta[:m - 1]``). With ``y`` (length ``m``, the
+    three-term recurrence only) the steps are run again and ``(alpha, beta, m, u)`` is returned, ``u = V y``
+    (a Ritz vector from an eigenvector ``y`` of the tridiagonal matrix) in O(n) memory: the same products in the
+    same order give the same Lanczos vectors."""
+    xp, n = be.xp, v.shape[0]
     V = xp.zeros((k if reorthogonalize else 1, n))
     alpha = np.zeros(k)
     beta = np.zeros(k)
-    v /= vnorm
-    Aap = C.Applier(op, A, be, K, "A")
+    u = None if y is None else xp.zeros(n)
     m = k
     h = xp.zeros(k)
     for j in range(k):
+        if u is not None:
+            u += float(y[j]) * v
+            if j + 1 == len(y):
+                return alpha, beta, len(y), u
         w = xp.array(Aap.product(v), dtype=xp.float64, order="C")   # a copy: updated in place below
         alpha[j] = float(K.dot(v, w))
         if reorthogonalize:
@@ -219,9 +238,7 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, reorthogonalize: bool = Tr
             break
         beta[j] = bj
         v = w / bj
-    T = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
-    ev = np.linalg.eigvalsh(T)
-    return float(ev[0]), float(ev[-1])
+    return alpha, beta, m
 
 
 class ChebyshevPreconditioner(_ops.LinearOperator):

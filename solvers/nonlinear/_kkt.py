@@ -162,10 +162,20 @@ class NewtonSystem:
         if Z.shape[1] == 0:
             return 0.0, math.inf, sigma_min
         lam_min = float(sla.eigvalsh(Z.T @ self.H @ Z, subset_by_index=[0, 0])[0])
+        self.reduced_z = Z                     # for reduced_norm (the second-order check's scale)
         scale = max(1.0, hnorm)
         if lam_min > _PD_RTOL * hnorm:
             return 0.0, lam_min, sigma_min
         return xi_B * scale - lam_min, lam_min, sigma_min
+
+
+    def reduced_norm(self) -> float:
+        """``||Z^T H Z||_2`` on the null space found by the last :meth:`reduced_hessian_shift` (0 without one)."""
+        Z = getattr(self, "reduced_z", None)
+        if Z is None or Z.shape[1] == 0:
+            return 0.0
+        ev = np.linalg.eigvalsh(Z.T @ self.H @ Z)
+        return float(max(abs(ev[0]), abs(ev[-1])))
 
 
 class SketchSampler:

@@ -7,6 +7,7 @@ import math
 import numbers
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._scalar import unwrap
@@ -77,23 +78,51 @@ CURVATURE_LANCZOS_STEPS = 100
 
 
 def _significant(c, hnorm, gnorm) -> bool:
-    """Whether a curvature ``c`` (``d^T H d / d^T d``) is negative beyond what the stationary point explains:
-    below ``-sqrt(eps) ||H||`` (rounding of ``H d``; a PSD Hessian's null direction gives ``c ~ -eps ||H||``) and
-    below ``-sqrt(||g|| ||H||)`` (near a valley of minimisers -- (xy - 1)^2, overparameterised least squares --
+    """Whether a curvature ``c`` (``d^T H d / d^T d``) is negative beyond what the stationary point explains on its
+    own: below ``-sqrt(eps) ||H||`` (rounding of ``H d``; a PSD Hessian's null direction gives ``c ~ -eps ||H||``)
+    and below ``-sqrt(||g|| ||H||)`` (near a valley of minimisers -- (xy - 1)^2, overparameterised least squares --
     a point within ``tol`` has a negative eigenvalue of order ``||g||``; at a true saddle it is of order ``||H||``
-    whatever ``g`` is; session-22 review)."""
+    whatever ``g`` is; session-22 review). A smaller negative ``c`` is decided by :func:`_falls_along`."""
     return bool(c < -max(1.5e-8 * hnorm, math.sqrt(max(gnorm, 0.0) * hnorm)))
 
 
-def negative_curvature(P, x, n, hess, be, gnorm=0.0):
-    """At a stationary ``x`` (gradient 2-norm ``gnorm``): the smallest curvature ``d^T H d / d^T d`` found when it
-    is significantly negative (:func:`_significant`: ``x`` is a saddle or a maximum, not a minimiser), else None. A
-    dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then its smallest
-    eigenvalue; otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
-    :data:`CURVATURE_LANCZOS_STEPS` Lanczos steps from a fixed random start (:func:`_ritz_extremes`), ``||H||``
-    from the largest."""
+#: below -ROUNDING_CURVATURE ||H|| a curvature that :func:`_significant` leaves open is tested on f itself
+ROUNDING_CURVATURE = 100.0 * np.finfo(float).eps
+
+
+def _falls_along(fun, x, fx, g, v, c, be) -> bool:
+    """Whether ``fun`` (f, or a Lagrangian) itself falls along the direction ``v`` of curvature ``c < 0`` as the quadratic model says, at a
+    step ``t`` where the gradient term cannot explain it: ``t >= 8 ||g|| / |c|`` (so half the model's decrease
+    ``|c| t^2 / 2 + |g . v| t`` is more than ``||g|| t``), ``|c| t^2 / 2 >= 1e3`` times f's rounding and ``t >= 1e-8
+    max |x|``. At a saddle f falls so (f = (1000 x^2 - 1e-3 y^2) / 2 at x = 5e-12: curvature -1e-3 passed the
+    ``sqrt(||g|| ||H||)`` test as 'converged', helper-128; a badly scaled 1e9 x^2 - y^2 passed the ``sqrt(eps)
+    ||H||`` one); near a valley of minimisers ((y - x^2)^2 at (0, delta): curvature -4 delta, gradient 2 delta)
+    the step is long enough for f to rise again."""
+    xp = be.xp
+    v = xp.asarray(v, dtype=xp.float64)
+    v = v / math.sqrt(float(be.dot(v, v)))
+    gv = float(be.dot(g, v))
+    gn = math.sqrt(float(be.dot(g, g)))
+    t = max(8.0 * gn / -c, math.sqrt(2e3 * f_noise(fx) / -c), 1e-8 * float(xp.max(xp.abs(x))))
+    if not (0.0 < t < math.inf):
+        return False
+    with np.errstate(all="ignore"):
+        ft = fun(x + (-t if gv > 0 else t) * v)
+    fall = fx - ft
+    return math.isfinite(ft) and fall >= 0.5 * (-0.5 * c * t * t + abs(gv) * t) and fall > 100.0 * f_noise(fx)
+
+
+def negative_curvature(P, x, n, hess, be, fx, g):
+    """At a stationary ``x`` (value ``fx``, gradient ``g``): the smallest curvature ``d^T H d / d^T d`` found when it
+    is negative beyond what the stationary point explains (:func:`_significant`), or beyond rounding with f
+    falling along its direction as the model says (:func:`_falls_along`): ``x`` is a saddle or a maximum, not a
+    minimiser; else None. A dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then
+    its smallest eigenvalue (and eigenvector); otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
+    :data:`CURVATURE_LANCZOS_STEPS` Lanczos steps from a fixed random start in O(n) memory (its Ritz vector by a
+    second run of the same steps), ``||H||`` from the largest."""
     from ..operators import FunctionOperator, aslinearoperator
 
+    gnorm = math.sqrt(float(be.dot(g, g)))
     if hess is not None:
         H = P.H(x)
         if n <= DENSE_CURVATURE_MAX and isinstance(H, np.ndarray):
@@ -108,27 +137,75 @@ def negative_curvature(P, x, n, hess, be, gnorm=0.0):
             lam = np.linalg.eigvalsh(Hd)
             if not np.all(np.isfinite(lam)):
                 return None
-            return float(lam[0]) if _significant(lam[0], max(abs(lam[-1]), abs(lam[0])), gnorm) else None
+            return _verdict(float(lam[0]), max(abs(lam[-1]), abs(lam[0])), gnorm,
+                            lambda: sla.eigh(Hd, subset_by_index=[0, 0])[1][:, 0], P, x, fx, g, be)
         op = aslinearoperator(H, backend=be)
     else:
         xc = x.copy()
         op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
-    lmin, lmax = _ritz_extremes(op, n, min(n, CURVATURE_LANCZOS_STEPS), be)
+    lmin, lmax, vector = _ritz_extremes(op, n, min(n, CURVATURE_LANCZOS_STEPS), be)
     if not (np.isfinite(lmin) and np.isfinite(lmax)):
         return None                                  # a NaN/inf product: no verdict
-    return float(lmin) if _significant(lmin, max(abs(lmin), abs(lmax)), gnorm) else None
+    return _verdict(lmin, max(abs(lmin), abs(lmax)), gnorm, vector, P, x, fx, g, be)
+
+
+def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
+    if _significant(c, hnorm, gnorm):
+        return float(c)
+    if not c < -ROUNDING_CURVATURE * hnorm:
+        return None
+    v = vector()
+    return float(c) if v is not None and _falls_along(P.f, x, fx, g, v, c, be) else None
+
+
+def lagrangian_falls(ev, p, system, c, hmax, be) -> bool:
+    """sketched_newton's second-order check where the reduced Hessian's smallest eigenvalue ``c`` is negative
+    beyond rounding (``ROUNDING_CURVATURE max |H_ij|``) but not clearly: whether the Lagrangian ``f + lam . c(x)``
+    (the solver's scaled terms) falls along the null-space direction of ``c`` as its model says
+    (:func:`_falls_along`); min 1e7 x^2 - y^2 + z^2 s.t. x = z (reduced Hessian diag(1e7, -2)) was 'converged'
+    with a test relative to the reduced Hessian's norm alone (helper-128)."""
+    if not c < -ROUNDING_CURVATURE * hmax:
+        return False
+    xp = be.xp
+    v = system.reduced_z @ sla.eigh(system.reduced_z.T @ system.H @ system.reduced_z, subset_by_index=[0, 0])[1][:, 0]
+
+    def lag(x):
+        try:
+            return ev.f(x) + float(be.dot(p.lam, ev.c(x)))
+        except (ValueError, TypeError, FloatingPointError):   # non-finite f or c at the trial point: no verdict
+            return math.nan
+
+    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, xp.asarray(v), c, be)
 
 
 def _ritz_extremes(op, n, k, be):
-    """The smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed random start, in O(n) memory
-    (:func:`solvers.linear.lanczos_bounds` without reorthogonalisation); ``(nan, nan)`` when a product is not finite."""
-    from ..linear.precond import lanczos_bounds
+    """``(lmin, lmax, vector)``: the smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed
+    random start, in O(n) memory (the three-term recurrence of :func:`solvers.linear.lanczos_bounds`), and a function
+    returning the Ritz vector of ``lmin`` (the steps run again; None on a failure); ``(nan, nan, None)`` when a
+    product is not finite."""
+    from ..linear import _common as C
+    from ..linear.precond import _tridiagonal, lanczos_tridiagonal
 
+    K = C.kernels(be, n)
+    opw = C._as_operator(op, be, "hess")
+    v0 = be.xp.asarray(np.random.default_rng(20261202).standard_normal(n))
+    v0 = v0 / math.sqrt(float(K.dot(v0, v0)))
     with np.errstate(invalid="ignore", over="ignore"):
         try:
-            return lanczos_bounds(op, k=k, rng=20261202, reorthogonalize=False, backend=be)
+            alpha, beta, m = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, False, be, K)
+            T = _tridiagonal(alpha, beta, m)
+            if not np.all(np.isfinite(T)):
+                return math.nan, math.nan, None
+            ev, Y = np.linalg.eigh(T)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):   # NaN/inf in the tridiagonal matrix
-            return math.nan, math.nan
+            return math.nan, math.nan, None
+
+    def vector():
+        with np.errstate(invalid="ignore", over="ignore"):
+            u = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, False, be, K, y=Y[:, 0])[3]
+        return u if bool(be.xp.all(be.xp.isfinite(u))) else None
+
+    return float(ev[0]), float(ev[-1]), vector
 
 
 def _as_dense(H, n):

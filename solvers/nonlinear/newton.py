@@ -238,13 +238,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     def converged_msg(k):
         return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
 
-    def at_stationary(x, g, k):    # (status, message): a minimiser only without negative curvature
-        c = negative_curvature(P, x, n, hess, be, gnorm=_norm(g, be.dot))
+    def at_stationary(x, fx, g, k):    # (status, message): a minimiser only without negative curvature
+        c = negative_curvature(P, x, n, hess, be, fx, g)
         return (Status.CONVERGED, converged_msg(k)) if c is None else (
             Status.FAILED, not_a_minimiser(method, k, hist_g[0] if k == 0 else hist_g[-1], tol, c))
 
     if hist_g[0] <= tol:             # (the Hessian costs one evaluation here, which the iterations would have paid)
-        st0, msg0 = at_stationary(x, g, 0)
+        st0, msg0 = at_stationary(x, fx, g, 0)
         return finish(x, st0, 0, msg0, fx, g)
 
     forcing = EisenstatWalker(2, eta0=0.5, eta_max=0.5) if method == "newton-cg" else None
@@ -468,7 +468,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             status, msg = Status.FAILED, wrong_jac_message(method, hist_g[-1], tol, k, *bad_grad)
             break
         if hist_g[-1] <= tol:
-            status, msg = at_stationary(x, g, k)
+            status, msg = at_stationary(x, fx, g, k)
             break
         if stop:
             status, msg = Status.STOPPED, stopped_message(method, k)

@@ -30,3 +30,84 @@ def test_far_and_falling_note_is_quiet_near_x0():
     assert far_and_falling(1.0, -1e9, 10.0, 1.0) == ""         # large decrease but close to x0
     assert far_and_falling(1.0, 0.0, 1e9, 1.0) == ""           # far but f barely fell
     assert "unbounded" in far_and_falling(1.0, -1e9, 1e9, 1.0)
+
+
+# --------------------------------------------------------------------------------------- saddles (helper-128)
+import pytest  # noqa: E402
+
+
+def _quad(d):
+    d = np.asarray(d, dtype=float)
+    return (lambda x: 0.5 * float(x @ (d * x))), (lambda x: d * x), (lambda x: np.diag(d)), (lambda x, p: d * p)
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+def test_newton_small_negative_curvature_near_saddle_is_not_converged(method):
+    # f = (1000 x^2 - 1e-3 y^2) / 2 from 5e-12 off the saddle: ||g|| <= tol at x0; eigvalsh(H) = [-1e-3, 1e3] and
+    # f falls without bound along y (the reference): a failure, not convergence
+    f, g, h, _ = _quad([1000.0, -1e-3])
+    res = solvers.newton(f, np.array([5e-12, 0.0]), jac=g, hess=h, method=method)
+    assert not res.converged and res.status == "failed" and "not a minimiser" in res.message
+    assert np.linalg.eigvalsh(h(res.x))[0] < 0 and f(res.x + np.array([0.0, 1.0])) < f(res.x)
+
+
+def test_newton_badly_scaled_exact_saddle_is_not_converged():
+    f, g, h, hp = _quad([2e9, -2.0])            # 1e9 x^2 - y^2 at the saddle (0, 0): g = 0, lambda_min = -2
+    for kw in ({"hess": h}, {"hessp": hp}):     # dense eigenvalues, and the Lanczos (Ritz vector) route
+        res = solvers.newton(f, np.zeros(2), jac=g, method="newton-cg", **kw)
+        assert not res.converged and "not a minimiser" in res.message, (kw, res.message)
+
+
+def test_newton_lanczos_route_small_negative_curvature():
+    d = np.concatenate([[-1e-3], np.linspace(2.0, 1000.0, 299)])
+    f, g, h, hp = _quad(d)
+    x0 = np.zeros(300)
+    x0[1] = 1e-12                               # ||g|| = 2e-12: stationary to tol
+    res = solvers.newton(f, x0, jac=g, hessp=hp, method="newton-cg")
+    assert not res.converged and "not a minimiser" in res.message
+
+
+@pytest.mark.parametrize("delta", [1e-9, 1e-10])
+def test_newton_valley_of_minimisers_still_converges(delta):
+    # (y - x^2)^2 at (0, delta): gradient 2 delta <= tol, curvature -4 delta along x, a minimiser within delta
+    # (f* = 0 on y = x^2): first-order converged, not a saddle -- the probe must not call it one
+    f = lambda z: (z[1] - z[0] ** 2) ** 2
+    g = lambda z: np.array([-4.0 * z[0] * (z[1] - z[0] ** 2), 2.0 * (z[1] - z[0] ** 2)])
+    h = lambda z: np.array([[12.0 * z[0] ** 2 - 4.0 * z[1], -4.0 * z[0]], [-4.0 * z[0], 2.0]])
+    res = solvers.newton(f, np.array([0.0, delta]), jac=g, hess=h, method="newton")
+    assert res.converged, res.message
+    assert f(res.x) <= 1e-17
+
+
+def test_newton_true_minimiser_unaffected():
+    f, g, h, _ = _quad([1.0, 1e-3])
+    res = solvers.newton(f, np.array([1.0, 1.0]), jac=g, hess=h)
+    assert res.converged and np.allclose(res.x, 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("big", [1e4, 1e7, 1e9])
+def test_sketched_newton_badly_scaled_reduced_saddle(big):
+    # min big x^2 - y^2 + z^2 s.t. x = z: Z^T H Z = diag(big + 1, -2) exactly; feasible (0, 1, 0) has f = -1 < 0
+    p = EqualityConstrainedProblem(
+        f=lambda v: big * v[0] ** 2 - v[1] ** 2 + v[2] ** 2,
+        grad=lambda v: np.array([2 * big * v[0], -2 * v[1], 2 * v[2]]),
+        c=lambda v: np.array([v[0] - v[2]]), jac=lambda v: np.array([[1.0, 0.0, -1.0]]),
+        hess_lagrangian=lambda v, lam: np.diag([2 * big, -2.0, 2.0]), x0=np.zeros(3))
+    for sketch in ("gaussian", None):
+        res = solvers.sketched_newton(p, sketch=sketch, seed=0, backend="numpy")
+        assert not res.converged and res.status == "failed"
+        assert res.stats["second_order"].startswith("negative curvature")
+        assert res.stats["reduced_hessian_min_eig"] == pytest.approx(-2.0, rel=1e-10)   # the problem's own units
+
+
+def test_sketched_newton_convex_reduced_problem_converges():
+    big = 1e7                                   # the same with +y^2: a minimiser at 0
+    p = EqualityConstrainedProblem(
+        f=lambda v: big * v[0] ** 2 + v[1] ** 2 + v[2] ** 2,
+        grad=lambda v: np.array([2 * big * v[0], 2 * v[1], 2 * v[2]]),
+        c=lambda v: np.array([v[0] - v[2] - 1.0]), jac=lambda v: np.array([[1.0, 0.0, -1.0]]),
+        hess_lagrangian=lambda v, lam: np.diag([2 * big, 2.0, 2.0]), x0=np.zeros(3))
+    res = solvers.sketched_newton(p, sketch=None, seed=0, backend="numpy")
+    assert res.converged, res.message
+    # analytic minimiser: x = z + 1, minimise big x^2 + z^2 -> z = -big / (big + 1), x = 1 / (big + 1)
+    assert np.allclose(res.x, [1 / (big + 1), 0.0, -big / (big + 1)], atol=1e-9)
