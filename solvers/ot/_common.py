@@ -143,10 +143,17 @@ class Geometry:
         error of ``P_ij``; summed over both marginals,
         ``2 u (max|f| + max|g| + max|C|) / eps * (sum a + sum b) / 2``, plus ``|sum a - sum b|`` (no
         plan's L1 error is below the weights' own mismatch). Below this no solver can
-        certify the potentials in double precision. Returns ``(floor, max|f| + max|g| + max|C|)``."""
+        certify the potentials in double precision. Only entries that carry mass count: one with
+        ``C_ij > max f + max g + UNDERFLOW_EXPONENT eps`` has a plan entry that is exactly 0 whatever its
+        rounding, so ``|C_ij|`` is bounded by ``max(|C.min()|, |min(C.max(), that bound)|)`` (a forbidden pair
+        at cost 1e20 made the floor 2e8 on a unit problem, and Sinkhorn stopped as 'stagnated at the rounding
+        floor' at error 2e-2: helper-127). Returns ``(floor, max|f| + max|g| + that max|C|)``."""
         xp = self.be.xp
         u = float(np.finfo(np.float64).eps) / 2
-        scale = float(xp.abs(f).max()) + float(xp.abs(g).max()) + self.cost_absmax()
+        fa, ga = float(xp.abs(f).max()), float(xp.abs(g).max())
+        lo, hi = self.cost_bounds()
+        carried = min(hi, float(xp.max(f)) + float(xp.max(g)) + UNDERFLOW_EXPONENT * eps)
+        scale = fa + ga + max(abs(lo), abs(max(lo, carried)))
         sa, sb = float(a.sum()), float(b.sum())
         return 2.0 * u * (scale / eps) * 0.5 * (sa + sb) + abs(sa - sb), scale
 
@@ -237,6 +244,8 @@ class Inputs:
 
 #: the smallest eps whose inverse is finite (the kernels scale by 1 / eps)
 EPS_MIN = 1.0 / float(np.finfo(np.float64).max)
+#: ``exp(-UNDERFLOW_EXPONENT)`` is 0 in float64 (below the smallest subnormal, ``exp(-744.4)``)
+UNDERFLOW_EXPONENT = 746.0
 
 
 def positive_eps(eps, where: str) -> float:

@@ -242,14 +242,20 @@ def auto(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, m
     if data is None or isinstance(data, (dict, str, bytes, numbers.Number)):   # named as auto's (were 'sns:')
         raise TypeError(f"auto: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, got "
                         f"{type(data).__name__}")
+    if not (hasattr(data, "C") or hasattr(data, "shape") or isinstance(data, (list, tuple))):   # (was 'eps is
+        raise TypeError(f"auto: expected an EntropicOT (or an object with C, a, b, eps) or a cost matrix, got "
+                        f"{type(data).__name__}")               # required with a cost matrix': helper-127)
     if hasattr(data, "C"):                        # named as auto's (was 'sinkhorn:', the routine it fell to)
         _common.refuse_problem_eps("auto", data, eps)
+        if getattr(data, "a", None) is None or getattr(data, "b", None) is None:
+            raise TypeError("auto: problem.a and problem.b must be weight arrays, got "
+                            f"{type(getattr(data, 'a', None)).__name__} and {type(getattr(data, 'b', None)).__name__}")
         if a is not None or b is not None:      # (named 'sns'/'sinkhorn' and 'keyword-only' for solve(p, b=...))
             raise TypeError("auto(problem) / solve(problem): the weights a and b come from the problem (problem.a, "
                             "problem.b), not from options; build the problem with other weights, or pass a cost "
                             "matrix: solvers.auto(C, a, b, eps=...)")
     pre_eps = getattr(data, "eps", None) if hasattr(data, "C") else eps
-    if pre_eps is None:
+    if pre_eps is None and not hasattr(data, "C"):
         raise TypeError("auto(C, a, b, eps=...): eps is required with a cost matrix")
     e = _common.positive_eps(pre_eps, " (problem.eps)" if hasattr(data, "C") else "")
     rng, size, half = _cost_range(data, backend)

@@ -410,6 +410,10 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
         msg = _stalled_message(err, opts.tol, stall, mass, eps)
     else:
         msg = "sinkhorn: NaN/inf appeared in the potentials; check that C, a, b are finite and eps is not tiny"
+        lo, hi = geom.cost_bounds()
+        if not math.isfinite(hi - lo) or max(abs(lo), abs(hi)) > 1e300:   # finite C whose sums overflow (helper-127)
+            msg = (f"sinkhorn: NaN/inf appeared in the potentials: C spans [{lo:.3e}, {hi:.3e}], so sums of costs "
+                   "and potentials overflow double precision; divide C and eps by a common factor (e.g. max |C|)")
     options = {**opts.as_dict(), "maxiter": maxiter, "check_every": check, "eps": eps,
                "warm_start": f0 is not None or g0 is not None}
     return _result.build_result("sinkhorn", inputs, geom, f, g, eps, status=status, message=msg, nit=nit,

@@ -111,3 +111,61 @@ def test_sketched_newton_convex_reduced_problem_converges():
     assert res.converged, res.message
     # analytic minimiser: x = z + 1, minimise big x^2 + z^2 -> z = -big / (big + 1), x = 1 / (big + 1)
     assert np.allclose(res.x, [1 / (big + 1), 0.0, -big / (big + 1)], atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------- OT (helper-127)
+def _forbidden(big, n=120, m=90, seed=0):
+    rng = np.random.default_rng(seed)
+    C = rng.random((n, m))
+    forbid = rng.random((n, m)) < 0.3
+    a = rng.random(n) ** 4
+    b = rng.random(m) ** 4
+    return np.where(forbid, big, C), a / a.sum(), b / b.sum()
+
+
+def test_rounding_floor_ignores_forbidden_costs():
+    # a forbidden pair at cost 1e20 (the library's advice for forbidden pairs) carries no mass: the floor of the
+    # same potentials is that of the problem with the pair at cost 100 (exp(-100 / 1e-4) is 0 in double too)
+    from solvers.ot._common import Geometry   # noqa: F401  (the geometry a solve builds)
+
+    eps = 1e-4
+    out = []
+    for big in (1e20, 100.0):
+        C, a, b = _forbidden(big)
+        r = solvers.sinkhorn(C, a, b, eps=eps, maxiter=3000)
+        out.append(r)
+        assert r.status != "stagnated", r.message     # the floor is ~1e-12, the error 1e-3..1e-5: no stall claim
+    # the same plan either way (the forbidden entries are exact zeros): same error history
+    h0, h1 = out[0].history["marginal_error"], out[1].history["marginal_error"]
+    assert len(h0) == len(h1) and np.allclose(h0, h1, rtol=1e-6)
+
+
+def test_auto_messages_name_the_problem():
+    from problems.ot import EntropicOT
+
+    C = np.random.default_rng(1).random((6, 5))
+    p = EntropicOT(C, eps=0.1)
+    p.eps = None
+    with pytest.raises(TypeError, match=r"eps \(problem.eps\)"):
+        solvers.solve(p)
+    p = EntropicOT(C, eps=0.1)
+    p.a = None
+    with pytest.raises(TypeError, match="auto: problem.a and problem.b"):
+        solvers.solve(p)
+
+    class NotAProblem:
+        methods = ("auto",)
+
+    with pytest.raises(TypeError, match="auto: expected an EntropicOT"):
+        solvers.ot.auto(NotAProblem())
+
+
+def test_sinkhorn_overflowing_cost_range_message():
+    rng = np.random.default_rng(0)
+    C = (rng.random((30, 20)) * 2 - 1) * 1.5e308      # finite, but C_ij - C_kl overflows
+    with np.errstate(all="ignore"):
+        r = solvers.sinkhorn(C, np.full(30, 1 / 30), np.full(20, 1 / 20), eps=3e306)
+    if r.status == "nonfinite":
+        assert "divide C and eps by a common factor" in r.message
+    else:                                             # a solve that got through must be honest about it
+        assert r.converged == (r.marginal_error <= r.options["tol"])
