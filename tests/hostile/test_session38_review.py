@@ -126,8 +126,6 @@ def _forbidden(big, n=120, m=90, seed=0):
 def test_rounding_floor_ignores_forbidden_costs():
     # a forbidden pair at cost 1e20 (the library's advice for forbidden pairs) carries no mass: the floor of the
     # same potentials is that of the problem with the pair at cost 100 (exp(-100 / 1e-4) is 0 in double too)
-    from solvers.ot._common import Geometry   # noqa: F401  (the geometry a solve builds)
-
     eps = 1e-4
     out = []
     for big in (1e20, 100.0):
