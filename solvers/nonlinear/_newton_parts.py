@@ -401,6 +401,9 @@ def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None
                 "last iterate")
     nan = (f"fun was NaN or inf at {trials[1]} of the {trials[0]} trial points, so f may not be defined (or overflow) "
            "just beyond x: rescale x, reformulate f, or start elsewhere; else " if trials[1] else "")
+    if len(trials) > 2 and trials[2]:       # (a NaN jac beyond x read 'check that jac is the gradient': helper-128)
+        nan += (f"jac was NaN or inf at {trials[2]} of the trial points where f fell, so the gradient is not finite "
+                "just beyond x: check jac there, or start elsewhere; else ")
     why = ("every trial step moved f and ||grad f|| by less than their rounding (the shorter steps that followed too): "
            "the problem's scale, of x or of f, is far from 1; rescale the variables or f, or use method='newton'"
            if flat == finite_steps else

@@ -319,11 +319,11 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
 
     status, msg = Status.MAXITER, ""
     hist_x0 = x.copy()
-    trials = [0, 0]                # this iteration's trial points, and those where fun was not finite
+    trials = [0, 0, 0]             # this iteration's trial points, those where fun, and where jac, was not finite
     k = 0
     for k in range(1, maxiter + 1):
         gnorm2 = _norm(g, be.dot)
-        trials[:] = [0, 0]
+        trials[:] = [0, 0, 0]
         if method == "grad-reg":
             Hk = P.H(x) if hess is not None else None
             dense = Hk is not None and (isinstance(Hk, np.ndarray) or sp.issparse(Hk))
@@ -367,8 +367,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                     if math.isfinite(ft) and (fx - ft >= 0 or noisy):
                         gt = P.g(xt)
                         gtn = _norm(gt, be.dot)
-                        # (the slope estimate only where ||g|| falls too: tiny steps of a collapsed gamma crept
-                        # along f's rounding towards a NaN wall for maxiter iterations on it alone)
+                        trials[2] += 0 if math.isfinite(gtn) else 1
+                        # (slopes only where ||g|| falls too: a collapsed gamma crept along f's rounding to a NaN wall)
                         drop = 0.5 * (pred + be.dot(gt, s)) if noisy and gtn < gnorm2 else fx - ft
                         if np.all(np.isfinite(gt)) and (drop >= gtn * (gtn / (8.0 * lam))
                                                         or (noisy and gtn < 0.9 * gnorm2)):

@@ -167,3 +167,12 @@ def test_sinkhorn_overflowing_cost_range_message():
         assert "divide C and eps by a common factor" in r.message
     else:                                             # a solve that got through must be honest about it
         assert r.converged == (r.marginal_error <= r.options["tol"])
+
+
+def test_grad_reg_nan_jac_beyond_x_is_named():
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    jac = lambda x: rosen_der(x) if x[0] < -1.1 else np.full(2, np.nan)   # f finite, jac NaN past x0 = -1.1
+    r = solvers.newton(rosen, np.array([-1.2, 1.0]), jac=jac, hess=rosen_hess, method="grad-reg", backend="numpy")
+    assert not r.converged
+    assert "jac was NaN or inf" in r.message, r.message
