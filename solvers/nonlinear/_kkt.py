@@ -36,6 +36,7 @@ SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
 #: rounding of the computed eigenvalue (~ n eps ||H||). 1e-8 shifted every SPD Hessian of condition above 1e8 by
 #: xi_B ||H|| at every iteration, so a convex QP with variables of mixed scales (1e-4 to 5) crawled to maxiter
 _PD_RTOL = 1e-12
+_REDUCED_SCALE = 1e-2   # the shift's scale is ||Z^T H Z||_F where that is below this fraction of ||H||_2
 #: largest n + m for which the KKT matrix is formed densely (exact reduced-Hessian test)
 DENSE_LIMIT = 2000
 #: largest n + m of an operator KKT system whose matrix is assembled (n + m operator products) for the products of
@@ -147,8 +148,9 @@ class NewtonSystem:
         positive definite Hessian of small norm, e.g. after the objective scaling of a problem
         whose variables are of size 1e10, is not shifted by ``xi_B``, which is far above its
         curvature and turned a convex QP into a crawl of gradient-like steps); otherwise
-        ``t = xi_B max(1, ||H||_2) - lambda_min`` so that the smallest reduced eigenvalue becomes
-        ``xi_B max(1, ||H||_2)``. Returns ``(t, lambda_min, sigma_min(J))``.
+        ``t = xi_B s - lambda_min`` so that the smallest reduced eigenvalue becomes ``xi_B s``, with
+        ``s = max(1, ||H||_2)``, or ``max(1, ||Z^T H Z||_F)`` where that norm is below ``_REDUCED_SCALE ||H||_2``.
+        Returns ``(t, lambda_min, sigma_min(J))``.
         """
         n, m = self.n, self.m
         if self.svd is None or self.svd[2].shape[0] != n:     # the null space needs the square Vt
@@ -161,9 +163,14 @@ class NewtonSystem:
         hnorm = float(np.max(np.abs(np.linalg.eigvalsh(self.H)))) if n else 0.0
         if Z.shape[1] == 0:
             return 0.0, math.inf, sigma_min
-        lam_min = float(sla.eigvalsh(Z.T @ self.H @ Z, subset_by_index=[0, 0])[0])
+        R = Z.T @ self.H @ Z
+        lam_min = float(sla.eigvalsh(R, subset_by_index=[0, 0])[0])
         self.reduced_z = Z                     # for reduced_norm (the second-order check's scale)
-        scale = max(1.0, hnorm)
+        # the shift's scale: ||H||_2, or ||Z^T H Z||_F where that is below a hundredth of it -- H's large curvature
+        # in directions the constraints remove made min 1e7 x^2 - y^2 + z^2 s.t. x = 0 crawl with a shift of 2e6
+        # (helper-128)
+        rnorm = float(np.linalg.norm(R))
+        scale = max(1.0, rnorm if rnorm < _REDUCED_SCALE * hnorm else hnorm)
         if lam_min > _PD_RTOL * hnorm:
             return 0.0, lam_min, sigma_min
         return xi_B * scale - lam_min, lam_min, sigma_min
