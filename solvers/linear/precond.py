@@ -200,10 +200,10 @@ def _tridiagonal(alpha, beta, m):
 
 def lanczos_tridiagonal(Aap, v, k, reorthogonalize, be, K, y=None):
     """``(alpha, beta, m)``: ``m <= k`` Lanczos steps on the applier ``Aap`` from the unit vector ``v`` (the
-    tridiagonal matrix's diagonal ``alpha[:m]`` and off-diagonal ``beta[:m - 1]``). With ``y`` (length ``m``, the
-    three-term recurrence only) the steps are run again and ``(alpha, beta, m, u)`` is returned, ``u = V y``
-    (a Ritz vector from an eigenvector ``y`` of the tridiagonal matrix) in O(n) memory: the same products in the
-    same order give the same Lanczos vectors."""
+    tridiagonal matrix's diagonal ``alpha[:m]`` and off-diagonal ``beta[:m - 1]``). With ``y`` (length ``m``) the
+    steps are run again and ``(alpha, beta, m, u)`` is returned, ``u = V y`` (a Ritz vector from an eigenvector
+    ``y`` of the tridiagonal matrix; in O(n) memory for the three-term recurrence): the same products in the same
+    order give the same Lanczos vectors."""
     xp, n = be.xp, v.shape[0]
     V = xp.zeros((k if reorthogonalize else 1, n))
     alpha = np.zeros(k)

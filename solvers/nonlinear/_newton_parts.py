@@ -75,6 +75,10 @@ DENSE_CURVATURE_MAX = 2000
 #: a spectrum [1, 1000] at n = 100 (outside review helper-126: 'converged' at a saddle with hessp or a sparse hess);
 #: Lanczos reaches an isolated lowest eigenvalue at relative gap g in about 3 / sqrt(g) steps (72 there)
 CURVATURE_LANCZOS_STEPS = 100
+#: ... and up to CURVATURE_LANCZOS_SMALL steps with full reorthogonalisation where n is at most CURVATURE_SMALL_N
+#: (k n-vectors stored, at most 16 MB; k = n gives the extreme eigenvalues to rounding): 100 plain steps missed an
+#: eigenvalue -1e-3 below a spectrum [1e-3, 1e3] at n = 300 (helper-130)
+CURVATURE_LANCZOS_SMALL, CURVATURE_SMALL_N = 400, 5000
 
 
 def _significant(c, hnorm, gnorm) -> bool:
@@ -90,26 +94,47 @@ def _significant(c, hnorm, gnorm) -> bool:
 ROUNDING_CURVATURE = 100.0 * np.finfo(float).eps
 
 
+def _safe_norm(be, v) -> float:
+    """2-norm without overflow or underflow of the squares (``max |v|`` factored out)."""
+    m = float(be.xp.max(be.xp.abs(v)))
+    if not (0.0 < m < math.inf):
+        return m
+    w = v / m
+    return m * math.sqrt(float(be.dot(w, w)))
+
+
 def _falls_along(fun, x, fx, g, v, c, be) -> bool:
-    """Whether ``fun`` (f, or a Lagrangian) itself falls along the direction ``v`` of curvature ``c < 0`` as the quadratic model says, at a
-    step ``t`` where the gradient term cannot explain it: ``t >= 8 ||g|| / |c|`` (so half the model's decrease
-    ``|c| t^2 / 2 + |g . v| t`` is more than ``||g|| t``), ``|c| t^2 / 2 >= 1e3`` times f's rounding and ``t >= 1e-8
-    max |x|``. At a saddle f falls so (f = (1000 x^2 - 1e-3 y^2) / 2 at x = 5e-12: curvature -1e-3 passed the
-    ``sqrt(||g|| ||H||)`` test as 'converged', helper-128; a badly scaled 1e9 x^2 - y^2 passed the ``sqrt(eps)
-    ||H||`` one); near a valley of minimisers ((y - x^2)^2 at (0, delta): curvature -4 delta, gradient 2 delta)
-    the step is long enough for f to rise again."""
+    """Whether ``fun`` (f, or a Lagrangian) itself falls along the direction ``v`` of curvature ``c < 0`` as the
+    quadratic model says -- by at least half its ``|c| s^2 / 2 + |g . v| s`` -- at each of the steps ``s = t, t / 4,
+    t / 16`` (those whose model fall is above 1e3 times f's rounding), with ``t`` where the gradient term cannot
+    explain the fall: ``t >= 8 ||g|| / |c|`` (then half the model's fall is more than ``||g|| t``), ``|c| t^2 / 2 >=
+    1e3`` times f's rounding and ``t >= 64 eps max |x|``. At a saddle f falls so at every step (f = (1000 x^2 - 1e-3
+    y^2) / 2 at x = 5e-12: curvature -1e-3 passed the ``sqrt(||g|| ||H||)`` test as 'converged', helper-128; a
+    badly scaled 1e9 x^2 - y^2 passed the ``sqrt(eps) ||H||`` one); near a valley of minimisers ((y - x^2)^2 at
+    (0, delta): curvature -4 delta, gradient 2 delta) f rises again within the longest step, and the shorter ones
+    keep a fall in another basin from counting (f = (y - x^2)^2 + x^4 - 0.2 x^6 at (0, 3e-9) falls at t = 4 but
+    not at 1: helper-130)."""
     xp = be.xp
     v = xp.asarray(v, dtype=xp.float64)
-    v = v / math.sqrt(float(be.dot(v, v)))
+    v = v / _safe_norm(be, v)
     gv = float(be.dot(g, v))
-    gn = math.sqrt(float(be.dot(g, g)))
-    t = max(8.0 * gn / -c, math.sqrt(2e3 * f_noise(fx) / -c), 1e-8 * float(xp.max(xp.abs(x))))
+    noise = 1e3 * f_noise(fx)
+    root = math.sqrt(-c)                          # sqrt(2e3 noise) / sqrt(|c|): no underflow of the quotient
+    t = max(8.0 * (_safe_norm(be, g) / root) / root, math.sqrt(2.0 * noise) / root,
+            64.0 * float(np.finfo(float).eps) * float(xp.max(xp.abs(x))))
     if not (0.0 < t < math.inf):
         return False
-    with np.errstate(all="ignore"):
-        ft = fun(x + (-t if gv > 0 else t) * v)
-    fall = fx - ft
-    return math.isfinite(ft) and fall >= 0.5 * (-0.5 * c * t * t + abs(gv) * t) and fall > 100.0 * f_noise(fx)
+    sign = -1.0 if gv > 0 else 1.0
+    for s in (t, t / 4.0, t / 16.0):
+        pred = 0.5 * (-c) * s * s + abs(gv) * s
+        if s < t and not pred > noise:
+            break
+        with np.errstate(all="ignore"):
+            ft = fun(x + (sign * s) * v)
+        fall = fx - ft
+        if not (math.isfinite(ft) and fall >= 0.5 * pred and fall > 0.1 * noise):
+            return False
+    return True
 
 
 def negative_curvature(P, x, n, hess, be, fx, g):
@@ -118,11 +143,12 @@ def negative_curvature(P, x, n, hess, be, fx, g):
     falling along its direction as the model says (:func:`_falls_along`): ``x`` is a saddle or a maximum, not a
     minimiser; else None. A dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then
     its smallest eigenvalue (and eigenvector); otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
-    :data:`CURVATURE_LANCZOS_STEPS` Lanczos steps from a fixed random start in O(n) memory (its Ritz vector by a
+    :data:`CURVATURE_LANCZOS_STEPS` Lanczos steps from a fixed random start in O(n) memory (up to n = 5000: 400 steps
+    with full reorthogonalisation) (its Ritz vector by a
     second run of the same steps), ``||H||`` from the largest."""
     from ..operators import FunctionOperator, aslinearoperator
 
-    gnorm = math.sqrt(float(be.dot(g, g)))
+    gnorm = _safe_norm(be, g)
     if hess is not None:
         H = P.H(x)
         if n <= DENSE_CURVATURE_MAX and isinstance(H, np.ndarray):
@@ -143,7 +169,9 @@ def negative_curvature(P, x, n, hess, be, fx, g):
     else:
         xc = x.copy()
         op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
-    lmin, lmax, vector = _ritz_extremes(op, n, min(n, CURVATURE_LANCZOS_STEPS), be)
+    small = n <= CURVATURE_SMALL_N
+    lmin, lmax, vector = _ritz_extremes(op, n, min(n, CURVATURE_LANCZOS_SMALL if small else CURVATURE_LANCZOS_STEPS),
+                                        be, reorthogonalize=small)
     if not (np.isfinite(lmin) and np.isfinite(lmax)):
         return None                                  # a NaN/inf product: no verdict
     return _verdict(lmin, max(abs(lmin), abs(lmax)), gnorm, vector, P, x, fx, g, be)
@@ -158,16 +186,26 @@ def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
     return float(c) if v is not None and _falls_along(P.f, x, fx, g, v, c, be) else None
 
 
-def lagrangian_falls(ev, p, system, c, hmax, be) -> bool:
-    """sketched_newton's second-order check where the reduced Hessian's smallest eigenvalue ``c`` is negative
-    beyond rounding (``ROUNDING_CURVATURE max |H_ij|``) but not clearly: whether the Lagrangian ``f + lam . c(x)``
-    (the solver's scaled terms) falls along the null-space direction of ``c`` as its model says
-    (:func:`_falls_along`); min 1e7 x^2 - y^2 + z^2 s.t. x = z (reduced Hessian diag(1e7, -2)) was 'converged'
-    with a test relative to the reduced Hessian's norm alone (helper-128)."""
+def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
+    """sketched_newton's second-order verdict on the reduced Hessian's smallest eigenvalue ``c`` at a KKT point:
+    ``(negative, limit)``. Negative when ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel
+    ||Z^T H Z||, rounding max |H_ij|)`` (the allowance of a valley of minimisers, as in :func:`_significant`:
+    min (y - 1000 x^2)^2 + 100 z^2 s.t. z = 0 at (0, 2e-9, 0) has c = -8e-6, helper-130), or, when ``c`` is
+    between that and ``-ROUNDING_CURVATURE max |H_ij|``, when the Lagrangian ``f + lam . c(x)`` (the solver's
+    scaled terms) falls along the eigenvector in the null space as its model says (:func:`_falls_along`;
+    relative to max |H_ij| alone, min 1e7 x^2 - y^2 + z^2 s.t. x = z, reduced Hessian diag(1e7, -2), was
+    'converged': helper-128)."""
+    hmax = float(np.max(np.abs(system.H))) if system.H.size else 0.0
+    rnorm = system.reduced_norm()
+    limit = max(rel * rnorm, rounding * hmax)
+    if not c < 0 or c == -math.inf:
+        return False, limit
+    if c < -max(limit, math.sqrt(_safe_norm(be, p.gL) * rnorm)):
+        return True, limit
     if not c < -ROUNDING_CURVATURE * hmax:
-        return False
-    xp = be.xp
-    v = system.reduced_z @ sla.eigh(system.reduced_z.T @ system.H @ system.reduced_z, subset_by_index=[0, 0])[1][:, 0]
+        return False, limit
+    Z = system.reduced_z
+    v = be.xp.asarray(Z @ sla.eigh(Z.T @ system.H @ Z, subset_by_index=[0, 0])[1][:, 0])
 
     def lag(x):
         try:
@@ -175,10 +213,10 @@ def lagrangian_falls(ev, p, system, c, hmax, be) -> bool:
         except (ValueError, TypeError, FloatingPointError):   # non-finite f or c at the trial point: no verdict
             return math.nan
 
-    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, xp.asarray(v), c, be)
+    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, v, c, be), limit
 
 
-def _ritz_extremes(op, n, k, be):
+def _ritz_extremes(op, n, k, be, reorthogonalize=False):
     """``(lmin, lmax, vector)``: the smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed
     random start, in O(n) memory (the three-term recurrence of :func:`solvers.linear.lanczos_bounds`), and a function
     returning the Ritz vector of ``lmin`` (the steps run again; None on a failure); ``(nan, nan, None)`` when a
@@ -192,7 +230,7 @@ def _ritz_extremes(op, n, k, be):
     v0 = v0 / math.sqrt(float(K.dot(v0, v0)))
     with np.errstate(invalid="ignore", over="ignore"):
         try:
-            alpha, beta, m = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, False, be, K)
+            alpha, beta, m = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, reorthogonalize, be, K)
             T = _tridiagonal(alpha, beta, m)
             if not np.all(np.isfinite(T)):
                 return math.nan, math.nan, None
@@ -202,7 +240,7 @@ def _ritz_extremes(op, n, k, be):
 
     def vector():
         with np.errstate(invalid="ignore", over="ignore"):
-            u = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, False, be, K, y=Y[:, 0])[3]
+            u = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, reorthogonalize, be, K, y=Y[:, 0])[3]
         return u if bool(be.xp.all(be.xp.isfinite(u))) else None
 
     return float(ev[0]), float(ev[-1]), vector
@@ -312,7 +350,7 @@ def f_level(fx, decrease):
     return unresolved, (max(f_noise(fx), F_RESOLUTION * abs(fx)) if unresolved else f_noise(fx))
 
 
-def inconsistent_jac(dot, x, fx, g, xn, fn, gn):
+def inconsistent_jac(dot, x, fx, g, xn, fn, gn, f0=0.0):
     """``(df, pred)`` when the last step's change of f, ``df = f(xn) - f(x)``, disagrees with the change
     the gradients predict, ``pred = (g(x) + g(xn)) . (xn - x) / 2`` (trapezoid rule, exact on a quadratic),
     by more than a factor 3 and well above f's resolution; else None. A jac that is not the gradient of fun
@@ -321,8 +359,10 @@ def inconsistent_jac(dot, x, fx, g, xn, fn, gn):
     df, pred = fn - fx, 0.5 * (float(dot(g, s)) + float(dot(gn, s)))
     if not (math.isfinite(df) and math.isfinite(pred)):
         return None
+    # f's rounding taken at the size of f(x0) too: near f* = 0 an f that cancels (sqrt(1 + r^2) - 1, 1 - cos r) has
+    # an absolute rounding of the size of its terms, and an exact jac read 'does not match fun' (helper-130)
     big = max(abs(fx), abs(fn))
-    if abs(df - pred) <= max(1e3 * f_noise(big), F_RESOLUTION * big):
+    if abs(df - pred) <= max(1e3 * f_noise(max(big, abs(f0) if math.isfinite(f0) else 0.0)), F_RESOLUTION * big):
         return None                                  # f does not resolve the difference
     if pred < 0 and df < 0 and pred / 3.0 >= df >= 3.0 * pred:
         return None

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
 from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note
-from ._newton_parts import falls_at_constant, far_and_falling, lagrangian_falls
+from ._newton_parts import falls_at_constant, far_and_falling, reduced_curvature_verdict
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
 from .linesearch import armijo_backtracking
@@ -31,8 +31,7 @@ _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
 _TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
 #: default inner budget of a sketch on an operator (matrix-free) KKT system: operator products per unknown and
 _OPERATOR_PRODUCTS = 100  # Newton iteration (each sketch-and-project iteration with s rows costs about 2 s products)
-_NEG_CURVATURE = 1e-6     # not a minimiser: lambda_min(Z^T H Z) < -_NEG_CURVATURE ||Z^T H Z||_2 and -_ROUNDING max |H_ij|
-_ROUNDING = 1.5e-8        # (sqrt(eps): beyond the rounding Z^T H Z inherits from H), or f falls (lagrangian_falls)
+_NEG_CURVATURE, _ROUNDING = 1e-6, 1.5e-8   # the reduced Hessian's negative curvature: reduced_curvature_verdict
 _SCALE_HINT = 1e3         # objective scales (max |grad f(x0)|) outside [1/_SCALE_HINT, _SCALE_HINT] are named
 _SLOPE_FLOOR = 1e-280     # below this squared KKT norm the merit's slope underflows (STAGNATED, naming tol)
 _STALL_ITERATIONS = 10    # STAGNATED when the KKT residual is unchanged to 12 digits over this many iterations
@@ -189,12 +188,13 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             return Status.CONVERGED, msg
         _, lam_min, _ = system.reduced_hessian_shift(xi_B)
         stats["reduced_hessian_min_eig"] = ev.user_f(float(lam_min))   # of the problem's own f (not fscale f)
-        hmax = float(np.max(np.abs(system.H))) if system.H.size else 0.0
-        if not lam_min < -(limit := max(_NEG_CURVATURE * system.reduced_norm(), _ROUNDING * hmax)) and not (
-                lam_min < 0 and lagrangian_falls(ev, p, system, lam_min, hmax, be)):   # beyond rounding: f decides
-            stats["second_order"] = ("no null space (J has full column rank)" if lam_min == math.inf else "positive "
-                                     "definite reduced Hessian" if lam_min > limit else "positive semidefinite "
-                                     "reduced Hessian (degenerate: smallest eigenvalue within rounding of 0)")
+        negative, limit = reduced_curvature_verdict(ev, p, system, lam_min, be, _NEG_CURVATURE, _ROUNDING)
+        if not negative:
+            stats["second_order"] = (
+                "no null space (J has full column rank)" if lam_min == math.inf else "positive definite reduced "
+                "Hessian" if lam_min > limit else "positive semidefinite reduced Hessian (degenerate)" if lam_min >= 0
+                else f"degenerate: the reduced Hessian's smallest eigenvalue {ev.user_f(lam_min):.1e} < 0, but the "
+                "Lagrangian does not fall along its direction (a valley of minimisers)")
             return Status.CONVERGED, msg
         stats["second_order"] = "negative curvature (not a local minimiser)"
         return Status.FAILED, (

@@ -458,7 +458,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             k -= 1
             break
         step = _norm(xn - x, be.dot)
-        bad_grad = inconsistent_jac(be.dot, x, fx, g, xn, fn, gn) if float(np.max(np.abs(gn))) <= tol else None
+        bad_grad = inconsistent_jac(be.dot, x, fx, g, xn, fn, gn, hist_f[0]) if np.max(np.abs(gn)) <= tol else None
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))

@@ -192,3 +192,66 @@ def test_sketched_newton_shift_uses_the_reduced_scale():
     assert r.status == "failed" and "NOT a local minimiser" in r.message and r.nit < 60 and abs(r.x[2]) < 1e-6
     r = solvers.sketched_newton(p, sketch="gaussian", seed=0, backend="numpy")
     assert not r.converged and r.status != "maxiter"
+
+
+# ------------------------------------------------------------------- the probe's review (helper-130)
+def test_valley_with_a_far_basin_still_converges():
+    # (y - x^2)^2 + x^4 - 0.2 x^6 at (0, 3e-9): the minimiser (0, 0) is 3e-9 away; f falls again only at |x| ~ 4
+    f = lambda z: (z[1] - z[0] ** 2) ** 2 + z[0] ** 4 - 0.2 * z[0] ** 6
+    g = lambda z: np.array([-4 * z[0] * (z[1] - z[0] ** 2) + 4 * z[0] ** 3 - 1.2 * z[0] ** 5, 2 * (z[1] - z[0] ** 2)])
+    h = lambda z: np.array([[12 * z[0] ** 2 - 4 * z[1] + 12 * z[0] ** 2 - 6 * z[0] ** 4, -4 * z[0]],
+                            [-4 * z[0], 2.0]])
+    for method in ("newton", "newton-cg", "grad-reg"):
+        res = solvers.newton(f, np.array([0.0, 3e-9]), jac=g, hess=h, method=method)
+        assert res.converged, (method, res.message)
+
+
+def test_sketched_valley_of_minimisers_converges():
+    # min (y - 1000 x^2)^2 + 100 z^2 s.t. z = 0 from (0, 2e-9, 0): every point of the valley is a global minimiser;
+    # reduced curvature -8e-6 (order ||g||) is the valley's, not a saddle's
+    a = 1000.0
+    p = EqualityConstrainedProblem(
+        f=lambda v: (v[1] - a * v[0] ** 2) ** 2 + 100 * v[2] ** 2,
+        grad=lambda v: np.array([-4 * a * v[0] * (v[1] - a * v[0] ** 2), 2 * (v[1] - a * v[0] ** 2), 200 * v[2]]),
+        c=lambda v: np.array([v[2]]), jac=lambda v: np.array([[0.0, 0.0, 1.0]]),
+        hess_lagrangian=lambda v, lam: np.array([[12 * a * a * v[0] ** 2 - 4 * a * v[1], -4 * a * v[0], 0.0],
+                                                  [-4 * a * v[0], 2.0, 0.0], [0.0, 0.0, 200.0]]),
+        x0=np.array([0.0, 2e-9, 0.0]))
+    for sketch in ("gaussian", None):
+        res = solvers.sketched_newton(p, sketch=sketch, seed=0, backend="numpy")
+        assert res.converged, res.message
+
+
+@pytest.mark.parametrize("neg", [-1e-2, -1e-3, -1e-4])
+def test_lanczos_route_finds_negative_eigenvalue_below_a_wide_spectrum(neg):
+    import scipy.sparse as sps
+
+    d = np.concatenate([[neg], np.geomspace(1e-3, 1e3, 299)])
+    f = lambda x: 0.5 * float(x @ (d * x))
+    g = lambda x: d * x
+    for kw in ({"hessp": lambda x, p: d * p}, {"hess": lambda x: sps.diags(d).tocsr()}):
+        res = solvers.newton(f, np.zeros(300), jac=g, method="newton-cg", **kw)
+        assert res.status == "failed" and "not a minimiser" in res.message, (neg, list(kw))
+
+
+def test_jac_check_quiet_for_an_f_that_cancels_near_zero():
+    # pseudo-Huber written as sqrt(1 + r^2) - 1 (absolute rounding ~eps near f* = 0) with an exact jac: converged
+    rng = np.random.default_rng(1)
+    bad = 0
+    for _ in range(10):
+        A, b = rng.standard_normal((6, 9)), rng.standard_normal(6)
+        f = lambda z: float(np.sum(np.sqrt(1 + (A @ z - b) ** 2) - 1))
+        g = lambda z: A.T @ ((A @ z - b) / np.sqrt(1 + (A @ z - b) ** 2))
+        h = lambda z: A.T @ ((1 + (A @ z - b) ** 2) ** -1.5 * A.T).T
+        for m in ("newton", "newton-cg"):
+            r = solvers.newton(f, 2 * rng.standard_normal(9), jac=g, hess=h, method=m)
+            bad += not r.converged
+            if r.converged:
+                assert np.abs(A @ r.x - b).max() < 1e-6
+    assert bad == 0
+
+
+def test_jac_check_still_catches_a_wrong_gradient():
+    f = lambda x: float(np.sum((x - 3.0) ** 2))
+    r = solvers.newton(f, np.zeros(3), jac=lambda x: 2 * (x - 1.0), hess=lambda x: 2 * np.eye(3))
+    assert not r.converged
