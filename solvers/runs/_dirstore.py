@@ -311,4 +311,28 @@ def make_sidecar(path: Path, durable: bool) -> None:
     RunDir(path, store.with_name(store.name + ".lock"), durable).create(sidecar_of=store.name)
 
 
-__all__ = ["RunDir", "index_line", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION", "make_sidecar", "sidecar_of_store"]
+def check_sidecar_names(path: Path, sidecar: RunDir, lock: Path) -> None:
+    """Refuse a single-file store whose sidecar or lock name is taken by something else, before anything is
+    written: a directory store named ``<file>.d`` was adopted as the sidecar, and the close moved its runs into
+    the file and removed it; a file of that name, or a folder named like the lock, gave raw OS errors after an
+    empty store file was made (helper-129)."""
+    if lock.is_dir():
+        raise IsADirectoryError(f"RunStore: {str(lock)!r} is a folder, but it is the name of this store's lock "
+                                "file: rename or remove it, or name the store file differently")
+    d = sidecar.path
+    if (d.is_symlink() and not d.exists()) or (d.exists() and not d.is_dir()):
+        raise FileExistsError(f"RunStore: {str(d)!r} exists and is not a folder, but a single-file store keeps new "
+                              "runs in the folder <file>.d: rename or remove it, or name the store file differently")
+    if sidecar.exists():
+        try:
+            meta = json.loads(sidecar.marker.read_text())
+        except (OSError, ValueError):   # vanished (another process dropped the empty sidecar), or unreadable:
+            return                      # the store's own checks answer those
+        if isinstance(meta, dict) and meta.get("sidecar_of") != path.name:
+            raise FileExistsError(f"RunStore: {str(d)!r} is a directory store of its own (its marker does not name "
+                                  f"{path.name!r}), not the sidecar of {str(path)!r}: open it as "
+                                  f"RunStore({str(d) + os.sep!r}), or name the store file differently")
+
+
+__all__ = ["RunDir", "index_line", "MARKER", "INDEX", "LAYOUT", "LAYOUT_VERSION", "make_sidecar", "sidecar_of_store",
+           "check_sidecar_names"]

@@ -207,6 +207,7 @@ class RunStore(_StoreReading):
             _combine.open_directory(self)
         else:
             self._dir = RunDir(self.path.with_name(self.path.name + ".d"), self._lock_path, self.durable)
+            _dirstore.check_sidecar_names(self.path, self._dir, self._lock_path)
             _combine.open_file(self)
         self._closed = False
         _OPEN.add(self)

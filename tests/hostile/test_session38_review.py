@@ -255,3 +255,42 @@ def test_jac_check_still_catches_a_wrong_gradient():
     f = lambda x: float(np.sum((x - 3.0) ** 2))
     r = solvers.newton(f, np.zeros(3), jac=lambda x: 2 * (x - 1.0), hess=lambda x: 2 * np.eye(3))
     assert not r.converged
+
+
+# ------------------------------------------------------------------- run stores (helper-129)
+def _res(v=0.0):
+    from solvers.results import SolveResult
+
+    return SolveResult(np.arange(3.0) + v, True, "converged", "m", 1)
+
+
+def test_single_file_store_does_not_adopt_a_directory_store_of_that_name(tmp_path):
+    import os
+
+    with solvers.RunStore(str(tmp_path / "exp.h5.d") + os.sep) as st:     # a directory store of its own
+        ids = [st.save(_res(k)) for k in range(3)]
+    with pytest.raises(FileExistsError, match="directory store of its own"):
+        solvers.RunStore(tmp_path / "exp.h5")
+    assert not (tmp_path / "exp.h5").exists()                              # nothing made
+    with solvers.RunStore(str(tmp_path / "exp.h5.d") + os.sep, mode="r") as st:   # still there, unchanged
+        assert sorted(r["run_id"] for r in st.list()) == sorted(ids)
+        np.testing.assert_array_equal(st.load(ids[2]).x, np.arange(3.0) + 2)
+
+
+def test_store_name_clashes_are_named_before_anything_is_written(tmp_path):
+    (tmp_path / "a.h5.d").write_text("not a folder")
+    with pytest.raises(FileExistsError, match="is not a folder"):
+        solvers.RunStore(tmp_path / "a.h5")
+    (tmp_path / "b.h5.lock").mkdir()
+    with pytest.raises(IsADirectoryError, match="lock file"):
+        solvers.RunStore(tmp_path / "b.h5")
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
+
+
+def test_a_real_sidecar_is_still_used(tmp_path):
+    path = tmp_path / "runs.h5"
+    with solvers.RunStore(path, compact_on_close=False) as st:
+        rid = st.save(_res(1))
+    assert (tmp_path / "runs.h5.d").is_dir()
+    with solvers.RunStore(path) as st:
+        assert [r["run_id"] for r in st.list()] == [rid]
