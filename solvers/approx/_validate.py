@@ -141,6 +141,10 @@ def _real(name, a, what):
 def sampled(name, vals, n, where=None) -> np.ndarray:
     """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``. ``where``
     says which points the non-finite count covers (default ``"at the Chebyshev points"``)."""
+    if np.ma.isMaskedArray(vals) and np.ma.getmask(vals) is not np.ma.nomask and np.ma.getmask(vals).any():
+        raise ValueError(f"{name} returned a masked array with {int(np.ma.getmask(vals).sum())} masked values "
+                         f"{where or 'at the Chebyshev points'}; the function must have a value at every point of the "
+                         "closed domain (a mask would be dropped: the values under it were used)")
     v = _real(f"the value of {name}", vals, "a float array of N values")
     if v.shape != (n,):
         raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); "

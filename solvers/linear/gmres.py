@@ -93,7 +93,8 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     def out_of_cycles(x, itn, rnorm):
         return done(x, Status.MAXITER, itn, rnorm,
                     f"not converged after maxiter={cycles} restart cycles ({itn} iterations), residual "
-                    f"{R.unscale(rnorm):.3e} > tolerance {R.unscale(tol):.3e}. Try a preconditioner, a larger "
+                    f"{R.unscale(rnorm):.3e} > tolerance {R.unscale(tol):.3e}. Try a "
+                    f"{'stronger ' if R.M is not None else ''}preconditioner, a larger "
                     "restart or maxiter, or a looser rtol")
 
     if cycles == 0:

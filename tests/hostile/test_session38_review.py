@@ -294,3 +294,21 @@ def test_a_real_sidecar_is_still_used(tmp_path):
     assert (tmp_path / "runs.h5.d").is_dir()
     with solvers.RunStore(path) as st:
         assert [r["run_id"] for r in st.list()] == [rid]
+
+
+def test_gmres_maxiter_message_with_a_preconditioner():
+    A = np.diag(np.linspace(1.0, 1e4, 200)) + np.diag(np.full(199, 0.5), 1)
+    b = np.ones(200)
+    r = solvers.gmres(A, b, M=solvers.linear.jacobi(A), restart=2, maxiter=1, rtol=1e-12)
+    assert not r.converged and "stronger preconditioner" in r.message
+    r = solvers.gmres(A, b, restart=2, maxiter=1, rtol=1e-12)
+    assert "Try a preconditioner" in r.message
+
+
+def test_chebtucker_refuses_a_masked_return():
+    f = lambda P: np.ma.masked_greater(np.exp(P[:, 0]), 2.0)
+    with pytest.raises(ValueError, match="masked array"):
+        solvers.chebtucker(f, [(0, 1), (0, 1)])
+    g = lambda P: np.ma.masked_array(np.exp(P[:, 0]))      # a mask that hides nothing is fine
+    F = solvers.chebtucker(g, [(0, 1), (0, 1)])
+    assert F.converged and abs(F(np.array([[0.9, 0.5]]))[0] - np.exp(0.9)) < 1e-10
