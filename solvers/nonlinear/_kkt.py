@@ -162,10 +162,11 @@ class NewtonSystem:
         # computes: 0.068 against 0.177 s at n = 1200, equal to 1e-15)
         hnorm = float(np.max(np.abs(np.linalg.eigvalsh(self.H)))) if n else 0.0
         if Z.shape[1] == 0:
+            self.reduced_z = self.reduced_R = None
             return 0.0, math.inf, sigma_min
         R = Z.T @ self.H @ Z
         lam_min = float(sla.eigvalsh(R, subset_by_index=[0, 0])[0])
-        self.reduced_z = Z                     # for reduced_norm (the second-order check's scale)
+        self.reduced_z, self.reduced_R = Z, R   # for reduced_norm and the second-order check
         # the shift's scale: ||H||_2, or ||Z^T H Z||_F where that is below a hundredth of it -- H's large curvature
         # in directions the constraints remove made min 1e7 x^2 - y^2 + z^2 s.t. x = 0 crawl with a shift of 2e6
         # (helper-128)
@@ -178,10 +179,10 @@ class NewtonSystem:
 
     def reduced_norm(self) -> float:
         """``||Z^T H Z||_2`` on the null space found by the last :meth:`reduced_hessian_shift` (0 without one)."""
-        Z = getattr(self, "reduced_z", None)
-        if Z is None or Z.shape[1] == 0:
+        R = getattr(self, "reduced_R", None)
+        if R is None or R.size == 0:
             return 0.0
-        ev = np.linalg.eigvalsh(Z.T @ self.H @ Z)
+        ev = np.linalg.eigvalsh(R)
         return float(max(abs(ev[0]), abs(ev[-1])))
 
 

@@ -11,6 +11,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._scalar import unwrap
+from ._nlp import vnorm as _vnorm
 
 
 class _Problem:
@@ -94,15 +95,6 @@ def _significant(c, hnorm, gnorm) -> bool:
 ROUNDING_CURVATURE = 100.0 * np.finfo(float).eps
 
 
-def _safe_norm(be, v) -> float:
-    """2-norm without overflow or underflow of the squares (``max |v|`` factored out)."""
-    m = float(be.xp.max(be.xp.abs(v)))
-    if not (0.0 < m < math.inf):
-        return m
-    w = v / m
-    return m * math.sqrt(float(be.dot(w, w)))
-
-
 def _falls_along(fun, x, fx, g, v, c, be) -> bool:
     """Whether ``fun`` (f, or a Lagrangian) itself falls along the direction ``v`` of curvature ``c < 0`` as the
     quadratic model says -- by at least half its ``|c| s^2 / 2 + |g . v| s`` -- at each of the steps ``s = t, t / 4,
@@ -116,11 +108,11 @@ def _falls_along(fun, x, fx, g, v, c, be) -> bool:
     not at 1: helper-130)."""
     xp = be.xp
     v = xp.asarray(v, dtype=xp.float64)
-    v = v / _safe_norm(be, v)
+    v = v / _vnorm(be, v)
     gv = float(be.dot(g, v))
     noise = 1e3 * f_noise(fx)
     root = math.sqrt(-c)                          # sqrt(2e3 noise) / sqrt(|c|): no underflow of the quotient
-    t = max(8.0 * (_safe_norm(be, g) / root) / root, math.sqrt(2.0 * noise) / root,
+    t = max(8.0 * (_vnorm(be, g) / root) / root, math.sqrt(2.0 * noise) / root,
             64.0 * float(np.finfo(float).eps) * float(xp.max(xp.abs(x))))
     if not (0.0 < t < math.inf):
         return False
@@ -130,7 +122,10 @@ def _falls_along(fun, x, fx, g, v, c, be) -> bool:
         if s < t and not pred > noise:
             break
         with np.errstate(all="ignore"):
-            ft = fun(x + (sign * s) * v)
+            try:
+                ft = fun(x + (sign * s) * v)
+            except (OverflowError, FloatingPointError, ZeroDivisionError):   # f undefined out there: no verdict
+                return False
         fall = fx - ft
         if not (math.isfinite(ft) and fall >= 0.5 * pred and fall > 0.1 * noise):
             return False
@@ -148,7 +143,7 @@ def negative_curvature(P, x, n, hess, be, fx, g):
     second run of the same steps), ``||H||`` from the largest."""
     from ..operators import FunctionOperator, aslinearoperator
 
-    gnorm = _safe_norm(be, g)
+    gnorm = _vnorm(be, g)
     if hess is not None:
         H = P.H(x)
         if n <= DENSE_CURVATURE_MAX and isinstance(H, np.ndarray):
@@ -174,7 +169,39 @@ def negative_curvature(P, x, n, hess, be, fx, g):
                                         be, reorthogonalize=small)
     if not (np.isfinite(lmin) and np.isfinite(lmax)):
         return None                                  # a NaN/inf product: no verdict
-    return _verdict(lmin, max(abs(lmin), abs(lmax)), gnorm, vector, P, x, fx, g, be)
+    hnorm = max(abs(lmin), abs(lmax))
+    c = _verdict(lmin, hnorm, gnorm, vector, P, x, fx, g, be)
+    if (c is None and hess is not None and sp.issparse(H) and 8 <= n <= SHIFT_INVERT_MAX_N
+            and lmin < 1e-2 * lmax):                 # a spectrum reaching near 0, where a negative one can hide
+        near = _nearest_zero(H, hnorm)               # the eigenvalues nearest 0, where Lanczos is slowest
+        if near is not None and near[0] < 0:
+            c = _verdict(near[0], hnorm, gnorm, lambda: near[1], P, x, fx, g, be)
+    return c
+
+
+#: a sparse Hessian of at most this many unknowns also gets its eigenvalues nearest 0 by shift-invert (a sparse LU):
+#: Lanczos finds a small negative eigenvalue below a wide positive spectrum slowly (400 reorthogonalised steps
+#: missed -1e-3 below [1e-3, 1e3] at n = 1000: helper-132); a Hessian given by hessp or an operator has no such check
+SHIFT_INVERT_MAX_N = 50_000
+
+
+def _nearest_zero(H, hnorm):
+    """``(lambda, v)``: the smallest of the 6 eigenvalues of the sparse symmetric ``H`` nearest 0, and its
+    eigenvector (ARPACK in shift-invert mode, a sparse LU of ``H``, or of ``H + s I`` with a small odd shift ``s``
+    where ``H`` is singular); None when that fails."""
+    from scipy.sparse.linalg import eigsh
+
+    Hc = sp.csc_matrix(H, dtype=np.float64)
+    for sigma in (0.0, -0.7390851332 * 1e-7 * hnorm):
+        try:
+            with np.errstate(all="ignore"):
+                w, V = eigsh(Hc, k=min(6, Hc.shape[0] - 2), sigma=sigma, which="LM")
+        except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):   # singular LU, no convergence
+            continue
+        if np.all(np.isfinite(w)):
+            i = int(np.argmin(w))
+            return float(w[i]), V[:, i]
+    return None
 
 
 def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
@@ -188,7 +215,7 @@ def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
 
 def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
     """sketched_newton's second-order verdict on the reduced Hessian's smallest eigenvalue ``c`` at a KKT point:
-    ``(negative, limit)``. Negative when ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel
+    ``(negative, limit, probed)`` (``probed``: the Lagrangian was tested along the eigenvector). Negative when ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel
     ||Z^T H Z||, rounding max |H_ij|)`` (the allowance of a valley of minimisers, as in :func:`_significant`:
     min (y - 1000 x^2)^2 + 100 z^2 s.t. z = 0 at (0, 2e-9, 0) has c = -8e-6, helper-130), or, when ``c`` is
     between that and ``-ROUNDING_CURVATURE max |H_ij|``, when the Lagrangian ``f + lam . c(x)`` (the solver's
@@ -199,13 +226,12 @@ def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
     rnorm = system.reduced_norm()
     limit = max(rel * rnorm, rounding * hmax)
     if not c < 0 or c == -math.inf:
-        return False, limit
-    if c < -max(limit, math.sqrt(_safe_norm(be, p.gL) * rnorm)):
-        return True, limit
+        return False, limit, False
+    if c < -max(limit, math.sqrt(_vnorm(be, p.gL) * rnorm)):
+        return True, limit, False
     if not c < -ROUNDING_CURVATURE * hmax:
-        return False, limit
-    Z = system.reduced_z
-    v = be.xp.asarray(Z @ sla.eigh(Z.T @ system.H @ Z, subset_by_index=[0, 0])[1][:, 0])
+        return False, limit, False
+    v = be.xp.asarray(system.reduced_z @ sla.eigh(system.reduced_R, subset_by_index=[0, 0])[1][:, 0])
 
     def lag(x):
         try:
@@ -213,12 +239,13 @@ def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
         except (ValueError, TypeError, FloatingPointError):   # non-finite f or c at the trial point: no verdict
             return math.nan
 
-    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, v, c, be), limit
+    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, v, c, be), limit, True
 
 
 def _ritz_extremes(op, n, k, be, reorthogonalize=False):
     """``(lmin, lmax, vector)``: the smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed
-    random start, in O(n) memory (the three-term recurrence of :func:`solvers.linear.lanczos_bounds`), and a function
+    random start, in O(n) memory (the three-term recurrence of :func:`solvers.linear.lanczos_bounds`) or, with
+    ``reorthogonalize``, storing the ``k`` Lanczos vectors, and a function
     returning the Ritz vector of ``lmin`` (the steps run again; None on a failure); ``(nan, nan, None)`` when a
     product is not finite."""
     from ..linear import _common as C

@@ -115,7 +115,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     hist = {"kkt": [p.kkt], "objective": [ev.user_f(p.f)], "constraint": [float(xp.max(xp.abs(p.c)))],
             "inner_iterations": [0], "step_size": [0.0], "mu": [mu], "nu": [nu]}
     kkt0 = p.kkt
-    x_limit = _DIVERGE_FACTOR * max(1.0, float(xp.max(xp.abs(p.x))))
+    x_limit = _DIVERGE_FACTOR * max(1.0, x0max := float(xp.max(xp.abs(p.x))))
     kkt_form = ""
     watch = None            # the pending watchdog check (after a relaxed unit step), see Watch
     returned = False        # the last iteration returned to a saved iterate: no relaxed step now
@@ -188,11 +188,11 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             return Status.CONVERGED, msg
         _, lam_min, _ = system.reduced_hessian_shift(xi_B)
         stats["reduced_hessian_min_eig"] = ev.user_f(float(lam_min))   # of the problem's own f (not fscale f)
-        negative, limit = reduced_curvature_verdict(ev, p, system, lam_min, be, _NEG_CURVATURE, _ROUNDING)
+        negative, limit, probed = reduced_curvature_verdict(ev, p, system, lam_min, be, _NEG_CURVATURE, _ROUNDING)
         if not negative:
             stats["second_order"] = (
                 "no null space (J has full column rank)" if lam_min == math.inf else "positive definite reduced "
-                "Hessian" if lam_min > limit else "positive semidefinite reduced Hessian (degenerate)" if lam_min >= 0
+                "Hessian" if lam_min > limit else "positive semidefinite reduced Hessian (degenerate)" if not probed
                 else f"degenerate: the reduced Hessian's smallest eigenvalue {ev.user_f(lam_min):.1e} < 0, but the "
                 "Lagrangian does not fall along its direction (a valley of minimisers)")
             return Status.CONVERGED, msg
@@ -367,7 +367,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                    f"{inner} inner iterations); the KKT matrix may be singular (dependent constraints) or the inner "
                    f"solver too slow: try {'' if sketch is None else 'sketch=None (MINRES), '}a larger inner_maxiter, "
                    "or another starting point" + scale_hint() + far_and_falling(
-                       hist["objective"][0], hist["objective"][-1], float(xp.max(xp.abs(p.x))), x_limit / _DIVERGE_FACTOR))
+                       hist["objective"][0], hist["objective"][-1], float(xp.max(xp.abs(p.x))), x0max))
             k -= 1
             break
         z, slope, ok = descent

@@ -320,17 +320,26 @@ def check_sidecar_names(path: Path, sidecar: RunDir, lock: Path) -> None:
         raise IsADirectoryError(f"RunStore: {str(lock)!r} is a folder, but it is the name of this store's lock "
                                 "file: rename or remove it, or name the store file differently")
     d = sidecar.path
-    if (d.is_symlink() and not d.exists()) or (d.exists() and not d.is_dir()):
+    try:                                # one stat: another process's close may remove an empty sidecar meanwhile
+        mode = os.stat(d).st_mode
+    except FileNotFoundError:
+        mode = None
+        if os.path.islink(d):           # a dangling link
+            raise FileExistsError(f"RunStore: {str(d)!r} is a broken link, but a single-file store keeps new runs "
+                                  "in the folder <file>.d: remove it, or name the store file differently") from None
+    if mode is not None and not stat.S_ISDIR(mode):
         raise FileExistsError(f"RunStore: {str(d)!r} exists and is not a folder, but a single-file store keeps new "
                               "runs in the folder <file>.d: rename or remove it, or name the store file differently")
-    if sidecar.exists():
+    if mode is not None:
         try:
             meta = json.loads(sidecar.marker.read_text())
-        except (OSError, ValueError):   # vanished (another process dropped the empty sidecar), or unreadable:
-            return                      # the store's own checks answer those
-        if isinstance(meta, dict) and meta.get("sidecar_of") != path.name:
-            raise FileExistsError(f"RunStore: {str(d)!r} is a directory store of its own (its marker does not name "
-                                  f"{path.name!r}), not the sidecar of {str(path)!r}: open it as "
+        except (OSError, ValueError):   # no marker, vanished (another process dropped the empty sidecar), or
+            return                      # unreadable: the store's own checks answer those
+        # every sidecar's marker names its file (sidecar_of, since the layout began); a directory store's has
+        # none. A sidecar copied or renamed with its file names the old file: still a sidecar (helper-132)
+        if isinstance(meta, dict) and "sidecar_of" not in meta:
+            raise FileExistsError(f"RunStore: {str(d)!r} is a directory store of its own (its marker names no store "
+                                  f"file), not the sidecar of {str(path)!r}: open it as "
                                   f"RunStore({str(d) + os.sep!r}), or name the store file differently")
 
 

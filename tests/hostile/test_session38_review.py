@@ -312,3 +312,36 @@ def test_chebtucker_refuses_a_masked_return():
     g = lambda P: np.ma.masked_array(np.exp(P[:, 0]))      # a mask that hides nothing is fine
     F = solvers.chebtucker(g, [(0, 1), (0, 1)])
     assert F.converged and abs(F(np.array([[0.9, 0.5]]))[0] - np.exp(0.9)) < 1e-10
+
+
+def test_a_sidecar_renamed_with_its_file_is_still_a_sidecar(tmp_path):
+    import shutil
+
+    path = tmp_path / "runs.h5"
+    with solvers.RunStore(path, compact_on_close=False) as st:
+        rid = st.save(_res(2))
+    shutil.copytree(tmp_path / "runs.h5.d", tmp_path / "copy.h5.d")
+    shutil.copy(path, tmp_path / "copy.h5")
+    (tmp_path / "runs.h5").rename(tmp_path / "old.h5")
+    (tmp_path / "runs.h5.d").rename(tmp_path / "old.h5.d")
+    for name in ("copy.h5", "old.h5"):
+        with solvers.RunStore(tmp_path / name, mode="r") as st:
+            assert [r["run_id"] for r in st.list()] == [rid]
+
+
+@pytest.mark.parametrize("n", [1000, 5000])
+def test_sparse_hessian_small_negative_eigenvalue_found_by_shift_invert(n):
+    import scipy.sparse as sps
+    import scipy.sparse.linalg as spla
+
+    L = sps.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tocsr()
+    lam1 = 2 - 2 * np.cos(np.pi / (n + 1))                   # the 1-D Laplacian's smallest eigenvalue (analytic)
+    H = (L - 1.5 * lam1 * sps.eye(n)).tocsr()                 # one eigenvalue -lam1 / 2 < 0, tiny against ||H|| = 4
+    r = solvers.newton(lambda x: 0.5 * x @ (H @ x), np.zeros(n), jac=lambda x: H @ x, hess=lambda x: H,
+                       method="newton-cg")
+    assert r.status == "failed" and "not a minimiser" in r.message
+    Hp = (L + 0.5 * lam1 * sps.eye(n)).tocsr()                # its SPD twin converges to the direct solve
+    r = solvers.newton(lambda x: 0.5 * x @ (Hp @ x) - x.sum(), np.zeros(n), jac=lambda x: Hp @ x - 1,
+                       hess=lambda x: Hp, method="newton-cg")
+    xs = spla.spsolve(Hp.tocsc(), np.ones(n))
+    assert r.converged and np.abs(r.x - xs).max() <= 1e-8 * np.abs(xs).max()
