@@ -158,6 +158,8 @@ class Poisson:
         operator and face coefficients: ``solve`` then solved the old system and reported it converged."""
         if new.get("k", 0.0) is None:
             new["k"] = 1.0                        # as the constructor: k=None is k = 1
+        if "g" in new and new["g"] is None:
+            new["g"] = 0.0                        # g=None is no boundary data, recorded as 0.0 (was 'callable NoneType')
         cur = {n: self.__dict__.get("_" + n) for n in self._DATA}
         cur.update(new)
         shape = _checks.grid_shape("shape", cur["shape"])

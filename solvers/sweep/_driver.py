@@ -260,6 +260,8 @@ def _lost(chunk, st, exc, durable):
 
 def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=None, task_timeout=None):
     """Submit ``todo`` in batches; yield each summary as it is indexed."""
+    if task_timeout is not None:
+        _watch.require_nannies(client)
     size = batch_size(len(todo), _n_workers(client), batch)
     by_future = {}
     for i in range(0, len(todo), size):

@@ -12,7 +12,10 @@ run executing for longer than ``T`` has its future cancelled and its worker proc
 failed run whose error says so; a rerun skips it unless ``retry_failed``. Queueing does not count,
 and a run may overrun by about one poll. Other runs on a restarted worker (a worker with several
 threads) are rescheduled by Dask as after any worker loss. A worker without a nanny cannot be
-restarted: the run is still stored as timed out, and its result, if it ever comes, is dropped.
+restarted, so a sweep with ``task_timeout`` refuses such workers before it submits anything
+(:func:`require_nannies`): on threads (``LocalCluster(processes=False)``) a stopped run kept its thread, the
+sweep waited forever for the runs queued behind it, and a stopped run that finished later was stored after all
+(helper-131).
 """
 from __future__ import annotations
 
@@ -29,6 +32,20 @@ def check_timeout(task_timeout):
     if not (math.isfinite(task_timeout) and task_timeout > 0):
         raise ValueError(f"task_timeout must be a positive, finite number of seconds, got {task_timeout!r}")
     return float(task_timeout)
+
+
+def require_nannies(client) -> None:
+    """Refuse workers without a nanny (a ValueError naming them): a run there cannot be stopped (module notes)."""
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - an old scheduler without the info: the watchdog does what it can
+        return
+    bare = sorted(a for a, w in workers.items() if isinstance(w, dict) and "nanny" in w and not w["nanny"])
+    if bare:
+        raise ValueError(f"task_timeout needs Dask workers started by a nanny (worker processes), so that a run "
+                         f"past the limit can be stopped by restarting its worker; {len(bare)} of the cluster's "
+                         f"{len(workers)} workers have none (e.g. LocalCluster(processes=False), or dask-worker "
+                         "--no-nanny): start them with processes / a nanny, or drop task_timeout")
 
 
 class Watchdog:

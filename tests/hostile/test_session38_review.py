@@ -345,3 +345,11 @@ def test_sparse_hessian_small_negative_eigenvalue_found_by_shift_invert(n):
                        hess=lambda x: Hp, method="newton-cg")
     xs = spla.spsolve(Hp.tocsc(), np.ones(n))
     assert r.converged and np.abs(r.x - xs).max() <= 1e-8 * np.abs(xs).max()
+
+
+def test_poisson_g_none_is_recorded_as_zero():
+    from problems.pde import Poisson
+
+    p0, pn = Poisson((6, 5), g=0.0), Poisson((6, 5), g=None)
+    assert "NoneType" not in str(pn.describe())
+    np.testing.assert_array_equal(p0.rhs("numpy"), pn.rhs("numpy"))

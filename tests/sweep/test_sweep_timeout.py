@@ -68,3 +68,16 @@ def test_task_timeout_checked_before_anything_runs(tmp_path, bad, exc):
 def test_task_timeout_is_per_run(tmp_path):
     with pytest.raises(ValueError, match="batch=1"):
         sweep(_tasks(0.0), store=tmp_path / "s", task_timeout=5, batch=4)
+
+
+def test_task_timeout_refuses_workers_without_a_nanny(tmp_path):
+    # threads of the client's process (helper-131): a stopped run kept its thread, the runs queued behind it never
+    # ran and the sweep hung; refused before anything is submitted
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc, \
+            Client(lc) as c:
+        with pytest.raises(ValueError, match="nanny"):
+            sweep(_tasks(0.0), store=tmp_path / "s", client=c, task_timeout=5)
+        table = sweep(_tasks(0.0), store=tmp_path / "s", client=c)     # without a limit it runs
+        assert table.ran == 3 and table.errors == 0
