@@ -477,3 +477,21 @@ def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None
            "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
            "approximation")
     return f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + nan + why
+
+
+def reraise_inner(e, method, inner, step, who):
+    """Raise the ValueError/TypeError ``e`` of newton_krylov's inner solve: rebuilt with the solve named when the
+    library's own checks raised it (an operator's output refused), else unchanged (``F``, ``jvp`` or ``M`` raised
+    it: a user's exception keeps its type and attributes, with a note where Python has them; rebuilding a
+    ``DomainError(ValueError)`` whose ``__init__`` takes two arguments raised a TypeError, and F's own ValueError
+    was blamed on 'the Jacobian operator or M': helper-134)."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    here = __file__.rsplit("/nonlinear/", 1)[0]          # the solvers package
+    if type(e) in (ValueError, TypeError) and tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
+        raise type(e)(f"{method}: the inner {inner} solve rejected {who} or M: {e}") from e
+    if hasattr(e, "add_note"):
+        e.add_note(f"({method}: raised during the inner {inner} solve of step {step}, by F, jvp, jac or M)")
+    raise e
+

@@ -30,6 +30,8 @@ from .. import backends as _backends
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import ConstantForcing, EisenstatWalker
 from .linesearch import armijo_backtracking
+from ._newton_parts import reraise_inner
+from ..operators.base import FunctionOperator
 from .._scalar import unwrap
 
 _METHOD = "newton-krylov"
@@ -353,14 +355,11 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                               "better x0" if stalled else "Try a larger maxiter, a better x0, or a preconditioner M"))
         # ---- Jacobian (or its action) at x
         xs = shaped(x)
-        nonfinite = [0, 0, 0, 0]   # this step's non-finite values: F at difference-quotient points, F at line-search
-        #                            trials, jvp products, vectors the inner solve asked the Jacobian to multiply
+        nonfinite = [0, 0, 0, 0]   # non-finite: F at difference quotients / line-search trials, jvp, vectors J got
         if jac is not None:
             cnt["jac_evals"] += 1
             J = jac(xs)
         else:
-            from ..operators.base import FunctionOperator
-
             if jvp is not None:
                 def mv(v, _xs=xs):
                     cnt["jvps"] += 1
@@ -395,6 +394,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                                 "(an operator with matvec, a matrix, or a callable v -> M v)")
         else:
             Mk = M
+        if callable(Mk) and not hasattr(Mk, "matvec") and not hasattr(Mk, "shape"):   # M(x) -> a v -> M v callable,
+            Mk = FunctionOperator((n, n), Mk, backend=be)   # as its None message offers (helper-134)
         if xp is not np:                    # a device backend: host matrices would be uploaded (or refused) per step
             _refuse_host_matrix(J, "jac(x)" if jac is not None else "the Jacobian operator", be)
             _refuse_host_matrix(Mk, "M(x)" if M_callable else "M", be)
@@ -403,8 +404,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         try:
             r = solve_inner(J, -f, rtol=eta, atol=0.5 * target, M=Mk, backend=be, **inner_kw)
         except (ValueError, TypeError) as e:
-            who = "jac(x)" if jac is not None else ("M(x)" if M_callable else "the Jacobian operator")
-            raise type(e)(f"{_METHOD}: the inner {inner} solve rejected {who} or M: {e}") from e
+            reraise_inner(e, _METHOD, inner, nit + 1, "jac(x)" if jac is not None else ("M(x)" if M_callable else
+                                                                                       "the Jacobian operator"))
         cnt["matvecs"] += int(r.stats.get("matvecs", 0))
         cnt["inner_iterations"] += int(r.nit)
         cnt["precond_applications"] += int(r.stats.get("precond_applications", 0))

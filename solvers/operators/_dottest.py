@@ -21,6 +21,13 @@ def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
     if isinstance(nvec, bool) or not isinstance(nvec, numbers.Integral) or nvec < 1:
         raise ValueError(f"dot_test: nvec must be a positive int (the random pairs tested), got {nvec!r}")
     rng = np.random.default_rng(rng)
+    if not hasattr(op, "rmatvec"):     # an array, sparse matrix or duck-typed operator (raw AttributeErrors: helper-134)
+        from . import aslinearoperator
+
+        try:
+            op = aslinearoperator(op)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"dot_test: op must be an operator, array or sparse matrix ({exc})") from None
     be = getattr(op, "backend", None) or _backends.get_backend("numpy")
     worst = 0.0
     m, n = op.shape
@@ -32,7 +39,11 @@ def dot_test(op, *, rng=None, rtol=1e-10, nvec: int = 3) -> float:
             y = y + 1j * rng.standard_normal(m)
         xb, yb = be.asarray(x), be.asarray(y)
         ax = be.to_numpy(op.matvec(xb))
-        aty = be.to_numpy(op.rmatvec(yb))
+        try:
+            aty = be.to_numpy(op.rmatvec(yb))
+        except NotImplementedError as exc:
+            raise TypeError(f"dot_test: the operator has no adjoint product (rmatvec), which the test compares "
+                            f"against ({exc}); give it an rmatvec (or rmatvec= to FunctionOperator)") from None
         lhs = np.vdot(y, ax)
         rhs = np.vdot(aty, x)
         scale = max(abs(lhs), abs(rhs), _norm(ax) * _norm(y), 1e-300)

@@ -353,3 +353,49 @@ def test_poisson_g_none_is_recorded_as_zero():
     p0, pn = Poisson((6, 5), g=0.0), Poisson((6, 5), g=None)
     assert "NoneType" not in str(pn.describe())
     np.testing.assert_array_equal(p0.rhs("numpy"), pn.rhs("numpy"))
+
+
+# ------------------------------------------------------------------- newton_krylov, dot_test (helper-134)
+class _DomainError(ValueError):
+    def __init__(self, msg, detail):
+        super().__init__(msg)
+        self.detail = detail
+
+
+def test_newton_krylov_lets_the_users_exception_through():
+    def F(x):
+        if np.any(x > 1.0 + 1e-12):
+            raise _DomainError("log of negative", detail=x.copy())
+        return x - 2.0
+
+    with pytest.raises(_DomainError) as info:
+        solvers.newton_krylov(F, np.ones(3))
+    assert info.value.detail.shape == (3,)
+
+    def G(x):
+        if np.any(x > 1.0 + 1e-12):
+            raise ValueError("my F: math domain error")
+        return x - 2.0
+
+    with pytest.raises(ValueError, match="^my F: math domain error"):
+        solvers.newton_krylov(G, np.ones(3))
+
+
+def test_newton_krylov_accepts_a_callable_from_M_of_x():
+    F = lambda x: x ** 3 - 8.0
+    r = solvers.newton_krylov(F, np.ones(3), M=lambda x: (lambda v: v / (3 * x ** 2)))
+    assert r.converged and np.allclose(r.x, 2.0)
+
+
+def test_dot_test_takes_arrays_and_names_a_missing_adjoint():
+    A = np.arange(9.0).reshape(3, 3)
+
+    class Duck:
+        shape, dtype = (3, 3), np.float64
+
+        def matvec(self, v):
+            return A @ v
+
+    assert solvers.dot_test(A) < 1e-12
+    with pytest.raises(TypeError, match="rmatvec"):
+        solvers.dot_test(Duck())
