@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 import scipy.linalg as sla
@@ -488,7 +489,7 @@ def reraise_inner(e, method, inner, step, who):
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    here = __file__.rsplit("/nonlinear/", 1)[0]          # the solvers package
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the solvers package
     if type(e) in (ValueError, TypeError) and tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
         raise type(e)(f"{method}: the inner {inner} solve rejected {who} or M: {e}") from e
     if hasattr(e, "add_note"):
