@@ -167,15 +167,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = warnings.showwarning
     if not os.environ.get("NEWTONKIT_DEBUG"):      # a warning is one line, not a source location and line
         warnings.showwarning = _one_line_warning
+    out = sys.stdout
+    if out is not None:               # (None with fd 1 closed: print then writes nothing)
+        sys.stdout = _QuietPipe(out)  # a reader gone mid-command: the command still stores and exits as it should
     try:
         return _run(args)
     finally:
+        sys.stdout = out
         warnings.showwarning = show
         for stream, errors in saved:
             try:
                 stream.reconfigure(errors=errors)
             except (AttributeError, ValueError, OSError):
                 pass
+
+
+class _QuietPipe:
+    """``sys.stdout`` for a command: once the reader of a pipe has gone (``newtonkit solve ... | head -1``), writes
+    go to the null device instead of raising BrokenPipeError. The error used to end the command where it was
+    printing: a solve's run was not stored, and a failed solve or sweep exited 0 (helper-133)."""
+
+    def __init__(self, stream):
+        self._stream, self.broken = stream, False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._broke()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._broke()
+
+    def _broke(self):
+        self.broken = True
+        try:                          # the interpreter's own flush at exit must not raise either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -187,6 +225,9 @@ def _run(args) -> int:
     from ..backends import BackendUnavailableError
 
     try:
+        from .. import _workspace
+
+        _workspace._limit()           # NEWTONKIT_WORKSPACE_MB checked up front (the pool reads it for large arrays only)
         if args.threads is not None:
             from .. import _config
 

@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..linear._common import norm2 as _norm2
+
 import solvers
 
 from . import EXIT_NOT_CONVERGED, EXIT_OK, UsageError, _format, _newton_kinds, add_common_solve
@@ -98,7 +100,7 @@ def _run_poisson(args):
         opts["maxiter"] = args.maxiter
     res = _format.solve_with_progress(problem, f"{args.method}+{args.precond}", not args.no_progress,
                                       method=args.method, precond=precond, backend=args.backend, **opts)
-    res.stats.setdefault("rhs_norm", float(np.linalg.norm(problem.rhs("numpy"))))   # rtol's reference: the
+    res.stats.setdefault("rhs_norm", _norm2(np, problem.rhs("numpy")))   # rtol's reference (no overflow): the
     # residual history starts at the FMG start's residual on large 3-D grids, not at ||b||
     lines = [f"grid: {'x'.join(map(str, shape))} interior points ({int(np.prod(shape))} unknowns)"]
     if problem.exact is not None:

@@ -399,3 +399,51 @@ def test_dot_test_takes_arrays_and_names_a_missing_adjoint():
     assert solvers.dot_test(A) < 1e-12
     with pytest.raises(TypeError, match="rmatvec"):
         solvers.dot_test(Duck())
+
+
+# ------------------------------------------------------------------- the CLI (helper-133)
+def _cli_pipe_closed(args, tmp_path):
+    """Run ``python -m solvers ARGS`` with its stdout a pipe whose reader has already gone (``| true``)."""
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)                                     # the reader is gone before the first write
+    env = dict(os.environ, NEWTONKIT_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "solvers", *args], stdout=w, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env=env, timeout=300)
+    finally:
+        os.close(w)
+    return proc
+
+
+def test_cli_stores_and_reports_status_when_the_pipe_reader_is_gone(tmp_path):
+    store = tmp_path / "p.h5"
+    ok = _cli_pipe_closed(["solve", "poisson", "--shape", "16", "16", "--store", str(store)], tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    with solvers.RunStore(store, mode="r") as st:   # the run is stored (it was dropped: the error ended the command)
+        assert len(st.list()) == 1
+    bad = _cli_pipe_closed(["solve", "poisson", "--shape", "16", "16", "--maxiter", "1", "--store",
+                            str(tmp_path / "q.h5")], tmp_path)
+    assert bad.returncode == 1, bad.stderr          # a failed solve exits 1 (it exited 0)
+    with solvers.RunStore(tmp_path / "q.h5", mode="r") as st:
+        assert len(st.list()) == 1
+
+
+def test_cli_rhs_norm_does_not_overflow(tmp_path):
+    from solvers import cli
+
+    store = tmp_path / "r.h5"
+    assert cli.main(["solve", "poisson", "--shape", "16", "16", "--f", "1e160", "--store", str(store)]) == 0
+    with solvers.RunStore(store, mode="r") as st:
+        res = st.load(st.list()[0]["run_id"])
+    assert np.isfinite(res.stats["rhs_norm"]) and res.stats["rhs_norm"] == pytest.approx(1.6e161, rel=1e-2)
+
+
+def test_cli_checks_the_workspace_variable_for_every_size(tmp_path, monkeypatch):
+    from solvers import cli
+
+    monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "abc")
+    assert cli.main(["solve", "poisson", "--shape", "8", "8"]) == 2
