@@ -185,7 +185,8 @@ def cmd_runs_export(args) -> int:
 
     if not args.csv and not args.parquet:
         raise UsageError("runs export: give --csv OUT.csv or --parquet OUT.parquet")
-    for out, what in ((args.csv, "--csv"), (args.parquet, "--parquet")):
+    to_stdout = args.csv == "-"           # the usual convention (it wrote a file named '-': helper-133)
+    for out, what in ((None if to_stdout else args.csv, "--csv"), (args.parquet, "--parquet")):
         if out:
             try:                 # before reading the store: the output would replace an HDF5 file
                 _table.refuse_hdf5_target(out, what)
@@ -200,7 +201,9 @@ def cmd_runs_export(args) -> int:
         except ImportError as exc:
             raise UsageError(str(exc)) from None
         print(f"wrote {args.parquet} ({len(rows)} runs)")
-    if args.csv:
+    if to_stdout:
+        _table.write_rows(sys.stdout, rows)
+    elif args.csv:
         _table.write_csv(rows, args.csv)
         print(f"wrote {args.csv} ({len(rows)} runs)")
     return EXIT_OK
@@ -281,7 +284,7 @@ def add_parser(sub) -> None:
 
     rp = rsub.add_parser("export", help="the table of runs as CSV or Parquet (filters, --sort)")
     rp.add_argument("file")
-    rp.add_argument("--csv", metavar="OUT.csv", help="write CSV")
+    rp.add_argument("--csv", metavar="OUT.csv", help="write CSV ('-': to standard output)")
     rp.add_argument("--parquet", metavar="OUT.parquet", help="write Parquet (needs pyarrow)")
     _add_filters(rp)
     rp.set_defaults(func=cmd_runs_export)

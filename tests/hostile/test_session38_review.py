@@ -447,3 +447,19 @@ def test_cli_checks_the_workspace_variable_for_every_size(tmp_path, monkeypatch)
 
     monkeypatch.setenv("NEWTONKIT_WORKSPACE_MB", "abc")
     assert cli.main(["solve", "poisson", "--shape", "8", "8"]) == 2
+
+
+def test_cli_export_csv_dash_is_stdout(tmp_path, capsys, monkeypatch):
+    import csv
+    import io
+
+    from solvers import cli
+
+    store = tmp_path / "e.h5"
+    assert cli.main(["solve", "poisson", "--shape", "8", "8", "--store", str(store)]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["runs", "export", str(store), "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["method"] == "cg+mg"
+    assert not (tmp_path / "-").exists()
