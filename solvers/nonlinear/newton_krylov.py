@@ -311,8 +311,8 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         raise ValueError(f"||F(x0)||_2 overflows the double range (entries up to {finf:.3g}); rescale F or the "
                          "problem's data (e.g. a parameter near 1e300) so that its values stay well below 1e300")
     target = max(tol, rtol * finf)
-    options = {"jac": jac is not None, "jvp": jvp is not None, "M": ("callable" if M_callable else M is not None),
-               "inner": inner, "tol": tol, "rtol": rtol, "maxiter": maxiter,
+    options = {"jac": jac is not None, "jvp": jvp is not None,
+               "M": "callable" if M_callable else None if M is None else type(M).__name__, "inner": inner, "tol": tol, "rtol": rtol, "maxiter": maxiter,
                "forcing": forcing if isinstance(forcing, (str, float, int)) else type(forcing).__name__,
                "inner_maxiter": inner_maxiter}
 

@@ -172,7 +172,7 @@ def verify(geom, f, g, eps, a, b, tol, status):
     The error is recomputed from ``(f, g)`` by :meth:`Geometry.marginal_error` (the plan the
     user gets, without cancellation). Returns ``(status, err, note)``: ``converged`` exactly when ``err <= tol``
     (a caution as ``note`` when ``tol`` is below the rounding floor or near the total mass; a run that hit its
-    budget with an iterate inside the tolerance is converged; a stopped run stays stopped), else the solver's
+    budget, or was stopped by its callback, with an iterate inside the tolerance is converged), else the solver's
     status -- and when the solver's own estimate had claimed convergence, or NaN/inf was met but the potentials
     are finite, ``stagnated`` with a ``note`` (the message): the measured error and the rounding floor."""
     from ..results import Status
@@ -181,8 +181,8 @@ def verify(geom, f, g, eps, a, b, tol, status):
     if not (bool(xp.all(xp.isfinite(f))) and bool(xp.all(xp.isfinite(g)))):
         return (Status.STOPPED if status == Status.STOPPED else Status.NONFINITE), math.nan, None
     err = geom.marginal_error(f, g, eps, a, b)
-    if status == Status.STOPPED:
-        return status, err, None
+    if status == Status.STOPPED and not err <= tol:   # a stop at an iterate inside tol is converged, as in the
+        return status, err, None                      # other families (helper-136: sinkhorn/sns said 'stopped')
     floor, scale = geom.rounding_floor(f, g, eps, a, b)
     if err <= tol:       # below a tol under the rounding floor the measurement itself is uncertain: said (helper-87)
         mass = min(float(a.sum()), float(b.sum()))

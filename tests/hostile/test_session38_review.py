@@ -463,3 +463,36 @@ def test_cli_export_csv_dash_is_stdout(tmp_path, capsys, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 1 and rows[0]["method"] == "cg+mg"
     assert not (tmp_path / "-").exists()
+
+
+# ------------------------------------------------------------------- result convention (helper-136)
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_ot_stop_at_the_converging_iteration_is_converged(method):
+    # the convergence test comes first in every family (cg, gmres, newton_krylov, sketched_newton did so): a callback
+    # stopping at the iteration that meets tol gives 'converged', measured on the returned potentials
+    rng = np.random.default_rng(0)
+    C = rng.random((20, 15))
+    a, b = np.full(20, 1 / 20), np.full(15, 1 / 15)
+    fn = getattr(solvers, method)
+    ref = fn(C, a, b, eps=0.1, tol=1e-9)
+    assert ref.converged
+
+    def stop_last(intermediate_result):
+        if intermediate_result.nit >= ref.nit:
+            raise StopIteration
+
+    res = fn(C, a, b, eps=0.1, tol=1e-9, callback=stop_last)
+    assert res.converged and res.status == "converged" and res.marginal_error <= 1e-9
+
+    def stop_first(intermediate_result):
+        raise StopIteration
+
+    res = fn(C, a, b, eps=0.1, tol=1e-9, callback=stop_first)
+    assert res.status == "stopped" and not res.converged
+
+
+def test_newton_krylov_records_the_preconditioner_type():
+    M = solvers.operators.DiagonalOperator(np.full(3, 1 / 12.0))
+    r = solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3), M=M)
+    assert r.options["M"] == "DiagonalOperator"
+    assert solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3)).options["M"] is None
