@@ -25,8 +25,8 @@ class CallBatches:
     def _host_points(self, points, be):
         """``points`` as a C-contiguous float64 host array of shape ``(N, d)`` (shape, type and finiteness
         checked here only when they are not already that)."""
-        x = be.to_numpy(points)
-        if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2 and x.shape[1] == self.d):
+        x = points if np.ma.isMaskedArray(points) else be.to_numpy(points)   # (to_numpy drops a mask)
+        if not (type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == 2 and x.shape[1] == self.d):
             x = _v.points(x, self.domain)
         return np.ascontiguousarray(x)
 

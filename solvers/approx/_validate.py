@@ -127,8 +127,8 @@ def grid_bytes(total, d) -> float:
 
 
 def _real(name, a, what):
-    """``a`` as a float64 array; complex, string, object or boolean data are refused (NumPy would
-    drop an imaginary part with only a warning, or parse strings)."""
+    """``a`` as a float64 array; complex, string or object data are refused (NumPy would drop an imaginary part
+    with only a warning, or parse strings); booleans are read as 0 and 1 (:func:`points` refuses them)."""
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError):
@@ -188,6 +188,11 @@ def cp(obj, nodes):
 def points(pts, dom) -> np.ndarray:
     """``(N, d)`` (or one point of shape ``(d,)``) finite points inside the box, as float64 host array."""
     d = dom.shape[0]
+    if np.ma.isMaskedArray(pts) and np.ma.getmask(pts) is not np.ma.nomask and np.ma.getmask(pts).any():
+        raise ValueError("points: a masked array with masked entries (the mask would be dropped and the values "
+                         "under it evaluated); pass only the points to evaluate")
+    if getattr(pts, "dtype", None) is not None and np.dtype(pts.dtype).kind == "b":
+        raise TypeError(f"points must be a float array of shape (N, {d}), got booleans")
     x = _real("points", pts, f"a float array of shape (N, {d})")
     if x.ndim == 1 and x.shape[0] == d:
         x = x[None, :]

@@ -82,6 +82,9 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
         zero times and no provenance (they were not built by a solve).
     """
 
+    #: NumPy defers to this class's operators (``F * array`` was an object array of ChebTucker objects: helper-135)
+    __array_ufunc__ = None
+
     def __init__(self, core, factors, domain, *, tol=1e-12, truncation_bound=0.0, stats=None, options=None,
                  provenance=None, method="hosvd", backend="numba", history=None, eval_method="auto"):
         # owned, read-only copies: the evaluation caches (packed forms, tables, slabs) derive from them, so an

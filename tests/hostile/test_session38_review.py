@@ -496,3 +496,16 @@ def test_newton_krylov_records_the_preconditioner_type():
     r = solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3), M=M)
     assert r.options["M"] == "DiagonalOperator"
     assert solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3)).options["M"] is None
+
+
+# ------------------------------------------------------------------- ChebTucker inputs (helper-135)
+def test_chebtucker_refuses_masked_and_boolean_points_and_array_products():
+    F = solvers.chebtucker(lambda P: np.cos(P[:, 0]), [(0.0, 1.0)])
+    with pytest.raises(ValueError, match="masked"):
+        F(np.ma.masked_array([[0.5], [1.0]], mask=[[False], [True]]))
+    with pytest.raises(TypeError, match="booleans"):
+        F(np.array([[True], [False]]))
+    with pytest.raises(TypeError):
+        F * np.array([1.0, 2.0])
+    assert abs(F(np.array([[0.5]]))[0] - np.cos(0.5)) < 1e-12
+    assert abs((2.0 * F)(np.array([[0.5]]))[0] - 2 * np.cos(0.5)) < 1e-12
