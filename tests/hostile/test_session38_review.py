@@ -509,3 +509,16 @@ def test_chebtucker_refuses_masked_and_boolean_points_and_array_products():
         F * np.array([1.0, 2.0])
     assert abs(F(np.array([[0.5]]))[0] - np.cos(0.5)) < 1e-12
     assert abs((2.0 * F)(np.array([[0.5]]))[0] - 2 * np.cos(0.5)) < 1e-12
+
+
+def test_chebtucker_names_a_box_too_narrow_for_double_precision():
+    import warnings
+
+    lo, w = 1000.0, 2e-9
+    with pytest.warns(RuntimeWarning, match="narrow against its position"):
+        F = solvers.chebtucker(lambda x: np.exp((x[:, 0] - lo) / w), [(lo, lo + w)])
+    assert not F.converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                    # an ordinary box: no warning at all
+        G = solvers.chebtucker(lambda x: np.exp(x[:, 0]), [(0.0, 1.0)])
+    assert G.converged
