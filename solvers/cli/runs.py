@@ -3,8 +3,7 @@
 A store is a single HDF5 file (``runs.h5``) or a directory of run files (``runs/``); see
 :class:`solvers.RunStore`. ``list``, ``plot`` and ``export`` take the same filters
 (``--problem --method --backend --status --tag key=value``, ``--converged/--failed``) and
-``--sort FIELD [--reverse]``; they read the store's index, not the runs, so listing 10,000 runs
-is fast.
+``--sort FIELD [--reverse]``; they read the store's index, not the runs (listing 10,000 runs is fast).
 """
 from __future__ import annotations
 
@@ -109,8 +108,7 @@ def cmd_runs_show(args) -> int:
         "history": {k: (f"{v.size} values, first {_format.fmt(v[0])}, last {_format.fmt(v[-1])}"
                         if v.size else "empty") for k, v in r.history.items()},
         "stats": r.stats, "options": r.options, "extras": r.extras, "problem": r.problem, "tags": r.tags,
-        "provenance": r.provenance,
-    }
+        "provenance": r.provenance}
     if args.json:
         print(dumps(info))
         return EXIT_OK
@@ -185,9 +183,8 @@ def cmd_runs_export(args) -> int:
 
     if not args.csv and not args.parquet:
         raise UsageError("runs export: give --csv OUT.csv or --parquet OUT.parquet")
-    to_stdout = args.csv == "-"           # the usual convention (it wrote a file named '-': helper-133)
-    for out, what in ((None if to_stdout else args.csv, "--csv"), (args.parquet, "--parquet")):
-        if out:
+    for out, what in ((args.csv, "--csv"), (args.parquet, "--parquet")):
+        if out and out != "-":            # --csv -: standard output (it wrote a file named '-': helper-133)
             try:                 # before reading the store: the output would replace an HDF5 file
                 _table.refuse_hdf5_target(out, what)
             except ValueError as exc:
@@ -201,8 +198,8 @@ def cmd_runs_export(args) -> int:
         except ImportError as exc:
             raise UsageError(str(exc)) from None
         print(f"wrote {args.parquet} ({len(rows)} runs)")
-    if to_stdout:
-        _table.write_rows(sys.stdout, rows)
+    if args.csv == "-":
+        _table.write_rows(rows)
     elif args.csv:
         _table.write_csv(rows, args.csv)
         print(f"wrote {args.csv} ({len(rows)} runs)")

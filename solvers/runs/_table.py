@@ -160,9 +160,11 @@ def refuse_hdf5_target(path, what: str) -> None:
                          "overwrites one: choose another output path")
 
 
-def write_rows(fh, rows: list[dict]) -> None:
-    """``rows`` as CSV into the open text stream ``fh`` (``newtonkit runs export --csv -``)."""
-    _write_rows(fh, list(rows[0]) if rows else list(COLUMNS), rows)
+def write_rows(rows: list[dict], fh=None) -> None:
+    """``rows`` as CSV into the open text stream ``fh`` (default ``sys.stdout``: ``newtonkit runs export --csv -``)."""
+    import sys
+
+    _write_rows(sys.stdout if fh is None else fh, list(rows[0]) if rows else list(COLUMNS), rows)
 
 
 def write_csv(rows: list[dict], path) -> None:
