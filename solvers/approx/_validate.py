@@ -138,13 +138,18 @@ def _real(name, a, what):
     return arr.astype(np.float64, copy=False)
 
 
+def _masked(a) -> int:
+    """The number of masked entries of a NumPy masked array (0 for anything else): the mask is lost on conversion."""
+    return int(np.ma.getmaskarray(a).sum()) if np.ma.isMaskedArray(a) else 0
+
+
 def sampled(name, vals, n, where=None) -> np.ndarray:
     """Function values returned by ``name`` for ``n`` points: a finite float vector of length ``n``. ``where``
     says which points the non-finite count covers (default ``"at the Chebyshev points"``)."""
-    if np.ma.isMaskedArray(vals) and np.ma.getmask(vals) is not np.ma.nomask and np.ma.getmask(vals).any():
-        raise ValueError(f"{name} returned a masked array with {int(np.ma.getmask(vals).sum())} masked values "
-                         f"{where or 'at the Chebyshev points'}; the function must have a value at every point of the "
-                         "closed domain (a mask would be dropped: the values under it were used)")
+    if (k := _masked(vals)):
+        raise ValueError(f"{name} returned a masked array with {k} masked values {where or 'at the Chebyshev points'}; "
+                         "the function must have a value at every point of the closed domain (a mask would be "
+                         "dropped: the values under it were used)")
     v = _real(f"the value of {name}", vals, "a float array of N values")
     if v.shape != (n,):
         raise ValueError(f"{name} returned shape {v.shape} for {n} points of shape ({n}, d); "
@@ -188,7 +193,7 @@ def cp(obj, nodes):
 def points(pts, dom) -> np.ndarray:
     """``(N, d)`` (or one point of shape ``(d,)``) finite points inside the box, as float64 host array."""
     d = dom.shape[0]
-    if np.ma.isMaskedArray(pts) and np.ma.getmask(pts) is not np.ma.nomask and np.ma.getmask(pts).any():
+    if _masked(pts):
         raise ValueError("points: a masked array with masked entries (the mask would be dropped and the values "
                          "under it evaluated); pass only the points to evaluate")
     if getattr(pts, "dtype", None) is not None and np.dtype(pts.dtype).kind == "b":

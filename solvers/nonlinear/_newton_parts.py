@@ -139,9 +139,8 @@ def negative_curvature(P, x, n, hess, be, fx, g):
     falling along its direction as the model says (:func:`_falls_along`): ``x`` is a saddle or a maximum, not a
     minimiser; else None. A dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then
     its smallest eigenvalue (and eigenvector); otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
-    :data:`CURVATURE_LANCZOS_STEPS` Lanczos steps from a fixed random start in O(n) memory (up to n = 5000: 400 steps
-    with full reorthogonalisation) (its Ritz vector by a
-    second run of the same steps), ``||H||`` from the largest."""
+    Lanczos steps from a fixed random start (:func:`_ritz_extremes`; its Ritz vector by a second run of the same
+    steps), ``||H||`` from the largest, and for a sparse ``hess`` the eigenvalues nearest 0 (:func:`_nearest_zero`)."""
     from ..operators import FunctionOperator, aslinearoperator
 
     gnorm = _vnorm(be, g)
@@ -216,8 +215,9 @@ def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
 
 def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
     """sketched_newton's second-order verdict on the reduced Hessian's smallest eigenvalue ``c`` at a KKT point:
-    ``(negative, limit, probed)`` (``probed``: the Lagrangian was tested along the eigenvector). Negative when ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel
-    ||Z^T H Z||, rounding max |H_ij|)`` (the allowance of a valley of minimisers, as in :func:`_significant`:
+    ``(negative, limit, probed)`` (``probed``: the Lagrangian was tested along the eigenvector). Negative when
+    ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel ||Z^T H Z||, rounding max |H_ij|)`` (the
+    allowance of a valley of minimisers, as in :func:`_significant`:
     min (y - 1000 x^2)^2 + 100 z^2 s.t. z = 0 at (0, 2e-9, 0) has c = -8e-6, helper-130), or, when ``c`` is
     between that and ``-ROUNDING_CURVATURE max |H_ij|``, when the Lagrangian ``f + lam . c(x)`` (the solver's
     scaled terms) falls along the eigenvector in the null space as its model says (:func:`_falls_along`;
@@ -245,10 +245,9 @@ def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
 
 def _ritz_extremes(op, n, k, be, reorthogonalize=False):
     """``(lmin, lmax, vector)``: the smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed
-    random start, in O(n) memory (the three-term recurrence of :func:`solvers.linear.lanczos_bounds`) or, with
-    ``reorthogonalize``, storing the ``k`` Lanczos vectors, and a function
-    returning the Ritz vector of ``lmin`` (the steps run again; None on a failure); ``(nan, nan, None)`` when a
-    product is not finite."""
+    random start (:func:`solvers.linear.precond.lanczos_tridiagonal`: the three-term recurrence in O(n) memory, or
+    with ``reorthogonalize`` the ``k`` vectors stored), and a function returning the Ritz vector of ``lmin`` (the
+    steps run again; None on a failure); ``(nan, nan, None)`` when a product is not finite."""
     from ..linear import _common as C
     from ..linear.precond import _tridiagonal, lanczos_tridiagonal
 
