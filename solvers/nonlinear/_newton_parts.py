@@ -1,5 +1,5 @@
-"""Parts of :func:`solvers.nonlinear.newton`: the problem wrapper (counted, checked callbacks), dense Hessians,
-an overflow-safe norm, the modified-Cholesky Newton direction (Nocedal & Wright, *Numerical Optimization*,
+"""Parts of :func:`solvers.nonlinear.newton`: the problem wrapper (counted, checked callbacks), an overflow-safe
+norm, the modified-Cholesky Newton direction (Nocedal & Wright, *Numerical Optimization*,
 2nd ed., Algorithm 3.3), f's resolution and the wrong-gradient check, and the failure messages."""
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numbers
 import os
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._scalar import unwrap
-from ._nlp import vnorm as _vnorm
+# the second-order check lives in ._curvature; newton.py and _sketched_steps.py import its names from here
+from ._curvature import _as_dense, f_noise, negative_curvature, reduced_curvature_verdict  # noqa: F401
 
 
 class _Problem:
@@ -67,228 +67,6 @@ class _Problem:
         if v.dtype.kind not in "biuf":
             raise TypeError(f"hessp must return a real array, got dtype {v.dtype}")
         return v
-
-
-#: largest n for which a stationary point's curvature is checked by a dense Cholesky / eigenvalue decomposition
-#: (dense ``hess`` arrays only: a sparse Hessian goes the Lanczos way, a dense copy of it cost 4x the solve)
-DENSE_CURVATURE_MAX = 2000
-#: Lanczos steps spent looking for negative curvature otherwise (all of them up to this n: then the smallest Ritz
-#: value is the smallest eigenvalue). 30 CG iterations from a random right-hand side missed an eigenvalue -1 below
-#: a spectrum [1, 1000] at n = 100 (outside review helper-126: 'converged' at a saddle with hessp or a sparse hess);
-#: Lanczos reaches an isolated lowest eigenvalue at relative gap g in about 3 / sqrt(g) steps (72 there)
-CURVATURE_LANCZOS_STEPS = 100
-#: ... and up to CURVATURE_LANCZOS_SMALL steps with full reorthogonalisation where n is at most CURVATURE_SMALL_N
-#: (k n-vectors stored, at most 16 MB; k = n gives the extreme eigenvalues to rounding): 100 plain steps missed an
-#: eigenvalue -1e-3 below a spectrum [1e-3, 1e3] at n = 300 (helper-130)
-CURVATURE_LANCZOS_SMALL, CURVATURE_SMALL_N = 400, 5000
-
-
-def _significant(c, hnorm, gnorm) -> bool:
-    """Whether a curvature ``c`` (``d^T H d / d^T d``) is negative beyond what the stationary point explains on its
-    own: below ``-sqrt(eps) ||H||`` (rounding of ``H d``; a PSD Hessian's null direction gives ``c ~ -eps ||H||``)
-    and below ``-sqrt(||g|| ||H||)`` (near a valley of minimisers -- (xy - 1)^2, overparameterised least squares --
-    a point within ``tol`` has a negative eigenvalue of order ``||g||``; at a true saddle it is of order ``||H||``
-    whatever ``g`` is; session-22 review). A smaller negative ``c`` is decided by :func:`_falls_along`."""
-    return bool(c < -max(1.5e-8 * hnorm, math.sqrt(max(gnorm, 0.0) * hnorm)))
-
-
-#: below -ROUNDING_CURVATURE ||H|| a curvature that :func:`_significant` leaves open is tested on f itself
-ROUNDING_CURVATURE = 100.0 * np.finfo(float).eps
-
-
-def _falls_along(fun, x, fx, g, v, c, be) -> bool:
-    """Whether ``fun`` (f, or a Lagrangian) itself falls along the direction ``v`` of curvature ``c < 0`` as the
-    quadratic model says -- by at least half its ``|c| s^2 / 2 + |g . v| s`` -- at each of the steps ``s = t, t / 4,
-    t / 16`` (those whose model fall is above 1e3 times f's rounding), with ``t`` where the gradient term cannot
-    explain the fall: ``t >= 8 ||g|| / |c|`` (then half the model's fall is more than ``||g|| t``), ``|c| t^2 / 2 >=
-    1e3`` times f's rounding and ``t >= 64 eps max |x|``. At a saddle f falls so at every step (f = (1000 x^2 - 1e-3
-    y^2) / 2 at x = 5e-12: curvature -1e-3 passed the ``sqrt(||g|| ||H||)`` test as 'converged', helper-128; a
-    badly scaled 1e9 x^2 - y^2 passed the ``sqrt(eps) ||H||`` one); near a valley of minimisers ((y - x^2)^2 at
-    (0, delta): curvature -4 delta, gradient 2 delta) f rises again within the longest step, and the shorter ones
-    keep a fall in another basin from counting (f = (y - x^2)^2 + x^4 - 0.2 x^6 at (0, 3e-9) falls at t = 4 but
-    not at 1: helper-130)."""
-    xp = be.xp
-    v = xp.asarray(v, dtype=xp.float64)
-    v = v / _vnorm(be, v)
-    gv = float(be.dot(g, v))
-    noise = 1e3 * f_noise(fx)
-    root = math.sqrt(-c)                          # sqrt(2e3 noise) / sqrt(|c|): no underflow of the quotient
-    t = max(8.0 * (_vnorm(be, g) / root) / root, math.sqrt(2.0 * noise) / root,
-            64.0 * float(np.finfo(float).eps) * float(xp.max(xp.abs(x))))
-    if not (0.0 < t < math.inf):
-        return False
-    sign = -1.0 if gv > 0 else 1.0
-    for s in (t, t / 4.0, t / 16.0):
-        pred = 0.5 * (-c) * s * s + abs(gv) * s
-        if s < t and not pred > noise:
-            break
-        with np.errstate(all="ignore"):
-            try:
-                ft = fun(x + (sign * s) * v)
-            except (OverflowError, FloatingPointError, ZeroDivisionError):   # f undefined out there: no verdict
-                return False
-        fall = fx - ft
-        if not (math.isfinite(ft) and fall >= 0.5 * pred and fall > 0.1 * noise):
-            return False
-    return True
-
-
-def negative_curvature(P, x, n, hess, be, fx, g):
-    """At a stationary ``x`` (value ``fx``, gradient ``g``): the smallest curvature ``d^T H d / d^T d`` found when it
-    is negative beyond what the stationary point explains (:func:`_significant`), or beyond rounding with f
-    falling along its direction as the model says (:func:`_falls_along`): ``x`` is a saddle or a maximum, not a
-    minimiser; else None. A dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then
-    its smallest eigenvalue (and eigenvector); otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
-    Lanczos steps from a fixed random start (:func:`_ritz_extremes`; its Ritz vector by a second run of the same
-    steps), ``||H||`` from the largest, and for a sparse ``hess`` the eigenvalues nearest 0 (:func:`_nearest_zero`)."""
-    from ..operators import FunctionOperator, aslinearoperator
-
-    gnorm = _vnorm(be, g)
-    if hess is not None:
-        H = P.H(x)
-        if n <= DENSE_CURVATURE_MAX and isinstance(H, np.ndarray):
-            Hd = _as_dense(H, n)
-            if not np.all(np.isfinite(Hd)):              # no verdict from a NaN/inf Hessian (LAPACK would raise)
-                return None
-            try:                                         # positive definite: no negative curvature (a Cholesky
-                np.linalg.cholesky(Hd)                   # costs a fifth of the eigenvalues: n = 2000, 0.07 s)
-                return None
-            except np.linalg.LinAlgError:
-                pass
-            lam = np.linalg.eigvalsh(Hd)
-            if not np.all(np.isfinite(lam)):
-                return None
-            return _verdict(float(lam[0]), max(abs(lam[-1]), abs(lam[0])), gnorm,
-                            lambda: sla.eigh(Hd, subset_by_index=[0, 0])[1][:, 0], P, x, fx, g, be)
-        op = aslinearoperator(H, backend=be)
-    else:
-        xc = x.copy()
-        op = FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
-    small = n <= CURVATURE_SMALL_N
-    lmin, lmax, vector = _ritz_extremes(op, n, min(n, CURVATURE_LANCZOS_SMALL if small else CURVATURE_LANCZOS_STEPS),
-                                        be, reorthogonalize=small)
-    if not (np.isfinite(lmin) and np.isfinite(lmax)):
-        return None                                  # a NaN/inf product: no verdict
-    hnorm = max(abs(lmin), abs(lmax))
-    c = _verdict(lmin, hnorm, gnorm, vector, P, x, fx, g, be)
-    if (c is None and hess is not None and sp.issparse(H) and 8 <= n <= SHIFT_INVERT_MAX_N
-            and lmin < 1e-2 * lmax):                 # a spectrum reaching near 0, where a negative one can hide
-        near = _nearest_zero(H, hnorm)               # the eigenvalues nearest 0, where Lanczos is slowest
-        if near is not None and near[0] < 0:
-            c = _verdict(near[0], hnorm, gnorm, lambda: near[1], P, x, fx, g, be)
-    return c
-
-
-#: a sparse Hessian of at most this many unknowns also gets its eigenvalues nearest 0 by shift-invert (a sparse LU):
-#: Lanczos finds a small negative eigenvalue below a wide positive spectrum slowly (400 reorthogonalised steps
-#: missed -1e-3 below [1e-3, 1e3] at n = 1000: helper-132); a Hessian given by hessp or an operator has no such check
-SHIFT_INVERT_MAX_N = 50_000
-
-
-def _nearest_zero(H, hnorm):
-    """``(lambda, v)``: the smallest of the 6 eigenvalues of the sparse symmetric ``H`` nearest 0, and its
-    eigenvector (ARPACK in shift-invert mode, a sparse LU of ``H``, or of ``H + s I`` with a small odd shift ``s``
-    where ``H`` is singular); None when that fails."""
-    from scipy.sparse.linalg import eigsh
-
-    Hc = sp.csc_matrix(H, dtype=np.float64)
-    for sigma in (0.0, -0.7390851332 * 1e-7 * hnorm):
-        try:
-            with np.errstate(all="ignore"):
-                w, V = eigsh(Hc, k=min(6, Hc.shape[0] - 2), sigma=sigma, which="LM")
-        except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):   # singular LU, no convergence
-            continue
-        if np.all(np.isfinite(w)):
-            i = int(np.argmin(w))
-            return float(w[i]), V[:, i]
-    return None
-
-
-def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
-    if _significant(c, hnorm, gnorm):
-        return float(c)
-    if not c < -ROUNDING_CURVATURE * hnorm:
-        return None
-    v = vector()
-    return float(c) if v is not None and _falls_along(P.f, x, fx, g, v, c, be) else None
-
-
-def reduced_curvature_verdict(ev, p, system, c, be, rel, rounding) -> tuple:
-    """sketched_newton's second-order verdict on the reduced Hessian's smallest eigenvalue ``c`` at a KKT point:
-    ``(negative, limit, probed)`` (``probed``: the Lagrangian was tested along the eigenvector). Negative when
-    ``c < -max(limit, sqrt(||g_L|| ||Z^T H Z||))`` with ``limit = max(rel ||Z^T H Z||, rounding max |H_ij|)`` (the
-    allowance of a valley of minimisers, as in :func:`_significant`:
-    min (y - 1000 x^2)^2 + 100 z^2 s.t. z = 0 at (0, 2e-9, 0) has c = -8e-6, helper-130), or, when ``c`` is
-    between that and ``-ROUNDING_CURVATURE max |H_ij|``, when the Lagrangian ``f + lam . c(x)`` (the solver's
-    scaled terms) falls along the eigenvector in the null space as its model says (:func:`_falls_along`;
-    relative to max |H_ij| alone, min 1e7 x^2 - y^2 + z^2 s.t. x = z, reduced Hessian diag(1e7, -2), was
-    'converged': helper-128)."""
-    hmax = float(np.max(np.abs(system.H))) if system.H.size else 0.0
-    rnorm = system.reduced_norm()
-    limit = max(rel * rnorm, rounding * hmax)
-    if not c < 0 or c == -math.inf:
-        return False, limit, False
-    if c < -max(limit, math.sqrt(_vnorm(be, p.gL) * rnorm)):
-        return True, limit, False
-    if not c < -ROUNDING_CURVATURE * hmax:
-        return False, limit, False
-    v = be.xp.asarray(system.reduced_z @ sla.eigh(system.reduced_R, subset_by_index=[0, 0])[1][:, 0])
-
-    def lag(x):
-        try:
-            return ev.f(x) + float(be.dot(p.lam, ev.c(x)))
-        except (ValueError, TypeError, FloatingPointError):   # non-finite f or c at the trial point: no verdict
-            return math.nan
-
-    return _falls_along(lag, p.x, p.f + float(be.dot(p.lam, p.c)), p.gL, v, c, be), limit, True
-
-
-def _ritz_extremes(op, n, k, be, reorthogonalize=False):
-    """``(lmin, lmax, vector)``: the smallest and largest Ritz values of ``k`` Lanczos steps on ``op`` from a fixed
-    random start (:func:`solvers.linear.precond.lanczos_tridiagonal`: the three-term recurrence in O(n) memory, or
-    with ``reorthogonalize`` the ``k`` vectors stored), and a function returning the Ritz vector of ``lmin`` (the
-    steps run again; None on a failure); ``(nan, nan, None)`` when a product is not finite."""
-    from ..linear import _common as C
-    from ..linear.precond import _tridiagonal, lanczos_tridiagonal
-
-    K = C.kernels(be, n)
-    opw = C._as_operator(op, be, "hess")
-    v0 = be.xp.asarray(np.random.default_rng(20261202).standard_normal(n))
-    v0 = v0 / math.sqrt(float(K.dot(v0, v0)))
-    with np.errstate(invalid="ignore", over="ignore"):
-        try:
-            alpha, beta, m = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, reorthogonalize, be, K)
-            T = _tridiagonal(alpha, beta, m)
-            if not np.all(np.isfinite(T)):
-                return math.nan, math.nan, None
-            ev, Y = np.linalg.eigh(T)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError):   # NaN/inf in the tridiagonal matrix
-            return math.nan, math.nan, None
-
-    def vector():
-        with np.errstate(invalid="ignore", over="ignore"):
-            u = lanczos_tridiagonal(C.Applier(opw, op, be, K, "hess"), v0, k, reorthogonalize, be, K, y=Y[:, 0])[3]
-        return u if bool(be.xp.all(be.xp.isfinite(u))) else None
-
-    return float(ev[0]), float(ev[-1]), vector
-
-
-def _as_dense(H, n):
-    if isinstance(H, np.ndarray):
-        return np.array(H, dtype=np.float64)
-    if sp.issparse(H):
-        return H.toarray().astype(np.float64)
-    from ..operators import aslinearoperator
-    from ..operators.base import OperatorOutputError
-
-    op = aslinearoperator(H, backend="numpy")
-    try:
-        Hd = np.column_stack([np.asarray(op.matvec(e)) for e in np.eye(n)])
-    except OperatorOutputError as exc:             # the operator's products have the wrong shape (named there)
-        raise ValueError(f"hess returned an operator whose products are malformed: {exc}") from exc
-    if Hd.dtype.kind not in "biuf":
-        raise TypeError(f"hess must return a real Hessian, got an operator whose matvec gives dtype {Hd.dtype}")
-    return Hd
 
 
 def _norm(v, dot=None) -> float:
@@ -362,11 +140,6 @@ def far_and_falling(f0, f, xmax, x0max) -> str:
 #: relative resolution of f assumed by newton's line search: a predicted decrease below F_RESOLUTION |f| is left to
 #: the gradients (f's rounding can be far above 16 eps |f| when f cancels: 0.5 x'Hx - c'x with a stiff H)
 F_RESOLUTION = math.sqrt(np.finfo(float).eps)
-
-
-def f_noise(fx) -> float:
-    """Rounding level of f near fx: changes below it are not measurable."""
-    return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
 
 
 def f_level(fx, decrease):

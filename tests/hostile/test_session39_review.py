@@ -1,0 +1,43 @@
+"""Session 39: the outside review's findings (helpers 137-140) and the items left open by session 38, each with the
+case that showed it."""
+import numpy as np
+import pytest
+
+import solvers
+
+
+def _saddle_1e100():
+    f = lambda z: 1e100 * (1e9 * z[0] ** 2 - z[1] ** 2)           # noqa: E731
+    g = lambda z: 1e100 * np.array([2e9 * z[0], -2.0 * z[1]])     # noqa: E731
+    H = lambda z: 1e100 * np.diag([2e9, -2.0])                    # noqa: E731
+    return f, g, H
+
+
+@pytest.mark.parametrize("x0", [np.zeros(2), np.array([0.0, 1e-200])])
+def test_newton_saddle_whose_f_underflows_along_the_short_steps(x0):
+    """f = 1e100 (1e9 x^2 - y^2) at 0: f's rounding at f = 0 made the curvature test's steps so short that f's own
+    arithmetic underflowed (s^2 = 0), f did not change, and the saddle was 'converged' (left open in session 38).
+    The steps now grow by 2^32 while f does not change at all."""
+    f, g, H = _saddle_1e100()
+    res = solvers.newton(f, x0, jac=g, hess=H)
+    assert not res.converged
+    assert "saddle" in res.message
+
+
+def test_newton_minimum_with_f_zero_at_huge_scale_still_converges():
+    f = lambda z: 1e100 * (1e9 * z[0] ** 2 + z[1] ** 2)           # noqa: E731
+    g = lambda z: 1e100 * np.array([2e9 * z[0], 2.0 * z[1]])      # noqa: E731
+    H = lambda z: 1e100 * np.diag([2e9, 2.0])                     # noqa: E731
+    res = solvers.newton(f, np.zeros(2), jac=g, hess=H)
+    assert res.converged and np.all(res.x == 0.0)
+
+
+def test_falls_along_no_verdict_from_a_flat_f_stays_false():
+    """A direction where f is exactly flat (f does not change at any step length) is no saddle: the retries end and
+    the verdict is False (the curvature estimate alone is not trusted)."""
+    from solvers.backends import get_backend
+    from solvers.nonlinear._curvature import _falls_along
+
+    be = get_backend("numpy")
+    x = np.zeros(3)
+    assert _falls_along(lambda z: 0.0, x, 0.0, np.zeros(3), np.array([0.0, 1.0, 0.0]), -1.0, be) is False
