@@ -10,6 +10,8 @@ is negligible but whose coefficients fail the decay test the build applies after
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .. import _config
@@ -27,9 +29,26 @@ MAX_AUTO_GRID = 2e7
 def sample(f, pts, where=None):
     """``f(pts)`` checked (:func:`solvers.approx._validate.sampled`; ``where`` names the points in its
     non-finite-value message), its precision noted."""
-    raw = f(pts)
+    try:
+        raw = f(pts)
+    except TypeError as e:
+        _check_arity(f, pts, e)
+        raise
     value_precision(getattr(raw, "dtype", np.float64))
     return _v.sampled(f"f ({getattr(f, '__name__', type(f).__name__)})", raw, pts.shape[0], where)
+
+
+def _check_arity(f, pts, err):
+    """A TypeError from ``f(pts)`` because f takes the coordinates as separate arguments (``f(x, y)``) becomes one
+    that says so (a raw "missing 1 required positional argument" before); any other TypeError is f's own."""
+    try:
+        inspect.signature(f).bind(pts)
+    except TypeError:
+        raise TypeError(f"f must take one argument, an (N, d) array of points (d = {pts.shape[1]}), and return N "
+                        f"values; {getattr(f, '__name__', type(f).__name__)} does not accept one argument ({err}). A "
+                        "function of the coordinates f(x, y, ...) can be passed as lambda p: f(*p.T)") from err
+    except ValueError:             # no signature (a builtin): nothing to add
+        pass
 
 
 def nodes(dom, deg) -> list:

@@ -41,3 +41,26 @@ def test_falls_along_no_verdict_from_a_flat_f_stays_false():
     be = get_backend("numpy")
     x = np.zeros(3)
     assert _falls_along(lambda z: 0.0, x, 0.0, np.zeros(3), np.array([0.0, 1.0, 0.0]), -1.0, be) is False
+
+
+def test_chebtucker_f_of_separate_coordinates_gets_a_clear_error():
+    """f(x, y) instead of f(points): a raw 'missing 1 required positional argument' from deep in the sampler before;
+    now a TypeError naming the expected signature and the fix."""
+    with pytest.raises(TypeError, match=r"one argument, an \(N, d\) array of points.*lambda p: f\(\*p.T\)"):
+        solvers.chebtucker(lambda x, y: np.exp(-(x ** 2 + y ** 2)), [(-1, 1), (-1, 1)])
+
+
+def test_chebtucker_f_raising_its_own_type_error_is_passed_on():
+    def f(p):
+        raise TypeError("inside f")
+
+    with pytest.raises(TypeError, match="^inside f$"):
+        solvers.chebtucker(f, [(-1, 1)])
+
+
+def test_chebtucker_the_suggested_wrapper_works_against_the_exact_function():
+    g = lambda x, y: np.exp(-(x ** 2 + y ** 2))                   # noqa: E731
+    ct = solvers.chebtucker(lambda p: g(*p.T), [(-1, 1), (-1, 1)])
+    pts = np.random.default_rng(3).uniform(-1, 1, (200, 2))
+    assert ct.converged
+    assert np.max(np.abs(ct(pts) - g(*pts.T))) < 1e-11
