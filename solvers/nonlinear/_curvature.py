@@ -43,7 +43,8 @@ def _as_dense(H, n):
 
 
 #: largest n for which a stationary point's curvature is checked by a dense Cholesky / eigenvalue decomposition
-#: (dense ``hess`` arrays only: a sparse Hessian goes the Lanczos way, a dense copy of it cost 4x the solve)
+#: (dense ``hess`` arrays; ``hessp`` and operators too, assembled from n products, where Lanczos leaves it open; a
+#: sparse Hessian goes the Lanczos and shift-invert way, a dense copy of it cost 4x the solve)
 DENSE_CURVATURE_MAX = 2000
 #: Lanczos steps spent looking for negative curvature otherwise (all of them up to this n: then the smallest Ritz
 #: value is the smallest eigenvalue). 30 CG iterations from a random right-hand side missed an eigenvalue -1 below
@@ -131,26 +132,18 @@ def negative_curvature(P, x, n, hess, be, fx, g):
     minimiser; else None. A dense ``hess`` array of at most :data:`DENSE_CURVATURE_MAX` unknowns: a Cholesky, then
     its smallest eigenvalue (and eigenvector); otherwise (sparse, operators, ``hessp``): the smallest Ritz value of
     Lanczos steps from a fixed random start (:func:`_ritz_extremes`; its Ritz vector by a second run of the same
-    steps), ``||H||`` from the largest, and for a sparse ``hess`` the eigenvalues nearest 0 (:func:`_nearest_zero`)."""
+    steps), ``||H||`` from the largest, and where the Ritz values reach near 0 (below 1e-2 of the largest), where
+    Lanczos finds a small negative eigenvalue below a wide positive spectrum slowly (-1e-3 below [1e-3, 1e3] at n =
+    1000 missed by 400 reorthogonalised steps): for a sparse ``hess`` the eigenvalues nearest 0
+    (:func:`_nearest_zero`), for ``hessp`` or an operator of at most :data:`DENSE_CURVATURE_MAX` unknowns the dense
+    matrix of its ``n`` products (:func:`_assembled`; helper-139)."""
     from ..operators import FunctionOperator, aslinearoperator
 
     gnorm = _vnorm(be, g)
     if hess is not None:
         H = P.H(x)
         if n <= DENSE_CURVATURE_MAX and isinstance(H, np.ndarray):
-            Hd = _as_dense(H, n)
-            if not np.all(np.isfinite(Hd)):              # no verdict from a NaN/inf Hessian (LAPACK would raise)
-                return None
-            try:                                         # positive definite: no negative curvature (a Cholesky
-                np.linalg.cholesky(Hd)                   # costs a fifth of the eigenvalues: n = 2000, 0.07 s)
-                return None
-            except np.linalg.LinAlgError:
-                pass
-            lam = np.linalg.eigvalsh(Hd)
-            if not np.all(np.isfinite(lam)):
-                return None
-            return _verdict(float(lam[0]), max(abs(lam[-1]), abs(lam[0])), gnorm,
-                            lambda: sla.eigh(Hd, subset_by_index=[0, 0])[1][:, 0], P, x, fx, g, be)
+            return _dense_verdict(_as_dense(H, n), gnorm, P, x, fx, g, be)
         op = aslinearoperator(H, backend=be)
     else:
         xc = x.copy()
@@ -167,12 +160,45 @@ def negative_curvature(P, x, n, hess, be, fx, g):
         near = _nearest_zero(H, hnorm)               # the eigenvalues nearest 0, where Lanczos is slowest
         if near is not None and near[0] < 0:
             c = _verdict(near[0], hnorm, gnorm, lambda: near[1], P, x, fx, g, be)
+    elif c is None and not (hess is not None and sp.issparse(H)) and n <= DENSE_CURVATURE_MAX and lmin < 1e-2 * lmax:
+        c = _dense_verdict(_assembled(op, n, be), gnorm, P, x, fx, g, be)     # hessp / an operator: n products
     return c
+
+
+def _dense_verdict(Hd, gnorm, P, x, fx, g, be):
+    """:func:`_verdict` on a dense symmetric Hessian: None when it is positive definite (a Cholesky: a fifth of the
+    eigenvalues' cost, n = 2000 0.07 s) or not finite (no verdict: LAPACK would raise), else on its smallest
+    eigenvalue and eigenvector."""
+    if not np.all(np.isfinite(Hd)):
+        return None
+    try:
+        np.linalg.cholesky(Hd)
+        return None
+    except np.linalg.LinAlgError:
+        pass
+    lam = np.linalg.eigvalsh(Hd)
+    if not np.all(np.isfinite(lam)):
+        return None
+    return _verdict(float(lam[0]), max(abs(lam[-1]), abs(lam[0])), gnorm,
+                    lambda: sla.eigh(Hd, subset_by_index=[0, 0])[1][:, 0], P, x, fx, g, be)
+
+
+def _assembled(op, n, be):
+    """The dense symmetric part of the operator ``op`` from its ``n`` products with the unit vectors (host array)."""
+    xp = be.xp
+    Hd = np.empty((n, n))
+    e = xp.zeros(n)
+    for j in range(n):
+        e[j] = 1.0
+        Hd[:, j] = be.to_numpy(op.matvec(e))
+        e[j] = 0.0
+    return 0.5 * (Hd + Hd.T)
 
 
 #: a sparse Hessian of at most this many unknowns also gets its eigenvalues nearest 0 by shift-invert (a sparse LU):
 #: Lanczos finds a small negative eigenvalue below a wide positive spectrum slowly (400 reorthogonalised steps
-#: missed -1e-3 below [1e-3, 1e3] at n = 1000: helper-132); a Hessian given by hessp or an operator has no such check
+#: missed -1e-3 below [1e-3, 1e3] at n = 1000: helper-132); a Hessian given by hessp or an operator is assembled
+#: from n products up to DENSE_CURVATURE_MAX unknowns (helper-139), above that it can still hide one
 SHIFT_INVERT_MAX_N = 50_000
 
 

@@ -112,7 +112,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         ``max(1, max |x0|)`` with f below f(x0) and the gradient not smaller than at x0; a ``maxiter``
         message says so when f fell at each of the last :data:`RAY_WINDOW` iterations at a constant gradient;
         ``failed`` for a stationary point, x0 or reached, where the Hessian has negative curvature: a saddle or
-        a maximum, checked by its smallest eigenvalue up to 2000 unknowns, else by CG's conjugate directions),
+        a maximum, checked by its smallest eigenvalue up to 2000 unknowns, else by Lanczos Ritz values),
         ``message`` (what to try on failure), ``nit``, ``history`` with ``objective``,
         ``grad_norm`` (inf-norm) and ``step`` (2-norm of ``x_{k+1} - x_k``, entry 0 is 0), each
         ``nit + 1`` long; ``stats``: ``time_s``, ``compile_s``, ``function_evaluations``,
