@@ -150,8 +150,8 @@ class Callback:
 
     ``callback(intermediate_result)`` (a single parameter of that name) receives an
     :class:`IntermediateResult`; any other callable receives the iterate ``xk``
-    (SciPy's older form). A callback that raises :class:`StopIteration` ends the
-    solve cleanly: :meth:`__call__` returns True and the routine returns with
+    (SciPy's older form), in both cases copies of the solver's arrays. A callback that raises
+    :class:`StopIteration` ends the solve cleanly: :meth:`__call__` returns True and the routine returns with
     status ``"stopped"``.
     """
 
@@ -170,6 +170,8 @@ class Callback:
         """Call the user function; True means: stop now."""
         if self.fn is None:
             return False
+        x = _own(x)                # the solver's arrays are not handed out: a callback that writes into xk (or
+        fields = {k: _own(v) for k, v in fields.items()}     # keeps it) saw them change (helper-139)
         try:
             if self.wants_result:
                 self.fn(IntermediateResult(x, nit, **fields))
@@ -178,6 +180,11 @@ class Callback:
         except StopIteration:
             return True
         return False
+
+
+def _own(v):
+    """A copy of an array (NumPy or CuPy) for a callback; other values as they are."""
+    return v.copy() if hasattr(v, "copy") and hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v
 
 
 def _check_one_argument(fn) -> None:

@@ -204,6 +204,64 @@ def not_a_minimiser(method, k, gn, tol, c) -> str:
             "a direction of negative curvature, or from another x0")
 
 
+class Metric:
+    """grad-reg's regularisation metric ``B`` (None: the identity), validated: symmetric positive definite (a
+    Cholesky of an array, a probe of an operator). :meth:`operator` and :meth:`dense` give it as an operator and as
+    a dense matrix (an operator assembled from ``n`` products, once: a dense Hessian solves with ``H + lam B``; an
+    operator ``B`` was dropped there, helper-139), :meth:`dual_norm` the norm of gradients that goes with it,
+    ``||v||_* = sqrt(v^T B^-1 v)`` (Euclidean for the identity). The step ``(H + lam B)^-1 g`` measures lengths in
+    ``||.||_B``, so ``lam`` and the decrease test measure gradients in ``||.||_*``: with Euclidean ones a ``B`` of
+    eigenvalues above about 8 could never pass the test (stagnation on 0.5 ||x||^2, helper-139). Reference: A.
+    Semenov, M. Jaggi, N. Doikov, "Gradient-Normalized Smoothness for Optimization with Approximate Hessians",
+    arXiv:2506.13710, 2025 (norms ``||.||_B``, dual norms of gradients)."""
+
+    def __init__(self, B, n, be):
+        from ..operators import IdentityOperator, aslinearoperator
+
+        self.B, self.n, self.be, self._dense, self._chol = B, n, be, None, None
+        if B is None:
+            self.op = IdentityOperator(n, backend=be)
+            return
+        if getattr(B, "shape", None) != (n, n):
+            raise ValueError(f"B must be an ({n}, {n}) array or operator, got shape {getattr(B, 'shape', None)}")
+        if isinstance(B, np.ndarray) or sp.issparse(B):
+            Bd = _as_dense(B, n)
+            if not np.all(np.isfinite(Bd)):
+                raise ValueError("B must be finite")
+            if not np.allclose(Bd, Bd.T, rtol=1e-12, atol=0.0):
+                raise ValueError("B (the regularisation metric of grad-reg) must be symmetric; pass (B + B.T) / 2")
+            try:
+                self._chol = np.linalg.cholesky(Bd)
+            except np.linalg.LinAlgError:
+                raise ValueError("B (the regularisation metric of grad-reg) must be positive definite (its Cholesky "
+                                 "factorisation failed); pass an SPD matrix, e.g. the identity or a diagonal of "
+                                 "positive scales") from None
+            self._dense = Bd
+        else:
+            _probe_operator_metric(B, n)
+        self.op = aslinearoperator(self._dense if self._dense is not None else B, backend=be)
+
+    def dense(self):
+        if self.B is None:
+            return np.eye(self.n)
+        if self._dense is None:
+            from ._curvature import _assembled
+
+            self._dense = _assembled(self.op, self.n, self.be)
+        return self._dense
+
+    def dual_norm(self, v) -> float:
+        if self.B is None:
+            return _norm(v, self.be.dot)
+        if self._chol is not None:
+            w = np.linalg.solve(self._chol, np.asarray(v, dtype=float))      # L w = v: v^T B^-1 v = |w|^2
+            return _norm(w, self.be.dot)
+        from ..linear.cg import cg
+
+        r = cg(self.op, v, rtol=1e-10, maxiter=10 * self.n, backend=self.be)
+        return math.sqrt(max(float(self.be.dot(v, r.x)), 0.0))
+
+
 def _probe_operator_metric(B, n) -> None:
     """An operator ``B`` (grad-reg's metric) cannot be factorised here; refuse one that is visibly not SPD: a
     non-positive ``v^T B v`` or an asymmetric ``u^T B v`` on two fixed random vectors (a ``-I`` operator was accepted

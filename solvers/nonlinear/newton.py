@@ -11,8 +11,9 @@ result convention and the machinery of :mod:`solvers.nonlinear`:
   the Eisenstat-Walker forcing tolerance (:class:`~solvers.nonlinear.EisenstatWalker`), with
   Steihaug's negative-curvature exit, then Armijo backtracking on ``f``;
 * ``"grad-reg"`` -- gradient-regularised Newton with an approximate Hessian (Semenov, Jaggi &
-  Doikov): ``x+ = x - (H + lam B)^{-1} g`` with ``lam = ||g|| / gamma``, accepted when
-  ``f(x) - f(x+) >= ||g(x+)||^2 / (8 lam)`` (then ``gamma`` doubles), else ``gamma`` halves.
+  Doikov): ``x+ = x - (H + lam B)^{-1} g`` with ``lam = ||g||_* / gamma``, accepted when
+  ``f(x) - f(x+) >= ||g(x+)||_*^2 / (8 lam)`` (then ``gamma`` doubles), else ``gamma`` halves;
+  ``||v||_* = sqrt(v^T B^{-1} v)`` is the dual norm of the metric ``B`` (Euclidean for ``B = I``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
-from ._newton_parts import (_Problem, _as_dense, _check_positive, _modified_cholesky_direction, _probe_operator_metric,
+from ._newton_parts import (Metric, _Problem, _as_dense, _check_positive, _modified_cholesky_direction,
                             _norm, f_level, falls_at_constant, inconsistent_jac, negative_curvature,
                             not_a_minimiser, rose_note, wrong_jac_message, grad_reg_failure)
 from ._nlp import int_arg
@@ -73,8 +74,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         iteration the step is the steepest-descent direction ``-g``; later, the CG iterate so far
         (Steihaug). Then Armijo backtracking on ``f``.
         ``"grad-reg"``: gradient-regularised Newton, ``x+ = x - (H + lam B)^{-1} g`` with
-        ``lam = ||g||_2 / gamma``; the trial is accepted when
-        ``f(x) - f(x+) >= ||g(x+)||_2^2 / (8 lam)`` and ``gamma`` doubles, else ``gamma`` halves
+        ``lam = ||g||_* / gamma`` (``||v||_* = sqrt(v^T B^{-1} v)``, the 2-norm for ``B = I``); the trial is
+        accepted when ``f(x) - f(x+) >= ||g(x+)||_*^2 / (8 lam)`` and ``gamma`` doubles, else ``gamma`` halves
         and the step is recomputed. Near the solution, where ``f(x) - f(x+)`` is below the
         rounding level of ``f`` (``16 eps |f|``), a trial that reduces ``||g||_2`` by 10% is
         accepted instead (the Armijo searches of the other methods use the same noise hook). ``H`` may be exact, Gauss-Newton, Fisher or any symmetric
@@ -177,36 +178,15 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
     c1 = float(c1) if isinstance(c1, numbers.Real) and not isinstance(c1, bool) else c1
     if not isinstance(c1, float) or not 0 < c1 < 0.5:
         raise ValueError(f"c1 must be in (0, 0.5), got {c1!r}")
-    Bop, Bdense = None, None
-    if B is not None:
-        if method != "grad-reg":
-            raise ValueError("B (the regularisation metric) is an option of method='grad-reg' only")
-        if getattr(B, "shape", None) != (n, n):
-            raise ValueError(f"B must be an ({n}, {n}) array or operator, got shape {getattr(B, 'shape', None)}")
-        if isinstance(B, np.ndarray) or sp.issparse(B):
-            Bdense = _as_dense(B, n)
-            if not np.all(np.isfinite(Bdense)):
-                raise ValueError("B must be finite")
-            if not np.allclose(Bdense, Bdense.T, rtol=1e-12, atol=0.0):
-                raise ValueError("B (the regularisation metric of grad-reg) must be symmetric; pass (B + B.T) / 2")
-            try:
-                np.linalg.cholesky(Bdense)
-            except np.linalg.LinAlgError:
-                raise ValueError("B (the regularisation metric of grad-reg) must be positive definite (its Cholesky "
-                                 "factorisation failed); pass an SPD matrix, e.g. the identity or a diagonal of "
-                                 "positive scales") from None
-        else:
-            _probe_operator_metric(B, n)
+    if B is not None and method != "grad-reg":
+        raise ValueError("B (the regularisation metric) is an option of method='grad-reg' only")
     from ..backends import get_backend
 
     be = get_backend(backend)
     if be.xp is not np:
         raise TypeError(f"newton runs on NumPy arrays; use backend='numpy' or 'numba', got {be.name!r}")
     cb = Callback(callback)
-    if B is not None and Bdense is None:
-        from ..operators import aslinearoperator
-
-        Bop = aslinearoperator(B, backend=be)
+    metric = Metric(B, n, be)
 
     options = {"method": method, "tol": tol, "maxiter": maxiter, "c1": c1, "cg_maxiter": int(cg_maxiter),
                "backend": be.name, "hessian": "hess" if hess is not None else "hessp"}
@@ -255,20 +235,13 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                         "grad-reg": dict(final_gamma=gamma, rejected_steps=0)}[method])
 
     from ..linear.cg import cg
-    from ..operators import FunctionOperator, IdentityOperator, aslinearoperator
+    from ..operators import FunctionOperator, aslinearoperator
 
     def hessian_operator(x):
         if hess is None:
             xc = x.copy()
             return FunctionOperator((n, n), lambda p: P.Hp(xc, p), backend=be, symmetric=True)
         return aslinearoperator(P.H(x), backend=be)
-
-    def metric_operator():
-        if Bop is not None:
-            return Bop
-        if Bdense is not None:
-            return aslinearoperator(Bdense, backend=be)
-        return IdentityOperator(n, backend=be)
 
     def line_search(x, fx, g, d):
         """Armijo on f along d; returns (x_new, f_new, g_new or None) or None.
@@ -330,20 +303,21 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             if dense:
                 Hk = _as_dense(Hk, n)
             accepted, finite_steps, flat = None, 0, 0         # flat: trials whose f and ||g|| did not measurably move
+            gdual = metric.dual_norm(g)                        # ||g||_* (module notes of Metric)
             for _ in range(100):
-                lam = gnorm2 / gamma
+                lam = gdual / gamma
                 if not (lam > 0 and math.isfinite(lam)):       # ||g|| / gamma under- or overflows: no step
                     finite_steps += 1                            # (stagnation, not a fault of hess)
                     break
                 s = None
                 if dense:
                     try:
-                        s = np.linalg.solve(Hk + lam * (Bdense if Bdense is not None else np.eye(n)), g)
+                        s = np.linalg.solve(Hk + lam * metric.dense(), g)
                     except np.linalg.LinAlgError:
                         s = None
                 else:
                     op = aslinearoperator(Hk, backend=be) if Hk is not None else hessian_operator(x)
-                    op = op + lam * metric_operator()
+                    op = op + lam * metric.op
                     r = cg(op, g, rtol=min(0.5, math.sqrt(gnorm2)) * 0.1, maxiter=int(cg_maxiter), backend=be)
                     extra_stats["cg_iterations"] += r.nit
                     s = r.x if r.status in (Status.CONVERGED, Status.MAXITER, Status.STAGNATED) else None
@@ -370,7 +344,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                         trials[2] += 0 if math.isfinite(gtn) else 1
                         # (slopes only where ||g|| falls too: a collapsed gamma crept along f's rounding to a NaN wall)
                         drop = 0.5 * (pred + be.dot(gt, s)) if noisy and gtn < gnorm2 else fx - ft
-                        if np.all(np.isfinite(gt)) and (drop >= gtn * (gtn / (8.0 * lam))
+                        gtd = metric.dual_norm(gt) if np.all(np.isfinite(gt)) else math.inf
+                        if np.all(np.isfinite(gt)) and (drop >= gtd * (gtd / (8.0 * lam))
                                                         or (noisy and gtn < 0.9 * gnorm2)):
                             accepted = (xt, ft, gt)
                             gamma = min(2.0 * gamma, 1e300)

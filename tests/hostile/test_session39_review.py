@@ -106,3 +106,64 @@ def test_newton_hessp_positive_definite_wide_spectrum_still_converges():
     res = solvers.newton(lambda x: 0.5 * x @ (lam * x), x0, jac=lambda x: lam * x, hessp=lambda x, p: lam * p)
     assert res.converged
     assert np.max(np.abs(lam * res.x)) <= 1e-8          # the gradient at the returned x, computed here
+
+
+def _metrics():
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
+    B = np.diag([1.0, 10.0, 100.0])
+    return [B, sp.csr_matrix(B), sla.aslinearoperator(B)]
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_grad_reg_metric_B_measures_gradients_in_its_dual_norm(k):
+    """helper-139: grad-reg with B = diag(1, 10, 100) stagnated on 0.5 ||x||^2 (gamma -> 2.8e-45, blaming jac): lam
+    and the decrease test used Euclidean gradient norms while the step used B. Reference: the minimiser 0."""
+    B = _metrics()[k]
+    for kw in ({"hess": lambda x: np.eye(3)}, {"hessp": lambda x, p: p.copy()}):
+        res = solvers.newton(lambda x: 0.5 * x @ x, np.ones(3), jac=lambda x: x.copy(), method="grad-reg", B=B, **kw)
+        assert res.converged and np.max(np.abs(res.x)) <= 1e-8
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_grad_reg_operator_B_is_used_with_a_dense_hess(k):
+    """helper-139: an operator B was dropped when hess returns an array (the identity-metric step was taken). The
+    first step of 0.5 ||x||^2 from 1 is (I + lam B)^-1 g with lam = ||g||_* / gamma0, computed here."""
+    B = _metrics()[k]
+    seen = []
+    solvers.newton(lambda x: 0.5 * x @ x, np.ones(3), jac=lambda x: x.copy(), hess=lambda x: np.eye(3),
+                   method="grad-reg", B=B, maxiter=1, callback=lambda xk: seen.append(xk))
+    Bd = np.diag([1.0, 10.0, 100.0])
+    g = np.ones(3)
+    lam = np.sqrt(g @ np.linalg.solve(Bd, g))
+    assert np.allclose(seen[0], g - np.linalg.solve(np.eye(3) + lam * Bd, g), rtol=1e-12)
+
+
+def test_grad_reg_rosenbrock_with_a_diagonal_metric_reaches_scipys_minimiser():
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
+
+    x0 = np.array([-1.2, 1.0, 0.8])
+    res = solvers.newton(rosen, x0, jac=rosen_der, hess=rosen_hess, method="grad-reg", B=np.diag([1.0, 10.0, 100.0]))
+    ref = minimize(rosen, x0, jac=rosen_der, hess=rosen_hess, method="trust-exact")
+    assert res.converged and np.allclose(res.x, ref.x, atol=1e-6)
+
+
+def test_callbacks_get_copies_of_the_iterate():
+    """helper-139: a callback writing into xk changed the solver's iterate (r.x = [100, 100] with r.fun of the old
+    point, 'stagnated' blaming jac)."""
+    from problems import nlp
+
+    def cb(xk):
+        xk[...] = 100.0
+
+    res = solvers.newton(lambda x: float(np.sum((x - 1) ** 2)), np.zeros(2), jac=lambda x: 2 * (x - 1),
+                         hess=lambda x: 2 * np.eye(2), callback=cb)
+    assert res.converged and np.allclose(res.x, 1.0)
+    res = solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(2), callback=cb)
+    assert res.converged and np.allclose(res.x, 2.0)
+    prob = nlp.hs("HS47")
+    res = solvers.sketched_newton(prob, callback=cb)
+    assert res.converged and abs(prob.f(res.x) - prob.f_star) <= 1e-6 * max(1.0, abs(prob.f_star))
+    res = solvers.cg(np.diag([1.0, 2.0, 3.0]), np.ones(3), callback=cb)
+    assert res.converged and np.allclose(res.x, [1.0, 0.5, 1.0 / 3.0])
