@@ -87,6 +87,7 @@ def short_repr(v) -> str:
 
 
 def put_text(group, key: str, text: str) -> None:
+    text = str(text)               # a str subclass (numpy.str_) reached h5py as a '<U' array it cannot store
     if len(text) <= ATTR_TEXT_LIMIT:
         group.attrs[key] = text
     else:
@@ -113,6 +114,9 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False,
         if key != orig:
             renamed[key] = orig if not isinstance(orig, int) else {"int": orig}
         v = to_host(value)
+        if isinstance(v, np.ma.MaskedArray) and np.ma.is_masked(v):     # (as for a masked x: helper-140)
+            inexact.append(f"{orig!r} (a masked array: its mask is not stored; the masked entries load as the "
+                           "values under the mask)")
         if skip_callables and callable(v) and not isinstance(v, np.ndarray):
             skipped.append(key)
             continue

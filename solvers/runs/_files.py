@@ -89,6 +89,34 @@ def check_name_length(path: Path, extra: int) -> None:
                          f"named after it, so it may have at most {limit - extra} bytes here")
 
 
+#: room kept free beyond a write's own bytes: HDF5's metadata, and below a few pages of free space its flush
+#: crashed the process (a segmentation fault in h5py's File.flush on a nearly full disk, helper-140)
+FREE_SPACE_MARGIN = 1 << 20
+
+
+def check_free_space(folder: Path, need: int, what: str) -> None:
+    """An ``OSError(ENOSPC)`` before anything is written when ``folder``'s file system has less than ``need`` bytes
+    plus :data:`FREE_SPACE_MARGIN` free (a file system that cannot say is not checked)."""
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need + FREE_SPACE_MARGIN:
+        raise OSError(errno.ENOSPC, f"RunStore: {what} could not be written to {str(folder)!r}: no space left on "
+                      f"the device ({free} bytes free, about {need + FREE_SPACE_MARGIN} needed); nothing was "
+                      "written, the runs stored before are intact. Free space, or save to another disk")
+
+
+def payload_bytes(p) -> int:
+    """The bytes of a payload's arrays (x, history, stats, options, extras): a lower bound of its run file."""
+    r = p.result
+    parts = [p.x] + [v for d in (r.history, r.stats, r.options, r.extras) for v in dict(d or {}).values()]
+    return sum(int(getattr(v, "nbytes", 0) or 0) for v in parts)
+
+
 def _renew_in_child() -> None:
     """A forked child starts with no store lock held: a lock another parent thread held at the fork (its save
     under way) stayed held in the child, whose own saves to that store then hung."""

@@ -1,16 +1,14 @@
 """One run, one HDF5 file: the primitive every writer of a run store uses.
 
-:func:`write_run_file` converts a result, writes it into a new HDF5 file under a
-temporary name (``.<name>.tmp-<host>-<pid>-<random>``), computes its digest from
-what reads back, marks it complete, optionally ``fsync``\\ s it, and links it into
-place under its final name (``<run_id>.h5``). The final name appears only for a
-complete file, and an existing file is never replaced (``os.link`` fails on an
-existing name). The file has the layout of a store file holding one run (format
-version 2), so any :class:`~solvers.runs.RunStore` reads it.
+:func:`write_run_file` converts a result, writes it into a new HDF5 file under a temporary name
+(``.<name>.tmp-<host>-<pid>-<random>``), computes its digest from what reads back, marks it complete, optionally
+``fsync``\\ s it, and links it into place under its final name (``<run_id>.h5``). The final name appears only for
+a complete file, and an existing file is never replaced (``os.link`` fails on an existing name). The file has the
+layout of a store file holding one run (format version 2), so any :class:`~solvers.runs.RunStore` reads it.
 
-A sweep worker calls it directly (no lock, no shared file: each worker writes only its own files); the
-single writer then indexes them (:meth:`RunStore.index_files`). :func:`summary_of` is a run's index row.
-"""
+A sweep worker calls it directly (no lock, no shared file: each worker writes only its own files); the single
+writer then indexes them (:meth:`RunStore.index_files`). :func:`summary_of` is a run's index row. Nothing is
+written when the file system has not the room for the run (:func:`._files.check_free_space`)."""
 from __future__ import annotations
 
 import errno
@@ -301,6 +299,7 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
             raise FileNotFoundError(f"write_run_file: directory {str(path.parent)!r} does not exist")
         if path.exists():
             raise FileExistsError(f"write_run_file: {str(path)!r} exists; a run file is never overwritten")
+    _files.check_free_space(path if in_dir else path.parent, 2 * _files.payload_bytes(payload), "the run")
     for _ in range(100):
         run_id = _new_id()
         final = path / f"{run_id}{RUN_SUFFIX}" if in_dir else path

@@ -190,6 +190,7 @@ def rewrite(path: Path, write, durable: bool):
     for stale in path.parent.glob(prefix + "*"):
         # under the lock, any temporary copy of the store file belongs to a writer that died
         stale.unlink(missing_ok=True)
+    _files.check_free_space(path.parent, path.stat().st_size if path.exists() else 0, "the rewritten store file")
     tmp = _runfile.tmp_name(path)
     try:
         if path.exists():

@@ -229,15 +229,19 @@ class RunStore(_StoreReading):
             if self.mode != "r" and not self.is_directory and self.compact_on_close and self._dir.path.exists():
                 try:
                     self.compact()
-                except OSError as exc:
-                    if isinstance(exc, DamagedStoreError) or exc.errno not in _DEFERRABLE:
+                except (OSError, RuntimeError) as exc:
+                    # the file is rewritten whole: with the disk full (or quota reached; HDF5 says so in a
+                    # RuntimeError) or a sidecar run file that cannot be read, the runs stay in the sidecar, where
+                    # every reader lists them; nothing is lost, the rewrite waits (the saves succeeded: raising
+                    # here made them look failed, and a retry stored them twice; helper-140)
+                    damaged = isinstance(exc, DamagedStoreError)
+                    if not (damaged or getattr(exc, "errno", None) in _DEFERRABLE or "errno = 28" in str(exc)):
                         raise
-                    # the file is rewritten whole: with the disk full (or quota reached) the runs stay in
-                    # the sidecar, where every reader lists them; nothing is lost, the rewrite waits
+                    fix = ("Move the damaged run file out of the sidecar (RunStore.salvage copies what can be "
+                           "read into a new store), then run" if damaged else "Free space, then run")
                     warnings.warn(f"RunStore: compacting {str(self.path)!r} at close failed ({exc}); the runs are "
-                                  f"stored in its sidecar {str(self._dir.path)!r} and listed from there. Free "
-                                  "space, then run `newtonkit runs compact` (RunStore.compact())", RuntimeWarning,
-                                  stacklevel=3)
+                                  f"stored in its sidecar {str(self._dir.path)!r} and listed from there. {fix} "
+                                  "`newtonkit runs compact` (RunStore.compact())", RuntimeWarning, stacklevel=3)
                     return
                 _combine.drop_empty_sidecar(self)
         finally:

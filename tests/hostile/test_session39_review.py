@@ -167,3 +167,90 @@ def test_callbacks_get_copies_of_the_iterate():
     assert res.converged and abs(prob.f(res.x) - prob.f_star) <= 1e-6 * max(1.0, abs(prob.f_star))
     res = solvers.cg(np.diag([1.0, 2.0, 3.0]), np.ones(3), callback=cb)
     assert res.converged and np.allclose(res.x, [1.0, 0.5, 1.0 / 3.0])
+
+
+# ---------------------------------------------------------------- run store (helper-140)
+def _res(v=0.0, **kw):
+    from solvers.results import SolveResult
+
+    return SolveResult(np.zeros(2) + v, True, "converged", "m", 0, **kw)
+
+
+def test_store_numpy_str_values_round_trip(tmp_path):
+    """numpy.str_ in options / tags reached h5py as a '<U' array: a raw 'No conversion path for dtype' and nothing
+    stored."""
+    from solvers.runs import RunStore
+
+    with RunStore(tmp_path / "s.h5") as st:
+        rid = st.save(_res(options={"sketch": np.array(["gaussian"])[0]}), tags={"k": np.str_("a")})
+    back = RunStore(tmp_path / "s.h5", mode="r").load(rid)
+    assert back.options["sketch"] == "gaussian" and back.tags["k"] == "a"
+
+
+def test_store_masked_array_in_options_is_named_inexact(tmp_path):
+    from solvers.runs import RunStore
+
+    m = np.ma.masked_array([1.0, -999.0], mask=[0, 1])
+    with RunStore(tmp_path / "s.h5") as st:
+        with pytest.warns(RuntimeWarning, match=r"stored inexactly: options 'w' \(a masked array"):
+            st.save(_res(options={"w": m}))
+
+
+def test_store_close_with_a_damaged_sidecar_file_keeps_the_save(tmp_path):
+    """One truncated sidecar run file made every later `with RunStore(p) as st: st.save(r)` raise at close after
+    the save succeeded (a retry stored the run twice). Now close warns; the new run is listed."""
+    import os
+
+    from solvers.runs import RunStore
+
+    p = tmp_path / "dm.h5"
+    st = RunStore(p, compact_on_close=False)
+    for i in range(3):
+        st.save(_res(i))
+    st.close()
+    os.truncate(sorted((tmp_path / "dm.h5.d").glob("*.h5"))[0], 2000)
+    with pytest.warns(RuntimeWarning, match="compacting .* at close failed .*damaged"):
+        with RunStore(p) as st:
+            rid = st.save(_res(7.0))
+    with pytest.warns(RuntimeWarning):                   # the listing names the damaged file too
+        ids = [r["run_id"] for r in RunStore(p, mode="r").list()]
+    assert rid in ids
+
+
+def test_store_refuses_a_run_without_free_space_before_writing(tmp_path, monkeypatch):
+    """A nearly full disk crashed the process in h5py's flush (helper-140: a segmentation fault with a few pages
+    free): the free space is checked first, and an OSError(ENOSPC) is raised with nothing written."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from solvers.runs import RunStore
+
+    p = tmp_path / "s.h5"
+    with RunStore(p) as st:
+        st.save(_res())
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 9, 10 ** 9 - 8192, 8192))
+    with pytest.raises(OSError) as ei:
+        RunStore(p).save(_res(1.0))
+    assert ei.value.errno == errno.ENOSPC and "no space left on the device" in str(ei.value)
+    monkeypatch.undo()
+    assert len(RunStore(p, mode="r").list()) == 1
+    assert not list(tmp_path.glob("s.h5.d/*.h5")) and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_store_close_treats_hdf5_enospc_runtime_error_as_deferred(tmp_path, monkeypatch):
+    """HDF5 reports a full disk during the close's rewrite as RuntimeError('... errno = 28 ...'): the CLI said
+    'internal error' (exit 3) though the run was stored. Now the same warning as for OSError(ENOSPC)."""
+    from solvers.runs import RunStore
+
+    st = RunStore(tmp_path / "s.h5")
+    rid = st.save(_res())
+
+    def full():
+        raise RuntimeError("Disable slist on flush dest failure failed (file write failed: errno = 28)")
+
+    monkeypatch.setattr(st, "compact", full)
+    with pytest.warns(RuntimeWarning, match="at close failed .*Free space"):
+        st.close()
+    assert rid in [r["run_id"] for r in RunStore(tmp_path / "s.h5", mode="r").list()]
