@@ -249,11 +249,14 @@ def _n_workers(client) -> int:
         return 1
 
 
-def _lost(chunk, st, exc, durable):
-    """Rows for the tasks of a batch whose Dask task failed (its workers died too often): runs the batch
-    stored before that are kept (found by their keys), the others are stored as errors."""
+def _lost(chunk, st, exc, durable, look=False):
+    """Rows for the tasks of a batch whose Dask task failed (its workers died too often) or was stopped (``look``):
+    runs the batch stored before that are kept (found by their keys), the others are stored as errors. A run
+    stopped past its time limit may still have stored its result while its worker was being restarted (the
+    restart lets the worker close): that run is kept and no error is stored (helper-140: both were, and the error,
+    being the later run, hid the result)."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    done = st.stored() if len(chunk) > 1 else {}
+    done = st.stored() if (len(chunk) > 1 or look) else {}
     return [done[t.key] if t.key in done and done[t.key]["status"] != _worker.ERROR
             else _worker.record_lost_task(t, str(st.run_dir), exc, tb, durable=durable) for t in chunk]
 
@@ -315,10 +318,10 @@ def _finished(client, by_future, st, durable, task_timeout):
         for fut, worker in watch.overdue(list(by_future)):
             if fut.done():             # it ended between the two looks: its own result counts
                 continue
-            watch.stop(fut, worker)
+            watch.stop(fut, worker)    # returns once the worker process is restarted
             chunk = by_future.pop(fut)
             fut.release()
-            yield _lost(chunk, st, watch.error(), durable)
+            yield _lost(chunk, st, watch.error(), durable, look=True)
         if not done:
             time.sleep(watch.poll)
 

@@ -51,6 +51,21 @@ def test_a_run_over_its_limit_is_stopped_and_stored_as_failed(client, tmp_path):
     client.wait_for_workers(1, timeout=60)
 
 
+def test_a_run_just_past_its_limit_leaves_one_record(client, tmp_path):
+    """helper-140: a run a little past the limit finished while its worker was being restarted (the restart lets
+    the worker close) and stored its result, and the watchdog then stored an error for the same task: two records,
+    the later (error) hiding the result. Now exactly one record per task, and the table says what it holds."""
+    tasks = _tasks(2.6)
+    table = sweep(tasks, store=tmp_path, client=client, task_timeout=2.0)
+    rows = solvers.RunStore(str(tmp_path), mode="r").list()
+    keys = [r["tags"]["sweep_key"] for r in rows]
+    assert sorted(keys) == sorted(t.key for t in tasks), keys
+    slow = [r for r in rows if r["tags"]["sweep_key"] == tasks[1].key][0]
+    row = {r["key"]: r for r in table}[tasks[1].key]
+    assert (row["status"] == "error") == (slow["tags"].get("sweep_status") == "error")
+    client.wait_for_workers(1, timeout=60)
+
+
 def test_runs_within_the_limit_are_untouched(client, tmp_path):
     tasks = _tasks(0.2)
     table = sweep(tasks, store=tmp_path, client=client, task_timeout=30)
