@@ -99,7 +99,19 @@ def _spacing(domain, shape):
         if not (np.isfinite(inv) and inv > 0 and np.isfinite(h2)):
             raise ValueError(f"domain[{a}] = {domain[a]} gives a spacing h = {ha:.3g} whose 1/h^2 is not a finite "
                              "positive double; rescale the box (domain) to a moderate size")
+        ulp = float(np.spacing(max(abs(float(domain[a][0])), abs(float(domain[a][1])))))
+        if ha < RESOLVED_SPACING * ulp:   # the nodes lo + i h round to a few doubles: f, g, k sampled at wrong points
+            raise ValueError(f"domain[{a}] = {domain[a]} is too narrow for its position: the spacing h = {ha:.3g} is "
+                             f"{ha / ulp:.3g} times the gap between doubles there ({ulp:.3g}; at least "
+                             f"{RESOLVED_SPACING:g} needed), so the grid points cannot be told apart and f, g, k would "
+                             "be sampled at the wrong places; shift the coordinates so the box starts near 0 "
+                             "(e.g. x - lo), or use fewer points")
     return h
+
+
+#: the spacing must be at least this many times the gap between doubles at the box's ends (helper-137: a box of
+#: width 1e-4 at 1e12 had 2 distinct node coordinates of 63, and MG-CG 'converged' to an error of 1.6)
+RESOLVED_SPACING = 1024.0
 
 
 def memory_estimate(shape, variable_k: bool = False) -> float:

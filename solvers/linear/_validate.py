@@ -198,3 +198,27 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
     return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol, bmax)
 
 
+#: rows a Krylov basis / direction store starts with; it doubles as the iterations need more, up to its limit
+FIRST_ROWS = 32
+
+
+def grown(xp, arr, rows: int, limit: int, what: str, hessenberg: bool = False):
+    """``arr`` (rows x columns, NumPy or CuPy) with at least ``rows`` rows: a copy doubled in rows up to ``limit``
+    when it has fewer. A large ``restart`` (gmres) or ``k`` (cdm) allocated all ``limit`` rows up front: 32 GiB for
+    restart=10**6 on a 256^2 grid that converges in 6 iterations, as NumPy's MemoryError naming no argument
+    (helper-137); memory now follows the iterations run, and running out names ``what``."""
+    if arr.shape[0] >= rows:
+        return arr
+    new = min(max(rows, 2 * arr.shape[0]), limit)
+    shape = (new,) + tuple(arr.shape[1:])
+    if hessenberg:                     # a (rows, rows - 1) Hessenberg matrix grows in both axes, zero-filled
+        shape = (new, new - 1)
+    try:
+        out = xp.zeros(shape, dtype=arr.dtype) if hessenberg else xp.empty(shape, dtype=arr.dtype)
+    except MemoryError:
+        gib = 8.0 * float(np.prod(shape)) / 2 ** 30
+        raise MemoryError(f"{what}: the stored vectors grew to {shape[0]} x {shape[1] if len(shape) > 1 else 1} "
+                          f"doubles ({gib:.3g} GiB) and memory ran out; use a smaller one") from None
+    out[tuple(slice(0, m) for m in arr.shape)] = arr
+    return out
+

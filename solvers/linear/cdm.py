@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..results import Status
 from . import _common as C
+from ._validate import FIRST_ROWS, grown
 
 
 def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
@@ -107,8 +108,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         return init
     x, r, rnorm = init
 
-    D = xp.empty((max(kk, 1), n))      # ring buffers of directions, their images, and d^T A d
-    AD = xp.empty((max(kk, 1), n))
+    D = xp.empty((max(min(kk, FIRST_ROWS), 1), n))   # ring buffers of directions, their images, and d^T A d;
+    AD = xp.empty(D.shape)                               # grown up to kk rows while the ring fills (_validate)
     dAd_hist = [0.0] * max(kk, 1)
     stored = 0
     head = 0
@@ -196,6 +197,9 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
         if stop:
             return R.stopped(x, it, rnorm)
         if kk > 0:
+            if head >= D.shape[0]:             # (before the ring wraps: its slots are 0, 1, ... in order)
+                D = grown(xp, D, head + 1, kk, f"cdm k={k}")
+                AD = grown(xp, AD, head + 1, kk, f"cdm k={k}")
             D[head] = d
             AD[head] = ad
             dAd_hist[head] = dAd

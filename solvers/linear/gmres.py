@@ -8,6 +8,7 @@ import numpy as np
 
 from ..results import Status
 from . import _common as C
+from ._validate import FIRST_ROWS, grown
 
 
 def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, M=None,
@@ -100,11 +101,11 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
     if cycles == 0:
         return out_of_cycles(x, 0, rnorm)
 
-    V = xp.empty((m + 1, n))
+    V = xp.empty((min(m, FIRST_ROWS) + 1, n))    # grows with the iterations up to m + 1 rows (_validate.grown)
     K = R.K                              # the Arnoldi products by the backend's kernels, not a threaded BLAS
     h1, h2 = xp.zeros(m + 1), xp.zeros(m + 1)   # call between the Numba kernels (see krylov.rows_dot)
     wbuf = xp.empty(n)                   # A M v_j, private to the solve (V[j + 1] is a copy of it)
-    H = np.zeros((m + 1, m))
+    H = np.zeros((min(m, FIRST_ROWS) + 1, min(m, FIRST_ROWS)))
     cs = np.zeros(m)
     sn = np.zeros(m)
     g = np.zeros(m + 1)
@@ -180,6 +181,10 @@ def gmres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int 
             if est <= tol or hnext <= DEPENDENT * wnorm or stop:
                 j += 1
                 break
+            if j + 2 > V.shape[0]:         # room for v_{j+1}, and for column j + 1 of H
+                V = grown(xp, V, j + 2, m + 1, f"gmres restart={restart}")
+            if j + 2 > H.shape[1]:
+                H = grown(np, H, j + 3, m + 1, f"gmres restart={restart}", hessenberg=True)
             V[j + 1] = w * (1.0 / hnext)
         else:
             j = m

@@ -37,6 +37,11 @@ def check_vectors(M, r, out, name):
         raise TypeError(f"multigrid preconditioner: out has dtype {out.dtype}; it must be float64")
     if not getattr(out.flags, "writeable", True):
         raise ValueError("multigrid preconditioner: out is read-only; pass a writable float64 array")
+    from ..operators._out import overlaps
+
+    if overlaps(r, out):               # the cycle reads r after writing out: a silently wrong result (helper-137)
+        raise ValueError(f"multigrid preconditioner: out shares memory with {name}, which is still being read; "
+                         "pass a separate array")
 
 
 def starts_for(M, A) -> bool:

@@ -56,8 +56,15 @@ class JacobiPreconditioner(_ops.LinearOperator):
         return self if be == self.backend else JacobiPreconditioner(be.asarray(self.inv_diagonal), be)
 
 
-def _check_into(op, x, out):
-    """O(1) check of ``matvec_into(x, out)`` arguments (NumPy would broadcast a length-1 ``x``)."""
+def _check_into(op, x, out, aliased_ok=True):
+    """O(1) check of ``matvec_into(x, out)`` arguments (NumPy would broadcast a length-1 ``x``); ``out`` sharing
+    ``x``'s memory is refused unless ``aliased_ok`` (an elementwise product: the Chebyshev recurrence read ``r``
+    after writing ``out``, a silently wrong result, helper-137)."""
+    from ..operators._out import overlaps
+
+    if not aliased_ok and overlaps(x, out):
+        raise ValueError(f"{type(op).__name__}.matvec_into: out shares memory with x, which is still being read; "
+                         "pass a separate array")
     n = op.shape[0]
     if getattr(x, "shape", None) != (n,) or getattr(out, "shape", None) != (n,):
         raise ValueError(f"{type(op).__name__}.matvec_into: x has shape {getattr(x, 'shape', None)} and out "
@@ -285,7 +292,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
 
     def matvec_into(self, r, out):
         """``out = p(A) r`` (Saad, Algorithm 12.1, from a zero start)."""
-        _check_into(self, r, out)
+        _check_into(self, r, out, aliased_ok=False)
         theta = 0.5 * (self.lmax + self.lmin)
         delta = 0.5 * (self.lmax - self.lmin)
         xp = self.backend.xp

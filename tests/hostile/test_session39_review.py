@@ -254,3 +254,75 @@ def test_store_close_treats_hdf5_enospc_runtime_error_as_deferred(tmp_path, monk
     with pytest.warns(RuntimeWarning, match="at close failed .*Free space"):
         st.close()
     assert rid in [r["run_id"] for r in RunStore(tmp_path / "s.h5", mode="r").list()]
+
+
+# ---------------------------------------------------------------- Krylov / multigrid / Poisson (helper-137)
+def test_poisson_box_too_narrow_for_its_position_is_refused():
+    """A box of width 1e-4 at 1e12 had 2 distinct node coordinates of 63 and MG-CG 'converged' to an error of
+    1.6 against the exact solution (2e-4 at lo = 0)."""
+    from problems import pde
+
+    for lo in (1e12, 1e10):
+        with pytest.raises(ValueError, match=r"domain\[0\].*too narrow for its position.*shift the coordinates"):
+            pde.Poisson((63, 63), domain=[(lo, lo + 1e-4), (0.0, 1.0)])
+
+
+@pytest.mark.parametrize("lo", [0.0, 1e6])
+def test_poisson_offset_box_that_resolves_its_nodes_solves_to_the_exact_solution(lo):
+    from problems import pde
+
+    w = 1e-4
+    u = lambda x, y: np.sin(np.pi * (x - lo) / w) * np.sin(np.pi * y)            # noqa: E731
+    f = lambda x, y: ((np.pi / w) ** 2 + np.pi ** 2) * u(x, y)                     # noqa: E731
+    p = pde.Poisson((63, 63), f=f, domain=[(lo, lo + w), (0.0, 1.0)])
+    res = solvers.solve(p, precond="mg")
+    X, Y = p.coordinates()
+    assert res.converged and np.max(np.abs(res.x - u(X, Y))) < 5e-4   # the O(h^2) error, 2.0e-4 measured
+
+
+def test_preconditioners_refuse_an_aliased_out():
+    """M.matvec_into(x, x) on the multigrid and Chebyshev preconditioners returned garbage (relative difference
+    0.999 / 0.87 from M x); the stencil operator refused it already."""
+    from problems import pde
+    from solvers.linear import multigrid, precond
+
+    A = pde.Poisson((17, 13)).operator()
+    x = np.ones(221)
+    M = multigrid.multigrid(A)
+    for call in (lambda: M.matvec_into(x, x), lambda: M.matvec_dot(x, x), lambda: M.initial_guess(x, x),
+                 lambda: precond.chebyshev(A).matvec_into(x, x), lambda: M.matvec_into(x, x[::-1])):
+        with pytest.raises(ValueError, match="out shares memory"):
+            call()
+    J = precond.jacobi(A)                                   # elementwise: aliasing is exact there
+    y = x.copy()
+    assert np.array_equal(J.matvec_into(y, y), J.matvec(x))
+
+
+def test_large_restart_and_k_allocate_what_the_iterations_use():
+    """restart=10**6 (gmres) and k=10**6 (cdm) on a 256^2 grid allocated (n + 1) x n doubles up front: 32 GiB and
+    a MemoryError naming nothing. Reference: the true residual computed here."""
+    from problems import pde
+
+    p = pde.Poisson((256, 256))
+    A, b = p.operator(), p.rhs()
+    for kw in ({"method": "gmres", "restart": 10 ** 6}, {"method": "cdm", "k": 10 ** 6}):
+        res = solvers.solve(p, precond="mg", **kw)
+        assert res.converged
+        assert np.linalg.norm(b - A.matvec(res.x.ravel())) <= 1e-8 * np.linalg.norm(b) * 1.0001
+
+
+def test_gmres_growing_basis_matches_scipy():
+    """The basis grows by doubling from 33 rows; GMRES(200) on a random non-symmetric matrix takes 157 iterations
+    and reaches SciPy's residual (both 7.2e-11 relative)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(0)
+    n = 300
+    A = sp.eye(n) * 4 + sp.random(n, n, density=0.02, random_state=1) * 3
+    b = rng.standard_normal(n)
+    res = solvers.gmres(A, b, restart=200, rtol=1e-10)
+    xs, info = spla.gmres(A, b, restart=200, rtol=1e-10)
+    assert res.converged and info == 0
+    r_nk, r_sp = (np.linalg.norm(b - A @ v) / np.linalg.norm(b) for v in (res.x, xs))
+    assert r_nk <= 1e-10 and abs(r_nk - r_sp) <= 1e-11
