@@ -192,6 +192,16 @@ def not_a_minimiser(method, k, gn, tol, c) -> str:
     x from 0, a maximum, and x^2 - y^2 from (1, 0), a saddle, were 'converged'). grad-reg's ``hess`` may be an
     approximation: the message says the verdict rests on it (a false failure, named with its reason, is not
     silent; a false 'converged' at a saddle would be)."""
+    from ._curvature import FlatFall
+
+    if isinstance(c, FlatFall):
+        where = (f"x0 is a stationary point (||grad f(x0)||_inf = {gn:.3e} <= tol = {tol:.1e})" if k == 0 else
+                 f"reached a stationary point in {k} iterations (||grad f(x)||_inf = {gn:.3e} <= tol = {tol:.1e})")
+        return (f"{method}: {where} that is not a minimiser: the Hessian has (near-)zero curvature along a direction "
+                f"(d^T H d / d^T d = {float(c):.3e}) where f itself falls, by more than the gradient explains. The "
+                "Hessian given may be an approximation that cannot see it (Gauss-Newton, Fisher), or f falls to "
+                "higher order (as -x^4 at 0). Restart from x plus a small step along that direction, or from "
+                "another x0")
     approx = (" (if hess is the exact Hessian: grad-reg accepts approximations, and the verdict rests on the one "
               "given)" if method == "grad-reg" else "")
     if k == 0:

@@ -326,3 +326,57 @@ def test_gmres_growing_basis_matches_scipy():
     assert res.converged and info == 0
     r_nk, r_sp = (np.linalg.norm(b - A @ v) / np.linalg.norm(b) for v in (res.x, xs))
     assert r_nk <= 1e-10 and abs(r_nk - r_sp) <= 1e-11
+
+
+# ---------------------------------------------------------------- zero curvature where f falls (helper-139)
+def _gauss_newton_ridge():
+    r = lambda x: np.array([x[0] ** 2 - 1.0, x[1]])                    # noqa: E731
+    J = lambda x: np.array([[2.0 * x[0], 0.0], [0.0, 1.0]])             # noqa: E731
+    return (lambda x: 0.5 * r(x) @ r(x)), (lambda x: J(x).T @ r(x)), (lambda x: J(x).T @ J(x))
+
+
+@pytest.mark.parametrize("method", ["grad-reg", "newton", "newton-cg"])
+def test_gauss_newton_hessian_at_a_ridge_is_not_a_minimiser(method):
+    """f = |r|^2 / 2, r = (x0^2 - 1, x1), hess = J^T J (Gauss-Newton, offered for grad-reg): from (0, 1) the methods
+    reach (0, 0), where f = 0.5 and the exact Hessian has eigenvalue -1; J^T J = diag(0, 1) cannot see it, and the
+    point was 'converged'. Reference: f(+-1, 0) = 0 < f(0, 0)."""
+    f, g, H = _gauss_newton_ridge()
+    res = solvers.newton(f, np.array([0.0, 1.0]), jac=g, hess=H, method=method)
+    if res.converged:                                   # a run that reached a true minimiser is fine
+        assert f(res.x) <= 1e-12
+    else:
+        assert res.status == "failed" and "(near-)zero curvature" in res.message and "f itself falls" in res.message
+
+
+@pytest.mark.parametrize("case", ["-x^4", "x^3", "x^3+y^2"])
+def test_zero_hessian_maximum_or_inflection_is_not_a_minimiser(case):
+    f, g, H, x0 = {
+        "-x^4": (lambda x: -x[0] ** 4, lambda x: np.array([-4 * x[0] ** 3]), lambda x: np.array([[-12 * x[0] ** 2]]),
+                 [0.0]),
+        "x^3": (lambda x: x[0] ** 3, lambda x: np.array([3 * x[0] ** 2]), lambda x: np.array([[6 * x[0]]]), [0.0]),
+        "x^3+y^2": (lambda x: x[0] ** 3 + x[1] ** 2, lambda x: np.array([3 * x[0] ** 2, 2 * x[1]]),
+                    lambda x: np.array([[6 * x[0], 0.0], [0.0, 2.0]]), [0.0, 1.0]),
+    }[case]
+    res = solvers.newton(f, np.array(x0), jac=g, hess=H)
+    assert not res.converged and res.status == "failed"
+
+
+@pytest.mark.parametrize("case", ["x^4+y^2", "valley", "gauss-newton minimum"])
+def test_true_minima_with_singular_hessians_still_converge(case):
+    if case == "x^4+y^2":
+        f, g, H = (lambda x: x[0] ** 4 + x[1] ** 2, lambda x: np.array([4 * x[0] ** 3, 2 * x[1]]),
+                   lambda x: np.array([[12 * x[0] ** 2, 0.0], [0.0, 2.0]]))
+        x0, kw = np.array([0.5, 1.0]), {}
+    elif case == "valley":                              # (xy - 1)^2: a curve of minimisers, H singular on it
+        f = lambda z: (z[0] * z[1] - 1) ** 2                                                          # noqa: E731
+        g = lambda z: 2 * (z[0] * z[1] - 1) * np.array([z[1], z[0]])                                  # noqa: E731
+        H = lambda z: (2 * np.outer([z[1], z[0]], [z[1], z[0]])                                       # noqa: E731
+                       + 2 * (z[0] * z[1] - 1) * np.array([[0.0, 1.0], [1.0, 0.0]]))
+        x0, kw = np.array([2.0, 3.0]), {}
+    else:                                               # r = (x0^2, x1): GN Hessian singular at the minimiser 0
+        r = lambda x: np.array([x[0] ** 2, x[1]])                                                     # noqa: E731
+        J = lambda x: np.array([[2.0 * x[0], 0.0], [0.0, 1.0]])                                       # noqa: E731
+        f, g, H = (lambda x: 0.5 * r(x) @ r(x)), (lambda x: J(x).T @ r(x)), (lambda x: J(x).T @ J(x))
+        x0, kw = np.array([0.3, 1.0]), {"method": "grad-reg"}
+    res = solvers.newton(f, x0, jac=g, hess=H, **kw)
+    assert res.converged and f(res.x) <= 1e-10
