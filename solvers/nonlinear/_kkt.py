@@ -403,8 +403,9 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
 
 
 #: ``||J^T c|| <= INCONSISTENT * max(||J||_F, jac scale at x0) * ||c||`` marks a stagnated point as a stationary
-#: point of ``||c||^2`` (outside probe, session 22: sketched runs stop with the ratio at 1e-8 .. 4e-6)
-INCONSISTENT = 1e-5
+#: point of ``||c||^2`` (outside probe, session 22: sketched runs stop with the ratio at 1e-8 .. 4e-6; helper-139:
+#: stalled runs on infeasible random quadratic constraints at 1e-5 .. 5e-5 with sketch=None got no note at 1e-5)
+INCONSISTENT = 1e-3
 
 
 def inconsistency_note(J, c, jscale: float = 0.0) -> str:
@@ -423,7 +424,8 @@ def inconsistency_note(J, c, jscale: float = 0.0) -> str:
     scale = jn if jn >= 1e-3 * js else js              # the x0 scale only where J itself has (nearly) vanished
     if not (cn > 0 and np.isfinite(jtc) and jtc <= INCONSISTENT * scale * cn):
         return ""
-    return (f". The constraints look inconsistent: x is a stationary point of ||c||^2 with ||c(x)||_2 = {cn:.3e} "
+    return (f". The constraints look inconsistent: x is (nearly) a stationary point of ||c||^2 with ||c(x)||_2 = "
+            f"{cn:.3e} "
             f"and ||J^T c|| = {jtc:.1e} (a least-squares point of c(x) = 0, not a solution); check that the "
             "constraints have a common solution")
 

@@ -380,3 +380,31 @@ def test_true_minima_with_singular_hessians_still_converge(case):
         x0, kw = np.array([0.3, 1.0]), {"method": "grad-reg"}
     res = solvers.newton(f, x0, jac=g, hess=H, **kw)
     assert res.converged and f(res.x) <= 1e-10
+
+
+@pytest.mark.parametrize("trial", [1, 18, 48])
+def test_sketched_newton_names_infeasible_constraints(trial):
+    """helper-139: on random infeasible quadratic constraints sketched_newton (sketch=None) stalled with ||J^T c|| /
+    ||c|| ~ 1e-4 and said only 'KKT residual has not changed ... rescale' / 'try sketch=None'. Reference: the
+    smallest ||c|| over 20 least-squares starts (SciPy) is 0.26-1.1 > 0, so the constraints have no solution."""
+    from scipy.optimize import least_squares
+
+    from problems import nlp
+
+    rng = np.random.default_rng(1000 + trial)
+    n = int(rng.integers(3, 8))
+    m = int(rng.integers(1, n))
+    A, b, C = rng.standard_normal((m, n)), rng.standard_normal(m), rng.standard_normal((n, n))
+    C = C + C.T
+    w, x0 = rng.standard_normal(n), rng.standard_normal(n)
+    c = lambda x: A @ x + 0.3 * np.sum(x ** 2) - b                                              # noqa: E731
+    jac = lambda x: A + 0.6 * np.ones((m, 1)) * x[None, :]                                      # noqa: E731
+    prob = nlp.EqualityConstrainedProblem(
+        lambda x: np.sum(x ** 4) / 4 - np.sum(x ** 2) / 2 + 0.05 * x @ C @ x + w @ x,
+        lambda x: x ** 3 - x + 0.1 * C @ x + w, c, jac,
+        lambda x, lam: np.diag(3 * x ** 2 - 1) + 0.1 * C + 0.6 * np.sum(lam) * np.eye(n), x0)
+    best = min(np.linalg.norm(least_squares(c, np.random.default_rng(k).standard_normal(n) * 3, jac=jac).fun)
+               for k in range(20))
+    assert best > 0.1
+    res = solvers.sketched_newton(prob, sketch=None, seed=trial)
+    assert not res.converged and "constraints look inconsistent" in res.message
