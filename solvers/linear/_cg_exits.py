@@ -96,7 +96,8 @@ def _diagonal_spread(op, be):
         return None
     if d.size == 0 or not np.all(np.isfinite(d)) or not d.min() > 0.0:
         return None
-    return float(d.max() / d.min())
+    with np.errstate(over="ignore"):           # (1e200 / 1e-200: inf, without a RuntimeWarning; helper-137)
+        return float(d.max() / d.min())
 
 
 def _stagnated_reason(R, checks, best):
@@ -130,11 +131,19 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     masym = _m_asymmetry(R)
     if masym > M_SYMMETRY_PROBE_TOL:        # (a non-symmetric M was reported as too weak a preconditioner)
         return head + "A passed a symmetry probe, but " + _m_not_symmetric(masym)
-    cond = _lanczos_cond(lanczos)
-    if cond >= (rnorm / r0) ** 2:
-        return head + (f"A passed a symmetry probe and the condition number of M^-1 A estimated from CG's "
-                       f"coefficients is at least {cond:.1e}, enough to explain the growth (CG minimises the A-norm "
-                       "of the error; its residual can grow by up to sqrt(cond)). Use a (stronger) preconditioner M, or solvers.minres, which minimises the residual")
+    cond, need = _lanczos_cond(lanczos), (rnorm / r0) ** 2
+    what = "M^-1 A" if R.M is not None else "A"
+    advice = ("a stronger preconditioner M" if R.M is not None else "a preconditioner M (solvers.linear.multigrid."
+              "multigrid(A), jacobi(A); solvers.solve(problem, precond='mg'))")
+    why = ("(CG minimises the A-norm of the error; its residual can grow by up to sqrt(cond)). Use " + advice
+           + ", or solvers.minres, which minimises the residual")
+    if math.isfinite(cond) and cond >= need:
+        return head + (f"A passed a symmetry probe and the condition number of {what} estimated from CG's "
+                       f"coefficients is at least {cond:.1e}, enough to explain the growth {why}")
+    spread = _diagonal_spread(R.A.op, R.be) if R.M is None else None
+    if spread is not None and spread >= need:       # (CG's estimate missed it: an SPD Poisson matrix with k
+        return head + (f"A passed a symmetry probe and its diagonal spans a factor {spread:.1e}, so cond(A) is at "
+                       f"least that, enough to explain the growth {why}")    # jumping 1e-6 .. 1e6; helper-137)
     return head + ("A passed a symmetry probe, but A or M may not be positive definite (or M not symmetric), which "
                    "CG needs: for a symmetric indefinite A use solvers.minres, for any other solvers.gmres")
 

@@ -408,3 +408,20 @@ def test_sketched_newton_names_infeasible_constraints(trial):
     assert best > 0.1
     res = solvers.sketched_newton(prob, sketch=None, seed=trial)
     assert not res.converged and "constraints look inconsistent" in res.message
+
+
+def test_cg_maxiter_message_on_an_ill_conditioned_spd_poisson_names_conditioning():
+    """helper-137: an SPD Poisson matrix with k jumping 1e-8 .. 1e8, no preconditioner: 'A or M may not be positive
+    definite' (and 'cond(M^-1 A) at least inf' elsewhere). A is SPD by construction; its diagonal spread (1e16, a
+    lower bound of cond(A)) explains the growth, and the advice names the preconditioners solve() takes."""
+    import warnings
+
+    from problems import pde
+
+    p = pde.Poisson((31, 31), k=lambda x, y: np.where(x < 0.5, 1e-8, 1e8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # no overflow RuntimeWarning from the diagonal spread
+        res = solvers.solve(p, method="cg", maxiter=300)
+    assert not res.converged
+    assert "positive definite" not in res.message and "inf" not in res.message.split("grew")[1]
+    assert "diagonal spans a factor 1.0e+16" in res.message and "precond='mg'" in res.message
