@@ -70,6 +70,9 @@ def _evaluate(name, v, coords):
         raise ValueError(f"{name} raised {type(exc).__name__} when evaluated on the grid's coordinate arrays "
                          f"({exc}); it must take {len(coords)} arrays of the grid's shape and return values of "
                          "that shape") from exc
+    if isinstance(out, np.ma.MaskedArray) and np.ma.is_masked(out):    # (np.asarray drops the mask: the values
+        raise ValueError(f"{name} returned a masked array with masked entries; it must give a value at every grid "
+                         "point (fill them: out.filled(value))")          # under it were used; helper-137)
     try:
         arr = np.asarray(out)
     except (TypeError, ValueError) as exc:

@@ -425,3 +425,14 @@ def test_cg_maxiter_message_on_an_ill_conditioned_spd_poisson_names_conditioning
     assert not res.converged
     assert "positive definite" not in res.message and "inf" not in res.message.split("grew")[1]
     assert "diagonal spans a factor 1.0e+16" in res.message and "precond='mg'" in res.message
+
+
+@pytest.mark.parametrize("field", ["f", "g", "k"])
+def test_poisson_masked_callable_values_are_refused(field):
+    """A masked array returned by f / g / k was silently unmasked (the values under the mask were used)."""
+    from problems import pde
+
+    m = lambda x, y: np.ma.masked_array(np.ones_like(x), mask=x < 0.5)          # noqa: E731
+    with pytest.raises(ValueError, match=f"{field} returned a masked array"):
+        p = pde.Poisson((15, 15), **{field: m})
+        solvers.solve(p)
