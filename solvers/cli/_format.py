@@ -252,5 +252,11 @@ def printable(text) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-__all__ = ["check_writable", "fmt", "format_table", "rel_residual", "normalised", "print_result", "Progress", "progress",
-           "solve_with_progress", "plot_histories", "json_safe", "dumps", "printable"]
+def numeric_history(history: dict, key):
+    """The history ``key`` when it is an array of numbers; None when there is none or it is text."""
+    h = history.get(key) if key is not None else None
+    return h if getattr(getattr(h, "dtype", None), "kind", "") in ("b", "i", "u", "f") else None
+
+
+__all__ = ["check_writable", "fmt", "numeric_history", "format_table", "rel_residual", "normalised", "print_result",
+           "Progress", "progress", "solve_with_progress", "plot_histories", "json_safe", "dumps", "printable"]

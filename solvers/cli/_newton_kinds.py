@@ -69,8 +69,8 @@ def _run_nlp(args):
     _check_tol(args)
     try:
         problem = nlp.hs(args.name) if args.size is None else nlp.hs(args.name, n=args.size)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    except (TypeError, ValueError) as exc:      # (n is what hs() calls --size; helper-140)
+        raise UsageError(str(exc) if args.size is None else f"--size {args.size}: {exc}") from None
     sketch = None if args.sketch == "none" else args.sketch
     res = _format.solve_with_progress(problem, f"sketched Newton ({args.sketch})", not args.no_progress,
                                       method="sketched_newton", backend=args.backend,

@@ -145,8 +145,7 @@ def cmd_runs_plot(args) -> int:
             rows = [rows[i] for i in ids if i in keep]                # (the filters were ignored; helper-103)
         else:
             rows = _selected(store, args)
-            if not args.by:
-                rows = rows[-args.last:]
+            rows = rows if args.by else rows[-args.last:]
         if not rows:
             raise UsageError(f"{args.file} holds no completed runs to plot" +
                              (" that match the filters" if any(v is not None for v in _filters(args).values()) else ""))
@@ -154,8 +153,8 @@ def cmd_runs_plot(args) -> int:
     curves = []
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
-        if key is None or key not in r.history:
-            what = f"no history {key_arg!r}" if key_arg else "no history"
+        if _format.numeric_history(r.history, key) is None:     # (text: a raw float conversion error; helper-140)
+            what = f"no {'numeric ' * (key in r.history)}history {key_arg!r}" if key_arg else "no history"
             print(_format.printable(f"run {r.run_id} has {what}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
@@ -239,7 +238,8 @@ def _add_filters(rp, sort: bool = True) -> None:
     g.add_argument("--problem", action="append", help="only runs of this problem (repeatable)")
     g.add_argument("--method", action="append", help="only runs of this method (repeatable)")
     g.add_argument("--backend", action="append", help="only runs on this backend (repeatable)")
-    g.add_argument("--status", action="append", help="only runs with this status, e.g. converged, maxiter")
+    g.add_argument("--status", action="append", choices=solvers.results.Status.ALL,
+                   help="only runs with this status")
     g.add_argument("--tag", action="append", metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
     c = g.add_mutually_exclusive_group()
     c.add_argument("--converged", action="store_const", const=True, dest="converged", help="only converged runs")

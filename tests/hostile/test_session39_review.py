@@ -436,3 +436,30 @@ def test_poisson_masked_callable_values_are_refused(field):
     with pytest.raises(ValueError, match=f"{field} returned a masked array"):
         p = pde.Poisson((15, 15), **{field: m})
         solvers.solve(p)
+
+
+# ---------------------------------------------------------------- command line (helper-140)
+def test_cli_runs_list_refuses_an_unknown_status(tmp_path, capsys):
+    from solvers.cli import main
+
+    assert main(["runs", "list", "--status", "bogus", str(tmp_path / "x.h5")]) == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_cli_nlp_size_error_names_the_flag(capsys):
+    from solvers.cli import main
+
+    assert main(["solve", "nlp", "GENHS28", "--size", "1"]) == 2
+    assert "--size 1: n must be" in capsys.readouterr().err
+
+
+def test_cli_plot_text_history_is_skipped_with_a_message(tmp_path, capsys):
+    from solvers.cli import main
+    from solvers.runs import RunStore
+
+    p = str(tmp_path / "t.h5")
+    with RunStore(p) as st:
+        st.save(_res(history={"txt": np.array(["a", "b"])}))
+    assert main(["runs", "plot", p, "--metric", "txt", "--output", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert "no numeric history 'txt'" in err and "could not convert" not in err
