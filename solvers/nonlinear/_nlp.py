@@ -235,7 +235,12 @@ def rmatvec(A, v, xp=np):
     """``A^T v`` for an array, a sparse matrix or an operator (an array of ``xp``, the array module of ``v``)."""
     if _is_matrix(A) and xp is np:
         return np.asarray(A.T @ v).ravel()
-    return xp.asarray(A.rmatvec(v)).ravel()
+    try:
+        return xp.asarray(A.rmatvec(v)).ravel()
+    except NotImplementedError:        # SciPy's LinearOperator built from a matvec only (helper-139: a raw error)
+        raise TypeError("problem.jac(x) returned an operator without a transpose product (rmatvec is not defined); "
+                        "J^T v is needed for grad L and the KKT system: give the LinearOperator an rmatvec, or "
+                        "return the Jacobian as an array or sparse matrix") from None
 
 
 def dense(A, shape):

@@ -463,3 +463,18 @@ def test_cli_plot_text_history_is_skipped_with_a_message(tmp_path, capsys):
     assert main(["runs", "plot", p, "--metric", "txt", "--output", str(tmp_path / "p.png")]) == 2
     err = capsys.readouterr().err
     assert "no numeric history 'txt'" in err and "could not convert" not in err
+
+
+def test_sketched_newton_operator_jac_without_rmatvec_is_named():
+    """A SciPy LinearOperator built from a matvec only, returned by jac, raised SciPy's NotImplementedError five
+    frames deep."""
+    import scipy.sparse.linalg as sla
+
+    from problems import nlp
+
+    A = np.ones((1, 4))
+    jac = lambda x: sla.LinearOperator((1, 4), matvec=lambda v: A @ v)               # noqa: E731
+    prob = nlp.EqualityConstrainedProblem(lambda x: x @ x, lambda x: 2 * x, lambda x: A @ x - 1.0, jac,
+                                          lambda x, lam: 2 * np.eye(4), np.zeros(4))
+    with pytest.raises(TypeError, match="operator without a transpose product .*rmatvec"):
+        solvers.sketched_newton(prob)
