@@ -74,7 +74,10 @@ class EntropicOT:
     C : (n, m) array_like
         Cost matrix (finite), kept as float64 -- or as float32 when given a float32 NumPy
         array (no upcast copy: half the memory; the solvers compute in float64 from its exact
-        entries). A CuPy array is kept on the device.
+        entries). A CuPy array is kept on the device. A float64 (or float32) array is kept by
+        reference, not copied (a copy would double the memory of a large problem): change it after
+        a solve and that result's ``plan()`` refuses (a sample of C taken at the solve no longer
+        matches); pass ``C.copy()`` to keep changing your array.
     a, b : (n,), (m,) array_like, optional
         Non-negative marginals with equal sums; uniform when None.
     eps : float

@@ -64,9 +64,9 @@ def choice(name: str, v, allowed: tuple):
 
 
 def flag(name: str, v) -> bool:
-    if not isinstance(v, bool):
+    if not isinstance(v, (bool, np.bool_)):       # (numpy.True_ was refused, as plan(dense=) takes it: helper-138)
         raise TypeError(f"{name} must be True or False, got {v!r}")
-    return v
+    return bool(v)
 
 
 def cost_range(geom) -> float:
@@ -200,8 +200,7 @@ class SNSOptions:
         integer("cg_maxiter", self.cg_maxiter, low=1, allow_none=True)
         scaling_factor("eps_scaling", self.eps_scaling, allow_auto=True)
         choice("domain", self.domain, ("auto", "kernel", "log"))
-        if not isinstance(self.polish, bool):
-            raise TypeError(f"polish must be True or False, got {self.polish!r}")
+        object.__setattr__(self, "polish", flag("polish", self.polish))     # (frozen; numpy.bool_ -> bool)
 
     @property
     def factor(self):

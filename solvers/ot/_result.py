@@ -81,6 +81,18 @@ class TransportPlan:
     def __init__(self, C, f, g, eps: float, support, backend):
         self.C, self.f, self.g, self.eps, self.support = C, f, g, float(eps), support
         self.backend = _backends.get_backend(backend)
+        self._fingerprint = _fingerprint(C, self.backend)
+
+    def _check_unchanged(self) -> None:
+        """``C`` is the caller's array, kept by reference (a copy would double the memory of a large solve): a C
+        changed after the solve gave a plan that matched neither ``res.cost`` nor the marginals, silently
+        (helper-138: ``C *= 2``). A sample of it taken at the solve is compared here."""
+        fp = getattr(self, "_fingerprint", None)        # (a plan pickled before the sample existed: not checked)
+        now = _fingerprint(self.C, self.backend)
+        if fp is not None and not (now == fp or (math.isnan(now) and math.isnan(fp))):
+            raise ValueError("the cost matrix C was changed after the solve (the problem keeps C by reference, not "
+                             "a copy), so this plan would match neither res.cost nor the marginals; solve again, or "
+                             "pass a copy to the problem (EntropicOT(C.copy(), ...)) to change C afterwards")
 
     @property
     def shape(self) -> tuple:
@@ -97,6 +109,7 @@ class TransportPlan:
             backend). Default: dense up to ``dense_max`` entries.
         """
         dense, threshold, dense_max = _plan_args(dense, threshold, dense_max)
+        self._check_unchanged()
         be = self.backend
         n, m = self.shape
         if dense is None:
@@ -122,6 +135,13 @@ class TransportPlan:
 
     def __repr__(self) -> str:
         return f"TransportPlan(shape={self.shape}, eps={self.eps:g}, backend={self.backend.name!r})"
+
+
+def _fingerprint(C, be) -> float:
+    """The float64 sum of an evenly strided sample of ``C`` (at most 256 x 256 entries, a view: O(1) memory)."""
+    n, m = C.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(be.xp.sum(C[:: max(1, n // 256), :: max(1, m // 256)], dtype=be.xp.float64))
 
 
 #: the smallest relative threshold of a sparse plan, exp(-699) ~ 3e-304: the Numba kernels clamp exponents more

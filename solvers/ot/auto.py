@@ -189,6 +189,10 @@ def _check_options(options: dict, name: str, reason: str) -> None:
 
     own = {"sinkhorn": set(inspect.signature(sinkhorn).parameters), "sns": set(inspect.signature(sns).parameters)}
     for key in options:
+        if key == "eps_scaling" and isinstance(options[key], str) and name == "sinkhorn":   # (a bare sinkhorn
+            raise ValueError(f"auto: eps_scaling={options[key]!r} is sns's automatic schedule, and the rule picked "
+                             f"sinkhorn here ({reason}); call solvers.sns (method='sns') to use it, or pass a "
+                             "factor in (0, 1) or None")                   # ValueError before; helper-138)
         if key in own[name]:
             continue
         other = "sns" if name == "sinkhorn" else "sinkhorn"

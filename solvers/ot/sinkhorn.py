@@ -347,7 +347,7 @@ def _sinkhorn(data, a, b, *, eps, tol, maxiter, f0, g0, eps_scaling, check_every
     check = geom.K.CHECK_EVERY if opts.check_every is None else opts.check_every
     stages = [eps]
     if opts.eps_scaling is not None:
-        stages = _options.eps_stages(eps, _options.cost_range(geom), opts.eps_scaling)
+        stages = _options.eps_stages(eps, _options.schedule_range(geom), opts.eps_scaling)   # (as sns: helper-138)
     log_a, log_b = xp.log(a), xp.log(b)
     if inputs.f0 is not None:
         f = inputs.f0
@@ -428,10 +428,14 @@ def _stalled_message(err: float, tol: float, stall: _Stall, mass: float, eps: fl
     fl *= mass
     head = (f"sinkhorn: the marginal error stopped decreasing at {err:.3e} > tol {tol:.3e} (its smallest value fell "
             f"by less than 10 % from the first to the second half of the last {STALL_WINDOW} iterations)")
-    if err <= 100.0 * fl:
-        return (f"{head}: this is the rounding floor of the potentials (about {fl:.1e}, computed from |f| + |g| + |C| "
-                f"up to {scale:.3g} at eps={eps:.3g}); loosen tol, or rescale C (C - C.min(), or divide C and eps by "
-                "a common factor)")
+    where = f"about {fl:.1e}, computed from |f| + |g| + |C| up to {scale:.3g} at eps={eps:.3g}"
+    if err <= 3.0 * fl:
+        return (f"{head}: this is the rounding floor of the potentials ({where}); loosen tol, or rescale C "
+                "(C - C.min(), or divide C and eps by a common factor)")
+    if err <= 100.0 * fl:          # (called 'the rounding floor' at 50x it, where sns went 1000x lower: helper-138)
+        return (f"{head}, within 100x of the rounding floor of the potentials ({where}), where Sinkhorn's updates "
+                "no longer improve it: try solvers.sns (its Newton steps can go further), loosen tol, or rescale C "
+                "(C - C.min(), or divide C and eps by a common factor)")
     return (f"{head}; the rounding floor of these potentials is about {fl:.1e}, far below: try solvers.sns, a warm "
             "start (f0) or eps_scaling=0.5")
 

@@ -321,7 +321,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
     stages = [eps]
     if opts.factor is not None:
         auto = opts.eps_scaling == "auto"
-        top = _options.schedule_range(geom) if auto else _options.cost_range(geom)
+        top = _options.schedule_range(geom)    # (forbidden-pair costs; an explicit factor too: helper-138)
         stages = _options.eps_stages_up(eps, opts.eps_start * top, opts.factor, clip=auto)
     m = geom.m
     run = _Run(geom, opts, an, bn, xp.log(an), xp.log(bn),

@@ -478,3 +478,77 @@ def test_sketched_newton_operator_jac_without_rmatvec_is_named():
                                           lambda x, lam: 2 * np.eye(4), np.zeros(4))
     with pytest.raises(TypeError, match="operator without a transpose product .*rmatvec"):
         solvers.sketched_newton(prob)
+
+
+# ---------------------------------------------------------------- OT (helper-138)
+def _import_pot():
+    """POT, through tests/ot/test_exact.py's import_pot (under pytest 'ot' may name the tests/ot package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_nk_pot_import", Path(__file__).parents[1] / "ot" / "test_exact.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.import_pot()
+
+
+def test_ot_plan_refuses_after_the_cost_matrix_changed():
+    """EntropicOT keeps C by reference: after C *= 2 a converged result's plan() summed to 1.69 and no longer
+    matched res.cost. Reference: the plan recomputed here from f, g and the original C."""
+    import pickle
+
+    from problems.ot import EntropicOT
+
+    C = np.random.default_rng(0).random((30, 20))
+    C0 = C.copy()
+    res = solvers.sinkhorn(EntropicOT(C, eps=0.05), tol=1e-9)
+    a, b = np.full(30, 1 / 30), np.full(20, 1 / 20)
+    ref = np.exp((res.f[:, None] + res.g[None, :] - C0) / 0.05)
+    P = res.plan()
+    assert np.allclose(P, ref, rtol=1e-12, atol=0) or np.allclose(P, a[:, None] * b[None, :] * ref, rtol=1e-12)
+    again = pickle.loads(pickle.dumps(res))               # (carries its own copy of C)
+    C *= 2.0
+    with pytest.raises(ValueError, match="C was changed after the solve"):
+        res.plan()
+    assert np.array_equal(again.plan(), P)
+
+
+@pytest.mark.parametrize("big", [1e10, 1e30, 1e100])
+def test_ot_explicit_eps_scaling_with_forbidden_pair_costs(big):
+    """Forbidden pairs given a huge finite cost (the library's advice): an explicit eps_scaling started the schedule
+    from that cost (eps = 1e28 ...: nonfinite, stagnated, maxiter with error 2), while the automatic one was fine.
+    Reference: POT's sinkhorn_log cost on the same problem."""
+    from problems.ot import EntropicOT
+
+    pot = _import_pot()
+    if pot is None:
+        pytest.skip("POT is not installed")
+
+    rng = np.random.default_rng(12)
+    x, y = rng.random((60, 2)), rng.random((50, 2))
+    C = ((x[:, None] - y[None]) ** 2).sum(-1)
+    C[rng.random(C.shape) < 0.2] = big
+    pr = EntropicOT(C, eps=1e-2)
+    a, b = np.full(60, 1 / 60), np.full(50, 1 / 50)
+    ref = float(np.sum(pot.sinkhorn(a, b, np.minimum(C, 1e3), 1e-2, method="sinkhorn_log", stopThr=1e-13,
+                                    numItermax=200000) * np.minimum(C, 1e3)))
+    for r in (solvers.sns(pr, tol=1e-9, eps_scaling=0.5), solvers.sinkhorn(pr, tol=1e-9, eps_scaling=0.5)):
+        assert r.converged and abs(r.cost - ref) <= 1e-7 * ref
+
+
+def test_ot_solve_eps_scaling_auto_when_sinkhorn_is_picked_is_named():
+    from problems.ot import EntropicOT
+
+    rng = np.random.default_rng(0)
+    pr = EntropicOT.from_points(rng.random((60, 2)), rng.random((50, 2)), eps=0.1)
+    with pytest.raises(ValueError, match="eps_scaling='auto' is sns's automatic schedule, and the rule picked sinkhorn"):
+        solvers.solve(pr, eps_scaling="auto")
+
+
+def test_ot_numpy_bool_flags_are_accepted():
+    from problems.ot import EntropicOT
+
+    rng = np.random.default_rng(0)
+    pr = EntropicOT.from_points(rng.random((40, 2)), rng.random((30, 2)), eps=0.05)
+    assert solvers.sinkhorn(pr, float32=np.True_).converged
+    assert solvers.sns(pr, polish=np.False_).converged
