@@ -216,7 +216,7 @@ def lanczos_tridiagonal(Aap, v, k, reorthogonalize, be, K, y=None):
     alpha = np.zeros(k)
     beta = np.zeros(k)
     u = None if y is None else xp.zeros(n)
-    m = k
+    m, tnorm = k, 0.0
     h = xp.zeros(k)
     for j in range(k):
         if u is not None:
@@ -240,7 +240,11 @@ def lanczos_tridiagonal(Aap, v, k, reorthogonalize, be, K, y=None):
         bj = C.norm2(xp, w, K.dot)
         if j + 1 == k:
             break
-        if bj <= 1e-14 * max(abs(alpha[j]), 1e-300):   # invariant subspace found: Ritz values are exact
+        tnorm = max(tnorm, abs(alpha[j]), bj, beta[j - 1] if j else 0.0)
+        # invariant subspace found: Ritz values are exact. Against the running ||T||, not |alpha_j|: in the null
+        # space of a rank-deficient A alpha_j ~ 0, beta fell to 1e-30 without a stop, orthogonality was lost and
+        # later Ritz values were garbage (-2.9e4 with ||A|| = 120: a 'saddle' of a least-squares problem; helper-141)
+        if bj <= 1e-14 * max(tnorm, 1e-300):
             m = j + 1
             break
         beta[j] = bj

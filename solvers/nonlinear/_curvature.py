@@ -155,12 +155,16 @@ def negative_curvature(P, x, n, hess, be, fx, g):
         return None                                  # a NaN/inf product: no verdict
     hnorm = max(abs(lmin), abs(lmax))
     c = _verdict(lmin, hnorm, gnorm, vector, P, x, fx, g, be)
-    if (c is None and hess is not None and sp.issparse(H) and 8 <= n <= SHIFT_INVERT_MAX_N
+    sparse = hess is not None and sp.issparse(H)
+    if c is not None and n <= DENSE_CURVATURE_MAX:   # the dense matrix confirms a Lanczos verdict (a lost
+        # orthogonality gave garbage Ritz values on a rank-deficient hessp: helper-141)
+        return _dense_verdict(_as_dense(H, n) if sparse else _assembled(op, n, be), gnorm, P, x, fx, g, be)
+    if (c is None and sparse and 8 <= n <= SHIFT_INVERT_MAX_N
             and lmin < 1e-2 * lmax):                 # a spectrum reaching near 0, where a negative one can hide
         near = _nearest_zero(H, hnorm)               # the eigenvalues nearest 0, where Lanczos is slowest
         if near is not None and near[0] < 0:
             c = _verdict(near[0], hnorm, gnorm, lambda: near[1], P, x, fx, g, be)
-    elif c is None and not (hess is not None and sp.issparse(H)) and n <= DENSE_CURVATURE_MAX and lmin < 1e-2 * lmax:
+    elif c is None and not sparse and n <= DENSE_CURVATURE_MAX and lmin < 1e-2 * lmax:
         c = _dense_verdict(_assembled(op, n, be), gnorm, P, x, fx, g, be)     # hessp / an operator: n products
     return c
 
@@ -238,6 +242,22 @@ def _verdict(c, hnorm, gnorm, vector, P, x, fx, g, be):
 NULL_CURVATURE = 1.5e-8
 
 
+def _keeps_falling(fall, sign, t, d, cap) -> bool:
+    """Whether the fall ``d`` at step ``t`` grows at least 3x with every doubling of the step up to ``cap`` (and
+    twice at least): a fall of second or higher order that persists, as at a ridge or a -x^4 maximum. Rounding
+    moves f about linearly in ``t`` or at random (least squares with a flat direction at f ~ 1e-31), and near a
+    valley of minimisers ((xy - 1)^2 a hair off it) the fall stops at f's own small value and turns into a rise;
+    neither is a saddle (helper-141)."""
+    steps = 0
+    while steps < 2 or 2.0 * t <= cap:
+        t *= 2.0
+        dn = fall(sign * t)
+        if not (math.isfinite(dn) and dn >= 3.0 * d):
+            return False
+        d, steps = dn, steps + 1
+    return True
+
+
 class FlatFall(float):
     """The curvature ``d^T H d / d^T d`` (about zero, not negative) along a direction where f itself falls beyond
     what the gradient explains: ``x`` is no minimiser though the Hessian given shows no negative curvature -- an
@@ -247,8 +267,9 @@ class FlatFall(float):
 
 def _falls_where_flat(fun, x, fx, g, v, be) -> bool:
     """Whether f falls along ``+v`` or ``-v`` from ``x`` at steps ``t = 4^k sqrt(eps) max(1, |x|)`` up to ``1e-3
-    max(1, |x|)``: by more than 1e3 times its rounding and four times the gradient term ``|g . v| t``, and further
-    at ``2 t`` (noise does not grow with the step). A rise beyond the rounding ends the search on that side."""
+    max(1, |x|)``: by more than 1e3 times its rounding and four times the gradient term ``|g . v| t``, then growing
+    at least 3x per doubling of the step up to that bound (:func:`_keeps_falling`). A rise beyond the rounding
+    ends the search on that side."""
     xp = be.xp
     v = xp.asarray(v, dtype=xp.float64)
     v = v / _vnorm(be, v)
@@ -270,10 +291,7 @@ def _falls_where_flat(fun, x, fx, g, v, be) -> bool:
             if not math.isfinite(d) or -d > noise:
                 break
             if d > noise + 4.0 * agv * t:
-                d2 = fall(2.0 * sign * t)
-                if math.isfinite(d2) and d2 >= d:
-                    return True
-                break
+                return _keeps_falling(fall, sign, t, d, 1e-3 * scale)
             t *= 4.0
     return False
 
