@@ -402,6 +402,26 @@ def krylov_solve(system: NewtonSystem, b, z, tol: float, maxiter: int, M, backen
 
 
 
+def unresolved_constraints_note(J, x, tol: float, method: str) -> str:
+    """For a converged run's message (and a RuntimeWarning): when the constraints' terms at ``x``, ``max |J| max |x|``,
+    are within 1e3 x of the absolute ``tol``, c(x) = 0 is met by tol alone (helper-142: PoissonControl with alpha
+    = 1e8 'converged' with the state 91x off: y, u ~ 1e-11); else ``""``."""
+    import warnings
+    from ._nlp import SCALE_MARGIN, matrix_scale
+
+    js = matrix_scale(J)
+    if js is None and hasattr(J, "matvec") and isinstance(x, np.ndarray) and x.size:   # an operator: one product
+        js = float(np.max(np.abs(np.asarray(J.matvec(np.random.default_rng(7).choice([-1.0, 1.0], x.size))))))
+    terms = js * float(np.max(np.abs(x))) if js is not None and np.size(x) else 0.0
+    if not 0.0 < terms < SCALE_MARGIN * tol:
+        return ""
+    warnings.warn(f"{method}: converged by an absolute tol {tol:.1e} that does not resolve the constraints (max |jac| "
+                  f"max |x| = {terms:.1e}); see res.message", RuntimeWarning, stacklevel=5)
+    return (f"; caution: the terms of the constraints at x are tiny (max |jac| max |x| = {terms:.1e}, within "
+            f"{SCALE_MARGIN:g}x of tol), so c(x) = 0 is met by tol alone, not resolved: x may be far off; lower tol "
+            "below 1e-3 of that, or rescale the variables")
+
+
 #: ``||J^T c|| <= INCONSISTENT * max(||J||_F, jac scale at x0) * ||c||`` marks a stagnated point as a stationary
 #: point of ``||c||^2`` (outside probe, session 22: sketched runs stop with the ratio at 1e-8 .. 4e-6; helper-139:
 #: stalled runs on infeasible random quadratic constraints at 1e-5 .. 5e-5 with sketch=None got no note at 1e-5)
@@ -430,7 +450,8 @@ def inconsistency_note(J, c, jscale: float = 0.0) -> str:
             "constraints have a common solution")
 
 
-__all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "inconsistency_note", "SKETCHES",
+__all__ = ["NewtonSystem", "SketchSampler", "sketch_and_project", "krylov_solve", "inconsistency_note",
+           "unresolved_constraints_note", "SKETCHES",
            "DENSE_LIMIT"]
 
 

@@ -19,7 +19,8 @@ import math
 import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
-from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note
+from ._kkt import (DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note,
+                   unresolved_constraints_note)
 from ._newton_parts import falls_at_constant, far_and_falling, reduced_curvature_verdict
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
@@ -29,15 +30,13 @@ METHOD = "sketched_newton"
 _MU_MAX, _NU_MIN, _DELTA_MIN = 1e12, 1e-12, 1e-12
 #: the tight inner accuracy of small systems (``n + m <= tight_size``): ``max(_TIGHT_FRACTION tol, _TIGHT_FLOOR ||b||)``
 _TIGHT_FRACTION, _TIGHT_FLOOR = 0.1, 1e-12
-#: default inner budget of a sketch on an operator (matrix-free) KKT system: operator products per unknown and
-_OPERATOR_PRODUCTS = 100  # Newton iteration (each sketch-and-project iteration with s rows costs about 2 s products)
+_OPERATOR_PRODUCTS = 100  # inner budget on an operator KKT system: products per unknown and Newton iteration
 _NEG_CURVATURE, _ROUNDING = 1e-6, 1.5e-8   # the reduced Hessian's negative curvature: reduced_curvature_verdict
 _SCALE_HINT = 1e3         # objective scales (max |grad f(x0)|) outside [1/_SCALE_HINT, _SCALE_HINT] are named
 _SLOPE_FLOOR = 1e-280     # below this squared KKT norm the merit's slope underflows (STAGNATED, naming tol)
 _STALL_ITERATIONS = 10    # STAGNATED when the KKT residual is unchanged to 12 digits over this many iterations
 _WATCHDOG_RETURNS = 1     # relaxed (watchdog) steps stop after this many returns to a saved iterate
-#: the solve stops (DIVERGED) when max |x| exceeds this factor times max(1, max |x0|) while the KKT residual is above
-#: its value at x0 (an unbounded problem; a far-away solution is approached with a falling residual)
+#: DIVERGED when max |x| > this x max(1, max |x0|) with the KKT residual above its x0 value (unbounded problem)
 _DIVERGE_FACTOR = 1e20
 
 
@@ -225,6 +224,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             msg += (f"; caution: tol is absolute and the problem's own scale is within {SCALE_MARGIN:g}x of it "
                     f"({', '.join(small)}), so this point meets tol but may be far from a minimiser: rescale the "
                     "problem or lower tol")
+        msg += unresolved_constraints_note(p.J, p.x, tol, METHOD) if k > 0 and xp is np else ""
         return msg
 
     if p.kkt <= tol:

@@ -598,3 +598,21 @@ def test_rank_deficient_hessp_least_squares_is_no_saddle(seed):
     for m in ("newton-cg", "grad-reg"):
         res = solvers.newton(f, np.zeros(20), jac=g, hessp=lambda z, p: A.T @ (A @ p), method=m)
         assert res.converged and np.max(np.abs(g(res.x))) <= 1e-8
+
+
+def test_poisson_control_large_alpha_convergence_carries_a_caution():
+    """helper-142: PoissonControl(16, alpha=1e8) 'converged' with the state 91x off its reference: y, u ~ 1e-11, so
+    the absolute tol 1e-8 cannot resolve h^2 (A y - u) = 0. The message and a RuntimeWarning now say so; a lower tol
+    resolves it (reference_solution)."""
+    from problems import pde
+
+    p = pde.PoissonControl(16, alpha=1e8)
+    with pytest.warns(RuntimeWarning, match="does not resolve the constraints"):
+        res = solvers.solve(p)
+    assert "not resolved" in res.message
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = solvers.solve(pde.PoissonControl(16, alpha=1e-4))
+    assert ok.converged and "not resolved" not in ok.message
