@@ -132,7 +132,7 @@ class SolveResult:
 class IntermediateResult:
     """What a callback with a parameter named ``intermediate_result`` receives at every iteration.
 
-    Always has ``x`` (the live iterate: copy it to keep it) and ``nit``; routines add their
+    Always has ``x`` (a copy of the iterate: yours to keep or change) and ``nit``; routines add their
     current measures (``residual``, ``marginal_error``, ``f``, ``g``, ...) as attributes.
     """
 
@@ -166,11 +166,11 @@ class Callback:
     def __bool__(self) -> bool:
         return self.fn is not None
 
-    def __call__(self, x, nit: int, **fields) -> bool:
-        """Call the user function; True means: stop now."""
+    def __call__(self, x, nit: int, _fresh: bool = False, **fields) -> bool:
+        """Call the user function; True means: stop now. ``_fresh``: ``x`` is already a new array (not copied)."""
         if self.fn is None:
             return False
-        x = _own(x)                # the solver's arrays are not handed out: a callback that writes into xk (or
+        x = x if _fresh else _own(x)   # the solver's arrays are not handed out: a callback that writes into xk (or
         fields = {k: _own(v) for k, v in fields.items()}     # keeps it) saw them change (helper-139)
         try:
             if self.wants_result:

@@ -92,14 +92,14 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
         self.core = _frozen(_v._real("core", core, "an array"))
         if isinstance(factors, (str, bytes)) or not hasattr(factors, "__iter__"):
             raise TypeError(f"ChebTucker: factors must be a sequence of d 2-D arrays, got {type(factors).__name__}")
-        self.factors = [_frozen(_v._real(f"factors[{i}]", A, "a 2-D array")) for i, A in enumerate(factors)]
+        self.factors = tuple(_frozen(_v._real(f"factors[{i}]", A, "a 2-D array")) for i, A in enumerate(factors))
         bad = [i for i, A in enumerate(self.factors) if A.ndim != 2]
         if bad:
             raise ValueError(f"ChebTucker: factors[{bad[0]}] has shape {self.factors[bad[0]].shape}; every factor must be "
                              "a 2-D array (degree + 1) x rank")
         if not (np.all(np.isfinite(self.core)) and all(np.all(np.isfinite(A)) for A in self.factors)):
             raise ValueError("ChebTucker: core and factors must be finite (NaN or inf found)")
-        self.domain = _v.domain(domain)
+        self.domain = _frozen(_v.domain(domain))   # read-only, factors a tuple: item assignment left stale caches
         if self.core.shape != tuple(A.shape[1] for A in self.factors) or len(self.factors) != self.domain.shape[0]:
             raise ValueError("ChebTucker: core shape must equal the factor ranks, one factor per domain row")
         if self.core.size == 0 or any(A.shape[0] == 0 for A in self.factors):

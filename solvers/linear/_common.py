@@ -413,7 +413,7 @@ class KrylovRun:
         if not self.cb:
             return False
         if self.scale:
-            return self.cb(self.xp.ldexp(x, self.scale), nit, residual=self.unscale(rnorm), **fields)
+            return self.cb(self.xp.ldexp(x, self.scale), nit, _fresh=True, residual=self.unscale(rnorm), **fields)
         return self.cb(x, nit, residual=rnorm, **fields)
 
     def stopped(self, x, nit, rnorm):

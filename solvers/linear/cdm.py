@@ -63,8 +63,8 @@ def cdm(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | 
     callback : callable, optional
         Called after every iteration: ``callback(intermediate_result)`` when its
         single parameter has that name (an :class:`~solvers.results.IntermediateResult`
-        with ``x``, ``nit`` and ``residual``), else ``callback(xk)`` (``xk`` is the
-        live iterate: copy it to keep it). Raising ``StopIteration`` ends the solve
+        with ``x``, ``nit`` and ``residual``), else ``callback(xk)`` (``xk`` is a
+        copy of the iterate, yours to keep). Raising ``StopIteration`` ends the solve
         with status ``"stopped"``.
     backend : str or Backend, optional
 

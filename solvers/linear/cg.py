@@ -70,7 +70,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         Called after every iteration: ``callback(intermediate_result)`` when its
         single parameter has that name (an :class:`~solvers.results.IntermediateResult`
         with ``x``, ``nit`` and ``residual``), else ``callback(xk)``. ``xk`` is
-        the live iterate: copy it to keep it. Raising ``StopIteration`` ends the
+        a copy of the iterate (yours to keep or change). Raising ``StopIteration`` ends the
         solve with status ``"stopped"``.
     negative_curvature : {"breakdown", "return"}, default "breakdown"
         What a direction ``p`` with ``p^T A p <= 0`` means. ``"breakdown"``

@@ -263,9 +263,10 @@ class Metric:
     def dual_norm(self, v) -> float:
         if self.B is None:
             return _norm(v, self.be.dot)
-        if self._chol is not None:
-            w = np.linalg.solve(self._chol, np.asarray(v, dtype=float))      # L w = v: v^T B^-1 v = |w|^2
-            return _norm(w, self.be.dot)
+        if self._chol is not None:         # L w = v: v^T B^-1 v = |w|^2 (a triangular solve, O(n^2): helper-141)
+            import scipy.linalg as sla
+
+            return _norm(sla.solve_triangular(self._chol, np.asarray(v, dtype=float), lower=True), self.be.dot)
         from ..linear.cg import cg
 
         r = cg(self.op, v, rtol=1e-10, maxiter=10 * self.n, backend=self.be)

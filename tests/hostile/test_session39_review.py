@@ -616,3 +616,27 @@ def test_poisson_control_large_alpha_convergence_carries_a_caution():
         warnings.simplefilter("error")
         ok = solvers.solve(pde.PoissonControl(16, alpha=1e-4))
     assert ok.converged and "not resolved" not in ok.message
+
+
+def test_chebtucker_factors_and_domain_cannot_be_changed_in_place():
+    """helper-143: factors was a plain list and domain writeable: ct.factors[0] = 2 * ct.factors[0] left the cached
+    evaluation at the old values while on_grid / integral() doubled; ct.domain[0, 1] = 3 moved the box silently."""
+    ct = solvers.chebtucker(lambda p: np.exp(p.sum(1)), [(-1, 1), (-1, 1)], degree=12)
+    with pytest.raises(TypeError):
+        ct.factors[0] = 2 * ct.factors[0]
+    with pytest.raises(ValueError):
+        ct.domain[0, 1] = 3.0
+
+
+def test_callbacks_of_scaled_linear_solves_are_copied_once():
+    """The linear solvers pass ldexp(x, scale), already a fresh array, and the callback wrapper copied it again
+    (+7 % on CG with a no-op callback: helper-141); the callback still cannot reach the solver's x."""
+    A = np.diag([1e-200, 2e-200, 3e-200])
+    seen = []
+
+    def cb(xk):
+        seen.append(xk)
+        xk[...] = 0.0
+
+    res = solvers.cg(A, np.ones(3) * 1e-200, callback=cb)
+    assert res.converged and np.allclose(res.x, [1.0, 0.5, 1.0 / 3.0]) and len(seen) == res.nit
