@@ -424,7 +424,9 @@ def test_cg_maxiter_message_on_an_ill_conditioned_spd_poisson_names_conditioning
         res = solvers.solve(p, method="cg", maxiter=300)
     assert not res.converged
     assert "positive definite" not in res.message and "inf" not in res.message.split("grew")[1]
-    assert "diagonal spans a factor 1.0e+16" in res.message and "precond='mg'" in res.message
+    msg = res.message                                # (which bound explains the growth depends on the run's rounding)
+    assert ("diagonal spans a factor 1.0e+16" in msg or "condition number of A estimated" in msg) and "M^-1 A" not in msg
+    assert "precond='mg'" in msg
 
 
 @pytest.mark.parametrize("field", ["f", "g", "k"])
