@@ -67,6 +67,9 @@ def _check_options(method: str, problem, options: dict) -> None:
                 f"solve() builds the preconditioner from the problem: pass precond=<name> (this problem offers: "
                 f"{offers}; or None). For your own M, call the routine on the problem's operator: "
                 f"solvers.{method}(problem.operator(be), problem.rhs(be), M=M, backend=be)")
+        if "M" in inspect.signature(_routine(method)).parameters:     # ('does not take one' was false: helper-142)
+            raise TypeError(f"solve() takes {method}'s preconditioner from the problem; for your own M call the "
+                            f"routine itself, e.g. solvers.{method}(**problem.nonlinear_system(be), M=M)")
         raise TypeError(f"M= is a preconditioner for linear methods; {method!r} does not take one")
     accepted = accepted_options(method)
     unknown = sorted(set(options) - set(accepted))

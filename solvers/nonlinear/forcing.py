@@ -23,10 +23,22 @@ C. T. Kelley, *Iterative Methods for Linear and Nonlinear Equations*, SIAM 1995,
 """
 from __future__ import annotations
 
+import copy
+
 import math
 
 #: exponent of the Choice 1 safeguard, (1 + sqrt 5) / 2
 GOLDEN = (1.0 + math.sqrt(5.0)) / 2.0
+
+
+def fresh(rule):
+    """A copy of a forcing rule object for one solve: a rule passed to several solves starts each one afresh
+    (EisenstatWalker kept its last eta and ||F|| between solves, so a second identical solve started at eta = 0.9
+    and took another Newton step: helper-142); the object itself when it cannot be copied."""
+    try:
+        return copy.deepcopy(rule)
+    except Exception:  # noqa: BLE001 - an uncopyable user object: used as it is, as before
+        return rule
 
 
 class ConstantForcing:

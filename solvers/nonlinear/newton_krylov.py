@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import backends as _backends
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
-from .forcing import ConstantForcing, EisenstatWalker
+from .forcing import ConstantForcing, EisenstatWalker, fresh
 from .linesearch import armijo_backtracking
 from ._newton_parts import reraise_inner
 from ..operators.base import FunctionOperator
@@ -79,10 +79,9 @@ def _make_forcing(forcing):
             raise ValueError(f"a constant forcing term must lie in (0, 1), got forcing={forcing!r}")
         return ConstantForcing(float(forcing))
     if callable(forcing) and hasattr(forcing, "observe"):
-        return forcing
+        return fresh(forcing)
     raise TypeError(f"forcing must be 'eisenstat-walker', a float in (0, 1) or an object with __call__(fnorm) and "
                     f"observe(linear_residual), got {type(forcing).__name__}")
-
 
 
 def _refuse_host_matrix(A, who: str, be) -> None:
