@@ -24,6 +24,7 @@ C. T. Kelley, *Iterative Methods for Linear and Nonlinear Equations*, SIAM 1995,
 from __future__ import annotations
 
 import copy
+import numbers
 
 import math
 
@@ -32,13 +33,35 @@ GOLDEN = (1.0 + math.sqrt(5.0)) / 2.0
 
 
 def fresh(rule):
-    """A copy of a forcing rule object for one solve: a rule passed to several solves starts each one afresh
-    (EisenstatWalker kept its last eta and ||F|| between solves, so a second identical solve started at eta = 0.9
-    and took another Newton step: helper-142); the object itself when it cannot be copied."""
+    """A user's forcing rule object for one solve: a copy (a rule passed to several solves starts each one afresh:
+    EisenstatWalker kept its last eta and ||F|| between solves, so a second identical solve started at eta = 0.9
+    and took another Newton step; the object itself when it cannot be copied) whose terms are checked
+    (:class:`_Checked`)."""
     try:
-        return copy.deepcopy(rule)
+        rule = copy.deepcopy(rule)
     except Exception:  # noqa: BLE001 - an uncopyable user object: used as it is, as before
-        return rule
+        pass
+    return _Checked(rule)
+
+
+class _Checked:
+    """A user's forcing rule whose ``eta_k`` must be a real number in [0, 1): 1 or more was reported as a singular
+    Jacobian, a negative or NaN one as an inner solver rejecting jac or M, None or an array as a raw float()
+    error (helper-142); now a ValueError naming forcing."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __call__(self, fnorm: float) -> float:
+        eta = self.rule(fnorm)
+        ok = isinstance(eta, numbers.Real) and not isinstance(eta, bool) and 0.0 <= float(eta) < 1.0
+        if not ok:
+            raise ValueError(f"forcing: the rule {type(self.rule).__name__} returned eta = {eta!r:.60}; a forcing "
+                             "term must be a real number in [0, 1) (the inner solve's relative tolerance)")
+        return float(eta)
+
+    def observe(self, linear_residual: float) -> None:
+        self.rule.observe(linear_residual)
 
 
 class ConstantForcing:

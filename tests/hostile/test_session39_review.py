@@ -666,3 +666,30 @@ def test_solve_bratu_with_M_says_how_to_pass_one():
 
     with pytest.raises(TypeError, match=r"solvers.newton_krylov\(\*\*problem.nonlinear_system\(be\), M=M\)"):
         solvers.solve(pde.Bratu((9, 9), lam=5.0), M=np.eye(81))
+
+
+@pytest.mark.parametrize("eta", [1.0, 1.5, -0.1, float("nan"), None, np.array([0.1])])
+def test_newton_krylov_custom_forcing_with_a_bad_eta_is_named(eta):
+    """A user's forcing rule returning 1 or more was reported as a singular Jacobian ('breakdown'), a negative or NaN
+    one as the inner solver rejecting jac or M, None or an array as a raw float() TypeError (helper-142)."""
+    class Rule:
+        def __call__(self, fnorm):
+            return eta
+
+        def observe(self, r):
+            pass
+
+    with pytest.raises(ValueError, match=r"forcing: the rule Rule returned eta = .*\[0, 1\)"):
+        solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3), forcing=Rule())
+
+
+def test_newton_krylov_custom_forcing_in_range_converges_to_the_root():
+    class Rule:
+        def __call__(self, fnorm):
+            return np.float64(0.1)
+
+        def observe(self, r):
+            pass
+
+    res = solvers.newton_krylov(lambda x: x ** 3 - 8.0, np.ones(3), forcing=Rule())
+    assert res.converged and np.allclose(res.x, 2.0, rtol=1e-8)
