@@ -189,14 +189,9 @@ def _dense_verdict(Hd, gnorm, P, x, fx, g, be):
 
 
 def _assembled(op, n, be):
-    """The dense symmetric part of the operator ``op`` from its ``n`` products with the unit vectors (host array)."""
-    xp = be.xp
-    Hd = np.empty((n, n))
-    e = xp.zeros(n)
-    for j in range(n):
-        e[j] = 1.0
-        Hd[:, j] = be.to_numpy(op.matvec(e))
-        e[j] = 0.0
+    """The dense symmetric part of the operator ``op`` from its ``n`` products with the unit vectors
+    (:func:`_as_dense`; host array)."""
+    Hd = _as_dense(op, n)
     return 0.5 * (Hd + Hd.T)
 
 
