@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _config
-from . import _tucker
+from . import _cheb, _tucker
 from . import _validate as _v
 
 
@@ -23,21 +23,54 @@ def _norm2(factors) -> float:
     return float(np.prod([np.linalg.norm(A, 2) if A.size else 0.0 for A in factors]))
 
 
+#: a re-truncation's error is measured on a Chebyshev grid of at most this many points (every grid point where
+#: the full grid is that small; else the points of a lower degree per mode, corners and edges included)
+DISCARD_GRID = 1 << 18
+
+
+def discarded_max(core0, fac0, core1, fac1) -> float:
+    """The largest difference of two Tucker forms of Chebyshev coefficients (a form and its re-truncation) on a
+    Chebyshev tensor grid of at most :data:`DISCARD_GRID` points: the values there by the three-term recurrence
+    (``vander``) times each factor, then two small reconstructions. A measured figure, not a bound; the
+    Frobenius norm of the discarded coefficients (``truncate``'s bound) can be far below it at a corner."""
+    m = [A.shape[0] for A in fac0]
+    deg = [k - 1 for k in m]
+    while np.prod([k + 1 for k in deg], dtype=float) > DISCARD_GRID:
+        i = int(np.argmax(deg))
+        deg[i] = max(1, deg[i] // 2)
+    V = [_cheb.vander(_cheb.points(k) if k > 0 else np.zeros(1), n) for k, n in zip(deg, m)]
+    a = _tucker.reconstruct(core0, [v @ A for v, A in zip(V, fac0)])
+    b = _tucker.reconstruct(core1, [v @ A[:v.shape[1]] for v, A in zip(V, fac1)])
+    return float(np.max(np.abs(a - b)))
+
+
 class Algebra:
     """``truncate``, ``*``, ``/`` (by a number), ``+``, ``-`` and constants; needs ``core``, ``factors``, ``domain``, ``d``, ``tol``,
     ``truncation_bound``, ``options``, ``method``, ``backend``, ``eval_method`` and the estimate helpers
     ``_interpolation`` / ``_resolved`` of the class it is mixed into."""
 
-    def _like(self, core, factors, bound, tol=None, inherit=None):
+    def _like(self, core, factors, bound, tol=None, inherit=None, tmax=None):
         """A new object on this domain. ``inherit``: ``(interpolation estimate, resolved)`` of the operands it
         comes from (their sum for a sum), which its own coefficients cannot show: a sum's zero-padded
-        lower-degree operand has empty trailing slices, however unresolved it was."""
+        lower-degree operand has empty trailing slices, however unresolved it was. ``tmax``: its
+        ``stats["truncation_max"]`` (:meth:`_tmax`)."""
         stats = {"time_s": 0.0, "compile_s": 0.0}
+        if tmax is not None:
+            stats["truncation_max"] = float(tmax)
         if inherit is not None:
             stats["interpolation_inherited"], stats["resolved"] = float(inherit[0]), bool(inherit[1])
         return type(self)(core, factors, self.domain, tol=self.tol if tol is None else tol, truncation_bound=bound,
                           options=self.options, method=self.method, backend=self.backend,
                           stats=stats, eval_method=self.eval_method)
+
+    def _tmax(self, factor=1.0, *others, added=0.0):
+        """The measured compression error carried to a new object: ``|factor|`` times this object's
+        ``truncation_max``, plus the others', plus ``added`` (a new truncation's Frobenius bound); None unless
+        every operand has one."""
+        ts = [getattr(o, "truncation_max", None) for o in (self,) + others]
+        if any(t is None for t in ts):
+            return None
+        return abs(factor) * ts[0] + sum(ts[1:]) + added
 
     def _inherited(self, factor=1.0):
         """``(interpolation estimate * |factor|, resolved)`` of this object, for :meth:`_like`."""
@@ -49,7 +82,9 @@ class Algebra:
         tol = self.tol if tol is None else _v.tol(tol)
         with _config.blas_serial():       # small factorizations next to the Numba kernels (as in _construct)
             G, A, bound = _tucker.truncate(self.core, self.factors, tol, _v.ranks(ranks, self.d))
-        return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited())
+            added = max(bound, discarded_max(self.core, self.factors, G, A))
+        return self._like(G, A, self.truncation_bound + bound, tol, inherit=self._inherited(),
+                          tmax=self._tmax(added=added))
 
     def __mul__(self, a):
         a = self._number(a, "*", "factor")
@@ -88,9 +123,12 @@ class Algebra:
             raise ValueError(f"ChebTucker {op}: {op} {a:.3e} overflows the core (largest entry {big:.3e}); scale the "
                              "function's values or the number down")
         if op == "*":
-            return self._like(core, self.factors, self.truncation_bound * abs(a), inherit=self._inherited(a))
+            return self._like(core, self.factors, self.truncation_bound * abs(a), inherit=self._inherited(a),
+                              tmax=self._tmax(a))
         interp, resolved = self._inherited()
-        return self._like(core, self.factors, self.truncation_bound / abs(a), inherit=(interp / abs(a), resolved))
+        t = self.truncation_max
+        return self._like(core, self.factors, self.truncation_bound / abs(a), inherit=(interp / abs(a), resolved),
+                          tmax=None if t is None else t / abs(a))
 
     def __neg__(self):
         return self * -1.0
@@ -107,8 +145,10 @@ class Algebra:
         floor = SUM_ROUNDING * (_tucker.fro(self.core) * _norm2(self.factors) + _tucker.fro(other.core) * _norm2(other.factors))
         with _config.blas_serial():
             G, A, bound = _tucker.truncate(core, fac, tol, floor=floor)
+            added = max(bound, discarded_max(core, fac, G, A))
         (ia, ra), (ib, rb) = self._inherited(), other._inherited()
-        return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb))
+        return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb),
+                          tmax=self._tmax(1.0, other, added=added))
 
     __radd__ = __add__
 
@@ -120,5 +160,5 @@ class Algebra:
 
     def _constant(self, c):
         return self._like(np.full((1,) * self.d, c), [np.eye(A.shape[0], 1) for A in self.factors], 0.0,
-                          inherit=(0.0, True))
+                          inherit=(0.0, True), tmax=0.0)
 

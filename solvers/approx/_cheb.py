@@ -79,6 +79,30 @@ def coefficients_all(values: np.ndarray, scale: float = 1.0, workers: int = 1) -
     return c
 
 
+def values_all(coef: np.ndarray, workers: int = 1, overwrite: bool = False) -> np.ndarray:
+    """The values at the ascending grid of a coefficient tensor: the inverse of :func:`coefficients_all`. Along
+    a mode of degree ``n``, ``p(t_j) = sum_k (-1)^k c_k cos(pi j k / n)`` is the DCT-I of ``(-1)^k c_k`` with the
+    interior entries halved: one product with those per-axis weights, then one multi-axis DCT-I. A new array
+    unless ``overwrite`` (then a float64 ``coef`` is the work array)."""
+    c = np.asarray(coef, dtype=np.float64) if overwrite else np.array(coef, dtype=np.float64)
+    axes = [i for i, m in enumerate(c.shape) if m >= 2]
+    if not axes:
+        return c
+    W = np.ones((1,) * c.ndim)
+    for i in axes:
+        m = c.shape[i]
+        x = np.where(np.arange(m) % 2 == 0, 0.5, -0.5)
+        x[0] *= 2.0
+        x[-1] *= 2.0
+        if i == c.ndim - 1:
+            break
+        W = W * x.reshape((m,) + (1,) * (c.ndim - i - 1))
+    c *= W                                    # the weights of all but the last axis as one small array
+    if axes[-1] == c.ndim - 1:
+        c *= x
+    return scipy.fft.dctn(c, type=1, axes=axes, overwrite_x=True, workers=max(1, int(workers)))
+
+
 def vander(t: np.ndarray, m: int) -> np.ndarray:
     """``T_k(t_j)`` for ``k < m`` by the three-term recurrence, shape ``(len(t), m)``."""
     t = np.asarray(t, dtype=np.float64)

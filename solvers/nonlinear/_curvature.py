@@ -260,11 +260,18 @@ class FlatFall(float):
     both were 'converged')."""
 
 
+#: how far (times max(1, |x|)) f is probed along a (near-)zero curvature direction. A fall of order p with an O(1)
+#: coefficient first shows above 1e3 times f's rounding at about ``(1e3 * 16 eps |f|)^(1/p)``: 1 - x^4 at 0 only at
+#: 1.4e-3, so the earlier reach 1e-3 left that maximum 'converged' (session 40); a longer reach only makes the
+#: growth test of :func:`_keeps_falling` longer where a fall is seen sooner
+FLAT_REACH = 1e-2
+
+
 def _falls_where_flat(fun, x, fx, g, v, be) -> bool:
-    """Whether f falls along ``+v`` or ``-v`` from ``x`` at steps ``t = 4^k sqrt(eps) max(1, |x|)`` up to ``1e-3
-    max(1, |x|)``: by more than 1e3 times its rounding and four times the gradient term ``|g . v| t``, then growing
-    at least 3x per doubling of the step up to that bound (:func:`_keeps_falling`). A rise beyond the rounding
-    ends the search on that side."""
+    """Whether f falls along ``+v`` or ``-v`` from ``x`` at steps ``t = 4^k sqrt(eps) max(1, |x|)`` up to
+    ``FLAT_REACH max(1, |x|)``: by more than 1e3 times its rounding and four times the gradient term ``|g . v| t``,
+    then growing at least 3x per doubling of the step up to that bound (:func:`_keeps_falling`). A rise beyond the
+    rounding ends the search on that side."""
     xp = be.xp
     v = xp.asarray(v, dtype=xp.float64)
     v = v / _vnorm(be, v)
@@ -281,12 +288,12 @@ def _falls_where_flat(fun, x, fx, g, v, be) -> bool:
 
     for sign in (1.0, -1.0):
         t = math.sqrt(np.finfo(float).eps) * scale
-        while t <= 1e-3 * scale:
+        while t <= FLAT_REACH * scale:
             d = fall(sign * t)
             if not math.isfinite(d) or -d > noise:
                 break
             if d > noise + 4.0 * agv * t:
-                return _keeps_falling(fall, sign, t, d, 1e-3 * scale)
+                return _keeps_falling(fall, sign, t, d, FLAT_REACH * scale)
             t *= 4.0
     return False
 

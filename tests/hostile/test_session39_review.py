@@ -348,7 +348,7 @@ def test_gauss_newton_hessian_at_a_ridge_is_not_a_minimiser(method):
         assert res.status == "failed" and "(near-)zero curvature" in res.message and "f itself falls" in res.message
 
 
-@pytest.mark.parametrize("case", ["-x^4", "x^3", "x^3+y^2"])
+@pytest.mark.parametrize("case", ["-x^4", "x^3", "x^3+y^2", "1-x^4", "1-|x|^4 in 3-D"])
 def test_zero_hessian_maximum_or_inflection_is_not_a_minimiser(case):
     f, g, H, x0 = {
         "-x^4": (lambda x: -x[0] ** 4, lambda x: np.array([-4 * x[0] ** 3]), lambda x: np.array([[-12 * x[0] ** 2]]),
@@ -356,6 +356,12 @@ def test_zero_hessian_maximum_or_inflection_is_not_a_minimiser(case):
         "x^3": (lambda x: x[0] ** 3, lambda x: np.array([3 * x[0] ** 2]), lambda x: np.array([[6 * x[0]]]), [0.0]),
         "x^3+y^2": (lambda x: x[0] ** 3 + x[1] ** 2, lambda x: np.array([3 * x[0] ** 2, 2 * x[1]]),
                     lambda x: np.array([[6 * x[0], 0.0], [0.0, 2.0]]), [0.0, 1.0]),
+        # session 40: f = 1 at the maximum, so its fall t^4 first shows above 1e3 times f's rounding at t = 1.4e-3,
+        # past the probe's earlier reach of 1e-3 ('converged in 0 iterations'). Reference: f(0.1) < f(0).
+        "1-x^4": (lambda x: 1.0 - x[0] ** 4, lambda x: np.array([-4 * x[0] ** 3]),
+                  lambda x: np.array([[-12 * x[0] ** 2]]), [0.0]),
+        "1-|x|^4 in 3-D": (lambda x: 1.0 - np.sum(x ** 4), lambda x: -4 * x ** 3, lambda x: np.diag(-12 * x ** 2),
+                           [0.0, 0.0, 0.0]),
     }[case]
     res = solvers.newton(f, np.array(x0), jac=g, hess=H)
     assert not res.converged and res.status == "failed"
