@@ -330,10 +330,10 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
             but 20-40x larger measured on particle clouds with many peaks: ``"total"`` is then not an
             upper estimate of the maximum error). ``"total"``: their sum. The slice norms assume orthonormal factors, which
             every object built here has (sums are re-truncated, scaling keeps them).
-            ``"truncation_max"``: :attr:`truncation_max`, the compression's largest error at the grid points,
-            measured at build time (None where not measured); ``"total"`` takes the larger of it and
-            ``"truncation"`` (1/(x+y+z+3.05) at tol 1e-6: the Frobenius bound 4.7e-7, the error at the corner
-            1.9e-5, measured there).
+            ``"truncation_max"``: the larger of ``"truncation"`` and :attr:`truncation_max`, the compression's
+            largest error at the grid points measured at build time (``"truncation"`` alone where that was not
+            measured: canonical input, objects made directly); ``"total"`` counts it (1/(x+y+z+3.05) at tol
+            1e-6: the Frobenius bound 4.7e-7, the error at the corner 1.9e-5, measured there).
             ``"table"`` (0 on the Chebyshev route): the error the tables add, measured as the
             largest difference of the two routes at 1024 points (box corners included, half of them
             uniform in :math:`\\arccos t`, dense near the ends where the tables' error concentrates; an
@@ -351,7 +351,7 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
         table = 0.0 if info is None else info["f_error"]
         tmax = self.truncation_max
         trunc = self.truncation_bound if tmax is None else max(self.truncation_bound, tmax)
-        return {"interpolation": interp, "truncation": self.truncation_bound, "truncation_max": tmax,
+        return {"interpolation": interp, "truncation": self.truncation_bound, "truncation_max": trunc,
                 "table": table, "total": interp + trunc + table, "resolved": self._resolved()}
 
     @property

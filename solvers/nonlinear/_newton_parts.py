@@ -57,6 +57,8 @@ class _Problem:
         kind = getattr(getattr(H, "dtype", None), "kind", "f")
         if kind == "c" or ((isinstance(H, np.ndarray) or sp.issparse(H)) and kind not in "biuf"):
             raise TypeError(f"hess must return a real Hessian, got dtype {H.dtype}; newton minimises real functions")
+        if self.nhev == 1 and (isinstance(H, np.ndarray) or sp.issparse(H)):
+            _check_symmetric(H)
         return H
 
     def Hp(self, x, p):
@@ -67,6 +69,20 @@ class _Problem:
         if v.dtype.kind not in "biuf":
             raise TypeError(f"hessp must return a real array, got dtype {v.dtype}")
         return v
+
+
+def _check_symmetric(H):
+    """The first Hessian must be symmetric (as sketched_newton's ``hess_lagrangian``): one triangle ran Rosenbrock to
+    maxiter with the advice 'raise maxiter', and [[2, 3], [-3, 2]] (whose symmetric part is 2 I) had LAPACK read
+    one triangle and call the minimiser of |x|^2 a saddle (helper-145)."""
+    if H.shape[0] < 2:
+        return
+    d = H - H.T
+    with np.errstate(invalid="ignore"):
+        a, h = (float(abs(d).max()), float(abs(H).max())) if sp.issparse(H) else (np.abs(d).max(), np.abs(H).max())
+    if a > 1e-6 * h:
+        raise ValueError(f"hess(x) is not symmetric (max |H - H^T| = {a:.2e}, max |H| = {h:.2e}); return the whole "
+                         "symmetric Hessian, not one triangle (or (H + H.T) / 2 of a non-symmetric approximation)")
 
 
 def _norm(v, dot=None) -> float:
@@ -295,7 +311,7 @@ def _probe_operator_metric(B, n) -> None:
                          f"vectors v^T B v = {vBv:.3e}, u^T B v - v^T B u = {uBv - vBu:.3e}; pass an SPD operator")
 
 
-def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None) -> str:
+def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None, xscale=1.0) -> str:
     """grad-reg's message when no trial step was accepted at iteration ``k`` (``trials``: the trial points and those
     where fun was not finite; ``flat``: the trials that moved neither f nor ||g|| beyond their rounding; ``gamma0``:
     the caller's start value when the very first iteration failed from it, named as the likely cause: 1e40 could not
@@ -318,6 +334,11 @@ def grad_reg_failure(k, gamma, trials, flat, finite_steps, has_hess, gamma0=None
            if flat == finite_steps else
            "check that jac is the gradient of fun (scipy.optimize.check_grad), loosen tol, or pass a better Hessian "
            "approximation")
+    if gamma < 1e-20 and not 1e-8 <= xscale <= 1e8 and flat != finite_steps:
+        # gamma has the units of x (lam = ||g|| / gamma): at x ~ 1e-50 an exact gradient needs gamma ~ 1e-50, beyond
+        # the 100 halvings of one iteration, and the message blamed jac (helper-145)
+        why = (f"gamma has the units of x (lam = ||g|| / gamma) and the variables' scale is far from 1 (max |x| = "
+               f"{xscale:.1e}): rescale the variables to about 1, or pass gamma0 of about that scale; else " + why)
     return f"grad-reg: no acceptable step at iteration {k} (gamma fell to {gamma:.1e}); " + nan + why
 
 

@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from ..results import SolveResult, Status, stopped_message
-from ._kkt import (DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project, inconsistency_note,
-                   unresolved_constraints_note)
+from ._constraint_notes import degenerate_note, inconsistency_note, unresolved_constraints_note
+from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
 from ._newton_parts import falls_at_constant, far_and_falling, reduced_curvature_verdict
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
@@ -157,8 +157,8 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         hist["nu"].append(nu)
 
     def finish(status, k, msg):
-        if status == Status.STAGNATED and xp is np and "look inconsistent" not in msg:
-            msg += inconsistency_note(p.J, p.c, scale_c)
+        if status == Status.STAGNATED and xp is np and "constraints look" not in msg:
+            msg += inconsistency_note(p.J, p.c, scale_c, hist["constraint"][0])
         out_stats = {**timer.stats(), **ev.counts, **stats, "final_delta": delta, "seed": seed_used,
                      "sketch_size": s if sketch is not None else None, "inner_maxiter": inner_maxiter,
                      "kkt_form": kkt_form, "lam0": lam_src, "objective_scale": ev.fscale}
@@ -225,7 +225,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                     f"({', '.join(small)}), so this point meets tol but may be far from a minimiser: rescale the "
                     "problem or lower tol")
         msg += unresolved_constraints_note(p.J, p.x, tol, METHOD) if k > 0 and xp is np else ""
-        return msg
+        return msg + (degenerate_note(p.J, scale_c, ev.user_lam(p.lam), p.kkt) if xp is np else "")
 
     if p.kkt <= tol:
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
@@ -430,7 +430,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                         "finite near x (e.g. a smooth extension or bounded formulation) or start elsewhere")
             elif hint:
                 msg += hint
-            elif xp is np and (note := inconsistency_note(p.J, p.c, scale_c)):
+            elif xp is np and (note := inconsistency_note(p.J, p.c, scale_c, hist["constraint"][0])):
                 msg += note + ("; if they do, grad/jac/hess_lagrangian may be inconsistent with f and c (check them "
                                "with finite differences)")
             else:

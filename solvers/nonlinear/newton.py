@@ -216,7 +216,12 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
                       "point where fun and jac are finite", fx, g)
 
     def converged_msg(k):
-        return f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
+        msg = f"{method}: converged in {k} iterations, ||grad f(x)||_inf = {hist_g[-1]:.3e} <= tol = {tol:.1e}"
+        if 0.0 < hist_g[0] < 1e3 * tol:     # (f * 1e-300 was 'converged in 0 iterations' at x0: helper-145)
+            msg += (f"; caution: tol is absolute and the gradient at x0 was already within 1000x of it "
+                    f"(||grad f(x0)||_inf = {hist_g[0]:.1e}), so a point may meet tol far from a minimiser: rescale "
+                    "f or x, or lower tol")
+        return msg
 
     def at_stationary(x, fx, g, k):    # (status, message): a minimiser only without negative curvature
         c = negative_curvature(P, x, n, hess, be, fx, g)
@@ -360,7 +365,8 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             if accepted is None:
                 status = Status.STAGNATED if finite_steps else Status.NONFINITE
                 msg = grad_reg_failure(k, gamma, trials, flat, finite_steps, hess is not None,
-                                       gamma0 if (k == 1 and gamma0 != 1.0) else None)
+                                       gamma0 if (k == 1 and gamma0 != 1.0) else None,
+                                       float(np.max(np.abs(np.asarray(be.to_numpy(x))))) if n else 1.0)
                 k -= 1
                 break
             xn, fn, gn = accepted

@@ -42,14 +42,15 @@ _EPS = float(np.finfo(np.float64).eps)
 STALL_STEPS = 20
 
 
-def _check_tol(name, v, example, *, positive=False):
+def _check_tol(name, v, example, *, positive=False, below_one=False):
+    """A finite real >= 0 (> 0 if ``positive``; < 1 if ``below_one``: rtol = 2 accepted x0 unchanged, helper-145)."""
     v = unwrap(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, e.g. {name}={example}; got {type(v).__name__}")
     v = float(v)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, e.g. {name}={example}; "
-                         f"got {v!r}")
+    if not math.isfinite(v) or v < 0 or (positive and v == 0) or (below_one and v >= 1):
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0{' and below 1' * below_one}, "
+                         f"e.g. {name}={example}; got {v!r}")
     return v
 
 
@@ -222,7 +223,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
         raise ValueError(f"inner must be 'gmres' or 'minres', got {inner!r}")
     inner = inner.lower()
     tol = _check_tol("tol", tol, "1e-8")
-    rtol = _check_tol("rtol", rtol, "1e-6")
+    rtol = _check_tol("rtol", rtol, "1e-6", below_one=True)
     if tol == 0 and rtol == 0:
         raise ValueError("tol and rtol are both 0: the stopping test ||F(x)||_inf <= max(tol, rtol ||F(x0)||_inf) "
                          "could never hold; pass tol > 0 (e.g. 1e-8)")

@@ -1,0 +1,106 @@
+"""Session 40's outside reviews (helpers 144-146): each test failed before its fix."""
+import numpy as np
+import pytest
+from scipy.optimize import rosen, rosen_der, rosen_hess
+
+import solvers
+from problems import nlp
+
+
+# ----------------------------------------------------------------------- newton: a non-symmetric hess (helper-145)
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+def test_newton_refuses_a_non_symmetric_hessian_by_name(method):
+    """[[2, 3], [-3, 2]] has d^T H d = 2 |d|^2 > 0, but LAPACK read one triangle of it and called the minimiser of
+    |x|^2 a saddle ('failed', curvature -1)."""
+    H = np.array([[2.0, 3.0], [-3.0, 2.0]])
+    with pytest.raises(ValueError, match="hess.*not symmetric"):
+        solvers.newton(lambda x: float(x @ x), np.array([1.0, 1.0]), jac=lambda x: 2 * x, hess=lambda x: H,
+                       method=method)
+
+
+def test_newton_refuses_one_triangle_of_the_hessian():
+    """np.triu(H) on Rosenbrock ran to maxiter with 'raise maxiter'."""
+    with pytest.raises(ValueError, match="not one triangle"):
+        solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=lambda x: np.triu(rosen_hess(x)))
+
+
+def test_newton_accepts_a_symmetric_hessian_to_rounding():
+    """A Hessian symmetric to rounding (a finite-difference one) still runs. Reference: Rosenbrock's minimiser."""
+    def fd_hess(x, h=1e-6):
+        return np.array([(rosen_der(x + h * e) - rosen_der(x - h * e)) / (2 * h) for e in np.eye(2)])
+    res = solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=fd_hess, method="newton")
+    assert res.converged and np.allclose(res.x, 1.0, atol=1e-6)
+
+
+# ------------------------------------------------------------- newton: messages of scale (helper-145 items 4, 5)
+@pytest.mark.parametrize("s", [1e-50, 1e-100])
+def test_grad_reg_at_tiny_variables_names_the_scale_and_gamma0(s):
+    """x ~ 1e-50: gamma (units of x) would have to reach ~1e-50, beyond one iteration's 100 halvings; the message
+    said 'check that jac is the gradient of fun'. With gamma0 of the variables' scale the same problem converges."""
+    args = dict(jac=lambda x: rosen_der(x / s) / s, hess=lambda x: rosen_hess(x / s) / s ** 2, method="grad-reg",
+                tol=1e-8 / s)
+    res = solvers.newton(lambda x: rosen(x / s), np.array([-1.2, 1.0]) * s, **args)
+    assert not res.converged and "units of x" in res.message and "gamma0" in res.message
+    res = solvers.newton(lambda x: rosen(x / s), np.array([-1.2, 1.0]) * s, gamma0=s, **args)
+    assert res.converged and np.allclose(res.x / s, 1.0, atol=1e-6)
+
+
+def test_newton_cautions_when_x0_meets_an_absolute_tol_by_scale():
+    """f * 1e-300: 'converged in 0 iterations' at x0 = (-1.2, 1) with no caution (sketched_newton gives one)."""
+    res = solvers.newton(lambda x: 1e-300 * rosen(x), np.array([-1.2, 1.0]), jac=lambda x: 1e-300 * rosen_der(x),
+                         hess=lambda x: 1e-300 * rosen_hess(x))
+    assert res.nit == 0 and "caution: tol is absolute" in res.message
+    plain = solvers.newton(rosen, np.array([-1.2, 1.0]), jac=rosen_der, hess=rosen_hess)
+    assert plain.converged and "caution" not in plain.message
+
+
+# ----------------------------------------------------- sketched_newton: degenerate constraints (helper-145 2, 3)
+def _degenerate(which):
+    if which == "x0^2":          # feasible set x0 = 0, f* = 1 at (0, 0); J vanishes there
+        return nlp.EqualityConstrainedProblem(
+            lambda x: (x[0] - 1) ** 2 + x[1] ** 2, lambda x: np.array([2 * (x[0] - 1), 2 * x[1]]),
+            lambda x: np.array([x[0] ** 2]), lambda x: np.array([[2 * x[0], 0.0]]),
+            lambda x, lam: np.diag([2 + 2 * lam[0], 2.0]), np.array([1.0, 1.0]))
+    return nlp.EqualityConstrainedProblem(    # (x0 + x1 - 1)^2 = 0: x* = (0.5, 0.5), f* = 0.5
+        lambda x: x @ x, lambda x: 2 * x, lambda x: np.array([(x[0] + x[1] - 1) ** 2]),
+        lambda x: 2 * (x[0] + x[1] - 1) * np.ones((1, 2)),
+        lambda x, lam: 2 * np.eye(2) + 2 * lam[0] * np.ones((2, 2)), np.array([2.0, 0.0]))
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", None])
+def test_degenerate_consistent_constraints_are_not_called_inconsistent(sketch):
+    """min (x0 - 1)^2 + x1^2 s.t. x0^2 = 0 stagnated near the solution (||c|| 1e-8) with 'The constraints look
+    inconsistent ... check that the constraints have a common solution'; x0 = 0 is one."""
+    res = solvers.sketched_newton(_degenerate("x0^2"), seed=0, sketch=sketch)
+    if res.converged:
+        assert abs(res.x[0]) < 1e-3 and "degenerate" in res.message
+    else:
+        assert "inconsistent" not in res.message and "degenerate" in res.message
+    assert abs(res.x[0]) < 1e-3                       # reference: the feasible set x0 = 0
+
+
+def test_inconsistent_constraints_are_still_called_inconsistent():
+    """|x|^2 + 1 = 0 has no solution (reference: |x|^2 + 1 >= 1)."""
+    P = nlp.EqualityConstrainedProblem(lambda x: x @ x, lambda x: 2 * x, lambda x: np.array([x @ x + 1]),
+                                       lambda x: 2 * x[None, :], lambda x, lam: (2 + 2 * lam[0]) * np.eye(2),
+                                       np.array([1.0, 0.5]))
+    res = solvers.sketched_newton(P, seed=0, sketch=None)
+    assert not res.converged and "look inconsistent" in res.message
+
+
+def test_converged_at_degenerate_constraints_carries_a_caution():
+    """(x0 + x1 - 1)^2 = 0 with sketch=None 'converged' (||KKT|| 7e-9) with lam = -5785 and x 4.3e-5 off x* with no
+    caution. Reference: x* = (0.5, 0.5); the caution's error estimate covers the true error."""
+    res = solvers.sketched_newton(_degenerate("square"), seed=0, sketch=None, tol=1e-8)
+    assert res.converged
+    err = float(np.max(np.abs(res.x - 0.5)))
+    assert "constraint Jacobian has (nearly) vanished" in res.message
+    est = float(res.message.split("sigma_min(J) = ")[1].split(";")[0])
+    assert 0.1 * err <= est <= 1e3 * err
+
+
+# ------------------------------------------------------------------------ newton_krylov: rtol >= 1 (helper-145 6)
+@pytest.mark.parametrize("rtol", [1.0, 2.0])
+def test_newton_krylov_refuses_rtol_of_one_or_more(rtol):
+    with pytest.raises(ValueError, match="rtol.*below 1"):
+        solvers.newton_krylov(lambda x: x ** 3 - 1.0, np.array([3.0]), rtol=rtol)
