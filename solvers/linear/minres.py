@@ -8,6 +8,7 @@ import numpy as np
 
 from ..results import Status
 from . import _common as C
+from ._cg_exits import _diagonal_spread
 
 _EPS = 2.220446049250313e-16
 #: ``||A r|| < _NEAR_LSQ ||A|| ||r||``: the iterate is close to a least-squares solution and is checked
@@ -80,10 +81,26 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
         xb = best[1] if best[1] is not None else xp.zeros(n)
         return done(xb, status, itn, best[0], (reason + "; " if reason else "") + (
             f"res.x is the iterate of iteration {best[2]}, whose true residual is the smallest seen (the last "
-            f"iterate's is {R.unscale(rnorm):.3e})" + ("" if known else
-            ": A may not be symmetric (MINRES needs a symmetric A and M), or b is not in the range of a singular A "
-            "(an inconsistent system, which has no solution); use gmres (non-symmetric A, or a least-squares "
-            "approximation)")))
+            f"iterate's is {R.unscale(rnorm):.3e})" + ("" if known else unknown_cause())))
+
+    def unknown_cause():
+        """(An SPD Poisson matrix with k jumping 1e-8 .. 1e8 heard 'A may not be symmetric ... use gmres' though it
+        was declared symmetric; Jacobi solved it in 53 iterations: helper-146)"""
+        spread = _diagonal_spread(Aap.op, R.be) if S.M is None else None
+        if spread is not None and spread >= 1e8:
+            return (f": A's diagonal spans a factor {spread:.1e}, so cond(A) is at least that and rounding limits "
+                    "what MINRES reaches; precondition it (M=solvers.linear.jacobi(A) scales the diagonal to 1; "
+                    "solvers.solve(problem, precond='mg') for a PDE)")
+        d = None if S.M is None else C.diagonal_of_preconditioner(S.M)
+        d = None if d is None else np.abs(np.asarray(R.be.to_numpy(d), dtype=float))
+        if d is not None and d.size and d.min() > 0 and d.max() >= 1e8 * d.min():
+            return (f": the preconditioner's diagonal spans a factor {d.max() / d.min():.1e}, so M is too "
+                    "ill-conditioned for the residual to fall in double precision; use a better-scaled M")
+        sym = getattr(Aap.op, "symmetric", False)
+        return (": " + ("" if sym else "A may not be symmetric (MINRES needs a symmetric A and M), or ")
+                + "b is not in the range of a singular A (an inconsistent system, which has no solution); use "
+                + ("gmres for a least-squares approximation" if sym else
+                   "gmres (non-symmetric A, or a least-squares approximation)"))
 
     def diagnosis(x, r, itn):
         """The cause of a maxiter exit where the evidence shows one (else ``""``): ``M`` maps the residual to
@@ -102,9 +119,14 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                         "never reduced (MINRES needs an SPD M). Use an SPD preconditioner")
         ar = R.norm(Aap.into(r, xp.empty(n)))
         cnt["matvecs"] += 1
-        if math.isfinite(ar) and anorm_seen[0] > 0.0 and ar <= _NEAR_LSQ * anorm_seen[0] * rn:
+        anorm = anorm_seen[0]
+        if S.M is not None:   # the Lanczos estimate is of the preconditioned operator's norm (a diagonal M spanning
+            u = xp.asarray(R.be.asarray(np.random.default_rng(8).standard_normal(n)))   # 1e-6 .. 1e6 made a
+            anorm = R.norm(Aap.into(u, xp.empty(n))) / R.norm(u)        # nonsingular A 'singular': helper-146)
+            cnt["matvecs"] += 1
+        if math.isfinite(ar) and anorm > 0.0 and ar <= _NEAR_LSQ * anorm * rn:
             return (f"not converged after maxiter={itn} iterations: the residual r = b - A x lies in the null space "
-                    f"of A (||A r|| = {ar / (anorm_seen[0] * rn):.1e} ||A|| ||r||): A is singular (or nearly so) and b "
+                    f"of A (||A r|| = {ar / (anorm * rn):.1e} ||A|| ||r||): A is singular (or nearly so) and b "
                     "has a component outside range(A), so A x = b has no solution and x is a least-squares solution "
                     f"(its residual {R.unscale(rn):.3e} cannot be reduced). Remove that component of b, or accept the "
                     "least-squares solution")

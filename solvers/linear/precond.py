@@ -197,7 +197,11 @@ def lanczos_bounds(A, *, k: int = 20, v0=None, rng=0, reorthogonalize: bool = Tr
     if not vnorm > 0.0:
         raise ValueError("lanczos_bounds: v0 must be a non-zero vector")
     alpha, beta, m = lanczos_tridiagonal(C.Applier(op, A, be, K, "A"), v / vnorm, k, reorthogonalize, be, K)
-    ev = np.linalg.eigvalsh(_tridiagonal(alpha, beta, m))
+    T = _tridiagonal(alpha, beta, m)
+    if not np.all(np.isfinite(T)):     # (LAPACK's 'Eigenvalues did not converge' named nothing: helper-146)
+        raise ValueError("lanczos_bounds: the products of A are not finite (NaN or inf in A, or A x overflows); "
+                         "A must be a finite symmetric operator")
+    ev = np.linalg.eigvalsh(T)
     return float(ev[0]), float(ev[-1])
 
 

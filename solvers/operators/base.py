@@ -1,29 +1,24 @@
 """The linear-operator protocol and the basic operators.
 
-A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``;
-``rmatvec``, ``matmat`` and ``diagonal()`` are optional. :class:`LinearOperator`
-is the convenience base class: it adds ``@``, ``+``, ``-``, scalar ``*`` and
-``.T`` (with an array, sparse matrix or operator on either side: ``M + A`` is an
-operator; ``X @ A`` mirrors ``A @ X``: the array ``X A``, for a vector the row
-vector ``x^T A``, for a sparse matrix or operator a product operator), and
-declared structure (``symmetric``, ``positive_definite``) that
-solvers may rely on (declared, never guessed).
+A linear operator is anything with ``shape``, ``dtype`` and ``matvec(x)``; ``rmatvec``, ``matmat`` and
+``diagonal()`` are optional. :class:`LinearOperator` is the convenience base class: it adds ``@``, ``+``,
+``-``, scalar ``*`` and ``.T`` (with an array, sparse matrix or operator on either side: ``M + A`` is an
+operator; ``X @ A`` mirrors ``A @ X``: the array ``X A``, for a vector the row vector ``x^T A``, for a
+sparse matrix or operator a product operator), and declared structure (``symmetric``,
+``positive_definite``) that solvers may rely on (declared, never guessed).
 
-Every operator lives on one backend (``op.backend``); solvers run on it unless
-told otherwise. ``aslinearoperator(op, backend=other)`` converts explicitly
-with ``op.with_backend(other)`` (the same operator built again on ``other``),
-or raises a ``TypeError`` that says how to build it there; an operator is never
-relabelled.
+Every operator lives on one backend (``op.backend``); solvers run on it unless told otherwise.
+``aslinearoperator(op, backend=other)`` converts explicitly with ``op.with_backend(other)`` (the same
+operator built again on ``other``), or raises a ``TypeError`` that says how to build it there; an operator
+is never relabelled.
 
-Operators are immutable in practice: solvers cache validation on them (the
-scan of a dense or sparse matrix for NaN/inf runs once per operator, not on
-every solve of a Newton loop). After changing an operator's arrays in place,
-build a new operator.
+Operators are immutable in practice: solvers cache validation on them (the scan of a dense or sparse matrix
+for NaN/inf runs once per operator, not on every solve of a Newton loop). After changing an operator's
+arrays in place, build a new operator.
 
-The composed operators that ``+``, ``-``, ``*``, ``@`` and ``.T`` build
-(:class:`SumOperator`, :class:`ProductOperator`, :class:`ScaledOperator`,
-:class:`TransposedOperator`) live in :mod:`solvers.operators._compose`; they are
-re-exported here, so imports from this module and older pickles keep working.
+The composed operators that ``+``, ``-``, ``*``, ``@`` and ``.T`` build (:class:`SumOperator`,
+:class:`ProductOperator`, :class:`ScaledOperator`, :class:`TransposedOperator`) live in
+:mod:`solvers.operators._compose`; re-exported here, so imports from this module and older pickles work.
 """
 from __future__ import annotations
 
@@ -387,10 +382,11 @@ class FunctionOperator(LinearOperator):
     """An operator from callables ``matvec`` (and optionally ``rmatvec`` / ``diagonal``)."""
 
     def __init__(self, shape, matvec, rmatvec=None, *, dtype=np.float64, backend=None, diagonal=None, **structure):
+        bad = [(n, f) for n, f in (("matvec", matvec), ("rmatvec", rmatvec)) if f is not None and not callable(f)]
+        if bad:                          # (an int was accepted and failed in the solve: helper-146)
+            raise TypeError(f"FunctionOperator: {bad[0][0]} must be a callable x -> A x, got {type(bad[0][1]).__name__}")
         super().__init__(shape, dtype, backend, **structure)
-        self._mv = matvec
-        self._rmv = rmatvec
-        self._diag = diagonal
+        self._mv, self._rmv, self._diag = matvec, rmatvec, diagonal
 
     def _matvec(self, x):
         return _checked_output(self, self._mv(x), self.shape[0], "matvec")
@@ -471,14 +467,18 @@ def aslinearoperator(A, backend=None) -> LinearOperator:
 
     A :class:`LinearOperator` is returned as is when ``backend`` is None or its
     own backend; for another backend it is converted explicitly with
-    ``A.with_backend(backend)`` (built again there, its arrays copied when the
-    array type differs), which raises a ``TypeError`` naming the fix when the
-    operator cannot be converted. It is never relabelled.
+    ``A.with_backend(backend)`` (built again there, its arrays copied when the array type differs), which
+    raises a ``TypeError`` naming the fix when the operator cannot be converted (or had its product replaced
+    on the instance, which the rebuilt one would drop: helper-146). It is never relabelled.
     """
     if isinstance(A, LinearOperator):
         if backend is None:
             return A
         be = _backends.get_backend(backend)
+        if be != A.backend and {"matvec", "_matvec", "matvec_into", "matvec_dot"} & set(vars(A)):
+            raise TypeError(f"{type(A).__name__} on backend {A.backend.name!r} has its product replaced on the instance, "
+                            f"which a conversion to {be.name!r} (rebuilt from its arrays) would drop; build it on "
+                            f"{be.name!r} and set the product there, or leave backend=None")
         return A if be == A.backend else A.with_backend(be)
     import scipy.sparse as sp
 

@@ -148,6 +148,8 @@ class StencilOperator(LinearOperator):
         h2 = [ha * ha for ha in self.h]
         self.const = isinstance(self.k, float) and (self.shift is None or isinstance(self.shift, float))
         if self.const:
+            if not all(x > 0 for x in h2):     # h^2 underflowed to 0 (h = 1e-170): a ZeroDivisionError (helper-146)
+                raise ValueError(_SCALE_MSG.format(k=self.k, h=self.h))
             self._w = tuple(self.k / x for x in h2)
             self._d = 2.0 * sum(self._w) + (self.shift or 0.0)
             if not all(np.isfinite(w) and w >= _TINY for w in self._w) or not np.isfinite(self._d):

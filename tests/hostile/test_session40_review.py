@@ -104,3 +104,92 @@ def test_converged_at_degenerate_constraints_carries_a_caution():
 def test_newton_krylov_refuses_rtol_of_one_or_more(rtol):
     with pytest.raises(ValueError, match="rtol.*below 1"):
         solvers.newton_krylov(lambda x: x ** 3 - 1.0, np.array([3.0]), rtol=rtol)
+
+
+# -------------------------------------------------------------------- Krylov / operators (helper-146)
+import scipy.sparse as sp  # noqa: E402
+
+from solvers import operators as O  # noqa: E402
+
+
+def _lap1d(n):
+    return sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)).tocsr()
+
+
+@pytest.mark.parametrize("solver", ["cg", "minres", "gmres", "cdm"])
+def test_a_product_replaced_on_the_instance_is_the_one_solved(solver):
+    """op.matvec = (A + 5 I) on a SparseOperator: the solvers used the class's fast matvec_dot (A alone) and said
+    'converged' with residual 758 against the product the caller set. Reference: spsolve of A + 5 I."""
+    A = _lap1d(100)
+    b = np.random.default_rng(0).standard_normal(100)
+    op = solvers.aslinearoperator(A)
+    op.matvec = lambda x: A @ x + 5 * x
+    res = getattr(solvers, solver)(op, b)
+    ref = sp.linalg.spsolve((A + 5 * sp.eye(100)).tocsc(), b)
+    assert res.converged and np.linalg.norm(res.x - ref) <= 1e-6 * np.linalg.norm(ref)
+
+
+def test_a_stencil_with_its_product_replaced_is_the_one_solved():
+    from problems import pde
+    p = pde.Poisson((32, 32))
+    S, b = p.operator("numba"), np.asarray(p.rhs("numba"))
+    plain = S.matvec
+    S.matvec = lambda x: plain(x) + 3 * x
+    res = solvers.cg(S, b, M=solvers.multigrid(p.operator("numba")))
+    C = (p.csr() + 3 * sp.eye(S.shape[0])).tocsc()
+    assert res.converged and np.linalg.norm(b - C @ res.x) <= 1e-7 * np.linalg.norm(b)
+
+
+def test_converting_an_operator_with_a_replaced_product_is_refused():
+    op = solvers.aslinearoperator(_lap1d(10))
+    op.matvec = lambda x: 2 * x
+    with pytest.raises(TypeError, match="replaced on the instance"):
+        solvers.cg(op, np.ones(10), backend="numpy")
+
+
+@pytest.mark.parametrize("solver", ["cg", "minres", "gmres", "cdm"])
+def test_a_preconditioner_that_scribbles_on_its_input_every_call(solver):
+    """M halving r on every call: cg 'stagnated' at 0.51 with 'the attainable accuracy ...', cdm 'about 3.0 is the
+    attainable accuracy', minres maxiter. Reference: spsolve."""
+    N = 50
+    A = _lap1d(N)
+    b = np.random.default_rng(0).standard_normal(N)
+    d = A.diagonal()
+
+    def scratch(r):
+        z = r / d
+        r *= 0.5
+        return z
+    M = O.FunctionOperator((N, N), scratch, symmetric=True, positive_definite=True)
+    res = getattr(solvers, solver)(A, b, M=M, maxiter=2000)
+    ref = sp.linalg.spsolve(A.tocsc(), b)
+    assert res.converged and np.linalg.norm(res.x - ref) <= 1e-5 * np.linalg.norm(ref)
+
+
+def test_minres_with_an_ill_scaled_diagonal_m_does_not_call_a_nonsingular_a_singular():
+    """||A r|| was divided by the preconditioned operator's norm: 'lies in the null space of A (6.6e-07 ||A||)' for
+    the nonsingular 1-D Laplacian (true ratio 0.4)."""
+    N = 50
+    A, b = _lap1d(N), np.random.default_rng(0).standard_normal(N)
+    for lo in (6, 150):
+        res = solvers.minres(A, b, M=O.DiagonalOperator(np.logspace(-lo, lo, N)), maxiter=500)
+        assert "null space" not in res.message and "singular (or nearly so)" not in res.message
+
+
+def test_minres_on_an_ill_conditioned_symmetric_operator_names_the_conditioning():
+    from problems import pde
+    p = pde.Poisson((17, 17), k=lambda x, y: np.where(x < 0.5, 1e-8, 1e8))
+    res = solvers.minres(p.operator(), p.rhs())
+    assert not res.converged and "may not be symmetric" not in res.message and "jacobi" in res.message
+    assert solvers.minres(p.operator(), p.rhs(), M=solvers.linear.jacobi(p.operator())).converged
+
+
+def test_raw_errors_now_name_the_argument():
+    with pytest.raises(ValueError, match="h\\^2"):
+        O.StencilOperator((5, 5), 1e-170)
+    with pytest.raises(TypeError, match="matvec must be a callable"):
+        O.FunctionOperator((3, 3), 3)
+    A = np.eye(5)
+    A[2, 2] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        solvers.linear.precond.lanczos_bounds(A)
