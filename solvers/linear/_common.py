@@ -172,6 +172,11 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
                  "a preconditioner (M=solvers.linear.jacobi(A) / solvers.linear.chebyshev(A) / solvers.multigrid(A))")
         msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
                f"{tol:.3e}. Try {try_m}, a larger maxiter or a looser rtol")
+        if sysm.rtol < 1e-14 and sysm.atol == 0.0 and rnorm <= 1e-12 * sysm.bmax * math.sqrt(max(sysm.n, 1)):
+            msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
+                   f"{tol:.3e}: rtol = {sysm.rtol:.1e} asks for less than double precision's rounding of the residual "
+                   "(about 1e-16 ||A|| ||x||), which the residual has about reached; loosen rtol to 1e-14 or more")
+            # (rtol=0 read 'try a preconditioner': helper-146)
     elif status == Status.STOPPED:
         msg = reason or stopped_message(method, nit)
     else:

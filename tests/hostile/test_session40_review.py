@@ -193,3 +193,11 @@ def test_raw_errors_now_name_the_argument():
     A[2, 2] = np.nan
     with pytest.raises(ValueError, match="not finite"):
         solvers.linear.precond.lanczos_bounds(A)
+
+
+@pytest.mark.parametrize("solver", ["cg", "minres", "cdm"])
+def test_rtol_zero_at_maxiter_says_the_tolerance_is_below_rounding(solver):
+    A, b = _lap1d(50), np.random.default_rng(0).standard_normal(50)
+    res = getattr(solvers, solver)(A, b, rtol=0, maxiter=300)
+    assert not res.converged and "rounding" in res.message and "preconditioner" not in res.message
+    assert np.linalg.norm(b - A @ res.x) <= 1e-12 * np.linalg.norm(b)      # reference: the residual itself
