@@ -37,6 +37,7 @@ _LAZY = {
     "approx": ("solvers.approx", None),
     "sweep": ("solvers.sweep", "sweep"),
     "nonlinear": ("solvers.nonlinear", None),
+    "ot": ("solvers.ot", None),
     "RunStore": ("solvers.runs.store", "RunStore"),
     "solve": ("solvers._solve", "solve"),
 }

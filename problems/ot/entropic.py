@@ -228,11 +228,23 @@ class EntropicOT:
             kind = getattr(cost, "__name__", "callable")
             own = False                      # the callable's array may be the caller's: scale a copy
         elif isinstance(cost, str) and cost in _COSTS:
-            with np.errstate(over="ignore", invalid="ignore"):
-                C = pairwise_cost(x, y, cost)
-            if not all_finite(C):
-                raise ValueError(f"the {cost} distances between x and y overflow (coordinates up to "
-                                 f"{max(np.abs(x).max(), np.abs(y).max()):.3g}); rescale the points x and y")
+            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+                C, p2, k = pairwise_cost(x, y, cost, unit_scale=True)
+                big = float(C.max()) if C.size else 0.0
+                # the scale is applied in the coordinates' own units, so tiny or huge points keep their digits
+                # (helper-144: points of size 1e-200 gave an all-zero C even with scale="max")
+                if isinstance(scale, str):
+                    factor = 1.0 / big if big > 0 else 1.0
+                else:                                       # p2^k / scale, each step representable if the result is
+                    factor = p2 / (1.0 if scale is None else scale) * (p2 if k == 2 else 1.0)
+                if factor != 1.0:
+                    if 0 < big and not _NORMAL <= big * factor <= _HUGE:
+                        raise ValueError(f"the {cost} distances between x and y {'divided by scale ' if scale else ''}"
+                                         f"{'over' if big * factor > 1 else 'under'}flow (coordinates up to "
+                                         f"{max(np.abs(x).max(), np.abs(y).max()):.3g}); rescale the points x and y, "
+                                         "or pass scale='max'")
+                    C *= factor
+                scale = None
             kind = cost
             own = True                       # built here: scaled in place (no second n x m array)
         else:
@@ -355,7 +367,7 @@ def _common_centre(x: np.ndarray, y: np.ndarray):
     return 0.5 * lo + 0.5 * hi
 
 
-def pairwise_cost(x, y, kind: str = "sqeuclidean"):
+def pairwise_cost(x, y, kind: str = "sqeuclidean", *, unit_scale: bool = False):
     """Pairwise ``|x_i - y_j|^2`` or ``|x_i - y_j|`` (clipped at zero against round-off).
 
     The (n, m) result is the only large array: it is filled by row blocks of about
@@ -415,12 +427,17 @@ def pairwise_cost(x, y, kind: str = "sqeuclidean"):
                 diff = x[i0 + ii] - y[jj]
                 blk[ii, jj] = np.einsum("ij,ij->i", diff, diff)
             np.sqrt(blk, out=blk)
+    if unit_scale:                  # (C / p2^k, p2, k): C in the units of the largest coordinate
+        return out, p2, (2 if kind == "sqeuclidean" else 1)
     if p2 != 1.0:
         with np.errstate(over="ignore", under="ignore"):   # a true overflow is inf: the callers refuse it
             out *= p2
             if kind == "sqeuclidean":
                 out *= p2       # twice, not by p2 * p2 (which alone may overflow or underflow)
     return out
+
+
+_NORMAL, _HUGE = float(np.finfo(np.float64).tiny) * 2.0 ** 52, float(np.finfo(np.float64).max)
 
 
 def _pow2_scale(x, y) -> float:

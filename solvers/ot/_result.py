@@ -86,10 +86,10 @@ class TransportPlan:
     def _check_unchanged(self) -> None:
         """``C`` is the caller's array, kept by reference (a copy would double the memory of a large solve): a C
         changed after the solve gave a plan that matched neither ``res.cost`` nor the marginals, silently
-        (helper-138: ``C *= 2``). A sample of it taken at the solve is compared here."""
+        (helper-138: ``C *= 2``). A fingerprint of it taken at the solve is compared here (:func:`_fingerprint`)."""
         fp = getattr(self, "_fingerprint", None)        # (a plan pickled before the sample existed: not checked)
         now = _fingerprint(self.C, self.backend)
-        if fp is not None and not all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(now, fp)):
+        if fp is not None and not _same(tuple(now), tuple(fp), 1e-13):
             raise ValueError("the cost matrix C was changed after the solve (the problem keeps C by reference, not "
                              "a copy), so this plan would match neither res.cost nor the marginals; solve again, or "
                              "pass a copy to the problem (EntropicOT(C.copy(), ...)) to change C afterwards")
@@ -138,18 +138,26 @@ class TransportPlan:
 
 
 def _fingerprint(C, be) -> tuple:
-    """``(max |S|, sum(W * S / max |S|))`` of an evenly strided sample ``S`` of ``C`` (at most 256 x 256 entries, a
-    view) with fixed uneven weights ``W``: a plain sum missed changes that keep it (a reversal, +1 / -1 moved between
-    entries) and overflowed near 1e306 (helper-141)."""
+    """``(u^T C v, max |C v|)`` over all of ``C``, with fixed uneven weights ``u_i / n``, ``v_j / m`` in ``[1, 2)``: one
+    pass of the kernel set's ``row_weighted_sums`` (float64 sums of C's own values, no copy of a float32 C, the
+    same for every thread count). A strided sample of at most 256 x 256 entries missed a changed row between its
+    rows (helper-144); a plain sum missed changes that keep it and overflowed near 1e306 (helper-141)."""
     xp = be.xp
     n, m = C.shape
-    S = xp.asarray(C[:: max(1, -(-n // 256)), :: max(1, -(-m // 256))], dtype=xp.float64)
-    top = float(xp.max(xp.abs(S))) if S.size else 0.0
-    if not (top > 0.0 and math.isfinite(top)):
-        return (top, 0.0)
-    i = xp.arange(S.shape[0], dtype=xp.float64)[:, None]
-    j = xp.arange(S.shape[1], dtype=xp.float64)[None, :]
-    return (top, float(xp.sum((S / top) * (1.0 + ((7.0 * i + 13.0 * j) % 17.0) / 17.0))))
+    A = C if C.dtype in (xp.float32, xp.float64) else xp.asarray(C, dtype=xp.float64)
+    v = (1.0 + (xp.arange(m, dtype=xp.float64) * 0.6180339887) % 1.0) / max(m, 1)
+    u = (1.0 + (xp.arange(n, dtype=xp.float64) * 0.7548776662) % 1.0) / max(n, 1)
+    with np.errstate(all="ignore"):
+        Cv = be.kernels("ot").row_weighted_sums(A, v)
+        return (float(u @ Cv), float(xp.max(xp.abs(Cv))) if n else 0.0)
+
+
+def _same(a, b, rtol) -> bool:
+    """Fingerprints equal up to ``rtol`` of their scale (NaN equal to NaN)."""
+    if len(a) != len(b):
+        return False
+    scale = max([abs(x) for x in a + b if math.isfinite(x)] or [0.0])
+    return all((x == y) or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= rtol * scale for x, y in zip(a, b))
 
 
 #: the smallest relative threshold of a sparse plan, exp(-699) ~ 3e-304: the Numba kernels clamp exponents more

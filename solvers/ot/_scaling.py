@@ -298,7 +298,9 @@ class ScalingRun(SinkhornRun):
             self.stats["kernel_steps"] += 1
             self.stats["float32_steps"] += prec is FLOAT32
             last = k == left - 1
-            if (self.count % check_every == 0) or last or prec is FLOAT32:
+            at_check = (self.count % check_every == 0) or last
+            if at_check or prec is FLOAT32:      # (float32 reads every error for its handover; the callback
+                                                  # still runs at the checks only: helper-144)
                 self.err = float(e)
                 if prec is FLOAT32 and self.err <= self.handover:
                     # hand over to float64 at this iterate: un-record it, it is measured again there
@@ -313,7 +315,7 @@ class ScalingRun(SinkhornRun):
                         self.count -= 1
                         self.stats["kernel_steps"] -= 1
                         return Status.MAXITER
-                if cb and nit0 + self.count > cb.first:
+                if cb and at_check and nit0 + self.count > cb.first:
                     f, g = self._potentials()
                     if cb(xp.concatenate([f, g]), nit0 + self.count - 1, f=f, g=g, marginal_error=self.err, eps=eps):
                         return Status.STOPPED

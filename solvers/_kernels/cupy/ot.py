@@ -77,6 +77,11 @@ def row_lse(cost, g, eps):
     return mx + cp.log(s)
 
 
+def row_weighted_sums(C, v):
+    """``(C v)_i`` in float64 (``C`` float32 or float64) for the plan's fingerprint."""
+    return (C @ v.astype(C.dtype)).astype(v.dtype)
+
+
 def col_min(cost, f):
     """``min_i (C_ij - f_i)`` per column: minus the shifted-max reduction at ``inv_eps = 1``."""
     _check(cost, rows=[("f", f)])

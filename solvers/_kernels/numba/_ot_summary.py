@@ -163,3 +163,17 @@ def plan_summary(C, f, g, inv_eps, threads):
     if not _merge(parts, shifts, lows, log_c):
         return None
     return log_r, log_c, float(row_cost.sum())
+
+
+@nb.njit(parallel=True, cache=True)
+def row_weighted_sums(C, v):
+    """``(C v)_i`` accumulated in float64 in column order for each row (C float32 or float64): the same value
+    for every thread count (a row is one thread's), unlike a BLAS product, for the plan's fingerprint."""
+    n, m = C.shape
+    out = np.empty(n)
+    for i in nb.prange(n):
+        s = 0.0
+        for j in range(m):
+            s += np.float64(C[i, j]) * v[j]
+        out[i] = s
+    return out

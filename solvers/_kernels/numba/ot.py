@@ -31,6 +31,7 @@ import scipy.sparse as sps
 
 from ..numpy import ot as _reference
 from . import _ot_summary
+from ._ot_summary import row_weighted_sums  # noqa: F401  (the plan's fingerprint)
 from ._ot_scaling import (_kernel_rmatvec, _kernel_rmatvec_serial, _rows_into, _scaling_step_serial,  # noqa: F401
                           _step_cols, _step_rows, col_min_blocks)
 from ._ot_dense import (_exp_shifted, _kernel_matvec, _kernel_matvec_serial, _lse_pair_rows, _plan_cost,  # noqa: F401

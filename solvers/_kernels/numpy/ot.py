@@ -78,6 +78,12 @@ def col_lse(cost, f, eps):
     return logsumexp((f[:, None] - cost.C) / eps, axis=0)
 
 
+def row_weighted_sums(C, v):
+    """``(C v)_i`` in float64 for a raw 2-D array ``C`` (float32 or float64): NumPy's own summation loop
+    (``einsum`` without BLAS), so the value does not depend on BLAS threads; for the plan's fingerprint."""
+    return np.einsum("ij,j->i", C, v, dtype=np.float64, casting="same_kind")
+
+
 def col_min(cost, f):
     """``min_i (C_ij - f_i)`` for every column j: the potentials ``g_j = col_min_j + eps log b_j`` put
     each column's largest exponent ``(f_i + g_j - C_ij) / eps`` at ``log b_j`` exactly (a stabilised
