@@ -22,6 +22,7 @@ from .. import _config
 from ..backends import get_backend
 from ..results import Timer
 from . import _cheb, _sample, _tucker
+from ._algebra import cp_discarded_max
 from . import _validate as _v
 
 if TYPE_CHECKING:
@@ -32,7 +33,13 @@ if TYPE_CHECKING:
 _STOPS = {"offgrid": "the interpolant misses f at points off the sampling grid by more than its trailing coefficients "
                      "suggest (the grid aliases f: it varies faster than this degree resolves)",
           "memory": "the next degree's sampling grid would exceed the memory limit (NEWTONKIT_MEMORY_LIMIT), with "
-                    "trailing Chebyshev coefficients above tol"}
+                    "trailing Chebyshev coefficients above tol",
+          "grid": "the next degree's sampling grid would exceed the 2e7 points degree='auto' may sample, with "
+                  "trailing Chebyshev coefficients above tol"}
+#: the advice of a degree='auto' build stopped by its grid's size, not by the function (exp(-|x|^2) in 6-D at
+#: degree 8 was told 'non-smooth ... split the domain': helper-148)
+_SIZE_ADVICE = ("pass degree= explicitly (a full grid up to 2e8 points), raise tol, or give the function in canonical "
+                "form (cp_factors), which needs no full grid")
 
 
 def _build(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_method="auto",
@@ -132,6 +139,8 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
         with np.errstate(over="ignore"):
             G, bound = G * scale, bound * scale         # the sampled data were scaled to unit size
             tmax = None if tmax is None else tmax * scale
+        if kind == "cp" and np.all(np.isfinite(G)):
+            tmax = max(bound, cp_discarded_max(data[0], data[1], G, factors))
         if not np.all(np.isfinite(G)):
             raise ValueError(f"chebtucker: the function's values (max |f| = {scale:.3g}) are too close to the float64 "
                              "limit: its Tucker core overflows when scaled back; scale f down (e.g. approximate "
@@ -150,7 +159,10 @@ def _build_at(source, dom, deg, tol, ranks, method, hooi_sweeps, backend, eval_m
         stats.update({"nevals": nevals, "truncation_bound": bound, "truncation_max": tmax, "hooi_sweeps": sweeps,
                       "degree": tuple(deg),
                       "resolved": bool(ok), "value_eps": u, "effective_tol": tol})
-        if options["degree"] == "auto" and not tails_ok:
+        if options["degree"] == "auto" and not tails_ok and stop in ("grid", "memory"):
+            warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)}: {why}; {_SIZE_ADVICE}",
+                          RuntimeWarning, stacklevel=4)
+        elif options["degree"] == "auto" and not tails_ok:
             warnings.warn(f"chebtucker: degree='auto' stopped at degree {tuple(deg)}: {why} (the function may be "
                           "non-smooth, nearly singular or oscillating on the box); split the domain, raise tol, or pass "
                           "degree= explicitly" + _narrow_note(dom), RuntimeWarning, stacklevel=4)

@@ -225,7 +225,8 @@ def adapt(kind, f, dom, tol):
         memory = kind != "cp" and _v.grid_bytes(size, d) > _v.memory_limit()
         if all(ok) or not grow or (kind != "cp" and size > MAX_AUTO_GRID) or memory:
             stop = "" if all(tails_ok) and not missed else "offgrid" if missed else "memory" if (
-                memory and grow and size <= MAX_AUTO_GRID) else "tails"
+                memory and grow and size <= MAX_AUTO_GRID) else "grid" if (grow and kind != "cp"
+                                                                           and size > MAX_AUTO_GRID) else "tails"
             return data, tuple(deg), total, not stop, stop
         for i in grow:
             deg[i] *= 2

@@ -163,10 +163,15 @@ def sampled(name, vals, n, where=None) -> np.ndarray:
 
 def cp(obj, nodes):
     """``obj.cp_factors(nodes)`` -> ``(weights (R,), [U_i (m_i, R)])``, checked."""
+    from ._precision import value_precision
+
     name = f"{type(obj).__name__}.cp_factors"
     out = obj.cp_factors(nodes)
     if not (isinstance(out, tuple) and len(out) == 2):
         raise TypeError(f"{name} must return (weights, [U_1, ..., U_d])")
+    for raw in [out[0]] + (list(out[1]) if isinstance(out[1], (list, tuple)) else []):
+        value_precision(getattr(raw, "dtype", np.float64))    # float32 factors: their precision, as for a float32
+        # f (they climbed to degree 64-512 with a false 'jump or kink' warning: helper-148)
     w = _real(f"{name}: weights", out[0], "a 1-D array")
     if w.ndim != 1 or w.size < 1:
         raise ValueError(f"{name}: weights must be a 1-D array of R >= 1 values, got shape {w.shape}")

@@ -91,3 +91,57 @@ def test_values_all_inverts_the_coefficient_transform(shape):
         V = np.moveaxis(np.tensordot(_cheb.vander(_cheb.points(m - 1) if m > 1 else np.zeros(1), m), V,
                                      axes=([1], [i])), 0, i)
     assert np.allclose(_cheb.values_all(C), V, rtol=0, atol=1e-12)
+
+
+class _ExpSum:
+    """1/(x + y + z + 3.05) in canonical form: 1/s = int_0^inf exp(-s t) dt by the sinc rule t = e^u, h = 0.1
+    (accurate to 4e-13 on s in [0.05, 6.05]), factors exp(-(x + 1) t) so nothing overflows."""
+    h = 0.1
+    u = np.arange(-30.0, 9.0, h)
+
+    def cp_factors(self, nodes):
+        t = np.exp(self.u)
+        return self.h * t * np.exp(-0.05 * t), [np.exp(-np.outer(x + 1.0, t)) for x in nodes]
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_canonical_input_total_covers_the_corner_error(tol):
+    """helper-148: the canonical build's total was 18-22x below the error at (-1, -1, -1)."""
+    ct = solvers.chebtucker(_ExpSum(), DOM, tol=tol)
+    err = _true_max_error(ct, _near_pole)
+    est = ct.error_estimate()
+    assert ct.truncation_max is not None
+    assert 0.8 * err <= est["total"] <= 30 * err + 1e-13
+
+
+def test_an_unmeasured_operand_keeps_the_measured_figures():
+    """a + (a zero made directly) dropped a's measured figure: total 4.8e-7 against 1.9e-5 (helper-148)."""
+    a = solvers.chebtucker(_near_pole, DOM, tol=1e-6)
+    z = solvers.ChebTucker(np.zeros((1, 1, 1)), [np.ones((1, 1))] * 3, DOM)
+    s = a + z
+    err = _true_max_error(s, _near_pole)
+    assert s.error_estimate()["total"] >= 0.8 * err
+    c = solvers.chebtucker(_ExpSum(), DOM, tol=1e-6).truncate(1e-5)
+    assert c.error_estimate()["total"] >= 0.8 * _true_max_error(c, _near_pole)
+
+
+def test_float32_canonical_factors_get_float32_precision():
+    """float32 cp_factors climbed to degree 64 (tol 1e-6) and 512 (tol 1e-12) with a false 'jump or kink' warning;
+    a float32 callable resolves exp at low degree with a 'values came as float32' warning (helper-148)."""
+    class CP32:
+        def cp_factors(self, nodes):
+            return np.array([1.0], np.float32), [np.exp(x)[:, None].astype(np.float32) for x in nodes]
+    with pytest.warns(RuntimeWarning, match="float32"):
+        ct = solvers.chebtucker(CP32(), DOM, tol=1e-12)
+    assert ct.converged and max(ct.stats["degree"]) <= 32
+    P = np.random.default_rng(0).uniform(-1, 1, (2000, 3))
+    assert np.max(np.abs(ct(P) - np.exp(P.sum(1)))) <= 1e-5 * np.exp(3)
+
+
+def test_auto_degree_stopped_by_the_grid_cap_says_so():
+    """exp(-|x|^2) in 6-D stops at degree 8 (17^6 > 2e7 points): the warning said 'non-smooth ... split the
+    domain' (helper-148)."""
+    with pytest.warns(RuntimeWarning) as rec:
+        solvers.chebtucker(lambda X: np.exp(-(X ** 2).sum(1)), [(-1.0, 1.0)] * 6, tol=1e-8)
+    text = " ".join(str(w.message) for w in rec)
+    assert "2e7 points" in text and "degree= explicitly" in text and "split the domain" not in text
