@@ -255,8 +255,18 @@ def printable(text) -> str:
 def numeric_history(history: dict, key):
     """The history ``key`` when it is an array of numbers; None when there is none or it is text."""
     h = history.get(key) if key is not None else None
-    return h if getattr(getattr(h, "dtype", None), "kind", "") in ("b", "i", "u", "f") else None
+    numeric = getattr(getattr(h, "dtype", None), "kind", "") in ("b", "i", "u", "f")
+    return h if numeric and np.ndim(h) == 1 else None     # a 0-d or 2-D one crashed `runs plot` (helper-147)
 
 
-__all__ = ["check_writable", "fmt", "numeric_history", "format_table", "rel_residual", "normalised", "print_result",
+def describe_history(v) -> str:
+    """One line for a stored history: its count, first and last value; the shape of one that is not a series
+    (`runs show` crashed on a 0-d history saved by a caller; helper-147)."""
+    v = np.asarray(v)
+    if v.ndim != 1:
+        return f"not a 1-D series: array shape={v.shape} dtype={v.dtype}"
+    return f"{v.size} values, first {fmt(v[0])}, last {fmt(v[-1])}" if v.size else "empty"
+
+
+__all__ = ["check_writable", "fmt", "numeric_history", "describe_history", "format_table", "rel_residual", "normalised", "print_result",
            "Progress", "progress", "solve_with_progress", "plot_histories", "json_safe", "dumps", "printable"]

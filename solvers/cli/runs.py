@@ -105,8 +105,7 @@ def cmd_runs_show(args) -> int:
         # a failed sweep task stores no x (its traceback is in extras)
         "x": "none" if x is None else f"array shape={x.shape} dtype={x.dtype}" + (
             f" min={x.min():.4g} max={x.max():.4g}" if numeric else ""),
-        "history": {k: (f"{v.size} values, first {_format.fmt(v[0])}, last {_format.fmt(v[-1])}"
-                        if v.size else "empty") for k, v in r.history.items()},
+        "history": {k: _format.describe_history(v) for k, v in r.history.items()},
         "stats": r.stats, "options": r.options, "extras": r.extras, "problem": r.problem, "tags": r.tags,
         "provenance": r.provenance}
     if args.json:
@@ -154,7 +153,10 @@ def cmd_runs_plot(args) -> int:
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if _format.numeric_history(r.history, key) is None:     # (text: a raw float conversion error; helper-140)
-            what = f"no {'numeric ' * (key in r.history)}history {key_arg!r}" if key_arg else "no history"
+            shape = np.shape(r.history[key]) if key in r.history else ()
+            what = (f"no history {key_arg!r}" if key not in r.history else
+                    f"history {key!r} of shape {shape}, not a 1-D series" if len(shape) != 1 else
+                    f"no numeric history {key!r}") if key_arg else "no history"
             print(_format.printable(f"run {r.run_id} has {what}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])

@@ -54,6 +54,17 @@ def into_directory(target, stores: list) -> list[str]:
     return added
 
 
+def _files_bytes(paths) -> int:
+    """The bytes of the distinct files among ``paths`` (what a rewrite copying their runs adds, at most)."""
+    total = 0
+    for p in {str(p) for p in paths}:
+        try:
+            total += os.stat(p).st_size
+        except OSError:
+            pass
+    return total
+
+
 def into_file(target, stores: list) -> list[str]:
     """One atomic rewrite of ``target``'s file (a single-file store) taking in its sidecar's runs
     and the runs of ``stores`` it lacks; then delete the sidecar files it now holds. Returns the
@@ -91,7 +102,7 @@ def into_file(target, stores: list) -> list[str]:
                 src.copy(_checked_run(src, rid, path), runs, name=rid)
             (moved if own else added).append(rid)
 
-    _single.rewrite(target.path, write, target.durable)
+    _single.rewrite(target.path, write, target.durable, extra=_files_bytes(p for p, _, _ in side_runs + external))
     # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
     done = {e["file"] for e in side if e.get("runs")}
     for name in done:
@@ -198,7 +209,7 @@ def salvage(store_class, source, destination) -> dict:
 
     try:
         with _files.Lock(dest._dir.lock_path):
-            return _single.rewrite(dest.path, copy, dest.durable)
+            return _single.rewrite(dest.path, copy, dest.durable, extra=_files_bytes(p for p in files if p.is_file()))
     except BaseException:            # nothing recovered: the new, empty destination goes too (a second try would
         for q in (dest.path, Path(dest._dir.lock_path)):        # refuse it: mode 'w-' creates a new store)
             try:

@@ -94,12 +94,14 @@ def check_name_length(path: Path, extra: int) -> None:
 FREE_SPACE_MARGIN = 1 << 20
 
 
-def check_free_space(folder: Path, need: int, what: str) -> None:
+def check_free_space(folder: Path, need: int, what: str, file_bytes: int | None = None) -> None:
     """An ``OSError(ENOSPC)`` before anything is written when ``folder``'s file system has less than ``need`` bytes
-    plus :data:`FREE_SPACE_MARGIN` free (a file system that cannot say is not checked)."""
+    plus :data:`FREE_SPACE_MARGIN` free (a file system that cannot say is not checked), and an ``OSError(EFBIG)``
+    when the file to write (``file_bytes``, default ``need``) exceeds the process's file-size limit."""
     import errno
     import shutil
 
+    check_file_size_limit(need if file_bytes is None else file_bytes, what)
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
@@ -108,6 +110,24 @@ def check_free_space(folder: Path, need: int, what: str) -> None:
         raise OSError(errno.ENOSPC, f"RunStore: {what} could not be written to {str(folder)!r}: no space left on "
                       f"the device ({free} bytes free, about {need + FREE_SPACE_MARGIN} needed); nothing was "
                       "written, the runs stored before are intact. Free space, or save to another disk")
+
+
+def check_file_size_limit(need: int, what: str) -> None:
+    """An ``OSError(EFBIG)`` before anything is written when the process's file-size limit (``ulimit -f``,
+    ``RLIMIT_FSIZE``) is below ``need`` bytes: HDF5 crashed the process (a segmentation fault at its flush)
+    when a write failed with EFBIG part-way through a file."""
+    import errno
+
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError, AttributeError):
+        return
+    if soft != resource.RLIM_INFINITY and soft >= 0 and need + FREE_SPACE_MARGIN // 16 > soft:
+        raise OSError(errno.EFBIG, f"RunStore: {what} could not be written: it needs about "
+                      f"{need + FREE_SPACE_MARGIN // 16} bytes, above this process's file-size limit of {soft} "
+                      "bytes (ulimit -f / RLIMIT_FSIZE); nothing was written, the runs stored before are intact. "
+                      "Raise the limit (ulimit -f unlimited) and save again")
 
 
 def payload_bytes(p) -> int:

@@ -299,7 +299,8 @@ def write_payload(payload: Payload, path, *, durable: bool = True, compression: 
             raise FileNotFoundError(f"write_run_file: directory {str(path.parent)!r} does not exist")
         if path.exists():
             raise FileExistsError(f"write_run_file: {str(path)!r} exists; a run file is never overwritten")
-    _files.check_free_space(path if in_dir else path.parent, 2 * _files.payload_bytes(payload), "the run")
+    nbytes = _files.payload_bytes(payload)
+    _files.check_free_space(path if in_dir else path.parent, 2 * nbytes, "the run", file_bytes=nbytes)
     for _ in range(100):
         run_id = _new_id()
         final = path / f"{run_id}{RUN_SUFFIX}" if in_dir else path

@@ -178,9 +178,11 @@ def refresh_index(f) -> None:
         ds[:] = data
 
 
-def rewrite(path: Path, write, durable: bool):
+def rewrite(path: Path, write, durable: bool, extra: int = 0):
     """Apply ``write(h5file)`` to a copy of the store file (a new one when missing), refresh its
-    index, ``fsync`` and rename it over ``path``. The caller holds the store's lock."""
+    index, ``fsync`` and rename it over ``path``. ``extra``: the bytes ``write`` adds (the run files
+    it copies in), checked with the copy's size before anything is written (HDF5 aborted the process
+    when the disk filled during a copy). The caller holds the store's lock."""
     if path.exists() and not os.access(path, os.W_OK):      # the copy would keep its mode: named here
         raise PermissionError(errno.EACCES, f"RunStore: the store file {str(path)!r} is read-only, so it cannot be "
                               f"rewritten (runs saved to it stay in its sidecar {str(path) + '.d'!r}, listed with "
@@ -190,7 +192,8 @@ def rewrite(path: Path, write, durable: bool):
     for stale in path.parent.glob(prefix + "*"):
         # under the lock, any temporary copy of the store file belongs to a writer that died
         stale.unlink(missing_ok=True)
-    _files.check_free_space(path.parent, path.stat().st_size if path.exists() else 0, "the rewritten store file")
+    size = path.stat().st_size if path.exists() else 0
+    _files.check_free_space(path.parent, size + int(extra), "the rewritten store file")
     tmp = _runfile.tmp_name(path)
     try:
         if path.exists():

@@ -139,7 +139,7 @@ def _close_open_stores() -> None:
 
 
 #: errors of the compaction at close that leave the runs in the sidecar with a warning (no space, quota)
-_DEFERRABLE = (errno.ENOSPC, errno.EDQUOT)
+_DEFERRABLE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 #: how often a save recreates a sidecar that another process's close removed meanwhile
 SIDECAR_RETRIES = 20
 
@@ -235,10 +235,13 @@ class RunStore(_StoreReading):
                     # every reader lists them; nothing is lost, the rewrite waits (the saves succeeded: raising
                     # here made them look failed, and a retry stored them twice; helper-140)
                     damaged = isinstance(exc, DamagedStoreError)
-                    if not (damaged or getattr(exc, "errno", None) in _DEFERRABLE or "errno = 28" in str(exc)):
+                    too_big = getattr(exc, "errno", None) == errno.EFBIG or "errno = 27" in str(exc)
+                    if not (damaged or too_big or getattr(exc, "errno", None) in _DEFERRABLE
+                            or "errno = 28" in str(exc)):
                         raise
                     fix = ("Move the damaged run file out of the sidecar (RunStore.salvage copies what can be "
-                           "read into a new store), then run" if damaged else "Free space, then run")
+                           "read into a new store), then run" if damaged else "Raise the file-size limit "
+                           "(ulimit -f), then run" if too_big else "Free space, then run")
                     warnings.warn(f"RunStore: compacting {str(self.path)!r} at close failed ({exc}); the runs are "
                                   f"stored in its sidecar {str(self._dir.path)!r} and listed from there. {fix} "
                                   "`newtonkit runs compact` (RunStore.compact())", RuntimeWarning, stacklevel=3)

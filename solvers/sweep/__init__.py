@@ -33,7 +33,7 @@ from __future__ import annotations
 import sys
 import types
 
-from ._cluster import ClusterError, connect, local_cluster, scheduler_address, security_for
+from ._cluster import ClusterError, ClusterLostError, connect, local_cluster, scheduler_address, security_for
 from ._driver import SweepTable, sweep
 from ._store import StoreBusyError, SweepStore
 from ._tasks import Task, load_spec, resolve_factory, tasks_from_spec
@@ -51,4 +51,4 @@ sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["sweep", "Task", "SweepTable", "SweepStore", "load_spec", "tasks_from_spec", "resolve_factory",
            "run_task", "connect", "local_cluster", "security_for",
-           "scheduler_address", "ClusterError", "StoreBusyError"]
+           "scheduler_address", "ClusterError", "ClusterLostError", "StoreBusyError"]

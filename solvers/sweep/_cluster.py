@@ -44,6 +44,40 @@ class ClusterError(RuntimeError):
     """The cluster asked for cannot be used (missing package, refused address, no certificates)."""
 
 
+class ClusterLostError(ClusterError):
+    """The connection to the scheduler was lost (or its tasks were cancelled) mid-sweep. The runs that finished
+    are stored; nothing is stored for the tasks still pending, so running the same sweep again runs them."""
+
+
+def connection_lost(client, exc) -> bool:
+    """Whether a task's failure ``exc`` says the sweep lost its scheduler, not that the task failed: a
+    cancellation (Dask cancels every pending future when the client loses the scheduler, or when the client
+    or another one closes or cancels them), a closed comm, a closed event loop, or a client no longer running.
+    These tasks were stored as failed runs, which a rerun skipped (helper-147)."""
+    from concurrent.futures import CancelledError
+
+    if isinstance(exc, CancelledError) or (type(exc) is RuntimeError and "IOLoop is closed" in str(exc)):
+        return True
+    try:
+        from distributed.comm.core import CommClosedError
+        if isinstance(exc, CommClosedError):
+            return True
+    except ImportError:  # pragma: no cover - distributed is there when a sweep runs
+        pass
+    return getattr(client, "status", "running") not in ("running", "connecting", "newly-created")
+
+
+class _ReconnectNoise(logging.Filter):
+    """Drops the traceback Dask's client logs when its reconnection attempts to a lost scheduler are cancelled
+    at close (a CancelledError over a CommClosedError): the sweep reports the loss itself, in one line."""
+
+    def filter(self, record) -> bool:
+        import asyncio
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
 def machine_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -318,8 +352,14 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
     if address is not None:
         sec = security_for(address, insecure)
         probe(address)
-        with Client(address, security=sec, timeout="20s") as c:
-            yield c
+        quiet = _ReconnectNoise()
+        log = logging.getLogger("distributed.client")
+        log.addFilter(quiet)
+        try:
+            with Client(address, security=sec, timeout="20s") as c:
+                yield c
+        finally:
+            log.removeFilter(quiet)
         return
     lc = local_cluster(n_workers, threads, env=env, cuda=cluster == "cuda")
     try:
@@ -330,4 +370,4 @@ def connect(client=None, scheduler: str | None = None, *, cluster: str | None = 
 
 
 __all__ = ["connect", "probe", "check_arguments", "local_cluster", "security_for", "scheduler_address", "machine_cores",
-           "ClusterError"]
+           "ClusterError", "ClusterLostError", "connection_lost"]

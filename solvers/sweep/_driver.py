@@ -288,7 +288,10 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=No
         st.index(pending)
         bar.close()
         for fut in by_future:   # interrupted: do not leave work behind on a shared scheduler
-            fut.cancel()
+            try:
+                fut.cancel()
+            except Exception:  # noqa: BLE001 - the scheduler is gone: nothing is left behind on it
+                pass
 
 
 def _finished(client, by_future, st, durable, task_timeout):
@@ -301,6 +304,13 @@ def _finished(client, by_future, st, durable, task_timeout):
         try:
             got = fut.result()
         except Exception as exc:  # noqa: BLE001 - worker died too often, retries exhausted: store it
+            if _cluster.connection_lost(client, exc):   # not the task's failure: store nothing, a rerun runs it
+                left = len(chunk) + sum(len(c) for c in by_future.values())
+                raise _cluster.ClusterLostError(
+                    f"sweep: lost the Dask scheduler ({type(exc).__name__}: {exc}); the runs that finished are "
+                    f"stored in {str(st.given)!r}; {left} task(s) had not reported back and no failed run was stored for "
+                    "them (a run a worker still finishes is kept). Run the same sweep again once the scheduler is "
+                    "back: stored runs are skipped, the rest run") from exc
             got = _lost(chunk, st, exc, durable)
         fut.release()
         return got
