@@ -122,7 +122,7 @@ def cmd_runs_show(args) -> int:
 
 
 def _group_of(row: dict, by: str) -> str:
-    if by.startswith("tag:"):
+    if by.startswith("tag:") and len(by) > 4:
         return str(row["tags"].get(by[4:], "-"))
     if by not in row:
         raise UsageError(f"--by {by}: group by one of problem, method, backend, status, converged, tag:KEY")
@@ -148,6 +148,8 @@ def cmd_runs_plot(args) -> int:
         if not rows:
             raise UsageError(f"{args.file} holds no completed runs to plot" +
                              (" that match the filters" if any(v is not None for v in _filters(args).values()) else ""))
+        if args.by:
+            _group_of(rows[0], args.by)        # a wrong --by is named before every run is loaded (helper-147)
         runs = [(r, store.load(r["run_id"])) for r in rows]
     curves = []
     for row, r in runs:

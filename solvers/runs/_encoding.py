@@ -24,6 +24,7 @@ import numpy as np
 
 ATTR_TEXT_LIMIT = 16_000  # longer strings go to a dataset (attributes live in the 64 KiB object header)
 REPR_LIMIT = 2_000
+MAX_RANK = 32             # HDF5's largest dataspace rank (NumPy allows 64)
 KEY_BYTES_LIMIT = 16_000  # a longer name does not fit HDF5's object header
 
 
@@ -120,6 +121,9 @@ def put_mapping(group, mapping: dict, *, compression=None, skip_callables=False,
         if skip_callables and callable(v) and not isinstance(v, np.ndarray):
             skipped.append(key)
             continue
+        if isinstance(v, np.ndarray) and v.ndim > MAX_RANK:       # (h5py: 'Dimensionality is too large')
+            raise ValueError(f"RunStore.save: {orig!r} is an array of {v.ndim} dimensions; HDF5 stores at most "
+                             f"{MAX_RANK}: reshape it (keep its shape as a tuple beside it)")
         if isinstance(v, np.ndarray) and _put_exact_array(group, key, v, encoding, compression):
             continue
         if isinstance(v, np.ndarray) and v.dtype != object:

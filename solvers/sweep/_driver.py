@@ -242,9 +242,9 @@ def _batch_key(chunk, store) -> str:
     return f"newtonkit-sweep-batch-{h}-{hashlib.sha256(str(store.path).encode()).hexdigest()[:8]}"
 
 
-def _n_workers(client) -> int:
+def _n_workers(client, at_least: int = 1) -> int:
     try:
-        return max(1, len(client.scheduler_info().get("workers", {})))
+        return max(at_least, len(client.scheduler_info().get("workers", {})))
     except Exception:  # noqa: BLE001 - an unusual client: no batching information, assume one worker
         return 1
 
@@ -265,6 +265,11 @@ def _run(client, todo, st, *, retries, progress, durable, file_locking, batch=No
     """Submit ``todo`` in batches; yield each summary as it is indexed."""
     if task_timeout is not None:
         _watch.require_nannies(client)
+    if _n_workers(client, at_least=0) == 0:     # an attached scheduler without workers waited silently
+        import warnings
+        warnings.warn(f"sweep: the Dask scheduler {getattr(client.scheduler, 'address', '')} has no workers yet; the "
+                      f"{len(todo)} task(s) wait until one joins (start one with `dask worker ADDRESS`, or stop "
+                      "with Ctrl-C: nothing is stored for tasks not run)", RuntimeWarning, stacklevel=3)
     size = batch_size(len(todo), _n_workers(client), batch)
     by_future = {}
     for i in range(0, len(todo), size):

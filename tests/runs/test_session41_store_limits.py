@@ -128,3 +128,19 @@ def test_runs_plot_skips_a_history_that_is_not_a_series(odd_history_store, tmp_p
     err = capsys.readouterr().err
     assert f"history {metric!r} of shape {shape}, not a 1-D series" in err
     assert "internal error" not in err and "ambiguous" not in err
+
+
+def test_an_array_of_more_dimensions_than_hdf5_holds_is_named(tmp_path):
+    r = solvers.cg(np.eye(3), np.ones(3))
+    r.extras["deep"] = np.zeros((1,) * 33)
+    with RunStore(tmp_path / "runs/", mode="a") as st:
+        with pytest.raises(ValueError, match="'deep' is an array of 33 dimensions; HDF5 stores at most 32"):
+            st.save(r)
+        assert st.list() == []
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.suffix == ".h5" or ".tmp" in p.name]
+
+
+def test_runs_plot_names_a_wrong_by_before_loading(odd_history_store, tmp_path, capsys):
+    p, _ = odd_history_store
+    assert cli.main(["runs", "plot", str(p), "--by", "tag:", "-o", str(tmp_path / "x.png")]) == 2
+    assert "group by one of" in capsys.readouterr().err

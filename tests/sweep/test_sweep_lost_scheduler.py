@@ -126,3 +126,24 @@ def test_cluster_lost_error_is_a_cluster_error():
     from solvers.sweep import ClusterError
 
     assert issubclass(ClusterLostError, ClusterError)
+
+
+def test_a_scheduler_without_workers_is_named_instead_of_a_silent_wait(tmp_path):
+    """helper-147: a sweep attached to a scheduler with no workers waited with no word; now it warns, and runs
+    once a worker joins."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    from solvers.sweep import Task, sweep
+
+    tasks = [Task("nk_sweep_factories:poisson", {"n": 16}, method="cg", backend="numpy")]
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as lc, Client(lc) as c:
+        timer = threading.Timer(2.0, lambda: lc.scale(1))
+        timer.start()
+        try:
+            with pytest.warns(RuntimeWarning, match="has no workers yet"):
+                table = sweep(tasks, store=tmp_path / "runs", client=c)
+        finally:
+            timer.cancel()
+    assert (table.ran, table.errors) == (1, 0)
