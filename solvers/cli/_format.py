@@ -259,6 +259,14 @@ def numeric_history(history: dict, key):
     return h if numeric and np.ndim(h) == 1 else None     # a 0-d or 2-D one crashed `runs plot` (helper-147)
 
 
+def why_not_plotted(history: dict, key) -> str:
+    """Why ``history[key]`` cannot be plotted: missing, not a 1-D series, or not numbers."""
+    if key not in history:
+        return f"no history {key!r}"
+    shape = np.shape(history[key])
+    return f"history {key!r} of shape {shape}, not a 1-D series" if len(shape) != 1 else f"no numeric history {key!r}"
+
+
 def describe_history(v) -> str:
     """One line for a stored history: its count, first and last value; the shape of one that is not a series
     (`runs show` crashed on a 0-d history saved by a caller; helper-147)."""
@@ -268,5 +276,5 @@ def describe_history(v) -> str:
     return f"{v.size} values, first {fmt(v[0])}, last {fmt(v[-1])}" if v.size else "empty"
 
 
-__all__ = ["check_writable", "fmt", "numeric_history", "describe_history", "format_table", "rel_residual", "normalised", "print_result",
+__all__ = ["check_writable", "fmt", "numeric_history", "describe_history", "why_not_plotted", "format_table", "rel_residual", "normalised", "print_result",
            "Progress", "progress", "solve_with_progress", "plot_histories", "json_safe", "dumps", "printable"]

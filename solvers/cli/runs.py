@@ -148,17 +148,13 @@ def cmd_runs_plot(args) -> int:
         if not rows:
             raise UsageError(f"{args.file} holds no completed runs to plot" +
                              (" that match the filters" if any(v is not None for v in _filters(args).values()) else ""))
-        if args.by:
-            _group_of(rows[0], args.by)        # a wrong --by is named before every run is loaded (helper-147)
+        _ = args.by and _group_of(rows[0], args.by)       # a wrong --by named before the runs load (helper-147)
         runs = [(r, store.load(r["run_id"])) for r in rows]
     curves = []
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if _format.numeric_history(r.history, key) is None:     # (text: a raw float conversion error; helper-140)
-            shape = np.shape(r.history[key]) if key in r.history else ()
-            what = (f"no history {key_arg!r}" if key not in r.history else
-                    f"history {key!r} of shape {shape}, not a 1-D series" if len(shape) != 1 else
-                    f"no numeric history {key!r}") if key_arg else "no history"
+            what = _format.why_not_plotted(r.history, key) if key_arg else "no history"
             print(_format.printable(f"run {r.run_id} has {what}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])
