@@ -13,9 +13,10 @@ from . import _common as C
 
 #: a maxiter exit whose residual ended above this multiple of the initial one says that A may not be SPD
 GREW_FACTOR = 10.0
-#: a breakdown (p^T A p <= 0) after the residual grew past this multiple of the initial one returns the start
-#: (a singular A with b outside its range; below it, as on an indefinite A, the iterate before the step)
-BREAKDOWN_WORSE = 1e3
+#: a breakdown (p^T A p <= 0) whose iterate's residual is above this multiple of the initial one returns the start,
+#: the better of the two (a singular A with b outside its range; an indefinite A). 1e3 returned an iterate 900x
+#: worse than the start on a pure-Neumann problem with b off its range by 1e-6 (helper-150)
+BREAKDOWN_WORSE = 1.0
 #: a breakdown r^T M r <= 0 at a recursive residual below this times ||b|| is rounding, not a non-SPD M
 ROUNDING_LEVEL = 1e-15
 #: how many times CG restarts from the true residual after a false claim of convergence

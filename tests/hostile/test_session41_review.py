@@ -29,3 +29,31 @@ def test_a_helpful_preconditioner_keeps_the_plain_advice():
     A, b = _laplacian(n), np.ones(n)
     r = solvers.cg(A, b, M=solvers.linear.jacobi(A), rtol=1e-12, maxiter=20)
     assert not r.converged and "did not fall" not in r.message
+
+
+def _neumann(n=32, off=1e-6):
+    T = sp.diags([-np.ones(n - 1), np.r_[1, 2 * np.ones(n - 2), 1], -np.ones(n - 1)], [-1, 0, 1]) * (n + 1) ** 2
+    A = (sp.kron(T, sp.identity(n)) + sp.kron(sp.identity(n), T)).tocsr()
+    b = np.random.default_rng(0).standard_normal(n * n)
+    return A, b - b.mean() + off
+
+
+def test_cg_breakdown_on_an_inconsistent_neumann_problem_returns_the_better_start():
+    """b off the range of a pure-Neumann A by 1e-6: CG broke down with an iterate 900x worse than its start and
+    returned it (helper-150). Reference: the start x = 0 has residual ||b||."""
+    A, b = _neumann()
+    r = solvers.cg(A, b, rtol=1e-8, maxiter=2000)
+    assert r.status == "breakdown" and not r.converged
+    assert np.linalg.norm(b - A @ r.x) <= np.linalg.norm(b) * (1 + 1e-12)
+    assert "b - mean(b)" in r.message and "starting point" in r.message
+
+
+def test_minres_stagnation_on_an_inconsistent_system_is_not_called_rounding():
+    """Its message gave the drifted last iterate's residual (2e10 ||b||) as 'about the rounding level'. Reference:
+    the least-squares residual of b, |mean(b)| sqrt(N) (the component of b along the constant null vector)."""
+    A, b = _neumann()
+    r = solvers.minres(A, b, rtol=1e-8, maxiter=2000)
+    assert not r.converged
+    assert "rounding level" not in r.message and "recurrence no longer describes" in r.message
+    ls = abs(b.mean()) * np.sqrt(b.size)
+    assert np.linalg.norm(b - A @ r.x) <= 10 * ls
