@@ -17,6 +17,8 @@ GREW_FACTOR = 10.0
 #: the better of the two (a singular A with b outside its range; an indefinite A). 1e3 returned an iterate 900x
 #: worse than the start on a pure-Neumann problem with b off its range by 1e-6 (helper-150)
 BREAKDOWN_WORSE = 1.0
+#: below this many iterations a grown residual is not taken as evidence that A or M is not positive definite
+FEW_ITERATIONS = 10
 #: a breakdown r^T M r <= 0 at a recursive residual below this times ||b|| is rounding, not a non-SPD M
 ROUNDING_LEVEL = 1e-15
 #: how many times CG restarts from the true residual after a false claim of convergence
@@ -145,6 +147,11 @@ def _grew(R, k, rnorm, r0, Aap, lanczos):
     if spread is not None and spread >= need:       # (CG's estimate missed it: an SPD Poisson matrix with k
         return head + (f"A passed a symmetry probe and its diagonal spans a factor {spread:.1e}, so cond(A) is at "
                        f"least that, enough to explain the growth {why}")    # jumping 1e-6 .. 1e6; helper-137)
+    if k < FEW_ITERATIONS:     # (an SPD A of cond 1e6 at maxiter=1 was told it may not be definite: helper-149)
+        return head + (f"A passed a symmetry probe; after {k} iteration(s) CG's coefficients cannot tell an "
+                       f"ill-conditioned {what} (CG minimises the A-norm of the error; its residual can grow by up "
+                       "to sqrt(cond)) from one that is not positive definite. Raise maxiter, use " + advice
+                       + ", or solvers.minres, which minimises the residual")
     return head + ("A passed a symmetry probe, but A or M may not be positive definite (or M not symmetric), which "
                    "CG needs: for a symmetric indefinite A use solvers.minres, for any other solvers.gmres")
 

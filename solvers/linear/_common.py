@@ -172,10 +172,10 @@ def finish(method, sysm: System, x, status, nit, hist: History, timer, tol, rnor
                  "a preconditioner (M=solvers.linear.jacobi(A) / solvers.linear.chebyshev(A) / solvers.multigrid(A))")
         msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
                f"{tol:.3e}. Try {try_m}, a larger maxiter or a looser rtol")
-        if sysm.M_raw is not None and residuals.size > 1 and rnorm >= residuals[0] > 0:
-            msg += (f". The residual did not fall over the run ({residuals[0]:.3e} at the start), so M did not "
-                    "help: check that M approximates A^-1 and is well scaled (a diagonal M whose entries span many "
-                    "orders of magnitude stalls the iteration), or solve without M")    # (helper-146)
+        if sysm.M_raw is not None and nit >= 10 and residuals.size > 1 and rnorm >= residuals[0] > 0:
+            msg += (f". The residual did not fall over {nit} iterations ({residuals[0]:.3e} at the start): M may be "
+                    "badly scaled or not approximate A^-1 (a diagonal M whose entries span many orders of "
+                    "magnitude stalls the iteration), or A is ill-conditioned beyond what M corrects")  # (helper-146)
         if sysm.rtol < 1e-14 and sysm.atol == 0.0 and rnorm <= 1e-12 * sysm.bmax * math.sqrt(max(sysm.n, 1)):
             msg = (f"{method}: not converged after maxiter={nit} iterations, residual {rnorm:.3e} > tolerance "
                    f"{tol:.3e}: rtol = {sysm.rtol:.1e} asks for less than double precision's rounding of the residual "

@@ -358,3 +358,12 @@ def reraise_inner(e, method, inner, step, who):
         e.add_note(f"({method}: raised during the inner {inner} solve of step {step}, by F, jvp, jac or M)")
     raise e
 
+
+def satisfied_at_x0(method: str, finf: float, target: float) -> str:
+    """The message of a root-finding run whose x0 already meets the (absolute) target, with the caution that a
+    small-scaled F passes anywhere (``1e-12 (x - 5)`` from 0 was 'converged' with no word: helper-149)."""
+    msg = f"{method}: x0 already satisfies ||F||_inf = {finf:.3e} <= {target:.3e}"
+    if finf > 0:
+        msg += ("; caution: the tolerance is absolute, so if F is scaled small x0 may pass far from a root: "
+                "rescale F or lower tol")
+    return msg

@@ -231,7 +231,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
         # true by the (absolute) measure; say so, since an objective scaled small passes it anywhere
         status0, msg0 = second_order(0, converged_msg(0) + (
             " at the starting point (tol is absolute: if the objective or constraints are scaled small, here "
-            f"||grad f(x0)|| = {float(xp.linalg.norm(p.g)):.2e}, any point may pass; then lower tol or rescale)"))
+            f"||grad f(x0)|| = {ev.user_f(float(xp.linalg.norm(p.g))):.2e}, any point may pass; then lower tol or rescale)"))
         return finish(status0, 0, msg0)
 
     status, msg, k = Status.MAXITER, "", 0

@@ -30,7 +30,7 @@ from .. import backends as _backends
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import ConstantForcing, EisenstatWalker, fresh
 from .linesearch import armijo_backtracking
-from ._newton_parts import reraise_inner
+from ._newton_parts import reraise_inner, satisfied_at_x0
 from ..operators.base import FunctionOperator
 from .._scalar import unwrap
 
@@ -331,7 +331,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
                            provenance=timer.provenance())
 
     if finf <= target:
-        return result(Status.CONVERGED, 0, f"{_METHOD}: x0 already satisfies ||F||_inf = {finf:.3e} <= {target:.3e}")
+        return result(Status.CONVERGED, 0, satisfied_at_x0(_METHOD, finf, target))
 
     inner_kw = {}
     if inner == "gmres":             # at most inner_maxiter (default 10 n) iterations, in cycles of 30 (of n

@@ -20,7 +20,7 @@ def test_a_preconditioner_that_does_not_help_is_named(method):
     d[3] = 1e-300
     r = getattr(solvers, method)(A, b, M=sp.diags(d), rtol=1e-10)
     assert not r.converged and r.status == "maxiter"
-    assert "did not fall" in r.message and "well scaled" in r.message
+    assert "did not fall" in r.message and "badly scaled" in r.message
     assert r.history["residual"][0] == pytest.approx(np.linalg.norm(b), rel=1e-12)
 
 
@@ -57,3 +57,35 @@ def test_minres_stagnation_on_an_inconsistent_system_is_not_called_rounding():
     assert "rounding level" not in r.message and "recurrence no longer describes" in r.message
     ls = abs(b.mean()) * np.sqrt(b.size)
     assert np.linalg.norm(b - A @ r.x) <= 10 * ls
+
+
+def test_cg_after_one_iteration_does_not_call_an_spd_matrix_indefinite():
+    """An SPD 2 x 2 of cond 1e6 at maxiter=1: 'A or M may not be positive definite' (helper-149). Reference: its
+    eigenvalues are 1 and 1e6 by construction, and CG converges in 2 iterations."""
+    Q = np.array([[1, 1], [-1, 1]]) / np.sqrt(2)
+    A = Q @ np.diag([1.0, 1e6]) @ Q.T
+    b = Q @ np.array([1.0, 1e-2])
+    r = solvers.cg(A, b, maxiter=1)
+    assert not r.converged and "may not be positive definite" not in r.message and "Raise maxiter" in r.message
+    assert solvers.cg(A, b).converged
+
+
+def test_sketched_newton_caution_quotes_the_problems_own_gradient():
+    """The caution printed the internally rescaled gradient (2.45e-2) for a problem whose gradient is 8.5e-20
+    (helper-149). Reference: ||grad f(0)|| = 2 s ||(-3, -3)|| = 6 sqrt(2) s."""
+    from problems.nlp import EqualityConstrainedProblem
+
+    s = 1e-20
+    pr = EqualityConstrainedProblem(lambda x: s * ((x - 3) ** 2).sum(), lambda x: s * 2 * (x - 3),
+                                    lambda x: s * np.array([x[0] + x[1] - 1]), lambda x: s * np.array([[1.0, 1]]),
+                                    lambda x, lam: 2 * s * np.eye(2), np.zeros(2))
+    r = solvers.sketched_newton(pr, seed=0)
+    assert f"||grad f(x0)|| = {6 * np.sqrt(2) * s:.2e}" in r.message, r.message
+
+
+def test_newton_krylov_at_x0_carries_the_absolute_tol_caution():
+    """F = 1e-12 (x - 5) from x0 = 0: converged at x0 with no caution (helper-149); the root is 5."""
+    r = solvers.newton_krylov(lambda x: 1e-12 * (x - 5), np.zeros(3))
+    assert r.converged and r.nit == 0 and "caution" in r.message and "rescale F" in r.message
+    r = solvers.newton_krylov(lambda x: x - 5, np.full(3, 5.0))      # an exact root: no caution
+    assert r.converged and "caution" not in r.message
