@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from solvers._masks import refuse_masked
+
 
 class ProblemTooLargeError(MemoryError, ValueError):
     """The problem would need more memory than this machine has (raised before allocating).
@@ -89,6 +91,7 @@ def real_array(name: str, v, *, ndims=None, finite: bool = True, nonneg: bool = 
     if hasattr(v, "toarray") and hasattr(v, "nnz"):     # scipy.sparse: np.asarray made a 0-d object array
         raise TypeError(f"{name} must be a dense real {what}, got a scipy.sparse {type(v).__name__}; pass "
                         f"{name}.toarray() (every entry of it is used)")
+    refuse_masked(name, v)
     if type(v).__module__.startswith("cupy"):
         v = v.get()
     try:

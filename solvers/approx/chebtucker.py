@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from .._masks import refuse_masked
 from ..backends import get_backend
 from ..results import Status
 from . import _algebra, _calls, _cheb, _persist, _sample, _table, _tucker
@@ -152,6 +153,7 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
         f(x_{1 j_1}, ..., x_{d j_d})``; the degree of mode ``i`` is ``values.shape[i] - 1``);
         the other options as in :func:`chebtucker`."""
         dom = _v.domain(domain)
+        refuse_masked("values", values)
         V = _v._real("values", values, "a d-dimensional array")
         if V.ndim != dom.shape[0] or min(V.shape) < 2:
             raise ValueError(f"values must be a {dom.shape[0]}-d array with >= 2 points per mode, got shape {V.shape}")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backends as _backends
+from .._masks import refuse_masked
 from .._scalar import unwrap
 from ..operators import base as _ops
 
@@ -72,6 +73,7 @@ def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True, grid
     operator's grid shape (a stencil operator's ``grid_shape``), also accepted for ``v`` (flattened in C order:
     the layout the operator and ``solvers.solve``'s grid-shaped solutions use)."""
     xp = be.xp
+    refuse_masked(name, v)
     if not hasattr(v, "shape"):
         v = np.asarray(v)
     if _is_complex_dtype(v.dtype):

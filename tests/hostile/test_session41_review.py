@@ -89,3 +89,30 @@ def test_newton_krylov_at_x0_carries_the_absolute_tol_caution():
     assert r.converged and r.nit == 0 and "caution" in r.message and "rescale F" in r.message
     r = solvers.newton_krylov(lambda x: x - 5, np.full(3, 5.0))      # an exact root: no caution
     assert r.converged and "caution" not in r.message
+
+
+_RNG_A = np.random.default_rng(0).random((8, 8))
+
+
+@pytest.mark.parametrize("entry", ["from_grids", "from_points", "from_values", "cg", "control"])
+def test_masked_arrays_with_masked_entries_are_refused_by_name(entry):
+    """These used the values under the mask silently (helper-149), where EntropicOT(C) refused them."""
+    from problems.ot import EntropicOT
+    from problems.pde import PoissonControl
+
+    A = _RNG_A
+    call, name = {
+        "from_grids": (lambda: EntropicOT.from_grids(np.ma.masked_greater(A, .9), A), "density_a"),
+        "from_points": (lambda: EntropicOT.from_points(np.ma.masked_greater(A[:, :2], .9), A[:, :2]), "x"),
+        "from_values": (lambda: solvers.ChebTucker.from_values(np.ma.masked_greater(A, .9), [[0, 1], [0, 1]]),
+                        "values"),
+        "cg": (lambda: solvers.cg(np.eye(3), np.ma.masked_array([1.0, 2, 3], mask=[0, 1, 0])), "b"),
+        "control": (lambda: PoissonControl(4, y_desired=np.ma.masked_greater(A[:4, :4], .5)), "y_desired"),
+    }[entry]
+    with pytest.raises(TypeError, match=f"{name} is a masked array with .* masked entries"):
+        call()
+
+
+def test_a_masked_array_without_masked_entries_is_its_data():
+    r = solvers.cg(np.diag([1.0, 2, 4]), np.ma.masked_array([1.0, 2, 4], mask=[0, 0, 0]))
+    assert r.converged and np.allclose(r.x, 1.0, atol=1e-12)
