@@ -125,16 +125,24 @@ def security_for(address: str, insecure: bool = False):
     if scheme not in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
         raise ClusterError(f"scheduler address {address!r}: unknown protocol {scheme!r}; a Dask scheduler listens on "
                            "tcp://host:port or tls://host:port")
-    if scheme == "tls":
+    if scheme == "ucx" and not any(_importable(m) for m in ("distributed_ucxx", "ucp")):
+        raise ClusterError(f"scheduler address {address!r}: ucx:// needs Dask's UCX comm (pip install "
+                           "distributed-ucxx), which is not installed here")
+    if scheme in ("tls", "wss"):   # (wss is TLS too: it was refused as clear text)
         sec = Security()   # from dask config: distributed.comm.tls.*
         if not sec.tls_ca_file:
             raise ClusterError(
-                f"{address}: a tls:// scheduler needs certificates from the Dask config; set "
+                f"{address}: a {scheme}:// scheduler needs certificates from the Dask config; set "
                 "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key "
                 "(e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE=ca.pem DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=... "
                 "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=...)")
         return sec
-    if scheme == "inproc":
+    if scheme == "inproc":       # a scheduler in this process (LocalCluster(processes=False)); from another
+        parts = loc.split("/")   # one, Dask raised an unpacking error (helper-149)
+        if len(parts) != 3 or parts[1] != str(os.getpid()):
+            raise ClusterError(f"scheduler address {address!r}: an inproc:// address (host/pid/n) names a scheduler "
+                               "inside one process, reachable only from that process (pass its client: "
+                               "sweep(client=...)); a scheduler elsewhere listens on tcp:// or tls://")
         return None
     try:
         host, port = parse_host_port(loc)
@@ -148,6 +156,15 @@ def security_for(address: str, insecure: bool = False):
             f"Use tls://{loc} with certificates in the Dask config (distributed.comm.tls.*), or pass "
             "insecure=True (--insecure) if this network is yours alone")
     return None
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def check_arguments(client=None, scheduler=None, *, cluster=None, n_workers=None, threads=None,

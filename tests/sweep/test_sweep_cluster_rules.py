@@ -1,4 +1,6 @@
 """Which cluster a sweep reaches, and the rule that a shared cluster is not reached in clear text."""
+import os
+
 import pytest
 
 pytest.importorskip("distributed")
@@ -10,9 +12,20 @@ from solvers.sweep._cluster import _is_loopback, local_cluster  # noqa: E402
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "tcp://localhost:8786", "tcp://[::1]:8786",
-                                     "127.0.0.5:8786", "inproc://10.0.0.1/1/2"])
+                                     "127.0.0.5:8786", f"inproc://10.0.0.1/{os.getpid()}/2"])
 def test_clear_text_to_this_machine_is_allowed(address):
     assert security_for(address) is None
+
+
+@pytest.mark.parametrize("address, match", [("inproc://x", "inside one process"),
+                                            ("inproc://10.0.0.1/1/2", "inside one process"),
+                                            ("wss://10.0.0.1:8786", "wss:// scheduler needs certificates")])
+def test_addresses_that_cannot_be_reached_are_named(address, match):
+    """inproc:// from another process gave Dask's 'not enough values to unpack'; wss:// (TLS) was refused as
+    clear text (helper-149)."""
+    with dask.config.set({"distributed.comm.tls.ca-file": None}):
+        with pytest.raises(ClusterError, match=match):
+            security_for(address)
 
 
 @pytest.mark.parametrize("address", ["tcp://10.1.2.3:8786", "tcp://192.0.2.7:8786", "ws://8.8.8.8:80",
