@@ -27,7 +27,8 @@ def cmd_info(args) -> int:
     opt = [f"{mod} {'yes' if importlib.util.find_spec(mod) is not None else 'no'}" for mod in OPTIONAL]
     print("optional: " + ", ".join(opt))
     env = os.environ.get("NEWTONKIT_NUM_THREADS")
-    print(f"threads:  {threads} (NEWTONKIT_NUM_THREADS={env if env is not None else 'unset'})")
+    capped = "; capped at NUMBA_NUM_THREADS" if env and env.strip().isdigit() and int(env) > threads else ""
+    print(f"threads:  {threads} (NEWTONKIT_NUM_THREADS={env if env is not None else 'unset'}{capped})")
     libs = _blasinfo.blas_libraries()
     for k, lib in enumerate(libs):
         print(("blas:     " if k == 0 else "          ") + _blasinfo.describe(lib))

@@ -314,8 +314,8 @@ def sinkhorn(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-
         are accurate to about 1e-7.
     callback : callable, optional
         ``callback(intermediate_result)`` at every check, with ``f``, ``g``, ``marginal_error``,
-        ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (the live potentials: copy them
-        to keep them); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run. Between two
+        ``eps`` (the current stage's), ``nit`` and ``x = [f, g]`` (copies of the potentials, as
+        every array field: keep or change them freely); ``callback(xk)`` receives ``x``. Raising StopIteration stops the run. Between two
         calls the pair may move by a constant, ``(f - c, g + c)`` (the same plan; see the module notes).
     backend : str or Backend, optional
 
