@@ -150,7 +150,8 @@ class Poisson:
     Notes
     -----
     ``solvers.solve(p, method="cg", precond="mg")`` solves it; ``res.x`` has ``shape``.
-    Preconditioners: ``"mg"`` (geometric multigrid V-cycle), ``"jacobi"``, ``"chebyshev"``.
+    Preconditioners: ``"mg"`` (multigrid: a geometric V-cycle, or a Galerkin W-cycle for jumping ``k``),
+    ``"jacobi"``, ``"chebyshev"``.
     The problem pickles (for process pools and Dask) when ``f``, ``g``, ``k`` are
     constants, module-level functions or callable objects, as in
     :meth:`manufactured`; operators cached per backend are not shipped.
@@ -316,7 +317,7 @@ class Poisson:
         return b.reshape(-1)
 
     def preconditioner(self, name, backend=None):
-        """``"mg"`` (geometric multigrid), ``"jacobi"`` or ``"chebyshev"`` for this problem's operator."""
+        """``"mg"`` (multigrid, :func:`solvers.multigrid`), ``"jacobi"`` or ``"chebyshev"`` for this problem's operator."""
         if not isinstance(name, str) or name not in self.preconditioners:
             raise ValueError(f"preconditioner name must be one of {', '.join(map(repr, self.preconditioners))} "
                              f"(or precond=None in solvers.solve), got {name!r:.60}")

@@ -269,7 +269,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                     cnt["restarts"] += 1
                     floor[:] = [rnorm, itn, 1]
                     continue
-                if rnorm > LOST_TOUCH * floor[0]:   # not rounding: x drifted from the recurrence (helper-150)
+                if rnorm > LOST_TOUCH * floor[0] and rnorm > FLOOR_LEVEL * max(R.bnorm, cycle_r0):
+                    # not rounding: x drifted from the recurrence (helper-150)
                     return best_of(x, Status.STAGNATED, itn, rnorm, (
                         f"stagnated at iteration {itn}: the MINRES recurrence's residual fell to "
                         f"{R.unscale(floor[0]):.3e} ({floor[0] / R.bnorm:.1e} of ||b||) and stopped falling, but the "

@@ -285,10 +285,11 @@ class MultigridPreconditioner(LinearOperator):
         self.nus = [int(sched[min(l, len(sched) - 1)]) for l in range(len(self.levels))]
         nlast = int(np.prod(self.levels[-1].shape))
         if nlast > _DENSE_MAX:
-            raise ValueError(f"max_levels={max_levels} stops the coarsening at {self.levels[-1].shape} = {nlast} "
-                             f"points, too many for the exact coarsest solve (a dense {nlast}^2 inverse, "
-                             f"{8 * nlast ** 2 / 2 ** 30:.1f} GiB; the limit is {_DENSE_MAX} points): raise max_levels "
-                             f"(or keep max_coarse <= {_DENSE_MAX})")
+            who = (f"max_levels={max_levels}", "raise max_levels") if len(self.levels) >= max_levels else (
+                f"max_coarse={max_coarse}", f"keep max_coarse <= {_DENSE_MAX}")     # (named max_levels: helper-150)
+            raise ValueError(f"{who[0]} stops the coarsening at {self.levels[-1].shape} = {nlast} points, too many "
+                             f"for the exact coarsest solve (a dense {nlast}^2 inverse, {8 * nlast ** 2 / 2 ** 30:.1f} "
+                             f"GiB; the limit is {_DENSE_MAX} points): {who[1]}")
         C = self.levels[-1].A.to_csr().toarray()
         Cinv = _setup.spd_inverse(C)
         self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
@@ -436,7 +437,8 @@ class MultigridPreconditioner(LinearOperator):
 
 def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
               coarsening: str = "auto", cycle: str = "auto", fmg_start="auto") -> MultigridPreconditioner:
-    """Geometric multigrid V-cycle preconditioner for a structured-grid stencil operator.
+    """Multigrid preconditioner for a structured-grid stencil operator: a geometric V-cycle, or a Galerkin W-cycle
+    for jumping coefficients and indefinite shifts (``coarsening`` / ``cycle``, "auto" by default).
 
     Parameters
     ----------
@@ -457,7 +459,7 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         default keeps that inverse cheap to build: 500 (the earlier default) left
         7^3 / 15^2 coarsest grids whose inverse took 1-4 ms of the set-up (a 2-D
         1024^2 MG-CG solve 110 -> 87 ms at 1 thread with 100; iterations unchanged
-        or one fewer).
+        or one fewer). At most 8000 points are solved so (a larger coarsest grid is refused).
     max_levels : int, default 20
     coarsening : {"auto", "geometric", "galerkin"}, default "auto"
         ``"geometric"``: rediscretised coarse operators and linear interpolation
@@ -485,8 +487,9 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
     Returns
     -------
     MultigridPreconditioner
-        A symmetric positive definite :class:`~solvers.operators.LinearOperator`
-        (``matvec``, ``matvec_into``), usable as ``M=`` in CG.
+        A symmetric :class:`~solvers.operators.LinearOperator` (``matvec``, ``matvec_into``), positive
+        definite for an SPD ``A`` and usable as ``M=`` in CG; for an indefinite shifted ``A`` its
+        ``positive_definite`` is False (use it with minres or gmres).
     """
     return MultigridPreconditioner(A, nu=nu, max_coarse=max_coarse, max_levels=max_levels,
                                    coarsening=coarsening, cycle=cycle, fmg_start=fmg_start)

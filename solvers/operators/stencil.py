@@ -85,9 +85,7 @@ class StencilOperator(LinearOperator):
         shape = _check_shape(shape)
         be = _backends.get_backend(backend)
         d = len(shape)
-        if isinstance(h, numbers.Real):
-            h = (float(h),) * d
-        h = tuple(float(x) for x in h)
+        h = _spacing(h, d)
         if len(h) != d or not all(np.isfinite(x) and x > 0 for x in h):
             raise ValueError(f"h must be a positive spacing or one per axis ({d}), got {h!r}")
         super().__init__((int(np.prod(shape)),) * 2, np.float64, be, symmetric=True)
@@ -119,9 +117,15 @@ class StencilOperator(LinearOperator):
             kmin = min(float(xp.min(ka)) for ka in faces)
             if not (np.isfinite(kmin) and kmin > 0) or not all(bool(xp.all(xp.isfinite(ka))) for ka in faces):
                 raise ValueError("k must be finite and > 0 on every face; got a non-positive or non-finite value")
+            if kmin < _TINY:         # (1/k overflowed: every preconditioned solve ended 'nonfinite'; helper-150)
+                raise ValueError(f"k has face values below {_TINY:.1e}, the smallest normal double (min k = "
+                                 f"{kmin:.1e}), so 1/k overflows in the preconditioners: rescale k (and f) by a "
+                                 "common factor")
             self.k = tuple(faces)
         if getattr(shift, "ndim", None) == 0:      # a 0-d array: the scalar it holds
             shift = _real_scalar("shift", shift)
+        if isinstance(shift, (bool, np.bool_)):     # (True was read as 1.0, though k=True is refused)
+            raise TypeError(f"shift must be a real number or a real array of shape {shape}, got the bool {shift!r}")
         if shift is None:
             self.shift = None
             smin = 0.0
@@ -373,6 +377,29 @@ _TINY = float(np.finfo(np.float64).tiny)    # smallest normal double: weights be
 _SCALE_MSG = ("k / h^2 over- or underflows in double precision (k = {k}, h = {h}): the stencil weights "
               "must be finite and positive; rescale the problem (multiply k and f by one factor, or change the "
               "length unit of the domain)")
+
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _spacing(h, d: int) -> tuple:
+    """``h`` as ``d`` floats: a real number (or 0-d array) for every axis, or a sequence of ``d`` real numbers;
+    a ``TypeError`` naming ``h`` otherwise (a string or bytes was read as its characters, a dict as its keys,
+    a bool ``shift=True`` as 1; helper-150)."""
+    if getattr(h, "ndim", None) == 0:
+        h = _real_scalar("h", h)
+    if isinstance(h, numbers.Real) and not isinstance(h, (bool, np.bool_)):
+        return (float(h),) * d
+    if isinstance(h, (str, bytes, dict, numbers.Number, bool, np.bool_)) or not hasattr(h, "__len__"):
+        raise TypeError(f"h must be a positive grid spacing or a sequence of {d} (one per axis), got "
+                        f"{type(h).__name__} {h!r:.40}")
+    out = []
+    for x in h:
+        x = _real_scalar("h", x) if getattr(x, "ndim", None) == 0 else x
+        if not isinstance(x, numbers.Real) or isinstance(x, (bool, np.bool_)):
+            raise TypeError(f"h must hold real numbers (one spacing per axis), got {type(x).__name__} {x!r:.40}")
+        out.append(float(x))
+    return tuple(out)
 
 
 def _real_scalar(name, v):

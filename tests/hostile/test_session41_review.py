@@ -116,3 +116,44 @@ def test_masked_arrays_with_masked_entries_are_refused_by_name(entry):
 def test_a_masked_array_without_masked_entries_is_its_data():
     r = solvers.cg(np.diag([1.0, 2, 4]), np.ma.masked_array([1.0, 2, 4], mask=[0, 0, 0]))
     assert r.converged and np.allclose(r.x, 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("h", ["11", b"\x02\x03", {1: 2, 3: 4}, 0.1j, True])
+def test_stencil_spacing_is_validated_by_name(h):
+    """A string was read as its characters ('11' -> (1.0, 1.0)), a dict as its keys, a 0-d array or complex gave
+    'iteration over a 0-d array' (helper-150)."""
+    from solvers.operators import StencilOperator
+
+    with pytest.raises(TypeError, match="^h must"):
+        StencilOperator((4, 4), h)
+
+
+def test_stencil_spacing_accepts_a_0d_array_and_refuses_a_bool_shift():
+    from solvers.operators import StencilOperator
+
+    assert StencilOperator((4, 4), np.array(0.25)).h == (0.25, 0.25)
+    with pytest.raises(TypeError, match="shift .* bool"):
+        StencilOperator((4, 4), 0.1, shift=True)
+
+
+def test_multigrid_names_max_coarse_when_it_is_the_cause():
+    from problems.pde import Poisson
+
+    with pytest.raises(ValueError, match=r"^max_coarse=1000000 stops .* keep max_coarse <= 8000"):
+        solvers.multigrid(Poisson((128, 128)).operator(), max_coarse=10 ** 6)
+
+
+def test_a_subnormal_coefficient_is_refused_at_construction():
+    """k = 1e-310 on half the box: accepted, then every preconditioned solve ended 'nonfinite' with 'check A and M'
+    (helper-150); k = 1e-300 still solves (reference: the solve's own converged residual, recomputed)."""
+    from problems.pde import Poisson
+
+    def k(lo):
+        return lambda x, y: np.where(x < .5, 1.0, lo)
+
+    with pytest.raises(ValueError, match="smallest normal double"):
+        Poisson((32, 32), k=k(1e-310)).operator()
+    p = Poisson((32, 32), k=k(1e-300))
+    r = solvers.solve(p, precond="mg")
+    A, b = p.csr(), p.rhs()
+    assert r.converged and np.linalg.norm(b - A @ np.ravel(r.x)) <= 1e-6 * np.linalg.norm(b)
