@@ -29,6 +29,8 @@ def into_directory(target, stores: list) -> list[str]:
         src, where = open_source(s)
         with src:
             _checked_run(src, s["run_id"], where)
+    sizes = _runs_bytes([(s["_path"], s["run_id"]) for s in todo])     # (unchecked: a raw errno 27; helper-151)
+    _files.check_free_space(target._dir.path, sum(sizes), "the merged runs", file_bytes=max(sizes, default=0))
     for s in todo:
         if s["run_id"] in known:  # the same run in two sources
             continue
@@ -63,6 +65,45 @@ def _files_bytes(paths) -> int:
         except OSError:
             pass
     return total
+
+
+def _runs_bytes(runs) -> list[int]:
+    """The bytes each run ``(path, run_id)`` takes in its file (its datasets' storage plus an entry's overhead per
+    object), read from the metadata: a merge or compaction checks the room for the runs it copies, not for whole
+    source files (a merge adding nothing was refused as needing both stores' sizes; helper-151)."""
+    out = []
+    for path, rid in runs:
+        total = [_files.ENTRY_BYTES]
+
+        def add(_name, obj):
+            total[0] += _files.ENTRY_BYTES + (obj.id.get_storage_size() if isinstance(obj, h5py.Dataset) else 0)
+
+        try:
+            with h5py.File(path, "r") as f:
+                g = f.get(f"runs/{rid}")
+                if g is not None:
+                    g.visititems(add)
+        except (OSError, KeyError, RuntimeError):
+            pass            # unreadable here: the copy names the damage
+        out.append(total[0])
+    return out
+
+
+def _held(path: Path) -> set:
+    """The ids of the complete runs in the store file ``path`` (none when it does not exist)."""
+    if not path.exists():
+        return set()
+    out = set()
+    with h5py.File(path, "r") as f:
+        runs = f.get("runs")
+        for k in (runs if isinstance(runs, h5py.Group) else ()):
+            try:                 # a soft or external link there is not a run of the file (helper-129's links)
+                g = runs.get(k) if isinstance(runs.get(k, getlink=True), h5py.HardLink) else None
+            except (OSError, RuntimeError, KeyError):
+                g = None
+            if isinstance(g, h5py.Group) and bool(g.attrs.get("complete", False)):
+                out.add(k)
+    return out
 
 
 def into_file(target, stores: list) -> list[str]:
@@ -102,7 +143,9 @@ def into_file(target, stores: list) -> list[str]:
                 src.copy(_checked_run(src, rid, path), runs, name=rid)
             (moved if own else added).append(rid)
 
-    _single.rewrite(target.path, write, target.durable, extra=_files_bytes(p for p, _, _ in side_runs + external))
+    held = _held(target.path)
+    extra = sum(_runs_bytes([(p, s["run_id"]) for p, s, _ in side_runs + external if s["run_id"] not in held]))
+    _single.rewrite(target.path, write, target.durable, extra=extra)
     # the file now holds every run of these sidecar files: delete them (unreadable ones stay)
     done = {e["file"] for e in side if e.get("runs")}
     for name in done:

@@ -130,11 +130,30 @@ def check_file_size_limit(need: int, what: str) -> None:
                       "Raise the limit (ulimit -f unlimited) and save again")
 
 
+#: HDF5's bytes per stored entry (object header, attribute or link), above its data: measured about 350 B for a
+#: small history array; counted high, as a file-size limit is checked with this estimate
+ENTRY_BYTES = 1024
+
+
 def payload_bytes(p) -> int:
-    """The bytes of a payload's arrays (x, history, stats, options, extras): a lower bound of its run file."""
+    """An estimate from above of a payload's run file: the arrays' bytes (x, history, stats, options, extras, tags),
+    the text of every other value (lists, strings, JSON), and :data:`ENTRY_BYTES` per entry (3000 small history
+    entries were counted as 72 kB and a run file past ``ulimit -f`` crashed HDF5; helper-151)."""
     r = p.result
-    parts = [p.x] + [v for d in (r.history, r.stats, r.options, r.extras) for v in dict(d or {}).values()]
-    return sum(int(getattr(v, "nbytes", 0) or 0) for v in parts)
+    maps = [dict(d or {}) for d in (r.history, r.stats, r.options, r.extras, getattr(p, "tags", None))]
+    total = ENTRY_BYTES * (1 + sum(len(d) for d in maps))
+    for v in [p.x] + [v for d in maps for v in d.values()]:
+        nbytes = getattr(v, "nbytes", None)
+        if getattr(v, "dtype", None) == object:  # stored as the text of its entries (str() of it abbreviates)
+            total += int(nbytes) + sum(4 * len(str(e)) for e in np.asarray(v).flat)
+        elif nbytes is not None:
+            total += int(nbytes)
+        elif v is not None and not isinstance(v, (bool, int, float, complex)):
+            try:                                 # a list, string or other value stored as text (UTF-8 at most 4)
+                total += 4 * len(str(v))
+            except (RecursionError, ValueError, TypeError):     # refused by name when it is encoded
+                pass
+    return total
 
 
 def _renew_in_child() -> None:

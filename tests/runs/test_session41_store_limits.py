@@ -144,3 +144,50 @@ def test_runs_plot_names_a_wrong_by_before_loading(odd_history_store, tmp_path, 
     p, _ = odd_history_store
     assert cli.main(["runs", "plot", str(p), "--by", "tag:", "-o", str(tmp_path / "x.png")]) == 2
     assert "group by one of" in capsys.readouterr().err
+
+
+def test_many_small_entries_count_toward_the_file_size_limit(tmp_path):
+    """3000 small history entries were estimated at their arrays' 72 kB: HDF5 wrote past ulimit -f and the
+    process died with a segmentation fault (helper-151)."""
+    out = _limited("""
+        r = solvers.cg(np.eye(4), np.ones(4))
+        for i in range(3000):
+            r.history[f"h{i}"] = np.arange(3.0)
+        r.extras["listed"] = list(range(20000))
+        try:
+            RunStore("exp/").save(r)
+        except OSError as e:
+            print("errno", e.errno)
+        print("runs", len(RunStore("exp/", mode="r").list()))
+    """, 300_000, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"errno {errno.EFBIG}" in out.stdout and "runs 0" in out.stdout, out.stdout
+
+
+def test_merges_check_room_for_the_runs_they_add_only(tmp_path):
+    """A merge adding nothing into a single-file store was refused as needing both stores' sizes; a merge into a
+    directory store was not checked at all (a raw HDF5 errno 27; helper-151)."""
+    for name in ("a.h5", "b.h5"):
+        with RunStore(tmp_path / name) as st:
+            st.save(_result(seed=0))
+    import shutil
+
+    shutil.copy(tmp_path / "a.h5", tmp_path / "same.h5")
+    (tmp_path / "d").mkdir()
+    with RunStore(str(tmp_path / "d") + "/") as st:
+        st.save(solvers.cg(np.eye(2), np.ones(2)))
+    out = _limited("""
+        st = RunStore("a.h5", compact_on_close=False)
+        print("added", st.merge(["same.h5"]))
+    """, 1_200_000, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "added []" in out.stdout, out.stdout
+    out = _limited("""
+        try:
+            RunStore("d/").merge(["b.h5"])
+        except OSError as e:
+            print("errno", e.errno)
+        print("dir runs", len(RunStore("d/", mode="r").list()))
+    """, 500_000, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"errno {errno.EFBIG}" in out.stdout and "dir runs 1" in out.stdout, out.stdout
