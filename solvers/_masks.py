@@ -1,8 +1,10 @@
 """Masked NumPy arrays at the entry points.
 
 ``np.asarray`` (and every conversion to a backend array) drops a mask and keeps the values under it, so a
-masked entry would be used as if it were valid. Entry points that take arrays of data call
-:func:`refuse_masked` first; a masked array without masked entries is its data and is accepted (helper-149:
+masked entry would be used as if it were valid. Entry points that take arrays of data (operators and dense
+matrices, right-hand sides, starting points, weights, costs, potentials, sampled values) call
+:func:`refuse_masked` first, and :func:`solvers._scalar.unwrap` refuses a masked option value; a masked array
+without masked entries is its data and is accepted everywhere (helper-149 and helper-151:
 ``cg``'s ``b``, ``EntropicOT.from_grids`` / ``from_points``, ``ChebTucker.from_values`` and
 ``PoissonControl``'s target used the masked values silently, where ``EntropicOT(C)`` refused them).
 """

@@ -10,7 +10,10 @@ import numpy as np
 
 
 def unwrap(v):
-    """The Python number held by a 0-d integer or real-float array ``v``; ``v`` itself otherwise."""
+    """The Python number held by a 0-d integer or real-float array ``v``; ``v`` itself otherwise. A masked value
+    is refused (``rtol=np.ma.masked`` ran with 0, a masked 0-d array with the value under its mask; helper-151)."""
+    if isinstance(v, np.ma.MaskedArray) and np.ma.is_masked(v):
+        raise TypeError("a masked value (np.ma.masked) was given for a number option; pass the number itself")
     if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf":
         return v.item()
     return v

@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from solvers._masks import refuse_masked
+
 from .. import _checks
 
 _COSTS = ("sqeuclidean", "euclidean")
@@ -38,11 +40,8 @@ def _host(a):
 
 
 def _refuse_mask(name: str, v) -> None:
-    if isinstance(v, np.ma.MaskedArray):
-        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
-                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
-                        "points to leave out")
-
+    refuse_masked(name, v, f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight "
+                  "for points to leave out")
 
 def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"):
     _refuse_mask(name, w)

@@ -28,6 +28,8 @@ import numbers
 
 import numpy as np
 
+from solvers._masks import refuse_masked
+
 #: total masses must agree to this relative tolerance (POT's ``emd`` accepts 1e-6 absolute for unit
 #: masses); within it ``b`` is rescaled onto ``sum(a)``, so float32-normalised histograms are feasible
 MASS_RTOL = 1e-6
@@ -38,10 +40,8 @@ OPTIMALITY_RTOL = 1e-12
 
 
 def _real_array(name, v, ndim):
-    if isinstance(v, np.ma.MaskedArray):     # np.asarray would drop the mask and use the masked entries
-        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
-                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
-                        "points to leave out")
+    refuse_masked(name, v, f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight "
+                  "for points to leave out")     # np.asarray would drop the mask and use the masked entries
     try:
         arr = np.asarray(v)
     except Exception as exc:  # ragged lists and the like

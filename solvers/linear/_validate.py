@@ -105,6 +105,7 @@ def _as_rhs(be, b, n, shape_of_A):
 
 def _as_operator(obj, be, name):
     """``obj`` (argument ``name``: ``"A"`` or ``"M"``) as a LinearOperator on ``be``, or an error naming it."""
+    refuse_masked(name, obj)
     if not isinstance(obj, _ops.LinearOperator) and not hasattr(obj, "matvec"):
         arr = obj
         if isinstance(obj, (list, tuple)):

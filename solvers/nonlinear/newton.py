@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from .._masks import refuse_masked
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
 from ._newton_parts import (Metric, _Problem, _as_dense, _check_positive, _modified_cholesky_direction,
@@ -158,6 +159,7 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
         raise ValueError(f"method={method!r} needs hess or hessp")
     if not isinstance(args, tuple):
         args = (args,)
+    refuse_masked("x0", x0)
     x = np.asarray(x0)
     if np.iscomplexobj(x):
         raise TypeError("x0 must be real; newton minimises real functions of real x")

@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from .. import backends as _backends
+from .._masks import refuse_masked
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import ConstantForcing, EisenstatWalker, fresh
 from .linesearch import armijo_backtracking
@@ -35,8 +36,7 @@ from ..operators.base import FunctionOperator
 from .._scalar import unwrap
 
 _METHOD = "newton-krylov"
-#: sufficient-decrease constant of the line search (Eisenstat & Walker's t)
-C1 = 1e-4
+C1 = 1e-4   #: sufficient-decrease constant of the line search (Eisenstat & Walker's t)
 _EPS = float(np.finfo(np.float64).eps)
 #: a maxiter exit whose ||F||_2 fell by less than half over this many last steps says the root may not exist
 STALL_STEPS = 20
@@ -235,6 +235,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
 
     if x0 is None:
         raise TypeError("x0 must be an array (the starting point), got None")
+    refuse_masked("x0", x0)
     be = _backends.get_backend(backend, x0)
     xp = be.xp
     if not hasattr(x0, "shape"):
@@ -302,8 +303,7 @@ def newton_krylov(F, x0, *, jac=None, jvp=None, M=None, inner: str = "gmres", to
     def norms(f):
         return float(xp.max(xp.abs(f))), norm2(f)
 
-    # F(x0): checked as part of the input
-    f = fun(x)
+    f = fun(x)                     # F(x0): checked as part of the input
     finf, f2 = norms(f)
     if not math.isfinite(finf):
         raise ValueError("F(x0) contains NaN or inf; pass a starting point where F is finite")

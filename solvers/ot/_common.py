@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backends as _backends
+from .._masks import refuse_masked
 from .._scalar import unwrap
 
 
@@ -326,10 +327,8 @@ def all_finite(xp, C) -> bool:
 def refuse_mask(name: str, v) -> None:
     """A NumPy masked array would be read as its data with the mask dropped (masked entries
     used as if valid): refused, with what to do instead."""
-    if isinstance(v, np.ma.MaskedArray):
-        raise TypeError(f"{name} is a masked array; masks are not supported (the masked entries would be used). "
-                        f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight for "
-                        "points to leave out")
+    refuse_masked(name, v, f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight "
+                  "for points to leave out")
 
 
 def refuse_problem_eps(method: str, data, eps) -> None:
@@ -366,6 +365,7 @@ def _cost_matrix(C, be, name: str):
 
 
 def _potential(be, v, name: str, size: int, idx):
+    refuse_masked(name, v)
     try:
         v = np.asarray(be.to_numpy(v))
     except (TypeError, ValueError) as exc:

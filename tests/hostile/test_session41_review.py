@@ -157,3 +157,28 @@ def test_a_subnormal_coefficient_is_refused_at_construction():
     r = solvers.solve(p, precond="mg")
     A, b = p.csr(), p.rhs()
     assert r.converged and np.linalg.norm(b - A @ np.ravel(r.x)) <= 1e-6 * np.linalg.norm(b)
+
+
+_M3 = np.ma.masked_array([1.0, 2, 3], mask=[0, 1, 0])
+_MA = np.ma.masked_array(np.eye(3), mask=np.eye(3) == 0)
+
+
+@pytest.mark.parametrize("entry, name", [
+    (lambda: solvers.cg(_MA, np.ones(3)), "A"),
+    (lambda: solvers.cg(np.eye(3), np.ones(3), M=_MA), "M"),
+    (lambda: solvers.linear.jacobi(_MA), "A"),
+    (lambda: solvers.newton(lambda x: x @ x, _M3, jac=lambda x: 2 * x, hess=lambda x: 2 * np.eye(3)), "x0"),
+    (lambda: solvers.newton_krylov(lambda x: x - 1, _M3), "x0"),
+    (lambda: solvers.sinkhorn(np.ones((3, 3)), np.ones(3) / 3, np.ones(3) / 3, eps=0.1, f0=_M3), "f0"),
+], ids=["cg-A", "cg-M", "jacobi", "newton-x0", "newton_krylov-x0", "sinkhorn-f0"])
+def test_more_masked_entry_points_are_refused(entry, name):
+    """helper-151: these still used the values under the mask."""
+    with pytest.raises(TypeError, match=f"^{name} is a masked array with"):
+        entry()
+
+
+@pytest.mark.parametrize("rtol", [np.ma.masked, np.ma.masked_array(1e-3, mask=True)], ids=["masked", "0d"])
+def test_a_masked_option_value_is_refused(rtol):
+    """rtol=np.ma.masked ran with 0 (to maxiter), a masked 0-d array with the value under its mask."""
+    with pytest.raises(TypeError, match="masked value"):
+        solvers.cg(np.eye(3), np.ones(3), rtol=rtol)
