@@ -256,7 +256,7 @@ def numeric_history(history: dict, key):
     """The history ``key`` when it is an array of numbers; None when there is none or it is text."""
     h = history.get(key) if key is not None else None
     numeric = getattr(getattr(h, "dtype", None), "kind", "") in ("b", "i", "u", "f")
-    return h if numeric and np.ndim(h) == 1 else None     # a 0-d or 2-D one crashed `runs plot` (helper-147)
+    return h if numeric and np.ndim(h) == 1 and np.size(h) else None   # 0-d or 2-D crashed `runs plot` (helper-147)
 
 
 def why_not_plotted(history: dict, key) -> str:
@@ -264,7 +264,9 @@ def why_not_plotted(history: dict, key) -> str:
     if key not in history:
         return f"no history {key!r}"
     shape = np.shape(history[key])
-    return f"history {key!r} of shape {shape}, not a 1-D series" if len(shape) != 1 else f"no numeric history {key!r}"
+    if len(shape) != 1:
+        return f"history {key!r} of shape {shape}, not a 1-D series"
+    return f"an empty history {key!r}" if shape[0] == 0 else f"no numeric history {key!r}"
 
 
 def describe_history(v) -> str:

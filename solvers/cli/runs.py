@@ -154,7 +154,7 @@ def cmd_runs_plot(args) -> int:
     for row, r in runs:
         key = key_arg or next((k for k in PLOT_KEYS if k in r.history), next(iter(r.history), None))
         if _format.numeric_history(r.history, key) is None:     # (text: a raw float conversion error; helper-140)
-            what = _format.why_not_plotted(r.history, key) if key_arg else "no history"
+            what = _format.why_not_plotted(r.history, key) if key is not None else "no history"
             print(_format.printable(f"run {r.run_id} has {what}; skipped"), file=sys.stderr)
             continue
         values = r.history[key] if args.absolute else _format.normalised(r.history[key])

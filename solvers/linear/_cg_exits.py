@@ -17,6 +17,8 @@ GREW_FACTOR = 10.0
 #: the better of the two (a singular A with b outside its range; an indefinite A). 1e3 returned an iterate 900x
 #: worse than the start on a pure-Neumann problem with b off its range by 1e-6 (helper-150)
 BREAKDOWN_WORSE = 1.0
+#: a breakdown after a residual growth beyond this factor names a singular A with b off its range as a cause
+NEUMANN_GROWTH = 100.0
 #: below this many iterations a grown residual is not taken as evidence that A or M is not positive definite
 FEW_ITERATIONS = 10
 #: a breakdown r^T M r <= 0 at a recursive residual below this times ||b|| is rounding, not a non-SPD M
@@ -55,12 +57,12 @@ def _worse_than_start(done, R, b, x, x_start, start_from, k, rnorm, r0, reason, 
     A with b outside its range, e.g. pure Neumann, reaches p^T A p <= 0 after the residual grew 1e9-fold; a
     near-zero curvature step of an indefinite A blows the iterate up before it)."""
     R.hist.buf[R.hist.n - 1] = r0
+    why = (" (a near-zero curvature step of an indefinite A, or a singular A with b outside its range, e.g. a "
+           "pure-Neumann problem whose right-hand side does not sum to zero: remove that component, b - mean(b))"
+           if rnorm > NEUMANN_GROWTH * r0 else "")       # (named at a 1.6x growth on an indefinite diagonal)
     return done(_start_point(R, b, x, x_start, start_from), Status.BREAKDOWN, k - 1, r0,
-                f"{reason}. The residual had grown to {rnorm / r0:.1e} times its initial value first (a near-zero "
-                "curvature step of an indefinite A, or a singular A with b outside its range, e.g. a pure-Neumann "
-                "problem whose right-hand side does not sum to zero: remove that component, b - mean(b)); res.x is "
-                "the starting point, whose residual is smaller",
-                **extras)
+                f"{reason}. The residual had grown to {rnorm / r0:.1e} times its initial value first{why}; res.x is "
+                "the starting point, whose residual is smaller", **extras)
 
 
 def _diverged(done, R, b, x, x_start, start_from, k, rnorm, r0, Aap):

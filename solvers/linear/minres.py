@@ -275,7 +275,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                         f"stagnated at iteration {itn}: the MINRES recurrence's residual fell to "
                         f"{R.unscale(floor[0]):.3e} ({floor[0] / R.bnorm:.1e} of ||b||) and stopped falling, but the "
                         f"true residual of the last iterate is {R.unscale(rnorm):.3e}: the recurrence no longer "
-                        "describes the iterate"))
+                        "describes the iterate (rounding in an ill-conditioned A: loosen rtol / atol; or see below)"))
                 return best_of(x, Status.STAGNATED, itn, rnorm, (
                     f"stagnated at iteration {itn}: the residual has not halved in {itn - floor[1]} iterations; "
                     f"the true residual of x is {R.unscale(rnorm):.3e} ({rnorm / R.bnorm:.1e} of ||b||), about the "
@@ -311,8 +311,9 @@ FLOOR_SLOWDOWN = 10
 #: at the floor, MINRES restarts from the true residual when that is below FLOOR_RESTART x the cycle's starting
 #: residual and the cycle began above ||b|| (a far x0 sets a floor of eps ||r0||, which a restart lowers)
 FLOOR_RESTART = 1e-3
-#: at the floor, a true residual above LOST_TOUCH x the recurrence's is not rounding (an inconsistent singular
-#: system: the iterate drifts along the null space while the recurrence settles at the least-squares residual)
+#: at the floor, a true residual above LOST_TOUCH x the recurrence's (and above the floor) is not the recurrence's
+#: rounding: an inconsistent singular system (the iterate drifts along the null space while the recurrence settles
+#: at the least-squares residual), or an ill-conditioned A whose rounding the recurrence does not see
 LOST_TOUCH = 1e3
 
 __all__ = ["minres"]

@@ -29,6 +29,7 @@ import numbers
 import numpy as np
 
 from .. import backends as _backends
+from .._masks import refuse_masked
 from ._out import overlaps
 from .base import LinearOperator
 
@@ -101,6 +102,9 @@ class StencilOperator(LinearOperator):
         if isinstance(k, numbers.Real):
             if not (np.isfinite(k) and k > 0):
                 raise ValueError(f"k must be positive (the diffusion coefficient), got {k!r}")
+            if k < _TINY:            # (as for face arrays: 1/k overflows in the preconditioners; helper-151)
+                raise ValueError(f"k = {k:.1e} is below {_TINY:.1e}, the smallest normal double, so 1/k overflows "
+                                 "in the preconditioners: rescale k (and f) by a common factor")
             self.k = float(k)
             kmin = self.k
         else:
@@ -383,23 +387,31 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 
 def _spacing(h, d: int) -> tuple:
-    """``h`` as ``d`` floats: a real number (or 0-d array) for every axis, or a sequence of ``d`` real numbers;
+    """``h`` as ``d`` floats: a real number (or 0-d array) for every axis, or an iterable of ``d`` real numbers;
     a ``TypeError`` naming ``h`` otherwise (a string or bytes was read as its characters, a dict as its keys,
     a bool ``shift=True`` as 1; helper-150)."""
+    refuse_masked("h", h)
     if getattr(h, "ndim", None) == 0:
         h = _real_scalar("h", h)
-    if isinstance(h, numbers.Real) and not isinstance(h, (bool, np.bool_)):
+    if _real_number(h):
         return (float(h),) * d
-    if isinstance(h, (str, bytes, dict, numbers.Number, bool, np.bool_)) or not hasattr(h, "__len__"):
+    if isinstance(h, (str, bytes, dict, numbers.Number, bool, np.bool_)) or not hasattr(h, "__iter__"):
         raise TypeError(f"h must be a positive grid spacing or a sequence of {d} (one per axis), got "
                         f"{type(h).__name__} {h!r:.40}")
     out = []
     for x in h:
         x = _real_scalar("h", x) if getattr(x, "ndim", None) == 0 else x
-        if not isinstance(x, numbers.Real) or isinstance(x, (bool, np.bool_)):
+        if not _real_number(x):
             raise TypeError(f"h must hold real numbers (one spacing per axis), got {type(x).__name__} {x!r:.40}")
         out.append(float(x))
     return tuple(out)
+
+
+def _real_number(x) -> bool:
+    """A real number (a Decimal or Fraction too), not a bool or complex."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    return isinstance(x, numbers.Real) or (isinstance(x, numbers.Number) and not isinstance(x, numbers.Complex))
 
 
 def _real_scalar(name, v):

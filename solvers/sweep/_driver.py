@@ -312,10 +312,11 @@ def _finished(client, by_future, st, durable, task_timeout):
             if _cluster.connection_lost(client, exc):   # not the task's failure: store nothing, a rerun runs it
                 left = len(chunk) + sum(len(c) for c in by_future.values())
                 raise _cluster.ClusterLostError(
-                    f"sweep: lost the Dask scheduler ({type(exc).__name__}: {exc}); the runs that finished are "
+                    f"sweep: lost the Dask scheduler, or the client was closed ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())}); the runs that finished are "
                     f"stored in {str(st.given)!r}; {left} task(s) had not reported back and no failed run was stored for "
-                    "them (a run a worker still finishes is kept). Run the same sweep again once the scheduler is "
-                    "back: stored runs are skipped, the rest run") from exc
+                    "them (a run a worker still finishes is kept). Run the same sweep again with a running scheduler "
+                    "and client: stored runs are skipped, the rest run") from exc
             got = _lost(chunk, st, exc, durable)
         fut.release()
         return got

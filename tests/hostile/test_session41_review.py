@@ -182,3 +182,16 @@ def test_a_masked_option_value_is_refused(rtol):
     """rtol=np.ma.masked ran with 0 (to maxiter), a masked 0-d array with the value under its mask."""
     with pytest.raises(TypeError, match="masked value"):
         solvers.cg(np.eye(3), np.ones(3), rtol=rtol)
+
+
+def test_stencil_spacing_keeps_accepting_real_iterables_and_refuses_a_subnormal_scalar_k():
+    """helper-151: a Decimal pair, a map or a generator were refused by the first version of the h check; a scalar
+    k = 1e-310 was still accepted (jacobi then 'nonfinite')."""
+    from decimal import Decimal
+
+    from solvers.operators import StencilOperator
+
+    assert StencilOperator((4, 4), (Decimal("0.5"), Decimal("0.25"))).h == (0.5, 0.25)
+    assert StencilOperator((4, 4), map(float, [0.5, 0.25])).h == (0.5, 0.25)
+    with pytest.raises(ValueError, match="smallest normal double"):
+        StencilOperator((4, 4), 1 / 16, k=1e-310)

@@ -191,3 +191,19 @@ def test_merges_check_room_for_the_runs_they_add_only(tmp_path):
     """, 500_000, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"errno {errno.EFBIG}" in out.stdout and "dir runs 1" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("history, why", [({"table": np.ones((3, 2))}, "of shape (3, 2), not a 1-D series"),
+                                          ({"residual": np.zeros(0)}, "an empty history 'residual'")])
+def test_runs_plot_without_metric_names_why_the_default_history_is_skipped(tmp_path, capsys, history, why):
+    """Without --metric it said 'has no history' for a 2-D one, and drew an empty curve for a (0,) one
+    (helper-151)."""
+    pytest.importorskip("matplotlib")
+    r = solvers.cg(np.eye(3), np.ones(3))
+    r.history.clear()
+    r.history.update(history)
+    p = tmp_path / "odd.h5"
+    with RunStore(p, mode="w-") as st:
+        st.save(r)
+    assert cli.main(["runs", "plot", str(p), "-o", str(tmp_path / "x.png")]) == 2
+    assert why in capsys.readouterr().err
