@@ -62,7 +62,12 @@ def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"
 
 
 def _check_eps(eps) -> float:
-    return _checks.real_scalar("eps", eps, positive=True)
+    """Positive, finite and with a finite 1/eps: the solvers' own rule (solvers.ot._common.positive_eps), so a
+    problem they would refuse is not built (eps=1e-320 was; helper-152)."""
+    from solvers.ot._common import positive_eps
+
+    _checks.real_scalar("eps", eps, positive=True)
+    return positive_eps(eps, "")
 
 
 class EntropicOT:
@@ -444,4 +449,4 @@ def _pow2_scale(x, y) -> float:
     big = max(float(np.abs(x).max()) if x.size else 0.0, float(np.abs(y).max()) if y.size else 0.0)
     if not big > 0 or not np.isfinite(big):
         return 1.0
-    return float(np.ldexp(1.0, np.frexp(big)[1]))
+    return float(np.ldexp(1.0, min(int(np.frexp(big)[1]), 1023)))   # 2**1024 is inf: points >= 2**1023 gave C = 0

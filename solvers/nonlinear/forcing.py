@@ -152,7 +152,9 @@ class EisenstatWalker:
             if guard > 0.1:
                 eta = max(eta, guard)
         else:
-            eta = self.gamma * (fnorm / self.prev_fnorm) ** self.alpha
+            # (the ratio capped: a residual grown 1e154-fold in one step overflowed the power, an OverflowError
+            # out of newton-cg on an unbounded objective; helper-153. eta is capped at eta_max below anyway)
+            eta = self.gamma * min(fnorm / self.prev_fnorm, 1e100) ** self.alpha
             guard = self.gamma * self.prev_eta ** self.alpha
             if guard > 0.1:
                 eta = max(eta, guard)

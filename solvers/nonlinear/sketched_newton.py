@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from .._masks import refuse_masked
 from ..results import Callback, Timer
 from ._kkt import SKETCHES
 from ._kkt import safeguarded_multipliers
@@ -318,7 +319,11 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
                         f"host); on backend={be.name!r} use sketch=None (MINRES on the KKT operator with "
                         "problem.kkt_preconditioner), or backend='numpy'")
     x0 = getattr(problem, "x0", None)
-    x = vector_arg("problem.x0", be.to_numpy(x0) if x0 is not None else None)   # checked on the host, once
+    if x0 is None:                # ('must be a real numeric 1-D array, got dtype object'; helper-153)
+        raise TypeError("problem.x0 is missing (None): the problem must carry its starting point as x0")
+    for name, v in (("problem.x0", x0), ("lam0", lam0), ("problem.lam0", getattr(problem, "lam0", None))):
+        refuse_masked(name, v)    # (a masked lam0 ran on the values under the mask; helper-153)
+    x = vector_arg("problem.x0", be.to_numpy(x0))   # checked on the host, once
     n = x.size
     cb = Callback(callback)
     seed_used = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)

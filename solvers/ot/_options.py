@@ -139,7 +139,8 @@ def _count(eps, top, factor, name):
     top = min(top, sys.float_info.max)
     if top > eps and math.ceil((math.log(top) - math.log(eps)) / -math.log(factor)) + 1 > MAX_STAGES:
         raise ValueError(f"{name}={factor!r} needs more than {MAX_STAGES} eps stages to go from {top:.3g} down to "
-                         f"eps={eps:.3g}; use a smaller factor (e.g. 0.1 or 0.5), {name}=None, or a smaller "
+                         f"eps={eps:.3g}; use a factor of at most "
+                         f"{math.exp((math.log(eps) - math.log(top)) / (MAX_STAGES - 1)):.3g}, {name}=None, or a smaller "
                          "starting value (eps_start for sns; the cost range C.max() - C.min() sets it)")
 
 

@@ -149,10 +149,18 @@ def choose(eps: float, cost_range: float, size: float = 0.0, rel: float | None =
 
     ``cost_range`` may be ``inf`` (costs spanning more than the double range, e.g. -1.5e308 and
     1.5e308); ``rel``, when given, is ``eps / (C.max() - C.min())`` computed without that
-    overflow (:func:`auto` passes it), else ``eps / cost_range``."""
+    overflow (:func:`auto` passes it), else ``eps / cost_range``. NaN or non-positive arguments are refused by
+    name (a NaN eps picked 'sns' because 'nan < 0.0045', a NaN range 'constant cost'; helper-152)."""
+    for name, v, ok in (("eps", eps, lambda v: v > 0), ("cost_range", cost_range, lambda v: v >= 0),
+                        ("size", size, lambda v: v >= 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v) or not ok(v):
+            raise ValueError(f"choose: {name} must be a {'positive' if name == 'eps' else 'non-negative'} number, "
+                             f"got {v!r}")
     if not cost_range > 0:
         return "sinkhorn", "constant cost matrix: every plan has the same cost, Sinkhorn converges at once"
     rel, thr = (eps / cost_range if rel is None else rel), threshold(size)
+    if not rel >= 0:
+        raise ValueError(f"choose: rel must be a non-negative number, got {rel!r}")
     digits = 3
     while digits < 17 and f"{rel:.{digits}g}" == f"{thr:.{digits}g}" and rel != thr:
         digits += 1                    # enough digits to show which side of the threshold eps lies (helper-124)

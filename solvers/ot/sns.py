@@ -290,7 +290,7 @@ def sns(data, a=None, b=None, *, eps: float | None = None, tol: float = 1e-9, ma
         ``"log"``: exponential passes over C only (no extra n x m memory).
     callback : callable, optional
         ``callback(intermediate_result)`` at every measured iterate (Sinkhorn and Newton), with
-        ``f``, ``g``, ``marginal_error``, ``eps`` (the stage's), ``nit`` and ``x = [f, g]`` (live arrays);
+        ``f``, ``g``, ``marginal_error``, ``eps`` (the stage's), ``nit`` and ``x = [f, g]`` (copies, as every array field);
         ``callback(xk)`` receives ``x``. Raising StopIteration stops the run.
     backend : str or Backend, optional
 

@@ -195,3 +195,52 @@ def test_stencil_spacing_keeps_accepting_real_iterables_and_refuses_a_subnormal_
     assert StencilOperator((4, 4), map(float, [0.5, 0.25])).h == (0.5, 0.25)
     with pytest.raises(ValueError, match="smallest normal double"):
         StencilOperator((4, 4), 1 / 16, k=1e-310)
+
+
+def test_newton_cg_on_an_unbounded_objective_ends_with_a_status():
+    """-exp(x): an OverflowError out of the Eisenstat-Walker forcing term once ||g|| grew 1e154-fold in one step
+    (helper-153); newton and grad-reg already returned 'stagnated'."""
+    f = lambda x: float(-np.exp(x[0]))                 # noqa: E731
+    g = lambda x: np.array([-np.exp(x[0])])            # noqa: E731
+    h = lambda x: np.array([[-np.exp(x[0])]])          # noqa: E731
+    r = solvers.newton(f, np.array([0.0]), jac=g, hess=h, method="newton-cg")
+    assert not r.converged and r.status in ("stagnated", "diverged", "nonfinite")
+
+
+def test_from_points_at_the_top_of_the_double_range_keeps_its_costs():
+    """Coordinates of 1e308: the power-of-two scale was 2**1024 = inf and C came out all zero, then 'converged'
+    to the product plan (helper-152). Reference: the distances are 1e308 +- 1, so scaled to max 1 every entry is 1."""
+    from problems.ot import EntropicOT
+
+    x, y = np.array([[1e308], [-1e308]]), np.array([[0.0], [1.0]])
+    np.testing.assert_allclose(EntropicOT.from_points(x, y, scale="max").C, 1.0, rtol=1e-15)
+    np.testing.assert_allclose(EntropicOT.from_points(x, y, cost="euclidean").C, 1e308, rtol=1e-15)
+
+
+def test_ot_problems_refuse_the_eps_the_solvers_refuse():
+    from problems.ot import EntropicOT
+
+    with pytest.raises(ValueError, match="1/eps overflows"):
+        EntropicOT(np.ones((2, 2)), eps=1e-320)
+
+
+@pytest.mark.parametrize("args, name", [((float("nan"), 1.0, 1e6), "eps"), ((1e-3, float("nan"), 1e6), "cost_range"),
+                                        ((1e-3, 1.0, -5), "size")])
+def test_auto_choose_refuses_nan_and_negative_arguments(args, name):
+    from solvers.ot.auto import choose
+
+    with pytest.raises(ValueError, match=f"choose: {name} must be"):
+        choose(*args)
+
+
+def test_sketched_newton_refuses_a_masked_lam0_and_names_a_missing_x0():
+    from problems.nlp import hs
+
+    p = hs("HS28")
+    with pytest.raises(TypeError, match="lam0 is a masked array"):
+        solvers.sketched_newton(p, lam0=np.ma.masked_array([1e6], mask=[True]))
+
+    class NoStart:
+        f, grad, c, jac, hess_lagrangian = p.f, p.grad, p.c, p.jac, p.hess_lagrangian
+    with pytest.raises(TypeError, match="problem.x0 is missing"):
+        solvers.sketched_newton(NoStart())
