@@ -27,7 +27,7 @@ from .._masks import refuse_masked
 from ..results import Callback, SolveResult, Status, Timer, stopped_message
 from .forcing import EisenstatWalker
 from ._newton_parts import (Metric, _Problem, _as_dense, _check_positive, _modified_cholesky_direction,
-                            _norm, f_level, falls_at_constant, inconsistent_jac, negative_curvature,
+                            _norm, f_level, falls_at_constant, fd_jac_message, inconsistent_jac, negative_curvature,
                             not_a_minimiser, rose_note, wrong_jac_message, grad_reg_failure)
 from ._nlp import int_arg
 from .linesearch import armijo_backtracking
@@ -441,14 +441,18 @@ def newton(fun, x0, *, jac, hess=None, hessp=None, method: str = "newton-cg", to
             k -= 1
             break
         step = _norm(xn - x, be.dot)
-        bad_grad = inconsistent_jac(be.dot, x, fx, g, xn, fn, gn, hist_f[0]) if np.max(np.abs(gn)) <= tol else None
+        bad_grad = ""
+        if np.max(np.abs(gn)) <= tol:         # a claimed stationary point: jac checked against fun first
+            bad = inconsistent_jac(be.dot, x, fx, g, xn, fn, gn, hist_f[0])
+            bad_grad = (wrong_jac_message(method, float(np.max(np.abs(gn))), tol, k, *bad) if bad is not None else
+                        fd_jac_message(method, P.f, xn, fn, gn, xn - x, be.xp, tol, k))
         x, fx, g = xn, fn, gn
         hist_f.append(fx)
         hist_g.append(float(np.max(np.abs(g))))
         hist_s.append(step)
         stop = cb(x, k, fun=fx, jac=g, grad_norm=hist_g[-1])
-        if hist_g[-1] <= tol and bad_grad is not None:
-            status, msg = Status.FAILED, wrong_jac_message(method, hist_g[-1], tol, k, *bad_grad)
+        if hist_g[-1] <= tol and bad_grad:
+            status, msg = Status.FAILED, bad_grad
             break
         if hist_g[-1] <= tol:
             status, msg = at_stationary(x, fx, g, k)

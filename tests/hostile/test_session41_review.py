@@ -244,3 +244,25 @@ def test_sketched_newton_refuses_a_masked_lam0_and_names_a_missing_x0():
         f, grad, c, jac, hess_lagrangian = p.f, p.grad, p.c, p.jac, p.hess_lagrangian
     with pytest.raises(TypeError, match="problem.x0 is missing"):
         solvers.sketched_newton(NoStart())
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-cg", "grad-reg"])
+def test_a_jac_that_is_not_the_gradient_fails_from_far_too(method):
+    """f = |x - 3|^2 with jac 2 (x - 1) from x0 = -10: the trapezoid test passed (df / pred = 1.36) and newton
+    'converged' at x = 1 (helper-153). Reference: the minimiser is 3, and f'(1) = -4."""
+    r = solvers.newton(lambda x: float((x[0] - 3) ** 2), np.array([-10.0]), jac=lambda x: 2 * (x - 1),
+                       hess=lambda x: 2 * np.eye(1), method=method)
+    assert not r.converged and "jac does not match fun" in r.message
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1.0, 1e8])
+def test_correct_derivatives_are_not_called_inconsistent(scale):
+    """The finite-difference check at a claimed minimum stays quiet for a correct jac (Rosenbrock scaled)."""
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    for method in ("newton", "newton-cg", "grad-reg"):
+        r = solvers.newton(lambda x: scale * rosen(x), np.array([-1.2, 1.0]), jac=lambda x: scale * rosen_der(x),
+                           hess=lambda x: scale * rosen_hess(x), method=method, maxiter=2000)
+        assert r.converged and "jac does not match" not in r.message, r.message
+        if scale >= 1.0:          # (at 1e-8 the absolute tol passes early, with its caution)
+            np.testing.assert_allclose(r.x, 1.0, atol=1e-4)
