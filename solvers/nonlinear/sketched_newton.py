@@ -15,8 +15,9 @@ import numbers
 import numpy as np
 
 from .._masks import refuse_masked
-from ..results import Callback, Timer
+from ..results import Callback, Status, Timer
 from ._kkt import SKETCHES
+from ._constraint_notes import derivative_mismatch
 from ._kkt import safeguarded_multipliers
 from ._nlp import (SCALE_LIMIT, NLPEvaluator, _is_matrix, Point, check_problem, check_scales, curvature_limited_scale,
                    int_arg, kkt_norm, least_squares_multipliers, matrix_scale, objective_scale, positive_arg, rmatvec,
@@ -395,12 +396,18 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
             p.lam = lam
             p.gL = p.g + rmatvec(p.J, lam, xp)
             p.kkt = kkt_norm(ev, p.gL, p.c)
-    return iterate(problem, ev, be, timer, cb, p, n=n, m=m, sketch=sketch, tol=tol, maxiter=maxiter, mu0=mu0,
+    res = iterate(problem, ev, be, timer, cb, p, n=n, m=m, sketch=sketch, tol=tol, maxiter=maxiter, mu0=mu0,
                    nu0=nu0, delta0=delta0, xi_B=xi_B, beta=beta, rho=rho, superlinear=superlinear,
                    tight_size=tight_size, second_order_correction=second_order_correction, watchdog=watchdog,
                    sketch_size=sketch_size, inner_maxiter=inner_maxiter, seed_used=seed_used, options=options,
                    lam_src=lam_src, scale_f=scale_f, scale_c=scale_c, spent_iterations=_SPENT_ITERATIONS,
                    watchdog_gl=_WATCHDOG_GL)
+    if res.converged and xp is np:           # the returned point checked against the problem's own f and c
+        bad = derivative_mismatch(problem, be.to_numpy(x0), res.x, tol)
+        if bad:
+            res.converged, res.status = False, Status.FAILED
+            res.message = f"{METHOD}: ||(grad L, c)||_2 <= tol = {tol:.1e} at iteration {res.nit}, but {bad}"
+    return res
 
 
 __all__ = ["sketched_newton"]

@@ -266,3 +266,18 @@ def test_correct_derivatives_are_not_called_inconsistent(scale):
         assert r.converged and "jac does not match" not in r.message, r.message
         if scale >= 1.0:          # (at 1e-8 the absolute tol passes early, with its caution)
             np.testing.assert_allclose(r.x, 1.0, atol=1e-4)
+
+
+def test_sketched_newton_checks_grad_against_f_at_its_answer():
+    """min |x - 3|^2 s.t. x1 = x2 with grad 2 (x - 1): 'converged' at (1, 1) from every start (helper-153).
+    Reference: the solution is (3, 3); f's derivative along x - x0 at (1, 1) is far from 0."""
+    from problems.nlp import EqualityConstrainedProblem, hs
+
+    pr = EqualityConstrainedProblem(lambda x: float(((x - 3) ** 2).sum()), lambda x: 2 * (x - 1),
+                                    lambda x: np.array([x[0] - x[1]]), lambda x: np.array([[1.0, -1.0]]),
+                                    lambda x, lam: 2 * np.eye(2), np.array([0.0, 5.0]))
+    r = solvers.sketched_newton(pr, seed=0)
+    assert not r.converged and r.status == "failed" and "grad does not match f" in r.message
+    good = hs("HS28")                              # correct derivatives: still converged, at the published optimum
+    r = solvers.sketched_newton(good, seed=0)
+    assert r.converged and abs(good.f(r.x) - good.f_star) <= 1e-8
