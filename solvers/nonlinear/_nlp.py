@@ -192,12 +192,10 @@ class NLPEvaluator:
         if (isinstance(A, np.ndarray) or sp.issparse(A) or isinstance(A, self.xp.ndarray)) and self.xp is not np:
             raise TypeError(f"problem.{name} returned a {type(A).__module__}.{type(A).__name__} matrix"
                             + _host_only(self.xp))
-        if isinstance(A, np.ndarray):
+        if isinstance(A, np.ndarray) or sp.issparse(A):     # (a complex sparse one lost its imaginary part)
             if A.dtype.kind not in "biuf":
-                raise TypeError(f"problem.{name} must return a real array, got dtype {A.dtype}")
-            return np.array(A, dtype=np.float64)
-        if sp.issparse(A):
-            return sp.csr_matrix(A, dtype=np.float64)
+                raise TypeError(f"problem.{name} must return a real array (or sparse matrix), got dtype {A.dtype}")
+            return np.array(A, dtype=np.float64) if isinstance(A, np.ndarray) else sp.csr_matrix(A, dtype=np.float64)
         if not (isinstance(A, LinearOperator) or hasattr(A, "matvec")):
             raise TypeError(f"problem.{name} must return an array, a sparse matrix or an operator with "
                             f"matvec, got {type(A).__name__}")

@@ -281,3 +281,28 @@ def test_sketched_newton_checks_grad_against_f_at_its_answer():
     good = hs("HS28")                              # correct derivatives: still converged, at the published optimum
     r = solvers.sketched_newton(good, seed=0)
     assert r.converged and abs(good.f(r.x) - good.f_star) <= 1e-8
+
+
+def test_sketched_newton_refuses_a_complex_sparse_jacobian():
+    """A complex sparse jac ran after a ComplexWarning, its imaginary part dropped (helper-153); a dense one was
+    refused."""
+    class Duck:                        # duck-typed (EqualityConstrainedProblem checks jac(x0) itself)
+        x0 = np.zeros(2)
+
+        def f(self, x):
+            return float(x @ x)
+
+        def grad(self, x):
+            return 2 * x
+
+        def c(self, x):
+            return np.array([x[0] + x[1] - 1])
+
+        def jac(self, x):
+            return sp.csr_matrix(np.array([[1.0, 1.0]]) + 5j)
+
+        def hess_lagrangian(self, x, lam):
+            return 2 * np.eye(2)
+
+    with pytest.raises(TypeError, match="jac.* real .*complex"):
+        solvers.sketched_newton(Duck(), seed=0)
