@@ -24,6 +24,25 @@ def f_noise(fx) -> float:
     return 16.0 * np.finfo(float).eps * max(abs(fx), 1e-300)
 
 
+def resolved_slope(F, x, u, xp, agree: float, floor: float = 0.0):
+    """``(d, h)``: the central difference ``d`` of ``F`` (scalar or vector) at ``x`` along the unit ``u`` with step
+    ``h = 6e-6 max(1, |x|_inf)``, or ``(None, h)`` when it is not resolved: not finite, or the difference at
+    ``h / 2`` differs from it by more than ``agree`` times ``max(|d|_inf, floor)`` (the truncation error falls
+    4-fold with the step, so agreement bounds it). Four evaluations of ``F``; the derivative checks at a claimed
+    convergence use it (newton's ``fd_jac_message``, sketched_newton's ``derivative_mismatch``)."""
+    h = 6e-6 * max(1.0, float(xp.max(xp.abs(x))))
+    try:
+        d1 = np.atleast_1d(np.asarray((F(x + h * u) - F(x - h * u)) / (2 * h), dtype=float))
+        d2 = np.atleast_1d(np.asarray((F(x + 0.5 * h * u) - F(x - 0.5 * h * u)) / h, dtype=float))
+    except (ArithmeticError, ValueError, TypeError, FloatingPointError):
+        return None, h
+    if not (np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))) or d1.shape != d2.shape:
+        return None, h
+    if float(np.max(np.abs(d1 - d2), initial=0.0)) > agree * max(float(np.max(np.abs(d1), initial=0.0)), floor):
+        return None, h
+    return d1, h
+
+
 def _as_dense(H, n):
     if isinstance(H, np.ndarray):
         return np.array(H, dtype=np.float64)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from .._scalar import unwrap
 # the second-order check lives in ._curvature; newton.py and _sketched_steps.py import its names from here
-from ._curvature import _as_dense, f_noise, negative_curvature, reduced_curvature_verdict  # noqa: F401
+from ._curvature import _as_dense, f_noise, negative_curvature, reduced_curvature_verdict, resolved_slope  # noqa: F401
 
 
 class _Problem:
@@ -202,15 +202,10 @@ def fd_jac_message(method, f, x, fx, g, s, xp, tol, k) -> str:
     if not (nrm > 0 and math.isfinite(nrm)):
         return ""
     u = s / nrm
-    h = 6e-6 * max(1.0, float(xp.max(xp.abs(x))))
-    try:
-        d1 = (f(x + h * u) - f(x - h * u)) / (2 * h)
-        d2 = (f(x + 0.5 * h * u) - f(x - 0.5 * h * u)) / h
-    except (ArithmeticError, ValueError, FloatingPointError):
+    d, h = resolved_slope(f, x, u, xp, 0.1)
+    if d is None:
         return ""
-    gu = float(xp.sum(g * u))
-    if not (math.isfinite(d1) and math.isfinite(d2)) or abs(d1 - d2) > 0.1 * abs(d1):
-        return ""
+    d1, gu = float(d[0]), float(xp.sum(g * u))
     if abs(d1) <= max(1e4 * f_noise(fx) / h, 100.0 * tol) or abs(d1 - gu) <= 0.5 * abs(d1):
         return ""
     return (f"{method}: ||grad f(x)||_inf <= tol = {tol:.1e} at iteration {k}, but jac does not match fun: along "
