@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from solvers._masks import refuse_masked
+from solvers.ot._common import refuse_mask as _refuse_mask
 
 from .. import _checks
 
@@ -38,10 +38,6 @@ def _is_cupy(a) -> bool:
 def _host(a):
     return a.get() if _is_cupy(a) else a
 
-
-def _refuse_mask(name: str, v) -> None:
-    refuse_masked(name, v, f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight "
-                  "for points to leave out")
 
 def _check_weights(w, name: str, size: int | None, of: str = "the cost matrix C"):
     _refuse_mask(name, w)

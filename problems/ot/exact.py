@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from solvers._masks import refuse_masked
+from solvers.ot._common import refuse_mask
 
 #: total masses must agree to this relative tolerance (POT's ``emd`` accepts 1e-6 absolute for unit
 #: masses); within it ``b`` is rescaled onto ``sum(a)``, so float32-normalised histograms are feasible
@@ -40,8 +40,7 @@ OPTIMALITY_RTOL = 1e-12
 
 
 def _real_array(name, v, ndim):
-    refuse_masked(name, v, f"Pass {name}.filled(value): a large finite cost for forbidden pairs, a zero weight "
-                  "for points to leave out")     # np.asarray would drop the mask and use the masked entries
+    refuse_mask(name, v)     # np.asarray would drop the mask and use the masked entries
     try:
         arr = np.asarray(v)
     except Exception as exc:  # ragged lists and the like

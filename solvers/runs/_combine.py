@@ -69,24 +69,30 @@ def _files_bytes(paths) -> int:
 
 def _runs_bytes(runs) -> list[int]:
     """The bytes each run ``(path, run_id)`` takes in its file (its datasets' storage plus an entry's overhead per
-    object), read from the metadata: a merge or compaction checks the room for the runs it copies, not for whole
-    source files (a merge adding nothing was refused as needing both stores' sizes; helper-151)."""
-    out = []
+    object), read from the metadata, each file opened once: a merge or compaction checks the room for the runs it
+    copies, not for whole source files (a merge adding nothing was refused as needing both stores; helper-151)."""
+    runs = list(runs)
+    sizes = {}
+    by_file: dict = {}
     for path, rid in runs:
-        total = [_files.ENTRY_BYTES]
-
-        def add(_name, obj):
-            total[0] += _files.ENTRY_BYTES + (obj.id.get_storage_size() if isinstance(obj, h5py.Dataset) else 0)
-
+        by_file.setdefault(str(path), []).append(rid)
+    for path, rids in by_file.items():
         try:
             with h5py.File(path, "r") as f:
-                g = f.get(f"runs/{rid}")
-                if g is not None:
-                    g.visititems(add)
+                for rid in rids:
+                    total = [_files.ENTRY_BYTES]
+
+                    def add(_name, obj, total=total):
+                        total[0] += _files.ENTRY_BYTES + (obj.id.get_storage_size()
+                                                          if isinstance(obj, h5py.Dataset) else 0)
+
+                    g = f.get(f"runs/{rid}")
+                    if g is not None:
+                        g.visititems(add)
+                    sizes[(path, rid)] = total[0]
         except (OSError, KeyError, RuntimeError):
             pass            # unreadable here: the copy names the damage
-        out.append(total[0])
-    return out
+    return [sizes.get((str(p), rid), _files.ENTRY_BYTES) for p, rid in runs]
 
 
 def _held(path: Path) -> set:
