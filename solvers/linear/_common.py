@@ -296,18 +296,22 @@ class KrylovRun:
                                             "outside the scale of the solution for this b: pass x0=None or a rescaled "
                                             "x0)" if self.scale else ""))
 
-    def begin(self, norm=None, first=None, zero_x=True):
+    def begin(self, norm=None, first=None, zero_x=True, x_written=False):
         """The zero right-hand side and initial-residual checks: an early :class:`SolveResult` (``b = 0``, non-finite
         or converged initial residual) or ``(x, r, rnorm)``, ``x`` zero or the ``x0`` copy. ``norm(r)``: default
         :meth:`dot_norm`; ``first(x) -> (r, rnorm)`` replaces :meth:`residual` and ``norm``. ``zero_x=False`` (with a
         ``first`` that does not read ``x``): without ``x0``, ``x`` is returned unwritten, for a solver whose first
-        update writes it whole (CG: ``x = alpha p``) and zeroes it before any other use. Early exits return zeros."""
+        update writes it whole (CG: ``x = alpha p``) and zeroes it before any other use. Early exits return zeros.
+        ``x_written=True`` (with a ``first`` that writes ``x`` whole before reading it: CG's multigrid start):
+        without ``x0``, ``first`` gets ``x`` unwritten (one pass fewer than zeroing it first), and ``x`` is what
+        ``first`` wrote, early exits included."""
         xp, n = self.xp, self.n
         if self.bnorm == 0.0:
             self.hist.append(0.0)
             return self.done(xp.zeros(n), Status.CONVERGED, 0, 0.0)
-        unset = self.S.x is None and not zero_x and first is not None         # (pooled: solvers._workspace)
-        x = (_work.empty(xp, n) if unset else _work.zeros(xp, n)) if self.S.x is None else self.S.x
+        written = self.S.x is None and x_written and first is not None
+        unset = self.S.x is None and not zero_x and first is not None and not written   # (pooled: solvers._workspace)
+        x = (_work.empty(xp, n) if (unset or written) else _work.zeros(xp, n)) if self.S.x is None else self.S.x
         if first is not None:
             r, rnorm = first(x)
         else:

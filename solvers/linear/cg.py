@@ -171,7 +171,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             rr = K.residual(b, Aap.into(x, q), r)
         return r, math.sqrt(rr)
 
-    init = R.begin(first=first, zero_x=not lazy)
+    init = R.begin(first=first, zero_x=not lazy, x_written=start_from is not None)
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init

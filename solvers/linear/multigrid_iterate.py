@@ -87,8 +87,7 @@ def fmg_guess(M, b, out):
     M._coarsest(F[-1][0], F[-1][1])
     for l in range(len(L) - 2, 0, -1):
         f, u, r, e = F[l]
-        u[...] = 0.0
-        K.prolong_add(F[l + 1][1], u, L[l].P, L[l].pbuf)
+        K.prolong_add(F[l + 1][1], u, L[l].P, L[l].pbuf, add=False)     # u = P u_c
         if L[l].csr:
             K.csr_residual(L[l].A.mg_csr, u, f, r)
         else:
@@ -99,8 +98,7 @@ def fmg_guess(M, b, out):
         else:
             M._cycle(l, r, e, K)
         u += e
-    out[...] = 0.0
-    K.prolong_add(F[1][1], out.reshape(L[0].shape), L[0].P, L[0].pbuf)
+    K.prolong_add(F[1][1], out.reshape(L[0].shape), L[0].P, L[0].pbuf, add=False)   # writes out whole
     return out
 
 

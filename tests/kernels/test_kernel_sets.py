@@ -237,8 +237,14 @@ def test_stencil_and_multigrid_steps(rng, shape, variable, shift):
             K.restrict(uf, ro, lev.R)
             up = uf.copy()
             K.prolong_add(e, up, lev.P, K.prolong_work(fine, coarse))
-            res[be] = (rr, ro, up)
-        for i in range(3):
+            # add=False writes P e without reading u (the FMG start hands it unwritten memory: NaN here)
+            pe = np.full(fine, np.nan)
+            K.prolong_add(e, pe, lev.P, K.prolong_work(fine, coarse), add=False)
+            res[be] = (rr, ro, up, pe)
+        for i in range(4):
             np.testing.assert_allclose(res["numba"][i], res["numpy"][i], rtol=1e-11, atol=1e-10)
+        for be in res:
+            assert np.all(np.isfinite(res[be][3]))
+            np.testing.assert_allclose(res[be][3], res[be][2] - uf, rtol=1e-12, atol=1e-12)
     x = rng.standard_normal(ops["numpy"].shape[0])
     np.testing.assert_allclose(mgs["numba"].matvec(x), mgs["numpy"].matvec(x), rtol=1e-10, atol=1e-12)

@@ -129,9 +129,11 @@ def residual_restrict(op, u, f, out, R, work):
     restrict(work, out, R)
 
 
-def prolong_add(e, u, P, work=None):
+def prolong_add(e, u, P, work=None, add=True):
     """``u += P e`` with per-axis tables ``P = (pi0, pw0, pi1, pw1[, pi2, pw2])`` or a cupyx CSR matrix
-    (``work`` unused)."""
+    (``work`` unused); ``u = P e`` when not ``add`` (``u``'s old entries are not read)."""
+    if not add:
+        u[...] = 0.0
     if not isinstance(P, tuple):
         u += (P @ _c(e).reshape(-1)).reshape(u.shape)
         return

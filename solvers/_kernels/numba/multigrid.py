@@ -277,8 +277,8 @@ residual_restrict3c_s = nb.njit(cache=True)(_twin(_residual_restrict3c))
 
 
 @nb.njit(parallel=True, cache=True)
-def prolong_add2(e, u, pi0, pw0, pi1, pw1, buf):
-    """``u += P e``, last axis first: ``buf = e P1^T`` (coarse rows, fine length), then a contiguous pass.
+def prolong_add2(e, u, pi0, pw0, pi1, pw1, buf, add=True):
+    """``u += P e`` (``u = P e`` when not ``add``), last axis first: ``buf = e P1^T`` (coarse rows, fine length), then a contiguous pass.
 
     ``buf`` has shape ``(e.shape[0], u.shape[1])``. Interpolating the coarse rows along the last axis
     first does the index-table gathers once per coarse row instead of once per fine row; the fine pass
@@ -291,12 +291,16 @@ def prolong_add2(e, u, pi0, pw0, pi1, pw1, buf):
     for i in nb.prange(u.shape[0]):
         a0, a1 = pi0[i, 0], pi0[i, 1]
         x0, x1 = pw0[i, 0], pw0[i, 1]
-        for k in range(n1):
-            u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
+        if add:
+            for k in range(n1):
+                u[i, k] += x0 * buf[a0, k] + x1 * buf[a1, k]
+        else:
+            for k in range(n1):
+                u[i, k] = x0 * buf[a0, k] + x1 * buf[a1, k]
 
 
 @nb.njit(parallel=True, cache=True)
-def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf):
+def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf, add=True):
     """3-D twin of :func:`prolong_add2`; ``buf`` has shape ``(e.shape[0], e.shape[1], u.shape[2])``."""
     n2 = u.shape[2]
     nc1 = e.shape[1]
@@ -310,9 +314,14 @@ def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf):
         for j in range(u.shape[1]):
             b0, b1 = pi1[j, 0], pi1[j, 1]
             c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
-            for k in range(n2):
-                u[i, j, k] += (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
-                               + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
+            if add:
+                for k in range(n2):
+                    u[i, j, k] += (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
+                                   + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
+            else:
+                for k in range(n2):
+                    u[i, j, k] = (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
+                                  + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
 
 
 @nb.njit(cache=True)
@@ -344,12 +353,13 @@ def prolong_work(fine_shape, coarse_shape):
     return _workspace.empty(np, tuple(coarse_shape[:-1]) + tuple(fine_shape[-1:]))
 
 
-def prolong_add(e, u, P, work):
-    """``u += P e`` (``work`` from :func:`prolong_work`; unused for a CSR ``P``)."""
+def prolong_add(e, u, P, work, add=True):
+    """``u += P e`` (``u = P e`` when not ``add``: ``u``'s old entries are not read; ``work`` from
+    :func:`prolong_work`, unused for a CSR ``P``)."""
     if not isinstance(P, tuple):
-        _csr_mv(P.indptr, P.indices, P.data, e.reshape(-1), _flat(u), True)
+        _csr_mv(P.indptr, P.indices, P.data, e.reshape(-1), _flat(u), bool(add))
         return
-    (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work)
+    (prolong_add2 if u.ndim == 2 else prolong_add3)(e, u, *P, work, bool(add))
 
 
 def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):

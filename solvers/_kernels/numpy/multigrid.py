@@ -54,8 +54,10 @@ def prolong_work(fine_shape, coarse_shape):
     return None
 
 
-def prolong_add(e, u, P, work):
-    """``u += P e``."""
+def prolong_add(e, u, P, work, add=True):
+    """``u += P e`` (``u = P e`` when not ``add``: ``u``'s old entries are not read)."""
+    if not add:
+        u[...] = 0.0
     if not isinstance(P, tuple):
         _flat(u)[...] += P @ e.reshape(-1)
         return
