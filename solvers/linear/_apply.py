@@ -107,6 +107,12 @@ class Applier:
             self._dot = self._into = None
         self._trusted = ((type(src).__module__.split(".")[0] == "solvers" and not own & {"matvec_dot", "matvec_into"})
                          or (self._dot is None and self._into is None))     # fast methods set on an instance: checked
+        # the residual in one pass (the library's stencils: StencilOperator.residual_into), where the product is
+        # the class's own (plain_products: no override the fused kernel would skip)
+        res, plain = getattr(src, "residual_into", None), getattr(src, "plain_products", None)
+        self._res = (res if (self._trusted and type(src).__module__.split(".")[0] == "solvers" and callable(res)
+                             and callable(plain) and plain()) else None)
+        self._grid = getattr(src, "grid_shape", None)
         # whether the product runs the caller's code, which may use its input as scratch: checked on the first
         # product, then given a copy if it did (an M halving r on every call made cg 'stagnate' at 0.51 with the
         # advice 'attainable accuracy', helper-146); None: not yet known, False: the library's own kernels
@@ -153,6 +159,14 @@ class Applier:
                 self._verify(x, out, "matvec_into")
             return out
         return self.product(x)
+
+    def residual(self, b, x, r, q):
+        """``r = b - A x``; returns ``r . r``. One pass where the operator has a fused residual (the library's
+        stencils), else ``A x`` into ``q`` (which it may overwrite) and the kernels' residual pass."""
+        if self._res is not None:
+            g = self._grid
+            return float(self._res(x.reshape(g), b.reshape(g), r.reshape(g)))
+        return self.K.residual(b, self.into(x, q), r)
 
     def into_owned(self, x, out):
         """``A x`` in ``out`` itself (copied from storage the operator may reuse, e.g. one A and M share)."""

@@ -161,14 +161,14 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         if S.x is None and start_from is not None:
             start_from(b, x)
             R.cnt["matvecs"] += 1
-            rr = K.residual(b, Aap.into(x, q), r)
+            rr = Aap.residual(b, x, r, q)
         elif S.x is None:
             if not lazy_r:
                 r[...] = b
             rr = R.bnorm * R.bnorm
         else:
             R.cnt["matvecs"] += 1
-            rr = K.residual(b, Aap.into(x, q), r)
+            rr = Aap.residual(b, x, r, q)
         return r, math.sqrt(rr)
 
     init = R.begin(first=first, zero_x=not lazy, x_written=start_from is not None)
@@ -243,7 +243,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     def true_residual():
         nonlocal matvecs, rr
         matvecs += 1
-        rr = K.residual(b, Aap.into(x, q), r)
+        rr = Aap.residual(b, x, r, q)
         return math.sqrt(rr) if rr >= 0.0 else float("nan")
 
     lanczos = []                   # alpha_0, beta_0, alpha_1, ... of the first LANCZOS_KEEP / 2 iterations
