@@ -62,7 +62,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
        iteration is the exact Newton iteration (quadratic local rate), and a QP with linear
        constraints is solved in one iteration instead of ``log(tol) / log(delta)`` (4-6 on the
        HS/BT set). Operator (matrix-free) systems always use the adaptive condition alone; when
-       ``n + m <= 200`` their ``K`` is assembled (``n + m`` operator products per iteration) for
+       ``n + m <= 2000`` their ``K`` is assembled (``n + m`` operator products per iteration) for
        the sketch rows, larger ones bound the sketch's work (see ``inner_maxiter``).
     3. **Penalty update.** The exact augmented Lagrangian
        ``L_{mu,nu} = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` has the exact gradient
@@ -163,7 +163,7 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         is taken. When a sketch round uses all of ``inner_maxiter`` without the accuracy, later
         penalty rounds of that iteration only repeat the descent test on the same ``z``, and after
         5 consecutive such iterations the solve stops (``Status.FAILED``, advising
-        ``sketch=None``). On an operator KKT system with ``n + m > 200`` (each sketch row costs
+        ``sketch=None``). On an operator KKT system with ``n + m > 2000`` (each sketch row costs
         operator products) ``inner_maxiter`` bounds the sketch iterations of a whole Newton
         iteration, by default ``max(50, 100 (n + m) / (2 s))`` (about ``100 (n + m)`` operator
         products); running out stops the solve (``Status.FAILED``, advising ``sketch=None``).

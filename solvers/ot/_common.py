@@ -340,6 +340,11 @@ def refuse_problem_eps(method: str, data, eps) -> None:
 
 def _cost_matrix(C, be, name: str):
     refuse_mask(name, C)
+    if type(C).__module__.split(".")[:2] in (["scipy", "sparse"], ["cupyx", "scipy"]):
+        raise TypeError(f"{name} is a sparse matrix ({type(C).__name__}); the OT solvers take a dense cost matrix: pass "
+                        f"{name}.toarray(). (A sparse C's missing entries would be costs of 0, not forbidden pairs: "
+                        "every entry of the entropic plan exp((f + g - C) / eps) is positive; give forbidden pairs "
+                        "a large finite cost)")
     shape = getattr(C, "shape", None)
     if not hasattr(C, "dtype") or not isinstance(shape, tuple):
         try:

@@ -120,9 +120,13 @@ def test_sketch_on_small_operator_pde_problem_is_fast_and_right(sketch):
 
 
 @pytest.mark.parametrize("sketch, inner_maxiter", [("block", None), ("gaussian", 3)])
-def test_sketch_on_large_operator_pde_problem_fails_honestly_within_its_budget(sketch, inner_maxiter):
-    # N = 243 > ASSEMBLE_LIMIT: every sketch row costs operator products; the inner work per Newton iteration is
-    # bounded (default 100 N products) and running out is an honest failure that names sketch=None
+def test_sketch_on_large_operator_pde_problem_fails_honestly_within_its_budget(sketch, inner_maxiter, monkeypatch):
+    # N = 243 > ASSEMBLE_LIMIT (lowered here to 200 to keep the test small: the default is 2000): every sketch row
+    # costs operator products; the inner work per Newton iteration is bounded (default 100 N products) and running
+    # out is an honest failure that names sketch=None
+    from solvers.nonlinear import _kkt
+
+    monkeypatch.setattr(_kkt, "ASSEMBLE_LIMIT", 200)
     pde = pytest.importorskip("problems.pde")
     P = pde.PoissonControl(9, alpha=1e-2)
     N = P.n + P.m
