@@ -171,7 +171,9 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             rr = Aap.residual(b, x, r, q)
         return r, math.sqrt(rr)
 
-    init = R.begin(first=first, zero_x=not lazy, x_written=start_from is not None)
+    # x handed to the start unwritten only for a start that writes it whole (the library's multigrid: start_for);
+    # a caller's initial_guess may write part of it (helper-154): that one gets zeros
+    init = R.begin(first=first, zero_x=not lazy, x_written=start_from is not None and callable(start_for))
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init

@@ -388,7 +388,8 @@ class MultigridPreconditioner(LinearOperator):
         the second, the coarser approximation prolonged and improved by one cycle). The fine-level cycle of
         the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
         :func:`solvers.linear.cg` when the preconditioner's ``fmg_start`` is True (by default on large 3-D
-        geometric hierarchies: :data:`FMG_AUTO_POINTS`).
+        geometric hierarchies: :data:`FMG_AUTO_POINTS`). Writes every entry of ``out`` (CG hands it unwritten
+        memory).
 
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.

@@ -40,12 +40,15 @@ _REDUCED_SCALE = 1e-2   # the shift's scale is ||Z^T H Z||_F where that is below
 #: largest n + m for which the KKT matrix is formed densely (exact reduced-Hessian test)
 DENSE_LIMIT = 2000
 #: largest n + m of an operator KKT system whose matrix is assembled (n + m operator products) for the products of
-#: the inner solvers: a sketch-and-project iteration then costs dense row products instead of operator products.
-#: The assembly's N products are fewer than one inner budget of sketch iterations on the operator (about 100 N
-#: products), and its N^2 doubles (32 MB at 2000) as many as the dense form's: at 200, GENHS28(n=200..900,
+#: the inner solvers, when they are sketches: a sketch-and-project iteration then costs dense row products instead of
+#: operator products. The assembly's N products are fewer than one inner budget of sketch iterations on the operator
+#: (about 100 N products), and its N^2 doubles (32 MB at 2000) as many as the dense form's: at 200, GENHS28(n=200..900,
 #: sparse=True) ran out of its sketch budget at iteration 2 (sketch='gaussian'), assembled it converges in 1-2
-#: iterations (0.14-5 s) to f_star within 6e-14
+#: iterations (0.14-5 s) to f_star within 6e-14. Also the limit of the second-order check's assembly (once per solve)
 ASSEMBLE_LIMIT = DENSE_LIMIT
+#: the same for MINRES (``sketch=None``), which needs only tens of products per solve: assembling K at every Newton
+#: iteration up to 2000 made PoissonControl (N = 768 .. 1875) 75-180x more expensive (helper-154)
+ASSEMBLE_LIMIT_MINRES = 200
 
 
 class NewtonSystem:
@@ -56,9 +59,13 @@ class NewtonSystem:
     H, J : array, sparse matrix or operator
         Hessian of the Lagrangian ``(n, n)`` and constraint Jacobian ``(m, n)``.
     backend : Backend
+    for_sketch : bool
+        An operator system is assembled up to :data:`ASSEMBLE_LIMIT` unknowns when True (sketches, the
+        second-order check), up to :data:`ASSEMBLE_LIMIT_MINRES` when False (MINRES).
     """
 
-    def __init__(self, H, J, backend):
+    def __init__(self, H, J, backend, for_sketch: bool = True):
+        self.assemble_limit = ASSEMBLE_LIMIT if for_sketch else ASSEMBLE_LIMIT_MINRES
         self.n = H.shape[0]
         self.m = J.shape[0]
         self.N = self.n + self.m
@@ -90,12 +97,18 @@ class NewtonSystem:
             self.K = None
             self.op = kkt_operator(B, self.J, backend=self.be)
             self.Ka = None
-            if self.N <= ASSEMBLE_LIMIT and self.be.xp is np:
+            if self.N <= self.assemble_limit and self.be.xp is np:
                 # small operator system: assemble K once (N products); the method is unchanged (same sketches, same
                 # curvature test), only the products are cheaper. Not "dense": the Hessian test stays the operator one.
                 # (Host backends only: the sketches that use it are host code.)
                 Ka = np.column_stack([np.asarray(self.op.matvec(e), dtype=np.float64) for e in np.eye(self.N)])
                 if np.all(np.isfinite(Ka)):
+                    a, h = float(np.abs(Ka - Ka.T).max()), float(np.abs(Ka).max())
+                    if a > 1e-6 * h:       # as the first dense hess_lagrangian is checked (_nlp.NLPEvaluator.hess)
+                        raise ValueError(f"the KKT operator from problem.hess_lagrangian and problem.jac is not symmetric "
+                                         f"(assembled from {self.N} products: max |K - K^T| = {a:.2e}, max |K| = {h:.2e}); "
+                                         "hess_lagrangian's products must be those of a symmetric matrix, and jac's "
+                                         "rmatvec the transpose of its matvec")
                     self.Ka = 0.5 * (Ka + Ka.T)
 
     @property
@@ -104,8 +117,18 @@ class NewtonSystem:
         return self.K is not None or self.Ka is not None
 
     def set_shift(self, t: float) -> None:
-        """Use ``B = H + t I``."""
-        self.shift = float(t)
+        """Use ``B = H + t I``. An assembled operator system moves its diagonal (no new products)."""
+        t = float(t)
+        if self.Ka is not None:
+            idx = np.arange(self.n)
+            self.Ka[idx, idx] += t - self.shift
+            B = aslinearoperator(self.H, backend=self.be)
+            if t:
+                B = B + t * IdentityOperator(self.n, backend=self.be)
+            self.op = kkt_operator(B, self.J, backend=self.be)
+            self.shift = t
+            return
+        self.shift = t
         self._build()
 
     # ------------------------------------------------------------------ products

@@ -238,7 +238,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
     for k in range(1, maxiter + 1):
         # -------------------------------------------------------------- Newton system with modified Hessian
         H = ev.hess(p.x, p.lam)
-        system = NewtonSystem(H, p.J, be)
+        system = NewtonSystem(H, p.J, be, for_sketch=sketch is not None)
         if system.is_dense and not np.all(np.isfinite(system.H)) and watch is not None:
             p, watch, returned = return_to_watch(watch, stats, record, backtrack)
             if (end := tail(k)):

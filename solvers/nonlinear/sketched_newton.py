@@ -62,8 +62,10 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
        iteration is the exact Newton iteration (quadratic local rate), and a QP with linear
        constraints is solved in one iteration instead of ``log(tol) / log(delta)`` (4-6 on the
        HS/BT set). Operator (matrix-free) systems always use the adaptive condition alone; when
-       ``n + m <= 2000`` their ``K`` is assembled (``n + m`` operator products per iteration) for
-       the sketch rows, larger ones bound the sketch's work (see ``inner_maxiter``).
+       ``n + m <= 2000`` and a sketch is the inner solver (200 for MINRES, which needs few products)
+       their ``K`` is assembled (``n + m`` operator products per iteration) for the sketch rows, and
+       must then be symmetric (a ``ValueError`` says otherwise); larger ones bound the sketch's work
+       (see ``inner_maxiter``).
     3. **Penalty update.** The exact augmented Lagrangian
        ``L_{mu,nu} = f + lam^T c + mu/2 ||c||^2 + nu/2 ||g_L||^2`` has the exact gradient
        ``(g_L + mu J^T c + nu H_k g_L, c + nu J g_L)``. While
@@ -218,9 +220,9 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         (``< -1e-6 max |H_ij|``) the point is a constrained maximiser or saddle, not a solution
         of the minimisation, and the result is ``converged=False`` with ``Status.FAILED`` and a
         message that says so (it keeps the first-order measurement) and advises another ``x0``.
-        Small operator problems (``n + m <= 200``, on the host) are checked the same way on
-        their assembled blocks; larger operator problems are not (``stats["second_order"]`` and the
-        message say so).
+        Operator problems with ``n + m <= 2000`` (on the host) are checked the same way on
+        their blocks, assembled once from ``n + m`` products at the returned point; larger operator
+        problems are not (``stats["second_order"]`` and the message say so).
 
     Notes
     -----

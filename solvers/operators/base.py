@@ -469,17 +469,15 @@ def aslinearoperator(A, backend=None) -> LinearOperator:
     own backend; for another backend it is converted explicitly with
     ``A.with_backend(backend)`` (built again there, its arrays copied when the array type differs), which
     raises a ``TypeError`` naming the fix when the operator cannot be converted (or had its product replaced
-    on the instance, which the rebuilt one would drop: helper-146). It is never relabelled.
+    on the instance, or is a subclass that would be rebuilt as its parent class: either would drop the caller's
+    code). It is never relabelled.
     """
     if isinstance(A, LinearOperator):
         if backend is None:
             return A
-        be = _backends.get_backend(backend)
-        if be != A.backend and {"matvec", "_matvec", "matvec_into", "matvec_dot"} & set(vars(A)):
-            raise TypeError(f"{type(A).__name__} on backend {A.backend.name!r} has its product replaced on the instance, "
-                            f"which a conversion to {be.name!r} (rebuilt from its arrays) would drop; build it on "
-                            f"{be.name!r} and set the product there, or leave backend=None")
-        return A if be == A.backend else A.with_backend(be)
+        from ._convert import convert
+
+        return convert(A, _backends.get_backend(backend))
     import scipy.sparse as sp
 
     if sp.issparse(A) or _is_cupyx_sparse(A):

@@ -340,7 +340,13 @@ def refuse_problem_eps(method: str, data, eps) -> None:
 
 def _cost_matrix(C, be, name: str):
     refuse_mask(name, C)
-    if type(C).__module__.split(".")[:2] in (["scipy", "sparse"], ["cupyx", "scipy"]):
+    import scipy.sparse as sps
+    import scipy.sparse.linalg as spla
+
+    if isinstance(C, spla.LinearOperator):
+        raise TypeError(f"{name} is a LinearOperator ({type(C).__name__}); the OT solvers read every entry of the cost "
+                        "matrix: pass it as a dense array")
+    if sps.issparse(C) or type(C).__module__.split(".")[:2] == ["cupyx", "scipy"]:
         raise TypeError(f"{name} is a sparse matrix ({type(C).__name__}); the OT solvers take a dense cost matrix: pass "
                         f"{name}.toarray(). (A sparse C's missing entries would be costs of 0, not forbidden pairs: "
                         "every entry of the entropic plan exp((f + g - C) / eps) is positive; give forbidden pairs "
