@@ -197,3 +197,22 @@ def test_stencil_subclass_is_not_converted_to_its_parent_class():
     ref = spla.spsolve((A.to_csr() + 50.0 * sp.identity(A.shape[0])).tocsc(), b)
     assert res.converged
     np.testing.assert_allclose(res.x, ref, rtol=1e-7, atol=1e-9)
+
+
+def test_unbounded_objective_message_leads_with_unboundedness():
+    # min x^3 s.t. y = 1 is unbounded below (x -> -inf): the 'no descent direction' exit led with 'the KKT matrix
+    # may be singular' and named the unboundedness only at the end; it now leads with it
+    from problems.nlp.problem import EqualityConstrainedProblem
+
+    P = EqualityConstrainedProblem(f=lambda x: float(x[0] ** 3), grad=lambda x: np.array([3 * x[0] ** 2, 0.0]),
+                                   c=lambda x: np.array([x[1] - 1.0]), jac=lambda x: np.array([[0.0, 1.0]]),
+                                   hess_lagrangian=lambda x, lam: np.array([[6 * x[0], 0.0], [0.0, 0.0]]),
+                                   x0=np.array([-1.0, 0.0]))
+    res = solvers.sketched_newton(P, seed=0)
+    assert not res.converged
+    assert res.x[0] < -1e3 and P.f(res.x) < -1e9            # it did run away along the unbounded direction
+    if "no descent direction" in res.message:
+        head, _, tail = res.message.partition("unbounded below")
+        assert tail and "singular" not in head, res.message
+    else:
+        assert "unbounded" in res.message, res.message
