@@ -80,7 +80,7 @@ class ControlJacobian(_base.LinearOperator):
 
     def with_backend(self, backend) -> "ControlJacobian":
         be = solvers.get_backend(backend)
-        return self if be == self.backend else ControlJacobian(self.K.with_backend(be), self.h2)
+        return self if be == self.backend else ControlJacobian(_base.aslinearoperator(self.K, backend=be), self.h2)
 
 
 class ControlKKTPreconditioner(_base.LinearOperator):
@@ -102,7 +102,7 @@ class ControlKKTPreconditioner(_base.LinearOperator):
         if be == self.backend:
             return self
         return ControlKKTPreconditioner(be.asarray(self.backend.to_numpy(self.d)), self.alpha, self.h2,
-                                        self.V.with_backend(be), be)
+                                        _base.aslinearoperator(self.V, backend=be), be)
 
 
 class PoissonControl:

@@ -171,9 +171,10 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             rr = Aap.residual(b, x, r, q)
         return r, math.sqrt(rr)
 
-    # x handed to the start unwritten only for a start that writes it whole (the library's multigrid: start_for);
-    # a caller's initial_guess may write part of it (helper-154): that one gets zeros
-    init = R.begin(first=first, zero_x=not lazy, x_written=start_from is not None and callable(start_for))
+    # x handed to the start unwritten only where the preconditioner says its start writes it whole (the library's
+    # multigrid: start_writes_all); a caller's initial_guess may write part of it (helper-154): that one gets zeros
+    init = R.begin(first=first, zero_x=not lazy,
+                   x_written=start_from is not None and getattr(Msrc, "start_writes_all", False) is True)
     if not isinstance(init, tuple):
         return init
     x, r, rnorm = init

@@ -120,7 +120,7 @@ import numpy as np
 from .. import _config
 from .. import _workspace as _work
 from .. import backends as _backends
-from ..operators.base import LinearOperator
+from ..operators.base import LinearOperator, aslinearoperator as _aslinop
 from ..operators.stencil import StencilOperator
 from ..results import SolveResult
 from . import multigrid_iterate as _iterate
@@ -203,10 +203,11 @@ class MultigridPreconditioner(LinearOperator):
         ``"geometric"`` or ``"galerkin"``.
     reads_input_only : bool
         True: a cycle never writes into the vector it is applied to (so :func:`solvers.cg` may apply it
-        to the caller's ``b`` itself).
+        to the caller's ``b`` itself). ``start_writes_all``: :meth:`initial_guess` writes every entry of ``out``
+        (so CG hands it unwritten memory).
     """
 
-    reads_input_only = True
+    reads_input_only = start_writes_all = True
     def __init__(self, A: StencilOperator, nu=None, max_coarse: int = 100, max_levels: int = 20,
                  coarsening: str = "auto", cycle: str = "auto", fmg_start="auto"):
         nu, max_coarse, max_levels, fmg_start = _check_args(A, nu, max_coarse, max_levels, coarsening, cycle,
@@ -414,7 +415,7 @@ class MultigridPreconditioner(LinearOperator):
         be = _backends.get_backend(backend)
         if be == self.backend:
             return self
-        return MultigridPreconditioner(self.levels[0].A.with_backend(be), nu=self.nu, max_coarse=self.max_coarse,
+        return MultigridPreconditioner(_aslinop(self.levels[0].A, backend=be), nu=self.nu, max_coarse=self.max_coarse,
                                        max_levels=self.max_levels, coarsening=self.coarsening, cycle=self.cycle,
                                        fmg_start=self._fmg_asked)
 

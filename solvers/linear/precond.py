@@ -292,7 +292,7 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
         be = _backends.get_backend(backend)
         if be == self.backend:
             return self
-        return ChebyshevPreconditioner(self.op.with_backend(be), self.lmin, self.lmax, self.degree, be)
+        return ChebyshevPreconditioner(_ops.aslinearoperator(self.op, backend=be), self.lmin, self.lmax, self.degree, be)
 
     def _matvec(self, x):
         out = self.backend.xp.empty(self.shape[0])

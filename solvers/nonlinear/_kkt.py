@@ -59,13 +59,13 @@ class NewtonSystem:
     H, J : array, sparse matrix or operator
         Hessian of the Lagrangian ``(n, n)`` and constraint Jacobian ``(m, n)``.
     backend : Backend
-    for_sketch : bool
+    for_sketch : bool or None
         An operator system is assembled up to :data:`ASSEMBLE_LIMIT` unknowns when True (sketches, the
-        second-order check), up to :data:`ASSEMBLE_LIMIT_MINRES` when False (MINRES).
+        second-order check), up to :data:`ASSEMBLE_LIMIT_MINRES` when False (MINRES), never when None.
     """
 
-    def __init__(self, H, J, backend, for_sketch: bool = True):
-        self.assemble_limit = ASSEMBLE_LIMIT if for_sketch else ASSEMBLE_LIMIT_MINRES
+    def __init__(self, H, J, backend, for_sketch: bool | None = True):
+        self.assemble_limit = 0 if for_sketch is None else ASSEMBLE_LIMIT if for_sketch else ASSEMBLE_LIMIT_MINRES
         self.n = H.shape[0]
         self.m = J.shape[0]
         self.N = self.n + self.m
@@ -103,25 +103,36 @@ class NewtonSystem:
                 # (Host backends only: the sketches that use it are host code.)
                 Ka = np.column_stack([np.asarray(self.op.matvec(e), dtype=np.float64) for e in np.eye(self.N)])
                 if np.all(np.isfinite(Ka)):
-                    a, h = float(np.abs(Ka - Ka.T).max()), float(np.abs(Ka).max())
-                    if a > 1e-6 * h:       # as the first dense hess_lagrangian is checked (_nlp.NLPEvaluator.hess)
-                        raise ValueError(f"the KKT operator from problem.hess_lagrangian and problem.jac is not symmetric "
-                                         f"(assembled from {self.N} products: max |K - K^T| = {a:.2e}, max |K| = {h:.2e}); "
-                                         "hess_lagrangian's products must be those of a symmetric matrix, and jac's "
-                                         "rmatvec the transpose of its matvec")
+                    self._check_symmetric(Ka)
                     self.Ka = 0.5 * (Ka + Ka.T)
+                    self._diag0 = self.Ka.diagonal()[:n] - self.shift     # the unshifted diagonal (exact shifts)
 
     @property
     def assembled(self) -> bool:
         """``K`` is held as a dense array (dense problems, and operator problems with ``N <= ASSEMBLE_LIMIT``)."""
         return self.K is not None or self.Ka is not None
 
+    def _check_symmetric(self, Ka):
+        """An assembled operator ``K`` must be symmetric (as the first dense ``hess_lagrangian`` is checked,
+        :meth:`._nlp.NLPEvaluator.hess`): a ``ValueError`` naming the block that is not."""
+        n = self.n
+        h = float(np.abs(Ka).max())
+        aH = float(np.abs(Ka[:n, :n] - Ka[:n, :n].T).max())
+        aJ = float(np.abs(Ka[n:, :n] - Ka[:n, n:].T).max()) if self.m else 0.0
+        if max(aH, aJ) > 1e-6 * h:
+            who = ("problem.hess_lagrangian's products are not those of a symmetric matrix (max |H - H^T| = "
+                   f"{aH:.2e}" if aH >= aJ else "problem.jac's rmatvec is not the transpose of its matvec (max |J - "
+                   f"(J^T)^T| = {aJ:.2e}")
+            raise ValueError(f"{who}, max |K| = {h:.2e}, from the {self.N} products assembling the KKT operator); "
+                             "return the whole symmetric Hessian of the Lagrangian and a consistent Jacobian operator")
+
     def set_shift(self, t: float) -> None:
-        """Use ``B = H + t I``. An assembled operator system moves its diagonal (no new products)."""
+        """Use ``B = H + t I``. An assembled operator system sets its diagonal from the unshifted one (no new
+        products, no drift over a sequence of shifts)."""
         t = float(t)
         if self.Ka is not None:
             idx = np.arange(self.n)
-            self.Ka[idx, idx] += t - self.shift
+            self.Ka[idx, idx] = self._diag0 + t
             B = aslinearoperator(self.H, backend=self.be)
             if t:
                 B = B + t * IdentityOperator(self.n, backend=self.be)
@@ -460,14 +471,14 @@ def safeguarded_multipliers(ev, p, n: int, m: int):
     gmax = float(np.max(np.abs(p.g))) if p.g.size else 0.0
     if float(np.max(np.abs(ls))) > LS_MULTIPLIER_MAX * max(1.0, gmax):
         return zeros, "zeros (least-squares estimate too large)"
-    at_ls = NewtonSystem(ev.hess(p.x, ls), p.J, ev.be)
+    at_ls = NewtonSystem(ev.hess(p.x, ls), p.J, ev.be, for_sketch=None)     # (only the dense form is tested here)
     # an operator Hessian (no exact test) or a non-finite one (the iterations report it): the authors' zero start
     if not at_ls.is_dense or not np.all(np.isfinite(at_ls.H)):
         return zeros, "zeros"
     at_ls.svd = svd
     if at_ls.reduced_hessian_shift(0.1)[0] == 0.0:
         return ls, "least-squares"
-    at_0 = NewtonSystem(ev.hess(p.x, zeros), p.J, ev.be)
+    at_0 = NewtonSystem(ev.hess(p.x, zeros), p.J, ev.be, for_sketch=None)
     if not np.all(np.isfinite(at_0.H)):
         return zeros, "zeros"
     at_0.svd = at_ls.svd

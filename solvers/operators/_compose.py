@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backends as _backends
 from .base import LinearOperator
+from ._convert import convert
 
 
 class SumOperator(LinearOperator):
@@ -42,7 +43,7 @@ class SumOperator(LinearOperator):
 
     def with_backend(self, backend) -> "SumOperator":
         be = _backends.get_backend(backend)
-        return self if be == self.backend else SumOperator(self.A.with_backend(be), self.B.with_backend(be))
+        return self if be == self.backend else SumOperator(convert(self.A, be), convert(self.B, be))
 
 
 class ProductOperator(LinearOperator):
@@ -62,7 +63,7 @@ class ProductOperator(LinearOperator):
 
     def with_backend(self, backend) -> "ProductOperator":
         be = _backends.get_backend(backend)
-        return self if be == self.backend else ProductOperator(self.A.with_backend(be), self.B.with_backend(be))
+        return self if be == self.backend else ProductOperator(convert(self.A, be), convert(self.B, be))
 
 
 def _scaled_dtype(dtype, alpha):
@@ -100,7 +101,7 @@ class ScaledOperator(LinearOperator):
 
     def with_backend(self, backend) -> "ScaledOperator":
         be = _backends.get_backend(backend)
-        return self if be == self.backend else ScaledOperator(self.A.with_backend(be), self.alpha)
+        return self if be == self.backend else ScaledOperator(convert(self.A, be), self.alpha)
 
 
 class TransposedOperator(LinearOperator):
@@ -122,4 +123,4 @@ class TransposedOperator(LinearOperator):
 
     def with_backend(self, backend) -> "TransposedOperator":
         be = _backends.get_backend(backend)
-        return self if be == self.backend else TransposedOperator(self.A.with_backend(be))
+        return self if be == self.backend else TransposedOperator(convert(self.A, be))

@@ -19,6 +19,7 @@ import numpy as np
 from .. import backends as _backends
 from .._masks import refuse_masked
 from .._scalar import unwrap
+from ..operators.base import LinearOperator
 
 
 class Geometry:
@@ -343,7 +344,7 @@ def _cost_matrix(C, be, name: str):
     import scipy.sparse as sps
     import scipy.sparse.linalg as spla
 
-    if isinstance(C, spla.LinearOperator):
+    if isinstance(C, (spla.LinearOperator, LinearOperator)) or type(C).__name__.endswith("LinearOperator"):
         raise TypeError(f"{name} is a LinearOperator ({type(C).__name__}); the OT solvers read every entry of the cost "
                         "matrix: pass it as a dense array")
     if sps.issparse(C) or type(C).__module__.split(".")[:2] == ["cupyx", "scipy"]:
