@@ -91,11 +91,8 @@ class NewtonSystem:
             self.K = K
             self.op = self.Ka = None
         else:
-            B = aslinearoperator(self.H, backend=self.be)
-            if self.shift:
-                B = B + self.shift * IdentityOperator(n, backend=self.be)
             self.K = None
-            self.op = kkt_operator(B, self.J, backend=self.be)
+            self.op = self._operator()
             self.Ka = None
             if self.N <= self.assemble_limit and self.be.xp is np:
                 # small operator system: assemble K once (N products); the method is unchanged (same sketches, same
@@ -111,6 +108,13 @@ class NewtonSystem:
     def assembled(self) -> bool:
         """``K`` is held as a dense array (dense problems, and operator problems with ``N <= ASSEMBLE_LIMIT``)."""
         return self.K is not None or self.Ka is not None
+
+    def _operator(self):
+        """``K`` as an operator, ``B = H + shift I`` (no products formed)."""
+        B = aslinearoperator(self.H, backend=self.be)
+        if self.shift:
+            B = B + self.shift * IdentityOperator(self.n, backend=self.be)
+        return kkt_operator(B, self.J, backend=self.be)
 
     def _check_symmetric(self, Ka):
         """An assembled operator ``K`` must be symmetric (as the first dense ``hess_lagrangian`` is checked,
@@ -133,11 +137,8 @@ class NewtonSystem:
         if self.Ka is not None:
             idx = np.arange(self.n)
             self.Ka[idx, idx] = self._diag0 + t
-            B = aslinearoperator(self.H, backend=self.be)
-            if t:
-                B = B + t * IdentityOperator(self.n, backend=self.be)
-            self.op = kkt_operator(B, self.J, backend=self.be)
             self.shift = t
+            self.op = self._operator()
             return
         self.shift = t
         self._build()

@@ -143,13 +143,13 @@ def falls_at_constant(fvals, mvals, window: int) -> bool:
 
 
 def far_and_falling(f0, f, xmax, x0max) -> str:
-    """A failure message's note when the iterate went far from x0 (``max |x|`` above ``1e3 max(1, max |x0|)``) while
+    """A failure message's clause when the iterate went far from x0 (``max |x|`` above ``1e3 max(1, max |x0|)``) while
     the objective fell far below ``f(x0)`` (by more than ``1e3 max(1, |f(x0)|)``); '' otherwise. sketched_newton on
     ``min -x^3 - y s.t. x = y`` from (1, 1) ended 'no descent direction ... the KKT matrix may be singular' at
     ``|x|`` 4.5e6 with f -9e19, which is an unbounded problem, not a singular system."""
     if not (xmax > 1e3 * max(1.0, x0max) and f0 - f > 1e3 * max(1.0, abs(f0))):
         return ""
-    return (f". The iterates went far (max |x| = {xmax:.3e}, max |x0| = {x0max:.3e}) while the objective fell from "
+    return (f"the iterates went far (max |x| = {xmax:.3e}, max |x0| = {x0max:.3e}) while the objective fell from "
             f"{f0:.3e} to {f:.3e}: it may be unbounded below on the feasible set (check the formulation)")
 
 

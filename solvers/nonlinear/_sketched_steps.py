@@ -365,7 +365,7 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
             status = Status.STAGNATED
             far = far_and_falling(hist["objective"][0], hist["objective"][-1], float(xp.max(xp.abs(p.x))), x0max)
             msg = (f"{METHOD}: no descent direction of the merit at iteration {k} (mu = {mu:.2e}, nu = {nu:.2e}, "
-                   f"{inner} inner iterations)" + (": t" + far[3:] + "; else " if far else "; ") + "the KKT matrix may be "
+                   f"{inner} inner iterations)" + (f": {far}; else " if far else "; ") + "the KKT matrix may be "
                    f"singular (dependent constraints) or the inner solver too slow: try {'' if sketch is None else 'sketch=None (MINRES), '}"
                    "a larger inner_maxiter, or another starting point" + scale_hint())
             k -= 1

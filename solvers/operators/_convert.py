@@ -6,6 +6,8 @@ from __future__ import annotations
 #: the methods that make an operator's products (a subclass overriding one of them computes its own product)
 PRODUCT_METHODS = ("_matvec", "matvec", "_rmatvec", "rmatvec", "_matmat", "matmat", "matvec_into", "matvec_dot",
                    "residual_into", "diagonal")
+#: those a caller may set on an instance (the conversion rebuilds from the arrays and would drop them)
+INSTANCE_PRODUCTS = frozenset(("_matvec", "matvec", "_rmatvec", "rmatvec", "matvec_into", "matvec_dot"))
 
 
 def _inherited_rebuild(A):
@@ -27,7 +29,7 @@ def convert(A, be):
     true residual 2.7, helper-154). A subclass adding only data or labels converts as its parent does."""
     if be == A.backend:
         return A
-    if set(PRODUCT_METHODS[:4] + PRODUCT_METHODS[6:8]) & set(vars(A)):
+    if INSTANCE_PRODUCTS & set(vars(A)):
         raise TypeError(f"{type(A).__name__} on backend {A.backend.name!r} has its product replaced on the instance, "
                         f"which a conversion to {be.name!r} (rebuilt from its arrays) would drop; build it on "
                         f"{be.name!r} and set the product there, or leave backend=None")

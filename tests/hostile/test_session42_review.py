@@ -184,15 +184,8 @@ def test_stencil_subclass_is_not_converted_to_its_parent_class():
     # rebuilt a plain StencilOperator and cg 'converged' at a true residual of 2.7. Now refused by name; on its own
     # backend it solves (reference: spsolve of its assembled matrix)
     import scipy.sparse.linalg as spla
-    from solvers.operators.stencil import StencilOperator
 
-    class Shifted(StencilOperator):
-        def matvec_dot(self, x, out):
-            d = super().matvec_dot(x, out)
-            out += 50.0 * x
-            return d + 50.0 * float(x @ x)
-
-    A = Shifted((15, 15), [1 / 16] * 2, backend="numpy")
+    A = _shifted_stencil_class()((15, 15), [1 / 16] * 2, backend="numpy")
     b = np.random.default_rng(0).standard_normal(A.shape[0])
     with pytest.raises(TypeError, match="Shifted.*StencilOperator"):
         solvers.cg(A, b, backend="numba")
