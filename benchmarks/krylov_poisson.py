@@ -29,6 +29,7 @@ restriction and prolongation + post-smoothing per level, V-cycles, CG's products
     python benchmarks/krylov_poisson.py --quick    # small sizes, end-to-end check (krylov_poisson_quick.json)
     python benchmarks/krylov_poisson.py --core     # newtonkit MG-CG and CG only, for before/after checks
                                                    # (krylov_poisson_core.json; ~1 min on 2 threads)
+    python benchmarks/krylov_poisson.py --sweep3 96,112,128,144   # MG-CG on those cubes only
 
 MG-CG uses the default cycle and start of :func:`solvers.linear.multigrid.multigrid` (the FMG start on 3-D grids of
 at least 500 000 points) and its timing includes building the hierarchy (setup), as PyAMG's does; the other
@@ -370,7 +371,17 @@ def main():
     ap.add_argument("--core", action="store_true",
                     help="only newtonkit MG-CG and CG on the 3-D and 2-D problems (no peers, bandwidth or "
                          "iteration sweeps): the quick before/after check of a change")
+    ap.add_argument("--sweep3", default=None, metavar="N,N,...",
+                    help="only MG-CG on the cubes N^3 (iterations and matvec-equivalents per size): whether the "
+                         "ratio follows the working set against the caches (krylov_poisson_sweep3.json)")
     args = ap.parse_args()
+    if args.sweep3:
+        sizes = [int(a) for a in args.sweep3.split(",")]
+        out = args.out or os.path.join(os.path.dirname(__file__), "results", "krylov_poisson_sweep3.json")
+        res = {"benchmark": "krylov_poisson", "machine": machine(), "sweep3": sizes, "repeat": args.repeat or 5,
+               "mgcg_size_sweep_3d": iteration_counts(sizes, 3, args.repeat or 5)}
+        write_json(out, res)
+        return
     if args.out is None:
         name = "krylov_poisson_quick.json" if args.quick else "krylov_poisson.json"
         if args.core:
