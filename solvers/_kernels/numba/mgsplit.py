@@ -176,7 +176,11 @@ def eligible(op, P, R) -> bool:
     128^3) -- and float64 split levels keep 5 iterations but were no faster in the solve: 44-47 against 40-46
     ms, interleaved. Commit ``b1ee21d``, reverted: a post-smoothing that relaxes ``w = u - P e`` with ``P e`` kept
     in float64 keeps the natural iteration counts and residual histories (7 digits), but moves as many bytes as
-    the natural level and measured 0.96-0.99x at 1024^2, 0.88-0.93x at 2048^2, 0.97x at 512^2.)"""
+    the natural level and measured 0.96-0.99x at 1024^2, 0.88-0.93x at 2048^2, 0.97x at 512^2. Commit ``5f09c36``,
+    reverted (session 43, Xeon): float32 split pre-smoothing only (the natural float64 post-smoothing on the u it
+    writes) keeps the float64 iteration counts and histories -- the lost iteration comes from the rounding of the
+    post-smoothed z -- but writing the natural u besides the colour arrays moves more bytes: 0.96-0.985x at 1024^2,
+    1.23x at 2048^2.)"""
     if not (getattr(op, "const", False) and isinstance(P, tuple) and isinstance(R, tuple)):
         return False
     if len(op.grid_shape) != 3 or min(op.grid_shape) < 2:
