@@ -25,7 +25,9 @@ PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
 
 def _tags_str(tags: dict) -> str:
     """``k=v,...`` on one line: control characters in a tag (a newline broke the table's row) are escaped."""
-    return _format.printable(",".join(f"{k}={_format.fmt(v) if isinstance(v, float) else v}" for k, v in tags.items()))
+    # a tag is the caller's value: NaN shows as nan (fmt's '-' is for a missing cell; helper-158)
+    return _format.printable(",".join(f"{k}={('nan' if v != v else _format.fmt(v)) if isinstance(v, float) else v}"
+                                      for k, v in tags.items()))
 
 
 def _jsonable(v):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..operators import base as _ops
+from ..operators import _convert, base as _ops
 from ._validate import _COMPLEX_MSG
 
 
@@ -105,6 +105,10 @@ class Applier:
             # a product replaced on the instance: the class's fast methods compute the old one, and a solve
             # 'converged' on those at residual 758 against the product the caller set (helper-146)
             self._dot = self._into = None
+        stale = _convert.stale_fast_products(src)
+        if stale:                     # a subclass redefining matvec / _matvec below the class of these (helper-157)
+            self._dot = None if "matvec_dot" in stale else self._dot
+            self._into = None if "matvec_into" in stale else self._into
         self._trusted = ((type(src).__module__.split(".")[0] == "solvers" and not own & {"matvec_dot", "matvec_into"})
                          or (self._dot is None and self._into is None))     # fast methods set on an instance: checked
         # the residual in one pass (the library's stencils: StencilOperator.residual_into), where the product is

@@ -102,7 +102,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                 + ("gmres for a least-squares approximation" if sym else
                    "gmres (non-symmetric A, or a least-squares approximation)"))
 
-    def diagnosis(x, r, itn):
+    def diagnosis(x, r, itn, lead=None):
         """The cause of a maxiter exit where the evidence shows one (else ``""``): ``M`` maps the residual to
         (nearly) zero (a singular M: that component is never reduced), or ``A r = 0`` (the residual lies in the
         null space of the symmetric A: b has a component outside range(A), and x is a least-squares solution)."""
@@ -113,7 +113,8 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             u = xp.asarray(R.be.asarray(np.random.default_rng(7).standard_normal(n)))
             rmr, umu = K.dot(r, apply_M(r.copy())), K.dot(u, apply_M(u.copy()))
             if math.isfinite(rmr) and umu > 0 and abs(rmr) / rn ** 2 <= _M_NULL * umu / K.dot(u, u):
-                return (f"not converged after maxiter={itn} iterations: the preconditioner maps the residual to (nearly) "
+                lead = lead or f"not converged after maxiter={itn} iterations"
+                return (f"{lead}: the preconditioner maps the residual to (nearly) "
                         f"zero (r^T M r / r^T r = {rmr / rn ** 2:.1e}, against {umu / K.dot(u, u):.1e} for a random "
                         "vector), so M is singular or not positive definite and that component of the residual is "
                         "never reduced (MINRES needs an SPD M). Use an SPD preconditioner")
@@ -281,6 +282,16 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
                     f"the true residual of x is {R.unscale(rnorm):.3e} ({rnorm / R.bnorm:.1e} of ||b||), about the "
                     f"rounding level of this system in double precision and above the tolerance "
                     f"{R.unscale(tol):.3e}: loosen rtol / atol"))
+            if status == Status.NONFINITE and S.M is not None:
+                # a singular M runs the Lanczos recurrence into 0/0 while A, M and x stay finite: name M (a diagonal M
+                # with 50 zeros was reported as 'the operator or preconditioner produced NaN/inf'; helper-157)
+                r = R.residual(x)
+                rt = R.norm(r)
+                why = diagnosis(x, r, itn, f"breakdown at iteration {itn + 1}: the Lanczos recurrence ran into a "
+                                           "non-finite value") if math.isfinite(rt) else ""
+                if why:
+                    hist.buf[hist.n - 1] = rt
+                    return best_of(x, Status.BREAKDOWN, itn, rt, why, known=True)
             if status != "check":
                 return done(x, status, itn, rnorm, reason)
             # ---- confirm with the explicit residual

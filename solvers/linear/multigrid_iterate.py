@@ -159,7 +159,8 @@ def stationary_solve(M, b, *, x0=None, rtol=1e-8, atol=0.0, maxiter=100) -> Solv
         status = Status.CONVERGED
     fine_spd = bool(getattr(M.levels[0].A, "positive_definite", True))
     krylov = ("a CG preconditioner (solvers.cg(A, b, M=...))" if fine_spd else
-              "a preconditioner of solvers.minres or solvers.gmres (A is not positive definite, so not of CG)")
+              "a preconditioner of solvers.gmres (A is not positive definite, so neither is the cycle in general: "
+              "not of CG, nor of MINRES, which needs an SPD M)")
     msg = {Status.CONVERGED: f"converged in {it} V-cycles",
            Status.NONFINITE: "non-finite residual; check the operator and right-hand side",
            Status.DIVERGED: (f"diverged: the residual grew to more than {DIVERGED:g} times its smallest value; the "

@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .. import backends as _backends
+from .. import _config, backends as _backends
 from ..operators import base as _ops
 from . import _common as C
 
@@ -119,9 +119,11 @@ def jacobi(A, *, require_positive: bool = True, backend=None) -> JacobiPrecondit
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         need = "positive" if require_positive else "non-zero"
-        raise ValueError(f"jacobi: diag(A) must be finite and {need}; entry {i} is {dn[i]!r}. A matrix with a "
-                         "non-positive diagonal is not SPD: use minres/gmres without Jacobi, or "
-                         "require_positive=False for GMRES")
+        advice = ("A matrix with a non-positive diagonal is not SPD: use minres/gmres without Jacobi, or "
+                  "require_positive=False for GMRES" if require_positive else
+                  "a zero or non-finite diagonal entry has no inverse: use gmres without Jacobi, or another "
+                  "preconditioner")            # (not the option the caller already passed: helper-157)
+        raise ValueError(f"jacobi: diag(A) must be finite and {need}; entry {i} is {dn[i]!r}. {advice}")
     small = np.abs(dn) < 1.0 / np.finfo(np.float64).max      # |d| < 5.6e-309 (subnormal): 1/d overflows
     if small.any():
         i = int(np.flatnonzero(small)[0])
@@ -279,10 +281,13 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
         self._A = C.Applier(self.op, self.op, be, self._K, "A (of the Chebyshev preconditioner)")
         xp = be.xp
         self._res, self._d, self._ad = xp.empty(n), xp.empty(n), xp.empty(n)
+        # the work arrays are shared state: one application at a time (four threads applying one M got vectors
+        # wrong by 1e26 and CG 'breakdown ... M is not SPD'; outside probe helper-157)
+        _config.fork_safe(self, "_lock")
 
     def __getstate__(self):
-        # the kernel set and work arrays are rebuilt on unpickling (modules do not pickle)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_K", "_A", "_res", "_d", "_ad")}
+        # the kernel set, work arrays and lock are rebuilt on unpickling (modules and locks do not pickle)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_K", "_A", "_res", "_d", "_ad", "_lock")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -301,6 +306,10 @@ class ChebyshevPreconditioner(_ops.LinearOperator):
     def matvec_into(self, r, out):
         """``out = p(A) r`` (Saad, Algorithm 12.1, from a zero start)."""
         _check_into(self, r, out, aliased_ok=False)
+        with self._lock:
+            return self._apply(r, out)
+
+    def _apply(self, r, out):
         theta = 0.5 * (self.lmax + self.lmin)
         delta = 0.5 * (self.lmax - self.lmin)
         xp = self.backend.xp

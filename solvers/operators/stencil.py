@@ -227,13 +227,14 @@ class StencilOperator(LinearOperator):
         return lambda x, p, z, q, alpha, beta, first: fn(self, x, p, z, q, alpha, beta, first)
 
     def plain_products(self) -> bool:
-        """Whether this operator's products are this class's stencil: ``matvec_dot``, ``matvec_into`` and
-        ``_matvec`` overridden neither by a subclass nor on the instance. A fused pass computing the stencil
+        """Whether this operator's products are this class's stencil: ``matvec_dot``, ``matvec_into``, ``_matvec``
+        and ``matvec`` overridden neither by a subclass nor on the instance. A fused pass computing the stencil
         itself (:meth:`fused_direction`) would skip an override (a subclass adding a term to ``matvec_dot``
         got the bare stencil's products from CG's fused pass once an ``x0`` had made it trusted: outside review
         helper-112)."""
         cls = type(self)
-        return (all(getattr(cls, m) is getattr(StencilOperator, m) for m in ("matvec_dot", "matvec_into", "_matvec"))
+        return (all(getattr(cls, m) is getattr(StencilOperator, m)
+                    for m in ("matvec_dot", "matvec_into", "_matvec", "matvec"))
                 and not any(m in vars(self) for m in ("matvec_dot", "matvec_into", "_matvec", "matvec")))
 
     def residual_into(self, u, f, r) -> float:

@@ -19,7 +19,11 @@ k-th iterate; ``nit`` iterations give ``nit + 1`` entries, and the returned pote
 last entry's pair. A new eps stage (``eps_scaling``) restarts from the last iterate with its
 column update at the new eps, which is one more entry; when the budget runs out during an
 intermediate stage the run jumps to the final eps for that last entry, so the returned
-potentials and the last error always belong to the problem's eps.
+potentials and the last error always belong to the problem's eps. Once the f-update is a fixed
+point in floating point (``f_{k+1} == f_k`` to the last bit: the change falls below ``f``'s
+rounding, e.g. at eps 1e-12), that estimate reads exactly 0 although the marginals are off by
+the rounding floor; such rows are no measurement of convergence, and the returned pair's error
+is measured again (below) before anything is claimed (helper-158).
 
 What is claimed. The returned pair is measured once more from ``f`` and ``g`` themselves
 (:func:`solvers.ot._common.verify`): ``(f_i + g_j - C_ij) / eps`` summed before dividing,

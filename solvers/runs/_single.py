@@ -80,9 +80,14 @@ def check_format(path: Path) -> None:
         if size == 0:
             raise ValueError(f"RunStore: {str(path)!r} is an empty file, not a run store")
         with open(path, "rb") as fh:
-            head = fh.read(1024)
-        if b"\x89HDF\r\n\x1a\n" in head or b"newtonkit-runs" in head:
-            raise damaged(path, OSError("HDF5 signature found but the superblock is unreadable"))
+            head = fh.read(65536)
+        # the signature or the store's format name, or HDF5's own structures (object headers, B-trees, local heaps,
+        # symbol nodes) near the start: an HDF5 store whose first bytes were overwritten (its format name sits at
+        # byte ~2080, past the 1 KiB read before: helper-158), not some other file
+        hdf5_parts = sum(tag in head for tag in (b"OHDR", b"TREE", b"HEAP", b"SNOD"))
+        if b"\x89HDF\r\n\x1a\n" in head or b"newtonkit-runs" in head or hdf5_parts >= 3:
+            what = "HDF5 signature" if b"\x89HDF\r\n\x1a\n" in head else "HDF5 metadata (no signature at its start)"
+            raise damaged(path, OSError(f"{what} found but the superblock is unreadable"))
         raise ValueError(f"RunStore: {str(path)!r} is not an HDF5 file")
     bad_runs = None
     try:

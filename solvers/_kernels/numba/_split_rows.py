@@ -148,7 +148,9 @@ def _res_plane(X, Y, G, col, p, RL, res, nat, n2, w0, w1, w2, d, aff, Wt, ri2, r
         t = (p + j + 1 - col) & 1
         mo = _count(n2, t)
         _res_row(res, Y, X, G, p, j, im, ip, jm, jp, t, mo, w2, ca, cb, cc, ce, d)
-        if aff:
+        if aff and Wt.shape[0] == 4:
+            _restrict_row4(RL, p, j, res, t, Wt)
+        elif aff:
             _restrict_row(RL, p, j, res, t, Wt)
         else:
             _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2)
@@ -176,6 +178,22 @@ def _restrict_row(RL, p, j, res, t, Wt):
         o = np.uint64((q - t) // 2)
         for J in range(nc2):
             RL[p, j, J] += Wt[q, J] * res[J + o]
+
+
+@nb.njit(cache=True)
+def _restrict_row4(RL, p, j, res, t, Wt):
+    """:func:`_restrict_row` for the four-tap tables of non-nested grids (linear interpolation's transpose,
+    ``2^k -> 2^(k-1) - 1`` points): two taps per parity, written out, in a helper of its own so that LLVM inlines
+    it into the plane loop (the residual stage of a 128^3 level 0.75 -> 0.5 ms with 2 threads, session 43; the
+    same sums as the general loop, bitwise)."""
+    nc2 = np.uint64(RL.shape[2])
+    one = np.uint64(1)
+    if t == 0:
+        for J in range(nc2):
+            RL[p, j, J] = Wt[0, J] * res[J] + Wt[2, J] * res[J + one]
+    else:
+        for J in range(nc2):
+            RL[p, j, J] = Wt[1, J] * res[J] + Wt[3, J] * res[J + one]
 
 
 @nb.njit(cache=True)
