@@ -2,9 +2,8 @@
 
 A store is a single HDF5 file (``runs.h5``) or a directory of run files (``runs/``); see
 :class:`solvers.RunStore`. ``list``, ``plot`` and ``export`` take the same filters
-(``--problem --method --backend --status --tag key=value``, ``--converged/--failed``) and
-``--sort FIELD [--reverse]``; they read the store's index, not the runs (listing 10,000 runs is fast).
-"""
+(``--problem --method --backend --status --tag key=value``, ``--converged/--failed``) and ``--sort FIELD
+[--reverse]``; they read the store's index, not the runs (listing 10,000 runs is fast)."""
 from __future__ import annotations
 
 import argparse
@@ -25,9 +24,8 @@ PLOT_KEYS = ("residual", "marginal_error", "kkt", "grad_norm", "objective")
 
 def _tags_str(tags: dict) -> str:
     """``k=v,...`` on one line: control characters in a tag (a newline broke the table's row) are escaped."""
-    # a tag is the caller's value: NaN shows as nan (fmt's '-' is for a missing cell; helper-158)
-    return _format.printable(",".join(f"{k}={('nan' if v != v else _format.fmt(v)) if isinstance(v, float) else v}"
-                                      for k, v in tags.items()))
+    return _format.printable(",".join(f"{k}={_format.fmt(v) if isinstance(v, float) and v == v else v}"   # NaN:
+                                      for k, v in tags.items()))     # 'nan', not fmt's '-' for a missing cell
 
 
 def _jsonable(v):

@@ -490,13 +490,9 @@ class RunStore(_StoreReading):
         """Copy every run of ``source`` that can still be read and matches its digest into a new
         store ``destination``; return ``{"copied": [...], "damaged": {run_id: reason}}``.
 
-        Works on stores whose index is partly damaged: each run is tried on its own. A truncated store file
-        is read through a copy padded back to its recorded length; what is recovered then depends on where the
-        cut fell: HDF5 writes a group's index as the group grows, often near the end of the file, and a cut
-        through the index of ``/runs`` loses every run of that file (five runs of 8 kB each: none recovered at
-        50 % or 90 % of the file, four at 99 %; helper-158). A directory store keeps each run in a file of
-        its own, so a damaged file costs only its run: use one where files travel over unreliable links. ``source``
-        may be a store file (with its sidecar) or a directory of run files.
+        Works on stores whose index is partly damaged: each run is tried on its own; a truncated
+        single file may lose them all (:func:`solvers.runs._combine.salvage`). ``source`` may be a
+        store file (with its sidecar) or a directory of run files.
         """
         return _combine.salvage(RunStore, source, destination)
 
