@@ -171,12 +171,12 @@ class EqualityConstrainedProblem:
         if np.ndim(fx) != 0 or isinstance(fx, (bool, np.bool_, str, bytes)):
             raise TypeError(f"f(x0) must return a real number, got {type(fx).__name__} of shape {np.shape(fx)}")
         _checks.real_scalar("f(x0)", np.asarray(fx)[()])
-        g = np.asarray(self.grad(x))
+        g = _checks.real_array("grad(x0)", self.grad(x), finite=False)     # object / str / complex: named (helper-156)
         if g.shape != (n,):
             raise ValueError(f"grad(x0) must return an array of shape (n,) = ({n},), got shape {g.shape}")
         if not np.all(np.isfinite(g)):
             raise ValueError("grad(x0) is not finite; give a starting point where the gradient is defined")
-        cx = np.asarray(self.c(x))
+        cx = _checks.real_array("c(x0)", self.c(x), finite=False)
         if cx.ndim != 1 or cx.size == 0:
             raise ValueError(f"c(x0) must return a non-empty 1-D array (one value per constraint), got shape "
                              f"{cx.shape}; for an unconstrained problem use solvers.newton")

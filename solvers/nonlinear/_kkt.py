@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..linear._common import norm2
 from ..operators import IdentityOperator, aslinearoperator, count_sketch, gaussian_sketch, kkt_operator, row_sampling
+from . import _kkt_checks as _checks
 from ._nlp import _is_matrix, jacobian_svd, least_squares_multipliers, matvec
 
 SKETCHES = ("gaussian", "kaczmarz", "countsketch", "block")
@@ -103,6 +104,8 @@ class NewtonSystem:
                     self._check_symmetric(Ka)
                     self.Ka = 0.5 * (Ka + Ka.T)
                     self._diag0 = self.Ka.diagonal()[:n] - self.shift     # the unshifted diagonal (exact shifts)
+            if self.Ka is None:
+                self._dot_test()
 
     @property
     def assembled(self) -> bool:
@@ -118,17 +121,13 @@ class NewtonSystem:
 
     def _check_symmetric(self, Ka):
         """An assembled operator ``K`` must be symmetric (as the first dense ``hess_lagrangian`` is checked,
-        :meth:`._nlp.NLPEvaluator.hess`): a ``ValueError`` naming the block that is not."""
-        n = self.n
-        h = float(np.abs(Ka).max())
-        aH = float(np.abs(Ka[:n, :n] - Ka[:n, :n].T).max())
-        aJ = float(np.abs(Ka[n:, :n] - Ka[:n, n:].T).max()) if self.m else 0.0
-        if max(aH, aJ) > 1e-6 * h:
-            who = ("problem.hess_lagrangian's products are not those of a symmetric matrix (max |H - H^T| = "
-                   f"{aH:.2e}" if aH >= aJ else "problem.jac's rmatvec is not the transpose of its matvec (max |J - "
-                   f"(J^T)^T| = {aJ:.2e}")
-            raise ValueError(f"{who}, max |K| = {h:.2e}, from the {self.N} products assembling the KKT operator); "
-                             "return the whole symmetric Hessian of the Lagrangian and a consistent Jacobian operator")
+        :meth:`._nlp.NLPEvaluator.hess`): :func:`._kkt_checks.check_assembled`."""
+        _checks.check_assembled(Ka, self.n, self.m)
+
+    def _dot_test(self):
+        """The symmetry of an operator system too large to assemble: :func:`._kkt_checks.dot_test`."""
+        _checks.dot_test(aslinearoperator(self.H, backend=self.be),
+                         aslinearoperator(self.J, backend=self.be) if self.m else None, self.be)
 
     def set_shift(self, t: float) -> None:
         """Use ``B = H + t I``. An assembled operator system sets its diagonal from the unshifted one (no new

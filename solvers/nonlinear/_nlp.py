@@ -13,12 +13,10 @@ and its exact gradient (which needs the Hessian of the Lagrangian ``H`` times ``
     d/dx   = g_L + mu J^T c + nu H g_L,
     d/dlam = c + nu J g_L,
 
-are :func:`merit_value` and :func:`merit_gradient` (Hong, Na, Mahoney and Kolar, ICML 2023,
-section 2; the exact augmented Lagrangian goes back to Di Pillo and Grippo, 1979). The two
-first safeguard of the line search on it is here too: :func:`second_order_point` (second-order
-correction; the watchdog is in :mod:`._sketched_steps`), with the option and input checks of
-:func:`~solvers.nonlinear.sketched_newton`.
-"""
+are :func:`merit_value` and :func:`merit_gradient` (Hong, Na, Mahoney and Kolar, ICML 2023, section 2; the exact
+augmented Lagrangian goes back to Di Pillo and Grippo, 1979). The first safeguard of the line search on it is here
+too: :func:`second_order_point` (second-order correction; the watchdog is in :mod:`._sketched_steps`), with the
+option and input checks of :func:`~solvers.nonlinear.sketched_newton`."""
 from __future__ import annotations
 
 import math
@@ -28,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..linear._common import norm2
-from ..operators import LinearOperator, aslinearoperator
+from ..operators import FunctionOperator, LinearOperator, aslinearoperator
 from .._scalar import unwrap
 
 
@@ -199,7 +197,12 @@ class NLPEvaluator:
         if not (isinstance(A, LinearOperator) or hasattr(A, "matvec")):
             raise TypeError(f"problem.{name} must return an array, a sparse matrix or an operator with "
                             f"matvec, got {type(A).__name__}")
-        return A
+        dt = getattr(A, "dtype", None)       # complex: the sketches cast it to real; none: not asked by the docs
+        if dt is not None and np.dtype(dt).kind == "c":
+            raise TypeError(f"problem.{name} returned a complex operator (dtype {np.dtype(dt)}); the derivatives of a "
+                            "real problem are real: return a real (float64) operator")
+        return A if dt is not None or isinstance(A, LinearOperator) else FunctionOperator(    # (helper-156)
+            tuple(got), A.matvec, getattr(A, "rmatvec", None), backend=self.be)
 
     def jac(self, x):
         self.counts["jacobian_evaluations"] += 1
@@ -457,8 +460,8 @@ def vector_arg(name, v, size=None):
     if np.iscomplexobj(a) or a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric 1-D array, got dtype {a.dtype}")
     if a.ndim != 1 or a.size == 0 or (size is not None and a.size != size):
-        want = f"({size},)" if size is not None else "a non-empty 1-D array"
-        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+        want = f"have shape ({size},)" if size is not None else "be a non-empty 1-D array"
+        raise ValueError(f"{name} must {want}, got shape {a.shape}")
     a = np.array(a, dtype=np.float64)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite (it contains NaN or inf)")

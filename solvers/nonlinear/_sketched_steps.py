@@ -21,7 +21,7 @@ import numpy as np
 from ..results import SolveResult, Status, stopped_message
 from ._constraint_notes import degenerate_note, inconsistency_note, unresolved_constraints_note
 from ._kkt import DENSE_LIMIT, NewtonSystem, SketchSampler, krylov_solve, sketch_and_project
-from ._newton_parts import falls_at_constant, far_and_falling, reduced_curvature_verdict
+from ._newton_parts import falls_at_constant, far_and_falling, kkt_stall, reduced_curvature_verdict
 from ._nlp import (SCALE_MARGIN, Point, merit_gradient, merit_noise, merit_products, merit_value, nonfinite_product,
                    second_order_point, vdot, vnorm)
 from .linesearch import armijo_backtracking
@@ -466,17 +466,17 @@ def iterate(problem, ev, be, timer, cb, p, *, n, m, sketch, tol, maxiter, mu0, n
                    "may be unbounded below on the feasible set (or the constraints do not bound x): check the "
                    "formulation, add constraints or start elsewhere")
             break
-        last = hist["kkt"][-_STALL_ITERATIONS - 1:]
-        falling = falls_at_constant(hist["objective"], hist["kkt"], _STALL_ITERATIONS)
-        # a constant residual while the objective falls at every step is no stall: x moves (a linear objective on
-        # a feasible ray, or a Huber-like linear part on the way to a minimiser); maxiter says so if it lasts
-        if len(last) > _STALL_ITERATIONS and max(last) - min(last) <= 1e-12 * max(last) and not falling:
+        stall = kkt_stall(hist["kkt"], hist["objective"], _STALL_ITERATIONS)
+        if stall:
             status = Status.STAGNATED
             msg = (f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has not changed (to 12 digits) over "
                    f"the last {_STALL_ITERATIONS} iterations (up to {k}): the steps no longer change the iterate "
                    "(an ill-conditioned KKT matrix or an inexact direction below rounding); use "
                    f"{'' if sketch is None else 'sketch=None (MINRES), '}a larger inner_maxiter, or rescale the problem"
-                   + scale_hint())
+                   + scale_hint()) if stall == "constant" else (
+                f"{METHOD}: the KKT residual ||(grad L, c)||_2 = {p.kkt:.6e} has made no new low in the last "
+                f"{2 * _STALL_ITERATIONS} iterations (up to {k}; lowest {min(hist['kkt']):.3e}) and sits at the rounding "
+                f"level of this problem: tol = {tol:.1e} is below the accuracy attainable in double precision; loosen tol")
             break
         if spent_run >= spent_iterations:
             status = Status.FAILED

@@ -202,7 +202,8 @@ def sketched_newton(problem, *, sketch: str | None = "gaussian", tol: float = 1e
         ``line_search_evaluations``, ``second_order_corrections`` (unit steps accepted with the
         correction), ``relaxed_steps``, ``watchdog_returns``, ``minres_matvecs``,
         ``preconditioner_evaluations``, ``final_delta``, ``seed``, ``sketch_size``, ``inner_maxiter`` (the values used),
-        ``kkt_form`` (``"dense"`` or ``"operator"``), ``lam0`` (its source: ``"problem"``,
+        ``kkt_form`` (``"dense"`` or ``"operator"``; ``""`` when no Newton system was formed: x0 already met tol,
+        or maxiter=0), ``lam0`` (its source: ``"problem"``,
         ``"given"``, ``"zeros"``, ``"least-squares"``, or ``"zeros (...)"`` saying why the automatic
         start rejected the least-squares estimate), ``objective_scale`` (see ``scaling``),
         ``second_order`` (at a first-order

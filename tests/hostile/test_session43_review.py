@@ -206,3 +206,167 @@ def test_sinkhorn_docs_explain_zero_history_rows():
     r = solvers.sns(C, np.full(6, 1 / 6), np.full(5, 1 / 5), eps=1e-12)
     # whatever rows read 0, the claim rests on the returned pair measured again
     assert not r.converged and r.marginal_error > 0 and r.history["marginal_error"][-1] == r.marginal_error
+
+
+# ----------------------------------------------------------------------------- helper-156: sketched_newton
+from scipy.sparse.linalg import LinearOperator as _SciLO  # noqa: E402
+
+
+def _qp_with_operators(Hop, s=1.0):
+    Hs = np.diag([1.0, 2.0, 3.0])
+
+    class Prob:
+        x0 = np.zeros(3)
+
+        def f(self, x):
+            return 0.5 * x @ Hs @ x
+
+        def grad(self, x):
+            return Hs @ x
+
+        def c(self, x):
+            return np.array([s * (x.sum() - 1)])
+
+        def jac(self, x):
+            return _SciLO((1, 3), matvec=lambda v: np.array([s * v.sum()]), rmatvec=lambda v: s * v[0] * np.ones(3),
+                          dtype=float)
+
+        def hess_lagrangian(self, x, lam):
+            return Hop
+
+    return Prob()
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e7])
+def test_nonsymmetric_hessian_operator_refused_whatever_the_jacobian_scale(scale):
+    # measured against max |K|, a Jacobian 1e7 larger hid it: 'stagnated ... the KKT matrix may be singular'
+    Hbad = np.diag([1.0, 2.0, 3.0])
+    Hbad[0, 1] = 3.0
+    H = _SciLO((3, 3), matvec=lambda v: Hbad @ v, rmatvec=lambda v: Hbad.T @ v, dtype=float)
+    for sketch in ("gaussian", None):
+        with pytest.raises(ValueError, match="hess_lagrangian's products are not those of a symmetric matrix"):
+            solvers.sketched_newton(_qp_with_operators(H, scale), seed=0, sketch=sketch)
+
+
+def test_symmetric_operator_qp_at_a_large_jacobian_scale_still_solves():
+    H = _SciLO((3, 3), matvec=lambda v: np.array([1.0, 2.0, 3.0]) * v, dtype=float)
+    r = solvers.sketched_newton(_qp_with_operators(H, 1e7), seed=0)
+    w = 1.0 / np.array([1.0, 2.0, 3.0])
+    assert r.converged and np.allclose(r.x, w / w.sum(), atol=1e-8)   # analytic: x ~ H^-1 1, sum x = 1
+
+
+def test_nonsymmetric_hessian_operator_refused_before_a_minres_solve():
+    # 201 <= n + m <= 2000 under MINRES: refused only by the second-order check, after six iterations
+    n, m = 250, 50
+    rng = np.random.default_rng(0)
+    d = rng.uniform(1, 3, n)
+    A = rng.standard_normal((m, n))
+    b = rng.standard_normal(m)
+    g = rng.standard_normal(n)
+    Hb = np.diag(d)
+    Hb[0, 1] += 1.0
+
+    class Prob:
+        x0 = np.zeros(n)
+
+        def f(self, x):
+            return 0.5 * x @ (d * x) + g @ x
+
+        def grad(self, x):
+            return d * x + g
+
+        def c(self, x):
+            return A @ x - b
+
+        def jac(self, x):
+            return _SciLO((m, n), matvec=lambda v: A @ v, rmatvec=lambda v: A.T @ v, dtype=float)
+
+        def hess_lagrangian(self, x, lam):
+            return _SciLO((n, n), matvec=lambda v: Hb @ v, rmatvec=lambda v: Hb.T @ v, dtype=float)
+
+    seen = []
+    with pytest.raises(ValueError, match="dot test"):
+        solvers.sketched_newton(Prob(), seed=0, sketch=None, callback=lambda intermediate_result: seen.append(1))
+    assert seen == []
+
+
+def test_tol_below_rounding_stagnates_instead_of_cycling_to_maxiter():
+    from problems import nlp
+    r = solvers.sketched_newton(nlp.hs("HS40"), seed=0, sketch=None, tol=1e-20, maxiter=2000)
+    assert r.status == "stagnated" and r.nit < 100, (r.status, r.nit)
+    assert "rounding level" in r.message and "loosen tol" in r.message
+    # the iterate returned is the optimum: HS40's published f* = -0.25
+    assert abs(r.history["objective"][-1] - nlp.hs("HS40").f_star) <= 1e-12
+
+
+def test_equality_problem_names_bad_gradient_and_constraint_types():
+    from problems.nlp import EqualityConstrainedProblem as ECP
+    f = lambda x: float(x @ x)                                   # noqa: E731
+    c = lambda x: np.array([x.sum() - 1])                        # noqa: E731
+    J = lambda x: np.ones((1, 2))                                # noqa: E731
+    H = lambda x, lam: 2 * np.eye(2)                             # noqa: E731
+    for g, who in ((lambda x: np.array([1, None]), "grad"), (lambda x: np.array(["a", "b"]), "grad"),
+                   (lambda x: 2 * x + 1j, "grad")):
+        with pytest.raises(TypeError, match=rf"{who}\(x0\)"):
+            ECP(f, g, c, J, H, [1.0, 2.0])
+    with pytest.raises(TypeError, match=r"c\(x0\)"):
+        ECP(f, lambda x: 2 * x, lambda x: np.array([None]), J, H, [1.0, 2.0])
+
+
+class _DuckJac:
+    """What the docs ask of a Jacobian operator: shape, matvec, rmatvec (no dtype)."""
+    shape = (1, 2)
+
+    def matvec(self, v):
+        return np.array([v.sum()])
+
+    def rmatvec(self, v):
+        return v[0] * np.ones(2)
+
+
+class _SphereProb:
+    x0 = np.array([3.0, -1.0])
+
+    def f(self, x):
+        return float(x @ x)
+
+    def grad(self, x):
+        return 2 * x
+
+    def c(self, x):
+        return np.array([x.sum() - 1])
+
+    def jac(self, x):
+        return _DuckJac()
+
+    def hess_lagrangian(self, x, lam):
+        return 2 * np.eye(2)
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", None])
+def test_duck_typed_jacobian_without_dtype(sketch):
+    r = solvers.sketched_newton(_SphereProb(), seed=0, sketch=sketch)
+    assert r.converged and np.allclose(r.x, [0.5, 0.5], atol=1e-8)     # analytic minimiser of |x|^2 on sum x = 1
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", None])
+def test_complex_hessian_operator_named(sketch):
+    Hc = np.eye(2) + 5j * np.array([[0, 1], [1, 0]])
+
+    class Prob(_SphereProb):
+        def jac(self, x):
+            return np.ones((1, 2))
+
+        def hess_lagrangian(self, x, lam):
+            return _SciLO((2, 2), matvec=lambda v: Hc @ v, rmatvec=lambda v: Hc.conj().T @ v, dtype=complex)
+
+    with pytest.raises(TypeError, match="problem.hess_lagrangian returned a complex operator"):
+        solvers.sketched_newton(Prob(), seed=0, sketch=sketch)
+
+
+def test_x0_shape_message_reads():
+    from problems import nlp
+    p = nlp.hs("HS40")
+    p.x0 = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="must be a non-empty 1-D array"):
+        solvers.sketched_newton(p, seed=0)
