@@ -79,7 +79,7 @@ def interp_last_gather(e, g, n2, pi2, pw2, buf):
 
 # ----------------------------------------------------------------------------- the wavefront
 @nb.njit(cache=True)
-def _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2,
+def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2,
            rw2, buf, pi0, pw0, pi1, pw1, want_dot):
     """Stage ``st`` on plane ``p`` (scaled unknowns: see :class:`SplitLevel`). ``pre``: 0 splits ``f`` (and
     solves colour ``first`` from ``u = 0``), ``1 .. count - 1`` are the half sweeps, ``count`` is the residual
@@ -88,7 +88,7 @@ def _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0,
     returns the plane's ``F . X`` from it (``want_dot``)."""
     if pre:
         if st == 0:
-            return _split_plane(f, F0, F1, X0, X1, p, n2, sc, first, count == 1)
+            return _split_plane(f, fb, F0, F1, X0, X1, p, n2, sc, first, count == 1)
         if st < count:
             c = (first + st) & 1
             if c == 0:
@@ -112,7 +112,7 @@ def _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0,
 
 
 @nb.njit(parallel=True, cache=True)
-def wave(pre, count, first, f, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2, rw2, buf, pi0,
+def wave(pre, count, first, f, fb, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2, rw2, buf, pi0,
          pw0, pi1, pw1, nchunks, want_dot):
     """The ``count + 1`` stages of :func:`_stage` over all planes in one pass (the wavefront and the serial
     end-plane phases of :func:`solvers._kernels.numba.rbwave.wave3`: stage ``s`` runs on plane ``i - s`` at
@@ -130,7 +130,7 @@ def wave(pre, count, first, f, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, sc, c
             for st in range(S):
                 p = i - st
                 if s + lo * st <= p < en - hi * st:
-                    v = _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one,
+                    v = _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one,
                                sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
                     parts[t] = max(parts[t], v) if pre else parts[t] + v
     res = np.zeros(nres, dtype=X0.dtype)
@@ -139,10 +139,10 @@ def wave(pre, count, first, f, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, sc, c
         for t in range(nchunks):
             s, en, lo, hi = _bounds(t, nchunks, n0, S)
             for p in range(s, s + lo * st):
-                parts[t] += _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
+                parts[t] += _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
                                    one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
             for p in range(en - hi * st, en):
-                parts[t] += _stage(pre, st, p, count, first, f, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
+                parts[t] += _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
                                    one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
     return parts.max() if pre else parts.sum()
 
@@ -264,7 +264,8 @@ class SplitLevel:
         self.buf = E(np, (self.coarse3[0], self.coarse3[1], 2, m), f32)
         self.aff, self.Wt, self.pairs = _last_axis_tables(self.P, self.R, n2, self.coarse3[2])
         self.RL = E(np, (n0, n1, self.coarse3[2]), f32)     # the residual restricted along the last axis
-        self._u0 = np.zeros((1, 1, 1))                     # placeholder for the array a phase does not use
+        self._u0 = np.zeros((1, 1, 1))                     # placeholders for the arrays a phase does not use
+        self._fb0 = np.zeros((1, 1, 1), np.uint64)
         self.s, self.fallback = 1.0, False                 # the current cycle's scale and route (set by pre)
         self.op, self._pbuf = op, None
 
@@ -275,7 +276,8 @@ class SplitLevel:
     def _wave(self, pre, count, first, f, u, sc, cu, dot):
         X, F, (w0, w1, w2) = self.X, self.F, self.w
         pi0, pw0, pi1, pw1 = self.P[:4]
-        return wave(pre, int(count), int(first), f, F[0], F[1], X[0], X[1], self.RL, u, self.n2, w0, w1, w2,
+        fb = f.view(np.uint64) if pre else self._fb0           # f's bits: the split's max |f| (_split_plane)
+        return wave(pre, int(count), int(first), f, fb, F[0], F[1], X[0], X[1], self.RL, u, self.n2, w0, w1, w2,
                     np.float32(1.0), sc, cu, self.aff, self.Wt, self.R[4], self.R[5], self.buf, pi0, pw0, pi1, pw1,
                     self._nchunks(count), dot)
 
