@@ -228,17 +228,18 @@ def _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2):
 
 
 @nb.njit(cache=True)
-def _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf):
-    """Plane ``p``: ``X_c += `` the tensor interpolation of the coarse rows ``buf`` (already along the last
-    axis, per parity)."""
+def _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf, col):
+    """Plane ``p``: ``X_col += `` the tensor interpolation of the coarse rows ``buf`` (already along the last
+    axis, per parity), for the colour ``col`` only: the post-smoothing's first half sweep solves the other colour
+    from ``col``'s values and ``F`` alone, so a correction of the other colour would be overwritten unread (the
+    stage's work halved; the cycle's result is bitwise the same)."""
     a0, a1 = pi0[p, 0], pi0[p, 1]
     x0, x1 = pw0[p, 0], pw0[p, 1]
+    X = X0 if col == 0 else X1
     for j in range(X0.shape[1]):
         b0, b1 = pi1[j, 0], pi1[j, 1]
         c00, c01, c10, c11 = x0 * pw1[j, 0], x0 * pw1[j, 1], x1 * pw1[j, 0], x1 * pw1[j, 1]
-        for col in range(2):
-            t = (p + j + col) & 1
-            X = X0 if col == 0 else X1
-            for k in range(np.uint64(_count(n2, t))):
-                X[p, j, k] += (c00 * buf[a0, b0, t, k] + c01 * buf[a0, b1, t, k] + c10 * buf[a1, b0, t, k]
-                               + c11 * buf[a1, b1, t, k])
+        t = (p + j + col) & 1
+        for k in range(np.uint64(_count(n2, t))):
+            X[p, j, k] += (c00 * buf[a0, b0, t, k] + c01 * buf[a0, b1, t, k] + c10 * buf[a1, b0, t, k]
+                           + c11 * buf[a1, b1, t, k])

@@ -101,7 +101,7 @@ def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2,
             _res_plane(Xl, Yl, Gl, c, p, RL, res, nat, n2, w0, w1, w2, one, aff, Wt, ri2, rw2)
         return 0.0
     if st == 0:
-        _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf)
+        _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf, 1 - first)    # the colour not solved first
         return 0.0
     c = (first + st - 1) & 1
     X, Y, F, G = (X0, X1, F0, F1) if c == 0 else (X1, X0, F1, F0)
