@@ -159,13 +159,25 @@ class Algebra:
         if not isinstance(other, Algebra):
             return NotImplemented
         if other.d != self.d or not np.array_equal(other.domain, self.domain):
-            raise ValueError("ChebTucker +: both functions must live on the same domain")
+            raise ValueError(f"ChebTucker +: both functions must live on the same domain, got {self.domain.tolist()} "
+                             f"and {other.domain.tolist()}")
         core, fac = _tucker.add(self.core, self.factors, other.core, other.factors)
         tol = max(self.tol, other.tol)
-        floor = SUM_ROUNDING * (_tucker.fro(self.core) * _norm2(self.factors) + _tucker.fro(other.core) * _norm2(other.factors))
-        with _config.blas_serial():
-            G, A, bound = _tucker.truncate(core, fac, tol, floor=floor)
-            added = max(bound, discarded_max(core, fac, G, A))
+        with np.errstate(over="ignore", invalid="ignore"):
+            size = _tucker.fro(self.core) * _norm2(self.factors) + _tucker.fro(other.core) * _norm2(other.factors)
+        floor = SUM_ROUNDING * size
+        try:
+            if not np.isfinite(size):
+                raise np.linalg.LinAlgError
+            with _config.blas_serial(), np.errstate(over="ignore", invalid="ignore"):
+                G, A, bound = _tucker.truncate(core, fac, tol, floor=floor)
+                added = max(bound, discarded_max(core, fac, G, A))
+            if not (np.all(np.isfinite(G)) and np.isfinite(added)):
+                raise np.linalg.LinAlgError
+        except np.linalg.LinAlgError:                # the sum overflowed: numpy's 'SVD did not converge' (helper-159)
+            big = max(float(np.max(np.abs(self.core))), float(np.max(np.abs(other.core))))
+            raise ValueError(f"ChebTucker +: the sum overflows (largest core entry {big:.3e}); scale the functions' "
+                             "values down") from None
         (ia, ra), (ib, rb) = self._inherited(), other._inherited()
         return self._like(G, A, self.truncation_bound + other.truncation_bound + bound, tol, inherit=(ia + ib, ra and rb),
                           tmax=self._tmax(1.0, other, added=added))

@@ -29,7 +29,8 @@ class Persistence:
         state.setdefault("_tables", {})
         state.setdefault("eval_method", "auto")
         state["core"] = _frozen(state["core"])           # unpickled arrays come back writeable
-        state["factors"] = [_frozen(A) for A in state["factors"]]
+        state["factors"] = tuple(_frozen(A) for A in state["factors"])   # a tuple, as built (a list took item
+        # assignments that left the cached evaluation stale: helper-159)
         self.__dict__.update(state)
 
     def to_result(self) -> SolveResult:

@@ -18,7 +18,13 @@ def domain(dom) -> np.ndarray:
     except OverflowError:                           # a Python int beyond the float range (10**400)
         raise ValueError("domain: every |lo| and |hi| must be at most 1e300 (rescale the variables)") from None
     except (TypeError, ValueError):
-        raise TypeError(f"domain must be a sequence of (lo, hi) pairs, got {type(dom).__name__}") from None
+        try:
+            kind = np.asarray(dom).dtype.kind
+        except (TypeError, ValueError):
+            kind = ""
+        if kind == "c":                              # (it said 'got list' of a list of pairs: helper-159)
+            raise TypeError("domain must hold real numbers: (lo, hi) pairs with a complex entry") from None
+        raise TypeError(f"domain must be a sequence of (lo, hi) pairs of real numbers, got {type(dom).__name__}") from None
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
         raise ValueError(f"domain must have shape (d, 2): one (lo, hi) pair per variable, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
@@ -203,6 +209,7 @@ def points(pts, dom) -> np.ndarray:
                          "under it evaluated); pass only the points to evaluate")
     if getattr(pts, "dtype", None) is not None and np.dtype(pts.dtype).kind == "b":
         raise TypeError(f"points must be a float array of shape (N, {d}), got booleans")
+    u = np.finfo(pts.dtype).eps if getattr(pts, "dtype", None) is not None and np.dtype(pts.dtype).kind == "f" else 0.0
     x = _real("points", pts, f"a float array of shape (N, {d})")
     if x.ndim == 1 and x.shape[0] == d:
         x = x[None, :]
@@ -210,12 +217,15 @@ def points(pts, dom) -> np.ndarray:
         raise ValueError(f"points must have shape (N, {d}), got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("points contain NaN or inf")
-    slack = 1e-12 * (dom[:, 1] - dom[:, 0])
+    # 1e-12 of the width, or the input's own rounding at the box's ends (float32 0.1 is 0.10000000149: helper-159)
+    slack = np.maximum(1e-12 * (dom[:, 1] - dom[:, 0]), 2.0 * u * np.max(np.abs(dom), axis=1))
     out = (x < dom[:, 0] - slack) | (x > dom[:, 1] + slack)
     if out.any():
         n = int(np.nonzero(out.any(axis=1))[0][0])
         raise ValueError(f"points[{n}] = {x[n].tolist()} lies outside the domain {dom.tolist()}; the Chebyshev "
                          "interpolant is only valid on its box (extrapolation is unstable)")
+    if u > np.finfo(np.float64).eps:                 # a float32 / float16 point past an end by its own rounding:
+        x = np.clip(x, dom[:, 0], dom[:, 1])          # the end (a fresh float64 copy: the input is not changed)
     return x
 
 

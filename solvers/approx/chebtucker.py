@@ -395,9 +395,12 @@ class ChebTucker(_calls.CallBatches, _table.TableRoute, _algebra.Algebra, _persi
 
     @property
     def message(self) -> str:
+        t = self.stats.get("truncation_max")         # fixed ranks= far below the function's: 'converged' at an error
+        lossy = t is not None and t > 1e3 * self.tol * float(np.linalg.norm(self.core))   # 85 % of max |f| (h-159)
         return f"Chebyshev–Tucker: degree {self.degree}, ranks {self.ranks}" + (
             "" if self.converged else ": not resolved at this degree (the trailing coefficients are above tol or "
-            "decay algebraically), so the error estimate is not a bound; raise the degree")
+            "decay algebraically), so the error estimate is not a bound; raise the degree") + (
+            f"; the ranks truncate far above tol (max error {t:.3e} at the grid points): raise ranks" if lossy else "")
 
     @property
     def nit(self) -> int:

@@ -382,3 +382,54 @@ def test_split_plane_magnitude_from_bits_matches_numpy():
         got = _magnitude(np.array([v]).view(np.uint64)[0] & np.uint64(0x7FFFFFFFFFFFFFFF))
         want = np.inf if not np.isfinite(v) else abs(v)
         assert got == want, (v, got)
+
+
+# ----------------------------------------------------------------------------- helper-159: Chebyshev-Tucker
+def _ct(*a, **k):
+    from solvers.approx import chebtucker
+    return chebtucker(*a, **k)
+
+
+def test_unpickled_chebtucker_keeps_its_factors_immutable():
+    F = _ct(lambda p: np.exp(p[:, 0]) * np.cos(p[:, 1]), [(0, 1), (0, 1)])
+    G = pickle.loads(pickle.dumps(F))
+    assert type(G.factors) is tuple
+    with pytest.raises(TypeError):
+        G.factors[0] = G.factors[0] * 2
+
+
+def test_chebtucker_sum_overflow_is_named():
+    f = lambda p: np.exp(p[:, 0]) * np.cos(3 * p[:, 1])                # noqa: E731
+    F = _ct(f, [(0, 1), (-2, 2)])
+    B = F * 8e307
+    with pytest.raises(ValueError, match=r"ChebTucker \+: the sum overflows"):
+        B + B                                                          # (was numpy's 'SVD did not converge')
+    P = np.array([[0.3, 0.4], [0.9, -1.7]])
+    S = (F * 4e307) + (F * 4e307)                                      # near the limit, still exact to rounding
+    np.testing.assert_allclose(S(P) / 8e307, f(P), rtol=1e-12)
+
+
+@pytest.mark.parametrize("route", ["chebyshev", "table"])
+def test_float32_points_at_the_box_end(route):
+    f = lambda p: np.sin(p[:, 0]) * np.cos(p[:, 1])                    # noqa: E731
+    F = _ct(f, [(0, 0.1), (-0.3, 0.7)], degree=[32, 32], eval_method=route)
+    y = np.array([[0.1, 0.7], [0.0, -0.3], [0.05, 0.2]], dtype=np.float32)   # float32(0.1) = 0.10000000149
+    ref = f(np.clip(y.astype(np.float64), [0.0, -0.3], [0.1, 0.7]))
+    np.testing.assert_allclose(F(y), ref, rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="outside the domain"):        # beyond float32's rounding: still refused
+        F(np.array([[0.1001, 0.0]], dtype=np.float32))
+
+
+def test_chebtucker_messages_name_the_problem():
+    with pytest.raises(TypeError, match="complex"):
+        _ct(lambda p: p[:, 0], [(0, 1j)])
+    F, G = _ct(lambda p: p[:, 0], [(0, 1)]), _ct(lambda p: p[:, 0], [(0, 2)])
+    with pytest.raises(ValueError, match=r"\[\[0.0, 1.0\]\] and \[\[0.0, 2.0\]\]"):
+        F + G
+    f = lambda p: 1 / (2.2 + p[:, 0] + p[:, 1] * p[:, 2]) + np.sin(2 * p[:, 0] * p[:, 1])   # noqa: E731
+    H = _ct(f, [(-1, 1)] * 3, ranks=1)
+    P = np.random.default_rng(0).uniform(-1, 1, (2000, 3))
+    err = np.max(np.abs(H(P) - f(P)))
+    assert err > 1.0                                                   # rank 1 cannot hold it: the message says so
+    assert "truncate far above tol" in H.message
+    assert "truncate far above tol" not in _ct(f, [(-1, 1)] * 3).message
