@@ -41,6 +41,8 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"sweep spec {args.spec!r} does not exist") from None
     store = args.store or spec.pop("store", None)
     spec.pop("store", None)
+    if store is not None and not isinstance(store, str):       # (TypeError of os.fspath, unnamed: helper-160)
+        raise UsageError(f"sweep spec: store must be a path (a string), got {type(store).__name__} {store!r:.40}")
     tasks = tasks_from_spec(spec)
     if args.dry_run:
         if args.json:                      # --json holds for the task list too (it printed text before)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import itertools
 import json
 import numbers
@@ -233,9 +234,10 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
     if "factory" not in spec:
         raise ValueError("spec needs factory = 'package.module:function' (e.g. 'problems.ot:random_point_clouds')")
     factory = _check_factory_path(spec["factory"])
+    fn = None
     if check_factory:
         try:
-            resolve_factory(factory)
+            fn = resolve_factory(factory)
         except (ImportError, AttributeError, TypeError) as exc:
             raise ValueError(f"spec factory {factory!r} cannot be used: {exc}") from exc
     params, grid = _table(spec, "params"), _table(spec, "grid")
@@ -265,7 +267,28 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
     tasks = [Task(factory, {**params, **g}, seed, m, {**options, **o}, be, seed_param, str(name))
              for m in methods for be in backends for g in grid_points for o in option_points for seed in seeds]
     check_unique(tasks)
+    if fn is not None:
+        _check_call(fn, factory, [*params, *grid, *([seed_param] if seeds != [None] else [])])
     return tasks
+
+
+def _check_call(fn, factory: str, names: list) -> None:
+    """Refuse parameter names the factory does not take, or a required one the spec leaves out, before anything
+    runs (a typo 'shap' was a failed run stored for every task, and the dry run listed them: helper-160)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):                  # a builtin without a signature: the workers will tell
+        return
+    ps = sig.parameters
+    unknown = [n for n in names if n not in ps]
+    if unknown and not any(q.kind == q.VAR_KEYWORD for q in ps.values()):
+        raise ValueError(f"spec [params]/[grid] name {', '.join(map(repr, unknown))}, which factory {factory!r} does "
+                         f"not take; it takes: {', '.join(ps)} (a typo?)")
+    try:
+        sig.bind(**dict.fromkeys(names))
+    except TypeError as exc:
+        raise ValueError(f"spec [params]/[grid] do not fit factory {factory!r}{sig}: {exc}; check the names "
+                         "(a typo?) and give every required parameter") from None
 
 
 def _no_equal_values(what: str, key: str, values: list) -> None:

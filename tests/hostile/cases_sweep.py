@@ -858,9 +858,10 @@ CASES = [
                                              ",".join(str(i) for i in range(2000)) + ']\n[grid]\na = [' +
                                              ",".join(str(i) for i in range(2000)) + "]\n"), "tasks")),
     ("cli_sweep_workers_zero", _cli_error(lambda: ["sweep", _toml_path('factory = "problems.pde:Poisson"\n'
-                                                                       'method = "cg"\n'),
+                                                                       'method = "cg"\n[grid]\nshape = [[8, 8]]\n'),
                                                    "--store", _tmpdir("w0") / "runs", "--workers", "0"], "workers")),
-    ("cli_sweep_locking_bad", _cli_error(lambda: ["sweep", _toml_path('factory = "problems.pde:Poisson"\n'),
+    ("cli_sweep_locking_bad", _cli_error(lambda: ["sweep", _toml_path('factory = "problems.pde:Poisson"\n'
+                                                                      '[grid]\nshape = [[8, 8]]\n'),
                                                   "--store", _tmpdir("lk") / "runs", "--hdf5-file-locking", "maybe"],
                                          "locking")),
     # ---- CLI: runs

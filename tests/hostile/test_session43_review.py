@@ -433,3 +433,23 @@ def test_chebtucker_messages_name_the_problem():
     assert err > 1.0                                                   # rank 1 cannot hold it: the message says so
     assert "truncate far above tol" in H.message
     assert "truncate far above tol" not in _ct(f, [(-1, 1)] * 3).message
+
+
+# ----------------------------------------------------------------------------- helper-160: sweep specs
+def test_sweep_spec_parameter_names_checked_against_the_factory():
+    from solvers.sweep._tasks import tasks_from_spec
+    base = {"factory": "problems.pde:Poisson", "method": "cg"}
+    with pytest.raises(ValueError, match="'shap', which factory 'problems.pde:Poisson' does not take"):
+        tasks_from_spec({**base, "grid": {"shap": [[8, 8]]}})
+    with pytest.raises(ValueError, match="missing a required argument: 'shape'"):
+        tasks_from_spec(base)
+    assert len(tasks_from_spec({**base, "grid": {"shape": [[8, 8], [6, 6]]}})) == 2
+
+
+def test_sweep_cli_names_a_store_of_the_wrong_type(tmp_path):
+    import subprocess
+    spec = tmp_path / "s.toml"
+    spec.write_text('factory = "problems.pde:Poisson"\nmethod = "cg"\nstore = 5\n[grid]\nshape = [[8, 8]]\n')
+    r = subprocess.run([sys.executable, "-m", "solvers", "sweep", str(spec), "--dry-run"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "store must be a path" in r.stderr, r.stderr

@@ -141,7 +141,7 @@ def test_non_plain_parameters_are_refused():
 def test_as_tasks_accepts_tasks_specs_and_refuses_the_rest(tmp_path):
     t = Task(OT, {"n": 5}, seed=1)
     assert as_tasks(t) == [t] and as_tasks([t]) == [t]
-    assert len(as_tasks({"factory": OT, "seeds": [1, 2]})) == 2
+    assert len(as_tasks({"factory": OT, "params": {"n": 5}, "seeds": [1, 2]})) == 2   # (n is required: helper-160)
     with pytest.raises(ValueError, match="same run"):
         as_tasks([t, Task(OT, {"n": 5}, seed=1)])
     with pytest.raises(TypeError, match="Task objects"):
