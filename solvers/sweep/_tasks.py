@@ -202,9 +202,33 @@ def _product(grid: dict, what: str) -> list[dict]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(grid[k] for k in names))]
 
 
+#: options whose values a sweep checks before it runs (the routines check them again): a finite number >= 0,
+#: and a count >= 0 (rtol = nan or maxiter = -1 failed on every task, each stored as a failed run: helper-160)
+_NONNEG_OPTIONS = ("rtol", "atol", "tol")
+_COUNT_OPTIONS = ("maxiter",)
+
+
+def _check_option_values(opts: dict) -> None:
+    from ..linear._validate import check_count, check_nonnegative
+    for k in _NONNEG_OPTIONS:
+        if k in opts and opts[k] is not None:
+            try:
+                check_nonnegative(k, opts[k], "1e-8")
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"spec option {exc}") from None
+    for k in _COUNT_OPTIONS:
+        if k in opts and opts[k] is not None:
+            try:
+                check_count(k, opts[k])
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"spec option {exc}") from None
+
+
 def _check_methods(methods, options_list) -> None:
     from .. import _solve
 
+    for opts in options_list:
+        _check_option_values(opts)
     known = [*_solve.LINEAR, *_solve.PROBLEM_LEVEL]
     for m in methods:
         if m is None:

@@ -453,3 +453,15 @@ def test_sweep_cli_names_a_store_of_the_wrong_type(tmp_path):
     r = subprocess.run([sys.executable, "-m", "solvers", "sweep", str(spec), "--dry-run"], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "store must be a path" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("opts, exc, match", [({"rtol": float("nan")}, ValueError, "spec option rtol"),
+                                              ({"maxiter": -1}, ValueError, "spec option maxiter"),
+                                              ({"rtol": "x"}, TypeError, "spec option rtol"),
+                                              ({"maxiter": 1.5}, TypeError, "spec option maxiter")])
+def test_sweep_spec_option_values_checked_before_running(opts, exc, match):
+    from solvers.sweep._tasks import tasks_from_spec
+    spec = {"factory": "problems.pde:Poisson", "method": "cg", "grid": {"shape": [[8, 8]]}, "options": opts}
+    with pytest.raises(exc, match=match):
+        tasks_from_spec(spec)
+    assert len(tasks_from_spec({**spec, "options": {"rtol": 1e-6, "maxiter": 50}})) == 1
