@@ -293,6 +293,10 @@ def tasks_from_spec(spec: Mapping, *, check_factory: bool = True) -> list[Task]:
     check_unique(tasks)
     if fn is not None:
         _check_call(fn, factory, [*params, *grid, *([seed_param] if seeds != [None] else [])])
+        offered = getattr(fn, "methods", None) if isinstance(fn, type) else None     # a problem class's own list
+        bad = [m for m in methods if m is not None and isinstance(offered, (tuple, list)) and m not in offered]
+        if bad:                                      # ('sns' for Poisson failed on every task: helper-160)
+            raise ValueError(f"spec method {bad[0]!r} does not fit {fn.__name__}; it offers: {', '.join(offered)}")
     return tasks
 
 

@@ -465,3 +465,11 @@ def test_sweep_spec_option_values_checked_before_running(opts, exc, match):
     with pytest.raises(exc, match=match):
         tasks_from_spec(spec)
     assert len(tasks_from_spec({**spec, "options": {"rtol": 1e-6, "maxiter": 50}})) == 1
+
+
+def test_sweep_spec_method_checked_against_a_problem_class():
+    from solvers.sweep._tasks import tasks_from_spec
+    spec = {"factory": "problems.pde:Poisson", "method": "sns", "grid": {"shape": [[8, 8]]}}
+    with pytest.raises(ValueError, match="'sns' does not fit Poisson; it offers: cg, minres, gmres, cdm"):
+        tasks_from_spec(spec)
+    assert len(tasks_from_spec({**spec, "method": ["cg", "minres"]})) == 2
