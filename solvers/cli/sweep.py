@@ -39,6 +39,9 @@ def cmd_sweep(args) -> int:
         spec = load_spec(args.spec)
     except FileNotFoundError:
         raise UsageError(f"sweep spec {args.spec!r} does not exist") from None
+    if args.scheduler and args.cluster:           # (--cluster local ran, --scheduler silently ignored: helper-160)
+        raise UsageError(f"--scheduler {args.scheduler} and --cluster {args.cluster}: give one (attach to a running "
+                         "scheduler, or start a cluster here)")
     store = args.store or spec.pop("store", None)
     spec.pop("store", None)
     if store is not None and not isinstance(store, str):       # (TypeError of os.fspath, unnamed: helper-160)

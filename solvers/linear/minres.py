@@ -97,7 +97,7 @@ def minres(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int
             return (f": the preconditioner's diagonal spans a factor {d.max() / d.min():.1e}, so M is too "
                     "ill-conditioned for the residual to fall in double precision; use a better-scaled M")
         sym = getattr(Aap.op, "symmetric", False)
-        return (": " + ("" if sym else "A may not be symmetric (MINRES needs a symmetric A and M), or ")
+        return (": " + ("" if sym else "A or M may not be symmetric (MINRES needs a symmetric A and M), or ")
                 + "b is not in the range of a singular A (an inconsistent system, which has no solution); use "
                 + ("gmres for a least-squares approximation" if sym else
                    "gmres (non-symmetric A, or a least-squares approximation)"))

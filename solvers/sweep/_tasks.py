@@ -342,7 +342,8 @@ def check_unique(tasks: Iterable[Task]) -> None:
 
 
 def load_spec(path) -> dict:
-    """Read a sweep spec from a TOML file (stdlib ``tomllib``; ``tomli`` on Python 3.10).
+    """Read a sweep spec from a TOML file (stdlib ``tomllib``; ``tomli`` on Python 3.10), or from a ``.json`` file
+    holding the same table as a JSON object.
 
     Format::
 
@@ -372,6 +373,17 @@ def load_spec(path) -> dict:
             raise ImportError("reading a sweep spec on Python 3.10 needs tomli: pip install tomli "
                               "(Python >= 3.11 has tomllib)") from None
     p = os.fspath(path)
+    if os.path.isdir(p):                             # (it said 'specs: Is a directory': helper-160)
+        raise ValueError(f"sweep spec {p!r} is a directory; give the spec's file (a .toml, or a .json file)")
+    if p.lower().endswith(".json"):                  # the same table as JSON (it was parsed as TOML: helper-160)
+        with open(p, "rb") as fh:
+            try:
+                spec = json.load(fh)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"sweep spec {p!r} is not valid JSON: {exc}") from None
+        if not isinstance(spec, dict):
+            raise ValueError(f"sweep spec {p!r} must hold a JSON object (the spec's table), got {type(spec).__name__}")
+        return spec
     with open(p, "rb") as fh:
         try:
             return tomllib.load(fh)

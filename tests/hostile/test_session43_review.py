@@ -473,3 +473,22 @@ def test_sweep_spec_method_checked_against_a_problem_class():
     with pytest.raises(ValueError, match="'sns' does not fit Poisson; it offers: cg, minres, gmres, cdm"):
         tasks_from_spec(spec)
     assert len(tasks_from_spec({**spec, "method": ["cg", "minres"]})) == 2
+
+
+def test_sweep_cli_json_spec_directory_and_conflicting_cluster(tmp_path):
+    import json
+    import subprocess
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "solvers", "sweep", *map(str, args)], capture_output=True,
+                              text=True, timeout=300)
+
+    spec = {"factory": "problems.pde:Poisson", "method": "cg", "grid": {"shape": [[8, 8], [6, 6]]}}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    r = cli(tmp_path / "s.json", "--dry-run", "--store", tmp_path / "st")
+    assert r.returncode == 0 and "2 tasks" in r.stdout, r.stdout + r.stderr      # (was 'not valid TOML')
+    (tmp_path / "d").mkdir()
+    r = cli(tmp_path / "d", "--dry-run")
+    assert r.returncode == 2 and "is a directory" in r.stderr and "spec" in r.stderr, r.stderr
+    r = cli(tmp_path / "s.json", "--store", tmp_path / "st", "--cluster", "local", "--scheduler", "tcp://127.0.0.1:1")
+    assert r.returncode == 2 and "give one" in r.stderr, r.stderr
