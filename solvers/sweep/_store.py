@@ -84,6 +84,7 @@ class SweepStore:
                 raise FileExistsError(f"store {self.given!r} names an existing file, not a directory store; give a "
                                       "new directory name (ending in '/') or an .h5 file name")
             self.path.mkdir(exist_ok=True)
+        made = not self.lock_path.exists()
         if fcntl is not None:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -96,6 +97,11 @@ class SweepStore:
         try:
             self.runs = RunStore(self.path if self.path.is_dir() else self.given, durable=self.durable)
         except BaseException:
+            if made:        # a refused store keeps no lock file of ours (one was left in a plain folder: helper-160)
+                try:
+                    self.lock_path.unlink()
+                except OSError:
+                    pass
             self.release()
             raise
         return self

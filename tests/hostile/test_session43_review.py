@@ -492,3 +492,16 @@ def test_sweep_cli_json_spec_directory_and_conflicting_cluster(tmp_path):
     assert r.returncode == 2 and "is a directory" in r.stderr and "spec" in r.stderr, r.stderr
     r = cli(tmp_path / "s.json", "--store", tmp_path / "st", "--cluster", "local", "--scheduler", "tcp://127.0.0.1:1")
     assert r.returncode == 2 and "give one" in r.stderr, r.stderr
+
+
+def test_refused_sweep_store_leaves_no_lock_file(tmp_path):
+    import subprocess
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "readme.txt").write_text("hi")
+    spec = tmp_path / "ok.toml"
+    spec.write_text('factory = "problems.pde:Poisson"\nmethod = "cg"\n[grid]\nshape = [[8, 8]]\n')
+    r = subprocess.run([sys.executable, "-m", "solvers", "sweep", str(spec), "--store", str(d)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "not a run store" in r.stderr, r.stderr
+    assert sorted(p.name for p in d.iterdir()) == ["readme.txt"]
