@@ -491,8 +491,7 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
     MultigridPreconditioner
         A symmetric :class:`~solvers.operators.LinearOperator` (``matvec``, ``matvec_into``), positive
         definite for an SPD ``A`` and usable as ``M=`` in CG; for an indefinite shifted ``A`` its
-        ``positive_definite`` is False and the cycle itself may be indefinite: use it with gmres (MINRES needs an
-        SPD preconditioner and stops at ``r^T M r <= 0``; a shift of -200 on a 32^2 grid did, helper-157).
+        ``positive_definite`` is False and the cycle may be indefinite: use it with gmres (MINRES needs an SPD M).
     """
     return MultigridPreconditioner(A, nu=nu, max_coarse=max_coarse, max_levels=max_levels,
                                    coarsening=coarsening, cycle=cycle, fmg_start=fmg_start)

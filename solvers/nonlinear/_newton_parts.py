@@ -142,15 +142,16 @@ def falls_at_constant(fvals, mvals, window: int) -> bool:
             and fw[0] - fw[-1] > 1e-8 * max(abs(fw[0]), abs(fw[-1]), 1e-300))
 
 
-#: the optimality measure at or below this fraction of its largest value seen is at the rounding level
+#: the optimality measure at or below this fraction of its first or recent values is at the rounding level
 ROUNDING_LEVEL = 1e-12
 
 
 def kkt_stall(mvals, fvals, window: int) -> str:
     """Why the optimality measure ``mvals`` (the KKT residual) no longer moves, or ``''``: ``"constant"`` when it
     stayed the same to 12 digits over the last ``window`` iterations, ``"rounding"`` when it made no new minimum over
-    the last ``2 window`` and sits at :data:`ROUNDING_LEVEL` of its largest value (cycling between rounding-level
-    values: HS40 at tol 1e-20 alternated 2.0e-16 / 2.8e-16 to maxiter, helper-156). A constant measure while the
+    the last ``2 window`` (against the ``2 window`` before) and sits at :data:`ROUNDING_LEVEL` of its first or
+    those earlier values (cycling between rounding-level values: HS40 at tol 1e-20 alternated 2.0e-16 / 2.8e-16 to
+    maxiter, helper-156). A constant measure while the
     objective ``fvals`` falls at every step is no stall (x moves: a linear objective on a feasible ray, or a
     Huber-like linear part; :func:`falls_at_constant`)."""
     mw = list(mvals[-window - 1:])
@@ -158,8 +159,9 @@ def kkt_stall(mvals, fvals, window: int) -> str:
         return ""
     if max(mw) - min(mw) <= 1e-12 * max(mw):
         return "constant"
-    tail, head = list(mvals[-2 * window:]), list(mvals[:-2 * window])
-    if head and min(tail) >= min(head) and min(tail) <= ROUNDING_LEVEL * max(head):
+    n = len(mvals)                                   # (windows only: O(window) per iteration, not O(n))
+    tail, head = list(mvals[-2 * window:]), list(mvals[max(0, n - 4 * window):max(0, n - 2 * window)])
+    if head and min(tail) >= min(head) and min(tail) <= ROUNDING_LEVEL * max(mvals[0], max(head)):
         return "rounding"
     return ""
 
