@@ -88,9 +88,8 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   plane, or a row in 2-D, is formed as soon as its neighbours are smoothed);
 * so a stencil level costs two passes per visit; ``stats`` counts the passes
   and stencil evaluations per cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
-* a red-black half sweep updates only the points of its colour (a stride-2 row loop); large 3-D levels
-  keep their iterate in a float32 red/black split layout instead (the kernel set's ``split_level``,
-  :mod:`solvers._kernels.numba.mgsplit`: contiguous rows, half the bytes);
+* a red-black half sweep updates only the points of its colour (a stride-2 row loop); large levels smooth in a float32
+  red/black split layout instead (``split_level``: contiguous rows; 3-D both sides, ``mgsplit``; 2-D before the coarse visit, ``mgsplit2``);
 * coarse levels below the kernel set's ``SERIAL_BELOW`` points run single-threaded, inside a scoped
   :func:`solvers._config.limit` (thread-local, restored afterwards); the coarsest grid is a dense SPD
   inverse (Cholesky) applied as a matrix-vector product; where those small levels are all geometric
@@ -274,8 +273,9 @@ class MultigridPreconditioner(LinearOperator):
             lev.f = None if l == 0 else _work.empty(xp, lev.shape)
             lev.pbuf = (K.prolong_work(lev.shape, self.levels[l + 1].shape)
                         if inner and isinstance(lev.P, tuple) else None)
-            # the kernel set's split-layout smoothing of this level (None: the natural-layout kernels)
-            lev.split = None if not inner or lev.csr else K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape)
+            # the kernel set's split-layout smoothing of this level (None: the natural layout); finest grid's size last
+            lev.split = (None if not inner or lev.csr else
+                         K.split_level(lev.A, lev.P, lev.R, self.levels[l + 1].shape, self.levels[0].A.shape[0]))
             # W-cycle: a second coarse visit from this level's residual needs its own buffers
             second = self.cycle_kind == "W" and 0 < l < len(self.levels) - 1
             lev.rc = _work.empty(xp, lev.shape) if second else None

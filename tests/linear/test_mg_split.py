@@ -186,7 +186,7 @@ def test_only_large_constant_coefficient_3d_levels_are_split(rng):
     big = _operator((80, 80, 80), None, "numba")
     M = multigrid(big)
     assert M.levels[0].split is not None and all(lev.split is None for lev in M.levels[1:])
-    assert multigrid(_operator((1024, 1024), None, "numba")).levels[0].split is None     # 2-D: natural
+    assert multigrid(_operator((2048, 2048), None, "numba")).levels[0].split is None     # 2-D: mgsplit2/natural
     k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate((80, 80, 80)))) for a in range(3)]
     var = StencilOperator((80, 80, 80), 1 / 81, k=k, backend="numba")
     assert all(lev.split is None for lev in multigrid(var).levels)

@@ -229,7 +229,7 @@ def csr_smooth(L, u, f, reverse):
         u[...] = uc
 
 
-def split_level(op, P, R, coarse_shape):
+def split_level(op, P, R, coarse_shape, finest_points=None):
     """None: the device kernels keep the natural layout (the NumPy set's interface)."""
     return None
 

@@ -166,7 +166,8 @@ def combine(RL, out, ri0, rw0, ri1, rw1, g):
 # ----------------------------------------------------------------------------- the level object
 def eligible(op, P, R) -> bool:
     """A level runs split when it is a 3-D grid whose stencil has constant, finite coefficients with a positive
-    diagonal and whose transfers are tensor tables. (2-D grids keep the natural layout: there a row is a
+    diagonal and whose transfers are tensor tables. (2-D grids: :mod:`.mgsplit2`, the pre-smoothing only, float32
+    before the coarse correction; what follows is why. There a row is a
     whole plane, and the split MG-CG on 1024^2 measured 1.25-1.4x slower than the natural one, in the same
     process, interleaved; on Zen 5, session 31, run as ``(n0, 1, n1)`` with identity tables for the middle axis:
     48.2 against 39.4 ms, median of 11, and 6 CG iterations against 5. Session 35 wrote dedicated 2-D split

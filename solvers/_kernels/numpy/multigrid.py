@@ -138,7 +138,7 @@ def csr_smooth(L, u, f, reverse):
         uf[rows] += dinv * (ff[rows] - Ab @ uf)
 
 
-def split_level(op, P, R, coarse_shape):
+def split_level(op, P, R, coarse_shape, finest_points=None):
     """A level object smoothing in a red/black split layout (``pre(f, u, out, first, count)``: ``count`` half
     sweeps from ``u = 0`` then ``out = R (f - A u)``; ``post(e, u, f, first, count, dot)``: ``u += P e`` then
     ``count`` half sweeps, returning ``f . u`` when ``dot``; ``u`` is the level's natural iterate), or None:

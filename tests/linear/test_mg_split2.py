@@ -1,0 +1,201 @@
+"""The 2-D multigrid level with a float32 red/black split pre-smoothing and a natural float64 post-smoothing
+(:mod:`solvers._kernels.numba.mgsplit2`) against independent references: pointwise red-black Gauss-Seidel on
+the assembled SciPy matrix, Kronecker products of the 1-D transfer matrices, SciPy's sparse direct solve, and
+the iteration counts and residual histories of the natural float64 cycle. The pre-smoothing stores float32, so
+the tolerances are float32's (relative 1e-5 of the largest entry)."""
+import importlib.util
+import math
+import pathlib
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import solvers
+from solvers._kernels.numba import mgsplit2
+from solvers._kernels.numba import multigrid as NM
+from solvers.linear.multigrid import multigrid
+from solvers.operators import StencilOperator
+
+_spec = importlib.util.spec_from_file_location("_mg_fused_refs", pathlib.Path(__file__).with_name(
+    "test_mg_fused_kernels.py"))
+_refs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_refs)
+_gs_reference, _prolongation = _refs._gs_reference, _refs._prolongation
+
+TOL = 1e-5
+
+# odd and even row lengths, nested (2^k - 1) and non-nested (2^k) grids, rows much longer or shorter than the
+# number of rows, and a grid whose second axis is 10x finer
+CASES = [((33, 31), None), ((32, 30), None), ((17, 40), None), ((64, 9), None), ((31, 32), (1.0, 0.1)),
+         ((40, 33), (0.1, 1.0))]
+
+
+def _operator(shape, h, backend, shift=None, k=1.0):
+    h = tuple(1.0 / (n + 1) for n in shape) if h is None else tuple(a / (n + 1) for a, n in zip(h, shape))
+    return StencilOperator(shape, h, k=k, shift=shift, backend=backend)
+
+
+def _restriction(M, l):
+    R = M.levels[l].R
+    mats = []
+    for a in range(len(R) // 2):
+        ri, rw = np.asarray(R[2 * a]), np.asarray(R[2 * a + 1])
+        nc, n = ri.shape[0], M.levels[l].shape[a]
+        mats.append(sp.csr_matrix((rw.ravel(), (np.repeat(np.arange(nc), ri.shape[1]), ri.ravel())), shape=(nc, n)))
+    return sp.kron(mats[0], mats[1]).tocsr()
+
+
+def _level(shape, h):
+    opn, opb = _operator(shape, h, "numpy"), _operator(shape, h, "numba")
+    Mn = multigrid(opn, max_coarse=1, coarsening="geometric")
+    Mb = multigrid(opb, max_coarse=1, coarsening="geometric")
+    lev = Mb.levels[0]
+    return opn, Mn, mgsplit2.SplitLevel2(opb, lev.P, lev.R, Mb.levels[1].shape)
+
+
+def _close(a, ref):
+    np.testing.assert_allclose(a, ref, rtol=0, atol=TOL * max(np.abs(ref).max(), 1e-300))
+
+
+@pytest.mark.parametrize("shape, h", CASES)
+@pytest.mark.parametrize("general", [False, True])
+@pytest.mark.parametrize("chunks", ["threads", "many"])
+def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, general, chunks, rng, monkeypatch):
+    """``chunks="many"``: as many row ranges as the wavefronts allow, so the end-row phases of every stage run;
+    ``general``: the restriction gathers through its table whatever the table allows."""
+    if chunks == "many":
+        monkeypatch.setattr(mgsplit2.SplitLevel2, "_nchunks",
+                            lambda self, c: max(1, -(-self.shape3[0] // mgsplit2.BLOCK) // (2 * (c + 1) + 2)))
+        monkeypatch.setattr(mgsplit2.SplitLevel2, "_post_nchunks",
+                            lambda self, c: max(1, self.shape3[0] // (2 * (c + 1) + 2)))
+    opn, Mn, S = _level(shape, h)
+    if general:
+        S.aff = False
+    A = opn.to_csr()
+    R, P = _restriction(Mn, 0), _prolongation(Mn, 0)
+    cshape = Mn.levels[1].shape
+    for first, count in [(0, 1), (0, 3), (1, 3), (0, 5), (1, 2)]:
+        f = rng.standard_normal(shape)
+        u = _gs_reference(opn, np.zeros(shape), f, first, count, True)
+        out = np.empty(cshape)
+        got = np.full(shape, np.nan)               # the level's iterate: the same array for pre and post
+        S.pre(f, got, out, first, count)
+        _close(out, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape))
+        e = rng.standard_normal(cshape)
+        ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(shape), f, first, count, False)
+        dot = S.post(e, got, f, first, count, dot=True)
+        _close(got, ref)
+        assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4, abs=TOL * np.abs(f).sum() * np.abs(ref).max())
+        assert S.post(e, got, f, first, count) is None
+
+
+@pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])
+def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
+    """float32 holds about 2^+-126: a right-hand side of 2^-1070 (subnormal) ... 2^1000 is split scaled by a
+    power of two, so the cycle is the same operator at every size (a diagonal of about 2^8, as in the 3-D test:
+    at 2^-1070 the level falls back to the float64 kernels, whose subnormal iterate keeps a few quanta)."""
+    opn, Mn, S = _level((17, 14), (2.0, 2.0))
+    A, R, P = opn.to_csr(), _restriction(Mn, 0), _prolongation(Mn, 0)
+    cshape = Mn.levels[1].shape
+    s = math.ldexp(1.0, e2)
+    f = rng.standard_normal((17, 14)) * s / s
+    e = rng.standard_normal(cshape) * s / s
+    u = _gs_reference(opn, np.zeros(f.shape), f, 0, 3, True)
+    q = 8 * math.ldexp(1.0, -1074) / s
+    out = np.empty(cshape)
+    got = np.empty(f.shape)
+    S.pre(f * s, got, out, 0, 3)
+    np.testing.assert_allclose(out / s, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape), rtol=0,
+                               atol=TOL * np.abs(R @ f.ravel()).max() + q)
+    S.post(e * s, got, f * s, 0, 3)
+    ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(f.shape), f, 0, 3, False)
+    np.testing.assert_allclose(got / s, ref, rtol=0, atol=TOL * np.abs(ref).max() + q)
+    assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_right_hand_sides_propagate(bad, rng):
+    _, Mn, S = _level((33, 30), None)
+    f = rng.standard_normal((33, 30))
+    f[7, 11] = bad
+    out = np.empty(Mn.levels[1].shape)
+    u = np.empty(f.shape)
+    S.pre(f, u, out, 0, 3)
+    assert not np.isfinite(out).all()
+    S.post(np.zeros(Mn.levels[1].shape), u, f, 0, 3)
+    assert not np.isfinite(u).all()
+
+
+def test_count_below_one_is_refused():
+    _, Mn, S = _level((33, 30), None)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        S.pre(np.ones((33, 30)), np.empty((33, 30)), np.empty(Mn.levels[1].shape), 0, 0)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        S.post(np.ones(Mn.levels[1].shape), np.empty((33, 30)), np.ones((33, 30)), 0, 0)
+
+
+@pytest.mark.parametrize("shape, h, shift", [((300, 280), None, None), ((257, 300), (1.0, 0.1), None),
+                                              ((280, 280), None, 50.0)])
+def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h, shift, rng):
+    """Every eligible level split (the size threshold lowered): the MG-CG solution against SciPy's sparse direct
+    solve, the iteration count within one of the natural cycle's, the cycle symmetric and close to the natural
+    one, and it pickles."""
+    A = _operator(shape, h, "numba", shift)
+    b = rng.standard_normal(A.shape[0])
+    M0 = multigrid(A)
+    assert all(lev.split is None for lev in M0.levels)
+    monkeypatch.setattr(mgsplit2, "MIN_POINTS", 0)
+    M = multigrid(A)
+    assert M.levels[0].split is not None
+    calls = []
+    pre = mgsplit2.SplitLevel2.pre
+    monkeypatch.setattr(mgsplit2.SplitLevel2, "pre", lambda self, *a: (calls.append(1), pre(self, *a))[1])
+    r = solvers.cg(A, b, M=M, rtol=1e-10, backend="numba")
+    assert len(calls) >= r.nit
+    r0 = solvers.cg(A, b, M=M0, rtol=1e-10, backend="numba")
+    Acsr = A.to_csr().tocsc()
+    x = spla.spsolve(Acsr, b)
+    assert r.converged and np.linalg.norm(b - Acsr @ r.x) <= 1e-10 * np.linalg.norm(b)
+    np.testing.assert_allclose(r.x, x, rtol=0, atol=1e-7 * np.abs(x).max())
+    assert r.nit <= r0.nit + 1
+    u, v = rng.standard_normal(A.shape[0]), rng.standard_normal(A.shape[0])
+    Mu, Mv = M.matvec(u), M.matvec(v)
+    np.testing.assert_allclose(Mu, M0.matvec(u), rtol=0, atol=1e-6 * np.abs(Mu).max())
+    assert abs(v @ Mu - u @ Mv) <= 1e-6 * np.linalg.norm(u) * np.linalg.norm(Mv)
+    M2 = pickle.loads(pickle.dumps(M))
+    np.testing.assert_array_equal(M2.matvec(u), Mu)
+
+
+@pytest.mark.parametrize("shape", [(1024, 1024), (512, 512), (700, 500)])
+def test_iterations_and_residual_history_of_the_natural_cycle_are_kept(monkeypatch, shape):
+    """The point of keeping the post-smoothing in float64: MG-CG to 1e-8 takes the natural cycle's iterations
+    and its residual history agrees to 3 digits (float32 on both sides cost an iteration here)."""
+    p_op = _operator(shape, None, "numba")
+    b = np.ones(p_op.shape[0])
+    M = multigrid(p_op)
+    assert M.levels[0].split is not None
+    r = solvers.cg(p_op, b, M=M, rtol=1e-8, backend="numba")
+    monkeypatch.setattr(mgsplit2, "MIN_POINTS", 10 ** 12)
+    M0 = multigrid(p_op)
+    assert all(lev.split is None for lev in M0.levels)
+    r0 = solvers.cg(p_op, b, M=M0, rtol=1e-8, backend="numba")
+    assert r.converged and r0.converged and r.nit == r0.nit
+    np.testing.assert_allclose(r.history["residual"], r0.history["residual"], rtol=1e-3)
+
+
+def test_which_2d_levels_are_split(rng):
+    M = multigrid(_operator((1024, 1024), None, "numba"))
+    assert [lev.split is not None for lev in M.levels[:3]] == [True, True, False]   # 1024^2, 511^2 (>= 200 000)
+    assert all(lev.split is None for lev in multigrid(_operator((2048, 2048), None, "numba")).levels)  # fine >= 3e6
+    assert multigrid(_operator((400, 400), None, "numba")).levels[0].split is None               # 160 000 points
+    k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate((600, 600)))) for a in range(2)]
+    assert all(lev.split is None for lev in multigrid(StencilOperator((600, 600), 1 / 601, k=k,
+                                                                      backend="numba")).levels)
+    assert multigrid(_operator((600, 600), None, "numpy")).levels[0].split is None              # the reference set
+    lev = M.levels[0]
+    neg = _operator((1024, 1024), None, "numba", shift=-1e9)                                   # diagonal <= 0
+    assert NM.split_level(neg, lev.P, lev.R, M.levels[1].shape) is None
+    assert NM.split_level(M.levels[0].A, lev.P, lev.R, M.levels[1].shape, 4_000_000) is None
