@@ -291,9 +291,7 @@ class MultigridPreconditioner(LinearOperator):
             raise ValueError(f"{who[0]} stops the coarsening at {self.levels[-1].shape} = {nlast} points, too many "
                              f"for the exact coarsest solve (a dense {nlast}^2 inverse, {8 * nlast ** 2 / 2 ** 30:.1f} "
                              f"GiB; the limit is {_DENSE_MAX} points): {who[1]}")
-        C = self.levels[-1].A.to_csr().toarray()
-        Cinv = _setup.spd_inverse(C)
-        self._cinv = be.asarray(0.5 * (Cinv + Cinv.T))
+        self._cinv = be.asarray(_iterate.coarsest_inverse(self.levels[-1].A, _setup.spd_inverse))   # (memoised)
         self._tail = False                         # the kernel set's compiled tail of the cycle, planned on first use
         # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
         # interleaved their cycles and both got wrong vectors)

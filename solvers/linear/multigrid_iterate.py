@@ -18,6 +18,28 @@ from .. import _workspace as _work
 from ..results import SolveResult, Status, Timer
 
 
+#: symmetrised coarsest inverses of the library's constant-coefficient stencil levels, by (grid, coefficients)
+_CINV: dict = {}
+
+
+def coarsest_inverse(A, spd_inverse):
+    """The symmetrised dense inverse of the coarsest matrix ``A`` (``spd_inverse`` from
+    :mod:`.multigrid_setup`). For a constant-coefficient :class:`~solvers.operators.StencilOperator` (the
+    matrix is fixed by its grid and coefficients) it is memoised, a copy handed out: assembling and inverting
+    the 7^2 coarsest grid of 1024^2 cost 0.4 ms of a 1.1 ms set-up (session 44). At most 64 kept."""
+    key = ((tuple(A.grid_shape), A._w, A._d) if type(A).__name__ == "StencilOperator" and A.const is True
+           else None)
+    Ci = _CINV.get(key) if key is not None else None
+    if Ci is None:
+        Ci = spd_inverse(A.to_csr().toarray())
+        Ci = 0.5 * (Ci + Ci.T)
+        if key is not None:
+            if len(_CINV) >= 64:
+                _CINV.clear()
+            _CINV[key] = Ci
+    return Ci.copy()
+
+
 #: the stationary iteration stops as ``"diverged"`` once the residual exceeds this multiple of its smallest value
 DIVERGED = 1e6
 

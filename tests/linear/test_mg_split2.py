@@ -88,7 +88,8 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
         ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(shape), f, first, count, False)
         dot = S.post(e, got, f, first, count, dot=True)
         _close(got, ref)
-        assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4, abs=TOL * np.abs(f).sum() * np.abs(ref).max())
+        assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4,
+                                    abs=TOL * np.abs(f).sum() * np.abs(ref).max())
         assert S.post(e, got, f, first, count) is None
 
 
@@ -199,3 +200,25 @@ def test_which_2d_levels_are_split(rng):
     neg = _operator((1024, 1024), None, "numba", shift=-1e9)                                   # diagonal <= 0
     assert NM.split_level(neg, lev.P, lev.R, M.levels[1].shape) is None
     assert NM.split_level(M.levels[0].A, lev.P, lev.R, M.levels[1].shape, 4_000_000) is None
+
+
+def test_memoised_coarsest_inverse_is_the_dense_inverse_and_a_private_copy():
+    """The coarsest inverse of a constant-coefficient stencil hierarchy is memoised by grid and coefficients: it
+    is NumPy's inverse of the assembled coarsest matrix, each preconditioner gets its own copy, and a different
+    coefficient or shift gets its own entry."""
+    from solvers.linear import multigrid_iterate as MI
+
+    MI._CINV.clear()
+    A = _operator((1024, 1024), None, "numba")
+    M1, M2 = multigrid(A), multigrid(A)
+    C = M1.levels[-1].A.to_csr().toarray()
+    np.testing.assert_allclose(M1._cinv, np.linalg.inv(C), rtol=1e-12, atol=1e-12 * np.abs(np.linalg.inv(C)).max())
+    assert M1._cinv is not M2._cinv and len(MI._CINV) == 1
+    M1._cinv[...] = 0.0                       # a preconditioner's copy written: the others and the memo keep theirs
+    np.testing.assert_allclose(M2._cinv, np.linalg.inv(C), rtol=1e-12, atol=1e-12 * np.abs(np.linalg.inv(C)).max())
+    M3 = multigrid(_operator((1024, 1024), None, "numba", shift=5.0))
+    C3 = M3.levels[-1].A.to_csr().toarray()
+    np.testing.assert_allclose(M3._cinv, np.linalg.inv(C3), rtol=1e-12, atol=1e-12 * np.abs(np.linalg.inv(C3)).max())
+    assert len(MI._CINV) == 2
+    b = np.ones(A.shape[0])
+    assert solvers.cg(A, b, M=multigrid(A), rtol=1e-8).converged

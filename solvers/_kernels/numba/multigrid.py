@@ -422,7 +422,7 @@ def split_level(op, P, R, coarse_shape, finest_points=None):
 
     if len(op.grid_shape) == 2:
         fine = op.shape[0] if finest_points is None else int(finest_points)
-        if not (mgsplit2.MIN_POINTS <= op.shape[0] and fine < mgsplit2.MAX_FINE_POINTS) or not mgsplit2.eligible(op, P, R):
+        if op.shape[0] < mgsplit2.MIN_POINTS or fine >= mgsplit2.MAX_FINE_POINTS or not mgsplit2.eligible(op, P, R):
             return None
         return mgsplit2.SplitLevel2(op, P, R, coarse_shape)
     if op.shape[0] < mgsplit.MIN_POINTS or not mgsplit.eligible(op, P, R):
