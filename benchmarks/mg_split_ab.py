@@ -1,10 +1,11 @@
-"""MG-CG with and without the split-layout smoothing of large 3-D levels, in one process, interleaved.
+"""MG-CG with and without the split-layout smoothing of large levels (3-D: mgsplit; 2-D: mgsplit2), in one process, interleaved.
 
 Builds the default preconditioner for every solve; the natural one is the same hierarchy with every level's
 ``split`` set to None (the natural-layout kernels). Prints the medians and their ratio, and the medians in
 units of one (cold) fine matvec. Poisson, rtol 1e-8, the numba backend.
 
     OPENBLAS_NUM_THREADS=1 NEWTONKIT_NUM_THREADS=2 python benchmarks/mg_split_ab.py 128x128x128 11
+    OPENBLAS_NUM_THREADS=1 NEWTONKIT_NUM_THREADS=2 python benchmarks/mg_split_ab.py 1024x1024 11
 """
 import os
 import sys
