@@ -10,7 +10,6 @@ import pickle
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import solvers
@@ -19,13 +18,18 @@ from solvers._kernels.numba import multigrid as NM
 from solvers.linear.multigrid import multigrid
 from solvers.operators import StencilOperator
 
-_spec = importlib.util.spec_from_file_location("_mg_fused_refs", pathlib.Path(__file__).with_name(
-    "test_mg_fused_kernels.py"))
-_refs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_refs)
-_gs_reference, _prolongation = _refs._gs_reference, _refs._prolongation
 
-TOL = 1e-5
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_mg_refs_{name}", pathlib.Path(__file__).with_name(name))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# the pointwise Gauss-Seidel and Kronecker-transfer references of the fused-kernel and 3-D split tests (any d)
+_fused, _split3 = _load("test_mg_fused_kernels.py"), _load("test_mg_split.py")
+_gs_reference, _prolongation = _fused._gs_reference, _fused._prolongation
+_restriction, _close, TOL = _split3._restriction, _split3._close, _split3.TOL
 
 # odd and even row lengths, nested (2^k - 1) and non-nested (2^k) grids, rows much longer or shorter than the
 # number of rows, and a grid whose second axis is 10x finer
@@ -38,26 +42,12 @@ def _operator(shape, h, backend, shift=None, k=1.0):
     return StencilOperator(shape, h, k=k, shift=shift, backend=backend)
 
 
-def _restriction(M, l):
-    R = M.levels[l].R
-    mats = []
-    for a in range(len(R) // 2):
-        ri, rw = np.asarray(R[2 * a]), np.asarray(R[2 * a + 1])
-        nc, n = ri.shape[0], M.levels[l].shape[a]
-        mats.append(sp.csr_matrix((rw.ravel(), (np.repeat(np.arange(nc), ri.shape[1]), ri.ravel())), shape=(nc, n)))
-    return sp.kron(mats[0], mats[1]).tocsr()
-
-
 def _level(shape, h):
     opn, opb = _operator(shape, h, "numpy"), _operator(shape, h, "numba")
     Mn = multigrid(opn, max_coarse=1, coarsening="geometric")
     Mb = multigrid(opb, max_coarse=1, coarsening="geometric")
     lev = Mb.levels[0]
     return opn, Mn, mgsplit2.SplitLevel2(opb, lev.P, lev.R, Mb.levels[1].shape)
-
-
-def _close(a, ref):
-    np.testing.assert_allclose(a, ref, rtol=0, atol=TOL * max(np.abs(ref).max(), 1e-300))
 
 
 @pytest.mark.parametrize("shape, h", CASES)

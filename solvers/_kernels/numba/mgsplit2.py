@@ -38,9 +38,8 @@ import numpy as np
 from ... import _workspace as _work
 from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
 from .multigrid import _combine
-from .rbwave import _bounds
+from .rbwave import _bounds, _interp_row, _pair_shift, _pair_weights, _pdot
 from ._split_rows2 import around, count, half_row, res_row, restrict_gather, restrict_row, split_row
-from .rbwave import _interp_row, _pair_shift, _pair_weights, _pdot
 from ._stencil_rows import _row2c
 
 
