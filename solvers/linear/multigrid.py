@@ -152,14 +152,13 @@ NU_GEOMETRIC = (1, 2)
 NU_GALERKIN = (2, 3)
 
 #: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
-#: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson, FMG /
-#: zero start median time, interleaved in one process (11-21 solves each, set-up included, a matvec before every
-#: solve), 2 threads, AMD EPYC Zen 5, session 28, four runs (``benchmarks/mg_fmg_ab.py``): 96^3 0.93-0.98,
-#: 128^3 0.97-0.99, 160^3 0.95-1.00 (7 -> 6 iterations); 256^3 0.89, 1.01, 1.13 (noise of the shared machine
-#: larger than the effect); 64^3 1.06-1.16 and 2-D 1024^2 1.14-1.24 (no iteration saved): the start costs the
-#: coarse levels' FMG and one fine matvec, and saves an iteration where the V-cycle leaves the last one just
-#: short of the tolerance (3-D) on a grid large enough for that iteration to outweigh it
-FMG_AUTO_POINTS = 500_000
+#: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson (f = 1), FMG
+#: (6-point interpolation, :data:`.multigrid_iterate.FMG_ORDER`) / zero start, median time, set-up included,
+#: interleaved in one process (9-11 solves each), 2 threads, Xeon, session 45 (``benchmarks/mg_fmg_ab.py``): 32^3
+#: 0.99, 48^3 0.98, 64^3 0.96 (7 -> 6 iterations), 96^3 0.85, 128^3 0.82, 160^3 0.82 (7 -> 5); 2-D 1024^2 1.02
+#: (5 -> 4 iterations, but the 2-D start costs about what an iteration does). With linear interpolation (before)
+#: the start saved one iteration only from 96^3 and cost more than it saved below 500 000 points
+FMG_AUTO_POINTS = 200_000
 
 
 def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
@@ -384,7 +383,8 @@ class MultigridPreconditioner(LinearOperator):
     def initial_guess(self, b, out):
         """A full-multigrid start for ``A x = b`` (flat arrays): ``out`` = the prolongation to the fine grid of
         the FMG approximation on the second level (coarsest grid solved exactly; on each finer level up to
-        the second, the coarser approximation prolonged and improved by one cycle). The fine-level cycle of
+        the second, the coarser approximation interpolated -- 6-point Lagrange on constant-coefficient levels,
+        :func:`.multigrid_iterate.fmg_tables` -- and improved by one cycle). The fine-level cycle of
         the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
         :func:`solvers.linear.cg` when the preconditioner's ``fmg_start`` is True (by default on large 3-D
         geometric hierarchies: :data:`FMG_AUTO_POINTS`). Writes every entry of ``out`` (CG hands it unwritten
@@ -478,9 +478,10 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
     fmg_start : {"auto", True, False}, default "auto"
         CG started without ``x0`` starts from a full-multigrid approximation
         (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
-        3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (500 000) fine points, where it was measured
-        to pay (Poisson, 2 threads: 96^3 to 160^3 1-7 % less time, 7 -> 6 iterations; 256^3 within the
-        noise), not on 64^3 (6-16 % more) or 2-D grids (1024^2: 14-24 % more, no iteration saved), and only
+        3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (200 000) fine points, where it was measured
+        to pay (Poisson, 2 threads: 64^3 4 % less time, 7 -> 6 iterations; 96^3 to 160^3 15-18 % less, 7 -> 5),
+        not on smaller or 2-D grids (1024^2: 2 % more, 5 -> 4 iterations: the 2-D start costs about an
+        iteration), and only
         when CG solves with the operator the hierarchy was built for (:meth:`MultigridPreconditioner.start_for`).
         The resolved choice is the attribute ``fmg_start``.
 

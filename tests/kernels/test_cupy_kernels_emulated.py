@@ -608,3 +608,21 @@ def test_sparse_and_krylov_on_emulated_cupy_backend(fake_cupy_backend, rng):
         r, q = solve(op, b, rtol=1e-10), solve(ref, b, rtol=1e-10)
         assert r.backend == "cupy" and r.converged and r.nit == q.nit
         np.testing.assert_allclose(r.x, q.x, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, cshape", [((15, 9), (7, 4)), ((9, 7, 11), (4, 3, 5)), ((6, 5, 7), (6, 2, 3))])
+def test_fmg_interpolate_matches_a_dense_kronecker_product(fake_cupy, rng, shape, cshape):
+    # the 6-point FMG tables (one row per fine point) through the CuPy set's tensor-table kernel
+    from solvers.linear.multigrid_iterate import FMG_ORDER, _lagrange_1d
+
+    T, K = [], None
+    for n, nc in zip(shape, cshape):
+        pi, pw = _lagrange_1d(n, nc, FMG_ORDER)
+        T += [pi, pw]
+        D = np.zeros((n, nc))
+        np.add.at(D, (np.repeat(np.arange(n), pi.shape[1]), pi.ravel()), pw.ravel())
+        K = D if K is None else np.kron(K, D)
+    e = rng.standard_normal(cshape)
+    got = np.full(shape, np.nan)
+    cm.interpolate(e, got, tuple(T), cm.prolong_work(shape, cshape))
+    np.testing.assert_allclose(got.ravel(), K @ e.ravel(), rtol=1e-13, atol=1e-13)

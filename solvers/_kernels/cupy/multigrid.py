@@ -155,6 +155,11 @@ def prolong_add(e, u, P, work=None, add=True):
         u[...] = dst
 
 
+def interpolate(e, u, T, work=None):
+    """``u = T e`` for tensor tables of any width, one row per point of ``u`` (the restriction's kernel)."""
+    restrict(e, u, T)
+
+
 def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (composed: the prolongation
     kernel, then :func:`solvers._kernels.cupy.stencil.sweeps`); returns ``f . u`` when ``dot``, else None."""

@@ -68,6 +68,13 @@ def prolong_add(e, u, P, work, add=True):
     u += x
 
 
+def interpolate(e, u, T, work):
+    """``u = T e`` for tensor tables ``T = (pi0, pw0, ...)`` of any width ``m``: per point ``i`` of ``u`` along
+    axis ``a``, the coarse indices ``pi_a[i, 0:m]`` and weights ``pw_a[i, 0:m]`` (the FMG interpolation of
+    :mod:`solvers.linear.multigrid_iterate`; ``work`` from :func:`prolong_work`). The restriction's table form."""
+    restrict(e, u, T)
+
+
 def prolong_sweeps(e, u, P, work, op, f, first, count, dot=False):
     """``u += P e``, then ``count`` half sweeps of ``op`` from colour ``first`` (the post-smoothing step
     of a cycle; the Numba set fuses them into one pass). Returns ``f . u`` of the result when ``dot``
