@@ -221,7 +221,9 @@ class KrylovRun:
             S.b = xp.ldexp(S.b, -e)
             if S.x is not None:
                 S.x = xp.ldexp(S.x, -e)
-        self.bnorm = math.sqrt(K.dot(S.b, S.b))
+        # ||b|| from the validation's scan of b where b was not rescaled (max |b| within 2^+-SCALE_BAND: b . b
+        # neither over- nor underflows), else a pass over the scaled copy
+        self.bnorm = math.sqrt(S.bsq if (not e and math.isfinite(S.bsq)) else K.dot(S.b, S.b))
         self.tol = max(S.rtol * self.bnorm, ldexp(S.atol, -e))
         for ap in [p for p in (self.A, self.M) if p is not None and isinstance(S.b, np.ndarray)]:
             ap.protect = S.b

@@ -33,6 +33,7 @@ class System:
     rtol: float
     atol: float
     bmax: float = math.nan   # max |b| (measured by the finiteness scan of b; NaN: not measured)
+    bsq: float = math.nan    # b . b from the same scan (NaN: not measured)
 
 
 def _check_finite_array(xp, a, name):
@@ -94,13 +95,14 @@ def _as_vector(be, v, n, name, shape_of_A, *, copy=True, check_finite=True, grid
 
 
 def _as_rhs(be, b, n, shape_of_A):
-    """The right-hand side: not copied (only read), and finite, with ``max |b|`` from the same scan (one pass
-    instead of a finiteness pass and a max pass; the max is NaN or inf exactly when ``b`` is not finite)."""
+    """The right-hand side: not copied (only read), and finite, with ``max |b|`` and ``b . b`` from the same scan
+    (one pass instead of a finiteness pass, a max pass and the norm's; the max is NaN or inf exactly when ``b`` is
+    not finite)."""
     v = _as_vector(be, b, n, "b", shape_of_A, copy=False, check_finite=False)
-    bmax = float(be.kernels("krylov").select(n).absmax(v))    # one pass (NaN / inf when b is not finite)
+    bmax, bsq = be.kernels("krylov").select(n).absmax_sq(v)    # one pass (NaN / inf when b is not finite)
     if not math.isfinite(bmax):
         raise ValueError("b contains NaN or inf; pass finite values")
-    return v, bmax
+    return v, float(bmax), float(bsq)
 
 
 def _as_operator(obj, be, name):
@@ -182,7 +184,7 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
                          "operator or a dedicated solver")
     n = op.shape[0]
     _check_operator_finite(op, be, "A")
-    b, bmax = _as_rhs(be, b, n, op.shape)
+    b, bmax, bsq = _as_rhs(be, b, n, op.shape)
     x = None if x0 is None else _as_vector(be, x0, n, "x0", op.shape, grid=getattr(op, "grid_shape", None))
 
     Mop = None
@@ -198,7 +200,7 @@ def prepare(A, b, x0, M, backend, rtol, atol, maxiter, *, allow_callable_M=False
             _check_operator_finite(Mop, be, "M")
     if maxiter is None:
         maxiter = 10 * n
-    return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol, bmax)
+    return System(op, A, b, x, Mop, M, be, n, maxiter, rtol, atol, bmax, bsq)
 
 
 #: rows a Krylov basis / direction store starts with; it doubles as the iterations need more, up to its limit

@@ -159,6 +159,38 @@ def test_absmax_against_numpy(rng, n, backend):
         assert K.absmax(c) == (1e-310 if n > 1 else 5e-324)
 
 
+@pytest.mark.parametrize("n", [0, 1, 17, 60_000, 1_000_003])
+@pytest.mark.parametrize("backend", [NP, NB])
+def test_absmax_sq_against_numpy(rng, n, backend):
+    """``absmax_sq`` (the right-hand side's scan: ``max |b|`` and ``b . b`` in one pass) against NumPy: the max
+    exact, NaN / inf as ``absmax`` gives them, the sum of squares to rounding (another summation order)."""
+    K = backend.kernels("krylov").select(n)
+    a = rng.standard_normal(n) * 10.0 ** rng.integers(-100, 100)
+    m, s = K.absmax_sq(a)
+    assert m == (float(np.abs(a).max()) if n else 0.0)
+    assert s == pytest.approx(float(np.dot(a, a)), rel=1e-12, abs=0.0)
+    if n:
+        c = a.copy()
+        c[rng.integers(n)] = np.nan
+        assert np.isnan(K.absmax_sq(c)[0])
+        c[:] = a
+        c[-1] = -np.inf
+        assert K.absmax_sq(c)[0] == np.inf
+
+
+def test_cg_norm_of_b_from_the_scan_matches_numpy():
+    # ||b|| comes from the validation's scan when b is not rescaled, from a pass over the scaled copy otherwise:
+    # the first history entry (zero start) is ||b|| either way, against numpy.linalg.norm
+    import solvers
+    from solvers.operators import StencilOperator
+
+    A = StencilOperator((20, 21), 1 / 22, backend="numba")
+    g = np.random.default_rng(2).standard_normal(A.shape[0])
+    for scale in (1.0, 2.0 ** -660, 2.0 ** 660):                # exact scalings (NumPy's norm overflows there)
+        res = solvers.cg(A, scale * g, rtol=1e-6, backend="numba")
+        assert res.history["residual"][0] == pytest.approx(scale * np.linalg.norm(g), rel=1e-13)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
 def test_sparse_steps(rng, dtype):
     A = sp.random(300, 300, density=0.05, random_state=3, format="coo") * 10

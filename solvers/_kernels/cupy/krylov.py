@@ -58,6 +58,11 @@ def absmax(a):
     return float(cupy.abs(a).max()) if a.size else 0.0
 
 
+def absmax_sq(a):
+    """``(max |a|, a . a)`` (two reductions)."""
+    return absmax(a), float(a @ a) if a.size else 0.0
+
+
 def cg_update_xr(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r``."""
     _build.build(_UPDATE_XR)(alpha, p, q, x, r)

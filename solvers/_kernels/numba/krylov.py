@@ -79,6 +79,24 @@ def _absmax_s(u):
     return _as_float(m)
 
 
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
+def _absmax_sq_p(u, v):
+    m, s = np.int64(0), 0.0
+    for i in nb.prange(u.shape[0]):
+        m = max(m, u[i] & _MAG)
+        s += v[i] * v[i]
+    return _as_float(m), s
+
+
+@nb.njit(cache=True, fastmath=_FM)
+def _absmax_sq_s(u, v):
+    m, s = np.int64(0), 0.0
+    for i in range(u.shape[0]):
+        m = max(m, u[i] & _MAG)
+        s += v[i] * v[i]
+    return _as_float(m), s
+
+
 def _bits(a):
     """The float64 bit patterns of ``a`` as int64 (other dtypes converted first: the patterns are float64's)."""
     return np.ascontiguousarray(a, dtype=np.float64).reshape(-1).view(np.int64)
@@ -91,6 +109,19 @@ def absmax_p(a):
 
 def absmax_s(a):
     return _absmax_s(_bits(a))
+
+
+def absmax_sq_p(a):
+    """``(max |a|, a . a)`` in one pass (``a . a`` meaningful where ``max |a|`` is far from float64's limits)."""
+    v = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+    m, s = _absmax_sq_p(v.view(np.int64), v)
+    return float(m), float(s)
+
+
+def absmax_sq_s(a):
+    v = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+    m, s = _absmax_sq_s(v.view(np.int64), v)
+    return float(m), float(s)
 
 
 # ------------------------------------------------ CG: x += a p ; r -= a q
@@ -352,7 +383,7 @@ _ROWS = (rows_dot_p, rows_dot_s, rows_sub_p, rows_sub_s)     # in the kernel set
 
 # ------------------------------------------------------------------ the shared kernel-set interface
 
-NAMES = ("dot", "absmax", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "cg_first_r", "cg_first_xp",
+NAMES = ("dot", "absmax", "absmax_sq", "cg_update_xr", "cg_update_xrz", "cg_update_r", "cg_update_xp", "cg_first_r", "cg_first_xp",
          "axpy", "xpby", "diag_apply", "residual", "cheb_step", "minres_update", "rows_dot", "rows_sub")
 
 
@@ -392,6 +423,11 @@ def dot(a, b):
 def absmax(a):
     """``max |a|`` (NaN when ``a`` holds one), one pass."""
     return select(a.shape[0]).absmax(a)
+
+
+def absmax_sq(a):
+    """``(max |a|, a . a)``, one pass."""
+    return select(a.shape[0]).absmax_sq(a)
 
 
 def cg_update_xr(x, r, p, q, alpha):

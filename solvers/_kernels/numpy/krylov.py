@@ -49,6 +49,12 @@ def absmax(a):
     return float("nan") if math.isnan(hi) else max(hi, -lo)
 
 
+def absmax_sq(a):
+    """``(max |a|, a . a)``: the right-hand side's size and squared norm from one scan on the compiled sets (here
+    two reductions); ``a . a`` is meaningful only where ``max |a|`` is finite and far from float64's limits."""
+    return absmax(a), float(np.dot(a, a)) if a.size else 0.0
+
+
 def cg_update_xr(x, r, p, q, alpha):
     """``x += alpha p; r -= alpha q``; return ``r.r``."""
     _same_length(x, r, p, q)
