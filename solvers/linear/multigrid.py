@@ -154,10 +154,10 @@ NU_GALERKIN = (2, 3)
 #: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
 #: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson (f = 1), FMG
 #: (6-point interpolation, :data:`.multigrid_iterate.FMG_ORDER`) / zero start, median time, set-up included,
-#: interleaved in one process (9-11 solves each), 2 threads, Xeon, session 45 (``benchmarks/mg_fmg_ab.py``): 32^3
-#: 0.99, 48^3 0.98, 64^3 0.96 (7 -> 6 iterations), 96^3 0.85, 128^3 0.82, 160^3 0.82 (7 -> 5); 2-D 1024^2 1.02
-#: (5 -> 4 iterations, but the 2-D start costs about what an iteration does). With linear interpolation (before)
-#: the start saved one iteration only from 96^3 and cost more than it saved below 500 000 points
+#: interleaved in one process (9 solves each), 2 threads, Xeon, session 45 (``benchmarks/mg_fmg_ab.py``,
+#: ``results/mg_fmg_ab_s45_xeon.json``): 48^3 1.02, 64^3 0.96 (7 -> 6 iterations), 96^3 0.85, 128^3 0.82, 160^3
+#: 0.79, 256^3 0.82 (7 -> 5); 2-D 1024^2 1.07 (5 -> 4 iterations, but the 2-D start costs more than an iteration).
+#: With linear interpolation (before) the start saved one iteration only from 96^3, and cost more below 500 000 points
 FMG_AUTO_POINTS = 200_000
 
 
@@ -479,8 +479,8 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
         CG started without ``x0`` starts from a full-multigrid approximation
         (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
         3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (200 000) fine points, where it was measured
-        to pay (Poisson, 2 threads: 64^3 4 % less time, 7 -> 6 iterations; 96^3 to 160^3 15-18 % less, 7 -> 5),
-        not on smaller or 2-D grids (1024^2: 2 % more, 5 -> 4 iterations: the 2-D start costs about an
+        to pay (Poisson, 2 threads: 64^3 4 % less time, 7 -> 6 iterations; 96^3 to 256^3 15-21 % less, 7 -> 5),
+        not on smaller or 2-D grids (1024^2: 7 % more, 5 -> 4 iterations: the 2-D start costs more than an
         iteration), and only
         when CG solves with the operator the hierarchy was built for (:meth:`MultigridPreconditioner.start_for`).
         The resolved choice is the attribute ``fmg_start``.
