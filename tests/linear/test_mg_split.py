@@ -75,10 +75,17 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
     opn, Mn, S = _level(shape, h, rng)
     if general:                                  # the table-gather routes, whatever the tables allow
         S.aff, S.pairs = False, None
+    check_pre_post(S, opn, Mn, shape, rng, [(0, 1), (0, 3), (1, 3), (0, 5)])
+
+
+def check_pre_post(S, opn, Mn, shape, rng, sweeps):
+    """``S.pre`` then ``S.post`` on the same iterate, for each ``(first, count)`` of ``sweeps``, against pointwise
+    red-black Gauss-Seidel on the assembled matrix and the Kronecker transfers (also used by the 2-D split
+    tests, :mod:`test_mg_split2`)."""
     A = opn.to_csr()
     R, P = _restriction(Mn, 0), _prolongation(Mn, 0)
     cshape = Mn.levels[1].shape
-    for first, count in [(0, 1), (0, 3), (1, 3), (0, 5)]:
+    for first, count in sweeps:
         f = rng.standard_normal(shape)
         u = _gs_reference(opn, np.zeros(shape), f, first, count, True)
         out = np.empty(cshape)
@@ -90,6 +97,7 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
         dot = S.post(e, got, f, first, count, dot=True)
         _close(got, ref)
         assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4, abs=TOL * np.abs(f).sum() * np.abs(ref).max())
+        assert S.post(e, got, f, first, count) is None       # no dot asked: none returned
 
 
 @pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])

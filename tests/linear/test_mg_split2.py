@@ -64,23 +64,7 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
     opn, Mn, S = _level(shape, h)
     if general:
         S.aff = False
-    A = opn.to_csr()
-    R, P = _restriction(Mn, 0), _prolongation(Mn, 0)
-    cshape = Mn.levels[1].shape
-    for first, count in [(0, 1), (0, 3), (1, 3), (0, 5), (1, 2)]:
-        f = rng.standard_normal(shape)
-        u = _gs_reference(opn, np.zeros(shape), f, first, count, True)
-        out = np.empty(cshape)
-        got = np.full(shape, np.nan)               # the level's iterate: the same array for pre and post
-        S.pre(f, got, out, first, count)
-        _close(out, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape))
-        e = rng.standard_normal(cshape)
-        ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(shape), f, first, count, False)
-        dot = S.post(e, got, f, first, count, dot=True)
-        _close(got, ref)
-        assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-4,
-                                    abs=TOL * np.abs(f).sum() * np.abs(ref).max())
-        assert S.post(e, got, f, first, count) is None
+    _split3.check_pre_post(S, opn, Mn, shape, rng, [(0, 1), (0, 3), (1, 3), (0, 5), (1, 2)])
 
 
 @pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])
