@@ -138,3 +138,50 @@ def test_high_order_start_beats_the_linear_one_and_keeps_the_direct_solution(sha
     assert res.converged and res.history["residual"][0] == pytest.approx(rh * np.linalg.norm(b), rel=1e-9)
     xref = spla.spsolve(C.tocsc(), b)
     np.testing.assert_allclose(res.x, xref, rtol=0, atol=1e-7 * np.abs(xref).max())
+
+
+def _perturbed(pi, pw, rows, rng):
+    """The table with the rows ``rows`` given other (valid) indices and weights: the parity run breaks there."""
+    pi, pw = pi.copy(), pw.copy()
+    nc = int(pi.max()) + 1
+    for k in rows:
+        pi[k] = rng.permutation(nc)[:pi.shape[1]] if nc >= pi.shape[1] else rng.integers(0, nc, pi.shape[1])
+        pw[k] = rng.standard_normal(pi.shape[1])
+    return pi, pw
+
+
+@pytest.mark.parametrize("n, nc", [(128, 63), (127, 63), (40, 19), (9, 4)])
+def test_parity_form_describes_exactly_the_rows_it_claims(n, nc):
+    """The Numba stage-A fast path (:func:`solvers._kernels.numba.mginterp.parity_form`): every fine point of the
+    run reads the six consecutive coarse points it says, with the table's weights; uniform tables have a run
+    covering all but a few end points."""
+    from solvers._kernels.numba import mginterp
+
+    pi, pw = it._lagrange_1d(n, nc, 6)
+    m0, m1, o, WT = mginterp.parity_form(pi, pw)
+    for m in range(m0, m1):
+        for q in range(2):
+            np.testing.assert_array_equal(pi[2 * m + q], m + o[q] + np.arange(6))
+            np.testing.assert_array_equal(WT[q, :, m], pw[2 * m + q])
+    if n >= 40:
+        assert 2 * m0 <= 6 and n - 2 * m1 <= 7
+
+
+@pytest.mark.parametrize("shape, cshape, broken", [((63, 128), (31, 63), [65]), ((63, 128), (31, 63), [3, 126]),
+                                                   ((63, 128), (31, 63), [40]), ((40, 21, 33), (19, 10, 16), [20, 21]),
+                                                   ((64, 40), (31, 19), "all")])
+def test_interpolate_without_the_parity_structure_gathers(shape, cshape, broken):
+    """Tables whose last-axis rows break the parity run (at the middle point it starts from, near its ends,
+    inside it, everywhere) against the dense Kronecker reference: the Numba kernels fall back to gathering wherever the structure does not hold."""
+    from solvers.backends import get_backend
+
+    K = get_backend("numba").kernels("multigrid")
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    T = list(_tables(shape, cshape))
+    rows = range(shape[-1]) if broken == "all" else broken
+    T[-2], T[-1] = _perturbed(T[-2], T[-1], rows, rng)
+    T = tuple(T)
+    e = rng.standard_normal(cshape)
+    u = np.full(shape, np.nan)
+    K.interpolate(e, u, T, K.prolong_work(shape, cshape))
+    np.testing.assert_allclose(u, _kron_ref(e, T), rtol=1e-12, atol=1e-12 * np.abs(e).max() * 10)

@@ -1,4 +1,4 @@
-"""The 2-D multigrid level with a float32 red/black split pre-smoothing and a natural float64 post-smoothing
+"""The 2-D multigrid level with a float32 red/black split pre-smoothing and a float64 post-smoothing (colour rows)
 (:mod:`solvers._kernels.numba.mgsplit2`) against independent references: pointwise red-black Gauss-Seidel on
 the assembled SciPy matrix, Kronecker products of the 1-D transfer matrices, SciPy's sparse direct solve, and
 the iteration counts and residual histories of the natural float64 cycle. The pre-smoothing stores float32, so
@@ -144,10 +144,42 @@ def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h
     np.testing.assert_array_equal(M2.matvec(u), Mu)
 
 
+@pytest.mark.parametrize("shape", [(33, 31), (64, 64), (200, 130), (129, 64)])
+@pytest.mark.parametrize("first, count", [(0, 1), (0, 3), (1, 2), (1, 5)])
+@pytest.mark.parametrize("chunks", [None, 1, 7])
+def test_post_smoothing_is_float64_exact(shape, first, count, chunks, rng, monkeypatch):
+    """``post`` against pointwise float64 Gauss-Seidel on the assembled matrix started from exactly the iterate
+    it starts from (the float32 colour arrays ``pre`` left, widened, plus ``P e``): equal to float64 rounding,
+    whatever the number of row ranges (each recomputes the rows beyond its ends; 7 ranges: every range boundary
+    inside the halo of the next)."""
+    if chunks is not None:
+        monkeypatch.setattr(mgsplit2.SplitLevel2, "_post_nchunks", lambda self, c: chunks)
+    opn, Mn, S = _level(shape, None)
+    P = _prolongation(Mn, 0)
+    cshape = Mn.levels[1].shape
+    f = rng.standard_normal(shape)
+    got = np.full(shape, np.nan)
+    S.pre(f, got, np.empty(cshape), first, count)
+    u0 = np.zeros(shape)
+    n0, n1 = shape
+    for i in range(n0):
+        for c in range(2):
+            t = (i + c) & 1
+            u0[i, t::2] = S.X[c][i, :(n1 - t + 1) // 2].astype(np.float64) / (S.s * S.d)
+    e = rng.standard_normal(cshape)
+    ref = _gs_reference(opn, u0 + (P @ e.ravel()).reshape(shape), f, first, count, False)
+    dot = S.post(e, got, f, first, count, dot=True)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=4e-15 * np.abs(ref).max())
+    assert dot == pytest.approx(float(f.ravel() @ ref.ravel()), rel=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(1024, 1024), (512, 512), (700, 500)])
 def test_iterations_and_residual_history_of_the_natural_cycle_are_kept(monkeypatch, shape):
     """The point of keeping the post-smoothing in float64: MG-CG to 1e-8 takes the natural cycle's iterations
-    and its residual history agrees to 3 digits (float32 on both sides cost an iteration here)."""
+    and its residual history agrees to 3 digits (float32 on both sides cost an iteration here), or to 1e-10
+    ||b||: the split post-smoothing sums in another order than the natural one (exact to float64 rounding:
+    test_post_smoothing_is_float64_exact), and rounding differences of order eps cond(A) ||b|| (about 1e-10
+    ||b|| at 1024^2) move the last residual (5e-9 ||b||) in its third digit."""
     p_op = _operator(shape, None, "numba")
     b = np.ones(p_op.shape[0])
     M = multigrid(p_op)
@@ -158,7 +190,8 @@ def test_iterations_and_residual_history_of_the_natural_cycle_are_kept(monkeypat
     assert all(lev.split is None for lev in M0.levels)
     r0 = solvers.cg(p_op, b, M=M0, rtol=1e-8, backend="numba")
     assert r.converged and r0.converged and r.nit == r0.nit
-    np.testing.assert_allclose(r.history["residual"], r0.history["residual"], rtol=1e-3)
+    np.testing.assert_allclose(r.history["residual"], r0.history["residual"], rtol=1e-3,
+                               atol=1e-10 * np.linalg.norm(b))
 
 
 def test_which_2d_levels_are_split(rng):

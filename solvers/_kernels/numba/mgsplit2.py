@@ -1,5 +1,5 @@
-"""Red-black Gauss-Seidel pre-smoothing on a red/black *split* layout of a 2-D multigrid level (Numba, constant
-coefficients), with the post-smoothing in the natural float64 layout.
+"""Red-black Gauss-Seidel smoothing on a red/black *split* layout of a 2-D multigrid level (Numba, constant
+coefficients): the pre-smoothing in float32, the post-smoothing in float64 colour rows.
 
 The 2-D twin of :mod:`.mgsplit` (which states the layout for 3-D): the points of colour ``c`` (``c = 0`` red,
 ``(i + k) % 2 == c``) of row ``i`` sit at ``k = 2 k' + t`` with ``t = (i + c) & 1`` and are stored contiguously
@@ -13,8 +13,14 @@ row's points stay zero (the Dirichlet boundary). Values are float32 in the scale
 (the stage order and end-row phases of :mod:`.rbwave`): ``pre`` splits ``f`` (the first colour solved from
 ``u = 0`` on the way), runs the half sweeps, then forms the residual of the colour not relaxed last (the other
 one's is zero) restricted along the row at once; the axis-0 restriction follows (:func:`combine2`). ``post``
-(:func:`post_wave2`) writes the natural float64 ``u = X / (s d) + P e`` from the colour arrays and runs the
-natural float64 half sweeps (:mod:`._stencil_rows`), the last one with ``f . u``.
+(:func:`post_split2`) forms ``u = X / (s d) + P e`` in float64 colour rows from the float32 arrays and runs the
+half sweeps there (contiguous, vectorised), writing the natural ``u`` (and ``f . u``) after the last. Its inputs
+``X``, ``e`` and ``f`` are read-only, so each thread's range of rows recomputes the ``count`` rows beyond its ends
+that it depends on (no waiting between ranges) and keeps its working rows in a ring of ``count + 2`` rows that
+stays in cache: it moves the bytes of the natural post-smoothing it replaced (session 46; that one updated ``u``
+in place with a stride-2 loop LLVM left scalar) and MG-CG to 1e-8 took 0.96x the time at 1024^2 and 1448^2, 1.01x
+at 512^2 (interleaved A/B, Xeon, 2 threads). Full float64 colour arrays instead of the ring were slower (two
+more 8 MB streams at 1024^2: a stream written costs about half a fine matvec here).
 
 Why only the pre-smoothing is float32 (sessions 35 and 43, commits ``ddd083b``, ``b1ee21d``, ``5f09c36``, all
 reverted): float32 on both sides costs a CG iteration at 512^2-2048^2 (the rounding noise of the post-smoothed
@@ -40,7 +46,6 @@ from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
 from .multigrid import _combine
 from .rbwave import _bounds, _interp_row, _pair_shift, _pair_weights, _pdot
 from ._split_rows2 import around, count, half_row, res_row, restrict_gather, restrict_row, split_row
-from ._stencil_rows import _row2c
 
 
 #: rows per wavefront block: a stage runs on a block of rows per call (one call per row cost as much as the
@@ -126,65 +131,96 @@ def combine2(RL, out, ri0, rw0, g):
 
 
 @nb.njit(cache=True, fastmath={"contract"})
-def _start_row(X0, X1, u, i, cu, buf, pi0, pw0):
-    """Stage 0 of the post-smoothing on row ``i``: the natural float64 ``u[i] = cu X + (P e)[i]`` from the colour
-    arrays ``pre`` left (``buf``: the coarse rows interpolated along the row)."""
-    n1 = u.shape[1]
-    A, B = (X0, X1) if i & 1 == 0 else (X1, X0)
-    a0, a1 = pi0[i, 0], pi0[i, 1]
-    x0, x1 = pw0[i, 0], pw0[i, 1]
+def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, buf, a0, a1, x0, x1):
+    """Stage 0 of :func:`post_split2` on row ``i`` into ring row ``j``: the float64 colour rows
+    ``Z = cu X + P e`` from ``pre``'s float32 ones (``P e``: ``x0 buf[a0] + x1 buf[a1]``, the rows of ``buf``
+    coarse rows interpolated along the row) and ``G = f / d``."""
+    n1 = buf.shape[1]
+    if i & 1 == 0:
+        A, B, ZA, ZB, GA, GB = X0, X1, Z0, Z1, G0, G1
+    else:
+        A, B, ZA, ZB, GA, GB = X1, X0, Z1, Z0, G1, G0
     h = np.uint64(n1 // 2)
     one, two = np.uint64(1), np.uint64(2)
     for k in range(h):
-        u[i, two * k] = cu * np.float64(A[i, k]) + (x0 * buf[a0, two * k] + x1 * buf[a1, two * k])
-        u[i, two * k + one] = cu * np.float64(B[i, k]) + (x0 * buf[a0, two * k + one] + x1 * buf[a1, two * k + one])
+        ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * buf[a0, two * k] + x1 * buf[a1, two * k])
+        ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * buf[a0, two * k + one] + x1 * buf[a1, two * k + one])
+        GA[j, k] = f[i, two * k] * dinv
+        GB[j, k] = f[i, two * k + one] * dinv
+    if n1 & 1:                                      # a point of A's colour; past the row for B's (the ring
+        ZA[j, h] = cu * np.float64(A[i, h]) + (x0 * buf[a0, n1 - 1] + x1 * buf[a1, n1 - 1])
+        GA[j, h] = f[i, n1 - 1] * dinv
+        ZB[j, h] = 0.0                              # row may have held the other parity)
+
+
+@nb.njit(cache=True)
+def _merge_row(Z0, Z1, u, i, j):
+    """The natural row ``u[i]`` from the colour rows ``j`` of the ring."""
+    n1 = u.shape[1]
+    A, B = (Z0, Z1) if i & 1 == 0 else (Z1, Z0)
+    h = np.uint64(n1 // 2)
+    one, two = np.uint64(1), np.uint64(2)
+    for k in range(h):
+        u[i, two * k] = A[j, k]
+        u[i, two * k + one] = B[j, k]
     if n1 & 1:
-        u[i, n1 - 1] = cu * np.float64(A[i, h]) + (x0 * buf[a0, n1 - 1] + x1 * buf[a1, n1 - 1])
+        u[i, n1 - 1] = A[j, h]
 
 
-@nb.njit(cache=True, inline="always")
-def _post_stage(st, p, u, f, X0, X1, cu, w0, w1, d, first, buf, pi0, pw0, tmp):
-    if st == 0:
-        _start_row(X0, X1, u, p, cu, buf, pi0, pw0)
-    else:
-        _row2c(u, f, p, w0, w1, d, (first + st - 1) & 1, False, tmp)
+@nb.njit(cache=True)
+def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0, want_dot):
+    """Rows ``[s, en)`` of :func:`post_split2`: the wavefront over ``[s - cnt, en + cnt)`` (clipped to the grid),
+    stage ``st`` on the rows that the final rows depend on (``cnt - st`` beyond each end), in a ring of
+    ``cnt + 2`` float64 colour rows. Returns the rows' ``f . u`` when ``want_dot``."""
+    n0, n1 = u.shape
+    R = cnt + 2                                     # row p lives from step p to step p + cnt + 1
+    m = (n1 + 1) // 2 + 1
+    Z0 = np.zeros((R, m))                           # zero past every row's points: the Dirichlet boundary
+    Z1 = np.zeros((R, m))
+    G0 = np.empty((R, m))
+    G1 = np.empty((R, m))
+    dot = 0.0
+    for i in range(max(0, s - cnt), min(n0, en + cnt) + cnt):
+        for st in range(cnt + 1):
+            p = i - st
+            if not max(0, s - cnt + st) <= p < min(n0, en + cnt - st):
+                continue
+            j = p % R
+            if st == 0:
+                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, buf, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1])
+                continue
+            c = (first + st - 1) & 1
+            X, Y, G = (Z0, Z1, G0) if c == 0 else (Z1, Z0, G1)
+            ca = w0 if p > 0 else 0.0
+            cb = w0 if p < n0 - 1 else 0.0
+            jm = (p - 1) % R if p > 0 else j
+            jp = (p + 1) % R if p < n0 - 1 else j
+            t = (p + c) & 1
+            half_row(X, Y, G, j, jm, jp, ca, cb, t, count(n1, t), w1)
+            if st == cnt:
+                _merge_row(Z0, Z1, u, p, j)
+                if want_dot:
+                    dot += _pdot(u, f, p)
+    return dot
 
 
 @nb.njit(parallel=True, cache=True)
-def post_wave2(u, f, X0, X1, cu, w0, w1, d, first, cnt, e, pi0, pw0, pi1, pw1, buf, nchunks, want_dot):
-    """The post-smoothing of a split level in the natural float64 layout, one wavefront pass over the rows (the
-    stage order and end-row phases of :func:`.rbwave.wave2`): stage 0 writes ``u = cu X + P e`` from the colour
-    arrays, stages ``1 .. cnt`` are the natural half sweeps (colours from ``first``). Returns ``f . u`` when
-    ``want_dot``, else 0."""
-    n0, n1 = u.shape
-    S = cnt + 1
-    parts = np.zeros(nchunks)
+def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, e, pi0, pw0, pi1, pw1, buf, nchunks, want_dot):
+    """The post-smoothing of a split level: ``u = cu X + P e`` from ``pre``'s colour arrays, then ``cnt`` half
+    sweeps (colours from ``first``), in float64 colour rows (contiguous, vectorised), each range of rows in one
+    wavefront whose working rows stay in a small ring (:func:`_post_rows`): the inputs ``X``, ``e`` and ``f``
+    are read-only, so a range recomputes the ``cnt`` rows beyond each end it depends on instead of waiting for
+    its neighbours. Returns ``f . u`` when ``want_dot``, else 0."""
+    n0 = u.shape[0]
+    dinv = 1.0 / d
     sh = _pair_shift(pi1, pw1, e.shape[1])          # the coarse grid interpolated along the rows
     W = _pair_weights(pw1, sh, e.shape[1])
     for I in nb.prange(e.shape[0]):
         _interp_row(e[I], buf[I], pi1, pw1, sh, W)
+    parts = np.zeros(nchunks)
     for t in nb.prange(nchunks):
-        tmp = np.empty(n1)
-        s, en, lo, hi = _bounds(t, nchunks, n0, S)
-        for i in range(s, en + S - 1):
-            for st in range(S):
-                p = i - st
-                if s + lo * st <= p < en - hi * st:
-                    _post_stage(st, p, u, f, X0, X1, cu, w0, w1, d, first, buf, pi0, pw0, tmp)
-                    if want_dot and st == S - 1:
-                        parts[t] += _pdot(u, f, p)
-    tmp = np.empty(n1)
-    for st in range(1, S):                           # the end rows of the ranges, stage by stage (serial)
-        for t in range(nchunks):
-            s, en, lo, hi = _bounds(t, nchunks, n0, S)
-            for p in range(s, s + lo * st):
-                _post_stage(st, p, u, f, X0, X1, cu, w0, w1, d, first, buf, pi0, pw0, tmp)
-                if want_dot and st == S - 1:
-                    parts[t] += _pdot(u, f, p)
-            for p in range(en - hi * st, en):
-                _post_stage(st, p, u, f, X0, X1, cu, w0, w1, d, first, buf, pi0, pw0, tmp)
-                if want_dot and st == S - 1:
-                    parts[t] += _pdot(u, f, p)
+        parts[t] = _post_rows(u, f, X0, X1, cu, w0 * dinv, w1 * dinv, dinv, first, cnt, t * n0 // nchunks,
+                              (t + 1) * n0 // nchunks, buf, pi0, pw0, want_dot)
     return parts.sum()
 
 
@@ -208,7 +244,7 @@ def eligible(op, P, R) -> bool:
 
 class SplitLevel2(SplitLevel):
     """The smoothing of one 2-D multigrid level: the pre-smoothing in the red/black split layout, float32, the
-    post-smoothing natural float64 from its colour arrays (module notes; the scaling, the range check and the
+    post-smoothing float64 from its colour arrays (module notes; the scaling, the range check and the
     natural fallback are those of :class:`.mgsplit.SplitLevel`)."""
 
     def __init__(self, op, P, R, coarse_shape):       # noqa: D107  (no super().__init__: 2-D arrays)
@@ -264,8 +300,8 @@ class SplitLevel2(SplitLevel):
         combine2(self.RL, out.reshape(self.coarse3), self.R[0], self.R[1], 1.0 / self.s)
 
     def post(self, e, u, f, first, count, dot=False):
-        """``u = X / (s d) + P e`` from the colour arrays ``pre`` left, then ``count`` natural float64 half sweeps,
-        in one pass (:func:`post_wave2`). Returns ``f . u`` when ``dot``, else None."""
+        """``u = X / (s d) + P e`` from the colour arrays ``pre`` left, then ``count`` float64 half sweeps, in one
+        pass (:func:`post_split2`). Returns ``f . u`` when ``dot``, else None."""
         if count < 1:
             raise ValueError("SplitLevel2.post: count must be >= 1")
         nat = self._natural()
@@ -274,7 +310,7 @@ class SplitLevel2(SplitLevel):
                                       f.reshape(self.shape3), first, count, dot)
         w0, w1 = self.op._w
         nch = self._post_nchunks(count)
-        v = post_wave2(u.reshape(self.shape3), f.reshape(self.shape3), self.X[0], self.X[1], 1.0 / (self.s * self.d),
-                       float(w0), float(w1), float(self.op._d), int(first), int(count), e.reshape(self.coarse3),
-                       *self.P[:4], self._pbuf, nch, bool(dot))
+        v = post_split2(u.reshape(self.shape3), f.reshape(self.shape3), self.X[0], self.X[1], 1.0 / (self.s * self.d),
+                        float(w0), float(w1), float(self.op._d), int(first), int(count), e.reshape(self.coarse3),
+                        *self.P[:4], self._pbuf, nch, bool(dot))
         return float(v) if dot else None

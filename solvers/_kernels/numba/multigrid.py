@@ -37,6 +37,7 @@ import numpy as np
 from ... import _workspace
 from .rbwave import twin as _twin
 from ._stencil_rows import residual_plane3c, residual_row2c
+from .mginterp import interpolate2, interpolate3
 from .mgcsr import _csr_mv, _flat, csr_level, csr_matvec, csr_residual, csr_smooth, csr_transfer  # noqa: F401
 
 _FM = {"reassoc", "contract", "nsz"}
@@ -322,54 +323,6 @@ def prolong_add3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf, add=True):
                 for k in range(n2):
                     u[i, j, k] = (c00 * buf[a0, b0, k] + c01 * buf[a0, b1, k]
                                   + c10 * buf[a1, b0, k] + c11 * buf[a1, b1, k])
-
-
-@nb.njit(cache=True, fastmath=_FM)
-def _rows_last(e, buf, I, pi, pw):
-    """``buf[I, ..., k] = sum_c pw[k, c] e[I, ..., pi[k, c]]``: ``e[I]``'s rows interpolated along the last axis."""
-    er, br = e[I].reshape((-1, e.shape[-1])), buf[I].reshape((-1, buf.shape[-1]))
-    for J in range(er.shape[0]):
-        for k in range(br.shape[1]):
-            acc = 0.0
-            for c in range(pi.shape[1]):
-                acc += pw[k, c] * er[J, pi[k, c]]
-            br[J, k] = acc
-
-
-@nb.njit(cache=True, fastmath=_FM, inline="always")
-def _six(dst, src, pi, pw, j):
-    """``dst = sum_b pw[j, b] src[pi[j, b]]`` over the 6 taps of row ``j`` (unrolled: 2x the tap loop's speed)."""
-    w0, w1, w2, w3, w4, w5 = pw[j, 0], pw[j, 1], pw[j, 2], pw[j, 3], pw[j, 4], pw[j, 5]
-    s0, s1, s2, s3, s4, s5 = (src[pi[j, 0]], src[pi[j, 1]], src[pi[j, 2]], src[pi[j, 3]], src[pi[j, 4]],
-                              src[pi[j, 5]])
-    for k in range(dst.shape[0]):
-        dst[k] = w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k] + w4 * s4[k] + w5 * s5[k]
-
-
-@nb.njit(parallel=True, cache=True, fastmath=_FM)
-def interpolate2(e, u, pi0, pw0, pi1, pw1, buf):
-    """``u = T e`` for 6-tap tensor tables (``pi_a``, ``pw_a``: one row per point of ``u`` along axis ``a``):
-    ``buf = `` the coarse rows interpolated along the last axis, then ``u[i] = sum_a pw0[i, a] buf[pi0[i, a]]``."""
-    for I in nb.prange(e.shape[0]):
-        _rows_last(e, buf, I, pi1, pw1)
-    for i in nb.prange(u.shape[0]):
-        _six(u[i], buf, pi0, pw0, i)
-
-
-@nb.njit(parallel=True, cache=True, fastmath=_FM)
-def interpolate3(e, u, pi0, pw0, pi1, pw1, pi2, pw2, buf):
-    """3-D twin of :func:`interpolate2`: ``buf`` as there, then per fine plane the axis-0 combination of six
-    coarse planes (``(nc1, n2)``, per thread) and the axis-1 one, all contiguous (63^3 -> 128^3: 1.45-1.6 ms, 2
-    threads, Xeon, about 2 hot fine matvecs; 1.8-2.0 ms accumulating the planes one at a time)."""
-    nc1, n1 = e.shape[1], u.shape[1]
-    for I in nb.prange(e.shape[0]):
-        _rows_last(e, buf, I, pi2, pw2)
-    planes = buf.reshape((buf.shape[0], -1))
-    for i in nb.prange(u.shape[0]):
-        t = np.empty((nc1, u.shape[2]))
-        _six(t.reshape(-1), planes, pi0, pw0, i)
-        for j in range(n1):
-            _six(u[i, j], t, pi1, pw1, j)
 
 
 @nb.njit(cache=True)
