@@ -69,11 +69,10 @@ Common to both:
   on 2-D Poisson (0.41-0.42 in 3-D); ``R B R`` on both sides gives 0.145 (0.22), the non-symmetric
   ``R B`` / ``R B`` cycle 0.09-0.10 (0.23); measured on 255^2, 1024^2, 63^3, 128^3. The default schedule
   ``nu = (1, 2)`` (three half sweeps each side on the finest level, five on the coarser ones) needs
-  the fewest stencil evaluations to rtol 1e-8 among the schedules measured (MG-CG, Poisson, with
-  ``max_coarse=100``: 5-6 iterations from 256^2 to 2048^2, 7 from 64^3 to 256^3; 59-71 (2-D) and 67
-  (3-D) fine-grid stencil evaluations per solve, the cycles and CG's matvecs counted; the previous pair
-  schedule ``nu = (2, 3)`` took 6 iterations and 99-100 (2-D), 82 (3-D)). CG applies the cycle ``nit`` times (not in the iteration that meets the tolerance) and gets
-  ``r . z`` from the cycle's last pass (:meth:`MultigridPreconditioner.matvec_dot`).
+  the fewest stencil evaluations to rtol 1e-8 among the schedules measured (MG-CG, Poisson, zero start,
+  ``max_coarse=100``: 5-6 iterations from 256^2 to 2048^2, 7 from 64^3 to 256^3, 59-71 (2-D) and 67 (3-D)
+  fine-grid stencil evaluations per solve; ``nu = (2, 3)`` took 6 and 99-100, 82). CG applies the cycle
+  ``nit`` times and gets ``r . z`` from its last pass (:meth:`MultigridPreconditioner.matvec_dot`).
 
 Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.numba.rbwave`,
 :mod:`solvers._kernels.numba.multigrid` and :mod:`solvers._kernels.numba.stencil` give details):
@@ -82,14 +81,11 @@ Cost-saving structure (numba backend; the module docs of :mod:`solvers._kernels.
   ``t`` runs on plane ``i - t`` while plane ``i`` is read, so ``u`` and ``f`` are read and ``u`` written
   once per step; the first half sweep starts from ``u = 0`` (it is ``u = f / d``, nothing is read);
 * the prolongation ``u += P e_c`` is the first stage of the post-smoothing pass;
-* residual and restriction are one fused pass (constant coefficients): the fine residual is never
-  stored; the restriction along the last axis reads the fine points ``2 J + b`` directly; that pass is
-  the last stage of the pre-smoothing wavefront (:mod:`solvers._kernels.numba.mgfused`: the residual of a
-  plane, or a row in 2-D, is formed as soon as its neighbours are smoothed);
-* so a stencil level costs two passes per visit; ``stats`` counts the passes
-  and stencil evaluations per cycle in fine-grid units (``fine_passes_per_cycle``, ``fine_evals_per_cycle``);
-* a red-black half sweep updates only the points of its colour (a stride-2 row loop); large levels smooth in a float32
-  red/black split layout instead (``split_level``: contiguous rows; 3-D both sides, ``mgsplit``; 2-D before the coarse visit, ``mgsplit2``);
+* residual and restriction are one fused pass (constant coefficients), the last stage of the pre-smoothing
+  wavefront (:mod:`solvers._kernels.numba.mgfused`): the fine residual is never stored; so a stencil level costs
+  two passes per visit (``stats``: ``fine_passes_per_cycle``, ``fine_evals_per_cycle``, in fine-grid units);
+* large levels smooth in a red/black split layout (``split_level``: contiguous rows; 3-D float32 both sides,
+  ``mgsplit``; 2-D float32 before the coarse visit and float64 colour rows after it, ``mgsplit2``);
 * coarse levels below the kernel set's ``SERIAL_BELOW`` points run single-threaded, inside a scoped
   :func:`solvers._config.limit` (thread-local, restored afterwards); the coarsest grid is a dense SPD
   inverse (Cholesky) applied as a matrix-vector product; where those small levels are all geometric
@@ -112,6 +108,7 @@ highly discontinuous and anisotropic coefficients", SIAM J. Sci. Comput. 20 (199
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -152,13 +149,17 @@ NU_GEOMETRIC = (1, 2)
 NU_GALERKIN = (2, 3)
 
 #: ``fmg_start="auto"`` (the default) starts CG from the full-multigrid approximation on a geometric, SPD, 3-D
-#: hierarchy of at least this many fine points, and from zero elsewhere. MG-CG to rtol 1e-8 on Poisson (f = 1), FMG
-#: (6-point interpolation, :data:`.multigrid_iterate.FMG_ORDER`) / zero start, median time, set-up included,
-#: interleaved in one process (9 solves each), 2 threads, Xeon, session 45 (``benchmarks/mg_fmg_ab.py``,
-#: ``results/mg_fmg_ab_s45_xeon.json``): 48^3 1.02, 64^3 0.96 (7 -> 6 iterations), 96^3 0.85, 128^3 0.82, 160^3
-#: 0.79, 256^3 0.82 (7 -> 5); 2-D 1024^2 1.07 (5 -> 4 iterations, but the 2-D start costs more than an iteration).
-#: With linear interpolation (before) the start saved one iteration only from 96^3, and cost more below 500 000 points
+#: hierarchy of at least this many fine points (2-D: :data:`FMG_AUTO_POINTS_2D`), and from zero elsewhere. MG-CG to
+#: rtol 1e-8 on Poisson (f = 1), FMG (6-point interpolation, :data:`.multigrid_iterate.FMG_ORDER`) / zero start,
+#: median time, set-up included, interleaved in one process (9 solves each), 2 threads, Xeon, session 45
+#: (``benchmarks/mg_fmg_ab.py``, ``results/mg_fmg_ab_s45_xeon.json``): 48^3 1.02, 64^3 0.96 (7 -> 6 iterations),
+#: 96^3 0.85, 128^3 0.82, 160^3 0.79, 256^3 0.82 (7 -> 5). With linear interpolation (before) the start saved one
+#: iteration only from 96^3, and cost more below 500 000 points
 FMG_AUTO_POINTS = 200_000
+#: the same for 2-D (session 46, ``results/mg_fmg_ab_2d_s46_xeon.json``): FMG takes 4 iterations from 256^2 to
+#: 3000^2, the zero start 6 at most sizes (ratio 256^2 0.875, 600^2 0.92, 1000^2 0.90, 1448^2 0.83, 2048^2 0.93), 5
+#: at some (512^2 1.06, 1024^2 1.02); below, the start's per-level overhead does not pay (128^2 1.07, 180^2 1.08)
+FMG_AUTO_POINTS_2D = 60_000
 
 
 def _varying(A: StencilOperator, contrast: float = GALERKIN_CONTRAST) -> bool:
@@ -262,8 +263,9 @@ class MultigridPreconditioner(LinearOperator):
                 return
             self.positive_definite = False     # explicit "geometric": kept as asked, SPD not claimed
         self.fmg_start = (bool(fmg_start) if fmg_start != "auto" else
-                          (not galerkin and self.positive_definite and len(A.grid_shape) == 3
-                           and len(self.levels) > 1 and A.shape[0] >= FMG_AUTO_POINTS))
+                          (not galerkin and self.positive_definite and len(self.levels) > 1
+                           and A.shape[0] >= (FMG_AUTO_POINTS if len(A.grid_shape) == 3 else
+                                              FMG_AUTO_POINTS_2D if len(A.grid_shape) == 2 else math.inf)))
         for l, lev in enumerate(self.levels):
             inner = l < len(self.levels) - 1
             lev.r = (_work.empty(xp, lev.shape) if inner and (K.needs_residual_buffer(lev.A) or not isinstance(lev.R, tuple))
@@ -385,10 +387,8 @@ class MultigridPreconditioner(LinearOperator):
         the FMG approximation on the second level (coarsest grid solved exactly; on each finer level up to
         the second, the coarser approximation interpolated -- 6-point Lagrange on constant-coefficient levels,
         :func:`.multigrid_iterate.fmg_tables` -- and improved by one cycle). The fine-level cycle of
-        the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by
-        :func:`solvers.linear.cg` when the preconditioner's ``fmg_start`` is True (by default on large 3-D
-        geometric hierarchies: :data:`FMG_AUTO_POINTS`). Writes every entry of ``out`` (CG hands it unwritten
-        memory).
+        the FMG scheme is left out: CG's first preconditioner application is that cycle. Used by CG when
+        ``fmg_start`` is True (:data:`FMG_AUTO_POINTS`). Writes every entry of ``out`` (CG passes it unwritten).
 
         References: A. Brandt, "Multi-level adaptive solutions to boundary-value problems", Math. Comp. 31
         (1977) 333-390; U. Trottenberg, C. W. Oosterlee, A. Schueller, *Multigrid* (2001), sec. 2.6.
@@ -478,10 +478,11 @@ def multigrid(A, *, nu=None, max_coarse: int = 100, max_levels: int = 20,
     fmg_start : {"auto", True, False}, default "auto"
         CG started without ``x0`` starts from a full-multigrid approximation
         (:meth:`MultigridPreconditioner.initial_guess`) instead of zero. ``"auto"``: on geometric SPD
-        3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (200 000) fine points, where it was measured
-        to pay (Poisson, 2 threads: 64^3 4 % less time, 7 -> 6 iterations; 96^3 to 256^3 15-21 % less, 7 -> 5),
-        not on smaller or 2-D grids (1024^2: 7 % more, 5 -> 4 iterations: the 2-D start costs more than an
-        iteration), and only
+        3-D hierarchies of at least :data:`FMG_AUTO_POINTS` (200 000) fine points and 2-D ones of at least
+        :data:`FMG_AUTO_POINTS_2D` (60 000), where it was measured to pay (Poisson, 2 threads: 64^3 4 % less
+        time, 7 -> 6 iterations; 96^3 to 256^3 15-21 % less, 7 -> 5; 2-D 4 iterations from 256^2 up, 6-17 %
+        less time where the zero start takes 6, 2-6 % more where it takes 5: 512^2, 1024^2), not on smaller
+        grids, and only
         when CG solves with the operator the hierarchy was built for (:meth:`MultigridPreconditioner.start_for`).
         The resolved choice is the attribute ``fmg_start``.
 

@@ -69,16 +69,20 @@ def test_fmg_start_is_kept_across_backends_and_validated():
         multigrid(A, fmg_start=1)
 
 
-def test_fmg_start_auto_is_on_only_for_large_3d_geometric_hierarchies(monkeypatch):
-    """The default ``fmg_start="auto"`` resolves to True only on geometric SPD 3-D hierarchies of at least
-    ``FMG_AUTO_POINTS`` points (where the start was measured to pay); explicit choices are kept."""
+def test_fmg_start_auto_is_on_only_for_large_geometric_hierarchies(monkeypatch):
+    """The default ``fmg_start="auto"`` resolves to True only on geometric SPD hierarchies of at least
+    ``FMG_AUTO_POINTS`` points in 3-D, ``FMG_AUTO_POINTS_2D`` in 2-D (where the start was measured to pay);
+    explicit choices are kept."""
     from solvers.linear import multigrid as mgm
 
-    assert mgm.FMG_AUTO_POINTS == 200_000
+    assert mgm.FMG_AUTO_POINTS == 200_000 and mgm.FMG_AUTO_POINTS_2D == 60_000
     big = StencilOperator((59, 59, 59), 1 / 60, backend="numba")          # 205 379 points
     assert multigrid(big).fmg_start and not multigrid(big, fmg_start=False).fmg_start
     assert not multigrid(StencilOperator((58, 58, 58), 1 / 59, backend="numba")).fmg_start      # 195 112
-    assert not multigrid(StencilOperator((1024, 1024), 1 / 1025, backend="numba")).fmg_start     # 2-D
+    assert multigrid(StencilOperator((1024, 1024), 1 / 1025, backend="numba")).fmg_start         # 2-D
+    assert multigrid(StencilOperator((245, 245), 1 / 246, backend="numba")).fmg_start           # 60 025
+    assert not multigrid(StencilOperator((244, 245), 1 / 246, backend="numba")).fmg_start       # 59 780
+    assert not multigrid(StencilOperator((400, 400), 1 / 401, backend="numba"), fmg_start=False).fmg_start
     monkeypatch.setattr(mgm, "FMG_AUTO_POINTS", 1000)
     assert multigrid(StencilOperator((16, 17, 15), 1 / 16, backend="numpy")).fmg_start
     assert not multigrid(_op((16, 17, 15), True, "numpy")).fmg_start                # Galerkin (a jump)
