@@ -164,8 +164,8 @@ def fmg_guess(M, b, out):
     :func:`fmg_tables` (constant-coefficient levels; the cycle's ``P`` elsewhere), then improved by one cycle
     from that level; the finest level gets the interpolation only (CG's first iteration is its cycle). The
     start costs the restrictions of ``b``, the coarse cycles, the interpolation and one fine matvec (the
-    initial residual), and saves what its smaller initial residual saves: one or two iterations on 3-D grids
-    (``solvers.linear.multigrid.FMG_AUTO_POINTS`` has the measurements)."""
+    initial residual), and saves what its smaller initial residual saves: one or two iterations on 2-D and
+    3-D grids (``solvers.linear.multigrid.FMG_AUTO_POINTS`` and ``FMG_AUTO_POINTS_2D`` have the measurements)."""
     xp = M.backend.xp
     L = M.levels
     K = M.backend.kernels("multigrid")
