@@ -144,7 +144,7 @@ def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h
     np.testing.assert_array_equal(M2.matvec(u), Mu)
 
 
-@pytest.mark.parametrize("shape", [(33, 31), (64, 64), (200, 130), (129, 64)])
+@pytest.mark.parametrize("shape", [(33, 31), (64, 64), (200, 130), (129, 64), (2, 5), (3, 2), (5, 3), (9, 2)])
 @pytest.mark.parametrize("first, count", [(0, 1), (0, 3), (1, 2), (1, 5)])
 @pytest.mark.parametrize("chunks", [None, 1, 7])
 def test_post_smoothing_is_float64_exact(shape, first, count, chunks, rng, monkeypatch):
