@@ -100,15 +100,13 @@ def check_pre_post(S, opn, Mn, shape, rng, sweeps):
         assert S.post(e, got, f, first, count) is None       # no dot asked: none returned
 
 
-@pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])
-def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
-    """float32 holds about 2^+-126: a right-hand side of 2^-1070 (subnormal) ... 2^1000 is split scaled by a
-    power of two, so the cycle is the same operator at every size."""
-    opn, Mn, S = _level((9, 8, 7), None, rng)
+def check_scaled(S, opn, Mn, shape, e2, rng):
+    """``S.pre`` and ``S.post`` on a right-hand side and correction of size ``2^e2`` against the float64
+    references at size 1 scaled back (also used by the 2-D split tests, :mod:`test_mg_split2`)."""
     A, R, P = opn.to_csr(), _restriction(Mn, 0), _prolongation(Mn, 0)
     cshape = Mn.levels[1].shape
     s = math.ldexp(1.0, e2)
-    f = rng.standard_normal((9, 8, 7)) * s / s    # what a subnormal f * s keeps of f (its input is f * s)
+    f = rng.standard_normal(shape) * s / s        # what a subnormal f * s keeps of f (its input is f * s)
     e = rng.standard_normal(cshape) * s / s
     u = _gs_reference(opn, np.zeros(f.shape), f, 0, 3, True)
     q = 8 * math.ldexp(1.0, -1074) / s            # outputs of size 2^-1070 are float64 subnormals: this quantum
@@ -121,6 +119,14 @@ def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
     ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(f.shape), f, 0, 3, False)
     np.testing.assert_allclose(got / s, ref, rtol=0, atol=TOL * np.abs(ref).max() + q)
     assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])
+def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
+    """float32 holds about 2^+-126: a right-hand side of 2^-1070 (subnormal) ... 2^1000 is split scaled by a
+    power of two, so the cycle is the same operator at every size."""
+    opn, Mn, S = _level((9, 8, 7), None, rng)
+    check_scaled(S, opn, Mn, (9, 8, 7), e2, rng)
 
 
 def test_non_finite_right_hand_sides_propagate(rng):

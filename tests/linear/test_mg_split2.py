@@ -4,7 +4,6 @@ the assembled SciPy matrix, Kronecker products of the 1-D transfer matrices, Sci
 the iteration counts and residual histories of the natural float64 cycle. The pre-smoothing stores float32, so
 the tolerances are float32's (relative 1e-5 of the largest entry)."""
 import importlib.util
-import math
 import pathlib
 import pickle
 
@@ -73,22 +72,7 @@ def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
     power of two, so the cycle is the same operator at every size (a diagonal of about 2^8, as in the 3-D test:
     at 2^-1070 the level falls back to the float64 kernels, whose subnormal iterate keeps a few quanta)."""
     opn, Mn, S = _level((17, 14), (2.0, 2.0))
-    A, R, P = opn.to_csr(), _restriction(Mn, 0), _prolongation(Mn, 0)
-    cshape = Mn.levels[1].shape
-    s = math.ldexp(1.0, e2)
-    f = rng.standard_normal((17, 14)) * s / s
-    e = rng.standard_normal(cshape) * s / s
-    u = _gs_reference(opn, np.zeros(f.shape), f, 0, 3, True)
-    q = 8 * math.ldexp(1.0, -1074) / s
-    out = np.empty(cshape)
-    got = np.empty(f.shape)
-    S.pre(f * s, got, out, 0, 3)
-    np.testing.assert_allclose(out / s, (R @ (f.ravel() - A @ u.ravel())).reshape(cshape), rtol=0,
-                               atol=TOL * np.abs(R @ f.ravel()).max() + q)
-    S.post(e * s, got, f * s, 0, 3)
-    ref = _gs_reference(opn, u + (P @ e.ravel()).reshape(f.shape), f, 0, 3, False)
-    np.testing.assert_allclose(got / s, ref, rtol=0, atol=TOL * np.abs(ref).max() + q)
-    assert np.isfinite(got).all()
+    _split3.check_scaled(S, opn, Mn, (17, 14), e2, rng)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -6,6 +6,8 @@ import math
 import numba as nb
 import numpy as np
 
+from ._split_rows2 import restrict_gather
+
 _FM = {"reassoc", "contract", "nsz"}
 
 
@@ -214,17 +216,9 @@ def _restrict_row4(RL, p, j, res, t, Wt):
 
 @nb.njit(cache=True)
 def _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2):
-    """``RL[p, j] = `` the table ``(ri2, rw2)`` applied to the natural row ``nat`` (``res`` at parity ``t``,
-    zeros between)."""
-    for k in range(n2):
-        nat[k] = 0.0
-    for k in range(mo):
-        nat[2 * k + t] = res[k]
-    for J in range(RL.shape[2]):
-        v = 0.0
-        for q in range(ri2.shape[1]):
-            v += rw2[J, q] * nat[ri2[J, q]]
-        RL[p, j, J] = v
+    """``RL[p, j] = `` the table ``(ri2, rw2)`` applied to the natural row (``res`` at parity ``t``, zeros between):
+    :func:`._split_rows2.restrict_gather` on the plane ``RL[p]``."""
+    restrict_gather(RL[p], j, res, nat, t, mo, n2, ri2, rw2)
 
 
 @nb.njit(cache=True)
