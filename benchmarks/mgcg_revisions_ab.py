@@ -75,9 +75,13 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--shapes", default=None, help="grids to run, e.g. '1024x1024,128x128x128' (default: 128^3 and "
+                    "1024^2; --quick: 64^3 and 256^2)")
     ap.add_argument("--tag", default="", help="appended to the output file's name (mgcg_revisions_ab_TAG.json)")
     args = ap.parse_args()
     shapes = [(64, 64, 64), (256, 256)] if args.quick else [(128, 128, 128), (1024, 1024)]
+    if args.shapes:
+        shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     rounds = args.rounds or (2 if args.quick else 3)
     rev = subprocess.run(["git", "rev-parse", args.rev], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.strip()
