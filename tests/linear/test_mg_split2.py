@@ -66,6 +66,16 @@ def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, g
     _split3.check_pre_post(S, opn, Mn, shape, rng, [(0, 1), (0, 3), (1, 3), (0, 5), (1, 2)])
 
 
+@pytest.mark.parametrize("shape, chunks", [((200, 33), 2), ((203, 20), 3), ((200, 33), 1)])
+def test_pre_smoothing_keeps_f_in_each_ranges_rows(shape, chunks, rng, monkeypatch):
+    """Grids of 25-26 row blocks in 1-3 row ranges: each range's split ``f`` rows (``pre_wave2``: a ring of
+    ``count + 1`` blocks, wrapped several times, and the end blocks that wait for the serial phases) against
+    the pointwise reference."""
+    monkeypatch.setattr(mgsplit2.SplitLevel2, "_nchunks", lambda self, c: chunks)
+    opn, Mn, S = _level(shape, None)
+    _split3.check_pre_post(S, opn, Mn, shape, rng, [(0, 1), (1, 2), (0, 3), (1, 5)])
+
+
 @pytest.mark.parametrize("e2", [-1070, -700, -140, 0, 140, 700, 1000])
 def test_right_hand_sides_far_from_one_are_scaled_not_flushed(e2, rng):
     """float32 holds about 2^+-126: a right-hand side of 2^-1070 (subnormal) ... 2^1000 is split scaled by a

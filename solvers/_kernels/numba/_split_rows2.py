@@ -27,35 +27,35 @@ def around(i, n, w):
 
 
 @nb.njit(cache=True, fastmath={"contract"})
-def half_row(X, Y, F, i, im, ip, ca, cb, t, mc, w1):
+def half_row(X, Y, F, i, fi, im, ip, ca, cb, t, mc, w1):
     """Solve the ``mc`` points of row ``i`` of ``X`` (offset ``t``) from the other colour ``Y`` (scaled unknowns:
-    ``X = F + sum (w / d) Y_nb``)."""
+    ``X = F + sum (w / d) Y_nb``; the row's right-hand side is ``F[fi]``)."""
     if mc == 0:
         return
     one = np.uint64(1)
     if t == 0:
-        X[i, 0] = F[i, 0] + w1 * Y[i, 0] + ca * Y[im, 0] + cb * Y[ip, 0]
+        X[i, 0] = F[fi, 0] + w1 * Y[i, 0] + ca * Y[im, 0] + cb * Y[ip, 0]
         for k in range(one, np.uint64(mc)):
-            X[i, k] = F[i, k] + w1 * (Y[i, k - one] + Y[i, k]) + ca * Y[im, k] + cb * Y[ip, k]
+            X[i, k] = F[fi, k] + w1 * (Y[i, k - one] + Y[i, k]) + ca * Y[im, k] + cb * Y[ip, k]
     else:
         for k in range(np.uint64(mc)):
-            X[i, k] = F[i, k] + w1 * (Y[i, k] + Y[i, k + one]) + ca * Y[im, k] + cb * Y[ip, k]
+            X[i, k] = F[fi, k] + w1 * (Y[i, k] + Y[i, k + one]) + ca * Y[im, k] + cb * Y[ip, k]
 
 
 @nb.njit(cache=True, fastmath={"contract"})
-def res_row(res, Y, X, G, i, im, ip, ca, cb, t, mo, w1):
+def res_row(res, Y, X, G, i, fi, im, ip, ca, cb, t, mo, w1):
     """``res[k]``: the scaled residual of the ``mo`` points of row ``i`` of ``Y`` (offset ``t``; neighbours in
-    ``X``, right-hand side ``G``), contiguous."""
+    ``X``, right-hand side ``G[fi]``), contiguous."""
     if mo == 0:
         return
     one = np.uint64(1)
     if t == 0:
-        res[0] = G[i, 0] - Y[i, 0] + w1 * X[i, 0] + ca * X[im, 0] + cb * X[ip, 0]
+        res[0] = G[fi, 0] - Y[i, 0] + w1 * X[i, 0] + ca * X[im, 0] + cb * X[ip, 0]
         for k in range(one, np.uint64(mo)):
-            res[k] = G[i, k] - Y[i, k] + w1 * (X[i, k - one] + X[i, k]) + ca * X[im, k] + cb * X[ip, k]
+            res[k] = G[fi, k] - Y[i, k] + w1 * (X[i, k - one] + X[i, k]) + ca * X[im, k] + cb * X[ip, k]
     else:
         for k in range(np.uint64(mo)):
-            res[k] = G[i, k] - Y[i, k] + w1 * (X[i, k] + X[i, k + one]) + ca * X[im, k] + cb * X[ip, k]
+            res[k] = G[fi, k] - Y[i, k] + w1 * (X[i, k] + X[i, k + one]) + ca * X[im, k] + cb * X[ip, k]
 
 
 @nb.njit(cache=True)
@@ -105,8 +105,8 @@ def restrict_gather(RL, i, res, nat, t, mo, n1, ri1, rw1):
 
 
 @nb.njit(cache=True)
-def split_row(fb, f, F0, F1, X0, X1, i, n1, sc, first, zero_other):
-    """Row ``i``: ``F_c = sc f`` at the colour-``c`` points, ``X_first = F_first`` (a half sweep of colour
+def split_row(fb, f, F0, F1, X0, X1, i, fi, n1, sc, first, zero_other):
+    """Row ``i``: ``F_c[fi] = sc f`` at the colour-``c`` points, ``X_first = F_first`` (a half sweep of colour
     ``first`` from ``u = 0`` in the scaled unknowns) and, when ``zero_other``, the other colour's ``X = 0``.
     Returns the largest ``|f|`` of the row as float64 bits below the sign (``fb``: ``f``'s bits; an integer
     maximum vectorises where a float one with NaN semantics does not; NaN orders above inf)."""
@@ -115,19 +115,19 @@ def split_row(fb, f, F0, F1, X0, X1, i, n1, sc, first, zero_other):
     A, B = (F0, F1) if i & 1 == 0 else (F1, F0)      # row i: colour c at the points 2 k + ((i + c) & 1)
     big = np.uint64(0)
     for k in range(h):
-        A[i, k] = f[i, two * k] * sc
-        B[i, k] = f[i, two * k + one] * sc
+        A[fi, k] = f[i, two * k] * sc
+        B[fi, k] = f[i, two * k + one] * sc
     for k in range(np.uint64(n1)):
         big = max(big, fb[i, k] & _ABS)
     if n1 & 1:
-        A[i, h] = f[i, n1 - 1] * sc
+        A[fi, h] = f[i, n1 - 1] * sc
     for col in range(2):
         F = F0 if col == 0 else F1
         X = X0 if col == 0 else X1
         mc = np.uint64(count(n1, (i + col) & 1))
         if col == first:
             for k in range(mc):
-                X[i, k] = F[i, k]
+                X[i, k] = F[fi, k]
         elif zero_other:
             for k in range(mc):
                 X[i, k] = 0.0

@@ -12,7 +12,10 @@ row's points stay zero (the Dirichlet boundary). Values are float32 in the scale
 :class:`SplitLevel2` does a level's two smoothing phases of the cycle, each in one wavefront pass over the rows
 (the stage order and end-row phases of :mod:`.rbwave`): ``pre`` splits ``f`` (the first colour solved from
 ``u = 0`` on the way), runs the half sweeps, then forms the residual of the colour not relaxed last (the other
-one's is zero) restricted along the row at once; the axis-0 restriction follows (:func:`combine2`). ``post``
+one's is zero) restricted along the row at once; the axis-0 restriction follows (:func:`combine2`). The split
+``f`` is read only within that pass, so each range of rows keeps it in rows of its own (a ring; session 47:
+the grid-sized float32 pair it replaced was 4 MB written per cycle at 1024^2, MG-CG 0.983x at 1024^2, 0.97x at
+512^2, alternating processes). ``post``
 (:func:`post_split2`) forms ``u = X / (s d) + P e`` in float64 colour rows from the float32 arrays and runs the
 half sweeps there (contiguous, vectorised), writing the natural ``u`` (and ``f . u``) after the last. Its inputs
 ``X``, ``e`` and ``f`` are read-only, so each thread's range of rows recomputes the ``count`` rows beyond its ends
@@ -56,16 +59,31 @@ from ._split_rows2 import around, count, half_row, res_row, restrict_gather, res
 BLOCK = 8
 
 
+@nb.njit(cache=True, inline="always")
+def _fslot(p, s, en, lo, hi, cnt):
+    """The block of the chunk's ``F`` rows (:func:`pre_wave2`) that holds block ``p`` of the chunk ``[s, en)``:
+    the ``cnt`` end blocks on each side that have a neighbouring range (they wait for the serial phases) keep
+    their own, the others share a ring of ``cnt + 1`` blocks (block ``p`` is read from step ``p`` to
+    ``p + cnt``)."""
+    if p < s + lo * cnt:
+        return p - s
+    if p >= en - hi * cnt:
+        return cnt + p - (en - hi * cnt)
+    return 2 * cnt + p % (cnt + 1)
+
+
 @nb.njit(cache=True)
-def _stage(st, blk, cnt, first, fb, bits, tc, f, F0, F1, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt, ri1,
-           rw1):
+def _stage(st, blk, cnt, first, fb, bits, tc, f, FR, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt, ri1, rw1,
+           fo):
     """Stage ``st`` of the pre-smoothing on the rows of block ``blk``: 0 splits ``f`` (and solves colour ``first``
     from ``u = 0``), raising ``bits[tc]`` to the largest ``|f|`` bits (:func:`._split_rows2.split_row`; ``tc``
-    the chunk); ``1 .. cnt - 1`` are the half sweeps, ``cnt`` the residual restricted along the row into ``RL``."""
+    the chunk); ``1 .. cnt - 1`` are the half sweeps, ``cnt`` the residual restricted along the row into ``RL``.
+    The block's scaled ``f`` lives in the chunk's rows ``FR[:, tc]`` from row ``fo`` on (:func:`_fslot`)."""
     r0, r1 = blk * BLOCK, min(n0, (blk + 1) * BLOCK)
+    F0, F1 = FR[0, tc], FR[1, tc]
     if st == 0:
         for i in range(r0, r1):
-            bits[tc] = max(bits[tc], split_row(fb, f, F0, F1, X0, X1, i, n1, sc, first, cnt == 1))
+            bits[tc] = max(bits[tc], split_row(fb, f, F0, F1, X0, X1, i, fo + i - r0, n1, sc, first, cnt == 1))
         return
     if st < cnt:
         c = (first + st) & 1
@@ -73,7 +91,7 @@ def _stage(st, blk, cnt, first, fb, bits, tc, f, F0, F1, X0, X1, RL, res, nat, n
         for i in range(r0, r1):
             im, ip, ca, cb = around(i, n0, w0)
             t = (i + c) & 1
-            half_row(X, Y, F, i, im, ip, ca, cb, t, count(n1, t), w1)
+            half_row(X, Y, F, i, fo + i - r0, im, ip, ca, cb, t, count(n1, t), w1)
         return
     c = (first + cnt - 1) & 1                      # the colour solved last: its residual is zero
     Xl, Yl, Gl = (X0, X1, F1) if c == 0 else (X1, X0, F0)
@@ -81,7 +99,7 @@ def _stage(st, blk, cnt, first, fb, bits, tc, f, F0, F1, X0, X1, RL, res, nat, n
         im, ip, ca, cb = around(i, n0, w0)
         t = (i + 1 - c) & 1
         mo = count(n1, t)
-        res_row(res, Yl, Xl, Gl, i, im, ip, ca, cb, t, mo, w1)
+        res_row(res, Yl, Xl, Gl, i, fo + i - r0, im, ip, ca, cb, t, mo, w1)
         if aff:
             restrict_row(RL, i, res, t, Wt)
         else:
@@ -89,16 +107,19 @@ def _stage(st, blk, cnt, first, fb, bits, tc, f, F0, F1, X0, X1, RL, res, nat, n
 
 
 @nb.njit(parallel=True, cache=True)
-def pre_wave2(cnt, first, fb, f, F0, F1, X0, X1, RL, n1, w0, w1, sc, aff, Wt, ri1, rw1, nchunks):
+def pre_wave2(cnt, first, fb, f, X0, X1, RL, n1, w0, w1, sc, aff, Wt, ri1, rw1, nchunks):
     """The ``cnt + 1`` stages of :func:`_stage` over all row blocks in one pass (stage ``s`` on block ``b - s``
     at step ``b``; the end blocks of each range in serial phases after it, stage by stage, as in
     :mod:`.rbwave`: a block is a fat row, so the same order keeps every stage's neighbours one stage ahead).
+    The scaled ``f`` split by colour is read only within the pass: each range keeps it in rows of its own
+    (a ring, and the end blocks that wait for the serial phases: :func:`_fslot`), never a grid-sized array.
     Returns ``max |f|`` (NaN where ``f`` has one)."""
     n0 = X0.shape[0]
     nblk = (n0 + BLOCK - 1) // BLOCK
     S = cnt + 1
     bits = np.zeros(nchunks, dtype=np.uint64)
     nres = max(RL.shape[1] + Wt.shape[0], X0.shape[1]) + 2
+    FR = np.empty((2, nchunks, (3 * cnt + 1) * BLOCK, X0.shape[1]), dtype=X0.dtype)
     for t in nb.prange(nchunks):
         res = np.zeros(nres, dtype=X0.dtype)
         nat = np.empty(n1, dtype=X0.dtype)
@@ -107,19 +128,19 @@ def pre_wave2(cnt, first, fb, f, F0, F1, X0, X1, RL, n1, w0, w1, sc, aff, Wt, ri
             for st in range(S):
                 p = i - st
                 if s + lo * st <= p < en - hi * st:
-                    _stage(st, p, cnt, first, fb, bits, t, f, F0, F1, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff,
-                           Wt, ri1, rw1)
+                    _stage(st, p, cnt, first, fb, bits, t, f, FR, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff,
+                           Wt, ri1, rw1, BLOCK * _fslot(p, s, en, lo, hi, cnt))
     res = np.zeros(nres, dtype=X0.dtype)
     nat = np.empty(n1, dtype=X0.dtype)
     for st in range(1, S):                   # the end blocks of the ranges, stage by stage (serial)
         for t in range(nchunks):
             s, en, lo, hi = _bounds(t, nchunks, nblk, S)
             for p in range(s, s + lo * st):
-                _stage(st, p, cnt, first, fb, bits, t, f, F0, F1, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt,
-                       ri1, rw1)
+                _stage(st, p, cnt, first, fb, bits, t, f, FR, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt,
+                       ri1, rw1, BLOCK * _fslot(p, s, en, lo, hi, cnt))
             for p in range(en - hi * st, en):
-                _stage(st, p, cnt, first, fb, bits, t, f, F0, F1, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt,
-                       ri1, rw1)
+                _stage(st, p, cnt, first, fb, bits, t, f, FR, X0, X1, RL, res, nat, n0, n1, w0, w1, sc, aff, Wt,
+                       ri1, rw1, BLOCK * _fslot(p, s, en, lo, hi, cnt))
     return np.array([bits.max()]).view(np.float64)[0]
 
 
@@ -236,7 +257,7 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, bE, bO, pi0, p
             jm = (p - 1) % R if p > 0 else j
             jp = (p + 1) % R if p < n0 - 1 else j
             t = (p + c) & 1
-            half_row(X, Y, G, j, jm, jp, ca, cb, t, count(n1, t), w1)
+            half_row(X, Y, G, j, j, jm, jp, ca, cb, t, count(n1, t), w1)
             if st == cnt:
                 _merge_row(Z0, Z1, u, p, j)
                 if want_dot:
@@ -301,7 +322,6 @@ class SplitLevel2(SplitLevel):
         self.X = (E(np, (n0, m), f32), E(np, (n0, m), f32))
         for Xc in self.X:
             Xc[:, n1 // 2:] = 0.0                    # past the shorter rows' points
-        self.F = (E(np, (n0, m), f32), E(np, (n0, m), f32))
         self.aff, self.Wt, _ = _last_axis_tables(self.P, self.R, n1, self.coarse3[1])
         self.RL = E(np, (n0, self.coarse3[1]), f32)
         self.s, self.fallback = 1.0, False
@@ -317,9 +337,9 @@ class SplitLevel2(SplitLevel):
         return max(1, min(nb.get_num_threads(), self.shape3[0] // (2 * (cnt + 1) + 2)))
 
     def _pre(self, cnt, first, f, sc):
-        X, F, (w0, w1) = self.X, self.F, self.w
-        return pre_wave2(int(cnt), int(first), f.view(np.uint64), f, F[0], F[1], X[0], X[1], self.RL, self.n1, w0,
-                         w1, float(sc), self.aff, self.Wt, self.R[2], self.R[3], self._nchunks(cnt))
+        X, (w0, w1) = self.X, self.w
+        return pre_wave2(int(cnt), int(first), f.view(np.uint64), f, X[0], X[1], self.RL, self.n1, w0, w1, float(sc),
+                         self.aff, self.Wt, self.R[2], self.R[3], self._nchunks(cnt))
 
     def pre(self, f, u, out, first, count):
         """``count`` half sweeps from ``u = 0`` (colours from ``first``), then ``out = R (f - A u)`` (the
