@@ -63,7 +63,8 @@ def _close(a, ref):
     np.testing.assert_allclose(a, ref, rtol=0, atol=TOL * max(np.abs(ref).max(), 1e-300))
 
 
-@pytest.mark.parametrize("shape, h", CASES + [((30, 7, 9), None), ((31, 6, 8), None)])
+@pytest.mark.parametrize("shape, h", CASES + [((30, 7, 9), None), ((31, 6, 8), None), ((9, 2, 7), None),
+                                              ((8, 3, 9), None)])
 @pytest.mark.parametrize("general", [False, True])
 @pytest.mark.parametrize("chunks", ["threads", "many"])
 def test_pre_and_post_match_pointwise_gauss_seidel_and_the_transfers(shape, h, general, chunks, rng, monkeypatch):

@@ -110,33 +110,63 @@ def _split_plane(f, fb, F0, F1, X0, X1, p, n2, sc, first, zero_other):
     return _magnitude(big)
 
 
-@nb.njit(cache=True)
-def _half_plane(X, Y, F, col, p, n2, w0, w1, w2, dinv):
-    """Plane ``p``: solve the colour-``col`` points (array ``X``) from their neighbours (array ``Y``)."""
+def pair_tables(n1, m, w2):
+    """``T[s, a]`` (float32, one entry per colour-array entry of a plane, ``m`` per row): the weight of the
+    along-row neighbour ``k' - 1`` (``a = 0``) and ``k' + 1`` (``a = 1``) of :func:`_half_plane`'s plane loop
+    for the planes whose row ``j`` has offset ``t = (s + j) & 1``: ``w2`` on the side the row's offset reads
+    (``t = 0``: ``k' - 1``; ``t = 1``: ``k' + 1``), zero on the other."""
+    T = np.zeros((2, 2, n1 * m), dtype=np.float32)
+    for s in range(2):
+        for j in range(n1):
+            T[s, (s + j) & 1, j * m:(j + 1) * m] = w2
+    return T
+
+
+@nb.njit(cache=True, fastmath={"contract"})
+def _half_plane(X, Y, F, col, p, n2, w0, w1, w2, dinv, T):
+    """Plane ``p``: solve the colour-``col`` points (array ``X``) from their neighbours (array ``Y``). The first
+    and last rows row by row (their missing neighbour row), the others as ONE contiguous loop over the plane's
+    entries, the along-row pair weighted by the row's offset from ``T`` (:func:`pair_tables`), then the entries
+    past each row's points set back to zero (the Dirichlet boundary the next sweep reads): a row of 64 float32
+    entries left the vector loop mostly in its set-up and remainder (one thread, 128^3: 0.56 -> 0.37 ns per
+    point, session 47). The same sums as :func:`_half_row`, in another order (float32 rounding)."""
     n0, n1 = X.shape[0], X.shape[1]
     im, ip, ca, cb = _around(p, n0, w0)
-    for j in range(n1):
+    if n1 < 3:
+        for j in range(n1):
+            jm, jp, cc, ce = _around(j, n1, w1)
+            t = (p + j + col) & 1
+            _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce, dinv)
+        return
+    for j in (0, n1 - 1):
         jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + col) & 1
-        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce,
-                  dinv)
+        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce, dinv)
+    s = (p + col) & 1
+    A0, A1 = T[s, 0], T[s, 1]
+    M = np.uint64(X.shape[2])
+    z, one = np.uint64(0), np.uint64(1)
+    for q in range(M, np.uint64(n1 - 1) * M):           # rows 1 .. n1 - 2 (index q = j m + k' of the plane)
+        X[p, z, q] = (F[p, z, q] + w2 * Y[p, z, q] + A0[q] * Y[p, z, q - one] + A1[q] * Y[p, z, q + one]
+                      + ca * Y[im, z, q] + cb * Y[ip, z, q] + w1 * (Y[p, z, q - M] + Y[p, z, q + M])) * dinv
+    for j in range(1, n1 - 1):
+        for k in range(_count(n2, (p + j + col) & 1), X.shape[2]):
+            X[p, j, k] = 0.0
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot):
+def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot, T):
     """:func:`_half_plane`, then the natural ``u = cu X`` of the plane (``X``: colour ``col``, ``Y`` the other);
     returns the plane's ``F . X`` over both colours when ``want_dot`` (``F``, ``G``: the colour parts of the
     right-hand side), else 0."""
-    n0, n1 = X.shape[0], X.shape[1]
-    im, ip, ca, cb = _around(p, n0, w0)
+    n1 = X.shape[1]
+    _half_plane(X, Y, F, col, p, n2, w0, w1, w2, dinv, T)
     h = np.uint64(n2 // 2)
     one, two = np.uint64(1), np.uint64(2)
     tot = 0.0
     for j in range(n1):
-        jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + col) & 1
         mc, mo = _count(n2, t), _count(n2, 1 - t)
-        _half_row(X, Y, F, p, j, im, ip, jm, jp, t, mc, w2, ca, cb, cc, ce, dinv)
         A, B = (X, Y) if t == 0 else (Y, X)
         for k in range(h):
             u[p, j, two * k] = cu * A[p, j, k]

@@ -38,7 +38,7 @@ from ... import _workspace as _work
 from . import multigrid as _mg
 from .multigrid import _affine, _combine
 from .rbwave import _bounds, _pair_shift
-from ._split_rows import _count, _half_plane, _half_plane_out, _prolong_plane, _res_plane, _split_plane
+from ._split_rows import _count, _half_plane, _half_plane_out, _prolong_plane, _res_plane, _split_plane, pair_tables
 
 
 @nb.njit(parallel=True, cache=True)
@@ -80,7 +80,7 @@ def interp_last_gather(e, g, n2, pi2, pw2, buf):
 # ----------------------------------------------------------------------------- the wavefront
 @nb.njit(cache=True)
 def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2,
-           rw2, buf, pi0, pw0, pi1, pw1, want_dot):
+           rw2, buf, pi0, pw0, pi1, pw1, want_dot, T):
     """Stage ``st`` on plane ``p`` (scaled unknowns: see :class:`SplitLevel`). ``pre``: 0 splits ``f`` (and
     solves colour ``first`` from ``u = 0``), ``1 .. count - 1`` are the half sweeps, ``count`` is the residual
     restricted along the last axis into ``RL``; returns ``max |f|`` of the plane from stage 0. Post: 0 adds the
@@ -92,9 +92,9 @@ def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2,
         if st < count:
             c = (first + st) & 1
             if c == 0:
-                _half_plane(X0, X1, F0, 0, p, n2, w0, w1, w2, one)
+                _half_plane(X0, X1, F0, 0, p, n2, w0, w1, w2, one, T)
             else:
-                _half_plane(X1, X0, F1, 1, p, n2, w0, w1, w2, one)
+                _half_plane(X1, X0, F1, 1, p, n2, w0, w1, w2, one, T)
         else:
             c = (first + count - 1) & 1                 # the colour solved last: its residual is zero
             Xl, Yl, Gl = (X0, X1, F1) if c == 0 else (X1, X0, F0)
@@ -106,14 +106,14 @@ def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2,
     c = (first + st - 1) & 1
     X, Y, F, G = (X0, X1, F0, F1) if c == 0 else (X1, X0, F1, F0)
     if st < count:
-        _half_plane(X, Y, F, c, p, n2, w0, w1, w2, one)
+        _half_plane(X, Y, F, c, p, n2, w0, w1, w2, one, T)
         return 0.0
-    return _half_plane_out(X, Y, F, G, c, p, n2, w0, w1, w2, one, u, cu, want_dot)
+    return _half_plane_out(X, Y, F, G, c, p, n2, w0, w1, w2, one, u, cu, want_dot, T)
 
 
 @nb.njit(parallel=True, cache=True)
 def wave(pre, count, first, f, fb, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, sc, cu, aff, Wt, ri2, rw2, buf, pi0,
-         pw0, pi1, pw1, nchunks, want_dot):
+         pw0, pi1, pw1, nchunks, want_dot, T):
     """The ``count + 1`` stages of :func:`_stage` over all planes in one pass (the wavefront and the serial
     end-plane phases of :func:`solvers._kernels.numba.rbwave.wave3`: stage ``s`` runs on plane ``i - s`` at
     step ``i``, so a plane's neighbours are one stage ahead of it and no further). Returns ``max |f|`` (pre) or
@@ -131,7 +131,7 @@ def wave(pre, count, first, f, fb, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, s
                 p = i - st
                 if s + lo * st <= p < en - hi * st:
                     v = _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2, one,
-                               sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
+                               sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot, T)
                     parts[t] = max(parts[t], v) if pre else parts[t] + v
     res = np.zeros(nres, dtype=X0.dtype)
     nat = np.empty(n2, dtype=X0.dtype)
@@ -140,10 +140,10 @@ def wave(pre, count, first, f, fb, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, s
             s, en, lo, hi = _bounds(t, nchunks, n0, S)
             for p in range(s, s + lo * st):
                 parts[t] += _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
-                                   one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
+                                   one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot, T)
             for p in range(en - hi * st, en):
                 parts[t] += _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2, w0, w1, w2,
-                                   one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot)
+                                   one, sc, cu, aff, Wt, ri2, rw2, buf, pi0, pw0, pi1, pw1, want_dot, T)
     return parts.max() if pre else parts.sum()
 
 
@@ -264,6 +264,7 @@ class SplitLevel:
         self.F = (E(np, (n0, n1, m), f32), E(np, (n0, n1, m), f32))
         self.buf = E(np, (self.coarse3[0], self.coarse3[1], 2, m), f32)
         self.aff, self.Wt, self.pairs = _last_axis_tables(self.P, self.R, n2, self.coarse3[2])
+        self.T = pair_tables(n1, m, self.w[2])        # the along-row weights of the half sweeps' plane loop
         self.RL = E(np, (n0, n1, self.coarse3[2]), f32)     # the residual restricted along the last axis
         self._u0 = np.zeros((1, 1, 1))                     # placeholders for the arrays a phase does not use
         self._fb0 = np.zeros((1, 1, 1), np.uint64)
@@ -280,7 +281,7 @@ class SplitLevel:
         fb = f.view(np.uint64) if pre else self._fb0           # f's bits: the split's max |f| (_split_plane)
         return wave(pre, int(count), int(first), f, fb, F[0], F[1], X[0], X[1], self.RL, u, self.n2, w0, w1, w2,
                     np.float32(1.0), sc, cu, self.aff, self.Wt, self.R[4], self.R[5], self.buf, pi0, pw0, pi1, pw1,
-                    self._nchunks(count), dot)
+                    self._nchunks(count), dot, self.T)
 
     def _natural(self):
         """The natural-layout kernels of :mod:`.multigrid` (the cycle's usual route) and their work array."""
