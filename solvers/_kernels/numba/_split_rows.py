@@ -183,25 +183,41 @@ def _half_plane_out(X, Y, F, G, col, p, n2, w0, w1, w2, dinv, u, cu, want_dot, T
     return tot
 
 
-@nb.njit(cache=True)
-def _res_plane(X, Y, G, col, p, RL, res, nat, n2, w0, w1, w2, d, aff, Wt, ri2, rw2):
+@nb.njit(cache=True, fastmath={"contract"})
+def _res_plane(X, Y, G, col, p, RL, res, nat, n2, w0, w1, w2, d, aff, Wt, ri2, rw2, T):
     """Plane ``p`` of the residual restricted along the last axis into ``RL[p]`` (``(n1, nc2)``). The residual
-    of the other colour's points of each row goes into ``res`` (contiguous; the just-solved colour's residual
-    is zero), then :func:`_restrict_row` (``aff``: a last-axis table reading ``r[2 J + b]``) or, with a general
-    table, the natural row ``nat`` and a gather."""
+    of the other colour's points (``Y``; the just-solved colour's residual is zero) goes into ``res``, row ``j``
+    from ``res[j m]`` on -- the first and last rows row by row, the others as one loop over the plane as in
+    :func:`_half_plane` -- then each row's :func:`_restrict_row` (``aff``: a last-axis table reading
+    ``r[2 J + b]``) or, with a general table, the natural row ``nat`` and a gather."""
     n0, n1 = X.shape[0], X.shape[1]
+    M = X.shape[2]
     im, ip, ca, cb = _around(p, n0, w0)
+    flat = n1 >= 3
     for j in range(n1):
+        if flat and 0 < j < n1 - 1:
+            continue
         jm, jp, cc, ce = _around(j, n1, w1)
         t = (p + j + 1 - col) & 1
-        mo = _count(n2, t)
-        _res_row(res, Y, X, G, p, j, im, ip, jm, jp, t, mo, w2, ca, cb, cc, ce, d)
+        _res_row(res[j * M:], Y, X, G, p, j, im, ip, jm, jp, t, _count(n2, t), w2, ca, cb, cc, ce, d)
+    if flat:
+        s = (p + 1 - col) & 1
+        A0, A1 = T[s, 0], T[s, 1]
+        Mu = np.uint64(M)
+        z, one = np.uint64(0), np.uint64(1)
+        for q in range(Mu, np.uint64(n1 - 1) * Mu):
+            res[q] = G[p, z, q] - (d * Y[p, z, q] - w2 * X[p, z, q] - A0[q] * X[p, z, q - one]
+                                   - A1[q] * X[p, z, q + one] - ca * X[im, z, q] - cb * X[ip, z, q]
+                                   - w1 * (X[p, z, q - Mu] + X[p, z, q + Mu]))
+    for j in range(n1):
+        t = (p + j + 1 - col) & 1
+        rj = res[j * M:]
         if aff and Wt.shape[0] == 4:
-            _restrict_row4(RL, p, j, res, t, Wt)
+            _restrict_row4(RL, p, j, rj, t, Wt)
         elif aff:
-            _restrict_row(RL, p, j, res, t, Wt)
+            _restrict_row(RL, p, j, rj, t, Wt)
         else:
-            _restrict_gather(RL, p, j, res, nat, t, mo, n2, ri2, rw2)
+            _restrict_gather(RL, p, j, rj, nat, t, _count(n2, t), n2, ri2, rw2)
 
 
 @nb.njit(cache=True)

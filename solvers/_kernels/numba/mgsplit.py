@@ -98,7 +98,7 @@ def _stage(pre, st, p, count, first, f, fb, F0, F1, X0, X1, RL, res, nat, u, n2,
         else:
             c = (first + count - 1) & 1                 # the colour solved last: its residual is zero
             Xl, Yl, Gl = (X0, X1, F1) if c == 0 else (X1, X0, F0)
-            _res_plane(Xl, Yl, Gl, c, p, RL, res, nat, n2, w0, w1, w2, one, aff, Wt, ri2, rw2)
+            _res_plane(Xl, Yl, Gl, c, p, RL, res, nat, n2, w0, w1, w2, one, aff, Wt, ri2, rw2, T)
         return 0.0
     if st == 0:
         _prolong_plane(X0, X1, p, n2, pi0, pw0, pi1, pw1, buf, 1 - first)    # the colour not solved first
@@ -121,7 +121,7 @@ def wave(pre, count, first, f, fb, F0, F1, X0, X1, RL, u, n2, w0, w1, w2, one, s
     n0 = X0.shape[0]
     S = count + 1
     parts = np.zeros(nchunks)
-    nres = RL.shape[2] + Wt.shape[0] + X0.shape[2]
+    nres = X0.shape[1] * X0.shape[2] + RL.shape[2] + Wt.shape[0]     # a plane of residuals (_res_plane)
     for t in nb.prange(nchunks):
         res = np.zeros(nres, dtype=X0.dtype)
         nat = np.empty(n2, dtype=X0.dtype)
