@@ -218,8 +218,13 @@ def _last_axis_tables(P, R, n2, nc2):
 #: levels with fewer points keep the natural layout: there the level's arrays stay in cache and the natural
 #: kernels are not memory-bound, so the split pass and the extra arrays cost more than they save. MG-CG to
 #: 1e-8, split / natural time, same process, interleaved, 2 threads (Xeon): 64^3 1.13 (only the finest level
-#: split), 96^3 0.97, 128^3 0.87-0.89 (0.89-0.95 with its 63^3 level split too), 256^3 0.83
-MIN_POINTS = 500_000
+#: split), 96^3 0.97, 128^3 0.87-0.89 (0.89-0.95 with its 63^3 level split too), 256^3 0.83 -- with the half
+#: sweeps' row loops then (session 47: one loop per plane, :func:`._split_rows._half_plane`). With the plane
+#: loops the threshold moved from 500 000 to 100 000 points: MG-CG time / the 500 000 threshold's, same
+#: process, interleaved, medians of 3 x 7: 48^3 0.89, 64^3 0.83-0.89, 96^3 0.955, 128^3 0.96-0.98 (its 63^3 level
+#: split), 160^3 0.93, 200^3 1.00, iterations and final residuals unchanged (3 digits); 25 000 and 10 000 measured
+#: within +-2 % of 100 000 (64^3, 96^3, 128^3, 48^3)
+MIN_POINTS = 100_000
 
 #: ``max |f|`` outside ``[2^-LOG2_RANGE, 2^LOG2_RANGE]`` (and not 0) makes ``pre`` split ``f`` again, scaled by
 #: a power of two (float32 holds about ``2^+-126``; the scaled unknowns stay within a few orders of ``f``)
