@@ -189,11 +189,13 @@ def _interp_split(er, bE, bO, pi, pw, s, W, n):
 
 
 @nb.njit(cache=True, fastmath={"contract"})
-def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, bE, bO, a0, a1, x0, x1):
-    """Stage 0 of :func:`post_split2` on row ``i`` into ring row ``j``: the float64 colour rows
-    ``Z = cu X + P e`` from ``pre``'s float32 ones (``P e``: ``x0 b[a0] + x1 b[a1]``, the rows of ``bE``, ``bO``
-    coarse rows interpolated along the row, :func:`_interp_split`) and ``G = f / d``; one contiguous loop per
-    output row (one loop for all four had too many arrays for LLVM's alias checks: scalar, 1.4x slower)."""
+def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, bE, bO, a0, a1, x0, x1, first):
+    """Stage 0 of :func:`post_split2` on row ``i`` into ring row ``j``: the float64 colour row
+    ``Z = cu X + P e`` of the colour NOT relaxed first from ``pre``'s float32 one (``P e``: ``x0 b[a0] + x1 b[a1]``,
+    the rows of ``bE``, ``bO`` coarse rows interpolated along the row, :func:`_interp_split`; the first half
+    sweep writes the other colour from this one and ``G`` alone, so its ``Z`` would be overwritten unread) and
+    ``G = f / d``; one contiguous loop per output row (one loop for all four had too many arrays for LLVM's alias
+    checks: scalar, 1.4x slower)."""
     n1 = f.shape[1]
     if i & 1 == 0:
         A, B, ZA, ZB, GA, GB = X0, X1, Z0, Z1, G0, G1
@@ -208,10 +210,12 @@ def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, bE, bO, a0, a1, x0, x1):
     if n1 & 1:
         GA[j, h] = f[i, n1 - 1] * dinv
         ZB[j, h] = 0.0                              # past the row for B's colour (the ring row may have held the
-    for k in range(ha):                             # other parity)
-        ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * bE[a0, k] + x1 * bE[a1, k])
-    for k in range(h):
-        ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * bO[a0, k] + x1 * bO[a1, k])
+    if (i & 1) != first:                            # other parity); A's colour is i & 1
+        for k in range(ha):
+            ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * bE[a0, k] + x1 * bE[a1, k])
+    else:
+        for k in range(h):
+            ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * bO[a0, k] + x1 * bO[a1, k])
 
 
 @nb.njit(cache=True)
@@ -248,7 +252,8 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, bE, bO, pi0, p
                 continue
             j = p % R
             if st == 0:
-                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, bE, bO, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1])
+                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, bE, bO, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1],
+                         first)
                 continue
             c = (first + st - 1) & 1
             X, Y, G = (Z0, Z1, G0) if c == 0 else (Z1, Z0, G1)
