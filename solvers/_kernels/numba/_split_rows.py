@@ -115,11 +115,11 @@ def pair_tables(n1, m, w2):
     along-row neighbour ``k' - 1`` (``a = 0``) and ``k' + 1`` (``a = 1``) of :func:`_half_plane`'s plane loop
     for the planes whose row ``j`` has offset ``t = (s + j) & 1``: ``w2`` on the side the row's offset reads
     (``t = 0``: ``k' - 1``; ``t = 1``: ``k' + 1``), zero on the other."""
-    T = np.zeros((2, 2, n1 * m), dtype=np.float32)
-    for s in range(2):
-        for j in range(n1):
-            T[s, (s + j) & 1, j * m:(j + 1) * m] = w2
-    return T
+    t = (np.arange(2)[:, None] + np.arange(n1)[None, :]) & 1           # (s, j) -> the row's offset
+    T = np.zeros((2, 2, n1, m), dtype=np.float32)
+    T[:, 0] = np.where(t == 0, np.float32(w2), np.float32(0.0))[:, :, None]
+    T[:, 1] = np.where(t == 1, np.float32(w2), np.float32(0.0))[:, :, None]
+    return T.reshape(2, 2, n1 * m)
 
 
 @nb.njit(cache=True, fastmath={"contract"})
