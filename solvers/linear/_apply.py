@@ -116,6 +116,7 @@ class Applier:
         res, plain = getattr(src, "residual_into", None), getattr(src, "plain_products", None)
         self._res = (res if (self._trusted and type(src).__module__.split(".")[0] == "solvers" and callable(res)
                              and callable(plain) and plain()) else None)
+        self._resn = getattr(src, "residual_norm_sq", None) if self._res is not None else None
         self._grid = getattr(src, "grid_shape", None)
         # whether the product runs the caller's code, which may use its input as scratch: checked on the first
         # product, then given a copy if it did (an M halving r on every call made cg 'stagnate' at 0.51 with the
@@ -171,6 +172,14 @@ class Applier:
             g = self._grid
             return float(self._res(x.reshape(g), b.reshape(g), r.reshape(g)))
         return self.K.residual(b, self.into(x, q), r)
+
+    def residual_sq(self, b, x, r, q):
+        """``||b - A x||^2``; the residual written into ``r`` only where the operator has no pass that just
+        sums it (then as :meth:`residual`)."""
+        if self._resn is not None:
+            g = self._grid
+            return float(self._resn(x.reshape(g), b.reshape(g)))
+        return self.residual(b, x, r, q)
 
     def into_owned(self, x, out):
         """``A x`` in ``out`` itself (copied from storage the operator may reuse, e.g. one A and M share)."""

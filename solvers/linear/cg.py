@@ -48,7 +48,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         Stop when ``||b - A x||_2 <= max(rtol * ||b||_2, atol)`` (Euclidean
         2-norm, also when ``M`` is given). The iteration tests CG's recursively
         updated residual; when that reaches the tolerance, the true residual
-        ``b - A x`` is computed (one more matvec) and convergence is claimed only
+        ``b - A x`` is computed (one more matvec; on a library stencil only its
+        norm, in a pass that stores nothing) and convergence is claimed only
         if it is below the tolerance too. Otherwise CG restarts from ``x`` with
         the true residual (residual replacement; van der Vorst and Ye 2000), at
         most ``MAX_REPLACEMENTS`` times and while the true residual keeps
@@ -243,10 +244,12 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
     checks = []                    # true residuals of the failed claims
     best_x, best = None, math.inf
 
-    def true_residual():
+    def true_residual(store=True):
+        """``||b - A x||``; ``r = b - A x`` too when ``store`` (a claim that holds needs only the norm: the
+        library's stencils sum it in a read-only pass)."""
         nonlocal matvecs, rr
         matvecs += 1
-        rr = Aap.residual(b, x, r, q)
+        rr = Aap.residual(b, x, r, q) if store else Aap.residual_sq(b, x, r, q)
         return math.sqrt(rr) if rr >= 0.0 else float("nan")
 
     lanczos = []                   # alpha_0, beta_0, alpha_1, ... of the first LANCZOS_KEEP / 2 iterations
@@ -366,7 +369,7 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
         if status not in (Status.CONVERGED, Status.MAXITER) or k == 0:
             return done(x, status, k, rnorm, reason)
         # ---- measure the claim (or the maxiter exit) on the true residual of x
-        rnorm = true_residual()
+        rnorm = true_residual(store=False)
         hist.buf[hist.n - 1] = rnorm
         if rnorm <= tol:
             return done(x, Status.CONVERGED, k, rnorm)
@@ -382,7 +385,8 @@ def cg(A, b, *, x0=None, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | N
             return _best(done, R, x, best_x, best, k, rnorm, Status.STOPPED, stopped_message("cg", k))
         if len(checks) >= MAX_REPLACEMENTS or (len(checks) >= 2 and checks[-1] > 0.5 * checks[-2]):
             return _best(done, R, x, best_x, best, k, rnorm, Status.STAGNATED, _stagnated_reason(R, checks, best))
-        # residual replacement: r is b - A x now; restart the recurrences from it (p = M r)
+        # residual replacement: restart the recurrences from r = b - A x (p = M r)
+        true_residual()
         fused = None
         rz = precondition(p)
         if S.M is None:

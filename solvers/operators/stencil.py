@@ -242,6 +242,12 @@ class StencilOperator(LinearOperator):
         self._check_grids("residual_into", (("u", u), ("f", f)), (("r", r),))
         return self.backend.kernels("stencil").residual(self, u, f, r)
 
+    def residual_norm_sq(self, u, f) -> float:
+        """``||f - A u||^2`` on grid arrays, the residual not stored (one read pass on numba, constant
+        coefficients): a convergence check whose residual nobody reads."""
+        self._check_grids("residual_norm_sq", (("u", u), ("f", f)), ())
+        return self.backend.kernels("stencil").residual_sq(self, u, f)
+
     def smooth_rb(self, u, f, color: int) -> None:
         """One red-black Gauss-Seidel half sweep on the points with coordinate-sum parity ``color``."""
         self._check_grids("smooth_rb", (("f", f),), (("u", u),), color=("color", color))

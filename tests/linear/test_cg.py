@@ -467,3 +467,24 @@ def test_gmres_stagnation_just_short_of_rtol_names_the_attainable_accuracy():
     R = np.array([[0.0, 1.0], [-1.0, 0.0]])
     r = solvers.gmres(np.kron(np.eye(10), R), np.ones(20), restart=1, rtol=0.05, backend="numpy")
     assert r.status == "stagnated" and "attainable accuracy" not in r.message
+
+
+@pytest.mark.parametrize("shape, rtol", [((100, 100), 2e-14), ((60, 70), 1e-14), ((100, 100), 7e-15)])
+def test_residual_replacement_on_a_stencil_restarts_from_the_true_residual(shape, rtol):
+    """A convergence claim on a library stencil measures ``||b - A x||`` without storing it (one read pass); a claim
+    that fails restarts CG from ``r = b - A x`` formed then (residual replacement). Near the attainable accuracy the
+    first claim fails here (one replacement: a product for the failed claim, one for the restart's residual, one
+    for the claim that holds); the returned x meets the tolerance by SciPy's CSR product. Restarting from the stale
+    recursive residual instead diverged on these."""
+    from solvers.operators import StencilOperator
+
+    rng = np.random.default_rng(7)
+    A = StencilOperator(shape, [1.0 / (s + 1) for s in shape], backend="numba")
+    b = rng.standard_normal(A.shape[0])
+    res = solvers.cg(A, b, rtol=rtol, maxiter=20000)
+    assert res.converged
+    true = np.linalg.norm(b - A.to_csr() @ res.x)
+    assert true <= rtol * np.linalg.norm(b)
+    assert res.history["residual"][-1] == pytest.approx(true, rel=1e-6)
+    assert res.stats["matvecs"] >= res.nit + 3          # at least one failed claim and its replacement
+

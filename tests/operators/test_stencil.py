@@ -89,6 +89,26 @@ def test_numba_matches_numpy_and_gauss_seidel(shape, var, rng):
         np.testing.assert_allclose(got["numpy"].ravel(), ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("var", [False, True])
+@pytest.mark.parametrize("shape", [(7, 6), (33, 40), (5, 4, 6), (3, 1, 5), (1, 9), (12, 9, 17)])
+def test_residual_norm_sq_matches_the_assembled_matrix(shape, var, cpu_backend, rng):
+    """``residual_norm_sq`` (the norm CG's convergence claim measures, the residual not stored) against
+    ``||f - C u||^2`` with SciPy's CSR matrix of the operator, constant and variable coefficients; nothing written."""
+    d = len(shape)
+    k = _faces(rng, shape) if var else 1.0
+    A = StencilOperator(shape, [0.3, 0.2, 0.1][:d], k=k, shift=0.5, backend=cpu_backend)
+    C = A.to_csr()
+    for scale in (1.0, 1e-140, 1e140):             # (squares within range: the sum is a squared norm)
+        u, f = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
+        u0, f0 = u.copy(), f.copy()
+        ref = np.sum((f.ravel() - C @ u.ravel()) ** 2)
+        np.testing.assert_allclose(A.residual_norm_sq(u, f), ref, rtol=1e-12)
+        np.testing.assert_array_equal(u, u0)
+        np.testing.assert_array_equal(f, f0)
+    with pytest.raises(ValueError, match="residual_norm_sq: u has shape"):
+        A.residual_norm_sq(np.zeros(A.shape[0] + 1), f)
+
+
 def test_positive_definite_flag_follows_shift():
     shape, h = (9, 9), 0.1
     from solvers.operators.stencil import laplacian_lambda_min

@@ -171,6 +171,13 @@ def residual(op, u, f, r):
     return float(cupy.vdot(o, o))
 
 
+def residual_sq(op, u, f):
+    """``||f - A u||^2`` (the residual into a work array, not kept)."""
+    import cupy
+
+    return residual(op, u, f, cupy.empty(u.shape, dtype=cupy.float64))
+
+
 def rbgs(op, u, f, color):
     """One red-black Gauss-Seidel half sweep in place."""
     import numpy as np

@@ -39,27 +39,37 @@ _GS = {"contract"}
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d):
-    """``r = f - A u`` on the 3-D row ``(i, j)`` (constant k); returns its ``dot(r, r)``."""
+def _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d, store):
+    """``r = f - A u`` on the 3-D row ``(i, j)`` (constant k); returns its ``dot(r, r)``. ``store`` False: the
+    sum only, ``r`` untouched (the norm of a residual nobody reads: one read pass, no write)."""
     n = u.shape[2]
     if n == 1:
         v = f[i, j, 0] - (d * u[i, j, 0] - cim * u[im, j, 0] - cip * u[ip, j, 0]
                           - cjm * u[i, jm, 0] - cjp * u[i, jp, 0])
-        r[i, j, 0] = v
+        if store:
+            r[i, j, 0] = v
         return v * v
     v = f[i, j, 0] - (d * u[i, j, 0] - cim * u[im, j, 0] - cip * u[ip, j, 0]
                       - cjm * u[i, jm, 0] - cjp * u[i, jp, 0] - w2 * u[i, j, 1])
-    r[i, j, 0] = v
+    if store:
+        r[i, j, 0] = v
     s = v * v
-    for k in range(1, n - 1):
-        v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
-                          - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
-        r[i, j, k] = v
-        s += v * v
+    if store:
+        for k in range(1, n - 1):
+            v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
+                              - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
+            r[i, j, k] = v
+            s += v * v
+    else:
+        for k in range(1, n - 1):
+            v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
+                              - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
+            s += v * v
     m = n - 1
     v = f[i, j, m] - (d * u[i, j, m] - cim * u[im, j, m] - cip * u[ip, j, m]
                       - cjm * u[i, jm, m] - cjp * u[i, jp, m] - w2 * u[i, j, m - 1])
-    r[i, j, m] = v
+    if store:
+        r[i, j, m] = v
     return s + v * v
 
 
@@ -315,23 +325,32 @@ def _arow2c(u, out, i, im, ip, cim, cip, w1, d):
 
 
 @nb.njit(cache=True, fastmath=_FM)
-def _rrow2c(u, f, r, i, im, ip, cim, cip, w1, d):
-    """``r = f - A u`` on the 2-D row ``i`` (constant k); returns its ``dot(r, r)``."""
+def _rrow2c(u, f, r, i, im, ip, cim, cip, w1, d, store):
+    """``r = f - A u`` on the 2-D row ``i`` (constant k); returns its ``dot(r, r)`` (``store`` False: the sum
+    only, as :func:`_rrow3c`)."""
     n = u.shape[1]
     if n == 1:
         v = f[i, 0] - (d * u[i, 0] - cim * u[im, 0] - cip * u[ip, 0])
-        r[i, 0] = v
+        if store:
+            r[i, 0] = v
         return v * v
     v = f[i, 0] - (d * u[i, 0] - cim * u[im, 0] - cip * u[ip, 0] - w1 * u[i, 1])
-    r[i, 0] = v
+    if store:
+        r[i, 0] = v
     s = v * v
-    for k in range(1, n - 1):
-        v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
-        r[i, k] = v
-        s += v * v
+    if store:
+        for k in range(1, n - 1):
+            v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
+            r[i, k] = v
+            s += v * v
+    else:
+        for k in range(1, n - 1):
+            v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
+            s += v * v
     m = n - 1
     v = f[i, m] - (d * u[i, m] - cim * u[im, m] - cip * u[ip, m] - w1 * u[i, m - 1])
-    r[i, m] = v
+    if store:
+        r[i, m] = v
     return s + v * v
 
 

@@ -35,7 +35,7 @@ def apply2c(u, out, w0, w1, d):
 
 
 @nb.njit(parallel=True, cache=True)
-def residual2c(u, f, r, w0, w1, d):
+def residual2c(u, f, r, w0, w1, d, store=True):
     n0 = u.shape[0]
     acc = 0.0
     for i in nb.prange(n0):
@@ -43,7 +43,7 @@ def residual2c(u, f, r, w0, w1, d):
         cip = w0 if i < n0 - 1 else 0.0
         im = i - 1 if i > 0 else 0
         ip = i + 1 if i < n0 - 1 else n0 - 1
-        acc += _rrow2c(u, f, r, i, im, ip, cim, cip, w1, d)
+        acc += _rrow2c(u, f, r, i, im, ip, cim, cip, w1, d, store)
     return acc
 
 
@@ -134,7 +134,7 @@ def apply3c(u, out, w0, w1, w2, d):
 
 
 @nb.njit(parallel=True, cache=True)
-def residual3c(u, f, r, w0, w1, w2, d):
+def residual3c(u, f, r, w0, w1, w2, d, store=True):
     n0, n1, n2 = u.shape
     acc = 0.0
     for i in nb.prange(n0):
@@ -148,7 +148,7 @@ def residual3c(u, f, r, w0, w1, w2, d):
             cjp = w1 if j < n1 - 1 else 0.0
             jm = j - 1 if j > 0 else 0
             jp = j + 1 if j < n1 - 1 else n1 - 1
-            s += _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d)
+            s += _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d, store)
         acc += s
     return acc
 
@@ -397,6 +397,14 @@ def apply_dot(op, u, out):
 def residual(op, u, f, r):
     """``r = f - A u``; return ``r . r`` (same pass)."""
     return float(_pick("residual", op)(u, f, r, *op._coef()))
+
+
+def residual_sq(op, u, f):
+    """``||f - A u||^2`` without storing the residual (constant coefficients: one read pass; variable ones: the
+    residual into a work array)."""
+    if op.const:
+        return float(_pick("residual", op)(u, f, u, *op._coef(), False))     # (u: never written)
+    return residual(op, u, f, np.empty_like(u))
 
 
 def rbgs(op, u, f, color):

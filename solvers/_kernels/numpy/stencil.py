@@ -53,6 +53,12 @@ def residual(op, u, f, r):
     return float(np.vdot(r, r))
 
 
+def residual_sq(op, u, f):
+    """``||f - A u||^2`` (the residual not kept)."""
+    r = f - apply(op, u)
+    return float(np.vdot(r, r))
+
+
 def rbgs(op, u, f, color):
     """One red-black Gauss-Seidel half sweep, in place, on the points of parity ``color``."""
     d = op._d if op.const else op._dg
