@@ -117,8 +117,9 @@ def test_mgcg_with_split_levels_solves_like_a_direct_solve(monkeypatch, shape, h
     M0 = multigrid(A)
     assert all(lev.split is None for lev in M0.levels)
     monkeypatch.setattr(mgsplit2, "MIN_POINTS", 0)
+    monkeypatch.setattr(mgsplit2, "MIN_POINTS_COARSE", 0)
     M = multigrid(A)
-    assert M.levels[0].split is not None
+    assert all(lev.split is not None for lev in M.levels[:-1])
     calls = []
     pre = mgsplit2.SplitLevel2.pre
     monkeypatch.setattr(mgsplit2.SplitLevel2, "pre", lambda self, *a: (calls.append(1), pre(self, *a))[1])
@@ -180,6 +181,7 @@ def test_iterations_and_residual_history_of_the_natural_cycle_are_kept(monkeypat
     assert M.levels[0].split is not None
     r = solvers.cg(p_op, b, M=M, rtol=1e-8, backend="numba")
     monkeypatch.setattr(mgsplit2, "MIN_POINTS", 10 ** 12)
+    monkeypatch.setattr(mgsplit2, "MIN_POINTS_COARSE", 10 ** 12)
     M0 = multigrid(p_op)
     assert all(lev.split is None for lev in M0.levels)
     r0 = solvers.cg(p_op, b, M=M0, rtol=1e-8, backend="numba")
@@ -190,7 +192,11 @@ def test_iterations_and_residual_history_of_the_natural_cycle_are_kept(monkeypat
 
 def test_which_2d_levels_are_split(rng):
     M = multigrid(_operator((1024, 1024), None, "numba"))
-    assert [lev.split is not None for lev in M.levels[:3]] == [True, True, False]   # 1024^2, 511^2 (>= 200 000)
+    # the finest level from 200 000 points, coarser ones of a split hierarchy from 50 000 (255^2 = 65 025)
+    assert [lev.split is not None for lev in M.levels[:4]] == [True, True, True, False]
+    assert [lev.split is not None for lev in multigrid(_operator((512, 512), None, "numba")).levels[:3]] == [
+        True, True, False]
+    assert all(lev.split is None for lev in multigrid(_operator((256, 256), None, "numba")).levels)   # 65 536 finest
     assert all(lev.split is None for lev in multigrid(_operator((2048, 2048), None, "numba")).levels)  # fine >= 3e6
     assert multigrid(_operator((400, 400), None, "numba")).levels[0].split is None               # 160 000 points
     k = [rng.uniform(0.5, 2.0, tuple(n + 1 if b == a else n for b, n in enumerate((600, 600)))) for a in range(2)]

@@ -292,6 +292,10 @@ def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, e, pi0, pw0, pi1, pw1, 
 
 #: 2-D levels with fewer points keep the natural layout (their arrays stay in cache; see the module notes)
 MIN_POINTS = 200_000
+#: the same for the coarse levels of a split hierarchy (their input is the restriction the finer level just
+#: wrote): session 47 measured MG-CG with the 255^2 level split too 0.989x at 1024^2, 0.966x at 768^2, 0.988x
+#: at 512^2 (in one process, interleaved) where a 256^2 finest grid split cost 1.036x
+MIN_POINTS_COARSE = 50_000
 #: and so do all levels of a hierarchy whose finest grid has this many points or more (2048^2: 1.04x slower
 #: with its three largest levels split, 0.99x with the finest alone)
 MAX_FINE_POINTS = 3_000_000

@@ -427,13 +427,15 @@ def split_level(op, P, R, coarse_shape, finest_points=None):
     """The split-layout smoothing of a level with constant coefficients and tensor transfers, else None: a
     :class:`.mgsplit.SplitLevel` for a 3-D level of at least :data:`.mgsplit.MIN_POINTS` points (float32 on both
     sides; MG-CG 128^3 16 % and 256^3 17 % faster than the natural layout), a :class:`.mgsplit2.SplitLevel2` for a
-    2-D level of at least :data:`.mgsplit2.MIN_POINTS` points in a hierarchy whose finest grid (``finest_points``,
-    default this level's) has fewer than :data:`.mgsplit2.MAX_FINE_POINTS` (float32 pre-smoothing only)."""
+    2-D level of at least :data:`.mgsplit2.MIN_POINTS` points (a coarser level of the hierarchy:
+    :data:`.mgsplit2.MIN_POINTS_COARSE`) in a hierarchy whose finest grid (``finest_points``, default this level's)
+    has fewer than :data:`.mgsplit2.MAX_FINE_POINTS` (float32 pre-smoothing only)."""
     from . import mgsplit, mgsplit2
 
     if len(op.grid_shape) == 2:
         fine = op.shape[0] if finest_points is None else int(finest_points)
-        if op.shape[0] < mgsplit2.MIN_POINTS or fine >= mgsplit2.MAX_FINE_POINTS or not mgsplit2.eligible(op, P, R):
+        least = mgsplit2.MIN_POINTS if fine <= op.shape[0] else mgsplit2.MIN_POINTS_COARSE
+        if op.shape[0] < least or fine >= mgsplit2.MAX_FINE_POINTS or not mgsplit2.eligible(op, P, R):
             return None
         return mgsplit2.SplitLevel2(op, P, R, coarse_shape)
     if op.shape[0] < mgsplit.MIN_POINTS or not mgsplit.eligible(op, P, R):
