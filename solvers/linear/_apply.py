@@ -174,11 +174,11 @@ class Applier:
         return self.K.residual(b, self.into(x, q), r)
 
     def residual_sq(self, b, x, r, q):
-        """``||b - A x||^2``; the residual written into ``r`` only where the operator has no pass that just
-        sums it (then as :meth:`residual`)."""
+        """``||b - A x||^2``; ``r`` is left undefined (the library's stencils sum the residual without writing it
+        where they can, else write it there, as :meth:`residual`)."""
         if self._resn is not None:
             g = self._grid
-            return float(self._resn(x.reshape(g), b.reshape(g)))
+            return float(self._resn(x.reshape(g), b.reshape(g), r.reshape(g)))
         return self.residual(b, x, r, q)
 
     def into_owned(self, x, out):

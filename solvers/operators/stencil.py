@@ -242,11 +242,12 @@ class StencilOperator(LinearOperator):
         self._check_grids("residual_into", (("u", u), ("f", f)), (("r", r),))
         return self.backend.kernels("stencil").residual(self, u, f, r)
 
-    def residual_norm_sq(self, u, f) -> float:
-        """``||f - A u||^2`` on grid arrays, the residual not stored (one read pass on numba, constant
-        coefficients): a convergence check whose residual nobody reads."""
-        self._check_grids("residual_norm_sq", (("u", u), ("f", f)), ())
-        return self.backend.kernels("stencil").residual_sq(self, u, f)
+    def residual_norm_sq(self, u, f, work) -> float:
+        """``||f - A u||^2`` on grid arrays for a convergence check whose residual nobody reads: on numba with
+        constant coefficients one read pass that stores nothing; elsewhere the residual goes into ``work`` (a
+        grid array whose contents are then undefined)."""
+        self._check_grids("residual_norm_sq", (("u", u), ("f", f)), (("work", work),))
+        return self.backend.kernels("stencil").residual_sq(self, u, f, work)
 
     def smooth_rb(self, u, f, color: int) -> None:
         """One red-black Gauss-Seidel half sweep on the points with coordinate-sum parity ``color``."""

@@ -298,7 +298,7 @@ def test_stencil_and_multigrid_steps_match_numpy_reference(fake_cupy, rng, shape
     assert cs.apply_dot(op, u, o1) == pytest.approx(rs.apply_dot(op, u, o2), rel=1e-12)
     np.testing.assert_allclose(o1, o2, rtol=1e-13, atol=1e-12)
     assert cs.residual(op, u, f, o1) == pytest.approx(rs.residual(op, u, f, o2), rel=1e-12)
-    assert cs.residual_sq(op, u, f) == pytest.approx(rs.residual(op, u, f, o2), rel=1e-12)
+    assert cs.residual_sq(op, u, f, o1) == pytest.approx(rs.residual(op, u, f, o2), rel=1e-12)
     for first in (0, 1):
         for zero in (False, True):
             u1, u2 = u.copy(), u.copy()

@@ -102,11 +102,11 @@ def test_residual_norm_sq_matches_the_assembled_matrix(shape, var, cpu_backend, 
         u, f = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
         u0, f0 = u.copy(), f.copy()
         ref = np.sum((f.ravel() - C @ u.ravel()) ** 2)
-        np.testing.assert_allclose(A.residual_norm_sq(u, f), ref, rtol=1e-12)
+        np.testing.assert_allclose(A.residual_norm_sq(u, f, np.empty(shape)), ref, rtol=1e-12)
         np.testing.assert_array_equal(u, u0)
         np.testing.assert_array_equal(f, f0)
     with pytest.raises(ValueError, match="residual_norm_sq: u has shape"):
-        A.residual_norm_sq(np.zeros(A.shape[0] + 1), f)
+        A.residual_norm_sq(np.zeros(A.shape[0] + 1), f, np.empty(shape))
 
 
 def test_positive_definite_flag_follows_shift():

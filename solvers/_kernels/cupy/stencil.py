@@ -171,11 +171,9 @@ def residual(op, u, f, r):
     return float(cupy.vdot(o, o))
 
 
-def residual_sq(op, u, f):
-    """``||f - A u||^2`` (the residual into a work array, not kept)."""
-    import cupy
-
-    return residual(op, u, f, cupy.empty(u.shape, dtype=cupy.float64))
+def residual_sq(op, u, f, work):
+    """``||f - A u||^2`` (the residual written into ``work``, not kept)."""
+    return residual(op, u, f, work)
 
 
 def rbgs(op, u, f, color):

@@ -54,17 +54,12 @@ def _rrow3c(u, f, r, i, j, im, ip, jm, jp, cim, cip, cjm, cjp, w2, d, store):
     if store:
         r[i, j, 0] = v
     s = v * v
-    if store:
-        for k in range(1, n - 1):
-            v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
-                              - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
+    for k in range(1, n - 1):                       # (LLVM unswitches the loop on store)
+        v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
+                          - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
+        if store:
             r[i, j, k] = v
-            s += v * v
-    else:
-        for k in range(1, n - 1):
-            v = f[i, j, k] - (d * u[i, j, k] - cim * u[im, j, k] - cip * u[ip, j, k]
-                              - cjm * u[i, jm, k] - cjp * u[i, jp, k] - w2 * (u[i, j, k - 1] + u[i, j, k + 1]))
-            s += v * v
+        s += v * v
     m = n - 1
     v = f[i, j, m] - (d * u[i, j, m] - cim * u[im, j, m] - cip * u[ip, j, m]
                       - cjm * u[i, jm, m] - cjp * u[i, jp, m] - w2 * u[i, j, m - 1])
@@ -338,15 +333,11 @@ def _rrow2c(u, f, r, i, im, ip, cim, cip, w1, d, store):
     if store:
         r[i, 0] = v
     s = v * v
-    if store:
-        for k in range(1, n - 1):
-            v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
+    for k in range(1, n - 1):                       # (LLVM unswitches the loop on store)
+        v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
+        if store:
             r[i, k] = v
-            s += v * v
-    else:
-        for k in range(1, n - 1):
-            v = f[i, k] - (d * u[i, k] - cim * u[im, k] - cip * u[ip, k] - w1 * (u[i, k - 1] + u[i, k + 1]))
-            s += v * v
+        s += v * v
     m = n - 1
     v = f[i, m] - (d * u[i, m] - cim * u[im, m] - cip * u[ip, m] - w1 * u[i, m - 1])
     if store:

@@ -399,12 +399,12 @@ def residual(op, u, f, r):
     return float(_pick("residual", op)(u, f, r, *op._coef()))
 
 
-def residual_sq(op, u, f):
-    """``||f - A u||^2`` without storing the residual (constant coefficients: one read pass; variable ones: the
-    residual into a work array)."""
+def residual_sq(op, u, f, work):
+    """``||f - A u||^2`` without keeping the residual (constant coefficients: one read pass, ``work`` untouched;
+    variable ones: the residual written into ``work``)."""
     if op.const:
         return float(_pick("residual", op)(u, f, u, *op._coef(), False))     # (u: never written)
-    return residual(op, u, f, np.empty_like(u))
+    return residual(op, u, f, work)
 
 
 def rbgs(op, u, f, color):

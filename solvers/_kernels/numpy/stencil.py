@@ -53,10 +53,9 @@ def residual(op, u, f, r):
     return float(np.vdot(r, r))
 
 
-def residual_sq(op, u, f):
-    """``||f - A u||^2`` (the residual not kept)."""
-    r = f - apply(op, u)
-    return float(np.vdot(r, r))
+def residual_sq(op, u, f, work):
+    """``||f - A u||^2`` (the residual written into ``work``, not kept)."""
+    return residual(op, u, f, work)
 
 
 def rbgs(op, u, f, color):
