@@ -1,12 +1,12 @@
 """The last-axis interpolation of the fused prolongation + smoothing pass (``rbwave._interp_row``, and the
-red/black split twin ``mgsplit2._interp_split``) against linear interpolation by :func:`numpy.interp` between
+split levels' per-parity form ``mgsplit.interp_last_pairs`` / ``interp_last_gather``) against linear interpolation by :func:`numpy.interp` between
 the uniform vertex grids (zero Dirichlet ends)."""
 import numpy as np
 import pytest
 
 pytest.importorskip("numba")
 
-from solvers._kernels.numba import mgsplit2, rbwave  # noqa: E402
+from solvers._kernels.numba import mgsplit, rbwave  # noqa: E402
 from solvers.linear.multigrid_setup import interp_1d  # noqa: E402
 
 
@@ -26,10 +26,18 @@ def test_interp_row_is_linear_interpolation(n, nc, shift):
         ref = np.interp(x, X, np.concatenate([[0.0], e, [0.0]]))
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)   # rounding (np.interp on 1/512 spacings)
 
-        # the split layout: even fine points in bE, odd in bO (entries past the row untouched)
+        # the split layout of the split levels' post-smoothing (mgsplit.interp_last_pairs, float64 weights as the
+        # 2-D level uses; the gathering kernel where the table has no pair structure): even fine points in bE,
+        # odd in bO (entries past the row untouched)
         m = (n + 1) // 2 + 1
-        bE, bO = np.full(m, np.nan), np.full(m, np.nan)
-        mgsplit2._interp_split(e, bE, bO, pi, pw, shift, W, n)
+        buf = np.full((1, 1, 2, m), np.nan)
+        pairs = mgsplit._last_axis_tables((pi, pw), (pi, pw), n, nc, np.float64)[2]
+        assert (pairs is None) == (shift < 0)
+        if pairs is not None:
+            mgsplit.interp_last_pairs(e.reshape(1, 1, nc), 1.0, n, *pairs, buf)
+        else:
+            mgsplit.interp_last_gather(e.reshape(1, 1, nc), 1.0, n, pi, pw, buf)
+        bE, bO = buf[0, 0, 0], buf[0, 0, 1]
         np.testing.assert_allclose(bE[:(n + 1) // 2], ref[0::2], rtol=0, atol=1e-12)
         np.testing.assert_allclose(bO[:n // 2], ref[1::2], rtol=0, atol=1e-12)
         assert np.isnan(bE[(n + 1) // 2:]).all() and np.isnan(bO[n // 2:]).all()

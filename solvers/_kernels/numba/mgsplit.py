@@ -190,15 +190,16 @@ def eligible(op, P, R) -> bool:
     return bool(np.all(np.isfinite(w)) and np.isfinite(d) and d > 0.0 and np.all(np.abs(w) <= d))
 
 
-def _last_axis_tables(P, R, n2, nc2):
+def _last_axis_tables(P, R, n2, nc2, dtype=np.float32):
     """The last axis's transfer tables in the forms the split kernels read fastest:
 
     * restriction: ``(aff, Wt)``, ``aff`` when the table reads the fine points ``2 J + b``
       (:func:`.multigrid._affine`; then ``Wt[b, J]`` is its weight, contiguous per tap ``b``);
     * prolongation: ``(off, wt, ep_len)`` when the table has the pair structure of
       :func:`.rbwave._pair_shift` (shift ``s``): the fine point ``2 k + t`` reads the coarse points
-      ``k + off[t, a]``, ``off[t] = ((t + s) // 2 - 1, (t + s) // 2)``, with weights ``wt[t, a, k]``; else None
-      (then the kernels gather through the table)."""
+      ``k + off[t, a]``, ``off[t] = ((t + s) // 2 - 1, (t + s) // 2)``, with weights ``wt[t, a, k]`` of
+      ``dtype`` (float32 for the 3-D split levels, float64 for the 2-D post-smoothing); else None (then the
+      kernels gather through the table)."""
     ri, rw = np.asarray(R[-2]), np.asarray(R[-1])
     aff = bool(_affine(ri, rw, n2))
     Wt = np.ascontiguousarray(rw.T, dtype=np.float32) if aff else np.zeros((1, 1), np.float32)
@@ -208,7 +209,7 @@ def _last_axis_tables(P, R, n2, nc2):
         return aff, Wt, None
     m = (n2 + 1) // 2 + 1
     off = np.array([[(t + s) // 2 - 1, (t + s) // 2] for t in range(2)], dtype=np.int64)
-    wt = np.zeros((2, 2, m), np.float32)
+    wt = np.zeros((2, 2, m), dtype)
     for t in range(2):
         q = np.arange(t, n2, 2)
         wt[t, :, :q.size] = pw[q].T

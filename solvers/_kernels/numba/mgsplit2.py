@@ -24,8 +24,8 @@ stays in cache: it moves the bytes of the natural post-smoothing it replaced (se
 in place with a stride-2 loop LLVM left scalar) and MG-CG to 1e-8 took 0.96x the time at 1024^2 and 1448^2, 1.01x
 at 512^2 (interleaved A/B, Xeon, 2 threads). Full float64 colour arrays instead of the ring were slower (two
 more 8 MB streams at 1024^2: a stream written costs about half a fine matvec here). The coarse rows interpolated
-along the row are written in the split layout (:func:`_interp_split`), so the ring's first stage reads them
-contiguously instead of de-interleaving them (session 47: the 1024^2 post-smoothing 4.27 -> 3.77 fine matvecs
+along the row are written per parity (:func:`.mgsplit.interp_last_pairs`, as in 3-D, float64 weights here),
+so the ring's first stage reads them contiguously instead of de-interleaving them (session 47: the 1024^2 post-smoothing 4.27 -> 3.77 fine matvecs
 hot, MG-CG to 1e-8 0.99x in alternating processes -- the solve is bound by memory traffic, which this leaves).
 
 Why only the pre-smoothing is float32 (sessions 35 and 43, commits ``ddd083b``, ``b1ee21d``, ``5f09c36``, all
@@ -48,9 +48,9 @@ import numba as nb
 import numpy as np
 
 from ... import _workspace as _work
-from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
+from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables, interp_last_gather, interp_last_pairs
 from .multigrid import _combine
-from .rbwave import _bounds, _pair_shift, _pair_weights, _pdot
+from .rbwave import _bounds, _pdot
 from ._split_rows2 import around, count, half_row, res_row, restrict_gather, restrict_row, split_row
 
 
@@ -154,45 +154,12 @@ def combine2(RL, out, ri0, rw0, g):
             out[I, k] *= g
 
 
-@nb.njit(cache=True, inline="always")
-def _gather_split(er, bE, bO, pi, pw, k):
-    """Fine point ``k`` of :func:`_interp_split` from the table."""
-    v = pw[k, 0] * er[pi[k, 0]] + pw[k, 1] * er[pi[k, 1]]
-    if k & 1:
-        bO[k >> 1] = v
-    else:
-        bE[k >> 1] = v
-
-
-@nb.njit(cache=True)
-def _interp_split(er, bE, bO, pi, pw, s, W, n):
-    """The coarse row ``er`` interpolated along the last axis to the fine length ``n``, in the split layout:
-    ``bE[k]`` the fine point ``2 k``, ``bO[k]`` the point ``2 k + 1`` (what :func:`.rbwave._interp_row` writes
-    interleaved). The interior pairs ``2 m - s, 2 m - s + 1`` (coarse ``m - 1``, ``m``; weights ``W``) go to the
-    two rows at constant offsets, one contiguous loop each; the ends and any other table by gathering."""
-    nc = er.shape[0]
-    if s < 0:
-        for k in range(n):
-            _gather_split(er, bE, bO, pi, pw, k)
-        return
-    for k in range(min(n, 2 - s)):
-        _gather_split(er, bE, bO, pi, pw, k)
-    for k in range(max(0, 2 * nc - s), n):
-        _gather_split(er, bE, bO, pi, pw, k)
-    wa0, wb0, wa1, wb1 = W[0], W[1], W[2], W[3]
-    # P0[m - 1], P1[m - 1]: the fine points 2 m - s, 2 m - s + 1
-    P0, P1 = (bO[:nc], bE[1:nc + 1]) if s == 1 else (bE[1:nc + 1], bO[1:nc + 1])
-    for m in range(1, nc):
-        P0[m - 1] = wa0[m] * er[m - 1] + wb0[m] * er[m]
-    for m in range(1, nc):
-        P1[m - 1] = wa1[m] * er[m - 1] + wb1[m] * er[m]
-
-
 @nb.njit(cache=True, fastmath={"contract"})
-def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, bE, bO, a0, a1, x0, x1, first):
+def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, buf, a0, a1, x0, x1, first):
     """Stage 0 of :func:`post_split2` on row ``i`` into ring row ``j``: the float64 colour row
     ``Z = cu X + P e`` of the colour NOT relaxed first from ``pre``'s float32 one (``P e``: ``x0 b[a0] + x1 b[a1]``,
-    the rows of ``bE``, ``bO`` coarse rows interpolated along the row, :func:`_interp_split`; the first half
+    ``buf[a, 0, t]`` the coarse row ``a`` interpolated along the row at the fine points ``2 k + t``,
+    :func:`.mgsplit.interp_last_pairs`; the first half
     sweep writes the other colour from this one and ``G`` alone, so its ``Z`` would be overwritten unread) and
     ``G = f / d``; one contiguous loop per output row (one loop for all four had too many arrays for LLVM's alias
     checks: scalar, 1.4x slower)."""
@@ -212,10 +179,10 @@ def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, bE, bO, a0, a1, x0, x1, 
         ZB[j, h] = 0.0                              # past the row for B's colour (the ring row may have held the
     if (i & 1) != first:                            # other parity); A's colour is i & 1
         for k in range(ha):
-            ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * bE[a0, k] + x1 * bE[a1, k])
+            ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * buf[a0, 0, 0, k] + x1 * buf[a1, 0, 0, k])
     else:
         for k in range(h):
-            ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * bO[a0, k] + x1 * bO[a1, k])
+            ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * buf[a0, 0, 1, k] + x1 * buf[a1, 0, 1, k])
 
 
 @nb.njit(cache=True)
@@ -233,7 +200,7 @@ def _merge_row(Z0, Z1, u, i, j):
 
 
 @nb.njit(cache=True)
-def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, bE, bO, pi0, pw0, want_dot):
+def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0, want_dot):
     """Rows ``[s, en)`` of :func:`post_split2`: the wavefront over ``[s - cnt, en + cnt)`` (clipped to the grid),
     stage ``st`` on the rows that the final rows depend on (``cnt - st`` beyond each end), in a ring of
     ``cnt + 2`` float64 colour rows. Returns the rows' ``f . u`` when ``want_dot``."""
@@ -252,7 +219,7 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, bE, bO, pi0, p
                 continue
             j = p % R
             if st == 0:
-                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, bE, bO, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1],
+                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, buf, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1],
                          first)
                 continue
             c = (first + st - 1) & 1
@@ -271,22 +238,19 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, bE, bO, pi0, p
 
 
 @nb.njit(parallel=True, cache=True)
-def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, e, pi0, pw0, pi1, pw1, bE, bO, nchunks, want_dot):
-    """The post-smoothing of a split level: ``u = cu X + P e`` from ``pre``'s colour arrays, then ``cnt`` half
+def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, pi0, pw0, buf, nchunks, want_dot):
+    """The post-smoothing of a split level: ``u = cu X + P e`` from ``pre``'s colour arrays (``buf``: the coarse
+    rows of ``e`` interpolated along the row per parity, :func:`.mgsplit.interp_last_pairs`), then ``cnt`` half
     sweeps (colours from ``first``), in float64 colour rows (contiguous, vectorised), each range of rows in one
-    wavefront whose working rows stay in a small ring (:func:`_post_rows`): the inputs ``X``, ``e`` and ``f``
+    wavefront whose working rows stay in a small ring (:func:`_post_rows`): the inputs ``X``, ``buf`` and ``f``
     are read-only, so a range recomputes the ``cnt`` rows beyond each end it depends on instead of waiting for
     its neighbours. Returns ``f . u`` when ``want_dot``, else 0."""
     n0 = u.shape[0]
     dinv = 1.0 / d
-    sh = _pair_shift(pi1, pw1, e.shape[1])          # the coarse grid interpolated along the rows
-    W = _pair_weights(pw1, sh, e.shape[1])
-    for I in nb.prange(e.shape[0]):
-        _interp_split(e[I], bE[I], bO[I], pi1, pw1, sh, W, u.shape[1])
     parts = np.zeros(nchunks)
     for t in nb.prange(nchunks):
         parts[t] = _post_rows(u, f, X0, X1, cu, w0 * dinv, w1 * dinv, dinv, first, cnt, t * n0 // nchunks,
-                              (t + 1) * n0 // nchunks, bE, bO, pi0, pw0, want_dot)
+                              (t + 1) * n0 // nchunks, buf, pi0, pw0, want_dot)
     return parts.sum()
 
 
@@ -332,6 +296,8 @@ class SplitLevel2(SplitLevel):
         for Xc in self.X:
             Xc[:, n1 // 2:] = 0.0                    # past the shorter rows' points
         self.aff, self.Wt, _ = _last_axis_tables(self.P, self.R, n1, self.coarse3[1])
+        # the post-smoothing's interpolation along the row: float64 pair weights (its sums are float64)
+        self.pairs = _last_axis_tables(self.P, self.R, n1, self.coarse3[1], np.float64)[2]
         self.RL = E(np, (n0, self.coarse3[1]), f32)
         self.s, self.fallback = 1.0, False
         self.op, self._pbuf, self._sbuf = op, None, None
@@ -376,11 +342,16 @@ class SplitLevel2(SplitLevel):
         if self.fallback:
             return self._natural().prolong_sweeps(e.reshape(self.coarse3), u.reshape(self.shape3), self.P,
                                                   self._pbuf, self.op, f.reshape(self.shape3), first, count, dot)
-        if self._sbuf is None:        # the coarse rows interpolated along the row, split by parity (_interp_split)
-            self._sbuf = _work.empty(np, (2, self.coarse3[0], self.X[0].shape[1]))
+        if self._sbuf is None:        # the coarse rows interpolated along the row, per parity of the fine point
+            self._sbuf = _work.empty(np, (self.coarse3[0], 1, 2, self.X[0].shape[1]))
+        e3 = e.reshape(self.coarse3[0], 1, self.coarse3[1])
+        if self.pairs is not None:
+            interp_last_pairs(e3, 1.0, self.n1, *self.pairs, self._sbuf)
+        else:
+            interp_last_gather(e3, 1.0, self.n1, self.P[2], self.P[3], self._sbuf)
         w0, w1 = self.op._w
         nch = self._post_nchunks(count)
         v = post_split2(u.reshape(self.shape3), f.reshape(self.shape3), self.X[0], self.X[1], 1.0 / (self.s * self.d),
-                        float(w0), float(w1), float(self.op._d), int(first), int(count), e.reshape(self.coarse3),
-                        *self.P[:4], self._sbuf[0], self._sbuf[1], nch, bool(dot))
+                        float(w0), float(w1), float(self.op._d), int(first), int(count), self.P[0], self.P[1],
+                        self._sbuf, nch, bool(dot))
         return float(v) if dot else None
