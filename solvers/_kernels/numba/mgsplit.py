@@ -48,17 +48,18 @@ def interp_last_pairs(e, g, n2, off, wt, ep_len, buf):
     (``a = 0, 1``; weights ``wt[t, a, k]``), with contiguous loads from a zero-padded copy of the row (one
     entry before it, the rest after)."""
     nc0, nc1, nc2 = e.shape
+    one = np.uint64(1)
     for I in nb.prange(nc0):
         ep = np.zeros(ep_len)
         for J in range(nc1):
             er = e[I, J]
-            for k in range(nc2):
-                ep[k + 1] = er[k]
+            for k in range(np.uint64(nc2)):     # unsigned indices: no wraparound test, so the loops vectorise
+                ep[k + one] = er[k]
             for t in range(2):
                 br = buf[I, J, t]
-                o0, o1 = off[t, 0] + 1, off[t, 1] + 1
+                o0, o1 = np.uint64(off[t, 0] + 1), np.uint64(off[t, 1] + 1)
                 wa, wb = wt[t, 0], wt[t, 1]
-                for k in range(_count(n2, t)):
+                for k in range(np.uint64(_count(n2, t))):
                     br[k] = g * (wa[k] * ep[k + o0] + wb[k] * ep[k + o1])
 
 

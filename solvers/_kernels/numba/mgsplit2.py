@@ -24,9 +24,12 @@ stays in cache: it moves the bytes of the natural post-smoothing it replaced (se
 in place with a stride-2 loop LLVM left scalar) and MG-CG to 1e-8 took 0.96x the time at 1024^2 and 1448^2, 1.01x
 at 512^2 (interleaved A/B, Xeon, 2 threads). Full float64 colour arrays instead of the ring were slower (two
 more 8 MB streams at 1024^2: a stream written costs about half a fine matvec here). The coarse rows interpolated
-along the row are written per parity (:func:`.mgsplit.interp_last_pairs`, as in 3-D, float64 weights here),
-so the ring's first stage reads them contiguously instead of de-interleaving them (session 47: the 1024^2 post-smoothing 4.27 -> 3.77 fine matvecs
-hot, MG-CG to 1e-8 0.99x in alternating processes -- the solve is bound by memory traffic, which this leaves).
+along the row per parity (as in 3-D, float64 weights here) are formed by each range as its first stage needs
+them, in a ring of three (:func:`_coarse_row`): session 47 wrote them into a grid-sized buffer first (4 MB at
+1024^2) and read it back; session 48 dropped that buffer, and with unsigned indices (the signed ones carried a
+wraparound test that kept the loop scalar) the 1024^2 post-smoothing went from 4.1 to 3.75 fine matvecs hot,
+MG-CG to 1e-8 0.979x at 1024^2 and 0.988x at 128^3 (the 3-D buffer kernel, :func:`.mgsplit.interp_last_pairs`,
+got the unsigned indices), alternating processes, 3 rounds.
 
 Why only the pre-smoothing is float32 (sessions 35 and 43, commits ``ddd083b``, ``b1ee21d``, ``5f09c36``, all
 reverted): float32 on both sides costs a CG iteration at 512^2-2048^2 (the rounding noise of the post-smoothed
@@ -48,7 +51,7 @@ import numba as nb
 import numpy as np
 
 from ... import _workspace as _work
-from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables, interp_last_gather, interp_last_pairs
+from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
 from .multigrid import _combine
 from .rbwave import _bounds, _pdot
 from ._split_rows2 import around, count, half_row, res_row, restrict_gather, restrict_row, split_row
@@ -154,12 +157,37 @@ def combine2(RL, out, ri0, rw0, g):
             out[I, k] *= g
 
 
+@nb.njit(cache=True)
+def _coarse_row(e, a, CB, q, ep, n1, off, wt, pi1, pw1):
+    """Ring slot ``q`` of ``CB`` = the coarse row ``e[a]`` interpolated along the row at the fine points
+    ``2 k + t`` (``CB[q, t, k]``; float64, the weights of :func:`.mgsplit.interp_last_pairs` when ``off`` has
+    rows: contiguous loads from ``ep``, the row zero-padded; else through the index table ``pi1, pw1``)."""
+    nc1 = e.shape[1]
+    er = e[a]
+    one = np.uint64(1)
+    if off.shape[0] == 2:              # unsigned indices: no wraparound test, so the loops vectorise (3x)
+        for k in range(np.uint64(nc1)):
+            ep[k + one] = er[k]
+        for t in range(2):
+            br = CB[q, t]
+            o0, o1 = np.uint64(off[t, 0] + 1), np.uint64(off[t, 1] + 1)
+            wa, wb = wt[t, 0], wt[t, 1]
+            for k in range(np.uint64(count(n1, t))):
+                br[k] = wa[k] * ep[k + o0] + wb[k] * ep[k + o1]
+        return
+    for t in range(2):
+        br = CB[q, t]
+        for k in range(count(n1, t)):
+            c = 2 * k + t
+            br[k] = pw1[c, 0] * er[pi1[c, 0]] + pw1[c, 1] * er[pi1[c, 1]]
+
+
 @nb.njit(cache=True, fastmath={"contract"})
-def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, buf, a0, a1, x0, x1, first):
+def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, CB, q0, q1, x0, x1, first):
     """Stage 0 of :func:`post_split2` on row ``i`` into ring row ``j``: the float64 colour row
     ``Z = cu X + P e`` of the colour NOT relaxed first from ``pre``'s float32 one (``P e``: ``x0 b[a0] + x1 b[a1]``,
-    ``buf[a, 0, t]`` the coarse row ``a`` interpolated along the row at the fine points ``2 k + t``,
-    :func:`.mgsplit.interp_last_pairs`; the first half
+    ``CB[q, t]`` the coarse row ``a`` interpolated along the row at the fine points ``2 k + t``, :func:`_coarse_row`,
+    in slot ``q0`` / ``q1`` of the range's ring; the first half
     sweep writes the other colour from this one and ``G`` alone, so its ``Z`` would be overwritten unread) and
     ``G = f / d``; one contiguous loop per output row (one loop for all four had too many arrays for LLVM's alias
     checks: scalar, 1.4x slower)."""
@@ -179,10 +207,25 @@ def _start64(X0, X1, Z0, Z1, G0, G1, f, i, j, cu, dinv, buf, a0, a1, x0, x1, fir
         ZB[j, h] = 0.0                              # past the row for B's colour (the ring row may have held the
     if (i & 1) != first:                            # other parity); A's colour is i & 1
         for k in range(ha):
-            ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * buf[a0, 0, 0, k] + x1 * buf[a1, 0, 0, k])
+            ZA[j, k] = cu * np.float64(A[i, k]) + (x0 * CB[q0, 0, k] + x1 * CB[q1, 0, k])
     else:
         for k in range(h):
-            ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * buf[a0, 0, 1, k] + x1 * buf[a1, 0, 1, k])
+            ZB[j, k] = cu * np.float64(B[i, k]) + (x0 * CB[q0, 1, k] + x1 * CB[q1, 1, k])
+
+
+#: coarse rows interpolated along the row that a range of :func:`post_split2` keeps (a ring: the fine row ``p``
+#: reads the coarse rows ``pi0[p, 0], pi0[p, 1]``, at most ``RING_COARSE - 1`` apart, in order)
+RING_COARSE = 3
+
+
+@nb.njit(cache=True, inline="always")
+def _ensure(e, a, CB, tag, ep, n1, off, wt, pi1, pw1):
+    """The ring slot holding coarse row ``a``, interpolated on first use."""
+    q = a % RING_COARSE
+    if tag[q] != a:
+        _coarse_row(e, a, CB, q, ep, n1, off, wt, pi1, pw1)
+        tag[q] = a
+    return q
 
 
 @nb.njit(cache=True)
@@ -200,10 +243,11 @@ def _merge_row(Z0, Z1, u, i, j):
 
 
 @nb.njit(cache=True)
-def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0, want_dot):
+def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, e, pi0, pw0, off, wt, pi1, pw1, want_dot):
     """Rows ``[s, en)`` of :func:`post_split2`: the wavefront over ``[s - cnt, en + cnt)`` (clipped to the grid),
     stage ``st`` on the rows that the final rows depend on (``cnt - st`` beyond each end), in a ring of
-    ``cnt + 2`` float64 colour rows. Returns the rows' ``f . u`` when ``want_dot``."""
+    ``cnt + 2`` float64 colour rows, the coarse rows of ``e`` interpolated along the row as stage 0 first needs
+    them (a ring of :data:`RING_COARSE`). Returns the rows' ``f . u`` when ``want_dot``."""
     n0, n1 = u.shape
     R = cnt + 2                                     # row p lives from step p to step p + cnt + 1
     m = (n1 + 1) // 2 + 1
@@ -211,6 +255,9 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0,
     Z1 = np.zeros((R, m))
     G0 = np.empty((R, m))
     G1 = np.empty((R, m))
+    CB = np.zeros((RING_COARSE, 2, m))
+    tag = np.full(RING_COARSE, -1, dtype=np.int64)
+    ep = np.zeros(e.shape[1] + m + 3)               # a coarse row zero-padded (one entry before it)
     dot = 0.0
     for i in range(max(0, s - cnt), min(n0, en + cnt) + cnt):
         for st in range(cnt + 1):
@@ -219,8 +266,9 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0,
                 continue
             j = p % R
             if st == 0:
-                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, buf, pi0[p, 0], pi0[p, 1], pw0[p, 0], pw0[p, 1],
-                         first)
+                q0 = _ensure(e, pi0[p, 0], CB, tag, ep, n1, off, wt, pi1, pw1)
+                q1 = _ensure(e, pi0[p, 1], CB, tag, ep, n1, off, wt, pi1, pw1)
+                _start64(X0, X1, Z0, Z1, G0, G1, f, p, j, cu, dinv, CB, q0, q1, pw0[p, 0], pw0[p, 1], first)
                 continue
             c = (first + st - 1) & 1
             X, Y, G = (Z0, Z1, G0) if c == 0 else (Z1, Z0, G1)
@@ -238,19 +286,21 @@ def _post_rows(u, f, X0, X1, cu, w0, w1, dinv, first, cnt, s, en, buf, pi0, pw0,
 
 
 @nb.njit(parallel=True, cache=True)
-def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, pi0, pw0, buf, nchunks, want_dot):
-    """The post-smoothing of a split level: ``u = cu X + P e`` from ``pre``'s colour arrays (``buf``: the coarse
-    rows of ``e`` interpolated along the row per parity, :func:`.mgsplit.interp_last_pairs`), then ``cnt`` half
-    sweeps (colours from ``first``), in float64 colour rows (contiguous, vectorised), each range of rows in one
-    wavefront whose working rows stay in a small ring (:func:`_post_rows`): the inputs ``X``, ``buf`` and ``f``
-    are read-only, so a range recomputes the ``cnt`` rows beyond each end it depends on instead of waiting for
-    its neighbours. Returns ``f . u`` when ``want_dot``, else 0."""
+def post_split2(u, f, X0, X1, cu, w0, w1, d, first, cnt, e, pi0, pw0, off, wt, pi1, pw1, nchunks, want_dot):
+    """The post-smoothing of a split level: ``u = cu X + P e`` from ``pre``'s colour arrays (the coarse rows of
+    ``e`` interpolated along the row per parity as they are needed: :func:`_coarse_row`, with the pair tables
+    ``off, wt`` of :func:`.mgsplit._last_axis_tables` when ``off`` has two rows, else the index tables
+    ``pi1, pw1``), then ``cnt`` half sweeps (colours from ``first``), in float64 colour rows (contiguous,
+    vectorised), each range of rows in one wavefront whose working rows stay in a small ring
+    (:func:`_post_rows`): the inputs ``X``, ``e`` and ``f`` are read-only, so a range recomputes the ``cnt`` rows
+    (and interpolates the coarse rows) beyond each end it depends on instead of waiting for its neighbours.
+    Returns ``f . u`` when ``want_dot``, else 0."""
     n0 = u.shape[0]
     dinv = 1.0 / d
     parts = np.zeros(nchunks)
     for t in nb.prange(nchunks):
         parts[t] = _post_rows(u, f, X0, X1, cu, w0 * dinv, w1 * dinv, dinv, first, cnt, t * n0 // nchunks,
-                              (t + 1) * n0 // nchunks, buf, pi0, pw0, want_dot)
+                              (t + 1) * n0 // nchunks, e, pi0, pw0, off, wt, pi1, pw1, want_dot)
     return parts.sum()
 
 
@@ -273,7 +323,10 @@ def eligible(op, P, R) -> bool:
     if len(op.grid_shape) != 2 or min(op.grid_shape) < 2:
         return False
     w, d = np.asarray(op._w, dtype=float), float(op._d)
-    return bool(np.all(np.isfinite(w)) and np.isfinite(d) and d > 0.0 and np.all(np.abs(w) <= d))
+    if not (np.all(np.isfinite(w)) and np.isfinite(d) and d > 0.0 and np.all(np.abs(w) <= d)):
+        return False
+    pi0 = np.asarray(P[0])           # the post-smoothing's ring of coarse rows (RING_COARSE) holds both taps
+    return bool(pi0.ndim == 2 and pi0.shape[1] == 2 and np.all(np.abs(pi0[:, 1] - pi0[:, 0]) < RING_COARSE))
 
 
 class SplitLevel2(SplitLevel):
@@ -300,7 +353,7 @@ class SplitLevel2(SplitLevel):
         self.pairs = _last_axis_tables(self.P, self.R, n1, self.coarse3[1], np.float64)[2]
         self.RL = E(np, (n0, self.coarse3[1]), f32)
         self.s, self.fallback = 1.0, False
-        self.op, self._pbuf, self._sbuf = op, None, None
+        self.op, self._pbuf = op, None
 
     def _nchunks(self, cnt):
         # ranges of at least 2 (cnt + 1) + 2 blocks (rbwave.nchunks_for)
@@ -342,16 +395,12 @@ class SplitLevel2(SplitLevel):
         if self.fallback:
             return self._natural().prolong_sweeps(e.reshape(self.coarse3), u.reshape(self.shape3), self.P,
                                                   self._pbuf, self.op, f.reshape(self.shape3), first, count, dot)
-        if self._sbuf is None:        # the coarse rows interpolated along the row, per parity of the fine point
-            self._sbuf = _work.empty(np, (self.coarse3[0], 1, 2, self.X[0].shape[1]))
-        e3 = e.reshape(self.coarse3[0], 1, self.coarse3[1])
         if self.pairs is not None:
-            interp_last_pairs(e3, 1.0, self.n1, *self.pairs, self._sbuf)
+            off, wt = self.pairs[0], self.pairs[1]
         else:
-            interp_last_gather(e3, 1.0, self.n1, self.P[2], self.P[3], self._sbuf)
+            off, wt = np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2, 1))
         w0, w1 = self.op._w
-        nch = self._post_nchunks(count)
         v = post_split2(u.reshape(self.shape3), f.reshape(self.shape3), self.X[0], self.X[1], 1.0 / (self.s * self.d),
-                        float(w0), float(w1), float(self.op._d), int(first), int(count), self.P[0], self.P[1],
-                        self._sbuf, nch, bool(dot))
+                        float(w0), float(w1), float(self.op._d), int(first), int(count), e.reshape(self.coarse3),
+                        self.P[0], self.P[1], off, wt, self.P[2], self.P[3], self._post_nchunks(count), bool(dot))
         return float(v) if dot else None
