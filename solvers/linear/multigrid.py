@@ -120,6 +120,7 @@ from ..operators.base import LinearOperator, aslinearoperator as _aslinop
 from ..operators.stencil import StencilOperator
 from ..results import SolveResult
 from . import multigrid_iterate as _iterate
+from . import multigrid_memo as _memo
 from .multigrid_setup import NU_MAX, check_args as _check_args  # noqa: F401  (NU_MAX: part of this module's API)
 from . import multigrid_setup as _setup
 
@@ -248,14 +249,11 @@ class MultigridPreconditioner(LinearOperator):
                 host = _setup.galerkin(host, Pm)
                 lev.P, lev.R = K.csr_transfer(Pm), K.csr_transfer(Pm.T.tocsr())
                 op = _setup.CSRLevel(host, cshape, be)
-            else:
-                w = [1.0 / ha ** 2 for ha in op.h]           # constant k: coupling k / h_a^2 per axis
-                axes = _setup.strong_axes(w, n, 3)
-                nc = tuple((m - 1) // 2 if c else m for m, c in zip(n, axes))
-                if nc == n:
+            else:                                      # (memoised for a constant k: multigrid_memo)
+                step = _memo.geometric_step(op, be, _setup)
+                if step is None:
                     break
-                lev.P, lev.R, hc, avg = _setup.geometric_transfer(op, nc, be)
-                op = _setup.coarse_operator(op, nc, hc, avg)
+                lev.P, lev.R, op = step
         if not galerkin and self.positive_definite and not all(lv.A.positive_definite for lv in self.levels[1:]):
             if coarsening == "auto":   # an indefinite rediscretised level (module notes): Galerkin instead
                 self.__init__(A, nu, max_coarse, max_levels, "galerkin", cycle, fmg_start)
@@ -292,7 +290,7 @@ class MultigridPreconditioner(LinearOperator):
             raise ValueError(f"{who[0]} stops the coarsening at {self.levels[-1].shape} = {nlast} points, too many "
                              f"for the exact coarsest solve (a dense {nlast}^2 inverse, {8 * nlast ** 2 / 2 ** 30:.1f} "
                              f"GiB; the limit is {_DENSE_MAX} points): {who[1]}")
-        self._cinv = be.asarray(_iterate.coarsest_inverse(self.levels[-1].A, _setup.spd_inverse))   # (memoised)
+        self._cinv = be.asarray(_memo.coarsest_inverse(self.levels[-1].A, _setup.spd_inverse))   # (memoised)
         self._tail = False                         # the kernel set's compiled tail of the cycle, planned on first use
         # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
         # interleaved their cycles and both got wrong vectors)

@@ -16,30 +16,7 @@ import numpy as np
 
 from .. import _config
 from .. import _workspace as _work
-from ..operators.stencil import StencilOperator
 from ..results import SolveResult, Status, Timer
-
-
-#: symmetrised coarsest inverses of the library's constant-coefficient stencil levels, by (grid, coefficients)
-_CINV: dict = {}
-
-
-def coarsest_inverse(A, spd_inverse):
-    """The symmetrised dense inverse of the coarsest matrix ``A`` (``spd_inverse`` from
-    :mod:`.multigrid_setup`). For a constant-coefficient :class:`~solvers.operators.StencilOperator` (the
-    matrix is fixed by its grid and coefficients; not a subclass, which may assemble another) it is memoised, a
-    copy handed out: ``multigrid(A)`` on 1024^2 took 1.02 ms with the assembly and inversion of its 7^2 coarsest
-    grid, 0.75 ms with the memo (session 44, hot). At most 64 kept."""
-    key = (tuple(A.grid_shape), A._w, A._d) if type(A) is StencilOperator and A.const is True else None
-    Ci = _CINV.get(key) if key is not None else None
-    if Ci is None:
-        Ci = spd_inverse(A.to_csr().toarray())
-        Ci = 0.5 * (Ci + Ci.T)
-        if key is not None:
-            if len(_CINV) >= 64:
-                _CINV.clear()
-            _CINV[key] = Ci
-    return Ci.copy()
 
 
 #: the stationary iteration stops as ``"diverged"`` once the residual exceeds this multiple of its smallest value

@@ -213,7 +213,7 @@ def test_memoised_coarsest_inverse_is_the_dense_inverse_and_a_private_copy():
     """The coarsest inverse of a constant-coefficient stencil hierarchy is memoised by grid and coefficients: it
     is NumPy's inverse of the assembled coarsest matrix, each preconditioner gets its own copy, and a different
     coefficient or shift gets its own entry."""
-    from solvers.linear import multigrid_iterate as MI
+    from solvers.linear import multigrid_memo as MI
 
     MI._CINV.clear()
     A = _operator((1024, 1024), None, "numba")
