@@ -37,9 +37,9 @@ def test_coarse_inverse_runs_lapack_on_one_thread(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(scipy.linalg.lapack, "dpotrf", spy)
-    from solvers.linear import multigrid_iterate
+    from solvers.linear import multigrid_memo
 
-    multigrid_iterate._CINV.clear()             # memoised by grid and coefficients: an earlier test may have built it
+    multigrid_memo.clear()                      # memoised by grid and coefficients: an earlier test may have built it
     A = pde.Poisson((40, 40, 40)).operator("numba")
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
