@@ -15,6 +15,8 @@ matrix); at most :data:`MAX_ENTRIES` of each kind are kept.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..operators.stencil import StencilOperator
 
 #: entries kept per memo (cleared whole when full: a sweep over many grids rebuilds, as before)
@@ -32,8 +34,8 @@ def geometric_step(op, be, setup):
     """``(P, R, coarse)`` coarsening the stencil operator ``op`` geometrically (the axes that
     ``setup.strong_axes`` picks halve, ``n -> (n - 1) // 2``), or None when no axis coarsens; ``setup`` is
     :mod:`.multigrid_setup`. Memoised for plain constant-coefficient operators on the host backends."""
-    key = ((be.name, tuple(op.grid_shape), tuple(op.h), op.k, op.shift)
-           if _plain_const(op) and be.name in ("numpy", "numba") else None)
+    key = ((be.name, tuple(op.grid_shape), tuple(op.h), op.k, op.shift)   # host arrays only (a device's are
+           if _plain_const(op) and be.xp is np else None)                  # tied to the device in use)
     hit = _STEPS.get(key) if key is not None else None
     if hit is not None:
         return hit[0]
