@@ -146,6 +146,7 @@ def fmg_guess(M, b, out):
     xp = M.backend.xp
     L = M.levels
     K = M.backend.kernels("multigrid")
+    KV = M.backend.kernels("krylov")
     b = b.reshape(-1)
     if len(L) == 1:
         M._coarsest(b, out)
@@ -173,7 +174,7 @@ def fmg_guess(M, b, out):
                 M._cycle(l, r, e, K)
         else:
             M._cycle(l, r, e, K)
-        u += e
+        KV.axpy(1.0, e.reshape(-1), u.reshape(-1))                    # u += e (the kernel set's threads)
     _fmg_interpolate(K, M, T, 0, F[1][1], out.reshape(L[0].shape))   # writes out whole
     return out
 
