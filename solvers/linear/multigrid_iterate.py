@@ -17,7 +17,11 @@ import numpy as np
 from .. import _config
 from .. import _workspace as _work
 from ..results import SolveResult, Status, Timer
+from . import multigrid_memo as _memo
 
+
+#: moved to :mod:`.multigrid_memo` (session 48); the name kept for earlier callers
+coarsest_inverse = _memo.coarsest_inverse
 
 #: the stationary iteration stops as ``"diverged"`` once the residual exceeds this multiple of its smallest value
 DIVERGED = 1e6
