@@ -28,6 +28,7 @@ have their own pools: :func:`empty` passes the request on to ``xp``).
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -47,9 +48,21 @@ _pool: dict[int, list] = {}      # nbytes -> the owner buffers (uint8) of that s
 _held = [0]                      # bytes owned by the pool
 
 
+_LIMIT_SEEN = [None, 0]            # the last setting parsed and its bound (read on every request; parsed on change)
+
+
 def _limit() -> int:
     """The bound in bytes from ``NEWTONKIT_WORKSPACE_MB`` (unset or empty: 256; a finite number >= 0)."""
-    raw = os.environ.get("NEWTONKIT_WORKSPACE_MB", "").strip() or "256"
+    raw0 = os.environ.get("NEWTONKIT_WORKSPACE_MB", "")
+    if raw0 == _LIMIT_SEEN[0]:
+        return _LIMIT_SEEN[1]
+    out = _parse_limit(raw0)
+    _LIMIT_SEEN[:] = [raw0, out]
+    return out
+
+
+def _parse_limit(raw0) -> int:
+    raw = raw0.strip() or "256"
     try:
         mb = float(raw)
     except ValueError:
@@ -93,7 +106,8 @@ def empty(xp, shape, dtype=np.float64, zero: bool = False):
     if xp is not np:
         return xp.zeros(shape, dtype=dtype) if zero else xp.empty(shape, dtype=dtype)
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    shape = (int(shape),) if not isinstance(shape, (tuple, list)) and np.ndim(shape) == 0 else tuple(
+        int(s) for s in shape)
     out, fresh = _pooled(shape, dtype) if ENABLED else (None, True)
     if out is None:
         out = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
@@ -107,7 +121,7 @@ def empty(xp, shape, dtype=np.float64, zero: bool = False):
 def _pooled(shape, dtype):
     """``(view, fresh)``: a view of a free pool buffer of the array's byte size, or of a new one (``fresh``,
     zeroed lazily by the OS: ``numpy.zeros``) while the pool is under its bound; ``(None, True)`` otherwise."""
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize          # (Python ints: no overflow)
     if nbytes < MIN_BYTES:
         return None, True
     limit = _limit()                     # checked on every request, so a bad setting never passes silently

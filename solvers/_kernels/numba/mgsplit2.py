@@ -322,11 +322,25 @@ def eligible(op, P, R) -> bool:
         return False
     if len(op.grid_shape) != 2 or min(op.grid_shape) < 2:
         return False
-    w, d = np.asarray(op._w, dtype=float), float(op._d)
-    if not (np.all(np.isfinite(w)) and np.isfinite(d) and d > 0.0 and np.all(np.abs(w) <= d)):
+    d = float(op._d)
+    if not (math.isfinite(d) and d > 0.0 and all(math.isfinite(w) and abs(w) <= d for w in map(float, op._w))):
         return False
-    pi0 = np.asarray(P[0])           # the post-smoothing's ring of coarse rows (RING_COARSE) holds both taps
-    return bool(pi0.ndim == 2 and pi0.shape[1] == 2 and np.all(np.abs(pi0[:, 1] - pi0[:, 0]) < RING_COARSE))
+    return _taps_close(P[0])          # the post-smoothing's ring of coarse rows (RING_COARSE) holds both taps
+
+
+_TAPS: dict = {}                      # id(table) -> (table, whether its two taps are < RING_COARSE apart)
+
+
+def _taps_close(pi0) -> bool:
+    hit = _TAPS.get(id(pi0))
+    if hit is not None and hit[0] is pi0:  # (a memoised hierarchy's shared table: the entry keeps it alive)
+        return hit[1]
+    a = np.asarray(pi0)
+    ok = bool(a.ndim == 2 and a.shape[1] == 2 and np.all(np.abs(a[:, 1] - a[:, 0]) < RING_COARSE))
+    if len(_TAPS) >= 256:
+        _TAPS.clear()
+    _TAPS[id(pi0)] = (pi0, ok)
+    return ok
 
 
 class SplitLevel2(SplitLevel):
