@@ -87,31 +87,68 @@ def _tail3(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
 
 
 #: most levels in a compiled tail (a deeper tail keeps the Python recursion); the tuples handed to
-#: :func:`_lists` are padded to this length, so one compiled version serves every depth (a version per
-#: depth cost 1.3 s of compilation at the first hierarchy of each new depth, with a cold cache)
+#: :func:`_buffer_lists` and :func:`_table_lists` are padded to this length, so one compiled version serves
+#: every depth (a version per depth cost 1.3 s of compilation at the first hierarchy of each new depth, with a
+#: cold cache)
 MAX_TAIL = 12
 
 
 @nb.njit(cache=True)
-def _lists(count, us, fs, pbs, ws, nus, rs, ps):
-    """Typed lists of the first ``count`` entries of fixed-length tuples (one compiled call: appending
-    from Python cost 0.34 ms per plan)."""
+def _buffer_lists(count, us, fs, pbs):
+    """Typed lists of the first ``count`` entries of the fixed-length tuples of level buffers (one compiled
+    call: appending from Python cost 0.34 ms per plan)."""
     U = List()                     # one per line: a tuple of untyped lists cannot be typed
     F = List()
     PB = List()
+    for i in range(count):
+        U.append(us[i])
+        F.append(fs[i])
+        PB.append(pbs[i])
+    return U, F, PB
+
+
+@nb.njit(cache=True)
+def _table_lists(count, ws, nus, rs, ps):
+    """The same for the levels' coefficients, smoothing counts and transfer tables."""
     W = List()
     NU = List()
     R = List()
     P = List()
     for i in range(count):
-        U.append(us[i])
-        F.append(fs[i])
-        PB.append(pbs[i])
         W.append(ws[i])
         NU.append(nus[i])
         R.append(rs[i])
         P.append(ps[i])
-    return U, F, PB, W, NU, R, P
+    return W, NU, R, P
+
+
+#: typed lists of the read-only level data (coefficients, counts, tables), by the identity of the levels'
+#: tables (a memoised geometric hierarchy, :mod:`solvers.linear.multigrid_memo`, shares them): unboxing some
+#: 200 padded tables into typed lists was most of a plan's 0.12 ms, per solve (session 48)
+_TABLE_LISTS: dict = {}
+
+
+def _tables_for(inner, nus, pad, nd):
+    tabs = tuple(t for lev in inner for t in (*lev.R, *lev.P))
+    key = (tuple(map(id, tabs)), tuple(nus), tuple((*map(float, lev.A._w), float(lev.A._d)) for lev in inner))
+    hit = _TABLE_LISTS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], tabs)):
+        return hit[1]
+    zi, zf = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1))
+    ztab = (tuple([zi] * nd), tuple([zf] * nd))
+    out = _table_lists(
+        len(inner),
+        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner)
+        + (np.zeros(nd + 1),) * pad,
+        np.array(list(nus) + [0] * pad, dtype=np.int64),
+        tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
+              for lev in inner) + (ztab,) * pad,
+        tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
+              for lev in inner) + (ztab,) * pad)
+    if len(_TABLE_LISTS) >= 64:
+        _TABLE_LISTS.clear()
+    _TABLE_LISTS[key] = (tabs, out)
+    return out
 
 
 def _eligible(lev, last):
@@ -141,21 +178,13 @@ def plan(levels, nus, cinv):
     inner = levels[l0:nl - 1]
     if len(inner) > MAX_TAIL:
         return None
-    pad = MAX_TAIL - len(inner)            # fixed-length tuples: ONE compiled _lists for every depth
+    pad = MAX_TAIL - len(inner)            # fixed-length tuples: ONE compiled version for every depth
     z = np.zeros((1,) * nd)
-    zi, zf = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1))
-    ztab = (tuple([zi] * nd), tuple([zf] * nd))
-    U, F, PB, W, NU, R, P = _lists(
+    U, F, PB = _buffer_lists(
         len(inner),
         tuple(lev.u for lev in levels[l0 + 1:]) + (z,) * pad, tuple(lev.f for lev in levels[l0 + 1:]) + (z,) * pad,
-        tuple(lev.pbuf for lev in inner) + (z,) * pad,
-        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner)
-        + (np.zeros(nd + 1),) * pad,
-        np.array(list(nus[l0:nl - 1]) + [0] * pad, dtype=np.int64),
-        tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
-              for lev in inner) + (ztab,) * pad,
-        tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
-              for lev in inner) + (ztab,) * pad)
+        tuple(lev.pbuf for lev in inner) + (z,) * pad)
+    W, NU, R, P = _tables_for(inner, nus[l0:nl - 1], pad, nd)
     cinv = _c(cinv, np.float64)
     g = np.zeros((1,) * nd)
     it, wt = np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2))
