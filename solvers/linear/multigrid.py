@@ -295,7 +295,8 @@ class MultigridPreconditioner(LinearOperator):
         # the level buffers are shared state: one cycle at a time (two threads applying the same preconditioner
         # interleaved their cycles and both got wrong vectors)
         _config.fork_safe(self, "_lock")
-        self.stats = {"vcycles": 0, **_setup.work_per_cycle(self.levels, self.nus)}
+        self.stats = {"vcycles": 0, **_setup.work_per_cycle(self.levels, self.nus, getattr(K, "WHOLE_GRID_2D_BELOW",
+                                                                                             0))}
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -462,7 +462,7 @@ class CSRLevel(LinearOperator):
         return f"<CSRLevel grid={self.grid_shape} nnz={self.host.nnz}, backend={self.backend.name}>"
 
 
-def work_per_cycle(levels, nus):
+def work_per_cycle(levels, nus, whole_grid_below=0):
     """The work of one cycle counted in fine-grid units (each level weighted by its points over the
     fine grid's): ``fine_evals_per_cycle``, stencil evaluations (a half sweep counts as one, as it did
     when the kernels evaluated the stencil on every point and kept one colour; they now update only
@@ -471,7 +471,8 @@ def work_per_cycle(levels, nus):
     ``fine_passes_per_cycle``, passes over a level grid in the fused (Numba) kernels: pre-smoothing,
     residual + restriction, prolongation + post-smoothing (two per stencil level with constant coefficients
     and tensor transfers, where the residual + restriction is part of the pre-smoothing pass, else three;
-    CSR levels do one pass per sweep and transfer)."""
+    CSR levels do one pass per sweep and transfer; 2-D ones of fewer than ``whole_grid_below`` points, the
+    kernel set's ``WHOLE_GRID_2D_BELOW``, one per half sweep and two for the transfers)."""
     n0 = float(np.prod(levels[0].shape))
     evals = passes = 0.0
     visits = 1.0
@@ -484,7 +485,8 @@ def work_per_cycle(levels, nus):
         else:
             evals += w * (2 * (2 * nu + 1) + 1)
             fused = getattr(lev.A, "const", False) and isinstance(lev.R, tuple)
-            passes += w * (2 if fused else 3)
+            whole = fused and len(lev.shape) == 2 and float(np.prod(lev.shape)) < whole_grid_below
+            passes += w * (2 * (2 * nu + 1) + 2 if whole else 2 if fused else 3)
         nxt = levels[l + 1]
         if nxt.rc is not None:                 # W-cycle: a residual and a second visit of the next level
             wn = visits * float(np.prod(nxt.shape)) / n0

@@ -233,3 +233,26 @@ def test_matvec_dot_returns_r_dot_mr(shape, cpu_backend, rng):
             a = u.copy()
             v = rbwave.run(A, a, f, 1, 3, False, nchunks=nchunks, dot=True)
             assert v == pytest.approx(float(np.vdot(f, a)), rel=1e-12)
+
+
+def test_work_counts_the_numba_2d_tail_levels_as_whole_grid_sweeps():
+    """On the numba set the 2-D levels below ``WHOLE_GRID_2D_BELOW`` points run whole-grid half sweeps in the
+    compiled tail (``mgtail._pre_small2``): ``stats`` counts one pass per half sweep and two for the transfers
+    there, two per level above."""
+    from solvers._kernels.numba import multigrid as NM
+
+    shape = (255, 255)
+    A = StencilOperator(shape, 1.0 / 256, backend="numba")
+    M = multigrid(A)
+    N0 = A.shape[0]
+    passes = 0.0
+    small = 0
+    for l, lev in enumerate(M.levels[:-1]):
+        w = np.prod(lev.shape) / N0
+        if np.prod(lev.shape) < NM.WHOLE_GRID_2D_BELOW:
+            small += 1
+            passes += w * (2 * (2 * M.nus[l] + 1) + 2)
+        else:
+            passes += w * 2
+    assert small >= 1
+    assert M.stats["fine_passes_per_cycle"] == pytest.approx(passes)

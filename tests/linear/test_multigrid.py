@@ -503,13 +503,15 @@ def test_compiled_tail_is_the_recursion_to_the_bit(rng, shape, h):
 
 
 def test_compiled_tail_runs_the_fused_pre_pass_as_the_recursion_does():
-    """The tail's 2-D and 3-D cycles call the fused pre-smoothing + residual + restriction pass, as the Python
-    recursion does for constant-coefficient levels, so ``stats``' two passes per level hold for the tail's levels
-    too (outside review helper-121: the 2-D tail still ran the two-pass route after the recursion was fused)."""
+    """The tail's 3-D cycle calls the fused pre-smoothing + residual + restriction pass, as the Python recursion
+    does for constant-coefficient levels (outside review helper-121: the 2-D tail still ran the two-pass route
+    after the recursion was fused). The 2-D tail (grids of at most SERIAL_BELOW points, in the L1 cache) runs
+    whole-grid half sweeps instead (session 48: the wavefront's book-keeping cost as much as the arithmetic
+    there), with the recursion's values to the bit (the test above); ``stats`` counts those levels' passes as
+    sweeps (``multigrid_setup.work_per_cycle``)."""
     from solvers._kernels.numba import mgtail
 
-    assert "pre_rr2_s" in mgtail._tail2.py_func.__code__.co_names
-    assert "residual_restrict2c_s" not in mgtail._tail2.py_func.__code__.co_names
+    assert "_pre_small2" in mgtail._tail2.py_func.__code__.co_names
     assert "pre_rr_s" in mgtail._tail3.py_func.__code__.co_names
 
 

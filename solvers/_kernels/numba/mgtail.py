@@ -25,8 +25,10 @@ import numpy as np
 from numba.typed import List
 
 from .krylov import dot_s, rows_sub_s
-from .mgfused import pre_rr2_s, pre_rr_s
-from .rbwave import SERIAL_BELOW, wave2_s, wave3_s
+from .mgfused import pre_rr_s
+from .multigrid import residual_restrict2c_s
+from .rbwave import SERIAL_BELOW, _interp_row, _pair_shift, _pair_weights, _pdot, _prolong_row2, wave3_s
+from ._stencil_rows import _row2c
 
 
 @nb.njit(cache=True)
@@ -36,6 +38,41 @@ def _coarsest(u, f, cinv, dot):
     uf[:] = 0.0                    # u = C^-1 f by the Krylov row kernel (C^-1 symmetric), as the Python cycle
     rows_sub_s(cinv, ff.size, -ff, uf)   # does: the same order of sums, and no BLAS call (OpenBLAS threads the
     return dot_s(ff, uf) if dot else 0.0  # product from a few hundred points; its workers then spin on our cores)
+
+
+@nb.njit(cache=True)
+def _pre_small2(u, f, out, w0, w1, d, count, ri0, rw0, ri1, rw1):
+    """``count`` half sweeps of the whole (small) grid from ``u = 0``, colours from 0, then ``out = R (f - A u)``:
+    the values of :func:`.mgfused.pre_rr2_s` (the same row kernels; within a half sweep a point reads only the
+    other colour, so the wavefront's order and this one's agree bit for bit), without its wavefront book-keeping,
+    which on a 31^2 grid cost as much as the arithmetic."""
+    tmp = np.empty(u.shape[1])
+    for s in range(count):
+        for i in range(u.shape[0]):
+            _row2c(u, f, i, w0, w1, d, s & 1, s == 0, tmp)
+    residual_restrict2c_s(u, f, out, w0, w1, d, ri0, rw0, ri1, rw1, 1)
+
+
+@nb.njit(cache=True)
+def _post_small2(u, f, e, w0, w1, d, count, pi0, pw0, pi1, pw1, buf, want_dot):
+    """``u += P e`` then ``count`` half sweeps of the whole grid, colours from 0; returns ``f . u`` when
+    ``want_dot`` (row by row, in order): the values of :func:`.rbwave.wave2_s` with ``pro`` (as
+    :func:`_pre_small2`)."""
+    sh = _pair_shift(pi1, pw1, e.shape[1])
+    W = _pair_weights(pw1, sh, e.shape[1])
+    for I in range(e.shape[0]):
+        _interp_row(e[I], buf[I], pi1, pw1, sh, W)
+    for i in range(u.shape[0]):
+        _prolong_row2(u, buf, i, pi0, pw0)
+    tmp = np.empty(u.shape[1])
+    for s in range(count):
+        for i in range(u.shape[0]):
+            _row2c(u, f, i, w0, w1, d, s & 1, False, tmp)
+    v = 0.0
+    if want_dot:
+        for i in range(u.shape[0]):
+            v += _pdot(u, f, i)
+    return v
 
 
 @nb.njit(cache=True)
@@ -50,7 +87,7 @@ def _tail2(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
         f = f0 if l == 0 else F[l - 1]
         w = W[l]
         ri, rw = R[l]
-        pre_rr2_s(u, f, F[l], w[0], w[1], w[2], 0, 2 * NU[l] + 1, ri[0], rw[0], ri[1], rw[1], 1)
+        _pre_small2(u, f, F[l], w[0], w[1], w[2], 2 * NU[l] + 1, ri[0], rw[0], ri[1], rw[1])
     _coarsest(U[L - 2], F[L - 2], cinv, False)
     v = 0.0
     for l in range(L - 2, -1, -1):
@@ -58,8 +95,8 @@ def _tail2(u0, f0, dot, U, F, PB, W, NU, R, P, cinv, g, it, wt):
         f = f0 if l == 0 else F[l - 1]
         w = W[l]
         pi, pw = P[l]
-        v = wave2_s(u, f, w[0], w[1], w[2], g, g, g, True, 0, 2 * NU[l] + 1, False, True, U[l], pi[0], pw[0],
-                    pi[1], pw[1], PB[l], 1, dot and l == 0)
+        v = _post_small2(u, f, U[l], w[0], w[1], w[2], 2 * NU[l] + 1, pi[0], pw[0], pi[1], pw[1], PB[l],
+                         dot and l == 0)
     return v
 
 

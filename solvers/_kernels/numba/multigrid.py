@@ -339,6 +339,9 @@ from . import rbwave as _rbwave  # noqa: E402
 #: grid points; coarser levels run on one thread (waking the thread pool costs more than the work there)
 #: and call the serial twins of the kernels
 SERIAL_BELOW = _rbwave.SERIAL_BELOW
+#: 2-D constant-coefficient levels this small run in the compiled tail as whole-grid half sweeps
+#: (:func:`.mgtail._pre_small2`), counted so in ``stats`` (``multigrid_setup.work_per_cycle``)
+WHOLE_GRID_2D_BELOW = SERIAL_BELOW
 
 
 def restrict(r, out, R):
