@@ -35,6 +35,7 @@ import numba as nb
 import numpy as np
 
 from ... import _workspace as _work
+from . import _idmemo
 from . import multigrid as _mg
 from .multigrid import _affine, _combine
 from .rbwave import _bounds, _pair_shift
@@ -191,24 +192,15 @@ def eligible(op, P, R) -> bool:
     return bool(np.all(np.isfinite(w)) and np.isfinite(d) and d > 0.0 and np.all(np.abs(w) <= d))
 
 
-_TABLES: dict = {}          # id(tables) -> (the tables, result): see _last_axis_tables
+_TABLES: dict = {}          # the memo of _last_axis_tables (._idmemo)
 
 
 def _last_axis_tables(P, R, n2, nc2, dtype=np.float32):
-    """:func:`_tables_for`, memoised by the identity of the four last-axis tables (a memoised geometric
-    hierarchy, :mod:`solvers.linear.multigrid_memo`, hands every hierarchy of a grid the same read-only
-    tables; the entry keeps them alive, so an id is never reused while it is kept). The result is read-only
-    for the kernels."""
-    tabs = (P[-2], P[-1], R[-2], R[-1])
-    key = (*map(id, tabs), int(n2), int(nc2), np.dtype(dtype).str)
-    hit = _TABLES.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], tabs)):
-        return hit[1]
-    out = _tables_for(P, R, n2, nc2, dtype)
-    if len(_TABLES) >= 256:
-        _TABLES.clear()
-    _TABLES[key] = (tabs, out)
-    return out
+    """:func:`_tables_for`, memoised by the identity of the four last-axis tables (:mod:`._idmemo`; a memoised
+    geometric hierarchy hands every hierarchy of a grid the same read-only tables). The result is read-only for
+    the kernels."""
+    return _idmemo.memo(_TABLES, (P[-2], P[-1], R[-2], R[-1]), (int(n2), int(nc2), np.dtype(dtype).str),
+                        lambda: _tables_for(P, R, n2, nc2, dtype))
 
 
 def _tables_for(P, R, n2, nc2, dtype=np.float32):

@@ -51,6 +51,7 @@ import numba as nb
 import numpy as np
 
 from ... import _workspace as _work
+from . import _idmemo
 from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
 from .multigrid import _combine
 from .rbwave import _bounds, _pdot
@@ -328,19 +329,14 @@ def eligible(op, P, R) -> bool:
     return _taps_close(P[0])          # the post-smoothing's ring of coarse rows (RING_COARSE) holds both taps
 
 
-_TAPS: dict = {}                      # id(table) -> (table, whether its two taps are < RING_COARSE apart)
+_TAPS: dict = {}                      # whether a table's two taps are < RING_COARSE apart, by its identity
 
 
 def _taps_close(pi0) -> bool:
-    hit = _TAPS.get(id(pi0))
-    if hit is not None and hit[0] is pi0:  # (a memoised hierarchy's shared table: the entry keeps it alive)
-        return hit[1]
-    a = np.asarray(pi0)
-    ok = bool(a.ndim == 2 and a.shape[1] == 2 and np.all(np.abs(a[:, 1] - a[:, 0]) < RING_COARSE))
-    if len(_TAPS) >= 256:
-        _TAPS.clear()
-    _TAPS[id(pi0)] = (pi0, ok)
-    return ok
+    def check():
+        a = np.asarray(pi0)
+        return bool(a.ndim == 2 and a.shape[1] == 2 and np.all(np.abs(a[:, 1] - a[:, 0]) < RING_COARSE))
+    return _idmemo.memo(_TAPS, (pi0,), None, check)
 
 
 class SplitLevel2(SplitLevel):

@@ -24,6 +24,7 @@ import numba as nb
 import numpy as np
 from numba.typed import List
 
+from . import _idmemo
 from .krylov import dot_s, rows_sub_s
 from .mgfused import pre_rr_s
 from .multigrid import residual_restrict2c_s
@@ -160,32 +161,26 @@ def _table_lists(count, ws, nus, rs, ps):
 
 
 #: typed lists of the read-only level data (coefficients, counts, tables), by the identity of the levels'
-#: tables (a memoised geometric hierarchy, :mod:`solvers.linear.multigrid_memo`, shares them): unboxing some
-#: 200 padded tables into typed lists was most of a plan's 0.12 ms, per solve (session 48)
+#: tables (:mod:`._idmemo`): unboxing some 200 padded tables into typed lists was most of a plan's 0.12 ms, per
+#: solve (session 48)
 _TABLE_LISTS: dict = {}
 
 
 def _tables_for(inner, nus, pad, nd):
-    tabs = tuple(t for lev in inner for t in (*lev.R, *lev.P))
-    key = (tuple(map(id, tabs)), tuple(nus), tuple((*map(float, lev.A._w), float(lev.A._d)) for lev in inner))
-    hit = _TABLE_LISTS.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], tabs)):
-        return hit[1]
-    zi, zf = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1))
-    ztab = (tuple([zi] * nd), tuple([zf] * nd))
-    out = _table_lists(
-        len(inner),
-        tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner)
-        + (np.zeros(nd + 1),) * pad,
-        np.array(list(nus) + [0] * pad, dtype=np.int64),
-        tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
-              for lev in inner) + (ztab,) * pad,
-        tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
-              for lev in inner) + (ztab,) * pad)
-    if len(_TABLE_LISTS) >= 64:
-        _TABLE_LISTS.clear()
-    _TABLE_LISTS[key] = (tabs, out)
-    return out
+    def build():
+        zi, zf = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1))
+        ztab = (tuple([zi] * nd), tuple([zf] * nd))
+        return _table_lists(
+            len(inner),
+            tuple(np.array([*(float(w) for w in lev.A._w), float(lev.A._d)]) for lev in inner)
+            + (np.zeros(nd + 1),) * pad,
+            np.array(list(nus) + [0] * pad, dtype=np.int64),
+            tuple((tuple(_c(t, np.int64) for t in lev.R[0::2]), tuple(_c(t, np.float64) for t in lev.R[1::2]))
+                  for lev in inner) + (ztab,) * pad,
+            tuple((tuple(_c(t, np.int64) for t in lev.P[0::2]), tuple(_c(t, np.float64) for t in lev.P[1::2]))
+                  for lev in inner) + (ztab,) * pad)
+    extra = (tuple(nus), tuple((*map(float, lev.A._w), float(lev.A._d)) for lev in inner))
+    return _idmemo.memo(_TABLE_LISTS, (t for lev in inner for t in (*lev.R, *lev.P)), extra, build, limit=64)
 
 
 def _eligible(lev, last):
