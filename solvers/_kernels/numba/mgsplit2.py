@@ -52,7 +52,7 @@ import numpy as np
 
 from ... import _workspace as _work
 from . import _idmemo
-from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables
+from .mgsplit import LOG2_RANGE, SplitLevel, _last_axis_tables, gather_row, pair_row
 from .multigrid import _combine
 from .rbwave import _bounds, _pdot
 from ._split_rows2 import around, count, half_row, res_row, restrict_gather, restrict_row, split_row
@@ -161,26 +161,12 @@ def combine2(RL, out, ri0, rw0, g):
 @nb.njit(cache=True)
 def _coarse_row(e, a, CB, q, ep, n1, off, wt, pi1, pw1):
     """Ring slot ``q`` of ``CB`` = the coarse row ``e[a]`` interpolated along the row at the fine points
-    ``2 k + t`` (``CB[q, t, k]``; float64, the weights of :func:`.mgsplit.interp_last_pairs` when ``off`` has
-    rows: contiguous loads from ``ep``, the row zero-padded; else through the index table ``pi1, pw1``)."""
-    nc1 = e.shape[1]
-    er = e[a]
-    one = np.uint64(1)
-    if off.shape[0] == 2:              # unsigned indices: no wraparound test, so the loops vectorise (3x)
-        for k in range(np.uint64(nc1)):
-            ep[k + one] = er[k]
-        for t in range(2):
-            br = CB[q, t]
-            o0, o1 = np.uint64(off[t, 0] + 1), np.uint64(off[t, 1] + 1)
-            wa, wb = wt[t, 0], wt[t, 1]
-            for k in range(np.uint64(count(n1, t))):
-                br[k] = wa[k] * ep[k + o0] + wb[k] * ep[k + o1]
-        return
-    for t in range(2):
-        br = CB[q, t]
-        for k in range(count(n1, t)):
-            c = 2 * k + t
-            br[k] = pw1[c, 0] * er[pi1[c, 0]] + pw1[c, 1] * er[pi1[c, 1]]
+    ``2 k + t`` (``CB[q, t, k]``, float64): :func:`.mgsplit.pair_row` when ``off`` has rows (the pair tables),
+    else :func:`.mgsplit.gather_row` through the index table ``pi1, pw1``."""
+    if off.shape[0] == 2:
+        pair_row(e[a], ep, CB[q], n1, off, wt, 1.0)
+    else:
+        gather_row(e[a], CB[q], n1, pi1, pw1, 1.0)
 
 
 @nb.njit(cache=True, fastmath={"contract"})
