@@ -21,13 +21,13 @@ smoothing, full weighting); G. Wellein et al., COMPSAC 2009 (wavefront temporal 
 import numba as nb
 import numpy as np
 
-from .multigrid import _affine, _combine, _last3, _restrict_buffers, _restrict_row2, _window
+from .multigrid import _combine, _last3, _last_weights, _restrict_buffers, _restrict_row2, _window
 from .rbwave import _bounds, _stage2, _stage3, twin
 from ._stencil_rows import residual_plane3c, residual_row2c
 
 
 @nb.njit(cache=True)
-def _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, aff, pl, plf, row, slots):
+def _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, lw, pl, plf, row, slots):
     """Coarse plane ``I`` of ``R r`` from the residual planes in the ring (slot ``p % W`` holds plane ``p``)."""
     m0 = ri0.shape[1]
     for a in range(m0):
@@ -35,7 +35,7 @@ def _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, aff, p
     _combine(ringf, slots, rw0[I], m0, plf)
     for J in range(out.shape[1]):
         _combine(pl, ri1[J], rw1[J], ri1.shape[1], row)
-        _last3(row, out, I, J, ri2, rw2, aff)
+        _last3(row, out, I, J, ri2, rw2, lw)
 
 
 @nb.njit(cache=True)
@@ -74,7 +74,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
     nc0 = out.shape[0]
     S = count
     m0 = ri0.shape[1]
-    aff = _affine(ri2, rw2, n2)
+    lw = _last_weights(ri2, rw2, n2)
     W = _window(ri0)
     lo_I, hi_I = _windows(ri0)                   # the window of fine planes of every coarse plane
     done = np.zeros(nc0, dtype=np.bool_)
@@ -101,7 +101,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
                 while nxt <= hi_I[Inext]:
                     residual_plane3c(u, f, ring[nxt % W], nxt, w0, w1, w2, d)
                     nxt += 1
-                _restrict_plane(ring, ringf, out, Inext, W, ri0, rw0, ri1, rw1, ri2, rw2, aff, pl, plf, row, slots)
+                _restrict_plane(ring, ringf, out, Inext, W, ri0, rw0, ri1, rw1, ri2, rw2, lw, pl, plf, row, slots)
                 done[Inext] = True
                 Inext += 1
     tmp = np.empty(n2)
@@ -123,7 +123,7 @@ def _pre_rr(u, f, out, w0, w1, w2, d, first, count, ri0, rw0, ri1, rw1, ri2, rw2
         while nxt <= hi_I[I]:
             residual_plane3c(u, f, ring[nxt % W], nxt, w0, w1, w2, d)
             nxt += 1
-        _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, aff, pl, plf, row, slots)
+        _restrict_plane(ring, ringf, out, I, W, ri0, rw0, ri1, rw1, ri2, rw2, lw, pl, plf, row, slots)
 
 
 def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
@@ -133,7 +133,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
     nc0 = out.shape[0]
     S = count
     m0 = ri0.shape[1]
-    aff = _affine(ri1, rw1, n1)
+    lw = _last_weights(ri1, rw1, n1)
     W = _window(ri0)
     lo_I, hi_I = _windows(ri0)
     done = np.zeros(nc0, dtype=np.bool_)
@@ -161,7 +161,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
                 while nxt <= hi_I[Inext]:
                     residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
                     nxt += 1
-                _restrict_row2(ring, out, Inext, W, ri0, rw0, ri1, rw1, aff, buf, slots)
+                _restrict_row2(ring, out, Inext, W, ri0, rw0, ri1, rw1, lw, buf, slots)
                 done[Inext] = True
                 Inext += 1
     tmp = np.empty(n1)
@@ -184,7 +184,7 @@ def _pre_rr2(u, f, out, w0, w1, d, first, count, ri0, rw0, ri1, rw1, nchunks):
         while nxt <= hi_I[I]:
             residual_row2c(u, f, ring[nxt % W], nxt, w0, w1, d)
             nxt += 1
-        _restrict_row2(ring, out, I, W, ri0, rw0, ri1, rw1, aff, buf, slots)
+        _restrict_row2(ring, out, I, W, ri0, rw0, ri1, rw1, lw, buf, slots)
 
 
 pre_rr2 = nb.njit(parallel=True, cache=True)(_pre_rr2)
