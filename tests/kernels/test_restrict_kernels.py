@@ -57,3 +57,14 @@ def test_restrict_non_affine_table_and_strided_input():
     out = np.empty((c0, c1))
     km.restrict(r, out, R)
     np.testing.assert_allclose(out, _reference(np.ascontiguousarray(r), R), rtol=1e-13, atol=1e-13)
+
+
+def test_restrict_refuses_arrays_that_do_not_match_the_tables():
+    M = multigrid(pde.Poisson((64, 64)).operator("numba"))
+    R, coarse = M.levels[0].R, M.levels[1].shape
+    with pytest.raises(ValueError, match="axis 0"):
+        km.restrict(np.ones((63, 64)), np.empty(coarse), R)          # the tables read row 63
+    with pytest.raises(ValueError, match="axis 1"):
+        km.restrict(np.ones((64, 64)), np.empty((coarse[0], coarse[1] + 1)), R)
+    with pytest.raises(ValueError, match="2-D or 3-D"):
+        km.restrict(np.ones(64 * 64), np.empty(coarse), R)

@@ -350,7 +350,21 @@ def restrict(r, out, R):
     if not isinstance(R, tuple):
         _csr_mv(R.indptr, R.indices, R.data, r.reshape(-1), _flat(out), False)
         return
+    _check_tables(r, out, R)
     (restrict2 if r.ndim == 2 else restrict3)(np.ascontiguousarray(r), out, *R)
+
+
+def _check_tables(r, out, R):
+    """The kernels index without bounds checks: the tables must match ``out``'s shape and stay inside ``r``."""
+    if r.ndim not in (2, 3) or len(R) != 2 * r.ndim or out.ndim != r.ndim:
+        raise ValueError(f"restrict: a {r.ndim}-D grid with {len(R)} tables into a {out.ndim}-D array; it needs a 2-D "
+                         "or 3-D grid, two tables (indices, weights) per axis and an output of the same dimension")
+    for a in range(r.ndim):
+        ri = R[2 * a]
+        if ri.shape[0] != out.shape[a] or (ri.size and not 0 <= int(ri.min()) <= int(ri.max()) < r.shape[a]):
+            raise ValueError(f"restrict: axis {a}'s table has {ri.shape[0]} rows and indices up to "
+                             f"{int(ri.max()) if ri.size else -1}, for a grid of {r.shape[a]} and an output of "
+                             f"{out.shape[a]} points along it; pass the level's own arrays")
 
 
 def prolong_work(fine_shape, coarse_shape):
